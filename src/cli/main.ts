@@ -1,0 +1,84 @@
+import { resolveSettings, type ResolvedSettings } from '../config/resolve.js';
+import { ExitCode, GserveError, describeError } from '../errors.js';
+import { Arbiter } from '../master/arbiter.js';
+import { createLogger } from '../log/logger.js';
+import { loadHostedApp } from '../worker/hosted.js';
+import { CommanderError, parseCommandLine } from './program.js';
+import { VERSION } from './version.js';
+
+const fail = (message: string, code: number): number => {
+  process.stderr.write(`gserve: error: ${message}\n`);
+  return code;
+};
+
+function printConfig(resolved: ResolvedSettings): void {
+  const rows = Object.entries(resolved.settings).map(([name, value]) => {
+    const shown = typeof value === 'function' ? '<function>' : JSON.stringify(value);
+    return [name, shown, resolved.sources[name as keyof typeof resolved.sources]] as const;
+  });
+  const width = Math.max(...rows.map(([n]) => n.length));
+  for (const [name, value, source] of rows) process.stdout.write(`${name.padEnd(width)} = ${value}  # ${source}\n`);
+}
+
+/** Runs the gserve command; resolves to the process exit code. */
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseCommandLine(argv, VERSION);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
+      // commander has printed what was wrong; add where to look.
+      process.stderr.write('Run gserve --help to see the flags.\n');
+      return ExitCode.USAGE;
+    }
+    throw err;
+  }
+
+  let resolved: ResolvedSettings;
+  try {
+    resolved = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: process.cwd() });
+  } catch (err) {
+    if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
+    throw err;
+  }
+  if (parsed.printConfig) {
+    printConfig(resolved);
+    return ExitCode.OK;
+  }
+  const { settings } = resolved;
+  if (!settings.app) return fail('No app given: name the app to serve, as in `gserve app:app`, or set "app" in the config file.', ExitCode.USAGE);
+  if (settings.chdir) {
+    try {
+      process.chdir(settings.chdir);
+    } catch {
+      return fail(`Cannot change to directory ${settings.chdir} (from ${resolved.sources.chdir}). Check --chdir.`, ExitCode.USAGE);
+    }
+  }
+  if (parsed.checkConfig) {
+    try {
+      const app = await loadHostedApp(settings.app, settings.interface, process.cwd());
+      process.stdout.write(`Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; app ${settings.app} loads as a ${app.kind} app.\n`);
+      return ExitCode.OK;
+    } catch (err) {
+      if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
+      return fail(describeError(err), ExitCode.APP_LOAD);
+    }
+  }
+
+  const log = createLogger({ level: settings.logLevel, file: settings.errorLogfile });
+  const arbiter = new Arbiter(resolved, log);
+  const code = await arbiter.run();
+  if (arbiter.failure) fail(arbiter.failure, code);
+  return code;
+}
+
+export function main(): void {
+  run(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`gserve: internal error: ${describeError(err)}\n${(err as Error)?.stack ?? ''}\nPlease report this.\n`);
+      process.exit(ExitCode.INTERNAL);
+    },
+  );
+}

@@ -1,0 +1,62 @@
+import { Command, CommanderError, Option } from 'commander';
+import { SETTINGS } from '../config/settings/index.js';
+import { flagOf, type SettingSpec } from '../config/spec.js';
+
+export interface ParsedCommandLine {
+  /** Raw setting values given on the command line, keyed by setting name. */
+  cli: Record<string, unknown>;
+  printConfig: boolean;
+  checkConfig: boolean;
+}
+
+function optionFor(spec: SettingSpec, flag: string): Option[] {
+  const short = spec.short ? `${spec.short}, ` : '';
+  const help = spec.doc.split(/(?<=\.)\s/)[0]!.replace(/`/g, '');
+  if (spec.type.isFlag) {
+    return [new Option(`${short}--${flag}`, help), new Option(`--no-${flag}`, `Turn off --${flag}.`).hideHelp()];
+  }
+  const option = new Option(`${short}--${flag} <${spec.meta ?? 'VALUE'}>`, help);
+  if (spec.type.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+  return [option];
+}
+
+/** The commander program, generated from the settings table. */
+export function buildProgram(version: string): { program: Command; names: Map<string, string> } {
+  const program = new Command('gserve')
+    .usage('[options] [APP]')
+    .description('A prefork HTTP server and process manager for Node.js apps. APP is MODULE[:ATTR], e.g. app:app.')
+    .argument('[APP]', 'the app to serve, MODULE[:ATTR]')
+    .version(version, '-v, --version', 'Print the version and exit.')
+    .helpOption('-h, --help', 'Show this help.')
+    .option('--print-config', 'Print the merged settings, with where each value came from, and exit.')
+    .option('--check-config', 'Validate the settings and load the app, then exit.')
+    .showSuggestionAfterError(true)
+    .allowExcessArguments(false)
+    .exitOverride();
+  const names = new Map<string, string>(); // commander attribute name -> setting name
+  for (const spec of SETTINGS as readonly SettingSpec[]) {
+    const flag = flagOf(spec);
+    if (!flag) continue;
+    for (const option of optionFor(spec, flag)) {
+      program.addOption(option);
+      names.set(option.attributeName(), spec.name);
+    }
+  }
+  return { program, names };
+}
+
+export function parseCommandLine(argv: string[], version: string): ParsedCommandLine {
+  const { program, names } = buildProgram(version);
+  program.parse(argv, { from: 'user' });
+  const opts = program.opts();
+  const cli: Record<string, unknown> = {};
+  for (const [attribute, value] of Object.entries(opts)) {
+    const name = names.get(attribute);
+    if (name && value !== undefined) cli[name] = value;
+  }
+  const app = program.args[0];
+  if (app !== undefined) cli.app = app;
+  return { cli, printConfig: Boolean(opts.printConfig), checkConfig: Boolean(opts.checkConfig) };
+}
+
+export { CommanderError };

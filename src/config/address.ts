@@ -1,0 +1,55 @@
+/**
+ * Parsing of `--bind` values. Kept beside the settings (not in master/) so that a wrong address is
+ * rejected while the config is validated, before any process starts.
+ */
+export type Address =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'unix'; path: string }
+  | { kind: 'fd'; fd: number };
+
+export function parseAddress(raw: string): Address {
+  const s = raw.trim();
+  if (s.startsWith('unix:')) {
+    const path = s.slice(5);
+    if (!path) throw new Error('a unix socket needs a path, as in unix:/run/gserve.sock');
+    return { kind: 'unix', path };
+  }
+  if (s.startsWith('fd://')) {
+    const fd = Number(s.slice(5));
+    if (!Number.isInteger(fd) || fd < 0) throw new Error('an inherited socket is fd://N with N a file descriptor number, as in fd://3');
+    return { kind: 'fd', fd };
+  }
+  let host: string;
+  let portText: string;
+  const v6 = /^\[([^\]]*)\](?::(.*))?$/.exec(s);
+  if (v6) {
+    host = v6[1]!;
+    portText = v6[2] ?? '8000';
+  } else if (s.includes(':')) {
+    const at = s.lastIndexOf(':');
+    host = s.slice(0, at);
+    portText = s.slice(at + 1);
+    if (host.includes(':')) throw new Error('put an IPv6 address in brackets, as in [::1]:8000');
+  } else if (/^\d+$/.test(s)) {
+    host = '';
+    portText = s;
+  } else {
+    host = s;
+    portText = '8000';
+  }
+  if (!/^\d+$/.test(portText) || Number(portText) > 65535) {
+    throw new Error(`the port must be a number from 0 to 65535 (0 picks a free one), got ${JSON.stringify(portText)}`);
+  }
+  return { kind: 'tcp', host: host || '0.0.0.0', port: Number(portText) };
+}
+
+export function formatAddress(a: Address): string {
+  switch (a.kind) {
+    case 'unix':
+      return `unix:${a.path}`;
+    case 'fd':
+      return `fd://${a.fd}`;
+    case 'tcp':
+      return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+  }
+}

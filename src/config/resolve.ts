@@ -1,0 +1,112 @@
+import { SettingError } from '../errors.js';
+import { loadConfigFile } from './load-file.js';
+import { SETTINGS, SETTINGS_BY_NAME, type Settings } from './settings/index.js';
+import { envOf, flagOf, type SettingSpec } from './spec.js';
+import { TypeMismatch } from './types.js';
+
+export type Sources = Record<keyof Settings, string>;
+
+export interface ResolvedSettings {
+  settings: Settings;
+  /** Where each value came from, in words: "default", "config file /x/gserve.config.js", … */
+  sources: Sources;
+  configFile: string | null;
+}
+
+export interface ResolveInput {
+  /** Raw values from the command line, keyed by setting name. */
+  cli: Record<string, unknown>;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+}
+
+/** Gunicorn's snake_case spellings (`worker_class`) are accepted in config files. */
+const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+function parseInto(spec: SettingSpec, raw: unknown, source: string): unknown {
+  try {
+    return spec.type.parse(raw);
+  } catch (err) {
+    if (!(err instanceof TypeMismatch)) throw err;
+    throw new SettingError(`Invalid value for setting "${spec.name}" from ${source}: ${err.message}.`);
+  }
+}
+
+export function closestName(word: string, names: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestScore = Infinity;
+  for (const name of names) {
+    const d = editDistance(word.toLowerCase(), name.toLowerCase());
+    if (d < bestScore) [best, bestScore] = [name, d];
+  }
+  return bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const here = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = here;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The platform conventions, below GSERVE_* variables: PORT (Heroku, Cloud Run) and WEB_CONCURRENCY. */
+function conventionalEnv(env: NodeJS.ProcessEnv): Array<[string, unknown, string]> {
+  const out: Array<[string, unknown, string]> = [];
+  if (env.PORT !== undefined && env.PORT !== '') out.push(['bind', `0.0.0.0:${env.PORT}`, 'environment variable PORT']);
+  if (env.WEB_CONCURRENCY !== undefined && env.WEB_CONCURRENCY !== '') out.push(['workers', env.WEB_CONCURRENCY, 'environment variable WEB_CONCURRENCY']);
+  return out;
+}
+
+/** Defaults < config file < environment < command line; each value validated where it comes from. */
+export async function resolveSettings(input: ResolveInput): Promise<ResolvedSettings> {
+  const settings: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+  const set = (spec: SettingSpec, raw: unknown, source: string) => {
+    settings[spec.name] = parseInto(spec, raw, source);
+    sources[spec.name] = source;
+  };
+  for (const spec of SETTINGS) {
+    settings[spec.name] = spec.default;
+    sources[spec.name] = 'default';
+  }
+
+  const explicitConfig = (input.cli.config as string | undefined) ?? input.env.GSERVE_CONFIG ?? null;
+  const file = await loadConfigFile(input.cwd, explicitConfig || null);
+  if (file) {
+    for (const [key, raw] of Object.entries(file.values)) {
+      const spec = SETTINGS_BY_NAME.get(key) ?? SETTINGS_BY_NAME.get(camel(key));
+      if (!spec) {
+        const guess = closestName(camel(key), SETTINGS_BY_NAME.keys());
+        throw new SettingError(
+          `Unknown setting "${key}" in config file ${file.path}.${guess ? ` Did you mean "${guess}"?` : ''} See docs/settings.md for the settings.`,
+          'GSERVE_E_UNKNOWN_SETTING',
+        );
+      }
+      set(spec, raw, `config file ${file.path} (key "${key}")`);
+    }
+  }
+
+  for (const [name, raw, source] of conventionalEnv(input.env)) set(SETTINGS_BY_NAME.get(name)!, raw, source);
+  for (const spec of SETTINGS) {
+    const variable = envOf(spec);
+    if (variable && variable !== 'GSERVE_CONFIG' && input.env[variable] !== undefined) {
+      set(spec, input.env[variable], `environment variable ${variable}`);
+    }
+  }
+
+  for (const [name, raw] of Object.entries(input.cli)) {
+    if (raw === undefined) continue;
+    const spec = SETTINGS_BY_NAME.get(name)!;
+    const flag = flagOf(spec);
+    set(spec, raw, flag ? `command line --${flag}` : 'command line');
+  }
+
+  return { settings: settings as Settings, sources: sources as Sources, configFile: file?.path ?? null };
+}

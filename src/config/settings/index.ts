@@ -1,0 +1,12 @@
+import type { SettingSpec, SettingsOf } from '../spec.js';
+import { loggingSettings } from './logging.js';
+import { serverSettings } from './server.js';
+import { workerSettings } from './workers.js';
+
+/** The one settings table, section by section, in the order the docs show them. */
+export const SETTINGS = [...serverSettings, ...workerSettings, ...loggingSettings] as const;
+
+export type Settings = SettingsOf<typeof SETTINGS>;
+export type SettingName = keyof Settings;
+
+export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec> = new Map(SETTINGS.map((s) => [s.name, s as SettingSpec]));

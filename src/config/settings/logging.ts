@@ -1,0 +1,32 @@
+import { defineSetting } from '../spec.js';
+import { oneOf, optionalString, string } from '../types.js';
+
+const SECTION = 'Logging';
+
+export const loggingSettings = [
+  defineSetting({
+    name: 'logLevel',
+    section: SECTION,
+    meta: 'LEVEL',
+    type: oneOf(['debug', 'info', 'warning', 'error', 'critical'] as const, { warn: 'warning', fatal: 'critical', trace: 'debug' }),
+    default: 'info',
+    doc: 'The least severe level written to the error log.',
+  }),
+  defineSetting({
+    name: 'errorLogfile',
+    section: SECTION,
+    meta: 'FILE',
+    type: string(),
+    default: '-',
+    doc: 'Where the error log goes; `-` is stderr.',
+  }),
+  defineSetting({
+    name: 'accessLogfile',
+    section: SECTION,
+    meta: 'FILE',
+    type: optionalString(),
+    default: null,
+    defaultDoc: 'off',
+    doc: 'Where the access log goes; `-` is stdout.',
+  }),
+] as const;

@@ -1,0 +1,93 @@
+import { parseAddress } from '../address.js';
+import { defineSetting } from '../spec.js';
+import { boolean, list, oneOf, optionalString, string } from '../types.js';
+
+const SECTION = 'Server';
+
+export const serverSettings = [
+  defineSetting({
+    name: 'app',
+    section: SECTION,
+    flag: false,
+    type: optionalString(),
+    default: null,
+    defaultDoc: 'none (the APP argument)',
+    doc: 'The app to serve, `MODULE[:ATTR]`: a path relative to the working directory (with or without `.js`/`.mjs`/`.cjs`; a folder means its `index`) or a package name, and an export (default `app`, then the default export). `ATTR` may be a call such as `create()` or `create("prod", 3)` with JSON arguments: a factory called once per worker. Usually given as the positional argument.',
+  }),
+  defineSetting({
+    name: 'config',
+    section: SECTION,
+    short: '-c',
+    meta: 'PATH',
+    type: optionalString(),
+    default: null,
+    defaultDoc: 'searched: `gserve.config.{js,mjs,cjs,json,yaml}`, `.gservrc*`, `package.json` key `gserve`',
+    doc: 'The config file to read. Without it, gserve searches the working directory and its parents.',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'bind',
+    section: SECTION,
+    short: '-b',
+    meta: 'ADDRESS',
+    type: list(
+      string((s) => {
+        try {
+          parseAddress(s);
+          return undefined;
+        } catch (e) {
+          return `${(e as Error).message} (in ${JSON.stringify(s)})`;
+        }
+      }),
+    ),
+    default: ['127.0.0.1:8000'],
+    defaultDoc: '`127.0.0.1:8000`, or `0.0.0.0:$PORT` when `PORT` is set',
+    doc: 'Where to listen: `HOST:PORT`, `[IPv6]:PORT`, `:PORT` (all IPv4 addresses), `unix:PATH` or `fd://N`. Repeat the flag to listen on several. Port 0 picks a free port, shown in the `Listening at` line.',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'chdir',
+    section: SECTION,
+    meta: 'DIR',
+    type: optionalString(),
+    default: null,
+    defaultDoc: 'the current directory',
+    doc: 'Change to this directory before loading the app.',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'env',
+    section: SECTION,
+    short: '-e',
+    meta: 'KEY=VALUE',
+    type: list(string((s) => (/^[A-Za-z_][A-Za-z0-9_]*=/.test(s) ? undefined : `expected KEY=VALUE, got ${JSON.stringify(s)}`)), { split: false }),
+    default: [] as string[],
+    doc: 'Set an environment variable in the workers. Repeatable.',
+  }),
+  defineSetting({
+    name: 'pid',
+    section: SECTION,
+    short: '-p',
+    meta: 'FILE',
+    type: optionalString(),
+    default: null,
+    doc: 'Write the master\'s PID to this file; removed at exit.',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'preload',
+    section: SECTION,
+    type: boolean(),
+    default: false,
+    doc: 'Load the app in the master before forking, so a broken app fails before any worker starts. Code is then not reloaded on HUP (as in Gunicorn).',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'interface',
+    section: SECTION,
+    short: '-i',
+    type: oneOf(['auto', 'node', 'fetch'] as const),
+    default: 'auto',
+    doc: 'The app\'s interface: `node` (`(req, res)` listener), `fetch` (`(Request) => Response`, or an object with a `fetch` method). `auto` detects it: see docs/interfaces.md.',
+  }),
+] as const;

@@ -1,0 +1,51 @@
+import { defineSetting } from '../spec.js';
+import { integer, oneOf, seconds } from '../types.js';
+
+const SECTION = 'Workers';
+
+export const workerSettings = [
+  defineSetting({
+    name: 'workers',
+    section: SECTION,
+    short: '-w',
+    meta: 'INT',
+    type: integer({ min: 1, max: 1024 }),
+    default: 1,
+    defaultDoc: '1, or `$WEB_CONCURRENCY` when set',
+    doc: 'How many worker processes to run.',
+  }),
+  defineSetting({
+    name: 'workerClass',
+    section: SECTION,
+    short: '-k',
+    meta: 'CLASS',
+    type: oneOf(['async'] as const),
+    default: 'async',
+    doc: 'The worker class: `async`, many connections on one event loop.',
+  }),
+  defineSetting({
+    name: 'timeout',
+    section: SECTION,
+    short: '-t',
+    meta: 'SECONDS',
+    type: seconds(),
+    default: 30,
+    doc: 'A worker silent (its event loop blocked) for this long is killed and replaced. 0 disables.',
+  }),
+  defineSetting({
+    name: 'gracefulTimeout',
+    section: SECTION,
+    meta: 'SECONDS',
+    type: seconds(),
+    default: 30,
+    doc: 'On a graceful stop, how long in-flight requests may take before the workers are killed.',
+  }),
+  defineSetting({
+    name: 'keepAlive',
+    section: SECTION,
+    meta: 'SECONDS',
+    type: seconds(),
+    default: 2,
+    doc: 'How long an idle keep-alive connection is kept open between requests.',
+  }),
+] as const;

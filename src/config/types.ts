@@ -1,0 +1,172 @@
+/**
+ * Value types for settings. Each type turns a raw value (a string from the command line or the
+ * environment, or any JSON/JS value from a config file) into the setting's value, or says in words
+ * what it expected; the caller adds which setting and which source.
+ */
+export class TypeMismatch extends Error {}
+
+export interface ValueType<T> {
+  /** Short words for docs and errors: "an integer from 1 to 65535". */
+  readonly expected: string;
+  /** JSON Schema fragment for config/gserve.schema.json. */
+  readonly schema: Record<string, unknown>;
+  /** Repeatable on the command line; several values collect into a list. */
+  readonly repeatable?: boolean;
+  /** A flag without an argument (`--preload`). */
+  readonly isFlag?: boolean;
+  parse(raw: unknown): T;
+}
+
+const fail = (expected: string, raw: unknown): never => {
+  const shown = typeof raw === 'string' ? JSON.stringify(raw) : typeof raw === 'function' ? 'a function' : JSON.stringify(raw) ?? String(raw);
+  throw new TypeMismatch(`expected ${expected}, got ${shown}`);
+};
+
+function range(min?: number, max?: number): string {
+  if (min !== undefined && max !== undefined) return ` from ${min} to ${max}`;
+  if (min !== undefined) return ` ≥ ${min}`;
+  if (max !== undefined) return ` ≤ ${max}`;
+  return '';
+}
+
+export function integer(opts: { min?: number; max?: number } = {}): ValueType<number> {
+  const expected = `an integer${range(opts.min, opts.max)}`;
+  return {
+    expected,
+    schema: { type: 'integer', minimum: opts.min, maximum: opts.max },
+    parse(raw) {
+      const n = typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n)) return fail(expected, raw);
+      if ((opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) return fail(expected, raw);
+      return n;
+    },
+  };
+}
+
+export function seconds(opts: { min?: number; max?: number } = { min: 0 }): ValueType<number> {
+  const expected = `a number of seconds${range(opts.min, opts.max)}`;
+  return {
+    expected,
+    schema: { type: 'number', minimum: opts.min, maximum: opts.max },
+    parse(raw) {
+      const n = typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isFinite(n)) return fail(expected, raw);
+      if ((opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) return fail(expected, raw);
+      return n;
+    },
+  };
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** A size: a number of bytes, or `512MB`, `1GiB`, `64k`. 0 means "no limit" where the doc says so. */
+export function bytes(): ValueType<number> {
+  const expected = 'a size in bytes (e.g. 1048576, 512MB, 1GiB)';
+  return {
+    expected,
+    schema: { oneOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$' }] },
+    parse(raw) {
+      if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) return raw;
+      const m = typeof raw === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw) : null;
+      const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+      if (!m || unit === undefined) return fail(expected, raw);
+      return Math.round(Number(m[1]) * unit);
+    },
+  };
+}
+
+export function boolean(): ValueType<boolean> {
+  const expected = 'true or false';
+  return {
+    expected,
+    isFlag: true,
+    schema: { type: 'boolean' },
+    parse(raw) {
+      if (typeof raw === 'boolean') return raw;
+      if (typeof raw === 'string') {
+        const s = raw.trim().toLowerCase();
+        if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+        if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
+      }
+      return fail(expected, raw);
+    },
+  };
+}
+
+export function string(check?: (s: string) => string | undefined): ValueType<string> {
+  const expected = 'a string';
+  return {
+    expected,
+    schema: { type: 'string' },
+    parse(raw) {
+      if (typeof raw !== 'string') return fail(expected, raw);
+      const problem = check?.(raw);
+      if (problem) throw new TypeMismatch(problem);
+      return raw;
+    },
+  };
+}
+
+/** A string, or null for "not set". */
+export function optionalString(): ValueType<string | null> {
+  const expected = 'a string or null';
+  return {
+    expected,
+    schema: { type: ['string', 'null'] },
+    parse(raw) {
+      if (raw === null) return null;
+      return typeof raw === 'string' ? raw : fail(expected, raw);
+    },
+  };
+}
+
+/** One of a fixed set of words; `aliases` map other accepted spellings to a choice. */
+export function oneOf<const C extends string>(choices: readonly C[], aliases: Record<string, NoInfer<C>> = {}): ValueType<C> {
+  const expected = `one of ${choices.join(', ')}`;
+  return {
+    expected,
+    schema: { type: 'string', enum: [...choices, ...Object.keys(aliases)] },
+    parse(raw) {
+      if (typeof raw === 'string') {
+        const s = raw.trim().toLowerCase();
+        if ((choices as readonly string[]).includes(s)) return s as C;
+        if (s in aliases) return aliases[s]!;
+      }
+      return fail(expected, raw);
+    },
+  };
+}
+
+/** A list; from a string it splits on commas, and the flag may be repeated. */
+export function list<T>(item: ValueType<T>, opts: { split?: boolean } = {}): ValueType<T[]> {
+  const expected = `a list of ${item.expected.replace(/^an? /, '')}s`;
+  const split = opts.split ?? true;
+  return {
+    expected,
+    repeatable: true,
+    schema: { type: 'array', items: item.schema },
+    parse(raw) {
+      const items = Array.isArray(raw)
+        ? raw
+        : typeof raw === 'string'
+          ? split
+            ? raw.split(',').map((s) => s.trim()).filter(Boolean)
+            : [raw]
+          : fail(expected, raw);
+      return items.map((v) => item.parse(v));
+    },
+  };
+}
+
+/** A function, given only in a JS config file (server hooks). */
+export function func(): ValueType<((...args: any[]) => unknown) | null> {
+  const expected = 'a function (set it in a JavaScript config file)';
+  return {
+    expected,
+    schema: {},
+    parse(raw) {
+      if (raw === null || typeof raw === 'function') return raw as ((...args: any[]) => unknown) | null;
+      return fail(expected, raw);
+    },
+  };
+}

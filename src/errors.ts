@@ -1,0 +1,63 @@
+/**
+ * Typed errors with stable codes. Every message says what went wrong and how to fix it,
+ * because these reach operators as a single line, never as a stack trace.
+ */
+export const ExitCode = {
+  OK: 0,
+  /** An unexpected internal failure: a bug in gserve. */
+  INTERNAL: 1,
+  /** A wrong flag, setting or config file. */
+  USAGE: 2,
+  /** A worker could not boot (e.g. could not listen). Gunicorn's WORKER_BOOT_ERROR. */
+  WORKER_BOOT: 3,
+  /** The app module could not be loaded. Gunicorn's APP_LOAD_ERROR. */
+  APP_LOAD: 4,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class GserveError extends Error {
+  override name = 'GserveError';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly exitCode: ExitCode = ExitCode.USAGE,
+  ) {
+    super(message);
+  }
+}
+
+/** A setting has a bad value, or is unknown; names the setting and where the value came from. */
+export class SettingError extends GserveError {
+  override name = 'SettingError';
+  constructor(message: string, code = 'GSERVE_E_SETTING') {
+    super(code, message, ExitCode.USAGE);
+  }
+}
+
+export class ConfigFileError extends GserveError {
+  override name = 'ConfigFileError';
+  constructor(message: string) {
+    super('GSERVE_E_CONFIG_FILE', message, ExitCode.USAGE);
+  }
+}
+
+export class AppLoadError extends GserveError {
+  override name = 'AppLoadError';
+  constructor(code: string, message: string) {
+    super(code, message, ExitCode.APP_LOAD);
+  }
+}
+
+export class BindError extends GserveError {
+  override name = 'BindError';
+  constructor(message: string) {
+    super('GSERVE_E_BIND', message, ExitCode.WORKER_BOOT);
+  }
+}
+
+/** One line for a human: the message and its code, never a stack. */
+export function describeError(err: unknown): string {
+  if (err instanceof GserveError) return `${err.message} [${err.code}]`;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,93 @@
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { AppLoadError } from '../errors.js';
+import type { AppSpec } from './spec.js';
+
+const EXTENSIONS = ['', '.js', '.mjs', '.cjs'];
+const INDEXES = ['index.js', 'index.mjs', 'index.cjs'];
+
+function candidates(base: string): string[] {
+  return [...EXTENSIONS.map((ext) => base + ext), ...INDEXES.map((index) => join(base, index))];
+}
+
+/** Finds the module file: a path relative to `cwd` first (Gunicorn's `app:app` means ./app), then a package. */
+export function resolveAppModule(module: string, cwd: string): string {
+  const base = isAbsolute(module) ? module : resolve(cwd, module);
+  for (const file of candidates(base)) {
+    if (existsSync(file) && statSync(file).isFile()) return file;
+  }
+  if (!module.startsWith('.') && !isAbsolute(module)) {
+    try {
+      return createRequire(join(cwd, 'noop.js')).resolve(module);
+    } catch {
+      // not a package either; the message below lists what was tried
+    }
+  }
+  throw new AppLoadError(
+    'GSERVE_E_APP_NOT_FOUND',
+    `Cannot find app module "${module}": looked for ${base}{${EXTENSIONS.filter(Boolean).join(',')},/index.js,/index.mjs,/index.cjs}` +
+      `${module.startsWith('.') || isAbsolute(module) ? '' : ' and a package of that name'} from ${cwd}. Check the MODULE part of APP, or --chdir.`,
+  );
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return `an object with keys ${Object.keys(value as object).slice(0, 8).join(', ') || '(none)'}`;
+  return `a ${typeof value}`;
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? `${err.name === 'Error' ? '' : err.name + ': '}${err.message}` : String(err);
+  return text.split('\n')[0]!;
+}
+
+/** The value an APP spec names, after calling it when it is a factory. */
+export async function loadAppValue(spec: AppSpec, cwd: string): Promise<{ value: unknown; file: string; module: Record<string, unknown> }> {
+  const file = resolveAppModule(spec.module, cwd);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const hint = e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND' ? ' Install the missing package or fix the import.' : ' Fix the error in the app module.';
+    throw new AppLoadError('GSERVE_E_APP_IMPORT', `Failed to load app module ${file}: ${firstLine(err)}.${hint}`);
+  }
+  const cjs = (mod.default && typeof mod.default === 'object') || typeof mod.default === 'function' ? (mod.default as Record<string, unknown>) : undefined;
+  const lookup = (path: string): unknown => {
+    const parts = path.split('.');
+    const pick = (root: unknown) => parts.reduce<unknown>((v, key) => (v == null ? undefined : (v as Record<string, unknown>)[key]), root);
+    return pick(mod) ?? pick(cjs);
+  };
+  let name = spec.attr;
+  let value: unknown;
+  if (name) {
+    value = lookup(name);
+  } else {
+    value = lookup('app');
+    name = value === undefined ? 'default' : 'app';
+    if (value === undefined) value = mod.default;
+  }
+  if (value === undefined) {
+    const exported = Object.keys(mod).filter((k) => k !== 'module.exports');
+    throw new AppLoadError(
+      'GSERVE_E_APP_ATTR',
+      `App module ${file} has no export "${spec.attr ?? 'app'}"${spec.attr ? '' : ' and no default export'}; it exports: ${exported.join(', ') || '(nothing)'}. Name the export after the colon, as in ${spec.module}:${exported.find((k) => k !== 'default') ?? 'app'}.`,
+    );
+  }
+  if (spec.args) {
+    if (typeof value !== 'function') {
+      throw new AppLoadError('GSERVE_E_APP_ATTR', `"${name}" in ${file} is ${describeValue(value)}, not a function, so it cannot be called as ${spec.attr}(...). Drop the parentheses or export a factory.`);
+    }
+    try {
+      value = await (value as (...a: unknown[]) => unknown)(...spec.args);
+    } catch (err) {
+      throw new AppLoadError('GSERVE_E_APP_FACTORY', `Factory ${spec.attr}(...) in ${file} threw: ${firstLine(err)}. Fix the factory.`);
+    }
+  }
+  return { value, file, module: mod };
+}
+
+export { describeValue };

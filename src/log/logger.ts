@@ -1,0 +1,59 @@
+import { isatty } from 'node:tty';
+import pino, { type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+const PINO_LEVEL = { debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'fatal' } as const;
+export type LogLevel = keyof typeof PINO_LEVEL;
+
+const LABEL: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARNING', 50: 'ERROR', 60: 'CRITICAL' };
+
+/** Gunicorn's look for a terminal: `[2026-11-24 11:00:00 +0000] [1234] [INFO] Booting worker`. */
+function gunicornLine(json: string): string {
+  try {
+    const { time, pid, level, msg, ...rest } = JSON.parse(json);
+    const stamp = new Date(time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000');
+    const extra = Object.keys(rest).length ? ' ' + JSON.stringify(rest) : '';
+    return `[${stamp}] [${pid}] [${LABEL[level] ?? level}] ${msg}${extra}\n`;
+  } catch {
+    return json;
+  }
+}
+
+export interface LogTarget {
+  logger: Logger;
+  /** Reopen the file (USR1, after logrotate moved it); a no-op for stderr. */
+  reopen(): void;
+  flush(): void;
+}
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** `-` for stderr, else a path (appended to). */
+  file: string;
+  /** Readable lines instead of JSON; by default only when writing to a terminal. */
+  pretty?: boolean;
+}
+
+export function createLogger(opts: LoggerOptions): LogTarget {
+  const toStderr = opts.file === '-';
+  // sync: the master and workers often exit right after logging why; nothing may be lost.
+  const dest = pino.destination({ dest: toStderr ? 2 : opts.file, sync: true, mkdir: !toStderr, append: true });
+  const pretty = opts.pretty ?? (toStderr && isatty(2));
+  const stream: DestinationStream = pretty ? { write: (line: string) => dest.write(gunicornLine(line)) } : dest;
+  const logger = pino(
+    {
+      level: PINO_LEVEL[opts.level],
+      base: { pid: process.pid },
+      formatters: { level: (_label, number) => ({ level: number }) },
+    },
+    stream,
+  );
+  return {
+    logger,
+    reopen: () => {
+      if (!toStderr) dest.reopen();
+    },
+    flush: () => dest.flushSync(),
+  };
+}

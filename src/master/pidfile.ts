@@ -1,0 +1,37 @@
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { GserveError, ExitCode } from '../errors.js';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The master's pidfile: refused while another live master holds it; removed only if still ours. */
+export class Pidfile {
+  constructor(readonly path: string) {}
+
+  create(pid = process.pid): void {
+    let other: number | null = null;
+    try {
+      other = Number(readFileSync(this.path, 'utf8').trim()) || null;
+    } catch {
+      // no pidfile yet
+    }
+    if (other && other !== pid && isAlive(other)) {
+      throw new GserveError('GSERVE_E_PIDFILE', `Pidfile ${this.path} is held by a running master (pid ${other}). Stop it first, or give another --pid.`, ExitCode.USAGE);
+    }
+    writeFileSync(this.path, `${pid}\n`);
+  }
+
+  remove(pid = process.pid): void {
+    try {
+      if (Number(readFileSync(this.path, 'utf8').trim()) === pid) unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+}

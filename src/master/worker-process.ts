@@ -1,0 +1,81 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { BOOT_ENV, isWorkerMessage, type MasterMessage, type WorkerBoot, type WorkerMessage } from '../worker/protocol.js';
+
+const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+/** fd 3 is the IPC channel; listening sockets follow from fd 4. */
+export const FIRST_LISTENER_FD = 4;
+
+export type WorkerState = 'booting' | 'ready' | 'stopping';
+
+/** The master's view of one worker process. */
+export class WorkerProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly bornAt = Date.now();
+  state: WorkerState = 'booting';
+  lastBeat = Date.now();
+  /** Why the master is ending this worker, for the exit log line. */
+  endReason: string | null = null;
+  bootError: Extract<WorkerMessage, { t: 'boot-error' }> | null = null;
+  private killTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    boot: Omit<WorkerBoot, 'listeners'> & { listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https' }> },
+    readonly generation: number,
+    onMessage: (w: WorkerProcess, m: WorkerMessage) => void,
+  ) {
+    const inherited = boot.listeners.map((l) => l.fd);
+    const childBoot: WorkerBoot = { ...boot, listeners: boot.listeners.map((l, i) => ({ ...l, fd: FIRST_LISTENER_FD + i })) };
+    this.child = fork(WORKER_ENTRY, [], {
+      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...inherited],
+      env: { ...process.env, [BOOT_ENV]: JSON.stringify(childBoot) },
+      cwd: boot.cwd,
+    });
+    this.pid = this.child.pid!;
+    this.child.on('message', (m: unknown) => {
+      if (!isWorkerMessage(m)) return;
+      if (m.t === 'beat') this.lastBeat = Date.now();
+      else if (m.t === 'ready') {
+        this.state = 'ready';
+        this.lastBeat = Date.now();
+      } else if (m.t === 'boot-error') this.bootError = m;
+      onMessage(this, m);
+    });
+    // A worker that dies mid-send closes the channel; that is reported by 'exit', not as an error.
+    this.child.on('error', () => {});
+  }
+
+  send(message: MasterMessage): void {
+    if (this.child.connected) this.child.send(message, () => {});
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    try {
+      process.kill(this.pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Ask the worker to stop; kill it if it has not exited after `graceSeconds`. */
+  stop(graceful: boolean, graceSeconds: number, reason: string): void {
+    if (this.state !== 'stopping') {
+      this.state = 'stopping';
+      this.endReason = reason;
+    }
+    this.send({ t: 'stop', graceful });
+    if (!graceful) this.signal('SIGQUIT');
+    this.killAfter(graceSeconds);
+  }
+
+  killAfter(seconds: number): void {
+    if (this.killTimer) clearTimeout(this.killTimer);
+    this.killTimer = setTimeout(() => this.signal('SIGKILL'), seconds * 1000);
+    this.killTimer.unref();
+  }
+
+  exited(): void {
+    if (this.killTimer) clearTimeout(this.killTimer);
+  }
+}

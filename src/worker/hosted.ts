@@ -1,0 +1,43 @@
+import type { IncomingMessage } from 'node:http';
+import { HttpEngine, type EngineRequest } from '../http/engine.js';
+import { NodeProtocolServer } from '../http/node-server.js';
+import type { ProtocolServer } from '../http/protocol.js';
+import { detectInterface, type HostedApp, type InterfaceChoice } from '../interfaces/detect.js';
+import { fetchAdapter } from '../interfaces/fetch.js';
+import { loadAppValue } from '../interfaces/load.js';
+import { parseAppSpec } from '../interfaces/spec.js';
+import type { Logger } from '../log/logger.js';
+
+export interface ProtocolOptions {
+  keepAliveTimeout: number;
+  headerTimeout: number;
+  scheme: 'http' | 'https';
+  log: Logger;
+}
+
+/** Loads the app named by the APP spec and tells which interface it speaks. */
+export async function loadHostedApp(appText: string, choice: InterfaceChoice, cwd: string): Promise<HostedApp> {
+  const spec = parseAppSpec(appText);
+  const { value, file } = await loadAppValue(spec, cwd);
+  return detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`);
+}
+
+const requestLine = (method?: string, url?: string) => `${method ?? '?'} ${url ?? '?'}`;
+
+function describe(err: unknown): Record<string, unknown> {
+  return err instanceof Error ? { err: { type: err.name, message: err.message, stack: err.stack } } : { err: String(err) };
+}
+
+/** The HTTP implementation for an app: node:http for `(req, res)` apps, gserve's engine for the rest. */
+export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
+  if (app.kind === 'node') {
+    return new NodeProtocolServer(app.listener, {
+      keepAliveTimeout: opts.keepAliveTimeout,
+      headerTimeout: opts.headerTimeout,
+      onError: (err, req: IncomingMessage) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
+    });
+  }
+  const engine = new HttpEngine(fetchAdapter(app.fetch), { keepAliveTimeout: opts.keepAliveTimeout, headerTimeout: opts.headerTimeout, scheme: opts.scheme });
+  engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`));
+  return engine;
+}

@@ -1,0 +1,17 @@
+import { createServer, type Server, type Socket } from 'node:net';
+
+/** Accepts on an inherited listening socket; the kernel spreads connections over the workers. */
+export function listenOnFd(fd: number, onConnection: (socket: Socket) => void): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer(onConnection);
+    server.once('error', reject);
+    server.listen({ fd }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}

@@ -1,0 +1,77 @@
+import { AppLoadError, ExitCode, describeError } from '../errors.js';
+import type { InterfaceChoice } from '../interfaces/detect.js';
+import { createLogger, type LogLevel } from '../log/logger.js';
+import { AsyncWorker } from './async.js';
+import { loadHostedApp } from './hosted.js';
+import { BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } from './protocol.js';
+import type { WorkerClass } from './types.js';
+
+/**
+ * A worker process: load the app, take connections on the inherited listeners, beat, and stop when
+ * the master says so (or when the master is gone).
+ */
+const boot: WorkerBoot = JSON.parse(process.env[BOOT_ENV] ?? '{}');
+delete process.env[BOOT_ENV];
+const settings = boot.settings;
+const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string });
+const log = logTarget.logger;
+
+const send = (message: WorkerMessage) => {
+  if (process.connected) process.send!(message);
+};
+
+let worker: WorkerClass | null = null;
+let stopping = false;
+
+async function stop(graceful: boolean): Promise<void> {
+  if (!graceful) process.exit(0);
+  if (stopping) return;
+  stopping = true;
+  log.info('Worker exiting (pid: %d)', process.pid);
+  await worker?.stop();
+  logTarget.flush();
+  process.exit(0);
+}
+
+// Ctrl-C in a terminal reaches the whole process group; the master decides what happens.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => void stop(true));
+process.on('SIGQUIT', () => void stop(false));
+// The master is gone (even by kill -9): nobody supervises this worker any more.
+process.on('disconnect', () => void stop(false));
+process.on('message', (message: MasterMessage) => {
+  if (message.t === 'stop') void stop(message.graceful);
+  else if (message.t === 'reopen-logs') logTarget.reopen();
+});
+process.on('unhandledRejection', (reason) => {
+  log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');
+});
+
+async function main(): Promise<void> {
+  for (const assignment of settings.env as string[]) {
+    const at = assignment.indexOf('=');
+    process.env[assignment.slice(0, at)] = assignment.slice(at + 1);
+  }
+  let app;
+  try {
+    app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+  } catch (err) {
+    if (err instanceof AppLoadError) return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });
+    throw err;
+  }
+  worker = new AsyncWorker({ boot, app, log, onResponse: () => {} });
+  await worker.start();
+  send({ t: 'ready' });
+  const timeout = settings.timeout as number;
+  if (timeout > 0) setInterval(() => send({ t: 'beat' }), Math.min(1000, (timeout * 1000) / 4)).unref();
+}
+
+/** Tells the master why this worker cannot boot, then exits with the matching code. */
+function fatal(message: Extract<WorkerMessage, { t: 'boot-error' }>): void {
+  if (!process.connected) process.exit(message.exitCode);
+  process.send!(message, () => process.exit(message.exitCode));
+}
+
+main().catch((err) =>
+  fatal({ t: 'boot-error', code: 'GSERVE_E_WORKER_BOOT', message: `Worker failed to boot: ${describeError(err)}`, exitCode: ExitCode.WORKER_BOOT }),
+);

@@ -1,0 +1,28 @@
+/**
+ * The messages between the master and a worker over the IPC channel. The worker is a separate Node
+ * process; this file is the whole of what the two agree on.
+ */
+
+/** What the master tells a new worker, in the GSERVE_WORKER_BOOT environment variable. */
+export interface WorkerBoot {
+  /** The settings, JSON-safe (functions dropped). */
+  settings: Record<string, unknown>;
+  /** Listening sockets, inherited as file descriptors. */
+  listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https' }>;
+  /** Counts reloads: workers of one HUP share it, so responses can show which generation served them. */
+  generation: number;
+  /** Working directory for loading the app (after --chdir). */
+  cwd: string;
+}
+
+export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
+
+export type WorkerMessage =
+  | { t: 'ready' }
+  | { t: 'beat' }
+  /** The app could not be loaded: the master halts instead of respawning. */
+  | { t: 'boot-error'; code: string; message: string; exitCode: number };
+
+export type MasterMessage = { t: 'stop'; graceful: boolean } | { t: 'reopen-logs' };
+
+export const isWorkerMessage = (m: unknown): m is WorkerMessage => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

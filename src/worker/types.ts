@@ -1,0 +1,19 @@
+import type { Logger } from '../log/logger.js';
+import type { WorkerBoot } from './protocol.js';
+import type { HostedApp } from '../interfaces/detect.js';
+
+export interface WorkerContext {
+  boot: WorkerBoot;
+  app: HostedApp;
+  log: Logger;
+  /** Called after every finished response (max-requests counting). */
+  onResponse(): void;
+}
+
+/** A worker class: how a worker process takes connections and runs the app on them. */
+export interface WorkerClass {
+  /** Start taking connections. */
+  start(): Promise<void>;
+  /** Stop taking connections; resolve once in-flight requests have finished and connections closed. */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,104 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseAddress } from '../../src/config/address.js';
+import { resolveSettings } from '../../src/config/resolve.js';
+import { bytes, integer, list, oneOf } from '../../src/config/types.js';
+import { SettingError } from '../../src/errors.js';
+
+const dirs: string[] = [];
+const dir = (files: Record<string, string> = {}) => {
+  const d = mkdtempSync(join(tmpdir(), 'gserve-unit-'));
+  dirs.push(d);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(d, name), text);
+  return d;
+};
+afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+describe('value types', () => {
+  it('parses integers from strings and numbers, and rejects the rest with the expectation', () => {
+    const t = integer({ min: 1, max: 10 });
+    expect(t.parse('4')).toBe(4);
+    expect(t.parse(7)).toBe(7);
+    expect(() => t.parse('0')).toThrow(/from 1 to 10, got "0"/);
+    expect(() => t.parse('4.5')).toThrow(/an integer/);
+  });
+  it('parses sizes with units', () => {
+    expect(bytes().parse('512MB')).toBe(512e6);
+    expect(bytes().parse('1GiB')).toBe(1024 ** 3);
+    expect(bytes().parse(100)).toBe(100);
+    expect(() => bytes().parse('12 parsecs')).toThrow(/size in bytes/);
+  });
+  it('accepts aliases of enumerated words', () => {
+    const t = oneOf(['thread', 'sync'] as const, { gthread: 'thread' });
+    expect(t.parse('GThread')).toBe('thread');
+    expect(() => t.parse('eventlet')).toThrow(/one of thread, sync/);
+  });
+  it('splits lists given as one string', () => {
+    expect(list(integer()).parse('1, 2,3')).toEqual([1, 2, 3]);
+  });
+});
+
+describe('addresses', () => {
+  it('reads the bind forms', () => {
+    expect(parseAddress('127.0.0.1:80')).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 80 });
+    expect(parseAddress('[::1]:8080')).toEqual({ kind: 'tcp', host: '::1', port: 8080 });
+    expect(parseAddress(':9000')).toEqual({ kind: 'tcp', host: '0.0.0.0', port: 9000 });
+    expect(parseAddress('unix:/tmp/x.sock')).toEqual({ kind: 'unix', path: '/tmp/x.sock' });
+    expect(parseAddress('fd://3')).toEqual({ kind: 'fd', fd: 3 });
+    expect(() => parseAddress('::1:80')).toThrow(/brackets/);
+    expect(() => parseAddress('host:99999')).toThrow(/port/);
+  });
+});
+
+describe('precedence', () => {
+  it('is defaults < config file < environment < command line, with sources named', async () => {
+    const cwd = dir({ 'gserve.config.json': JSON.stringify({ workers: 3, keepAlive: 7, timeout: 11, graceful_timeout: 5 }) });
+    const r = await resolveSettings({ cli: { timeout: '13' }, env: { GSERVE_KEEP_ALIVE: '9' }, cwd });
+    expect(r.settings.workers).toBe(3);
+    expect(r.sources.workers).toMatch(/config file .*gserve.config.json \(key "workers"\)/);
+    expect(r.settings.keepAlive).toBe(9);
+    expect(r.sources.keepAlive).toBe('environment variable GSERVE_KEEP_ALIVE');
+    expect(r.settings.timeout).toBe(13);
+    expect(r.sources.timeout).toBe('command line --timeout');
+    expect(r.settings.gracefulTimeout).toBe(5);
+    expect(r.settings.logLevel).toBe('info');
+    expect(r.sources.logLevel).toBe('default');
+  });
+
+  it('honours PORT and WEB_CONCURRENCY below GSERVE_ variables', async () => {
+    const cwd = dir();
+    const r = await resolveSettings({ cli: {}, env: { PORT: '5000', WEB_CONCURRENCY: '3' }, cwd });
+    expect(r.settings.bind).toEqual(['0.0.0.0:5000']);
+    expect(r.settings.workers).toBe(3);
+    const r2 = await resolveSettings({ cli: {}, env: { PORT: '5000', GSERVE_BIND: '127.0.0.1:6000' }, cwd });
+    expect(r2.settings.bind).toEqual(['127.0.0.1:6000']);
+  });
+
+  it('names an unknown config key and suggests the right one', async () => {
+    const cwd = dir({ 'gserve.config.json': JSON.stringify({ wokers: 2 }) });
+    await expect(resolveSettings({ cli: {}, env: {}, cwd })).rejects.toThrow(/Unknown setting "wokers" in config file .*Did you mean "workers"/);
+  });
+
+  it('names the file and key of a bad value', async () => {
+    const cwd = dir({ '.gservrc.json': JSON.stringify({ workers: 'many' }) });
+    const err = await resolveSettings({ cli: {}, env: {}, cwd }).catch((e) => e);
+    expect(err).toBeInstanceOf(SettingError);
+    expect(err.message).toMatch(/"workers" from config file .*\.gservrc\.json \(key "workers"\): expected an integer/);
+  });
+
+  it('reads the package.json key and JS config files', async () => {
+    const a = await resolveSettings({ cli: {}, env: {}, cwd: dir({ 'package.json': JSON.stringify({ name: 'x', gserve: { workers: 4 } }) }) });
+    expect(a.settings.workers).toBe(4);
+    const b = await resolveSettings({ cli: {}, env: {}, cwd: dir({ 'gserve.config.mjs': 'export default { workers: 5, bind: ["127.0.0.1:0"] };' }) });
+    expect(b.settings.workers).toBe(5);
+    const c = await resolveSettings({ cli: {}, env: {}, cwd: dir({ 'gserve.config.cjs': 'module.exports = { workers: 6 };' }) });
+    expect(c.settings.workers).toBe(6);
+  });
+
+  it('reports a config file with a syntax error in one line', async () => {
+    const cwd = dir({ 'gserve.config.json': '{ "workers": 2, ' });
+    await expect(resolveSettings({ cli: {}, env: {}, cwd })).rejects.toThrow(/Could not read config file .*gserve.config.json/);
+  });
+});
