@@ -3,6 +3,7 @@ import { ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
 import { createLogger } from '../log/logger.js';
 import { loadHostedApp } from '../worker/hosted.js';
+import { isControlCommand, runControl } from './control.js';
 import { CommanderError, parseCommandLine } from './program.js';
 import { VERSION } from './version.js';
 
@@ -22,6 +23,7 @@ function printConfig(resolved: ResolvedSettings): void {
 
 /** Runs the gserve command; resolves to the process exit code. */
 export async function run(argv: string[]): Promise<number> {
+  if (isControlCommand(argv[0])) return runControl(argv);
   let parsed;
   try {
     parsed = parseCommandLine(argv, VERSION);
@@ -66,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
 
-  const log = createLogger({ level: settings.logLevel, file: settings.errorLogfile });
+  const log = createLogger({ level: settings.logLevel, file: settings.errorLogfile, json: settings.logJson });
   const arbiter = new Arbiter(resolved, log);
   const code = await arbiter.run();
   if (arbiter.failure) fail(arbiter.failure, code);

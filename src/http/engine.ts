@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { HTTPParser } from 'http-parser-js';
-import type { ProtocolServer } from './protocol.js';
+import type { Exchange, ProtocolServer } from './protocol.js';
 import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
 
 /**
@@ -34,6 +34,7 @@ export class EngineRequest {
   readonly body: RequestBody;
   /** Whether the whole body has arrived. */
   complete = false;
+  readonly startedAt = performance.now();
   constructor(
     readonly method: string,
     readonly url: string,
@@ -64,8 +65,10 @@ export class EngineRequest {
 
 export type HeaderList = Array<[string, string]>;
 
-export class EngineResponse {
+export class EngineResponse implements Exchange {
   statusCode = 200;
+  /** Body bytes written, for the access log. */
+  bodyBytes = 0;
   headersSent = false;
   finished = false;
   private head: { status: number; headers: HeaderList } | null = null;
@@ -124,6 +127,7 @@ export class EngineResponse {
     }
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (size === 0 || this.noBody || statusHasNoBody(this.statusCode)) return !socket.writableNeedDrain;
+    this.bodyBytes += size;
     if (!this.chunked) return socket.write(chunk);
     socket.write(size.toString(16) + '\r\n', 'latin1');
     socket.write(chunk);
@@ -153,6 +157,7 @@ export class EngineResponse {
       const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
       const head = this.serializeHead(size);
       if (size && !this.noBody && !statusHasNoBody(this.statusCode)) {
+        this.bodyBytes = size;
         socket.cork();
         socket.write(head, 'latin1');
         socket.write(chunk!);
@@ -163,12 +168,39 @@ export class EngineResponse {
       if (this.chunked) socket.write('0\r\n\r\n', 'latin1');
     }
     this.finished = true;
-    this.conn.responseDone(this.closeAfter);
+    this.conn.responseDone(this.closeAfter, this);
   }
 
   /** Whether the connection will close after this response. */
   get willClose(): boolean {
     return this.closeAfter;
+  }
+
+  // ---- Exchange: what the access log and metrics read ----
+  get method(): string {
+    return this.req.method;
+  }
+  get url(): string {
+    return this.req.url;
+  }
+  get httpVersion(): string {
+    return this.req.httpVersion;
+  }
+  get status(): number {
+    return this.statusCode;
+  }
+  get startedAt(): number {
+    return this.req.startedAt;
+  }
+  get socket(): Socket {
+    return this.req.socket;
+  }
+  requestHeader(name: string): string | undefined {
+    return this.req.header(name);
+  }
+  responseHeader(name: string): string | undefined {
+    for (const [key, value] of this.head?.headers ?? []) if (key.length === name.length && key.toLowerCase() === name) return value;
+    return undefined;
   }
 }
 
@@ -250,13 +282,13 @@ class Connection {
   }
 
   /** Called by EngineResponse.end(). */
-  responseDone(close: boolean): void {
+  responseDone(close: boolean, res: EngineResponse): void {
     if (this.closed) return; // already counted out when the socket closed
     this.engine.inFlight--;
     this.served++;
     const req = this.queue.shift()!;
     if (!req.complete) req.body.resume(); // discard what the app did not read
-    this.engine.emit('response', req);
+    this.engine.emit('response', req, res, res);
     if (close || this.draining) {
       this.socket.end();
       return;

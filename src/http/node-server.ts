@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ProtocolServer } from './protocol.js';
+import type { Exchange, ProtocolServer } from './protocol.js';
 
 export interface NodeServerOptions {
   keepAliveTimeout: number;
@@ -34,9 +34,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
+    const exchange = new NodeExchange(req, res);
     res.on('close', () => {
       this.active.delete(res);
-      this.emit('response', req, res);
+      this.emit('response', req, res, exchange);
     });
     try {
       const result = listener(req, res);
@@ -82,5 +83,50 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 
   get inFlight(): number {
     return this.active.size;
+  }
+}
+
+/** The access log's view of a node:http request; body bytes are what went on the wire minus the head. */
+class NodeExchange implements Exchange {
+  readonly startedAt = performance.now();
+  private readonly writtenBefore: number;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    this.writtenBefore = req.socket.bytesWritten;
+  }
+
+  get method(): string {
+    return this.req.method ?? '';
+  }
+  get url(): string {
+    return this.req.url ?? '';
+  }
+  get httpVersion(): string {
+    return this.req.httpVersion;
+  }
+  get status(): number {
+    return this.res.statusCode;
+  }
+  get socket(): Socket {
+    return this.req.socket;
+  }
+  get bodyBytes(): number {
+    if (this.req.method === 'HEAD') return 0;
+    const length = this.res.getHeader('content-length');
+    if (length !== undefined) return Number(length);
+    // `_header` is the serialized head node:http wrote; stable since Node 0.x.
+    const head = (this.res as unknown as { _header?: string | null })._header;
+    return Math.max(0, this.req.socket.bytesWritten - this.writtenBefore - (head ? Buffer.byteLength(head, 'latin1') : 0));
+  }
+  requestHeader(name: string): string | undefined {
+    const value = this.req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+  responseHeader(name: string): string | undefined {
+    const value = this.res.getHeader(name);
+    return value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : String(value);
   }
 }

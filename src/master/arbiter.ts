@@ -4,7 +4,10 @@ import { ExitCode, describeError } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { VERSION } from '../cli/version.js';
+import { EventEmitter } from 'node:events';
+import type { ArbiterSnapshot } from './control.js';
 import { bindListeners, type Listener } from './listeners.js';
+import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
 import { WorkerProcess } from './worker-process.js';
 
@@ -31,6 +34,10 @@ export class Arbiter {
   private earlyDeaths = 0;
   private respawnTimer: NodeJS.Timeout | null = null;
   private timeoutCheck: NodeJS.Timeout | null = null;
+  /** spawn (worker), message (worker, message), exit (worker, stopping): for observability.ts. */
+  readonly events = new EventEmitter();
+  private observability: Observability | null = null;
+  private readonly startedAt = Date.now();
   private finish!: (code: number) => void;
   private readonly finished = new Promise<number>((resolve) => (this.finish = resolve));
 
@@ -55,6 +62,7 @@ export class Arbiter {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();
       }
+      this.observability = await startObservability(this.controls(), this.settings, this.logTarget);
     } catch (err) {
       this.failure = describeError(err);
       this.closeListeners();
@@ -68,21 +76,55 @@ export class Arbiter {
     return this.finished;
   }
 
+  /** What the control socket, the metrics and --reload may see and do: the signals' own handlers. */
+  private controls() {
+    return {
+      events: this.events,
+      snapshot: (): ArbiterSnapshot => ({
+        pid: process.pid,
+        startedAt: this.startedAt,
+        bind: this.listeners.map((l) => l.url),
+        workerClass: this.settings.workerClass,
+        target: this.settings.workers,
+        generation: this.generation,
+        stopping: this.stopping,
+        gracefulTimeout: this.settings.gracefulTimeout,
+        workers: [...this.workers.values()],
+      }),
+      reload: () => this.enqueueSignal('SIGHUP'),
+      scale: (n: number) => {
+        this.settings.workers = n;
+        this.manageWorkers();
+      },
+      stop: (graceful: boolean) => this.enqueueSignal(graceful ? 'SIGTERM' : 'SIGQUIT'),
+    };
+  }
+
   // ---- signals -------------------------------------------------------------------------------
 
   private readonly signalHandlers: Partial<Record<NodeJS.Signals, () => Promise<void> | void>> = {
     SIGTERM: () => this.stop(true),
     SIGINT: () => this.stop(false),
     SIGQUIT: () => this.stop(false),
+    SIGUSR1: () => this.reopenLogs(),
   };
+
+  /** USR1: reopen the master's log file and tell the workers to reopen theirs (logrotate). */
+  private reopenLogs(): void {
+    this.logTarget.reopen();
+    for (const w of this.workers.values()) w.send({ t: 'reopen-logs' });
+    this.log.info('Reopened the log files');
+  }
 
   private installSignals(): void {
     for (const sig of Object.keys(this.signalHandlers) as NodeJS.Signals[]) {
-      process.on(sig, () => {
-        this.signalQueue.push(sig);
-        void this.handleSignals();
-      });
+      process.on(sig, () => this.enqueueSignal(sig));
     }
+  }
+
+  private enqueueSignal(sig: NodeJS.Signals): void {
+    this.signalQueue.push(sig);
+    void this.handleSignals();
   }
 
   /** Signals are handled in arrival order, each to completion, like Gunicorn's SIG_QUEUE. */
@@ -131,16 +173,19 @@ export class Arbiter {
     );
     this.workers.set(w.pid, w);
     w.child.on('exit', (code, signal) => this.onWorkerExit(w, code, signal));
+    this.events.emit('spawn', w);
     this.log.info('Booting worker with pid: %d', w.pid);
   }
 
   private onWorkerMessage(w: WorkerProcess, message: WorkerMessage): void {
+    this.events.emit('message', w, message);
     if (message.t === 'ready') this.log.debug('Worker ready (pid: %d)', w.pid);
   }
 
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
+    this.events.emit('exit', w, this.stopping);
     if (w.bootError) {
       // The app cannot load: every new worker would fail the same way, so stop instead of looping.
       this.halt(w.bootError.message, w.bootError.exitCode);
@@ -222,6 +267,7 @@ export class Arbiter {
 
   private finishStop(): void {
     if (this.timeoutCheck) clearInterval(this.timeoutCheck);
+    this.observability?.close();
     this.closeListeners();
     this.pidfile?.remove();
     if (this.exitCode === ExitCode.OK) this.log.info('Shutting down: Master');

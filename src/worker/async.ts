@@ -21,6 +21,7 @@ export class AsyncWorker implements WorkerClass {
         log: this.ctx.log,
       });
       protocol.on('response', () => this.ctx.onResponse());
+      this.ctx.observe?.(protocol);
       this.protocols.push(protocol);
       this.servers.push(await listenOnFd(listener.fd, (socket) => protocol.accept(socket)));
     }

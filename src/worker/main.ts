@@ -1,6 +1,8 @@
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
+import { createAccessLog } from '../log/access.js';
+import { WorkerStats } from './stats.js';
 import { AsyncWorker } from './async.js';
 import { loadHostedApp } from './hosted.js';
 import { BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } from './protocol.js';
@@ -13,7 +15,7 @@ import type { WorkerClass } from './types.js';
 const boot: WorkerBoot = JSON.parse(process.env[BOOT_ENV] ?? '{}');
 delete process.env[BOOT_ENV];
 const settings = boot.settings;
-const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string });
+const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string, json: settings.logJson as boolean });
 const log = logTarget.logger;
 
 const send = (message: WorkerMessage) => {
@@ -21,6 +23,9 @@ const send = (message: WorkerMessage) => {
 };
 
 let worker: WorkerClass | null = null;
+const access = settings.accessLogfile ? { file: settings.accessLogfile as string, format: settings.accessLogformat as string, json: settings.accessLogJson as boolean } : null;
+const stats = new WorkerStats(access && createAccessLog(access), settings.controlSocket !== 'off' || Boolean(settings.metricsBind));
+process.on('exit', () => stats.stop()); // flushes the access log, on every way out
 let stopping = false;
 
 async function stop(graceful: boolean): Promise<void> {
@@ -41,7 +46,10 @@ process.on('SIGQUIT', () => void stop(false));
 process.on('disconnect', () => void stop(false));
 process.on('message', (message: MasterMessage) => {
   if (message.t === 'stop') void stop(message.graceful);
-  else if (message.t === 'reopen-logs') logTarget.reopen();
+  else if (message.t === 'reopen-logs') {
+    logTarget.reopen();
+    stats.reopenLogs();
+  }
 });
 process.on('unhandledRejection', (reason) => {
   log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');
@@ -59,9 +67,10 @@ async function main(): Promise<void> {
     if (err instanceof AppLoadError) return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });
     throw err;
   }
-  worker = new AsyncWorker({ boot, app, log, onResponse: () => {} });
+  worker = new AsyncWorker({ boot, app, log, onResponse: () => {}, observe: (p) => stats.observe(p) });
   await worker.start();
   send({ t: 'ready' });
+  stats.startReporting(send);
   const timeout = settings.timeout as number;
   if (timeout > 0) setInterval(() => send({ t: 'beat' }), Math.min(1000, (timeout * 1000) / 4)).unref();
 }

@@ -15,11 +15,15 @@ export interface WorkerBoot {
   cwd: string;
 }
 
+import type { StatsReport } from './stats.js';
+
 export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
 
 export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'beat' }
+  /** Counters for `gserve status` and the metrics, about once a second. */
+  | StatsReport
   /** The app could not be loaded: the master halts instead of respawning. */
   | { t: 'boot-error'; code: string; message: string; exitCode: number };
 

@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { WorkerBoot } from './protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
+import type { ProtocolServer } from '../http/protocol.js';
 
 export interface WorkerContext {
   boot: WorkerBoot;
@@ -8,6 +9,8 @@ export interface WorkerContext {
   log: Logger;
   /** Called after every finished response (max-requests counting). */
   onResponse(): void;
+  /** Called with each protocol server the class creates, so the access log and metrics see its responses. */
+  observe?(protocol: ProtocolServer): void;
 }
 
 /** A worker class: how a worker process takes connections and runs the app on them. */

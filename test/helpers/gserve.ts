@@ -154,7 +154,8 @@ export async function startGserve(args: string[], opts: StartOptions = {}): Prom
   const hasBind = opts.noBind || args.some((a) => a === '-b' || a.startsWith('--bind'));
   const hasLevel = args.some((a) => a.startsWith('--log-level'));
   const full = [...(hasBind ? [] : ['-b', '127.0.0.1:0']), ...(hasLevel ? [] : ['--log-level', 'debug']), ...args];
-  const env: Record<string, string | undefined> = { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, ...opts.env };
+  // Each master gets its own runtime dir, so default control sockets never collide between tests.
+  const env: Record<string, string | undefined> = { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, XDG_RUNTIME_DIR: tempDir(), ...opts.env };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   const child = spawn(process.execPath, [BIN, ...full], { cwd: opts.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const g = new Gserve(child);
