@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
+import { spawn } from 'node:child_process';
+import { BIN, FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { eventually, linesOf, waitForFile } from '../helpers/files.js';
 import { get } from '../helpers/http.js';
 
@@ -109,5 +110,47 @@ describe('access log', () => {
     expect(readText(access + '.1')).toMatch(/\/before/);
     expect(readText(access + '.1')).not.toMatch(/\/after/);
     expect(readText(errors + '.1')).toMatch(/Worker ready/);
+  });
+});
+
+describe('error log', () => {
+  it('--capture-output turns what workers print into log events, one per line, with the worker pid', async () => {
+    const g = await startGserve(['--capture-output', app('observe') + ':app']);
+    const [worker] = [...g.workerPids];
+    expect((await get(g.url + '/print')).body).toBe('printed\n');
+    const captured = (text: string) => g.lines.find((l) => l.msg === text);
+    await g.until(() => captured('second error line'), 'the captured stderr lines');
+    await g.until(() => captured('stdout part one, part two'), 'the captured stdout lines');
+    expect(captured('console.log line')).toMatchObject({ pid: worker, stream: 'stdout', level: 30 });
+    expect(captured('stdout part one, part two')).toMatchObject({ pid: worker, stream: 'stdout' });
+    expect(captured('first error line')).toMatchObject({ pid: worker, stream: 'stderr', level: 40 });
+    expect(captured('second error line')).toMatchObject({ pid: worker, stream: 'stderr' });
+    // The worker's own log lines pass through untouched (not wrapped as captured text).
+    g.signal('SIGTERM');
+    const [exiting] = await g.waitForLog(/^Worker exiting/);
+    expect(exiting).toMatchObject({ pid: worker });
+    expect(exiting!.stream).toBeUndefined();
+  });
+
+  it('is readable in a terminal, and JSON there with --log-json', async () => {
+    if (!existsSync('/usr/bin/script')) return console.log('skipped: needs script(1) from util-linux for a pseudo-terminal');
+    const dir = tempDir();
+    for (const [flags, expected] of [
+      ['', /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+0000\] \[\d+\] \[INFO\] Booting worker with pid: \d+/m],
+      ['--log-json', /^\{"level":30,"time":\d+,"pid":\d+,"msg":"Booting worker with pid: \d+"\}/m],
+    ] as const) {
+      const out = join(dir, `tty${flags}.txt`);
+      const command = `${process.execPath} ${BIN} -b 127.0.0.1:0 --control-socket off ${flags} ${app('observe')}:app`;
+      const child = spawn('/usr/bin/script', ['-qfec', command, out], { stdio: 'ignore' });
+      try {
+        const text = await waitForFile(out, (t) => /Booting worker/.test(t), 'the boot lines');
+        expect(text.replace(/\r/g, '')).toMatch(expected);
+      } finally {
+        const master = /\[(\d+)\] \[INFO\] Starting gserve|"pid":(\d+),"msg":"Starting gserve/.exec(readText(out));
+        if (master) process.kill(Number(master[1] ?? master[2]), 'SIGTERM');
+        child.kill('SIGKILL');
+        if (master) await waitForExit(Number(master[1] ?? master[2]));
+      }
+    }
   });
 });
