@@ -109,7 +109,7 @@ export class ControlServer {
 
   close(): void {
     if (!this.server) return;
-    for (const c of this.clients) c.destroy();
+    for (const c of this.clients) c.end(); // flushes a reply still being written
     this.server.close();
     this.server = null;
     try {
@@ -156,7 +156,8 @@ export class ControlServer {
           return await this.scale(String(request.workers));
         case 'stop':
           this.log.info('Control socket: stop%s', request.fast ? ' (fast)' : '');
-          this.arbiter.stop(!request.fast);
+          // Reply first: the client then watches the pid until the master is gone.
+          setImmediate(() => this.arbiter.stop(!request.fast));
           return { ok: true, pid: process.pid };
         default:
           return { ok: false, error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}; try status, reload, scale or stop` };

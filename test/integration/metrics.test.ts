@@ -66,8 +66,13 @@ describe('Prometheus metrics', () => {
     const held = sendHeld(g.url);
     await eventually(async () => (await scrape(url)).get('gserve_http_requests_in_flight') === 1, 'one request in flight');
     expect((await scrape(url)).get('gserve_workers{state="busy"}')).toBe(1);
-    await get(g.url + '/release');
-    await held;
+    // /release frees held requests of the worker that gets it: ask until the right one has.
+    let released = false;
+    void held.then(() => (released = true));
+    await eventually(async () => {
+      await get(g.url + '/release');
+      return released;
+    }, 'the held request released');
     expect((await get(url.replace('/metrics', '/nope'))).status).toBe(404);
   });
 
