@@ -191,6 +191,7 @@ export class ControlServer {
    */
   private async reload(): Promise<Record<string, unknown>> {
     const before = this.arbiter.snapshot();
+    this.book.lastBootError = null;
     this.log.info('Control socket: reload');
     this.arbiter.reload();
     const started = await this.waitFor((s) => s.generation > before.generation, RELOAD_START_SECONDS);
@@ -207,7 +208,8 @@ export class ControlServer {
     const after = this.arbiter.snapshot();
     if (outcome === 'failed') {
       const fresh = after.workers.filter((w) => w.generation > before.generation && w.state === 'ready').length;
-      return { ok: false, error: `reload failed: ${fresh} of ${after.target} new workers ready; the old workers keep serving (the error log says why)` };
+      const why = this.book.lastBootError ?? 'see the error log';
+      return { ok: false, error: `reload failed, the old workers keep serving (${fresh} of ${after.target} new workers ready): ${why}` };
     }
     return { ok: true, generation: after.generation, workers: after.workers.map((w) => w.pid) };
   }

@@ -13,6 +13,7 @@ export type RestartReason = (typeof RESTART_REASONS)[number];
 /** Why a worker ended, from the arbiter's reason text; null when it was not a restart (shutdown, scale-down). */
 export function restartReason(endReason: string | null): RestartReason | null {
   if (endReason === null) return 'crash';
+  if (/reload failed/i.test(endReason)) return null; // a new worker that never served: nothing was replaced
   if (/timed? ?out/i.test(endReason)) return 'timeout';
   if (/max[- ]?requests/i.test(endReason)) return 'max-requests';
   if (/memory|rss/i.test(endReason)) return 'memory';
@@ -66,6 +67,8 @@ export class WorkerStatsBook {
   /** Totals of workers that have exited. */
   private readonly retired = emptyTotals();
   readonly restarts: Record<RestartReason, number> = { crash: 0, timeout: 0, 'max-requests': 0, memory: 0, reload: 0 };
+  /** Why the last worker that could not boot failed (a reload of broken code), for the control socket. */
+  lastBootError: string | null = null;
   /** Restart counts of ended workers whose replacement has not started yet. */
   private readonly owed: number[] = [];
 
@@ -93,7 +96,8 @@ export class WorkerStatsBook {
     const t = this.tracked.get(w.pid);
     this.tracked.delete(w.pid);
     if (t?.last) addInto(this.retired, t.last);
-    if (stopping) return;
+    if (w.bootError) this.lastBootError = w.bootError.message;
+    if (stopping || w.bootError) return; // a worker that never booted replaced nothing
     const reason = restartReason(w.endReason);
     if (!reason) return;
     this.restarts[reason]++;

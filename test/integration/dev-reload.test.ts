@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startGserve, tempDir } from '../helpers/gserve.js';
+import { spawn } from 'node:child_process';
+import { BIN, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { eventually } from '../helpers/files.js';
 
@@ -12,7 +13,7 @@ describe('--reload', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'app.mjs'), appSource('v1'));
     mkdirSync(join(dir, 'node_modules', 'dep'), { recursive: true });
-    const g = await startGserve(['--reload', 'app.mjs:app'], { cwd: dir });
+    const g = await startGserve(['--reload', '--control-socket', join(dir, 'c.sock'), 'app.mjs:app'], { cwd: dir });
     await g.waitForLog(/^Reload: watching/);
     expect((await get(g.url)).body).toBe('v1');
 
@@ -28,6 +29,16 @@ describe('--reload', () => {
     expect(failure!.msg).toMatch(/SyntaxError|Unexpected|missing/i);
     expect((await get(g.url)).body).toBe('v2'); // the old workers still serve
     expect(g.exitCode).toBeUndefined();
+    // gserve reload says so too, with the reason.
+    const reload = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [BIN, 'reload', '--control-socket', join(dir, 'c.sock')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(reload.code).toBe(1);
+    expect(reload.stderr).toMatch(/^gserve: error: reload failed, the old workers keep serving \(0 of 1 new workers ready\): Failed to load app module .*app\.mjs: SyntaxError/);
+    expect((await get(g.url)).body).toBe('v2');
 
     writeFileSync(join(dir, 'app.mjs'), appSource('v3'));
     await eventually(async () => (await get(g.url)).body === 'v3', 'the fixed code to serve');
