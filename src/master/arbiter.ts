@@ -186,7 +186,7 @@ export class Arbiter {
     w.exited();
     this.workers.delete(w.pid);
     this.events.emit('exit', w, this.stopping);
-    if (w.bootError) {
+    if (w.bootError && !this.stopping) {
       // The app cannot load: every new worker would fail the same way, so stop instead of looping.
       this.halt(w.bootError.message, w.bootError.exitCode);
       return;
