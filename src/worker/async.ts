@@ -39,7 +39,7 @@ export class AsyncWorker implements WorkerClass {
   }
 }
 
-function waitForNoConnections(protocol: ProtocolServer): Promise<void> {
+export function waitForNoConnections(protocol: ProtocolServer): Promise<void> {
   if (protocol.connectionCount === 0) return Promise.resolve();
   return new Promise((resolve) => {
     const check = () => {

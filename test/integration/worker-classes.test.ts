@@ -1,0 +1,88 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, runGserve, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
+import { get, type SimpleResponse } from '../helpers/http.js';
+
+const probe = join(FIXTURES, 'classes', 'probe.js') + ':app';
+
+interface Probe {
+  route: string;
+  pid: number;
+  threadId: number;
+  start: number;
+  end: number;
+}
+
+const json = (r: SimpleResponse): Probe => {
+  expect(r.status).toBe(200);
+  return JSON.parse(r.body) as Probe;
+};
+
+/** Waits until `n` /block handlers have written their start line (polls the file; fails after a generous deadline). */
+async function blockedHandlers(g: Gserve, dir: string, n: number): Promise<string[]> {
+  const file = join(dir, 'started');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+    if (lines.length >= n) return lines;
+    if (Date.now() > deadline || g.exitCode !== undefined) throw new Error(`only ${lines.length} of ${n} handlers started\n${g.stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Rejects if `promise` has not settled by the deadline, instead of hanging the test. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)));
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+const overlapAll = (ps: Probe[]) => Math.max(...ps.map((p) => p.start)) < Math.min(...ps.map((p) => p.end));
+
+describe('sync worker class', () => {
+  it('-w 2: ten requests sent while one handler blocks are all served by the other worker meanwhile', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['-k', 'sync', '-w', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
+    const blocked = get(g.url + '/block');
+    const [line] = await blockedHandlers(g, dir, 1);
+    const blockedPid = Number(line!.split(':')[0]);
+    // While the handler blocks, nothing may wait on it: these must all finish before we release it.
+    const fast = await within(Promise.all(Array.from({ length: 10 }, () => get(g.url + '/fast'))), 30_000, 'fast requests while a worker blocks');
+    writeFileSync(join(dir, 'release'), '');
+    const slow = json(await blocked);
+    const probes = fast.map(json);
+    for (const p of probes) {
+      expect(p.pid).not.toBe(blockedPid);
+      expect(p.end).toBeLessThan(slow.end);
+    }
+    expect(new Set(probes.map((p) => p.pid)).size).toBe(1);
+    expect(g.workerPids.has(probes[0]!.pid)).toBe(true);
+    expect(fast.every((r) => r.headers.connection === 'close')).toBe(true);
+    expect(g.lines.some((l) => l.msg === 'Using worker: sync')).toBe(true);
+  });
+
+  it('-w 1: concurrent requests are served one after another, none refused', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', probe]);
+    const probes = (await Promise.all(Array.from({ length: 6 }, () => get(g.url + '/work')))).map(json);
+    probes.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < probes.length; i++) expect(probes[i]!.start).toBeGreaterThanOrEqual(probes[i - 1]!.end);
+    expect(new Set(probes.map((p) => p.pid)).size).toBe(1);
+  });
+
+  it('answers one request per connection, with Connection: close', async () => {
+    const g = await startGserve(['-k', 'sync', probe]);
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(g.port, '127.0.0.1');
+      let out = '';
+      socket.setEncoding('latin1').on('data', (d) => (out += d));
+      socket.on('end', () => resolve(out));
+      socket.on('error', reject);
+      socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    expect(text.match(/^HTTP\/1\.1 200/gm)).toHaveLength(1);
+    expect(text).toMatch(/connection: close/i);
+    expect(text).toContain('"route":"/a"');
+  });
+});
