@@ -1,5 +1,6 @@
 import type { Server } from 'node:net';
 import { protocolFor } from './hosted.js';
+import { ConnectionCap } from './connection-cap.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { WorkerClass, WorkerContext } from './types.js';
@@ -13,6 +14,7 @@ export class AsyncWorker implements WorkerClass {
 
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
+    const cap = new ConnectionCap(settings.workerConnections as number);
     for (const listener of this.ctx.boot.listeners) {
       const protocol = protocolFor(this.ctx.app, {
         keepAliveTimeout: (settings.keepAlive as number) * 1000,
@@ -22,7 +24,7 @@ export class AsyncWorker implements WorkerClass {
       });
       protocol.on('response', () => this.ctx.onResponse());
       this.protocols.push(protocol);
-      this.servers.push(await listenOnFd(listener.fd, (socket) => protocol.accept(socket)));
+      this.servers.push(await listenOnFd(listener.fd, cap.guard((socket) => protocol.accept(socket))));
     }
   }
 

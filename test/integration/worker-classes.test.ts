@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, runGserve, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
@@ -86,3 +86,36 @@ describe('sync worker class', () => {
     expect(text).toContain('"route":"/a"');
   });
 });
+
+describe('async worker class', () => {
+  it('-w 1: 200 concurrent requests to a handler awaiting a timer all overlap in one process', async () => {
+    const g = await startGserve(['-w', '1', probe]);
+    const probes = (await Promise.all(Array.from({ length: 200 }, () => get(g.url + '/gather?n=200')))).map(json);
+    expect(new Set(probes.map((p) => p.pid)).size).toBe(1);
+    expect(overlapAll(probes)).toBe(true);
+  });
+
+  it('--worker-connections: a connection over the cap gets a fast 503 with Retry-After, and the server stays up', async () => {
+    const g = await startGserve(['-w', '1', '--worker-connections', '2', probe]);
+    // Two idle connections fill the cap; the worker accepts in arrival order, so the third is over it.
+    const held = await Promise.all([0, 1].map(() => openConnection(g.port)));
+    try {
+      const refused = await get(g.url + '/third');
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    // Once they close, the worker takes connections again.
+    let status = 0;
+    for (let attempt = 0; attempt < 100 && status !== 200; attempt++) status = (await get(g.url + '/after')).status;
+    expect(status).toBe(200);
+  });
+});
+
+function openConnection(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+  });
+}
