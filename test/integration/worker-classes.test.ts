@@ -119,3 +119,110 @@ function openConnection(port: number): Promise<Socket> {
     socket.on('error', reject);
   });
 }
+
+/** Sends raw bytes on one connection and collects everything until the server closes it. */
+function rawExchange(port: number, bytes: string, onData?: (soFar: string) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let out = '';
+    socket.setEncoding('latin1').on('data', (d) => {
+      out += d;
+      onData?.(out);
+    });
+    socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
+describe('thread worker class', () => {
+  it('-w 1 --threads 4: four blocking handlers overlap in four threads of one process; a fifth request waits for a free thread', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['-w', '1', '--threads', '4', probe], { env: { GSERVE_TEST_DIR: dir } });
+    expect(g.lines.some((l) => l.msg === 'Using worker: thread')).toBe(true);
+    const blocked = Array.from({ length: 4 }, () => get(g.url + '/block'));
+    await blockedHandlers(g, dir, 4);
+    const fifth = get(g.url + '/fast');
+    // Every app thread is blocked, yet the main thread still reads, frames and answers.
+    const bad = await within(rawExchange(g.port, 'NOT HTTP AT ALL\r\n\r\n'), 30_000, 'a bad request while every thread blocks');
+    expect(bad).toMatch(/^HTTP\/1\.1 400 /);
+    writeFileSync(join(dir, 'release'), '');
+    const probes = (await Promise.all(blocked)).map(json);
+    const last = json(await fifth);
+    expect(overlapAll(probes)).toBe(true);
+    expect(new Set(probes.map((p) => p.threadId)).size).toBe(4);
+    expect(new Set([...probes, last].map((p) => p.pid)).size).toBe(1);
+    expect(last.start).toBeGreaterThan(Math.min(...probes.map((p) => p.end)));
+  });
+
+  it('a keep-alive connection stuck behind a blocked request does not hold up other connections; its responses keep their order', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['--threads', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
+    const pipelined = rawExchange(g.port, 'GET /block HTTP/1.1\r\nHost: x\r\n\r\nGET /after-block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await blockedHandlers(g, dir, 1);
+    const other = json(await within(get(g.url + '/other'), 30_000, 'another connection while one is stuck'));
+    writeFileSync(join(dir, 'release'), '');
+    const text = await pipelined;
+    const routes = [...text.matchAll(/"route":"([^"]+)"/g)].map((m) => m[1]);
+    expect(routes).toEqual(['/block', '/after-block']);
+    const first = JSON.parse(/\{"route":"\/block".*?\}/.exec(text)![0]) as Probe;
+    expect(other.end).toBeLessThan(first.end);
+  });
+
+  it('replaces a thread whose app throws at load, and one that dies, keeping the process up', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['--threads', '2', join(FIXTURES, 'classes', 'throws-in-thread-2.js') + ':app'], { env: { GSERVE_TEST_DIR: dir } });
+    await g.waitForLog(/^Thread 2 could not load the app: .*thread 2 cannot load this app/);
+    await g.waitForLog(/^Thread 3 ready/);
+    const [workerPid] = [...g.workerPids];
+    // Hold one thread: the other one (the replacement) must answer.
+    const blocked = get(g.url + '/block');
+    await blockedHandlers(g, dir, 1);
+    const spare = json(await get(g.url + '/fast'));
+    expect(spare.threadId).toBe(3);
+    writeFileSync(join(dir, 'release'), '');
+    await blocked;
+
+    const died = await get(g.url + '/die');
+    expect(died.status).toBe(500);
+    await g.waitForLog(/^Thread \d+ exited with code 7; replacing it/);
+    const after = json(await get(g.url + '/fast'));
+    expect(after.pid).toBe(workerPid);
+    expect(g.workerPids.size).toBe(1);
+  });
+
+  it('implies the thread class from --threads, accepts gthread, and refuses --threads with async', async () => {
+    const implied = await runGserve(['--threads', '3', '--print-config', probe]);
+    expect(implied.stdout).toMatch(/^workerClass\s+= "thread" {2}# implied by threads = 3 \(command line --threads\)$/m);
+    const alias = await runGserve(['-k', 'gthread', '--print-config', probe]);
+    expect(alias.stdout).toMatch(/^workerClass\s+= "thread"/m);
+    const refused = await runGserve(['-k', 'async', '--threads', '2', probe]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/Setting "threads" is 2 .* but the async worker class .* Use --worker-class thread, or drop --threads\./);
+  });
+});
+
+describe('every class with every interface', () => {
+  const apps = { node: join(FIXTURES, 'classes', 'echo-node.js') + ':app', fetch: join(FIXTURES, 'classes', 'echo-fetch.js') };
+  for (const workerClass of ['async', 'sync', 'thread']) {
+    for (const [iface, spec] of Object.entries(apps)) {
+      it(`${workerClass} serves a ${iface} app`, async () => {
+        const g = await startGserve(['-k', workerClass, '-w', '2', '--threads', workerClass === 'thread' ? '2' : '1', spec]);
+        const [a, b] = await Promise.all([get(g.url + '/one?x=1'), get(g.url + '/two', { method: 'POST', body: 'payload' })]);
+        expect(a.status).toBe(200);
+        expect(JSON.parse(a.body)).toMatchObject({ method: 'GET', path: '/one?x=1', body: '' });
+        expect(b.status).toBe(200);
+        expect(JSON.parse(b.body)).toMatchObject({ method: 'POST', path: '/two', body: 'payload' });
+        expect(g.workerPids.has(JSON.parse(a.body).pid)).toBe(true);
+        if (workerClass === 'thread') expect(JSON.parse(a.body).threadId).toBeGreaterThan(0);
+        else expect(JSON.parse(a.body).threadId).toBe(0);
+      });
+    }
+  }
+
+  it('a thread worker whose app cannot load in any thread halts like the other classes', async () => {
+    const r = await runGserve(['-k', 'thread', '--threads', '2', join(FIXTURES, 'apps', 'throws-at-load.js')]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/Failed to load app module .*throws-at-load\.js: database URL is not set/);
+  });
+});
