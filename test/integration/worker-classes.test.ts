@@ -226,3 +226,19 @@ describe('every class with every interface', () => {
     expect(r.stderr).toMatch(/Failed to load app module .*throws-at-load\.js: database URL is not set/);
   });
 });
+
+describe('graceful stop', () => {
+  for (const workerClass of ['sync', 'thread']) {
+    it(`${workerClass}: TERM lets a request in a blocked handler finish, then exits 0`, async () => {
+      const dir = tempDir();
+      const g = await startGserve(['-k', workerClass, probe], { env: { GSERVE_TEST_DIR: dir } });
+      const blocked = get(g.url + '/block');
+      await blockedHandlers(g, dir, 1);
+      g.signal('SIGTERM');
+      await g.waitForLog(/^Handling signal: term/);
+      writeFileSync(join(dir, 'release'), '');
+      expect(json(await blocked).route).toBe('/block');
+      expect((await g.exited).code).toBe(0);
+    });
+  }
+});
