@@ -1,0 +1,61 @@
+// CPU-bound scenario: the same CPU-heavy app on `-w 1 --threads 2` (one process, two app threads)
+// and on `-w 2` (two processes, async class): throughput, latency and the memory of the whole
+// process tree (master + workers + threads), measured at the end of the load.
+//
+//   node bench/scenarios/cpu-bound.js [--concurrency 8] [--duration 10000] [--json]
+//
+// Exports run(options) -> { scenario, params, servers: { name: { rps, p50, p99, rssMiB, errors } }, summary }
+import { join } from 'node:path';
+import { APPS, flagsOver, isMain, load, ms, percentile, startGserve, treeRss } from './support.js';
+
+export const defaults = { concurrency: 8, duration: 10_000 };
+
+const pick = () => '/';
+
+async function measure(flags, params) {
+  const server = await startGserve(flags, join(APPS, 'cpu.js') + ':app');
+  try {
+    await load({ port: server.port, concurrency: 2, durationMs: 500, pick, keepAlive: true });
+    const result = await load({ port: server.port, concurrency: params.concurrency, durationMs: params.duration, pick, keepAlive: true });
+    const rss = treeRss(server.child.pid);
+    const latencies = [...result.latencies.values()].flat();
+    return { rps: result.rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rssMiB: rss / 2 ** 20, requests: result.requests, errors: result.errors };
+  } finally {
+    await server.stop();
+  }
+}
+
+export async function run(options = {}) {
+  const params = { ...defaults, ...options };
+  const servers = {
+    '-w 1 --threads 2': await measure(['-w', '1', '--threads', '2'], params),
+    '-w 2': await measure(['-w', '2'], params),
+    // For reference: one process, one app thread.
+    '-w 1': await measure(['-w', '1'], params),
+  };
+  const t = servers['-w 1 --threads 2'];
+  const p = servers['-w 2'];
+  return {
+    scenario: 'cpu-bound',
+    params,
+    servers,
+    summary: `threads/processes: throughput ${(t.rps / p.rps).toFixed(2)}x, memory ${(t.rssMiB / p.rssMiB).toFixed(2)}x (${t.rssMiB.toFixed(0)} MiB vs ${p.rssMiB.toFixed(0)} MiB)`,
+  };
+}
+
+export function print(result) {
+  const { params } = result;
+  console.log(`cpu-bound: ${params.concurrency} keep-alive clients, ${params.duration} ms, sha256 over 2.5 MB per request`);
+  console.log('server                 req/s       p50       p99   tree RSS MiB  errors');
+  for (const [name, s] of Object.entries(result.servers)) {
+    console.log(`${name.padEnd(18)} ${s.rps.toFixed(0).padStart(9)} ${ms(s.p50).padStart(9)} ${ms(s.p99).padStart(9)} ${s.rssMiB.toFixed(1).padStart(14)} ${String(s.errors).padStart(7)}`);
+  }
+  console.log(result.summary);
+}
+
+if (isMain(import.meta.url)) {
+  const options = flagsOver(defaults);
+  const result = await run(options);
+  if (options.json) console.log(JSON.stringify(result));
+  else print(result);
+}

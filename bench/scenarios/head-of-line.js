@@ -1,0 +1,72 @@
+// Head-of-line scenario: 1 request in 10 blocks its worker for 50 ms. How long do the other,
+// fast requests wait? gserve `sync` (the master hands a connection only to an idle worker) against
+// a hand-written node:cluster server (round-robin: connections go to busy workers too), same
+// workers, same app; gserve `async` (workers accept from the shared socket) for reference.
+//
+//   node bench/scenarios/head-of-line.js [--workers 2] [--concurrency 2] [--duration 10000] [--json]
+//
+// Exports run(options) -> { scenario, params, servers: { name: { fastP50, fastP99, slowP99, rps, errors } }, ratio, summary }
+// where ratio = cluster fast p99 / gserve sync fast p99 (above 1: sync keeps fast requests faster).
+import { join } from 'node:path';
+import { APPS, flagsOver, isMain, load, ms, percentile, startCluster, startGserve } from './support.js';
+
+// One client per worker: a load the workers can carry, where waiting comes from placement, not saturation.
+export const defaults = { workers: 2, concurrency: 2, duration: 10_000 };
+
+/** Every tenth request is slow, the same sequence for every server. */
+const pick = (i) => (i % 10 === 9 ? `/slow?${i}` : `/fast?${i}`);
+
+async function measure(start) {
+  const server = await start();
+  try {
+    // A short warm-up, so that JIT and connection set-up do not count.
+    await load({ port: server.port, concurrency: 2, durationMs: 500, pick });
+    return await load({ port: server.port, concurrency: measure.params.concurrency, durationMs: measure.params.duration, pick });
+  } finally {
+    await server.stop();
+  }
+}
+
+function summarize(result) {
+  const fast = [];
+  const slow = [];
+  for (const [path, values] of result.latencies) (path.startsWith('/slow') ? slow : fast).push(...values);
+  return { fastP50: percentile(fast, 50), fastP99: percentile(fast, 99), slowP99: percentile(slow, 99), rps: result.rps, requests: result.requests, errors: result.errors };
+}
+
+export async function run(options = {}) {
+  const params = { ...defaults, ...options };
+  measure.params = params;
+  const app = join(APPS, 'mixed.js') + ':app';
+  const w = String(params.workers);
+  const servers = {
+    'gserve sync': summarize(await measure(() => startGserve(['-k', 'sync', '-w', w], app))),
+    'node:cluster': summarize(await measure(() => startCluster(params.workers, app))),
+    'gserve async': summarize(await measure(() => startGserve(['-k', 'async', '-w', w], app))),
+  };
+  const ratio = servers['node:cluster'].fastP99 / servers['gserve sync'].fastP99;
+  return {
+    scenario: 'head-of-line',
+    params,
+    servers,
+    ratio,
+    summary: `fast-request p99: node:cluster ${ms(servers['node:cluster'].fastP99)} ms / gserve sync ${ms(servers['gserve sync'].fastP99)} ms = ${ratio.toFixed(2)}x`,
+  };
+}
+
+export function print(result) {
+  const { params } = result;
+  console.log(`head-of-line: ${params.workers} workers, ${params.concurrency} clients, ${params.duration} ms, 1 request in 10 blocks 50 ms`);
+  console.log('server          fast p50   fast p99   slow p99     req/s  errors');
+  for (const [name, s] of Object.entries(result.servers)) {
+    console.log(`${name.padEnd(14)} ${ms(s.fastP50).padStart(9)} ${ms(s.fastP99).padStart(10)} ${ms(s.slowP99).padStart(10)} ${s.rps.toFixed(0).padStart(9)} ${String(s.errors).padStart(7)}`);
+  }
+  console.log(result.summary);
+}
+
+if (isMain(import.meta.url)) {
+  const options = flagsOver(defaults);
+  const result = await run(options);
+  if (options.json) console.log(JSON.stringify(result));
+  else print(result);
+}
