@@ -2,13 +2,14 @@
 // and on `-w 2` (two processes, async class): throughput, latency and the memory of the whole
 // process tree (master + workers + threads), measured at the end of the load.
 //
-//   node bench/scenarios/cpu-bound.js [--concurrency 8] [--duration 10000] [--json]
+//   node bench/scenarios/cpu-bound.js [--concurrency 8] [--duration 5000] [--rounds 3] [--json]
+// Each round measures every setup for --duration ms, setups interleaved; results are pooled, memory is the rounds' median.
 //
 // Exports run(options) -> { scenario, params, servers: { name: { rps, p50, p99, rssMiB, errors } }, summary }
 import { join } from 'node:path';
-import { APPS, flagsOver, isMain, load, ms, percentile, startGserve, treeRss } from './support.js';
+import { APPS, flagsOver, interleaved, isMain, load, ms, percentile, startGserve, treeRss } from './support.js';
 
-export const defaults = { concurrency: 8, duration: 10_000 };
+export const defaults = { concurrency: 8, duration: 5_000, rounds: 3 };
 
 const pick = () => '/';
 
@@ -17,9 +18,7 @@ async function measure(flags, params) {
   try {
     await load({ port: server.port, concurrency: 2, durationMs: 500, pick, keepAlive: true });
     const result = await load({ port: server.port, concurrency: params.concurrency, durationMs: params.duration, pick, keepAlive: true });
-    const rss = treeRss(server.child.pid);
-    const latencies = [...result.latencies.values()].flat();
-    return { rps: result.rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rssMiB: rss / 2 ** 20, requests: result.requests, errors: result.errors };
+    return { ...result, extra: treeRss(server.child.pid) };
   } finally {
     await server.stop();
   }
@@ -27,12 +26,19 @@ async function measure(flags, params) {
 
 export async function run(options = {}) {
   const params = { ...defaults, ...options };
-  const servers = {
-    '-w 1 --threads 2': await measure(['-w', '1', '--threads', '2'], params),
-    '-w 2': await measure(['-w', '2'], params),
+  const pooled = await interleaved(params.rounds, {
+    '-w 1 --threads 2': () => measure(['-w', '1', '--threads', '2'], params),
+    '-w 2': () => measure(['-w', '2'], params),
     // For reference: one process, one app thread.
-    '-w 1': await measure(['-w', '1'], params),
-  };
+    '-w 1': () => measure(['-w', '1'], params),
+  });
+  const servers = Object.fromEntries(
+    Object.entries(pooled).map(([name, r]) => {
+      const latencies = [...r.latencies.values()].flat();
+      const rssMiB = percentile(r.extra, 50) / 2 ** 20;
+      return [name, { rps: r.rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rssMiB, requests: r.requests, errors: r.errors }];
+    }),
+  );
   const t = servers['-w 1 --threads 2'];
   const p = servers['-w 2'];
   return {
@@ -45,7 +51,7 @@ export async function run(options = {}) {
 
 export function print(result) {
   const { params } = result;
-  console.log(`cpu-bound: ${params.concurrency} keep-alive clients, ${params.duration} ms, sha256 over 2.5 MB per request`);
+  console.log(`cpu-bound: ${params.concurrency} keep-alive clients, ${params.rounds} x ${params.duration} ms, sha256 over 2.5 MB per request`);
   console.log('server                 req/s       p50       p99   tree RSS MiB  errors');
   for (const [name, s] of Object.entries(result.servers)) {
     console.log(`${name.padEnd(18)} ${s.rps.toFixed(0).padStart(9)} ${ms(s.p50).padStart(9)} ${ms(s.p99).padStart(9)} ${s.rssMiB.toFixed(1).padStart(14)} ${String(s.errors).padStart(7)}`);

@@ -98,6 +98,30 @@ export async function load({ port, concurrency, durationMs, pick, keepAlive = fa
   return { requests: done, errors, seconds: elapsed, rps: done / elapsed, latencies };
 }
 
+/**
+ * Runs each measurement `rounds` times, interleaved (A B C A B C …), so that a load change on a
+ * shared machine hits every server alike; returns each name's results pooled over the rounds.
+ */
+export async function interleaved(rounds, measurements) {
+  const pooled = {};
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, measure] of Object.entries(measurements)) {
+      const result = await measure();
+      const into = (pooled[name] ??= { requests: 0, errors: 0, seconds: 0, latencies: new Map(), extra: [] });
+      into.requests += result.requests;
+      into.errors += result.errors;
+      into.seconds += result.seconds;
+      for (const [path, values] of result.latencies) {
+        if (!into.latencies.has(path)) into.latencies.set(path, []);
+        into.latencies.get(path).push(...values);
+      }
+      if (result.extra !== undefined) into.extra.push(result.extra);
+    }
+  }
+  for (const p of Object.values(pooled)) p.rps = p.requests / p.seconds;
+  return pooled;
+}
+
 export function percentile(values, p) {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);

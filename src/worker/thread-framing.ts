@@ -16,6 +16,7 @@ interface HeadInfo {
   method: number;
   url: string;
   shouldKeepAlive: boolean;
+  upgrade: boolean;
 }
 
 const CRLF = '\r\n';
@@ -63,6 +64,9 @@ export class FramedConnection {
   /** Requests in order; the first is the one whose response is being written. */
   private readonly queue: PendingExchange[] = [];
   private parsing: PendingExchange | null = null;
+  /** An upgraded connection (WebSocket): from then on, bytes pass both ways unparsed, to one thread. */
+  private tunnel: PendingExchange | null = null;
+  private upgrading: PendingExchange | null = null;
   private timer: NodeJS.Timeout | null = null;
   private served = 0;
   private closing = false;
@@ -86,21 +90,33 @@ export class FramedConnection {
   }
 
   private onData(data: Buffer): void {
+    if (this.tunnel) {
+      this.pool.send(this.tunnel, { t: 'data', id: this.tunnel.id, chunk: Buffer.from(data) });
+      return;
+    }
     if (this.closing) return;
     this.clearTimer();
     const result = this.parser.execute(data);
     if (result instanceof Error) this.badRequest();
+    else if (this.upgrading) {
+      // The parser stops after an upgrade head; what follows it belongs to the new protocol.
+      this.tunnel = this.upgrading;
+      this.upgrading = null;
+      const rest = data.subarray(result);
+      if (rest.length > 0) this.pool.send(this.tunnel, { t: 'data', id: this.tunnel.id, chunk: Buffer.from(rest) });
+    }
   }
 
   private onEnd(): void {
     // The client half-closed: answer what it sent, then close.
     this.closing = true;
+    if (this.tunnel) this.pool.send(this.tunnel, { t: 'abort', id: this.tunnel.id });
     if (this.queue.length === 0) this.socket.destroy();
   }
 
   private onHead(info: HeadInfo): number {
     const method = HTTPParser.methods[info.method] as string;
-    const keepAlive = info.shouldKeepAlive && !this.draining;
+    const keepAlive = info.shouldKeepAlive && !this.draining && !info.upgrade;
     const raw = info.headers;
     let chunked = false;
     let head = `${method} ${info.url} HTTP/${info.versionMajor}.${info.versionMinor}${CRLF}`;
@@ -108,14 +124,15 @@ export class FramedConnection {
       const name = raw[i]!.toLowerCase();
       if (name === 'transfer-encoding') chunked = true;
       // Our decision about keep-alive is the one the thread's server must answer with.
-      if (name === 'connection' && !keepAlive) continue;
+      if (name === 'connection' && !keepAlive && !info.upgrade) continue;
       head += `${raw[i]}: ${raw[i + 1]}${CRLF}`;
     }
-    if (!keepAlive) head += `connection: close${CRLF}`;
+    if (!keepAlive && !info.upgrade) head += `connection: close${CRLF}`;
     head += CRLF;
     const exchange = new PendingExchange(this.pool.newId(), this, keepAlive, chunked);
     this.parsing = exchange;
     this.queue.push(exchange);
+    if (info.upgrade) this.upgrading = exchange;
     const s = this.socket;
     this.pool.open(exchange, this.options.listener, Buffer.from(head, 'latin1'), {
       remoteAddress: s.remoteAddress,
