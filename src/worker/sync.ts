@@ -3,7 +3,7 @@ import { protocolFor } from './hosted.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { MasterMessage, WorkerMessage } from './protocol.js';
 import type { WorkerClass, WorkerContext } from './types.js';
-import { waitForNoConnections } from './async.js';
+import { protocolOptions, waitForNoConnections } from './async.js';
 
 /**
  * One connection at a time, one request per connection (answered with `Connection: close`), like
@@ -19,14 +19,8 @@ export class SyncWorker implements WorkerClass {
   constructor(private readonly ctx: WorkerContext) {}
 
   async start(): Promise<void> {
-    const { settings } = this.ctx.boot;
     for (const listener of this.ctx.boot.listeners) {
-      const protocol = protocolFor(this.ctx.app, {
-        keepAliveTimeout: (settings.keepAlive as number) * 1000,
-        headerTimeout: 60_000,
-        scheme: listener.scheme,
-        log: this.ctx.log,
-      });
+      const protocol = protocolFor(this.ctx.app, protocolOptions(this.ctx, listener.scheme));
       // Draining from the start is exactly "one request per connection, then Connection: close".
       protocol.drain();
       protocol.on('response', () => {

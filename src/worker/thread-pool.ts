@@ -55,7 +55,6 @@ export class ThreadPool {
     private readonly size: number,
     private readonly boot: ThreadBoot,
     private readonly log: Logger,
-    private readonly onResponse: () => void,
   ) {}
 
   /** Resolves once one thread has loaded the app; rejects if every first thread failed to. */
@@ -122,7 +121,6 @@ export class ThreadPool {
       if (!running) return;
       this.active.delete(m.id);
       slot.current = null;
-      if (!m.aborted) this.onResponse();
       running.exchange.onDone(m.close, m.aborted);
       this.takeNext(slot);
     } else if (m.t === 'ready') {
