@@ -7,7 +7,7 @@
 //
 // Exports run(options) -> { scenario, params, servers: { name: { rps, p50, p99, rssMiB, errors } }, summary }
 import { join } from 'node:path';
-import { APPS, flagsOver, interleaved, isMain, load, ms, percentile, startGserve, treeRss } from './support.js';
+import { APPS, interleaved, load, ms, percentile, runIfMain, startGserve, treeRss } from './support.js';
 
 export const defaults = { concurrency: 8, duration: 5_000, rounds: 3 };
 
@@ -59,9 +59,4 @@ export function print(result) {
   console.log(result.summary);
 }
 
-if (isMain(import.meta.url)) {
-  const options = flagsOver(defaults);
-  const result = await run(options);
-  if (options.json) console.log(JSON.stringify(result));
-  else print(result);
-}
+await runIfMain(import.meta.url, defaults, run, print);

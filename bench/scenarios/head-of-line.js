@@ -9,7 +9,7 @@
 // Exports run(options) -> { scenario, params, servers: { name: { fastP50, fastP99, slowP99, rps, errors } }, ratio, summary }
 // where ratio = cluster fast p99 / gserve sync fast p99 (above 1: sync keeps fast requests faster).
 import { join } from 'node:path';
-import { APPS, flagsOver, interleaved, isMain, load, ms, percentile, startCluster, startGserve } from './support.js';
+import { APPS, interleaved, load, ms, percentile, runIfMain, startCluster, startGserve } from './support.js';
 
 // One client per worker: a load the workers can carry, where waiting comes from placement, not saturation.
 export const defaults = { workers: 2, concurrency: 2, duration: 5_000, rounds: 3 };
@@ -65,9 +65,4 @@ export function print(result) {
   console.log(result.summary);
 }
 
-if (isMain(import.meta.url)) {
-  const options = flagsOver(defaults);
-  const result = await run(options);
-  if (options.json) console.log(JSON.stringify(result));
-  else print(result);
-}
+await runIfMain(import.meta.url, defaults, run, print);

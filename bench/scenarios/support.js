@@ -155,5 +155,14 @@ export function flagsOver(defaults, argv = process.argv.slice(2)) {
   return out;
 }
 
-export const isMain = (url) => Boolean(process.argv[1]) && fileURLToPath(url) === resolve(process.argv[1]);
+const isMain = (url) => Boolean(process.argv[1]) && fileURLToPath(url) === resolve(process.argv[1]);
+
+/** A scenario run as a script: flags over its defaults, then a table (or one JSON line with --json). */
+export async function runIfMain(url, defaults, run, print) {
+  if (!isMain(url)) return;
+  const options = flagsOver(defaults);
+  const result = await run(options);
+  if (options.json) console.log(JSON.stringify(result));
+  else print(result);
+}
 export const ms = (v) => (Number.isFinite(v) ? v.toFixed(1) : 'n/a');
