@@ -71,6 +71,15 @@ describe('sync worker class', () => {
     expect(new Set(probes.map((p) => p.pid)).size).toBe(1);
   });
 
+  it('hands connections to the replacement of a worker killed with kill -9', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', probe]);
+    const [victim] = [...g.workerPids];
+    process.kill(victim!, 'SIGKILL');
+    await g.waitForWorkers(2);
+    const probes = (await Promise.all(Array.from({ length: 3 }, () => get(g.url + '/fast')))).map(json);
+    for (const p of probes) expect(p.pid).not.toBe(victim);
+  });
+
   it('answers one request per connection, with Connection: close', async () => {
     const g = await startGserve(['-k', 'sync', probe]);
     const text = await new Promise<string>((resolve, reject) => {
