@@ -67,7 +67,7 @@ class ForwardedExchange implements Exchange {
     if (result instanceof Error) this.onFail();
   }
 
-  onDone(_close: boolean, aborted: boolean): void {
+  onDone(aborted: boolean): void {
     // A body that ends with the connection (an HTTP/1.0 answer without a length) ends here.
     if (!this.complete && !aborted) this.parser.finish();
     if (!this.complete) this.onFail();

@@ -12,7 +12,7 @@ const MAX_BACKOFF_MS = 10_000;
 export interface Exchange {
   readonly id: number;
   onData(chunk: Uint8Array): void;
-  onDone(close: boolean, aborted: boolean): void;
+  onDone(aborted: boolean): void;
   /** The thread died with this exchange in hand. */
   onFail(): void;
 }
@@ -121,7 +121,7 @@ export class ThreadPool {
       if (!running) return;
       this.active.delete(m.id);
       slot.current = null;
-      running.exchange.onDone(m.close, m.aborted);
+      running.exchange.onDone(m.aborted);
       this.takeNext(slot);
     } else if (m.t === 'ready') {
       slot.ready = true;

@@ -1,7 +1,7 @@
 /**
  * What the worker's main thread and its app threads say to each other. The main thread owns the
  * client sockets and frames requests; each request ("exchange") is replayed to one thread as
- * plain HTTP/1.1 bytes, and the thread's response bytes come back to be written in order.
+ * plain HTTP/1.1 bytes, and the thread's response bytes come back to be parsed and written.
  */
 
 /** What a thread is started with (worker_threads workerData). */
@@ -20,7 +20,7 @@ export interface Peer {
 }
 
 export type ToThread =
-  /** A new request: its head (and, if small, nothing else yet); body bytes follow as `data`. */
+  /** A new request: its head; body bytes follow as `data`. */
   | { t: 'open'; id: number; listener: number; head: Uint8Array; peer: Peer }
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The client went away: drop the request. */
@@ -31,5 +31,5 @@ export type FromThread =
   /** The app failed to load in this thread; the thread exits after sending this. */
   | { t: 'load-error'; code: string; message: string }
   | { t: 'data'; id: number; chunk: Uint8Array }
-  /** The response is complete (or abandoned: `aborted`); `close` when the app side closed the connection. */
-  | { t: 'done'; id: number; close: boolean; aborted: boolean };
+  /** The response is complete, or abandoned (`aborted`: the thread's side closed without finishing it). */
+  | { t: 'done'; id: number; aborted: boolean };

@@ -42,7 +42,9 @@ class ExchangeSocket extends Duplex {
     cb();
   }
 
+  /** The implementation ended its side: whatever it wrote is the whole answer (a close-delimited body ends here). */
   override _final(cb: (err?: Error | null) => void): void {
+    this.report(false);
     cb();
   }
 
@@ -55,7 +57,7 @@ class ExchangeSocket extends Duplex {
   report(aborted: boolean): void {
     if (this.reported) return;
     this.reported = true;
-    post({ t: 'done', id: this.id, close: this.writableEnded || aborted, aborted });
+    post({ t: 'done', id: this.id, aborted });
   }
 
   // What net.Socket users (node:http, the engine) call; there is no real socket under this one.
