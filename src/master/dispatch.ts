@@ -7,9 +7,9 @@ import type { WorkerProcess } from './worker-process.js';
 /**
  * The sync class's hand-off: the master accepts on the listeners itself and passes each new
  * connection to a worker that has said it is idle. While every worker is busy, connections wait
- * here, in arrival order, and go to the first worker that becomes idle. This is what neither the
- * kernel (shared accept queue: a worker whose event loop is blocked still has connections queued
- * for it by epoll wake-ups) nor node:cluster's round-robin (hands out in turn, busy or not) does.
+ * here, in arrival order, and go to the first worker that becomes idle. Neither the kernel's shared
+ * accept queue (an event-loop worker accepts, in batches, whenever its loop turns, even in the
+ * middle of other requests) nor node:cluster's round-robin (in turn, busy or not) does that.
  */
 export class SyncDispatcher {
   private readonly servers: Server[] = [];
