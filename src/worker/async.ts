@@ -20,7 +20,8 @@ export class AsyncWorker implements WorkerClass {
         scheme: listener.scheme,
         log: this.ctx.log,
       });
-      protocol.on('response', () => this.ctx.onResponse());
+      protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
+      if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.protocols.push(protocol);
       this.servers.push(await listenOnFd(listener.fd, (socket) => protocol.accept(socket)));
     }
