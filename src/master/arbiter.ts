@@ -38,6 +38,8 @@ export class Arbiter {
   private listeners: Listener[] = [];
   private pidfile: Pidfile | null = null;
   private generation = 0;
+  /** The highest generation ever started: a failed HUP's number is not reused. */
+  private lastGeneration = 0;
   /** Gunicorn's num_workers: starts as `workers`; TTIN/TTOU/WINCH change it, HUP resets it. */
   private numWorkers: number;
   private stopping = false;
@@ -227,8 +229,9 @@ export class Arbiter {
     w.exited();
     this.workers.delete(w.pid);
     void this.hook('childExit', { pid: w.pid, generation: w.generation } satisfies WorkerView);
-    if (w.bootError && this.reloading) return; // HUP sees it fail and keeps the old workers
-    if (w.bootError) {
+    if (w.bootError && !this.stopping) {
+      // A new generation that cannot boot fails its HUP, which keeps the old workers serving.
+      if (this.reloading || w.endReason) return;
       // The app cannot load: every new worker would fail the same way, so stop instead of looping.
       this.halt(w.bootError.message, w.bootError.exitCode);
       return;
@@ -295,7 +298,7 @@ export class Arbiter {
       this.log.error('Reload failed, keeping the running settings and workers: %s', describeError(err));
       return;
     }
-    const previous = { resolved: this.resolved, generation: this.generation, numWorkers: this.numWorkers };
+    const previous = { resolved: this.resolved, generation: this.generation };
     const { resolved, needsRestart } = mergeReloaded(this.resolved, fresh);
     for (const c of needsRestart) {
       const [was, wanted] = [JSON.stringify(c.running), JSON.stringify(c.wanted)];
@@ -303,7 +306,7 @@ export class Arbiter {
     }
     this.resolved = resolved;
     await this.hook('onReload');
-    this.generation++;
+    this.generation = ++this.lastGeneration;
     const old = this.liveWorkers();
     this.reloading = true;
     const fresher = Array.from({ length: this.settings.workers }, () => this.spawnWorker());
@@ -318,7 +321,7 @@ export class Arbiter {
       const why = fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready';
       this.log.error('Reload failed: %s. Keeping the %d workers of generation %d.', why, old.length, previous.generation);
       for (const w of fresher) w.stop(false, FAST_STOP_GRACE_SECONDS, 'reload failed');
-      Object.assign(this, { resolved: previous.resolved, generation: previous.generation });
+      Object.assign(this, previous);
       return;
     }
     this.log.info('Reloaded: generation %d is serving; gracefully stopping %d old workers', this.generation, old.length);
@@ -351,10 +354,10 @@ export class Arbiter {
     this.newMasterPid = child.pid ?? null;
     this.log.info('Started a new master (pid: %s) on the same listeners; this master keeps serving until WINCH or TERM', this.newMasterPid);
     child.on('exit', (code, signal) => {
-      this.log.warn('The new master (pid: %s) exited (%s)', this.newMasterPid, signal ?? `code ${code}`);
-      this.newMasterPid = null;
       // Roll back: this master is in charge again, under the usual pidfile name.
       if (pidPath && !this.stopping && movePidfile(pidPath + OLDBIN_SUFFIX, pidPath)) this.pidfile = new Pidfile(pidPath);
+      this.log.warn('The new master (pid: %s) exited (%s); this master stays in charge', this.newMasterPid, signal ?? `code ${code}`);
+      this.newMasterPid = null;
     });
   }
 

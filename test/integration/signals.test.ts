@@ -87,6 +87,10 @@ describe('signals', () => {
     g.signal('SIGHUP');
     await g.waitForLog(/^Reload failed: .*broken deploy.*Keeping the 1 workers of generation 0/);
     expect((await get(g.url)).body).toBe('fine');
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fixed " + process.env.GSERVE_WORKER_GENERATION);\n');
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Reloaded: generation 2 is serving/); // the failed generation's number is not reused
+    expect((await get(g.url)).body).toBe('fixed 2');
     expect(isAlive(g.pid)).toBe(true);
   });
 
