@@ -158,11 +158,19 @@ async function load({ port, requests, connections, until }) {
 export async function reloadUnderLoad({ reloads = 5, requests = 5000, connections = 20, contenders = ['gserve', 'pm2'], log = console.log } = {}) {
   const starters = { gserve: startGserve, pm2: startPm2 };
   const rows = [];
+  let current = null;
+  // Interrupted (Ctrl-C): stop what runs, PM2's daemon included, before leaving.
+  const interrupted = async () => {
+    await current?.stop();
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   for (const id of contenders) {
     const port = await freePort();
     let server;
     try {
-      server = await starters[id](port);
+      server = current = await starters[id](port);
     } catch (err) {
       log(`reload-under-load: skip ${id}: ${err.message}`);
       rows.push({ id, skipped: err.message });
@@ -181,9 +189,12 @@ export async function reloadUnderLoad({ reloads = 5, requests = 5000, connection
       log(`reload-under-load: ${row.label}: ${row.failed} failed of ${row.requests} requests during ${reloads} reloads (${row.seconds.toFixed(1)} s, p99 ${row.p99Ms} ms, max ${row.maxMs} ms)${row.failed ? ' ' + JSON.stringify(row.errors) : ''}`);
       rows.push(row);
     } finally {
+      current = null;
       await server.stop();
     }
   }
+  process.off('SIGINT', interrupted);
+  process.off('SIGTERM', interrupted);
   return rows;
 }
 

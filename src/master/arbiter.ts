@@ -51,6 +51,7 @@ export class Arbiter {
   /** Set when this master was started by USR2: the old master's pid. */
   private oldMasterPid: number | null = null;
   private readonly server: ServerView;
+  private announcedReady = false;
   private readonly signalQueue: NodeJS.Signals[] = [];
   private handlingSignals = false;
   private earlyDeaths = 0;
@@ -114,14 +115,7 @@ export class Arbiter {
     this.installSignals();
     this.timeoutCheck = setInterval(() => this.murderUnresponsiveWorkers(), 1000);
     this.manageWorkers();
-    void this.announceReady();
     return this.finished;
-  }
-
-  /** whenReady runs once the first workers all serve. */
-  private async announceReady(): Promise<void> {
-    const first = [...this.workers.values()];
-    if ((await Promise.all(first.map((w) => w.ready))).every(Boolean) && !this.stopping) await this.hook('whenReady');
   }
 
   // ---- signals -------------------------------------------------------------------------------
@@ -216,8 +210,14 @@ export class Arbiter {
   }
 
   private onWorkerMessage(w: WorkerProcess, message: WorkerMessage): void {
-    if (message.t === 'ready') this.log.debug('Worker ready (pid: %d)', w.pid);
-    else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
+    if (message.t === 'ready') {
+      this.log.debug('Worker ready (pid: %d)', w.pid);
+      // whenReady: the first time as many workers serve as asked for.
+      if (!this.announcedReady && this.liveWorkers().filter((l) => l.state === 'ready').length >= this.numWorkers) {
+        this.announcedReady = true;
+        void this.hook('whenReady');
+      }
+    }    else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
       // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
       this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);
       w.stop(true, this.settings.gracefulTimeout, `recycled: ${message.reason}`);
