@@ -1,5 +1,7 @@
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
+import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
+import { startLifespan, type Lifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import { AsyncWorker } from './async.js';
 import { loadHostedApp } from './hosted.js';
@@ -21,6 +23,7 @@ const send = (message: WorkerMessage) => {
 };
 
 let worker: WorkerClass | null = null;
+let lifespan: Lifespan | null = null;
 let stopping = false;
 
 async function stop(graceful: boolean): Promise<void> {
@@ -29,6 +32,7 @@ async function stop(graceful: boolean): Promise<void> {
   stopping = true;
   log.info('Worker exiting (pid: %d)', process.pid);
   await worker?.stop();
+  await lifespan?.shutdown((settings.gracefulTimeout as number) * 1000);
   logTarget.flush();
   process.exit(0);
 }
@@ -52,9 +56,12 @@ async function main(): Promise<void> {
     const at = assignment.indexOf('=');
     process.env[assignment.slice(0, at)] = assignment.slice(at + 1);
   }
+  configureGateway(settings as unknown as GatewaySettings);
   let app;
   try {
     app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+    // ASGI lifespan startup completes before the worker takes its first connection.
+    lifespan = await startLifespan(app, settings.lifespan as LifespanMode, { info: (m) => log.info(m), error: (m) => log.error(m) });
   } catch (err) {
     if (err instanceof AppLoadError) return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });
     throw err;
