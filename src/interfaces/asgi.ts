@@ -56,6 +56,7 @@ function connectionScope(type: 'http' | 'websocket', req: EngineRequest, state: 
     type,
     asgi: { ...ASGI_VERSION },
     http_version: req.httpVersion,
+    ...(type === 'http' ? { method: req.method } : {}),
     scheme: type === 'http' ? req.scheme : secure ? 'wss' : 'ws',
     path: decodePath(rawPath),
     raw_path: latin1(rawPath),
