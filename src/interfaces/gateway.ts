@@ -5,6 +5,7 @@ import type { ProtocolServer } from '../http/protocol.js';
 import { asgiAdapter } from './asgi.js';
 import type { HostedApp } from './detect.js';
 import { fetchAdapter } from './fetch.js';
+import { registerListeners } from './scope.js';
 import { WebSocketHub, runNodeHandlers, type UpgradeRequest } from './websocket.js';
 import { wsgiAdapter } from './wsgi.js';
 
@@ -36,9 +37,10 @@ let settings: GatewaySettings = {
 };
 let hub: WebSocketHub | null = null;
 
-export function configureGateway(from: Partial<GatewaySettings>): void {
+export function configureGateway(from: Partial<GatewaySettings>, listeners: ReadonlyArray<{ fd: number; address: string }> = []): void {
   settings = { ...settings, ...from };
   hub = null;
+  registerListeners(listeners);
 }
 
 function theHub(): WebSocketHub {

@@ -20,11 +20,19 @@ export function splitTarget(url: string): { rawPath: string; query: string } {
   return q < 0 ? { rawPath: url, query: '' } : { rawPath: url.slice(0, q), query: url.slice(q + 1) };
 }
 
+/** Unix socket paths by listening fd: an inherited fd does not tell its path, the master's boot message does. */
+const unixPaths = new Map<number, string>();
+export function registerListeners(listeners: ReadonlyArray<{ fd: number; address: string }>): void {
+  for (const { fd, address } of listeners) if (address.startsWith('unix:')) unixPaths.set(fd, address.slice(5));
+}
+
 /** The listening end: [host, port] for TCP, [path, null] for a Unix socket. */
 export function serverAddress(socket: Socket): [string, number | null] {
   if (socket.localPort !== undefined && socket.localAddress) return [socket.localAddress, socket.localPort];
-  const bound = (socket as Socket & { server?: { address(): unknown } }).server?.address();
-  return [typeof bound === 'string' ? bound : '', null];
+  const server = (socket as Socket & { server?: { address(): unknown; _handle?: { fd?: number } } }).server;
+  const fd = server?._handle?.fd;
+  const bound = server?.address();
+  return [(fd !== undefined ? unixPaths.get(fd) : undefined) ?? (typeof bound === 'string' ? bound : ''), null];
 }
 
 /** The client end, or null on a Unix socket (no address to tell). */

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     const at = assignment.indexOf('=');
     process.env[assignment.slice(0, at)] = assignment.slice(at + 1);
   }
-  configureGateway(settings as unknown as GatewaySettings);
+  configureGateway(settings as unknown as GatewaySettings, boot.listeners);
   let app;
   try {
     app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
