@@ -68,6 +68,8 @@ export class WebSocketHub {
         this.track(ws);
         resolve(ws);
       });
+      // gserve's engine paused the socket when it stopped parsing HTTP; ws has its listener now.
+      socket.resume();
     });
   }
 
