@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, runGserve, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
+import { events, waitForEvent } from '../helpers/events.js';
 import { get } from '../helpers/http.js';
 
 const probe = join(FIXTURES, 'apps', 'asgi-probe.js');
@@ -10,19 +10,6 @@ const probe = join(FIXTURES, 'apps', 'asgi-probe.js');
 function eventsFile(): string {
   return join(tempDir(), 'events.log');
 }
-const events = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : []);
-
-/** Waits (polling the file, generous deadline) until `line` was recorded. */
-async function waitForEvent(file: string, line: string | RegExp, timeoutMs = 20_000): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const seen = events(file);
-    if (seen.some((l) => (typeof line === 'string' ? l === line : line.test(l)))) return seen;
-    if (Date.now() > deadline) throw new Error(`no ${line} in ${JSON.stringify(seen)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 describe('the asgi interface', () => {
   it('runs lifespan startup before the first request, shares its state, and shuts down at stop', async () => {
     const file = eventsFile();
