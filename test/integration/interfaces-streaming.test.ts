@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
+import { waitForEvent } from '../helpers/events.js';
 import { get } from '../helpers/http.js';
 
 const fixture = (attr: string) => `${join(FIXTURES, 'apps', 'echo-stream.js')}:${attr}`;
@@ -79,5 +80,16 @@ describe('streaming with back-pressure', () => {
     });
     expect(Number((await get(g.url + '/produced')).body)).toBeGreaterThan(last);
     res.destroy();
+  });
+
+  it("aborts a fetch request's signal when the client leaves", async () => {
+    const file = join(tempDir(), 'events.log');
+    const g = await startGserve([fixture('signalProbe'), '-e', `EVENTS_FILE=${file}`]);
+    const req = request(g.url + '/', { agent: false });
+    req.on('error', () => {});
+    req.end();
+    await waitForEvent(file, 'started');
+    req.destroy();
+    expect(await waitForEvent(file, 'aborted')).toEqual(['started', 'aborted']);
   });
 });
