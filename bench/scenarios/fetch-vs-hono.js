@@ -4,6 +4,7 @@
 // Run directly: `node bench/scenarios/fetch-vs-hono.js [--duration 10] [--connections 50] [--rounds 3]`.
 // Needs `wrk` (apt-get install -y wrk) and a build (`npm run build`).
 import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,10 +40,33 @@ function wrk(port, { duration, connections }) {
     execFile('wrk', ['-t1', `-c${connections}`, `-d${duration}s`, `http://127.0.0.1:${port}/`], (err, stdout) => {
       if (err) return rej(err);
       const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
+      const total = /(\d+) requests in/.exec(stdout);
       const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
-      res({ rps: rps ? Number(rps[1]) : NaN, errors: errors ? errors[0] : null });
+      res({ rps: rps ? Number(rps[1]) : NaN, requests: total ? Number(total[1]) : NaN, errors: errors ? errors[0] : null });
     }),
   );
+}
+
+/**
+ * CPU seconds used so far by a process and its descendants (the gserve master and its worker).
+ * Requests per CPU-second is the cost per request, which holds steady when other work shares the
+ * machine; requests per wall-clock second does not.
+ */
+function treeCpuSeconds(pid) {
+  const tick = 100; // USER_HZ on Linux
+  let total = 0;
+  const visit = (p) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total += (Number(fields[11]) + Number(fields[12])) / tick; // utime, stime
+      for (const child of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(child));
+    } catch {
+      // gone, or not Linux
+    }
+  };
+  visit(pid);
+  return total;
 }
 
 const TARGETS = [
@@ -58,7 +82,10 @@ async function measure(target, { duration, connections, warmup }) {
   try {
     await waitForPort(port, child);
     await wrk(port, { duration: warmup, connections });
-    return await wrk(port, { duration, connections });
+    const cpuBefore = treeCpuSeconds(child.pid);
+    const result = await wrk(port, { duration, connections });
+    const cpu = treeCpuSeconds(child.pid) - cpuBefore;
+    return { ...result, perCpuSecond: cpu > 0 ? result.requests / cpu : NaN };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
@@ -70,21 +97,30 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** Runs every target `rounds` times, interleaved so that machine noise hits all alike; reports medians. */
 export async function run({ duration = 10, connections = 50, warmup = 2, rounds = 3 } = {}) {
   const samples = new Map(TARGETS.map((t) => [t.name, []]));
+  const cpuSamples = new Map(TARGETS.map((t) => [t.name, []]));
   const errors = new Map();
   for (let round = 0; round < rounds; round++) {
     for (const target of TARGETS) {
-      const { rps, errors: e } = await measure(target, { duration, connections, warmup });
+      const { rps, perCpuSecond, errors: e } = await measure(target, { duration, connections, warmup });
       samples.get(target.name).push(rps);
+      cpuSamples.get(target.name).push(perCpuSecond);
       if (e) errors.set(target.name, e);
     }
   }
-  const results = TARGETS.map((t) => ({ name: t.name, rps: median(samples.get(t.name)), samples: samples.get(t.name), errors: errors.get(t.name) ?? null }));
-  const byName = Object.fromEntries(results.map((r) => [r.name, r.rps]));
-  return {
-    results,
-    fetchVsNode: byName['gserve fetch interface'] / byName['gserve node interface'],
-    honoOnGserveVsHonoNodeServer: byName['gserve fetch, Hono app'] / byName['@hono/node-server, Hono app'],
-  };
+  const results = TARGETS.map((t) => ({
+    name: t.name,
+    rps: median(samples.get(t.name)),
+    samples: samples.get(t.name),
+    perCpuSecond: median(cpuSamples.get(t.name)),
+    errors: errors.get(t.name) ?? null,
+  }));
+  const rps = Object.fromEntries(results.map((r) => [r.name, r.rps]));
+  const perCpu = Object.fromEntries(results.map((r) => [r.name, r.perCpuSecond]));
+  const ratios = (by) => ({
+    fetchVsNode: by['gserve fetch interface'] / by['gserve node interface'],
+    honoOnGserveVsHonoNodeServer: by['gserve fetch, Hono app'] / by['@hono/node-server, Hono app'],
+  });
+  return { results, ...ratios(rps), perCpuSecond: ratios(perCpu) };
 }
 
 export default run;
@@ -95,7 +131,12 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     return i > 0 ? Number(process.argv[i + 1]) : def;
   };
   const out = await run({ duration: arg('duration', 10), connections: arg('connections', 50), rounds: arg('rounds', 3) });
-  for (const r of out.results) console.log(`${r.name.padEnd(30)} ${r.rps.toFixed(0).padStart(8)} req/s (median of ${r.samples.map((x) => x.toFixed(0)).join(', ')})${r.errors ? `  (${r.errors})` : ''}`);
-  console.log(`fetch / node:                          ${out.fetchVsNode.toFixed(2)}x`);
-  console.log(`Hono on gserve / @hono/node-server:    ${out.honoOnGserveVsHonoNodeServer.toFixed(2)}x`);
+  for (const r of out.results) {
+    console.log(
+      `${r.name.padEnd(30)} ${r.rps.toFixed(0).padStart(8)} req/s (median of ${r.samples.map((x) => x.toFixed(0)).join(', ')})` +
+        `  ${r.perCpuSecond.toFixed(0).padStart(8)} req per CPU-second${r.errors ? `  (${r.errors})` : ''}`,
+    );
+  }
+  console.log(`fetch / node:                       ${out.fetchVsNode.toFixed(2)}x req/s, ${out.perCpuSecond.fetchVsNode.toFixed(2)}x req per CPU-second`);
+  console.log(`Hono on gserve / @hono/node-server: ${out.honoOnGserveVsHonoNodeServer.toFixed(2)}x req/s, ${out.perCpuSecond.honoOnGserveVsHonoNodeServer.toFixed(2)}x req per CPU-second`);
 }

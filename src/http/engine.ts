@@ -235,6 +235,8 @@ class Connection {
   private closed = false;
   /** An upgrade request whose head was just parsed; dispatched once its trailing bytes are known. */
   private upgrading: EngineRequest | null = null;
+  /** Handed over to a WebSocket: no HTTP timers, and a graceful stop is the WebSocket hub's to do (1001). */
+  private detached = false;
   draining = false;
 
   constructor(
@@ -272,6 +274,7 @@ class Connection {
 
   /** The socket now belongs to someone else (a WebSocket); it still counts until it closes. */
   detach(): void {
+    this.detached = true;
     this.clearTimer();
     this.socket.removeAllListeners('end');
     if (this.queue.length > 0) this.engine.inFlight--;
@@ -384,11 +387,11 @@ class Connection {
   /** A graceful stop began: no new requests after the one in hand; idle connections close. */
   drain(): void {
     this.draining = true;
-    if (this.queue.length === 0) this.armIdleTimer();
+    if (this.queue.length === 0 && !this.detached) this.armIdleTimer();
   }
 
   closeIfIdle(): void {
-    if (this.queue.length === 0) this.socket.destroy();
+    if (this.queue.length === 0 && !this.detached) this.socket.destroy();
   }
 
   private onClose(): void {
