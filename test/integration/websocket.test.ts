@@ -74,8 +74,8 @@ describe('WebSocket', () => {
     expect((await done).code).toBe(1006); // dropped without a close frame
   });
 
-  it('closes open sockets with 1001 at a graceful stop', async () => {
-    const g = await startGserve([fixture('ws-asgi.js:app')]);
+  it.each(['ws-asgi.js:app', 'ws-node.js:app'])('closes open sockets with 1001 at a graceful stop (%s)', async (app) => {
+    const g = await startGserve([fixture(app)]);
     const ws = await open(`ws://127.0.0.1:${g.port}/`);
     ws.send('ping');
     await nextMessage(ws);
