@@ -24,7 +24,8 @@ export interface Exchange {
 
 /**
  * What a worker class needs from an HTTP implementation (gserve's engine or node:http): take
- * accepted sockets, and stop gracefully. Events: 'response' (req, res, exchange: Exchange) after each finished response,
+ * accepted sockets, and stop gracefully. Events: 'request' before the app gets a request, 'response' (req, res, exchange: Exchange)
+ * after each finished response,
  * 'connection-closed' after each closed connection.
  */
 export interface ProtocolServer extends EventEmitter {

@@ -13,6 +13,8 @@ export interface WorkerBoot {
   generation: number;
   /** Working directory for loading the app (after --chdir). */
   cwd: string;
+  /** The config file, named only when it holds worker-side server hooks: the worker loads them itself. */
+  configFile?: string | null;
 }
 
 import type { StatsReport } from './stats.js';
@@ -24,9 +26,17 @@ export type WorkerMessage =
   | { t: 'beat' }
   /** Counters for `gserve status` and the metrics, about once a second. */
   | StatsReport
+  /** sync class: this worker has no connection in hand and can take one (see master/dispatch.ts). */
+  | { t: 'idle' }
+  /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
+  | { t: 'retire'; reason: string }
   /** The app could not be loaded: the master halts instead of respawning. */
   | { t: 'boot-error'; code: string; message: string; exitCode: number };
 
-export type MasterMessage = { t: 'stop'; graceful: boolean } | { t: 'reopen-logs' };
+export type MasterMessage =
+  | { t: 'stop'; graceful: boolean }
+  | { t: 'reopen-logs' }
+  /** sync class: the accepted socket travels with this message as its handle; `listener` indexes boot.listeners. */
+  | { t: 'conn'; listener: number };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

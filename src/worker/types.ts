@@ -7,8 +7,10 @@ export interface WorkerContext {
   boot: WorkerBoot;
   app: HostedApp;
   log: Logger;
-  /** Called after every finished response (max-requests counting). */
-  onResponse(): void;
+  /** Called after every finished response (max-requests counting, postRequest hook), with the protocol's (req, res). */
+  onResponse(...reqRes: unknown[]): void;
+  /** Called before the app gets a request (preRequest hook), with the protocol's (req, res). */
+  onRequest?(...reqRes: unknown[]): void;
   /** Called with each protocol server the class creates, so the access log and metrics see its responses. */
   observe?(protocol: ProtocolServer): void;
 }
