@@ -149,3 +149,19 @@ describe('control socket', () => {
     expect(none.stderr.split('\n').filter(Boolean)).toHaveLength(1);
   });
 });
+
+describe('status and the access log with every worker class', () => {
+  for (const klass of ['sync', 'thread']) {
+    it(`counts and logs requests served by the ${klass} class`, async () => {
+      const sock = join(tempDir(), 'c.sock');
+      const g = await startGserve(['-k', klass, '--control-socket', sock, '--access-logfile', '-', app]);
+      for (let i = 0; i < 3; i++) expect((await get(g.url + '/k?i=' + i)).status).toBe(200);
+      const s = await eventually(async () => {
+        const s = await statusJson(['--control-socket', sock]);
+        return s.workers[0]!.served === 3 && s;
+      }, 'three requests in status');
+      expect(s.master.workerClass).toBe(klass);
+      await g.until(() => g.stdout.split('\n').filter((l) => /"GET \/k\?i=\d HTTP\/1\.1" 200 11 /.test(l)).length === 3, 'three access lines');
+    });
+  }
+});
