@@ -1,4 +1,5 @@
 import type { Server } from 'node:net';
+import { httpLimits } from '../http/limits.js';
 import { protocolFor } from './hosted.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
@@ -16,7 +17,7 @@ export class AsyncWorker implements WorkerClass {
     for (const listener of this.ctx.boot.listeners) {
       const protocol = protocolFor(this.ctx.app, {
         keepAliveTimeout: (settings.keepAlive as number) * 1000,
-        headerTimeout: 60_000,
+        limits: httpLimits(settings),
         scheme: listener.scheme,
         log: this.ctx.log,
       });
