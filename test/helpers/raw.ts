@@ -57,21 +57,80 @@ export function parseResponses(data: Buffer): RawResponse[] {
     if (headers['transfer-encoding'] === 'chunked') {
       for (;;) {
         const lineEnd = text.indexOf('\r\n');
-        const size = parseInt(text.slice(0, lineEnd), 16);
+        const size = lineEnd === -1 ? NaN : parseInt(text.slice(0, lineEnd), 16);
+        if (Number.isNaN(size)) throw new Error('incomplete or malformed chunked body');
         text = text.slice(lineEnd + 2);
         if (size === 0) {
-          text = text.slice(text.indexOf('\r\n') + 2);
+          if (!text.startsWith('\r\n')) throw new Error('incomplete chunked body');
+          text = text.slice(2);
           break;
         }
+        if (text.length < size + 2) throw new Error('incomplete chunked body');
         body += text.slice(0, size);
         text = text.slice(size + 2);
       }
     } else {
       const length = Number(headers['content-length'] ?? 0);
+      if (text.length < length) throw new Error('incomplete body');
       body = text.slice(0, length);
       text = text.slice(length);
     }
     out.push({ status: Number(m[1]), headers, body });
   }
   return out;
+}
+
+/** One keep-alive connection, for requests sent one after another. */
+export class RawConnection {
+  private data = Buffer.alloc(0);
+  private waiter: (() => void) | null = null;
+  private taken = 0;
+  readonly closed: Promise<void>;
+  isClosed = false;
+
+  private constructor(readonly socket: import('node:net').Socket) {
+    socket.on('data', (d) => {
+      this.data = Buffer.concat([this.data, d]);
+      this.waiter?.();
+    });
+    socket.on('error', () => {});
+    this.closed = new Promise((resolve) =>
+      socket.on('close', () => {
+        this.isClosed = true;
+        this.waiter?.();
+        resolve();
+      }),
+    );
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Sends bytes and waits for the next whole response (or rejects if the connection closes first). */
+  async request(bytes: Buffer | string): Promise<RawResponse> {
+    this.socket.write(bytes);
+    return this.nextResponse();
+  }
+
+  async nextResponse(): Promise<RawResponse> {
+    for (;;) {
+      let responses: RawResponse[] = [];
+      try {
+        responses = parseResponses(this.data);
+      } catch {
+        // incomplete: wait for more
+      }
+      if (responses.length > this.taken) return responses[this.taken++]!;
+      if (this.isClosed) throw new Error('connection closed before a response');
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
 }
