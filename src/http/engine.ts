@@ -5,7 +5,7 @@ import type { HttpLimits } from './limits.js';
 import type { ProtocolServer } from './protocol.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { type HeadInfo, StrictParser } from './strict-parser.js';
-import { ConnectionTimer, LINGER_MS, bodyTimedOut, headerTimedOut, type TimerKind } from './timeouts.js';
+import { ConnectionTimer, LINGER_MS, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
 import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
 
 /**
@@ -234,7 +234,9 @@ class Connection {
   }
 
   private onEnd(): void {
-    if (this.closing) return; // our own answer is on its way; the close follows
+    if (this.closing || this.stopped) return; // our own answer is on its way; the close follows
+    // A request cut off by the client's FIN can never complete.
+    if (this.parser.phase !== 'idle') return this.reject(truncatedByClient());
     // The client half-closed: answer what it sent, then close.
     if (this.queue.length === 0) this.socket.destroy();
     else this.socket.once('finish', () => this.socket.destroy());
@@ -338,6 +340,7 @@ class Connection {
     if (req && !req.complete) {
       // The head was fine and the request is queued, or already with the app; its body is not.
       this.parsing = null;
+      req.body.on('error', () => {}); // the app may not be reading the body; the refusal is logged already
       req.body.destroy(r);
       if (req !== this.queue[0]) this.queue.splice(this.queue.indexOf(req), 1);
       else if (this.current?.headersSent) return void this.socket.destroy();

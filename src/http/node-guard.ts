@@ -3,7 +3,7 @@ import type { HttpLimits } from './limits.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { StrictParser } from './strict-parser.js';
 import { hasBody } from './validate.js';
-import { ConnectionTimer, LINGER_MS, bodyTimedOut, headerTimedOut, type TimerKind } from './timeouts.js';
+import { ConnectionTimer, LINGER_MS, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
 
 type DataListener = (chunk: Buffer) => void;
 
@@ -69,6 +69,12 @@ export class NodeRequestGuard {
     this.socket.removeListener('data', this.nodeOnData);
     this.socket.on('data', this.onData);
     this.socket.on('close', () => this.timer.clear());
+    // Before node:http's own 'end' handler, so a request cut short gets the engine's answer.
+    this.socket.prependListener('end', () => {
+      if (this.stopped || this.parser.phase === 'idle') return;
+      this.headDelivered = this.parser.phase === 'body';
+      this.reject(truncatedByClient());
+    });
   }
 
   private receive(chunk: Buffer): void {

@@ -84,8 +84,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 
   private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
     const guard = this.guards.get(socket);
-    // After the guard refused, Node may still complain (a write after our answer): nothing to add.
-    if (guard?.refused || !socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    // After the guard refused, Node may still complain (its parser at EOF, a write after our
+    // answer): the refusal is on its way and the guard closes the socket.
+    if (guard?.refused) return;
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
     const r = err.code === 'HPE_HEADER_OVERFLOW' ? new Rejection(431, 'the request head is too large') : badRequest(`malformed request (${err.message})`);
     this.emit('rejected', r, socket);
     if (this.active.size > 0 && [...this.active].some((res) => res.socket === socket && res.headersSent)) return void socket.destroy();

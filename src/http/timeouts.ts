@@ -1,4 +1,4 @@
-import { Rejection } from './reject.js';
+import { Rejection, badRequest } from './reject.js';
 
 /**
  * The one timer a connection needs at a time: waiting for the next request (`idle`, the keep-alive
@@ -37,6 +37,7 @@ const secondsText = (ms: number) => `${+(ms / 1000).toFixed(3)} s`;
 
 export const headerTimedOut = (ms: number) => new Rejection(408, `the request head did not arrive within ${secondsText(ms)} (--header-timeout)`);
 export const bodyTimedOut = (ms: number) => new Rejection(408, `the request body did not arrive within ${secondsText(ms)} (--request-timeout)`);
+export const truncatedByClient = () => badRequest('the client closed its side in the middle of a request');
 
 /** After a refusal, how long the client may take to read it and close before the socket is destroyed. */
 export const LINGER_MS = 2_000;

@@ -22,8 +22,11 @@ const TARGET = /^[^\x00-\x20\x7f]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 /** Field value: visible chars, SP, HTAB and obs-text; any other control char is refused. */
 const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
-/** Host: a reg-name, IPv4 or [IPv6] literal, and an optional port. */
-const HOST = /^[A-Za-z0-9\-._~!$&'()*+,;=%:[\]]*$/;
+/** Host: a reg-name or IPv4 address, or an [IPv6] literal, and an optional port (RFC 3986, without %-escapes). */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]*)(?::(\d{0,5}))?$/;
+/** The four forms of request target (RFC 9112 §3.2). */
+const ORIGIN_FORM = /^\//;
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"';
 const TOKEN_CHARS = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const CHUNK_LINE = new RegExp(`^([0-9A-Fa-f]+)((?:;${TOKEN_CHARS}(?:=(?:${TOKEN_CHARS}|${QUOTED}))?)*)$`);
@@ -64,10 +67,24 @@ export function checkRequestLine(line: string, limits: HttpLimits): RequestLine 
   if (!TOKEN.test(method)) throw badRequest('invalid method token in the request line');
   if (!METHODS.has(method)) throw badRequest(`unknown method ${JSON.stringify(method)}`);
   if (!TARGET.test(target)) throw badRequest('a control character or an empty request target');
+  checkTargetForm(method, target);
   const v = VERSION.exec(version);
   if (!v) throw badRequest('malformed HTTP version in the request line');
   if (v[1] !== '1' || (v[2] !== '0' && v[2] !== '1')) throw badRequest(`unsupported HTTP version ${version} (HTTP/1.0 and HTTP/1.1 are served here)`);
   return { method, target, version: version === 'HTTP/1.1' ? '1.1' : '1.0' };
+}
+
+function checkTargetForm(method: string, target: string): void {
+  if (method === 'CONNECT') {
+    if (!checkHostValue(target) || !target.includes(':')) throw badRequest('CONNECT needs a host:port target');
+  } else if (target === '*') {
+    if (method !== 'OPTIONS') throw badRequest('the * target is only for OPTIONS');
+  } else if (!ORIGIN_FORM.test(target) && !ABSOLUTE_FORM.test(target)) throw badRequest('the request target must be a path or an absolute URL');
+}
+
+function checkHostValue(value: string): boolean {
+  const m = HOST.exec(value);
+  return m !== null && (m[1] === undefined || m[1] === '' || Number(m[1]) <= 65535);
 }
 
 /** One header (or trailer) field line. */
@@ -108,7 +125,7 @@ export function checkHead(version: string, headers: readonly string[], limits: H
     const value = headers[i + 1]!;
     if (lower === 'host') {
       hosts++;
-      if (!HOST.test(value)) throw badRequest('an invalid Host header');
+      if (!checkHostValue(value)) throw badRequest('an invalid Host header');
     } else if (lower === 'content-length') {
       if (contentLength !== null) throw badRequest('more than one Content-Length header');
       if (!/^\d+$/.test(value)) throw badRequest('Content-Length is not a non-negative decimal integer');

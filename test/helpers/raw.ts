@@ -69,6 +69,9 @@ export function parseResponses(data: Buffer): RawResponse[] {
         body += text.slice(0, size);
         text = text.slice(size + 2);
       }
+    } else if (headers['content-length'] === undefined && !/^(1\d\d|204|304)$/.test(m[1]!)) {
+      body = text; // delimited by the close
+      text = '';
     } else {
       const length = Number(headers['content-length'] ?? 0);
       if (text.length < length) throw new Error('incomplete body');
