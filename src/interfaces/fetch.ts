@@ -1,11 +1,16 @@
 import { Readable } from 'node:stream';
+import { clientInfo } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { FetchHandler } from './detect.js';
 
-/** The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it. */
+/**
+ * The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it; the
+ * scheme is the listener's, or a trusted proxy's X-Forwarded-Proto / Forwarded.
+ */
 export function requestUrl(req: EngineRequest): string {
   const host = req.header('host') ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
-  return `${req.scheme}://${host}${req.url}`;
+  const { scheme } = clientInfo(req.socket, (name) => req.header(name), req.scheme);
+  return `${scheme}://${host}${req.url}`;
 }
 
 export function toWebRequest(req: EngineRequest): Request {

@@ -4,6 +4,7 @@ import { ExitCode, describeError } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { VERSION } from '../cli/version.js';
+import { tlsOptions } from '../http/tls.js';
 import { bindListeners, type Listener } from './listeners.js';
 import { Pidfile } from './pidfile.js';
 import { WorkerProcess } from './worker-process.js';
@@ -50,7 +51,7 @@ export class Arbiter {
   async run(): Promise<number> {
     this.log.info('Starting gserve %s', VERSION);
     try {
-      this.listeners = await bindListeners(this.settings.bind);
+      this.listeners = await bindListeners(this.settings.bind, { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null });
       if (this.settings.pid) {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();

@@ -1,4 +1,7 @@
 import type { Server } from 'node:net';
+import { setForwardedAllowIps } from '../http/proxy.js';
+import { tlsOptions, type TlsSettings } from '../http/tls.js';
+import { http2Protocol, networkEdge } from './edge.js';
 import { protocolFor } from './hosted.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
@@ -13,16 +16,21 @@ export class AsyncWorker implements WorkerClass {
 
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
+    setForwardedAllowIps(settings.forwardedAllowIps as string[]);
+    const tls = tlsOptions(settings as unknown as TlsSettings);
+    const http2 = Boolean(tls && settings.http2);
     for (const listener of this.ctx.boot.listeners) {
-      const protocol = protocolFor(this.ctx.app, {
+      const options = {
         keepAliveTimeout: (settings.keepAlive as number) * 1000,
         headerTimeout: 60_000,
         scheme: listener.scheme,
         log: this.ctx.log,
-      });
+      };
+      const protocol = http2 ? http2Protocol(this.ctx.app, tls!, options) : protocolFor(this.ctx.app, options);
       protocol.on('response', () => this.ctx.onResponse());
       this.protocols.push(protocol);
-      this.servers.push(await listenOnFd(listener.fd, (socket) => protocol.accept(socket)));
+      const edge = networkEdge(protocol, { tls, http2, proxyProtocol: settings.proxyProtocol as boolean, log: this.ctx.log });
+      this.servers.push(await listenOnFd(listener.fd, edge, settings.backlog as number));
     }
   }
 

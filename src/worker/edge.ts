@@ -1,0 +1,41 @@
+import type { Socket } from 'node:net';
+import type { TlsOptions } from 'node:tls';
+import { Http2ProtocolServer } from '../http/http2.js';
+import type { ProtocolServer } from '../http/protocol.js';
+import { acceptProxyProtocol } from '../http/proxy-protocol.js';
+import { tlsLayer } from '../http/tls.js';
+import type { HostedApp } from '../interfaces/detect.js';
+import { fetchOnCompat } from '../interfaces/fetch-compat.js';
+import type { Logger } from '../log/logger.js';
+
+/**
+ * What happens to an accepted socket before HTTP: the PROXY protocol header first (it precedes
+ * everything the client sent), then TLS, then the protocol server.
+ */
+export function networkEdge(protocol: ProtocolServer, opts: { tls: TlsOptions | null; http2: boolean; proxyProtocol: boolean; log: Logger }): (socket: Socket) => void {
+  const clientError = (err: Error) => opts.log.debug({ err: err.message }, 'TLS handshake failed');
+  // The HTTP/2 server does its own TLS (it must see ALPN); so does nothing else.
+  const inner = opts.tls && !opts.http2 ? tlsLayer(opts.tls, (s) => protocol.accept(s), clientError) : plain(protocol);
+  if (!opts.proxyProtocol) return inner;
+  return (socket) =>
+    acceptProxyProtocol(socket, inner, (err, s) => opts.log.info({ peer: s.remoteAddress }, 'Closing a connection with a bad PROXY protocol header: %s', err.message));
+}
+
+function plain(protocol: ProtocolServer): (socket: Socket) => void {
+  return (socket) => {
+    protocol.accept(socket);
+    // A socket paused by the PROXY protocol reader, its leftover bytes put back.
+    if (socket.isPaused()) socket.resume();
+  };
+}
+
+export function http2Protocol(app: HostedApp, tls: TlsOptions, opts: { keepAliveTimeout: number; headerTimeout: number; log: Logger }): ProtocolServer {
+  const listener = app.kind === 'node' ? app.listener : fetchOnCompat(app.fetch);
+  return new Http2ProtocolServer(listener as never, {
+    tls,
+    keepAliveTimeout: opts.keepAliveTimeout,
+    headerTimeout: opts.headerTimeout,
+    onError: (err, req) => opts.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, `Error handling request ${req.method} ${req.url}`),
+    onClientError: (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'),
+  });
+}
