@@ -5,7 +5,8 @@ export function listenOnFd(fd: number, onConnection: (socket: Socket) => void, b
   return new Promise((resolve, reject) => {
     const server = createServer(onConnection);
     server.once('error', reject);
-    server.listen({ fd, backlog }, () => {
+    // The backlog must be a separate argument: Node ignores `backlog` inside `{ fd }` options.
+    server.listen({ fd }, backlog, () => {
       server.off('error', reject);
       resolve(server);
     });
