@@ -159,3 +159,24 @@ describe('HTTP/2', () => {
     });
   }
 });
+
+describe('HTTP/2 graceful stop', () => {
+  it('answers the stream in flight, sends GOAWAY to idle sessions, and exits on TERM', async () => {
+    if (!certs) return;
+    const g = await startGserve([...tlsArgs(), '--http2', app('node-pid')]);
+    const session = http2Connect(`https://localhost:${g.port}`, { ca: readFileSync(certs.cert) });
+    session.on('error', () => {});
+    const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+    const stream = session.request({ ':path': '/slow?ms=1500' });
+    let body = '';
+    stream.setEncoding('utf8').on('data', (c) => (body += c));
+    const ended = new Promise<void>((resolve) => stream.on('end', () => resolve()));
+    await new Promise((resolve) => stream.once('response', resolve));
+    g.signal('SIGTERM');
+    await goaway;
+    await ended;
+    expect(body).toMatch(/^slow done \d+/);
+    expect((await g.exited).code).toBe(0);
+    session.destroy();
+  });
+});
