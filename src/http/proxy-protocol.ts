@@ -1,5 +1,5 @@
 import { isIP, type Socket } from 'node:net';
-import { isTrustedPeer } from './proxy.js';
+import { isTrustedPeer, isUnixPeer, markUnixPeer } from './proxy.js';
 
 /**
  * The PROXY protocol (HAProxy's spec, v1 text and v2 binary): a load balancer that forwards raw TCP
@@ -90,6 +90,7 @@ function mightBeHeader(buf: Buffer): 'v1' | 'v2' | 'maybe' | 'no' {
 
 /** Makes the socket report the client named by the header, as its own peer address. */
 export function setPeer(socket: Socket, peer: ProxiedPeer): void {
+  markUnixPeer(socket, false); // the peer is now the remote client, no longer the local proxy
   Object.defineProperties(socket, {
     remoteAddress: { value: peer.address, configurable: true },
     remotePort: { value: peer.port, configurable: true },
@@ -97,8 +98,9 @@ export function setPeer(socket: Socket, peer: ProxiedPeer): void {
   });
 }
 
-/** The PROXY header's client carried over to a socket layered on top (TLS over the raw socket). */
+/** The PROXY header's client (and a unix listener's mark) carried over to a socket layered on top (TLS over the raw socket). */
 export function inheritPeer(raw: Socket, layered: Socket): void {
+  if (isUnixPeer(raw)) markUnixPeer(layered);
   const own = Object.getOwnPropertyDescriptor(raw, 'remoteAddress');
   if (own) setPeer(layered, { address: raw.remoteAddress!, port: raw.remotePort!, family: raw.remoteFamily as 'IPv4' | 'IPv6' });
 }
@@ -110,7 +112,7 @@ export function inheritPeer(raw: Socket, layered: Socket): void {
  * closes the connection.
  */
 export function acceptProxyProtocol(socket: Socket, next: (socket: Socket) => void, onError: (err: Error, socket: Socket) => void): void {
-  if (!isTrustedPeer(socket.remoteAddress)) return next(socket);
+  if (!isTrustedPeer(socket)) return next(socket);
   let buffered: Buffer = Buffer.alloc(0);
   const timer = setTimeout(() => finish(new ProxyHeaderError('no complete PROXY header in time')), HEADER_TIMEOUT_MS);
   timer.unref();

@@ -48,7 +48,18 @@ export function setForwardedAllowIps(entries: readonly string[]): void {
   trusted = new TrustedPeers(entries);
 }
 
-export const isTrustedPeer = (address: string | undefined): boolean => trusted.has(address);
+/**
+ * Marks a connection that came in on a `unix:` listener. Its peer is a local process that the
+ * socket file's permissions let in (typically nginx), so it is trusted, as in Gunicorn.
+ */
+const UNIX_PEER = Symbol.for('gserve.unixPeer');
+export function markUnixPeer(socket: object, unix = true): void {
+  (socket as Record<symbol, boolean>)[UNIX_PEER] = unix;
+}
+
+export const isUnixPeer = (socket: object): boolean => (socket as Record<symbol, boolean>)[UNIX_PEER] === true;
+
+export const isTrustedPeer = (socket: Pick<Socket, 'remoteAddress'>): boolean => isUnixPeer(socket) || trusted.has(socket.remoteAddress);
 
 type HeaderGetter = (lowerName: string) => string | undefined;
 
@@ -124,7 +135,7 @@ function pick(hops: Hop[], peer: ClientInfo): ClientInfo {
  */
 export function clientInfo(socket: Pick<Socket, 'remoteAddress' | 'remotePort'>, header: HeaderGetter, scheme: 'http' | 'https'): ClientInfo {
   const peer: ClientInfo = { clientAddress: socket.remoteAddress ?? '', clientPort: socket.remotePort ?? 0, scheme };
-  if (!trusted.has(socket.remoteAddress)) return peer;
+  if (!isTrustedPeer(socket)) return peer;
   const forwarded = header('forwarded');
   if (forwarded) return pick(forwardedHops(forwarded), peer);
   const xff = header('x-forwarded-for');

@@ -29,7 +29,7 @@ export class AsyncWorker implements WorkerClass {
       const protocol = http2 ? http2Protocol(this.ctx.app, tls!, options) : protocolFor(this.ctx.app, options);
       protocol.on('response', () => this.ctx.onResponse());
       this.protocols.push(protocol);
-      const edge = networkEdge(protocol, { tls, http2, proxyProtocol: settings.proxyProtocol as boolean, log: this.ctx.log });
+      const edge = networkEdge(protocol, { tls, http2, proxyProtocol: settings.proxyProtocol as boolean, unix: listener.address.startsWith('unix:'), log: this.ctx.log });
       this.servers.push(await listenOnFd(listener.fd, edge, settings.backlog as number));
     }
   }

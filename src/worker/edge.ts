@@ -3,6 +3,7 @@ import type { TlsOptions } from 'node:tls';
 import { Http2ProtocolServer } from '../http/http2.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
+import { markUnixPeer } from '../http/proxy.js';
 import { tlsLayer } from '../http/tls.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import { fetchOnCompat } from '../interfaces/fetch-compat.js';
@@ -12,7 +13,19 @@ import type { Logger } from '../log/logger.js';
  * What happens to an accepted socket before HTTP: the PROXY protocol header first (it precedes
  * everything the client sent), then TLS, then the protocol server.
  */
-export function networkEdge(protocol: ProtocolServer, opts: { tls: TlsOptions | null; http2: boolean; proxyProtocol: boolean; log: Logger }): (socket: Socket) => void {
+export function networkEdge(
+  protocol: ProtocolServer,
+  opts: { tls: TlsOptions | null; http2: boolean; proxyProtocol: boolean; unix: boolean; log: Logger },
+): (socket: Socket) => void {
+  const edge = proxyThenTls(protocol, opts);
+  if (!opts.unix) return edge;
+  return (socket) => {
+    markUnixPeer(socket);
+    edge(socket);
+  };
+}
+
+function proxyThenTls(protocol: ProtocolServer, opts: { tls: TlsOptions | null; http2: boolean; proxyProtocol: boolean; log: Logger }): (socket: Socket) => void {
   const clientError = (err: Error) => opts.log.debug({ err: err.message }, 'TLS handshake failed');
   // The HTTP/2 server does its own TLS (it must see ALPN); so does nothing else.
   const inner = opts.tls && !opts.http2 ? tlsLayer(opts.tls, (s) => protocol.accept(s), clientError) : plain(protocol);

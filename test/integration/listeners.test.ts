@@ -65,6 +65,21 @@ describe('unix sockets', () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  it("trusts a unix socket peer's forwarded headers, as Gunicorn does", async () => {
+    const path = join(tempDir(), 'proxy.sock');
+    await startGserve(['-b', `unix:${path}`, '--forwarded-allow-ips', '10.9.8.7', app('fetch-url')]);
+    const r = await new Promise<string>((resolve, reject) => {
+      const req = request({ socketPath: path, path: '/u', headers: { host: 'site.test', 'x-forwarded-proto': 'https' }, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(JSON.parse(r).url).toBe('https://site.test/u');
+  });
+
   it('removes a stale socket file left by a dead server', async () => {
     const path = join(tempDir(), 'stale.sock');
     // A server killed with -9 leaves its socket file behind.

@@ -63,7 +63,7 @@ export const networkSettings = [
     type: commaList(trustedPeer),
     default: ['127.0.0.1', '::1'],
     defaultDoc: '`127.0.0.1,::1`',
-    doc: 'The peers (IP addresses or CIDR blocks, comma-separated; `*` for any) whose `Forwarded`, `X-Forwarded-For` and `X-Forwarded-Proto` headers, and PROXY protocol headers, are believed. Only for them do the client address and scheme the app sees change; other peers\' headers are ignored. Use `*` only when no client can reach gserve except through the proxy.',
+    doc: 'The peers (IP addresses or CIDR blocks, comma-separated; `*` for any) whose `Forwarded`, `X-Forwarded-For` and `X-Forwarded-Proto` headers, and PROXY protocol headers, are believed. Peers on a `unix:` listener are trusted too (as in Gunicorn). Only for trusted peers do the client address and scheme the app sees change; other peers\' headers are ignored. Use `*` only when no client can reach gserve except through the proxy.',
   }),
   defineSetting({
     name: 'proxyProtocol',
@@ -78,7 +78,7 @@ export const networkSettings = [
     meta: 'FILE',
     type: optionalString(),
     default: null,
-    doc: 'TLS certificate chain (PEM). With it, every listener speaks HTTPS and the URL scheme apps see is `https`.',
+    doc: 'TLS certificate chain (PEM). With it, every listener speaks HTTPS and the URL scheme apps see is `https`. Workers read the files when they start, so a HUP picks up renewed certificates.',
     reloadable: false,
   }),
   defineSetting({
@@ -105,7 +105,7 @@ export const networkSettings = [
     section: SECTION,
     type: oneOf(['none', 'optional', 'required'] as const, { '0': 'none', '1': 'optional', '2': 'required' }),
     default: 'none',
-    doc: 'Whether clients must show a certificate signed by `--ca-certs`: `none`, `optional` (asked for, checked when given) or `required` (the handshake fails without one). Gunicorn\'s 0/1/2 are accepted.',
+    doc: 'Whether clients must show a certificate signed by `--ca-certs`: `none`, `optional` (asked for; the app reads the verdict in `req.socket.authorized`) or `required` (the handshake fails without one). Gunicorn\'s 0/1/2 are accepted.',
     reloadable: false,
   }),
   defineSetting({
