@@ -144,6 +144,24 @@ describe('inherited sockets', () => {
   });
 });
 
+describe('IPv6', () => {
+  it('listens on [::1]:PORT', async () => {
+    const probe = net.createServer();
+    const hasV6 = await new Promise<boolean>((resolve) => {
+      probe.once('error', () => resolve(false));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+    });
+    if (!hasV6) {
+      console.log('SKIP: no IPv6 loopback on this machine');
+      return;
+    }
+    const g = await startGserve(['-b', '[::1]:0', app('node-peer')]);
+    expect(g.lines.some((l) => /^Listening at: http:\/\/\[::1\]:\d+ /.test(l.msg))).toBe(true);
+    const r = await get(`http://[::1]:${g.port}/six`);
+    expect(JSON.parse(r.body)).toMatchObject({ remoteAddress: '::1', url: '/six' });
+  });
+});
+
 describe('backlog', () => {
   it('gives the listen queue the --backlog length', async () => {
     let ss = '';

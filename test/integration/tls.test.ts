@@ -160,6 +160,26 @@ describe('HTTP/2', () => {
   }
 });
 
+describe('HTTP/2 behind a PROXY protocol balancer', () => {
+  it('reads the PROXY header, then negotiates h2', async () => {
+    if (!certs) return;
+    const g = await startGserve([...tlsArgs(), '--http2', '--proxy-protocol', app('node-peer')]);
+    const raw = netConnect(g.port, '127.0.0.1');
+    await new Promise((resolve) => raw.once('connect', resolve));
+    raw.write('PROXY TCP4 192.0.2.44 10.0.0.1 7777 443\r\n');
+    const session = http2Connect(`https://localhost:${g.port}`, {
+      createConnection: () => tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert), ALPNProtocols: ['h2'] }),
+    });
+    session.on('error', () => {});
+    const stream = session.request({ ':path': '/behind' });
+    let body = '';
+    stream.setEncoding('utf8').on('data', (c) => (body += c));
+    await new Promise((resolve) => stream.on('end', resolve));
+    session.close();
+    expect(JSON.parse(body)).toMatchObject({ remoteAddress: '192.0.2.44', remotePort: 7777, httpVersion: '2.0', url: '/behind' });
+  });
+});
+
 describe('HTTP/2 graceful stop', () => {
   it('answers the stream in flight, sends GOAWAY to idle sessions, and exits on TERM', async () => {
     if (!certs) return;
