@@ -45,10 +45,35 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
     });
     this.server.on('session', (session: Http2Session) => {
       this.sessions.add(session);
+      this.closeWhenIdle(session);
       session.on('close', () => this.sessions.delete(session));
       if (this.draining) session.close();
     });
     this.server.on('tlsClientError', options.onClientError);
+  }
+
+  /**
+   * An HTTP/2 connection with no open stream is closed (GOAWAY) after the first-request time, then
+   * after --keep-alive between streams, like an idle HTTP/1.1 connection. Node's own session
+   * timeout would also cut streams still waiting for a slow app, so it is not used.
+   */
+  private closeWhenIdle(session: Http2Session): void {
+    let open = 0;
+    let timer: NodeJS.Timeout | null = null;
+    const arm = (ms: number) => {
+      timer = setTimeout(() => session.close(), ms);
+      timer.unref();
+    };
+    session.on('stream', (stream) => {
+      open++;
+      if (timer) clearTimeout(timer);
+      timer = null;
+      stream.on('close', () => {
+        if (--open === 0 && !session.closed) arm(this.options.keepAliveTimeout);
+      });
+    });
+    session.on('close', () => timer && clearTimeout(timer));
+    arm(this.options.headerTimeout);
   }
 
   private handle(listener: CompatListener, req: AnyRequest, res: AnyResponse): void {

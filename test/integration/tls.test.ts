@@ -200,3 +200,23 @@ describe('HTTP/2 graceful stop', () => {
     session.destroy();
   });
 });
+
+describe('HTTP/2 idle sessions', () => {
+  it('closes a session idle for --keep-alive, but not one whose stream waits on a slow app', async () => {
+    if (!certs) return;
+    const g = await startGserve([...tlsArgs(), '--http2', '--keep-alive', '1', app('node-pid')]);
+    const session = http2Connect(`https://localhost:${g.port}`, { ca: readFileSync(certs.cert) });
+    session.on('error', () => {});
+    const events: string[] = [];
+    const closed = new Promise<void>((resolve) => session.on('close', () => resolve()));
+    session.on('goaway', () => events.push('goaway'));
+    // The app stays silent for longer than --keep-alive: the stream must still complete.
+    const stream = session.request({ ':path': '/slow?ms=2500' });
+    let body = '';
+    stream.setEncoding('utf8').on('data', (c) => (body += c));
+    stream.on('end', () => events.push('response'));
+    await closed;
+    expect(body).toMatch(/^slow done \d+/);
+    expect(events).toEqual(['response', 'goaway']);
+  });
+});
