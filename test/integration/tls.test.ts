@@ -119,10 +119,13 @@ describe('TLS', () => {
     const bad = await runGserve(['--certfile', certs.cert, '--keyfile', garbage, app('fetch-url')]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/not usable.*GSERVE_E_TLS/);
+    const ciphers = await runGserve([...tlsArgs(), '--ciphers', 'NO-SUCH-CIPHER', app('fetch-url')]);
+    expect(ciphers.code).toBe(2);
+    expect(ciphers.stderr).toMatch(/not usable.*cipher/i);
     const noTls = await runGserve(['--http2', app('fetch-url')]);
     expect(noTls.code).toBe(2);
     expect(noTls.stderr).toMatch(/--http2 needs TLS/);
-    for (const r of [missing, bad, noTls]) expect(r.stderr).not.toMatch(/\n\s+at /);
+    for (const r of [missing, bad, ciphers, noTls]) expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
 
