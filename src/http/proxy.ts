@@ -135,11 +135,10 @@ function pick(hops: Hop[], peer: ClientInfo): ClientInfo {
  */
 export function clientInfo(socket: Pick<Socket, 'remoteAddress' | 'remotePort'>, header: HeaderGetter, scheme: 'http' | 'https'): ClientInfo {
   const peer: ClientInfo = { clientAddress: socket.remoteAddress ?? '', clientPort: socket.remotePort ?? 0, scheme };
-  if (!isTrustedPeer(socket)) return peer;
+  // Headers first: most requests carry none, and then the peer need not be checked.
   const forwarded = header('forwarded');
-  if (forwarded) return pick(forwardedHops(forwarded), peer);
-  const xff = header('x-forwarded-for');
-  const xfp = header('x-forwarded-proto');
-  if (xff || xfp) return pick(xForwardedHops(xff, xfp), peer);
-  return peer;
+  const xff = forwarded ? undefined : header('x-forwarded-for');
+  const xfp = forwarded ? undefined : header('x-forwarded-proto');
+  if (!(forwarded || xff || xfp) || !isTrustedPeer(socket)) return peer;
+  return pick(forwarded ? forwardedHops(forwarded) : xForwardedHops(xff, xfp), peer);
 }
