@@ -27,8 +27,13 @@ export function networkEdge(
 
 function proxyThenTls(protocol: ProtocolServer, opts: { tls: TlsOptions | null; http2: boolean; proxyProtocol: boolean; log: Logger }): (socket: Socket) => void {
   const clientError = (err: Error) => opts.log.debug({ err: err.message }, 'TLS handshake failed');
-  // The HTTP/2 server does its own TLS (it must see ALPN); so does nothing else.
-  const inner = opts.tls && !opts.http2 ? tlsLayer(opts.tls, (s) => protocol.accept(s), clientError) : plain(protocol);
+  // The HTTP/2 server does its own TLS (it must see ALPN). A TLS layer takes a paused socket's
+  // put-back bytes itself; only plain HTTP needs the socket resumed.
+  const inner = opts.http2
+    ? (socket: Socket) => protocol.accept(socket)
+    : opts.tls
+      ? tlsLayer(opts.tls, (s) => protocol.accept(s), clientError)
+      : plain(protocol);
   if (!opts.proxyProtocol) return inner;
   return (socket) =>
     acceptProxyProtocol(socket, inner, (err, s) => opts.log.info({ peer: s.remoteAddress }, 'Closing a connection with a bad PROXY protocol header: %s', err.message));

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 
 /** Sends raw bytes on a new connection and collects everything until the server closes it. */
 export function rawExchange(target: { port: number; host?: string } | { path: string }, bytes: Buffer | string, onOpen?: (s: Socket) => void): Promise<string> {
@@ -34,4 +34,32 @@ export function parseResponse(text: string): { status: number; body: string; hea
     body = decoded;
   }
   return { status, body, head };
+}
+
+/**
+ * A connection to `port` that behaves like one forwarded by HAProxy: `header` goes out in the same
+ * write as the client's first bytes (the hardest case for the server: the header and the TLS
+ * ClientHello arrive in one read). Returns the client's end, through a one-shot local relay.
+ */
+export function connectBehindProxy(port: number, header: Buffer | string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const relay = createServer((client) => {
+      relay.close();
+      const upstream = connect(port, '127.0.0.1');
+      let first = true;
+      client.on('data', (d: Buffer) => {
+        upstream.write(first ? Buffer.concat([Buffer.from(header), d]) : d);
+        first = false;
+      });
+      upstream.on('data', (d: Buffer) => client.write(d));
+      client.on('end', () => upstream.end());
+      upstream.on('end', () => client.end());
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    relay.listen(0, '127.0.0.1', () => {
+      const socket = connect((relay.address() as { port: number }).port, '127.0.0.1', () => resolve(socket));
+      socket.on('error', reject);
+    });
+  });
 }

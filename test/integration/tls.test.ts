@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeCerts, type TestCerts } from '../helpers/certs.js';
+import { connectBehindProxy } from '../helpers/raw.js';
 import { FIXTURES, runGserve, startGserve } from '../helpers/gserve.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
@@ -91,12 +92,15 @@ describe('TLS', () => {
     await expect(httpsGet(g.port, '/')).rejects.toThrow();
   });
 
-  it('reads a PROXY protocol header before the TLS handshake', async () => {
+  it('reads a PROXY protocol header before the TLS handshake, sent apart or with the ClientHello', async () => {
     if (!certs) return;
     const g = await startGserve([...tlsArgs(), '--proxy-protocol', app('node-peer')]);
-    const body = await new Promise<string>((resolve, reject) => {
-      const raw = netConnect(g.port, '127.0.0.1', () => {
-        raw.write('PROXY TCP6 2001:db8::5 2001:db8::1 6000 443\r\n');
+    const header = 'PROXY TCP6 2001:db8::5 2001:db8::1 6000 443\r\n';
+    const apart = netConnect(g.port, '127.0.0.1');
+    await new Promise((resolve) => apart.once('connect', resolve));
+    apart.write(header);
+    for (const raw of [apart, await connectBehindProxy(g.port, header)]) {
+      const body = await new Promise<string>((resolve, reject) => {
         const tls = tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert) }, () =>
           tls.write('GET /p HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
         );
@@ -105,8 +109,8 @@ describe('TLS', () => {
         tls.on('end', () => resolve(out.slice(out.indexOf('\r\n\r\n') + 4)));
         tls.on('error', reject);
       });
-    });
-    expect(JSON.parse(body)).toMatchObject({ remoteAddress: '2001:db8::5', remotePort: 6000, encrypted: true });
+      expect(JSON.parse(body)).toMatchObject({ remoteAddress: '2001:db8::5', remotePort: 6000, encrypted: true });
+    }
   });
 
   it('stops at startup with one line for an unreadable or mismatched certificate', async () => {
@@ -164,22 +168,28 @@ describe('HTTP/2', () => {
 });
 
 describe('HTTP/2 behind a PROXY protocol balancer', () => {
-  it('reads the PROXY header, then negotiates h2', async () => {
+  it('reads the PROXY header, then negotiates h2 (header sent apart or with the ClientHello)', async () => {
     if (!certs) return;
     const g = await startGserve([...tlsArgs(), '--http2', '--proxy-protocol', app('node-peer')]);
-    const raw = netConnect(g.port, '127.0.0.1');
-    await new Promise((resolve) => raw.once('connect', resolve));
-    raw.write('PROXY TCP4 192.0.2.44 10.0.0.1 7777 443\r\n');
-    const session = http2Connect(`https://localhost:${g.port}`, {
-      createConnection: () => tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert), ALPNProtocols: ['h2'] }),
-    });
-    session.on('error', () => {});
-    const stream = session.request({ ':path': '/behind' });
-    let body = '';
-    stream.setEncoding('utf8').on('data', (c) => (body += c));
-    await new Promise((resolve) => stream.on('end', resolve));
-    session.close();
-    expect(JSON.parse(body)).toMatchObject({ remoteAddress: '192.0.2.44', remotePort: 7777, httpVersion: '2.0', url: '/behind' });
+    const header = 'PROXY TCP4 192.0.2.44 10.0.0.1 7777 443\r\n';
+    const apart = netConnect(g.port, '127.0.0.1');
+    await new Promise((resolve) => apart.once('connect', resolve));
+    apart.write(header);
+    for (const raw of [apart, await connectBehindProxy(g.port, header)]) {
+      const session = http2Connect(`https://localhost:${g.port}`, {
+        createConnection: () => tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert), ALPNProtocols: ['h2'] }),
+      });
+      const stream = session.request({ ':path': '/behind' });
+      let body = '';
+      stream.setEncoding('utf8').on('data', (c) => (body += c));
+      await new Promise((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('error', reject);
+        session.on('error', reject);
+      });
+      session.close();
+      expect(JSON.parse(body)).toMatchObject({ remoteAddress: '192.0.2.44', remotePort: 7777, httpVersion: '2.0', url: '/behind' });
+    }
   });
 });
 
