@@ -1,5 +1,6 @@
 import pino from 'pino';
 import type { Exchange } from '../http/protocol.js';
+import { clientInfo } from '../http/proxy.js';
 
 /**
  * The access log, written by each worker: Gunicorn's `%(atom)s` format, or one JSON object per
@@ -48,11 +49,14 @@ const queryOf = (url: string) => {
   return q < 0 ? '' : url.slice(q + 1);
 };
 
+/** The client: the socket's peer, or what a trusted proxy says it is (--forwarded-allow-ips, PROXY protocol). */
+const clientOf = (x: Exchange) => clientInfo(x.socket, (name) => x.requestHeader(name), 'http').clientAddress || undefined;
+
 /** Request duration in milliseconds. */
 const elapsedMs = (x: Exchange, now: number) => now - x.startedAt;
 
 export const ATOMS: Record<string, Atom> = {
-  h: (x) => dash(x.socket.remoteAddress),
+  h: (x) => dash(clientOf(x)),
   l: () => '-',
   u: (x) => dash(basicAuthUser(x)),
   t: () => clfDate(),
@@ -143,7 +147,7 @@ export function createAccessLog(opts: AccessLogOptions): AccessLog {
         status: x.status,
         bytes: x.bodyBytes,
         duration: Math.round((now - x.startedAt) * 1000) / 1e6,
-        remote: x.socket.remoteAddress,
+        remote: clientOf(x),
         userAgent: x.requestHeader('user-agent'),
         requestId: requestId(x),
       };

@@ -9,6 +9,7 @@ import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervisio
 import type { ArbiterSnapshot } from './control.js';
 import { SyncDispatcher } from './dispatch.js';
 import { runMasterHook, type ServerView, type WorkerView } from './hooks.js';
+import { tlsOptions } from '../http/tls.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
@@ -109,8 +110,8 @@ export class Arbiter {
       await runMasterHook(this.settings, this.log, 'onStarting', [this.server], true);
       if (inherited) {
         this.oldMasterPid = inherited.oldMaster;
-        this.listeners = await adoptListeners(inherited.fds, this.settings.bind);
-      } else this.listeners = await bindListeners(this.settings.bind);
+        this.listeners = await adoptListeners(inherited.fds, this.settings.bind, { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null });
+      } else this.listeners = await bindListeners(this.settings.bind, { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null });
       if (this.settings.pid) {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();
@@ -447,7 +448,8 @@ export class Arbiter {
   }
 
   private closeListeners(): void {
-    for (const l of this.listeners) l.close();
+    const unlink = this.newMasterPid === null && this.oldMasterPid === null;
+    for (const l of this.listeners) l.close(unlink);
     this.listeners = [];
   }
 }

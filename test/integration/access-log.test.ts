@@ -79,8 +79,11 @@ describe('access log', () => {
     const g = await startGserve(['--access-logfile', '-', '--access-log-json', app('observe') + ':app']);
     await get(g.url + '/j?k=v', { headers: { 'user-agent': 'json-test', 'x-request-id': 'client-id-7' } });
     await get(g.url + '/missing');
-    await g.until(() => linesOf(g.stdout).length >= 2, 'two JSON access lines');
-    const [one, two] = linesOf(g.stdout).map((l) => JSON.parse(l));
+    // 127.0.0.1 is a trusted proxy by default (--forwarded-allow-ips): the client it names is logged.
+    await get(g.url + '/proxied', { headers: { 'x-forwarded-for': '203.0.113.9' } });
+    await g.until(() => linesOf(g.stdout).length >= 3, 'three JSON access lines');
+    const [one, two, proxied] = linesOf(g.stdout).map((l) => JSON.parse(l));
+    expect(proxied).toMatchObject({ path: '/proxied', remote: '203.0.113.9' });
     const [worker] = [...g.workerPids];
     expect(one).toMatchObject({ method: 'GET', path: '/j', query: 'k=v', status: 200, bytes: 11, remote: '127.0.0.1', userAgent: 'json-test', pid: worker, requestId: 'client-id-7' });
     expect(typeof one.duration).toBe('number');
