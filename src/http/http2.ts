@@ -4,6 +4,7 @@ import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse, 
 import type { Socket } from 'node:net';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { inheritPeer } from './proxy-protocol.js';
+import { NodeExchange } from './node-server.js';
 import type { ProtocolServer } from './protocol.js';
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest;
@@ -82,12 +83,13 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
     this.inFlight++;
     this.active.set(socket, (this.active.get(socket) ?? 0) + 1);
     if (http1 && this.draining) (res as ServerResponse).shouldKeepAlive = false;
+    const exchange = new NodeExchange(req as IncomingMessage, res as ServerResponse);
     res.on('close', () => {
       this.inFlight--;
       const left = (this.active.get(socket) ?? 1) - 1;
       if (left > 0) this.active.set(socket, left);
       else this.active.delete(socket);
-      this.emit('response', req, res);
+      this.emit('response', req, res, exchange);
     });
     const fail = (err: unknown) => {
       this.options.onError(err, req);

@@ -140,8 +140,11 @@ function headBound(limits: HttpLimits): number {
   return Math.min(64 * 1024 * 1024, limits.requestLine + 2 + limits.requestFields * (limits.requestFieldSize + 2) + 2 + 1024);
 }
 
-/** The access log's view of a node:http request; body bytes are what went on the wire minus the head. */
-class NodeExchange implements Exchange {
+/**
+ * The access log's view of a node:http request (and of node's HTTP/2 compatibility request); body
+ * bytes are the Content-Length, else what went on the wire minus the head.
+ */
+export class NodeExchange implements Exchange {
   readonly startedAt = performance.now();
   private readonly writtenBefore: number;
 
@@ -172,8 +175,10 @@ class NodeExchange implements Exchange {
     const length = this.res.getHeader('content-length');
     if (length !== undefined) return Number(length);
     // `_header` is the serialized head node:http wrote; stable since Node 0.x.
-    const head = (this.res as unknown as { _header?: string | null })._header;
-    return Math.max(0, this.req.socket.bytesWritten - this.writtenBefore - (head ? Buffer.byteLength(head, 'latin1') : 0));
+    const head = (this.res as unknown as { _header?: unknown })._header;
+    const bytes = this.req.socket.bytesWritten - this.writtenBefore - (typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0);
+    // An HTTP/2 stream shares its socket, whose counters say nothing of one stream: unknown, so 0.
+    return Number.isFinite(bytes) && typeof head === 'string' ? Math.max(0, bytes) : 0;
   }
   requestHeader(name: string): string | undefined {
     const value = this.req.headers[name];

@@ -86,16 +86,21 @@ export class WorkerStats {
     while (b < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[b]!) b++;
     this.buckets[b]!++;
     const socket = x.socket;
-    const before = this.seen.get(socket);
     const read = socket.bytesRead;
     const written = socket.bytesWritten;
+    if (typeof read === 'number' && typeof written === 'number') this.countBytes(socket, read, written);
+    this.accessLog?.write(x);
+  }
+
+  /** Bytes on the wire since this socket's previous response (heads and bodies, both ways). */
+  private countBytes(socket: Socket, read: number, written: number): void {
+    const before = this.seen.get(socket);
     this.bytesIn += read - (before?.read ?? 0);
     this.bytesOut += written - (before?.written ?? 0);
     if (before) {
       before.read = read;
       before.written = written;
     } else this.seen.set(socket, { read, written });
-    this.accessLog?.write(x);
   }
 
   get inFlight(): number {

@@ -2,6 +2,8 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { connect as http2Connect } from 'node:http2';
+import { makeCerts } from '../helpers/certs.js';
 import { BIN, FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { eventually, linesOf, waitForFile } from '../helpers/files.js';
 import { get } from '../helpers/http.js';
@@ -113,6 +115,30 @@ describe('access log', () => {
     expect(readText(access + '.1')).toMatch(/\/before/);
     expect(readText(access + '.1')).not.toMatch(/\/after/);
     expect(readText(errors + '.1')).toMatch(/Worker ready/);
+  });
+});
+
+describe('access log over TLS and HTTP/2', () => {
+  it('logs HTTP/2 requests like HTTP/1.1 ones', async () => {
+    const certs = makeCerts();
+    if (!certs) return;
+    const g = await startGserve(['--certfile', certs.cert, '--keyfile', certs.key, '--http2', '--access-logfile', '-', '--access-logformat', '%(r)s %(s)s %(B)s %({x-out}o)s', app('observe') + ':app']);
+    const body = await new Promise<string>((resolve, reject) => {
+      const session = http2Connect(`https://localhost:${g.port}`, { ca: readFileSync(certs.cert) });
+      session.on('error', reject);
+      const stream = session.request({ ':path': '/h2?x=1' });
+      let text = '';
+      stream.setEncoding('utf8').on('data', (c) => (text += c));
+      stream.on('end', () => {
+        session.close();
+        resolve(text);
+      });
+      stream.on('error', reject);
+      stream.end();
+    });
+    expect(body).toBe('hello body\n');
+    await g.until(() => linesOf(g.stdout).length >= 1, 'an access line');
+    expect(linesOf(g.stdout)[0]).toBe('GET /h2?x=1 HTTP/2.0 200 11 out-value');
   });
 });
 
