@@ -1,0 +1,59 @@
+// Hello, keep-alive: the plain request rate of each server, 50 connections reused for every request.
+import { runIfMain } from '../lib/harness.js';
+
+export const THROUGHPUT = [
+  { key: 'rps', label: 'req/s', better: 'higher' },
+  { key: 'p99', label: 'p99 latency', unit: 'ms', better: 'lower' },
+  { key: 'failed', label: 'failed', better: 'lower', ratio: false },
+];
+
+/** Why the fetch path may trail: said in the doc wherever a fetch target is missed. */
+export const FETCH_PATH_NOTE =
+  'On this build the `fetch` adapter builds a WHATWG Request and reads every Response as a stream, so even a fixed ' +
+  'string body goes out as `Transfer-Encoding: chunked` in several writes (see `curl -v`), costing several times the ' +
+  "`node` path's work per request. The design's fast path closes it: a lazy Request, and string/bytes bodies written " +
+  'whole with Content-Length in one write (the gateway-interfaces issue).';
+
+/** One throughput measurement, keeping only the figures the table shows. */
+export async function throughput(server, ctx, options) {
+  const r = await ctx.load(server, options);
+  return { rps: r.rps, p99: r.p99, failed: r.failed };
+}
+
+export const scenario = {
+  id: 'hello-keepalive',
+  title: 'Hello, keep-alive',
+  description: '`GET /` → 13-byte text, 50 keep-alive connections.',
+  reference: 'node-cluster',
+  contenders: ['node-cluster', 'gserve-async-node', 'gserve-async-fetch', 'node-cluster-reuseport', 'pm2', 'hono-node-server', 'nginx', 'gunicorn-gthread', 'uvicorn'],
+  metrics: THROUGHPUT,
+  measure: (server, ctx) => throughput(server, ctx, { path: '/' }),
+  targets: [
+    {
+      text: 'async, `node` interface, keep-alive ≥ 1.0× the hand-written node:cluster server',
+      contender: 'gserve-async-node',
+      against: 'node-cluster',
+      atLeast: 1.0,
+      ifMissed:
+        "gserve's `node` interface runs node:http in each worker as node:cluster does, so parity is the floor; a shortfall " +
+        'beyond the rounds\' spread points at per-request work in gserve\'s node path (logging, counters, heartbeats): ' +
+        'profile one worker with `--cpu-prof`.',
+    },
+    {
+      text: 'async, `node` interface, keep-alive ≥ 1.1× PM2',
+      contender: 'gserve-async-node',
+      against: 'pm2',
+      atLeast: 1.1,
+      ifMissed: "PM2's cluster mode is node:cluster round-robin plus its bookkeeping; with keep-alive the balancing costs little, so gserve's margin over it is its lighter per-request path.",
+    },
+    {
+      text: "gateway interface (`fetch`) on the own engine ≥ 0.8× nginx's ceiling",
+      contender: 'gserve-async-fetch',
+      against: 'nginx',
+      atLeast: 0.8,
+      ifMissed: FETCH_PATH_NOTE,
+    },
+  ],
+};
+
+await runIfMain(import.meta);
