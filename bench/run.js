@@ -5,8 +5,10 @@
 //   --contenders x,y           only these contenders (each scenario's reference is always kept)
 //   --rounds N --duration S    override the rounds and the seconds per measurement
 //   --load wrk|builtin         the load generator for throughput (default: wrk when installed)
-//   --out FILE --json FILE     where to write (default docs/benchmarks.md and docs/benchmarks.json)
+//   --out FILE --json FILE     where to write (default docs/benchmarks.md and docs/benchmarks.json; a run narrowed
+//                              by --scenarios or --contenders writes to $TMPDIR/gserve-bench/ instead)
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from './contenders/index.js';
@@ -44,7 +46,8 @@ function parseArgs(argv) {
   return opts;
 }
 
-export async function main(argv) {
+/** Runs the harness; `preloaded` maps scenario ids to modules already loaded (a scenario file run directly). */
+export async function main(argv, preloaded = {}) {
   let opts;
   try {
     opts = parseArgs(argv);
@@ -61,15 +64,18 @@ export async function main(argv) {
     return;
   }
   const scenarios = [];
-  for (const id of ids) scenarios.push((await import(`./scenarios/${id}.js`)).scenario);
+  for (const id of ids) scenarios.push(preloaded[id] ?? (await import(`./scenarios/${id}.js`)).scenario);
   const settings = runSettings(opts);
   if (!WRK) console.log('bench: wrk is not installed (apt-get install wrk): using the built-in load generator');
   const env = environment(settings);
   console.log(`bench: ${settings.quick ? 'quick' : 'full'} run, ${settings.rounds} rounds of ${settings.durationMs / 1000} s, load by ${env.loadGenerator}`);
   const t0 = Date.now();
   const results = await runScenarios(scenarios, settings, { only: opts.contenders });
-  const out = opts.out ?? join(ROOT, 'docs/benchmarks.md');
-  const json = opts.json ?? join(ROOT, 'docs/benchmarks.json');
+  // Only a run of every scenario and contender may rewrite the committed doc; a partial run goes to a temp folder.
+  const partial = Boolean(opts.scenarios || opts.contenders);
+  const outDir = partial ? join(tmpdir(), 'gserve-bench') : join(ROOT, 'docs');
+  const out = opts.out ?? join(outDir, 'benchmarks.md');
+  const json = opts.json ?? join(outDir, 'benchmarks.json');
   const command = `npm run bench${argv.length ? ' -- ' + argv.join(' ') : ''}`;
   mkdirSync(dirname(out), { recursive: true });
   mkdirSync(dirname(json), { recursive: true });

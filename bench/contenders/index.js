@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isAlive, killPids, lastLine, runAsync, runSync, waitGone, which } from '../lib/proc.js';
+import { isAlive, lastLine, runAsync, runSync, which } from '../lib/proc.js';
 import { HELLO, JSON_1K } from './apps/routes.js';
 import { startServer } from './server.js';
 
@@ -113,10 +113,7 @@ const pm2 = {
         return 0;
       }
     };
-    const cleanup = () => {
-      runSync(process.execPath, [PM2, 'kill'], { env: { ...process.env, ...env } });
-      rmSync(home, { recursive: true, force: true });
-    };
+    const cleanup = () => rmSync(home, { recursive: true, force: true });
     let server;
     try {
       server = await startServer({
@@ -129,6 +126,8 @@ const pm2 = {
         expectProcs: WORKERS + 1,
       });
     } catch (err) {
+      // A daemon that came up after the start was given up on is not in any tree we saw: ask PM2 to stop it.
+      runSync(process.execPath, [PM2, 'kill'], { env: { ...process.env, ...env } });
       cleanup();
       throw err;
     }
@@ -140,10 +139,8 @@ const pm2 = {
         if (r.code !== 0) throw new Error(`pm2 reload failed: ${lastLine(r.output)}`);
       },
       async stop() {
-        const pids = server.pids();
+        await server.stop(); // the daemon and its instances, by PID
         cleanup();
-        killPids(pids);
-        await waitGone(pids);
       },
     };
   },

@@ -231,10 +231,13 @@ export function fmt(n) {
   return n.toFixed(2);
 }
 
-/** Lets `node bench/scenarios/x.js [--quick]` run that one scenario through the harness. */
-export async function runIfMain(meta) {
+/**
+ * Lets `node bench/scenarios/x.js [options]` run that one scenario through the harness. The scenario is handed
+ * over rather than imported again: this module is still evaluating, and importing it would wait on itself.
+ */
+export async function runIfMain(meta, scenario) {
   if (process.argv[1] && meta.url === pathToFileURL(process.argv[1]).href) {
     const { main } = await import('../run.js');
-    await main([...process.argv.slice(2), '--scenarios', meta.url.split('/').pop().replace(/\.js$/, '')]);
+    await main([...process.argv.slice(2), '--scenarios', scenario.id], { [scenario.id]: scenario });
   }
 }

@@ -1,6 +1,6 @@
 // docs/benchmarks.md and docs/benchmarks.json from a run's results.
 import { readFileSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../contenders/index.js';
 import { fmt } from './harness.js';
@@ -32,6 +32,7 @@ export function environment(settings) {
     cores: cpu.length,
     memoryGB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
     kernel: `${process.platform} ${release()}`,
+    loadAverageBefore: loadavg()[0],
     loadGenerator: settings.loader === 'wrk' ? `wrk ${toolVersion(WRK, ['-v'], /wrk (\S+)/) ?? ''} (1 thread)`.replace('  ', ' ') : 'built-in (bench/lib/loadgen.js)',
     versions: {
       gserve: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version,
@@ -52,9 +53,18 @@ function targetMeasured(t) {
   return t.relative ? `${fmt(t.measured)}×` : `${fmt(t.measured)}${t.metric.endsWith('MB') ? ' MB' : ''}`;
 }
 
+/** How far the rounds disagree: (max - min) / median of one metric, as a percentage. */
+function spread(row, key) {
+  const values = row.rounds.map((v) => v[key]).filter((v) => typeof v === 'number');
+  const mid = row.median?.[key];
+  if (values.length < 2 || !mid) return '–';
+  return `${Math.round(((Math.max(...values) - Math.min(...values)) / mid) * 100)}%`;
+}
+
 function scenarioTable(s) {
   const unit = (m) => (m.unit ? ` (${m.unit})` : '');
-  const head = ['contender', ...s.metrics.map((m) => `${m.label}${unit(m)}`)];
+  const first = s.metrics[0];
+  const head = ['contender', ...s.metrics.map((m) => `${m.label}${unit(m)}`), `${first.label}: spread`];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`];
   for (const row of s.rows) {
     const name = row.id === s.reference ? `**${row.label}** (reference)` : row.label;
@@ -67,10 +77,13 @@ function scenarioTable(s) {
       const r = m.ratio === false ? null : row.ratio?.[m.key];
       return r == null ? v : `${v} (${fmt(r)}×)`;
     };
-    lines.push(`| ${[cell(name), ...s.metrics.map(value)].join(' | ')} |`);
+    lines.push(`| ${[cell(name), ...s.metrics.map(value), spread(row, first.key)].join(' | ')} |`);
   }
   const better = s.metrics.map((m) => `${m.label}: ${m.better} is better`).join('; ');
-  return `${lines.join('\n')}\n\nMedians of the rounds; (n×) is the median over the reference's median. ${better}.`;
+  return (
+    `${lines.join('\n')}\n\nMedians of the rounds; (n×) is the median over the reference's median. ${better}. ` +
+    `Spread: (highest − lowest round) / median, for ${first.label}: a ratio closer to 1 than the spreads is within the noise.`
+  );
 }
 
 export function markdown(results, env, settings, command) {
@@ -92,6 +105,7 @@ export function markdown(results, env, settings, command) {
   out.push(`| machine | ${env.cpu}, ${env.memoryGB} GB RAM, ${env.kernel} |`);
   out.push(`| Node | ${env.node} |`);
   out.push(`| load generator | ${env.loadGenerator} |`);
+  out.push(`| load average before the run | ${env.loadAverageBefore.toFixed(2)} (1 min; above 0.5 means other work shared the machine) |`);
   out.push(`| rounds × seconds | ${settings.rounds} × ${settings.durationMs / 1000} s per contender per scenario (warm-up ${settings.warmupMs / 1000} s first) |`);
   out.push(`| versions | ${Object.entries(env.versions).map(([k, v]) => `${k} ${v ?? '(not installed)'}`).join(', ')} |`);
   out.push('');

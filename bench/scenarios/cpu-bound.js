@@ -19,4 +19,4 @@ export const scenario = {
   },
 };
 
-await runIfMain(import.meta);
+await runIfMain(import.meta, scenario);

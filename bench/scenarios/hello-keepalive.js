@@ -56,4 +56,4 @@ export const scenario = {
   ],
 };
 
-await runIfMain(import.meta);
+await runIfMain(import.meta, scenario);

@@ -12,4 +12,4 @@ export const scenario = {
   measure: (server, ctx) => throughput(server, ctx, { path: '/json' }),
 };
 
-await runIfMain(import.meta);
+await runIfMain(import.meta, scenario);

@@ -38,4 +38,4 @@ export const scenario = {
   ],
 };
 
-await runIfMain(import.meta);
+await runIfMain(import.meta, scenario);
