@@ -5,9 +5,9 @@ import { runIfMain } from '../lib/harness.js';
 export const scenario = {
   id: 'cpu-bound',
   title: 'CPU-bound: `-w 1 --threads 2` against `-w 2`',
-  description: '`GET /cpu` (≈2 ms of CPU per request, the plain fetch app), 8 keep-alive connections; RSS summed over master and workers right after the load.',
-  reference: 'gserve-async-fetch',
-  contenders: ['gserve-async-fetch', 'gserve-thread-w1t2'],
+  description: '`GET /cpu` (≈2 ms of CPU per request, the `node` handler), 8 keep-alive connections; RSS summed over master and workers right after the load.',
+  reference: 'gserve-async-node',
+  contenders: ['gserve-async-node', 'gserve-thread-w1t2', 'gserve-async-w1'],
   metrics: [
     { key: 'rps', label: 'req/s', better: 'higher' },
     { key: 'totalMB', label: 'total RSS', unit: 'MB', better: 'lower' },

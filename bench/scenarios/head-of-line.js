@@ -3,11 +3,12 @@
 // node:cluster's round-robin queues them behind it. Measured: the p99 latency of the fast requests only.
 import { runIfMain } from '../lib/harness.js';
 import { percentile } from '../lib/stats.js';
+import { WORKERS } from '../contenders/index.js';
 
 export const scenario = {
   id: 'head-of-line',
   title: 'Head-of-line: 1 request in 10 blocks for 50 ms',
-  description: 'Every 10th request is `GET /slow` (50 ms of blocked event loop), the rest `GET /`; `Connection: close`, 8 at a time; built-in load generator (it tells fast from slow).',
+  description: 'Every 10th request is `GET /slow` (50 ms of blocked event loop), the rest `GET /`; `Connection: close`, 2 at a time (one per worker: a load the workers can carry, so waiting comes from where requests are placed, not from saturation); built-in load generator (it tells fast from slow).',
   reference: 'node-cluster',
   contenders: ['node-cluster', 'gserve-sync-node', 'gserve-async-node', 'gunicorn-sync'],
   metrics: [
@@ -17,7 +18,7 @@ export const scenario = {
     { key: 'failed', label: 'failed', better: 'lower', ratio: false },
   ],
   async measure(server, ctx) {
-    const r = await ctx.load(server, { close: true, connections: 8, pathFor: (seq) => (seq % 10 === 9 ? '/slow' : '/') });
+    const r = await ctx.load(server, { close: true, connections: WORKERS, pathFor: (seq) => (seq % 10 === 9 ? '/slow' : '/') });
     const fast = r.latencies['/'] ?? [];
     return { fastP99: percentile(fast, 99), fastP50: percentile(fast, 50), rps: r.rps, failed: r.failed };
   },

@@ -14,6 +14,11 @@ export const FETCH_PATH_NOTE =
   "`node` path's work per request. The design's fast path closes it: a lazy Request, and string/bytes bodies written " +
   'whole with Content-Length in one write (the gateway-interfaces issue).';
 
+const GATEWAY_NOTE =
+  "nginx answers `return 200` in C without running any app, so 0.8× of it leaves gserve's engine and adapter about " +
+  "a quarter of nginx's per-request cost for everything it does in JavaScript: the gap is the adapter's per-request " +
+  'objects (scope/environ, header lists, events); profile one worker with `--cpu-prof` to see which.';
+
 /** One throughput measurement, keeping only the figures the table shows. */
 export async function throughput(server, ctx, options) {
   const r = await ctx.load(server, options);
@@ -25,7 +30,7 @@ export const scenario = {
   title: 'Hello, keep-alive',
   description: '`GET /` → 13-byte text, 50 keep-alive connections.',
   reference: 'node-cluster',
-  contenders: ['node-cluster', 'gserve-async-node', 'gserve-async-fetch', 'node-cluster-reuseport', 'pm2', 'hono-node-server', 'nginx', 'gunicorn-gthread', 'uvicorn'],
+  contenders: ['node-cluster', 'gserve-async-node', 'gserve-async-fetch', 'gserve-async-asgi', 'gserve-thread-wsgi', 'node-cluster-reuseport', 'pm2', 'hono-node-server', 'nginx', 'gunicorn-gthread', 'uvicorn'],
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/' }),
   targets: [
@@ -52,6 +57,20 @@ export const scenario = {
       against: 'nginx',
       atLeast: 0.8,
       ifMissed: FETCH_PATH_NOTE,
+    },
+    {
+      text: "gateway interface (`asgi`) on the own engine ≥ 0.8× nginx's ceiling",
+      contender: 'gserve-async-asgi',
+      against: 'nginx',
+      atLeast: 0.8,
+      ifMissed: GATEWAY_NOTE,
+    },
+    {
+      text: "gateway interface (`wsgi`, thread class) on the own engine ≥ 0.8× nginx's ceiling",
+      contender: 'gserve-thread-wsgi',
+      against: 'nginx',
+      atLeast: 0.8,
+      ifMissed: GATEWAY_NOTE,
     },
   ],
 };
