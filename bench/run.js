@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { ROOT } from './contenders/index.js';
 import { runScenarios, runSettings } from './lib/harness.js';
 import { environment, markdown } from './lib/report.js';
+import { adaptStandalone } from './lib/standalone.js';
 import { WRK } from './lib/wrk.js';
 
 /** The scenarios in the order the doc shows them. A new scenario: add its file here (see bench/README.md). */
@@ -64,7 +65,16 @@ export async function main(argv, preloaded = {}) {
     return;
   }
   const scenarios = [];
-  for (const id of ids) scenarios.push(preloaded[id] ?? (await import(`./scenarios/${id}.js`)).scenario);
+  for (const id of ids) {
+    const mod = preloaded[id] ? { scenario: preloaded[id] } : await import(`./scenarios/${id}.js`);
+    const scenario = mod.scenario ?? adaptStandalone(id, mod);
+    if (!scenario) {
+      console.error(`bench: bench/scenarios/${id}.js exports no \`scenario\` and no adapter in bench/lib/standalone.js knows it`);
+      process.exitCode = 2;
+      return;
+    }
+    scenarios.push(scenario);
+  }
   const settings = runSettings(opts);
   if (!WRK) console.log('bench: wrk is not installed (apt-get install wrk): using the built-in load generator');
   const env = environment(settings);

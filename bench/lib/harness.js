@@ -117,7 +117,7 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
   const lastUse = new Map();
   const contendersOf = (s) => s.contenders.filter((id) => !only || only.includes(id) || id === s.reference);
   scenarios.forEach((s, i) => {
-    if (!s.fresh) for (const id of contendersOf(s)) lastUse.set(id, i);
+    if (!s.fresh && !s.collect) for (const id of contendersOf(s)) lastUse.set(id, i);
   });
   const results = [];
   const cleanup = () => pool.close();
@@ -137,7 +137,7 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
       };
       log(`\n== ${scenario.title} (${rounds} round${rounds > 1 ? 's' : ''})`);
       const rows = [];
-      for (const id of contendersOf(scenario)) {
+      for (const id of scenario.collect ? [] : contendersOf(scenario)) {
         const contender = CONTENDERS[id];
         if (!contender) throw new Error(`scenario ${scenario.id} names an unknown contender "${id}"`);
         const reason = contender.unavailable();
@@ -146,7 +146,18 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
         rows.push(row);
       }
       const active = () => rows.filter((r) => r.status === 'ok');
-      if (!scenario.fresh) {
+      if (scenario.collect) {
+        // A standalone script (lib/standalone.js): it runs its own servers and rounds and hands back the rows.
+        rows.length = 0;
+        try {
+          if (scenario.needsWrk && !WRK) throw new Error('needs wrk (apt-get install wrk)');
+          rows.push(...(await scenario.collect(settings)));
+          for (const row of rows) log(`   ${row.id}: ${row.status === 'ok' ? formatValues(scenario, row.median) : `${row.status}: ${row.reason}`}`);
+        } catch (err) {
+          rows.push({ id: scenario.reference, label: scenario.reference, status: 'failed', reason: err.message, rounds: [] });
+          log(`   failed: ${err.message}`);
+        }
+      } else if (!scenario.fresh) {
         // Start them all at once (the waits overlap); failures are kept by the pool and reported just below.
         await Promise.all(active().map((row) => pool.get(CONTENDERS[row.id]).catch(() => {})));
         for (const row of active()) {
@@ -160,7 +171,7 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
           }
         }
       }
-      for (let round = 0; round < rounds; round++) {
+      for (let round = 0; round < (scenario.collect ? 0 : rounds); round++) {
         const order = active();
         const shift = round % Math.max(1, order.length);
         for (const row of [...order.slice(shift), ...order.slice(0, shift)]) {
@@ -181,7 +192,7 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
       for (const [id, last] of lastUse) if (last === index) await pool.release(id);
       const keys = [...new Set(rows.flatMap((r) => r.rounds.flatMap((v) => Object.keys(v))))].filter((k) => rows.some((r) => r.rounds.some((v) => typeof v[k] === 'number')));
       for (const row of rows) {
-        if (row.status !== 'ok') continue;
+        if (row.status !== 'ok' || row.median) continue;
         row.median = Object.fromEntries(keys.map((k) => [k, median(row.rounds.map((v) => v[k]))]));
       }
       const ref = rows.find((r) => r.id === scenario.reference);
