@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isAlive, lastLine, runAsync, runSync, which } from '../lib/proc.js';
+import { isAlive, lastLine, runAsync, which } from '../lib/proc.js';
 import { HELLO, JSON_1K } from './apps/routes.js';
 import { startServer } from './server.js';
 
@@ -61,12 +61,13 @@ function gserve(id, label, flags, app, procs = WORKERS + 1) {
         port,
         expectProcs: procs,
         timeoutMs: 15_000,
-      }).then((server) => ({
-        ...server,
-        async reload() {
-          process.kill(server.rootPid(), 'SIGHUP');
-        },
-      })),
+      }).then((server) =>
+        Object.assign(server, {
+          async reload() {
+            process.kill(server.rootPid(), 'SIGHUP');
+          },
+        }),
+      ),
   };
 }
 
@@ -113,36 +114,23 @@ const pm2 = {
         return 0;
       }
     };
-    const cleanup = () => rmSync(home, { recursive: true, force: true });
-    let server;
-    try {
-      server = await startServer({
-        label: this.label,
-        cmd: process.execPath,
-        args: [PM2, 'start', ecosystem, '--silent'],
-        port,
-        env,
-        rootPid: daemonPid,
-        expectProcs: WORKERS + 1,
-      });
-    } catch (err) {
-      // A daemon that came up after the start was given up on is not in any tree we saw: ask PM2 to stop it.
-      runSync(process.execPath, [PM2, 'kill'], { env: { ...process.env, ...env } });
-      cleanup();
-      throw err;
-    }
-    return {
-      ...server,
+    const server = await startServer({
+      label: this.label,
+      cmd: process.execPath,
+      args: [PM2, 'start', ecosystem, '--silent'],
+      port,
+      env,
+      rootPid: daemonPid, // the daemon and its instances are the server, stopped by PID like every other
+      expectProcs: WORKERS + 1,
+      onStop: () => rmSync(home, { recursive: true, force: true }),
+    });
+    return Object.assign(server, {
       async reload() {
         // `pm2 reload` restarts the instances one by one, waiting for each new one to listen.
         const r = await runAsync(process.execPath, [PM2, 'reload', 'bench'], { env: { ...process.env, ...env } });
         if (r.code !== 0) throw new Error(`pm2 reload failed: ${lastLine(r.output)}`);
       },
-      async stop() {
-        await server.stop(); // the daemon and its instances, by PID
-        cleanup();
-      },
-    };
+    });
   },
 };
 
@@ -172,25 +160,14 @@ http {
 }
 `;
     writeFileSync(join(prefix, 'nginx.conf'), conf);
-    try {
-      const server = await startServer({
-        label: this.label,
-        cmd: which('nginx') ?? '/usr/sbin/nginx',
-        args: ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')],
-        port,
-        expectProcs: WORKERS + 1,
-      });
-      return {
-        ...server,
-        async stop() {
-          await server.stop();
-          rmSync(prefix, { recursive: true, force: true });
-        },
-      };
-    } catch (err) {
-      rmSync(prefix, { recursive: true, force: true });
-      throw err;
-    }
+    return startServer({
+      label: this.label,
+      cmd: which('nginx') ?? '/usr/sbin/nginx',
+      args: ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')],
+      port,
+      expectProcs: WORKERS + 1,
+      onStop: () => rmSync(prefix, { recursive: true, force: true }),
+    });
   },
 };
 

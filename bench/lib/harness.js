@@ -2,7 +2,7 @@
 // A scenario module (bench/scenarios/*.js) exports `scenario`; bench/README.md documents the interface.
 import { pathToFileURL } from 'node:url';
 import { CONTENDERS } from '../contenders/index.js';
-import { StartError } from '../contenders/server.js';
+import { StartError, liveServers } from '../contenders/server.js';
 import { freePort, rssOf } from './proc.js';
 import { runLoad } from './loadgen.js';
 import { median, percentile } from './stats.js';
@@ -120,7 +120,11 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
     if (!s.fresh && !s.collect) for (const id of contendersOf(s)) lastUse.set(id, i);
   });
   const results = [];
-  const cleanup = () => pool.close();
+  // Servers of `fresh` scenarios are not in the pool: an interrupted run stops them too.
+  const cleanup = async () => {
+    await pool.close();
+    await Promise.all([...liveServers].map((server) => server.stop()));
+  };
   const onSignal = async () => {
     await cleanup();
     process.exit(130);
