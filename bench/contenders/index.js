@@ -188,14 +188,16 @@ function gunicorn(id, label, flags, procs = WORKERS + 1) {
   };
 }
 
+// Debian's uvicorn package runs on h11 and asyncio (httptools and uvloop are separate, optional packages).
+const UVICORN = 'Uvicorn --workers 2 (h11 + asyncio, as Debian installs it)';
 const uvicorn = {
   id: 'uvicorn',
-  label: 'Uvicorn --workers 2',
+  label: UVICORN,
   family: 'python',
   unavailable: needs.uvicorn,
   start: ({ port }) =>
     startServer({
-      label: 'Uvicorn --workers 2',
+      label: UVICORN,
       cmd: '/usr/bin/uvicorn',
       args: ['--host', '127.0.0.1', '--port', String(port), '--workers', String(WORKERS), '--app-dir', APPS, '--no-access-log', '--log-level', 'warning', 'asgi_app:app'],
       port,

@@ -10,13 +10,13 @@ import { WRK, runWrk } from './wrk.js';
 
 /** The settings of a run: --quick trades rounds and seconds for a result in under two minutes. */
 export function runSettings({ quick = false, rounds, durationMs, loader } = {}) {
-  const duration = durationMs ?? (quick ? 1000 : 5000);
+  const duration = durationMs ?? (quick ? 1000 : 3000);
   return {
     quick,
     rounds: rounds ?? (quick ? 2 : 5),
     durationMs: duration,
-    warmupMs: Math.min(duration, quick ? 200 : 1500),
-    settleMs: quick ? 300 : 2000,
+    warmupMs: Math.min(duration, quick ? 200 : 1000),
+    settleMs: quick ? 300 : 1500,
     connections: 50,
     loader: loader ?? (WRK ? 'wrk' : 'builtin'),
   };

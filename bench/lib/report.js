@@ -42,6 +42,7 @@ export function environment(settings) {
       nginx: toolVersion('/usr/sbin/nginx', ['-v'], /nginx\/(\S+)/),
       gunicorn: toolVersion('/usr/bin/gunicorn', ['--version'], /gunicorn \(version ([^)]+)\)/),
       uvicorn: toolVersion('/usr/bin/uvicorn', ['--version'], /uvicorn (\S+)/),
+      python: toolVersion('/usr/bin/python3', ['--version'], /Python (\S+)/),
     },
   };
 }
