@@ -107,6 +107,30 @@ function evaluateTargets(scenario, rows) {
   });
 }
 
+/** Each row's medians over its rounds (unless its script gave them), and its ratios to the reference row. */
+function summarize(scenario, rows) {
+  const numeric = (k) => rows.some((r) => r.rounds.some((v) => typeof v[k] === 'number'));
+  const keys = [...new Set(rows.flatMap((r) => r.rounds.flatMap((v) => Object.keys(v))))].filter(numeric);
+  for (const row of rows) {
+    if (row.status !== 'ok' || row.median) continue;
+    row.median = Object.fromEntries(keys.map((k) => [k, median(row.rounds.map((v) => v[k]))]));
+  }
+  const ref = rows.find((r) => r.id === scenario.reference);
+  if (ref?.status !== 'ok') return;
+  for (const row of rows) {
+    if (row.status !== 'ok') continue;
+    row.ratio = Object.fromEntries(
+      scenario.metrics
+        .filter((m) => m.ratio !== false)
+        .map(({ key }) => {
+          const a = row.median[key];
+          const b = ref.median[key];
+          return [key, a == null || b == null ? null : b === 0 ? (a === 0 ? 1 : null) : a / b];
+        }),
+    );
+  }
+}
+
 /**
  * Runs the scenarios. Throughput scenarios reuse one server per contender and interleave the contenders round by
  * round (rotating who goes first), so the machine's drift (other processes, thermal, caches) hits all alike;
@@ -194,22 +218,7 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
         }
       }
       for (const [id, last] of lastUse) if (last === index) await pool.release(id);
-      const keys = [...new Set(rows.flatMap((r) => r.rounds.flatMap((v) => Object.keys(v))))].filter((k) => rows.some((r) => r.rounds.some((v) => typeof v[k] === 'number')));
-      for (const row of rows) {
-        if (row.status !== 'ok' || row.median) continue;
-        row.median = Object.fromEntries(keys.map((k) => [k, median(row.rounds.map((v) => v[k]))]));
-      }
-      const ref = rows.find((r) => r.id === scenario.reference);
-      for (const row of rows) {
-        if (row.status !== 'ok' || ref?.status !== 'ok') continue;
-        row.ratio = Object.fromEntries(
-          scenario.metrics.filter((m) => m.ratio !== false).map(({ key }) => {
-            const a = row.median[key];
-            const b = ref.median[key];
-            return [key, a == null || b == null ? null : b === 0 ? (a === 0 ? 1 : null) : a / b];
-          }),
-        );
-      }
+      summarize(scenario, rows);
       results.push({
         id: scenario.id,
         title: scenario.title,
