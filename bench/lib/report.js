@@ -112,7 +112,7 @@ export function markdown(results, env, settings, command) {
   out.push('');
   out.push(
     `**The load generator shares the machine's ${env.cores} cores with the server under test**: every figure is ` +
-      'what a server does with the client beside it, not its ceiling alone. Every contender runs 2 worker processes ' +
+      'what a server does with the client beside it, not its ceiling alone. Unless its row or scenario says otherwise, every contender runs 2 worker processes ' +
       '(nginx: 2 worker processes) on 127.0.0.1 and serves the same routes (`bench/contenders/apps/`). The contenders ' +
       'of a scenario are measured in turn, round by round, with the starting contender rotated each round, so drift ' +
       "hits all alike; each figure is the median of the rounds, and ratios are medians over the reference's median.",

@@ -1,4 +1,4 @@
-// Standalone scenario scripts, written beside the features they measure (issues #3, #4 and #5), plug into the
+// Standalone scenario scripts, written beside the features they measure (issues #3, #4, #5 and #8), plug into the
 // harness here. Each keeps its own runner (its own servers, load and interleaving); an adapter calls that runner
 // with the run's rounds and seconds and turns its result into the harness's rows, so its figures land in the
 // same doc, with ratios and targets. A script that exports `scenario` needs no adapter.
@@ -72,6 +72,20 @@ const ADAPTERS = {
       return r.results.map((x) => row(x.name, x.name, { rps: x.rps }, { rounds: x.samples.map((rps) => ({ rps })) }));
     },
     targets: [{ text: '`fetch` interface ≥ 1.2× @hono/node-server with the same Hono app', contender: 'gserve fetch, Hono app', against: '@hono/node-server, Hono app', atLeast: 1.2 }],
+  },
+  'metrics-overhead': {
+    title: "Metrics overhead: gserve's request counters off and on",
+    description: 'One worker, hello over keep-alive; counters off, then on with a scrape every second (`bench/scenarios/metrics-overhead.js`).',
+    reference: 'off',
+    metrics: [{ key: 'rps', label: 'req/s', better: 'higher' }],
+    async collect(mod, settings) {
+      const seconds = Math.max(1, Math.round(settings.durationMs / 1000));
+      const r = await mod.metricsOverhead({ rounds: settings.rounds, seconds });
+      return [
+        row('off', 'gserve -w 1, counters off', { rps: r.offMedian }, { rounds: r.off.map((rps) => ({ rps })) }),
+        row('on', 'gserve -w 1, counters on, scraped every second', { rps: r.onMedian }, { rounds: r.on.map((rps) => ({ rps })) }),
+      ];
+    },
   },
 };
 
