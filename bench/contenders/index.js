@@ -50,9 +50,7 @@ function gserve(id, label, flags, app, procs = WORKERS + 1) {
   return {
     id,
     label,
-    family: 'gserve',
     unavailable: needs.gserve,
-    reloadable: true,
     start: ({ port }) =>
       startServer({
         label,
@@ -75,7 +73,6 @@ function nodeCluster(id, label, mode, kind = 'node') {
   return {
     id,
     label,
-    family: kind === 'hono' ? 'hono' : 'node',
     unavailable: () => {
       if (kind === 'hono') return needs.hono();
       if (mode === 'reuseport' && !nodeAtLeast(22, 12)) return `reusePort needs Node >= 22.12 (this is ${process.version})`;
@@ -95,9 +92,7 @@ function nodeCluster(id, label, mode, kind = 'node') {
 const pm2 = {
   id: 'pm2',
   label: 'PM2 cluster mode (-i 2)',
-  family: 'pm2',
   unavailable: needs.pm2,
-  reloadable: true,
   async start({ port }) {
     const home = mkdtempSync(join(tmpdir(), 'gserve-bench-pm2-'));
     const env = { PM2_HOME: home, PM2_DISCRETE_MODE: 'true' };
@@ -137,7 +132,6 @@ const pm2 = {
 const nginx = {
   id: 'nginx',
   label: 'nginx `return 200` (2 workers)',
-  family: 'nginx',
   unavailable: needs.nginx,
   async start({ port }) {
     const prefix = mkdtempSync(join(tmpdir(), 'gserve-bench-nginx-'));
@@ -175,7 +169,6 @@ function gunicorn(id, label, flags, procs = WORKERS + 1) {
   return {
     id,
     label,
-    family: 'python',
     unavailable: needs.gunicorn,
     start: ({ port }) =>
       startServer({
@@ -193,7 +186,6 @@ const UVICORN = 'Uvicorn --workers 2 (h11 + asyncio, as Debian installs it)';
 const uvicorn = {
   id: 'uvicorn',
   label: UVICORN,
-  family: 'python',
   unavailable: needs.uvicorn,
   start: ({ port }) =>
     startServer({
@@ -212,8 +204,6 @@ export const CONTENDERS = Object.fromEntries(
     gserve('gserve-async-fetch', 'gserve -k async, fetch interface (own engine)', ['-w', String(WORKERS), '-k', 'async'], 'fetch-app:app'),
     gserve('gserve-async-hono', 'gserve -k async, the Hono app (fetch)', ['-w', String(WORKERS), '-k', 'async'], 'hono-app:app'),
     gserve('gserve-sync-node', 'gserve -k sync, node interface', ['-w', String(WORKERS), '-k', 'sync'], 'handler:app'),
-    gserve('gserve-thread-w1t2', 'gserve -w 1 -k thread --threads 2, node interface', ['-w', '1', '-k', 'thread', '--threads', '2'], 'handler:app', 2),
-    gserve('gserve-async-w1', 'gserve -w 1 -k async, node interface', ['-w', '1', '-k', 'async'], 'handler:app', 2),
     gserve('gserve-async-asgi', 'gserve -k async, asgi interface (own engine)', ['-w', String(WORKERS), '-k', 'async', '--interface', 'asgi'], 'gateway-apps:asgi'),
     gserve('gserve-thread-wsgi', 'gserve -k thread --threads 2, wsgi interface', ['-w', String(WORKERS), '-k', 'thread', '--threads', '2', '--interface', 'wsgi'], 'gateway-apps:wsgi'),
     gserve('gserve-sync-wsgi', 'gserve -k sync, wsgi interface', ['-w', String(WORKERS), '-k', 'sync', '--interface', 'wsgi'], 'gateway-apps:wsgi'),

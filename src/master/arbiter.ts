@@ -4,6 +4,7 @@ import { ExitCode, describeError } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { VERSION } from '../cli/version.js';
+import { SyncDispatcher } from './dispatch.js';
 import { bindListeners, type Listener } from './listeners.js';
 import { Pidfile } from './pidfile.js';
 import { WorkerProcess } from './worker-process.js';
@@ -23,6 +24,8 @@ const jsonSafe = (settings: Settings) => JSON.parse(JSON.stringify(settings, (_k
 export class Arbiter {
   private readonly workers = new Map<number, WorkerProcess>();
   private listeners: Listener[] = [];
+  /** sync class only: the master accepts and hands connections to idle workers. */
+  private dispatcher: SyncDispatcher | null = null;
   private pidfile: Pidfile | null = null;
   private generation = 0;
   private stopping = false;
@@ -62,6 +65,10 @@ export class Arbiter {
     }
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
+    if (this.settings.workerClass === 'sync') {
+      this.dispatcher = new SyncDispatcher(this.log);
+      this.dispatcher.start(this.listeners);
+    }
     this.installSignals();
     this.timeoutCheck = setInterval(() => this.murderUnresponsiveWorkers(), 1000);
     this.manageWorkers();
@@ -136,11 +143,13 @@ export class Arbiter {
 
   private onWorkerMessage(w: WorkerProcess, message: WorkerMessage): void {
     if (message.t === 'ready') this.log.debug('Worker ready (pid: %d)', w.pid);
+    else if (message.t === 'idle') this.dispatcher?.workerIdle(w);
   }
 
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
+    this.dispatcher?.workerGone(w);
     if (w.bootError) {
       // The app cannot load: every new worker would fail the same way, so stop instead of looping.
       this.halt(w.bootError.message, w.bootError.exitCode);
@@ -198,6 +207,7 @@ export class Arbiter {
   private stop(graceful: boolean): void {
     if (this.stopping && graceful) return;
     this.stopping = true;
+    this.dispatcher?.stop();
     if (this.respawnTimer) clearTimeout(this.respawnTimer);
     const grace = graceful ? this.settings.gracefulTimeout : FAST_STOP_GRACE_SECONDS;
     for (const w of this.workers.values()) w.stop(graceful, grace, 'shutdown');

@@ -1,7 +1,7 @@
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
-import { AsyncWorker } from './async.js';
+import { createWorkerClass } from './classes.js';
 import { loadHostedApp } from './hosted.js';
 import { BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } from './protocol.js';
 import type { WorkerClass } from './types.js';
@@ -52,15 +52,14 @@ async function main(): Promise<void> {
     const at = assignment.indexOf('=');
     process.env[assignment.slice(0, at)] = assignment.slice(at + 1);
   }
-  let app;
   try {
-    app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+    const loadApp = () => loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+    worker = await createWorkerClass(settings.workerClass as string, { boot, log, onResponse: () => {} }, loadApp);
+    await worker.start();
   } catch (err) {
     if (err instanceof AppLoadError) return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });
     throw err;
   }
-  worker = new AsyncWorker({ boot, app, log, onResponse: () => {} });
-  await worker.start();
   send({ t: 'ready' });
   const timeout = settings.timeout as number;
   if (timeout > 0) setInterval(() => send({ t: 'beat' }), Math.min(1000, (timeout * 1000) / 4)).unref();

@@ -20,9 +20,15 @@ export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
 export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'beat' }
+  /** sync class: this worker has no connection in hand and can take one (see master/dispatch.ts). */
+  | { t: 'idle' }
   /** The app could not be loaded: the master halts instead of respawning. */
   | { t: 'boot-error'; code: string; message: string; exitCode: number };
 
-export type MasterMessage = { t: 'stop'; graceful: boolean } | { t: 'reopen-logs' };
+export type MasterMessage =
+  | { t: 'stop'; graceful: boolean }
+  | { t: 'reopen-logs' }
+  /** sync class: the accepted socket travels with this message as its handle; `listener` indexes boot.listeners. */
+  | { t: 'conn'; listener: number };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

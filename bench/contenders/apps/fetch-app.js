@@ -1,5 +1,5 @@
 // A plain `fetch` app (no framework), the same routes as handler.js: gserve's gateway path on its own engine.
-import { HELLO, JSON_1K, SLOW_MS, blockFor, cpuWork } from './routes.js';
+import { HELLO, JSON_1K } from './routes.js';
 
 const text = { 'content-type': 'text/plain' };
 const json = { 'content-type': 'application/json' };
@@ -11,8 +11,6 @@ export const app = {
     const start = url.indexOf('/', url.indexOf('//') + 2);
     const end = url.indexOf('?', start);
     const path = end < 0 ? url.slice(start) : url.slice(start, end);
-    if (path === '/json') return new Response(JSON_1K, { headers: json });
-    if (path === '/slow') blockFor(SLOW_MS);
-    return new Response(path === '/cpu' ? cpuWork() : HELLO, { headers: text });
+    return path === '/json' ? new Response(JSON_1K, { headers: json }) : new Response(HELLO, { headers: text });
   },
 };

@@ -1,11 +1,9 @@
 // The same routes on gserve's WSGI and ASGI interfaces for JavaScript (docs/interfaces.md): the gateway
 // interfaces that run on gserve's own engine, as the Python apps (wsgi_app.py, asgi_app.py) do on Gunicorn/Uvicorn.
-import { HELLO, JSON_1K, SLOW_MS, blockFor, cpuWork } from './routes.js';
+import { HELLO, JSON_1K } from './routes.js';
 
 function route(path) {
-  if (path === '/json') return { body: JSON_1K, type: 'application/json' };
-  if (path === '/slow') blockFor(SLOW_MS);
-  return { body: path === '/cpu' ? cpuWork() : HELLO, type: 'text/plain' };
+  return path === '/json' ? { body: JSON_1K, type: 'application/json' } : { body: HELLO, type: 'text/plain' };
 }
 
 /** WSGI: `(environ, startResponse) => Iterable`; run with `--interface wsgi`. */

@@ -1,5 +1,5 @@
 // The hand-written `(req, res)` handler: what node:cluster, PM2 and gserve's `node` interface all run.
-import { HELLO, JSON_1K, SLOW_MS, blockFor, cpuWork } from './routes.js';
+import { HELLO, JSON_1K } from './routes.js';
 
 export function handler(req, res) {
   const path = req.url.split('?', 1)[0];
@@ -8,10 +8,8 @@ export function handler(req, res) {
     res.end(JSON_1K);
     return;
   }
-  if (path === '/slow') blockFor(SLOW_MS);
-  const body = path === '/cpu' ? cpuWork() : HELLO;
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': HELLO.length });
+  res.end(HELLO);
 }
 
 /** gserve's `node` interface: APP = bench/contenders/apps/handler:app */

@@ -1,12 +1,7 @@
 // The same routes as a Hono app: served by @hono/node-server (under node:cluster) and by gserve's `fetch` interface.
 import { Hono } from 'hono';
-import { HELLO, JSON_1K, SLOW_MS, blockFor, cpuWork } from './routes.js';
+import { HELLO, JSON_1K } from './routes.js';
 
 export const app = new Hono();
 app.get('/', (c) => c.text(HELLO));
 app.get('/json', (c) => c.body(JSON_1K, 200, { 'content-type': 'application/json' }));
-app.get('/slow', (c) => {
-  blockFor(SLOW_MS);
-  return c.text(HELLO);
-});
-app.get('/cpu', (c) => c.text(cpuWork()));

@@ -1,6 +1,5 @@
 # The same routes for Gunicorn (sync, gthread): bench/contenders/apps/routes.js is the source of truth.
 import json
-import time
 
 HELLO = b"Hello, world!"
 _items = [{"id": i, "name": "item-%d" % i, "ok": i % 2 == 0} for i in range(16)]
@@ -8,22 +7,8 @@ _base = json.dumps({"items": _items, "pad": ""}, separators=(",", ":"))
 JSON_1K = json.dumps({"items": _items, "pad": "x" * (1024 - len(_base))}, separators=(",", ":")).encode()
 
 
-def cpu_work():
-    x = 0
-    for i in range(400_000):
-        x = (x * 31 + i) % 1_000_003
-    return str(x).encode()
-
-
 def app(environ, start_response):
     path = environ.get("PATH_INFO", "/")
-    if path == "/json":
-        body, ctype = JSON_1K, "application/json"
-    else:
-        if path == "/slow":
-            end = time.monotonic() + 0.05
-            while time.monotonic() < end:
-                pass
-        body, ctype = (cpu_work() if path == "/cpu" else HELLO), "text/plain"
+    body, ctype = (JSON_1K, "application/json") if path == "/json" else (HELLO, "text/plain")
     start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
     return [body]
