@@ -3,6 +3,9 @@
 // with the run's rounds and seconds and turns its result into the harness's rows, so its figures land in the
 // same doc, with ratios and targets. A script that exports `scenario` needs no adapter.
 
+/** A script restarts its servers every round: in a quick run one round keeps the whole run under two minutes. */
+const roundsFor = (settings) => (settings.quick ? 1 : settings.rounds);
+
 const row = (id, label, median, extra = {}) => ({ id, label, status: 'ok', rounds: [], median, ...extra });
 const skipped = (id, label, reason) => ({ id, label, status: 'skipped', reason, rounds: [] });
 
@@ -20,7 +23,7 @@ const ADAPTERS = {
       { key: 'failed', label: 'failed', better: 'lower', ratio: false },
     ],
     async collect(mod, settings) {
-      const r = await mod.run({ rounds: settings.rounds, duration: settings.durationMs });
+      const r = await mod.run({ rounds: roundsFor(settings), duration: settings.durationMs });
       return Object.entries(r.servers).map(([name, s]) =>
         row(name, name, { fastP99: s.fastP99, fastP50: s.fastP50, slowP99: s.slowP99, rps: s.rps, failed: s.errors }),
       );
@@ -38,7 +41,7 @@ const ADAPTERS = {
       { key: 'failed', label: 'failed', better: 'lower', ratio: false },
     ],
     async collect(mod, settings) {
-      const r = await mod.run({ rounds: settings.rounds, duration: settings.durationMs });
+      const r = await mod.run({ rounds: roundsFor(settings), duration: settings.durationMs });
       return Object.entries(r.servers).map(([name, s]) => row(name, `gserve ${name}`, { rps: s.rps, totalMB: s.rssMiB, p99: s.p99, failed: s.errors }));
     },
   },
@@ -68,7 +71,7 @@ const ADAPTERS = {
     needsWrk: true,
     async collect(mod, settings) {
       const seconds = Math.max(1, Math.round(settings.durationMs / 1000));
-      const r = await mod.run({ duration: seconds, warmup: settings.quick ? 1 : 2, rounds: settings.rounds });
+      const r = await mod.run({ duration: seconds, warmup: settings.quick ? 1 : 2, rounds: roundsFor(settings) });
       return r.results.map((x) => row(x.name, x.name, { rps: x.rps }, { rounds: x.samples.map((rps) => ({ rps })) }));
     },
     targets: [{ text: '`fetch` interface ≥ 1.2× @hono/node-server with the same Hono app', contender: 'gserve fetch, Hono app', against: '@hono/node-server, Hono app', atLeast: 1.2 }],
@@ -78,9 +81,10 @@ const ADAPTERS = {
     description: 'One worker, hello over keep-alive; counters off, then on with a scrape every second (`bench/scenarios/metrics-overhead.js`).',
     reference: 'off',
     metrics: [{ key: 'rps', label: 'req/s', better: 'higher' }],
+    rounds: (settings) => (settings.quick ? 2 : settings.rounds),
     async collect(mod, settings) {
       const seconds = Math.max(1, Math.round(settings.durationMs / 1000));
-      const r = await mod.metricsOverhead({ rounds: settings.rounds, seconds });
+      const r = await mod.metricsOverhead({ rounds: ADAPTERS['metrics-overhead'].rounds(settings), seconds });
       return [
         row('off', 'gserve -w 1, counters off', { rps: r.offMedian }, { rounds: r.off.map((rps) => ({ rps })) }),
         row('on', 'gserve -w 1, counters on, scraped every second', { rps: r.onMedian }, { rounds: r.on.map((rps) => ({ rps })) }),
@@ -96,6 +100,7 @@ export function adaptStandalone(id, mod) {
   return {
     id,
     ...adapter,
+    rounds: adapter.rounds ?? roundsFor,
     description: `${adapter.description} Figures as the script computes them over its own interleaved rounds.`,
     collect: (settings) => adapter.collect(mod, settings),
   };
