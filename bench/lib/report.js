@@ -96,8 +96,9 @@ export function markdown(results, env, settings, command) {
   if (settings.quick) {
     out.push(
       '> **Quick run** (`--quick`: ' +
-        `${settings.rounds} rounds of ${settings.durationMs / 1000} s). These figures are indicative only; ` +
-        'the full run (`npm run bench`) is the one to quote.',
+        `${settings.rounds} rounds of ${settings.durationMs / 1000} s). These figures are indicative only, and so ` +
+        'is each target\'s met or missed: see the spreads. The full run (`npm run bench`, about 10 minutes, on a ' +
+        'machine left otherwise idle) is the one to quote.',
       '',
     );
   }

@@ -9,10 +9,10 @@ export const THROUGHPUT = [
 
 /** Why the fetch path may trail: said in the doc wherever a fetch target is missed. */
 export const FETCH_PATH_NOTE =
-  'On this build the `fetch` adapter builds a WHATWG Request and reads every Response as a stream, so even a fixed ' +
-  'string body goes out as `Transfer-Encoding: chunked` in several writes (see `curl -v`), costing several times the ' +
-  "`node` path's work per request. The design's fast path closes it: a lazy Request, and string/bytes bodies written " +
-  'whole with Content-Length in one write (the gateway-interfaces issue).';
+  "Look first at the `fetch` adapter's per-request work: a WHATWG Request built although the app reads only its URL, " +
+  'and a Response read as a stream, so that even a fixed string body goes out `Transfer-Encoding: chunked` in ' +
+  "several writes (`curl -v` shows it). The design's fast path closes it: a lazy Request, and string/bytes bodies " +
+  'written whole, with Content-Length, in one write.';
 
 const GATEWAY_NOTE =
   "nginx answers `return 200` in C without running any app, so 0.8× of it leaves gserve's engine and adapter about " +
