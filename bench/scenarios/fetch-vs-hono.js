@@ -1,6 +1,7 @@
 // `fetch` hello: the same Hono app served by gserve's fetch interface and by @hono/node-server (under node:cluster).
 import { runIfMain } from '../lib/harness.js';
-import { FETCH_PATH_NOTE, THROUGHPUT, throughput } from './hello-keepalive.js';
+import { FETCH_PATH_NOTE } from '../lib/notes.js';
+import { THROUGHPUT, throughput } from './hello-keepalive.js';
 
 export const scenario = {
   id: 'fetch-vs-hono',

@@ -1,5 +1,6 @@
 // Hello, keep-alive: the plain request rate of each server, 50 connections reused for every request.
 import { runIfMain } from '../lib/harness.js';
+import { FETCH_PATH_NOTE } from '../lib/notes.js';
 
 export const THROUGHPUT = [
   { key: 'rps', label: 'req/s', better: 'higher' },
@@ -7,17 +8,10 @@ export const THROUGHPUT = [
   { key: 'failed', label: 'failed', better: 'lower', ratio: false },
 ];
 
-/** Why the fetch path may trail: said in the doc wherever a fetch target is missed. */
-export const FETCH_PATH_NOTE =
-  "Look first at the `fetch` adapter's per-request work: a WHATWG Request built although the app reads only its URL, " +
-  'and a Response read as a stream, so that even a fixed string body goes out `Transfer-Encoding: chunked` in ' +
-  "several writes (`curl -v` shows it). The design's fast path closes it: a lazy Request, and string/bytes bodies " +
-  'written whole, with Content-Length, in one write.';
-
 const GATEWAY_NOTE =
-  "nginx answers `return 200` in C without running any app, so 0.8× of it leaves gserve's engine and adapter about " +
-  "a quarter of nginx's per-request cost for everything it does in JavaScript: the gap is the adapter's per-request " +
-  'objects (scope/environ, header lists, events); profile one worker with `--cpu-prof` to see which.';
+  "nginx answers `return 200` in C without running any app; 0.8× of its rate allows gserve only 1.25× nginx's CPU " +
+  'per request for parsing, the adapter, the app and the write, all in JavaScript. The usual gap is the adapter\'s ' +
+  'per-request objects (scope or environ, header lists, events): profile one worker with `--cpu-prof` to see which.';
 
 /** One throughput measurement, keeping only the figures the table shows. */
 export async function throughput(server, ctx, options) {
