@@ -19,9 +19,8 @@ export function parseWrk(out) {
   const total = /(\d+) requests in/.exec(out);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  // A server that closes after each response (Connection: close) makes wrk count a read error per request
-  // on some versions; those are not failures, so only connect/write/timeout errors count.
-  const failed = (non2xx ? Number(non2xx[1]) : 0) + (sock ? Number(sock[1]) + Number(sock[3]) + Number(sock[4]) : 0);
+  // Every socket error counts: wrk reconnects quietly after a clean `Connection: close`, so a read error is a reset.
+  const failed = (non2xx ? Number(non2xx[1]) : 0) + (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0);
   if (!rps) throw new Error(`could not read wrk's output: ${out.slice(0, 300)}`);
   return { rps: Number(rps[1]), p50: p50 ? toMs(p50[1]) : null, p99: p99 ? toMs(p99[1]) : null, requests: total ? Number(total[1]) : null, failed };
 }
