@@ -91,12 +91,15 @@ const ADAPTERS = {
     title: '`fetch` hello: the same Hono app',
     description: 'One worker process each, hello over 50 keep-alive connections, driven by wrk (`bench/scenarios/fetch-vs-hono.js`).',
     reference: '@hono/node-server, Hono app',
-    metrics: [{ key: 'rps', label: 'req/s', better: 'higher' }],
+    metrics: [
+      { key: 'rps', label: 'req/s', better: 'higher' },
+      { key: 'perCpuSecond', label: "requests per second of the server's CPU", better: 'higher' },
+    ],
     needsWrk: true,
     async collect(mod, settings) {
       const seconds = Math.max(1, Math.round(settings.durationMs / 1000));
       const r = await mod.run({ duration: seconds, warmup: settings.quick ? 1 : 2, rounds: roundsFor(settings) });
-      return r.results.map((x) => row(x.name, x.name, { rps: x.rps }, { rounds: x.samples.map((rps) => ({ rps })) }));
+      return r.results.map((x) => row(x.name, x.name, { rps: x.rps, perCpuSecond: x.perCpuSecond }, { rounds: x.samples.map((rps) => ({ rps })) }));
     },
     targets: [
       {
