@@ -202,7 +202,6 @@ export const CONTENDERS = Object.fromEntries(
   [
     gserve('gserve-async-node', 'gserve -k async, node interface', ['-w', String(WORKERS), '-k', 'async'], 'handler:app'),
     gserve('gserve-async-fetch', 'gserve -k async, fetch interface (own engine)', ['-w', String(WORKERS), '-k', 'async'], 'fetch-app:app'),
-    gserve('gserve-async-hono', 'gserve -k async, the Hono app (fetch)', ['-w', String(WORKERS), '-k', 'async'], 'hono-app:app'),
     gserve('gserve-sync-node', 'gserve -k sync, node interface', ['-w', String(WORKERS), '-k', 'sync'], 'handler:app'),
     gserve('gserve-async-asgi', 'gserve -k async, asgi interface (own engine)', ['-w', String(WORKERS), '-k', 'async', '--interface', 'asgi'], 'gateway-apps:asgi'),
     gserve('gserve-thread-wsgi', 'gserve -k thread --threads 2, wsgi interface', ['-w', String(WORKERS), '-k', 'thread', '--threads', '2', '--interface', 'wsgi'], 'gateway-apps:wsgi'),

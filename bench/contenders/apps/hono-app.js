@@ -1,4 +1,4 @@
-// The same routes as a Hono app: served by @hono/node-server (under node:cluster) and by gserve's `fetch` interface.
+// The same routes as a Hono app, served by @hono/node-server under node:cluster (node-cluster.js ... hono).
 import { Hono } from 'hono';
 import { HELLO, JSON_1K } from './routes.js';
 
