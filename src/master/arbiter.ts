@@ -6,6 +6,7 @@ import type { WorkerMessage } from '../worker/protocol.js';
 import { VERSION } from '../cli/version.js';
 import { bindListeners, type Listener } from './listeners.js';
 import { Pidfile } from './pidfile.js';
+import { ShutdownDelay } from './shutdown-delay.js';
 import { WorkerProcess } from './worker-process.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
@@ -71,7 +72,7 @@ export class Arbiter {
   // ---- signals -------------------------------------------------------------------------------
 
   private readonly signalHandlers: Partial<Record<NodeJS.Signals, () => Promise<void> | void>> = {
-    SIGTERM: () => this.stop(true),
+    SIGTERM: () => this.terminate(),
     SIGINT: () => this.stop(false),
     SIGQUIT: () => this.stop(false),
   };
@@ -130,6 +131,7 @@ export class Arbiter {
       (worker, message) => this.onWorkerMessage(worker, message),
     );
     this.workers.set(w.pid, w);
+    if (this.shutdownDelay.pending) w.send({ t: 'shutdown-pending' });
     w.child.on('exit', (code, signal) => this.onWorkerExit(w, code, signal));
     this.log.info('Booting worker with pid: %d', w.pid);
   }
@@ -194,8 +196,20 @@ export class Arbiter {
 
   // ---- stopping ------------------------------------------------------------------------------
 
+  private readonly shutdownDelay = new ShutdownDelay();
+
+  /** TERM: workers fail their health check at once; after --shutdown-delay, the graceful stop. */
+  private terminate(): void {
+    if (this.stopping || this.shutdownDelay.pending) return;
+    for (const w of this.workers.values()) w.send({ t: 'shutdown-pending' });
+    const delay = this.settings.shutdownDelay;
+    if (delay > 0) this.log.info('Shutdown delay: serving %d s more with the health check failing, then stopping gracefully', delay);
+    this.shutdownDelay.start(delay, () => this.stop(true));
+  }
+
   /** TERM: graceful; INT/QUIT: fast. Workers stop taking connections; the master exits last. */
   private stop(graceful: boolean): void {
+    this.shutdownDelay.cancel();
     if (this.stopping && graceful) return;
     this.stopping = true;
     if (this.respawnTimer) clearTimeout(this.respawnTimer);

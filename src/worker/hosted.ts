@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { HttpEngine, type EngineRequest } from '../http/engine.js';
+import { withHealthCheckEngine, withHealthCheckNode } from '../http/health.js';
 import { NodeProtocolServer } from '../http/node-server.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { detectInterface, type HostedApp, type InterfaceChoice } from '../interfaces/detect.js';
@@ -31,13 +32,13 @@ function describe(err: unknown): Record<string, unknown> {
 /** The HTTP implementation for an app: node:http for `(req, res)` apps, gserve's engine for the rest. */
 export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   if (app.kind === 'node') {
-    return new NodeProtocolServer(app.listener, {
+    return new NodeProtocolServer(withHealthCheckNode(app.listener), {
       keepAliveTimeout: opts.keepAliveTimeout,
       headerTimeout: opts.headerTimeout,
       onError: (err, req: IncomingMessage) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
     });
   }
-  const engine = new HttpEngine(fetchAdapter(app.fetch), { keepAliveTimeout: opts.keepAliveTimeout, headerTimeout: opts.headerTimeout, scheme: opts.scheme });
+  const engine = new HttpEngine(withHealthCheckEngine(fetchAdapter(app.fetch)), { keepAliveTimeout: opts.keepAliveTimeout, headerTimeout: opts.headerTimeout, scheme: opts.scheme });
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`));
   return engine;
 }

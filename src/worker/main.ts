@@ -1,5 +1,6 @@
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
+import { configureHealthCheck, failHealthCheck } from '../http/health.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import { AsyncWorker } from './async.js';
 import { loadHostedApp } from './hosted.js';
@@ -15,6 +16,10 @@ delete process.env[BOOT_ENV];
 const settings = boot.settings;
 const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string });
 const log = logTarget.logger;
+configureHealthCheck((settings.healthPath as string | null) ?? null);
+const announceStop = () => {
+  if (failHealthCheck()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);
+};
 
 const send = (message: WorkerMessage) => {
   if (process.connected) process.send!(message);
@@ -35,13 +40,19 @@ async function stop(graceful: boolean): Promise<void> {
 
 // Ctrl-C in a terminal reaches the whole process group; the master decides what happens.
 process.on('SIGINT', () => {});
-process.on('SIGTERM', () => void stop(true));
+// A TERM sent to the worker itself (systemd's default KillMode signals every process) means the
+// whole server is going away; a stop over IPC may be a reload, where the health check stays green.
+process.on('SIGTERM', () => {
+  announceStop();
+  void stop(true);
+});
 process.on('SIGQUIT', () => void stop(false));
 // The master is gone (even by kill -9): nobody supervises this worker any more.
 process.on('disconnect', () => void stop(false));
 process.on('message', (message: MasterMessage) => {
   if (message.t === 'stop') void stop(message.graceful);
   else if (message.t === 'reopen-logs') logTarget.reopen();
+  else if (message.t === 'shutdown-pending') announceStop();
 });
 process.on('unhandledRejection', (reason) => {
   log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');

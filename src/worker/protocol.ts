@@ -23,6 +23,10 @@ export type WorkerMessage =
   /** The app could not be loaded: the master halts instead of respawning. */
   | { t: 'boot-error'; code: string; message: string; exitCode: number };
 
-export type MasterMessage = { t: 'stop'; graceful: boolean } | { t: 'reopen-logs' };
+export type MasterMessage =
+  | { t: 'stop'; graceful: boolean }
+  | { t: 'reopen-logs' }
+  /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
+  | { t: 'shutdown-pending' };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

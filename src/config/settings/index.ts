@@ -1,10 +1,11 @@
 import type { SettingSpec, SettingsOf } from '../spec.js';
+import { deploymentSettings } from './deployment.js';
 import { loggingSettings } from './logging.js';
 import { serverSettings } from './server.js';
 import { workerSettings } from './workers.js';
 
 /** The one settings table, section by section, in the order the docs show them. */
-export const SETTINGS = [...serverSettings, ...workerSettings, ...loggingSettings] as const;
+export const SETTINGS = [...serverSettings, ...workerSettings, ...loggingSettings, ...deploymentSettings] as const;
 
 export type Settings = SettingsOf<typeof SETTINGS>;
 export type SettingName = keyof Settings;
