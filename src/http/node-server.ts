@@ -16,7 +16,8 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
  * ServerResponse. Sockets come from the worker's own listeners.
  */
 export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
-  private readonly server;
+  /** The node:http server; the gateway layer listens to its 'upgrade' event for WebSocket. */
+  readonly server;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Set<ServerResponse>();
   private draining = false;
@@ -34,6 +35,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
+    this.emit('request', req, res);
     res.on('close', () => {
       this.active.delete(res);
       this.emit('response', req, res);
@@ -70,6 +72,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   drain(): void {
     this.draining = true;
     for (const res of this.active) if (!res.headersSent) res.shouldKeepAlive = false;
+    this.emit('draining'); // WebSocket hub: close open sockets with 1001
   }
 
   closeIdleConnections(): void {

@@ -42,6 +42,19 @@ describe.each(['node', 'fetch'] as const)('the health path (%s interface)', (kin
   });
 });
 
+describe.each(['sync', 'thread'] as const)('the health path under -k %s', (workerClass) => {
+  it('is answered before the app, and fails during the shutdown delay while the app still serves', async () => {
+    const g = await startGserve(['-k', workerClass, '--health-path', '/healthz', '--shutdown-delay', '120', deployApp('node')]);
+    expect(await get(g.url + '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
+    g.signal('SIGTERM');
+    await g.waitForLog(/^Health check failing from now/);
+    expect(await get(g.url + '/healthz')).toMatchObject({ status: 503, body: 'shutting down\n' });
+    expect(JSON.parse((await get(g.url + '/app')).body)).toMatchObject({ path: '/app' });
+    g.signal('SIGINT');
+    expect((await g.exited).code).toBe(0);
+  });
+});
+
 describe('--shutdown-delay', () => {
   it('keeps serving new connections with the health check failing until the delay ends', async () => {
     const g = await startGserve(['--health-path', '/healthz', '--shutdown-delay', '120', '-w', '2', deployApp('node')]);
