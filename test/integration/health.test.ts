@@ -1,4 +1,6 @@
+import { connect } from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
+import { makeCerts } from '../helpers/certs.js';
 import { startGserve } from '../helpers/gserve.js';
 import { deployApp, heldRequest, KeptAliveClient } from '../helpers/deploy.js';
 import { get } from '../helpers/http.js';
@@ -78,6 +80,39 @@ describe('--shutdown-delay', () => {
     expect(order.map((m) => m.split(/[: ]/)[0])).toEqual(['Shutdown', 'Health', 'Worker']);
     held.release();
     expect(await held.done).toMatchObject({ status: 200, body: 'started\nheld done 4\n' });
+    expect((await g.exited).code).toBe(0);
+  });
+});
+
+/** One GET over a new HTTP/2 connection (TLS, the test's self-signed certificate). */
+function getH2(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const session = connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    session.on('error', reject);
+    const stream = session.request({ ':path': path });
+    let status = 0;
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('response', (headers) => (status = Number(headers[':status'])));
+    stream.on('data', (c: string) => (body += c));
+    stream.on('end', () => {
+      session.close();
+      resolve({ status, body });
+    });
+    stream.on('error', reject);
+  });
+}
+
+describe('the health path over HTTP/2', () => {
+  const certs = makeCerts();
+  it.skipIf(certs === null)('is answered by gserve, and fails during the shutdown delay', async () => {
+    const g = await startGserve(['--certfile', certs!.cert, '--keyfile', certs!.key, '--http2', '--health-path', '/healthz', '--shutdown-delay', '120', deployApp('fetch')]);
+    expect(await getH2(g.port, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
+    expect(JSON.parse((await getH2(g.port, '/app')).body)).toMatchObject({ path: '/app' });
+    g.signal('SIGTERM');
+    await g.waitForLog(/^Health check failing from now/);
+    expect(await getH2(g.port, '/healthz')).toEqual({ status: 503, body: 'shutting down\n' });
+    g.signal('SIGINT');
     expect((await g.exited).code).toBe(0);
   });
 });
