@@ -13,6 +13,7 @@ import { currentLaunch, movePidfile, OLDBIN_SUFFIX, spawnNewMaster, takeInherita
 import { WorkerProcess } from './worker-process.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
 /** A worker that dies sooner than this after boot counts toward the crash-loop backoff. */
 const EARLY_DEATH_MS = 5_000;
 const MAX_BACKOFF_MS = 30_000;
@@ -141,6 +142,8 @@ export class Arbiter {
   private installSignals(): void {
     for (const sig of Object.keys(this.signalHandlers) as NodeJS.Signals[]) {
       process.on(sig, () => {
+        // A stop must not wait behind a HUP that is waiting for its new workers to boot.
+        if (this.reloading && STOP_SIGNALS.includes(sig)) return void this.handleSignal(sig);
         this.signalQueue.push(sig);
         void this.handleSignals();
       });
@@ -151,16 +154,17 @@ export class Arbiter {
   private async handleSignals(): Promise<void> {
     if (this.handlingSignals) return;
     this.handlingSignals = true;
-    while (this.signalQueue.length) {
-      const sig = this.signalQueue.shift()!;
-      this.log.info('Handling signal: %s', sig.slice(3).toLowerCase());
-      try {
-        await this.signalHandlers[sig]?.();
-      } catch (err) {
-        this.log.error({ err: describeError(err) }, 'Error while handling %s', sig);
-      }
-    }
+    while (this.signalQueue.length) await this.handleSignal(this.signalQueue.shift()!);
     this.handlingSignals = false;
+  }
+
+  private async handleSignal(sig: NodeJS.Signals): Promise<void> {
+    this.log.info('Handling signal: %s', sig.slice(3).toLowerCase());
+    try {
+      await this.signalHandlers[sig]?.();
+    } catch (err) {
+      this.log.error({ err: describeError(err) }, 'Error while handling %s', sig);
+    }
   }
 
   // ---- workers -------------------------------------------------------------------------------

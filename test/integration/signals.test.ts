@@ -94,6 +94,19 @@ describe('signals', () => {
     expect(isAlive(g.pid)).toBe(true);
   });
 
+  it('TERM during a HUP whose new workers never become ready still stops the master', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fine");\n');
+    // With a long --timeout the HUP would wait minutes for its workers: TERM must not queue behind it.
+    const g = await startGserve(['--timeout', '600', 'app.mjs'], { cwd: dir });
+    writeFileSync(join(dir, 'app.mjs'), 'await new Promise((r) => setTimeout(r, 1e9));\nexport const app = (req, res) => res.end("never");\n');
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Booting worker/, { count: 2 });
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+    for (const pid of g.workerPids) await waitForExit(pid);
+  });
+
   it('TTIN adds a worker, TTOU removes one, never below 1', async () => {
     const g = await startGserve(['-w', '1', app('node-pid')]);
     g.signal('SIGTTIN');
