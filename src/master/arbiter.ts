@@ -5,6 +5,7 @@ import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { VERSION } from '../cli/version.js';
 import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervision.js';
+import { SyncDispatcher } from './dispatch.js';
 import { runMasterHook, type ServerView, type WorkerView } from './hooks.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { Pidfile } from './pidfile.js';
@@ -37,6 +38,8 @@ const jsonSafe = (settings: Settings) => JSON.parse(JSON.stringify(settings, (_k
 export class Arbiter {
   private readonly workers = new Map<number, WorkerProcess>();
   private listeners: Listener[] = [];
+  /** sync class only: the master accepts and hands connections to idle workers. */
+  private dispatcher: SyncDispatcher | null = null;
   private pidfile: Pidfile | null = null;
   private generation = 0;
   /** The highest generation ever started: a failed HUP's number is not reused. */
@@ -113,6 +116,10 @@ export class Arbiter {
     }
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
+    if (this.settings.workerClass === 'sync') {
+      this.dispatcher = new SyncDispatcher(this.log);
+      this.dispatcher.start(this.listeners);
+    }
     this.installSignals();
     this.timeoutCheck = setInterval(() => this.murderUnresponsiveWorkers(), 1000);
     this.manageWorkers();
@@ -221,7 +228,8 @@ export class Arbiter {
         this.announcedReady = true;
         void this.hook('whenReady');
       }
-    }    else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
+    } else if (message.t === 'idle') this.dispatcher?.workerIdle(w);
+    else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
       // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
       this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);
       w.stop(true, this.settings.gracefulTimeout, `recycled: ${message.reason}`);
@@ -232,6 +240,7 @@ export class Arbiter {
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
+    this.dispatcher?.workerGone(w);
     void this.hook('childExit', { pid: w.pid, generation: w.generation } satisfies WorkerView);
     if (w.bootError && !this.stopping) {
       // A new generation that cannot boot fails its HUP, which keeps the old workers serving.
@@ -371,6 +380,7 @@ export class Arbiter {
   private stop(graceful: boolean): void {
     if (this.stopping && graceful) return;
     this.stopping = true;
+    this.dispatcher?.stop();
     if (this.respawnTimer) clearTimeout(this.respawnTimer);
     const grace = graceful ? this.settings.gracefulTimeout : FAST_STOP_GRACE_SECONDS;
     for (const w of this.workers.values()) w.stop(graceful, grace, 'shutdown');

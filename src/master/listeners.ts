@@ -16,6 +16,8 @@ export interface Listener {
   /** What the `Listening at` line shows: the real port when 0 was asked. */
   url: string;
   scheme: 'http' | 'https';
+  /** The raw bound handle, for the sync class, where the master accepts itself (master/dispatch.ts). */
+  handle: object;
   close(): void;
 }
 
@@ -68,6 +70,7 @@ async function bindOne(address: Address): Promise<Listener> {
     fd: handle.fd,
     url: address.kind === 'tcp' ? `http://${shown}` : shown,
     scheme: 'http',
+    handle,
     close: () => handle.close(),
   };
 }

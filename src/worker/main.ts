@@ -1,7 +1,7 @@
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
-import { AsyncWorker } from './async.js';
+import { createWorkerClass } from './classes.js';
 import { WorkerHooks } from './hooks.js';
 import { loadHostedApp } from './hosted.js';
 import { BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } from './protocol.js';
@@ -67,35 +67,33 @@ async function main(): Promise<void> {
   }
   hooks = await WorkerHooks.load(boot, log);
   // Only with the hook: a handler replaces SIGABRT's default (die at once), and the master's SIGKILL follows anyway.
-  const abortHooks = hooks;
-  if (abortHooks.has('workerAbort')) {
+  const h = hooks;
+  if (h.has('workerAbort')) {
     process.on('SIGABRT', async () => {
-      await abortHooks.run('workerAbort', abortHooks.worker);
+      await h.run('workerAbort', h.worker);
       process.exit(134);
     });
   }
-  await hooks.run('postFork', hooks.server, hooks.worker);
-  let app;
+  await h.run('postFork', h.server, h.worker);
+  const recycler = new Recycler(settings, send);
+  const context = {
+    boot,
+    log,
+    onResponse: (...reqRes: unknown[]) => {
+      recycler.onResponse();
+      h.run('postRequest', h.worker, ...reqRes);
+    },
+    onRequest: h.has('preRequest') ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes) : undefined,
+  };
   try {
-    app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+    const loadApp = () => loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+    worker = await createWorkerClass(settings.workerClass as string, context, loadApp);
+    await h.run('postWorkerInit', h.worker);
+    await worker.start();
   } catch (err) {
     if (err instanceof AppLoadError) return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });
     throw err;
   }
-  await hooks.run('postWorkerInit', hooks.worker);
-  const recycler = new Recycler(settings, send);
-  const h = hooks;
-  worker = new AsyncWorker({
-    boot,
-    app,
-    log,
-    onResponse: (...reqRes) => {
-      recycler.onResponse();
-      h.run('postRequest', h.worker, ...reqRes);
-    },
-    onRequest: h.has('preRequest') ? (...reqRes) => void h.run('preRequest', h.worker, ...reqRes) : undefined,
-  });
-  await worker.start();
   send({ t: 'ready' });
   const timeout = settings.timeout as number;
   if (timeout > 0) setInterval(() => send({ t: 'beat' }), Math.min(1000, (timeout * 1000) / 4)).unref();

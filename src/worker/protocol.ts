@@ -24,9 +24,15 @@ export type WorkerMessage =
   | { t: 'beat' }
   /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
   | { t: 'retire'; reason: string }
+  /** sync class: this worker has no connection in hand and can take one (see master/dispatch.ts). */
+  | { t: 'idle' }
   /** The app could not be loaded: the master halts instead of respawning. */
   | { t: 'boot-error'; code: string; message: string; exitCode: number };
 
-export type MasterMessage = { t: 'stop'; graceful: boolean } | { t: 'reopen-logs' };
+export type MasterMessage =
+  | { t: 'stop'; graceful: boolean }
+  | { t: 'reopen-logs' }
+  /** sync class: the accepted socket travels with this message as its handle; `listener` indexes boot.listeners. */
+  | { t: 'conn'; listener: number };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
