@@ -109,6 +109,8 @@ export class EngineResponse {
         out += 'transfer-encoding: chunked\r\n';
       } else this.closeAfter = true; // HTTP/1.0 without a length: the close ends the body
     }
+    // A graceful stop that began while the app was working still gets its Connection: close.
+    if (this.conn.draining) this.closeAfter = true;
     if (this.closeAfter) out += 'connection: close\r\n';
     else if (this.req.httpVersion === '1.0') out += 'connection: keep-alive\r\n';
     return out + '\r\n';
@@ -258,7 +260,11 @@ class Connection {
     const req = this.queue.shift()!;
     if (!req.complete) req.body.resume(); // discard what the app did not read
     this.engine.emit('response', req);
-    if (close || this.draining) {
+    // Only a response that said Connection: close may end the connection. One that promised
+    // keep-alive before a graceful stop began leaves it open like an idle one: its next request
+    // (perhaps already on the wire) is answered with Connection: close, or the keep-alive period
+    // ends it. Ending it here would reset that request.
+    if (close) {
       this.socket.end();
       return;
     }
