@@ -150,10 +150,14 @@ describe('signals', () => {
   });
 
   it('USR2 starts a new master on the same sockets; the pidfile moves to .oldbin; stopping the new one rolls back', async () => {
-    const pidfile = join(tempDir(), 'g.pid');
-    const g = await startGserve(['-p', pidfile, app('generation')]);
+    const dir = tempDir();
+    const pidfile = join(dir, 'g.pid');
+    const config = join(dir, 'gserve.config.cjs');
+    writeFileSync(config, `module.exports = { preExec: (server) => require('fs').writeFileSync(${JSON.stringify(join(dir, 'pre-exec'))}, String(server.pid)) };\n`);
+    const g = await startGserve(['-c', config, '-p', pidfile, app('generation')]);
     const newMaster = await usr2(g, pidfile);
     try {
+      expect(readFileSync(join(dir, 'pre-exec'), 'utf8')).toBe(String(g.pid)); // the preExec hook ran in the old master
       expect(readFileSync(pidfile + '.oldbin', 'utf8').trim()).toBe(String(g.pid));
       const served = new Set<string>();
       for (let i = 0; i < 200 && served.size < 2; i++) served.add(String((await get(g.url)).headers['x-served-by']));
