@@ -73,7 +73,7 @@ describe('signals', () => {
     g.signal('SIGHUP');
     await g.waitForLog(/^Reloaded: generation 1 is serving/);
     await g.until(() => exitsOf(g) >= 1, 'the old worker to exit');
-    expect(g.lines.some((l) => /^Setting "bind" changed \(\["127.0.0.1:0"\] -> \["127.0.0.1:1"\]\) but needs a restart/.test(l.msg))).toBe(true);
+    expect(g.lines.some((l) => /^Setting "bind" changed \(\["127.0.0.1:0"\] -> \["127.0.0.1:1"\]\) but needs a stop and start to apply; still using/.test(l.msg))).toBe(true);
     expect(g.lines.filter((l) => /^Worker exited .*: reloaded$/.test(l.msg))).toHaveLength(1);
     expect(workersReady(g)).toBe(3); // one of generation 0, two of generation 1
     expect((await get(url)).body).toBe('v2 1'); // same port: the listener never closed
