@@ -16,7 +16,8 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
  * ServerResponse. Sockets come from the worker's own listeners.
  */
 export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
-  private readonly server;
+  /** The node:http server; the gateway layer listens to its 'upgrade' event for WebSocket. */
+  readonly server;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Set<ServerResponse>();
   private draining = false;
@@ -71,6 +72,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   drain(): void {
     this.draining = true;
     for (const res of this.active) if (!res.headersSent) res.shouldKeepAlive = false;
+    this.emit('draining'); // WebSocket hub: close open sockets with 1001
   }
 
   closeIdleConnections(): void {

@@ -226,8 +226,9 @@ export class Arbiter {
         this.announcedReady = true;
         void this.hook('whenReady');
       }
-    } else if (message.t === 'idle') this.dispatcher?.workerIdle(w);
-    else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
+    } else if (message.t === 'idle') {
+      this.dispatcher?.workerIdle(w);
+    } else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
       // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
       this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);
       w.stop(true, this.settings.gracefulTimeout, `recycled: ${message.reason}`);

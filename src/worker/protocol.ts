@@ -22,10 +22,10 @@ export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
 export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'beat' }
-  /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
-  | { t: 'retire'; reason: string }
   /** sync class: this worker has no connection in hand and can take one (see master/dispatch.ts). */
   | { t: 'idle' }
+  /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
+  | { t: 'retire'; reason: string }
   /** The app could not be loaded: the master halts instead of respawning. */
   | { t: 'boot-error'; code: string; message: string; exitCode: number };
 
