@@ -151,7 +151,12 @@ export class EngineResponse {
     // A graceful stop that began while the app was working still gets its Connection: close.
     if (this.conn.draining) this.closeAfter = true;
     if (this.closeAfter) out += 'connection: close\r\n';
-    else if (this.req.httpVersion === '1.0') out += 'connection: keep-alive\r\n';
+    else {
+      if (this.req.httpVersion === '1.0') out += 'connection: keep-alive\r\n';
+      // As node:http does: clients that honour the hint (Node's Agent among them) stop reusing an
+      // idle connection before we close it, instead of racing a request against our close.
+      out += `keep-alive: timeout=${this.conn.keepAliveSeconds}\r\n`;
+    }
     return out + '\r\n';
   }
 
@@ -240,6 +245,11 @@ class Connection {
   /** Handed over to a WebSocket: no HTTP timers, and a graceful stop is the WebSocket hub's to do (1001). */
   private detached = false;
   draining = false;
+
+  /** The keep-alive period in whole seconds, for the Keep-Alive header. */
+  get keepAliveSeconds(): number {
+    return Math.floor(this.engine.options.keepAliveTimeout / 1000);
+  }
 
   constructor(
     readonly socket: Socket,
