@@ -24,7 +24,6 @@ export interface Listener {
 interface RawHandle {
   fd: number;
   getsockname?(out: { address?: string; port?: number; family?: string }): number;
-  listen?(backlog: number): number;
   close(): void;
 }
 
@@ -40,9 +39,6 @@ function check(result: RawHandle | number, what: string): RawHandle {
   }
   return result;
 }
-
-/** The kernel's queue of connections not yet accepted (Gunicorn's default `backlog`). */
-const LISTEN_BACKLOG = 2048;
 
 async function bindOne(address: Address): Promise<Listener> {
   let handle: RawHandle;
@@ -68,13 +64,6 @@ async function bindOne(address: Address): Promise<Listener> {
     const out: { address?: string; port?: number } = {};
     handle.getsockname?.(out);
     if (out.address && out.port !== undefined) shown = `http://${formatAddress({ kind: 'tcp', host: out.address, port: out.port })}`;
-  }
-  // Listen here, as Gunicorn's master does. A bound socket that nobody listens on does not hold its
-  // port: a second server could bind it too and only its workers would fail, silently.
-  const listening = handle.listen?.(LISTEN_BACKLOG) ?? 0;
-  if (listening < 0) {
-    handle.close();
-    check(listening, shown);
   }
   return {
     address,

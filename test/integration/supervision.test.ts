@@ -82,14 +82,6 @@ describe('supervision', () => {
     const third = await startGserve(['-p', pidfile, app('node-pid')]);
     expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(third.pid));
   });
-
-  it('refuses a port another gserve already listens on, with one clear line', async () => {
-    const first = await startGserve([app('node-pid')]);
-    const second = await runGserve(['-b', `127.0.0.1:${first.port}`, app('node-pid')]);
-    expect(second.code).toBe(3);
-    expect(second.stderr).toContain(`gserve: error: Cannot listen at 127.0.0.1:${first.port}: EADDRINUSE. Stop the other server using it, or choose another --bind.`);
-    expect((await get(first.url)).status).toBe(200);
-  });
 });
 
 describe('server hooks', () => {
