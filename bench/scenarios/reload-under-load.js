@@ -11,7 +11,8 @@
 // non-200, or no answer within 10 s. PM2 runs with PM2_HOME in a temporary folder and is killed at
 // the end (also on Ctrl-C).
 //
-// Exports run(options) -> { scenario, params, servers: { name: { requests, failed, errors, seconds, p99, max } | { skipped } }, summary }
+// Exports run(options) -> { scenario, params, servers: { name: { id, requests, failed, errors, seconds, p99, max } | { id, skipped } }, summary },
+// and reloadUnderLoad(options) -> the same as rows, for bench/run.js.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -39,6 +40,7 @@ async function gserve() {
     for (const w of waiters.splice(0)) w();
   });
   return {
+    id: 'gserve',
     name: `gserve -w ${WORKERS}, kill -HUP`,
     port: server.port,
     async reload() {
@@ -93,7 +95,7 @@ async function pm2() {
     await stop();
     throw err;
   }
-  return { name: `pm2 cluster -i ${WORKERS}, pm2 reload`, port, reload: () => cli('reload', 'reload-bench'), stop };
+  return { id: 'pm2', name: `pm2 cluster -i ${WORKERS}, pm2 reload`, port, reload: () => cli('reload', 'reload-bench'), stop };
 }
 
 /** The bounded client: at least `requests` GETs, on until `until` settles; nothing retried. */
@@ -153,7 +155,7 @@ export async function run(options = {}) {
       try {
         current = await start();
       } catch (err) {
-        servers[start.name] = { skipped: err.message };
+        servers[start.name] = { id: start.name, skipped: err.message };
         continue;
       }
       try {
@@ -165,7 +167,7 @@ export async function run(options = {}) {
         })();
         const result = await load({ port: current.port, requests: params.requests, connections: params.connections, until: reloading });
         await reloading;
-        servers[current.name] = result;
+        servers[current.name] = { id: current.id, ...result };
       } finally {
         await current.stop();
         current = null;
@@ -179,6 +181,12 @@ export async function run(options = {}) {
     .map(([name, s]) => (s.skipped ? `${name}: skipped (${s.skipped})` : `${name}: ${s.failed} failed of ${s.requests}`))
     .join('; ');
   return { scenario: 'reload-under-load', params, servers, summary };
+}
+
+/** For bench/run.js (lib/standalone.js): one row per server, `{ id, label, failed, requests, p99Ms, maxMs, errors }` or `{ id, skipped }`. */
+export async function reloadUnderLoad(options = {}) {
+  const { servers } = await run(options);
+  return Object.entries(servers).map(([label, s]) => ({ ...s, label, p99Ms: s.p99, maxMs: s.max }));
 }
 
 export function print(result) {
