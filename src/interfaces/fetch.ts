@@ -8,7 +8,12 @@ type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
 
 /** The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it. */
 export function requestUrl(req: EngineRequest): string {
-  const host = req.header('host') ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
+  let host = req.header('host');
+  if (host === undefined) {
+    // HTTP/1.0 may omit Host: name the listening address (bracketed when IPv6; a Unix socket has none).
+    const address = req.socket.localAddress;
+    host = address ? `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}` : 'localhost';
+  }
   return `${req.scheme}://${host}${req.url}`;
 }
 

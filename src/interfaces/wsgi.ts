@@ -157,7 +157,13 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
 
 export function wsgiAdapter(app: WsgiHosted, opts: WsgiOptions): EngineHandler {
   return async (req, res) => {
-    const input = await WsgiInput.receive(req.body, opts.spoolSize);
+    let input: WsgiInput;
+    try {
+      input = await WsgiInput.receive(req.body, opts.spoolSize);
+    } catch (err) {
+      if (req.aborted) return; // the client left mid-upload: nobody to answer, nothing to log
+      throw err;
+    }
     try {
       if (req.aborted) return;
       await respond(app.app, buildEnviron(req, input, opts), res);
