@@ -37,6 +37,8 @@ describe('the wsgi interface', () => {
     expect(env.HTTP_X_SNEAKY).toBeUndefined();
     expect(env.HTTP_CONTENT_TYPE).toBeUndefined();
     await g.waitForLog(/^a line for the error log$/);
+    const threaded = await startGserve([probe, '-k', 'thread', '--threads', '2']);
+    expect(JSON.parse((await get(threaded.url + '/environ')).body)).toMatchObject({ 'wsgi.multithread': true, 'wsgi.multiprocess': false });
   });
 
   it('spools a body larger than --wsgi-spool-size to a temporary file and reads it synchronously', async () => {
