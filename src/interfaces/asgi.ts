@@ -261,8 +261,10 @@ export interface AsgiAdapterOptions {
 
 export function asgiAdapter(app: AsgiHosted, opts: AsgiAdapterOptions): EngineHandler {
   return (req, res) => {
-    if (req.upgrade && opts.hub && req.header('upgrade')?.toLowerCase() === 'websocket') {
-      return serveWebSocket(app, req, res, opts.hub, (err) => opts.onError(err, `WebSocket ${req.url}`));
+    if (req.upgrade && req.header('upgrade')?.toLowerCase() === 'websocket') {
+      if (opts.hub) return serveWebSocket(app, req, res, opts.hub, (err) => opts.onError(err, `WebSocket ${req.url}`));
+      res.writeHead(501, [['content-type', 'text/plain']]).end('WebSocket needs the async worker class (-k async)\n');
+      return;
     }
     return serveHttp(app, req, res);
   };
