@@ -91,6 +91,11 @@ describe.each(KINDS)('the %s interface %j', (kind, extra) => {
     expect(notModified!.head).not.toMatch(/transfer-encoding|content-length: [1-9]/i);
     expect(JSON.parse(last!.body).query).toBe('last');
 
+    if (kind === 'fetch') {
+      const redirect = await get(g.url + '/redirect');
+      expect([redirect.status, redirect.headers.location]).toEqual([302, 'http://example.test/there']);
+    }
+
     // An app error: a bare 500, the detail only in the log with the request line, the worker still serving.
     const failed = await get(g.url + '/throw');
     expect(failed.status).toBe(500);

@@ -56,6 +56,8 @@ describe('the fetch fast path', () => {
     expect((stream as unknown as FastResponse).kept()).toBeNull();
     expect(new Uint8Array(await stream.arrayBuffer())).toEqual(new Uint8Array([1]));
     expect(new NativeResponse('x') instanceof Response).toBe(true);
+    expect(FastResponse.isFast(new NativeResponse('x'))).toBe(false);
+    expect(FastResponse.isFast(new Response('x'))).toBe(true);
     const json = Response.json({ a: 1 });
     expect(json.headers.get('content-type')).toBe('application/json');
     expect(await json.json()).toEqual({ a: 1 });
