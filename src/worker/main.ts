@@ -27,8 +27,8 @@ const send = (message: WorkerMessage) => {
 };
 
 let worker: WorkerClass | null = null;
-let lifespan: Lifespan | null = null;
 let hooks: WorkerHooks | null = null;
+let lifespan: Lifespan | null = null;
 let stopping = false;
 
 async function stop(graceful: boolean): Promise<void> {
@@ -69,7 +69,6 @@ async function main(): Promise<void> {
     const at = assignment.indexOf('=');
     process.env[assignment.slice(0, at)] = assignment.slice(at + 1);
   }
-  configureGateway(settings as unknown as GatewaySettings, boot.listeners);
   hooks = await WorkerHooks.load(boot, log);
   // Only with the hook: a handler replaces SIGABRT's default (die at once), and the master's SIGKILL follows anyway.
   const abortHooks = hooks;
@@ -91,6 +90,7 @@ async function main(): Promise<void> {
     },
     onRequest: h.has('preRequest') ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes) : undefined,
   };
+  configureGateway(settings as unknown as GatewaySettings, boot.listeners);
   try {
     const loadApp = async () => {
       const app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);

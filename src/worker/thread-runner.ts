@@ -3,10 +3,10 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { Socket } from 'node:net';
 import { AppLoadError, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
-import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
-import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import type { ProtocolServer } from '../http/protocol.js';
+import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
+import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.js';
 
@@ -85,10 +85,10 @@ class ExchangeSocket extends Duplex {
 
 async function main(): Promise<void> {
   let app;
-  configureGateway({ ...(settings as unknown as GatewaySettings), workerClass: 'thread' });
+  // Each thread is its own module world: its gateway settings and ASGI lifespan are its own.
+  configureGateway(settings as unknown as GatewaySettings);
   try {
     app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
-    // Each thread has its own app instance, so its own ASGI lifespan startup (failure: a load error).
     await startLifespan(app, settings.lifespan as LifespanMode, { info: (m) => log.info(m), error: (m) => log.error(m) });
   } catch (err) {
     const code = err instanceof AppLoadError ? err.code : 'GSERVE_E_APP_LOAD';

@@ -7,7 +7,7 @@ import { workerSettings } from './workers.js';
 import { workerClassSettings } from './worker-classes.js';
 
 /** The one settings table, section by section, in the order the docs show them. */
-export const SETTINGS = [...serverSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...loggingSettings, ...interfaceSettings] as const;
+export const SETTINGS = [...serverSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...interfaceSettings, ...loggingSettings] as const;
 
 export type Settings = SettingsOf<typeof SETTINGS>;
 export type SettingName = keyof Settings;
