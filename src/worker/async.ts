@@ -1,4 +1,5 @@
 import type { Server } from 'node:net';
+import { httpLimits } from '../http/limits.js';
 import { protocolFor, type ProtocolOptions } from './hosted.js';
 import { ConnectionCap } from './connection-cap.js';
 import { closeServer, listenOnFd } from './listen.js';
@@ -8,7 +9,7 @@ import type { WorkerClass, WorkerContext } from './types.js';
 
 /** The HTTP settings every class gives its HTTP implementation. */
 export function protocolOptions(ctx: Pick<WorkerContext, 'boot' | 'log'>, scheme: 'http' | 'https'): ProtocolOptions {
-  return { keepAliveTimeout: (ctx.boot.settings.keepAlive as number) * 1000, headerTimeout: 60_000, scheme, log: ctx.log };
+  return { keepAliveTimeout: (ctx.boot.settings.keepAlive as number) * 1000, limits: httpLimits(ctx.boot.settings), scheme, log: ctx.log };
 }
 
 /** Makes the HTTP implementation for one listener (by its index in boot.listeners). */

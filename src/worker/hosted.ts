@@ -1,7 +1,10 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { HttpEngine, type EngineRequest } from '../http/engine.js';
+import type { HttpLimits } from '../http/limits.js';
 import { NodeProtocolServer } from '../http/node-server.js';
 import type { ProtocolServer } from '../http/protocol.js';
+import { type Rejection, rejectionLogFields } from '../http/reject.js';
 import { detectInterface, type HostedApp, type InterfaceChoice } from '../interfaces/detect.js';
 import { attachNodeUpgrade, closeWebSocketsOnDrain, engineHandlerFor } from '../interfaces/gateway.js';
 import { loadAppValue } from '../interfaces/load.js';
@@ -10,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 
 export interface ProtocolOptions {
   keepAliveTimeout: number;
-  headerTimeout: number;
+  limits: HttpLimits;
   scheme: 'http' | 'https';
   log: Logger;
 }
@@ -30,11 +33,17 @@ function describe(err: unknown): Record<string, unknown> {
 
 /** The HTTP implementation for an app: node:http for `(req, res)` apps, gserve's engine for the rest. */
 export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
+  const protocol = makeProtocol(app, opts);
+  protocol.on('rejected', (r: Rejection, socket: Socket) => opts.log.info(rejectionLogFields(r, socket), `Refused request: ${r.status} ${r.reason}`));
+  return protocol;
+}
+
+function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   const reportError = (err: unknown, what: string) => opts.log.error(describe(err), `Error in ${what}`);
   if (app.kind === 'node') {
     const server = new NodeProtocolServer(app.listener, {
       keepAliveTimeout: opts.keepAliveTimeout,
-      headerTimeout: opts.headerTimeout,
+      limits: opts.limits,
       onError: (err, req: IncomingMessage) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
     });
     attachNodeUpgrade(server.server, app, reportError);
@@ -42,8 +51,12 @@ export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServ
     return server;
   }
   const handler = engineHandlerFor(app, reportError, (line) => opts.log.error(line));
-  const engine = new HttpEngine(handler, { keepAliveTimeout: opts.keepAliveTimeout, headerTimeout: opts.headerTimeout, scheme: opts.scheme });
-  engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`));
+  const engine = new HttpEngine(handler, { keepAliveTimeout: opts.keepAliveTimeout, limits: opts.limits, scheme: opts.scheme });
+  engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
+    // A body cut short by a refusal (already logged) surfaces in the app as a failed read.
+    if (err instanceof Error && err.name === 'Rejection') return;
+    opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`);
+  });
   closeWebSocketsOnDrain(engine);
   return engine;
 }

@@ -7,6 +7,7 @@ import { createLogger, type LogLevel } from '../log/logger.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
 import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
+import { httpLimits } from '../http/limits.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.js';
 
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const protocols: ProtocolServer[] = boot.schemes.map((scheme) => {
-    const protocol = protocolFor(app, { keepAliveTimeout: (settings.keepAlive as number) * 1000, headerTimeout: 60_000, scheme, log });
+    const protocol = protocolFor(app, { keepAliveTimeout: (settings.keepAlive as number) * 1000, limits: httpLimits(settings), scheme, log });
     // A thread holds one exchange at a time (the pool sees to it), so "a response finished" is
     // about the current one, whatever the HTTP implementation passes with the event. Reported on
     // the next turn, so that a close the implementation decides right after it is seen too.
