@@ -67,7 +67,7 @@ function headerList(headers: Headers): HeaderList {
 function initHeaderList(init: HeadersInit | undefined, body: FastBody): HeaderList {
   let out: HeaderList;
   if (init === undefined) out = [];
-  else if (init instanceof Headers) return headerList(init);
+  else if (init instanceof Headers) out = headerList(init);
   else if (Array.isArray(init)) out = init.map(([name, value]) => [name!, String(value)]);
   else {
     out = [];
