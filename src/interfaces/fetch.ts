@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { clientInfo } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
 import { FastResponse, LazyRequest, NativeRequest, installFastGlobals, type FastBody, type HeadersInit, type RequestSource } from './fetch-globals.js';
@@ -6,7 +7,10 @@ import { BunSocket, Topics, engineUpgradeRequest, runBunHandlers, type WebSocket
 
 type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
 
-/** The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it. */
+/**
+ * The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it; the
+ * scheme is the listener's, or a trusted proxy's X-Forwarded-Proto / Forwarded.
+ */
 export function requestUrl(req: EngineRequest): string {
   let host = req.header('host');
   if (host === undefined) {
@@ -14,7 +18,8 @@ export function requestUrl(req: EngineRequest): string {
     const address = req.socket.localAddress;
     host = address ? `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}` : 'localhost';
   }
-  return `${req.scheme}://${host}${req.url}`;
+  const { scheme } = clientInfo(req.socket, (name) => req.header(name), req.scheme);
+  return `${scheme}://${host}${req.url}`;
 }
 
 function requestHeaders(req: EngineRequest): Headers {
