@@ -1,6 +1,6 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
-import { decodePath, serverAddress, splitTarget } from './scope.js';
+import { clientSide, decodePath, serverAddress, splitTarget } from './scope.js';
 import { WsgiInput } from './wsgi-input.js';
 
 /**
@@ -55,6 +55,7 @@ export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOpt
   const [localHost, localPort] = serverAddress(req.socket);
   const host = req.header('host');
   const hostMatch = host ? /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host) : null;
+  const { client, scheme } = clientSide(req);
   const environ: Record<string, unknown> = {
     REQUEST_METHOD: req.method,
     SCRIPT_NAME: '',
@@ -63,12 +64,12 @@ export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOpt
     RAW_URI: req.url,
     REQUEST_URI: req.url,
     SERVER_NAME: hostMatch?.[1] || localHost,
-    SERVER_PORT: hostMatch?.[2] ?? (localPort === null ? '' : hostMatch ? (req.scheme === 'https' ? '443' : '80') : String(localPort)),
+    SERVER_PORT: hostMatch?.[2] ?? (localPort === null ? '' : hostMatch ? (scheme === 'https' ? '443' : '80') : String(localPort)),
     SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
-    REMOTE_ADDR: req.socket.remoteAddress ?? '',
-    REMOTE_PORT: req.socket.remotePort === undefined ? '' : String(req.socket.remotePort),
+    REMOTE_ADDR: client?.[0] ?? '',
+    REMOTE_PORT: client ? String(client[1]) : '',
     'wsgi.version': [1, 0],
-    'wsgi.url_scheme': req.scheme,
+    'wsgi.url_scheme': scheme,
     'wsgi.input': input,
     'wsgi.input_terminated': true,
     'wsgi.errors': errorsStream(opts.errors),
@@ -157,7 +158,13 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
 
 export function wsgiAdapter(app: WsgiHosted, opts: WsgiOptions): EngineHandler {
   return async (req, res) => {
-    const input = await WsgiInput.receive(req.body, opts.spoolSize);
+    let input: WsgiInput;
+    try {
+      input = await WsgiInput.receive(req.body, opts.spoolSize);
+    } catch (err) {
+      if (req.aborted) return; // the client left mid-upload: nobody to answer, nothing to log
+      throw err;
+    }
     try {
       if (req.aborted) return;
       await respond(app.app, buildEnviron(req, input, opts), res);
