@@ -181,6 +181,8 @@ export class EngineResponse {
   }
 }
 
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
 class Connection {
   private readonly parser: StrictParser;
   /** Requests parsed but not yet answered; the first is the one the app is handling. */
@@ -270,6 +272,8 @@ class Connection {
   }
 
   private dispatch(req: EngineRequest): void {
+    // As node:http does: the client waiting on `Expect: 100-continue` may send its body now.
+    if (!req.complete && req.httpVersion === '1.1' && req.header('expect') !== undefined) this.socket.write(CONTINUE);
     const res = new EngineResponse(this, req);
     this.current = res;
     this.engine.inFlight++;

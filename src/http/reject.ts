@@ -1,6 +1,6 @@
 import { httpDate, reasonPhrase } from './status.js';
 
-export type RejectStatus = 400 | 408 | 413 | 414 | 431;
+export type RejectStatus = 400 | 408 | 413 | 414 | 417 | 431;
 
 /**
  * Why a request is refused before the app sees it (or, for a body, before the app reads past the

@@ -147,9 +147,10 @@ export function checkHead(version: string, headers: readonly string[], limits: H
   let hosts = 0;
   let contentLength: number | null = null;
   let codings: string[] | null = null;
+  let expect: string | undefined;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    if (name.length < 4 || name.length > 17) continue; // cheap skip: only host/content-length/transfer-encoding matter
+    if (name.length < 4 || name.length > 17) continue; // cheap skip: only host/expect/content-length/transfer-encoding matter
     const lower = name.toLowerCase();
     const value = headers[i + 1]!;
     if (lower === 'host') {
@@ -160,6 +161,8 @@ export function checkHead(version: string, headers: readonly string[], limits: H
       if (!/^\d+$/.test(value)) throw badRequest('Content-Length is not a non-negative decimal integer');
       contentLength = Number(value);
       if (!Number.isSafeInteger(contentLength)) throw badRequest('Content-Length is too large');
+    } else if (lower === 'expect') {
+      expect = value;
     } else if (lower === 'transfer-encoding') {
       codings ??= [];
       for (const coding of value.split(',')) codings.push(coding.trim().toLowerCase());
@@ -175,6 +178,8 @@ export function checkHead(version: string, headers: readonly string[], limits: H
     if (codings.length > 1) throw badRequest(`unsupported transfer coding ${quote(codings[0]!)} (only chunked is accepted)`);
   }
   if (limits.requestBody && contentLength !== null && contentLength > limits.requestBody) throw bodyTooLarge(limits.requestBody);
+  // The one expectation HTTP/1.1 defines; node:http answers others with 417 too.
+  if (version === '1.1' && expect !== undefined && expect.toLowerCase() !== '100-continue') throw new Rejection(417, `unsupported expectation ${quote(expect)}`);
   return { contentLength, chunked: codings !== null };
 }
 
