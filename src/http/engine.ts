@@ -37,6 +37,16 @@ export class EngineRequest {
   readonly body: RequestBody;
   /** Whether the whole body has arrived. */
   complete = false;
+  // --- upgrade and disconnect (issue 5) ---
+  /** An `Upgrade` request (WebSocket): the parser stopped after its head; see takeSocket(). */
+  upgrade = false;
+  /** Bytes the client sent after the upgrade request's head. */
+  upgradeHead: Buffer = EMPTY;
+  /** The client went away before the response was finished. */
+  aborted = false;
+  private abortListeners: Array<() => void> | null = null;
+  private readonly conn: Connection;
+  // --- end upgrade and disconnect ---
   constructor(
     readonly method: string,
     readonly url: string,
@@ -48,7 +58,31 @@ export class EngineRequest {
     readonly scheme: 'http' | 'https',
     conn: Connection,
   ) {
+    this.conn = conn;
     this.body = new RequestBody(conn);
+  }
+
+  /** Runs `listener` once if the client disconnects before the response is finished. */
+  onAbort(listener: () => void): void {
+    if (this.aborted) listener();
+    else (this.abortListeners ??= []).push(listener);
+  }
+
+  /** Called by the connection when its socket closes with this request unanswered. */
+  markAborted(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    for (const listener of this.abortListeners?.splice(0) ?? []) listener();
+  }
+
+  /**
+   * Takes the socket of an upgrade request away from the HTTP engine (for `ws`'s handleUpgrade):
+   * no response will be written, and the connection counts until the socket closes.
+   */
+  takeSocket(): { socket: Socket; head: Buffer } {
+    if (!this.upgrade) throw new Error('takeSocket() is only for Upgrade requests');
+    this.conn.detach();
+    return { socket: this.socket, head: this.upgradeHead };
   }
 
   /** The first value of a header, by lower-case name. */
@@ -67,6 +101,10 @@ export class EngineRequest {
 
 export type HeaderList = Array<[string, string]>;
 
+const EMPTY = Buffer.alloc(0);
+/** Bodies up to this size leave in the same buffer as the head. */
+const SINGLE_WRITE_MAX = 16 * 1024;
+
 export class EngineResponse {
   statusCode = 200;
   headersSent = false;
@@ -81,7 +119,8 @@ export class EngineResponse {
     readonly req: EngineRequest,
   ) {
     this.noBody = req.method === 'HEAD';
-    this.closeAfter = !req.keepAlive || conn.draining;
+    // After an upgrade request the parser has stopped, so a plain answer ends the connection.
+    this.closeAfter = !req.keepAlive || conn.draining || req.upgrade;
   }
 
   /** Records the status and headers; they leave with the first body bytes, or at end(). */
@@ -129,9 +168,13 @@ export class EngineResponse {
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (size === 0 || this.noBody || statusHasNoBody(this.statusCode)) return !socket.writableNeedDrain;
     if (!this.chunked) return socket.write(chunk);
+    // One packet per chunk: corked, the size line, the data and the CRLF leave in one writev.
+    socket.cork();
     socket.write(size.toString(16) + '\r\n', 'latin1');
     socket.write(chunk);
-    return socket.write('\r\n', 'latin1');
+    const ok = socket.write('\r\n', 'latin1');
+    socket.uncork();
+    return ok;
   }
 
   /** Resolves when the socket can take more, or when it has closed. */
@@ -162,10 +205,19 @@ export class EngineResponse {
       const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
       const head = this.serializeHead(size);
       if (size && !this.noBody && !statusHasNoBody(this.statusCode)) {
-        socket.cork();
-        socket.write(head, 'latin1');
-        socket.write(chunk!);
-        socket.uncork();
+        if (size <= SINGLE_WRITE_MAX) {
+          // Head and a small body in one buffer, one write(2): a corked pair costs a writev per response.
+          const out = Buffer.allocUnsafe(head.length + size);
+          out.write(head, 0, 'latin1');
+          if (typeof chunk === 'string') out.write(chunk, head.length, 'utf8');
+          else out.set(chunk!, head.length);
+          socket.write(out);
+        } else {
+          socket.cork();
+          socket.write(head, 'latin1');
+          socket.write(chunk!);
+          socket.uncork();
+        }
       } else socket.write(head, 'latin1');
     } else {
       if (chunk !== undefined) this.write(chunk);
@@ -201,6 +253,10 @@ class Connection {
   private stopped = false;
   /** gserve wrote the connection's last bytes itself (a refusal): the app's writes are dropped. */
   closing = false;
+  /** An upgrade request whose head was just parsed; dispatched once its trailing bytes are known. */
+  private upgrading: EngineRequest | null = null;
+  /** Handed over to a WebSocket: no HTTP timers, and a graceful stop is the WebSocket hub's to do (1001). */
+  private detached = false;
   draining = false;
 
   constructor(
@@ -231,8 +287,28 @@ class Connection {
     if (this.timer.kind === 'idle') this.timer.clear();
     const result = this.parser.execute(data);
     if (result instanceof Rejection) return this.reject(result);
+    if (this.upgrading) return this.stopForUpgrade(data.subarray(result));
     // The first bytes of a head start its clock; later bytes do not reset it (slowloris).
     if (this.parser.phase === 'head' && this.timer.kind !== 'header') this.timer.arm('header', this.limits.headerTimeout);
+  }
+
+  /** The rest of the stream is not HTTP any more: stop parsing, keep the bytes for the new protocol. */
+  private stopForUpgrade(head: Buffer): void {
+    const req = this.upgrading!;
+    this.upgrading = null;
+    req.upgradeHead = head;
+    this.socket.removeAllListeners('data');
+    this.socket.pause();
+    if (this.queue[0] === req) this.dispatch(req);
+  }
+
+  /** The socket now belongs to someone else (a WebSocket); it still counts until it closes. */
+  detach(): void {
+    this.detached = true;
+    this.timer.clear();
+    this.socket.removeAllListeners('end');
+    if (this.queue.length > 0) this.engine.inFlight--;
+    this.queue.length = 0;
   }
 
   private onEnd(): void {
@@ -253,6 +329,11 @@ class Connection {
     if (req.hasBody) this.timer.arm('body', this.limits.requestTimeout);
     this.parsing = req;
     this.queue.push(req);
+    if (info.upgrade && info.method !== 'CONNECT') {
+      req.upgrade = true;
+      this.upgrading = req; // dispatched by onData once the bytes after the head are known
+      return true;
+    }
     if (this.queue.length === 1) this.dispatch(req);
     return false;
   }
@@ -277,6 +358,7 @@ class Connection {
     const res = new EngineResponse(this, req);
     this.current = res;
     this.engine.inFlight++;
+    this.engine.emit('request', req, res);
     let outcome: void | Promise<void>;
     try {
       outcome = this.engine.handler(req, res);
@@ -364,11 +446,11 @@ class Connection {
   /** A graceful stop began: no new requests after the one in hand; idle connections close. */
   drain(): void {
     this.draining = true;
-    if (this.queue.length === 0 && this.parser.phase === 'idle') this.timer.arm('idle', this.engine.options.keepAliveTimeout);
+    if (this.queue.length === 0 && !this.detached && this.parser.phase === 'idle') this.timer.arm('idle', this.engine.options.keepAliveTimeout);
   }
 
   closeIfIdle(): void {
-    if (this.queue.length === 0) this.socket.destroy();
+    if (this.queue.length === 0 && !this.detached) this.socket.destroy();
   }
 
   private onClose(): void {
@@ -376,6 +458,7 @@ class Connection {
     this.timer.clear();
     for (const req of this.queue) {
       if (!req.complete) req.body.destroy();
+      req.markAborted();
     }
     if (this.queue.length > 0) this.engine.inFlight -= 1;
     this.queue.length = 0;
@@ -411,6 +494,7 @@ export class HttpEngine extends EventEmitter implements ProtocolServer {
   drain(): void {
     this.draining = true;
     for (const conn of this.connections) conn.drain();
+    this.emit('draining'); // WebSocket hub: close open sockets with 1001
   }
 
   closeIdleConnections(): void {

@@ -21,7 +21,8 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
  * Events: 'rejected' (Rejection, socket) for each refused request, besides the ProtocolServer ones.
  */
 export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
-  private readonly server;
+  /** The node:http server; the gateway layer listens to its 'upgrade' event for WebSocket. */
+  readonly server;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Set<ServerResponse>();
   private readonly guards = new WeakMap<Socket, NodeRequestGuard>();
@@ -57,6 +58,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     }
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
+    this.emit('request', req, res);
     res.on('close', () => {
       this.active.delete(res);
       guard?.responseClosed();
@@ -112,6 +114,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   drain(): void {
     this.draining = true;
     for (const res of this.active) if (!res.headersSent) res.shouldKeepAlive = false;
+    this.emit('draining'); // WebSocket hub: close open sockets with 1001
   }
 
   closeIdleConnections(): void {

@@ -1,29 +1,40 @@
 import type { Server } from 'node:net';
 import { httpLimits } from '../http/limits.js';
-import { protocolFor } from './hosted.js';
+import { protocolFor, type ProtocolOptions } from './hosted.js';
+import { ConnectionCap } from './connection-cap.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
+import type { HostedApp } from '../interfaces/detect.js';
 import type { WorkerClass, WorkerContext } from './types.js';
+
+/** The HTTP settings every class gives its HTTP implementation. */
+export function protocolOptions(ctx: Pick<WorkerContext, 'boot' | 'log'>, scheme: 'http' | 'https'): ProtocolOptions {
+  return { keepAliveTimeout: (ctx.boot.settings.keepAlive as number) * 1000, limits: httpLimits(ctx.boot.settings), scheme, log: ctx.log };
+}
+
+/** Makes the HTTP implementation for one listener (by its index in boot.listeners). */
+export type ProtocolFactory = (options: ProtocolOptions, listener: number) => ProtocolServer;
 
 /** The default class: many connections on one event loop. */
 export class AsyncWorker implements WorkerClass {
   private readonly servers: Server[] = [];
   private readonly protocols: ProtocolServer[] = [];
 
-  constructor(private readonly ctx: WorkerContext) {}
+  constructor(
+    private readonly ctx: Omit<WorkerContext, 'app'> & { app?: HostedApp },
+    /** The thread class swaps in an engine that forwards requests to its app threads. */
+    private readonly makeProtocol: ProtocolFactory = (options) => protocolFor(ctx.app!, options),
+  ) {}
 
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
-    for (const listener of this.ctx.boot.listeners) {
-      const protocol = protocolFor(this.ctx.app, {
-        keepAliveTimeout: (settings.keepAlive as number) * 1000,
-        limits: httpLimits(settings),
-        scheme: listener.scheme,
-        log: this.ctx.log,
-      });
-      protocol.on('response', () => this.ctx.onResponse());
+    const cap = new ConnectionCap(settings.workerConnections as number);
+    for (const [index, listener] of this.ctx.boot.listeners.entries()) {
+      const protocol = this.makeProtocol(protocolOptions(this.ctx, listener.scheme), index);
+      protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
+      if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.protocols.push(protocol);
-      this.servers.push(await listenOnFd(listener.fd, (socket) => protocol.accept(socket)));
+      this.servers.push(await listenOnFd(listener.fd, cap.guard((socket) => protocol.accept(socket))));
     }
   }
 
@@ -40,7 +51,7 @@ export class AsyncWorker implements WorkerClass {
   }
 }
 
-function waitForNoConnections(protocol: ProtocolServer): Promise<void> {
+export function waitForNoConnections(protocol: ProtocolServer): Promise<void> {
   if (protocol.connectionCount === 0) return Promise.resolve();
   return new Promise((resolve) => {
     const check = () => {

@@ -6,7 +6,7 @@ import { NodeProtocolServer } from '../http/node-server.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { type Rejection, rejectionLogFields } from '../http/reject.js';
 import { detectInterface, type HostedApp, type InterfaceChoice } from '../interfaces/detect.js';
-import { fetchAdapter } from '../interfaces/fetch.js';
+import { attachNodeUpgrade, closeWebSocketsOnDrain, engineHandlerFor } from '../interfaces/gateway.js';
 import { loadAppValue } from '../interfaces/load.js';
 import { parseAppSpec } from '../interfaces/spec.js';
 import type { Logger } from '../log/logger.js';
@@ -21,8 +21,8 @@ export interface ProtocolOptions {
 /** Loads the app named by the APP spec and tells which interface it speaks. */
 export async function loadHostedApp(appText: string, choice: InterfaceChoice, cwd: string): Promise<HostedApp> {
   const spec = parseAppSpec(appText);
-  const { value, file } = await loadAppValue(spec, cwd);
-  return detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`);
+  const { value, file, module } = await loadAppValue(spec, cwd);
+  return detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`, module);
 }
 
 const requestLine = (method?: string, url?: string) => `${method ?? '?'} ${url ?? '?'}`;
@@ -39,18 +39,24 @@ export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServ
 }
 
 function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
+  const reportError = (err: unknown, what: string) => opts.log.error(describe(err), `Error in ${what}`);
   if (app.kind === 'node') {
-    return new NodeProtocolServer(app.listener, {
+    const server = new NodeProtocolServer(app.listener, {
       keepAliveTimeout: opts.keepAliveTimeout,
       limits: opts.limits,
       onError: (err, req: IncomingMessage) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
     });
+    attachNodeUpgrade(server.server, app, reportError);
+    closeWebSocketsOnDrain(server);
+    return server;
   }
-  const engine = new HttpEngine(fetchAdapter(app.fetch), { keepAliveTimeout: opts.keepAliveTimeout, limits: opts.limits, scheme: opts.scheme });
+  const handler = engineHandlerFor(app, reportError, (line) => opts.log.error(line));
+  const engine = new HttpEngine(handler, { keepAliveTimeout: opts.keepAliveTimeout, limits: opts.limits, scheme: opts.scheme });
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
     // A body cut short by a refusal (already logged) surfaces in the app as a failed read.
     if (err instanceof Error && err.name === 'Rejection') return;
     opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`);
   });
+  closeWebSocketsOnDrain(engine);
   return engine;
 }

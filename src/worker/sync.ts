@@ -1,0 +1,64 @@
+import type { Socket } from 'node:net';
+import { protocolFor } from './hosted.js';
+import type { ProtocolServer } from '../http/protocol.js';
+import type { MasterMessage, WorkerMessage } from './protocol.js';
+import type { WorkerClass, WorkerContext } from './types.js';
+import { protocolOptions, waitForNoConnections } from './async.js';
+
+/**
+ * One connection at a time, one request per connection (answered with `Connection: close`), like
+ * Gunicorn's sync worker. The worker never accepts: the master hands it a connection only after it
+ * has said it is idle (master/dispatch.ts), so a handler that blocks here delays nobody else.
+ */
+export class SyncWorker implements WorkerClass {
+  private readonly protocols: ProtocolServer[] = [];
+  private current: Socket | null = null;
+  /** Only filled if the master sends while we are busy, which its bookkeeping should prevent. */
+  private readonly backlog: Array<{ socket: Socket; listener: number }> = [];
+
+  constructor(private readonly ctx: WorkerContext) {}
+
+  async start(): Promise<void> {
+    for (const listener of this.ctx.boot.listeners) {
+      const protocol = protocolFor(this.ctx.app, protocolOptions(this.ctx, listener.scheme));
+      // Draining from the start is exactly "one request per connection, then Connection: close".
+      protocol.drain();
+      protocol.on('response', () => {
+        this.ctx.onResponse();
+        this.finished(this.current);
+      });
+      this.protocols.push(protocol);
+    }
+    process.on('message', (message: MasterMessage, handle: unknown) => {
+      if (message?.t === 'conn' && handle) this.take(handle as Socket, message.listener);
+    });
+    this.send({ t: 'idle' });
+  }
+
+  private send(message: WorkerMessage): void {
+    if (process.connected) process.send!(message);
+  }
+
+  private take(socket: Socket, listener: number): void {
+    if (this.current) {
+      this.backlog.push({ socket, listener });
+      return;
+    }
+    this.current = socket;
+    socket.once('close', () => this.finished(socket));
+    this.protocols[listener]!.accept(socket);
+  }
+
+  /** The response is out (or the client left): this worker can take the next connection. */
+  private finished(socket: Socket | null): void {
+    if (!socket || socket !== this.current) return;
+    this.current = null;
+    const next = this.backlog.shift();
+    if (next) this.take(next.socket, next.listener);
+    else this.send({ t: 'idle' });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.protocols.map(waitForNoConnections));
+  }
+}
