@@ -26,7 +26,11 @@ const ENGINES = [
   { name: 'node:http (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app' },
 ];
 /** Every worker class; `onePerConnection` classes answer only the first request on a connection. */
-const CLASSES = [{ name: 'async', onePerConnection: false }];
+const CLASSES = [
+  { name: 'async', onePerConnection: false },
+  { name: 'sync', onePerConnection: true },
+  { name: 'thread', onePerConnection: false },
+];
 
 const MATRIX = CLASSES.flatMap((cls) => ENGINES.map((engine) => ({ cls, engine })));
 
