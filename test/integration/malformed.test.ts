@@ -34,6 +34,17 @@ const CLASSES = [
 
 const MATRIX = CLASSES.flatMap((cls) => ENGINES.map((engine) => ({ cls, engine })));
 
+describe('pipelining', () => {
+  it.each(ENGINES)('answers pipelined requests in order, the slow first one included: $name', async ({ app }) => {
+    const g = await startGserve([app]);
+    const paths = ['/slow', '/b', '/c', '/d'];
+    const { data } = await sendRaw(g.port, paths.map((p, i) => `GET ${p} HTTP/1.1\r\nHost: x${i === paths.length - 1 ? '\r\nConnection: close' : ''}\r\n\r\n`).join(''));
+    const responses = parseResponses(data);
+    expect(responses.map((r) => r.body)).toEqual(paths.map((p) => `ok 0 ${p}\n`));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+  });
+});
+
 describe('the malformed-request corpus', () => {
   it('holds at least 60 cases', () => {
     expect(CASES.length).toBeGreaterThanOrEqual(60);
