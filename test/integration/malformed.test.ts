@@ -43,6 +43,15 @@ describe('pipelining', () => {
     expect(responses.map((r) => r.body)).toEqual(paths.map((p) => `ok 0 ${p}\n`));
     expect(responses.map((r) => r.status)).toEqual([200, 200, 200, 200]);
   });
+
+  it.each(ENGINES)('answers 2000 requests pipelined in one write, in order: $name', async ({ app }) => {
+    const g = await startGserve(['--max-keepalive-requests', '0', app]);
+    const count = 2000;
+    const text = Array.from({ length: count }, (_, i) => `GET /p${i} HTTP/1.1\r\nHost: x${i === count - 1 ? '\r\nConnection: close' : ''}\r\n\r\n`).join('');
+    const { data, closed } = await sendRaw(g.port, text, { deadlineMs: 50_000 });
+    expect(closed).toBe(true);
+    expect(parseResponses(data).map((r) => r.body)).toEqual(Array.from({ length: count }, (_, i) => `ok 0 /p${i}\n`));
+  });
 });
 
 describe('the malformed-request corpus', () => {
