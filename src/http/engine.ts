@@ -249,16 +249,16 @@ class Connection {
   private served = 0;
   private paused = false;
   private closed = false;
+  /** An upgrade request whose head was just parsed; dispatched once its trailing bytes are known. */
+  private upgrading: EngineRequest | null = null;
+  /** Handed over to a WebSocket: no HTTP timers, and a graceful stop is the WebSocket hub's to do (1001). */
+  private detached = false;
   /** A refusal waiting for the requests before it to be answered. */
   private pending: Rejection | null = null;
   /** Parsing stopped (a refusal): later bytes are read and dropped. */
   private stopped = false;
   /** gserve wrote the connection's last bytes itself (a refusal): the app's writes are dropped. */
   closing = false;
-  /** An upgrade request whose head was just parsed; dispatched once its trailing bytes are known. */
-  private upgrading: EngineRequest | null = null;
-  /** Handed over to a WebSocket: no HTTP timers, and a graceful stop is the WebSocket hub's to do (1001). */
-  private detached = false;
   draining = false;
 
   constructor(
