@@ -272,6 +272,10 @@ export class EngineResponse implements Exchange {
   }
 }
 
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+/** Pipelined requests parsed ahead of their answers; past this, reading waits, so memory stays bounded. */
+const MAX_PIPELINED = 64;
+
 class Connection {
   private readonly parser: StrictParser;
   /** Requests parsed but not yet answered; the first is the one the app is handling. */
@@ -330,6 +334,7 @@ class Connection {
     const result = this.parser.execute(data);
     if (result instanceof Rejection) return this.reject(result);
     if (this.upgrading) return this.stopForUpgrade(data.subarray(result));
+    if (this.queue.length >= MAX_PIPELINED) this.pauseReading();
     // The first bytes of a head start its clock; later bytes do not reset it (slowloris).
     if (this.parser.phase === 'head' && this.timer.kind !== 'header') this.timer.arm('header', this.limits.headerTimeout);
   }
@@ -395,6 +400,8 @@ class Connection {
   }
 
   private dispatch(req: EngineRequest): void {
+    // As node:http does: the client waiting on `Expect: 100-continue` may send its body now.
+    if (!req.complete && req.httpVersion === '1.1' && req.header('expect') !== undefined) this.socket.write(CONTINUE);
     const res = new EngineResponse(this, req);
     this.current = res;
     this.engine.inFlight++;
@@ -426,6 +433,7 @@ class Connection {
       this.socket.end();
       return;
     }
+    if (this.paused && !this.parsing && this.queue.length < MAX_PIPELINED) this.resumeReading();
     const next = this.queue[0];
     if (next) this.dispatch(next);
     else if (this.pending) this.answerAndClose(this.pending);
