@@ -142,8 +142,9 @@ export class Arbiter {
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
-    if (w.bootError) {
+    if (w.bootError && !this.stopping) {
       // The app cannot load: every new worker would fail the same way, so stop instead of looping.
+      // (Once stopping, the other workers' boot errors only count down to the master's exit.)
       this.halt(w.bootError.message, w.bootError.exitCode);
       return;
     }
