@@ -1,6 +1,7 @@
 import { SettingError } from '../errors.js';
 import { loadConfigFile } from './load-file.js';
 import { SETTINGS, SETTINGS_BY_NAME, type Settings } from './settings/index.js';
+import { applyImpliedWorkerClass } from './settings/worker-classes.js';
 import { envOf, flagOf, type SettingSpec } from './spec.js';
 import { TypeMismatch } from './types.js';
 
@@ -108,5 +109,7 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
     set(spec, raw, flag ? `command line --${flag}` : 'command line');
   }
 
-  return { settings: settings as Settings, sources: sources as Sources, configFile: file?.path ?? null };
+  const resolved = { settings: settings as Settings, sources: sources as Sources, configFile: file?.path ?? null };
+  applyImpliedWorkerClass(resolved);
+  return resolved;
 }

@@ -17,7 +17,13 @@ export interface Listener {
   /** What the `Listening at` line shows: the real port when 0 was asked. */
   url: string;
   scheme: 'http' | 'https';
-  close(): void;
+  /** The raw bound handle, for the sync class, where the master accepts itself (master/dispatch.ts). */
+  handle: object;
+  /**
+   * Closes this process's copy. `unlink` removes a unix socket's file; a master that handed its
+   * sockets to a USR2 successor, or got them from a predecessor, must leave it to the other.
+   */
+  close(unlink?: boolean): void;
 }
 
 interface RawHandle {
@@ -113,9 +119,10 @@ async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
     fd: handle.fd,
     url: address.kind === 'tcp' ? `${scheme}://${shown}` : shown,
     scheme,
-    close: () => {
+    handle,
+    close: (unlink = true) => {
       handle.close();
-      if (address.kind === 'unix') removeSocketFile(address.path);
+      if (unlink && address.kind === 'unix') removeSocketFile(address.path);
     },
   };
 }
@@ -161,6 +168,23 @@ export async function bindListeners(binds: string[], opts: BindOptions = { umask
   } catch (err) {
     for (const l of listeners) l.close();
     throw err;
+  }
+  return listeners;
+}
+
+/**
+ * USR2: the new master adopts the listening sockets its parent passed down (GSERVE_FDS, like
+ * Gunicorn's GUNICORN_FD) instead of binding, so the port never closes during an upgrade.
+ */
+export async function adoptListeners(fds: number[], binds: string[], opts: BindOptions): Promise<Listener[]> {
+  const listeners: Listener[] = [];
+  for (const [i, fd] of fds.entries()) {
+    const listener = await bindOne({ kind: 'fd', fd }, opts);
+    const bind = binds[i];
+    const address = bind ? parseAddress(bind) : null;
+    // A TCP socket tells its own address; a unix socket's is only known from the bind list.
+    if (address?.kind === 'unix') listener.url = formatAddress(address);
+    listeners.push({ ...listener, address: address ?? listener.address });
   }
   return listeners;
 }

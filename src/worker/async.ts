@@ -1,36 +1,43 @@
 import type { Server } from 'node:net';
-import { setForwardedAllowIps } from '../http/proxy.js';
-import { tlsOptions, type TlsSettings } from '../http/tls.js';
-import { http2Protocol, networkEdge } from './edge.js';
-import { protocolFor } from './hosted.js';
+import { httpLimits } from '../http/limits.js';
+import { protocolFor, type ProtocolOptions } from './hosted.js';
+import { ConnectionCap } from './connection-cap.js';
+import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
+import type { HostedApp } from '../interfaces/detect.js';
 import type { WorkerClass, WorkerContext } from './types.js';
+
+/** The HTTP settings every class gives its HTTP implementation. */
+export function protocolOptions(ctx: Pick<WorkerContext, 'boot' | 'log'>, scheme: 'http' | 'https'): ProtocolOptions {
+  return { keepAliveTimeout: (ctx.boot.settings.keepAlive as number) * 1000, limits: httpLimits(ctx.boot.settings), scheme, log: ctx.log };
+}
+
+/** Makes the HTTP implementation for one listener (by its index in boot.listeners). */
+export type ProtocolFactory = (options: ProtocolOptions, listener: number) => ProtocolServer;
 
 /** The default class: many connections on one event loop. */
 export class AsyncWorker implements WorkerClass {
   private readonly servers: Server[] = [];
   private readonly protocols: ProtocolServer[] = [];
 
-  constructor(private readonly ctx: WorkerContext) {}
+  constructor(
+    private readonly ctx: Omit<WorkerContext, 'app'> & { app?: HostedApp },
+    /** The thread class swaps in an engine that forwards requests to its app threads. */
+    private readonly makeProtocol: ProtocolFactory = (options) => protocolFor(ctx.app!, options),
+  ) {}
 
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
-    setForwardedAllowIps(settings.forwardedAllowIps as string[]);
-    const tls = tlsOptions(settings as unknown as TlsSettings);
-    const http2 = Boolean(tls && settings.http2);
-    for (const listener of this.ctx.boot.listeners) {
-      const options = {
-        keepAliveTimeout: (settings.keepAlive as number) * 1000,
-        headerTimeout: 60_000,
-        scheme: listener.scheme,
-        log: this.ctx.log,
-      };
-      const protocol = http2 ? http2Protocol(this.ctx.app, tls!, options) : protocolFor(this.ctx.app, options);
-      protocol.on('response', () => this.ctx.onResponse());
+    const edge = edgeSettings(settings, this.ctx.log, this.ctx.app);
+    const cap = new ConnectionCap(settings.workerConnections as number);
+    for (const [index, listener] of this.ctx.boot.listeners.entries()) {
+      const options = protocolOptions(this.ctx, listener.scheme);
+      const protocol = edge.http2 ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, edge.tls!, options) : this.makeProtocol(options, index);
+      protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
+      if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.protocols.push(protocol);
-      const edge = networkEdge(protocol, { tls, http2, proxyProtocol: settings.proxyProtocol as boolean, unix: listener.address.startsWith('unix:'), log: this.ctx.log });
-      this.servers.push(await listenOnFd(listener.fd, edge, settings.backlog as number));
+      this.servers.push(await listenOnFd(listener.fd, cap.guard(edgeFor(protocol, edge, listener)), settings.backlog as number));
     }
   }
 
@@ -47,7 +54,7 @@ export class AsyncWorker implements WorkerClass {
   }
 }
 
-function waitForNoConnections(protocol: ProtocolServer): Promise<void> {
+export function waitForNoConnections(protocol: ProtocolServer): Promise<void> {
   if (protocol.connectionCount === 0) return Promise.resolve();
   return new Promise((resolve) => {
     const check = () => {

@@ -3,8 +3,9 @@ import type { TlsOptions } from 'node:tls';
 import { Http2ProtocolServer } from '../http/http2.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
-import { markUnixPeer } from '../http/proxy.js';
-import { tlsLayer } from '../http/tls.js';
+import type { HttpLimits } from '../http/limits.js';
+import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
+import { tlsLayer, tlsOptions, type TlsSettings } from '../http/tls.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import { fetchOnCompat } from '../interfaces/fetch-compat.js';
 import type { Logger } from '../log/logger.js';
@@ -47,12 +48,33 @@ function plain(protocol: ProtocolServer): (socket: Socket) => void {
   };
 }
 
-export function http2Protocol(app: HostedApp, tls: TlsOptions, opts: { keepAliveTimeout: number; headerTimeout: number; log: Logger }): ProtocolServer {
+/** The edge settings of a worker, read once from its boot settings. */
+export interface EdgeSettings {
+  tls: TlsOptions | null;
+  /** HTTP/2 needs TLS (ALPN) and a node or fetch app in this thread; others get HTTP/1.1 over TLS. */
+  http2: boolean;
+  proxyProtocol: boolean;
+  log: Logger;
+}
+
+export function edgeSettings(settings: Record<string, unknown>, log: Logger, app: HostedApp | undefined): EdgeSettings {
+  setForwardedAllowIps(settings.forwardedAllowIps as string[]);
+  const tls = tlsOptions(settings as unknown as TlsSettings);
+  const http2Capable = app?.kind === 'node' || app?.kind === 'fetch';
+  return { tls, http2: Boolean(tls && settings.http2 && http2Capable), proxyProtocol: settings.proxyProtocol as boolean, log };
+}
+
+/** The edge for one listener: PROXY protocol, TLS, then `protocol`. */
+export function edgeFor(protocol: ProtocolServer, edge: EdgeSettings, listener: { address: string }): (socket: Socket) => void {
+  return networkEdge(protocol, { ...edge, unix: listener.address.startsWith('unix:') });
+}
+
+export function http2Protocol(app: Extract<HostedApp, { kind: 'node' | 'fetch' }>, tls: TlsOptions, opts: { keepAliveTimeout: number; limits: HttpLimits; log: Logger }): ProtocolServer {
   const listener = app.kind === 'node' ? app.listener : fetchOnCompat(app.fetch);
   return new Http2ProtocolServer(listener as never, {
     tls,
     keepAliveTimeout: opts.keepAliveTimeout,
-    headerTimeout: opts.headerTimeout,
+    headerTimeout: opts.limits.headerTimeout,
     onError: (err, req) => opts.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, `Error handling request ${req.method} ${req.url}`),
     onClientError: (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'),
   });

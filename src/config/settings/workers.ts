@@ -19,9 +19,11 @@ export const workerSettings = [
     section: SECTION,
     short: '-k',
     meta: 'CLASS',
-    type: oneOf(['async'] as const),
+    type: oneOf(['async', 'sync', 'thread'] as const, { gthread: 'thread' }),
     default: 'async',
-    doc: 'The worker class: `async`, many connections on one event loop.',
+    doc: 'The worker class: `async`, many connections on one event loop; `sync`, one request at a time, handed only to an idle worker (for blocking code); `thread`, a pool of `--threads` worker threads per process (`gthread` is accepted). See docs/worker-classes.md.',
+    // The sync class changes who accepts (the master), which a reload cannot switch under running workers.
+    reloadable: false,
   }),
   defineSetting({
     name: 'timeout',

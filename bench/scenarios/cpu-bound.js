@@ -1,0 +1,62 @@
+// CPU-bound scenario: the same CPU-heavy app on `-w 1 --threads 2` (one process, two app threads)
+// and on `-w 2` (two processes, async class): throughput, latency and the memory of the whole
+// process tree (master + workers + threads), measured at the end of the load.
+//
+//   node bench/scenarios/cpu-bound.js [--concurrency 8] [--duration 5000] [--rounds 3] [--json]
+// Each round measures every setup for --duration ms, setups interleaved; results are pooled, memory is the rounds' median.
+//
+// Exports run(options) -> { scenario, params, servers: { name: { rps, p50, p99, rssMiB, errors } }, summary }
+import { join } from 'node:path';
+import { APPS, interleaved, load, ms, percentile, runIfMain, startGserve, treeRss } from './support.js';
+
+export const defaults = { concurrency: 8, duration: 5_000, rounds: 3 };
+
+const pick = () => '/';
+
+async function measure(flags, params) {
+  const server = await startGserve(flags, join(APPS, 'cpu.js') + ':app');
+  try {
+    await load({ port: server.port, concurrency: 2, durationMs: 500, pick, keepAlive: true });
+    const result = await load({ port: server.port, concurrency: params.concurrency, durationMs: params.duration, pick, keepAlive: true });
+    return { ...result, extra: treeRss(server.child.pid) };
+  } finally {
+    await server.stop();
+  }
+}
+
+export async function run(options = {}) {
+  const params = { ...defaults, ...options };
+  const pooled = await interleaved(params.rounds, {
+    '-w 1 --threads 2': () => measure(['-w', '1', '--threads', '2'], params),
+    '-w 2': () => measure(['-w', '2'], params),
+    // For reference: one process, one app thread.
+    '-w 1': () => measure(['-w', '1'], params),
+  });
+  const servers = Object.fromEntries(
+    Object.entries(pooled).map(([name, r]) => {
+      const latencies = [...r.latencies.values()].flat();
+      const rssMiB = percentile(r.extra, 50) / 2 ** 20;
+      return [name, { rps: r.rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rssMiB, requests: r.requests, errors: r.errors }];
+    }),
+  );
+  const t = servers['-w 1 --threads 2'];
+  const p = servers['-w 2'];
+  return {
+    scenario: 'cpu-bound',
+    params,
+    servers,
+    summary: `threads/processes: throughput ${(t.rps / p.rps).toFixed(2)}x, memory ${(t.rssMiB / p.rssMiB).toFixed(2)}x (${t.rssMiB.toFixed(0)} MiB vs ${p.rssMiB.toFixed(0)} MiB)`,
+  };
+}
+
+export function print(result) {
+  const { params } = result;
+  console.log(`cpu-bound: ${params.concurrency} keep-alive clients, ${params.rounds} x ${params.duration} ms, sha256 over 2.5 MB per request`);
+  console.log('server                 req/s       p50       p99   tree RSS MiB  errors');
+  for (const [name, s] of Object.entries(result.servers)) {
+    console.log(`${name.padEnd(18)} ${s.rps.toFixed(0).padStart(9)} ${ms(s.p50).padStart(9)} ${ms(s.p99).padStart(9)} ${s.rssMiB.toFixed(1).padStart(14)} ${String(s.errors).padStart(7)}`);
+  }
+  console.log(result.summary);
+}
+
+await runIfMain(import.meta.url, defaults, run, print);

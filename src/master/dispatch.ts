@@ -1,0 +1,89 @@
+import net, { type Server, type Socket } from 'node:net';
+import type { Logger } from '../log/logger.js';
+import { refuseOverloaded } from '../http/overload.js';
+import type { Listener } from './listeners.js';
+import type { WorkerProcess } from './worker-process.js';
+
+/**
+ * The sync class's hand-off: the master accepts on the listeners itself and passes each new
+ * connection to a worker that has said it is idle. While every worker is busy, connections wait
+ * here, in arrival order, and go to the first worker that becomes idle. Neither the kernel's shared
+ * accept queue (an event-loop worker accepts, in batches, whenever its loop turns, even in the
+ * middle of other requests) nor node:cluster's round-robin (in turn, busy or not) does that.
+ */
+export class SyncDispatcher {
+  private readonly servers: Server[] = [];
+  /** Accepted connections no worker has taken yet; paused, so nothing is read from them here. */
+  private readonly waiting: Array<{ socket: Socket; listener: number }> = [];
+  /** Workers that said they are idle, longest idle first. */
+  private readonly idle: WorkerProcess[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly log: Logger,
+    /** Beyond this many waiting connections, new ones get a fast 503 (Gunicorn's default backlog). */
+    private readonly maxWaiting = 2048,
+  ) {}
+
+  start(listeners: Listener[]): void {
+    listeners.forEach((listener, index) => {
+      const server = net.createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket, index));
+      server.on('error', (err) => this.log.error({ err: err.message }, 'Accept failed on %s', listener.url));
+      // A raw bound handle: listen() uses it as it is, so the port the workers know stays the same.
+      server.listen(listener.handle);
+      this.servers.push(server);
+    });
+  }
+
+  private onConnection(socket: Socket, listener: number): void {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    if (this.waiting.length >= this.maxWaiting) {
+      refuseOverloaded(socket);
+      return;
+    }
+    this.waiting.push({ socket, listener });
+    this.handOut();
+  }
+
+  /** The worker finished its connection (or just booted) and can take the next one. */
+  workerIdle(w: WorkerProcess): void {
+    if (!this.idle.includes(w)) this.idle.push(w);
+    this.handOut();
+  }
+
+  workerGone(w: WorkerProcess): void {
+    const at = this.idle.indexOf(w);
+    if (at >= 0) this.idle.splice(at, 1);
+  }
+
+  private handOut(): void {
+    while (this.waiting.length > 0 && this.idle.length > 0) {
+      const w = this.idle.shift()!;
+      if (w.state === 'stopping' || !w.child.connected) continue;
+      const next = this.waiting.shift()!;
+      if (next.socket.destroyed) {
+        this.idle.unshift(w);
+        continue;
+      }
+      try {
+        w.child.send({ t: 'conn', listener: next.listener }, next.socket, (err) => {
+          // The worker died with the connection in flight: it is lost, as with a crash mid-request.
+          if (err) next.socket.destroy();
+        });
+      } catch {
+        this.waiting.unshift(next); // the channel closed under us: another worker takes it
+      }
+    }
+  }
+
+  /** Stop handing out: connections still waiting are closed; the listeners close with the master. */
+  stop(): void {
+    this.stopped = true;
+    for (const { socket } of this.waiting.splice(0)) socket.destroy();
+    this.idle.length = 0;
+  }
+}

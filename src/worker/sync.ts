@@ -1,0 +1,71 @@
+import type { Socket } from 'node:net';
+import { protocolFor } from './hosted.js';
+import type { ProtocolServer } from '../http/protocol.js';
+import type { MasterMessage, WorkerMessage } from './protocol.js';
+import type { WorkerClass, WorkerContext } from './types.js';
+import { protocolOptions, waitForNoConnections } from './async.js';
+import { edgeFor, edgeSettings } from './edge.js';
+
+/**
+ * One connection at a time, one request per connection (answered with `Connection: close`), like
+ * Gunicorn's sync worker. The worker never accepts: the master hands it a connection only after it
+ * has said it is idle (master/dispatch.ts), so a handler that blocks here delays nobody else.
+ */
+export class SyncWorker implements WorkerClass {
+  private readonly protocols: ProtocolServer[] = [];
+  /** Per listener: PROXY protocol and TLS, then the protocol server. */
+  private readonly edges: Array<(socket: Socket) => void> = [];
+  private current: Socket | null = null;
+  /** Only filled if the master sends while we are busy, which its bookkeeping should prevent. */
+  private readonly backlog: Array<{ socket: Socket; listener: number }> = [];
+
+  constructor(private readonly ctx: WorkerContext) {}
+
+  async start(): Promise<void> {
+    // HTTP/2 multiplexes many requests on one connection, which is not what a sync worker is for.
+    const edge = { ...edgeSettings(this.ctx.boot.settings, this.ctx.log, undefined), http2: false };
+    for (const listener of this.ctx.boot.listeners) {
+      const protocol = protocolFor(this.ctx.app, protocolOptions(this.ctx, listener.scheme));
+      // Draining from the start is exactly "one request per connection, then Connection: close".
+      protocol.drain();
+      protocol.on('response', (...reqRes: unknown[]) => {
+        this.ctx.onResponse(...reqRes);
+        this.finished(this.current);
+      });
+      if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
+      this.protocols.push(protocol);
+      this.edges.push(edgeFor(protocol, edge, listener));
+    }
+    process.on('message', (message: MasterMessage, handle: unknown) => {
+      if (message?.t === 'conn' && handle) this.take(handle as Socket, message.listener);
+    });
+    this.send({ t: 'idle' });
+  }
+
+  private send(message: WorkerMessage): void {
+    if (process.connected) process.send!(message);
+  }
+
+  private take(socket: Socket, listener: number): void {
+    if (this.current) {
+      this.backlog.push({ socket, listener });
+      return;
+    }
+    this.current = socket;
+    socket.once('close', () => this.finished(socket));
+    this.edges[listener]!(socket);
+  }
+
+  /** The response is out (or the client left): this worker can take the next connection. */
+  private finished(socket: Socket | null): void {
+    if (!socket || socket !== this.current) return;
+    this.current = null;
+    const next = this.backlog.shift();
+    if (next) this.take(next.socket, next.listener);
+    else this.send({ t: 'idle' });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.protocols.map(waitForNoConnections));
+  }
+}

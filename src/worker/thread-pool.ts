@@ -1,0 +1,165 @@
+import { Worker } from 'node:worker_threads';
+import { AppLoadError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.js';
+
+const RUNNER = new URL('./thread-runner.js', import.meta.url);
+/** A thread that fails sooner than this after it started counts toward the respawn backoff. */
+const EARLY_DEATH_MS = 5_000;
+const MAX_BACKOFF_MS = 10_000;
+
+/** One request as the pool sees it; the main thread's framing implements it. */
+export interface Exchange {
+  readonly id: number;
+  onData(chunk: Uint8Array): void;
+  onDone(aborted: boolean): void;
+  /** The thread died with this exchange in hand. */
+  onFail(): void;
+}
+
+interface Slot {
+  worker: Worker;
+  /** Kept: worker.threadId reads -1 once the thread has exited. */
+  threadId: number;
+  ready: boolean;
+  bornAt: number;
+  /** The exchange in hand: a thread runs one request at a time, like a Gunicorn gthread thread. */
+  current: Exchange | null;
+}
+
+interface Waiting {
+  exchange: Exchange;
+  /** Messages for the thread, held until one is free: the head, then body chunks as they came. */
+  messages: ToThread[];
+}
+
+/**
+ * The worker_threads of one `thread` worker process. Each request goes to an idle thread; while
+ * every thread is busy, requests wait here in arrival order and go to the first thread that frees
+ * up. A thread that dies, or whose app fails to load, is replaced; the process stays up.
+ */
+export class ThreadPool {
+  private readonly slots = new Set<Slot>();
+  private readonly waiting: Waiting[] = [];
+  /** Exchanges in a thread, by id: where the thread's replies go. */
+  private readonly active = new Map<number, { exchange: Exchange; slot: Slot }>();
+  private nextId = 1;
+  private earlyDeaths = 0;
+  private stopping = false;
+  private respawnTimer: NodeJS.Timeout | null = null;
+  private booted!: { resolve: () => void; reject: (err: Error) => void };
+  private bootFailures = 0;
+  private hasBooted = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly boot: ThreadBoot,
+    private readonly log: Logger,
+  ) {}
+
+  /** Resolves once one thread has loaded the app; rejects if every first thread failed to. */
+  start(): Promise<void> {
+    const booted = new Promise<void>((resolve, reject) => (this.booted = { resolve, reject }));
+    for (let i = 0; i < this.size; i++) this.spawn();
+    return booted;
+  }
+
+  newId(): number {
+    return this.nextId++;
+  }
+
+  /** A new request: to an idle thread now, or queued. Body chunks follow through `send`. */
+  open(exchange: Exchange, listener: number, head: Uint8Array, peer: Peer): void {
+    const slot = this.idleSlot();
+    const message: ToThread = { t: 'open', id: exchange.id, listener, head, peer };
+    if (slot) this.assign(slot, exchange, [message]);
+    else this.waiting.push({ exchange, messages: [message] });
+  }
+
+  send(exchange: Exchange, message: ToThread): void {
+    const running = this.active.get(exchange.id);
+    if (running) {
+      running.slot.worker.postMessage(message);
+      return;
+    }
+    const queued = this.waiting.find((w) => w.exchange === exchange);
+    if (!queued) return;
+    // A request aborted before any thread took it needs no thread at all.
+    if (message.t === 'abort') this.waiting.splice(this.waiting.indexOf(queued), 1);
+    else queued.messages.push(message);
+  }
+
+  private idleSlot(): Slot | undefined {
+    for (const slot of this.slots) if (slot.ready && !slot.current) return slot;
+    return undefined;
+  }
+
+  private assign(slot: Slot, exchange: Exchange, messages: ToThread[]): void {
+    slot.current = exchange;
+    this.active.set(exchange.id, { exchange, slot });
+    for (const m of messages) slot.worker.postMessage(m);
+  }
+
+  private takeNext(slot: Slot): void {
+    const next = this.waiting.shift();
+    if (next) this.assign(slot, next.exchange, next.messages);
+  }
+
+  private spawn(): void {
+    const worker = new Worker(RUNNER, { workerData: this.boot });
+    const slot: Slot = { worker, threadId: worker.threadId, ready: false, bornAt: Date.now(), current: null };
+    this.slots.add(slot);
+    worker.on('message', (m: FromThread) => this.onMessage(slot, m));
+    worker.on('error', (err) => this.log.error({ err: { message: err.message, stack: err.stack } }, 'Thread %d died: uncaught exception', slot.threadId));
+    worker.on('exit', (code) => this.onExit(slot, code));
+  }
+
+  private onMessage(slot: Slot, m: FromThread): void {
+    if (m.t === 'data') this.active.get(m.id)?.exchange.onData(m.chunk);
+    else if (m.t === 'done') {
+      const running = this.active.get(m.id);
+      if (!running) return;
+      this.active.delete(m.id);
+      slot.current = null;
+      running.exchange.onDone(m.aborted);
+      this.takeNext(slot);
+    } else if (m.t === 'ready') {
+      slot.ready = true;
+      this.hasBooted = true;
+      this.booted.resolve();
+      this.log.debug('Thread %d ready', slot.threadId);
+      this.takeNext(slot);
+    } else if (m.t === 'load-error') {
+      if (!this.hasBooted && ++this.bootFailures >= this.size) this.booted.reject(new AppLoadError(m.code, m.message));
+      else this.log.error('Thread %d could not load the app: %s', slot.threadId, m.message);
+    }
+  }
+
+  private onExit(slot: Slot, code: number): void {
+    this.slots.delete(slot);
+    const lost = slot.current;
+    if (lost) {
+      this.active.delete(lost.id);
+      lost.onFail();
+    }
+    if (this.stopping || (!this.hasBooted && this.bootFailures >= this.size)) return;
+    this.log.warn('Thread %d exited with code %d; replacing it', slot.threadId, code);
+    this.earlyDeaths = Date.now() - slot.bornAt < EARLY_DEATH_MS ? this.earlyDeaths + 1 : 0;
+    const delay = this.earlyDeaths <= 1 ? 0 : Math.min(MAX_BACKOFF_MS, 100 * 2 ** (this.earlyDeaths - 1));
+    if (delay === 0) this.spawn();
+    else if (!this.respawnTimer) {
+      this.respawnTimer = setTimeout(() => {
+        this.respawnTimer = null;
+        for (let n = this.slots.size; n < this.size && !this.stopping; n++) this.spawn();
+      }, delay);
+    }
+  }
+
+  /** Once no request is left: end every thread. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.respawnTimer) clearTimeout(this.respawnTimer);
+    for (const w of this.waiting.splice(0)) w.exchange.onFail();
+    await Promise.all([...this.slots].map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * What the worker's main thread and its app threads say to each other. The main thread owns the
+ * client sockets and frames requests; each request ("exchange") is replayed to one thread as
+ * plain HTTP/1.1 bytes, and the thread's response bytes come back to be parsed and written.
+ */
+
+/** What a thread is started with (worker_threads workerData). */
+export interface ThreadBoot {
+  settings: Record<string, unknown>;
+  cwd: string;
+  /** The scheme of each listener, by listener index. */
+  schemes: Array<'http' | 'https'>;
+}
+
+export interface Peer {
+  remoteAddress?: string;
+  remotePort?: number;
+  localAddress?: string;
+  localPort?: number;
+}
+
+export type ToThread =
+  /** A new request: its head; body bytes follow as `data`. */
+  | { t: 'open'; id: number; listener: number; head: Uint8Array; peer: Peer }
+  | { t: 'data'; id: number; chunk: Uint8Array }
+  /** The client went away: drop the request. */
+  | { t: 'abort'; id: number };
+
+export type FromThread =
+  | { t: 'ready' }
+  /** The app failed to load in this thread; the thread exits after sending this. */
+  | { t: 'load-error'; code: string; message: string }
+  | { t: 'data'; id: number; chunk: Uint8Array }
+  /** The response is complete, or abandoned (`aborted`: the thread's side closed without finishing it). */
+  | { t: 'done'; id: number; aborted: boolean };

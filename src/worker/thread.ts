@@ -1,0 +1,37 @@
+import { HttpEngine } from '../http/engine.js';
+import { AsyncWorker } from './async.js';
+import { forwardToThreads } from './thread-forward.js';
+import { ThreadPool } from './thread-pool.js';
+import type { WorkerClass, WorkerContext } from './types.js';
+
+/**
+ * The `thread` class: a pool of worker_threads in each worker process, each with its own instance
+ * of the app (never loaded in the main thread). The main thread runs exactly the `async` class's
+ * connection handling, on gserve's engine (so the same keep-alive, pipelining order, limits and
+ * errors), with a handler that passes each request to an idle app thread. A handler that blocks
+ * its thread (synchronous work, Atomics.wait) holds up neither the other threads nor the I/O.
+ */
+export class ThreadWorker implements WorkerClass {
+  private readonly pool: ThreadPool;
+  private readonly connections: AsyncWorker;
+
+  constructor(ctx: Omit<WorkerContext, 'app'>) {
+    const { settings, cwd, listeners } = ctx.boot;
+    this.pool = new ThreadPool(settings.threads as number, { settings, cwd, schemes: listeners.map((l) => l.scheme) }, ctx.log);
+    this.connections = new AsyncWorker(ctx, (options, listener) => {
+      const engine = new HttpEngine(forwardToThreads(this.pool, listener), options);
+      engine.prependListener('handler-error', (err: unknown) => ctx.log.error({ err: String(err) }, 'Error forwarding a request to an app thread'));
+      return engine;
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.pool.start();
+    await this.connections.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.connections.stop();
+    await this.pool.stop();
+  }
+}

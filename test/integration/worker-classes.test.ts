@@ -1,0 +1,253 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, runGserve, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
+import { get, type SimpleResponse } from '../helpers/http.js';
+
+const probe = join(FIXTURES, 'classes', 'probe.js') + ':app';
+
+interface Probe {
+  route: string;
+  pid: number;
+  threadId: number;
+  start: number;
+  end: number;
+}
+
+const json = (r: SimpleResponse): Probe => {
+  expect(r.status).toBe(200);
+  return JSON.parse(r.body) as Probe;
+};
+
+/** Waits until `n` /block handlers have written their start line (polls the file; fails after a generous deadline). */
+async function blockedHandlers(g: Gserve, dir: string, n: number): Promise<string[]> {
+  const file = join(dir, 'started');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+    if (lines.length >= n) return lines;
+    if (Date.now() > deadline || g.exitCode !== undefined) throw new Error(`only ${lines.length} of ${n} handlers started\n${g.stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Rejects if `promise` has not settled by the deadline, instead of hanging the test. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)));
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+const overlapAll = (ps: Probe[]) => Math.max(...ps.map((p) => p.start)) < Math.min(...ps.map((p) => p.end));
+
+describe('sync worker class', () => {
+  it('-w 2: ten requests sent while one handler blocks are all served by the other worker meanwhile', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['-k', 'sync', '-w', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
+    const blocked = get(g.url + '/block');
+    const [line] = await blockedHandlers(g, dir, 1);
+    const blockedPid = Number(line!.split(':')[0]);
+    // While the handler blocks, nothing may wait on it: these must all finish before we release it.
+    const fast = await within(Promise.all(Array.from({ length: 10 }, () => get(g.url + '/fast'))), 30_000, 'fast requests while a worker blocks');
+    writeFileSync(join(dir, 'release'), '');
+    const slow = json(await blocked);
+    const probes = fast.map(json);
+    for (const p of probes) {
+      expect(p.pid).not.toBe(blockedPid);
+      expect(p.end).toBeLessThan(slow.end);
+    }
+    expect(new Set(probes.map((p) => p.pid)).size).toBe(1);
+    expect(g.workerPids.has(probes[0]!.pid)).toBe(true);
+    expect(fast.every((r) => r.headers.connection === 'close')).toBe(true);
+    expect(g.lines.some((l) => l.msg === 'Using worker: sync')).toBe(true);
+  });
+
+  it('-w 1: concurrent requests are served one after another, none refused', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', probe]);
+    const probes = (await Promise.all(Array.from({ length: 6 }, () => get(g.url + '/work')))).map(json);
+    probes.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < probes.length; i++) expect(probes[i]!.start).toBeGreaterThanOrEqual(probes[i - 1]!.end);
+    expect(new Set(probes.map((p) => p.pid)).size).toBe(1);
+  });
+
+  it('hands connections to the replacement of a worker killed with kill -9', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', probe]);
+    const [victim] = [...g.workerPids];
+    process.kill(victim!, 'SIGKILL');
+    await g.waitForWorkers(2);
+    const probes = (await Promise.all(Array.from({ length: 3 }, () => get(g.url + '/fast')))).map(json);
+    for (const p of probes) expect(p.pid).not.toBe(victim);
+  });
+
+  it('answers one request per connection, with Connection: close', async () => {
+    const g = await startGserve(['-k', 'sync', probe]);
+    const text = await new Promise<string>((resolve, reject) => {
+      const socket = connect(g.port, '127.0.0.1');
+      let out = '';
+      socket.setEncoding('latin1').on('data', (d) => (out += d));
+      socket.on('end', () => resolve(out));
+      socket.on('error', reject);
+      socket.write('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    expect(text.match(/^HTTP\/1\.1 200/gm)).toHaveLength(1);
+    expect(text).toMatch(/connection: close/i);
+    expect(text).toContain('"route":"/a"');
+  });
+});
+
+describe('async worker class', () => {
+  it('-w 1: 200 concurrent requests to a handler awaiting a timer all overlap in one process', async () => {
+    const g = await startGserve(['-w', '1', probe]);
+    const probes = (await Promise.all(Array.from({ length: 200 }, () => get(g.url + '/gather?n=200')))).map(json);
+    expect(new Set(probes.map((p) => p.pid)).size).toBe(1);
+    expect(overlapAll(probes)).toBe(true);
+  });
+
+  it('--worker-connections: a connection over the cap gets a fast 503 with Retry-After, and the server stays up', async () => {
+    const g = await startGserve(['-w', '1', '--worker-connections', '2', probe]);
+    // Two idle connections fill the cap; the worker accepts in arrival order, so the third is over it.
+    const held = await Promise.all([0, 1].map(() => openConnection(g.port)));
+    try {
+      const refused = await get(g.url + '/third');
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    // Once they close, the worker takes connections again.
+    let status = 0;
+    for (let attempt = 0; attempt < 100 && status !== 200; attempt++) status = (await get(g.url + '/after')).status;
+    expect(status).toBe(200);
+  });
+});
+
+function openConnection(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+  });
+}
+
+/** Sends raw bytes on one connection and collects everything until the server closes it. */
+function rawExchange(port: number, bytes: string, onData?: (soFar: string) => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let out = '';
+    socket.setEncoding('latin1').on('data', (d) => {
+      out += d;
+      onData?.(out);
+    });
+    socket.on('end', () => resolve(out));
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
+describe('thread worker class', () => {
+  it('-w 1 --threads 4: four blocking handlers overlap in four threads of one process; a fifth request waits for a free thread', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['-w', '1', '--threads', '4', probe], { env: { GSERVE_TEST_DIR: dir } });
+    expect(g.lines.some((l) => l.msg === 'Using worker: thread')).toBe(true);
+    const blocked = Array.from({ length: 4 }, () => get(g.url + '/block'));
+    await blockedHandlers(g, dir, 4);
+    const fifth = get(g.url + '/fast');
+    // Every app thread is blocked, yet the main thread still reads, frames and answers.
+    const bad = await within(rawExchange(g.port, 'NOT HTTP AT ALL\r\n\r\n'), 30_000, 'a bad request while every thread blocks');
+    expect(bad).toMatch(/^HTTP\/1\.1 400 /);
+    writeFileSync(join(dir, 'release'), '');
+    const probes = (await Promise.all(blocked)).map(json);
+    const last = json(await fifth);
+    expect(overlapAll(probes)).toBe(true);
+    expect(new Set(probes.map((p) => p.threadId)).size).toBe(4);
+    expect(new Set([...probes, last].map((p) => p.pid)).size).toBe(1);
+    expect(last.start).toBeGreaterThan(Math.min(...probes.map((p) => p.end)));
+  });
+
+  it('a keep-alive connection stuck behind a blocked request does not hold up other connections; its responses keep their order', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['--threads', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
+    const pipelined = rawExchange(g.port, 'GET /block HTTP/1.1\r\nHost: x\r\n\r\nGET /after-block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await blockedHandlers(g, dir, 1);
+    const other = json(await within(get(g.url + '/other'), 30_000, 'another connection while one is stuck'));
+    writeFileSync(join(dir, 'release'), '');
+    const text = await pipelined;
+    const routes = [...text.matchAll(/"route":"([^"]+)"/g)].map((m) => m[1]);
+    expect(routes).toEqual(['/block', '/after-block']);
+    const first = JSON.parse(/\{"route":"\/block".*?\}/.exec(text)![0]) as Probe;
+    expect(other.end).toBeLessThan(first.end);
+  });
+
+  it('replaces a thread whose app throws at load, and one that dies, keeping the process up', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['--threads', '2', join(FIXTURES, 'classes', 'throws-in-thread-2.js') + ':app'], { env: { GSERVE_TEST_DIR: dir } });
+    await g.waitForLog(/^Thread 2 could not load the app: .*thread 2 cannot load this app/);
+    await g.waitForLog(/^Thread 3 ready/);
+    const [workerPid] = [...g.workerPids];
+    // Hold one thread: the other one (the replacement) must answer.
+    const blocked = get(g.url + '/block');
+    await blockedHandlers(g, dir, 1);
+    const spare = json(await get(g.url + '/fast'));
+    expect(spare.threadId).toBe(3);
+    writeFileSync(join(dir, 'release'), '');
+    await blocked;
+
+    const died = await get(g.url + '/die');
+    expect(died.status).toBe(500);
+    await g.waitForLog(/^Thread \d+ exited with code 7; replacing it/);
+    const after = json(await get(g.url + '/fast'));
+    expect(after.pid).toBe(workerPid);
+    expect(g.workerPids.size).toBe(1);
+  });
+
+  it('implies the thread class from --threads, accepts gthread, and refuses --threads with async', async () => {
+    const implied = await runGserve(['--threads', '3', '--print-config', probe]);
+    expect(implied.stdout).toMatch(/^workerClass\s+= "thread" {2}# implied by threads = 3 \(command line --threads\)$/m);
+    const alias = await runGserve(['-k', 'gthread', '--print-config', probe]);
+    expect(alias.stdout).toMatch(/^workerClass\s+= "thread"/m);
+    const refused = await runGserve(['-k', 'async', '--threads', '2', probe]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/Setting "threads" is 2 .* but the async worker class .* Use --worker-class thread, or drop --threads\./);
+  });
+});
+
+describe('every class with every interface', () => {
+  const apps = { node: join(FIXTURES, 'classes', 'echo-node.js') + ':app', fetch: join(FIXTURES, 'classes', 'echo-fetch.js') };
+  for (const workerClass of ['async', 'sync', 'thread']) {
+    for (const [iface, spec] of Object.entries(apps)) {
+      it(`${workerClass} serves a ${iface} app`, async () => {
+        const g = await startGserve(['-k', workerClass, '-w', '2', '--threads', workerClass === 'thread' ? '2' : '1', spec]);
+        const [a, b] = await Promise.all([get(g.url + '/one?x=1'), get(g.url + '/two', { method: 'POST', body: 'payload' })]);
+        expect(a.status).toBe(200);
+        expect(JSON.parse(a.body)).toMatchObject({ method: 'GET', path: '/one?x=1', body: '' });
+        expect(b.status).toBe(200);
+        expect(JSON.parse(b.body)).toMatchObject({ method: 'POST', path: '/two', body: 'payload' });
+        expect(g.workerPids.has(JSON.parse(a.body).pid)).toBe(true);
+        if (workerClass === 'thread') expect(JSON.parse(a.body).threadId).toBeGreaterThan(0);
+        else expect(JSON.parse(a.body).threadId).toBe(0);
+      });
+    }
+  }
+
+  it('a thread worker whose app cannot load in any thread halts like the other classes', async () => {
+    const r = await runGserve(['-k', 'thread', '--threads', '2', join(FIXTURES, 'apps', 'throws-at-load.js')]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/Failed to load app module .*throws-at-load\.js: database URL is not set/);
+  });
+});
+
+describe('graceful stop', () => {
+  for (const workerClass of ['sync', 'thread']) {
+    it(`${workerClass}: TERM lets a request in a blocked handler finish, then exits 0`, async () => {
+      const dir = tempDir();
+      const g = await startGserve(['-k', workerClass, probe], { env: { GSERVE_TEST_DIR: dir } });
+      const blocked = get(g.url + '/block');
+      await blockedHandlers(g, dir, 1);
+      g.signal('SIGTERM');
+      await g.waitForLog(/^Handling signal: term/);
+      writeFileSync(join(dir, 'release'), '');
+      expect(json(await blocked).route).toBe('/block');
+      expect((await g.exited).code).toBe(0);
+    });
+  }
+});
