@@ -104,7 +104,14 @@ function serializeHead(req: EngineRequest): { head: Buffer; chunked: boolean } {
   return { head: Buffer.from(head + CRLF, 'latin1'), chunked };
 }
 
-const peerOf = (s: Socket): Peer => ({ remoteAddress: s.remoteAddress, remotePort: s.remotePort, localAddress: s.localAddress, localPort: s.localPort });
+const peerOf = (s: Socket): Peer => ({
+  remoteAddress: s.remoteAddress,
+  remotePort: s.remotePort,
+  remoteFamily: s.remoteFamily,
+  localAddress: s.localAddress,
+  localPort: s.localPort,
+  encrypted: Boolean((s as Socket & { encrypted?: boolean }).encrypted),
+});
 
 /** The engine handler of a `thread` worker: every request goes to the pool, and back. */
 export function forwardToThreads(pool: ThreadPool, listener: number): EngineHandler {

@@ -17,6 +17,9 @@ export interface Peer {
   remotePort?: number;
   localAddress?: string;
   localPort?: number;
+  /** The connection is TLS: the app's socket says so, as node's does (Express's `req.protocol`). */
+  encrypted?: boolean;
+  remoteFamily?: string;
 }
 
 export type ToThread =

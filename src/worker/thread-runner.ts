@@ -30,8 +30,9 @@ class ExchangeSocket extends Duplex {
   remotePort?: number;
   localAddress?: string;
   localPort?: number;
-  readonly remoteFamily = 'IPv4';
-  readonly encrypted = false;
+  remoteFamily = 'IPv4';
+  /** Set from the peer: true when the client's connection is TLS. */
+  encrypted = false;
 
   constructor(readonly id: number, peer: Peer) {
     super({ allowHalfOpen: true });

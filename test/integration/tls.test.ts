@@ -133,6 +133,26 @@ describe('TLS', () => {
   });
 });
 
+describe('TLS and the PROXY protocol in every worker class', () => {
+  for (const workerClass of ['sync', 'thread']) {
+    it(`-k ${workerClass}: reads the PROXY header, then TLS, for a node app`, async () => {
+      if (!certs) return;
+      const g = await startGserve(['-k', workerClass, ...tlsArgs(), '--proxy-protocol', app('node-peer')]);
+      const raw = await connectBehindProxy(g.port, 'PROXY TCP4 198.51.100.9 10.0.0.1 8123 443\r\n');
+      const body = await new Promise<string>((resolve, reject) => {
+        const tls = tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert) }, () =>
+          tls.write('GET /k HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
+        );
+        let out = '';
+        tls.setEncoding('utf8').on('data', (d: string) => (out += d));
+        tls.on('end', () => resolve(out.slice(out.indexOf('\r\n\r\n') + 4)));
+        tls.on('error', reject);
+      });
+      expect(JSON.parse(body)).toMatchObject({ remoteAddress: '198.51.100.9', remotePort: 8123, encrypted: true, url: '/k' });
+    });
+  }
+});
+
 describe('HTTP/2', () => {
   for (const fixture of ['node-peer', 'fetch-url']) {
     it(`serves h2 with ALPN and falls back to HTTP/1.1 (${fixture} app)`, async () => {
