@@ -52,6 +52,30 @@ describe('forwarded headers', () => {
   });
 });
 
+describe('forwarded client in every gateway interface', () => {
+  const headers = { 'x-forwarded-for': '203.0.113.50, 10.0.0.2', 'x-forwarded-proto': 'https' };
+
+  it('fetch: request.url and server.requestIP', async () => {
+    const g = await startGserve(['--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8', app('fetch-ip')]);
+    const r = JSON.parse((await get(g.url + '/ip', { headers })).body);
+    expect(r).toEqual({ url: `https://127.0.0.1:${g.port}/ip`, ip: { address: '203.0.113.50', family: 'IPv4', port: 0 } });
+    const direct = JSON.parse((await get(g.url + '/ip')).body);
+    expect(direct.ip).toMatchObject({ address: '127.0.0.1', family: 'IPv4' });
+  });
+
+  it('wsgi: REMOTE_ADDR and wsgi.url_scheme; asgi: client and scheme', async () => {
+    const w = await startGserve(['--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8', `${app('wsgi-probe')}:app`]);
+    const env = JSON.parse((await get(w.url + '/environ', { headers })).body);
+    expect(env).toMatchObject({ REMOTE_ADDR: '203.0.113.50', 'wsgi.url_scheme': 'https' });
+    const a = await startGserve(['--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8', `${app('asgi-probe')}:app`]);
+    const scope = JSON.parse((await get(a.url + '/scope', { headers: { forwarded: 'for="[2001:db8::9]:4000";proto=https' } })).body);
+    expect(scope).toMatchObject({ client: ['2001:db8::9', 4000], scheme: 'https' });
+    // An untrusted peer's headers change nothing.
+    const u = await startGserve(['--forwarded-allow-ips', '10.9.8.7', `${app('wsgi-probe')}:app`]);
+    expect(JSON.parse((await get(u.url + '/environ', { headers })).body)).toMatchObject({ REMOTE_ADDR: '127.0.0.1', 'wsgi.url_scheme': 'http' });
+  });
+});
+
 describe('PROXY protocol', () => {
   it('takes the client address from a v1 header of a trusted peer, for node and fetch apps', async () => {
     const g = await startGserve(['--proxy-protocol', app('node-peer')]);
