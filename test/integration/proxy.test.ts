@@ -1,6 +1,7 @@
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { parseResponse, rawExchange } from '../helpers/raw.js';
 
@@ -24,6 +25,18 @@ function ipv6Bytes(a: string): Buffer {
   const r = right ? right.split(':') : [];
   const groups = [...l, ...Array(8 - l.length - r.length).fill('0'), ...r];
   return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]));
+}
+
+function getUnix(socketPath: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 describe('forwarded headers', () => {
@@ -70,6 +83,13 @@ describe('forwarded client in every gateway interface', () => {
     const a = await startGserve(['--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8', `${app('asgi-probe')}:app`]);
     const scope = JSON.parse((await get(a.url + '/scope', { headers: { forwarded: 'for="[2001:db8::9]:4000";proto=https' } })).body);
     expect(scope).toMatchObject({ client: ['2001:db8::9', 4000], scheme: 'https' });
+    // The thread class's app threads apply the same --forwarded-allow-ips.
+    const t = await startGserve(['-k', 'thread', '--forwarded-allow-ips', '10.9.8.7', `${app('wsgi-probe')}:app`]);
+    expect(JSON.parse((await get(t.url + '/environ', { headers })).body)).toMatchObject({ REMOTE_ADDR: '127.0.0.1', 'wsgi.url_scheme': 'http' });
+    const path = join(tempDir(), 'thread.sock');
+    await startGserve(['-k', 'thread', '-b', `unix:${path}`, '--forwarded-allow-ips', '10.9.8.7', `${app('wsgi-probe')}:app`]);
+    // A unix-socket peer is trusted; 10.0.0.2 is not, so it is the right-most hop to believe.
+    expect(JSON.parse((await getUnix(path, '/environ', headers)).body)).toMatchObject({ REMOTE_ADDR: '10.0.0.2', 'wsgi.url_scheme': 'https' });
     // An untrusted peer's headers change nothing.
     const u = await startGserve(['--forwarded-allow-ips', '10.9.8.7', `${app('wsgi-probe')}:app`]);
     expect(JSON.parse((await get(u.url + '/environ', { headers })).body)).toMatchObject({ REMOTE_ADDR: '127.0.0.1', 'wsgi.url_scheme': 'http' });
