@@ -1,6 +1,7 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
-import { clientSide, decodePath, serverAddress, splitTarget } from './scope.js';
+import { requestClient } from '../http/proxy.js';
+import { decodePath, serverAddress, splitTarget } from './scope.js';
 import { engineUpgradeRequest, type WebSocketHub } from './websocket.js';
 import type { WebSocket } from 'ws';
 
@@ -51,19 +52,21 @@ function asBytes(value: unknown, key: string, type: string): Uint8Array {
 /** The keys common to http and websocket scopes. */
 function connectionScope(type: 'http' | 'websocket', req: EngineRequest, state: Record<string, unknown>): AsgiScope {
   const { rawPath, query } = splitTarget(req.url);
-  const { client, scheme } = clientSide(req);
+  // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
+  const client = requestClient(req);
+  const secure = client.scheme === 'https';
   return {
     type,
     asgi: { ...ASGI_VERSION },
     http_version: req.httpVersion,
     ...(type === 'http' ? { method: req.method } : {}),
-    scheme: type === 'http' ? scheme : scheme === 'https' ? 'wss' : 'ws',
+    scheme: type === 'http' ? client.scheme : secure ? 'wss' : 'ws',
     path: decodePath(rawPath),
     raw_path: latin1(rawPath),
     query_string: latin1(query),
     root_path: '',
     headers: scopeHeaders(req),
-    client,
+    client: client.clientAddress ? [client.clientAddress, client.clientPort] : null,
     server: serverAddress(req.socket),
     // Each request gets a shallow copy: keys the app adds do not leak between requests.
     state: { ...state },

@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
-import { clientInfo } from '../http/proxy.js';
+import { requestClient } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
 import { FastResponse, LazyRequest, NativeRequest, installFastGlobals, type FastBody, type HeadersInit, type RequestSource } from './fetch-globals.js';
@@ -18,7 +19,7 @@ export function requestUrl(req: EngineRequest): string {
     const address = req.socket.localAddress;
     host = address ? `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}` : 'localhost';
   }
-  const { scheme } = clientInfo(req.socket, (name) => req.header(name), req.scheme);
+  const { scheme } = requestClient(req);
   return `${scheme}://${host}${req.url}`;
 }
 
@@ -144,8 +145,11 @@ class FetchServer {
     return this.topics.publish(topic, message);
   }
   requestIP(request: Request): { address: string; family: string; port: number } | null {
-    const socket = (request as unknown as Partial<Tagged>)[kEngineRequest]?.socket;
-    return socket?.remoteAddress ? { address: socket.remoteAddress, family: socket.remoteFamily ?? 'IPv4', port: socket.remotePort ?? 0 } : null;
+    const req = (request as unknown as Partial<Tagged>)[kEngineRequest];
+    if (!req) return null;
+    // The client a trusted proxy names (--forwarded-allow-ips), else the socket's peer.
+    const { clientAddress, clientPort } = requestClient(req);
+    return clientAddress ? { address: clientAddress, family: isIP(clientAddress) === 6 ? 'IPv6' : 'IPv4', port: clientPort } : null;
   }
 }
 

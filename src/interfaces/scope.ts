@@ -1,6 +1,4 @@
 import type { Socket } from 'node:net';
-import type { EngineRequest } from '../http/engine.js';
-import { clientInfo } from '../http/proxy.js';
 
 /**
  * Request facts shared by the WSGI environ and the ASGI scope: the path split from the query,
@@ -35,13 +33,4 @@ export function serverAddress(socket: Socket): [string, number | null] {
   const fd = server?._handle?.fd;
   const bound = server?.address();
   return [(fd !== undefined ? unixPaths.get(fd) : undefined) ?? (typeof bound === 'string' ? bound : ''), null];
-}
-
-/**
- * The client end and the scheme the client used: the socket's peer, or what a trusted proxy says
- * (Forwarded / X-Forwarded-*); the client is null on a Unix socket (no address to tell).
- */
-export function clientSide(req: EngineRequest): { client: [string, number] | null; scheme: 'http' | 'https' } {
-  const info = clientInfo(req.socket, (name) => req.header(name), req.scheme);
-  return { client: info.clientAddress ? [info.clientAddress, info.clientPort] : null, scheme: info.scheme };
 }

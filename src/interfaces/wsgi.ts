@@ -1,6 +1,7 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
-import { clientSide, decodePath, serverAddress, splitTarget } from './scope.js';
+import { requestClient } from '../http/proxy.js';
+import { decodePath, serverAddress, splitTarget } from './scope.js';
 import { WsgiInput } from './wsgi-input.js';
 
 /**
@@ -53,9 +54,10 @@ function errorsStream(sink: (line: string) => void) {
 export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOptions): Record<string, unknown> {
   const { rawPath, query } = splitTarget(req.url);
   const [localHost, localPort] = serverAddress(req.socket);
+  // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
+  const client = requestClient(req);
   const host = req.header('host');
   const hostMatch = host ? /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host) : null;
-  const { client, scheme } = clientSide(req);
   const environ: Record<string, unknown> = {
     REQUEST_METHOD: req.method,
     SCRIPT_NAME: '',
@@ -64,12 +66,12 @@ export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOpt
     RAW_URI: req.url,
     REQUEST_URI: req.url,
     SERVER_NAME: hostMatch?.[1] || localHost,
-    SERVER_PORT: hostMatch?.[2] ?? (localPort === null ? '' : hostMatch ? (scheme === 'https' ? '443' : '80') : String(localPort)),
+    SERVER_PORT: hostMatch?.[2] ?? (localPort === null ? '' : hostMatch ? (client.scheme === 'https' ? '443' : '80') : String(localPort)),
     SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
-    REMOTE_ADDR: client?.[0] ?? '',
-    REMOTE_PORT: client ? String(client[1]) : '',
+    REMOTE_ADDR: client.clientAddress,
+    REMOTE_PORT: client.clientAddress ? String(client.clientPort) : '',
     'wsgi.version': [1, 0],
-    'wsgi.url_scheme': scheme,
+    'wsgi.url_scheme': client.scheme,
     'wsgi.input': input,
     'wsgi.input_terminated': true,
     'wsgi.errors': errorsStream(opts.errors),
