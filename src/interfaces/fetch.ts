@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { clientInfo } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
 import { FastResponse, LazyRequest, NativeRequest, installFastGlobals, type FastBody, type HeadersInit, type RequestSource } from './fetch-globals.js';
@@ -6,10 +7,14 @@ import { BunSocket, Topics, engineUpgradeRequest, runBunHandlers, type WebSocket
 
 type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
 
-/** The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it. */
+/**
+ * The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it; the
+ * scheme is the listener's, or a trusted proxy's X-Forwarded-Proto / Forwarded.
+ */
 export function requestUrl(req: EngineRequest): string {
   const host = req.header('host') ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
-  return `${req.scheme}://${host}${req.url}`;
+  const { scheme } = clientInfo(req.socket, (name) => req.header(name), req.scheme);
+  return `${scheme}://${host}${req.url}`;
 }
 
 function requestHeaders(req: EngineRequest): Headers {

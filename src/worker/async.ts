@@ -2,6 +2,7 @@ import type { Server } from 'node:net';
 import { httpLimits } from '../http/limits.js';
 import { protocolFor, type ProtocolOptions } from './hosted.js';
 import { ConnectionCap } from './connection-cap.js';
+import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
@@ -28,13 +29,15 @@ export class AsyncWorker implements WorkerClass {
 
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
+    const edge = edgeSettings(settings, this.ctx.log, this.ctx.app);
     const cap = new ConnectionCap(settings.workerConnections as number);
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
-      const protocol = this.makeProtocol(protocolOptions(this.ctx, listener.scheme), index);
+      const options = protocolOptions(this.ctx, listener.scheme);
+      const protocol = edge.http2 ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, edge.tls!, options) : this.makeProtocol(options, index);
       protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.protocols.push(protocol);
-      this.servers.push(await listenOnFd(listener.fd, cap.guard((socket) => protocol.accept(socket))));
+      this.servers.push(await listenOnFd(listener.fd, cap.guard(edgeFor(protocol, edge, listener)), settings.backlog as number));
     }
   }
 
