@@ -14,6 +14,7 @@ import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
 import { mergeReloaded } from './reload.js';
+import { ShutdownDelay } from './shutdown-delay.js';
 import { currentLaunch, movePidfile, OLDBIN_SUFFIX, spawnNewMaster, takeInheritance, type LaunchContext } from './upgrade.js';
 import { WorkerProcess } from './worker-process.js';
 
@@ -158,7 +159,7 @@ export class Arbiter {
   // ---- signals -------------------------------------------------------------------------------
 
   private readonly signalHandlers: Partial<Record<NodeJS.Signals, () => Promise<void> | void>> = {
-    SIGTERM: () => this.stop(true),
+    SIGTERM: () => this.terminate(),
     SIGINT: () => this.stop(false),
     SIGQUIT: () => this.stop(false),
     SIGHUP: () => this.reload(),
@@ -243,6 +244,7 @@ export class Arbiter {
       (worker, message) => this.onWorkerMessage(worker, message),
     );
     this.workers.set(w.pid, w);
+    if (this.shutdownDelay.pending) w.send({ t: 'shutdown-pending' });
     w.child.on('exit', (code, signal) => this.onWorkerExit(w, code, signal));
     this.events.emit('spawn', w);
     this.log.info('Booting worker with pid: %d', w.pid);
@@ -408,8 +410,20 @@ export class Arbiter {
 
   // ---- stopping ------------------------------------------------------------------------------
 
+  private readonly shutdownDelay = new ShutdownDelay();
+
+  /** TERM: workers fail their health check at once; after --shutdown-delay, the graceful stop. */
+  private terminate(): void {
+    if (this.stopping || this.shutdownDelay.pending) return;
+    for (const w of this.workers.values()) w.send({ t: 'shutdown-pending' });
+    const delay = this.settings.shutdownDelay;
+    if (delay > 0) this.log.info('Shutdown delay: serving %d s more with the health check failing, then stopping gracefully', delay);
+    this.shutdownDelay.start(delay, () => this.stop(true));
+  }
+
   /** TERM: graceful; INT/QUIT: fast. Workers stop taking connections; the master exits last. */
   private stop(graceful: boolean): void {
+    this.shutdownDelay.cancel();
     if (this.stopping && graceful) return;
     this.stopping = true;
     this.dispatcher?.stop();

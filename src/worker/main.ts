@@ -1,5 +1,6 @@
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
+import { configureHealthCheck, failHealthCheck } from '../http/health.js';
 import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
 import { startLifespan, type Lifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
@@ -24,6 +25,10 @@ process.env.GSERVE_WORKER_GENERATION = String(boot.generation);
 const settings = boot.settings;
 const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string, json: settings.logJson as boolean });
 const log = logTarget.logger;
+configureHealthCheck((settings.healthPath as string | null) ?? null);
+const announceStop = () => {
+  if (failHealthCheck()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);
+};
 
 const send = (message: WorkerMessage) => {
   if (process.connected) process.send!(message);
@@ -58,7 +63,12 @@ process.on('SIGINT', () => {});
 // their default actions would kill or stop the worker. USR1 alone means something here.
 for (const sig of ['SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'] as const) process.on(sig, () => {});
 process.on('SIGUSR1', () => logTarget.reopen());
-process.on('SIGTERM', () => void stop(true));
+// A TERM sent to the worker itself (systemd's default KillMode signals every process) means the
+// whole server is going away; a stop over IPC may be a reload, where the health check stays green.
+process.on('SIGTERM', () => {
+  announceStop();
+  void stop(true);
+});
 process.on('SIGQUIT', () => void stop(false));
 // The master is gone (even by kill -9): nobody supervises this worker any more.
 process.on('disconnect', () => void stop(false));
@@ -68,6 +78,7 @@ process.on('message', (message: MasterMessage) => {
     logTarget.reopen();
     stats.reopenLogs();
   }
+  else if (message.t === 'shutdown-pending') announceStop();
 });
 process.on('unhandledRejection', (reason) => {
   log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');

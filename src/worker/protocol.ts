@@ -37,6 +37,8 @@ export type MasterMessage =
   | { t: 'stop'; graceful: boolean }
   | { t: 'reopen-logs' }
   /** sync class: the accepted socket travels with this message as its handle; `listener` indexes boot.listeners. */
-  | { t: 'conn'; listener: number };
+  | { t: 'conn'; listener: number }
+  /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
+  | { t: 'shutdown-pending' };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
