@@ -17,11 +17,15 @@ export interface WorkerBoot {
   configFile?: string | null;
 }
 
+import type { StatsReport } from './stats.js';
+
 export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
 
 export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'beat' }
+  /** Counters for `gserve status` and the metrics, about once a second. */
+  | StatsReport
   /** sync class: this worker has no connection in hand and can take one (see master/dispatch.ts). */
   | { t: 'idle' }
   /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
