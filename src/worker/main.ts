@@ -77,8 +77,7 @@ process.on('message', (message: MasterMessage) => {
   else if (message.t === 'reopen-logs') {
     logTarget.reopen();
     stats.reopenLogs();
-  }
-  else if (message.t === 'shutdown-pending') announceStop();
+  } else if (message.t === 'shutdown-pending') announceStop();
 });
 process.on('unhandledRejection', (reason) => {
   log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');
