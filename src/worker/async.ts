@@ -4,11 +4,12 @@ import { ConnectionCap } from './connection-cap.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
+import type { Logger } from '../log/logger.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 
 /** The HTTP settings every class gives its HTTP implementation. */
-export function protocolOptions(ctx: Pick<WorkerContext, 'boot' | 'log'>, scheme: 'http' | 'https'): ProtocolOptions {
-  return { keepAliveTimeout: (ctx.boot.settings.keepAlive as number) * 1000, headerTimeout: 60_000, scheme, log: ctx.log };
+export function protocolOptions(settings: Record<string, unknown>, log: Logger, scheme: 'http' | 'https'): ProtocolOptions {
+  return { keepAliveTimeout: (settings.keepAlive as number) * 1000, headerTimeout: 60_000, scheme, log };
 }
 
 /** Makes the HTTP implementation for one listener (by its index in boot.listeners). */
@@ -29,7 +30,7 @@ export class AsyncWorker implements WorkerClass {
     const { settings } = this.ctx.boot;
     const cap = new ConnectionCap(settings.workerConnections as number);
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
-      const protocol = this.makeProtocol(protocolOptions(this.ctx, listener.scheme), index);
+      const protocol = this.makeProtocol(protocolOptions(settings, this.ctx.log, listener.scheme), index);
       protocol.on('response', () => this.ctx.onResponse());
       this.protocols.push(protocol);
       this.servers.push(await listenOnFd(listener.fd, cap.guard((socket) => protocol.accept(socket))));

@@ -20,7 +20,7 @@ export class SyncWorker implements WorkerClass {
 
   async start(): Promise<void> {
     for (const listener of this.ctx.boot.listeners) {
-      const protocol = protocolFor(this.ctx.app, protocolOptions(this.ctx, listener.scheme));
+      const protocol = protocolFor(this.ctx.app, protocolOptions(this.ctx.boot.settings, this.ctx.log, listener.scheme));
       // Draining from the start is exactly "one request per connection, then Connection: close".
       protocol.drain();
       protocol.on('response', () => {

@@ -121,6 +121,7 @@ export class ThreadPool {
       if (!running) return;
       this.active.delete(m.id);
       slot.current = null;
+      if (m.chunk) running.exchange.onData(m.chunk);
       running.exchange.onDone(m.aborted);
       this.takeNext(slot);
     } else if (m.t === 'ready') {

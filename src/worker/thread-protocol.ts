@@ -32,4 +32,4 @@ export type FromThread =
   | { t: 'load-error'; code: string; message: string }
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The response is complete, or abandoned (`aborted`: the thread's side closed without finishing it). */
-  | { t: 'done'; id: number; aborted: boolean };
+  | { t: 'done'; id: number; aborted: boolean; /** The last response bytes, sent with the end to save a message. */ chunk?: Uint8Array };

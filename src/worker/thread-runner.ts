@@ -5,6 +5,7 @@ import { AppLoadError, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import type { ProtocolServer } from '../http/protocol.js';
+import { protocolOptions } from './async.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.js';
 
@@ -23,6 +24,9 @@ const post = (message: FromThread) => port.postMessage(message);
 /** The in-memory socket one exchange is replayed on. */
 class ExchangeSocket extends Duplex {
   private reported = false;
+  /** Response bytes not yet posted: gathered for one turn of the loop, so most answers travel in one message. */
+  private pending: Buffer[] = [];
+  private flushScheduled = false;
   remoteAddress?: string;
   remotePort?: number;
   localAddress?: string;
@@ -38,8 +42,26 @@ class ExchangeSocket extends Duplex {
   override _read(): void {}
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (!this.reported) post({ t: 'data', id: this.id, chunk });
+    if (!this.reported) {
+      this.pending.push(chunk);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    }
     cb();
+  }
+
+  private takePending(): Buffer | undefined {
+    const chunks = this.pending;
+    this.pending = [];
+    return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const chunk = this.reported ? undefined : this.takePending();
+    if (chunk) post({ t: 'data', id: this.id, chunk });
   }
 
   /** The implementation ended its side: whatever it wrote is the whole answer (a close-delimited body ends here). */
@@ -56,8 +78,9 @@ class ExchangeSocket extends Duplex {
   /** Tells the main thread this exchange is over, once. */
   report(aborted: boolean): void {
     if (this.reported) return;
+    const chunk = this.takePending();
     this.reported = true;
-    post({ t: 'done', id: this.id, aborted });
+    post(chunk ? { t: 'done', id: this.id, aborted, chunk } : { t: 'done', id: this.id, aborted });
   }
 
   // What net.Socket users (node:http, the engine) call; there is no real socket under this one.
@@ -91,17 +114,15 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const protocols: ProtocolServer[] = boot.schemes.map((scheme) => {
-    const protocol = protocolFor(app, { keepAliveTimeout: (settings.keepAlive as number) * 1000, headerTimeout: 60_000, scheme, log });
+    const protocol = protocolFor(app, protocolOptions(settings, log, scheme));
     // A thread holds one exchange at a time (the pool sees to it), so "a response finished" is
-    // about the current one, whatever the HTTP implementation passes with the event. Reported on
-    // the next turn, so that a close the implementation decides right after it is seen too.
+    // about the current one, whatever the HTTP implementation passes with the event. Its bytes have
+    // all been written by then; the socket is let go on the next turn, once the implementation is done with it.
     protocol.on('response', () => {
       const socket = current;
       if (!socket) return;
-      setImmediate(() => {
-        socket.report(false);
-        socket.destroy();
-      });
+      socket.report(false);
+      setImmediate(() => socket.destroy());
     });
     return protocol;
   });
