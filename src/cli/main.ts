@@ -1,6 +1,7 @@
 import { resolveSettings, type ResolvedSettings } from '../config/resolve.js';
 import { ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
+import { currentLaunch } from '../master/upgrade.js';
 import { createLogger } from '../log/logger.js';
 import { loadHostedApp } from '../worker/hosted.js';
 import { CommanderError, parseCommandLine } from './program.js';
@@ -36,8 +37,9 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   let resolved: ResolvedSettings;
+  const launch = currentLaunch(); // before --chdir: HUP and USR2 resolve and start from here
   try {
-    resolved = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: process.cwd() });
+    resolved = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd });
   } catch (err) {
     if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
     throw err;
@@ -67,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const log = createLogger({ level: settings.logLevel, file: settings.errorLogfile });
-  const arbiter = new Arbiter(resolved, log);
+  const arbiter = new Arbiter(resolved, log, { launch, reresolve: () => resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd }) });
   const code = await arbiter.run();
   if (arbiter.failure) fail(arbiter.failure, code);
   return code;

@@ -239,6 +239,7 @@ class Connection {
     this.clearTimer();
     const res = new EngineResponse(this, req);
     this.engine.inFlight++;
+    this.engine.emit('request', req, res);
     let outcome: void | Promise<void>;
     try {
       outcome = this.engine.handler(req, res);

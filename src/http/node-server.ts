@@ -34,6 +34,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
+    this.emit('request', req, res);
     res.on('close', () => {
       this.active.delete(res);
       this.emit('response', req, res);

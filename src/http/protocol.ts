@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 
 /**
  * What a worker class needs from an HTTP implementation (gserve's engine or node:http): take
- * accepted sockets, and stop gracefully. Events: 'response' after each finished response,
+ * accepted sockets, and stop gracefully. Events: 'request' before the app gets a request, 'response' after each finished response,
  * 'connection-closed' after each closed connection.
  */
 export interface ProtocolServer extends EventEmitter {

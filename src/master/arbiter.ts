@@ -4,15 +4,28 @@ import { ExitCode, describeError } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { VERSION } from '../cli/version.js';
+import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervision.js';
 import { SyncDispatcher } from './dispatch.js';
-import { bindListeners, type Listener } from './listeners.js';
+import { runMasterHook, type ServerView, type WorkerView } from './hooks.js';
+import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { Pidfile } from './pidfile.js';
+import { mergeReloaded } from './reload.js';
+import { currentLaunch, movePidfile, OLDBIN_SUFFIX, spawnNewMaster, takeInheritance, type LaunchContext } from './upgrade.js';
 import { WorkerProcess } from './worker-process.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
 /** A worker that dies sooner than this after boot counts toward the crash-loop backoff. */
 const EARLY_DEATH_MS = 5_000;
 const MAX_BACKOFF_MS = 30_000;
+/** How long HUP waits for the new workers to be ready when `timeout` is 0 (disabled). */
+const RELOAD_READY_SECONDS = 60;
+
+export interface ArbiterOptions {
+  /** Resolves the settings again from the same command line and environment (HUP). */
+  reresolve?: () => Promise<ResolvedSettings>;
+  /** How this master was started (USR2 starts the same command again). */
+  launch?: LaunchContext;
+}
 
 /** Drops functions (server hooks): workers get the settings as JSON in their environment. */
 const jsonSafe = (settings: Settings) => JSON.parse(JSON.stringify(settings, (_k, v) => (typeof v === 'function' ? undefined : v)));
@@ -28,7 +41,20 @@ export class Arbiter {
   private dispatcher: SyncDispatcher | null = null;
   private pidfile: Pidfile | null = null;
   private generation = 0;
+  /** The highest generation ever started: a failed HUP's number is not reused. */
+  private lastGeneration = 0;
+  /** Gunicorn's num_workers: starts as `workers`; TTIN/TTOU/WINCH change it, HUP resets it. */
+  private numWorkers: number;
   private stopping = false;
+  /** While HUP waits for new workers, old ones are not culled as "extra". */
+  private reloading = false;
+  private readonly launch: LaunchContext;
+  /** The master started by USR2, while it runs. */
+  private newMasterPid: number | null = null;
+  /** Set when this master was started by USR2: the old master's pid. */
+  private oldMasterPid: number | null = null;
+  private readonly server: ServerView;
+  private announcedReady = false;
   private readonly signalQueue: NodeJS.Signals[] = [];
   private handlingSignals = false;
   private earlyDeaths = 0;
@@ -40,7 +66,22 @@ export class Arbiter {
   constructor(
     private resolved: ResolvedSettings,
     private readonly logTarget: LogTarget,
-  ) {}
+    private readonly options: ArbiterOptions = {},
+  ) {
+    this.numWorkers = resolved.settings.workers;
+    this.launch = options.launch ?? currentLaunch();
+    const self = this;
+    this.server = {
+      pid: process.pid,
+      get settings() {
+        return self.settings;
+      },
+      log: this.log,
+      get numWorkers() {
+        return self.numWorkers;
+      },
+    };
+  }
 
   private get settings(): Settings {
     return this.resolved.settings;
@@ -50,10 +91,19 @@ export class Arbiter {
     return this.logTarget.logger;
   }
 
+  private hook(name: MasterHookName, ...args: unknown[]): Promise<void> {
+    return runMasterHook(this.settings, this.log, name, [this.server, ...args]);
+  }
+
   async run(): Promise<number> {
     this.log.info('Starting gserve %s', VERSION);
+    const inherited = takeInheritance(process.env);
     try {
-      this.listeners = await bindListeners(this.settings.bind);
+      await runMasterHook(this.settings, this.log, 'onStarting', [this.server], true);
+      if (inherited) {
+        this.oldMasterPid = inherited.oldMaster;
+        this.listeners = await adoptListeners(inherited.fds, this.settings.bind);
+      } else this.listeners = await bindListeners(this.settings.bind);
       if (this.settings.pid) {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();
@@ -81,6 +131,18 @@ export class Arbiter {
     SIGTERM: () => this.stop(true),
     SIGINT: () => this.stop(false),
     SIGQUIT: () => this.stop(false),
+    SIGHUP: () => this.reload(),
+    SIGTTIN: () => this.setNumWorkers(this.numWorkers + 1),
+    SIGTTOU: () => {
+      if (this.numWorkers <= 1) this.log.info('TTOU ignored: there is %d worker, and never fewer than 1', this.numWorkers);
+      else this.setNumWorkers(this.numWorkers - 1);
+    },
+    SIGUSR1: () => this.reopenLogs(),
+    SIGUSR2: () => this.reexec(),
+    SIGWINCH: () => {
+      this.log.info('Gracefully stopping the workers; the master stays (TTIN or HUP starts workers again)');
+      this.setNumWorkers(0);
+    },
   };
 
   private installSignals(): void {
@@ -118,20 +180,32 @@ export class Arbiter {
   private manageWorkers(): void {
     if (this.stopping || this.respawnTimer) return;
     const live = this.liveWorkers();
-    for (let n = live.length; n < this.settings.workers; n++) this.spawnWorker();
-    const extra = live.length - this.settings.workers;
-    if (extra > 0) {
+    for (let n = live.length; n < this.numWorkers; n++) this.spawnWorker();
+    const extra = live.length - this.numWorkers;
+    if (extra > 0 && !this.reloading) {
       for (const w of live.sort((a, b) => a.bornAt - b.bornAt).slice(0, extra)) w.stop(true, this.settings.gracefulTimeout, 'scaled down');
     }
   }
 
-  private spawnWorker(): void {
+  private setNumWorkers(n: number): void {
+    const old = this.numWorkers;
+    if (n === old) return;
+    this.numWorkers = n;
+    this.log.info('Number of workers: %d (was %d)', n, old);
+    void this.hook('nworkersChanged', n, old);
+    this.manageWorkers();
+  }
+
+  private spawnWorker(): WorkerProcess {
+    void this.hook('preFork', { pid: null, generation: this.generation } satisfies WorkerView);
+    const hasWorkerHooks = WORKER_HOOKS.some((name) => typeof this.settings[name] === 'function');
     const w = new WorkerProcess(
       {
         settings: jsonSafe(this.settings),
         listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme })),
         generation: this.generation,
         cwd: process.cwd(),
+        configFile: hasWorkerHooks ? this.resolved.configFile : null,
       },
       this.generation,
       (worker, message) => this.onWorkerMessage(worker, message),
@@ -139,18 +213,35 @@ export class Arbiter {
     this.workers.set(w.pid, w);
     w.child.on('exit', (code, signal) => this.onWorkerExit(w, code, signal));
     this.log.info('Booting worker with pid: %d', w.pid);
+    return w;
   }
 
   private onWorkerMessage(w: WorkerProcess, message: WorkerMessage): void {
-    if (message.t === 'ready') this.log.debug('Worker ready (pid: %d)', w.pid);
-    else if (message.t === 'idle') this.dispatcher?.workerIdle(w);
+    if (message.t === 'ready') {
+      this.log.debug('Worker ready (pid: %d)', w.pid);
+      // whenReady: the first time as many workers serve as asked for.
+      if (!this.announcedReady && this.liveWorkers().filter((l) => l.state === 'ready').length >= this.numWorkers) {
+        this.announcedReady = true;
+        void this.hook('whenReady');
+      }
+    } else if (message.t === 'idle') {
+      this.dispatcher?.workerIdle(w);
+    } else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
+      // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
+      this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);
+      w.stop(true, this.settings.gracefulTimeout, `recycled: ${message.reason}`);
+      this.manageWorkers();
+    }
   }
 
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
     this.dispatcher?.workerGone(w);
-    if (w.bootError) {
+    void this.hook('childExit', { pid: w.pid, generation: w.generation } satisfies WorkerView);
+    if (w.bootError && !this.stopping) {
+      // A new generation that cannot boot fails its HUP, which keeps the old workers serving.
+      if (this.reloading || w.endReason) return;
       // The app cannot load: every new worker would fail the same way, so stop instead of looping.
       this.halt(w.bootError.message, w.bootError.exitCode);
       return;
@@ -201,6 +292,85 @@ export class Arbiter {
     }
   }
 
+  // ---- reload, logs, upgrade -----------------------------------------------------------------
+
+  /**
+   * HUP: read the config file again, start a new generation of workers with the new settings and
+   * freshly loaded code, and only once they all serve, stop the old ones gracefully. If the new
+   * ones cannot boot, the old ones keep serving with the old settings.
+   */
+  private async reload(): Promise<void> {
+    if (this.stopping) return;
+    let fresh;
+    try {
+      fresh = this.options.reresolve ? await this.options.reresolve() : this.resolved;
+    } catch (err) {
+      this.log.error('Reload failed, keeping the running settings and workers: %s', describeError(err));
+      return;
+    }
+    const previous = { resolved: this.resolved, generation: this.generation };
+    const { resolved, needsRestart } = mergeReloaded(this.resolved, fresh);
+    for (const c of needsRestart) {
+      const [was, wanted] = [JSON.stringify(c.running), JSON.stringify(c.wanted)];
+      this.log.warn(`Setting "${c.name}" changed (${was} -> ${wanted}) but needs a restart to apply (USR2, or stop and start); still using ${was}`);
+    }
+    this.resolved = resolved;
+    await this.hook('onReload');
+    this.generation = ++this.lastGeneration;
+    const old = this.liveWorkers();
+    this.reloading = true;
+    const fresher = Array.from({ length: this.settings.workers }, () => this.spawnWorker());
+    const limit = (this.settings.timeout > 0 ? this.settings.timeout : RELOAD_READY_SECONDS) * 1000;
+    const allReady = await Promise.race([
+      Promise.all(fresher.map((w) => w.ready)).then((r) => r.every(Boolean)),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), limit).unref()),
+    ]);
+    this.reloading = false;
+    if (this.stopping) return;
+    if (!allReady) {
+      const why = fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready';
+      this.log.error('Reload failed: %s. Keeping the %d workers of generation %d.', why, old.length, previous.generation);
+      for (const w of fresher) w.stop(false, FAST_STOP_GRACE_SECONDS, 'reload failed');
+      Object.assign(this, previous);
+      return;
+    }
+    this.log.info('Reloaded: generation %d is serving; gracefully stopping %d old workers', this.generation, old.length);
+    for (const w of old) w.stop(true, this.settings.gracefulTimeout, 'reloaded');
+    this.setNumWorkers(this.settings.workers);
+    this.manageWorkers();
+  }
+
+  /** USR1: reopen the master's log file and tell the workers to reopen theirs (logrotate). */
+  private reopenLogs(): void {
+    this.logTarget.reopen();
+    for (const w of this.workers.values()) w.send({ t: 'reopen-logs' });
+    this.log.info('Reopened the log files');
+  }
+
+  /**
+   * USR2: start a new master from the current code and binary on the same listening sockets. This
+   * master keeps serving (its pidfile becomes PIDFILE.oldbin) until WINCH/TERM, so a bad deploy can
+   * be rolled back by stopping the new master.
+   */
+  private async reexec(): Promise<void> {
+    if (this.newMasterPid !== null) return void this.log.warn('USR2 ignored: a new master (pid: %d) is already running', this.newMasterPid);
+    if (this.oldMasterPid !== null && isAlive(this.oldMasterPid)) {
+      return void this.log.warn('USR2 ignored: the old master (pid: %d) has not exited yet', this.oldMasterPid);
+    }
+    const pidPath = this.settings.pid;
+    if (pidPath && movePidfile(pidPath, pidPath + OLDBIN_SUFFIX)) this.pidfile = new Pidfile(pidPath + OLDBIN_SUFFIX);
+    await this.hook('preExec');
+    const child = spawnNewMaster(this.launch, this.listeners);
+    this.newMasterPid = child.pid ?? null;
+    this.log.info('Started a new master (pid: %s) on the same listeners; this master keeps serving until WINCH or TERM', this.newMasterPid);
+    child.on('exit', (code, signal) => {
+      // Roll back: this master is in charge again, under the usual pidfile name.
+      if (pidPath && !this.stopping && movePidfile(pidPath + OLDBIN_SUFFIX, pidPath)) this.pidfile = new Pidfile(pidPath);
+      this.log.warn('The new master (pid: %s) exited (%s); this master stays in charge', this.newMasterPid, signal ?? `code ${code}`);
+      this.newMasterPid = null;
+    });
+  }
+
   // ---- stopping ------------------------------------------------------------------------------
 
   /** TERM: graceful; INT/QUIT: fast. Workers stop taking connections; the master exits last. */
@@ -235,12 +405,23 @@ export class Arbiter {
     this.closeListeners();
     this.pidfile?.remove();
     if (this.exitCode === ExitCode.OK) this.log.info('Shutting down: Master');
-    this.logTarget.flush();
-    this.finish(this.exitCode);
+    void this.hook('onExit').finally(() => {
+      this.logTarget.flush();
+      this.finish(this.exitCode);
+    });
   }
 
   private closeListeners(): void {
     for (const l of this.listeners) l.close();
     this.listeners = [];
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -60,6 +60,10 @@ async function bindOne(address: Address): Promise<Listener> {
     handle = check(createServerHandle(address.path, -1, -1), shown);
   } else {
     handle = check(createServerHandle(null, null, null, address.fd), shown);
+    // An inherited TCP socket (USR2, socket activation) can tell its address; show that.
+    const out: { address?: string; port?: number } = {};
+    handle.getsockname?.(out);
+    if (out.address && out.port !== undefined) shown = `http://${formatAddress({ kind: 'tcp', host: out.address, port: out.port })}`;
   }
   return {
     address,
@@ -78,6 +82,23 @@ export async function bindListeners(binds: string[]): Promise<Listener[]> {
   } catch (err) {
     for (const l of listeners) l.close();
     throw err;
+  }
+  return listeners;
+}
+
+/**
+ * USR2: the new master adopts the listening sockets its parent passed down (GSERVE_FDS, like
+ * Gunicorn's GUNICORN_FD) instead of binding, so the port never closes during an upgrade.
+ */
+export async function adoptListeners(fds: number[], binds: string[]): Promise<Listener[]> {
+  const listeners: Listener[] = [];
+  for (const [i, fd] of fds.entries()) {
+    const listener = await bindOne({ kind: 'fd', fd });
+    const bind = binds[i];
+    const address = bind ? parseAddress(bind) : null;
+    // A TCP socket tells its own address; a unix socket's is only known from the bind list.
+    if (address?.kind === 'unix') listener.url = formatAddress(address);
+    listeners.push({ ...listener, address: address ?? listener.address });
   }
   return listeners;
 }

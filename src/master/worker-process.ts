@@ -18,6 +18,8 @@ export class WorkerProcess {
   /** Why the master is ending this worker, for the exit log line. */
   endReason: string | null = null;
   bootError: Extract<WorkerMessage, { t: 'boot-error' }> | null = null;
+  /** Resolves true when the worker reports ready, false if it exits first (HUP waits on it). */
+  readonly ready: Promise<boolean>;
   private killTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -33,6 +35,10 @@ export class WorkerProcess {
       cwd: boot.cwd,
     });
     this.pid = this.child.pid!;
+    this.ready = new Promise((resolve) => {
+      this.child.once('exit', () => resolve(false));
+      this.child.on('message', (m: unknown) => isWorkerMessage(m) && m.t === 'ready' && resolve(true));
+    });
     this.child.on('message', (m: unknown) => {
       if (!isWorkerMessage(m)) return;
       if (m.t === 'beat') this.lastBeat = Date.now();

@@ -31,7 +31,8 @@ export class AsyncWorker implements WorkerClass {
     const cap = new ConnectionCap(settings.workerConnections as number);
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
       const protocol = this.makeProtocol(protocolOptions(settings, this.ctx.log, listener.scheme), index);
-      protocol.on('response', () => this.ctx.onResponse());
+      protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
+      if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.protocols.push(protocol);
       this.servers.push(await listenOnFd(listener.fd, cap.guard((socket) => protocol.accept(socket))));
     }

@@ -2,8 +2,10 @@ import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import { createWorkerClass } from './classes.js';
+import { WorkerHooks } from './hooks.js';
 import { loadHostedApp } from './hosted.js';
 import { BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } from './protocol.js';
+import { Recycler } from './recycle.js';
 import type { WorkerClass } from './types.js';
 
 /**
@@ -12,6 +14,8 @@ import type { WorkerClass } from './types.js';
  */
 const boot: WorkerBoot = JSON.parse(process.env[BOOT_ENV] ?? '{}');
 delete process.env[BOOT_ENV];
+// Which reload generation this worker belongs to, for the app and its logs (HUP increments it).
+process.env.GSERVE_WORKER_GENERATION = String(boot.generation);
 const settings = boot.settings;
 const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string });
 const log = logTarget.logger;
@@ -21,20 +25,29 @@ const send = (message: WorkerMessage) => {
 };
 
 let worker: WorkerClass | null = null;
+let hooks: WorkerHooks | null = null;
 let stopping = false;
 
 async function stop(graceful: boolean): Promise<void> {
-  if (!graceful) process.exit(0);
+  if (!graceful) {
+    await hooks?.run('workerInt', hooks.worker);
+    process.exit(0);
+  }
   if (stopping) return;
   stopping = true;
   log.info('Worker exiting (pid: %d)', process.pid);
   await worker?.stop();
+  await hooks?.run('workerExit', hooks.server, hooks.worker);
   logTarget.flush();
   process.exit(0);
 }
 
 // Ctrl-C in a terminal reaches the whole process group; the master decides what happens.
 process.on('SIGINT', () => {});
+// So do the master's other signals when sent to the group (`kill -HUP -PGID`, a closing terminal);
+// their default actions would kill or stop the worker. USR1 alone means something here.
+for (const sig of ['SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'] as const) process.on(sig, () => {});
+process.on('SIGUSR1', () => logTarget.reopen());
 process.on('SIGTERM', () => void stop(true));
 process.on('SIGQUIT', () => void stop(false));
 // The master is gone (even by kill -9): nobody supervises this worker any more.
@@ -52,9 +65,32 @@ async function main(): Promise<void> {
     const at = assignment.indexOf('=');
     process.env[assignment.slice(0, at)] = assignment.slice(at + 1);
   }
+  hooks = await WorkerHooks.load(boot, log);
+  // Only with the hook: a handler replaces SIGABRT's default (die at once), and the master's SIGKILL follows anyway.
+  const abortHooks = hooks;
+  if (abortHooks.has('workerAbort')) {
+    process.on('SIGABRT', async () => {
+      await abortHooks.run('workerAbort', abortHooks.worker);
+      process.exit(134);
+    });
+  }
+  await hooks.run('postFork', hooks.server, hooks.worker);
+  const recycler = new Recycler(settings, send);
+  const h = hooks;
+  const context = {
+    boot,
+    log,
+    onResponse: (...reqRes: unknown[]) => {
+      recycler.onResponse();
+      h.run('postRequest', h.worker, ...reqRes);
+    },
+    onRequest: h.has('preRequest') ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes) : undefined,
+  };
   try {
     const loadApp = () => loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
-    worker = await createWorkerClass(settings.workerClass as string, { boot, log, onResponse: () => {} }, loadApp);
+    worker = await createWorkerClass(settings.workerClass as string, context, loadApp);
+    await hooks.run('postWorkerInit', hooks.worker);
+    // The thread class loads the app in its threads, so a load error can surface here too.
     await worker.start();
   } catch (err) {
     if (err instanceof AppLoadError) return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });

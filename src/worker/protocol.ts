@@ -13,6 +13,8 @@ export interface WorkerBoot {
   generation: number;
   /** Working directory for loading the app (after --chdir). */
   cwd: string;
+  /** The config file, named only when it holds worker-side server hooks: the worker loads them itself. */
+  configFile?: string | null;
 }
 
 export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
@@ -22,6 +24,8 @@ export type WorkerMessage =
   | { t: 'beat' }
   /** sync class: this worker has no connection in hand and can take one (see master/dispatch.ts). */
   | { t: 'idle' }
+  /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
+  | { t: 'retire'; reason: string }
   /** The app could not be loaded: the master halts instead of respawning. */
   | { t: 'boot-error'; code: string; message: string; exitCode: number };
 

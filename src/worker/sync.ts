@@ -23,10 +23,11 @@ export class SyncWorker implements WorkerClass {
       const protocol = protocolFor(this.ctx.app, protocolOptions(this.ctx.boot.settings, this.ctx.log, listener.scheme));
       // Draining from the start is exactly "one request per connection, then Connection: close".
       protocol.drain();
-      protocol.on('response', () => {
-        this.ctx.onResponse();
+      protocol.on('response', (...reqRes: unknown[]) => {
+        this.ctx.onResponse(...reqRes);
         this.finished(this.current);
       });
+      if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.protocols.push(protocol);
     }
     process.on('message', (message: MasterMessage, handle: unknown) => {

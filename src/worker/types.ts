@@ -6,8 +6,10 @@ export interface WorkerContext {
   boot: WorkerBoot;
   app: HostedApp;
   log: Logger;
-  /** Called after every finished response (max-requests counting). */
-  onResponse(): void;
+  /** Called after every finished response (max-requests counting, postRequest hook), with the protocol's (req, res). */
+  onResponse(...reqRes: unknown[]): void;
+  /** Called before the app gets a request (preRequest hook), with the protocol's (req, res). */
+  onRequest?(...reqRes: unknown[]): void;
 }
 
 /** A worker class: how a worker process takes connections and runs the app on them. */

@@ -1,11 +1,12 @@
 import type { SettingSpec, SettingsOf } from '../spec.js';
 import { loggingSettings } from './logging.js';
 import { serverSettings } from './server.js';
+import { supervisionSettings } from './supervision.js';
 import { workerSettings } from './workers.js';
 import { workerClassSettings } from './worker-classes.js';
 
 /** The one settings table, section by section, in the order the docs show them. */
-export const SETTINGS = [...serverSettings, ...workerSettings, ...workerClassSettings, ...loggingSettings] as const;
+export const SETTINGS = [...serverSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...loggingSettings] as const;
 
 export type Settings = SettingsOf<typeof SETTINGS>;
 export type SettingName = keyof Settings;

@@ -1,0 +1,64 @@
+import { loadConfigFile } from '../config/load-file.js';
+import type { WorkerHookName } from '../config/settings/supervision.js';
+import { WORKER_HOOKS } from '../config/settings/supervision.js';
+import { describeError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { WorkerBoot } from './protocol.js';
+
+type Hook = (...args: unknown[]) => unknown;
+
+/** What worker-side hooks receive as `worker`. */
+export interface WorkerView {
+  readonly pid: number;
+  readonly generation: number;
+  readonly settings: Record<string, unknown>;
+  readonly log: Logger;
+}
+
+/**
+ * The server hooks that run inside a worker. Functions cannot cross the IPC channel, so the worker
+ * reads the config file itself (the master names it in the boot message only when it has such hooks).
+ */
+export class WorkerHooks {
+  readonly worker: WorkerView;
+  /** Stands in for Gunicorn's `server` argument of postFork and workerExit: the master, seen from here. */
+  readonly server: { readonly pid: number; readonly settings: Record<string, unknown> };
+
+  private constructor(
+    private readonly hooks: Partial<Record<WorkerHookName, Hook>>,
+    boot: WorkerBoot,
+    private readonly log: Logger,
+  ) {
+    this.worker = { pid: process.pid, generation: boot.generation, settings: boot.settings, log };
+    this.server = { pid: process.ppid, settings: boot.settings };
+  }
+
+  static async load(boot: WorkerBoot, log: Logger): Promise<WorkerHooks> {
+    const hooks: Partial<Record<WorkerHookName, Hook>> = {};
+    if (boot.configFile) {
+      const file = await loadConfigFile(boot.cwd, boot.configFile);
+      for (const name of WORKER_HOOKS) {
+        const value = file?.values[name];
+        if (typeof value === 'function') hooks[name] = value as Hook;
+      }
+    }
+    return new WorkerHooks(hooks, boot, log);
+  }
+
+  has(name: WorkerHookName): boolean {
+    return name in this.hooks;
+  }
+
+  /** Runs a hook; one that throws or rejects is logged with its name and the worker goes on. */
+  run(name: WorkerHookName, ...args: unknown[]): void | Promise<void> {
+    const fn = this.hooks[name];
+    if (!fn) return;
+    const fail = (err: unknown) => this.log.error({ hook: name, err: { message: describeError(err), stack: (err as Error)?.stack } }, `The ${name} hook failed: ${describeError(err)}`);
+    try {
+      const result = fn(...args);
+      if (result && typeof (result as Promise<unknown>).then === 'function') return (result as Promise<unknown>).then(() => undefined, fail);
+    } catch (err) {
+      fail(err);
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import type { WorkerMessage } from './protocol.js';
+
+const MEMORY_CHECK_MS = 1000;
+
+/**
+ * Recycling, worker side: count responses against `maxRequests` (+ a random jitter, so workers
+ * started together do not all retire together) and watch RSS against `maxWorkerMemory`. When a
+ * limit is passed the worker asks the master to retire it; the master starts a replacement and
+ * stops this one gracefully, so no request is cut.
+ */
+export class Recycler {
+  private served = 0;
+  private readonly limit: number;
+  private asked = false;
+  private readonly memoryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    settings: Record<string, unknown>,
+    private readonly send: (m: WorkerMessage) => void,
+  ) {
+    const max = (settings.maxRequests as number) ?? 0;
+    const jitter = (settings.maxRequestsJitter as number) ?? 0;
+    this.limit = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
+    const ceiling = (settings.maxWorkerMemory as number) ?? 0;
+    if (ceiling > 0) {
+      this.memoryTimer = setInterval(() => {
+        const rss = process.memoryUsage.rss();
+        if (rss > ceiling) this.retire(`memory ${formatMB(rss)} passed the ceiling of ${formatMB(ceiling)} (maxWorkerMemory)`);
+      }, MEMORY_CHECK_MS);
+      this.memoryTimer.unref();
+    }
+  }
+
+  onResponse(): void {
+    this.served++;
+    if (this.limit > 0 && this.served >= this.limit) this.retire(`served ${this.served} requests (maxRequests)`);
+  }
+
+  private retire(reason: string): void {
+    if (this.asked) return;
+    this.asked = true;
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
+    this.send({ t: 'retire', reason });
+  }
+}
+
+const formatMB = (n: number) => `${(n / 1e6).toFixed(1)} MB`;

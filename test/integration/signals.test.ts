@@ -1,0 +1,159 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, isAlive, runGserve, startGserve, tempDir, waitForExit, type Gserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { killQuietly, pollUntil, usr2 } from '../helpers/signals.js';
+
+/**
+ * docs/signals.md, row by row: the real signal to the real master. Supervision rules
+ * (heartbeats, recycling, crash loops, pidfile, hooks) are in supervision.test.ts, and the
+ * zero-drop runs in zero-drop.test.ts.
+ */
+
+const app = (name: string) => join(FIXTURES, 'apps', name);
+
+/** Starts a request to /slow and resolves once its head arrived; `body` settles when it ends or breaks. */
+function slowRequest(url: string, ms: number): Promise<{ body: Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/slow?ms=${ms}`, { agent: false }, (res) => {
+      const body = new Promise<string>((done) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => done(text));
+        res.on('error', () => done(`${text}<cut>`));
+        res.on('aborted', () => done(`${text}<cut>`));
+      });
+      resolve({ body });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const workersReady = (g: Gserve) => g.lines.filter((l) => /^Worker ready/.test(l.msg)).length;
+const exitsOf = (g: Gserve) => g.lines.filter((l) => /^Worker exited/.test(l.msg)).length;
+
+describe('signals', () => {
+  it('TERM: graceful stop lets the in-flight request finish, then exits 0 and frees the pidfile', async () => {
+    const pid = join(tempDir(), 'g.pid');
+    const g = await startGserve(['-p', pid, app('node-pid')]);
+    expect(readFileSync(pid, 'utf8').trim()).toBe(String(g.pid));
+    const slow = await slowRequest(g.url, 1500);
+    g.signal('SIGTERM');
+    expect(await slow.body).toMatch(/^slow done \d+/);
+    expect((await g.exited).code).toBe(0);
+    expect(g.lines.some((l) => l.msg === 'Handling signal: term')).toBe(true);
+    expect(existsSync(pid)).toBe(false);
+  });
+
+  it.each(['SIGINT', 'SIGQUIT'] as const)('%s: fast stop cuts in-flight requests and exits 0', async (sig) => {
+    const g = await startGserve([app('node-pid')]);
+    const slow = await slowRequest(g.url, 60_000);
+    g.signal(sig);
+    expect(await slow.body).toMatch(/<cut>$/);
+    expect((await g.exited).code).toBe(0);
+    for (const pid of g.workerPids) await waitForExit(pid);
+  });
+
+  it('HUP: new workers serve the edited app with the new config; bind changes are reported; old workers stop gracefully', async () => {
+    const dir = tempDir();
+    const writeApp = (text: string) => writeFileSync(join(dir, 'app.mjs'), `export const app = (req, res) => res.end(${JSON.stringify(text)} + ' ' + process.env.GSERVE_WORKER_GENERATION);\n`);
+    const writeConfig = (values: object) => writeFileSync(join(dir, 'gserve.config.json'), JSON.stringify({ app: 'app.mjs', bind: ['127.0.0.1:0'], ...values }));
+    writeApp('v1');
+    writeConfig({ workers: 1 });
+    const g = await startGserve([], { cwd: dir, noBind: true });
+    const url = g.url;
+    expect((await get(url)).body).toBe('v1 0');
+
+    writeApp('v2');
+    writeConfig({ workers: 2, bind: ['127.0.0.1:1'] });
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Reloaded: generation 1 is serving/);
+    await g.until(() => exitsOf(g) >= 1, 'the old worker to exit');
+    expect(g.lines.some((l) => /^Setting "bind" changed \(\["127.0.0.1:0"\] -> \["127.0.0.1:1"\]\) but needs a restart/.test(l.msg))).toBe(true);
+    expect(g.lines.filter((l) => /^Worker exited .*: reloaded$/.test(l.msg))).toHaveLength(1);
+    expect(workersReady(g)).toBe(3); // one of generation 0, two of generation 1
+    expect((await get(url)).body).toBe('v2 1'); // same port: the listener never closed
+  });
+
+  it('HUP with an app that no longer loads keeps the old workers serving', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fine");\n');
+    const g = await startGserve(['app.mjs'], { cwd: dir });
+    writeFileSync(join(dir, 'app.mjs'), 'throw new Error("broken deploy");\n');
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Reload failed: .*broken deploy.*Keeping the 1 workers of generation 0/);
+    expect((await get(g.url)).body).toBe('fine');
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fixed " + process.env.GSERVE_WORKER_GENERATION);\n');
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Reloaded: generation 2 is serving/); // the failed generation's number is not reused
+    expect((await get(g.url)).body).toBe('fixed 2');
+    expect(isAlive(g.pid)).toBe(true);
+  });
+
+  it('TTIN adds a worker, TTOU removes one, never below 1', async () => {
+    const g = await startGserve(['-w', '1', app('node-pid')]);
+    g.signal('SIGTTIN');
+    await g.waitForWorkers(2);
+    expect(g.lines.some((l) => l.msg === 'Number of workers: 2 (was 1)')).toBe(true);
+    g.signal('SIGTTOU');
+    await g.waitForLog(/^Worker exited \(pid: \d+\): scaled down$/);
+    g.signal('SIGTTOU');
+    await g.waitForLog(/^TTOU ignored: there is 1 worker, and never fewer than 1/);
+    expect(g.workerPids.size).toBe(2);
+    expect([...g.workerPids].filter(isAlive)).toHaveLength(1);
+    expect((await get(g.url)).status).toBe(200);
+  });
+
+  it('USR1 reopens the log file of the master and of the workers (logrotate)', async () => {
+    const dir = tempDir();
+    const logfile = join(dir, 'error.log');
+    const g = await startGserve(['--error-logfile', logfile, app('node-pid')], { workers: 0 });
+    const fileHas = (path: string, pattern: RegExp) => existsSync(path) && pattern.test(readFileSync(path, 'utf8'));
+    await pollUntil(() => fileHas(logfile, /Worker ready/), 'the worker to be ready');
+    renameSync(logfile, logfile + '.1'); // what logrotate does
+    g.signal('SIGUSR1');
+    await pollUntil(() => fileHas(logfile, /Reopened the log files/), 'the master to write to the new file');
+    g.signal('SIGTERM');
+    await g.exited;
+    const fresh = readFileSync(logfile, 'utf8');
+    expect(fresh).toMatch(/"msg":"Worker exiting/); // written by the worker after the reopen
+    expect(fresh).toMatch(/"msg":"Shutting down: Master"/);
+    expect(readFileSync(logfile + '.1', 'utf8')).not.toMatch(/Shutting down/);
+  });
+
+  it('WINCH stops the workers gracefully and keeps the master; TTIN brings one back', async () => {
+    const g = await startGserve(['-w', '2', app('node-pid')]);
+    g.signal('SIGWINCH');
+    await g.until(() => exitsOf(g) >= 2, 'both workers to exit');
+    for (const pid of g.workerPids) expect(isAlive(pid)).toBe(false);
+    expect(isAlive(g.pid)).toBe(true);
+    g.signal('SIGTTIN');
+    await g.waitForWorkers(3);
+    expect((await get(g.url)).status).toBe(200);
+  });
+
+  it('USR2 starts a new master on the same sockets; the pidfile moves to .oldbin; stopping the new one rolls back', async () => {
+    const pidfile = join(tempDir(), 'g.pid');
+    const g = await startGserve(['-p', pidfile, app('generation')]);
+    const newMaster = await usr2(g, pidfile);
+    try {
+      expect(readFileSync(pidfile + '.oldbin', 'utf8').trim()).toBe(String(g.pid));
+      const served = new Set<string>();
+      for (let i = 0; i < 200 && served.size < 2; i++) served.add(String((await get(g.url)).headers['x-served-by']));
+      expect([...served].map((s) => s.split('/')[0]).sort()).toEqual([String(g.pid), String(newMaster)].sort());
+      process.kill(newMaster, 'SIGTERM'); // a failed upgrade: the old master takes the pidfile back
+      await g.waitForLog(/^The new master \(pid: \d+\) exited/);
+      await waitForExit(newMaster);
+      expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(g.pid));
+      expect(existsSync(pidfile + '.oldbin')).toBe(false);
+      expect((await get(g.url)).headers['x-served-by']).toBe(`${g.pid}/0`);
+    } finally {
+      killQuietly(newMaster);
+    }
+  });
+});
+

@@ -1,0 +1,141 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, isAlive, runGserve, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { pollUntil } from '../helpers/signals.js';
+
+/** The master's supervision rules from docs/signals.md, each against the real binary. */
+
+const app = (name: string) => join(FIXTURES, 'apps', name);
+
+describe('supervision', () => {
+  it('a handler that blocks its event loop forever gets its worker aborted after --timeout and replaced; the other keeps serving', async () => {
+    const g = await startGserve(['-w', '2', '--timeout', '2', app('generation')]);
+    const blocked = get(g.url + '/block').catch((err: Error) => err);
+    const [line] = await g.waitForLog(/^WORKER TIMEOUT \(pid: \d+\): no heartbeat for 2 s/);
+    const victim = Number(/pid: (\d+)/.exec(line!.msg)![1]);
+    expect(await blocked).toBeInstanceOf(Error); // its connection died with it
+    await waitForExit(victim);
+    await g.waitForLog(new RegExp(`^Worker exited \\(pid: ${victim}\\): timed out after 2 s`));
+    await g.waitForWorkers(3); // the replacement
+    const served = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const r = await get(g.url);
+      expect(r.status).toBe(200);
+      served.add(r.headers['x-worker-pid'] as string);
+    }
+    expect(served.has(String(victim))).toBe(false);
+    expect(isAlive(g.pid)).toBe(true);
+  });
+
+  it('--max-requests with jitter recycles a worker gracefully, and every request is answered', async () => {
+    const g = await startGserve(['--max-requests', '5', '--max-requests-jitter', '2', app('generation')]);
+    const pids = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await get(g.url);
+      expect(r.status).toBe(200);
+      pids.add(r.headers['x-worker-pid'] as string);
+    }
+    expect(pids.size).toBeGreaterThanOrEqual(2);
+    const [first] = await g.waitForLog(/^Recycling worker \(pid: \d+\): served \d+ requests \(maxRequests\)/);
+    expect(Number(/served (\d+)/.exec(first!.msg)![1])).toBeGreaterThanOrEqual(5);
+    expect(Number(/served (\d+)/.exec(first!.msg)![1])).toBeLessThanOrEqual(7);
+    expect(g.lines.some((l) => /was killed|exited with code/.test(l.msg))).toBe(false);
+  });
+
+  it('--max-worker-memory recycles a worker whose RSS passes the ceiling', async () => {
+    const g = await startGserve(['--max-worker-memory', '1MB', app('generation')]);
+    const [line] = await g.waitForLog(/^Recycling worker \(pid: \d+\): memory [\d.]+ MB passed the ceiling of 1\.0 MB \(maxWorkerMemory\)/);
+    const pid = Number(/pid: (\d+)/.exec(line!.msg)![1]);
+    await g.waitForLog(new RegExp(`^Worker exited \\(pid: ${pid}\\): recycled`));
+    expect((await get(g.url)).status).toBe(200);
+  });
+
+  it('an app that cannot load halts the master with exit code 4, without a respawn loop', async () => {
+    const r = await runGserve(['-w', '2', app('throws-at-load')]);
+    expect(r.code).toBe(4);
+    expect(r.g.lines.filter((l) => /^Booting worker/.test(l.msg)).length).toBeLessThanOrEqual(2);
+    expect(r.stderr).toMatch(/gserve: error: Failed to load app module .*database URL is not set/);
+  });
+
+  it('workers that crash soon after boot are respawned with growing delays, and TERM still stops the master', async () => {
+    const g = await startGserve([app('crash-soon')], { workers: 0 });
+    const lines = await g.waitForLog(/^Workers are dying soon after boot/, { count: 4 });
+    const delays = lines.map((l) => Number(/next respawn in (\d+) ms/.exec(l.msg)![1]));
+    for (let i = 1; i < delays.length; i++) expect(delays[i]).toBe(delays[i - 1]! * 2);
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+  });
+
+  it('refuses a pidfile held by a live master, and takes over a stale one', async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, 'g.pid');
+    const first = await startGserve(['-p', pidfile, app('node-pid')]);
+    const second = await runGserve(['-p', pidfile, app('node-pid')]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`Pidfile ${pidfile} is held by a running master (pid ${first.pid}). Stop it first, or give another --pid.`);
+    expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(first.pid));
+    expect((await get(first.url)).status).toBe(200);
+    first.child.kill('SIGKILL'); // leaves a stale pidfile behind
+    await first.exited;
+    const third = await startGserve(['-p', pidfile, app('node-pid')]);
+    expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(third.pid));
+  });
+});
+
+describe('server hooks', () => {
+  it('run in the master and in the workers; a hook that throws is logged by name and the server goes on', async () => {
+    const dir = tempDir();
+    const events = join(dir, 'events.log');
+    const config = join(dir, 'gserve.config.cjs');
+    const record = (name: string, extra = '') => `${name}: (...a) => require('fs').appendFileSync(${JSON.stringify(events)}, '${name} ' + process.pid + ${extra || "''"} + '\\n')`;
+    writeFileSync(
+      config,
+      `module.exports = {
+        app: ${JSON.stringify(app('generation'))},
+        ${record('onStarting')}, ${record('whenReady')}, ${record('preFork')}, ${record('postFork')},
+        ${record('postWorkerInit')}, ${record('onReload')}, ${record('childExit')}, ${record('workerExit')},
+        ${record('workerInt')}, ${record('onExit')},
+        ${record('nworkersChanged', "' ' + a[1] + '<-' + a[2]")},
+        ${record('preRequest', "' ' + a[1].url")},
+        postRequest: () => { throw new Error('metrics backend down'); },
+      };\n`,
+    );
+    const g = await startGserve(['-c', config]);
+    const r = await get(g.url + '/hello');
+    expect(r.status).toBe(200);
+    await g.waitForLog(/^The postRequest hook failed: metrics backend down/);
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Worker exited .*: reloaded/);
+    g.signal('SIGTTIN');
+    await g.waitForWorkers(3);
+    g.signal('SIGINT');
+    expect((await g.exited).code).toBe(0);
+    await pollUntil(() => readFileSync(events, 'utf8').includes('onExit'), 'onExit');
+
+    const seen = readFileSync(events, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const pidsOf = (name: string) => seen.filter(([n]) => n === name).map(([, pid]) => Number(pid));
+    for (const name of ['onStarting', 'whenReady', 'preFork', 'onReload', 'childExit', 'onExit', 'nworkersChanged']) {
+      expect(pidsOf(name).length, name).toBeGreaterThan(0);
+      expect(new Set(pidsOf(name)), name).toEqual(new Set([g.pid])); // master-side
+    }
+    for (const name of ['postFork', 'postWorkerInit', 'preRequest', 'workerExit', 'workerInt']) {
+      expect(pidsOf(name).length, name).toBeGreaterThan(0);
+      for (const pid of pidsOf(name)) expect(g.workerPids.has(pid), name).toBe(true); // worker-side
+    }
+    expect(seen.find(([n]) => n === 'preRequest')![2]).toBe('/hello');
+    expect(seen.find(([n]) => n === 'nworkersChanged')!.slice(2)).toEqual(['2<-1']);
+    expect(seen[0]![0]).toBe('onStarting');
+    expect(seen.at(-1)![0]).toBe('onExit');
+  });
+
+  it('onStarting that throws aborts start-up with one clear line', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'gserve.config.cjs'), `module.exports = { onStarting() { throw new Error('vault is sealed'); } };\n`);
+    const r = await runGserve([app('node-pid')], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('gserve: error: The onStarting hook failed: vault is sealed. Fix the hook in the config file; gserve did not start. [GSERVE_E_HOOK]');
+    expect(r.g.lines.some((l) => /^Booting worker/.test(l.msg))).toBe(false);
+  });
+});

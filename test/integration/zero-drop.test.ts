@@ -1,0 +1,60 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
+import { runLoad } from '../helpers/load.js';
+import { killQuietly, usr2 } from '../helpers/signals.js';
+
+/**
+ * The acceptance runs of issue 4: a bounded client (5,000 requests over 20 keep-alive connections,
+ * every 10th on a new connection, nothing retried) while the master reloads or is upgraded.
+ * Every request must get a 200, and the responses must come from more than one generation.
+ */
+
+const apps = { 'node:http path': join(FIXTURES, 'apps', 'generation'), 'gserve engine': join(FIXTURES, 'apps', 'generation-fetch') };
+const LOAD = { total: 5000, connections: 20, freshEvery: 10, header: 'x-served-by' } as const;
+
+describe.each(Object.entries(apps))('no request dropped (%s)', (_path, app) => {
+  it('while the master gets HUP five times', async () => {
+    const g = await startGserve(['-w', '2', app], { workers: 2 });
+    const reloads = (async () => {
+      for (let n = 1; n <= 5; n++) {
+        g.signal('SIGHUP');
+        await g.waitForLog(/^Reloaded: generation \d+ is serving/, { count: n, timeoutMs: 60_000 });
+      }
+    })();
+    const result = await runLoad({ url: g.url, ...LOAD, until: reloads });
+    await reloads;
+    expect(result.errors).toEqual([]);
+    expect([...result.statuses.keys()]).toEqual([200]);
+    expect(result.total).toBeGreaterThanOrEqual(5000);
+    const generations = new Set([...result.seen.keys()].map((s) => s.split('/')[1]));
+    expect(generations.size).toBeGreaterThanOrEqual(2);
+    expect(g.lines.filter((l) => /^Worker exited .*: reloaded$/.test(l.msg)).length).toBeGreaterThanOrEqual(8);
+    expect(g.lines.some((l) => /was killed|exited with code/.test(l.msg))).toBe(false);
+  });
+
+  it('through USR2, then WINCH and TERM of the old master', async () => {
+    const pidfile = join(tempDir(), 'g.pid');
+    const g = await startGserve(['-w', '2', '-p', pidfile, app], { workers: 2 });
+    let newMaster = 0;
+    const upgrade = (async () => {
+      newMaster = await usr2(g, pidfile);
+      g.signal('SIGWINCH');
+      await g.waitForLog(/^Worker exited .*: scaled down$/, { count: 2, timeoutMs: 60_000 });
+      g.signal('SIGTERM');
+      await g.exited;
+    })();
+    try {
+      const result = await runLoad({ url: g.url, ...LOAD, until: upgrade });
+      await upgrade;
+      expect(result.errors).toEqual([]);
+      expect([...result.statuses.keys()]).toEqual([200]);
+      const masters = new Set([...result.seen.keys()].map((s) => Number(s.split('/')[0])));
+      expect(masters).toEqual(new Set([g.pid, newMaster]));
+      expect(g.exitCode).toBe(0);
+      await waitForExit(g.pid);
+    } finally {
+      if (newMaster) killQuietly(newMaster);
+    }
+  });
+});
