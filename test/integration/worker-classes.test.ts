@@ -236,6 +236,24 @@ describe('every class with every interface', () => {
   });
 });
 
+describe('reload', () => {
+  for (const workerClass of ['sync', 'thread']) {
+    it(`${workerClass}: after HUP the new generation serves while an old worker finishes a blocked request`, async () => {
+      const dir = tempDir();
+      const g = await startGserve(['-k', workerClass, '-w', '1', probe], { env: { GSERVE_TEST_DIR: dir } });
+      const [old] = [...g.workerPids];
+      const blocked = get(g.url + '/block');
+      await blockedHandlers(g, dir, 1);
+      g.signal('SIGHUP');
+      await g.waitForLog(/^Reloaded: generation 1 is serving/);
+      const fresh = json(await within(get(g.url + '/fast'), 30_000, 'a request after HUP'));
+      expect(fresh.pid).not.toBe(old);
+      writeFileSync(join(dir, 'release'), '');
+      expect(json(await blocked).pid).toBe(old);
+    });
+  }
+});
+
 describe('graceful stop', () => {
   for (const workerClass of ['sync', 'thread']) {
     it(`${workerClass}: TERM lets a request in a blocked handler finish, then exits 0`, async () => {
