@@ -25,15 +25,18 @@ class ForwardedExchange implements Exchange {
   /** The message being parsed is an interim (1xx) answer, not the response. */
   private interim = false;
 
+  private paused = false;
+
   constructor(
     readonly id: number,
     private readonly res: EngineResponse,
     private readonly onSettled: () => void,
+    /** Tells the app thread to hold or go on writing. */
+    private readonly flow: (m: 'pause' | 'resume') => void,
   ) {
     const head = res.req.method === 'HEAD';
     this.parser[HTTPParser.kOnHeadersComplete] = (info: ResponseHead) => this.onHead(info, head);
-    // A client slower than the app: the socket buffers (no back-pressure to the thread yet).
-    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => void this.res.write(chunk.subarray(offset, offset + length));
+    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => this.onBody(chunk.subarray(offset, offset + length));
     this.parser[HTTPParser.kOnMessageComplete] = () => this.onComplete();
   }
 
@@ -49,6 +52,17 @@ class ForwardedExchange implements Exchange {
     }
     this.res.writeHead(info.statusCode, headers);
     return head ? 1 : 0;
+  }
+
+  /** A client slower than the app: its thread is told to wait until the socket has drained. */
+  private onBody(chunk: Buffer): void {
+    if (this.res.write(chunk) || this.paused) return;
+    this.paused = true;
+    this.flow('pause');
+    void this.res.drained().then(() => {
+      this.paused = false;
+      if (!this.complete) this.flow('resume');
+    });
   }
 
   private onComplete(): void {
@@ -111,10 +125,15 @@ export function forwardToThreads(pool: ThreadPool, listener: number): EngineHand
   return (req, res) =>
     new Promise<void>((resolve) => {
       const abort = () => pool.send(exchange, { t: 'abort', id: exchange.id });
-      const exchange = new ForwardedExchange(pool.newId(), res, () => {
-        req.socket.off('close', abort);
-        resolve();
-      });
+      const exchange: ForwardedExchange = new ForwardedExchange(
+        pool.newId(),
+        res,
+        () => {
+          req.socket.off('close', abort);
+          resolve();
+        },
+        (t) => pool.send(exchange, { t, id: exchange.id }),
+      );
       // The client left: the thread drops the request (and says so, freeing itself).
       req.socket.once('close', abort);
       const { head, chunked } = serializeHead(req);

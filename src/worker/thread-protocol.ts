@@ -24,7 +24,10 @@ export type ToThread =
   | { t: 'open'; id: number; listener: number; head: Uint8Array; peer: Peer }
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The client went away: drop the request. */
-  | { t: 'abort'; id: number };
+  | { t: 'abort'; id: number }
+  /** The client reads slower than the app writes: hold the app's writes until `resume`. */
+  | { t: 'pause'; id: number }
+  | { t: 'resume'; id: number };
 
 export type FromThread =
   | { t: 'ready' }

@@ -27,6 +27,9 @@ class ExchangeSocket extends Duplex {
   /** Response bytes not yet posted: gathered for one turn of the loop, so most answers travel in one message. */
   private pending: Buffer[] = [];
   private flushScheduled = false;
+  /** Write callbacks held while the client is not reading: the app's own stream then fills and says so. */
+  private held: Array<() => void> = [];
+  private paused = false;
   remoteAddress?: string;
   remotePort?: number;
   localAddress?: string;
@@ -49,7 +52,17 @@ class ExchangeSocket extends Duplex {
         setImmediate(() => this.flush());
       }
     }
-    cb();
+    if (this.paused && !this.reported) this.held.push(() => cb());
+    else cb();
+  }
+
+  holdWrites(): void {
+    this.paused = true;
+  }
+
+  releaseWrites(): void {
+    this.paused = false;
+    for (const cb of this.held.splice(0)) cb();
   }
 
   private takePending(): Buffer | undefined {
@@ -71,6 +84,7 @@ class ExchangeSocket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    this.held.length = 0;
     this.report(true);
     cb(err);
   }
@@ -146,6 +160,10 @@ async function main(): Promise<void> {
       sockets.get(m.id)?.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength));
     } else if (m.t === 'abort') {
       sockets.get(m.id)?.destroy();
+    } else if (m.t === 'pause') {
+      sockets.get(m.id)?.holdWrites();
+    } else if (m.t === 'resume') {
+      sockets.get(m.id)?.releaseWrites();
     }
   });
   post({ t: 'ready' });

@@ -20,16 +20,24 @@ const json = (r: SimpleResponse): Probe => {
   return JSON.parse(r.body) as Probe;
 };
 
-/** Waits until `n` /block handlers have written their start line (polls the file; fails after a generous deadline). */
-async function blockedHandlers(g: Gserve, dir: string, n: number): Promise<string[]> {
-  const file = join(dir, 'started');
+/** Polls `predicate` (for state outside the log, such as files the app writes); fails after a generous deadline. */
+async function pollUntil<T>(g: Gserve, predicate: () => T | undefined, what: string): Promise<T> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-    if (lines.length >= n) return lines;
-    if (Date.now() > deadline || g.exitCode !== undefined) throw new Error(`only ${lines.length} of ${n} handlers started\n${g.stderr}`);
+    const value = predicate();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline || g.exitCode !== undefined) throw new Error(`gave up waiting for ${what}\n${g.stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Waits until `n` /block handlers have written their start line. */
+function blockedHandlers(g: Gserve, dir: string, n: number): Promise<string[]> {
+  const file = join(dir, 'started');
+  return pollUntil(g, () => {
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+    return lines.length >= n ? lines : undefined;
+  }, `${n} blocked handler(s)`);
 }
 
 /** Rejects if `promise` has not settled by the deadline, instead of hanging the test. */
@@ -208,6 +216,31 @@ describe('thread worker class', () => {
     const refused = await runGserve(['-k', 'async', '--threads', '2', probe]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/Setting "threads" is 2 .* but the async worker class .* Use --worker-class thread, or drop --threads\./);
+  });
+  it('streams a large response from an app thread to a client that starts reading late, the app never far ahead', async () => {
+    const dir = tempDir();
+    const progressFile = join(dir, 'progress');
+    const progress = () => (existsSync(progressFile) ? Number(readFileSync(progressFile, 'utf8')) : 0);
+    const g = await startGserve(['--threads', '1', join(FIXTURES, 'classes', 'stream.js') + ':app'], { env: { GSERVE_TEST_DIR: dir } });
+    const socket = connect(g.port, '127.0.0.1');
+    socket.pause(); // a client that reads nothing for now
+    socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await pollUntil(g, () => (progress() >= 1 << 20 ? true : undefined), 'the app to start writing');
+    // Ahead of what the client has read, the app may only be by what the buffers between hold
+    // (a few MiB of socket buffers, plus what flows while the pause message travels).
+    let received = 0;
+    let ahead = 0;
+    await new Promise<void>((resolve, reject) => {
+      socket.on('data', (d: Buffer) => {
+        received += d.length;
+        ahead = Math.max(ahead, progress() - received);
+      });
+      socket.on('end', resolve);
+      socket.on('error', reject);
+      socket.resume();
+    });
+    expect(received).toBeGreaterThan(64 << 20);
+    expect(ahead).toBeLessThan(32 << 20);
   });
 });
 
