@@ -25,18 +25,16 @@ class ForwardedExchange implements Exchange {
   /** The message being parsed is an interim (1xx) answer, not the response. */
   private interim = false;
 
-  private paused = false;
-
   constructor(
     readonly id: number,
     private readonly res: EngineResponse,
     private readonly onSettled: () => void,
-    /** Tells the app thread to hold or go on writing. */
-    private readonly flow: (m: 'pause' | 'resume') => void,
+    /** Tells the app thread that `bytes` it sent are out, so it may send more. */
+    private readonly ack: (bytes: number) => void,
   ) {
     const head = res.req.method === 'HEAD';
     this.parser[HTTPParser.kOnHeadersComplete] = (info: ResponseHead) => this.onHead(info, head);
-    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => this.onBody(chunk.subarray(offset, offset + length));
+    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => void this.res.write(chunk.subarray(offset, offset + length));
     this.parser[HTTPParser.kOnMessageComplete] = () => this.onComplete();
   }
 
@@ -54,17 +52,6 @@ class ForwardedExchange implements Exchange {
     return head ? 1 : 0;
   }
 
-  /** A client slower than the app: its thread is told to wait until the socket has drained. */
-  private onBody(chunk: Buffer): void {
-    if (this.res.write(chunk) || this.paused) return;
-    this.paused = true;
-    this.flow('pause');
-    void this.res.drained().then(() => {
-      this.paused = false;
-      if (!this.complete) this.flow('resume');
-    });
-  }
-
   private onComplete(): void {
     if (this.interim) {
       this.interim = false;
@@ -78,7 +65,12 @@ class ForwardedExchange implements Exchange {
   onData(chunk: Uint8Array): void {
     if (this.complete) return;
     const result = this.parser.execute(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if (result instanceof Error) this.onFail();
+    if (result instanceof Error) {
+      this.onFail();
+      return;
+    }
+    // A client slower than the app: the ack waits until the socket has drained, which holds the app.
+    void this.res.drained().then(() => this.ack(chunk.byteLength));
   }
 
   onDone(aborted: boolean): void {
@@ -132,7 +124,7 @@ export function forwardToThreads(pool: ThreadPool, listener: number): EngineHand
           req.socket.off('close', abort);
           resolve();
         },
-        (t) => pool.send(exchange, { t, id: exchange.id }),
+        (bytes) => pool.send(exchange, { t: 'ack', id: exchange.id, bytes }),
       );
       // The client left: the thread drops the request (and says so, freeing itself).
       req.socket.once('close', abort);

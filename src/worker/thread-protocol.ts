@@ -25,14 +25,14 @@ export type ToThread =
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The client went away: drop the request. */
   | { t: 'abort'; id: number }
-  /** The client reads slower than the app writes: hold the app's writes until `resume`. */
-  | { t: 'pause'; id: number }
-  | { t: 'resume'; id: number };
+  /** `bytes` of the response have been written out to the client (flow control: the thread keeps at most a window unacked). */
+  | { t: 'ack'; id: number; bytes: number };
 
 export type FromThread =
   | { t: 'ready' }
   /** The app failed to load in this thread; the thread exits after sending this. */
   | { t: 'load-error'; code: string; message: string }
+  /** Response bytes; the main thread acks each once written out. */
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The response is complete, or abandoned (`aborted`: the thread's side closed without finishing it). */
   | { t: 'done'; id: number; aborted: boolean; /** The last response bytes, sent with the end to save a message. */ chunk?: Uint8Array };

@@ -20,16 +20,22 @@ const port = parentPort!;
 const settings = boot.settings;
 const log = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string }).logger.child({ thread: threadId });
 const post = (message: FromThread) => port.postMessage(message);
+/** Response bytes gathered before they are posted at once. */
+const FLUSH_BYTES = 64 * 1024;
+/** Response bytes a thread may have on their way to a client before its app's writes wait. */
+const WINDOW_BYTES = 1024 * 1024;
 
 /** The in-memory socket one exchange is replayed on. */
 class ExchangeSocket extends Duplex {
   private reported = false;
-  /** Response bytes not yet posted: gathered for one turn of the loop, so most answers travel in one message. */
+  /** Response bytes not yet posted: small writes of one turn of the loop travel in one message. */
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private flushScheduled = false;
-  /** Write callbacks held while the client is not reading: the app's own stream then fills and says so. */
+  /** Bytes posted that the main thread has not yet written out to the client (it acks them). */
+  private unacked = 0;
+  /** Write callbacks held while too much is unacked: the app's stream then fills and says so. */
   private held: Array<() => void> = [];
-  private paused = false;
   remoteAddress?: string;
   remotePort?: number;
   localAddress?: string;
@@ -45,36 +51,41 @@ class ExchangeSocket extends Duplex {
   override _read(): void {}
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (!this.reported) {
-      this.pending.push(chunk);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+    if (this.reported) {
+      cb();
+      return;
     }
-    if (this.paused && !this.reported) this.held.push(() => cb());
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    // An app streaming on microtasks (awaiting 'drain') never reaches setImmediate: flush by size too.
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    if (this.unacked + this.pendingBytes > WINDOW_BYTES) this.held.push(() => cb());
     else cb();
   }
 
-  holdWrites(): void {
-    this.paused = true;
-  }
-
-  releaseWrites(): void {
-    this.paused = false;
-    for (const cb of this.held.splice(0)) cb();
+  /** The main thread wrote `bytes` out to the client: the app may go on. */
+  acked(bytes: number): void {
+    this.unacked -= bytes;
+    if (this.unacked + this.pendingBytes <= WINDOW_BYTES) for (const cb of this.held.splice(0)) cb();
   }
 
   private takePending(): Buffer | undefined {
     const chunks = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
   }
 
   private flush(): void {
     this.flushScheduled = false;
     const chunk = this.reported ? undefined : this.takePending();
-    if (chunk) post({ t: 'data', id: this.id, chunk });
+    if (!chunk) return;
+    this.unacked += chunk.length;
+    post({ t: 'data', id: this.id, chunk });
   }
 
   /** The implementation ended its side: whatever it wrote is the whole answer (a close-delimited body ends here). */
@@ -160,10 +171,8 @@ async function main(): Promise<void> {
       sockets.get(m.id)?.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength));
     } else if (m.t === 'abort') {
       sockets.get(m.id)?.destroy();
-    } else if (m.t === 'pause') {
-      sockets.get(m.id)?.holdWrites();
-    } else if (m.t === 'resume') {
-      sockets.get(m.id)?.releaseWrites();
+    } else if (m.t === 'ack') {
+      sockets.get(m.id)?.acked(m.bytes);
     }
   });
   post({ t: 'ready' });

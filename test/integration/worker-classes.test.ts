@@ -221,7 +221,7 @@ describe('thread worker class', () => {
     const dir = tempDir();
     const progressFile = join(dir, 'progress');
     const progress = () => (existsSync(progressFile) ? Number(readFileSync(progressFile, 'utf8')) : 0);
-    const g = await startGserve(['--threads', '1', join(FIXTURES, 'classes', 'stream.js') + ':app'], { env: { GSERVE_TEST_DIR: dir } });
+    const g = await startGserve(['-k', 'thread', '--threads', '1', join(FIXTURES, 'classes', 'stream.js') + ':app'], { env: { GSERVE_TEST_DIR: dir } });
     const socket = connect(g.port, '127.0.0.1');
     socket.pause(); // a client that reads nothing for now
     socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
