@@ -30,6 +30,8 @@ export type ToThread =
 
 export type FromThread =
   | { t: 'ready' }
+  /** The thread's event loop turns (sent while `--timeout` is on). */
+  | { t: 'beat' }
   /** The app failed to load in this thread; the thread exits after sending this. */
   | { t: 'load-error'; code: string; message: string }
   /** Response bytes; the main thread acks each once written out. */

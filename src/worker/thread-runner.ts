@@ -176,6 +176,8 @@ async function main(): Promise<void> {
     }
   });
   post({ t: 'ready' });
+  const timeout = (settings.timeout as number) * 1000;
+  if (timeout > 0) setInterval(() => post({ t: 'beat' }), Math.min(1000, timeout / 4)).unref();
 }
 
 process.on('unhandledRejection', (reason) => {

@@ -208,6 +208,18 @@ describe('thread worker class', () => {
     expect(g.workerPids.size).toBe(1);
   });
 
+  it('--timeout replaces an app thread whose event loop stays blocked; the process stays up', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['-k', 'thread', '--threads', '2', '--timeout', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
+    const [workerPid] = [...g.workerPids];
+    const stuck = get(g.url + '/block'); // never released
+    await g.waitForLog(/^THREAD TIMEOUT \(thread \d+\): no heartbeat for 2 s/);
+    expect((await stuck).status).toBe(500);
+    await g.waitForLog(/^Thread \d+ exited with code 1; replacing it/);
+    expect(json(await get(g.url + '/fast')).pid).toBe(workerPid);
+    expect(g.lines.some((l) => /^WORKER TIMEOUT/.test(l.msg))).toBe(false);
+  });
+
   it('implies the thread class from --threads, accepts gthread, and refuses --threads with async', async () => {
     const implied = await runGserve(['--threads', '3', '--print-config', probe]);
     expect(implied.stdout).toMatch(/^workerClass\s+= "thread" {2}# implied by threads = 3 \(command line --threads\)$/m);
