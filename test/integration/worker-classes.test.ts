@@ -210,10 +210,10 @@ describe('thread worker class', () => {
 
   it('--timeout replaces an app thread whose event loop stays blocked; the process stays up', async () => {
     const dir = tempDir();
-    const g = await startGserve(['-k', 'thread', '--threads', '2', '--timeout', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
+    const g = await startGserve(['-k', 'thread', '--threads', '2', '--timeout', '4', probe], { env: { GSERVE_TEST_DIR: dir } });
     const [workerPid] = [...g.workerPids];
     const stuck = get(g.url + '/block'); // never released
-    await g.waitForLog(/^THREAD TIMEOUT \(thread \d+\): no heartbeat for 2 s/);
+    await g.waitForLog(/^THREAD TIMEOUT \(thread \d+\): no heartbeat for 4 s/);
     expect((await stuck).status).toBe(500);
     await g.waitForLog(/^Thread \d+ exited with code 1; replacing it/);
     expect(json(await get(g.url + '/fast')).pid).toBe(workerPid);
