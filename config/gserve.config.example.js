@@ -21,4 +21,12 @@ export default {
   keepAlive: 2,
 
   logLevel: 'info',
+
+  // Proxies in front whose Forwarded / X-Forwarded-* headers are believed (see docs/security.md).
+  forwardedAllowIps: ['127.0.0.1', '::1'],
+
+  // TLS and HTTP/2, when gserve faces clients itself:
+  // certfile: '/etc/ssl/app/fullchain.pem',
+  // keyfile: '/etc/ssl/app/privkey.pem',
+  // http2: true,
 };

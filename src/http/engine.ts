@@ -1,8 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { HTTPParser } from 'http-parser-js';
+import type { HttpLimits } from './limits.js';
 import type { ProtocolServer } from './protocol.js';
+import { Rejection, rejectionResponse } from './reject.js';
+import { type HeadInfo, StrictParser } from './strict-parser.js';
+import { ConnectionTimer, LINGER_MS, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
 import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
 
 /**
@@ -14,8 +17,8 @@ import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
 export interface EngineOptions {
   /** Idle time between requests on a keep-alive connection, in ms. */
   keepAliveTimeout: number;
-  /** Time for a new connection to send its first request head, in ms. */
-  headerTimeout: number;
+  /** Request limits and the header and body timeouts (limits.ts). */
+  limits: HttpLimits;
   scheme: 'http' | 'https';
 }
 
@@ -34,6 +37,16 @@ export class EngineRequest {
   readonly body: RequestBody;
   /** Whether the whole body has arrived. */
   complete = false;
+  // --- upgrade and disconnect (issue 5) ---
+  /** An `Upgrade` request (WebSocket): the parser stopped after its head; see takeSocket(). */
+  upgrade = false;
+  /** Bytes the client sent after the upgrade request's head. */
+  upgradeHead: Buffer = EMPTY;
+  /** The client went away before the response was finished. */
+  aborted = false;
+  private abortListeners: Array<() => void> | null = null;
+  private readonly conn: Connection;
+  // --- end upgrade and disconnect ---
   constructor(
     readonly method: string,
     readonly url: string,
@@ -45,7 +58,31 @@ export class EngineRequest {
     readonly scheme: 'http' | 'https',
     conn: Connection,
   ) {
+    this.conn = conn;
     this.body = new RequestBody(conn);
+  }
+
+  /** Runs `listener` once if the client disconnects before the response is finished. */
+  onAbort(listener: () => void): void {
+    if (this.aborted) listener();
+    else (this.abortListeners ??= []).push(listener);
+  }
+
+  /** Called by the connection when its socket closes with this request unanswered. */
+  markAborted(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    for (const listener of this.abortListeners?.splice(0) ?? []) listener();
+  }
+
+  /**
+   * Takes the socket of an upgrade request away from the HTTP engine (for `ws`'s handleUpgrade):
+   * no response will be written, and the connection counts until the socket closes.
+   */
+  takeSocket(): { socket: Socket; head: Buffer } {
+    if (!this.upgrade) throw new Error('takeSocket() is only for Upgrade requests');
+    this.conn.detach();
+    return { socket: this.socket, head: this.upgradeHead };
   }
 
   /** The first value of a header, by lower-case name. */
@@ -64,6 +101,10 @@ export class EngineRequest {
 
 export type HeaderList = Array<[string, string]>;
 
+const EMPTY = Buffer.alloc(0);
+/** Bodies up to this size leave in the same buffer as the head. */
+const SINGLE_WRITE_MAX = 16 * 1024;
+
 export class EngineResponse {
   statusCode = 200;
   headersSent = false;
@@ -78,7 +119,8 @@ export class EngineResponse {
     readonly req: EngineRequest,
   ) {
     this.noBody = req.method === 'HEAD';
-    this.closeAfter = !req.keepAlive || conn.draining;
+    // After an upgrade request the parser has stopped, so a plain answer ends the connection.
+    this.closeAfter = !req.keepAlive || conn.draining || req.upgrade;
   }
 
   /** Records the status and headers; they leave with the first body bytes, or at end(). */
@@ -117,6 +159,7 @@ export class EngineResponse {
   /** Sends a body chunk; returns false when the socket's buffer is full (wait for drained()). */
   write(chunk: Uint8Array | string): boolean {
     if (this.finished) throw new Error('write after end');
+    if (this.conn.closing) return false; // the connection already answered (a refusal) and is closing
     const socket = this.conn.socket;
     if (!this.headersSent) {
       this.headersSent = true;
@@ -125,9 +168,13 @@ export class EngineResponse {
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (size === 0 || this.noBody || statusHasNoBody(this.statusCode)) return !socket.writableNeedDrain;
     if (!this.chunked) return socket.write(chunk);
+    // One packet per chunk: corked, the size line, the data and the CRLF leave in one writev.
+    socket.cork();
     socket.write(size.toString(16) + '\r\n', 'latin1');
     socket.write(chunk);
-    return socket.write('\r\n', 'latin1');
+    const ok = socket.write('\r\n', 'latin1');
+    socket.uncork();
+    return ok;
   }
 
   /** Resolves when the socket can take more, or when it has closed. */
@@ -148,15 +195,29 @@ export class EngineResponse {
   end(chunk?: Uint8Array | string): void {
     if (this.finished) return;
     const socket = this.conn.socket;
+    if (this.conn.closing) {
+      this.finished = true;
+      this.conn.responseDone(true);
+      return;
+    }
     if (!this.headersSent) {
       this.headersSent = true;
       const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
       const head = this.serializeHead(size);
       if (size && !this.noBody && !statusHasNoBody(this.statusCode)) {
-        socket.cork();
-        socket.write(head, 'latin1');
-        socket.write(chunk!);
-        socket.uncork();
+        if (size <= SINGLE_WRITE_MAX) {
+          // Head and a small body in one buffer, one write(2): a corked pair costs a writev per response.
+          const out = Buffer.allocUnsafe(head.length + size);
+          out.write(head, 0, 'latin1');
+          if (typeof chunk === 'string') out.write(chunk, head.length, 'utf8');
+          else out.set(chunk!, head.length);
+          socket.write(out);
+        } else {
+          socket.cork();
+          socket.write(head, 'latin1');
+          socket.write(chunk!);
+          socket.uncork();
+        }
       } else socket.write(head, 'latin1');
     } else {
       if (chunk !== undefined) this.write(chunk);
@@ -173,53 +234,106 @@ export class EngineResponse {
 }
 
 class Connection {
-  private readonly parser = new HTTPParser(HTTPParser.REQUEST);
+  private readonly parser: StrictParser;
   /** Requests parsed but not yet answered; the first is the one the app is handling. */
   private readonly queue: EngineRequest[] = [];
+  /** The request whose body is being read. */
   private parsing: EngineRequest | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  /** The response to queue[0], once dispatched. */
+  private current: EngineResponse | null = null;
+  private readonly timer = new ConnectionTimer((kind) => this.onTimer(kind));
   private served = 0;
   private paused = false;
   private closed = false;
+  /** An upgrade request whose head was just parsed; dispatched once its trailing bytes are known. */
+  private upgrading: EngineRequest | null = null;
+  /** Handed over to a WebSocket: no HTTP timers, and a graceful stop is the WebSocket hub's to do (1001). */
+  private detached = false;
+  /** A refusal waiting for the requests before it to be answered. */
+  private pending: Rejection | null = null;
+  /** Parsing stopped (a refusal): later bytes are read and dropped. */
+  private stopped = false;
+  /** gserve wrote the connection's last bytes itself (a refusal): the app's writes are dropped. */
+  closing = false;
   draining = false;
 
   constructor(
     readonly socket: Socket,
     private readonly engine: HttpEngine,
   ) {
-    this.parser[HTTPParser.kOnHeadersComplete] = (info: HeadersInfo) => this.onHead(info);
-    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => this.onBody(chunk.subarray(offset, offset + length));
-    this.parser[HTTPParser.kOnMessageComplete] = () => this.onComplete();
+    this.parser = new StrictParser(engine.options.limits, {
+      onHead: (info) => this.onHead(info),
+      onBody: (chunk) => this.onBody(chunk),
+      onComplete: () => this.onComplete(),
+    });
     socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('end', () => this.onEnd());
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onClose());
     this.draining = engine.draining;
-    this.armIdleTimer();
+    // A new connection has the header timeout to send its first request.
+    this.timer.arm('header', engine.options.limits.headerTimeout);
+  }
+
+  private get limits(): HttpLimits {
+    return this.engine.options.limits;
   }
 
   private onData(data: Buffer): void {
-    this.clearTimer();
+    if (this.stopped) return;
+    if (this.timer.kind === 'idle') this.timer.clear();
     const result = this.parser.execute(data);
-    if (result instanceof Error) this.fail(400, 'Bad Request');
+    if (result instanceof Rejection) return this.reject(result);
+    if (this.upgrading) return this.stopForUpgrade(data.subarray(result));
+    // The first bytes of a head start its clock; later bytes do not reset it (slowloris).
+    if (this.parser.phase === 'head' && this.timer.kind !== 'header') this.timer.arm('header', this.limits.headerTimeout);
+  }
+
+  /** The rest of the stream is not HTTP any more: stop parsing, keep the bytes for the new protocol. */
+  private stopForUpgrade(head: Buffer): void {
+    const req = this.upgrading!;
+    this.upgrading = null;
+    req.upgradeHead = head;
+    this.socket.removeAllListeners('data');
+    this.socket.pause();
+    if (this.queue[0] === req) this.dispatch(req);
+  }
+
+  /** The socket now belongs to someone else (a WebSocket); it still counts until it closes. */
+  detach(): void {
+    this.detached = true;
+    this.timer.clear();
+    this.socket.removeAllListeners('end');
+    if (this.queue.length > 0) this.engine.inFlight--;
+    this.queue.length = 0;
   }
 
   private onEnd(): void {
+    if (this.closing || this.stopped) return; // our own answer is on its way; the close follows
+    // A request cut off by the client's FIN can never complete.
+    if (this.parser.phase !== 'idle') return this.reject(truncatedByClient());
     // The client half-closed: answer what it sent, then close.
     if (this.queue.length === 0) this.socket.destroy();
     else this.socket.once('finish', () => this.socket.destroy());
   }
 
-  private onHead(info: HeadersInfo): number {
-    const method = HTTPParser.methods[info.method] as string;
+  private onHead(info: HeadInfo): boolean {
     const version = `${info.versionMajor}.${info.versionMinor}`;
-    const keepAlive = info.shouldKeepAlive && !this.draining;
-    const req = new EngineRequest(method, info.url, version, info.headers, keepAlive, this.socket, this.engine.options.scheme, this);
+    const max = this.limits.maxKeepaliveRequests;
+    const keepAlive = info.shouldKeepAlive && !this.draining && !(max > 0 && this.parser.heads >= max);
+    const req = new EngineRequest(info.method, info.url, version, info.headers, keepAlive, this.socket, this.engine.options.scheme, this);
+    if (this.timer.kind === 'header') this.timer.clear();
+    if (req.hasBody) this.timer.arm('body', this.limits.requestTimeout);
     this.parsing = req;
     this.queue.push(req);
+    if (info.upgrade && info.method !== 'CONNECT') {
+      req.upgrade = true;
+      this.upgrading = req; // dispatched by onData once the bytes after the head are known
+      return true;
+    }
     if (this.queue.length === 1) this.dispatch(req);
-    return 0;
+    return false;
   }
 
   private onBody(chunk: Buffer): void {
@@ -228,6 +342,7 @@ class Connection {
   }
 
   private onComplete(): void {
+    if (this.timer.kind === 'body') this.timer.clear();
     const req = this.parsing;
     if (!req) return;
     req.complete = true;
@@ -236,8 +351,8 @@ class Connection {
   }
 
   private dispatch(req: EngineRequest): void {
-    this.clearTimer();
     const res = new EngineResponse(this, req);
+    this.current = res;
     this.engine.inFlight++;
     this.engine.emit('request', req, res);
     let outcome: void | Promise<void>;
@@ -255,16 +370,18 @@ class Connection {
     if (this.closed) return; // already counted out when the socket closed
     this.engine.inFlight--;
     this.served++;
+    this.current = null;
     const req = this.queue.shift()!;
-    if (!req.complete) req.body.resume(); // discard what the app did not read
+    if (!req.complete && !req.body.destroyed) req.body.resume(); // discard what the app did not read
     this.engine.emit('response', req);
-    if (close || this.draining) {
+    if (close || this.draining || this.closing) {
       this.socket.end();
       return;
     }
     const next = this.queue[0];
     if (next) this.dispatch(next);
-    else this.armIdleTimer();
+    else if (this.pending) this.answerAndClose(this.pending);
+    else if (this.parser.phase === 'idle') this.timer.arm('idle', this.engine.options.keepAliveTimeout);
   }
 
   pauseReading(): void {
@@ -281,60 +398,69 @@ class Connection {
     }
   }
 
-  private armIdleTimer(): void {
-    this.clearTimer();
-    const ms = this.served > 0 || this.draining ? this.engine.options.keepAliveTimeout : this.engine.options.headerTimeout;
-    this.timer = setTimeout(() => this.socket.destroy(), ms);
-    this.timer.unref();
+  private onTimer(kind: TimerKind): void {
+    if (kind === 'idle') return void this.socket.destroy();
+    // While gserve itself holds the client back (the app is not reading the body), the client is not slow.
+    if (this.paused) return this.timer.arm(kind, kind === 'header' ? this.limits.headerTimeout : this.limits.requestTimeout);
+    if (kind === 'header') {
+      // A connection that never sent a byte is simply closed, as an idle one would be.
+      if (this.parser.phase === 'idle' && this.queue.length === 0) return void this.socket.destroy();
+      if (this.parser.phase === 'head') this.reject(headerTimedOut(this.limits.headerTimeout));
+    } else if (this.parser.phase === 'body') this.reject(bodyTimedOut(this.limits.requestTimeout));
   }
 
-  private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  /** A request the parser could not read: answer it, then close, since the framing is lost. */
-  private fail(status: number, text: string): void {
-    this.socket.removeAllListeners('data');
-    if (this.queue.length > 0) {
-      this.socket.destroy();
-      return;
+  /**
+   * Refuses the request being read. The requests before it are answered first, in order; the
+   * connection then closes, since nothing after a framing error can be trusted.
+   */
+  private reject(r: Rejection): void {
+    this.stopped = true;
+    this.timer.clear();
+    this.resumeReading(); // keep draining what the client sends, so closing does not reset the connection
+    this.engine.emit('rejected', r, this.socket);
+    const req = this.parsing;
+    if (req && !req.complete) {
+      // The head was fine and the request is queued, or already with the app; its body is not.
+      this.parsing = null;
+      req.body.on('error', () => {}); // the app may not be reading the body; the refusal is logged already
+      req.body.destroy(r);
+      if (req !== this.queue[0]) this.queue.splice(this.queue.indexOf(req), 1);
+      else if (this.current?.headersSent) return void this.socket.destroy();
+      else return this.answerAndClose(r);
     }
-    const body = `${text}\n`;
-    this.socket.end(`HTTP/1.1 ${status} ${reasonPhrase(status)}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    if (this.queue.length === 0) this.answerAndClose(r);
+    else this.pending = r;
+  }
+
+  private answerAndClose(r: Rejection): void {
+    this.closing = true;
+    this.timer.clear();
+    this.socket.end(rejectionResponse(r));
+    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
   }
 
   /** A graceful stop began: no new requests after the one in hand; idle connections close. */
   drain(): void {
     this.draining = true;
-    if (this.queue.length === 0) this.armIdleTimer();
+    if (this.queue.length === 0 && !this.detached && this.parser.phase === 'idle') this.timer.arm('idle', this.engine.options.keepAliveTimeout);
   }
 
   closeIfIdle(): void {
-    if (this.queue.length === 0) this.socket.destroy();
+    if (this.queue.length === 0 && !this.detached) this.socket.destroy();
   }
 
   private onClose(): void {
     this.closed = true;
-    this.clearTimer();
+    this.timer.clear();
     for (const req of this.queue) {
       if (!req.complete) req.body.destroy();
+      req.markAborted();
     }
     if (this.queue.length > 0) this.engine.inFlight -= 1;
     this.queue.length = 0;
     this.engine.connections.delete(this);
     this.engine.emit('connection-closed');
   }
-}
-
-interface HeadersInfo {
-  versionMajor: number;
-  versionMinor: number;
-  headers: string[];
-  method: number;
-  url: string;
-  upgrade: boolean;
-  shouldKeepAlive: boolean;
 }
 
 export class HttpEngine extends EventEmitter implements ProtocolServer {
@@ -364,6 +490,7 @@ export class HttpEngine extends EventEmitter implements ProtocolServer {
   drain(): void {
     this.draining = true;
     for (const conn of this.connections) conn.drain();
+    this.emit('draining'); // WebSocket hub: close open sockets with 1001
   }
 
   closeIdleConnections(): void {

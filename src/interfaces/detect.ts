@@ -1,55 +1,113 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { AppLoadError } from '../errors.js';
+import type { AsgiApp } from './asgi.js';
 import { describeValue } from './load.js';
+import type { BunWebSocketHandlers, NodeWebSocketHandlers } from './websocket.js';
+import type { WsgiApp } from './wsgi.js';
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
-export type FetchHandler = (request: Request, server?: unknown) => Response | Promise<Response>;
+export type NodeUpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
+export type FetchHandler = (request: Request, server?: unknown) => Response | undefined | void | Promise<Response | undefined | void>;
 
 export type HostedApp =
-  | { kind: 'node'; listener: NodeListener }
-  | { kind: 'fetch'; fetch: FetchHandler; target: unknown };
+  | { kind: 'node'; listener: NodeListener; upgrade?: NodeUpgradeHandler; websocket?: NodeWebSocketHandlers }
+  | { kind: 'fetch'; fetch: FetchHandler; target: unknown; websocket?: BunWebSocketHandlers }
+  | { kind: 'wsgi'; app: WsgiApp }
+  /** `state` is filled by the lifespan startup and shallow-copied into every request scope. */
+  | { kind: 'asgi'; app: AsgiApp; state: Record<string, unknown> };
 
 export type InterfaceChoice = 'auto' | HostedApp['kind'];
 
 type AnyFn = (...args: unknown[]) => unknown;
 const isFn = (v: unknown): v is AnyFn => typeof v === 'function';
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const AsyncFunction = (async () => {}).constructor;
 
-function asNode(value: unknown): HostedApp | null {
-  if (isFn(value)) return { kind: 'node', listener: value as NodeListener };
+/** The name of a function's first declared parameter, read from its source; null when it has none or it is destructured. */
+export function firstParameterName(fn: AnyFn): string | null {
+  const source = Function.prototype.toString.call(fn);
+  const m = /^(?:async\s*)?(?:function\s*)?\*?\s*[\w$]*\s*\(\s*([\w$]+)/.exec(source) ?? /^(?:async\s+)?([\w$]+)\s*=>/.exec(source);
+  return m ? m[1]! : null;
+}
+
+/** Optional WebSocket hooks of a node app: on the app value itself, else exported by its module. */
+function nodeExtras(value: unknown, exports: Record<string, unknown>): Pick<Extract<HostedApp, { kind: 'node' }>, 'upgrade' | 'websocket'> {
+  const from = (key: string) => (isObject(value) || isFn(value) ? (value as Record<string, unknown>)[key] : undefined) ?? exports[key];
+  const upgrade = from('upgrade');
+  const websocket = from('websocket');
+  return {
+    upgrade: isFn(upgrade) ? (upgrade as NodeUpgradeHandler) : undefined,
+    websocket: isObject(websocket) ? (websocket as NodeWebSocketHandlers) : undefined,
+  };
+}
+
+function asNode(value: unknown, exports: Record<string, unknown>): HostedApp | null {
+  if (isFn(value)) return { kind: 'node', listener: value as NodeListener, ...nodeExtras(value, exports) };
   // Koa: the app object itself, whose callback() is the (req, res) listener.
   const v = value as { callback?: AnyFn } | null;
-  if (v && typeof v === 'object' && isFn(v.callback)) return { kind: 'node', listener: v.callback() as NodeListener };
+  if (isObject(v) && isFn(v.callback)) return { kind: 'node', listener: v.callback() as NodeListener, ...nodeExtras(value, exports) };
   return null;
 }
 
-function asFetch(value: unknown): HostedApp | null {
-  if (isFn(value)) return { kind: 'fetch', fetch: value as FetchHandler, target: undefined };
+function asFetch(value: unknown, exports: Record<string, unknown>): HostedApp | null {
+  // Bun's convention: `export default { fetch, websocket }`; a handler function may export `websocket` beside it.
+  const websocketOf = (v: unknown) => {
+    const ws = (isObject(v) ? v.websocket : undefined) ?? exports.websocket;
+    return isObject(ws) ? (ws as BunWebSocketHandlers) : undefined;
+  };
+  if (isFn(value)) return { kind: 'fetch', fetch: value as FetchHandler, target: undefined, websocket: websocketOf(undefined) };
   const v = value as { fetch?: AnyFn } | null;
-  if (v && typeof v === 'object' && isFn(v.fetch)) return { kind: 'fetch', fetch: v.fetch.bind(v) as FetchHandler, target: v };
+  if (isObject(v) && isFn(v.fetch)) return { kind: 'fetch', fetch: v.fetch.bind(v) as FetchHandler, target: v, websocket: websocketOf(v) };
+  return null;
+}
+
+const asWsgi = (value: unknown): HostedApp | null => (isFn(value) ? { kind: 'wsgi', app: value as WsgiApp } : null);
+const asAsgi = (value: unknown): HostedApp | null => (isFn(value) ? { kind: 'asgi', app: value as AsgiApp, state: {} } : null);
+
+/** `--interface auto` for a function: the rules in docs/interfaces.md, in order. */
+function detectFunction(value: AnyFn, exports: Record<string, unknown>): HostedApp | null {
+  const first = firstParameterName(value);
+  if (first === 'environ') return asWsgi(value);
+  if (first === 'scope') return asAsgi(value);
+  if (value instanceof AsyncFunction && value.length === 3) return asAsgi(value);
+  if (value.length >= 2) return asNode(value, exports);
+  if (value.length === 1) return asFetch(value, exports);
   return null;
 }
 
 /**
- * `--interface auto`, in order: an object with a `fetch` method is `fetch` (Hono, itty-router);
- * an object with a `callback` method is a Koa app (`node`); a function declaring two or more
- * parameters is a `node` listener (Express declares three); a function of one parameter is a
+ * Tells which interface an app speaks. `--interface auto`, in order: an object with a `fetch`
+ * method is `fetch` (Hono, itty-router); an object with a `callback` method is a Koa app (`node`);
+ * a function whose first parameter is named `environ` is `wsgi`; one whose first parameter is
+ * named `scope`, or an async function of three parameters, is `asgi`; a function declaring two or
+ * more parameters is a `node` listener (Express declares three); a function of one parameter is a
  * `fetch` handler. Anything else needs `--interface`.
  */
-export function detectInterface(value: unknown, choice: InterfaceChoice, where: string): HostedApp {
+export function detectInterface(value: unknown, choice: InterfaceChoice, where: string, exports: Record<string, unknown> = {}): HostedApp {
   let hosted: HostedApp | null = null;
-  if (choice === 'node') hosted = asNode(value);
-  else if (choice === 'fetch') hosted = asFetch(value);
-  else if (value && typeof value === 'object') hosted = asFetch(value) ?? asNode(value);
-  else if (isFn(value) && value.length >= 2) hosted = asNode(value);
-  else if (isFn(value) && value.length === 1) hosted = asFetch(value);
+  if (choice === 'node') hosted = asNode(value, exports);
+  else if (choice === 'fetch') hosted = asFetch(value, exports);
+  else if (choice === 'wsgi') hosted = asWsgi(value);
+  else if (choice === 'asgi') hosted = asAsgi(value);
+  else if (isObject(value)) hosted = asFetch(value, exports) ?? asNode(value, exports);
   else if (isFn(value)) {
-    throw new AppLoadError(
-      'GSERVE_E_INTERFACE',
-      `${where} is a function that declares no parameters, so its interface cannot be told: pass --interface node for (req, res) or --interface fetch for (request) => Response.`,
-    );
+    hosted = detectFunction(value, exports);
+    if (!hosted) {
+      throw new AppLoadError(
+        'GSERVE_E_INTERFACE',
+        `${where} is a function that declares no parameters, so its interface cannot be told: pass --interface node for (req, res), fetch for (request) => Response, wsgi for (environ, startResponse) or asgi for async (scope, receive, send).`,
+      );
+    }
   }
   if (!hosted) {
-    const wanted = choice === 'auto' ? 'a (req, res) listener, a fetch handler, or an object with a fetch method' : choice === 'node' ? 'a (req, res) listener or a Koa app' : 'a (request) => Response function or an object with a fetch method';
+    const wanted = {
+      auto: 'a (req, res) listener, a fetch handler, an object with a fetch method, a WSGI (environ, startResponse) or an ASGI async (scope, receive, send) function',
+      node: 'a (req, res) listener or a Koa app',
+      fetch: 'a (request) => Response function or an object with a fetch method',
+      wsgi: 'a (environ, startResponse) => Iterable function',
+      asgi: 'an async (scope, receive, send) function',
+    }[choice];
     throw new AppLoadError('GSERVE_E_NOT_AN_APP', `${where} is ${describeValue(value)}, not an app: expected ${wanted}.`);
   }
   return hosted;

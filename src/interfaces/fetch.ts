@@ -1,24 +1,57 @@
 import { Readable } from 'node:stream';
+import { clientInfo } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
-import type { FetchHandler } from './detect.js';
+import type { HostedApp } from './detect.js';
+import { FastResponse, LazyRequest, NativeRequest, installFastGlobals, type FastBody, type HeadersInit, type RequestSource } from './fetch-globals.js';
+import { BunSocket, Topics, engineUpgradeRequest, runBunHandlers, type WebSocketHub } from './websocket.js';
 
-/** The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it. */
+type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
+
+/**
+ * The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it; the
+ * scheme is the listener's, or a trusted proxy's X-Forwarded-Proto / Forwarded.
+ */
 export function requestUrl(req: EngineRequest): string {
   const host = req.header('host') ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
-  return `${req.scheme}://${host}${req.url}`;
+  const { scheme } = clientInfo(req.socket, (name) => req.header(name), req.scheme);
+  return `${scheme}://${host}${req.url}`;
 }
 
-export function toWebRequest(req: EngineRequest): Request {
+function requestHeaders(req: EngineRequest): Headers {
   const headers = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  return headers;
+}
+
+/** The real Request, with a streamed body and a signal that aborts when the client leaves. */
+function buildRequest(req: EngineRequest, headers: Headers): Request {
+  const controller = new AbortController();
+  req.onAbort(() => controller.abort(new Error('The client disconnected')));
   const withBody = req.hasBody && req.method !== 'GET' && req.method !== 'HEAD';
-  return new Request(requestUrl(req), {
+  return new NativeRequest(requestUrl(req), {
     method: req.method,
     headers,
     body: withBody ? (Readable.toWeb(req.body) as ReadableStream<Uint8Array>) : null,
     duplex: 'half',
-  });
+    signal: controller.signal,
+  } as RequestInit);
+}
+
+const kEngineRequest = Symbol('gserve.engineRequest');
+type Tagged = LazyRequest & { [kEngineRequest]: EngineRequest };
+
+/** The request a fetch app receives: a LazyRequest over the engine's parsed head (see fetch-globals.ts). */
+export function toWebRequest(req: EngineRequest): Request {
+  const source: RequestSource = {
+    method: req.method,
+    url: () => requestUrl(req),
+    headers: () => requestHeaders(req),
+    build: (headers) => buildRequest(req, headers),
+  };
+  const lazy = new LazyRequest(source) as Tagged;
+  lazy[kEngineRequest] = req;
+  return lazy as unknown as Request;
 }
 
 function headerList(headers: Headers): HeaderList {
@@ -30,36 +63,119 @@ function headerList(headers: Headers): HeaderList {
   return out;
 }
 
-/** Writes a web Response to the engine, streaming its body with back-pressure. */
+/** Headers as given to `new Response(body, { headers })`, without building a Headers object. */
+function initHeaderList(init: HeadersInit | undefined, body: FastBody): HeaderList {
+  let out: HeaderList;
+  if (init === undefined) out = [];
+  else if (init instanceof Headers) return headerList(init);
+  else if (Array.isArray(init)) out = init.map(([name, value]) => [name!, String(value)]);
+  else {
+    out = [];
+    for (const name in init) {
+      const value = (init as Record<string, string | string[]>)[name]!;
+      if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+      else out.push([name, String(value)]);
+    }
+  }
+  // What the native Response would add for a string body.
+  if (typeof body === 'string' && !out.some(([name]) => name.length === 12 && name.toLowerCase() === 'content-type')) {
+    out.push(['content-type', 'text/plain;charset=UTF-8']);
+  }
+  return out;
+}
+
+/** Writes a web Response to the engine: kept string/bytes bodies at once, streams with back-pressure. */
 export async function sendWebResponse(response: Response, res: EngineResponse): Promise<void> {
+  if (response instanceof FastResponse) {
+    const kept = response.kept();
+    if (kept) {
+      res.writeHead(kept.status, kept.real ? headerList(kept.real.headers) : initHeaderList(kept.headers, kept.body));
+      res.end(kept.body ?? undefined);
+      return;
+    }
+  }
   res.writeHead(response.status, headerList(response.headers));
   if (!response.body) {
     res.end();
     return;
   }
   const reader = response.body.getReader();
+  const req = res.req;
+  const stop = () => void reader.cancel(new Error('The client disconnected')).catch(() => {});
+  req.onAbort(stop);
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done || req.aborted) break;
       if (!res.write(value)) await res.drained();
-      if (res.req.socket.destroyed) {
-        await reader.cancel();
-        break;
-      }
     }
   } finally {
     reader.releaseLock();
   }
-  res.end();
+  if (!req.aborted) res.end();
 }
 
-export function fetchAdapter(fetch: FetchHandler): EngineHandler {
-  return async (req, res) => {
-    const response = await fetch(toWebRequest(req));
-    if (!(response instanceof Response)) {
-      throw new TypeError(`the fetch handler returned ${response === undefined ? 'undefined' : typeof response}, not a Response`);
+function notAResponse(value: unknown): TypeError {
+  return new TypeError(`the fetch handler returned ${value === undefined ? 'undefined' : value === null ? 'null' : typeof value}, not a Response`);
+}
+
+/**
+ * Bun's `server` argument: `server.upgrade(request, { data, headers })` marks an Upgrade request
+ * to be turned into a WebSocket once `fetch` returns; `publish` reaches this worker's subscribers.
+ */
+class FetchServer {
+  readonly pending = new WeakMap<EngineRequest, { data: unknown; headers?: HeadersInit }>();
+  readonly topics = new Topics();
+  constructor(private readonly hub: WebSocketHub | null) {}
+  upgrade(request: Request, options: { data?: unknown; headers?: HeadersInit } = {}): boolean {
+    const req = (request as unknown as Partial<Tagged>)[kEngineRequest];
+    if (!this.hub || !req?.upgrade || req.header('upgrade')?.toLowerCase() !== 'websocket') return false;
+    this.pending.set(req, { data: options.data, headers: options.headers });
+    return true;
+  }
+  publish(topic: string, message: string | Uint8Array | ArrayBuffer): number {
+    return this.topics.publish(topic, message);
+  }
+  requestIP(request: Request): { address: string; family: string; port: number } | null {
+    const socket = (request as unknown as Partial<Tagged>)[kEngineRequest]?.socket;
+    return socket?.remoteAddress ? { address: socket.remoteAddress, family: socket.remoteFamily ?? 'IPv4', port: socket.remotePort ?? 0 } : null;
+  }
+}
+
+export interface FetchAdapterOptions {
+  hub: WebSocketHub | null;
+  onError(err: unknown, what: string): void;
+}
+
+export function fetchAdapter(app: FetchApp, opts: FetchAdapterOptions): EngineHandler {
+  installFastGlobals();
+  const server = new FetchServer(app.websocket ? opts.hub : null);
+
+  const upgrade = async (req: EngineRequest, res: EngineResponse, data: unknown, headers: HeadersInit | undefined): Promise<void> => {
+    const { socket, head } = req.takeSocket();
+    const extra = headers ? headerList(new Headers(headers)) : [];
+    const ws = await opts.hub!.accept(engineUpgradeRequest(req), socket, head, { headers: extra });
+    if (!ws) return;
+    const bun = new BunSocket(ws, data, req.socket.remoteAddress ?? '', server.topics);
+    runBunHandlers(bun, ws, app.websocket!, server.topics, (err) => opts.onError(err, `WebSocket handler for ${req.url}`));
+    void res;
+  };
+
+  const finish = (response: Response | undefined | void, req: EngineRequest, res: EngineResponse): void | Promise<void> => {
+    if (req.upgrade) {
+      const pending = server.pending.get(req);
+      if (pending) return upgrade(req, res, pending.data, pending.headers);
     }
-    await sendWebResponse(response, res);
+    if (!(response instanceof Response)) throw notAResponse(response);
+    return sendWebResponse(response, res);
+  };
+
+  return (req, res) => {
+    const result = app.fetch(toWebRequest(req), server);
+    // A handler that answers synchronously (Hono's, for sync routes) is finished without a promise turn.
+    if (result && typeof (result as Promise<Response>).then === 'function') {
+      return (result as Promise<Response | undefined>).then((response) => finish(response, req, res));
+    }
+    return finish(result as Response | undefined, req, res);
   };
 }

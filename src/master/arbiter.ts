@@ -7,6 +7,7 @@ import { VERSION } from '../cli/version.js';
 import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervision.js';
 import { SyncDispatcher } from './dispatch.js';
 import { runMasterHook, type ServerView, type WorkerView } from './hooks.js';
+import { tlsOptions } from '../http/tls.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { Pidfile } from './pidfile.js';
 import { mergeReloaded } from './reload.js';
@@ -102,8 +103,8 @@ export class Arbiter {
       await runMasterHook(this.settings, this.log, 'onStarting', [this.server], true);
       if (inherited) {
         this.oldMasterPid = inherited.oldMaster;
-        this.listeners = await adoptListeners(inherited.fds, this.settings.bind);
-      } else this.listeners = await bindListeners(this.settings.bind);
+        this.listeners = await adoptListeners(inherited.fds, this.settings.bind, { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null });
+      } else this.listeners = await bindListeners(this.settings.bind, { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null });
       if (this.settings.pid) {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();
@@ -412,7 +413,8 @@ export class Arbiter {
   }
 
   private closeListeners(): void {
-    for (const l of this.listeners) l.close();
+    const unlink = this.newMasterPid === null && this.oldMasterPid === null;
+    for (const l of this.listeners) l.close(unlink);
     this.listeners = [];
   }
 }

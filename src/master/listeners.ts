@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from '../config/address.js';
@@ -18,7 +19,11 @@ export interface Listener {
   scheme: 'http' | 'https';
   /** The raw bound handle, for the sync class, where the master accepts itself (master/dispatch.ts). */
   handle: object;
-  close(): void;
+  /**
+   * Closes this process's copy. `unlink` removes a unix socket's file; a master that handed its
+   * sockets to a USR2 successor, or got them from a predecessor, must leave it to the other.
+   */
+  close(unlink?: boolean): void;
 }
 
 interface RawHandle {
@@ -40,7 +45,53 @@ function check(result: RawHandle | number, what: string): RawHandle {
   return result;
 }
 
-async function bindOne(address: Address): Promise<Listener> {
+export interface BindOptions {
+  /** Mask for `unix:` socket files. */
+  umask: number;
+  /** TLS is on: every listener is `https`. */
+  tls: boolean;
+}
+
+/** A socket file a live server answers on is refused; one left by a dead server is removed. */
+async function clearStaleSocket(path: string, shown: string): Promise<void> {
+  let stat;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return; // nothing there
+  }
+  if (!stat.isSocket()) throw new BindError(`Cannot listen at ${shown}: the path exists and is not a socket. Remove it or choose another path.`);
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.on('error', () => resolve(false));
+  });
+  if (live) throw new BindError(`Cannot listen at ${shown}: another server is listening on this socket. Stop it, or choose another path.`);
+  unlinkSync(path);
+}
+
+function bindUnix(path: string, shown: string, umask: number): RawHandle {
+  const previous = process.umask(umask);
+  try {
+    return check(createServerHandle(path, -1, -1), shown);
+  } finally {
+    process.umask(previous);
+  }
+}
+
+/** What the log shows for an inherited socket: its real address when it is TCP. */
+function describeInherited(handle: RawHandle, fallback: string, scheme: string): string {
+  const out: { address?: string; port?: number } = {};
+  if (handle.getsockname && handle.getsockname(out) === 0 && out.address !== undefined) {
+    return `${scheme}://${formatAddress({ kind: 'tcp', host: out.address, port: out.port ?? 0 })}`;
+  }
+  return fallback;
+}
+
+async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
+  const scheme = opts.tls ? 'https' : 'http';
   let handle: RawHandle;
   let shown = formatAddress(address);
   if (address.kind === 'tcp') {
@@ -57,28 +108,63 @@ async function bindOne(address: Address): Promise<Listener> {
     handle.getsockname?.(out);
     shown = formatAddress({ kind: 'tcp', host, port: out.port ?? address.port });
   } else if (address.kind === 'unix') {
-    handle = check(createServerHandle(address.path, -1, -1), shown);
+    await clearStaleSocket(address.path, shown);
+    handle = bindUnix(address.path, shown, opts.umask);
   } else {
     handle = check(createServerHandle(null, null, null, address.fd), shown);
-    // An inherited TCP socket (USR2, socket activation) can tell its address; show that.
-    const out: { address?: string; port?: number } = {};
-    handle.getsockname?.(out);
-    if (out.address && out.port !== undefined) shown = `http://${formatAddress({ kind: 'tcp', host: out.address, port: out.port })}`;
+    shown = describeInherited(handle, shown, scheme);
   }
   return {
     address,
     fd: handle.fd,
-    url: address.kind === 'tcp' ? `http://${shown}` : shown,
-    scheme: 'http',
+    url: address.kind === 'tcp' ? `${scheme}://${shown}` : shown,
+    scheme,
     handle,
-    close: () => handle.close(),
+    close: (unlink = true) => {
+      handle.close();
+      if (unlink && address.kind === 'unix') removeSocketFile(address.path);
+    },
   };
 }
 
-export async function bindListeners(binds: string[]): Promise<Listener[]> {
-  const listeners: Listener[] = [];
+function removeSocketFile(path: string): void {
   try {
-    for (const bind of binds) listeners.push(await bindOne(parseAddress(bind)));
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * systemd socket activation (sd_listen_fds): the sockets start at fd 3, `LISTEN_FDS` of them, meant
+ * for us when `LISTEN_PID` is our pid; `LISTEN_FDNAMES` names them. The variables are removed so
+ * that workers and children do not take the sockets for theirs.
+ */
+export function systemdListenFds(env: NodeJS.ProcessEnv = process.env): Array<{ fd: number; name: string | undefined }> {
+  const count = Number(env.LISTEN_FDS);
+  const forUs = env.LISTEN_PID === String(process.pid);
+  const names = env.LISTEN_FDNAMES?.split(':');
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  if (!forUs || !Number.isInteger(count) || count <= 0) return [];
+  return Array.from({ length: count }, (_, i) => ({ fd: 3 + i, name: names?.[i] }));
+}
+
+export async function bindListeners(binds: string[], opts: BindOptions = { umask: 0, tls: false }): Promise<Listener[]> {
+  const listeners: Listener[] = [];
+  const activated = systemdListenFds();
+  try {
+    if (activated.length > 0) {
+      // Like Gunicorn: sockets handed over by systemd replace --bind.
+      for (const { fd, name } of activated) {
+        const listener = await bindOne({ kind: 'fd', fd }, opts);
+        listener.url = `systemd fd ${fd}${name && name !== 'unknown' ? ` "${name}"` : ''}: ${listener.url}`;
+        listeners.push(listener);
+      }
+      return listeners;
+    }
+    for (const bind of binds) listeners.push(await bindOne(parseAddress(bind), opts));
   } catch (err) {
     for (const l of listeners) l.close();
     throw err;
@@ -90,10 +176,10 @@ export async function bindListeners(binds: string[]): Promise<Listener[]> {
  * USR2: the new master adopts the listening sockets its parent passed down (GSERVE_FDS, like
  * Gunicorn's GUNICORN_FD) instead of binding, so the port never closes during an upgrade.
  */
-export async function adoptListeners(fds: number[], binds: string[]): Promise<Listener[]> {
+export async function adoptListeners(fds: number[], binds: string[], opts: BindOptions): Promise<Listener[]> {
   const listeners: Listener[] = [];
   for (const [i, fd] of fds.entries()) {
-    const listener = await bindOne({ kind: 'fd', fd });
+    const listener = await bindOne({ kind: 'fd', fd }, opts);
     const bind = binds[i];
     const address = bind ? parseAddress(bind) : null;
     // A TCP socket tells its own address; a unix socket's is only known from the bind list.

@@ -1,6 +1,8 @@
 import type { Server } from 'node:net';
+import { httpLimits } from '../http/limits.js';
 import { protocolFor, type ProtocolOptions } from './hosted.js';
 import { ConnectionCap } from './connection-cap.js';
+import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
@@ -9,7 +11,7 @@ import type { WorkerClass, WorkerContext } from './types.js';
 
 /** The HTTP settings every class gives its HTTP implementation. */
 export function protocolOptions(settings: Record<string, unknown>, log: Logger, scheme: 'http' | 'https'): ProtocolOptions {
-  return { keepAliveTimeout: (settings.keepAlive as number) * 1000, headerTimeout: 60_000, scheme, log };
+  return { keepAliveTimeout: (settings.keepAlive as number) * 1000, limits: httpLimits(settings), scheme, log };
 }
 
 /** Makes the HTTP implementation for one listener (by its index in boot.listeners). */
@@ -28,13 +30,15 @@ export class AsyncWorker implements WorkerClass {
 
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
+    const edge = edgeSettings(settings, this.ctx.log, this.ctx.app);
     const cap = new ConnectionCap(settings.workerConnections as number);
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
-      const protocol = this.makeProtocol(protocolOptions(settings, this.ctx.log, listener.scheme), index);
+      const options = protocolOptions(settings, this.ctx.log, listener.scheme);
+      const protocol = edge.http2 ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, edge.tls!, options) : this.makeProtocol(options, index);
       protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.protocols.push(protocol);
-      this.servers.push(await listenOnFd(listener.fd, cap.guard((socket) => protocol.accept(socket))));
+      this.servers.push(await listenOnFd(listener.fd, cap.guard(edgeFor(protocol, edge, listener)), settings.backlog as number));
     }
   }
 

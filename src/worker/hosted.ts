@@ -1,16 +1,19 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { HttpEngine, type EngineRequest } from '../http/engine.js';
+import type { HttpLimits } from '../http/limits.js';
 import { NodeProtocolServer } from '../http/node-server.js';
 import type { ProtocolServer } from '../http/protocol.js';
+import { type Rejection, rejectionLogFields } from '../http/reject.js';
 import { detectInterface, type HostedApp, type InterfaceChoice } from '../interfaces/detect.js';
-import { fetchAdapter } from '../interfaces/fetch.js';
+import { attachNodeUpgrade, closeWebSocketsOnDrain, engineHandlerFor } from '../interfaces/gateway.js';
 import { loadAppValue } from '../interfaces/load.js';
 import { parseAppSpec } from '../interfaces/spec.js';
 import type { Logger } from '../log/logger.js';
 
 export interface ProtocolOptions {
   keepAliveTimeout: number;
-  headerTimeout: number;
+  limits: HttpLimits;
   scheme: 'http' | 'https';
   log: Logger;
 }
@@ -18,8 +21,8 @@ export interface ProtocolOptions {
 /** Loads the app named by the APP spec and tells which interface it speaks. */
 export async function loadHostedApp(appText: string, choice: InterfaceChoice, cwd: string): Promise<HostedApp> {
   const spec = parseAppSpec(appText);
-  const { value, file } = await loadAppValue(spec, cwd);
-  return detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`);
+  const { value, file, module } = await loadAppValue(spec, cwd);
+  return detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`, module);
 }
 
 const requestLine = (method?: string, url?: string) => `${method ?? '?'} ${url ?? '?'}`;
@@ -30,14 +33,30 @@ function describe(err: unknown): Record<string, unknown> {
 
 /** The HTTP implementation for an app: node:http for `(req, res)` apps, gserve's engine for the rest. */
 export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
+  const protocol = makeProtocol(app, opts);
+  protocol.on('rejected', (r: Rejection, socket: Socket) => opts.log.info(rejectionLogFields(r, socket), `Refused request: ${r.status} ${r.reason}`));
+  return protocol;
+}
+
+function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
+  const reportError = (err: unknown, what: string) => opts.log.error(describe(err), `Error in ${what}`);
   if (app.kind === 'node') {
-    return new NodeProtocolServer(app.listener, {
+    const server = new NodeProtocolServer(app.listener, {
       keepAliveTimeout: opts.keepAliveTimeout,
-      headerTimeout: opts.headerTimeout,
+      limits: opts.limits,
       onError: (err, req: IncomingMessage) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
     });
+    attachNodeUpgrade(server.server, app, reportError);
+    closeWebSocketsOnDrain(server);
+    return server;
   }
-  const engine = new HttpEngine(fetchAdapter(app.fetch), { keepAliveTimeout: opts.keepAliveTimeout, headerTimeout: opts.headerTimeout, scheme: opts.scheme });
-  engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`));
+  const handler = engineHandlerFor(app, reportError, (line) => opts.log.error(line));
+  const engine = new HttpEngine(handler, { keepAliveTimeout: opts.keepAliveTimeout, limits: opts.limits, scheme: opts.scheme });
+  engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
+    // A body cut short by a refusal (already logged) surfaces in the app as a failed read.
+    if (err instanceof Error && err.name === 'Rejection') return;
+    opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`);
+  });
+  closeWebSocketsOnDrain(engine);
   return engine;
 }

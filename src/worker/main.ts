@@ -1,5 +1,7 @@
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
+import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
+import { startLifespan, type Lifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import { createWorkerClass } from './classes.js';
 import { WorkerHooks } from './hooks.js';
@@ -26,6 +28,7 @@ const send = (message: WorkerMessage) => {
 
 let worker: WorkerClass | null = null;
 let hooks: WorkerHooks | null = null;
+let lifespan: Lifespan | null = null;
 let stopping = false;
 
 async function stop(graceful: boolean): Promise<void> {
@@ -37,6 +40,7 @@ async function stop(graceful: boolean): Promise<void> {
   stopping = true;
   log.info('Worker exiting (pid: %d)', process.pid);
   await worker?.stop();
+  await lifespan?.shutdown((settings.gracefulTimeout as number) * 1000);
   await hooks?.run('workerExit', hooks.server, hooks.worker);
   logTarget.flush();
   process.exit(0);
@@ -86,8 +90,14 @@ async function main(): Promise<void> {
     },
     onRequest: h.has('preRequest') ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes) : undefined,
   };
+  configureGateway(settings as unknown as GatewaySettings, boot.listeners);
   try {
-    const loadApp = () => loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+    const loadApp = async () => {
+      const app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+      // ASGI lifespan startup completes before the worker takes its first connection.
+      lifespan = await startLifespan(app, settings.lifespan as LifespanMode, { info: (m) => log.info(m), error: (m) => log.error(m) });
+      return app;
+    };
     worker = await createWorkerClass(settings.workerClass as string, context, loadApp);
     await hooks.run('postWorkerInit', hooks.worker);
     // The thread class loads the app in its threads, so a load error can surface here too.

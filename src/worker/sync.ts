@@ -4,6 +4,7 @@ import type { ProtocolServer } from '../http/protocol.js';
 import type { MasterMessage, WorkerMessage } from './protocol.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 import { protocolOptions, waitForNoConnections } from './async.js';
+import { edgeFor, edgeSettings } from './edge.js';
 
 /**
  * One connection at a time, one request per connection (answered with `Connection: close`), like
@@ -12,6 +13,8 @@ import { protocolOptions, waitForNoConnections } from './async.js';
  */
 export class SyncWorker implements WorkerClass {
   private readonly protocols: ProtocolServer[] = [];
+  /** Per listener: PROXY protocol and TLS, then the protocol server. */
+  private readonly edges: Array<(socket: Socket) => void> = [];
   private current: Socket | null = null;
   /** Only filled if the master sends while we are busy, which its bookkeeping should prevent. */
   private readonly backlog: Array<{ socket: Socket; listener: number }> = [];
@@ -19,6 +22,8 @@ export class SyncWorker implements WorkerClass {
   constructor(private readonly ctx: WorkerContext) {}
 
   async start(): Promise<void> {
+    // HTTP/2 multiplexes many requests on one connection, which is not what a sync worker is for.
+    const edge = { ...edgeSettings(this.ctx.boot.settings, this.ctx.log, undefined), http2: false };
     for (const listener of this.ctx.boot.listeners) {
       const protocol = protocolFor(this.ctx.app, protocolOptions(this.ctx.boot.settings, this.ctx.log, listener.scheme));
       // Draining from the start is exactly "one request per connection, then Connection: close".
@@ -29,6 +34,7 @@ export class SyncWorker implements WorkerClass {
       });
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.protocols.push(protocol);
+      this.edges.push(edgeFor(protocol, edge, listener));
     }
     process.on('message', (message: MasterMessage, handle: unknown) => {
       if (message?.t === 'conn' && handle) this.take(handle as Socket, message.listener);
@@ -47,7 +53,7 @@ export class SyncWorker implements WorkerClass {
     }
     this.current = socket;
     socket.once('close', () => this.finished(socket));
-    this.protocols[listener]!.accept(socket);
+    this.edges[listener]!(socket);
   }
 
   /** The response is out (or the client left): this worker can take the next connection. */

@@ -6,6 +6,8 @@ import type { InterfaceChoice } from '../interfaces/detect.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { protocolOptions } from './async.js';
+import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
+import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.js';
 
@@ -131,8 +133,11 @@ class ExchangeSocket extends Duplex {
 
 async function main(): Promise<void> {
   let app;
+  // Each thread is its own module world: its gateway settings and ASGI lifespan are its own.
+  configureGateway(settings as unknown as GatewaySettings);
   try {
     app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+    await startLifespan(app, settings.lifespan as LifespanMode, { info: (m) => log.info(m), error: (m) => log.error(m) });
   } catch (err) {
     const code = err instanceof AppLoadError ? err.code : 'GSERVE_E_APP_LOAD';
     post({ t: 'load-error', code, message: err instanceof AppLoadError ? err.message : `Failed to load the app in a thread: ${describeError(err)}` });

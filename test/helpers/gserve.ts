@@ -147,6 +147,10 @@ export interface StartOptions {
   workers?: number;
   /** Do not add `-b 127.0.0.1:0` (the test binds through PORT or a config file). */
   noBind?: boolean;
+  /** A command that runs gserve (e.g. systemd-socket-activate and its options), instead of node itself. */
+  wrapper?: string[];
+  /** File descriptors of this process handed to gserve as its fd 3, 4, … */
+  fds?: number[];
 }
 
 /** Starts the real gserve binary on an ephemeral port (unless the args bind elsewhere). */
@@ -156,7 +160,8 @@ export async function startGserve(args: string[], opts: StartOptions = {}): Prom
   const full = [...(hasBind ? [] : ['-b', '127.0.0.1:0']), ...(hasLevel ? [] : ['--log-level', 'debug']), ...args];
   const env: Record<string, string | undefined> = { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, ...opts.env };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-  const child = spawn(process.execPath, [BIN, ...full], { cwd: opts.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...prefix] = [...(opts.wrapper ?? []), process.execPath];
+  const child = spawn(command!, [...prefix, BIN, ...full], { cwd: opts.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe', ...(opts.fds ?? [])] });
   const g = new Gserve(child);
   running.add(g);
   const w = args.indexOf('-w');

@@ -1,12 +1,15 @@
 import type { SettingSpec, SettingsOf } from '../spec.js';
+import { interfaceSettings } from './interfaces.js';
+import { httpSettings } from './http.js';
 import { loggingSettings } from './logging.js';
+import { networkSettings } from './network.js';
 import { serverSettings } from './server.js';
 import { supervisionSettings } from './supervision.js';
 import { workerSettings } from './workers.js';
 import { workerClassSettings } from './worker-classes.js';
 
 /** The one settings table, section by section, in the order the docs show them. */
-export const SETTINGS = [...serverSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...loggingSettings] as const;
+export const SETTINGS = [...serverSettings, ...networkSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...httpSettings, ...interfaceSettings, ...loggingSettings] as const;
 
 export type Settings = SettingsOf<typeof SETTINGS>;
 export type SettingName = keyof Settings;

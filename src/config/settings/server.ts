@@ -86,8 +86,8 @@ export const serverSettings = [
     name: 'interface',
     section: SECTION,
     short: '-i',
-    type: oneOf(['auto', 'node', 'fetch'] as const),
+    type: oneOf(['auto', 'node', 'fetch', 'wsgi', 'asgi'] as const),
     default: 'auto',
-    doc: 'The app\'s interface: `node` (`(req, res)` listener), `fetch` (`(Request) => Response`, or an object with a `fetch` method). `auto` detects it: see docs/interfaces.md.',
+    doc: 'The app\'s interface: `node` (`(req, res)` listener), `fetch` (`(Request) => Response`, or an object with a `fetch` method), `wsgi` (`(environ, startResponse) => Iterable`), `asgi` (`async (scope, receive, send)`). `auto` detects it: see docs/interfaces.md.',
   }),
 ] as const;

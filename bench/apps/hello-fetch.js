@@ -1,0 +1,2 @@
+// fetch interface: a bare handler that never reads the request.
+export const app = (request) => new Response('Hello, world!');

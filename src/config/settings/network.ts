@@ -1,0 +1,129 @@
+import { isIP } from 'node:net';
+import { defineSetting } from '../spec.js';
+import { TypeMismatch, boolean, integer, list, oneOf, optionalString, string, type ValueType } from '../types.js';
+
+const SECTION = 'Network edge';
+
+/** A file mode mask: `0o022`, `022`, `"0"` or a number (octal digits in strings, as in a shell). */
+function octalMask(): ValueType<number> {
+  const expected = 'an octal mask such as 022 or 0o077';
+  return {
+    expected,
+    schema: { oneOf: [{ type: 'integer', minimum: 0, maximum: 0o777 }, { type: 'string', pattern: '^(0o)?[0-7]{1,4}$' }] },
+    parse(raw) {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*(0o)?[0-7]{1,4}\s*$/i.test(raw) ? parseInt(raw.trim().replace(/^0o/i, ''), 8) : NaN;
+      if (!Number.isInteger(n) || n < 0 || n > 0o777) throw new TypeMismatch(`expected ${expected}, got ${JSON.stringify(raw)}`);
+      return n;
+    },
+  };
+}
+
+/** An IP address, a CIDR block (`10.0.0.0/8`, `fd00::/8`) or `*`. */
+const trustedPeer = string((s) => {
+  if (s === '*') return undefined;
+  const [ip, bits, extra] = s.split('/');
+  const family = isIP(ip ?? '');
+  const max = family === 6 ? 128 : 32;
+  if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+    return `expected an IP address, a CIDR block such as 10.0.0.0/8, or *, got ${JSON.stringify(s)}`;
+  }
+  return undefined;
+});
+
+/** A list given as `a,b,c`, as repeated flags, or as an array (whose items may hold commas too). */
+function commaList<T>(item: ValueType<T>): ValueType<T[]> {
+  const inner = list(item);
+  return { ...inner, parse: (raw) => inner.parse(Array.isArray(raw) ? raw.flatMap((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [v])) : raw) };
+}
+
+export const networkSettings = [
+  defineSetting({
+    name: 'backlog',
+    section: SECTION,
+    meta: 'INT',
+    type: integer({ min: 1, max: 65535 }),
+    default: 2048,
+    doc: 'The most connections the kernel queues before a worker accepts them (capped by `net.core.somaxconn`).',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'umask',
+    section: SECTION,
+    meta: 'MASK',
+    type: octalMask(),
+    default: 0,
+    defaultDoc: '`0` (a `unix:` socket is then usable by every local user, as in Gunicorn)',
+    doc: 'The mask applied when gserve creates a `unix:` socket file: `--umask 007` keeps it to the owner and group. A stale socket file left by a dead server is removed first; a path a live server still answers on is refused.',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'forwardedAllowIps',
+    section: SECTION,
+    meta: 'IPS',
+    type: commaList(trustedPeer),
+    default: ['127.0.0.1', '::1'],
+    defaultDoc: '`127.0.0.1,::1`',
+    doc: 'The peers (IP addresses or CIDR blocks, comma-separated; `*` for any) whose `Forwarded`, `X-Forwarded-For` and `X-Forwarded-Proto` headers, and PROXY protocol headers, are believed. Peers on a `unix:` listener are trusted too (as in Gunicorn). Only for trusted peers do the client address and scheme the app sees change; other peers\' headers are ignored. Use `*` only when no client can reach gserve except through the proxy.',
+  }),
+  defineSetting({
+    name: 'proxyProtocol',
+    section: SECTION,
+    type: boolean(),
+    default: false,
+    doc: 'Accept a PROXY protocol header (v1 text or v2 binary, as HAProxy or an AWS NLB send it) at the start of connections from peers in `--forwarded-allow-ips`; the address it carries becomes the client address. Connections without the header are served as usual.',
+  }),
+  defineSetting({
+    name: 'certfile',
+    section: SECTION,
+    meta: 'FILE',
+    type: optionalString(),
+    default: null,
+    doc: 'TLS certificate chain (PEM). With it, every listener speaks HTTPS and the URL scheme apps see is `https`. Workers read the files when they start, so a HUP picks up renewed certificates.',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'keyfile',
+    section: SECTION,
+    meta: 'FILE',
+    type: optionalString(),
+    default: null,
+    defaultDoc: 'the `--certfile` (a PEM holding both)',
+    doc: 'TLS private key (PEM).',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'caCerts',
+    section: SECTION,
+    meta: 'FILE',
+    type: optionalString(),
+    default: null,
+    doc: 'CA certificates (PEM) that client certificates are checked against; see `--cert-reqs`.',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'certReqs',
+    section: SECTION,
+    type: oneOf(['none', 'optional', 'required'] as const, { '0': 'none', '1': 'optional', '2': 'required' }),
+    default: 'none',
+    doc: 'Whether clients must show a certificate signed by `--ca-certs`: `none`, `optional` (asked for; the app reads the verdict in `req.socket.authorized`) or `required` (the handshake fails without one). Gunicorn\'s 0/1/2 are accepted.',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'ciphers',
+    section: SECTION,
+    meta: 'LIST',
+    type: optionalString(),
+    default: null,
+    defaultDoc: 'Node\'s default cipher list',
+    doc: 'The TLS cipher suites to allow, in OpenSSL\'s cipher-list format.',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'http2',
+    section: SECTION,
+    type: boolean(),
+    default: false,
+    doc: 'Serve HTTP/2 over TLS (negotiated with ALPN, falling back to HTTP/1.1 for clients that do not offer it), for `node` and `fetch` apps. Needs `--certfile`.',
+    reloadable: false,
+  }),
+] as const;

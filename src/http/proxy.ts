@@ -1,0 +1,144 @@
+import { BlockList, isIP, type Socket } from 'node:net';
+
+/**
+ * Who the client is, when a proxy stands in front. The socket's peer is the proxy; its
+ * `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` headers name the real client and scheme,
+ * but anyone can send those headers, so they are believed only from the peers in
+ * `--forwarded-allow-ips` (as in Gunicorn and Uvicorn).
+ */
+
+export interface ClientInfo {
+  clientAddress: string;
+  clientPort: number;
+  scheme: 'http' | 'https';
+}
+
+/** Decides whether an address is a trusted proxy. */
+export class TrustedPeers {
+  private readonly all: boolean;
+  private readonly list = new BlockList();
+
+  constructor(entries: readonly string[]) {
+    this.all = entries.includes('*');
+    for (const entry of entries) {
+      if (entry === '*') continue;
+      const [ip, bits] = entry.split('/') as [string, string | undefined];
+      const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+      if (bits === undefined) this.list.addAddress(ip, family);
+      else this.list.addSubnet(ip, Number(bits), family);
+    }
+  }
+
+  has(address: string | undefined): boolean {
+    if (this.all) return true;
+    if (!address) return false;
+    const ip = unmapped(address);
+    const family = isIP(ip);
+    return family !== 0 && this.list.check(ip, family === 6 ? 'ipv6' : 'ipv4');
+  }
+}
+
+/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) compares as `10.0.0.1`. */
+const unmapped = (address: string) => (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address);
+
+let trusted = new TrustedPeers(['127.0.0.1', '::1']);
+
+/** Set once per worker from `--forwarded-allow-ips`. */
+export function setForwardedAllowIps(entries: readonly string[]): void {
+  trusted = new TrustedPeers(entries);
+}
+
+/**
+ * Marks a connection that came in on a `unix:` listener. Its peer is a local process that the
+ * socket file's permissions let in (typically nginx), so it is trusted, as in Gunicorn.
+ */
+const UNIX_PEER = Symbol.for('gserve.unixPeer');
+export function markUnixPeer(socket: object, unix = true): void {
+  (socket as Record<symbol, boolean>)[UNIX_PEER] = unix;
+}
+
+export const isUnixPeer = (socket: object): boolean => (socket as Record<symbol, boolean>)[UNIX_PEER] === true;
+
+export const isTrustedPeer = (socket: Pick<Socket, 'remoteAddress'>): boolean => isUnixPeer(socket) || trusted.has(socket.remoteAddress);
+
+type HeaderGetter = (lowerName: string) => string | undefined;
+
+interface Hop {
+  address?: string;
+  port?: number;
+  proto?: string;
+}
+
+/** `for=` as RFC 7239 writes it: `192.0.2.1`, `"[2001:db8::1]:4711"`, `"192.0.2.1:80"`, `unknown`, `_hidden`. */
+function parseNode(value: string): { address?: string; port?: number } {
+  const v = value.trim().replace(/^"(.*)"$/, '$1');
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(v);
+  if (v6) return isIP(v6[1]!) === 6 ? { address: v6[1], port: v6[2] ? Number(v6[2]) : undefined } : {};
+  if (isIP(v)) return { address: v };
+  const v4 = /^([\d.]+):(\d+)$/.exec(v);
+  if (v4 && isIP(v4[1]!) === 4) return { address: v4[1], port: Number(v4[2]) };
+  return {};
+}
+
+function forwardedHops(header: string): Hop[] {
+  return header.split(',').map((element) => {
+    const hop: Hop = {};
+    for (const pair of element.split(';')) {
+      const at = pair.indexOf('=');
+      if (at < 0) continue;
+      const key = pair.slice(0, at).trim().toLowerCase();
+      const value = pair.slice(at + 1).trim();
+      if (key === 'for') Object.assign(hop, parseNode(value));
+      else if (key === 'proto') hop.proto = value.replace(/^"(.*)"$/, '$1').toLowerCase();
+    }
+    return hop;
+  });
+}
+
+function xForwardedHops(forFor: string | undefined, proto: string | undefined): Hop[] {
+  const hops: Hop[] = (forFor ?? '').split(',').filter((s) => s.trim()).map((s) => parseNode(s));
+  const scheme = proto?.split(',')[0]?.trim().toLowerCase();
+  if (scheme) {
+    if (hops.length === 0) hops.push({});
+    hops[0]!.proto = scheme;
+  }
+  return hops;
+}
+
+/**
+ * The client is the right-most hop that is not itself a trusted proxy: hops to its left were
+ * written by the client and could be anything. The scheme is the one the first proxy saw.
+ */
+function pick(hops: Hop[], peer: ClientInfo): ClientInfo {
+  const out = { ...peer };
+  const withAddress = hops.filter((h) => h.address);
+  let client = withAddress[0];
+  for (let i = withAddress.length - 1; i >= 0; i--) {
+    if (!trusted.has(withAddress[i]!.address)) {
+      client = withAddress[i];
+      break;
+    }
+  }
+  if (client?.address) {
+    out.clientAddress = client.address;
+    out.clientPort = client.port ?? 0;
+  }
+  const proto = hops.find((h) => h.proto)?.proto;
+  if (proto === 'http' || proto === 'https') out.scheme = proto;
+  return out;
+}
+
+/**
+ * The client address, port and scheme of a request: the socket's peer (already the real client
+ * when a PROXY protocol header was read), unless that peer is a trusted proxy that says otherwise.
+ * `Forwarded` wins over the `X-Forwarded-*` pair when both are present.
+ */
+export function clientInfo(socket: Pick<Socket, 'remoteAddress' | 'remotePort'>, header: HeaderGetter, scheme: 'http' | 'https'): ClientInfo {
+  const peer: ClientInfo = { clientAddress: socket.remoteAddress ?? '', clientPort: socket.remotePort ?? 0, scheme };
+  // Headers first: most requests carry none, and then the peer need not be checked.
+  const forwarded = header('forwarded');
+  const xff = forwarded ? undefined : header('x-forwarded-for');
+  const xfp = forwarded ? undefined : header('x-forwarded-proto');
+  if (!(forwarded || xff || xfp) || !isTrustedPeer(socket)) return peer;
+  return pick(forwarded ? forwardedHops(forwarded) : xForwardedHops(xff, xfp), peer);
+}

@@ -1,0 +1,42 @@
+import { httpDate, reasonPhrase } from './status.js';
+
+export type RejectStatus = 400 | 408 | 413 | 414 | 431;
+
+/**
+ * Why a request is refused before the app sees it (or, for a body, before the app reads past the
+ * problem). `reason` is one short sentence naming the rule or the limit; it becomes the response body
+ * and the log line.
+ */
+export class Rejection extends Error {
+  constructor(
+    readonly status: RejectStatus,
+    readonly reason: string,
+  ) {
+    super(reason);
+    this.name = 'Rejection';
+  }
+}
+
+export const badRequest = (reason: string) => new Rejection(400, reason);
+
+/**
+ * The whole refusal: a short plain-text body and `Connection: close`, since after a framing error
+ * nothing later on the connection can be trusted.
+ */
+export function rejectionResponse(r: Rejection): Buffer {
+  const body = `${reasonPhrase(r.status)}: ${r.reason}\n`;
+  return Buffer.from(
+    `HTTP/1.1 ${r.status} ${reasonPhrase(r.status)}\r\n` +
+      'content-type: text/plain; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      `date: ${httpDate()}\r\n` +
+      'connection: close\r\n\r\n' +
+      body,
+    'latin1',
+  );
+}
+
+/** Fields for the info log line that records a refusal. */
+export function rejectionLogFields(r: Rejection, peer: { remoteAddress?: string; remotePort?: number }): Record<string, unknown> {
+  return { status: r.status, reason: r.reason, remote: peer.remoteAddress ? `${peer.remoteAddress}:${peer.remotePort}` : undefined };
+}

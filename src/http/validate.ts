@@ -1,0 +1,171 @@
+import { MAX_CHUNK_LINE, type HttpLimits } from './limits.js';
+import { Rejection, badRequest } from './reject.js';
+
+/**
+ * Strict checks on the text of a request head, line by line and as a whole, following RFC 9110 and
+ * RFC 9112 where http-parser-js is lenient. Anything two parsers (ours and a proxy in front) could
+ * read differently is refused, since that difference is what request smuggling exploits.
+ * Lines arrive without their CRLF, decoded as latin1 (one char per byte).
+ */
+
+/** The methods Node's own parser (llhttp) knows, so both HTTP paths accept the same set. */
+export const METHODS: ReadonlySet<string> = new Set([
+  'DELETE', 'GET', 'HEAD', 'POST', 'PUT', 'CONNECT', 'OPTIONS', 'TRACE', 'COPY', 'LOCK', 'MKCOL', 'MOVE',
+  'PROPFIND', 'PROPPATCH', 'SEARCH', 'UNLOCK', 'BIND', 'REBIND', 'UNBIND', 'ACL', 'REPORT', 'MKACTIVITY',
+  'CHECKOUT', 'MERGE', 'M-SEARCH', 'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'PATCH', 'PURGE', 'MKCALENDAR',
+  'LINK', 'UNLINK', 'SOURCE', 'QUERY',
+]);
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Request target: no controls, no space, no DEL (obs-text is let through, as Node does). */
+const TARGET = /^[^\x00-\x20\x7f]+$/;
+const VERSION = /^HTTP\/(\d)\.(\d)$/;
+/** Field value: visible chars, SP, HTAB and obs-text; any other control char is refused. */
+const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** Host: a reg-name or IPv4 address, or an [IPv6] literal, and an optional port (RFC 3986, without %-escapes). */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]*)(?::(\d{0,5}))?$/;
+/** The four forms of request target (RFC 9112 §3.2). */
+const ORIGIN_FORM = /^\//;
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"';
+const TOKEN_CHARS = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const CHUNK_LINE = new RegExp(`^([0-9A-Fa-f]+)((?:;${TOKEN_CHARS}(?:=(?:${TOKEN_CHARS}|${QUOTED}))?)*)$`);
+
+const lineTooLong = (limit: number) => new Rejection(414, `the request line is longer than ${limit} bytes (--limit-request-line)`);
+const fieldTooLarge = (limit: number) => new Rejection(431, `a header field is longer than ${limit} bytes (--limit-request-field-size)`);
+
+/** A line that has not ended yet but is already too long for where it stands. */
+export function checkPartialLine(state: string, length: number, limits: HttpLimits): void {
+  if (state === 'REQUEST_LINE') {
+    if (limits.requestLine && length > limits.requestLine) throw lineTooLong(limits.requestLine);
+  } else if (state === 'HEADER' || state === 'BODY_CHUNKTRAILERS') {
+    if (limits.requestFieldSize && length > limits.requestFieldSize) throw fieldTooLarge(limits.requestFieldSize);
+  } else if (state === 'BODY_CHUNKHEAD') {
+    if (length > MAX_CHUNK_LINE) throw badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
+  } else if (state === 'BODY_CHUNKEMPTYLINE') {
+    if (length > 1) throw badRequest('chunk data is longer than its chunk size');
+  }
+}
+
+/** Any line: CRLF endings only, and no CR anywhere else. */
+export function checkLineEnding(hadCR: boolean, line: string): void {
+  if (!hadCR) throw badRequest('a line ends with a bare LF (CRLF is required)');
+  if (line.includes('\r')) throw badRequest('a bare CR (not followed by LF)');
+}
+
+export interface RequestLine {
+  method: string;
+  target: string;
+  version: '1.0' | '1.1';
+}
+
+export function checkRequestLine(line: string, limits: HttpLimits): RequestLine {
+  if (limits.requestLine && line.length > limits.requestLine) throw lineTooLong(limits.requestLine);
+  const parts = line.split(' ');
+  if (parts.length !== 3) throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
+  const [method, target, version] = parts as [string, string, string];
+  if (!TOKEN.test(method)) throw badRequest('invalid method token in the request line');
+  if (!METHODS.has(method)) throw badRequest(`unknown method ${JSON.stringify(method)}`);
+  if (!TARGET.test(target)) throw badRequest('a control character or an empty request target');
+  checkTargetForm(method, target);
+  const v = VERSION.exec(version);
+  if (!v) throw badRequest('malformed HTTP version in the request line');
+  if (v[1] !== '1' || (v[2] !== '0' && v[2] !== '1')) throw badRequest(`unsupported HTTP version ${version} (HTTP/1.0 and HTTP/1.1 are served here)`);
+  return { method, target, version: version === 'HTTP/1.1' ? '1.1' : '1.0' };
+}
+
+function checkTargetForm(method: string, target: string): void {
+  if (method === 'CONNECT') {
+    if (!checkHostValue(target) || !target.includes(':')) throw badRequest('CONNECT needs a host:port target');
+  } else if (target === '*') {
+    if (method !== 'OPTIONS') throw badRequest('the * target is only for OPTIONS');
+  } else if (!ORIGIN_FORM.test(target) && !ABSOLUTE_FORM.test(target)) throw badRequest('the request target must be a path or an absolute URL');
+}
+
+function checkHostValue(value: string): boolean {
+  const m = HOST.exec(value);
+  return m !== null && (m[1] === undefined || m[1] === '' || Number(m[1]) <= 65535);
+}
+
+/** One header (or trailer) field line. */
+export function checkFieldLine(line: string, limits: HttpLimits): void {
+  if (limits.requestFieldSize && line.length > limits.requestFieldSize) throw fieldTooLarge(limits.requestFieldSize);
+  const first = line.charCodeAt(0);
+  if (first === 0x20 || first === 0x09) throw badRequest('obs-fold: a header line starts with whitespace (folded lines are not accepted)');
+  const colon = line.indexOf(':');
+  if (colon === -1) throw badRequest('a header line without a colon');
+  if (colon === 0) throw badRequest('a header line with an empty name');
+  const name = line.slice(0, colon);
+  const last = name.charCodeAt(name.length - 1);
+  if (last === 0x20 || last === 0x09) throw badRequest('whitespace between a header name and its colon');
+  if (!TOKEN.test(name)) throw badRequest('a control or separator character in a header name');
+  const bad = BAD_VALUE_CHAR.exec(line.slice(colon + 1));
+  if (bad) throw badRequest(bad[0] === '\0' ? 'a NUL byte in a header value' : 'a control character in a header value');
+}
+
+export function checkFieldCount(count: number, limits: HttpLimits): void {
+  if (count > limits.requestFields) throw new Rejection(431, `more than ${limits.requestFields} header fields (--limit-request-fields)`);
+}
+
+/** How the body of a request is framed, once its head is known to be sound. */
+export interface BodyFraming {
+  contentLength: number | null;
+  chunked: boolean;
+}
+
+/** The whole head: framing headers and Host (RFC 9112 §6.3 and §3.2). `headers` alternate name, value. */
+export function checkHead(version: string, headers: readonly string[], limits: HttpLimits): BodyFraming {
+  let hosts = 0;
+  let contentLength: number | null = null;
+  let codings: string[] | null = null;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length < 4 || name.length > 17) continue; // cheap skip: only host/content-length/transfer-encoding matter
+    const lower = name.toLowerCase();
+    const value = headers[i + 1]!;
+    if (lower === 'host') {
+      hosts++;
+      if (!checkHostValue(value)) throw badRequest('an invalid Host header');
+    } else if (lower === 'content-length') {
+      if (contentLength !== null) throw badRequest('more than one Content-Length header');
+      if (!/^\d+$/.test(value)) throw badRequest('Content-Length is not a non-negative decimal integer');
+      contentLength = Number(value);
+      if (!Number.isSafeInteger(contentLength)) throw badRequest('Content-Length is too large');
+    } else if (lower === 'transfer-encoding') {
+      codings ??= [];
+      for (const coding of value.split(',')) codings.push(coding.trim().toLowerCase());
+    }
+  }
+  if (version === '1.1' && hosts === 0) throw badRequest('an HTTP/1.1 request without a Host header');
+  if (hosts > 1) throw badRequest('more than one Host header');
+  if (codings) {
+    if (contentLength !== null) throw badRequest('Content-Length together with Transfer-Encoding');
+    if (codings[codings.length - 1] !== 'chunked') throw badRequest('Transfer-Encoding must end with chunked');
+    // Only chunked is decoded here; passing gzip or another coding through would hand the app bytes
+    // it cannot tell apart from a plain body.
+    if (codings.length > 1) throw badRequest(`unsupported transfer coding ${JSON.stringify(codings[0])} (only chunked is accepted)`);
+  }
+  if (limits.requestBody && contentLength !== null && contentLength > limits.requestBody) throw bodyTooLarge(limits.requestBody);
+  return { contentLength, chunked: codings !== null };
+}
+
+export const bodyTooLarge = (limit: number) => new Rejection(413, `the request body is larger than ${limit} bytes (--limit-request-body)`);
+
+/** A chunk-size line; returns the size. Extensions are checked for form and otherwise ignored. */
+export function checkChunkLine(line: string): number {
+  const m = CHUNK_LINE.exec(line);
+  if (!m) throw badRequest('a malformed chunk size or chunk extension');
+  const size = parseInt(m[1]!, 16);
+  if (!Number.isSafeInteger(size)) throw badRequest('a chunk size too large');
+  return size;
+}
+
+/** Whether a head announces a body (a Transfer-Encoding, or a Content-Length other than 0). */
+export function hasBody(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    if (name === 'transfer-encoding') return true;
+    if (name === 'content-length' && headers[i + 1] !== '0') return true;
+  }
+  return false;
+}

@@ -1,0 +1,269 @@
+import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
+import type { HostedApp } from './detect.js';
+import { clientAddress, decodePath, serverAddress, splitTarget } from './scope.js';
+import { engineUpgradeRequest, type WebSocketHub } from './websocket.js';
+import type { WebSocket } from 'ws';
+
+/**
+ * ASGI 3 for JavaScript: `async (scope, receive, send)`, with ASGI's event names and keys, bytes
+ * as Uint8Array and headers as lower-case [name, value] byte pairs.
+ */
+export type AsgiEvent = { type: string; [key: string]: unknown };
+export type AsgiReceive = () => Promise<AsgiEvent>;
+export type AsgiSend = (event: AsgiEvent) => Promise<void>;
+export type AsgiScope = Record<string, unknown> & { type: 'http' | 'websocket' | 'lifespan' };
+export type AsgiApp = (scope: AsgiScope, receive: AsgiReceive, send: AsgiSend) => Promise<void> | void;
+
+type AsgiHosted = Extract<HostedApp, { kind: 'asgi' }>;
+
+export const ASGI_VERSION = { version: '3.0', spec_version: '2.4' } as const;
+const EMPTY = new Uint8Array(0);
+const latin1 = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
+const fromBytes = (value: unknown): string =>
+  typeof value === 'string' ? value : value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1') : String(value);
+
+export class AsgiProtocolError extends Error {
+  override name = 'AsgiProtocolError';
+}
+
+function scopeHeaders(req: EngineRequest): Array<[Uint8Array, Uint8Array]> {
+  const raw = req.rawHeaders;
+  const out: Array<[Uint8Array, Uint8Array]> = [];
+  for (let i = 0; i < raw.length; i += 2) out.push([latin1(raw[i]!.toLowerCase()), latin1(raw[i + 1]!)]);
+  return out;
+}
+
+function responseHeaders(headers: unknown): HeaderList {
+  if (headers === undefined || headers === null) return [];
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] !== 'function') throw new AsgiProtocolError('"headers" must be an iterable of [name, value] pairs');
+  const out: HeaderList = [];
+  for (const pair of headers as Iterable<[unknown, unknown]>) out.push([fromBytes(pair[0]), fromBytes(pair[1])]);
+  return out;
+}
+
+function asBytes(value: unknown, key: string, type: string): Uint8Array {
+  if (value === undefined || value === null) return EMPTY;
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === 'string') return Buffer.from(value);
+  throw new AsgiProtocolError(`"${key}" of ${type} must be a Uint8Array, got ${typeof value}`);
+}
+
+/** The keys common to http and websocket scopes. */
+function connectionScope(type: 'http' | 'websocket', req: EngineRequest, state: Record<string, unknown>): AsgiScope {
+  const { rawPath, query } = splitTarget(req.url);
+  const secure = req.scheme === 'https';
+  return {
+    type,
+    asgi: { ...ASGI_VERSION },
+    http_version: req.httpVersion,
+    ...(type === 'http' ? { method: req.method } : {}),
+    scheme: type === 'http' ? req.scheme : secure ? 'wss' : 'ws',
+    path: decodePath(rawPath),
+    raw_path: latin1(rawPath),
+    query_string: latin1(query),
+    root_path: '',
+    headers: scopeHeaders(req),
+    client: clientAddress(req.socket),
+    server: serverAddress(req.socket),
+    // Each request gets a shallow copy: keys the app adds do not leak between requests.
+    state: { ...state },
+  };
+}
+
+// ---- http ----
+
+function httpReceive(req: EngineRequest, responseDone: Promise<void>): AsgiReceive {
+  const chunks = req.body[Symbol.asyncIterator]();
+  let bodyDone = false;
+  const disconnect = new Promise<AsgiEvent>((resolve) => {
+    const event = { type: 'http.disconnect' };
+    req.onAbort(() => resolve(event));
+    void responseDone.then(() => resolve(event));
+  });
+  return async () => {
+    // After the body, receive() waits for the client to leave or the response to finish (as Uvicorn).
+    if (bodyDone || req.aborted) return disconnect;
+    let step: IteratorResult<Buffer>;
+    try {
+      step = await chunks.next();
+    } catch {
+      return { type: 'http.disconnect' }; // the body stream was destroyed: the client left
+    }
+    if (step.done) {
+      bodyDone = true;
+      return { type: 'http.request', body: EMPTY, more_body: false };
+    }
+    const last = req.complete && req.body.readableLength === 0;
+    if (last) bodyDone = true;
+    const chunk = step.value;
+    return { type: 'http.request', body: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), more_body: !last };
+  };
+}
+
+function httpSend(req: EngineRequest, res: EngineResponse, finished: () => void): { send: AsgiSend; state: () => 'none' | 'started' | 'complete' } {
+  let start: { status: number; headers: HeaderList } | null = null;
+  let state: 'none' | 'started' | 'complete' = 'none';
+  const send: AsgiSend = async (event) => {
+    if (req.aborted) return; // the client left: sends are dropped, `http.disconnect` tells the app
+    switch (event?.type) {
+      case 'http.response.start': {
+        if (state !== 'none') throw new AsgiProtocolError('http.response.start sent twice');
+        const status = event.status;
+        if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999) throw new AsgiProtocolError(`"status" must be an integer status code, got ${String(status)}`);
+        start = { status, headers: responseHeaders(event.headers) };
+        state = 'started';
+        return;
+      }
+      case 'http.response.body': {
+        if (state === 'none') throw new AsgiProtocolError('http.response.body sent before http.response.start');
+        if (state === 'complete') throw new AsgiProtocolError('http.response.body sent after the response was complete');
+        const body = asBytes(event.body, 'body', event.type);
+        const more = Boolean(event.more_body);
+        if (start) {
+          res.writeHead(start.status, start.headers);
+          start = null;
+          if (!more) {
+            // The whole body in one event: sent with Content-Length.
+            state = 'complete';
+            res.end(body);
+            finished();
+            return;
+          }
+        }
+        if (body.byteLength > 0 && !res.write(body)) await res.drained();
+        if (!more) {
+          state = 'complete';
+          res.end();
+          finished();
+        }
+        return;
+      }
+      default:
+        throw new AsgiProtocolError(`unexpected event ${JSON.stringify(event?.type)} in an http connection; expected http.response.start or http.response.body`);
+    }
+  };
+  return { send, state: () => state };
+}
+
+async function serveHttp(app: AsgiHosted, req: EngineRequest, res: EngineResponse): Promise<void> {
+  let finished!: () => void;
+  const responseDone = new Promise<void>((resolve) => (finished = resolve));
+  const { send, state } = httpSend(req, res, finished);
+  await app.app(connectionScope('http', req, app.state), httpReceive(req, responseDone), send);
+  if (req.aborted) return;
+  if (state() === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
+  if (state() === 'started') {
+    if (!res.headersSent) throw new AsgiProtocolError('the ASGI app returned without sending http.response.body');
+    res.req.socket.destroy(); // a response cut short: the client must not take it as complete
+  }
+}
+
+// ---- websocket ----
+
+class AsyncQueue<T> {
+  private readonly items: T[] = [];
+  private readonly waiters: Array<(item: T) => void> = [];
+  push(item: T): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(item);
+    else this.items.push(item);
+  }
+  next(): Promise<T> {
+    const item = this.items.shift();
+    return item !== undefined ? Promise.resolve(item) : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+async function serveWebSocket(app: AsgiHosted, req: EngineRequest, res: EngineResponse, hub: WebSocketHub, onError: (err: unknown) => void): Promise<void> {
+  const scope = connectionScope('websocket', req, app.state);
+  const offered = req.header('sec-websocket-protocol');
+  scope.subprotocols = offered ? offered.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  const inbox = new AsyncQueue<AsgiEvent>();
+  inbox.push({ type: 'websocket.connect' });
+  let phase: 'connecting' | 'open' | 'closed' = 'connecting';
+  let ws: WebSocket | null = null;
+  req.onAbort(() => {
+    if (phase === 'connecting') {
+      phase = 'closed';
+      inbox.push({ type: 'websocket.disconnect', code: 1006, reason: '' });
+    }
+  });
+
+  const deny = (status: number) => {
+    phase = 'closed';
+    if (!res.headersSent && !res.finished) res.writeHead(status, [['content-type', 'text/plain']]).end(status === 403 ? 'Forbidden\n' : 'Internal Server Error\n');
+  };
+
+  const send: AsgiSend = async (event) => {
+    if (phase === 'closed') return;
+    switch (event?.type) {
+      case 'websocket.accept': {
+        if (phase !== 'connecting') throw new AsgiProtocolError('websocket.accept sent twice');
+        const { socket, head } = req.takeSocket();
+        phase = 'open';
+        const subprotocol = typeof event.subprotocol === 'string' ? event.subprotocol : null;
+        ws = await hub.accept(engineUpgradeRequest(req), socket, head, { protocol: subprotocol, headers: responseHeaders(event.headers) });
+        if (!ws) {
+          phase = 'closed';
+          inbox.push({ type: 'websocket.disconnect', code: 1006, reason: '' });
+          return;
+        }
+        ws.on('message', (data, isBinary) => {
+          const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+          inbox.push(isBinary ? { type: 'websocket.receive', bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) } : { type: 'websocket.receive', text: buf.toString('utf8') });
+        });
+        ws.on('close', (code, reason) => {
+          phase = 'closed';
+          inbox.push({ type: 'websocket.disconnect', code, reason: reason.toString('utf8') });
+        });
+        ws.on('error', () => {}); // 'close' follows, with 1006 or 1009
+        return;
+      }
+      case 'websocket.send': {
+        if (phase !== 'open' || !ws) throw new AsgiProtocolError('websocket.send before websocket.accept');
+        const socket: WebSocket = ws;
+        const data = typeof event.text === 'string' ? event.text : asBytes(event.bytes, 'bytes', event.type);
+        // Back-pressure: wait for the write only when the socket's buffer is already large.
+        if (socket.bufferedAmount < 1024 * 1024) socket.send(data);
+        else await new Promise<void>((resolve) => socket.send(data, () => resolve()));
+        return;
+      }
+      case 'websocket.close': {
+        const code = typeof event.code === 'number' ? event.code : 1000;
+        if (phase === 'connecting') return deny(403);
+        phase = 'closed';
+        ws?.close(code, typeof event.reason === 'string' ? event.reason : '');
+        return;
+      }
+      default:
+        throw new AsgiProtocolError(`unexpected event ${JSON.stringify(event?.type)} in a websocket connection`);
+    }
+  };
+
+  try {
+    await app.app(scope, () => inbox.next(), send);
+  } catch (err) {
+    if (phase === 'connecting') throw err; // the engine answers 500
+    onError(err);
+    if (phase === 'open') (ws as WebSocket | null)?.close(1011, 'Internal error');
+    return;
+  }
+  if (phase === 'connecting') {
+    onError(new AsgiProtocolError('the ASGI app returned without accepting or closing the websocket'));
+    deny(500);
+  } else if (phase === 'open') (ws as WebSocket | null)?.close(1000);
+}
+
+export interface AsgiAdapterOptions {
+  hub: WebSocketHub | null;
+  onError(err: unknown, what: string): void;
+}
+
+export function asgiAdapter(app: AsgiHosted, opts: AsgiAdapterOptions): EngineHandler {
+  return (req, res) => {
+    if (req.upgrade && opts.hub && req.header('upgrade')?.toLowerCase() === 'websocket') {
+      return serveWebSocket(app, req, res, opts.hub, (err) => opts.onError(err, `WebSocket ${req.url}`));
+    }
+    return serveHttp(app, req, res);
+  };
+}

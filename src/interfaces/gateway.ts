@@ -1,0 +1,102 @@
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { EngineHandler } from '../http/engine.js';
+import type { ProtocolServer } from '../http/protocol.js';
+import { asgiAdapter } from './asgi.js';
+import type { HostedApp } from './detect.js';
+import { fetchAdapter } from './fetch.js';
+import { registerListeners } from './scope.js';
+import { WebSocketHub, runNodeHandlers, type UpgradeRequest } from './websocket.js';
+import { wsgiAdapter } from './wsgi.js';
+
+/**
+ * What the worker needs to host a gateway app: the engine handler for fetch/wsgi/asgi apps, the
+ * WebSocket hub (one per worker process: one set of open sockets to close at a graceful stop) and
+ * the upgrade hook for node apps. Settings arrive once, from the worker's boot settings.
+ */
+export interface GatewaySettings {
+  wsMaxSize: number;
+  /** Seconds. */
+  wsPingInterval: number;
+  /** Seconds. */
+  wsPingTimeout: number;
+  wsPerMessageDeflate: boolean;
+  wsgiSpoolSize: number;
+  workers: number;
+  workerClass: string;
+}
+
+let settings: GatewaySettings = {
+  wsMaxSize: 16 * 1024 * 1024,
+  wsPingInterval: 20,
+  wsPingTimeout: 20,
+  wsPerMessageDeflate: false,
+  wsgiSpoolSize: 1024 * 1024,
+  workers: 1,
+  workerClass: 'async',
+};
+let hub: WebSocketHub | null = null;
+
+export function configureGateway(from: Partial<GatewaySettings>, listeners: ReadonlyArray<{ fd: number; address: string }> = []): void {
+  settings = { ...settings, ...from };
+  hub = null;
+  registerListeners(listeners);
+}
+
+function theHub(): WebSocketHub {
+  return (hub ??= new WebSocketHub({
+    maxPayload: settings.wsMaxSize,
+    pingInterval: settings.wsPingInterval * 1000,
+    pingTimeout: settings.wsPingTimeout * 1000,
+    perMessageDeflate: settings.wsPerMessageDeflate,
+  }));
+}
+
+export type ErrorReporter = (err: unknown, what: string) => void;
+
+/** The engine handler for a gateway app (every kind but `node`). */
+export function engineHandlerFor(app: Exclude<HostedApp, { kind: 'node' }>, onError: ErrorReporter, onWsgiErrors: (line: string) => void): EngineHandler {
+  switch (app.kind) {
+    case 'fetch':
+      return fetchAdapter(app, { hub: app.websocket ? theHub() : null, onError });
+    case 'asgi':
+      return asgiAdapter(app, { hub: theHub(), onError });
+    case 'wsgi':
+      return wsgiAdapter(app, {
+        spoolSize: settings.wsgiSpoolSize,
+        multithread: settings.workerClass === 'thread',
+        multiprocess: settings.workers > 1,
+        errors: onWsgiErrors,
+      });
+  }
+}
+
+/** At a graceful stop (the protocol's 'draining' event), open WebSockets are closed with 1001. */
+export function closeWebSocketsOnDrain(protocol: ProtocolServer): void {
+  protocol.on('draining', () => hub?.closeAll());
+}
+
+/**
+ * WebSocket for node apps, on node:http's 'upgrade' event: the app's own `upgrade(req, socket, head)`
+ * export, else its `websocket` handlers through `ws`. Without either, upgrade requests are refused.
+ */
+export function attachNodeUpgrade(server: HttpServer, app: Extract<HostedApp, { kind: 'node' }>, onError: ErrorReporter): void {
+  const { upgrade, websocket } = app;
+  if (!upgrade && !websocket) return;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      if (upgrade) {
+        const out = upgrade(req, socket, head);
+        if (out && typeof (out as Promise<unknown>).catch === 'function') (out as Promise<unknown>).catch((err) => onError(err, `upgrade ${req.url}`));
+        return;
+      }
+      void theHub()
+        .accept(req as UpgradeRequest, socket, head)
+        .then((ws) => ws && runNodeHandlers(ws, req, websocket!, (err) => onError(err, `WebSocket handler for ${req.url}`)));
+    } catch (err) {
+      onError(err, `upgrade ${req.url}`);
+      socket.destroy();
+    }
+  });
+}

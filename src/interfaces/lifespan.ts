@@ -1,0 +1,127 @@
+import { AppLoadError } from '../errors.js';
+import type { AsgiApp, AsgiEvent } from './asgi.js';
+import type { HostedApp } from './detect.js';
+import { ASGI_VERSION } from './asgi.js';
+
+/**
+ * ASGI lifespan, as Uvicorn runs it: one long call of the app with a `lifespan` scope, told
+ * `lifespan.startup` before the worker takes connections and `lifespan.shutdown` after it has
+ * stopped. What the app puts in `scope.state` during startup is copied into every request scope.
+ */
+export type LifespanMode = 'auto' | 'on' | 'off';
+
+/** The app answered `lifespan.startup.failed`, or (with `on`) raised during startup. */
+export class LifespanStartupError extends Error {
+  override name = 'LifespanStartupError';
+}
+
+export interface LifespanLog {
+  info(msg: string): void;
+  error(msg: string): void;
+}
+
+type Outcome = { kind: 'complete' } | { kind: 'failed'; message: string } | { kind: 'returned' } | { kind: 'raised'; err: unknown };
+
+export class Lifespan {
+  private readonly inbox: AsgiEvent[] = [];
+  private wake: (() => void) | null = null;
+  private settle: ((o: Outcome) => void) | null = null;
+  private running: Promise<void> | null = null;
+  private supported = false;
+
+  private constructor(
+    private readonly app: AsgiApp,
+    private readonly state: Record<string, unknown>,
+    private readonly log: LifespanLog,
+  ) {}
+
+  /** Runs the startup; resolves with the running lifespan, or null when the app does not speak it (auto). */
+  static async start(app: AsgiApp, state: Record<string, unknown>, mode: LifespanMode, log: LifespanLog): Promise<Lifespan | null> {
+    if (mode === 'off') return null;
+    const lifespan = new Lifespan(app, state, log);
+    const outcome = await lifespan.exchange('lifespan.startup');
+    switch (outcome.kind) {
+      case 'complete':
+        lifespan.supported = true;
+        return lifespan;
+      case 'failed':
+        throw new LifespanStartupError(outcome.message || 'lifespan.startup.failed (no message)');
+      case 'returned':
+      case 'raised': {
+        const why = outcome.kind === 'raised' ? `raised ${describe(outcome.err)}` : 'returned';
+        if (mode === 'on') throw new LifespanStartupError(`the ASGI app ${why} during lifespan startup, and --lifespan on requires lifespan support`);
+        log.info(`ASGI 'lifespan' protocol appears unsupported (the app ${why}); going on without it.`);
+        return null;
+      }
+    }
+  }
+
+  /** Sends `lifespan.shutdown` and waits for the answer, at most `timeoutMs`. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    if (!this.supported) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<Outcome>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: 'failed', message: `no lifespan.shutdown.complete within ${timeoutMs / 1000}s` }), timeoutMs);
+    });
+    const outcome = await Promise.race([this.exchange('lifespan.shutdown'), timeout]);
+    clearTimeout(timer);
+    if (outcome.kind === 'failed') this.log.error(`ASGI lifespan shutdown failed: ${outcome.message}`);
+    else if (outcome.kind === 'raised') this.log.error(`ASGI lifespan shutdown raised ${describe(outcome.err)}`);
+  }
+
+  /** Puts `type` in the app's inbox and waits for its answer (or for the app to end). */
+  private exchange(type: 'lifespan.startup' | 'lifespan.shutdown'): Promise<Outcome> {
+    const answer = new Promise<Outcome>((resolve) => (this.settle = resolve));
+    this.inbox.push({ type });
+    this.wake?.();
+    if (!this.running) this.running = this.run();
+    return answer;
+  }
+
+  private answer(outcome: Outcome): void {
+    const settle = this.settle;
+    this.settle = null;
+    settle?.(outcome);
+  }
+
+  private async run(): Promise<void> {
+    const scope = { type: 'lifespan' as const, asgi: { ...ASGI_VERSION }, state: this.state };
+    const receive = async (): Promise<AsgiEvent> => {
+      while (this.inbox.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+      return this.inbox.shift()!;
+    };
+    const send = async (event: AsgiEvent): Promise<void> => {
+      switch (event?.type) {
+        case 'lifespan.startup.complete':
+        case 'lifespan.shutdown.complete':
+          return this.answer({ kind: 'complete' });
+        case 'lifespan.startup.failed':
+        case 'lifespan.shutdown.failed':
+          return this.answer({ kind: 'failed', message: typeof event.message === 'string' ? event.message : '' });
+        default:
+          throw new Error(`unexpected event ${JSON.stringify(event?.type)} in the lifespan scope`);
+      }
+    };
+    try {
+      await this.app(scope, receive, send);
+      this.answer({ kind: 'returned' });
+    } catch (err) {
+      this.answer({ kind: 'raised', err });
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/** The worker's entry: the lifespan of an ASGI app (null for other kinds); a failed startup is an app load error (exit 4). */
+export async function startLifespan(app: HostedApp, mode: LifespanMode, log: LifespanLog): Promise<Lifespan | null> {
+  if (app.kind !== 'asgi') return null;
+  try {
+    return await Lifespan.start(app.app, app.state, mode, log);
+  } catch (err) {
+    if (err instanceof LifespanStartupError) throw new AppLoadError('GSERVE_E_LIFESPAN_STARTUP', `ASGI lifespan startup failed: ${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,251 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+
+/**
+ * WebSocket for every interface, on `ws` in noServer mode: the HTTP side (gserve's engine or
+ * node:http) hands over the socket and the bytes after the request head, `ws` does the handshake
+ * and the framing. The hub adds what a server needs on top: pings with a pong deadline, a
+ * message-size limit (1009), and closing every open socket with 1001 at a graceful stop.
+ */
+
+export interface WebSocketOptions {
+  /** Largest message in bytes; larger closes with 1009. */
+  maxPayload: number;
+  /** Ping period in ms; 0 disables. */
+  pingInterval: number;
+  /** Time a peer has to answer a ping, in ms. */
+  pingTimeout: number;
+  perMessageDeflate: boolean;
+}
+
+/** What `ws` reads from the upgrade request; gserve's engine requests are adapted to this. */
+export interface UpgradeRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  socket: Duplex & { remoteAddress?: string; remotePort?: number; encrypted?: boolean };
+}
+
+/** Per-handshake choices: the subprotocol to answer with, and extra response headers. */
+export interface AcceptOptions {
+  protocol?: string | null;
+  headers?: Array<[string, string]>;
+}
+
+const ACCEPT = Symbol('gserve.ws.accept');
+type Tagged = UpgradeRequest & { [ACCEPT]?: AcceptOptions };
+
+export const decodeReason = (reason: Buffer): string => reason.toString('utf8');
+export const toText = (data: RawData): string => (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
+export const toBytes = (data: RawData): Buffer => (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+
+export class WebSocketHub {
+  private readonly wss: WebSocketServer;
+  private readonly open = new Set<WebSocket>();
+  private closing = false;
+
+  constructor(private readonly options: WebSocketOptions) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: options.maxPayload,
+      perMessageDeflate: options.perMessageDeflate,
+      handleProtocols: (_offered, req) => (req as Tagged)[ACCEPT]?.protocol ?? false,
+    });
+    this.wss.on('headers', (headers: string[], req: Tagged) => {
+      for (const [name, value] of req[ACCEPT]?.headers ?? []) headers.push(`${name}: ${value}`);
+    });
+  }
+
+  /** Completes the handshake; resolves with the open socket, or null when `ws` refused the request (it answered it). */
+  accept(req: UpgradeRequest, socket: Duplex, head: Buffer, opts: AcceptOptions = {}): Promise<WebSocket | null> {
+    (req as Tagged)[ACCEPT] = opts;
+    return new Promise((resolve) => {
+      // ws answers a bad handshake itself (400/426) and destroys the socket without calling back.
+      socket.once('close', () => resolve(null));
+      this.wss.handleUpgrade(req as unknown as IncomingMessage, socket, head, (ws) => {
+        this.track(ws);
+        resolve(ws);
+      });
+      // gserve's engine paused the socket when it stopped parsing HTTP; ws has its listener now.
+      socket.resume();
+    });
+  }
+
+  private track(ws: WebSocket): void {
+    this.open.add(ws);
+    ws.on('close', () => this.open.delete(ws));
+    if (this.closing) ws.close(1001, 'Server shutting down');
+    else this.keepAlive(ws);
+  }
+
+  /** Pings every interval; a peer that has not answered within the timeout is dropped. */
+  private keepAlive(ws: WebSocket): void {
+    const { pingInterval, pingTimeout } = this.options;
+    if (pingInterval <= 0) return;
+    let deadline: NodeJS.Timeout | null = null;
+    const ticker = setInterval(() => {
+      if (deadline) return; // still waiting for the last pong
+      ws.ping();
+      deadline = setTimeout(() => ws.terminate(), pingTimeout);
+    }, pingInterval);
+    ws.on('pong', () => {
+      if (deadline) clearTimeout(deadline);
+      deadline = null;
+    });
+    ws.on('close', () => {
+      clearInterval(ticker);
+      if (deadline) clearTimeout(deadline);
+    });
+  }
+
+  /** A graceful stop: every open socket gets a close frame with 1001 (going away). */
+  closeAll(): void {
+    this.closing = true;
+    for (const ws of this.open) ws.close(1001, 'Server shutting down');
+  }
+
+  get size(): number {
+    return this.open.size;
+  }
+}
+
+/** The `websocket` handlers a node app may export next to its (req, res) listener. */
+export interface NodeWebSocketHandlers {
+  open?(ws: WebSocket, req: IncomingMessage): unknown;
+  /** Text frames arrive as strings, binary frames as Buffers. */
+  message?(ws: WebSocket, data: string | Buffer, isBinary: boolean): unknown;
+  close?(ws: WebSocket, code: number, reason: string): unknown;
+  error?(ws: WebSocket, err: Error): unknown;
+}
+
+/** Wires node-style handlers to an open socket; handler errors are reported, never thrown into `ws`. */
+/** Calls an app's handler, sending a throw or a rejection to `onError` instead of into `ws`. */
+const guarded =
+  (onError: (err: unknown) => void) =>
+  (fn: () => unknown): void => {
+    try {
+      const out = fn();
+      if (out && typeof (out as Promise<unknown>).catch === 'function') (out as Promise<unknown>).catch(onError);
+    } catch (err) {
+      onError(err);
+    }
+  };
+
+export function runNodeHandlers(ws: WebSocket, req: IncomingMessage, handlers: NodeWebSocketHandlers, onError: (err: unknown) => void): void {
+  const call = guarded(onError);
+  ws.on('message', (data, isBinary) => call(() => handlers.message?.(ws, isBinary ? toBytes(data) : toText(data), isBinary)));
+  ws.on('close', (code, reason) => call(() => handlers.close?.(ws, code, decodeReason(reason))));
+  ws.on('error', (err) => call(() => handlers.error?.(ws, err)));
+  call(() => handlers.open?.(ws, req));
+}
+
+// ---- Bun's convention, for fetch apps ----
+
+/** Bun's `websocket` handlers: `export default { fetch(req, server) {...}, websocket: { open, message, close } }`. */
+export interface BunWebSocketHandlers {
+  open?(ws: BunSocket): unknown;
+  message?(ws: BunSocket, message: string | Buffer): unknown;
+  close?(ws: BunSocket, code: number, reason: string): unknown;
+  ping?(ws: BunSocket, data: Buffer): unknown;
+  pong?(ws: BunSocket, data: Buffer): unknown;
+}
+
+/** In-process pub/sub topics, as Bun's `ws.subscribe`/`server.publish` (one worker's sockets only). */
+export class Topics {
+  private readonly members = new Map<string, Set<BunSocket>>();
+  subscribe(topic: string, ws: BunSocket): void {
+    let set = this.members.get(topic);
+    if (!set) this.members.set(topic, (set = new Set()));
+    set.add(ws);
+  }
+  unsubscribe(topic: string, ws: BunSocket): void {
+    const set = this.members.get(topic);
+    set?.delete(ws);
+    if (set?.size === 0) this.members.delete(topic);
+  }
+  isSubscribed(topic: string, ws: BunSocket): boolean {
+    return this.members.get(topic)?.has(ws) ?? false;
+  }
+  publish(topic: string, message: string | Uint8Array | ArrayBuffer, except?: BunSocket): number {
+    let sent = 0;
+    for (const ws of this.members.get(topic) ?? []) if (ws !== except) sent += Math.max(ws.send(message), 0);
+    return sent;
+  }
+  leaveAll(ws: BunSocket): void {
+    for (const topic of [...this.members.keys()]) this.unsubscribe(topic, ws);
+  }
+}
+
+/** The subset of Bun's ServerWebSocket that gserve provides, over a `ws` socket. */
+export class BunSocket<T = unknown> {
+  constructor(
+    private readonly ws: WebSocket,
+    public data: T,
+    readonly remoteAddress: string,
+    private readonly topics: Topics,
+  ) {}
+  get readyState(): number {
+    return this.ws.readyState;
+  }
+  /** Bytes queued, or -1 when the socket's buffer is over its limit (Bun: back-pressure), or 0 when closed. */
+  send(message: string | Uint8Array | ArrayBuffer, compress?: boolean): number {
+    if (this.ws.readyState !== WebSocket.OPEN) return 0;
+    const size = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
+    this.ws.send(message, { compress, binary: typeof message !== 'string' });
+    return this.ws.bufferedAmount > 1024 * 1024 ? -1 : size;
+  }
+  sendText(message: string, compress?: boolean): number {
+    return this.send(message, compress);
+  }
+  sendBinary(message: Uint8Array | ArrayBuffer, compress?: boolean): number {
+    return this.send(message, compress);
+  }
+  close(code?: number, reason?: string): void {
+    this.ws.close(code, reason);
+  }
+  terminate(): void {
+    this.ws.terminate();
+  }
+  ping(data?: string | Uint8Array): void {
+    this.ws.ping(data);
+  }
+  subscribe(topic: string): void {
+    this.topics.subscribe(topic, this);
+  }
+  unsubscribe(topic: string): void {
+    this.topics.unsubscribe(topic, this);
+  }
+  isSubscribed(topic: string): boolean {
+    return this.topics.isSubscribed(topic, this);
+  }
+  /** Sends to every other subscriber of `topic` (Bun excludes the publisher). */
+  publish(topic: string, message: string | Uint8Array | ArrayBuffer): number {
+    return this.topics.publish(topic, message, this);
+  }
+}
+
+export function runBunHandlers(socket: BunSocket, ws: WebSocket, handlers: BunWebSocketHandlers, topics: Topics, onError: (err: unknown) => void): void {
+  const call = guarded(onError);
+  ws.on('message', (data, isBinary) => call(() => handlers.message?.(socket, isBinary ? toBytes(data) : toText(data))));
+  ws.on('close', (code, reason) => {
+    topics.leaveAll(socket);
+    call(() => handlers.close?.(socket, code, decodeReason(reason)));
+  });
+  ws.on('ping', (data) => call(() => handlers.ping?.(socket, data)));
+  ws.on('pong', (data) => call(() => handlers.pong?.(socket, data)));
+  ws.on('error', () => {}); // 'close' follows with the code
+  call(() => handlers.open?.(socket));
+}
+
+/** What `ws` needs from one of gserve's engine requests: lower-case headers, repeated ones joined. */
+export function engineUpgradeRequest(req: { method: string; url: string; rawHeaders: string[]; socket: UpgradeRequest['socket'] }): UpgradeRequest {
+  const headers: Record<string, string> = {};
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    headers[name] = name in headers ? `${headers[name]}, ${raw[i + 1]}` : raw[i + 1]!;
+  }
+  return { method: req.method, url: req.url, headers, socket: req.socket };
+}

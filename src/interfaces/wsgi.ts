@@ -1,0 +1,168 @@
+import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
+import type { HostedApp } from './detect.js';
+import { decodePath, serverAddress, splitTarget } from './scope.js';
+import { WsgiInput } from './wsgi-input.js';
+
+/**
+ * WSGI (PEP 3333) for JavaScript: `(environ, startResponse) => Iterable<Uint8Array | string>`,
+ * called synchronously once the whole body is in (see WsgiInput). The response iterable is pulled
+ * one chunk at a time and the next chunk is asked for only when the socket can take more, so a
+ * generator that produces a large response is paced by the client.
+ */
+export type WsgiWrite = (data: Uint8Array | string) => void;
+export type WsgiStartResponse = (status: string, headers: Array<[string, string]>, excInfo?: unknown) => WsgiWrite;
+export type WsgiBody = Iterable<Uint8Array | string> & { close?(): void };
+export type WsgiApp = (environ: Record<string, unknown>, startResponse: WsgiStartResponse) => WsgiBody;
+
+type WsgiHosted = Extract<HostedApp, { kind: 'wsgi' }>;
+
+export interface WsgiOptions {
+  /** Bodies larger than this are spooled to a temporary file. */
+  spoolSize: number;
+  multithread: boolean;
+  multiprocess: boolean;
+  /** Where `wsgi.errors` lines go. */
+  errors(line: string): void;
+}
+
+export class WsgiError extends Error {
+  override name = 'WsgiError';
+}
+
+function errorsStream(sink: (line: string) => void) {
+  let pending = '';
+  const flush = () => {
+    if (pending) sink(pending);
+    pending = '';
+  };
+  return {
+    write(text: string): void {
+      pending += String(text);
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        sink(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+    },
+    writelines(lines: Iterable<string>): void {
+      for (const line of lines) this.write(line);
+    },
+    flush,
+  };
+}
+
+export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOptions): Record<string, unknown> {
+  const { rawPath, query } = splitTarget(req.url);
+  const [localHost, localPort] = serverAddress(req.socket);
+  const host = req.header('host');
+  const hostMatch = host ? /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host) : null;
+  const environ: Record<string, unknown> = {
+    REQUEST_METHOD: req.method,
+    SCRIPT_NAME: '',
+    PATH_INFO: decodePath(rawPath),
+    QUERY_STRING: query,
+    RAW_URI: req.url,
+    REQUEST_URI: req.url,
+    SERVER_NAME: hostMatch?.[1] || localHost,
+    SERVER_PORT: hostMatch?.[2] ?? (localPort === null ? '' : hostMatch ? (req.scheme === 'https' ? '443' : '80') : String(localPort)),
+    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+    REMOTE_ADDR: req.socket.remoteAddress ?? '',
+    REMOTE_PORT: req.socket.remotePort === undefined ? '' : String(req.socket.remotePort),
+    'wsgi.version': [1, 0],
+    'wsgi.url_scheme': req.scheme,
+    'wsgi.input': input,
+    'wsgi.input_terminated': true,
+    'wsgi.errors': errorsStream(opts.errors),
+    'wsgi.multithread': opts.multithread,
+    'wsgi.multiprocess': opts.multiprocess,
+    'wsgi.run_once': false,
+  };
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    // As Gunicorn: a header name with "_" could pose as one with "-" (both become "_"), so it is dropped.
+    if (name.includes('_')) continue;
+    const key = name.toUpperCase().replace(/-/g, '_');
+    const value = raw[i + 1]!;
+    if (key === 'CONTENT_TYPE') environ.CONTENT_TYPE = value;
+    else if (key === 'CONTENT_LENGTH') environ.CONTENT_LENGTH = value;
+    else {
+      const k = `HTTP_${key}`;
+      environ[k] = k in environ ? `${environ[k]},${value}` : value;
+    }
+  }
+  // The body is whole by now, so a chunked request gets its true length too.
+  if (environ.CONTENT_LENGTH === undefined && input.length > 0) environ.CONTENT_LENGTH = String(input.length);
+  return environ;
+}
+
+function parseStatus(status: unknown): number {
+  const m = typeof status === 'string' ? /^(\d{3}) /.exec(status + ' ') : null;
+  if (!m) throw new WsgiError(`startResponse status must be a string like "200 OK", got ${JSON.stringify(status)}`);
+  return Number(m[1]);
+}
+
+const isEmpty = (chunk: Uint8Array | string) => (typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0);
+
+/** Runs the app and writes what it returns; the iterable's close() is always called. */
+async function respond(app: WsgiApp, environ: Record<string, unknown>, res: EngineResponse): Promise<void> {
+  let head: { status: number; headers: HeaderList } | null = null;
+  const sendHead = () => {
+    if (res.headersSent || res.finished) return;
+    if (!head) throw new WsgiError('the WSGI app produced a body before calling startResponse');
+    res.writeHead(head.status, head.headers);
+  };
+  const startResponse: WsgiStartResponse = (status, headers, excInfo) => {
+    if (head && !excInfo) throw new WsgiError('startResponse called a second time without excInfo');
+    if (excInfo && res.headersSent) throw excInfo; // too late to change the response: PEP 3333 says re-raise
+    if (!Array.isArray(headers)) throw new WsgiError('startResponse headers must be an array of [name, value] pairs');
+    head = { status: parseStatus(status), headers: headers.map(([n, v]) => [String(n), String(v)]) };
+    return (data) => {
+      sendHead();
+      res.write(data);
+    };
+  };
+
+  const body = app(environ, startResponse);
+  if (!body || typeof (body as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new WsgiError(`the WSGI app returned ${body === null ? 'null' : typeof body}, not an iterable of Uint8Array or string`);
+  }
+  try {
+    const it = body[Symbol.iterator]();
+    const pull = (): Uint8Array | string | null => {
+      for (;;) {
+        const step = it.next();
+        if (step.done) return null;
+        if (!isEmpty(step.value)) return step.value;
+      }
+    };
+    const first = pull();
+    const second = first === null ? null : pull();
+    if (second === null && !res.headersSent) {
+      // The whole body in hand (the common case, e.g. a one-element array): sent with Content-Length.
+      sendHead();
+      res.end(first ?? undefined);
+      return;
+    }
+    sendHead();
+    const pulled = [first, second].filter((c) => c !== null);
+    for (let chunk = pulled.shift() ?? pull(); chunk !== null; chunk = pulled.shift() ?? pull()) {
+      if (res.req.aborted) return;
+      if (!res.write(chunk)) await res.drained();
+    }
+    res.end();
+  } finally {
+    body.close?.();
+  }
+}
+
+export function wsgiAdapter(app: WsgiHosted, opts: WsgiOptions): EngineHandler {
+  return async (req, res) => {
+    const input = await WsgiInput.receive(req.body, opts.spoolSize);
+    try {
+      if (req.aborted) return;
+      await respond(app.app, buildEnviron(req, input, opts), res);
+    } finally {
+      await input.dispose();
+    }
+  };
+}

@@ -1,0 +1,105 @@
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, runGserve, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
+import { events, waitForEvent } from '../helpers/events.js';
+import { get } from '../helpers/http.js';
+
+const probe = join(FIXTURES, 'apps', 'asgi-probe.js');
+
+function eventsFile(): string {
+  return join(tempDir(), 'events.log');
+}
+describe('the asgi interface', () => {
+  it('runs lifespan startup before the first request, shares its state, and shuts down at stop', async () => {
+    const file = eventsFile();
+    const g = await startGserve([`${probe}:app`, '-e', `EVENTS_FILE=${file}`]);
+    const r = await get(g.url + '/scope?q=%20x', { headers: { 'X-Mixed-Case': 'v' } });
+    const scope = JSON.parse(r.body);
+    expect(events(file).slice(0, 2)).toEqual(['lifespan.startup', 'request']);
+    expect(scope.state).toEqual({ db: 'connected' });
+    expect(scope).toMatchObject({
+      type: 'http',
+      asgi: { version: '3.0' },
+      http_version: '1.1',
+      method: 'GET',
+      scheme: 'http',
+      path: '/scope',
+      raw_path: '/scope',
+      query_string: 'q=%20x',
+      root_path: '',
+      server: ['127.0.0.1', g.port],
+    });
+    expect(scope.client[0]).toBe('127.0.0.1');
+    expect(typeof scope.client[1]).toBe('number');
+    // Header names are lower-cased byte strings.
+    expect(scope.headers).toContainEqual(['x-mixed-case', 'v', true]);
+    g.signal('SIGTERM');
+    await g.exited;
+    expect(events(file).at(-1)).toBe('lifespan.shutdown');
+  });
+
+  it('stops the server with the app message when lifespan.startup.failed', async () => {
+    const { code, stderr } = await runGserve([`${probe}:app`, '-e', 'LIFESPAN_FAIL=database unreachable at db:5432']);
+    expect(code).toBe(4);
+    expect(stderr).toContain('database unreachable at db:5432');
+    expect(stderr).toContain('ASGI lifespan startup failed');
+  });
+
+  it('goes on without lifespan in auto mode when the app raises on it, and refuses to start with --lifespan on', async () => {
+    const app = `${join(FIXTURES, 'apps', 'asgi-no-lifespan.js')}:app`;
+    const g = await startGserve([app]);
+    expect((await get(g.url)).body).toBe('plain');
+    await g.waitForLog(/lifespan' protocol appears unsupported/);
+    const strict = await runGserve([app, '--lifespan', 'on']);
+    expect(strict.code).toBe(4);
+    expect(strict.stderr).toContain('unsupported scope lifespan');
+  });
+
+  it('delivers the body, then http.disconnect after the response', async () => {
+    const file = eventsFile();
+    const g = await startGserve([`${probe}:app`, '-e', `EVENTS_FILE=${file}`, '--lifespan', 'off']);
+    const r = await get(g.url + '/order', { method: 'POST', body: 'abc' });
+    expect(r.body).toBe('http.request abc more=false');
+    await waitForEvent(file, 'after response: http.disconnect');
+    expect(events(file)).not.toContain('lifespan.startup');
+  });
+
+  it('sends http.disconnect when the client leaves mid-response, and the app stops producing', async () => {
+    const file = eventsFile();
+    const g = await startGserve([`${probe}:app`, '-e', `EVENTS_FILE=${file}`]);
+    await new Promise<void>((resolve, reject) => {
+      const req = request(g.url + '/forever', { agent: false }, (res) => {
+        res.once('data', () => {
+          req.destroy(); // leave after the first bytes
+          resolve();
+        });
+      });
+      req.on('error', () => {});
+      req.on('close', resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    const seen = await waitForEvent(file, /^stopped after/);
+    expect(seen.slice(-2)).toEqual(['http.disconnect', 'stopped after some chunks']);
+    expect((await get(g.url + '/order', { method: 'POST', body: 'z' })).status).toBe(200);
+  });
+
+  it('fills scope.server with the socket path on a Unix socket', async () => {
+    const path = join(tempDir(), 'g.sock');
+    const g = await startGserve([`${probe}:app`, '-b', `unix:${path}`]);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request({ socketPath: path, path: '/scope', agent: false }, (res) => {
+        let data = '';
+        res.setEncoding('utf8').on('data', (c) => (data += c)).on('end', () => resolve(data));
+      });
+      req.on('error', reject).end();
+    });
+    const scope = JSON.parse(body);
+    expect(scope.server).toEqual([path, null]);
+    expect(scope.client).toBeNull();
+    g.signal('SIGTERM');
+    await g.exited;
+    for (const pid of g.workerPids) await waitForExit(pid);
+  });
+});

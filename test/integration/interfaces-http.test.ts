@@ -1,0 +1,95 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { rawExchange } from '../helpers/raw.js';
+
+/** The same routes served through each interface (test/fixtures/apps/iface-*.js); the same answers expected. */
+const KINDS = ['node', 'fetch', 'wsgi', 'asgi'] as const;
+
+/** Splits a raw HTTP/1.1 stream of responses (no bodies beyond what their framing says). */
+function responses(raw: string): Array<{ head: string; body: string }> {
+  const out: Array<{ head: string; body: string }> = [];
+  let rest = raw;
+  while (rest.length > 0) {
+    const end = rest.indexOf('\r\n\r\n');
+    const head = rest.slice(0, end);
+    rest = rest.slice(end + 4);
+    const length = /\r\ncontent-length: (\d+)/i.exec(head);
+    let body = '';
+    if (/\r\ntransfer-encoding: chunked/i.test(head)) {
+      for (;;) {
+        const nl = rest.indexOf('\r\n');
+        const size = parseInt(rest.slice(0, nl), 16);
+        rest = rest.slice(nl + 2);
+        if (size === 0) {
+          rest = rest.slice(2);
+          break;
+        }
+        body += rest.slice(0, size);
+        rest = rest.slice(size + 2);
+      }
+    } else if (length) {
+      body = rest.slice(0, Number(length[1]));
+      rest = rest.slice(Number(length[1]));
+    }
+    out.push({ head, body });
+  }
+  return out;
+}
+
+describe.each(KINDS)('the %s interface', (kind) => {
+  it('serves status, headers, queries, bodies, streams, HEAD, 204/304, unicode paths and app errors', async () => {
+    const g = await startGserve([`${join(FIXTURES, 'apps', `iface-${kind}.js`)}:app`, '--interface', kind]);
+
+    // Query string and a percent-encoded unicode path, decoded for the app.
+    const echo = await get(g.url + '/echo/%C3%A9t%C3%A9/%E2%9C%93?a=1&b=%20x');
+    expect(echo.status).toBe(200);
+    expect(JSON.parse(echo.body)).toEqual({ method: 'GET', path: '/echo/été/✓', query: 'a=1&b=%20x', body: '' });
+
+    // Bodies: Content-Length, empty, and chunked.
+    expect(JSON.parse((await get(g.url + '/echo', { method: 'POST', body: 'hello' })).body).body).toBe('hello');
+    expect(JSON.parse((await get(g.url + '/echo', { method: 'POST', body: '' })).body).body).toBe('');
+    const chunked = await rawExchange(
+      g.port,
+      'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n',
+    );
+    const [chunkedReply] = responses(chunked);
+    expect(chunkedReply!.head).toMatch(/^HTTP\/1\.1 200 /);
+    expect(JSON.parse(chunkedReply!.body).body).toBe('hello world');
+
+    // Repeated headers and every Set-Cookie survive.
+    const headers = await get(g.url + '/headers');
+    expect(headers.headers['x-multi']).toBe('a, b');
+    expect(headers.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
+
+    // A streamed response goes out chunked, whole.
+    const stream = await rawExchange(g.port, 'GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(stream).toMatch(/\r\ntransfer-encoding: chunked\r\n/i);
+    expect(responses(stream)[0]!.body).toBe('abc');
+
+    // HEAD, 204 and 304 carry no body: pipelined after 204 and 304, the next response parses cleanly.
+    const headOnly = await rawExchange(g.port, 'HEAD /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(headOnly).toMatch(/^HTTP\/1\.1 200 /);
+    expect(headOnly.endsWith('\r\n\r\n')).toBe(true);
+    const pipelined = await rawExchange(
+      g.port,
+      'GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\nGET /status/304 HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    const [noContent, notModified, last] = responses(pipelined);
+    expect(noContent!.head).toMatch(/^HTTP\/1\.1 204 /);
+    expect(noContent!.head).not.toMatch(/transfer-encoding|content-length: [1-9]/i);
+    expect(notModified!.head).toMatch(/^HTTP\/1\.1 304 /);
+    expect(notModified!.head).not.toMatch(/transfer-encoding|content-length: [1-9]/i);
+    expect(JSON.parse(last!.body).query).toBe('last');
+
+    // An app error: a bare 500, the detail only in the log with the request line, the worker still serving.
+    const failed = await get(g.url + '/throw');
+    expect(failed.status).toBe(500);
+    expect(failed.body).not.toMatch(/secret|Error:|at /);
+    const logged = await g.waitForLog(/GET \/throw/);
+    expect(JSON.stringify(logged[0])).toContain('secret detail 42');
+    expect((await get(g.url + '/echo')).status).toBe(200);
+    expect(g.lines.filter((l) => /^Booting worker/.test(l.msg))).toHaveLength(1);
+  });
+});

@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
+import { waitForEvent } from '../helpers/events.js';
+import { get } from '../helpers/http.js';
+
+const probe = `${join(FIXTURES, 'apps', 'wsgi-probe.js')}:app`;
+
+describe('the wsgi interface', () => {
+  it('fills the PEP 3333 environ', async () => {
+    const g = await startGserve([probe, '-w', '2']);
+    const r = await get(g.url + '/environ?x=1', { method: 'POST', body: 'abc', headers: { 'Content-Type': 'text/plain', 'X-Custom': 'v', 'X_Sneaky': 'dropped' } });
+    const env = JSON.parse(r.body);
+    expect(env).toMatchObject({
+      REQUEST_METHOD: 'POST',
+      SCRIPT_NAME: '',
+      PATH_INFO: '/environ',
+      QUERY_STRING: 'x=1',
+      CONTENT_TYPE: 'text/plain',
+      CONTENT_LENGTH: '3',
+      SERVER_NAME: '127.0.0.1',
+      SERVER_PORT: String(g.port),
+      SERVER_PROTOCOL: 'HTTP/1.1',
+      REMOTE_ADDR: '127.0.0.1',
+      HTTP_X_CUSTOM: 'v',
+      'wsgi.url_scheme': 'http',
+      'wsgi.multithread': false,
+      'wsgi.multiprocess': true,
+      'wsgi.run_once': false,
+      hasInput: true,
+      version: [1, 0],
+    });
+    // As Gunicorn: a header name with an underscore is dropped, and Content-Type is not repeated as HTTP_.
+    expect(env.HTTP_X_SNEAKY).toBeUndefined();
+    expect(env.HTTP_CONTENT_TYPE).toBeUndefined();
+    await g.waitForLog(/^a line for the error log$/);
+  });
+
+  it('spools a body larger than --wsgi-spool-size to a temporary file and reads it synchronously', async () => {
+    const g = await startGserve([probe, '--wsgi-spool-size', '64KiB']);
+    const body = 'first line\n' + 'x'.repeat(5 * 1024 * 1024);
+    const r = JSON.parse((await get(g.url + '/digest', { method: 'POST', body })).body);
+    expect(r).toEqual({ total: body.length, sha256: createHash('sha256').update(body).digest('hex'), firstLine: 'first line\n', contentLength: String(body.length) });
+    // Nothing left behind: the spool file is unlinked as soon as it is opened.
+    expect(readdirSync(tmpdir()).filter((f) => f.startsWith('gserve-wsgi-'))).toEqual([]);
+    // A small body stays in memory and reads the same way.
+    const small = JSON.parse((await get(g.url + '/digest', { method: 'POST', body: 'one\ntwo' })).body);
+    expect(small).toMatchObject({ total: 7, firstLine: 'one\n' });
+  });
+
+  it('calls close(), honours write() and lets excInfo replace a response not yet sent', async () => {
+    const file = join(tempDir(), 'events.log');
+    const g = await startGserve([probe, '-e', `EVENTS_FILE=${file}`]);
+    expect((await get(g.url + '/close')).body).toBe('onetwo');
+    expect(await waitForEvent(file, 'closed')).toEqual(['closed']);
+    expect((await get(g.url + '/write')).body).toBe('written then returned');
+    const exc = await get(g.url + '/exc');
+    expect(exc.status).toBe(503);
+    expect(exc.body).toBe('replaced before anything was sent');
+  });
+});

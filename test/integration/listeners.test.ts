@@ -1,0 +1,180 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, runGserve, startGserve, tempDir } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+
+const app = (name: string) => join(FIXTURES, 'apps', name);
+
+function getUnix(socketPath: string, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+interface RawHandle {
+  fd: number;
+  getsockname(out: { port?: number }): number;
+  close(): void;
+}
+const createServerHandle = (net as unknown as { _createServerHandle: (...a: unknown[]) => RawHandle | number })._createServerHandle;
+const handles: RawHandle[] = [];
+afterEach(() => {
+  for (const h of handles.splice(0)) h.close();
+});
+
+/** A bound (not yet listening) TCP socket in this process, as a parent process or systemd would pass it. */
+function boundSocket(): { fd: number; port: number } {
+  const handle = createServerHandle('127.0.0.1', 0, 4);
+  if (typeof handle === 'number') throw new Error(`bind failed: ${handle}`);
+  handles.push(handle);
+  const out: { port?: number } = {};
+  handle.getsockname(out);
+  return { fd: handle.fd, port: out.port! };
+}
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+
+describe('unix sockets', () => {
+  it('serves on unix:PATH and on TCP at once, with --umask, and removes the file at exit', async () => {
+    const path = join(tempDir(), 'gserve.sock');
+    const g = await startGserve(['-b', '127.0.0.1:0', '-b', `unix:${path}`, '--umask', '007', app('node-peer')]);
+    expect(statSync(path).isSocket()).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o770);
+    const r = await getUnix(path, '/over-unix');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).url).toBe('/over-unix');
+    expect((await get(g.url + '/')).status).toBe(200);
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it("trusts a unix socket peer's forwarded headers, as Gunicorn does", async () => {
+    const path = join(tempDir(), 'proxy.sock');
+    await startGserve(['-b', `unix:${path}`, '--forwarded-allow-ips', '10.9.8.7', app('fetch-url')]);
+    const r = await new Promise<string>((resolve, reject) => {
+      const req = request({ socketPath: path, path: '/u', headers: { host: 'site.test', 'x-forwarded-proto': 'https' }, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(JSON.parse(r).url).toBe('https://site.test/u');
+  });
+
+  it('removes a stale socket file left by a dead server', async () => {
+    const path = join(tempDir(), 'stale.sock');
+    // A server killed with -9 leaves its socket file behind.
+    const dead = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    expect(dead.signal).toBe('SIGKILL');
+    expect(statSync(path).isSocket()).toBe(true);
+    await startGserve(['-b', `unix:${path}`, app('fetch-url')]);
+    expect((await getUnix(path)).status).toBe(200);
+  });
+
+  it('refuses a path a live server answers on, and a path that is not a socket', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'live.sock');
+    const live = net.createServer((s) => s.end()).listen(path);
+    await new Promise((r) => live.once('listening', r));
+    try {
+      const { code, stderr } = await runGserve(['-b', `unix:${path}`, app('fetch-url')]);
+      expect(code).toBe(3);
+      expect(stderr).toMatch(/another server is listening on this socket/);
+      expect(existsSync(path)).toBe(true);
+    } finally {
+      await new Promise((r) => live.close(r));
+    }
+    const file = join(dir, 'plain-file');
+    writeFileSync(file, 'keep me');
+    const { code, stderr } = await runGserve(['-b', `unix:${file}`, app('fetch-url')]);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/exists and is not a socket/);
+  });
+});
+
+describe('inherited sockets', () => {
+  it('serves on fd://N handed over by the parent process', async () => {
+    const { fd, port } = boundSocket();
+    const g = await startGserve(['-b', 'fd://3', '-w', '2', app('node-peer')], { fds: [fd] });
+    expect(g.lines.some((l) => l.msg === `Listening at: http://127.0.0.1:${port} (${g.pid})`)).toBe(true);
+    const r = await get(`http://127.0.0.1:${port}/fd`);
+    expect(r.status).toBe(200);
+    expect(g.workerPids.has(JSON.parse(r.body).pid)).toBe(true);
+  });
+
+  it('uses systemd socket activation (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES) instead of --bind', async () => {
+    if (!existsSync('/usr/bin/systemd-socket-activate')) {
+      console.log('SKIP: systemd-socket-activate is missing (Debian package systemd)');
+      return;
+    }
+    const port = await freePort();
+    // systemd-socket-activate listens, then execs gserve at the first connection.
+    const g = await startGserve([app('node-peer')], {
+      noBind: true,
+      workers: 0,
+      wrapper: ['/usr/bin/systemd-socket-activate', '-l', `127.0.0.1:${port}`, '--fdname=web', '-E', 'PATH', '-E', 'HOME'],
+    });
+    await g.until(() => g.stderr.includes(`Listening on 127.0.0.1:${port}`), 'systemd-socket-activate to listen');
+    const r = await get(`http://127.0.0.1:${port}/activated`);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).url).toBe('/activated');
+    const listening = await g.waitForLog(/^Listening at: /);
+    expect(listening[0]!.msg).toBe(`Listening at: systemd fd 3 "web": http://127.0.0.1:${port} (${g.pid})`);
+    // --bind's default (127.0.0.1:8000) was not used: only the one listener.
+    expect(g.lines.filter((l) => l.msg.startsWith('Listening at: '))).toHaveLength(1);
+  });
+});
+
+describe('IPv6', () => {
+  it('listens on [::1]:PORT', async () => {
+    const probe = net.createServer();
+    const hasV6 = await new Promise<boolean>((resolve) => {
+      probe.once('error', () => resolve(false));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+    });
+    if (!hasV6) {
+      console.log('SKIP: no IPv6 loopback on this machine');
+      return;
+    }
+    const g = await startGserve(['-b', '[::1]:0', app('node-peer')]);
+    expect(g.lines.some((l) => /^Listening at: http:\/\/\[::1\]:\d+ /.test(l.msg))).toBe(true);
+    const r = await get(`http://[::1]:${g.port}/six`);
+    expect(JSON.parse(r.body)).toMatchObject({ remoteAddress: '::1', url: '/six' });
+  });
+});
+
+describe('backlog', () => {
+  it('gives the listen queue the --backlog length', async () => {
+    let ss = '';
+    try {
+      ss = execFileSync('ss', ['-V'], { encoding: 'utf8' });
+    } catch {
+      console.log('SKIP: ss is missing (Debian package iproute2)');
+      return;
+    }
+    expect(ss).toMatch(/ss/);
+    const g = await startGserve(['--backlog', '37', app('fetch-url')]);
+    const out = execFileSync('ss', ['-ltnH', `sport = :${g.port}`], { encoding: 'utf8' });
+    // For a listening socket, ss shows the backlog as Send-Q.
+    expect(out.trim().split(/\s+/).slice(0, 3)).toEqual(['LISTEN', '0', '37']);
+  });
+});

@@ -1,0 +1,96 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { parseResponse, rawExchange } from '../helpers/raw.js';
+
+const app = (name: string) => join(FIXTURES, 'apps', name);
+const GET = 'GET /x?y=1 HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n';
+
+/** PROXY protocol v2 header (PROXY command, TCP) for an IPv4 or IPv6 client. */
+function proxyV2(src: string, srcPort: number, dst: string, dstPort: number): Buffer {
+  const v6 = src.includes(':');
+  const ip = (a: string) => (v6 ? ipv6Bytes(a) : Buffer.from(a.split('.').map(Number)));
+  const addresses = Buffer.concat([ip(src), ip(dst), Buffer.from([srcPort >> 8, srcPort & 255, dstPort >> 8, dstPort & 255])]);
+  const tlv = Buffer.from([0x04, 0x00, 0x01, 0x00]); // a NOOP TLV, to show TLVs are skipped
+  const body = Buffer.concat([addresses, tlv]);
+  const head = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, v6 ? 0x21 : 0x11, body.length >> 8, body.length & 255]);
+  return Buffer.concat([head, body]);
+}
+
+function ipv6Bytes(a: string): Buffer {
+  const [left, right = ''] = a.split('::');
+  const l = left ? left.split(':') : [];
+  const r = right ? right.split(':') : [];
+  const groups = [...l, ...Array(8 - l.length - r.length).fill('0'), ...r];
+  return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]));
+}
+
+describe('forwarded headers', () => {
+  it('believes X-Forwarded-Proto and Forwarded from a trusted peer (the default 127.0.0.1)', async () => {
+    const g = await startGserve([app('fetch-url')]);
+    const plain = JSON.parse((await get(g.url + '/a')).body);
+    expect(plain.url).toBe(`http://127.0.0.1:${g.port}/a`);
+    const xfp = JSON.parse((await get(g.url + '/a', { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '198.51.100.4' } })).body);
+    expect(xfp.url).toBe(`https://127.0.0.1:${g.port}/a`);
+    const fwd = JSON.parse((await get(g.url + '/b', { headers: { forwarded: 'for="[2001:db8::7]:4711";proto=https' } })).body);
+    expect(fwd.url).toBe(`https://127.0.0.1:${g.port}/b`);
+  });
+
+  it("ignores an untrusted peer's forwarded headers", async () => {
+    const g = await startGserve(['--forwarded-allow-ips', '10.9.8.7,192.168.0.0/16', app('fetch-url')]);
+    const r = JSON.parse((await get(g.url + '/a', { headers: { 'x-forwarded-proto': 'https', forwarded: 'proto=https' } })).body);
+    expect(r.url).toBe(`http://127.0.0.1:${g.port}/a`);
+  });
+
+  it('rejects a bad --forwarded-allow-ips value with a one-line message', async () => {
+    const { runGserve } = await import('../helpers/gserve.js');
+    const { code, stderr } = await runGserve(['--forwarded-allow-ips', '10.0.0.0/99', app('fetch-url')]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/forwarded-allow-ips.*CIDR/);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('PROXY protocol', () => {
+  it('takes the client address from a v1 header of a trusted peer, for node and fetch apps', async () => {
+    const g = await startGserve(['--proxy-protocol', app('node-peer')]);
+    // Header and request in one write, as HAProxy sends them.
+    const r = parseResponse(await rawExchange({ port: g.port }, `PROXY TCP4 203.0.113.7 10.0.0.1 4242 80\r\n${GET}`));
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({ remoteAddress: '203.0.113.7', remotePort: 4242, url: '/x?y=1' });
+    // Without a header the connection is served as usual, with the real peer.
+    const direct = JSON.parse((await get(g.url + '/')).body);
+    expect(direct.remoteAddress).toMatch(/127\.0\.0\.1$/);
+
+    const f = await startGserve(['--proxy-protocol', app('fetch-url')]);
+    const fr = parseResponse(await rawExchange({ port: f.port }, `PROXY TCP4 203.0.113.7 10.0.0.1 4242 80\r\n${GET}`));
+    expect(fr.status).toBe(200);
+    expect(JSON.parse(fr.body).url).toBe('http://example.test/x?y=1');
+  });
+
+  it('takes the client address from a v2 header (IPv4 and IPv6), sent in pieces', async () => {
+    const g = await startGserve(['--proxy-protocol', app('node-peer')]);
+    const v4 = proxyV2('198.51.100.20', 50000, '10.0.0.1', 443);
+    const r4 = parseResponse(
+      await rawExchange({ port: g.port }, Buffer.concat([v4.subarray(5), Buffer.from(GET)]), (s) => s.write(v4.subarray(0, 5))),
+    );
+    expect(JSON.parse(r4.body)).toMatchObject({ remoteAddress: '198.51.100.20', remotePort: 50000 });
+    const r6 = parseResponse(await rawExchange({ port: g.port }, Buffer.concat([proxyV2('2001:db8::1', 1234, '2001:db8::2', 80), Buffer.from(GET)])));
+    expect(JSON.parse(r6.body)).toMatchObject({ remoteAddress: '2001:db8::1', remotePort: 1234 });
+  });
+
+  it("never reads an untrusted peer's PROXY header as one, and closes on a malformed header", async () => {
+    const g = await startGserve(['--proxy-protocol', '--forwarded-allow-ips', '10.9.8.7', app('node-peer')]);
+    const spoofed = parseResponse(await rawExchange({ port: g.port }, `PROXY TCP4 203.0.113.7 10.0.0.1 4242 80\r\n${GET}`));
+    expect(spoofed.status).toBe(400);
+    expect(spoofed.body).not.toContain('203.0.113.7');
+
+    const t = await startGserve(['--proxy-protocol', app('node-peer')]);
+    const bad = await rawExchange({ port: t.port }, `PROXY TCP4 not-an-ip 10.0.0.1 4242 80\r\n${GET}`);
+    expect(bad).toBe('');
+    await t.waitForLog(/bad PROXY protocol header/);
+    // The worker keeps serving.
+    expect((await get(t.url + '/')).status).toBe(200);
+  });
+});

@@ -1,0 +1,111 @@
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { RawConnection, parseResponses, sendRaw } from '../helpers/raw.js';
+
+/** Slow and idle clients: header, body and keep-alive timeouts, and max requests per connection. */
+
+const ENGINES = [
+  { name: 'engine (fetch app)', app: join(FIXTURES, 'apps/recorder-fetch.js') },
+  { name: 'node:http (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app' },
+];
+
+const HEAD = 'GET / HTTP/1.1\r\nHost: x\r\n';
+
+describe.each(ENGINES)('slow clients, $name', ({ app }) => {
+  it('cuts off a slowloris client that trickles its head a byte at a time, with 408', async () => {
+    const g = await startGserve(['--header-timeout', '1', app]);
+    const trickle = `${HEAD}X-Slow: ${'s'.repeat(400)}\r\n\r\n`;
+    const socket = connect(g.port, '127.0.0.1');
+    let sent = 0;
+    let received = '';
+    socket.on('data', (d) => (received += d.toString('latin1')));
+    socket.on('error', () => {});
+    // One byte every 50 ms: the whole head would take 20 s; each byte arrives well within any idle timeout.
+    const ticker = setInterval(() => {
+      if (sent < trickle.length && !socket.destroyed) socket.write(trickle[sent++]!);
+    }, 50);
+    await new Promise((resolve) => socket.on('close', resolve));
+    clearInterval(ticker);
+    expect(sent).toBeLessThan(trickle.length);
+    const [response] = parseResponses(Buffer.from(received, 'latin1'));
+    expect(response!.status).toBe(408);
+    expect(response!.headers.connection).toBe('close');
+    expect(response!.body).toMatch(/--header-timeout/);
+    expect((await get(g.url)).status).toBe(200);
+    await g.waitForLog(/^Refused request: 408 /);
+  });
+
+  it('serves normal requests while 500 slow connections are held open, then times them all out', async () => {
+    const g = await startGserve(['--header-timeout', '5', app]);
+    const slow: Socket[] = [];
+    const outcomes: Array<Promise<string>> = [];
+    for (let i = 0; i < 500; i++) {
+      const socket = connect(g.port, '127.0.0.1');
+      slow.push(socket);
+      let received = '';
+      socket.on('data', (d) => (received += d.toString('latin1')));
+      socket.on('error', () => {});
+      outcomes.push(new Promise((resolve) => socket.on('close', () => resolve(received))));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(HEAD); // a head that never ends
+    }
+    try {
+      // A normal client is served at once, 20 times over, while the 500 wait on the same worker.
+      for (let i = 0; i < 20; i++) {
+        const r = await get(`${g.url}/normal-${i}`);
+        expect(r.status).toBe(200);
+      }
+      // Every slow one is still open: nothing cut them off early.
+      expect(slow.filter((s) => s.destroyed).length).toBe(0);
+      const received = await Promise.all(outcomes);
+      const statuses = received.map((text) => /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+      expect(statuses.filter((s) => s === '408').length).toBe(500);
+    } finally {
+      for (const s of slow) s.destroy();
+    }
+    expect((await get(g.url)).status).toBe(200);
+  });
+
+  it('closes a connection that never sends a byte, without an answer', async () => {
+    const g = await startGserve(['--header-timeout', '1', app]);
+    const { data, closed } = await sendRaw(g.port, '');
+    expect(closed).toBe(true);
+    expect(data.length).toBe(0);
+  });
+
+  it('answers a body that stops arriving with 408 (--request-timeout)', async () => {
+    const g = await startGserve(['--request-timeout', '1', app]);
+    const { data, closed } = await sendRaw(g.port, `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'b'.repeat(10)}`);
+    expect(closed).toBe(true);
+    const [response] = parseResponses(data);
+    expect(response!.status).toBe(408);
+    expect(response!.body).toMatch(/--request-timeout/);
+    expect((await get(g.url)).status).toBe(200);
+  });
+
+  it('closes an idle keep-alive connection after --keep-alive, and not before answering', async () => {
+    const g = await startGserve(['--keep-alive', '1', app]);
+    const conn = await RawConnection.open(g.port);
+    const first = await conn.request(`${HEAD}\r\n`);
+    expect(first.status).toBe(200);
+    expect(first.headers.connection).not.toBe('close');
+    const second = await conn.request(`${HEAD}\r\n`);
+    expect(second.status).toBe(200);
+    await conn.closed; // the server closes the idle connection
+    await expect(conn.nextResponse()).rejects.toThrow(/closed/);
+  });
+
+  it('ends a keep-alive connection after --max-keepalive-requests, with Connection: close on the last', async () => {
+    const g = await startGserve(['--max-keepalive-requests', '3', app]);
+    const conn = await RawConnection.open(g.port);
+    for (let i = 1; i <= 3; i++) {
+      const r = await conn.request(`GET /k${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(r.status).toBe(200);
+      expect(r.headers.connection === 'close').toBe(i === 3);
+    }
+    await conn.closed;
+  });
+});

@@ -1,0 +1,235 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { connect as http2Connect } from 'node:http2';
+import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { makeCerts, type TestCerts } from '../helpers/certs.js';
+import { connectBehindProxy } from '../helpers/raw.js';
+import { FIXTURES, runGserve, startGserve } from '../helpers/gserve.js';
+
+const app = (name: string) => join(FIXTURES, 'apps', name);
+
+let certs: TestCerts | null = null;
+beforeAll(() => {
+  certs = makeCerts();
+});
+
+const tlsArgs = () => ['--certfile', certs!.cert, '--keyfile', certs!.key];
+
+function httpsGet(port: number, path: string, extra: Record<string, unknown> = {}): Promise<{ status: number; body: string; alpn: string | false | null }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', servername: 'localhost', port, path, ca: readFileSync(certs!.cert), agent: false, ...extra }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body, alpn: (res.socket as import('node:tls').TLSSocket).alpnProtocol }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function h2Get(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const session = http2Connect(`https://localhost:${port}`, { ca: readFileSync(certs!.cert) });
+    session.on('error', reject);
+    const stream = session.request({ ':path': path });
+    let body = '';
+    let headers: Record<string, unknown> = {};
+    stream.on('response', (h) => (headers = h));
+    stream.setEncoding('utf8').on('data', (c) => (body += c));
+    stream.on('end', () => {
+      session.close();
+      resolve({ status: Number(headers[':status']), body, headers });
+    });
+    stream.on('error', reject);
+    stream.end();
+  });
+}
+
+function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('curl', ['-sS', '--max-time', '30', ...args], (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+async function curlHasHttp2(): Promise<boolean> {
+  const { code, stdout } = await curl(['-V']);
+  return code === 0 && /^Features:.*\bHTTP2\b/m.test(stdout);
+}
+
+describe('TLS', () => {
+  it('serves HTTPS to node and fetch apps; the scheme is https', async () => {
+    if (!certs) return;
+    const g = await startGserve([...tlsArgs(), app('node-peer')]);
+    expect(g.lines.some((l) => /^Listening at: https:\/\/127\.0\.0\.1:\d+ /.test(l.msg))).toBe(true);
+    const r = await httpsGet(g.port, '/n');
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toMatchObject({ encrypted: true, url: '/n' });
+
+    const f = await startGserve([...tlsArgs(), app('fetch-url')]);
+    const fr = await httpsGet(f.port, '/f?q=1');
+    expect(JSON.parse(fr.body).url).toBe(`https://127.0.0.1:${f.port}/f?q=1`);
+    // A client speaking plain HTTP to the TLS port is closed; the worker keeps serving.
+    const plain = await new Promise<string>((resolve) => {
+      const s = netConnect(f.port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      let out = '';
+      s.setEncoding('latin1').on('data', (d: string) => (out += d));
+      s.on('close', () => resolve(out));
+      s.on('error', () => {});
+    });
+    expect(plain).not.toMatch(/^HTTP\/1\.1 200/);
+    expect((await httpsGet(f.port, '/again')).status).toBe(200);
+  });
+
+  it('asks for client certificates with --cert-reqs required and --ca-certs', async () => {
+    if (!certs) return;
+    const g = await startGserve([...tlsArgs(), '--ca-certs', certs.cert, '--cert-reqs', 'required', app('node-peer')]);
+    const withCert = await httpsGet(g.port, '/', { cert: readFileSync(certs.cert), key: readFileSync(certs.key) });
+    expect(withCert.status).toBe(200);
+    await expect(httpsGet(g.port, '/')).rejects.toThrow();
+  });
+
+  it('reads a PROXY protocol header before the TLS handshake, sent apart or with the ClientHello', async () => {
+    if (!certs) return;
+    const g = await startGserve([...tlsArgs(), '--proxy-protocol', app('node-peer')]);
+    const header = 'PROXY TCP6 2001:db8::5 2001:db8::1 6000 443\r\n';
+    const apart = netConnect(g.port, '127.0.0.1');
+    await new Promise((resolve) => apart.once('connect', resolve));
+    apart.write(header);
+    for (const raw of [apart, await connectBehindProxy(g.port, header)]) {
+      const body = await new Promise<string>((resolve, reject) => {
+        const tls = tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert) }, () =>
+          tls.write('GET /p HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
+        );
+        let out = '';
+        tls.setEncoding('utf8').on('data', (d: string) => (out += d));
+        tls.on('end', () => resolve(out.slice(out.indexOf('\r\n\r\n') + 4)));
+        tls.on('error', reject);
+      });
+      expect(JSON.parse(body)).toMatchObject({ remoteAddress: '2001:db8::5', remotePort: 6000, encrypted: true });
+    }
+  });
+
+  it('stops at startup with one line for an unreadable or mismatched certificate', async () => {
+    if (!certs) return;
+    const missing = await runGserve(['--certfile', join(certs.dir, 'nope.pem'), app('fetch-url')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/Cannot read --certfile .*nope\.pem: ENOENT.*GSERVE_E_TLS/);
+    const garbage = join(certs.dir, 'garbage.pem');
+    writeFileSync(garbage, 'not a pem\n');
+    const bad = await runGserve(['--certfile', certs.cert, '--keyfile', garbage, app('fetch-url')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/not usable.*GSERVE_E_TLS/);
+    const ciphers = await runGserve([...tlsArgs(), '--ciphers', 'NO-SUCH-CIPHER', app('fetch-url')]);
+    expect(ciphers.code).toBe(2);
+    expect(ciphers.stderr).toMatch(/not usable.*cipher/i);
+    const noTls = await runGserve(['--http2', app('fetch-url')]);
+    expect(noTls.code).toBe(2);
+    expect(noTls.stderr).toMatch(/--http2 needs TLS/);
+    for (const r of [missing, bad, ciphers, noTls]) expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('HTTP/2', () => {
+  for (const fixture of ['node-peer', 'fetch-url']) {
+    it(`serves h2 with ALPN and falls back to HTTP/1.1 (${fixture} app)`, async () => {
+      if (!certs) return;
+      const g = await startGserve([...tlsArgs(), '--http2', app(fixture)]);
+      const h2 = await h2Get(g.port, '/two?x=1');
+      expect(h2.status).toBe(200);
+      const body = JSON.parse(h2.body);
+      if (fixture === 'node-peer') expect(body).toMatchObject({ httpVersion: '2.0', encrypted: true, url: '/two?x=1' });
+      else {
+        expect(body.url).toBe(`https://localhost:${g.port}/two?x=1`);
+        expect(h2.headers['set-cookie']).toEqual(['a=1']);
+      }
+      const h1 = await httpsGet(g.port, '/one', { ALPNProtocols: ['http/1.1'] });
+      expect(h1.status).toBe(200);
+      expect(h1.alpn).toBe('http/1.1');
+      if (fixture === 'node-peer') expect(JSON.parse(h1.body).httpVersion).toBe('1.1');
+
+      if (!(await curlHasHttp2())) {
+        console.log('SKIP: curl with HTTP/2 is missing (Debian package curl)');
+        return;
+      }
+      const c = await curl(['--http2', '--cacert', certs.cert, '-w', '\\n%{http_version}', `https://localhost:${g.port}/curl`]);
+      expect(c.stderr).toBe('');
+      const [json, version] = c.stdout.split('\n');
+      expect(version).toBe('2');
+      expect(JSON.parse(json!).url).toMatch(/\/curl$/);
+      const post = await curl(['--http2', '--cacert', certs.cert, '-d', 'hello body', `https://localhost:${g.port}/post`]);
+      if (fixture === 'fetch-url') expect(JSON.parse(post.stdout)).toMatchObject({ method: 'POST', body: 'hello body' });
+      else expect(JSON.parse(post.stdout).httpVersion).toBe('2.0');
+    });
+  }
+});
+
+describe('HTTP/2 behind a PROXY protocol balancer', () => {
+  it('reads the PROXY header, then negotiates h2 (header sent apart or with the ClientHello)', async () => {
+    if (!certs) return;
+    const g = await startGserve([...tlsArgs(), '--http2', '--proxy-protocol', app('node-peer')]);
+    const header = 'PROXY TCP4 192.0.2.44 10.0.0.1 7777 443\r\n';
+    const apart = netConnect(g.port, '127.0.0.1');
+    await new Promise((resolve) => apart.once('connect', resolve));
+    apart.write(header);
+    for (const raw of [apart, await connectBehindProxy(g.port, header)]) {
+      const session = http2Connect(`https://localhost:${g.port}`, {
+        createConnection: () => tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert), ALPNProtocols: ['h2'] }),
+      });
+      const stream = session.request({ ':path': '/behind' });
+      let body = '';
+      stream.setEncoding('utf8').on('data', (c) => (body += c));
+      await new Promise((resolve, reject) => {
+        stream.on('end', resolve);
+        stream.on('error', reject);
+        session.on('error', reject);
+      });
+      session.close();
+      expect(JSON.parse(body)).toMatchObject({ remoteAddress: '192.0.2.44', remotePort: 7777, httpVersion: '2.0', url: '/behind' });
+    }
+  });
+});
+
+describe('HTTP/2 graceful stop', () => {
+  it('answers the stream in flight, sends GOAWAY to idle sessions, and exits on TERM', async () => {
+    if (!certs) return;
+    const g = await startGserve([...tlsArgs(), '--http2', app('node-pid')]);
+    const session = http2Connect(`https://localhost:${g.port}`, { ca: readFileSync(certs.cert) });
+    session.on('error', () => {});
+    const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+    const stream = session.request({ ':path': '/slow?ms=1500' });
+    let body = '';
+    stream.setEncoding('utf8').on('data', (c) => (body += c));
+    const ended = new Promise<void>((resolve) => stream.on('end', () => resolve()));
+    await new Promise((resolve) => stream.once('response', resolve));
+    g.signal('SIGTERM');
+    await goaway;
+    await ended;
+    expect(body).toMatch(/^slow done \d+/);
+    expect((await g.exited).code).toBe(0);
+    session.destroy();
+  });
+});
+
+describe('HTTP/2 idle sessions', () => {
+  it('closes a session idle for --keep-alive, but not one whose stream waits on a slow app', async () => {
+    if (!certs) return;
+    const g = await startGserve([...tlsArgs(), '--http2', '--keep-alive', '1', app('node-pid')]);
+    const session = http2Connect(`https://localhost:${g.port}`, { ca: readFileSync(certs.cert) });
+    session.on('error', () => {});
+    const events: string[] = [];
+    const closed = new Promise<void>((resolve) => session.on('close', () => resolve()));
+    session.on('goaway', () => events.push('goaway'));
+    // The app stays silent for longer than --keep-alive: the stream must still complete.
+    const stream = session.request({ ':path': '/slow?ms=2500' });
+    let body = '';
+    stream.setEncoding('utf8').on('data', (c) => (body += c));
+    stream.on('end', () => events.push('response'));
+    await closed;
+    expect(body).toMatch(/^slow done \d+/);
+    expect(events).toEqual(['response', 'goaway']);
+  });
+});
