@@ -112,10 +112,42 @@ function serializeHead(req: EngineRequest): { head: Buffer; chunked: boolean } {
 
 const peerOf = (s: Socket): Peer => ({ remoteAddress: s.remoteAddress, remotePort: s.remotePort, localAddress: s.localAddress, localPort: s.localPort });
 
+/**
+ * An upgraded connection (WebSocket): the socket leaves the engine and becomes a byte tunnel to one
+ * app thread, whose own HTTP implementation answers the upgrade and speaks the new protocol. The
+ * thread is held for the connection's life, as a Gunicorn thread would be.
+ */
+function tunnel(pool: ThreadPool, listener: number, req: EngineRequest): void {
+  const { socket, head: early } = req.takeSocket();
+  const id = pool.newId();
+  const send = (chunk: Uint8Array) => pool.send(exchange, { t: 'data', id, chunk });
+  const ack = (bytes: number) => pool.send(exchange, { t: 'ack', id, bytes });
+  const exchange: Exchange = {
+    id,
+    onData(chunk) {
+      if (socket.write(chunk)) ack(chunk.byteLength);
+      else socket.once('drain', () => ack(chunk.byteLength));
+    },
+    onDone: () => socket.end(),
+    onFail: () => socket.destroy(),
+  };
+  pool.open(exchange, listener, serializeHead(req).head, peerOf(socket));
+  if (early.length > 0) send(Buffer.from(early));
+  socket.on('data', (data: Buffer) => send(Buffer.from(data)));
+  socket.resume(); // the engine paused it when it stopped parsing
+  socket.on('error', () => socket.destroy());
+  socket.once('close', () => pool.send(exchange, { t: 'abort', id }));
+}
+
 /** The engine handler of a `thread` worker: every request goes to the pool, and back. */
 export function forwardToThreads(pool: ThreadPool, listener: number): EngineHandler {
   return (req, res) =>
     new Promise<void>((resolve) => {
+      if (req.upgrade) {
+        tunnel(pool, listener, req);
+        resolve();
+        return;
+      }
       const abort = () => pool.send(exchange, { t: 'abort', id: exchange.id });
       const exchange: ForwardedExchange = new ForwardedExchange(
         pool.newId(),

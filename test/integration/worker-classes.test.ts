@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { FIXTURES, runGserve, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get, type SimpleResponse } from '../helpers/http.js';
 
@@ -270,6 +271,27 @@ describe('every class with every interface', () => {
         expect(g.lines.some((l) => l.msg === `Using worker: ${workerClass}`)).toBe(true);
       });
     }
+  }
+
+  for (const [iface, file] of [['node', 'ws-node.js:app'], ['fetch', 'ws-fetch.js'], ['asgi', 'ws-asgi.js:app']]) {
+    it(`thread tunnels a WebSocket to the ${iface} app in a thread`, async () => {
+      const g = await startGserve(['-k', 'thread', '--threads', '2', join(FIXTURES, 'apps', file!)]);
+      const echoed = await within(
+        new Promise<string>((resolve, reject) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${g.port}/chat`);
+          ws.on('open', () => ws.send('hello thread'));
+          ws.on('message', (d) => {
+            resolve(d.toString());
+            ws.close();
+          });
+          ws.on('error', reject);
+        }),
+        30_000,
+        'a WebSocket echo through an app thread',
+      );
+      expect(echoed).toBe('hello thread');
+      expect((await get(g.url + '/')).status).toBeLessThan(500); // plain HTTP still served beside it
+    });
   }
 
   it('a thread worker whose app cannot load in any thread halts like the other classes', async () => {
