@@ -4,6 +4,7 @@ import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
 import { createLogger } from '../log/logger.js';
 import { loadHostedApp } from '../worker/hosted.js';
+import { isControlCommand, runControl } from './control.js';
 import { CommanderError, parseCommandLine } from './program.js';
 import { VERSION } from './version.js';
 
@@ -23,6 +24,7 @@ function printConfig(resolved: ResolvedSettings): void {
 
 /** Runs the gserve command; resolves to the process exit code. */
 export async function run(argv: string[]): Promise<number> {
+  if (isControlCommand(argv[0])) return runControl(argv);
   let parsed;
   try {
     parsed = parseCommandLine(argv, VERSION);
@@ -68,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
 
-  const log = createLogger({ level: settings.logLevel, file: settings.errorLogfile });
+  const log = createLogger({ level: settings.logLevel, file: settings.errorLogfile, json: settings.logJson });
   const arbiter = new Arbiter(resolved, log, { launch, reresolve: () => resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd }) });
   const code = await arbiter.run();
   if (arbiter.failure) fail(arbiter.failure, code);

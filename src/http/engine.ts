@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { HttpLimits } from './limits.js';
-import type { ProtocolServer } from './protocol.js';
+import type { Exchange, ProtocolServer } from './protocol.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { type HeadInfo, StrictParser } from './strict-parser.js';
 import { ConnectionTimer, LINGER_MS, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
@@ -37,6 +37,7 @@ export class EngineRequest {
   readonly body: RequestBody;
   /** Whether the whole body has arrived. */
   complete = false;
+  readonly startedAt = performance.now();
   // --- upgrade and disconnect (issue 5) ---
   /** An `Upgrade` request (WebSocket): the parser stopped after its head; see takeSocket(). */
   upgrade = false;
@@ -105,8 +106,10 @@ const EMPTY = Buffer.alloc(0);
 /** Bodies up to this size leave in the same buffer as the head. */
 const SINGLE_WRITE_MAX = 16 * 1024;
 
-export class EngineResponse {
+export class EngineResponse implements Exchange {
   statusCode = 200;
+  /** Body bytes written, for the access log. */
+  bodyBytes = 0;
   headersSent = false;
   finished = false;
   private head: { status: number; headers: HeaderList } | null = null;
@@ -167,6 +170,7 @@ export class EngineResponse {
     }
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (size === 0 || this.noBody || statusHasNoBody(this.statusCode)) return !socket.writableNeedDrain;
+    this.bodyBytes += size;
     if (!this.chunked) return socket.write(chunk);
     // One packet per chunk: corked, the size line, the data and the CRLF leave in one writev.
     socket.cork();
@@ -197,7 +201,7 @@ export class EngineResponse {
     const socket = this.conn.socket;
     if (this.conn.closing) {
       this.finished = true;
-      this.conn.responseDone(true);
+      this.conn.responseDone(true, this);
       return;
     }
     if (!this.headersSent) {
@@ -205,6 +209,7 @@ export class EngineResponse {
       const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
       const head = this.serializeHead(size);
       if (size && !this.noBody && !statusHasNoBody(this.statusCode)) {
+        this.bodyBytes = size;
         if (size <= SINGLE_WRITE_MAX) {
           // Head and a small body in one buffer, one write(2): a corked pair costs a writev per response.
           const out = Buffer.allocUnsafe(head.length + size);
@@ -224,12 +229,39 @@ export class EngineResponse {
       if (this.chunked) socket.write('0\r\n\r\n', 'latin1');
     }
     this.finished = true;
-    this.conn.responseDone(this.closeAfter);
+    this.conn.responseDone(this.closeAfter, this);
   }
 
   /** Whether the connection will close after this response. */
   get willClose(): boolean {
     return this.closeAfter;
+  }
+
+  // ---- Exchange: what the access log and metrics read ----
+  get method(): string {
+    return this.req.method;
+  }
+  get url(): string {
+    return this.req.url;
+  }
+  get httpVersion(): string {
+    return this.req.httpVersion;
+  }
+  get status(): number {
+    return this.statusCode;
+  }
+  get startedAt(): number {
+    return this.req.startedAt;
+  }
+  get socket(): Socket {
+    return this.req.socket;
+  }
+  requestHeader(name: string): string | undefined {
+    return this.req.header(name);
+  }
+  responseHeader(name: string): string | undefined {
+    for (const [key, value] of this.head?.headers ?? []) if (key.length === name.length && key.toLowerCase() === name) return value;
+    return undefined;
   }
 }
 
@@ -366,14 +398,14 @@ class Connection {
   }
 
   /** Called by EngineResponse.end(). */
-  responseDone(close: boolean): void {
+  responseDone(close: boolean, res: EngineResponse): void {
     if (this.closed) return; // already counted out when the socket closed
     this.engine.inFlight--;
     this.served++;
     this.current = null;
     const req = this.queue.shift()!;
     if (!req.complete && !req.body.destroyed) req.body.resume(); // discard what the app did not read
-    this.engine.emit('response', req);
+    this.engine.emit('response', req, res, res);
     if (close || this.draining || this.closing) {
       this.socket.end();
       return;

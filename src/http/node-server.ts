@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { NodeRequestGuard } from './node-guard.js';
-import type { ProtocolServer } from './protocol.js';
+import type { Exchange, ProtocolServer } from './protocol.js';
 import { Rejection, badRequest, rejectionResponse } from './reject.js';
 
 export interface NodeServerOptions {
@@ -58,11 +58,12 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     }
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
+    const exchange = new NodeExchange(req, res);
     this.emit('request', req, res);
     res.on('close', () => {
       this.active.delete(res);
       guard?.responseClosed();
-      this.emit('response', req, res);
+      this.emit('response', req, res, exchange);
     });
     try {
       const result = listener(req, res);
@@ -137,4 +138,49 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 function headBound(limits: HttpLimits): number {
   if (!limits.requestLine || !limits.requestFieldSize) return 64 * 1024 * 1024;
   return Math.min(64 * 1024 * 1024, limits.requestLine + 2 + limits.requestFields * (limits.requestFieldSize + 2) + 2 + 1024);
+}
+
+/** The access log's view of a node:http request; body bytes are what went on the wire minus the head. */
+class NodeExchange implements Exchange {
+  readonly startedAt = performance.now();
+  private readonly writtenBefore: number;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+  ) {
+    this.writtenBefore = req.socket.bytesWritten;
+  }
+
+  get method(): string {
+    return this.req.method ?? '';
+  }
+  get url(): string {
+    return this.req.url ?? '';
+  }
+  get httpVersion(): string {
+    return this.req.httpVersion;
+  }
+  get status(): number {
+    return this.res.statusCode;
+  }
+  get socket(): Socket {
+    return this.req.socket;
+  }
+  get bodyBytes(): number {
+    if (this.req.method === 'HEAD') return 0;
+    const length = this.res.getHeader('content-length');
+    if (length !== undefined) return Number(length);
+    // `_header` is the serialized head node:http wrote; stable since Node 0.x.
+    const head = (this.res as unknown as { _header?: string | null })._header;
+    return Math.max(0, this.req.socket.bytesWritten - this.writtenBefore - (head ? Buffer.byteLength(head, 'latin1') : 0));
+  }
+  requestHeader(name: string): string | undefined {
+    const value = this.req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+  responseHeader(name: string): string | undefined {
+    const value = this.res.getHeader(name);
+    return value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : String(value);
+  }
 }

@@ -2,8 +2,30 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 
 /**
+ * One finished request and its response, as the access log and the metrics see it: the third
+ * argument of the 'response' event, whichever HTTP implementation served it.
+ */
+export interface Exchange {
+  readonly method: string;
+  /** The request target as received (path and query). */
+  readonly url: string;
+  readonly httpVersion: string;
+  readonly status: number;
+  /** Response body bytes (as Gunicorn's `B`). */
+  readonly bodyBytes: number;
+  /** `performance.now()` when the request head arrived. */
+  readonly startedAt: number;
+  readonly socket: Socket;
+  /** A request header's first value, by lower-case name. */
+  requestHeader(name: string): string | undefined;
+  /** A response header's value, by lower-case name. */
+  responseHeader(name: string): string | undefined;
+}
+
+/**
  * What a worker class needs from an HTTP implementation (gserve's engine or node:http): take
- * accepted sockets, and stop gracefully. Events: 'request' before the app gets a request, 'response' after each finished response,
+ * accepted sockets, and stop gracefully. Events: 'request' before the app gets a request, 'response' (req, res, exchange: Exchange)
+ * after each finished response,
  * 'connection-closed' after each closed connection.
  */
 export interface ProtocolServer extends EventEmitter {

@@ -24,6 +24,8 @@ export interface LogTarget {
   logger: Logger;
   /** Reopen the file (USR1, after logrotate moved it); a no-op for stderr. */
   reopen(): void;
+  /** Writes a JSON log line made elsewhere (a worker's, captured from its stderr) as this log would. */
+  writeLine(json: string): void;
   flush(): void;
 }
 
@@ -33,14 +35,17 @@ export interface LoggerOptions {
   file: string;
   /** Readable lines instead of JSON; by default only when writing to a terminal. */
   pretty?: boolean;
+  /** JSON lines even in a terminal (`--log-json`). */
+  json?: boolean;
 }
 
 export function createLogger(opts: LoggerOptions): LogTarget {
   const toStderr = opts.file === '-';
   // sync: the master and workers often exit right after logging why; nothing may be lost.
   const dest = pino.destination({ dest: toStderr ? 2 : opts.file, sync: true, mkdir: !toStderr, append: true });
-  const pretty = opts.pretty ?? (toStderr && isatty(2));
+  const pretty = opts.pretty ?? (!opts.json && toStderr && isatty(2));
   const stream: DestinationStream = pretty ? { write: (line: string) => dest.write(gunicornLine(line)) } : dest;
+  const writeLine = (json: string) => stream.write(json.endsWith('\n') ? json : json + '\n');
   const logger = pino(
     {
       level: PINO_LEVEL[opts.level],
@@ -54,6 +59,7 @@ export function createLogger(opts: LoggerOptions): LogTarget {
     reopen: () => {
       if (!toStderr) dest.reopen();
     },
+    writeLine,
     flush: () => dest.flushSync(),
   };
 }

@@ -4,13 +4,17 @@ import { ExitCode, describeError } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { VERSION } from '../cli/version.js';
+import { EventEmitter } from 'node:events';
 import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervision.js';
+import type { ArbiterSnapshot } from './control.js';
 import { SyncDispatcher } from './dispatch.js';
 import { runMasterHook, type ServerView, type WorkerView } from './hooks.js';
 import { tlsOptions } from '../http/tls.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
+import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
 import { mergeReloaded } from './reload.js';
+import { ShutdownDelay } from './shutdown-delay.js';
 import { currentLaunch, movePidfile, OLDBIN_SUFFIX, spawnNewMaster, takeInheritance, type LaunchContext } from './upgrade.js';
 import { WorkerProcess } from './worker-process.js';
 
@@ -61,6 +65,10 @@ export class Arbiter {
   private earlyDeaths = 0;
   private respawnTimer: NodeJS.Timeout | null = null;
   private timeoutCheck: NodeJS.Timeout | null = null;
+  /** spawn (worker), message (worker, message), exit (worker, stopping): for observability.ts. */
+  readonly events = new EventEmitter();
+  private observability: Observability | null = null;
+  private readonly startedAt = Date.now();
   private finish!: (code: number) => void;
   private readonly finished = new Promise<number>((resolve) => (this.finish = resolve));
 
@@ -109,6 +117,7 @@ export class Arbiter {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();
       }
+      this.observability = await startObservability(this.controls(), this.settings, this.logTarget);
     } catch (err) {
       this.failure = describeError(err);
       this.closeListeners();
@@ -126,10 +135,31 @@ export class Arbiter {
     return this.finished;
   }
 
+  /** What the control socket, the metrics and --reload may see and do: the signals' own handlers. */
+  private controls() {
+    return {
+      events: this.events,
+      snapshot: (): ArbiterSnapshot => ({
+        pid: process.pid,
+        startedAt: this.startedAt,
+        bind: this.listeners.map((l) => l.url),
+        workerClass: this.settings.workerClass,
+        target: this.numWorkers,
+        generation: this.generation,
+        stopping: this.stopping,
+        gracefulTimeout: this.settings.gracefulTimeout,
+        workers: [...this.workers.values()],
+      }),
+      reload: () => this.enqueueSignal('SIGHUP'),
+      scale: (n: number) => this.setNumWorkers(n),
+      stop: (graceful: boolean) => this.enqueueSignal(graceful ? 'SIGTERM' : 'SIGQUIT'),
+    };
+  }
+
   // ---- signals -------------------------------------------------------------------------------
 
   private readonly signalHandlers: Partial<Record<NodeJS.Signals, () => Promise<void> | void>> = {
-    SIGTERM: () => this.stop(true),
+    SIGTERM: () => this.terminate(),
     SIGINT: () => this.stop(false),
     SIGQUIT: () => this.stop(false),
     SIGHUP: () => this.reload(),
@@ -148,11 +178,13 @@ export class Arbiter {
 
   private installSignals(): void {
     for (const sig of Object.keys(this.signalHandlers) as NodeJS.Signals[]) {
-      process.on(sig, () => {
-        this.signalQueue.push(sig);
-        void this.handleSignals();
-      });
+      process.on(sig, () => this.enqueueSignal(sig));
     }
+  }
+
+  private enqueueSignal(sig: NodeJS.Signals): void {
+    this.signalQueue.push(sig);
+    void this.handleSignals();
   }
 
   /** Signals are handled in arrival order, each to completion, like Gunicorn's SIG_QUEUE. */
@@ -212,12 +244,15 @@ export class Arbiter {
       (worker, message) => this.onWorkerMessage(worker, message),
     );
     this.workers.set(w.pid, w);
+    if (this.shutdownDelay.pending) w.send({ t: 'shutdown-pending' });
     w.child.on('exit', (code, signal) => this.onWorkerExit(w, code, signal));
+    this.events.emit('spawn', w);
     this.log.info('Booting worker with pid: %d', w.pid);
     return w;
   }
 
   private onWorkerMessage(w: WorkerProcess, message: WorkerMessage): void {
+    this.events.emit('message', w, message);
     if (message.t === 'ready') {
       this.log.debug('Worker ready (pid: %d)', w.pid);
       // whenReady: the first time as many workers serve as asked for.
@@ -238,6 +273,7 @@ export class Arbiter {
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
+    this.events.emit('exit', w, this.stopping);
     this.dispatcher?.workerGone(w);
     void this.hook('childExit', { pid: w.pid, generation: w.generation } satisfies WorkerView);
     if (w.bootError && !this.stopping) {
@@ -374,8 +410,20 @@ export class Arbiter {
 
   // ---- stopping ------------------------------------------------------------------------------
 
+  private readonly shutdownDelay = new ShutdownDelay();
+
+  /** TERM: workers fail their health check at once; after --shutdown-delay, the graceful stop. */
+  private terminate(): void {
+    if (this.stopping || this.shutdownDelay.pending) return;
+    for (const w of this.workers.values()) w.send({ t: 'shutdown-pending' });
+    const delay = this.settings.shutdownDelay;
+    if (delay > 0) this.log.info('Shutdown delay: serving %d s more with the health check failing, then stopping gracefully', delay);
+    this.shutdownDelay.start(delay, () => this.stop(true));
+  }
+
   /** TERM: graceful; INT/QUIT: fast. Workers stop taking connections; the master exits last. */
   private stop(graceful: boolean): void {
+    this.shutdownDelay.cancel();
     if (this.stopping && graceful) return;
     this.stopping = true;
     this.dispatcher?.stop();
@@ -403,6 +451,7 @@ export class Arbiter {
 
   private finishStop(): void {
     if (this.timeoutCheck) clearInterval(this.timeoutCheck);
+    this.observability?.close();
     this.closeListeners();
     this.pidfile?.remove();
     if (this.exitCode === ExitCode.OK) this.log.info('Shutting down: Master');

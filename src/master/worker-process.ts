@@ -29,8 +29,10 @@ export class WorkerProcess {
   ) {
     const inherited = boot.listeners.map((l) => l.fd);
     const childBoot: WorkerBoot = { ...boot, listeners: boot.listeners.map((l, i) => ({ ...l, fd: FIRST_LISTENER_FD + i })) };
+    // --capture-output: stdout and stderr become pipes the master reads (src/log/capture.ts).
+    const output = boot.settings.captureOutput ? 'pipe' : 'inherit';
     this.child = fork(WORKER_ENTRY, [], {
-      stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...inherited],
+      stdio: ['inherit', output, output, 'ipc', ...inherited],
       env: { ...process.env, [BOOT_ENV]: JSON.stringify(childBoot) },
       cwd: boot.cwd,
     });

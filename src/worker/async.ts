@@ -37,6 +37,7 @@ export class AsyncWorker implements WorkerClass {
       const protocol = edge.http2 ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, edge.tls!, options) : this.makeProtocol(options, index);
       protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
+      this.ctx.observe?.(protocol);
       this.protocols.push(protocol);
       this.servers.push(await listenOnFd(listener.fd, cap.guard(edgeFor(protocol, edge, listener)), settings.backlog as number));
     }

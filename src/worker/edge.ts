@@ -1,12 +1,13 @@
 import type { Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { Http2ProtocolServer } from '../http/http2.js';
+import { withHealthCheckNode } from '../http/health.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
 import type { HttpLimits } from '../http/limits.js';
 import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
 import { tlsLayer, tlsOptions, type TlsSettings } from '../http/tls.js';
-import type { HostedApp } from '../interfaces/detect.js';
+import type { HostedApp, NodeListener } from '../interfaces/detect.js';
 import { fetchOnCompat } from '../interfaces/fetch-compat.js';
 import type { Logger } from '../log/logger.js';
 
@@ -70,7 +71,7 @@ export function edgeFor(protocol: ProtocolServer, edge: EdgeSettings, listener: 
 }
 
 export function http2Protocol(app: Extract<HostedApp, { kind: 'node' | 'fetch' }>, tls: TlsOptions, opts: { keepAliveTimeout: number; limits: HttpLimits; log: Logger }): ProtocolServer {
-  const listener = app.kind === 'node' ? app.listener : fetchOnCompat(app.fetch);
+  const listener = withHealthCheckNode((app.kind === 'node' ? app.listener : fetchOnCompat(app.fetch)) as NodeListener);
   return new Http2ProtocolServer(listener as never, {
     tls,
     keepAliveTimeout: opts.keepAliveTimeout,

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { HttpEngine, type EngineRequest } from '../http/engine.js';
+import { withHealthCheckEngine, withHealthCheckNode } from '../http/health.js';
 import type { HttpLimits } from '../http/limits.js';
 import { NodeProtocolServer } from '../http/node-server.js';
 import type { ProtocolServer } from '../http/protocol.js';
@@ -41,7 +42,7 @@ export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServ
 function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   const reportError = (err: unknown, what: string) => opts.log.error(describe(err), `Error in ${what}`);
   if (app.kind === 'node') {
-    const server = new NodeProtocolServer(app.listener, {
+    const server = new NodeProtocolServer(withHealthCheckNode(app.listener), {
       keepAliveTimeout: opts.keepAliveTimeout,
       limits: opts.limits,
       onError: (err, req: IncomingMessage) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
@@ -50,7 +51,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
     closeWebSocketsOnDrain(server);
     return server;
   }
-  const handler = engineHandlerFor(app, reportError, (line) => opts.log.error(line));
+  const handler = withHealthCheckEngine(engineHandlerFor(app, reportError, (line) => opts.log.error(line)));
   const engine = new HttpEngine(handler, { keepAliveTimeout: opts.keepAliveTimeout, limits: opts.limits, scheme: opts.scheme });
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
     // A body cut short by a refusal (already logged) surfaces in the app as a failed read.

@@ -1,14 +1,18 @@
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
+import { configureHealthCheck, failHealthCheck } from '../http/health.js';
 import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
 import { startLifespan, type Lifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
+import { createAccessLog } from '../log/access.js';
 import { createWorkerClass } from './classes.js';
 import { WorkerHooks } from './hooks.js';
+import { WorkerStats } from './stats.js';
 import { loadHostedApp } from './hosted.js';
 import { BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } from './protocol.js';
 import { Recycler } from './recycle.js';
 import type { WorkerClass } from './types.js';
+import type { ProtocolServer } from '../http/protocol.js';
 
 /**
  * A worker process: load the app, take connections on the inherited listeners, beat, and stop when
@@ -19,14 +23,21 @@ delete process.env[BOOT_ENV];
 // Which reload generation this worker belongs to, for the app and its logs (HUP increments it).
 process.env.GSERVE_WORKER_GENERATION = String(boot.generation);
 const settings = boot.settings;
-const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string });
+const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string, json: settings.logJson as boolean });
 const log = logTarget.logger;
+configureHealthCheck((settings.healthPath as string | null) ?? null);
+const announceStop = () => {
+  if (failHealthCheck()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);
+};
 
 const send = (message: WorkerMessage) => {
   if (process.connected) process.send!(message);
 };
 
 let worker: WorkerClass | null = null;
+const access = settings.accessLogfile ? { file: settings.accessLogfile as string, format: settings.accessLogformat as string, json: settings.accessLogJson as boolean } : null;
+const stats = new WorkerStats(access && createAccessLog(access), settings.controlSocket !== 'off' || Boolean(settings.metricsBind));
+process.on('exit', () => stats.stop()); // flushes the access log, on every way out
 let hooks: WorkerHooks | null = null;
 let lifespan: Lifespan | null = null;
 let stopping = false;
@@ -52,13 +63,22 @@ process.on('SIGINT', () => {});
 // their default actions would kill or stop the worker. USR1 alone means something here.
 for (const sig of ['SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'] as const) process.on(sig, () => {});
 process.on('SIGUSR1', () => logTarget.reopen());
-process.on('SIGTERM', () => void stop(true));
+// A TERM sent to the worker itself (systemd's default KillMode signals every process) means the
+// whole server is going away; a stop over IPC may be a reload, where the health check stays green.
+process.on('SIGTERM', () => {
+  announceStop();
+  void stop(true);
+});
 process.on('SIGQUIT', () => void stop(false));
 // The master is gone (even by kill -9): nobody supervises this worker any more.
 process.on('disconnect', () => void stop(false));
 process.on('message', (message: MasterMessage) => {
   if (message.t === 'stop') void stop(message.graceful);
-  else if (message.t === 'reopen-logs') logTarget.reopen();
+  else if (message.t === 'reopen-logs') {
+    logTarget.reopen();
+    stats.reopenLogs();
+  }
+  else if (message.t === 'shutdown-pending') announceStop();
 });
 process.on('unhandledRejection', (reason) => {
   log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');
@@ -89,6 +109,7 @@ async function main(): Promise<void> {
       h.run('postRequest', h.worker, ...reqRes);
     },
     onRequest: h.has('preRequest') ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes) : undefined,
+    observe: (p: ProtocolServer) => stats.observe(p),
   };
   configureGateway(settings as unknown as GatewaySettings, boot.listeners);
   try {
@@ -107,6 +128,7 @@ async function main(): Promise<void> {
     throw err;
   }
   send({ t: 'ready' });
+  stats.startReporting(send);
   const timeout = settings.timeout as number;
   if (timeout > 0) setInterval(() => send({ t: 'beat' }), Math.min(1000, (timeout * 1000) / 4)).unref();
 }

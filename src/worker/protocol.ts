@@ -17,11 +17,15 @@ export interface WorkerBoot {
   configFile?: string | null;
 }
 
+import type { StatsReport } from './stats.js';
+
 export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
 
 export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'beat' }
+  /** Counters for `gserve status` and the metrics, about once a second. */
+  | StatsReport
   /** sync class: this worker has no connection in hand and can take one (see master/dispatch.ts). */
   | { t: 'idle' }
   /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
@@ -33,6 +37,8 @@ export type MasterMessage =
   | { t: 'stop'; graceful: boolean }
   | { t: 'reopen-logs' }
   /** sync class: the accepted socket travels with this message as its handle; `listener` indexes boot.listeners. */
-  | { t: 'conn'; listener: number };
+  | { t: 'conn'; listener: number }
+  /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
+  | { t: 'shutdown-pending' };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

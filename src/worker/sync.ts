@@ -28,6 +28,7 @@ export class SyncWorker implements WorkerClass {
       const protocol = protocolFor(this.ctx.app, protocolOptions(this.ctx.boot.settings, this.ctx.log, listener.scheme));
       // Draining from the start is exactly "one request per connection, then Connection: close".
       protocol.drain();
+      this.ctx.observe?.(protocol);
       protocol.on('response', (...reqRes: unknown[]) => {
         this.ctx.onResponse(...reqRes);
         this.finished(this.current);

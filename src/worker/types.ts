@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { WorkerBoot } from './protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
+import type { ProtocolServer } from '../http/protocol.js';
 
 export interface WorkerContext {
   boot: WorkerBoot;
@@ -10,6 +11,8 @@ export interface WorkerContext {
   onResponse(...reqRes: unknown[]): void;
   /** Called before the app gets a request (preRequest hook), with the protocol's (req, res). */
   onRequest?(...reqRes: unknown[]): void;
+  /** Called with each protocol server the class creates, so the access log and metrics see its responses. */
+  observe?(protocol: ProtocolServer): void;
 }
 
 /** A worker class: how a worker process takes connections and runs the app on them. */

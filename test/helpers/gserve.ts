@@ -158,7 +158,8 @@ export async function startGserve(args: string[], opts: StartOptions = {}): Prom
   const hasBind = opts.noBind || args.some((a) => a === '-b' || a.startsWith('--bind'));
   const hasLevel = args.some((a) => a.startsWith('--log-level'));
   const full = [...(hasBind ? [] : ['-b', '127.0.0.1:0']), ...(hasLevel ? [] : ['--log-level', 'debug']), ...args];
-  const env: Record<string, string | undefined> = { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, ...opts.env };
+  // Each master gets its own runtime dir, so default control sockets never collide between tests.
+  const env: Record<string, string | undefined> = { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, XDG_RUNTIME_DIR: tempDir(), ...opts.env };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   const [command, ...prefix] = [...(opts.wrapper ?? []), process.execPath];
   const child = spawn(command!, [...prefix, BIN, ...full], { cwd: opts.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe', ...(opts.fds ?? [])] });

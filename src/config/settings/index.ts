@@ -1,7 +1,9 @@
 import type { SettingSpec, SettingsOf } from '../spec.js';
+import { deploymentSettings } from './deployment.js';
 import { interfaceSettings } from './interfaces.js';
 import { httpSettings } from './http.js';
 import { loggingSettings } from './logging.js';
+import { observabilitySettings } from './observability.js';
 import { networkSettings } from './network.js';
 import { serverSettings } from './server.js';
 import { supervisionSettings } from './supervision.js';
@@ -9,7 +11,7 @@ import { workerSettings } from './workers.js';
 import { workerClassSettings } from './worker-classes.js';
 
 /** The one settings table, section by section, in the order the docs show them. */
-export const SETTINGS = [...serverSettings, ...networkSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...httpSettings, ...interfaceSettings, ...loggingSettings] as const;
+export const SETTINGS = [...serverSettings, ...networkSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...httpSettings, ...interfaceSettings, ...loggingSettings, ...observabilitySettings, ...deploymentSettings] as const;
 
 export type Settings = SettingsOf<typeof SETTINGS>;
 export type SettingName = keyof Settings;

@@ -1,5 +1,6 @@
 import { defineSetting } from '../spec.js';
-import { integer, oneOf, seconds } from '../types.js';
+import { oneOf, seconds } from '../types.js';
+import { workerCount } from '../workers-auto.js';
 
 const SECTION = 'Workers';
 
@@ -8,11 +9,11 @@ export const workerSettings = [
     name: 'workers',
     section: SECTION,
     short: '-w',
-    meta: 'INT',
-    type: integer({ min: 1, max: 1024 }),
+    meta: 'INT|auto',
+    type: workerCount({ min: 1, max: 1024 }),
     default: 1,
     defaultDoc: '1, or `$WEB_CONCURRENCY` when set',
-    doc: 'How many worker processes to run.',
+    doc: 'How many worker processes to run. `auto` runs one per CPU this process may use: the CPU affinity, lowered to the cgroup CPU quota (`cpu.max`; a Kubernetes CPU limit), rounded down, at least 1. See docs/deployment.md.',
   }),
   defineSetting({
     name: 'workerClass',

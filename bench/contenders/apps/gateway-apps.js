@@ -1,0 +1,42 @@
+// The same routes on gserve's WSGI and ASGI interfaces for JavaScript (docs/interfaces.md): the gateway
+// interfaces that run on gserve's own engine, as the Python apps (wsgi_app.py, asgi_app.py) do on Gunicorn/Uvicorn.
+import { HELLO, JSON_1K } from './routes.js';
+
+function route(path) {
+  return path === '/json' ? { body: JSON_1K, type: 'application/json' } : { body: HELLO, type: 'text/plain' };
+}
+
+/** WSGI: `(environ, startResponse) => Iterable`; run with `--interface wsgi`. */
+export function wsgi(environ, startResponse) {
+  const { body, type } = route(environ.PATH_INFO);
+  startResponse('200 OK', [
+    ['Content-Type', type],
+    ['Content-Length', String(Buffer.byteLength(body))],
+  ]);
+  return [body];
+}
+
+const encoder = new TextEncoder();
+
+/** ASGI 3: `async (scope, receive, send)`; run with `--interface asgi`. */
+export async function asgi(scope, receive, send) {
+  if (scope.type === 'lifespan') {
+    for (;;) {
+      const event = await receive();
+      if (event.type === 'lifespan.startup') await send({ type: 'lifespan.startup.complete' });
+      else if (event.type === 'lifespan.shutdown') return send({ type: 'lifespan.shutdown.complete' });
+    }
+  }
+  if (scope.type !== 'http') return;
+  const { body, type } = route(scope.path);
+  const bytes = encoder.encode(body);
+  await send({
+    type: 'http.response.start',
+    status: 200,
+    headers: [
+      [encoder.encode('content-type'), encoder.encode(type)],
+      [encoder.encode('content-length'), encoder.encode(String(bytes.length))],
+    ],
+  });
+  await send({ type: 'http.response.body', body: bytes });
+}

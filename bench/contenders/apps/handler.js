@@ -1,0 +1,16 @@
+// The hand-written `(req, res)` handler: what node:cluster, PM2 and gserve's `node` interface all run.
+import { HELLO, JSON_1K } from './routes.js';
+
+export function handler(req, res) {
+  const path = req.url.split('?', 1)[0];
+  if (path === '/json') {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': JSON_1K.length });
+    res.end(JSON_1K);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': HELLO.length });
+  res.end(HELLO);
+}
+
+/** gserve's `node` interface: APP = bench/contenders/apps/handler:app */
+export const app = handler;

@@ -1,0 +1,41 @@
+// Cold start and idle memory, from the same fresh start: the time from spawning the server command to its first
+// 200 (polled every 5 ms on fresh connections), then the RSS of the whole server (master or daemon + workers) idle.
+import { runIfMain } from '../lib/harness.js';
+import { sleep } from '../lib/proc.js';
+
+const MEMORY_NOTE =
+  "A Node process's floor is about 40 MB RSS (node:cluster's bare primary shows it); what the master adds above it is " +
+  'the modules it imports. Importing lazily what only workers or rare commands need (the HTTP engine, interface ' +
+  'adapters, docs and schema code) is what brings it down.';
+
+export const scenario = {
+  id: 'startup',
+  title: 'Cold start and idle memory',
+  description:
+    'Each round starts the server afresh: cold start is the time from spawning its command (PM2: `pm2 start`, daemon included) ' +
+    'to the first 200; then, left idle, the RSS summed over its process tree (PM2: the daemon + its instances; master = the daemon).',
+  reference: 'node-cluster',
+  contenders: ['node-cluster', 'gserve-async-node', 'pm2', 'nginx', 'gunicorn-sync', 'uvicorn'],
+  fresh: true,
+  metrics: [
+    { key: 'coldMs', label: 'cold start', unit: 'ms', better: 'lower' },
+    { key: 'totalMB', label: 'idle RSS, all', unit: 'MB', better: 'lower' },
+    { key: 'masterMB', label: 'idle RSS, master', unit: 'MB', better: 'lower' },
+    { key: 'processes', label: 'processes', better: 'lower', ratio: false },
+  ],
+  async measure(contender, ctx) {
+    const server = await ctx.start();
+    try {
+      await sleep(ctx.settings.settleMs);
+      return { coldMs: server.coldStartMs, ...ctx.memory(server) };
+    } finally {
+      await server.stop();
+    }
+  },
+  targets: [
+    { text: 'idle memory: master ≤ 60 MB RSS', contender: 'gserve-async-node', metric: 'masterMB', atMost: 60, ifMissed: MEMORY_NOTE },
+    { text: "idle memory: no more than PM2's daemon + workers", contender: 'gserve-async-node', against: 'pm2', metric: 'totalMB', atMost: 1.0, ifMissed: MEMORY_NOTE },
+  ],
+};
+
+await runIfMain(import.meta, scenario);

@@ -1,0 +1,176 @@
+import { connect } from 'node:net';
+import { Command, CommanderError } from 'commander';
+import { resolveSettings } from '../config/resolve.js';
+import { ExitCode, GserveError, describeError } from '../errors.js';
+import { controlSocketPath, type ControlRequest, type StatusReport } from '../master/control.js';
+
+/**
+ * `gserve status|reload|scale|stop`: talk to a running master over its control socket. The socket
+ * is found from the same settings the master used (--control-socket, --pid, config file, env).
+ */
+
+export const CONTROL_COMMANDS = ['status', 'reload', 'scale', 'stop'] as const;
+type ControlCommand = (typeof CONTROL_COMMANDS)[number];
+
+/** A control command that could not be done (no master, or the master said no). */
+const FAILED = 1;
+
+export function isControlCommand(word: string | undefined): word is ControlCommand {
+  return (CONTROL_COMMANDS as readonly string[]).includes(word ?? '');
+}
+
+interface ControlOptions {
+  controlSocket?: string;
+  pid?: string;
+  config?: string;
+  chdir?: string;
+  json?: boolean;
+  fast?: boolean;
+}
+
+function program(name: ControlCommand): Command {
+  const descriptions: Record<ControlCommand, string> = {
+    status: 'Show the master and its workers.',
+    reload: 'Reload the config and the code, as HUP does; returns once the new workers serve.',
+    scale: 'Set the number of workers: N, +N or -N; returns once they serve.',
+    stop: 'Stop the master gracefully (or at once with --fast); returns once it has exited.',
+  };
+  const cmd = new Command(`gserve ${name}`)
+    .description(descriptions[name])
+    .option('--control-socket <PATH>', 'The master\'s control socket (default: as the master computes it).')
+    .option('-p, --pid <FILE>', 'The master\'s pidfile; the socket is next to it.')
+    .option('-c, --config <PATH>', 'The config file whose settings locate the socket.')
+    .option('--chdir <DIR>', 'The directory the master ran in.')
+    .helpOption('-h, --help', 'Show this help.')
+    .allowExcessArguments(false)
+    .exitOverride();
+  if (name === 'status') cmd.option('--json', 'Print JSON, for machines.');
+  if (name === 'stop') cmd.option('--fast', 'Stop at once, as QUIT does, instead of finishing requests in flight.');
+  if (name === 'scale') cmd.argument('<N>', 'workers: N, +N or -N');
+  return cmd;
+}
+
+export async function runControl(argv: string[]): Promise<number> {
+  const name = argv[0] as ControlCommand;
+  const cmd = program(name);
+  try {
+    cmd.parse(argv.slice(1), { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? ExitCode.OK : ExitCode.USAGE;
+    throw err;
+  }
+  const opts = cmd.opts<ControlOptions>();
+  let path: string | null;
+  try {
+    const cli: Record<string, unknown> = {};
+    for (const key of ['controlSocket', 'pid', 'config', 'chdir'] as const) if (opts[key] !== undefined) cli[key] = opts[key];
+    const { settings } = await resolveSettings({ cli, env: process.env, cwd: process.cwd() });
+    path = controlSocketPath(settings);
+  } catch (err) {
+    if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
+    throw err;
+  }
+  if (!path) return fail('the control socket is off (--control-socket off); use signals instead.', ExitCode.USAGE);
+
+  const request: ControlRequest =
+    name === 'scale' ? { cmd: 'scale', workers: cmd.args[0]! } : name === 'stop' ? { cmd: 'stop', fast: Boolean(opts.fast) } : { cmd: name };
+  const started = Date.now();
+  let reply: Record<string, unknown>;
+  try {
+    reply = await ask(path, request);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return fail(`no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`, FAILED);
+  }
+  if (!reply.ok) return fail(String(reply.error), FAILED);
+  const took = ((Date.now() - started) / 1000).toFixed(1);
+  switch (name) {
+    case 'status':
+      process.stdout.write(opts.json ? JSON.stringify(reply.status, null, 2) + '\n' : formatStatus(reply.status as StatusReport));
+      break;
+    case 'reload':
+      process.stdout.write(`Reloaded: generation ${reply.generation} serving, workers ${(reply.workers as number[]).join(', ')} (${took} s)\n`);
+      break;
+    case 'scale':
+      process.stdout.write(`Scaled to ${(reply.workers as number[]).length} workers: ${(reply.workers as number[]).join(', ')} (${took} s)\n`);
+      break;
+    case 'stop': {
+      const pid = reply.pid as number;
+      await waitForExit(pid);
+      process.stdout.write(`Stopped master ${pid} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+      break;
+    }
+  }
+  return ExitCode.OK;
+}
+
+function fail(message: string, code: number): number {
+  process.stderr.write(`gserve: error: ${message}\n`);
+  return code;
+}
+
+/** Sends one request line; resolves with the one reply line. */
+function ask(path: string, request: ControlRequest): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf('\n');
+      if (nl < 0) return;
+      socket.destroy();
+      try {
+        resolve(JSON.parse(buffer.slice(0, nl)));
+      } catch {
+        reject(new Error('a reply that is not JSON'));
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => reject(Object.assign(new Error('closed'), { code: 'the master closed the connection without answering; is it stopping?' })));
+  });
+}
+
+/** The master has no socket to tell us it is gone once it has exited: watch its pid. */
+async function waitForExit(pid: number): Promise<void> {
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function duration(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86400)}d${String(Math.floor((s % 86400) / 3600)).padStart(2, '0')}h`;
+}
+
+const megabytes = (bytes: number) => (bytes ? `${(bytes / 1048576).toFixed(1)} MiB` : '-');
+
+export function formatStatus(status: StatusReport): string {
+  const m = status.master;
+  const restarts = Object.entries(status.restarts)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+  const head = [
+    `master ${m.pid}  gserve ${m.version}  up ${duration(m.uptime)}  generation ${m.generation}`,
+    `bind: ${m.bind.join(', ')}`,
+    `worker class: ${m.workerClass}  workers: ${m.workers}`,
+    `restarts: ${restarts}`,
+    '',
+  ];
+  const rows = [
+    ['PID', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'RSS', 'UPTIME', 'RESTARTS'],
+    ...status.workers.map((w) => [String(w.pid), w.state, String(w.served), String(w.inFlight), megabytes(w.rss), duration(w.uptime), String(w.restarts)]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  return [...head, ...lines].join('\n') + '\n';
+}

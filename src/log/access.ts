@@ -1,0 +1,173 @@
+import pino from 'pino';
+import type { Exchange } from '../http/protocol.js';
+import { clientInfo } from '../http/proxy.js';
+
+/**
+ * The access log, written by each worker: Gunicorn's `%(atom)s` format, or one JSON object per
+ * request. The format is compiled once into a list of small functions, so a request costs one pass
+ * over it and one write.
+ */
+
+type Atom = (x: Exchange, now: number) => string;
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/** `[10/Oct/2000:13:55:36 +0000]`, in local time like Gunicorn, cached for the current second. */
+let stampSecond = -1;
+let stampText = '';
+function clfDate(): string {
+  const ms = Date.now();
+  const second = Math.floor(ms / 1000);
+  if (second !== stampSecond) {
+    const d = new Date(ms);
+    const offset = -d.getTimezoneOffset();
+    const sign = offset >= 0 ? '+' : '-';
+    const zone = `${sign}${pad(Math.floor(Math.abs(offset) / 60))}${pad(Math.abs(offset) % 60)}`;
+    stampText = `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone}]`;
+    stampSecond = second;
+  }
+  return stampText;
+}
+
+const dash = (v: string | undefined) => (v === undefined || v === '' ? '-' : v);
+
+function basicAuthUser(x: Exchange): string | undefined {
+  const auth = x.requestHeader('authorization');
+  if (!auth || auth.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
+  const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 ? decoded.slice(0, colon) : undefined;
+}
+
+const pathOf = (url: string) => {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+};
+const queryOf = (url: string) => {
+  const q = url.indexOf('?');
+  return q < 0 ? '' : url.slice(q + 1);
+};
+
+/** The client: the socket's peer, or what a trusted proxy says it is (--forwarded-allow-ips, PROXY protocol). */
+const clientOf = (x: Exchange) => clientInfo(x.socket, (name) => x.requestHeader(name), 'http').clientAddress || undefined;
+
+/** Request duration in milliseconds. */
+const elapsedMs = (x: Exchange, now: number) => now - x.startedAt;
+
+export const ATOMS: Record<string, Atom> = {
+  h: (x) => dash(clientOf(x)),
+  l: () => '-',
+  u: (x) => dash(basicAuthUser(x)),
+  t: () => clfDate(),
+  r: (x) => `${x.method} ${x.url} HTTP/${x.httpVersion}`,
+  m: (x) => x.method,
+  U: (x) => pathOf(x.url),
+  q: (x) => queryOf(x.url),
+  H: (x) => `HTTP/${x.httpVersion}`,
+  s: (x) => String(x.status),
+  B: (x) => String(x.bodyBytes),
+  b: (x) => (x.bodyBytes ? String(x.bodyBytes) : '-'),
+  f: (x) => dash(x.requestHeader('referer')),
+  a: (x) => dash(x.requestHeader('user-agent')),
+  T: (x, now) => String(Math.floor(elapsedMs(x, now) / 1000)),
+  M: (x, now) => String(Math.floor(elapsedMs(x, now))),
+  D: (x, now) => String(Math.floor(elapsedMs(x, now) * 1000)),
+  L: (x, now) => (elapsedMs(x, now) / 1000).toFixed(6),
+  p: () => `<${process.pid}>`,
+};
+
+/** Turns `%(h)s "%(r)s" %({x-request-id}i)s` into a function of one exchange. */
+export function compileAccessFormat(format: string): (x: Exchange, now: number) => string {
+  const parts: Array<string | Atom> = [];
+  const pattern = /%\((\{[^}]*\}[ioe]|[A-Za-z])\)s/g;
+  let last = 0;
+  for (let m = pattern.exec(format); m; m = pattern.exec(format)) {
+    if (m.index > last) parts.push(format.slice(last, m.index));
+    parts.push(atomFor(m[1]!));
+    last = m.index + m[0].length;
+  }
+  if (last < format.length) parts.push(format.slice(last));
+  return (x, now) => {
+    let out = '';
+    for (const part of parts) out += typeof part === 'string' ? part : part(x, now);
+    return out;
+  };
+}
+
+function atomFor(name: string): Atom {
+  if (name.startsWith('{')) {
+    const key = name.slice(1, name.indexOf('}')).toLowerCase();
+    const kind = name[name.length - 1];
+    if (kind === 'i') return (x) => dash(x.requestHeader(key));
+    if (kind === 'o') return (x) => dash(x.responseHeader(key));
+    const envName = name.slice(1, name.indexOf('}'));
+    return () => dash(process.env[envName]);
+  }
+  // Gunicorn prints unknown atoms as `-` rather than failing a request.
+  return ATOMS[name] ?? (() => '-');
+}
+
+export interface AccessLogOptions {
+  /** `-` for stdout, else a path (appended to). */
+  file: string;
+  format: string;
+  json: boolean;
+}
+
+export interface AccessLog {
+  write(x: Exchange): void;
+  reopen(): void;
+  flush(): void;
+}
+
+let requestCounter = 0;
+
+/** The request id for the JSON log: the client's or proxy's X-Request-ID, else one unique to this worker. */
+function requestId(x: Exchange): string {
+  return x.requestHeader('x-request-id') ?? x.responseHeader('x-request-id') ?? `${process.pid}-${++requestCounter}`;
+}
+
+export function createAccessLog(opts: AccessLogOptions): AccessLog {
+  const toStdout = opts.file === '-';
+  // Not sync: a worker writes many lines; they are flushed within milliseconds and at exit.
+  const dest = pino.destination({ dest: toStdout ? 1 : opts.file, sync: false, mkdir: !toStdout, append: true });
+  let write: (x: Exchange) => void;
+  if (opts.json) {
+    // A flat object per line, written to pino's destination: a pino logger would add a level that
+    // means nothing here.
+    write = (x) => {
+      const now = performance.now();
+      const record = {
+        time: new Date().toISOString(),
+        pid: process.pid,
+        method: x.method,
+        path: pathOf(x.url),
+        query: queryOf(x.url) || undefined,
+        status: x.status,
+        bytes: x.bodyBytes,
+        duration: Math.round((now - x.startedAt) * 1000) / 1e6,
+        remote: clientOf(x),
+        userAgent: x.requestHeader('user-agent'),
+        requestId: requestId(x),
+      };
+      dest.write(JSON.stringify(record) + '\n');
+    };
+  } else {
+    const line = compileAccessFormat(opts.format);
+    write = (x) => dest.write(line(x, performance.now()) + '\n');
+  }
+  return {
+    write,
+    reopen: () => {
+      if (!toStdout) dest.reopen();
+    },
+    flush: () => {
+      try {
+        dest.flushSync();
+      } catch {
+        // not open yet, or already closed: nothing buffered to lose
+      }
+    },
+  };
+}

@@ -1,0 +1,255 @@
+import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+import type { Settings } from '../config/settings/index.js';
+import { VERSION } from '../cli/version.js';
+import type { Logger } from '../log/logger.js';
+import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
+import type { WorkerProcess } from './worker-process.js';
+
+/**
+ * The control socket: a Unix socket (mode 0600) where `gserve status|reload|scale|stop` talk to
+ * the master. The protocol is JSON lines: one request line, then one reply line when the command
+ * has finished (`{"ok":true,...}` or `{"ok":false,"error":"..."}`).
+ */
+
+export type ControlRequest =
+  | { cmd: 'status' }
+  | { cmd: 'reload' }
+  | { cmd: 'scale'; workers: string }
+  | { cmd: 'stop'; fast?: boolean };
+
+export interface ArbiterSnapshot {
+  pid: number;
+  startedAt: number;
+  bind: string[];
+  workerClass: string;
+  /** How many workers the master aims to run. */
+  target: number;
+  generation: number;
+  stopping: boolean;
+  gracefulTimeout: number;
+  workers: readonly WorkerProcess[];
+}
+
+/** What the control socket may ask of the arbiter: the same handlers the signals use. */
+export interface Controllable {
+  snapshot(): ArbiterSnapshot;
+  /** HUP. */
+  reload(): void;
+  /** Sets the number of workers (TTIN/TTOU by more than one). */
+  scale(workers: number): void;
+  /** TERM (graceful) or QUIT (fast). */
+  stop(graceful: boolean): void;
+}
+
+export interface StatusReport {
+  master: { pid: number; version: string; uptime: number; bind: string[]; workerClass: string; workers: number; generation: number };
+  workers: WorkerRow[];
+  restarts: Record<string, number>;
+}
+
+/** The default socket path; the CLI computes it the same way from the same settings. */
+export function controlSocketPath(settings: Pick<Settings, 'controlSocket' | 'pid' | 'chdir'>, cwd = process.cwd()): string | null {
+  const base = settings.chdir ? resolve(cwd, settings.chdir) : cwd;
+  if (settings.controlSocket === 'off') return null;
+  if (settings.controlSocket) return resolve(base, settings.controlSocket);
+  if (settings.pid) return resolve(base, settings.pid.replace(/\.pid$/, '') + '.ctl');
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  return runtime ? join(runtime, 'gserve.ctl') : join('/tmp', `gserve-${process.getuid?.() ?? 0}.ctl`);
+}
+
+const POLL_MS = 100;
+/** HUP re-reads the config file first; a new generation starts soon after, or the reload was refused. */
+const RELOAD_START_SECONDS = 15;
+
+export class ControlServer {
+  private server: Server | null = null;
+  private readonly clients = new Set<Socket>();
+
+  constructor(
+    private readonly path: string,
+    private readonly arbiter: Controllable,
+    private readonly book: WorkerStatsBook,
+    private readonly log: Logger,
+  ) {}
+
+  /** Listens unless another live master owns the path (then the control socket stays off, with a warning). */
+  async start(): Promise<boolean> {
+    if (existsSync(this.path)) {
+      if (!lstatSync(this.path).isSocket()) {
+        this.log.warn('Control socket %s: a file that is not a socket is in the way; gserve status will not reach this master. Set --control-socket.', this.path);
+        return false;
+      }
+      if (await answers(this.path)) {
+        this.log.warn('Control socket %s belongs to another running gserve; this master has none. Give each master its own --pid or --control-socket.', this.path);
+        return false;
+      }
+      unlinkSync(this.path); // left by a master that died without cleaning up
+    }
+    const server = createServer((socket) => this.accept(socket));
+    // The socket must never be reachable by others, not even between bind and chmod.
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((ok, fail) => {
+        server.once('error', fail);
+        server.listen(this.path, () => ok());
+      });
+    } catch (err) {
+      this.log.warn('Control socket %s: cannot listen (%s); gserve status will not reach this master.', this.path, (err as NodeJS.ErrnoException).code);
+      return false;
+    } finally {
+      process.umask(umask);
+    }
+    chmodSync(this.path, 0o600);
+    this.server = server;
+    this.log.info('Control socket at: %s', this.path);
+    return true;
+  }
+
+  close(): void {
+    if (!this.server) return;
+    for (const c of this.clients) c.end(); // flushes a reply still being written
+    this.server.close();
+    this.server = null;
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // already gone
+    }
+  }
+
+  private accept(socket: Socket): void {
+    this.clients.add(socket);
+    socket.on('close', () => this.clients.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      if (buffer.length > 64 * 1024) return socket.destroy();
+      let nl: number;
+      while ((nl = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        void this.answer(line).then((reply) => {
+          if (!socket.destroyed) socket.write(JSON.stringify(reply) + '\n');
+        });
+      }
+    });
+  }
+
+  private async answer(line: string): Promise<Record<string, unknown>> {
+    let request: ControlRequest;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      return { ok: false, error: 'not a JSON line' };
+    }
+    try {
+      switch (request.cmd) {
+        case 'status':
+          return { ok: true, status: this.status() };
+        case 'reload':
+          return await this.reload();
+        case 'scale':
+          return await this.scale(String(request.workers));
+        case 'stop':
+          this.log.info('Control socket: stop%s', request.fast ? ' (fast)' : '');
+          // Reply first: the client then watches the pid until the master is gone.
+          setImmediate(() => this.arbiter.stop(!request.fast));
+          return { ok: true, pid: process.pid };
+        default:
+          return { ok: false, error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}; try status, reload, scale or stop` };
+      }
+    } catch (err) {
+      return { ok: false, error: (err as Error).message };
+    }
+  }
+
+  status(): StatusReport {
+    const snap = this.arbiter.snapshot();
+    const now = Date.now();
+    return {
+      master: {
+        pid: snap.pid,
+        version: VERSION,
+        uptime: (now - snap.startedAt) / 1000,
+        bind: snap.bind,
+        workerClass: snap.workerClass,
+        workers: snap.target,
+        generation: snap.generation,
+      },
+      workers: [...snap.workers].sort((a, b) => a.bornAt - b.bornAt).map((w) => this.book.row(w, now)),
+      restarts: { ...this.book.restarts },
+    };
+  }
+
+  /**
+   * HUP, then wait until only new-generation workers run, all ready. A reload that fails (the new
+   * code does not load) goes back to the old generation: that is reported at once.
+   */
+  private async reload(): Promise<Record<string, unknown>> {
+    const before = this.arbiter.snapshot();
+    this.book.lastBootError = null;
+    this.log.info('Control socket: reload');
+    this.arbiter.reload();
+    const started = await this.waitFor((s) => s.generation > before.generation, RELOAD_START_SECONDS);
+    if (!started) return { ok: false, error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)` };
+    const deadline = 30 + before.gracefulTimeout;
+    let outcome: 'done' | 'failed' = 'failed';
+    await this.waitFor((s) => {
+      if (s.generation <= before.generation) return true; // rolled back
+      const fresh = s.workers.filter((w) => w.generation > before.generation);
+      const done = fresh.length === s.target && s.workers.length === s.target && fresh.every((w) => w.state === 'ready');
+      if (done) outcome = 'done';
+      return done;
+    }, deadline);
+    const after = this.arbiter.snapshot();
+    if (outcome === 'failed') {
+      const fresh = after.workers.filter((w) => w.generation > before.generation && w.state === 'ready').length;
+      const why = this.book.lastBootError ?? 'see the error log';
+      return { ok: false, error: `reload failed, the old workers keep serving (${fresh} of ${after.target} new workers ready): ${why}` };
+    }
+    return { ok: true, generation: after.generation, workers: after.workers.map((w) => w.pid) };
+  }
+
+  private async scale(text: string): Promise<Record<string, unknown>> {
+    const m = /^([+-]?)(\d+)$/.exec(text.trim());
+    if (!m) return { ok: false, error: `scale takes N, +N or -N, got ${JSON.stringify(text)}` };
+    const current = this.arbiter.snapshot().target;
+    const n = Number(m[2]);
+    const target = m[1] === '+' ? current + n : m[1] === '-' ? current - n : n;
+    if (target < 1) return { ok: false, error: `cannot scale to ${target} workers; at least 1 must run (use gserve stop to stop)` };
+    this.log.info('Control socket: scale from %d to %d workers', current, target);
+    this.arbiter.scale(target);
+    const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
+    const done = await this.waitFor((s) => s.workers.length === target && s.workers.every((w) => w.state === 'ready'), deadline);
+    const after = this.arbiter.snapshot();
+    if (!done) return { ok: false, error: `scale not finished after ${deadline} s: ${after.workers.length} workers, ${target} wanted (see the error log)` };
+    return { ok: true, workers: after.workers.map((w) => w.pid) };
+  }
+
+  /** The master's state changes through many events; checking it a few times a second is simplest. */
+  private async waitFor(done: (s: ArbiterSnapshot) => boolean, seconds: number): Promise<boolean> {
+    const deadline = Date.now() + seconds * 1000;
+    for (;;) {
+      const s = this.arbiter.snapshot();
+      if (done(s)) return true;
+      if (s.stopping || Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+}
+
+/** Whether something accepts connections on this Unix socket. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

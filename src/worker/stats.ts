@@ -1,0 +1,142 @@
+import type { Socket } from 'node:net';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import type { Exchange, ProtocolServer } from '../http/protocol.js';
+import type { AccessLog } from '../log/access.js';
+import type { WorkerMessage } from './protocol.js';
+
+/**
+ * The worker's counters for `gserve status` and the metrics. A response costs a few array
+ * increments; the totals go to the master over IPC once a second, not per request.
+ */
+
+export const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'other'] as const;
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+/** Upper bounds of the request-duration histogram, in seconds (Prometheus' defaults). */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+export const REPORT_INTERVAL_MS = 1000;
+/** The delay histogram samples with a timer this often (ms); it records whole intervals, so this is subtracted. */
+const LOOP_RESOLUTION_MS = 10;
+
+const METHOD_INDEX: Record<string, number> = Object.fromEntries(METHODS.slice(0, -1).map((m, i) => [m, i]));
+
+/** Running totals since the worker started (the master keeps them monotonic across workers). */
+export interface StatsReport {
+  t: 'stats';
+  served: number;
+  inFlight: number;
+  /** Response counts, index `method * STATUS_CLASSES.length + statusClass`. */
+  counts: number[];
+  /** Per-bucket (not cumulative) counts; the last is +Inf. */
+  buckets: number[];
+  durationSum: number;
+  bytesIn: number;
+  bytesOut: number;
+  rss: number;
+  /** Event-loop delay since the last report, in seconds. */
+  loopDelay: { mean: number; p99: number; max: number };
+}
+
+export class WorkerStats {
+  private served = 0;
+  private readonly counts = new Array<number>(METHODS.length * STATUS_CLASSES.length).fill(0);
+  private readonly buckets = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
+  private durationSum = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  /** Socket byte counters at the previous response on that socket. */
+  private readonly seen = new WeakMap<Socket, { read: number; written: number }>();
+  private readonly protocols: ProtocolServer[] = [];
+  private readonly loop: IntervalHistogram;
+  private timer: NodeJS.Timeout | null = null;
+
+  /**
+   * @param counting whether anyone reads the counters (a control socket or --metrics-bind); when
+   *   not, a response costs only its access-log line, if any.
+   */
+  constructor(
+    private readonly accessLog: AccessLog | null,
+    private readonly counting = true,
+  ) {
+    this.loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
+    if (counting) this.loop.enable();
+  }
+
+  /** Counts every response of this protocol server (and logs it, when there is an access log). */
+  observe(protocol: ProtocolServer): void {
+    this.protocols.push(protocol);
+    if (!this.counting) {
+      if (this.accessLog) protocol.on('response', (_req: unknown, _res: unknown, x: Exchange | undefined) => x && this.accessLog!.write(x));
+      return;
+    }
+    protocol.on('response', (_req: unknown, _res: unknown, x: Exchange | undefined) => {
+      if (x) this.record(x);
+    });
+  }
+
+  record(x: Exchange): void {
+    const now = performance.now();
+    this.served++;
+    const method = METHOD_INDEX[x.method] ?? METHODS.length - 1;
+    const klass = Math.min(Math.max(Math.floor(x.status / 100) - 1, 0), STATUS_CLASSES.length - 1);
+    this.counts[method * STATUS_CLASSES.length + klass]!++;
+    const seconds = (now - x.startedAt) / 1000;
+    this.durationSum += seconds;
+    let b = 0;
+    while (b < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[b]!) b++;
+    this.buckets[b]!++;
+    const socket = x.socket;
+    const before = this.seen.get(socket);
+    const read = socket.bytesRead;
+    const written = socket.bytesWritten;
+    this.bytesIn += read - (before?.read ?? 0);
+    this.bytesOut += written - (before?.written ?? 0);
+    if (before) {
+      before.read = read;
+      before.written = written;
+    } else this.seen.set(socket, { read, written });
+    this.accessLog?.write(x);
+  }
+
+  get inFlight(): number {
+    let n = 0;
+    for (const p of this.protocols) n += p.inFlight;
+    return n;
+  }
+
+  report(): StatsReport {
+    const seconds = (ns: number) => Math.max(0, (ns || 0) / 1e9 - LOOP_RESOLUTION_MS / 1000);
+    const loopDelay = { mean: seconds(this.loop.mean), p99: seconds(this.loop.percentile(99)), max: seconds(this.loop.max) };
+    this.loop.reset();
+    return {
+      t: 'stats',
+      served: this.served,
+      inFlight: this.inFlight,
+      counts: this.counts,
+      buckets: this.buckets,
+      durationSum: this.durationSum,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
+      rss: process.memoryUsage.rss(),
+      loopDelay,
+    };
+  }
+
+  /** Sends a report now and then every second, while the worker lives. */
+  startReporting(send: (m: WorkerMessage) => void): void {
+    if (!this.counting) return;
+    send(this.report());
+    this.timer = setInterval(() => send(this.report()), REPORT_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  reopenLogs(): void {
+    this.accessLog?.reopen();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.loop.disable();
+    this.accessLog?.flush();
+  }
+}

@@ -1,0 +1,159 @@
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { BIN, FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
+import { eventually, linesOf, waitForFile } from '../helpers/files.js';
+import { get } from '../helpers/http.js';
+
+const readText = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '');
+const app = (name: string) => join(FIXTURES, 'apps', name);
+const ALL_ATOMS = 'h l u t r m U q H s B b f a T M D L p {x-in}i {x-out}o {GSERVE_TEST_VAR}e'.split(' ');
+const EVERY_ATOM_FORMAT = ALL_ATOMS.map((a) => `%(${a})s`).join('|');
+
+/** Splits a line written with EVERY_ATOM_FORMAT into atom -> value. */
+function atomsOf(line: string): Record<string, string> {
+  const values = line.split('|');
+  expect(values).toHaveLength(ALL_ATOMS.length);
+  return Object.fromEntries(ALL_ATOMS.map((a, i) => [a, values[i]!]));
+}
+
+describe('access log', () => {
+  it('fills every Gunicorn atom, on the node:http path', async () => {
+    const g = await startGserve(['--access-logfile', '-', '--access-logformat', EVERY_ATOM_FORMAT, '-e', 'GSERVE_TEST_VAR=from-env', app('observe') + ':app']);
+    const auth = 'Basic ' + Buffer.from('alice:secret').toString('base64');
+    const r = await get(g.url + '/a/b?x=1&y=2', { headers: { authorization: auth, referer: 'http://ref.example/', 'user-agent': 'atom-test/1.0', 'x-in': 'in-value' } });
+    expect(r.body).toBe('hello body\n');
+    await get(g.url + '/missing');
+    await get(g.url + '/', { method: 'HEAD' });
+    await g.until(() => linesOf(g.stdout).length >= 3, 'three access log lines');
+    const [first, missing, head] = linesOf(g.stdout).map(atomsOf);
+    const [worker] = [...g.workerPids];
+    expect(first).toMatchObject({
+      h: '127.0.0.1',
+      l: '-',
+      u: 'alice',
+      r: 'GET /a/b?x=1&y=2 HTTP/1.1',
+      m: 'GET',
+      U: '/a/b',
+      q: 'x=1&y=2',
+      H: 'HTTP/1.1',
+      s: '200',
+      B: '11',
+      b: '11',
+      f: 'http://ref.example/',
+      a: 'atom-test/1.0',
+      p: `<${worker}>`,
+      '{x-in}i': 'in-value',
+      '{x-out}o': 'out-value',
+      '{GSERVE_TEST_VAR}e': 'from-env',
+    });
+    expect(first!.t).toMatch(/^\[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\]$/);
+    // The four durations are one measurement in four units.
+    for (const atom of ['T', 'M', 'D']) expect(first![atom]).toMatch(/^\d+$/);
+    expect(first!.L).toMatch(/^\d+\.\d{6}$/);
+    expect(Math.floor(Number(first!.D) / 1000)).toBe(Number(first!.M));
+    expect(Math.floor(Number(first!.M) / 1000)).toBe(Number(first!.T));
+    expect(Math.abs(Number(first!.L) * 1e6 - Number(first!.D))).toBeLessThanOrEqual(1);
+    // Absent values are "-" (an empty query stays empty, as in Gunicorn).
+    expect(missing).toMatchObject({ s: '404', u: '-', f: '-', a: '-', q: '', U: '/missing', '{x-in}i': '-', '{x-out}o': '-' });
+    expect(head).toMatchObject({ m: 'HEAD', s: '200', B: '0', b: '-' });
+  });
+
+  it('fills the atoms on gserve\'s own engine (a fetch app), and uses Gunicorn\'s format by default', async () => {
+    const dir = tempDir();
+    const custom = join(dir, 'custom.log');
+    const g = await startGserve(['--access-logfile', custom, '--access-logformat', EVERY_ATOM_FORMAT, app('fetch-echo')]);
+    const r = await get(g.url + '/p?q=1', { method: 'POST', body: 'abc', headers: { 'x-in': 'engine-in', 'user-agent': 'ua' } });
+    const line = atomsOf(linesOf(await waitForFile(custom, (t) => linesOf(t).length >= 1, 'an access line'))[0]!);
+    expect(line).toMatchObject({ h: '127.0.0.1', r: 'POST /p?q=1 HTTP/1.1', U: '/p', q: 'q=1', s: '200', B: String(Buffer.byteLength(r.body)), a: 'ua', '{x-in}i': 'engine-in', '{x-out}o': '-' });
+    expect(line.p).toBe(`<${r.headers['x-worker-pid']}>`);
+
+    const plain = await startGserve(['--access-logfile', '-', app('observe') + ':app']);
+    await get(plain.url + '/x', { headers: { 'user-agent': 'curl/8' } });
+    await plain.until(() => linesOf(plain.stdout).length >= 1, 'an access line');
+    expect(linesOf(plain.stdout)[0]).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/x HTTP\/1\.1" 200 11 "-" "curl\/8"$/);
+  });
+
+  it('--access-log-json writes one JSON object per request', async () => {
+    const g = await startGserve(['--access-logfile', '-', '--access-log-json', app('observe') + ':app']);
+    await get(g.url + '/j?k=v', { headers: { 'user-agent': 'json-test', 'x-request-id': 'client-id-7' } });
+    await get(g.url + '/missing');
+    // 127.0.0.1 is a trusted proxy by default (--forwarded-allow-ips): the client it names is logged.
+    await get(g.url + '/proxied', { headers: { 'x-forwarded-for': '203.0.113.9' } });
+    await g.until(() => linesOf(g.stdout).length >= 3, 'three JSON access lines');
+    const [one, two, proxied] = linesOf(g.stdout).map((l) => JSON.parse(l));
+    expect(proxied).toMatchObject({ path: '/proxied', remote: '203.0.113.9' });
+    const [worker] = [...g.workerPids];
+    expect(one).toMatchObject({ method: 'GET', path: '/j', query: 'k=v', status: 200, bytes: 11, remote: '127.0.0.1', userAgent: 'json-test', pid: worker, requestId: 'client-id-7' });
+    expect(typeof one.duration).toBe('number');
+    expect(one.duration).toBeGreaterThanOrEqual(0);
+    expect(Date.parse(one.time)).not.toBeNaN();
+    expect(two).toMatchObject({ path: '/missing', status: 404, pid: worker });
+    expect(two.requestId).toMatch(new RegExp(`^${worker}-\\d+$`));
+  });
+
+  it('USR1 reopens the access log and the error log after they are renamed', async () => {
+    const dir = tempDir();
+    const [access, errors] = [join(dir, 'access.log'), join(dir, 'error.log')];
+    const g = await startGserve(['--access-logfile', access, '--error-logfile', errors, app('observe') + ':app'], { workers: 0 });
+    await waitForFile(errors, (t) => t.includes('Worker ready'), 'the worker to be ready');
+    const port = Number(/Listening at: http:\/\/127\.0\.0\.1:(\d+)/.exec(await waitForFile(errors, (t) => t.includes('Listening at'), 'the listener'))![1]);
+    await get(`http://127.0.0.1:${port}/before`);
+    await waitForFile(access, (t) => t.includes('/before'), 'the first access line');
+    renameSync(access, access + '.1');
+    renameSync(errors, errors + '.1');
+    g.signal('SIGUSR1');
+    // The master writes a line once it has reopened its own file and told the workers.
+    await waitForFile(errors, (t) => /Reopen/i.test(t), 'the master to reopen the error log');
+    await eventually(async () => {
+      await get(`http://127.0.0.1:${port}/after`);
+      return /\/after/.test(readText(access));
+    }, 'an access line in the new file');
+    expect(readText(access + '.1')).toMatch(/\/before/);
+    expect(readText(access + '.1')).not.toMatch(/\/after/);
+    expect(readText(errors + '.1')).toMatch(/Worker ready/);
+  });
+});
+
+describe('error log', () => {
+  it('--capture-output turns what workers print into log events, one per line, with the worker pid', async () => {
+    const g = await startGserve(['--capture-output', app('observe') + ':app']);
+    const [worker] = [...g.workerPids];
+    expect((await get(g.url + '/print')).body).toBe('printed\n');
+    const captured = (text: string) => g.lines.find((l) => l.msg === text);
+    await g.until(() => captured('second error line'), 'the captured stderr lines');
+    await g.until(() => captured('stdout part one, part two'), 'the captured stdout lines');
+    expect(captured('console.log line')).toMatchObject({ pid: worker, stream: 'stdout', level: 30 });
+    expect(captured('stdout part one, part two')).toMatchObject({ pid: worker, stream: 'stdout' });
+    expect(captured('first error line')).toMatchObject({ pid: worker, stream: 'stderr', level: 40 });
+    expect(captured('second error line')).toMatchObject({ pid: worker, stream: 'stderr' });
+    // The worker's own log lines pass through untouched (not wrapped as captured text).
+    g.signal('SIGTERM');
+    const [exiting] = await g.waitForLog(/^Worker exiting/);
+    expect(exiting).toMatchObject({ pid: worker });
+    expect(exiting!.stream).toBeUndefined();
+  });
+
+  it('is readable in a terminal, and JSON there with --log-json', async () => {
+    if (!existsSync('/usr/bin/script')) return console.log('skipped: needs script(1) from util-linux for a pseudo-terminal');
+    const dir = tempDir();
+    for (const [flags, expected] of [
+      ['', /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+0000\] \[\d+\] \[INFO\] Booting worker with pid: \d+/m],
+      ['--log-json', /^\{"level":30,"time":\d+,"pid":\d+,"msg":"Booting worker with pid: \d+"\}/m],
+    ] as const) {
+      const out = join(dir, `tty${flags}.txt`);
+      const command = `${process.execPath} ${BIN} -b 127.0.0.1:0 --control-socket off ${flags} ${app('observe')}:app`;
+      const child = spawn('/usr/bin/script', ['-qfec', command, out], { stdio: 'ignore' });
+      try {
+        const text = await waitForFile(out, (t) => /Booting worker/.test(t), 'the boot lines');
+        expect(text.replace(/\r/g, '')).toMatch(expected);
+      } finally {
+        const master = /\[(\d+)\] \[INFO\] Starting gserve|"pid":(\d+),"msg":"Starting gserve/.exec(readText(out));
+        if (master) process.kill(Number(master[1] ?? master[2]), 'SIGTERM');
+        child.kill('SIGKILL');
+        if (master) await waitForExit(Number(master[1] ?? master[2]));
+      }
+    }
+  });
+});

@@ -1,0 +1,167 @@
+import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, FIXTURES, ROOT, isAlive, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { eventually } from '../helpers/files.js';
+
+const app = join(FIXTURES, 'apps', 'observe') + ':app';
+
+/** Runs `gserve <args>` (a control command) to completion. */
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function statusJson(args: string[]) {
+  const r = await cli(['status', '--json', ...args]);
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout) as {
+    master: { pid: number; bind: string[]; workerClass: string; workers: number; uptime: number; generation: number };
+    workers: Array<{ pid: number; state: string; served: number; inFlight: number; rss: number; uptime: number; restarts: number }>;
+    restarts: Record<string, number>;
+  };
+}
+
+describe('control socket', () => {
+  it('answers gserve status with a table and --json, on a 0600 socket next to the pidfile', async () => {
+    const dir = tempDir();
+    const pid = join(dir, 'app.pid');
+    const g = await startGserve(['-w', '2', '--pid', pid, app]);
+    const socket = join(dir, 'app.ctl');
+    expect(statSync(socket).isSocket()).toBe(true);
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    await get(g.url + '/');
+
+    const table = await cli(['status', '--pid', pid]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(new RegExp(`^master ${g.pid} .*up \\d+s`, 'm'));
+    expect(table.stdout).toContain(`bind: ${g.url}`);
+    expect(table.stdout).toMatch(/worker class: async +workers: 2/);
+    expect(table.stdout).toMatch(/^PID +STATE +REQUESTS +IN-FLIGHT +RSS +UPTIME +RESTARTS$/m);
+    for (const w of g.workerPids) expect(table.stdout).toMatch(new RegExp(`^${w} +(ready|busy) +\\d+ +\\d+ +[\\d.]+ MiB +\\d+s +0$`, 'm'));
+
+    // Counters arrive in the workers' next report.
+    const s = await eventually(async () => {
+      const s = await statusJson(['--pid', pid]);
+      return s.workers.reduce((n, w) => n + w.served, 0) >= 1 && s;
+    }, 'the served request in status');
+    expect(s.master).toMatchObject({ pid: g.pid, bind: [g.url], workerClass: 'async', workers: 2 });
+    expect(s.workers.map((w) => w.pid).sort()).toEqual([...g.workerPids].sort());
+    for (const w of s.workers) expect(w.rss).toBeGreaterThan(1_000_000);
+  });
+
+  it('shows a worker busy with a request in flight', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'c.sock');
+    const g = await startGserve(['--control-socket', sock, app]);
+    const held = new Promise<string>((resolve, reject) => {
+      request(g.url + '/hold', { agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+        .on('error', reject)
+        .end();
+    });
+    const busy = await eventually(async () => {
+      const s = await statusJson(['--control-socket', sock]);
+      return s.workers.find((w) => w.state === 'busy' && w.inFlight === 1);
+    }, 'a busy worker');
+    expect(g.workerPids.has(busy.pid)).toBe(true);
+    await get(g.url + '/release');
+    expect(await held).toBe('released\n');
+    await eventually(async () => (await statusJson(['--control-socket', sock])).workers.every((w) => w.state === 'ready'), 'the worker ready again');
+  });
+
+  it('scales to N, +N and -N, reporting when the workers serve', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'c.sock');
+    const g = await startGserve(['--control-socket', sock, app]);
+    const up = await cli(['scale', '+2', '--control-socket', sock]);
+    expect(up.code).toBe(0);
+    expect(up.stdout).toMatch(/^Scaled to 3 workers: \d+, \d+, \d+/);
+    let s = await statusJson(['--control-socket', sock]);
+    expect(s.master.workers).toBe(3);
+    expect(s.workers.map((w) => w.state)).toEqual(['ready', 'ready', 'ready']);
+    const down = await cli(['scale', '-1', '--control-socket', sock]);
+    expect(down.stdout).toMatch(/^Scaled to 2 workers/);
+    const exact = await cli(['scale', '1', '--control-socket', sock]);
+    expect(exact.stdout).toMatch(/^Scaled to 1 workers: \d+/);
+    s = await statusJson(['--control-socket', sock]);
+    expect(s.workers).toHaveLength(1);
+    expect((await get(g.url)).status).toBe(200);
+    const bad = await cli(['scale', '-5', '--control-socket', sock]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^gserve: error: cannot scale to -4 workers; at least 1 must run/);
+    const junk = await cli(['scale', 'many', '--control-socket', sock]);
+    expect(junk.stderr).toMatch(/scale takes N, \+N or -N, got "many"/);
+  });
+
+  it('reloads: new workers serve, the old ones are gone, and the reply comes when done', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'c.sock');
+    const g = await startGserve(['-w', '2', '--control-socket', sock, app]);
+    const old = [...g.workerPids];
+    const r = await cli(['reload', '--control-socket', sock]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Reloaded: generation 1 serving, workers \d+, \d+/);
+    const s = await statusJson(['--control-socket', sock]);
+    expect(s.master.generation).toBe(1);
+    for (const w of s.workers) expect(old).not.toContain(w.pid);
+    for (const pid of old) await waitForExit(pid);
+    expect(s.workers.every((w) => w.restarts === 1)).toBe(true);
+    expect(s.restarts.reload).toBe(2);
+  });
+
+  it('stop waits for the master to exit; stop --fast too', async () => {
+    const dir = tempDir();
+    for (const fast of [false, true]) {
+      const sock = join(dir, `c${fast}.sock`);
+      const g = await startGserve(['--control-socket', sock, app]);
+      const r = await cli(['stop', '--control-socket', sock, ...(fast ? ['--fast'] : [])]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^Stopped master ${g.pid} `));
+      expect(isAlive(g.pid)).toBe(false);
+      expect((await g.exited).code).toBe(0);
+      expect(g.lines.some((l) => l.msg === `Handling signal: ${fast ? 'quit' : 'term'}`)).toBe(true);
+    }
+  });
+
+  it('finds the default socket in $XDG_RUNTIME_DIR, replaces a stale one, and says clearly when no master answers', async () => {
+    const runtime = tempDir();
+    const first = await startGserve([app], { env: { XDG_RUNTIME_DIR: runtime } });
+    first.child.kill('SIGKILL'); // leaves its socket behind
+    await first.exited;
+    const second = await startGserve([app], { env: { XDG_RUNTIME_DIR: runtime } });
+    await second.waitForLog(new RegExp(`^Control socket at: ${join(runtime, 'gserve.ctl')}$`));
+    const found = await cli(['status', '--json'], { XDG_RUNTIME_DIR: runtime });
+    expect(JSON.parse(found.stdout).master.pid).toBe(second.pid);
+
+    const none = await cli(['status', '--control-socket', join(runtime, 'nothing.sock')]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^gserve: error: no gserve master answers on .*nothing\.sock \(ENOENT\)\. Is it running\?/);
+    expect(none.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe('status and the access log with every worker class', () => {
+  for (const klass of ['sync', 'thread']) {
+    it(`counts and logs requests served by the ${klass} class`, async () => {
+      const sock = join(tempDir(), 'c.sock');
+      const g = await startGserve(['-k', klass, '--control-socket', sock, '--access-logfile', '-', app]);
+      for (let i = 0; i < 3; i++) expect((await get(g.url + '/k?i=' + i)).status).toBe(200);
+      const s = await eventually(async () => {
+        const s = await statusJson(['--control-socket', sock]);
+        return s.workers[0]!.served === 3 && s;
+      }, 'three requests in status');
+      expect(s.master.workerClass).toBe(klass);
+      await g.until(() => g.stdout.split('\n').filter((l) => /"GET \/k\?i=\d HTTP\/1\.1" 200 11 /.test(l)).length === 3, 'three access lines');
+    });
+  }
+});

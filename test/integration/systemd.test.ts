@@ -1,0 +1,66 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { deployApp } from '../helpers/deploy.js';
+import { BIN, Gserve, ROOT, tempDir } from '../helpers/gserve.js';
+
+/**
+ * examples/deploy/systemd, run with systemd-socket-activate (Debian's systemd package): it owns
+ * the socket and starts the unit's ExecStart command on the first connection, as systemd does.
+ */
+const probe = spawnSync('systemd-socket-activate', ['--help'], { encoding: 'utf8' });
+const unavailable = probe.error ? 'systemd-socket-activate is not installed (apt-get install systemd)' : null;
+if (unavailable) console.warn(`systemd.test.ts skipped: ${unavailable}`);
+
+const unitValue = (file: string, key: string) => {
+  const m = new RegExp(`^${key}=(.*)$`, 'm').exec(readFileSync(join(ROOT, 'examples/deploy/systemd', file), 'utf8'));
+  if (!m) throw new Error(`${key} not found in ${file}`);
+  return m[1]!;
+};
+
+const started: Gserve[] = [];
+afterEach(async () => {
+  for (const g of started.splice(0)) await g.stop();
+});
+
+function getOverSocket(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe.skipIf(unavailable !== null)('systemd socket activation (examples/deploy/systemd)', () => {
+  it('starts gserve with the unit command line on the first connection, which waits and is served', async () => {
+    expect(unitValue('gserve.socket', 'ListenStream')).toBe('/run/gserve/gserve.sock');
+    const socketPath = join(tempDir(), 'gserve.sock');
+    const [, ...args] = unitValue('gserve.service', 'ExecStart').split(' ');
+    expect(args.pop()).toBe('app:app');
+    const child = spawn('systemd-socket-activate', ['-l', socketPath, process.execPath, BIN, ...args, deployApp('node')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const g = new Gserve(child);
+    started.push(g);
+    await g.until(() => g.stderr.includes(`Listening on ${socketPath}`), 'the activated socket');
+
+    // gserve is not running yet: this connection waits in the socket's backlog while it boots.
+    const first = await getOverSocket(socketPath, '/first');
+    expect(first.status).toBe(200);
+    expect(JSON.parse(first.body).path).toBe('/first');
+    // gserve found the socket through LISTEN_FDS, as file descriptor 3.
+    expect(g.lines.some((l) => l.msg.startsWith('Listening at: systemd fd 3') && l.msg.endsWith(`(${g.pid})`))).toBe(true);
+    expect(await getOverSocket(socketPath, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
+
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+  });
+});
