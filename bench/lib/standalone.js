@@ -116,10 +116,9 @@ const ADAPTERS = {
     description: 'One worker, hello over keep-alive; counters off, then on with a scrape every second (`bench/scenarios/metrics-overhead.js`).',
     reference: 'off',
     metrics: [{ key: 'rps', label: 'req/s', better: 'higher' }],
-    rounds: (settings) => (settings.quick ? 2 : settings.rounds),
     async collect(mod, settings) {
       const seconds = Math.max(1, Math.round(settings.durationMs / 1000));
-      const r = await mod.metricsOverhead({ rounds: ADAPTERS['metrics-overhead'].rounds(settings), seconds });
+      const r = await mod.metricsOverhead({ rounds: roundsFor(settings), seconds });
       return [
         row('off', 'gserve -w 1, counters off', { rps: r.offMedian }, { rounds: r.off.map((rps) => ({ rps })) }),
         row('on', 'gserve -w 1, counters on, scraped every second', { rps: r.onMedian }, { rounds: r.on.map((rps) => ({ rps })) }),

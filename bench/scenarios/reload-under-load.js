@@ -1,31 +1,56 @@
-#!/usr/bin/env node
-// Reload under load: failed requests while a server reloads its workers again and again, for
-// gserve's `kill -HUP` against `pm2 reload` of the same app in PM2's cluster mode.
+// Reload under load: failed requests while a server replaces its workers again and again, for
+// gserve's `kill -HUP` against `pm2 reload` of the same app (apps/reload.cjs) in PM2's cluster mode,
+// both with 2 workers.
 //
 //   node bench/scenarios/reload-under-load.js [--reloads 5] [--requests 5000] [--connections 20] [--json]
 //
-// Each contender serves the same app (reload-under-load.app.cjs) with 2 workers. A bounded client
-// sends `requests` GETs over `connections` keep-alive connections (every 10th on a new connection),
-// never retrying, and keeps going until the reloads are done; meanwhile the server is reloaded
-// `reloads` times, each reload waited for (gserve: its "Reloaded" log line; PM2: `pm2 reload`
-// returning). A failed request is a refused or reset connection, a cut response, a non-200, or
-// no answer within 10 s.
-// PM2 runs with PM2_HOME in a temporary folder and is killed at the end.
+// A bounded client sends at least --requests GETs over --connections keep-alive connections (every
+// 10th on a new connection), never retrying, and goes on until the reloads are done; meanwhile the
+// server is reloaded --reloads times, each reload waited for (gserve: its "Reloaded" log line; PM2:
+// `pm2 reload` returning). A failed request is a refused or reset connection, a cut response, a
+// non-200, or no answer within 10 s. PM2 runs with PM2_HOME in a temporary folder and is killed at
+// the end (also on Ctrl-C).
+//
+// Exports run(options) -> { scenario, params, servers: { name: { id, requests, failed, errors, seconds, p99, max } | { id, skipped } }, summary },
+// and reloadUnderLoad(options) -> the same as rows, for bench/run.js.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { APPS, ROOT, ms, percentile, runIfMain, startGserve } from './support.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, '../..');
-const APP = join(HERE, 'reload-under-load.app.cjs');
-const GSERVE = join(ROOT, 'bin/gserve');
+export const defaults = { reloads: 5, requests: 5000, connections: 20 };
+
+const APP = join(APPS, 'reload.cjs');
 const PM2 = join(ROOT, 'node_modules/pm2/bin/pm2');
 const WORKERS = 2;
 const REQUEST_TIMEOUT_MS = 10_000;
+
+const pause = (msecs) => new Promise((r) => setTimeout(r, msecs));
+
+/** gserve -w 2; a reload is SIGHUP to the master, done when it logs "Reloaded". */
+async function gserve() {
+  const server = await startGserve(['-w', String(WORKERS)], `${APP}:app`);
+  let reloaded = 0;
+  const waiters = [];
+  server.child.stderr.on('data', (chunk) => {
+    reloaded += (String(chunk).match(/"msg":"Reloaded: generation/g) ?? []).length;
+    for (const w of waiters.splice(0)) w();
+  });
+  return {
+    id: 'gserve',
+    name: `gserve -w ${WORKERS}, kill -HUP`,
+    port: server.port,
+    async reload() {
+      const want = reloaded + 1;
+      process.kill(server.child.pid, 'SIGHUP');
+      while (reloaded < want) await new Promise((r) => waiters.push(r));
+    },
+    stop: server.stop,
+  };
+}
 
 const freePort = () =>
   new Promise((done) => {
@@ -35,73 +60,42 @@ const freePort = () =>
     });
   });
 
-const pause = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until a GET answers 200: the server is up. */
-async function waitServing(port, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
+/** Polls until a GET answers 200. */
+async function waitServing(port) {
+  const deadline = Date.now() + 30_000;
   for (;;) {
     const ok = await new Promise((done) => {
-      const req = request({ host: '127.0.0.1', port, agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => done(res.statusCode === 200));
-      });
-      req.on('error', () => done(false));
-      req.end();
+      const req = request({ host: '127.0.0.1', port, agent: false }, (res) => res.resume().on('end', () => done(res.statusCode === 200)));
+      req.on('error', () => done(false)).end();
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing serving on port ${port} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`nothing serving on port ${port}`);
     await pause(100);
   }
 }
 
-/** gserve with 2 workers; reload = SIGHUP to the master, done when it logs "Reloaded". */
-async function startGserve(port) {
-  const child = spawn(process.execPath, [GSERVE, '-w', String(WORKERS), '-b', `127.0.0.1:${port}`, `${APP}:app`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let reloaded = 0;
-  const waiters = [];
-  child.stderr.setEncoding('utf8').on('data', (chunk) => {
-    reloaded += (chunk.match(/"msg":"Reloaded: generation/g) ?? []).length;
-    for (const w of waiters.splice(0)) w();
-  });
-  await waitServing(port);
-  return {
-    id: 'gserve',
-    label: `gserve -w ${WORKERS}, kill -HUP`,
-    async reload() {
-      const want = reloaded + 1;
-      process.kill(child.pid, 'SIGHUP');
-      while (reloaded < want) await new Promise((r) => waiters.push(r));
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
-    },
-  };
-}
-
-/** PM2 cluster mode with 2 instances; reload = `pm2 reload`, done when the command returns. */
-async function startPm2(port) {
+/** PM2 cluster mode -i 2; a reload is `pm2 reload`, done when the command returns. */
+async function pm2() {
   if (!existsSync(PM2)) throw new Error('pm2 is not installed: run `npm install` (it is a dev dependency)');
+  const port = await freePort();
   const home = mkdtempSync(join(tmpdir(), 'gserve-bench-pm2-'));
   const env = { ...process.env, PM2_HOME: home, RELOAD_BENCH_PORT: String(port) };
-  const pm2 = (...args) =>
+  const cli = (...args) =>
     new Promise((done, fail) => {
-      const child = spawn(process.execPath, [PM2, ...args], { env, stdio: 'ignore' });
-      child.on('exit', (code) => (code === 0 ? done() : fail(new Error(`pm2 ${args.join(' ')} exited with ${code}`))));
+      spawn(process.execPath, [PM2, ...args], { env, stdio: 'ignore' }).on('exit', (code) => (code === 0 ? done() : fail(new Error(`pm2 ${args.join(' ')} exited with ${code}`))));
     });
-  const kill = () => {
+  const stop = async () => {
     spawnSync(process.execPath, [PM2, 'kill'], { env, stdio: 'ignore' });
     rmSync(home, { recursive: true, force: true });
   };
   try {
-    await pm2('start', APP, '-i', String(WORKERS), '--name', 'reload-bench');
+    await cli('start', APP, '-i', String(WORKERS), '--name', 'reload-bench');
     await waitServing(port);
   } catch (err) {
-    kill();
+    await stop();
     throw err;
   }
-  return { id: 'pm2', label: `pm2 cluster -i ${WORKERS}, pm2 reload`, reload: () => pm2('reload', 'reload-bench'), stop: async () => kill() };
+  return { id: 'pm2', name: `pm2 cluster -i ${WORKERS}, pm2 reload`, port, reload: () => cli('reload', 'reload-bench'), stop };
 }
 
 /** The bounded client: at least `requests` GETs, on until `until` settles; nothing retried. */
@@ -110,29 +104,26 @@ async function load({ port, requests, connections, until }) {
   let untilDone = false;
   void until.finally(() => (untilDone = true));
   const out = { requests: 0, failed: 0, errors: {} };
-  const fail = (why) => {
-    out.failed++;
-    out.errors[why] = (out.errors[why] ?? 0) + 1;
-  };
-  let next = 0;
   const latencies = [];
+  let next = 0;
   const one = (i) =>
     new Promise((resolveOne) => {
       const t0 = performance.now();
-      const done = () => {
+      const done = (why) => {
+        if (why) {
+          out.failed++;
+          out.errors[why] = (out.errors[why] ?? 0) + 1;
+        }
         latencies.push(performance.now() - t0);
         resolveOne();
       };
       const req = request({ host: '127.0.0.1', port, agent: i % 10 === 0 ? false : agent }, (res) => {
         res.resume();
-        res.on('end', () => {
-          if (res.statusCode !== 200) fail(`HTTP ${res.statusCode}`);
-          done();
-        });
-        res.on('error', (err) => (fail(err.code ?? err.message), done()));
+        res.on('end', () => done(res.statusCode === 200 ? null : `HTTP ${res.statusCode}`));
+        res.on('error', (err) => done(err.code ?? err.message));
       });
-      req.on('error', (err) => (fail(err.code ?? err.message), done()));
-      // A request that never gets an answer (lost in a dying worker) is a failure too, not a hang.
+      req.on('error', (err) => done(err.code ?? err.message));
+      // A request that never gets an answer (lost in a dying worker) is a failure, not a hang.
       req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('no answer'), { code: 'TIMEOUT' })));
       req.end();
     });
@@ -146,64 +137,66 @@ async function load({ port, requests, connections, until }) {
     }),
   );
   agent.destroy();
-  latencies.sort((x, y) => x - y);
-  const p = (q) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]);
-  return { ...out, seconds: (Date.now() - started) / 1000, p99Ms: p(0.99), maxMs: p(1) };
+  return { ...out, seconds: (Date.now() - started) / 1000, p99: percentile(latencies, 99), max: Math.max(...latencies) };
 }
 
-/**
- * Runs the scenario for each contender in turn; resolves to one row per contender:
- * `{ id, label, requests, failed, errors: { code: count }, reloads, seconds, p99Ms, maxMs }`, or `{ id, skipped }`.
- */
-export async function reloadUnderLoad({ reloads = 5, requests = 5000, connections = 20, contenders = ['gserve', 'pm2'], log = console.log } = {}) {
-  const starters = { gserve: startGserve, pm2: startPm2 };
-  const rows = [];
+export async function run(options = {}) {
+  const params = { ...defaults, ...options };
+  const servers = {};
   let current = null;
-  // Interrupted (Ctrl-C): stop what runs, PM2's daemon included, before leaving.
   const interrupted = async () => {
     await current?.stop();
     process.exit(130);
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
-  for (const id of contenders) {
-    const port = await freePort();
-    let server;
-    try {
-      server = current = await starters[id](port);
-    } catch (err) {
-      log(`reload-under-load: skip ${id}: ${err.message}`);
-      rows.push({ id, skipped: err.message });
-      continue;
+  try {
+    for (const start of [gserve, pm2]) {
+      try {
+        current = await start();
+      } catch (err) {
+        servers[start.name] = { id: start.name, skipped: err.message };
+        continue;
+      }
+      try {
+        const reloading = (async () => {
+          for (let n = 0; n < params.reloads; n++) {
+            await pause(100); // let the client get going on the new workers
+            await current.reload();
+          }
+        })();
+        const result = await load({ port: current.port, requests: params.requests, connections: params.connections, until: reloading });
+        await reloading;
+        servers[current.name] = { id: current.id, ...result };
+      } finally {
+        await current.stop();
+        current = null;
+      }
     }
-    try {
-      const reloading = (async () => {
-        for (let n = 0; n < reloads; n++) {
-          await pause(100); // let the client get going on the new workers
-          await server.reload();
-        }
-      })();
-      const result = await load({ port, requests, connections, until: reloading });
-      await reloading;
-      const row = { id, label: server.label, reloads, ...result };
-      log(`reload-under-load: ${row.label}: ${row.failed} failed of ${row.requests} requests during ${reloads} reloads (${row.seconds.toFixed(1)} s, p99 ${row.p99Ms} ms, max ${row.maxMs} ms)${row.failed ? ' ' + JSON.stringify(row.errors) : ''}`);
-      rows.push(row);
-    } finally {
-      current = null;
-      await server.stop();
-    }
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
   }
-  process.off('SIGINT', interrupted);
-  process.off('SIGTERM', interrupted);
-  return rows;
+  const summary = Object.entries(servers)
+    .map(([name, s]) => (s.skipped ? `${name}: skipped (${s.skipped})` : `${name}: ${s.failed} failed of ${s.requests}`))
+    .join('; ');
+  return { scenario: 'reload-under-load', params, servers, summary };
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = process.argv.slice(2);
-  const opt = (name, fallback) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? Number(args[i + 1]) : fallback;
-  };
-  const rows = await reloadUnderLoad({ reloads: opt('reloads', 5), requests: opt('requests', 5000), connections: opt('connections', 20) });
-  if (args.includes('--json')) console.log(JSON.stringify(rows, null, 2));
+/** For bench/run.js (lib/standalone.js): one row per server, `{ id, label, failed, requests, p99Ms, maxMs, errors }` or `{ id, skipped }`. */
+export async function reloadUnderLoad(options = {}) {
+  const { servers } = await run(options);
+  return Object.entries(servers).map(([label, s]) => ({ ...s, label, p99Ms: s.p99, maxMs: s.max }));
 }
+
+export function print(result) {
+  const { params } = result;
+  console.log(`reload-under-load: ${params.reloads} reloads under ${params.connections} keep-alive clients (every 10th request on a new connection), at least ${params.requests} requests`);
+  console.log('server                                  requests   failed   seconds       p99       max  errors');
+  for (const [name, s] of Object.entries(result.servers)) {
+    if (s.skipped) console.log(`${name.padEnd(36)} skipped: ${s.skipped}`);
+    else console.log(`${name.padEnd(36)} ${String(s.requests).padStart(11)} ${String(s.failed).padStart(8)} ${s.seconds.toFixed(1).padStart(9)} ${ms(s.p99).padStart(9)} ${ms(s.max).padStart(9)}  ${JSON.stringify(s.errors)}`);
+  }
+}
+
+await runIfMain(import.meta.url, defaults, run, print);

@@ -3,7 +3,6 @@ import { ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
 import { createLogger } from '../log/logger.js';
-import { loadHostedApp } from '../worker/hosted.js';
 import { isControlCommand, runControl } from './control.js';
 import { CommanderError, parseCommandLine } from './program.js';
 import { VERSION } from './version.js';
@@ -61,6 +60,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (parsed.checkConfig) {
     try {
+      // Imported here only: the master never loads the interface adapters (ws, the engine) itself.
+      const { loadHostedApp } = await import('../worker/hosted.js');
       const app = await loadHostedApp(settings.app, settings.interface, process.cwd());
       process.stdout.write(`Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; app ${settings.app} loads as a ${app.kind} app.\n`);
       return ExitCode.OK;

@@ -154,8 +154,15 @@ export class EngineResponse implements Exchange {
         out += 'transfer-encoding: chunked\r\n';
       } else this.closeAfter = true; // HTTP/1.0 without a length: the close ends the body
     }
+    // A graceful stop that began while the app was working still gets its Connection: close.
+    if (this.conn.draining) this.closeAfter = true;
     if (this.closeAfter) out += 'connection: close\r\n';
-    else if (this.req.httpVersion === '1.0') out += 'connection: keep-alive\r\n';
+    else {
+      if (this.req.httpVersion === '1.0') out += 'connection: keep-alive\r\n';
+      // As node:http does: clients that honour the hint (Node's Agent among them) stop reusing an
+      // idle connection before we close it, instead of racing a request against our close.
+      out += `keep-alive: timeout=${this.conn.keepAliveSeconds}\r\n`;
+    }
     return out + '\r\n';
   }
 
@@ -265,6 +272,10 @@ export class EngineResponse implements Exchange {
   }
 }
 
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+/** Pipelined requests parsed ahead of their answers; past this, reading waits, so memory stays bounded. */
+const MAX_PIPELINED = 64;
+
 class Connection {
   private readonly parser: StrictParser;
   /** Requests parsed but not yet answered; the first is the one the app is handling. */
@@ -288,6 +299,11 @@ class Connection {
   /** gserve wrote the connection's last bytes itself (a refusal): the app's writes are dropped. */
   closing = false;
   draining = false;
+
+  /** The keep-alive period in whole seconds, for the Keep-Alive header. */
+  get keepAliveSeconds(): number {
+    return Math.floor(this.engine.options.keepAliveTimeout / 1000);
+  }
 
   constructor(
     readonly socket: Socket,
@@ -318,6 +334,7 @@ class Connection {
     const result = this.parser.execute(data);
     if (result instanceof Rejection) return this.reject(result);
     if (this.upgrading) return this.stopForUpgrade(data.subarray(result));
+    if (this.queue.length >= MAX_PIPELINED) this.pauseReading();
     // The first bytes of a head start its clock; later bytes do not reset it (slowloris).
     if (this.parser.phase === 'head' && this.timer.kind !== 'header') this.timer.arm('header', this.limits.headerTimeout);
   }
@@ -383,6 +400,8 @@ class Connection {
   }
 
   private dispatch(req: EngineRequest): void {
+    // As node:http does: the client waiting on `Expect: 100-continue` may send its body now.
+    if (!req.complete && req.httpVersion === '1.1' && req.header('expect') !== undefined) this.socket.write(CONTINUE);
     const res = new EngineResponse(this, req);
     this.current = res;
     this.engine.inFlight++;
@@ -406,10 +425,15 @@ class Connection {
     const req = this.queue.shift()!;
     if (!req.complete && !req.body.destroyed) req.body.resume(); // discard what the app did not read
     this.engine.emit('response', req, res, res);
-    if (close || this.draining || this.closing) {
+    // Only a response that said Connection: close may end the connection. One that promised
+    // keep-alive before a graceful stop began leaves it open like an idle one: its next request
+    // (perhaps already on the wire) is answered with Connection: close, or the keep-alive period
+    // ends it. Ending it here would reset that request.
+    if (close || this.closing) {
       this.socket.end();
       return;
     }
+    if (this.paused && !this.parsing && this.queue.length < MAX_PIPELINED) this.resumeReading();
     const next = this.queue[0];
     if (next) this.dispatch(next);
     else if (this.pending) this.answerAndClose(this.pending);

@@ -89,6 +89,11 @@ export class NodeRequestGuard {
       return this.reject(result);
     }
     if (this.parser.phase === 'head' && this.timer.kind !== 'header') this.timer.arm('header', this.limits.headerTimeout);
+    if (this.parser.ended) {
+      // The last request closes the connection: node:http gets it and nothing after it.
+      this.nodeOnData!(chunk.subarray(0, result));
+      return this.detach();
+    }
     this.nodeOnData!(chunk);
     if (result < chunk.length || this.parser.upgraded) this.detach();
   }
@@ -115,6 +120,13 @@ export class NodeRequestGuard {
       this.headDelivered = true;
       this.reject(bodyTimedOut(ms));
     }
+  }
+
+  /** node:http's own parser refused what the guard let through: answered the guard's way, in order. */
+  rejectFromNode(r: Rejection): void {
+    if (this.stopped) return;
+    this.headDelivered = this.parser.phase === 'body';
+    this.reject(r);
   }
 
   private reject(r: Rejection): void {

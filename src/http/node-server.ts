@@ -92,8 +92,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (guard?.refused) return;
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
     const r = err.code === 'HPE_HEADER_OVERFLOW' ? new Rejection(431, 'the request head is too large') : badRequest(`malformed request (${err.message})`);
+    if (guard) return guard.rejectFromNode(r);
     this.emit('rejected', r, socket);
-    if (this.active.size > 0 && [...this.active].some((res) => res.socket === socket && res.headersSent)) return void socket.destroy();
     socket.end(rejectionResponse(r));
     socket.destroySoon();
   }

@@ -128,6 +128,11 @@ function pick(hops: Hop[], peer: ClientInfo): ClientInfo {
   return out;
 }
 
+/** `clientInfo` for a request of gserve's engine: what fetch's URL, WSGI's environ and ASGI's scope show. */
+export function requestClient(req: { socket: Pick<Socket, 'remoteAddress' | 'remotePort'>; scheme: 'http' | 'https'; header(lowerName: string): string | undefined }): ClientInfo {
+  return clientInfo(req.socket, (name) => req.header(name), req.scheme);
+}
+
 /**
  * The client address, port and scheme of a request: the socket's peer (already the real client
  * when a PROXY protocol header was read), unless that peer is a trusted proxy that says otherwise.

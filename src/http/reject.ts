@@ -1,6 +1,6 @@
 import { httpDate, reasonPhrase } from './status.js';
 
-export type RejectStatus = 400 | 408 | 413 | 414 | 431;
+export type RejectStatus = 400 | 408 | 413 | 414 | 417 | 431;
 
 /**
  * Why a request is refused before the app sees it (or, for a body, before the app reads past the
@@ -24,11 +24,13 @@ export const badRequest = (reason: string) => new Rejection(400, reason);
  * nothing later on the connection can be trusted.
  */
 export function rejectionResponse(r: Rejection): Buffer {
-  const body = `${reasonPhrase(r.status)}: ${r.reason}\n`;
+  // Reasons may quote the client's bytes: shown as printable ASCII, whatever they were.
+  const reason = r.reason.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const body = `${reasonPhrase(r.status)}: ${reason}\n`;
   return Buffer.from(
     `HTTP/1.1 ${r.status} ${reasonPhrase(r.status)}\r\n` +
       'content-type: text/plain; charset=utf-8\r\n' +
-      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      `content-length: ${body.length}\r\n` +
       `date: ${httpDate()}\r\n` +
       'connection: close\r\n\r\n' +
       body,

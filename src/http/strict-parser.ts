@@ -34,6 +34,9 @@ if (!HTTPParser.methods.includes('QUERY')) (HTTPParser.methods as string[]).push
 
 export type ParsePhase = 'idle' | 'head' | 'body';
 
+/** Thrown through http-parser-js to stop it mid-chunk (it has no other way to stop). */
+const END_OF_CONNECTION = Symbol('end of connection');
+
 interface ParserInternals {
   state: string;
   line: string;
@@ -58,6 +61,9 @@ export class StrictParser {
   failed: Rejection | null = null;
   /** The connection left HTTP after the last head (an upgrade or CONNECT was taken). */
   upgraded = false;
+  /** The last request said the connection closes after it: nothing after it is parsed. */
+  ended = false;
+  private closesAfter = false;
   /** Where, in the chunk given to execute(), the slice now in http-parser-js starts. */
   private base = 0;
 
@@ -71,6 +77,7 @@ export class StrictParser {
     parser.consumeLine = () => this.consumeLine();
     parser[HTTPParser.kOnHeadersComplete] = (info: HeadInfo & { method: number }) => {
       this.heads++;
+      this.closesAfter = !info.shouldKeepAlive;
       if (events.onHead({ ...info, method: HTTPParser.methods[info.method] as string })) this.upgraded = true;
       return 0;
     };
@@ -84,6 +91,11 @@ export class StrictParser {
       this.bodyBytes = 0;
       this.messageStart = this.base + parser.offset;
       events.onComplete();
+      // Bytes after a request that closes the connection are never read as another request.
+      if (this.closesAfter) {
+        this.ended = true;
+        throw END_OF_CONNECTION;
+      }
     };
   }
 
@@ -93,15 +105,17 @@ export class StrictParser {
    */
   execute(chunk: Buffer): number | Rejection {
     if (this.failed) return this.failed;
+    if (this.ended) return 0;
     this.messageStart = 0;
     this.base = 0;
     // http-parser-js stops after any head that asks for an upgrade; unless the upgrade was taken,
     // the rest of the chunk is more HTTP and is parsed on.
-    while (!this.upgraded && this.base < chunk.length) {
+    while (!this.upgraded && !this.ended && this.base < chunk.length) {
       let result: number | Error;
       try {
         result = this.parser.execute(this.base === 0 ? chunk : chunk.subarray(this.base));
       } catch (err) {
+        if (err === END_OF_CONNECTION) return this.messageStart;
         // Thrown from one of our callbacks: a Rejection is ours to answer; anything else is a bug upstream.
         if (!(err instanceof Rejection)) throw err;
         result = err;
@@ -118,6 +132,7 @@ export class StrictParser {
 
   /** Where the connection stands: between requests, inside a head, or inside a body. */
   get phase(): ParsePhase {
+    if (this.ended) return 'idle';
     const state = this.parser.state;
     if (state.startsWith('BODY')) return 'body';
     return state === 'REQUEST_LINE' && this.parser.line === '' ? 'idle' : 'head';
@@ -134,7 +149,7 @@ export class StrictParser {
     if (lf === -1 || lf >= p.end) {
       p.line += p.chunk.toString('latin1', p.offset, p.end);
       p.offset = p.end;
-      checkPartialLine(state, p.line.length, this.limits);
+      checkPartialLine(state, p.line, this.limits);
       return undefined;
     }
     let line = p.line + p.chunk.toString('latin1', p.offset, lf);

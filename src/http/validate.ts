@@ -17,8 +17,8 @@ export const METHODS: ReadonlySet<string> = new Set([
 ]);
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Request target: no controls, no space, no DEL (obs-text is let through, as Node does). */
-const TARGET = /^[^\x00-\x20\x7f]+$/;
+/** Request target: visible ASCII only (RFC 3986 has no raw bytes above 0x7e; Node refuses them too). */
+const TARGET = /^[\x21-\x7e]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 /** Field value: visible chars, SP, HTAB and obs-text; any other control char is refused. */
 const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
@@ -31,19 +31,48 @@ const QUOTED = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-
 const TOKEN_CHARS = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const CHUNK_LINE = new RegExp(`^([0-9A-Fa-f]+)((?:;${TOKEN_CHARS}(?:=(?:${TOKEN_CHARS}|${QUOTED}))?)*)$`);
 
+/** The client's bytes, quoted and cut short for a reason text. */
+const quote = (s: string) => JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
+
 const lineTooLong = (limit: number) => new Rejection(414, `the request line is longer than ${limit} bytes (--limit-request-line)`);
 const fieldTooLarge = (limit: number) => new Rejection(431, `a header field is longer than ${limit} bytes (--limit-request-field-size)`);
 
-/** A line that has not ended yet but is already too long for where it stands. */
-export function checkPartialLine(state: string, length: number, limits: HttpLimits): void {
+/** Every prefix of a known method, so a partial request line can be judged before it ends. */
+const METHOD_PREFIXES: ReadonlySet<string> = new Set([...METHODS].flatMap((m) => Array.from({ length: m.length + 1 }, (_, i) => m.slice(0, i))));
+const VERSION_PREFIXES: ReadonlySet<string> = new Set(['HTTP/1.1', 'HTTP/1.0'].flatMap((v) => Array.from({ length: v.length + 1 }, (_, i) => v.slice(0, i))));
+const TOKEN_OR_EMPTY = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]*$/;
+const CHUNK_LINE_PREFIX = /^[0-9A-Fa-f]*(?:(?<=[0-9A-Fa-f]);[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
+
+/**
+ * A line that has not ended yet: refused as soon as it is too long, or as soon as what has come
+ * cannot begin a valid line. Node's parser judges byte by byte; judging prefixes keeps the two
+ * HTTP paths giving the same answer at the same moment, and spares a garbage line the timeout.
+ */
+export function checkPartialLine(state: string, line: string, limits: HttpLimits): void {
+  // A CR is allowed only as the last byte so far (its LF may be in the next chunk).
+  const cr = line.indexOf('\r');
+  if (cr !== -1 && cr !== line.length - 1) throw badRequest('a bare CR (not followed by LF)');
+  const text = cr === -1 ? line : line.slice(0, -1);
   if (state === 'REQUEST_LINE') {
-    if (limits.requestLine && length > limits.requestLine) throw lineTooLong(limits.requestLine);
+    if (limits.requestLine && line.length > limits.requestLine) throw lineTooLong(limits.requestLine);
+    if (text === '') return;
+    const parts = text.split(' ');
+    if (parts.length > 3) throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
+    if (!METHOD_PREFIXES.has(parts[0]!) || (parts.length > 1 && !METHODS.has(parts[0]!))) throw badRequest(`unknown method ${quote(parts[0]!)}`);
+    if (parts.length > 1 && parts[1] !== '' && !TARGET.test(parts[1]!)) throw badRequest('a control character or an empty request target');
+    if (parts.length > 2 && (parts[1] === '' || !VERSION_PREFIXES.has(parts[2]!))) throw badRequest('malformed HTTP version in the request line');
   } else if (state === 'HEADER' || state === 'BODY_CHUNKTRAILERS') {
-    if (limits.requestFieldSize && length > limits.requestFieldSize) throw fieldTooLarge(limits.requestFieldSize);
+    if (limits.requestFieldSize && line.length > limits.requestFieldSize) throw fieldTooLarge(limits.requestFieldSize);
+    const colon = text.indexOf(':');
+    if (colon === -1) {
+      if (text !== '' && (text.charCodeAt(0) === 0x20 || text.charCodeAt(0) === 0x09)) throw badRequest('obs-fold: a header line starts with whitespace (folded lines are not accepted)');
+      if (!TOKEN_OR_EMPTY.test(text)) throw badRequest('a control or separator character in a header name');
+    } else checkFieldLine(text, limits);
   } else if (state === 'BODY_CHUNKHEAD') {
-    if (length > MAX_CHUNK_LINE) throw badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
+    if (line.length > MAX_CHUNK_LINE) throw badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
+    if (!CHUNK_LINE_PREFIX.test(text)) throw badRequest('a malformed chunk size or chunk extension');
   } else if (state === 'BODY_CHUNKEMPTYLINE') {
-    if (length > 1) throw badRequest('chunk data is longer than its chunk size');
+    if (text !== '') throw badRequest('chunk data is longer than its chunk size');
   }
 }
 
@@ -65,8 +94,8 @@ export function checkRequestLine(line: string, limits: HttpLimits): RequestLine 
   if (parts.length !== 3) throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
   const [method, target, version] = parts as [string, string, string];
   if (!TOKEN.test(method)) throw badRequest('invalid method token in the request line');
-  if (!METHODS.has(method)) throw badRequest(`unknown method ${JSON.stringify(method)}`);
-  if (!TARGET.test(target)) throw badRequest('a control character or an empty request target');
+  if (!METHODS.has(method)) throw badRequest(`unknown method ${quote(method)}`);
+  if (!TARGET.test(target)) throw badRequest('a control character, a space or a non-ASCII byte in the request target, or none');
   checkTargetForm(method, target);
   const v = VERSION.exec(version);
   if (!v) throw badRequest('malformed HTTP version in the request line');
@@ -118,9 +147,10 @@ export function checkHead(version: string, headers: readonly string[], limits: H
   let hosts = 0;
   let contentLength: number | null = null;
   let codings: string[] | null = null;
+  let expect: string | undefined;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    if (name.length < 4 || name.length > 17) continue; // cheap skip: only host/content-length/transfer-encoding matter
+    if (name.length < 4 || name.length > 17) continue; // cheap skip: only host/expect/content-length/transfer-encoding matter
     const lower = name.toLowerCase();
     const value = headers[i + 1]!;
     if (lower === 'host') {
@@ -131,6 +161,8 @@ export function checkHead(version: string, headers: readonly string[], limits: H
       if (!/^\d+$/.test(value)) throw badRequest('Content-Length is not a non-negative decimal integer');
       contentLength = Number(value);
       if (!Number.isSafeInteger(contentLength)) throw badRequest('Content-Length is too large');
+    } else if (lower === 'expect') {
+      expect = value;
     } else if (lower === 'transfer-encoding') {
       codings ??= [];
       for (const coding of value.split(',')) codings.push(coding.trim().toLowerCase());
@@ -143,9 +175,11 @@ export function checkHead(version: string, headers: readonly string[], limits: H
     if (codings[codings.length - 1] !== 'chunked') throw badRequest('Transfer-Encoding must end with chunked');
     // Only chunked is decoded here; passing gzip or another coding through would hand the app bytes
     // it cannot tell apart from a plain body.
-    if (codings.length > 1) throw badRequest(`unsupported transfer coding ${JSON.stringify(codings[0])} (only chunked is accepted)`);
+    if (codings.length > 1) throw badRequest(`unsupported transfer coding ${quote(codings[0]!)} (only chunked is accepted)`);
   }
   if (limits.requestBody && contentLength !== null && contentLength > limits.requestBody) throw bodyTooLarge(limits.requestBody);
+  // The one expectation HTTP/1.1 defines; node:http answers others with 417 too.
+  if (version === '1.1' && expect !== undefined && expect.toLowerCase() !== '100-continue') throw new Rejection(417, `unsupported expectation ${quote(expect)}`);
   return { contentLength, chunked: codings !== null };
 }
 

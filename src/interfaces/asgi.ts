@@ -1,6 +1,7 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
-import { clientAddress, decodePath, serverAddress, splitTarget } from './scope.js';
+import { requestClient } from '../http/proxy.js';
+import { decodePath, serverAddress, splitTarget } from './scope.js';
 import { engineUpgradeRequest, type WebSocketHub } from './websocket.js';
 import type { WebSocket } from 'ws';
 
@@ -51,19 +52,21 @@ function asBytes(value: unknown, key: string, type: string): Uint8Array {
 /** The keys common to http and websocket scopes. */
 function connectionScope(type: 'http' | 'websocket', req: EngineRequest, state: Record<string, unknown>): AsgiScope {
   const { rawPath, query } = splitTarget(req.url);
-  const secure = req.scheme === 'https';
+  // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
+  const client = requestClient(req);
+  const secure = client.scheme === 'https';
   return {
     type,
     asgi: { ...ASGI_VERSION },
     http_version: req.httpVersion,
     ...(type === 'http' ? { method: req.method } : {}),
-    scheme: type === 'http' ? req.scheme : secure ? 'wss' : 'ws',
+    scheme: type === 'http' ? client.scheme : secure ? 'wss' : 'ws',
     path: decodePath(rawPath),
     raw_path: latin1(rawPath),
     query_string: latin1(query),
     root_path: '',
     headers: scopeHeaders(req),
-    client: clientAddress(req.socket),
+    client: client.clientAddress ? [client.clientAddress, client.clientPort] : null,
     server: serverAddress(req.socket),
     // Each request gets a shallow copy: keys the app adds do not leak between requests.
     state: { ...state },
@@ -261,8 +264,10 @@ export interface AsgiAdapterOptions {
 
 export function asgiAdapter(app: AsgiHosted, opts: AsgiAdapterOptions): EngineHandler {
   return (req, res) => {
-    if (req.upgrade && opts.hub && req.header('upgrade')?.toLowerCase() === 'websocket') {
-      return serveWebSocket(app, req, res, opts.hub, (err) => opts.onError(err, `WebSocket ${req.url}`));
+    if (req.upgrade && req.header('upgrade')?.toLowerCase() === 'websocket') {
+      if (opts.hub) return serveWebSocket(app, req, res, opts.hub, (err) => opts.onError(err, `WebSocket ${req.url}`));
+      res.writeHead(501, [['content-type', 'text/plain']]).end('WebSocket needs the async worker class (-k async)\n');
+      return;
     }
     return serveHttp(app, req, res);
   };

@@ -92,6 +92,11 @@ const isFastBody = (body: unknown): body is FastBody | undefined =>
   body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 
 export class FastResponse {
+  /** The brand: `instanceof FastResponse` is true for native responses too (see Symbol.hasInstance). */
+  readonly #fast = true;
+  static isFast(value: unknown): value is FastResponse {
+    return typeof value === 'object' && value !== null && #fast in value;
+  }
   private [kReal]: Response | undefined;
   private readonly [kInit]: KeptResponse | undefined;
   constructor(body?: BodyInit | null, init?: ResponseInit) {

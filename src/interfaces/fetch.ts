@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
-import { clientInfo } from '../http/proxy.js';
+import { requestClient } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
 import { FastResponse, LazyRequest, NativeRequest, installFastGlobals, type FastBody, type HeadersInit, type RequestSource } from './fetch-globals.js';
@@ -12,8 +13,13 @@ type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
  * scheme is the listener's, or a trusted proxy's X-Forwarded-Proto / Forwarded.
  */
 export function requestUrl(req: EngineRequest): string {
-  const host = req.header('host') ?? `${req.socket.localAddress ?? 'localhost'}:${req.socket.localPort ?? ''}`;
-  const { scheme } = clientInfo(req.socket, (name) => req.header(name), req.scheme);
+  let host = req.header('host');
+  if (host === undefined) {
+    // HTTP/1.0 may omit Host: name the listening address (bracketed when IPv6; a Unix socket has none).
+    const address = req.socket.localAddress;
+    host = address ? `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}` : 'localhost';
+  }
+  const { scheme } = requestClient(req);
   return `${scheme}://${host}${req.url}`;
 }
 
@@ -67,7 +73,7 @@ function headerList(headers: Headers): HeaderList {
 function initHeaderList(init: HeadersInit | undefined, body: FastBody): HeaderList {
   let out: HeaderList;
   if (init === undefined) out = [];
-  else if (init instanceof Headers) return headerList(init);
+  else if (init instanceof Headers) out = headerList(init);
   else if (Array.isArray(init)) out = init.map(([name, value]) => [name!, String(value)]);
   else {
     out = [];
@@ -84,16 +90,18 @@ function initHeaderList(init: HeadersInit | undefined, body: FastBody): HeaderLi
   return out;
 }
 
+/** Writes a FastResponse's kept string/bytes body at once; false when it has none to write. */
+function writeKept(response: FastResponse, res: EngineResponse): boolean {
+  const kept = response.kept();
+  if (!kept) return false;
+  res.writeHead(kept.status, kept.real ? headerList(kept.real.headers) : initHeaderList(kept.headers, kept.body));
+  res.end(kept.body ?? undefined);
+  return true;
+}
+
 /** Writes a web Response to the engine: kept string/bytes bodies at once, streams with back-pressure. */
 export async function sendWebResponse(response: Response, res: EngineResponse): Promise<void> {
-  if (response instanceof FastResponse) {
-    const kept = response.kept();
-    if (kept) {
-      res.writeHead(kept.status, kept.real ? headerList(kept.real.headers) : initHeaderList(kept.headers, kept.body));
-      res.end(kept.body ?? undefined);
-      return;
-    }
-  }
+  if (FastResponse.isFast(response) && writeKept(response, res)) return;
   res.writeHead(response.status, headerList(response.headers));
   if (!response.body) {
     res.end();
@@ -137,8 +145,11 @@ class FetchServer {
     return this.topics.publish(topic, message);
   }
   requestIP(request: Request): { address: string; family: string; port: number } | null {
-    const socket = (request as unknown as Partial<Tagged>)[kEngineRequest]?.socket;
-    return socket?.remoteAddress ? { address: socket.remoteAddress, family: socket.remoteFamily ?? 'IPv4', port: socket.remotePort ?? 0 } : null;
+    const req = (request as unknown as Partial<Tagged>)[kEngineRequest];
+    if (!req) return null;
+    // The client a trusted proxy names (--forwarded-allow-ips), else the socket's peer.
+    const { clientAddress, clientPort } = requestClient(req);
+    return clientAddress ? { address: clientAddress, family: isIP(clientAddress) === 6 ? 'IPv6' : 'IPv4', port: clientPort } : null;
   }
 }
 
@@ -151,22 +162,22 @@ export function fetchAdapter(app: FetchApp, opts: FetchAdapterOptions): EngineHa
   installFastGlobals();
   const server = new FetchServer(app.websocket ? opts.hub : null);
 
-  const upgrade = async (req: EngineRequest, res: EngineResponse, data: unknown, headers: HeadersInit | undefined): Promise<void> => {
+  const upgrade = async (req: EngineRequest, data: unknown, headers: HeadersInit | undefined): Promise<void> => {
     const { socket, head } = req.takeSocket();
     const extra = headers ? headerList(new Headers(headers)) : [];
     const ws = await opts.hub!.accept(engineUpgradeRequest(req), socket, head, { headers: extra });
     if (!ws) return;
     const bun = new BunSocket(ws, data, req.socket.remoteAddress ?? '', server.topics);
     runBunHandlers(bun, ws, app.websocket!, server.topics, (err) => opts.onError(err, `WebSocket handler for ${req.url}`));
-    void res;
   };
 
   const finish = (response: Response | undefined | void, req: EngineRequest, res: EngineResponse): void | Promise<void> => {
     if (req.upgrade) {
       const pending = server.pending.get(req);
-      if (pending) return upgrade(req, res, pending.data, pending.headers);
+      if (pending) return upgrade(req, pending.data, pending.headers);
     }
     if (!(response instanceof Response)) throw notAResponse(response);
+    if (FastResponse.isFast(response) && writeKept(response, res)) return; // no promise for the common case
     return sendWebResponse(response, res);
   };
 

@@ -43,6 +43,12 @@ export function configureGateway(from: Partial<GatewaySettings>, listeners: Read
   registerListeners(listeners);
 }
 
+/**
+ * WebSocket needs the async class: a sync worker serves one connection at a time and a thread
+ * worker replays requests on in-memory sockets, so neither can hold a long-lived socket.
+ */
+const webSocketCapable = () => settings.workerClass === 'async';
+
 function theHub(): WebSocketHub {
   return (hub ??= new WebSocketHub({
     maxPayload: settings.wsMaxSize,
@@ -58,9 +64,9 @@ export type ErrorReporter = (err: unknown, what: string) => void;
 export function engineHandlerFor(app: Exclude<HostedApp, { kind: 'node' }>, onError: ErrorReporter, onWsgiErrors: (line: string) => void): EngineHandler {
   switch (app.kind) {
     case 'fetch':
-      return fetchAdapter(app, { hub: app.websocket ? theHub() : null, onError });
+      return fetchAdapter(app, { hub: app.websocket && webSocketCapable() ? theHub() : null, onError });
     case 'asgi':
-      return asgiAdapter(app, { hub: theHub(), onError });
+      return asgiAdapter(app, { hub: webSocketCapable() ? theHub() : null, onError });
     case 'wsgi':
       return wsgiAdapter(app, {
         spoolSize: settings.wsgiSpoolSize,
@@ -82,7 +88,7 @@ export function closeWebSocketsOnDrain(protocol: ProtocolServer): void {
  */
 export function attachNodeUpgrade(server: HttpServer, app: Extract<HostedApp, { kind: 'node' }>, onError: ErrorReporter): void {
   const { upgrade, websocket } = app;
-  if (!upgrade && !websocket) return;
+  if ((!upgrade && !websocket) || !webSocketCapable()) return;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     try {

@@ -34,8 +34,3 @@ export function serverAddress(socket: Socket): [string, number | null] {
   const bound = server?.address();
   return [(fd !== undefined ? unixPaths.get(fd) : undefined) ?? (typeof bound === 'string' ? bound : ''), null];
 }
-
-/** The client end, or null on a Unix socket (no address to tell). */
-export function clientAddress(socket: Socket): [string, number] | null {
-  return socket.remoteAddress && socket.remotePort !== undefined ? [socket.remoteAddress, socket.remotePort] : null;
-}

@@ -1,5 +1,6 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
+import { requestClient } from '../http/proxy.js';
 import { decodePath, serverAddress, splitTarget } from './scope.js';
 import { WsgiInput } from './wsgi-input.js';
 
@@ -53,6 +54,8 @@ function errorsStream(sink: (line: string) => void) {
 export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOptions): Record<string, unknown> {
   const { rawPath, query } = splitTarget(req.url);
   const [localHost, localPort] = serverAddress(req.socket);
+  // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
+  const client = requestClient(req);
   const host = req.header('host');
   const hostMatch = host ? /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host) : null;
   const environ: Record<string, unknown> = {
@@ -63,12 +66,12 @@ export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOpt
     RAW_URI: req.url,
     REQUEST_URI: req.url,
     SERVER_NAME: hostMatch?.[1] || localHost,
-    SERVER_PORT: hostMatch?.[2] ?? (localPort === null ? '' : hostMatch ? (req.scheme === 'https' ? '443' : '80') : String(localPort)),
+    SERVER_PORT: hostMatch?.[2] ?? (localPort === null ? '' : hostMatch ? (client.scheme === 'https' ? '443' : '80') : String(localPort)),
     SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
-    REMOTE_ADDR: req.socket.remoteAddress ?? '',
-    REMOTE_PORT: req.socket.remotePort === undefined ? '' : String(req.socket.remotePort),
+    REMOTE_ADDR: client.clientAddress,
+    REMOTE_PORT: client.clientAddress ? String(client.clientPort) : '',
     'wsgi.version': [1, 0],
-    'wsgi.url_scheme': req.scheme,
+    'wsgi.url_scheme': client.scheme,
     'wsgi.input': input,
     'wsgi.input_terminated': true,
     'wsgi.errors': errorsStream(opts.errors),
@@ -157,7 +160,13 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
 
 export function wsgiAdapter(app: WsgiHosted, opts: WsgiOptions): EngineHandler {
   return async (req, res) => {
-    const input = await WsgiInput.receive(req.body, opts.spoolSize);
+    let input: WsgiInput;
+    try {
+      input = await WsgiInput.receive(req.body, opts.spoolSize);
+    } catch (err) {
+      if (req.aborted) return; // the client left mid-upload: nobody to answer, nothing to log
+      throw err;
+    }
     try {
       if (req.aborted) return;
       await respond(app.app, buildEnviron(req, input, opts), res);

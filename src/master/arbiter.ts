@@ -13,17 +13,16 @@ import { tlsOptions } from '../http/tls.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
-import { mergeReloaded } from './reload.js';
+import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
 import { currentLaunch, movePidfile, OLDBIN_SUFFIX, spawnNewMaster, takeInheritance, type LaunchContext } from './upgrade.js';
 import { WorkerProcess } from './worker-process.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
 /** A worker that dies sooner than this after boot counts toward the crash-loop backoff. */
 const EARLY_DEATH_MS = 5_000;
 const MAX_BACKOFF_MS = 30_000;
-/** How long HUP waits for the new workers to be ready when `timeout` is 0 (disabled). */
-const RELOAD_READY_SECONDS = 60;
 
 export interface ArbiterOptions {
   /** Resolves the settings again from the same command line and environment (HUP). */
@@ -183,6 +182,8 @@ export class Arbiter {
   }
 
   private enqueueSignal(sig: NodeJS.Signals): void {
+    // A stop must not wait behind a HUP that is waiting for its new workers to boot.
+    if (this.reloading && STOP_SIGNALS.includes(sig)) return void this.handleSignal(sig);
     this.signalQueue.push(sig);
     void this.handleSignals();
   }
@@ -191,16 +192,17 @@ export class Arbiter {
   private async handleSignals(): Promise<void> {
     if (this.handlingSignals) return;
     this.handlingSignals = true;
-    while (this.signalQueue.length) {
-      const sig = this.signalQueue.shift()!;
-      this.log.info('Handling signal: %s', sig.slice(3).toLowerCase());
-      try {
-        await this.signalHandlers[sig]?.();
-      } catch (err) {
-        this.log.error({ err: describeError(err) }, 'Error while handling %s', sig);
-      }
-    }
+    while (this.signalQueue.length) await this.handleSignal(this.signalQueue.shift()!);
     this.handlingSignals = false;
+  }
+
+  private async handleSignal(sig: NodeJS.Signals): Promise<void> {
+    this.log.info('Handling signal: %s', sig.slice(3).toLowerCase());
+    try {
+      await this.signalHandlers[sig]?.();
+    } catch (err) {
+      this.log.error({ err: describeError(err) }, 'Error while handling %s', sig);
+    }
   }
 
   // ---- workers -------------------------------------------------------------------------------
@@ -349,7 +351,9 @@ export class Arbiter {
     const { resolved, needsRestart } = mergeReloaded(this.resolved, fresh);
     for (const c of needsRestart) {
       const [was, wanted] = [JSON.stringify(c.running), JSON.stringify(c.wanted)];
-      this.log.warn(`Setting "${c.name}" changed (${was} -> ${wanted}) but needs a restart to apply (USR2, or stop and start); still using ${was}`);
+      // A USR2 master adopts the running sockets, so only a stop and start rebinds.
+      const how = c.name === 'bind' ? 'a stop and start' : 'a restart (USR2, or stop and start)';
+      this.log.warn(`Setting "${c.name}" changed (${was} -> ${wanted}) but needs ${how} to apply; still using ${was}`);
     }
     this.resolved = resolved;
     await this.hook('onReload');
@@ -357,11 +361,7 @@ export class Arbiter {
     const old = this.liveWorkers();
     this.reloading = true;
     const fresher = Array.from({ length: this.settings.workers }, () => this.spawnWorker());
-    const limit = (this.settings.timeout > 0 ? this.settings.timeout : RELOAD_READY_SECONDS) * 1000;
-    const allReady = await Promise.race([
-      Promise.all(fresher.map((w) => w.ready)).then((r) => r.every(Boolean)),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), limit).unref()),
-    ]);
+    const allReady = await allReadyWithin(fresher, this.settings.timeout > 0 ? this.settings.timeout : RELOAD_READY_SECONDS);
     this.reloading = false;
     if (this.stopping) return;
     if (!allReady) {

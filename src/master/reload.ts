@@ -1,6 +1,10 @@
 import type { ResolvedSettings } from '../config/resolve.js';
 import { SETTINGS, type Settings } from '../config/settings/index.js';
 import type { SettingSpec } from '../config/spec.js';
+import type { WorkerProcess } from './worker-process.js';
+
+/** How long HUP waits for the new workers to be ready when `timeout` is 0 (disabled). */
+export const RELOAD_READY_SECONDS = 60;
 
 export interface NeedsRestart {
   name: string;
@@ -28,4 +32,12 @@ export function mergeReloaded(running: ResolvedSettings, fresh: ResolvedSettings
     sources[spec.name] = (running.sources as Record<string, string>)[spec.name]!;
   }
   return { resolved: { settings: settings as Settings, sources: sources as ResolvedSettings['sources'], configFile: fresh.configFile }, needsRestart };
+}
+
+/** True once every new worker reports ready; false if one exits first or `seconds` pass. */
+export function allReadyWithin(workers: WorkerProcess[], seconds: number): Promise<boolean> {
+  return Promise.race([
+    Promise.all(workers.map((w) => w.ready)).then((r) => r.every(Boolean)),
+    new Promise<false>((resolve) => setTimeout(() => resolve(false), seconds * 1000).unref()),
+  ]);
 }

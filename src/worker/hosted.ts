@@ -34,8 +34,12 @@ function describe(err: unknown): Record<string, unknown> {
 
 /** The HTTP implementation for an app: node:http for `(req, res)` apps, gserve's engine for the rest. */
 export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
-  const protocol = makeProtocol(app, opts);
-  protocol.on('rejected', (r: Rejection, socket: Socket) => opts.log.info(rejectionLogFields(r, socket), `Refused request: ${r.status} ${r.reason}`));
+  return logRefusals(makeProtocol(app, opts), opts.log);
+}
+
+/** Each refused request (a 4xx from the limits and checks in http/) gets one info line. */
+export function logRefusals<P extends ProtocolServer>(protocol: P, log: Logger): P {
+  protocol.on('rejected', (r: Rejection, socket: Socket) => log.info(rejectionLogFields(r, socket), `Refused request: ${r.status} ${r.reason}`));
   return protocol;
 }
 

@@ -77,8 +77,7 @@ process.on('message', (message: MasterMessage) => {
   else if (message.t === 'reopen-logs') {
     logTarget.reopen();
     stats.reopenLogs();
-  }
-  else if (message.t === 'shutdown-pending') announceStop();
+  } else if (message.t === 'shutdown-pending') announceStop();
 });
 process.on('unhandledRejection', (reason) => {
   log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');
@@ -91,16 +90,15 @@ async function main(): Promise<void> {
   }
   hooks = await WorkerHooks.load(boot, log);
   // Only with the hook: a handler replaces SIGABRT's default (die at once), and the master's SIGKILL follows anyway.
-  const abortHooks = hooks;
-  if (abortHooks.has('workerAbort')) {
+  const h = hooks;
+  if (h.has('workerAbort')) {
     process.on('SIGABRT', async () => {
-      await abortHooks.run('workerAbort', abortHooks.worker);
+      await h.run('workerAbort', h.worker);
       process.exit(134);
     });
   }
-  await hooks.run('postFork', hooks.server, hooks.worker);
+  await h.run('postFork', h.server, h.worker);
   const recycler = new Recycler(settings, send);
-  const h = hooks;
   const context = {
     boot,
     log,
@@ -120,7 +118,7 @@ async function main(): Promise<void> {
       return app;
     };
     worker = await createWorkerClass(settings.workerClass as string, context, loadApp);
-    await hooks.run('postWorkerInit', hooks.worker);
+    await h.run('postWorkerInit', h.worker);
     // The thread class loads the app in its threads, so a load error can surface here too.
     await worker.start();
   } catch (err) {

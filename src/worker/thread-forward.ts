@@ -3,6 +3,7 @@ import { HTTPParser } from 'http-parser-js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { Exchange, ThreadPool } from './thread-pool.js';
 import type { Peer } from './thread-protocol.js';
+import { isUnixPeer } from '../http/proxy.js';
 
 const CRLF = '\r\n';
 /** Framing is the main thread's engine's business; these headers of the thread's answer are dropped. */
@@ -110,7 +111,15 @@ function serializeHead(req: EngineRequest): { head: Buffer; chunked: boolean } {
   return { head: Buffer.from(head + CRLF, 'latin1'), chunked };
 }
 
-const peerOf = (s: Socket): Peer => ({ remoteAddress: s.remoteAddress, remotePort: s.remotePort, localAddress: s.localAddress, localPort: s.localPort });
+const peerOf = (s: Socket): Peer => ({
+  remoteAddress: s.remoteAddress,
+  remotePort: s.remotePort,
+  remoteFamily: s.remoteFamily,
+  localAddress: s.localAddress,
+  localPort: s.localPort,
+  encrypted: Boolean((s as Socket & { encrypted?: boolean }).encrypted),
+  unixPeer: isUnixPeer(s),
+});
 
 /**
  * An upgraded connection (WebSocket): the socket leaves the engine and becomes a byte tunnel to one

@@ -17,6 +17,11 @@ export interface Peer {
   remotePort?: number;
   localAddress?: string;
   localPort?: number;
+  /** The connection is TLS: the app's socket says so, as node's does (Express's `req.protocol`). */
+  encrypted?: boolean;
+  remoteFamily?: string;
+  /** Came in on a `unix:` listener: its forwarded headers are trusted (src/http/proxy.ts). */
+  unixPeer?: boolean;
 }
 
 export type ToThread =

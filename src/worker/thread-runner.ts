@@ -8,6 +8,7 @@ import type { ProtocolServer } from '../http/protocol.js';
 import { protocolOptions } from './async.js';
 import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
 import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
+import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.js';
 
@@ -42,12 +43,15 @@ class ExchangeSocket extends Duplex {
   remotePort?: number;
   localAddress?: string;
   localPort?: number;
-  readonly remoteFamily = 'IPv4';
-  readonly encrypted = false;
+  remoteFamily = 'IPv4';
+  /** Set from the peer: true when the client's connection is TLS. */
+  encrypted = false;
 
   constructor(readonly id: number, peer: Peer) {
     super({ allowHalfOpen: true });
-    Object.assign(this, peer);
+    const { unixPeer, ...address } = peer;
+    Object.assign(this, address);
+    if (unixPeer) markUnixPeer(this);
   }
 
   override _read(): void {}
@@ -135,6 +139,7 @@ async function main(): Promise<void> {
   let app;
   // Each thread is its own module world: its gateway settings and ASGI lifespan are its own.
   configureGateway(settings as unknown as GatewaySettings);
+  setForwardedAllowIps(settings.forwardedAllowIps as string[]);
   try {
     app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
     await startLifespan(app, settings.lifespan as LifespanMode, { info: (m) => log.info(m), error: (m) => log.error(m) });

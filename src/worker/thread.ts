@@ -1,6 +1,7 @@
 import { HttpEngine } from '../http/engine.js';
 import { withHealthCheckEngine } from '../http/health.js';
 import { AsyncWorker } from './async.js';
+import { logRefusals } from './hosted.js';
 import { forwardToThreads } from './thread-forward.js';
 import { ThreadPool } from './thread-pool.js';
 import type { WorkerClass, WorkerContext } from './types.js';
@@ -20,7 +21,7 @@ export class ThreadWorker implements WorkerClass {
     const { settings, cwd, listeners } = ctx.boot;
     this.pool = new ThreadPool(settings.threads as number, { settings, cwd, schemes: listeners.map((l) => l.scheme) }, ctx.log);
     this.connections = new AsyncWorker(ctx, (options, listener) => {
-      const engine = new HttpEngine(withHealthCheckEngine(forwardToThreads(this.pool, listener)), options);
+      const engine = logRefusals(new HttpEngine(withHealthCheckEngine(forwardToThreads(this.pool, listener)), options), ctx.log);
       engine.prependListener('handler-error', (err: unknown) => ctx.log.error({ err: String(err) }, 'Error forwarding a request to an app thread'));
       return engine;
     });

@@ -99,6 +99,22 @@ const cases = {
   'chunk-data-no-crlf.400': post('Transfer-Encoding: chunked\r\n', '5\r\nhello0\r\n\r\n'),
   'trailer-obs-fold.400': post('Transfer-Encoding: chunked\r\n', '5\r\nhello\r\n0\r\nX-T: a\r\n b\r\n\r\n'),
   'trailer-bad-name.400': post('Transfer-Encoding: chunked\r\n', '5\r\nhello\r\n0\r\nX(T): a\r\n\r\n'),
+  'target-non-ascii.400': 'GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n',
+  'target-no-slash.400': 'GET index.html HTTP/1.1\r\nHost: x\r\n\r\n',
+  'target-asterisk-not-options.400': 'GET * HTTP/1.1\r\nHost: x\r\n\r\n',
+  'connect-no-port.400': 'CONNECT example.com HTTP/1.1\r\nHost: example.com\r\n\r\n',
+  'host-port-too-large.400': 'GET / HTTP/1.1\r\nHost: x:99999\r\n\r\n',
+  'expect-unknown.417': get('Expect: 200-ok\r\n'),
+  'bare-lf-line-endings.400': 'GET / HTTP/1.1\nHost: x\n\n',
+  'bare-lf-after-header.400': get('X-A: a\n'),
+  'chunk-size-bare-lf.400': post('Transfer-Encoding: chunked\r\n', '5\nhello\r\n0\r\n\r\n'),
+  'chunk-ext-space-before-semicolon.400': post('Transfer-Encoding: chunked\r\n', '5 ;a=b\r\nhello\r\n0\r\n\r\n'),
+  // --- refused from the first bytes, without waiting for the line to end
+  'partial-garbage-method.400': 'XYZ@',
+  'partial-bad-version.400': 'GET / HTTQ',
+  'partial-header-name-space.400': 'GET / HTTP/1.1\r\nHo st',
+  // --- nothing after a request that closes the connection is read as a request
+  'garbage-after-connection-close.200': get('Connection: close\r\n') + 'GARBAGE \x00\x01\r\n\r\n' + SMUGGLED,
   // --- limits (the corpus runs with --limit-request-body 1024)
   'body-too-large-cl.413': post('Content-Length: 2000\r\n', 'x'.repeat(2000)),
   'body-too-large-chunked.413': post('Transfer-Encoding: chunked\r\n', `800\r\n${'x'.repeat(2048)}\r\n0\r\n\r\n`),

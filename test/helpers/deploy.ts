@@ -1,4 +1,4 @@
-import { Agent, request, type IncomingMessage } from 'node:http';
+import { Agent, request, type IncomingMessage, type RequestOptions } from 'node:http';
 import { join } from 'node:path';
 import { FIXTURES } from './gserve.js';
 
@@ -60,4 +60,20 @@ export class KeptAliveClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** One GET on a new connection, with raw request options (a source address, a Unix socket path). */
+export function getWith(options: RequestOptions & { url?: string }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const { url, ...rest } = options;
+    const req = url ? request(url, { agent: false, ...rest }, onResponse) : request({ agent: false, ...rest }, onResponse);
+    function onResponse(res: IncomingMessage) {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    }
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -175,6 +175,8 @@ export async function startGserve(args: string[], opts: StartOptions = {}): Prom
 export async function runGserve(args: string[], opts: StartOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string; g: Gserve }> {
   const g = await startGserve(args, { ...opts, workers: 0 });
   const { code } = await g.exited;
+  // 'exit' can come before the last output is read: wait for both streams to end too.
+  await Promise.all([g.child.stdout!, g.child.stderr!].map((s) => (s.readableEnded ? null : new Promise((r) => s.once('end', r)))));
   return { code, stdout: g.stdout, stderr: g.stderr, g };
 }
 

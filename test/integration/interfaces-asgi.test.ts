@@ -13,7 +13,7 @@ function eventsFile(): string {
 describe('the asgi interface', () => {
   it('runs lifespan startup before the first request, shares its state, and shuts down at stop', async () => {
     const file = eventsFile();
-    const g = await startGserve([`${probe}:app`, '-e', `EVENTS_FILE=${file}`]);
+    const g = await startGserve([`${probe}:app`, '-e', `EVENTS_FILE=${file}`, '--forwarded-allow-ips', '127.0.0.1']);
     const r = await get(g.url + '/scope?q=%20x', { headers: { 'X-Mixed-Case': 'v' } });
     const scope = JSON.parse(r.body);
     expect(events(file).slice(0, 2)).toEqual(['lifespan.startup', 'request']);
@@ -34,6 +34,9 @@ describe('the asgi interface', () => {
     expect(typeof scope.client[1]).toBe('number');
     // Header names are lower-cased byte strings.
     expect(scope.headers).toContainEqual(['x-mixed-case', 'v', true]);
+    // A trusted proxy (127.0.0.1 with --forwarded-allow-ips) names the client and the scheme.
+    const proxied = JSON.parse((await get(g.url + '/scope', { headers: { 'X-Forwarded-For': '203.0.113.9', 'X-Forwarded-Proto': 'https' } })).body);
+    expect([proxied.client[0], proxied.scheme]).toEqual(['203.0.113.9', 'https']);
     g.signal('SIGTERM');
     await g.exited;
     expect(events(file).at(-1)).toBe('lifespan.shutdown');

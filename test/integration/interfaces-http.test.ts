@@ -5,7 +5,15 @@ import { get } from '../helpers/http.js';
 import { rawExchange } from '../helpers/raw.js';
 
 /** The same routes served through each interface (test/fixtures/apps/iface-*.js); the same answers expected. */
-const KINDS = ['node', 'fetch', 'wsgi', 'asgi'] as const;
+const KINDS = [
+  ['node', []],
+  ['fetch', []],
+  ['wsgi', []],
+  ['asgi', []],
+  // WSGI's natural homes: one request per worker, or per thread.
+  ['wsgi', ['-k', 'sync']],
+  ['wsgi', ['-k', 'thread', '--threads', '2']],
+] as const;
 
 /** Splits a raw HTTP/1.1 stream of responses (no bodies beyond what their framing says). */
 function responses(raw: string): Array<{ head: string; body: string }> {
@@ -38,9 +46,9 @@ function responses(raw: string): Array<{ head: string; body: string }> {
   return out;
 }
 
-describe.each(KINDS)('the %s interface', (kind) => {
+describe.each(KINDS)('the %s interface %j', (kind, extra) => {
   it('serves status, headers, queries, bodies, streams, HEAD, 204/304, unicode paths and app errors', async () => {
-    const g = await startGserve([`${join(FIXTURES, 'apps', `iface-${kind}.js`)}:app`, '--interface', kind]);
+    const g = await startGserve([`${join(FIXTURES, 'apps', `iface-${kind}.js`)}:app`, '--interface', kind, ...extra]);
 
     // Query string and a percent-encoded unicode path, decoded for the app.
     const echo = await get(g.url + '/echo/%C3%A9t%C3%A9/%E2%9C%93?a=1&b=%20x');
@@ -72,16 +80,21 @@ describe.each(KINDS)('the %s interface', (kind) => {
     const headOnly = await rawExchange(g.port, 'HEAD /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(headOnly).toMatch(/^HTTP\/1\.1 200 /);
     expect(headOnly.endsWith('\r\n\r\n')).toBe(true);
-    const pipelined = await rawExchange(
-      g.port,
-      'GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\nGET /status/304 HTTP/1.1\r\nHost: x\r\n\r\nGET /echo?last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-    );
-    const [noContent, notModified, last] = responses(pipelined);
+    const requests = ['GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /status/304 HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /echo?last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'];
+    // The sync class answers one request per connection (as Gunicorn's), so no pipelining there.
+    const oneRequestPerConnection = (extra as readonly string[]).includes('sync');
+    const raw = oneRequestPerConnection ? (await Promise.all(requests.map((r) => rawExchange(g.port, r)))).join('') : await rawExchange(g.port, requests.join(''));
+    const [noContent, notModified, last] = responses(raw);
     expect(noContent!.head).toMatch(/^HTTP\/1\.1 204 /);
     expect(noContent!.head).not.toMatch(/transfer-encoding|content-length: [1-9]/i);
     expect(notModified!.head).toMatch(/^HTTP\/1\.1 304 /);
     expect(notModified!.head).not.toMatch(/transfer-encoding|content-length: [1-9]/i);
     expect(JSON.parse(last!.body).query).toBe('last');
+
+    if (kind === 'fetch') {
+      const redirect = await get(g.url + '/redirect');
+      expect([redirect.status, redirect.headers.location]).toEqual([302, 'http://example.test/there']);
+    }
 
     // An app error: a bare 500, the detail only in the log with the request line, the worker still serving.
     const failed = await get(g.url + '/throw');

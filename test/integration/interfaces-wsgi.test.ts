@@ -37,6 +37,8 @@ describe('the wsgi interface', () => {
     expect(env.HTTP_X_SNEAKY).toBeUndefined();
     expect(env.HTTP_CONTENT_TYPE).toBeUndefined();
     await g.waitForLog(/^a line for the error log$/);
+    const threaded = await startGserve([probe, '-k', 'thread', '--threads', '2']);
+    expect(JSON.parse((await get(threaded.url + '/environ')).body)).toMatchObject({ 'wsgi.multithread': true, 'wsgi.multiprocess': false });
   });
 
   it('spools a body larger than --wsgi-spool-size to a temporary file and reads it synchronously', async () => {
@@ -44,8 +46,9 @@ describe('the wsgi interface', () => {
     const body = 'first line\n' + 'x'.repeat(5 * 1024 * 1024);
     const r = JSON.parse((await get(g.url + '/digest', { method: 'POST', body })).body);
     expect(r).toEqual({ total: body.length, sha256: createHash('sha256').update(body).digest('hex'), firstLine: 'first line\n', contentLength: String(body.length) });
-    // Nothing left behind: the spool file is unlinked as soon as it is opened.
-    expect(readdirSync(tmpdir()).filter((f) => f.startsWith('gserve-wsgi-'))).toEqual([]);
+    // Nothing left behind: the spool file (named after the worker's pid) is unlinked as soon as it is opened.
+    const [worker] = [...g.workerPids];
+    expect(readdirSync(tmpdir()).filter((f) => f.startsWith(`gserve-wsgi-${worker}-`))).toEqual([]);
     // A small body stays in memory and reads the same way.
     const small = JSON.parse((await get(g.url + '/digest', { method: 'POST', body: 'one\ntwo' })).body);
     expect(small).toMatchObject({ total: 7, firstLine: 'one\n' });

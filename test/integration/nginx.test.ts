@@ -1,27 +1,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deployApp } from '../helpers/deploy.js';
+import { deployApp, getWith } from '../helpers/deploy.js';
 import { ROOT, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 
 /** The test's requests come from 127.0.0.2, so that the client's address differs from nginx's. */
 const CLIENT_ADDRESS = '127.0.0.2';
 
-function getFromClient(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent: false, localAddress: CLIENT_ADDRESS, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const getFromClient = (url: string, headers: Record<string, string> = {}) => getWith({ url, localAddress: CLIENT_ADDRESS, headers });
 
 /**
  * examples/deploy/nginx/gserve.conf, run for real: nginx on 127.0.0.1 proxying to gserve on a Unix

@@ -1,6 +1,7 @@
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { parseResponse, rawExchange } from '../helpers/raw.js';
 
@@ -26,6 +27,18 @@ function ipv6Bytes(a: string): Buffer {
   return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 255]));
 }
 
+function getUnix(socketPath: string, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('forwarded headers', () => {
   it('believes X-Forwarded-Proto and Forwarded from a trusted peer (the default 127.0.0.1)', async () => {
     const g = await startGserve([app('fetch-url')]);
@@ -49,6 +62,37 @@ describe('forwarded headers', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/forwarded-allow-ips.*CIDR/);
     expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('forwarded client in every gateway interface', () => {
+  const headers = { 'x-forwarded-for': '203.0.113.50, 10.0.0.2', 'x-forwarded-proto': 'https' };
+
+  it('fetch: request.url and server.requestIP', async () => {
+    const g = await startGserve(['--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8', app('fetch-ip')]);
+    const r = JSON.parse((await get(g.url + '/ip', { headers })).body);
+    expect(r).toEqual({ url: `https://127.0.0.1:${g.port}/ip`, ip: { address: '203.0.113.50', family: 'IPv4', port: 0 } });
+    const direct = JSON.parse((await get(g.url + '/ip')).body);
+    expect(direct.ip).toMatchObject({ address: '127.0.0.1', family: 'IPv4' });
+  });
+
+  it('wsgi: REMOTE_ADDR and wsgi.url_scheme; asgi: client and scheme', async () => {
+    const w = await startGserve(['--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8', `${app('wsgi-probe')}:app`]);
+    const env = JSON.parse((await get(w.url + '/environ', { headers })).body);
+    expect(env).toMatchObject({ REMOTE_ADDR: '203.0.113.50', 'wsgi.url_scheme': 'https' });
+    const a = await startGserve(['--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8', `${app('asgi-probe')}:app`]);
+    const scope = JSON.parse((await get(a.url + '/scope', { headers: { forwarded: 'for="[2001:db8::9]:4000";proto=https' } })).body);
+    expect(scope).toMatchObject({ client: ['2001:db8::9', 4000], scheme: 'https' });
+    // The thread class's app threads apply the same --forwarded-allow-ips.
+    const t = await startGserve(['-k', 'thread', '--forwarded-allow-ips', '10.9.8.7', `${app('wsgi-probe')}:app`]);
+    expect(JSON.parse((await get(t.url + '/environ', { headers })).body)).toMatchObject({ REMOTE_ADDR: '127.0.0.1', 'wsgi.url_scheme': 'http' });
+    const path = join(tempDir(), 'thread.sock');
+    await startGserve(['-k', 'thread', '-b', `unix:${path}`, '--forwarded-allow-ips', '10.9.8.7', `${app('wsgi-probe')}:app`]);
+    // A unix-socket peer is trusted; 10.0.0.2 is not, so it is the right-most hop to believe.
+    expect(JSON.parse((await getUnix(path, '/environ', headers)).body)).toMatchObject({ REMOTE_ADDR: '10.0.0.2', 'wsgi.url_scheme': 'https' });
+    // An untrusted peer's headers change nothing.
+    const u = await startGserve(['--forwarded-allow-ips', '10.9.8.7', `${app('wsgi-probe')}:app`]);
+    expect(JSON.parse((await get(u.url + '/environ', { headers })).body)).toMatchObject({ REMOTE_ADDR: '127.0.0.1', 'wsgi.url_scheme': 'http' });
   });
 });
 

@@ -73,7 +73,7 @@ describe('signals', () => {
     g.signal('SIGHUP');
     await g.waitForLog(/^Reloaded: generation 1 is serving/);
     await g.until(() => exitsOf(g) >= 1, 'the old worker to exit');
-    expect(g.lines.some((l) => /^Setting "bind" changed \(\["127.0.0.1:0"\] -> \["127.0.0.1:1"\]\) but needs a restart/.test(l.msg))).toBe(true);
+    expect(g.lines.some((l) => /^Setting "bind" changed \(\["127.0.0.1:0"\] -> \["127.0.0.1:1"\]\) but needs a stop and start to apply; still using/.test(l.msg))).toBe(true);
     expect(g.lines.filter((l) => /^Worker exited .*: reloaded$/.test(l.msg))).toHaveLength(1);
     expect(workersReady(g)).toBe(3); // one of generation 0, two of generation 1
     expect((await get(url)).body).toBe('v2 1'); // same port: the listener never closed
@@ -92,6 +92,19 @@ describe('signals', () => {
     await g.waitForLog(/^Reloaded: generation 2 is serving/); // the failed generation's number is not reused
     expect((await get(g.url)).body).toBe('fixed 2');
     expect(isAlive(g.pid)).toBe(true);
+  });
+
+  it('TERM during a HUP whose new workers never become ready still stops the master', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fine");\n');
+    // With a long --timeout the HUP would wait minutes for its workers: TERM must not queue behind it.
+    const g = await startGserve(['--timeout', '600', 'app.mjs'], { cwd: dir });
+    writeFileSync(join(dir, 'app.mjs'), 'await new Promise((r) => setTimeout(r, 1e9));\nexport const app = (req, res) => res.end("never");\n');
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Booting worker/, { count: 2 });
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+    for (const pid of g.workerPids) await waitForExit(pid);
   });
 
   it('TTIN adds a worker, TTOU removes one, never below 1', async () => {
@@ -137,10 +150,14 @@ describe('signals', () => {
   });
 
   it('USR2 starts a new master on the same sockets; the pidfile moves to .oldbin; stopping the new one rolls back', async () => {
-    const pidfile = join(tempDir(), 'g.pid');
-    const g = await startGserve(['-p', pidfile, app('generation')]);
+    const dir = tempDir();
+    const pidfile = join(dir, 'g.pid');
+    const config = join(dir, 'gserve.config.cjs');
+    writeFileSync(config, `module.exports = { preExec: (server) => require('fs').writeFileSync(${JSON.stringify(join(dir, 'pre-exec'))}, String(server.pid)) };\n`);
+    const g = await startGserve(['-c', config, '-p', pidfile, app('generation')]);
     const newMaster = await usr2(g, pidfile);
     try {
+      expect(readFileSync(join(dir, 'pre-exec'), 'utf8')).toBe(String(g.pid)); // the preExec hook ran in the old master
       expect(readFileSync(pidfile + '.oldbin', 'utf8').trim()).toBe(String(g.pid));
       const served = new Set<string>();
       for (let i = 0; i < 200 && served.size < 2; i++) served.add(String((await get(g.url)).headers['x-served-by']));

@@ -96,7 +96,7 @@ describe('server hooks', () => {
         app: ${JSON.stringify(app('generation'))},
         ${record('onStarting')}, ${record('whenReady')}, ${record('preFork')}, ${record('postFork')},
         ${record('postWorkerInit')}, ${record('onReload')}, ${record('childExit')}, ${record('workerExit')},
-        ${record('workerInt')}, ${record('onExit')},
+        ${record('workerInt')}, ${record('workerAbort')}, ${record('onExit')},
         ${record('nworkersChanged', "' ' + a[1] + '<-' + a[2]")},
         ${record('preRequest', "' ' + a[1].url")},
         postRequest: () => { throw new Error('metrics backend down'); },
@@ -110,6 +110,10 @@ describe('server hooks', () => {
     await g.waitForLog(/^Worker exited .*: reloaded/);
     g.signal('SIGTTIN');
     await g.waitForWorkers(3);
+    const [aborted] = [...g.workerPids].filter(isAlive);
+    process.kill(aborted!, 'SIGABRT'); // what a heartbeat timeout sends first
+    await g.waitForLog(new RegExp(`^Worker \\(pid: ${aborted}\\) exited with code 134`));
+    await g.waitForWorkers(4);
     g.signal('SIGINT');
     expect((await g.exited).code).toBe(0);
     await pollUntil(() => readFileSync(events, 'utf8').includes('onExit'), 'onExit');
@@ -120,11 +124,12 @@ describe('server hooks', () => {
       expect(pidsOf(name).length, name).toBeGreaterThan(0);
       expect(new Set(pidsOf(name)), name).toEqual(new Set([g.pid])); // master-side
     }
-    for (const name of ['postFork', 'postWorkerInit', 'preRequest', 'workerExit', 'workerInt']) {
+    for (const name of ['postFork', 'postWorkerInit', 'preRequest', 'workerExit', 'workerInt', 'workerAbort']) {
       expect(pidsOf(name).length, name).toBeGreaterThan(0);
       for (const pid of pidsOf(name)) expect(g.workerPids.has(pid), name).toBe(true); // worker-side
     }
     expect(seen.find(([n]) => n === 'preRequest')![2]).toBe('/hello');
+    expect(pidsOf('workerAbort')).toEqual([aborted]);
     expect(seen.find(([n]) => n === 'nworkersChanged')!.slice(2)).toEqual(['2<-1']);
     expect(seen[0]![0]).toBe('onStarting');
     expect(seen.at(-1)![0]).toBe('onExit');

@@ -1,9 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { deployApp } from '../helpers/deploy.js';
+import { deployApp, getWith } from '../helpers/deploy.js';
 import { BIN, Gserve, ROOT, tempDir } from '../helpers/gserve.js';
 
 /**
@@ -25,18 +24,7 @@ afterEach(async () => {
   for (const g of started.splice(0)) await g.stop();
 });
 
-function getOverSocket(socketPath: string, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const getOverSocket = (socketPath: string, path: string) => getWith({ socketPath, path });
 
 describe.skipIf(unavailable !== null)('systemd socket activation (examples/deploy/systemd)', () => {
   it('starts gserve with the unit command line on the first connection, which waits and is served', async () => {

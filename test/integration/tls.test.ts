@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as http2Connect } from 'node:http2';
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,19 @@ function httpsGet(port: number, path: string, extra: Record<string, unknown> = {
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** One HTTP/1.1 request over TLS on an already connected socket; the response body. */
+function tlsGetOver(raw: Socket, path: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const tls = tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert) }, () =>
+      tls.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`),
+    );
+    let out = '';
+    tls.setEncoding('utf8').on('data', (d: string) => (out += d));
+    tls.on('end', () => resolve(out.slice(out.indexOf('\r\n\r\n') + 4)));
+    tls.on('error', reject);
   });
 }
 
@@ -100,15 +113,7 @@ describe('TLS', () => {
     await new Promise((resolve) => apart.once('connect', resolve));
     apart.write(header);
     for (const raw of [apart, await connectBehindProxy(g.port, header)]) {
-      const body = await new Promise<string>((resolve, reject) => {
-        const tls = tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert) }, () =>
-          tls.write('GET /p HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
-        );
-        let out = '';
-        tls.setEncoding('utf8').on('data', (d: string) => (out += d));
-        tls.on('end', () => resolve(out.slice(out.indexOf('\r\n\r\n') + 4)));
-        tls.on('error', reject);
-      });
+      const body = await tlsGetOver(raw, '/p');
       expect(JSON.parse(body)).toMatchObject({ remoteAddress: '2001:db8::5', remotePort: 6000, encrypted: true });
     }
   });
@@ -131,6 +136,18 @@ describe('TLS', () => {
     expect(noTls.stderr).toMatch(/--http2 needs TLS/);
     for (const r of [missing, bad, ciphers, noTls]) expect(r.stderr).not.toMatch(/\n\s+at /);
   });
+});
+
+describe('TLS and the PROXY protocol in every worker class', () => {
+  for (const workerClass of ['sync', 'thread']) {
+    it(`-k ${workerClass}: reads the PROXY header, then TLS, for a node app`, async () => {
+      if (!certs) return;
+      const g = await startGserve(['-k', workerClass, ...tlsArgs(), '--proxy-protocol', app('node-peer')]);
+      const raw = await connectBehindProxy(g.port, 'PROXY TCP4 198.51.100.9 10.0.0.1 8123 443\r\n');
+      const body = await tlsGetOver(raw, '/k');
+      expect(JSON.parse(body)).toMatchObject({ remoteAddress: '198.51.100.9', remotePort: 8123, encrypted: true, url: '/k' });
+    });
+  }
 });
 
 describe('HTTP/2', () => {

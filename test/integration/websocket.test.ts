@@ -54,6 +54,12 @@ describe('WebSocket', () => {
     ws.terminate();
   });
 
+  it('refuses WebSocket with 501 under a worker class that cannot hold sockets', async () => {
+    const g = await startGserve([fixture('ws-asgi.js:app'), '-k', 'sync']);
+    await expect(open(`ws://127.0.0.1:${g.port}/`)).rejects.toThrow('HTTP 501');
+    expect((await get(g.url + '/')).body).toBe('http');
+  });
+
   it('closes a message over --ws-max-size with 1009', async () => {
     const g = await startGserve([fixture('ws-fetch.js'), '--ws-max-size', '1024']);
     const ws = await open(`ws://127.0.0.1:${g.port}/`);

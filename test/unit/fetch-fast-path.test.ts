@@ -56,9 +56,30 @@ describe('the fetch fast path', () => {
     expect((stream as unknown as FastResponse).kept()).toBeNull();
     expect(new Uint8Array(await stream.arrayBuffer())).toEqual(new Uint8Array([1]));
     expect(new NativeResponse('x') instanceof Response).toBe(true);
+    expect(FastResponse.isFast(new NativeResponse('x'))).toBe(false);
+    expect(FastResponse.isFast(new Response('x'))).toBe(true);
     const json = Response.json({ a: 1 });
     expect(json.headers.get('content-type')).toBe('application/json');
     expect(await json.json()).toEqual({ a: 1 });
     expect(() => new Response('x', { status: 42 })).toThrow(RangeError);
+  });
+
+  it('writes kept bodies with the head a native Response would have', async () => {
+    const { sendWebResponse } = await import('../../src/interfaces/fetch.js');
+    const written: Array<{ status: number; headers: Array<[string, string]>; body: unknown }> = [];
+    const res = {
+      writeHead(status: number, headers: Array<[string, string]>) {
+        written.push({ status, headers, body: undefined });
+        return this;
+      },
+      end(body: unknown) {
+        written.at(-1)!.body = body;
+      },
+    };
+    const send = (r: Response) => sendWebResponse(r, res as never);
+    await send(new Response('a', { headers: new Headers({ 'x-h': '1' }) }));
+    await send(new Response(new Uint8Array([1]), { headers: [['set-cookie', 'a=1'], ['set-cookie', 'b=2']] }));
+    expect(written[0]).toEqual({ status: 200, headers: [['x-h', '1'], ['content-type', 'text/plain;charset=UTF-8']], body: 'a' });
+    expect(written[1]).toEqual({ status: 200, headers: [['set-cookie', 'a=1'], ['set-cookie', 'b=2']], body: new Uint8Array([1]) });
   });
 });
