@@ -58,13 +58,16 @@ export async function run(argv: string[]): Promise<number> {
       return fail(`Cannot change to directory ${settings.chdir} (from ${resolved.sources.chdir}). Check --chdir.`, ExitCode.USAGE);
     }
   }
-  if (parsed.checkConfig) {
+  // --check-config, and --preload (a broken app stops gserve before any worker starts).
+  if (parsed.checkConfig || settings.preload) {
     try {
-      // Imported here only: the master never loads the interface adapters (ws, the engine) itself.
+      // Imported here only: otherwise the master never loads the interface adapters (ws, the engine).
       const { loadHostedApp } = await import('../worker/hosted.js');
       const app = await loadHostedApp(settings.app, settings.interface, process.cwd());
-      process.stdout.write(`Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; app ${settings.app} loads as a ${app.kind} app.\n`);
-      return ExitCode.OK;
+      if (parsed.checkConfig) {
+        process.stdout.write(`Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; app ${settings.app} loads as a ${app.kind} app.\n`);
+        return ExitCode.OK;
+      }
     } catch (err) {
       if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
       return fail(describeError(err), ExitCode.APP_LOAD);

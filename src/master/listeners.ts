@@ -121,6 +121,9 @@ async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
     scheme,
     handle,
     close: (unlink = true) => {
+      // libuv unlinks a unix socket's file when the handle that bound it closes; a master whose
+      // successor serves on the same file leaves its copy to the process exit instead.
+      if (!unlink && address.kind === 'unix') return;
       handle.close();
       if (unlink && address.kind === 'unix') removeSocketFile(address.path);
     },

@@ -114,6 +114,15 @@ describe('failing apps', () => {
     expect(throws.stderr).toMatch(/Failed to load app module .*throws-at-load\.js: database URL is not set/);
   });
 
+  it('--preload fails before any worker starts, and serves when the app loads', async () => {
+    const bad = await runGserve(['--preload', '-w', '2', app('throws-at-load')]);
+    expect(bad.code).toBe(4);
+    expect(bad.stderr).toMatch(/database URL is not set/);
+    expect(bad.g.lines.some((l) => l.msg.startsWith('Booting worker'))).toBe(false);
+    const good = await startGserve(['--preload', app('node-pid')]);
+    expect((await get(good.url)).status).toBe(200);
+  });
+
   it('--check-config loads the app and exits', async () => {
     const ok = await runGserve(['--check-config', app('fetch-echo')]);
     expect(ok.code).toBe(0);

@@ -79,7 +79,7 @@ export const serverSettings = [
     section: SECTION,
     type: boolean(),
     default: false,
-    doc: 'Load the app in the master before forking, so a broken app fails before any worker starts. Code is then not reloaded on HUP (as in Gunicorn).',
+    doc: 'Load the app in the master before starting workers, so a broken app stops gserve (exit code 4) before any worker starts. Unlike Gunicorn\'s fork(2) workers, gserve\'s workers are fresh Node processes that load the app themselves, so memory is not shared and HUP still reloads the code.',
     reloadable: false,
   }),
   defineSetting({
