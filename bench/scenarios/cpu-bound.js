@@ -6,6 +6,7 @@
 // Each round measures every setup for --duration ms, setups interleaved; results are pooled, memory is the rounds' median.
 //
 // Exports run(options) -> { scenario, params, servers: { name: { rps, p50, p99, rssMiB, errors } }, summary }
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { APPS, interleaved, load, ms, percentile, runIfMain, startGserve, treeRss } from './support.js';
 
@@ -26,6 +27,7 @@ async function measure(flags, params) {
 
 export async function run(options = {}) {
   const params = { ...defaults, ...options };
+  const loadBefore = loadavg()[0];
   const pooled = await interleaved(params.rounds, {
     '-w 1 --threads 2': () => measure(['-w', '1', '--threads', '2'], params),
     '-w 2': () => measure(['-w', '2'], params),
@@ -44,6 +46,8 @@ export async function run(options = {}) {
   return {
     scenario: 'cpu-bound',
     params,
+    // The machine's 1-minute load average before and after: numbers from a busy machine are noisy.
+    load: [loadBefore, loadavg()[0]],
     servers,
     summary: `threads/processes: throughput ${(t.rps / p.rps).toFixed(2)}x, memory ${(t.rssMiB / p.rssMiB).toFixed(2)}x (${t.rssMiB.toFixed(0)} MiB vs ${p.rssMiB.toFixed(0)} MiB)`,
   };
@@ -56,7 +60,7 @@ export function print(result) {
   for (const [name, s] of Object.entries(result.servers)) {
     console.log(`${name.padEnd(18)} ${s.rps.toFixed(0).padStart(9)} ${ms(s.p50).padStart(9)} ${ms(s.p99).padStart(9)} ${s.rssMiB.toFixed(1).padStart(14)} ${String(s.errors).padStart(7)}`);
   }
-  console.log(result.summary);
+  console.log(`${result.summary}  (load average ${result.load.map((l) => l.toFixed(1)).join(' -> ')})`);
 }
 
 await runIfMain(import.meta.url, defaults, run, print);

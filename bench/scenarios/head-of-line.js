@@ -8,6 +8,7 @@
 //
 // Exports run(options) -> { scenario, params, servers: { name: { fastP50, fastP99, slowP99, rps, errors } }, ratio, summary }
 // where ratio = cluster fast p99 / gserve sync fast p99 (above 1: sync keeps fast requests faster).
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { APPS, interleaved, load, ms, percentile, runIfMain, startCluster, startGserve } from './support.js';
 
@@ -37,6 +38,7 @@ function summarize(result) {
 
 export async function run(options = {}) {
   const params = { ...defaults, ...options };
+  const loadBefore = loadavg()[0];
   const app = join(APPS, 'mixed.js') + ':app';
   const w = String(params.workers);
   const pooled = await interleaved(params.rounds, {
@@ -49,6 +51,8 @@ export async function run(options = {}) {
   return {
     scenario: 'head-of-line',
     params,
+    // The machine's 1-minute load average before and after: numbers from a busy machine are noisy.
+    load: [loadBefore, loadavg()[0]],
     servers,
     ratio,
     summary: `fast-request p99: node:cluster ${ms(servers['node:cluster'].fastP99)} ms / gserve sync ${ms(servers['gserve sync'].fastP99)} ms = ${ratio.toFixed(2)}x`,
@@ -62,7 +66,7 @@ export function print(result) {
   for (const [name, s] of Object.entries(result.servers)) {
     console.log(`${name.padEnd(14)} ${ms(s.fastP50).padStart(9)} ${ms(s.fastP99).padStart(10)} ${ms(s.slowP99).padStart(10)} ${s.rps.toFixed(0).padStart(9)} ${String(s.errors).padStart(7)}`);
   }
-  console.log(result.summary);
+  console.log(`${result.summary}  (load average ${result.load.map((l) => l.toFixed(1)).join(' -> ')})`);
 }
 
 await runIfMain(import.meta.url, defaults, run, print);

@@ -44,10 +44,10 @@ export function configureGateway(from: Partial<GatewaySettings>, listeners: Read
 }
 
 /**
- * WebSocket needs the async class: a sync worker serves one connection at a time and a thread
- * worker replays requests on in-memory sockets, so neither can hold a long-lived socket.
+ * WebSocket needs a class that can hold a long-lived socket: not sync, which serves one connection
+ * at a time. The thread class tunnels an upgraded connection to one app thread (worker/thread-forward.ts).
  */
-const webSocketCapable = () => settings.workerClass === 'async';
+const webSocketCapable = () => settings.workerClass !== 'sync';
 
 function theHub(): WebSocketHub {
   return (hub ??= new WebSocketHub({

@@ -6,11 +6,12 @@ import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
+import type { Logger } from '../log/logger.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 
 /** The HTTP settings every class gives its HTTP implementation. */
-export function protocolOptions(ctx: Pick<WorkerContext, 'boot' | 'log'>, scheme: 'http' | 'https'): ProtocolOptions {
-  return { keepAliveTimeout: (ctx.boot.settings.keepAlive as number) * 1000, limits: httpLimits(ctx.boot.settings), scheme, log: ctx.log };
+export function protocolOptions(settings: Record<string, unknown>, log: Logger, scheme: 'http' | 'https'): ProtocolOptions {
+  return { keepAliveTimeout: (settings.keepAlive as number) * 1000, limits: httpLimits(settings), scheme, log };
 }
 
 /** Makes the HTTP implementation for one listener (by its index in boot.listeners). */
@@ -32,7 +33,7 @@ export class AsyncWorker implements WorkerClass {
     const edge = edgeSettings(settings, this.ctx.log, this.ctx.app);
     const cap = new ConnectionCap(settings.workerConnections as number);
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
-      const options = protocolOptions(this.ctx, listener.scheme);
+      const options = protocolOptions(settings, this.ctx.log, listener.scheme);
       const protocol = edge.http2 ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, edge.tls!, options) : this.makeProtocol(options, index);
       protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);

@@ -30,10 +30,11 @@ class ForwardedExchange implements Exchange {
     readonly id: number,
     private readonly res: EngineResponse,
     private readonly onSettled: () => void,
+    /** Tells the app thread that `bytes` it sent are out, so it may send more. */
+    private readonly ack: (bytes: number) => void,
   ) {
     const head = res.req.method === 'HEAD';
     this.parser[HTTPParser.kOnHeadersComplete] = (info: ResponseHead) => this.onHead(info, head);
-    // A client slower than the app: the socket buffers (no back-pressure to the thread yet).
     this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => void this.res.write(chunk.subarray(offset, offset + length));
     this.parser[HTTPParser.kOnMessageComplete] = () => this.onComplete();
   }
@@ -65,7 +66,12 @@ class ForwardedExchange implements Exchange {
   onData(chunk: Uint8Array): void {
     if (this.complete) return;
     const result = this.parser.execute(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if (result instanceof Error) this.onFail();
+    if (result instanceof Error) {
+      this.onFail();
+      return;
+    }
+    // A client slower than the app: the ack waits until the socket has drained, which holds the app.
+    void this.res.drained().then(() => this.ack(chunk.byteLength));
   }
 
   onDone(aborted: boolean): void {
@@ -115,15 +121,52 @@ const peerOf = (s: Socket): Peer => ({
   unixPeer: isUnixPeer(s),
 });
 
+/**
+ * An upgraded connection (WebSocket): the socket leaves the engine and becomes a byte tunnel to one
+ * app thread, whose own HTTP implementation answers the upgrade and speaks the new protocol. The
+ * thread is held for the connection's life, as a Gunicorn thread would be.
+ */
+function tunnel(pool: ThreadPool, listener: number, req: EngineRequest): void {
+  const { socket, head: early } = req.takeSocket();
+  const id = pool.newId();
+  const send = (chunk: Uint8Array) => pool.send(exchange, { t: 'data', id, chunk });
+  const ack = (bytes: number) => pool.send(exchange, { t: 'ack', id, bytes });
+  const exchange: Exchange = {
+    id,
+    onData(chunk) {
+      if (socket.write(chunk)) ack(chunk.byteLength);
+      else socket.once('drain', () => ack(chunk.byteLength));
+    },
+    onDone: () => socket.end(),
+    onFail: () => socket.destroy(),
+  };
+  pool.open(exchange, listener, serializeHead(req).head, peerOf(socket));
+  if (early.length > 0) send(Buffer.from(early));
+  socket.on('data', (data: Buffer) => send(Buffer.from(data)));
+  socket.resume(); // the engine paused it when it stopped parsing
+  socket.on('error', () => socket.destroy());
+  socket.once('close', () => pool.send(exchange, { t: 'abort', id }));
+}
+
 /** The engine handler of a `thread` worker: every request goes to the pool, and back. */
 export function forwardToThreads(pool: ThreadPool, listener: number): EngineHandler {
   return (req, res) =>
     new Promise<void>((resolve) => {
-      const abort = () => pool.send(exchange, { t: 'abort', id: exchange.id });
-      const exchange = new ForwardedExchange(pool.newId(), res, () => {
-        req.socket.off('close', abort);
+      if (req.upgrade) {
+        tunnel(pool, listener, req);
         resolve();
-      });
+        return;
+      }
+      const abort = () => pool.send(exchange, { t: 'abort', id: exchange.id });
+      const exchange: ForwardedExchange = new ForwardedExchange(
+        pool.newId(),
+        res,
+        () => {
+          req.socket.off('close', abort);
+          resolve();
+        },
+        (bytes) => pool.send(exchange, { t: 'ack', id: exchange.id, bytes }),
+      );
       // The client left: the thread drops the request (and says so, freeing itself).
       req.socket.once('close', abort);
       const { head, chunked } = serializeHead(req);

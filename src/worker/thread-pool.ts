@@ -23,6 +23,8 @@ interface Slot {
   threadId: number;
   ready: boolean;
   bornAt: number;
+  /** When the thread last showed its event loop turning (any message counts). */
+  lastBeat: number;
   /** The exchange in hand: a thread runs one request at a time, like a Gunicorn gthread thread. */
   current: Exchange | null;
 }
@@ -47,6 +49,7 @@ export class ThreadPool {
   private earlyDeaths = 0;
   private stopping = false;
   private respawnTimer: NodeJS.Timeout | null = null;
+  private timeoutCheck: NodeJS.Timeout | null = null;
   private booted!: { resolve: () => void; reject: (err: Error) => void };
   private bootFailures = 0;
   private hasBooted = false;
@@ -60,6 +63,11 @@ export class ThreadPool {
   /** Resolves once one thread has loaded the app; rejects if every first thread failed to. */
   start(): Promise<void> {
     const booted = new Promise<void>((resolve, reject) => (this.booted = { resolve, reject }));
+    const timeout = (this.boot.settings.timeout as number) * 1000;
+    if (timeout > 0) {
+      this.timeoutCheck = setInterval(() => this.replaceBlockedThreads(timeout), Math.min(1000, timeout / 2));
+      this.timeoutCheck.unref();
+    }
     for (let i = 0; i < this.size; i++) this.spawn();
     return booted;
   }
@@ -107,7 +115,7 @@ export class ThreadPool {
 
   private spawn(): void {
     const worker = new Worker(RUNNER, { workerData: this.boot });
-    const slot: Slot = { worker, threadId: worker.threadId, ready: false, bornAt: Date.now(), current: null };
+    const slot: Slot = { worker, threadId: worker.threadId, ready: false, bornAt: Date.now(), lastBeat: Date.now(), current: null };
     this.slots.add(slot);
     worker.on('message', (m: FromThread) => this.onMessage(slot, m));
     worker.on('error', (err) => this.log.error({ err: { message: err.message, stack: err.stack } }, 'Thread %d died: uncaught exception', slot.threadId));
@@ -115,12 +123,14 @@ export class ThreadPool {
   }
 
   private onMessage(slot: Slot, m: FromThread): void {
+    slot.lastBeat = Date.now();
     if (m.t === 'data') this.active.get(m.id)?.exchange.onData(m.chunk);
     else if (m.t === 'done') {
       const running = this.active.get(m.id);
       if (!running) return;
       this.active.delete(m.id);
       slot.current = null;
+      if (m.chunk) running.exchange.onData(m.chunk);
       running.exchange.onDone(m.aborted);
       this.takeNext(slot);
     } else if (m.t === 'ready') {
@@ -155,9 +165,25 @@ export class ThreadPool {
     }
   }
 
+  /**
+   * `--timeout`, per thread: an app thread whose event loop has been blocked that long (no
+   * heartbeat) is ended and replaced, as the master does with a blocked worker process; the request
+   * it held gets a 500. A thread merely awaiting I/O keeps beating and is left alone.
+   */
+  private replaceBlockedThreads(timeout: number): void {
+    const now = Date.now();
+    for (const slot of this.slots) {
+      if (!slot.ready || now - slot.lastBeat <= timeout) continue;
+      slot.ready = false;
+      this.log.error('THREAD TIMEOUT (thread %d): no heartbeat for %d s, its event loop is blocked; replacing it', slot.threadId, timeout / 1000);
+      void slot.worker.terminate();
+    }
+  }
+
   /** Once no request is left: end every thread. */
   async stop(): Promise<void> {
     this.stopping = true;
+    if (this.timeoutCheck) clearInterval(this.timeoutCheck);
     if (this.respawnTimer) clearTimeout(this.respawnTimer);
     for (const w of this.waiting.splice(0)) w.exchange.onFail();
     await Promise.all([...this.slots].map((s) => s.worker.terminate()));

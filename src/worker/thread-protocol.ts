@@ -29,12 +29,17 @@ export type ToThread =
   | { t: 'open'; id: number; listener: number; head: Uint8Array; peer: Peer }
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The client went away: drop the request. */
-  | { t: 'abort'; id: number };
+  | { t: 'abort'; id: number }
+  /** `bytes` of the response have been written out to the client (flow control: the thread keeps at most a window unacked). */
+  | { t: 'ack'; id: number; bytes: number };
 
 export type FromThread =
   | { t: 'ready' }
+  /** The thread's event loop turns (sent while `--timeout` is on). */
+  | { t: 'beat' }
   /** The app failed to load in this thread; the thread exits after sending this. */
   | { t: 'load-error'; code: string; message: string }
+  /** Response bytes; the main thread acks each once written out. */
   | { t: 'data'; id: number; chunk: Uint8Array }
   /** The response is complete, or abandoned (`aborted`: the thread's side closed without finishing it). */
-  | { t: 'done'; id: number; aborted: boolean };
+  | { t: 'done'; id: number; aborted: boolean; /** The last response bytes, sent with the end to save a message. */ chunk?: Uint8Array };

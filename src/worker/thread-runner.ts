@@ -5,9 +5,9 @@ import { AppLoadError, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import type { ProtocolServer } from '../http/protocol.js';
+import { protocolOptions } from './async.js';
 import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
 import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
-import { httpLimits } from '../http/limits.js';
 import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.js';
@@ -23,10 +23,22 @@ const port = parentPort!;
 const settings = boot.settings;
 const log = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string }).logger.child({ thread: threadId });
 const post = (message: FromThread) => port.postMessage(message);
+/** Response bytes gathered before they are posted at once. */
+const FLUSH_BYTES = 64 * 1024;
+/** Response bytes a thread may have on their way to a client before its app's writes wait. */
+const WINDOW_BYTES = 1024 * 1024;
 
 /** The in-memory socket one exchange is replayed on. */
 class ExchangeSocket extends Duplex {
   private reported = false;
+  /** Response bytes not yet posted: small writes of one turn of the loop travel in one message. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  /** Bytes posted that the main thread has not yet written out to the client (it acks them). */
+  private unacked = 0;
+  /** Write callbacks held while too much is unacked: the app's stream then fills and says so. */
+  private held: Array<() => void> = [];
   remoteAddress?: string;
   remotePort?: number;
   localAddress?: string;
@@ -45,8 +57,41 @@ class ExchangeSocket extends Duplex {
   override _read(): void {}
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (!this.reported) post({ t: 'data', id: this.id, chunk });
-    cb();
+    if (this.reported) {
+      cb();
+      return;
+    }
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    // An app streaming on microtasks (awaiting 'drain') never reaches setImmediate: flush by size too.
+    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    if (this.unacked + this.pendingBytes > WINDOW_BYTES) this.held.push(() => cb());
+    else cb();
+  }
+
+  /** The main thread wrote `bytes` out to the client: the app may go on. */
+  acked(bytes: number): void {
+    this.unacked -= bytes;
+    if (this.unacked + this.pendingBytes <= WINDOW_BYTES) for (const cb of this.held.splice(0)) cb();
+  }
+
+  private takePending(): Buffer | undefined {
+    const chunks = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const chunk = this.reported ? undefined : this.takePending();
+    if (!chunk) return;
+    this.unacked += chunk.length;
+    post({ t: 'data', id: this.id, chunk });
   }
 
   /** The implementation ended its side: whatever it wrote is the whole answer (a close-delimited body ends here). */
@@ -56,6 +101,7 @@ class ExchangeSocket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    this.held.length = 0;
     this.report(true);
     cb(err);
   }
@@ -63,8 +109,9 @@ class ExchangeSocket extends Duplex {
   /** Tells the main thread this exchange is over, once. */
   report(aborted: boolean): void {
     if (this.reported) return;
+    const chunk = this.takePending();
     this.reported = true;
-    post({ t: 'done', id: this.id, aborted });
+    post(chunk ? { t: 'done', id: this.id, aborted, chunk } : { t: 'done', id: this.id, aborted });
   }
 
   // What net.Socket users (node:http, the engine) call; there is no real socket under this one.
@@ -102,17 +149,15 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const protocols: ProtocolServer[] = boot.schemes.map((scheme) => {
-    const protocol = protocolFor(app, { keepAliveTimeout: (settings.keepAlive as number) * 1000, limits: httpLimits(settings), scheme, log });
+    const protocol = protocolFor(app, protocolOptions(settings, log, scheme));
     // A thread holds one exchange at a time (the pool sees to it), so "a response finished" is
-    // about the current one, whatever the HTTP implementation passes with the event. Reported on
-    // the next turn, so that a close the implementation decides right after it is seen too.
+    // about the current one, whatever the HTTP implementation passes with the event. Its bytes have
+    // all been written by then; the socket is let go on the next turn, once the implementation is done with it.
     protocol.on('response', () => {
       const socket = current;
       if (!socket) return;
-      setImmediate(() => {
-        socket.report(false);
-        socket.destroy();
-      });
+      socket.report(false);
+      setImmediate(() => socket.destroy());
     });
     return protocol;
   });
@@ -136,9 +181,13 @@ async function main(): Promise<void> {
       sockets.get(m.id)?.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength));
     } else if (m.t === 'abort') {
       sockets.get(m.id)?.destroy();
+    } else if (m.t === 'ack') {
+      sockets.get(m.id)?.acked(m.bytes);
     }
   });
   post({ t: 'ready' });
+  const timeout = (settings.timeout as number) * 1000;
+  if (timeout > 0) setInterval(() => post({ t: 'beat' }), Math.min(1000, timeout / 4)).unref();
 }
 
 process.on('unhandledRejection', (reason) => {

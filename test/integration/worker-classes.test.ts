@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { FIXTURES, runGserve, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get, type SimpleResponse } from '../helpers/http.js';
 
@@ -20,16 +21,24 @@ const json = (r: SimpleResponse): Probe => {
   return JSON.parse(r.body) as Probe;
 };
 
-/** Waits until `n` /block handlers have written their start line (polls the file; fails after a generous deadline). */
-async function blockedHandlers(g: Gserve, dir: string, n: number): Promise<string[]> {
-  const file = join(dir, 'started');
+/** Polls `predicate` (for state outside the log, such as files the app writes); fails after a generous deadline. */
+async function pollUntil<T>(g: Gserve, predicate: () => T | undefined, what: string): Promise<T> {
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-    if (lines.length >= n) return lines;
-    if (Date.now() > deadline || g.exitCode !== undefined) throw new Error(`only ${lines.length} of ${n} handlers started\n${g.stderr}`);
+    const value = predicate();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline || g.exitCode !== undefined) throw new Error(`gave up waiting for ${what}\n${g.stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Waits until `n` /block handlers have written their start line. */
+function blockedHandlers(g: Gserve, dir: string, n: number): Promise<string[]> {
+  const file = join(dir, 'started');
+  return pollUntil(g, () => {
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+    return lines.length >= n ? lines : undefined;
+  }, `${n} blocked handler(s)`);
 }
 
 /** Rejects if `promise` has not settled by the deadline, instead of hanging the test. */
@@ -200,6 +209,18 @@ describe('thread worker class', () => {
     expect(g.workerPids.size).toBe(1);
   });
 
+  it('--timeout replaces an app thread whose event loop stays blocked; the process stays up', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['-k', 'thread', '--threads', '2', '--timeout', '4', probe], { env: { GSERVE_TEST_DIR: dir } });
+    const [workerPid] = [...g.workerPids];
+    const stuck = get(g.url + '/block'); // never released
+    await g.waitForLog(/^THREAD TIMEOUT \(thread \d+\): no heartbeat for 4 s/);
+    expect((await stuck).status).toBe(500);
+    await g.waitForLog(/^Thread \d+ exited with code 1; replacing it/);
+    expect(json(await get(g.url + '/fast')).pid).toBe(workerPid);
+    expect(g.lines.some((l) => /^WORKER TIMEOUT/.test(l.msg))).toBe(false);
+  });
+
   it('implies the thread class from --threads, accepts gthread, and refuses --threads with async', async () => {
     const implied = await runGserve(['--threads', '3', '--print-config', probe]);
     expect(implied.stdout).toMatch(/^workerClass\s+= "thread" {2}# implied by threads = 3 \(command line --threads\)$/m);
@@ -209,24 +230,68 @@ describe('thread worker class', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/Setting "threads" is 2 .* but the async worker class .* Use --worker-class thread, or drop --threads\./);
   });
+  it('streams a large response from an app thread to a client that starts reading late, the app never far ahead', async () => {
+    const dir = tempDir();
+    const progressFile = join(dir, 'progress');
+    const progress = () => (existsSync(progressFile) ? Number(readFileSync(progressFile, 'utf8')) : 0);
+    const g = await startGserve(['-k', 'thread', '--threads', '1', join(FIXTURES, 'classes', 'stream.js') + ':app'], { env: { GSERVE_TEST_DIR: dir } });
+    const socket = connect(g.port, '127.0.0.1');
+    socket.pause(); // a client that reads nothing for now
+    socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await pollUntil(g, () => (progress() >= 1 << 20 ? true : undefined), 'the app to start writing');
+    // Ahead of what the client has read, the app may only be by what the buffers between hold
+    // (a few MiB of socket buffers, plus what flows while the pause message travels).
+    let received = 0;
+    let ahead = 0;
+    await new Promise<void>((resolve, reject) => {
+      socket.on('data', (d: Buffer) => {
+        received += d.length;
+        ahead = Math.max(ahead, progress() - received);
+      });
+      socket.on('end', resolve);
+      socket.on('error', reject);
+      socket.resume();
+    });
+    expect(received).toBeGreaterThan(64 << 20);
+    expect(ahead).toBeLessThan(32 << 20);
+  });
 });
 
 describe('every class with every interface', () => {
-  const apps = { node: join(FIXTURES, 'classes', 'echo-node.js') + ':app', fetch: join(FIXTURES, 'classes', 'echo-fetch.js') };
   for (const workerClass of ['async', 'sync', 'thread']) {
-    for (const [iface, spec] of Object.entries(apps)) {
+    for (const iface of ['node', 'fetch', 'wsgi', 'asgi']) {
       it(`${workerClass} serves a ${iface} app`, async () => {
-        const g = await startGserve(['-k', workerClass, '-w', '2', '--threads', workerClass === 'thread' ? '2' : '1', spec]);
-        const [a, b] = await Promise.all([get(g.url + '/one?x=1'), get(g.url + '/two', { method: 'POST', body: 'payload' })]);
+        const spec = join(FIXTURES, 'apps', `iface-${iface}.js`) + ':app';
+        const g = await startGserve(['-k', workerClass, '-w', '2', '--threads', workerClass === 'thread' ? '2' : '1', '--interface', iface, spec]);
+        const [a, b] = await Promise.all([get(g.url + '/echo?x=1'), get(g.url + '/echo', { method: 'POST', body: 'payload' })]);
         expect(a.status).toBe(200);
-        expect(JSON.parse(a.body)).toMatchObject({ method: 'GET', path: '/one?x=1', body: '' });
+        expect(JSON.parse(a.body)).toMatchObject({ method: 'GET', path: '/echo', query: 'x=1', body: '' });
         expect(b.status).toBe(200);
-        expect(JSON.parse(b.body)).toMatchObject({ method: 'POST', path: '/two', body: 'payload' });
-        expect(g.workerPids.has(JSON.parse(a.body).pid)).toBe(true);
-        if (workerClass === 'thread') expect(JSON.parse(a.body).threadId).toBeGreaterThan(0);
-        else expect(JSON.parse(a.body).threadId).toBe(0);
+        expect(JSON.parse(b.body)).toMatchObject({ method: 'POST', path: '/echo', body: 'payload' });
+        expect(g.lines.some((l) => l.msg === `Using worker: ${workerClass}`)).toBe(true);
       });
     }
+  }
+
+  for (const [iface, file] of [['node', 'ws-node.js:app'], ['fetch', 'ws-fetch.js'], ['asgi', 'ws-asgi.js:app']]) {
+    it(`thread tunnels a WebSocket to the ${iface} app in a thread`, async () => {
+      const g = await startGserve(['-k', 'thread', '--threads', '2', join(FIXTURES, 'apps', file!)]);
+      const echoed = await within(
+        new Promise<string>((resolve, reject) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${g.port}/chat`);
+          ws.on('open', () => ws.send('hello thread'));
+          ws.on('message', (d) => {
+            resolve(d.toString());
+            ws.close();
+          });
+          ws.on('error', reject);
+        }),
+        30_000,
+        'a WebSocket echo through an app thread',
+      );
+      expect(echoed).toBe('hello thread');
+      expect((await get(g.url + '/')).status).toBeLessThan(500); // plain HTTP still served beside it
+    });
   }
 
   it('a thread worker whose app cannot load in any thread halts like the other classes', async () => {
@@ -234,6 +299,24 @@ describe('every class with every interface', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/Failed to load app module .*throws-at-load\.js: database URL is not set/);
   });
+});
+
+describe('reload', () => {
+  for (const workerClass of ['sync', 'thread']) {
+    it(`${workerClass}: after HUP the new generation serves while an old worker finishes a blocked request`, async () => {
+      const dir = tempDir();
+      const g = await startGserve(['-k', workerClass, '-w', '1', probe], { env: { GSERVE_TEST_DIR: dir } });
+      const [old] = [...g.workerPids];
+      const blocked = get(g.url + '/block');
+      await blockedHandlers(g, dir, 1);
+      g.signal('SIGHUP');
+      await g.waitForLog(/^Reloaded: generation 1 is serving/);
+      const fresh = json(await within(get(g.url + '/fast'), 30_000, 'a request after HUP'));
+      expect(fresh.pid).not.toBe(old);
+      writeFileSync(join(dir, 'release'), '');
+      expect(json(await blocked).pid).toBe(old);
+    });
+  }
 });
 
 describe('graceful stop', () => {
