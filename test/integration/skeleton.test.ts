@@ -169,6 +169,14 @@ describe('supervision basics', () => {
     expect(g.lines.some((l) => l.msg === 'Shutting down: Master')).toBe(true);
   });
 
+  it('workers exit by themselves when the master is killed with kill -9', async () => {
+    const g = await startGserve(['-w', '2', app('node-pid')]);
+    g.child.kill('SIGKILL');
+    await g.exited;
+    // Nobody supervises them any more: the closed IPC channel tells each worker to go.
+    for (const pid of g.workerPids) await waitForExit(pid);
+  });
+
   it('on INT stops at once and exits 0', async () => {
     const g = await startGserve(['-w', '2', app('node-pid')]);
     g.signal('SIGINT');
