@@ -90,6 +90,8 @@ describe('signals', () => {
     writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fixed " + process.env.GSERVE_WORKER_GENERATION);\n');
     g.signal('SIGHUP');
     await g.waitForLog(/^Reloaded: generation 2 is serving/); // the failed generation's number is not reused
+    // The old worker may take a last connection until it has stopped accepting; wait for it to go.
+    await g.waitForLog(/^Worker exited .*: reloaded$/);
     expect((await get(g.url)).body).toBe('fixed 2');
     expect(isAlive(g.pid)).toBe(true);
   });
