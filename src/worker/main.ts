@@ -72,6 +72,8 @@ process.on('SIGTERM', () => {
 process.on('SIGQUIT', () => void stop(false));
 // The master is gone (even by kill -9): nobody supervises this worker any more.
 process.on('disconnect', () => void stop(false));
+// A master that died while this worker was still importing closed the channel before anyone listened.
+if (!process.connected) void stop(false);
 process.on('message', (message: MasterMessage) => {
   if (message.t === 'stop') void stop(message.graceful);
   else if (message.t === 'reopen-logs') {
