@@ -24,8 +24,8 @@ interface Row {
   id: string;
   status: string;
   reason?: string;
-  median?: Record<string, number>;
-  ratio?: Record<string, number>;
+  median?: { rps: number; failed: number; [key: string]: number };
+  ratio?: { rps: number; [key: string]: number };
 }
 
 describe('bench harness', () => {
@@ -41,7 +41,7 @@ describe('bench harness', () => {
 
     const report = JSON.parse(readFileSync(json, 'utf8')) as { results: Array<{ id: string; reference: string; rows: Row[]; targets: Array<{ status: string }> }> };
     expect(report.results.map((r) => r.id)).toEqual(['hello-keepalive']);
-    const [scenario] = report.results;
+    const scenario = report.results[0]!;
     const rows = new Map(scenario.rows.map((r) => [r.id, r]));
     // The reference always runs, whatever --contenders says; the others were left out.
     expect([...rows.keys()].sort()).toEqual(['gserve-async-node', 'node-cluster']);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, isAlive, runGserve, startGserve, tempDir, waitForExit, type Gserve } from '../helpers/gserve.js';
+import { FIXTURES, isAlive, startGserve, tempDir, waitForExit, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { killQuietly, pollUntil, usr2 } from '../helpers/signals.js';
 
