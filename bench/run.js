@@ -7,18 +7,23 @@
 //   --load wrk|builtin         the load generator for throughput (default: wrk when installed)
 //   --out FILE --json FILE     where to write (default docs/benchmarks.md and docs/benchmarks.json; a run narrowed
 //                              by --scenarios or --contenders writes to $TMPDIR/gserve-bench/ instead)
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+//   --nodes 24                 also run everything on these Node majors, side by side in the doc (default: 24 in a
+//                              full run, none with --quick); `--nodes none` for this Node only
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from './contenders/index.js';
 import { runScenarios, runSettings } from './lib/harness.js';
 import { environment, markdown } from './lib/report.js';
+import { nodeBinary } from './lib/node-versions.js';
+import { prepareBench } from './lib/setup.js';
 import { adaptStandalone } from './lib/standalone.js';
 import { WRK } from './lib/wrk.js';
 
 /** The scenarios in the order the doc shows them. A new scenario: add its file here (see bench/README.md). */
-export const SCENARIOS = ['hello-keepalive', 'hello-close', 'json-1k', 'fetch-vs-hono', 'head-of-line', 'cpu-bound', 'reload-under-load', 'startup', 'metrics-overhead'];
+export const SCENARIOS = ['hello-keepalive', 'hello-close', 'json-1k', 'express', 'peers-keepalive', 'peers-close', 'fetch-vs-hono', 'head-of-line', 'cpu-bound', 'reload-under-load', 'startup', 'metrics-overhead'];
 
 function parseArgs(argv) {
   const opts = { quick: false };
@@ -38,10 +43,13 @@ function parseArgs(argv) {
     else if (a === '--load') opts.loader = value();
     else if (a === '--out') opts.out = value();
     else if (a === '--json') opts.json = value();
+    else if (a === '--nodes') opts.nodes = value() === 'none' ? [] : list(value()).map(Number);
+    else if (a === '--single') opts.single = true;
     else throw new Error(`unknown option ${a}: see the top of bench/run.js`);
   }
   if (opts.loader && !['wrk', 'builtin'].includes(opts.loader)) throw new Error(`--load must be wrk or builtin, not ${opts.loader}`);
   if (opts.loader === 'wrk' && !WRK) throw new Error('--load wrk: wrk is not installed (apt-get install wrk)');
+  if (opts.nodes?.some((n) => !Number.isInteger(n) || n < 20)) throw new Error('--nodes takes Node major versions from 20 up, e.g. --nodes 24, or none');
   if (opts.rounds !== undefined && !(opts.rounds >= 1)) throw new Error('--rounds must be 1 or more');
   if (opts.durationMs !== undefined && !(opts.durationMs > 0)) throw new Error('--duration must be a positive number of seconds');
   return opts;
@@ -82,11 +90,17 @@ export async function main(argv, preloaded = {}) {
     scenarios.push(scenario);
   }
   const settings = runSettings(opts);
+  // A partial run (and so the harness test) installs nothing: it only names what is missing.
+  if (!opts.single) prepareBench(console.log, { install: !(opts.scenarios || opts.contenders) });
   if (!WRK) console.log('bench: wrk is not installed (apt-get install wrk): using the built-in load generator');
   const env = environment(settings);
-  console.log(`bench: ${settings.quick ? 'quick' : 'full'} run, ${settings.rounds} rounds of ${settings.durationMs / 1000} s, load by ${env.loadGenerator}`);
+  console.log(`bench: ${settings.quick ? 'quick' : 'full'} run on Node ${process.version}, ${settings.rounds} rounds of ${settings.durationMs / 1000} s, load by ${env.loadGenerator}`);
   const t0 = Date.now();
   const results = await runScenarios(scenarios, settings, { only: opts.contenders });
+  const runs = [{ environment: env, results }];
+  const here = Number(process.versions.node.split('.')[0]);
+  const others = opts.single ? [] : (opts.nodes ?? (settings.quick ? [] : [24])).filter((n) => n !== here);
+  for (const major of others) runs.push(await runOnNode(major, argv));
   // Only a run of every scenario and contender may rewrite the committed doc; a partial run goes to a temp folder.
   const partial = Boolean(opts.scenarios || opts.contenders);
   const outDir = partial ? join(tmpdir(), 'gserve-bench') : join(ROOT, 'docs');
@@ -95,9 +109,33 @@ export async function main(argv, preloaded = {}) {
   const command = `npm run bench${argv.length ? ' -- ' + argv.join(' ') : ''}`;
   mkdirSync(dirname(out), { recursive: true });
   mkdirSync(dirname(json), { recursive: true });
-  writeFileSync(out, markdown(results, env, settings, command));
-  writeFileSync(json, JSON.stringify({ command, settings, environment: env, seconds: (Date.now() - t0) / 1000, results }, null, 2) + '\n');
+  writeFileSync(out, markdown(runs, settings, command));
+  const record = { command, settings, environment: env, seconds: (Date.now() - t0) / 1000, results, otherNodes: runs.slice(1) };
+  writeFileSync(json, JSON.stringify(record, null, 2) + '\n');
   console.log(`\nbench: wrote ${relative(process.cwd(), out)} and ${relative(process.cwd(), json)} in ${Math.round((Date.now() - t0) / 1000)} s`);
+}
+
+/** The same run under another Node major (its own process, so gserve and node:cluster run on that Node too). */
+async function runOnNode(major, argv) {
+  const node = nodeBinary(major);
+  if (!node.path) {
+    console.log(`bench: skip Node ${major}: ${node.reason}`);
+    return { environment: { node: `v${major} (not run: ${node.reason})` }, results: [] };
+  }
+  const dir = join(tmpdir(), `gserve-bench-node${major}-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  const json = join(dir, 'run.json');
+  const args = [...argv.filter((a, i) => !['--out', '--json', '--nodes'].includes(a) && !['--out', '--json', '--nodes'].includes(argv[i - 1]))];
+  console.log(`\nbench: the same run on Node ${major} (${node.path})`);
+  const child = spawn(node.path, [join(ROOT, 'bench/run.js'), ...args, '--single', '--json', json, '--out', join(dir, 'run.md')], { stdio: 'inherit' });
+  const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+  try {
+    if (code !== 0) return { environment: { node: `v${major} (the run failed: exit ${code})` }, results: [] };
+    const run = JSON.parse(readFileSync(json, 'utf8'));
+    return { environment: run.environment, results: run.results };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main(process.argv.slice(2));

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isAlive, lastLine, runAsync, which } from '../lib/proc.js';
 import { HELLO, JSON_1K } from './apps/routes.js';
+import { PEERS, debVersion } from './peers.js';
 import { startServer } from './server.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -165,14 +166,17 @@ http {
   },
 };
 
-function gunicorn(id, label, flags, procs = WORKERS + 1) {
+function gunicorn(id, how, flags, procs = WORKERS + 1) {
+  const label = () => `Gunicorn ${debVersion('gunicorn') ?? ''} ${how}`;
   return {
     id,
-    label,
+    get label() {
+      return label();
+    },
     unavailable: needs.gunicorn,
     start: ({ port }) =>
       startServer({
-        label,
+        label: label(),
         cmd: '/usr/bin/gunicorn',
         args: ['-b', `127.0.0.1:${port}`, '--chdir', APPS, '--log-level', 'warning', ...flags, 'wsgi_app:app'],
         port,
@@ -181,15 +185,17 @@ function gunicorn(id, label, flags, procs = WORKERS + 1) {
   };
 }
 
-// Debian's uvicorn package runs on h11 and asyncio (httptools and uvloop are separate, optional packages).
-const UVICORN = 'Uvicorn --workers 2 (h11 + asyncio, as Debian installs it)';
+// Debian's uvicorn package alone runs on h11 and asyncio; its users add uvloop and httptools (the `uvicorn-fast`
+// row in peers.js). This row shows what the fast path is worth, and says it is not Uvicorn's best.
 const uvicorn = {
   id: 'uvicorn',
-  label: UVICORN,
+  get label() {
+    return `Uvicorn ${debVersion('uvicorn') ?? ''} --workers 2, h11 + asyncio (not its best configuration: see the uvloop + httptools row)`;
+  },
   unavailable: needs.uvicorn,
   start: ({ port }) =>
     startServer({
-      label: UVICORN,
+      label: uvicorn.label,
       cmd: '/usr/bin/uvicorn',
       args: ['--host', '127.0.0.1', '--port', String(port), '--workers', String(WORKERS), '--app-dir', APPS, '--no-access-log', '--log-level', 'warning', 'asgi_app:app'],
       port,
@@ -205,14 +211,18 @@ export const CONTENDERS = Object.fromEntries(
     gserve('gserve-sync-node', 'gserve -k sync, node interface', ['-w', String(WORKERS), '-k', 'sync'], 'handler:app'),
     gserve('gserve-async-asgi', 'gserve -k async, asgi interface (own engine)', ['-w', String(WORKERS), '-k', 'async', '--interface', 'asgi'], 'gateway-apps:asgi'),
     gserve('gserve-thread-wsgi', 'gserve -k thread --threads 2, wsgi interface', ['-w', String(WORKERS), '-k', 'thread', '--threads', '2', '--interface', 'wsgi'], 'gateway-apps:wsgi'),
+    gserve('gserve-async-wsgi', 'gserve -k async, wsgi interface', ['-w', String(WORKERS), '-k', 'async', '--interface', 'wsgi'], 'gateway-apps:wsgi'),
     gserve('gserve-sync-wsgi', 'gserve -k sync, wsgi interface', ['-w', String(WORKERS), '-k', 'sync', '--interface', 'wsgi'], 'gateway-apps:wsgi'),
     nodeCluster('node-cluster', 'node:cluster, round-robin (hand-written)', 'rr'),
     nodeCluster('node-cluster-reuseport', 'node:cluster, reusePort (hand-written)', 'reuseport'),
+    gserve('gserve-async-express', 'gserve -k async, an Express app', ['-w', String(WORKERS), '-k', 'async'], 'express-app:app'),
+    nodeCluster('node-cluster-express', 'node:cluster, round-robin, the same Express app', 'rr', 'express'),
     nodeCluster('hono-node-server', '@hono/node-server under node:cluster', 'rr', 'hono'),
     pm2,
     nginx,
-    gunicorn('gunicorn-sync', 'Gunicorn -k sync -w 2', ['-w', String(WORKERS), '-k', 'sync']),
-    gunicorn('gunicorn-gthread', 'Gunicorn -k gthread -w 2 --threads 2', ['-w', String(WORKERS), '-k', 'gthread', '--threads', '2']),
+    gunicorn('gunicorn-sync', '-k sync -w 2', ['-w', String(WORKERS), '-k', 'sync']),
+    gunicorn('gunicorn-gthread', '-k gthread -w 2 --threads 2', ['-w', String(WORKERS), '-k', 'gthread', '--threads', '2']),
     uvicorn,
+    ...PEERS,
   ].map((c) => [c.id, c]),
 );

@@ -1,5 +1,5 @@
 // The reference: the node:cluster server users write by hand without gserve.
-//   node node-cluster.js PORT WORKERS [rr|reuseport] [node|hono]
+//   node node-cluster.js PORT WORKERS [rr|reuseport] [node|hono|express]
 // rr: the primary accepts and hands connections round-robin (Node's default on Linux).
 // reuseport: every worker binds its own SO_REUSEPORT socket and the kernel balances (Node >= 22.12).
 import cluster from 'node:cluster';
@@ -19,7 +19,7 @@ if (cluster.isPrimary) {
   const { app } = await import('./apps/hono-app.js');
   serve({ fetch: app.fetch, port: Number(port), hostname: '127.0.0.1' });
 } else {
-  const { handler } = await import('./apps/handler.js');
+  const { handler } = kind === 'express' ? { handler: (await import('./apps/express-app.js')).app } : await import('./apps/handler.js');
   const options = mode === 'reuseport' ? { port: Number(port), host: '127.0.0.1', reusePort: true, exclusive: true } : { port: Number(port), host: '127.0.0.1' };
   createServer(handler).listen(options);
 }

@@ -99,11 +99,12 @@ function evaluateTargets(scenario, rows) {
     const base = against ? metricValue(against, metric) : null;
     let measured;
     if (!against) measured = value;
+    else if (t.difference) measured = value - base; // e.g. "no more than node:cluster + 15 MB"
     else if (base === 0) measured = value === 0 ? 1 : Infinity;
     else measured = value / base;
     if (measured == null || Number.isNaN(measured)) return { ...t, metric, status: 'not measured', reason: 'no value' };
     const met = (t.atLeast == null || measured >= t.atLeast) && (t.atMost == null || measured <= t.atMost);
-    return { ...t, metric, measured, relative: Boolean(against), status: met ? 'met' : 'missed' };
+    return { ...t, metric, measured, relative: Boolean(against) && !t.difference, status: met ? 'met' : 'missed' };
   });
 }
 
@@ -139,7 +140,9 @@ function summarize(scenario, rows) {
 export async function runScenarios(scenarios, settings, { only, log = console.log } = {}) {
   const pool = new Pool(log);
   const lastUse = new Map();
-  const contendersOf = (s) => s.contenders.filter((id) => !only || only.includes(id) || id === s.reference);
+  // A quick run takes a scenario's shorter list where it has one (the peers that matter most for its targets).
+  const listed = (s) => (settings.quick && s.quickContenders ? s.quickContenders : s.contenders);
+  const contendersOf = (s) => listed(s).filter((id) => !only || only.includes(id) || id === s.reference);
   scenarios.forEach((s, i) => {
     if (!s.fresh && !s.collect) for (const id of contendersOf(s)) lastUse.set(id, i);
   });

@@ -57,6 +57,10 @@ const ADAPTERS = {
       const r = await mod.run({ rounds: roundsFor(settings), duration: settings.durationMs });
       return Object.entries(r.servers).map(([name, s]) => row(name, `gserve ${name}`, { rps: s.rps, totalMB: s.rssMiB, p99: s.p99, failed: s.errors }));
     },
+    targets: [
+      { text: 'CPU-bound: `-w 1 --threads 2` ≥ 0.9× the throughput of `-w 2`', contender: '-w 1 --threads 2', against: '-w 2', atLeast: 0.9 },
+      { text: 'CPU-bound: `-w 1 --threads 2` uses less RSS than `-w 2`', contender: '-w 1 --threads 2', against: '-w 2', metric: 'totalMB', atMost: 1.0 },
+    ],
   },
   'reload-under-load': {
     title: 'Reload under load: 5 reloads',
@@ -103,10 +107,10 @@ const ADAPTERS = {
     },
     targets: [
       {
-        text: '`fetch` interface ≥ 1.2× @hono/node-server with the same Hono app',
+        text: '`fetch` interface ≥ 1.3× @hono/node-server with the same Hono app',
         contender: 'gserve fetch, Hono app',
         against: '@hono/node-server, Hono app',
-        atLeast: 1.2,
+        atLeast: 1.3,
         ifMissed: FETCH_PATH_NOTE,
       },
     ],
