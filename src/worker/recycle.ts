@@ -1,6 +1,10 @@
 import type { WorkerMessage } from './protocol.js';
 
-const MEMORY_CHECK_MS = 1000;
+/**
+ * RSS is sampled this often: reading it costs microseconds, and a worker under load can allocate
+ * hundreds of MB in a second, so a 1 s sample overshot the ceiling several times over.
+ */
+const MEMORY_CHECK_MS = 100;
 
 /**
  * Recycling, worker side: count responses against `maxRequests` (+ a random jitter, so workers
@@ -32,7 +36,8 @@ export class Recycler {
   }
 
   onResponse(): void {
-    this.served++;
+    // The first response proves this worker's slot healthy: its death is then no crash-loop strike.
+    if (++this.served === 1) this.send({ t: 'serving' });
     if (this.limit > 0 && this.served >= this.limit) this.retire(`served ${this.served} requests (maxRequests)`);
   }
 
