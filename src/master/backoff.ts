@@ -9,6 +9,7 @@
 export const PROVEN_AFTER_MS = 10_000;
 export const FIRST_DELAY_MS = 100;
 export const MAX_DELAY_MS = 30_000;
+export const MAX_FORK_RETRY_MS = 5_000;
 
 let nextSlotId = 0;
 
@@ -27,9 +28,13 @@ export class Slot {
     return this.strike();
   }
 
-  /** A fork that failed (EMFILE, EAGAIN, ENOMEM) is a strike: the retry waits, never spins. */
+  /**
+   * A fork that failed (EMFILE, EAGAIN, ENOMEM) is a strike: the retry waits, never spins. The
+   * shortage is usually passing (connections close, memory frees), so the retry waits at most
+   * MAX_FORK_RETRY_MS.
+   */
   afterForkFailure(): number {
-    return Math.max(FIRST_DELAY_MS, this.strike());
+    return Math.min(MAX_FORK_RETRY_MS, Math.max(FIRST_DELAY_MS, this.strike()));
   }
 
   /** The first strike is refilled at once; then 200 ms, 400 ms, … up to MAX_DELAY_MS. */

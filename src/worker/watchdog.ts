@@ -27,8 +27,8 @@ export function startOrphanWatchdog(ppid = process.ppid): Worker | null {
     const thread = new Worker(WATCHDOG_SOURCE, {
       eval: true,
       workerData: { ppid, pollMs: POLL_MS, graceMs: GRACE_MS },
-      // A few MB: the thread only runs a timer.
-      resourceLimits: { maxOldGenerationSizeMb: 4, maxYoungGenerationSizeMb: 1, stackSizeMb: 1 },
+      // The thread only runs a timer; a small heap keeps its cost to the worker's RSS low.
+      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 },
       stdout: false,
       stderr: false,
     });
