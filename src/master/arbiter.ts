@@ -189,6 +189,8 @@ export class Arbiter {
     // A stop never waits behind another signal: a HUP waiting for its workers or its config, a hook
     // that never returns. Whatever those were doing is abandoned (they check `stopping`).
     if (STOP_SIGNALS.includes(sig)) return void this.handleSignal(sig);
+    // A HUP still waiting in the queue will read the config as it is then: a second one adds nothing.
+    if (sig === 'SIGHUP' && this.signalQueue.includes(sig)) return void this.log.info('HUP coalesced: a reload is already queued');
     this.signalQueue.push(sig);
     void this.handleSignals();
   }
