@@ -7,8 +7,8 @@ export type Settled<T> = { done: true; value: T } | { done: false };
 export function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settled<T>> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<Settled<T>>((resolve) => {
+    // Not unref'd: the master must live to log the overrun and exit with its own code.
     timer = setTimeout(() => resolve({ done: false }), ms);
-    timer.unref();
   });
   return Promise.race([promise.then((value) => ({ done: true as const, value })), late]).finally(() => clearTimeout(timer));
 }
