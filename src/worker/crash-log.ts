@@ -15,6 +15,9 @@ export function errorFields(err: unknown): { type?: string; message: string; sta
   return { message: typeof err === 'string' ? err : safeString(err) };
 }
 
+/** pino's err serializer gives an Error its type, message and stack (and own properties); anything else is described. */
+const loggable = (err: unknown) => (err instanceof Error ? err : errorFields(err));
+
 function safeString(v: unknown): string {
   try {
     return JSON.stringify(v) ?? String(v);
@@ -41,13 +44,13 @@ export function installCrashLog(log: Logger, flush: () => void): void {
     if (dying) return; // a second throw while exiting adds nothing
     dying = true;
     try {
-      log.fatal({ ...fields, err: errorFields(err) }, 'Worker (%s) crashed: uncaught exception: %s', who, errorFields(err).message);
+      log.fatal({ ...fields, err: loggable(err) }, 'Worker (%s) crashed: uncaught exception: %s', who, errorFields(err).message);
       flush();
     } finally {
       process.exit(1);
     }
   });
   process.on('unhandledRejection', (reason) => {
-    log.error({ ...fields, err: errorFields(reason) }, 'Worker (%s): unhandled promise rejection in the app: %s', who, errorFields(reason).message);
+    log.error({ ...fields, err: loggable(reason) }, 'Worker (%s): unhandled promise rejection in the app: %s', who, errorFields(reason).message);
   });
 }
