@@ -23,7 +23,7 @@ describe('per-slot crash backoff', () => {
     const booted = await g.until(() => g.lines.slice(at).find((l) => /^Booting worker with pid: \d+$/.test(l.msg)), 'a worker booted after the recycle');
     // At once: the same turn of the master's loop, not when the other slot's timer fires.
     expect(time(booted) - time(recycled!)).toBeLessThan(1000);
-  });
+  }, 120_000);
 
   it('workers that served and then exit are replaced at once: no backoff builds up', async () => {
     const g = await startGserve(['-w', '1', join(apps, 'exit-third.js')]);
@@ -38,7 +38,7 @@ describe('per-slot crash backoff', () => {
     await g.waitForLog(/^Worker \(pid: \d+\) exited with code 0/, { count: 4 });
     await g.waitForLog(/^Booting worker with pid/, { count: 5 });
     expect(g.lines.filter((l) => /dying soon after boot/.test(l.msg))).toEqual([]);
-  });
+  }, 120_000);
 
   it('a crash loop in every slot: forks are bounded (delays double per slot), never a fork storm', async () => {
     const g = await startGserve(['-w', '2', join(FIXTURES, 'apps', 'crash-soon.js')], { workers: 0 });
@@ -51,5 +51,5 @@ describe('per-slot crash backoff', () => {
     expect(forks.length / minutes).toBeLessThan(240);
     g.signal('SIGTERM');
     expect((await g.exited).code).toBe(0);
-  });
+  }, 120_000);
 });

@@ -75,7 +75,7 @@ describe('a fork that fails', () => {
     for (const w of s.workers) expect(typeof w.pid).toBe('number');
     expect((await get(g.url)).status).toBe(200);
     expect(await termWithin(g, 20_000)).toBe(0);
-  });
+  }, 120_000);
 
   it('-k sync, fork failing while TERM arrives: the master still exits', async () => {
     const g = await startGserve(['-k', 'sync', '-w', '2', '--graceful-timeout', '2', join(apps, 'crashes.js')], { wrapper: ulimit(160) });
@@ -86,7 +86,7 @@ describe('a fork that fails', () => {
     // Both slots wait to retry; the descriptors are still taken.
     expect(await termWithin(g, 20_000)).toBe(0);
     for (const pid of g.workerPids) await waitForExit(pid);
-  });
+  }, 120_000);
 
   it('--metrics-bind with hundreds of idle scrapers: the connection cap keeps the master able to fork', async () => {
     const g = await startGserve(['-w', '1', '--metrics-bind', '127.0.0.1:0', join(apps, 'crashes.js')], { wrapper: ulimit(160) });
@@ -101,5 +101,5 @@ describe('a fork that fails', () => {
     for (const s of sockets) s.destroy();
     expect((await get(g.url)).status).toBe(200);
     expect(await termWithin(g, 20_000)).toBe(0);
-  });
+  }, 120_000);
 });
