@@ -26,6 +26,8 @@ describe('descriptor exhaustion during load', () => {
       for (let i = 0; i < 10; i++) expect((await get(g.url)).status).toBe(200);
       expect(g.lines.some((l) => /pid: (undefined|NaN)/.test(l.msg))).toBe(false);
       // Nobody died from it: the same two workers serve.
+      const exits = g.lines.filter((l) => /^Worker .*(exited|was killed|crashed)|WORKER TIMEOUT/.test(l.msg)).map((l) => l.msg);
+      expect(exits).toEqual([]);
       expect(descendants(g.pid).map((p) => p.pid).sort()).toEqual(workers);
       g.signal('SIGTERM');
       const r = await Promise.race([g.exited, new Promise<null>((res) => setTimeout(() => res(null), 20_000))]);
