@@ -5,6 +5,7 @@ import { DURATION_BUCKETS, METHODS, STATUS_CLASSES } from '../worker/stats.js';
 import { RESTART_REASONS, type WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
 import { guardMetricsServer } from './metrics-guard.js';
+import { residentMemory } from '../worker/rss.js';
 
 /**
  * Prometheus text exposition (format 0.0.4) from the master, built from the workers' last
@@ -77,7 +78,7 @@ export function renderMetrics(src: MetricsSource): string {
   }
 
   family('gserve_master_resident_memory_bytes', 'gauge', 'Resident set size of the master.');
-  out.push(`gserve_master_resident_memory_bytes ${process.memoryUsage.rss()}`);
+  out.push(`gserve_master_resident_memory_bytes ${residentMemory() ?? 0}`);
   return out.join('\n') + '\n';
 }
 

@@ -1,4 +1,5 @@
 import type { WorkerMessage } from './protocol.js';
+import { residentMemory } from './rss.js';
 
 /**
  * RSS is sampled this often: reading it costs microseconds, and a worker under load can allocate
@@ -41,8 +42,8 @@ export class Recycler {
 
   private sampleMemory(): void {
     this.lastSample = performance.now();
-    const rss = process.memoryUsage.rss();
-    if (rss > this.ceiling) this.retire(`memory ${formatMB(rss)} passed the ceiling of ${formatMB(this.ceiling)} (maxWorkerMemory)`);
+    const rss = residentMemory();
+    if (rss !== null && rss > this.ceiling) this.retire(`memory ${formatMB(rss)} passed the ceiling of ${formatMB(this.ceiling)} (maxWorkerMemory)`);
   }
 
   onResponse(): void {
