@@ -9,12 +9,19 @@ export type LogLevel = keyof typeof PINO_LEVEL;
 const LABEL: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARNING', 50: 'ERROR', 60: 'CRITICAL' };
 
 /** Gunicorn's look for a terminal: `[2026-11-24 11:00:00 +0000] [1234] [INFO] Booting worker`. */
-function gunicornLine(json: string): string {
+export function gunicornLine(json: string): string {
   try {
     const { time, pid, level, msg, ...rest } = JSON.parse(json);
     const stamp = new Date(time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000');
+    // An error's stack reads as lines below the record, as Python's tracebacks do, not as one escaped string.
+    let stack = '';
+    if (rest.err && typeof rest.err === 'object' && typeof rest.err.stack === 'string') {
+      const { stack: text, ...err } = rest.err;
+      rest.err = err;
+      stack = text.replace(/^/gm, '    ') + '\n';
+    }
     const extra = Object.keys(rest).length ? ' ' + JSON.stringify(rest) : '';
-    return `[${stamp}] [${pid}] [${LABEL[level] ?? level}] ${msg}${extra}\n`;
+    return `[${stamp}] [${pid}] [${LABEL[level] ?? level}] ${msg}${extra}\n${stack}`;
   } catch {
     return json;
   }

@@ -17,12 +17,11 @@ import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js
 import { ShutdownDelay } from './shutdown-delay.js';
 import { currentLaunch, movePidfile, OLDBIN_SUFFIX, spawnNewMaster, takeInheritance, type LaunchContext } from './upgrade.js';
 import { WorkerProcess } from './worker-process.js';
+import { Slot } from './backoff.js';
+import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_MARGIN_SECONDS } from './deadline.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
-/** A worker that dies sooner than this after boot counts toward the crash-loop backoff. */
-const EARLY_DEATH_MS = 5_000;
-const MAX_BACKOFF_MS = 30_000;
 
 export interface ArbiterOptions {
   /** Resolves the settings again from the same command line and environment (HUP). */
@@ -61,8 +60,13 @@ export class Arbiter {
   private announcedReady = false;
   private readonly signalQueue: NodeJS.Signals[] = [];
   private handlingSignals = false;
-  private earlyDeaths = 0;
-  private respawnTimer: NodeJS.Timeout | null = null;
+  /** Each worker's slot (src/master/backoff.ts): its replacement inherits the slot's crash strikes. */
+  private readonly slotOf = new Map<WorkerProcess, Slot>();
+  /** Workers that served at least one request: their death is no crash-loop strike. */
+  private readonly served = new WeakSet<WorkerProcess>();
+  /** Slots waiting out their backoff (a crash loop, or a fork that failed) before a worker refills them. */
+  private readonly waitingSlots = new Set<Slot>();
+  private stopDeadline: NodeJS.Timeout | null = null;
   private timeoutCheck: NodeJS.Timeout | null = null;
   /** spawn (worker), message (worker, message), exit (worker, stopping): for observability.ts. */
   readonly events = new EventEmitter();
@@ -182,8 +186,11 @@ export class Arbiter {
   }
 
   private enqueueSignal(sig: NodeJS.Signals): void {
-    // A stop must not wait behind a HUP that is waiting for its new workers to boot.
-    if (this.reloading && STOP_SIGNALS.includes(sig)) return void this.handleSignal(sig);
+    // A stop never waits behind another signal: a HUP waiting for its workers or its config, a hook
+    // that never returns. Whatever those were doing is abandoned (they check `stopping`).
+    if (STOP_SIGNALS.includes(sig)) return void this.handleSignal(sig);
+    // A HUP still waiting in the queue will read the config as it is then: a second one adds nothing.
+    if (sig === 'SIGHUP' && this.signalQueue.includes(sig)) return void this.log.info('HUP coalesced: a reload is already queued');
     this.signalQueue.push(sig);
     void this.handleSignals();
   }
@@ -213,13 +220,34 @@ export class Arbiter {
 
   /** Start or stop workers until as many run as the settings ask. */
   private manageWorkers(): void {
-    if (this.stopping || this.respawnTimer) return;
+    if (this.stopping) return;
     const live = this.liveWorkers();
-    for (let n = live.length; n < this.numWorkers; n++) this.spawnWorker();
-    const extra = live.length - this.numWorkers;
+    // A slot waiting out its backoff is taken; every other missing worker starts at once.
+    for (let n = live.length + this.waitingSlots.size; n < this.numWorkers; n++) this.spawnWorker(new Slot());
+    let extra = live.length + this.waitingSlots.size - this.numWorkers;
     if (extra > 0 && !this.reloading) {
-      for (const w of live.sort((a, b) => a.bornAt - b.bornAt).slice(0, extra)) w.stop(true, this.settings.gracefulTimeout, 'scaled down');
+      for (const slot of [...this.waitingSlots].slice(0, extra)) {
+        slot.cancel();
+        this.waitingSlots.delete(slot);
+        extra--;
+      }
+      for (const w of live.sort((a, b) => a.bornAt - b.bornAt).slice(0, Math.max(0, extra))) w.stop(true, this.settings.gracefulTimeout, 'scaled down');
     }
+  }
+
+  /** Refills `slot` after `ms` (at once for 0); meanwhile it counts as taken. */
+  private refillAfter(slot: Slot, ms: number): void {
+    if (this.stopping) return;
+    if (ms <= 0) {
+      if (this.liveWorkers().length + this.waitingSlots.size < this.numWorkers) this.spawnWorker(slot);
+      this.manageWorkers();
+      return;
+    }
+    this.waitingSlots.add(slot);
+    slot.wait(ms, () => {
+      this.waitingSlots.delete(slot);
+      this.refillAfter(slot, 0);
+    });
   }
 
   private setNumWorkers(n: number): void {
@@ -231,26 +259,54 @@ export class Arbiter {
     this.manageWorkers();
   }
 
-  private spawnWorker(): WorkerProcess {
+  /**
+   * Starts a worker in `slot`. A fork can fail (EMFILE, EAGAIN, ENOMEM): then no worker is recorded
+   * (never one without a pid), the cause is logged, and unless `retry` is false the slot is
+   * refilled after its backoff. Returns null when the fork failed.
+   */
+  private spawnWorker(slot: Slot, retry = true): WorkerProcess | null {
     void this.hook('preFork', { pid: null, generation: this.generation } satisfies WorkerView);
     const hasWorkerHooks = WORKER_HOOKS.some((name) => typeof this.settings[name] === 'function');
-    const w = new WorkerProcess(
-      {
-        settings: jsonSafe(this.settings),
-        listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme })),
-        generation: this.generation,
-        cwd: process.cwd(),
-        configFile: hasWorkerHooks ? this.resolved.configFile : null,
-      },
-      this.generation,
-      (worker, message) => this.onWorkerMessage(worker, message),
-    );
+    let w: WorkerProcess;
+    try {
+      w = new WorkerProcess(
+        {
+          settings: jsonSafe(this.settings),
+          listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme })),
+          generation: this.generation,
+          cwd: process.cwd(),
+          configFile: hasWorkerHooks ? this.resolved.configFile : null,
+        },
+        this.generation,
+        (worker, message) => this.onWorkerMessage(worker, message),
+      );
+    } catch (err) {
+      this.forkFailed(slot, err, retry);
+      return null;
+    }
+    if (w.pid === undefined) {
+      // EMFILE/EAGAIN come as an 'error' event on the next tick; hold the slot until then.
+      if (retry) this.waitingSlots.add(slot);
+      w.child.once('error', (err) => {
+        this.waitingSlots.delete(slot);
+        this.forkFailed(slot, err, retry);
+      });
+      return null;
+    }
+    this.slotOf.set(w, slot);
     this.workers.set(w.pid, w);
     if (this.shutdownDelay.pending) w.send({ t: 'shutdown-pending' });
     w.child.on('exit', (code, signal) => this.onWorkerExit(w, code, signal));
     this.events.emit('spawn', w);
     this.log.info('Booting worker with pid: %d', w.pid);
     return w;
+  }
+
+  private forkFailed(slot: Slot, err: unknown, retry: boolean): void {
+    if (!retry || this.stopping) return void this.log.error('Cannot start a worker: %s', forkCause(err));
+    const delay = slot.afterForkFailure();
+    this.log.error('Cannot start a worker: %s; retrying in %d ms', forkCause(err), delay);
+    this.refillAfter(slot, delay);
   }
 
   private onWorkerMessage(w: WorkerProcess, message: WorkerMessage): void {
@@ -264,6 +320,8 @@ export class Arbiter {
       }
     } else if (message.t === 'idle') {
       this.dispatcher?.workerIdle(w);
+    } else if (message.t === 'serving') {
+      this.served.add(w);
     } else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
       // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
       this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);
@@ -275,6 +333,8 @@ export class Arbiter {
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
+    const slot = this.slotOf.get(w) ?? new Slot();
+    this.slotOf.delete(w);
     this.events.emit('exit', w, this.stopping);
     this.dispatcher?.workerGone(w);
     void this.hook('childExit', { pid: w.pid, generation: w.generation } satisfies WorkerView);
@@ -290,30 +350,17 @@ export class Arbiter {
       return;
     }
     if (w.endReason) {
+      // Ended by the master (recycled, scaled down, timed out, reloaded): replaced at once.
       this.log.info('Worker exited (pid: %d): %s', w.pid, w.endReason);
-    } else {
-      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      this.log.warn('Worker (pid: %d) %s', w.pid, how);
-      this.scheduleRespawnAfterCrash(Date.now() - w.bornAt);
-      return;
-    }
-    this.manageWorkers();
-  }
-
-  /** Workers that keep dying soon after boot are respawned ever more slowly, never in a hot loop. */
-  private scheduleRespawnAfterCrash(livedMs: number): void {
-    this.earlyDeaths = livedMs < EARLY_DEATH_MS ? this.earlyDeaths + 1 : 0;
-    if (this.earlyDeaths <= 1) {
       this.manageWorkers();
       return;
     }
-    const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** (this.earlyDeaths - 1));
-    this.log.warn('Workers are dying soon after boot (%d in a row); next respawn in %d ms', this.earlyDeaths, delay);
-    if (this.respawnTimer) return;
-    this.respawnTimer = setTimeout(() => {
-      this.respawnTimer = null;
-      this.manageWorkers();
-    }, delay);
+    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    this.log.warn('Worker (pid: %d) %s', w.pid, how);
+    // Only this slot backs off, and only while its workers die before proving themselves.
+    const delay = slot.afterDeath(Date.now() - w.bornAt, this.served.has(w));
+    if (delay > 0) this.log.warn('Workers are dying soon after boot (%d in a row in this slot); next respawn in %d ms', slot.strikes, delay);
+    this.refillAfter(slot, delay);
   }
 
   /** A worker whose event loop is blocked stops beating: abort it, then kill it, and replace it. */
@@ -340,13 +387,21 @@ export class Arbiter {
    */
   private async reload(): Promise<void> {
     if (this.stopping) return;
+    // A config file whose top-level await never settles must not wedge the master: bounded.
+    const bound = this.settings.timeout > 0 ? this.settings.timeout : RELOAD_LOAD_SECONDS;
     let fresh;
     try {
-      fresh = this.options.reresolve ? await this.options.reresolve() : this.resolved;
+      const loaded = await settleWithin(this.options.reresolve ? this.options.reresolve() : Promise.resolve(this.resolved), bound * 1000);
+      if (!loaded.done) {
+        if (!this.stopping) this.log.error('Reload failed: loading the config did not finish within %d s; keeping the running settings and workers', bound);
+        return;
+      }
+      fresh = loaded.value;
     } catch (err) {
       this.log.error('Reload failed, keeping the running settings and workers: %s', describeError(err));
       return;
     }
+    if (this.stopping) return;
     const previous = { resolved: this.resolved, generation: this.generation };
     const { resolved, needsRestart } = mergeReloaded(this.resolved, fresh);
     for (const c of needsRestart) {
@@ -356,16 +411,19 @@ export class Arbiter {
       this.log.warn(`Setting "${c.name}" changed (${was} -> ${wanted}) but needs ${how} to apply; still using ${was}`);
     }
     this.resolved = resolved;
-    await this.hook('onReload');
+    if (!(await settleWithin(this.hook('onReload'), bound * 1000)).done) this.log.error('The onReload hook did not return within %d s; reloading anyway', bound);
+    if (this.stopping) return;
     this.generation = ++this.lastGeneration;
     const old = this.liveWorkers();
     this.reloading = true;
-    const fresher = Array.from({ length: this.settings.workers }, () => this.spawnWorker());
-    const allReady = await allReadyWithin(fresher, this.settings.timeout > 0 ? this.settings.timeout : RELOAD_READY_SECONDS);
+    const spawned = Array.from({ length: this.settings.workers }, () => this.spawnWorker(new Slot(), false));
+    const fresher = spawned.filter((w): w is WorkerProcess => w !== null);
+    const allReady = fresher.length === spawned.length && (await allReadyWithin(fresher, this.settings.timeout > 0 ? this.settings.timeout : RELOAD_READY_SECONDS));
     this.reloading = false;
     if (this.stopping) return;
     if (!allReady) {
-      const why = fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready';
+      const why =
+        fresher.length < spawned.length ? 'a new worker could not be started' : (fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready');
       this.log.error('Reload failed: %s. Keeping the %d workers of generation %d.', why, old.length, previous.generation);
       for (const w of fresher) w.stop(false, FAST_STOP_GRACE_SECONDS, 'reload failed');
       Object.assign(this, previous);
@@ -427,10 +485,31 @@ export class Arbiter {
     if (this.stopping && graceful) return;
     this.stopping = true;
     this.dispatcher?.stop();
-    if (this.respawnTimer) clearTimeout(this.respawnTimer);
+    this.cancelWaitingSlots();
     const grace = graceful ? this.settings.gracefulTimeout : FAST_STOP_GRACE_SECONDS;
     for (const w of this.workers.values()) w.stop(graceful, grace, 'shutdown');
+    this.armStopDeadline(grace);
     if (this.workers.size === 0) this.finishStop();
+  }
+
+  private cancelWaitingSlots(): void {
+    for (const slot of this.waitingSlots) slot.cancel();
+    this.waitingSlots.clear();
+  }
+
+  /**
+   * Whatever state the workers are in, the master exits within the grace period plus a margin: a
+   * worker the kernel has not reaped by then is SIGKILLed once more and left behind.
+   */
+  private armStopDeadline(graceSeconds: number): void {
+    if (this.stopDeadline) clearTimeout(this.stopDeadline);
+    this.stopDeadline = setTimeout(() => {
+      const left = [...this.workers.values()];
+      this.log.error('Stop deadline passed: %d worker(s) did not exit (pids: %s); exiting anyway', left.length, left.map((w) => w.pid).join(', '));
+      for (const w of left) w.signal('SIGKILL');
+      this.workers.clear();
+      this.finishStop();
+    }, (graceSeconds + STOP_MARGIN_SECONDS) * 1000);
   }
 
   /** Why the master halted, for the one line the CLI prints. */
@@ -442,20 +521,29 @@ export class Arbiter {
     this.log.error(message);
     this.log.info('Shutting down: Master (reason: the app failed to load)');
     this.stopping = true;
+    this.cancelWaitingSlots();
     for (const w of this.workers.values()) w.stop(false, FAST_STOP_GRACE_SECONDS, 'halt');
+    this.armStopDeadline(FAST_STOP_GRACE_SECONDS);
     this.exitCode = exitCode;
     if (this.workers.size === 0) this.finishStop();
   }
 
   private exitCode: number = ExitCode.OK;
 
+  private finishing = false;
+
   private finishStop(): void {
+    if (this.finishing) return;
+    this.finishing = true;
+    if (this.stopDeadline) clearTimeout(this.stopDeadline);
     if (this.timeoutCheck) clearInterval(this.timeoutCheck);
     this.observability?.close();
     this.closeListeners();
     this.pidfile?.remove();
     if (this.exitCode === ExitCode.OK) this.log.info('Shutting down: Master');
-    void this.hook('onExit').finally(() => {
+    // An onExit hook that never returns does not keep the master alive.
+    void settleWithin(this.hook('onExit'), EXIT_HOOK_SECONDS * 1000).then((r) => {
+      if (!r.done) this.log.error('The onExit hook did not return within %d s; exiting anyway', EXIT_HOOK_SECONDS);
       this.logTarget.flush();
       this.finish(this.exitCode);
     });

@@ -4,6 +4,8 @@ import { parseMetricsBind } from '../config/settings/observability.js';
 import { DURATION_BUCKETS, METHODS, STATUS_CLASSES } from '../worker/stats.js';
 import { RESTART_REASONS, type WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
+import { guardMetricsServer } from './metrics-guard.js';
+import { residentMemory } from '../worker/rss.js';
 
 /**
  * Prometheus text exposition (format 0.0.4) from the master, built from the workers' last
@@ -76,21 +78,22 @@ export function renderMetrics(src: MetricsSource): string {
   }
 
   family('gserve_master_resident_memory_bytes', 'gauge', 'Resident set size of the master.');
-  out.push(`gserve_master_resident_memory_bytes ${process.memoryUsage.rss()}`);
+  out.push(`gserve_master_resident_memory_bytes ${residentMemory() ?? 0}`);
   return out.join('\n') + '\n';
 }
 
 /** Serves GET /metrics on `--metrics-bind`; resolves once listening. */
 export async function serveMetrics(bind: string, src: MetricsSource): Promise<{ server: Server; url: string }> {
   const { host, port } = parseMetricsBind(bind);
-  const server = createServer((req, res) => {
+  const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('Method Not Allowed\n');
-    } else if (path === '/metrics' || path === '/') {
+    } else if (path === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(renderMetrics(src));
     } else res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found: metrics are at /metrics\n');
   });
+  guardMetricsServer(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new BindError(`Cannot serve metrics on ${bind}: ${err.code ?? err.message}. Pick another --metrics-bind.`)),

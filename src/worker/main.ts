@@ -13,6 +13,8 @@ import { BOOT_ENV, type MasterMessage, type WorkerBoot, type WorkerMessage } fro
 import { Recycler } from './recycle.js';
 import type { WorkerClass } from './types.js';
 import type { ProtocolServer } from '../http/protocol.js';
+import { startOrphanWatchdog } from './watchdog.js';
+import { installCrashLog } from './crash-log.js';
 
 /**
  * A worker process: load the app, take connections on the inherited listeners, beat, and stop when
@@ -81,9 +83,9 @@ process.on('message', (message: MasterMessage) => {
     stats.reopenLogs();
   } else if (message.t === 'shutdown-pending') announceStop();
 });
-process.on('unhandledRejection', (reason) => {
-  log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');
-});
+installCrashLog(log, () => logTarget.flush());
+// 'disconnect' needs a running event loop; the watchdog thread does not (src/worker/watchdog.ts).
+if (process.connected) startOrphanWatchdog();
 
 async function main(): Promise<void> {
   for (const assignment of settings.env as string[]) {

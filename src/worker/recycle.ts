@@ -1,6 +1,16 @@
 import type { WorkerMessage } from './protocol.js';
+import { residentMemory } from './rss.js';
 
-const MEMORY_CHECK_MS = 1000;
+/**
+ * RSS is sampled this often: reading it costs microseconds, and a worker under load can allocate
+ * hundreds of MB in a second, so a 1 s sample overshot the ceiling several times over.
+ */
+const MEMORY_CHECK_MS = 100;
+/**
+ * Under load the timer's turn comes late (the loop is busy with requests), so responses sample
+ * too, at most this often: the growth between two samples stays a few MB even at full speed.
+ */
+const RESPONSE_SAMPLE_MS = 10;
 
 /**
  * Recycling, worker side: count responses against `maxRequests` (+ a random jitter, so workers
@@ -13,6 +23,8 @@ export class Recycler {
   private readonly limit: number;
   private asked = false;
   private readonly memoryTimer: NodeJS.Timeout | null = null;
+  private readonly ceiling: number;
+  private lastSample = 0;
 
   constructor(
     settings: Record<string, unknown>,
@@ -21,19 +33,24 @@ export class Recycler {
     const max = (settings.maxRequests as number) ?? 0;
     const jitter = (settings.maxRequestsJitter as number) ?? 0;
     this.limit = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
-    const ceiling = (settings.maxWorkerMemory as number) ?? 0;
+    const ceiling = (this.ceiling = (settings.maxWorkerMemory as number) ?? 0);
     if (ceiling > 0) {
-      this.memoryTimer = setInterval(() => {
-        const rss = process.memoryUsage.rss();
-        if (rss > ceiling) this.retire(`memory ${formatMB(rss)} passed the ceiling of ${formatMB(ceiling)} (maxWorkerMemory)`);
-      }, MEMORY_CHECK_MS);
+      this.memoryTimer = setInterval(() => this.sampleMemory(), MEMORY_CHECK_MS);
       this.memoryTimer.unref();
     }
   }
 
+  private sampleMemory(): void {
+    this.lastSample = performance.now();
+    const rss = residentMemory();
+    if (rss !== null && rss > this.ceiling) this.retire(`memory ${formatMB(rss)} passed the ceiling of ${formatMB(this.ceiling)} (maxWorkerMemory)`);
+  }
+
   onResponse(): void {
-    this.served++;
+    // The first response proves this worker's slot healthy: its death is then no crash-loop strike.
+    if (++this.served === 1) this.send({ t: 'serving' });
     if (this.limit > 0 && this.served >= this.limit) this.retire(`served ${this.served} requests (maxRequests)`);
+    if (this.ceiling > 0 && !this.asked && performance.now() - this.lastSample >= RESPONSE_SAMPLE_MS) this.sampleMemory();
   }
 
   private retire(reason: string): void {

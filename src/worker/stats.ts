@@ -3,6 +3,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Exchange, ProtocolServer } from '../http/protocol.js';
 import type { AccessLog } from '../log/access.js';
 import type { WorkerMessage } from './protocol.js';
+import { residentMemory } from './rss.js';
 
 /**
  * The worker's counters for `gserve status` and the metrics. A response costs a few array
@@ -122,7 +123,7 @@ export class WorkerStats {
       durationSum: this.durationSum,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
-      rss: process.memoryUsage.rss(),
+      rss: residentMemory() ?? 0,
       loopDelay,
     };
   }

@@ -1,0 +1,33 @@
+/**
+ * Bounds for what the master awaits (a config load on HUP, a hook): a promise that never settles
+ * must not wedge the master. The abandoned promise is left to settle (or not) on its own.
+ */
+export type Settled<T> = { done: true; value: T } | { done: false };
+
+export function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settled<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<Settled<T>>((resolve) => {
+    // Not unref'd: the master must live to log the overrun and exit with its own code.
+    timer = setTimeout(() => resolve({ done: false }), ms);
+  });
+  return Promise.race([promise.then((value) => ({ done: true as const, value })), late]).finally(() => clearTimeout(timer));
+}
+
+/** How long a config load on HUP may take when --timeout is 0 (off). */
+export const RELOAD_LOAD_SECONDS = 30;
+/** How long TERM waits for the onExit hook before the master exits anyway. */
+export const EXIT_HOOK_SECONDS = 3;
+/** After --graceful-timeout, how long TERM waits for killed workers to be reaped before exiting anyway. */
+export const STOP_MARGIN_SECONDS = 3;
+
+/** A fork's error code, as one readable cause. */
+export function forkCause(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  const why: Record<string, string> = {
+    EMFILE: 'too many open files in the master (raise `ulimit -n`, or cap idle connections)',
+    ENFILE: 'too many open files on the system',
+    EAGAIN: 'the process limit was reached (`ulimit -u`)',
+    ENOMEM: 'out of memory',
+  };
+  return code ? `${code}: ${why[code] ?? (err as Error).message}` : String((err as Error)?.message ?? err);
+}

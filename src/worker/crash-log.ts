@@ -1,0 +1,56 @@
+import type { Logger } from '../log/logger.js';
+
+/**
+ * Legible crashes: an uncaught exception or unhandled rejection in a worker is logged once, as one
+ * record naming the worker (pid, and its index when the master gives one in GSERVE_WORKER_INDEX)
+ * with the error's message and stack; the text log prints the stack on the lines below.
+ */
+export function workerIdentity(env: NodeJS.ProcessEnv = process.env): { pid: number; index?: number } {
+  const index = env.GSERVE_WORKER_INDEX;
+  return index !== undefined && /^\d+$/.test(index) ? { pid: process.pid, index: Number(index) } : { pid: process.pid };
+}
+
+export function errorFields(err: unknown): { type?: string; message: string; stack?: string } {
+  if (err instanceof Error) return { type: err.name, message: err.message, stack: err.stack };
+  return { message: typeof err === 'string' ? err : safeString(err) };
+}
+
+/** pino's err serializer gives an Error its type, message and stack (and own properties); anything else is described. */
+const loggable = (err: unknown) => (err instanceof Error ? err : errorFields(err));
+
+function safeString(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+export function describeWorker(id: { pid: number; index?: number }): string {
+  return id.index === undefined ? `pid: ${id.pid}` : `pid: ${id.pid}, index: ${id.index}`;
+}
+
+/**
+ * Installs the handlers. An uncaught exception leaves the app in an unknown state: after the log
+ * line (flushed), the worker exits 1 and the master replaces it. A rejection is logged and the
+ * worker goes on, as before.
+ */
+export function installCrashLog(log: Logger, flush: () => void): void {
+  const id = workerIdentity();
+  const who = describeWorker(id);
+  const fields = id.index === undefined ? {} : { index: id.index };
+  let dying = false;
+  process.on('uncaughtException', (err) => {
+    if (dying) return; // a second throw while exiting adds nothing
+    dying = true;
+    try {
+      log.fatal({ ...fields, err: loggable(err) }, 'Worker (%s) crashed: uncaught exception: %s', who, errorFields(err).message);
+      flush();
+    } finally {
+      process.exit(1);
+    }
+  });
+  process.on('unhandledRejection', (reason) => {
+    log.error({ ...fields, err: loggable(reason) }, 'Worker (%s): unhandled promise rejection in the app: %s', who, errorFields(reason).message);
+  });
+}

@@ -1,0 +1,38 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startGserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { runLoad } from '../helpers/load.js';
+import { descendants } from './proc.js';
+
+/**
+ * Descriptors run out during load (`ulimit -n` in a child shell, for the master and its workers):
+ * connections past the limit fail, but nothing else does. Afterwards the server serves again with
+ * exactly -w workers, all with pids, and TERM stops it.
+ */
+const apps = join(import.meta.dirname, 'apps');
+const ulimit = (n: number) => ['sh', '-c', `ulimit -n ${n} && exec "$@"`, 'sh'];
+
+describe('descriptor exhaustion during load', () => {
+  for (const klass of ['async', 'sync']) {
+    it(`-k ${klass} under ulimit -n 100 with 150 concurrent connections: the server survives and recovers`, async () => {
+      const g = await startGserve(['-k', klass, '-w', '2', '--graceful-timeout', '2', join(apps, 'crashes.js')], { wrapper: ulimit(100) });
+      const workers = descendants(g.pid).map((p) => p.pid).sort();
+      expect(workers).toHaveLength(2);
+      const load = await runLoad({ url: g.url, total: 600, connections: 150, freshEvery: 3 });
+      // Some connections were refused or cut while descriptors were out: expected. The rest were answered.
+      expect(load.statuses.get(200) ?? 0).toBeGreaterThan(0);
+      expect([...load.statuses.keys()].filter((s) => s !== 200 && s !== 503)).toEqual([]);
+      for (let i = 0; i < 10; i++) expect((await get(g.url)).status).toBe(200);
+      expect(g.lines.some((l) => /pid: (undefined|NaN)/.test(l.msg))).toBe(false);
+      // Nobody died from it: the same two workers serve.
+      const exits = g.lines.filter((l) => /^Worker .*(exited|was killed|crashed)|WORKER TIMEOUT/.test(l.msg)).map((l) => l.msg);
+      expect(exits).toEqual([]);
+      expect(descendants(g.pid).map((p) => p.pid).sort()).toEqual(workers);
+      g.signal('SIGTERM');
+      const r = await Promise.race([g.exited, new Promise<null>((res) => setTimeout(() => res(null), 20_000))]);
+      expect(r?.code).toBe(0);
+      console.log(`-k ${klass}: ${load.statuses.get(200) ?? 0} answered, ${load.errors.length} refused or cut of ${load.total}`);
+    }, 120_000);
+  }
+});

@@ -1,0 +1,69 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startGserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { runLoad } from '../helpers/load.js';
+import { descendants, killAll, orphansAfter, type Proc } from './proc.js';
+
+/**
+ * kill -9 of the master: every worker (and every thread in it) must go, even one whose event loop
+ * is blocked forever and so never sees the IPC channel close. Orphans are counted from /proc.
+ */
+const apps = join(import.meta.dirname, 'apps');
+/** "Within a couple of seconds" of the master's death, with room for a loaded machine. */
+const ORPHAN_DEADLINE_MS = 8_000;
+
+let tree: Proc[] = [];
+afterEach(() => killAll(tree)); // never leave one behind, even when the test failed
+
+describe('no orphans after kill -9 of the master', () => {
+  for (const klass of ['sync', 'async', 'thread']) {
+    it(`-k ${klass}, under load: every worker exits`, async () => {
+      const g = await startGserve(['-k', klass, '-w', '2', join(apps, 'crashes.js')]);
+      tree = descendants(g.pid);
+      expect(tree.length).toBeGreaterThanOrEqual(2);
+      let killed!: () => void;
+      const load = runLoad({ url: g.url, total: 200, connections: 8, freshEvery: 5, until: new Promise<void>((r) => (killed = r)) });
+      await g.waitForLog(/^Worker ready/, { count: 2 });
+      g.child.kill('SIGKILL');
+      await g.exited;
+      killed();
+      await load;
+      expect((await orphansAfter(tree, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
+    });
+
+    it(`-k ${klass}, a handler blocked forever (while (true) {}): its worker still exits`, async () => {
+      const g = await startGserve(['-k', klass, '-w', '1', '--timeout', '0', join(apps, 'crashes.js')]);
+      tree = descendants(g.pid);
+      const blocked = get(g.url + '/block').catch((err: Error) => err);
+      // The handler is spinning once a process burns CPU steadily (for -k thread, in an app thread).
+      await waitForBusyLoop(tree, klass);
+      g.child.kill('SIGKILL');
+      await g.exited;
+      expect((await orphansAfter(tree, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
+      expect(await blocked).toBeInstanceOf(Error);
+    });
+  }
+});
+
+/** Waits until a worker process spends CPU steadily (the blocked handler is running). */
+async function waitForBusyLoop(procs: Proc[], klass: string): Promise<void> {
+  const { readFileSync } = await import('node:fs');
+  const cpu = (pid: number) => {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return Number(x[11]) + Number(x[12]);
+    } catch {
+      return 0;
+    }
+  };
+  const deadline = Date.now() + 20_000;
+  const base = new Map(procs.map((p) => [p.pid, cpu(p.pid)]));
+  for (;;) {
+    // 50 clock ticks (0.5 s of CPU) past the start: that is the loop, not the boot.
+    if (procs.some((p) => cpu(p.pid) - base.get(p.pid)! >= 50)) return;
+    if (Date.now() > deadline) throw new Error(`no worker of -k ${klass} got busy`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
