@@ -110,8 +110,8 @@ export class Arbiter {
       await runMasterHook(this.settings, this.log, 'onStarting', [this.server], true);
       if (inherited) {
         this.oldMasterPid = inherited.oldMaster;
-        this.listeners = await adoptListeners(inherited.fds, this.settings.bind, { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null });
-      } else this.listeners = await bindListeners(this.settings.bind, { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null });
+        this.listeners = await adoptListeners(inherited.fds, this.settings.bind, this.bindOptions());
+      } else this.listeners = await bindListeners(this.settings.bind, this.bindOptions());
       if (this.settings.pid) {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();
@@ -126,12 +126,16 @@ export class Arbiter {
     this.log.info('Using worker: %s', this.settings.workerClass);
     if (this.settings.workerClass === 'sync') {
       this.dispatcher = new SyncDispatcher(this.log);
-      this.dispatcher.start(this.listeners);
+      this.dispatcher.start(this.listeners, this.settings.backlog);
     }
     this.installSignals();
     this.timeoutCheck = setInterval(() => this.murderUnresponsiveWorkers(), 1000);
     this.manageWorkers();
     return this.finished;
+  }
+
+  private bindOptions() {
+    return { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null, backlog: this.settings.backlog };
   }
 
   /** What the control socket, the metrics and --reload may see and do: the signals' own handlers. */

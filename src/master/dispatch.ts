@@ -25,12 +25,12 @@ export class SyncDispatcher {
     private readonly maxWaiting = 2048,
   ) {}
 
-  start(listeners: Listener[]): void {
+  start(listeners: Listener[], backlog?: number): void {
     listeners.forEach((listener, index) => {
       const server = net.createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket, index));
       server.on('error', (err) => this.log.error({ err: err.message }, 'Accept failed on %s', listener.url));
       // A raw bound handle: listen() uses it as it is, so the port the workers know stays the same.
-      server.listen(listener.handle);
+      server.listen(listener.handle, backlog);
       this.servers.push(server);
     });
   }

@@ -1,0 +1,69 @@
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, runGserve, startGserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+
+const app = (name: string) => join(FIXTURES, 'apps', name);
+const CLASSES = ['async', 'sync', 'thread'] as const;
+
+const others: net.Server[] = [];
+afterEach(async () => {
+  await Promise.all(others.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+function occupy(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer((c) => c.destroy()).listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port));
+    others.push(s);
+  });
+}
+
+describe('the master listens before it says so', () => {
+  for (const workerClass of CLASSES) {
+    it(`${workerClass}: a request sent the instant "Listening at" is logged gets a 200`, async () => {
+      const g = await startGserve(['-k', workerClass, app('node-pid.js')], { workers: 0 });
+      await g.waitForLog(/^Listening at: /);
+      // No worker may be up yet: the connection waits in the master's backlog until one is.
+      const early = get(`${g.url}/`);
+      const readyBefore = g.lines.some((l) => /^Worker ready/.test(l.msg));
+      const r = await early;
+      expect(r.status).toBe(200);
+      expect(r.body).toMatch(/^pid \d+/);
+      // Proves the test exercised the backlog at least when the worker was not ready yet.
+      if (!readyBefore) expect(g.lines.some((l) => /^Worker ready/.test(l.msg))).toBe(true);
+    });
+  }
+});
+
+describe('a taken port', () => {
+  for (const workerClass of CLASSES) {
+    it(`${workerClass}: exits 3 at once, naming the address, before any worker is forked`, async () => {
+      const port = await occupy();
+      const started = Date.now();
+      const { code, stderr, g } = await runGserve(['-k', workerClass, '-b', `127.0.0.1:${port}`, app('node-pid.js')]);
+      expect(code).toBe(3);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(stderr).toContain(`Cannot listen at 127.0.0.1:${port}: EADDRINUSE`);
+      expect(g.lines.some((l) => /^Listening at/.test(l.msg))).toBe(false);
+      expect(g.lines.some((l) => /^Booting worker/.test(l.msg))).toBe(false);
+      // The one line is the whole story: no stack trace.
+      expect(stderr).not.toMatch(/\n\s+at /);
+    });
+  }
+
+  it('a second gserve on the same port exits 3 and the first keeps serving on it', async () => {
+    const first = await startGserve([app('node-pid.js')]);
+    const { code, stderr } = await runGserve(['-b', `127.0.0.1:${first.port}`, app('node-pid.js')]);
+    expect(code).toBe(3);
+    expect(stderr).toContain(`127.0.0.1:${first.port}`);
+    expect((await get(`${first.url}/`)).status).toBe(200);
+  });
+
+  it('one taken port among several binds fails the whole start', async () => {
+    const port = await occupy();
+    const { code, stderr } = await runGserve(['-b', '127.0.0.1:0', '-b', `127.0.0.1:${port}`, app('node-pid.js')]);
+    expect(code).toBe(3);
+    expect(stderr).toContain(`127.0.0.1:${port}`);
+  });
+});
