@@ -16,6 +16,7 @@ import { Pidfile } from './pidfile.js';
 import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
 import { currentLaunch, movePidfile, OLDBIN_SUFFIX, spawnNewMaster, takeInheritance, type LaunchContext } from './upgrade.js';
+import { freeIndex, toRetire } from './worker-index.js';
 import { WorkerProcess } from './worker-process.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
@@ -222,7 +223,7 @@ export class Arbiter {
     for (let n = live.length; n < this.numWorkers; n++) this.spawnWorker();
     const extra = live.length - this.numWorkers;
     if (extra > 0 && !this.reloading) {
-      for (const w of live.sort((a, b) => a.bornAt - b.bornAt).slice(0, extra)) w.stop(true, this.settings.gracefulTimeout, 'scaled down');
+      for (const w of toRetire(live, extra)) w.stop(true, this.settings.gracefulTimeout, 'scaled down');
     }
   }
 
@@ -241,13 +242,14 @@ export class Arbiter {
     const w = new WorkerProcess(
       {
         settings: jsonSafe(this.settings),
-        listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme })),
+        listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme, port: l.port })),
         generation: this.generation,
         cwd: process.cwd(),
         configFile: hasWorkerHooks ? this.resolved.configFile : null,
       },
       this.generation,
       (worker, message) => this.onWorkerMessage(worker, message),
+      freeIndex(this.liveWorkers(), this.generation),
     );
     this.workers.set(w.pid, w);
     if (this.shutdownDelay.pending) w.send({ t: 'shutdown-pending' });

@@ -21,6 +21,8 @@ export interface Listener {
   scheme: 'http' | 'https';
   /** The raw bound handle, for the sync class, where the master accepts itself (master/dispatch.ts). */
   handle: object;
+  /** A TCP socket's port, which the workers check they listen on. */
+  port?: number;
   /** The handle that made the socket listen; kept so that it is never collected and closed. */
   listening?: object;
   /**
@@ -137,6 +139,8 @@ async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
   try {
     if (address.kind === 'fd') checkInheritedIsBound(raw, listener.url);
     listener.listening = listenWithoutAccepting(raw, opts.backlog ?? DEFAULT_BACKLOG, listener.url);
+    const out: { port?: number } = {};
+    if (raw.getsockname?.(out) === 0 && out.port !== undefined) listener.port = out.port;
   } catch (err) {
     listener.close();
     throw err;

@@ -8,7 +8,7 @@ export interface WorkerBoot {
   /** The settings, JSON-safe (functions dropped). */
   settings: Record<string, unknown>;
   /** Listening sockets, inherited as file descriptors. */
-  listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https' }>;
+  listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https'; /** TCP only: the port the worker must find the socket on. */ port?: number }>;
   /** Counts reloads: workers of one HUP share it, so responses can show which generation served them. */
   generation: number;
   /** Working directory for loading the app (after --chdir). */
