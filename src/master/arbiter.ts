@@ -117,7 +117,7 @@ export class Arbiter {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();
       }
-      this.observability = await startObservability(this.controls(), this.settings, this.logTarget);
+      this.observability = await startObservability(this.controls(), this.settings, this.logTarget, { folder: this.launch.cwd, inherited: inherited?.sockets });
     } catch (err) {
       this.failure = describeError(err);
       this.closeListeners();
@@ -403,14 +403,17 @@ export class Arbiter {
     const pidPath = this.settings.pid;
     if (pidPath && movePidfile(pidPath, pidPath + OLDBIN_SUFFIX)) this.pidfile = new Pidfile(pidPath + OLDBIN_SUFFIX);
     await this.hook('preExec');
-    const child = spawnNewMaster(this.launch, this.listeners);
+    const child = spawnNewMaster(this.launch, this.listeners, this.observability?.inheritable());
     this.newMasterPid = child.pid ?? null;
+    // The new master answers the control socket and the metrics from now on (back here on rollback).
+    if (this.newMasterPid !== null) this.observability?.handOver();
     this.log.info('Started a new master (pid: %s) on the same listeners; this master keeps serving until WINCH or TERM', this.newMasterPid);
     child.on('exit', (code, signal) => {
       // Roll back: this master is in charge again, under the usual pidfile name.
       if (pidPath && !this.stopping && movePidfile(pidPath + OLDBIN_SUFFIX, pidPath)) this.pidfile = new Pidfile(pidPath);
       this.log.warn('The new master (pid: %s) exited (%s); this master stays in charge', this.newMasterPid, signal ?? `code ${code}`);
       this.newMasterPid = null;
+      if (!this.stopping) void this.observability?.takeBack();
     });
   }
 
@@ -457,7 +460,7 @@ export class Arbiter {
 
   private finishStop(): void {
     if (this.timeoutCheck) clearInterval(this.timeoutCheck);
-    this.observability?.close();
+    this.observability?.close(!this.otherMasterAlive());
     this.closeListeners();
     this.pidfile?.remove();
     if (this.exitCode === ExitCode.OK) this.log.info('Shutting down: Master');
@@ -465,6 +468,11 @@ export class Arbiter {
       this.logTarget.flush();
       this.finish(this.exitCode);
     });
+  }
+
+  /** A USR2 successor or predecessor that still runs shares the sockets' paths. */
+  private otherMasterAlive(): boolean {
+    return [this.newMasterPid, this.oldMasterPid].some((pid) => pid !== null && isAlive(pid));
   }
 
   private closeListeners(): void {
