@@ -435,7 +435,11 @@ export class Arbiter {
     this.shutdownDelay.cancel();
     if (this.stopping && graceful) return;
     this.stopping = true;
-    this.dispatcher?.stop();
+    // Like Gunicorn: the master lets go of the sockets first, and each worker closes its copy as it
+    // starts draining, so new connections are refused at once instead of waiting in a backlog
+    // nobody will accept from and being reset when the last worker exits (docs/listening.md).
+    this.dispatcher?.stop(!this.otherMasterAlive());
+    this.closeListeners();
     if (this.respawnTimer) clearTimeout(this.respawnTimer);
     const grace = graceful ? this.settings.gracefulTimeout : FAST_STOP_GRACE_SECONDS;
     for (const w of this.workers.values()) w.stop(graceful, grace, 'shutdown');

@@ -80,9 +80,14 @@ export class SyncDispatcher {
     }
   }
 
-  /** Stop handing out: connections still waiting are closed; the listeners close with the master. */
-  stop(): void {
+  /**
+   * Stop handing out: connections still waiting are closed. `closeSockets`: stop accepting too, so
+   * that new connections are refused (false while a USR2 successor shares a unix socket's path,
+   * which closing would remove).
+   */
+  stop(closeSockets = true): void {
     this.stopped = true;
+    if (closeSockets) for (const server of this.servers.splice(0)) server.close();
     for (const { socket } of this.waiting.splice(0)) socket.destroy();
     this.idle.length = 0;
   }

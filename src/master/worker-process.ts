@@ -47,8 +47,11 @@ export class WorkerProcess {
     /** The worker's slot, 0..N-1: a replacement takes the index of the worker it replaces. */
     readonly index: number = 0,
   ) {
-    const inherited = boot.listeners.map((l) => l.fd);
-    const childBoot: WorkerBoot = { ...boot, listeners: boot.listeners.map((l, i) => ({ ...l, fd: FIRST_LISTENER_FD + i })) };
+    // A sync worker never accepts (the master hands it connections): it gets no listening socket,
+    // whose copy would otherwise keep the port open after the master has closed it (TERM).
+    const accepts = boot.settings.workerClass !== 'sync';
+    const inherited = accepts ? boot.listeners.map((l) => l.fd) : [];
+    const childBoot: WorkerBoot = { ...boot, listeners: boot.listeners.map((l, i) => ({ ...l, fd: accepts ? FIRST_LISTENER_FD + i : -1 })) };
     // --capture-output: stdout and stderr become pipes the master reads (src/log/capture.ts).
     const output = boot.settings.captureOutput ? 'pipe' : 'inherit';
     // A node:cluster worker, so the app sees cluster.isWorker and cluster.worker.id; the settings

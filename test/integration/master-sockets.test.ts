@@ -67,3 +67,43 @@ describe('a taken port', () => {
     expect(stderr).toContain(`127.0.0.1:${port}`);
   });
 });
+
+/** Connects and sends one GET; resolves with the status, or the error code (never hangs on a healthy server). */
+function attempt(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    let data = '';
+    socket.setEncoding('utf8').on('data', (c) => (data += c));
+    socket.on('end', () => resolve(data.split(' ')[1] ?? 'empty'));
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+/** A request to /slow whose response head has arrived: the worker is busy with it. */
+async function slowInFlight(port: number): Promise<{ done: Promise<string>; finished: () => boolean }> {
+  const socket = net.connect(port, '127.0.0.1', () => socket.write('GET /slow?ms=15000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+  let data = '';
+  let ended = false;
+  socket.setEncoding('utf8');
+  const head = new Promise<void>((resolve) => socket.on('data', (c: string) => ((data += c), data.includes('\r\n\r\n') && resolve())));
+  const done = new Promise<string>((resolve) => socket.on('close', () => ((ended = true), resolve(data))));
+  await head;
+  return { done, finished: () => ended };
+}
+
+describe('TERM and the backlog', () => {
+  for (const workerClass of ['async', 'sync'] as const) {
+    it(`${workerClass}: once the stop has begun, new connections are refused at once, not queued and reset`, async () => {
+      const g = await startGserve(['-k', workerClass, '--graceful-timeout', '60', app('node-pid.js')]);
+      const slow = await slowInFlight(g.port);
+      g.signal('SIGTERM');
+      await g.waitForLog(/^Worker exiting/);
+      const outcome = await attempt(g.port);
+      // Decided while the slow request still runs: no client waits for the drain to end.
+      expect(slow.finished()).toBe(false);
+      expect(outcome).toBe('ECONNREFUSED');
+      expect(await slow.done).toMatch(/slow done \d+/);
+      expect((await g.exited).code).toBe(0);
+    });
+  }
+});
