@@ -270,6 +270,8 @@ export class Arbiter {
       }
     } else if (message.t === 'idle') {
       this.dispatcher?.workerIdle(w);
+    } else if (message.t === 'self-listen') {
+      this.appListensItself(message.addresses);
     } else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
       // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
       this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);
@@ -304,6 +306,22 @@ export class Arbiter {
       return;
     }
     this.manageWorkers();
+  }
+
+  private selfListening = false;
+
+  /**
+   * The app opened its own server (worker/self-listen.ts): its workers share that socket through
+   * node:cluster. gserve's --bind would queue connections nobody answers, so it is closed (refused).
+   */
+  private appListensItself(addresses: string[]): void {
+    if (this.selfListening) return;
+    this.selfListening = true;
+    const bind = this.listeners.map((l) => l.url).join(', ');
+    this.log.info('The app listens itself on %s, in every worker (node:cluster shared socket)%s', addresses.join(', ') || '(no address yet)', bind ? `; not serving --bind ${bind}` : '');
+    this.dispatcher?.stop(!this.otherMasterAlive());
+    this.dispatcher = null;
+    this.closeListeners();
   }
 
   /** Workers that keep dying soon after boot are respawned ever more slowly, never in a hot loop. */

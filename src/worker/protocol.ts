@@ -28,6 +28,8 @@ export type WorkerMessage =
   | StatsReport
   /** sync class: this worker has no connection in hand and can take one (see master/dispatch.ts). */
   | { t: 'idle' }
+  /** The app opened its own servers (self-listen.ts), on these addresses; gserve's --bind is not served. */
+  | { t: 'self-listen'; addresses: string[] }
   /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
   | { t: 'retire'; reason: string }
   /** The app could not be loaded: the master halts instead of respawning. */
