@@ -137,7 +137,7 @@ async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
   const listener = await bindOnly(address, opts);
   const raw = listener.handle as RawHandle;
   try {
-    if (address.kind === 'fd') checkInheritedIsBound(raw, listener.url);
+    if (address.kind === 'fd') checkInheritedIsBound(raw, formatAddress(address));
     listener.listening = listenWithoutAccepting(raw, opts.backlog ?? DEFAULT_BACKLOG, listener.url);
     const out: { port?: number } = {};
     if (raw.getsockname?.(out) === 0 && out.port !== undefined) listener.port = out.port;

@@ -60,6 +60,21 @@ describe('a taken port', () => {
     expect((await get(`${first.url}/`)).status).toBe(200);
   });
 
+  it('an inherited socket that is not bound (fd://N) is refused, never listened on at a random port', async () => {
+    // A bind to a taken port leaves an unbound socket behind: libuv defers the error to listen.
+    const port = await occupy();
+    const createServerHandle = (net as unknown as { _createServerHandle: (...a: unknown[]) => { fd: number; close(): void } })._createServerHandle;
+    const unbound = createServerHandle('127.0.0.1', port, 4);
+    try {
+      const { code, stderr, g } = await runGserve(['-b', 'fd://3', app('node-pid.js')], { fds: [unbound.fd] });
+      expect(code).toBe(3);
+      expect(stderr).toContain('Cannot listen at fd://3: the inherited socket is not bound to an address');
+      expect(g.lines.some((l) => /^Booting worker/.test(l.msg))).toBe(false);
+    } finally {
+      unbound.close();
+    }
+  });
+
   it('one taken port among several binds fails the whole start', async () => {
     const port = await occupy();
     const { code, stderr } = await runGserve(['-b', '127.0.0.1:0', '-b', `127.0.0.1:${port}`, app('node-pid.js')]);
