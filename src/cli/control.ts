@@ -1,12 +1,13 @@
 import { connect } from 'node:net';
 import { Command, CommanderError } from 'commander';
-import { resolveSettings } from '../config/resolve.js';
 import { ExitCode, GserveError, describeError } from '../errors.js';
-import { controlSocketPath, type ControlRequest, type StatusReport } from '../master/control.js';
+import type { ControlRequest, StatusReport } from '../master/control.js';
+import { ControlSocketError, findControlSocket } from './find-master.js';
 
 /**
  * `gserve status|reload|scale|stop`: talk to a running master over its control socket. The socket
- * is found from the same settings the master used (--control-socket, --pid, config file, env).
+ * is found by cli/find-master.ts: the same settings the master used (--control-socket, --pid,
+ * config file, env), else the master started in this folder.
  */
 
 export const CONTROL_COMMANDS = ['status', 'reload', 'scale', 'stop'] as const;
@@ -60,17 +61,13 @@ export async function runControl(argv: string[]): Promise<number> {
     throw err;
   }
   const opts = cmd.opts<ControlOptions>();
-  let path: string | null;
+  let path: string;
   try {
-    const cli: Record<string, unknown> = {};
-    for (const key of ['controlSocket', 'pid', 'config', 'chdir'] as const) if (opts[key] !== undefined) cli[key] = opts[key];
-    const { settings } = await resolveSettings({ cli, env: process.env, cwd: process.cwd() });
-    path = controlSocketPath(settings);
+    path = await findControlSocket(opts);
   } catch (err) {
-    if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
+    if (err instanceof GserveError) return fail(err instanceof ControlSocketError ? err.message : describeError(err), err.exitCode);
     throw err;
   }
-  if (!path) return fail('the control socket is off (--control-socket off); use signals instead.', ExitCode.USAGE);
 
   const request: ControlRequest =
     name === 'scale' ? { cmd: 'scale', workers: cmd.args[0]! } : name === 'stop' ? { cmd: 'stop', fast: Boolean(opts.fast) } : { cmd: name };

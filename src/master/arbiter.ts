@@ -16,6 +16,7 @@ import { Pidfile } from './pidfile.js';
 import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
 import { currentLaunch, movePidfile, OLDBIN_SUFFIX, spawnNewMaster, takeInheritance, type LaunchContext } from './upgrade.js';
+import { freeIndex, toRetire } from './worker-index.js';
 import { WorkerProcess } from './worker-process.js';
 import { Slot } from './backoff.js';
 import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_MARGIN_SECONDS } from './deadline.js';
@@ -114,13 +115,13 @@ export class Arbiter {
       await runMasterHook(this.settings, this.log, 'onStarting', [this.server], true);
       if (inherited) {
         this.oldMasterPid = inherited.oldMaster;
-        this.listeners = await adoptListeners(inherited.fds, this.settings.bind, { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null });
-      } else this.listeners = await bindListeners(this.settings.bind, { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null });
+        this.listeners = await adoptListeners(inherited.fds, this.settings.bind, this.bindOptions());
+      } else this.listeners = await bindListeners(this.settings.bind, this.bindOptions());
       if (this.settings.pid) {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();
       }
-      this.observability = await startObservability(this.controls(), this.settings, this.logTarget);
+      this.observability = await startObservability(this.controls(), this.settings, this.logTarget, { folder: this.launch.cwd, inherited: inherited?.sockets });
     } catch (err) {
       this.failure = describeError(err);
       this.closeListeners();
@@ -130,12 +131,16 @@ export class Arbiter {
     this.log.info('Using worker: %s', this.settings.workerClass);
     if (this.settings.workerClass === 'sync') {
       this.dispatcher = new SyncDispatcher(this.log);
-      this.dispatcher.start(this.listeners);
+      this.dispatcher.start(this.listeners, this.settings.backlog);
     }
     this.installSignals();
     this.timeoutCheck = setInterval(() => this.murderUnresponsiveWorkers(), 1000);
     this.manageWorkers();
     return this.finished;
+  }
+
+  private bindOptions() {
+    return { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null, backlog: this.settings.backlog };
   }
 
   /** What the control socket, the metrics and --reload may see and do: the signals' own handlers. */
@@ -231,7 +236,7 @@ export class Arbiter {
         this.waitingSlots.delete(slot);
         extra--;
       }
-      for (const w of live.sort((a, b) => a.bornAt - b.bornAt).slice(0, Math.max(0, extra))) w.stop(true, this.settings.gracefulTimeout, 'scaled down');
+      for (const w of toRetire(live, Math.max(0, extra))) w.stop(true, this.settings.gracefulTimeout, 'scaled down');
     }
   }
 
@@ -272,13 +277,14 @@ export class Arbiter {
       w = new WorkerProcess(
         {
           settings: jsonSafe(this.settings),
-          listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme })),
+          listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme, port: l.port })),
           generation: this.generation,
           cwd: process.cwd(),
           configFile: hasWorkerHooks ? this.resolved.configFile : null,
         },
         this.generation,
         (worker, message) => this.onWorkerMessage(worker, message),
+        freeIndex(this.liveWorkers(), this.generation),
       );
     } catch (err) {
       this.forkFailed(slot, err, retry);
@@ -322,6 +328,8 @@ export class Arbiter {
       this.dispatcher?.workerIdle(w);
     } else if (message.t === 'serving') {
       this.served.add(w);
+    } else if (message.t === 'self-listen') {
+      this.appListensItself(message.addresses);
     } else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
       // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
       this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);
@@ -361,6 +369,22 @@ export class Arbiter {
     const delay = slot.afterDeath(Date.now() - w.bornAt, this.served.has(w));
     if (delay > 0) this.log.warn('Workers are dying soon after boot (%d in a row in this slot); next respawn in %d ms', slot.strikes, delay);
     this.refillAfter(slot, delay);
+  }
+
+  private selfListening = false;
+
+  /**
+   * The app opened its own server (worker/self-listen.ts): its workers share that socket through
+   * node:cluster. gserve's --bind would queue connections nobody answers, so it is closed (refused).
+   */
+  private appListensItself(addresses: string[]): void {
+    if (this.selfListening) return;
+    this.selfListening = true;
+    const bind = this.listeners.map((l) => l.url).join(', ');
+    this.log.info('The app listens itself on %s, in every worker (node:cluster shared socket)%s', addresses.join(', ') || '(no address yet)', bind ? `; not serving --bind ${bind}` : '');
+    this.dispatcher?.stop(!this.otherMasterAlive());
+    this.dispatcher = null;
+    this.closeListeners();
   }
 
   /** A worker whose event loop is blocked stops beating: abort it, then kill it, and replace it. */
@@ -455,14 +479,17 @@ export class Arbiter {
     const pidPath = this.settings.pid;
     if (pidPath && movePidfile(pidPath, pidPath + OLDBIN_SUFFIX)) this.pidfile = new Pidfile(pidPath + OLDBIN_SUFFIX);
     await this.hook('preExec');
-    const child = spawnNewMaster(this.launch, this.listeners);
+    const child = spawnNewMaster(this.launch, this.listeners, this.observability?.inheritable());
     this.newMasterPid = child.pid ?? null;
+    // The new master answers the control socket and the metrics from now on (back here on rollback).
+    if (this.newMasterPid !== null) this.observability?.handOver();
     this.log.info('Started a new master (pid: %s) on the same listeners; this master keeps serving until WINCH or TERM', this.newMasterPid);
     child.on('exit', (code, signal) => {
       // Roll back: this master is in charge again, under the usual pidfile name.
       if (pidPath && !this.stopping && movePidfile(pidPath + OLDBIN_SUFFIX, pidPath)) this.pidfile = new Pidfile(pidPath);
       this.log.warn('The new master (pid: %s) exited (%s); this master stays in charge', this.newMasterPid, signal ?? `code ${code}`);
       this.newMasterPid = null;
+      if (!this.stopping) void this.observability?.takeBack();
     });
   }
 
@@ -484,8 +511,12 @@ export class Arbiter {
     this.shutdownDelay.cancel();
     if (this.stopping && graceful) return;
     this.stopping = true;
-    this.dispatcher?.stop();
+    // Like Gunicorn: the master lets go of the sockets first, and each worker closes its copy as it
+    // starts draining, so new connections are refused at once instead of waiting in a backlog
+    // nobody will accept from and being reset when the last worker exits (docs/listening.md).
+    this.dispatcher?.stop(!this.otherMasterAlive());
     this.cancelWaitingSlots();
+    this.closeListeners();
     const grace = graceful ? this.settings.gracefulTimeout : FAST_STOP_GRACE_SECONDS;
     for (const w of this.workers.values()) w.stop(graceful, grace, 'shutdown');
     this.armStopDeadline(grace);
@@ -537,7 +568,7 @@ export class Arbiter {
     this.finishing = true;
     if (this.stopDeadline) clearTimeout(this.stopDeadline);
     if (this.timeoutCheck) clearInterval(this.timeoutCheck);
-    this.observability?.close();
+    this.observability?.close(!this.otherMasterAlive());
     this.closeListeners();
     this.pidfile?.remove();
     if (this.exitCode === ExitCode.OK) this.log.info('Shutting down: Master');
@@ -547,6 +578,11 @@ export class Arbiter {
       this.logTarget.flush();
       this.finish(this.exitCode);
     });
+  }
+
+  /** A USR2 successor or predecessor that still runs shares the sockets' paths. */
+  private otherMasterAlive(): boolean {
+    return [this.newMasterPid, this.oldMasterPid].some((pid) => pid !== null && isAlive(pid));
   }
 
   private closeListeners(): void {

@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { join, resolve } from 'node:path';
-import type { Settings } from '../config/settings/index.js';
+import { dirname } from 'node:path';
+import { controlDir, defaultControlPath, ensureControlDir, explicitControlPath, type ControlSettings } from './control-path.js';
 import { VERSION } from '../cli/version.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
@@ -49,14 +49,13 @@ export interface StatusReport {
   restarts: Record<string, number>;
 }
 
-/** The default socket path; the CLI computes it the same way from the same settings. */
-export function controlSocketPath(settings: Pick<Settings, 'controlSocket' | 'pid' | 'chdir'>, cwd = process.cwd()): string | null {
-  const base = settings.chdir ? resolve(cwd, settings.chdir) : cwd;
-  if (settings.controlSocket === 'off') return null;
-  if (settings.controlSocket) return resolve(base, settings.controlSocket);
-  if (settings.pid) return resolve(base, settings.pid.replace(/\.pid$/, '') + '.ctl');
-  const runtime = process.env.XDG_RUNTIME_DIR;
-  return runtime ? join(runtime, 'gserve.ctl') : join('/tmp', `gserve-${process.getuid?.() ?? 0}.ctl`);
+/**
+ * The master's socket path (see control-path.ts): explicit, beside --pid, or the default for the
+ * folder gserve was started in and its first bind. The CLI finds it with cli/find-master.ts.
+ */
+export function controlSocketPath(settings: ControlSettings, cwd = process.cwd(), folder = cwd): string | null {
+  const explicit = explicitControlPath(settings, cwd);
+  return explicit === undefined ? defaultControlPath(settings, folder) : explicit;
 }
 
 const POLL_MS = 100;
@@ -74,8 +73,19 @@ export class ControlServer {
     private readonly log: Logger,
   ) {}
 
-  /** Listens unless another live master owns the path (then the control socket stays off, with a warning). */
-  async start(): Promise<boolean> {
+  /**
+   * Listens unless another live master owns the path (then the control socket stays off, with a
+   * warning). `inheritedFd`: the socket an old master passed on USR2, already listening at the path.
+   */
+  async start(inheritedFd?: number): Promise<boolean> {
+    if (inheritedFd !== undefined) return this.adopt(inheritedFd);
+    if (dirname(this.path) === controlDir()) {
+      const problem = ensureControlDir(dirname(this.path));
+      if (problem) {
+        this.log.warn('Control socket: %s; gserve status will not reach this master. Set --control-socket.', problem);
+        return false;
+      }
+    }
     if (existsSync(this.path)) {
       if (!lstatSync(this.path).isSocket()) {
         this.log.warn('Control socket %s: a file that is not a socket is in the way; gserve status will not reach this master. Set --control-socket.', this.path);
@@ -107,11 +117,55 @@ export class ControlServer {
     return true;
   }
 
-  close(): void {
+  private async adopt(fd: number): Promise<boolean> {
+    const server = createServer((socket) => this.accept(socket));
+    try {
+      await new Promise<void>((ok, fail) => {
+        server.once('error', fail);
+        server.listen({ fd }, () => ok());
+      });
+    } catch (err) {
+      this.log.warn('Control socket %s: cannot take it over from the old master (%s).', this.path, (err as NodeJS.ErrnoException).code);
+      return false;
+    }
+    this.server = server;
+    this.log.info('Control socket at: %s (taken over from the old master)', this.path);
+    return true;
+  }
+
+  /** The listening descriptor, for a USR2 successor to inherit. */
+  get fd(): number | null {
+    const fd = (this.server as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
+    return typeof fd === 'number' && fd >= 0 ? fd : null;
+  }
+
+  /**
+   * A USR2 successor inherited this socket and answers on it now: stop answering here. Closing a
+   * Unix socket server makes libuv unlink its path, which would take the successor's socket off the
+   * file system; so the file is moved aside for the close and put back at once.
+   */
+  handOver(): void {
+    if (!this.server) return;
+    const aside = `${this.path}.handover-${process.pid}`;
+    try {
+      renameSync(this.path, aside);
+    } catch {
+      return this.close(false); // no file to keep
+    }
+    try {
+      this.close(false);
+    } finally {
+      renameSync(aside, this.path);
+    }
+  }
+
+  /** `unlink`: false when another master (a USR2 successor or predecessor) answers on the same path. */
+  close(unlink = true): void {
     if (!this.server) return;
     for (const c of this.clients) c.end(); // flushes a reply still being written
     this.server.close();
     this.server = null;
+    if (!unlink) return;
     try {
       unlinkSync(this.path);
     } catch {

@@ -25,12 +25,12 @@ export class SyncDispatcher {
     private readonly maxWaiting = 2048,
   ) {}
 
-  start(listeners: Listener[]): void {
+  start(listeners: Listener[], backlog?: number): void {
     listeners.forEach((listener, index) => {
       const server = net.createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket, index));
       server.on('error', (err) => this.log.error({ err: err.message }, 'Accept failed on %s', listener.url));
       // A raw bound handle: listen() uses it as it is, so the port the workers know stays the same.
-      server.listen(listener.handle);
+      server.listen(listener.handle, backlog);
       this.servers.push(server);
     });
   }
@@ -80,9 +80,14 @@ export class SyncDispatcher {
     }
   }
 
-  /** Stop handing out: connections still waiting are closed; the listeners close with the master. */
-  stop(): void {
+  /**
+   * Stop handing out: connections still waiting are closed. `closeSockets`: stop accepting too, so
+   * that new connections are refused (false while a USR2 successor shares a unix socket's path,
+   * which closing would remove).
+   */
+  stop(closeSockets = true): void {
     this.stopped = true;
+    if (closeSockets) for (const server of this.servers.splice(0)) server.close();
     for (const { socket } of this.waiting.splice(0)) socket.destroy();
     this.idle.length = 0;
   }

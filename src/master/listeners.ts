@@ -7,8 +7,10 @@ import { BindError } from '../errors.js';
 
 /**
  * The listening sockets, owned by the master for its whole life so that workers come and go (HUP,
- * crashes, scaling) without the port ever closing. The master only binds: it never accepts, so
- * its copy of a socket is never polled. Workers inherit the descriptors and accept on them.
+ * crashes, scaling) without the port ever closing. The master binds and listens (so a taken port
+ * fails here, and connections made before a worker is up wait in the backlog), but never accepts:
+ * its event loop never watches the sockets (see listenWithoutAccepting and docs/listening.md).
+ * Workers inherit the descriptors and accept on them.
  */
 export interface Listener {
   address: Address;
@@ -19,6 +21,10 @@ export interface Listener {
   scheme: 'http' | 'https';
   /** The raw bound handle, for the sync class, where the master accepts itself (master/dispatch.ts). */
   handle: object;
+  /** A TCP socket's port, which the workers check they listen on. */
+  port?: number;
+  /** The handle that made the socket listen; kept so that it is never collected and closed. */
+  listening?: object;
   /**
    * Closes this process's copy. `unlink` removes a unix socket's file; a master that handed its
    * sockets to a USR2 successor, or got them from a predecessor, must leave it to the other.
@@ -29,6 +35,9 @@ export interface Listener {
 interface RawHandle {
   fd: number;
   getsockname?(out: { address?: string; port?: number; family?: string }): number;
+  listen?(backlog: number): number;
+  readStart?(): number;
+  readStop?(): number;
   close(): void;
 }
 
@@ -50,6 +59,40 @@ export interface BindOptions {
   umask: number;
   /** TLS is on: every listener is `https`. */
   tls: boolean;
+  /** listen(2)'s queue length (--backlog). */
+  backlog?: number;
+}
+
+const DEFAULT_BACKLOG = 2048;
+
+/**
+ * listen(2) on a bound socket without this process ever accepting on it.
+ *
+ * A libuv listen also starts watching the socket, and the loop accepts whatever arrives. But the
+ * watch only reaches epoll when the loop next polls, and a stream handle that is "reading" can stop
+ * the watch. So: a second handle opened on the same descriptor (opened handles may read, bound ones
+ * may not) listens, starts and at once stops reading, all before the loop turns. The socket is
+ * listening (that state belongs to the socket, not to a handle) and nothing in this process polls
+ * it. The second handle is kept, unused and never closed: closing it would close the descriptor.
+ */
+function listenWithoutAccepting(bound: RawHandle, backlog: number, shown: string): RawHandle {
+  // libuv defers a TCP bind error (EADDRINUSE) to the first listen; a listen through another handle
+  // would not see it and would listen on the unbound socket, on a random port of every address.
+  const before: { address?: string; port?: number } = {};
+  const sockname = bound.getsockname?.(before) ?? 0;
+  if (sockname < 0) check(sockname, shown);
+  const opened = check(createServerHandle(null, null, null, bound.fd), shown);
+  const listening = opened.listen!(backlog);
+  if (listening < 0) check(listening, shown);
+  const reading = opened.readStart!();
+  opened.readStop!();
+  if (reading < 0) throw new BindError(`Cannot listen at ${shown}: this Node.js cannot listen without accepting (${getSystemErrorName(reading)}). Please report it.`);
+  // The socket must still be where it was bound: a listen on an unbound socket picks a random port.
+  const after: { port?: number } = {};
+  if (before.port !== undefined && (opened.getsockname?.(after) ?? 0) === 0 && after.port !== before.port) {
+    throw new BindError(`Cannot listen at ${shown}: the socket moved to port ${after.port}. Check the --bind value.`);
+  }
+  return opened;
 }
 
 /** A socket file a live server answers on is refused; one left by a dead server is removed. */
@@ -91,6 +134,29 @@ function describeInherited(handle: RawHandle, fallback: string, scheme: string):
 }
 
 async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
+  const listener = await bindOnly(address, opts);
+  const raw = listener.handle as RawHandle;
+  try {
+    if (address.kind === 'fd') checkInheritedIsBound(raw, formatAddress(address));
+    listener.listening = listenWithoutAccepting(raw, opts.backlog ?? DEFAULT_BACKLOG, listener.url);
+    const out: { port?: number } = {};
+    if (raw.getsockname?.(out) === 0 && out.port !== undefined) listener.port = out.port;
+  } catch (err) {
+    listener.close();
+    throw err;
+  }
+  return listener;
+}
+
+/** An inherited TCP socket on port 0 is not bound: listening on it would pick a random port. */
+function checkInheritedIsBound(handle: RawHandle, shown: string): void {
+  const out: { address?: string; port?: number } = {};
+  if (handle.getsockname?.(out) === 0 && out.port === 0) {
+    throw new BindError(`Cannot listen at ${shown}: the inherited socket is not bound to an address. Bind it before passing it to gserve.`);
+  }
+}
+
+async function bindOnly(address: Address, opts: BindOptions): Promise<Listener> {
   const scheme = opts.tls ? 'https' : 'http';
   let handle: RawHandle;
   let shown = formatAddress(address);
@@ -105,7 +171,11 @@ async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
     }
     handle = check(createServerHandle(host, address.port, net.isIP(host)), shown);
     const out: { port?: number } = {};
-    handle.getsockname?.(out);
+    const named = handle.getsockname?.(out) ?? 0;
+    if (named < 0) {
+      handle.close();
+      check(named, shown); // the bind error libuv deferred (EADDRINUSE)
+    }
     shown = formatAddress({ kind: 'tcp', host, port: out.port ?? address.port });
   } else if (address.kind === 'unix') {
     await clearStaleSocket(address.path, shown);

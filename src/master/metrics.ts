@@ -83,7 +83,8 @@ export function renderMetrics(src: MetricsSource): string {
 }
 
 /** Serves GET /metrics on `--metrics-bind`; resolves once listening. */
-export async function serveMetrics(bind: string, src: MetricsSource): Promise<{ server: Server; url: string }> {
+/** `inheritedFd`: the listening socket a USR2 predecessor passed on, used instead of binding. */
+export async function serveMetrics(bind: string, src: MetricsSource, inheritedFd?: number): Promise<{ server: Server; url: string }> {
   const { host, port } = parseMetricsBind(bind);
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -98,7 +99,7 @@ export async function serveMetrics(bind: string, src: MetricsSource): Promise<{ 
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new BindError(`Cannot serve metrics on ${bind}: ${err.code ?? err.message}. Pick another --metrics-bind.`)),
     );
-    server.listen(port, host, () => resolve());
+    server.listen(inheritedFd !== undefined ? { fd: inheritedFd } : { port, host }, () => resolve());
   });
   const address = server.address();
   const shownPort = typeof address === 'object' && address ? address.port : port;

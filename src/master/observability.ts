@@ -20,10 +20,30 @@ export interface Observable extends Controllable {
 }
 
 export interface Observability {
-  close(): void;
+  /** `unlink`: false while another master (USR2) shares the control socket's path. */
+  close(unlink?: boolean): void;
+  /** The listening descriptors a USR2 successor inherits (see master/upgrade.ts). */
+  inheritable(): InheritedSockets;
+  /** A USR2 successor now answers on these sockets: stop answering here, leave the path in place. */
+  handOver(): void;
+  /** The successor is gone (rolled back): answer here again. */
+  takeBack(): Promise<void>;
 }
 
-export async function startObservability(arbiter: Observable, settings: Settings, logTarget: LogTarget): Promise<Observability> {
+/** The control socket and the metrics listener, passed across USR2 like the HTTP listeners. */
+export interface InheritedSockets {
+  control?: number | null;
+  metrics?: number | null;
+}
+
+export interface ObservabilityOptions {
+  /** The folder gserve was started in: it names the default control socket (control-path.ts). */
+  folder?: string;
+  /** Set in a master started by USR2: its predecessor's sockets. */
+  inherited?: InheritedSockets;
+}
+
+export async function startObservability(arbiter: Observable, settings: Settings, logTarget: LogTarget, options: ObservabilityOptions = {}): Promise<Observability> {
   const log = logTarget.logger;
   const book = new WorkerStatsBook();
   arbiter.events.on('spawn', (w: WorkerProcess) => {
@@ -36,25 +56,52 @@ export async function startObservability(arbiter: Observable, settings: Settings
   arbiter.events.on('exit', (w: WorkerProcess, stopping: boolean) => book.exited(w, stopping));
 
   let metrics: Server | null = null;
-  if (settings.metricsBind) {
-    const served = await serveMetrics(settings.metricsBind, { book, workers: () => arbiter.snapshot().workers });
+  /** Where the metrics were served, so that a rollback serves them on the same port (even for :0). */
+  let metricsBind = settings.metricsBind;
+  const startMetrics = async (inheritedFd?: number) => {
+    if (!metricsBind) return;
+    const served = await serveMetrics(metricsBind, { book, workers: () => arbiter.snapshot().workers }, inheritedFd);
     metrics = served.server;
-    log.info('Metrics at: %s', served.url);
-  }
+    const at = metrics.address();
+    if (at && typeof at === 'object') metricsBind = at.family === 'IPv6' ? `[${at.address}]:${at.port}` : `${at.address}:${at.port}`;
+    log.info('Metrics at: %s%s', served.url, inheritedFd !== undefined ? ' (taken over from the old master)' : '');
+  };
+  const stopMetrics = () => {
+    metrics?.close();
+    metrics?.closeAllConnections();
+    metrics = null;
+  };
+  await startMetrics(options.inherited?.metrics ?? undefined);
   let control: ControlServer | null = null;
-  const path = controlSocketPath(settings);
-  if (path) {
+  const path = controlSocketPath(settings, process.cwd(), options.folder ?? process.cwd());
+  const startControl = async (inheritedFd?: number) => {
+    if (!path) return;
     control = new ControlServer(path, arbiter, book, log);
-    if (!(await control.start())) control = null;
-  }
+    if (!(await control.start(inheritedFd))) control = null;
+  };
+  await startControl(options.inherited?.control ?? undefined);
   const reloader = settings.reload ? new DevReloader(settings, () => arbiter.reload(), log) : null;
   reloader?.start();
   return {
-    close() {
+    close(unlink = true) {
       reloader?.close();
-      control?.close();
-      metrics?.close();
-      metrics?.closeAllConnections();
+      control?.close(unlink);
+      stopMetrics();
+    },
+    inheritable: () => ({ control: control?.fd ?? null, metrics: fdOf(metrics) }),
+    handOver() {
+      control?.handOver();
+      control = null;
+      stopMetrics();
+    },
+    async takeBack() {
+      if (!control) await startControl().catch((err) => log.warn('Control socket: %s', String(err)));
+      if (!metrics) await startMetrics().catch((err) => log.error('Metrics not served any more: %s', String(err)));
     },
   };
+}
+
+function fdOf(server: Server | null): number | null {
+  const fd = (server as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }

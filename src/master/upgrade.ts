@@ -1,11 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, renameSync } from 'node:fs';
 import type { Listener } from './listeners.js';
+import type { InheritedSockets } from './observability.js';
 
 /** The listening fds a new master inherits on USR2, like Gunicorn's GUNICORN_FD: "3,4". */
 export const FDS_ENV = 'GSERVE_FDS';
 /** The old master's pid, so the new one can refuse its own USR2 while the old one still runs. */
 export const OLD_MASTER_ENV = 'GSERVE_OLD_MASTER';
+/** The control socket's and the metrics listener's fds, passed on like the HTTP listeners. */
+export const CONTROL_FD_ENV = 'GSERVE_CONTROL_FD';
+export const METRICS_FD_ENV = 'GSERVE_METRICS_FD';
 const FIRST_FD = 3;
 
 /** How this master was started, so USR2 can start the same command again (with the new code). */
@@ -19,26 +23,39 @@ export interface LaunchContext {
 export const currentLaunch = (): LaunchContext => ({ cwd: process.cwd(), execPath: process.execPath, execArgv: process.execArgv, argv: process.argv.slice(1) });
 
 /** Reads (and removes from the environment) what an old master passed down, if this is a new one. */
-export function takeInheritance(env: NodeJS.ProcessEnv): { fds: number[]; oldMaster: number | null } | null {
+export function takeInheritance(env: NodeJS.ProcessEnv): { fds: number[]; oldMaster: number | null; sockets: InheritedSockets } | null {
   const raw = env[FDS_ENV];
   const oldMaster = Number(env[OLD_MASTER_ENV]) || null;
+  const fdIn = (name: string) => {
+    const n = env[name] === undefined || env[name] === '' ? NaN : Number(env[name]);
+    delete env[name];
+    return Number.isInteger(n) && n >= 0 ? n : null;
+  };
+  const sockets = { control: fdIn(CONTROL_FD_ENV), metrics: fdIn(METRICS_FD_ENV) };
   delete env[FDS_ENV];
   delete env[OLD_MASTER_ENV];
   if (!raw) return null;
   const fds = raw.split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 0);
-  return fds.length ? { fds, oldMaster } : null;
+  return fds.length ? { fds, oldMaster, sockets } : null;
 }
 
 /**
  * USR2: start a new master running the current code and binary with the same command line; it
  * inherits the listening sockets at fds 3, 4, … and adopts them instead of binding.
  */
-export function spawnNewMaster(launch: LaunchContext, listeners: Listener[]): ChildProcess {
+export function spawnNewMaster(launch: LaunchContext, listeners: Listener[], sockets: InheritedSockets = {}): ChildProcess {
   const fds = listeners.map((_, i) => FIRST_FD + i).join(',');
+  const passed = listeners.map((l) => l.fd);
+  const extra: Record<string, string> = {};
+  for (const [name, fd] of [[CONTROL_FD_ENV, sockets.control], [METRICS_FD_ENV, sockets.metrics]] as const) {
+    if (typeof fd !== 'number') continue;
+    extra[name] = String(FIRST_FD + passed.length);
+    passed.push(fd);
+  }
   const child = spawn(launch.execPath, [...launch.execArgv, ...launch.argv], {
     cwd: launch.cwd,
-    stdio: ['inherit', 'inherit', 'inherit', ...listeners.map((l) => l.fd)],
-    env: { ...process.env, [FDS_ENV]: fds, [OLD_MASTER_ENV]: String(process.pid) },
+    stdio: ['inherit', 'inherit', 'inherit', ...passed],
+    env: { ...process.env, [FDS_ENV]: fds, [OLD_MASTER_ENV]: String(process.pid), ...extra },
   });
   child.on('error', () => {}); // reported through 'exit'
   child.unref();

@@ -1,10 +1,25 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import cluster from 'node:cluster';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BOOT_ENV, isWorkerMessage, type MasterMessage, type WorkerBoot, type WorkerMessage } from '../worker/protocol.js';
 
 const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 /** fd 3 is the IPC channel; listening sockets follow from fd 4. */
 export const FIRST_LISTENER_FD = 4;
+/** The worker's index, 0..N-1, stable across replacements (see master/worker-index.ts). */
+export const INDEX_ENV = 'GSERVE_WORKER_INDEX';
+/** The same index under PM2's name, for apps written for PM2's cluster mode. */
+export const PM2_INDEX_ENV = 'NODE_APP_INSTANCE';
+
+// An app that listens itself (PM2 style) gets node:cluster's shared handle: every worker accepts on
+// the one socket. Round-robin would make the master accept and pass each connection on, which is
+// what gserve's master never does (except for the sync class, by its own dispatcher).
+let clusterPrepared = false;
+function prepareCluster(): void {
+  if (clusterPrepared) return;
+  clusterPrepared = true;
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
+}
 
 export type WorkerState = 'booting' | 'ready' | 'stopping';
 
@@ -22,20 +37,30 @@ export class WorkerProcess {
   readonly ready: Promise<boolean>;
   private killTimer: NodeJS.Timeout | null = null;
 
+  /** node:cluster's id for this worker (1, 2, …, never reused), as the app sees in cluster.worker.id. */
+  readonly clusterId: number;
+
   constructor(
-    boot: Omit<WorkerBoot, 'listeners'> & { listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https' }> },
+    boot: Omit<WorkerBoot, 'listeners'> & { listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https'; port?: number }> },
     readonly generation: number,
     onMessage: (w: WorkerProcess, m: WorkerMessage) => void,
+    /** The worker's slot, 0..N-1: a replacement takes the index of the worker it replaces. */
+    readonly index: number = 0,
   ) {
-    const inherited = boot.listeners.map((l) => l.fd);
-    const childBoot: WorkerBoot = { ...boot, listeners: boot.listeners.map((l, i) => ({ ...l, fd: FIRST_LISTENER_FD + i })) };
+    // A sync worker never accepts (the master hands it connections): it gets no listening socket,
+    // whose copy would otherwise keep the port open after the master has closed it (TERM).
+    const accepts = boot.settings.workerClass !== 'sync';
+    const inherited = accepts ? boot.listeners.map((l) => l.fd) : [];
+    const childBoot: WorkerBoot = { ...boot, listeners: boot.listeners.map((l, i) => ({ ...l, fd: accepts ? FIRST_LISTENER_FD + i : -1 })) };
     // --capture-output: stdout and stderr become pipes the master reads (src/log/capture.ts).
     const output = boot.settings.captureOutput ? 'pipe' : 'inherit';
-    this.child = fork(WORKER_ENTRY, [], {
-      stdio: ['inherit', output, output, 'ipc', ...inherited],
-      env: { ...process.env, [BOOT_ENV]: JSON.stringify(childBoot) },
-      cwd: boot.cwd,
-    });
+    // A node:cluster worker, so the app sees cluster.isWorker and cluster.worker.id; the settings
+    // apply to the next fork only, and the listening sockets are inherited at fixed descriptors.
+    prepareCluster();
+    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: ['inherit', output, output, 'ipc', ...inherited], cwd: boot.cwd });
+    const worker = cluster.fork({ [BOOT_ENV]: JSON.stringify(childBoot), [INDEX_ENV]: String(index), [PM2_INDEX_ENV]: String(index) });
+    this.clusterId = worker.id;
+    this.child = worker.process;
     this.pid = this.child.pid!;
     this.ready = new Promise((resolve) => {
       this.child.once('exit', () => resolve(false));

@@ -39,7 +39,7 @@ export class AsyncWorker implements WorkerClass {
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.ctx.observe?.(protocol);
       this.protocols.push(protocol);
-      this.servers.push(await listenOnFd(listener.fd, cap.guard(edgeFor(protocol, edge, listener)), settings.backlog as number));
+      this.servers.push(await listenOnFd(listener.fd, cap.guard(edgeFor(protocol, edge, listener)), settings.backlog as number, listener.port));
     }
   }
 

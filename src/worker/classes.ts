@@ -1,5 +1,8 @@
 import type { HostedApp } from '../interfaces/detect.js';
+import { closeSync } from 'node:fs';
+import { AppLoadError } from '../errors.js';
 import { AsyncWorker } from './async.js';
+import { appListensItself, SelfListeningWorker, watchAppListens } from './self-listen.js';
 import { SyncWorker } from './sync.js';
 import { ThreadWorker } from './thread.js';
 import type { WorkerClass, WorkerContext } from './types.js';
@@ -10,6 +13,30 @@ import type { WorkerClass, WorkerContext } from './types.js';
  */
 export async function createWorkerClass(name: string, base: Omit<WorkerContext, 'app'>, loadApp: () => Promise<HostedApp>): Promise<WorkerClass> {
   if (name === 'thread') return new ThreadWorker(base);
-  if (name === 'sync') return new SyncWorker({ ...base, app: await loadApp() });
-  return new AsyncWorker({ ...base, app: await loadApp() });
+  watchAppListens();
+  let app: HostedApp;
+  try {
+    app = await loadApp();
+  } catch (err) {
+    // A module that exports no app but opened a server of its own: the PM2 cluster-mode style.
+    if (err instanceof AppLoadError && NO_APP_CODES.has(err.code) && appListensItself()) return selfListening(base);
+    throw err;
+  }
+  if (name === 'sync') return new SyncWorker({ ...base, app });
+  return new AsyncWorker({ ...base, app });
+}
+
+const NO_APP_CODES = new Set(['GSERVE_E_APP_ATTR', 'GSERVE_E_NOT_AN_APP']);
+
+function selfListening(base: Omit<WorkerContext, 'app'>): WorkerClass {
+  // gserve's own sockets are not served: this worker's copies close, so only the master holds them.
+  for (const l of base.boot.listeners) {
+    try {
+      if (l.fd >= 0) closeSync(l.fd);
+    } catch {
+      // not open
+    }
+  }
+  const announce = (addresses: string[]) => process.connected && process.send!({ t: 'self-listen', addresses });
+  return new SelfListeningWorker(announce, (base.boot.settings.keepAlive as number) * 1000);
 }

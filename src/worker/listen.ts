@@ -1,15 +1,35 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { BindError } from '../errors.js';
 
-/** Accepts on an inherited listening socket; the kernel spreads connections over the workers. */
-export function listenOnFd(fd: number, onConnection: (socket: Socket) => void, backlog?: number): Promise<Server> {
+type ListenTwo = (address: null, port: null, addressType: null, backlog: number | undefined, fd: number) => void;
+
+/**
+ * Accepts on an inherited listening socket; the kernel spreads connections over the workers.
+ *
+ * In a node:cluster worker, `listen({ fd })` would ask the master for the socket, and the master
+ * would open the same fd number of its own (another socket). Node's own path for the master and for
+ * `exclusive` listens, `_listen2`, takes the descriptor as it is.
+ */
+export function listenOnFd(fd: number, onConnection: (socket: Socket) => void, backlog?: number, expectedPort?: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer(onConnection);
     server.once('error', reject);
-    // The backlog must be a separate argument: Node ignores `backlog` inside `{ fd }` options.
-    server.listen({ fd }, backlog, () => {
+    server.once('listening', () => {
       server.off('error', reject);
+      // The master hands over sockets it has bound and made listen. A listen on anything else
+      // (an unbound socket) would land on a random port of every address: refuse to serve there.
+      const at = server.address();
+      if (expectedPort !== undefined && typeof at === 'object' && at !== null && at.port !== expectedPort) {
+        server.close();
+        reject(new BindError(`Worker: the inherited socket fd ${fd} listens on port ${at.port}, not ${expectedPort}. Refusing to serve on it.`));
+        return;
+      }
       resolve(server);
     });
+    const listenTwo = (server as unknown as { _listen2?: ListenTwo })._listen2;
+    if (typeof listenTwo === 'function') listenTwo.call(server, null, null, null, backlog, fd);
+    // The backlog must be a separate argument: Node ignores `backlog` inside `{ fd }` options.
+    else server.listen({ fd, exclusive: true }, backlog);
   });
 }
 

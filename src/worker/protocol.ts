@@ -8,7 +8,7 @@ export interface WorkerBoot {
   /** The settings, JSON-safe (functions dropped). */
   settings: Record<string, unknown>;
   /** Listening sockets, inherited as file descriptors. */
-  listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https' }>;
+  listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https'; /** TCP only: the port the worker must find the socket on. */ port?: number }>;
   /** Counts reloads: workers of one HUP share it, so responses can show which generation served them. */
   generation: number;
   /** Working directory for loading the app (after --chdir). */
@@ -30,6 +30,8 @@ export type WorkerMessage =
   | { t: 'idle' }
   /** The worker finished its first response: it proved its slot healthy (master/backoff.ts). */
   | { t: 'serving' }
+  /** The app opened its own servers (self-listen.ts), on these addresses; gserve's --bind is not served. */
+  | { t: 'self-listen'; addresses: string[] }
   /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
   | { t: 'retire'; reason: string }
   /** The app could not be loaded: the master halts instead of respawning. */

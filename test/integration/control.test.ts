@@ -139,7 +139,7 @@ describe('control socket', () => {
     first.child.kill('SIGKILL'); // leaves its socket behind
     await first.exited;
     const second = await startGserve([app], { env: { XDG_RUNTIME_DIR: runtime } });
-    await second.waitForLog(new RegExp(`^Control socket at: ${join(runtime, 'gserve.ctl')}$`));
+    await second.waitForLog(new RegExp(`^Control socket at: ${join(runtime, 'gserve')}/[0-9a-f]{10}-[0-9a-f]{10}\\.ctl$`));
     const found = await cli(['status', '--json'], { XDG_RUNTIME_DIR: runtime });
     expect(JSON.parse(found.stdout).master.pid).toBe(second.pid);
 

@@ -44,7 +44,7 @@ export const observabilitySettings = [
     meta: 'PATH',
     type: optionalString(),
     default: null,
-    defaultDoc: 'next to `--pid` (`NAME.ctl`), else `$XDG_RUNTIME_DIR/gserve.ctl` or `/tmp/gserve-$UID.ctl`',
+    defaultDoc: 'next to `--pid` (`NAME.ctl`), else one per app: `$XDG_RUNTIME_DIR/gserve/FOLDER-BIND.ctl` or `$TMPDIR/gserve-$UID/FOLDER-BIND.ctl` (hashes of the start folder and first bind)',
     doc: 'The Unix socket (mode 0600) where the master takes commands from `gserve status`, `reload`, `scale` and `stop`. `off` disables it.',
     reloadable: false,
   }),

@@ -1,0 +1,109 @@
+import { readdirSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { resolveSettings } from '../config/resolve.js';
+import { ExitCode, GserveError } from '../errors.js';
+import { bindKey, controlDir, explicitControlPath, folderKey } from '../master/control-path.js';
+
+/**
+ * Which master a control command (`gserve status|reload|scale|stop|top`) talks to: the one whose
+ * control socket the same settings name (--control-socket, beside --pid), else the one started in
+ * this folder. When several masters were started here (two binds), the one on the configured bind
+ * if the config names one; else the command lists them and exits 2 rather than guess.
+ */
+export interface FindOptions {
+  controlSocket?: string;
+  pid?: string;
+  config?: string;
+  chdir?: string;
+}
+
+export class ControlSocketError extends GserveError {
+  override name = 'ControlSocketError';
+}
+
+/** Resolves to the socket path, or throws a ControlSocketError with the exit code to use. */
+export async function findControlSocket(opts: FindOptions, cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const cli: Record<string, unknown> = {};
+  for (const key of ['controlSocket', 'pid', 'config', 'chdir'] as const) if (opts[key] !== undefined) cli[key] = opts[key];
+  const { settings, sources } = await resolveSettings({ cli, env, cwd });
+  const explicit = explicitControlPath(settings, cwd);
+  if (explicit === null) throw new ControlSocketError('GSERVE_E_CONTROL_OFF', 'the control socket is off (--control-socket off); use signals instead.', ExitCode.USAGE);
+  if (explicit !== undefined) return explicit;
+
+  const dir = controlDir(env);
+  const prefix = `${folderKey(cwd)}-`;
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith(prefix) && n.endsWith('.ctl'));
+  } catch {
+    // no master ever ran here
+  }
+  const sockets = names.map((n) => join(dir, n)).filter((p) => isSocket(p));
+  const live = (await Promise.all(sockets.map(async (p) => ((await answers(p)) ? p : null)))).filter((p): p is string => p !== null);
+  if (live.length === 1) return live[0]!;
+  if (live.length === 0) {
+    throw new ControlSocketError(
+      'GSERVE_E_NO_MASTER',
+      `no gserve master started in ${cwd} answers (looked in ${dir}). Is it running? Point to it with --control-socket, --pid or -c.`,
+      FAILED,
+    );
+  }
+  // Several masters were started in this folder: a bind named by the config or environment picks one.
+  if (sources.bind !== 'default') {
+    const wanted = join(dir, `${prefix}${bindKey(settings.bind[0])}.ctl`);
+    if (live.includes(wanted)) return wanted;
+  }
+  const rows = await Promise.all(live.map(async (p) => `  ${p}  ${await describeMaster(p)}`));
+  throw new ControlSocketError(
+    'GSERVE_E_AMBIGUOUS_MASTER',
+    `${live.length} gserve masters were started in ${cwd}; say which with --control-socket:\n${rows.join('\n')}`,
+    ExitCode.USAGE,
+  );
+}
+
+/** A control command that could not be done (no master, or the master said no). */
+const FAILED = 1;
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+/** "master 1234, bind http://127.0.0.1:8000", from the master's own status. */
+function describeMaster(path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(path, () => socket.write(JSON.stringify({ cmd: 'status' }) + '\n'));
+    let buffer = '';
+    const done = (text: string) => {
+      socket.destroy();
+      resolve(text);
+    };
+    socket.setEncoding('utf8');
+    socket.setTimeout(5000, () => done('(no answer)'));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      if (!buffer.includes('\n')) return;
+      try {
+        const m = JSON.parse(buffer.slice(0, buffer.indexOf('\n'))).status.master as { pid: number; bind: string[] };
+        done(`master ${m.pid}, bind ${m.bind.join(', ')}`);
+      } catch {
+        done('(an answer that is not a status)');
+      }
+    });
+    socket.on('error', () => done('(no answer)'));
+  });
+}

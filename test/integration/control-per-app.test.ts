@@ -1,0 +1,69 @@
+import { execFile } from 'node:child_process';
+import { copyFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN, FIXTURES, isAlive, startGserve, tempDir } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+
+/** Runs `gserve <args>` in `cwd` to completion. */
+function cli(args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const full = { ...process.env, PORT: '', ...env } as NodeJS.ProcessEnv;
+    delete full.PORT;
+    execFile(process.execPath, [BIN, ...args], { cwd, env: full, timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A folder holding an app, as a user's project would. */
+function project(): string {
+  const dir = tempDir();
+  copyFileSync(join(FIXTURES, 'apps', 'node-pid.js'), join(dir, 'app.js'));
+  return dir;
+}
+
+describe('one control socket per app', () => {
+  it('two apps in two folders with default settings: gserve stop in one leaves the other serving', async () => {
+    const runtime = tempDir();
+    const env = { XDG_RUNTIME_DIR: runtime };
+    const [a, b] = [project(), project()];
+    const ga = await startGserve(['app.js'], { cwd: a, env });
+    const gb = await startGserve(['app.js'], { cwd: b, env });
+    const paths = [ga, gb].map((g) => g.lines.find((l) => l.msg.startsWith('Control socket at: '))!.msg.slice('Control socket at: '.length));
+    expect(paths[0]).not.toBe(paths[1]);
+    for (const p of paths) expect(statSync(p).isSocket()).toBe(true);
+    expect(statSync(join(runtime, 'gserve')).mode & 0o777).toBe(0o700);
+
+    const statusB = await cli(['status', '--json'], b, env);
+    expect(statusB.code).toBe(0);
+    expect(JSON.parse(statusB.stdout).master.pid).toBe(gb.pid);
+
+    const stopped = await cli(['stop'], a, env);
+    expect(stopped.code).toBe(0);
+    expect(stopped.stdout).toContain(`Stopped master ${ga.pid}`);
+    expect((await ga.exited).code).toBe(0);
+    expect(isAlive(gb.pid)).toBe(true);
+    expect((await get(`${gb.url}/`)).status).toBe(200);
+    expect(JSON.parse((await cli(['status', '--json'], b, env)).stdout).master.pid).toBe(gb.pid);
+
+    // Nothing runs in a's folder any more: a clear line, not b's master.
+    const none = await cli(['status'], a, env);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^gserve: error: no gserve master started in .* answers/);
+  });
+
+  it('two masters started in one folder: the command lists both and exits 2 instead of guessing', async () => {
+    const runtime = tempDir();
+    const env = { XDG_RUNTIME_DIR: runtime };
+    const dir = project();
+    const first = await startGserve(['-b', '127.0.0.1:0', 'app.js'], { cwd: dir, env });
+    const second = await startGserve(['-b', `unix:${join(dir, 'app.sock')}`, 'app.js'], { cwd: dir, env });
+    const r = await cli(['stop'], dir, env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/2 gserve masters were started in .*; say which with --control-socket/);
+    expect(r.stderr).toContain(`master ${first.pid}, bind ${first.url}`);
+    expect(r.stderr).toContain(`master ${second.pid}, bind unix:${join(dir, 'app.sock')}`);
+    expect(isAlive(first.pid) && isAlive(second.pid)).toBe(true);
+  });
+});

@@ -1,0 +1,72 @@
+import net from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { runLoad } from '../helpers/load.js';
+
+const app = join(FIXTURES, 'apps', 'express-self-listen.js');
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+
+function refused(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    s.on('data', () => (s.destroy(), resolve('answered')));
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+async function pidsAnswering(port: number, n: number): Promise<Set<number>> {
+  const pids = new Set<number>();
+  const deadline = Date.now() + 30_000;
+  while (pids.size < n && Date.now() < deadline) pids.add(JSON.parse((await get(`http://127.0.0.1:${port}/`)).body).pid);
+  return pids;
+}
+
+async function start(workers: number): Promise<{ g: Gserve; port: number }> {
+  const port = await freePort();
+  const g = await startGserve(['-w', String(workers), '-e', `APP_PORT=${port}`, app], { workers });
+  return { g, port };
+}
+
+describe('an app that listens itself (PM2 style)', () => {
+  it('is answered by every worker on its own port, logged once; gserve\'s --bind is refused', async () => {
+    const { g, port } = await start(3);
+    const pids = await pidsAnswering(port, 3);
+    expect(pids).toEqual(new Set(g.workerPids));
+    const said = g.lines.filter((l) => l.msg.startsWith('The app listens itself on '));
+    expect(said).toHaveLength(1);
+    expect(said[0]!.msg).toContain(`127.0.0.1:${port}`);
+    expect(said[0]!.pid).toBe(g.pid);
+    expect(await refused(g.port)).toBe('ECONNREFUSED');
+  });
+
+  it('survives HUP under load with no failed request, and TERM drains it', async () => {
+    const { g, port } = await start(2);
+    await pidsAnswering(port, 2);
+    const before = new Set(g.workerPids);
+    const reloads = (async () => {
+      for (let n = 1; n <= 2; n++) {
+        g.signal('SIGHUP');
+        await g.waitForLog(/^Reloaded: generation \d+ is serving/, { count: n, timeoutMs: 90_000 });
+      }
+      await g.waitForLog(/^Worker exited .*: reloaded$/, { count: 4, timeoutMs: 60_000 });
+    })();
+    const result = await runLoad({ url: `http://127.0.0.1:${port}/`, total: 2000, connections: 10, freshEvery: 10, until: reloads });
+    await reloads;
+    expect(result.errors).toEqual([]);
+    expect([...result.statuses.keys()]).toEqual([200]);
+    const after = await pidsAnswering(port, 2);
+    for (const pid of after) expect(before.has(pid)).toBe(false);
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+    expect(await refused(port)).toBe('ECONNREFUSED');
+  });
+});
