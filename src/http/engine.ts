@@ -4,12 +4,13 @@ import { Readable } from 'node:stream';
 import type { HttpLimits } from './limits.js';
 import type { Exchange, ProtocolServer } from './protocol.js';
 import { Rejection, rejectionResponse } from './reject.js';
-import { type HeadInfo, StrictParser } from './strict-parser.js';
+import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
+import { absoluteTarget, connectNotServed } from './validate.js';
 import { ConnectionTimer, LINGER_MS, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
 import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
 
 /**
- * gserve's own HTTP/1.1 engine on http-parser-js, for the gateway interfaces (fetch, wsgi, asgi).
+ * gserve's own HTTP/1.1 engine on its own parser (strict-parser.ts), for the gateway interfaces (fetch, wsgi, asgi).
  * It owns framing, keep-alive and the order of pipelined responses: one request per connection is
  * handed to the app at a time, so responses leave in the order the requests came.
  */
@@ -101,6 +102,18 @@ export class EngineRequest {
 }
 
 export type HeaderList = Array<[string, string]>;
+
+/** Sets Host (in raw alternating names and values) to `authority`, adding it when the request had none. */
+function replaceHost(headers: string[], authority: string): void {
+  let found = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') {
+      headers[i + 1] = authority;
+      found = true;
+    }
+  }
+  if (!found) headers.push('Host', authority);
+}
 
 const EMPTY = Buffer.alloc(0);
 /** Bodies up to this size leave in the same buffer as the head. */
@@ -367,22 +380,33 @@ class Connection {
     else this.socket.once('finish', () => this.socket.destroy());
   }
 
-  private onHead(info: HeadInfo): boolean {
-    const version = `${info.versionMajor}.${info.versionMinor}`;
+  private onHead(info: HeadInfo): HeadVerdict {
+    // The gateway interfaces have no tunnel to offer; a Rejection thrown here is the parser's to report.
+    if (info.method === 'CONNECT') throw connectNotServed();
+    const version = info.versionMinor === 1 ? '1.1' : '1.0';
     const max = this.limits.maxKeepaliveRequests;
     const keepAlive = info.shouldKeepAlive && !this.draining && !(max > 0 && this.parser.heads >= max);
-    const req = new EngineRequest(info.method, info.url, version, info.headers, keepAlive, this.socket, this.engine.options.scheme, this);
+    let url = info.url;
+    const absolute = absoluteTarget(url);
+    if (absolute) {
+      // RFC 9112 §3.2.2: the target's authority replaces Host, so the app sees one authority only.
+      url = absolute.path;
+      replaceHost(info.headers, absolute.authority);
+    }
+    const req = new EngineRequest(info.method, url, version, info.headers, keepAlive, this.socket, this.engine.options.scheme, this);
     if (this.timer.kind === 'header') this.timer.clear();
     if (req.hasBody) this.timer.arm('body', this.limits.requestTimeout);
     this.parsing = req;
     this.queue.push(req);
-    if (info.upgrade && info.method !== 'CONNECT') {
+    if (info.upgrade) {
       req.upgrade = true;
       this.upgrading = req; // dispatched by onData once the bytes after the head are known
-      return true;
+      return HeadVerdict.Upgrade;
     }
     if (this.queue.length === 1) this.dispatch(req);
-    return false;
+    // A request answered with Connection: close is the last one read: anything pipelined after it
+    // would reach the app although its answer can never be sent.
+    return keepAlive ? HeadVerdict.Continue : HeadVerdict.Last;
   }
 
   private onBody(chunk: Buffer): void {

@@ -108,8 +108,38 @@ function checkTargetForm(method: string, target: string): void {
     if (!checkHostValue(target) || !target.includes(':')) throw badRequest('CONNECT needs a host:port target');
   } else if (target === '*') {
     if (method !== 'OPTIONS') throw badRequest('the * target is only for OPTIONS');
-  } else if (!ORIGIN_FORM.test(target) && !ABSOLUTE_FORM.test(target)) throw badRequest('the request target must be a path or an absolute URL');
+  } else if (ORIGIN_FORM.test(target)) return;
+  else if (ABSOLUTE_FORM.test(target)) absoluteTarget(target);
+  else throw badRequest('the request target must be a path or an absolute URL');
 }
+
+/** An absolute-form target split into the authority that replaces Host and the origin-form rest. */
+export interface AbsoluteTarget {
+  authority: string;
+  /** The path and query, starting with `/` (`/` when the URL has no path). */
+  path: string;
+}
+
+/**
+ * Splits `http://host[:port]/path?query` (RFC 9112 §3.2.2). Only http and https are served; a
+ * userinfo part (`user@host`) is refused, as RFC 9110 §4.2.4 advises: it is a classic way to make
+ * one authority look like another. Throws a Rejection; returns null for any other target form.
+ */
+export function absoluteTarget(target: string): AbsoluteTarget | null {
+  if (target.charCodeAt(0) === 0x2f || target === '*') return null;
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(target);
+  if (!m) return null;
+  const scheme = m[1]!.toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') throw badRequest(`an absolute request target with scheme ${quote(m[1]!)} (only http and https are served)`);
+  const authority = m[2]!;
+  if (authority.includes('@')) throw badRequest('userinfo (user@) in the request target');
+  if (authority === '' || !checkHostValue(authority)) throw badRequest('an invalid host in the absolute request target');
+  const rest = m[3]!;
+  return { authority, path: rest.charCodeAt(0) === 0x2f ? rest : `/${rest}` };
+}
+
+/** A CONNECT request: gserve serves origin requests and is not a tunnel or a forward proxy. */
+export const connectNotServed = () => badRequest('CONNECT is for proxies; this server is not one');
 
 function checkHostValue(value: string): boolean {
   const m = HOST.exec(value);
@@ -171,6 +201,9 @@ export function checkHead(version: string, headers: readonly string[], limits: H
   if (version === '1.1' && hosts === 0) throw badRequest('an HTTP/1.1 request without a Host header');
   if (hosts > 1) throw badRequest('more than one Host header');
   if (codings) {
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing. An HTTP/1.0 hop in front
+    // would not have decoded it, so the two ends could disagree on where the body ends.
+    if (version === '1.0') throw badRequest('Transfer-Encoding in an HTTP/1.0 request');
     if (contentLength !== null) throw badRequest('Content-Length together with Transfer-Encoding');
     if (codings[codings.length - 1] !== 'chunked') throw badRequest('Transfer-Encoding must end with chunked');
     // Only chunked is decoded here; passing gzip or another coding through would hand the app bytes
@@ -192,6 +225,23 @@ export function checkChunkLine(line: string): number {
   const size = parseInt(m[1]!, 16);
   if (!Number.isSafeInteger(size)) throw badRequest('a chunk size too large');
   return size;
+}
+
+/**
+ * Fields a trailer may not carry (RFC 9110 §6.5.1): framing, routing and connection control. A
+ * recipient that merged them into the head could frame or route the message differently from a
+ * proxy in front that ignored them, so a request that sends one is refused.
+ */
+const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
+  'content-length', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
+  'expect', 'proxy-connection', 'content-encoding', 'content-type', 'content-range', 'authorization',
+  'proxy-authorization', 'cookie', 'set-cookie',
+]);
+
+/** A trailer field's name (its line already passed checkFieldLine). */
+export function checkTrailerField(name: string): void {
+  const lower = name.toLowerCase();
+  if (FORBIDDEN_TRAILERS.has(lower)) throw badRequest(`${quote(name)} is not allowed in a trailer`);
 }
 
 /** Whether a head announces a body (a Transfer-Encoding, or a Content-Length other than 0). */
