@@ -68,6 +68,7 @@ const DONE = 'DONE';
 type State = typeof REQUEST_LINE | typeof HEADER | typeof BODY_RAW | typeof BODY_CHUNKHEAD | typeof BODY_CHUNK | typeof BODY_CHUNKEMPTYLINE | typeof BODY_CHUNKTRAILERS | typeof DONE;
 
 const LF = 0x0a;
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 /** Buffer's latin1 decoder without toString()'s argument juggling (present, untyped, in every Node we support). */
 const latin1: (buf: Buffer, start: number, end: number) => string =
   typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === 'function'
@@ -88,6 +89,7 @@ function trimOws(value: string): string {
 function listHas(value: string, token: string): boolean {
   const lower = value.toLowerCase();
   if (lower === token) return true;
+  if (!lower.includes(',')) return lower.trim() === token;
   for (const part of lower.split(',')) if (part.trim() === token) return true;
   return false;
 }
@@ -172,6 +174,16 @@ export class StrictParser {
         continue;
       }
       if (state === DONE) return offset;
+      if (state === REQUEST_LINE && this.partial === '') {
+        // The common case: a whole head in this chunk, decoded once and split into lines as text.
+        const headEnd = chunk.indexOf(HEAD_END, offset);
+        if (headEnd !== -1) {
+          const stop = this.head(latin1(chunk, offset, headEnd + 4), chunk, offset);
+          if (stop !== -1) return stop;
+          offset = headEnd + 4;
+          continue;
+        }
+      }
       const lf = chunk.indexOf(LF, offset);
       if (lf === -1) {
         this.partial += latin1(chunk, offset, end);
@@ -190,6 +202,24 @@ export class StrictParser {
       if (this.line(line, chunk, offset)) return offset;
     }
     return end;
+  }
+
+  /**
+   * The lines of a head given as text (from `base` in `chunk`, up to and including its first
+   * CRLFCRLF), through the same line() as any other line. Returns the offset where parsing stops,
+   * or -1 to go on after the head.
+   */
+  private head(text: string, chunk: Buffer, base: number): number {
+    let pos = 0;
+    while (pos < text.length) {
+      const lf = text.indexOf('\n', pos);
+      const hadCR = lf > pos && text.charCodeAt(lf - 1) === CR;
+      const line = text.slice(pos, hadCR ? lf - 1 : lf);
+      pos = lf + 1;
+      checkLineEnding(hadCR, line);
+      if (this.line(line, chunk, base + pos)) return base + pos;
+    }
+    return -1;
   }
 
   /** One whole line, without its CRLF, in the state the parser is in. Returns true when parsing stops here. */
@@ -253,13 +283,7 @@ export class StrictParser {
     const version = this.versionMinor === 1 ? '1.1' : '1.0';
     const headers = this.headers;
     const framing = checkHead(version, headers, this.limits);
-    let connection = '';
-    let hasUpgrade = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      if (name.length === 10 && name.toLowerCase() === 'connection') connection = connection === '' ? headers[i + 1]! : `${connection},${headers[i + 1]!}`;
-      else if (name.length === 7 && name.toLowerCase() === 'upgrade') hasUpgrade = true;
-    }
+    const { connection, upgrade: hasUpgrade } = framing;
     const shouldKeepAlive = this.versionMinor === 1 ? connection === '' || !listHas(connection, 'close') : connection !== '' && listHas(connection, 'keep-alive');
     const upgrade = this.method === 'CONNECT' || (hasUpgrade && connection !== '' && listHas(connection, 'upgrade'));
     this.heads++;
