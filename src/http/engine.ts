@@ -35,9 +35,12 @@ export class RequestBody extends Readable {
 }
 
 export class EngineRequest {
-  readonly body: RequestBody;
+  /** Created when first asked for (or when body bytes arrive): most requests have no body. */
+  private bodyStream: RequestBody | null = null;
   /** Whether the whole body has arrived. */
   complete = false;
+  /** Whether the head announced a body (set by the engine from the parser's framing). */
+  private announced: boolean | undefined;
   readonly startedAt = performance.now();
   // --- upgrade and disconnect (issue 5) ---
   /** An `Upgrade` request (WebSocket): the parser stopped after its head; see takeSocket(). */
@@ -61,7 +64,26 @@ export class EngineRequest {
     conn: Connection,
   ) {
     this.conn = conn;
-    this.body = new RequestBody(conn);
+  }
+
+  /** The body as a stream; ends at once for a request without one. */
+  get body(): RequestBody {
+    if (this.bodyStream === null) {
+      this.bodyStream = new RequestBody(this.conn);
+      if (this.complete) this.bodyStream.push(null);
+    }
+    return this.bodyStream;
+  }
+
+  /** Called by the connection when the whole body has arrived. */
+  bodyComplete(): void {
+    this.complete = true;
+    this.bodyStream?.push(null);
+  }
+
+  /** Called by the connection with what the parser knows of the framing. */
+  announceBody(announced: boolean): void {
+    this.announced = announced;
   }
 
   /** Runs `listener` once if the client disconnects before the response is finished. */
@@ -96,6 +118,7 @@ export class EngineRequest {
 
   /** Whether the request announced a body (Content-Length > 0 or Transfer-Encoding). */
   get hasBody(): boolean {
+    if (this.announced !== undefined) return this.announced;
     const length = this.header('content-length');
     return (length !== undefined && length !== '0') || this.header('transfer-encoding') !== undefined;
   }
@@ -394,8 +417,9 @@ class Connection {
       replaceHost(info.headers, absolute.authority);
     }
     const req = new EngineRequest(info.method, url, version, info.headers, keepAlive, this.socket, this.engine.options.scheme, this);
+    req.announceBody(info.hasBody);
     if (this.timer.kind === 'header') this.timer.clear();
-    if (req.hasBody) this.timer.arm('body', this.limits.requestTimeout);
+    if (info.hasBody) this.timer.arm('body', this.limits.requestTimeout);
     this.parsing = req;
     this.queue.push(req);
     if (info.upgrade) {
@@ -411,21 +435,20 @@ class Connection {
 
   private onBody(chunk: Buffer): void {
     const req = this.parsing;
-    if (req && !req.body.push(Buffer.from(chunk))) this.pauseReading();
+    if (req && !req.body.push(chunk)) this.pauseReading();
   }
 
   private onComplete(): void {
     if (this.timer.kind === 'body') this.timer.clear();
     const req = this.parsing;
     if (!req) return;
-    req.complete = true;
-    req.body.push(null);
+    req.bodyComplete();
     this.parsing = null;
   }
 
   private dispatch(req: EngineRequest): void {
     // As node:http does: the client waiting on `Expect: 100-continue` may send its body now.
-    if (!req.complete && req.httpVersion === '1.1' && req.header('expect') !== undefined) this.socket.write(CONTINUE);
+    if (!req.complete && req.hasBody && req.httpVersion === '1.1' && req.header('expect') !== undefined) this.socket.write(CONTINUE);
     const res = new EngineResponse(this, req);
     this.current = res;
     this.engine.inFlight++;

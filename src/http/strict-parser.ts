@@ -30,6 +30,8 @@ export interface HeadInfo {
   headers: string[];
   /** The head asks to leave HTTP: CONNECT, or `Connection: upgrade` with an `Upgrade` field. */
   upgrade: boolean;
+  /** A body follows the head (chunked, or a Content-Length above 0), unless the connection leaves HTTP. */
+  hasBody: boolean;
   /** The client allows another request after this one (HTTP/1.1 without `Connection: close`, or 1.0 with `keep-alive`). */
   shouldKeepAlive: boolean;
 }
@@ -288,7 +290,7 @@ export class StrictParser {
     const upgrade = this.method === 'CONNECT' || (hasUpgrade && connection !== '' && listHas(connection, 'upgrade'));
     this.heads++;
     this.last = !shouldKeepAlive;
-    const verdict = this.events.onHead({ method: this.method, url: this.url, versionMajor: 1, versionMinor: this.versionMinor, headers, upgrade, shouldKeepAlive });
+    const verdict = this.events.onHead({ method: this.method, url: this.url, versionMajor: 1, versionMinor: this.versionMinor, headers, upgrade, shouldKeepAlive, hasBody: framing.chunked || !!framing.contentLength });
     if (verdict === true || verdict === HeadVerdict.Upgrade) {
       this.upgraded = true;
       this.state = DONE;
