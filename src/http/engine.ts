@@ -1,12 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
 import type { Exchange, ProtocolServer } from './protocol.js';
-import { Rejection, rejectionResponse } from './reject.js';
+import { Rejection, refuseAndClose } from './reject.js';
 import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
 import { absoluteTarget, connectNotServed } from './validate.js';
-import { ConnectionTimer, LINGER_MS, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
+import { ConnectionTimer, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
 import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
 
 /**
@@ -142,7 +143,7 @@ const EMPTY = Buffer.alloc(0);
 /** Bodies up to this size leave in the same buffer as the head. */
 const SINGLE_WRITE_MAX = 16 * 1024;
 
-export class EngineResponse implements Exchange {
+export class EngineResponse implements Exchange, FailableResponse {
   statusCode = 200;
   /** Body bytes written, for the access log. */
   bodyBytes = 0;
@@ -273,6 +274,19 @@ export class EngineResponse implements Exchange {
     }
     this.finished = true;
     this.conn.responseDone(this.closeAfter, this);
+  }
+
+  /** app-failure.ts: the app failed before anything went out; its head, if it set one, gives way. */
+  failWith(status: number, contentType: string, body: string): void {
+    if (this.headersSent || this.finished) return;
+    this.head = null;
+    this.closeAfter = true;
+    this.writeHead(status, [['content-type', contentType]]).end(body);
+  }
+
+  /** app-failure.ts: the response has begun and cannot be finished honestly. */
+  abort(): void {
+    this.conn.socket.destroy();
   }
 
   /** Whether the connection will close after this response. */
@@ -477,6 +491,10 @@ class Connection {
     // (perhaps already on the wire) is answered with Connection: close, or the keep-alive period
     // ends it. Ending it here would reset that request.
     if (close || this.closing) {
+      // Nothing after this response is read as a request; what the client still sends is drained.
+      this.stopped = true;
+      this.parser.stop();
+      this.resumeReading();
       this.socket.end();
       return;
     }
@@ -538,8 +556,7 @@ class Connection {
   private answerAndClose(r: Rejection): void {
     this.closing = true;
     this.timer.clear();
-    this.socket.end(rejectionResponse(r));
-    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+    refuseAndClose(this.socket, r);
   }
 
   /** A graceful stop began: no new requests after the one in hand; idle connections close. */
@@ -576,10 +593,7 @@ export class HttpEngine extends EventEmitter implements ProtocolServer {
     readonly options: EngineOptions,
   ) {
     super();
-    this.on('handler-error', (_err: unknown, _req: EngineRequest, res: EngineResponse) => {
-      if (!res.headersSent) res.writeHead(500, [['content-type', 'text/plain']]).end('Internal Server Error\n');
-      else res.req.socket.destroy();
-    });
+    this.on('handler-error', (_err: unknown, _req: EngineRequest, res: EngineResponse) => answerAppFailure(res));
   }
 
   accept(socket: Socket): void {

@@ -143,6 +143,15 @@ export class StrictParser {
     }
   }
 
+  /**
+   * Parses nothing more, from inside a callback too (the connection is closing: a response said
+   * Connection: close while this chunk was being parsed). execute() then returns where it stopped.
+   */
+  stop(): void {
+    this.ended = true;
+    this.state = DONE;
+  }
+
   /** Where the connection stands: between requests, inside a head, or inside a body. */
   get phase(): ParsePhase {
     switch (this.state) {
@@ -168,6 +177,7 @@ export class StrictParser {
         // Content-Length was checked against the limit with the head; chunks with their size lines.
         this.events.onBody(chunk.subarray(offset, offset + take));
         offset += take;
+        if (this.ended) return offset;
         if (this.remaining === 0) {
           if (state === BODY_RAW) {
             if (this.complete(chunk, offset)) return offset;
@@ -291,6 +301,7 @@ export class StrictParser {
     this.heads++;
     this.last = !shouldKeepAlive;
     const verdict = this.events.onHead({ method: this.method, url: this.url, versionMajor: 1, versionMinor: this.versionMinor, headers, upgrade, shouldKeepAlive, hasBody: framing.chunked || !!framing.contentLength });
+    if (this.ended) return true; // stopped from inside onHead
     if (verdict === true || verdict === HeadVerdict.Upgrade) {
       this.upgraded = true;
       this.state = DONE;
@@ -319,7 +330,7 @@ export class StrictParser {
     this.state = REQUEST_LINE;
     this.events.onComplete();
     // Bytes after a request that closes the connection are never read as another request.
-    if (this.last) {
+    if (this.last || this.ended) {
       this.ended = true;
       this.state = DONE;
       return true;

@@ -182,22 +182,50 @@ describe('the engine on in-memory sockets', () => {
     expect(seen).toEqual(['GET /ok host=x']);
   });
 
-  it('writes one 500 when the handler throws, and the connection stays usable', async () => {
-    let calls = 0;
+  it('answers a handler that throws with one 500 and Connection: close; the next request never runs', async () => {
+    const ran: string[] = [];
     const { connect, errors } = serve({
-      handler: (_req, res) => {
-        if (calls++ === 0) throw new Error('boom');
-        res.writeHead(200).end('fine');
+      handler: (req, res) => {
+        ran.push(req.url);
+        throw new Error('boom');
       },
     });
     const socket = connect();
     socket.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => socket.responses.length === 2, 'two responses');
-    expect(socket.responses.map((r) => [r.status, r.body])).toEqual([
-      [500, 'Internal Server Error\n'],
-      [200, 'fine'],
-    ]);
+    await until(() => socket.ended, 'the connection to close');
+    expect(socket.responses.map((r) => [r.status, r.headers.connection, r.body])).toEqual([[500, 'close', 'Internal Server Error\n']]);
     expect(errors).toHaveLength(1);
+    expect(ran).toEqual(['/a']);
+  });
+
+  it('replaces a head the app set but never sent when it then fails (async)', async () => {
+    const { connect } = serve({
+      handler: async (_req, res) => {
+        res.writeHead(201, [['x-partial', 'yes']]);
+        await tick();
+        throw new Error('late boom');
+      },
+    });
+    const socket = connect();
+    socket.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => socket.ended, 'the connection to close');
+    const [res] = socket.responses;
+    expect([res!.status, res!.headers['x-partial'], res!.headers['content-type']]).toEqual([500, undefined, 'text/plain']);
+  });
+
+  it('cuts the connection when the app fails after its head went out', async () => {
+    const { connect } = serve({
+      handler: async (_req, res) => {
+        res.writeHead(200);
+        res.write('partial');
+        await tick();
+        throw new Error('boom mid-body');
+      },
+    });
+    const socket = connect();
+    socket.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => socket.destroyed, 'the socket to be destroyed');
+    expect(socket.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*transfer-encoding: chunked[\s\S]*partial\r\n$/);
   });
 
   it('does not read past what an app that is not reading the body can hold', async () => {
