@@ -40,6 +40,8 @@ export class EngineRequest {
   private bodyStream: RequestBody | null = null;
   /** Whether the whole body has arrived. */
   complete = false;
+  /** The response went out before the body was read, and no one asked for it: drop it. */
+  private discarding = false;
   /** Whether the head announced a body (set by the engine from the parser's framing). */
   private announced: boolean | undefined;
   readonly startedAt = performance.now();
@@ -74,6 +76,19 @@ export class EngineRequest {
       if (this.complete) this.bodyStream.push(null);
     }
     return this.bodyStream;
+  }
+
+  /** Body bytes from the parser; false when the app's buffer is full. */
+  pushBody(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    return this.body.push(chunk);
+  }
+
+  /** The response is done: whatever of the body the app did not read is dropped as it arrives. */
+  discardBody(): void {
+    if (this.complete) return;
+    if (this.bodyStream === null) this.discarding = true;
+    else if (!this.bodyStream.destroyed) this.bodyStream.resume();
   }
 
   /** Called by the connection when the whole body has arrived. */
@@ -449,7 +464,7 @@ class Connection {
 
   private onBody(chunk: Buffer): void {
     const req = this.parsing;
-    if (req && !req.body.push(chunk)) this.pauseReading();
+    if (req && !req.pushBody(chunk)) this.pauseReading();
   }
 
   private onComplete(): void {
@@ -484,7 +499,7 @@ class Connection {
     this.served++;
     this.current = null;
     const req = this.queue.shift()!;
-    if (!req.complete && !req.body.destroyed) req.body.resume(); // discard what the app did not read
+    req.discardBody();
     this.engine.emit('response', req, res, res);
     // Only a response that said Connection: close may end the connection. One that promised
     // keep-alive before a graceful stop began leaves it open like an idle one: its next request

@@ -228,6 +228,18 @@ describe('the engine on in-memory sockets', () => {
     expect(socket.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*transfer-encoding: chunked[\s\S]*partial\r\n$/);
   });
 
+  it('drops the body of a request answered without reading it, and serves the next one', async () => {
+    const { connect } = serve({ handler: (req, res) => void res.writeHead(200).end(req.url) });
+    const socket = connect();
+    const body = 'x'.repeat(1024 * 1024);
+    socket.send(`POST /unread HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`);
+    for (let i = 0; i < body.length; i += 65536) socket.send(body.slice(i, i + 65536));
+    socket.send('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => socket.responses.length === 2, 'two responses');
+    expect(socket.responses.map((r) => r.body)).toEqual(['/unread', '/next']);
+    expect(socket.isPaused()).toBe(false);
+  });
+
   it('does not read past what an app that is not reading the body can hold', async () => {
     let release!: () => void;
     const { connect } = serve({
