@@ -37,14 +37,15 @@ export interface HeadInfo {
 }
 
 /** What onHead tells the parser about the message whose head it just saw. */
-export const enum HeadVerdict {
+export const HeadVerdict = {
   /** Parse its body (if any), then the next request. */
-  Continue = 0,
+  Continue: 0,
   /** The connection leaves HTTP after this head (an upgrade was taken): parse nothing more. */
-  Upgrade = 1,
+  Upgrade: 1,
   /** This is the connection's last request: parse its body, then nothing more. */
-  Last = 2,
-}
+  Last: 2,
+} as const;
+export type HeadVerdict = (typeof HeadVerdict)[keyof typeof HeadVerdict];
 
 export interface StrictParserEvents {
   /**
