@@ -1,15 +1,17 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
+import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
 import type { Exchange, ProtocolServer } from './protocol.js';
-import { Rejection, rejectionResponse } from './reject.js';
-import { type HeadInfo, StrictParser } from './strict-parser.js';
-import { ConnectionTimer, LINGER_MS, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
+import { Rejection, refuseAndClose } from './reject.js';
+import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
+import { absoluteTarget, connectNotServed } from './validate.js';
+import { ConnectionTimer, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
 import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
 
 /**
- * gserve's own HTTP/1.1 engine on http-parser-js, for the gateway interfaces (fetch, wsgi, asgi).
+ * gserve's own HTTP/1.1 engine on its own parser (strict-parser.ts), for the gateway interfaces (fetch, wsgi, asgi).
  * It owns framing, keep-alive and the order of pipelined responses: one request per connection is
  * handed to the app at a time, so responses leave in the order the requests came.
  */
@@ -34,9 +36,14 @@ export class RequestBody extends Readable {
 }
 
 export class EngineRequest {
-  readonly body: RequestBody;
+  /** Created when first asked for (or when body bytes arrive): most requests have no body. */
+  private bodyStream: RequestBody | null = null;
   /** Whether the whole body has arrived. */
   complete = false;
+  /** The response went out before the body was read, and no one asked for it: drop it. */
+  private discarding = false;
+  /** Whether the head announced a body (set by the engine from the parser's framing). */
+  private announced: boolean | undefined;
   readonly startedAt = performance.now();
   // --- upgrade and disconnect (issue 5) ---
   /** An `Upgrade` request (WebSocket): the parser stopped after its head; see takeSocket(). */
@@ -60,7 +67,39 @@ export class EngineRequest {
     conn: Connection,
   ) {
     this.conn = conn;
-    this.body = new RequestBody(conn);
+  }
+
+  /** The body as a stream; ends at once for a request without one. */
+  get body(): RequestBody {
+    if (this.bodyStream === null) {
+      this.bodyStream = new RequestBody(this.conn);
+      if (this.complete) this.bodyStream.push(null);
+    }
+    return this.bodyStream;
+  }
+
+  /** Body bytes from the parser; false when the app's buffer is full. */
+  pushBody(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    return this.body.push(chunk);
+  }
+
+  /** The response is done: whatever of the body the app did not read is dropped as it arrives. */
+  discardBody(): void {
+    if (this.complete) return;
+    if (this.bodyStream === null) this.discarding = true;
+    else if (!this.bodyStream.destroyed) this.bodyStream.resume();
+  }
+
+  /** Called by the connection when the whole body has arrived. */
+  bodyComplete(): void {
+    this.complete = true;
+    this.bodyStream?.push(null);
+  }
+
+  /** Called by the connection with what the parser knows of the framing. */
+  announceBody(announced: boolean): void {
+    this.announced = announced;
   }
 
   /** Runs `listener` once if the client disconnects before the response is finished. */
@@ -95,6 +134,7 @@ export class EngineRequest {
 
   /** Whether the request announced a body (Content-Length > 0 or Transfer-Encoding). */
   get hasBody(): boolean {
+    if (this.announced !== undefined) return this.announced;
     const length = this.header('content-length');
     return (length !== undefined && length !== '0') || this.header('transfer-encoding') !== undefined;
   }
@@ -102,11 +142,23 @@ export class EngineRequest {
 
 export type HeaderList = Array<[string, string]>;
 
+/** Sets Host (in raw alternating names and values) to `authority`, adding it when the request had none. */
+function replaceHost(headers: string[], authority: string): void {
+  let found = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') {
+      headers[i + 1] = authority;
+      found = true;
+    }
+  }
+  if (!found) headers.push('Host', authority);
+}
+
 const EMPTY = Buffer.alloc(0);
 /** Bodies up to this size leave in the same buffer as the head. */
 const SINGLE_WRITE_MAX = 16 * 1024;
 
-export class EngineResponse implements Exchange {
+export class EngineResponse implements Exchange, FailableResponse {
   statusCode = 200;
   /** Body bytes written, for the access log. */
   bodyBytes = 0;
@@ -239,6 +291,19 @@ export class EngineResponse implements Exchange {
     this.conn.responseDone(this.closeAfter, this);
   }
 
+  /** app-failure.ts: the app failed before anything went out; its head, if it set one, gives way. */
+  failWith(status: number, contentType: string, body: string): void {
+    if (this.headersSent || this.finished) return;
+    this.head = null;
+    this.closeAfter = true;
+    this.writeHead(status, [['content-type', contentType]]).end(body);
+  }
+
+  /** app-failure.ts: the response has begun and cannot be finished honestly. */
+  abort(): void {
+    this.conn.socket.destroy();
+  }
+
   /** Whether the connection will close after this response. */
   get willClose(): boolean {
     return this.closeAfter;
@@ -367,41 +432,52 @@ class Connection {
     else this.socket.once('finish', () => this.socket.destroy());
   }
 
-  private onHead(info: HeadInfo): boolean {
-    const version = `${info.versionMajor}.${info.versionMinor}`;
+  private onHead(info: HeadInfo): HeadVerdict {
+    // The gateway interfaces have no tunnel to offer; a Rejection thrown here is the parser's to report.
+    if (info.method === 'CONNECT') throw connectNotServed();
+    const version = info.versionMinor === 1 ? '1.1' : '1.0';
     const max = this.limits.maxKeepaliveRequests;
     const keepAlive = info.shouldKeepAlive && !this.draining && !(max > 0 && this.parser.heads >= max);
-    const req = new EngineRequest(info.method, info.url, version, info.headers, keepAlive, this.socket, this.engine.options.scheme, this);
+    let url = info.url;
+    const absolute = absoluteTarget(url);
+    if (absolute) {
+      // RFC 9112 §3.2.2: the target's authority replaces Host, so the app sees one authority only.
+      url = absolute.path;
+      replaceHost(info.headers, absolute.authority);
+    }
+    const req = new EngineRequest(info.method, url, version, info.headers, keepAlive, this.socket, this.engine.options.scheme, this);
+    req.announceBody(info.hasBody);
     if (this.timer.kind === 'header') this.timer.clear();
-    if (req.hasBody) this.timer.arm('body', this.limits.requestTimeout);
+    if (info.hasBody) this.timer.arm('body', this.limits.requestTimeout);
     this.parsing = req;
     this.queue.push(req);
-    if (info.upgrade && info.method !== 'CONNECT') {
+    if (info.upgrade) {
       req.upgrade = true;
       this.upgrading = req; // dispatched by onData once the bytes after the head are known
-      return true;
+      return HeadVerdict.Upgrade;
     }
     if (this.queue.length === 1) this.dispatch(req);
-    return false;
+    // A request answered with Connection: close is the last one read: anything pipelined after it
+    // would reach the app although its answer can never be sent.
+    return keepAlive ? HeadVerdict.Continue : HeadVerdict.Last;
   }
 
   private onBody(chunk: Buffer): void {
     const req = this.parsing;
-    if (req && !req.body.push(Buffer.from(chunk))) this.pauseReading();
+    if (req && !req.pushBody(chunk)) this.pauseReading();
   }
 
   private onComplete(): void {
     if (this.timer.kind === 'body') this.timer.clear();
     const req = this.parsing;
     if (!req) return;
-    req.complete = true;
-    req.body.push(null);
+    req.bodyComplete();
     this.parsing = null;
   }
 
   private dispatch(req: EngineRequest): void {
     // As node:http does: the client waiting on `Expect: 100-continue` may send its body now.
-    if (!req.complete && req.httpVersion === '1.1' && req.header('expect') !== undefined) this.socket.write(CONTINUE);
+    if (!req.complete && req.hasBody && req.httpVersion === '1.1' && req.header('expect') !== undefined) this.socket.write(CONTINUE);
     const res = new EngineResponse(this, req);
     this.current = res;
     this.engine.inFlight++;
@@ -423,13 +499,17 @@ class Connection {
     this.served++;
     this.current = null;
     const req = this.queue.shift()!;
-    if (!req.complete && !req.body.destroyed) req.body.resume(); // discard what the app did not read
+    req.discardBody();
     this.engine.emit('response', req, res, res);
     // Only a response that said Connection: close may end the connection. One that promised
     // keep-alive before a graceful stop began leaves it open like an idle one: its next request
     // (perhaps already on the wire) is answered with Connection: close, or the keep-alive period
     // ends it. Ending it here would reset that request.
     if (close || this.closing) {
+      // Nothing after this response is read as a request; what the client still sends is drained.
+      this.stopped = true;
+      this.parser.stop();
+      this.resumeReading();
       this.socket.end();
       return;
     }
@@ -491,8 +571,7 @@ class Connection {
   private answerAndClose(r: Rejection): void {
     this.closing = true;
     this.timer.clear();
-    this.socket.end(rejectionResponse(r));
-    setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
+    refuseAndClose(this.socket, r);
   }
 
   /** A graceful stop began: no new requests after the one in hand; idle connections close. */
@@ -529,10 +608,7 @@ export class HttpEngine extends EventEmitter implements ProtocolServer {
     readonly options: EngineOptions,
   ) {
     super();
-    this.on('handler-error', (_err: unknown, _req: EngineRequest, res: EngineResponse) => {
-      if (!res.headersSent) res.writeHead(500, [['content-type', 'text/plain']]).end('Internal Server Error\n');
-      else res.req.socket.destroy();
-    });
+    this.on('handler-error', (_err: unknown, _req: EngineRequest, res: EngineResponse) => answerAppFailure(res));
   }
 
   accept(socket: Socket): void {

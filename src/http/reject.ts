@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { httpDate, reasonPhrase } from './status.js';
 
 export type RejectStatus = 400 | 408 | 413 | 414 | 417 | 431;
@@ -36,6 +37,22 @@ export function rejectionResponse(r: Rejection): Buffer {
       body,
     'latin1',
   );
+}
+
+/** After a refusal, how long the client may take to read it and close before the socket is destroyed. */
+export const REFUSAL_LINGER_MS = 2_000;
+
+/**
+ * Sends the refusal and closes, on either HTTP path: the client gets the answer, then our FIN; what
+ * it still sends meanwhile is read and dropped (a close with unread data would reset the connection
+ * and could destroy the answer in flight); after the linger the socket is destroyed whatever the
+ * client does.
+ */
+export function refuseAndClose(socket: Socket, r: Rejection): void {
+  if (socket.destroyed || socket.writableEnded) return;
+  socket.resume();
+  socket.end(rejectionResponse(r));
+  setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
 }
 
 /** Fields for the info log line that records a refusal. */

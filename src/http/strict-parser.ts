@@ -1,14 +1,24 @@
-import { HTTPParser } from 'http-parser-js';
 import type { HttpLimits } from './limits.js';
+import { MAX_CHUNK_LINE } from './limits.js';
 import { Rejection, badRequest } from './reject.js';
-import { bodyTooLarge, checkChunkLine, checkFieldCount, checkFieldLine, checkHead, checkLineEnding, checkPartialLine, checkRequestLine } from './validate.js';
+import {
+  bodyTooLarge,
+  checkChunkLine,
+  checkFieldCount,
+  checkFieldLine,
+  checkHead,
+  checkLineEnding,
+  checkPartialLine,
+  checkRequestLine,
+  checkTrailerField,
+} from './validate.js';
 
 /**
- * http-parser-js made strict: every line it reads passes through the checks in validate.ts first,
- * the limits are enforced as bytes arrive (a 1 MB request line is refused at its 4 095th byte, not
- * after it ends), and errors come back as a Rejection with the right status. Used by gserve's engine
- * as its parser, and by the node:http path as a guard in front of Node's own parser, so both paths
- * refuse the same requests with the same answers.
+ * gserve's own HTTP/1.1 request parser: request line, fields, and a body framed by Content-Length
+ * or chunked coding, checked line by line by validate.ts as bytes arrive (a 1 MB request line is
+ * refused at its 4 095th byte, not after it ends). Errors come back as a Rejection with the status
+ * to answer. It knows nothing of sockets: the engine feeds it chunks and hears about heads, body
+ * bytes and message ends through three callbacks.
  */
 
 export interface HeadInfo {
@@ -18,42 +28,88 @@ export interface HeadInfo {
   versionMinor: number;
   /** Raw names and values, alternating, values trimmed of surrounding whitespace. */
   headers: string[];
+  /** The head asks to leave HTTP: CONNECT, or `Connection: upgrade` with an `Upgrade` field. */
   upgrade: boolean;
+  /** A body follows the head (chunked, or a Content-Length above 0), unless the connection leaves HTTP. */
+  hasBody: boolean;
+  /** The client allows another request after this one (HTTP/1.1 without `Connection: close`, or 1.0 with `keep-alive`). */
   shouldKeepAlive: boolean;
 }
 
+/** What onHead tells the parser about the message whose head it just saw. */
+export const HeadVerdict = {
+  /** Parse its body (if any), then the next request. */
+  Continue: 0,
+  /** The connection leaves HTTP after this head (an upgrade was taken): parse nothing more. */
+  Upgrade: 1,
+  /** This is the connection's last request: parse its body, then nothing more. */
+  Last: 2,
+} as const;
+export type HeadVerdict = (typeof HeadVerdict)[keyof typeof HeadVerdict];
+
 export interface StrictParserEvents {
-  /** The head is complete and sound. Returns true when the connection leaves HTTP here (an upgrade). */
-  onHead(info: HeadInfo): boolean;
+  /**
+   * The head is complete and sound. Returns what happens next (a boolean is read as "upgrade
+   * taken" or not). May throw a Rejection to refuse the request.
+   */
+  onHead(info: HeadInfo): HeadVerdict | boolean;
   onBody(chunk: Buffer): void;
   onComplete(): void;
 }
 
-// The one method Node knows that http-parser-js does not; the list is the module's shared array.
-if (!HTTPParser.methods.includes('QUERY')) (HTTPParser.methods as string[]).push('QUERY');
-
 export type ParsePhase = 'idle' | 'head' | 'body';
 
-/** Thrown through http-parser-js to stop it mid-chunk (it has no other way to stop). */
-const END_OF_CONNECTION = Symbol('end of connection');
+/** Parser states; the names of the line states are the ones validate.ts's checkPartialLine knows. */
+const REQUEST_LINE = 'REQUEST_LINE';
+const HEADER = 'HEADER';
+const BODY_RAW = 'BODY_RAW';
+const BODY_CHUNKHEAD = 'BODY_CHUNKHEAD';
+const BODY_CHUNK = 'BODY_CHUNK';
+const BODY_CHUNKEMPTYLINE = 'BODY_CHUNKEMPTYLINE';
+const BODY_CHUNKTRAILERS = 'BODY_CHUNKTRAILERS';
+const DONE = 'DONE';
+type State = typeof REQUEST_LINE | typeof HEADER | typeof BODY_RAW | typeof BODY_CHUNKHEAD | typeof BODY_CHUNK | typeof BODY_CHUNKEMPTYLINE | typeof BODY_CHUNKTRAILERS | typeof DONE;
 
-interface ParserInternals {
-  state: string;
-  line: string;
-  chunk: Buffer;
-  offset: number;
-  end: number;
-  isUserCall: boolean;
-  maxHeaderSize: number;
-  consumeLine(): string | undefined;
-  execute(chunk: Buffer): number | Error;
-  info: { headers: string[]; versionMajor: number; versionMinor: number };
+const LF = 0x0a;
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+/** Buffer's latin1 decoder without toString()'s argument juggling (present, untyped, in every Node we support). */
+const latin1: (buf: Buffer, start: number, end: number) => string =
+  typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === 'function'
+    ? (buf, start, end) => (buf as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end)
+    : (buf, start, end) => buf.toString('latin1', start, end);
+const CR = 0x0d;
+
+/** Leading and trailing optional whitespace (SP / HTAB) around a field value. */
+function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
+}
+
+/** Whether a comma-separated field value lists `token` (lower-case), case-insensitively. */
+function listHas(value: string, token: string): boolean {
+  const lower = value.toLowerCase();
+  if (lower === token) return true;
+  if (!lower.includes(',')) return lower.trim() === token;
+  for (const part of lower.split(',')) if (part.trim() === token) return true;
+  return false;
 }
 
 export class StrictParser {
-  private readonly parser = new HTTPParser(HTTPParser.REQUEST) as unknown as ParserInternals & Record<number, unknown>;
+  private state: State = REQUEST_LINE;
+  /** The start of a line whose end (LF) has not arrived yet, as latin1 text. */
+  private partial = '';
   private fields = 0;
   private bodyBytes = 0;
+  /** Body bytes still to come: of the Content-Length body, or of the current chunk. */
+  private remaining = 0;
+  private method = '';
+  private url = '';
+  private versionMinor = 1;
+  private headers: string[] = [];
+  private last = false;
   /** Where, in the chunk being parsed, the current (unfinished) message began. */
   messageStart = 0;
   /** Requests whose head was complete, on this connection. */
@@ -63,127 +119,223 @@ export class StrictParser {
   upgraded = false;
   /** The last request said the connection closes after it: nothing after it is parsed. */
   ended = false;
-  private closesAfter = false;
-  /** Where, in the chunk given to execute(), the slice now in http-parser-js starts. */
-  private base = 0;
 
   constructor(
     private readonly limits: HttpLimits,
-    events: StrictParserEvents,
-  ) {
-    const parser = this.parser;
-    // Our checks bound every line, so http-parser-js's own total-size cap is not needed.
-    parser.maxHeaderSize = Number.MAX_SAFE_INTEGER;
-    parser.consumeLine = () => this.consumeLine();
-    parser[HTTPParser.kOnHeadersComplete] = (info: HeadInfo & { method: number }) => {
-      this.heads++;
-      this.closesAfter = !info.shouldKeepAlive;
-      if (events.onHead({ ...info, method: HTTPParser.methods[info.method] as string })) this.upgraded = true;
-      return 0;
-    };
-    parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => {
-      this.bodyBytes += length;
-      if (this.limits.requestBody && this.bodyBytes > this.limits.requestBody) throw bodyTooLarge(this.limits.requestBody);
-      events.onBody(chunk.subarray(offset, offset + length));
-    };
-    parser[HTTPParser.kOnMessageComplete] = () => {
-      this.fields = 0;
-      this.bodyBytes = 0;
-      this.messageStart = this.base + parser.offset;
-      events.onComplete();
-      // Bytes after a request that closes the connection are never read as another request.
-      if (this.closesAfter) {
-        this.ended = true;
-        throw END_OF_CONNECTION;
-      }
-    };
-  }
+    private readonly events: StrictParserEvents,
+  ) {}
 
   /**
-   * Parses a chunk. Returns the bytes consumed (less than the chunk after an upgrade), or the
-   * Rejection that stopped it; after a rejection the parser takes nothing more.
+   * Parses a chunk. Returns the bytes consumed (less than the chunk after an upgrade, or after the
+   * connection's last request), or the Rejection that stopped it; after a rejection the parser
+   * takes nothing more.
    */
   execute(chunk: Buffer): number | Rejection {
     if (this.failed) return this.failed;
-    if (this.ended) return 0;
+    if (this.ended || this.upgraded) return 0;
     this.messageStart = 0;
-    this.base = 0;
-    // http-parser-js stops after any head that asks for an upgrade; unless the upgrade was taken,
-    // the rest of the chunk is more HTTP and is parsed on.
-    while (!this.upgraded && !this.ended && this.base < chunk.length) {
-      let result: number | Error;
-      try {
-        result = this.parser.execute(this.base === 0 ? chunk : chunk.subarray(this.base));
-      } catch (err) {
-        if (err === END_OF_CONNECTION) return this.messageStart;
-        // Thrown from one of our callbacks: a Rejection is ours to answer; anything else is a bug upstream.
-        if (!(err instanceof Rejection)) throw err;
-        result = err;
-      }
-      if (result instanceof Error) {
-        this.failed = result instanceof Rejection ? result : badRequest(`malformed request (${result.message})`);
-        return this.failed;
-      }
-      if (result === 0) break;
-      this.base += result;
+    try {
+      return this.run(chunk);
+    } catch (err) {
+      // Thrown by a check or a callback: a Rejection is ours to answer; anything else is a bug.
+      if (!(err instanceof Rejection)) throw err;
+      this.failed = err;
+      return err;
     }
-    return this.base;
+  }
+
+  /**
+   * Parses nothing more, from inside a callback too (the connection is closing: a response said
+   * Connection: close while this chunk was being parsed). execute() then returns where it stopped.
+   */
+  stop(): void {
+    this.ended = true;
+    this.state = DONE;
   }
 
   /** Where the connection stands: between requests, inside a head, or inside a body. */
   get phase(): ParsePhase {
-    if (this.ended) return 'idle';
-    const state = this.parser.state;
-    if (state.startsWith('BODY')) return 'body';
-    return state === 'REQUEST_LINE' && this.parser.line === '' ? 'idle' : 'head';
+    switch (this.state) {
+      case REQUEST_LINE:
+        return this.partial === '' ? 'idle' : 'head';
+      case HEADER:
+        return 'head';
+      case DONE:
+        return 'idle';
+      default:
+        return 'body';
+    }
+  }
+
+  private run(chunk: Buffer): number {
+    const end = chunk.length;
+    let offset = 0;
+    while (offset < end) {
+      const state = this.state;
+      if (state === BODY_RAW || state === BODY_CHUNK) {
+        const take = Math.min(this.remaining, end - offset);
+        this.remaining -= take;
+        // Content-Length was checked against the limit with the head; chunks with their size lines.
+        this.events.onBody(chunk.subarray(offset, offset + take));
+        offset += take;
+        if (this.ended) return offset;
+        if (this.remaining === 0) {
+          if (state === BODY_RAW) {
+            if (this.complete(chunk, offset)) return offset;
+          } else this.state = BODY_CHUNKEMPTYLINE;
+        }
+        continue;
+      }
+      if (state === DONE) return offset;
+      if (state === REQUEST_LINE && this.partial === '') {
+        // The common case: a whole head in this chunk, decoded once and split into lines as text.
+        const headEnd = chunk.indexOf(HEAD_END, offset);
+        if (headEnd !== -1) {
+          const stop = this.head(latin1(chunk, offset, headEnd + 4), chunk, offset);
+          if (stop !== -1) return stop;
+          offset = headEnd + 4;
+          continue;
+        }
+      }
+      const lf = chunk.indexOf(LF, offset);
+      if (lf === -1) {
+        this.partial += latin1(chunk, offset, end);
+        checkPartialLine(state, this.partial, this.limits);
+        if (state === BODY_CHUNKHEAD && this.partial.length > MAX_CHUNK_LINE) throw badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
+        return end;
+      }
+      const hadCR = lf > offset ? chunk[lf - 1] === CR : this.partial.charCodeAt(this.partial.length - 1) === CR;
+      let line = this.partial === '' ? latin1(chunk, offset, hadCR ? lf - 1 : lf) : this.partial + latin1(chunk, offset, lf);
+      if (this.partial !== '') {
+        this.partial = '';
+        if (hadCR) line = line.slice(0, -1);
+      }
+      offset = lf + 1;
+      checkLineEnding(hadCR, line);
+      if (this.line(line, chunk, offset)) return offset;
+    }
+    return end;
   }
 
   /**
-   * Replaces http-parser-js's consumeLine: the same job (return the next line, or undefined when
-   * the chunk ends first), plus the checks for the state the parser is in.
+   * The lines of a head given as text (from `base` in `chunk`, up to and including its first
+   * CRLFCRLF), through the same line() as any other line. Returns the offset where parsing stops,
+   * or -1 to go on after the head.
    */
-  private consumeLine(): string | undefined {
-    const p = this.parser;
-    const state = p.state;
-    const lf = p.chunk.indexOf(0x0a, p.offset);
-    if (lf === -1 || lf >= p.end) {
-      p.line += p.chunk.toString('latin1', p.offset, p.end);
-      p.offset = p.end;
-      checkPartialLine(state, p.line, this.limits);
-      return undefined;
+  private head(text: string, chunk: Buffer, base: number): number {
+    let pos = 0;
+    while (pos < text.length) {
+      const lf = text.indexOf('\n', pos);
+      const hadCR = lf > pos && text.charCodeAt(lf - 1) === CR;
+      const line = text.slice(pos, hadCR ? lf - 1 : lf);
+      pos = lf + 1;
+      checkLineEnding(hadCR, line);
+      if (this.line(line, chunk, base + pos)) return base + pos;
     }
-    let line = p.line + p.chunk.toString('latin1', p.offset, lf);
-    p.line = '';
-    p.offset = lf + 1;
-    const hadCR = line.charCodeAt(line.length - 1) === 0x0d;
-    if (hadCR) line = line.slice(0, -1);
-    checkLineEnding(hadCR, line);
-    switch (state) {
-      case 'REQUEST_LINE':
-        // Empty lines before a request line are allowed (RFC 9112 §2.2); http-parser-js skips them.
-        if (line !== '') checkRequestLine(line, this.limits);
-        break;
-      case 'HEADER':
-        if (line === '') checkHead(`${p.info.versionMajor}.${p.info.versionMinor}`, p.info.headers, this.limits);
-        else this.checkField(line);
-        break;
-      case 'BODY_CHUNKTRAILERS':
-        if (line !== '') this.checkField(line);
-        break;
-      case 'BODY_CHUNKHEAD': {
-        const size = checkChunkLine(line);
-        if (this.limits.requestBody && this.bodyBytes + size > this.limits.requestBody) throw bodyTooLarge(this.limits.requestBody);
-        break;
-      }
-      case 'BODY_CHUNKEMPTYLINE':
-        if (line !== '') throw badRequest('chunk data is longer than its chunk size');
-        break;
-    }
-    return line;
+    return -1;
   }
 
-  private checkField(line: string): void {
+  /** One whole line, without its CRLF, in the state the parser is in. Returns true when parsing stops here. */
+  private line(line: string, chunk: Buffer, offset: number): boolean {
+    switch (this.state) {
+      case REQUEST_LINE: {
+        // Empty lines before a request line are allowed (RFC 9112 §2.2).
+        if (line === '') return false;
+        const { method, target, version } = checkRequestLine(line, this.limits);
+        this.method = method;
+        this.url = target;
+        this.versionMinor = version === '1.1' ? 1 : 0;
+        this.headers = [];
+        this.fields = 0;
+        this.state = HEADER;
+        return false;
+      }
+      case HEADER:
+        if (line !== '') {
+          this.field(line);
+          const colon = line.indexOf(':');
+          this.headers.push(line.slice(0, colon), trimOws(line.slice(colon + 1)));
+          return false;
+        }
+        return this.headComplete(chunk, offset);
+      case BODY_CHUNKHEAD: {
+        if (line.length > MAX_CHUNK_LINE) throw badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
+        const size = checkChunkLine(line);
+        if (this.limits.requestBody && this.bodyBytes + size > this.limits.requestBody) throw bodyTooLarge(this.limits.requestBody);
+        this.bodyBytes += size;
+        if (size === 0) {
+          this.fields = 0;
+          this.state = BODY_CHUNKTRAILERS;
+        } else {
+          this.remaining = size;
+          this.state = BODY_CHUNK;
+        }
+        return false;
+      }
+      case BODY_CHUNKEMPTYLINE:
+        if (line !== '') throw badRequest('chunk data is longer than its chunk size');
+        this.state = BODY_CHUNKHEAD;
+        return false;
+      case BODY_CHUNKTRAILERS:
+        if (line === '') return this.complete(chunk, offset);
+        this.field(line);
+        checkTrailerField(line.slice(0, line.indexOf(':')));
+        return false;
+      default:
+        return false;
+    }
+  }
+
+  private field(line: string): void {
     checkFieldLine(line, this.limits);
     checkFieldCount(++this.fields, this.limits);
+  }
+
+  /** The blank line after the fields: judge the head as a whole, hand it over, set up the body. */
+  private headComplete(chunk: Buffer, offset: number): boolean {
+    const version = this.versionMinor === 1 ? '1.1' : '1.0';
+    const headers = this.headers;
+    const framing = checkHead(version, headers, this.limits);
+    const { connection, upgrade: hasUpgrade } = framing;
+    const shouldKeepAlive = this.versionMinor === 1 ? connection === '' || !listHas(connection, 'close') : connection !== '' && listHas(connection, 'keep-alive');
+    const upgrade = this.method === 'CONNECT' || (hasUpgrade && connection !== '' && listHas(connection, 'upgrade'));
+    this.heads++;
+    this.last = !shouldKeepAlive;
+    const verdict = this.events.onHead({ method: this.method, url: this.url, versionMajor: 1, versionMinor: this.versionMinor, headers, upgrade, shouldKeepAlive, hasBody: framing.chunked || !!framing.contentLength });
+    if (this.ended) return true; // stopped from inside onHead
+    if (verdict === true || verdict === HeadVerdict.Upgrade) {
+      this.upgraded = true;
+      this.state = DONE;
+      return true;
+    }
+    if (verdict === HeadVerdict.Last) this.last = true;
+    this.bodyBytes = 0;
+    if (framing.chunked) {
+      this.state = BODY_CHUNKHEAD;
+      return false;
+    }
+    if (framing.contentLength) {
+      this.remaining = framing.contentLength;
+      this.state = BODY_RAW;
+      return false;
+    }
+    return this.complete(chunk, offset);
+  }
+
+  /** The message ended at `offset`. Returns true when nothing after it is parsed. */
+  private complete(_chunk: Buffer, offset: number): boolean {
+    this.fields = 0;
+    this.bodyBytes = 0;
+    this.headers = [];
+    this.messageStart = offset;
+    this.state = REQUEST_LINE;
+    this.events.onComplete();
+    // Bytes after a request that closes the connection are never read as another request.
+    if (this.last || this.ended) {
+      this.ended = true;
+      this.state = DONE;
+      return true;
+    }
+    return false;
   }
 }

@@ -1,4 +1,4 @@
-import { Rejection, badRequest } from './reject.js';
+import { REFUSAL_LINGER_MS, Rejection, badRequest } from './reject.js';
 
 /**
  * The one timer a connection needs at a time: waiting for the next request (`idle`, the keep-alive
@@ -40,4 +40,4 @@ export const bodyTimedOut = (ms: number) => new Rejection(408, `the request body
 export const truncatedByClient = () => badRequest('the client closed its side in the middle of a request');
 
 /** After a refusal, how long the client may take to read it and close before the socket is destroyed. */
-export const LINGER_MS = 2_000;
+export const LINGER_MS = REFUSAL_LINGER_MS;

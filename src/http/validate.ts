@@ -22,6 +22,8 @@ const TARGET = /^[\x21-\x7e]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 /** Field value: visible chars, SP, HTAB and obs-text; any other control char is refused. */
 const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** A sound field line as a whole: a token name, a colon, and a value without control characters. */
+const FIELD_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*$/;
 /** Host: a reg-name or IPv4 address, or an [IPv6] literal, and an optional port (RFC 3986, without %-escapes). */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]*)(?::(\d{0,5}))?$/;
 /** The four forms of request target (RFC 9112 §3.2). */
@@ -90,6 +92,16 @@ export interface RequestLine {
 
 export function checkRequestLine(line: string, limits: HttpLimits): RequestLine {
   if (limits.requestLine && line.length > limits.requestLine) throw lineTooLong(limits.requestLine);
+  // The common case in few steps: METHOD SP origin-form SP HTTP/1.x, all of it checked.
+  const sp1 = line.indexOf(' ');
+  const sp2 = line.length - 9;
+  if (sp1 > 0 && sp2 > sp1 + 1 && line.charCodeAt(sp2) === 0x20 && line.charCodeAt(sp1 + 1) === 0x2f && line.startsWith('HTTP/1.', sp2 + 1)) {
+    const minor = line.charCodeAt(line.length - 1);
+    const method = line.slice(0, sp1);
+    const target = line.slice(sp1 + 1, sp2);
+    if ((minor === 0x31 || minor === 0x30) && METHODS.has(method) && TARGET.test(target) && method !== 'CONNECT')
+      return { method, target, version: minor === 0x31 ? '1.1' : '1.0' };
+  }
   const parts = line.split(' ');
   if (parts.length !== 3) throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
   const [method, target, version] = parts as [string, string, string];
@@ -108,8 +120,38 @@ function checkTargetForm(method: string, target: string): void {
     if (!checkHostValue(target) || !target.includes(':')) throw badRequest('CONNECT needs a host:port target');
   } else if (target === '*') {
     if (method !== 'OPTIONS') throw badRequest('the * target is only for OPTIONS');
-  } else if (!ORIGIN_FORM.test(target) && !ABSOLUTE_FORM.test(target)) throw badRequest('the request target must be a path or an absolute URL');
+  } else if (ORIGIN_FORM.test(target)) return;
+  else if (ABSOLUTE_FORM.test(target)) absoluteTarget(target);
+  else throw badRequest('the request target must be a path or an absolute URL');
 }
+
+/** An absolute-form target split into the authority that replaces Host and the origin-form rest. */
+export interface AbsoluteTarget {
+  authority: string;
+  /** The path and query, starting with `/` (`/` when the URL has no path). */
+  path: string;
+}
+
+/**
+ * Splits `http://host[:port]/path?query` (RFC 9112 §3.2.2). Only http and https are served; a
+ * userinfo part (`user@host`) is refused, as RFC 9110 §4.2.4 advises: it is a classic way to make
+ * one authority look like another. Throws a Rejection; returns null for any other target form.
+ */
+export function absoluteTarget(target: string): AbsoluteTarget | null {
+  if (target.charCodeAt(0) === 0x2f || target === '*') return null;
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(target);
+  if (!m) return null;
+  const scheme = m[1]!.toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') throw badRequest(`an absolute request target with scheme ${quote(m[1]!)} (only http and https are served)`);
+  const authority = m[2]!;
+  if (authority.includes('@')) throw badRequest('userinfo (user@) in the request target');
+  if (authority === '' || !checkHostValue(authority)) throw badRequest('an invalid host in the absolute request target');
+  const rest = m[3]!;
+  return { authority, path: rest.charCodeAt(0) === 0x2f ? rest : `/${rest}` };
+}
+
+/** A CONNECT request: gserve serves origin requests and is not a tunnel or a forward proxy. */
+export const connectNotServed = () => badRequest('CONNECT is for proxies; this server is not one');
 
 function checkHostValue(value: string): boolean {
   const m = HOST.exec(value);
@@ -119,6 +161,7 @@ function checkHostValue(value: string): boolean {
 /** One header (or trailer) field line. */
 export function checkFieldLine(line: string, limits: HttpLimits): void {
   if (limits.requestFieldSize && line.length > limits.requestFieldSize) throw fieldTooLarge(limits.requestFieldSize);
+  if (FIELD_LINE.test(line)) return; // the common case in one pass; the rest names what is wrong
   const first = line.charCodeAt(0);
   if (first === 0x20 || first === 0x09) throw badRequest('obs-fold: a header line starts with whitespace (folded lines are not accepted)');
   const colon = line.indexOf(':');
@@ -140,6 +183,10 @@ export function checkFieldCount(count: number, limits: HttpLimits): void {
 export interface BodyFraming {
   contentLength: number | null;
   chunked: boolean;
+  /** The Connection field's values, comma-joined ('' when absent). */
+  connection: string;
+  /** Whether an Upgrade field is present. */
+  upgrade: boolean;
 }
 
 /** The whole head: framing headers and Host (RFC 9112 §6.3 and §3.2). `headers` alternate name, value. */
@@ -148,12 +195,18 @@ export function checkHead(version: string, headers: readonly string[], limits: H
   let contentLength: number | null = null;
   let codings: string[] | null = null;
   let expect: string | undefined;
+  let connection = '';
+  let upgrade = false;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    if (name.length < 4 || name.length > 17) continue; // cheap skip: only host/expect/content-length/transfer-encoding matter
+    const length = name.length;
+    // Cheap skip: only these names (4, 6, 7, 10, 14 and 17 letters) matter here.
+    if (length !== 4 && length !== 6 && length !== 7 && length !== 10 && length !== 14 && length !== 17) continue;
     const lower = name.toLowerCase();
     const value = headers[i + 1]!;
-    if (lower === 'host') {
+    if (lower === 'connection') connection = connection === '' ? value : `${connection},${value}`;
+    else if (lower === 'upgrade') upgrade = true;
+    else if (lower === 'host') {
       hosts++;
       if (!checkHostValue(value)) throw badRequest('an invalid Host header');
     } else if (lower === 'content-length') {
@@ -171,6 +224,9 @@ export function checkHead(version: string, headers: readonly string[], limits: H
   if (version === '1.1' && hosts === 0) throw badRequest('an HTTP/1.1 request without a Host header');
   if (hosts > 1) throw badRequest('more than one Host header');
   if (codings) {
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing. An HTTP/1.0 hop in front
+    // would not have decoded it, so the two ends could disagree on where the body ends.
+    if (version === '1.0') throw badRequest('Transfer-Encoding in an HTTP/1.0 request');
     if (contentLength !== null) throw badRequest('Content-Length together with Transfer-Encoding');
     if (codings[codings.length - 1] !== 'chunked') throw badRequest('Transfer-Encoding must end with chunked');
     // Only chunked is decoded here; passing gzip or another coding through would hand the app bytes
@@ -180,7 +236,7 @@ export function checkHead(version: string, headers: readonly string[], limits: H
   if (limits.requestBody && contentLength !== null && contentLength > limits.requestBody) throw bodyTooLarge(limits.requestBody);
   // The one expectation HTTP/1.1 defines; node:http answers others with 417 too.
   if (version === '1.1' && expect !== undefined && expect.toLowerCase() !== '100-continue') throw new Rejection(417, `unsupported expectation ${quote(expect)}`);
-  return { contentLength, chunked: codings !== null };
+  return { contentLength, chunked: codings !== null, connection, upgrade };
 }
 
 export const bodyTooLarge = (limit: number) => new Rejection(413, `the request body is larger than ${limit} bytes (--limit-request-body)`);
@@ -192,6 +248,23 @@ export function checkChunkLine(line: string): number {
   const size = parseInt(m[1]!, 16);
   if (!Number.isSafeInteger(size)) throw badRequest('a chunk size too large');
   return size;
+}
+
+/**
+ * Fields a trailer may not carry (RFC 9110 §6.5.1): framing, routing and connection control. A
+ * recipient that merged them into the head could frame or route the message differently from a
+ * proxy in front that ignored them, so a request that sends one is refused.
+ */
+const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
+  'content-length', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
+  'expect', 'proxy-connection', 'content-encoding', 'content-type', 'content-range', 'authorization',
+  'proxy-authorization', 'cookie', 'set-cookie',
+]);
+
+/** A trailer field's name (its line already passed checkFieldLine). */
+export function checkTrailerField(name: string): void {
+  const lower = name.toLowerCase();
+  if (FORBIDDEN_TRAILERS.has(lower)) throw badRequest(`${quote(name)} is not allowed in a trailer`);
 }
 
 /** Whether a head announces a body (a Transfer-Encoding, or a Content-Length other than 0). */

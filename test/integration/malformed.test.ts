@@ -83,7 +83,9 @@ describe('the malformed-request corpus', () => {
     expect(seen.filter((s) => s.includes('smuggled'))).toEqual([]);
     expect(seen.filter((s) => s.startsWith('GET /after-')).length).toBe(CASES.length);
     // One info line per refusal, naming the status and the reason.
-    const refused = CASES.filter((c) => c.statuses.at(-1)! >= 400).length;
+    // A one-request-per-connection class reads nothing after its first request, so a bad request
+    // pipelined behind a good one is never parsed there (and never logged).
+    const refused = CASES.filter((c) => (cls.onePerConnection ? c.statuses.slice(0, 1) : c.statuses).at(-1)! >= 400).length;
     const refusals = await g.waitForLog(/^Refused request: \d{3} /, { count: refused });
     expect(refusals.every((l) => l.level === 30)).toBe(true);
   });
