@@ -1,7 +1,12 @@
 /**
  * What the worker's main thread and its app threads say to each other. The main thread owns the
- * client sockets and frames requests; each request ("exchange") is replayed to one thread as
- * plain HTTP/1.1 bytes, and the thread's response bytes come back to be parsed and written.
+ * client sockets and parses each request once; an app thread gets the parsed head, then the body in
+ * chunks, and answers with its status and headers, then body chunks. Both directions are
+ * flow-controlled by a window of unacknowledged bytes ("credit"), so neither side buffers more than
+ * a window per request, whatever the client or the app does.
+ *
+ * Only an upgraded connection (WebSocket) still travels as raw bytes (a tunnel): its protocol is
+ * spoken by the app thread's own HTTP implementation on an in-memory socket.
  */
 
 /** What a thread is started with (worker_threads workerData). */
@@ -22,16 +27,41 @@ export interface Peer {
   remoteFamily?: string;
   /** Came in on a `unix:` listener: its forwarded headers are trusted (src/http/proxy.ts). */
   unixPeer?: boolean;
+  /** The listening socket's path, for a `unix:` listener (WSGI SERVER_NAME, ASGI `server`). */
+  unixPath?: string;
 }
 
+/** The request head as the main thread's engine parsed it. */
+export interface RequestHead {
+  method: string;
+  url: string;
+  httpVersion: string;
+  /** Names and values, alternating, as received. */
+  rawHeaders: string[];
+  keepAlive: boolean;
+  /** An upgrade request: the connection becomes a byte tunnel to the thread (`raw` messages). */
+  upgrade: boolean;
+}
+
+export type HeaderList = Array<[string, string]>;
+
+/**
+ * Body bytes either side may have sent and not yet had acknowledged. Past it, the sender waits: the
+ * main thread stops reading the client's body (so TCP holds the client back), the app's writes wait.
+ */
+export const WINDOW_BYTES = 256 * 1024;
+/** Bytes gathered into one message before it is posted (smaller writes of one turn travel together). */
+export const BATCH_BYTES = 64 * 1024;
+
 export type ToThread =
-  /** A new request: its head; body bytes follow as `data`. */
-  | { t: 'open'; id: number; listener: number; head: Uint8Array; peer: Peer }
-  | { t: 'data'; id: number; chunk: Uint8Array }
-  /** The client went away: drop the request. */
-  | { t: 'abort'; id: number }
-  /** `bytes` of the response have been written out to the client (flow control: the thread keeps at most a window unacked). */
-  | { t: 'ack'; id: number; bytes: number };
+  /** A new request. `end`: no body follows (or all of it is in `chunk`). */
+  | { t: 'open'; id: number; listener: number; head: RequestHead; peer: Peer; chunk?: Uint8Array; end?: boolean }
+  /** Request body bytes (for a tunnel: the client's raw bytes); `end`: the body is complete. */
+  | { t: 'body'; id: number; chunk?: Uint8Array; end?: boolean }
+  /** The client went away (`refused`: gserve refused the rest of the body): drop the request. */
+  | { t: 'abort'; id: number; refused?: boolean }
+  /** `bytes` of the response have been written out to the client: the thread may send that much more. */
+  | { t: 'credit'; id: number; bytes: number };
 
 export type FromThread =
   | { t: 'ready' }
@@ -39,7 +69,91 @@ export type FromThread =
   | { t: 'beat' }
   /** The app failed to load in this thread; the thread exits after sending this. */
   | { t: 'load-error'; code: string; message: string }
-  /** Response bytes; the main thread acks each once written out. */
-  | { t: 'data'; id: number; chunk: Uint8Array }
-  /** The response is complete, or abandoned (`aborted`: the thread's side closed without finishing it). */
-  | { t: 'done'; id: number; aborted: boolean; /** The last response bytes, sent with the end to save a message. */ chunk?: Uint8Array };
+  /**
+   * Part of the response: its head (first time only), body bytes, and whether it is complete. A
+   * small response is one message: head, body and end together.
+   */
+  | { t: 'res'; id: number; status?: number; headers?: HeaderList; chunk?: Uint8Array; end?: boolean }
+  /** The thread gave up on the response (an error after the head, or the client left): the request is over. */
+  | { t: 'abandon'; id: number }
+  /** The app took `bytes` of the request body: the main thread may send that much more. */
+  | { t: 'credit'; id: number; bytes: number }
+  /** Tunnel bytes from the app thread's side; `end`: that side closed, the tunnel is over. */
+  | { t: 'raw'; id: number; chunk?: Uint8Array; end?: boolean };
+
+/** Whether a message from a thread ends its exchange (the thread is free for the next request). */
+export const endsExchange = (m: FromThread): boolean => (m.t === 'res' || m.t === 'raw' ? m.end === true : m.t === 'abandon');
+
+/**
+ * One buffer of exactly `chunks`' bytes, in an ArrayBuffer of its own, to be transferred to the
+ * other thread. Small Buffers share an 8 KB pool slab, and posting a view of one clones the whole
+ * slab: 8 KB per 1-byte chunk, which is how 1 MB sent in 1-byte chunks once took 10 GB.
+ */
+export function ownBuffer(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  // Always a copy, even of a chunk that owns its whole buffer: the writer may reuse it (an app's
+  // precomputed body), and a transferred buffer is gone from the sending thread.
+  const out = new Uint8Array(new ArrayBuffer(total));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/** Gathers small chunks and posts them as one message per turn of the event loop, or per BATCH_BYTES. */
+export class Batcher {
+  private chunks: Uint8Array[] = [];
+  private bytes = 0;
+  private scheduled = false;
+
+  constructor(private readonly post: (chunk: Uint8Array) => void) {}
+
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
+  add(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    this.chunks.push(chunk);
+    this.bytes += chunk.byteLength;
+    // An app streaming on microtasks (awaiting writes) never reaches setImmediate: flush by size too.
+    if (this.bytes >= BATCH_BYTES) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  /** Adds a chunk to go with the next `take()`, without scheduling a post (the caller takes at once). */
+  append(chunk: Uint8Array): void {
+    if (chunk.byteLength === 0) return;
+    this.chunks.push(chunk);
+    this.bytes += chunk.byteLength;
+  }
+
+  /** Everything gathered, as one transferable buffer (or undefined), without posting it. */
+  take(): Uint8Array | undefined {
+    if (this.bytes === 0) return undefined;
+    const out = ownBuffer(this.chunks, this.bytes);
+    this.chunks = [];
+    this.bytes = 0;
+    return out;
+  }
+
+  flush(): void {
+    const chunk = this.take();
+    if (chunk) this.post(chunk);
+  }
+
+  clear(): void {
+    this.chunks = [];
+    this.bytes = 0;
+  }
+}
+
+/** The transfer list for a message carrying `chunk`: its ArrayBuffer moves instead of being copied. */
+export const transferOf = (chunk: Uint8Array | undefined): ArrayBuffer[] => (chunk && !(chunk.buffer instanceof SharedArrayBuffer) ? [chunk.buffer as ArrayBuffer] : []);
