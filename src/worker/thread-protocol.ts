@@ -85,25 +85,14 @@ export type FromThread =
 export const endsExchange = (m: FromThread): boolean => (m.t === 'res' || m.t === 'raw' ? m.end === true : m.t === 'abandon');
 
 /**
- * One buffer of exactly `chunks`' bytes, in an ArrayBuffer of its own, to be transferred to the
- * other thread. Small Buffers share an 8 KB pool slab, and posting a view of one clones the whole
- * slab: 8 KB per 1-byte chunk, which is how 1 MB sent in 1-byte chunks once took 10 GB.
+ * Gathers small chunks and posts them as one message per turn of the event loop, or per BATCH_BYTES.
+ * Chunks are copied into one buffer as they come, so a flood of 1-byte chunks holds no object per
+ * byte. What it posts owns its whole ArrayBuffer and is transferred, not cloned: posting a view of a
+ * small Buffer clones the 8 KB pool slab under it, which is how 1 MiB sent as 1-byte chunks once
+ * took 10 GB.
  */
-export function ownBuffer(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  // Always a copy, even of a chunk that owns its whole buffer: the writer may reuse it (an app's
-  // precomputed body), and a transferred buffer is gone from the sending thread.
-  const out = new Uint8Array(new ArrayBuffer(total));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
-
-/** Gathers small chunks and posts them as one message per turn of the event loop, or per BATCH_BYTES. */
 export class Batcher {
-  private chunks: Uint8Array[] = [];
+  private buffer: Uint8Array | null = null;
   private bytes = 0;
   private scheduled = false;
 
@@ -115,8 +104,7 @@ export class Batcher {
 
   add(chunk: Uint8Array): void {
     if (chunk.byteLength === 0) return;
-    this.chunks.push(chunk);
-    this.bytes += chunk.byteLength;
+    this.append(chunk);
     // An app streaming on microtasks (awaiting writes) never reaches setImmediate: flush by size too.
     if (this.bytes >= BATCH_BYTES) this.flush();
     else if (!this.scheduled) {
@@ -130,16 +118,25 @@ export class Batcher {
 
   /** Adds a chunk to go with the next `take()`, without scheduling a post (the caller takes at once). */
   append(chunk: Uint8Array): void {
-    if (chunk.byteLength === 0) return;
-    this.chunks.push(chunk);
-    this.bytes += chunk.byteLength;
+    const size = chunk.byteLength;
+    if (size === 0) return;
+    const needed = this.bytes + size;
+    if (!this.buffer || needed > this.buffer.byteLength) {
+      const grown = new Uint8Array(new ArrayBuffer(Math.max(needed, BATCH_BYTES)));
+      if (this.buffer) grown.set(this.buffer.subarray(0, this.bytes));
+      this.buffer = grown;
+    }
+    this.buffer.set(chunk, this.bytes);
+    this.bytes = needed;
   }
 
-  /** Everything gathered, as one transferable buffer (or undefined), without posting it. */
+  /** Everything gathered, as one buffer of its own (to be transferred), or undefined; without posting it. */
   take(): Uint8Array | undefined {
     if (this.bytes === 0) return undefined;
-    const out = ownBuffer(this.chunks, this.bytes);
-    this.chunks = [];
+    const buffer = this.buffer!;
+    // A full buffer moves as it is; a partly filled one gives up a copy of its bytes and is reused.
+    const out = this.bytes === buffer.byteLength ? buffer : buffer.slice(0, this.bytes);
+    if (out === buffer) this.buffer = null;
     this.bytes = 0;
     return out;
   }
@@ -150,7 +147,7 @@ export class Batcher {
   }
 
   clear(): void {
-    this.chunks = [];
+    this.buffer = null;
     this.bytes = 0;
   }
 }
