@@ -174,6 +174,8 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
   finished = false;
   /** The main thread was told the response is over (ended or abandoned): nothing more is sent. */
   private closed = false;
+  /** The app wrote before it ended: the answer streams. */
+  private streamed = false;
   private head: { status: number; headers: HeaderList } | null = null;
   /** Body bytes posted that the main thread has not yet written out to the client. */
   private unacked = 0;
@@ -198,6 +200,7 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
     if (this.closed) return false;
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     this.bodyBytes += bytes.byteLength;
+    this.streamed = true;
     if (!this.headersSent) {
       this.headersSent = true;
       // An empty first write sends the head now, as the engine's does.
@@ -270,6 +273,7 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
     const message: Extract<FromThread, { t: 'res' }> = head ? { t: 'res', id: this.id, status: head.status, headers: head.headers } : { t: 'res', id: this.id };
     if (chunk) message.chunk = chunk;
     if (end) message.end = true;
+    if (end && this.streamed) message.stream = true;
     this.out(message, transferOf(chunk));
   }
 

@@ -126,7 +126,8 @@ class ForwardedExchange implements Exchange {
     if (m.t === 'res') {
       if (m.headers) res.writeHead(m.status!, m.headers);
       if (m.end) {
-        res.end(m.chunk);
+        if (m.stream && m.chunk) res.write(m.chunk);
+        res.end(m.stream ? undefined : m.chunk);
         this.settle();
         return;
       }

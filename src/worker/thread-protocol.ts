@@ -73,7 +73,16 @@ export type FromThread =
    * Part of the response: its head (first time only), body bytes, and whether it is complete. A
    * small response is one message: head, body and end together.
    */
-  | { t: 'res'; id: number; status?: number; headers?: HeaderList; chunk?: Uint8Array; end?: boolean }
+  | {
+      t: 'res';
+      id: number;
+      status?: number;
+      headers?: HeaderList;
+      chunk?: Uint8Array;
+      end?: boolean;
+      /** With `end`: the app wrote before it ended, so the answer streams (chunked when no length), as on the engine. */
+      stream?: boolean;
+    }
   /** The thread gave up on the response (an error after the head, or the client left): the request is over. */
   | { t: 'abandon'; id: number }
   /** The app took `bytes` of the request body: the main thread may send that much more. */
