@@ -131,7 +131,8 @@ export class Batcher {
     if (size === 0) return;
     const needed = this.bytes + size;
     if (!this.buffer || needed > this.buffer.byteLength) {
-      const grown = new Uint8Array(new ArrayBuffer(Math.max(needed, BATCH_BYTES)));
+      // Exactly the first chunk's size (a whole small response moves as it is), then doubling.
+      const grown = new Uint8Array(new ArrayBuffer(this.buffer ? Math.max(needed, Math.min(2 * this.buffer.byteLength, BATCH_BYTES)) : needed));
       if (this.buffer) grown.set(this.buffer.subarray(0, this.bytes));
       this.buffer = grown;
     }
