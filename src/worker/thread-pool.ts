@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { AppLoadError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { endsExchange, type FromThread, type ThreadBoot, type ToThread } from './thread-protocol.js';
+import { decodeFromThread, encodeToThread, endsExchange, type FromThread, type ThreadBoot, type ToThread } from './thread-protocol.js';
 
 const RUNNER = new URL('./thread-runner.js', import.meta.url);
 /** A thread that fails sooner than this after it started counts toward the respawn backoff. */
@@ -90,7 +90,7 @@ export class ThreadPool {
   send(exchange: Exchange, message: ToThread, transfer: ArrayBuffer[] = []): void {
     const running = this.active.get(exchange.id);
     if (running) {
-      running.slot.worker.postMessage(message, transfer);
+      running.slot.worker.postMessage(encodeToThread(message), transfer);
       return;
     }
     const queued = this.waiting.find((w) => w.exchange === exchange);
@@ -108,7 +108,7 @@ export class ThreadPool {
   private assign(slot: Slot, exchange: Exchange, messages: Outgoing[]): void {
     slot.current = exchange;
     this.active.set(exchange.id, { exchange, slot });
-    for (const m of messages) slot.worker.postMessage(m.message, m.transfer);
+    for (const m of messages) slot.worker.postMessage(encodeToThread(m.message), m.transfer);
   }
 
   private takeNext(slot: Slot): void {
@@ -120,7 +120,7 @@ export class ThreadPool {
     const worker = new Worker(RUNNER, { workerData: this.boot });
     const slot: Slot = { worker, threadId: worker.threadId, ready: false, bornAt: Date.now(), lastBeat: Date.now(), current: null };
     this.slots.add(slot);
-    worker.on('message', (m: FromThread) => this.onMessage(slot, m));
+    worker.on('message', (m: Parameters<typeof decodeFromThread>[0]) => this.onMessage(slot, decodeFromThread(m)));
     worker.on('error', (err) => this.log.error({ err: { message: err.message, stack: err.stack } }, 'Thread %d died: uncaught exception', slot.threadId));
     worker.on('exit', (code) => this.onExit(slot, code));
   }

@@ -10,7 +10,7 @@ import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { setForwardedAllowIps } from '../http/proxy.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import { PeerSocket, ThreadRequest, ThreadResponse, type Post } from './thread-exchange.js';
-import { endsExchange, type FromThread, type ThreadBoot, type ToThread } from './thread-protocol.js';
+import { decodeToThread, encodeFromThread, endsExchange, type FromThread, type ThreadBoot, type ToThread } from './thread-protocol.js';
 import { ReplayedRequest, Tunnel, nodeServerFor, type ExchangeSocket } from './thread-replay.js';
 
 /**
@@ -23,7 +23,7 @@ const boot = workerData as ThreadBoot;
 const port = parentPort!;
 const settings = boot.settings;
 const log = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string }).logger.child({ thread: threadId });
-const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
+const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(encodeFromThread(message), transfer);
 
 /** What the thread does with the messages about one exchange. */
 interface Running {
@@ -115,7 +115,8 @@ async function main(): Promise<void> {
     };
   }
 
-  port.on('message', (m: ToThread) => {
+  port.on('message', (wire: unknown[]) => {
+    const m = decodeToThread(wire);
     if (m.t === 'open') {
       const exchange = serve(m.id, m.listener, m);
       running.set(m.id, exchange);

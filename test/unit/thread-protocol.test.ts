@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { PeerSocket, ThreadRequest, ThreadResponse } from '../../src/worker/thread-exchange.js';
-import { BATCH_BYTES, Batcher, WINDOW_BYTES, type FromThread } from '../../src/worker/thread-protocol.js';
+import { BATCH_BYTES, Batcher, WINDOW_BYTES, decodeFromThread, decodeToThread, encodeFromThread, encodeToThread, type FromThread, type ToThread } from '../../src/worker/thread-protocol.js';
 
 const HEAD = { method: 'POST', url: '/x', httpVersion: '1.1', rawHeaders: ['Host', 'x', 'Content-Length', '9'], keepAlive: true, upgrade: false };
 
@@ -88,5 +88,34 @@ describe('the messages between a thread worker and its app threads', () => {
     res.end();
     expect(posted.filter((m) => m.t === 'abandon')).toEqual([{ t: 'abandon', id: 7 }]);
     expect(posted.some((m) => m.t === 'res' && m.end)).toBe(false);
+  });
+
+  it('every message survives its wire form', () => {
+    const chunk = new Uint8Array([1, 2, 3]);
+    const toThread: ToThread[] = [
+      {
+        t: 'open',
+        id: 1,
+        listener: 2,
+        head: { method: 'GET', url: '/a?b', httpVersion: '1.0', rawHeaders: ['Host', 'x', 'X-Two', 'y'], keepAlive: false, upgrade: true },
+        peer: { remoteAddress: '::1', remotePort: 5, remoteFamily: 'IPv6', localAddress: '::1', localPort: 80, encrypted: true, unixPeer: false },
+        chunk,
+        end: true,
+      },
+      { t: 'open', id: 3, listener: 0, head: { method: 'POST', url: '/', httpVersion: '1.1', rawHeaders: [], keepAlive: true, upgrade: false }, peer: { encrypted: false, unixPeer: true, unixPath: '/run/g.sock' } },
+      { t: 'body', id: 1, chunk, end: false },
+      { t: 'abort', id: 1, refused: true },
+      { t: 'credit', id: 1, bytes: 9 },
+    ];
+    for (const m of toThread) expect(decodeToThread(structuredClone(encodeToThread(m)) as unknown[])).toEqual(m);
+    const fromThread: FromThread[] = [
+      { t: 'res', id: 4, status: 204, headers: [['a', '1'], ['set-cookie', 'x=1'], ['set-cookie', 'y=2']], chunk, end: true, stream: true },
+      { t: 'res', id: 4, chunk },
+      { t: 'abandon', id: 4 },
+      { t: 'credit', id: 4, bytes: 1 },
+      { t: 'raw', id: 4, chunk, end: true },
+      { t: 'ready' },
+    ];
+    for (const m of fromThread) expect(decodeFromThread(structuredClone(encodeFromThread(m)))).toEqual(m);
   });
 });
