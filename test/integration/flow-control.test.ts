@@ -24,8 +24,8 @@ const MiB = 1 << 20;
 const BOUND = 128 * MiB;
 /** Sizes: far above the bound where it matters, so buffering would show. */
 const ONE_BYTE_CHUNKS = 1 * MiB;
-const UPLOAD = 256 * MiB;
-const DOWNLOAD_MIB = 256;
+const UPLOAD = 192 * MiB;
+const DOWNLOAD_MIB = 192;
 
 function memory(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
