@@ -1,185 +1,225 @@
 import type { Socket } from 'node:net';
-import { HTTPParser } from 'http-parser-js';
-import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
-import type { Exchange, ThreadPool } from './thread-pool.js';
-import type { Peer } from './thread-protocol.js';
+import type { EngineHandler, EngineRequest, EngineResponse } from '../http/engine.js';
 import { isUnixPeer } from '../http/proxy.js';
+import { serverAddress } from '../interfaces/scope.js';
+import type { Exchange, ThreadPool } from './thread-pool.js';
+import { Batcher, WINDOW_BYTES, transferOf, type FromThread, type Peer, type RequestHead } from './thread-protocol.js';
 
-const CRLF = '\r\n';
-/** Framing is the main thread's engine's business; these headers of the thread's answer are dropped. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
+const EMPTY = new Uint8Array(0);
 
-interface ResponseHead {
-  statusCode: number;
-  headers: string[];
+const headOf = (req: EngineRequest): RequestHead => ({
+  method: req.method,
+  url: req.url,
+  httpVersion: req.httpVersion,
+  rawHeaders: req.rawHeaders,
+  keepAlive: req.keepAlive,
+  upgrade: req.upgrade,
+});
+
+/** A connection's two ends, read once per connection (each getter is a system call), not per request. */
+const peers = new WeakMap<Socket, Peer>();
+function peerOf(s: Socket): Peer {
+  let peer = peers.get(s);
+  if (peer) return peer;
+  peer = {
+    remoteAddress: s.remoteAddress,
+    remotePort: s.remotePort,
+    remoteFamily: s.remoteFamily,
+    localAddress: s.localAddress,
+    localPort: s.localPort,
+    encrypted: Boolean((s as Socket & { encrypted?: boolean }).encrypted),
+    unixPeer: isUnixPeer(s),
+  };
+  // A Unix listener's path is known in this thread only (the master's boot message registered it).
+  if (peer.localPort === undefined) peer.unixPath = serverAddress(s)[0] || undefined;
+  peers.set(s, peer);
+  return peer;
 }
 
 /**
- * One request on its way through an app thread. The thread answers in plain HTTP/1.1 bytes,
- * whatever its HTTP implementation; they are parsed back here and written through the main
- * thread's engine, which owns keep-alive, pipelining order and every limit, as for `async`.
+ * Sends one request body (or a tunnel's client bytes) to the thread, in batches, keeping at most a
+ * window unacknowledged: past it the source is paused, so the engine stops reading the client and
+ * TCP holds the client back. 1-byte chunks cost one message per turn of the loop, not per byte.
  */
-class ForwardedExchange implements Exchange {
-  private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
-  private complete = false;
-  private settled = false;
-  /** The message being parsed is an interim (1xx) answer, not the response. */
-  private interim = false;
+class BodySender {
+  private unacked = 0;
+  private paused = false;
+  private readonly batcher: Batcher;
 
   constructor(
-    readonly id: number,
+    private readonly send: (chunk: Uint8Array | undefined, end: boolean) => void,
+    private readonly source: { pause(): unknown; resume(): unknown },
+  ) {
+    this.batcher = new Batcher((chunk) => this.send(chunk, false));
+  }
+
+  add(chunk: Uint8Array): void {
+    this.batcher.add(chunk);
+    this.unacked += chunk.byteLength;
+    if (this.unacked >= WINDOW_BYTES && !this.paused) {
+      this.paused = true;
+      this.source.pause();
+    }
+  }
+
+  end(): void {
+    this.send(this.batcher.take(), true);
+  }
+
+  credit(bytes: number): void {
+    this.unacked -= bytes;
+    if (this.paused && this.unacked < WINDOW_BYTES) {
+      this.paused = false;
+      this.source.resume();
+    }
+  }
+
+  clear(): void {
+    this.batcher.clear();
+  }
+}
+
+/**
+ * One request on its way through an app thread: the parsed head and the body go to the thread, its
+ * status, headers and body come back and are written through the main thread's engine, which owns
+ * framing, keep-alive, pipelining order and every limit, as for `async`.
+ */
+class ForwardedExchange implements Exchange {
+  readonly id: number;
+  private settled = false;
+  private body: BodySender | null = null;
+
+  constructor(
+    private readonly pool: ThreadPool,
+    private readonly req: EngineRequest,
     private readonly res: EngineResponse,
     private readonly onSettled: () => void,
-    /** Tells the app thread that `bytes` it sent are out, so it may send more. */
-    private readonly ack: (bytes: number) => void,
   ) {
-    const head = res.req.method === 'HEAD';
-    this.parser[HTTPParser.kOnHeadersComplete] = (info: ResponseHead) => this.onHead(info, head);
-    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => void this.res.write(chunk.subarray(offset, offset + length));
-    this.parser[HTTPParser.kOnMessageComplete] = () => this.onComplete();
+    this.id = pool.newId();
   }
 
-  private onHead(info: ResponseHead, head: boolean): number {
-    // An interim answer (100 Continue): the engine speaks for itself to the client.
-    if (info.statusCode < 200 && info.statusCode !== 101) {
-      this.interim = true;
-      return 1;
-    }
-    const headers: HeaderList = [];
-    for (let i = 0; i < info.headers.length; i += 2) {
-      if (!HOP_BY_HOP.has(info.headers[i]!.toLowerCase())) headers.push([info.headers[i]!, info.headers[i + 1]!]);
-    }
-    this.res.writeHead(info.statusCode, headers);
-    return head ? 1 : 0;
+  start(listener: number): void {
+    const { req, pool, id } = this;
+    const hasBody = req.hasBody;
+    pool.open(this, { t: 'open', id, listener, head: headOf(req), peer: peerOf(req.socket), end: !hasBody });
+    req.onAbort(() => {
+      if (this.settled) return;
+      this.body?.clear();
+      pool.send(this, { t: 'abort', id });
+      this.settle();
+    });
+    if (!hasBody) return;
+    const body = (this.body = new BodySender((chunk, end) => pool.send(this, { t: 'body', id, chunk, end }, transferOf(chunk)), req.body));
+    req.body.on('data', (chunk: Buffer) => body.add(chunk));
+    req.body.on('end', () => body.end());
+    // The engine refused the rest of the body (a limit, a framing error); it answers the client itself.
+    req.body.on('error', () => {
+      if (this.settled) return;
+      body.clear();
+      pool.send(this, { t: 'abort', id, refused: true });
+    });
   }
 
-  private onComplete(): void {
-    if (this.interim) {
-      this.interim = false;
-      return;
-    }
-    this.complete = true;
-    this.res.end();
-    this.settle();
+  onMessage(m: FromThread): void {
+    if (this.settled) return;
+    const { res } = this;
+    if (m.t === 'res') {
+      if (m.headers) res.writeHead(m.status!, m.headers);
+      if (m.end) {
+        if (m.stream && m.chunk) res.write(m.chunk);
+        res.end(m.stream ? undefined : m.chunk);
+        this.settle();
+        return;
+      }
+      const bytes = m.chunk?.byteLength ?? 0;
+      // A client slower than the app: the credit waits until the socket has drained, which holds the app.
+      if (res.write(m.chunk ?? EMPTY)) this.credit(bytes);
+      else void res.drained().then(() => this.credit(bytes));
+    } else if (m.t === 'credit') this.body?.credit(m.bytes);
+    else if (m.t === 'abandon') this.onFail();
   }
 
-  onData(chunk: Uint8Array): void {
-    if (this.complete) return;
-    const result = this.parser.execute(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if (result instanceof Error) {
-      this.onFail();
-      return;
-    }
-    // A client slower than the app: the ack waits until the socket has drained, which holds the app.
-    void this.res.drained().then(() => this.ack(chunk.byteLength));
+  private credit(bytes: number): void {
+    if (bytes > 0 && !this.settled) this.pool.send(this, { t: 'credit', id: this.id, bytes });
   }
 
-  onDone(aborted: boolean): void {
-    // A body that ends with the connection (an HTTP/1.0 answer without a length) ends here.
-    if (!this.complete && !aborted) this.parser.finish();
-    if (!this.complete) this.onFail();
-  }
-
-  /** The thread died with this request, or answered something unreadable. */
+  /** The thread died with this request, or gave up on its response. */
   onFail(): void {
-    if (this.complete) return;
-    this.complete = true;
-    if (!this.res.headersSent) this.res.writeHead(500, [['content-type', 'text/plain']]).end('Internal Server Error\n');
-    else this.res.req.socket.destroy();
+    if (this.settled) return;
+    const { res } = this;
+    if (!res.headersSent && !res.finished) res.writeHead(500, [['content-type', 'text/plain']]).end('Internal Server Error\n');
+    else res.req.socket.destroy();
     this.settle();
   }
 
   private settle(): void {
     if (this.settled) return;
     this.settled = true;
+    this.body?.clear();
     this.onSettled();
   }
 }
 
-/** The request head as the thread's HTTP implementation will read it. */
-function serializeHead(req: EngineRequest): { head: Buffer; chunked: boolean } {
-  let chunked = false;
-  let head = `${req.method} ${req.url} HTTP/${req.httpVersion}${CRLF}`;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    if (name === 'transfer-encoding') chunked = true;
-    // 100 Continue is the main thread's engine's to send, not the app thread's.
-    if (name === 'expect') continue;
-    head += `${raw[i]}: ${raw[i + 1]}${CRLF}`;
-  }
-  return { head: Buffer.from(head + CRLF, 'latin1'), chunked };
-}
-
-const peerOf = (s: Socket): Peer => ({
-  remoteAddress: s.remoteAddress,
-  remotePort: s.remotePort,
-  remoteFamily: s.remoteFamily,
-  localAddress: s.localAddress,
-  localPort: s.localPort,
-  encrypted: Boolean((s as Socket & { encrypted?: boolean }).encrypted),
-  unixPeer: isUnixPeer(s),
-});
-
 /**
  * An upgraded connection (WebSocket): the socket leaves the engine and becomes a byte tunnel to one
  * app thread, whose own HTTP implementation answers the upgrade and speaks the new protocol. The
- * thread is held for the connection's life, as a Gunicorn thread would be.
+ * thread is held for the connection's life, as a Gunicorn thread would be. Both directions keep
+ * the same window as request bodies.
  */
-function tunnel(pool: ThreadPool, listener: number, req: EngineRequest): void {
-  const { socket, head: early } = req.takeSocket();
-  const id = pool.newId();
-  const send = (chunk: Uint8Array) => pool.send(exchange, { t: 'data', id, chunk });
-  const ack = (bytes: number) => pool.send(exchange, { t: 'ack', id, bytes });
-  const exchange: Exchange = {
-    id,
-    onData(chunk) {
-      if (socket.write(chunk)) ack(chunk.byteLength);
-      else socket.once('drain', () => ack(chunk.byteLength));
-    },
-    onDone: () => socket.end(),
-    onFail: () => socket.destroy(),
-  };
-  pool.open(exchange, listener, serializeHead(req).head, peerOf(socket));
-  if (early.length > 0) send(Buffer.from(early));
-  socket.on('data', (data: Buffer) => send(Buffer.from(data)));
-  socket.resume(); // the engine paused it when it stopped parsing
-  socket.on('error', () => socket.destroy());
-  socket.once('close', () => pool.send(exchange, { t: 'abort', id }));
+class Tunnel implements Exchange {
+  readonly id: number;
+
+  constructor(
+    private readonly pool: ThreadPool,
+    private readonly socket: Socket,
+  ) {
+    this.id = pool.newId();
+  }
+
+  start(listener: number, req: EngineRequest, early: Buffer): void {
+    const { pool, socket, id } = this;
+    const first = early.length > 0 ? new Uint8Array(early) : undefined;
+    pool.open(this, { t: 'open', id, listener, head: headOf(req), peer: peerOf(socket), chunk: first }, transferOf(first));
+    const sender = new BodySender((chunk) => pool.send(this, { t: 'body', id, chunk }, transferOf(chunk)), socket);
+    this.sender = sender;
+    socket.on('data', (data: Buffer) => sender.add(data));
+    socket.resume(); // the engine paused it when it stopped parsing
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => {
+      sender.clear();
+      pool.send(this, { t: 'abort', id });
+    });
+  }
+
+  private sender: BodySender | null = null;
+
+  onMessage(m: FromThread): void {
+    const { socket } = this;
+    if (m.t === 'raw') {
+      if (m.chunk) {
+        const bytes = m.chunk.byteLength;
+        const credit = () => this.pool.send(this, { t: 'credit', id: this.id, bytes });
+        if (socket.write(m.chunk)) credit();
+        else socket.once('drain', credit);
+      }
+      if (m.end) socket.end();
+    } else if (m.t === 'credit') this.sender?.credit(m.bytes);
+    else if (m.t === 'abandon') socket.destroy();
+  }
+
+  onFail(): void {
+    this.socket.destroy();
+  }
 }
 
 /** The engine handler of a `thread` worker: every request goes to the pool, and back. */
 export function forwardToThreads(pool: ThreadPool, listener: number): EngineHandler {
-  return (req, res) =>
-    new Promise<void>((resolve) => {
-      if (req.upgrade) {
-        tunnel(pool, listener, req);
-        resolve();
-        return;
-      }
-      const abort = () => pool.send(exchange, { t: 'abort', id: exchange.id });
-      const exchange: ForwardedExchange = new ForwardedExchange(
-        pool.newId(),
-        res,
-        () => {
-          req.socket.off('close', abort);
-          resolve();
-        },
-        (bytes) => pool.send(exchange, { t: 'ack', id: exchange.id, bytes }),
-      );
-      // The client left: the thread drops the request (and says so, freeing itself).
-      req.socket.once('close', abort);
-      const { head, chunked } = serializeHead(req);
-      pool.open(exchange, listener, head, peerOf(req.socket));
-      const send = (chunk: Uint8Array) => pool.send(exchange, { t: 'data', id: exchange.id, chunk });
-      // The engine removed the client's chunked framing; the thread's parser needs it back.
-      req.body.on('data', (chunk: Buffer) => {
-        if (chunked) send(Buffer.from(chunk.length.toString(16) + CRLF, 'latin1'));
-        send(Buffer.from(chunk));
-        if (chunked) send(Buffer.from(CRLF, 'latin1'));
-      });
-      req.body.on('end', () => {
-        if (chunked) send(Buffer.from(`0${CRLF}${CRLF}`, 'latin1'));
-      });
-    });
+  return (req, res) => {
+    if (req.upgrade) {
+      const { socket, head } = req.takeSocket();
+      new Tunnel(pool, socket).start(listener, req, head);
+      return;
+    }
+    return new Promise<void>((resolve) => new ForwardedExchange(pool, req, res, resolve).start(listener));
+  };
 }

@@ -1,21 +1,23 @@
 import { Worker } from 'node:worker_threads';
 import { AppLoadError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.js';
+import { decodeFromThread, encodeToThread, endsExchange, type FromThread, type ThreadBoot, type ToThread } from './thread-protocol.js';
 
 const RUNNER = new URL('./thread-runner.js', import.meta.url);
 /** A thread that fails sooner than this after it started counts toward the respawn backoff. */
 const EARLY_DEATH_MS = 5_000;
 const MAX_BACKOFF_MS = 10_000;
 
-/** One request as the pool sees it; the main thread's framing implements it. */
+/** One request as the pool sees it; the main thread's side of it (thread-forward.ts) implements it. */
 export interface Exchange {
   readonly id: number;
-  onData(chunk: Uint8Array): void;
-  onDone(aborted: boolean): void;
+  /** A message from the thread about this exchange. */
+  onMessage(m: FromThread): void;
   /** The thread died with this exchange in hand. */
   onFail(): void;
 }
+
+type Outgoing = { message: ToThread; transfer: ArrayBuffer[] };
 
 interface Slot {
   worker: Worker;
@@ -31,8 +33,8 @@ interface Slot {
 
 interface Waiting {
   exchange: Exchange;
-  /** Messages for the thread, held until one is free: the head, then body chunks as they came. */
-  messages: ToThread[];
+  /** Messages for the thread, held until one is free: the head, then body chunks (at most a window). */
+  messages: Outgoing[];
 }
 
 /**
@@ -76,25 +78,26 @@ export class ThreadPool {
     return this.nextId++;
   }
 
-  /** A new request: to an idle thread now, or queued. Body chunks follow through `send`. */
-  open(exchange: Exchange, listener: number, head: Uint8Array, peer: Peer): void {
+  /** A new request (an `open` message): to an idle thread now, or queued. Body chunks follow through `send`. */
+  open(exchange: Exchange, message: Extract<ToThread, { t: 'open' }>, transfer: ArrayBuffer[] = []): void {
     const slot = this.idleSlot();
-    const message: ToThread = { t: 'open', id: exchange.id, listener, head, peer };
-    if (slot) this.assign(slot, exchange, [message]);
-    else this.waiting.push({ exchange, messages: [message] });
+    const out = { message, transfer };
+    if (slot) this.assign(slot, exchange, [out]);
+    else this.waiting.push({ exchange, messages: [out] });
   }
 
-  send(exchange: Exchange, message: ToThread): void {
+  /** A message about an open exchange; `transfer`: ArrayBuffers that move to the thread. */
+  send(exchange: Exchange, message: ToThread, transfer: ArrayBuffer[] = []): void {
     const running = this.active.get(exchange.id);
     if (running) {
-      running.slot.worker.postMessage(message);
+      running.slot.worker.postMessage(encodeToThread(message), transfer);
       return;
     }
     const queued = this.waiting.find((w) => w.exchange === exchange);
     if (!queued) return;
     // A request aborted before any thread took it needs no thread at all.
     if (message.t === 'abort') this.waiting.splice(this.waiting.indexOf(queued), 1);
-    else queued.messages.push(message);
+    else queued.messages.push({ message, transfer });
   }
 
   private idleSlot(): Slot | undefined {
@@ -102,10 +105,10 @@ export class ThreadPool {
     return undefined;
   }
 
-  private assign(slot: Slot, exchange: Exchange, messages: ToThread[]): void {
+  private assign(slot: Slot, exchange: Exchange, messages: Outgoing[]): void {
     slot.current = exchange;
     this.active.set(exchange.id, { exchange, slot });
-    for (const m of messages) slot.worker.postMessage(m);
+    for (const m of messages) slot.worker.postMessage(encodeToThread(m.message), m.transfer);
   }
 
   private takeNext(slot: Slot): void {
@@ -117,22 +120,22 @@ export class ThreadPool {
     const worker = new Worker(RUNNER, { workerData: this.boot });
     const slot: Slot = { worker, threadId: worker.threadId, ready: false, bornAt: Date.now(), lastBeat: Date.now(), current: null };
     this.slots.add(slot);
-    worker.on('message', (m: FromThread) => this.onMessage(slot, m));
+    worker.on('message', (m: Parameters<typeof decodeFromThread>[0]) => this.onMessage(slot, decodeFromThread(m)));
     worker.on('error', (err) => this.log.error({ err: { message: err.message, stack: err.stack } }, 'Thread %d died: uncaught exception', slot.threadId));
     worker.on('exit', (code) => this.onExit(slot, code));
   }
 
   private onMessage(slot: Slot, m: FromThread): void {
     slot.lastBeat = Date.now();
-    if (m.t === 'data') this.active.get(m.id)?.exchange.onData(m.chunk);
-    else if (m.t === 'done') {
+    if ('id' in m) {
       const running = this.active.get(m.id);
       if (!running) return;
-      this.active.delete(m.id);
-      slot.current = null;
-      if (m.chunk) running.exchange.onData(m.chunk);
-      running.exchange.onDone(m.aborted);
-      this.takeNext(slot);
+      if (endsExchange(m)) {
+        this.active.delete(m.id);
+        slot.current = null;
+        running.exchange.onMessage(m);
+        this.takeNext(slot);
+      } else running.exchange.onMessage(m);
     } else if (m.t === 'ready') {
       slot.ready = true;
       this.hasBooted = true;

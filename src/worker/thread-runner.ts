@@ -1,142 +1,51 @@
-import { Duplex } from 'node:stream';
-import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { Socket } from 'node:net';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { AppLoadError, describeError } from '../errors.js';
-import type { InterfaceChoice } from '../interfaces/detect.js';
+import type { EngineHandler, EngineRequest, EngineResponse } from '../http/engine.js';
+import type { InterfaceChoice, HostedApp } from '../interfaces/detect.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
-import type { ProtocolServer } from '../http/protocol.js';
 import { protocolOptions } from './async.js';
-import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
+import { configureGateway, engineHandlerFor, type GatewaySettings } from '../interfaces/gateway.js';
 import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
-import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
+import { setForwardedAllowIps } from '../http/proxy.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
-import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.js';
+import { PeerSocket, ThreadRequest, ThreadResponse, type Post } from './thread-exchange.js';
+import { decodeToThread, encodeFromThread, endsExchange, type FromThread, type ThreadBoot, type ToThread } from './thread-protocol.js';
+import { ReplayedRequest, Tunnel, nodeServerFor, type ExchangeSocket } from './thread-replay.js';
 
 /**
- * One app thread of a `thread` worker. It loads its own instance of the app and runs it behind
- * the same HTTP implementation the other classes use (`protocolFor`), fed one request at a time
- * through an in-memory socket. So every interface that `loadHostedApp` + `protocolFor` support
- * runs here with no thread-specific code.
+ * One app thread of a `thread` worker. It loads its own instance of the app and serves the requests
+ * the main thread parsed: a gateway app (fetch, wsgi, asgi) gets them through the same adapter the
+ * engine uses, as request and response objects built from messages; a `(req, res)` app gets them
+ * through node:http on an in-memory socket. Upgraded connections are byte tunnels.
  */
 const boot = workerData as ThreadBoot;
 const port = parentPort!;
 const settings = boot.settings;
 const log = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string }).logger.child({ thread: threadId });
-const post = (message: FromThread) => port.postMessage(message);
-/** Response bytes gathered before they are posted at once. */
-const FLUSH_BYTES = 64 * 1024;
-/** Response bytes a thread may have on their way to a client before its app's writes wait. */
-const WINDOW_BYTES = 1024 * 1024;
+const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(encodeFromThread(message), transfer);
 
-/** The in-memory socket one exchange is replayed on. */
-class ExchangeSocket extends Duplex {
-  private reported = false;
-  /** Response bytes not yet posted: small writes of one turn of the loop travel in one message. */
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private flushScheduled = false;
-  /** Bytes posted that the main thread has not yet written out to the client (it acks them). */
-  private unacked = 0;
-  /** Write callbacks held while too much is unacked: the app's stream then fills and says so. */
-  private held: Array<() => void> = [];
-  remoteAddress?: string;
-  remotePort?: number;
-  localAddress?: string;
-  localPort?: number;
-  remoteFamily = 'IPv4';
-  /** Set from the peer: true when the client's connection is TLS. */
-  encrypted = false;
+/** What the thread does with the messages about one exchange. */
+interface Running {
+  receive(chunk: Uint8Array | undefined, end: boolean): void;
+  abort(refused: boolean): void;
+  credit(bytes: number): void;
+}
 
-  constructor(readonly id: number, peer: Peer) {
-    super({ allowHalfOpen: true });
-    const { unixPeer, ...address } = peer;
-    Object.assign(this, address);
-    if (unixPeer) markUnixPeer(this);
-  }
+function describe(err: unknown): Record<string, unknown> {
+  return err instanceof Error ? { err: { type: err.name, message: err.message, stack: err.stack } } : { err: String(err) };
+}
+const reportError = (err: unknown, what: string) => log.error(describe(err), `Error in ${what}`);
 
-  override _read(): void {}
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.reported) {
-      cb();
-      return;
-    }
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    // An app streaming on microtasks (awaiting 'drain') never reaches setImmediate: flush by size too.
-    if (this.pendingBytes >= FLUSH_BYTES) this.flush();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
-    if (this.unacked + this.pendingBytes > WINDOW_BYTES) this.held.push(() => cb());
-    else cb();
-  }
-
-  /** The main thread wrote `bytes` out to the client: the app may go on. */
-  acked(bytes: number): void {
-    this.unacked -= bytes;
-    if (this.unacked + this.pendingBytes <= WINDOW_BYTES) for (const cb of this.held.splice(0)) cb();
-  }
-
-  private takePending(): Buffer | undefined {
-    const chunks = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    return chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const chunk = this.reported ? undefined : this.takePending();
-    if (!chunk) return;
-    this.unacked += chunk.length;
-    post({ t: 'data', id: this.id, chunk });
-  }
-
-  /** The implementation ended its side: whatever it wrote is the whole answer (a close-delimited body ends here). */
-  override _final(cb: (err?: Error | null) => void): void {
-    this.report(false);
-    cb();
-  }
-
-  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
-    this.held.length = 0;
-    this.report(true);
-    cb(err);
-  }
-
-  /** Tells the main thread this exchange is over, once. */
-  report(aborted: boolean): void {
-    if (this.reported) return;
-    const chunk = this.takePending();
-    this.reported = true;
-    post(chunk ? { t: 'done', id: this.id, aborted, chunk } : { t: 'done', id: this.id, aborted });
-  }
-
-  // What net.Socket users (node:http, the engine) call; there is no real socket under this one.
-  setNoDelay(): this {
-    return this;
-  }
-  setKeepAlive(): this {
-    return this;
-  }
-  setTimeout(): this {
-    return this;
-  }
-  ref(): this {
-    return this;
-  }
-  unref(): this {
-    return this;
-  }
-  address() {
-    return { address: this.localAddress ?? '127.0.0.1', port: this.localPort ?? 0, family: 'IPv4' };
-  }
+/** Why a body stopped short when gserve refused the rest of it: the app's read fails with it, and it is not logged again. */
+function refusal(): Error {
+  const err = new Error('The request body was refused');
+  err.name = 'Rejection';
+  return err;
 }
 
 async function main(): Promise<void> {
-  let app;
+  let app: HostedApp;
   // Each thread is its own module world: its gateway settings and ASGI lifespan are its own.
   configureGateway(settings as unknown as GatewaySettings);
   setForwardedAllowIps(settings.forwardedAllowIps as string[]);
@@ -148,41 +57,79 @@ async function main(): Promise<void> {
     post({ t: 'load-error', code, message: err instanceof AppLoadError ? err.message : `Failed to load the app in a thread: ${describeError(err)}` });
     process.exit(1);
   }
-  const protocols: ProtocolServer[] = boot.schemes.map((scheme) => {
-    const protocol = protocolFor(app, protocolOptions(settings, log, scheme));
-    // A thread holds one exchange at a time (the pool sees to it), so "a response finished" is
-    // about the current one, whatever the HTTP implementation passes with the event. Its bytes have
-    // all been written by then; the socket is let go on the next turn, once the implementation is done with it.
-    protocol.on('response', () => {
-      const socket = current;
-      if (!socket) return;
-      socket.report(false);
-      setImmediate(() => socket.destroy());
-    });
-    return protocol;
+  const hosted = app;
+  const nodeServer = hosted.kind === 'node' ? nodeServerFor(hosted, reportError) : null;
+  const handler: EngineHandler | null =
+    hosted.kind === 'node' ? null : engineHandlerFor(hosted, reportError, (line) => log.error(line));
+  // Upgrade requests to a gateway app: the engine in this thread answers them on a tunnel.
+  const engines = hosted.kind === 'node' ? [] : boot.schemes.map((scheme) => {
+    const engine = protocolFor(hosted, protocolOptions(settings, log, scheme));
+    engine.on('response', (req: { socket?: unknown }) => (req?.socket as ExchangeSocket | undefined)?.onResponse?.());
+    return engine;
   });
-  let current: ExchangeSocket | null = null;
-  const sockets = new Map<number, ExchangeSocket>();
+  const running = new Map<number, Running>();
 
-  port.on('message', (m: ToThread) => {
-    if (m.t === 'open') {
-      const socket = new ExchangeSocket(m.id, m.peer);
-      sockets.set(m.id, socket);
-      current = socket;
-      socket.on('error', () => socket.destroy());
-      // The exchange is over once reported; the implementation's own hold on the socket is released.
-      socket.once('close', () => {
-        sockets.delete(m.id);
-        if (current === socket) current = null;
+  function serve(id: number, listener: number, m: Extract<ToThread, { t: 'open' }>): Running {
+    const { head, peer } = m;
+    const credit = (bytes: number) => post({ t: 'credit', id, bytes });
+    if (head.upgrade) {
+      const accept = nodeServer ? (s: ExchangeSocket) => nodeServer.emit('connection', s) : (s: ExchangeSocket) => engines[listener]!.accept(s as unknown as Socket);
+      const tunnel = new Tunnel(id, head, peer, accept, (message, transfer) => {
+        if (endsExchange(message)) running.delete(id);
+        post(message, transfer);
       });
-      protocols[m.listener]!.accept(socket as unknown as Socket);
-      socket.push(Buffer.from(m.head.buffer, m.head.byteOffset, m.head.byteLength));
-    } else if (m.t === 'data') {
-      sockets.get(m.id)?.push(Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength));
-    } else if (m.t === 'abort') {
-      sockets.get(m.id)?.destroy();
-    } else if (m.t === 'ack') {
-      sockets.get(m.id)?.acked(m.bytes);
+      return { receive: (chunk) => tunnel.receive(chunk), abort: () => tunnel.abort(), credit: (bytes) => tunnel.credit(bytes) };
+    }
+    let res: ThreadResponse;
+    const req = new ThreadRequest(head, new PeerSocket(peer, () => res.abandon()), boot.schemes[listener]!, credit);
+    res = new ThreadResponse(req, id, (message, transfer) => {
+      if (endsExchange(message)) running.delete(id);
+      post(message, transfer);
+    });
+    if (nodeServer) {
+      const replay = new ReplayedRequest(nodeServer, head, peer, res, credit);
+      return { receive: (chunk, end) => replay.receive(chunk, end), abort: () => replay.abort(), credit: (bytes) => replay.credit(bytes) };
+    }
+    const fail = (err: unknown) => {
+      if (!(err instanceof Error && err.name === 'Rejection')) log.error(describe(err), `Error handling request ${req.method} ${req.url}`);
+      res.fail();
+    };
+    try {
+      const outcome = handler!(req as unknown as EngineRequest, res as unknown as EngineResponse);
+      if (outcome && typeof outcome.then === 'function') outcome.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
+    return {
+      receive: (chunk, end) => req.receive(chunk, end),
+      abort: (refused) => {
+        if (refused) {
+          req.body.destroy(refusal());
+          return;
+        }
+        res.abandon();
+        req.body.destroy();
+        req.markAborted();
+      },
+      credit: (bytes) => res.credit(bytes),
+    };
+  }
+
+  port.on('message', (wire: unknown[]) => {
+    const m = decodeToThread(wire);
+    if (m.t === 'open') {
+      const exchange = serve(m.id, m.listener, m);
+      running.set(m.id, exchange);
+      if (m.chunk || m.end) exchange.receive(m.chunk, m.end === true);
+      return;
+    }
+    const exchange = running.get(m.id);
+    if (!exchange) return;
+    if (m.t === 'body') exchange.receive(m.chunk, m.end === true);
+    else if (m.t === 'credit') exchange.credit(m.bytes);
+    else if (m.t === 'abort') {
+      if (!m.refused) running.delete(m.id);
+      exchange.abort(m.refused === true);
     }
   });
   post({ t: 'ready' });

@@ -86,11 +86,14 @@ function mutate(random: () => number): string {
 const ENGINES = [
   { name: 'engine (fetch app)', app: join(FIXTURES, 'apps/recorder-fetch.js'), offset: 0 },
   { name: 'node:http (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app', offset: 1 },
+  // The thread class: the main thread's engine in front, the app in a thread.
+  { name: 'thread class (fetch app)', app: join(FIXTURES, 'apps/recorder-fetch.js'), offset: 2, args: ['-k', 'thread', '--threads', '2'] },
+  { name: 'thread class (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app', offset: 3, args: ['-k', 'thread', '--threads', '2'] },
 ];
 
-describe.each(ENGINES)('fuzzing, $name', ({ app, offset }) => {
+describe.each(ENGINES)('fuzzing, $name', ({ app, offset, args = [] }) => {
   it(`ends each of ${PER_ENGINE} mutated requests in a response or a close, and keeps serving (seed ${SEED})`, async () => {
-    const g = await startGserve(['--limit-request-body', '4096', '--header-timeout', '1', '--request-timeout', '1', app]);
+    const g = await startGserve([...args, '--limit-request-body', '4096', '--header-timeout', '1', '--request-timeout', '1', app]);
     const random = rng(SEED + offset);
     const inputs = Array.from({ length: PER_ENGINE }, () => mutate(random));
     const problems: string[] = [];

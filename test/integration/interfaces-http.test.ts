@@ -13,6 +13,10 @@ const KINDS = [
   // WSGI's natural homes: one request per worker, or per thread.
   ['wsgi', ['-k', 'sync']],
   ['wsgi', ['-k', 'thread', '--threads', '2']],
+  // Every interface in app threads: requests and answers travel between threads as messages.
+  ['node', ['-k', 'thread', '--threads', '2']],
+  ['fetch', ['-k', 'thread', '--threads', '2']],
+  ['asgi', ['-k', 'thread', '--threads', '2']],
 ] as const;
 
 /** Splits a raw HTTP/1.1 stream of responses (no bodies beyond what their framing says). */

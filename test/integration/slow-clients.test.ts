@@ -10,13 +10,15 @@ import { RawConnection, parseResponses, sendRaw } from '../helpers/raw.js';
 const ENGINES = [
   { name: 'engine (fetch app)', app: join(FIXTURES, 'apps/recorder-fetch.js') },
   { name: 'node:http (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app' },
+  // The thread class: the main thread's engine in front, the app in a thread.
+  { name: 'thread class (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app', args: ['-k', 'thread', '--threads', '2'] },
 ];
 
 const HEAD = 'GET / HTTP/1.1\r\nHost: x\r\n';
 
-describe.each(ENGINES)('slow clients, $name', ({ app }) => {
+describe.each(ENGINES)('slow clients, $name', ({ app, args = [] }) => {
   it('cuts off a slowloris, a silent client, a stalled body and an idle keep-alive; ends a connection after --max-keepalive-requests', async () => {
-    const g = await startGserve(['--header-timeout', '1', '--request-timeout', '1', '--keep-alive', '2', '--max-keepalive-requests', '3', app]);
+    const g = await startGserve([...args, '--header-timeout', '1', '--request-timeout', '1', '--keep-alive', '2', '--max-keepalive-requests', '3', app]);
 
     // A slowloris trickles its head a byte at a time: 408 once --header-timeout has passed since its
     // first byte, although every byte came well within any idle time.
@@ -83,7 +85,7 @@ describe.each(ENGINES)('slow clients, $name', ({ app }) => {
   });
 
   it('serves normal requests while 500 slow connections are held open, then times them all out', async () => {
-    const g = await startGserve(['--header-timeout', '5', app]);
+    const g = await startGserve([...args, '--header-timeout', '5', app]);
     const slow: Socket[] = [];
     const outcomes: Array<Promise<string>> = [];
     for (let i = 0; i < 500; i++) {

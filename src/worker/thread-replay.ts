@@ -1,0 +1,328 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Duplex } from 'node:stream';
+import { HTTPParser } from 'http-parser-js';
+import type { HeaderList } from '../http/engine.js';
+import { markUnixPeer } from '../http/proxy.js';
+import type { HostedApp } from '../interfaces/detect.js';
+import { attachNodeUpgrade, type ErrorReporter } from '../interfaces/gateway.js';
+import { CreditMeter, type Post, type ThreadResponse } from './thread-exchange.js';
+import { Batcher, WINDOW_BYTES, transferOf, type Peer, type RequestHead } from './thread-protocol.js';
+
+/**
+ * Where an app thread still speaks bytes: a `(req, res)` app needs node:http's own request and
+ * response objects, which only exist on a socket; and an upgraded connection (WebSocket) is a byte
+ * stream by nature. Both run on an in-memory socket fed from the main thread's messages, with the
+ * same credit window as structured requests.
+ */
+
+/** Where the bytes the thread's HTTP implementation writes go. */
+interface Sink {
+  /** Takes `chunk`; `done` once more may be written (back-pressure holds it). */
+  write(chunk: Buffer, done: () => void): void;
+  /** The implementation ended or destroyed its side. */
+  close(): void;
+}
+
+/** The in-memory socket an exchange runs on. */
+export class ExchangeSocket extends Duplex {
+  remoteAddress?: string;
+  remotePort?: number;
+  localAddress?: string;
+  localPort?: number;
+  remoteFamily = 'IPv4';
+  /** Set from the peer: true when the client's connection is TLS. */
+  encrypted = false;
+  sink!: Sink;
+  private readonly meter: CreditMeter;
+  /** Called when the thread's HTTP implementation finished a plain response on this socket. */
+  onResponse: (() => void) | null = null;
+
+  constructor(peer: Peer, credit: (bytes: number) => void) {
+    super({ allowHalfOpen: true });
+    const { unixPeer, unixPath: _path, ...address } = peer;
+    Object.assign(this, address);
+    if (unixPeer) markUnixPeer(this);
+    this.meter = new CreditMeter(this, credit);
+    this.on('error', () => this.destroy());
+  }
+
+  /** Bytes from the main thread; `counted`: how many of them count toward the window (framing does not). */
+  feed(bytes: Uint8Array, counted = bytes.byteLength): void {
+    if (this.destroyed) return;
+    this.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    this.meter.pushed(counted);
+  }
+
+  override _read(): void {
+    this.meter?.update();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.sink.write(chunk, () => cb());
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.sink.close();
+    cb();
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    this.sink.close();
+    cb(err);
+  }
+
+  // What net.Socket users (node:http, the engine) call; there is no real socket under this one.
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  setTimeout(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+  address() {
+    return { address: this.localAddress ?? '127.0.0.1', port: this.localPort ?? 0, family: 'IPv4' };
+  }
+}
+
+// ---- (req, res) apps: the request replayed as bytes, the answer parsed back into a structured one ----
+
+const CRLF = '\r\n';
+/** Framing is the main thread's engine's business; these headers of node's answer are dropped. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
+const LAST_CHUNK = Buffer.from(`0${CRLF}${CRLF}`, 'latin1');
+
+/** The request head as node:http will read it; `chunked`: the body must get its chunked framing back. */
+export function serializeHead(head: RequestHead): { bytes: Buffer; chunked: boolean } {
+  let chunked = false;
+  let text = `${head.method} ${head.url} HTTP/${head.httpVersion}${CRLF}`;
+  const raw = head.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name === 'transfer-encoding') chunked = true;
+    // 100 Continue is the main thread's engine's to send, not the app thread's.
+    if (name === 'expect') continue;
+    text += `${raw[i]}: ${raw[i + 1]}${CRLF}`;
+  }
+  return { bytes: Buffer.from(text + CRLF, 'latin1'), chunked };
+}
+
+interface ResponseHead {
+  statusCode: number;
+  headers: string[];
+}
+
+/** Reads node:http's answer and passes it on as status, headers and body chunks. */
+class ResponseReader implements Sink {
+  private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
+  private complete = false;
+  /** The message being parsed is an interim (1xx) answer, not the response. */
+  private interim = false;
+
+  constructor(
+    private readonly res: ThreadResponse,
+    private readonly onComplete: () => void,
+  ) {
+    const head = res.req.method === 'HEAD';
+    this.parser[HTTPParser.kOnHeadersComplete] = (info: ResponseHead) => this.onHead(info, head);
+    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => void this.res.write(chunk.subarray(offset, offset + length));
+    this.parser[HTTPParser.kOnMessageComplete] = () => this.onMessageComplete();
+  }
+
+  private onHead(info: ResponseHead, head: boolean): number {
+    // An interim answer (100 Continue): the engine speaks for itself to the client.
+    if (info.statusCode < 200) {
+      this.interim = true;
+      return 1;
+    }
+    const headers: HeaderList = [];
+    for (let i = 0; i < info.headers.length; i += 2) {
+      if (!HOP_BY_HOP.has(info.headers[i]!.toLowerCase())) headers.push([info.headers[i]!, info.headers[i + 1]!]);
+    }
+    this.res.writeHead(info.statusCode, headers);
+    return head ? 1 : 0;
+  }
+
+  private onMessageComplete(): void {
+    if (this.interim) {
+      this.interim = false;
+      return;
+    }
+    this.complete = true;
+    this.res.end();
+    this.onComplete();
+  }
+
+  write(chunk: Buffer, done: () => void): void {
+    if (this.complete) return done();
+    if (this.parser.execute(chunk) instanceof Error) {
+      this.complete = true;
+      this.res.fail();
+      return done();
+    }
+    // The client is slower than the app: node's writes wait (its stream fills and says so).
+    void this.res.drained().then(done);
+  }
+
+  close(): void {
+    if (this.complete) return;
+    // A body that ends with the connection (an HTTP/1.0 answer without a length) ends here.
+    this.parser.finish();
+    if (this.complete) return;
+    this.complete = true;
+    this.res.fail();
+  }
+}
+
+/** Feeds one request to node:http on an in-memory socket and reads its answer. */
+export class ReplayedRequest {
+  private readonly socket: ExchangeSocket;
+  private readonly chunked: boolean;
+
+  constructor(
+    server: Server,
+    head: RequestHead,
+    peer: Peer,
+    private readonly res: ThreadResponse,
+    credit: (bytes: number) => void,
+  ) {
+    const socket = (this.socket = new ExchangeSocket(peer, credit));
+    // Once the answer is complete, the socket is let go (node would wait on it for a next request).
+    socket.sink = new ResponseReader(res, () => setImmediate(() => socket.destroy()));
+    server.emit('connection', socket);
+    const { bytes, chunked } = serializeHead(head);
+    this.chunked = chunked;
+    socket.feed(bytes, 0);
+  }
+
+  receive(chunk: Uint8Array | undefined, end: boolean): void {
+    if (chunk && chunk.byteLength > 0) {
+      if (this.chunked) {
+        // The engine removed the client's chunked framing; node's parser needs it back.
+        this.socket.feed(Buffer.from(chunk.byteLength.toString(16) + CRLF, 'latin1'), 0);
+        this.socket.feed(chunk);
+        this.socket.feed(Buffer.from(CRLF, 'latin1'), 0);
+      } else this.socket.feed(chunk);
+    }
+    if (end && this.chunked) this.socket.feed(LAST_CHUNK, 0);
+  }
+
+  /** The client left: node's request sees the socket close. */
+  abort(): void {
+    this.res.abandon();
+    this.socket.destroy();
+  }
+
+  credit(bytes: number): void {
+    this.res.credit(bytes);
+  }
+}
+
+/**
+ * The node:http server of an app thread for a `(req, res)` app. The main thread's engine already
+ * checked every limit and timed the client, so node's own limits and timers are off here; app
+ * errors get the same 500 (or cut-short response) as on the other classes.
+ */
+export function nodeServerFor(app: Extract<HostedApp, { kind: 'node' }>, reportError: ErrorReporter): Server {
+  const server = createServer(
+    { headersTimeout: 0, requestTimeout: 0, requireHostHeader: false, maxHeaderSize: 2 ** 30, keepAliveTimeout: 0 },
+    (req: IncomingMessage, res: ServerResponse) => {
+      // A tunnelled request that node answered as a plain one (no upgrade handler): the tunnel ends with it.
+      res.once('finish', () => (req.socket as unknown as ExchangeSocket).onResponse?.());
+      const fail = (err: unknown) => {
+        reportError(err, `request ${req.method} ${req.url}`);
+        if (!res.headersSent) {
+          res.statusCode = 500;
+          res.setHeader('content-type', 'text/plain');
+          res.end('Internal Server Error\n');
+        } else res.destroy();
+      };
+      try {
+        const result = app.listener(req, res);
+        if (result && typeof (result as Promise<unknown>).catch === 'function') (result as Promise<unknown>).catch(fail);
+      } catch (err) {
+        fail(err);
+      }
+    },
+  );
+  server.maxHeadersCount = 0;
+  attachNodeUpgrade(server, app, reportError);
+  return server;
+}
+
+// ---- upgraded connections: raw bytes both ways ----
+
+/** The thread's side of a tunnel: what its HTTP implementation writes goes out as `raw` messages. */
+class TunnelSink implements Sink {
+  private unacked = 0;
+  private held: Array<() => void> = [];
+  private closed = false;
+  private readonly batcher: Batcher;
+
+  constructor(
+    private readonly id: number,
+    private readonly post: Post,
+  ) {
+    this.batcher = new Batcher((chunk) => {
+      this.unacked += chunk.byteLength;
+      this.post({ t: 'raw', id: this.id, chunk }, transferOf(chunk));
+    });
+  }
+
+  write(chunk: Buffer, done: () => void): void {
+    if (this.closed) return done();
+    this.batcher.add(chunk);
+    if (this.unacked + this.batcher.pendingBytes < WINDOW_BYTES) done();
+    else this.held.push(done);
+  }
+
+  credit(bytes: number): void {
+    this.unacked -= bytes;
+    if (this.unacked + this.batcher.pendingBytes < WINDOW_BYTES) for (const done of this.held.splice(0)) done();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.held.length = 0;
+    const chunk = this.batcher.take();
+    this.post({ t: 'raw', id: this.id, chunk, end: true }, transferOf(chunk));
+  }
+}
+
+/** An upgraded connection, tunnelled to the thread's own HTTP implementation (`accept` a socket). */
+export class Tunnel {
+  private readonly socket: ExchangeSocket;
+  private readonly sink: TunnelSink;
+
+  constructor(id: number, head: RequestHead, peer: Peer, accept: (socket: ExchangeSocket) => void, post: Post) {
+    const socket = (this.socket = new ExchangeSocket(peer, (bytes) => post({ t: 'credit', id, bytes })));
+    this.sink = socket.sink = new TunnelSink(id, post);
+    // Answered as a plain request (no upgrade handler): the connection ends with that answer.
+    socket.onResponse = () => {
+      this.sink.close();
+      setImmediate(() => socket.destroy());
+    };
+    accept(socket);
+    socket.feed(serializeHead(head).bytes, 0);
+  }
+
+  receive(chunk: Uint8Array | undefined): void {
+    if (chunk) this.socket.feed(chunk);
+  }
+
+  abort(): void {
+    this.socket.destroy();
+  }
+
+  credit(bytes: number): void {
+    this.sink.credit(bytes);
+  }
+}

@@ -1,0 +1,136 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve } from '../helpers/gserve.js';
+
+/**
+ * Worker memory is bounded by a window whatever the client does (issue 14): a body sent as
+ * 1-byte chunks, a large upload to an app that reads slowly, a client that reads the response
+ * slowly. Each is measured on the worker process itself (its app threads included), as the growth of
+ * its peak RSS (VmHWM, reset before each case) over its RSS before the case.
+ *
+ * The bound is far below what buffering would cost: -k thread used to take 10 GB for 1 MiB sent in
+ * 1-byte chunks, and held a whole upload (or a whole response) in memory.
+ */
+const FLOW = join(FIXTURES, 'classes', 'flow.js');
+const MiB = 1 << 20;
+/**
+ * Growth of the worker's peak RSS allowed per case. What is alive is bounded by the windows; the rest
+ * is garbage not yet collected: V8 collects once external memory (the Buffers that carried the
+ * bytes) has grown by about 64 MiB, and a thread worker has two heaps, its main thread's and an app
+ * thread's.
+ */
+const BOUND = 128 * MiB;
+/** Sizes: far above the bound where it matters, so buffering would show. */
+const ONE_BYTE_CHUNKS = 1 * MiB;
+const UPLOAD = 192 * MiB;
+const DOWNLOAD_MIB = 192;
+
+function memory(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** Writes `chunks` in order, waiting for 'drain' whenever the socket says so (the server holds us back). */
+async function writeAll(socket: Socket, chunks: Iterable<Buffer>): Promise<void> {
+  for (const chunk of chunks) {
+    if (!socket.write(chunk)) await new Promise<void>((resolve, reject) => {
+      socket.once('drain', resolve);
+      socket.once('close', () => reject(new Error('the server closed the connection while the body was being sent')));
+    });
+  }
+}
+
+/** One request on its own connection (Connection: close); resolves with the response's status and body. */
+function exchange(port: number, head: string, body: (socket: Socket) => Promise<void>, read?: (socket: Socket, data: Buffer) => void): Promise<{ status: number; body: Buffer; bodyBytes: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const parts: Buffer[] = [];
+    let total = 0;
+    let headEnd = -1;
+    let headText = '';
+    socket.on('data', (data: Buffer) => {
+      total += data.length;
+      if (headEnd < 0) {
+        parts.push(data);
+        const all = Buffer.concat(parts);
+        headEnd = all.indexOf('\r\n\r\n');
+        if (headEnd >= 0) headText = all.subarray(0, headEnd).toString('latin1');
+      } else if (parts.length < 4) parts.push(data);
+      read?.(socket, data);
+    });
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const all = Buffer.concat(parts);
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(headText)?.[1] ?? 0), body: all.subarray(headEnd + 4), bodyBytes: total - headEnd - 4 });
+    });
+    socket.write(head);
+    body(socket).catch(reject);
+  });
+}
+
+function* oneByteChunks(count: number): Generator<Buffer> {
+  // Many 1-byte chunks per write: the parser still hands the body over one byte at a time.
+  const piece = Buffer.from('1\r\nx\r\n'.repeat(4096), 'latin1');
+  for (let sent = 0; sent < count; sent += 4096) yield piece;
+  yield Buffer.from('0\r\n\r\n', 'latin1');
+}
+
+function* blocks(total: number): Generator<Buffer> {
+  const block = Buffer.alloc(64 * 1024, 121);
+  for (let sent = 0; sent < total; sent += block.length) yield block;
+}
+
+const cases: Array<[string, string[]]> = [
+  ['async', ['-k', 'async', `${FLOW}:app`]],
+  ['async, fetch', ['-k', 'async', `${FLOW}:fetchApp`]],
+  ['sync', ['-k', 'sync', `${FLOW}:app`]],
+  ['sync, fetch', ['-k', 'sync', `${FLOW}:fetchApp`]],
+  ['thread', ['-k', 'thread', '--threads', '2', `${FLOW}:app`]],
+  ['thread, fetch', ['-k', 'thread', '--threads', '2', `${FLOW}:fetchApp`]],
+];
+
+describe('worker memory stays bounded by a window, whatever the client does', () => {
+  it.each(cases)('-k %s: 1-byte chunks, a large upload to a slow-reading app, a slow-reading client', async (_name, args) => {
+    const g = await startGserve(['-w', '1', ...args]);
+    const pid = [...g.workerPids][0]!;
+
+    // A body sent as 1-byte chunks (chunked framing).
+    let answer = await measured(pid, 'POST /count, 1-byte chunks', () =>
+      exchange(g.port, 'POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n', (s) => writeAll(s, oneByteChunks(ONE_BYTE_CHUNKS))),
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.body.toString()).toBe(String(ONE_BYTE_CHUNKS));
+
+    // A large upload to an app that reads slowly: the client is held back, not buffered.
+    answer = await measured(pid, 'POST /slow-count, a large upload', () =>
+      exchange(g.port, `POST /slow-count HTTP/1.1\r\nHost: x\r\nContent-Length: ${UPLOAD}\r\nConnection: close\r\n\r\n`, (s) => writeAll(s, blocks(UPLOAD))),
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.body.toString()).toBe(String(UPLOAD));
+
+    // A client that reads a large response slowly (a timer turn after each read): the app is held back, not buffered.
+    const slowly = (socket: Socket) => {
+      socket.pause();
+      setTimeout(() => socket.resume(), 1);
+    };
+    answer = await measured(pid, 'GET /stream, a slow reader', () =>
+      exchange(g.port, `GET /stream?mb=${DOWNLOAD_MIB} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, async () => {}, slowly),
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.bodyBytes).toBe(DOWNLOAD_MIB * MiB);
+  }, 240_000);
+});
+
+/** Runs one case; fails it if the worker's peak RSS rose more than BOUND above its RSS before it. */
+async function measured<T>(pid: number, what: string, run: () => Promise<T>): Promise<T> {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+  const before = memory(pid).rss;
+  const result = await run();
+  const growth = memory(pid).hwm - before;
+  console.log(`${what}: peak RSS +${(growth / MiB).toFixed(1)} MiB`);
+  expect(growth, `${what}: growth of the worker's peak RSS`).toBeLessThan(BOUND);
+  return result;
+}
