@@ -5,8 +5,6 @@ import { captureOutput } from '../log/capture.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { ControlServer, controlSocketPath, type Controllable } from './control.js';
-import { DevReloader } from './dev-reload.js';
-import { serveMetrics } from './metrics.js';
 import { WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
 
@@ -37,6 +35,8 @@ export async function startObservability(arbiter: Observable, settings: Settings
 
   let metrics: Server | null = null;
   if (settings.metricsBind) {
+    // Loaded only when on: the metrics endpoint brings node:http into the master.
+    const { serveMetrics } = await import('./metrics.js');
     const served = await serveMetrics(settings.metricsBind, { book, workers: () => arbiter.snapshot().workers });
     metrics = served.server;
     log.info('Metrics at: %s', served.url);
@@ -47,7 +47,7 @@ export async function startObservability(arbiter: Observable, settings: Settings
     control = new ControlServer(path, arbiter, book, log);
     if (!(await control.start())) control = null;
   }
-  const reloader = settings.reload ? new DevReloader(settings, () => arbiter.reload(), log) : null;
+  const reloader = settings.reload ? new (await import('./dev-reload.js')).DevReloader(settings, () => arbiter.reload(), log) : null;
   reloader?.start();
   return {
     close() {

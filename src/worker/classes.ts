@@ -1,7 +1,4 @@
 import type { HostedApp } from '../interfaces/detect.js';
-import { AsyncWorker } from './async.js';
-import { SyncWorker } from './sync.js';
-import { ThreadWorker } from './thread.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 
 /**
@@ -9,7 +6,8 @@ import type { WorkerClass, WorkerContext } from './types.js';
  * thread class loads it in each of its threads instead, never in the main thread.
  */
 export async function createWorkerClass(name: string, base: Omit<WorkerContext, 'app'>, loadApp: () => Promise<HostedApp>): Promise<WorkerClass> {
-  if (name === 'thread') return new ThreadWorker(base);
-  if (name === 'sync') return new SyncWorker({ ...base, app: await loadApp() });
-  return new AsyncWorker({ ...base, app: await loadApp() });
+  // Only the class in use is loaded: the thread class brings the engine and the thread pool.
+  if (name === 'thread') return new (await import('./thread.js')).ThreadWorker(base);
+  if (name === 'sync') return new (await import('./sync.js')).SyncWorker({ ...base, app: await loadApp() });
+  return new (await import('./async.js')).AsyncWorker({ ...base, app: await loadApp() });
 }
