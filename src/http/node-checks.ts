@@ -43,7 +43,8 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
         if (raw[i]!.length + 2 + raw[i + 1]!.length > limits.requestFieldSize) checkFieldLine(`${raw[i]}: ${raw[i + 1]}`, limits);
       }
     }
-    const framing = checkHead(version, raw, limits);
+    const framing = plainHead(raw) ? PLAIN : checkHead(version, raw, limits);
+    if (framing !== PLAIN) rememberHost(raw);
     // RFC 9112 §6.1: a Transfer-Encoding in an HTTP/1.0 message means its framing is faulty (an
     // HTTP/1.0 peer cannot have meant chunked); what follows it cannot be trusted.
     if (framing.chunked && minor === 0) throw badRequest('Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1: the framing is faulty)');
@@ -52,6 +53,31 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
     if (err instanceof Rejection) return err;
     throw err;
   }
+}
+
+const PLAIN: BodyFraming = Object.freeze({ contentLength: null, chunked: false });
+/** The last Host value checkHead() passed: most connections repeat it on every request. */
+let knownHost = '';
+
+/**
+ * A head with one Host equal to the last one checked, and no field that frames a body or expects
+ * anything: checkHead() would pass it with no body, so its regular expressions are skipped. Any
+ * other head goes through checkHead().
+ */
+function plainHead(raw: string[]): boolean {
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (++hosts > 1 || raw[i + 1] !== knownHost) return false;
+    } else if ((name.length === 6 || name.length === 14 || name.length === 17) && /^(?:expect|content-length|transfer-encoding)$/i.test(name)) return false;
+  }
+  return hosts === 1;
+}
+
+/** Remembers a Host value checkHead() accepted (an HTTP/1.1 head, so Host was checked). */
+function rememberHost(raw: string[]): void {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') knownHost = raw[i + 1]!;
 }
 
 /** A CONNECT whose head is sound: gserve serves resources, it does not open tunnels. */

@@ -19,6 +19,14 @@ import { checkChunkLine } from './validate.js';
  * checks of the complete head, the head size bound and the header timeout.
  */
 
+/** What headComplete() reads of a request node:http parsed. */
+export interface ParsedRequest {
+  method?: string;
+  url?: string;
+  rawHeaders: string[];
+  headers: Record<string, string | string[] | undefined>;
+}
+
 interface ParserHooks {
   getCurrentBuffer(): Buffer;
   [key: number]: unknown;
@@ -41,8 +49,12 @@ export class HeadWatch {
   private partial: string | null = null;
   private lineStart = 0;
   private lines = 0;
-  /** A body of a request already received is still arriving. */
-  inBody = false;
+  /** The request whose body is being read (llhttp marks it complete as the body ends). */
+  bodyOf: { readonly complete: boolean } | null = null;
+
+  private get inBody(): boolean {
+    return this.bodyOf !== null && !this.bodyOf.complete;
+  }
   /** How the last complete head began: after `headPrefix` (earlier reads), or at its read's start. */
   private headPrefix: string | null = null;
   private headAtReadStart = false;
@@ -55,6 +67,10 @@ export class HeadWatch {
     private readonly refuseBody: (r: Rejection) => void,
   ) {}
 
+  private socket: Socket | null = null;
+  /** socket.bytesRead when the current read began. */
+  private bytesBeforeRead = NaN;
+
   /** A head is being read (its first byte arrived, its end has not). */
   get headOpen(): boolean {
     return this.begun > this.heads;
@@ -66,6 +82,8 @@ export class HeadWatch {
    * hold, only the early refusal of an over-long line that never ends is lost.
    */
   attach(socket: Socket): boolean {
+    this.socket = socket;
+    this.bytesBeforeRead = socket.bytesRead;
     const parser = (socket as unknown as { parser?: ParserHooks & { constructor: ParserClass; _consumed?: boolean } }).parser;
     const kinds = parser?.constructor;
     if (!parser || typeof kinds?.kOnMessageBegin !== 'number' || typeof kinds.kOnExecute !== 'number' || typeof parser.getCurrentBuffer !== 'function') return false;
@@ -88,8 +106,10 @@ export class HeadWatch {
   }
 
   /** A head is complete. `buffer` gives the read it completed in; returns a refusal or null. */
-  headComplete(method: string, url: string, buffer: () => Buffer): Rejection | null {
+  headComplete(req: ParsedRequest, buffer: () => Buffer): Rejection | null {
     let refusal: Rejection | null = null;
+    const method = req.method ?? '';
+    const url = req.url ?? '';
     // The request line must read `METHOD SP TARGET SP HTTP/`: where this head's first bytes are
     // known, compare them.
     const expected = `${method} ${url} HTTP/`;
@@ -98,7 +118,7 @@ export class HeadWatch {
       let start = this.partial.slice(skipEmptyLines(this.partial));
       if (start.length < expected.length) start += buffer().toString('latin1', 0, expected.length - start.length);
       if (!start.startsWith(expected)) refusal = singleSpaces();
-    } else if (this.readStartedIdle && this.headsThisRead === 0) {
+    } else if (this.readStartedIdle && this.headsThisRead === 0 && !this.readIsCanonical(req)) {
       const b = buffer();
       const at = skipEmptyLinesBuffer(b);
       if (b.toString('latin1', at, at + expected.length) !== expected) refusal = singleSpaces();
@@ -138,6 +158,21 @@ export class HeadWatch {
     return r;
   }
 
+  /**
+   * Whether the read so far is exactly this request written the usual way (`METHOD SP TARGET SP
+   * HTTP/1.x`, `Name: value` lines), by its length: then its request line has single spaces, and
+   * the read need not be copied to be looked at. Nearly every client writes heads so.
+   */
+  private readIsCanonical(req: ParsedRequest): boolean {
+    const read = (this.socket?.bytesRead ?? NaN) - this.bytesBeforeRead;
+    const raw = req.rawHeaders;
+    let length = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 14; // 2 SP, HTTP/1.x, 2 CRLF
+    for (let i = 0; i < raw.length; i += 2) length += raw[i]!.length + raw[i + 1]!.length + 4;
+    if (read === length) return true;
+    const contentLength = Number(req.headers['content-length']);
+    return contentLength > 0 && read === length + contentLength;
+  }
+
   /** After llhttp parsed a read: follow a head that is still open, and judge its lines so far. */
   private afterRead(buffer: () => Buffer): void {
     if (this.chunks && this.headsThisRead === 0) {
@@ -155,6 +190,7 @@ export class HeadWatch {
     } else this.partial = null;
     this.headsThisRead = 0;
     this.readStartedIdle = !this.headOpen && !this.inBody;
+    this.bytesBeforeRead = this.socket?.bytesRead ?? NaN;
   }
 
   private append(text: string): void {

@@ -90,7 +90,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, true));
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
-    this.server.on('dropRequest', (req: IncomingMessage) => this.connections.get(req.socket)?.watch.headComplete(req.method ?? '', req.url ?? '', () => Buffer.alloc(0)));
+    this.server.on('dropRequest', (req: IncomingMessage) => this.connections.get(req.socket)?.watch.headComplete(req, () => Buffer.alloc(0)));
     this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.connect(req, socket));
     this.server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) => this.clientError(err, socket));
     // node:http starts its connection bookkeeping (header timeouts, closeIdleConnections) when it
@@ -117,34 +117,39 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (conn.refused) return;
     const parser = (req.socket as unknown as { parser?: { getCurrentBuffer(): Buffer } }).parser;
     const buffer = () => parser?.getCurrentBuffer() ?? Buffer.alloc(0);
-    const spacing = conn.watch.headComplete(req.method ?? '', req.url ?? '', buffer);
+    const spacing = conn.watch.headComplete(req, buffer);
     let framing = spacing ?? checkParsedHead(req, this.options.limits);
     if (!(framing instanceof Rejection) && framing.chunked) framing = conn.watch.followChunkedBody(buffer) ?? framing;
     conn.open++;
-    res.on('close', () => {
-      if (--conn.open === 0 && conn.pending) this.answerAndClose(conn, conn.pending);
-    });
-    if (framing instanceof Rejection) return this.refuseWithResponse(conn, res, framing);
+    if (framing instanceof Rejection) {
+      res.on('close', () => this.responseClosed(conn));
+      return this.refuseWithResponse(conn, res, framing);
+    }
     if (framing.chunked || (framing.contentLength ?? 0) > 0) {
       conn.current = { req, res };
-      conn.watch.inBody = true;
+      conn.watch.bodyOf = req;
       req.once('end', () => {
         if (conn.current?.req === req) conn.current = null;
-        conn.watch.inBody = false;
       });
       this.armBody(conn, req, res);
       if (framing.chunked && this.options.limits.requestBody > 0) this.limitChunkedBody(conn, req, res);
     }
-    this.serve(req, res, expectsContinue);
+    this.serve(req, res, expectsContinue, conn);
   }
 
-  private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+  /** node:http finished a response on this connection: a refusal queued behind it may go out. */
+  private responseClosed(conn: NodeConnection): void {
+    if (--conn.open === 0 && conn.pending) this.answerAndClose(conn, conn.pending);
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, conn?: NodeConnection): void {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
     const exchange = new NodeExchange(req, res);
     this.emit('request', req, res);
     res.on('close', () => {
       this.active.delete(res);
+      if (conn) this.responseClosed(conn);
       this.emit('response', req, res, exchange);
     });
     if (expectsContinue) res.writeContinue();
@@ -212,7 +217,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       this.emit('rejected', r, socket);
       return void socket.end(rejectionResponse(r));
     }
-    conn.watch.headComplete(req.method ?? '', req.url ?? '', () => Buffer.alloc(0));
+    conn.watch.headComplete(req, () => Buffer.alloc(0));
     this.refuseOpen(conn, r);
   }
 
