@@ -1,11 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import { createRequire } from 'node:module';
+import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import { inheritPeer } from './proxy-protocol.js';
 import { NodeExchange } from './node-server.js';
 import type { ProtocolServer } from './protocol.js';
+
+/** node:http2, loaded when a worker serves HTTP/2 (--http2), not before. */
+const http2 = (): typeof import('node:http2') => createRequire(import.meta.url)('node:http2');
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest;
 export type AnyResponse = ServerResponse | Http2ServerResponse;
@@ -34,7 +38,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
 
   constructor(listener: CompatListener, private readonly options: Http2Options) {
     super();
-    this.server = createSecureServer({ ...options.tls, allowHTTP1: true }, (req, res) => this.handle(listener, req, res));
+    this.server = http2().createSecureServer({ ...options.tls, allowHTTP1: true }, (req, res) => this.handle(listener, req, res));
     Object.assign(this.server, { keepAliveTimeout: options.keepAliveTimeout, headersTimeout: options.headerTimeout });
     this.server.prependListener('secureConnection', (socket: TLSSocket) => {
       inheritPeer((socket as TLSSocket & { _parent: Socket })._parent, socket);

@@ -2,9 +2,12 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
-import { NodeRequestGuard } from './node-guard.js';
+import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
+import { HeadWatch } from './node-head-watch.js';
 import type { Exchange, ProtocolServer } from './protocol.js';
-import { Rejection, badRequest, rejectionResponse } from './reject.js';
+import { Rejection, rejectionResponse } from './reject.js';
+import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
+import { bodyTooLarge } from './validate.js';
 
 export interface NodeServerOptions {
   keepAliveTimeout: number;
@@ -14,10 +17,39 @@ export interface NodeServerOptions {
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
+/** What gserve keeps about one connection on the node:http path. */
+class NodeConnection {
+  /** Responses node:http has open on this socket. */
+  open = 0;
+  /** A request was refused: nothing more on this connection reaches the app. */
+  refused = false;
+  /** A refusal waiting for the responses before it to finish. */
+  pending: Rejection | null = null;
+  /** The request whose body is being read, and its response. */
+  current: { req: IncomingMessage; res: ServerResponse } | null = null;
+  readonly watch: HeadWatch;
+
+  constructor(
+    readonly socket: Socket,
+    limits: HttpLimits,
+    refuse: (conn: NodeConnection, r: Rejection) => void,
+    refuseBody: (conn: NodeConnection, r: Rejection) => void,
+  ) {
+    this.watch = new HeadWatch(
+      limits,
+      (r) => refuse(this, r),
+      (r) => refuseBody(this, r),
+    );
+  }
+}
+
 /**
  * The node:http path, for `(req, res)` apps: frameworks need the real IncomingMessage and
- * ServerResponse. Sockets come from the worker's own listeners. Each socket gets a
- * NodeRequestGuard in front of Node's parser, so limits, refusals and timeouts match gserve's engine.
+ * ServerResponse. Sockets come from the worker's own listeners. llhttp reads each socket natively
+ * (strict mode); gserve adds only what llhttp does not check, on what llhttp has parsed: the limits
+ * and head rules of node-checks.ts before the app runs, the line limits of a head still arriving
+ * (node-head-watch.ts), a body timeout and size limit, and its own answers to llhttp's errors. The
+ * statuses and reasons are the engine's, from the same validate.ts.
  * Events: 'rejected' (Rejection, socket) for each refused request, besides the ProtocolServer ones.
  */
 export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
@@ -25,48 +57,104 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   readonly server;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Set<ServerResponse>();
-  private readonly guards = new WeakMap<Socket, NodeRequestGuard>();
+  private readonly connections = new WeakMap<Socket, NodeConnection>();
   private draining = false;
+  private readonly refuse = (conn: NodeConnection, r: Rejection) => this.refuseOpen(conn, r);
+  private readonly refuseBody = (conn: NodeConnection, r: Rejection) => {
+    if (conn.current) this.refuseDelivered(conn, conn.current.res, r);
+  };
 
-  constructor(listener: Listener, private readonly options: NodeServerOptions) {
+  constructor(
+    private readonly listener: Listener,
+    private readonly options: NodeServerOptions,
+  ) {
     super();
     const { limits } = options;
-    this.server = createServer(
-      {
-        keepAliveTimeout: options.keepAliveTimeout,
-        // The guard times heads and bodies; Node's own timers would answer differently.
-        headersTimeout: 0,
-        requestTimeout: 0,
-        // The guard checks Host (with the same answer as the engine) and bounds every line.
-        requireHostHeader: false,
-        maxHeaderSize: headBound(limits),
-      },
-      (req, res) => this.handle(listener, req, res),
-    );
+    this.server = createServer({
+      keepAliveTimeout: options.keepAliveTimeout,
+      insecureHTTPParser: false,
+      // Heads are timed by node:http itself (from a message's first byte, or the accept), checked on
+      // an interval fine enough for the shortest header timeout; bodies by gserve (see armBody).
+      headersTimeout: limits.headerTimeout,
+      requestTimeout: 0,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headerTimeout / 4) || 1000)),
+      // Host is checked with the engine's rules and answer (node-checks.ts).
+      requireHostHeader: false,
+      maxHeaderSize: headBound(limits),
+    });
     this.server.keepAliveTimeout = options.keepAliveTimeout;
-    this.server.maxHeadersCount = 0; // no silent truncation; the guard counts fields
+    this.server.maxHeadersCount = 0; // no silent truncation; the checks count fields
     this.server.maxRequestsPerSocket = limits.maxKeepaliveRequests;
-    // What Node's parser refuses beyond the guard: answered the same way, never with Node's empty 400.
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
+    // Every head node:http completes comes through handle(): a request, a 100-continue, another
+    // expectation (refused 417 by the checks), a request over the per-socket limit (node answers 503).
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, true));
+    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
+    this.server.on('dropRequest', (req: IncomingMessage) => this.connections.get(req.socket)?.watch.headComplete(req, () => Buffer.alloc(0)));
+    this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.connect(req, socket));
+    this.server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) => this.clientError(err, socket));
+    // node:http starts its connection bookkeeping (header timeouts, closeIdleConnections) when it
+    // listens; this server never listens (the worker's listeners hand it sockets), so it is told.
+    this.server.emit('listening');
   }
 
-  private handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
-    const guard = this.guards.get(req.socket);
-    if (guard) {
-      guard.open++;
-      guard.bodyResponse = res;
+  accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.emit('connection-closed');
+    });
+    const conn = new NodeConnection(socket, this.options.limits, this.refuse, this.refuseBody);
+    this.connections.set(socket, conn);
+    this.server.emit('connection', socket);
+    conn.watch.attach(socket);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    const conn = this.connections.get(req.socket);
+    if (!conn) return void this.serve(req, res, expectsContinue);
+    // A request parsed behind a refused one: the connection is closing; it is never answered.
+    if (conn.refused) return;
+    const parser = (req.socket as unknown as { parser?: { getCurrentBuffer(): Buffer } }).parser;
+    const buffer = () => parser?.getCurrentBuffer() ?? Buffer.alloc(0);
+    const spacing = conn.watch.headComplete(req, buffer);
+    let framing = spacing ?? checkParsedHead(req, this.options.limits);
+    if (!(framing instanceof Rejection) && framing.chunked) framing = conn.watch.followChunkedBody(buffer) ?? framing;
+    conn.open++;
+    if (framing instanceof Rejection) {
+      res.on('close', () => this.responseClosed(conn));
+      return this.refuseWithResponse(conn, res, framing);
     }
+    if (framing.chunked || (framing.contentLength ?? 0) > 0) {
+      conn.current = { req, res };
+      conn.watch.bodyOf = req;
+      req.once('end', () => {
+        if (conn.current?.req === req) conn.current = null;
+      });
+      this.armBody(conn, req, res);
+      if (framing.chunked && this.options.limits.requestBody > 0) this.limitChunkedBody(conn, req, res);
+    }
+    this.serve(req, res, expectsContinue, conn);
+  }
+
+  /** node:http finished a response on this connection: a refusal queued behind it may go out. */
+  private responseClosed(conn: NodeConnection): void {
+    if (--conn.open === 0 && conn.pending) this.answerAndClose(conn, conn.pending);
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, conn?: NodeConnection): void {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
     const exchange = new NodeExchange(req, res);
     this.emit('request', req, res);
     res.on('close', () => {
       this.active.delete(res);
-      guard?.responseClosed();
+      if (conn) this.responseClosed(conn);
       this.emit('response', req, res, exchange);
     });
+    if (expectsContinue) res.writeContinue();
     try {
-      const result = listener(req, res);
+      const result = this.listener(req, res);
       if (result && typeof (result as Promise<unknown>).catch === 'function') {
         (result as Promise<unknown>).catch((err) => this.fail(err, req, res));
       }
@@ -85,31 +173,118 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     } else res.destroy();
   }
 
-  private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    const guard = this.guards.get(socket);
-    // After the guard refused, Node may still complain (its parser at EOF, a write after our
-    // answer): the refusal is on its way and the guard closes the socket.
-    if (guard?.refused) return;
-    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-    const r = err.code === 'HPE_HEADER_OVERFLOW' ? new Rejection(431, 'the request head is too large') : badRequest(`malformed request (${err.message})`);
-    if (guard) return guard.rejectFromNode(r);
-    this.emit('rejected', r, socket);
-    socket.end(rejectionResponse(r));
-    socket.destroySoon();
+  /**
+   * --request-timeout: from the end of a head to the end of its body, while the client is the one
+   * holding it up (not while the app holds the client back by not reading).
+   */
+  private armBody(conn: NodeConnection, req: IncomingMessage, res: ServerResponse): void {
+    const ms = this.options.limits.requestTimeout;
+    if (ms <= 0) return;
+    const fire = () => {
+      if (req.complete || conn.refused || req.socket.destroyed) return;
+      if (req.isPaused() || req.readableLength > 0 || req.socket.isPaused()) return void (timer = setTimeout(fire, ms).unref());
+      this.refuseDelivered(conn, res, bodyTimedOut(ms));
+    };
+    let timer = setTimeout(fire, ms).unref();
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => clearTimeout(timer));
   }
 
-  accept(socket: Socket): void {
-    this.sockets.add(socket);
-    socket.on('close', () => {
-      this.sockets.delete(socket);
-      this.emit('connection-closed');
-    });
-    const guard = new NodeRequestGuard(socket, this.options.limits, {
-      willUpgrade: (method) => this.server.listenerCount(method === 'CONNECT' ? 'connect' : 'upgrade') > 0,
-      rejected: (r, s) => this.emit('rejected', r, s),
-    });
-    this.guards.set(socket, guard);
-    guard.attach((s) => this.server.emit('connection', s));
+  /** --limit-request-body for a chunked body, counted as llhttp hands the bytes over. */
+  private limitChunkedBody(conn: NodeConnection, req: IncomingMessage, res: ServerResponse): void {
+    const limit = this.options.limits.requestBody;
+    let bytes = 0;
+    const push = req.push;
+    req.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (chunk !== null && !conn.refused) {
+        bytes += (chunk as Buffer).length;
+        if (bytes > limit) {
+          this.refuseDelivered(conn, res, bodyTooLarge(limit));
+          return false;
+        }
+      }
+      return conn.refused ? false : push.call(req, chunk, encoding);
+    };
+  }
+
+  /** CONNECT: a 4xx, never a silent close. The socket has left node:http. */
+  private connect(req: IncomingMessage, socket: Socket): void {
+    socket.on('error', () => socket.destroy());
+    const conn = this.connections.get(socket);
+    const checked = checkParsedHead(req, this.options.limits);
+    const r = checked instanceof Rejection ? checked : connectRefused();
+    if (!conn) {
+      this.emit('rejected', r, socket);
+      return void socket.end(rejectionResponse(r));
+    }
+    conn.watch.headComplete(req, () => Buffer.alloc(0));
+    this.refuseOpen(conn, r);
+  }
+
+  private clientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
+    const conn = this.connections.get(socket);
+    // After a refusal, node:http may still complain (its parser at EOF, a write after the answer):
+    // the refusal is on its way and the socket closes after it.
+    if (conn?.refused) return;
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    // Bytes after a request that said `Connection: close`: never read as a request; the connection
+    // closes once that request is answered, as it would have anyway.
+    if (err.code === 'HPE_CLOSED_CONNECTION') return void (conn && conn.open > 0 ? undefined : socket.destroy());
+    let r: Rejection;
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      // A connection that never sent a byte is closed without an answer, like the engine's.
+      if (!conn || !conn.watch.headOpen) return void socket.destroy();
+      r = headerTimedOut(this.options.limits.headerTimeout);
+    } else r = rejectionForParserError(err.code, err.reason ?? err.message);
+    if (!conn) {
+      this.emit('rejected', r, socket);
+      socket.end(rejectionResponse(r));
+      return void setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    }
+    // llhttp refused bytes of a body whose head the app already has.
+    if (conn.current && !conn.current.req.complete && !conn.watch.headOpen) return this.refuseDelivered(conn, conn.current.res, r);
+    this.refuseOpen(conn, r);
+  }
+
+  /** Refuses a head that is still open (or a parser error between requests), in order. */
+  private refuseOpen(conn: NodeConnection, r: Rejection): void {
+    if (conn.refused) return;
+    conn.refused = true;
+    this.emit('rejected', r, conn.socket);
+    if (conn.open === 0) this.answerAndClose(conn, r);
+    else conn.pending = r;
+  }
+
+  /** Refuses a complete head before the app sees it, through its response, so it keeps its place. */
+  private refuseWithResponse(conn: NodeConnection, res: ServerResponse, r: Rejection): void {
+    conn.refused = true;
+    this.emit('rejected', r, conn.socket);
+    const bytes = rejectionResponse(r);
+    const body = bytes.subarray(bytes.indexOf('\r\n\r\n') + 4);
+    res.writeHead(r.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, connection: 'close' });
+    res.end(body);
+    setTimeout(() => conn.socket.destroy(), LINGER_MS).unref();
+  }
+
+  /**
+   * Refuses a request the app already has (its body broke a rule or stopped arriving): answered in
+   * the app's place when the app has not begun its answer and no answer is queued before it;
+   * otherwise the connection is cut, the only honest end for a response already under way.
+   */
+  private refuseDelivered(conn: NodeConnection, res: ServerResponse, r: Rejection): void {
+    if (conn.refused) return;
+    conn.refused = true;
+    this.emit('rejected', r, conn.socket);
+    if (conn.open <= 1 && !res.headersSent) this.answerAndClose(conn, r);
+    else conn.socket.destroy();
+  }
+
+  private answerAndClose(conn: NodeConnection, r: Rejection): void {
+    conn.pending = null;
+    const socket = conn.socket;
+    if (socket.destroyed) return;
+    socket.end(rejectionResponse(r));
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
   }
 
   drain(): void {
@@ -132,12 +307,12 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 }
 
 /**
- * Node's cap on a whole head: what the guard's limits allow, plus room for line endings. The guard
- * refuses first, with the precise reason; this only keeps Node from refusing earlier.
+ * Node's cap on a whole head (request line and fields, without line endings): what the line limits
+ * allow. Lines are judged one by one first, with the precise reason; this bounds the rest.
  */
 function headBound(limits: HttpLimits): number {
   if (!limits.requestLine || !limits.requestFieldSize) return 64 * 1024 * 1024;
-  return Math.min(64 * 1024 * 1024, limits.requestLine + 2 + limits.requestFields * (limits.requestFieldSize + 2) + 2 + 1024);
+  return Math.min(64 * 1024 * 1024, limits.requestLine + limits.requestFields * limits.requestFieldSize + 1024);
 }
 
 /**

@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { createSecureContext, createServer as createTlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
+import { createRequire } from 'node:module';
+import type { TlsOptions, TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { GserveError, ExitCode } from '../errors.js';
 import { inheritPeer } from './proxy-protocol.js';
+
+/** node:tls, loaded on first use: a master or worker without --certfile never needs it. */
+const tls = (): typeof import('node:tls') => createRequire(import.meta.url)('node:tls');
 
 export class TlsSetupError extends GserveError {
   override name = 'TlsSetupError';
@@ -49,7 +53,7 @@ export function tlsOptions(s: TlsSettings): TlsOptions | null {
     ALPNProtocols: s.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
   };
   try {
-    createSecureContext(options);
+    tls().createSecureContext(options);
   } catch (err) {
     throw new TlsSetupError(`The TLS certificate, key or ciphers are not usable: ${(err as Error).message}. Check that --keyfile matches --certfile and that both are PEM.`);
   }
@@ -61,7 +65,7 @@ export function tlsOptions(s: TlsSettings): TlsOptions | null {
  * handing each finished handshake on. A failed handshake only closes that connection.
  */
 export function tlsLayer(options: TlsOptions, onSecure: (socket: TLSSocket) => void, onClientError: (err: Error) => void): (raw: Socket) => void {
-  const server = createTlsServer(options, (socket) => {
+  const server = tls().createServer(options, (socket) => {
     inheritPeer((socket as TLSSocket & { _parent: Socket })._parent, socket);
     onSecure(socket);
   });

@@ -2,12 +2,36 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { EngineHandler } from '../http/engine.js';
 import type { ProtocolServer } from '../http/protocol.js';
-import { asgiAdapter } from './asgi.js';
 import type { HostedApp } from './detect.js';
-import { fetchAdapter } from './fetch.js';
 import { registerListeners } from './scope.js';
-import { WebSocketHub, runNodeHandlers, type UpgradeRequest } from './websocket.js';
-import { wsgiAdapter } from './wsgi.js';
+import type { UpgradeRequest, WebSocketHub } from './websocket.js';
+
+/**
+ * The adapters and `ws`, loaded by prepareGateway() for the app's interface only: a node app never
+ * loads the fetch adapter (which brings undici, through the WHATWG globals) nor the others, and
+ * `ws` is loaded only where a WebSocket can be served.
+ */
+const loaded: {
+  fetch?: typeof import('./fetch.js');
+  asgi?: typeof import('./asgi.js');
+  wsgi?: typeof import('./wsgi.js');
+  websocket?: typeof import('./websocket.js');
+} = {};
+
+/** Loads what `app` needs; before engineHandlerFor() and attachNodeUpgrade(). */
+export async function prepareGateway(app: HostedApp): Promise<void> {
+  if (app.kind === 'fetch') loaded.fetch ??= await import('./fetch.js');
+  if (app.kind === 'asgi') loaded.asgi ??= await import('./asgi.js');
+  if (app.kind === 'wsgi') loaded.wsgi ??= await import('./wsgi.js');
+  const webSocket = app.kind === 'asgi' || (app.kind === 'fetch' && app.websocket) || (app.kind === 'node' && app.websocket);
+  if (webSocket) loaded.websocket ??= await import('./websocket.js');
+}
+
+function need<K extends keyof typeof loaded>(name: K): NonNullable<(typeof loaded)[K]> {
+  const module = loaded[name];
+  if (!module) throw new Error(`internal: the ${name} module was not loaded (prepareGateway() first)`);
+  return module as NonNullable<(typeof loaded)[K]>;
+}
 
 /**
  * What the worker needs to host a gateway app: the engine handler for fetch/wsgi/asgi apps, the
@@ -50,7 +74,7 @@ export function configureGateway(from: Partial<GatewaySettings>, listeners: Read
 const webSocketCapable = () => settings.workerClass !== 'sync';
 
 function theHub(): WebSocketHub {
-  return (hub ??= new WebSocketHub({
+  return (hub ??= new (need('websocket').WebSocketHub)({
     maxPayload: settings.wsMaxSize,
     pingInterval: settings.wsPingInterval * 1000,
     pingTimeout: settings.wsPingTimeout * 1000,
@@ -64,11 +88,11 @@ export type ErrorReporter = (err: unknown, what: string) => void;
 export function engineHandlerFor(app: Exclude<HostedApp, { kind: 'node' }>, onError: ErrorReporter, onWsgiErrors: (line: string) => void): EngineHandler {
   switch (app.kind) {
     case 'fetch':
-      return fetchAdapter(app, { hub: app.websocket && webSocketCapable() ? theHub() : null, onError });
+      return need('fetch').fetchAdapter(app, { hub: app.websocket && webSocketCapable() ? theHub() : null, onError });
     case 'asgi':
-      return asgiAdapter(app, { hub: webSocketCapable() ? theHub() : null, onError });
+      return need('asgi').asgiAdapter(app, { hub: webSocketCapable() ? theHub() : null, onError });
     case 'wsgi':
-      return wsgiAdapter(app, {
+      return need('wsgi').wsgiAdapter(app, {
         spoolSize: settings.wsgiSpoolSize,
         multithread: settings.workerClass === 'thread',
         multiprocess: settings.workers > 1,
@@ -99,7 +123,7 @@ export function attachNodeUpgrade(server: HttpServer, app: Extract<HostedApp, { 
       }
       void theHub()
         .accept(req as UpgradeRequest, socket, head)
-        .then((ws) => ws && runNodeHandlers(ws, req, websocket!, (err) => onError(err, `WebSocket handler for ${req.url}`)));
+        .then((ws) => ws && need('websocket').runNodeHandlers(ws, req, websocket!, (err) => onError(err, `WebSocket handler for ${req.url}`)));
     } catch (err) {
       onError(err, `upgrade ${req.url}`);
       socket.destroy();

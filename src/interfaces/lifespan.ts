@@ -1,7 +1,6 @@
 import { AppLoadError } from '../errors.js';
 import type { AsgiApp, AsgiEvent } from './asgi.js';
 import type { HostedApp } from './detect.js';
-import { ASGI_VERSION } from './asgi.js';
 
 /**
  * ASGI lifespan, as Uvicorn runs it: one long call of the app with a `lifespan` scope, told
@@ -85,6 +84,8 @@ export class Lifespan {
   }
 
   private async run(): Promise<void> {
+    // Only an asgi app gets here; importing the adapter lazily keeps it (and `ws`) out of other workers.
+    const { ASGI_VERSION } = await import('./asgi.js');
     const scope = { type: 'lifespan' as const, asgi: { ...ASGI_VERSION }, state: this.state };
     const receive = async (): Promise<AsgiEvent> => {
       while (this.inbox.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));

@@ -5,8 +5,6 @@ import { captureOutput } from '../log/capture.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { ControlServer, controlSocketPath, type Controllable } from './control.js';
-import { DevReloader } from './dev-reload.js';
-import { serveMetrics } from './metrics.js';
 import { WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
 
@@ -60,6 +58,8 @@ export async function startObservability(arbiter: Observable, settings: Settings
   let metricsBind = settings.metricsBind;
   const startMetrics = async (inheritedFd?: number) => {
     if (!metricsBind) return;
+    // Loaded only when on: the metrics endpoint brings node:http into the master.
+    const { serveMetrics } = await import('./metrics.js');
     const served = await serveMetrics(metricsBind, { book, workers: () => arbiter.snapshot().workers }, inheritedFd);
     metrics = served.server;
     const at = metrics.address();
@@ -80,7 +80,7 @@ export async function startObservability(arbiter: Observable, settings: Settings
     if (!(await control.start(inheritedFd))) control = null;
   };
   await startControl(options.inherited?.control ?? undefined);
-  const reloader = settings.reload ? new DevReloader(settings, () => arbiter.reload(), log) : null;
+  const reloader = settings.reload ? new (await import('./dev-reload.js')).DevReloader(settings, () => arbiter.reload(), log) : null;
   reloader?.start();
   return {
     close(unlink = true) {

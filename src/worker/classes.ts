@@ -1,10 +1,7 @@
 import type { HostedApp } from '../interfaces/detect.js';
 import { closeSync } from 'node:fs';
 import { AppLoadError } from '../errors.js';
-import { AsyncWorker } from './async.js';
 import { appListensItself, SelfListeningWorker, watchAppListens } from './self-listen.js';
-import { SyncWorker } from './sync.js';
-import { ThreadWorker } from './thread.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 
 /**
@@ -12,7 +9,8 @@ import type { WorkerClass, WorkerContext } from './types.js';
  * thread class loads it in each of its threads instead, never in the main thread.
  */
 export async function createWorkerClass(name: string, base: Omit<WorkerContext, 'app'>, loadApp: () => Promise<HostedApp>): Promise<WorkerClass> {
-  if (name === 'thread') return new ThreadWorker(base);
+  // Only the class in use is loaded: the thread class brings the engine and the thread pool.
+  if (name === 'thread') return new (await import('./thread.js')).ThreadWorker(base);
   watchAppListens();
   let app: HostedApp;
   try {
@@ -22,8 +20,8 @@ export async function createWorkerClass(name: string, base: Omit<WorkerContext, 
     if (err instanceof AppLoadError && NO_APP_CODES.has(err.code) && appListensItself()) return selfListening(base);
     throw err;
   }
-  if (name === 'sync') return new SyncWorker({ ...base, app });
-  return new AsyncWorker({ ...base, app });
+  if (name === 'sync') return new (await import('./sync.js')).SyncWorker({ ...base, app });
+  return new (await import('./async.js')).AsyncWorker({ ...base, app });
 }
 
 const NO_APP_CODES = new Set(['GSERVE_E_APP_ATTR', 'GSERVE_E_NOT_AN_APP']);

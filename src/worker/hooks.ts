@@ -1,4 +1,3 @@
-import { loadConfigFile } from '../config/load-file.js';
 import type { WorkerHookName } from '../config/settings/supervision.js';
 import { WORKER_HOOKS } from '../config/settings/supervision.js';
 import { describeError } from '../errors.js';
@@ -36,6 +35,8 @@ export class WorkerHooks {
   static async load(boot: WorkerBoot, log: Logger): Promise<WorkerHooks> {
     const hooks: Partial<Record<WorkerHookName, Hook>> = {};
     if (boot.configFile) {
+      // cosmiconfig only when there is a config file to read hooks from.
+      const { loadConfigFile } = await import('../config/load-file.js');
       const file = await loadConfigFile(boot.cwd, boot.configFile);
       for (const name of WORKER_HOOKS) {
         const value = file?.values[name];

@@ -1,13 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { HttpEngine, type EngineRequest } from '../http/engine.js';
+import type { EngineRequest } from '../http/engine.js';
 import { withHealthCheckEngine, withHealthCheckNode } from '../http/health.js';
 import type { HttpLimits } from '../http/limits.js';
-import { NodeProtocolServer } from '../http/node-server.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { type Rejection, rejectionLogFields } from '../http/reject.js';
 import { detectInterface, type HostedApp, type InterfaceChoice } from '../interfaces/detect.js';
-import { attachNodeUpgrade, closeWebSocketsOnDrain, engineHandlerFor } from '../interfaces/gateway.js';
+import { attachNodeUpgrade, closeWebSocketsOnDrain, engineHandlerFor, prepareGateway } from '../interfaces/gateway.js';
 import { loadAppValue } from '../interfaces/load.js';
 import { parseAppSpec } from '../interfaces/spec.js';
 import type { Logger } from '../log/logger.js';
@@ -23,7 +22,21 @@ export interface ProtocolOptions {
 export async function loadHostedApp(appText: string, choice: InterfaceChoice, cwd: string): Promise<HostedApp> {
   const spec = parseAppSpec(appText);
   const { value, file, module } = await loadAppValue(spec, cwd);
-  return detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`, module);
+  const app = detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`, module);
+  await prepareProtocol(app);
+  return app;
+}
+
+/**
+ * The HTTP implementation and adapter for the app's interface, loaded before protocolFor() needs
+ * them: node:http for a node app, gserve's engine (and its parser) for the others, never both.
+ */
+const protocols: { node?: typeof import('../http/node-server.js'); engine?: typeof import('../http/engine.js') } = {};
+
+async function prepareProtocol(app: HostedApp): Promise<void> {
+  if (app.kind === 'node') protocols.node ??= await import('../http/node-server.js');
+  else protocols.engine ??= await import('../http/engine.js');
+  await prepareGateway(app);
 }
 
 const requestLine = (method?: string, url?: string) => `${method ?? '?'} ${url ?? '?'}`;
@@ -46,7 +59,8 @@ export function logRefusals<P extends ProtocolServer>(protocol: P, log: Logger):
 function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   const reportError = (err: unknown, what: string) => opts.log.error(describe(err), `Error in ${what}`);
   if (app.kind === 'node') {
-    const server = new NodeProtocolServer(withHealthCheckNode(app.listener), {
+    protocols.node ??= missing('node-server');
+    const server = new protocols.node.NodeProtocolServer(withHealthCheckNode(app.listener), {
       keepAliveTimeout: opts.keepAliveTimeout,
       limits: opts.limits,
       onError: (err, req: IncomingMessage) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
@@ -56,7 +70,8 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
     return server;
   }
   const handler = withHealthCheckEngine(engineHandlerFor(app, reportError, (line) => opts.log.error(line)));
-  const engine = new HttpEngine(handler, { keepAliveTimeout: opts.keepAliveTimeout, limits: opts.limits, scheme: opts.scheme });
+  protocols.engine ??= missing('engine');
+  const engine = new protocols.engine.HttpEngine(handler, { keepAliveTimeout: opts.keepAliveTimeout, limits: opts.limits, scheme: opts.scheme });
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
     // A body cut short by a refusal (already logged) surfaces in the app as a failed read.
     if (err instanceof Error && err.name === 'Rejection') return;
@@ -64,4 +79,8 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   });
   closeWebSocketsOnDrain(engine);
   return engine;
+}
+
+function missing(name: string): never {
+  throw new Error(`internal: ${name} was not loaded (loadHostedApp() loads it)`);
 }

@@ -1,0 +1,277 @@
+import type { Socket } from 'node:net';
+import { MAX_CHUNK_LINE, type HttpLimits } from './limits.js';
+import { Rejection, badRequest } from './reject.js';
+import { checkChunkLine } from './validate.js';
+
+/**
+ * What llhttp cannot tell gserve while a head is still arriving: how long the request line and
+ * each field line are. Node reads the socket natively (llhttp consumes the handle, no 'data'
+ * events), so this watch hears of each read only after llhttp parsed it, through the parser's
+ * `kOnExecute` callback, and only copies the read (`getCurrentBuffer()`) when a head is still
+ * open at its end: a head that arrives in one read (nearly all of them) costs two counters.
+ *
+ * It also answers, when a head completes, whether its request line was written with single spaces:
+ * llhttp accepts `GET  / HTTP/1.1`, and nothing parsed shows it. And it reads the chunk-size lines
+ * of a chunked body, whose extensions node:http never shows (llhttp accepts `5;=b`).
+ *
+ * It knows where a head starts only when a read began at a message boundary; a head that begins
+ * behind another message in the same read (pipelining) is not followed, and falls back on the
+ * checks of the complete head, the head size bound and the header timeout.
+ */
+
+/** What headComplete() reads of a request node:http parsed. */
+export interface ParsedRequest {
+  method?: string;
+  url?: string;
+  rawHeaders: string[];
+  headers: Record<string, string | string[] | undefined>;
+}
+
+interface ParserHooks {
+  getCurrentBuffer(): Buffer;
+  [key: number]: unknown;
+}
+
+interface ParserClass {
+  kOnMessageBegin?: number;
+  kOnExecute?: number;
+}
+
+export class HeadWatch {
+  /** Messages llhttp began and heads the server received, on this connection. */
+  private begun = 0;
+  heads = 0;
+  /** Heads received during the current read. */
+  private headsThisRead = 0;
+  /** The current read began at a message boundary (or on empty lines before one). */
+  private readStartedIdle = true;
+  /** The text so far of the head still open, when it is known from its start; else null. */
+  private partial: string | null = null;
+  private lineStart = 0;
+  private lines = 0;
+  /** The request whose body is being read (llhttp marks it complete as the body ends). */
+  bodyOf: { readonly complete: boolean } | null = null;
+
+  private get inBody(): boolean {
+    return this.bodyOf !== null && !this.bodyOf.complete;
+  }
+  /** How the last complete head began: after `headPrefix` (earlier reads), or at its read's start. */
+  private headPrefix: string | null = null;
+  private headAtReadStart = false;
+  /** The chunk-size lines of the chunked body being read, when its start was known. */
+  private chunks: ChunkLineWatch | null = null;
+
+  constructor(
+    private readonly limits: HttpLimits,
+    private readonly refuse: (r: Rejection) => void,
+    private readonly refuseBody: (r: Rejection) => void,
+  ) {}
+
+  private socket: Socket | null = null;
+  /** socket.bytesRead when the current read began. */
+  private bytesBeforeRead = NaN;
+
+  /** A head is being read (its first byte arrived, its end has not). */
+  get headOpen(): boolean {
+    return this.begun > this.heads;
+  }
+
+  /**
+   * Attaches to node:http's parser on `socket` (after node:http took the socket). Returns false
+   * where the parser has no such hooks (another runtime, a future Node): the other checks still
+   * hold, only the early refusal of an over-long line that never ends is lost.
+   */
+  attach(socket: Socket): boolean {
+    this.socket = socket;
+    this.bytesBeforeRead = socket.bytesRead;
+    const parser = (socket as unknown as { parser?: ParserHooks & { constructor: ParserClass; _consumed?: boolean } }).parser;
+    const kinds = parser?.constructor;
+    if (!parser || typeof kinds?.kOnMessageBegin !== 'number' || typeof kinds.kOnExecute !== 'number' || typeof parser.getCurrentBuffer !== 'function') return false;
+    parser[kinds.kOnMessageBegin] = () => {
+      this.begun++;
+    };
+    if (parser._consumed) {
+      // llhttp reads the socket itself and reports each read here.
+      const onExecute = parser[kinds.kOnExecute] as (ret: unknown) => void;
+      parser[kinds.kOnExecute] = (ret: unknown) => {
+        onExecute(ret);
+        this.afterRead(() => parser.getCurrentBuffer());
+      };
+    } else {
+      // A socket without a native handle (a stream): node:http reads 'data' events, and so can we,
+      // after node:http's own listener has parsed the chunk.
+      socket.on('data', (chunk: Buffer) => this.afterRead(() => chunk));
+    }
+    return true;
+  }
+
+  /** A head is complete. `buffer` gives the read it completed in; returns a refusal or null. */
+  headComplete(req: ParsedRequest, buffer: () => Buffer): Rejection | null {
+    let refusal: Rejection | null = null;
+    const method = req.method ?? '';
+    const url = req.url ?? '';
+    // The request line must read `METHOD SP TARGET SP HTTP/`: where this head's first bytes are
+    // known, compare them.
+    const expected = `${method} ${url} HTTP/`;
+    if (this.partial !== null) {
+      // It began in an earlier read; its start may still be short of a whole request line.
+      let start = this.partial.slice(skipEmptyLines(this.partial));
+      if (start.length < expected.length) start += buffer().toString('latin1', 0, expected.length - start.length);
+      if (!start.startsWith(expected)) refusal = singleSpaces();
+    } else if (this.readStartedIdle && this.headsThisRead === 0 && !this.readIsCanonical(req)) {
+      const b = buffer();
+      const at = skipEmptyLinesBuffer(b);
+      if (b.toString('latin1', at, at + expected.length) !== expected) refusal = singleSpaces();
+    }
+    this.headPrefix = this.partial;
+    this.headAtReadStart = this.partial === null && this.readStartedIdle && this.headsThisRead === 0;
+    this.heads++;
+    this.headsThisRead++;
+    this.partial = null;
+    return refusal;
+  }
+
+  /**
+   * The head just completed announced a chunked body: follow its chunk-size lines from the rest of
+   * this read on. Returns a refusal for a bad line already in this read (the app has not run yet).
+   */
+  followChunkedBody(buffer: () => Buffer): Rejection | null {
+    this.chunks = null;
+    if (this.headPrefix === null && !this.headAtReadStart) return null; // where it starts is not known
+    const b = buffer();
+    let start: number;
+    if (this.headPrefix !== null) {
+      const end = (this.headPrefix + b.toString('latin1')).indexOf('\r\n\r\n');
+      start = end === -1 ? -1 : end + 4 - this.headPrefix.length;
+    } else {
+      const end = b.indexOf('\r\n\r\n', skipEmptyLinesBuffer(b));
+      start = end === -1 ? -1 : end + 4;
+    }
+    if (start < 0) return null;
+    this.chunks = new ChunkLineWatch();
+    return this.feedChunks(b, start);
+  }
+
+  private feedChunks(b: Buffer, from: number): Rejection | null {
+    const r = this.chunks!.feed(b, from);
+    if (r || this.chunks!.done) this.chunks = null;
+    return r;
+  }
+
+  /**
+   * Whether the read so far is exactly this request written the usual way (`METHOD SP TARGET SP
+   * HTTP/1.x`, `Name: value` lines), by its length: then its request line has single spaces, and
+   * the read need not be copied to be looked at. Nearly every client writes heads so.
+   */
+  private readIsCanonical(req: ParsedRequest): boolean {
+    const read = (this.socket?.bytesRead ?? NaN) - this.bytesBeforeRead;
+    const raw = req.rawHeaders;
+    let length = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 14; // 2 SP, HTTP/1.x, 2 CRLF
+    for (let i = 0; i < raw.length; i += 2) length += raw[i]!.length + raw[i + 1]!.length + 4;
+    if (read === length) return true;
+    const contentLength = Number(req.headers['content-length']);
+    return contentLength > 0 && read === length + contentLength;
+  }
+
+  /** After llhttp parsed a read: follow a head that is still open, and judge its lines so far. */
+  private afterRead(buffer: () => Buffer): void {
+    if (this.chunks && this.headsThisRead === 0) {
+      const r = this.feedChunks(buffer(), 0);
+      if (r) return this.refuseBody(r);
+    }
+    if (this.headOpen) {
+      if (this.headsThisRead === 0 && this.partial !== null) this.append(buffer().toString('latin1'));
+      else if (this.headsThisRead === 0 && this.readStartedIdle) {
+        this.partial = '';
+        this.lineStart = 0;
+        this.lines = 0;
+        this.append(buffer().toString('latin1'));
+      } else this.partial = null; // it began behind another message in this read
+    } else this.partial = null;
+    this.headsThisRead = 0;
+    this.readStartedIdle = !this.headOpen && !this.inBody;
+    this.bytesBeforeRead = this.socket?.bytesRead ?? NaN;
+  }
+
+  private append(text: string): void {
+    let from = (this.partial as string).length;
+    const partial = (this.partial as string) + text;
+    this.partial = partial;
+    const { requestLine, requestFieldSize, requestFields } = this.limits;
+    for (;;) {
+      if (this.lines === 0 && this.lineStart === from && (partial.startsWith('\r\n', from) || partial.startsWith('\n', from))) {
+        // Empty lines before a request line are allowed (RFC 9112 §2.2).
+        this.lineStart = from = partial.indexOf('\n', from) + 1;
+        continue;
+      }
+      const lf = partial.indexOf('\n', from);
+      const end = lf === -1 ? partial.length : lf;
+      const length = end - this.lineStart - (lf !== -1 && partial.charCodeAt(end - 1) === 0x0d ? 1 : 0);
+      if (this.lines === 0) {
+        if (requestLine > 0 && length > requestLine) return this.refuse(new Rejection(414, `the request line is longer than ${requestLine} bytes (--limit-request-line)`));
+      } else if (requestFieldSize > 0 && length > requestFieldSize) {
+        return this.refuse(new Rejection(431, `a header field is longer than ${requestFieldSize} bytes (--limit-request-field-size)`));
+      }
+      if (lf === -1) return;
+      if (this.lines > 0 && length > 0 && this.lines > requestFields) {
+        return this.refuse(new Rejection(431, `more than ${requestFields} header fields (--limit-request-fields)`));
+      }
+      this.lines++;
+      this.lineStart = from = lf + 1;
+    }
+  }
+}
+
+/**
+ * Reads a chunked body's framing, skipping the data: each chunk-size line must pass the engine's
+ * check (validate.ts). llhttp checks the rest (the CRLF after each chunk, the trailers).
+ */
+class ChunkLineWatch {
+  private line = '';
+  /** Bytes of chunk data (and its CRLF) still to skip. */
+  private remaining = 0;
+  done = false;
+
+  feed(b: Buffer, from: number): Rejection | null {
+    let i = from;
+    while (i < b.length && !this.done) {
+      if (this.remaining > 0) {
+        const take = Math.min(this.remaining, b.length - i);
+        i += take;
+        this.remaining -= take;
+        continue;
+      }
+      const lf = b.indexOf(0x0a, i);
+      this.line += b.toString('latin1', i, lf === -1 ? b.length : lf);
+      if (this.line.length > MAX_CHUNK_LINE + 1) return badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
+      if (lf === -1) return null;
+      i = lf + 1;
+      const line = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
+      this.line = '';
+      let size: number;
+      try {
+        size = checkChunkLine(line);
+      } catch (err) {
+        if (err instanceof Rejection) return err;
+        throw err;
+      }
+      if (size === 0) this.done = true; // the trailers are llhttp's
+      else this.remaining = size + 2;
+    }
+    return null;
+  }
+}
+
+const singleSpaces = () => badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
+
+function skipEmptyLines(text: string): number {
+  let at = 0;
+  while (text.startsWith('\r\n', at)) at += 2;
+  return at;
+}
+
+function skipEmptyLinesBuffer(b: Buffer): number {
+  let at = 0;
+  while (b[at] === 0x0d && b[at + 1] === 0x0a) at += 2;
+  return at;
+}

@@ -1,0 +1,187 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS, type HttpLimits } from '../../src/http/limits.js';
+import { checkParsedHead } from '../../src/http/node-checks.js';
+import { NodeProtocolServer } from '../../src/http/node-server.js';
+import { Rejection } from '../../src/http/reject.js';
+import { ROOT } from '../helpers/gserve.js';
+import { parseResponses, sendRaw } from '../helpers/raw.js';
+
+/**
+ * The node:http path in this process: a NodeProtocolServer fed by a loopback net.Server, with the
+ * malformed-request corpus sent to it directly (no gserve process, no worker class), plus the
+ * hostile requests issue 14 found, each asserting what the app saw.
+ */
+
+const CORPUS = join(ROOT, 'test/corpus');
+const CASES = readdirSync(CORPUS)
+  .filter((f) => f.endsWith('.http'))
+  .map((file) => {
+    const m = /^(.+)\.(\d{3}(?:-\d{3})*)\.http$/.exec(file)!;
+    return { name: m[1]!, statuses: m[2]!.split('-').map(Number), bytes: readFileSync(join(CORPUS, file)) };
+  });
+
+interface Harness {
+  port: number;
+  seen: string[];
+  rejected: Rejection[];
+  protocol: NodeProtocolServer;
+  close(): Promise<void>;
+}
+
+/** The recorder app of test/fixtures, in-process: records each request, reads bodies in full. */
+function recorder(seen: string[]) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '').split('?')[0]!;
+    seen.push(`${req.method} ${path}`);
+    let length = 0;
+    req.on('data', (chunk: Buffer) => (length += chunk.length));
+    req.on('end', () => res.end(`ok ${length} ${path}\n`));
+    req.on('error', () => {});
+  };
+}
+
+async function start(limits: Partial<HttpLimits> = {}): Promise<Harness> {
+  const seen: string[] = [];
+  const rejected: Rejection[] = [];
+  const protocol = new NodeProtocolServer(recorder(seen), { keepAliveTimeout: 5000, limits: { ...DEFAULT_LIMITS, ...limits }, onError: () => {} });
+  protocol.on('rejected', (r: Rejection) => rejected.push(r));
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    protocol.accept(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    seen,
+    rejected,
+    protocol,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('node:http path, in process: the malformed-request corpus', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await start({ requestBody: 1024 });
+  });
+  afterAll(() => h.close());
+
+  it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const before = h.seen.length;
+    const { data, closed } = await sendRaw(h.port, c.bytes);
+    const responses = parseResponses(data);
+    expect(responses.map((r) => r.status)).toEqual(c.statuses);
+    expect(closed).toBe(true);
+    const last = responses.at(-1)!;
+    if (c.statuses.at(-1)! >= 400) {
+      expect(last.headers.connection).toBe('close');
+      expect(last.headers['content-type']).toMatch(/^text\/plain/);
+      expect(last.body).toMatch(/^[A-Z][A-Za-z -]+: .{10,}/);
+    }
+    // Nothing smuggled behind the bad request reached the app.
+    expect(h.seen.slice(before).filter((s) => s.includes('smuggled'))).toEqual([]);
+  });
+});
+
+describe('node:http path, in process: the hostile requests of issue 14', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await start();
+  });
+  afterAll(() => h.close());
+
+  const appSaw = async (path: string, bytes: string) => {
+    const before = h.seen.length;
+    const result = await sendRaw(h.port, bytes);
+    return { ...result, responses: parseResponses(result.data), seen: h.seen.slice(before).filter((s) => s.includes(path)) };
+  };
+
+  it('refuses HTTP/1.0 with Transfer-Encoding with 400 and a close, and the app never runs it', async () => {
+    const r = await appSaw('/te10', 'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(r.responses.map((x) => x.status)).toEqual([400]);
+    expect(r.responses[0]!.body).toMatch(/HTTP\/1\.0/);
+    expect(r.closed).toBe(true);
+    expect(r.seen).toEqual([]);
+  });
+
+  it('answers a forbidden trailer field (Content-Length after the last chunk) with 400 and a close; nothing stays in flight', async () => {
+    const r = await appSaw('/trailer', 'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n');
+    expect(r.responses.map((x) => x.status)).toEqual([400]);
+    expect(r.responses[0]!.headers.connection).toBe('close');
+    expect(r.closed).toBe(true);
+    await expect.poll(() => h.protocol.inFlight, { timeout: 10_000 }).toBe(0);
+  });
+
+  it('answers CONNECT host:port with a 4xx, not a silent close', async () => {
+    const r = await appSaw('example.com', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    expect(r.responses).toHaveLength(1);
+    expect(r.responses[0]!.status).toBeGreaterThanOrEqual(400);
+    expect(r.responses[0]!.status).toBeLessThan(500);
+    expect(r.responses[0]!.body).toMatch(/CONNECT/);
+    expect(r.closed).toBe(true);
+    expect(r.seen).toEqual([]);
+  });
+
+  it('refuses an over-long request line that arrives a few bytes at a time, before it ends', async () => {
+    const { connect } = await import('node:net');
+    const socket = connect(h.port, '127.0.0.1');
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // One write per 1 KB, each waited for, so llhttp sees the line in several reads.
+    socket.write('GET /');
+    for (let i = 0; i < 6 && !socket.destroyed; i++) await new Promise((resolve) => socket.write('a'.repeat(1024), resolve));
+    await closed;
+    expect(parseResponses(Buffer.from(received, 'latin1')).map((r) => r.status)).toEqual([414]);
+  });
+
+  it('serves a head that arrives a byte at a time, and a keep-alive connection after it', async () => {
+    const { RawConnection } = await import('../helpers/raw.js');
+    const conn = await RawConnection.open(h.port);
+    const head = 'GET /trickled HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n';
+    const answer = conn.nextResponse();
+    for (const ch of head) await new Promise((resolve) => conn.socket.write(ch, resolve));
+    expect((await answer).status).toBe(200);
+    expect((await conn.request('GET /second HTTP/1.1\r\nHost: x\r\n\r\n')).body).toBe('ok 0 /second\n');
+    conn.socket.destroy();
+  });
+});
+
+describe('checkParsedHead', () => {
+  const head = (over: Partial<Parameters<typeof checkParsedHead>[0]> = {}) => ({ method: 'GET', url: '/', httpVersionMajor: 1, httpVersionMinor: 1, rawHeaders: ['Host', 'x'], ...over });
+
+  it('passes a plain head and gives its framing', () => {
+    expect(checkParsedHead(head(), DEFAULT_LIMITS)).toEqual({ contentLength: null, chunked: false });
+    expect(checkParsedHead(head({ method: 'POST', rawHeaders: ['Host', 'x', 'Content-Length', '5'] }), DEFAULT_LIMITS)).toEqual({ contentLength: 5, chunked: false });
+  });
+
+  it.each([
+    ['HTTP/2.0', head({ httpVersionMajor: 2, httpVersionMinor: 0 }), 400],
+    ['HTTP/0.9', head({ httpVersionMajor: 0, httpVersionMinor: 9 }), 400],
+    ['a long target', head({ url: `/${'a'.repeat(5000)}` }), 414],
+    ['a large field', head({ rawHeaders: ['Host', 'x', 'X-Big', 'v'.repeat(9000)] }), 431],
+    ['101 fields', head({ rawHeaders: ['Host', 'x', ...Array.from({ length: 100 }, (_, i) => [`X-${i}`, 'v']).flat()] }), 431],
+    ['no Host in HTTP/1.1', head({ rawHeaders: [] }), 400],
+    ['two Hosts', head({ rawHeaders: ['Host', 'x', 'Host', 'y'] }), 400],
+    ['an unknown coding', head({ method: 'POST', rawHeaders: ['Host', 'x', 'Transfer-Encoding', 'foo'] }), 400],
+    ['TE in HTTP/1.0', head({ method: 'POST', httpVersionMinor: 0, rawHeaders: ['Transfer-Encoding', 'chunked'] }), 400],
+    ['* with GET', head({ url: '*' }), 400],
+    ['CONNECT without a port', head({ method: 'CONNECT', url: 'example.com' }), 400],
+    ['an unknown expectation', head({ rawHeaders: ['Host', 'x', 'Expect', 'magic'] }), 417],
+  ])('refuses %s', (_label, input, status) => {
+    const r = checkParsedHead(input, DEFAULT_LIMITS);
+    expect(r).toBeInstanceOf(Rejection);
+    expect((r as Rejection).status).toBe(status);
+  });
+});
