@@ -15,9 +15,17 @@ import { FLAG, FRAME, PREFACE, frame, getHeaderBlock, h2Request, h2Session, rssO
  */
 
 const MB = 1024 * 1024;
-/** How far above its idle RSS the worker may go during a flood, and must come back within after. */
-const PEAK_BOUND = 160 * MB;
-const AFTER_BOUND = 80 * MB;
+/**
+ * How far above its idle RSS the worker may go during an HTTP/2 flood, and must come back within
+ * after. (The worker keeps some of what a flood made it allocate: V8 and malloc keep pages.)
+ */
+const PEAK_BOUND = 128 * MB;
+const AFTER_BOUND = 96 * MB;
+/**
+ * WebSocket floods: 4 sockets × Bun's 16 MiB back-pressure limit, queued as plaintext and again
+ * as TLS records on the way out; measured peaks are 145-165 MB over idle.
+ */
+const WS_PEAK_BOUND = 4 * 56 * MB;
 
 let certs: TestCerts | null = null;
 beforeAll(() => {
@@ -98,16 +106,34 @@ async function comesBack(worker: number, idleRss: number): Promise<number> {
   }, `the worker's RSS back within ${AFTER_BOUND / MB} MB of idle`, 30_000);
 }
 
-function report(name: string, idleRss: number, peak: number, after: number, statuses: number[]): void {
-  console.log(`${name}: idle ${(idleRss / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, after ${(after / MB).toFixed(0)} MB; polite requests served: ${statuses.length}`);
+/** A second flood may leave at most this much more behind than the first: memory does not ratchet. */
+const RATCHET_BOUND = 32 * MB;
+
+/**
+ * Two rounds of `attack` against one worker, each while a polite client is served: every polite
+ * request answered 200, the peak RSS within `peakBound` of idle, the RSS back within AFTER_BOUND
+ * after each round, and the second round leaving no more than RATCHET_BOUND over the first.
+ */
+async function floodTwice(name: string, attack: (g: Gserve, polite: number[], round: number) => Promise<void>, peakBound = PEAK_BOUND): Promise<void> {
+  const { g, worker, idleRss } = await target();
+  const after: number[] = [];
+  for (let round = 1; round <= 2; round++) {
+    const { statuses, peak } = await during(g, worker, (polite) => attack(g, polite, round));
+    after.push(await comesBack(worker, idleRss));
+    console.log(`${name}, round ${round}: idle ${(idleRss / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, after ${(after.at(-1)! / MB).toFixed(0)} MB; polite requests served: ${statuses.length}`);
+    expect(statuses.length).toBeGreaterThanOrEqual(20);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    expect(peak - idleRss).toBeLessThan(peakBound);
+  }
+  expect(after[1]! - after[0]!).toBeLessThan(RATCHET_BOUND);
+  expect(g.workerPids.size).toBe(1); // the worker never crashed
 }
 
 describe('HTTP/2 and WebSocket floods (fault suite)', () => {
   it('rapid reset: 20,000 streams opened and cancelled at once, over 4 connections', async () => {
     if (!certs) return;
-    const { g, worker, idleRss } = await target();
     const block = getHeaderBlock();
-    const { statuses, peak } = await during(g, worker, async () => {
+    await floodTwice('rapid reset', async (g) => {
       await Promise.all(
         Array.from({ length: 4 }, async () => {
           const socket = await rawH2(g.port);
@@ -115,22 +141,15 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
         }),
       );
     });
-    const after = await comesBack(worker, idleRss);
-    report('rapid reset', idleRss, peak, after, statuses);
-    expect(statuses.every((s) => s === 200)).toBe(true);
-    expect(statuses.length).toBeGreaterThanOrEqual(20);
-    expect(peak - idleRss).toBeLessThan(PEAK_BOUND);
-    expect(g.workerPids.size).toBe(1); // the worker never crashed
   });
 
-  it('CONTINUATION flood: one header block that never ends, 1 KB at a time', async () => {
+  it('CONTINUATION flood: header blocks that never end, 1 KB at a time, over 4 connections', async () => {
     if (!certs) return;
-    const { g, worker, idleRss } = await target();
     // A literal header field (new name, no indexing) of ~1 KB, repeated in CONTINUATION frames.
     const name = 'x-flood';
     const value = 'v'.repeat(1000);
     const field = Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([0x7f, value.length - 127]), Buffer.from(value)]);
-    const { statuses, peak } = await during(g, worker, async () => {
+    await floodTwice('CONTINUATION flood', async (g) => {
       await Promise.all(
         Array.from({ length: 4 }, async () => {
           const socket = await rawH2(g.port);
@@ -138,18 +157,12 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
         }),
       );
     });
-    const after = await comesBack(worker, idleRss);
-    report('CONTINUATION flood', idleRss, peak, after, statuses);
-    expect(statuses.every((s) => s === 200)).toBe(true);
-    expect(peak - idleRss).toBeLessThan(PEAK_BOUND);
-    expect(g.workerPids.size).toBe(1);
   });
 
   it('10,000 streams sent at once on one connection that never reads its responses', async () => {
     if (!certs) return;
-    const { g, worker, idleRss } = await target();
     const block = getHeaderBlock();
-    const { statuses, peak } = await during(g, worker, async (polite) => {
+    await floodTwice('10,000 streams', async (g, polite) => {
       const socket = await tlsOpen(g.port, certs!, ['h2']);
       socket.on('error', () => {});
       // Never reads: the server's responses pile up against TCP and the stream windows.
@@ -162,18 +175,12 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
       await eventually(() => polite.length >= before + 50, 'the polite client served during the flood');
       socket.destroy();
     });
-    const after = await comesBack(worker, idleRss);
-    report('10,000 streams', idleRss, peak, after, statuses);
-    expect(statuses.every((s) => s === 200)).toBe(true);
-    expect(peak - idleRss).toBeLessThan(PEAK_BOUND);
-    expect(g.workerPids.size).toBe(1);
   });
 
-  it('WebSocket clients that never read, sent to as fast as the app can: queues stop at the back-pressure limit', async () => {
+  it('WebSocket clients that never read, sent to until send() drops: queues stop at the back-pressure limit', async () => {
     if (!certs) return;
-    const { g, worker, idleRss } = await target();
-    const clients: WebSocket[] = [];
-    const { statuses, peak } = await during(g, worker, async (polite) => {
+    await floodTwice('WebSocket never reads', async (g, polite, round) => {
+      const clients: WebSocket[] = [];
       for (let i = 0; i < 4; i++) {
         const ws = new WebSocket(`wss://localhost:${g.port}/ws`, { ca: readFileSync(certs!.cert) });
         await new Promise<void>((resolve, reject) => {
@@ -186,15 +193,10 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
         clients.push(ws);
       }
       // The app sees send() return 0 once a socket's queue is at the limit.
-      await g.until(() => g.stdout.split('queue full').length - 1 >= 4, 'every queue full');
+      await g.until(() => g.stdout.split('queue full').length - 1 >= 4 * round, 'every queue full');
       const before = polite.length;
       await eventually(() => polite.length >= before + 20, 'the polite client served with the queues full');
-    });
-    for (const ws of clients) ws.terminate();
-    const after = await comesBack(worker, idleRss);
-    report('WebSocket never reads', idleRss, peak, after, statuses);
-    expect(statuses.every((s) => s === 200)).toBe(true);
-    expect(peak - idleRss).toBeLessThan(PEAK_BOUND);
-    expect(g.workerPids.size).toBe(1);
+      for (const ws of clients) ws.terminate();
+    }, WS_PEAK_BOUND);
   });
 });
