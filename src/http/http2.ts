@@ -98,7 +98,10 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       if (timer) clearTimeout(timer);
       timer = null;
       stream.on('close', () => {
-        if (--open === 0 && !session.closed) arm(this.options.keepAliveTimeout, () => session.close());
+        if (--open > 0 || session.closed) return;
+        // --keep-alive 0: no idle connections at all, as on HTTP/1.1.
+        if (this.options.keepAliveTimeout <= 0) session.close();
+        else arm(this.options.keepAliveTimeout, () => session.close());
       });
     });
     session.on('close', () => timer && clearTimeout(timer));
