@@ -3,15 +3,14 @@ import type { TlsOptions } from 'node:tls';
 import { Http2ProtocolServer } from '../http/http2.js';
 import { withHealthCheckNode } from '../http/health.js';
 import type { ProtocolServer } from '../http/protocol.js';
-import { logRefusals } from './hosted.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
-import type { HttpLimits } from '../http/limits.js';
+import { httpLimits, type HttpLimits } from '../http/limits.js';
 import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
 import { markAccepted, tlsLayer, tlsOptions, type TlsSettings } from '../http/tls.js';
-import { httpLimits } from '../http/limits.js';
 import type { HostedApp, NodeListener } from '../interfaces/detect.js';
 import { fetchOnCompat } from '../interfaces/fetch-compat.js';
 import type { Logger } from '../log/logger.js';
+import { logRefusals } from './hosted.js';
 
 /**
  * What happens to an accepted socket before HTTP: the PROXY protocol header first (it precedes
