@@ -46,6 +46,8 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
   private readonly sessions = new Set<Http2Session>();
   private draining = false;
   private h2InFlight = 0;
+  /** The socket accept() is handing to node's server, for its 'session' event. */
+  private accepting: TLSSocket | null = null;
 
   constructor(
     listener: CompatListener,
@@ -68,7 +70,9 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
     );
     this.server.on('session', (session: Http2Session) => {
       this.sessions.add(session);
-      this.closeWhenIdle(session);
+      // Emitted while accept() hands the socket over. (session.socket is a proxy that refuses
+      // destroy() and is not the key the accept time is recorded under.)
+      this.closeWhenIdle(session, this.accepting!);
       session.on('close', () => this.sessions.delete(session));
       // A protocol error on one connection only ends that connection.
       session.on('error', () => session.destroy());
@@ -83,9 +87,8 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
    * no open stream is closed (GOAWAY) after --keep-alive, like an idle HTTP/1.1 connection. Node's
    * own session timeout would also cut streams still waiting for a slow app, so it is not used.
    */
-  private closeWhenIdle(session: Http2Session): void {
+  private closeWhenIdle(session: Http2Session, socket: TLSSocket): void {
     let open = 0;
-    let first = true;
     let timer: NodeJS.Timeout | null = null;
     const arm = (ms: number, onFire: () => void) => {
       if (ms <= 0) return;
@@ -93,7 +96,6 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       timer.unref();
     };
     session.on('stream', (stream) => {
-      first = false;
       open++;
       if (timer) clearTimeout(timer);
       timer = null;
@@ -105,9 +107,8 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       });
     });
     session.on('close', () => timer && clearTimeout(timer));
-    const socket = session.socket as Socket;
     arm(timeLeft(socket, this.options.limits.headerTimeout), () => {
-      if (first) this.options.onHeadTimeout(socket);
+      this.options.onHeadTimeout(socket);
       session.destroy();
       // The session ends its socket gracefully, which a peer that does not read can stall.
       socket.destroy();
@@ -190,7 +191,12 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       this.sockets.delete(tls);
       this.emit('connection-closed');
     });
-    this.server.emit('connection', tls);
+    this.accepting = tls;
+    try {
+      this.server.emit('connection', tls);
+    } finally {
+      this.accepting = null;
+    }
   }
 
   drain(): void {

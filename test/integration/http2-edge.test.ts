@@ -95,9 +95,11 @@ describe('the TLS handshake is timed by --header-timeout', () => {
     // Each reads what the server sends (its SETTINGS), so that it sees the end of the stream.
     for (const s of [quiet, settingsOnly, halfHead, http1]) s.on('error', () => {}).resume();
     await Promise.all([quiet, settingsOnly, halfHead, http1].map(closed));
+    await g.waitForLog(/^HTTP\/2 connection sent no request within --header-timeout of its accept$/, { count: 3 });
     const session = await h2Session(g.port, certs);
     expect((await h2Request(session, { ':path': '/ok' })).status).toBe(200);
     session.close();
+    expect(g.workerPids.size).toBe(1); // the same worker: closing them crashed nothing
   });
 });
 
