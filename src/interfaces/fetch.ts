@@ -134,7 +134,7 @@ function notAResponse(value: unknown): TypeError {
 export class FetchServer {
   readonly pending = new WeakMap<EngineRequest, { data: unknown; headers?: HeadersInit }>();
   readonly topics = new Topics();
-  constructor(private readonly hub: WebSocketHub | null) {}
+  constructor(public hub: WebSocketHub | null) {}
   upgrade(request: Request, options: { data?: unknown; headers?: HeadersInit } = {}): boolean {
     const req = (request as unknown as Partial<Tagged>)[kEngineRequest];
     if (!this.hub || !req?.upgrade || req.header('upgrade')?.toLowerCase() !== 'websocket') return false;
@@ -158,6 +158,7 @@ const servers = new WeakMap<FetchApp, FetchServer>();
 export function fetchServerFor(app: FetchApp, hub: WebSocketHub | null): FetchServer {
   let server = servers.get(app);
   if (!server) servers.set(app, (server = new FetchServer(hub)));
+  else if (hub) server.hub = hub; // the HTTP/2 bridge asks first without one
   return server;
 }
 

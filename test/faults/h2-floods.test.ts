@@ -15,6 +15,8 @@ import { FLAG, FRAME, PREFACE, frame, getHeaderBlock, h2Request, h2Session, rssO
  */
 
 const MB = 1024 * 1024;
+/** Each flood runs twice and is CPU-bound on a shared machine: more than the default 60 s. */
+const FLOOD_TEST_TIMEOUT = 180_000;
 /**
  * How far above its idle RSS the worker may go during an HTTP/2 flood, and must come back within
  * after. (The worker keeps some of what a flood made it allocate: V8 and malloc keep pages.)
@@ -141,7 +143,7 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
         }),
       );
     });
-  });
+  }, FLOOD_TEST_TIMEOUT);
 
   it('CONTINUATION flood: header blocks that never end, 1 KB at a time, over 4 connections', async () => {
     if (!certs) return;
@@ -157,7 +159,7 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
         }),
       );
     });
-  });
+  }, FLOOD_TEST_TIMEOUT);
 
   it('10,000 streams sent at once on one connection that never reads its responses', async () => {
     if (!certs) return;
@@ -172,10 +174,10 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
       socket.write(Buffer.concat(frames));
       // The flood is in the server's hands; meanwhile the polite client is served.
       const before = polite.length;
-      await eventually(() => polite.length >= before + 50, 'the polite client served during the flood');
+      await eventually(() => polite.length >= before + 50, 'the polite client served during the flood', 90_000);
       socket.destroy();
     });
-  });
+  }, FLOOD_TEST_TIMEOUT);
 
   it('WebSocket clients that never read, sent to until send() drops: queues stop at the back-pressure limit', async () => {
     if (!certs) return;
@@ -193,10 +195,10 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
         clients.push(ws);
       }
       // The app sees send() return 0 once a socket's queue is at the limit.
-      await g.until(() => g.stdout.split('queue full').length - 1 >= 4 * round, 'every queue full');
+      await g.until(() => g.stdout.split('queue full').length - 1 >= 4 * round, 'every queue full', 90_000);
       const before = polite.length;
-      await eventually(() => polite.length >= before + 20, 'the polite client served with the queues full');
+      await eventually(() => polite.length >= before + 20, 'the polite client served with the queues full', 90_000);
       for (const ws of clients) ws.terminate();
     }, WS_PEAK_BOUND);
-  });
+  }, FLOOD_TEST_TIMEOUT);
 });
