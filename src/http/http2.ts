@@ -1,72 +1,103 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import type { TlsOptions, TLSSocket } from 'node:tls';
-import { inheritPeer } from './proxy-protocol.js';
+import type { TLSSocket } from 'node:tls';
+import { checkHttp2Head, maxHeaderListPairs, maxHeaderListSize } from './h2-limits.js';
+import type { HttpLimits } from './limits.js';
 import { NodeExchange } from './node-server.js';
 import type { ProtocolServer } from './protocol.js';
+import { type Rejection } from './reject.js';
+import { reasonPhrase } from './status.js';
+import { timeLeft } from './tls.js';
+import { bodyTooLarge } from './validate.js';
 
 /** node:http2, loaded when a worker serves HTTP/2 (--http2), not before. */
 const http2 = (): typeof import('node:http2') => createRequire(import.meta.url)('node:http2');
+
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest;
 export type AnyResponse = ServerResponse | Http2ServerResponse;
 export type CompatListener = (req: AnyRequest, res: AnyResponse) => unknown;
 
 export interface Http2Options {
-  tls: TlsOptions;
   keepAliveTimeout: number;
-  headerTimeout: number;
+  limits: HttpLimits;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS: streams beyond it are refused (RST_STREAM REFUSED_STREAM). */
+  maxConcurrentStreams: number;
   onError(err: unknown, req: AnyRequest): void;
-  onClientError(err: Error): void;
+  /** A connection that sent no complete request head within --header-timeout of its accept. */
+  onHeadTimeout(socket: Socket): void;
 }
 
+/** The h2 protocol events a ProtocolServer passes on from the HTTP/1.1 server beside it. */
+const FORWARDED_EVENTS = ['request', 'response', 'connection-closed'] as const;
+
 /**
- * `--http2`: node's HTTP/2 server over TLS, with ALPN choosing h2 or HTTP/1.1 per connection, for
- * `node` apps (through node's compatibility request/response) and `fetch` apps (bridged below).
- * Like the other ProtocolServers it never listens: the worker feeds it accepted raw sockets.
+ * `--http2`: TLS connections whose ALPN chose h2 get node's HTTP/2 server (for `node` apps through
+ * node's compatibility request/response, `fetch` apps bridged in fetch-compat.ts); those that chose
+ * HTTP/1.1 get `http1`, the very server a TLS listener without h2 would use: same limits, same
+ * refusals, and WebSocket upgrades for every interface. The TLS handshake happens before, in the
+ * edge (tls.ts), which times it. Like the other ProtocolServers it never listens.
+ *
+ * gserve's limits hold on h2 streams: SETTINGS advertise --http2-max-concurrent-streams and a
+ * header-list size derived from the request limits, and each stream's head and body are checked
+ * with the statuses HTTP/1.1 gets (h2-limits.ts).
  */
 export class Http2ProtocolServer extends EventEmitter implements ProtocolServer {
   private readonly server;
   private readonly sockets = new Set<TLSSocket>();
   private readonly sessions = new Set<Http2Session>();
-  private readonly active = new Map<Socket, number>();
   private draining = false;
-  inFlight = 0;
+  private h2InFlight = 0;
+  /** The socket accept() is handing to node's server, for its 'session' event. */
+  private accepting: TLSSocket | null = null;
 
-  constructor(listener: CompatListener, private readonly options: Http2Options) {
+  constructor(
+    listener: CompatListener,
+    private readonly http1: ProtocolServer,
+    private readonly options: Http2Options,
+  ) {
     super();
-    this.server = http2().createSecureServer({ ...options.tls, allowHTTP1: true }, (req, res) => this.handle(listener, req, res));
-    Object.assign(this.server, { keepAliveTimeout: options.keepAliveTimeout, headersTimeout: options.headerTimeout });
-    this.server.prependListener('secureConnection', (socket: TLSSocket) => {
-      inheritPeer((socket as TLSSocket & { _parent: Socket })._parent, socket);
-      this.sockets.add(socket);
-      socket.on('close', () => {
-        this.sockets.delete(socket);
-        this.emit('connection-closed');
-      });
-    });
+    const { limits } = options;
+    this.server = http2().createServer(
+      {
+        settings: {
+          maxConcurrentStreams: options.maxConcurrentStreams,
+          maxHeaderListSize: maxHeaderListSize(limits),
+          // RFC 8441 (WebSocket over HTTP/2) is not offered: clients open WebSockets over HTTP/1.1.
+          enableConnectProtocol: false,
+        },
+        maxHeaderListPairs: maxHeaderListPairs(limits),
+      },
+      (req, res) => this.handle(listener, req, res),
+    );
     this.server.on('session', (session: Http2Session) => {
       this.sessions.add(session);
-      this.closeWhenIdle(session);
+      // Emitted while accept() hands the socket over. (session.socket is a proxy that refuses
+      // destroy() and is not the key the accept time is recorded under.)
+      this.closeWhenIdle(session, this.accepting!);
       session.on('close', () => this.sessions.delete(session));
+      // A protocol error on one connection only ends that connection.
+      session.on('error', () => session.destroy());
       if (this.draining) session.close();
     });
-    this.server.on('tlsClientError', options.onClientError);
+    for (const event of FORWARDED_EVENTS) http1.on(event, (...args: unknown[]) => this.emit(event, ...args));
   }
 
   /**
-   * An HTTP/2 connection with no open stream is closed (GOAWAY) after the first-request time, then
-   * after --keep-alive between streams, like an idle HTTP/1.1 connection. Node's own session
-   * timeout would also cut streams still waiting for a slow app, so it is not used.
+   * The first complete request head must arrive within --header-timeout of the accept (the TLS
+   * handshake, the connection preface and SETTINGS count against it); after that a connection with
+   * no open stream is closed (GOAWAY) after --keep-alive, like an idle HTTP/1.1 connection. Node's
+   * own session timeout would also cut streams still waiting for a slow app, so it is not used.
    */
-  private closeWhenIdle(session: Http2Session): void {
+  private closeWhenIdle(session: Http2Session, socket: TLSSocket): void {
     let open = 0;
     let timer: NodeJS.Timeout | null = null;
-    const arm = (ms: number) => {
-      timer = setTimeout(() => session.close(), ms);
+    const arm = (ms: number, onFire: () => void) => {
+      if (ms <= 0) return;
+      timer = setTimeout(onFire, ms);
       timer.unref();
     };
     session.on('stream', (stream) => {
@@ -74,33 +105,38 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       if (timer) clearTimeout(timer);
       timer = null;
       stream.on('close', () => {
-        if (--open === 0 && !session.closed) arm(this.options.keepAliveTimeout);
+        if (--open > 0 || session.closed) return;
+        // --keep-alive 0: no idle connections at all, as on HTTP/1.1.
+        if (this.options.keepAliveTimeout <= 0) session.close();
+        else arm(this.options.keepAliveTimeout, () => session.close());
       });
     });
     session.on('close', () => timer && clearTimeout(timer));
-    arm(this.options.headerTimeout);
+    arm(timeLeft(socket, this.options.limits.headerTimeout), () => {
+      this.options.onHeadTimeout(socket);
+      session.destroy();
+      // The session ends its socket gracefully, which a peer that does not read can stall.
+      socket.destroy();
+    });
   }
 
-  private handle(listener: CompatListener, req: AnyRequest, res: AnyResponse): void {
-    const socket = req.socket as Socket;
-    const http1 = req.httpVersionMajor === 1;
-    this.inFlight++;
-    this.active.set(socket, (this.active.get(socket) ?? 0) + 1);
-    if (http1 && this.draining) (res as ServerResponse).shouldKeepAlive = false;
-    const exchange = new NodeExchange(req as IncomingMessage, res as ServerResponse);
+  private handle(listener: CompatListener, req: Http2ServerRequest, res: Http2ServerResponse): void {
+    const refusal = checkHttp2Head(req.rawHeaders, this.options.limits);
+    if (refusal) return this.refuse(req, res, refusal);
+    this.h2InFlight++;
+    const exchange = new NodeExchange(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    this.emit('request', req, res);
     res.on('close', () => {
-      this.inFlight--;
-      const left = (this.active.get(socket) ?? 1) - 1;
-      if (left > 0) this.active.set(socket, left);
-      else this.active.delete(socket);
+      this.h2InFlight--;
       this.emit('response', req, res, exchange);
     });
+    this.limitBody(req, res);
     const fail = (err: unknown) => {
       this.options.onError(err, req);
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end('Internal Server Error\n');
-      } else res.destroy();
+      } else res.stream.close(http2().constants.NGHTTP2_INTERNAL_ERROR);
     };
     try {
       const result = listener(req, res);
@@ -110,22 +146,81 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
     }
   }
 
+  /**
+   * A body longer than --limit-request-body (without a Content-Length saying so) is cut at the
+   * limit: 413, and the app sees no byte past the limit and no end of the body, only 'aborted'
+   * once the stream closes, as an HTTP/1.1 request cut by a refusal. The count sits in the
+   * stream's push(), which node's HTTP/2 core calls for every DATA frame, before the compatibility
+   * request (which listens to 'data') sees anything.
+   */
+  private limitBody(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    const limit = this.options.limits.requestBody;
+    if (!limit) return;
+    const stream = req.stream as Http2ServerRequest['stream'] & { push(chunk: unknown, encoding?: BufferEncoding): boolean };
+    const push = stream.push;
+    let bytes = 0;
+    let refused = false;
+    stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
+      if (refused) return true; // swallowed, the end of the body included
+      if (chunk !== null && chunk !== undefined) {
+        bytes += (chunk as Buffer).length;
+        if (bytes > limit) {
+          refused = true;
+          this.refuse(req, res, bodyTooLarge(limit));
+          return true;
+        }
+      }
+      return push.call(stream, chunk, encoding);
+    };
+  }
+
+  /**
+   * The refusal HTTP/1.1 would get, as a response on this stream; then RST_STREAM (NO_ERROR, after
+   * the response) tells the client to stop sending (RFC 9113 §8.1). Other streams carry on.
+   */
+  private refuse(req: Http2ServerRequest, res: Http2ServerResponse, r: Rejection): void {
+    this.emit('rejected', r, req.socket);
+    const stream = res.stream;
+    if (stream.destroyed) return;
+    if (res.headersSent) return void stream.close(http2().constants.NGHTTP2_CANCEL);
+    const body = `${reasonPhrase(r.status)}: ${r.reason}\n`;
+    res.writeHead(r.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body, () => stream.close(http2().constants.NGHTTP2_NO_ERROR));
+  }
+
   accept(socket: Socket): void {
-    this.server.emit('connection', socket);
+    const tls = socket as TLSSocket;
+    if (tls.alpnProtocol !== 'h2') return this.http1.accept(socket);
+    this.sockets.add(tls);
+    tls.on('close', () => {
+      this.sockets.delete(tls);
+      this.emit('connection-closed');
+    });
+    this.accepting = tls;
+    try {
+      this.server.emit('connection', tls);
+    } finally {
+      this.accepting = null;
+    }
   }
 
   drain(): void {
     this.draining = true;
     // GOAWAY: streams already open finish, no new ones start.
     for (const session of this.sessions) session.close();
+    this.http1.drain();
   }
 
   closeIdleConnections(): void {
     for (const session of this.sessions) session.close();
-    for (const socket of this.sockets) if (socket.alpnProtocol !== 'h2' && !this.active.has(socket)) socket.destroy();
+    this.http1.closeIdleConnections();
   }
 
   get connectionCount(): number {
-    return this.sockets.size;
+    return this.sockets.size + this.http1.connectionCount;
+  }
+
+  get inFlight(): number {
+    return this.h2InFlight + this.http1.inFlight;
   }
 }

@@ -60,15 +60,74 @@ export function tlsOptions(s: TlsSettings): TlsOptions | null {
   return options;
 }
 
+/** When each connection was accepted (performance.now()), for clocks that start at the accept. */
+const acceptedAt = new WeakMap<Socket, number>();
+
+/** Records the accept time of a raw socket, once: the edge calls it before the PROXY header or TLS. */
+export function markAccepted(socket: Socket): void {
+  if (!acceptedAt.has(socket)) acceptedAt.set(socket, performance.now());
+}
+
+/** Milliseconds left of `budget` counted from the socket's accept (0 = no limit, stays 0). */
+export function timeLeft(socket: Socket, budget: number): number {
+  if (budget <= 0) return 0;
+  const since = acceptedAt.get(socket);
+  return since === undefined ? budget : Math.max(1, budget - (performance.now() - since));
+}
+
+export type HandshakeFailure = 'timeout' | 'error';
+
+export interface TlsLayerHooks {
+  /** --header-timeout in ms (0 = none): the handshake must end within it, counted from the accept. */
+  headerTimeout: number;
+  onFailure(kind: HandshakeFailure, detail: string, raw: Socket): void;
+}
+
 /**
  * TLS over sockets the worker accepted itself: a tls.Server that never listens, fed raw sockets,
  * handing each finished handshake on. A failed handshake only closes that connection.
+ *
+ * The handshake is timed from the accept with an absolute deadline of --header-timeout. Node's own
+ * `handshakeTimeout` is an idle timer, which a client trickling its ClientHello a byte at a time
+ * would keep resetting; and a client that never sends a ClientHello would hold a connection slot
+ * for Node's 120 s default.
  */
-export function tlsLayer(options: TlsOptions, onSecure: (socket: TLSSocket) => void, onClientError: (err: Error) => void): (raw: Socket) => void {
+export function tlsLayer(options: TlsOptions, onSecure: (socket: TLSSocket) => void, hooks: TlsLayerHooks): (raw: Socket) => void {
+  const timers = new WeakMap<Socket, NodeJS.Timeout>();
+  const timedOut = new WeakSet<Socket>();
+  const settle = (raw: Socket) => {
+    const timer = timers.get(raw);
+    if (timer) clearTimeout(timer);
+    timers.delete(raw);
+  };
   const server = tls().createServer(options, (socket) => {
-    inheritPeer((socket as TLSSocket & { _parent: Socket })._parent, socket);
+    const raw = (socket as TLSSocket & { _parent: Socket })._parent;
+    settle(raw);
+    inheritPeer(raw, socket);
+    const since = acceptedAt.get(raw);
+    if (since !== undefined) acceptedAt.set(socket, since);
     onSecure(socket);
   });
-  server.on('tlsClientError', onClientError);
-  return (raw) => server.emit('connection', raw);
+  server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+    if (!raw || timedOut.has(raw)) return; // our own timeout, already counted
+    settle(raw);
+    hooks.onFailure('error', err.message, raw);
+  });
+  return (raw) => {
+    markAccepted(raw);
+    const left = timeLeft(raw, hooks.headerTimeout);
+    if (left > 0) {
+      const timer = setTimeout(() => {
+        timers.delete(raw);
+        timedOut.add(raw);
+        hooks.onFailure('timeout', `no TLS handshake within ${hooks.headerTimeout / 1000} s of the accept (--header-timeout)`, raw);
+        raw.destroy();
+      }, left);
+      timer.unref();
+      timers.set(raw, timer);
+      raw.once('close', () => settle(raw));
+    }
+    server.emit('connection', raw);
+  };
 }

@@ -3,19 +3,41 @@ import type { Http2ServerRequest } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { CompatListener } from '../http/http2.js';
 import { clientInfo } from '../http/proxy.js';
-import type { FetchHandler } from './detect.js';
+import type { HostedApp } from './detect.js';
+import { fetchServerFor } from './fetch.js';
 
 /** HTTP/2 forbids the connection-specific headers of HTTP/1.1. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
 
-/** Runs a fetch app on node's request/response pair (HTTP/2, or HTTP/1.1 negotiated by ALPN). */
-export function fetchOnCompat(fetch: FetchHandler): CompatListener {
+/**
+ * Bun's `server` argument on an HTTP/2 stream: the worker's topics as on HTTP/1.1, the client's
+ * address, and `upgrade()` answering false: WebSocket is served over HTTP/1.1 only (RFC 8441 is
+ * not offered), so a browser opens its WebSockets on an HTTP/1.1 connection, where it succeeds.
+ */
+function http2Server(app: Extract<HostedApp, { kind: 'fetch' }>) {
+  const shared = fetchServerFor(app, null);
+  const clients = new WeakMap<Request, ReturnType<typeof clientInfo>>();
+  return {
+    clients,
+    upgrade: (_request: Request, _options?: unknown): boolean => false,
+    publish: (topic: string, message: string | Uint8Array | ArrayBuffer): number => shared.publish(topic, message),
+    requestIP(request: Request): { address: string; family: string; port: number } | null {
+      const c = clients.get(request);
+      return c?.clientAddress ? { address: c.clientAddress, family: c.clientAddress.includes(':') ? 'IPv6' : 'IPv4', port: c.clientPort } : null;
+    },
+  };
+}
+
+/** Runs a fetch app on node's HTTP/2 compatibility request/response pair. */
+export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>): CompatListener {
+  const server = http2Server(app);
   return async (req, res) => {
     const headers = new Headers();
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) if (!raw[i]!.startsWith(':')) headers.append(raw[i]!, raw[i + 1]!);
     const authority = (req as Http2ServerRequest).authority ?? req.headers.host ?? 'localhost';
-    const { scheme } = clientInfo(req.socket, (name) => headers.get(name) ?? undefined, 'https');
+    const client = clientInfo(req.socket, (name) => headers.get(name) ?? undefined, 'https');
+    const { scheme } = client;
     const method = req.method ?? 'GET';
     const withBody = method !== 'GET' && method !== 'HEAD';
     const request = new Request(`${scheme}://${authority}${req.url}`, {
@@ -24,7 +46,8 @@ export function fetchOnCompat(fetch: FetchHandler): CompatListener {
       body: withBody ? (Readable.toWeb(req as Readable) as ReadableStream<Uint8Array>) : null,
       duplex: 'half',
     });
-    const response = await fetch(request);
+    server.clients.set(request, client);
+    const response = await app.fetch(request, server);
     if (!(response instanceof Response)) throw new TypeError(`the fetch handler returned ${response === undefined ? 'undefined' : typeof response}, not a Response`);
     const out: Record<string, string | string[]> = {};
     response.headers.forEach((value, name) => {

@@ -4,7 +4,7 @@ import { requestClient } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
 import { FastResponse, LazyRequest, NativeRequest, installFastGlobals, type FastBody, type HeadersInit, type RequestSource } from './fetch-globals.js';
-import { BunSocket, Topics, engineUpgradeRequest, runBunHandlers, type WebSocketHub } from './websocket.js';
+import { BunSocket, DEFAULT_BACKPRESSURE_LIMIT, Topics, engineUpgradeRequest, runBunHandlers, type WebSocketHub } from './websocket.js';
 
 type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
 
@@ -131,10 +131,10 @@ function notAResponse(value: unknown): TypeError {
  * Bun's `server` argument: `server.upgrade(request, { data, headers })` marks an Upgrade request
  * to be turned into a WebSocket once `fetch` returns; `publish` reaches this worker's subscribers.
  */
-class FetchServer {
+export class FetchServer {
   readonly pending = new WeakMap<EngineRequest, { data: unknown; headers?: HeadersInit }>();
   readonly topics = new Topics();
-  constructor(private readonly hub: WebSocketHub | null) {}
+  constructor(public hub: WebSocketHub | null) {}
   upgrade(request: Request, options: { data?: unknown; headers?: HeadersInit } = {}): boolean {
     const req = (request as unknown as Partial<Tagged>)[kEngineRequest];
     if (!this.hub || !req?.upgrade || req.header('upgrade')?.toLowerCase() !== 'websocket') return false;
@@ -153,6 +153,15 @@ class FetchServer {
   }
 }
 
+const servers = new WeakMap<FetchApp, FetchServer>();
+/** One `server` per app and worker, so requests on every listener and protocol share its topics. */
+export function fetchServerFor(app: FetchApp, hub: WebSocketHub | null): FetchServer {
+  let server = servers.get(app);
+  if (!server) servers.set(app, (server = new FetchServer(hub)));
+  else if (hub) server.hub = hub; // the HTTP/2 bridge asks first without one
+  return server;
+}
+
 export interface FetchAdapterOptions {
   hub: WebSocketHub | null;
   onError(err: unknown, what: string): void;
@@ -160,14 +169,18 @@ export interface FetchAdapterOptions {
 
 export function fetchAdapter(app: FetchApp, opts: FetchAdapterOptions): EngineHandler {
   installFastGlobals();
-  const server = new FetchServer(app.websocket ? opts.hub : null);
+  const server = fetchServerFor(app, app.websocket ? opts.hub : null);
 
   const upgrade = async (req: EngineRequest, data: unknown, headers: HeadersInit | undefined): Promise<void> => {
     const { socket, head } = req.takeSocket();
     const extra = headers ? headerList(new Headers(headers)) : [];
     const ws = await opts.hub!.accept(engineUpgradeRequest(req), socket, head, { headers: extra });
     if (!ws) return;
-    const bun = new BunSocket(ws, data, req.socket.remoteAddress ?? '', server.topics);
+    const { backpressureLimit, closeOnBackpressureLimit } = app.websocket!;
+    const bun = new BunSocket(ws, data, req.socket.remoteAddress ?? '', server.topics, {
+      backpressureLimit: typeof backpressureLimit === 'number' && backpressureLimit > 0 ? backpressureLimit : DEFAULT_BACKPRESSURE_LIMIT,
+      closeOnBackpressureLimit: closeOnBackpressureLimit === true,
+    });
     runBunHandlers(bun, ws, app.websocket!, server.topics, (err) => opts.onError(err, `WebSocket handler for ${req.url}`));
   };
 

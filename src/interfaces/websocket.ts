@@ -150,7 +150,20 @@ export interface BunWebSocketHandlers {
   close?(ws: BunSocket, code: number, reason: string): unknown;
   ping?(ws: BunSocket, data: Buffer): unknown;
   pong?(ws: BunSocket, data: Buffer): unknown;
+  /** After a send returned -1 (back-pressure): the socket has written its backlog out; send more. */
+  drain?(ws: BunSocket): unknown;
+  /** Bytes a socket may have queued before sends are dropped (return 0). Bun's default: 16 MiB. */
+  backpressureLimit?: number;
+  /** Close the connection instead of dropping, once the limit is reached (Bun's default: false). */
+  closeOnBackpressureLimit?: boolean;
 }
+
+/** Bun's default `backpressureLimit`. */
+export const DEFAULT_BACKPRESSURE_LIMIT = 16 * 1024 * 1024;
+
+/** `send()` results, with Bun's meaning. */
+export const SEND_DROPPED = 0;
+export const SEND_BACKPRESSURE = -1;
 
 /** In-process pub/sub topics, as Bun's `ws.subscribe`/`server.publish` (one worker's sockets only). */
 export class Topics {
@@ -178,23 +191,54 @@ export class Topics {
   }
 }
 
-/** The subset of Bun's ServerWebSocket that gserve provides, over a `ws` socket. */
+/** The socket under a `ws` WebSocket: its write buffer is where back-pressure shows. */
+const transportOf = (ws: WebSocket): (Duplex & { writableNeedDrain?: boolean }) | undefined => (ws as unknown as { _socket?: Duplex })._socket;
+
+/**
+ * The subset of Bun's ServerWebSocket that gserve provides, over a `ws` socket.
+ *
+ * `send()` answers as Bun's does: the byte count when the message went out, -1 when it was queued
+ * behind unsent data (back-pressure: it will be delivered; the `drain` handler says when to go
+ * on), 0 when it was dropped: the socket is not open, or its queue is at `backpressureLimit` (then
+ * nothing is queued, so the app knows exactly which messages the client will get).
+ */
 export class BunSocket<T = unknown> {
+  private wantsDrain = false;
   constructor(
     private readonly ws: WebSocket,
     public data: T,
     readonly remoteAddress: string,
     private readonly topics: Topics,
+    private readonly limits: { backpressureLimit: number; closeOnBackpressureLimit: boolean } = { backpressureLimit: DEFAULT_BACKPRESSURE_LIMIT, closeOnBackpressureLimit: false },
   ) {}
   get readyState(): number {
     return this.ws.readyState;
   }
-  /** Bytes queued, or -1 when the socket's buffer is over its limit (Bun: back-pressure), or 0 when closed. */
+  /** Bytes still queued for the client. */
+  getBufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
   send(message: string | Uint8Array | ArrayBuffer, compress?: boolean): number {
-    if (this.ws.readyState !== WebSocket.OPEN) return 0;
+    if (this.ws.readyState !== WebSocket.OPEN) return SEND_DROPPED;
+    if (this.ws.bufferedAmount >= this.limits.backpressureLimit) {
+      this.wantsDrain = true;
+      if (this.limits.closeOnBackpressureLimit) this.ws.terminate();
+      return SEND_DROPPED;
+    }
     const size = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
     this.ws.send(message, { compress, binary: typeof message !== 'string' });
-    return this.ws.bufferedAmount > 1024 * 1024 ? -1 : size;
+    // The transport's own signal: past its high-water mark it will emit 'drain' once written out.
+    if (transportOf(this.ws)?.writableNeedDrain) {
+      this.wantsDrain = true;
+      return SEND_BACKPRESSURE;
+    }
+    return size;
+  }
+  /** Called on the transport's 'drain': true once per back-pressure episode the app saw. */
+  takeDrain(): boolean {
+    if (!this.wantsDrain || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.wantsDrain = false;
+    return true;
   }
   sendText(message: string, compress?: boolean): number {
     return this.send(message, compress);
@@ -236,6 +280,9 @@ export function runBunHandlers(socket: BunSocket, ws: WebSocket, handlers: BunWe
   ws.on('ping', (data) => call(() => handlers.ping?.(socket, data)));
   ws.on('pong', (data) => call(() => handlers.pong?.(socket, data)));
   ws.on('error', () => {}); // 'close' follows with the code
+  transportOf(ws)?.on('drain', () => {
+    if (socket.takeDrain()) call(() => handlers.drain?.(socket));
+  });
   call(() => handlers.open?.(socket));
 }
 

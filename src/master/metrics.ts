@@ -56,6 +56,10 @@ export function renderMetrics(src: MetricsSource): string {
   family('gserve_http_sent_bytes_total', 'counter', 'Bytes written to HTTP connections (heads and bodies).');
   out.push(`gserve_http_sent_bytes_total ${totals.bytesOut}`);
 
+  family('gserve_tls_handshake_failures_total', 'counter', 'TLS handshakes that failed, or did not end within --header-timeout of the accept (reason="timeout").');
+  out.push(`gserve_tls_handshake_failures_total${labels({ reason: 'error' })} ${totals.tlsHandshakeErrors}`);
+  out.push(`gserve_tls_handshake_failures_total${labels({ reason: 'timeout' })} ${totals.tlsHandshakeTimeouts}`);
+
   family('gserve_workers', 'gauge', 'Worker processes, by state.');
   const states = { booting: 0, ready: 0, busy: 0, draining: 0 };
   for (const w of workers) states[src.book.row(w).state]++;

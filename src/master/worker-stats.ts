@@ -42,22 +42,31 @@ interface Tracked {
   succeeded: boolean;
 }
 
-type Totals = Pick<StatsReport, 'served' | 'durationSum' | 'bytesIn' | 'bytesOut'> & { counts: number[]; buckets: number[] };
+type Totals = Pick<StatsReport, 'served' | 'durationSum' | 'bytesIn' | 'bytesOut'> & {
+  counts: number[];
+  buckets: number[];
+  tlsHandshakeErrors: number;
+  tlsHandshakeTimeouts: number;
+};
 
 const emptyTotals = (): Totals => ({
   served: 0,
   durationSum: 0,
   bytesIn: 0,
   bytesOut: 0,
+  tlsHandshakeErrors: 0,
+  tlsHandshakeTimeouts: 0,
   counts: new Array(METHODS.length * STATUS_CLASSES.length).fill(0),
   buckets: new Array(DURATION_BUCKETS.length + 1).fill(0),
 });
 
-function addInto(into: Totals, r: Totals): void {
+function addInto(into: Totals, r: Omit<Totals, 'tlsHandshakeErrors' | 'tlsHandshakeTimeouts'> & Partial<Totals>): void {
   into.served += r.served;
   into.durationSum += r.durationSum;
   into.bytesIn += r.bytesIn;
   into.bytesOut += r.bytesOut;
+  into.tlsHandshakeErrors += r.tlsHandshakeErrors ?? 0;
+  into.tlsHandshakeTimeouts += r.tlsHandshakeTimeouts ?? 0;
   r.counts.forEach((n, i) => (into.counts[i]! += n));
   r.buckets.forEach((n, i) => (into.buckets[i]! += n));
 }

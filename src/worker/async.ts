@@ -34,7 +34,8 @@ export class AsyncWorker implements WorkerClass {
     const cap = new ConnectionCap(settings.workerConnections as number);
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
       const options = protocolOptions(settings, this.ctx.log, listener.scheme);
-      const protocol = edge.http2 ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, edge.tls!, options) : this.makeProtocol(options, index);
+      const http1 = this.makeProtocol(options, index);
+      const protocol = edge.http2 ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, http1, { ...options, maxConcurrentStreams: edge.maxConcurrentStreams }) : http1;
       protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.ctx.observe?.(protocol);

@@ -4,12 +4,13 @@ import { Http2ProtocolServer } from '../http/http2.js';
 import { withHealthCheckNode } from '../http/health.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
-import type { HttpLimits } from '../http/limits.js';
+import { httpLimits, type HttpLimits } from '../http/limits.js';
 import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
-import { tlsLayer, tlsOptions, type TlsSettings } from '../http/tls.js';
+import { markAccepted, tlsLayer, tlsOptions, type TlsSettings } from '../http/tls.js';
 import type { HostedApp, NodeListener } from '../interfaces/detect.js';
 import { fetchOnCompat } from '../interfaces/fetch-compat.js';
 import type { Logger } from '../log/logger.js';
+import { logRefusals } from './hosted.js';
 
 /**
  * What happens to an accepted socket before HTTP: the PROXY protocol header first (it precedes
@@ -17,7 +18,7 @@ import type { Logger } from '../log/logger.js';
  */
 export function networkEdge(
   protocol: ProtocolServer,
-  opts: { tls: TlsOptions | null; http2: boolean; proxyProtocol: boolean; unix: boolean; log: Logger },
+  opts: { tls: TlsOptions | null; headerTimeout: number; proxyProtocol: boolean; unix: boolean; log: Logger },
 ): (socket: Socket) => void {
   const edge = proxyThenTls(protocol, opts);
   if (!opts.unix) return edge;
@@ -27,18 +28,24 @@ export function networkEdge(
   };
 }
 
-function proxyThenTls(protocol: ProtocolServer, opts: { tls: TlsOptions | null; http2: boolean; proxyProtocol: boolean; log: Logger }): (socket: Socket) => void {
-  const clientError = (err: Error) => opts.log.debug({ err: err.message }, 'TLS handshake failed');
-  // The HTTP/2 server does its own TLS (it must see ALPN). A TLS layer takes a paused socket's
-  // put-back bytes itself; only plain HTTP needs the socket resumed.
-  const inner = opts.http2
-    ? (socket: Socket) => protocol.accept(socket)
-    : opts.tls
-      ? tlsLayer(opts.tls, (s) => protocol.accept(s), clientError)
-      : plain(protocol);
+function proxyThenTls(protocol: ProtocolServer, opts: { tls: TlsOptions | null; headerTimeout: number; proxyProtocol: boolean; log: Logger }): (socket: Socket) => void {
+  // A TLS layer takes a paused socket's put-back bytes itself; only plain HTTP needs the socket
+  // resumed. With --http2 the protocol server looks at ALPN and picks h2 or HTTP/1.1.
+  const inner = opts.tls
+    ? tlsLayer(opts.tls, (s) => protocol.accept(s), {
+        headerTimeout: opts.headerTimeout,
+        onFailure: (kind, detail, raw) => {
+          opts.log.debug({ peer: raw.remoteAddress, err: detail }, kind === 'timeout' ? 'TLS handshake timed out' : 'TLS handshake failed');
+          protocol.emit('tls-handshake-failed', kind);
+        },
+      })
+    : plain(protocol);
   if (!opts.proxyProtocol) return inner;
-  return (socket) =>
+  return (socket) => {
+    // The --header-timeout clock starts now, before the PROXY header.
+    markAccepted(socket);
     acceptProxyProtocol(socket, inner, (err, s) => opts.log.info({ peer: s.remoteAddress }, 'Closing a connection with a bad PROXY protocol header: %s', err.message));
+  };
 }
 
 function plain(protocol: ProtocolServer): (socket: Socket) => void {
@@ -55,6 +62,10 @@ export interface EdgeSettings {
   /** HTTP/2 needs TLS (ALPN) and a node or fetch app in this thread; others get HTTP/1.1 over TLS. */
   http2: boolean;
   proxyProtocol: boolean;
+  /** --header-timeout in ms: it also bounds the TLS handshake, from the accept. */
+  headerTimeout: number;
+  /** --http2-max-concurrent-streams. */
+  maxConcurrentStreams: number;
   log: Logger;
 }
 
@@ -62,7 +73,16 @@ export function edgeSettings(settings: Record<string, unknown>, log: Logger, app
   setForwardedAllowIps(settings.forwardedAllowIps as string[]);
   const tls = tlsOptions(settings as unknown as TlsSettings);
   const http2Capable = app?.kind === 'node' || app?.kind === 'fetch';
-  return { tls, http2: Boolean(tls && settings.http2 && http2Capable), proxyProtocol: settings.proxyProtocol as boolean, log };
+  const http2 = Boolean(tls && settings.http2 && http2Capable);
+  return {
+    // Only offer h2 in ALPN where it is served: a client that picked h2 must not get HTTP/1.1.
+    tls: tls && { ...tls, ALPNProtocols: http2 ? ['h2', 'http/1.1'] : ['http/1.1'] },
+    http2,
+    proxyProtocol: settings.proxyProtocol as boolean,
+    headerTimeout: httpLimits(settings).headerTimeout,
+    maxConcurrentStreams: (settings.http2MaxConcurrentStreams as number | undefined) ?? 100,
+    log,
+  };
 }
 
 /** The edge for one listener: PROXY protocol, TLS, then `protocol`. */
@@ -70,13 +90,22 @@ export function edgeFor(protocol: ProtocolServer, edge: EdgeSettings, listener: 
   return networkEdge(protocol, { ...edge, unix: listener.address.startsWith('unix:') });
 }
 
-export function http2Protocol(app: Extract<HostedApp, { kind: 'node' | 'fetch' }>, tls: TlsOptions, opts: { keepAliveTimeout: number; limits: HttpLimits; log: Logger }): ProtocolServer {
-  const listener = withHealthCheckNode((app.kind === 'node' ? app.listener : fetchOnCompat(app.fetch)) as NodeListener);
-  return new Http2ProtocolServer(listener as never, {
-    tls,
+/**
+ * The protocol server of an --http2 listener: h2 for connections whose ALPN chose it, `http1`
+ * (the listener's ordinary HTTP/1.1 server, with its upgrades and limits) for the others.
+ */
+export function http2Protocol(
+  app: Extract<HostedApp, { kind: 'node' | 'fetch' }>,
+  http1: ProtocolServer,
+  opts: { keepAliveTimeout: number; limits: HttpLimits; log: Logger; maxConcurrentStreams: number },
+): ProtocolServer {
+  const listener = withHealthCheckNode((app.kind === 'node' ? app.listener : fetchOnCompat(app)) as NodeListener);
+  const server = new Http2ProtocolServer(listener as never, http1, {
     keepAliveTimeout: opts.keepAliveTimeout,
-    headerTimeout: opts.limits.headerTimeout,
+    limits: opts.limits,
+    maxConcurrentStreams: opts.maxConcurrentStreams,
     onError: (err, req) => opts.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, `Error handling request ${req.method} ${req.url}`),
-    onClientError: (err) => opts.log.debug({ err: err.message }, 'TLS handshake failed'),
+    onHeadTimeout: (socket) => opts.log.debug({ peer: socket.remoteAddress }, 'HTTP/2 connection sent no request within --header-timeout of its accept'),
   });
+  return logRefusals(server, opts.log);
 }

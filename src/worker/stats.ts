@@ -33,6 +33,9 @@ export interface StatsReport {
   durationSum: number;
   bytesIn: number;
   bytesOut: number;
+  /** TLS handshakes that failed or did not end within --header-timeout (optional: older workers). */
+  tlsHandshakeErrors?: number;
+  tlsHandshakeTimeouts?: number;
   rss: number;
   /** Event-loop delay since the last report, in seconds. */
   loopDelay: { mean: number; p99: number; max: number };
@@ -45,6 +48,8 @@ export class WorkerStats {
   private durationSum = 0;
   private bytesIn = 0;
   private bytesOut = 0;
+  private tlsHandshakeErrors = 0;
+  private tlsHandshakeTimeouts = 0;
   /** Socket byte counters at the previous response on that socket. */
   private readonly seen = new WeakMap<Socket, { read: number; written: number }>();
   private readonly protocols: ProtocolServer[] = [];
@@ -66,6 +71,10 @@ export class WorkerStats {
   /** Counts every response of this protocol server (and logs it, when there is an access log). */
   observe(protocol: ProtocolServer): void {
     this.protocols.push(protocol);
+    protocol.on('tls-handshake-failed', (kind: 'timeout' | 'error') => {
+      if (kind === 'timeout') this.tlsHandshakeTimeouts++;
+      else this.tlsHandshakeErrors++;
+    });
     if (!this.counting) {
       if (this.accessLog) protocol.on('response', (_req: unknown, _res: unknown, x: Exchange | undefined) => x && this.accessLog!.write(x));
       return;
@@ -123,6 +132,8 @@ export class WorkerStats {
       durationSum: this.durationSum,
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
+      tlsHandshakeErrors: this.tlsHandshakeErrors,
+      tlsHandshakeTimeouts: this.tlsHandshakeTimeouts,
       rss: residentMemory() ?? 0,
       loopDelay,
     };

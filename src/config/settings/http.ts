@@ -44,7 +44,7 @@ export const httpSettings = [
     meta: 'SECONDS',
     type: seconds(),
     default: 20,
-    doc: 'Time for a client to send a whole request head, counted from its first byte (or from the connection being accepted). A client still sending gets `408 Request Timeout`; one that sent nothing is closed. Stops slowloris clients that trickle a header byte at a time. 0 disables.',
+    doc: 'Time for a client to send a whole request head, counted from its first byte (or from the connection being accepted). A client still sending gets `408 Request Timeout`; one that sent nothing is closed. On TLS listeners the handshake must also end within it, counted from the accept; on HTTP/2 the clock runs from the accept to the first complete request head. Stops slowloris clients that trickle a header byte at a time. 0 disables.',
   }),
   defineSetting({
     name: 'requestTimeout',

@@ -123,7 +123,16 @@ export const networkSettings = [
     section: SECTION,
     type: boolean(),
     default: false,
-    doc: 'Serve HTTP/2 over TLS (negotiated with ALPN, falling back to HTTP/1.1 for clients that do not offer it), for `node` and `fetch` apps. Needs `--certfile`.',
+    doc: 'Serve HTTP/2 over TLS (negotiated with ALPN, falling back to HTTP/1.1 for clients that do not offer it), for `node` and `fetch` apps. Needs `--certfile`. WebSocket stays on HTTP/1.1 (RFC 8441 is not offered).',
+    reloadable: false,
+  }),
+  defineSetting({
+    name: 'http2MaxConcurrentStreams',
+    section: SECTION,
+    meta: 'INT',
+    type: integer({ min: 1, max: 4294967295 }),
+    default: 100,
+    doc: 'Most streams (requests) one HTTP/2 connection may have open at once, advertised in SETTINGS; more are refused with `RST_STREAM` (`REFUSED_STREAM`). 100 is what nginx and h2o use.',
     reloadable: false,
   }),
 ] as const;
