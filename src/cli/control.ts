@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { Command, CommanderError } from 'commander';
 import { resolveSettings } from '../config/resolve.js';
 import { ExitCode, GserveError, describeError } from '../errors.js';
+import { PREFIXED_ERRORS } from './program.js';
 import { controlSocketPath, type ControlRequest, type StatusReport } from '../master/control.js';
 
 /**
@@ -43,6 +44,7 @@ function program(name: ControlCommand): Command {
     .option('--chdir <DIR>', 'The directory the master ran in.')
     .helpOption('-h, --help', 'Show this help.')
     .allowExcessArguments(false)
+    .configureOutput(PREFIXED_ERRORS)
     .exitOverride();
   if (name === 'status') cmd.option('--json', 'Print JSON, for machines.');
   if (name === 'stop') cmd.option('--fast', 'Stop at once, as QUIT does, instead of finishing requests in flight.');
@@ -60,6 +62,9 @@ export async function runControl(argv: string[]): Promise<number> {
     throw err;
   }
   const opts = cmd.opts<ControlOptions>();
+  if (name === 'scale' && !/^[+-]?\d+$/.test(cmd.args[0]!.trim())) {
+    return fail(`scale takes a number of workers: N, +N or -N (as in gserve scale 4, gserve scale +2), not ${JSON.stringify(cmd.args[0])}.`, ExitCode.USAGE);
+  }
   let path: string | null;
   try {
     const cli: Record<string, unknown> = {};
@@ -92,7 +97,8 @@ export async function runControl(argv: string[]): Promise<number> {
       process.stdout.write(`Reloaded: generation ${reply.generation} serving, workers ${(reply.workers as number[]).join(', ')} (${took} s)\n`);
       break;
     case 'scale':
-      process.stdout.write(`Scaled to ${(reply.workers as number[]).length} workers: ${(reply.workers as number[]).join(', ')} (${took} s)\n`);
+      const workers = reply.workers as number[];
+      process.stdout.write(`Scaled to ${workers.length} worker${workers.length === 1 ? '' : 's'}: ${workers.join(', ')} (${took} s)\n`);
       break;
     case 'stop': {
       const pid = reply.pid as number;

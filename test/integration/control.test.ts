@@ -92,7 +92,7 @@ describe('control socket', () => {
     const down = await cli(['scale', '-1', '--control-socket', sock]);
     expect(down.stdout).toMatch(/^Scaled to 2 workers/);
     const exact = await cli(['scale', '1', '--control-socket', sock]);
-    expect(exact.stdout).toMatch(/^Scaled to 1 workers: \d+/);
+    expect(exact.stdout).toMatch(/^Scaled to 1 worker: \d+/); // singular
     s = await statusJson(['--control-socket', sock]);
     expect(s.workers).toHaveLength(1);
     expect((await get(g.url)).status).toBe(200);
