@@ -63,7 +63,7 @@ export async function runControl(argv: string[]): Promise<number> {
   }
   const opts = cmd.opts<ControlOptions>();
   if (name === 'scale' && !/^[+-]?\d+$/.test(cmd.args[0]!.trim())) {
-    return fail(`scale takes a number of workers: N, +N or -N (as in gserve scale 4, gserve scale +2), not ${JSON.stringify(cmd.args[0])}.`, ExitCode.USAGE);
+    return fail(`scale takes N, +N or -N, got ${JSON.stringify(cmd.args[0])}: a number of workers, as in gserve scale 4 or gserve scale +2.`, ExitCode.USAGE);
   }
   let path: string | null;
   try {

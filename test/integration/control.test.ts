@@ -101,6 +101,7 @@ describe('control socket', () => {
     expect(bad.stderr).toMatch(/^gserve: error: cannot scale to -4 workers; at least 1 must run/);
     const junk = await cli(['scale', 'many', '--control-socket', sock]);
     expect(junk.stderr).toMatch(/scale takes N, \+N or -N, got "many"/);
+    expect(junk.code).toBe(2); // a usage error, like every wrong argument; 1 is for a master that said no
   });
 
   it('reloads: new workers serve, the old ones are gone, and the reply comes when done', async () => {
