@@ -21,7 +21,7 @@ import type { FromThread, Peer, ThreadBoot, ToThread } from './thread-protocol.j
 const boot = workerData as ThreadBoot;
 const port = parentPort!;
 const settings = boot.settings;
-const log = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string }).logger.child({ thread: threadId });
+const log = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string, json: Boolean(settings.logJson) || (Boolean(settings.captureOutput) && settings.errorLogfile === '-') }).logger.child({ thread: threadId });
 const post = (message: FromThread) => port.postMessage(message);
 /** Response bytes gathered before they are posted at once. */
 const FLUSH_BYTES = 64 * 1024;

@@ -155,7 +155,7 @@ describe('status and the access log with every worker class', () => {
   for (const klass of ['sync', 'thread']) {
     it(`counts and logs requests served by the ${klass} class`, async () => {
       const sock = join(tempDir(), 'c.sock');
-      const g = await startGserve(['-k', klass, '--control-socket', sock, '--access-logfile', '-', app]);
+      const g = await startGserve(['-k', klass, '--control-socket', sock, '--access-logfile', '-', '--no-access-log-json', app]);
       for (let i = 0; i < 3; i++) expect((await get(g.url + '/k?i=' + i)).status).toBe(200);
       const s = await eventually(async () => {
         const s = await statusJson(['--control-socket', sock]);
