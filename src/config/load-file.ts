@@ -51,13 +51,13 @@ const loadJs: Loader = async (filepath) => {
   if (isCjs) {
     delete require.cache[require.resolve(filepath)];
     try {
-      return configOf(require(filepath));
+      return configOf(await withoutEsmWarning(() => require(filepath)));
     } catch (err) {
       // `export default` in a package without "type": "module": Node 20.19+ and 22.12+ load it
       // through require(esm); older ones throw here, so try it as a module before giving up.
       if (!(err instanceof SyntaxError) || !ESM_SYNTAX.test(readFileSync(filepath, 'utf8'))) throw err;
       try {
-        return await importFresh(filepath);
+        return await withoutEsmWarning(() => importFresh(filepath));
       } catch {
         throw new ConfigFileError(
           `Config file ${filepath} uses export/import, but its package.json has no "type": "module", so Node reads it as CommonJS. Rename it to ${filepath.replace(/\.js$/, '.mjs')}, or write module.exports = { ... }.`,
@@ -72,6 +72,29 @@ const loadJs: Loader = async (filepath) => {
     throw err;
   }
 };
+
+/**
+ * Node's "To load an ES module, set type: module" and "Reparsing as ES module" warnings, printed as
+ * the fallback below runs: the config loads anyway, or
+ * gserve says what to do itself, in one line. Other warnings pass.
+ */
+async function withoutEsmWarning<T>(load: () => T | Promise<T>): Promise<T> {
+  const listeners = process.listeners('warning');
+  process.removeAllListeners('warning');
+  const pass = (warning: Error) => {
+    const expected = warning.message.startsWith('To load an ES module') || (warning as NodeJS.ErrnoException).code === 'MODULE_TYPELESS_PACKAGE_JSON';
+    if (!expected) for (const l of listeners) l(warning);
+  };
+  process.on('warning', pass);
+  try {
+    return await load();
+  } finally {
+    // Warnings are emitted on the next tick: restore the listeners after them.
+    await new Promise((r) => setImmediate(r));
+    process.removeListener('warning', pass);
+    for (const l of listeners) process.on('warning', l);
+  }
+}
 
 async function importFresh(filepath: string): Promise<unknown> {
   return configOf(await import(`${pathToFileURL(filepath).href}?load=${Date.now()}-${Math.random()}`));
