@@ -122,7 +122,7 @@ describe('the published package', () => {
     expect(() => process.kill(result.pid, 0)).toThrow(); // the master is gone
   });
 
-  it('start() rejects with gserve's reason when the app cannot load', async () => {
+  it('start() rejects with the reason gserve gives when the app cannot load', async () => {
     writeFileSync(
       join(project, 'fails.mjs'),
       `import { start } from '${pkg.name}';\n` +
