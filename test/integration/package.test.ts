@@ -105,6 +105,20 @@ describe('the published package', () => {
     expect(bad.stdout).toMatch(/'onStart' does not exist/);
   });
 
+  it('a config file that imports defineConfig from the package runs, hooks and all', async () => {
+    const dir = join(project, 'configured');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("configured");\n');
+    writeFileSync(
+      join(dir, 'gserve.config.mjs'),
+      `import { defineConfig } from '${pkg.name}';\n` +
+        `export default defineConfig({ app: 'app:app', workers: 1, whenReady: (server) => server.log.info('whenReady from a typed config: %d', server.numWorkers) });\n`,
+    );
+    const g = startInstalled([], dir);
+    await g.waitForLog(/^whenReady from a typed config: 1$/);
+    expect((await get(g.url + '/')).body).toBe('configured');
+  });
+
   it('start() from the installed package serves the app and stops it', async () => {
     writeFileSync(join(project, 'hello.mjs'), 'export const app = (req, res) => res.end("from start()");\n');
     writeFileSync(
