@@ -74,9 +74,9 @@ const loadJs: Loader = async (filepath) => {
 };
 
 /**
- * Node's "To load an ES module, set type: module" and "Reparsing as ES module" warnings, printed as
- * the fallback below runs: the config loads anyway, or
- * gserve says what to do itself, in one line. Other warnings pass.
+ * Hides Node's "To load an ES module, set type: module" and "Reparsing as ES module" warnings,
+ * which the CommonJS-to-module fallback above sets off: the config then loads anyway, or gserve
+ * says what to do in its own one line. Other warnings pass through.
  */
 async function withoutEsmWarning<T>(load: () => T | Promise<T>): Promise<T> {
   const listeners = process.listeners('warning');
