@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitCode, GserveError, describeError } from '../errors.js';
 import type { ControlRequest, StatusReport } from '../master/control.js';
 import { ControlSocketError, findControlSocket } from './find-master.js';
+import { PREFIXED_ERRORS } from './program.js';
 
 /**
  * `gserve status|reload|scale|stop`: talk to a running master over its control socket. The socket
@@ -44,6 +45,7 @@ function program(name: ControlCommand): Command {
     .option('--chdir <DIR>', 'The directory the master ran in.')
     .helpOption('-h, --help', 'Show this help.')
     .allowExcessArguments(false)
+    .configureOutput(PREFIXED_ERRORS)
     .exitOverride();
   if (name === 'status') cmd.option('--json', 'Print JSON, for machines.');
   if (name === 'stop') cmd.option('--fast', 'Stop at once, as QUIT does, instead of finishing requests in flight.');
@@ -61,6 +63,9 @@ export async function runControl(argv: string[]): Promise<number> {
     throw err;
   }
   const opts = cmd.opts<ControlOptions>();
+  if (name === 'scale' && !/^[+-]?\d+$/.test(cmd.args[0]!.trim())) {
+    return fail(`scale takes N, +N or -N, got ${JSON.stringify(cmd.args[0])}: a number of workers, as in gserve scale 4 or gserve scale +2.`, ExitCode.USAGE);
+  }
   let path: string;
   try {
     path = await findControlSocket(opts);
@@ -89,7 +94,8 @@ export async function runControl(argv: string[]): Promise<number> {
       process.stdout.write(`Reloaded: generation ${reply.generation} serving, workers ${(reply.workers as number[]).join(', ')} (${took} s)\n`);
       break;
     case 'scale':
-      process.stdout.write(`Scaled to ${(reply.workers as number[]).length} workers: ${(reply.workers as number[]).join(', ')} (${took} s)\n`);
+      const workers = reply.workers as number[];
+      process.stdout.write(`Scaled to ${workers.length} worker${workers.length === 1 ? '' : 's'}: ${workers.join(', ')} (${took} s)\n`);
       break;
     case 'stop': {
       const pid = reply.pid as number;

@@ -2,7 +2,7 @@ import { resolveSettings, type ResolvedSettings } from '../config/resolve.js';
 import { ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, settleLogFormats } from '../log/logger.js';
 import { isControlCommand, runControl } from './control.js';
 import { CommanderError, parseCommandLine } from './program.js';
 import { VERSION } from './version.js';
@@ -74,8 +74,14 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
 
+  settleLogFormats(settings);
   const log = createLogger({ level: settings.logLevel, file: settings.errorLogfile, json: settings.logJson });
-  const arbiter = new Arbiter(resolved, log, { launch, reresolve: () => resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd }) });
+  const reresolve = async () => {
+    const again = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd });
+    settleLogFormats(again.settings);
+    return again;
+  };
+  const arbiter = new Arbiter(resolved, log, { launch, reresolve });
   const code = await arbiter.run();
   if (arbiter.failure) fail(arbiter.failure, code);
   return code;

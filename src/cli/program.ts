@@ -9,6 +9,9 @@ export interface ParsedCommandLine {
   checkConfig: boolean;
 }
 
+/** commander's own errors (`error: unknown option`) get the `gserve: ` prefix all of gserve's errors carry. */
+export const PREFIXED_ERRORS = { outputError: (text: string, write: (s: string) => void) => write(`gserve: ${text}`) };
+
 function optionFor(spec: SettingSpec, flag: string): Option[] {
   const short = spec.short ? `${spec.short}, ` : '';
   const help = spec.doc.split(/(?<=\.)\s/)[0]!.replace(/`/g, '');
@@ -33,6 +36,7 @@ export function buildProgram(version: string): { program: Command; names: Map<st
     .option('--check-config', 'Validate the settings and load the app, then exit.')
     .showSuggestionAfterError(true)
     .allowExcessArguments(false)
+    .configureOutput(PREFIXED_ERRORS)
     .exitOverride();
   const names = new Map<string, string>(); // commander attribute name -> setting name
   for (const spec of SETTINGS as readonly SettingSpec[]) {

@@ -21,7 +21,26 @@ export const SEARCH_PLACES = [
   '.gservrc.js',
   '.gservrc.mjs',
   '.gservrc.cjs',
+  // TypeScript: loaded by Node itself where it strips types (22.18+, 23.6+), else a one-line hint.
+  'gserve.config.ts',
+  'gserve.config.mts',
+  'gserve.config.cts',
 ];
+
+const TS_FILE = /\.[cm]?ts$/;
+/** Module syntax at the start of a line: what makes a `.js` file in a CommonJS package fail under require(). */
+const ESM_SYNTAX = /^\s*(export\s+(default|const|let|var|function|class|async|\{|\*)|import\s*[\w{*'"])/m;
+
+/** The one line that says how to load TypeScript on this Node, for configs and apps alike. */
+export function typeScriptHint(file: string): string {
+  return `Node ${process.version} cannot load TypeScript (${file}) by itself: use Node 22.18+ or 23.6+ (Node 22.6+ with NODE_OPTIONS=--experimental-strip-types), or run gserve with NODE_OPTIONS="--import tsx" (npm i -D tsx).`;
+}
+
+/** The config object a module holds: its default export, also when a compiler or require(esm) wrapped it. */
+function configOf(mod: Record<string, unknown>): unknown {
+  if (mod && typeof mod === 'object' && 'default' in mod && (mod.__esModule || Object.prototype.toString.call(mod) === '[object Module]')) return mod.default;
+  return mod;
+}
 
 /**
  * JS config files are loaded fresh every time: HUP must see the edited file, and both
@@ -31,11 +50,55 @@ const loadJs: Loader = async (filepath) => {
   const isCjs = filepath.endsWith('.cjs') || (filepath.endsWith('.js') && !isEsmPackageFile(filepath));
   if (isCjs) {
     delete require.cache[require.resolve(filepath)];
-    return require(filepath);
+    try {
+      return configOf(await withoutEsmWarning(() => require(filepath)));
+    } catch (err) {
+      // `export default` in a package without "type": "module": Node 20.19+ and 22.12+ load it
+      // through require(esm); older ones throw here, so try it as a module before giving up.
+      if (!(err instanceof SyntaxError) || !ESM_SYNTAX.test(readFileSync(filepath, 'utf8'))) throw err;
+      try {
+        return await withoutEsmWarning(() => importFresh(filepath));
+      } catch {
+        throw new ConfigFileError(
+          `Config file ${filepath} uses export/import, but its package.json has no "type": "module", so Node reads it as CommonJS. Rename it to ${filepath.replace(/\.js$/, '.mjs')}, or write module.exports = { ... }.`,
+        );
+      }
+    }
   }
-  const mod = await import(`${pathToFileURL(filepath).href}?load=${Date.now()}-${Math.random()}`);
-  return mod.default ?? mod;
+  try {
+    return await importFresh(filepath);
+  } catch (err) {
+    if (TS_FILE.test(filepath) && (err as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION') throw new ConfigFileError(typeScriptHint(filepath));
+    throw err;
+  }
 };
+
+/**
+ * Hides Node's "To load an ES module, set type: module" and "Reparsing as ES module" warnings,
+ * which the CommonJS-to-module fallback above sets off: the config then loads anyway, or gserve
+ * says what to do in its own one line. Other warnings pass through.
+ */
+async function withoutEsmWarning<T>(load: () => T | Promise<T>): Promise<T> {
+  const listeners = process.listeners('warning');
+  process.removeAllListeners('warning');
+  const pass = (warning: Error) => {
+    const expected = warning.message.startsWith('To load an ES module') || (warning as NodeJS.ErrnoException).code === 'MODULE_TYPELESS_PACKAGE_JSON';
+    if (!expected) for (const l of listeners) l(warning);
+  };
+  process.on('warning', pass);
+  try {
+    return await load();
+  } finally {
+    // Warnings are emitted on the next tick: restore the listeners after them.
+    await new Promise((r) => setImmediate(r));
+    process.removeListener('warning', pass);
+    for (const l of listeners) process.on('warning', l);
+  }
+}
+
+async function importFresh(filepath: string): Promise<unknown> {
+  return configOf(await import(`${pathToFileURL(filepath).href}?load=${Date.now()}-${Math.random()}`));
+}
 
 function isEsmPackageFile(filepath: string): boolean {
   let dir = filepath;
@@ -62,12 +125,13 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
     searchPlaces: SEARCH_PLACES,
     searchStrategy: 'project',
     cache: false,
-    loaders: { '.js': loadJs, '.mjs': loadJs, '.cjs': loadJs },
+    loaders: { '.js': loadJs, '.mjs': loadJs, '.cjs': loadJs, '.ts': loadJs, '.mts': loadJs, '.cts': loadJs },
   });
   let result;
   try {
     result = explicitPath ? await explorer.load(explicitPath) : await explorer.search(cwd);
   } catch (err) {
+    if (err instanceof ConfigFileError) throw err;
     const e = err as NodeJS.ErrnoException;
     if (explicitPath && e.code === 'ENOENT') {
       throw new ConfigFileError(`Config file not found: ${explicitPath}. Check the path given to -c/--config or GSERVE_CONFIG.`);

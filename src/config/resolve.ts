@@ -1,4 +1,7 @@
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { SettingError } from '../errors.js';
+import { resolveAppModule } from '../interfaces/load.js';
+import { parseAppSpec } from '../interfaces/spec.js';
 import { loadConfigFile } from './load-file.js';
 import { SETTINGS, SETTINGS_BY_NAME, type Settings } from './settings/index.js';
 import { applyImpliedWorkerClass } from './settings/worker-classes.js';
@@ -36,11 +39,16 @@ function parseInto(spec: SettingSpec, raw: unknown, source: string): unknown {
 export function closestName(word: string, names: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestScore = Infinity;
+  let extended: string | undefined;
+  const lower = word.toLowerCase();
   for (const name of names) {
-    const d = editDistance(word.toLowerCase(), name.toLowerCase());
+    const d = editDistance(lower, name.toLowerCase());
     if (d < bestScore) [best, bestScore] = [name, d];
+    // A word cut short (`onStart` for `onStarting`) is far by edit distance but plainly meant.
+    if (lower.length >= 4 && name.toLowerCase().startsWith(lower) && (!extended || name.length < extended.length)) extended = name;
   }
-  return bestScore <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  if (bestScore <= Math.max(2, Math.floor(word.length / 3))) return best;
+  return extended;
 }
 
 function editDistance(a: string, b: string): number {
@@ -55,6 +63,29 @@ function editDistance(a: string, b: string): number {
     }
   }
   return row[b.length]!;
+}
+
+/**
+ * The app named in a config file is a path from the config file's folder, as a path in any file
+ * is: a config found in a parent folder must not depend on where gserve was started. It becomes
+ * absolute; a package name, or a path that exists only from the working directory, stays as it is.
+ */
+function appFromConfigFolder(app: string, configDir: string, cwd: string): string {
+  if (resolve(configDir) === resolve(cwd)) return app;
+  let spec;
+  try {
+    spec = parseAppSpec(app);
+  } catch {
+    return app; // reported when the app is loaded
+  }
+  if (isAbsolute(spec.module)) return app;
+  try {
+    const file = resolveAppModule(spec.module, configDir);
+    if (!file.startsWith(join(configDir, '/')) || file.includes('/node_modules/')) return app;
+  } catch {
+    return app;
+  }
+  return join(configDir, spec.module) + app.trim().slice(spec.module.length);
 }
 
 /** The platform conventions, below GSERVE_* variables: PORT (Heroku, Cloud Run) and WEB_CONCURRENCY. */
@@ -82,6 +113,7 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
   const file = await loadConfigFile(input.cwd, explicitConfig || null);
   if (file) {
     for (const [key, raw] of Object.entries(file.values)) {
+      if (key === '$schema') continue; // editors' pointer to config/gserve.schema.json, not a setting
       const spec = SETTINGS_BY_NAME.get(key) ?? SETTINGS_BY_NAME.get(camel(key));
       if (!spec) {
         const guess = closestName(camel(key), SETTINGS_BY_NAME.keys());
@@ -108,6 +140,8 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
     const flag = flagOf(spec);
     set(spec, raw, flag ? `command line --${flag}` : 'command line');
   }
+
+  if (file && sources.app?.startsWith('config file') && !settings.chdir) settings.app = appFromConfigFolder(settings.app as string, dirname(file.path), input.cwd);
 
   const resolved = { settings: settings as Settings, sources: sources as Sources, configFile: file?.path ?? null };
   applyImpliedWorkerClass(resolved);

@@ -107,6 +107,25 @@ export function string(check?: (s: string) => string | undefined): ValueType<str
   };
 }
 
+/** true, false, or null (also `auto`) for "decided at run time", as the setting's doc says. */
+export function optionalBoolean(): ValueType<boolean | null> {
+  const expected = 'true, false or auto';
+  const yesNo = boolean();
+  return {
+    expected,
+    isFlag: true,
+    schema: { oneOf: [{ type: 'boolean' }, { type: 'null' }, { const: 'auto' }] },
+    parse(raw) {
+      if (raw === null || (typeof raw === 'string' && raw.trim().toLowerCase() === 'auto')) return null;
+      try {
+        return yesNo.parse(raw);
+      } catch {
+        return fail(expected, raw);
+      }
+    },
+  };
+}
+
 /** A string, or null for "not set". */
 export function optionalString(): ValueType<string | null> {
   const expected = 'a string or null';

@@ -12,12 +12,12 @@
  *   the stand-ins and the native objects.
  */
 
-export const NativeRequest = globalThis.Request;
+export const NativeRequest: typeof Request = globalThis.Request;
 // The DOM lib is not loaded (this is Node); these are the init types of the global constructors.
 export type HeadersInit = NonNullable<ConstructorParameters<typeof Headers>[0]>;
 type BodyInit = ConstructorParameters<typeof Response>[0];
 type RequestInfo = ConstructorParameters<typeof Request>[0];
-export const NativeResponse = globalThis.Response;
+export const NativeResponse: typeof Response = globalThis.Response;
 
 const kReal = Symbol('gserve.real');
 const kInit = Symbol('gserve.init');

@@ -3,10 +3,13 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppLoadError } from '../errors.js';
+import { typeScriptHint } from '../config/load-file.js';
+import { locateLoadError } from './load-error.js';
 import type { AppSpec } from './spec.js';
 
-const EXTENSIONS = ['', '.js', '.mjs', '.cjs'];
-const INDEXES = ['index.js', 'index.mjs', 'index.cjs'];
+// TypeScript files load where Node strips types (22.18+, 23.6+) or through a loader (--import tsx).
+const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '.cts'];
+const INDEXES = ['index.js', 'index.mjs', 'index.cjs', 'index.ts'];
 
 function candidates(base: string): string[] {
   return [...EXTENSIONS.map((ext) => base + ext), ...INDEXES.map((index) => join(base, index))];
@@ -27,7 +30,7 @@ export function resolveAppModule(module: string, cwd: string): string {
   }
   throw new AppLoadError(
     'GSERVE_E_APP_NOT_FOUND',
-    `Cannot find app module "${module}": looked for ${base}{${EXTENSIONS.filter(Boolean).join(',')},/index.js,/index.mjs,/index.cjs}` +
+    `Cannot find app module "${module}": looked for ${base}{${EXTENSIONS.filter(Boolean).join(',')},${INDEXES.map((i) => '/' + i).join(',')}}` +
       `${module.startsWith('.') || isAbsolute(module) ? '' : ' and a package of that name'} from ${cwd}. Check the MODULE part of APP, or --chdir.`,
   );
 }
@@ -41,7 +44,7 @@ function describeValue(value: unknown): string {
 
 function firstLine(err: unknown): string {
   const text = err instanceof Error ? `${err.name === 'Error' ? '' : err.name + ': '}${err.message}` : String(err);
-  return text.split('\n')[0]!;
+  return text.split('\n')[0]!.replace(/\.+$/, '');
 }
 
 /** The value an APP spec names, after calling it when it is a factory. */
@@ -52,8 +55,13 @@ export async function loadAppValue(spec: AppSpec, cwd: string): Promise<{ value:
     mod = await import(pathToFileURL(file).href);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(file)) throw new AppLoadError('GSERVE_E_APP_TYPESCRIPT', typeScriptHint(file));
     const hint = e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND' ? ' Install the missing package or fix the import.' : ' Fix the error in the app module.';
-    throw new AppLoadError('GSERVE_E_APP_IMPORT', `Failed to load app module ${file}: ${firstLine(err)}.${hint}`);
+    // Point at the line, as node does: where the syntax error is, or which module threw.
+    const site = locateLoadError(err, file);
+    const at = site ? (err instanceof SyntaxError ? ` at ${site.where}` : ` (thrown at ${site.where})`) : '';
+    const excerpt = site?.excerpt ? `\n${site.where}\n${site.excerpt}` : '';
+    throw new AppLoadError('GSERVE_E_APP_IMPORT', `Failed to load app module ${file}: ${firstLine(err)}${at}.${hint}${excerpt}`);
   }
   const cjs = (mod.default && typeof mod.default === 'object') || typeof mod.default === 'function' ? (mod.default as Record<string, unknown>) : undefined;
   const lookup = (path: string): unknown => {

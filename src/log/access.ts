@@ -133,6 +133,7 @@ export function createAccessLog(opts: AccessLogOptions): AccessLog {
   // Not sync: a worker writes many lines; they are flushed within milliseconds and at exit.
   const dest = pino.destination({ dest: toStdout ? 1 : opts.file, sync: false, mkdir: !toStdout, append: true });
   let write: (x: Exchange) => void;
+  const line = compileAccessFormat(opts.format);
   if (opts.json) {
     // A flat object per line, written to pino's destination: a pino logger would add a level that
     // means nothing here.
@@ -150,11 +151,11 @@ export function createAccessLog(opts: AccessLogOptions): AccessLog {
         remote: clientOf(x),
         userAgent: x.requestHeader('user-agent'),
         requestId: requestId(x),
+        msg: line(x, now),
       };
       dest.write(JSON.stringify(record) + '\n');
     };
   } else {
-    const line = compileAccessFormat(opts.format);
     write = (x) => dest.write(line(x, performance.now()) + '\n');
   }
   return {

@@ -42,15 +42,31 @@ export interface LoggerOptions {
   file: string;
   /** Readable lines instead of JSON; by default only when writing to a terminal. */
   pretty?: boolean;
-  /** JSON lines even in a terminal (`--log-json`). */
-  json?: boolean;
+  /** JSON lines (`--log-json`) or readable ones (`--no-log-json`); unset or null: JSON unless stderr is a terminal. */
+  json?: boolean | null;
+}
+
+/** Whether the error log is JSON: `--log-json`/`--no-log-json`, else JSON unless it goes to a terminal. */
+export function errorLogIsJson(settings: { logJson: boolean | null; errorLogfile: string }): boolean {
+  return settings.logJson ?? !(settings.errorLogfile === '-' && isatty(2));
+}
+
+/**
+ * Decides the `auto` log formats once, in the master, where the terminal is: workers may have a
+ * pipe for stderr (`--capture-output`) and would decide otherwise. `--access-logfile -` follows the
+ * error log's JSON, since under Docker or systemd stdout and stderr end up in one stream.
+ */
+export function settleLogFormats<S extends { logJson: boolean | null; errorLogfile: string; accessLogJson: boolean | null; accessLogfile: string | null }>(settings: S): S {
+  settings.logJson = errorLogIsJson(settings);
+  settings.accessLogJson ??= settings.accessLogfile === '-' && settings.logJson;
+  return settings;
 }
 
 export function createLogger(opts: LoggerOptions): LogTarget {
   const toStderr = opts.file === '-';
   // sync: the master and workers often exit right after logging why; nothing may be lost.
   const dest = pino.destination({ dest: toStderr ? 2 : opts.file, sync: true, mkdir: !toStderr, append: true });
-  const pretty = opts.pretty ?? (!opts.json && toStderr && isatty(2));
+  const pretty = opts.pretty ?? (opts.json == null ? toStderr && isatty(2) : !opts.json);
   const stream: DestinationStream = pretty ? { write: (line: string) => dest.write(gunicornLine(line)) } : dest;
   const writeLine = (json: string) => stream.write(json.endsWith('\n') ? json : json + '\n');
   const logger = pino(

@@ -25,7 +25,8 @@ delete process.env[BOOT_ENV];
 // Which reload generation this worker belongs to, for the app and its logs (HUP increments it).
 process.env.GSERVE_WORKER_GENERATION = String(boot.generation);
 const settings = boot.settings;
-const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string, json: settings.logJson as boolean });
+// With --capture-output the master reads this stderr and formats it itself: it must get JSON.
+const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string, json: Boolean(settings.logJson) || (Boolean(settings.captureOutput) && settings.errorLogfile === '-') });
 const log = logTarget.logger;
 configureHealthCheck((settings.healthPath as string | null) ?? null);
 const announceStop = () => {
@@ -37,7 +38,7 @@ const send = (message: WorkerMessage) => {
 };
 
 let worker: WorkerClass | null = null;
-const access = settings.accessLogfile ? { file: settings.accessLogfile as string, format: settings.accessLogformat as string, json: settings.accessLogJson as boolean } : null;
+const access = settings.accessLogfile ? { file: settings.accessLogfile as string, format: settings.accessLogformat as string, json: Boolean(settings.accessLogJson) } : null;
 const stats = new WorkerStats(access && createAccessLog(access), settings.controlSocket !== 'off' || Boolean(settings.metricsBind));
 process.on('exit', () => stats.stop()); // flushes the access log, on every way out
 let hooks: WorkerHooks | null = null;

@@ -22,7 +22,7 @@ import { ReplayedRequest, Tunnel, nodeServerFor, type ExchangeSocket } from './t
 const boot = workerData as ThreadBoot;
 const port = parentPort!;
 const settings = boot.settings;
-const log = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string }).logger.child({ thread: threadId });
+const log = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string, json: Boolean(settings.logJson) || (Boolean(settings.captureOutput) && settings.errorLogfile === '-') }).logger.child({ thread: threadId });
 const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(encodeFromThread(message), transfer);
 
 /** What the thread does with the messages about one exchange. */

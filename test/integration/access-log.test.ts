@@ -22,7 +22,7 @@ function atomsOf(line: string): Record<string, string> {
 
 describe('access log', () => {
   it('fills every Gunicorn atom, on the node:http path', async () => {
-    const g = await startGserve(['--access-logfile', '-', '--access-logformat', EVERY_ATOM_FORMAT, '-e', 'GSERVE_TEST_VAR=from-env', app('observe') + ':app']);
+    const g = await startGserve(['--access-logfile', '-', '--no-access-log-json', '--access-logformat', EVERY_ATOM_FORMAT, '-e', 'GSERVE_TEST_VAR=from-env', app('observe') + ':app']);
     const auth = 'Basic ' + Buffer.from('alice:secret').toString('base64');
     const r = await get(g.url + '/a/b?x=1&y=2', { headers: { authorization: auth, referer: 'http://ref.example/', 'user-agent': 'atom-test/1.0', 'x-in': 'in-value' } });
     expect(r.body).toBe('hello body\n');
@@ -71,7 +71,7 @@ describe('access log', () => {
     expect(line).toMatchObject({ h: '127.0.0.1', r: 'POST /p?q=1 HTTP/1.1', U: '/p', q: 'q=1', s: '200', B: String(Buffer.byteLength(r.body)), a: 'ua', '{x-in}i': 'engine-in', '{x-out}o': '-' });
     expect(line.p).toBe(`<${r.headers['x-worker-pid']}>`);
 
-    const plain = await startGserve(['--access-logfile', '-', app('observe') + ':app']);
+    const plain = await startGserve(['--access-logfile', '-', '--no-access-log-json', app('observe') + ':app']);
     await get(plain.url + '/x', { headers: { 'user-agent': 'curl/8' } });
     await plain.until(() => linesOf(plain.stdout).length >= 1, 'an access line');
     expect(linesOf(plain.stdout)[0]).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/x HTTP\/1\.1" 200 11 "-" "curl\/8"$/);
@@ -122,7 +122,7 @@ describe('access log over TLS and HTTP/2', () => {
   it('logs HTTP/2 requests like HTTP/1.1 ones', async () => {
     const certs = makeCerts();
     if (!certs) return;
-    const g = await startGserve(['--certfile', certs.cert, '--keyfile', certs.key, '--http2', '--access-logfile', '-', '--access-logformat', '%(r)s %(s)s %(B)s %({x-out}o)s', app('observe') + ':app']);
+    const g = await startGserve(['--certfile', certs.cert, '--keyfile', certs.key, '--http2', '--access-logfile', '-', '--no-access-log-json', '--access-logformat', '%(r)s %(s)s %(B)s %({x-out}o)s', app('observe') + ':app']);
     const body = await new Promise<string>((resolve, reject) => {
       const session = http2Connect(`https://localhost:${g.port}`, { ca: readFileSync(certs.cert) });
       session.on('error', reject);

@@ -92,7 +92,7 @@ describe('control socket', () => {
     const down = await cli(['scale', '-1', '--control-socket', sock]);
     expect(down.stdout).toMatch(/^Scaled to 2 workers/);
     const exact = await cli(['scale', '1', '--control-socket', sock]);
-    expect(exact.stdout).toMatch(/^Scaled to 1 workers: \d+/);
+    expect(exact.stdout).toMatch(/^Scaled to 1 worker: \d+/); // singular
     s = await statusJson(['--control-socket', sock]);
     expect(s.workers).toHaveLength(1);
     expect((await get(g.url)).status).toBe(200);
@@ -101,6 +101,7 @@ describe('control socket', () => {
     expect(bad.stderr).toMatch(/^gserve: error: cannot scale to -4 workers; at least 1 must run/);
     const junk = await cli(['scale', 'many', '--control-socket', sock]);
     expect(junk.stderr).toMatch(/scale takes N, \+N or -N, got "many"/);
+    expect(junk.code).toBe(2); // a usage error, like every wrong argument; 1 is for a master that said no
   });
 
   it('reloads: new workers serve, the old ones are gone, and the reply comes when done', async () => {
@@ -154,7 +155,7 @@ describe('status and the access log with every worker class', () => {
   for (const klass of ['sync', 'thread']) {
     it(`counts and logs requests served by the ${klass} class`, async () => {
       const sock = join(tempDir(), 'c.sock');
-      const g = await startGserve(['-k', klass, '--control-socket', sock, '--access-logfile', '-', app]);
+      const g = await startGserve(['-k', klass, '--control-socket', sock, '--access-logfile', '-', '--no-access-log-json', app]);
       for (let i = 0; i < 3; i++) expect((await get(g.url + '/k?i=' + i)).status).toBe(200);
       const s = await eventually(async () => {
         const s = await statusJson(['--control-socket', sock]);

@@ -1,6 +1,6 @@
 import { parseAddress } from '../address.js';
 import { defineSetting } from '../spec.js';
-import { TypeMismatch, boolean, list, optionalString, string, type ValueType } from '../types.js';
+import { TypeMismatch, boolean, list, optionalBoolean, optionalString, string, type ValueType } from '../types.js';
 
 const SECTION = 'Observability and control';
 
@@ -19,16 +19,18 @@ export const observabilitySettings = [
   defineSetting({
     name: 'accessLogJson',
     section: SECTION,
-    type: boolean(),
-    default: false,
-    doc: 'Write the access log as one JSON object per request (method, path, status, bytes, duration, remote, user agent, worker pid, request id) instead of `--access-logformat` lines.',
+    type: optionalBoolean(),
+    default: null,
+    defaultDoc: 'auto: JSON when the access log goes to stdout (`-`) and the error log is JSON, so one stream never mixes the two; else `--access-logformat` lines',
+    doc: 'Write the access log as one JSON object per request (method, path, status, bytes, duration, remote, user agent, worker pid, request id, and the `--access-logformat` line as `msg`) instead of `--access-logformat` lines. `--no-access-log-json` keeps the lines.',
   }),
   defineSetting({
     name: 'logJson',
     section: SECTION,
-    type: boolean(),
-    default: false,
-    doc: 'Write the error log as JSON lines even in a terminal (in a pipe or a file it is JSON anyway).',
+    type: optionalBoolean(),
+    default: null,
+    defaultDoc: 'auto: readable lines in a terminal, JSON lines in a pipe or a file',
+    doc: 'Write the error log as JSON lines (pino\'s, one object per event), also in a terminal; `--no-log-json` (or `GSERVE_LOG_JSON=false`) writes readable lines with level names, as Gunicorn does, also in a pipe (Docker, systemd) or a file.',
   }),
   defineSetting({
     name: 'captureOutput',

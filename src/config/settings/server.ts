@@ -21,7 +21,7 @@ export const serverSettings = [
     meta: 'PATH',
     type: optionalString(),
     default: null,
-    defaultDoc: 'searched: `gserve.config.{js,mjs,cjs,json,yaml}`, `.gservrc*`, `package.json` key `gserve`',
+    defaultDoc: 'searched from the working directory up: `gserve.config.{js,mjs,cjs,ts,json,yaml}`, `.gservrc*`, `package.json` key `gserve`',
     doc: 'The config file to read. Without it, gserve searches the working directory and its parents.',
     reloadable: false,
   }),

@@ -1,0 +1,84 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runGserve, startGserve, tempDir } from '../helpers/gserve.js';
+
+/** An app folder (an ES module package) holding `files`. */
+function project(files: Record<string, string>): string {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+const HELLO = 'export const app = (req, res) => res.end("hi");\n';
+
+describe('an app that fails to load points at the line', () => {
+  it('a syntax error in an imported ES module: file:line:column and the line with a caret, as node shows it', async () => {
+    const dir = project({
+      'app.js': 'import { helper } from "./lib/helper.js";\nexport const app = (req, res) => res.end(helper());\n',
+      'lib/helper.js': 'export function helper() {\n  return String((1 + 2);\n}\n',
+    });
+    const { code, stderr } = await runGserve(['--check-config', 'app:app'], { cwd: dir });
+    expect(code).toBe(4);
+    const helper = join(dir, 'lib/helper.js');
+    expect(stderr).toContain(`SyntaxError: missing ) after argument list at ${helper}:2:`);
+    expect(stderr).toContain('[GSERVE_E_APP_IMPORT]');
+    // The offending line, then a caret under the column that the first line names.
+    const m = new RegExp(`${helper}:2:(\\d+)\\n  return String\\(\\(1 \\+ 2\\);\\n( *)\\^`).exec(stderr);
+    expect(m, stderr).not.toBeNull();
+    expect(m![2]!.length + 1).toBe(Number(m![1]));
+    expect(stderr).not.toMatch(/^\s+at /m); // no stack trace
+    expect(stderr).not.toContain('..');
+  });
+
+  it('a syntax error in a CommonJS app names its line too', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.cjs'), 'const x = 1;\nexports.app = (req, res) => { res.end(x; };\n');
+    const { code, stderr } = await runGserve(['--check-config', 'app.cjs:app'], { cwd: dir });
+    expect(code).toBe(4);
+    expect(stderr).toContain(`${join(dir, 'app.cjs')}:2:`);
+    expect(stderr).toContain('exports.app = (req, res) => { res.end(x; };');
+  });
+
+  it('a throw while importing names the module and the line that threw, not only the entry module', async () => {
+    const dir = project({
+      'app.js': 'import "./db.js";\n' + HELLO,
+      'db.js': 'const url = process.env.NOPE;\nif (!url) throw new Error("DATABASE_URL is not set.");\n',
+    });
+    const { code, stderr } = await runGserve(['--check-config', 'app:app'], { cwd: dir });
+    expect(code).toBe(4);
+    expect(stderr).toContain(`Failed to load app module ${join(dir, 'app.js')}: DATABASE_URL is not set (thrown at ${join(dir, 'db.js')}:2:`);
+    expect(stderr).toContain('if (!url) throw new Error("DATABASE_URL is not set.");');
+    expect(stderr).toContain('Fix the error in the app module.');
+    expect(stderr).not.toContain('..'); // the app's own period is not doubled
+  });
+
+  it('the workers report the same location when the master boots them', async () => {
+    const dir = project({ 'app.js': 'export const app = (req, res) => {\n  res.end("x"\n};\n' });
+    const g = await startGserve(['app:app'], { cwd: dir, workers: 0 });
+    const { code } = await g.exited;
+    expect(code).toBe(4);
+    await new Promise((r) => (g.child.stderr!.readableEnded ? r(null) : g.child.stderr!.once('end', r)));
+    expect(g.stderr).toContain(`SyntaxError: missing ) after argument list at ${join(dir, 'app.js')}:2:`);
+    expect(g.stderr).toContain('  res.end("x"\n');
+  });
+});
+
+describe('TypeScript apps', () => {
+  it('load where Node strips types; elsewhere one line says what to do', async () => {
+    const dir = project({ 'app.ts': 'export const app = (req: unknown, res: { end(s: string): void }): void => res.end("typed");\n' });
+    const { code, stdout, stderr } = await runGserve(['--check-config', 'app.ts:app'], { cwd: dir });
+    if ((process.features as { typescript?: unknown }).typescript) {
+      expect(code, stderr).toBe(0);
+      expect(stdout).toContain('loads as a node app');
+    } else {
+      expect(code).toBe(4);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).toMatch(/cannot load TypeScript .*app\.ts.*Node 22\.18\+.*--import tsx.*\[GSERVE_E_APP_TYPESCRIPT\]/);
+    }
+  });
+});

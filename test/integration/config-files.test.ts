@@ -1,0 +1,127 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { get } from '../helpers/http.js';
+import { ROOT, runGserve, startGserve, tempDir } from '../helpers/gserve.js';
+
+/** A folder holding `files` (no package.json unless given: a CommonJS project). */
+function folder(files: Record<string, string>): string {
+  const dir = tempDir();
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+const CJS_APP = 'exports.app = (req, res) => res.end("from " + __filename);\n';
+
+describe('config files in every kind of project', () => {
+  it('the README\'s `export default` config works in a CommonJS project (no "type" field)', async () => {
+    const dir = folder({
+      'package.json': '{"name":"legacy","version":"1.0.0"}',
+      'gserve.config.js': "export default {\n  app: 'server:app',\n  workers: 2,\n  timeout: 45,\n};\n",
+      'server.js': CJS_APP,
+    });
+    const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir });
+    expect(stderr).not.toContain('Unexpected token');
+    expect(stderr).not.toContain('__esModule');
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^workers +=\s+2 +# config file .*gserve\.config\.js/m);
+    expect(stdout).toMatch(/^timeout +=\s+45 /m);
+  });
+
+  it('a compiled config (exports.__esModule and exports.default) is read as its default export', async () => {
+    const dir = folder({
+      'gserve.config.js': '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = { workers: 3 };\n',
+    });
+    const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir });
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^workers +=\s+3 /m);
+  });
+
+  it('where Node cannot require() an ES module it is imported instead, without warnings', async () => {
+    const dir = folder({ 'package.json': '{"name":"legacy"}', 'gserve.config.js': 'export default { workers: 2 };\n' });
+    // Node before 20.19 / 22.12 has no require(esm): this flag gives today's Node the same behaviour.
+    const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir, env: { NODE_OPTIONS: '--no-experimental-require-module' } });
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^workers +=\s+2 /m);
+    expect(stderr).not.toMatch(/Warning/);
+  });
+
+  it('where Node can neither require() nor detect an ES module, one line says to rename the file to .mjs', async () => {
+    const dir = folder({ 'package.json': '{"name":"legacy"}', 'gserve.config.js': 'export default { workers: 2 };\n' });
+    const { code, stderr } = await runGserve(['--print-config'], { cwd: dir, env: { NODE_OPTIONS: '--no-experimental-require-module --no-experimental-detect-module' } });
+    expect(code).toBe(2);
+    expect(stderr.trim()).toMatch(/^gserve: error: Config file .*gserve\.config\.js uses export\/import, but its package.json has no "type": "module".* Rename it to .*gserve\.config\.mjs, or write module\.exports = \{ \.\.\. \}\. \[GSERVE_E_CONFIG_FILE\]$/);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('"$schema" in a JSON config is taken as the editor\'s pointer, not as an unknown setting', async () => {
+    const dir = folder({ 'gserve.config.json': JSON.stringify({ $schema: './node_modules/gserve-server/config/gserve.schema.json', workers: 2 }) });
+    const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir });
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^workers +=\s+2 /m);
+    expect(stdout).not.toContain('$schema');
+  });
+
+  it('gserve.config.ts is found, not silently skipped: loaded where Node strips types, else a one-line hint', async () => {
+    const dir = folder({ 'package.json': '{"type":"module"}', 'gserve.config.ts': 'const workers: number = 3;\nexport default { workers };\n' });
+    for (const args of [['--print-config'], ['-c', 'gserve.config.ts', '--print-config']]) {
+      const { code, stdout, stderr } = await runGserve(args, { cwd: dir });
+      if ((process.features as { typescript?: unknown }).typescript) {
+        expect(code, stderr).toBe(0);
+        expect(stdout).toMatch(/^workers +=\s+3 /m);
+      } else {
+        expect(code).toBe(2);
+        expect(stderr.trim().split('\n')).toHaveLength(1);
+        expect(stderr).toMatch(/cannot load TypeScript \(.*gserve\.config\.ts\).*--import tsx/);
+        expect(stderr).not.toContain('typescript package');
+      }
+    }
+  });
+
+  it('with a TypeScript loader (as NODE_OPTIONS="--import tsx" gives), gserve.config.ts and app.ts load and serve', async () => {
+    // A stand-in for tsx: these .ts files hold no types, so the hook only has to say "ES module".
+    const dir = folder({
+      'ts-loader/register.mjs': "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n",
+      'ts-loader/hooks.mjs':
+        "import { readFileSync } from 'node:fs';\nimport { fileURLToPath } from 'node:url';\n" +
+        "export async function load(url, context, next) {\n  if (!url.split('?')[0].endsWith('.ts')) return next(url, context);\n" +
+        "  return { format: 'module', source: readFileSync(fileURLToPath(url.split('?')[0]), 'utf8'), shortCircuit: true };\n}\n",
+      'gserve.config.ts': "export default { app: 'server.ts:app', workers: 2 };\n",
+      'server.ts': 'export const app = (req, res) => res.end("typed " + process.pid);\n',
+    });
+    const g = await startGserve([], { cwd: dir, workers: 2, env: { NODE_OPTIONS: `--import ${join(dir, 'ts-loader/register.mjs')}` } });
+    const res = await get(g.url + '/');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatch(/^typed \d+$/);
+  });
+
+  it('a config found in a parent folder resolves the app from the config file\'s folder, not the current one', async () => {
+    const dir = folder({
+      'gserve.config.cjs': "module.exports = { app: 'src/server:app' };\n",
+      'src/server.js': CJS_APP,
+      'deep/er/.keep': '',
+    });
+    const g = await startGserve([], { cwd: join(dir, 'deep/er') });
+    const res = await get(g.url + '/');
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('from ' + join(dir, 'src/server.js'));
+  });
+
+  it('a misspelled hook gets a "did you mean"', async () => {
+    const dir = folder({ 'gserve.config.mjs': 'export default { onStart() {} };\n' });
+    const { code, stderr } = await runGserve(['--print-config'], { cwd: dir });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/Unknown setting "onStart" in config file .*\. Did you mean "onStarting"\?/);
+  });
+});
+
+describe('the command line\'s small things', () => {
+  it('an unknown option carries the gserve: prefix, exit 2', async () => {
+    const { code, stderr } = await runGserve(['--no-such-flag', 'app:app'], { cwd: ROOT });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^gserve: error: unknown option '--no-such-flag'/);
+  });
+});
