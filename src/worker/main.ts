@@ -1,3 +1,4 @@
+import { AppShutdown } from './app-shutdown.js';
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
 import { configureHealthCheck, failHealthCheck } from '../http/health.js';
@@ -41,6 +42,7 @@ process.on('exit', () => stats.stop()); // flushes the access log, on every way 
 let hooks: WorkerHooks | null = null;
 let lifespan: Lifespan | null = null;
 let stopping = false;
+const appShutdown = new AppShutdown();
 
 async function stop(graceful: boolean): Promise<void> {
   if (!graceful) {
@@ -50,7 +52,12 @@ async function stop(graceful: boolean): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info('Worker exiting (pid: %d)', process.pid);
+  // A little before the master's SIGKILL at --graceful-timeout, so the app's overrun is logged.
+  const grace = (settings.gracefulTimeout as number) * 1000;
+  const deadline = Date.now() + grace - Math.min(500, grace / 10);
   await worker?.stop();
+  // After the last in-flight request: the app closes its pools and queues (docs/interfaces.md).
+  await appShutdown.run(deadline - Date.now(), { info: (m) => log.info(m), error: (m) => log.error(m) });
   await lifespan?.shutdown((settings.gracefulTimeout as number) * 1000);
   await hooks?.run('workerExit', hooks.server, hooks.worker);
   logTarget.flush();
@@ -81,6 +88,8 @@ process.on('message', (message: MasterMessage) => {
     stats.reopenLogs();
   } else if (message.t === 'shutdown-pending') announceStop();
 });
+// The app's own SIGTERM/SIGINT listeners wait for the drain instead (app-shutdown.ts).
+appShutdown.holdSignalListeners();
 process.on('unhandledRejection', (reason) => {
   log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');
 });
@@ -114,7 +123,10 @@ async function main(): Promise<void> {
   configureGateway(settings as unknown as GatewaySettings, boot.listeners);
   try {
     const loadApp = async () => {
-      const app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+      let loaded: [unknown, Record<string, unknown>] = [undefined, {}];
+      const app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd, (...v) => (loaded = v));
+      // ASGI apps close in their lifespan shutdown; WSGI has no such thing.
+      if (app.kind === 'node' || app.kind === 'fetch') appShutdown.addApp(...loaded);
       // ASGI lifespan startup completes before the worker takes its first connection.
       lifespan = await startLifespan(app, settings.lifespan as LifespanMode, { info: (m) => log.info(m), error: (m) => log.error(m) });
       return app;
