@@ -19,7 +19,7 @@ export function isControlCommand(word: string | undefined): word is ControlComma
   return (CONTROL_COMMANDS as readonly string[]).includes(word ?? '');
 }
 
-interface ControlOptions {
+export interface ControlOptions {
   controlSocket?: string;
   pid?: string;
   config?: string;
@@ -62,10 +62,7 @@ export async function runControl(argv: string[]): Promise<number> {
   const opts = cmd.opts<ControlOptions>();
   let path: string | null;
   try {
-    const cli: Record<string, unknown> = {};
-    for (const key of ['controlSocket', 'pid', 'config', 'chdir'] as const) if (opts[key] !== undefined) cli[key] = opts[key];
-    const { settings } = await resolveSettings({ cli, env: process.env, cwd: process.cwd() });
-    path = controlSocketPath(settings);
+    path = await locateControlSocket(opts);
   } catch (err) {
     if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
     throw err;
@@ -104,13 +101,21 @@ export async function runControl(argv: string[]): Promise<number> {
   return ExitCode.OK;
 }
 
+/** The control socket a command talks to, from the same settings the master used; null when it is off. */
+export async function locateControlSocket(opts: Pick<ControlOptions, 'controlSocket' | 'pid' | 'config' | 'chdir'>): Promise<string | null> {
+  const cli: Record<string, unknown> = {};
+  for (const key of ['controlSocket', 'pid', 'config', 'chdir'] as const) if (opts[key] !== undefined) cli[key] = opts[key];
+  const { settings } = await resolveSettings({ cli, env: process.env, cwd: process.cwd() });
+  return controlSocketPath(settings);
+}
+
 function fail(message: string, code: number): number {
   process.stderr.write(`gserve: error: ${message}\n`);
   return code;
 }
 
 /** Sends one request line; resolves with the one reply line. */
-function ask(path: string, request: ControlRequest): Promise<Record<string, unknown>> {
+export function ask(path: string, request: ControlRequest): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
     let buffer = '';
@@ -144,7 +149,7 @@ async function waitForExit(pid: number): Promise<void> {
   }
 }
 
-function duration(seconds: number): string {
+export function duration(seconds: number): string {
   const s = Math.floor(seconds);
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;

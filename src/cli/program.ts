@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { SETTINGS } from '../config/settings/index.js';
 import { flagOf, type SettingSpec } from '../config/spec.js';
+import { helpText } from './help.js';
 
 export interface ParsedCommandLine {
   /** Raw setting values given on the command line, keyed by setting name. */
@@ -34,6 +35,8 @@ export function buildProgram(version: string): { program: Command; names: Map<st
     .showSuggestionAfterError(true)
     .allowExcessArguments(false)
     .exitOverride();
+  // Grouped by the settings table's sections, with defaults and accepted values (help.ts).
+  program.helpInformation = () => helpText(process.stdout.columns);
   const names = new Map<string, string>(); // commander attribute name -> setting name
   for (const spec of SETTINGS as readonly SettingSpec[]) {
     const flag = flagOf(spec);

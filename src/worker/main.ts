@@ -1,4 +1,5 @@
 import { AppShutdown } from './app-shutdown.js';
+import { dropPrivileges, resolveOwner } from './privileges.js';
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
 import { configureHealthCheck, failHealthCheck } from '../http/health.js';
@@ -109,6 +110,16 @@ async function main(): Promise<void> {
     });
   }
   await h.run('postFork', h.server, h.worker);
+  // --user/--group: after postFork (as in Gunicorn), before the app loads. The log files are already open.
+  try {
+    const owner = resolveOwner(settings.user as string | null, settings.group as string | null);
+    if (owner) {
+      dropPrivileges(owner);
+      log.debug('Worker %d runs as uid %d, gid %d', process.pid, owner.uid, owner.gid);
+    }
+  } catch (err) {
+    return fatal({ t: 'boot-error', code: 'GSERVE_E_PRIVILEGES', message: `Cannot switch the worker to --user/--group: ${describeError(err)}`, exitCode: ExitCode.WORKER_BOOT });
+  }
   const recycler = new Recycler(settings, send);
   const context = {
     boot,

@@ -33,6 +33,8 @@ export interface StatsReport {
   bytesIn: number;
   bytesOut: number;
   rss: number;
+  /** CPU time (user + system) since the worker started, in seconds: `gserve top` shows its rate. */
+  cpu?: number;
   /** Event-loop delay since the last report, in seconds. */
   loopDelay: { mean: number; p99: number; max: number };
 }
@@ -123,6 +125,7 @@ export class WorkerStats {
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       rss: process.memoryUsage.rss(),
+      cpu: cpuSeconds(),
       loopDelay,
     };
   }
@@ -144,4 +147,9 @@ export class WorkerStats {
     this.loop.disable();
     this.accessLog?.flush();
   }
+}
+
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }
