@@ -26,7 +26,6 @@ export function buildProgram(version: string): { program: Command; names: Map<st
   const program = new Command('gserve')
     .usage('[options] [APP]')
     .description('A prefork HTTP server and process manager for Node.js apps. APP is MODULE[:ATTR], e.g. app:app.')
-    .addHelpText('after', '\nTalk to a running master: gserve status [--json] | reload | scale N|+N|-N | stop [--fast] (see gserve status --help).')
     .argument('[APP]', 'the app to serve, MODULE[:ATTR]')
     .version(version, '-v, --version', 'Print the version and exit.')
     .helpOption('-h, --help', 'Show this help.')
