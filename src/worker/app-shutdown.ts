@@ -35,8 +35,10 @@ export class AppShutdown {
   holdSignalListeners(): void {
     const proc = process as unknown as Record<string, (...a: unknown[]) => unknown>;
     const isHeld = (event: unknown): event is Signal => (SIGNALS as readonly unknown[]).includes(event);
+    const originals = new Map<string, (...a: unknown[]) => unknown>();
     const add = (name: string, once: boolean, prepend: boolean) => {
       const original = proc[name]!;
+      originals.set(name, original);
       proc[name] = function (this: unknown, event: unknown, listener: unknown) {
         if (!isHeld(event) || typeof listener !== 'function') return original.call(this, event, listener);
         const list = heldMap.get(event)!;
@@ -54,6 +56,7 @@ export class AppShutdown {
     add('prependOnceListener', true, true);
     for (const name of ['off', 'removeListener']) {
       const original = proc[name]!;
+      originals.set(name, original);
       proc[name] = function (this: unknown, event: unknown, listener: unknown) {
         if (!isHeld(event)) return original.call(this, event, listener);
         const list = heldMap.get(event)!;
@@ -62,7 +65,23 @@ export class AppShutdown {
         return process;
       };
     }
+    // An app's removeAllListeners('SIGTERM') must not take gserve's own handler with it.
+    const removeAll = proc.removeAllListeners!;
+    originals.set('removeAllListeners', removeAll);
+    proc.removeAllListeners = function (this: unknown, ...args: unknown[]) {
+      if (args.length && isHeld(args[0])) {
+        heldMap.get(args[0])!.length = 0;
+        return process;
+      }
+      return removeAll.apply(this, args);
+    };
+    this.restore = () => {
+      for (const [name, original] of originals) proc[name] = original;
+    };
   }
+
+  /** Puts `process`'s own methods back (for tests); held listeners stay held. */
+  restore: () => void = () => {};
 
   /** Notes the close functions of a loaded app: its module's exports, then the app value's methods. */
   addApp(value: unknown, module: Record<string, unknown>): void {
