@@ -67,7 +67,7 @@ describe('--user and --group', () => {
     const booted = g.lines.filter((l) => /^Booting worker with pid/.test(l.msg)).map((l) => Number(/(\d+)$/.exec(l.msg)![1]));
     expect(booted).toHaveLength(4);
     expect(ids(booted[3]!).uid[0]).toBe(nobody.uid);
-  });
+  }, 120_000); // boots four workers
 
   it('--group picks the group: nobody with group 0 by number', async () => {
     if (!root) return expectRootNeeded();

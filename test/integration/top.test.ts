@@ -79,5 +79,5 @@ describe('gserve top', () => {
     text = await screenShows((t) => t.includes('[top exited 0]'), 'top exiting on q');
     expect(text).not.toContain('gserve top - master'); // the alternate screen is gone
     void slow;
-  });
+  }, 120_000); // several screens to wait for, each with its own deadline
 });
