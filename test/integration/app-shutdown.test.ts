@@ -14,9 +14,9 @@ const HOLD_MS = 1500;
 const of = (pid: number, lines: string[]) => lines.filter((l) => l.startsWith(`${pid} `)).map((l) => l.slice(String(pid).length + 1));
 
 describe('the app closes its resources after its requests drain', () => {
-  it('TERM: the exported close() runs after the in-flight request ends, and the request gets its answer', async () => {
+  it.each(['async', 'sync'])('TERM (-k %s): the exported close() runs after the in-flight request ends, and the request gets its answer', async (workerClass) => {
     const log = join(tempDir(), 'audit.log');
-    const g = await startGserve([EXAMPLE], { env: { AUDIT_LOG: log } });
+    const g = await startGserve(['-k', workerClass, EXAMPLE], { env: { AUDIT_LOG: log } });
     const pid = [...g.workerPids][0]!;
     const inFlight = get(`${g.url}/?ms=${HOLD_MS}`);
     await waitForEvent(log, `${pid} start ${HOLD_MS}`);
