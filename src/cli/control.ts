@@ -21,7 +21,7 @@ export function isControlCommand(word: string | undefined): word is ControlComma
   return (CONTROL_COMMANDS as readonly string[]).includes(word ?? '');
 }
 
-interface ControlOptions {
+export interface ControlOptions {
   controlSocket?: string;
   pid?: string;
   config?: string;
@@ -113,7 +113,7 @@ function fail(message: string, code: number): number {
 }
 
 /** Sends one request line; resolves with the one reply line. */
-function ask(path: string, request: ControlRequest): Promise<Record<string, unknown>> {
+export function ask(path: string, request: ControlRequest): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
     let buffer = '';
@@ -147,7 +147,7 @@ async function waitForExit(pid: number): Promise<void> {
   }
 }
 
-function duration(seconds: number): string {
+export function duration(seconds: number): string {
   const s = Math.floor(seconds);
   if (s < 60) return `${s}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;

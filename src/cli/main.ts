@@ -1,10 +1,15 @@
+import { dirname } from 'node:path';
 import { resolveSettings, type ResolvedSettings } from '../config/resolve.js';
 import { ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
 import { createLogger, settleLogFormats } from '../log/logger.js';
 import { isControlCommand, runControl } from './control.js';
+import { runCommand, isOtherCommand } from './run-command.js';
+import { isCommandWord } from './commands.js';
+import { loadEnvFiles } from './env-file.js';
 import { CommanderError, parseCommandLine } from './program.js';
+import { resolveOwner } from '../worker/privileges.js';
 import { VERSION } from './version.js';
 
 const fail = (message: string, code: number): number => {
@@ -24,6 +29,7 @@ function printConfig(resolved: ResolvedSettings): void {
 /** Runs the gserve command; resolves to the process exit code. */
 export async function run(argv: string[]): Promise<number> {
   if (isControlCommand(argv[0])) return runControl(argv);
+  if (isOtherCommand(argv[0])) return runCommand(argv);
   let parsed;
   try {
     parsed = parseCommandLine(argv, VERSION);
@@ -37,10 +43,21 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
 
+  // A command word after options (`gserve -w 2 top`) is a mistake, never an app called "top".
+  if (typeof parsed.cli.app === 'string' && isCommandWord(parsed.cli.app)) {
+    const word = parsed.cli.app;
+    return fail(`"${word}" is a gserve command, not an app: run \`gserve ${word}\` on its own. An app module with that name is given as a path: ./${word}`, ExitCode.USAGE);
+  }
+
   let resolved: ResolvedSettings;
   const launch = currentLaunch(); // before --chdir: HUP and USR2 resolve and start from here
   try {
+    // Before the settings: GSERVE_* variables in the files count.
+    loadEnvFiles((parsed.cli.envFile as string[] | undefined) ?? [], launch.cwd);
     resolved = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd });
+    // From a config file they still reach the app (the workers inherit this environment).
+    if (!resolved.sources.envFile.startsWith('command line')) loadEnvFiles(resolved.settings.envFile, resolved.configFile ? dirname(resolved.configFile) : launch.cwd);
+    resolveOwner(resolved.settings.user, resolved.settings.group);
   } catch (err) {
     if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
     throw err;

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { SETTINGS } from '../config/settings/index.js';
 import { flagOf, type SettingSpec } from '../config/spec.js';
+import { helpText } from './help.js';
 
 export interface ParsedCommandLine {
   /** Raw setting values given on the command line, keyed by setting name. */
@@ -28,7 +29,6 @@ export function buildProgram(version: string): { program: Command; names: Map<st
   const program = new Command('gserve')
     .usage('[options] [APP]')
     .description('A prefork HTTP server and process manager for Node.js apps. APP is MODULE[:ATTR], e.g. app:app.')
-    .addHelpText('after', '\nTalk to a running master: gserve status [--json] | reload | scale N|+N|-N | stop [--fast] (see gserve status --help).')
     .argument('[APP]', 'the app to serve, MODULE[:ATTR]')
     .version(version, '-v, --version', 'Print the version and exit.')
     .helpOption('-h, --help', 'Show this help.')
@@ -38,6 +38,8 @@ export function buildProgram(version: string): { program: Command; names: Map<st
     .allowExcessArguments(false)
     .configureOutput(PREFIXED_ERRORS)
     .exitOverride();
+  // Grouped by the settings table's sections, with defaults and accepted values (help.ts).
+  program.helpInformation = () => helpText(process.stdout.columns);
   const names = new Map<string, string>(); // commander attribute name -> setting name
   for (const spec of SETTINGS as readonly SettingSpec[]) {
     const flag = flagOf(spec);

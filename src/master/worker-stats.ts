@@ -32,6 +32,11 @@ export interface WorkerRow {
   rss: number;
   uptime: number;
   restarts: number;
+  /** For `gserve top`: CPU seconds and the request-duration histogram (DURATION_BUCKETS), both since the worker started. */
+  cpu: number;
+  buckets: number[];
+  /** The worker's slot (GSERVE_WORKER_INDEX), when the master numbers its workers. */
+  index?: number;
 }
 
 interface Tracked {
@@ -135,6 +140,9 @@ export class WorkerStatsBook {
       rss: last?.rss ?? 0,
       uptime: (now - w.bornAt) / 1000,
       restarts: t?.restarts ?? 0,
+      cpu: last?.cpu ?? 0,
+      buckets: last?.buckets ?? [],
+      ...(typeof (w as { index?: unknown }).index === 'number' ? { index: (w as unknown as { index: number }).index } : {}),
     };
   }
 

@@ -19,9 +19,15 @@ export interface ProtocolOptions {
 }
 
 /** Loads the app named by the APP spec and tells which interface it speaks. */
-export async function loadHostedApp(appText: string, choice: InterfaceChoice, cwd: string): Promise<HostedApp> {
+export async function loadHostedApp(
+  appText: string,
+  choice: InterfaceChoice,
+  cwd: string,
+  onLoaded?: (value: unknown, module: Record<string, unknown>) => void,
+): Promise<HostedApp> {
   const spec = parseAppSpec(appText);
   const { value, file, module } = await loadAppValue(spec, cwd);
+  onLoaded?.(value, module);
   const app = detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`, module);
   await prepareProtocol(app);
   return app;

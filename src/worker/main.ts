@@ -1,3 +1,5 @@
+import { AppShutdown } from './app-shutdown.js';
+import { dropPrivileges, resolveOwner } from './privileges.js';
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
 import { configureHealthCheck, failHealthCheck } from '../http/health.js';
@@ -44,6 +46,7 @@ process.on('exit', () => stats.stop()); // flushes the access log, on every way 
 let hooks: WorkerHooks | null = null;
 let lifespan: Lifespan | null = null;
 let stopping = false;
+const appShutdown = new AppShutdown();
 
 async function stop(graceful: boolean): Promise<void> {
   if (!graceful) {
@@ -53,7 +56,12 @@ async function stop(graceful: boolean): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info('Worker exiting (pid: %d)', process.pid);
+  // A little before the master's SIGKILL at --graceful-timeout, so the app's overrun is logged.
+  const grace = (settings.gracefulTimeout as number) * 1000;
+  const deadline = Date.now() + grace - Math.min(500, grace / 10);
   await worker?.stop();
+  // After the last in-flight request: the app closes its pools and queues (docs/interfaces.md).
+  await appShutdown.run(deadline - Date.now(), { info: (m) => log.info(m), error: (m) => log.error(m) });
   await lifespan?.shutdown((settings.gracefulTimeout as number) * 1000);
   await hooks?.run('workerExit', hooks.server, hooks.worker);
   logTarget.flush();
@@ -87,6 +95,8 @@ process.on('message', (message: MasterMessage) => {
 installCrashLog(log, () => logTarget.flush());
 // 'disconnect' needs a running event loop; the watchdog thread does not (src/worker/watchdog.ts).
 if (process.connected) startOrphanWatchdog();
+// The app's own SIGTERM/SIGINT listeners wait for the drain instead (app-shutdown.ts).
+appShutdown.holdSignalListeners();
 
 async function main(): Promise<void> {
   for (const assignment of settings.env as string[]) {
@@ -103,6 +113,16 @@ async function main(): Promise<void> {
     });
   }
   await h.run('postFork', h.server, h.worker);
+  // --user/--group: after postFork (as in Gunicorn), before the app loads. The log files are already open.
+  try {
+    const owner = resolveOwner(settings.user as string | null, settings.group as string | null);
+    if (owner) {
+      dropPrivileges(owner);
+      log.debug('Worker %d runs as uid %d, gid %d', process.pid, owner.uid, owner.gid);
+    }
+  } catch (err) {
+    return fatal({ t: 'boot-error', code: 'GSERVE_E_PRIVILEGES', message: `Cannot switch the worker to --user/--group: ${describeError(err)}`, exitCode: ExitCode.WORKER_BOOT });
+  }
   const recycler = new Recycler(settings, send);
   const context = {
     boot,
@@ -117,7 +137,10 @@ async function main(): Promise<void> {
   configureGateway(settings as unknown as GatewaySettings, boot.listeners);
   try {
     const loadApp = async () => {
-      const app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
+      let loaded: [unknown, Record<string, unknown>] = [undefined, {}];
+      const app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd, (...v) => (loaded = v));
+      // ASGI apps close in their lifespan shutdown; WSGI has no such thing.
+      if (app.kind === 'node' || app.kind === 'fetch') appShutdown.addApp(...loaded);
       // ASGI lifespan startup completes before the worker takes its first connection.
       lifespan = await startLifespan(app, settings.lifespan as LifespanMode, { info: (m) => log.info(m), error: (m) => log.error(m) });
       return app;

@@ -37,6 +37,8 @@ export interface StatsReport {
   tlsHandshakeErrors?: number;
   tlsHandshakeTimeouts?: number;
   rss: number;
+  /** CPU time (user + system) since the worker started, in seconds: `gserve top` shows its rate. */
+  cpu?: number;
   /** Event-loop delay since the last report, in seconds. */
   loopDelay: { mean: number; p99: number; max: number };
 }
@@ -135,6 +137,7 @@ export class WorkerStats {
       tlsHandshakeErrors: this.tlsHandshakeErrors,
       tlsHandshakeTimeouts: this.tlsHandshakeTimeouts,
       rss: residentMemory() ?? 0,
+      cpu: cpuSeconds(),
       loopDelay,
     };
   }
@@ -156,4 +159,9 @@ export class WorkerStats {
     this.loop.disable();
     this.accessLog?.flush();
   }
+}
+
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }

@@ -6,12 +6,13 @@ import { loggingSettings } from './logging.js';
 import { observabilitySettings } from './observability.js';
 import { networkSettings } from './network.js';
 import { serverSettings } from './server.js';
+import { serverProcessSettings } from './server-process.js';
 import { supervisionSettings } from './supervision.js';
 import { workerSettings } from './workers.js';
 import { workerClassSettings } from './worker-classes.js';
 
 /** The one settings table, section by section, in the order the docs show them. */
-export const SETTINGS = [...serverSettings, ...networkSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...httpSettings, ...interfaceSettings, ...loggingSettings, ...observabilitySettings, ...deploymentSettings] as const;
+export const SETTINGS = [...serverSettings, ...serverProcessSettings, ...networkSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...httpSettings, ...interfaceSettings, ...loggingSettings, ...observabilitySettings, ...deploymentSettings] as const;
 
 export type Settings = SettingsOf<typeof SETTINGS>;
 export type SettingName = keyof Settings;

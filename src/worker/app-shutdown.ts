@@ -1,0 +1,148 @@
+/**
+ * The app's own shutdown, for node and fetch apps (ASGI apps have lifespan). When a worker stops
+ * gracefully (TERM, HUP, scale down, recycling), once its in-flight requests have finished gserve
+ * runs, within what is left of --graceful-timeout:
+ *   1. `close()` or `shutdown()` exported by the app module, then the same methods of the app object;
+ *   2. the app's own `process.on('SIGTERM')` listeners, then its `SIGINT` ones (each function once).
+ * Signals never reach the app directly in a worker: the master stops workers over IPC, and a TERM
+ * sent to the worker itself must not let the app exit before its requests drain. So the app's
+ * listeners for these two signals are kept aside here instead of on `process`.
+ */
+type Listener = (...args: unknown[]) => unknown;
+type Signal = 'SIGTERM' | 'SIGINT';
+const SIGNALS: readonly Signal[] = ['SIGTERM', 'SIGINT'];
+const CLOSERS = ['close', 'shutdown'] as const;
+
+interface Held {
+  listener: Listener;
+  once: boolean;
+}
+
+export interface ShutdownLog {
+  info(msg: string): void;
+  error(msg: string): void;
+}
+
+export class AppShutdown {
+  private readonly held = new Map<Signal, Held[]>(SIGNALS.map((s) => [s, []]));
+  private readonly closers: Array<{ what: string; fn: Listener; self: unknown }> = [];
+  private ran = false;
+
+  /**
+   * From now on, `process.on/once/prependListener('SIGTERM'|'SIGINT')` (and their removal) act on
+   * the list kept here. Install it after gserve's own signal handlers, before the app loads.
+   */
+  holdSignalListeners(): void {
+    const proc = process as unknown as Record<string, (...a: unknown[]) => unknown>;
+    const isHeld = (event: unknown): event is Signal => (SIGNALS as readonly unknown[]).includes(event);
+    const originals = new Map<string, (...a: unknown[]) => unknown>();
+    const add = (name: string, once: boolean, prepend: boolean) => {
+      const original = proc[name]!;
+      originals.set(name, original);
+      proc[name] = function (this: unknown, event: unknown, listener: unknown) {
+        if (!isHeld(event) || typeof listener !== 'function') return original.call(this, event, listener);
+        const list = heldMap.get(event)!;
+        const entry = { listener: listener as Listener, once };
+        if (prepend) list.unshift(entry);
+        else list.push(entry);
+        return process;
+      };
+    };
+    const heldMap = this.held;
+    add('on', false, false);
+    add('addListener', false, false);
+    add('once', true, false);
+    add('prependListener', false, true);
+    add('prependOnceListener', true, true);
+    for (const name of ['off', 'removeListener']) {
+      const original = proc[name]!;
+      originals.set(name, original);
+      proc[name] = function (this: unknown, event: unknown, listener: unknown) {
+        if (!isHeld(event)) return original.call(this, event, listener);
+        const list = heldMap.get(event)!;
+        const at = list.findLastIndex((h) => h.listener === listener);
+        if (at >= 0) list.splice(at, 1);
+        return process;
+      };
+    }
+    // An app's removeAllListeners('SIGTERM') must not take gserve's own handler with it.
+    const removeAll = proc.removeAllListeners!;
+    originals.set('removeAllListeners', removeAll);
+    proc.removeAllListeners = function (this: unknown, ...args: unknown[]) {
+      if (args.length && isHeld(args[0])) {
+        heldMap.get(args[0])!.length = 0;
+        return process;
+      }
+      return removeAll.apply(this, args);
+    };
+    this.restore = () => {
+      for (const [name, original] of originals) proc[name] = original;
+    };
+  }
+
+  /** Puts `process`'s own methods back (for tests); held listeners stay held. */
+  restore: () => void = () => {};
+
+  /** Notes the close functions of a loaded app: its module's exports, then the app value's methods. */
+  addApp(value: unknown, module: Record<string, unknown>): void {
+    const seen = new Set(this.closers.map((c) => c.fn));
+    const pick = (holder: unknown, where: string) => {
+      if ((typeof holder !== 'object' && typeof holder !== 'function') || holder === null) return;
+      for (const key of CLOSERS) {
+        const fn = (holder as Record<string, unknown>)[key];
+        if (typeof fn !== 'function' || seen.has(fn as Listener)) continue;
+        seen.add(fn as Listener);
+        this.closers.push({ what: `${where}.${key}()`, fn: fn as Listener, self: holder });
+      }
+    };
+    pick(module, 'the app module');
+    // A CommonJS module's exports arrive as the default export.
+    if (module.default !== value) pick(module.default, 'the app module');
+    // Functions have no close of their own worth calling (an Express app's is not a method); objects do (Fastify, Bun-style apps).
+    if (typeof value === 'object') pick(value, 'the app');
+  }
+
+  /** What will run, for the log line; empty when the app has nothing to close. */
+  describe(): string[] {
+    const listeners = SIGNALS.flatMap((s) => (this.held.get(s)!.length ? [`${this.held.get(s)!.length} ${s} listener(s)`] : []));
+    return [...this.closers.map((c) => c.what), ...listeners];
+  }
+
+  /** Runs the app's shutdown once; resolves when it is done or `timeoutMs` has passed. */
+  async run(timeoutMs: number, log: ShutdownLog): Promise<void> {
+    if (this.ran) return;
+    this.ran = true;
+    const steps = this.describe();
+    if (steps.length === 0) return;
+    log.info(`Closing the app: ${steps.join(', ')}`);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(0, timeoutMs));
+    });
+    const outcome = await Promise.race([this.runSteps(log).then(() => 'done' as const), expired]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') log.error(`The app's shutdown did not finish within --graceful-timeout (${(timeoutMs / 1000).toFixed(1)} s left); exiting anyway`);
+  }
+
+  private async runSteps(log: ShutdownLog): Promise<void> {
+    const called = new Set<Listener>();
+    const call = async (what: string, fn: Listener, self: unknown, ...args: unknown[]) => {
+      called.add(fn);
+      try {
+        await fn.apply(self, args);
+      } catch (err) {
+        log.error(`Error in ${what}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      }
+    };
+    for (const c of this.closers) await call(c.what, c.fn, c.self);
+    for (const signal of SIGNALS) {
+      const list = this.held.get(signal)!;
+      for (const h of [...list]) {
+        if (h.once) list.splice(list.indexOf(h), 1);
+        // An app often registers one handler for both signals: it runs once.
+        if (called.has(h.listener)) continue;
+        await call(`the app's ${signal} listener`, h.listener, process, signal);
+      }
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { startGserve, tempDir } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+
+// --user/--group (Gunicorn's -u/-g): the master binds and stays root; each worker drops first.
+const root = process.getuid?.() === 0;
+const nobody = { uid: 65534, gid: 65534 };
+
+/** uid and gid lines of /proc/PID/status: [real, effective, saved, filesystem]. */
+function ids(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  return { uid: field('Uid'), gid: field('Gid'), groups: field('Groups') };
+}
+
+/** An app readable by nobody (test temp dirs are 0700), answering with the ids it runs under. */
+function worldReadableApp(): string {
+  const dir = tempDir();
+  chmodSync(dir, 0o755);
+  const file = join(dir, 'whoami.mjs');
+  writeFileSync(file, 'export const app = (req, res) => res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), pid: process.pid }));\n');
+  chmodSync(file, 0o644);
+  return file;
+}
+
+/** A free port below 1024: only root may bind it, so a worker running as nobody serving it got it from the master. */
+async function freePrivilegedPort(): Promise<number> {
+  for (let port = 1023; port > 800; port--) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+  throw new Error('no free port in 801..1023');
+}
+
+/** Tests run as root on the project machine; elsewhere the refusal itself is what can be checked. */
+async function expectRootNeeded(): Promise<void> {
+  const r = await runCli(['--user', 'nobody', '-b', '127.0.0.1:0', worldReadableApp()]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(/--user\/--group need the master to run as root/);
+}
+
+describe('--user and --group', () => {
+  it('workers run as nobody on a privileged port the root master bound; the master stays root', async () => {
+    if (!root) return expectRootNeeded();
+    const port = await freePrivilegedPort();
+    const g = await startGserve(['-b', `127.0.0.1:${port}`, '--user', 'nobody', '-w', '2', worldReadableApp()]);
+    const answer = JSON.parse((await get(`http://127.0.0.1:${port}/`)).body);
+    expect(answer).toMatchObject({ uid: nobody.uid, gid: nobody.gid, groups: [nobody.gid] });
+    for (const pid of g.workerPids) {
+      const w = ids(pid);
+      expect(w.uid).toEqual([nobody.uid, nobody.uid, nobody.uid, nobody.uid]);
+      expect(w.gid).toEqual([nobody.gid, nobody.gid, nobody.gid, nobody.gid]);
+      expect(w.groups).toEqual([nobody.gid]); // root's supplementary groups are gone
+    }
+    expect(ids(g.pid).uid).toEqual([0, 0, 0, 0]);
+    // Replaced workers drop too (HUP starts new ones).
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Reloaded: generation 1 is serving/);
+    const booted = g.lines.filter((l) => /^Booting worker with pid/.test(l.msg)).map((l) => Number(/(\d+)$/.exec(l.msg)![1]));
+    expect(booted).toHaveLength(4);
+    expect(ids(booted[3]!).uid[0]).toBe(nobody.uid);
+  }, 120_000); // boots four workers
+
+  it('--group picks the group: nobody with group 0 by number', async () => {
+    if (!root) return expectRootNeeded();
+    const g = await startGserve(['-u', 'nobody', '-g', '0', worldReadableApp()]);
+    expect(JSON.parse((await get(g.url)).body)).toMatchObject({ uid: nobody.uid, gid: 0 });
+  });
+
+  it.each([
+    [['--user', 'no-such-user-15b'], 'Unknown user "no-such-user-15b" (--user): no such user on this system. Give an existing user name or a numeric uid.'],
+    [['--group', 'no-such-group-15b'], 'Unknown group "no-such-group-15b" (--group): no such group on this system. Give an existing group name or a numeric gid.'],
+  ])('%j: one clear line, exit 2, nothing bound', async (flags, message) => {
+    const dir = tempDir();
+    const r = await runCli([...flags, '-b', '127.0.0.1:0', worldReadableApp()], { cwd: dir, env: { XDG_RUNTIME_DIR: dir } });
+    expect(r.killed).toBe(false);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`gserve: error: ${message} [GSERVE_E_PRIVILEGES]\n`);
+  });
+});
