@@ -55,7 +55,7 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
   }
 }
 
-const PLAIN: BodyFraming = Object.freeze({ contentLength: null, chunked: false });
+const PLAIN: BodyFraming = Object.freeze({ contentLength: null, chunked: false, connection: '', upgrade: false });
 /** The last Host value checkHead() passed: most connections repeat it on every request. */
 let knownHost = '';
 

@@ -91,7 +91,8 @@ class ThreadBody extends Readable {
 type PublicShape<T, Except extends keyof T> = Omit<Pick<T, keyof T>, Except>;
 
 /** `EngineRequest`, as an app thread has it. */
-export class ThreadRequest implements PublicShape<EngineRequest, 'body'> {
+// The engine's own body plumbing (pushBody, …) is not part of what an adapter sees.
+export class ThreadRequest implements PublicShape<EngineRequest, 'body' | 'pushBody' | 'discardBody' | 'bodyComplete' | 'announceBody'> {
   readonly body: ThreadBody = new ThreadBody();
   complete = false;
   readonly startedAt = performance.now();
@@ -167,7 +168,7 @@ export class ThreadRequest implements PublicShape<EngineRequest, 'body'> {
  * the end), as the engine's do; small writes of one turn of the loop travel as one message, and a
  * small whole response is a single message.
  */
-export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' | 'req'> {
+export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' | 'req' | 'abort' | 'failWith'> {
   statusCode = 200;
   bodyBytes = 0;
   headersSent = false;
