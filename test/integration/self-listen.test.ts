@@ -53,11 +53,9 @@ describe('an app that listens itself (PM2 style)', () => {
     await pidsAnswering(port, 2);
     const before = new Set(g.workerPids);
     const reloads = (async () => {
-      for (let n = 1; n <= 2; n++) {
-        g.signal('SIGHUP');
-        await g.waitForLog(/^Reloaded: generation \d+ is serving/, { count: n, timeoutMs: 90_000 });
-      }
-      await g.waitForLog(/^Worker exited .*: reloaded$/, { count: 4, timeoutMs: 60_000 });
+      g.signal('SIGHUP');
+      await g.waitForLog(/^Reloaded: generation \d+ is serving/, { timeoutMs: 90_000 });
+      await g.waitForLog(/^Worker exited .*: reloaded$/, { count: 2, timeoutMs: 60_000 });
     })();
     const result = await runLoad({ url: `http://127.0.0.1:${port}/`, total: 2000, connections: 10, freshEvery: 10, until: reloads });
     await reloads;
@@ -68,5 +66,5 @@ describe('an app that listens itself (PM2 style)', () => {
     g.signal('SIGTERM');
     expect((await g.exited).code).toBe(0);
     expect(await refused(port)).toBe('ECONNREFUSED');
-  });
+  }, 180_000); // two generations of workers boot on a shared, loaded machine
 });
