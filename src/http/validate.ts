@@ -3,8 +3,10 @@ import { Rejection, badRequest } from './reject.js';
 
 /**
  * Strict checks on the text of a request head, line by line and as a whole, following RFC 9110 and
- * RFC 9112 where http-parser-js is lenient. Anything two parsers (ours and a proxy in front) could
- * read differently is refused, since that difference is what request smuggling exploits.
+ * RFC 9112 wherever common parsers are lenient. Anything two parsers (ours and a proxy in front)
+ * could read differently is refused, since that difference is what request smuggling exploits.
+ * gserve's parser (strict-parser.ts) calls these as lines arrive; the node:http path can call the
+ * same ones on what llhttp parsed.
  * Lines arrive without their CRLF, decoded as latin1 (one char per byte).
  */
 
