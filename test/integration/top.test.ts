@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 
@@ -16,6 +17,8 @@ const screen = () => tmux('capture-pane', '-p', '-t', 'top').stdout;
 afterEach(() => {
   tmux('kill-server');
 });
+// kill-server leaves the socket file behind.
+afterAll(() => rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true }));
 
 async function screenShows(test: (text: string) => boolean, what: string, act?: () => Promise<unknown>, timeoutMs = 30_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
