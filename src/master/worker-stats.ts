@@ -142,7 +142,7 @@ export class WorkerStatsBook {
       restarts: t?.restarts ?? 0,
       cpu: last?.cpu ?? 0,
       buckets: last?.buckets ?? [],
-      ...(typeof (w as { index?: unknown }).index === 'number' ? { index: (w as unknown as { index: number }).index } : {}),
+      index: w.index,
     };
   }
 
