@@ -85,7 +85,10 @@ process.on('message', (message: MasterMessage) => {
 });
 installCrashLog(log, () => logTarget.flush());
 // 'disconnect' needs a running event loop; the watchdog thread does not (src/worker/watchdog.ts).
-if (process.connected) startOrphanWatchdog();
+// The thread class runs no app code on its main thread, so its 'disconnect' always runs, and its
+// exit ends the app threads however blocked; a watchdog thread there would also take a threadId,
+// the name its app threads go by in the logs.
+if (process.connected && settings.workerClass !== 'thread') startOrphanWatchdog();
 
 async function main(): Promise<void> {
   for (const assignment of settings.env as string[]) {
