@@ -449,7 +449,8 @@ export class Arbiter {
       const why =
         fresher.length < spawned.length ? 'a new worker could not be started' : (fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready');
       this.log.error('Reload failed: %s. Keeping the %d workers of generation %d.', why, old.length, previous.generation);
-      for (const w of fresher) w.stop(false, FAST_STOP_GRACE_SECONDS, 'reload failed');
+      // Gracefully: those that did become ready may already hold connections.
+      for (const w of fresher) w.stop(true, this.settings.gracefulTimeout, 'reload failed');
       Object.assign(this, previous);
       return;
     }

@@ -94,7 +94,10 @@ process.on('message', (message: MasterMessage) => {
 });
 installCrashLog(log, () => logTarget.flush());
 // 'disconnect' needs a running event loop; the watchdog thread does not (src/worker/watchdog.ts).
-if (process.connected) startOrphanWatchdog();
+// The thread class runs no app code on its main thread, so its 'disconnect' always runs, and its
+// exit ends the app threads however blocked; a watchdog thread there would also take a threadId,
+// the name its app threads go by in the logs.
+if (process.connected && settings.workerClass !== 'thread') startOrphanWatchdog();
 // The app's own SIGTERM/SIGINT listeners wait for the drain instead (app-shutdown.ts).
 appShutdown.holdSignalListeners();
 
