@@ -448,7 +448,8 @@ export class Arbiter {
     if (!allReady) {
       const why =
         fresher.length < spawned.length ? 'a new worker could not be started' : (fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready');
-      this.log.error('Reload failed: %s. Keeping the %d workers of generation %d.', why, old.length, previous.generation);
+      // The reason goes last: an app's load error ends with the offending source line, on lines of its own.
+      this.log.error('Reload failed, keeping the %d workers of generation %d: %s', old.length, previous.generation, why);
       // Gracefully: those that did become ready may already hold connections.
       for (const w of fresher) w.stop(true, this.settings.gracefulTimeout, 'reload failed');
       Object.assign(this, previous);

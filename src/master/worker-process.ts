@@ -76,7 +76,10 @@ export class WorkerProcess {
       onMessage(this, m);
     });
     // A worker that dies mid-send closes the channel; that is reported by 'exit', not as an error.
+    // A fork that fails (EMFILE, EAGAIN) is reported by 'error' on the child, which the arbiter
+    // watches; cluster re-emits it on its Worker, where nobody must throw it.
     this.child.on('error', () => {});
+    worker.on('error', () => {});
   }
 
   send(message: MasterMessage): void {

@@ -85,7 +85,7 @@ describe('signals', () => {
     const g = await startGserve(['app.mjs'], { cwd: dir });
     writeFileSync(join(dir, 'app.mjs'), 'throw new Error("broken deploy");\n');
     g.signal('SIGHUP');
-    await g.waitForLog(/^Reload failed: .*broken deploy.*Keeping the 1 workers of generation 0/);
+    await g.waitForLog(/^Reload failed, keeping the 1 workers of generation 0: .*broken deploy/);
     expect((await get(g.url)).body).toBe('fine');
     writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fixed " + process.env.GSERVE_WORKER_GENERATION);\n');
     g.signal('SIGHUP');
