@@ -1,5 +1,5 @@
 import { resolveSettings, type ResolvedSettings } from '../config/resolve.js';
-import { ExitCode, GserveError, describeError } from '../errors.js';
+import { AppLoadError, ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
 import { createLogger, settleLogFormats } from '../log/logger.js';
@@ -69,6 +69,7 @@ export async function run(argv: string[]): Promise<number> {
         return ExitCode.OK;
       }
     } catch (err) {
+      if (err instanceof AppLoadError && err.excerpt) return fail(`${describeError(err)}\n${err.excerpt}`, err.exitCode);
       if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
       return fail(describeError(err), ExitCode.APP_LOAD);
     }
