@@ -43,7 +43,12 @@ export class ConfigFileError extends GserveError {
 
 export class AppLoadError extends GserveError {
   override name = 'AppLoadError';
-  constructor(code: string, message: string) {
+  constructor(
+    code: string,
+    message: string,
+    /** `file:line:column`, the offending source line and a caret under the column, as node shows them; shown below the one-line message. */
+    readonly excerpt?: string,
+  ) {
     super(code, message, ExitCode.APP_LOAD);
   }
 }
@@ -57,11 +62,7 @@ export class BindError extends GserveError {
 
 /** One line for a human: the message and its code, never a stack. */
 export function describeError(err: unknown): string {
-  if (err instanceof GserveError) {
-    // The code ends the first line; what follows (the source line of a syntax error) stays below it.
-    const nl = err.message.indexOf('\n');
-    return nl < 0 ? `${err.message} [${err.code}]` : `${err.message.slice(0, nl)} [${err.code}]${err.message.slice(nl)}`;
-  }
+  if (err instanceof GserveError) return `${err.message} [${err.code}]`;
   if (err instanceof Error) return err.message;
   return String(err);
 }

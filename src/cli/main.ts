@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { resolveSettings, type ResolvedSettings } from '../config/resolve.js';
-import { ExitCode, GserveError, describeError } from '../errors.js';
+import { AppLoadError, ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
 import { createLogger, settleLogFormats } from '../log/logger.js';
@@ -86,6 +86,7 @@ export async function run(argv: string[]): Promise<number> {
         return ExitCode.OK;
       }
     } catch (err) {
+      if (err instanceof AppLoadError && err.excerpt) return fail(`${describeError(err)}\n${err.excerpt}`, err.exitCode);
       if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
       return fail(describeError(err), ExitCode.APP_LOAD);
     }

@@ -60,8 +60,8 @@ export async function loadAppValue(spec: AppSpec, cwd: string): Promise<{ value:
     // Point at the line, as node does: where the syntax error is, or which module threw.
     const site = locateLoadError(err, file);
     const at = site ? (err instanceof SyntaxError ? ` at ${site.where}` : ` (thrown at ${site.where})`) : '';
-    const excerpt = site?.excerpt ? `\n${site.where}\n${site.excerpt}` : '';
-    throw new AppLoadError('GSERVE_E_APP_IMPORT', `Failed to load app module ${file}: ${firstLine(err)}${at}.${hint}${excerpt}`);
+    const excerpt = site?.excerpt ? `${site.where}\n${site.excerpt}` : undefined;
+    throw new AppLoadError('GSERVE_E_APP_IMPORT', `Failed to load app module ${file}: ${firstLine(err)}${at}.${hint}`, excerpt);
   }
   const cjs = (mod.default && typeof mod.default === 'object') || typeof mod.default === 'function' ? (mod.default as Record<string, unknown>) : undefined;
   const lookup = (path: string): unknown => {

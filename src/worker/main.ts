@@ -153,7 +153,11 @@ async function main(): Promise<void> {
     // The thread class loads the app in its threads, so a load error can surface here too.
     await worker.start();
   } catch (err) {
-    if (err instanceof AppLoadError) return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });
+    if (err instanceof AppLoadError) {
+      // The master reports the one line; the source line under it is shown from here, as node would.
+      if (err.excerpt) log.error('%s\n%s', err.message, err.excerpt);
+      return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });
+    }
     throw err;
   }
   send({ t: 'ready' });

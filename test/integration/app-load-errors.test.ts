@@ -63,8 +63,12 @@ describe('an app that fails to load points at the line', () => {
     const { code } = await g.exited;
     expect(code).toBe(4);
     await new Promise((r) => (g.child.stderr!.readableEnded ? r(null) : g.child.stderr!.once('end', r)));
-    expect(g.stderr).toContain(`SyntaxError: missing ) after argument list at ${join(dir, 'app.js')}:2:`);
-    expect(g.stderr).toContain('  res.end("x"\n');
+    // The master's last words: one line with the location.
+    const last = g.stderr.trim().split('\n').pop()!;
+    expect(last).toMatch(new RegExp(`^gserve: error: Failed to load app module .*SyntaxError: missing \\) after argument list at ${join(dir, 'app.js')}:2:\\d+\\. Fix the error in the app module\\.$`));
+    // The worker's log line shows the source line and the caret under it.
+    const shown = g.lines.find((l) => l.level === 50 && l.msg.includes('  res.end("x"\n'));
+    expect(shown?.msg).toMatch(/app\.js:2:\d+\n  res\.end\("x"\n +\^$/);
   });
 });
 
