@@ -9,7 +9,7 @@ const TEXT_LINE = /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+0000\] \[\d+\] \[(DE
 /** A master whose error log is text (the helper reads JSON lines only): wait on the raw stderr. */
 async function startText(args: string[], env: Record<string, string> = {}): Promise<{ g: Gserve; url: string }> {
   const g = await startGserve(args, { workers: 0, env });
-  const m = await g.until(() => /\] Worker ready/.test(g.stderr) && /Listening at: (http:\/\/127\.0\.0\.1:\d+) /.exec(g.stderr), 'a ready worker, in text');
+  const m = await g.until(() => (/\] Worker ready/.test(g.stderr) && /Listening at: (http:\/\/127\.0\.0\.1:\d+) /.exec(g.stderr)) || undefined, 'a ready worker, in text');
   return { g, url: m[1]! };
 }
 

@@ -25,7 +25,7 @@ beforeAll(async () => {
   // --ignore-scripts: `prepare` (tsc) rewrites dist/ under the other test files' feet; the suite's
   // build already made it, and the tarball is checked for it below.
   const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, maxBuffer: 1 << 24 });
-  const [{ filename, files }] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const { filename, files } = (JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>)[0]!;
   const paths = new Set(files.map((f) => f.path));
   for (const needed of ['bin/gserve', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/worker/main.js', 'config/gserve.schema.json', 'README.md']) {
     if (!paths.has(needed)) throw new Error(`the tarball lacks ${needed}`);

@@ -185,7 +185,7 @@ describe('the engine on in-memory sockets', () => {
   it('answers a handler that throws with one 500 and Connection: close; the next request never runs', async () => {
     const ran: string[] = [];
     const { connect, errors } = serve({
-      handler: (req, res) => {
+      handler: (req) => {
         ran.push(req.url);
         throw new Error('boom');
       },
