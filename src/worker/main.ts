@@ -55,11 +55,14 @@ async function stop(graceful: boolean): Promise<void> {
   }
   if (stopping) return;
   stopping = true;
+  // The class closes its listeners before its first await, so once this line is out the worker
+  // accepts nothing more: new connections are refused, never queued and reset.
+  const drained = worker?.stop();
   log.info('Worker exiting (pid: %d)', process.pid);
   // A little before the master's SIGKILL at --graceful-timeout, so the app's overrun is logged.
   const grace = (settings.gracefulTimeout as number) * 1000;
   const deadline = Date.now() + grace - Math.min(500, grace / 10);
-  await worker?.stop();
+  await drained;
   // After the last in-flight request: the app closes its pools and queues (docs/interfaces.md).
   await appShutdown.run(deadline - Date.now(), { info: (m) => log.info(m), error: (m) => log.error(m) });
   await lifespan?.shutdown((settings.gracefulTimeout as number) * 1000);

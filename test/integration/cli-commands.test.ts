@@ -92,7 +92,7 @@ describe('command words are never taken as app names', () => {
     const r = await runCli(['top'], { cwd: dir, env: { XDG_RUNTIME_DIR: dir } });
     expect(r.killed).toBe(false);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`gserve: error: no gserve master answers on ${join(dir, 'gserve.ctl')} (ENOENT). Is it running? Point to it with --control-socket, --pid or -c.\n`);
+    expect(r.stderr).toBe(`gserve: error: no gserve master started in ${dir} answers (looked in ${join(dir, 'gserve')}). Is it running? Point to it with --control-socket, --pid or -c.\n`);
     expect(existsSync(marker)).toBe(false);
   });
 

@@ -53,7 +53,7 @@ describe('gserve top', () => {
     expect(started.status, started.stderr).toBe(0);
 
     let text = await screenShows((t) => t.includes(`gserve top - master ${g.pid}`) && row(t, a!) !== null && row(t, b!) !== null, 'both workers');
-    expect(text).toMatch(/^PID +STATE +REQ\/S +IN-FLIGHT +P50 +P99 +RSS +CPU% +RESTARTS +GEN +UPTIME/m);
+    expect(text).toMatch(/^PID +INDEX +STATE +REQ\/S +IN-FLIGHT +P50 +P99 +RSS +CPU% +RESTARTS +GEN +UPTIME/m);
     expect(row(text, a!)).toMatchObject({ STATE: 'ready', 'IN-FLIGHT': '0', RESTARTS: '0' });
     expect(row(text, a!)!.RSS).toMatch(/^\d+\.\dM$/);
 
