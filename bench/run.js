@@ -23,11 +23,28 @@ import { adaptStandalone } from './lib/standalone.js';
 import { WRK } from './lib/wrk.js';
 
 /** The scenarios in the order the doc shows them. A new scenario: add its file here (see bench/README.md). */
-export const SCENARIOS = ['hello-keepalive', 'hello-close', 'json-1k', 'express', 'peers-keepalive', 'peers-close', 'fetch-vs-hono', 'head-of-line', 'cpu-bound', 'reload-under-load', 'startup', 'metrics-overhead'];
+export const SCENARIOS = [
+  'hello-keepalive',
+  'hello-close',
+  'json-1k',
+  'express',
+  'peers-keepalive',
+  'peers-close',
+  'fetch-vs-hono',
+  'head-of-line',
+  'cpu-bound',
+  'reload-under-load',
+  'startup',
+  'metrics-overhead',
+];
 
 function parseArgs(argv) {
   const opts = { quick: false };
-  const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -47,11 +64,14 @@ function parseArgs(argv) {
     else if (a === '--single') opts.single = true;
     else throw new Error(`unknown option ${a}: see the top of bench/run.js`);
   }
-  if (opts.loader && !['wrk', 'builtin'].includes(opts.loader)) throw new Error(`--load must be wrk or builtin, not ${opts.loader}`);
+  if (opts.loader && !['wrk', 'builtin'].includes(opts.loader))
+    throw new Error(`--load must be wrk or builtin, not ${opts.loader}`);
   if (opts.loader === 'wrk' && !WRK) throw new Error('--load wrk: wrk is not installed (apt-get install wrk)');
-  if (opts.nodes?.some((n) => !Number.isInteger(n) || n < 20)) throw new Error('--nodes takes Node major versions from 20 up, e.g. --nodes 24, or none');
+  if (opts.nodes?.some((n) => !Number.isInteger(n) || n < 20))
+    throw new Error('--nodes takes Node major versions from 20 up, e.g. --nodes 24, or none');
   if (opts.rounds !== undefined && !(opts.rounds >= 1)) throw new Error('--rounds must be 1 or more');
-  if (opts.durationMs !== undefined && !(opts.durationMs > 0)) throw new Error('--duration must be a positive number of seconds');
+  if (opts.durationMs !== undefined && !(opts.durationMs > 0))
+    throw new Error('--duration must be a positive number of seconds');
   return opts;
 }
 
@@ -83,7 +103,9 @@ export async function main(argv, preloaded = {}) {
     const mod = preloaded[id] ? { scenario: preloaded[id] } : await import(pathToFileURL(file).href);
     const scenario = mod.scenario ?? adaptStandalone(id, mod);
     if (!scenario) {
-      console.error(`bench: bench/scenarios/${id}.js exports no \`scenario\` and no adapter in bench/lib/standalone.js knows it`);
+      console.error(
+        `bench: bench/scenarios/${id}.js exports no \`scenario\` and no adapter in bench/lib/standalone.js knows it`,
+      );
       process.exitCode = 2;
       return;
     }
@@ -94,7 +116,9 @@ export async function main(argv, preloaded = {}) {
   if (!opts.single) prepareBench(console.log, { install: !(opts.scenarios || opts.contenders) });
   if (!WRK) console.log('bench: wrk is not installed (apt-get install wrk): using the built-in load generator');
   const env = environment(settings);
-  console.log(`bench: ${settings.quick ? 'quick' : 'full'} run on Node ${process.version}, ${settings.rounds} rounds of ${settings.durationMs / 1000} s, load by ${env.loadGenerator}`);
+  console.log(
+    `bench: ${settings.quick ? 'quick' : 'full'} run on Node ${process.version}, ${settings.rounds} rounds of ${settings.durationMs / 1000} s, load by ${env.loadGenerator}`,
+  );
   const t0 = Date.now();
   const results = await runScenarios(scenarios, settings, { only: opts.contenders });
   const runs = [{ environment: env, results }];
@@ -110,9 +134,18 @@ export async function main(argv, preloaded = {}) {
   mkdirSync(dirname(out), { recursive: true });
   mkdirSync(dirname(json), { recursive: true });
   writeFileSync(out, markdown(runs, settings, command));
-  const record = { command, settings, environment: env, seconds: (Date.now() - t0) / 1000, results, otherNodes: runs.slice(1) };
+  const record = {
+    command,
+    settings,
+    environment: env,
+    seconds: (Date.now() - t0) / 1000,
+    results,
+    otherNodes: runs.slice(1),
+  };
   writeFileSync(json, JSON.stringify(record, null, 2) + '\n');
-  console.log(`\nbench: wrote ${relative(process.cwd(), out)} and ${relative(process.cwd(), json)} in ${Math.round((Date.now() - t0) / 1000)} s`);
+  console.log(
+    `\nbench: wrote ${relative(process.cwd(), out)} and ${relative(process.cwd(), json)} in ${Math.round((Date.now() - t0) / 1000)} s`,
+  );
 }
 
 /** The same run under another Node major (its own process, so gserve and node:cluster run on that Node too). */
@@ -125,9 +158,17 @@ async function runOnNode(major, argv) {
   const dir = join(tmpdir(), `gserve-bench-node${major}-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   const json = join(dir, 'run.json');
-  const args = [...argv.filter((a, i) => !['--out', '--json', '--nodes'].includes(a) && !['--out', '--json', '--nodes'].includes(argv[i - 1]))];
+  const args = [
+    ...argv.filter(
+      (a, i) => !['--out', '--json', '--nodes'].includes(a) && !['--out', '--json', '--nodes'].includes(argv[i - 1]),
+    ),
+  ];
   console.log(`\nbench: the same run on Node ${major} (${node.path})`);
-  const child = spawn(node.path, [join(ROOT, 'bench/run.js'), ...args, '--single', '--json', json, '--out', join(dir, 'run.md')], { stdio: 'inherit' });
+  const child = spawn(
+    node.path,
+    [join(ROOT, 'bench/run.js'), ...args, '--single', '--json', json, '--out', join(dir, 'run.md')],
+    { stdio: 'inherit' },
+  );
   const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
   try {
     if (code !== 0) return { environment: { node: `v${major} (the run failed: exit ${code})` }, results: [] };

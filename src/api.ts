@@ -20,7 +20,9 @@ import { ExitCode, GserveError, SettingError } from './errors.js';
 const BIN = fileURLToPath(new URL('../bin/gserve', import.meta.url));
 
 /** Settings that can be given from code: the config file's, without the hooks (functions stay in a config file). */
-export type StartSettings = { [K in keyof Config as NonNullable<Config[K]> extends (...args: never[]) => unknown ? never : K]?: Config[K] };
+export type StartSettings = {
+  [K in keyof Config as NonNullable<Config[K]> extends (...args: never[]) => unknown ? never : K]?: Config[K];
+};
 
 export interface StartOptions {
   /** The app, `MODULE[:ATTR]`, as on the command line (or `app` in the config file). */
@@ -66,15 +68,22 @@ export function argsFor(settings: StartSettings & { app?: string }): string[] {
     const spec = SETTINGS_BY_NAME.get(name);
     if (!spec) {
       const guess = closestName(name, SETTINGS_BY_NAME.keys());
-      throw new SettingError(`Unknown setting "${name}" given to start().${guess ? ` Did you mean "${guess}"?` : ''} See docs/settings.md for the settings.`, 'GSERVE_E_UNKNOWN_SETTING');
+      throw new SettingError(
+        `Unknown setting "${name}" given to start().${guess ? ` Did you mean "${guess}"?` : ''} See docs/settings.md for the settings.`,
+        'GSERVE_E_UNKNOWN_SETTING',
+      );
     }
     const flag = flagOf(spec);
-    if (!flag) throw new SettingError(`Setting "${name}" cannot be given to start() (it is a server hook): put it in a config file and pass config: 'gserve.config.js'.`);
+    if (!flag)
+      throw new SettingError(
+        `Setting "${name}" cannot be given to start() (it is a server hook): put it in a config file and pass config: 'gserve.config.js'.`,
+      );
     let parsed: unknown;
     try {
       parsed = spec.type.parse(value);
     } catch (err) {
-      if (err instanceof TypeMismatch) throw new SettingError(`Invalid value for setting "${name}" given to start(): ${err.message}.`);
+      if (err instanceof TypeMismatch)
+        throw new SettingError(`Invalid value for setting "${name}" given to start(): ${err.message}.`);
       throw err;
     }
     if (parsed === null) continue;
@@ -100,7 +109,11 @@ export async function start(opts: StartOptions): Promise<RunningServer> {
     socket = join(ownDir, 'gserve.ctl');
     args.unshift('--control-socket', socket);
   }
-  const child = spawn(process.execPath, [BIN, ...args, ...extra], { cwd, env: env ?? process.env, stdio: ['ignore', output === 'inherit' ? 'inherit' : 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args, ...extra], {
+    cwd,
+    env: env ?? process.env,
+    stdio: ['ignore', output === 'inherit' ? 'inherit' : 'ignore', 'pipe'],
+  });
   let lastError = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     if (output === 'inherit') process.stderr.write(chunk);
@@ -158,14 +171,28 @@ async function whenServing(
     if (gone) {
       const code = (gone as { code: number | null }).code;
       const why = lastError().replace(/^gserve: error: /, '');
-      throw new GserveError('GSERVE_E_START', `gserve exited with code ${code} before serving${why ? `: ${why}` : ''}`, (code ?? ExitCode.INTERNAL) as ExitCode);
+      throw new GserveError(
+        'GSERVE_E_START',
+        `gserve exited with code ${code} before serving${why ? `: ${why}` : ''}`,
+        (code ?? ExitCode.INTERNAL) as ExitCode,
+      );
     }
-    if (Date.now() > deadline) throw new GserveError('GSERVE_E_START', `gserve (pid ${child.pid}) did not serve within ${timeoutMs} ms; it was stopped.`, ExitCode.WORKER_BOOT);
+    if (Date.now() > deadline)
+      throw new GserveError(
+        'GSERVE_E_START',
+        `gserve (pid ${child.pid}) did not serve within ${timeoutMs} ms; it was stopped.`,
+        ExitCode.WORKER_BOOT,
+      );
     if (socket) {
       const status = await askStatus(socket).catch(() => null);
-      if (status && status.workers.length >= status.master.workers && status.workers.every((w) => w.state === 'ready')) return status.master.bind;
+      if (status && status.workers.length >= status.master.workers && status.workers.every((w) => w.state === 'ready'))
+        return status.master.bind;
     } else {
-      throw new GserveError('GSERVE_E_START', 'start() needs the control socket to know when the workers serve: leave controlSocket unset, or give it a path.', ExitCode.USAGE);
+      throw new GserveError(
+        'GSERVE_E_START',
+        'start() needs the control socket to know when the workers serve: leave controlSocket unset, or give it a path.',
+        ExitCode.USAGE,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -4,7 +4,16 @@
  * The `gserve` command itself is bin/gserve.
  */
 export { defineConfig } from './config/define.js';
-export type { Config, Hooks, HookServer, HookWorker, HookWorkerRef, HookMaster, HookRequest, HookResponse } from './config/define.js';
+export type {
+  Config,
+  Hooks,
+  HookServer,
+  HookWorker,
+  HookWorkerRef,
+  HookMaster,
+  HookRequest,
+  HookResponse,
+} from './config/define.js';
 export type { Settings, SettingName } from './config/settings/index.js';
 
 export { start, argsFor } from './api.js';

@@ -2,4 +2,6 @@
 import { serve } from '@hono/node-server';
 import { app } from './hello-hono.js';
 
-serve({ fetch: app.fetch, port: Number(process.env.PORT), hostname: '127.0.0.1' }, (info) => console.log(`listening ${info.port}`));
+serve({ fetch: app.fetch, port: Number(process.env.PORT), hostname: '127.0.0.1' }, (info) =>
+  console.log(`listening ${info.port}`),
+);

@@ -8,7 +8,9 @@ const [port, processes = '2', role] = process.argv.slice(2);
 if (role === 'child') {
   Bun.serve({ hostname: '127.0.0.1', port: Number(port), reusePort: true, fetch: (request) => app.fetch(request) });
 } else {
-  const children = Array.from({ length: Number(processes) }, () => Bun.spawn([process.execPath, import.meta.path, port, processes, 'child'], { stdout: 'inherit', stderr: 'inherit' }));
+  const children = Array.from({ length: Number(processes) }, () =>
+    Bun.spawn([process.execPath, import.meta.path, port, processes, 'child'], { stdout: 'inherit', stderr: 'inherit' }),
+  );
   const stop = () => {
     for (const child of children) child.kill();
     process.exit(0);

@@ -31,8 +31,12 @@ function resolvable(specifier) {
 const needs = {
   gserve: () => (readable(join(ROOT, 'dist/cli/main.js')) ? null : 'gserve is not built: run `npm run build`'),
   pm2: () => (readable(PM2) ? null : 'pm2 is not installed: run `npm install` (it is a dev dependency)'),
-  hono: () => (resolvable('@hono/node-server') && resolvable('hono') ? null : '@hono/node-server or hono is not installed: run `npm install`'),
-  nginx: () => (which('nginx') ?? which('/usr/sbin/nginx') ? null : 'nginx is not installed: apt-get install nginx-light'),
+  hono: () =>
+    resolvable('@hono/node-server') && resolvable('hono')
+      ? null
+      : '@hono/node-server or hono is not installed: run `npm install`',
+  nginx: () =>
+    (which('nginx') ?? which('/usr/sbin/nginx')) ? null : 'nginx is not installed: apt-get install nginx-light',
   gunicorn: () => (which('/usr/bin/gunicorn') ? null : "Debian's gunicorn is not installed: apt-get install gunicorn"),
   uvicorn: () => (which('/usr/bin/uvicorn') ? null : "Debian's uvicorn is not installed: apt-get install uvicorn"),
 };
@@ -76,7 +80,8 @@ function nodeCluster(id, label, mode, kind = 'node') {
     label,
     unavailable: () => {
       if (kind === 'hono') return needs.hono();
-      if (mode === 'reuseport' && !nodeAtLeast(22, 12)) return `reusePort needs Node >= 22.12 (this is ${process.version})`;
+      if (mode === 'reuseport' && !nodeAtLeast(22, 12))
+        return `reusePort needs Node >= 22.12 (this is ${process.version})`;
       return null;
     },
     start: ({ port }) =>
@@ -100,7 +105,17 @@ const pm2 = {
     const ecosystem = join(home, 'ecosystem.config.json');
     writeFileSync(
       ecosystem,
-      JSON.stringify({ apps: [{ name: 'bench', script: join(HERE, 'pm2-worker.js'), instances: WORKERS, exec_mode: 'cluster', env: { BENCH_PORT: String(port) } }] }),
+      JSON.stringify({
+        apps: [
+          {
+            name: 'bench',
+            script: join(HERE, 'pm2-worker.js'),
+            instances: WORKERS,
+            exec_mode: 'cluster',
+            env: { BENCH_PORT: String(port) },
+          },
+        ],
+      }),
     );
     const daemonPid = () => {
       try {
@@ -197,7 +212,20 @@ const uvicorn = {
     startServer({
       label: uvicorn.label,
       cmd: '/usr/bin/uvicorn',
-      args: ['--host', '127.0.0.1', '--port', String(port), '--workers', String(WORKERS), '--app-dir', APPS, '--no-access-log', '--log-level', 'warning', 'asgi_app:app'],
+      args: [
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--workers',
+        String(WORKERS),
+        '--app-dir',
+        APPS,
+        '--no-access-log',
+        '--log-level',
+        'warning',
+        'asgi_app:app',
+      ],
       port,
       expectProcs: WORKERS + 1,
     }),
@@ -206,22 +234,64 @@ const uvicorn = {
 /** All contenders by id. Scenarios name the ones they compare; the harness skips any that cannot run here. */
 export const CONTENDERS = Object.fromEntries(
   [
-    gserve('gserve-async-node', 'gserve -k async, node interface', ['-w', String(WORKERS), '-k', 'async'], 'handler:app'),
-    gserve('gserve-async-fetch', 'gserve -k async, fetch interface (own engine)', ['-w', String(WORKERS), '-k', 'async'], 'fetch-app:app'),
+    gserve(
+      'gserve-async-node',
+      'gserve -k async, node interface',
+      ['-w', String(WORKERS), '-k', 'async'],
+      'handler:app',
+    ),
+    gserve(
+      'gserve-async-fetch',
+      'gserve -k async, fetch interface (own engine)',
+      ['-w', String(WORKERS), '-k', 'async'],
+      'fetch-app:app',
+    ),
     gserve('gserve-sync-node', 'gserve -k sync, node interface', ['-w', String(WORKERS), '-k', 'sync'], 'handler:app'),
-    gserve('gserve-async-asgi', 'gserve -k async, asgi interface (own engine)', ['-w', String(WORKERS), '-k', 'async', '--interface', 'asgi'], 'gateway-apps:asgi'),
-    gserve('gserve-thread-wsgi', 'gserve -k thread --threads 2, wsgi interface', ['-w', String(WORKERS), '-k', 'thread', '--threads', '2', '--interface', 'wsgi'], 'gateway-apps:wsgi'),
-    gserve('gserve-async-wsgi', 'gserve -k async, wsgi interface', ['-w', String(WORKERS), '-k', 'async', '--interface', 'wsgi'], 'gateway-apps:wsgi'),
-    gserve('gserve-sync-wsgi', 'gserve -k sync, wsgi interface', ['-w', String(WORKERS), '-k', 'sync', '--interface', 'wsgi'], 'gateway-apps:wsgi'),
+    gserve(
+      'gserve-async-asgi',
+      'gserve -k async, asgi interface (own engine)',
+      ['-w', String(WORKERS), '-k', 'async', '--interface', 'asgi'],
+      'gateway-apps:asgi',
+    ),
+    gserve(
+      'gserve-thread-wsgi',
+      'gserve -k thread --threads 2, wsgi interface',
+      ['-w', String(WORKERS), '-k', 'thread', '--threads', '2', '--interface', 'wsgi'],
+      'gateway-apps:wsgi',
+    ),
+    gserve(
+      'gserve-async-wsgi',
+      'gserve -k async, wsgi interface',
+      ['-w', String(WORKERS), '-k', 'async', '--interface', 'wsgi'],
+      'gateway-apps:wsgi',
+    ),
+    gserve(
+      'gserve-sync-wsgi',
+      'gserve -k sync, wsgi interface',
+      ['-w', String(WORKERS), '-k', 'sync', '--interface', 'wsgi'],
+      'gateway-apps:wsgi',
+    ),
     nodeCluster('node-cluster', 'node:cluster, round-robin (hand-written)', 'rr'),
     nodeCluster('node-cluster-reuseport', 'node:cluster, reusePort (hand-written)', 'reuseport'),
-    gserve('gserve-async-express', 'gserve -k async, an Express app', ['-w', String(WORKERS), '-k', 'async'], 'express-app:app'),
+    gserve(
+      'gserve-async-express',
+      'gserve -k async, an Express app',
+      ['-w', String(WORKERS), '-k', 'async'],
+      'express-app:app',
+    ),
     nodeCluster('node-cluster-express', 'node:cluster, round-robin, the same Express app', 'rr', 'express'),
     nodeCluster('hono-node-server', '@hono/node-server under node:cluster', 'rr', 'hono'),
     pm2,
     nginx,
     gunicorn('gunicorn-sync', '-k sync -w 2', ['-w', String(WORKERS), '-k', 'sync']),
-    gunicorn('gunicorn-gthread', '-k gthread -w 2 --threads 2', ['-w', String(WORKERS), '-k', 'gthread', '--threads', '2']),
+    gunicorn('gunicorn-gthread', '-k gthread -w 2 --threads 2', [
+      '-w',
+      String(WORKERS),
+      '-k',
+      'gthread',
+      '--threads',
+      '2',
+    ]),
     uvicorn,
     ...PEERS,
   ].map((c) => [c.id, c]),

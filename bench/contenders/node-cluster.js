@@ -19,7 +19,11 @@ if (cluster.isPrimary) {
   const { app } = await import('./apps/hono-app.js');
   serve({ fetch: app.fetch, port: Number(port), hostname: '127.0.0.1' });
 } else {
-  const { handler } = kind === 'express' ? { handler: (await import('./apps/express-app.js')).app } : await import('./apps/handler.js');
-  const options = mode === 'reuseport' ? { port: Number(port), host: '127.0.0.1', reusePort: true, exclusive: true } : { port: Number(port), host: '127.0.0.1' };
+  const { handler } =
+    kind === 'express' ? { handler: (await import('./apps/express-app.js')).app } : await import('./apps/handler.js');
+  const options =
+    mode === 'reuseport'
+      ? { port: Number(port), host: '127.0.0.1', reusePort: true, exclusive: true }
+      : { port: Number(port), host: '127.0.0.1' };
   createServer(handler).listen(options);
 }

@@ -13,7 +13,17 @@ const ROOT = resolve(HERE, '../..');
 const PYTHON = '/usr/bin/python3';
 
 /** The Debian packages every Python peer needs; `npm run bench` installs them when it runs as root (bench/lib/setup.js). */
-export const DEBIAN_PEERS = ['gunicorn', 'uvicorn', 'python3-uvloop', 'python3-httptools', 'uwsgi', 'uwsgi-plugin-python3', 'python3-hypercorn', 'python3-waitress', 'python3-cherrypy3'];
+export const DEBIAN_PEERS = [
+  'gunicorn',
+  'uvicorn',
+  'python3-uvloop',
+  'python3-httptools',
+  'uwsgi',
+  'uwsgi-plugin-python3',
+  'python3-hypercorn',
+  'python3-waitress',
+  'python3-cherrypy3',
+];
 
 const memo = new Map();
 // Remembers answers, but not "not installed": `npm run bench` may install it a moment later (bench/lib/setup.js).
@@ -27,6 +37,7 @@ const once = (key, fn) => {
 /** The version dpkg has for a package, or null when it is not installed. */
 export const debVersion = (pkg) =>
   once(`deb:${pkg}`, () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax, not a template
     const r = runSync('dpkg-query', ['-W', '-f=${Status} ${Version}', pkg]);
     const m = /install ok installed (\S+)/.exec(r.stdout);
     return m ? m[1].replace(/^\d+:/, '').replace(/-[^-]*$/, '') : null;
@@ -52,7 +63,8 @@ function python({ id, label, cmd, args, procs, unavailable }) {
       return label();
     },
     unavailable,
-    start: ({ port }) => startServer({ label: label(), cmd, args: args(port, WORKERS), port, cwd: APPS, expectProcs: procs(WORKERS) }),
+    start: ({ port }) =>
+      startServer({ label: label(), cmd, args: args(port, WORKERS), port, cwd: APPS, expectProcs: procs(WORKERS) }),
   };
 }
 
@@ -61,9 +73,28 @@ const uvicornFast = python({
   id: 'uvicorn-fast',
   label: () => `Uvicorn ${debVersion('uvicorn')} --workers 2 --loop uvloop --http httptools`,
   cmd: '/usr/bin/uvicorn',
-  args: (port, workers) => ['--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--loop', 'uvloop', '--http', 'httptools', '--no-access-log', '--log-level', 'warning', 'asgi_app:app'],
+  args: (port, workers) => [
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--workers',
+    String(workers),
+    '--loop',
+    'uvloop',
+    '--http',
+    'httptools',
+    '--no-access-log',
+    '--log-level',
+    'warning',
+    'asgi_app:app',
+  ],
   procs: (workers) => workers + 1,
-  unavailable: () => first(needsTool('/usr/bin/uvicorn', 'uvicorn'), pythonImports(['uvloop', 'httptools'], ['python3-uvloop', 'python3-httptools'])),
+  unavailable: () =>
+    first(
+      needsTool('/usr/bin/uvicorn', 'uvicorn'),
+      pythonImports(['uvloop', 'httptools'], ['python3-uvloop', 'python3-httptools']),
+    ),
 });
 
 // Gunicorn's process management with Uvicorn's worker; the worker picks uvloop and httptools when they import.
@@ -71,10 +102,23 @@ const gunicornUvicorn = python({
   id: 'gunicorn-uvicorn',
   label: () => `Gunicorn ${debVersion('gunicorn')} -k uvicorn.workers.UvicornWorker -w 2 (uvloop + httptools)`,
   cmd: '/usr/bin/gunicorn',
-  args: (port, workers) => ['-b', `127.0.0.1:${port}`, '-w', String(workers), '-k', 'uvicorn.workers.UvicornWorker', '--log-level', 'warning', 'asgi_app:app'],
+  args: (port, workers) => [
+    '-b',
+    `127.0.0.1:${port}`,
+    '-w',
+    String(workers),
+    '-k',
+    'uvicorn.workers.UvicornWorker',
+    '--log-level',
+    'warning',
+    'asgi_app:app',
+  ],
   procs: (workers) => workers + 1,
   unavailable: () =>
-    first(needsTool('/usr/bin/gunicorn', 'gunicorn'), pythonImports(['uvicorn.workers', 'uvloop', 'httptools'], ['uvicorn', 'python3-uvloop', 'python3-httptools'])),
+    first(
+      needsTool('/usr/bin/gunicorn', 'gunicorn'),
+      pythonImports(['uvicorn.workers', 'uvloop', 'httptools'], ['uvicorn', 'python3-uvloop', 'python3-httptools']),
+    ),
 });
 
 // uWSGI's HTTP/1.1 socket (keep-alive), its python3 plugin, and its master process.
@@ -85,10 +129,25 @@ function uwsgi(id, how, extra) {
     cmd: '/usr/bin/uwsgi',
     args: (port, workers) => [
       ...['--plugin', 'python3', '--http11-socket', `127.0.0.1:${port}`, '--master', '--processes', String(workers)],
-      ...['--wsgi-file', 'wsgi_app.py', '--callable', 'app', '--disable-logging', '--die-on-term', '--need-app', '--listen', '1024', ...extra],
+      ...[
+        '--wsgi-file',
+        'wsgi_app.py',
+        '--callable',
+        'app',
+        '--disable-logging',
+        '--die-on-term',
+        '--need-app',
+        '--listen',
+        '1024',
+        ...extra,
+      ],
     ],
     procs: (workers) => workers + 1,
-    unavailable: () => first(needsTool('/usr/bin/uwsgi', 'uwsgi'), needsTool('/usr/lib/uwsgi/plugins/python3_plugin.so', 'uwsgi-plugin-python3')),
+    unavailable: () =>
+      first(
+        needsTool('/usr/bin/uwsgi', 'uwsgi'),
+        needsTool('/usr/lib/uwsgi/plugins/python3_plugin.so', 'uwsgi-plugin-python3'),
+      ),
   });
 }
 
@@ -96,7 +155,17 @@ const hypercorn = python({
   id: 'hypercorn',
   label: () => `Hypercorn ${debVersion('python3-hypercorn')} -w 2 -k uvloop`,
   cmd: PYTHON,
-  args: (port, workers) => ['-m', 'hypercorn', '-b', `127.0.0.1:${port}`, '-w', String(workers), '-k', 'uvloop', 'asgi_app:app'],
+  args: (port, workers) => [
+    '-m',
+    'hypercorn',
+    '-b',
+    `127.0.0.1:${port}`,
+    '-w',
+    String(workers),
+    '-k',
+    'uvloop',
+    'asgi_app:app',
+  ],
   procs: (workers) => workers + 1,
   unavailable: () => pythonImports(['hypercorn', 'uvloop'], ['python3-hypercorn', 'python3-uvloop']),
 });
@@ -133,7 +202,9 @@ export function bunBinary({ install = false } = {}) {
   if (onPath) return onPath;
   if (!install) return null;
   mkdirSync(join(CACHE, 'bun'), { recursive: true });
-  runSync('npm', ['install', '--prefix', join(CACHE, 'bun'), '--no-save', '--no-audit', '--no-fund', 'bun@1'], { timeout: 300_000 });
+  runSync('npm', ['install', '--prefix', join(CACHE, 'bun'), '--no-save', '--no-audit', '--no-fund', 'bun@1'], {
+    timeout: 300_000,
+  });
   return existsSync(cached) ? cached : null;
 }
 
@@ -143,11 +214,21 @@ const bunVersion = () => once('bun', () => runSync(bunBinary(), ['--version']).s
 const bun = {
   id: 'bun',
   get label() {
-    return `Bun ${bunBinary() ? bunVersion() : ''} Bun.serve, ${WORKERS} processes (reusePort): the JavaScript ceiling`.replace('  ', ' ');
+    return `Bun ${bunBinary() ? bunVersion() : ''} Bun.serve, ${WORKERS} processes (reusePort): the JavaScript ceiling`.replace(
+      '  ',
+      ' ',
+    );
   },
-  unavailable: () => (bunBinary({ install: true }) ? null : 'Bun could not be installed from the registry: npm install bun'),
+  unavailable: () =>
+    bunBinary({ install: true }) ? null : 'Bun could not be installed from the registry: npm install bun',
   start({ port }) {
-    return startServer({ label: this.label, cmd: bunBinary(), args: [join(HERE, 'bun-serve.js'), String(port), String(WORKERS)], port, expectProcs: WORKERS + 1 });
+    return startServer({
+      label: this.label,
+      cmd: bunBinary(),
+      args: [join(HERE, 'bun-serve.js'), String(port), String(WORKERS)],
+      port,
+      expectProcs: WORKERS + 1,
+    });
   },
 };
 

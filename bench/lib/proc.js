@@ -56,7 +56,13 @@ export function spawnServer(cmd, args, opts = {}) {
   };
   child.stdout.setEncoding('utf8').on('data', keep);
   child.stderr.setEncoding('utf8').on('data', keep);
-  const state = { child, exited: null, get output() { return output; } };
+  const state = {
+    child,
+    exited: null,
+    get output() {
+      return output;
+    },
+  };
   child.on('exit', (code, signal) => (state.exited = { code, signal }));
   child.on('error', (err) => (state.exited = { code: null, signal: null, error: err }));
   return state;
@@ -64,7 +70,10 @@ export function spawnServer(cmd, args, opts = {}) {
 
 /** The last meaningful line of a process's output: why it refused to start, in its own words. */
 export function lastLine(output) {
-  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   // Prefer the line that names the error over a trailing hint such as "Run gserve --help".
   const line = lines.findLast((l) => /error|invalid|unknown|cannot|failed/i.test(l)) ?? lines.at(-1) ?? '(no output)';
   try {

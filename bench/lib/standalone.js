@@ -15,7 +15,8 @@ const skipped = (id, label, reason) => ({ id, label, status: 'skipped', reason, 
 const ADAPTERS = {
   'head-of-line': {
     title: 'Head-of-line: 1 request in 10 blocks for 50 ms',
-    description: 'Every 10th request blocks its worker for 50 ms; p99 of the other, fast requests (`bench/scenarios/head-of-line.js`, one client per worker).',
+    description:
+      'Every 10th request blocks its worker for 50 ms; p99 of the other, fast requests (`bench/scenarios/head-of-line.js`, one client per worker).',
     reference: 'node:cluster',
     metrics: [
       { key: 'fastP99', label: 'fast p99', unit: 'ms', better: 'lower' },
@@ -45,7 +46,8 @@ const ADAPTERS = {
   },
   'cpu-bound': {
     title: 'CPU-bound: `-w 1 --threads 2` against `-w 2`',
-    description: 'A CPU-heavy handler (sha256 per request), 8 keep-alive clients; RSS of the whole process tree at the end of the load (`bench/scenarios/cpu-bound.js`).',
+    description:
+      'A CPU-heavy handler (sha256 per request), 8 keep-alive clients; RSS of the whole process tree at the end of the load (`bench/scenarios/cpu-bound.js`).',
     reference: '-w 2',
     metrics: [
       { key: 'rps', label: 'req/s', better: 'higher' },
@@ -55,16 +57,30 @@ const ADAPTERS = {
     ],
     async collect(mod, settings) {
       const r = await mod.run({ rounds: roundsFor(settings), duration: settings.durationMs });
-      return Object.entries(r.servers).map(([name, s]) => row(name, `gserve ${name}`, { rps: s.rps, totalMB: s.rssMiB, p99: s.p99, failed: s.errors }));
+      return Object.entries(r.servers).map(([name, s]) =>
+        row(name, `gserve ${name}`, { rps: s.rps, totalMB: s.rssMiB, p99: s.p99, failed: s.errors }),
+      );
     },
     targets: [
-      { text: 'CPU-bound: `-w 1 --threads 2` ≥ 0.9× the throughput of `-w 2`', contender: '-w 1 --threads 2', against: '-w 2', atLeast: 0.9 },
-      { text: 'CPU-bound: `-w 1 --threads 2` uses less RSS than `-w 2`', contender: '-w 1 --threads 2', against: '-w 2', metric: 'totalMB', atMost: 1.0 },
+      {
+        text: 'CPU-bound: `-w 1 --threads 2` ≥ 0.9× the throughput of `-w 2`',
+        contender: '-w 1 --threads 2',
+        against: '-w 2',
+        atLeast: 0.9,
+      },
+      {
+        text: 'CPU-bound: `-w 1 --threads 2` uses less RSS than `-w 2`',
+        contender: '-w 1 --threads 2',
+        against: '-w 2',
+        metric: 'totalMB',
+        atMost: 1.0,
+      },
     ],
   },
   'reload-under-load': {
     title: 'Reload under load: 5 reloads',
-    description: 'gserve `kill -HUP` against `pm2 reload`, 5 reloads each waited for, under keep-alive load (`bench/scenarios/reload-under-load.js`).',
+    description:
+      'gserve `kill -HUP` against `pm2 reload`, 5 reloads each waited for, under keep-alive load (`bench/scenarios/reload-under-load.js`).',
     reference: 'pm2',
     metrics: [
       { key: 'failed', label: 'failed requests', better: 'lower' },
@@ -75,7 +91,14 @@ const ADAPTERS = {
     async collect(mod, settings) {
       const rows = await mod.reloadUnderLoad({ reloads: 5, requests: settings.quick ? 2000 : 5000, log: () => {} });
       return rows.map((r) =>
-        r.skipped ? skipped(r.id, r.id, r.skipped) : row(r.id, r.label, { failed: r.failed, requests: r.requests, p99: r.p99Ms, max: r.maxMs }, { errors: r.errors }),
+        r.skipped
+          ? skipped(r.id, r.id, r.skipped)
+          : row(
+              r.id,
+              r.label,
+              { failed: r.failed, requests: r.requests, p99: r.p99Ms, max: r.maxMs },
+              { errors: r.errors },
+            ),
       );
     },
     targets: [
@@ -93,7 +116,8 @@ const ADAPTERS = {
   },
   'fetch-vs-hono': {
     title: '`fetch` hello: the same Hono app',
-    description: 'One worker process each, hello over 50 keep-alive connections, driven by wrk (`bench/scenarios/fetch-vs-hono.js`).',
+    description:
+      'One worker process each, hello over 50 keep-alive connections, driven by wrk (`bench/scenarios/fetch-vs-hono.js`).',
     reference: '@hono/node-server, Hono app',
     metrics: [
       { key: 'rps', label: 'req/s', better: 'higher' },
@@ -103,7 +127,14 @@ const ADAPTERS = {
     async collect(mod, settings) {
       const seconds = Math.max(1, Math.round(settings.durationMs / 1000));
       const r = await mod.run({ duration: seconds, warmup: settings.quick ? 1 : 2, rounds: roundsFor(settings) });
-      return r.results.map((x) => row(x.name, x.name, { rps: x.rps, perCpuSecond: x.perCpuSecond }, { rounds: x.samples.map((rps) => ({ rps })) }));
+      return r.results.map((x) =>
+        row(
+          x.name,
+          x.name,
+          { rps: x.rps, perCpuSecond: x.perCpuSecond },
+          { rounds: x.samples.map((rps) => ({ rps })) },
+        ),
+      );
     },
     targets: [
       {
@@ -117,7 +148,8 @@ const ADAPTERS = {
   },
   'metrics-overhead': {
     title: "Metrics overhead: gserve's request counters off and on",
-    description: 'One worker, hello over keep-alive; counters off, then on with a scrape every second (`bench/scenarios/metrics-overhead.js`).',
+    description:
+      'One worker, hello over keep-alive; counters off, then on with a scrape every second (`bench/scenarios/metrics-overhead.js`).',
     reference: 'off',
     metrics: [{ key: 'rps', label: 'req/s', better: 'higher' }],
     async collect(mod, settings) {
@@ -125,7 +157,12 @@ const ADAPTERS = {
       const r = await mod.metricsOverhead({ rounds: roundsFor(settings), seconds });
       return [
         row('off', 'gserve -w 1, counters off', { rps: r.offMedian }, { rounds: r.off.map((rps) => ({ rps })) }),
-        row('on', 'gserve -w 1, counters on, scraped every second', { rps: r.onMedian }, { rounds: r.on.map((rps) => ({ rps })) }),
+        row(
+          'on',
+          'gserve -w 1, counters on, scraped every second',
+          { rps: r.onMedian },
+          { rounds: r.on.map((rps) => ({ rps })) },
+        ),
       ];
     },
   },

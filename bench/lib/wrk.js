@@ -20,14 +20,29 @@ export function parseWrk(out) {
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   // Every socket error counts: wrk reconnects quietly after a clean `Connection: close`, so a read error is a reset.
-  const failed = (non2xx ? Number(non2xx[1]) : 0) + (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0);
+  const failed =
+    (non2xx ? Number(non2xx[1]) : 0) +
+    (sock ? Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]) : 0);
   if (!rps) throw new Error(`could not read wrk's output: ${out.slice(0, 300)}`);
-  return { rps: Number(rps[1]), p50: p50 ? toMs(p50[1]) : null, p99: p99 ? toMs(p99[1]) : null, requests: total ? Number(total[1]) : null, failed };
+  return {
+    rps: Number(rps[1]),
+    p50: p50 ? toMs(p50[1]) : null,
+    p99: p99 ? toMs(p99[1]) : null,
+    requests: total ? Number(total[1]) : null,
+    failed,
+  };
 }
 
 /** Runs wrk with one thread against 127.0.0.1:port. */
 export function runWrk({ port, path = '/', durationMs, connections, close = false }) {
-  const args = ['-t1', `-c${connections}`, `-d${Math.max(1, Math.round(durationMs / 1000))}s`, '--latency', '--timeout', '10s'];
+  const args = [
+    '-t1',
+    `-c${connections}`,
+    `-d${Math.max(1, Math.round(durationMs / 1000))}s`,
+    '--latency',
+    '--timeout',
+    '10s',
+  ];
   if (close) args.push('-H', 'Connection: close');
   args.push(`http://127.0.0.1:${port}${path}`);
   return new Promise((resolve, reject) => {

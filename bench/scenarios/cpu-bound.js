@@ -18,7 +18,13 @@ async function measure(flags, params) {
   const server = await startGserve(flags, join(APPS, 'cpu.js') + ':app');
   try {
     await load({ port: server.port, concurrency: 2, durationMs: 500, pick, keepAlive: true });
-    const result = await load({ port: server.port, concurrency: params.concurrency, durationMs: params.duration, pick, keepAlive: true });
+    const result = await load({
+      port: server.port,
+      concurrency: params.concurrency,
+      durationMs: params.duration,
+      pick,
+      keepAlive: true,
+    });
     return { ...result, extra: treeRss(server.child.pid) };
   } finally {
     await server.stop();
@@ -38,7 +44,17 @@ export async function run(options = {}) {
     Object.entries(pooled).map(([name, r]) => {
       const latencies = [...r.latencies.values()].flat();
       const rssMiB = percentile(r.extra, 50) / 2 ** 20;
-      return [name, { rps: r.rps, p50: percentile(latencies, 50), p99: percentile(latencies, 99), rssMiB, requests: r.requests, errors: r.errors }];
+      return [
+        name,
+        {
+          rps: r.rps,
+          p50: percentile(latencies, 50),
+          p99: percentile(latencies, 99),
+          rssMiB,
+          requests: r.requests,
+          errors: r.errors,
+        },
+      ];
     }),
   );
   const t = servers['-w 1 --threads 2'];
@@ -55,10 +71,14 @@ export async function run(options = {}) {
 
 export function print(result) {
   const { params } = result;
-  console.log(`cpu-bound: ${params.concurrency} keep-alive clients, ${params.rounds} x ${params.duration} ms, sha256 over 2.5 MB per request`);
+  console.log(
+    `cpu-bound: ${params.concurrency} keep-alive clients, ${params.rounds} x ${params.duration} ms, sha256 over 2.5 MB per request`,
+  );
   console.log('server                 req/s       p50       p99   tree RSS MiB  errors');
   for (const [name, s] of Object.entries(result.servers)) {
-    console.log(`${name.padEnd(18)} ${s.rps.toFixed(0).padStart(9)} ${ms(s.p50).padStart(9)} ${ms(s.p99).padStart(9)} ${s.rssMiB.toFixed(1).padStart(14)} ${String(s.errors).padStart(7)}`);
+    console.log(
+      `${name.padEnd(18)} ${s.rps.toFixed(0).padStart(9)} ${ms(s.p50).padStart(9)} ${ms(s.p99).padStart(9)} ${s.rssMiB.toFixed(1).padStart(14)} ${String(s.errors).padStart(7)}`,
+    );
   }
   console.log(`${result.summary}  (load average ${result.load.map((l) => l.toFixed(1)).join(' -> ')})`);
 }

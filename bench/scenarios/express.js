@@ -6,7 +6,8 @@ import { THROUGHPUT, throughput } from './hello-keepalive.js';
 export const scenario = {
   id: 'express',
   title: 'Express, keep-alive',
-  description: '`GET /users/42` → a small JSON body through an Express app with `express.json()` and a middleware, 50 keep-alive connections.',
+  description:
+    '`GET /users/42` → a small JSON body through an Express app with `express.json()` and a middleware, 50 keep-alive connections.',
   reference: 'node-cluster-express',
   contenders: ['node-cluster-express', 'gserve-async-express'],
   metrics: THROUGHPUT,
@@ -17,7 +18,8 @@ export const scenario = {
       contender: 'gserve-async-express',
       against: 'node-cluster-express',
       atLeast: 0.95,
-      ifMissed: "Both run the app on node:http; the difference is what gserve's node path adds per request (checks, counters): profile one worker with `--cpu-prof`.",
+      ifMissed:
+        "Both run the app on node:http; the difference is what gserve's node path adds per request (checks, counters): profile one worker with `--cpu-prof`.",
     },
   ],
 };

@@ -42,7 +42,11 @@ function wrk(port, { duration, connections }) {
       const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
       const total = /(\d+) requests in/.exec(stdout);
       const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout);
-      res({ rps: rps ? Number(rps[1]) : NaN, requests: total ? Number(total[1]) : NaN, errors: errors ? errors[0] : null });
+      res({
+        rps: rps ? Number(rps[1]) : NaN,
+        requests: total ? Number(total[1]) : NaN,
+        errors: errors ? errors[0] : null,
+      });
     }),
   );
 }
@@ -60,7 +64,8 @@ function treeCpuSeconds(pid) {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       total += (Number(fields[11]) + Number(fields[12])) / tick; // utime, stime
-      for (const child of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(child));
+      for (const child of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean))
+        visit(Number(child));
     } catch {
       // gone, or not Linux
     }
@@ -70,15 +75,54 @@ function treeCpuSeconds(pid) {
 }
 
 const TARGETS = [
-  { name: 'gserve node interface', args: (port) => [join(ROOT, 'bin/gserve'), '-w', '1', '-b', `127.0.0.1:${port}`, '--log-level', 'warning', `${APPS}/hello-node.js:app`] },
-  { name: 'gserve fetch interface', args: (port) => [join(ROOT, 'bin/gserve'), '-w', '1', '-b', `127.0.0.1:${port}`, '--log-level', 'warning', `${APPS}/hello-fetch.js:app`] },
-  { name: 'gserve fetch, Hono app', args: (port) => [join(ROOT, 'bin/gserve'), '-w', '1', '-b', `127.0.0.1:${port}`, '--log-level', 'warning', `${APPS}/hello-hono.js:app`] },
+  {
+    name: 'gserve node interface',
+    args: (port) => [
+      join(ROOT, 'bin/gserve'),
+      '-w',
+      '1',
+      '-b',
+      `127.0.0.1:${port}`,
+      '--log-level',
+      'warning',
+      `${APPS}/hello-node.js:app`,
+    ],
+  },
+  {
+    name: 'gserve fetch interface',
+    args: (port) => [
+      join(ROOT, 'bin/gserve'),
+      '-w',
+      '1',
+      '-b',
+      `127.0.0.1:${port}`,
+      '--log-level',
+      'warning',
+      `${APPS}/hello-fetch.js:app`,
+    ],
+  },
+  {
+    name: 'gserve fetch, Hono app',
+    args: (port) => [
+      join(ROOT, 'bin/gserve'),
+      '-w',
+      '1',
+      '-b',
+      `127.0.0.1:${port}`,
+      '--log-level',
+      'warning',
+      `${APPS}/hello-hono.js:app`,
+    ],
+  },
   { name: '@hono/node-server, Hono app', args: () => [join(APPS, 'hono-node-server.js')] },
 ];
 
 async function measure(target, { duration, connections, warmup }) {
   const port = await freePort();
-  const child = spawn(process.execPath, target.args(port), { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, target.args(port), {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   try {
     await waitForPort(port, child);
     await wrk(port, { duration: warmup, connections });
@@ -130,13 +174,21 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : def;
   };
-  const out = await run({ duration: arg('duration', 10), connections: arg('connections', 50), rounds: arg('rounds', 3) });
+  const out = await run({
+    duration: arg('duration', 10),
+    connections: arg('connections', 50),
+    rounds: arg('rounds', 3),
+  });
   for (const r of out.results) {
     console.log(
       `${r.name.padEnd(30)} ${r.rps.toFixed(0).padStart(8)} req/s (median of ${r.samples.map((x) => x.toFixed(0)).join(', ')})` +
         `  ${r.perCpuSecond.toFixed(0).padStart(8)} req per CPU-second${r.errors ? `  (${r.errors})` : ''}`,
     );
   }
-  console.log(`fetch / node:                       ${out.fetchVsNode.toFixed(2)}x req/s, ${out.perCpuSecond.fetchVsNode.toFixed(2)}x req per CPU-second`);
-  console.log(`Hono on gserve / @hono/node-server: ${out.honoOnGserveVsHonoNodeServer.toFixed(2)}x req/s, ${out.perCpuSecond.honoOnGserveVsHonoNodeServer.toFixed(2)}x req per CPU-second`);
+  console.log(
+    `fetch / node:                       ${out.fetchVsNode.toFixed(2)}x req/s, ${out.perCpuSecond.fetchVsNode.toFixed(2)}x req per CPU-second`,
+  );
+  console.log(
+    `Hono on gserve / @hono/node-server: ${out.honoOnGserveVsHonoNodeServer.toFixed(2)}x req/s, ${out.perCpuSecond.honoOnGserveVsHonoNodeServer.toFixed(2)}x req per CPU-second`,
+  );
 }

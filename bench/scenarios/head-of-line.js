@@ -33,7 +33,14 @@ function summarize(result) {
   const fast = [];
   const slow = [];
   for (const [path, values] of result.latencies) (path.startsWith('/slow') ? slow : fast).push(...values);
-  return { fastP50: percentile(fast, 50), fastP99: percentile(fast, 99), slowP99: percentile(slow, 99), rps: result.rps, requests: result.requests, errors: result.errors };
+  return {
+    fastP50: percentile(fast, 50),
+    fastP99: percentile(fast, 99),
+    slowP99: percentile(slow, 99),
+    rps: result.rps,
+    requests: result.requests,
+    errors: result.errors,
+  };
 }
 
 export async function run(options = {}) {
@@ -61,10 +68,14 @@ export async function run(options = {}) {
 
 export function print(result) {
   const { params } = result;
-  console.log(`head-of-line: ${params.workers} workers, ${params.concurrency} clients, ${params.rounds} x ${params.duration} ms, 1 request in 10 blocks 50 ms`);
+  console.log(
+    `head-of-line: ${params.workers} workers, ${params.concurrency} clients, ${params.rounds} x ${params.duration} ms, 1 request in 10 blocks 50 ms`,
+  );
   console.log('server          fast p50   fast p99   slow p99     req/s  errors');
   for (const [name, s] of Object.entries(result.servers)) {
-    console.log(`${name.padEnd(14)} ${ms(s.fastP50).padStart(9)} ${ms(s.fastP99).padStart(10)} ${ms(s.slowP99).padStart(10)} ${s.rps.toFixed(0).padStart(9)} ${String(s.errors).padStart(7)}`);
+    console.log(
+      `${name.padEnd(14)} ${ms(s.fastP50).padStart(9)} ${ms(s.fastP99).padStart(10)} ${ms(s.slowP99).padStart(10)} ${s.rps.toFixed(0).padStart(9)} ${String(s.errors).padStart(7)}`,
+    );
   }
   console.log(`${result.summary}  (load average ${result.load.map((l) => l.toFixed(1)).join(' -> ')})`);
 }

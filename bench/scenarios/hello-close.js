@@ -7,7 +7,16 @@ export const scenario = {
   title: 'Hello, `Connection: close`',
   description: '`GET /` with `Connection: close`: one request per connection, 50 at a time.',
   reference: 'node-cluster',
-  contenders: ['node-cluster', 'gserve-async-node', 'gserve-sync-node', 'gserve-sync-wsgi', 'node-cluster-reuseport', 'pm2', 'nginx', 'gunicorn-sync'],
+  contenders: [
+    'node-cluster',
+    'gserve-async-node',
+    'gserve-sync-node',
+    'gserve-sync-wsgi',
+    'node-cluster-reuseport',
+    'pm2',
+    'nginx',
+    'gunicorn-sync',
+  ],
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/', close: true }),
   targets: [

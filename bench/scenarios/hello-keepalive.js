@@ -10,7 +10,7 @@ export const THROUGHPUT = [
 
 const GATEWAY_NOTE =
   "nginx answers `return 200` in C without running any app; 0.8× of its rate allows gserve only 1.25× nginx's CPU " +
-  'per request for parsing, the adapter, the app and the write, all in JavaScript. The usual gap is the adapter\'s ' +
+  "per request for parsing, the adapter, the app and the write, all in JavaScript. The usual gap is the adapter's " +
   'per-request objects (scope or environ, header lists, events): profile one worker with `--cpu-prof` to see which.';
 
 /** One throughput measurement, keeping only the figures the table shows. */
@@ -24,7 +24,17 @@ export const scenario = {
   title: 'Hello, keep-alive',
   description: '`GET /` → 13-byte text, 50 keep-alive connections.',
   reference: 'node-cluster',
-  contenders: ['node-cluster', 'gserve-async-node', 'gserve-async-fetch', 'gserve-async-asgi', 'gserve-thread-wsgi', 'node-cluster-reuseport', 'pm2', 'hono-node-server', 'nginx'],
+  contenders: [
+    'node-cluster',
+    'gserve-async-node',
+    'gserve-async-fetch',
+    'gserve-async-asgi',
+    'gserve-thread-wsgi',
+    'node-cluster-reuseport',
+    'pm2',
+    'hono-node-server',
+    'nginx',
+  ],
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/' }),
   targets: [
@@ -35,7 +45,7 @@ export const scenario = {
       atLeast: 1.0,
       ifMissed:
         "gserve's `node` interface runs node:http in each worker as node:cluster does, so parity is the floor; a shortfall " +
-        'beyond the rounds\' spread points at per-request work in gserve\'s node path (logging, counters, heartbeats): ' +
+        "beyond the rounds' spread points at per-request work in gserve's node path (logging, counters, heartbeats): " +
         'profile one worker with `--cpu-prof`.',
     },
     {
@@ -43,7 +53,8 @@ export const scenario = {
       contender: 'gserve-async-node',
       against: 'pm2',
       atLeast: 1.1,
-      ifMissed: "PM2's cluster mode is node:cluster round-robin plus its bookkeeping; with keep-alive the balancing costs little, so gserve's margin over it is its lighter per-request path.",
+      ifMissed:
+        "PM2's cluster mode is node:cluster round-robin plus its bookkeeping; with keep-alive the balancing costs little, so gserve's margin over it is its lighter per-request path.",
     },
     {
       text: '`fetch` interface on the own engine, keep-alive ≥ 1.2× the hand-written node:cluster server',

@@ -68,7 +68,9 @@ function stopServer(child) {
 
 function runWrk(port, seconds, connections) {
   return new Promise((done, reject) => {
-    const child = spawn(WRK, ['-t1', `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(WRK, ['-t1', `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/`], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
     child.on('error', reject);
@@ -86,7 +88,9 @@ async function runBuiltin(port, seconds, connections) {
   let done = 0;
   const one = () =>
     new Promise((ok, fail) => {
-      request({ host: '127.0.0.1', port, path: '/', agent }, (res) => res.resume().on('end', ok)).on('error', fail).end();
+      request({ host: '127.0.0.1', port, path: '/', agent }, (res) => res.resume().on('end', ok))
+        .on('error', fail)
+        .end();
     });
   const started = Date.now();
   await Promise.all(
@@ -107,12 +111,16 @@ async function measure(app, extra, opts) {
   try {
     if (server.metrics) {
       scraper = setInterval(() => {
-        request(server.metrics, (res) => res.resume()).on('error', () => {}).end();
+        request(server.metrics, (res) => res.resume())
+          .on('error', () => {})
+          .end();
       }, 1000);
     }
     // A short warm-up so the JIT has seen the request path.
     await runBuiltin(server.port, 1, 10);
-    return WRK ? await runWrk(server.port, opts.seconds, opts.connections) : await runBuiltin(server.port, opts.seconds, opts.connections);
+    return WRK
+      ? await runWrk(server.port, opts.seconds, opts.connections)
+      : await runBuiltin(server.port, opts.seconds, opts.connections);
   } finally {
     if (scraper) clearInterval(scraper);
     await server.stop();
@@ -129,7 +137,17 @@ export async function recordCostNs(calls = 2_000_000) {
   const stats = new WorkerStats(null, true);
   const exchanges = Array.from({ length: 50 }, () => {
     const socket = new Socket();
-    return { method: 'GET', url: '/', httpVersion: '1.1', status: 200, bodyBytes: 13, startedAt: performance.now(), socket, requestHeader: () => undefined, responseHeader: () => undefined };
+    return {
+      method: 'GET',
+      url: '/',
+      httpVersion: '1.1',
+      status: 200,
+      bodyBytes: 13,
+      startedAt: performance.now(),
+      socket,
+      requestHeader: () => undefined,
+      responseHeader: () => undefined,
+    };
   });
   const runs = [];
   for (let run = 0; run < 5; run++) {
@@ -141,7 +159,13 @@ export async function recordCostNs(calls = 2_000_000) {
   return median(runs);
 }
 
-export async function metricsOverhead({ rounds = 3, seconds = 5, connections = 50, app = 'examples/hello/app:app', log = () => {} } = {}) {
+export async function metricsOverhead({
+  rounds = 3,
+  seconds = 5,
+  connections = 50,
+  app = 'examples/hello/app:app',
+  log = () => {},
+} = {}) {
   const off = [];
   const on = [];
   for (let round = 0; round < rounds; round++) {

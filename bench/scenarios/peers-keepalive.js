@@ -6,7 +6,8 @@ import { THROUGHPUT, throughput } from './hello-keepalive.js';
 export const scenario = {
   id: 'peers-keepalive',
   title: 'Gateway interfaces and their peers, hello, keep-alive',
-  description: '`GET /` → 13-byte text, 50 keep-alive connections, the ASGI and WSGI apps on every server that hosts them.',
+  description:
+    '`GET /` → 13-byte text, 50 keep-alive connections, the ASGI and WSGI apps on every server that hosts them.',
   reference: 'node-cluster',
   contenders: [
     'node-cluster',
@@ -25,7 +26,16 @@ export const scenario = {
     'gserve-async-fetch',
     'bun',
   ],
-  quickContenders: ['node-cluster', 'gserve-async-asgi', 'uvicorn-fast', 'gserve-thread-wsgi', 'gserve-async-wsgi', 'uwsgi-threads', 'gserve-async-fetch', 'bun'],
+  quickContenders: [
+    'node-cluster',
+    'gserve-async-asgi',
+    'uvicorn-fast',
+    'gserve-thread-wsgi',
+    'gserve-async-wsgi',
+    'uwsgi-threads',
+    'gserve-async-fetch',
+    'bun',
+  ],
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/' }),
   targets: [
@@ -34,14 +44,16 @@ export const scenario = {
       contender: 'gserve-async-asgi',
       against: 'uvicorn-fast',
       atLeast: 1.0,
-      ifMissed: "Uvicorn's hot path is C (httptools' parser, uvloop's event loop); gserve's is JavaScript end to end, so the gap is the per-request objects of the ASGI adapter (scope, header lists, events): profile one worker with `--cpu-prof`.",
+      ifMissed:
+        "Uvicorn's hot path is C (httptools' parser, uvloop's event loop); gserve's is JavaScript end to end, so the gap is the per-request objects of the ASGI adapter (scope, header lists, events): profile one worker with `--cpu-prof`.",
     },
     {
       text: '`wsgi` interface in `-k thread --threads 2` ≥ 1.0× uWSGI with 2 threads per process',
       contender: 'gserve-thread-wsgi',
       against: 'uwsgi-threads',
       atLeast: 1.0,
-      ifMissed: "uWSGI parses and writes in C and calls Python directly in the thread; gserve hands each request from the worker's main thread to an app thread and back: the hand-off is the cost to look at.",
+      ifMissed:
+        "uWSGI parses and writes in C and calls Python directly in the thread; gserve hands each request from the worker's main thread to an app thread and back: the hand-off is the cost to look at.",
     },
     {
       text: '`wsgi` interface in `-k thread --threads 2` ≥ 1.5× Gunicorn gthread with 2 threads per worker',
@@ -54,7 +66,8 @@ export const scenario = {
       contender: 'gserve-thread-wsgi',
       against: 'gserve-async-wsgi',
       atLeast: 0.5,
-      ifMissed: "Each request crosses from the worker's main thread to an app thread and back; the messages and their copies are the cost.",
+      ifMissed:
+        "Each request crosses from the worker's main thread to an app thread and back; the messages and their copies are the cost.",
     },
     {
       text: '`wsgi` interface in `-k thread --threads 2` ≥ 1.5× Waitress',
@@ -67,7 +80,8 @@ export const scenario = {
       contender: 'gserve-async-fetch',
       against: 'bun',
       atLeast: 0.5,
-      ifMissed: "Bun's server is native code with the fetch objects built in; on Node, gserve's engine and its lazy Request are JavaScript: profile one worker with `--cpu-prof`.",
+      ifMissed:
+        "Bun's server is native code with the fetch objects built in; on Node, gserve's engine and its lazy Request are JavaScript: profile one worker with `--cpu-prof`.",
     },
   ],
 };

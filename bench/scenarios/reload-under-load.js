@@ -65,7 +65,9 @@ async function waitServing(port) {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const ok = await new Promise((done) => {
-      const req = request({ host: '127.0.0.1', port, agent: false }, (res) => res.resume().on('end', () => done(res.statusCode === 200)));
+      const req = request({ host: '127.0.0.1', port, agent: false }, (res) =>
+        res.resume().on('end', () => done(res.statusCode === 200)),
+      );
       req.on('error', () => done(false)).end();
     });
     if (ok) return;
@@ -82,7 +84,9 @@ async function pm2() {
   const env = { ...process.env, PM2_HOME: home, RELOAD_BENCH_PORT: String(port) };
   const cli = (...args) =>
     new Promise((done, fail) => {
-      spawn(process.execPath, [PM2, ...args], { env, stdio: 'ignore' }).on('exit', (code) => (code === 0 ? done() : fail(new Error(`pm2 ${args.join(' ')} exited with ${code}`))));
+      spawn(process.execPath, [PM2, ...args], { env, stdio: 'ignore' }).on('exit', (code) =>
+        code === 0 ? done() : fail(new Error(`pm2 ${args.join(' ')} exited with ${code}`)),
+      );
     });
   const stop = async () => {
     spawnSync(process.execPath, [PM2, 'kill'], { env, stdio: 'ignore' });
@@ -95,7 +99,13 @@ async function pm2() {
     await stop();
     throw err;
   }
-  return { id: 'pm2', name: `pm2 cluster -i ${WORKERS}, pm2 reload`, port, reload: () => cli('reload', 'reload-bench'), stop };
+  return {
+    id: 'pm2',
+    name: `pm2 cluster -i ${WORKERS}, pm2 reload`,
+    port,
+    reload: () => cli('reload', 'reload-bench'),
+    stop,
+  };
 }
 
 /** The bounded client: at least `requests` GETs, on until `until` settles; nothing retried. */
@@ -137,7 +147,12 @@ async function load({ port, requests, connections, until }) {
     }),
   );
   agent.destroy();
-  return { ...out, seconds: (Date.now() - started) / 1000, p99: percentile(latencies, 99), max: Math.max(...latencies) };
+  return {
+    ...out,
+    seconds: (Date.now() - started) / 1000,
+    p99: percentile(latencies, 99),
+    max: Math.max(...latencies),
+  };
 }
 
 export async function run(options = {}) {
@@ -165,7 +180,12 @@ export async function run(options = {}) {
             await current.reload();
           }
         })();
-        const result = await load({ port: current.port, requests: params.requests, connections: params.connections, until: reloading });
+        const result = await load({
+          port: current.port,
+          requests: params.requests,
+          connections: params.connections,
+          until: reloading,
+        });
         await reloading;
         servers[current.name] = { id: current.id, ...result };
       } finally {
@@ -178,7 +198,9 @@ export async function run(options = {}) {
     process.off('SIGTERM', interrupted);
   }
   const summary = Object.entries(servers)
-    .map(([name, s]) => (s.skipped ? `${name}: skipped (${s.skipped})` : `${name}: ${s.failed} failed of ${s.requests}`))
+    .map(([name, s]) =>
+      s.skipped ? `${name}: skipped (${s.skipped})` : `${name}: ${s.failed} failed of ${s.requests}`,
+    )
     .join('; ');
   return { scenario: 'reload-under-load', params, servers, summary };
 }
@@ -191,11 +213,16 @@ export async function reloadUnderLoad(options = {}) {
 
 export function print(result) {
   const { params } = result;
-  console.log(`reload-under-load: ${params.reloads} reloads under ${params.connections} keep-alive clients (every 10th request on a new connection), at least ${params.requests} requests`);
+  console.log(
+    `reload-under-load: ${params.reloads} reloads under ${params.connections} keep-alive clients (every 10th request on a new connection), at least ${params.requests} requests`,
+  );
   console.log('server                                  requests   failed   seconds       p99       max  errors');
   for (const [name, s] of Object.entries(result.servers)) {
     if (s.skipped) console.log(`${name.padEnd(36)} skipped: ${s.skipped}`);
-    else console.log(`${name.padEnd(36)} ${String(s.requests).padStart(11)} ${String(s.failed).padStart(8)} ${s.seconds.toFixed(1).padStart(9)} ${ms(s.p99).padStart(9)} ${ms(s.max).padStart(9)}  ${JSON.stringify(s.errors)}`);
+    else
+      console.log(
+        `${name.padEnd(36)} ${String(s.requests).padStart(11)} ${String(s.failed).padStart(8)} ${s.seconds.toFixed(1).padStart(9)} ${ms(s.p99).padStart(9)} ${ms(s.max).padStart(9)}  ${JSON.stringify(s.errors)}`,
+      );
   }
 }
 

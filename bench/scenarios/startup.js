@@ -33,15 +33,29 @@ export const scenario = {
     }
   },
   targets: [
-    { text: 'idle memory: master ≤ 60 MB RSS', contender: 'gserve-async-node', metric: 'masterMB', atMost: 60, ifMissed: MEMORY_NOTE },
-    { text: "idle memory: no more than PM2's daemon + workers", contender: 'gserve-async-node', against: 'pm2', metric: 'totalMB', atMost: 1.0, ifMissed: MEMORY_NOTE },
+    {
+      text: 'idle memory: master ≤ 60 MB RSS',
+      contender: 'gserve-async-node',
+      metric: 'masterMB',
+      atMost: 60,
+      ifMissed: MEMORY_NOTE,
+    },
+    {
+      text: "idle memory: no more than PM2's daemon + workers",
+      contender: 'gserve-async-node',
+      against: 'pm2',
+      metric: 'totalMB',
+      atMost: 1.0,
+      ifMissed: MEMORY_NOTE,
+    },
     {
       text: 'cold start to the first 200 ≤ 1.2× node:cluster',
       contender: 'gserve-async-node',
       against: 'node-cluster',
       metric: 'coldMs',
       atMost: 1.2,
-      ifMissed: 'Start-up is the modules the master and each worker import before the first accept: `node --cpu-prof` on the master shows which.',
+      ifMissed:
+        'Start-up is the modules the master and each worker import before the first accept: `node --cpu-prof` on the master shows which.',
     },
     {
       text: 'idle memory, master + 2 workers ≤ node:cluster + 15 MB',

@@ -48,12 +48,18 @@ function stopServer(child) {
 export function startGserve(flags, app) {
   const w = flags.indexOf('-w');
   const workers = w >= 0 ? Number(flags[w + 1]) : 1;
-  return startServer([join(ROOT, 'bin/gserve'), '-b', '127.0.0.1:0', '--log-level', 'debug', ...flags, app], { readyLines: workers, readyPattern: /Worker ready/g });
+  return startServer([join(ROOT, 'bin/gserve'), '-b', '127.0.0.1:0', '--log-level', 'debug', ...flags, app], {
+    readyLines: workers,
+    readyPattern: /Worker ready/g,
+  });
 }
 
 /** The hand-written node:cluster baseline (round-robin scheduling, Node's default on Linux). */
 export function startCluster(workers, app) {
-  return startServer([join(APPS, 'cluster-server.js'), String(workers), app], { readyLines: workers, readyPattern: /worker listening/g });
+  return startServer([join(APPS, 'cluster-server.js'), String(workers), app], {
+    readyLines: workers,
+    readyPattern: /worker listening/g,
+  });
 }
 
 /**
@@ -135,7 +141,8 @@ export function treeRss(pid) {
     try {
       const status = readFileSync(`/proc/${p}/status`, 'utf8');
       total += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-      for (const task of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(task));
+      for (const task of readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean))
+        visit(Number(task));
     } catch {
       // gone, or not Linux
     }

@@ -25,12 +25,23 @@ export async function app(scope, receive, send) {
     for (;;) {
       const event = await receive();
       if (event.type === 'websocket.disconnect') return;
-      await send({ type: 'websocket.send', ...(event.text !== undefined ? { text: `echo: ${event.text}` } : { bytes: event.bytes }) });
+      await send({
+        type: 'websocket.send',
+        ...(event.text !== undefined ? { text: `echo: ${event.text}` } : { bytes: event.bytes }),
+      });
     }
   }
 
   // http
-  const body = JSON.stringify({ greeting: scope.state.db.get('greeting'), startedAt: scope.state.startedAt, path: scope.path });
-  await send({ type: 'http.response.start', status: 200, headers: [[enc.encode('content-type'), enc.encode('application/json')]] });
+  const body = JSON.stringify({
+    greeting: scope.state.db.get('greeting'),
+    startedAt: scope.state.startedAt,
+    path: scope.path,
+  });
+  await send({
+    type: 'http.response.start',
+    status: 200,
+    headers: [[enc.encode('content-type'), enc.encode('application/json')]],
+  });
   await send({ type: 'http.response.body', body: enc.encode(body) });
 }

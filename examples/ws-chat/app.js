@@ -14,7 +14,8 @@ export default {
   fetch(request, server) {
     const url = new URL(request.url);
     if (url.pathname === '/chat') {
-      if (server.upgrade(request, { data: { name: url.searchParams.get('name') || `guest${++guests}` } })) return undefined;
+      if (server.upgrade(request, { data: { name: url.searchParams.get('name') || `guest${++guests}` } }))
+        return undefined;
       return new Response('expected a WebSocket upgrade', { status: 426 });
     }
     return new Response(PAGE, { headers: { 'content-type': 'text/html; charset=utf-8' } });

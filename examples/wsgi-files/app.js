@@ -23,12 +23,18 @@ export function app(environ, startResponse) {
   const file = join(ROOT, basename(m[1]));
   if (method === 'PUT') {
     writeFileSync(file, environ['wsgi.input'].read());
-    startResponse('201 Created', [['Content-Type', 'text/plain'], ['Location', `/files/${basename(m[1])}`]]);
+    startResponse('201 Created', [
+      ['Content-Type', 'text/plain'],
+      ['Location', `/files/${basename(m[1])}`],
+    ]);
     return ['stored\n'];
   }
   try {
     const data = readFileSync(file);
-    startResponse('200 OK', [['Content-Type', 'application/octet-stream'], ['Content-Length', String(data.length)]]);
+    startResponse('200 OK', [
+      ['Content-Type', 'application/octet-stream'],
+      ['Content-Length', String(data.length)],
+    ]);
     return [data];
   } catch {
     startResponse('404 Not Found', [['Content-Type', 'text/plain']]);

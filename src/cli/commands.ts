@@ -16,7 +16,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'scale', args: 'N|+N|-N', summary: 'Set the number of workers.' },
   { name: 'stop', args: '[--fast]', summary: 'Stop the master gracefully (or at once with --fast).' },
   { name: 'completion', args: 'bash|zsh|fish', summary: 'Print a shell completion script.' },
-  { name: 'help', args: '[COMMAND]', summary: 'Show this help, or a command\'s.' },
+  { name: 'help', args: '[COMMAND]', summary: "Show this help, or a command's." },
   { name: 'version', args: '', summary: 'Print the version.' },
 ];
 

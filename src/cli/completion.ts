@@ -37,7 +37,8 @@ function flags(): FlagInfo[] {
       summary: firstSentence(spec.doc).replace(/`/g, ''),
       file: ['FILE', 'PATH', 'DIR'].includes(meta),
     });
-    if (spec.type.isFlag) out.push({ long: `no-${flag}`, takesValue: false, choices: [], summary: `Turn off --${flag}.`, file: false });
+    if (spec.type.isFlag)
+      out.push({ long: `no-${flag}`, takesValue: false, choices: [], summary: `Turn off --${flag}.`, file: false });
   }
   return out;
 }
@@ -51,7 +52,11 @@ function bash(): string {
   const cases = valued
     .map((f) => {
       const names = [`--${f.long}`, ...(f.short ? [`-${f.short}`] : [])].join('|');
-      const action = f.choices.length ? `COMPREPLY=($(compgen -W ${single(f.choices.join(' '))} -- "$cur"))` : f.file ? 'COMPREPLY=($(compgen -f -- "$cur"))' : 'COMPREPLY=()';
+      const action = f.choices.length
+        ? `COMPREPLY=($(compgen -W ${single(f.choices.join(' '))} -- "$cur"))`
+        : f.file
+          ? 'COMPREPLY=($(compgen -f -- "$cur"))'
+          : 'COMPREPLY=()';
       return `    ${names}) ${action}; return ;;`;
     })
     .join('\n');
@@ -81,11 +86,18 @@ complete -o filenames -F _gserve gserve
 `;
 }
 
-const zshEscape = (s: string) => s.replace(/\\/g, '\\\\').replace(/'/g, `'\\''`).replace(/\[/g, '\\[').replace(/\]/g, '\\]').replace(/:/g, '\\:');
+const zshEscape = (s: string) =>
+  s.replace(/\\/g, '\\\\').replace(/'/g, `'\\''`).replace(/\[/g, '\\[').replace(/\]/g, '\\]').replace(/:/g, '\\:');
 
 function zsh(): string {
   const specs = flags().map((f) => {
-    const action = f.takesValue ? (f.choices.length ? `:${f.long}:(${f.choices.join(' ')})` : f.file ? `:${f.long}:_files` : `:${f.long}: `) : '';
+    const action = f.takesValue
+      ? f.choices.length
+        ? `:${f.long}:(${f.choices.join(' ')})`
+        : f.file
+          ? `:${f.long}:_files`
+          : `:${f.long}: `
+      : '';
     const text = `[${zshEscape(f.summary)}]${action}`;
     return f.short ? `    '(-${f.short} --${f.long})'{-${f.short},--${f.long}}'${text}'` : `    '--${f.long}${text}'`;
   });
@@ -116,10 +128,16 @@ compdef _gserve gserve
 
 function fish(): string {
   const noCommand = `not __fish_seen_subcommand_from ${COMMANDS.map((c) => c.name).join(' ')}`;
-  const lines = ['# gserve completion for fish. Load it with: gserve completion fish | source', 'complete -c gserve -f'];
-  for (const c of COMMANDS) lines.push(`complete -c gserve -n ${single(`__fish_use_subcommand`)} -a ${c.name} -d ${single(c.summary)}`);
+  const lines = [
+    '# gserve completion for fish. Load it with: gserve completion fish | source',
+    'complete -c gserve -f',
+  ];
+  for (const c of COMMANDS)
+    lines.push(`complete -c gserve -n ${single(`__fish_use_subcommand`)} -a ${c.name} -d ${single(c.summary)}`);
   lines.push(`complete -c gserve -n ${single('__fish_seen_subcommand_from completion')} -a 'bash zsh fish'`);
-  lines.push(`complete -c gserve -n ${single('__fish_seen_subcommand_from help')} -a ${single(COMMANDS.map((c) => c.name).join(' '))}`);
+  lines.push(
+    `complete -c gserve -n ${single('__fish_seen_subcommand_from help')} -a ${single(COMMANDS.map((c) => c.name).join(' '))}`,
+  );
   lines.push(`complete -c gserve -n ${single(noCommand)} -F`);
   for (const f of flags()) {
     let line = `complete -c gserve -n ${single(noCommand)} -l ${f.long}`;

@@ -39,8 +39,8 @@ function program(name: ControlCommand): Command {
   };
   const cmd = new Command(`gserve ${name}`)
     .description(descriptions[name])
-    .option('--control-socket <PATH>', 'The master\'s control socket (default: as the master computes it).')
-    .option('-p, --pid <FILE>', 'The master\'s pidfile; the socket is next to it.')
+    .option('--control-socket <PATH>', "The master's control socket (default: as the master computes it).")
+    .option('-p, --pid <FILE>', "The master's pidfile; the socket is next to it.")
     .option('-c, --config <PATH>', 'The config file whose settings locate the socket.')
     .option('--chdir <DIR>', 'The directory the master ran in.')
     .helpOption('-h, --help', 'Show this help.')
@@ -59,44 +59,63 @@ export async function runControl(argv: string[]): Promise<number> {
   try {
     cmd.parse(argv.slice(1), { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? ExitCode.OK : ExitCode.USAGE;
+    if (err instanceof CommanderError)
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? ExitCode.OK : ExitCode.USAGE;
     throw err;
   }
   const opts = cmd.opts<ControlOptions>();
   if (name === 'scale' && !/^[+-]?\d+$/.test(cmd.args[0]!.trim())) {
-    return fail(`scale takes N, +N or -N, got ${JSON.stringify(cmd.args[0])}: a number of workers, as in gserve scale 4 or gserve scale +2.`, ExitCode.USAGE);
+    return fail(
+      `scale takes N, +N or -N, got ${JSON.stringify(cmd.args[0])}: a number of workers, as in gserve scale 4 or gserve scale +2.`,
+      ExitCode.USAGE,
+    );
   }
   let path: string;
   try {
     path = await findControlSocket(opts);
   } catch (err) {
-    if (err instanceof GserveError) return fail(err instanceof ControlSocketError ? err.message : describeError(err), err.exitCode);
+    if (err instanceof GserveError)
+      return fail(err instanceof ControlSocketError ? err.message : describeError(err), err.exitCode);
     throw err;
   }
 
   const request: ControlRequest =
-    name === 'scale' ? { cmd: 'scale', workers: cmd.args[0]! } : name === 'stop' ? { cmd: 'stop', fast: Boolean(opts.fast) } : { cmd: name };
+    name === 'scale'
+      ? { cmd: 'scale', workers: cmd.args[0]! }
+      : name === 'stop'
+        ? { cmd: 'stop', fast: Boolean(opts.fast) }
+        : { cmd: name };
   const started = Date.now();
   let reply: Record<string, unknown>;
   try {
     reply = await ask(path, request);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    return fail(`no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`, FAILED);
+    return fail(
+      `no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`,
+      FAILED,
+    );
   }
   if (!reply.ok) return fail(String(reply.error), FAILED);
   const took = ((Date.now() - started) / 1000).toFixed(1);
   switch (name) {
     case 'status':
-      process.stdout.write(opts.json ? JSON.stringify(reply.status, null, 2) + '\n' : formatStatus(reply.status as StatusReport));
+      process.stdout.write(
+        opts.json ? JSON.stringify(reply.status, null, 2) + '\n' : formatStatus(reply.status as StatusReport),
+      );
       break;
     case 'reload':
-      process.stdout.write(`Reloaded: generation ${reply.generation} serving, workers ${(reply.workers as number[]).join(', ')} (${took} s)\n`);
+      process.stdout.write(
+        `Reloaded: generation ${reply.generation} serving, workers ${(reply.workers as number[]).join(', ')} (${took} s)\n`,
+      );
       break;
-    case 'scale':
+    case 'scale': {
       const workers = reply.workers as number[];
-      process.stdout.write(`Scaled to ${workers.length} worker${workers.length === 1 ? '' : 's'}: ${workers.join(', ')} (${took} s)\n`);
+      process.stdout.write(
+        `Scaled to ${workers.length} worker${workers.length === 1 ? '' : 's'}: ${workers.join(', ')} (${took} s)\n`,
+      );
       break;
+    }
     case 'stop': {
       const pid = reply.pid as number;
       await waitForExit(pid);
@@ -131,7 +150,13 @@ export function ask(path: string, request: ControlRequest): Promise<Record<strin
       }
     });
     socket.on('error', reject);
-    socket.on('close', () => reject(Object.assign(new Error('closed'), { code: 'the master closed the connection without answering; is it stopping?' })));
+    socket.on('close', () =>
+      reject(
+        Object.assign(new Error('closed'), {
+          code: 'the master closed the connection without answering; is it stopping?',
+        }),
+      ),
+    );
   });
 }
 
@@ -171,9 +196,22 @@ export function formatStatus(status: StatusReport): string {
   ];
   const rows = [
     ['PID', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'RSS', 'UPTIME', 'RESTARTS'],
-    ...status.workers.map((w) => [String(w.pid), w.state, String(w.served), String(w.inFlight), megabytes(w.rss), duration(w.uptime), String(w.restarts)]),
+    ...status.workers.map((w) => [
+      String(w.pid),
+      w.state,
+      String(w.served),
+      String(w.inFlight),
+      megabytes(w.rss),
+      duration(w.uptime),
+      String(w.restarts),
+    ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  const lines = rows.map((r) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
   return [...head, ...lines].join('\n') + '\n';
 }

@@ -45,7 +45,14 @@ export function loadEnvFiles(files: readonly string[], cwd: string, env: NodeJS.
       content = readFileSync(path, 'utf8');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : String(code ?? err);
+      const why =
+        code === 'ENOENT'
+          ? 'no such file'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : code === 'EISDIR'
+              ? 'it is a directory'
+              : String(code ?? err);
       throw new EnvFileError(`Cannot read env file ${path} (${why}). Check --env-file.`);
     }
     Object.assign(merged, parse(content));

@@ -23,12 +23,22 @@ export class ControlSocketError extends GserveError {
 }
 
 /** Resolves to the socket path, or throws a ControlSocketError with the exit code to use. */
-export async function findControlSocket(opts: FindOptions, cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function findControlSocket(
+  opts: FindOptions,
+  cwd = process.cwd(),
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const cli: Record<string, unknown> = {};
-  for (const key of ['controlSocket', 'pid', 'config', 'chdir'] as const) if (opts[key] !== undefined) cli[key] = opts[key];
+  for (const key of ['controlSocket', 'pid', 'config', 'chdir'] as const)
+    if (opts[key] !== undefined) cli[key] = opts[key];
   const { settings, sources } = await resolveSettings({ cli, env, cwd });
   const explicit = explicitControlPath(settings, cwd);
-  if (explicit === null) throw new ControlSocketError('GSERVE_E_CONTROL_OFF', 'the control socket is off (--control-socket off); use signals instead.', ExitCode.USAGE);
+  if (explicit === null)
+    throw new ControlSocketError(
+      'GSERVE_E_CONTROL_OFF',
+      'the control socket is off (--control-socket off); use signals instead.',
+      ExitCode.USAGE,
+    );
   if (explicit !== undefined) return explicit;
 
   const dir = controlDir(env);
@@ -40,7 +50,9 @@ export async function findControlSocket(opts: FindOptions, cwd = process.cwd(), 
     // no master ever ran here
   }
   const sockets = names.map((n) => join(dir, n)).filter((p) => isSocket(p));
-  const live = (await Promise.all(sockets.map(async (p) => ((await answers(p)) ? p : null)))).filter((p): p is string => p !== null);
+  const live = (await Promise.all(sockets.map(async (p) => ((await answers(p)) ? p : null)))).filter(
+    (p): p is string => p !== null,
+  );
   if (live.length === 1) return live[0]!;
   if (live.length === 0) {
     throw new ControlSocketError(

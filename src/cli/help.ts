@@ -125,7 +125,10 @@ export function helpText(columns = 100): string {
     pairs.push([flags, plain(firstSentence(spec.doc)) + (extra ? ` ${extra}` : '')]);
   }
   flush();
-  out.push('', 'Every flag is also a config-file key and most are an environment variable; docs/settings.md has the full text.');
-  out.push('Boolean flags have a --no-FLAG form. gserve help COMMAND shows a command\'s options.');
+  out.push(
+    '',
+    'Every flag is also a config-file key and most are an environment variable; docs/settings.md has the full text.',
+  );
+  out.push("Boolean flags have a --no-FLAG form. gserve help COMMAND shows a command's options.");
   return out.join('\n') + '\n';
 }

@@ -35,7 +35,8 @@ export async function run(argv: string[]): Promise<number> {
     parsed = parseCommandLine(argv, VERSION);
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.OK;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return ExitCode.OK;
       // commander has printed what was wrong; add where to look.
       process.stderr.write('Run gserve --help to see the flags.\n');
       return ExitCode.USAGE;
@@ -46,7 +47,10 @@ export async function run(argv: string[]): Promise<number> {
   // A command word after options (`gserve -w 2 top`) is a mistake, never an app called "top".
   if (typeof parsed.cli.app === 'string' && isCommandWord(parsed.cli.app)) {
     const word = parsed.cli.app;
-    return fail(`"${word}" is a gserve command, not an app: run \`gserve ${word}\` on its own. An app module with that name is given as a path: ./${word}`, ExitCode.USAGE);
+    return fail(
+      `"${word}" is a gserve command, not an app: run \`gserve ${word}\` on its own. An app module with that name is given as a path: ./${word}`,
+      ExitCode.USAGE,
+    );
   }
 
   let resolved: ResolvedSettings;
@@ -56,7 +60,8 @@ export async function run(argv: string[]): Promise<number> {
     loadEnvFiles((parsed.cli.envFile as string[] | undefined) ?? [], launch.cwd);
     resolved = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd });
     // From a config file they still reach the app (the workers inherit this environment).
-    if (!resolved.sources.envFile.startsWith('command line')) loadEnvFiles(resolved.settings.envFile, resolved.configFile ? dirname(resolved.configFile) : launch.cwd);
+    if (!resolved.sources.envFile.startsWith('command line'))
+      loadEnvFiles(resolved.settings.envFile, resolved.configFile ? dirname(resolved.configFile) : launch.cwd);
     resolveOwner(resolved.settings.user, resolved.settings.group);
   } catch (err) {
     if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
@@ -67,12 +72,19 @@ export async function run(argv: string[]): Promise<number> {
     return ExitCode.OK;
   }
   const { settings } = resolved;
-  if (!settings.app) return fail('No app given: name the app to serve, as in `gserve app:app`, or set "app" in the config file.', ExitCode.USAGE);
+  if (!settings.app)
+    return fail(
+      'No app given: name the app to serve, as in `gserve app:app`, or set "app" in the config file.',
+      ExitCode.USAGE,
+    );
   if (settings.chdir) {
     try {
       process.chdir(settings.chdir);
     } catch {
-      return fail(`Cannot change to directory ${settings.chdir} (from ${resolved.sources.chdir}). Check --chdir.`, ExitCode.USAGE);
+      return fail(
+        `Cannot change to directory ${settings.chdir} (from ${resolved.sources.chdir}). Check --chdir.`,
+        ExitCode.USAGE,
+      );
     }
   }
   // --check-config, and --preload (a broken app stops gserve before any worker starts).
@@ -82,11 +94,14 @@ export async function run(argv: string[]): Promise<number> {
       const { loadHostedApp } = await import('../worker/hosted.js');
       const app = await loadHostedApp(settings.app, settings.interface, process.cwd());
       if (parsed.checkConfig) {
-        process.stdout.write(`Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; app ${settings.app} loads as a ${app.kind} app.\n`);
+        process.stdout.write(
+          `Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; app ${settings.app} loads as a ${app.kind} app.\n`,
+        );
         return ExitCode.OK;
       }
     } catch (err) {
-      if (err instanceof AppLoadError && err.excerpt) return fail(`${describeError(err)}\n${err.excerpt}`, err.exitCode);
+      if (err instanceof AppLoadError && err.excerpt)
+        return fail(`${describeError(err)}\n${err.excerpt}`, err.exitCode);
       if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
       return fail(describeError(err), ExitCode.APP_LOAD);
     }
@@ -109,7 +124,9 @@ export function main(): void {
   run(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err) => {
-      process.stderr.write(`gserve: internal error: ${describeError(err)}\n${(err as Error)?.stack ?? ''}\nPlease report this.\n`);
+      process.stderr.write(
+        `gserve: internal error: ${describeError(err)}\n${(err as Error)?.stack ?? ''}\nPlease report this.\n`,
+      );
       process.exit(ExitCode.INTERNAL);
     },
   );

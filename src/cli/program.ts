@@ -20,7 +20,8 @@ function optionFor(spec: SettingSpec, flag: string): Option[] {
     return [new Option(`${short}--${flag}`, help), new Option(`--no-${flag}`, `Turn off --${flag}.`).hideHelp()];
   }
   const option = new Option(`${short}--${flag} <${spec.meta ?? 'VALUE'}>`, help);
-  if (spec.type.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+  if (spec.type.repeatable)
+    option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
   return [option];
 }
 

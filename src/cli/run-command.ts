@@ -33,7 +33,9 @@ export async function runCommand(argv: string[]): Promise<number> {
       if ((CONTROL_COMMANDS as readonly string[]).includes(topic)) return runControl([topic, '--help']);
       if (topic === 'top') return runTop(['--help']);
       if (topic === 'completion') {
-        process.stdout.write('Usage: gserve completion bash|zsh|fish\n\nPrint a completion script for the shell. Load it with:\n  bash: source <(gserve completion bash)   (or save it in /etc/bash_completion.d/gserve)\n  zsh:  source <(gserve completion zsh)    (or save it as _gserve in a folder of $fpath)\n  fish: gserve completion fish > ~/.config/fish/completions/gserve.fish\n');
+        process.stdout.write(
+          'Usage: gserve completion bash|zsh|fish\n\nPrint a completion script for the shell. Load it with:\n  bash: source <(gserve completion bash)   (or save it in /etc/bash_completion.d/gserve)\n  zsh:  source <(gserve completion zsh)    (or save it as _gserve in a folder of $fpath)\n  fish: gserve completion fish > ~/.config/fish/completions/gserve.fish\n',
+        );
         return ExitCode.OK;
       }
       if (topic === 'help' || topic === 'version') {
@@ -44,7 +46,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     case 'completion': {
       const shell = rest[0];
-      if (rest.length !== 1 || !(SHELLS as readonly string[]).includes(shell!)) return usage(`gserve completion needs one shell: ${SHELLS.join(', ')}${shell ? ` (got ${rest.join(' ')})` : ''}.`);
+      if (rest.length !== 1 || !(SHELLS as readonly string[]).includes(shell!))
+        return usage(
+          `gserve completion needs one shell: ${SHELLS.join(', ')}${shell ? ` (got ${rest.join(' ')})` : ''}.`,
+        );
       process.stdout.write(completionScript(shell as Shell));
       return ExitCode.OK;
     }

@@ -41,7 +41,14 @@ export function quantile(buckets: number[], q: number): number | null {
   return null;
 }
 
-const ms = (s: number | null) => (s === null ? '-' : s === Infinity ? `>${DURATION_BUCKETS.at(-1)! * 1000}ms` : s < 0.01 ? `${(s * 1000).toFixed(1)}ms` : `${Math.round(s * 1000)}ms`);
+const ms = (s: number | null) =>
+  s === null
+    ? '-'
+    : s === Infinity
+      ? `>${DURATION_BUCKETS.at(-1)! * 1000}ms`
+      : s < 0.01
+        ? `${(s * 1000).toFixed(1)}ms`
+        : `${Math.round(s * 1000)}ms`;
 const mib = (bytes: number) => (bytes ? `${(bytes / 1048576).toFixed(1)}M` : '-');
 
 /** Keeps each worker's recent samples and turns them into rates. */
@@ -80,7 +87,12 @@ function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   // Numbers read best right-aligned; the first column (PID) and STATE stay left.
   const left = new Set([rows[0]!.indexOf('STATE')]);
-  return rows.map((r) => r.map((cell, i) => (left.has(i) || i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, i) => (left.has(i) || i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 export function renderFrame(status: StatusReport, book: RateBook, path: string, columns: number): string[] {
@@ -108,7 +120,20 @@ export function renderFrame(status: StatusReport, book: RateBook, path: string, 
         duration(w.uptime),
       ];
     });
-  const head = ['PID', ...(withIndex ? ['INDEX'] : []), 'STATE', 'REQ/S', 'IN-FLIGHT', 'P50', 'P99', 'RSS', 'CPU%', 'RESTARTS', 'GEN', 'UPTIME'];
+  const head = [
+    'PID',
+    ...(withIndex ? ['INDEX'] : []),
+    'STATE',
+    'REQ/S',
+    'IN-FLIGHT',
+    'P50',
+    'P99',
+    'RSS',
+    'CPU%',
+    'RESTARTS',
+    'GEN',
+    'UPTIME',
+  ];
   const restarts = Object.entries(status.restarts)
     .filter(([, n]) => n > 0)
     .map(([reason, n]) => `${reason} ${n}`)
@@ -148,17 +173,20 @@ export async function runTop(argv: string[]): Promise<number> {
   try {
     cmd.parse(argv, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? ExitCode.OK : ExitCode.USAGE;
+    if (err instanceof CommanderError)
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.help' ? ExitCode.OK : ExitCode.USAGE;
     throw err;
   }
   const opts = cmd.opts<ControlOptions & { iterations?: string }>();
   const iterations = opts.iterations === undefined ? Infinity : Number(opts.iterations);
-  if (!(iterations >= 1) || !Number.isInteger(iterations === Infinity ? 1 : iterations)) return fail(`--iterations expects a whole number ≥ 1, got ${JSON.stringify(opts.iterations)}.`, ExitCode.USAGE);
+  if (!(iterations >= 1) || !Number.isInteger(iterations === Infinity ? 1 : iterations))
+    return fail(`--iterations expects a whole number ≥ 1, got ${JSON.stringify(opts.iterations)}.`, ExitCode.USAGE);
   let path: string;
   try {
     path = await findControlSocket(opts);
   } catch (err) {
-    if (err instanceof GserveError) return fail(err instanceof ControlSocketError ? err.message : describeError(err), err.exitCode);
+    if (err instanceof GserveError)
+      return fail(err instanceof ControlSocketError ? err.message : describeError(err), err.exitCode);
     throw err;
   }
 
@@ -175,7 +203,10 @@ export async function runTop(argv: string[]): Promise<number> {
     status = await poll();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    return fail(`no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`, 1);
+    return fail(
+      `no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`,
+      1,
+    );
   }
 
   const out = process.stdout;
@@ -226,7 +257,8 @@ export async function runTop(argv: string[]): Promise<number> {
       }
       if (done) return;
       const lines = renderFrame(status, book, path!, columns());
-      if (lastError) lines.splice(3, 0, `!! the master does not answer (${lastError}); showing the last data, retrying`);
+      if (lastError)
+        lines.splice(3, 0, `!! the master does not answer (${lastError}); showing the last data, retrying`);
       draw(lines);
       count++;
       if (count >= iterations) return finish(ExitCode.OK);

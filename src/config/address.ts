@@ -16,7 +16,8 @@ export function parseAddress(raw: string): Address {
   }
   if (s.startsWith('fd://')) {
     const fd = Number(s.slice(5));
-    if (!Number.isInteger(fd) || fd < 0) throw new Error('an inherited socket is fd://N with N a file descriptor number, as in fd://3');
+    if (!Number.isInteger(fd) || fd < 0)
+      throw new Error('an inherited socket is fd://N with N a file descriptor number, as in fd://3');
     return { kind: 'fd', fd };
   }
   let host: string;

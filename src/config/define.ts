@@ -82,6 +82,8 @@ export type Config = Partial<Omit<Settings, keyof Hooks>> & Partial<Hooks> & { $
  */
 export function defineConfig(config: Config): Config;
 export function defineConfig(config: () => Config | Promise<Config>): () => Config | Promise<Config>;
-export function defineConfig(config: Config | (() => Config | Promise<Config>)): Config | (() => Config | Promise<Config>) {
+export function defineConfig(
+  config: Config | (() => Config | Promise<Config>),
+): Config | (() => Config | Promise<Config>) {
   return config;
 }

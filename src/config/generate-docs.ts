@@ -5,7 +5,8 @@ import { envOf, flagOf, type SettingSpec } from './spec.js';
 
 /** docs/settings.md and config/gserve.schema.json, both made from the settings table. */
 
-const shownDefault = (s: SettingSpec) => s.defaultDoc ?? (s.default === null ? 'none' : `\`${JSON.stringify(s.default)}\``);
+const shownDefault = (s: SettingSpec) =>
+  s.defaultDoc ?? (s.default === null ? 'none' : `\`${JSON.stringify(s.default)}\``);
 
 export function settingsMarkdown(): string {
   let out = '# Settings\n\n<!-- Generated from src/config/settings/ by `npm run docs`; do not edit by hand. -->\n\n';
@@ -13,7 +14,7 @@ export function settingsMarkdown(): string {
     'Each setting can be given, from lowest to highest precedence, as a built-in default, in a config file ' +
     '(`gserve.config.{js,mjs,cjs,json,yaml}`, `.gservrc*`, the `gserve` key of `package.json`, or `-c FILE`), ' +
     'as an environment variable, or on the command line. `gserve --print-config` shows the merged values and where each came from. ' +
-    'Config files use the camelCase names below (Gunicorn\'s snake_case spellings are accepted too). ' +
+    "Config files use the camelCase names below (Gunicorn's snake_case spellings are accepted too). " +
     '`PORT` and `WEB_CONCURRENCY` are honoured below their `GSERVE_` variables.\n\n' +
     '"Reload" says whether `kill -HUP` applies a new value; the others need a restart.\n';
   let section = '';
@@ -24,7 +25,12 @@ export function settingsMarkdown(): string {
     }
     const flag = flagOf(s);
     const env = envOf(s);
-    const names = [flag && `${s.short ? `\`${s.short}\`, ` : ''}\`--${flag}${s.type.isFlag ? '' : ` ${s.meta ?? 'VALUE'}`}\``, env && `\`${env}\``].filter(Boolean).join(' · ');
+    const names = [
+      flag && `${s.short ? `\`${s.short}\`, ` : ''}\`--${flag}${s.type.isFlag ? '' : ` ${s.meta ?? 'VALUE'}`}\``,
+      env && `\`${env}\``,
+    ]
+      .filter(Boolean)
+      .join(' · ');
     out += `\n### \`${s.name}\`\n\n`;
     if (names) out += `${names}\n\n`;
     out += `${s.doc}\n\n`;
@@ -38,9 +44,21 @@ export function settingsMarkdown(): string {
 export function settingsSchema(): string {
   const properties: Record<string, unknown> = {};
   for (const s of SETTINGS as readonly SettingSpec[]) {
-    properties[s.name] = { description: s.doc, ...JSON.parse(JSON.stringify(s.type.schema)), ...(s.type.schema.type === 'array' || s.default === null || typeof s.default === 'function' ? {} : { default: s.default }) };
+    properties[s.name] = {
+      description: s.doc,
+      ...JSON.parse(JSON.stringify(s.type.schema)),
+      ...(s.type.schema.type === 'array' || s.default === null || typeof s.default === 'function'
+        ? {}
+        : { default: s.default }),
+    };
   }
-  const schema = { $schema: 'http://json-schema.org/draft-07/schema#', title: 'gserve settings', type: 'object', additionalProperties: false, properties };
+  const schema = {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    title: 'gserve settings',
+    type: 'object',
+    additionalProperties: false,
+    properties,
+  };
   return JSON.stringify(schema, null, 2) + '\n';
 }
 

@@ -38,7 +38,13 @@ export function typeScriptHint(file: string): string {
 
 /** The config object a module holds: its default export, also when a compiler or require(esm) wrapped it. */
 function configOf(mod: Record<string, unknown>): unknown {
-  if (mod && typeof mod === 'object' && 'default' in mod && (mod.__esModule || Object.prototype.toString.call(mod) === '[object Module]')) return mod.default;
+  if (
+    mod &&
+    typeof mod === 'object' &&
+    'default' in mod &&
+    (mod.__esModule || Object.prototype.toString.call(mod) === '[object Module]')
+  )
+    return mod.default;
   return mod;
 }
 
@@ -68,7 +74,8 @@ const loadJs: Loader = async (filepath) => {
   try {
     return await importFresh(filepath);
   } catch (err) {
-    if (TS_FILE.test(filepath) && (err as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION') throw new ConfigFileError(typeScriptHint(filepath));
+    if (TS_FILE.test(filepath) && (err as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION')
+      throw new ConfigFileError(typeScriptHint(filepath));
     throw err;
   }
 };
@@ -82,7 +89,9 @@ async function withoutEsmWarning<T>(load: () => T | Promise<T>): Promise<T> {
   const listeners = process.listeners('warning');
   process.removeAllListeners('warning');
   const pass = (warning: Error) => {
-    const expected = warning.message.startsWith('To load an ES module') || (warning as NodeJS.ErrnoException).code === 'MODULE_TYPELESS_PACKAGE_JSON';
+    const expected =
+      warning.message.startsWith('To load an ES module') ||
+      (warning as NodeJS.ErrnoException).code === 'MODULE_TYPELESS_PACKAGE_JSON';
     if (!expected) for (const l of listeners) l(warning);
   };
   process.on('warning', pass);
@@ -134,17 +143,23 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
     if (err instanceof ConfigFileError) throw err;
     const e = err as NodeJS.ErrnoException;
     if (explicitPath && e.code === 'ENOENT') {
-      throw new ConfigFileError(`Config file not found: ${explicitPath}. Check the path given to -c/--config or GSERVE_CONFIG.`);
+      throw new ConfigFileError(
+        `Config file not found: ${explicitPath}. Check the path given to -c/--config or GSERVE_CONFIG.`,
+      );
     }
     const where = explicitPath ?? (e as { filepath?: string }).filepath ?? 'the config file';
     const firstLine = String(e.message ?? e).split('\n')[0];
-    throw new ConfigFileError(`Could not read config file ${where}: ${firstLine}. Fix the file's syntax, or point -c at another file.`);
+    throw new ConfigFileError(
+      `Could not read config file ${where}: ${firstLine}. Fix the file's syntax, or point -c at another file.`,
+    );
   }
   if (!result || result.isEmpty) return result ? { path: result.filepath, values: {} } : null;
   let values = result.config;
   if (typeof values === 'function') values = await values();
   if (values === null || typeof values !== 'object' || Array.isArray(values)) {
-    throw new ConfigFileError(`Config file ${result.filepath} must export an object of settings, got ${Array.isArray(values) ? 'an array' : typeof values}.`);
+    throw new ConfigFileError(
+      `Config file ${result.filepath} must export an object of settings, got ${Array.isArray(values) ? 'an array' : typeof values}.`,
+    );
   }
   return { path: result.filepath, values: values as Record<string, unknown> };
 }

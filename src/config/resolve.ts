@@ -45,7 +45,8 @@ export function closestName(word: string, names: Iterable<string>): string | und
     const d = editDistance(lower, name.toLowerCase());
     if (d < bestScore) [best, bestScore] = [name, d];
     // A word cut short (`onStart` for `onStarting`) is far by edit distance but plainly meant.
-    if (lower.length >= 4 && name.toLowerCase().startsWith(lower) && (!extended || name.length < extended.length)) extended = name;
+    if (lower.length >= 4 && name.toLowerCase().startsWith(lower) && (!extended || name.length < extended.length))
+      extended = name;
   }
   if (bestScore <= Math.max(2, Math.floor(word.length / 3))) return best;
   return extended;
@@ -92,7 +93,8 @@ function appFromConfigFolder(app: string, configDir: string, cwd: string): strin
 function conventionalEnv(env: NodeJS.ProcessEnv): Array<[string, unknown, string]> {
   const out: Array<[string, unknown, string]> = [];
   if (env.PORT !== undefined && env.PORT !== '') out.push(['bind', `0.0.0.0:${env.PORT}`, 'environment variable PORT']);
-  if (env.WEB_CONCURRENCY !== undefined && env.WEB_CONCURRENCY !== '') out.push(['workers', env.WEB_CONCURRENCY, 'environment variable WEB_CONCURRENCY']);
+  if (env.WEB_CONCURRENCY !== undefined && env.WEB_CONCURRENCY !== '')
+    out.push(['workers', env.WEB_CONCURRENCY, 'environment variable WEB_CONCURRENCY']);
   return out;
 }
 
@@ -141,7 +143,8 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
     set(spec, raw, flag ? `command line --${flag}` : 'command line');
   }
 
-  if (file && sources.app?.startsWith('config file') && !settings.chdir) settings.app = appFromConfigFolder(settings.app as string, dirname(file.path), input.cwd);
+  if (file && sources.app?.startsWith('config file') && !settings.chdir)
+    settings.app = appFromConfigFolder(settings.app as string, dirname(file.path), input.cwd);
 
   const resolved = { settings: settings as Settings, sources: sources as Sources, configFile: file?.path ?? null };
   applyImpliedWorkerClass(resolved);

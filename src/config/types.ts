@@ -18,7 +18,12 @@ export interface ValueType<T> {
 }
 
 const fail = (expected: string, raw: unknown): never => {
-  const shown = typeof raw === 'string' ? JSON.stringify(raw) : typeof raw === 'function' ? 'a function' : JSON.stringify(raw) ?? String(raw);
+  const shown =
+    typeof raw === 'string'
+      ? JSON.stringify(raw)
+      : typeof raw === 'function'
+        ? 'a function'
+        : (JSON.stringify(raw) ?? String(raw));
   throw new TypeMismatch(`expected ${expected}, got ${shown}`);
 };
 
@@ -37,7 +42,8 @@ export function integer(opts: { min?: number; max?: number } = {}): ValueType<nu
     parse(raw) {
       const n = typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
       if (typeof n !== 'number' || !Number.isInteger(n)) return fail(expected, raw);
-      if ((opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) return fail(expected, raw);
+      if ((opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max))
+        return fail(expected, raw);
       return n;
     },
   };
@@ -51,20 +57,38 @@ export function seconds(opts: { min?: number; max?: number } = { min: 0 }): Valu
     parse(raw) {
       const n = typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw;
       if (typeof n !== 'number' || !Number.isFinite(n)) return fail(expected, raw);
-      if ((opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) return fail(expected, raw);
+      if ((opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max))
+        return fail(expected, raw);
       return n;
     },
   };
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  k: 1024,
+  m: 1024 ** 2,
+  g: 1024 ** 3,
+};
 
 /** A size: a number of bytes, or `512MB`, `1GiB`, `64k`. 0 means "no limit" where the doc says so. */
 export function bytes(): ValueType<number> {
   const expected = 'a size in bytes (e.g. 1048576, 512MB, 1GiB)';
   return {
     expected,
-    schema: { oneOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$' }] },
+    schema: {
+      oneOf: [
+        { type: 'integer', minimum: 0 },
+        { type: 'string', pattern: '^\\d+(\\.\\d+)?\\s*([kKmMgG]i?[bB]?|[bB])?$' },
+      ],
+    },
     parse(raw) {
       if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) return raw;
       const m = typeof raw === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw) : null;
@@ -140,7 +164,10 @@ export function optionalString(): ValueType<string | null> {
 }
 
 /** One of a fixed set of words; `aliases` map other accepted spellings to a choice. */
-export function oneOf<const C extends string>(choices: readonly C[], aliases: Record<string, NoInfer<C>> = {}): ValueType<C> {
+export function oneOf<const C extends string>(
+  choices: readonly C[],
+  aliases: Record<string, NoInfer<C>> = {},
+): ValueType<C> {
   const expected = `one of ${choices.join(', ')}`;
   return {
     expected,
@@ -169,7 +196,10 @@ export function list<T>(item: ValueType<T>, opts: { split?: boolean } = {}): Val
         ? raw
         : typeof raw === 'string'
           ? split
-            ? raw.split(',').map((s) => s.trim()).filter(Boolean)
+            ? raw
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean)
             : [raw]
           : fail(expected, raw);
       return items.map((v) => item.parse(v));
@@ -178,12 +208,14 @@ export function list<T>(item: ValueType<T>, opts: { split?: boolean } = {}): Val
 }
 
 /** A function, given only in a JS config file (server hooks). */
+// biome-ignore lint/suspicious/noExplicitAny: a hook's arguments are typed by defineConfig(), not by the table
 export function func(): ValueType<((...args: any[]) => unknown) | null> {
   const expected = 'a function (set it in a JavaScript config file)';
   return {
     expected,
     schema: {},
     parse(raw) {
+      // biome-ignore lint/suspicious/noExplicitAny: as above
       if (raw === null || typeof raw === 'function') return raw as ((...args: any[]) => unknown) | null;
       return fail(expected, raw);
     },

@@ -128,7 +128,8 @@ export class EngineRequest {
   /** The first value of a header, by lower-case name. */
   header(name: string): string | undefined {
     const raw = this.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1];
+    for (let i = 0; i < raw.length; i += 2)
+      if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1];
     return undefined;
   }
 
@@ -194,7 +195,8 @@ export class EngineResponse implements Exchange, FailableResponse {
     for (const [name, value] of headers) {
       const lower = name.toLowerCase();
       if (lower === 'content-length') hasLength = true;
-      else if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive') continue; // framing is ours
+      else if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive')
+        continue; // framing is ours
       else if (lower === 'date') hasDate = true;
       out += `${name}: ${value}\r\n`;
     }
@@ -332,7 +334,8 @@ export class EngineResponse implements Exchange, FailableResponse {
     return this.req.header(name);
   }
   responseHeader(name: string): string | undefined {
-    for (const [key, value] of this.head?.headers ?? []) if (key.length === name.length && key.toLowerCase() === name) return value;
+    for (const [key, value] of this.head?.headers ?? [])
+      if (key.length === name.length && key.toLowerCase() === name) return value;
     return undefined;
   }
 }
@@ -350,7 +353,6 @@ class Connection {
   /** The response to queue[0], once dispatched. */
   private current: EngineResponse | null = null;
   private readonly timer = new ConnectionTimer((kind) => this.onTimer(kind));
-  private served = 0;
   private paused = false;
   private closed = false;
   /** An upgrade request whose head was just parsed; dispatched once its trailing bytes are known. */
@@ -401,7 +403,8 @@ class Connection {
     if (this.upgrading) return this.stopForUpgrade(data.subarray(result));
     if (this.queue.length >= MAX_PIPELINED) this.pauseReading();
     // The first bytes of a head start its clock; later bytes do not reset it (slowloris).
-    if (this.parser.phase === 'head' && this.timer.kind !== 'header') this.timer.arm('header', this.limits.headerTimeout);
+    if (this.parser.phase === 'head' && this.timer.kind !== 'header')
+      this.timer.arm('header', this.limits.headerTimeout);
   }
 
   /** The rest of the stream is not HTTP any more: stop parsing, keep the bytes for the new protocol. */
@@ -445,7 +448,16 @@ class Connection {
       url = absolute.path;
       replaceHost(info.headers, absolute.authority);
     }
-    const req = new EngineRequest(info.method, url, version, info.headers, keepAlive, this.socket, this.engine.options.scheme, this);
+    const req = new EngineRequest(
+      info.method,
+      url,
+      version,
+      info.headers,
+      keepAlive,
+      this.socket,
+      this.engine.options.scheme,
+      this,
+    );
     req.announceBody(info.hasBody);
     if (this.timer.kind === 'header') this.timer.clear();
     if (info.hasBody) this.timer.arm('body', this.limits.requestTimeout);
@@ -477,7 +489,8 @@ class Connection {
 
   private dispatch(req: EngineRequest): void {
     // As node:http does: the client waiting on `Expect: 100-continue` may send its body now.
-    if (!req.complete && req.hasBody && req.httpVersion === '1.1' && req.header('expect') !== undefined) this.socket.write(CONTINUE);
+    if (!req.complete && req.hasBody && req.httpVersion === '1.1' && req.header('expect') !== undefined)
+      this.socket.write(CONTINUE);
     const res = new EngineResponse(this, req);
     this.current = res;
     this.engine.inFlight++;
@@ -489,14 +502,14 @@ class Connection {
       this.engine.emit('handler-error', err, req, res);
       return;
     }
-    if (outcome && typeof outcome.then === 'function') outcome.catch((err: unknown) => this.engine.emit('handler-error', err, req, res));
+    if (outcome && typeof outcome.then === 'function')
+      outcome.catch((err: unknown) => this.engine.emit('handler-error', err, req, res));
   }
 
   /** Called by EngineResponse.end(). */
   responseDone(close: boolean, res: EngineResponse): void {
     if (this.closed) return; // already counted out when the socket closed
     this.engine.inFlight--;
-    this.served++;
     this.current = null;
     const req = this.queue.shift()!;
     req.discardBody();
@@ -537,7 +550,8 @@ class Connection {
   private onTimer(kind: TimerKind): void {
     if (kind === 'idle') return void this.socket.destroy();
     // While gserve itself holds the client back (the app is not reading the body), the client is not slow.
-    if (this.paused) return this.timer.arm(kind, kind === 'header' ? this.limits.headerTimeout : this.limits.requestTimeout);
+    if (this.paused)
+      return this.timer.arm(kind, kind === 'header' ? this.limits.headerTimeout : this.limits.requestTimeout);
     if (kind === 'header') {
       // A connection that never sent a byte is simply closed, as an idle one would be.
       if (this.parser.phase === 'idle' && this.queue.length === 0) return void this.socket.destroy();
@@ -577,7 +591,8 @@ class Connection {
   /** A graceful stop began: no new requests after the one in hand; idle connections close. */
   drain(): void {
     this.draining = true;
-    if (this.queue.length === 0 && !this.detached && this.parser.phase === 'idle') this.timer.arm('idle', this.engine.options.keepAliveTimeout);
+    if (this.queue.length === 0 && !this.detached && this.parser.phase === 'idle')
+      this.timer.arm('idle', this.engine.options.keepAliveTimeout);
   }
 
   closeIfIdle(): void {

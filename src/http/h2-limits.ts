@@ -25,9 +25,11 @@ export function checkHttp2Head(rawHeaders: readonly string[], limits: HttpLimits
       if (name === 'content-length') contentLength = value;
     }
     const lineLength = method.length + 1 + path.length + ' HTTP/1.1'.length;
-    if (limits.requestLine && lineLength > limits.requestLine) return new Rejection(414, `the request line is longer than ${limits.requestLine} bytes (--limit-request-line)`);
+    if (limits.requestLine && lineLength > limits.requestLine)
+      return new Rejection(414, `the request line is longer than ${limits.requestLine} bytes (--limit-request-line)`);
     checkFieldCount(fields, limits);
-    if (limits.requestBody && contentLength !== undefined && Number(contentLength) > limits.requestBody) return bodyTooLarge(limits.requestBody);
+    if (limits.requestBody && contentLength !== undefined && Number(contentLength) > limits.requestBody)
+      return bodyTooLarge(limits.requestBody);
   } catch (err) {
     if (err instanceof Rejection) return err;
     throw err;

@@ -8,14 +8,13 @@ import { checkHttp2Head, maxHeaderListPairs, maxHeaderListSize } from './h2-limi
 import type { HttpLimits } from './limits.js';
 import { NodeExchange } from './node-server.js';
 import type { ProtocolServer } from './protocol.js';
-import { type Rejection } from './reject.js';
+import type { Rejection } from './reject.js';
 import { reasonPhrase } from './status.js';
 import { timeLeft } from './tls.js';
 import { bodyTooLarge } from './validate.js';
 
 /** node:http2, loaded when a worker serves HTTP/2 (--http2), not before. */
 const http2 = (): typeof import('node:http2') => createRequire(import.meta.url)('node:http2');
-
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest;
 export type AnyResponse = ServerResponse | Http2ServerResponse;
@@ -156,7 +155,9 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
   private limitBody(req: Http2ServerRequest, res: Http2ServerResponse): void {
     const limit = this.options.limits.requestBody;
     if (!limit) return;
-    const stream = req.stream as Http2ServerRequest['stream'] & { push(chunk: unknown, encoding?: BufferEncoding): boolean };
+    const stream = req.stream as Http2ServerRequest['stream'] & {
+      push(chunk: unknown, encoding?: BufferEncoding): boolean;
+    };
     const push = stream.push;
     let bytes = 0;
     let refused = false;

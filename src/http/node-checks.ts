@@ -31,7 +31,13 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
     // The common head (a known method, an origin-form target, HTTP/1.x within the line limit) needs
     // no more; anything else goes through the engine's request-line check for the precise reason.
     const lineLength = method.length + url.length + 10;
-    if (major !== 1 || minor > 1 || url.charCodeAt(0) !== 0x2f || !METHODS.has(method) || (limits.requestLine > 0 && lineLength > limits.requestLine)) {
+    if (
+      major !== 1 ||
+      minor > 1 ||
+      url.charCodeAt(0) !== 0x2f ||
+      !METHODS.has(method) ||
+      (limits.requestLine > 0 && lineLength > limits.requestLine)
+    ) {
       checkRequestLine(`${method} ${url} HTTP/${version}`, limits);
     }
     const raw = req.rawHeaders;
@@ -40,14 +46,16 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
       // llhttp has checked every byte of every field; only their sizes are left. It trims the
       // whitespace around a value, so a line is counted as `name: value`.
       for (let i = 0; i < raw.length; i += 2) {
-        if (raw[i]!.length + 2 + raw[i + 1]!.length > limits.requestFieldSize) checkFieldLine(`${raw[i]}: ${raw[i + 1]}`, limits);
+        if (raw[i]!.length + 2 + raw[i + 1]!.length > limits.requestFieldSize)
+          checkFieldLine(`${raw[i]}: ${raw[i + 1]}`, limits);
       }
     }
     const framing = plainHead(raw) ? PLAIN : checkHead(version, raw, limits);
     if (framing !== PLAIN) rememberHost(raw);
     // RFC 9112 §6.1: a Transfer-Encoding in an HTTP/1.0 message means its framing is faulty (an
     // HTTP/1.0 peer cannot have meant chunked); what follows it cannot be trusted.
-    if (framing.chunked && minor === 0) throw badRequest('Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1: the framing is faulty)');
+    if (framing.chunked && minor === 0)
+      throw badRequest('Transfer-Encoding in an HTTP/1.0 request (RFC 9112 6.1: the framing is faulty)');
     return framing;
   } catch (err) {
     if (err instanceof Rejection) return err;
@@ -70,14 +78,19 @@ function plainHead(raw: string[]): boolean {
     const name = raw[i]!;
     if (name.length === 4 && name.toLowerCase() === 'host') {
       if (++hosts > 1 || raw[i + 1] !== knownHost) return false;
-    } else if ((name.length === 6 || name.length === 14 || name.length === 17) && /^(?:expect|content-length|transfer-encoding)$/i.test(name)) return false;
+    } else if (
+      (name.length === 6 || name.length === 14 || name.length === 17) &&
+      /^(?:expect|content-length|transfer-encoding)$/i.test(name)
+    )
+      return false;
   }
   return hosts === 1;
 }
 
 /** Remembers a Host value checkHead() accepted (an HTTP/1.1 head, so Host was checked). */
 function rememberHost(raw: string[]): void {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') knownHost = raw[i + 1]!;
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') knownHost = raw[i + 1]!;
 }
 
 /** A CONNECT whose head is sound: gserve serves resources, it does not open tunnels. */

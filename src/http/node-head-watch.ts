@@ -84,9 +84,16 @@ export class HeadWatch {
   attach(socket: Socket): boolean {
     this.socket = socket;
     this.bytesBeforeRead = socket.bytesRead;
-    const parser = (socket as unknown as { parser?: ParserHooks & { constructor: ParserClass; _consumed?: boolean } }).parser;
+    const parser = (socket as unknown as { parser?: ParserHooks & { constructor: ParserClass; _consumed?: boolean } })
+      .parser;
     const kinds = parser?.constructor;
-    if (!parser || typeof kinds?.kOnMessageBegin !== 'number' || typeof kinds.kOnExecute !== 'number' || typeof parser.getCurrentBuffer !== 'function') return false;
+    if (
+      !parser ||
+      typeof kinds?.kOnMessageBegin !== 'number' ||
+      typeof kinds.kOnExecute !== 'number' ||
+      typeof parser.getCurrentBuffer !== 'function'
+    )
+      return false;
     parser[kinds.kOnMessageBegin] = () => {
       this.begun++;
     };
@@ -199,7 +206,11 @@ export class HeadWatch {
     this.partial = partial;
     const { requestLine, requestFieldSize, requestFields } = this.limits;
     for (;;) {
-      if (this.lines === 0 && this.lineStart === from && (partial.startsWith('\r\n', from) || partial.startsWith('\n', from))) {
+      if (
+        this.lines === 0 &&
+        this.lineStart === from &&
+        (partial.startsWith('\r\n', from) || partial.startsWith('\n', from))
+      ) {
         // Empty lines before a request line are allowed (RFC 9112 §2.2).
         this.lineStart = from = partial.indexOf('\n', from) + 1;
         continue;
@@ -208,9 +219,14 @@ export class HeadWatch {
       const end = lf === -1 ? partial.length : lf;
       const length = end - this.lineStart - (lf !== -1 && partial.charCodeAt(end - 1) === 0x0d ? 1 : 0);
       if (this.lines === 0) {
-        if (requestLine > 0 && length > requestLine) return this.refuse(new Rejection(414, `the request line is longer than ${requestLine} bytes (--limit-request-line)`));
+        if (requestLine > 0 && length > requestLine)
+          return this.refuse(
+            new Rejection(414, `the request line is longer than ${requestLine} bytes (--limit-request-line)`),
+          );
       } else if (requestFieldSize > 0 && length > requestFieldSize) {
-        return this.refuse(new Rejection(431, `a header field is longer than ${requestFieldSize} bytes (--limit-request-field-size)`));
+        return this.refuse(
+          new Rejection(431, `a header field is longer than ${requestFieldSize} bytes (--limit-request-field-size)`),
+        );
       }
       if (lf === -1) return;
       if (this.lines > 0 && length > 0 && this.lines > requestFields) {
@@ -243,7 +259,8 @@ class ChunkLineWatch {
       }
       const lf = b.indexOf(0x0a, i);
       this.line += b.toString('latin1', i, lf === -1 ? b.length : lf);
-      if (this.line.length > MAX_CHUNK_LINE + 1) return badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
+      if (this.line.length > MAX_CHUNK_LINE + 1)
+        return badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
       if (lf === -1) return null;
       i = lf + 1;
       const line = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
@@ -255,7 +272,8 @@ class ChunkLineWatch {
         if (err instanceof Rejection) return err;
         throw err;
       }
-      if (size === 0) this.done = true; // the trailers are llhttp's
+      if (size === 0)
+        this.done = true; // the trailers are llhttp's
       else this.remaining = size + 2;
     }
     return null;

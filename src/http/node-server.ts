@@ -90,9 +90,13 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, true));
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
-    this.server.on('dropRequest', (req: IncomingMessage) => this.connections.get(req.socket)?.watch.headComplete(req, () => Buffer.alloc(0)));
+    this.server.on('dropRequest', (req: IncomingMessage) =>
+      this.connections.get(req.socket)?.watch.headComplete(req, () => Buffer.alloc(0)),
+    );
     this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.connect(req, socket));
-    this.server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) => this.clientError(err, socket));
+    this.server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) =>
+      this.clientError(err, socket),
+    );
     // node:http starts its connection bookkeeping (header timeouts, closeIdleConnections) when it
     // listens; this server never listens (the worker's listeners hand it sockets), so it is told.
     this.server.emit('listening');
@@ -182,7 +186,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (ms <= 0) return;
     const fire = () => {
       if (req.complete || conn.refused || req.socket.destroyed) return;
-      if (req.isPaused() || req.readableLength > 0 || req.socket.isPaused()) return void (timer = setTimeout(fire, ms).unref());
+      if (req.isPaused() || req.readableLength > 0 || req.socket.isPaused())
+        return void (timer = setTimeout(fire, ms).unref());
       this.refuseDelivered(conn, res, bodyTimedOut(ms));
     };
     let timer = setTimeout(fire, ms).unref();
@@ -233,7 +238,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     let r: Rejection;
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       // A connection that never sent a byte is closed without an answer, like the engine's.
-      if (!conn || !conn.watch.headOpen) return void socket.destroy();
+      if (!conn?.watch.headOpen) return void socket.destroy();
       r = headerTimedOut(this.options.limits.headerTimeout);
     } else r = rejectionForParserError(err.code, err.reason ?? err.message);
     if (!conn) {
@@ -242,7 +247,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       return void setTimeout(() => socket.destroy(), LINGER_MS).unref();
     }
     // llhttp refused bytes of a body whose head the app already has.
-    if (conn.current && !conn.current.req.complete && !conn.watch.headOpen) return this.refuseDelivered(conn, conn.current.res, r);
+    if (conn.current && !conn.current.req.complete && !conn.watch.headOpen)
+      return this.refuseDelivered(conn, conn.current.res, r);
     this.refuseOpen(conn, r);
   }
 
@@ -261,7 +267,11 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.emit('rejected', r, conn.socket);
     const bytes = rejectionResponse(r);
     const body = bytes.subarray(bytes.indexOf('\r\n\r\n') + 4);
-    res.writeHead(r.status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, connection: 'close' });
+    res.writeHead(r.status, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': body.length,
+      connection: 'close',
+    });
     res.end(body);
     setTimeout(() => conn.socket.destroy(), LINGER_MS).unref();
   }
@@ -351,7 +361,10 @@ export class NodeExchange implements Exchange {
     if (length !== undefined) return Number(length);
     // `_header` is the serialized head node:http wrote; stable since Node 0.x.
     const head = (this.res as unknown as { _header?: unknown })._header;
-    const bytes = this.req.socket.bytesWritten - this.writtenBefore - (typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0);
+    const bytes =
+      this.req.socket.bytesWritten -
+      this.writtenBefore -
+      (typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0);
     // An HTTP/2 stream shares its socket, whose counters say nothing of one stream: unknown, so 0.
     return Number.isFinite(bytes) && typeof head === 'string' ? Math.max(0, bytes) : 0;
   }

@@ -36,7 +36,14 @@ function parseV1(buf: Buffer): Parsed {
   const [, proto, src, , sport, dport] = parts;
   const family = proto === 'TCP4' ? 4 : proto === 'TCP6' ? 6 : 0;
   const port = Number(sport);
-  if (parts.length !== 6 || family === 0 || isIP(src ?? '') !== family || !/^\d{1,5}$/.test(sport ?? '') || port > 65535 || !/^\d{1,5}$/.test(dport ?? '')) {
+  if (
+    parts.length !== 6 ||
+    family === 0 ||
+    isIP(src ?? '') !== family ||
+    !/^\d{1,5}$/.test(sport ?? '') ||
+    port > 65535 ||
+    !/^\d{1,5}$/.test(dport ?? '')
+  ) {
     throw new ProxyHeaderError('malformed PROXY v1 header');
   }
   return { length: end + 2, peer: { address: src!, port, family: family === 4 ? 'IPv4' : 'IPv6' } };
@@ -71,7 +78,10 @@ function parseV2(buf: Buffer): Parsed {
   const family = buf[13]! >> 4;
   const body = buf.subarray(16, length);
   if (family === 1 && body.length >= 12) {
-    return { length, peer: { address: [...body.subarray(0, 4)].join('.'), port: body.readUInt16BE(8), family: 'IPv4' } };
+    return {
+      length,
+      peer: { address: [...body.subarray(0, 4)].join('.'), port: body.readUInt16BE(8), family: 'IPv4' },
+    };
   }
   if (family === 2 && body.length >= 36) {
     return { length, peer: { address: ipv6Text(body.subarray(0, 16)), port: body.readUInt16BE(32), family: 'IPv6' } };
@@ -81,7 +91,10 @@ function parseV2(buf: Buffer): Parsed {
 
 /** Whether `buf` can still become, or already is, the start of a PROXY header. */
 function mightBeHeader(buf: Buffer): 'v1' | 'v2' | 'maybe' | 'no' {
-  for (const [sig, name] of [[V1_PREFIX, 'v1'], [V2_SIGNATURE, 'v2']] as const) {
+  for (const [sig, name] of [
+    [V1_PREFIX, 'v1'],
+    [V2_SIGNATURE, 'v2'],
+  ] as const) {
     const n = Math.min(buf.length, sig.length);
     if (buf.subarray(0, n).equals(sig.subarray(0, n))) return n === sig.length ? name : 'maybe';
   }
@@ -102,7 +115,12 @@ export function setPeer(socket: Socket, peer: ProxiedPeer): void {
 export function inheritPeer(raw: Socket, layered: Socket): void {
   if (isUnixPeer(raw)) markUnixPeer(layered);
   const own = Object.getOwnPropertyDescriptor(raw, 'remoteAddress');
-  if (own) setPeer(layered, { address: raw.remoteAddress!, port: raw.remotePort!, family: raw.remoteFamily as 'IPv4' | 'IPv6' });
+  if (own)
+    setPeer(layered, {
+      address: raw.remoteAddress!,
+      port: raw.remotePort!,
+      family: raw.remoteFamily as 'IPv4' | 'IPv6',
+    });
 }
 
 /**
@@ -111,7 +129,11 @@ export function inheritPeer(raw: Socket, layered: Socket): void {
  * read as a header, so its "PROXY ..." line reaches HTTP and is refused there. A malformed header
  * closes the connection.
  */
-export function acceptProxyProtocol(socket: Socket, next: (socket: Socket) => void, onError: (err: Error, socket: Socket) => void): void {
+export function acceptProxyProtocol(
+  socket: Socket,
+  next: (socket: Socket) => void,
+  onError: (err: Error, socket: Socket) => void,
+): void {
   if (!isTrustedPeer(socket)) return next(socket);
   let buffered: Buffer = Buffer.alloc(0);
   const timer = setTimeout(() => finish(new ProxyHeaderError('no complete PROXY header in time')), HEADER_TIMEOUT_MS);

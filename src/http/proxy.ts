@@ -39,7 +39,8 @@ export class TrustedPeers {
 }
 
 /** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) compares as `10.0.0.1`. */
-const unmapped = (address: string) => (address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address);
+const unmapped = (address: string) =>
+  address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 
 let trusted = new TrustedPeers(['127.0.0.1', '::1']);
 
@@ -59,7 +60,8 @@ export function markUnixPeer(socket: object, unix = true): void {
 
 export const isUnixPeer = (socket: object): boolean => (socket as Record<symbol, boolean>)[UNIX_PEER] === true;
 
-export const isTrustedPeer = (socket: Pick<Socket, 'remoteAddress'>): boolean => isUnixPeer(socket) || trusted.has(socket.remoteAddress);
+export const isTrustedPeer = (socket: Pick<Socket, 'remoteAddress'>): boolean =>
+  isUnixPeer(socket) || trusted.has(socket.remoteAddress);
 
 type HeaderGetter = (lowerName: string) => string | undefined;
 
@@ -96,7 +98,10 @@ function forwardedHops(header: string): Hop[] {
 }
 
 function xForwardedHops(forFor: string | undefined, proto: string | undefined): Hop[] {
-  const hops: Hop[] = (forFor ?? '').split(',').filter((s) => s.trim()).map((s) => parseNode(s));
+  const hops: Hop[] = (forFor ?? '')
+    .split(',')
+    .filter((s) => s.trim())
+    .map((s) => parseNode(s));
   const scheme = proto?.split(',')[0]?.trim().toLowerCase();
   if (scheme) {
     if (hops.length === 0) hops.push({});
@@ -129,7 +134,11 @@ function pick(hops: Hop[], peer: ClientInfo): ClientInfo {
 }
 
 /** `clientInfo` for a request of gserve's engine: what fetch's URL, WSGI's environ and ASGI's scope show. */
-export function requestClient(req: { socket: Pick<Socket, 'remoteAddress' | 'remotePort'>; scheme: 'http' | 'https'; header(lowerName: string): string | undefined }): ClientInfo {
+export function requestClient(req: {
+  socket: Pick<Socket, 'remoteAddress' | 'remotePort'>;
+  scheme: 'http' | 'https';
+  header(lowerName: string): string | undefined;
+}): ClientInfo {
   return clientInfo(req.socket, (name) => req.header(name), req.scheme);
 }
 
@@ -138,7 +147,11 @@ export function requestClient(req: { socket: Pick<Socket, 'remoteAddress' | 'rem
  * when a PROXY protocol header was read), unless that peer is a trusted proxy that says otherwise.
  * `Forwarded` wins over the `X-Forwarded-*` pair when both are present.
  */
-export function clientInfo(socket: Pick<Socket, 'remoteAddress' | 'remotePort'>, header: HeaderGetter, scheme: 'http' | 'https'): ClientInfo {
+export function clientInfo(
+  socket: Pick<Socket, 'remoteAddress' | 'remotePort'>,
+  header: HeaderGetter,
+  scheme: 'http' | 'https',
+): ClientInfo {
   const peer: ClientInfo = { clientAddress: socket.remoteAddress ?? '', clientPort: socket.remotePort ?? 0, scheme };
   // Headers first: most requests carry none, and then the peer need not be checked.
   const forwarded = header('forwarded');

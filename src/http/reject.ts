@@ -56,6 +56,13 @@ export function refuseAndClose(socket: Socket, r: Rejection): void {
 }
 
 /** Fields for the info log line that records a refusal. */
-export function rejectionLogFields(r: Rejection, peer: { remoteAddress?: string; remotePort?: number }): Record<string, unknown> {
-  return { status: r.status, reason: r.reason, remote: peer.remoteAddress ? `${peer.remoteAddress}:${peer.remotePort}` : undefined };
+export function rejectionLogFields(
+  r: Rejection,
+  peer: { remoteAddress?: string; remotePort?: number },
+): Record<string, unknown> {
+  return {
+    status: r.status,
+    reason: r.reason,
+    remote: peer.remoteAddress ? `${peer.remoteAddress}:${peer.remotePort}` : undefined,
+  };
 }

@@ -68,7 +68,15 @@ const BODY_CHUNK = 'BODY_CHUNK';
 const BODY_CHUNKEMPTYLINE = 'BODY_CHUNKEMPTYLINE';
 const BODY_CHUNKTRAILERS = 'BODY_CHUNKTRAILERS';
 const DONE = 'DONE';
-type State = typeof REQUEST_LINE | typeof HEADER | typeof BODY_RAW | typeof BODY_CHUNKHEAD | typeof BODY_CHUNK | typeof BODY_CHUNKEMPTYLINE | typeof BODY_CHUNKTRAILERS | typeof DONE;
+type State =
+  | typeof REQUEST_LINE
+  | typeof HEADER
+  | typeof BODY_RAW
+  | typeof BODY_CHUNKHEAD
+  | typeof BODY_CHUNK
+  | typeof BODY_CHUNKEMPTYLINE
+  | typeof BODY_CHUNKTRAILERS
+  | typeof DONE;
 
 const LF = 0x0a;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
@@ -201,11 +209,13 @@ export class StrictParser {
       if (lf === -1) {
         this.partial += latin1(chunk, offset, end);
         checkPartialLine(state, this.partial, this.limits);
-        if (state === BODY_CHUNKHEAD && this.partial.length > MAX_CHUNK_LINE) throw badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
+        if (state === BODY_CHUNKHEAD && this.partial.length > MAX_CHUNK_LINE)
+          throw badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
         return end;
       }
       const hadCR = lf > offset ? chunk[lf - 1] === CR : this.partial.charCodeAt(this.partial.length - 1) === CR;
-      let line = this.partial === '' ? latin1(chunk, offset, hadCR ? lf - 1 : lf) : this.partial + latin1(chunk, offset, lf);
+      let line =
+        this.partial === '' ? latin1(chunk, offset, hadCR ? lf - 1 : lf) : this.partial + latin1(chunk, offset, lf);
       if (this.partial !== '') {
         this.partial = '';
         if (hadCR) line = line.slice(0, -1);
@@ -261,7 +271,8 @@ export class StrictParser {
       case BODY_CHUNKHEAD: {
         if (line.length > MAX_CHUNK_LINE) throw badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
         const size = checkChunkLine(line);
-        if (this.limits.requestBody && this.bodyBytes + size > this.limits.requestBody) throw bodyTooLarge(this.limits.requestBody);
+        if (this.limits.requestBody && this.bodyBytes + size > this.limits.requestBody)
+          throw bodyTooLarge(this.limits.requestBody);
         this.bodyBytes += size;
         if (size === 0) {
           this.fields = 0;
@@ -297,11 +308,23 @@ export class StrictParser {
     const headers = this.headers;
     const framing = checkHead(version, headers, this.limits);
     const { connection, upgrade: hasUpgrade } = framing;
-    const shouldKeepAlive = this.versionMinor === 1 ? connection === '' || !listHas(connection, 'close') : connection !== '' && listHas(connection, 'keep-alive');
+    const shouldKeepAlive =
+      this.versionMinor === 1
+        ? connection === '' || !listHas(connection, 'close')
+        : connection !== '' && listHas(connection, 'keep-alive');
     const upgrade = this.method === 'CONNECT' || (hasUpgrade && connection !== '' && listHas(connection, 'upgrade'));
     this.heads++;
     this.last = !shouldKeepAlive;
-    const verdict = this.events.onHead({ method: this.method, url: this.url, versionMajor: 1, versionMinor: this.versionMinor, headers, upgrade, shouldKeepAlive, hasBody: framing.chunked || !!framing.contentLength });
+    const verdict = this.events.onHead({
+      method: this.method,
+      url: this.url,
+      versionMajor: 1,
+      versionMinor: this.versionMinor,
+      headers,
+      upgrade,
+      shouldKeepAlive,
+      hasBody: framing.chunked || !!framing.contentLength,
+    });
     if (this.ended) return true; // stopped from inside onHead
     if (verdict === true || verdict === HeadVerdict.Upgrade) {
       this.upgraded = true;

@@ -35,8 +35,10 @@ export class ConnectionTimer {
 
 const secondsText = (ms: number) => `${+(ms / 1000).toFixed(3)} s`;
 
-export const headerTimedOut = (ms: number) => new Rejection(408, `the request head did not arrive within ${secondsText(ms)} (--header-timeout)`);
-export const bodyTimedOut = (ms: number) => new Rejection(408, `the request body did not arrive within ${secondsText(ms)} (--request-timeout)`);
+export const headerTimedOut = (ms: number) =>
+  new Rejection(408, `the request head did not arrive within ${secondsText(ms)} (--header-timeout)`);
+export const bodyTimedOut = (ms: number) =>
+  new Rejection(408, `the request body did not arrive within ${secondsText(ms)} (--request-timeout)`);
 export const truncatedByClient = () => badRequest('the client closed its side in the middle of a request');
 
 /** After a refusal, how long the client may take to read it and close before the socket is destroyed. */

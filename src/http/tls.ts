@@ -28,7 +28,9 @@ function readPem(path: string, setting: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new TlsSetupError(`Cannot read --${setting} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Check the path and its permissions.`);
+    throw new TlsSetupError(
+      `Cannot read --${setting} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Check the path and its permissions.`,
+    );
   }
 }
 
@@ -38,11 +40,13 @@ function readPem(path: string, setting: string): Buffer {
  */
 export function tlsOptions(s: TlsSettings): TlsOptions | null {
   if (!s.certfile) {
-    if (s.http2) throw new TlsSetupError('--http2 needs TLS: give --certfile and --keyfile (HTTP/2 without TLS is not served).');
+    if (s.http2)
+      throw new TlsSetupError('--http2 needs TLS: give --certfile and --keyfile (HTTP/2 without TLS is not served).');
     if (s.keyfile || s.caCerts) throw new TlsSetupError('--keyfile and --ca-certs need --certfile too.');
     return null;
   }
-  if (s.certReqs !== 'none' && !s.caCerts) throw new TlsSetupError(`--cert-reqs ${s.certReqs} needs --ca-certs, the CAs that sign client certificates.`);
+  if (s.certReqs !== 'none' && !s.caCerts)
+    throw new TlsSetupError(`--cert-reqs ${s.certReqs} needs --ca-certs, the CAs that sign client certificates.`);
   const options: TlsOptions = {
     cert: readPem(s.certfile, 'certfile'),
     key: readPem(s.keyfile ?? s.certfile, 'keyfile'),
@@ -55,7 +59,9 @@ export function tlsOptions(s: TlsSettings): TlsOptions | null {
   try {
     tls().createSecureContext(options);
   } catch (err) {
-    throw new TlsSetupError(`The TLS certificate, key or ciphers are not usable: ${(err as Error).message}. Check that --keyfile matches --certfile and that both are PEM.`);
+    throw new TlsSetupError(
+      `The TLS certificate, key or ciphers are not usable: ${(err as Error).message}. Check that --keyfile matches --certfile and that both are PEM.`,
+    );
   }
   return options;
 }
@@ -92,7 +98,11 @@ export interface TlsLayerHooks {
  * would keep resetting; and a client that never sends a ClientHello would hold a connection slot
  * for Node's 120 s default.
  */
-export function tlsLayer(options: TlsOptions, onSecure: (socket: TLSSocket) => void, hooks: TlsLayerHooks): (raw: Socket) => void {
+export function tlsLayer(
+  options: TlsOptions,
+  onSecure: (socket: TLSSocket) => void,
+  hooks: TlsLayerHooks,
+): (raw: Socket) => void {
   const timers = new WeakMap<Socket, NodeJS.Timeout>();
   const timedOut = new WeakSet<Socket>();
   const settle = (raw: Socket) => {
@@ -121,7 +131,11 @@ export function tlsLayer(options: TlsOptions, onSecure: (socket: TLSSocket) => v
       const timer = setTimeout(() => {
         timers.delete(raw);
         timedOut.add(raw);
-        hooks.onFailure('timeout', `no TLS handshake within ${hooks.headerTimeout / 1000} s of the accept (--header-timeout)`, raw);
+        hooks.onFailure(
+          'timeout',
+          `no TLS handshake within ${hooks.headerTimeout / 1000} s of the accept (--header-timeout)`,
+          raw,
+        );
         raw.destroy();
       }, left);
       timer.unref();

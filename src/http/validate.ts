@@ -12,10 +12,41 @@ import { Rejection, badRequest } from './reject.js';
 
 /** The methods Node's own parser (llhttp) knows, so both HTTP paths accept the same set. */
 export const METHODS: ReadonlySet<string> = new Set([
-  'DELETE', 'GET', 'HEAD', 'POST', 'PUT', 'CONNECT', 'OPTIONS', 'TRACE', 'COPY', 'LOCK', 'MKCOL', 'MOVE',
-  'PROPFIND', 'PROPPATCH', 'SEARCH', 'UNLOCK', 'BIND', 'REBIND', 'UNBIND', 'ACL', 'REPORT', 'MKACTIVITY',
-  'CHECKOUT', 'MERGE', 'M-SEARCH', 'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'PATCH', 'PURGE', 'MKCALENDAR',
-  'LINK', 'UNLINK', 'SOURCE', 'QUERY',
+  'DELETE',
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'CONNECT',
+  'OPTIONS',
+  'TRACE',
+  'COPY',
+  'LOCK',
+  'MKCOL',
+  'MOVE',
+  'PROPFIND',
+  'PROPPATCH',
+  'SEARCH',
+  'UNLOCK',
+  'BIND',
+  'REBIND',
+  'UNBIND',
+  'ACL',
+  'REPORT',
+  'MKACTIVITY',
+  'CHECKOUT',
+  'MERGE',
+  'M-SEARCH',
+  'NOTIFY',
+  'SUBSCRIBE',
+  'UNSUBSCRIBE',
+  'PATCH',
+  'PURGE',
+  'MKCALENDAR',
+  'LINK',
+  'UNLINK',
+  'SOURCE',
+  'QUERY',
 ]);
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -38,12 +69,18 @@ const CHUNK_LINE = new RegExp(`^([0-9A-Fa-f]+)((?:;${TOKEN_CHARS}(?:=(?:${TOKEN_
 /** The client's bytes, quoted and cut short for a reason text. */
 const quote = (s: string) => JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
 
-const lineTooLong = (limit: number) => new Rejection(414, `the request line is longer than ${limit} bytes (--limit-request-line)`);
-const fieldTooLarge = (limit: number) => new Rejection(431, `a header field is longer than ${limit} bytes (--limit-request-field-size)`);
+const lineTooLong = (limit: number) =>
+  new Rejection(414, `the request line is longer than ${limit} bytes (--limit-request-line)`);
+const fieldTooLarge = (limit: number) =>
+  new Rejection(431, `a header field is longer than ${limit} bytes (--limit-request-field-size)`);
 
 /** Every prefix of a known method, so a partial request line can be judged before it ends. */
-const METHOD_PREFIXES: ReadonlySet<string> = new Set([...METHODS].flatMap((m) => Array.from({ length: m.length + 1 }, (_, i) => m.slice(0, i))));
-const VERSION_PREFIXES: ReadonlySet<string> = new Set(['HTTP/1.1', 'HTTP/1.0'].flatMap((v) => Array.from({ length: v.length + 1 }, (_, i) => v.slice(0, i))));
+const METHOD_PREFIXES: ReadonlySet<string> = new Set(
+  [...METHODS].flatMap((m) => Array.from({ length: m.length + 1 }, (_, i) => m.slice(0, i))),
+);
+const VERSION_PREFIXES: ReadonlySet<string> = new Set(
+  ['HTTP/1.1', 'HTTP/1.0'].flatMap((v) => Array.from({ length: v.length + 1 }, (_, i) => v.slice(0, i))),
+);
 const TOKEN_OR_EMPTY = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]*$/;
 const CHUNK_LINE_PREFIX = /^[0-9A-Fa-f]*(?:(?<=[0-9A-Fa-f]);[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 
@@ -61,15 +98,20 @@ export function checkPartialLine(state: string, line: string, limits: HttpLimits
     if (limits.requestLine && line.length > limits.requestLine) throw lineTooLong(limits.requestLine);
     if (text === '') return;
     const parts = text.split(' ');
-    if (parts.length > 3) throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
-    if (!METHOD_PREFIXES.has(parts[0]!) || (parts.length > 1 && !METHODS.has(parts[0]!))) throw badRequest(`unknown method ${quote(parts[0]!)}`);
-    if (parts.length > 1 && parts[1] !== '' && !TARGET.test(parts[1]!)) throw badRequest('a control character or an empty request target');
-    if (parts.length > 2 && (parts[1] === '' || !VERSION_PREFIXES.has(parts[2]!))) throw badRequest('malformed HTTP version in the request line');
+    if (parts.length > 3)
+      throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
+    if (!METHOD_PREFIXES.has(parts[0]!) || (parts.length > 1 && !METHODS.has(parts[0]!)))
+      throw badRequest(`unknown method ${quote(parts[0]!)}`);
+    if (parts.length > 1 && parts[1] !== '' && !TARGET.test(parts[1]!))
+      throw badRequest('a control character or an empty request target');
+    if (parts.length > 2 && (parts[1] === '' || !VERSION_PREFIXES.has(parts[2]!)))
+      throw badRequest('malformed HTTP version in the request line');
   } else if (state === 'HEADER' || state === 'BODY_CHUNKTRAILERS') {
     if (limits.requestFieldSize && line.length > limits.requestFieldSize) throw fieldTooLarge(limits.requestFieldSize);
     const colon = text.indexOf(':');
     if (colon === -1) {
-      if (text !== '' && (text.charCodeAt(0) === 0x20 || text.charCodeAt(0) === 0x09)) throw badRequest('obs-fold: a header line starts with whitespace (folded lines are not accepted)');
+      if (text !== '' && (text.charCodeAt(0) === 0x20 || text.charCodeAt(0) === 0x09))
+        throw badRequest('obs-fold: a header line starts with whitespace (folded lines are not accepted)');
       if (!TOKEN_OR_EMPTY.test(text)) throw badRequest('a control or separator character in a header name');
     } else checkFieldLine(text, limits);
   } else if (state === 'BODY_CHUNKHEAD') {
@@ -97,7 +139,13 @@ export function checkRequestLine(line: string, limits: HttpLimits): RequestLine 
   // The common case in few steps: METHOD SP origin-form SP HTTP/1.x, all of it checked.
   const sp1 = line.indexOf(' ');
   const sp2 = line.length - 9;
-  if (sp1 > 0 && sp2 > sp1 + 1 && line.charCodeAt(sp2) === 0x20 && line.charCodeAt(sp1 + 1) === 0x2f && line.startsWith('HTTP/1.', sp2 + 1)) {
+  if (
+    sp1 > 0 &&
+    sp2 > sp1 + 1 &&
+    line.charCodeAt(sp2) === 0x20 &&
+    line.charCodeAt(sp1 + 1) === 0x2f &&
+    line.startsWith('HTTP/1.', sp2 + 1)
+  ) {
     const minor = line.charCodeAt(line.length - 1);
     const method = line.slice(0, sp1);
     const target = line.slice(sp1 + 1, sp2);
@@ -105,15 +153,18 @@ export function checkRequestLine(line: string, limits: HttpLimits): RequestLine 
       return { method, target, version: minor === 0x31 ? '1.1' : '1.0' };
   }
   const parts = line.split(' ');
-  if (parts.length !== 3) throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
+  if (parts.length !== 3)
+    throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
   const [method, target, version] = parts as [string, string, string];
   if (!TOKEN.test(method)) throw badRequest('invalid method token in the request line');
   if (!METHODS.has(method)) throw badRequest(`unknown method ${quote(method)}`);
-  if (!TARGET.test(target)) throw badRequest('a control character, a space or a non-ASCII byte in the request target, or none');
+  if (!TARGET.test(target))
+    throw badRequest('a control character, a space or a non-ASCII byte in the request target, or none');
   checkTargetForm(method, target);
   const v = VERSION.exec(version);
   if (!v) throw badRequest('malformed HTTP version in the request line');
-  if (v[1] !== '1' || (v[2] !== '0' && v[2] !== '1')) throw badRequest(`unsupported HTTP version ${version} (HTTP/1.0 and HTTP/1.1 are served here)`);
+  if (v[1] !== '1' || (v[2] !== '0' && v[2] !== '1'))
+    throw badRequest(`unsupported HTTP version ${version} (HTTP/1.0 and HTTP/1.1 are served here)`);
   return { method, target, version: version === 'HTTP/1.1' ? '1.1' : '1.0' };
 }
 
@@ -144,10 +195,12 @@ export function absoluteTarget(target: string): AbsoluteTarget | null {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(target);
   if (!m) return null;
   const scheme = m[1]!.toLowerCase();
-  if (scheme !== 'http' && scheme !== 'https') throw badRequest(`an absolute request target with scheme ${quote(m[1]!)} (only http and https are served)`);
+  if (scheme !== 'http' && scheme !== 'https')
+    throw badRequest(`an absolute request target with scheme ${quote(m[1]!)} (only http and https are served)`);
   const authority = m[2]!;
   if (authority.includes('@')) throw badRequest('userinfo (user@) in the request target');
-  if (authority === '' || !checkHostValue(authority)) throw badRequest('an invalid host in the absolute request target');
+  if (authority === '' || !checkHostValue(authority))
+    throw badRequest('an invalid host in the absolute request target');
   const rest = m[3]!;
   return { authority, path: rest.charCodeAt(0) === 0x2f ? rest : `/${rest}` };
 }
@@ -165,7 +218,8 @@ export function checkFieldLine(line: string, limits: HttpLimits): void {
   if (limits.requestFieldSize && line.length > limits.requestFieldSize) throw fieldTooLarge(limits.requestFieldSize);
   if (FIELD_LINE.test(line)) return; // the common case in one pass; the rest names what is wrong
   const first = line.charCodeAt(0);
-  if (first === 0x20 || first === 0x09) throw badRequest('obs-fold: a header line starts with whitespace (folded lines are not accepted)');
+  if (first === 0x20 || first === 0x09)
+    throw badRequest('obs-fold: a header line starts with whitespace (folded lines are not accepted)');
   const colon = line.indexOf(':');
   if (colon === -1) throw badRequest('a header line without a colon');
   if (colon === 0) throw badRequest('a header line with an empty name');
@@ -178,7 +232,8 @@ export function checkFieldLine(line: string, limits: HttpLimits): void {
 }
 
 export function checkFieldCount(count: number, limits: HttpLimits): void {
-  if (count > limits.requestFields) throw new Rejection(431, `more than ${limits.requestFields} header fields (--limit-request-fields)`);
+  if (count > limits.requestFields)
+    throw new Rejection(431, `more than ${limits.requestFields} header fields (--limit-request-fields)`);
 }
 
 /** How the body of a request is framed, once its head is known to be sound. */
@@ -233,15 +288,19 @@ export function checkHead(version: string, headers: readonly string[], limits: H
     if (codings[codings.length - 1] !== 'chunked') throw badRequest('Transfer-Encoding must end with chunked');
     // Only chunked is decoded here; passing gzip or another coding through would hand the app bytes
     // it cannot tell apart from a plain body.
-    if (codings.length > 1) throw badRequest(`unsupported transfer coding ${quote(codings[0]!)} (only chunked is accepted)`);
+    if (codings.length > 1)
+      throw badRequest(`unsupported transfer coding ${quote(codings[0]!)} (only chunked is accepted)`);
   }
-  if (limits.requestBody && contentLength !== null && contentLength > limits.requestBody) throw bodyTooLarge(limits.requestBody);
+  if (limits.requestBody && contentLength !== null && contentLength > limits.requestBody)
+    throw bodyTooLarge(limits.requestBody);
   // The one expectation HTTP/1.1 defines; node:http answers others with 417 too.
-  if (version === '1.1' && expect !== undefined && expect.toLowerCase() !== '100-continue') throw new Rejection(417, `unsupported expectation ${quote(expect)}`);
+  if (version === '1.1' && expect !== undefined && expect.toLowerCase() !== '100-continue')
+    throw new Rejection(417, `unsupported expectation ${quote(expect)}`);
   return { contentLength, chunked: codings !== null, connection, upgrade };
 }
 
-export const bodyTooLarge = (limit: number) => new Rejection(413, `the request body is larger than ${limit} bytes (--limit-request-body)`);
+export const bodyTooLarge = (limit: number) =>
+  new Rejection(413, `the request body is larger than ${limit} bytes (--limit-request-body)`);
 
 /** A chunk-size line; returns the size. Extensions are checked for form and otherwise ignored. */
 export function checkChunkLine(line: string): number {
@@ -258,9 +317,23 @@ export function checkChunkLine(line: string): number {
  * proxy in front that ignored them, so a request that sends one is refused.
  */
 const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
-  'content-length', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer',
-  'expect', 'proxy-connection', 'content-encoding', 'content-type', 'content-range', 'authorization',
-  'proxy-authorization', 'cookie', 'set-cookie',
+  'content-length',
+  'transfer-encoding',
+  'host',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+  'proxy-connection',
+  'content-encoding',
+  'content-type',
+  'content-range',
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
 ]);
 
 /** A trailer field's name (its line already passed checkFieldLine). */

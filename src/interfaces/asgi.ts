@@ -21,7 +21,11 @@ export const ASGI_VERSION = { version: '3.0', spec_version: '2.4' } as const;
 const EMPTY = new Uint8Array(0);
 const latin1 = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
 const fromBytes = (value: unknown): string =>
-  typeof value === 'string' ? value : value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1') : String(value);
+  typeof value === 'string'
+    ? value
+    : value instanceof Uint8Array
+      ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1')
+      : String(value);
 
 export class AsgiProtocolError extends Error {
   override name = 'AsgiProtocolError';
@@ -36,7 +40,8 @@ function scopeHeaders(req: EngineRequest): Array<[Uint8Array, Uint8Array]> {
 
 function responseHeaders(headers: unknown): HeaderList {
   if (headers === undefined || headers === null) return [];
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] !== 'function') throw new AsgiProtocolError('"headers" must be an iterable of [name, value] pairs');
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] !== 'function')
+    throw new AsgiProtocolError('"headers" must be an iterable of [name, value] pairs');
   const out: HeaderList = [];
   for (const pair of headers as Iterable<[unknown, unknown]>) out.push([fromBytes(pair[0]), fromBytes(pair[1])]);
   return out;
@@ -99,11 +104,19 @@ function httpReceive(req: EngineRequest, responseDone: Promise<void>): AsgiRecei
     const last = req.complete && req.body.readableLength === 0;
     if (last) bodyDone = true;
     const chunk = step.value;
-    return { type: 'http.request', body: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), more_body: !last };
+    return {
+      type: 'http.request',
+      body: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+      more_body: !last,
+    };
   };
 }
 
-function httpSend(req: EngineRequest, res: EngineResponse, finished: () => void): { send: AsgiSend; state: () => 'none' | 'started' | 'complete' } {
+function httpSend(
+  req: EngineRequest,
+  res: EngineResponse,
+  finished: () => void,
+): { send: AsgiSend; state: () => 'none' | 'started' | 'complete' } {
   let start: { status: number; headers: HeaderList } | null = null;
   let state: 'none' | 'started' | 'complete' = 'none';
   const send: AsgiSend = async (event) => {
@@ -112,14 +125,16 @@ function httpSend(req: EngineRequest, res: EngineResponse, finished: () => void)
       case 'http.response.start': {
         if (state !== 'none') throw new AsgiProtocolError('http.response.start sent twice');
         const status = event.status;
-        if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999) throw new AsgiProtocolError(`"status" must be an integer status code, got ${String(status)}`);
+        if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999)
+          throw new AsgiProtocolError(`"status" must be an integer status code, got ${String(status)}`);
         start = { status, headers: responseHeaders(event.headers) };
         state = 'started';
         return;
       }
       case 'http.response.body': {
         if (state === 'none') throw new AsgiProtocolError('http.response.body sent before http.response.start');
-        if (state === 'complete') throw new AsgiProtocolError('http.response.body sent after the response was complete');
+        if (state === 'complete')
+          throw new AsgiProtocolError('http.response.body sent after the response was complete');
         const body = asBytes(event.body, 'body', event.type);
         const more = Boolean(event.more_body);
         if (start) {
@@ -142,7 +157,9 @@ function httpSend(req: EngineRequest, res: EngineResponse, finished: () => void)
         return;
       }
       default:
-        throw new AsgiProtocolError(`unexpected event ${JSON.stringify(event?.type)} in an http connection; expected http.response.start or http.response.body`);
+        throw new AsgiProtocolError(
+          `unexpected event ${JSON.stringify(event?.type)} in an http connection; expected http.response.start or http.response.body`,
+        );
     }
   };
   return { send, state: () => state };
@@ -177,10 +194,21 @@ class AsyncQueue<T> {
   }
 }
 
-async function serveWebSocket(app: AsgiHosted, req: EngineRequest, res: EngineResponse, hub: WebSocketHub, onError: (err: unknown) => void): Promise<void> {
+async function serveWebSocket(
+  app: AsgiHosted,
+  req: EngineRequest,
+  res: EngineResponse,
+  hub: WebSocketHub,
+  onError: (err: unknown) => void,
+): Promise<void> {
   const scope = connectionScope('websocket', req, app.state);
   const offered = req.header('sec-websocket-protocol');
-  scope.subprotocols = offered ? offered.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  scope.subprotocols = offered
+    ? offered
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
   const inbox = new AsyncQueue<AsgiEvent>();
   inbox.push({ type: 'websocket.connect' });
   let phase: 'connecting' | 'open' | 'closed' = 'connecting';
@@ -194,7 +222,10 @@ async function serveWebSocket(app: AsgiHosted, req: EngineRequest, res: EngineRe
 
   const deny = (status: number) => {
     phase = 'closed';
-    if (!res.headersSent && !res.finished) res.writeHead(status, [['content-type', 'text/plain']]).end(status === 403 ? 'Forbidden\n' : 'Internal Server Error\n');
+    if (!res.headersSent && !res.finished)
+      res
+        .writeHead(status, [['content-type', 'text/plain']])
+        .end(status === 403 ? 'Forbidden\n' : 'Internal Server Error\n');
   };
 
   const send: AsgiSend = async (event) => {
@@ -205,7 +236,10 @@ async function serveWebSocket(app: AsgiHosted, req: EngineRequest, res: EngineRe
         const { socket, head } = req.takeSocket();
         phase = 'open';
         const subprotocol = typeof event.subprotocol === 'string' ? event.subprotocol : null;
-        ws = await hub.accept(engineUpgradeRequest(req), socket, head, { protocol: subprotocol, headers: responseHeaders(event.headers) });
+        ws = await hub.accept(engineUpgradeRequest(req), socket, head, {
+          protocol: subprotocol,
+          headers: responseHeaders(event.headers),
+        });
         if (!ws) {
           phase = 'closed';
           inbox.push({ type: 'websocket.disconnect', code: 1006, reason: '' });
@@ -213,7 +247,11 @@ async function serveWebSocket(app: AsgiHosted, req: EngineRequest, res: EngineRe
         }
         ws.on('message', (data, isBinary) => {
           const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-          inbox.push(isBinary ? { type: 'websocket.receive', bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) } : { type: 'websocket.receive', text: buf.toString('utf8') });
+          inbox.push(
+            isBinary
+              ? { type: 'websocket.receive', bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) }
+              : { type: 'websocket.receive', text: buf.toString('utf8') },
+          );
         });
         ws.on('close', (code, reason) => {
           phase = 'closed';

@@ -8,7 +8,10 @@ import type { WsgiApp } from './wsgi.js';
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 export type NodeUpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
-export type FetchHandler = (request: Request, server?: unknown) => Response | undefined | void | Promise<Response | undefined | void>;
+export type FetchHandler = (
+  request: Request,
+  server?: unknown,
+) => Response | undefined | void | Promise<Response | undefined | void>;
 
 export type HostedApp =
   | { kind: 'node'; listener: NodeListener; upgrade?: NodeUpgradeHandler; websocket?: NodeWebSocketHandlers }
@@ -27,13 +30,19 @@ const AsyncFunction = (async () => {}).constructor;
 /** The name of a function's first declared parameter, read from its source; null when it has none or it is destructured. */
 export function firstParameterName(fn: AnyFn): string | null {
   const source = Function.prototype.toString.call(fn);
-  const m = /^(?:async\s*)?(?:function\s*)?\*?\s*[\w$]*\s*\(\s*([\w$]+)/.exec(source) ?? /^(?:async\s+)?([\w$]+)\s*=>/.exec(source);
+  const m =
+    /^(?:async\s*)?(?:function\s*)?\*?\s*[\w$]*\s*\(\s*([\w$]+)/.exec(source) ??
+    /^(?:async\s+)?([\w$]+)\s*=>/.exec(source);
   return m ? m[1]! : null;
 }
 
 /** Optional WebSocket hooks of a node app: on the app value itself, else exported by its module. */
-function nodeExtras(value: unknown, exports: Record<string, unknown>): Pick<Extract<HostedApp, { kind: 'node' }>, 'upgrade' | 'websocket'> {
-  const from = (key: string) => (isObject(value) || isFn(value) ? (value as Record<string, unknown>)[key] : undefined) ?? exports[key];
+function nodeExtras(
+  value: unknown,
+  exports: Record<string, unknown>,
+): Pick<Extract<HostedApp, { kind: 'node' }>, 'upgrade' | 'websocket'> {
+  const from = (key: string) =>
+    (isObject(value) || isFn(value) ? (value as Record<string, unknown>)[key] : undefined) ?? exports[key];
   const upgrade = from('upgrade');
   const websocket = from('websocket');
   return {
@@ -46,7 +55,8 @@ function asNode(value: unknown, exports: Record<string, unknown>): HostedApp | n
   if (isFn(value)) return { kind: 'node', listener: value as NodeListener, ...nodeExtras(value, exports) };
   // Koa: the app object itself, whose callback() is the (req, res) listener.
   const v = value as { callback?: AnyFn } | null;
-  if (isObject(v) && isFn(v.callback)) return { kind: 'node', listener: v.callback() as NodeListener, ...nodeExtras(value, exports) };
+  if (isObject(v) && isFn(v.callback))
+    return { kind: 'node', listener: v.callback() as NodeListener, ...nodeExtras(value, exports) };
   return null;
 }
 
@@ -56,14 +66,17 @@ function asFetch(value: unknown, exports: Record<string, unknown>): HostedApp | 
     const ws = (isObject(v) ? v.websocket : undefined) ?? exports.websocket;
     return isObject(ws) ? (ws as BunWebSocketHandlers) : undefined;
   };
-  if (isFn(value)) return { kind: 'fetch', fetch: value as FetchHandler, target: undefined, websocket: websocketOf(undefined) };
+  if (isFn(value))
+    return { kind: 'fetch', fetch: value as FetchHandler, target: undefined, websocket: websocketOf(undefined) };
   const v = value as { fetch?: AnyFn } | null;
-  if (isObject(v) && isFn(v.fetch)) return { kind: 'fetch', fetch: v.fetch.bind(v) as FetchHandler, target: v, websocket: websocketOf(v) };
+  if (isObject(v) && isFn(v.fetch))
+    return { kind: 'fetch', fetch: v.fetch.bind(v) as FetchHandler, target: v, websocket: websocketOf(v) };
   return null;
 }
 
 const asWsgi = (value: unknown): HostedApp | null => (isFn(value) ? { kind: 'wsgi', app: value as WsgiApp } : null);
-const asAsgi = (value: unknown): HostedApp | null => (isFn(value) ? { kind: 'asgi', app: value as AsgiApp, state: {} } : null);
+const asAsgi = (value: unknown): HostedApp | null =>
+  isFn(value) ? { kind: 'asgi', app: value as AsgiApp, state: {} } : null;
 
 /** `--interface auto` for a function: the rules in docs/interfaces.md, in order. */
 function detectFunction(value: AnyFn, exports: Record<string, unknown>): HostedApp | null {
@@ -84,7 +97,12 @@ function detectFunction(value: AnyFn, exports: Record<string, unknown>): HostedA
  * more parameters is a `node` listener (Express declares three); a function of one parameter is a
  * `fetch` handler. Anything else needs `--interface`.
  */
-export function detectInterface(value: unknown, choice: InterfaceChoice, where: string, exports: Record<string, unknown> = {}): HostedApp {
+export function detectInterface(
+  value: unknown,
+  choice: InterfaceChoice,
+  where: string,
+  exports: Record<string, unknown> = {},
+): HostedApp {
   let hosted: HostedApp | null = null;
   if (choice === 'node') hosted = asNode(value, exports);
   else if (choice === 'fetch') hosted = asFetch(value, exports);
@@ -108,7 +126,10 @@ export function detectInterface(value: unknown, choice: InterfaceChoice, where: 
       wsgi: 'a (environ, startResponse) => Iterable function',
       asgi: 'an async (scope, receive, send) function',
     }[choice];
-    throw new AppLoadError('GSERVE_E_NOT_AN_APP', `${where} is ${describeValue(value)}, not an app: expected ${wanted}.`);
+    throw new AppLoadError(
+      'GSERVE_E_NOT_AN_APP',
+      `${where} is ${describeValue(value)}, not an app: expected ${wanted}.`,
+    );
   }
   return hosted;
 }

@@ -23,7 +23,9 @@ function http2Server(app: Extract<HostedApp, { kind: 'fetch' }>) {
     publish: (topic: string, message: string | Uint8Array | ArrayBuffer): number => shared.publish(topic, message),
     requestIP(request: Request): { address: string; family: string; port: number } | null {
       const c = clients.get(request);
-      return c?.clientAddress ? { address: c.clientAddress, family: c.clientAddress.includes(':') ? 'IPv6' : 'IPv4', port: c.clientPort } : null;
+      return c?.clientAddress
+        ? { address: c.clientAddress, family: c.clientAddress.includes(':') ? 'IPv6' : 'IPv4', port: c.clientPort }
+        : null;
     },
   };
 }
@@ -48,7 +50,10 @@ export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>): Compa
     });
     server.clients.set(request, client);
     const response = await app.fetch(request, server);
-    if (!(response instanceof Response)) throw new TypeError(`the fetch handler returned ${response === undefined ? 'undefined' : typeof response}, not a Response`);
+    if (!(response instanceof Response))
+      throw new TypeError(
+        `the fetch handler returned ${response === undefined ? 'undefined' : typeof response}, not a Response`,
+      );
     const out: Record<string, string | string[]> = {};
     response.headers.forEach((value, name) => {
       if (!HOP_BY_HOP.has(name) && name !== 'set-cookie') out[name] = value;
@@ -62,7 +67,8 @@ export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>): Compa
     }
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       if (res.destroyed) break;
-      if (!(res as ServerResponse).write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      if (!(res as ServerResponse).write(chunk))
+        await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
     }
     res.end();
   };

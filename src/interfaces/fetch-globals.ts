@@ -31,14 +31,26 @@ export interface KeptResponse {
 }
 
 /** Copies every member of `from` onto `onto` as a delegate to the real object that `real(this)` returns. */
+// biome-ignore lint/suspicious/noExplicitAny: `real` unwraps any of the WHATWG classes it is given
 function delegateAll(onto: object, from: object, skip: Set<string | symbol>, real: (self: any) => any): void {
   for (const key of Reflect.ownKeys(from)) {
     if (skip.has(key) || key === 'constructor') continue;
     const desc = Object.getOwnPropertyDescriptor(from, key)!;
     if (desc.get) {
-      Object.defineProperty(onto, key, { configurable: true, get() { return real(this)[key]; } });
+      Object.defineProperty(onto, key, {
+        configurable: true,
+        get() {
+          return real(this)[key];
+        },
+      });
     } else if (typeof desc.value === 'function') {
-      Object.defineProperty(onto, key, { configurable: true, writable: true, value(this: unknown, ...args: unknown[]) { return real(this)[key](...args); } });
+      Object.defineProperty(onto, key, {
+        configurable: true,
+        writable: true,
+        value(this: unknown, ...args: unknown[]) {
+          return real(this)[key](...args);
+        },
+      });
     }
   }
 }
@@ -73,7 +85,12 @@ export class LazyRequest {
     return (this[kReal] ??= this.source.build(this.headers));
   }
 }
-delegateAll(LazyRequest.prototype, NativeRequest.prototype, new Set(['method', 'url', 'headers']), (self: LazyRequest) => self.real());
+delegateAll(
+  LazyRequest.prototype,
+  NativeRequest.prototype,
+  new Set(['method', 'url', 'headers']),
+  (self: LazyRequest) => self.real(),
+);
 
 /** The global Request while the fast path is installed: unwraps a LazyRequest given to `new Request(...)`. */
 class GserveRequest extends NativeRequest {
@@ -102,7 +119,8 @@ export class FastResponse {
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     if (isFastBody(body) && (init === undefined || (typeof init === 'object' && init !== null))) {
       const status = init?.status ?? 200;
-      if (!Number.isInteger(status) || status < 200 || status > 599) throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive.`);
+      if (!Number.isInteger(status) || status < 200 || status > 599)
+        throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive.`);
       this[kInit] = { body: body ?? null, status, headers: init?.headers, statusText: init?.statusText };
     } else {
       this[kReal] = new NativeResponse(body, init);
@@ -121,7 +139,11 @@ export class FastResponse {
   real(): Response {
     if (!this[kReal]) {
       const kept = this[kInit]!;
-      this[kReal] = new NativeResponse(kept.body, { status: kept.status, statusText: kept.statusText, headers: kept.headers });
+      this[kReal] = new NativeResponse(kept.body, {
+        status: kept.status,
+        statusText: kept.statusText,
+        headers: kept.headers,
+      });
     }
     return this[kReal];
   }
@@ -147,7 +169,12 @@ export class FastResponse {
     return value instanceof NativeResponse;
   }
 }
-delegateAll(FastResponse.prototype, NativeResponse.prototype, new Set(['status', 'ok', 'statusText']), (self: FastResponse) => self.real());
+delegateAll(
+  FastResponse.prototype,
+  NativeResponse.prototype,
+  new Set(['status', 'ok', 'statusText']),
+  (self: FastResponse) => self.real(),
+);
 Object.setPrototypeOf(FastResponse.prototype, NativeResponse.prototype);
 
 let installed = false;

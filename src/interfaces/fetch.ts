@@ -3,8 +3,23 @@ import { Readable } from 'node:stream';
 import { requestClient } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
-import { FastResponse, LazyRequest, NativeRequest, installFastGlobals, type FastBody, type HeadersInit, type RequestSource } from './fetch-globals.js';
-import { BunSocket, DEFAULT_BACKPRESSURE_LIMIT, Topics, engineUpgradeRequest, runBunHandlers, type WebSocketHub } from './websocket.js';
+import {
+  FastResponse,
+  LazyRequest,
+  NativeRequest,
+  installFastGlobals,
+  type FastBody,
+  type HeadersInit,
+  type RequestSource,
+} from './fetch-globals.js';
+import {
+  BunSocket,
+  DEFAULT_BACKPRESSURE_LIMIT,
+  Topics,
+  engineUpgradeRequest,
+  runBunHandlers,
+  type WebSocketHub,
+} from './websocket.js';
 
 type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
 
@@ -124,7 +139,9 @@ export async function sendWebResponse(response: Response, res: EngineResponse): 
 }
 
 function notAResponse(value: unknown): TypeError {
-  return new TypeError(`the fetch handler returned ${value === undefined ? 'undefined' : value === null ? 'null' : typeof value}, not a Response`);
+  return new TypeError(
+    `the fetch handler returned ${value === undefined ? 'undefined' : value === null ? 'null' : typeof value}, not a Response`,
+  );
 }
 
 /**
@@ -149,7 +166,9 @@ export class FetchServer {
     if (!req) return null;
     // The client a trusted proxy names (--forwarded-allow-ips), else the socket's peer.
     const { clientAddress, clientPort } = requestClient(req);
-    return clientAddress ? { address: clientAddress, family: isIP(clientAddress) === 6 ? 'IPv6' : 'IPv4', port: clientPort } : null;
+    return clientAddress
+      ? { address: clientAddress, family: isIP(clientAddress) === 6 ? 'IPv6' : 'IPv4', port: clientPort }
+      : null;
   }
 }
 
@@ -178,13 +197,20 @@ export function fetchAdapter(app: FetchApp, opts: FetchAdapterOptions): EngineHa
     if (!ws) return;
     const { backpressureLimit, closeOnBackpressureLimit } = app.websocket!;
     const bun = new BunSocket(ws, data, req.socket.remoteAddress ?? '', server.topics, {
-      backpressureLimit: typeof backpressureLimit === 'number' && backpressureLimit > 0 ? backpressureLimit : DEFAULT_BACKPRESSURE_LIMIT,
+      backpressureLimit:
+        typeof backpressureLimit === 'number' && backpressureLimit > 0 ? backpressureLimit : DEFAULT_BACKPRESSURE_LIMIT,
       closeOnBackpressureLimit: closeOnBackpressureLimit === true,
     });
-    runBunHandlers(bun, ws, app.websocket!, server.topics, (err) => opts.onError(err, `WebSocket handler for ${req.url}`));
+    runBunHandlers(bun, ws, app.websocket!, server.topics, (err) =>
+      opts.onError(err, `WebSocket handler for ${req.url}`),
+    );
   };
 
-  const finish = (response: Response | undefined | void, req: EngineRequest, res: EngineResponse): void | Promise<void> => {
+  const finish = (
+    response: Response | undefined | void,
+    req: EngineRequest,
+    res: EngineResponse,
+  ): void | Promise<void> => {
     if (req.upgrade) {
       const pending = server.pending.get(req);
       if (pending) return upgrade(req, pending.data, pending.headers);

@@ -23,7 +23,8 @@ export async function prepareGateway(app: HostedApp): Promise<void> {
   if (app.kind === 'fetch') loaded.fetch ??= await import('./fetch.js');
   if (app.kind === 'asgi') loaded.asgi ??= await import('./asgi.js');
   if (app.kind === 'wsgi') loaded.wsgi ??= await import('./wsgi.js');
-  const webSocket = app.kind === 'asgi' || (app.kind === 'fetch' && app.websocket) || (app.kind === 'node' && app.websocket);
+  const webSocket =
+    app.kind === 'asgi' || (app.kind === 'fetch' && app.websocket) || (app.kind === 'node' && app.websocket);
   if (webSocket) loaded.websocket ??= await import('./websocket.js');
 }
 
@@ -61,7 +62,10 @@ let settings: GatewaySettings = {
 };
 let hub: WebSocketHub | null = null;
 
-export function configureGateway(from: Partial<GatewaySettings>, listeners: ReadonlyArray<{ fd: number; address: string }> = []): void {
+export function configureGateway(
+  from: Partial<GatewaySettings>,
+  listeners: ReadonlyArray<{ fd: number; address: string }> = [],
+): void {
   settings = { ...settings, ...from };
   hub = null;
   registerListeners(listeners);
@@ -85,7 +89,11 @@ function theHub(): WebSocketHub {
 export type ErrorReporter = (err: unknown, what: string) => void;
 
 /** The engine handler for a gateway app (every kind but `node`). */
-export function engineHandlerFor(app: Exclude<HostedApp, { kind: 'node' }>, onError: ErrorReporter, onWsgiErrors: (line: string) => void): EngineHandler {
+export function engineHandlerFor(
+  app: Exclude<HostedApp, { kind: 'node' }>,
+  onError: ErrorReporter,
+  onWsgiErrors: (line: string) => void,
+): EngineHandler {
   switch (app.kind) {
     case 'fetch':
       return need('fetch').fetchAdapter(app, { hub: app.websocket && webSocketCapable() ? theHub() : null, onError });
@@ -110,7 +118,11 @@ export function closeWebSocketsOnDrain(protocol: ProtocolServer): void {
  * WebSocket for node apps, on node:http's 'upgrade' event: the app's own `upgrade(req, socket, head)`
  * export, else its `websocket` handlers through `ws`. Without either, upgrade requests are refused.
  */
-export function attachNodeUpgrade(server: HttpServer, app: Extract<HostedApp, { kind: 'node' }>, onError: ErrorReporter): void {
+export function attachNodeUpgrade(
+  server: HttpServer,
+  app: Extract<HostedApp, { kind: 'node' }>,
+  onError: ErrorReporter,
+): void {
   const { upgrade, websocket } = app;
   if ((!upgrade && !websocket) || !webSocketCapable()) return;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -118,12 +130,19 @@ export function attachNodeUpgrade(server: HttpServer, app: Extract<HostedApp, { 
     try {
       if (upgrade) {
         const out = upgrade(req, socket, head);
-        if (out && typeof (out as Promise<unknown>).catch === 'function') (out as Promise<unknown>).catch((err) => onError(err, `upgrade ${req.url}`));
+        if (out && typeof (out as Promise<unknown>).catch === 'function')
+          (out as Promise<unknown>).catch((err) => onError(err, `upgrade ${req.url}`));
         return;
       }
       void theHub()
         .accept(req as UpgradeRequest, socket, head)
-        .then((ws) => ws && need('websocket').runNodeHandlers(ws, req, websocket!, (err) => onError(err, `WebSocket handler for ${req.url}`)));
+        .then(
+          (ws) =>
+            ws &&
+            need('websocket').runNodeHandlers(ws, req, websocket!, (err) =>
+              onError(err, `WebSocket handler for ${req.url}`),
+            ),
+        );
     } catch (err) {
       onError(err, `upgrade ${req.url}`);
       socket.destroy();

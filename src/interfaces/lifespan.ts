@@ -19,7 +19,11 @@ export interface LifespanLog {
   error(msg: string): void;
 }
 
-type Outcome = { kind: 'complete' } | { kind: 'failed'; message: string } | { kind: 'returned' } | { kind: 'raised'; err: unknown };
+type Outcome =
+  | { kind: 'complete' }
+  | { kind: 'failed'; message: string }
+  | { kind: 'returned' }
+  | { kind: 'raised'; err: unknown };
 
 export class Lifespan {
   private readonly inbox: AsgiEvent[] = [];
@@ -35,7 +39,12 @@ export class Lifespan {
   ) {}
 
   /** Runs the startup; resolves with the running lifespan, or null when the app does not speak it (auto). */
-  static async start(app: AsgiApp, state: Record<string, unknown>, mode: LifespanMode, log: LifespanLog): Promise<Lifespan | null> {
+  static async start(
+    app: AsgiApp,
+    state: Record<string, unknown>,
+    mode: LifespanMode,
+    log: LifespanLog,
+  ): Promise<Lifespan | null> {
     if (mode === 'off') return null;
     const lifespan = new Lifespan(app, state, log);
     const outcome = await lifespan.exchange('lifespan.startup');
@@ -48,7 +57,10 @@ export class Lifespan {
       case 'returned':
       case 'raised': {
         const why = outcome.kind === 'raised' ? `raised ${describe(outcome.err)}` : 'returned';
-        if (mode === 'on') throw new LifespanStartupError(`the ASGI app ${why} during lifespan startup, and --lifespan on requires lifespan support`);
+        if (mode === 'on')
+          throw new LifespanStartupError(
+            `the ASGI app ${why} during lifespan startup, and --lifespan on requires lifespan support`,
+          );
         log.info(`ASGI 'lifespan' protocol appears unsupported (the app ${why}); going on without it.`);
         return null;
       }
@@ -60,7 +72,10 @@ export class Lifespan {
     if (!this.supported) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<Outcome>((resolve) => {
-      timer = setTimeout(() => resolve({ kind: 'failed', message: `no lifespan.shutdown.complete within ${timeoutMs / 1000}s` }), timeoutMs);
+      timer = setTimeout(
+        () => resolve({ kind: 'failed', message: `no lifespan.shutdown.complete within ${timeoutMs / 1000}s` }),
+        timeoutMs,
+      );
     });
     const outcome = await Promise.race([this.exchange('lifespan.shutdown'), timeout]);
     clearTimeout(timer);
@@ -122,7 +137,8 @@ export async function startLifespan(app: HostedApp, mode: LifespanMode, log: Lif
   try {
     return await Lifespan.start(app.app, app.state, mode, log);
   } catch (err) {
-    if (err instanceof LifespanStartupError) throw new AppLoadError('GSERVE_E_LIFESPAN_STARTUP', `ASGI lifespan startup failed: ${err.message}`);
+    if (err instanceof LifespanStartupError)
+      throw new AppLoadError('GSERVE_E_LIFESPAN_STARTUP', `ASGI lifespan startup failed: ${err.message}`);
     throw err;
   }
 }

@@ -53,7 +53,8 @@ function throwSite(stack: string): LoadErrorSite | null {
   return null;
 }
 
-const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?\bfrom\s*['"]([^'"\n]+)['"]|(?:^|[\s;])import\s*\(?\s*['"]([^'"\n]+)['"]|\brequire\(\s*['"]([^'"\n]+)['"]\s*\)/g;
+const IMPORT =
+  /(?:^|[\s;])(?:import|export)\s[^'"]*?\bfrom\s*['"]([^'"\n]+)['"]|(?:^|[\s;])import\s*\(?\s*['"]([^'"\n]+)['"]|\brequire\(\s*['"]([^'"\n]+)['"]\s*\)/g;
 const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '/index.js', '/index.mjs', '/index.cjs'];
 
 /** Checks the entry file, then the files it imports by relative path, breadth first. */

@@ -38,7 +38,12 @@ export function resolveAppModule(module: string, cwd: string): string {
 function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return `an object with keys ${Object.keys(value as object).slice(0, 8).join(', ') || '(none)'}`;
+  if (typeof value === 'object')
+    return `an object with keys ${
+      Object.keys(value as object)
+        .slice(0, 8)
+        .join(', ') || '(none)'
+    }`;
   return `a ${typeof value}`;
 }
 
@@ -48,25 +53,40 @@ function firstLine(err: unknown): string {
 }
 
 /** The value an APP spec names, after calling it when it is a factory. */
-export async function loadAppValue(spec: AppSpec, cwd: string): Promise<{ value: unknown; file: string; module: Record<string, unknown> }> {
+export async function loadAppValue(
+  spec: AppSpec,
+  cwd: string,
+): Promise<{ value: unknown; file: string; module: Record<string, unknown> }> {
   const file = resolveAppModule(spec.module, cwd);
   let mod: Record<string, unknown>;
   try {
     mod = await import(pathToFileURL(file).href);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(file)) throw new AppLoadError('GSERVE_E_APP_TYPESCRIPT', typeScriptHint(file));
-    const hint = e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND' ? ' Install the missing package or fix the import.' : ' Fix the error in the app module.';
+    if (e.code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(file))
+      throw new AppLoadError('GSERVE_E_APP_TYPESCRIPT', typeScriptHint(file));
+    const hint =
+      e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND'
+        ? ' Install the missing package or fix the import.'
+        : ' Fix the error in the app module.';
     // Point at the line, as node does: where the syntax error is, or which module threw.
     const site = locateLoadError(err, file);
     const at = site ? (err instanceof SyntaxError ? ` at ${site.where}` : ` (thrown at ${site.where})`) : '';
     const excerpt = site?.excerpt ? `${site.where}\n${site.excerpt}` : undefined;
-    throw new AppLoadError('GSERVE_E_APP_IMPORT', `Failed to load app module ${file}: ${firstLine(err)}${at}.${hint}`, excerpt);
+    throw new AppLoadError(
+      'GSERVE_E_APP_IMPORT',
+      `Failed to load app module ${file}: ${firstLine(err)}${at}.${hint}`,
+      excerpt,
+    );
   }
-  const cjs = (mod.default && typeof mod.default === 'object') || typeof mod.default === 'function' ? (mod.default as Record<string, unknown>) : undefined;
+  const cjs =
+    (mod.default && typeof mod.default === 'object') || typeof mod.default === 'function'
+      ? (mod.default as Record<string, unknown>)
+      : undefined;
   const lookup = (path: string): unknown => {
     const parts = path.split('.');
-    const pick = (root: unknown) => parts.reduce<unknown>((v, key) => (v == null ? undefined : (v as Record<string, unknown>)[key]), root);
+    const pick = (root: unknown) =>
+      parts.reduce<unknown>((v, key) => (v == null ? undefined : (v as Record<string, unknown>)[key]), root);
     return pick(mod) ?? pick(cjs);
   };
   let name = spec.attr;
@@ -87,12 +107,18 @@ export async function loadAppValue(spec: AppSpec, cwd: string): Promise<{ value:
   }
   if (spec.args) {
     if (typeof value !== 'function') {
-      throw new AppLoadError('GSERVE_E_APP_ATTR', `"${name}" in ${file} is ${describeValue(value)}, not a function, so it cannot be called as ${spec.attr}(...). Drop the parentheses or export a factory.`);
+      throw new AppLoadError(
+        'GSERVE_E_APP_ATTR',
+        `"${name}" in ${file} is ${describeValue(value)}, not a function, so it cannot be called as ${spec.attr}(...). Drop the parentheses or export a factory.`,
+      );
     }
     try {
       value = await (value as (...a: unknown[]) => unknown)(...spec.args);
     } catch (err) {
-      throw new AppLoadError('GSERVE_E_APP_FACTORY', `Factory ${spec.attr}(...) in ${file} threw: ${firstLine(err)}. Fix the factory.`);
+      throw new AppLoadError(
+        'GSERVE_E_APP_FACTORY',
+        `Factory ${spec.attr}(...) in ${file} threw: ${firstLine(err)}. Fix the factory.`,
+      );
     }
   }
   return { value, file, module: mod };

@@ -16,16 +16,26 @@ const SPEC = /^([^:]+?)(?::([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)?(?:\((.*)\)
 export function parseAppSpec(text: string): AppSpec {
   const m = SPEC.exec(text.trim());
   if (!m) {
-    throw new AppLoadError('GSERVE_E_APP_SPEC', `Cannot read APP ${JSON.stringify(text)}: write it as MODULE[:ATTR], e.g. app:app, src/server:create() or src/server:create("prod", 3).`);
+    throw new AppLoadError(
+      'GSERVE_E_APP_SPEC',
+      `Cannot read APP ${JSON.stringify(text)}: write it as MODULE[:ATTR], e.g. app:app, src/server:create() or src/server:create("prod", 3).`,
+    );
   }
   const [, module, attr, argsText] = m;
   let args: unknown[] | null = null;
   if (argsText !== undefined) {
-    if (!attr) throw new AppLoadError('GSERVE_E_APP_SPEC', `Cannot read APP ${JSON.stringify(text)}: a call needs a name, as in ${module}:create().`);
+    if (!attr)
+      throw new AppLoadError(
+        'GSERVE_E_APP_SPEC',
+        `Cannot read APP ${JSON.stringify(text)}: a call needs a name, as in ${module}:create().`,
+      );
     try {
       args = argsText.trim() ? (JSON.parse(`[${argsText}]`) as unknown[]) : [];
     } catch {
-      throw new AppLoadError('GSERVE_E_APP_SPEC', `Cannot read the arguments of ${attr}(${argsText}) in APP ${JSON.stringify(text)}: arguments must be JSON literals, e.g. create("prod", 3, {"debug": true}).`);
+      throw new AppLoadError(
+        'GSERVE_E_APP_SPEC',
+        `Cannot read the arguments of ${attr}(${argsText}) in APP ${JSON.stringify(text)}: arguments must be JSON literals, e.g. create("prod", 3, {"debug": true}).`,
+      );
     }
   }
   return { module: module!, attr: attr ?? null, args, text };

@@ -37,8 +37,10 @@ const ACCEPT = Symbol('gserve.ws.accept');
 type Tagged = UpgradeRequest & { [ACCEPT]?: AcceptOptions };
 
 export const decodeReason = (reason: Buffer): string => reason.toString('utf8');
-export const toText = (data: RawData): string => (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
-export const toBytes = (data: RawData): Buffer => (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+export const toText = (data: RawData): string =>
+  (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
+export const toBytes = (data: RawData): Buffer =>
+  Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
 
 export class WebSocketHub {
   private readonly wss: WebSocketServer;
@@ -133,9 +135,16 @@ const guarded =
     }
   };
 
-export function runNodeHandlers(ws: WebSocket, req: IncomingMessage, handlers: NodeWebSocketHandlers, onError: (err: unknown) => void): void {
+export function runNodeHandlers(
+  ws: WebSocket,
+  req: IncomingMessage,
+  handlers: NodeWebSocketHandlers,
+  onError: (err: unknown) => void,
+): void {
   const call = guarded(onError);
-  ws.on('message', (data, isBinary) => call(() => handlers.message?.(ws, isBinary ? toBytes(data) : toText(data), isBinary)));
+  ws.on('message', (data, isBinary) =>
+    call(() => handlers.message?.(ws, isBinary ? toBytes(data) : toText(data), isBinary)),
+  );
   ws.on('close', (code, reason) => call(() => handlers.close?.(ws, code, decodeReason(reason))));
   ws.on('error', (err) => call(() => handlers.error?.(ws, err)));
   call(() => handlers.open?.(ws, req));
@@ -192,7 +201,8 @@ export class Topics {
 }
 
 /** The socket under a `ws` WebSocket: its write buffer is where back-pressure shows. */
-const transportOf = (ws: WebSocket): (Duplex & { writableNeedDrain?: boolean }) | undefined => (ws as unknown as { _socket?: Duplex })._socket;
+const transportOf = (ws: WebSocket): (Duplex & { writableNeedDrain?: boolean }) | undefined =>
+  (ws as unknown as { _socket?: Duplex })._socket;
 
 /**
  * The subset of Bun's ServerWebSocket that gserve provides, over a `ws` socket.
@@ -209,7 +219,10 @@ export class BunSocket<T = unknown> {
     public data: T,
     readonly remoteAddress: string,
     private readonly topics: Topics,
-    private readonly limits: { backpressureLimit: number; closeOnBackpressureLimit: boolean } = { backpressureLimit: DEFAULT_BACKPRESSURE_LIMIT, closeOnBackpressureLimit: false },
+    private readonly limits: { backpressureLimit: number; closeOnBackpressureLimit: boolean } = {
+      backpressureLimit: DEFAULT_BACKPRESSURE_LIMIT,
+      closeOnBackpressureLimit: false,
+    },
   ) {}
   get readyState(): number {
     return this.ws.readyState;
@@ -270,7 +283,13 @@ export class BunSocket<T = unknown> {
   }
 }
 
-export function runBunHandlers(socket: BunSocket, ws: WebSocket, handlers: BunWebSocketHandlers, topics: Topics, onError: (err: unknown) => void): void {
+export function runBunHandlers(
+  socket: BunSocket,
+  ws: WebSocket,
+  handlers: BunWebSocketHandlers,
+  topics: Topics,
+  onError: (err: unknown) => void,
+): void {
   const call = guarded(onError);
   ws.on('message', (data, isBinary) => call(() => handlers.message?.(socket, isBinary ? toBytes(data) : toText(data))));
   ws.on('close', (code, reason) => {
@@ -287,7 +306,12 @@ export function runBunHandlers(socket: BunSocket, ws: WebSocket, handlers: BunWe
 }
 
 /** What `ws` needs from one of gserve's engine requests: lower-case headers, repeated ones joined. */
-export function engineUpgradeRequest(req: { method: string; url: string; rawHeaders: string[]; socket: UpgradeRequest['socket'] }): UpgradeRequest {
+export function engineUpgradeRequest(req: {
+  method: string;
+  url: string;
+  rawHeaders: string[];
+  socket: UpgradeRequest['socket'];
+}): UpgradeRequest {
   const headers: Record<string, string> = {};
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {

@@ -66,7 +66,9 @@ export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOpt
     RAW_URI: req.url,
     REQUEST_URI: req.url,
     SERVER_NAME: hostMatch?.[1] || localHost,
-    SERVER_PORT: hostMatch?.[2] ?? (localPort === null ? '' : hostMatch ? (client.scheme === 'https' ? '443' : '80') : String(localPort)),
+    SERVER_PORT:
+      hostMatch?.[2] ??
+      (localPort === null ? '' : hostMatch ? (client.scheme === 'https' ? '443' : '80') : String(localPort)),
     SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
     REMOTE_ADDR: client.clientAddress,
     REMOTE_PORT: client.clientAddress ? String(client.clientPort) : '',
@@ -104,7 +106,8 @@ function parseStatus(status: unknown): number {
   return Number(m[1]);
 }
 
-const isEmpty = (chunk: Uint8Array | string) => (typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0);
+const isEmpty = (chunk: Uint8Array | string) =>
+  typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0;
 
 /** Runs the app and writes what it returns; the iterable's close() is always called. */
 async function respond(app: WsgiApp, environ: Record<string, unknown>, res: EngineResponse): Promise<void> {
@@ -127,7 +130,9 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
 
   const body = app(environ, startResponse);
   if (!body || typeof (body as Iterable<unknown>)[Symbol.iterator] !== 'function') {
-    throw new WsgiError(`the WSGI app returned ${body === null ? 'null' : typeof body}, not an iterable of Uint8Array or string`);
+    throw new WsgiError(
+      `the WSGI app returned ${body === null ? 'null' : typeof body}, not an iterable of Uint8Array or string`,
+    );
   }
   try {
     const it = body[Symbol.iterator]();

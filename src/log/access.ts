@@ -34,7 +34,7 @@ const dash = (v: string | undefined) => (v === undefined || v === '' ? '-' : v);
 
 function basicAuthUser(x: Exchange): string | undefined {
   const auth = x.requestHeader('authorization');
-  if (!auth || auth.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
+  if (auth?.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
   const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon >= 0 ? decoded.slice(0, colon) : undefined;
@@ -50,7 +50,8 @@ const queryOf = (url: string) => {
 };
 
 /** The client: the socket's peer, or what a trusted proxy says it is (--forwarded-allow-ips, PROXY protocol). */
-const clientOf = (x: Exchange) => clientInfo(x.socket, (name) => x.requestHeader(name), 'http').clientAddress || undefined;
+const clientOf = (x: Exchange) =>
+  clientInfo(x.socket, (name) => x.requestHeader(name), 'http').clientAddress || undefined;
 
 /** Request duration in milliseconds. */
 const elapsedMs = (x: Exchange, now: number) => now - x.startedAt;

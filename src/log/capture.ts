@@ -8,9 +8,14 @@ import type { LogTarget } from './logger.js';
  * per line, tagged with the worker's pid and the stream. Nothing in the worker is patched, so
  * no writer (pino, console, process.stdout) is missed.
  */
-export function captureOutput(pid: number, streams: { stdout: Readable | null; stderr: Readable | null }, log: LogTarget): void {
+export function captureOutput(
+  pid: number,
+  streams: { stdout: Readable | null; stderr: Readable | null },
+  log: LogTarget,
+): void {
   if (streams.stdout) readLines(streams.stdout, (line) => log.writeLine(captured(pid, 'stdout', line)));
-  if (streams.stderr) readLines(streams.stderr, (line) => log.writeLine(isLogLine(line) ? line : captured(pid, 'stderr', line)));
+  if (streams.stderr)
+    readLines(streams.stderr, (line) => log.writeLine(isLogLine(line) ? line : captured(pid, 'stderr', line)));
 }
 
 const isLogLine = (line: string) => line.startsWith('{"level":') && line.endsWith('}');

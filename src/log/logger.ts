@@ -6,13 +6,23 @@ export type { Logger };
 const PINO_LEVEL = { debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'fatal' } as const;
 export type LogLevel = keyof typeof PINO_LEVEL;
 
-const LABEL: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARNING', 50: 'ERROR', 60: 'CRITICAL' };
+const LABEL: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARNING',
+  50: 'ERROR',
+  60: 'CRITICAL',
+};
 
 /** Gunicorn's look for a terminal: `[2026-11-24 11:00:00 +0000] [1234] [INFO] Booting worker`. */
 export function gunicornLine(json: string): string {
   try {
     const { time, pid, level, msg, ...rest } = JSON.parse(json);
-    const stamp = new Date(time).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000');
+    const stamp = new Date(time)
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, ' +0000');
     // An error's stack reads as lines below the record, as Python's tracebacks do, not as one escaped string.
     let stack = '';
     if (rest.err && typeof rest.err === 'object' && typeof rest.err.stack === 'string') {
@@ -56,7 +66,14 @@ export function errorLogIsJson(settings: { logJson: boolean | null; errorLogfile
  * pipe for stderr (`--capture-output`) and would decide otherwise. `--access-logfile -` follows the
  * error log's JSON, since under Docker or systemd stdout and stderr end up in one stream.
  */
-export function settleLogFormats<S extends { logJson: boolean | null; errorLogfile: string; accessLogJson: boolean | null; accessLogfile: string | null }>(settings: S): S {
+export function settleLogFormats<
+  S extends {
+    logJson: boolean | null;
+    errorLogfile: string;
+    accessLogJson: boolean | null;
+    accessLogfile: string | null;
+  },
+>(settings: S): S {
   settings.logJson = errorLogIsJson(settings);
   settings.accessLogJson ??= settings.accessLogfile === '-' && settings.logJson;
   return settings;

@@ -15,7 +15,14 @@ import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
 import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
-import { currentLaunch, movePidfile, OLDBIN_SUFFIX, spawnNewMaster, takeInheritance, type LaunchContext } from './upgrade.js';
+import {
+  currentLaunch,
+  movePidfile,
+  OLDBIN_SUFFIX,
+  spawnNewMaster,
+  takeInheritance,
+  type LaunchContext,
+} from './upgrade.js';
 import { freeIndex, toRetire } from './worker-index.js';
 import { WorkerProcess } from './worker-process.js';
 import { Slot } from './backoff.js';
@@ -32,7 +39,8 @@ export interface ArbiterOptions {
 }
 
 /** Drops functions (server hooks): workers get the settings as JSON in their environment. */
-const jsonSafe = (settings: Settings) => JSON.parse(JSON.stringify(settings, (_k, v) => (typeof v === 'function' ? undefined : v)));
+const jsonSafe = (settings: Settings) =>
+  JSON.parse(JSON.stringify(settings, (_k, v) => (typeof v === 'function' ? undefined : v)));
 
 /**
  * The master process, after Gunicorn's arbiter: it owns the listeners, keeps the right number of
@@ -121,7 +129,10 @@ export class Arbiter {
         this.pidfile = new Pidfile(this.settings.pid);
         this.pidfile.create();
       }
-      this.observability = await startObservability(this.controls(), this.settings, this.logTarget, { folder: this.launch.cwd, inherited: inherited?.sockets });
+      this.observability = await startObservability(this.controls(), this.settings, this.logTarget, {
+        folder: this.launch.cwd,
+        inherited: inherited?.sockets,
+      });
     } catch (err) {
       this.failure = describeError(err);
       this.closeListeners();
@@ -173,7 +184,8 @@ export class Arbiter {
     SIGHUP: () => this.reload(),
     SIGTTIN: () => this.setNumWorkers(this.numWorkers + 1),
     SIGTTOU: () => {
-      if (this.numWorkers <= 1) this.log.info('TTOU ignored: there is %d worker, and never fewer than 1', this.numWorkers);
+      if (this.numWorkers <= 1)
+        this.log.info('TTOU ignored: there is %d worker, and never fewer than 1', this.numWorkers);
       else this.setNumWorkers(this.numWorkers - 1);
     },
     SIGUSR1: () => this.reopenLogs(),
@@ -195,7 +207,8 @@ export class Arbiter {
     // that never returns. Whatever those were doing is abandoned (they check `stopping`).
     if (STOP_SIGNALS.includes(sig)) return void this.handleSignal(sig);
     // A HUP still waiting in the queue will read the config as it is then: a second one adds nothing.
-    if (sig === 'SIGHUP' && this.signalQueue.includes(sig)) return void this.log.info('HUP coalesced: a reload is already queued');
+    if (sig === 'SIGHUP' && this.signalQueue.includes(sig))
+      return void this.log.info('HUP coalesced: a reload is already queued');
     this.signalQueue.push(sig);
     void this.handleSignals();
   }
@@ -367,7 +380,12 @@ export class Arbiter {
     this.log.warn('Worker (pid: %d) %s', w.pid, how);
     // Only this slot backs off, and only while its workers die before proving themselves.
     const delay = slot.afterDeath(Date.now() - w.bornAt, this.served.has(w));
-    if (delay > 0) this.log.warn('Workers are dying soon after boot (%d in a row in this slot); next respawn in %d ms', slot.strikes, delay);
+    if (delay > 0)
+      this.log.warn(
+        'Workers are dying soon after boot (%d in a row in this slot); next respawn in %d ms',
+        slot.strikes,
+        delay,
+      );
     this.refillAfter(slot, delay);
   }
 
@@ -381,7 +399,11 @@ export class Arbiter {
     if (this.selfListening) return;
     this.selfListening = true;
     const bind = this.listeners.map((l) => l.url).join(', ');
-    this.log.info('The app listens itself on %s, in every worker (node:cluster shared socket)%s', addresses.join(', ') || '(no address yet)', bind ? `; not serving --bind ${bind}` : '');
+    this.log.info(
+      'The app listens itself on %s, in every worker (node:cluster shared socket)%s',
+      addresses.join(', ') || '(no address yet)',
+      bind ? `; not serving --bind ${bind}` : '',
+    );
     this.dispatcher?.stop(!this.otherMasterAlive());
     this.dispatcher = null;
     this.closeListeners();
@@ -415,9 +437,16 @@ export class Arbiter {
     const bound = this.settings.timeout > 0 ? this.settings.timeout : RELOAD_LOAD_SECONDS;
     let fresh;
     try {
-      const loaded = await settleWithin(this.options.reresolve ? this.options.reresolve() : Promise.resolve(this.resolved), bound * 1000);
+      const loaded = await settleWithin(
+        this.options.reresolve ? this.options.reresolve() : Promise.resolve(this.resolved),
+        bound * 1000,
+      );
       if (!loaded.done) {
-        if (!this.stopping) this.log.error('Reload failed: loading the config did not finish within %d s; keeping the running settings and workers', bound);
+        if (!this.stopping)
+          this.log.error(
+            'Reload failed: loading the config did not finish within %d s; keeping the running settings and workers',
+            bound,
+          );
         return;
       }
       fresh = loaded.value;
@@ -435,27 +464,41 @@ export class Arbiter {
       this.log.warn(`Setting "${c.name}" changed (${was} -> ${wanted}) but needs ${how} to apply; still using ${was}`);
     }
     this.resolved = resolved;
-    if (!(await settleWithin(this.hook('onReload'), bound * 1000)).done) this.log.error('The onReload hook did not return within %d s; reloading anyway', bound);
+    if (!(await settleWithin(this.hook('onReload'), bound * 1000)).done)
+      this.log.error('The onReload hook did not return within %d s; reloading anyway', bound);
     if (this.stopping) return;
     this.generation = ++this.lastGeneration;
     const old = this.liveWorkers();
     this.reloading = true;
     const spawned = Array.from({ length: this.settings.workers }, () => this.spawnWorker(new Slot(), false));
     const fresher = spawned.filter((w): w is WorkerProcess => w !== null);
-    const allReady = fresher.length === spawned.length && (await allReadyWithin(fresher, this.settings.timeout > 0 ? this.settings.timeout : RELOAD_READY_SECONDS));
+    const allReady =
+      fresher.length === spawned.length &&
+      (await allReadyWithin(fresher, this.settings.timeout > 0 ? this.settings.timeout : RELOAD_READY_SECONDS));
     this.reloading = false;
     if (this.stopping) return;
     if (!allReady) {
       const why =
-        fresher.length < spawned.length ? 'a new worker could not be started' : (fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready');
+        fresher.length < spawned.length
+          ? 'a new worker could not be started'
+          : (fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready');
       // The reason goes last: an app's load error ends with the offending source line, on lines of its own.
-      this.log.error('Reload failed, keeping the %d workers of generation %d: %s', old.length, previous.generation, why);
+      this.log.error(
+        'Reload failed, keeping the %d workers of generation %d: %s',
+        old.length,
+        previous.generation,
+        why,
+      );
       // Gracefully: those that did become ready may already hold connections.
       for (const w of fresher) w.stop(true, this.settings.gracefulTimeout, 'reload failed');
       Object.assign(this, previous);
       return;
     }
-    this.log.info('Reloaded: generation %d is serving; gracefully stopping %d old workers', this.generation, old.length);
+    this.log.info(
+      'Reloaded: generation %d is serving; gracefully stopping %d old workers',
+      this.generation,
+      old.length,
+    );
     for (const w of old) w.stop(true, this.settings.gracefulTimeout, 'reloaded');
     this.setNumWorkers(this.settings.workers);
     this.manageWorkers();
@@ -474,7 +517,8 @@ export class Arbiter {
    * be rolled back by stopping the new master.
    */
   private async reexec(): Promise<void> {
-    if (this.newMasterPid !== null) return void this.log.warn('USR2 ignored: a new master (pid: %d) is already running', this.newMasterPid);
+    if (this.newMasterPid !== null)
+      return void this.log.warn('USR2 ignored: a new master (pid: %d) is already running', this.newMasterPid);
     if (this.oldMasterPid !== null && isAlive(this.oldMasterPid)) {
       return void this.log.warn('USR2 ignored: the old master (pid: %d) has not exited yet', this.oldMasterPid);
     }
@@ -485,11 +529,19 @@ export class Arbiter {
     this.newMasterPid = child.pid ?? null;
     // The new master answers the control socket and the metrics from now on (back here on rollback).
     if (this.newMasterPid !== null) this.observability?.handOver();
-    this.log.info('Started a new master (pid: %s) on the same listeners; this master keeps serving until WINCH or TERM', this.newMasterPid);
+    this.log.info(
+      'Started a new master (pid: %s) on the same listeners; this master keeps serving until WINCH or TERM',
+      this.newMasterPid,
+    );
     child.on('exit', (code, signal) => {
       // Roll back: this master is in charge again, under the usual pidfile name.
-      if (pidPath && !this.stopping && movePidfile(pidPath + OLDBIN_SUFFIX, pidPath)) this.pidfile = new Pidfile(pidPath);
-      this.log.warn('The new master (pid: %s) exited (%s); this master stays in charge', this.newMasterPid, signal ?? `code ${code}`);
+      if (pidPath && !this.stopping && movePidfile(pidPath + OLDBIN_SUFFIX, pidPath))
+        this.pidfile = new Pidfile(pidPath);
+      this.log.warn(
+        'The new master (pid: %s) exited (%s); this master stays in charge',
+        this.newMasterPid,
+        signal ?? `code ${code}`,
+      );
       this.newMasterPid = null;
       if (!this.stopping) void this.observability?.takeBack();
     });
@@ -504,7 +556,8 @@ export class Arbiter {
     if (this.stopping || this.shutdownDelay.pending) return;
     for (const w of this.workers.values()) w.send({ t: 'shutdown-pending' });
     const delay = this.settings.shutdownDelay;
-    if (delay > 0) this.log.info('Shutdown delay: serving %d s more with the health check failing, then stopping gracefully', delay);
+    if (delay > 0)
+      this.log.info('Shutdown delay: serving %d s more with the health check failing, then stopping gracefully', delay);
     this.shutdownDelay.start(delay, () => this.stop(true));
   }
 
@@ -536,13 +589,20 @@ export class Arbiter {
    */
   private armStopDeadline(graceSeconds: number): void {
     if (this.stopDeadline) clearTimeout(this.stopDeadline);
-    this.stopDeadline = setTimeout(() => {
-      const left = [...this.workers.values()];
-      this.log.error('Stop deadline passed: %d worker(s) did not exit (pids: %s); exiting anyway', left.length, left.map((w) => w.pid).join(', '));
-      for (const w of left) w.signal('SIGKILL');
-      this.workers.clear();
-      this.finishStop();
-    }, (graceSeconds + STOP_MARGIN_SECONDS) * 1000);
+    this.stopDeadline = setTimeout(
+      () => {
+        const left = [...this.workers.values()];
+        this.log.error(
+          'Stop deadline passed: %d worker(s) did not exit (pids: %s); exiting anyway',
+          left.length,
+          left.map((w) => w.pid).join(', '),
+        );
+        for (const w of left) w.signal('SIGKILL');
+        this.workers.clear();
+        this.finishStop();
+      },
+      (graceSeconds + STOP_MARGIN_SECONDS) * 1000,
+    );
   }
 
   /** Why the master halted, for the one line the CLI prints. */

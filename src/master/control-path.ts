@@ -23,11 +23,16 @@ export const bindKey = (firstBind: string | undefined) => short(firstBind ?? '')
 
 /** The folder default sockets are kept in (not created here). */
 export function controlDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'gserve') : join(tmpdir(), `gserve-${process.getuid?.() ?? 0}`);
+  return env.XDG_RUNTIME_DIR
+    ? join(env.XDG_RUNTIME_DIR, 'gserve')
+    : join(tmpdir(), `gserve-${process.getuid?.() ?? 0}`);
 }
 
 /** An explicit path (--control-socket, or beside --pid), null when off, undefined for the default. */
-export function explicitControlPath(settings: Omit<ControlSettings, 'bind'>, cwd = process.cwd()): string | null | undefined {
+export function explicitControlPath(
+  settings: Omit<ControlSettings, 'bind'>,
+  cwd = process.cwd(),
+): string | null | undefined {
   const base = settings.chdir ? resolve(cwd, settings.chdir) : cwd;
   if (settings.controlSocket === 'off') return null;
   if (settings.controlSocket) return resolve(base, settings.controlSocket);
@@ -36,7 +41,11 @@ export function explicitControlPath(settings: Omit<ControlSettings, 'bind'>, cwd
 }
 
 /** The socket path for a master started in `folder` with these settings. */
-export function defaultControlPath(settings: Pick<Settings, 'bind'>, folder: string, env: NodeJS.ProcessEnv = process.env): string {
+export function defaultControlPath(
+  settings: Pick<Settings, 'bind'>,
+  folder: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   return join(controlDir(env), `${folderKey(folder)}-${bindKey(settings.bind[0])}.ctl`);
 }
 
@@ -50,7 +59,8 @@ export function ensureControlDir(dir: string): string | null {
     const stat = lstatSync(dir);
     if (!stat.isDirectory()) return `${dir} is not a directory`;
     if (process.getuid && stat.uid !== process.getuid()) return `${dir} belongs to another user`;
-    if ((stat.mode & 0o077) !== 0) return `${dir} is open to other users (mode ${(stat.mode & 0o777).toString(8)}); make it 0700`;
+    if ((stat.mode & 0o077) !== 0)
+      return `${dir} is open to other users (mode ${(stat.mode & 0o777).toString(8)}); make it 0700`;
     return null;
   } catch (err) {
     return `cannot create ${dir} (${(err as NodeJS.ErrnoException).code})`;

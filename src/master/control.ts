@@ -1,7 +1,13 @@
 import { chmodSync, existsSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { controlDir, defaultControlPath, ensureControlDir, explicitControlPath, type ControlSettings } from './control-path.js';
+import {
+  controlDir,
+  defaultControlPath,
+  ensureControlDir,
+  explicitControlPath,
+  type ControlSettings,
+} from './control-path.js';
 import { VERSION } from '../cli/version.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
@@ -44,7 +50,15 @@ export interface Controllable {
 }
 
 export interface StatusReport {
-  master: { pid: number; version: string; uptime: number; bind: string[]; workerClass: string; workers: number; generation: number };
+  master: {
+    pid: number;
+    version: string;
+    uptime: number;
+    bind: string[];
+    workerClass: string;
+    workers: number;
+    generation: number;
+  };
   workers: WorkerRow[];
   restarts: Record<string, number>;
 }
@@ -88,11 +102,17 @@ export class ControlServer {
     }
     if (existsSync(this.path)) {
       if (!lstatSync(this.path).isSocket()) {
-        this.log.warn('Control socket %s: a file that is not a socket is in the way; gserve status will not reach this master. Set --control-socket.', this.path);
+        this.log.warn(
+          'Control socket %s: a file that is not a socket is in the way; gserve status will not reach this master. Set --control-socket.',
+          this.path,
+        );
         return false;
       }
       if (await answers(this.path)) {
-        this.log.warn('Control socket %s belongs to another running gserve; this master has none. Give each master its own --pid or --control-socket.', this.path);
+        this.log.warn(
+          'Control socket %s belongs to another running gserve; this master has none. Give each master its own --pid or --control-socket.',
+          this.path,
+        );
         return false;
       }
       unlinkSync(this.path); // left by a master that died without cleaning up
@@ -106,7 +126,11 @@ export class ControlServer {
         server.listen(this.path, () => ok());
       });
     } catch (err) {
-      this.log.warn('Control socket %s: cannot listen (%s); gserve status will not reach this master.', this.path, (err as NodeJS.ErrnoException).code);
+      this.log.warn(
+        'Control socket %s: cannot listen (%s); gserve status will not reach this master.',
+        this.path,
+        (err as NodeJS.ErrnoException).code,
+      );
       return false;
     } finally {
       process.umask(umask);
@@ -125,7 +149,11 @@ export class ControlServer {
         server.listen({ fd }, () => ok());
       });
     } catch (err) {
-      this.log.warn('Control socket %s: cannot take it over from the old master (%s).', this.path, (err as NodeJS.ErrnoException).code);
+      this.log.warn(
+        'Control socket %s: cannot take it over from the old master (%s).',
+        this.path,
+        (err as NodeJS.ErrnoException).code,
+      );
       return false;
     }
     this.server = server;
@@ -214,7 +242,10 @@ export class ControlServer {
           setImmediate(() => this.arbiter.stop(!request.fast));
           return { ok: true, pid: process.pid };
         default:
-          return { ok: false, error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}; try status, reload, scale or stop` };
+          return {
+            ok: false,
+            error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}; try status, reload, scale or stop`,
+          };
       }
     } catch (err) {
       return { ok: false, error: (err as Error).message };
@@ -249,13 +280,18 @@ export class ControlServer {
     this.log.info('Control socket: reload');
     this.arbiter.reload();
     const started = await this.waitFor((s) => s.generation > before.generation, RELOAD_START_SECONDS);
-    if (!started) return { ok: false, error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)` };
+    if (!started)
+      return {
+        ok: false,
+        error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)`,
+      };
     const deadline = 30 + before.gracefulTimeout;
     let outcome: 'done' | 'failed' = 'failed';
     await this.waitFor((s) => {
       if (s.generation <= before.generation) return true; // rolled back
       const fresh = s.workers.filter((w) => w.generation > before.generation);
-      const done = fresh.length === s.target && s.workers.length === s.target && fresh.every((w) => w.state === 'ready');
+      const done =
+        fresh.length === s.target && s.workers.length === s.target && fresh.every((w) => w.state === 'ready');
       if (done) outcome = 'done';
       return done;
     }, deadline);
@@ -263,7 +299,10 @@ export class ControlServer {
     if (outcome === 'failed') {
       const fresh = after.workers.filter((w) => w.generation > before.generation && w.state === 'ready').length;
       const why = this.book.lastBootError ?? 'see the error log';
-      return { ok: false, error: `reload failed, the old workers keep serving (${fresh} of ${after.target} new workers ready): ${why}` };
+      return {
+        ok: false,
+        error: `reload failed, the old workers keep serving (${fresh} of ${after.target} new workers ready): ${why}`,
+      };
     }
     return { ok: true, generation: after.generation, workers: after.workers.map((w) => w.pid) };
   }
@@ -274,13 +313,21 @@ export class ControlServer {
     const current = this.arbiter.snapshot().target;
     const n = Number(m[2]);
     const target = m[1] === '+' ? current + n : m[1] === '-' ? current - n : n;
-    if (target < 1) return { ok: false, error: `cannot scale to ${target} workers; at least 1 must run (use gserve stop to stop)` };
+    if (target < 1)
+      return { ok: false, error: `cannot scale to ${target} workers; at least 1 must run (use gserve stop to stop)` };
     this.log.info('Control socket: scale from %d to %d workers', current, target);
     this.arbiter.scale(target);
     const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
-    const done = await this.waitFor((s) => s.workers.length === target && s.workers.every((w) => w.state === 'ready'), deadline);
+    const done = await this.waitFor(
+      (s) => s.workers.length === target && s.workers.every((w) => w.state === 'ready'),
+      deadline,
+    );
     const after = this.arbiter.snapshot();
-    if (!done) return { ok: false, error: `scale not finished after ${deadline} s: ${after.workers.length} workers, ${target} wanted (see the error log)` };
+    if (!done)
+      return {
+        ok: false,
+        error: `scale not finished after ${deadline} s: ${after.workers.length} workers, ${target} wanted (see the error log)`,
+      };
     return { ok: true, workers: after.workers.map((w) => w.pid) };
   }
 

@@ -83,14 +83,12 @@ export function cgroupQuota(root: string, procCgroup: string): { quota: number; 
   const consider = (quota: number | null, file: string) => {
     if (quota !== null && (best === null || quota < best.quota)) best = { quota, file };
   };
-  {
-    // On a hybrid host the v2 hierarchy sits under `unified`. Without a v2 line the root is still
-    // read: a pure v1 host has no cpu.max there, and a faked root (tests) may.
-    for (const base of [root, join(root, 'unified')]) {
-      for (const dir of ancestors(base, v2 ?? '/')) {
-        const text = readText(join(dir, 'cpu.max'));
-        if (text !== null) consider(parseCpuMax(text), join(dir, 'cpu.max'));
-      }
+  // On a hybrid host the v2 hierarchy sits under `unified`. Without a v2 line the root is still
+  // read: a pure v1 host has no cpu.max there, and a faked root (tests) may.
+  for (const base of [root, join(root, 'unified')]) {
+    for (const dir of ancestors(base, v2 ?? '/')) {
+      const text = readText(join(dir, 'cpu.max'));
+      if (text !== null) consider(parseCpuMax(text), join(dir, 'cpu.max'));
     }
   }
   if (best === null && v1cpu) {
@@ -129,5 +127,10 @@ export function cpuLimit(env: NodeJS.ProcessEnv = process.env): CpuLimit {
     const procCgroup = readText('/proc/self/cgroup') ?? '0::/\n';
     found = cgroupQuota(env[CGROUP_ROOT_ENV] || '/sys/fs/cgroup', procCgroup);
   }
-  return { cpus: combineLimits(affinity, found?.quota ?? null), affinity, quota: found?.quota ?? null, quotaFile: found?.file ?? null };
+  return {
+    cpus: combineLimits(affinity, found?.quota ?? null),
+    affinity,
+    quota: found?.quota ?? null,
+    quotaFile: found?.file ?? null,
+  };
 }

@@ -10,7 +10,9 @@ export function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settle
     // Not unref'd: the master must live to log the overrun and exit with its own code.
     timer = setTimeout(() => resolve({ done: false }), ms);
   });
-  return Promise.race([promise.then((value) => ({ done: true as const, value })), late]).finally(() => clearTimeout(timer));
+  return Promise.race([promise.then((value) => ({ done: true as const, value })), late]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 /** How long a config load on HUP may take when --timeout is 0 (off). */

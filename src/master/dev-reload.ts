@@ -32,7 +32,14 @@ export function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf('}', i);
       if (end < 0) re += '\\{';
       else {
-        re += '(?:' + glob.slice(i + 1, end).split(',').map((alt) => alt.replace(/[.+^${}()|[\]\\*?]/g, '\\$&')).join('|') + ')';
+        re +=
+          '(?:' +
+          glob
+            .slice(i + 1, end)
+            .split(',')
+            .map((alt) => alt.replace(/[.+^${}()|[\]\\*?]/g, '\\$&'))
+            .join('|') +
+          ')';
         i = end;
       }
     } else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
@@ -85,7 +92,11 @@ export class DevReloader {
     if (this.watchers.has(dir)) return;
     let watcher: FSWatcher;
     try {
-      watcher = watch(dir, { persistent: false }, (_event, name) => name && this.changed(root, join(dir, name.toString())));
+      watcher = watch(
+        dir,
+        { persistent: false },
+        (_event, name) => name && this.changed(root, join(dir, name.toString())),
+      );
     } catch (err) {
       this.log.warn('Reload: cannot watch %s (%s)', dir, (err as NodeJS.ErrnoException).code);
       return;
@@ -101,7 +112,9 @@ export class DevReloader {
     } catch {
       return;
     }
-    for (const e of entries) if (e.isDirectory() && !SKIPPED_FOLDERS.has(e.name) && !e.name.startsWith('.')) this.watchTree(root, join(dir, e.name));
+    for (const e of entries)
+      if (e.isDirectory() && !SKIPPED_FOLDERS.has(e.name) && !e.name.startsWith('.'))
+        this.watchTree(root, join(dir, e.name));
   }
 
   private changed(root: string, path: string): void {

@@ -29,7 +29,13 @@ export class HookError extends GserveError {
  * Runs a server hook from the config file. A hook that throws (or rejects) is logged with its
  * name and the server goes on, as in Gunicorn; only `onStarting` may abort, through `required`.
  */
-export async function runMasterHook(settings: Settings, log: Logger, name: MasterHookName, args: unknown[], required = false): Promise<void> {
+export async function runMasterHook(
+  settings: Settings,
+  log: Logger,
+  name: MasterHookName,
+  args: unknown[],
+  required = false,
+): Promise<void> {
   const fn = settings[name];
   if (typeof fn !== 'function') return;
   try {

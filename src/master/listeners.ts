@@ -42,13 +42,18 @@ interface RawHandle {
 }
 
 // Node's bind-without-listen: the same call node:cluster uses to make the handles it shares.
-const createServerHandle = (net as unknown as { _createServerHandle: (...args: unknown[]) => RawHandle | number })._createServerHandle;
+const createServerHandle = (net as unknown as { _createServerHandle: (...args: unknown[]) => RawHandle | number })
+  ._createServerHandle;
 
 function check(result: RawHandle | number, what: string): RawHandle {
   if (typeof result === 'number') {
     const name = getSystemErrorName(result);
     const hint =
-      name === 'EADDRINUSE' ? 'Stop the other server using it, or choose another --bind.' : name === 'EACCES' ? 'Use a port above 1023, or run with the needed privilege.' : 'Check the --bind value.';
+      name === 'EADDRINUSE'
+        ? 'Stop the other server using it, or choose another --bind.'
+        : name === 'EACCES'
+          ? 'Use a port above 1023, or run with the needed privilege.'
+          : 'Check the --bind value.';
     throw new BindError(`Cannot listen at ${what}: ${name}. ${hint}`);
   }
   return result;
@@ -86,7 +91,10 @@ function listenWithoutAccepting(bound: RawHandle, backlog: number, shown: string
   if (listening < 0) check(listening, shown);
   const reading = opened.readStart!();
   opened.readStop!();
-  if (reading < 0) throw new BindError(`Cannot listen at ${shown}: this Node.js cannot listen without accepting (${getSystemErrorName(reading)}). Please report it.`);
+  if (reading < 0)
+    throw new BindError(
+      `Cannot listen at ${shown}: this Node.js cannot listen without accepting (${getSystemErrorName(reading)}). Please report it.`,
+    );
   // The socket must still be where it was bound: a listen on an unbound socket picks a random port.
   const after: { port?: number } = {};
   if (before.port !== undefined && (opened.getsockname?.(after) ?? 0) === 0 && after.port !== before.port) {
@@ -103,7 +111,10 @@ async function clearStaleSocket(path: string, shown: string): Promise<void> {
   } catch {
     return; // nothing there
   }
-  if (!stat.isSocket()) throw new BindError(`Cannot listen at ${shown}: the path exists and is not a socket. Remove it or choose another path.`);
+  if (!stat.isSocket())
+    throw new BindError(
+      `Cannot listen at ${shown}: the path exists and is not a socket. Remove it or choose another path.`,
+    );
   const live = await new Promise<boolean>((resolve) => {
     const probe = net.connect(path, () => {
       probe.destroy();
@@ -111,7 +122,10 @@ async function clearStaleSocket(path: string, shown: string): Promise<void> {
     });
     probe.on('error', () => resolve(false));
   });
-  if (live) throw new BindError(`Cannot listen at ${shown}: another server is listening on this socket. Stop it, or choose another path.`);
+  if (live)
+    throw new BindError(
+      `Cannot listen at ${shown}: another server is listening on this socket. Stop it, or choose another path.`,
+    );
   unlinkSync(path);
 }
 
@@ -152,7 +166,9 @@ async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
 function checkInheritedIsBound(handle: RawHandle, shown: string): void {
   const out: { address?: string; port?: number } = {};
   if (handle.getsockname?.(out) === 0 && out.port === 0) {
-    throw new BindError(`Cannot listen at ${shown}: the inherited socket is not bound to an address. Bind it before passing it to gserve.`);
+    throw new BindError(
+      `Cannot listen at ${shown}: the inherited socket is not bound to an address. Bind it before passing it to gserve.`,
+    );
   }
 }
 
@@ -166,7 +182,9 @@ async function bindOnly(address: Address, opts: BindOptions): Promise<Listener> 
       try {
         host = (await lookup(host)).address;
       } catch {
-        throw new BindError(`Cannot listen at ${shown}: the host name ${JSON.stringify(address.host)} does not resolve. Use an IP address or a known host name.`);
+        throw new BindError(
+          `Cannot listen at ${shown}: the host name ${JSON.stringify(address.host)} does not resolve. Use an IP address or a known host name.`,
+        );
       }
     }
     handle = check(createServerHandle(host, address.port, net.isIP(host)), shown);
@@ -213,7 +231,9 @@ function removeSocketFile(path: string): void {
  * for us when `LISTEN_PID` is our pid; `LISTEN_FDNAMES` names them. The variables are removed so
  * that workers and children do not take the sockets for theirs.
  */
-export function systemdListenFds(env: NodeJS.ProcessEnv = process.env): Array<{ fd: number; name: string | undefined }> {
+export function systemdListenFds(
+  env: NodeJS.ProcessEnv = process.env,
+): Array<{ fd: number; name: string | undefined }> {
   const count = Number(env.LISTEN_FDS);
   const forUs = env.LISTEN_PID === String(process.pid);
   const names = env.LISTEN_FDNAMES?.split(':');
@@ -224,7 +244,10 @@ export function systemdListenFds(env: NodeJS.ProcessEnv = process.env): Array<{ 
   return Array.from({ length: count }, (_, i) => ({ fd: 3 + i, name: names?.[i] }));
 }
 
-export async function bindListeners(binds: string[], opts: BindOptions = { umask: 0, tls: false }): Promise<Listener[]> {
+export async function bindListeners(
+  binds: string[],
+  opts: BindOptions = { umask: 0, tls: false },
+): Promise<Listener[]> {
   const listeners: Listener[] = [];
   const activated = systemdListenFds();
   try {

@@ -19,13 +19,19 @@ export interface MetricsSource {
 
 const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 const labels = (pairs: Record<string, string | number>) =>
-  '{' + Object.entries(pairs).map(([k, v]) => `${k}="${escapeLabel(String(v))}"`).join(',') + '}';
+  '{' +
+  Object.entries(pairs)
+    .map(([k, v]) => `${k}="${escapeLabel(String(v))}"`)
+    .join(',') +
+  '}';
 /** Prometheus wants `+Inf` and plain decimals, not `Infinity` or exponents for small numbers. */
-const num = (n: number) => (n === Infinity ? '+Inf' : Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(12))));
+const num = (n: number) =>
+  n === Infinity ? '+Inf' : Number.isInteger(n) ? String(n) : String(Number(n.toPrecision(12)));
 
 export function renderMetrics(src: MetricsSource): string {
   const out: string[] = [];
-  const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  const family = (name: string, type: string, help: string) =>
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
   const totals = src.book.totals();
   const workers = src.workers();
 
@@ -48,7 +54,7 @@ export function renderMetrics(src: MetricsSource): string {
   out.push(`gserve_http_request_duration_seconds_sum ${num(totals.durationSum)}`);
   out.push(`gserve_http_request_duration_seconds_count ${cumulative}`);
 
-  family('gserve_http_requests_in_flight', 'gauge', 'Requests being handled now (as of the workers\' last reports).');
+  family('gserve_http_requests_in_flight', 'gauge', "Requests being handled now (as of the workers' last reports).");
   out.push(`gserve_http_requests_in_flight ${workers.reduce((n, w) => n + (src.book.last(w.pid)?.inFlight ?? 0), 0)}`);
 
   family('gserve_http_received_bytes_total', 'counter', 'Bytes read from HTTP connections (heads and bodies).');
@@ -56,7 +62,11 @@ export function renderMetrics(src: MetricsSource): string {
   family('gserve_http_sent_bytes_total', 'counter', 'Bytes written to HTTP connections (heads and bodies).');
   out.push(`gserve_http_sent_bytes_total ${totals.bytesOut}`);
 
-  family('gserve_tls_handshake_failures_total', 'counter', 'TLS handshakes that failed, or did not end within --header-timeout of the accept (reason="timeout").');
+  family(
+    'gserve_tls_handshake_failures_total',
+    'counter',
+    'TLS handshakes that failed, or did not end within --header-timeout of the accept (reason="timeout").',
+  );
   out.push(`gserve_tls_handshake_failures_total${labels({ reason: 'error' })} ${totals.tlsHandshakeErrors}`);
   out.push(`gserve_tls_handshake_failures_total${labels({ reason: 'timeout' })} ${totals.tlsHandshakeTimeouts}`);
 
@@ -66,13 +76,19 @@ export function renderMetrics(src: MetricsSource): string {
   for (const [state, n] of Object.entries(states)) out.push(`gserve_workers${labels({ state })} ${n}`);
 
   family('gserve_worker_restarts_total', 'counter', 'Workers replaced, by reason.');
-  for (const reason of RESTART_REASONS) out.push(`gserve_worker_restarts_total${labels({ reason })} ${src.book.restarts[reason]}`);
+  for (const reason of RESTART_REASONS)
+    out.push(`gserve_worker_restarts_total${labels({ reason })} ${src.book.restarts[reason]}`);
 
-  family('gserve_worker_event_loop_delay_seconds', 'gauge', 'Event-loop delay of each worker over its last report interval.');
+  family(
+    'gserve_worker_event_loop_delay_seconds',
+    'gauge',
+    'Event-loop delay of each worker over its last report interval.',
+  );
   for (const w of workers) {
     const r = src.book.last(w.pid);
     if (!r) continue;
-    for (const [stat, v] of Object.entries(r.loopDelay)) out.push(`gserve_worker_event_loop_delay_seconds${labels({ pid: w.pid, stat })} ${num(v)}`);
+    for (const [stat, v] of Object.entries(r.loopDelay))
+      out.push(`gserve_worker_event_loop_delay_seconds${labels({ pid: w.pid, stat })} ${num(v)}`);
   }
 
   family('gserve_worker_resident_memory_bytes', 'gauge', 'Resident set size of each worker.');
@@ -88,7 +104,11 @@ export function renderMetrics(src: MetricsSource): string {
 
 /** Serves GET /metrics on `--metrics-bind`; resolves once listening. */
 /** `inheritedFd`: the listening socket a USR2 predecessor passed on, used instead of binding. */
-export async function serveMetrics(bind: string, src: MetricsSource, inheritedFd?: number): Promise<{ server: Server; url: string }> {
+export async function serveMetrics(
+  bind: string,
+  src: MetricsSource,
+  inheritedFd?: number,
+): Promise<{ server: Server; url: string }> {
   const { host, port } = parseMetricsBind(bind);
   const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -101,7 +121,9 @@ export async function serveMetrics(bind: string, src: MetricsSource, inheritedFd
   guardMetricsServer(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new BindError(`Cannot serve metrics on ${bind}: ${err.code ?? err.message}. Pick another --metrics-bind.`)),
+      reject(
+        new BindError(`Cannot serve metrics on ${bind}: ${err.code ?? err.message}. Pick another --metrics-bind.`),
+      ),
     );
     server.listen(inheritedFd !== undefined ? { fd: inheritedFd } : { port, host }, () => resolve());
   });

@@ -41,7 +41,12 @@ export interface ObservabilityOptions {
   inherited?: InheritedSockets;
 }
 
-export async function startObservability(arbiter: Observable, settings: Settings, logTarget: LogTarget, options: ObservabilityOptions = {}): Promise<Observability> {
+export async function startObservability(
+  arbiter: Observable,
+  settings: Settings,
+  logTarget: LogTarget,
+  options: ObservabilityOptions = {},
+): Promise<Observability> {
   const log = logTarget.logger;
   const book = new WorkerStatsBook();
   arbiter.events.on('spawn', (w: WorkerProcess) => {
@@ -63,7 +68,8 @@ export async function startObservability(arbiter: Observable, settings: Settings
     const served = await serveMetrics(metricsBind, { book, workers: () => arbiter.snapshot().workers }, inheritedFd);
     metrics = served.server;
     const at = metrics.address();
-    if (at && typeof at === 'object') metricsBind = at.family === 'IPv6' ? `[${at.address}]:${at.port}` : `${at.address}:${at.port}`;
+    if (at && typeof at === 'object')
+      metricsBind = at.family === 'IPv6' ? `[${at.address}]:${at.port}` : `${at.address}:${at.port}`;
     log.info('Metrics at: %s%s', served.url, inheritedFd !== undefined ? ' (taken over from the old master)' : '');
   };
   const stopMetrics = () => {
@@ -80,7 +86,9 @@ export async function startObservability(arbiter: Observable, settings: Settings
     if (!(await control.start(inheritedFd))) control = null;
   };
   await startControl(options.inherited?.control ?? undefined);
-  const reloader = settings.reload ? new (await import('./dev-reload.js')).DevReloader(settings, () => arbiter.reload(), log) : null;
+  const reloader = settings.reload
+    ? new (await import('./dev-reload.js')).DevReloader(settings, () => arbiter.reload(), log)
+    : null;
   reloader?.start();
   return {
     close(unlink = true) {

@@ -22,7 +22,11 @@ export class Pidfile {
       // no pidfile yet
     }
     if (other && other !== pid && isAlive(other)) {
-      throw new GserveError('GSERVE_E_PIDFILE', `Pidfile ${this.path} is held by a running master (pid ${other}). Stop it first, or give another --pid.`, ExitCode.USAGE);
+      throw new GserveError(
+        'GSERVE_E_PIDFILE',
+        `Pidfile ${this.path} is held by a running master (pid ${other}). Stop it first, or give another --pid.`,
+        ExitCode.USAGE,
+      );
     }
     writeFileSync(this.path, `${pid}\n`);
   }

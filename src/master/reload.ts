@@ -19,7 +19,10 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
  * (bind, pid, chdir, preload, …) cannot change without new listeners or a new master, so they keep
  * their running value and are reported; USR2 or a restart applies them.
  */
-export function mergeReloaded(running: ResolvedSettings, fresh: ResolvedSettings): { resolved: ResolvedSettings; needsRestart: NeedsRestart[] } {
+export function mergeReloaded(
+  running: ResolvedSettings,
+  fresh: ResolvedSettings,
+): { resolved: ResolvedSettings; needsRestart: NeedsRestart[] } {
   const settings = { ...fresh.settings } as Record<string, unknown>;
   const sources = { ...fresh.sources } as Record<string, string>;
   const needsRestart: NeedsRestart[] = [];
@@ -31,7 +34,14 @@ export function mergeReloaded(running: ResolvedSettings, fresh: ResolvedSettings
     settings[spec.name] = was;
     sources[spec.name] = (running.sources as Record<string, string>)[spec.name]!;
   }
-  return { resolved: { settings: settings as Settings, sources: sources as ResolvedSettings['sources'], configFile: fresh.configFile }, needsRestart };
+  return {
+    resolved: {
+      settings: settings as Settings,
+      sources: sources as ResolvedSettings['sources'],
+      configFile: fresh.configFile,
+    },
+    needsRestart,
+  };
 }
 
 /** True once every new worker reports ready; false if one exits first or `seconds` pass. */

@@ -20,10 +20,17 @@ export interface LaunchContext {
   argv: string[];
 }
 
-export const currentLaunch = (): LaunchContext => ({ cwd: process.cwd(), execPath: process.execPath, execArgv: process.execArgv, argv: process.argv.slice(1) });
+export const currentLaunch = (): LaunchContext => ({
+  cwd: process.cwd(),
+  execPath: process.execPath,
+  execArgv: process.execArgv,
+  argv: process.argv.slice(1),
+});
 
 /** Reads (and removes from the environment) what an old master passed down, if this is a new one. */
-export function takeInheritance(env: NodeJS.ProcessEnv): { fds: number[]; oldMaster: number | null; sockets: InheritedSockets } | null {
+export function takeInheritance(
+  env: NodeJS.ProcessEnv,
+): { fds: number[]; oldMaster: number | null; sockets: InheritedSockets } | null {
   const raw = env[FDS_ENV];
   const oldMaster = Number(env[OLD_MASTER_ENV]) || null;
   const fdIn = (name: string) => {
@@ -35,7 +42,10 @@ export function takeInheritance(env: NodeJS.ProcessEnv): { fds: number[]; oldMas
   delete env[FDS_ENV];
   delete env[OLD_MASTER_ENV];
   if (!raw) return null;
-  const fds = raw.split(',').map(Number).filter((n) => Number.isInteger(n) && n >= 0);
+  const fds = raw
+    .split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n >= 0);
   return fds.length ? { fds, oldMaster, sockets } : null;
 }
 
@@ -43,11 +53,18 @@ export function takeInheritance(env: NodeJS.ProcessEnv): { fds: number[]; oldMas
  * USR2: start a new master running the current code and binary with the same command line; it
  * inherits the listening sockets at fds 3, 4, … and adopts them instead of binding.
  */
-export function spawnNewMaster(launch: LaunchContext, listeners: Listener[], sockets: InheritedSockets = {}): ChildProcess {
+export function spawnNewMaster(
+  launch: LaunchContext,
+  listeners: Listener[],
+  sockets: InheritedSockets = {},
+): ChildProcess {
   const fds = listeners.map((_, i) => FIRST_FD + i).join(',');
   const passed = listeners.map((l) => l.fd);
   const extra: Record<string, string> = {};
-  for (const [name, fd] of [[CONTROL_FD_ENV, sockets.control], [METRICS_FD_ENV, sockets.metrics]] as const) {
+  for (const [name, fd] of [
+    [CONTROL_FD_ENV, sockets.control],
+    [METRICS_FD_ENV, sockets.metrics],
+  ] as const) {
     if (typeof fd !== 'number') continue;
     extra[name] = String(FIRST_FD + passed.length);
     passed.push(fd);

@@ -1,7 +1,13 @@
 import cluster from 'node:cluster';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { BOOT_ENV, isWorkerMessage, type MasterMessage, type WorkerBoot, type WorkerMessage } from '../worker/protocol.js';
+import {
+  BOOT_ENV,
+  isWorkerMessage,
+  type MasterMessage,
+  type WorkerBoot,
+  type WorkerMessage,
+} from '../worker/protocol.js';
 
 const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 /** fd 3 is the IPC channel; listening sockets follow from fd 4. */
@@ -41,7 +47,9 @@ export class WorkerProcess {
   readonly clusterId: number;
 
   constructor(
-    boot: Omit<WorkerBoot, 'listeners'> & { listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https'; port?: number }> },
+    boot: Omit<WorkerBoot, 'listeners'> & {
+      listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https'; port?: number }>;
+    },
     readonly generation: number,
     onMessage: (w: WorkerProcess, m: WorkerMessage) => void,
     /** The worker's slot, 0..N-1: a replacement takes the index of the worker it replaces. */
@@ -51,14 +59,26 @@ export class WorkerProcess {
     // whose copy would otherwise keep the port open after the master has closed it (TERM).
     const accepts = boot.settings.workerClass !== 'sync';
     const inherited = accepts ? boot.listeners.map((l) => l.fd) : [];
-    const childBoot: WorkerBoot = { ...boot, listeners: boot.listeners.map((l, i) => ({ ...l, fd: accepts ? FIRST_LISTENER_FD + i : -1 })) };
+    const childBoot: WorkerBoot = {
+      ...boot,
+      listeners: boot.listeners.map((l, i) => ({ ...l, fd: accepts ? FIRST_LISTENER_FD + i : -1 })),
+    };
     // --capture-output: stdout and stderr become pipes the master reads (src/log/capture.ts).
     const output = boot.settings.captureOutput ? 'pipe' : 'inherit';
     // A node:cluster worker, so the app sees cluster.isWorker and cluster.worker.id; the settings
     // apply to the next fork only, and the listening sockets are inherited at fixed descriptors.
     prepareCluster();
-    cluster.setupPrimary({ exec: WORKER_ENTRY, args: [], stdio: ['inherit', output, output, 'ipc', ...inherited], cwd: boot.cwd });
-    const worker = cluster.fork({ [BOOT_ENV]: JSON.stringify(childBoot), [INDEX_ENV]: String(index), [PM2_INDEX_ENV]: String(index) });
+    cluster.setupPrimary({
+      exec: WORKER_ENTRY,
+      args: [],
+      stdio: ['inherit', output, output, 'ipc', ...inherited],
+      cwd: boot.cwd,
+    });
+    const worker = cluster.fork({
+      [BOOT_ENV]: JSON.stringify(childBoot),
+      [INDEX_ENV]: String(index),
+      [PM2_INDEX_ENV]: String(index),
+    });
     this.clusterId = worker.id;
     this.child = worker.process;
     this.pid = this.child.pid!;

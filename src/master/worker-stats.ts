@@ -130,7 +130,8 @@ export class WorkerStatsBook {
     const t = this.tracked.get(w.pid);
     const last = t?.last ?? null;
     const inFlight = last?.inFlight ?? 0;
-    const state: WorkerStatus = w.state === 'stopping' ? 'draining' : w.state === 'booting' ? 'booting' : inFlight > 0 ? 'busy' : 'ready';
+    const state: WorkerStatus =
+      w.state === 'stopping' ? 'draining' : w.state === 'booting' ? 'booting' : inFlight > 0 ? 'busy' : 'ready';
     return {
       pid: w.pid,
       state,

@@ -104,7 +104,9 @@ export class AppShutdown {
 
   /** What will run, for the log line; empty when the app has nothing to close. */
   describe(): string[] {
-    const listeners = SIGNALS.flatMap((s) => (this.held.get(s)!.length ? [`${this.held.get(s)!.length} ${s} listener(s)`] : []));
+    const listeners = SIGNALS.flatMap((s) =>
+      this.held.get(s)!.length ? [`${this.held.get(s)!.length} ${s} listener(s)`] : [],
+    );
     return [...this.closers.map((c) => c.what), ...listeners];
   }
 
@@ -121,7 +123,10 @@ export class AppShutdown {
     });
     const outcome = await Promise.race([this.runSteps(log).then(() => 'done' as const), expired]);
     clearTimeout(timer);
-    if (outcome === 'timeout') log.error(`The app's shutdown did not finish within --graceful-timeout (${(timeoutMs / 1000).toFixed(1)} s left); exiting anyway`);
+    if (outcome === 'timeout')
+      log.error(
+        `The app's shutdown did not finish within --graceful-timeout (${(timeoutMs / 1000).toFixed(1)} s left); exiting anyway`,
+      );
   }
 
   private async runSteps(log: ShutdownLog): Promise<void> {

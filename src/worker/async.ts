@@ -10,7 +10,11 @@ import type { Logger } from '../log/logger.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 
 /** The HTTP settings every class gives its HTTP implementation. */
-export function protocolOptions(settings: Record<string, unknown>, log: Logger, scheme: 'http' | 'https'): ProtocolOptions {
+export function protocolOptions(
+  settings: Record<string, unknown>,
+  log: Logger,
+  scheme: 'http' | 'https',
+): ProtocolOptions {
   return { keepAliveTimeout: (settings.keepAlive as number) * 1000, limits: httpLimits(settings), scheme, log };
 }
 
@@ -35,12 +39,24 @@ export class AsyncWorker implements WorkerClass {
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
       const options = protocolOptions(settings, this.ctx.log, listener.scheme);
       const http1 = this.makeProtocol(options, index);
-      const protocol = edge.http2 ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, http1, { ...options, maxConcurrentStreams: edge.maxConcurrentStreams }) : http1;
+      const protocol = edge.http2
+        ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, http1, {
+            ...options,
+            maxConcurrentStreams: edge.maxConcurrentStreams,
+          })
+        : http1;
       protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.ctx.observe?.(protocol);
       this.protocols.push(protocol);
-      this.servers.push(await listenOnFd(listener.fd, cap.guard(edgeFor(protocol, edge, listener)), settings.backlog as number, listener.port));
+      this.servers.push(
+        await listenOnFd(
+          listener.fd,
+          cap.guard(edgeFor(protocol, edge, listener)),
+          settings.backlog as number,
+          listener.port,
+        ),
+      );
     }
   }
 

@@ -8,7 +8,11 @@ import type { WorkerClass, WorkerContext } from './types.js';
  * The worker class named by `--worker-class`. The process-level classes load the app here; the
  * thread class loads it in each of its threads instead, never in the main thread.
  */
-export async function createWorkerClass(name: string, base: Omit<WorkerContext, 'app'>, loadApp: () => Promise<HostedApp>): Promise<WorkerClass> {
+export async function createWorkerClass(
+  name: string,
+  base: Omit<WorkerContext, 'app'>,
+  loadApp: () => Promise<HostedApp>,
+): Promise<WorkerClass> {
   // Only the class in use is loaded: the thread class brings the engine and the thread pool.
   if (name === 'thread') return new (await import('./thread.js')).ThreadWorker(base);
   watchAppListens();

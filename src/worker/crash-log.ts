@@ -44,13 +44,23 @@ export function installCrashLog(log: Logger, flush: () => void): void {
     if (dying) return; // a second throw while exiting adds nothing
     dying = true;
     try {
-      log.fatal({ ...fields, err: loggable(err) }, 'Worker (%s) crashed: uncaught exception: %s', who, errorFields(err).message);
+      log.fatal(
+        { ...fields, err: loggable(err) },
+        'Worker (%s) crashed: uncaught exception: %s',
+        who,
+        errorFields(err).message,
+      );
       flush();
     } finally {
       process.exit(1);
     }
   });
   process.on('unhandledRejection', (reason) => {
-    log.error({ ...fields, err: loggable(reason) }, 'Worker (%s): unhandled promise rejection in the app: %s', who, errorFields(reason).message);
+    log.error(
+      { ...fields, err: loggable(reason) },
+      'Worker (%s): unhandled promise rejection in the app: %s',
+      who,
+      errorFields(reason).message,
+    );
   });
 }

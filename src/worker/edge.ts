@@ -28,14 +28,20 @@ export function networkEdge(
   };
 }
 
-function proxyThenTls(protocol: ProtocolServer, opts: { tls: TlsOptions | null; headerTimeout: number; proxyProtocol: boolean; log: Logger }): (socket: Socket) => void {
+function proxyThenTls(
+  protocol: ProtocolServer,
+  opts: { tls: TlsOptions | null; headerTimeout: number; proxyProtocol: boolean; log: Logger },
+): (socket: Socket) => void {
   // A TLS layer takes a paused socket's put-back bytes itself; only plain HTTP needs the socket
   // resumed. With --http2 the protocol server looks at ALPN and picks h2 or HTTP/1.1.
   const inner = opts.tls
     ? tlsLayer(opts.tls, (s) => protocol.accept(s), {
         headerTimeout: opts.headerTimeout,
         onFailure: (kind, detail, raw) => {
-          opts.log.debug({ peer: raw.remoteAddress, err: detail }, kind === 'timeout' ? 'TLS handshake timed out' : 'TLS handshake failed');
+          opts.log.debug(
+            { peer: raw.remoteAddress, err: detail },
+            kind === 'timeout' ? 'TLS handshake timed out' : 'TLS handshake failed',
+          );
           protocol.emit('tls-handshake-failed', kind);
         },
       })
@@ -44,7 +50,13 @@ function proxyThenTls(protocol: ProtocolServer, opts: { tls: TlsOptions | null; 
   return (socket) => {
     // The --header-timeout clock starts now, before the PROXY header.
     markAccepted(socket);
-    acceptProxyProtocol(socket, inner, (err, s) => opts.log.info({ peer: s.remoteAddress }, 'Closing a connection with a bad PROXY protocol header: %s', err.message));
+    acceptProxyProtocol(socket, inner, (err, s) =>
+      opts.log.info(
+        { peer: s.remoteAddress },
+        'Closing a connection with a bad PROXY protocol header: %s',
+        err.message,
+      ),
+    );
   };
 }
 
@@ -86,7 +98,11 @@ export function edgeSettings(settings: Record<string, unknown>, log: Logger, app
 }
 
 /** The edge for one listener: PROXY protocol, TLS, then `protocol`. */
-export function edgeFor(protocol: ProtocolServer, edge: EdgeSettings, listener: { address: string }): (socket: Socket) => void {
+export function edgeFor(
+  protocol: ProtocolServer,
+  edge: EdgeSettings,
+  listener: { address: string },
+): (socket: Socket) => void {
   return networkEdge(protocol, { ...edge, unix: listener.address.startsWith('unix:') });
 }
 
@@ -104,8 +120,16 @@ export function http2Protocol(
     keepAliveTimeout: opts.keepAliveTimeout,
     limits: opts.limits,
     maxConcurrentStreams: opts.maxConcurrentStreams,
-    onError: (err, req) => opts.log.error({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, `Error handling request ${req.method} ${req.url}`),
-    onHeadTimeout: (socket) => opts.log.debug({ peer: socket.remoteAddress }, 'HTTP/2 connection sent no request within --header-timeout of its accept'),
+    onError: (err, req) =>
+      opts.log.error(
+        { err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) },
+        `Error handling request ${req.method} ${req.url}`,
+      ),
+    onHeadTimeout: (socket) =>
+      opts.log.debug(
+        { peer: socket.remoteAddress },
+        'HTTP/2 connection sent no request within --header-timeout of its accept',
+      ),
   });
   return logRefusals(server, opts.log);
 }

@@ -54,10 +54,15 @@ export class WorkerHooks {
   run(name: WorkerHookName, ...args: unknown[]): void | Promise<void> {
     const fn = this.hooks[name];
     if (!fn) return;
-    const fail = (err: unknown) => this.log.error({ hook: name, err: { message: describeError(err), stack: (err as Error)?.stack } }, `The ${name} hook failed: ${describeError(err)}`);
+    const fail = (err: unknown) =>
+      this.log.error(
+        { hook: name, err: { message: describeError(err), stack: (err as Error)?.stack } },
+        `The ${name} hook failed: ${describeError(err)}`,
+      );
     try {
       const result = fn(...args);
-      if (result && typeof (result as Promise<unknown>).then === 'function') return (result as Promise<unknown>).then(() => undefined, fail);
+      if (result && typeof (result as Promise<unknown>).then === 'function')
+        return (result as Promise<unknown>).then(() => undefined, fail);
     } catch (err) {
       fail(err);
     }

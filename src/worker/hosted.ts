@@ -48,7 +48,9 @@ async function prepareProtocol(app: HostedApp): Promise<void> {
 const requestLine = (method?: string, url?: string) => `${method ?? '?'} ${url ?? '?'}`;
 
 function describe(err: unknown): Record<string, unknown> {
-  return err instanceof Error ? { err: { type: err.name, message: err.message, stack: err.stack } } : { err: String(err) };
+  return err instanceof Error
+    ? { err: { type: err.name, message: err.message, stack: err.stack } }
+    : { err: String(err) };
 }
 
 /** The HTTP implementation for an app: node:http for `(req, res)` apps, gserve's engine for the rest. */
@@ -58,7 +60,9 @@ export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServ
 
 /** Each refused request (a 4xx from the limits and checks in http/) gets one info line. */
 export function logRefusals<P extends ProtocolServer>(protocol: P, log: Logger): P {
-  protocol.on('rejected', (r: Rejection, socket: Socket) => log.info(rejectionLogFields(r, socket), `Refused request: ${r.status} ${r.reason}`));
+  protocol.on('rejected', (r: Rejection, socket: Socket) =>
+    log.info(rejectionLogFields(r, socket), `Refused request: ${r.status} ${r.reason}`),
+  );
   return protocol;
 }
 
@@ -69,7 +73,8 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
     const server = new protocols.node.NodeProtocolServer(withHealthCheckNode(app.listener), {
       keepAliveTimeout: opts.keepAliveTimeout,
       limits: opts.limits,
-      onError: (err, req: IncomingMessage) => opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
+      onError: (err, req: IncomingMessage) =>
+        opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
     });
     attachNodeUpgrade(server.server, app, reportError);
     closeWebSocketsOnDrain(server);
@@ -77,7 +82,11 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   }
   const handler = withHealthCheckEngine(engineHandlerFor(app, reportError, (line) => opts.log.error(line)));
   protocols.engine ??= missing('engine');
-  const engine = new protocols.engine.HttpEngine(handler, { keepAliveTimeout: opts.keepAliveTimeout, limits: opts.limits, scheme: opts.scheme });
+  const engine = new protocols.engine.HttpEngine(handler, {
+    keepAliveTimeout: opts.keepAliveTimeout,
+    limits: opts.limits,
+    scheme: opts.scheme,
+  });
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
     // A body cut short by a refusal (already logged) surfaces in the app as a failed read.
     if (err instanceof Error && err.name === 'Rejection') return;

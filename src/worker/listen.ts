@@ -10,7 +10,12 @@ type ListenTwo = (address: null, port: null, addressType: null, backlog: number 
  * would open the same fd number of its own (another socket). Node's own path for the master and for
  * `exclusive` listens, `_listen2`, takes the descriptor as it is.
  */
-export function listenOnFd(fd: number, onConnection: (socket: Socket) => void, backlog?: number, expectedPort?: number): Promise<Server> {
+export function listenOnFd(
+  fd: number,
+  onConnection: (socket: Socket) => void,
+  backlog?: number,
+  expectedPort?: number,
+): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer(onConnection);
     server.once('error', reject);
@@ -21,7 +26,11 @@ export function listenOnFd(fd: number, onConnection: (socket: Socket) => void, b
       const at = server.address();
       if (expectedPort !== undefined && typeof at === 'object' && at !== null && at.port !== expectedPort) {
         server.close();
-        reject(new BindError(`Worker: the inherited socket fd ${fd} listens on port ${at.port}, not ${expectedPort}. Refusing to serve on it.`));
+        reject(
+          new BindError(
+            `Worker: the inherited socket fd ${fd} listens on port ${at.port}, not ${expectedPort}. Refusing to serve on it.`,
+          ),
+        );
         return;
       }
       resolve(server);

@@ -28,7 +28,11 @@ delete process.env[BOOT_ENV];
 process.env.GSERVE_WORKER_GENERATION = String(boot.generation);
 const settings = boot.settings;
 // With --capture-output the master reads this stderr and formats it itself: it must get JSON.
-const logTarget = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string, json: Boolean(settings.logJson) || (Boolean(settings.captureOutput) && settings.errorLogfile === '-') });
+const logTarget = createLogger({
+  level: settings.logLevel as LogLevel,
+  file: settings.errorLogfile as string,
+  json: Boolean(settings.logJson) || (Boolean(settings.captureOutput) && settings.errorLogfile === '-'),
+});
 const log = logTarget.logger;
 configureHealthCheck((settings.healthPath as string | null) ?? null);
 const announceStop = () => {
@@ -40,8 +44,17 @@ const send = (message: WorkerMessage) => {
 };
 
 let worker: WorkerClass | null = null;
-const access = settings.accessLogfile ? { file: settings.accessLogfile as string, format: settings.accessLogformat as string, json: Boolean(settings.accessLogJson) } : null;
-const stats = new WorkerStats(access && createAccessLog(access), settings.controlSocket !== 'off' || Boolean(settings.metricsBind));
+const access = settings.accessLogfile
+  ? {
+      file: settings.accessLogfile as string,
+      format: settings.accessLogformat as string,
+      json: Boolean(settings.accessLogJson),
+    }
+  : null;
+const stats = new WorkerStats(
+  access && createAccessLog(access),
+  settings.controlSocket !== 'off' || Boolean(settings.metricsBind),
+);
 process.on('exit', () => stats.stop()); // flushes the access log, on every way out
 let hooks: WorkerHooks | null = null;
 let lifespan: Lifespan | null = null;
@@ -127,7 +140,12 @@ async function main(): Promise<void> {
       log.debug('Worker %d runs as uid %d, gid %d', process.pid, owner.uid, owner.gid);
     }
   } catch (err) {
-    return fatal({ t: 'boot-error', code: 'GSERVE_E_PRIVILEGES', message: `Cannot switch the worker to --user/--group: ${describeError(err)}`, exitCode: ExitCode.WORKER_BOOT });
+    return fatal({
+      t: 'boot-error',
+      code: 'GSERVE_E_PRIVILEGES',
+      message: `Cannot switch the worker to --user/--group: ${describeError(err)}`,
+      exitCode: ExitCode.WORKER_BOOT,
+    });
   }
   const recycler = new Recycler(settings, send);
   const context = {
@@ -137,18 +155,28 @@ async function main(): Promise<void> {
       recycler.onResponse();
       h.run('postRequest', h.worker, ...reqRes);
     },
-    onRequest: h.has('preRequest') ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes) : undefined,
+    onRequest: h.has('preRequest')
+      ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes)
+      : undefined,
     observe: (p: ProtocolServer) => stats.observe(p),
   };
   configureGateway(settings as unknown as GatewaySettings, boot.listeners);
   try {
     const loadApp = async () => {
       let loaded: [unknown, Record<string, unknown>] = [undefined, {}];
-      const app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd, (...v) => (loaded = v));
+      const app = await loadHostedApp(
+        settings.app as string,
+        settings.interface as InterfaceChoice,
+        boot.cwd,
+        (...v) => (loaded = v),
+      );
       // ASGI apps close in their lifespan shutdown; WSGI has no such thing.
       if (app.kind === 'node' || app.kind === 'fetch') appShutdown.addApp(...loaded);
       // ASGI lifespan startup completes before the worker takes its first connection.
-      lifespan = await startLifespan(app, settings.lifespan as LifespanMode, { info: (m) => log.info(m), error: (m) => log.error(m) });
+      lifespan = await startLifespan(app, settings.lifespan as LifespanMode, {
+        info: (m) => log.info(m),
+        error: (m) => log.error(m),
+      });
       return app;
     };
     worker = await createWorkerClass(settings.workerClass as string, context, loadApp);
@@ -176,5 +204,10 @@ function fatal(message: Extract<WorkerMessage, { t: 'boot-error' }>): void {
 }
 
 main().catch((err) =>
-  fatal({ t: 'boot-error', code: 'GSERVE_E_WORKER_BOOT', message: `Worker failed to boot: ${describeError(err)}`, exitCode: ExitCode.WORKER_BOOT }),
+  fatal({
+    t: 'boot-error',
+    code: 'GSERVE_E_WORKER_BOOT',
+    message: `Worker failed to boot: ${describeError(err)}`,
+    exitCode: ExitCode.WORKER_BOOT,
+  }),
 );

@@ -26,7 +26,9 @@ type Database = 'passwd' | 'group';
 /** One entry of the user or group database: NSS through getent when present, else the files. */
 function lookup(db: Database, key: string): string[] | null {
   try {
-    const line = execFileSync('getent', [db, key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0];
+    const line = execFileSync('getent', [db, key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(
+      '\n',
+    )[0];
     return line ? line.split(':') : null;
   } catch (err) {
     // getent exits 2 for "not found"; ENOENT means there is no getent (a minimal image): read the file.
@@ -47,25 +49,34 @@ function lookup(db: Database, key: string): string[] | null {
 /** The uid and gid the workers take, or null when neither --user nor --group is set. */
 export function resolveOwner(user: string | null, group: string | null): Owner | null {
   if (user === null && group === null) return null;
-  if (process.platform === 'win32' || typeof process.setuid !== 'function') throw new PrivilegeError('--user and --group need a POSIX system.');
+  if (process.platform === 'win32' || typeof process.setuid !== 'function')
+    throw new PrivilegeError('--user and --group need a POSIX system.');
   let uid = process.getuid!();
   let gid = process.getgid!();
   let name: string | null = null;
   if (user !== null) {
     const entry = lookup('passwd', user);
-    if (!entry && !/^\d+$/.test(user)) throw new PrivilegeError(`Unknown user "${user}" (--user): no such user on this system. Give an existing user name or a numeric uid.`);
+    if (!entry && !/^\d+$/.test(user))
+      throw new PrivilegeError(
+        `Unknown user "${user}" (--user): no such user on this system. Give an existing user name or a numeric uid.`,
+      );
     uid = entry ? Number(entry[2]) : Number(user);
     name = entry ? entry[0]! : null;
     if (entry) gid = Number(entry[3]); // the user's primary group, unless --group says otherwise
   }
   if (group !== null) {
     const entry = lookup('group', group);
-    if (!entry && !/^\d+$/.test(group)) throw new PrivilegeError(`Unknown group "${group}" (--group): no such group on this system. Give an existing group name or a numeric gid.`);
+    if (!entry && !/^\d+$/.test(group))
+      throw new PrivilegeError(
+        `Unknown group "${group}" (--group): no such group on this system. Give an existing group name or a numeric gid.`,
+      );
     gid = entry ? Number(entry[2]) : Number(group);
   }
   const self = process.getuid!();
   if (self !== 0 && (uid !== self || gid !== process.getgid!())) {
-    throw new PrivilegeError(`--user/--group need the master to run as root (it runs as uid ${self}). Start gserve as root, or drop --user and --group.`);
+    throw new PrivilegeError(
+      `--user/--group need the master to run as root (it runs as uid ${self}). Start gserve as root, or drop --user and --group.`,
+    );
   }
   return { uid, gid, user: name };
 }

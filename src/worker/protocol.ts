@@ -8,7 +8,12 @@ export interface WorkerBoot {
   /** The settings, JSON-safe (functions dropped). */
   settings: Record<string, unknown>;
   /** Listening sockets, inherited as file descriptors. */
-  listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https'; /** TCP only: the port the worker must find the socket on. */ port?: number }>;
+  listeners: Array<{
+    fd: number;
+    address: string;
+    scheme: 'http' | 'https' /** TCP only: the port the worker must find the socket on. */;
+    port?: number;
+  }>;
   /** Counts reloads: workers of one HUP share it, so responses can show which generation served them. */
   generation: number;
   /** Working directory for loading the app (after --chdir). */
@@ -45,4 +50,5 @@ export type MasterMessage =
   /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
   | { t: 'shutdown-pending' };
 
-export const isWorkerMessage = (m: unknown): m is WorkerMessage => typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+export const isWorkerMessage = (m: unknown): m is WorkerMessage =>
+  typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';

@@ -43,14 +43,16 @@ export class Recycler {
   private sampleMemory(): void {
     this.lastSample = performance.now();
     const rss = residentMemory();
-    if (rss !== null && rss > this.ceiling) this.retire(`memory ${formatMB(rss)} passed the ceiling of ${formatMB(this.ceiling)} (maxWorkerMemory)`);
+    if (rss !== null && rss > this.ceiling)
+      this.retire(`memory ${formatMB(rss)} passed the ceiling of ${formatMB(this.ceiling)} (maxWorkerMemory)`);
   }
 
   onResponse(): void {
     // The first response proves this worker's slot healthy: its death is then no crash-loop strike.
     if (++this.served === 1) this.send({ t: 'serving' });
     if (this.limit > 0 && this.served >= this.limit) this.retire(`served ${this.served} requests (maxRequests)`);
-    if (this.ceiling > 0 && !this.asked && performance.now() - this.lastSample >= RESPONSE_SAMPLE_MS) this.sampleMemory();
+    if (this.ceiling > 0 && !this.asked && performance.now() - this.lastSample >= RESPONSE_SAMPLE_MS)
+      this.sampleMemory();
   }
 
   private retire(reason: string): void {

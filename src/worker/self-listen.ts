@@ -31,8 +31,22 @@ export const appListensItself = (): boolean => appServers.size > 0;
 /** Where the app's servers listen, once they do: ":3000", "/run/app.sock". */
 async function addresses(): Promise<string[]> {
   const servers = [...appServers];
-  await Promise.all(servers.map((s) => (s.listening ? null : new Promise<void>((resolve) => (s.once('listening', resolve), s.once('error', () => resolve()))))));
-  return servers.map((s) => s.address()).filter((a) => a !== null).map((a) => (typeof a === 'string' ? a : `${a.address === '::' || a.address === '0.0.0.0' ? '' : a.address}:${a.port}`));
+  await Promise.all(
+    servers.map((s) =>
+      s.listening
+        ? null
+        : new Promise<void>((resolve) => {
+            s.once('listening', resolve);
+            s.once('error', () => resolve());
+          }),
+    ),
+  );
+  return servers
+    .map((s) => s.address())
+    .filter((a) => a !== null)
+    .map((a) =>
+      typeof a === 'string' ? a : `${a.address === '::' || a.address === '0.0.0.0' ? '' : a.address}:${a.port}`,
+    );
 }
 
 export class SelfListeningWorker implements WorkerClass {
@@ -59,7 +73,10 @@ export class SelfListeningWorker implements WorkerClass {
   private drain(server: net.Server): Promise<void> {
     const http = server as Partial<HttpServer>;
     if (typeof http.closeIdleConnections === 'function') {
-      server.prependListener('request', (_req: unknown, res: { shouldKeepAlive: boolean }) => (res.shouldKeepAlive = false));
+      server.prependListener(
+        'request',
+        (_req: unknown, res: { shouldKeepAlive: boolean }) => (res.shouldKeepAlive = false),
+      );
       const idle = setTimeout(() => http.closeIdleConnections!(), this.keepAliveMs);
       idle.unref();
       server.once('close', () => clearTimeout(idle));

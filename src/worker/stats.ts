@@ -78,7 +78,11 @@ export class WorkerStats {
       else this.tlsHandshakeErrors++;
     });
     if (!this.counting) {
-      if (this.accessLog) protocol.on('response', (_req: unknown, _res: unknown, x: Exchange | undefined) => x && this.accessLog!.write(x));
+      if (this.accessLog)
+        protocol.on(
+          'response',
+          (_req: unknown, _res: unknown, x: Exchange | undefined) => x && this.accessLog!.write(x),
+        );
       return;
     }
     protocol.on('response', (_req: unknown, _res: unknown, x: Exchange | undefined) => {
@@ -123,7 +127,11 @@ export class WorkerStats {
 
   report(): StatsReport {
     const seconds = (ns: number) => Math.max(0, (ns || 0) / 1e9 - LOOP_RESOLUTION_MS / 1000);
-    const loopDelay = { mean: seconds(this.loop.mean), p99: seconds(this.loop.percentile(99)), max: seconds(this.loop.max) };
+    const loopDelay = {
+      mean: seconds(this.loop.mean),
+      p99: seconds(this.loop.percentile(99)),
+      max: seconds(this.loop.max),
+    };
     this.loop.reset();
     return {
       t: 'stats',

@@ -92,7 +92,9 @@ type PublicShape<T, Except extends keyof T> = Omit<Pick<T, keyof T>, Except>;
 
 /** `EngineRequest`, as an app thread has it. */
 // The engine's own body plumbing (pushBody, …) is not part of what an adapter sees.
-export class ThreadRequest implements PublicShape<EngineRequest, 'body' | 'pushBody' | 'discardBody' | 'bodyComplete' | 'announceBody'> {
+export class ThreadRequest
+  implements PublicShape<EngineRequest, 'body' | 'pushBody' | 'discardBody' | 'bodyComplete' | 'announceBody'>
+{
   readonly body: ThreadBody = new ThreadBody();
   complete = false;
   readonly startedAt = performance.now();
@@ -153,7 +155,8 @@ export class ThreadRequest implements PublicShape<EngineRequest, 'body' | 'pushB
 
   header(name: string): string | undefined {
     const raw = this.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1];
+    for (let i = 0; i < raw.length; i += 2)
+      if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1];
     return undefined;
   }
 
@@ -271,7 +274,9 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
       this.closed = true;
       this.release();
     } else if (chunk) this.unacked += chunk.byteLength;
-    const message: Extract<FromThread, { t: 'res' }> = head ? { t: 'res', id: this.id, status: head.status, headers: head.headers } : { t: 'res', id: this.id };
+    const message: Extract<FromThread, { t: 'res' }> = head
+      ? { t: 'res', id: this.id, status: head.status, headers: head.headers }
+      : { t: 'res', id: this.id };
     if (chunk) message.chunk = chunk;
     if (end) message.end = true;
     if (end && this.streamed) message.stream = true;
@@ -301,7 +306,8 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
     return this.req.header(name);
   }
   responseHeader(name: string): string | undefined {
-    for (const [key, value] of this.head?.headers ?? []) if (key.length === name.length && key.toLowerCase() === name) return value;
+    for (const [key, value] of this.head?.headers ?? [])
+      if (key.length === name.length && key.toLowerCase() === name) return value;
     return undefined;
   }
 }

@@ -109,7 +109,10 @@ class ForwardedExchange implements Exchange {
       this.settle();
     });
     if (!hasBody) return;
-    const body = (this.body = new BodySender((chunk, end) => pool.send(this, { t: 'body', id, chunk, end }, transferOf(chunk)), req.body));
+    const body = (this.body = new BodySender(
+      (chunk, end) => pool.send(this, { t: 'body', id, chunk, end }, transferOf(chunk)),
+      req.body,
+    ));
     req.body.on('data', (chunk: Buffer) => body.add(chunk));
     req.body.on('end', () => body.end());
     // The engine refused the rest of the body (a limit, a framing error); it answers the client itself.
@@ -147,7 +150,8 @@ class ForwardedExchange implements Exchange {
   onFail(): void {
     if (this.settled) return;
     const { res } = this;
-    if (!res.headersSent && !res.finished) res.writeHead(500, [['content-type', 'text/plain']]).end('Internal Server Error\n');
+    if (!res.headersSent && !res.finished)
+      res.writeHead(500, [['content-type', 'text/plain']]).end('Internal Server Error\n');
     else res.req.socket.destroy();
     this.settle();
   }
@@ -179,7 +183,11 @@ class Tunnel implements Exchange {
   start(listener: number, req: EngineRequest, early: Buffer): void {
     const { pool, socket, id } = this;
     const first = early.length > 0 ? new Uint8Array(early) : undefined;
-    pool.open(this, { t: 'open', id, listener, head: headOf(req), peer: peerOf(socket), chunk: first }, transferOf(first));
+    pool.open(
+      this,
+      { t: 'open', id, listener, head: headOf(req), peer: peerOf(socket), chunk: first },
+      transferOf(first),
+    );
     const sender = new BodySender((chunk) => pool.send(this, { t: 'body', id, chunk }, transferOf(chunk)), socket);
     this.sender = sender;
     socket.on('data', (data: Buffer) => sender.add(data));

@@ -1,7 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { AppLoadError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { decodeFromThread, encodeToThread, endsExchange, type FromThread, type ThreadBoot, type ToThread } from './thread-protocol.js';
+import {
+  decodeFromThread,
+  encodeToThread,
+  endsExchange,
+  type FromThread,
+  type ThreadBoot,
+  type ToThread,
+} from './thread-protocol.js';
 
 const RUNNER = new URL('./thread-runner.js', import.meta.url);
 /** A thread that fails sooner than this after it started counts toward the respawn backoff. */
@@ -118,10 +125,23 @@ export class ThreadPool {
 
   private spawn(): void {
     const worker = new Worker(RUNNER, { workerData: this.boot });
-    const slot: Slot = { worker, threadId: worker.threadId, ready: false, bornAt: Date.now(), lastBeat: Date.now(), current: null };
+    const slot: Slot = {
+      worker,
+      threadId: worker.threadId,
+      ready: false,
+      bornAt: Date.now(),
+      lastBeat: Date.now(),
+      current: null,
+    };
     this.slots.add(slot);
     worker.on('message', (m: Parameters<typeof decodeFromThread>[0]) => this.onMessage(slot, decodeFromThread(m)));
-    worker.on('error', (err) => this.log.error({ err: { message: err.message, stack: err.stack } }, 'Thread %d died: uncaught exception', slot.threadId));
+    worker.on('error', (err) =>
+      this.log.error(
+        { err: { message: err.message, stack: err.stack } },
+        'Thread %d died: uncaught exception',
+        slot.threadId,
+      ),
+    );
     worker.on('exit', (code) => this.onExit(slot, code));
   }
 
@@ -178,7 +198,11 @@ export class ThreadPool {
     for (const slot of this.slots) {
       if (!slot.ready || now - slot.lastBeat <= timeout) continue;
       slot.ready = false;
-      this.log.error('THREAD TIMEOUT (thread %d): no heartbeat for %d s, its event loop is blocked; replacing it', slot.threadId, timeout / 1000);
+      this.log.error(
+        'THREAD TIMEOUT (thread %d): no heartbeat for %d s, its event loop is blocked; replacing it',
+        slot.threadId,
+        timeout / 1000,
+      );
       void slot.worker.terminate();
     }
   }

@@ -91,7 +91,8 @@ export type FromThread =
   | { t: 'raw'; id: number; chunk?: Uint8Array; end?: boolean };
 
 /** Whether a message from a thread ends its exchange (the thread is free for the next request). */
-export const endsExchange = (m: FromThread): boolean => (m.t === 'res' || m.t === 'raw' ? m.end === true : m.t === 'abandon');
+export const endsExchange = (m: FromThread): boolean =>
+  m.t === 'res' || m.t === 'raw' ? m.end === true : m.t === 'abandon';
 
 /**
  * Gathers small chunks and posts them as one message per turn of the event loop, or per BATCH_BYTES.
@@ -132,7 +133,9 @@ export class Batcher {
     const needed = this.bytes + size;
     if (!this.buffer || needed > this.buffer.byteLength) {
       // Exactly the first chunk's size (a whole small response moves as it is), then doubling.
-      const grown = new Uint8Array(new ArrayBuffer(this.buffer ? Math.max(needed, Math.min(2 * this.buffer.byteLength, BATCH_BYTES)) : needed));
+      const grown = new Uint8Array(
+        new ArrayBuffer(this.buffer ? Math.max(needed, Math.min(2 * this.buffer.byteLength, BATCH_BYTES)) : needed),
+      );
       if (this.buffer) grown.set(this.buffer.subarray(0, this.bytes));
       this.buffer = grown;
     }
@@ -163,7 +166,8 @@ export class Batcher {
 }
 
 /** The transfer list for a message carrying `chunk`: its ArrayBuffer moves instead of being copied. */
-export const transferOf = (chunk: Uint8Array | undefined): ArrayBuffer[] => (chunk && !(chunk.buffer instanceof SharedArrayBuffer) ? [chunk.buffer as ArrayBuffer] : []);
+export const transferOf = (chunk: Uint8Array | undefined): ArrayBuffer[] =>
+  chunk && !(chunk.buffer instanceof SharedArrayBuffer) ? [chunk.buffer as ArrayBuffer] : [];
 
 // ---- the wire form ----
 // Messages travel as flat arrays: postMessage clones them two to three times faster than the nested
@@ -185,8 +189,28 @@ export function encodeToThread(m: ToThread): Wire {
   switch (m.t) {
     case 'open': {
       const { head, peer } = m;
-      const flags = (m.end ? 1 : 0) | (head.keepAlive ? 2 : 0) | (head.upgrade ? 4 : 0) | (peer.encrypted ? 8 : 0) | (peer.unixPeer ? 16 : 0);
-      const out: Wire = [OPEN, m.id, m.listener, flags, m.chunk, head.method, head.url, head.httpVersion, peer.remoteAddress, peer.remotePort, peer.remoteFamily, peer.localAddress, peer.localPort, peer.unixPath];
+      const flags =
+        (m.end ? 1 : 0) |
+        (head.keepAlive ? 2 : 0) |
+        (head.upgrade ? 4 : 0) |
+        (peer.encrypted ? 8 : 0) |
+        (peer.unixPeer ? 16 : 0);
+      const out: Wire = [
+        OPEN,
+        m.id,
+        m.listener,
+        flags,
+        m.chunk,
+        head.method,
+        head.url,
+        head.httpVersion,
+        peer.remoteAddress,
+        peer.remotePort,
+        peer.remoteFamily,
+        peer.localAddress,
+        peer.localPort,
+        peer.unixPath,
+      ];
       for (const value of head.rawHeaders) out.push(value);
       return out;
     }

@@ -132,7 +132,8 @@ class ResponseReader implements Sink {
   ) {
     const head = res.req.method === 'HEAD';
     this.parser[HTTPParser.kOnHeadersComplete] = (info: ResponseHead) => this.onHead(info, head);
-    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) => void this.res.write(chunk.subarray(offset, offset + length));
+    this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) =>
+      void this.res.write(chunk.subarray(offset, offset + length));
     this.parser[HTTPParser.kOnMessageComplete] = () => this.onMessageComplete();
   }
 
@@ -246,7 +247,8 @@ export function nodeServerFor(app: Extract<HostedApp, { kind: 'node' }>, reportE
       };
       try {
         const result = app.listener(req, res);
-        if (result && typeof (result as Promise<unknown>).catch === 'function') (result as Promise<unknown>).catch(fail);
+        if (result && typeof (result as Promise<unknown>).catch === 'function')
+          (result as Promise<unknown>).catch(fail);
       } catch (err) {
         fail(err);
       }

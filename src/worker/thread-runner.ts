@@ -10,7 +10,14 @@ import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { setForwardedAllowIps } from '../http/proxy.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import { PeerSocket, ThreadRequest, ThreadResponse, type Post } from './thread-exchange.js';
-import { decodeToThread, encodeFromThread, endsExchange, type FromThread, type ThreadBoot, type ToThread } from './thread-protocol.js';
+import {
+  decodeToThread,
+  encodeFromThread,
+  endsExchange,
+  type FromThread,
+  type ThreadBoot,
+  type ToThread,
+} from './thread-protocol.js';
 import { ReplayedRequest, Tunnel, nodeServerFor, type ExchangeSocket } from './thread-replay.js';
 
 /**
@@ -22,8 +29,13 @@ import { ReplayedRequest, Tunnel, nodeServerFor, type ExchangeSocket } from './t
 const boot = workerData as ThreadBoot;
 const port = parentPort!;
 const settings = boot.settings;
-const log = createLogger({ level: settings.logLevel as LogLevel, file: settings.errorLogfile as string, json: Boolean(settings.logJson) || (Boolean(settings.captureOutput) && settings.errorLogfile === '-') }).logger.child({ thread: threadId });
-const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) => port.postMessage(encodeFromThread(message), transfer);
+const log = createLogger({
+  level: settings.logLevel as LogLevel,
+  file: settings.errorLogfile as string,
+  json: Boolean(settings.logJson) || (Boolean(settings.captureOutput) && settings.errorLogfile === '-'),
+}).logger.child({ thread: threadId });
+const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) =>
+  port.postMessage(encodeFromThread(message), transfer);
 
 /** What the thread does with the messages about one exchange. */
 interface Running {
@@ -33,7 +45,9 @@ interface Running {
 }
 
 function describe(err: unknown): Record<string, unknown> {
-  return err instanceof Error ? { err: { type: err.name, message: err.message, stack: err.stack } } : { err: String(err) };
+  return err instanceof Error
+    ? { err: { type: err.name, message: err.message, stack: err.stack } }
+    : { err: String(err) };
 }
 const reportError = (err: unknown, what: string) => log.error(describe(err), `Error in ${what}`);
 
@@ -51,10 +65,17 @@ async function main(): Promise<void> {
   setForwardedAllowIps(settings.forwardedAllowIps as string[]);
   try {
     app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
-    await startLifespan(app, settings.lifespan as LifespanMode, { info: (m) => log.info(m), error: (m) => log.error(m) });
+    await startLifespan(app, settings.lifespan as LifespanMode, {
+      info: (m) => log.info(m),
+      error: (m) => log.error(m),
+    });
   } catch (err) {
     const code = err instanceof AppLoadError ? err.code : 'GSERVE_E_APP_LOAD';
-    post({ t: 'load-error', code, message: err instanceof AppLoadError ? err.message : `Failed to load the app in a thread: ${describeError(err)}` });
+    post({
+      t: 'load-error',
+      code,
+      message: err instanceof AppLoadError ? err.message : `Failed to load the app in a thread: ${describeError(err)}`,
+    });
     process.exit(1);
   }
   const hosted = app;
@@ -62,23 +83,34 @@ async function main(): Promise<void> {
   const handler: EngineHandler | null =
     hosted.kind === 'node' ? null : engineHandlerFor(hosted, reportError, (line) => log.error(line));
   // Upgrade requests to a gateway app: the engine in this thread answers them on a tunnel.
-  const engines = hosted.kind === 'node' ? [] : boot.schemes.map((scheme) => {
-    const engine = protocolFor(hosted, protocolOptions(settings, log, scheme));
-    engine.on('response', (req: { socket?: unknown }) => (req?.socket as ExchangeSocket | undefined)?.onResponse?.());
-    return engine;
-  });
+  const engines =
+    hosted.kind === 'node'
+      ? []
+      : boot.schemes.map((scheme) => {
+          const engine = protocolFor(hosted, protocolOptions(settings, log, scheme));
+          engine.on('response', (req: { socket?: unknown }) =>
+            (req?.socket as ExchangeSocket | undefined)?.onResponse?.(),
+          );
+          return engine;
+        });
   const running = new Map<number, Running>();
 
   function serve(id: number, listener: number, m: Extract<ToThread, { t: 'open' }>): Running {
     const { head, peer } = m;
     const credit = (bytes: number) => post({ t: 'credit', id, bytes });
     if (head.upgrade) {
-      const accept = nodeServer ? (s: ExchangeSocket) => nodeServer.emit('connection', s) : (s: ExchangeSocket) => engines[listener]!.accept(s as unknown as Socket);
+      const accept = nodeServer
+        ? (s: ExchangeSocket) => nodeServer.emit('connection', s)
+        : (s: ExchangeSocket) => engines[listener]!.accept(s as unknown as Socket);
       const tunnel = new Tunnel(id, head, peer, accept, (message, transfer) => {
         if (endsExchange(message)) running.delete(id);
         post(message, transfer);
       });
-      return { receive: (chunk) => tunnel.receive(chunk), abort: () => tunnel.abort(), credit: (bytes) => tunnel.credit(bytes) };
+      return {
+        receive: (chunk) => tunnel.receive(chunk),
+        abort: () => tunnel.abort(),
+        credit: (bytes) => tunnel.credit(bytes),
+      };
     }
     let res: ThreadResponse;
     const req = new ThreadRequest(head, new PeerSocket(peer, () => res.abandon()), boot.schemes[listener]!, credit);
@@ -88,10 +120,15 @@ async function main(): Promise<void> {
     });
     if (nodeServer) {
       const replay = new ReplayedRequest(nodeServer, head, peer, res, credit);
-      return { receive: (chunk, end) => replay.receive(chunk, end), abort: () => replay.abort(), credit: (bytes) => replay.credit(bytes) };
+      return {
+        receive: (chunk, end) => replay.receive(chunk, end),
+        abort: () => replay.abort(),
+        credit: (bytes) => replay.credit(bytes),
+      };
     }
     const fail = (err: unknown) => {
-      if (!(err instanceof Error && err.name === 'Rejection')) log.error(describe(err), `Error handling request ${req.method} ${req.url}`);
+      if (!(err instanceof Error && err.name === 'Rejection'))
+        log.error(describe(err), `Error handling request ${req.method} ${req.url}`);
       res.fail();
     };
     try {
@@ -138,7 +175,10 @@ async function main(): Promise<void> {
 }
 
 process.on('unhandledRejection', (reason) => {
-  log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'Unhandled promise rejection in the app');
+  log.error(
+    { err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) },
+    'Unhandled promise rejection in the app',
+  );
 });
 
 void main();

@@ -10,9 +10,16 @@ const delayOf = (l: LogLine) => Number(/next respawn in (\d+) ms/.exec(l.msg)?.[
 
 describe('per-slot crash backoff', () => {
   it('a healthy worker recycled while another slot backs off is replaced at once, not after the backoff', async () => {
-    const g = await startGserve(['-w', '2', '--max-requests', '5', '--timeout', '0', join(apps, 'crash-one-slot.js')], { workers: 0, env: { LOCK_DIR: tempDir() } });
+    const g = await startGserve(['-w', '2', '--max-requests', '5', '--timeout', '0', join(apps, 'crash-one-slot.js')], {
+      workers: 0,
+      env: { LOCK_DIR: tempDir() },
+    });
     // The crashing slot now waits 3.2 s or more before its next worker.
-    const waiting = await g.until(() => g.lines.find((l) => delayOf(l) >= 3200), 'a backoff of 3.2 s in the crashing slot', 60_000);
+    const waiting = await g.until(
+      () => g.lines.find((l) => delayOf(l) >= 3200),
+      'a backoff of 3.2 s in the crashing slot',
+      60_000,
+    );
     const from = g.lines.indexOf(waiting);
     for (let i = 0; i < 5; i++) expect((await get(g.url)).body).toBe('healthy\n');
     const [recycled] = await g.until(() => {
@@ -20,7 +27,10 @@ describe('per-slot crash backoff', () => {
       return hit.length ? hit : undefined;
     }, 'the healthy worker recycled');
     const at = g.lines.indexOf(recycled!);
-    const booted = await g.until(() => g.lines.slice(at).find((l) => /^Booting worker with pid: \d+$/.test(l.msg)), 'a worker booted after the recycle');
+    const booted = await g.until(
+      () => g.lines.slice(at).find((l) => /^Booting worker with pid: \d+$/.test(l.msg)),
+      'a worker booted after the recycle',
+    );
     // At once: the same turn of the master's loop, not when the other slot's timer fires.
     expect(time(booted) - time(recycled!)).toBeLessThan(1000);
   }, 120_000);

@@ -13,7 +13,9 @@ describe('worker crashes are legible', () => {
     await get(g.url + '/throw').catch(() => null);
     const [line] = await g.waitForLog(/crashed: uncaught exception/);
     expect(line!.pid).toBe(victim);
-    expect(line!.msg).toMatch(new RegExp(`^Worker \\(pid: ${victim}(, index: \\d+)?\\) crashed: uncaught exception: kaboom from a timer$`));
+    expect(line!.msg).toMatch(
+      new RegExp(`^Worker \\(pid: ${victim}(, index: \\d+)?\\) crashed: uncaught exception: kaboom from a timer$`),
+    );
     const err = line!.err as { type: string; message: string; stack: string };
     expect(err.type).toBe('TypeError');
     expect(err.message).toBe('kaboom from a timer');
@@ -31,7 +33,11 @@ describe('worker crashes are legible', () => {
     expect((await get(g.url + '/reject')).status).toBe(200);
     const [line] = await g.waitForLog(/unhandled promise rejection/);
     expect(line!.pid).toBe(pid);
-    expect(line!.msg).toMatch(new RegExp(`^Worker \\(pid: ${pid}(, index: \\d+)?\\): unhandled promise rejection in the app: rejected and never caught$`));
+    expect(line!.msg).toMatch(
+      new RegExp(
+        `^Worker \\(pid: ${pid}(, index: \\d+)?\\): unhandled promise rejection in the app: rejected and never caught$`,
+      ),
+    );
     expect((line!.err as { stack: string }).stack).toMatch(/^RangeError: rejected and never caught\n\s+at /);
     const after = await get(g.url);
     expect(after.headers['x-worker-pid']).toBe(String(pid));

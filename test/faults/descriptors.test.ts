@@ -16,8 +16,12 @@ const ulimit = (n: number) => ['sh', '-c', `ulimit -n ${n} && exec "$@"`, 'sh'];
 describe('descriptor exhaustion during load', () => {
   for (const klass of ['async', 'sync']) {
     it(`-k ${klass} under ulimit -n 100 with 150 concurrent connections: the server survives and recovers`, async () => {
-      const g = await startGserve(['-k', klass, '-w', '2', '--graceful-timeout', '2', join(apps, 'crashes.js')], { wrapper: ulimit(100) });
-      const workers = descendants(g.pid).map((p) => p.pid).sort();
+      const g = await startGserve(['-k', klass, '-w', '2', '--graceful-timeout', '2', join(apps, 'crashes.js')], {
+        wrapper: ulimit(100),
+      });
+      const workers = descendants(g.pid)
+        .map((p) => p.pid)
+        .sort();
       expect(workers).toHaveLength(2);
       const load = await runLoad({ url: g.url, total: 600, connections: 150, freshEvery: 3 });
       // Some connections were refused or cut while descriptors were out: expected. The rest were answered.
@@ -26,13 +30,21 @@ describe('descriptor exhaustion during load', () => {
       for (let i = 0; i < 10; i++) expect((await get(g.url)).status).toBe(200);
       expect(g.lines.some((l) => /pid: (undefined|NaN)/.test(l.msg))).toBe(false);
       // Nobody died from it: the same two workers serve.
-      const exits = g.lines.filter((l) => /^Worker .*(exited|was killed|crashed)|WORKER TIMEOUT/.test(l.msg)).map((l) => l.msg);
+      const exits = g.lines
+        .filter((l) => /^Worker .*(exited|was killed|crashed)|WORKER TIMEOUT/.test(l.msg))
+        .map((l) => l.msg);
       expect(exits).toEqual([]);
-      expect(descendants(g.pid).map((p) => p.pid).sort()).toEqual(workers);
+      expect(
+        descendants(g.pid)
+          .map((p) => p.pid)
+          .sort(),
+      ).toEqual(workers);
       g.signal('SIGTERM');
       const r = await Promise.race([g.exited, new Promise<null>((res) => setTimeout(() => res(null), 20_000))]);
       expect(r?.code).toBe(0);
-      console.log(`-k ${klass}: ${load.statuses.get(200) ?? 0} answered, ${load.errors.length} refused or cut of ${load.total}`);
+      console.log(
+        `-k ${klass}: ${load.statuses.get(200) ?? 0} answered, ${load.errors.length} refused or cut of ${load.total}`,
+      );
     }, 120_000);
   }
 });

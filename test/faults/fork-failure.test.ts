@@ -31,21 +31,26 @@ afterEach(() => {
 /** Opens `n` idle connections (they send nothing); resolves once each connected or failed. */
 async function idle(port: number, n: number): Promise<void> {
   await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<void>((resolve) => {
-        const s = connect(port, '127.0.0.1', () => resolve());
-        s.on('error', () => resolve());
-        s.on('close', () => resolve());
-        sockets.push(s);
-      }),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<void>((resolve) => {
+          const s = connect(port, '127.0.0.1', () => resolve());
+          s.on('error', () => resolve());
+          s.on('close', () => resolve());
+          sockets.push(s);
+        }),
     ),
   );
 }
 
 function status(sock: string): Promise<{ workers: Array<{ pid: unknown; state: string }> }> {
   return new Promise((resolve, reject) =>
-    execFile(process.execPath, [BIN, 'status', '--json', '--control-socket', sock], { cwd: ROOT, timeout: 60_000 }, (err, stdout) =>
-      err ? reject(err) : resolve(JSON.parse(stdout)),
+    execFile(
+      process.execPath,
+      [BIN, 'status', '--json', '--control-socket', sock],
+      { cwd: ROOT, timeout: 60_000 },
+      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout))),
     ),
   );
 }
@@ -59,7 +64,10 @@ async function termWithin(g: Gserve, ms: number): Promise<number | null> {
 describe('a fork that fails', () => {
   it('-k sync out of descriptors: EMFILE is logged and retried, never a pid-less worker, and TERM finishes', async () => {
     const sock = join(tempDir(), 'ctl.sock');
-    const g = await startGserve(['-k', 'sync', '-w', '2', '--graceful-timeout', '2', '--control-socket', sock, join(apps, 'crashes.js')], { wrapper: ulimit(160) });
+    const g = await startGserve(
+      ['-k', 'sync', '-w', '2', '--graceful-timeout', '2', '--control-socket', sock, join(apps, 'crashes.js')],
+      { wrapper: ulimit(160) },
+    );
     await idle(g.port, 220); // the sync master accepts and holds them: its descriptors run out
     await pollUntil(() => openFds(g.pid) >= 150, 'the master near its descriptor limit');
     const victim = [...g.workerPids][0]!;
@@ -78,7 +86,9 @@ describe('a fork that fails', () => {
   }, 120_000);
 
   it('-k sync, fork failing while TERM arrives: the master still exits', async () => {
-    const g = await startGserve(['-k', 'sync', '-w', '2', '--graceful-timeout', '2', join(apps, 'crashes.js')], { wrapper: ulimit(160) });
+    const g = await startGserve(['-k', 'sync', '-w', '2', '--graceful-timeout', '2', join(apps, 'crashes.js')], {
+      wrapper: ulimit(160),
+    });
     await idle(g.port, 220);
     await pollUntil(() => openFds(g.pid) >= 150, 'the master near its descriptor limit');
     for (const pid of g.workerPids) process.kill(pid, 'SIGKILL');
@@ -89,7 +99,9 @@ describe('a fork that fails', () => {
   }, 120_000);
 
   it('--metrics-bind with hundreds of idle scrapers: the connection cap keeps the master able to fork', async () => {
-    const g = await startGserve(['-w', '1', '--metrics-bind', '127.0.0.1:0', join(apps, 'crashes.js')], { wrapper: ulimit(160) });
+    const g = await startGserve(['-w', '1', '--metrics-bind', '127.0.0.1:0', join(apps, 'crashes.js')], {
+      wrapper: ulimit(160),
+    });
     const line = await g.waitForLog(/^Metrics at: /);
     const port = Number(/:(\d+)\/metrics/.exec(line[0]!.msg)![1]);
     await idle(port, 300);

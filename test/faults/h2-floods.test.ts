@@ -7,7 +7,18 @@ import WebSocket from 'ws';
 import { makeCerts, type TestCerts } from '../helpers/certs.js';
 import { eventually } from '../helpers/files.js';
 import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
-import { FLAG, FRAME, PREFACE, frame, getHeaderBlock, h2Request, h2Session, rssOf, rstStream, tlsOpen } from '../helpers/h2.js';
+import {
+  FLAG,
+  FRAME,
+  PREFACE,
+  frame,
+  getHeaderBlock,
+  h2Request,
+  h2Session,
+  rssOf,
+  rstStream,
+  tlsOpen,
+} from '../helpers/h2.js';
 
 /**
  * Floods against an --http2 listener and its WebSockets, one worker: during each, a well-behaved
@@ -35,7 +46,16 @@ beforeAll(() => {
 });
 
 async function target(): Promise<{ g: Gserve; worker: number; idleRss: number }> {
-  const g = await startGserve(['--certfile', certs!.cert, '--keyfile', certs!.key, '--http2', '--ws-ping-interval', '0', join(FIXTURES, 'apps', 'flood-target.js')]);
+  const g = await startGserve([
+    '--certfile',
+    certs!.cert,
+    '--keyfile',
+    certs!.key,
+    '--http2',
+    '--ws-ping-interval',
+    '0',
+    join(FIXTURES, 'apps', 'flood-target.js'),
+  ]);
   const worker = [...g.workerPids][0]!;
   // Warm the worker up (both protocols) before taking its idle size.
   const s = await h2Session(g.port, certs!);
@@ -48,7 +68,11 @@ async function target(): Promise<{ g: Gserve; worker: number; idleRss: number }>
  * Runs `attack` while a polite client sends requests one after another on its own h2 connection;
  * samples the worker's RSS meanwhile. Resolves with the polite client's statuses and the peak RSS.
  */
-async function during(g: Gserve, worker: number, attack: (polite: number[]) => Promise<void>): Promise<{ statuses: number[]; peak: number }> {
+async function during(
+  g: Gserve,
+  worker: number,
+  attack: (polite: number[]) => Promise<void>,
+): Promise<{ statuses: number[]; peak: number }> {
   let peak = rssOf(worker);
   const sampler = setInterval(() => {
     try {
@@ -62,7 +86,8 @@ async function during(g: Gserve, worker: number, attack: (polite: number[]) => P
   const polite = (async () => {
     const session: ClientHttp2Session = await h2Session(g.port, certs!);
     try {
-      while (attacking || statuses.length < 20) statuses.push((await h2Request(session, { ':path': '/polite' })).status);
+      while (attacking || statuses.length < 20)
+        statuses.push((await h2Request(session, { ':path': '/polite' })).status);
     } catch (err) {
       statuses.push(Number.NaN);
       console.log(`the polite client failed: ${(err as Error).message}`);
@@ -102,10 +127,14 @@ async function pour(socket: TLSSocket, next: (i: number) => Buffer | null): Prom
 }
 
 async function comesBack(worker: number, idleRss: number): Promise<number> {
-  return eventually(() => {
-    const rss = rssOf(worker);
-    return rss < idleRss + AFTER_BOUND ? rss : false;
-  }, `the worker's RSS back within ${AFTER_BOUND / MB} MB of idle`, 30_000);
+  return eventually(
+    () => {
+      const rss = rssOf(worker);
+      return rss < idleRss + AFTER_BOUND ? rss : false;
+    },
+    `the worker's RSS back within ${AFTER_BOUND / MB} MB of idle`,
+    30_000,
+  );
 }
 
 /** A second flood may leave at most this much more behind than the first: memory does not ratchet. */
@@ -116,13 +145,19 @@ const RATCHET_BOUND = 32 * MB;
  * request answered 200, the peak RSS within `peakBound` of idle, the RSS back within AFTER_BOUND
  * after each round, and the second round leaving no more than RATCHET_BOUND over the first.
  */
-async function floodTwice(name: string, attack: (g: Gserve, polite: number[], round: number) => Promise<void>, peakBound = PEAK_BOUND): Promise<void> {
+async function floodTwice(
+  name: string,
+  attack: (g: Gserve, polite: number[], round: number) => Promise<void>,
+  peakBound = PEAK_BOUND,
+): Promise<void> {
   const { g, worker, idleRss } = await target();
   const after: number[] = [];
   for (let round = 1; round <= 2; round++) {
     const { statuses, peak } = await during(g, worker, (polite) => attack(g, polite, round));
     after.push(await comesBack(worker, idleRss));
-    console.log(`${name}, round ${round}: idle ${(idleRss / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, after ${(after.at(-1)! / MB).toFixed(0)} MB; polite requests served: ${statuses.length}`);
+    console.log(
+      `${name}, round ${round}: idle ${(idleRss / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, after ${(after.at(-1)! / MB).toFixed(0)} MB; polite requests served: ${statuses.length}`,
+    );
     expect(statuses.length).toBeGreaterThanOrEqual(20);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(peak - idleRss).toBeLessThan(peakBound);
@@ -132,73 +167,112 @@ async function floodTwice(name: string, attack: (g: Gserve, polite: number[], ro
 }
 
 describe('HTTP/2 and WebSocket floods (fault suite)', () => {
-  it('rapid reset: 20,000 streams opened and cancelled at once, over 4 connections', async () => {
-    if (!certs) return;
-    const block = getHeaderBlock();
-    await floodTwice('rapid reset', async (g) => {
-      await Promise.all(
-        Array.from({ length: 4 }, async () => {
-          const socket = await rawH2(g.port);
-          await pour(socket, (i) => (i < 5000 ? Buffer.concat([frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 2 * i + 1, block), rstStream(2 * i + 1)]) : null));
-        }),
+  it(
+    'rapid reset: 20,000 streams opened and cancelled at once, over 4 connections',
+    async () => {
+      if (!certs) return;
+      const block = getHeaderBlock();
+      await floodTwice('rapid reset', async (g) => {
+        await Promise.all(
+          Array.from({ length: 4 }, async () => {
+            const socket = await rawH2(g.port);
+            await pour(socket, (i) =>
+              i < 5000
+                ? Buffer.concat([
+                    frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 2 * i + 1, block),
+                    rstStream(2 * i + 1),
+                  ])
+                : null,
+            );
+          }),
+        );
+      });
+    },
+    FLOOD_TEST_TIMEOUT,
+  );
+
+  it(
+    'CONTINUATION flood: header blocks that never end, 1 KB at a time, over 4 connections',
+    async () => {
+      if (!certs) return;
+      // A literal header field (new name, no indexing) of ~1 KB, repeated in CONTINUATION frames.
+      const name = 'x-flood';
+      const value = 'v'.repeat(1000);
+      const field = Buffer.concat([
+        Buffer.from([0x00, name.length]),
+        Buffer.from(name),
+        Buffer.from([0x7f, value.length - 127]),
+        Buffer.from(value),
+      ]);
+      await floodTwice('CONTINUATION flood', async (g) => {
+        await Promise.all(
+          Array.from({ length: 4 }, async () => {
+            const socket = await rawH2(g.port);
+            await pour(socket, (i) =>
+              i === 0
+                ? frame(FRAME.HEADERS, FLAG.END_STREAM, 1, getHeaderBlock())
+                : i < 20_000
+                  ? frame(FRAME.CONTINUATION, 0, 1, field)
+                  : null,
+            );
+          }),
+        );
+      });
+    },
+    FLOOD_TEST_TIMEOUT,
+  );
+
+  it(
+    '10,000 streams sent at once on one connection that never reads its responses',
+    async () => {
+      if (!certs) return;
+      const block = getHeaderBlock();
+      await floodTwice('10,000 streams', async (g, polite) => {
+        const socket = await tlsOpen(g.port, certs!, ['h2']);
+        socket.on('error', () => {});
+        // Never reads: the server's responses pile up against TCP and the stream windows.
+        socket.pause();
+        const frames = [PREFACE, frame(FRAME.SETTINGS, 0, 0)];
+        for (let i = 0; i < 10_000; i++)
+          frames.push(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 2 * i + 1, block));
+        socket.write(Buffer.concat(frames));
+        // The flood is in the server's hands; meanwhile the polite client is served.
+        const before = polite.length;
+        await eventually(() => polite.length >= before + 50, 'the polite client served during the flood', 90_000);
+        socket.destroy();
+      });
+    },
+    FLOOD_TEST_TIMEOUT,
+  );
+
+  it(
+    'WebSocket clients that never read, sent to until send() drops: queues stop at the back-pressure limit',
+    async () => {
+      if (!certs) return;
+      await floodTwice(
+        'WebSocket never reads',
+        async (g, polite, round) => {
+          const clients: WebSocket[] = [];
+          for (let i = 0; i < 4; i++) {
+            const ws = new WebSocket(`wss://localhost:${g.port}/ws`, { ca: readFileSync(certs!.cert) });
+            await new Promise<void>((resolve, reject) => {
+              ws.once('open', () => {
+                ws.pause(); // never reads
+                resolve();
+              });
+              ws.once('error', reject);
+            });
+            clients.push(ws);
+          }
+          // The app sees send() return 0 once a socket's queue is at the limit.
+          await g.until(() => g.stdout.split('queue full').length - 1 >= 4 * round, 'every queue full', 90_000);
+          const before = polite.length;
+          await eventually(() => polite.length >= before + 20, 'the polite client served with the queues full', 90_000);
+          for (const ws of clients) ws.terminate();
+        },
+        WS_PEAK_BOUND,
       );
-    });
-  }, FLOOD_TEST_TIMEOUT);
-
-  it('CONTINUATION flood: header blocks that never end, 1 KB at a time, over 4 connections', async () => {
-    if (!certs) return;
-    // A literal header field (new name, no indexing) of ~1 KB, repeated in CONTINUATION frames.
-    const name = 'x-flood';
-    const value = 'v'.repeat(1000);
-    const field = Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([0x7f, value.length - 127]), Buffer.from(value)]);
-    await floodTwice('CONTINUATION flood', async (g) => {
-      await Promise.all(
-        Array.from({ length: 4 }, async () => {
-          const socket = await rawH2(g.port);
-          await pour(socket, (i) => (i === 0 ? frame(FRAME.HEADERS, FLAG.END_STREAM, 1, getHeaderBlock()) : i < 20_000 ? frame(FRAME.CONTINUATION, 0, 1, field) : null));
-        }),
-      );
-    });
-  }, FLOOD_TEST_TIMEOUT);
-
-  it('10,000 streams sent at once on one connection that never reads its responses', async () => {
-    if (!certs) return;
-    const block = getHeaderBlock();
-    await floodTwice('10,000 streams', async (g, polite) => {
-      const socket = await tlsOpen(g.port, certs!, ['h2']);
-      socket.on('error', () => {});
-      // Never reads: the server's responses pile up against TCP and the stream windows.
-      socket.pause();
-      const frames = [PREFACE, frame(FRAME.SETTINGS, 0, 0)];
-      for (let i = 0; i < 10_000; i++) frames.push(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 2 * i + 1, block));
-      socket.write(Buffer.concat(frames));
-      // The flood is in the server's hands; meanwhile the polite client is served.
-      const before = polite.length;
-      await eventually(() => polite.length >= before + 50, 'the polite client served during the flood', 90_000);
-      socket.destroy();
-    });
-  }, FLOOD_TEST_TIMEOUT);
-
-  it('WebSocket clients that never read, sent to until send() drops: queues stop at the back-pressure limit', async () => {
-    if (!certs) return;
-    await floodTwice('WebSocket never reads', async (g, polite, round) => {
-      const clients: WebSocket[] = [];
-      for (let i = 0; i < 4; i++) {
-        const ws = new WebSocket(`wss://localhost:${g.port}/ws`, { ca: readFileSync(certs!.cert) });
-        await new Promise<void>((resolve, reject) => {
-          ws.once('open', () => {
-            ws.pause(); // never reads
-            resolve();
-          });
-          ws.once('error', reject);
-        });
-        clients.push(ws);
-      }
-      // The app sees send() return 0 once a socket's queue is at the limit.
-      await g.until(() => g.stdout.split('queue full').length - 1 >= 4 * round, 'every queue full', 90_000);
-      const before = polite.length;
-      await eventually(() => polite.length >= before + 20, 'the polite client served with the queues full', 90_000);
-      for (const ws of clients) ws.terminate();
-    }, WS_PEAK_BOUND);
-  }, FLOOD_TEST_TIMEOUT);
+    },
+    FLOOD_TEST_TIMEOUT,
+  );
 });

@@ -38,7 +38,8 @@ describe('metrics endpoint', () => {
     const port = await metricsPort(g);
     expect((await get(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
     expect((await get(`http://127.0.0.1:${port}/metrics?x=1`)).status).toBe(200);
-    for (const path of ['/', '/metrics/', '/metricsx', '/favicon.ico']) expect((await get(`http://127.0.0.1:${port}${path}`)).status, path).toBe(404);
+    for (const path of ['/', '/metrics/', '/metricsx', '/favicon.ico'])
+      expect((await get(`http://127.0.0.1:${port}${path}`)).status, path).toBe(404);
   });
 
   it(`caps connections at ${CAP}: the rest are closed as they come, and a scrape works once they are gone`, async () => {
@@ -72,7 +73,10 @@ describe('metrics endpoint', () => {
     expect(answers).toEqual(Array(CAP).fill('HTTP/1.1 200 OK'));
     for (const s of sockets) s.destroy();
     // The server frees a place once it has seen a close; until then a new scrape is over the cap.
-    await eventually(async () => (await get(`http://127.0.0.1:${port}/metrics`).catch(() => null))?.status === 200, 'a scrape once the connections closed');
+    await eventually(
+      async () => (await get(`http://127.0.0.1:${port}/metrics`).catch(() => null))?.status === 200,
+      'a scrape once the connections closed',
+    );
   });
 
   it('closes a connection that does not finish its request head in time', async () => {

@@ -23,7 +23,13 @@ describe('no orphans after kill -9 of the master', () => {
       tree = descendants(g.pid);
       expect(tree.length).toBeGreaterThanOrEqual(2);
       let killed!: () => void;
-      const load = runLoad({ url: g.url, total: 200, connections: 8, freshEvery: 5, until: new Promise<void>((r) => (killed = r)) });
+      const load = runLoad({
+        url: g.url,
+        total: 200,
+        connections: 8,
+        freshEvery: 5,
+        until: new Promise<void>((r) => (killed = r)),
+      });
       await g.waitForLog(/^Worker ready/, { count: 2 });
       g.child.kill('SIGKILL');
       await g.exited;

@@ -10,7 +10,15 @@ const MB = 1_000_000;
 
 describe('recycling under load', () => {
   it('--max-requests: workers recycle again and again, 0 failed requests', async () => {
-    const g = await startGserve(['-w', '2', '--max-requests', '40', '--max-requests-jitter', '10', join(FIXTURES, 'apps', 'generation.js')]);
+    const g = await startGserve([
+      '-w',
+      '2',
+      '--max-requests',
+      '40',
+      '--max-requests-jitter',
+      '10',
+      join(FIXTURES, 'apps', 'generation.js'),
+    ]);
     const load = await runLoad({ url: g.url, total: 500, connections: 8, freshEvery: 4 });
     expect(load.errors).toEqual([]);
     expect([...load.statuses.keys()]).toEqual([200]);
@@ -22,7 +30,9 @@ describe('recycling under load', () => {
     it(`--max-worker-memory 120MB, -k ${klass}, a leaking app under load: the peak RSS stays within 1.25x, 0 failed requests`, async () => {
       // Low, so that the ~50 MB a worker can grow per second on a busy 2-core machine is a large share of it.
       const ceiling = 120 * MB;
-      const g = await startGserve(['-k', klass, '-w', '1', '--max-worker-memory', '120MB', join(apps, 'leak.js')], { env: { LEAK_KB: '1024' } });
+      const g = await startGserve(['-k', klass, '-w', '1', '--max-worker-memory', '120MB', join(apps, 'leak.js')], {
+        env: { LEAK_KB: '1024' },
+      });
       let peak = 0;
       const agent = new Agent({ keepAlive: true, maxSockets: 4 });
       const errors: string[] = [];
@@ -55,7 +65,9 @@ describe('recycling under load', () => {
       expect(recycled()).toBeGreaterThanOrEqual(2);
       expect(peak).toBeGreaterThan(ceiling); // it did get there
       expect(peak / ceiling).toBeLessThanOrEqual(1.25);
-      console.log(`-k ${klass}: peak RSS ${(peak / MB).toFixed(0)} MB against a 120 MB ceiling (${(peak / ceiling).toFixed(2)}x), ${served} requests`);
+      console.log(
+        `-k ${klass}: peak RSS ${(peak / MB).toFixed(0)} MB against a 120 MB ceiling (${(peak / ceiling).toFixed(2)}x), ${served} requests`,
+      );
     }, 180_000);
   }
 });

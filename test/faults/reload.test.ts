@@ -36,10 +36,26 @@ describe('config errors on HUP', () => {
     const { config } = configDir('export default { workers: 2 };\n');
     const g = await startGserve(['-c', config, '--timeout', '10', generation], { workers: 2 });
     const bad = [
-      ['a syntax error', 'export default { workers: 2\n', /Reload failed, keeping the running settings and workers: .*gserve\.config\.mjs/],
-      ['an invalid value', "export default { workers: 'many' };\n", /Reload failed, keeping the running settings and workers: .*workers/],
-      ['a throw', "throw new Error('config exploded');\nexport default {};\n", /Reload failed, keeping the running settings and workers: .*config exploded/],
-      ['a never-settling await', 'await new Promise(() => {});\nexport default { workers: 2 };\n', /^Reload failed: loading the config did not finish within 10 s; keeping the running settings and workers$/],
+      [
+        'a syntax error',
+        'export default { workers: 2\n',
+        /Reload failed, keeping the running settings and workers: .*gserve\.config\.mjs/,
+      ],
+      [
+        'an invalid value',
+        "export default { workers: 'many' };\n",
+        /Reload failed, keeping the running settings and workers: .*workers/,
+      ],
+      [
+        'a throw',
+        "throw new Error('config exploded');\nexport default {};\n",
+        /Reload failed, keeping the running settings and workers: .*config exploded/,
+      ],
+      [
+        'a never-settling await',
+        'await new Promise(() => {});\nexport default { workers: 2 };\n',
+        /^Reload failed: loading the config did not finish within 10 s; keeping the running settings and workers$/,
+      ],
     ] as const;
     for (const [i, [what, content, expected]] of bad.entries()) {
       writeFileSync(config, content);
@@ -79,14 +95,21 @@ describe('stops pre-empt whatever the master is doing', () => {
     g.signal('SIGHUP');
     await g.waitForLog(/^Handling signal: hup/);
     const stop = await new Promise<number>((resolve) =>
-      execFile(process.execPath, [BIN, 'stop', '--fast', '--control-socket', sock], { cwd: ROOT, timeout: 60_000 }, (err) => resolve(err ? 1 : 0)),
+      execFile(
+        process.execPath,
+        [BIN, 'stop', '--fast', '--control-socket', sock],
+        { cwd: ROOT, timeout: 60_000 },
+        (err) => resolve(err ? 1 : 0),
+      ),
     );
     expect(stop).toBe(0);
     expect(await exitWithin(g, 20_000)).toBe(0);
   });
 
   it('TERM with an onExit hook that never returns: the master exits anyway', async () => {
-    const { config } = configDir('export default { workers: 1, onExit: () => new Promise(() => setInterval(() => {}, 1000)) };\n');
+    const { config } = configDir(
+      'export default { workers: 1, onExit: () => new Promise(() => setInterval(() => {}, 1000)) };\n',
+    );
     const g = await startGserve(['-c', config, generation]);
     g.signal('SIGTERM');
     expect(await exitWithin(g, 20_000)).toBe(0);
@@ -105,12 +128,16 @@ describe('30 HUPs 100 ms apart under load', () => {
         await new Promise((r) => setTimeout(r, 100)); // the scenario's pace, not a wait for a result
       }
       // Every HUP was either handled (a reload) or coalesced into one still queued.
-      await g.until(() => {
-        const handled = g.lines.filter((l) => /^Handling signal: hup/.test(l.msg)).length;
-        const coalesced = g.lines.filter((l) => /^HUP coalesced/.test(l.msg)).length;
-        const done = g.lines.filter((l) => /^(Reloaded: generation|Reload failed)/.test(l.msg)).length;
-        return handled + coalesced === 30 && done === handled;
-      }, 'every HUP handled', 120_000);
+      await g.until(
+        () => {
+          const handled = g.lines.filter((l) => /^Handling signal: hup/.test(l.msg)).length;
+          const coalesced = g.lines.filter((l) => /^HUP coalesced/.test(l.msg)).length;
+          const done = g.lines.filter((l) => /^(Reloaded: generation|Reload failed)/.test(l.msg)).length;
+          return handled + coalesced === 30 && done === handled;
+        },
+        'every HUP handled',
+        120_000,
+      );
     })();
     hups.catch(() => {}); // awaited below; never an unhandled rejection if the test ends first
     const load = await runLoad({ url: g.url, total: 500, connections: 8, freshEvery: 2, until: hups });

@@ -20,12 +20,33 @@ export function makeCerts(): TestCerts | null {
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost',
-        '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-addext', 'extendedKeyUsage=serverAuth,clientAuth'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-addext',
+        'extendedKeyUsage=serverAuth,clientAuth',
+      ],
       { stdio: 'pipe' },
     );
   } catch (err) {
-    console.log(`SKIP: cannot make a test certificate with the openssl CLI (Debian package openssl): ${(err as Error).message.split('\n')[0]}`);
+    console.log(
+      `SKIP: cannot make a test certificate with the openssl CLI (Debian package openssl): ${(err as Error).message.split('\n')[0]}`,
+    );
     return null;
   }
   return { dir, cert, key };

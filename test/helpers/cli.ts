@@ -12,10 +12,17 @@ export interface CliResult {
  * that exit by themselves. A command that boots a server instead is killed at the deadline and the
  * result says so, so a regression fails instead of hanging.
  */
-export function runCli(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined>; deadlineMs?: number; nodeArgs?: string[] } = {}): Promise<CliResult & { killed: boolean }> {
+export function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string | undefined>; deadlineMs?: number; nodeArgs?: string[] } = {},
+): Promise<CliResult & { killed: boolean }> {
   const env: Record<string, string | undefined> = { ...process.env, PORT: undefined, ...opts.env };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { cwd: opts.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: env as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -25,8 +32,10 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
     killed = true;
     child.kill('SIGKILL');
   }, opts.deadlineMs ?? 20_000);
-  return new Promise((resolve) => child.on('close', (code) => {
-    clearTimeout(timer);
-    resolve({ code, stdout, stderr, killed });
-  }));
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, killed });
+    }),
+  );
 }

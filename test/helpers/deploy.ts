@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { FIXTURES } from './gserve.js';
 
 /** The deployment fixture: `node` is a (req, res) app, `fetch` a fetch app; both have `/held`. */
-export const deployApp = (kind: 'node' | 'fetch') => `${join(FIXTURES, 'apps', 'deploy-app')}:${kind === 'node' ? 'app' : 'fetchApp'}`;
+export const deployApp = (kind: 'node' | 'fetch') =>
+  `${join(FIXTURES, 'apps', 'deploy-app')}:${kind === 'node' ? 'app' : 'fetchApp'}`;
 
 export interface HeldRequest {
   /** Ends the request body: the app then finishes the response. */
@@ -23,13 +24,17 @@ export function heldRequest(url: string): Promise<HeldRequest> {
     let fail!: (e: Error) => void;
     const done = new Promise<{ status: number; body: string }>((res, rej) => ((finish = res), (fail = rej)));
     done.catch(() => {});
-    const req = request(`${url}/held`, { method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res: IncomingMessage) => {
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => finish({ status: res.statusCode!, body }));
-      res.on('error', fail);
-      resolveHeld({ release: () => req.end('xy'), done });
-    });
+    const req = request(
+      `${url}/held`,
+      { method: 'POST', agent: false, headers: { 'transfer-encoding': 'chunked' } },
+      (res: IncomingMessage) => {
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => finish({ status: res.statusCode!, body }));
+        res.on('error', fail);
+        resolveHeld({ release: () => req.end('xy'), done });
+      },
+    );
     req.on('error', (e) => {
       reject(e);
       fail(e);
@@ -66,7 +71,9 @@ export class KeptAliveClient {
 export function getWith(options: RequestOptions & { url?: string }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const { url, ...rest } = options;
-    const req = url ? request(url, { agent: false, ...rest }, onResponse) : request({ agent: false, ...rest }, onResponse);
+    const req = url
+      ? request(url, { agent: false, ...rest }, onResponse)
+      : request({ agent: false, ...rest }, onResponse);
     function onResponse(res: IncomingMessage) {
       let body = '';
       res.setEncoding('utf8');

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 
 /** Lines a fixture app appended to its $EVENTS_FILE. */
-export const events = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : []);
+export const events = (file: string): string[] =>
+  existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
 
 /** Waits (polling the file, generous deadline) until `line` was recorded; returns all lines. */
 export async function waitForEvent(file: string, line: string | RegExp, timeoutMs = 20_000): Promise<string[]> {

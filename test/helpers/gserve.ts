@@ -71,7 +71,8 @@ export class Gserve {
     for (;;) {
       const value = predicate();
       if (value) return value;
-      if (this.exitCode !== undefined) throw new Error(`gserve exited (${this.exitCode}) while waiting for ${what}\n${this.stderr}`);
+      if (this.exitCode !== undefined)
+        throw new Error(`gserve exited (${this.exitCode}) while waiting for ${what}\n${this.stderr}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${what}\n--- stderr ---\n${this.stderr}`);
       await new Promise<void>((resolve) => {
@@ -86,10 +87,14 @@ export class Gserve {
 
   /** The first log line matching `pattern` after the first `skip` matches. */
   waitForLog(pattern: RegExp, { count = 1, timeoutMs = 30_000 } = {}): Promise<LogLine[]> {
-    return this.until(() => {
-      const hits = this.lines.filter((l) => pattern.test(l.msg));
-      return hits.length >= count ? hits : undefined;
-    }, `${count} log line(s) matching ${pattern}`, timeoutMs);
+    return this.until(
+      () => {
+        const hits = this.lines.filter((l) => pattern.test(l.msg));
+        return hits.length >= count ? hits : undefined;
+      },
+      `${count} log line(s) matching ${pattern}`,
+      timeoutMs,
+    );
   }
 
   /** Resolves once `n` workers have reported ready. */
@@ -159,10 +164,20 @@ export async function startGserve(args: string[], opts: StartOptions = {}): Prom
   const hasLevel = args.some((a) => a.startsWith('--log-level'));
   const full = [...(hasBind ? [] : ['-b', '127.0.0.1:0']), ...(hasLevel ? [] : ['--log-level', 'debug']), ...args];
   // Each master gets its own runtime dir, so default control sockets never collide between tests.
-  const env: Record<string, string | undefined> = { ...process.env, PORT: undefined, WEB_CONCURRENCY: undefined, XDG_RUNTIME_DIR: tempDir(), ...opts.env };
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    PORT: undefined,
+    WEB_CONCURRENCY: undefined,
+    XDG_RUNTIME_DIR: tempDir(),
+    ...opts.env,
+  };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   const [command, ...prefix] = [...(opts.wrapper ?? []), process.execPath];
-  const child = spawn(command!, [...prefix, BIN, ...full], { cwd: opts.cwd ?? ROOT, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe', ...(opts.fds ?? [])] });
+  const child = spawn(command!, [...prefix, BIN, ...full], {
+    cwd: opts.cwd ?? ROOT,
+    env: env as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe', ...(opts.fds ?? [])],
+  });
   const g = new Gserve(child);
   running.add(g);
   const w = args.indexOf('-w');
@@ -172,11 +187,16 @@ export async function startGserve(args: string[], opts: StartOptions = {}): Prom
 }
 
 /** Runs gserve to completion (for commands that exit: --check-config, bad settings). */
-export async function runGserve(args: string[], opts: StartOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string; g: Gserve }> {
+export async function runGserve(
+  args: string[],
+  opts: StartOptions = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; g: Gserve }> {
   const g = await startGserve(args, { ...opts, workers: 0 });
   const { code } = await g.exited;
   // 'exit' can come before the last output is read: wait for both streams to end too.
-  await Promise.all([g.child.stdout!, g.child.stderr!].map((s) => (s.readableEnded ? null : new Promise((r) => s.once('end', r)))));
+  await Promise.all(
+    [g.child.stdout!, g.child.stderr!].map((s) => (s.readableEnded ? null : new Promise((r) => s.once('end', r)))),
+  );
   return { code, stdout: g.stdout, stderr: g.stderr, g };
 }
 

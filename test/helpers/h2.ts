@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import {
+  connect as http2Connect,
+  type ClientHttp2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { TestCerts } from './certs.js';
 
@@ -19,7 +24,11 @@ export interface H2Response {
 }
 
 /** One request on a session; resolves with the response, rejects on a stream error (RST_STREAM). */
-export function h2Request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: Buffer | string): Promise<H2Response> {
+export function h2Request(
+  session: ClientHttp2Session,
+  headers: OutgoingHttpHeaders,
+  body?: Buffer | string,
+): Promise<H2Response> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined });
     let out = '';
@@ -29,7 +38,8 @@ export function h2Request(session: ClientHttp2Session, headers: OutgoingHttpHead
     stream.on('end', () => resolve({ status: Number(head[':status']), headers: head, body: out }));
     stream.on('error', reject);
     stream.on('close', () => {
-      if (head[':status'] === undefined) reject(new Error(`stream closed without a response (RST_STREAM code ${stream.rstCode})`));
+      if (head[':status'] === undefined)
+        reject(new Error(`stream closed without a response (RST_STREAM code ${stream.rstCode})`));
     });
     if (body !== undefined) stream.end(body);
   });
@@ -38,7 +48,10 @@ export function h2Request(session: ClientHttp2Session, headers: OutgoingHttpHead
 /** A TLS connection with the given ALPN offer, resolved once the handshake is done. */
 export function tlsOpen(port: number, certs: TestCerts, alpn: string[]): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(certs.cert), ALPNProtocols: alpn }, () => resolve(socket));
+    const socket = tlsConnect(
+      { host: '127.0.0.1', port, servername: 'localhost', ca: readFileSync(certs.cert), ALPNProtocols: alpn },
+      () => resolve(socket),
+    );
     socket.once('error', reject);
   });
 }

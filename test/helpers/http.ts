@@ -7,7 +7,10 @@ export interface SimpleResponse {
 }
 
 /** One request on a new connection (no agent), read to the end. */
-export function get(url: string, opts: { method?: string; body?: string; headers?: Record<string, string> } = {}): Promise<SimpleResponse> {
+export function get(
+  url: string,
+  opts: { method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
       let body = '';

@@ -1,7 +1,11 @@
 import { connect, createServer, type Socket } from 'node:net';
 
 /** Sends raw bytes on a new connection and collects everything until the server closes it. */
-export function rawExchange(to: number | { port: number; host?: string } | { path: string }, bytes: Buffer | string, onOpen?: (s: Socket) => void): Promise<string> {
+export function rawExchange(
+  to: number | { port: number; host?: string } | { path: string },
+  bytes: Buffer | string,
+  onOpen?: (s: Socket) => void,
+): Promise<string> {
   const target = typeof to === 'number' ? { port: to } : to;
   return new Promise((resolve, reject) => {
     const socket = 'path' in target ? connect(target.path) : connect(target.port, target.host ?? '127.0.0.1');
@@ -76,7 +80,11 @@ export interface RawResult {
  * Sends raw bytes on a new connection and collects what comes back until the server closes it,
  * or until `deadlineMs` (a generous bound, never an assertion about time).
  */
-export function sendRaw(port: number, bytes: Buffer | string, opts: { halfClose?: boolean; deadlineMs?: number } = {}): Promise<RawResult> {
+export function sendRaw(
+  port: number,
+  bytes: Buffer | string,
+  opts: { halfClose?: boolean; deadlineMs?: number } = {},
+): Promise<RawResult> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     const socket = connect(port, '127.0.0.1', () => {

@@ -6,8 +6,11 @@ export async function usr2(g: Gserve, pidfile: string): Promise<number> {
   g.signal('SIGUSR2');
   const started = await g.waitForLog(/^Starting gserve/, { count: 2 });
   const pid = started[1]!.pid;
-  await g.until(() => g.lines.some((l) => l.pid === pid && /^Worker ready/.test(l.msg)), 'the new master\'s workers');
-  await pollUntil(() => existsSync(pidfile) && readFileSync(pidfile, 'utf8').trim() === String(pid), 'the new master\'s pidfile');
+  await g.until(() => g.lines.some((l) => l.pid === pid && /^Worker ready/.test(l.msg)), "the new master's workers");
+  await pollUntil(
+    () => existsSync(pidfile) && readFileSync(pidfile, 'utf8').trim() === String(pid),
+    "the new master's pidfile",
+  );
   return pid;
 }
 

@@ -22,9 +22,25 @@ function atomsOf(line: string): Record<string, string> {
 
 describe('access log', () => {
   it('fills every Gunicorn atom, on the node:http path', async () => {
-    const g = await startGserve(['--access-logfile', '-', '--no-access-log-json', '--access-logformat', EVERY_ATOM_FORMAT, '-e', 'GSERVE_TEST_VAR=from-env', app('observe') + ':app']);
+    const g = await startGserve([
+      '--access-logfile',
+      '-',
+      '--no-access-log-json',
+      '--access-logformat',
+      EVERY_ATOM_FORMAT,
+      '-e',
+      'GSERVE_TEST_VAR=from-env',
+      app('observe') + ':app',
+    ]);
     const auth = 'Basic ' + Buffer.from('alice:secret').toString('base64');
-    const r = await get(g.url + '/a/b?x=1&y=2', { headers: { authorization: auth, referer: 'http://ref.example/', 'user-agent': 'atom-test/1.0', 'x-in': 'in-value' } });
+    const r = await get(g.url + '/a/b?x=1&y=2', {
+      headers: {
+        authorization: auth,
+        referer: 'http://ref.example/',
+        'user-agent': 'atom-test/1.0',
+        'x-in': 'in-value',
+      },
+    });
     expect(r.body).toBe('hello body\n');
     await get(g.url + '/missing');
     await get(g.url + '/', { method: 'HEAD' });
@@ -58,17 +74,46 @@ describe('access log', () => {
     expect(Math.floor(Number(first!.M) / 1000)).toBe(Number(first!.T));
     expect(Math.abs(Number(first!.L) * 1e6 - Number(first!.D))).toBeLessThanOrEqual(1);
     // Absent values are "-" (an empty query stays empty, as in Gunicorn).
-    expect(missing).toMatchObject({ s: '404', u: '-', f: '-', a: '-', q: '', U: '/missing', '{x-in}i': '-', '{x-out}o': '-' });
+    expect(missing).toMatchObject({
+      s: '404',
+      u: '-',
+      f: '-',
+      a: '-',
+      q: '',
+      U: '/missing',
+      '{x-in}i': '-',
+      '{x-out}o': '-',
+    });
     expect(head).toMatchObject({ m: 'HEAD', s: '200', B: '0', b: '-' });
   });
 
-  it('fills the atoms on gserve\'s own engine (a fetch app), and uses Gunicorn\'s format by default', async () => {
+  it("fills the atoms on gserve's own engine (a fetch app), and uses Gunicorn's format by default", async () => {
     const dir = tempDir();
     const custom = join(dir, 'custom.log');
-    const g = await startGserve(['--access-logfile', custom, '--access-logformat', EVERY_ATOM_FORMAT, app('fetch-echo')]);
-    const r = await get(g.url + '/p?q=1', { method: 'POST', body: 'abc', headers: { 'x-in': 'engine-in', 'user-agent': 'ua' } });
+    const g = await startGserve([
+      '--access-logfile',
+      custom,
+      '--access-logformat',
+      EVERY_ATOM_FORMAT,
+      app('fetch-echo'),
+    ]);
+    const r = await get(g.url + '/p?q=1', {
+      method: 'POST',
+      body: 'abc',
+      headers: { 'x-in': 'engine-in', 'user-agent': 'ua' },
+    });
     const line = atomsOf(linesOf(await waitForFile(custom, (t) => linesOf(t).length >= 1, 'an access line'))[0]!);
-    expect(line).toMatchObject({ h: '127.0.0.1', r: 'POST /p?q=1 HTTP/1.1', U: '/p', q: 'q=1', s: '200', B: String(Buffer.byteLength(r.body)), a: 'ua', '{x-in}i': 'engine-in', '{x-out}o': '-' });
+    expect(line).toMatchObject({
+      h: '127.0.0.1',
+      r: 'POST /p?q=1 HTTP/1.1',
+      U: '/p',
+      q: 'q=1',
+      s: '200',
+      B: String(Buffer.byteLength(r.body)),
+      a: 'ua',
+      '{x-in}i': 'engine-in',
+      '{x-out}o': '-',
+    });
     expect(line.p).toBe(`<${r.headers['x-worker-pid']}>`);
 
     const plain = await startGserve(['--access-logfile', '-', '--no-access-log-json', app('observe') + ':app']);
@@ -87,7 +132,17 @@ describe('access log', () => {
     const [one, two, proxied] = linesOf(g.stdout).map((l) => JSON.parse(l));
     expect(proxied).toMatchObject({ path: '/proxied', remote: '203.0.113.9' });
     const [worker] = [...g.workerPids];
-    expect(one).toMatchObject({ method: 'GET', path: '/j', query: 'k=v', status: 200, bytes: 11, remote: '127.0.0.1', userAgent: 'json-test', pid: worker, requestId: 'client-id-7' });
+    expect(one).toMatchObject({
+      method: 'GET',
+      path: '/j',
+      query: 'k=v',
+      status: 200,
+      bytes: 11,
+      remote: '127.0.0.1',
+      userAgent: 'json-test',
+      pid: worker,
+      requestId: 'client-id-7',
+    });
     expect(typeof one.duration).toBe('number');
     expect(one.duration).toBeGreaterThanOrEqual(0);
     expect(Date.parse(one.time)).not.toBeNaN();
@@ -98,9 +153,15 @@ describe('access log', () => {
   it('USR1 reopens the access log and the error log after they are renamed', async () => {
     const dir = tempDir();
     const [access, errors] = [join(dir, 'access.log'), join(dir, 'error.log')];
-    const g = await startGserve(['--access-logfile', access, '--error-logfile', errors, app('observe') + ':app'], { workers: 0 });
+    const g = await startGserve(['--access-logfile', access, '--error-logfile', errors, app('observe') + ':app'], {
+      workers: 0,
+    });
     await waitForFile(errors, (t) => t.includes('Worker ready'), 'the worker to be ready');
-    const port = Number(/Listening at: http:\/\/127\.0\.0\.1:(\d+)/.exec(await waitForFile(errors, (t) => t.includes('Listening at'), 'the listener'))![1]);
+    const port = Number(
+      /Listening at: http:\/\/127\.0\.0\.1:(\d+)/.exec(
+        await waitForFile(errors, (t) => t.includes('Listening at'), 'the listener'),
+      )![1],
+    );
     await get(`http://127.0.0.1:${port}/before`);
     await waitForFile(access, (t) => t.includes('/before'), 'the first access line');
     renameSync(access, access + '.1');
@@ -122,7 +183,19 @@ describe('access log over TLS and HTTP/2', () => {
   it('logs HTTP/2 requests like HTTP/1.1 ones', async () => {
     const certs = makeCerts();
     if (!certs) return;
-    const g = await startGserve(['--certfile', certs.cert, '--keyfile', certs.key, '--http2', '--access-logfile', '-', '--no-access-log-json', '--access-logformat', '%(r)s %(s)s %(B)s %({x-out}o)s', app('observe') + ':app']);
+    const g = await startGserve([
+      '--certfile',
+      certs.cert,
+      '--keyfile',
+      certs.key,
+      '--http2',
+      '--access-logfile',
+      '-',
+      '--no-access-log-json',
+      '--access-logformat',
+      '%(r)s %(s)s %(B)s %({x-out}o)s',
+      app('observe') + ':app',
+    ]);
     const body = await new Promise<string>((resolve, reject) => {
       const session = http2Connect(`https://localhost:${g.port}`, { ca: readFileSync(certs.cert) });
       session.on('error', reject);
@@ -162,7 +235,8 @@ describe('error log', () => {
   });
 
   it('is readable in a terminal, and JSON there with --log-json', async () => {
-    if (!existsSync('/usr/bin/script')) return console.log('skipped: needs script(1) from util-linux for a pseudo-terminal');
+    if (!existsSync('/usr/bin/script'))
+      return console.log('skipped: needs script(1) from util-linux for a pseudo-terminal');
     const dir = tempDir();
     for (const [flags, expected] of [
       ['', /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+0000\] \[\d+\] \[INFO\] Booting worker with pid: \d+/m],

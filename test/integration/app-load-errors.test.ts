@@ -51,7 +51,9 @@ describe('an app that fails to load points at the line', () => {
     });
     const { code, stderr } = await runGserve(['--check-config', 'app:app'], { cwd: dir });
     expect(code).toBe(4);
-    expect(stderr).toContain(`Failed to load app module ${join(dir, 'app.js')}: DATABASE_URL is not set (thrown at ${join(dir, 'db.js')}:2:`);
+    expect(stderr).toContain(
+      `Failed to load app module ${join(dir, 'app.js')}: DATABASE_URL is not set (thrown at ${join(dir, 'db.js')}:2:`,
+    );
     expect(stderr).toContain('if (!url) throw new Error("DATABASE_URL is not set.");');
     expect(stderr).toContain('Fix the error in the app module.');
     expect(stderr).not.toContain('..'); // the app's own period is not doubled
@@ -65,16 +67,22 @@ describe('an app that fails to load points at the line', () => {
     await new Promise((r) => (g.child.stderr!.readableEnded ? r(null) : g.child.stderr!.once('end', r)));
     // The master's last words: one line with the location.
     const last = g.stderr.trim().split('\n').pop()!;
-    expect(last).toMatch(new RegExp(`^gserve: error: Failed to load app module .*SyntaxError: missing \\) after argument list at ${join(dir, 'app.js')}:2:\\d+\\. Fix the error in the app module\\.$`));
+    expect(last).toMatch(
+      new RegExp(
+        `^gserve: error: Failed to load app module .*SyntaxError: missing \\) after argument list at ${join(dir, 'app.js')}:2:\\d+\\. Fix the error in the app module\\.$`,
+      ),
+    );
     // The worker's log line shows the source line and the caret under it.
     const shown = g.lines.find((l) => l.level === 50 && l.msg.includes('  res.end("x"\n'));
-    expect(shown?.msg).toMatch(/app\.js:2:\d+\n  res\.end\("x"\n +\^$/);
+    expect(shown?.msg).toMatch(/app\.js:2:\d+\n {2}res\.end\("x"\n +\^$/);
   });
 });
 
 describe('TypeScript apps', () => {
   it('load where Node strips types; elsewhere one line says what to do', async () => {
-    const dir = project({ 'app.ts': 'export const app = (req: unknown, res: { end(s: string): void }): void => res.end("typed");\n' });
+    const dir = project({
+      'app.ts': 'export const app = (req: unknown, res: { end(s: string): void }): void => res.end("typed");\n',
+    });
     const { code, stdout, stderr } = await runGserve(['--check-config', 'app.ts:app'], { cwd: dir });
     if ((process.features as { typescript?: unknown }).typescript) {
       expect(code, stderr).toBe(0);
@@ -82,7 +90,9 @@ describe('TypeScript apps', () => {
     } else {
       expect(code).toBe(4);
       expect(stderr.trim().split('\n')).toHaveLength(1);
-      expect(stderr).toMatch(/cannot load TypeScript .*app\.ts.*Node 22\.18\+.*--import tsx.*\[GSERVE_E_APP_TYPESCRIPT\]/);
+      expect(stderr).toMatch(
+        /cannot load TypeScript .*app\.ts.*Node 22\.18\+.*--import tsx.*\[GSERVE_E_APP_TYPESCRIPT\]/,
+      );
     }
   });
 });

@@ -12,7 +12,10 @@ afterEach(() => {
 });
 
 function bench(args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bench/run.js'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'bench/run.js'), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.add(child);
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
@@ -39,7 +42,9 @@ describe('bench harness', () => {
     ]);
     expect(code, output).toBe(0);
 
-    const report = JSON.parse(readFileSync(json, 'utf8')) as { results: Array<{ id: string; reference: string; rows: Row[]; targets: Array<{ status: string }> }> };
+    const report = JSON.parse(readFileSync(json, 'utf8')) as {
+      results: Array<{ id: string; reference: string; rows: Row[]; targets: Array<{ status: string }> }>;
+    };
     expect(report.results.map((r) => r.id)).toEqual(['hello-keepalive']);
     const scenario = report.results[0]!;
     const rows = new Map(scenario.rows.map((r) => [r.id, r]));

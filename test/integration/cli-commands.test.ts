@@ -39,9 +39,15 @@ describe('gserve --help', () => {
 
   it('shows defaults and accepted values, and never cuts a description short', async () => {
     const text = collapse((await runCli(['--help'])).stdout);
-    expect(text).toContain('--log-level LEVEL The least severe level written to the error log. [default: info; values: debug, info, warning, error, critical]');
-    expect(text).toContain('--lifespan VALUE ASGI lifespan events, as in Uvicorn. [default: auto; values: auto, on, off]');
-    expect(text).toMatch(/--max-worker-memory SIZE A worker whose resident memory \(RSS\) passes this size, e\.g\. 512MB, is replaced gracefully\. \[default: 0 \(no limit\)/);
+    expect(text).toContain(
+      '--log-level LEVEL The least severe level written to the error log. [default: info; values: debug, info, warning, error, critical]',
+    );
+    expect(text).toContain(
+      '--lifespan VALUE ASGI lifespan events, as in Uvicorn. [default: auto; values: auto, on, off]',
+    );
+    expect(text).toMatch(
+      /--max-worker-memory SIZE A worker whose resident memory \(RSS\) passes this size, e\.g\. 512MB, is replaced gracefully\. \[default: 0 \(no limit\)/,
+    );
     for (const s of flagged) {
       const sentence = collapse(firstSentence(s.doc).replace(/`/g, ''));
       expect(text, `--${flagOf(s)}`).toContain(sentence);
@@ -49,7 +55,7 @@ describe('gserve --help', () => {
     }
   });
 
-  it('gserve help is the same text; gserve help COMMAND shows that command\'s options', async () => {
+  it("gserve help is the same text; gserve help COMMAND shows that command's options", async () => {
     expect((await runCli(['help'])).stdout).toBe((await runCli(['--help'])).stdout);
     const status = await runCli(['help', 'status']);
     expect(status.code).toBe(0);
@@ -68,7 +74,10 @@ describe('command words are never taken as app names', () => {
     const dir = tempDir();
     const marker = join(dir, 'imported');
     for (const word of ['help', 'version', 'top', 'completion']) {
-      writeFileSync(join(dir, `${word}.js`), `require('node:fs').writeFileSync(${JSON.stringify(marker)}, ${JSON.stringify(word)});\nexports.app = (req, res) => res.end('${word}');\n`);
+      writeFileSync(
+        join(dir, `${word}.js`),
+        `require('node:fs').writeFileSync(${JSON.stringify(marker)}, ${JSON.stringify(word)});\nexports.app = (req, res) => res.end('${word}');\n`,
+      );
     }
     return { dir, marker };
   }
@@ -92,7 +101,9 @@ describe('command words are never taken as app names', () => {
     const r = await runCli(['top'], { cwd: dir, env: { XDG_RUNTIME_DIR: dir } });
     expect(r.killed).toBe(false);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`gserve: error: no gserve master started in ${dir} answers (looked in ${join(dir, 'gserve')}). Is it running? Point to it with --control-socket, --pid or -c.\n`);
+    expect(r.stderr).toBe(
+      `gserve: error: no gserve master started in ${dir} answers (looked in ${join(dir, 'gserve')}). Is it running? Point to it with --control-socket, --pid or -c.\n`,
+    );
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -100,7 +111,9 @@ describe('command words are never taken as app names', () => {
     const { dir, marker } = appsNamedLikeCommands();
     const r = await runCli(['-w', '2', 'top'], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe('gserve: error: "top" is a gserve command, not an app: run `gserve top` on its own. An app module with that name is given as a path: ./top\n');
+    expect(r.stderr).toBe(
+      'gserve: error: "top" is a gserve command, not an app: run `gserve top` on its own. An app module with that name is given as a path: ./top\n',
+    );
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -124,7 +137,14 @@ describe('gserve completion', () => {
     writeFileSync(file, script);
     expect(spawnSync('bash', ['-n', file]).status).toBe(0);
     const complete = (...words: string[]) => {
-      const r = spawnSync('bash', ['-c', `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _gserve; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8', cwd: tempDir() });
+      const r = spawnSync(
+        'bash',
+        [
+          '-c',
+          `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _gserve; printf '%s\\n' "\${COMPREPLY[@]}"`,
+        ],
+        { encoding: 'utf8', cwd: tempDir() },
+      );
       expect(r.stderr).toBe('');
       return r.stdout.split('\n').filter(Boolean);
     };
@@ -142,13 +162,20 @@ describe('gserve completion', () => {
     const zsh = (await runCli(['completion', 'zsh'])).stdout;
     const fish = (await runCli(['completion', 'fish'])).stdout;
     expect(zsh).toMatch(/^#compdef gserve\n/);
-    expect(zsh).toContain("'--log-level[The least severe level written to the error log.]:log-level:(debug info warning error critical)'");
-    expect(fish).toContain("-l log-level -x -a 'debug info warning error critical' -d 'The least severe level written to the error log.'");
+    expect(zsh).toContain(
+      "'--log-level[The least severe level written to the error log.]:log-level:(debug info warning error critical)'",
+    );
+    expect(fish).toContain(
+      "-l log-level -x -a 'debug info warning error critical' -d 'The least severe level written to the error log.'",
+    );
     for (const s of flagged) {
       expect(zsh, `--${flagOf(s)}`).toMatch(new RegExp(`--${flagOf(s)}(\\[|\\}'\\[)`));
       expect(fish, `--${flagOf(s)}`).toMatch(new RegExp(` -l ${flagOf(s)}\\b`));
     }
-    for (const [shell, file] of [['zsh', 'gserve.zsh'], ['fish', 'gserve.fish']] as const) {
+    for (const [shell, file] of [
+      ['zsh', 'gserve.zsh'],
+      ['fish', 'gserve.fish'],
+    ] as const) {
       // Syntax-checked where the shell is installed.
       if (spawnSync(shell, ['--version']).error) continue;
       const path = join(tempDir(), file);
@@ -161,35 +188,64 @@ describe('gserve completion', () => {
 describe('--env-file', () => {
   it('loads files in order before the settings resolve; the environment wins over the files', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'a.env'), '# settings and app variables\nGSERVE_WORKERS=2\nGREETING=from-a\nexport KEPT="from a"\nOVERRIDE=a\n');
+    writeFileSync(
+      join(dir, 'a.env'),
+      '# settings and app variables\nGSERVE_WORKERS=2\nGREETING=from-a\nexport KEPT="from a"\nOVERRIDE=a\n',
+    );
     writeFileSync(join(dir, 'b.env'), "GREETING='from-b'\n");
-    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end([process.env.GREETING, process.env.KEPT, process.env.OVERRIDE].join("|"));\n');
-    const g = await startGserve(['--env-file', 'a.env', '--env-file', 'b.env', 'app.mjs'], { cwd: dir, workers: 2, env: { OVERRIDE: 'env' } });
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'export const app = (req, res) => res.end([process.env.GREETING, process.env.KEPT, process.env.OVERRIDE].join("|"));\n',
+    );
+    const g = await startGserve(['--env-file', 'a.env', '--env-file', 'b.env', 'app.mjs'], {
+      cwd: dir,
+      workers: 2,
+      env: { OVERRIDE: 'env' },
+    });
     expect(g.workerPids.size).toBe(2); // GSERVE_WORKERS from a.env counted
     expect((await get(g.url)).body).toBe('from-b|from a|env');
   });
 
   it('a missing file is one clear line naming it, and nothing starts', async () => {
     const dir = tempDir();
-    const r = await runCli(['--env-file', 'missing.env', join(FIXTURES, 'apps/node-pid.js')], { cwd: dir, env: { XDG_RUNTIME_DIR: dir } });
+    const r = await runCli(['--env-file', 'missing.env', join(FIXTURES, 'apps/node-pid.js')], {
+      cwd: dir,
+      env: { XDG_RUNTIME_DIR: dir },
+    });
     expect(r.killed).toBe(false);
     expect(r.code).not.toBe(0);
     // Node 20 reads --env-file even after the script path and stops first (nodejs/node#54232).
-    expect(r.stderr).toMatch(new RegExp(`^(gserve: error: Cannot read env file ${join(dir, 'missing.env')} \\(no such file\\)\\. Check --env-file\\. \\[GSERVE_E_ENV_FILE\\]|\\S*node: missing\\.env: not found)\\n$`));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^(gserve: error: Cannot read env file ${join(dir, 'missing.env')} \\(no such file\\)\\. Check --env-file\\. \\[GSERVE_E_ENV_FILE\\]|\\S*node: missing\\.env: not found)\\n$`,
+      ),
+    );
   });
 
   it("gserve's own reader: a missing file named in one line (node -- keeps Node 20 from reading the flag itself)", async () => {
     const dir = tempDir();
-    const r = await runCli(['--env-file', 'missing.env', join(FIXTURES, 'apps/node-pid.js')], { cwd: dir, env: { XDG_RUNTIME_DIR: dir }, nodeArgs: ['--'] });
+    const r = await runCli(['--env-file', 'missing.env', join(FIXTURES, 'apps/node-pid.js')], {
+      cwd: dir,
+      env: { XDG_RUNTIME_DIR: dir },
+      nodeArgs: ['--'],
+    });
     expect(r.code).toBe(2);
-    expect(r.stderr).toBe(`gserve: error: Cannot read env file ${join(dir, 'missing.env')} (no such file). Check --env-file. [GSERVE_E_ENV_FILE]\n`);
+    expect(r.stderr).toBe(
+      `gserve: error: Cannot read env file ${join(dir, 'missing.env')} (no such file). Check --env-file. [GSERVE_E_ENV_FILE]\n`,
+    );
   });
 
   it('envFile in a config file: its variables reach the app, a set variable still wins', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'app.env'), 'GREETING=from-file\nOVERRIDE=file\n');
-    writeFileSync(join(dir, 'gserve.config.json'), JSON.stringify({ app: 'app.mjs', envFile: ['app.env'], bind: ['127.0.0.1:0'] }));
-    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end([process.env.GREETING, process.env.OVERRIDE].join("|"));\n');
+    writeFileSync(
+      join(dir, 'gserve.config.json'),
+      JSON.stringify({ app: 'app.mjs', envFile: ['app.env'], bind: ['127.0.0.1:0'] }),
+    );
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'export const app = (req, res) => res.end([process.env.GREETING, process.env.OVERRIDE].join("|"));\n',
+    );
     const g = await startGserve([], { cwd: dir, noBind: true, env: { OVERRIDE: 'env' } });
     expect((await get(g.url)).body).toBe('from-file|env');
   });

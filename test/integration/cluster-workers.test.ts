@@ -19,7 +19,8 @@ async function everyWorker(g: Gserve, n: number, exclude: Set<number> = new Set(
   const seen = new Map<number, Info>();
   const deadline = Date.now() + 30_000;
   while (seen.size < n) {
-    if (Date.now() > deadline) throw new Error(`only ${seen.size} of ${n} workers answered: ${JSON.stringify([...seen.values()])}`);
+    if (Date.now() > deadline)
+      throw new Error(`only ${seen.size} of ${n} workers answered: ${JSON.stringify([...seen.values()])}`);
     const info = JSON.parse((await get(`${g.url}/`)).body) as Info;
     if (!exclude.has(info.pid)) seen.set(info.pid, info);
   }

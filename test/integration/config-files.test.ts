@@ -33,7 +33,8 @@ describe('config files in every kind of project', () => {
 
   it('a compiled config (exports.__esModule and exports.default) is read as its default export', async () => {
     const dir = folder({
-      'gserve.config.js': '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = { workers: 3 };\n',
+      'gserve.config.js':
+        '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = { workers: 3 };\n',
     });
     const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir });
     expect(code, stderr).toBe(0);
@@ -43,7 +44,10 @@ describe('config files in every kind of project', () => {
   it('where Node cannot require() an ES module it is imported instead, without warnings', async () => {
     const dir = folder({ 'package.json': '{"name":"legacy"}', 'gserve.config.js': 'export default { workers: 2 };\n' });
     // Node before 20.19 / 22.12 has no require(esm): this flag gives today's Node the same behaviour.
-    const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir, env: { NODE_OPTIONS: '--no-experimental-require-module' } });
+    const { code, stdout, stderr } = await runGserve(['--print-config'], {
+      cwd: dir,
+      env: { NODE_OPTIONS: '--no-experimental-require-module' },
+    });
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/^workers +=\s+2 /m);
     expect(stderr).not.toMatch(/Warning/);
@@ -51,14 +55,24 @@ describe('config files in every kind of project', () => {
 
   it('where Node can neither require() nor detect an ES module, one line says to rename the file to .mjs', async () => {
     const dir = folder({ 'package.json': '{"name":"legacy"}', 'gserve.config.js': 'export default { workers: 2 };\n' });
-    const { code, stderr } = await runGserve(['--print-config'], { cwd: dir, env: { NODE_OPTIONS: '--no-experimental-require-module --no-experimental-detect-module' } });
+    const { code, stderr } = await runGserve(['--print-config'], {
+      cwd: dir,
+      env: { NODE_OPTIONS: '--no-experimental-require-module --no-experimental-detect-module' },
+    });
     expect(code).toBe(2);
-    expect(stderr.trim()).toMatch(/^gserve: error: Config file .*gserve\.config\.js uses export\/import, but its package.json has no "type": "module".* Rename it to .*gserve\.config\.mjs, or write module\.exports = \{ \.\.\. \}\. \[GSERVE_E_CONFIG_FILE\]$/);
+    expect(stderr.trim()).toMatch(
+      /^gserve: error: Config file .*gserve\.config\.js uses export\/import, but its package.json has no "type": "module".* Rename it to .*gserve\.config\.mjs, or write module\.exports = \{ \.\.\. \}\. \[GSERVE_E_CONFIG_FILE\]$/,
+    );
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('"$schema" in a JSON config is taken as the editor\'s pointer, not as an unknown setting', async () => {
-    const dir = folder({ 'gserve.config.json': JSON.stringify({ $schema: './node_modules/gserve-server/config/gserve.schema.json', workers: 2 }) });
+    const dir = folder({
+      'gserve.config.json': JSON.stringify({
+        $schema: './node_modules/gserve-server/config/gserve.schema.json',
+        workers: 2,
+      }),
+    });
     const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir });
     expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/^workers +=\s+2 /m);
@@ -66,7 +80,10 @@ describe('config files in every kind of project', () => {
   });
 
   it('gserve.config.ts is found, not silently skipped: loaded where Node strips types, else a one-line hint', async () => {
-    const dir = folder({ 'package.json': '{"type":"module"}', 'gserve.config.ts': 'const workers: number = 3;\nexport default { workers };\n' });
+    const dir = folder({
+      'package.json': '{"type":"module"}',
+      'gserve.config.ts': 'const workers: number = 3;\nexport default { workers };\n',
+    });
     for (const args of [['--print-config'], ['-c', 'gserve.config.ts', '--print-config']]) {
       const { code, stdout, stderr } = await runGserve(args, { cwd: dir });
       if ((process.features as { typescript?: unknown }).typescript) {
@@ -92,13 +109,17 @@ describe('config files in every kind of project', () => {
       'gserve.config.ts': "export default { app: 'server.ts:app', workers: 2 };\n",
       'server.ts': 'export const app = (req, res) => res.end("typed " + process.pid);\n',
     });
-    const g = await startGserve([], { cwd: dir, workers: 2, env: { NODE_OPTIONS: `--import ${join(dir, 'ts-loader/register.mjs')}` } });
+    const g = await startGserve([], {
+      cwd: dir,
+      workers: 2,
+      env: { NODE_OPTIONS: `--import ${join(dir, 'ts-loader/register.mjs')}` },
+    });
     const res = await get(g.url + '/');
     expect(res.status).toBe(200);
     expect(res.body).toMatch(/^typed \d+$/);
   });
 
-  it('a config found in a parent folder resolves the app from the config file\'s folder, not the current one', async () => {
+  it("a config found in a parent folder resolves the app from the config file's folder, not the current one", async () => {
     const dir = folder({
       'gserve.config.cjs': "module.exports = { app: 'src/server:app' };\n",
       'src/server.js': CJS_APP,
@@ -118,7 +139,7 @@ describe('config files in every kind of project', () => {
   });
 });
 
-describe('the command line\'s small things', () => {
+describe("the command line's small things", () => {
   it('an unknown option carries the gserve: prefix, exit 2', async () => {
     const { code, stderr } = await runGserve(['--no-such-flag', 'app:app'], { cwd: ROOT });
     expect(code).toBe(2);

@@ -6,7 +6,11 @@ import { BIN, FIXTURES, isAlive, startGserve, tempDir } from '../helpers/gserve.
 import { get } from '../helpers/http.js';
 
 /** Runs `gserve <args>` in `cwd` to completion. */
-function cli(args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const full = { ...process.env, PORT: '', ...env } as NodeJS.ProcessEnv;
     delete full.PORT;
@@ -30,7 +34,9 @@ describe('one control socket per app', () => {
     const [a, b] = [project(), project()];
     const ga = await startGserve(['app.js'], { cwd: a, env });
     const gb = await startGserve(['app.js'], { cwd: b, env });
-    const paths = [ga, gb].map((g) => g.lines.find((l) => l.msg.startsWith('Control socket at: '))!.msg.slice('Control socket at: '.length));
+    const paths = [ga, gb].map((g) =>
+      g.lines.find((l) => l.msg.startsWith('Control socket at: '))!.msg.slice('Control socket at: '.length),
+    );
     expect(paths[0]).not.toBe(paths[1]);
     for (const p of paths) expect(statSync(p).isSocket()).toBe(true);
     expect(statSync(join(runtime, 'gserve')).mode & 0o777).toBe(0o700);

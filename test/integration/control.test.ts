@@ -10,10 +10,16 @@ import { eventually } from '../helpers/files.js';
 const app = join(FIXTURES, 'apps', 'observe') + ':app';
 
 /** Runs `gserve <args>` (a control command) to completion. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -23,7 +29,15 @@ async function statusJson(args: string[]) {
   expect(r.stderr).toBe('');
   return JSON.parse(r.stdout) as {
     master: { pid: number; bind: string[]; workerClass: string; workers: number; uptime: number; generation: number };
-    workers: Array<{ pid: number; state: string; served: number; inFlight: number; rss: number; uptime: number; restarts: number }>;
+    workers: Array<{
+      pid: number;
+      state: string;
+      served: number;
+      inFlight: number;
+      rss: number;
+      uptime: number;
+      restarts: number;
+    }>;
     restarts: Record<string, number>;
   };
 }
@@ -44,7 +58,8 @@ describe('control socket', () => {
     expect(table.stdout).toContain(`bind: ${g.url}`);
     expect(table.stdout).toMatch(/worker class: async +workers: 2/);
     expect(table.stdout).toMatch(/^PID +STATE +REQUESTS +IN-FLIGHT +RSS +UPTIME +RESTARTS$/m);
-    for (const w of g.workerPids) expect(table.stdout).toMatch(new RegExp(`^${w} +(ready|busy) +\\d+ +\\d+ +[\\d.]+ MiB +\\d+s +0$`, 'm'));
+    for (const w of g.workerPids)
+      expect(table.stdout).toMatch(new RegExp(`^${w} +(ready|busy) +\\d+ +\\d+ +[\\d.]+ MiB +\\d+s +0$`, 'm'));
 
     // Counters arrive in the workers' next report.
     const s = await eventually(async () => {
@@ -76,7 +91,10 @@ describe('control socket', () => {
     expect(g.workerPids.has(busy.pid)).toBe(true);
     await get(g.url + '/release');
     expect(await held).toBe('released\n');
-    await eventually(async () => (await statusJson(['--control-socket', sock])).workers.every((w) => w.state === 'ready'), 'the worker ready again');
+    await eventually(
+      async () => (await statusJson(['--control-socket', sock])).workers.every((w) => w.state === 'ready'),
+      'the worker ready again',
+    );
   });
 
   it('scales to N, +N and -N, reporting when the workers serve', async () => {
@@ -140,13 +158,17 @@ describe('control socket', () => {
     first.child.kill('SIGKILL'); // leaves its socket behind
     await first.exited;
     const second = await startGserve([app], { env: { XDG_RUNTIME_DIR: runtime } });
-    await second.waitForLog(new RegExp(`^Control socket at: ${join(runtime, 'gserve')}/[0-9a-f]{10}-[0-9a-f]{10}\\.ctl$`));
+    await second.waitForLog(
+      new RegExp(`^Control socket at: ${join(runtime, 'gserve')}/[0-9a-f]{10}-[0-9a-f]{10}\\.ctl$`),
+    );
     const found = await cli(['status', '--json'], { XDG_RUNTIME_DIR: runtime });
     expect(JSON.parse(found.stdout).master.pid).toBe(second.pid);
 
     const none = await cli(['status', '--control-socket', join(runtime, 'nothing.sock')]);
     expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/^gserve: error: no gserve master answers on .*nothing\.sock \(ENOENT\)\. Is it running\?/);
+    expect(none.stderr).toMatch(
+      /^gserve: error: no gserve master answers on .*nothing\.sock \(ENOENT\)\. Is it running\?/,
+    );
     expect(none.stderr.split('\n').filter(Boolean)).toHaveLength(1);
   });
 });
@@ -155,14 +177,26 @@ describe('status and the access log with every worker class', () => {
   for (const klass of ['sync', 'thread']) {
     it(`counts and logs requests served by the ${klass} class`, async () => {
       const sock = join(tempDir(), 'c.sock');
-      const g = await startGserve(['-k', klass, '--control-socket', sock, '--access-logfile', '-', '--no-access-log-json', app]);
+      const g = await startGserve([
+        '-k',
+        klass,
+        '--control-socket',
+        sock,
+        '--access-logfile',
+        '-',
+        '--no-access-log-json',
+        app,
+      ]);
       for (let i = 0; i < 3; i++) expect((await get(g.url + '/k?i=' + i)).status).toBe(200);
       const s = await eventually(async () => {
         const s = await statusJson(['--control-socket', sock]);
         return s.workers[0]!.served === 3 && s;
       }, 'three requests in status');
       expect(s.master.workerClass).toBe(klass);
-      await g.until(() => g.stdout.split('\n').filter((l) => /"GET \/k\?i=\d HTTP\/1\.1" 200 11 /.test(l)).length === 3, 'three access lines');
+      await g.until(
+        () => g.stdout.split('\n').filter((l) => /"GET \/k\?i=\d HTTP\/1\.1" 200 11 /.test(l)).length === 3,
+        'three access lines',
+      );
     });
   }
 });

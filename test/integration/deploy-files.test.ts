@@ -56,7 +56,10 @@ interface Instruction {
 }
 
 /** Dockerfile instructions: comments dropped, continuation lines joined, stages numbered. */
-function parseDockerfile(text: string): { instructions: Instruction[]; stages: Array<{ image: string; name: string | null }> } {
+function parseDockerfile(text: string): {
+  instructions: Instruction[];
+  stages: Array<{ image: string; name: string | null }>;
+} {
   const instructions: Instruction[] = [];
   const stages: Array<{ image: string; name: string | null }> = [];
   const globalArgs: Record<string, string> = {};
@@ -92,7 +95,14 @@ function dockerIgnored(rules: string[], path: string): boolean {
   for (const rule of rules) {
     const negate = rule.startsWith('!');
     const pattern = (negate ? rule.slice(1) : rule).replace(/^\/|\/$/g, '');
-    const re = new RegExp('^' + pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*') + '(/.*)?$');
+    const re = new RegExp(
+      '^' +
+        pattern
+          .split('*')
+          .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('[^/]*') +
+        '(/.*)?$',
+    );
     if (re.test(path)) ignored = !negate;
   }
   return ignored;
@@ -114,11 +124,18 @@ describe('Dockerfile', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const s of stages) expect(s.image).toBe('node:24-slim');
     const build = stages.findIndex((s) => s.name !== null);
-    const buildRuns = instructions.filter((i) => i.op === 'RUN' && i.stage === build).map((i) => i.args).join('\n');
+    const buildRuns = instructions
+      .filter((i) => i.op === 'RUN' && i.stage === build)
+      .map((i) => i.args)
+      .join('\n');
     expect(buildRuns).toMatch(/npm ci/);
     expect(buildRuns).toMatch(/npm run build/);
     // `prepare` runs tsc, a dev dependency: the runtime install must not run it.
-    expect(inFinal('RUN').map((i) => i.args).join('\n')).toMatch(/npm ci (?=.*--omit=dev)(?=.*--ignore-scripts)/);
+    expect(
+      inFinal('RUN')
+        .map((i) => i.args)
+        .join('\n'),
+    ).toMatch(/npm ci (?=.*--omit=dev)(?=.*--ignore-scripts)/);
     expect(inFinal('COPY').map((i) => i.args)).toContain(`--from=${stages[build]!.name} /src/dist ./dist`);
   });
 
@@ -132,10 +149,18 @@ describe('Dockerfile', () => {
   });
 
   it('copies only files that exist and that .dockerignore lets into the build context', () => {
-    const rules = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const rules = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     const sources = instructions
       .filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'))
-      .flatMap((i) => i.args.replace(/--\S+ /g, '').split(' ').slice(0, -1));
+      .flatMap((i) =>
+        i.args
+          .replace(/--\S+ /g, '')
+          .split(' ')
+          .slice(0, -1),
+      );
     expect(sources.length).toBeGreaterThan(3);
     for (const source of sources) {
       expect(existsSync(join(ROOT, source)), `${source} exists`).toBe(true);
@@ -146,7 +171,9 @@ describe('Dockerfile', () => {
   });
 
   it('sets environment defaults that gserve accepts: all addresses, workers auto, the health path', async () => {
-    const gserveEnv = Object.fromEntries(Object.entries(imageEnv).filter(([k]) => k.startsWith('GSERVE_') || k === 'PORT'));
+    const gserveEnv = Object.fromEntries(
+      Object.entries(imageEnv).filter(([k]) => k.startsWith('GSERVE_') || k === 'PORT'),
+    );
     const { values } = await printConfig([], gserveEnv);
     expect(values.bind).toEqual([`0.0.0.0:${imageEnv.PORT}`]);
     expect(gserveEnv.GSERVE_WORKERS).toBe('auto');
@@ -159,7 +186,10 @@ describe('Dockerfile', () => {
     const g = await startGserve(['--health-path', '/healthz', deployApp('node')]);
     const runCheck = (port: number) =>
       new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, command.slice(1), { env: { ...process.env, PORT: String(port), GSERVE_HEALTH_PATH: '/healthz' }, stdio: 'ignore' });
+        const child = spawn(process.execPath, command.slice(1), {
+          env: { ...process.env, PORT: String(port), GSERVE_HEALTH_PATH: '/healthz' },
+          stdio: 'ignore',
+        });
         child.on('exit', (code) => resolve(code));
       });
     expect(await runCheck(g.port)).toBe(0);
@@ -171,6 +201,7 @@ describe('Dockerfile', () => {
 
 // ---- Kubernetes ---------------------------------------------------------------------------------
 
+// biome-ignore lint/suspicious/noExplicitAny: parsed YAML, checked field by field
 type Obj = Record<string, any>;
 const k8sDocs = (file: string) => yaml.loadAll(read(`examples/deploy/kubernetes/${file}`)) as Obj[];
 
@@ -184,11 +215,15 @@ describe('Kubernetes example', () => {
   const deployment = byKind('Deployment');
   const pod = deployment.spec.template.spec;
   const container = pod.containers[0];
-  const env = Object.fromEntries((container.env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
+  const env = Object.fromEntries(
+    (container.env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]),
+  );
 
-  it("gives gserve settings it accepts, and a grace period above the shutdown delay plus the graceful timeout", async () => {
+  it('gives gserve settings it accepts, and a grace period above the shutdown delay plus the graceful timeout', async () => {
     const { values } = await printConfig(container.args, env);
-    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan((values.gracefulTimeout as number) + (values.shutdownDelay as number));
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(
+      (values.gracefulTimeout as number) + (values.shutdownDelay as number),
+    );
     expect(values.shutdownDelay).toBeGreaterThan(0);
     // The ingress controller is a proxy: its forwarded headers must be believed.
     expect(values.forwardedAllowIps).toEqual(['10.0.0.0/8']);
@@ -223,7 +258,11 @@ describe('Kubernetes example', () => {
     for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels)) expect(labels[k]).toBe(v);
     expect(container.ports.map((p: Obj) => p.name)).toContain(service.spec.ports[0].targetPort);
     expect(hpa.apiVersion).toBe('autoscaling/v2');
-    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: deployment.apiVersion, kind: 'Deployment', name: deployment.metadata.name });
+    expect(hpa.spec.scaleTargetRef).toEqual({
+      apiVersion: deployment.apiVersion,
+      kind: 'Deployment',
+      name: deployment.metadata.name,
+    });
     expect(hpa.spec.minReplicas).toBeLessThanOrEqual(hpa.spec.maxReplicas);
     expect(hpa.spec.metrics[0].resource.name).toBe('cpu');
   });
@@ -239,7 +278,9 @@ describe('docker compose example', () => {
     expect(app.init).toBe(true);
     expect(app.stop_signal).toBe('SIGTERM');
     const { values } = await printConfig([], app.environment);
-    expect(seconds(app.stop_grace_period)).toBeGreaterThan((values.gracefulTimeout as number) + (values.shutdownDelay as number));
+    expect(seconds(app.stop_grace_period)).toBeGreaterThan(
+      (values.gracefulTimeout as number) + (values.shutdownDelay as number),
+    );
     expect(app.healthcheck.test.join(' ')).toContain(`:8000${values.healthPath}`);
     expect(values.bind).toEqual(['0.0.0.0:8000']);
     expect(values.forwardedAllowIps).toEqual(['*']);
@@ -284,8 +325,13 @@ describe('systemd units', () => {
     expect(exec).toMatch(/\/gserve$/);
     // The activated socket replaces --bind: a --bind here would only mislead.
     expect(args.some((a) => a.startsWith('--bind') || a === '-b')).toBe(false);
-    const { values } = await printConfig(args.filter((a) => a !== 'app:app'), {});
-    expect(seconds(service.Service!.TimeoutStopSec![0]!)).toBeGreaterThan((values.gracefulTimeout as number) + (values.shutdownDelay as number));
+    const { values } = await printConfig(
+      args.filter((a) => a !== 'app:app'),
+      {},
+    );
+    expect(seconds(service.Service!.TimeoutStopSec![0]!)).toBeGreaterThan(
+      (values.gracefulTimeout as number) + (values.shutdownDelay as number),
+    );
     expect(service.Service!.KillMode).toEqual(['mixed']);
     expect(service.Service!.ExecReload![0]).toContain('HUP');
   });

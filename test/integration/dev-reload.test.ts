@@ -31,13 +31,17 @@ describe('--reload', () => {
     expect(g.exitCode).toBeUndefined();
     // gserve reload says so too, with the reason.
     const reload = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'reload', '--control-socket', join(dir, 'c.sock')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'reload', '--control-socket', join(dir, 'c.sock')], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (c) => (stderr += c));
       child.on('exit', (code) => resolve({ code, stderr }));
     });
     expect(reload.code).toBe(1);
-    expect(reload.stderr).toMatch(/^gserve: error: reload failed, the old workers keep serving \(0 of 1 new workers ready\): Failed to load app module .*app\.mjs: SyntaxError/);
+    expect(reload.stderr).toMatch(
+      /^gserve: error: reload failed, the old workers keep serving \(0 of 1 new workers ready\): Failed to load app module .*app\.mjs: SyntaxError/,
+    );
     expect((await get(g.url)).body).toBe('v2');
 
     writeFileSync(join(dir, 'app.mjs'), appSource('v3'));
@@ -49,7 +53,10 @@ describe('--reload', () => {
     mkdirSync(join(dir, 'src', 'deep'), { recursive: true });
     writeFileSync(join(dir, 'src', 'app.mjs'), appSource('a1'));
     writeFileSync(join(dir, 'outside.mjs'), '');
-    const g = await startGserve(['--reload', '--reload-dir', 'src', '--reload-include', '*.mjs', '--reload-exclude', 'skip*', 'src/app.mjs:app'], { cwd: dir });
+    const g = await startGserve(
+      ['--reload', '--reload-dir', 'src', '--reload-include', '*.mjs', '--reload-exclude', 'skip*', 'src/app.mjs:app'],
+      { cwd: dir },
+    );
     await g.waitForLog(/^Reload: watching 2 folder/);
     writeFileSync(join(dir, 'outside.mjs'), '// changed\n');
     writeFileSync(join(dir, 'src', 'skip-me.mjs'), '// excluded\n');

@@ -46,12 +46,15 @@ describe.each(CLASSES)('the engine on the %s class', (cls) => {
     expect((await get(`${g.url}/still-up`)).status).toBe(200);
   });
 
-  it('gives an absolute-form target\'s authority to the app in place of Host', async () => {
+  it("gives an absolute-form target's authority to the app in place of Host", async () => {
     const g = await startGserve(['-k', cls, URL_APP]);
     const ask = async (target: string, host = 'good.example') => {
       const { data } = await sendRaw(g.port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
       const [res] = parseResponses(data);
-      return { status: res!.status, url: res!.status === 200 ? (JSON.parse(res!.body) as { url: string }).url : res!.body };
+      return {
+        status: res!.status,
+        url: res!.status === 200 ? (JSON.parse(res!.body) as { url: string }).url : res!.body,
+      };
     };
     expect(await ask('http://evil.example/admin')).toEqual({ status: 200, url: 'http://evil.example/admin' });
     expect(await ask('http://evil.example:8080/a?b=c')).toEqual({ status: 200, url: 'http://evil.example:8080/a?b=c' });

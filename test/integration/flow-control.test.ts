@@ -36,15 +36,21 @@ function memory(pid: number): { rss: number; hwm: number } {
 /** Writes `chunks` in order, waiting for 'drain' whenever the socket says so (the server holds us back). */
 async function writeAll(socket: Socket, chunks: Iterable<Buffer>): Promise<void> {
   for (const chunk of chunks) {
-    if (!socket.write(chunk)) await new Promise<void>((resolve, reject) => {
-      socket.once('drain', resolve);
-      socket.once('close', () => reject(new Error('the server closed the connection while the body was being sent')));
-    });
+    if (!socket.write(chunk))
+      await new Promise<void>((resolve, reject) => {
+        socket.once('drain', resolve);
+        socket.once('close', () => reject(new Error('the server closed the connection while the body was being sent')));
+      });
   }
 }
 
 /** One request on its own connection (Connection: close); resolves with the response's status and body. */
-function exchange(port: number, head: string, body: (socket: Socket) => Promise<void>, read?: (socket: Socket, data: Buffer) => void): Promise<{ status: number; body: Buffer; bodyBytes: number }> {
+function exchange(
+  port: number,
+  head: string,
+  body: (socket: Socket) => Promise<void>,
+  read?: (socket: Socket, data: Buffer) => void,
+): Promise<{ status: number; body: Buffer; bodyBytes: number }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     const parts: Buffer[] = [];
@@ -64,7 +70,11 @@ function exchange(port: number, head: string, body: (socket: Socket) => Promise<
     socket.on('error', reject);
     socket.on('end', () => {
       const all = Buffer.concat(parts);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(headText)?.[1] ?? 0), body: all.subarray(headEnd + 4), bodyBytes: total - headEnd - 4 });
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(headText)?.[1] ?? 0),
+        body: all.subarray(headEnd + 4),
+        bodyBytes: total - headEnd - 4,
+      });
     });
     socket.write(head);
     body(socket).catch(reject);
@@ -93,35 +103,52 @@ const cases: Array<[string, string[]]> = [
 ];
 
 describe('worker memory stays bounded by a window, whatever the client does', () => {
-  it.each(cases)('-k %s: 1-byte chunks, a large upload to a slow-reading app, a slow-reading client', async (_name, args) => {
-    const g = await startGserve(['-w', '1', ...args]);
-    const pid = [...g.workerPids][0]!;
+  it.each(cases)(
+    '-k %s: 1-byte chunks, a large upload to a slow-reading app, a slow-reading client',
+    async (_name, args) => {
+      const g = await startGserve(['-w', '1', ...args]);
+      const pid = [...g.workerPids][0]!;
 
-    // A body sent as 1-byte chunks (chunked framing).
-    let answer = await measured(pid, 'POST /count, 1-byte chunks', () =>
-      exchange(g.port, 'POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n', (s) => writeAll(s, oneByteChunks(ONE_BYTE_CHUNKS))),
-    );
-    expect(answer.status).toBe(200);
-    expect(answer.body.toString()).toBe(String(ONE_BYTE_CHUNKS));
+      // A body sent as 1-byte chunks (chunked framing).
+      let answer = await measured(pid, 'POST /count, 1-byte chunks', () =>
+        exchange(
+          g.port,
+          'POST /count HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
+          (s) => writeAll(s, oneByteChunks(ONE_BYTE_CHUNKS)),
+        ),
+      );
+      expect(answer.status).toBe(200);
+      expect(answer.body.toString()).toBe(String(ONE_BYTE_CHUNKS));
 
-    // A large upload to an app that reads slowly: the client is held back, not buffered.
-    answer = await measured(pid, 'POST /slow-count, a large upload', () =>
-      exchange(g.port, `POST /slow-count HTTP/1.1\r\nHost: x\r\nContent-Length: ${UPLOAD}\r\nConnection: close\r\n\r\n`, (s) => writeAll(s, blocks(UPLOAD))),
-    );
-    expect(answer.status).toBe(200);
-    expect(answer.body.toString()).toBe(String(UPLOAD));
+      // A large upload to an app that reads slowly: the client is held back, not buffered.
+      answer = await measured(pid, 'POST /slow-count, a large upload', () =>
+        exchange(
+          g.port,
+          `POST /slow-count HTTP/1.1\r\nHost: x\r\nContent-Length: ${UPLOAD}\r\nConnection: close\r\n\r\n`,
+          (s) => writeAll(s, blocks(UPLOAD)),
+        ),
+      );
+      expect(answer.status).toBe(200);
+      expect(answer.body.toString()).toBe(String(UPLOAD));
 
-    // A client that reads a large response slowly (a timer turn after each read): the app is held back, not buffered.
-    const slowly = (socket: Socket) => {
-      socket.pause();
-      setTimeout(() => socket.resume(), 1);
-    };
-    answer = await measured(pid, 'GET /stream, a slow reader', () =>
-      exchange(g.port, `GET /stream?mb=${DOWNLOAD_MIB} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, async () => {}, slowly),
-    );
-    expect(answer.status).toBe(200);
-    expect(answer.bodyBytes).toBe(DOWNLOAD_MIB * MiB);
-  }, 240_000);
+      // A client that reads a large response slowly (a timer turn after each read): the app is held back, not buffered.
+      const slowly = (socket: Socket) => {
+        socket.pause();
+        setTimeout(() => socket.resume(), 1);
+      };
+      answer = await measured(pid, 'GET /stream, a slow reader', () =>
+        exchange(
+          g.port,
+          `GET /stream?mb=${DOWNLOAD_MIB} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+          async () => {},
+          slowly,
+        ),
+      );
+      expect(answer.status).toBe(200);
+      expect(answer.bodyBytes).toBe(DOWNLOAD_MIB * MiB);
+    },
+    240_000,
+  );
 });
 
 /** Runs one case; fails it if the worker's peak RSS rose more than BOUND above its RSS before it. */

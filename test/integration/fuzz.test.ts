@@ -34,7 +34,26 @@ const TEMPLATES = [
   'PUT /p HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc',
   'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n',
 ];
-const SPECIAL = ['\r', '\n', '\r\n', ' ', '\t', '\0', ':', ',', ';', '"', '\x7f', '\xff', '\x01', '0', 'f', '-', '\r\n ', '\r\n\r\n'];
+const SPECIAL = [
+  '\r',
+  '\n',
+  '\r\n',
+  ' ',
+  '\t',
+  '\0',
+  ':',
+  ',',
+  ';',
+  '"',
+  '\x7f',
+  '\xff',
+  '\x01',
+  '0',
+  'f',
+  '-',
+  '\r\n ',
+  '\r\n\r\n',
+];
 const HEADER_LINES = [
   'Transfer-Encoding: chunked\r\n',
   'Content-Length: 3\r\n',
@@ -77,7 +96,12 @@ function mutate(random: () => number): string {
         s = s.slice(0, at) + s.slice(Math.floor(random() * s.length), at) + s.slice(at);
         break;
       default: // random bytes
-        s = s.slice(0, at) + Array.from({ length: 1 + Math.floor(random() * 16) }, () => String.fromCharCode(Math.floor(random() * 256))).join('') + s.slice(at);
+        s =
+          s.slice(0, at) +
+          Array.from({ length: 1 + Math.floor(random() * 16) }, () =>
+            String.fromCharCode(Math.floor(random() * 256)),
+          ).join('') +
+          s.slice(at);
     }
   }
   return s;
@@ -87,13 +111,32 @@ const ENGINES = [
   { name: 'engine (fetch app)', app: join(FIXTURES, 'apps/recorder-fetch.js'), offset: 0 },
   { name: 'node:http (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app', offset: 1 },
   // The thread class: the main thread's engine in front, the app in a thread.
-  { name: 'thread class (fetch app)', app: join(FIXTURES, 'apps/recorder-fetch.js'), offset: 2, args: ['-k', 'thread', '--threads', '2'] },
-  { name: 'thread class (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app', offset: 3, args: ['-k', 'thread', '--threads', '2'] },
+  {
+    name: 'thread class (fetch app)',
+    app: join(FIXTURES, 'apps/recorder-fetch.js'),
+    offset: 2,
+    args: ['-k', 'thread', '--threads', '2'],
+  },
+  {
+    name: 'thread class (node app)',
+    app: join(FIXTURES, 'apps/recorder-node.js') + ':app',
+    offset: 3,
+    args: ['-k', 'thread', '--threads', '2'],
+  },
 ];
 
 describe.each(ENGINES)('fuzzing, $name', ({ app, offset, args = [] }) => {
   it(`ends each of ${PER_ENGINE} mutated requests in a response or a close, and keeps serving (seed ${SEED})`, async () => {
-    const g = await startGserve([...args, '--limit-request-body', '4096', '--header-timeout', '1', '--request-timeout', '1', app]);
+    const g = await startGserve([
+      ...args,
+      '--limit-request-body',
+      '4096',
+      '--header-timeout',
+      '1',
+      '--request-timeout',
+      '1',
+      app,
+    ]);
     const random = rng(SEED + offset);
     const inputs = Array.from({ length: PER_ENGINE }, () => mutate(random));
     const problems: string[] = [];
@@ -104,12 +147,18 @@ describe.each(ENGINES)('fuzzing, $name', ({ app, offset, args = [] }) => {
         const index = next++;
         const input = inputs[index]!;
         // Half of them are followed by the client's FIN, the rest leave the connection open.
-        const { data, closed } = await sendRaw(g.port, Buffer.from(input, 'latin1'), { halfClose: index % 2 === 0, deadlineMs: 30_000 });
-        if (!closed && data.length === 0) problems.push(`#${index}: no response and no close: ${JSON.stringify(input.slice(0, 120))}`);
+        const { data, closed } = await sendRaw(g.port, Buffer.from(input, 'latin1'), {
+          halfClose: index % 2 === 0,
+          deadlineMs: 30_000,
+        });
+        if (!closed && data.length === 0)
+          problems.push(`#${index}: no response and no close: ${JSON.stringify(input.slice(0, 120))}`);
         try {
           for (const r of parseResponses(data)) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         } catch (err) {
-          problems.push(`#${index}: ${(err as Error).message} in ${JSON.stringify(data.toString('latin1').slice(0, 200))} for ${JSON.stringify(input.slice(0, 120))}`);
+          problems.push(
+            `#${index}: ${(err as Error).message} in ${JSON.stringify(data.toString('latin1').slice(0, 200))} for ${JSON.stringify(input.slice(0, 120))}`,
+          );
         }
       }
     };

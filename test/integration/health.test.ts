@@ -26,7 +26,15 @@ describe.each(['node', 'fetch'] as const)('the health path (%s interface)', (kin
   });
 
   it('flips to 503 at TERM while a slow request still completes, then gserve exits 0', async () => {
-    const g = await startGserve(['--health-path', '/healthz', '--keep-alive', '60', '--graceful-timeout', '60', deployApp(kind)]);
+    const g = await startGserve([
+      '--health-path',
+      '/healthz',
+      '--keep-alive',
+      '60',
+      '--graceful-timeout',
+      '60',
+      deployApp(kind),
+    ]);
     const probe = keptAlive(g.url);
     expect((await probe.get('/healthz')).status).toBe(200);
     const held = await heldRequest(g.url);
@@ -46,7 +54,15 @@ describe.each(['node', 'fetch'] as const)('the health path (%s interface)', (kin
 
 describe.each(['sync', 'thread'] as const)('the health path under -k %s', (workerClass) => {
   it('is answered before the app, and fails during the shutdown delay while the app still serves', async () => {
-    const g = await startGserve(['-k', workerClass, '--health-path', '/healthz', '--shutdown-delay', '120', deployApp('node')]);
+    const g = await startGserve([
+      '-k',
+      workerClass,
+      '--health-path',
+      '/healthz',
+      '--shutdown-delay',
+      '120',
+      deployApp('node'),
+    ]);
     expect(await get(g.url + '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
     g.signal('SIGTERM');
     await g.waitForLog(/^Health check failing from now/);
@@ -72,11 +88,21 @@ describe('--shutdown-delay', () => {
   });
 
   it('stops gracefully once the delay is over, finishing the request in flight', async () => {
-    const g = await startGserve(['--health-path', '/healthz', '--shutdown-delay', '0.5', '--graceful-timeout', '60', deployApp('fetch')]);
+    const g = await startGserve([
+      '--health-path',
+      '/healthz',
+      '--shutdown-delay',
+      '0.5',
+      '--graceful-timeout',
+      '60',
+      deployApp('fetch'),
+    ]);
     const held = await heldRequest(g.url);
     g.signal('SIGTERM');
     await g.waitForLog(/^Worker exiting/);
-    const order = g.lines.map((l) => l.msg).filter((m) => /^(Shutdown delay|Health check failing|Worker exiting)/.test(m));
+    const order = g.lines
+      .map((l) => l.msg)
+      .filter((m) => /^(Shutdown delay|Health check failing|Worker exiting)/.test(m));
     expect(order.map((m) => m.split(/[: ]/)[0])).toEqual(['Shutdown', 'Health', 'Worker']);
     held.release();
     expect(await held.done).toMatchObject({ status: 200, body: 'started\nheld done 4\n' });
@@ -106,7 +132,18 @@ function getH2(port: number, path: string): Promise<{ status: number; body: stri
 describe('the health path over HTTP/2', () => {
   const certs = makeCerts();
   it.skipIf(certs === null)('is answered by gserve, and fails during the shutdown delay', async () => {
-    const g = await startGserve(['--certfile', certs!.cert, '--keyfile', certs!.key, '--http2', '--health-path', '/healthz', '--shutdown-delay', '120', deployApp('fetch')]);
+    const g = await startGserve([
+      '--certfile',
+      certs!.cert,
+      '--keyfile',
+      certs!.key,
+      '--http2',
+      '--health-path',
+      '/healthz',
+      '--shutdown-delay',
+      '120',
+      deployApp('fetch'),
+    ]);
     expect(await getH2(g.port, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
     expect(JSON.parse((await getH2(g.port, '/app')).body)).toMatchObject({ path: '/app' });
     g.signal('SIGTERM');

@@ -18,7 +18,8 @@ beforeAll(() => {
 });
 const tlsArgs = () => ['--certfile', certs!.cert, '--keyfile', certs!.key];
 
-const closed = (s: Socket) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
+const closed = (s: Socket) =>
+  new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
 
 async function metric(g: Gserve, name: string): Promise<number> {
   const [line] = await g.waitForLog(/^Metrics at: /);
@@ -29,9 +30,12 @@ async function metric(g: Gserve, name: string): Promise<number> {
 
 function httpsStatus(port: number, path: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', servername: 'localhost', port, path, headers, ca: readFileSync(certs!.cert), agent: false }, (res) => {
-      res.resume().on('end', () => resolve(res.statusCode!));
-    });
+    const req = httpsRequest(
+      { host: '127.0.0.1', servername: 'localhost', port, path, headers, ca: readFileSync(certs!.cert), agent: false },
+      (res) => {
+        res.resume().on('end', () => resolve(res.statusCode!));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -39,7 +43,10 @@ function httpsStatus(port: number, path: string, headers: Record<string, string>
 
 function wssOpen(port: number, path: string, alpn?: string[]): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`wss://localhost:${port}${path}`, { ca: readFileSync(certs!.cert), ...(alpn ? { ALPNProtocols: alpn } : {}) });
+    const ws = new WebSocket(`wss://localhost:${port}${path}`, {
+      ca: readFileSync(certs!.cert),
+      ...(alpn ? { ALPNProtocols: alpn } : {}),
+    });
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
@@ -55,14 +62,29 @@ const echo = (ws: WebSocket, text: string) =>
 describe('the TLS handshake is timed by --header-timeout', () => {
   it('closes connections that never send a ClientHello, or stall in the middle of one, and counts them', async () => {
     if (!certs) return;
-    const g = await startGserve([...tlsArgs(), '--header-timeout', '1', '--metrics-bind', '127.0.0.1:0', app('fetch-echo')]);
-    const silent = await Promise.all(Array.from({ length: 20 }, () => new Promise<Socket>((resolve) => {
-      const s = netConnect(g.port, '127.0.0.1', () => resolve(s));
-      s.on('error', () => {});
-    })));
+    const g = await startGserve([
+      ...tlsArgs(),
+      '--header-timeout',
+      '1',
+      '--metrics-bind',
+      '127.0.0.1:0',
+      app('fetch-echo'),
+    ]);
+    const silent = await Promise.all(
+      Array.from(
+        { length: 20 },
+        () =>
+          new Promise<Socket>((resolve) => {
+            const s = netConnect(g.port, '127.0.0.1', () => resolve(s));
+            s.on('error', () => {});
+          }),
+      ),
+    );
     // A TLS record header announcing a 512-byte ClientHello, then a byte now and then: Node's own
     // handshake timer is an idle timer this would keep resetting.
-    const trickler = netConnect(g.port, '127.0.0.1', () => trickler.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])));
+    const trickler = netConnect(g.port, '127.0.0.1', () =>
+      trickler.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])),
+    );
     trickler.on('error', () => {});
     const drip = setInterval(() => trickler.writable && trickler.write(Buffer.from([0x00])), 200);
     try {
@@ -77,7 +99,10 @@ describe('the TLS handshake is timed by --header-timeout', () => {
     expect(await httpsStatus(g.port, '/still')).toBe(200);
     await g.waitForLog(/^TLS handshake timed out$/, { count: 21 });
     await g.waitForLog(/^TLS handshake failed$/);
-    await eventually(async () => (await metric(g, 'gserve_tls_handshake_failures_total{reason="timeout"}')) >= 21, 'the timeouts in the metrics');
+    await eventually(
+      async () => (await metric(g, 'gserve_tls_handshake_failures_total{reason="timeout"}')) >= 21,
+      'the timeouts in the metrics',
+    );
     expect(await metric(g, 'gserve_tls_handshake_failures_total{reason="error"}')).toBeGreaterThanOrEqual(1);
   });
 
@@ -90,7 +115,13 @@ describe('the TLS handshake is timed by --header-timeout', () => {
     settingsOnly.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)]));
     // The start of a HEADERS block whose CONTINUATION never comes.
     const halfHead = await tlsOpen(g.port, certs, ['h2']);
-    halfHead.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0), frame(FRAME.HEADERS, FLAG.END_STREAM, 1, Buffer.from([0x82, 0x87]))]));
+    halfHead.write(
+      Buffer.concat([
+        PREFACE,
+        frame(FRAME.SETTINGS, 0, 0),
+        frame(FRAME.HEADERS, FLAG.END_STREAM, 1, Buffer.from([0x82, 0x87])),
+      ]),
+    );
     const http1 = await tlsOpen(g.port, certs, ['http/1.1']);
     // Each reads what the server sends (its SETTINGS), so that it sees the end of the stream.
     for (const s of [quiet, settingsOnly, halfHead, http1]) s.on('error', () => {}).resume();
@@ -110,20 +141,23 @@ describe('WebSocket on an --http2 listener', () => {
     ['fetch (Bun convention)', 'ws-fetch.js'],
   ] as const;
 
-  it.each(CASES)('%s: upgrades over HTTP/1.1 (ALPN http/1.1 or none) while h2 serves the same app', async (_name, spec) => {
-    if (!certs) return;
-    const g = await startGserve([...tlsArgs(), '--http2', app(spec)]);
-    for (const alpn of [['http/1.1'], undefined]) {
-      const ws = await wssOpen(g.port, '/chat', alpn);
-      expect(await echo(ws, `over ${alpn?.[0] ?? 'no ALPN'}`)).toBe(`over ${alpn?.[0] ?? 'no ALPN'}`);
-      ws.close();
-    }
-    // h2 requests on the same listener: a fetch app gets a `server` whose upgrade() says no.
-    const session = await h2Session(g.port, certs);
-    const r = await h2Request(session, { ':path': '/' });
-    expect(r).toMatchObject({ status: 200, body: 'http' });
-    session.close();
-  });
+  it.each(CASES)(
+    '%s: upgrades over HTTP/1.1 (ALPN http/1.1 or none) while h2 serves the same app',
+    async (_name, spec) => {
+      if (!certs) return;
+      const g = await startGserve([...tlsArgs(), '--http2', app(spec)]);
+      for (const alpn of [['http/1.1'], undefined]) {
+        const ws = await wssOpen(g.port, '/chat', alpn);
+        expect(await echo(ws, `over ${alpn?.[0] ?? 'no ALPN'}`)).toBe(`over ${alpn?.[0] ?? 'no ALPN'}`);
+        ws.close();
+      }
+      // h2 requests on the same listener: a fetch app gets a `server` whose upgrade() says no.
+      const session = await h2Session(g.port, certs);
+      const r = await h2Request(session, { ':path': '/' });
+      expect(r).toMatchObject({ status: 200, body: 'http' });
+      session.close();
+    },
+  );
 
   it('asgi with --http2: h2 is not offered in ALPN (it is not served to asgi apps), WebSocket works', async () => {
     if (!certs) return;
@@ -145,7 +179,7 @@ describe('WebSocket on an --http2 listener', () => {
   });
 });
 
-describe('HTTP/2 has gserve\'s limits', () => {
+describe("HTTP/2 has gserve's limits", () => {
   it('advertises --http2-max-concurrent-streams (default 100) and a header-list size derived from the request limits', async () => {
     if (!certs) return;
     const g = await startGserve([...tlsArgs(), '--http2', app('fetch-echo')]);
@@ -154,7 +188,15 @@ describe('HTTP/2 has gserve\'s limits', () => {
     // --limit-request-line + (--limit-request-fields + 4 pseudo-headers) × (--limit-request-field-size + 32)
     expect(session.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * (8190 + 32));
     session.close();
-    const seven = await startGserve([...tlsArgs(), '--http2', '--http2-max-concurrent-streams', '7', '--limit-request-field-size', '1000', app('fetch-echo')]);
+    const seven = await startGserve([
+      ...tlsArgs(),
+      '--http2',
+      '--http2-max-concurrent-streams',
+      '7',
+      '--limit-request-field-size',
+      '1000',
+      app('fetch-echo'),
+    ]);
     const s7 = await h2Session(seven.port, certs);
     expect(s7.remoteSettings.maxConcurrentStreams).toBe(7);
     expect(s7.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * 1032);
@@ -174,7 +216,12 @@ describe('HTTP/2 has gserve\'s limits', () => {
       ['a 20 KB field', { ':path': '/echo', 'x-big': big }, undefined, 431],
       ['101 fields', many, undefined, 431],
       ['a 5000-byte path', { ':path': `/echo/${'p'.repeat(5000)}` }, undefined, 414],
-      ['Content-Length over the body limit', { ':path': '/echo', ':method': 'POST', 'content-length': '2000' }, 'b'.repeat(2000), 413],
+      [
+        'Content-Length over the body limit',
+        { ':path': '/echo', ':method': 'POST', 'content-length': '2000' },
+        'b'.repeat(2000),
+        413,
+      ],
       ['a body over the limit without Content-Length', { ':path': '/echo', ':method': 'POST' }, 'b'.repeat(5000), 413],
     ];
     for (const [what, headers, body, status] of cases) {
@@ -190,7 +237,7 @@ describe('HTTP/2 has gserve\'s limits', () => {
   });
 });
 
-describe('ws.send() with Bun\'s meaning: -1 queued, 0 dropped', () => {
+describe("ws.send() with Bun's meaning: -1 queued, 0 dropped", () => {
   /** A client that reads nothing until `readAll`: the messages are kept from the first one on. */
   function openPlain(port: number, path: string): Promise<{ ws: WebSocket; texts: string[] }> {
     return new Promise((resolve, reject) => {
@@ -219,7 +266,20 @@ describe('ws.send() with Bun\'s meaning: -1 queued, 0 dropped', () => {
     });
 
   const runLine = (g: Gserve, run: string, key: string) =>
-    g.until(() => g.stdout.split('\n').map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((o) => o?.run === run && key in o), `the app's ${key} for run ${run}`);
+    g.until(
+      () =>
+        g.stdout
+          .split('\n')
+          .map((l) => {
+            try {
+              return JSON.parse(l);
+            } catch {
+              return null;
+            }
+          })
+          .find((o) => o?.run === run && key in o),
+      `the app's ${key} for run ${run}`,
+    );
 
   it('a client that does not read: sends return bytes, then -1, then 0 at the limit; every message not reported 0 arrives once, in order', async () => {
     const g = await startGserve(['--ws-ping-interval', '0', app('ws-backpressure.js')]);

@@ -35,7 +35,10 @@ describe('the asgi interface', () => {
     // Header names are lower-cased byte strings.
     expect(scope.headers).toContainEqual(['x-mixed-case', 'v', true]);
     // A trusted proxy (127.0.0.1 with --forwarded-allow-ips) names the client and the scheme.
-    const proxied = JSON.parse((await get(g.url + '/scope', { headers: { 'X-Forwarded-For': '203.0.113.9', 'X-Forwarded-Proto': 'https' } })).body);
+    const proxied = JSON.parse(
+      (await get(g.url + '/scope', { headers: { 'X-Forwarded-For': '203.0.113.9', 'X-Forwarded-Proto': 'https' } }))
+        .body,
+    );
     expect([proxied.client[0], proxied.scheme]).toEqual(['203.0.113.9', 'https']);
     g.signal('SIGTERM');
     await g.exited;
@@ -94,7 +97,10 @@ describe('the asgi interface', () => {
     const body = await new Promise<string>((resolve, reject) => {
       const req = request({ socketPath: path, path: '/scope', agent: false }, (res) => {
         let data = '';
-        res.setEncoding('utf8').on('data', (c) => (data += c)).on('end', () => resolve(data));
+        res
+          .setEncoding('utf8')
+          .on('data', (c) => (data += c))
+          .on('end', () => resolve(data));
       });
       req.on('error', reject).end();
     });

@@ -11,7 +11,10 @@ async function startExample(name: string, env: Record<string, string> = {}): Pro
   const readme = readFileSync(join(ROOT, 'examples', name, 'README.md'), 'utf8');
   const command = /```sh\n(npx gserve .*)\n```/.exec(readme)?.[1];
   if (!command) throw new Error(`examples/${name}/README.md has no npx gserve command`);
-  const args = command.slice('npx gserve '.length).match(/'[^']*'|\S+/g)!.map((a) => a.replace(/^'(.*)'$/, '$1'));
+  const args = command
+    .slice('npx gserve '.length)
+    .match(/'[^']*'|\S+/g)!
+    .map((a) => a.replace(/^'(.*)'$/, '$1'));
   const w = args.indexOf('-w');
   if (w >= 0) args.splice(w, 2); // one worker is enough to test; the command's count is for people
   return startGserve(args, { env });
@@ -33,7 +36,11 @@ describe('examples', () => {
   it('express', async () => {
     const g = await startExample('express');
     expect((await get(g.url + '/')).body).toMatch(/^Hello from Express!/);
-    const echo = await get(g.url + '/echo', { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } });
+    const echo = await get(g.url + '/echo', {
+      method: 'POST',
+      body: '{"a":1}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(JSON.parse(echo.body)).toEqual({ received: { a: 1 } });
   });
 
@@ -48,7 +55,11 @@ describe('examples', () => {
   it('fastify, mounted through a factory and fastify.routing', async () => {
     const g = await startExample('fastify');
     expect(JSON.parse((await get(g.url + '/')).body)).toMatchObject({ hello: 'fastify' });
-    const echo = await get(g.url + '/echo', { method: 'POST', body: '{"b":2}', headers: { 'content-type': 'application/json' } });
+    const echo = await get(g.url + '/echo', {
+      method: 'POST',
+      body: '{"b":2}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(JSON.parse(echo.body)).toEqual({ received: { b: 2 } });
   });
 
@@ -56,7 +67,11 @@ describe('examples', () => {
     const g = await startExample('hono');
     expect((await get(g.url + '/')).body).toMatch(/^Hello from Hono!/);
     expect(JSON.parse((await get(g.url + '/users/7?q=x')).body)).toEqual({ id: '7', q: 'x' });
-    const echo = await get(g.url + '/echo', { method: 'POST', body: '{"c":3}', headers: { 'content-type': 'application/json' } });
+    const echo = await get(g.url + '/echo', {
+      method: 'POST',
+      body: '{"c":3}',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(JSON.parse(echo.body)).toEqual({ received: { c: 3 } });
   });
 

@@ -84,10 +84,16 @@ describe.each(KINDS)('the %s interface %j', (kind, extra) => {
     const headOnly = await rawExchange(g.port, 'HEAD /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(headOnly).toMatch(/^HTTP\/1\.1 200 /);
     expect(headOnly.endsWith('\r\n\r\n')).toBe(true);
-    const requests = ['GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /status/304 HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /echo?last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'];
+    const requests = [
+      'GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET /status/304 HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET /echo?last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    ];
     // The sync class answers one request per connection (as Gunicorn's), so no pipelining there.
     const oneRequestPerConnection = (extra as readonly string[]).includes('sync');
-    const raw = oneRequestPerConnection ? (await Promise.all(requests.map((r) => rawExchange(g.port, r)))).join('') : await rawExchange(g.port, requests.join(''));
+    const raw = oneRequestPerConnection
+      ? (await Promise.all(requests.map((r) => rawExchange(g.port, r)))).join('')
+      : await rawExchange(g.port, requests.join(''));
     const [noContent, notModified, last] = responses(raw);
     expect(noContent!.head).toMatch(/^HTTP\/1\.1 204 /);
     expect(noContent!.head).not.toMatch(/transfer-encoding|content-length: [1-9]/i);

@@ -26,12 +26,15 @@ function peakRssKb(pid: number): number {
 function upload(port: number, TOTAL: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const chunk = Buffer.alloc(1 << 20, 97);
-    const req = request({ port, host: '127.0.0.1', method: 'POST', path: '/', headers: { 'content-length': TOTAL }, agent: false }, (res) => {
-      let got = 0;
-      res.on('data', (c: Buffer) => (got += c.length));
-      res.on('end', () => resolve(got));
-      res.on('error', reject);
-    });
+    const req = request(
+      { port, host: '127.0.0.1', method: 'POST', path: '/', headers: { 'content-length': TOTAL }, agent: false },
+      (res) => {
+        let got = 0;
+        res.on('data', (c: Buffer) => (got += c.length));
+        res.on('end', () => resolve(got));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     let sent = 0;
     const pump = () => {
@@ -59,11 +62,19 @@ describe('streaming with back-pressure', () => {
 
   it('paces an endless producer by a client that stops reading', async () => {
     const g = await startGserve([fixture('producer')]);
-    const res = await new Promise<IncomingMessage>((resolve, reject) => request(g.url + '/produce', { agent: false }, resolve).on('error', reject).end());
+    const res = await new Promise<IncomingMessage>((resolve, reject) =>
+      request(g.url + '/produce', { agent: false }, resolve)
+        .on('error', reject)
+        .end(),
+    );
     res.pause();
     // Wait until the producer has stopped (the count holds still), then check it stopped early.
     let last = -1;
-    for (let current = Number((await get(g.url + '/produced')).body); current !== last; current = Number((await get(g.url + '/produced')).body)) {
+    for (
+      let current = Number((await get(g.url + '/produced')).body);
+      current !== last;
+      current = Number((await get(g.url + '/produced')).body)
+    ) {
       last = current;
       await new Promise((r) => setTimeout(r, 200));
     }

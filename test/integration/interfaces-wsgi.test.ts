@@ -12,7 +12,11 @@ const probe = `${join(FIXTURES, 'apps', 'wsgi-probe.js')}:app`;
 describe('the wsgi interface', () => {
   it('fills the PEP 3333 environ', async () => {
     const g = await startGserve([probe, '-w', '2']);
-    const r = await get(g.url + '/environ?x=1', { method: 'POST', body: 'abc', headers: { 'Content-Type': 'text/plain', 'X-Custom': 'v', 'X_Sneaky': 'dropped' } });
+    const r = await get(g.url + '/environ?x=1', {
+      method: 'POST',
+      body: 'abc',
+      headers: { 'Content-Type': 'text/plain', 'X-Custom': 'v', X_Sneaky: 'dropped' },
+    });
     const env = JSON.parse(r.body);
     expect(env).toMatchObject({
       REQUEST_METHOD: 'POST',
@@ -38,14 +42,22 @@ describe('the wsgi interface', () => {
     expect(env.HTTP_CONTENT_TYPE).toBeUndefined();
     await g.waitForLog(/^a line for the error log$/);
     const threaded = await startGserve([probe, '-k', 'thread', '--threads', '2']);
-    expect(JSON.parse((await get(threaded.url + '/environ')).body)).toMatchObject({ 'wsgi.multithread': true, 'wsgi.multiprocess': false });
+    expect(JSON.parse((await get(threaded.url + '/environ')).body)).toMatchObject({
+      'wsgi.multithread': true,
+      'wsgi.multiprocess': false,
+    });
   });
 
   it('spools a body larger than --wsgi-spool-size to a temporary file and reads it synchronously', async () => {
     const g = await startGserve([probe, '--wsgi-spool-size', '64KiB']);
     const body = 'first line\n' + 'x'.repeat(5 * 1024 * 1024);
     const r = JSON.parse((await get(g.url + '/digest', { method: 'POST', body })).body);
-    expect(r).toEqual({ total: body.length, sha256: createHash('sha256').update(body).digest('hex'), firstLine: 'first line\n', contentLength: String(body.length) });
+    expect(r).toEqual({
+      total: body.length,
+      sha256: createHash('sha256').update(body).digest('hex'),
+      firstLine: 'first line\n',
+      contentLength: String(body.length),
+    });
     // Nothing left behind: the spool file (named after the worker's pid) is unlinked as soon as it is opened.
     const [worker] = [...g.workerPids];
     expect(readdirSync(tmpdir()).filter((f) => f.startsWith(`gserve-wsgi-${worker}-`))).toEqual([]);

@@ -26,7 +26,8 @@ interface RawHandle {
   getsockname(out: { port?: number }): number;
   close(): void;
 }
-const createServerHandle = (net as unknown as { _createServerHandle: (...a: unknown[]) => RawHandle | number })._createServerHandle;
+const createServerHandle = (net as unknown as { _createServerHandle: (...a: unknown[]) => RawHandle | number })
+  ._createServerHandle;
 const handles: RawHandle[] = [];
 afterEach(() => {
   for (const h of handles.splice(0)) h.close();
@@ -69,11 +70,14 @@ describe('unix sockets', () => {
     const path = join(tempDir(), 'proxy.sock');
     await startGserve(['-b', `unix:${path}`, '--forwarded-allow-ips', '10.9.8.7', app('fetch-url')]);
     const r = await new Promise<string>((resolve, reject) => {
-      const req = request({ socketPath: path, path: '/u', headers: { host: 'site.test', 'x-forwarded-proto': 'https' }, agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (c) => (body += c));
-        res.on('end', () => resolve(body));
-      });
+      const req = request(
+        { socketPath: path, path: '/u', headers: { host: 'site.test', 'x-forwarded-proto': 'https' }, agent: false },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (c) => (body += c));
+          res.on('end', () => resolve(body));
+        },
+      );
       req.on('error', reject);
       req.end();
     });
@@ -83,7 +87,10 @@ describe('unix sockets', () => {
   it('removes a stale socket file left by a dead server', async () => {
     const path = join(tempDir(), 'stale.sock');
     // A server killed with -9 leaves its socket file behind.
-    const dead = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    const dead = spawnSync(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
     expect(dead.signal).toBe('SIGKILL');
     expect(statSync(path).isSocket()).toBe(true);
     await startGserve(['-b', `unix:${path}`, app('fetch-url')]);
@@ -131,7 +138,16 @@ describe('inherited sockets', () => {
     const g = await startGserve([app('node-peer')], {
       noBind: true,
       workers: 0,
-      wrapper: ['/usr/bin/systemd-socket-activate', '-l', `127.0.0.1:${port}`, '--fdname=web', '-E', 'PATH', '-E', 'HOME'],
+      wrapper: [
+        '/usr/bin/systemd-socket-activate',
+        '-l',
+        `127.0.0.1:${port}`,
+        '--fdname=web',
+        '-E',
+        'PATH',
+        '-E',
+        'HOME',
+      ],
     });
     await g.until(() => g.stderr.includes(`Listening on 127.0.0.1:${port}`), 'systemd-socket-activate to listen');
     const r = await get(`http://127.0.0.1:${port}/activated`);

@@ -9,7 +9,11 @@ const TEXT_LINE = /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+0000\] \[\d+\] \[(DE
 /** A master whose error log is text (the helper reads JSON lines only): wait on the raw stderr. */
 async function startText(args: string[], env: Record<string, string> = {}): Promise<{ g: Gserve; url: string }> {
   const g = await startGserve(args, { workers: 0, env });
-  const m = await g.until(() => (/\] Worker ready/.test(g.stderr) && /Listening at: (http:\/\/127\.0\.0\.1:\d+) /.exec(g.stderr)) || undefined, 'a ready worker, in text');
+  const m = await g.until(
+    () =>
+      (/\] Worker ready/.test(g.stderr) && /Listening at: (http:\/\/127\.0\.0\.1:\d+) /.exec(g.stderr)) || undefined,
+    'a ready worker, in text',
+  );
   return { g, url: m[1]! };
 }
 
@@ -53,11 +57,13 @@ describe('error log format in a pipe (as under Docker and systemd)', () => {
     const { g, url } = await startText(['--no-log-json', '--access-logfile', '-', observe]);
     await get(url + '/plain', { headers: { 'user-agent': 'plain/1' } });
     await g.until(() => linesOf(g.stdout).length >= 1, 'an access line');
-    expect(linesOf(g.stdout)[0]).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/plain HTTP\/1\.1" 200 \d+ "-" "plain\/1"$/);
+    expect(linesOf(g.stdout)[0]).toMatch(
+      /^127\.0\.0\.1 - - \[[^\]]+\] "GET \/plain HTTP\/1\.1" 200 \d+ "-" "plain\/1"$/,
+    );
     await stop(g);
   });
 
-  it('with --no-log-json and --capture-output the workers\' lines are formatted once, not wrapped twice', async () => {
+  it("with --no-log-json and --capture-output the workers' lines are formatted once, not wrapped twice", async () => {
     const { g } = await startText(['--no-log-json', '--capture-output', observe]);
     await stop(g);
     const booted = linesOf(g.stderr).filter((l) => l.includes('Worker ready'));

@@ -14,7 +14,9 @@ afterEach(async () => {
 
 function occupy(): Promise<number> {
   return new Promise((resolve) => {
-    const s = net.createServer((c) => c.destroy()).listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port));
+    const s = net
+      .createServer((c) => c.destroy())
+      .listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port));
     others.push(s);
   });
 }
@@ -63,7 +65,9 @@ describe('a taken port', () => {
   it('an inherited socket that is not bound (fd://N) is refused, never listened on at a random port', async () => {
     // A bind to a taken port leaves an unbound socket behind: libuv defers the error to listen.
     const port = await occupy();
-    const createServerHandle = (net as unknown as { _createServerHandle: (...a: unknown[]) => { fd: number; close(): void } })._createServerHandle;
+    const createServerHandle = (
+      net as unknown as { _createServerHandle: (...a: unknown[]) => { fd: number; close(): void } }
+    )._createServerHandle;
     const unbound = createServerHandle('127.0.0.1', port, 4);
     try {
       const { code, stderr, g } = await runGserve(['-b', 'fd://3', app('node-pid.js')], { fds: [unbound.fd] });
@@ -86,7 +90,9 @@ describe('a taken port', () => {
 /** Connects and sends one GET; resolves with the status, or the error code (never hangs on a healthy server). */
 function attempt(port: number): Promise<string> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    const socket = net.connect(port, '127.0.0.1', () =>
+      socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+    );
     let data = '';
     socket.setEncoding('utf8').on('data', (c) => (data += c));
     socket.on('end', () => resolve(data.split(' ')[1] ?? 'empty'));
@@ -96,11 +102,15 @@ function attempt(port: number): Promise<string> {
 
 /** A request to /slow whose response head has arrived: the worker is busy with it. */
 async function slowInFlight(port: number): Promise<{ done: Promise<string>; finished: () => boolean }> {
-  const socket = net.connect(port, '127.0.0.1', () => socket.write('GET /slow?ms=15000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+  const socket = net.connect(port, '127.0.0.1', () =>
+    socket.write('GET /slow?ms=15000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+  );
   let data = '';
   let ended = false;
   socket.setEncoding('utf8');
-  const head = new Promise<void>((resolve) => socket.on('data', (c: string) => ((data += c), data.includes('\r\n\r\n') && resolve())));
+  const head = new Promise<void>((resolve) =>
+    socket.on('data', (c: string) => ((data += c), data.includes('\r\n\r\n') && resolve())),
+  );
   const done = new Promise<string>((resolve) => socket.on('close', () => ((ended = true), resolve(data))));
   await head;
   return { done, finished: () => ended };

@@ -48,7 +48,9 @@ describe('Prometheus metrics', () => {
     expect(m.get('gserve_http_requests_total{method="GET",status="2xx"}')).toBe(3);
     expect(m.get('gserve_http_requests_total{method="POST",status="4xx"}')).toBe(2);
     expect(m.get('gserve_http_requests_total{method="HEAD",status="2xx"}')).toBe(1);
-    const buckets = [...m].filter(([k]) => k.startsWith('gserve_http_request_duration_seconds_bucket')).map(([, v]) => v);
+    const buckets = [...m]
+      .filter(([k]) => k.startsWith('gserve_http_request_duration_seconds_bucket'))
+      .map(([, v]) => v);
     expect(buckets).toHaveLength(12);
     expect(buckets).toEqual([...buckets].sort((a, b) => a - b)); // cumulative
     expect(m.get('gserve_http_request_duration_seconds_bucket{le="+Inf"}')).toBe(6);
@@ -64,7 +66,10 @@ describe('Prometheus metrics', () => {
     }
 
     const held = sendHeld(g.url);
-    await eventually(async () => (await scrape(url)).get('gserve_http_requests_in_flight') === 1, 'one request in flight');
+    await eventually(
+      async () => (await scrape(url)).get('gserve_http_requests_in_flight') === 1,
+      'one request in flight',
+    );
     expect((await scrape(url)).get('gserve_workers{state="busy"}')).toBe(1);
     // /release frees held requests of the worker that gets it: ask until the right one has.
     let released = false;
@@ -80,7 +85,10 @@ describe('Prometheus metrics', () => {
     const g = await startGserve(['-w', '2', '--timeout', '3', '--metrics-bind', '127.0.0.1:0', app]);
     const url = await metricsUrl(g);
     for (let i = 0; i < 4; i++) await get(g.url + '/');
-    await eventually(async () => (await scrape(url)).get('gserve_http_requests_total{method="GET",status="2xx"}') === 4, 'four requests counted');
+    await eventually(
+      async () => (await scrape(url)).get('gserve_http_requests_total{method="GET",status="2xx"}') === 4,
+      'four requests counted',
+    );
     const victim = [...g.workerPids].find(isAlive);
     process.kill(victim!, 'SIGKILL');
     let m = await eventually(async () => {
@@ -90,7 +98,9 @@ describe('Prometheus metrics', () => {
     expect(m.get('gserve_http_requests_total{method="GET",status="2xx"}')).toBe(4);
 
     // A blocked event loop: the heartbeat timeout replaces the worker.
-    request(g.url + '/block', { agent: false }).on('error', () => {}).end();
+    request(g.url + '/block', { agent: false })
+      .on('error', () => {})
+      .end();
     m = await eventually(async () => {
       const m = await scrape(url);
       return m.get('gserve_worker_restarts_total{reason="timeout"}')! >= 1 && m;

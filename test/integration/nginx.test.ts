@@ -9,7 +9,8 @@ import { ROOT, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 /** The test's requests come from 127.0.0.2, so that the client's address differs from nginx's. */
 const CLIENT_ADDRESS = '127.0.0.2';
 
-const getFromClient = (url: string, headers: Record<string, string> = {}) => getWith({ url, localAddress: CLIENT_ADDRESS, headers });
+const getFromClient = (url: string, headers: Record<string, string> = {}) =>
+  getWith({ url, localAddress: CLIENT_ADDRESS, headers });
 
 /**
  * examples/deploy/nginx/gserve.conf, run for real: nginx on 127.0.0.1 proxying to gserve on a Unix
@@ -104,7 +105,9 @@ ${around}
 `,
   );
   let output = '';
-  const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout!.on('data', (c) => (output += c));
   child.stderr!.on('data', (c) => (output += c));
   nginx = child;
@@ -122,45 +125,51 @@ ${around}
 }
 
 describe.skipIf(unavailable !== null)('nginx in front of gserve (examples/deploy/nginx)', () => {
-  it.each(['node', 'fetch'] as const)('proxies to a %s app on a Unix socket, which sees the forwarded client address and scheme', async (kind) => {
-    const socketPath = join(tempDir(), 'gserve.sock');
-    await startGserve(['--bind', `unix:${socketPath}`, '--health-path', '/healthz', deployApp(kind)]);
-    const port = await freePort();
-    // The example as shipped; only the socket path and the listen address change.
-    const text = readFileSync(join(EXAMPLES, 'gserve.conf'), 'utf8')
-      .replaceAll('unix:/run/gserve/gserve.sock', `unix:${socketPath}`)
-      .replace(/listen 80;/, `listen 127.0.0.1:${port};`);
-    expect(text).toContain(`server unix:${socketPath}`);
-    await startNginx({ text, context: 'http' }, port);
+  it.each(['node', 'fetch'] as const)(
+    'proxies to a %s app on a Unix socket, which sees the forwarded client address and scheme',
+    async (kind) => {
+      const socketPath = join(tempDir(), 'gserve.sock');
+      await startGserve(['--bind', `unix:${socketPath}`, '--health-path', '/healthz', deployApp(kind)]);
+      const port = await freePort();
+      // The example as shipped; only the socket path and the listen address change.
+      const text = readFileSync(join(EXAMPLES, 'gserve.conf'), 'utf8')
+        .replaceAll('unix:/run/gserve/gserve.sock', `unix:${socketPath}`)
+        .replace(/listen 80;/, `listen 127.0.0.1:${port};`);
+      expect(text).toContain(`server unix:${socketPath}`);
+      await startNginx({ text, context: 'http' }, port);
 
-    const r = await getFromClient(`http://127.0.0.1:${port}/through/nginx?x=1`, { 'x-forwarded-for': '203.0.113.7' });
-    expect(r.status, nginxLog()).toBe(200);
-    const seen = JSON.parse(r.body);
-    expect(seen.path).toBe('/through/nginx?x=1');
-    // nginx appends the client's address to what the client sent.
-    expect(seen.forwardedFor).toBe(`203.0.113.7, ${CLIENT_ADDRESS}`);
-    expect(seen.forwardedProto).toBe('http');
-    expect(seen.host).toBe('127.0.0.1');
+      const r = await getFromClient(`http://127.0.0.1:${port}/through/nginx?x=1`, { 'x-forwarded-for': '203.0.113.7' });
+      expect(r.status, nginxLog()).toBe(200);
+      const seen = JSON.parse(r.body);
+      expect(seen.path).toBe('/through/nginx?x=1');
+      // nginx appends the client's address to what the client sent.
+      expect(seen.forwardedFor).toBe(`203.0.113.7, ${CLIENT_ADDRESS}`);
+      expect(seen.forwardedProto).toBe('http');
+      expect(seen.host).toBe('127.0.0.1');
 
-    expect(await getFromClient(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, body: 'ok\n' });
-  });
+      expect(await getFromClient(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, body: 'ok\n' });
+    },
+  );
 });
 
-describe.skipIf(noStream !== null)('nginx as a TCP proxy speaking the PROXY protocol (examples/deploy/nginx/gserve-stream.conf)', () => {
-  it('passes the client address to gserve --proxy-protocol', async () => {
-    const g = await startGserve(['--proxy-protocol', '--forwarded-allow-ips', '127.0.0.1', deployApp('node')]);
-    const port = await freePort();
-    const text = readFileSync(join(EXAMPLES, 'gserve-stream.conf'), 'utf8')
-      .replace('server 127.0.0.1:8001;', `server 127.0.0.1:${g.port};`)
-      .replace(/listen 8000;/, `listen 127.0.0.1:${port};`);
-    expect(text).toContain(`server 127.0.0.1:${g.port};`);
-    await startNginx({ text, context: 'stream' }, port);
+describe.skipIf(noStream !== null)(
+  'nginx as a TCP proxy speaking the PROXY protocol (examples/deploy/nginx/gserve-stream.conf)',
+  () => {
+    it('passes the client address to gserve --proxy-protocol', async () => {
+      const g = await startGserve(['--proxy-protocol', '--forwarded-allow-ips', '127.0.0.1', deployApp('node')]);
+      const port = await freePort();
+      const text = readFileSync(join(EXAMPLES, 'gserve-stream.conf'), 'utf8')
+        .replace('server 127.0.0.1:8001;', `server 127.0.0.1:${g.port};`)
+        .replace(/listen 8000;/, `listen 127.0.0.1:${port};`);
+      expect(text).toContain(`server 127.0.0.1:${g.port};`);
+      await startNginx({ text, context: 'stream' }, port);
 
-    const r = await getFromClient(`http://127.0.0.1:${port}/via/proxy-protocol`);
-    expect(r.status, nginxLog()).toBe(200);
-    const seen = JSON.parse(r.body);
-    expect(seen.path).toBe('/via/proxy-protocol');
-    // The TCP peer is nginx on 127.0.0.1; the PROXY header names the real client.
-    expect(seen.remoteAddress).toBe(CLIENT_ADDRESS);
-  });
-});
+      const r = await getFromClient(`http://127.0.0.1:${port}/via/proxy-protocol`);
+      expect(r.status, nginxLog()).toBe(200);
+      const seen = JSON.parse(r.body);
+      expect(seen.path).toBe('/via/proxy-protocol');
+      // The TCP peer is nginx on 127.0.0.1; the PROXY header names the real client.
+      expect(seen.remoteAddress).toBe(CLIENT_ADDRESS);
+    });
+  },
+);

@@ -18,11 +18,16 @@ const APP = join(FIXTURES, 'apps/recorder-node.js') + ':app';
 
 function inFlight(sock: string): Promise<number> {
   return new Promise((resolve, reject) =>
-    execFile(process.execPath, [BIN, 'status', '--json', '--control-socket', sock], { cwd: ROOT, timeout: 60_000 }, (err, stdout) => {
-      if (err) return reject(err);
-      const s = JSON.parse(stdout) as { workers: Array<{ inFlight: number }> };
-      resolve(s.workers.reduce((n, w) => n + w.inFlight, 0));
-    }),
+    execFile(
+      process.execPath,
+      [BIN, 'status', '--json', '--control-socket', sock],
+      { cwd: ROOT, timeout: 60_000 },
+      (err, stdout) => {
+        if (err) return reject(err);
+        const s = JSON.parse(stdout) as { workers: Array<{ inFlight: number }> };
+        resolve(s.workers.reduce((n, w) => n + w.inFlight, 0));
+      },
+    ),
   );
 }
 
@@ -31,14 +36,27 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
     const sock = join(tempDir(), 'ctl.sock');
     const g = await startGserve(['-k', cls, '--control-socket', sock, APP]);
     const cases = [
-      { what: 'HTTP/1.0 + TE', bytes: 'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\nHost: x\r\n\r\n', status: 400 },
-      { what: 'trailer', bytes: 'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n', status: 400 },
+      {
+        what: 'HTTP/1.0 + TE',
+        bytes:
+          'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+        status: 400,
+      },
+      {
+        what: 'trailer',
+        bytes:
+          'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n',
+        status: 400,
+      },
       { what: 'CONNECT', bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', status: 400 },
     ];
     for (const c of cases) {
       const { data, closed } = await sendRaw(g.port, c.bytes);
       const responses = parseResponses(data);
-      expect(responses.map((r) => r.status), c.what).toEqual([c.status]);
+      expect(
+        responses.map((r) => r.status),
+        c.what,
+      ).toEqual([c.status]);
       expect(responses[0]!.headers.connection, c.what).toBe('close');
       expect(closed, c.what).toBe(true);
     }

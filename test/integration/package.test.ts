@@ -24,17 +24,33 @@ beforeAll(async () => {
   const dir = tempDir();
   // --ignore-scripts: `prepare` (tsc) rewrites dist/ under the other test files' feet; the suite's
   // build already made it, and the tarball is checked for it below.
-  const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, maxBuffer: 1 << 24 });
-  const { filename, files } = (JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>)[0]!;
+  const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], {
+    cwd: ROOT,
+    maxBuffer: 1 << 24,
+  });
+  const { filename, files } = (
+    JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
+  )[0]!;
   const paths = new Set(files.map((f) => f.path));
-  for (const needed of ['bin/gserve', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/worker/main.js', 'config/gserve.schema.json', 'README.md']) {
+  for (const needed of [
+    'bin/gserve',
+    'dist/index.js',
+    'dist/index.d.ts',
+    'dist/cli/main.js',
+    'dist/worker/main.js',
+    'config/gserve.schema.json',
+    'README.md',
+  ]) {
     if (!paths.has(needed)) throw new Error(`the tarball lacks ${needed}`);
   }
   project = join(dir, 'app');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'first-run', private: true, type: 'module' }));
   // The dependencies come from npm's cache when they are there (no network needed then).
-  const installed = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, filename)], { cwd: project, maxBuffer: 1 << 24 });
+  const installed = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, filename)], {
+    cwd: project,
+    maxBuffer: 1 << 24,
+  });
   installLog = installed.stdout + installed.stderr;
 }, 240_000);
 
@@ -44,7 +60,12 @@ afterAll(async () => {
 
 function startInstalled(args: string[], cwd = project): Gserve {
   const bin = join(project, 'node_modules/.bin/gserve');
-  const g = new Gserve(spawn(bin, ['-b', '127.0.0.1:0', '--log-level', 'debug', '--control-socket', join(cwd, 'gserve.ctl'), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const g = new Gserve(
+    spawn(bin, ['-b', '127.0.0.1:0', '--log-level', 'debug', '--control-socket', join(cwd, 'gserve.ctl'), ...args], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   started.push(g);
   return g;
 }
@@ -65,7 +86,7 @@ describe('the published package', () => {
     expect(linked.version).toBe(pkg.version);
   });
 
-  it('serves the README\'s first-run app through the installed gserve', async () => {
+  it("serves the README's first-run app through the installed gserve", async () => {
     const section = readme.slice(readme.indexOf('## First run'), readme.indexOf('## From code'));
     const appCode = /```js\n([\s\S]*?)```/.exec(section)![1]!;
     const command = /^npx gserve (.*)$/m.exec(section)![1]!;
@@ -77,14 +98,26 @@ describe('the published package', () => {
     expect(res.body).toMatch(/^Hello, world! \(worker \d+\)\n$/);
     // The installed copy runs, not this checkout: look at what a worker process executes.
     const [worker] = [...g.workerPids];
-    expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8')).toContain(join(project, 'node_modules', pkg.name, 'dist/worker/main.js'));
+    expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8')).toContain(
+      join(project, 'node_modules', pkg.name, 'dist/worker/main.js'),
+    );
     g.signal('SIGTERM');
     expect((await g.exited).code).toBe(0);
   });
 
   it('is importable: defineConfig types a config file, and a wrong setting fails to compile', async () => {
-    const entry = await run(process.execPath, ['--input-type=module', '-e', `import * as g from '${pkg.name}'; console.log(JSON.stringify(Object.keys(g).sort()))`], { cwd: project });
-    expect(JSON.parse(entry.stdout)).toEqual(expect.arrayContaining(['defineConfig', 'start', 'GserveError', 'ExitCode']));
+    const entry = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import * as g from '${pkg.name}'; console.log(JSON.stringify(Object.keys(g).sort()))`,
+      ],
+      { cwd: project },
+    );
+    expect(JSON.parse(entry.stdout)).toEqual(
+      expect.arrayContaining(['defineConfig', 'start', 'GserveError', 'ExitCode']),
+    );
     writeFileSync(
       join(project, 'good.ts'),
       `import { defineConfig, type FetchApp, type NodeApp } from '${pkg.name}';\n` +
@@ -93,13 +126,39 @@ describe('the published package', () => {
         `export default defineConfig({ $schema: './x.json', app: 'app:app', workers: 4, bind: ['0.0.0.0:8000'], logLevel: 'warning',\n` +
         `  whenReady: (server) => server.log.info('ready %d', server.numWorkers), preFork: (server, worker) => void worker.generation });\n`,
     );
-    const mistakes = { 'bad-workers.ts': "workers: 'four'", 'bad-level.ts': "logLevel: 'loud'", 'bad-hook.ts': 'onStart() {}' };
-    for (const [file, entry] of Object.entries(mistakes)) writeFileSync(join(project, file), `import { defineConfig } from '${pkg.name}';\nexport default defineConfig({ ${entry} });\n`);
+    const mistakes = {
+      'bad-workers.ts': "workers: 'four'",
+      'bad-level.ts': "logLevel: 'loud'",
+      'bad-hook.ts': 'onStart() {}',
+    };
+    for (const [file, entry] of Object.entries(mistakes))
+      writeFileSync(
+        join(project, file),
+        `import { defineConfig } from '${pkg.name}';\nexport default defineConfig({ ${entry} });\n`,
+      );
     const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
-    const flags = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--lib', 'es2023,dom', '--skipLibCheck', '--typeRoots', join(ROOT, 'node_modules/@types'), '--types', 'node'];
+    const flags = [
+      '--noEmit',
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--lib',
+      'es2023,dom',
+      '--skipLibCheck',
+      '--typeRoots',
+      join(ROOT, 'node_modules/@types'),
+      '--types',
+      'node',
+    ];
     const good = await run(process.execPath, [tsc, ...flags, 'good.ts'], { cwd: project }).catch((e) => e);
     expect(good.stdout ?? '', 'good.ts must compile').toBe('');
-    const bad = await run(process.execPath, [tsc, ...flags, ...Object.keys(mistakes)], { cwd: project }).catch((e) => e);
+    const bad = await run(process.execPath, [tsc, ...flags, ...Object.keys(mistakes)], { cwd: project }).catch(
+      (e) => e,
+    );
     expect(bad.code).not.toBe(0);
     for (const file of Object.keys(mistakes)) expect(bad.stdout).toContain(`${file}(2,`);
     expect(bad.stdout).toMatch(/'onStart' does not exist/);

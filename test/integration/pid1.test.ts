@@ -10,7 +10,11 @@ import { BIN, Gserve, isAlive, ROOT, waitForExit } from '../helpers/gserve.js';
  */
 const UNSHARE = ['--pid', '--fork', '--mount-proc'];
 const probe = spawnSync('unshare', [...UNSHARE, 'true'], { encoding: 'utf8' });
-const unavailable = probe.error ? `unshare is not installed (${probe.error.message})` : probe.status !== 0 ? `unshare --pid is not permitted here: ${probe.stderr.trim()}` : null;
+const unavailable = probe.error
+  ? `unshare is not installed (${probe.error.message})`
+  : probe.status !== 0
+    ? `unshare --pid is not permitted here: ${probe.stderr.trim()}`
+    : null;
 if (unavailable) console.warn(`pid1.test.ts skipped: ${unavailable}`);
 
 interface Namespaced {
@@ -42,10 +46,14 @@ const pidNamespace = (pid: number): string | null => {
 };
 
 async function startAsPid1(args: string[], workers: number): Promise<Namespaced> {
-  const child = spawn('unshare', [...UNSHARE, process.execPath, BIN, '-b', '127.0.0.1:0', '--log-level', 'debug', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'unshare',
+    [...UNSHARE, process.execPath, BIN, '-b', '127.0.0.1:0', '--log-level', 'debug', ...args],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const g = new Gserve(child);
   const entry: Namespaced = { g, hostPid: 0, members: () => [] };
   started.push(entry);

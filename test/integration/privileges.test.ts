@@ -13,7 +13,8 @@ const nobody = { uid: 65534, gid: 65534 };
 /** uid and gid lines of /proc/PID/status: [real, effective, saved, filesystem]. */
 function ids(pid: number): { uid: number[]; gid: number[]; groups: number[] } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
+  const field = (name: string) =>
+    (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number);
   return { uid: field('Uid'), gid: field('Gid'), groups: field('Groups') };
 }
 
@@ -22,7 +23,10 @@ function worldReadableApp(): string {
   const dir = tempDir();
   chmodSync(dir, 0o755);
   const file = join(dir, 'whoami.mjs');
-  writeFileSync(file, 'export const app = (req, res) => res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), pid: process.pid }));\n');
+  writeFileSync(
+    file,
+    'export const app = (req, res) => res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), pid: process.pid }));\n',
+  );
   chmodSync(file, 0o644);
   return file;
 }
@@ -64,7 +68,9 @@ describe('--user and --group', () => {
     // Replaced workers drop too (HUP starts new ones).
     g.signal('SIGHUP');
     await g.waitForLog(/^Reloaded: generation 1 is serving/);
-    const booted = g.lines.filter((l) => /^Booting worker with pid/.test(l.msg)).map((l) => Number(/(\d+)$/.exec(l.msg)![1]));
+    const booted = g.lines
+      .filter((l) => /^Booting worker with pid/.test(l.msg))
+      .map((l) => Number(/(\d+)$/.exec(l.msg)![1]));
     expect(booted).toHaveLength(4);
     expect(ids(booted[3]!).uid[0]).toBe(nobody.uid);
   }, 120_000); // boots four workers
@@ -76,11 +82,20 @@ describe('--user and --group', () => {
   });
 
   it.each([
-    [['--user', 'no-such-user-15b'], 'Unknown user "no-such-user-15b" (--user): no such user on this system. Give an existing user name or a numeric uid.'],
-    [['--group', 'no-such-group-15b'], 'Unknown group "no-such-group-15b" (--group): no such group on this system. Give an existing group name or a numeric gid.'],
+    [
+      ['--user', 'no-such-user-15b'],
+      'Unknown user "no-such-user-15b" (--user): no such user on this system. Give an existing user name or a numeric uid.',
+    ],
+    [
+      ['--group', 'no-such-group-15b'],
+      'Unknown group "no-such-group-15b" (--group): no such group on this system. Give an existing group name or a numeric gid.',
+    ],
   ])('%j: one clear line, exit 2, nothing bound', async (flags, message) => {
     const dir = tempDir();
-    const r = await runCli([...flags, '-b', '127.0.0.1:0', worldReadableApp()], { cwd: dir, env: { XDG_RUNTIME_DIR: dir } });
+    const r = await runCli([...flags, '-b', '127.0.0.1:0', worldReadableApp()], {
+      cwd: dir,
+      env: { XDG_RUNTIME_DIR: dir },
+    });
     expect(r.killed).toBe(false);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`gserve: error: ${message} [GSERVE_E_PRIVILEGES]\n`);

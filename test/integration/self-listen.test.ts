@@ -26,7 +26,8 @@ function refused(port: number): Promise<string> {
 async function pidsAnswering(port: number, n: number): Promise<Set<number>> {
   const pids = new Set<number>();
   const deadline = Date.now() + 30_000;
-  while (pids.size < n && Date.now() < deadline) pids.add(JSON.parse((await get(`http://127.0.0.1:${port}/`)).body).pid);
+  while (pids.size < n && Date.now() < deadline)
+    pids.add(JSON.parse((await get(`http://127.0.0.1:${port}/`)).body).pid);
   return pids;
 }
 
@@ -37,7 +38,7 @@ async function start(workers: number): Promise<{ g: Gserve; port: number }> {
 }
 
 describe('an app that listens itself (PM2 style)', () => {
-  it('is answered by every worker on its own port, logged once; gserve\'s --bind is refused', async () => {
+  it("is answered by every worker on its own port, logged once; gserve's --bind is refused", async () => {
     const { g, port } = await start(3);
     const pids = await pidsAnswering(port, 3);
     expect(pids).toEqual(new Set(g.workerPids));
@@ -57,7 +58,13 @@ describe('an app that listens itself (PM2 style)', () => {
       await g.waitForLog(/^Reloaded: generation \d+ is serving/, { timeoutMs: 90_000 });
       await g.waitForLog(/^Worker exited .*: reloaded$/, { count: 2, timeoutMs: 60_000 });
     })();
-    const result = await runLoad({ url: `http://127.0.0.1:${port}/`, total: 2000, connections: 10, freshEvery: 10, until: reloads });
+    const result = await runLoad({
+      url: `http://127.0.0.1:${port}/`,
+      total: 2000,
+      connections: 10,
+      freshEvery: 10,
+      until: reloads,
+    });
     await reloads;
     expect(result.errors).toEqual([]);
     expect([...result.statuses.keys()]).toEqual([200]);

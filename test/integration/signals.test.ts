@@ -60,8 +60,16 @@ describe('signals', () => {
 
   it('HUP: new workers serve the edited app with the new config; bind changes are reported; old workers stop gracefully', async () => {
     const dir = tempDir();
-    const writeApp = (text: string) => writeFileSync(join(dir, 'app.mjs'), `export const app = (req, res) => res.end(${JSON.stringify(text)} + ' ' + process.env.GSERVE_WORKER_GENERATION);\n`);
-    const writeConfig = (values: object) => writeFileSync(join(dir, 'gserve.config.json'), JSON.stringify({ app: 'app.mjs', bind: ['127.0.0.1:0'], ...values }));
+    const writeApp = (text: string) =>
+      writeFileSync(
+        join(dir, 'app.mjs'),
+        `export const app = (req, res) => res.end(${JSON.stringify(text)} + ' ' + process.env.GSERVE_WORKER_GENERATION);\n`,
+      );
+    const writeConfig = (values: object) =>
+      writeFileSync(
+        join(dir, 'gserve.config.json'),
+        JSON.stringify({ app: 'app.mjs', bind: ['127.0.0.1:0'], ...values }),
+      );
     writeApp('v1');
     writeConfig({ workers: 1 });
     const g = await startGserve([], { cwd: dir, noBind: true });
@@ -73,7 +81,13 @@ describe('signals', () => {
     g.signal('SIGHUP');
     await g.waitForLog(/^Reloaded: generation 1 is serving/);
     await g.until(() => exitsOf(g) >= 1, 'the old worker to exit');
-    expect(g.lines.some((l) => /^Setting "bind" changed \(\["127.0.0.1:0"\] -> \["127.0.0.1:1"\]\) but needs a stop and start to apply; still using/.test(l.msg))).toBe(true);
+    expect(
+      g.lines.some((l) =>
+        /^Setting "bind" changed \(\["127.0.0.1:0"\] -> \["127.0.0.1:1"\]\) but needs a stop and start to apply; still using/.test(
+          l.msg,
+        ),
+      ),
+    ).toBe(true);
     expect(g.lines.filter((l) => /^Worker exited .*: reloaded$/.test(l.msg))).toHaveLength(1);
     expect(workersReady(g)).toBe(3); // one of generation 0, two of generation 1
     expect((await get(url)).body).toBe('v2 1'); // same port: the listener never closed
@@ -87,7 +101,10 @@ describe('signals', () => {
     g.signal('SIGHUP');
     await g.waitForLog(/^Reload failed, keeping the 1 workers of generation 0: .*broken deploy/);
     expect((await get(g.url)).body).toBe('fine');
-    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fixed " + process.env.GSERVE_WORKER_GENERATION);\n');
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'export const app = (req, res) => res.end("fixed " + process.env.GSERVE_WORKER_GENERATION);\n',
+    );
     g.signal('SIGHUP');
     await g.waitForLog(/^Reloaded: generation 2 is serving/); // the failed generation's number is not reused
     // The old worker may take a last connection until it has stopped accepting; wait for it to go.
@@ -101,7 +118,10 @@ describe('signals', () => {
     writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fine");\n');
     // With a long --timeout the HUP would wait minutes for its workers: TERM must not queue behind it.
     const g = await startGserve(['--timeout', '600', 'app.mjs'], { cwd: dir });
-    writeFileSync(join(dir, 'app.mjs'), 'await new Promise((r) => setTimeout(r, 1e9));\nexport const app = (req, res) => res.end("never");\n');
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'await new Promise((r) => setTimeout(r, 1e9));\nexport const app = (req, res) => res.end("never");\n',
+    );
     g.signal('SIGHUP');
     await g.waitForLog(/^Booting worker/, { count: 2 });
     g.signal('SIGTERM');
@@ -155,7 +175,10 @@ describe('signals', () => {
     const dir = tempDir();
     const pidfile = join(dir, 'g.pid');
     const config = join(dir, 'gserve.config.cjs');
-    writeFileSync(config, `module.exports = { preExec: (server) => require('fs').writeFileSync(${JSON.stringify(join(dir, 'pre-exec'))}, String(server.pid)) };\n`);
+    writeFileSync(
+      config,
+      `module.exports = { preExec: (server) => require('fs').writeFileSync(${JSON.stringify(join(dir, 'pre-exec'))}, String(server.pid)) };\n`,
+    );
     const g = await startGserve(['-c', config, '-p', pidfile, app('generation')]);
     const newMaster = await usr2(g, pidfile);
     try {
@@ -175,4 +198,3 @@ describe('signals', () => {
     }
   });
 });
-

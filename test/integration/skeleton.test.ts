@@ -30,7 +30,9 @@ describe('serving', () => {
     }
     expect(pids.size).toBe(2);
     for (const pid of pids) expect(g.workerPids.has(Number(pid))).toBe(true);
-    expect(g.lines.map((l) => l.msg)).toEqual(expect.arrayContaining([expect.stringMatching(/^Starting gserve /), 'Using worker: async']));
+    expect(g.lines.map((l) => l.msg)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^Starting gserve /), 'Using worker: async']),
+    );
   });
 
   it('serves a fetch app, with method, path, query and body', async () => {
@@ -71,7 +73,11 @@ describe('settings sources', () => {
 
   it('binds 0.0.0.0:$PORT and runs $WEB_CONCURRENCY workers', async () => {
     const port = await freePort();
-    const g = await startGserve([app('node-pid')], { env: { PORT: String(port), WEB_CONCURRENCY: '2' }, workers: 2, noBind: true });
+    const g = await startGserve([app('node-pid')], {
+      env: { PORT: String(port), WEB_CONCURRENCY: '2' },
+      workers: 2,
+      noBind: true,
+    });
     expect(g.lines.some((l) => l.msg === `Listening at: http://0.0.0.0:${port} (${g.pid})`)).toBe(true);
     expect(g.workerPids.size).toBe(2);
     expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
@@ -80,7 +86,9 @@ describe('settings sources', () => {
   it('rejects a bad setting, naming the setting and its source', async () => {
     const r = await runGserve([app('node-pid')], { env: { GSERVE_WORKERS: 'lots' } });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('Invalid value for setting "workers" from environment variable GSERVE_WORKERS: expected an integer from 1 to 1024, or auto (one per CPU this process may use), got "lots"');
+    expect(r.stderr).toContain(
+      'Invalid value for setting "workers" from environment variable GSERVE_WORKERS: expected an integer from 1 to 1024, or auto (one per CPU this process may use), got "lots"',
+    );
     const flag = await runGserve(['--timeout', '-3', app('node-pid')]);
     expect(flag.code).toBe(2);
     expect(flag.stderr).toMatch(/"timeout" from command line --timeout: expected a number of seconds/);
@@ -97,7 +105,9 @@ describe('failing apps', () => {
     expect(r.code).toBe(4);
     const plain = r.stderr.split('\n').filter((l) => l.startsWith('gserve: error:'));
     expect(plain).toHaveLength(1);
-    expect(plain[0]).toMatch(/Cannot find app module "no\/such\/module": looked for .*no\/such\/module\{\.js,\.mjs,\.cjs/);
+    expect(plain[0]).toMatch(
+      /Cannot find app module "no\/such\/module": looked for .*no\/such\/module\{\.js,\.mjs,\.cjs/,
+    );
     expect(r.g.lines.filter((l) => l.msg.startsWith('Booting worker')).length).toBeLessThanOrEqual(3);
     for (const pid of r.g.workerPids) await waitForExit(pid);
   });

@@ -11,14 +11,29 @@ const ENGINES = [
   { name: 'engine (fetch app)', app: join(FIXTURES, 'apps/recorder-fetch.js') },
   { name: 'node:http (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app' },
   // The thread class: the main thread's engine in front, the app in a thread.
-  { name: 'thread class (node app)', app: join(FIXTURES, 'apps/recorder-node.js') + ':app', args: ['-k', 'thread', '--threads', '2'] },
+  {
+    name: 'thread class (node app)',
+    app: join(FIXTURES, 'apps/recorder-node.js') + ':app',
+    args: ['-k', 'thread', '--threads', '2'],
+  },
 ];
 
 const HEAD = 'GET / HTTP/1.1\r\nHost: x\r\n';
 
 describe.each(ENGINES)('slow clients, $name', ({ app, args = [] }) => {
   it('cuts off a slowloris, a silent client, a stalled body and an idle keep-alive; ends a connection after --max-keepalive-requests', async () => {
-    const g = await startGserve([...args, '--header-timeout', '1', '--request-timeout', '1', '--keep-alive', '2', '--max-keepalive-requests', '3', app]);
+    const g = await startGserve([
+      ...args,
+      '--header-timeout',
+      '1',
+      '--request-timeout',
+      '1',
+      '--keep-alive',
+      '2',
+      '--max-keepalive-requests',
+      '3',
+      app,
+    ]);
 
     // A slowloris trickles its head a byte at a time: 408 once --header-timeout has passed since its
     // first byte, although every byte came well within any idle time.
@@ -50,7 +65,10 @@ describe.each(ENGINES)('slow clients, $name', ({ app, args = [] }) => {
 
     // A body that stops arriving gets 408 (--request-timeout).
     const stalledBody = async () => {
-      const { data, closed } = await sendRaw(g.port, `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'b'.repeat(10)}`);
+      const { data, closed } = await sendRaw(
+        g.port,
+        `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'b'.repeat(10)}`,
+      );
       expect(closed).toBe(true);
       const [response] = parseResponses(data);
       expect(response!.status).toBe(408);

@@ -46,7 +46,9 @@ describe('supervision', () => {
 
   it('--max-worker-memory recycles a worker whose RSS passes the ceiling', async () => {
     const g = await startGserve(['--max-worker-memory', '1MB', app('generation')]);
-    const [line] = await g.waitForLog(/^Recycling worker \(pid: \d+\): memory [\d.]+ MB passed the ceiling of 1\.0 MB \(maxWorkerMemory\)/);
+    const [line] = await g.waitForLog(
+      /^Recycling worker \(pid: \d+\): memory [\d.]+ MB passed the ceiling of 1\.0 MB \(maxWorkerMemory\)/,
+    );
     const pid = Number(/pid: (\d+)/.exec(line!.msg)![1]);
     await g.waitForLog(new RegExp(`^Worker exited \\(pid: ${pid}\\): recycled`));
     expect((await get(g.url)).status).toBe(200);
@@ -74,7 +76,9 @@ describe('supervision', () => {
     const first = await startGserve(['-p', pidfile, app('node-pid')]);
     const second = await runGserve(['-p', pidfile, app('node-pid')]);
     expect(second.code).toBe(2);
-    expect(second.stderr).toContain(`Pidfile ${pidfile} is held by a running master (pid ${first.pid}). Stop it first, or give another --pid.`);
+    expect(second.stderr).toContain(
+      `Pidfile ${pidfile} is held by a running master (pid ${first.pid}). Stop it first, or give another --pid.`,
+    );
     expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(first.pid));
     expect((await get(first.url)).status).toBe(200);
     first.child.kill('SIGKILL'); // leaves a stale pidfile behind
@@ -89,7 +93,8 @@ describe('server hooks', () => {
     const dir = tempDir();
     const events = join(dir, 'events.log');
     const config = join(dir, 'gserve.config.cjs');
-    const record = (name: string, extra = '') => `${name}: (...a) => require('fs').appendFileSync(${JSON.stringify(events)}, '${name} ' + process.pid + ${extra || "''"} + '\\n')`;
+    const record = (name: string, extra = '') =>
+      `${name}: (...a) => require('fs').appendFileSync(${JSON.stringify(events)}, '${name} ' + process.pid + ${extra || "''"} + '\\n')`;
     writeFileSync(
       config,
       `module.exports = {
@@ -118,7 +123,10 @@ describe('server hooks', () => {
     expect((await g.exited).code).toBe(0);
     await pollUntil(() => readFileSync(events, 'utf8').includes('onExit'), 'onExit');
 
-    const seen = readFileSync(events, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const seen = readFileSync(events, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
     const pidsOf = (name: string) => seen.filter(([n]) => n === name).map(([, pid]) => Number(pid));
     for (const name of ['onStarting', 'whenReady', 'preFork', 'onReload', 'childExit', 'onExit', 'nworkersChanged']) {
       expect(pidsOf(name).length, name).toBeGreaterThan(0);
@@ -137,10 +145,15 @@ describe('server hooks', () => {
 
   it('onStarting that throws aborts start-up with one clear line', async () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'gserve.config.cjs'), `module.exports = { onStarting() { throw new Error('vault is sealed'); } };\n`);
+    writeFileSync(
+      join(dir, 'gserve.config.cjs'),
+      `module.exports = { onStarting() { throw new Error('vault is sealed'); } };\n`,
+    );
     const r = await runGserve([app('node-pid')], { cwd: dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('gserve: error: The onStarting hook failed: vault is sealed. Fix the hook in the config file; gserve did not start. [GSERVE_E_HOOK]');
+    expect(r.stderr).toContain(
+      'gserve: error: The onStarting hook failed: vault is sealed. Fix the hook in the config file; gserve did not start. [GSERVE_E_HOOK]',
+    );
     expect(r.g.lines.some((l) => /^Booting worker/.test(l.msg))).toBe(false);
   });
 });

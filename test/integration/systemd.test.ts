@@ -32,10 +32,14 @@ describe.skipIf(unavailable !== null)('systemd socket activation (examples/deplo
     const socketPath = join(tempDir(), 'gserve.sock');
     const [, ...args] = unitValue('gserve.service', 'ExecStart').split(' ');
     expect(args.pop()).toBe('app:app');
-    const child = spawn('systemd-socket-activate', ['-l', socketPath, process.execPath, BIN, ...args, deployApp('node')], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'systemd-socket-activate',
+      ['-l', socketPath, process.execPath, BIN, ...args, deployApp('node')],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const g = new Gserve(child);
     started.push(g);
     await g.until(() => g.stderr.includes(`Listening on ${socketPath}`), 'the activated socket');
@@ -45,7 +49,9 @@ describe.skipIf(unavailable !== null)('systemd socket activation (examples/deplo
     expect(first.status).toBe(200);
     expect(JSON.parse(first.body).path).toBe('/first');
     // gserve found the socket through LISTEN_FDS, as file descriptor 3.
-    expect(g.lines.some((l) => l.msg.startsWith('Listening at: systemd fd 3') && l.msg.endsWith(`(${g.pid})`))).toBe(true);
+    expect(g.lines.some((l) => l.msg.startsWith('Listening at: systemd fd 3') && l.msg.endsWith(`(${g.pid})`))).toBe(
+      true,
+    );
     expect(await getOverSocket(socketPath, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
 
     g.signal('SIGTERM');

@@ -19,13 +19,22 @@ beforeAll(() => {
 
 const tlsArgs = () => ['--certfile', certs!.cert, '--keyfile', certs!.key];
 
-function httpsGet(port: number, path: string, extra: Record<string, unknown> = {}): Promise<{ status: number; body: string; alpn: string | false | null }> {
+function httpsGet(
+  port: number,
+  path: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ status: number; body: string; alpn: string | false | null }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', servername: 'localhost', port, path, ca: readFileSync(certs!.cert), agent: false, ...extra }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body, alpn: (res.socket as import('node:tls').TLSSocket).alpnProtocol }));
-    });
+    const req = httpsRequest(
+      { host: '127.0.0.1', servername: 'localhost', port, path, ca: readFileSync(certs!.cert), agent: false, ...extra },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c) => (body += c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, body, alpn: (res.socket as import('node:tls').TLSSocket).alpnProtocol }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -44,7 +53,10 @@ function tlsGetOver(raw: Socket, path: string): Promise<string> {
   });
 }
 
-function h2Get(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+function h2Get(
+  port: number,
+  path: string,
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const session = http2Connect(`https://localhost:${port}`, { ca: readFileSync(certs!.cert) });
     session.on('error', reject);
@@ -64,7 +76,9 @@ function h2Get(port: number, path: string): Promise<{ status: number; body: stri
 
 function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('curl', ['-sS', '--max-time', '30', ...args], (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile('curl', ['-sS', '--max-time', '30', ...args], (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -145,7 +159,12 @@ describe('TLS and the PROXY protocol in every worker class', () => {
       const g = await startGserve(['-k', workerClass, ...tlsArgs(), '--proxy-protocol', app('node-peer')]);
       const raw = await connectBehindProxy(g.port, 'PROXY TCP4 198.51.100.9 10.0.0.1 8123 443\r\n');
       const body = await tlsGetOver(raw, '/k');
-      expect(JSON.parse(body)).toMatchObject({ remoteAddress: '198.51.100.9', remotePort: 8123, encrypted: true, url: '/k' });
+      expect(JSON.parse(body)).toMatchObject({
+        remoteAddress: '198.51.100.9',
+        remotePort: 8123,
+        encrypted: true,
+        url: '/k',
+      });
     });
   }
 });
@@ -172,13 +191,28 @@ describe('HTTP/2', () => {
         console.log('SKIP: curl with HTTP/2 is missing (Debian package curl)');
         return;
       }
-      const c = await curl(['--http2', '--cacert', certs.cert, '-w', '\\n%{http_version}', `https://localhost:${g.port}/curl`]);
+      const c = await curl([
+        '--http2',
+        '--cacert',
+        certs.cert,
+        '-w',
+        '\\n%{http_version}',
+        `https://localhost:${g.port}/curl`,
+      ]);
       expect(c.stderr).toBe('');
       const [json, version] = c.stdout.split('\n');
       expect(version).toBe('2');
       expect(JSON.parse(json!).url).toMatch(/\/curl$/);
-      const post = await curl(['--http2', '--cacert', certs.cert, '-d', 'hello body', `https://localhost:${g.port}/post`]);
-      if (fixture === 'fetch-url') expect(JSON.parse(post.stdout)).toMatchObject({ method: 'POST', body: 'hello body' });
+      const post = await curl([
+        '--http2',
+        '--cacert',
+        certs.cert,
+        '-d',
+        'hello body',
+        `https://localhost:${g.port}/post`,
+      ]);
+      if (fixture === 'fetch-url')
+        expect(JSON.parse(post.stdout)).toMatchObject({ method: 'POST', body: 'hello body' });
       else expect(JSON.parse(post.stdout).httpVersion).toBe('2.0');
     });
   }
@@ -194,7 +228,8 @@ describe('HTTP/2 behind a PROXY protocol balancer', () => {
     apart.write(header);
     for (const raw of [apart, await connectBehindProxy(g.port, header)]) {
       const session = http2Connect(`https://localhost:${g.port}`, {
-        createConnection: () => tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert), ALPNProtocols: ['h2'] }),
+        createConnection: () =>
+          tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert), ALPNProtocols: ['h2'] }),
       });
       const stream = session.request({ ':path': '/behind' });
       let body = '';
@@ -205,7 +240,12 @@ describe('HTTP/2 behind a PROXY protocol balancer', () => {
         session.on('error', reject);
       });
       session.close();
-      expect(JSON.parse(body)).toMatchObject({ remoteAddress: '192.0.2.44', remotePort: 7777, httpVersion: '2.0', url: '/behind' });
+      expect(JSON.parse(body)).toMatchObject({
+        remoteAddress: '192.0.2.44',
+        remotePort: 7777,
+        httpVersion: '2.0',
+        url: '/behind',
+      });
     }
   });
 });

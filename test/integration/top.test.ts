@@ -18,9 +18,16 @@ afterEach(() => {
   tmux('kill-server');
 });
 // kill-server leaves the socket file behind.
-afterAll(() => rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true }));
+afterAll(() =>
+  rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true }),
+);
 
-async function screenShows(test: (text: string) => boolean, what: string, act?: () => Promise<unknown>, timeoutMs = 30_000): Promise<string> {
+async function screenShows(
+  test: (text: string) => boolean,
+  what: string,
+  act?: () => Promise<unknown>,
+  timeoutMs = 30_000,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const text = screen();
@@ -52,7 +59,10 @@ describe('gserve top', () => {
     const started = tmux('new-session', '-d', '-s', 'top', '-x', '150', '-y', '40', command);
     expect(started.status, started.stderr).toBe(0);
 
-    let text = await screenShows((t) => t.includes(`gserve top - master ${g.pid}`) && row(t, a!) !== null && row(t, b!) !== null, 'both workers');
+    let text = await screenShows(
+      (t) => t.includes(`gserve top - master ${g.pid}`) && row(t, a!) !== null && row(t, b!) !== null,
+      'both workers',
+    );
     expect(text).toMatch(/^PID +INDEX +STATE +REQ\/S +IN-FLIGHT +P50 +P99 +RSS +CPU% +RESTARTS +GEN +UPTIME/m);
     expect(row(text, a!)).toMatchObject({ STATE: 'ready', 'IN-FLIGHT': '0', RESTARTS: '0' });
     expect(row(text, a!)!.RSS).toMatch(/^\d+\.\dM$/);

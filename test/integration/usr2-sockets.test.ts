@@ -6,10 +6,20 @@ import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
 import { killQuietly, usr2 } from '../helpers/signals.js';
 
-function statusJson(socket: string): Promise<{ code: number; status?: { master: { pid: number }; workers: Array<{ pid: number }> }; stderr: string }> {
+function statusJson(
+  socket: string,
+): Promise<{ code: number; status?: { master: { pid: number }; workers: Array<{ pid: number }> }; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, 'status', '--json', '--control-socket', socket], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, status: err ? undefined : JSON.parse(stdout), stderr }),
+    execFile(
+      process.execPath,
+      [BIN, 'status', '--json', '--control-socket', socket],
+      { cwd: ROOT, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({
+          code: err ? ((err as { code?: number }).code ?? 1) : 0,
+          status: err ? undefined : JSON.parse(stdout),
+          stderr,
+        }),
     );
   });
 }
@@ -19,7 +29,10 @@ describe('USR2 passes the control socket and the metrics listener to the new mas
     const dir = tempDir();
     const pidfile = join(dir, 'g.pid');
     const socket = join(dir, 'g.ctl');
-    const g = await startGserve(['-w', '2', '-p', pidfile, '--metrics-bind', '127.0.0.1:0', join(FIXTURES, 'apps', 'generation')], { workers: 2 });
+    const g = await startGserve(
+      ['-w', '2', '-p', pidfile, '--metrics-bind', '127.0.0.1:0', join(FIXTURES, 'apps', 'generation')],
+      { workers: 2 },
+    );
     const metricsUrl = /^Metrics at: (\S+)$/.exec(g.lines.find((l) => l.msg.startsWith('Metrics at: '))!.msg)![1]!;
     expect((await statusJson(socket)).status!.master.pid).toBe(g.pid);
 
@@ -32,13 +45,24 @@ describe('USR2 passes the control socket and the metrics listener to the new mas
       await g.exited;
     })();
     try {
-      const result = await runLoad({ url: g.url, total: 2000, connections: 10, freshEvery: 10, header: 'x-served-by', until: upgrade });
+      const result = await runLoad({
+        url: g.url,
+        total: 2000,
+        connections: 10,
+        freshEvery: 10,
+        header: 'x-served-by',
+        until: upgrade,
+      });
       await upgrade;
       expect(result.errors).toEqual([]);
       expect([...result.statuses.keys()]).toEqual([200]);
       await waitForExit(g.pid);
-      expect(g.lines.some((l) => l.pid === newMaster && /^Control socket at: .*taken over from the old master/.test(l.msg))).toBe(true);
-      expect(g.lines.some((l) => l.pid === newMaster && /^Metrics at: .*taken over from the old master/.test(l.msg))).toBe(true);
+      expect(
+        g.lines.some((l) => l.pid === newMaster && /^Control socket at: .*taken over from the old master/.test(l.msg)),
+      ).toBe(true);
+      expect(
+        g.lines.some((l) => l.pid === newMaster && /^Metrics at: .*taken over from the old master/.test(l.msg)),
+      ).toBe(true);
 
       const s = await statusJson(socket);
       expect(s.stderr).toBe('');
@@ -64,7 +88,10 @@ describe('USR2 passes the control socket and the metrics listener to the new mas
     process.kill(newMaster, 'SIGTERM');
     await g.waitForLog(/^The new master .* exited/);
     await g.waitForLog(/^Metrics at: /, { count: 3 });
-    await g.until(() => g.lines.filter((l) => l.pid === g.pid && l.msg.startsWith('Control socket at: ')).length >= 2 || undefined, 'the old master\'s control socket again');
+    await g.until(
+      () => g.lines.filter((l) => l.pid === g.pid && l.msg.startsWith('Control socket at: ')).length >= 2 || undefined,
+      "the old master's control socket again",
+    );
     expect((await statusJson(socket)).status!.master.pid).toBe(g.pid);
     expect((await get(metricsUrl)).status).toBe(200);
   });

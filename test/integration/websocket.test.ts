@@ -80,15 +80,18 @@ describe('WebSocket', () => {
     expect((await done).code).toBe(1006); // dropped without a close frame
   });
 
-  it.each(['ws-asgi.js:app', 'ws-node.js:app'])('closes open sockets with 1001 at a graceful stop (%s)', async (app) => {
-    const g = await startGserve([fixture(app)]);
-    const ws = await open(`ws://127.0.0.1:${g.port}/`);
-    ws.send('ping');
-    await nextMessage(ws);
-    const done = closed(ws);
-    g.signal('SIGTERM');
-    expect((await done).code).toBe(1001);
-    const exit = await g.exited;
-    expect(exit.code).toBe(0);
-  });
+  it.each(['ws-asgi.js:app', 'ws-node.js:app'])(
+    'closes open sockets with 1001 at a graceful stop (%s)',
+    async (app) => {
+      const g = await startGserve([fixture(app)]);
+      const ws = await open(`ws://127.0.0.1:${g.port}/`);
+      ws.send('ping');
+      await nextMessage(ws);
+      const done = closed(ws);
+      g.signal('SIGTERM');
+      expect((await done).code).toBe(1001);
+      const exit = await g.exited;
+      expect(exit.code).toBe(0);
+    },
+  );
 });

@@ -35,16 +35,22 @@ async function pollUntil<T>(g: Gserve, predicate: () => T | undefined, what: str
 /** Waits until `n` /block handlers have written their start line. */
 function blockedHandlers(g: Gserve, dir: string, n: number): Promise<string[]> {
   const file = join(dir, 'started');
-  return pollUntil(g, () => {
-    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-    return lines.length >= n ? lines : undefined;
-  }, `${n} blocked handler(s)`);
+  return pollUntil(
+    g,
+    () => {
+      const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+      return lines.length >= n ? lines : undefined;
+    },
+    `${n} blocked handler(s)`,
+  );
 }
 
 /** Rejects if `promise` has not settled by the deadline, instead of hanging the test. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)));
+  const deadline = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms)),
+  );
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
@@ -58,7 +64,11 @@ describe('sync worker class', () => {
     const [line] = await blockedHandlers(g, dir, 1);
     const blockedPid = Number(line!.split(':')[0]);
     // While the handler blocks, nothing may wait on it: these must all finish before we release it.
-    const fast = await within(Promise.all(Array.from({ length: 10 }, () => get(g.url + '/fast'))), 30_000, 'fast requests while a worker blocks');
+    const fast = await within(
+      Promise.all(Array.from({ length: 10 }, () => get(g.url + '/fast'))),
+      30_000,
+      'fast requests while a worker blocks',
+    );
     writeFileSync(join(dir, 'release'), '');
     const slow = json(await blocked);
     const probes = fast.map(json);
@@ -162,7 +172,11 @@ describe('thread worker class', () => {
     await blockedHandlers(g, dir, 4);
     const fifth = get(g.url + '/fast');
     // Every app thread is blocked, yet the main thread still reads, frames and answers.
-    const bad = await within(rawExchange(g.port, 'NOT HTTP AT ALL\r\n\r\n'), 30_000, 'a bad request while every thread blocks');
+    const bad = await within(
+      rawExchange(g.port, 'NOT HTTP AT ALL\r\n\r\n'),
+      30_000,
+      'a bad request while every thread blocks',
+    );
     expect(bad).toMatch(/^HTTP\/1\.1 400 /);
     writeFileSync(join(dir, 'release'), '');
     const probes = (await Promise.all(blocked)).map(json);
@@ -176,7 +190,10 @@ describe('thread worker class', () => {
   it('a keep-alive connection stuck behind a blocked request does not hold up other connections; its responses keep their order', async () => {
     const dir = tempDir();
     const g = await startGserve(['--threads', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
-    const pipelined = rawExchange(g.port, 'GET /block HTTP/1.1\r\nHost: x\r\n\r\nGET /after-block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const pipelined = rawExchange(
+      g.port,
+      'GET /block HTTP/1.1\r\nHost: x\r\n\r\nGET /after-block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     await blockedHandlers(g, dir, 1);
     const other = json(await within(get(g.url + '/other'), 30_000, 'another connection while one is stuck'));
     writeFileSync(join(dir, 'release'), '');
@@ -189,7 +206,9 @@ describe('thread worker class', () => {
 
   it('replaces a thread whose app throws at load, and one that dies, keeping the process up', async () => {
     const dir = tempDir();
-    const g = await startGserve(['--threads', '2', join(FIXTURES, 'classes', 'throws-in-thread-2.js') + ':app'], { env: { GSERVE_TEST_DIR: dir } });
+    const g = await startGserve(['--threads', '2', join(FIXTURES, 'classes', 'throws-in-thread-2.js') + ':app'], {
+      env: { GSERVE_TEST_DIR: dir },
+    });
     await g.waitForLog(/^Thread 2 could not load the app: .*thread 2 cannot load this app/);
     await g.waitForLog(/^Thread 3 ready/);
     const [workerPid] = [...g.workerPids];
@@ -211,7 +230,9 @@ describe('thread worker class', () => {
 
   it('--timeout replaces an app thread whose event loop stays blocked; the process stays up', async () => {
     const dir = tempDir();
-    const g = await startGserve(['-k', 'thread', '--threads', '2', '--timeout', '4', probe], { env: { GSERVE_TEST_DIR: dir } });
+    const g = await startGserve(['-k', 'thread', '--threads', '2', '--timeout', '4', probe], {
+      env: { GSERVE_TEST_DIR: dir },
+    });
     const [workerPid] = [...g.workerPids];
     const stuck = get(g.url + '/block'); // never released
     await g.waitForLog(/^THREAD TIMEOUT \(thread \d+\): no heartbeat for 4 s/);
@@ -223,18 +244,24 @@ describe('thread worker class', () => {
 
   it('implies the thread class from --threads, accepts gthread, and refuses --threads with async', async () => {
     const implied = await runGserve(['--threads', '3', '--print-config', probe]);
-    expect(implied.stdout).toMatch(/^workerClass\s+= "thread" {2}# implied by threads = 3 \(command line --threads\)$/m);
+    expect(implied.stdout).toMatch(
+      /^workerClass\s+= "thread" {2}# implied by threads = 3 \(command line --threads\)$/m,
+    );
     const alias = await runGserve(['-k', 'gthread', '--print-config', probe]);
     expect(alias.stdout).toMatch(/^workerClass\s+= "thread"/m);
     const refused = await runGserve(['-k', 'async', '--threads', '2', probe]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/Setting "threads" is 2 .* but the async worker class .* Use --worker-class thread, or drop --threads\./);
+    expect(refused.stderr).toMatch(
+      /Setting "threads" is 2 .* but the async worker class .* Use --worker-class thread, or drop --threads\./,
+    );
   });
   it('streams a large response from an app thread to a client that starts reading late, the app never far ahead', async () => {
     const dir = tempDir();
     const progressFile = join(dir, 'progress');
     const progress = () => (existsSync(progressFile) ? Number(readFileSync(progressFile, 'utf8')) : 0);
-    const g = await startGserve(['-k', 'thread', '--threads', '1', join(FIXTURES, 'classes', 'stream.js') + ':app'], { env: { GSERVE_TEST_DIR: dir } });
+    const g = await startGserve(['-k', 'thread', '--threads', '1', join(FIXTURES, 'classes', 'stream.js') + ':app'], {
+      env: { GSERVE_TEST_DIR: dir },
+    });
     const socket = connect(g.port, '127.0.0.1');
     socket.pause(); // a client that reads nothing for now
     socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
@@ -262,8 +289,21 @@ describe('every class with every interface', () => {
     for (const iface of ['node', 'fetch', 'wsgi', 'asgi']) {
       it(`${workerClass} serves a ${iface} app`, async () => {
         const spec = join(FIXTURES, 'apps', `iface-${iface}.js`) + ':app';
-        const g = await startGserve(['-k', workerClass, '-w', '2', '--threads', workerClass === 'thread' ? '2' : '1', '--interface', iface, spec]);
-        const [a, b] = await Promise.all([get(g.url + '/echo?x=1'), get(g.url + '/echo', { method: 'POST', body: 'payload' })]);
+        const g = await startGserve([
+          '-k',
+          workerClass,
+          '-w',
+          '2',
+          '--threads',
+          workerClass === 'thread' ? '2' : '1',
+          '--interface',
+          iface,
+          spec,
+        ]);
+        const [a, b] = await Promise.all([
+          get(g.url + '/echo?x=1'),
+          get(g.url + '/echo', { method: 'POST', body: 'payload' }),
+        ]);
         expect(a.status).toBe(200);
         expect(JSON.parse(a.body)).toMatchObject({ method: 'GET', path: '/echo', query: 'x=1', body: '' });
         expect(b.status).toBe(200);
@@ -273,7 +313,11 @@ describe('every class with every interface', () => {
     }
   }
 
-  for (const [iface, file] of [['node', 'ws-node.js:app'], ['fetch', 'ws-fetch.js'], ['asgi', 'ws-asgi.js:app']]) {
+  for (const [iface, file] of [
+    ['node', 'ws-node.js:app'],
+    ['fetch', 'ws-fetch.js'],
+    ['asgi', 'ws-asgi.js:app'],
+  ]) {
     it(`thread tunnels a WebSocket to the ${iface} app in a thread`, async () => {
       const g = await startGserve(['-k', 'thread', '--threads', '2', join(FIXTURES, 'apps', file!)]);
       const echoed = await within(

@@ -32,7 +32,8 @@ describe('--workers auto', () => {
   });
 
   const taskset = spawnSync('taskset', ['-c', '0', 'true']);
-  if (taskset.status !== 0) console.warn('workers-auto.test.ts: the taskset case is skipped: taskset (util-linux) is missing or not permitted');
+  if (taskset.status !== 0)
+    console.warn('workers-auto.test.ts: the taskset case is skipped: taskset (util-linux) is missing or not permitted');
   it.skipIf(taskset.status !== 0)('follows a narrowed CPU affinity (taskset)', async () => {
     const root = fakeCgroup('800000 100000\n');
     const r = spawnSync('taskset', ['-c', '0', process.execPath, 'bin/gserve', '--workers', 'auto', '--print-config'], {

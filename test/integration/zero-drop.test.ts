@@ -12,7 +12,10 @@ import { killQuietly, pollUntil, usr2 } from '../helpers/signals.js';
  * Every request must get a 200, and the responses must come from more than one generation.
  */
 
-const apps = { 'node:http path': join(FIXTURES, 'apps', 'generation'), 'gserve engine': join(FIXTURES, 'apps', 'generation-fetch') };
+const apps = {
+  'node:http path': join(FIXTURES, 'apps', 'generation'),
+  'gserve engine': join(FIXTURES, 'apps', 'generation-fetch'),
+};
 const LOAD = { total: 5000, connections: 20, freshEvery: 10, header: 'x-served-by' } as const;
 
 describe.each(Object.entries(apps))('no request dropped (%s)', (_path, app) => {

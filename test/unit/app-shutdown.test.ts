@@ -32,7 +32,12 @@ describe('AppShutdown', () => {
     const module = { app, shutdown: () => calls.push('module.shutdown') };
     shutdown.addApp(app, module);
     const l = log();
-    expect(shutdown.describe()).toEqual(['the app module.shutdown()', 'the app.close()', '2 SIGTERM listener(s)', '2 SIGINT listener(s)']);
+    expect(shutdown.describe()).toEqual([
+      'the app module.shutdown()',
+      'the app.close()',
+      '2 SIGTERM listener(s)',
+      '2 SIGINT listener(s)',
+    ]);
     await shutdown.run(5000, l);
     expect(calls).toEqual(['module.shutdown', 'app.close', 'first', 'both SIGTERM', 'once SIGINT']);
     await shutdown.run(5000, l); // once only

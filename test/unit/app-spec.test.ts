@@ -7,7 +7,10 @@ describe('APP spec', () => {
     expect(parseAppSpec('app')).toMatchObject({ module: 'app', attr: null, args: null });
     expect(parseAppSpec('src/server:api')).toMatchObject({ module: 'src/server', attr: 'api', args: null });
     expect(parseAppSpec('src/server:create()')).toMatchObject({ attr: 'create', args: [] });
-    expect(parseAppSpec('m:create("prod", 3, {"a": [1]})')).toMatchObject({ attr: 'create', args: ['prod', 3, { a: [1] }] });
+    expect(parseAppSpec('m:create("prod", 3, {"a": [1]})')).toMatchObject({
+      attr: 'create',
+      args: ['prod', 3, { a: [1] }],
+    });
     expect(parseAppSpec('m:ns.app')).toMatchObject({ attr: 'ns.app' });
   });
   it('explains arguments that are not JSON', () => {

@@ -30,7 +30,11 @@ describe('bench: standalone scenario scripts', () => {
     const sync = result.rows.find((r: { id: string }) => r.id === 'gserve sync');
     expect(sync.ratio.fastP99).toBe(0.25);
     expect(result.targets).toEqual([expect.objectContaining({ status: 'met', measured: 0.25 })]);
-    const doc = markdown([{ environment: environment(settings), results: [result] }], settings, 'npm run bench -- --quick');
+    const doc = markdown(
+      [{ environment: environment(settings), results: [result] }],
+      settings,
+      'npm run bench -- --quick',
+    );
     expect(doc).toContain('| gserve sync | 10 (0.25×) |');
   });
 

@@ -18,7 +18,9 @@ Transfer/sec:      5.00MB
 
 describe('bench: reading wrk', () => {
   it('reads the rate, the percentiles in their units, and counts every socket error and non-2xx as failed', () => {
-    expect(parseWrk(report('  Socket errors: connect 1, read 2, write 3, timeout 4\n  Non-2xx or 3xx responses: 5\n'))).toEqual({
+    expect(
+      parseWrk(report('  Socket errors: connect 1, read 2, write 3, timeout 4\n  Non-2xx or 3xx responses: 5\n')),
+    ).toEqual({
       rps: 41234.56,
       p50: 0.85,
       p99: 2500,
@@ -29,6 +31,8 @@ describe('bench: reading wrk', () => {
   });
 
   it('refuses output that is not a wrk report', () => {
-    expect(() => parseWrk('unable to connect to 127.0.0.1:1 Connection refused')).toThrow(/could not read wrk's output/);
+    expect(() => parseWrk('unable to connect to 127.0.0.1:1 Connection refused')).toThrow(
+      /could not read wrk's output/,
+    );
   });
 });

@@ -3,7 +3,15 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { workerCount } from '../../src/config/workers-auto.js';
-import { affinityCpus, cgroupQuota, combineLimits, cpuLimit, parseCfsQuota, parseCpuMax, parseProcCgroup } from '../../src/master/cpus.js';
+import {
+  affinityCpus,
+  cgroupQuota,
+  combineLimits,
+  cpuLimit,
+  parseCfsQuota,
+  parseCpuMax,
+  parseProcCgroup,
+} from '../../src/master/cpus.js';
 
 const roots: string[] = [];
 /** A fake cgroup file system: relative path -> content. */
@@ -37,8 +45,14 @@ describe('cgroup quota parsing', () => {
   });
 
   it('finds the v2 path and the v1 cpu controller in /proc/self/cgroup', () => {
-    expect(parseProcCgroup('0::/kubepods.slice/pod1/cri-abc\n')).toEqual({ v2: '/kubepods.slice/pod1/cri-abc', v1cpu: null });
-    expect(parseProcCgroup('12:memory:/docker/x\n4:cpu,cpuacct:/docker/x\n0::/\n')).toEqual({ v2: '/', v1cpu: { mount: 'cpu,cpuacct', path: '/docker/x' } });
+    expect(parseProcCgroup('0::/kubepods.slice/pod1/cri-abc\n')).toEqual({
+      v2: '/kubepods.slice/pod1/cri-abc',
+      v1cpu: null,
+    });
+    expect(parseProcCgroup('12:memory:/docker/x\n4:cpu,cpuacct:/docker/x\n0::/\n')).toEqual({
+      v2: '/',
+      v1cpu: { mount: 'cpu,cpuacct', path: '/docker/x' },
+    });
     expect(parseProcCgroup('')).toEqual({ v2: null, v1cpu: null });
   });
 });
@@ -60,12 +74,19 @@ describe('the quota that binds', () => {
   });
 
   it('falls back to the v1 cpu controller', () => {
-    const root = fakeCgroup({ 'cpu,cpuacct/docker/x/cpu.cfs_quota_us': '150000\n', 'cpu,cpuacct/docker/x/cpu.cfs_period_us': '100000\n' });
+    const root = fakeCgroup({
+      'cpu,cpuacct/docker/x/cpu.cfs_quota_us': '150000\n',
+      'cpu,cpuacct/docker/x/cpu.cfs_period_us': '100000\n',
+    });
     expect(cgroupQuota(root, '4:cpu,cpuacct:/docker/x\n0::/\n')?.quota).toBe(1.5);
   });
 
   it('finds no quota when there is none', () => {
-    const root = fakeCgroup({ 'cpu.max': 'max 100000\n', 'cpu/cpu.cfs_quota_us': '-1\n', 'cpu/cpu.cfs_period_us': '100000\n' });
+    const root = fakeCgroup({
+      'cpu.max': 'max 100000\n',
+      'cpu/cpu.cfs_quota_us': '-1\n',
+      'cpu/cpu.cfs_period_us': '100000\n',
+    });
     expect(cgroupQuota(root, '0::/\n4:cpu:/\n')).toBeNull();
     expect(cgroupQuota(fakeCgroup({}), '0::/\n')).toBeNull();
   });
@@ -88,7 +109,11 @@ describe('workers auto', () => {
 
   it('honours a faked cpu.max through GSERVE_CGROUP_ROOT', () => {
     const root = fakeCgroup({ 'cpu.max': '100000 100000\n' });
-    expect(cpuLimit({ GSERVE_CGROUP_ROOT: root })).toMatchObject({ cpus: 1, quota: 1, quotaFile: join(root, 'cpu.max') });
+    expect(cpuLimit({ GSERVE_CGROUP_ROOT: root })).toMatchObject({
+      cpus: 1,
+      quota: 1,
+      quotaFile: join(root, 'cpu.max'),
+    });
   });
 
   it('accepts auto or an integer as the workers setting, and names both in errors', () => {

@@ -22,7 +22,14 @@ describe('crash records', () => {
   });
 
   it('in the text log, print the stack on the lines below the record', () => {
-    const json = JSON.stringify({ level: 60, time: 0, pid: 42, msg: 'Worker (pid: 42) crashed: uncaught exception: boom', index: 1, err: { type: 'Error', message: 'boom', stack: 'Error: boom\n    at f (app.js:1:1)' } });
+    const json = JSON.stringify({
+      level: 60,
+      time: 0,
+      pid: 42,
+      msg: 'Worker (pid: 42) crashed: uncaught exception: boom',
+      index: 1,
+      err: { type: 'Error', message: 'boom', stack: 'Error: boom\n    at f (app.js:1:1)' },
+    });
     expect(gunicornLine(json)).toBe(
       '[1970-01-01 00:00:00 +0000] [42] [CRITICAL] Worker (pid: 42) crashed: uncaught exception: boom {"index":1,"err":{"type":"Error","message":"boom"}}\n' +
         '    Error: boom\n        at f (app.js:1:1)\n',

@@ -72,9 +72,15 @@ function serve({ handler, limits, draining }: Setup = {}) {
     seen.push(`${req.method} ${req.url} host=${req.header('host') ?? '-'}`);
     const chunks: Buffer[] = [];
     for await (const chunk of req.body) chunks.push(chunk as Buffer);
-    res.writeHead(200, [['content-type', 'text/plain']]).end(`${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`);
+    res
+      .writeHead(200, [['content-type', 'text/plain']])
+      .end(`${req.method} ${req.url} ${Buffer.concat(chunks).toString()}`);
   };
-  const engine = new HttpEngine(handler ?? echo, { keepAliveTimeout: 5000, limits: { ...DEFAULT_LIMITS, headerTimeout: 0, requestTimeout: 0, ...limits }, scheme: 'http' });
+  const engine = new HttpEngine(handler ?? echo, {
+    keepAliveTimeout: 5000,
+    limits: { ...DEFAULT_LIMITS, headerTimeout: 0, requestTimeout: 0, ...limits },
+    scheme: 'http',
+  });
   engine.on('rejected', (r: Rejection) => rejected.push(r));
   engine.on('handler-error', (err: unknown) => errors.push(err));
   if (draining) engine.drain();
@@ -102,7 +108,9 @@ describe('the engine on in-memory sockets', () => {
   it('decodes a chunked body and ignores allowed trailer fields', async () => {
     const { connect } = serve();
     const socket = connect();
-    socket.send('POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n');
+    socket.send(
+      'POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n',
+    );
     await until(() => socket.responses.length === 1, 'a response');
     expect(socket.responses[0]!.body).toBe('POST /c hello world');
   });
@@ -110,7 +118,9 @@ describe('the engine on in-memory sockets', () => {
   it('refuses HTTP/1.0 with Transfer-Encoding: 400, close, and the app never runs', async () => {
     const { connect, seen, rejected } = serve();
     const socket = connect();
-    socket.send('POST /te HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /next HTTP/1.0\r\n\r\n');
+    socket.send(
+      'POST /te HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /next HTTP/1.0\r\n\r\n',
+    );
     await until(() => socket.ended, 'the connection to close');
     expect(socket.responses.map((r) => [r.status, r.headers.connection])).toEqual([[400, 'close']]);
     expect(seen).toEqual([]);
@@ -120,7 +130,9 @@ describe('the engine on in-memory sockets', () => {
   it('refuses Content-Length in a trailer with 400 and closes, though the app had the head', async () => {
     const { connect, rejected, engine } = serve();
     const socket = connect();
-    socket.send('POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.send(
+      'POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
     await until(() => socket.ended, 'the connection to close');
     expect(socket.responses.map((r) => [r.status, r.headers.connection])).toEqual([[400, 'close']]);
     expect(rejected[0]!.reason).toBe('"Content-Length" is not allowed in a trailer');
@@ -133,7 +145,9 @@ describe('the engine on in-memory sockets', () => {
   it('hands the app the absolute-form target as a path, its authority as Host', async () => {
     const { connect, seen } = serve();
     const socket = connect();
-    socket.send('GET http://evil.example/admin?x=1 HTTP/1.1\r\nHost: good.example\r\n\r\nGET http://[::1]:81 HTTP/1.1\r\nHost: good.example\r\n\r\n');
+    socket.send(
+      'GET http://evil.example/admin?x=1 HTTP/1.1\r\nHost: good.example\r\n\r\nGET http://[::1]:81 HTTP/1.1\r\nHost: good.example\r\n\r\n',
+    );
     await until(() => socket.responses.length === 2, 'two responses');
     expect(seen).toEqual(['GET /admin?x=1 host=evil.example', 'GET / host=[::1]:81']);
   });
@@ -167,7 +181,9 @@ describe('the engine on in-memory sockets', () => {
   it('after --max-keepalive-requests, closes and reads nothing more', async () => {
     const { connect, seen } = serve({ limits: { maxKeepaliveRequests: 2 } });
     const socket = connect();
-    socket.send('GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.send(
+      'GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
     await until(() => socket.ended, 'the connection to close');
     expect(socket.responses.map((r) => r.headers.connection)).toEqual([undefined, 'close']);
     expect(seen).toEqual(['GET /1 host=x', 'GET /2 host=x']);
@@ -193,7 +209,9 @@ describe('the engine on in-memory sockets', () => {
     const socket = connect();
     socket.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n');
     await until(() => socket.ended, 'the connection to close');
-    expect(socket.responses.map((r) => [r.status, r.headers.connection, r.body])).toEqual([[500, 'close', 'Internal Server Error\n']]);
+    expect(socket.responses.map((r) => [r.status, r.headers.connection, r.body])).toEqual([
+      [500, 'close', 'Internal Server Error\n'],
+    ]);
     expect(errors).toHaveLength(1);
     expect(ran).toEqual(['/a']);
   });
@@ -210,7 +228,11 @@ describe('the engine on in-memory sockets', () => {
     socket.send('GET /a HTTP/1.1\r\nHost: x\r\n\r\n');
     await until(() => socket.ended, 'the connection to close');
     const [res] = socket.responses;
-    expect([res!.status, res!.headers['x-partial'], res!.headers['content-type']]).toEqual([500, undefined, 'text/plain']);
+    expect([res!.status, res!.headers['x-partial'], res!.headers['content-type']]).toEqual([
+      500,
+      undefined,
+      'text/plain',
+    ]);
   });
 
   it('cuts the connection when the app fails after its head went out', async () => {

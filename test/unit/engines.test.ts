@@ -12,7 +12,10 @@ const ROOT = join(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
 // semver is npm's own range logic; it is in node_modules through the dev tools.
-const semver = createRequire(join(ROOT, 'package.json'))('semver') as { satisfies(v: string, range: string): boolean; minVersion(range: string): { version: string } };
+const semver = createRequire(join(ROOT, 'package.json'))('semver') as {
+  satisfies(v: string, range: string): boolean;
+  minVersion(range: string): { version: string };
+};
 
 /** The lowest version of each major line the range admits, and the current release lines. */
 const admitted = ['20.19.0', '22.13.0', '24.0.0', '25.0.0'].filter((v) => semver.satisfies(v, pkg.engines.node));
@@ -26,13 +29,15 @@ function refusals(which: (entry: LockEntry) => boolean, versions: string[]): str
   for (const [path, entry] of Object.entries(lock.packages as Record<string, LockEntry>)) {
     const range = entry.engines && !Array.isArray(entry.engines) ? entry.engines.node : undefined;
     if (!path || !range || !which(entry)) continue;
-    for (const v of versions) if (!semver.satisfies(v, range)) refused.push(`${path.replace(/^.*node_modules\//, '')} wants node ${range}, not ${v}`);
+    for (const v of versions)
+      if (!semver.satisfies(v, range))
+        refused.push(`${path.replace(/^.*node_modules\//, '')} wants node ${range}, not ${v}`);
   }
   return refused;
 }
 
 describe('engines', () => {
-  it('admits the Node lines the README names, and this machine\'s', () => {
+  it("admits the Node lines the README names, and this machine's", () => {
     expect(admitted).toEqual(expect.arrayContaining(['20.19.0', '22.13.0', '24.0.0']));
     expect(semver.satisfies('20.18.0', pkg.engines.node)).toBe(false); // vite and vitest 4 need 20.19
     expect(semver.satisfies('22.12.0', pkg.engines.node)).toBe(false); // rolldown's wasm fallback needs 22.13

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { FastResponse, LazyRequest, NativeRequest, NativeResponse, installFastGlobals } from '../../src/interfaces/fetch-globals.js';
+import {
+  FastResponse,
+  LazyRequest,
+  NativeRequest,
+  NativeResponse,
+  installFastGlobals,
+} from '../../src/interfaces/fetch-globals.js';
 
 installFastGlobals();
 
@@ -78,8 +84,29 @@ describe('the fetch fast path', () => {
     };
     const send = (r: Response) => sendWebResponse(r, res as never);
     await send(new Response('a', { headers: new Headers({ 'x-h': '1' }) }));
-    await send(new Response(new Uint8Array([1]), { headers: [['set-cookie', 'a=1'], ['set-cookie', 'b=2']] }));
-    expect(written[0]).toEqual({ status: 200, headers: [['x-h', '1'], ['content-type', 'text/plain;charset=UTF-8']], body: 'a' });
-    expect(written[1]).toEqual({ status: 200, headers: [['set-cookie', 'a=1'], ['set-cookie', 'b=2']], body: new Uint8Array([1]) });
+    await send(
+      new Response(new Uint8Array([1]), {
+        headers: [
+          ['set-cookie', 'a=1'],
+          ['set-cookie', 'b=2'],
+        ],
+      }),
+    );
+    expect(written[0]).toEqual({
+      status: 200,
+      headers: [
+        ['x-h', '1'],
+        ['content-type', 'text/plain;charset=UTF-8'],
+      ],
+      body: 'a',
+    });
+    expect(written[1]).toEqual({
+      status: 200,
+      headers: [
+        ['set-cookie', 'a=1'],
+        ['set-cookie', 'b=2'],
+      ],
+      body: new Uint8Array([1]),
+    });
   });
 });

@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { checkHttp2Head, maxHeaderListPairs, maxHeaderListSize } from '../../src/http/h2-limits.js';
 import { DEFAULT_LIMITS, MAX_REQUEST_FIELDS } from '../../src/http/limits.js';
 
-const head = (extra: string[] = [], path = '/') => [':method', 'GET', ':scheme', 'https', ':authority', 'localhost', ':path', path, ...extra];
+const head = (extra: string[] = [], path = '/') => [
+  ':method',
+  'GET',
+  ':scheme',
+  'https',
+  ':authority',
+  'localhost',
+  ':path',
+  path,
+  ...extra,
+];
 
 describe('HTTP/2 request limits', () => {
   it('passes a head within every limit, at the limits exactly', () => {

@@ -47,7 +47,11 @@ function recorder(seen: string[]) {
 async function start(limits: Partial<HttpLimits> = {}): Promise<Harness> {
   const seen: string[] = [];
   const rejected: Rejection[] = [];
-  const protocol = new NodeProtocolServer(recorder(seen), { keepAliveTimeout: 5000, limits: { ...DEFAULT_LIMITS, ...limits }, onError: () => {} });
+  const protocol = new NodeProtocolServer(recorder(seen), {
+    keepAliveTimeout: 5000,
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    onError: () => {},
+  });
   protocol.on('rejected', (r: Rejection) => rejected.push(r));
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -103,11 +107,18 @@ describe('node:http path, in process: the hostile requests of issue 14', () => {
   const appSaw = async (path: string, bytes: string) => {
     const before = h.seen.length;
     const result = await sendRaw(h.port, bytes);
-    return { ...result, responses: parseResponses(result.data), seen: h.seen.slice(before).filter((s) => s.includes(path)) };
+    return {
+      ...result,
+      responses: parseResponses(result.data),
+      seen: h.seen.slice(before).filter((s) => s.includes(path)),
+    };
   };
 
   it('refuses HTTP/1.0 with Transfer-Encoding with 400 and a close, and the app never runs it', async () => {
-    const r = await appSaw('/te10', 'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\nHost: x\r\n\r\n');
+    const r = await appSaw(
+      '/te10',
+      'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
     expect(r.responses.map((x) => x.status)).toEqual([400]);
     expect(r.responses[0]!.body).toMatch(/HTTP\/1\.0/);
     expect(r.closed).toBe(true);
@@ -115,7 +126,10 @@ describe('node:http path, in process: the hostile requests of issue 14', () => {
   });
 
   it('answers a forbidden trailer field (Content-Length after the last chunk) with 400 and a close; nothing stays in flight', async () => {
-    const r = await appSaw('/trailer', 'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n');
+    const r = await appSaw(
+      '/trailer',
+      'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n',
+    );
     expect(r.responses.map((x) => x.status)).toEqual([400]);
     expect(r.responses[0]!.headers.connection).toBe('close');
     expect(r.closed).toBe(true);
@@ -141,7 +155,8 @@ describe('node:http path, in process: the hostile requests of issue 14', () => {
     await new Promise((resolve) => socket.once('connect', resolve));
     // One write per 1 KB, each waited for, so llhttp sees the line in several reads.
     socket.write('GET /');
-    for (let i = 0; i < 6 && !socket.destroyed; i++) await new Promise((resolve) => socket.write('a'.repeat(1024), resolve));
+    for (let i = 0; i < 6 && !socket.destroyed; i++)
+      await new Promise((resolve) => socket.write('a'.repeat(1024), resolve));
     await closed;
     expect(parseResponses(Buffer.from(received, 'latin1')).map((r) => r.status)).toEqual([414]);
   });
@@ -159,11 +174,20 @@ describe('node:http path, in process: the hostile requests of issue 14', () => {
 });
 
 describe('checkParsedHead', () => {
-  const head = (over: Partial<Parameters<typeof checkParsedHead>[0]> = {}) => ({ method: 'GET', url: '/', httpVersionMajor: 1, httpVersionMinor: 1, rawHeaders: ['Host', 'x'], ...over });
+  const head = (over: Partial<Parameters<typeof checkParsedHead>[0]> = {}) => ({
+    method: 'GET',
+    url: '/',
+    httpVersionMajor: 1,
+    httpVersionMinor: 1,
+    rawHeaders: ['Host', 'x'],
+    ...over,
+  });
 
   it('passes a plain head and gives its framing', () => {
     expect(checkParsedHead(head(), DEFAULT_LIMITS)).toMatchObject({ contentLength: null, chunked: false });
-    expect(checkParsedHead(head({ method: 'POST', rawHeaders: ['Host', 'x', 'Content-Length', '5'] }), DEFAULT_LIMITS)).toMatchObject({ contentLength: 5, chunked: false });
+    expect(
+      checkParsedHead(head({ method: 'POST', rawHeaders: ['Host', 'x', 'Content-Length', '5'] }), DEFAULT_LIMITS),
+    ).toMatchObject({ contentLength: 5, chunked: false });
   });
 
   it.each([
@@ -171,11 +195,19 @@ describe('checkParsedHead', () => {
     ['HTTP/0.9', head({ httpVersionMajor: 0, httpVersionMinor: 9 }), 400],
     ['a long target', head({ url: `/${'a'.repeat(5000)}` }), 414],
     ['a large field', head({ rawHeaders: ['Host', 'x', 'X-Big', 'v'.repeat(9000)] }), 431],
-    ['101 fields', head({ rawHeaders: ['Host', 'x', ...Array.from({ length: 100 }, (_, i) => [`X-${i}`, 'v']).flat()] }), 431],
+    [
+      '101 fields',
+      head({ rawHeaders: ['Host', 'x', ...Array.from({ length: 100 }, (_, i) => [`X-${i}`, 'v']).flat()] }),
+      431,
+    ],
     ['no Host in HTTP/1.1', head({ rawHeaders: [] }), 400],
     ['two Hosts', head({ rawHeaders: ['Host', 'x', 'Host', 'y'] }), 400],
     ['an unknown coding', head({ method: 'POST', rawHeaders: ['Host', 'x', 'Transfer-Encoding', 'foo'] }), 400],
-    ['TE in HTTP/1.0', head({ method: 'POST', httpVersionMinor: 0, rawHeaders: ['Transfer-Encoding', 'chunked'] }), 400],
+    [
+      'TE in HTTP/1.0',
+      head({ method: 'POST', httpVersionMinor: 0, rawHeaders: ['Transfer-Encoding', 'chunked'] }),
+      400,
+    ],
     ['* with GET', head({ url: '*' }), 400],
     ['CONNECT without a port', head({ method: 'CONNECT', url: 'example.com' }), 400],
     ['an unknown expectation', head({ rawHeaders: ['Host', 'x', 'Expect', 'magic'] }), 417],

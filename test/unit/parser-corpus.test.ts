@@ -58,7 +58,8 @@ describe('the corpus against the parser, in process', () => {
     expect(run(bytewise(c.bytes)).statuses).toEqual(c.statuses);
     for (let cut = 1; cut < c.bytes.length; cut++) {
       const split = run([c.bytes.subarray(0, cut), c.bytes.subarray(cut)]);
-      if (JSON.stringify(split.statuses) !== JSON.stringify(c.statuses)) expect({ cut, statuses: split.statuses }).toEqual({ cut, statuses: c.statuses });
+      if (JSON.stringify(split.statuses) !== JSON.stringify(c.statuses))
+        expect({ cut, statuses: split.statuses }).toEqual({ cut, statuses: c.statuses });
       if (split.urls.some((u) => u.includes('smuggled'))) expect({ cut, urls: split.urls }).toEqual({ cut, urls: [] });
     }
   });

@@ -43,28 +43,48 @@ async function through(bytes: Buffer | string): Promise<Outcome> {
 }
 
 const v2 = (command: number, family: number, body: Buffer) =>
-  Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a', 'hex'), Buffer.from([0x20 | command, family, body.length >> 8, body.length & 255]), body]);
+  Buffer.concat([
+    Buffer.from('0d0a0d0a000d0a515549540a', 'hex'),
+    Buffer.from([0x20 | command, family, body.length >> 8, body.length & 255]),
+    body,
+  ]);
 
 describe('PROXY protocol reader', () => {
   it('applies a v1 TCP4 header and passes the rest on', async () => {
-    expect(await through('PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nhello END')).toEqual({ remoteAddress: '192.0.2.1', remotePort: 1000, rest: 'hello END' });
+    expect(await through('PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nhello END')).toEqual({
+      remoteAddress: '192.0.2.1',
+      remotePort: 1000,
+      rest: 'hello END',
+    });
   });
 
   it('keeps the real peer for v1 UNKNOWN and v2 LOCAL, and for a connection without a header', async () => {
     expect(await through('PROXY UNKNOWN\r\nEND')).toMatchObject({ remoteAddress: '127.0.0.1', rest: 'END' });
-    expect(await through(Buffer.concat([v2(0, 0, Buffer.alloc(0)), Buffer.from('END')]))).toMatchObject({ remoteAddress: '127.0.0.1', rest: 'END' });
-    expect(await through('POST / HTTP/1.1\r\nEND')).toMatchObject({ remoteAddress: '127.0.0.1', rest: 'POST / HTTP/1.1\r\nEND' });
+    expect(await through(Buffer.concat([v2(0, 0, Buffer.alloc(0)), Buffer.from('END')]))).toMatchObject({
+      remoteAddress: '127.0.0.1',
+      rest: 'END',
+    });
+    expect(await through('POST / HTTP/1.1\r\nEND')).toMatchObject({
+      remoteAddress: '127.0.0.1',
+      rest: 'POST / HTTP/1.1\r\nEND',
+    });
   });
 
   it('refuses malformed headers', async () => {
     expect((await through('PROXY TCP4 192.0.2.1 192.0.2.2 99999 80\r\nEND')).error).toMatch(/malformed/);
     expect((await through(`PROXY TCP4 ${'1'.repeat(120)}`)).error).toMatch(/longer than 107/);
-    expect((await through(Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a', 'hex'), Buffer.from([0x31, 0x11, 0, 0])]))).error).toMatch(/unknown version/);
+    expect(
+      (await through(Buffer.concat([Buffer.from('0d0a0d0a000d0a515549540a', 'hex'), Buffer.from([0x31, 0x11, 0, 0])])))
+        .error,
+    ).toMatch(/unknown version/);
     expect((await through('PROXY TCP4 192.0.2.1')).error).toMatch(/closed inside/);
   });
 
   it('does not read a header from an untrusted peer', async () => {
     setForwardedAllowIps(['10.0.0.1']);
-    expect(await through('PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nEND')).toMatchObject({ remoteAddress: '127.0.0.1', rest: 'PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nEND' });
+    expect(await through('PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nEND')).toMatchObject({
+      remoteAddress: '127.0.0.1',
+      rest: 'PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nEND',
+    });
   });
 });

@@ -21,18 +21,30 @@ describe('clientInfo', () => {
   afterEach(() => setForwardedAllowIps(['127.0.0.1', '::1']));
 
   it('keeps the peer and scheme when the peer is not trusted', () => {
-    const info = clientInfo(peer('192.0.2.9'), headers({ 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https' }), 'http');
+    const info = clientInfo(
+      peer('192.0.2.9'),
+      headers({ 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https' }),
+      'http',
+    );
     expect(info).toEqual({ clientAddress: '192.0.2.9', clientPort: 5555, scheme: 'http' });
   });
 
   it('takes the right-most untrusted X-Forwarded-For hop, and the first proto', () => {
     setForwardedAllowIps(['127.0.0.1', '10.0.0.0/8']);
-    const info = clientInfo(peer('127.0.0.1'), headers({ 'x-forwarded-for': '6.6.6.6, 198.51.100.1, 10.1.1.1', 'x-forwarded-proto': 'https, http' }), 'http');
+    const info = clientInfo(
+      peer('127.0.0.1'),
+      headers({ 'x-forwarded-for': '6.6.6.6, 198.51.100.1, 10.1.1.1', 'x-forwarded-proto': 'https, http' }),
+      'http',
+    );
     expect(info).toEqual({ clientAddress: '198.51.100.1', clientPort: 0, scheme: 'https' });
   });
 
   it('prefers Forwarded, with quoted IPv6 and ports; ignores unknown schemes', () => {
-    const info = clientInfo(peer('::1'), headers({ forwarded: 'for="[2001:db8::7]:4711";proto=https', 'x-forwarded-for': '9.9.9.9' }), 'http');
+    const info = clientInfo(
+      peer('::1'),
+      headers({ forwarded: 'for="[2001:db8::7]:4711";proto=https', 'x-forwarded-for': '9.9.9.9' }),
+      'http',
+    );
     expect(info).toEqual({ clientAddress: '2001:db8::7', clientPort: 4711, scheme: 'https' });
     const odd = clientInfo(peer('127.0.0.1'), headers({ 'x-forwarded-proto': 'javascript' }), 'http');
     expect(odd.scheme).toBe('http');

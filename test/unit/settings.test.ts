@@ -54,7 +54,9 @@ describe('addresses', () => {
 
 describe('precedence', () => {
   it('is defaults < config file < environment < command line, with sources named', async () => {
-    const cwd = dir({ 'gserve.config.json': JSON.stringify({ workers: 3, keepAlive: 7, timeout: 11, graceful_timeout: 5 }) });
+    const cwd = dir({
+      'gserve.config.json': JSON.stringify({ workers: 3, keepAlive: 7, timeout: 11, graceful_timeout: 5 }),
+    });
     const r = await resolveSettings({ cli: { timeout: '13' }, env: { GSERVE_KEEP_ALIVE: '9' }, cwd });
     expect(r.settings.workers).toBe(3);
     expect(r.sources.workers).toMatch(/config file .*gserve.config.json \(key "workers"\)/);
@@ -78,7 +80,9 @@ describe('precedence', () => {
 
   it('names an unknown config key and suggests the right one', async () => {
     const cwd = dir({ 'gserve.config.json': JSON.stringify({ wokers: 2 }) });
-    await expect(resolveSettings({ cli: {}, env: {}, cwd })).rejects.toThrow(/Unknown setting "wokers" in config file .*Did you mean "workers"/);
+    await expect(resolveSettings({ cli: {}, env: {}, cwd })).rejects.toThrow(
+      /Unknown setting "wokers" in config file .*Did you mean "workers"/,
+    );
   });
 
   it('names the file and key of a bad value', async () => {
@@ -89,16 +93,30 @@ describe('precedence', () => {
   });
 
   it('reads the package.json key and JS config files', async () => {
-    const a = await resolveSettings({ cli: {}, env: {}, cwd: dir({ 'package.json': JSON.stringify({ name: 'x', gserve: { workers: 4 } }) }) });
+    const a = await resolveSettings({
+      cli: {},
+      env: {},
+      cwd: dir({ 'package.json': JSON.stringify({ name: 'x', gserve: { workers: 4 } }) }),
+    });
     expect(a.settings.workers).toBe(4);
-    const b = await resolveSettings({ cli: {}, env: {}, cwd: dir({ 'gserve.config.mjs': 'export default { workers: 5, bind: ["127.0.0.1:0"] };' }) });
+    const b = await resolveSettings({
+      cli: {},
+      env: {},
+      cwd: dir({ 'gserve.config.mjs': 'export default { workers: 5, bind: ["127.0.0.1:0"] };' }),
+    });
     expect(b.settings.workers).toBe(5);
-    const c = await resolveSettings({ cli: {}, env: {}, cwd: dir({ 'gserve.config.cjs': 'module.exports = { workers: 6 };' }) });
+    const c = await resolveSettings({
+      cli: {},
+      env: {},
+      cwd: dir({ 'gserve.config.cjs': 'module.exports = { workers: 6 };' }),
+    });
     expect(c.settings.workers).toBe(6);
   });
 
   it('reports a config file with a syntax error in one line', async () => {
     const cwd = dir({ 'gserve.config.json': '{ "workers": 2, ' });
-    await expect(resolveSettings({ cli: {}, env: {}, cwd })).rejects.toThrow(/Could not read config file .*gserve.config.json/);
+    await expect(resolveSettings({ cli: {}, env: {}, cwd })).rejects.toThrow(
+      /Could not read config file .*gserve.config.json/,
+    );
   });
 });

@@ -1,14 +1,36 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { PeerSocket, ThreadRequest, ThreadResponse } from '../../src/worker/thread-exchange.js';
-import { BATCH_BYTES, Batcher, WINDOW_BYTES, decodeFromThread, decodeToThread, encodeFromThread, encodeToThread, type FromThread, type ToThread } from '../../src/worker/thread-protocol.js';
+import {
+  BATCH_BYTES,
+  Batcher,
+  WINDOW_BYTES,
+  decodeFromThread,
+  decodeToThread,
+  encodeFromThread,
+  encodeToThread,
+  type FromThread,
+  type ToThread,
+} from '../../src/worker/thread-protocol.js';
 
-const HEAD = { method: 'POST', url: '/x', httpVersion: '1.1', rawHeaders: ['Host', 'x', 'Content-Length', '9'], keepAlive: true, upgrade: false };
+const HEAD = {
+  method: 'POST',
+  url: '/x',
+  httpVersion: '1.1',
+  rawHeaders: ['Host', 'x', 'Content-Length', '9'],
+  keepAlive: true,
+  upgrade: false,
+};
 
 function exchange() {
   const posted: FromThread[] = [];
   const credits: number[] = [];
-  const req = new ThreadRequest(HEAD, new PeerSocket({ remoteAddress: '10.0.0.1' }, () => res.abandon()), 'http', (bytes) => credits.push(bytes));
+  const req = new ThreadRequest(
+    HEAD,
+    new PeerSocket({ remoteAddress: '10.0.0.1' }, () => res.abandon()),
+    'http',
+    (bytes) => credits.push(bytes),
+  );
   const res: ThreadResponse = new ThreadResponse(req, 7, (m) => posted.push(m));
   return { req, res, posted, credits };
 }
@@ -97,19 +119,52 @@ describe('the messages between a thread worker and its app threads', () => {
         t: 'open',
         id: 1,
         listener: 2,
-        head: { method: 'GET', url: '/a?b', httpVersion: '1.0', rawHeaders: ['Host', 'x', 'X-Two', 'y'], keepAlive: false, upgrade: true },
-        peer: { remoteAddress: '::1', remotePort: 5, remoteFamily: 'IPv6', localAddress: '::1', localPort: 80, encrypted: true, unixPeer: false },
+        head: {
+          method: 'GET',
+          url: '/a?b',
+          httpVersion: '1.0',
+          rawHeaders: ['Host', 'x', 'X-Two', 'y'],
+          keepAlive: false,
+          upgrade: true,
+        },
+        peer: {
+          remoteAddress: '::1',
+          remotePort: 5,
+          remoteFamily: 'IPv6',
+          localAddress: '::1',
+          localPort: 80,
+          encrypted: true,
+          unixPeer: false,
+        },
         chunk,
         end: true,
       },
-      { t: 'open', id: 3, listener: 0, head: { method: 'POST', url: '/', httpVersion: '1.1', rawHeaders: [], keepAlive: true, upgrade: false }, peer: { encrypted: false, unixPeer: true, unixPath: '/run/g.sock' } },
+      {
+        t: 'open',
+        id: 3,
+        listener: 0,
+        head: { method: 'POST', url: '/', httpVersion: '1.1', rawHeaders: [], keepAlive: true, upgrade: false },
+        peer: { encrypted: false, unixPeer: true, unixPath: '/run/g.sock' },
+      },
       { t: 'body', id: 1, chunk, end: false },
       { t: 'abort', id: 1, refused: true },
       { t: 'credit', id: 1, bytes: 9 },
     ];
     for (const m of toThread) expect(decodeToThread(structuredClone(encodeToThread(m)) as unknown[])).toEqual(m);
     const fromThread: FromThread[] = [
-      { t: 'res', id: 4, status: 204, headers: [['a', '1'], ['set-cookie', 'x=1'], ['set-cookie', 'y=2']], chunk, end: true, stream: true },
+      {
+        t: 'res',
+        id: 4,
+        status: 204,
+        headers: [
+          ['a', '1'],
+          ['set-cookie', 'x=1'],
+          ['set-cookie', 'y=2'],
+        ],
+        chunk,
+        end: true,
+        stream: true,
+      },
       { t: 'res', id: 4, chunk },
       { t: 'abandon', id: 4 },
       { t: 'credit', id: 4, bytes: 1 },

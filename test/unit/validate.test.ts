@@ -27,8 +27,12 @@ describe('request-line checks', () => {
     expect(refusal(() => checkRequestLine('GET  / HTTP/1.1', L))).toMatch(/^400 .*single spaces/);
     expect(refusal(() => checkRequestLine('FROB / HTTP/1.1', L))).toBe('400 unknown method "FROB"');
     expect(refusal(() => checkRequestLine('GET / HTTP/2.0', L))).toMatch(/^400 unsupported HTTP version/);
-    expect(refusal(() => checkRequestLine(`GET /${'a'.repeat(L.requestLine)} HTTP/1.1`, L))).toMatch(/^414 .*--limit-request-line/);
-    expect(refusal(() => checkRequestLine(`GET /${'a'.repeat(5000)} HTTP/1.1`, { ...L, requestLine: 0 }))).toBe('accepted');
+    expect(refusal(() => checkRequestLine(`GET /${'a'.repeat(L.requestLine)} HTTP/1.1`, L))).toMatch(
+      /^414 .*--limit-request-line/,
+    );
+    expect(refusal(() => checkRequestLine(`GET /${'a'.repeat(5000)} HTTP/1.1`, { ...L, requestLine: 0 }))).toBe(
+      'accepted',
+    );
   });
 });
 
@@ -36,21 +40,34 @@ describe('header checks', () => {
   it('refuses folding, whitespace before the colon, bad names and control characters', () => {
     expect(refusal(() => checkFieldLine(' folded', L))).toMatch(/^400 obs-fold/);
     expect(refusal(() => checkFieldLine('Host : x', L))).toMatch(/^400 whitespace between a header name/);
-    expect(refusal(() => checkFieldLine('X(A): b', L))).toMatch(/^400 a control or separator character in a header name/);
+    expect(refusal(() => checkFieldLine('X(A): b', L))).toMatch(
+      /^400 a control or separator character in a header name/,
+    );
     expect(refusal(() => checkFieldLine('X: a\0b', L))).toBe('400 a NUL byte in a header value');
     expect(refusal(() => checkFieldLine('X: caf\xe9\tau lait', L))).toBe('accepted'); // obs-text and HTAB are allowed
   });
 
   it('refuses ambiguous framing and a missing or doubled Host', () => {
-    expect(refusal(() => checkHead('1.1', ['Host', 'x', 'Content-Length', '5', 'Transfer-Encoding', 'chunked'], L))).toBe('400 Content-Length together with Transfer-Encoding');
-    expect(refusal(() => checkHead('1.1', ['Host', 'x', 'Content-Length', '5', 'content-length', '5'], L))).toBe('400 more than one Content-Length header');
-    expect(refusal(() => checkHead('1.1', ['Host', 'x', 'Transfer-Encoding', 'gzip, chunked'], L))).toMatch(/^400 unsupported transfer coding "gzip"/);
+    expect(
+      refusal(() => checkHead('1.1', ['Host', 'x', 'Content-Length', '5', 'Transfer-Encoding', 'chunked'], L)),
+    ).toBe('400 Content-Length together with Transfer-Encoding');
+    expect(refusal(() => checkHead('1.1', ['Host', 'x', 'Content-Length', '5', 'content-length', '5'], L))).toBe(
+      '400 more than one Content-Length header',
+    );
+    expect(refusal(() => checkHead('1.1', ['Host', 'x', 'Transfer-Encoding', 'gzip, chunked'], L))).toMatch(
+      /^400 unsupported transfer coding "gzip"/,
+    );
     expect(refusal(() => checkHead('1.1', ['X', 'y'], L))).toBe('400 an HTTP/1.1 request without a Host header');
     expect(refusal(() => checkHead('1.0', ['X', 'y'], L))).toBe('accepted');
     expect(refusal(() => checkHead('1.1', ['Host', 'x', 'Host', 'y'], L))).toBe('400 more than one Host header');
     expect(refusal(() => checkHead('1.1', ['Host', '[::1]:8080'], L))).toBe('accepted');
-    expect(checkHead('1.1', ['Host', 'x', 'Transfer-Encoding', 'Chunked'], L)).toMatchObject({ contentLength: null, chunked: true });
-    expect(refusal(() => checkHead('1.1', ['Host', 'x', 'Content-Length', '2000'], { ...L, requestBody: 1024 }))).toMatch(/^413 .*--limit-request-body/);
+    expect(checkHead('1.1', ['Host', 'x', 'Transfer-Encoding', 'Chunked'], L)).toMatchObject({
+      contentLength: null,
+      chunked: true,
+    });
+    expect(
+      refusal(() => checkHead('1.1', ['Host', 'x', 'Content-Length', '2000'], { ...L, requestBody: 1024 })),
+    ).toMatch(/^413 .*--limit-request-body/);
   });
 
   it('reads chunk sizes strictly', () => {
@@ -65,7 +82,11 @@ describe('header checks', () => {
 describe('the strict parser', () => {
   const parse = (text: string, limits = L) => {
     const heads: string[] = [];
-    const parser = new StrictParser(limits, { onHead: (h) => (heads.push(`${h.method} ${h.url}`), false), onBody: () => {}, onComplete: () => {} });
+    const parser = new StrictParser(limits, {
+      onHead: (h) => (heads.push(`${h.method} ${h.url}`), false),
+      onBody: () => {},
+      onComplete: () => {},
+    });
     const result = parser.execute(Buffer.from(text, 'latin1'));
     return { heads, result: result instanceof Rejection ? `${result.status} ${result.reason}` : result };
   };
@@ -79,7 +100,9 @@ describe('the strict parser', () => {
   it('counts header fields against the limit', () => {
     const head = `GET / HTTP/1.1\r\nHost: x\r\n${'X: y\r\n'.repeat(3)}\r\n`;
     expect(parse(head, { ...L, requestFields: 4 }).heads).toEqual(['GET /']);
-    expect(parse(head, { ...L, requestFields: 3 }).result).toBe('431 more than 3 header fields (--limit-request-fields)');
+    expect(parse(head, { ...L, requestFields: 3 }).result).toBe(
+      '431 more than 3 header fields (--limit-request-fields)',
+    );
   });
 
   it('parses pipelined requests, but nothing after one that closes the connection', () => {
@@ -92,7 +115,10 @@ describe('the strict parser', () => {
 
 describe('limits and refusals', () => {
   it('reads the settings, 0 fields meaning the maximum', () => {
-    expect(httpLimits({ limitRequestFields: 0, headerTimeout: 1.5 })).toMatchObject({ requestFields: 32768, headerTimeout: 1500 });
+    expect(httpLimits({ limitRequestFields: 0, headerTimeout: 1.5 })).toMatchObject({
+      requestFields: 32768,
+      headerTimeout: 1500,
+    });
   });
 
   it('answers in plain text with Connection: close, showing client bytes as ASCII', () => {

@@ -9,6 +9,8 @@ const app = (req, res) => {
 exports.app = app;
 
 if (process.env.RELOAD_BENCH_PORT) {
-  const server = http.createServer(app).listen(Number(process.env.RELOAD_BENCH_PORT), '127.0.0.1', () => process.send?.('ready'));
+  const server = http
+    .createServer(app)
+    .listen(Number(process.env.RELOAD_BENCH_PORT), '127.0.0.1', () => process.send?.('ready'));
   process.on('SIGINT', () => server.close(() => process.exit(0)));
 }

@@ -10,7 +10,10 @@ function optionalPath(): ValueType<string | null> {
     parse(raw) {
       const value = base.parse(raw);
       if (value === null || value === '') return null;
-      if (!/^\/[^\s?#]*$/.test(value)) throw new TypeMismatch(`expected a URL path starting with / and without a query (such as /healthz), got ${JSON.stringify(value)}`);
+      if (!/^\/[^\s?#]*$/.test(value))
+        throw new TypeMismatch(
+          `expected a URL path starting with / and without a query (such as /healthz), got ${JSON.stringify(value)}`,
+        );
       return value;
     },
   };

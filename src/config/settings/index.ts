@@ -12,9 +12,23 @@ import { workerSettings } from './workers.js';
 import { workerClassSettings } from './worker-classes.js';
 
 /** The one settings table, section by section, in the order the docs show them. */
-export const SETTINGS = [...serverSettings, ...serverProcessSettings, ...networkSettings, ...workerSettings, ...workerClassSettings, ...supervisionSettings, ...httpSettings, ...interfaceSettings, ...loggingSettings, ...observabilitySettings, ...deploymentSettings] as const;
+export const SETTINGS = [
+  ...serverSettings,
+  ...serverProcessSettings,
+  ...networkSettings,
+  ...workerSettings,
+  ...workerClassSettings,
+  ...supervisionSettings,
+  ...httpSettings,
+  ...interfaceSettings,
+  ...loggingSettings,
+  ...observabilitySettings,
+  ...deploymentSettings,
+] as const;
 
 export type Settings = SettingsOf<typeof SETTINGS>;
 export type SettingName = keyof Settings;
 
-export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec> = new Map(SETTINGS.map((s) => [s.name, s as SettingSpec]));
+export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec> = new Map(
+  SETTINGS.map((s) => [s.name, s as SettingSpec]),
+);

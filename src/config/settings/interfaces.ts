@@ -9,7 +9,7 @@ export const interfaceSettings = [
     section: SECTION,
     type: oneOf(['auto', 'on', 'off'] as const),
     default: 'auto',
-    doc: 'ASGI lifespan events, as in Uvicorn. `auto`: run them, and go on without them when the app raises before answering `lifespan.startup` (it does not speak lifespan). `on`: such an error stops the server. `off`: never send them. In every mode `lifespan.startup.failed` stops the server with the app\'s message (exit code 4).',
+    doc: "ASGI lifespan events, as in Uvicorn. `auto`: run them, and go on without them when the app raises before answering `lifespan.startup` (it does not speak lifespan). `on`: such an error stops the server. `off`: never send them. In every mode `lifespan.startup.failed` stops the server with the app's message (exit code 4).",
   }),
   defineSetting({
     name: 'wsgiSpoolSize',

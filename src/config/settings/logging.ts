@@ -8,7 +8,11 @@ export const loggingSettings = [
     name: 'logLevel',
     section: SECTION,
     meta: 'LEVEL',
-    type: oneOf(['debug', 'info', 'warning', 'error', 'critical'] as const, { warn: 'warning', fatal: 'critical', trace: 'debug' }),
+    type: oneOf(['debug', 'info', 'warning', 'error', 'critical'] as const, {
+      warn: 'warning',
+      fatal: 'critical',
+      trace: 'debug',
+    }),
     default: 'info',
     doc: 'The least severe level written to the error log.',
   }),

@@ -9,10 +9,21 @@ function octalMask(): ValueType<number> {
   const expected = 'an octal mask such as 022 or 0o077';
   return {
     expected,
-    schema: { oneOf: [{ type: 'integer', minimum: 0, maximum: 0o777 }, { type: 'string', pattern: '^(0o)?[0-7]{1,4}$' }] },
+    schema: {
+      oneOf: [
+        { type: 'integer', minimum: 0, maximum: 0o777 },
+        { type: 'string', pattern: '^(0o)?[0-7]{1,4}$' },
+      ],
+    },
     parse(raw) {
-      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*(0o)?[0-7]{1,4}\s*$/i.test(raw) ? parseInt(raw.trim().replace(/^0o/i, ''), 8) : NaN;
-      if (!Number.isInteger(n) || n < 0 || n > 0o777) throw new TypeMismatch(`expected ${expected}, got ${JSON.stringify(raw)}`);
+      const n =
+        typeof raw === 'number'
+          ? raw
+          : typeof raw === 'string' && /^\s*(0o)?[0-7]{1,4}\s*$/i.test(raw)
+            ? parseInt(raw.trim().replace(/^0o/i, ''), 8)
+            : NaN;
+      if (!Number.isInteger(n) || n < 0 || n > 0o777)
+        throw new TypeMismatch(`expected ${expected}, got ${JSON.stringify(raw)}`);
       return n;
     },
   };
@@ -33,7 +44,22 @@ const trustedPeer = string((s) => {
 /** A list given as `a,b,c`, as repeated flags, or as an array (whose items may hold commas too). */
 function commaList<T>(item: ValueType<T>): ValueType<T[]> {
   const inner = list(item);
-  return { ...inner, parse: (raw) => inner.parse(Array.isArray(raw) ? raw.flatMap((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : [v])) : raw) };
+  return {
+    ...inner,
+    parse: (raw) =>
+      inner.parse(
+        Array.isArray(raw)
+          ? raw.flatMap((v) =>
+              typeof v === 'string'
+                ? v
+                    .split(',')
+                    .map((s) => s.trim())
+                    .filter(Boolean)
+                : [v],
+            )
+          : raw,
+      ),
+  };
 }
 
 export const networkSettings = [
@@ -63,7 +89,7 @@ export const networkSettings = [
     type: commaList(trustedPeer),
     default: ['127.0.0.1', '::1'],
     defaultDoc: '`127.0.0.1,::1`',
-    doc: 'The peers (IP addresses or CIDR blocks, comma-separated; `*` for any) whose `Forwarded`, `X-Forwarded-For` and `X-Forwarded-Proto` headers, and PROXY protocol headers, are believed. Peers on a `unix:` listener are trusted too (as in Gunicorn). Only for trusted peers do the client address and scheme the app sees change; other peers\' headers are ignored. Use `*` only when no client can reach gserve except through the proxy.',
+    doc: "The peers (IP addresses or CIDR blocks, comma-separated; `*` for any) whose `Forwarded`, `X-Forwarded-For` and `X-Forwarded-Proto` headers, and PROXY protocol headers, are believed. Peers on a `unix:` listener are trusted too (as in Gunicorn). Only for trusted peers do the client address and scheme the app sees change; other peers' headers are ignored. Use `*` only when no client can reach gserve except through the proxy.",
   }),
   defineSetting({
     name: 'proxyProtocol',
@@ -105,7 +131,7 @@ export const networkSettings = [
     section: SECTION,
     type: oneOf(['none', 'optional', 'required'] as const, { '0': 'none', '1': 'optional', '2': 'required' }),
     default: 'none',
-    doc: 'Whether clients must show a certificate signed by `--ca-certs`: `none`, `optional` (asked for; the app reads the verdict in `req.socket.authorized`) or `required` (the handshake fails without one). Gunicorn\'s 0/1/2 are accepted.',
+    doc: "Whether clients must show a certificate signed by `--ca-certs`: `none`, `optional` (asked for; the app reads the verdict in `req.socket.authorized`) or `required` (the handshake fails without one). Gunicorn's 0/1/2 are accepted.",
     reloadable: false,
   }),
   defineSetting({
@@ -114,8 +140,8 @@ export const networkSettings = [
     meta: 'LIST',
     type: optionalString(),
     default: null,
-    defaultDoc: 'Node\'s default cipher list',
-    doc: 'The TLS cipher suites to allow, in OpenSSL\'s cipher-list format.',
+    defaultDoc: "Node's default cipher list",
+    doc: "The TLS cipher suites to allow, in OpenSSL's cipher-list format.",
     reloadable: false,
   }),
   defineSetting({

@@ -12,16 +12,19 @@ export const observabilitySettings = [
     name: 'accessLogformat',
     section: SECTION,
     meta: 'FORMAT',
-    type: string((s) => (s.includes('%(') ? undefined : 'expected a format with at least one %(atom)s, as in "%(h)s %(r)s %(s)s"')),
+    type: string((s) =>
+      s.includes('%(') ? undefined : 'expected a format with at least one %(atom)s, as in "%(h)s %(r)s %(s)s"',
+    ),
     default: DEFAULT_ACCESS_LOG_FORMAT,
-    doc: 'The access log line, with Gunicorn\'s atoms: `h` remote address, `l` `-`, `u` user (basic auth), `t` date, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` worker pid, `{name}i` request header, `{name}o` response header, `{name}e` environment variable. See docs/operations.md.',
+    doc: "The access log line, with Gunicorn's atoms: `h` remote address, `l` `-`, `u` user (basic auth), `t` date, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` worker pid, `{name}i` request header, `{name}o` response header, `{name}e` environment variable. See docs/operations.md.",
   }),
   defineSetting({
     name: 'accessLogJson',
     section: SECTION,
     type: optionalBoolean(),
     default: null,
-    defaultDoc: 'auto: JSON when the access log goes to stdout (`-`) and the error log is JSON, so one stream never mixes the two; else `--access-logformat` lines',
+    defaultDoc:
+      'auto: JSON when the access log goes to stdout (`-`) and the error log is JSON, so one stream never mixes the two; else `--access-logformat` lines',
     doc: 'Write the access log as one JSON object per request (method, path, status, bytes, duration, remote, user agent, worker pid, request id, and the `--access-logformat` line as `msg`) instead of `--access-logformat` lines. `--no-access-log-json` keeps the lines.',
   }),
   defineSetting({
@@ -30,7 +33,7 @@ export const observabilitySettings = [
     type: optionalBoolean(),
     default: null,
     defaultDoc: 'auto: readable lines in a terminal, JSON lines in a pipe or a file',
-    doc: 'Write the error log as JSON lines (pino\'s, one object per event), also in a terminal; `--no-log-json` (or `GSERVE_LOG_JSON=false`) writes readable lines with level names, as Gunicorn does, also in a pipe (Docker, systemd) or a file.',
+    doc: "Write the error log as JSON lines (pino's, one object per event), also in a terminal; `--no-log-json` (or `GSERVE_LOG_JSON=false`) writes readable lines with level names, as Gunicorn does, also in a pipe (Docker, systemd) or a file.",
   }),
   defineSetting({
     name: 'captureOutput',
@@ -46,7 +49,8 @@ export const observabilitySettings = [
     meta: 'PATH',
     type: optionalString(),
     default: null,
-    defaultDoc: 'next to `--pid` (`NAME.ctl`), else one per app: `$XDG_RUNTIME_DIR/gserve/FOLDER-BIND.ctl` or `$TMPDIR/gserve-$UID/FOLDER-BIND.ctl` (hashes of the start folder and first bind)',
+    defaultDoc:
+      'next to `--pid` (`NAME.ctl`), else one per app: `$XDG_RUNTIME_DIR/gserve/FOLDER-BIND.ctl` or `$TMPDIR/gserve-$UID/FOLDER-BIND.ctl` (hashes of the start folder and first bind)',
     doc: 'The Unix socket (mode 0600) where the master takes commands from `gserve status`, `reload`, `scale` and `stop`. `off` disables it.',
     reloadable: false,
   }),

@@ -4,7 +4,11 @@ import { list, optionalString, string } from '../types.js';
 const SECTION = 'Server';
 
 const account = (what: string) =>
-  optionalStringWith((s) => (/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(s) ? undefined : `expected a ${what} name or a numeric id, got ${JSON.stringify(s)}`));
+  optionalStringWith((s) =>
+    /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(s)
+      ? undefined
+      : `expected a ${what} name or a numeric id, got ${JSON.stringify(s)}`,
+  );
 
 function optionalStringWith(check: (s: string) => string | undefined) {
   const base = optionalString();
@@ -20,7 +24,7 @@ export const serverProcessSettings = [
     meta: 'FILE',
     type: list(string(), { split: false }),
     default: [] as string[],
-    doc: 'Load environment variables from this dotenv file (`KEY=value` lines) before the settings are resolved, so `GSERVE_*` variables in it count. Repeatable; a later file wins over an earlier one, and a variable already in the environment wins over every file, as with Node\'s own `--env-file`. Given in a config file, the variables reach the app but not gserve\'s settings.',
+    doc: "Load environment variables from this dotenv file (`KEY=value` lines) before the settings are resolved, so `GSERVE_*` variables in it count. Repeatable; a later file wins over an earlier one, and a variable already in the environment wins over every file, as with Node's own `--env-file`. Given in a config file, the variables reach the app but not gserve's settings.",
     env: false,
     reloadable: false,
   }),
@@ -31,7 +35,7 @@ export const serverProcessSettings = [
     meta: 'USER',
     type: account('user'),
     default: null,
-    defaultDoc: 'the master\'s user',
+    defaultDoc: "the master's user",
     doc: 'Run the workers as this user (a name or a numeric uid), as Gunicorn does: the master keeps its user, binds first (port 80 as root, say), then each worker drops to this user and its groups before it loads the app. Needs a root master.',
   }),
   defineSetting({
@@ -41,7 +45,7 @@ export const serverProcessSettings = [
     meta: 'GROUP',
     type: account('group'),
     default: null,
-    defaultDoc: 'the primary group of `--user`, else the master\'s group',
+    defaultDoc: "the primary group of `--user`, else the master's group",
     doc: 'Run the workers with this group (a name or a numeric gid).',
   }),
 ] as const;

@@ -21,7 +21,8 @@ export const serverSettings = [
     meta: 'PATH',
     type: optionalString(),
     default: null,
-    defaultDoc: 'searched from the working directory up: `gserve.config.{js,mjs,cjs,ts,json,yaml}`, `.gservrc*`, `package.json` key `gserve`',
+    defaultDoc:
+      'searched from the working directory up: `gserve.config.{js,mjs,cjs,ts,json,yaml}`, `.gservrc*`, `package.json` key `gserve`',
     doc: 'The config file to read. Without it, gserve searches the working directory and its parents.',
     reloadable: false,
   }),
@@ -60,7 +61,10 @@ export const serverSettings = [
     section: SECTION,
     short: '-e',
     meta: 'KEY=VALUE',
-    type: list(string((s) => (/^[A-Za-z_][A-Za-z0-9_]*=/.test(s) ? undefined : `expected KEY=VALUE, got ${JSON.stringify(s)}`)), { split: false }),
+    type: list(
+      string((s) => (/^[A-Za-z_][A-Za-z0-9_]*=/.test(s) ? undefined : `expected KEY=VALUE, got ${JSON.stringify(s)}`)),
+      { split: false },
+    ),
     default: [] as string[],
     doc: 'Set an environment variable in the workers. Repeatable.',
   }),
@@ -71,7 +75,7 @@ export const serverSettings = [
     meta: 'FILE',
     type: optionalString(),
     default: null,
-    doc: 'Write the master\'s PID to this file; removed at exit.',
+    doc: "Write the master's PID to this file; removed at exit.",
     reloadable: false,
   }),
   defineSetting({
@@ -79,7 +83,7 @@ export const serverSettings = [
     section: SECTION,
     type: boolean(),
     default: false,
-    doc: 'Load the app in the master before starting workers, so a broken app stops gserve (exit code 4) before any worker starts. Unlike Gunicorn\'s fork(2) workers, gserve\'s workers are fresh Node processes that load the app themselves, so memory is not shared and HUP still reloads the code.',
+    doc: "Load the app in the master before starting workers, so a broken app stops gserve (exit code 4) before any worker starts. Unlike Gunicorn's fork(2) workers, gserve's workers are fresh Node processes that load the app themselves, so memory is not shared and HUP still reloads the code.",
     reloadable: false,
   }),
   defineSetting({
@@ -88,6 +92,6 @@ export const serverSettings = [
     short: '-i',
     type: oneOf(['auto', 'node', 'fetch', 'wsgi', 'asgi'] as const),
     default: 'auto',
-    doc: 'The app\'s interface: `node` (`(req, res)` listener), `fetch` (`(Request) => Response`, or an object with a `fetch` method), `wsgi` (`(environ, startResponse) => Iterable`), `asgi` (`async (scope, receive, send)`). `auto` detects it: see docs/interfaces.md.',
+    doc: "The app's interface: `node` (`(req, res)` listener), `fetch` (`(Request) => Response`, or an object with a `fetch` method), `wsgi` (`(environ, startResponse) => Iterable`), `asgi` (`async (scope, receive, send)`). `auto` detects it: see docs/interfaces.md.",
   }),
 ] as const;

@@ -5,7 +5,16 @@ const SECTION = 'Supervision';
 
 /** A server hook: a function in a JavaScript config file, like Gunicorn's hooks in its config module. */
 const hook = <const N extends string>(name: N, doc: string) =>
-  defineSetting({ name, section: 'Server hooks', flag: false, env: false, type: func(), default: null, defaultDoc: 'none', doc });
+  defineSetting({
+    name,
+    section: 'Server hooks',
+    flag: false,
+    env: false,
+    type: func(),
+    default: null,
+    defaultDoc: 'none',
+    doc,
+  });
 
 export const supervisionSettings = [
   defineSetting({
@@ -34,25 +43,51 @@ export const supervisionSettings = [
     doc: 'A worker whose resident memory (RSS) passes this size, e.g. `512MB`, is replaced gracefully. Checked every second. 0 disables.',
   }),
   hook('onStarting', '`(server)`, in the master before the listeners are bound. If it throws, gserve does not start.'),
-  hook('onReload', '`(server)`, in the master on HUP, after the config file was read again and before new workers start.'),
+  hook(
+    'onReload',
+    '`(server)`, in the master on HUP, after the config file was read again and before new workers start.',
+  ),
   hook('whenReady', '`(server)`, in the master once the first workers are all ready to serve.'),
   hook('preFork', '`(server, worker)`, in the master just before a worker is started.'),
   hook('postFork', '`(server, worker)`, in the worker as it starts, before the app is loaded.'),
   hook('postWorkerInit', '`(worker)`, in the worker after the app is loaded, before it takes connections.'),
   hook('workerInt', '`(worker)`, in the worker on a fast stop (INT or QUIT).'),
-  hook('workerAbort', '`(worker)`, in the worker on SIGABRT (a heartbeat timeout), when its event loop is still able to run it.'),
+  hook(
+    'workerAbort',
+    '`(worker)`, in the worker on SIGABRT (a heartbeat timeout), when its event loop is still able to run it.',
+  ),
   hook('preExec', '`(server)`, in the master just before a new master is started on USR2.'),
   hook('preRequest', '`(worker, req)`, in the worker before the app handles a request.'),
   hook('postRequest', '`(worker, req, res)`, in the worker after a response was sent.'),
   hook('childExit', '`(server, worker)`, in the master after a worker exited.'),
   hook('workerExit', '`(server, worker)`, in the worker as it exits after a graceful stop.'),
-  hook('nworkersChanged', '`(server, newValue, oldValue)`, in the master when the number of workers changes (TTIN, TTOU, WINCH, HUP).'),
+  hook(
+    'nworkersChanged',
+    '`(server, newValue, oldValue)`, in the master when the number of workers changes (TTIN, TTOU, WINCH, HUP).',
+  ),
   hook('onExit', '`(server)`, in the master just before it exits.'),
 ] as const;
 
 /** Hooks that run in the master process. */
-export const MASTER_HOOKS = ['onStarting', 'onReload', 'whenReady', 'preFork', 'preExec', 'childExit', 'nworkersChanged', 'onExit'] as const;
+export const MASTER_HOOKS = [
+  'onStarting',
+  'onReload',
+  'whenReady',
+  'preFork',
+  'preExec',
+  'childExit',
+  'nworkersChanged',
+  'onExit',
+] as const;
 /** Hooks that run in each worker process, which loads the config file itself (functions do not travel over IPC). */
-export const WORKER_HOOKS = ['postFork', 'postWorkerInit', 'workerInt', 'workerAbort', 'preRequest', 'postRequest', 'workerExit'] as const;
+export const WORKER_HOOKS = [
+  'postFork',
+  'postWorkerInit',
+  'workerInt',
+  'workerAbort',
+  'preRequest',
+  'postRequest',
+  'workerExit',
+] as const;
 export type MasterHookName = (typeof MASTER_HOOKS)[number];
 export type WorkerHookName = (typeof WORKER_HOOKS)[number];
