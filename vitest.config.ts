@@ -15,7 +15,7 @@ export default defineConfig({
       // What runs inside the test processes (unit tests and in-process servers). The integration
       // tests' gserve children are not instrumented, so these floors sit a little under what the
       // in-process tests reach rather than under the code the suite really exercises.
-      thresholds: { statements: 0, branches: 0, functions: 0, lines: 0 },
+      thresholds: { statements: 30, branches: 31, functions: 22, lines: 32 },
     },
   },
 });
