@@ -81,7 +81,7 @@ const loadJs: Loader = async (filepath) => {
 };
 
 /**
- * Hides Node's "To load an ES module, set type: module" and "Reparsing as ES module" warnings,
+ * Hides Node's "To load an ES module" (Node 24: "Failed to load the ES module") warnings,
  * which the CommonJS-to-module fallback above sets off: the config then loads anyway, or gserve
  * says what to do in its own one line. Other warnings pass through.
  */
@@ -90,7 +90,8 @@ async function withoutEsmWarning<T>(load: () => T | Promise<T>): Promise<T> {
   process.removeAllListeners('warning');
   const pass = (warning: Error) => {
     const expected =
-      warning.message.startsWith('To load an ES module') ||
+      warning.message.startsWith('To load an ES module') || // Node 20 and 22
+      warning.message.startsWith('Failed to load the ES module') || // Node 24
       (warning as NodeJS.ErrnoException).code === 'MODULE_TYPELESS_PACKAGE_JSON';
     if (!expected) for (const l of listeners) l(warning);
   };

@@ -355,6 +355,10 @@ describe('reload', () => {
       await blockedHandlers(g, dir, 1);
       g.signal('SIGHUP');
       await g.waitForLog(/^Reloaded: generation 1 is serving/);
+      // A thread worker accepts itself: until the old one has closed its copy of the listener it may
+      // still take a connection, which would wait behind its blocked thread. It logs this line once
+      // it has closed it. (A sync worker accepts nothing; its blocked loop could not log it anyway.)
+      if (workerClass === 'thread') await g.waitForLog(new RegExp(`^Worker exiting \\(pid: ${old}\\)`));
       const fresh = json(await within(get(g.url + '/fast'), 30_000, 'a request after HUP'));
       expect(fresh.pid).not.toBe(old);
       writeFileSync(join(dir, 'release'), '');
