@@ -60,7 +60,10 @@ function parseArgs(argv) {
     else if (a === '--load') opts.loader = value();
     else if (a === '--out') opts.out = value();
     else if (a === '--json') opts.json = value();
-    else if (a === '--nodes') opts.nodes = value() === 'none' ? [] : list(value()).map(Number);
+    else if (a === '--nodes') {
+      const v = value();
+      opts.nodes = v === 'none' ? [] : list(v).map(Number);
+    }
     else if (a === '--single') opts.single = true;
     else throw new Error(`unknown option ${a}: see the top of bench/run.js`);
   }
