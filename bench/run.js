@@ -63,8 +63,7 @@ function parseArgs(argv) {
     else if (a === '--nodes') {
       const v = value();
       opts.nodes = v === 'none' ? [] : list(v).map(Number);
-    }
-    else if (a === '--single') opts.single = true;
+    } else if (a === '--single') opts.single = true;
     else throw new Error(`unknown option ${a}: see the top of bench/run.js`);
   }
   if (opts.loader && !['wrk', 'builtin'].includes(opts.loader))
