@@ -78,9 +78,9 @@ const ADAPTERS = {
     ],
   },
   'reload-under-load': {
-    title: 'Reload under load: 5 reloads',
+    title: 'Reload under load',
     description:
-      'gserve `kill -HUP` against `pm2 reload`, 5 reloads each waited for, under keep-alive load (`bench/scenarios/reload-under-load.js`).',
+      'gserve `kill -HUP` against `pm2 reload`, 5 reloads (2 in a quick run) each waited for, under keep-alive load (`bench/scenarios/reload-under-load.js`).',
     reference: 'pm2',
     metrics: [
       { key: 'failed', label: 'failed requests', better: 'lower' },
@@ -89,7 +89,11 @@ const ADAPTERS = {
       { key: 'max', label: 'max latency', unit: 'ms', better: 'lower' },
     ],
     async collect(mod, settings) {
-      const rows = await mod.reloadUnderLoad({ reloads: 5, requests: settings.quick ? 2000 : 5000, log: () => {} });
+      const rows = await mod.reloadUnderLoad({
+        reloads: settings.quick ? 2 : 5,
+        requests: settings.quick ? 1000 : 5000,
+        log: () => {},
+      });
       return rows.map((r) =>
         r.skipped
           ? skipped(r.id, r.id, r.skipped)

@@ -35,6 +35,7 @@ export const scenario = {
     'hono-node-server',
     'nginx',
   ],
+  quickContenders: ['node-cluster', 'gserve-async-node', 'gserve-async-fetch', 'gserve-async-asgi', 'pm2', 'nginx'],
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/' }),
   targets: [

@@ -26,16 +26,7 @@ export const scenario = {
     'gserve-async-fetch',
     'bun',
   ],
-  quickContenders: [
-    'node-cluster',
-    'gserve-async-asgi',
-    'uvicorn-fast',
-    'gserve-thread-wsgi',
-    'gserve-async-wsgi',
-    'uwsgi-threads',
-    'gserve-async-fetch',
-    'bun',
-  ],
+  quickContenders: ['node-cluster', 'gserve-async-asgi', 'uvicorn-fast', 'gserve-thread-wsgi', 'uwsgi-threads'],
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/' }),
   targets: [

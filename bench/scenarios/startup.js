@@ -16,6 +16,7 @@ export const scenario = {
     'to the first 200; then, left idle, the RSS summed over its process tree (PM2: the daemon + its instances; master = the daemon).',
   reference: 'node-cluster',
   contenders: ['node-cluster', 'gserve-async-node', 'pm2', 'nginx', 'gunicorn-sync', 'uvicorn'],
+  quickContenders: ['node-cluster', 'gserve-async-node'],
   fresh: true,
   metrics: [
     { key: 'coldMs', label: 'cold start', unit: 'ms', better: 'lower' },
