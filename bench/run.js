@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // gserve's side-by-side benchmarks: `npm run bench` (full) or `npm run bench -- --quick` (under two minutes).
-//   --quick                    2 rounds of 1 s instead of 5 rounds of 3 s
+//   --quick                    2 rounds of 1 s instead of 3 rounds of 3 s
 //   --scenarios a,b            only these scenarios (ids = file names in bench/scenarios/)
 //   --contenders x,y           only these contenders (each scenario's reference is always kept)
 //   --rounds N --duration S    override the rounds and the seconds per measurement

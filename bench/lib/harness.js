@@ -13,7 +13,7 @@ export function runSettings({ quick = false, rounds, durationMs, loader } = {}) 
   const duration = durationMs ?? (quick ? 1000 : 3000);
   return {
     quick,
-    rounds: rounds ?? (quick ? 2 : 5),
+    rounds: rounds ?? (quick ? 2 : 3),
     durationMs: duration,
     warmupMs: Math.min(duration, quick ? 200 : 1000),
     settleMs: quick ? 300 : 1500,
@@ -163,8 +163,9 @@ function summarize(scenario, rows) {
 export async function runScenarios(scenarios, settings, { only, log = console.log } = {}) {
   const pool = new Pool(log);
   const lastUse = new Map();
-  // A quick run takes a scenario's shorter list where it has one (the peers that matter most for its targets).
-  const listed = (s) => (settings.quick && s.quickContenders ? s.quickContenders : s.contenders);
+  // A quick run takes a scenario's shorter list where it has one (the peers that matter most for its targets);
+  // contenders named with --contenders come from the whole list.
+  const listed = (s) => (settings.quick && !only && s.quickContenders ? s.quickContenders : s.contenders);
   const contendersOf = (s) => listed(s).filter((id) => !only || only.includes(id) || id === s.reference);
   scenarios.forEach((s, i) => {
     if (!s.fresh && !s.collect) for (const id of contendersOf(s)) lastUse.set(id, i);

@@ -153,7 +153,7 @@ export function markdown(runs, settings, command) {
     out.push(
       '> **Quick run** (`--quick`: ' +
         `${settings.rounds} rounds of ${settings.durationMs / 1000} s). These figures are indicative only, and so ` +
-        "is each target's met or missed: see the spreads. The full run (`npm run bench`, about 10 minutes, on a " +
+        "is each target's met or missed: see the spreads. The full run (`npm run bench`, about 25 minutes with Node 24, on a " +
         'machine left otherwise idle) is the one to quote.',
       '',
     );

@@ -28,6 +28,8 @@ export async function asgi(scope, receive, send) {
     }
   }
   if (scope.type !== 'http') return;
+  // Read the request first, as asgi_app.py does for Hypercorn's sake: the same work on every ASGI server.
+  await receive();
   const { body, type } = route(scope.path);
   const bytes = encoder.encode(body);
   await send({
