@@ -38,10 +38,6 @@ export interface ArbiterOptions {
   launch?: LaunchContext;
 }
 
-/** Drops functions (server hooks): workers get the settings as JSON in their environment. */
-const jsonSafe = (settings: Settings) =>
-  JSON.parse(JSON.stringify(settings, (_k, v) => (typeof v === 'function' ? undefined : v)));
-
 /**
  * The master process, after Gunicorn's arbiter: it owns the listeners, keeps the right number of
  * workers alive, and turns signals into actions, one at a time.
@@ -289,7 +285,8 @@ export class Arbiter {
     try {
       w = new WorkerProcess(
         {
-          settings: jsonSafe(this.settings),
+          // The boot message travels as JSON, which drops the server hooks (functions).
+          settings: this.settings,
           listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme, port: l.port })),
           generation: this.generation,
           cwd: process.cwd(),

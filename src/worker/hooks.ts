@@ -3,6 +3,7 @@ import { WORKER_HOOKS } from '../config/settings/supervision.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerBoot } from './protocol.js';
+import type { BootSettings } from './boot.js';
 
 type Hook = (...args: unknown[]) => unknown;
 
@@ -10,7 +11,7 @@ type Hook = (...args: unknown[]) => unknown;
 export interface WorkerView {
   readonly pid: number;
   readonly generation: number;
-  readonly settings: Record<string, unknown>;
+  readonly settings: BootSettings;
   readonly log: Logger;
 }
 
@@ -21,7 +22,7 @@ export interface WorkerView {
 export class WorkerHooks {
   readonly worker: WorkerView;
   /** Stands in for Gunicorn's `server` argument of postFork and workerExit: the master, seen from here. */
-  readonly server: { readonly pid: number; readonly settings: Record<string, unknown> };
+  readonly server: { readonly pid: number; readonly settings: BootSettings };
 
   private constructor(
     private readonly hooks: Partial<Record<WorkerHookName, Hook>>,

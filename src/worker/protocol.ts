@@ -3,10 +3,15 @@
  * process; this file is the whole of what the two agree on.
  */
 
+import type { BootSettings } from './boot.js';
+import type { StatsReport } from './stats.js';
+
+export { BOOT_ENV } from './boot.js';
+
 /** What the master tells a new worker, in the GSERVE_WORKER_BOOT environment variable. */
 export interface WorkerBoot {
-  /** The settings, JSON-safe (functions dropped). */
-  settings: Record<string, unknown>;
+  /** The settings, JSON-safe: the master's typed settings, less the server hooks that JSON drops. */
+  settings: BootSettings;
   /** Listening sockets, inherited as file descriptors. */
   listeners: Array<{
     fd: number;
@@ -21,10 +26,6 @@ export interface WorkerBoot {
   /** The config file, named only when it holds worker-side server hooks: the worker loads them itself. */
   configFile?: string | null;
 }
-
-import type { StatsReport } from './stats.js';
-
-export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
 
 export type WorkerMessage =
   | { t: 'ready' }

@@ -72,7 +72,7 @@ export class ThreadPool {
   /** Resolves once one thread has loaded the app; rejects if every first thread failed to. */
   start(): Promise<void> {
     const booted = new Promise<void>((resolve, reject) => (this.booted = { resolve, reject }));
-    const timeout = (this.boot.settings.timeout as number) * 1000;
+    const timeout = this.boot.settings.timeout * 1000;
     if (timeout > 0) {
       this.timeoutCheck = setInterval(() => this.replaceBlockedThreads(timeout), Math.min(1000, timeout / 2));
       this.timeoutCheck.unref();

@@ -9,9 +9,11 @@
  * spoken by the app thread's own HTTP implementation on an in-memory socket.
  */
 
+import type { BootSettings } from './boot.js';
+
 /** What a thread is started with (worker_threads workerData). */
 export interface ThreadBoot {
-  settings: Record<string, unknown>;
+  settings: BootSettings;
   cwd: string;
   /** The scheme of each listener, by listener index. */
   schemes: Array<'http' | 'https'>;
