@@ -26,6 +26,7 @@ import {
 import { freeIndex, toRetire } from './worker-index.js';
 import { WorkerProcess } from './worker-process.js';
 import { Slot } from './backoff.js';
+import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
 import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_MARGIN_SECONDS } from './deadline.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
@@ -141,7 +142,12 @@ export class Arbiter {
       this.dispatcher.start(this.listeners, this.settings.backlog);
     }
     this.installSignals();
-    this.timeoutCheck = setInterval(() => this.murderUnresponsiveWorkers(), 1000);
+    this.timeoutCheck = watchForBlockedLoops({
+      everyMs: 1000,
+      timeoutMs: () => this.settings.timeout * 1000,
+      watched: () => [...this.workers.values()].filter((w) => w.state !== 'stopping'),
+      onBlocked: (w) => this.murderUnresponsiveWorker(w),
+    });
     this.manageWorkers();
     return this.finished;
   }
@@ -407,18 +413,13 @@ export class Arbiter {
   }
 
   /** A worker whose event loop is blocked stops beating: abort it, then kill it, and replace it. */
-  private murderUnresponsiveWorkers(): void {
+  private murderUnresponsiveWorker(w: WorkerProcess): void {
     const timeout = this.settings.timeout;
-    if (timeout <= 0) return;
-    const now = Date.now();
-    for (const w of this.workers.values()) {
-      if (w.state === 'stopping' || now - w.lastBeat <= timeout * 1000) continue;
-      this.log.error('WORKER TIMEOUT (pid: %d): no heartbeat for %d s, the event loop is blocked', w.pid, timeout);
-      w.state = 'stopping';
-      w.endReason = `timed out after ${timeout} s`;
-      w.signal('SIGABRT');
-      w.killAfter(FAST_STOP_GRACE_SECONDS);
-    }
+    this.log.error('WORKER TIMEOUT (pid: %d): no heartbeat for %d s, the event loop is blocked', w.pid, timeout);
+    w.state = 'stopping';
+    w.endReason = `timed out after ${timeout} s`;
+    w.signal('SIGABRT');
+    w.killAfter(FAST_STOP_GRACE_SECONDS);
   }
 
   // ---- reload, logs, upgrade -----------------------------------------------------------------

@@ -18,6 +18,8 @@ import {
   type ThreadBoot,
   type ToThread,
 } from './thread-protocol.js';
+import { startHeartbeat } from '../supervision/heartbeat.js';
+import { logUnhandledRejections } from '../supervision/unhandled.js';
 import { ReplayedRequest, Tunnel, nodeServerFor, type ExchangeSocket } from './thread-replay.js';
 
 /**
@@ -170,15 +172,9 @@ async function main(): Promise<void> {
     }
   });
   post({ t: 'ready' });
-  const timeout = (settings.timeout as number) * 1000;
-  if (timeout > 0) setInterval(() => post({ t: 'beat' }), Math.min(1000, timeout / 4)).unref();
+  startHeartbeat(settings.timeout * 1000, () => post({ t: 'beat' }));
 }
 
-process.on('unhandledRejection', (reason) => {
-  log.error(
-    { err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) },
-    'Unhandled promise rejection in the app',
-  );
-});
+logUnhandledRejections(log, `Thread ${threadId}`);
 
 void main();
