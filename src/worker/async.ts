@@ -33,15 +33,16 @@ export class AsyncWorker implements WorkerClass {
     const { settings } = this.ctx.boot;
     const edge = edgeSettings(settings, this.ctx.log, this.ctx.app);
     const cap = new ConnectionCap(settings.workerConnections);
+    // edgeSettings() offers HTTP/2 only to these two kinds of app.
+    const { app } = this.ctx;
+    const h2App = app?.kind === 'node' || app?.kind === 'fetch' ? app : null;
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
       const options = protocolOptions(settings, this.ctx.log, listener.scheme);
       const http1 = this.makeProtocol(options, index);
-      const protocol = edge.http2
-        ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, http1, {
-            ...options,
-            maxConcurrentStreams: edge.maxConcurrentStreams,
-          })
-        : http1;
+      const protocol =
+        edge.http2 && h2App
+          ? http2Protocol(h2App, http1, { ...options, maxConcurrentStreams: edge.maxConcurrentStreams })
+          : http1;
       protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.ctx.observe?.(protocol);

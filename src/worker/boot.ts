@@ -8,9 +8,8 @@ type JsonValue = string | number | boolean | null | readonly JsonValue[] | { rea
  * The settings a worker gets: every setting whose value survives JSON. Server hooks are functions,
  * which JSON drops; a worker that needs them loads the config file itself (worker/hooks.ts).
  */
-export type BootSettings = {
-  [K in keyof Settings as Settings[K] extends JsonValue ? K : never]: Settings[K];
-};
+export type BootSettings = Pick<Settings, JsonSafeName>;
+type JsonSafeName = { [K in keyof Settings]: Settings[K] extends JsonValue ? K : never }[keyof Settings];
 
 export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
 

@@ -4,7 +4,7 @@ import { errorFields, loggable, logUnhandledRejections } from '../supervision/un
 export { errorFields };
 
 /**
- * Legible crashes: an uncaught exception or unhandled rejection in a worker is logged once, as one
+ * Legible crashes: an uncaught exception or unhandled rejection in a worker is logged once, in one
  * record naming the worker (pid, and its index when the master gives one in GSERVE_WORKER_INDEX)
  * with the error's message and stack; the text log prints the stack on the lines below.
  */
@@ -20,7 +20,7 @@ export function describeWorker(id: { pid: number; index?: number }): string {
 /**
  * Installs the handlers. An uncaught exception leaves the app in an unknown state: after the log
  * line (flushed), the worker exits 1 and the master replaces it. A rejection is logged and the
- * worker goes on, as before.
+ * worker goes on.
  */
 export function installCrashLog(log: Logger, flush: () => void): void {
   const id = workerIdentity();

@@ -12,7 +12,7 @@ export { BOOT_ENV } from './boot.js';
 export interface WorkerBoot {
   /** The settings, JSON-safe: the master's typed settings, less the server hooks that JSON drops. */
   settings: BootSettings;
-  /** Listening sockets, inherited as file descriptors. */
+  /** Listening sockets, inherited file descriptors. */
   listeners: Array<{
     fd: number;
     address: string;
@@ -46,10 +46,10 @@ export type WorkerMessage =
 export type MasterMessage =
   | { t: 'stop'; graceful: boolean }
   | { t: 'reopen-logs' }
-  /** sync class: the accepted socket travels with this message as its handle; `listener` indexes boot.listeners. */
+  /** sync class: the accepted socket travels with this message (its handle); `listener` indexes boot.listeners. */
   | { t: 'conn'; listener: number }
   /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
   | { t: 'shutdown-pending' };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage =>
-  typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+  typeof m === 'object' && m !== null && 't' in m && typeof m.t === 'string';

@@ -6,6 +6,7 @@ import {
   encodeToThread,
   endsExchange,
   type FromThread,
+  type FromThreadWire,
   type ThreadBoot,
   type ToThread,
 } from './thread-protocol.js';
@@ -16,7 +17,7 @@ const RUNNER = new URL('./thread-runner.js', import.meta.url);
 /** Threads respawn faster than worker processes: a thread that lived 5 s proved itself. */
 const THREAD_BACKOFF: BackoffPolicy = { provenAfterMs: 5_000, firstDelayMs: 100, maxDelayMs: 10_000 };
 
-/** One request as the pool sees it; the main thread's side of it (thread-forward.ts) implements it. */
+/** One request, seen from the pool; the main thread's side of it (thread-forward.ts) implements it. */
 export interface Exchange {
   readonly id: number;
   /** A message from the thread about this exchange. */
@@ -140,7 +141,7 @@ export class ThreadPool {
       current: null,
     };
     this.slots.add(slot);
-    worker.on('message', (m: Parameters<typeof decodeFromThread>[0]) => this.onMessage(slot, decodeFromThread(m)));
+    worker.on('message', (m: FromThreadWire) => this.onMessage(slot, decodeFromThread(m)));
     worker.on('error', (err) =>
       this.log.error(
         { err: { message: err.message, stack: err.stack } },
@@ -195,7 +196,7 @@ export class ThreadPool {
 
   /**
    * `--timeout`, per thread: an app thread whose event loop has been blocked that long (no
-   * heartbeat) is ended and replaced, as the master does with a blocked worker process; the request
+   * heartbeat) is ended and replaced, like the master does with a blocked worker process; the request
    * it held gets a 500. A thread merely awaiting I/O keeps beating and is left alone.
    */
   private replaceBlockedThread(slot: Slot, timeout: number): void {

@@ -17,6 +17,7 @@ import {
   type FromThread,
   type ThreadBoot,
   type ToThread,
+  type ToThreadWire,
 } from './thread-protocol.js';
 import { startHeartbeat } from '../supervision/heartbeat.js';
 import { logUnhandledRejections } from '../supervision/unhandled.js';
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
     };
   }
 
-  port.on('message', (wire: unknown[]) => {
+  port.on('message', (wire: ToThreadWire) => {
     const m = decodeToThread(wire);
     if (m.t === 'open') {
       const exchange = serve(m.id, m.listener, m);
