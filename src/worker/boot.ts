@@ -1,5 +1,7 @@
 import type { Settings } from '../config/settings/index.js';
+import { isRecord } from './guards.js';
 import type { WorkerBoot } from './protocol.js';
+import type { ThreadBoot } from './thread-protocol.js';
 
 /** What survives JSON.stringify unchanged. */
 type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
@@ -12,8 +14,6 @@ export type BootSettings = Pick<Settings, JsonSafeName>;
 type JsonSafeName = { [K in keyof Settings]: Settings[K] extends JsonValue ? K : never }[keyof Settings];
 
 export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 function isBoot(v: unknown): v is WorkerBoot {
   return (
@@ -35,4 +35,15 @@ export function takeBoot(env: NodeJS.ProcessEnv = process.env): WorkerBoot {
   const boot: unknown = text === undefined ? undefined : JSON.parse(text);
   if (!isBoot(boot)) throw new Error(`${BOOT_ENV} is missing or malformed: a worker is started by the gserve master`);
   return boot;
+}
+
+function isThreadBoot(v: unknown): v is ThreadBoot {
+  return isRecord(v) && isRecord(v.settings) && typeof v.cwd === 'string' && Array.isArray(v.schemes);
+}
+
+/** An app thread's workerData: what its worker's thread pool started it with. */
+export function threadBoot(data: unknown): ThreadBoot {
+  if (!isThreadBoot(data))
+    throw new Error('An app thread is started by a gserve thread worker, with its boot in workerData');
+  return data;
 }

@@ -7,11 +7,12 @@ import { acceptProxyProtocol } from '../http/proxy-protocol.js';
 import { httpLimits, type HttpLimits } from '../http/limits.js';
 import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
 import { markAccepted, tlsLayer, tlsOptions } from '../http/tls.js';
-import type { HostedApp, NodeListener } from '../interfaces/detect.js';
+import type { HostedApp } from '../interfaces/detect.js';
 import { fetchOnCompat } from '../interfaces/fetch-compat.js';
 import type { Logger } from '../log/logger.js';
 import { logRefusals } from './hosted.js';
 import type { BootSettings } from './boot.js';
+import { compatListener } from './stand-ins.js';
 
 /**
  * What happens to an accepted socket before HTTP: the PROXY protocol header first (it precedes
@@ -116,8 +117,9 @@ export function http2Protocol(
   http1: ProtocolServer,
   opts: { keepAliveTimeout: number; limits: HttpLimits; log: Logger; maxConcurrentStreams: number },
 ): ProtocolServer {
-  const listener = withHealthCheckNode((app.kind === 'node' ? app.listener : fetchOnCompat(app)) as NodeListener);
-  const server = new Http2ProtocolServer(listener as never, http1, {
+  const listener =
+    app.kind === 'node' ? compatListener(withHealthCheckNode(app.listener)) : withHealthCheckNode(fetchOnCompat(app));
+  const server = new Http2ProtocolServer(listener, http1, {
     keepAliveTimeout: opts.keepAliveTimeout,
     limits: opts.limits,
     maxConcurrentStreams: opts.maxConcurrentStreams,

@@ -8,7 +8,7 @@ type ListenTwo = (address: null, port: null, addressType: null, backlog: number 
 
 declare module 'node:net' {
   interface Server {
-    /** Node's own path for the cluster master and `exclusive` listens: it takes a descriptor as it is. */
+    /** Node's own path for the cluster master and `exclusive` listens: it takes a descriptor unchanged. */
     _listen2?: ListenTwo;
   }
 }
