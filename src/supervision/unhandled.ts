@@ -10,7 +10,10 @@ export function errorFields(err: unknown): { type?: string; message: string; sta
   return { message: typeof err === 'string' ? err : safeString(err) };
 }
 
-/** pino's err serializer gives an Error its type, message and stack (and own properties); anything else is described. */
+/**
+ * pino's err serializer gives an Error its type, message and stack (and own properties); anything
+ * else is described.
+ */
 export const loggable = (err: unknown) => (err instanceof Error ? err : errorFields(err));
 
 function safeString(v: unknown): string {

@@ -111,7 +111,8 @@ export class AppShutdown {
     pick(module, 'the app module');
     // A CommonJS module's exports arrive in the default export.
     if (module.default !== value) pick(module.default, 'the app module');
-    // Functions have no close of their own worth calling (an Express app's is not a method); objects do (Fastify, Bun-style apps).
+    // Functions have no close of their own worth calling (an Express app's is not a method); objects do
+    // (Fastify, Bun-style apps).
     if (typeof value === 'object') pick(value, 'the app');
   }
 
@@ -138,7 +139,8 @@ export class AppShutdown {
     clearTimeout(timer);
     if (outcome === 'timeout')
       log.error(
-        `The app's shutdown did not finish within --graceful-timeout (${(timeoutMs / 1000).toFixed(1)} s left); exiting anyway`,
+        `The app's shutdown did not finish within --graceful-timeout (${(timeoutMs / 1000).toFixed(1)} s left); ` +
+          'exiting anyway',
       );
   }
 

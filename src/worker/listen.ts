@@ -27,7 +27,8 @@ export function listenOnFd(
         server.close();
         reject(
           new BindError(
-            `Worker: the inherited socket fd ${fd} listens on port ${at.port}, not ${expectedPort}. Refusing to serve on it.`,
+            `Worker: the inherited socket fd ${fd} listens on port ${at.port}, not ${expectedPort}. ` +
+              'Refusing to serve on it.',
           ),
         );
         return;

@@ -70,14 +70,16 @@ export function resolveOwner(user: string | null, group: string | null): Owner |
     const entry = lookup('group', group);
     if (!entry && !/^\d+$/.test(group))
       throw new PrivilegeError(
-        `Unknown group "${group}" (--group): no such group on this system. Give an existing group name or a numeric gid.`,
+        `Unknown group "${group}" (--group): no such group on this system. ` +
+          'Give an existing group name or a numeric gid.',
       );
     gid = entry ? Number(entry[2]) : Number(group);
   }
   const self = process.getuid!();
   if (self !== 0 && (uid !== self || gid !== process.getgid!())) {
     throw new PrivilegeError(
-      `--user/--group need the master to run as root (it runs as uid ${self}). Start gserve as root, or drop --user and --group.`,
+      `--user/--group need the master to run as root (it runs as uid ${self}). Start gserve as root, ` +
+        'or drop --user and --group.',
     );
   }
   return { uid, gid, user: name };

@@ -82,7 +82,10 @@ export type FromThread =
       headers?: HeaderList;
       chunk?: Uint8Array;
       end?: boolean;
-      /** With `end`: the app wrote before it ended, so the answer streams (chunked when no length), like on the engine. */
+      /**
+       * With `end`: the app wrote before it ended, so the answer streams (chunked when no length), like
+       * on the engine.
+       */
       stream?: boolean;
     }
   /** The thread gave up on the response (an error after the head, or the client left): the request is over. */

@@ -51,7 +51,10 @@ function describe(err: unknown): Record<string, unknown> {
 }
 const reportError = (err: unknown, what: string) => log.error(describe(err), `Error in ${what}`);
 
-/** Why a body stopped short when gserve refused the rest of it: the app's read fails with it, and it is not logged again. */
+/**
+ * Why a body stopped short when gserve refused the rest of it: the app's read fails with it, and it
+ * is not logged again.
+ */
 function refusal(): Error {
   const err = new Error('The request body was refused');
   err.name = 'Rejection';
