@@ -291,7 +291,7 @@ export class Arbiter {
     try {
       w = new WorkerProcess(
         {
-          // The boot message travels as JSON, which drops the server hooks (functions).
+          // The boot message travels in JSON, which drops the server hooks (functions).
           settings: this.settings,
           listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme, port: l.port })),
           generation: this.generation,
