@@ -26,6 +26,7 @@ import {
 import { freeIndex, toRetire } from './worker-index.js';
 import { WorkerProcess } from './worker-process.js';
 import { Slot } from './backoff.js';
+import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
 import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_MARGIN_SECONDS } from './deadline.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
@@ -37,10 +38,6 @@ export interface ArbiterOptions {
   /** How this master was started (USR2 starts the same command again). */
   launch?: LaunchContext;
 }
-
-/** Drops functions (server hooks): workers get the settings as JSON in their environment. */
-const jsonSafe = (settings: Settings) =>
-  JSON.parse(JSON.stringify(settings, (_k, v) => (typeof v === 'function' ? undefined : v)));
 
 /**
  * The master process, after Gunicorn's arbiter: it owns the listeners, keeps the right number of
@@ -145,7 +142,12 @@ export class Arbiter {
       this.dispatcher.start(this.listeners, this.settings.backlog);
     }
     this.installSignals();
-    this.timeoutCheck = setInterval(() => this.murderUnresponsiveWorkers(), 1000);
+    this.timeoutCheck = watchForBlockedLoops({
+      everyMs: 1000,
+      timeoutMs: () => this.settings.timeout * 1000,
+      watched: () => [...this.workers.values()].filter((w) => w.state !== 'stopping'),
+      onBlocked: (w) => this.murderUnresponsiveWorker(w),
+    });
     this.manageWorkers();
     return this.finished;
   }
@@ -289,7 +291,8 @@ export class Arbiter {
     try {
       w = new WorkerProcess(
         {
-          settings: jsonSafe(this.settings),
+          // The boot message travels in JSON, which drops the server hooks (functions).
+          settings: this.settings,
           listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme, port: l.port })),
           generation: this.generation,
           cwd: process.cwd(),
@@ -410,18 +413,13 @@ export class Arbiter {
   }
 
   /** A worker whose event loop is blocked stops beating: abort it, then kill it, and replace it. */
-  private murderUnresponsiveWorkers(): void {
+  private murderUnresponsiveWorker(w: WorkerProcess): void {
     const timeout = this.settings.timeout;
-    if (timeout <= 0) return;
-    const now = Date.now();
-    for (const w of this.workers.values()) {
-      if (w.state === 'stopping' || now - w.lastBeat <= timeout * 1000) continue;
-      this.log.error('WORKER TIMEOUT (pid: %d): no heartbeat for %d s, the event loop is blocked', w.pid, timeout);
-      w.state = 'stopping';
-      w.endReason = `timed out after ${timeout} s`;
-      w.signal('SIGABRT');
-      w.killAfter(FAST_STOP_GRACE_SECONDS);
-    }
+    this.log.error('WORKER TIMEOUT (pid: %d): no heartbeat for %d s, the event loop is blocked', w.pid, timeout);
+    w.state = 'stopping';
+    w.endReason = `timed out after ${timeout} s`;
+    w.signal('SIGABRT');
+    w.killAfter(FAST_STOP_GRACE_SECONDS);
   }
 
   // ---- reload, logs, upgrade -----------------------------------------------------------------

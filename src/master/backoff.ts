@@ -2,8 +2,9 @@
  * Crash backoff, one per worker slot. A slot is the place one worker fills: when its worker dies,
  * its replacement takes the same slot and inherits its strikes. Only a slot whose workers keep
  * dying before they prove themselves waits; the other slots are refilled at once, so one bad slot
- * never leaves the server with no workers.
+ * never leaves the server with no workers. The strikes and delays are supervision/backoff.ts's.
  */
+import { CrashBackoff } from '../supervision/backoff.js';
 
 /** A worker that lived this long has proved its slot healthy: its death is not a strike. */
 export const PROVEN_AFTER_MS = 10_000;
@@ -15,17 +16,24 @@ let nextSlotId = 0;
 
 export class Slot {
   readonly id = nextSlotId++;
-  /** Deaths (or failed forks) in a row of workers that had not proved themselves. */
-  strikes = 0;
+  private readonly backoff = new CrashBackoff({
+    provenAfterMs: PROVEN_AFTER_MS,
+    firstDelayMs: FIRST_DELAY_MS,
+    maxDelayMs: MAX_DELAY_MS,
+  });
   private timer: NodeJS.Timeout | null = null;
+
+  /** Deaths (or failed forks) in a row of workers that had not proved themselves. */
+  get strikes(): number {
+    return this.backoff.strikes;
+  }
 
   /**
    * Records that this slot's worker ended. A worker that served a request or lived
    * PROVEN_AFTER_MS resets the slot. Returns how long to wait before refilling it (0: at once).
    */
   afterDeath(livedMs: number, served: boolean): number {
-    if (served || livedMs >= PROVEN_AFTER_MS) this.strikes = 0;
-    return this.strike();
+    return this.backoff.afterDeath(livedMs, served);
   }
 
   /**
@@ -34,13 +42,7 @@ export class Slot {
    * MAX_FORK_RETRY_MS.
    */
   afterForkFailure(): number {
-    return Math.min(MAX_FORK_RETRY_MS, Math.max(FIRST_DELAY_MS, this.strike()));
-  }
-
-  /** The first strike is refilled at once; then 200 ms, 400 ms, … up to MAX_DELAY_MS. */
-  private strike(): number {
-    this.strikes++;
-    return this.strikes <= 1 ? 0 : Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (this.strikes - 1));
+    return Math.min(MAX_FORK_RETRY_MS, Math.max(FIRST_DELAY_MS, this.backoff.strike()));
   }
 
   get waiting(): boolean {

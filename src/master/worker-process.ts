@@ -47,9 +47,8 @@ export class WorkerProcess {
   readonly clusterId: number;
 
   constructor(
-    boot: Omit<WorkerBoot, 'listeners'> & {
-      listeners: Array<{ fd: number; address: string; scheme: 'http' | 'https'; port?: number }>;
-    },
+    /** The boot message, with the master's own descriptors: the child's are numbered from FIRST_LISTENER_FD. */
+    boot: WorkerBoot,
     readonly generation: number,
     onMessage: (w: WorkerProcess, m: WorkerMessage) => void,
     /** The worker's slot, 0..N-1: a replacement takes the index of the worker it replaces. */

@@ -11,7 +11,22 @@
 type Listener = (...args: unknown[]) => unknown;
 type Signal = 'SIGTERM' | 'SIGINT';
 const SIGNALS: readonly Signal[] = ['SIGTERM', 'SIGINT'];
-const CLOSERS = ['close', 'shutdown'] as const;
+const CLOSERS: readonly string[] = ['close', 'shutdown'];
+
+const isListener = (v: unknown): v is Listener => typeof v === 'function';
+const isHeld = (event: unknown): event is Signal => SIGNALS.some((s) => s === event);
+
+/**
+ * `process`'s listener methods, read and replaced by name: they are EventEmitter's, overloaded per
+ * event, and holdSignalListeners() swaps them for plain functions (restore() puts them back).
+ */
+type Method = (this: unknown, ...args: unknown[]) => unknown;
+function processMethod(name: string): Method {
+  const method: unknown = Reflect.get(process, name);
+  if (!isListener(method)) throw new TypeError(`process.${name} is not a function`);
+  return method;
+}
+const setProcessMethod = (name: string, method: Method) => Reflect.set(process, name, method);
 
 interface Held {
   listener: Listener;
@@ -33,20 +48,18 @@ export class AppShutdown {
    * the list kept here. Install it after gserve's own signal handlers, before the app loads.
    */
   holdSignalListeners(): void {
-    const proc = process as unknown as Record<string, (...a: unknown[]) => unknown>;
-    const isHeld = (event: unknown): event is Signal => (SIGNALS as readonly unknown[]).includes(event);
-    const originals = new Map<string, (...a: unknown[]) => unknown>();
+    const originals = new Map<string, Method>();
     const add = (name: string, once: boolean, prepend: boolean) => {
-      const original = proc[name]!;
+      const original = processMethod(name);
       originals.set(name, original);
-      proc[name] = function (this: unknown, event: unknown, listener: unknown) {
-        if (!isHeld(event) || typeof listener !== 'function') return original.call(this, event, listener);
+      setProcessMethod(name, function (this: unknown, event: unknown, listener: unknown) {
+        if (!isHeld(event) || !isListener(listener)) return original.call(this, event, listener);
         const list = heldMap.get(event)!;
-        const entry = { listener: listener as Listener, once };
+        const entry = { listener, once };
         if (prepend) list.unshift(entry);
         else list.push(entry);
         return process;
-      };
+      });
     };
     const heldMap = this.held;
     add('on', false, false);
@@ -55,28 +68,28 @@ export class AppShutdown {
     add('prependListener', false, true);
     add('prependOnceListener', true, true);
     for (const name of ['off', 'removeListener']) {
-      const original = proc[name]!;
+      const original = processMethod(name);
       originals.set(name, original);
-      proc[name] = function (this: unknown, event: unknown, listener: unknown) {
+      setProcessMethod(name, function (this: unknown, event: unknown, listener: unknown) {
         if (!isHeld(event)) return original.call(this, event, listener);
         const list = heldMap.get(event)!;
         const at = list.findLastIndex((h) => h.listener === listener);
         if (at >= 0) list.splice(at, 1);
         return process;
-      };
+      });
     }
     // An app's removeAllListeners('SIGTERM') must not take gserve's own handler with it.
-    const removeAll = proc.removeAllListeners!;
+    const removeAll = processMethod('removeAllListeners');
     originals.set('removeAllListeners', removeAll);
-    proc.removeAllListeners = function (this: unknown, ...args: unknown[]) {
+    setProcessMethod('removeAllListeners', function (this: unknown, ...args: unknown[]) {
       if (args.length && isHeld(args[0])) {
         heldMap.get(args[0])!.length = 0;
         return process;
       }
       return removeAll.apply(this, args);
-    };
+    });
     this.restore = () => {
-      for (const [name, original] of originals) proc[name] = original;
+      for (const [name, original] of originals) setProcessMethod(name, original);
     };
   }
 
@@ -89,16 +102,17 @@ export class AppShutdown {
     const pick = (holder: unknown, where: string) => {
       if ((typeof holder !== 'object' && typeof holder !== 'function') || holder === null) return;
       for (const key of CLOSERS) {
-        const fn = (holder as Record<string, unknown>)[key];
-        if (typeof fn !== 'function' || seen.has(fn as Listener)) continue;
-        seen.add(fn as Listener);
-        this.closers.push({ what: `${where}.${key}()`, fn: fn as Listener, self: holder });
+        const fn: unknown = Reflect.get(holder, key);
+        if (!isListener(fn) || seen.has(fn)) continue;
+        seen.add(fn);
+        this.closers.push({ what: `${where}.${key}()`, fn, self: holder });
       }
     };
     pick(module, 'the app module');
-    // A CommonJS module's exports arrive as the default export.
+    // A CommonJS module's exports arrive in the default export.
     if (module.default !== value) pick(module.default, 'the app module');
-    // Functions have no close of their own worth calling (an Express app's is not a method); objects do (Fastify, Bun-style apps).
+    // Functions have no close of their own worth calling (an Express app's is not a method); objects do
+    // (Fastify, Bun-style apps).
     if (typeof value === 'object') pick(value, 'the app');
   }
 
@@ -121,11 +135,12 @@ export class AppShutdown {
     const expired = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), Math.max(0, timeoutMs));
     });
-    const outcome = await Promise.race([this.runSteps(log).then(() => 'done' as const), expired]);
+    const outcome = await Promise.race([this.runSteps(log).then((): 'done' => 'done'), expired]);
     clearTimeout(timer);
     if (outcome === 'timeout')
       log.error(
-        `The app's shutdown did not finish within --graceful-timeout (${(timeoutMs / 1000).toFixed(1)} s left); exiting anyway`,
+        `The app's shutdown did not finish within --graceful-timeout (${(timeoutMs / 1000).toFixed(1)} s left); ` +
+          'exiting anyway',
       );
   }
 

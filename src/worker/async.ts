@@ -8,14 +8,11 @@ import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerClass, WorkerContext } from './types.js';
+import type { BootSettings } from './boot.js';
 
 /** The HTTP settings every class gives its HTTP implementation. */
-export function protocolOptions(
-  settings: Record<string, unknown>,
-  log: Logger,
-  scheme: 'http' | 'https',
-): ProtocolOptions {
-  return { keepAliveTimeout: (settings.keepAlive as number) * 1000, limits: httpLimits(settings), scheme, log };
+export function protocolOptions(settings: BootSettings, log: Logger, scheme: 'http' | 'https'): ProtocolOptions {
+  return { keepAliveTimeout: settings.keepAlive * 1000, limits: httpLimits(settings), scheme, log };
 }
 
 /** Makes the HTTP implementation for one listener (by its index in boot.listeners). */
@@ -35,27 +32,23 @@ export class AsyncWorker implements WorkerClass {
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
     const edge = edgeSettings(settings, this.ctx.log, this.ctx.app);
-    const cap = new ConnectionCap(settings.workerConnections as number);
+    const cap = new ConnectionCap(settings.workerConnections);
+    // edgeSettings() offers HTTP/2 only to these two kinds of app.
+    const { app } = this.ctx;
+    const h2App = app?.kind === 'node' || app?.kind === 'fetch' ? app : null;
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
       const options = protocolOptions(settings, this.ctx.log, listener.scheme);
       const http1 = this.makeProtocol(options, index);
-      const protocol = edge.http2
-        ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, http1, {
-            ...options,
-            maxConcurrentStreams: edge.maxConcurrentStreams,
-          })
-        : http1;
+      const protocol =
+        edge.http2 && h2App
+          ? http2Protocol(h2App, http1, { ...options, maxConcurrentStreams: edge.maxConcurrentStreams })
+          : http1;
       protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.ctx.observe?.(protocol);
       this.protocols.push(protocol);
       this.servers.push(
-        await listenOnFd(
-          listener.fd,
-          cap.guard(edgeFor(protocol, edge, listener)),
-          settings.backlog as number,
-          listener.port,
-        ),
+        await listenOnFd(listener.fd, cap.guard(edgeFor(protocol, edge, listener)), settings.backlog, listener.port),
       );
     }
   }
@@ -65,7 +58,7 @@ export class AsyncWorker implements WorkerClass {
     for (const protocol of this.protocols) protocol.drain();
     // Idle keep-alive clients get one keep-alive period to send a last request (answered with
     // Connection: close); closing them at once would race with requests already on the wire.
-    const keepAlive = (this.ctx.boot.settings.keepAlive as number) * 1000;
+    const keepAlive = this.ctx.boot.settings.keepAlive * 1000;
     const idleTimer = setTimeout(() => this.protocols.forEach((p) => p.closeIdleConnections()), keepAlive);
     await Promise.all(closing);
     await Promise.all(this.protocols.map(waitForNoConnections));

@@ -40,5 +40,5 @@ function selfListening(base: Omit<WorkerContext, 'app'>): WorkerClass {
     }
   }
   const announce = (addresses: string[]) => process.connected && process.send!({ t: 'self-listen', addresses });
-  return new SelfListeningWorker(announce, (base.boot.settings.keepAlive as number) * 1000);
+  return new SelfListeningWorker(announce, base.boot.settings.keepAlive * 1000);
 }

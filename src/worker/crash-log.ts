@@ -1,29 +1,16 @@
 import type { Logger } from '../log/logger.js';
+import { errorFields, loggable, logUnhandledRejections } from '../supervision/unhandled.js';
+
+export { errorFields };
 
 /**
- * Legible crashes: an uncaught exception or unhandled rejection in a worker is logged once, as one
+ * Legible crashes: an uncaught exception or unhandled rejection in a worker is logged once, in one
  * record naming the worker (pid, and its index when the master gives one in GSERVE_WORKER_INDEX)
  * with the error's message and stack; the text log prints the stack on the lines below.
  */
 export function workerIdentity(env: NodeJS.ProcessEnv = process.env): { pid: number; index?: number } {
   const index = env.GSERVE_WORKER_INDEX;
   return index !== undefined && /^\d+$/.test(index) ? { pid: process.pid, index: Number(index) } : { pid: process.pid };
-}
-
-export function errorFields(err: unknown): { type?: string; message: string; stack?: string } {
-  if (err instanceof Error) return { type: err.name, message: err.message, stack: err.stack };
-  return { message: typeof err === 'string' ? err : safeString(err) };
-}
-
-/** pino's err serializer gives an Error its type, message and stack (and own properties); anything else is described. */
-const loggable = (err: unknown) => (err instanceof Error ? err : errorFields(err));
-
-function safeString(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
 }
 
 export function describeWorker(id: { pid: number; index?: number }): string {
@@ -33,7 +20,7 @@ export function describeWorker(id: { pid: number; index?: number }): string {
 /**
  * Installs the handlers. An uncaught exception leaves the app in an unknown state: after the log
  * line (flushed), the worker exits 1 and the master replaces it. A rejection is logged and the
- * worker goes on, as before.
+ * worker goes on.
  */
 export function installCrashLog(log: Logger, flush: () => void): void {
   const id = workerIdentity();
@@ -55,12 +42,5 @@ export function installCrashLog(log: Logger, flush: () => void): void {
       process.exit(1);
     }
   });
-  process.on('unhandledRejection', (reason) => {
-    log.error(
-      { ...fields, err: loggable(reason) },
-      'Worker (%s): unhandled promise rejection in the app: %s',
-      who,
-      errorFields(reason).message,
-    );
-  });
+  logUnhandledRejections(log, `Worker (${who})`, fields);
 }

@@ -6,11 +6,13 @@ import type { ProtocolServer } from '../http/protocol.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
 import { httpLimits, type HttpLimits } from '../http/limits.js';
 import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
-import { markAccepted, tlsLayer, tlsOptions, type TlsSettings } from '../http/tls.js';
-import type { HostedApp, NodeListener } from '../interfaces/detect.js';
+import { markAccepted, tlsLayer, tlsOptions } from '../http/tls.js';
+import type { HostedApp } from '../interfaces/detect.js';
 import { fetchOnCompat } from '../interfaces/fetch-compat.js';
 import type { Logger } from '../log/logger.js';
 import { logRefusals } from './hosted.js';
+import type { BootSettings } from './boot.js';
+import { compatListener } from './stand-ins.js';
 
 /**
  * What happens to an accepted socket before HTTP: the PROXY protocol header first (it precedes
@@ -81,18 +83,18 @@ export interface EdgeSettings {
   log: Logger;
 }
 
-export function edgeSettings(settings: Record<string, unknown>, log: Logger, app: HostedApp | undefined): EdgeSettings {
-  setForwardedAllowIps(settings.forwardedAllowIps as string[]);
-  const tls = tlsOptions(settings as unknown as TlsSettings);
+export function edgeSettings(settings: BootSettings, log: Logger, app: HostedApp | undefined): EdgeSettings {
+  setForwardedAllowIps(settings.forwardedAllowIps);
+  const tls = tlsOptions(settings);
   const http2Capable = app?.kind === 'node' || app?.kind === 'fetch';
   const http2 = Boolean(tls && settings.http2 && http2Capable);
   return {
     // Only offer h2 in ALPN where it is served: a client that picked h2 must not get HTTP/1.1.
     tls: tls && { ...tls, ALPNProtocols: http2 ? ['h2', 'http/1.1'] : ['http/1.1'] },
     http2,
-    proxyProtocol: settings.proxyProtocol as boolean,
+    proxyProtocol: settings.proxyProtocol,
     headerTimeout: httpLimits(settings).headerTimeout,
-    maxConcurrentStreams: (settings.http2MaxConcurrentStreams as number | undefined) ?? 100,
+    maxConcurrentStreams: settings.http2MaxConcurrentStreams,
     log,
   };
 }
@@ -115,8 +117,9 @@ export function http2Protocol(
   http1: ProtocolServer,
   opts: { keepAliveTimeout: number; limits: HttpLimits; log: Logger; maxConcurrentStreams: number },
 ): ProtocolServer {
-  const listener = withHealthCheckNode((app.kind === 'node' ? app.listener : fetchOnCompat(app)) as NodeListener);
-  const server = new Http2ProtocolServer(listener as never, http1, {
+  const listener =
+    app.kind === 'node' ? compatListener(withHealthCheckNode(app.listener)) : withHealthCheckNode(fetchOnCompat(app));
+  const server = new Http2ProtocolServer(listener, http1, {
     keepAliveTimeout: opts.keepAliveTimeout,
     limits: opts.limits,
     maxConcurrentStreams: opts.maxConcurrentStreams,

@@ -3,14 +3,17 @@ import { WORKER_HOOKS } from '../config/settings/supervision.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerBoot } from './protocol.js';
+import type { BootSettings } from './boot.js';
+import { isPromiseLike } from './guards.js';
 
 type Hook = (...args: unknown[]) => unknown;
+const isHook = (v: unknown): v is Hook => typeof v === 'function';
 
-/** What worker-side hooks receive as `worker`. */
+/** What worker-side hooks receive in their `worker` argument. */
 export interface WorkerView {
   readonly pid: number;
   readonly generation: number;
-  readonly settings: Record<string, unknown>;
+  readonly settings: BootSettings;
   readonly log: Logger;
 }
 
@@ -21,7 +24,7 @@ export interface WorkerView {
 export class WorkerHooks {
   readonly worker: WorkerView;
   /** Stands in for Gunicorn's `server` argument of postFork and workerExit: the master, seen from here. */
-  readonly server: { readonly pid: number; readonly settings: Record<string, unknown> };
+  readonly server: { readonly pid: number; readonly settings: BootSettings };
 
   private constructor(
     private readonly hooks: Partial<Record<WorkerHookName, Hook>>,
@@ -40,7 +43,7 @@ export class WorkerHooks {
       const file = await loadConfigFile(boot.cwd, boot.configFile);
       for (const name of WORKER_HOOKS) {
         const value = file?.values[name];
-        if (typeof value === 'function') hooks[name] = value as Hook;
+        if (isHook(value)) hooks[name] = value;
       }
     }
     return new WorkerHooks(hooks, boot, log);
@@ -56,13 +59,12 @@ export class WorkerHooks {
     if (!fn) return;
     const fail = (err: unknown) =>
       this.log.error(
-        { hook: name, err: { message: describeError(err), stack: (err as Error)?.stack } },
+        { hook: name, err: { message: describeError(err), stack: err instanceof Error ? err.stack : undefined } },
         `The ${name} hook failed: ${describeError(err)}`,
       );
     try {
       const result = fn(...args);
-      if (result && typeof (result as Promise<unknown>).then === 'function')
-        return (result as Promise<unknown>).then(() => undefined, fail);
+      if (isPromiseLike(result)) return Promise.resolve(result).then(() => undefined, fail);
     } catch (err) {
       fail(err);
     }

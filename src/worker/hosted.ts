@@ -88,7 +88,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
     scheme: opts.scheme,
   });
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
-    // A body cut short by a refusal (already logged) surfaces in the app as a failed read.
+    // A body cut short by a refusal (already logged) surfaces in the app: a failed read.
     if (err instanceof Error && err.name === 'Rejection') return;
     opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`);
   });

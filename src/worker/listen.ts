@@ -1,14 +1,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { BindError } from '../errors.js';
-
-type ListenTwo = (address: null, port: null, addressType: null, backlog: number | undefined, fd: number) => void;
+import './node-internals.js';
 
 /**
  * Accepts on an inherited listening socket; the kernel spreads connections over the workers.
  *
  * In a node:cluster worker, `listen({ fd })` would ask the master for the socket, and the master
  * would open the same fd number of its own (another socket). Node's own path for the master and for
- * `exclusive` listens, `_listen2`, takes the descriptor as it is.
+ * `exclusive` listens, `_listen2`, takes the descriptor unchanged.
  */
 export function listenOnFd(
   fd: number,
@@ -28,15 +27,15 @@ export function listenOnFd(
         server.close();
         reject(
           new BindError(
-            `Worker: the inherited socket fd ${fd} listens on port ${at.port}, not ${expectedPort}. Refusing to serve on it.`,
+            `Worker: the inherited socket fd ${fd} listens on port ${at.port}, not ${expectedPort}. ` +
+              'Refusing to serve on it.',
           ),
         );
         return;
       }
       resolve(server);
     });
-    const listenTwo = (server as unknown as { _listen2?: ListenTwo })._listen2;
-    if (typeof listenTwo === 'function') listenTwo.call(server, null, null, null, backlog, fd);
+    if (typeof server._listen2 === 'function') server._listen2(null, null, null, backlog, fd);
     // The backlog must be a separate argument: Node ignores `backlog` inside `{ fd }` options.
     else server.listen({ fd, exclusive: true }, backlog);
   });

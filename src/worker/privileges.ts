@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { GserveError } from '../errors.js';
+import { errnoCode } from './guards.js';
+import './node-internals.js';
 
 /**
- * `--user` / `--group`, as in Gunicorn: the master keeps its identity (it has bound the listeners,
- * maybe port 80 as root); each worker switches to the user and group before it loads the app.
+ * `--user` / `--group`, like in Gunicorn: the master keeps its identity (it has bound the listeners,
+ * maybe port 80 while root); each worker switches to the user and group before it loads the app.
  * The master checks the names at start so that a typo is one clear line, not N worker crashes.
  */
 export class PrivilegeError extends GserveError {
@@ -32,7 +34,7 @@ function lookup(db: Database, key: string): string[] | null {
     return line ? line.split(':') : null;
   } catch (err) {
     // getent exits 2 for "not found"; ENOENT means there is no getent (a minimal image): read the file.
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+    if (errnoCode(err) !== 'ENOENT') return null;
   }
   try {
     const numeric = /^\d+$/.test(key);
@@ -68,14 +70,16 @@ export function resolveOwner(user: string | null, group: string | null): Owner |
     const entry = lookup('group', group);
     if (!entry && !/^\d+$/.test(group))
       throw new PrivilegeError(
-        `Unknown group "${group}" (--group): no such group on this system. Give an existing group name or a numeric gid.`,
+        `Unknown group "${group}" (--group): no such group on this system. ` +
+          'Give an existing group name or a numeric gid.',
       );
     gid = entry ? Number(entry[2]) : Number(group);
   }
   const self = process.getuid!();
   if (self !== 0 && (uid !== self || gid !== process.getgid!())) {
     throw new PrivilegeError(
-      `--user/--group need the master to run as root (it runs as uid ${self}). Start gserve as root, or drop --user and --group.`,
+      `--user/--group need the master to run as root (it runs as uid ${self}). Start gserve as root, ` +
+        'or drop --user and --group.',
     );
   }
   return { uid, gid, user: name };
@@ -84,9 +88,8 @@ export function resolveOwner(user: string | null, group: string | null): Owner |
 /** In the worker: take on the owner, groups first (they cannot be changed once the uid is not root). */
 export function dropPrivileges(owner: Owner): void {
   if (process.getuid!() === owner.uid && process.getgid!() === owner.gid) return;
-  // initgroups is missing from @types/node's Process, though Node has had it on POSIX since 0.9.
-  const proc = process as NodeJS.Process & { initgroups?: (user: string, extraGroup: number) => void };
-  if (owner.user !== null && proc.initgroups) proc.initgroups(owner.user, owner.gid);
+  // initgroups is missing from @types/node's Process: declared in node-internals.ts.
+  if (owner.user !== null && process.initgroups) process.initgroups(owner.user, owner.gid);
   else process.setgroups!([owner.gid]);
   process.setgid!(owner.gid);
   process.setuid!(owner.uid);

@@ -3,11 +3,16 @@
  * process; this file is the whole of what the two agree on.
  */
 
+import type { BootSettings } from './boot.js';
+import type { StatsReport } from './stats.js';
+
+export { BOOT_ENV } from './boot.js';
+
 /** What the master tells a new worker, in the GSERVE_WORKER_BOOT environment variable. */
 export interface WorkerBoot {
-  /** The settings, JSON-safe (functions dropped). */
-  settings: Record<string, unknown>;
-  /** Listening sockets, inherited as file descriptors. */
+  /** The settings, JSON-safe: the master's typed settings, less the server hooks that JSON drops. */
+  settings: BootSettings;
+  /** Listening sockets, inherited file descriptors. */
   listeners: Array<{
     fd: number;
     address: string;
@@ -21,10 +26,6 @@ export interface WorkerBoot {
   /** The config file, named only when it holds worker-side server hooks: the worker loads them itself. */
   configFile?: string | null;
 }
-
-import type { StatsReport } from './stats.js';
-
-export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
 
 export type WorkerMessage =
   | { t: 'ready' }
@@ -45,10 +46,10 @@ export type WorkerMessage =
 export type MasterMessage =
   | { t: 'stop'; graceful: boolean }
   | { t: 'reopen-logs' }
-  /** sync class: the accepted socket travels with this message as its handle; `listener` indexes boot.listeners. */
+  /** sync class: the accepted socket travels with this message (its handle); `listener` indexes boot.listeners. */
   | { t: 'conn'; listener: number }
   /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
   | { t: 'shutdown-pending' };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage =>
-  typeof m === 'object' && m !== null && typeof (m as { t?: unknown }).t === 'string';
+  typeof m === 'object' && m !== null && 't' in m && typeof m.t === 'string';

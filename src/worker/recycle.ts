@@ -1,3 +1,4 @@
+import type { BootSettings } from './boot.js';
 import type { WorkerMessage } from './protocol.js';
 import { residentMemory } from './rss.js';
 
@@ -27,13 +28,13 @@ export class Recycler {
   private lastSample = 0;
 
   constructor(
-    settings: Record<string, unknown>,
+    settings: Pick<BootSettings, 'maxRequests' | 'maxRequestsJitter' | 'maxWorkerMemory'>,
     private readonly send: (m: WorkerMessage) => void,
   ) {
-    const max = (settings.maxRequests as number) ?? 0;
-    const jitter = (settings.maxRequestsJitter as number) ?? 0;
+    const max = settings.maxRequests;
+    const jitter = settings.maxRequestsJitter;
     this.limit = max > 0 ? max + Math.floor(Math.random() * (jitter + 1)) : 0;
-    const ceiling = (this.ceiling = (settings.maxWorkerMemory as number) ?? 0);
+    const ceiling = (this.ceiling = settings.maxWorkerMemory);
     if (ceiling > 0) {
       this.memoryTimer = setInterval(() => this.sampleMemory(), MEMORY_CHECK_MS);
       this.memoryTimer.unref();

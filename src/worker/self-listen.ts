@@ -1,5 +1,4 @@
 import net from 'node:net';
-import type { Server as HttpServer } from 'node:http';
 import type { WorkerClass } from './types.js';
 
 /**
@@ -7,7 +6,7 @@ import type { WorkerClass } from './types.js';
  * import, say `app.listen(3000)`, and exports no app. In a node:cluster worker that listen goes
  * through the master's cluster machinery, which shares one socket among all workers (gserve sets
  * SCHED_NONE: the kernel spreads the connections, the master never accepts). gserve then only
- * supervises: signals, HUP, TERM draining and recycling apply as for any app.
+ * supervises: signals, HUP, TERM draining and recycling apply like for any app.
  */
 
 const appServers = new Set<net.Server>();
@@ -18,11 +17,12 @@ export function watchAppListens(): void {
   if (watching) return;
   watching = true;
   const listen = net.Server.prototype.listen;
-  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+  // listen() is overloaded: the replacement takes and passes on whatever arguments it gets.
+  Reflect.set(net.Server.prototype, 'listen', function (this: net.Server, ...args: unknown[]): unknown {
     appServers.add(this);
     this.once('close', () => appServers.delete(this));
-    return listen.apply(this, args as Parameters<typeof listen>);
-  } as typeof listen;
+    return Reflect.apply(listen, this, args);
+  });
 }
 
 /** The app opened servers of its own. */
@@ -71,13 +71,15 @@ export class SelfListeningWorker implements WorkerClass {
   }
 
   private drain(server: net.Server): Promise<void> {
-    const http = server as Partial<HttpServer>;
-    if (typeof http.closeIdleConnections === 'function') {
+    // An http or https server (node ≥ 18.2) can close its idle keep-alive connections.
+    if ('closeIdleConnections' in server && typeof server.closeIdleConnections === 'function') {
+      const closeIdleConnections = server.closeIdleConnections;
+      const closeIdle = () => Reflect.apply(closeIdleConnections, server, []);
       server.prependListener(
         'request',
         (_req: unknown, res: { shouldKeepAlive: boolean }) => (res.shouldKeepAlive = false),
       );
-      const idle = setTimeout(() => http.closeIdleConnections!(), this.keepAliveMs);
+      const idle = setTimeout(closeIdle, this.keepAliveMs);
       idle.unref();
       server.once('close', () => clearTimeout(idle));
     }

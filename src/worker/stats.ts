@@ -10,10 +10,10 @@ import { residentMemory } from './rss.js';
  * increments; the totals go to the master over IPC once a second, not per request.
  */
 
-export const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'other'] as const;
-export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+export const METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'other'];
+export const STATUS_CLASSES: readonly string[] = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 /** Upper bounds of the request-duration histogram, in seconds (Prometheus' defaults). */
-export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+export const DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export const REPORT_INTERVAL_MS = 1000;
 /** The delay histogram samples with a timer this often (ms); it records whole intervals, so this is subtracted. */

@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { protocolFor } from './hosted.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { MasterMessage, WorkerMessage } from './protocol.js';
@@ -41,7 +41,7 @@ export class SyncWorker implements WorkerClass {
       this.edges.push(edgeFor(protocol, edge, listener));
     }
     process.on('message', (message: MasterMessage, handle: unknown) => {
-      if (message?.t === 'conn' && handle) this.take(handle as Socket, message.listener);
+      if (message?.t === 'conn' && handle instanceof Socket) this.take(handle, message.listener);
     });
     this.send({ t: 'idle' });
   }

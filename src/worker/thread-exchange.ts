@@ -3,12 +3,13 @@ import { Readable } from 'node:stream';
 import type { EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import { markUnixPeer } from '../http/proxy.js';
 import { Batcher, WINDOW_BYTES, transferOf, type FromThread, type Peer, type RequestHead } from './thread-protocol.js';
+import { engineSocket } from './stand-ins.js';
 
 /**
  * The app thread's side of one request: the same request and response objects the engine gives a
  * gateway app (fetch, wsgi, asgi), built from the main thread's messages instead of from bytes. The
- * head arrives parsed; the body arrives in chunks and is credited back as the app reads it; the
- * response leaves as status, headers and body chunks, and the app's writes wait once a window of
+ * head arrives parsed; the body arrives in chunks and is credited back while the app reads it; the
+ * response leaves in status, headers and body chunks, and the app's writes wait once a window of
  * them is unacknowledged (the client is slower than the app).
  */
 
@@ -16,7 +17,7 @@ export type Post = (message: FromThread, transfer?: ArrayBuffer[]) => void;
 
 const EMPTY = Buffer.alloc(0);
 
-/** What an app sees as `req.socket`: the connection's two ends; `destroy()` cuts the response short. */
+/** What an app sees in `req.socket`: the connection's two ends; `destroy()` cuts the response short. */
 export class PeerSocket {
   remoteAddress?: string;
   remotePort?: number;
@@ -90,7 +91,7 @@ class ThreadBody extends Readable {
  */
 type PublicShape<T, Except extends keyof T> = Omit<Pick<T, keyof T>, Except>;
 
-/** `EngineRequest`, as an app thread has it. */
+/** `EngineRequest`, the way an app thread has it. */
 // The engine's own body plumbing (pushBody, …) is not part of what an adapter sees.
 export class ThreadRequest
   implements PublicShape<EngineRequest, 'body' | 'pushBody' | 'discardBody' | 'bodyComplete' | 'announceBody'>
@@ -120,7 +121,7 @@ export class ThreadRequest
     this.httpVersion = head.httpVersion;
     this.rawHeaders = head.rawHeaders;
     this.keepAlive = head.keepAlive;
-    this.socket = socket as unknown as Socket;
+    this.socket = engineSocket(socket);
     this.body.meter = new CreditMeter(this.body, credit);
   }
 
@@ -167,8 +168,8 @@ export class ThreadRequest
 }
 
 /**
- * `EngineResponse`, as an app thread has it: status and headers leave with the first body bytes (or
- * the end), as the engine's do; small writes of one turn of the loop travel as one message, and a
+ * `EngineResponse`, the way an app thread has it: status and headers leave with the first body bytes
+ * (or the end), like the engine's do; small writes of one turn of the loop travel in one message, and a
  * small whole response is a single message.
  */
 export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' | 'req' | 'abort' | 'failWith'> {
@@ -207,7 +208,7 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
     this.streamed = true;
     if (!this.headersSent) {
       this.headersSent = true;
-      // An empty first write sends the head now, as the engine's does.
+      // An empty first write sends the head now, like the engine's does.
       if (bytes.byteLength === 0) this.post(undefined, false);
     }
     this.batcher.add(bytes);

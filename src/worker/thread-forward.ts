@@ -27,7 +27,7 @@ function peerOf(s: Socket): Peer {
     remoteFamily: s.remoteFamily,
     localAddress: s.localAddress,
     localPort: s.localPort,
-    encrypted: Boolean((s as Socket & { encrypted?: boolean }).encrypted),
+    encrypted: 'encrypted' in s && s.encrypted === true,
     unixPeer: isUnixPeer(s),
   };
   // A Unix listener's path is known in this thread only (the master's boot message registered it).
@@ -82,7 +82,7 @@ class BodySender {
 /**
  * One request on its way through an app thread: the parsed head and the body go to the thread, its
  * status, headers and body come back and are written through the main thread's engine, which owns
- * framing, keep-alive, pipelining order and every limit, as for `async`.
+ * framing, keep-alive, pipelining order and every limit, like for `async`.
  */
 class ForwardedExchange implements Exchange {
   readonly id: number;
@@ -167,8 +167,8 @@ class ForwardedExchange implements Exchange {
 /**
  * An upgraded connection (WebSocket): the socket leaves the engine and becomes a byte tunnel to one
  * app thread, whose own HTTP implementation answers the upgrade and speaks the new protocol. The
- * thread is held for the connection's life, as a Gunicorn thread would be. Both directions keep
- * the same window as request bodies.
+ * thread is held for the connection's life, like a Gunicorn thread would be. Both directions keep
+ * the same window that request bodies have.
  */
 class Tunnel implements Exchange {
   readonly id: number;

@@ -6,16 +6,18 @@ import {
   encodeToThread,
   endsExchange,
   type FromThread,
+  type FromThreadWire,
   type ThreadBoot,
   type ToThread,
 } from './thread-protocol.js';
+import { CrashBackoff, type BackoffPolicy } from '../supervision/backoff.js';
+import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
 
 const RUNNER = new URL('./thread-runner.js', import.meta.url);
-/** A thread that fails sooner than this after it started counts toward the respawn backoff. */
-const EARLY_DEATH_MS = 5_000;
-const MAX_BACKOFF_MS = 10_000;
+/** Threads respawn faster than worker processes: a thread that lived 5 s proved itself. */
+const THREAD_BACKOFF: BackoffPolicy = { provenAfterMs: 5_000, firstDelayMs: 100, maxDelayMs: 10_000 };
 
-/** One request as the pool sees it; the main thread's side of it (thread-forward.ts) implements it. */
+/** One request, seen from the pool; the main thread's side of it (thread-forward.ts) implements it. */
 export interface Exchange {
   readonly id: number;
   /** A message from the thread about this exchange. */
@@ -55,7 +57,7 @@ export class ThreadPool {
   /** Exchanges in a thread, by id: where the thread's replies go. */
   private readonly active = new Map<number, { exchange: Exchange; slot: Slot }>();
   private nextId = 1;
-  private earlyDeaths = 0;
+  private readonly backoff = new CrashBackoff(THREAD_BACKOFF);
   private stopping = false;
   private respawnTimer: NodeJS.Timeout | null = null;
   private timeoutCheck: NodeJS.Timeout | null = null;
@@ -72,9 +74,14 @@ export class ThreadPool {
   /** Resolves once one thread has loaded the app; rejects if every first thread failed to. */
   start(): Promise<void> {
     const booted = new Promise<void>((resolve, reject) => (this.booted = { resolve, reject }));
-    const timeout = (this.boot.settings.timeout as number) * 1000;
+    const timeout = this.boot.settings.timeout * 1000;
     if (timeout > 0) {
-      this.timeoutCheck = setInterval(() => this.replaceBlockedThreads(timeout), Math.min(1000, timeout / 2));
+      this.timeoutCheck = watchForBlockedLoops({
+        everyMs: Math.min(1000, timeout / 2),
+        timeoutMs: () => timeout,
+        watched: () => [...this.slots].filter((slot) => slot.ready),
+        onBlocked: (slot) => this.replaceBlockedThread(slot, timeout),
+      });
       this.timeoutCheck.unref();
     }
     for (let i = 0; i < this.size; i++) this.spawn();
@@ -134,7 +141,7 @@ export class ThreadPool {
       current: null,
     };
     this.slots.add(slot);
-    worker.on('message', (m: Parameters<typeof decodeFromThread>[0]) => this.onMessage(slot, decodeFromThread(m)));
+    worker.on('message', (m: FromThreadWire) => this.onMessage(slot, decodeFromThread(m)));
     worker.on('error', (err) =>
       this.log.error(
         { err: { message: err.message, stack: err.stack } },
@@ -177,8 +184,7 @@ export class ThreadPool {
     }
     if (this.stopping || (!this.hasBooted && this.bootFailures >= this.size)) return;
     this.log.warn('Thread %d exited with code %d; replacing it', slot.threadId, code);
-    this.earlyDeaths = Date.now() - slot.bornAt < EARLY_DEATH_MS ? this.earlyDeaths + 1 : 0;
-    const delay = this.earlyDeaths <= 1 ? 0 : Math.min(MAX_BACKOFF_MS, 100 * 2 ** (this.earlyDeaths - 1));
+    const delay = this.backoff.afterDeath(Date.now() - slot.bornAt);
     if (delay === 0) this.spawn();
     else if (!this.respawnTimer) {
       this.respawnTimer = setTimeout(() => {
@@ -190,21 +196,17 @@ export class ThreadPool {
 
   /**
    * `--timeout`, per thread: an app thread whose event loop has been blocked that long (no
-   * heartbeat) is ended and replaced, as the master does with a blocked worker process; the request
+   * heartbeat) is ended and replaced, like the master does with a blocked worker process; the request
    * it held gets a 500. A thread merely awaiting I/O keeps beating and is left alone.
    */
-  private replaceBlockedThreads(timeout: number): void {
-    const now = Date.now();
-    for (const slot of this.slots) {
-      if (!slot.ready || now - slot.lastBeat <= timeout) continue;
-      slot.ready = false;
-      this.log.error(
-        'THREAD TIMEOUT (thread %d): no heartbeat for %d s, its event loop is blocked; replacing it',
-        slot.threadId,
-        timeout / 1000,
-      );
-      void slot.worker.terminate();
-    }
+  private replaceBlockedThread(slot: Slot, timeout: number): void {
+    slot.ready = false;
+    this.log.error(
+      'THREAD TIMEOUT (thread %d): no heartbeat for %d s, its event loop is blocked; replacing it',
+      slot.threadId,
+      timeout / 1000,
+    );
+    void slot.worker.terminate();
   }
 
   /** Once no request is left: end every thread. */

@@ -5,13 +5,15 @@
  * flow-controlled by a window of unacknowledged bytes ("credit"), so neither side buffers more than
  * a window per request, whatever the client or the app does.
  *
- * Only an upgraded connection (WebSocket) still travels as raw bytes (a tunnel): its protocol is
+ * Only an upgraded connection (WebSocket) still travels in raw bytes (a tunnel): its protocol is
  * spoken by the app thread's own HTTP implementation on an in-memory socket.
  */
 
+import type { BootSettings } from './boot.js';
+
 /** What a thread is started with (worker_threads workerData). */
 export interface ThreadBoot {
-  settings: Record<string, unknown>;
+  settings: BootSettings;
   cwd: string;
   /** The scheme of each listener, by listener index. */
   schemes: Array<'http' | 'https'>;
@@ -22,7 +24,7 @@ export interface Peer {
   remotePort?: number;
   localAddress?: string;
   localPort?: number;
-  /** The connection is TLS: the app's socket says so, as node's does (Express's `req.protocol`). */
+  /** The connection is TLS: the app's socket says so, like node's does (Express's `req.protocol`). */
   encrypted?: boolean;
   remoteFamily?: string;
   /** Came in on a `unix:` listener: its forwarded headers are trusted (src/http/proxy.ts). */
@@ -31,12 +33,12 @@ export interface Peer {
   unixPath?: string;
 }
 
-/** The request head as the main thread's engine parsed it. */
+/** The request head that the main thread's engine parsed. */
 export interface RequestHead {
   method: string;
   url: string;
   httpVersion: string;
-  /** Names and values, alternating, as received. */
+  /** Names and values, alternating, in the order received. */
   rawHeaders: string[];
   keepAlive: boolean;
   /** An upgrade request: the connection becomes a byte tunnel to the thread (`raw` messages). */
@@ -80,7 +82,10 @@ export type FromThread =
       headers?: HeaderList;
       chunk?: Uint8Array;
       end?: boolean;
-      /** With `end`: the app wrote before it ended, so the answer streams (chunked when no length), as on the engine. */
+      /**
+       * With `end`: the app wrote before it ended, so the answer streams (chunked when no length), like
+       * on the engine.
+       */
       stream?: boolean;
     }
   /** The thread gave up on the response (an error after the head, or the client left): the request is over. */
@@ -95,10 +100,10 @@ export const endsExchange = (m: FromThread): boolean =>
   m.t === 'res' || m.t === 'raw' ? m.end === true : m.t === 'abandon';
 
 /**
- * Gathers small chunks and posts them as one message per turn of the event loop, or per BATCH_BYTES.
- * Chunks are copied into one buffer as they come, so a flood of 1-byte chunks holds no object per
+ * Gathers small chunks and posts them in one message per turn of the event loop, or per BATCH_BYTES.
+ * Chunks are copied into one buffer when they come, so a flood of 1-byte chunks holds no object per
  * byte. What it posts owns its whole ArrayBuffer and is transferred, not cloned: posting a view of a
- * small Buffer clones the 8 KB pool slab under it, which is how 1 MiB sent as 1-byte chunks once
+ * small Buffer clones the 8 KB pool slab under it, which is how 1 MiB sent in 1-byte chunks once
  * took 10 GB.
  */
 export class Batcher {
@@ -132,7 +137,7 @@ export class Batcher {
     if (size === 0) return;
     const needed = this.bytes + size;
     if (!this.buffer || needed > this.buffer.byteLength) {
-      // Exactly the first chunk's size (a whole small response moves as it is), then doubling.
+      // Exactly the first chunk's size (a whole small response moves unchanged), then doubling.
       const grown = new Uint8Array(
         new ArrayBuffer(this.buffer ? Math.max(needed, Math.min(2 * this.buffer.byteLength, BATCH_BYTES)) : needed),
       );
@@ -143,11 +148,11 @@ export class Batcher {
     this.bytes = needed;
   }
 
-  /** Everything gathered, as one buffer of its own (to be transferred), or undefined; without posting it. */
+  /** Everything gathered, in one buffer of its own (to be transferred), or undefined; without posting it. */
   take(): Uint8Array | undefined {
     if (this.bytes === 0) return undefined;
     const buffer = this.buffer!;
-    // A full buffer moves as it is; a partly filled one gives up a copy of its bytes and is reused.
+    // A full buffer moves unchanged; a partly filled one gives up a copy of its bytes and is reused.
     const out = this.bytes === buffer.byteLength ? buffer : buffer.slice(0, this.bytes);
     if (out === buffer) this.buffer = null;
     this.bytes = 0;
@@ -167,10 +172,10 @@ export class Batcher {
 
 /** The transfer list for a message carrying `chunk`: its ArrayBuffer moves instead of being copied. */
 export const transferOf = (chunk: Uint8Array | undefined): ArrayBuffer[] =>
-  chunk && !(chunk.buffer instanceof SharedArrayBuffer) ? [chunk.buffer as ArrayBuffer] : [];
+  chunk?.buffer instanceof ArrayBuffer ? [chunk.buffer] : [];
 
 // ---- the wire form ----
-// Messages travel as flat arrays: postMessage clones them two to three times faster than the nested
+// Messages travel in flat arrays: postMessage clones them two to three times faster than the nested
 // objects above (measured: 7-11 µs against 18-34 µs for a request's `open`), and the main thread,
 // which serves every connection, posts at least one per request. Rare messages stay objects.
 
@@ -182,10 +187,43 @@ const RES = 4;
 const ABANDON = 5;
 const RAW = 6;
 
-type Wire = unknown[];
 const EMPTY_HEADERS: string[] = [];
 
-export function encodeToThread(m: ToThread): Wire {
+type Chunk = Uint8Array | undefined;
+type OpenWire = [
+  kind: typeof OPEN,
+  id: number,
+  listener: number,
+  /** 1: end, 2: keep-alive, 4: upgrade, 8: encrypted, 16: unix peer. */
+  flags: number,
+  chunk: Chunk,
+  method: string,
+  url: string,
+  httpVersion: string,
+  remoteAddress: string | undefined,
+  remotePort: number | undefined,
+  remoteFamily: string | undefined,
+  localAddress: string | undefined,
+  localPort: number | undefined,
+  unixPath: string | undefined,
+  ...rawHeaders: string[],
+];
+type BodyWire = [kind: typeof BODY, id: number, chunk: Chunk, end: boolean];
+type AbortWire = [kind: typeof ABORT, id: number, refused: boolean];
+type CreditWire = [kind: typeof CREDIT, id: number, bytes: number];
+/** `headers`: names and values, alternating; null when this part carries no head. `flags`: 1 end, 2 stream. */
+type ResWire = [kind: typeof RES, id: number, status: number, headers: string[] | null, chunk: Chunk, flags: number];
+type AbandonWire = [kind: typeof ABANDON, id: number];
+type RawWire = [kind: typeof RAW, id: number, chunk: Chunk, end: boolean];
+/** The rare messages from a thread, which travel unchanged, objects. */
+type RareFromThread = Extract<FromThread, { t: 'ready' | 'beat' | 'load-error' }>;
+
+/** What the main thread posts to an app thread. */
+export type ToThreadWire = OpenWire | BodyWire | AbortWire | CreditWire;
+/** What an app thread posts to the main thread. */
+export type FromThreadWire = ResWire | AbandonWire | CreditWire | RawWire | RareFromThread;
+
+export function encodeToThread(m: ToThread): ToThreadWire {
   switch (m.t) {
     case 'open': {
       const { head, peer } = m;
@@ -195,7 +233,7 @@ export function encodeToThread(m: ToThread): Wire {
         (head.upgrade ? 4 : 0) |
         (peer.encrypted ? 8 : 0) |
         (peer.unixPeer ? 16 : 0);
-      const out: Wire = [
+      const out: OpenWire = [
         OPEN,
         m.id,
         m.listener,
@@ -223,44 +261,47 @@ export function encodeToThread(m: ToThread): Wire {
   }
 }
 
-export function decodeToThread(w: Wire): ToThread {
-  const id = w[1] as number;
+function decodeOpen(w: OpenWire): ToThread {
+  const [, id, listener, flags, chunk, method, url, httpVersion, remoteAddress, remotePort, remoteFamily] = w;
+  const [, , , , , , , , , , , localAddress, localPort, unixPath, ...rawHeaders] = w;
+  const peer: Peer = {
+    remoteAddress,
+    remotePort,
+    remoteFamily,
+    localAddress,
+    localPort,
+    encrypted: (flags & 8) !== 0,
+    unixPeer: (flags & 16) !== 0,
+  };
+  if (unixPath !== undefined) peer.unixPath = unixPath;
+  const head: RequestHead = {
+    method,
+    url,
+    httpVersion,
+    rawHeaders,
+    keepAlive: (flags & 2) !== 0,
+    upgrade: (flags & 4) !== 0,
+  };
+  const open: ToThread = { t: 'open', id, listener, head, peer };
+  if (chunk !== undefined) open.chunk = chunk;
+  if (flags & 1) open.end = true;
+  return open;
+}
+
+export function decodeToThread(w: ToThreadWire): ToThread {
   switch (w[0]) {
-    case OPEN: {
-      const flags = w[3] as number;
-      const peer: Peer = {
-        remoteAddress: w[8] as string | undefined,
-        remotePort: w[9] as number | undefined,
-        remoteFamily: w[10] as string | undefined,
-        localAddress: w[11] as string | undefined,
-        localPort: w[12] as number | undefined,
-        encrypted: (flags & 8) !== 0,
-        unixPeer: (flags & 16) !== 0,
-      };
-      if (w[13] !== undefined) peer.unixPath = w[13] as string;
-      const head: RequestHead = {
-        method: w[5] as string,
-        url: w[6] as string,
-        httpVersion: w[7] as string,
-        rawHeaders: w.slice(14) as string[],
-        keepAlive: (flags & 2) !== 0,
-        upgrade: (flags & 4) !== 0,
-      };
-      const open: ToThread = { t: 'open', id, listener: w[2] as number, head, peer };
-      if (w[4] !== undefined) open.chunk = w[4] as Uint8Array;
-      if (flags & 1) open.end = true;
-      return open;
-    }
+    case OPEN:
+      return decodeOpen(w);
     case BODY:
-      return { t: 'body', id, chunk: w[2] as Uint8Array | undefined, end: w[3] as boolean };
+      return { t: 'body', id: w[1], chunk: w[2], end: w[3] };
     case ABORT:
-      return { t: 'abort', id, refused: w[2] as boolean };
-    default:
-      return { t: 'credit', id, bytes: w[2] as number };
+      return { t: 'abort', id: w[1], refused: w[2] };
+    case CREDIT:
+      return { t: 'credit', id: w[1], bytes: w[2] };
   }
 }
 
-export function encodeFromThread(m: FromThread): Wire | FromThread {
+export function encodeFromThread(m: FromThread): FromThreadWire {
   switch (m.t) {
     case 'res': {
       let headers = EMPTY_HEADERS;
@@ -277,34 +318,35 @@ export function encodeFromThread(m: FromThread): Wire | FromThread {
     case 'raw':
       return [RAW, m.id, m.chunk, m.end === true];
     default:
-      return m; // ready, beat, load-error: rare, sent as they are
+      return m; // ready, beat, load-error: rare, sent unchanged
   }
 }
 
-export function decodeFromThread(w: Wire | FromThread): FromThread {
+function decodeRes(w: ResWire): FromThread {
+  const [, id, status, flat, chunk, flags] = w;
+  const m: Extract<FromThread, { t: 'res' }> = { t: 'res', id };
+  if (flat) {
+    const headers: HeaderList = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) headers.push([flat[i] ?? '', flat[i + 1] ?? '']);
+    m.status = status;
+    m.headers = headers;
+  }
+  if (chunk !== undefined) m.chunk = chunk;
+  if (flags & 1) m.end = true;
+  if (flags & 2) m.stream = true;
+  return m;
+}
+
+export function decodeFromThread(w: FromThreadWire): FromThread {
   if (!Array.isArray(w)) return w;
-  const id = w[1] as number;
   switch (w[0]) {
-    case RES: {
-      const m: Extract<FromThread, { t: 'res' }> = { t: 'res', id };
-      const flat = w[3] as string[] | null;
-      if (flat) {
-        const headers: HeaderList = [];
-        for (let i = 0; i < flat.length; i += 2) headers.push([flat[i]!, flat[i + 1]!]);
-        m.status = w[2] as number;
-        m.headers = headers;
-      }
-      if (w[4] !== undefined) m.chunk = w[4] as Uint8Array;
-      const flags = w[5] as number;
-      if (flags & 1) m.end = true;
-      if (flags & 2) m.stream = true;
-      return m;
-    }
+    case RES:
+      return decodeRes(w);
     case ABANDON:
-      return { t: 'abandon', id };
+      return { t: 'abandon', id: w[1] };
     case CREDIT:
-      return { t: 'credit', id, bytes: w[2] as number };
-    default:
-      return { t: 'raw', id, chunk: w[2] as Uint8Array | undefined, end: w[3] as boolean };
+      return { t: 'credit', id: w[1], bytes: w[2] };
+    case RAW:
+      return { t: 'raw', id: w[1], chunk: w[2], end: w[3] };
   }
 }

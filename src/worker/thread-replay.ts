@@ -5,6 +5,7 @@ import type { HeaderList } from '../http/engine.js';
 import { markUnixPeer } from '../http/proxy.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import { attachNodeUpgrade, type ErrorReporter } from '../interfaces/gateway.js';
+import { isPromiseLike } from './guards.js';
 import { CreditMeter, type Post, type ThreadResponse } from './thread-exchange.js';
 import { Batcher, WINDOW_BYTES, transferOf, type Peer, type RequestHead } from './thread-protocol.js';
 
@@ -12,7 +13,7 @@ import { Batcher, WINDOW_BYTES, transferOf, type Peer, type RequestHead } from '
  * Where an app thread still speaks bytes: a `(req, res)` app needs node:http's own request and
  * response objects, which only exist on a socket; and an upgraded connection (WebSocket) is a byte
  * stream by nature. Both run on an in-memory socket fed from the main thread's messages, with the
- * same credit window as structured requests.
+ * same credit window that structured requests have.
  */
 
 /** Where the bytes the thread's HTTP implementation writes go. */
@@ -92,14 +93,14 @@ export class ExchangeSocket extends Duplex {
   }
 }
 
-// ---- (req, res) apps: the request replayed as bytes, the answer parsed back into a structured one ----
+// ---- (req, res) apps: the request replayed in bytes, the answer parsed back into a structured one ----
 
 const CRLF = '\r\n';
 /** Framing is the main thread's engine's business; these headers of node's answer are dropped. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
 const LAST_CHUNK = Buffer.from(`0${CRLF}${CRLF}`, 'latin1');
 
-/** The request head as node:http will read it; `chunked`: the body must get its chunked framing back. */
+/** The request head the way node:http will read it; `chunked`: the body must get its chunked framing back. */
 export function serializeHead(head: RequestHead): { bytes: Buffer; chunked: boolean } {
   let chunked = false;
   let text = `${head.method} ${head.url} HTTP/${head.httpVersion}${CRLF}`;
@@ -119,7 +120,7 @@ interface ResponseHead {
   headers: string[];
 }
 
-/** Reads node:http's answer and passes it on as status, headers and body chunks. */
+/** Reads node:http's answer and passes it on: status, headers and body chunks. */
 class ResponseReader implements Sink {
   private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
   private complete = false;
@@ -229,14 +230,16 @@ export class ReplayedRequest {
 /**
  * The node:http server of an app thread for a `(req, res)` app. The main thread's engine already
  * checked every limit and timed the client, so node's own limits and timers are off here; app
- * errors get the same 500 (or cut-short response) as on the other classes.
+ * errors get the same 500 (or cut-short response) that the other classes give.
  */
 export function nodeServerFor(app: Extract<HostedApp, { kind: 'node' }>, reportError: ErrorReporter): Server {
   const server = createServer(
     { headersTimeout: 0, requestTimeout: 0, requireHostHeader: false, maxHeaderSize: 2 ** 30, keepAliveTimeout: 0 },
     (req: IncomingMessage, res: ServerResponse) => {
-      // A tunnelled request that node answered as a plain one (no upgrade handler): the tunnel ends with it.
-      res.once('finish', () => (req.socket as unknown as ExchangeSocket).onResponse?.());
+      // A tunnelled request that node answered like a plain one (no upgrade handler): the tunnel ends with it.
+      res.once('finish', () => {
+        if (req.socket instanceof ExchangeSocket) req.socket.onResponse?.();
+      });
       const fail = (err: unknown) => {
         reportError(err, `request ${req.method} ${req.url}`);
         if (!res.headersSent) {
@@ -247,8 +250,7 @@ export function nodeServerFor(app: Extract<HostedApp, { kind: 'node' }>, reportE
       };
       try {
         const result = app.listener(req, res);
-        if (result && typeof (result as Promise<unknown>).catch === 'function')
-          (result as Promise<unknown>).catch(fail);
+        if (isPromiseLike(result)) Promise.resolve(result).catch(fail);
       } catch (err) {
         fail(err);
       }
@@ -261,7 +263,7 @@ export function nodeServerFor(app: Extract<HostedApp, { kind: 'node' }>, reportE
 
 // ---- upgraded connections: raw bytes both ways ----
 
-/** The thread's side of a tunnel: what its HTTP implementation writes goes out as `raw` messages. */
+/** The thread's side of a tunnel: what its HTTP implementation writes goes out in `raw` messages. */
 class TunnelSink implements Sink {
   private unacked = 0;
   private held: Array<() => void> = [];
@@ -307,7 +309,7 @@ export class Tunnel {
   constructor(id: number, head: RequestHead, peer: Peer, accept: (socket: ExchangeSocket) => void, post: Post) {
     const socket = (this.socket = new ExchangeSocket(peer, (bytes) => post({ t: 'credit', id, bytes })));
     this.sink = socket.sink = new TunnelSink(id, post);
-    // Answered as a plain request (no upgrade handler): the connection ends with that answer.
+    // Answered like a plain request (no upgrade handler): the connection ends with that answer.
     socket.onResponse = () => {
       this.sink.close();
       setImmediate(() => socket.destroy());

@@ -1,12 +1,11 @@
-import type { Socket } from 'node:net';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { AppLoadError, describeError } from '../errors.js';
-import type { EngineHandler, EngineRequest, EngineResponse } from '../http/engine.js';
-import type { InterfaceChoice, HostedApp } from '../interfaces/detect.js';
-import { createLogger, type LogLevel } from '../log/logger.js';
+import type { EngineHandler } from '../http/engine.js';
+import type { HostedApp } from '../interfaces/detect.js';
+import { createLogger } from '../log/logger.js';
 import { protocolOptions } from './async.js';
-import { configureGateway, engineHandlerFor, type GatewaySettings } from '../interfaces/gateway.js';
-import { startLifespan, type LifespanMode } from '../interfaces/lifespan.js';
+import { configureGateway, engineHandlerFor } from '../interfaces/gateway.js';
+import { startLifespan } from '../interfaces/lifespan.js';
 import { setForwardedAllowIps } from '../http/proxy.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import { PeerSocket, ThreadRequest, ThreadResponse, type Post } from './thread-exchange.js';
@@ -15,25 +14,26 @@ import {
   encodeFromThread,
   endsExchange,
   type FromThread,
-  type ThreadBoot,
   type ToThread,
+  type ToThreadWire,
 } from './thread-protocol.js';
-import { ReplayedRequest, Tunnel, nodeServerFor, type ExchangeSocket } from './thread-replay.js';
+import { startHeartbeat } from '../supervision/heartbeat.js';
+import { logUnhandledRejections } from '../supervision/unhandled.js';
+import { ExchangeSocket, ReplayedRequest, Tunnel, nodeServerFor } from './thread-replay.js';
+import { threadBoot } from './boot.js';
+import { engineExchange, engineSocket } from './stand-ins.js';
+import { workerLogOptions } from './worker-log.js';
 
 /**
  * One app thread of a `thread` worker. It loads its own instance of the app and serves the requests
  * the main thread parsed: a gateway app (fetch, wsgi, asgi) gets them through the same adapter the
- * engine uses, as request and response objects built from messages; a `(req, res)` app gets them
+ * engine uses, in request and response objects built from messages; a `(req, res)` app gets them
  * through node:http on an in-memory socket. Upgraded connections are byte tunnels.
  */
-const boot = workerData as ThreadBoot;
+const boot = threadBoot(workerData);
 const port = parentPort!;
 const settings = boot.settings;
-const log = createLogger({
-  level: settings.logLevel as LogLevel,
-  file: settings.errorLogfile as string,
-  json: Boolean(settings.logJson) || (Boolean(settings.captureOutput) && settings.errorLogfile === '-'),
-}).logger.child({ thread: threadId });
+const log = createLogger(workerLogOptions(settings)).logger.child({ thread: threadId });
 const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) =>
   port.postMessage(encodeFromThread(message), transfer);
 
@@ -51,7 +51,10 @@ function describe(err: unknown): Record<string, unknown> {
 }
 const reportError = (err: unknown, what: string) => log.error(describe(err), `Error in ${what}`);
 
-/** Why a body stopped short when gserve refused the rest of it: the app's read fails with it, and it is not logged again. */
+/**
+ * Why a body stopped short when gserve refused the rest of it: the app's read fails with it, and it
+ * is not logged again.
+ */
 function refusal(): Error {
   const err = new Error('The request body was refused');
   err.name = 'Rejection';
@@ -61,11 +64,11 @@ function refusal(): Error {
 async function main(): Promise<void> {
   let app: HostedApp;
   // Each thread is its own module world: its gateway settings and ASGI lifespan are its own.
-  configureGateway(settings as unknown as GatewaySettings);
-  setForwardedAllowIps(settings.forwardedAllowIps as string[]);
+  configureGateway(settings);
+  setForwardedAllowIps(settings.forwardedAllowIps);
   try {
-    app = await loadHostedApp(settings.app as string, settings.interface as InterfaceChoice, boot.cwd);
-    await startLifespan(app, settings.lifespan as LifespanMode, {
+    app = await loadHostedApp(settings.app ?? '', settings.interface, boot.cwd);
+    await startLifespan(app, settings.lifespan, {
       info: (m) => log.info(m),
       error: (m) => log.error(m),
     });
@@ -88,9 +91,9 @@ async function main(): Promise<void> {
       ? []
       : boot.schemes.map((scheme) => {
           const engine = protocolFor(hosted, protocolOptions(settings, log, scheme));
-          engine.on('response', (req: { socket?: unknown }) =>
-            (req?.socket as ExchangeSocket | undefined)?.onResponse?.(),
-          );
+          engine.on('response', (req: { socket?: unknown }) => {
+            if (req?.socket instanceof ExchangeSocket) req.socket.onResponse?.();
+          });
           return engine;
         });
   const running = new Map<number, Running>();
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
     if (head.upgrade) {
       const accept = nodeServer
         ? (s: ExchangeSocket) => nodeServer.emit('connection', s)
-        : (s: ExchangeSocket) => engines[listener]!.accept(s as unknown as Socket);
+        : (s: ExchangeSocket) => engines[listener]!.accept(engineSocket(s));
       const tunnel = new Tunnel(id, head, peer, accept, (message, transfer) => {
         if (endsExchange(message)) running.delete(id);
         post(message, transfer);
@@ -132,7 +135,7 @@ async function main(): Promise<void> {
       res.fail();
     };
     try {
-      const outcome = handler!(req as unknown as EngineRequest, res as unknown as EngineResponse);
+      const outcome = handler!(...engineExchange(req, res));
       if (outcome && typeof outcome.then === 'function') outcome.catch(fail);
     } catch (err) {
       fail(err);
@@ -152,7 +155,7 @@ async function main(): Promise<void> {
     };
   }
 
-  port.on('message', (wire: unknown[]) => {
+  port.on('message', (wire: ToThreadWire) => {
     const m = decodeToThread(wire);
     if (m.t === 'open') {
       const exchange = serve(m.id, m.listener, m);
@@ -170,15 +173,9 @@ async function main(): Promise<void> {
     }
   });
   post({ t: 'ready' });
-  const timeout = (settings.timeout as number) * 1000;
-  if (timeout > 0) setInterval(() => post({ t: 'beat' }), Math.min(1000, timeout / 4)).unref();
+  startHeartbeat(settings.timeout * 1000, () => post({ t: 'beat' }));
 }
 
-process.on('unhandledRejection', (reason) => {
-  log.error(
-    { err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) },
-    'Unhandled promise rejection in the app',
-  );
-});
+logUnhandledRejections(log, `Thread ${threadId}`);
 
 void main();

@@ -19,11 +19,7 @@ export class ThreadWorker implements WorkerClass {
 
   constructor(ctx: Omit<WorkerContext, 'app'>) {
     const { settings, cwd, listeners } = ctx.boot;
-    this.pool = new ThreadPool(
-      settings.threads as number,
-      { settings, cwd, schemes: listeners.map((l) => l.scheme) },
-      ctx.log,
-    );
+    this.pool = new ThreadPool(settings.threads, { settings, cwd, schemes: listeners.map((l) => l.scheme) }, ctx.log);
     this.connections = new AsyncWorker(ctx, (options, listener) => {
       const engine = logRefusals(
         new HttpEngine(withHealthCheckEngine(forwardToThreads(this.pool, listener)), options),

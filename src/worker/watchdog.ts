@@ -21,7 +21,10 @@ const timer = setInterval(() => {
 }, pollMs);
 `;
 
-/** Starts the watchdog for the parent `ppid`; it never keeps the process alive. Returns null where threads are unavailable. */
+/**
+ * Starts the watchdog for the parent `ppid`; it never keeps the process alive. Returns null where
+ * threads are unavailable.
+ */
 export function startOrphanWatchdog(ppid = process.ppid): Worker | null {
   try {
     const thread = new Worker(WATCHDOG_SOURCE, {

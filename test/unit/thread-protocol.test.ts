@@ -150,7 +150,7 @@ describe('the messages between a thread worker and its app threads', () => {
       { t: 'abort', id: 1, refused: true },
       { t: 'credit', id: 1, bytes: 9 },
     ];
-    for (const m of toThread) expect(decodeToThread(structuredClone(encodeToThread(m)) as unknown[])).toEqual(m);
+    for (const m of toThread) expect(decodeToThread(structuredClone(encodeToThread(m)))).toEqual(m);
     const fromThread: FromThread[] = [
       {
         t: 'res',

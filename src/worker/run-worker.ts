@@ -1,0 +1,224 @@
+import { AppShutdown } from './app-shutdown.js';
+import { dropPrivileges, resolveOwner } from './privileges.js';
+import { AppLoadError, ExitCode, describeError } from '../errors.js';
+import { configureHealthCheck, failHealthCheck } from '../http/health.js';
+import { configureGateway } from '../interfaces/gateway.js';
+import { startLifespan, type Lifespan } from '../interfaces/lifespan.js';
+import { createLogger, type Logger, type LogTarget } from '../log/logger.js';
+import { createAccessLog } from '../log/access.js';
+import { createWorkerClass } from './classes.js';
+import { WorkerHooks } from './hooks.js';
+import { WorkerStats } from './stats.js';
+import { loadHostedApp } from './hosted.js';
+import type { MasterMessage, WorkerBoot, WorkerMessage } from './protocol.js';
+import { Recycler } from './recycle.js';
+import type { WorkerClass } from './types.js';
+import type { ProtocolServer } from '../http/protocol.js';
+import { startOrphanWatchdog } from './watchdog.js';
+import { installCrashLog } from './crash-log.js';
+import { startHeartbeat } from '../supervision/heartbeat.js';
+import { workerLogOptions } from './worker-log.js';
+
+type BootError = Extract<WorkerMessage, { t: 'boot-error' }>;
+
+const send = (message: WorkerMessage) => {
+  if (process.connected) process.send?.(message);
+};
+
+/** Tells the master why this worker cannot boot, then exits with the matching code. */
+function fatal(message: BootError): void {
+  if (!process.send || !process.connected) process.exit(message.exitCode);
+  process.send(message, () => process.exit(message.exitCode));
+}
+
+// Signals the master sends to the whole process group (`kill -HUP -PGID`, a closing terminal):
+// their default actions would kill or stop the worker. USR1 alone means something here.
+const GROUP_SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'];
+
+/**
+ * A worker process: load the app, take connections on the inherited listeners, beat, and stop when
+ * the master says so (or when the master is gone). Runs once per process, from the entry script
+ * (main.ts); importing this module starts nothing.
+ */
+export function runWorker(boot: WorkerBoot): void {
+  // Which reload generation this worker belongs to, for the app and its logs (HUP increments it).
+  process.env.GSERVE_WORKER_GENERATION = String(boot.generation);
+  const settings = boot.settings;
+  const logTarget = createLogger(workerLogOptions(settings));
+  const log = logTarget.logger;
+  configureHealthCheck(settings.healthPath);
+  const announceStop = () => {
+    if (failHealthCheck()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);
+  };
+
+  const access = settings.accessLogfile
+    ? { file: settings.accessLogfile, format: settings.accessLogformat, json: Boolean(settings.accessLogJson) }
+    : null;
+  const stats = new WorkerStats(
+    access && createAccessLog(access),
+    settings.controlSocket !== 'off' || Boolean(settings.metricsBind),
+  );
+  process.on('exit', () => stats.stop()); // flushes the access log, on every way out
+  const state: WorkerState = {
+    worker: null,
+    hooks: null,
+    lifespan: null,
+    stopping: false,
+    appShutdown: new AppShutdown(),
+  };
+  const stop = (graceful: boolean) => stopWorker(state, graceful, settings.gracefulTimeout * 1000, log, logTarget);
+
+  // Ctrl-C in a terminal reaches the whole process group; the master decides what happens.
+  process.on('SIGINT', () => {});
+  for (const sig of GROUP_SIGNALS) process.on(sig, () => {});
+  process.on('SIGUSR1', () => logTarget.reopen());
+  // A TERM sent to the worker itself (systemd's default KillMode signals every process) means the
+  // whole server is going away; a stop over IPC may be a reload, where the health check stays green.
+  process.on('SIGTERM', () => {
+    announceStop();
+    void stop(true);
+  });
+  process.on('SIGQUIT', () => void stop(false));
+  // The master is gone (even by kill -9): nobody supervises this worker any more.
+  process.on('disconnect', () => void stop(false));
+  // A master that died while this worker was still importing closed the channel before anyone listened.
+  if (!process.connected) void stop(false);
+  process.on('message', (message: MasterMessage) => {
+    if (message.t === 'stop') void stop(message.graceful);
+    else if (message.t === 'reopen-logs') {
+      logTarget.reopen();
+      stats.reopenLogs();
+    } else if (message.t === 'shutdown-pending') announceStop();
+  });
+  installCrashLog(log, () => logTarget.flush());
+  // 'disconnect' needs a running event loop; the watchdog thread does not (src/worker/watchdog.ts).
+  // The thread class runs no app code on its main thread, so its 'disconnect' always runs, and its
+  // exit ends the app threads however blocked; a watchdog thread there would also take a threadId,
+  // the name its app threads go by in the logs.
+  if (process.connected && settings.workerClass !== 'thread') startOrphanWatchdog();
+  // The app's own SIGTERM/SIGINT listeners wait for the drain instead (app-shutdown.ts).
+  state.appShutdown.holdSignalListeners();
+
+  bootWorker(boot, state, log, stats).catch((err) =>
+    fatal({
+      t: 'boot-error',
+      code: 'GSERVE_E_WORKER_BOOT',
+      message: `Worker failed to boot: ${describeError(err)}`,
+      exitCode: ExitCode.WORKER_BOOT,
+    }),
+  );
+}
+
+/** What the stop path needs of a worker that may be half booted. */
+interface WorkerState {
+  worker: WorkerClass | null;
+  hooks: WorkerHooks | null;
+  lifespan: Lifespan | null;
+  stopping: boolean;
+  readonly appShutdown: AppShutdown;
+}
+
+async function stopWorker(
+  state: WorkerState,
+  graceful: boolean,
+  graceMs: number,
+  log: Logger,
+  logTarget: LogTarget,
+): Promise<void> {
+  const { hooks } = state;
+  if (!graceful) {
+    await hooks?.run('workerInt', hooks.worker);
+    process.exit(0);
+  }
+  if (state.stopping) return;
+  state.stopping = true;
+  // The class closes its listeners before its first await, so once this line is out the worker
+  // accepts nothing more: new connections are refused, never queued and reset.
+  const drained = state.worker?.stop();
+  log.info('Worker exiting (pid: %d)', process.pid);
+  // A little before the master's SIGKILL at --graceful-timeout, so the app's overrun is logged.
+  const deadline = Date.now() + graceMs - Math.min(500, graceMs / 10);
+  await drained;
+  // After the last in-flight request: the app closes its pools and queues (docs/interfaces.md).
+  await state.appShutdown.run(deadline - Date.now(), { info: (m) => log.info(m), error: (m) => log.error(m) });
+  await state.lifespan?.shutdown(graceMs);
+  await hooks?.run('workerExit', hooks.server, hooks.worker);
+  logTarget.flush();
+  process.exit(0);
+}
+
+async function bootWorker(boot: WorkerBoot, state: WorkerState, log: Logger, stats: WorkerStats): Promise<void> {
+  const { settings } = boot;
+  for (const assignment of settings.env) {
+    const at = assignment.indexOf('=');
+    process.env[assignment.slice(0, at)] = assignment.slice(at + 1);
+  }
+  const h = await WorkerHooks.load(boot, log);
+  state.hooks = h;
+  // Only with the hook: a handler replaces SIGABRT's default (die at once), and the master's SIGKILL follows anyway.
+  if (h.has('workerAbort')) {
+    process.on('SIGABRT', async () => {
+      await h.run('workerAbort', h.worker);
+      process.exit(134);
+    });
+  }
+  await h.run('postFork', h.server, h.worker);
+  // --user/--group: after postFork (like Gunicorn), before the app loads. The log files are already open.
+  try {
+    const owner = resolveOwner(settings.user, settings.group);
+    if (owner) {
+      dropPrivileges(owner);
+      log.debug('Worker %d runs with uid %d, gid %d', process.pid, owner.uid, owner.gid);
+    }
+  } catch (err) {
+    return fatal({
+      t: 'boot-error',
+      code: 'GSERVE_E_PRIVILEGES',
+      message: `Cannot switch the worker to --user/--group: ${describeError(err)}`,
+      exitCode: ExitCode.WORKER_BOOT,
+    });
+  }
+  const recycler = new Recycler(settings, send);
+  const context = {
+    boot,
+    log,
+    onResponse: (...reqRes: unknown[]) => {
+      recycler.onResponse();
+      h.run('postRequest', h.worker, ...reqRes);
+    },
+    onRequest: h.has('preRequest')
+      ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes)
+      : undefined,
+    observe: (p: ProtocolServer) => stats.observe(p),
+  };
+  configureGateway(settings, boot.listeners);
+  try {
+    const loadApp = async () => {
+      let loaded: [unknown, Record<string, unknown>] = [undefined, {}];
+      // The master refuses to start without an app, so `app` is always set here.
+      const app = await loadHostedApp(settings.app ?? '', settings.interface, boot.cwd, (...v) => (loaded = v));
+      // ASGI apps close in their lifespan shutdown; WSGI has no such thing.
+      if (app.kind === 'node' || app.kind === 'fetch') state.appShutdown.addApp(...loaded);
+      // ASGI lifespan startup completes before the worker takes its first connection.
+      state.lifespan = await startLifespan(app, settings.lifespan, {
+        info: (m) => log.info(m),
+        error: (m) => log.error(m),
+      });
+      return app;
+    };
+    state.worker = await createWorkerClass(settings.workerClass, context, loadApp);
+    await h.run('postWorkerInit', h.worker);
+    // The thread class loads the app in its threads, so a load error can surface here too.
+    await state.worker.start();
+  } catch (err) {
+    if (err instanceof AppLoadError) {
+      // The master reports the one line; the source line under it is shown from here, like node would.
+      if (err.excerpt) log.error('%s\n%s', err.message, err.excerpt);
+      return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });
+    }
+    throw err;
+  }
+  send({ t: 'ready' });
+  stats.startReporting(send);
+  startHeartbeat(settings.timeout * 1000, () => send({ t: 'beat' }));
+}
