@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
 import { HeadWatch } from './node-head-watch.js';
+import { socketParser, writtenHead } from './node-internals.js';
 import type { Exchange, ProtocolServer } from './protocol.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
@@ -119,7 +120,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (!conn) return void this.serve(req, res, expectsContinue);
     // A request parsed behind a refused one: the connection is closing; it is never answered.
     if (conn.refused) return;
-    const parser = (req.socket as unknown as { parser?: { getCurrentBuffer(): Buffer } }).parser;
+    const parser = socketParser(req.socket);
     const buffer = () => parser?.getCurrentBuffer() ?? Buffer.alloc(0);
     const spacing = conn.watch.headComplete(req, buffer);
     let framing = spacing ?? checkParsedHead(req, this.options.limits);
@@ -359,8 +360,7 @@ export class NodeExchange implements Exchange {
     if (this.req.method === 'HEAD') return 0;
     const length = this.res.getHeader('content-length');
     if (length !== undefined) return Number(length);
-    // `_header` is the serialized head node:http wrote; stable since Node 0.x.
-    const head = (this.res as unknown as { _header?: unknown })._header;
+    const head = writtenHead(this.res);
     const bytes =
       this.req.socket.bytesWritten -
       this.writtenBefore -

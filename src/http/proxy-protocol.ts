@@ -1,5 +1,5 @@
 import { isIP, type Socket } from 'node:net';
-import { isTrustedPeer, isUnixPeer, markUnixPeer } from './proxy.js';
+import { isTrustedPeer, isUnixPeer, markUnixPeer, type TrustedPeers } from './proxy.js';
 
 /**
  * The PROXY protocol (HAProxy's spec, v1 text and v2 binary): a load balancer that forwards raw TCP
@@ -125,16 +125,17 @@ export function inheritPeer(raw: Socket, layered: Socket): void {
 
 /**
  * Reads a PROXY header from a trusted peer, then calls `next` with the socket, paused, its unread
- * bytes put back (a TLS layer takes them from there; a plain HTTP server must resume it). A connection without a header is passed on untouched; an untrusted peer's bytes are never
- * read as a header, so its "PROXY ..." line reaches HTTP and is refused there. A malformed header
+ * bytes put back (a TLS layer takes them from there; a plain HTTP server must resume it). A
+ * connection without a header is passed on untouched; an untrusted peer's bytes are never read for a header, so its "PROXY ..." line reaches HTTP and is refused there. A malformed header
  * closes the connection.
  */
 export function acceptProxyProtocol(
   socket: Socket,
   next: (socket: Socket) => void,
   onError: (err: Error, socket: Socket) => void,
+  trusted: TrustedPeers,
 ): void {
-  if (!isTrustedPeer(socket)) return next(socket);
+  if (!isTrustedPeer(socket, trusted)) return next(socket);
   let buffered: Buffer = Buffer.alloc(0);
   const timer = setTimeout(() => finish(new ProxyHeaderError('no complete PROXY header in time')), HEADER_TIMEOUT_MS);
   timer.unref();

@@ -42,13 +42,6 @@ export class TrustedPeers {
 const unmapped = (address: string) =>
   address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 
-let trusted = new TrustedPeers(['127.0.0.1', '::1']);
-
-/** Set once per worker from `--forwarded-allow-ips`. */
-export function setForwardedAllowIps(entries: readonly string[]): void {
-  trusted = new TrustedPeers(entries);
-}
-
 /**
  * Marks a connection that came in on a `unix:` listener. Its peer is a local process that the
  * socket file's permissions let in (typically nginx), so it is trusted, as in Gunicorn.
@@ -60,7 +53,7 @@ export function markUnixPeer(socket: object, unix = true): void {
 
 export const isUnixPeer = (socket: object): boolean => (socket as Record<symbol, boolean>)[UNIX_PEER] === true;
 
-export const isTrustedPeer = (socket: Pick<Socket, 'remoteAddress'>): boolean =>
+export const isTrustedPeer = (socket: Pick<Socket, 'remoteAddress'>, trusted: TrustedPeers): boolean =>
   isUnixPeer(socket) || trusted.has(socket.remoteAddress);
 
 type HeaderGetter = (lowerName: string) => string | undefined;
@@ -114,7 +107,7 @@ function xForwardedHops(forFor: string | undefined, proto: string | undefined): 
  * The client is the right-most hop that is not itself a trusted proxy: hops to its left were
  * written by the client and could be anything. The scheme is the one the first proxy saw.
  */
-function pick(hops: Hop[], peer: ClientInfo): ClientInfo {
+function pick(hops: Hop[], peer: ClientInfo, trusted: TrustedPeers): ClientInfo {
   const out = { ...peer };
   const withAddress = hops.filter((h) => h.address);
   let client = withAddress[0];
@@ -134,12 +127,15 @@ function pick(hops: Hop[], peer: ClientInfo): ClientInfo {
 }
 
 /** `clientInfo` for a request of gserve's engine: what fetch's URL, WSGI's environ and ASGI's scope show. */
-export function requestClient(req: {
-  socket: Pick<Socket, 'remoteAddress' | 'remotePort'>;
-  scheme: 'http' | 'https';
-  header(lowerName: string): string | undefined;
-}): ClientInfo {
-  return clientInfo(req.socket, (name) => req.header(name), req.scheme);
+export function requestClient(
+  req: {
+    socket: Pick<Socket, 'remoteAddress' | 'remotePort'>;
+    scheme: 'http' | 'https';
+    header(lowerName: string): string | undefined;
+  },
+  trusted: TrustedPeers,
+): ClientInfo {
+  return clientInfo(req.socket, (name) => req.header(name), req.scheme, trusted);
 }
 
 /**
@@ -151,12 +147,13 @@ export function clientInfo(
   socket: Pick<Socket, 'remoteAddress' | 'remotePort'>,
   header: HeaderGetter,
   scheme: 'http' | 'https',
+  trusted: TrustedPeers,
 ): ClientInfo {
   const peer: ClientInfo = { clientAddress: socket.remoteAddress ?? '', clientPort: socket.remotePort ?? 0, scheme };
   // Headers first: most requests carry none, and then the peer need not be checked.
   const forwarded = header('forwarded');
   const xff = forwarded ? undefined : header('x-forwarded-for');
   const xfp = forwarded ? undefined : header('x-forwarded-proto');
-  if (!(forwarded || xff || xfp) || !isTrustedPeer(socket)) return peer;
-  return pick(forwarded ? forwardedHops(forwarded) : xForwardedHops(xff, xfp), peer);
+  if (!(forwarded || xff || xfp) || !isTrustedPeer(socket, trusted)) return peer;
+  return pick(forwarded ? forwardedHops(forwarded) : xForwardedHops(xff, xfp), peer, trusted);
 }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { GserveError, ExitCode } from '../errors.js';
+import { tlsParent } from './node-internals.js';
 import { inheritPeer } from './proxy-protocol.js';
 
 /** node:tls, loaded on first use: a master or worker without --certfile never needs it. */
@@ -111,7 +112,8 @@ export function tlsLayer(
     timers.delete(raw);
   };
   const server = tls().createServer(options, (socket) => {
-    const raw = (socket as TLSSocket & { _parent: Socket })._parent;
+    const raw = tlsParent(socket);
+    if (!raw) return socket.destroy(); // not one of ours: nothing to time, nothing to serve
     settle(raw);
     inheritPeer(raw, socket);
     const since = acceptedAt.get(raw);
@@ -119,7 +121,7 @@ export function tlsLayer(
     onSecure(socket);
   });
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+    const raw = tlsParent(socket);
     if (!raw || timedOut.has(raw)) return; // our own timeout, already counted
     settle(raw);
     hooks.onFailure('error', err.message, raw);

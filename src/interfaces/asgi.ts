@@ -1,7 +1,8 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
 import { requestClient } from '../http/proxy.js';
-import { decodePath, serverAddress, splitTarget } from './scope.js';
+import type { WorkerRuntime } from './runtime.js';
+import { decodePath, splitTarget } from './scope.js';
 import { engineUpgradeRequest, type WebSocketHub } from './websocket.js';
 import type { WebSocket } from 'ws';
 
@@ -55,10 +56,15 @@ function asBytes(value: unknown, key: string, type: string): Uint8Array {
 }
 
 /** The keys common to http and websocket scopes. */
-function connectionScope(type: 'http' | 'websocket', req: EngineRequest, state: Record<string, unknown>): AsgiScope {
+function connectionScope(
+  type: 'http' | 'websocket',
+  req: EngineRequest,
+  state: Record<string, unknown>,
+  runtime: WorkerRuntime,
+): AsgiScope {
   const { rawPath, query } = splitTarget(req.url);
   // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
-  const client = requestClient(req);
+  const client = requestClient(req, runtime.trustedPeers);
   const secure = client.scheme === 'https';
   return {
     type,
@@ -72,7 +78,7 @@ function connectionScope(type: 'http' | 'websocket', req: EngineRequest, state: 
     root_path: '',
     headers: scopeHeaders(req),
     client: client.clientAddress ? [client.clientAddress, client.clientPort] : null,
-    server: serverAddress(req.socket),
+    server: runtime.unixPaths.serverAddress(req.socket),
     // Each request gets a shallow copy: keys the app adds do not leak between requests.
     state: { ...state },
   };
@@ -165,11 +171,16 @@ function httpSend(
   return { send, state: () => state };
 }
 
-async function serveHttp(app: AsgiHosted, req: EngineRequest, res: EngineResponse): Promise<void> {
+async function serveHttp(
+  app: AsgiHosted,
+  req: EngineRequest,
+  res: EngineResponse,
+  runtime: WorkerRuntime,
+): Promise<void> {
   let finished!: () => void;
   const responseDone = new Promise<void>((resolve) => (finished = resolve));
   const { send, state } = httpSend(req, res, finished);
-  await app.app(connectionScope('http', req, app.state), httpReceive(req, responseDone), send);
+  await app.app(connectionScope('http', req, app.state, runtime), httpReceive(req, responseDone), send);
   if (req.aborted) return;
   if (state() === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
   if (state() === 'started') {
@@ -199,9 +210,10 @@ async function serveWebSocket(
   req: EngineRequest,
   res: EngineResponse,
   hub: WebSocketHub,
+  runtime: WorkerRuntime,
   onError: (err: unknown) => void,
 ): Promise<void> {
-  const scope = connectionScope('websocket', req, app.state);
+  const scope = connectionScope('websocket', req, app.state, runtime);
   const offered = req.header('sec-websocket-protocol');
   scope.subprotocols = offered
     ? offered
@@ -300,13 +312,17 @@ export interface AsgiAdapterOptions {
   onError(err: unknown, what: string): void;
 }
 
-export function asgiAdapter(app: AsgiHosted, opts: AsgiAdapterOptions): EngineHandler {
+export function asgiAdapter(app: AsgiHosted, runtime: WorkerRuntime, opts: AsgiAdapterOptions): EngineHandler {
   return (req, res) => {
     if (req.upgrade && req.header('upgrade')?.toLowerCase() === 'websocket') {
-      if (opts.hub) return serveWebSocket(app, req, res, opts.hub, (err) => opts.onError(err, `WebSocket ${req.url}`));
-      res.writeHead(501, [['content-type', 'text/plain']]).end('WebSocket needs the async worker class (-k async)\n');
+      const { hub } = opts;
+      if (hub) return serveWebSocket(app, req, res, hub, runtime, (err) => opts.onError(err, `WebSocket ${req.url}`));
+      // No hub: the sync class, which serves one connection at a time (interfaces/gateway.ts).
+      res
+        .writeHead(501, [['content-type', 'text/plain']])
+        .end('WebSocket needs the async or thread worker class, not -k sync\n');
       return;
     }
-    return serveHttp(app, req, res);
+    return serveHttp(app, req, res, runtime);
   };
 }

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import type { CompatListener } from '../http/http2.js';
 import { clientInfo } from '../http/proxy.js';
 import type { HostedApp } from './detect.js';
+import type { WorkerRuntime } from './runtime.js';
 import { fetchServerFor } from './fetch.js';
 
 /** HTTP/2 forbids the connection-specific headers of HTTP/1.1. */
@@ -14,8 +15,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'up
  * address, and `upgrade()` answering false: WebSocket is served over HTTP/1.1 only (RFC 8441 is
  * not offered), so a browser opens its WebSockets on an HTTP/1.1 connection, where it succeeds.
  */
-function http2Server(app: Extract<HostedApp, { kind: 'fetch' }>) {
-  const shared = fetchServerFor(app, null);
+function http2Server(runtime: WorkerRuntime) {
+  const shared = fetchServerFor(runtime, null);
   const clients = new WeakMap<Request, ReturnType<typeof clientInfo>>();
   return {
     clients,
@@ -31,14 +32,14 @@ function http2Server(app: Extract<HostedApp, { kind: 'fetch' }>) {
 }
 
 /** Runs a fetch app on node's HTTP/2 compatibility request/response pair. */
-export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>): CompatListener {
-  const server = http2Server(app);
+export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>, runtime: WorkerRuntime): CompatListener {
+  const server = http2Server(runtime);
   return async (req, res) => {
     const headers = new Headers();
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) if (!raw[i]!.startsWith(':')) headers.append(raw[i]!, raw[i + 1]!);
     const authority = (req as Http2ServerRequest).authority ?? req.headers.host ?? 'localhost';
-    const client = clientInfo(req.socket, (name) => headers.get(name) ?? undefined, 'https');
+    const client = clientInfo(req.socket, (name) => headers.get(name) ?? undefined, 'https', runtime.trustedPeers);
     const { scheme } = client;
     const method = req.method ?? 'GET';
     const withBody = method !== 'GET' && method !== 'HEAD';

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { EngineHandler } from '../http/engine.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from './detect.js';
-import { registerListeners } from './scope.js';
+import type { WorkerRuntime } from './runtime.js';
 import type { UpgradeRequest, WebSocketHub } from './websocket.js';
 
 /**
@@ -36,71 +36,40 @@ function need<K extends keyof typeof loaded>(name: K): NonNullable<(typeof loade
 
 /**
  * What the worker needs to host a gateway app: the engine handler for fetch/wsgi/asgi apps, the
- * WebSocket hub (one per worker process: one set of open sockets to close at a graceful stop) and
- * the upgrade hook for node apps. Settings arrive once, from the worker's boot settings.
+ * WebSocket hub (one per worker: one set of open sockets to close at a graceful stop) and the
+ * upgrade hook for node apps. The settings and the hub are the worker's runtime's (runtime.ts).
  */
-export interface GatewaySettings {
-  wsMaxSize: number;
-  /** Seconds. */
-  wsPingInterval: number;
-  /** Seconds. */
-  wsPingTimeout: number;
-  wsPerMessageDeflate: boolean;
-  wsgiSpoolSize: number;
-  workers: number;
-  workerClass: string;
-}
-
-let settings: GatewaySettings = {
-  wsMaxSize: 16 * 1024 * 1024,
-  wsPingInterval: 20,
-  wsPingTimeout: 20,
-  wsPerMessageDeflate: false,
-  wsgiSpoolSize: 1024 * 1024,
-  workers: 1,
-  workerClass: 'async',
-};
-let hub: WebSocketHub | null = null;
-
-export function configureGateway(
-  from: Partial<GatewaySettings>,
-  listeners: ReadonlyArray<{ fd: number; address: string }> = [],
-): void {
-  settings = { ...settings, ...from };
-  hub = null;
-  registerListeners(listeners);
-}
-
-/**
- * WebSocket needs a class that can hold a long-lived socket: not sync, which serves one connection
- * at a time. The thread class tunnels an upgraded connection to one app thread (worker/thread-forward.ts).
- */
-const webSocketCapable = () => settings.workerClass !== 'sync';
-
-function theHub(): WebSocketHub {
-  return (hub ??= new (need('websocket').WebSocketHub)({
+function hubOf(runtime: WorkerRuntime): WebSocketHub {
+  const { settings } = runtime;
+  runtime.hub ??= new (need('websocket').WebSocketHub)({
     maxPayload: settings.wsMaxSize,
     pingInterval: settings.wsPingInterval * 1000,
     pingTimeout: settings.wsPingTimeout * 1000,
     perMessageDeflate: settings.wsPerMessageDeflate,
-  }));
+  });
+  return runtime.hub;
 }
 
 export type ErrorReporter = (err: unknown, what: string) => void;
 
 /** The engine handler for a gateway app (every kind but `node`). */
 export function engineHandlerFor(
+  runtime: WorkerRuntime,
   app: Exclude<HostedApp, { kind: 'node' }>,
   onError: ErrorReporter,
   onWsgiErrors: (line: string) => void,
 ): EngineHandler {
+  const { settings } = runtime;
   switch (app.kind) {
     case 'fetch':
-      return need('fetch').fetchAdapter(app, { hub: app.websocket && webSocketCapable() ? theHub() : null, onError });
+      return need('fetch').fetchAdapter(app, runtime, {
+        hub: app.websocket && runtime.webSocketCapable ? hubOf(runtime) : null,
+        onError,
+      });
     case 'asgi':
-      return need('asgi').asgiAdapter(app, { hub: webSocketCapable() ? theHub() : null, onError });
+      return need('asgi').asgiAdapter(app, runtime, { hub: runtime.webSocketCapable ? hubOf(runtime) : null, onError });
     case 'wsgi':
-      return need('wsgi').wsgiAdapter(app, {
+      return need('wsgi').wsgiAdapter(app, runtime, {
         spoolSize: settings.wsgiSpoolSize,
         multithread: settings.workerClass === 'thread',
         multiprocess: settings.workers > 1,
@@ -110,8 +79,8 @@ export function engineHandlerFor(
 }
 
 /** At a graceful stop (the protocol's 'draining' event), open WebSockets are closed with 1001. */
-export function closeWebSocketsOnDrain(protocol: ProtocolServer): void {
-  protocol.on('draining', () => hub?.closeAll());
+export function closeWebSocketsOnDrain(runtime: WorkerRuntime, protocol: ProtocolServer): void {
+  protocol.on('draining', () => runtime.hub?.closeAll());
 }
 
 /**
@@ -119,12 +88,13 @@ export function closeWebSocketsOnDrain(protocol: ProtocolServer): void {
  * export, else its `websocket` handlers through `ws`. Without either, upgrade requests are refused.
  */
 export function attachNodeUpgrade(
+  runtime: WorkerRuntime,
   server: HttpServer,
   app: Extract<HostedApp, { kind: 'node' }>,
   onError: ErrorReporter,
 ): void {
   const { upgrade, websocket } = app;
-  if ((!upgrade && !websocket) || !webSocketCapable()) return;
+  if ((!upgrade && !websocket) || !runtime.webSocketCapable) return;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     try {
@@ -134,7 +104,7 @@ export function attachNodeUpgrade(
           (out as Promise<unknown>).catch((err) => onError(err, `upgrade ${req.url}`));
         return;
       }
-      void theHub()
+      void hubOf(runtime)
         .accept(req as UpgradeRequest, socket, head)
         .then(
           (ws) =>

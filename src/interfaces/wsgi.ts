@@ -1,7 +1,8 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
 import { requestClient } from '../http/proxy.js';
-import { decodePath, serverAddress, splitTarget } from './scope.js';
+import type { WorkerRuntime } from './runtime.js';
+import { decodePath, splitTarget } from './scope.js';
 import { WsgiInput } from './wsgi-input.js';
 
 /**
@@ -51,11 +52,16 @@ function errorsStream(sink: (line: string) => void) {
   };
 }
 
-export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOptions): Record<string, unknown> {
+export function buildEnviron(
+  req: EngineRequest,
+  input: WsgiInput,
+  opts: WsgiOptions,
+  runtime: WorkerRuntime,
+): Record<string, unknown> {
   const { rawPath, query } = splitTarget(req.url);
-  const [localHost, localPort] = serverAddress(req.socket);
+  const [localHost, localPort] = runtime.unixPaths.serverAddress(req.socket);
   // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
-  const client = requestClient(req);
+  const client = requestClient(req, runtime.trustedPeers);
   const host = req.header('host');
   const hostMatch = host ? /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host) : null;
   const environ: Record<string, unknown> = {
@@ -163,7 +169,7 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
   }
 }
 
-export function wsgiAdapter(app: WsgiHosted, opts: WsgiOptions): EngineHandler {
+export function wsgiAdapter(app: WsgiHosted, runtime: WorkerRuntime, opts: WsgiOptions): EngineHandler {
   return async (req, res) => {
     let input: WsgiInput;
     try {
@@ -174,7 +180,7 @@ export function wsgiAdapter(app: WsgiHosted, opts: WsgiOptions): EngineHandler {
     }
     try {
       if (req.aborted) return;
-      await respond(app.app, buildEnviron(req, input, opts), res);
+      await respond(app.app, buildEnviron(req, input, opts, runtime), res);
     } finally {
       await input.dispose();
     }

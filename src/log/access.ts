@@ -1,6 +1,6 @@
 import pino from 'pino';
 import type { Exchange } from '../http/protocol.js';
-import { clientInfo } from '../http/proxy.js';
+import { clientInfo, type TrustedPeers } from '../http/proxy.js';
 
 /**
  * The access log, written by each worker: Gunicorn's `%(atom)s` format, or one JSON object per
@@ -8,7 +8,7 @@ import { clientInfo } from '../http/proxy.js';
  * over it and one write.
  */
 
-type Atom = (x: Exchange, now: number) => string;
+type Atom = (x: Exchange, now: number, trusted: TrustedPeers) => string;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
@@ -50,14 +50,14 @@ const queryOf = (url: string) => {
 };
 
 /** The client: the socket's peer, or what a trusted proxy says it is (--forwarded-allow-ips, PROXY protocol). */
-const clientOf = (x: Exchange) =>
-  clientInfo(x.socket, (name) => x.requestHeader(name), 'http').clientAddress || undefined;
+const clientOf = (x: Exchange, trusted: TrustedPeers) =>
+  clientInfo(x.socket, (name) => x.requestHeader(name), 'http', trusted).clientAddress || undefined;
 
 /** Request duration in milliseconds. */
 const elapsedMs = (x: Exchange, now: number) => now - x.startedAt;
 
 export const ATOMS: Record<string, Atom> = {
-  h: (x) => dash(clientOf(x)),
+  h: (x, _now, trusted) => dash(clientOf(x, trusted)),
   l: () => '-',
   u: (x) => dash(basicAuthUser(x)),
   t: () => clfDate(),
@@ -79,7 +79,7 @@ export const ATOMS: Record<string, Atom> = {
 };
 
 /** Turns `%(h)s "%(r)s" %({x-request-id}i)s` into a function of one exchange. */
-export function compileAccessFormat(format: string): (x: Exchange, now: number) => string {
+export function compileAccessFormat(format: string, trusted: TrustedPeers): (x: Exchange, now: number) => string {
   const parts: Array<string | Atom> = [];
   const pattern = /%\((\{[^}]*\}[ioe]|[A-Za-z])\)s/g;
   let last = 0;
@@ -91,7 +91,7 @@ export function compileAccessFormat(format: string): (x: Exchange, now: number) 
   if (last < format.length) parts.push(format.slice(last));
   return (x, now) => {
     let out = '';
-    for (const part of parts) out += typeof part === 'string' ? part : part(x, now);
+    for (const part of parts) out += typeof part === 'string' ? part : part(x, now, trusted);
     return out;
   };
 }
@@ -114,6 +114,8 @@ export interface AccessLogOptions {
   file: string;
   format: string;
   json: boolean;
+  /** --forwarded-allow-ips, for the client address (`%(h)s`, `remote`). */
+  trustedPeers: TrustedPeers;
 }
 
 export interface AccessLog {
@@ -134,7 +136,7 @@ export function createAccessLog(opts: AccessLogOptions): AccessLog {
   // Not sync: a worker writes many lines; they are flushed within milliseconds and at exit.
   const dest = pino.destination({ dest: toStdout ? 1 : opts.file, sync: false, mkdir: !toStdout, append: true });
   let write: (x: Exchange) => void;
-  const line = compileAccessFormat(opts.format);
+  const line = compileAccessFormat(opts.format, opts.trustedPeers);
   if (opts.json) {
     // A flat object per line, written to pino's destination: a pino logger would add a level that
     // means nothing here.
@@ -149,7 +151,7 @@ export function createAccessLog(opts: AccessLogOptions): AccessLog {
         status: x.status,
         bytes: x.bodyBytes,
         duration: Math.round((now - x.startedAt) * 1000) / 1e6,
-        remote: clientOf(x),
+        remote: clientOf(x, opts.trustedPeers),
         userAgent: x.requestHeader('user-agent'),
         requestId: requestId(x),
         msg: line(x, now),

@@ -6,6 +6,7 @@ import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
+import type { WorkerRuntime } from '../interfaces/runtime.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 
@@ -14,8 +15,15 @@ export function protocolOptions(
   settings: Record<string, unknown>,
   log: Logger,
   scheme: 'http' | 'https',
+  runtime: WorkerRuntime,
 ): ProtocolOptions {
-  return { keepAliveTimeout: (settings.keepAlive as number) * 1000, limits: httpLimits(settings), scheme, log };
+  return {
+    keepAliveTimeout: (settings.keepAlive as number) * 1000,
+    limits: httpLimits(settings),
+    scheme,
+    log,
+    runtime,
+  };
 }
 
 /** Makes the HTTP implementation for one listener (by its index in boot.listeners). */
@@ -34,10 +42,10 @@ export class AsyncWorker implements WorkerClass {
 
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
-    const edge = edgeSettings(settings, this.ctx.log, this.ctx.app);
+    const edge = edgeSettings(settings, this.ctx.log, this.ctx.app, this.ctx.runtime);
     const cap = new ConnectionCap(settings.workerConnections as number);
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
-      const options = protocolOptions(settings, this.ctx.log, listener.scheme);
+      const options = protocolOptions(settings, this.ctx.log, listener.scheme, this.ctx.runtime);
       const http1 = this.makeProtocol(options, index);
       const protocol = edge.http2
         ? http2Protocol(this.ctx.app as Extract<HostedApp, { kind: 'node' | 'fetch' }>, http1, {

@@ -5,10 +5,11 @@ import { withHealthCheckNode } from '../http/health.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
 import { httpLimits, type HttpLimits } from '../http/limits.js';
-import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
+import { markUnixPeer, type TrustedPeers } from '../http/proxy.js';
 import { markAccepted, tlsLayer, tlsOptions, type TlsSettings } from '../http/tls.js';
 import type { HostedApp, NodeListener } from '../interfaces/detect.js';
 import { fetchOnCompat } from '../interfaces/fetch-compat.js';
+import type { WorkerRuntime } from '../interfaces/runtime.js';
 import type { Logger } from '../log/logger.js';
 import { logRefusals } from './hosted.js';
 
@@ -18,7 +19,14 @@ import { logRefusals } from './hosted.js';
  */
 export function networkEdge(
   protocol: ProtocolServer,
-  opts: { tls: TlsOptions | null; headerTimeout: number; proxyProtocol: boolean; unix: boolean; log: Logger },
+  opts: {
+    tls: TlsOptions | null;
+    headerTimeout: number;
+    proxyProtocol: boolean;
+    unix: boolean;
+    log: Logger;
+    trustedPeers: TrustedPeers;
+  },
 ): (socket: Socket) => void {
   const edge = proxyThenTls(protocol, opts);
   if (!opts.unix) return edge;
@@ -30,7 +38,13 @@ export function networkEdge(
 
 function proxyThenTls(
   protocol: ProtocolServer,
-  opts: { tls: TlsOptions | null; headerTimeout: number; proxyProtocol: boolean; log: Logger },
+  opts: {
+    tls: TlsOptions | null;
+    headerTimeout: number;
+    proxyProtocol: boolean;
+    log: Logger;
+    trustedPeers: TrustedPeers;
+  },
 ): (socket: Socket) => void {
   // A TLS layer takes a paused socket's put-back bytes itself; only plain HTTP needs the socket
   // resumed. With --http2 the protocol server looks at ALPN and picks h2 or HTTP/1.1.
@@ -50,12 +64,16 @@ function proxyThenTls(
   return (socket) => {
     // The --header-timeout clock starts now, before the PROXY header.
     markAccepted(socket);
-    acceptProxyProtocol(socket, inner, (err, s) =>
-      opts.log.info(
-        { peer: s.remoteAddress },
-        'Closing a connection with a bad PROXY protocol header: %s',
-        err.message,
-      ),
+    acceptProxyProtocol(
+      socket,
+      inner,
+      (err, s) =>
+        opts.log.info(
+          { peer: s.remoteAddress },
+          'Closing a connection with a bad PROXY protocol header: %s',
+          err.message,
+        ),
+      opts.trustedPeers,
     );
   };
 }
@@ -79,10 +97,16 @@ export interface EdgeSettings {
   /** --http2-max-concurrent-streams. */
   maxConcurrentStreams: number;
   log: Logger;
+  /** --forwarded-allow-ips: the peers whose PROXY protocol header is read. */
+  trustedPeers: TrustedPeers;
 }
 
-export function edgeSettings(settings: Record<string, unknown>, log: Logger, app: HostedApp | undefined): EdgeSettings {
-  setForwardedAllowIps(settings.forwardedAllowIps as string[]);
+export function edgeSettings(
+  settings: Record<string, unknown>,
+  log: Logger,
+  app: HostedApp | undefined,
+  runtime: WorkerRuntime,
+): EdgeSettings {
   const tls = tlsOptions(settings as unknown as TlsSettings);
   const http2Capable = app?.kind === 'node' || app?.kind === 'fetch';
   const http2 = Boolean(tls && settings.http2 && http2Capable);
@@ -94,6 +118,7 @@ export function edgeSettings(settings: Record<string, unknown>, log: Logger, app
     headerTimeout: httpLimits(settings).headerTimeout,
     maxConcurrentStreams: (settings.http2MaxConcurrentStreams as number | undefined) ?? 100,
     log,
+    trustedPeers: runtime.trustedPeers,
   };
 }
 
@@ -113,9 +138,19 @@ export function edgeFor(
 export function http2Protocol(
   app: Extract<HostedApp, { kind: 'node' | 'fetch' }>,
   http1: ProtocolServer,
-  opts: { keepAliveTimeout: number; limits: HttpLimits; log: Logger; maxConcurrentStreams: number },
+  opts: {
+    keepAliveTimeout: number;
+    limits: HttpLimits;
+    log: Logger;
+    maxConcurrentStreams: number;
+    runtime: WorkerRuntime;
+  },
 ): ProtocolServer {
-  const listener = withHealthCheckNode((app.kind === 'node' ? app.listener : fetchOnCompat(app)) as NodeListener);
+  const { runtime } = opts;
+  const listener = withHealthCheckNode(
+    runtime.health,
+    (app.kind === 'node' ? app.listener : fetchOnCompat(app, runtime)) as NodeListener,
+  );
   const server = new Http2ProtocolServer(listener as never, http1, {
     keepAliveTimeout: opts.keepAliveTimeout,
     limits: opts.limits,

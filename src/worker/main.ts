@@ -2,8 +2,7 @@ import { AppShutdown } from './app-shutdown.js';
 import { dropPrivileges, resolveOwner } from './privileges.js';
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import type { InterfaceChoice } from '../interfaces/detect.js';
-import { configureHealthCheck, failHealthCheck } from '../http/health.js';
-import { configureGateway, type GatewaySettings } from '../interfaces/gateway.js';
+import { WorkerRuntime, type RuntimeSettings } from '../interfaces/runtime.js';
 import { startLifespan, type Lifespan, type LifespanMode } from '../interfaces/lifespan.js';
 import { createLogger, type LogLevel } from '../log/logger.js';
 import { createAccessLog } from '../log/access.js';
@@ -34,9 +33,9 @@ const logTarget = createLogger({
   json: Boolean(settings.logJson) || (Boolean(settings.captureOutput) && settings.errorLogfile === '-'),
 });
 const log = logTarget.logger;
-configureHealthCheck((settings.healthPath as string | null) ?? null);
+const runtime = new WorkerRuntime(settings as unknown as RuntimeSettings, boot.listeners);
 const announceStop = () => {
-  if (failHealthCheck()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);
+  if (runtime.health?.fail()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);
 };
 
 const send = (message: WorkerMessage) => {
@@ -49,6 +48,7 @@ const access = settings.accessLogfile
       file: settings.accessLogfile as string,
       format: settings.accessLogformat as string,
       json: Boolean(settings.accessLogJson),
+      trustedPeers: runtime.trustedPeers,
     }
   : null;
 const stats = new WorkerStats(
@@ -151,6 +151,7 @@ async function main(): Promise<void> {
   const context = {
     boot,
     log,
+    runtime,
     onResponse: (...reqRes: unknown[]) => {
       recycler.onResponse();
       h.run('postRequest', h.worker, ...reqRes);
@@ -160,7 +161,6 @@ async function main(): Promise<void> {
       : undefined,
     observe: (p: ProtocolServer) => stats.observe(p),
   };
-  configureGateway(settings as unknown as GatewaySettings, boot.listeners);
   try {
     const loadApp = async () => {
       let loaded: [unknown, Record<string, unknown>] = [undefined, {}];

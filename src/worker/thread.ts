@@ -26,7 +26,10 @@ export class ThreadWorker implements WorkerClass {
     );
     this.connections = new AsyncWorker(ctx, (options, listener) => {
       const engine = logRefusals(
-        new HttpEngine(withHealthCheckEngine(forwardToThreads(this.pool, listener)), options),
+        new HttpEngine(
+          withHealthCheckEngine(ctx.runtime.health, forwardToThreads(this.pool, listener, ctx.runtime.unixPaths)),
+          options,
+        ),
         ctx.log,
       );
       engine.prependListener('handler-error', (err: unknown) =>

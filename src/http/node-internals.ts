@@ -1,0 +1,54 @@
+import { Socket } from 'node:net';
+
+/**
+ * The few undocumented fields of node's own objects that gserve reads, in one place. Each is read
+ * through `field()` (an `unknown`, never trusted) and checked at run time, so a Node that renames
+ * or drops one makes the reader return undefined, and the caller falls back, instead of throwing.
+ */
+const field = (target: object, key: PropertyKey): unknown => Reflect.get(target, key);
+
+const isObject = (value: unknown): value is object =>
+  (typeof value === 'object' && value !== null) || typeof value === 'function';
+
+/** What a listening net.Server exposes of itself on an accepted socket. */
+export interface ListeningServer {
+  address(): unknown;
+  /** The fd of the listening handle (`server._handle.fd`), where node tells it. */
+  fd: number | undefined;
+}
+
+/** The server that accepted `socket` (`socket.server`), with its listening fd. */
+export function listeningServer(socket: object): ListeningServer | undefined {
+  const server = field(socket, 'server');
+  if (!isObject(server)) return undefined;
+  const address = field(server, 'address');
+  if (typeof address !== 'function') return undefined;
+  const handle = field(server, '_handle');
+  const fd = isObject(handle) ? field(handle, 'fd') : undefined;
+  return { address: () => Reflect.apply(address, server, []), fd: typeof fd === 'number' ? fd : undefined };
+}
+
+/** node:http's llhttp parser on a socket it serves (`socket.parser`): the bytes of the current read. */
+export interface SocketParser {
+  getCurrentBuffer(): Buffer;
+}
+
+const isSocketParser = (value: unknown): value is SocketParser =>
+  isObject(value) && typeof field(value, 'getCurrentBuffer') === 'function';
+
+export function socketParser(socket: object): SocketParser | undefined {
+  const parser = field(socket, 'parser');
+  return isSocketParser(parser) ? parser : undefined;
+}
+
+/** The head node:http serialized for a response (`res._header`, stable since Node 0.x), once written. */
+export function writtenHead(res: object): string | undefined {
+  const head = field(res, '_header');
+  return typeof head === 'string' ? head : undefined;
+}
+
+/** The TCP socket a TLS server wrapped (`tlsSocket._parent`): the one gserve accepted. */
+export function tlsParent(socket: object): Socket | undefined {
+  const parent = field(socket, '_parent');
+  return parent instanceof Socket ? parent : undefined;
+}
