@@ -4,6 +4,7 @@ import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { isCatchable } from './app-values.js';
 import { checkHttp2Head, maxHeaderListPairs, maxHeaderListSize } from './h2-limits.js';
 import type { HttpLimits } from './limits.js';
 import { NodeExchange } from './node-server.js';
@@ -139,7 +140,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
     };
     try {
       const result = listener(req, res);
-      if (result && typeof (result as Promise<unknown>).catch === 'function') (result as Promise<unknown>).catch(fail);
+      if (isCatchable(result)) result.catch(fail);
     } catch (err) {
       fail(err);
     }

@@ -64,7 +64,10 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
 }
 
 const PLAIN: BodyFraming = Object.freeze({ contentLength: null, chunked: false, connection: '', upgrade: false });
-/** The last Host value checkHead() passed: most connections repeat it on every request. */
+/**
+ * A one-entry cache: the last Host value checkHead() passed, since most connections repeat it on
+ * every request. A miss costs only the full check, so it holds no state that changes an answer.
+ */
 let knownHost = '';
 
 /**

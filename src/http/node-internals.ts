@@ -1,7 +1,8 @@
 import { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 
 /**
- * The few undocumented fields of node's own objects that gserve reads, in one place. Each is read
+ * The few undocumented fields of node's (and `ws`'s) objects that gserve reads, in one place. Each is read
  * through `field()` (an `unknown`, never trusted) and checked at run time, so a Node that renames
  * or drops one makes the reader return undefined, and the caller falls back, instead of throwing.
  */
@@ -51,4 +52,10 @@ export function writtenHead(res: object): string | undefined {
 export function tlsParent(socket: object): Socket | undefined {
   const parent = field(socket, '_parent');
   return parent instanceof Socket ? parent : undefined;
+}
+
+/** The transport under a `ws` WebSocket (`ws._socket`): its write buffer is where back-pressure shows. */
+export function webSocketTransport(ws: object): Duplex | undefined {
+  const transport = field(ws, '_socket');
+  return transport instanceof Duplex ? transport : undefined;
 }

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
+import { isCatchable } from './app-values.js';
 import { HeadWatch } from './node-head-watch.js';
 import { socketParser, writtenHead } from './node-internals.js';
 import type { Exchange, ProtocolServer } from './protocol.js';
@@ -160,8 +161,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (expectsContinue) res.writeContinue();
     try {
       const result = this.listener(req, res);
-      if (result && typeof (result as Promise<unknown>).catch === 'function') {
-        (result as Promise<unknown>).catch((err) => this.fail(err, req, res));
+      if (isCatchable(result)) {
+        result.catch((err) => this.fail(err, req, res));
       }
     } catch (err) {
       this.fail(err, req, res);

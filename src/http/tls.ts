@@ -67,7 +67,10 @@ export function tlsOptions(s: TlsSettings): TlsOptions | null {
   return options;
 }
 
-/** When each connection was accepted (performance.now()), for clocks that start at the accept. */
+/**
+ * When each connection was accepted (performance.now()), for clocks that start at the accept: a
+ * fact about each connection, held weakly, never shared between connections or configured.
+ */
 const acceptedAt = new WeakMap<Socket, number>();
 
 /** Records the accept time of a raw socket, once: the edge calls it before the PROXY header or TLS. */

@@ -1,10 +1,11 @@
-import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { isCatchable } from '../http/app-values.js';
 import type { EngineHandler } from '../http/engine.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from './detect.js';
 import type { WorkerRuntime } from './runtime.js';
-import type { UpgradeRequest, WebSocketHub } from './websocket.js';
+import type { WebSocketHub } from './websocket.js';
 
 /**
  * The adapters and `ws`, loaded by prepareGateway() for the app's interface only: a node app never
@@ -31,7 +32,7 @@ export async function prepareGateway(app: HostedApp): Promise<void> {
 function need<K extends keyof typeof loaded>(name: K): NonNullable<(typeof loaded)[K]> {
   const module = loaded[name];
   if (!module) throw new Error(`internal: the ${name} module was not loaded (prepareGateway() first)`);
-  return module as NonNullable<(typeof loaded)[K]>;
+  return module;
 }
 
 /**
@@ -89,7 +90,7 @@ export function closeWebSocketsOnDrain(runtime: WorkerRuntime, protocol: Protoco
  */
 export function attachNodeUpgrade(
   runtime: WorkerRuntime,
-  server: HttpServer,
+  server: Server,
   app: Extract<HostedApp, { kind: 'node' }>,
   onError: ErrorReporter,
 ): void {
@@ -100,12 +101,11 @@ export function attachNodeUpgrade(
     try {
       if (upgrade) {
         const out = upgrade(req, socket, head);
-        if (out && typeof (out as Promise<unknown>).catch === 'function')
-          (out as Promise<unknown>).catch((err) => onError(err, `upgrade ${req.url}`));
+        if (isCatchable(out)) out.catch((err) => onError(err, `upgrade ${req.url}`));
         return;
       }
       void hubOf(runtime)
-        .accept(req as UpgradeRequest, socket, head)
+        .accept(req, socket, head)
         .then(
           (ws) =>
             ws &&

@@ -1,5 +1,6 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
-import type { HostedApp } from './detect.js';
+import type { AppCall, HostedApp } from './detect.js';
+import { isIterable } from '../http/app-values.js';
 import { requestClient } from '../http/proxy.js';
 import type { WorkerRuntime } from './runtime.js';
 import { decodePath, splitTarget } from './scope.js';
@@ -115,8 +116,19 @@ function parseStatus(status: unknown): number {
 const isEmpty = (chunk: Uint8Array | string) =>
   typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0;
 
+function chunkOf(value: unknown): Uint8Array | string {
+  if (typeof value === 'string' || value instanceof Uint8Array) return value;
+  throw new WsgiError(`the WSGI body yielded ${value === null ? 'null' : typeof value}, not a Uint8Array or string`);
+}
+
+/** PEP 3333: the server calls the iterable's close(), where it has one, however the response ended. */
+function closeBody(body: object): void {
+  const close: unknown = Reflect.get(body, 'close');
+  if (typeof close === 'function') Reflect.apply(close, body, []);
+}
+
 /** Runs the app and writes what it returns; the iterable's close() is always called. */
-async function respond(app: WsgiApp, environ: Record<string, unknown>, res: EngineResponse): Promise<void> {
+async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, res: EngineResponse): Promise<void> {
   let head: { status: number; headers: HeaderList } | null = null;
   const sendHead = () => {
     if (res.headersSent || res.finished) return;
@@ -135,7 +147,7 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
   };
 
   const body = app(environ, startResponse);
-  if (!body || typeof (body as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+  if (!isIterable(body)) {
     throw new WsgiError(
       `the WSGI app returned ${body === null ? 'null' : typeof body}, not an iterable of Uint8Array or string`,
     );
@@ -146,7 +158,8 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
       for (;;) {
         const step = it.next();
         if (step.done) return null;
-        if (!isEmpty(step.value)) return step.value;
+        const chunk = chunkOf(step.value);
+        if (!isEmpty(chunk)) return chunk;
       }
     };
     const first = pull();
@@ -165,7 +178,7 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
     }
     res.end();
   } finally {
-    body.close?.();
+    closeBody(Object(body));
   }
 }
 
