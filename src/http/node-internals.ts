@@ -37,6 +37,38 @@ export interface SocketParser {
 const isSocketParser = (value: unknown): value is SocketParser =>
   isObject(value) && typeof field(value, 'getCurrentBuffer') === 'function';
 
+/** The parser's callbacks are numbered slots; the numbers are constants on its class. */
+export interface LlhttpParser extends SocketParser {
+  [slot: number]: unknown;
+}
+
+const isLlhttpParser = (value: unknown): value is LlhttpParser => isSocketParser(value);
+
+/** Where llhttp's callbacks sit on node:http's parser of a socket, when this Node has them. */
+export interface ParserSlots {
+  parser: LlhttpParser;
+  /** Called when a message begins. */
+  kOnMessageBegin: number;
+  /** Called after each read llhttp parsed itself. */
+  kOnExecute: number;
+  /** llhttp reads the socket itself (`parser._consumed`): no 'data' events. */
+  consumed: boolean;
+}
+
+export function parserSlots(socket: object): ParserSlots | undefined {
+  const parser = field(socket, 'parser');
+  if (!isLlhttpParser(parser)) return undefined;
+  const kinds = field(parser, 'constructor');
+  if (!isObject(kinds)) return undefined;
+  const kOnMessageBegin = field(kinds, 'kOnMessageBegin');
+  const kOnExecute = field(kinds, 'kOnExecute');
+  if (typeof kOnMessageBegin !== 'number' || typeof kOnExecute !== 'number') return undefined;
+  return { parser, kOnMessageBegin, kOnExecute, consumed: Boolean(field(parser, '_consumed')) };
+}
+
+/** A parser callback, called the way llhttp calls it. */
+export const isParserCallback = (value: unknown): value is (ret: unknown) => void => typeof value === 'function';
+
 export function socketParser(socket: object): SocketParser | undefined {
   const parser = field(socket, 'parser');
   return isSocketParser(parser) ? parser : undefined;
@@ -58,4 +90,17 @@ export function tlsParent(socket: object): Socket | undefined {
 export function webSocketTransport(ws: object): Duplex | undefined {
   const transport = field(ws, '_socket');
   return transport instanceof Duplex ? transport : undefined;
+}
+
+type Latin1Slice = (this: Buffer, start: number, end: number) => string;
+const isLatin1Slice = (value: unknown): value is Latin1Slice => typeof value === 'function';
+
+/**
+ * Buffer's latin1 decoder without toString()'s argument juggling (`Buffer.prototype.latin1Slice`,
+ * present and untyped in every Node gserve supports); toString() where it is missing.
+ */
+export function latin1Decoder(): (buf: Buffer, start: number, end: number) => string {
+  const slice = field(Buffer.prototype, 'latin1Slice');
+  if (isLatin1Slice(slice)) return (buf, start, end) => slice.call(buf, start, end);
+  return (buf, start, end) => buf.toString('latin1', start, end);
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
@@ -204,7 +204,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     const push = req.push;
     req.push = (chunk: unknown, encoding?: BufferEncoding) => {
       if (chunk !== null && !conn.refused) {
-        bytes += (chunk as Buffer).length;
+        if (Buffer.isBuffer(chunk)) bytes += chunk.length; // llhttp hands the body over in Buffers
         if (bytes > limit) {
           this.refuseDelivered(conn, res, bodyTooLarge(limit));
           return false;
@@ -331,13 +331,28 @@ function headBound(limits: HttpLimits): number {
  * The access log's view of a node:http request (and of node's HTTP/2 compatibility request); body
  * bytes are the Content-Length, else what went on the wire minus the head.
  */
+/** What NodeExchange reads of a request: node:http's, or HTTP/2's compatibility request. */
+interface ExchangeRequest {
+  readonly method?: string;
+  readonly url?: string;
+  readonly httpVersion: string;
+  readonly socket: Socket;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** What NodeExchange reads of a response, of either kind. */
+interface ExchangeResponse {
+  readonly statusCode: number;
+  getHeader(name: string): number | string | readonly string[] | undefined;
+}
+
 export class NodeExchange implements Exchange {
   readonly startedAt = performance.now();
   private readonly writtenBefore: number;
 
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: ExchangeRequest,
+    private readonly res: ExchangeResponse,
   ) {
     this.writtenBefore = req.socket.bytesWritten;
   }

@@ -89,19 +89,21 @@ function parseV2(buf: Buffer): Parsed {
   return { length, peer: null }; // AF_UNSPEC or AF_UNIX: no address worth passing on
 }
 
+const SIGNATURES: ReadonlyArray<readonly [Buffer, 'v1' | 'v2']> = [
+  [V1_PREFIX, 'v1'],
+  [V2_SIGNATURE, 'v2'],
+];
+
 /** Whether `buf` can still become, or already is, the start of a PROXY header. */
 function mightBeHeader(buf: Buffer): 'v1' | 'v2' | 'maybe' | 'no' {
-  for (const [sig, name] of [
-    [V1_PREFIX, 'v1'],
-    [V2_SIGNATURE, 'v2'],
-  ] as const) {
+  for (const [sig, name] of SIGNATURES) {
     const n = Math.min(buf.length, sig.length);
     if (buf.subarray(0, n).equals(sig.subarray(0, n))) return n === sig.length ? name : 'maybe';
   }
   return 'no';
 }
 
-/** Makes the socket report the client named by the header, as its own peer address. */
+/** Makes the socket report the client named by the header for its own peer address. */
 export function setPeer(socket: Socket, peer: ProxiedPeer): void {
   markUnixPeer(socket, false); // the peer is now the remote client, no longer the local proxy
   Object.defineProperties(socket, {
@@ -119,7 +121,7 @@ export function inheritPeer(raw: Socket, layered: Socket): void {
     setPeer(layered, {
       address: raw.remoteAddress!,
       port: raw.remotePort!,
-      family: raw.remoteFamily as 'IPv4' | 'IPv6',
+      family: raw.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
     });
 }
 
@@ -150,7 +152,7 @@ export function acceptProxyProtocol(
       if (parsed.peer) setPeer(socket, parsed.peer);
       finish(null, parsed.length);
     } catch (err) {
-      finish(err as Error);
+      finish(err instanceof Error ? err : new Error(String(err)));
     }
   };
   const onEnd = () => finish(new ProxyHeaderError('connection closed inside the PROXY header'));

@@ -1,5 +1,6 @@
 import type { HttpLimits } from './limits.js';
 import { MAX_CHUNK_LINE } from './limits.js';
+import { latin1Decoder } from './node-internals.js';
 import { Rejection, badRequest } from './reject.js';
 import {
   bodyTooLarge,
@@ -37,15 +38,15 @@ export interface HeadInfo {
 }
 
 /** What onHead tells the parser about the message whose head it just saw. */
-export const HeadVerdict = {
+export type HeadVerdict = 0 | 1 | 2;
+export const HeadVerdict: { readonly Continue: 0; readonly Upgrade: 1; readonly Last: 2 } = {
   /** Parse its body (if any), then the next request. */
   Continue: 0,
   /** The connection leaves HTTP after this head (an upgrade was taken): parse nothing more. */
   Upgrade: 1,
   /** This is the connection's last request: parse its body, then nothing more. */
   Last: 2,
-} as const;
-export type HeadVerdict = (typeof HeadVerdict)[keyof typeof HeadVerdict];
+};
 
 export interface StrictParserEvents {
   /**
@@ -80,11 +81,7 @@ type State =
 
 const LF = 0x0a;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
-/** Buffer's latin1 decoder without toString()'s argument juggling (present, untyped, in every Node we support). */
-const latin1: (buf: Buffer, start: number, end: number) => string =
-  typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === 'function'
-    ? (buf, start, end) => (buf as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end)
-    : (buf, start, end) => buf.toString('latin1', start, end);
+const latin1 = latin1Decoder();
 const CR = 0x0d;
 
 /** Leading and trailing optional whitespace (SP / HTAB) around a field value. */

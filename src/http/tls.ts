@@ -25,12 +25,15 @@ export interface TlsSettings {
   http2: boolean;
 }
 
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 function readPem(path: string, setting: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
+    const code = err instanceof Error && 'code' in err ? err.code : undefined;
     throw new TlsSetupError(
-      `Cannot read --${setting} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Check the path and its permissions.`,
+      `Cannot read --${setting} ${path}: ${code ?? messageOf(err)}. Check the path and its permissions.`,
     );
   }
 }
@@ -61,7 +64,7 @@ export function tlsOptions(s: TlsSettings): TlsOptions | null {
     tls().createSecureContext(options);
   } catch (err) {
     throw new TlsSetupError(
-      `The TLS certificate, key or ciphers are not usable: ${(err as Error).message}. Check that --keyfile matches --certfile and that both are PEM.`,
+      `The TLS certificate, key or ciphers are not usable: ${messageOf(err)}. Check that --keyfile matches --certfile and that both are PEM.`,
     );
   }
   return options;

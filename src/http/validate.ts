@@ -155,7 +155,7 @@ export function checkRequestLine(line: string, limits: HttpLimits): RequestLine 
   const parts = line.split(' ');
   if (parts.length !== 3)
     throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
-  const [method, target, version] = parts as [string, string, string];
+  const [method = '', target = '', version = ''] = parts; // three, counted above
   if (!TOKEN.test(method)) throw badRequest('invalid method token in the request line');
   if (!METHODS.has(method)) throw badRequest(`unknown method ${quote(method)}`);
   if (!TARGET.test(target))

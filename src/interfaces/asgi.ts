@@ -1,5 +1,6 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
+import { isIterable } from '../http/app-values.js';
 import { requestClient } from '../http/proxy.js';
 import type { WorkerRuntime } from './runtime.js';
 import { decodePath, splitTarget } from './scope.js';
@@ -8,7 +9,7 @@ import type { WebSocket } from 'ws';
 
 /**
  * ASGI 3 for JavaScript: `async (scope, receive, send)`, with ASGI's event names and keys, bytes
- * as Uint8Array and headers as lower-case [name, value] byte pairs.
+ * in Uint8Arrays and headers in lower-case [name, value] byte pairs.
  */
 export type AsgiEvent = { type: string; [key: string]: unknown };
 export type AsgiReceive = () => Promise<AsgiEvent>;
@@ -18,7 +19,10 @@ export type AsgiApp = (scope: AsgiScope, receive: AsgiReceive, send: AsgiSend) =
 
 type AsgiHosted = Extract<HostedApp, { kind: 'asgi' }>;
 
-export const ASGI_VERSION = { version: '3.0', spec_version: '2.4' } as const;
+export const ASGI_VERSION: Readonly<{ version: string; spec_version: string }> = Object.freeze({
+  version: '3.0',
+  spec_version: '2.4',
+});
 const EMPTY = new Uint8Array(0);
 const latin1 = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
 const fromBytes = (value: unknown): string =>
@@ -41,10 +45,12 @@ function scopeHeaders(req: EngineRequest): Array<[Uint8Array, Uint8Array]> {
 
 function responseHeaders(headers: unknown): HeaderList {
   if (headers === undefined || headers === null) return [];
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] !== 'function')
-    throw new AsgiProtocolError('"headers" must be an iterable of [name, value] pairs');
+  if (!isIterable(headers)) throw new AsgiProtocolError('"headers" must be an iterable of [name, value] pairs');
   const out: HeaderList = [];
-  for (const pair of headers as Iterable<[unknown, unknown]>) out.push([fromBytes(pair[0]), fromBytes(pair[1])]);
+  for (const pair of headers) {
+    if (!Array.isArray(pair)) throw new AsgiProtocolError('each of "headers" must be a [name, value] pair');
+    out.push([fromBytes(pair[0]), fromBytes(pair[1])]);
+  }
   return out;
 }
 
@@ -63,7 +69,7 @@ function connectionScope(
   runtime: WorkerRuntime,
 ): AsgiScope {
   const { rawPath, query } = splitTarget(req.url);
-  // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
+  // The client and scheme a trusted proxy tells (--forwarded-allow-ips), else the socket's.
   const client = requestClient(req, runtime.trustedPeers);
   const secure = client.scheme === 'https';
   return {
@@ -185,7 +191,7 @@ async function serveHttp(
   if (state() === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
   if (state() === 'started') {
     if (!res.headersSent) throw new AsgiProtocolError('the ASGI app returned without sending http.response.body');
-    res.req.socket.destroy(); // a response cut short: the client must not take it as complete
+    res.req.socket.destroy(); // a response cut short: the client must not take it for complete
   }
 }
 
@@ -225,6 +231,8 @@ async function serveWebSocket(
   inbox.push({ type: 'websocket.connect' });
   let phase: 'connecting' | 'open' | 'closed' = 'connecting';
   let ws: WebSocket | null = null;
+  // Set inside send(): read through a function, where the type is not narrowed to the initial null.
+  const openSocket = (): WebSocket | null => ws;
   req.onAbort(() => {
     if (phase === 'connecting') {
       phase = 'closed';
@@ -298,13 +306,13 @@ async function serveWebSocket(
   } catch (err) {
     if (phase === 'connecting') throw err; // the engine answers 500
     onError(err);
-    if (phase === 'open') (ws as WebSocket | null)?.close(1011, 'Internal error');
+    if (phase === 'open') openSocket()?.close(1011, 'Internal error');
     return;
   }
   if (phase === 'connecting') {
     onError(new AsgiProtocolError('the ASGI app returned without accepting or closing the websocket'));
     deny(500);
-  } else if (phase === 'open') (ws as WebSocket | null)?.close(1000);
+  } else if (phase === 'open') openSocket()?.close(1000);
 }
 
 export interface AsgiAdapterOptions {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
+import { isThenable } from '../http/app-values.js';
 import { requestClient, type TrustedPeers } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
@@ -25,7 +26,7 @@ import {
 type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
 
 /**
- * The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it; the
+ * The absolute URL a fetch app sees; the Host header names the authority, the way browsers sent it; the
  * scheme is the listener's, or a trusted proxy's X-Forwarded-Proto / Forwarded.
  */
 export function requestUrl(req: EngineRequest, trusted: TrustedPeers): string {
@@ -100,8 +101,9 @@ function initHeaderList(init: HeadersInit | undefined, body: FastBody): HeaderLi
   else {
     out = [];
     for (const name in init) {
-      const value = (init as Record<string, string | string[]>)[name]!;
-      if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+      // A JavaScript app may give numbers too: each value becomes a string, like in the Headers class.
+      const value: unknown = init[name];
+      if (Array.isArray(value)) for (const v of value) out.push([name, String(v)]);
       else out.push([name, String(value)]);
     }
   }
@@ -230,11 +232,7 @@ export function fetchAdapter(app: FetchApp, runtime: WorkerRuntime, opts: FetchA
     );
   };
 
-  const finish = (
-    response: Response | undefined | void,
-    req: EngineRequest,
-    res: EngineResponse,
-  ): void | Promise<void> => {
+  const finish = (response: unknown, req: EngineRequest, res: EngineResponse): void | Promise<void> => {
     if (req.upgrade) {
       const pending = server.pending.get(req);
       if (pending) return upgrade(req, pending.data, pending.headers);
@@ -247,9 +245,7 @@ export function fetchAdapter(app: FetchApp, runtime: WorkerRuntime, opts: FetchA
   return (req, res) => {
     const result = app.fetch(webRequest(req), server);
     // A handler that answers synchronously (Hono's, for sync routes) is finished without a promise turn.
-    if (result && typeof (result as Promise<Response>).then === 'function') {
-      return (result as Promise<Response | undefined>).then((response) => finish(response, req, res));
-    }
-    return finish(result as Response | undefined, req, res);
+    if (isThenable(result)) return Promise.resolve(result).then((response) => finish(response, req, res));
+    return finish(result, req, res);
   };
 }

@@ -61,7 +61,7 @@ export function buildEnviron(
 ): Record<string, unknown> {
   const { rawPath, query } = splitTarget(req.url);
   const [localHost, localPort] = runtime.unixPaths.serverAddress(req.socket);
-  // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
+  // The client and scheme a trusted proxy tells (--forwarded-allow-ips), else the socket's.
   const client = requestClient(req, runtime.trustedPeers);
   const host = req.header('host');
   const hostMatch = host ? /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host) : null;
@@ -91,7 +91,7 @@ export function buildEnviron(
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    // As Gunicorn: a header name with "_" could pose as one with "-" (both become "_"), so it is dropped.
+    // Like Gunicorn: a header name with "_" could pass for one with "-" (both become "_"), so it is dropped.
     if (name.includes('_')) continue;
     const key = name.toUpperCase().replace(/-/g, '_');
     const value = raw[i + 1]!;
