@@ -148,7 +148,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
   /**
    * A body longer than --limit-request-body (without a Content-Length saying so) is cut at the
    * limit: 413, and the app sees no byte past the limit and no end of the body, only 'aborted'
-   * once the stream closes, as an HTTP/1.1 request cut by a refusal. The count sits in the
+   * once the stream closes, like an HTTP/1.1 request cut by a refusal. The count sits in the
    * stream's push(), which node's HTTP/2 core calls for every DATA frame, before the compatibility
    * request (which listens to 'data') sees anything.
    */
@@ -174,7 +174,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
   }
 
   /**
-   * The refusal HTTP/1.1 would get, as a response on this stream; then RST_STREAM (NO_ERROR, after
+   * The refusal HTTP/1.1 would get, in a response on this stream; then RST_STREAM (NO_ERROR, after
    * the response) tells the client to stop sending (RFC 9113 §8.1). Other streams carry on.
    */
   private refuse(req: Http2ServerRequest, res: Http2ServerResponse, r: Rejection): void {

@@ -40,7 +40,7 @@ export class HeadWatch {
   private partial: string | null = null;
   private lineStart = 0;
   private lines = 0;
-  /** The request whose body is being read (llhttp marks it complete as the body ends). */
+  /** The request whose body is being read (llhttp marks it complete when the body ends). */
   bodyOf: { readonly complete: boolean } | null = null;
 
   private get inBody(): boolean {

@@ -197,7 +197,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     req.once('close', () => clearTimeout(timer));
   }
 
-  /** --limit-request-body for a chunked body, counted as llhttp hands the bytes over. */
+  /** --limit-request-body for a chunked body, counted while llhttp hands the bytes over. */
   private limitChunkedBody(conn: NodeConnection, req: IncomingMessage, res: ServerResponse): void {
     const limit = this.options.limits.requestBody;
     let bytes = 0;
@@ -234,8 +234,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     // the refusal is on its way and the socket closes after it.
     if (conn?.refused) return;
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-    // Bytes after a request that said `Connection: close`: never read as a request; the connection
-    // closes once that request is answered, as it would have anyway.
+    // Bytes after a request that said `Connection: close`: never read for a request; the connection
+    // closes once that request is answered, like it would have anyway.
     if (err.code === 'HPE_CLOSED_CONNECTION') return void (conn && conn.open > 0 ? undefined : socket.destroy());
     let r: Rejection;
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {

@@ -49,7 +49,7 @@ function parseV1(buf: Buffer): Parsed {
   return { length: end + 2, peer: { address: src!, port, family: family === 4 ? 'IPv4' : 'IPv6' } };
 }
 
-/** RFC 5952 text, as node shows peers: the longest run of zero groups becomes `::`. */
+/** RFC 5952 text, the way node shows peers: the longest run of zero groups becomes `::`. */
 function ipv6Text(bytes: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
@@ -113,7 +113,10 @@ export function setPeer(socket: Socket, peer: ProxiedPeer): void {
   });
 }
 
-/** The PROXY header's client (and a unix listener's mark) carried over to a socket layered on top (TLS over the raw socket). */
+/**
+ * The PROXY header's client (and a unix listener's mark) carried over to a socket layered on top
+ * (TLS over the raw socket).
+ */
 export function inheritPeer(raw: Socket, layered: Socket): void {
   if (isUnixPeer(raw)) markUnixPeer(layered);
   const own = Object.getOwnPropertyDescriptor(raw, 'remoteAddress');
@@ -128,8 +131,9 @@ export function inheritPeer(raw: Socket, layered: Socket): void {
 /**
  * Reads a PROXY header from a trusted peer, then calls `next` with the socket, paused, its unread
  * bytes put back (a TLS layer takes them from there; a plain HTTP server must resume it). A
- * connection without a header is passed on untouched; an untrusted peer's bytes are never read for a header, so its "PROXY ..." line reaches HTTP and is refused there. A malformed header
- * closes the connection.
+ * connection without a header is passed on untouched; an untrusted peer's bytes are never read for
+ * a header, so its "PROXY ..." line reaches HTTP and is refused there. A malformed header closes
+ * the connection.
  */
 export function acceptProxyProtocol(
   socket: Socket,

@@ -64,7 +64,8 @@ export function tlsOptions(s: TlsSettings): TlsOptions | null {
     tls().createSecureContext(options);
   } catch (err) {
     throw new TlsSetupError(
-      `The TLS certificate, key or ciphers are not usable: ${messageOf(err)}. Check that --keyfile matches --certfile and that both are PEM.`,
+      `The TLS certificate, key or ciphers are not usable: ${messageOf(err)}. ` +
+        'Check that --keyfile matches --certfile and that both are PEM.',
     );
   }
   return options;

@@ -170,7 +170,8 @@ function httpSend(
       }
       default:
         throw new AsgiProtocolError(
-          `unexpected event ${JSON.stringify(event?.type)} in an http connection; expected http.response.start or http.response.body`,
+          `unexpected event ${JSON.stringify(event?.type)} in an http connection; ` +
+            'expected http.response.start or http.response.body',
         );
     }
   };

@@ -40,7 +40,10 @@ const isBunHandlers = (v: unknown): v is BunWebSocketHandlers =>
   hooksOf(v, ['open', 'message', 'close', 'ping', 'pong', 'drain']);
 const AsyncFunction = (async () => {}).constructor;
 
-/** The name of a function's first declared parameter, read from its source; null when it has none or it is destructured. */
+/**
+ * The name of a function's first declared parameter, read from its source; null when it has none
+ * or it is destructured.
+ */
 export function firstParameterName(fn: AnyFn): string | null {
   const source = Function.prototype.toString.call(fn);
   const m =
@@ -125,13 +128,17 @@ export function detectInterface(
     if (!hosted) {
       throw new AppLoadError(
         'GSERVE_E_INTERFACE',
-        `${where} is a function that declares no parameters, so its interface cannot be told: pass --interface node for (req, res), fetch for (request) => Response, wsgi for (environ, startResponse) or asgi for async (scope, receive, send).`,
+        `${where} is a function that declares no parameters, so its interface cannot be told: ` +
+          'pass --interface node for (req, res), fetch for (request) => Response, ' +
+          'wsgi for (environ, startResponse) or asgi for async (scope, receive, send).',
       );
     }
   }
   if (!hosted) {
     const wanted = {
-      auto: 'a (req, res) listener, a fetch handler, an object with a fetch method, a WSGI (environ, startResponse) or an ASGI async (scope, receive, send) function',
+      auto:
+        'a (req, res) listener, a fetch handler, an object with a fetch method, ' +
+        'a WSGI (environ, startResponse) or an ASGI async (scope, receive, send) function',
       node: 'a (req, res) listener or a Koa app',
       fetch: 'a (request) => Response function or an object with a fetch method',
       wsgi: 'a (environ, startResponse) => Iterable function',

@@ -115,7 +115,7 @@ Object.setPrototypeOf(LazyRequest.prototype, GserveRequest.prototype);
 const isFastBody = (body: unknown): body is FastBody | undefined =>
   body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 
-/** The type says what the prototype chain does, as for LazyRequest. */
+/** The type says what the prototype chain does, like for LazyRequest. */
 export interface FastResponse extends Response {}
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the Request/Response members come from delegateAll()
 export class FastResponse {

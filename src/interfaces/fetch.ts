@@ -92,7 +92,7 @@ function headerList(headers: Headers): HeaderList {
   return out;
 }
 
-/** Headers as given to `new Response(body, { headers })`, without building a Headers object. */
+/** Headers in the form given to `new Response(body, { headers })`, without building a Headers object. */
 function initHeaderList(init: HeadersInit | undefined, body: FastBody): HeaderList {
   let out: HeaderList;
   if (init === undefined) out = [];
@@ -148,9 +148,7 @@ export async function sendWebResponse(response: Response, res: EngineResponse): 
 }
 
 function notAResponse(value: unknown): TypeError {
-  return new TypeError(
-    `the fetch handler returned ${value === undefined ? 'undefined' : value === null ? 'null' : typeof value}, not a Response`,
-  );
+  return new TypeError(`the fetch handler returned ${value === null ? 'null' : typeof value}, not a Response`);
 }
 
 /**

@@ -131,7 +131,10 @@ function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
-/** The worker's entry: the lifespan of an ASGI app (null for other kinds); a failed startup is an app load error (exit 4). */
+/**
+ * The worker's entry: the lifespan of an ASGI app (null for other kinds); a failed startup is an
+ * app load error (exit 4).
+ */
 export async function startLifespan(app: HostedApp, mode: LifespanMode, log: LifespanLog): Promise<Lifespan | null> {
   if (app.kind !== 'asgi') return null;
   try {

@@ -30,8 +30,10 @@ export function resolveAppModule(module: string, cwd: string): string {
   }
   throw new AppLoadError(
     'GSERVE_E_APP_NOT_FOUND',
-    `Cannot find app module "${module}": looked for ${base}{${EXTENSIONS.filter(Boolean).join(',')},${INDEXES.map((i) => '/' + i).join(',')}}` +
-      `${module.startsWith('.') || isAbsolute(module) ? '' : ' and a package of that name'} from ${cwd}. Check the MODULE part of APP, or --chdir.`,
+    `Cannot find app module "${module}": looked for ` +
+      `${base}{${EXTENSIONS.filter(Boolean).join(',')},${INDEXES.map((i) => '/' + i).join(',')}}` +
+      `${module.startsWith('.') || isAbsolute(module) ? '' : ' and a package of that name'} from ${cwd}. ` +
+      'Check the MODULE part of APP, or --chdir.',
   );
 }
 
@@ -95,14 +97,17 @@ export async function loadAppValue(
     const exported = Object.keys(mod).filter((k) => k !== 'module.exports');
     throw new AppLoadError(
       'GSERVE_E_APP_ATTR',
-      `App module ${file} has no export "${spec.attr ?? 'app'}"${spec.attr ? '' : ' and no default export'}; it exports: ${exported.join(', ') || '(nothing)'}. Name the export after the colon, e.g. ${spec.module}:${exported.find((k) => k !== 'default') ?? 'app'}.`,
+      `App module ${file} has no export "${spec.attr ?? 'app'}"${spec.attr ? '' : ' and no default export'}; ` +
+        `it exports: ${exported.join(', ') || '(nothing)'}. ` +
+        `Name the export after the colon, e.g. ${spec.module}:${exported.find((k) => k !== 'default') ?? 'app'}.`,
     );
   }
   if (spec.args) {
     if (typeof value !== 'function') {
       throw new AppLoadError(
         'GSERVE_E_APP_ATTR',
-        `"${name}" in ${file} is ${describeValue(value)}, not a function, so it cannot be called like ${spec.attr}(...). Drop the parentheses or export a factory.`,
+        `"${name}" in ${file} is ${describeValue(value)}, not a function, ` +
+          `so it cannot be called like ${spec.attr}(...). Drop the parentheses or export a factory.`,
       );
     }
     try {

@@ -18,7 +18,8 @@ export function parseAppSpec(text: string): AppSpec {
   if (!m) {
     throw new AppLoadError(
       'GSERVE_E_APP_SPEC',
-      `Cannot read APP ${JSON.stringify(text)}: write it in the form MODULE[:ATTR], e.g. app:app, src/server:create() or src/server:create("prod", 3).`,
+      `Cannot read APP ${JSON.stringify(text)}: write it in the form MODULE[:ATTR], ` +
+        'e.g. app:app, src/server:create() or src/server:create("prod", 3).',
     );
   }
   const [, module, attr, argsText] = m;
@@ -35,7 +36,8 @@ export function parseAppSpec(text: string): AppSpec {
     } catch {
       throw new AppLoadError(
         'GSERVE_E_APP_SPEC',
-        `Cannot read the arguments of ${attr}(${argsText}) in APP ${JSON.stringify(text)}: arguments must be JSON literals, e.g. create("prod", 3, {"debug": true}).`,
+        `Cannot read the arguments of ${attr}(${argsText}) in APP ${JSON.stringify(text)}: ` +
+          'arguments must be JSON literals, e.g. create("prod", 3, {"debug": true}).',
       );
     }
   }

@@ -109,7 +109,7 @@ export class WebSocketHub {
 /** The `websocket` handlers a node app may export next to its (req, res) listener. */
 export interface NodeWebSocketHandlers {
   open?(ws: WebSocket, req: IncomingMessage): unknown;
-  /** Text frames arrive as strings, binary frames as Buffers. */
+  /** Text frames arrive in strings, binary frames in Buffers. */
   message?(ws: WebSocket, data: string | Buffer, isBinary: boolean): unknown;
   close?(ws: WebSocket, code: number, reason: string): unknown;
   error?(ws: WebSocket, err: Error): unknown;
@@ -167,7 +167,7 @@ export const DEFAULT_BACKPRESSURE_LIMIT = 16 * 1024 * 1024;
 export const SEND_DROPPED = 0;
 export const SEND_BACKPRESSURE = -1;
 
-/** In-process pub/sub topics, as Bun's `ws.subscribe`/`server.publish` (one worker's sockets only). */
+/** In-process pub/sub topics, like Bun's `ws.subscribe`/`server.publish` (one worker's sockets only). */
 export class Topics {
   private readonly members = new Map<string, Set<BunSocket>>();
   subscribe(topic: string, ws: BunSocket): void {
@@ -196,7 +196,7 @@ export class Topics {
 /**
  * The subset of Bun's ServerWebSocket that gserve provides, over a `ws` socket.
  *
- * `send()` answers as Bun's does: the byte count when the message went out, -1 when it was queued
+ * `send()` answers like Bun's does: the byte count when the message went out, -1 when it was queued
  * behind unsent data (back-pressure: it will be delivered; the `drain` handler says when to go
  * on), 0 when it was dropped: the socket is not open, or its queue is at `backpressureLimit` (then
  * nothing is queued, so the app knows exactly which messages the client will get).
