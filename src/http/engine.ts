@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
-import type { Exchange, ProtocolServer } from './protocol.js';
+import type { FinishedExchange, ProtocolServer } from './protocol.js';
 import { Rejection, refuseAndClose } from './reject.js';
 import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
 import { absoluteTarget, connectNotServed } from './validate.js';
@@ -159,7 +159,7 @@ const EMPTY = Buffer.alloc(0);
 /** Bodies up to this size leave in the head's buffer. */
 const SINGLE_WRITE_MAX = 16 * 1024;
 
-export class EngineResponse implements Exchange, FailableResponse {
+export class EngineResponse implements FinishedExchange, FailableResponse {
   statusCode = 200;
   /** Body bytes written, for the access log. */
   bodyBytes = 0;
@@ -311,7 +311,7 @@ export class EngineResponse implements Exchange, FailableResponse {
     return this.closeAfter;
   }
 
-  // ---- Exchange: what the access log and metrics read ----
+  // ---- FinishedExchange: what the access log and metrics read ----
   get method(): string {
     return this.req.method;
   }

@@ -6,7 +6,7 @@ import { checkParsedHead, connectRefused, rejectionForParserError } from './node
 import { isCatchable } from './app-values.js';
 import { HeadWatch } from './node-head-watch.js';
 import { socketParser, writtenHead } from './node-internals.js';
-import type { Exchange, ProtocolServer } from './protocol.js';
+import type { FinishedExchange, ProtocolServer } from './protocol.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
 import { bodyTooLarge } from './validate.js';
@@ -346,7 +346,7 @@ interface ExchangeResponse {
   getHeader(name: string): number | string | readonly string[] | undefined;
 }
 
-export class NodeExchange implements Exchange {
+export class NodeExchange implements FinishedExchange {
   readonly startedAt = performance.now();
   private readonly writtenBefore: number;
 

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
  * One finished request and its response, the way the access log and the metrics see it: the third
  * argument of the 'response' event, whichever HTTP implementation served it.
  */
-export interface Exchange {
+export interface FinishedExchange {
   readonly method: string;
   /** The request target, unchanged from the request (path and query). */
   readonly url: string;

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { Exchange } from '../http/protocol.js';
+import type { FinishedExchange } from '../http/protocol.js';
 import { clientInfo, type TrustedPeers } from '../http/proxy.js';
 
 /**
@@ -8,7 +8,7 @@ import { clientInfo, type TrustedPeers } from '../http/proxy.js';
  * over it and one write.
  */
 
-type Atom = (x: Exchange, now: number, trusted: TrustedPeers) => string;
+type Atom = (x: FinishedExchange, now: number, trusted: TrustedPeers) => string;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
@@ -32,7 +32,7 @@ function clfDate(): string {
 
 const dash = (v: string | undefined) => (v === undefined || v === '' ? '-' : v);
 
-function basicAuthUser(x: Exchange): string | undefined {
+function basicAuthUser(x: FinishedExchange): string | undefined {
   const auth = x.requestHeader('authorization');
   if (auth?.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
   const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
@@ -50,11 +50,11 @@ const queryOf = (url: string) => {
 };
 
 /** The client: the socket's peer, or what a trusted proxy says it is (--forwarded-allow-ips, PROXY protocol). */
-const clientOf = (x: Exchange, trusted: TrustedPeers) =>
+const clientOf = (x: FinishedExchange, trusted: TrustedPeers) =>
   clientInfo(x.socket, (name) => x.requestHeader(name), 'http', trusted).clientAddress || undefined;
 
 /** Request duration in milliseconds. */
-const elapsedMs = (x: Exchange, now: number) => now - x.startedAt;
+const elapsedMs = (x: FinishedExchange, now: number) => now - x.startedAt;
 
 export const ATOMS: Record<string, Atom> = {
   h: (x, _now, trusted) => dash(clientOf(x, trusted)),
@@ -79,7 +79,10 @@ export const ATOMS: Record<string, Atom> = {
 };
 
 /** Turns `%(h)s "%(r)s" %({x-request-id}i)s` into a function of one exchange. */
-export function compileAccessFormat(format: string, trusted: TrustedPeers): (x: Exchange, now: number) => string {
+export function compileAccessFormat(
+  format: string,
+  trusted: TrustedPeers,
+): (x: FinishedExchange, now: number) => string {
   const parts: Array<string | Atom> = [];
   const pattern = /%\((\{[^}]*\}[ioe]|[A-Za-z])\)s/g;
   let last = 0;
@@ -119,7 +122,7 @@ export interface AccessLogOptions {
 }
 
 export interface AccessLog {
-  write(x: Exchange): void;
+  write(x: FinishedExchange): void;
   reopen(): void;
   flush(): void;
 }
@@ -127,7 +130,7 @@ export interface AccessLog {
 let requestCounter = 0;
 
 /** The request id for the JSON log: the client's or proxy's X-Request-ID, else one unique to this worker. */
-function requestId(x: Exchange): string {
+function requestId(x: FinishedExchange): string {
   return x.requestHeader('x-request-id') ?? x.responseHeader('x-request-id') ?? `${process.pid}-${++requestCounter}`;
 }
 
@@ -135,7 +138,7 @@ export function createAccessLog(opts: AccessLogOptions): AccessLog {
   const toStdout = opts.file === '-';
   // Not sync: a worker writes many lines; they are flushed within milliseconds and at exit.
   const dest = pino.destination({ dest: toStdout ? 1 : opts.file, sync: false, mkdir: !toStdout, append: true });
-  let write: (x: Exchange) => void;
+  let write: (x: FinishedExchange) => void;
   const line = compileAccessFormat(opts.format, opts.trustedPeers);
   if (opts.json) {
     // A flat object per line, written to pino's destination: a pino logger would add a level that
