@@ -8,9 +8,9 @@ import type { WorkerRuntime } from './runtime.js';
 import type { WebSocketHub } from './websocket.js';
 
 /**
- * The adapters and `ws`, loaded by prepareGateway() for the app's interface only: a node app never
- * loads the fetch adapter (which brings undici, through the WHATWG globals) nor the others, and
- * `ws` is loaded only where a WebSocket can be served.
+ * A cache of modules: the adapters and `ws`, loaded by prepareGateway() for the app's interface
+ * only. A node app never loads the fetch adapter (which brings undici, through the WHATWG globals)
+ * nor the others, and `ws` is loaded only where a WebSocket can be served. No settings live here.
  */
 const loaded: {
   fetch?: typeof import('./fetch.js');

@@ -34,7 +34,7 @@ export class UnixPaths {
   }
 
   /** The listening end: [host, port] for TCP, [path, null] for a Unix socket. */
-  serverAddress(socket: Socket): [string, number | null] {
+  serverAddress(socket: Pick<Socket, 'localAddress' | 'localPort'>): [string, number | null] {
     if (socket.localPort !== undefined && socket.localAddress) return [socket.localAddress, socket.localPort];
     const server = listeningServer(socket);
     const fd = server?.fd;
