@@ -5,7 +5,7 @@ import type { Http2ServerResponse } from 'node:http2';
  * The one answer to an app that threw (or rejected) before its response was complete, for every
  * HTTP path: gserve's engine, node:http and HTTP/2 call these, so a failure looks the same whatever
  * the interface or class. Before anything went out: a plain-text 500 and, on HTTP/1, the connection
- * closes after it, as Gunicorn does (the request's body may be half read and the app's state is
+ * closes after it, like Gunicorn does (the request's body may be half read and the app's state is
  * unknown). After the head went out nothing honest can be sent any more: the connection is cut, so
  * the client sees a truncated response rather than one that looks complete.
  */

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
-import type { Exchange, ProtocolServer } from './protocol.js';
+import type { FinishedExchange, ProtocolServer } from './protocol.js';
 import { Rejection, refuseAndClose } from './reject.js';
 import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
 import { absoluteTarget, connectNotServed } from './validate.js';
@@ -59,7 +59,7 @@ export class EngineRequest {
     readonly method: string,
     readonly url: string,
     readonly httpVersion: string,
-    /** Raw header names and values, alternating, as received. */
+    /** Raw header names and values, alternating, unchanged. */
     readonly rawHeaders: string[],
     readonly keepAlive: boolean,
     readonly socket: Socket,
@@ -69,7 +69,7 @@ export class EngineRequest {
     this.conn = conn;
   }
 
-  /** The body as a stream; ends at once for a request without one. */
+  /** The body, a stream; ends at once for a request without one. */
   get body(): RequestBody {
     if (this.bodyStream === null) {
       this.bodyStream = new RequestBody(this.conn);
@@ -84,7 +84,7 @@ export class EngineRequest {
     return this.body.push(chunk);
   }
 
-  /** The response is done: whatever of the body the app did not read is dropped as it arrives. */
+  /** The response is done: whatever of the body the app did not read is dropped when it arrives. */
   discardBody(): void {
     if (this.complete) return;
     if (this.bodyStream === null) this.discarding = true;
@@ -156,10 +156,10 @@ function replaceHost(headers: string[], authority: string): void {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** Bodies up to this size leave in the same buffer as the head. */
+/** Bodies up to this size leave in the head's buffer. */
 const SINGLE_WRITE_MAX = 16 * 1024;
 
-export class EngineResponse implements Exchange, FailableResponse {
+export class EngineResponse implements FinishedExchange, FailableResponse {
   statusCode = 200;
   /** Body bytes written, for the access log. */
   bodyBytes = 0;
@@ -311,7 +311,7 @@ export class EngineResponse implements Exchange, FailableResponse {
     return this.closeAfter;
   }
 
-  // ---- Exchange: what the access log and metrics read ----
+  // ---- FinishedExchange: what the access log and metrics read ----
   get method(): string {
     return this.req.method;
   }
@@ -519,7 +519,7 @@ class Connection {
     // (perhaps already on the wire) is answered with Connection: close, or the keep-alive period
     // ends it. Ending it here would reset that request.
     if (close || this.closing) {
-      // Nothing after this response is read as a request; what the client still sends is drained.
+      // Nothing after this response is read for a request; what the client still sends is drained.
       this.stopped = true;
       this.parser.stop();
       this.resumeReading();
@@ -553,7 +553,7 @@ class Connection {
     if (this.paused)
       return this.timer.arm(kind, kind === 'header' ? this.limits.headerTimeout : this.limits.requestTimeout);
     if (kind === 'header') {
-      // A connection that never sent a byte is simply closed, as an idle one would be.
+      // A connection that never sent a byte is simply closed, like an idle one would be.
       if (this.parser.phase === 'idle' && this.queue.length === 0) return void this.socket.destroy();
       if (this.parser.phase === 'head') this.reject(headerTimedOut(this.limits.headerTimeout));
     } else if (this.parser.phase === 'body') this.reject(bodyTimedOut(this.limits.requestTimeout));

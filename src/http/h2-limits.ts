@@ -4,7 +4,7 @@ import { bodyTooLarge, checkFieldCount, checkFieldLine } from './validate.js';
 
 /**
  * gserve's request limits applied to an HTTP/2 request head, with the statuses HTTP/1.1 gets:
- * the request line is measured as `METHOD PATH HTTP/1.1` would be (414), each field as its
+ * the request line is measured the way `METHOD PATH HTTP/1.1` would be (414), each field by its
  * `name: value` line (431), the field count without pseudo-headers (431), and a declared
  * Content-Length over --limit-request-body (413).
  */

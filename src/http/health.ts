@@ -7,10 +7,11 @@ import type { EngineHandler } from './engine.js';
  * readiness probe then takes the instance out of rotation while in-flight requests finish, instead
  * of learning about the stop from refused connections.
  *
- * One state per worker process: every listener and both HTTP implementations read it.
+ * One per worker, held by its runtime (interfaces/runtime.ts): every listener and both HTTP
+ * implementations read it.
  */
-class HealthCheck {
-  failing = false;
+export class HealthCheck {
+  private failing = false;
   constructor(readonly path: string) {}
 
   matches(url: string | undefined): boolean {
@@ -26,43 +27,36 @@ class HealthCheck {
   get body(): string {
     return this.failing ? 'shutting down\n' : 'ok\n';
   }
+
+  /** The stop is coming: answer 503 from now on. Returns whether this changed anything. */
+  fail(): boolean {
+    if (this.failing) return false;
+    this.failing = true;
+    return true;
+  }
 }
 
 const HEADERS = { 'content-type': 'text/plain', 'cache-control': 'no-store' };
 
-let check: HealthCheck | null = null;
-
-/** Called once at worker boot, before any listener is set up. */
-export function configureHealthCheck(path: string | null): void {
-  check = path ? new HealthCheck(path) : null;
-}
-
-/** The stop is coming: answer 503 from now on. Returns whether this changed anything. */
-export function failHealthCheck(): boolean {
-  if (!check || check.failing) return false;
-  check.failing = true;
-  return true;
-}
+type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 /** Wraps a node:http listener so the health path never reaches the app. */
-export function withHealthCheckNode<L extends (req: IncomingMessage, res: ServerResponse) => unknown>(listener: L): L {
-  const hc = check;
-  if (!hc) return listener;
-  return ((req: IncomingMessage, res: ServerResponse) => {
-    if (!hc.matches(req.url)) return listener(req, res);
-    res.writeHead(hc.status, HEADERS);
-    res.end(hc.body);
+export function withHealthCheckNode(check: HealthCheck | null, listener: NodeListener): NodeListener {
+  if (!check) return listener;
+  return (req, res) => {
+    if (!check.matches(req.url)) return listener(req, res);
+    res.writeHead(check.status, HEADERS);
+    res.end(check.body);
     return undefined;
-  }) as L;
+  };
 }
 
 /** The same for a handler on gserve's own engine. */
-export function withHealthCheckEngine(handler: EngineHandler): EngineHandler {
-  const hc = check;
-  if (!hc) return handler;
+export function withHealthCheckEngine(check: HealthCheck | null, handler: EngineHandler): EngineHandler {
+  if (!check) return handler;
   const headers = Object.entries(HEADERS);
   return (req, res) => {
-    if (!hc.matches(req.url)) return handler(req, res);
-    res.writeHead(hc.status, headers).end(hc.body);
+    if (!check.matches(req.url)) return handler(req, res);
+    res.writeHead(check.status, headers).end(check.body);
   };
 }

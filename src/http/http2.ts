@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { isCatchable } from './app-values.js';
 import { checkHttp2Head, maxHeaderListPairs, maxHeaderListSize } from './h2-limits.js';
 import type { HttpLimits } from './limits.js';
 import { NodeExchange } from './node-server.js';
@@ -31,7 +31,7 @@ export interface Http2Options {
 }
 
 /** The h2 protocol events a ProtocolServer passes on from the HTTP/1.1 server beside it. */
-const FORWARDED_EVENTS = ['request', 'response', 'connection-closed'] as const;
+const FORWARDED_EVENTS: readonly string[] = ['request', 'response', 'connection-closed'];
 
 /**
  * `--http2`: TLS connections whose ALPN chose h2 get node's HTTP/2 server (for `node` apps through
@@ -46,12 +46,12 @@ const FORWARDED_EVENTS = ['request', 'response', 'connection-closed'] as const;
  */
 export class Http2ProtocolServer extends EventEmitter implements ProtocolServer {
   private readonly server;
-  private readonly sockets = new Set<TLSSocket>();
+  private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<Http2Session>();
   private draining = false;
   private h2InFlight = 0;
   /** The socket accept() is handing to node's server, for its 'session' event. */
-  private accepting: TLSSocket | null = null;
+  private accepting: Socket | null = null;
 
   constructor(
     listener: CompatListener,
@@ -91,7 +91,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
    * no open stream is closed (GOAWAY) after --keep-alive, like an idle HTTP/1.1 connection. Node's
    * own session timeout would also cut streams still waiting for a slow app, so it is not used.
    */
-  private closeWhenIdle(session: Http2Session, socket: TLSSocket): void {
+  private closeWhenIdle(session: Http2Session, socket: Socket): void {
     let open = 0;
     let timer: NodeJS.Timeout | null = null;
     const arm = (ms: number, onFire: () => void) => {
@@ -105,7 +105,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       timer = null;
       stream.on('close', () => {
         if (--open > 0 || session.closed) return;
-        // --keep-alive 0: no idle connections at all, as on HTTP/1.1.
+        // --keep-alive 0: no idle connections at all, like on HTTP/1.1.
         if (this.options.keepAliveTimeout <= 0) session.close();
         else arm(this.options.keepAliveTimeout, () => session.close());
       });
@@ -123,7 +123,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
     const refusal = checkHttp2Head(req.rawHeaders, this.options.limits);
     if (refusal) return this.refuse(req, res, refusal);
     this.h2InFlight++;
-    const exchange = new NodeExchange(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+    const exchange = new NodeExchange(req, res);
     this.emit('request', req, res);
     res.on('close', () => {
       this.h2InFlight--;
@@ -139,7 +139,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
     };
     try {
       const result = listener(req, res);
-      if (result && typeof (result as Promise<unknown>).catch === 'function') (result as Promise<unknown>).catch(fail);
+      if (isCatchable(result)) result.catch(fail);
     } catch (err) {
       fail(err);
     }
@@ -148,23 +148,21 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
   /**
    * A body longer than --limit-request-body (without a Content-Length saying so) is cut at the
    * limit: 413, and the app sees no byte past the limit and no end of the body, only 'aborted'
-   * once the stream closes, as an HTTP/1.1 request cut by a refusal. The count sits in the
+   * once the stream closes, like an HTTP/1.1 request cut by a refusal. The count sits in the
    * stream's push(), which node's HTTP/2 core calls for every DATA frame, before the compatibility
    * request (which listens to 'data') sees anything.
    */
   private limitBody(req: Http2ServerRequest, res: Http2ServerResponse): void {
     const limit = this.options.limits.requestBody;
     if (!limit) return;
-    const stream = req.stream as Http2ServerRequest['stream'] & {
-      push(chunk: unknown, encoding?: BufferEncoding): boolean;
-    };
+    const stream = req.stream;
     const push = stream.push;
     let bytes = 0;
     let refused = false;
     stream.push = (chunk: unknown, encoding?: BufferEncoding) => {
       if (refused) return true; // swallowed, the end of the body included
       if (chunk !== null && chunk !== undefined) {
-        bytes += (chunk as Buffer).length;
+        if (Buffer.isBuffer(chunk)) bytes += chunk.length; // DATA frames arrive in Buffers
         if (bytes > limit) {
           refused = true;
           this.refuse(req, res, bodyTooLarge(limit));
@@ -176,7 +174,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
   }
 
   /**
-   * The refusal HTTP/1.1 would get, as a response on this stream; then RST_STREAM (NO_ERROR, after
+   * The refusal HTTP/1.1 would get, in a response on this stream; then RST_STREAM (NO_ERROR, after
    * the response) tells the client to stop sending (RFC 9113 §8.1). Other streams carry on.
    */
   private refuse(req: Http2ServerRequest, res: Http2ServerResponse, r: Rejection): void {
@@ -190,8 +188,10 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
   }
 
   accept(socket: Socket): void {
-    const tls = socket as TLSSocket;
-    if (tls.alpnProtocol !== 'h2') return this.http1.accept(socket);
+    // The edge's TLS layer hands over a TLSSocket: its ALPN choice picks the protocol.
+    const h2 = 'alpnProtocol' in socket && socket.alpnProtocol === 'h2';
+    if (!h2) return this.http1.accept(socket);
+    const tls = socket;
     this.sockets.add(tls);
     tls.on('close', () => {
       this.sockets.delete(tls);

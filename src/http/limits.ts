@@ -30,8 +30,10 @@ export const DEFAULT_LIMITS: HttpLimits = {
 };
 
 export function httpLimits(settings: Record<string, unknown>): HttpLimits {
-  const num = (name: string, fallback: number) =>
-    typeof settings[name] === 'number' ? (settings[name] as number) : fallback;
+  const num = (name: string, fallback: number) => {
+    const value = settings[name];
+    return typeof value === 'number' ? value : fallback;
+  };
   const fields = num('limitRequestFields', DEFAULT_LIMITS.requestFields);
   return {
     requestLine: num('limitRequestLine', DEFAULT_LIMITS.requestLine),

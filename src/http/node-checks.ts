@@ -7,8 +7,8 @@ import { checkFieldCount, checkFieldLine, checkHead, checkRequestLine, METHODS, 
  * what llhttp (strict mode) lets through but gserve's engine refuses. llhttp has already refused
  * bad bytes, bad tokens, bad framing syntax and most smuggling shapes; what is left is limits
  * (line length, field size, field count), HTTP versions other than 1.0 and 1.1, target forms,
- * Host, and the framing rules of RFC 9112 §6 that need the whole head. The same functions of
- * validate.ts as the engine give the same statuses and reasons.
+ * Host, and the framing rules of RFC 9112 §6 that need the whole head. The validate.ts functions
+ * the engine uses give the same statuses and reasons here.
  */
 
 /** The parts of an IncomingMessage the checks read (a plain object in unit tests). */
@@ -44,7 +44,7 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
     checkFieldCount(raw.length / 2, limits);
     if (limits.requestFieldSize > 0) {
       // llhttp has checked every byte of every field; only their sizes are left. It trims the
-      // whitespace around a value, so a line is counted as `name: value`.
+      // whitespace around a value, so a line is counted like `name: value`.
       for (let i = 0; i < raw.length; i += 2) {
         if (raw[i]!.length + 2 + raw[i + 1]!.length > limits.requestFieldSize)
           checkFieldLine(`${raw[i]}: ${raw[i + 1]}`, limits);
@@ -64,7 +64,10 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
 }
 
 const PLAIN: BodyFraming = Object.freeze({ contentLength: null, chunked: false, connection: '', upgrade: false });
-/** The last Host value checkHead() passed: most connections repeat it on every request. */
+/**
+ * A one-entry cache: the last Host value checkHead() passed, since most connections repeat it on
+ * every request. A miss costs only the full check, so it holds no state that changes an answer.
+ */
 let knownHost = '';
 
 /**

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { MAX_CHUNK_LINE, type HttpLimits } from './limits.js';
+import { isParserCallback, parserSlots } from './node-internals.js';
 import { Rejection, badRequest } from './reject.js';
 import { checkChunkLine } from './validate.js';
 
@@ -27,16 +28,6 @@ export interface ParsedRequest {
   headers: Record<string, string | string[] | undefined>;
 }
 
-interface ParserHooks {
-  getCurrentBuffer(): Buffer;
-  [key: number]: unknown;
-}
-
-interface ParserClass {
-  kOnMessageBegin?: number;
-  kOnExecute?: number;
-}
-
 export class HeadWatch {
   /** Messages llhttp began and heads the server received, on this connection. */
   private begun = 0;
@@ -49,7 +40,7 @@ export class HeadWatch {
   private partial: string | null = null;
   private lineStart = 0;
   private lines = 0;
-  /** The request whose body is being read (llhttp marks it complete as the body ends). */
+  /** The request whose body is being read (llhttp marks it complete when the body ends). */
   bodyOf: { readonly complete: boolean } | null = null;
 
   private get inBody(): boolean {
@@ -84,23 +75,16 @@ export class HeadWatch {
   attach(socket: Socket): boolean {
     this.socket = socket;
     this.bytesBeforeRead = socket.bytesRead;
-    const parser = (socket as unknown as { parser?: ParserHooks & { constructor: ParserClass; _consumed?: boolean } })
-      .parser;
-    const kinds = parser?.constructor;
-    if (
-      !parser ||
-      typeof kinds?.kOnMessageBegin !== 'number' ||
-      typeof kinds.kOnExecute !== 'number' ||
-      typeof parser.getCurrentBuffer !== 'function'
-    )
-      return false;
-    parser[kinds.kOnMessageBegin] = () => {
+    const slots = parserSlots(socket);
+    if (!slots) return false;
+    const { parser, kOnMessageBegin, kOnExecute } = slots;
+    parser[kOnMessageBegin] = () => {
       this.begun++;
     };
-    if (parser._consumed) {
+    const onExecute = parser[kOnExecute];
+    if (slots.consumed && isParserCallback(onExecute)) {
       // llhttp reads the socket itself and reports each read here.
-      const onExecute = parser[kinds.kOnExecute] as (ret: unknown) => void;
-      parser[kinds.kOnExecute] = (ret: unknown) => {
+      parser[kOnExecute] = (ret: unknown) => {
         onExecute(ret);
         this.afterRead(() => parser.getCurrentBuffer());
       };
@@ -201,8 +185,9 @@ export class HeadWatch {
   }
 
   private append(text: string): void {
-    let from = (this.partial as string).length;
-    const partial = (this.partial as string) + text;
+    const before = this.partial ?? ''; // set by the caller, never null here
+    let from = before.length;
+    const partial = before + text;
     this.partial = partial;
     const { requestLine, requestFieldSize, requestFields } = this.limits;
     for (;;) {

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
+import { isCatchable } from './app-values.js';
 import { HeadWatch } from './node-head-watch.js';
-import type { Exchange, ProtocolServer } from './protocol.js';
+import { socketParser, writtenHead } from './node-internals.js';
+import type { FinishedExchange, ProtocolServer } from './protocol.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
 import { bodyTooLarge } from './validate.js';
@@ -119,7 +121,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (!conn) return void this.serve(req, res, expectsContinue);
     // A request parsed behind a refused one: the connection is closing; it is never answered.
     if (conn.refused) return;
-    const parser = (req.socket as unknown as { parser?: { getCurrentBuffer(): Buffer } }).parser;
+    const parser = socketParser(req.socket);
     const buffer = () => parser?.getCurrentBuffer() ?? Buffer.alloc(0);
     const spacing = conn.watch.headComplete(req, buffer);
     let framing = spacing ?? checkParsedHead(req, this.options.limits);
@@ -159,8 +161,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (expectsContinue) res.writeContinue();
     try {
       const result = this.listener(req, res);
-      if (result && typeof (result as Promise<unknown>).catch === 'function') {
-        (result as Promise<unknown>).catch((err) => this.fail(err, req, res));
+      if (isCatchable(result)) {
+        result.catch((err) => this.fail(err, req, res));
       }
     } catch (err) {
       this.fail(err, req, res);
@@ -195,14 +197,14 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     req.once('close', () => clearTimeout(timer));
   }
 
-  /** --limit-request-body for a chunked body, counted as llhttp hands the bytes over. */
+  /** --limit-request-body for a chunked body, counted while llhttp hands the bytes over. */
   private limitChunkedBody(conn: NodeConnection, req: IncomingMessage, res: ServerResponse): void {
     const limit = this.options.limits.requestBody;
     let bytes = 0;
     const push = req.push;
     req.push = (chunk: unknown, encoding?: BufferEncoding) => {
       if (chunk !== null && !conn.refused) {
-        bytes += (chunk as Buffer).length;
+        if (Buffer.isBuffer(chunk)) bytes += chunk.length; // llhttp hands the body over in Buffers
         if (bytes > limit) {
           this.refuseDelivered(conn, res, bodyTooLarge(limit));
           return false;
@@ -232,8 +234,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     // the refusal is on its way and the socket closes after it.
     if (conn?.refused) return;
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
-    // Bytes after a request that said `Connection: close`: never read as a request; the connection
-    // closes once that request is answered, as it would have anyway.
+    // Bytes after a request that said `Connection: close`: never read for a request; the connection
+    // closes once that request is answered, like it would have anyway.
     if (err.code === 'HPE_CLOSED_CONNECTION') return void (conn && conn.open > 0 ? undefined : socket.destroy());
     let r: Rejection;
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
@@ -329,13 +331,28 @@ function headBound(limits: HttpLimits): number {
  * The access log's view of a node:http request (and of node's HTTP/2 compatibility request); body
  * bytes are the Content-Length, else what went on the wire minus the head.
  */
-export class NodeExchange implements Exchange {
+/** What NodeExchange reads of a request: node:http's, or HTTP/2's compatibility request. */
+interface ExchangeRequest {
+  readonly method?: string;
+  readonly url?: string;
+  readonly httpVersion: string;
+  readonly socket: Socket;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** What NodeExchange reads of a response, of either kind. */
+interface ExchangeResponse {
+  readonly statusCode: number;
+  getHeader(name: string): number | string | readonly string[] | undefined;
+}
+
+export class NodeExchange implements FinishedExchange {
   readonly startedAt = performance.now();
   private readonly writtenBefore: number;
 
   constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
+    private readonly req: ExchangeRequest,
+    private readonly res: ExchangeResponse,
   ) {
     this.writtenBefore = req.socket.bytesWritten;
   }
@@ -359,8 +376,7 @@ export class NodeExchange implements Exchange {
     if (this.req.method === 'HEAD') return 0;
     const length = this.res.getHeader('content-length');
     if (length !== undefined) return Number(length);
-    // `_header` is the serialized head node:http wrote; stable since Node 0.x.
-    const head = (this.res as unknown as { _header?: unknown })._header;
+    const head = writtenHead(this.res);
     const bytes =
       this.req.socket.bytesWritten -
       this.writtenBefore -

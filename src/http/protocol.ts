@@ -2,12 +2,12 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 
 /**
- * One finished request and its response, as the access log and the metrics see it: the third
+ * One finished request and its response, the way the access log and the metrics see it: the third
  * argument of the 'response' event, whichever HTTP implementation served it.
  */
-export interface Exchange {
+export interface FinishedExchange {
   readonly method: string;
-  /** The request target as received (path and query). */
+  /** The request target, unchanged from the request (path and query). */
   readonly url: string;
   readonly httpVersion: string;
   readonly status: number;
@@ -24,8 +24,8 @@ export interface Exchange {
 
 /**
  * What a worker class needs from an HTTP implementation (gserve's engine or node:http): take
- * accepted sockets, and stop gracefully. Events: 'request' before the app gets a request, 'response' (req, res, exchange: Exchange)
- * after each finished response,
+ * accepted sockets, and stop gracefully. Events: 'request' before the app gets a request,
+ * 'response' (req, res, exchange: FinishedExchange) after each finished response,
  * 'connection-closed' after each closed connection.
  */
 export interface ProtocolServer extends EventEmitter {

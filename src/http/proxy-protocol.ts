@@ -1,5 +1,5 @@
 import { isIP, type Socket } from 'node:net';
-import { isTrustedPeer, isUnixPeer, markUnixPeer } from './proxy.js';
+import { isTrustedPeer, isUnixPeer, markUnixPeer, type TrustedPeers } from './proxy.js';
 
 /**
  * The PROXY protocol (HAProxy's spec, v1 text and v2 binary): a load balancer that forwards raw TCP
@@ -49,7 +49,7 @@ function parseV1(buf: Buffer): Parsed {
   return { length: end + 2, peer: { address: src!, port, family: family === 4 ? 'IPv4' : 'IPv6' } };
 }
 
-/** RFC 5952 text, as node shows peers: the longest run of zero groups becomes `::`. */
+/** RFC 5952 text, the way node shows peers: the longest run of zero groups becomes `::`. */
 function ipv6Text(bytes: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(bytes.readUInt16BE(i).toString(16));
@@ -89,19 +89,21 @@ function parseV2(buf: Buffer): Parsed {
   return { length, peer: null }; // AF_UNSPEC or AF_UNIX: no address worth passing on
 }
 
+const SIGNATURES: ReadonlyArray<readonly [Buffer, 'v1' | 'v2']> = [
+  [V1_PREFIX, 'v1'],
+  [V2_SIGNATURE, 'v2'],
+];
+
 /** Whether `buf` can still become, or already is, the start of a PROXY header. */
 function mightBeHeader(buf: Buffer): 'v1' | 'v2' | 'maybe' | 'no' {
-  for (const [sig, name] of [
-    [V1_PREFIX, 'v1'],
-    [V2_SIGNATURE, 'v2'],
-  ] as const) {
+  for (const [sig, name] of SIGNATURES) {
     const n = Math.min(buf.length, sig.length);
     if (buf.subarray(0, n).equals(sig.subarray(0, n))) return n === sig.length ? name : 'maybe';
   }
   return 'no';
 }
 
-/** Makes the socket report the client named by the header, as its own peer address. */
+/** Makes the socket report the client named by the header for its own peer address. */
 export function setPeer(socket: Socket, peer: ProxiedPeer): void {
   markUnixPeer(socket, false); // the peer is now the remote client, no longer the local proxy
   Object.defineProperties(socket, {
@@ -111,7 +113,10 @@ export function setPeer(socket: Socket, peer: ProxiedPeer): void {
   });
 }
 
-/** The PROXY header's client (and a unix listener's mark) carried over to a socket layered on top (TLS over the raw socket). */
+/**
+ * The PROXY header's client (and a unix listener's mark) carried over to a socket layered on top
+ * (TLS over the raw socket).
+ */
 export function inheritPeer(raw: Socket, layered: Socket): void {
   if (isUnixPeer(raw)) markUnixPeer(layered);
   const own = Object.getOwnPropertyDescriptor(raw, 'remoteAddress');
@@ -119,22 +124,24 @@ export function inheritPeer(raw: Socket, layered: Socket): void {
     setPeer(layered, {
       address: raw.remoteAddress!,
       port: raw.remotePort!,
-      family: raw.remoteFamily as 'IPv4' | 'IPv6',
+      family: raw.remoteFamily === 'IPv6' ? 'IPv6' : 'IPv4',
     });
 }
 
 /**
  * Reads a PROXY header from a trusted peer, then calls `next` with the socket, paused, its unread
- * bytes put back (a TLS layer takes them from there; a plain HTTP server must resume it). A connection without a header is passed on untouched; an untrusted peer's bytes are never
- * read as a header, so its "PROXY ..." line reaches HTTP and is refused there. A malformed header
- * closes the connection.
+ * bytes put back (a TLS layer takes them from there; a plain HTTP server must resume it). A
+ * connection without a header is passed on untouched; an untrusted peer's bytes are never read for
+ * a header, so its "PROXY ..." line reaches HTTP and is refused there. A malformed header closes
+ * the connection.
  */
 export function acceptProxyProtocol(
   socket: Socket,
   next: (socket: Socket) => void,
   onError: (err: Error, socket: Socket) => void,
+  trusted: TrustedPeers,
 ): void {
-  if (!isTrustedPeer(socket)) return next(socket);
+  if (!isTrustedPeer(socket, trusted)) return next(socket);
   let buffered: Buffer = Buffer.alloc(0);
   const timer = setTimeout(() => finish(new ProxyHeaderError('no complete PROXY header in time')), HEADER_TIMEOUT_MS);
   timer.unref();
@@ -149,7 +156,7 @@ export function acceptProxyProtocol(
       if (parsed.peer) setPeer(socket, parsed.peer);
       finish(null, parsed.length);
     } catch (err) {
-      finish(err as Error);
+      finish(err instanceof Error ? err : new Error(String(err)));
     }
   };
   const onEnd = () => finish(new ProxyHeaderError('connection closed inside the PROXY header'));

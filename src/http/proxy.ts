@@ -4,7 +4,7 @@ import { BlockList, isIP, type Socket } from 'node:net';
  * Who the client is, when a proxy stands in front. The socket's peer is the proxy; its
  * `Forwarded` / `X-Forwarded-For` / `X-Forwarded-Proto` headers name the real client and scheme,
  * but anyone can send those headers, so they are believed only from the peers in
- * `--forwarded-allow-ips` (as in Gunicorn and Uvicorn).
+ * `--forwarded-allow-ips` (like Gunicorn and Uvicorn).
  */
 
 export interface ClientInfo {
@@ -22,7 +22,9 @@ export class TrustedPeers {
     this.all = entries.includes('*');
     for (const entry of entries) {
       if (entry === '*') continue;
-      const [ip, bits] = entry.split('/') as [string, string | undefined];
+      const slash = entry.indexOf('/');
+      const ip = slash < 0 ? entry : entry.slice(0, slash);
+      const bits = slash < 0 ? undefined : entry.slice(slash + 1);
       const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
       if (bits === undefined) this.list.addAddress(ip, family);
       else this.list.addSubnet(ip, Number(bits), family);
@@ -38,29 +40,25 @@ export class TrustedPeers {
   }
 }
 
-/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) compares as `10.0.0.1`. */
+/** `::ffff:10.0.0.1` (an IPv4 peer on a dual-stack socket) compares equal to `10.0.0.1`. */
 const unmapped = (address: string) =>
   address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 
-let trusted = new TrustedPeers(['127.0.0.1', '::1']);
-
-/** Set once per worker from `--forwarded-allow-ips`. */
-export function setForwardedAllowIps(entries: readonly string[]): void {
-  trusted = new TrustedPeers(entries);
-}
-
 /**
  * Marks a connection that came in on a `unix:` listener. Its peer is a local process that the
- * socket file's permissions let in (typically nginx), so it is trusted, as in Gunicorn.
+ * socket file's permissions let in (typically nginx), so it is trusted, like in Gunicorn.
  */
-const UNIX_PEER = Symbol.for('gserve.unixPeer');
 export function markUnixPeer(socket: object, unix = true): void {
-  (socket as Record<symbol, boolean>)[UNIX_PEER] = unix;
+  if (unix) unixPeers.add(socket);
+  else unixPeers.delete(socket);
 }
 
-export const isUnixPeer = (socket: object): boolean => (socket as Record<symbol, boolean>)[UNIX_PEER] === true;
+export const isUnixPeer = (socket: object): boolean => unixPeers.has(socket);
 
-export const isTrustedPeer = (socket: Pick<Socket, 'remoteAddress'>): boolean =>
+/** A fact about each connection, held weakly: nothing in it is shared between connections or configured. */
+const unixPeers = new WeakSet<object>();
+
+export const isTrustedPeer = (socket: Pick<Socket, 'remoteAddress'>, trusted: TrustedPeers): boolean =>
   isUnixPeer(socket) || trusted.has(socket.remoteAddress);
 
 type HeaderGetter = (lowerName: string) => string | undefined;
@@ -71,7 +69,7 @@ interface Hop {
   proto?: string;
 }
 
-/** `for=` as RFC 7239 writes it: `192.0.2.1`, `"[2001:db8::1]:4711"`, `"192.0.2.1:80"`, `unknown`, `_hidden`. */
+/** `for=` the way RFC 7239 writes it: `192.0.2.1`, `"[2001:db8::1]:4711"`, `"192.0.2.1:80"`, `unknown`, `_hidden`. */
 function parseNode(value: string): { address?: string; port?: number } {
   const v = value.trim().replace(/^"(.*)"$/, '$1');
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(v);
@@ -114,7 +112,7 @@ function xForwardedHops(forFor: string | undefined, proto: string | undefined): 
  * The client is the right-most hop that is not itself a trusted proxy: hops to its left were
  * written by the client and could be anything. The scheme is the one the first proxy saw.
  */
-function pick(hops: Hop[], peer: ClientInfo): ClientInfo {
+function pick(hops: Hop[], peer: ClientInfo, trusted: TrustedPeers): ClientInfo {
   const out = { ...peer };
   const withAddress = hops.filter((h) => h.address);
   let client = withAddress[0];
@@ -134,12 +132,15 @@ function pick(hops: Hop[], peer: ClientInfo): ClientInfo {
 }
 
 /** `clientInfo` for a request of gserve's engine: what fetch's URL, WSGI's environ and ASGI's scope show. */
-export function requestClient(req: {
-  socket: Pick<Socket, 'remoteAddress' | 'remotePort'>;
-  scheme: 'http' | 'https';
-  header(lowerName: string): string | undefined;
-}): ClientInfo {
-  return clientInfo(req.socket, (name) => req.header(name), req.scheme);
+export function requestClient(
+  req: {
+    socket: Pick<Socket, 'remoteAddress' | 'remotePort'>;
+    scheme: 'http' | 'https';
+    header(lowerName: string): string | undefined;
+  },
+  trusted: TrustedPeers,
+): ClientInfo {
+  return clientInfo(req.socket, (name) => req.header(name), req.scheme, trusted);
 }
 
 /**
@@ -151,12 +152,13 @@ export function clientInfo(
   socket: Pick<Socket, 'remoteAddress' | 'remotePort'>,
   header: HeaderGetter,
   scheme: 'http' | 'https',
+  trusted: TrustedPeers,
 ): ClientInfo {
   const peer: ClientInfo = { clientAddress: socket.remoteAddress ?? '', clientPort: socket.remotePort ?? 0, scheme };
   // Headers first: most requests carry none, and then the peer need not be checked.
   const forwarded = header('forwarded');
   const xff = forwarded ? undefined : header('x-forwarded-for');
   const xfp = forwarded ? undefined : header('x-forwarded-proto');
-  if (!(forwarded || xff || xfp) || !isTrustedPeer(socket)) return peer;
-  return pick(forwarded ? forwardedHops(forwarded) : xForwardedHops(xff, xfp), peer);
+  if (!(forwarded || xff || xfp) || !isTrustedPeer(socket, trusted)) return peer;
+  return pick(forwarded ? forwardedHops(forwarded) : xForwardedHops(xff, xfp), peer, trusted);
 }

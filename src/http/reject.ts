@@ -25,7 +25,7 @@ export const badRequest = (reason: string) => new Rejection(400, reason);
  * nothing later on the connection can be trusted.
  */
 export function rejectionResponse(r: Rejection): Buffer {
-  // Reasons may quote the client's bytes: shown as printable ASCII, whatever they were.
+  // Reasons may quote the client's bytes: shown in printable ASCII, whatever they were.
   const reason = r.reason.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   const body = `${reasonPhrase(r.status)}: ${reason}\n`;
   return Buffer.from(

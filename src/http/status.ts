@@ -5,6 +5,7 @@ export const reasonPhrase = (status: number): string => STATUS_CODES[status] ?? 
 /** Responses that never carry a body (RFC 9110 §6.4.1). */
 export const statusHasNoBody = (status: number): boolean => status < 200 || status === 204 || status === 304;
 
+/** A cache of the Date header for the current second: shared by every response, never configured. */
 let dateSecond = 0;
 let dateValue = '';
 /** The Date header, formatted once per second rather than once per response. */

@@ -1,5 +1,6 @@
 import type { HttpLimits } from './limits.js';
 import { MAX_CHUNK_LINE } from './limits.js';
+import { latin1Decoder } from './node-internals.js';
 import { Rejection, badRequest } from './reject.js';
 import {
   bodyTooLarge,
@@ -15,8 +16,8 @@ import {
 
 /**
  * gserve's own HTTP/1.1 request parser: request line, fields, and a body framed by Content-Length
- * or chunked coding, checked line by line by validate.ts as bytes arrive (a 1 MB request line is
- * refused at its 4 095th byte, not after it ends). Errors come back as a Rejection with the status
+ * or chunked coding, checked line by line by validate.ts while bytes arrive (a 1 MB request line is
+ * refused at its 4 095th byte, not after it ends). Errors come back in a Rejection with the status
  * to answer. It knows nothing of sockets: the engine feeds it chunks and hears about heads, body
  * bytes and message ends through three callbacks.
  */
@@ -32,24 +33,27 @@ export interface HeadInfo {
   upgrade: boolean;
   /** A body follows the head (chunked, or a Content-Length above 0), unless the connection leaves HTTP. */
   hasBody: boolean;
-  /** The client allows another request after this one (HTTP/1.1 without `Connection: close`, or 1.0 with `keep-alive`). */
+  /**
+   * The client allows another request after this one (HTTP/1.1 without `Connection: close`, or 1.0
+   * with `keep-alive`).
+   */
   shouldKeepAlive: boolean;
 }
 
 /** What onHead tells the parser about the message whose head it just saw. */
-export const HeadVerdict = {
+export type HeadVerdict = 0 | 1 | 2;
+export const HeadVerdict: { readonly Continue: 0; readonly Upgrade: 1; readonly Last: 2 } = {
   /** Parse its body (if any), then the next request. */
   Continue: 0,
   /** The connection leaves HTTP after this head (an upgrade was taken): parse nothing more. */
   Upgrade: 1,
   /** This is the connection's last request: parse its body, then nothing more. */
   Last: 2,
-} as const;
-export type HeadVerdict = (typeof HeadVerdict)[keyof typeof HeadVerdict];
+};
 
 export interface StrictParserEvents {
   /**
-   * The head is complete and sound. Returns what happens next (a boolean is read as "upgrade
+   * The head is complete and sound. Returns what happens next (a boolean is read for "upgrade
    * taken" or not). May throw a Rejection to refuse the request.
    */
   onHead(info: HeadInfo): HeadVerdict | boolean;
@@ -80,11 +84,7 @@ type State =
 
 const LF = 0x0a;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
-/** Buffer's latin1 decoder without toString()'s argument juggling (present, untyped, in every Node we support). */
-const latin1: (buf: Buffer, start: number, end: number) => string =
-  typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === 'function'
-    ? (buf, start, end) => (buf as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end)
-    : (buf, start, end) => buf.toString('latin1', start, end);
+const latin1 = latin1Decoder();
 const CR = 0x0d;
 
 /** Leading and trailing optional whitespace (SP / HTAB) around a field value. */
@@ -107,7 +107,7 @@ function listHas(value: string, token: string): boolean {
 
 export class StrictParser {
   private state: State = REQUEST_LINE;
-  /** The start of a line whose end (LF) has not arrived yet, as latin1 text. */
+  /** The start of a line whose end (LF) has not arrived yet, in latin1 text. */
   private partial = '';
   private fields = 0;
   private bodyBytes = 0;
@@ -196,7 +196,7 @@ export class StrictParser {
       }
       if (state === DONE) return offset;
       if (state === REQUEST_LINE && this.partial === '') {
-        // The common case: a whole head in this chunk, decoded once and split into lines as text.
+        // The common case: a whole head in this chunk, decoded once and split into lines of text.
         const headEnd = chunk.indexOf(HEAD_END, offset);
         if (headEnd !== -1) {
           const stop = this.head(latin1(chunk, offset, headEnd + 4), chunk, offset);
@@ -228,8 +228,8 @@ export class StrictParser {
   }
 
   /**
-   * The lines of a head given as text (from `base` in `chunk`, up to and including its first
-   * CRLFCRLF), through the same line() as any other line. Returns the offset where parsing stops,
+   * The lines of a head given in text (from `base` in `chunk`, up to and including its first
+   * CRLFCRLF), through the same line() that any other line goes through. Returns the offset where parsing stops,
    * or -1 to go on after the head.
    */
   private head(text: string, chunk: Buffer, base: number): number {
@@ -302,7 +302,7 @@ export class StrictParser {
     checkFieldCount(++this.fields, this.limits);
   }
 
-  /** The blank line after the fields: judge the head as a whole, hand it over, set up the body. */
+  /** The blank line after the fields: judge the whole head, hand it over, set up the body. */
   private headComplete(chunk: Buffer, offset: number): boolean {
     const version = this.versionMinor === 1 ? '1.1' : '1.0';
     const headers = this.headers;
@@ -353,7 +353,7 @@ export class StrictParser {
     this.messageStart = offset;
     this.state = REQUEST_LINE;
     this.events.onComplete();
-    // Bytes after a request that closes the connection are never read as another request.
+    // Bytes after a request that closes the connection are never read for another request.
     if (this.last || this.ended) {
       this.ended = true;
       this.state = DONE;

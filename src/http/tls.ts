@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import { GserveError, ExitCode } from '../errors.js';
+import { tlsParent } from './node-internals.js';
 import { inheritPeer } from './proxy-protocol.js';
 
 /** node:tls, loaded on first use: a master or worker without --certfile never needs it. */
@@ -24,12 +25,15 @@ export interface TlsSettings {
   http2: boolean;
 }
 
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 function readPem(path: string, setting: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
+    const code = err instanceof Error && 'code' in err ? err.code : undefined;
     throw new TlsSetupError(
-      `Cannot read --${setting} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Check the path and its permissions.`,
+      `Cannot read --${setting} ${path}: ${code ?? messageOf(err)}. Check the path and its permissions.`,
     );
   }
 }
@@ -60,13 +64,17 @@ export function tlsOptions(s: TlsSettings): TlsOptions | null {
     tls().createSecureContext(options);
   } catch (err) {
     throw new TlsSetupError(
-      `The TLS certificate, key or ciphers are not usable: ${(err as Error).message}. Check that --keyfile matches --certfile and that both are PEM.`,
+      `The TLS certificate, key or ciphers are not usable: ${messageOf(err)}. ` +
+        'Check that --keyfile matches --certfile and that both are PEM.',
     );
   }
   return options;
 }
 
-/** When each connection was accepted (performance.now()), for clocks that start at the accept. */
+/**
+ * When each connection was accepted (performance.now()), for clocks that start at the accept: a
+ * fact about each connection, held weakly, never shared between connections or configured.
+ */
 const acceptedAt = new WeakMap<Socket, number>();
 
 /** Records the accept time of a raw socket, once: the edge calls it before the PROXY header or TLS. */
@@ -111,7 +119,8 @@ export function tlsLayer(
     timers.delete(raw);
   };
   const server = tls().createServer(options, (socket) => {
-    const raw = (socket as TLSSocket & { _parent: Socket })._parent;
+    const raw = tlsParent(socket);
+    if (!raw) return socket.destroy(); // not one of ours: nothing to time, nothing to serve
     settle(raw);
     inheritPeer(raw, socket);
     const since = acceptedAt.get(raw);
@@ -119,7 +128,7 @@ export function tlsLayer(
     onSecure(socket);
   });
   server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+    const raw = tlsParent(socket);
     if (!raw || timedOut.has(raw)) return; // our own timeout, already counted
     settle(raw);
     hooks.onFailure('error', err.message, raw);

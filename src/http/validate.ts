@@ -2,12 +2,12 @@ import { MAX_CHUNK_LINE, type HttpLimits } from './limits.js';
 import { Rejection, badRequest } from './reject.js';
 
 /**
- * Strict checks on the text of a request head, line by line and as a whole, following RFC 9110 and
+ * Strict checks on the text of a request head, line by line and whole, following RFC 9110 and
  * RFC 9112 wherever common parsers are lenient. Anything two parsers (ours and a proxy in front)
  * could read differently is refused, since that difference is what request smuggling exploits.
- * gserve's parser (strict-parser.ts) calls these as lines arrive; the node:http path can call the
+ * gserve's parser (strict-parser.ts) calls these while lines arrive; the node:http path can call the
  * same ones on what llhttp parsed.
- * Lines arrive without their CRLF, decoded as latin1 (one char per byte).
+ * Lines arrive without their CRLF, decoded from latin1 (one char per byte).
  */
 
 /** The methods Node's own parser (llhttp) knows, so both HTTP paths accept the same set. */
@@ -55,7 +55,7 @@ const TARGET = /^[\x21-\x7e]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 /** Field value: visible chars, SP, HTAB and obs-text; any other control char is refused. */
 const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
-/** A sound field line as a whole: a token name, a colon, and a value without control characters. */
+/** A sound field line, whole: a token name, a colon, and a value without control characters. */
 const FIELD_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*$/;
 /** Host: a reg-name or IPv4 address, or an [IPv6] literal, and an optional port (RFC 3986, without %-escapes). */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]*)(?::(\d{0,5}))?$/;
@@ -85,12 +85,12 @@ const TOKEN_OR_EMPTY = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]*$/;
 const CHUNK_LINE_PREFIX = /^[0-9A-Fa-f]*(?:(?<=[0-9A-Fa-f]);[^\x00-\x08\x0a-\x1f\x7f]*)?$/;
 
 /**
- * A line that has not ended yet: refused as soon as it is too long, or as soon as what has come
+ * A line that has not ended yet: refused once it is too long, or once what has come
  * cannot begin a valid line. Node's parser judges byte by byte; judging prefixes keeps the two
  * HTTP paths giving the same answer at the same moment, and spares a garbage line the timeout.
  */
 export function checkPartialLine(state: string, line: string, limits: HttpLimits): void {
-  // A CR is allowed only as the last byte so far (its LF may be in the next chunk).
+  // A CR is allowed only for the last byte so far (its LF may be in the next chunk).
   const cr = line.indexOf('\r');
   if (cr !== -1 && cr !== line.length - 1) throw badRequest('a bare CR (not followed by LF)');
   const text = cr === -1 ? line : line.slice(0, -1);
@@ -155,7 +155,7 @@ export function checkRequestLine(line: string, limits: HttpLimits): RequestLine 
   const parts = line.split(' ');
   if (parts.length !== 3)
     throw badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
-  const [method, target, version] = parts as [string, string, string];
+  const [method = '', target = '', version = ''] = parts; // three, counted above
   if (!TOKEN.test(method)) throw badRequest('invalid method token in the request line');
   if (!METHODS.has(method)) throw badRequest(`unknown method ${quote(method)}`);
   if (!TARGET.test(target))
@@ -187,7 +187,7 @@ export interface AbsoluteTarget {
 
 /**
  * Splits `http://host[:port]/path?query` (RFC 9112 §3.2.2). Only http and https are served; a
- * userinfo part (`user@host`) is refused, as RFC 9110 §4.2.4 advises: it is a classic way to make
+ * userinfo part (`user@host`) is refused, like RFC 9110 §4.2.4 advises: it is a classic way to make
  * one authority look like another. Throws a Rejection; returns null for any other target form.
  */
 export function absoluteTarget(target: string): AbsoluteTarget | null {

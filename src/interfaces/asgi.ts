@@ -1,13 +1,15 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
+import { isIterable } from '../http/app-values.js';
 import { requestClient } from '../http/proxy.js';
-import { decodePath, serverAddress, splitTarget } from './scope.js';
+import type { WorkerRuntime } from './runtime.js';
+import { decodePath, splitTarget } from './scope.js';
 import { engineUpgradeRequest, type WebSocketHub } from './websocket.js';
 import type { WebSocket } from 'ws';
 
 /**
  * ASGI 3 for JavaScript: `async (scope, receive, send)`, with ASGI's event names and keys, bytes
- * as Uint8Array and headers as lower-case [name, value] byte pairs.
+ * in Uint8Arrays and headers in lower-case [name, value] byte pairs.
  */
 export type AsgiEvent = { type: string; [key: string]: unknown };
 export type AsgiReceive = () => Promise<AsgiEvent>;
@@ -17,7 +19,10 @@ export type AsgiApp = (scope: AsgiScope, receive: AsgiReceive, send: AsgiSend) =
 
 type AsgiHosted = Extract<HostedApp, { kind: 'asgi' }>;
 
-export const ASGI_VERSION = { version: '3.0', spec_version: '2.4' } as const;
+export const ASGI_VERSION: Readonly<{ version: string; spec_version: string }> = Object.freeze({
+  version: '3.0',
+  spec_version: '2.4',
+});
 const EMPTY = new Uint8Array(0);
 const latin1 = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
 const fromBytes = (value: unknown): string =>
@@ -40,10 +45,12 @@ function scopeHeaders(req: EngineRequest): Array<[Uint8Array, Uint8Array]> {
 
 function responseHeaders(headers: unknown): HeaderList {
   if (headers === undefined || headers === null) return [];
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] !== 'function')
-    throw new AsgiProtocolError('"headers" must be an iterable of [name, value] pairs');
+  if (!isIterable(headers)) throw new AsgiProtocolError('"headers" must be an iterable of [name, value] pairs');
   const out: HeaderList = [];
-  for (const pair of headers as Iterable<[unknown, unknown]>) out.push([fromBytes(pair[0]), fromBytes(pair[1])]);
+  for (const pair of headers) {
+    if (!Array.isArray(pair)) throw new AsgiProtocolError('each of "headers" must be a [name, value] pair');
+    out.push([fromBytes(pair[0]), fromBytes(pair[1])]);
+  }
   return out;
 }
 
@@ -55,10 +62,15 @@ function asBytes(value: unknown, key: string, type: string): Uint8Array {
 }
 
 /** The keys common to http and websocket scopes. */
-function connectionScope(type: 'http' | 'websocket', req: EngineRequest, state: Record<string, unknown>): AsgiScope {
+function connectionScope(
+  type: 'http' | 'websocket',
+  req: EngineRequest,
+  state: Record<string, unknown>,
+  runtime: WorkerRuntime,
+): AsgiScope {
   const { rawPath, query } = splitTarget(req.url);
-  // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
-  const client = requestClient(req);
+  // The client and scheme a trusted proxy tells (--forwarded-allow-ips), else the socket's.
+  const client = requestClient(req, runtime.trustedPeers);
   const secure = client.scheme === 'https';
   return {
     type,
@@ -72,7 +84,7 @@ function connectionScope(type: 'http' | 'websocket', req: EngineRequest, state: 
     root_path: '',
     headers: scopeHeaders(req),
     client: client.clientAddress ? [client.clientAddress, client.clientPort] : null,
-    server: serverAddress(req.socket),
+    server: runtime.unixPaths.serverAddress(req.socket),
     // Each request gets a shallow copy: keys the app adds do not leak between requests.
     state: { ...state },
   };
@@ -158,23 +170,29 @@ function httpSend(
       }
       default:
         throw new AsgiProtocolError(
-          `unexpected event ${JSON.stringify(event?.type)} in an http connection; expected http.response.start or http.response.body`,
+          `unexpected event ${JSON.stringify(event?.type)} in an http connection; ` +
+            'expected http.response.start or http.response.body',
         );
     }
   };
   return { send, state: () => state };
 }
 
-async function serveHttp(app: AsgiHosted, req: EngineRequest, res: EngineResponse): Promise<void> {
+async function serveHttp(
+  app: AsgiHosted,
+  req: EngineRequest,
+  res: EngineResponse,
+  runtime: WorkerRuntime,
+): Promise<void> {
   let finished!: () => void;
   const responseDone = new Promise<void>((resolve) => (finished = resolve));
   const { send, state } = httpSend(req, res, finished);
-  await app.app(connectionScope('http', req, app.state), httpReceive(req, responseDone), send);
+  await app.app(connectionScope('http', req, app.state, runtime), httpReceive(req, responseDone), send);
   if (req.aborted) return;
   if (state() === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
   if (state() === 'started') {
     if (!res.headersSent) throw new AsgiProtocolError('the ASGI app returned without sending http.response.body');
-    res.req.socket.destroy(); // a response cut short: the client must not take it as complete
+    res.req.socket.destroy(); // a response cut short: the client must not take it for complete
   }
 }
 
@@ -199,9 +217,10 @@ async function serveWebSocket(
   req: EngineRequest,
   res: EngineResponse,
   hub: WebSocketHub,
+  runtime: WorkerRuntime,
   onError: (err: unknown) => void,
 ): Promise<void> {
-  const scope = connectionScope('websocket', req, app.state);
+  const scope = connectionScope('websocket', req, app.state, runtime);
   const offered = req.header('sec-websocket-protocol');
   scope.subprotocols = offered
     ? offered
@@ -213,6 +232,8 @@ async function serveWebSocket(
   inbox.push({ type: 'websocket.connect' });
   let phase: 'connecting' | 'open' | 'closed' = 'connecting';
   let ws: WebSocket | null = null;
+  // Set inside send(): read through a function, where the type is not narrowed to the initial null.
+  const openSocket = (): WebSocket | null => ws;
   req.onAbort(() => {
     if (phase === 'connecting') {
       phase = 'closed';
@@ -286,13 +307,13 @@ async function serveWebSocket(
   } catch (err) {
     if (phase === 'connecting') throw err; // the engine answers 500
     onError(err);
-    if (phase === 'open') (ws as WebSocket | null)?.close(1011, 'Internal error');
+    if (phase === 'open') openSocket()?.close(1011, 'Internal error');
     return;
   }
   if (phase === 'connecting') {
     onError(new AsgiProtocolError('the ASGI app returned without accepting or closing the websocket'));
     deny(500);
-  } else if (phase === 'open') (ws as WebSocket | null)?.close(1000);
+  } else if (phase === 'open') openSocket()?.close(1000);
 }
 
 export interface AsgiAdapterOptions {
@@ -300,13 +321,17 @@ export interface AsgiAdapterOptions {
   onError(err: unknown, what: string): void;
 }
 
-export function asgiAdapter(app: AsgiHosted, opts: AsgiAdapterOptions): EngineHandler {
+export function asgiAdapter(app: AsgiHosted, runtime: WorkerRuntime, opts: AsgiAdapterOptions): EngineHandler {
   return (req, res) => {
     if (req.upgrade && req.header('upgrade')?.toLowerCase() === 'websocket') {
-      if (opts.hub) return serveWebSocket(app, req, res, opts.hub, (err) => opts.onError(err, `WebSocket ${req.url}`));
-      res.writeHead(501, [['content-type', 'text/plain']]).end('WebSocket needs the async worker class (-k async)\n');
+      const { hub } = opts;
+      if (hub) return serveWebSocket(app, req, res, hub, runtime, (err) => opts.onError(err, `WebSocket ${req.url}`));
+      // No hub: the sync class, which serves one connection at a time (interfaces/gateway.ts).
+      res
+        .writeHead(501, [['content-type', 'text/plain']])
+        .end('WebSocket needs the async or thread worker class, not -k sync\n');
       return;
     }
-    return serveHttp(app, req, res);
+    return serveHttp(app, req, res, runtime);
   };
 }

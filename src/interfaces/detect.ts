@@ -13,21 +13,37 @@ export type FetchHandler = (
   server?: unknown,
 ) => Response | undefined | void | Promise<Response | undefined | void>;
 
+/**
+ * An app's function the way gserve holds it: called with the interface's arguments, and whatever it
+ * returns is checked where it is used (a Response, an iterable, a promise), never taken on trust.
+ */
+export type AppCall<F> = F extends (...args: infer A) => unknown ? (...args: A) => unknown : never;
+
 export type HostedApp =
   | { kind: 'node'; listener: NodeListener; upgrade?: NodeUpgradeHandler; websocket?: NodeWebSocketHandlers }
-  | { kind: 'fetch'; fetch: FetchHandler; target: unknown; websocket?: BunWebSocketHandlers }
-  | { kind: 'wsgi'; app: WsgiApp }
+  | { kind: 'fetch'; fetch: AppCall<FetchHandler>; target: unknown; websocket?: BunWebSocketHandlers }
+  | { kind: 'wsgi'; app: AppCall<WsgiApp> }
   /** `state` is filled by the lifespan startup and shallow-copied into every request scope. */
-  | { kind: 'asgi'; app: AsgiApp; state: Record<string, unknown> };
+  | { kind: 'asgi'; app: AppCall<AsgiApp>; state: Record<string, unknown> };
 
 export type InterfaceChoice = 'auto' | HostedApp['kind'];
 
 type AnyFn = (...args: unknown[]) => unknown;
 const isFn = (v: unknown): v is AnyFn => typeof v === 'function';
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+
+/** WebSocket handlers: an object whose hooks are functions where present (each is called only if there). */
+const hooksOf = (v: unknown, hooks: readonly string[]): v is Record<string, unknown> =>
+  isObject(v) && hooks.every((hook) => v[hook] === undefined || v[hook] === null || isFn(v[hook]));
+const isNodeHandlers = (v: unknown): v is NodeWebSocketHandlers => hooksOf(v, ['open', 'message', 'close', 'error']);
+const isBunHandlers = (v: unknown): v is BunWebSocketHandlers =>
+  hooksOf(v, ['open', 'message', 'close', 'ping', 'pong', 'drain']);
 const AsyncFunction = (async () => {}).constructor;
 
-/** The name of a function's first declared parameter, read from its source; null when it has none or it is destructured. */
+/**
+ * The name of a function's first declared parameter, read from its source; null when it has none
+ * or it is destructured.
+ */
 export function firstParameterName(fn: AnyFn): string | null {
   const source = Function.prototype.toString.call(fn);
   const m =
@@ -41,22 +57,23 @@ function nodeExtras(
   value: unknown,
   exports: Record<string, unknown>,
 ): Pick<Extract<HostedApp, { kind: 'node' }>, 'upgrade' | 'websocket'> {
-  const from = (key: string) =>
-    (isObject(value) || isFn(value) ? (value as Record<string, unknown>)[key] : undefined) ?? exports[key];
+  const from = (key: string): unknown =>
+    (isObject(value) || isFn(value) ? Reflect.get(value, key) : undefined) ?? exports[key];
   const upgrade = from('upgrade');
   const websocket = from('websocket');
   return {
-    upgrade: isFn(upgrade) ? (upgrade as NodeUpgradeHandler) : undefined,
-    websocket: isObject(websocket) ? (websocket as NodeWebSocketHandlers) : undefined,
+    upgrade: isFn(upgrade) ? upgrade : undefined,
+    websocket: isNodeHandlers(websocket) ? websocket : undefined,
   };
 }
 
 function asNode(value: unknown, exports: Record<string, unknown>): HostedApp | null {
-  if (isFn(value)) return { kind: 'node', listener: value as NodeListener, ...nodeExtras(value, exports) };
+  if (isFn(value)) return { kind: 'node', listener: value, ...nodeExtras(value, exports) };
   // Koa: the app object itself, whose callback() is the (req, res) listener.
-  const v = value as { callback?: AnyFn } | null;
-  if (isObject(v) && isFn(v.callback))
-    return { kind: 'node', listener: v.callback() as NodeListener, ...nodeExtras(value, exports) };
+  if (isObject(value) && isFn(value.callback)) {
+    const listener = value.callback();
+    if (isFn(listener)) return { kind: 'node', listener, ...nodeExtras(value, exports) };
+  }
   return null;
 }
 
@@ -64,19 +81,16 @@ function asFetch(value: unknown, exports: Record<string, unknown>): HostedApp | 
   // Bun's convention: `export default { fetch, websocket }`; a handler function may export `websocket` beside it.
   const websocketOf = (v: unknown) => {
     const ws = (isObject(v) ? v.websocket : undefined) ?? exports.websocket;
-    return isObject(ws) ? (ws as BunWebSocketHandlers) : undefined;
+    return isBunHandlers(ws) ? ws : undefined;
   };
-  if (isFn(value))
-    return { kind: 'fetch', fetch: value as FetchHandler, target: undefined, websocket: websocketOf(undefined) };
-  const v = value as { fetch?: AnyFn } | null;
-  if (isObject(v) && isFn(v.fetch))
-    return { kind: 'fetch', fetch: v.fetch.bind(v) as FetchHandler, target: v, websocket: websocketOf(v) };
+  if (isFn(value)) return { kind: 'fetch', fetch: value, target: undefined, websocket: websocketOf(undefined) };
+  if (isObject(value) && isFn(value.fetch))
+    return { kind: 'fetch', fetch: value.fetch.bind(value), target: value, websocket: websocketOf(value) };
   return null;
 }
 
-const asWsgi = (value: unknown): HostedApp | null => (isFn(value) ? { kind: 'wsgi', app: value as WsgiApp } : null);
-const asAsgi = (value: unknown): HostedApp | null =>
-  isFn(value) ? { kind: 'asgi', app: value as AsgiApp, state: {} } : null;
+const asWsgi = (value: unknown): HostedApp | null => (isFn(value) ? { kind: 'wsgi', app: value } : null);
+const asAsgi = (value: unknown): HostedApp | null => (isFn(value) ? { kind: 'asgi', app: value, state: {} } : null);
 
 /** `--interface auto` for a function: the rules in docs/interfaces.md, in order. */
 function detectFunction(value: AnyFn, exports: Record<string, unknown>): HostedApp | null {
@@ -114,13 +128,17 @@ export function detectInterface(
     if (!hosted) {
       throw new AppLoadError(
         'GSERVE_E_INTERFACE',
-        `${where} is a function that declares no parameters, so its interface cannot be told: pass --interface node for (req, res), fetch for (request) => Response, wsgi for (environ, startResponse) or asgi for async (scope, receive, send).`,
+        `${where} is a function that declares no parameters, so its interface cannot be told: ` +
+          'pass --interface node for (req, res), fetch for (request) => Response, ' +
+          'wsgi for (environ, startResponse) or asgi for async (scope, receive, send).',
       );
     }
   }
   if (!hosted) {
     const wanted = {
-      auto: 'a (req, res) listener, a fetch handler, an object with a fetch method, a WSGI (environ, startResponse) or an ASGI async (scope, receive, send) function',
+      auto:
+        'a (req, res) listener, a fetch handler, an object with a fetch method, ' +
+        'a WSGI (environ, startResponse) or an ASGI async (scope, receive, send) function',
       node: 'a (req, res) listener or a Koa app',
       fetch: 'a (request) => Response function or an object with a fetch method',
       wsgi: 'a (environ, startResponse) => Iterable function',

@@ -1,21 +1,20 @@
-import type { ServerResponse } from 'node:http';
-import type { Http2ServerRequest } from 'node:http2';
 import { Readable } from 'node:stream';
 import type { CompatListener } from '../http/http2.js';
 import { clientInfo } from '../http/proxy.js';
 import type { HostedApp } from './detect.js';
+import type { WorkerRuntime } from './runtime.js';
 import { fetchServerFor } from './fetch.js';
 
 /** HTTP/2 forbids the connection-specific headers of HTTP/1.1. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
 
 /**
- * Bun's `server` argument on an HTTP/2 stream: the worker's topics as on HTTP/1.1, the client's
+ * Bun's `server` argument on an HTTP/2 stream: the worker's topics like on HTTP/1.1, the client's
  * address, and `upgrade()` answering false: WebSocket is served over HTTP/1.1 only (RFC 8441 is
  * not offered), so a browser opens its WebSockets on an HTTP/1.1 connection, where it succeeds.
  */
-function http2Server(app: Extract<HostedApp, { kind: 'fetch' }>) {
-  const shared = fetchServerFor(app, null);
+function http2Server(runtime: WorkerRuntime) {
+  const shared = fetchServerFor(runtime, null);
   const clients = new WeakMap<Request, ReturnType<typeof clientInfo>>();
   return {
     clients,
@@ -31,21 +30,21 @@ function http2Server(app: Extract<HostedApp, { kind: 'fetch' }>) {
 }
 
 /** Runs a fetch app on node's HTTP/2 compatibility request/response pair. */
-export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>): CompatListener {
-  const server = http2Server(app);
+export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>, runtime: WorkerRuntime): CompatListener {
+  const server = http2Server(runtime);
   return async (req, res) => {
     const headers = new Headers();
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) if (!raw[i]!.startsWith(':')) headers.append(raw[i]!, raw[i + 1]!);
-    const authority = (req as Http2ServerRequest).authority ?? req.headers.host ?? 'localhost';
-    const client = clientInfo(req.socket, (name) => headers.get(name) ?? undefined, 'https');
+    const authority = ('authority' in req ? req.authority : undefined) ?? req.headers.host ?? 'localhost';
+    const client = clientInfo(req.socket, (name) => headers.get(name) ?? undefined, 'https', runtime.trustedPeers);
     const { scheme } = client;
     const method = req.method ?? 'GET';
     const withBody = method !== 'GET' && method !== 'HEAD';
     const request = new Request(`${scheme}://${authority}${req.url}`, {
       method,
       headers,
-      body: withBody ? (Readable.toWeb(req as Readable) as ReadableStream<Uint8Array>) : null,
+      body: withBody ? Readable.toWeb(req) : null,
       duplex: 'half',
     });
     server.clients.set(request, client);
@@ -65,10 +64,11 @@ export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>): Compa
       res.end();
       return;
     }
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    // Both response classes write bytes the same way; their other overloads differ.
+    const body: { write(chunk: Uint8Array): boolean } = res;
+    for await (const chunk of response.body) {
       if (res.destroyed) break;
-      if (!(res as ServerResponse).write(chunk))
-        await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      if (!body.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
     }
     res.end();
   };

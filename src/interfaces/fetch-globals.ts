@@ -4,7 +4,7 @@
  * - `LazyRequest`: what a fetch app receives. `method`, `url` and `headers` are answered from the
  *   parsed request head; anything else (`body`, `signal`, `json()`, `clone()`…) first builds the real
  *   `Request` and delegates to it. An app that only routes on the URL never pays for a `Request`.
- * - `FastResponse`: installed as the global `Response` in workers that serve a fetch app. When built
+ * - `FastResponse`: installed for the global `Response` in workers that serve a fetch app. When built
  *   from a string, bytes or nothing, it keeps its init and builds no real `Response` unless the app
  *   touches more than `status`/`statusText`/`ok`; the engine then writes the kept body directly
  *   instead of reading it back through a `ReadableStream`. Other bodies (streams, Blob, FormData…)
@@ -17,6 +17,7 @@ export const NativeRequest: typeof Request = globalThis.Request;
 export type HeadersInit = NonNullable<ConstructorParameters<typeof Headers>[0]>;
 type BodyInit = ConstructorParameters<typeof Response>[0];
 type RequestInfo = ConstructorParameters<typeof Request>[0];
+type RedirectStatus = Parameters<typeof Response.redirect>[1];
 export const NativeResponse: typeof Response = globalThis.Response;
 
 const kReal = Symbol('gserve.real');
@@ -30,7 +31,7 @@ export interface KeptResponse {
   statusText: string | undefined;
 }
 
-/** Copies every member of `from` onto `onto` as a delegate to the real object that `real(this)` returns. */
+/** Copies every member of `from` onto `onto`, each a delegate to the real object that `real(this)` returns. */
 // biome-ignore lint/suspicious/noExplicitAny: `real` unwraps any of the WHATWG classes it is given
 function delegateAll(onto: object, from: object, skip: Set<string | symbol>, real: (self: any) => any): void {
   for (const key of Reflect.ownKeys(from)) {
@@ -66,6 +67,12 @@ export interface RequestSource {
   build(headers: Headers): Request;
 }
 
+/**
+ * The type says what the prototype chain does: every member of Request not defined below is
+ * delegated to the real Request (delegateAll), and the chain reaches Request.prototype.
+ */
+export interface LazyRequest extends Request {}
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the Request/Response members come from delegateAll()
 export class LazyRequest {
   private [kReal]: Request | undefined;
   private url_: string | undefined;
@@ -95,7 +102,7 @@ delegateAll(
 /** The global Request while the fast path is installed: unwraps a LazyRequest given to `new Request(...)`. */
 class GserveRequest extends NativeRequest {
   constructor(input: RequestInfo | URL | LazyRequest, init?: RequestInit) {
-    super(input instanceof LazyRequest ? input.real() : (input as RequestInfo), init);
+    super(input instanceof LazyRequest ? input.real() : input, init);
   }
   static override [Symbol.hasInstance](value: unknown): boolean {
     return value instanceof NativeRequest;
@@ -108,6 +115,9 @@ Object.setPrototypeOf(LazyRequest.prototype, GserveRequest.prototype);
 const isFastBody = (body: unknown): body is FastBody | undefined =>
   body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 
+/** The type says what the prototype chain does, like for LazyRequest. */
+export interface FastResponse extends Response {}
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the Request/Response members come from delegateAll()
 export class FastResponse {
   /** The brand: `instanceof FastResponse` is true for native responses too (see Symbol.hasInstance). */
   readonly #fast = true;
@@ -147,7 +157,7 @@ export class FastResponse {
     }
     return this[kReal];
   }
-  /** The kept body and head when the body can be written as is (the real Response, if built, has not been read). */
+  /** The kept body and head when the body can be written unchanged (the real Response, if built, has not been read). */
   kept(): { body: FastBody; status: number; headers: HeadersInit | undefined; real: Response | undefined } | null {
     const kept = this[kInit];
     const real = this[kReal];
@@ -157,10 +167,10 @@ export class FastResponse {
   static json(data: unknown, init: ResponseInit = {}): Response {
     const headers = new Headers(init.headers);
     if (!headers.has('content-type')) headers.set('content-type', 'application/json');
-    return new FastResponse(JSON.stringify(data), { ...init, headers }) as unknown as Response;
+    return new FastResponse(JSON.stringify(data), { ...init, headers });
   }
-  static redirect(url: string | URL, status?: number): Response {
-    return NativeResponse.redirect(url, status as 301);
+  static redirect(url: string | URL, status: RedirectStatus = 302): Response {
+    return NativeResponse.redirect(url, status);
   }
   static error(): Response {
     return NativeResponse.error();
@@ -177,11 +187,12 @@ delegateAll(
 );
 Object.setPrototypeOf(FastResponse.prototype, NativeResponse.prototype);
 
-let installed = false;
-/** Makes the stand-ins the globals of this worker process (only workers serving a fetch app). */
+/**
+ * Makes the stand-ins the globals of this worker process (only workers serving a fetch app, unless
+ * --no-override-global-objects). Globals are process-wide by nature; installing twice is harmless.
+ */
 export function installFastGlobals(): void {
-  if (installed) return;
-  installed = true;
+  if (globalThis.Response === FastResponse) return;
   Object.defineProperty(globalThis, 'Response', { value: FastResponse, writable: true, configurable: true });
   Object.defineProperty(globalThis, 'Request', { value: GserveRequest, writable: true, configurable: true });
 }

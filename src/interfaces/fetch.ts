@@ -1,8 +1,10 @@
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
-import { requestClient } from '../http/proxy.js';
+import { isThenable } from '../http/app-values.js';
+import { requestClient, type TrustedPeers } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
+import type { WorkerRuntime } from './runtime.js';
 import {
   FastResponse,
   LazyRequest,
@@ -24,17 +26,17 @@ import {
 type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
 
 /**
- * The absolute URL a fetch app sees; the Host header names the authority, as browsers sent it; the
+ * The absolute URL a fetch app sees; the Host header names the authority, the way browsers sent it; the
  * scheme is the listener's, or a trusted proxy's X-Forwarded-Proto / Forwarded.
  */
-export function requestUrl(req: EngineRequest): string {
+export function requestUrl(req: EngineRequest, trusted: TrustedPeers): string {
   let host = req.header('host');
   if (host === undefined) {
     // HTTP/1.0 may omit Host: name the listening address (bracketed when IPv6; a Unix socket has none).
     const address = req.socket.localAddress;
     host = address ? `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}` : 'localhost';
   }
-  const { scheme } = requestClient(req);
+  const { scheme } = requestClient(req, trusted);
   return `${scheme}://${host}${req.url}`;
 }
 
@@ -46,33 +48,39 @@ function requestHeaders(req: EngineRequest): Headers {
 }
 
 /** The real Request, with a streamed body and a signal that aborts when the client leaves. */
-function buildRequest(req: EngineRequest, headers: Headers): Request {
+function buildRequest(req: EngineRequest, headers: Headers, trusted: TrustedPeers): Request {
   const controller = new AbortController();
   req.onAbort(() => controller.abort(new Error('The client disconnected')));
   const withBody = req.hasBody && req.method !== 'GET' && req.method !== 'HEAD';
-  return new NativeRequest(requestUrl(req), {
+  const init: RequestInit & { duplex: 'half' } = {
     method: req.method,
     headers,
-    body: withBody ? (Readable.toWeb(req.body) as ReadableStream<Uint8Array>) : null,
+    body: withBody ? Readable.toWeb(req.body) : null,
     duplex: 'half',
     signal: controller.signal,
-  } as RequestInit);
+  };
+  return new NativeRequest(requestUrl(req, trusted), init);
 }
 
-const kEngineRequest = Symbol('gserve.engineRequest');
-type Tagged = LazyRequest & { [kEngineRequest]: EngineRequest };
+/** A LazyRequest that remembers the engine's request, for `server.upgrade()` and `server.requestIP()`. */
+class EngineLazyRequest extends LazyRequest {
+  constructor(
+    source: RequestSource,
+    readonly engineRequest: EngineRequest,
+  ) {
+    super(source);
+  }
+}
 
 /** The request a fetch app receives: a LazyRequest over the engine's parsed head (see fetch-globals.ts). */
-export function toWebRequest(req: EngineRequest): Request {
+export function toWebRequest(req: EngineRequest, trusted: TrustedPeers): LazyRequest {
   const source: RequestSource = {
     method: req.method,
-    url: () => requestUrl(req),
+    url: () => requestUrl(req, trusted),
     headers: () => requestHeaders(req),
-    build: (headers) => buildRequest(req, headers),
+    build: (headers) => buildRequest(req, headers, trusted),
   };
-  const lazy = new LazyRequest(source) as Tagged;
-  lazy[kEngineRequest] = req;
-  return lazy as unknown as Request;
+  return new EngineLazyRequest(source, req);
 }
 
 function headerList(headers: Headers): HeaderList {
@@ -84,7 +92,7 @@ function headerList(headers: Headers): HeaderList {
   return out;
 }
 
-/** Headers as given to `new Response(body, { headers })`, without building a Headers object. */
+/** Headers in the form given to `new Response(body, { headers })`, without building a Headers object. */
 function initHeaderList(init: HeadersInit | undefined, body: FastBody): HeaderList {
   let out: HeaderList;
   if (init === undefined) out = [];
@@ -93,8 +101,9 @@ function initHeaderList(init: HeadersInit | undefined, body: FastBody): HeaderLi
   else {
     out = [];
     for (const name in init) {
-      const value = (init as Record<string, string | string[]>)[name]!;
-      if (Array.isArray(value)) for (const v of value) out.push([name, v]);
+      // A JavaScript app may give numbers too: each value becomes a string, like in the Headers class.
+      const value: unknown = init[name];
+      if (Array.isArray(value)) for (const v of value) out.push([name, String(v)]);
       else out.push([name, String(value)]);
     }
   }
@@ -139,9 +148,7 @@ export async function sendWebResponse(response: Response, res: EngineResponse): 
 }
 
 function notAResponse(value: unknown): TypeError {
-  return new TypeError(
-    `the fetch handler returned ${value === undefined ? 'undefined' : value === null ? 'null' : typeof value}, not a Response`,
-  );
+  return new TypeError(`the fetch handler returned ${value === null ? 'null' : typeof value}, not a Response`);
 }
 
 /**
@@ -151,9 +158,17 @@ function notAResponse(value: unknown): TypeError {
 export class FetchServer {
   readonly pending = new WeakMap<EngineRequest, { data: unknown; headers?: HeadersInit }>();
   readonly topics = new Topics();
-  constructor(public hub: WebSocketHub | null) {}
+  /** The engine's request behind each native Request handed out (--no-override-global-objects). */
+  readonly natives = new WeakMap<Request, EngineRequest>();
+  constructor(
+    public hub: WebSocketHub | null,
+    private readonly trusted: TrustedPeers,
+  ) {}
+  private engineRequestOf(request: Request): EngineRequest | undefined {
+    return request instanceof EngineLazyRequest ? request.engineRequest : this.natives.get(request);
+  }
   upgrade(request: Request, options: { data?: unknown; headers?: HeadersInit } = {}): boolean {
-    const req = (request as unknown as Partial<Tagged>)[kEngineRequest];
+    const req = this.engineRequestOf(request);
     if (!this.hub || !req?.upgrade || req.header('upgrade')?.toLowerCase() !== 'websocket') return false;
     this.pending.set(req, { data: options.data, headers: options.headers });
     return true;
@@ -162,23 +177,21 @@ export class FetchServer {
     return this.topics.publish(topic, message);
   }
   requestIP(request: Request): { address: string; family: string; port: number } | null {
-    const req = (request as unknown as Partial<Tagged>)[kEngineRequest];
+    const req = this.engineRequestOf(request);
     if (!req) return null;
     // The client a trusted proxy names (--forwarded-allow-ips), else the socket's peer.
-    const { clientAddress, clientPort } = requestClient(req);
+    const { clientAddress, clientPort } = requestClient(req, this.trusted);
     return clientAddress
       ? { address: clientAddress, family: isIP(clientAddress) === 6 ? 'IPv6' : 'IPv4', port: clientPort }
       : null;
   }
 }
 
-const servers = new WeakMap<FetchApp, FetchServer>();
-/** One `server` per app and worker, so requests on every listener and protocol share its topics. */
-export function fetchServerFor(app: FetchApp, hub: WebSocketHub | null): FetchServer {
-  let server = servers.get(app);
-  if (!server) servers.set(app, (server = new FetchServer(hub)));
-  else if (hub) server.hub = hub; // the HTTP/2 bridge asks first without one
-  return server;
+/** One `server` per worker (it hosts one app), so requests on every listener and protocol share its topics. */
+export function fetchServerFor(runtime: WorkerRuntime, hub: WebSocketHub | null): FetchServer {
+  runtime.fetchServer ??= new FetchServer(hub, runtime.trustedPeers);
+  if (hub) runtime.fetchServer.hub = hub; // the HTTP/2 bridge asks first without one
+  return runtime.fetchServer;
 }
 
 export interface FetchAdapterOptions {
@@ -186,9 +199,20 @@ export interface FetchAdapterOptions {
   onError(err: unknown, what: string): void;
 }
 
-export function fetchAdapter(app: FetchApp, opts: FetchAdapterOptions): EngineHandler {
-  installFastGlobals();
-  const server = fetchServerFor(app, app.websocket ? opts.hub : null);
+export function fetchAdapter(app: FetchApp, runtime: WorkerRuntime, opts: FetchAdapterOptions): EngineHandler {
+  // --no-override-global-objects: node's own Request and Response stay, and the app gets a real
+  // Request (node's constructor cannot unwrap a LazyRequest); its responses take the stream path.
+  const { overrideGlobalObjects } = runtime.settings;
+  if (overrideGlobalObjects) installFastGlobals();
+  const server = fetchServerFor(runtime, app.websocket ? opts.hub : null);
+  const trusted = runtime.trustedPeers;
+  const webRequest = (req: EngineRequest): Request => {
+    const lazy = toWebRequest(req, trusted);
+    if (overrideGlobalObjects) return lazy;
+    const native = lazy.real();
+    server.natives.set(native, req);
+    return native;
+  };
 
   const upgrade = async (req: EngineRequest, data: unknown, headers: HeadersInit | undefined): Promise<void> => {
     const { socket, head } = req.takeSocket();
@@ -206,11 +230,7 @@ export function fetchAdapter(app: FetchApp, opts: FetchAdapterOptions): EngineHa
     );
   };
 
-  const finish = (
-    response: Response | undefined | void,
-    req: EngineRequest,
-    res: EngineResponse,
-  ): void | Promise<void> => {
+  const finish = (response: unknown, req: EngineRequest, res: EngineResponse): void | Promise<void> => {
     if (req.upgrade) {
       const pending = server.pending.get(req);
       if (pending) return upgrade(req, pending.data, pending.headers);
@@ -221,11 +241,9 @@ export function fetchAdapter(app: FetchApp, opts: FetchAdapterOptions): EngineHa
   };
 
   return (req, res) => {
-    const result = app.fetch(toWebRequest(req), server);
+    const result = app.fetch(webRequest(req), server);
     // A handler that answers synchronously (Hono's, for sync routes) is finished without a promise turn.
-    if (result && typeof (result as Promise<Response>).then === 'function') {
-      return (result as Promise<Response | undefined>).then((response) => finish(response, req, res));
-    }
-    return finish(result as Response | undefined, req, res);
+    if (isThenable(result)) return Promise.resolve(result).then((response) => finish(response, req, res));
+    return finish(result, req, res);
   };
 }

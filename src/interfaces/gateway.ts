@@ -1,15 +1,16 @@
-import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { isCatchable } from '../http/app-values.js';
 import type { EngineHandler } from '../http/engine.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from './detect.js';
-import { registerListeners } from './scope.js';
-import type { UpgradeRequest, WebSocketHub } from './websocket.js';
+import type { WorkerRuntime } from './runtime.js';
+import type { WebSocketHub } from './websocket.js';
 
 /**
- * The adapters and `ws`, loaded by prepareGateway() for the app's interface only: a node app never
- * loads the fetch adapter (which brings undici, through the WHATWG globals) nor the others, and
- * `ws` is loaded only where a WebSocket can be served.
+ * A cache of modules: the adapters and `ws`, loaded by prepareGateway() for the app's interface
+ * only. A node app never loads the fetch adapter (which brings undici, through the WHATWG globals)
+ * nor the others, and `ws` is loaded only where a WebSocket can be served. No settings live here.
  */
 const loaded: {
   fetch?: typeof import('./fetch.js');
@@ -31,76 +32,45 @@ export async function prepareGateway(app: HostedApp): Promise<void> {
 function need<K extends keyof typeof loaded>(name: K): NonNullable<(typeof loaded)[K]> {
   const module = loaded[name];
   if (!module) throw new Error(`internal: the ${name} module was not loaded (prepareGateway() first)`);
-  return module as NonNullable<(typeof loaded)[K]>;
+  return module;
 }
 
 /**
  * What the worker needs to host a gateway app: the engine handler for fetch/wsgi/asgi apps, the
- * WebSocket hub (one per worker process: one set of open sockets to close at a graceful stop) and
- * the upgrade hook for node apps. Settings arrive once, from the worker's boot settings.
+ * WebSocket hub (one per worker: one set of open sockets to close at a graceful stop) and the
+ * upgrade hook for node apps. The settings and the hub are the worker's runtime's (runtime.ts).
  */
-export interface GatewaySettings {
-  wsMaxSize: number;
-  /** Seconds. */
-  wsPingInterval: number;
-  /** Seconds. */
-  wsPingTimeout: number;
-  wsPerMessageDeflate: boolean;
-  wsgiSpoolSize: number;
-  workers: number;
-  workerClass: string;
-}
-
-let settings: GatewaySettings = {
-  wsMaxSize: 16 * 1024 * 1024,
-  wsPingInterval: 20,
-  wsPingTimeout: 20,
-  wsPerMessageDeflate: false,
-  wsgiSpoolSize: 1024 * 1024,
-  workers: 1,
-  workerClass: 'async',
-};
-let hub: WebSocketHub | null = null;
-
-export function configureGateway(
-  from: Partial<GatewaySettings>,
-  listeners: ReadonlyArray<{ fd: number; address: string }> = [],
-): void {
-  settings = { ...settings, ...from };
-  hub = null;
-  registerListeners(listeners);
-}
-
-/**
- * WebSocket needs a class that can hold a long-lived socket: not sync, which serves one connection
- * at a time. The thread class tunnels an upgraded connection to one app thread (worker/thread-forward.ts).
- */
-const webSocketCapable = () => settings.workerClass !== 'sync';
-
-function theHub(): WebSocketHub {
-  return (hub ??= new (need('websocket').WebSocketHub)({
+function hubOf(runtime: WorkerRuntime): WebSocketHub {
+  const { settings } = runtime;
+  runtime.hub ??= new (need('websocket').WebSocketHub)({
     maxPayload: settings.wsMaxSize,
     pingInterval: settings.wsPingInterval * 1000,
     pingTimeout: settings.wsPingTimeout * 1000,
     perMessageDeflate: settings.wsPerMessageDeflate,
-  }));
+  });
+  return runtime.hub;
 }
 
 export type ErrorReporter = (err: unknown, what: string) => void;
 
 /** The engine handler for a gateway app (every kind but `node`). */
 export function engineHandlerFor(
+  runtime: WorkerRuntime,
   app: Exclude<HostedApp, { kind: 'node' }>,
   onError: ErrorReporter,
   onWsgiErrors: (line: string) => void,
 ): EngineHandler {
+  const { settings } = runtime;
   switch (app.kind) {
     case 'fetch':
-      return need('fetch').fetchAdapter(app, { hub: app.websocket && webSocketCapable() ? theHub() : null, onError });
+      return need('fetch').fetchAdapter(app, runtime, {
+        hub: app.websocket && runtime.webSocketCapable ? hubOf(runtime) : null,
+        onError,
+      });
     case 'asgi':
-      return need('asgi').asgiAdapter(app, { hub: webSocketCapable() ? theHub() : null, onError });
+      return need('asgi').asgiAdapter(app, runtime, { hub: runtime.webSocketCapable ? hubOf(runtime) : null, onError });
     case 'wsgi':
-      return need('wsgi').wsgiAdapter(app, {
+      return need('wsgi').wsgiAdapter(app, runtime, {
         spoolSize: settings.wsgiSpoolSize,
         multithread: settings.workerClass === 'thread',
         multiprocess: settings.workers > 1,
@@ -110,8 +80,8 @@ export function engineHandlerFor(
 }
 
 /** At a graceful stop (the protocol's 'draining' event), open WebSockets are closed with 1001. */
-export function closeWebSocketsOnDrain(protocol: ProtocolServer): void {
-  protocol.on('draining', () => hub?.closeAll());
+export function closeWebSocketsOnDrain(runtime: WorkerRuntime, protocol: ProtocolServer): void {
+  protocol.on('draining', () => runtime.hub?.closeAll());
 }
 
 /**
@@ -119,23 +89,23 @@ export function closeWebSocketsOnDrain(protocol: ProtocolServer): void {
  * export, else its `websocket` handlers through `ws`. Without either, upgrade requests are refused.
  */
 export function attachNodeUpgrade(
-  server: HttpServer,
+  runtime: WorkerRuntime,
+  server: Server,
   app: Extract<HostedApp, { kind: 'node' }>,
   onError: ErrorReporter,
 ): void {
   const { upgrade, websocket } = app;
-  if ((!upgrade && !websocket) || !webSocketCapable()) return;
+  if ((!upgrade && !websocket) || !runtime.webSocketCapable) return;
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     try {
       if (upgrade) {
         const out = upgrade(req, socket, head);
-        if (out && typeof (out as Promise<unknown>).catch === 'function')
-          (out as Promise<unknown>).catch((err) => onError(err, `upgrade ${req.url}`));
+        if (isCatchable(out)) out.catch((err) => onError(err, `upgrade ${req.url}`));
         return;
       }
-      void theHub()
-        .accept(req as UpgradeRequest, socket, head)
+      void hubOf(runtime)
+        .accept(req, socket, head)
         .then(
           (ws) =>
             ws &&

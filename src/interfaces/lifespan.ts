@@ -1,9 +1,9 @@
 import { AppLoadError } from '../errors.js';
-import type { AsgiApp, AsgiEvent } from './asgi.js';
-import type { HostedApp } from './detect.js';
+import type { AsgiApp, AsgiEvent, AsgiScope } from './asgi.js';
+import type { AppCall, HostedApp } from './detect.js';
 
 /**
- * ASGI lifespan, as Uvicorn runs it: one long call of the app with a `lifespan` scope, told
+ * ASGI lifespan, the way Uvicorn runs it: one long call of the app with a `lifespan` scope, told
  * `lifespan.startup` before the worker takes connections and `lifespan.shutdown` after it has
  * stopped. What the app puts in `scope.state` during startup is copied into every request scope.
  */
@@ -33,14 +33,14 @@ export class Lifespan {
   private supported = false;
 
   private constructor(
-    private readonly app: AsgiApp,
+    private readonly app: AppCall<AsgiApp>,
     private readonly state: Record<string, unknown>,
     private readonly log: LifespanLog,
   ) {}
 
   /** Runs the startup; resolves with the running lifespan, or null when the app does not speak it (auto). */
   static async start(
-    app: AsgiApp,
+    app: AppCall<AsgiApp>,
     state: Record<string, unknown>,
     mode: LifespanMode,
     log: LifespanLog,
@@ -101,7 +101,7 @@ export class Lifespan {
   private async run(): Promise<void> {
     // Only an asgi app gets here; importing the adapter lazily keeps it (and `ws`) out of other workers.
     const { ASGI_VERSION } = await import('./asgi.js');
-    const scope = { type: 'lifespan' as const, asgi: { ...ASGI_VERSION }, state: this.state };
+    const scope: AsgiScope = { type: 'lifespan', asgi: { ...ASGI_VERSION }, state: this.state };
     const receive = async (): Promise<AsgiEvent> => {
       while (this.inbox.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
       return this.inbox.shift()!;
@@ -131,7 +131,10 @@ function describe(err: unknown): string {
   return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
-/** The worker's entry: the lifespan of an ASGI app (null for other kinds); a failed startup is an app load error (exit 4). */
+/**
+ * The worker's entry: the lifespan of an ASGI app (null for other kinds); a failed startup is an
+ * app load error (exit 4).
+ */
 export async function startLifespan(app: HostedApp, mode: LifespanMode, log: LifespanLog): Promise<Lifespan | null> {
   if (app.kind !== 'asgi') return null;
   try {

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Where an app failed to load, as `node` itself shows it: `file:line:column`, then the line and a
+ * Where an app failed to load, the way `node` itself shows it: `file:line:column`, then the line and a
  * caret. Node puts this on a CommonJS syntax error's stack, but not on an ES module's (the arrow
  * is kept where only Node's own fatal-error printer reads it), so for those the files are checked
  * again with `node --check`, which parses without running anything.
@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 export interface LoadErrorSite {
   /** `/abs/file.js:3:14` */
   where: string;
-  /** The offending line and a caret under the column, as node prints them. */
+  /** The offending line and a caret under the column, the way node prints them. */
   excerpt: string;
 }
 
@@ -53,8 +53,15 @@ function throwSite(stack: string): LoadErrorSite | null {
   return null;
 }
 
-const IMPORT =
-  /(?:^|[\s;])(?:import|export)\s[^'"]*?\bfrom\s*['"]([^'"\n]+)['"]|(?:^|[\s;])import\s*\(?\s*['"]([^'"\n]+)['"]|\brequire\(\s*['"]([^'"\n]+)['"]\s*\)/g;
+/** A module specifier in `import ... from '…'`, `import('…')` (or a bare `import '…'`) and `require('…')`. */
+const IMPORT = new RegExp(
+  [
+    String.raw`(?:^|[\s;])(?:import|export)\s[^'"]*?\bfrom\s*['"]([^'"\n]+)['"]`,
+    String.raw`(?:^|[\s;])import\s*\(?\s*['"]([^'"\n]+)['"]`,
+    String.raw`\brequire\(\s*['"]([^'"\n]+)['"]\s*\)`,
+  ].join('|'),
+  'g',
+);
 const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '/index.js', '/index.mjs', '/index.cjs'];
 
 /** Checks the entry file, then the files it imports by relative path, breadth first. */

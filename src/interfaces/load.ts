@@ -30,20 +30,17 @@ export function resolveAppModule(module: string, cwd: string): string {
   }
   throw new AppLoadError(
     'GSERVE_E_APP_NOT_FOUND',
-    `Cannot find app module "${module}": looked for ${base}{${EXTENSIONS.filter(Boolean).join(',')},${INDEXES.map((i) => '/' + i).join(',')}}` +
-      `${module.startsWith('.') || isAbsolute(module) ? '' : ' and a package of that name'} from ${cwd}. Check the MODULE part of APP, or --chdir.`,
+    `Cannot find app module "${module}": looked for ` +
+      `${base}{${EXTENSIONS.filter(Boolean).join(',')},${INDEXES.map((i) => '/' + i).join(',')}}` +
+      `${module.startsWith('.') || isAbsolute(module) ? '' : ' and a package of that name'} from ${cwd}. ` +
+      'Check the MODULE part of APP, or --chdir.',
   );
 }
 
 function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object')
-    return `an object with keys ${
-      Object.keys(value as object)
-        .slice(0, 8)
-        .join(', ') || '(none)'
-    }`;
+  if (typeof value === 'object') return `an object with keys ${Object.keys(value).slice(0, 8).join(', ') || '(none)'}`;
   return `a ${typeof value}`;
 }
 
@@ -62,14 +59,14 @@ export async function loadAppValue(
   try {
     mod = await import(pathToFileURL(file).href);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(file))
+    const code = err instanceof Error && 'code' in err ? err.code : undefined;
+    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(file))
       throw new AppLoadError('GSERVE_E_APP_TYPESCRIPT', typeScriptHint(file));
     const hint =
-      e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND'
+      code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
         ? ' Install the missing package or fix the import.'
         : ' Fix the error in the app module.';
-    // Point at the line, as node does: where the syntax error is, or which module threw.
+    // Point at the line, like node does: where the syntax error is, or which module threw.
     const site = locateLoadError(err, file);
     const at = site ? (err instanceof SyntaxError ? ` at ${site.where}` : ` (thrown at ${site.where})`) : '';
     const excerpt = site?.excerpt ? `${site.where}\n${site.excerpt}` : undefined;
@@ -80,13 +77,11 @@ export async function loadAppValue(
     );
   }
   const cjs =
-    (mod.default && typeof mod.default === 'object') || typeof mod.default === 'function'
-      ? (mod.default as Record<string, unknown>)
-      : undefined;
+    (mod.default && typeof mod.default === 'object') || typeof mod.default === 'function' ? mod.default : undefined;
   const lookup = (path: string): unknown => {
     const parts = path.split('.');
     const pick = (root: unknown) =>
-      parts.reduce<unknown>((v, key) => (v == null ? undefined : (v as Record<string, unknown>)[key]), root);
+      parts.reduce<unknown>((v, key) => (v == null ? undefined : Reflect.get(Object(v), key)), root);
     return pick(mod) ?? pick(cjs);
   };
   let name = spec.attr;
@@ -102,18 +97,21 @@ export async function loadAppValue(
     const exported = Object.keys(mod).filter((k) => k !== 'module.exports');
     throw new AppLoadError(
       'GSERVE_E_APP_ATTR',
-      `App module ${file} has no export "${spec.attr ?? 'app'}"${spec.attr ? '' : ' and no default export'}; it exports: ${exported.join(', ') || '(nothing)'}. Name the export after the colon, as in ${spec.module}:${exported.find((k) => k !== 'default') ?? 'app'}.`,
+      `App module ${file} has no export "${spec.attr ?? 'app'}"${spec.attr ? '' : ' and no default export'}; ` +
+        `it exports: ${exported.join(', ') || '(nothing)'}. ` +
+        `Name the export after the colon, e.g. ${spec.module}:${exported.find((k) => k !== 'default') ?? 'app'}.`,
     );
   }
   if (spec.args) {
     if (typeof value !== 'function') {
       throw new AppLoadError(
         'GSERVE_E_APP_ATTR',
-        `"${name}" in ${file} is ${describeValue(value)}, not a function, so it cannot be called as ${spec.attr}(...). Drop the parentheses or export a factory.`,
+        `"${name}" in ${file} is ${describeValue(value)}, not a function, ` +
+          `so it cannot be called like ${spec.attr}(...). Drop the parentheses or export a factory.`,
       );
     }
     try {
-      value = await (value as (...a: unknown[]) => unknown)(...spec.args);
+      value = await Reflect.apply(value, undefined, spec.args);
     } catch (err) {
       throw new AppLoadError(
         'GSERVE_E_APP_FACTORY',

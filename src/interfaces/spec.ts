@@ -7,7 +7,7 @@ export interface AppSpec {
   attr: string | null;
   /** Arguments when ATTR is a call (`create("prod", 3)`): a factory called once per worker. */
   args: unknown[] | null;
-  /** The spec as the user wrote it, for messages. */
+  /** The spec the way the user wrote it, for messages. */
   text: string;
 }
 
@@ -18,7 +18,8 @@ export function parseAppSpec(text: string): AppSpec {
   if (!m) {
     throw new AppLoadError(
       'GSERVE_E_APP_SPEC',
-      `Cannot read APP ${JSON.stringify(text)}: write it as MODULE[:ATTR], e.g. app:app, src/server:create() or src/server:create("prod", 3).`,
+      `Cannot read APP ${JSON.stringify(text)}: write it in the form MODULE[:ATTR], ` +
+        'e.g. app:app, src/server:create() or src/server:create("prod", 3).',
     );
   }
   const [, module, attr, argsText] = m;
@@ -27,14 +28,16 @@ export function parseAppSpec(text: string): AppSpec {
     if (!attr)
       throw new AppLoadError(
         'GSERVE_E_APP_SPEC',
-        `Cannot read APP ${JSON.stringify(text)}: a call needs a name, as in ${module}:create().`,
+        `Cannot read APP ${JSON.stringify(text)}: a call needs a name, e.g. ${module}:create().`,
       );
     try {
-      args = argsText.trim() ? (JSON.parse(`[${argsText}]`) as unknown[]) : [];
+      const parsed: unknown = argsText.trim() ? JSON.parse(`[${argsText}]`) : [];
+      args = Array.isArray(parsed) ? parsed : [];
     } catch {
       throw new AppLoadError(
         'GSERVE_E_APP_SPEC',
-        `Cannot read the arguments of ${attr}(${argsText}) in APP ${JSON.stringify(text)}: arguments must be JSON literals, e.g. create("prod", 3, {"debug": true}).`,
+        `Cannot read the arguments of ${attr}(${argsText}) in APP ${JSON.stringify(text)}: ` +
+          'arguments must be JSON literals, e.g. create("prod", 3, {"debug": true}).',
       );
     }
   }

@@ -1,6 +1,9 @@
-import type { IncomingMessage } from 'node:http';
+import { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { isCatchable } from '../http/app-values.js';
+import { webSocketTransport } from '../http/node-internals.js';
 
 /**
  * WebSocket for every interface, on `ws` in noServer mode: the HTTP side (gserve's engine or
@@ -19,32 +22,22 @@ export interface WebSocketOptions {
   perMessageDeflate: boolean;
 }
 
-/** What `ws` reads from the upgrade request; gserve's engine requests are adapted to this. */
-export interface UpgradeRequest {
-  method: string;
-  url: string;
-  headers: Record<string, string | string[] | undefined>;
-  socket: Duplex & { remoteAddress?: string; remotePort?: number; encrypted?: boolean };
-}
-
 /** Per-handshake choices: the subprotocol to answer with, and extra response headers. */
 export interface AcceptOptions {
   protocol?: string | null;
   headers?: Array<[string, string]>;
 }
 
-const ACCEPT = Symbol('gserve.ws.accept');
-type Tagged = UpgradeRequest & { [ACCEPT]?: AcceptOptions };
-
 export const decodeReason = (reason: Buffer): string => reason.toString('utf8');
-export const toText = (data: RawData): string =>
-  (Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)).toString('utf8');
 export const toBytes = (data: RawData): Buffer =>
   Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+export const toText = (data: RawData): string => toBytes(data).toString('utf8');
 
 export class WebSocketHub {
   private readonly wss: WebSocketServer;
   private readonly open = new Set<WebSocket>();
+  /** The choices for each handshake under way, read back by `ws`'s hooks below. */
+  private readonly choices = new WeakMap<IncomingMessage, AcceptOptions>();
   private closing = false;
 
   constructor(private readonly options: WebSocketOptions) {
@@ -53,20 +46,20 @@ export class WebSocketHub {
       clientTracking: false,
       maxPayload: options.maxPayload,
       perMessageDeflate: options.perMessageDeflate,
-      handleProtocols: (_offered, req) => (req as Tagged)[ACCEPT]?.protocol ?? false,
+      handleProtocols: (_offered, req) => this.choices.get(req)?.protocol ?? false,
     });
-    this.wss.on('headers', (headers: string[], req: Tagged) => {
-      for (const [name, value] of req[ACCEPT]?.headers ?? []) headers.push(`${name}: ${value}`);
+    this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      for (const [name, value] of this.choices.get(req)?.headers ?? []) headers.push(`${name}: ${value}`);
     });
   }
 
   /** Completes the handshake; resolves with the open socket, or null when `ws` refused the request (it answered it). */
-  accept(req: UpgradeRequest, socket: Duplex, head: Buffer, opts: AcceptOptions = {}): Promise<WebSocket | null> {
-    (req as Tagged)[ACCEPT] = opts;
+  accept(req: IncomingMessage, socket: Duplex, head: Buffer, opts: AcceptOptions = {}): Promise<WebSocket | null> {
+    this.choices.set(req, opts);
     return new Promise((resolve) => {
       // ws answers a bad handshake itself (400/426) and destroys the socket without calling back.
       socket.once('close', () => resolve(null));
-      this.wss.handleUpgrade(req as unknown as IncomingMessage, socket, head, (ws) => {
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
         this.track(ws);
         resolve(ws);
       });
@@ -116,7 +109,7 @@ export class WebSocketHub {
 /** The `websocket` handlers a node app may export next to its (req, res) listener. */
 export interface NodeWebSocketHandlers {
   open?(ws: WebSocket, req: IncomingMessage): unknown;
-  /** Text frames arrive as strings, binary frames as Buffers. */
+  /** Text frames arrive in strings, binary frames in Buffers. */
   message?(ws: WebSocket, data: string | Buffer, isBinary: boolean): unknown;
   close?(ws: WebSocket, code: number, reason: string): unknown;
   error?(ws: WebSocket, err: Error): unknown;
@@ -129,7 +122,7 @@ const guarded =
   (fn: () => unknown): void => {
     try {
       const out = fn();
-      if (out && typeof (out as Promise<unknown>).catch === 'function') (out as Promise<unknown>).catch(onError);
+      if (isCatchable(out)) out.catch(onError);
     } catch (err) {
       onError(err);
     }
@@ -161,10 +154,10 @@ export interface BunWebSocketHandlers {
   pong?(ws: BunSocket, data: Buffer): unknown;
   /** After a send returned -1 (back-pressure): the socket has written its backlog out; send more. */
   drain?(ws: BunSocket): unknown;
-  /** Bytes a socket may have queued before sends are dropped (return 0). Bun's default: 16 MiB. */
-  backpressureLimit?: number;
-  /** Close the connection instead of dropping, once the limit is reached (Bun's default: false). */
-  closeOnBackpressureLimit?: boolean;
+  /** Bytes a socket may have queued before sends are dropped (return 0). Bun's default: 16 MiB. Checked where read. */
+  backpressureLimit?: unknown;
+  /** Close the connection instead of dropping, once the limit is reached (Bun's default: false). Checked where read. */
+  closeOnBackpressureLimit?: unknown;
 }
 
 /** Bun's default `backpressureLimit`. */
@@ -174,7 +167,7 @@ export const DEFAULT_BACKPRESSURE_LIMIT = 16 * 1024 * 1024;
 export const SEND_DROPPED = 0;
 export const SEND_BACKPRESSURE = -1;
 
-/** In-process pub/sub topics, as Bun's `ws.subscribe`/`server.publish` (one worker's sockets only). */
+/** In-process pub/sub topics, like Bun's `ws.subscribe`/`server.publish` (one worker's sockets only). */
 export class Topics {
   private readonly members = new Map<string, Set<BunSocket>>();
   subscribe(topic: string, ws: BunSocket): void {
@@ -200,14 +193,10 @@ export class Topics {
   }
 }
 
-/** The socket under a `ws` WebSocket: its write buffer is where back-pressure shows. */
-const transportOf = (ws: WebSocket): (Duplex & { writableNeedDrain?: boolean }) | undefined =>
-  (ws as unknown as { _socket?: Duplex })._socket;
-
 /**
  * The subset of Bun's ServerWebSocket that gserve provides, over a `ws` socket.
  *
- * `send()` answers as Bun's does: the byte count when the message went out, -1 when it was queued
+ * `send()` answers like Bun's does: the byte count when the message went out, -1 when it was queued
  * behind unsent data (back-pressure: it will be delivered; the `drain` handler says when to go
  * on), 0 when it was dropped: the socket is not open, or its queue is at `backpressureLimit` (then
  * nothing is queued, so the app knows exactly which messages the client will get).
@@ -241,7 +230,7 @@ export class BunSocket<T = unknown> {
     const size = typeof message === 'string' ? Buffer.byteLength(message) : message.byteLength;
     this.ws.send(message, { compress, binary: typeof message !== 'string' });
     // The transport's own signal: past its high-water mark it will emit 'drain' once written out.
-    if (transportOf(this.ws)?.writableNeedDrain) {
+    if (webSocketTransport(this.ws)?.writableNeedDrain) {
       this.wantsDrain = true;
       return SEND_BACKPRESSURE;
     }
@@ -299,24 +288,32 @@ export function runBunHandlers(
   ws.on('ping', (data) => call(() => handlers.ping?.(socket, data)));
   ws.on('pong', (data) => call(() => handlers.pong?.(socket, data)));
   ws.on('error', () => {}); // 'close' follows with the code
-  transportOf(ws)?.on('drain', () => {
+  webSocketTransport(ws)?.on('drain', () => {
     if (socket.takeDrain()) call(() => handlers.drain?.(socket));
   });
   call(() => handlers.open?.(socket));
 }
 
-/** What `ws` needs from one of gserve's engine requests: lower-case headers, repeated ones joined. */
+/**
+ * One of gserve's engine requests the way `ws` reads an upgrade request: a node IncomingMessage
+ * with its method, URL and lower-case headers (repeated ones joined).
+ */
 export function engineUpgradeRequest(req: {
   method: string;
   url: string;
   rawHeaders: string[];
-  socket: UpgradeRequest['socket'];
-}): UpgradeRequest {
+  socket: Socket;
+}): IncomingMessage {
   const headers: Record<string, string> = {};
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     headers[name] = name in headers ? `${headers[name]}, ${raw[i + 1]}` : raw[i + 1]!;
   }
-  return { method: req.method, url: req.url, headers, socket: req.socket };
+  const message = new IncomingMessage(req.socket);
+  message.method = req.method;
+  message.url = req.url;
+  message.headers = headers;
+  message.rawHeaders = raw;
+  return message;
 }

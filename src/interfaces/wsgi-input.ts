@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 /**
  * `wsgi.input`: WSGI apps read the body synchronously, so the body is received before the app
  * runs. Up to `spoolSize` bytes stay in memory; past that the body goes to a temporary file
- * (unlinked as soon as it is opened, so nothing is left behind even after a crash) and `read(n)`
+ * (unlinked once it is opened, so nothing is left behind even after a crash) and `read(n)`
  * becomes a synchronous `readSync` at the current offset. Memory stays flat for any body size.
  */
 export class WsgiInput {
@@ -23,7 +23,9 @@ export class WsgiInput {
     let length = 0;
     let file: FileHandle | null = null;
     try {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
+      for await (const data of body) {
+        // A request body stream gives Buffers; anything else is copied into one.
+        const chunk: Buffer = Buffer.isBuffer(data) ? data : Buffer.from(data);
         length += chunk.byteLength;
         if (file) await file.write(chunk);
         else {

@@ -1,7 +1,9 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
-import type { HostedApp } from './detect.js';
+import type { AppCall, HostedApp } from './detect.js';
+import { isIterable } from '../http/app-values.js';
 import { requestClient } from '../http/proxy.js';
-import { decodePath, serverAddress, splitTarget } from './scope.js';
+import type { WorkerRuntime } from './runtime.js';
+import { decodePath, splitTarget } from './scope.js';
 import { WsgiInput } from './wsgi-input.js';
 
 /**
@@ -51,11 +53,16 @@ function errorsStream(sink: (line: string) => void) {
   };
 }
 
-export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOptions): Record<string, unknown> {
+export function buildEnviron(
+  req: EngineRequest,
+  input: WsgiInput,
+  opts: WsgiOptions,
+  runtime: WorkerRuntime,
+): Record<string, unknown> {
   const { rawPath, query } = splitTarget(req.url);
-  const [localHost, localPort] = serverAddress(req.socket);
-  // The client and scheme as a trusted proxy tells them (--forwarded-allow-ips), else the socket's.
-  const client = requestClient(req);
+  const [localHost, localPort] = runtime.unixPaths.serverAddress(req.socket);
+  // The client and scheme a trusted proxy tells (--forwarded-allow-ips), else the socket's.
+  const client = requestClient(req, runtime.trustedPeers);
   const host = req.header('host');
   const hostMatch = host ? /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host) : null;
   const environ: Record<string, unknown> = {
@@ -84,7 +91,7 @@ export function buildEnviron(req: EngineRequest, input: WsgiInput, opts: WsgiOpt
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    // As Gunicorn: a header name with "_" could pose as one with "-" (both become "_"), so it is dropped.
+    // Like Gunicorn: a header name with "_" could pass for one with "-" (both become "_"), so it is dropped.
     if (name.includes('_')) continue;
     const key = name.toUpperCase().replace(/-/g, '_');
     const value = raw[i + 1]!;
@@ -109,8 +116,19 @@ function parseStatus(status: unknown): number {
 const isEmpty = (chunk: Uint8Array | string) =>
   typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0;
 
+function chunkOf(value: unknown): Uint8Array | string {
+  if (typeof value === 'string' || value instanceof Uint8Array) return value;
+  throw new WsgiError(`the WSGI body yielded ${value === null ? 'null' : typeof value}, not a Uint8Array or string`);
+}
+
+/** PEP 3333: the server calls the iterable's close(), where it has one, however the response ended. */
+function closeBody(body: object): void {
+  const close: unknown = Reflect.get(body, 'close');
+  if (typeof close === 'function') Reflect.apply(close, body, []);
+}
+
 /** Runs the app and writes what it returns; the iterable's close() is always called. */
-async function respond(app: WsgiApp, environ: Record<string, unknown>, res: EngineResponse): Promise<void> {
+async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, res: EngineResponse): Promise<void> {
   let head: { status: number; headers: HeaderList } | null = null;
   const sendHead = () => {
     if (res.headersSent || res.finished) return;
@@ -129,7 +147,7 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
   };
 
   const body = app(environ, startResponse);
-  if (!body || typeof (body as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+  if (!isIterable(body)) {
     throw new WsgiError(
       `the WSGI app returned ${body === null ? 'null' : typeof body}, not an iterable of Uint8Array or string`,
     );
@@ -140,7 +158,8 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
       for (;;) {
         const step = it.next();
         if (step.done) return null;
-        if (!isEmpty(step.value)) return step.value;
+        const chunk = chunkOf(step.value);
+        if (!isEmpty(chunk)) return chunk;
       }
     };
     const first = pull();
@@ -159,11 +178,11 @@ async function respond(app: WsgiApp, environ: Record<string, unknown>, res: Engi
     }
     res.end();
   } finally {
-    body.close?.();
+    closeBody(Object(body));
   }
 }
 
-export function wsgiAdapter(app: WsgiHosted, opts: WsgiOptions): EngineHandler {
+export function wsgiAdapter(app: WsgiHosted, runtime: WorkerRuntime, opts: WsgiOptions): EngineHandler {
   return async (req, res) => {
     let input: WsgiInput;
     try {
@@ -174,7 +193,7 @@ export function wsgiAdapter(app: WsgiHosted, opts: WsgiOptions): EngineHandler {
     }
     try {
       if (req.aborted) return;
-      await respond(app.app, buildEnviron(req, input, opts), res);
+      await respond(app.app, buildEnviron(req, input, opts, runtime), res);
     } finally {
       await input.dispose();
     }

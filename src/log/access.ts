@@ -1,6 +1,6 @@
 import pino from 'pino';
-import type { Exchange } from '../http/protocol.js';
-import { clientInfo } from '../http/proxy.js';
+import type { FinishedExchange } from '../http/protocol.js';
+import { clientInfo, type TrustedPeers } from '../http/proxy.js';
 
 /**
  * The access log, written by each worker: Gunicorn's `%(atom)s` format, or one JSON object per
@@ -8,7 +8,7 @@ import { clientInfo } from '../http/proxy.js';
  * over it and one write.
  */
 
-type Atom = (x: Exchange, now: number) => string;
+type Atom = (x: FinishedExchange, now: number, trusted: TrustedPeers) => string;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
@@ -32,7 +32,7 @@ function clfDate(): string {
 
 const dash = (v: string | undefined) => (v === undefined || v === '' ? '-' : v);
 
-function basicAuthUser(x: Exchange): string | undefined {
+function basicAuthUser(x: FinishedExchange): string | undefined {
   const auth = x.requestHeader('authorization');
   if (auth?.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
   const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
@@ -50,14 +50,14 @@ const queryOf = (url: string) => {
 };
 
 /** The client: the socket's peer, or what a trusted proxy says it is (--forwarded-allow-ips, PROXY protocol). */
-const clientOf = (x: Exchange) =>
-  clientInfo(x.socket, (name) => x.requestHeader(name), 'http').clientAddress || undefined;
+const clientOf = (x: FinishedExchange, trusted: TrustedPeers) =>
+  clientInfo(x.socket, (name) => x.requestHeader(name), 'http', trusted).clientAddress || undefined;
 
 /** Request duration in milliseconds. */
-const elapsedMs = (x: Exchange, now: number) => now - x.startedAt;
+const elapsedMs = (x: FinishedExchange, now: number) => now - x.startedAt;
 
 export const ATOMS: Record<string, Atom> = {
-  h: (x) => dash(clientOf(x)),
+  h: (x, _now, trusted) => dash(clientOf(x, trusted)),
   l: () => '-',
   u: (x) => dash(basicAuthUser(x)),
   t: () => clfDate(),
@@ -79,7 +79,10 @@ export const ATOMS: Record<string, Atom> = {
 };
 
 /** Turns `%(h)s "%(r)s" %({x-request-id}i)s` into a function of one exchange. */
-export function compileAccessFormat(format: string): (x: Exchange, now: number) => string {
+export function compileAccessFormat(
+  format: string,
+  trusted: TrustedPeers,
+): (x: FinishedExchange, now: number) => string {
   const parts: Array<string | Atom> = [];
   const pattern = /%\((\{[^}]*\}[ioe]|[A-Za-z])\)s/g;
   let last = 0;
@@ -91,7 +94,7 @@ export function compileAccessFormat(format: string): (x: Exchange, now: number) 
   if (last < format.length) parts.push(format.slice(last));
   return (x, now) => {
     let out = '';
-    for (const part of parts) out += typeof part === 'string' ? part : part(x, now);
+    for (const part of parts) out += typeof part === 'string' ? part : part(x, now, trusted);
     return out;
   };
 }
@@ -114,10 +117,12 @@ export interface AccessLogOptions {
   file: string;
   format: string;
   json: boolean;
+  /** --forwarded-allow-ips, for the client address (`%(h)s`, `remote`). */
+  trustedPeers: TrustedPeers;
 }
 
 export interface AccessLog {
-  write(x: Exchange): void;
+  write(x: FinishedExchange): void;
   reopen(): void;
   flush(): void;
 }
@@ -125,7 +130,7 @@ export interface AccessLog {
 let requestCounter = 0;
 
 /** The request id for the JSON log: the client's or proxy's X-Request-ID, else one unique to this worker. */
-function requestId(x: Exchange): string {
+function requestId(x: FinishedExchange): string {
   return x.requestHeader('x-request-id') ?? x.responseHeader('x-request-id') ?? `${process.pid}-${++requestCounter}`;
 }
 
@@ -133,8 +138,8 @@ export function createAccessLog(opts: AccessLogOptions): AccessLog {
   const toStdout = opts.file === '-';
   // Not sync: a worker writes many lines; they are flushed within milliseconds and at exit.
   const dest = pino.destination({ dest: toStdout ? 1 : opts.file, sync: false, mkdir: !toStdout, append: true });
-  let write: (x: Exchange) => void;
-  const line = compileAccessFormat(opts.format);
+  let write: (x: FinishedExchange) => void;
+  const line = compileAccessFormat(opts.format, opts.trustedPeers);
   if (opts.json) {
     // A flat object per line, written to pino's destination: a pino logger would add a level that
     // means nothing here.
@@ -149,7 +154,7 @@ export function createAccessLog(opts: AccessLogOptions): AccessLog {
         status: x.status,
         bytes: x.bodyBytes,
         duration: Math.round((now - x.startedAt) * 1000) / 1e6,
-        remote: clientOf(x),
+        remote: clientOf(x, opts.trustedPeers),
         userAgent: x.requestHeader('user-agent'),
         requestId: requestId(x),
         msg: line(x, now),

@@ -6,13 +6,19 @@ import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
+import type { WorkerRuntime } from '../interfaces/runtime.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 import type { BootSettings } from './boot.js';
 
 /** The HTTP settings every class gives its HTTP implementation. */
-export function protocolOptions(settings: BootSettings, log: Logger, scheme: 'http' | 'https'): ProtocolOptions {
-  return { keepAliveTimeout: settings.keepAlive * 1000, limits: httpLimits(settings), scheme, log };
+export function protocolOptions(
+  settings: BootSettings,
+  log: Logger,
+  scheme: 'http' | 'https',
+  runtime: WorkerRuntime,
+): ProtocolOptions {
+  return { keepAliveTimeout: settings.keepAlive * 1000, limits: httpLimits(settings), scheme, log, runtime };
 }
 
 /** Makes the HTTP implementation for one listener (by its index in boot.listeners). */
@@ -31,13 +37,13 @@ export class AsyncWorker implements WorkerClass {
 
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
-    const edge = edgeSettings(settings, this.ctx.log, this.ctx.app);
+    const edge = edgeSettings(settings, this.ctx.log, this.ctx.app, this.ctx.runtime);
     const cap = new ConnectionCap(settings.workerConnections);
     // edgeSettings() offers HTTP/2 only to these two kinds of app.
     const { app } = this.ctx;
     const h2App = app?.kind === 'node' || app?.kind === 'fetch' ? app : null;
     for (const [index, listener] of this.ctx.boot.listeners.entries()) {
-      const options = protocolOptions(settings, this.ctx.log, listener.scheme);
+      const options = protocolOptions(settings, this.ctx.log, listener.scheme, this.ctx.runtime);
       const http1 = this.makeProtocol(options, index);
       const protocol =
         edge.http2 && h2App

@@ -5,10 +5,11 @@ import { withHealthCheckNode } from '../http/health.js';
 import type { ProtocolServer } from '../http/protocol.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
 import { httpLimits, type HttpLimits } from '../http/limits.js';
-import { markUnixPeer, setForwardedAllowIps } from '../http/proxy.js';
+import { markUnixPeer, type TrustedPeers } from '../http/proxy.js';
 import { markAccepted, tlsLayer, tlsOptions } from '../http/tls.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import { fetchOnCompat } from '../interfaces/fetch-compat.js';
+import type { WorkerRuntime } from '../interfaces/runtime.js';
 import type { Logger } from '../log/logger.js';
 import { logRefusals } from './hosted.js';
 import type { BootSettings } from './boot.js';
@@ -20,7 +21,14 @@ import { compatListener } from './stand-ins.js';
  */
 export function networkEdge(
   protocol: ProtocolServer,
-  opts: { tls: TlsOptions | null; headerTimeout: number; proxyProtocol: boolean; unix: boolean; log: Logger },
+  opts: {
+    tls: TlsOptions | null;
+    headerTimeout: number;
+    proxyProtocol: boolean;
+    unix: boolean;
+    log: Logger;
+    trustedPeers: TrustedPeers;
+  },
 ): (socket: Socket) => void {
   const edge = proxyThenTls(protocol, opts);
   if (!opts.unix) return edge;
@@ -32,7 +40,13 @@ export function networkEdge(
 
 function proxyThenTls(
   protocol: ProtocolServer,
-  opts: { tls: TlsOptions | null; headerTimeout: number; proxyProtocol: boolean; log: Logger },
+  opts: {
+    tls: TlsOptions | null;
+    headerTimeout: number;
+    proxyProtocol: boolean;
+    log: Logger;
+    trustedPeers: TrustedPeers;
+  },
 ): (socket: Socket) => void {
   // A TLS layer takes a paused socket's put-back bytes itself; only plain HTTP needs the socket
   // resumed. With --http2 the protocol server looks at ALPN and picks h2 or HTTP/1.1.
@@ -52,12 +66,16 @@ function proxyThenTls(
   return (socket) => {
     // The --header-timeout clock starts now, before the PROXY header.
     markAccepted(socket);
-    acceptProxyProtocol(socket, inner, (err, s) =>
-      opts.log.info(
-        { peer: s.remoteAddress },
-        'Closing a connection with a bad PROXY protocol header: %s',
-        err.message,
-      ),
+    acceptProxyProtocol(
+      socket,
+      inner,
+      (err, s) =>
+        opts.log.info(
+          { peer: s.remoteAddress },
+          'Closing a connection with a bad PROXY protocol header: %s',
+          err.message,
+        ),
+      opts.trustedPeers,
     );
   };
 }
@@ -81,10 +99,16 @@ export interface EdgeSettings {
   /** --http2-max-concurrent-streams. */
   maxConcurrentStreams: number;
   log: Logger;
+  /** --forwarded-allow-ips: the peers whose PROXY protocol header is read. */
+  trustedPeers: TrustedPeers;
 }
 
-export function edgeSettings(settings: BootSettings, log: Logger, app: HostedApp | undefined): EdgeSettings {
-  setForwardedAllowIps(settings.forwardedAllowIps);
+export function edgeSettings(
+  settings: BootSettings,
+  log: Logger,
+  app: HostedApp | undefined,
+  runtime: WorkerRuntime,
+): EdgeSettings {
   const tls = tlsOptions(settings);
   const http2Capable = app?.kind === 'node' || app?.kind === 'fetch';
   const http2 = Boolean(tls && settings.http2 && http2Capable);
@@ -96,6 +120,7 @@ export function edgeSettings(settings: BootSettings, log: Logger, app: HostedApp
     headerTimeout: httpLimits(settings).headerTimeout,
     maxConcurrentStreams: settings.http2MaxConcurrentStreams,
     log,
+    trustedPeers: runtime.trustedPeers,
   };
 }
 
@@ -115,10 +140,19 @@ export function edgeFor(
 export function http2Protocol(
   app: Extract<HostedApp, { kind: 'node' | 'fetch' }>,
   http1: ProtocolServer,
-  opts: { keepAliveTimeout: number; limits: HttpLimits; log: Logger; maxConcurrentStreams: number },
+  opts: {
+    keepAliveTimeout: number;
+    limits: HttpLimits;
+    log: Logger;
+    maxConcurrentStreams: number;
+    runtime: WorkerRuntime;
+  },
 ): ProtocolServer {
-  const listener =
-    app.kind === 'node' ? compatListener(withHealthCheckNode(app.listener)) : withHealthCheckNode(fetchOnCompat(app));
+  const { health } = opts.runtime;
+  // The health check answers h2 requests too: its wrapper only reads the URL and writes a head and a body.
+  const listener = compatListener(
+    withHealthCheckNode(health, app.kind === 'node' ? app.listener : fetchOnCompat(app, opts.runtime)),
+  );
   const server = new Http2ProtocolServer(listener, http1, {
     keepAliveTimeout: opts.keepAliveTimeout,
     limits: opts.limits,

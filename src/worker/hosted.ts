@@ -8,6 +8,7 @@ import { type Rejection, rejectionLogFields } from '../http/reject.js';
 import { detectInterface, type HostedApp, type InterfaceChoice } from '../interfaces/detect.js';
 import { attachNodeUpgrade, closeWebSocketsOnDrain, engineHandlerFor, prepareGateway } from '../interfaces/gateway.js';
 import { loadAppValue } from '../interfaces/load.js';
+import type { WorkerRuntime } from '../interfaces/runtime.js';
 import { parseAppSpec } from '../interfaces/spec.js';
 import type { Logger } from '../log/logger.js';
 
@@ -16,6 +17,7 @@ export interface ProtocolOptions {
   limits: HttpLimits;
   scheme: 'http' | 'https';
   log: Logger;
+  runtime: WorkerRuntime;
 }
 
 /** Loads the app named by the APP spec and tells which interface it speaks. */
@@ -67,20 +69,24 @@ export function logRefusals<P extends ProtocolServer>(protocol: P, log: Logger):
 }
 
 function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
+  const { runtime } = opts;
   const reportError = (err: unknown, what: string) => opts.log.error(describe(err), `Error in ${what}`);
   if (app.kind === 'node') {
     protocols.node ??= missing('node-server');
-    const server = new protocols.node.NodeProtocolServer(withHealthCheckNode(app.listener), {
+    const server = new protocols.node.NodeProtocolServer(withHealthCheckNode(runtime.health, app.listener), {
       keepAliveTimeout: opts.keepAliveTimeout,
       limits: opts.limits,
       onError: (err, req: IncomingMessage) =>
         opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
     });
-    attachNodeUpgrade(server.server, app, reportError);
-    closeWebSocketsOnDrain(server);
+    attachNodeUpgrade(runtime, server.server, app, reportError);
+    closeWebSocketsOnDrain(runtime, server);
     return server;
   }
-  const handler = withHealthCheckEngine(engineHandlerFor(app, reportError, (line) => opts.log.error(line)));
+  const handler = withHealthCheckEngine(
+    runtime.health,
+    engineHandlerFor(runtime, app, reportError, (line) => opts.log.error(line)),
+  );
   protocols.engine ??= missing('engine');
   const engine = new protocols.engine.HttpEngine(handler, {
     keepAliveTimeout: opts.keepAliveTimeout,
@@ -92,7 +98,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
     if (err instanceof Error && err.name === 'Rejection') return;
     opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`);
   });
-  closeWebSocketsOnDrain(engine);
+  closeWebSocketsOnDrain(runtime, engine);
   return engine;
 }
 

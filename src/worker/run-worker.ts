@@ -1,8 +1,7 @@
 import { AppShutdown } from './app-shutdown.js';
 import { dropPrivileges, resolveOwner } from './privileges.js';
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
-import { configureHealthCheck, failHealthCheck } from '../http/health.js';
-import { configureGateway } from '../interfaces/gateway.js';
+import { WorkerRuntime } from '../interfaces/runtime.js';
 import { startLifespan, type Lifespan } from '../interfaces/lifespan.js';
 import { createLogger, type Logger, type LogTarget } from '../log/logger.js';
 import { createAccessLog } from '../log/access.js';
@@ -46,13 +45,18 @@ export function runWorker(boot: WorkerBoot): void {
   const settings = boot.settings;
   const logTarget = createLogger(workerLogOptions(settings));
   const log = logTarget.logger;
-  configureHealthCheck(settings.healthPath);
+  const runtime = new WorkerRuntime(settings, boot.listeners);
   const announceStop = () => {
-    if (failHealthCheck()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);
+    if (runtime.health?.fail()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);
   };
 
   const access = settings.accessLogfile
-    ? { file: settings.accessLogfile, format: settings.accessLogformat, json: Boolean(settings.accessLogJson) }
+    ? {
+        file: settings.accessLogfile,
+        format: settings.accessLogformat,
+        json: Boolean(settings.accessLogJson),
+        trustedPeers: runtime.trustedPeers,
+      }
     : null;
   const stats = new WorkerStats(
     access && createAccessLog(access),
@@ -99,7 +103,7 @@ export function runWorker(boot: WorkerBoot): void {
   // The app's own SIGTERM/SIGINT listeners wait for the drain instead (app-shutdown.ts).
   state.appShutdown.holdSignalListeners();
 
-  bootWorker(boot, state, log, stats).catch((err) =>
+  bootWorker(boot, state, log, stats, runtime).catch((err) =>
     fatal({
       t: 'boot-error',
       code: 'GSERVE_E_WORKER_BOOT',
@@ -147,7 +151,13 @@ async function stopWorker(
   process.exit(0);
 }
 
-async function bootWorker(boot: WorkerBoot, state: WorkerState, log: Logger, stats: WorkerStats): Promise<void> {
+async function bootWorker(
+  boot: WorkerBoot,
+  state: WorkerState,
+  log: Logger,
+  stats: WorkerStats,
+  runtime: WorkerRuntime,
+): Promise<void> {
   const { settings } = boot;
   for (const assignment of settings.env) {
     const at = assignment.indexOf('=');
@@ -182,6 +192,7 @@ async function bootWorker(boot: WorkerBoot, state: WorkerState, log: Logger, sta
   const context = {
     boot,
     log,
+    runtime,
     onResponse: (...reqRes: unknown[]) => {
       recycler.onResponse();
       h.run('postRequest', h.worker, ...reqRes);
@@ -191,7 +202,6 @@ async function bootWorker(boot: WorkerBoot, state: WorkerState, log: Logger, sta
       : undefined,
     observe: (p: ProtocolServer) => stats.observe(p),
   };
-  configureGateway(settings, boot.listeners);
   try {
     const loadApp = async () => {
       let loaded: [unknown, Record<string, unknown>] = [undefined, {}];

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { Exchange, ProtocolServer } from '../http/protocol.js';
+import type { FinishedExchange, ProtocolServer } from '../http/protocol.js';
 import type { AccessLog } from '../log/access.js';
 import type { WorkerMessage } from './protocol.js';
 import { residentMemory } from './rss.js';
@@ -81,16 +81,16 @@ export class WorkerStats {
       if (this.accessLog)
         protocol.on(
           'response',
-          (_req: unknown, _res: unknown, x: Exchange | undefined) => x && this.accessLog!.write(x),
+          (_req: unknown, _res: unknown, x: FinishedExchange | undefined) => x && this.accessLog!.write(x),
         );
       return;
     }
-    protocol.on('response', (_req: unknown, _res: unknown, x: Exchange | undefined) => {
+    protocol.on('response', (_req: unknown, _res: unknown, x: FinishedExchange | undefined) => {
       if (x) this.record(x);
     });
   }
 
-  record(x: Exchange): void {
+  record(x: FinishedExchange): void {
     const now = performance.now();
     this.served++;
     const method = METHOD_INDEX[x.method] ?? METHODS.length - 1;

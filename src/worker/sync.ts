@@ -23,11 +23,11 @@ export class SyncWorker implements WorkerClass {
 
   async start(): Promise<void> {
     // HTTP/2 multiplexes many requests on one connection, which is not what a sync worker is for.
-    const edge = { ...edgeSettings(this.ctx.boot.settings, this.ctx.log, undefined), http2: false };
+    const edge = { ...edgeSettings(this.ctx.boot.settings, this.ctx.log, undefined, this.ctx.runtime), http2: false };
     for (const listener of this.ctx.boot.listeners) {
       const protocol = protocolFor(
         this.ctx.app,
-        protocolOptions(this.ctx.boot.settings, this.ctx.log, listener.scheme),
+        protocolOptions(this.ctx.boot.settings, this.ctx.log, listener.scheme, this.ctx.runtime),
       );
       // Draining from the start is exactly "one request per connection, then Connection: close".
       protocol.drain();

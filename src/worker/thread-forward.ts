@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { EngineHandler, EngineRequest, EngineResponse } from '../http/engine.js';
 import { isUnixPeer } from '../http/proxy.js';
-import { serverAddress } from '../interfaces/scope.js';
+import type { UnixPaths } from '../interfaces/scope.js';
 import type { Exchange, ThreadPool } from './thread-pool.js';
 import { Batcher, WINDOW_BYTES, transferOf, type FromThread, type Peer, type RequestHead } from './thread-protocol.js';
 
@@ -18,7 +18,7 @@ const headOf = (req: EngineRequest): RequestHead => ({
 
 /** A connection's two ends, read once per connection (each getter is a system call), not per request. */
 const peers = new WeakMap<Socket, Peer>();
-function peerOf(s: Socket): Peer {
+function peerOf(s: Socket, unixPaths: UnixPaths): Peer {
   let peer = peers.get(s);
   if (peer) return peer;
   peer = {
@@ -31,7 +31,7 @@ function peerOf(s: Socket): Peer {
     unixPeer: isUnixPeer(s),
   };
   // A Unix listener's path is known in this thread only (the master's boot message registered it).
-  if (peer.localPort === undefined) peer.unixPath = serverAddress(s)[0] || undefined;
+  if (peer.localPort === undefined) peer.unixPath = unixPaths.serverAddress(s)[0] || undefined;
   peers.set(s, peer);
   return peer;
 }
@@ -98,10 +98,11 @@ class ForwardedExchange implements Exchange {
     this.id = pool.newId();
   }
 
-  start(listener: number): void {
+  start(listener: number, unixPaths: UnixPaths): void {
     const { req, pool, id } = this;
     const hasBody = req.hasBody;
-    pool.open(this, { t: 'open', id, listener, head: headOf(req), peer: peerOf(req.socket), end: !hasBody });
+    const peer = peerOf(req.socket, unixPaths);
+    pool.open(this, { t: 'open', id, listener, head: headOf(req), peer, end: !hasBody });
     req.onAbort(() => {
       if (this.settled) return;
       this.body?.clear();
@@ -180,12 +181,12 @@ class Tunnel implements Exchange {
     this.id = pool.newId();
   }
 
-  start(listener: number, req: EngineRequest, early: Buffer): void {
+  start(listener: number, req: EngineRequest, early: Buffer, unixPaths: UnixPaths): void {
     const { pool, socket, id } = this;
     const first = early.length > 0 ? new Uint8Array(early) : undefined;
     pool.open(
       this,
-      { t: 'open', id, listener, head: headOf(req), peer: peerOf(socket), chunk: first },
+      { t: 'open', id, listener, head: headOf(req), peer: peerOf(socket, unixPaths), chunk: first },
       transferOf(first),
     );
     const sender = new BodySender((chunk) => pool.send(this, { t: 'body', id, chunk }, transferOf(chunk)), socket);
@@ -221,13 +222,13 @@ class Tunnel implements Exchange {
 }
 
 /** The engine handler of a `thread` worker: every request goes to the pool, and back. */
-export function forwardToThreads(pool: ThreadPool, listener: number): EngineHandler {
+export function forwardToThreads(pool: ThreadPool, listener: number, unixPaths: UnixPaths): EngineHandler {
   return (req, res) => {
     if (req.upgrade) {
       const { socket, head } = req.takeSocket();
-      new Tunnel(pool, socket).start(listener, req, head);
+      new Tunnel(pool, socket).start(listener, req, head, unixPaths);
       return;
     }
-    return new Promise<void>((resolve) => new ForwardedExchange(pool, req, res, resolve).start(listener));
+    return new Promise<void>((resolve) => new ForwardedExchange(pool, req, res, resolve).start(listener, unixPaths));
   };
 }

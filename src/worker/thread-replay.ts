@@ -5,6 +5,7 @@ import type { HeaderList } from '../http/engine.js';
 import { markUnixPeer } from '../http/proxy.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import { attachNodeUpgrade, type ErrorReporter } from '../interfaces/gateway.js';
+import type { WorkerRuntime } from '../interfaces/runtime.js';
 import { isPromiseLike } from './guards.js';
 import { CreditMeter, type Post, type ThreadResponse } from './thread-exchange.js';
 import { Batcher, WINDOW_BYTES, transferOf, type Peer, type RequestHead } from './thread-protocol.js';
@@ -232,7 +233,11 @@ export class ReplayedRequest {
  * checked every limit and timed the client, so node's own limits and timers are off here; app
  * errors get the same 500 (or cut-short response) that the other classes give.
  */
-export function nodeServerFor(app: Extract<HostedApp, { kind: 'node' }>, reportError: ErrorReporter): Server {
+export function nodeServerFor(
+  runtime: WorkerRuntime,
+  app: Extract<HostedApp, { kind: 'node' }>,
+  reportError: ErrorReporter,
+): Server {
   const server = createServer(
     { headersTimeout: 0, requestTimeout: 0, requireHostHeader: false, maxHeaderSize: 2 ** 30, keepAliveTimeout: 0 },
     (req: IncomingMessage, res: ServerResponse) => {
@@ -257,7 +262,7 @@ export function nodeServerFor(app: Extract<HostedApp, { kind: 'node' }>, reportE
     },
   );
   server.maxHeadersCount = 0;
-  attachNodeUpgrade(server, app, reportError);
+  attachNodeUpgrade(runtime, server, app, reportError);
   return server;
 }
 

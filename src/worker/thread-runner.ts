@@ -4,9 +4,9 @@ import type { EngineHandler } from '../http/engine.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import { createLogger } from '../log/logger.js';
 import { protocolOptions } from './async.js';
-import { configureGateway, engineHandlerFor } from '../interfaces/gateway.js';
+import { engineHandlerFor } from '../interfaces/gateway.js';
+import { WorkerRuntime } from '../interfaces/runtime.js';
 import { startLifespan } from '../interfaces/lifespan.js';
-import { setForwardedAllowIps } from '../http/proxy.js';
 import { loadHostedApp, protocolFor } from './hosted.js';
 import { PeerSocket, ThreadRequest, ThreadResponse, type Post } from './thread-exchange.js';
 import {
@@ -63,9 +63,8 @@ function refusal(): Error {
 
 async function main(): Promise<void> {
   let app: HostedApp;
-  // Each thread is its own module world: its gateway settings and ASGI lifespan are its own.
-  configureGateway(settings);
-  setForwardedAllowIps(settings.forwardedAllowIps);
+  // Each thread is its own module world: its runtime and ASGI lifespan are its own.
+  const runtime = new WorkerRuntime(settings);
   try {
     app = await loadHostedApp(settings.app ?? '', settings.interface, boot.cwd);
     await startLifespan(app, settings.lifespan, {
@@ -82,15 +81,15 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const hosted = app;
-  const nodeServer = hosted.kind === 'node' ? nodeServerFor(hosted, reportError) : null;
+  const nodeServer = hosted.kind === 'node' ? nodeServerFor(runtime, hosted, reportError) : null;
   const handler: EngineHandler | null =
-    hosted.kind === 'node' ? null : engineHandlerFor(hosted, reportError, (line) => log.error(line));
+    hosted.kind === 'node' ? null : engineHandlerFor(runtime, hosted, reportError, (line) => log.error(line));
   // Upgrade requests to a gateway app: the engine in this thread answers them on a tunnel.
   const engines =
     hosted.kind === 'node'
       ? []
       : boot.schemes.map((scheme) => {
-          const engine = protocolFor(hosted, protocolOptions(settings, log, scheme));
+          const engine = protocolFor(hosted, protocolOptions(settings, log, scheme, runtime));
           engine.on('response', (req: { socket?: unknown }) => {
             if (req?.socket instanceof ExchangeSocket) req.socket.onResponse?.();
           });

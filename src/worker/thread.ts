@@ -22,7 +22,10 @@ export class ThreadWorker implements WorkerClass {
     this.pool = new ThreadPool(settings.threads, { settings, cwd, schemes: listeners.map((l) => l.scheme) }, ctx.log);
     this.connections = new AsyncWorker(ctx, (options, listener) => {
       const engine = logRefusals(
-        new HttpEngine(withHealthCheckEngine(forwardToThreads(this.pool, listener)), options),
+        new HttpEngine(
+          withHealthCheckEngine(ctx.runtime.health, forwardToThreads(this.pool, listener, ctx.runtime.unixPaths)),
+          options,
+        ),
         ctx.log,
       );
       engine.prependListener('handler-error', (err: unknown) =>

@@ -2,11 +2,14 @@ import type { Logger } from '../log/logger.js';
 import type { WorkerBoot } from './protocol.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import type { ProtocolServer } from '../http/protocol.js';
+import type { WorkerRuntime } from '../interfaces/runtime.js';
 
 export interface WorkerContext {
   boot: WorkerBoot;
   app: HostedApp;
   log: Logger;
+  /** The worker's shared state: health check, trusted proxies, Unix listener paths, WebSocket hub. */
+  runtime: WorkerRuntime;
   /** Called after every finished response (max-requests counting, postRequest hook), with the protocol's (req, res). */
   onResponse(...reqRes: unknown[]): void;
   /** Called before the app gets a request (preRequest hook), with the protocol's (req, res). */

@@ -1,7 +1,9 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acceptProxyProtocol } from '../../src/http/proxy-protocol.js';
-import { setForwardedAllowIps } from '../../src/http/proxy.js';
+import { TrustedPeers } from '../../src/http/proxy.js';
+
+const LOCAL = new TrustedPeers(['127.0.0.1', '::1']);
 
 interface Outcome {
   error?: string;
@@ -12,13 +14,12 @@ interface Outcome {
 
 let server: Server | null = null;
 afterEach(async () => {
-  setForwardedAllowIps(['127.0.0.1', '::1']);
   await new Promise((r) => (server ? server.close(r) : r(null)));
   server = null;
 });
 
 /** Runs one connection through the PROXY protocol reader on a real socket pair. */
-async function through(bytes: Buffer | string): Promise<Outcome> {
+async function through(bytes: Buffer | string, trusted = LOCAL): Promise<Outcome> {
   let report!: (o: Outcome) => void;
   const outcome = new Promise<Outcome>((resolve) => (report = resolve));
   server = createServer((socket) =>
@@ -33,6 +34,7 @@ async function through(bytes: Buffer | string): Promise<Outcome> {
         s.resume();
       },
       (err) => report({ error: err.message }),
+      trusted,
     ),
   );
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
@@ -81,8 +83,8 @@ describe('PROXY protocol reader', () => {
   });
 
   it('does not read a header from an untrusted peer', async () => {
-    setForwardedAllowIps(['10.0.0.1']);
-    expect(await through('PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nEND')).toMatchObject({
+    const onlyOther = new TrustedPeers(['10.0.0.1']);
+    expect(await through('PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nEND', onlyOther)).toMatchObject({
       remoteAddress: '127.0.0.1',
       rest: 'PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\nEND',
     });

@@ -1,7 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { clientInfo, setForwardedAllowIps, TrustedPeers } from '../../src/http/proxy.js';
+import { describe, expect, it } from 'vitest';
+import { clientInfo, TrustedPeers } from '../../src/http/proxy.js';
 
 const peer = (remoteAddress: string) => ({ remoteAddress, remotePort: 5555 });
+const LOCAL = new TrustedPeers(['127.0.0.1', '::1']);
 const headers = (h: Record<string, string>) => (name: string) => h[name];
 
 describe('trusted peers', () => {
@@ -18,23 +19,23 @@ describe('trusted peers', () => {
 });
 
 describe('clientInfo', () => {
-  afterEach(() => setForwardedAllowIps(['127.0.0.1', '::1']));
-
   it('keeps the peer and scheme when the peer is not trusted', () => {
     const info = clientInfo(
       peer('192.0.2.9'),
       headers({ 'x-forwarded-for': '1.2.3.4', 'x-forwarded-proto': 'https' }),
       'http',
+      LOCAL,
     );
     expect(info).toEqual({ clientAddress: '192.0.2.9', clientPort: 5555, scheme: 'http' });
   });
 
   it('takes the right-most untrusted X-Forwarded-For hop, and the first proto', () => {
-    setForwardedAllowIps(['127.0.0.1', '10.0.0.0/8']);
+    const trusted = new TrustedPeers(['127.0.0.1', '10.0.0.0/8']);
     const info = clientInfo(
       peer('127.0.0.1'),
       headers({ 'x-forwarded-for': '6.6.6.6, 198.51.100.1, 10.1.1.1', 'x-forwarded-proto': 'https, http' }),
       'http',
+      trusted,
     );
     expect(info).toEqual({ clientAddress: '198.51.100.1', clientPort: 0, scheme: 'https' });
   });
@@ -44,9 +45,10 @@ describe('clientInfo', () => {
       peer('::1'),
       headers({ forwarded: 'for="[2001:db8::7]:4711";proto=https', 'x-forwarded-for': '9.9.9.9' }),
       'http',
+      LOCAL,
     );
     expect(info).toEqual({ clientAddress: '2001:db8::7', clientPort: 4711, scheme: 'https' });
-    const odd = clientInfo(peer('127.0.0.1'), headers({ 'x-forwarded-proto': 'javascript' }), 'http');
+    const odd = clientInfo(peer('127.0.0.1'), headers({ 'x-forwarded-proto': 'javascript' }), 'http', LOCAL);
     expect(odd.scheme).toBe('http');
   });
 });

@@ -52,4 +52,11 @@ export const interfaceSettings = [
     default: false,
     doc: 'Offer the permessage-deflate WebSocket extension (RFC 7692). Off by default: compression costs CPU and memory per connection.',
   }),
+  defineSetting({
+    name: 'overrideGlobalObjects',
+    section: SECTION,
+    type: boolean(),
+    default: true,
+    doc: "For a fetch app, gserve replaces the global `Request` and `Response` with lighter stand-ins (`instanceof` still holds for both) so a response built from a string or bytes is written without a stream, like `overrideGlobalObjects` in Hono's node-server. `--no-override-global-objects` keeps node's own classes: the app gets a real `Request` and its responses are read back through their stream, which is slower but exactly node's behaviour.",
+  }),
 ] as const;

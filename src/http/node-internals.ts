@@ -1,0 +1,106 @@
+import { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+
+/**
+ * The few undocumented fields of node's (and `ws`'s) objects that gserve reads, in one place. Each is read
+ * through `field()` (an `unknown`, never trusted) and checked at run time, so a Node that renames
+ * or drops one makes the reader return undefined, and the caller falls back, instead of throwing.
+ */
+const field = (target: object, key: PropertyKey): unknown => Reflect.get(target, key);
+
+const isObject = (value: unknown): value is object =>
+  (typeof value === 'object' && value !== null) || typeof value === 'function';
+
+/** What a listening net.Server exposes of itself on an accepted socket. */
+export interface ListeningServer {
+  address(): unknown;
+  /** The fd of the listening handle (`server._handle.fd`), where node tells it. */
+  fd: number | undefined;
+}
+
+/** The server that accepted `socket` (`socket.server`), with its listening fd. */
+export function listeningServer(socket: object): ListeningServer | undefined {
+  const server = field(socket, 'server');
+  if (!isObject(server)) return undefined;
+  const address = field(server, 'address');
+  if (typeof address !== 'function') return undefined;
+  const handle = field(server, '_handle');
+  const fd = isObject(handle) ? field(handle, 'fd') : undefined;
+  return { address: () => Reflect.apply(address, server, []), fd: typeof fd === 'number' ? fd : undefined };
+}
+
+/** node:http's llhttp parser on a socket it serves (`socket.parser`): the bytes of the current read. */
+export interface SocketParser {
+  getCurrentBuffer(): Buffer;
+}
+
+const isSocketParser = (value: unknown): value is SocketParser =>
+  isObject(value) && typeof field(value, 'getCurrentBuffer') === 'function';
+
+/** The parser's callbacks are numbered slots; the numbers are constants on its class. */
+export interface LlhttpParser extends SocketParser {
+  [slot: number]: unknown;
+}
+
+const isLlhttpParser = (value: unknown): value is LlhttpParser => isSocketParser(value);
+
+/** Where llhttp's callbacks sit on node:http's parser of a socket, when this Node has them. */
+export interface ParserSlots {
+  parser: LlhttpParser;
+  /** Called when a message begins. */
+  kOnMessageBegin: number;
+  /** Called after each read llhttp parsed itself. */
+  kOnExecute: number;
+  /** llhttp reads the socket itself (`parser._consumed`): no 'data' events. */
+  consumed: boolean;
+}
+
+export function parserSlots(socket: object): ParserSlots | undefined {
+  const parser = field(socket, 'parser');
+  if (!isLlhttpParser(parser)) return undefined;
+  const kinds = field(parser, 'constructor');
+  if (!isObject(kinds)) return undefined;
+  const kOnMessageBegin = field(kinds, 'kOnMessageBegin');
+  const kOnExecute = field(kinds, 'kOnExecute');
+  if (typeof kOnMessageBegin !== 'number' || typeof kOnExecute !== 'number') return undefined;
+  return { parser, kOnMessageBegin, kOnExecute, consumed: Boolean(field(parser, '_consumed')) };
+}
+
+/** A parser callback, called the way llhttp calls it. */
+export const isParserCallback = (value: unknown): value is (ret: unknown) => void => typeof value === 'function';
+
+export function socketParser(socket: object): SocketParser | undefined {
+  const parser = field(socket, 'parser');
+  return isSocketParser(parser) ? parser : undefined;
+}
+
+/** The head node:http serialized for a response (`res._header`, stable since Node 0.x), once written. */
+export function writtenHead(res: object): string | undefined {
+  const head = field(res, '_header');
+  return typeof head === 'string' ? head : undefined;
+}
+
+/** The TCP socket a TLS server wrapped (`tlsSocket._parent`): the one gserve accepted. */
+export function tlsParent(socket: object): Socket | undefined {
+  const parent = field(socket, '_parent');
+  return parent instanceof Socket ? parent : undefined;
+}
+
+/** The transport under a `ws` WebSocket (`ws._socket`): its write buffer is where back-pressure shows. */
+export function webSocketTransport(ws: object): Duplex | undefined {
+  const transport = field(ws, '_socket');
+  return transport instanceof Duplex ? transport : undefined;
+}
+
+type Latin1Slice = (this: Buffer, start: number, end: number) => string;
+const isLatin1Slice = (value: unknown): value is Latin1Slice => typeof value === 'function';
+
+/**
+ * Buffer's latin1 decoder without toString()'s argument juggling (`Buffer.prototype.latin1Slice`,
+ * present and untyped in every Node gserve supports); toString() where it is missing.
+ */
+export function latin1Decoder(): (buf: Buffer, start: number, end: number) => string {
+  const slice = field(Buffer.prototype, 'latin1Slice');
+  if (isLatin1Slice(slice)) return (buf, start, end) => slice.call(buf, start, end);
+  return (buf, start, end) => buf.toString('latin1', start, end);
+}
