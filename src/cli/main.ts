@@ -10,7 +10,7 @@ import { isCommandWord } from './commands.js';
 import { loadEnvFiles } from './env-file.js';
 import { CommanderError, parseCommandLine } from './program.js';
 import { resolveOwner } from '../worker/privileges.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../version.js';
 
 const fail = (message: string, code: number): number => {
   process.stderr.write(`gserve: error: ${message}\n`);

@@ -4,7 +4,7 @@ import { SHELLS, completionScript, type Shell } from './completion.js';
 import { CONTROL_COMMANDS, runControl } from './control.js';
 import { helpText } from './help.js';
 import { runTop } from './top.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../version.js';
 
 /** `gserve help|version|completion|top`: the commands that are not about the control socket's verbs. */
 const OTHER = ['help', 'version', 'completion', 'top'] as const;

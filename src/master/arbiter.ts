@@ -3,7 +3,7 @@ import type { Settings } from '../config/settings/index.js';
 import { ExitCode, describeError } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from '../version.js';
 import { EventEmitter } from 'node:events';
 import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervision.js';
 import type { ArbiterSnapshot } from './control.js';

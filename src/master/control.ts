@@ -8,7 +8,7 @@ import {
   explicitControlPath,
   type ControlSettings,
 } from './control-path.js';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from '../version.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
