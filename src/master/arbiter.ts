@@ -5,6 +5,7 @@ import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { VERSION } from '../version.js';
 import { EventEmitter } from 'node:events';
+import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervision.js';
 import type { ArbiterSnapshot } from './control.js';
 import { SyncDispatcher } from './dispatch.js';
@@ -77,12 +78,41 @@ export class Arbiter {
   private readonly waitingSlots = new Set<Slot>();
   private stopDeadline: NodeJS.Timeout | null = null;
   private timeoutCheck: NodeJS.Timeout | null = null;
-  /** spawn (worker), message (worker, message), exit (worker, stopping): for observability.ts. */
-  readonly events = new EventEmitter();
+  /** What observability.ts and the control socket watch: workers coming and going, reload outcomes. */
+  readonly events: ArbiterEvents = new EventEmitter<ArbiterEventMap>();
+  /** How many HUPs the master has begun handling: each reload's ticket (see ReloadOutcome). */
+  private reloadsBegun = 0;
   private observability: Observability | null = null;
   private readonly startedAt = Date.now();
   private finish!: (code: number) => void;
   private readonly finished = new Promise<number>((resolve) => (this.finish = resolve));
+  /** Why the master halted, for the one line the CLI prints. */
+  failure: string | null = null;
+  private exitCode: number = ExitCode.OK;
+  private finishing = false;
+  /** TERM's --shutdown-delay, while it runs. */
+  private readonly shutdownDelay = new ShutdownDelay();
+  /** The app opened its own server: --bind is closed (appListensItself). */
+  private selfListening = false;
+
+  private readonly signalHandlers: Partial<Record<NodeJS.Signals, () => Promise<void> | void>> = {
+    SIGTERM: () => this.terminate(),
+    SIGINT: () => this.stop(false),
+    SIGQUIT: () => this.stop(false),
+    SIGHUP: () => this.reload(),
+    SIGTTIN: () => this.setNumWorkers(this.numWorkers + 1),
+    SIGTTOU: () => {
+      if (this.numWorkers <= 1)
+        this.log.info('TTOU ignored: there is %d worker, and never fewer than 1', this.numWorkers);
+      else this.setNumWorkers(this.numWorkers - 1);
+    },
+    SIGUSR1: () => this.reopenLogs(),
+    SIGUSR2: () => this.reexec(),
+    SIGWINCH: () => {
+      this.log.info('Gracefully stopping the workers; the master stays (TTIN or HUP starts workers again)');
+      this.setNumWorkers(0);
+    },
+  };
 
   constructor(
     private resolved: ResolvedSettings,
@@ -169,32 +199,19 @@ export class Arbiter {
         gracefulTimeout: this.settings.gracefulTimeout,
         workers: [...this.workers.values()],
       }),
-      reload: () => this.enqueueSignal('SIGHUP'),
+      reload: () => {
+        // HUPs run one at a time and a queued one absorbs the next: whichever handles this request
+        // is the next to begin (and it may begin before enqueueSignal returns).
+        const ticket = this.reloadsBegun + 1;
+        this.enqueueSignal('SIGHUP');
+        return ticket;
+      },
       scale: (n: number) => this.setNumWorkers(n),
       stop: (graceful: boolean) => this.enqueueSignal(graceful ? 'SIGTERM' : 'SIGQUIT'),
     };
   }
 
   // ---- signals -------------------------------------------------------------------------------
-
-  private readonly signalHandlers: Partial<Record<NodeJS.Signals, () => Promise<void> | void>> = {
-    SIGTERM: () => this.terminate(),
-    SIGINT: () => this.stop(false),
-    SIGQUIT: () => this.stop(false),
-    SIGHUP: () => this.reload(),
-    SIGTTIN: () => this.setNumWorkers(this.numWorkers + 1),
-    SIGTTOU: () => {
-      if (this.numWorkers <= 1)
-        this.log.info('TTOU ignored: there is %d worker, and never fewer than 1', this.numWorkers);
-      else this.setNumWorkers(this.numWorkers - 1);
-    },
-    SIGUSR1: () => this.reopenLogs(),
-    SIGUSR2: () => this.reexec(),
-    SIGWINCH: () => {
-      this.log.info('Gracefully stopping the workers; the master stays (TTIN or HUP starts workers again)');
-      this.setNumWorkers(0);
-    },
-  };
 
   private installSignals(): void {
     for (const sig of Object.keys(this.signalHandlers) as NodeJS.Signals[]) {
@@ -389,8 +406,6 @@ export class Arbiter {
     this.refillAfter(slot, delay);
   }
 
-  private selfListening = false;
-
   /**
    * The app opened its own server (worker/self-listen.ts): its workers share that socket through
    * node:cluster. gserve's --bind would queue connections nobody answers, so it is closed (refused).
@@ -417,10 +432,7 @@ export class Arbiter {
     for (const w of this.workers.values()) {
       if (w.state === 'stopping' || now - w.lastBeat <= timeout * 1000) continue;
       this.log.error('WORKER TIMEOUT (pid: %d): no heartbeat for %d s, the event loop is blocked', w.pid, timeout);
-      w.state = 'stopping';
-      w.endReason = `timed out after ${timeout} s`;
-      w.signal('SIGABRT');
-      w.killAfter(FAST_STOP_GRACE_SECONDS);
+      w.abort(`timed out after ${timeout} s`, FAST_STOP_GRACE_SECONDS);
     }
   }
 
@@ -432,7 +444,19 @@ export class Arbiter {
    * ones cannot boot, the old ones keep serving with the old settings.
    */
   private async reload(): Promise<void> {
-    if (this.stopping) return;
+    const ticket = ++this.reloadsBegun;
+    let outcome: ReloadOutcome = { ticket, ok: false, started: false, generation: this.generation };
+    try {
+      outcome = await this.reloadGeneration(ticket);
+    } finally {
+      this.events.emit('reload', outcome);
+    }
+  }
+
+  /** The HUP itself; its outcome is announced by reload(). */
+  private async reloadGeneration(ticket: number): Promise<ReloadOutcome> {
+    const refused: ReloadOutcome = { ticket, ok: false, started: false, generation: this.generation };
+    if (this.stopping) return refused;
     // A config file whose top-level await never settles must not wedge the master: bounded.
     const bound = this.settings.timeout > 0 ? this.settings.timeout : RELOAD_LOAD_SECONDS;
     let fresh;
@@ -447,14 +471,14 @@ export class Arbiter {
             'Reload failed: loading the config did not finish within %d s; keeping the running settings and workers',
             bound,
           );
-        return;
+        return refused;
       }
       fresh = loaded.value;
     } catch (err) {
       this.log.error('Reload failed, keeping the running settings and workers: %s', describeError(err));
-      return;
+      return refused;
     }
-    if (this.stopping) return;
+    if (this.stopping) return refused;
     const previous = { resolved: this.resolved, generation: this.generation };
     const { resolved, needsRestart } = mergeReloaded(this.resolved, fresh);
     for (const c of needsRestart) {
@@ -466,8 +490,9 @@ export class Arbiter {
     this.resolved = resolved;
     if (!(await settleWithin(this.hook('onReload'), bound * 1000)).done)
       this.log.error('The onReload hook did not return within %d s; reloading anyway', bound);
-    if (this.stopping) return;
+    if (this.stopping) return refused;
     this.generation = ++this.lastGeneration;
+    this.events.emit('reload-start', ticket, this.generation);
     const old = this.liveWorkers();
     this.reloading = true;
     const spawned = Array.from({ length: this.settings.workers }, () => this.spawnWorker(new Slot(), false));
@@ -476,7 +501,8 @@ export class Arbiter {
       fresher.length === spawned.length &&
       (await allReadyWithin(fresher, this.settings.timeout > 0 ? this.settings.timeout : RELOAD_READY_SECONDS));
     this.reloading = false;
-    if (this.stopping) return;
+    const rolledBack = (): ReloadOutcome => ({ ticket, ok: false, started: true, generation: this.generation });
+    if (this.stopping) return rolledBack();
     if (!allReady) {
       const why =
         fresher.length < spawned.length
@@ -491,8 +517,9 @@ export class Arbiter {
       );
       // Gracefully: those that did become ready may already hold connections.
       for (const w of fresher) w.stop(true, this.settings.gracefulTimeout, 'reload failed');
-      Object.assign(this, previous);
-      return;
+      this.resolved = previous.resolved;
+      this.generation = previous.generation;
+      return rolledBack();
     }
     this.log.info(
       'Reloaded: generation %d is serving; gracefully stopping %d old workers',
@@ -502,6 +529,7 @@ export class Arbiter {
     for (const w of old) w.stop(true, this.settings.gracefulTimeout, 'reloaded');
     this.setNumWorkers(this.settings.workers);
     this.manageWorkers();
+    return { ticket, ok: true, generation: this.generation };
   }
 
   /** USR1: reopen the master's log file and tell the workers to reopen theirs (logrotate). */
@@ -548,8 +576,6 @@ export class Arbiter {
   }
 
   // ---- stopping ------------------------------------------------------------------------------
-
-  private readonly shutdownDelay = new ShutdownDelay();
 
   /** TERM: workers fail their health check at once; after --shutdown-delay, the graceful stop. */
   private terminate(): void {
@@ -605,9 +631,6 @@ export class Arbiter {
     );
   }
 
-  /** Why the master halted, for the one line the CLI prints. */
-  failure: string | null = null;
-
   private halt(message: string, exitCode: number): void {
     if (this.stopping) return;
     this.failure = message;
@@ -620,10 +643,6 @@ export class Arbiter {
     this.exitCode = exitCode;
     if (this.workers.size === 0) this.finishStop();
   }
-
-  private exitCode: number = ExitCode.OK;
-
-  private finishing = false;
 
   private finishStop(): void {
     if (this.finishing) return;

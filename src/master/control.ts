@@ -12,6 +12,7 @@ import { VERSION } from '../version.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
+import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 
 /**
  * The control socket: a Unix socket (mode 0600) where `gserve status|reload|scale|stop` talk to
@@ -41,8 +42,10 @@ export interface ArbiterSnapshot {
 /** What the control socket may ask of the arbiter: the same handlers the signals use. */
 export interface Controllable {
   snapshot(): ArbiterSnapshot;
-  /** HUP. */
-  reload(): void;
+  /** Workers coming and going, and each reload's outcome: what the control socket waits on. */
+  readonly events: ArbiterEvents;
+  /** HUP; returns the ticket its ReloadOutcome will carry. */
+  reload(): number;
   /** Sets the number of workers (TTIN/TTOU by more than one). */
   scale(workers: number): void;
   /** TERM (graceful) or QUIT (fast). */
@@ -72,7 +75,8 @@ export function controlSocketPath(settings: ControlSettings, cwd = process.cwd()
   return explicit === undefined ? defaultControlPath(settings, folder) : explicit;
 }
 
-const POLL_MS = 100;
+/** The arbiter's events after which a wait checks its condition again. */
+const PROGRESS_EVENTS: ReadonlyArray<keyof ArbiterEventMap> = ['spawn', 'message', 'exit', 'reload-start', 'reload'];
 /** HUP re-reads the config file first; a new generation starts soon after, or the reload was refused. */
 const RELOAD_START_SECONDS = 15;
 
@@ -275,36 +279,55 @@ export class ControlServer {
    * code does not load) goes back to the old generation: that is reported at once.
    */
   private async reload(): Promise<Record<string, unknown>> {
-    const before = this.arbiter.snapshot();
-    this.book.lastBootError = null;
-    this.log.info('Control socket: reload');
-    this.arbiter.reload();
-    const started = await this.waitFor((s) => s.generation > before.generation, RELOAD_START_SECONDS);
-    if (!started)
-      return {
-        ok: false,
-        error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)`,
-      };
-    const deadline = 30 + before.gracefulTimeout;
-    let outcome: 'done' | 'failed' = 'failed';
-    await this.waitFor((s) => {
-      if (s.generation <= before.generation) return true; // rolled back
-      const fresh = s.workers.filter((w) => w.generation > before.generation);
-      const done =
-        fresh.length === s.target && s.workers.length === s.target && fresh.every((w) => w.state === 'ready');
-      if (done) outcome = 'done';
-      return done;
-    }, deadline);
-    const after = this.arbiter.snapshot();
-    if (outcome === 'failed') {
-      const fresh = after.workers.filter((w) => w.generation > before.generation && w.state === 'ready').length;
-      const why = this.book.lastBootError ?? 'see the error log';
-      return {
-        ok: false,
-        error: `reload failed, the old workers keep serving (${fresh} of ${after.target} new workers ready): ${why}`,
-      };
+    const { events } = this.arbiter;
+    let began: number | null = null;
+    let outcome: ReloadOutcome | null = null;
+    let ticket = 0;
+    const onStart = (t: number, generation: number) => {
+      if (t === ticket) began = generation;
+    };
+    const onOutcome = (o: ReloadOutcome) => {
+      if (o.ticket === ticket) outcome = o;
+    };
+    events.on('reload-start', onStart);
+    events.on('reload', onOutcome);
+    try {
+      this.book.lastBootError = null;
+      this.log.info('Control socket: reload');
+      ticket = this.arbiter.reload();
+      const started = await this.waitFor(
+        () => (began !== null ? true : outcome ? false : undefined),
+        RELOAD_START_SECONDS,
+      );
+      if (!started || began === null)
+        return {
+          ok: false,
+          error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)`,
+        };
+      const generation: number = began;
+      const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
+      const done = await this.waitFor(() => {
+        if (outcome && !outcome.ok) return false; // rolled back
+        const s = this.arbiter.snapshot();
+        const fresh = s.workers.filter((w) => w.generation >= generation);
+        if (fresh.length === s.target && s.workers.length === s.target && fresh.every((w) => w.state === 'ready'))
+          return true;
+        return undefined;
+      }, deadline);
+      const after = this.arbiter.snapshot();
+      if (!done) {
+        const fresh = after.workers.filter((w) => w.generation >= generation && w.state === 'ready').length;
+        const why = this.book.lastBootError ?? 'see the error log';
+        return {
+          ok: false,
+          error: `reload failed, the old workers keep serving (${fresh} of ${after.target} new workers ready): ${why}`,
+        };
+      }
+      return { ok: true, generation: after.generation, workers: after.workers.map((w) => w.pid) };
+    } finally {
+      events.off('reload-start', onStart);
+      events.off('reload', onOutcome);
     }
-    return { ok: true, generation: after.generation, workers: after.workers.map((w) => w.pid) };
   }
 
   private async scale(text: string): Promise<Record<string, unknown>> {
@@ -318,10 +341,10 @@ export class ControlServer {
     this.log.info('Control socket: scale from %d to %d workers', current, target);
     this.arbiter.scale(target);
     const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
-    const done = await this.waitFor(
-      (s) => s.workers.length === target && s.workers.every((w) => w.state === 'ready'),
-      deadline,
-    );
+    const done = await this.waitFor(() => {
+      const s = this.arbiter.snapshot();
+      return s.workers.length === target && s.workers.every((w) => w.state === 'ready') ? true : undefined;
+    }, deadline);
     const after = this.arbiter.snapshot();
     if (!done)
       return {
@@ -331,15 +354,27 @@ export class ControlServer {
     return { ok: true, workers: after.workers.map((w) => w.pid) };
   }
 
-  /** The master's state changes through many events; checking it a few times a second is simplest. */
-  private async waitFor(done: (s: ArbiterSnapshot) => boolean, seconds: number): Promise<boolean> {
-    const deadline = Date.now() + seconds * 1000;
-    for (;;) {
-      const s = this.arbiter.snapshot();
-      if (done(s)) return true;
-      if (s.stopping || Date.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, POLL_MS));
-    }
+  /**
+   * Checks `settled` now and after each of the arbiter's events until it returns a verdict; false
+   * once the master is stopping or `seconds` have passed.
+   */
+  private waitFor(settled: () => boolean | undefined, seconds: number): Promise<boolean> {
+    const { events } = this.arbiter;
+    return new Promise((resolve) => {
+      const check = () => {
+        const verdict = settled();
+        if (verdict !== undefined) finish(verdict);
+        else if (this.arbiter.snapshot().stopping) finish(false);
+      };
+      const timer = setTimeout(() => finish(false), seconds * 1000);
+      const finish = (verdict: boolean) => {
+        clearTimeout(timer);
+        for (const name of PROGRESS_EVENTS) events.off(name, check);
+        resolve(verdict);
+      };
+      for (const name of PROGRESS_EVENTS) events.on(name, check);
+      check();
+    });
   }
 }
 

@@ -1,21 +1,14 @@
-import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { Settings } from '../config/settings/index.js';
 import { captureOutput } from '../log/capture.js';
 import type { LogTarget } from '../log/logger.js';
-import type { WorkerMessage } from '../worker/protocol.js';
 import { ControlServer, controlSocketPath, type Controllable } from './control.js';
 import { WorkerStatsBook } from './worker-stats.js';
-import type { WorkerProcess } from './worker-process.js';
 
 /**
  * The master's observability and control, attached to the arbiter from outside: the arbiter only
- * emits `spawn` (worker), `message` (worker, message) and `exit` (worker, masterStopping), and
- * offers the Controllable handlers; everything else lives here.
+ * emits its events (arbiter-events.ts) and offers the Controllable handlers; everything else lives here.
  */
-export interface Observable extends Controllable {
-  readonly events: EventEmitter;
-}
 
 export interface Observability {
   /** `unlink`: false while another master (USR2) shares the control socket's path. */
@@ -42,21 +35,21 @@ export interface ObservabilityOptions {
 }
 
 export async function startObservability(
-  arbiter: Observable,
+  arbiter: Controllable,
   settings: Settings,
   logTarget: LogTarget,
   options: ObservabilityOptions = {},
 ): Promise<Observability> {
   const log = logTarget.logger;
   const book = new WorkerStatsBook();
-  arbiter.events.on('spawn', (w: WorkerProcess) => {
+  arbiter.events.on('spawn', (w) => {
     book.spawned(w);
     if (settings.captureOutput) captureOutput(w.pid, w.child, logTarget);
   });
-  arbiter.events.on('message', (w: WorkerProcess, m: WorkerMessage) => {
+  arbiter.events.on('message', (w, m) => {
     if (m.t === 'stats') book.reported(w, m);
   });
-  arbiter.events.on('exit', (w: WorkerProcess, stopping: boolean) => book.exited(w, stopping));
+  arbiter.events.on('exit', (w, stopping) => book.exited(w, stopping));
 
   let metrics: Server | null = null;
   /** Where the metrics were served, so that a rollback serves them on the same port (even for :0). */
