@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode, GserveError, describeError } from '../errors.js';
+import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '../errors.js';
 import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';
 import { DURATION_BUCKETS } from '../worker/stats.js';
@@ -162,7 +162,7 @@ const screen = {
 export async function runTop(argv: string[]): Promise<number> {
   const cmd = new Command('gserve top')
     .description('A live view of the workers of a running master, refreshed every second; q quits.')
-    .option('--control-socket <PATH>', "The master's control socket (default: as the master computes it).")
+    .option('--control-socket <PATH>', "The master's control socket (default: the one the master computes).")
     .option('-p, --pid <FILE>', "The master's pidfile; the socket is next to it.")
     .option('-c, --config <PATH>', 'The config file whose settings locate the socket.')
     .option('--chdir <DIR>', 'The directory the master ran in.')
@@ -193,8 +193,8 @@ export async function runTop(argv: string[]): Promise<number> {
   const book = new RateBook();
   const poll = async (): Promise<StatusReport> => {
     const reply = await ask(path!, { cmd: 'status' });
-    if (!reply.ok) throw new Error(String(reply.error));
-    const status = reply.status as StatusReport;
+    if (!reply.ok) throw new Error(reply.error);
+    const status = reply.status();
     book.add(status.workers, Date.now());
     return status;
   };
@@ -202,7 +202,7 @@ export async function runTop(argv: string[]): Promise<number> {
   try {
     status = await poll();
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const code = errorCode(err) ?? errorMessage(err);
     return fail(
       `no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`,
       1,
@@ -211,7 +211,7 @@ export async function runTop(argv: string[]): Promise<number> {
 
   const out = process.stdout;
   const live = out.isTTY === true;
-  // Not a terminal (a pipe, a file): plain frames one after another, as `top -b` prints.
+  // Not a terminal (a pipe, a file): plain frames one after another, like `top -b` prints.
   const draw = (lines: string[]) => {
     if (live) out.write(screen.home + lines.map((l) => l + screen.clearLine).join('\n') + '\n' + screen.clearBelow);
     else out.write(lines.join('\n') + '\n\n');
@@ -253,7 +253,7 @@ export async function runTop(argv: string[]): Promise<number> {
         status = await poll();
         lastError = null;
       } catch (err) {
-        lastError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        lastError = errorCode(err) ?? errorMessage(err);
       }
       if (done) return;
       const lines = renderFrame(status, book, path!, columns());

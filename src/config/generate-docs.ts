@@ -18,7 +18,7 @@ export function settingsMarkdown(): string {
     '`PORT` and `WEB_CONCURRENCY` are honoured below their `GSERVE_` variables.\n\n' +
     '"Reload" says whether `kill -HUP` applies a new value; the others need a restart.\n';
   let section = '';
-  for (const s of SETTINGS as readonly SettingSpec[]) {
+  for (const s of SETTINGS) {
     if (s.section !== section) {
       section = s.section;
       out += `\n## ${section}\n`;
@@ -43,7 +43,7 @@ export function settingsMarkdown(): string {
 
 export function settingsSchema(): string {
   const properties: Record<string, unknown> = {};
-  for (const s of SETTINGS as readonly SettingSpec[]) {
+  for (const s of SETTINGS) {
     properties[s.name] = {
       description: s.doc,
       ...JSON.parse(JSON.stringify(s.type.schema)),

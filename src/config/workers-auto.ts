@@ -2,7 +2,7 @@ import { cpuLimit } from './cpus.js';
 import { integer, TypeMismatch, type ValueType } from './types.js';
 
 /**
- * A worker count, or `auto`: as many workers as CPUs this process may use (cgroup quota and CPU
+ * A worker count, or `auto`: one worker per CPU this process may use (cgroup quota and CPU
  * affinity, see src/config/cpus.ts). `auto` becomes a number here, when the settings are resolved
  * (and again on each reload), so everything downstream sees an integer.
  */

@@ -1,6 +1,6 @@
 import type { ResolvedSettings } from '../config/resolve.js';
 import type { Settings } from '../config/settings/index.js';
-import { ExitCode, describeError } from '../errors.js';
+import { ExitCode, describeError, exitCodeOf } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
 import { VERSION } from '../version.js';
@@ -30,7 +30,29 @@ import { Slot } from './backoff.js';
 import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_MARGIN_SECONDS } from './deadline.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
-const STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+/** The signals the master acts on, each by its handler in Arbiter.signalHandlers. */
+type HandledSignal =
+  | 'SIGTERM'
+  | 'SIGINT'
+  | 'SIGQUIT'
+  | 'SIGHUP'
+  | 'SIGTTIN'
+  | 'SIGTTOU'
+  | 'SIGUSR1'
+  | 'SIGUSR2'
+  | 'SIGWINCH';
+const HANDLED_SIGNALS: readonly HandledSignal[] = [
+  'SIGTERM',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGHUP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+];
 
 export interface ArbiterOptions {
   /** Resolves the settings again from the same command line and environment (HUP). */
@@ -56,10 +78,10 @@ export class Arbiter {
   private generation = 0;
   /** The highest generation ever started: a failed HUP's number is not reused. */
   private lastGeneration = 0;
-  /** Gunicorn's num_workers: starts as `workers`; TTIN/TTOU/WINCH change it, HUP resets it. */
+  /** Gunicorn's num_workers: starts at `workers`; TTIN/TTOU/WINCH change it, HUP resets it. */
   private numWorkers: number;
   private stopping = false;
-  /** While HUP waits for new workers, old ones are not culled as "extra". */
+  /** While HUP waits for new workers, old ones are not culled for being "extra". */
   private reloading = false;
   private readonly launch: LaunchContext;
   /** The master started by USR2, while it runs. */
@@ -68,7 +90,7 @@ export class Arbiter {
   private oldMasterPid: number | null = null;
   private readonly server: ServerView;
   private announcedReady = false;
-  private readonly signalQueue: NodeJS.Signals[] = [];
+  private readonly signalQueue: HandledSignal[] = [];
   private handlingSignals = false;
   /** Each worker's slot (src/master/backoff.ts): its replacement inherits the slot's crash strikes. */
   private readonly slotOf = new Map<WorkerProcess, Slot>();
@@ -95,7 +117,7 @@ export class Arbiter {
   /** The app opened its own server: --bind is closed (appListensItself). */
   private selfListening = false;
 
-  private readonly signalHandlers: Partial<Record<NodeJS.Signals, () => Promise<void> | void>> = {
+  private readonly signalHandlers: Record<HandledSignal, () => Promise<void> | void> = {
     SIGTERM: () => this.terminate(),
     SIGINT: () => this.stop(false),
     SIGQUIT: () => this.stop(false),
@@ -166,7 +188,7 @@ export class Arbiter {
     } catch (err) {
       this.failure = describeError(err);
       this.closeListeners();
-      return (err as { exitCode?: number }).exitCode ?? ExitCode.INTERNAL;
+      return exitCodeOf(err) ?? ExitCode.INTERNAL;
     }
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
@@ -214,16 +236,14 @@ export class Arbiter {
   // ---- signals -------------------------------------------------------------------------------
 
   private installSignals(): void {
-    for (const sig of Object.keys(this.signalHandlers) as NodeJS.Signals[]) {
-      process.on(sig, () => this.enqueueSignal(sig));
-    }
+    for (const sig of HANDLED_SIGNALS) process.on(sig, () => this.enqueueSignal(sig));
   }
 
-  private enqueueSignal(sig: NodeJS.Signals): void {
+  private enqueueSignal(sig: HandledSignal): void {
     // A stop never waits behind another signal: a HUP waiting for its workers or its config, a hook
     // that never returns. Whatever those were doing is abandoned (they check `stopping`).
     if (STOP_SIGNALS.includes(sig)) return void this.handleSignal(sig);
-    // A HUP still waiting in the queue will read the config as it is then: a second one adds nothing.
+    // A HUP still waiting in the queue will read the config the way it is then: a second one adds nothing.
     if (sig === 'SIGHUP' && this.signalQueue.includes(sig))
       return void this.log.info('HUP coalesced: a reload is already queued');
     this.signalQueue.push(sig);
@@ -238,10 +258,10 @@ export class Arbiter {
     this.handlingSignals = false;
   }
 
-  private async handleSignal(sig: NodeJS.Signals): Promise<void> {
+  private async handleSignal(sig: HandledSignal): Promise<void> {
     this.log.info('Handling signal: %s', sig.slice(3).toLowerCase());
     try {
-      await this.signalHandlers[sig]?.();
+      await this.signalHandlers[sig]();
     } catch (err) {
       this.log.error({ err: describeError(err) }, 'Error while handling %s', sig);
     }
@@ -253,7 +273,7 @@ export class Arbiter {
     return [...this.workers.values()].filter((w) => w.state !== 'stopping');
   }
 
-  /** Start or stop workers until as many run as the settings ask. */
+  /** Start or stop workers until the number the settings ask for run. */
   private manageWorkers(): void {
     if (this.stopping) return;
     const live = this.liveWorkers();
@@ -270,7 +290,7 @@ export class Arbiter {
     }
   }
 
-  /** Refills `slot` after `ms` (at once for 0); meanwhile it counts as taken. */
+  /** Refills `slot` after `ms` (at once for 0); meanwhile it counts for taken. */
   private refillAfter(slot: Slot, ms: number): void {
     if (this.stopping) return;
     if (ms <= 0) {
@@ -321,7 +341,7 @@ export class Arbiter {
       return null;
     }
     if (w.pid === undefined) {
-      // EMFILE/EAGAIN come as an 'error' event on the next tick; hold the slot until then.
+      // EMFILE/EAGAIN come in an 'error' event on the next tick; hold the slot until then.
       if (retry) this.waitingSlots.add(slot);
       w.child.once('error', (err) => {
         this.waitingSlots.delete(slot);
@@ -349,7 +369,7 @@ export class Arbiter {
     this.events.emit('message', w, message);
     if (message.t === 'ready') {
       this.log.debug('Worker ready (pid: %d)', w.pid);
-      // whenReady: the first time as many workers serve as asked for.
+      // whenReady: the first time the number of workers asked for serve.
       if (!this.announcedReady && this.liveWorkers().filter((l) => l.state === 'ready').length >= this.numWorkers) {
         this.announcedReady = true;
         void this.hook('whenReady');
@@ -592,7 +612,7 @@ export class Arbiter {
     this.shutdownDelay.cancel();
     if (this.stopping && graceful) return;
     this.stopping = true;
-    // Like Gunicorn: the master lets go of the sockets first, and each worker closes its copy as it
+    // Like Gunicorn: the master lets go of the sockets first, and each worker closes its copy when it
     // starts draining, so new connections are refused at once instead of waiting in a backlog
     // nobody will accept from and being reset when the last worker exits (docs/listening.md).
     this.dispatcher?.stop(!this.otherMasterAlive());

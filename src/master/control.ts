@@ -9,9 +9,11 @@ import {
   type ControlSettings,
 } from './control-path.js';
 import { VERSION } from '../version.js';
+import { errorCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
+import { serverFd } from './node-handles.js';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 
 /**
@@ -133,7 +135,7 @@ export class ControlServer {
       this.log.warn(
         'Control socket %s: cannot listen (%s); gserve status will not reach this master.',
         this.path,
-        (err as NodeJS.ErrnoException).code,
+        errorCode(err),
       );
       return false;
     } finally {
@@ -153,11 +155,7 @@ export class ControlServer {
         server.listen({ fd }, () => ok());
       });
     } catch (err) {
-      this.log.warn(
-        'Control socket %s: cannot take it over from the old master (%s).',
-        this.path,
-        (err as NodeJS.ErrnoException).code,
-      );
+      this.log.warn('Control socket %s: cannot take it over from the old master (%s).', this.path, errorCode(err));
       return false;
     }
     this.server = server;
@@ -167,8 +165,7 @@ export class ControlServer {
 
   /** The listening descriptor, for a USR2 successor to inherit. */
   get fd(): number | null {
-    const fd = (this.server as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
-    return typeof fd === 'number' && fd >= 0 ? fd : null;
+    return serverFd(this.server);
   }
 
   /**
@@ -252,7 +249,7 @@ export class ControlServer {
           };
       }
     } catch (err) {
-      return { ok: false, error: (err as Error).message };
+      return { ok: false, error: errorMessage(err) };
     }
   }
 

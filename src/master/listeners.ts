@@ -4,6 +4,7 @@ import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from '../config/address.js';
 import { BindError } from '../errors.js';
+import { createServerHandle, type RawHandle } from './node-handles.js';
 
 /**
  * The listening sockets, owned by the master for its whole life so that workers come and go (HUP,
@@ -20,7 +21,7 @@ export interface Listener {
   url: string;
   scheme: 'http' | 'https';
   /** The raw bound handle, for the sync class, where the master accepts itself (master/dispatch.ts). */
-  handle: object;
+  handle: RawHandle;
   /** A TCP socket's port, which the workers check they listen on. */
   port?: number;
   /** The handle that made the socket listen; kept so that it is never collected and closed. */
@@ -31,19 +32,6 @@ export interface Listener {
    */
   close(unlink?: boolean): void;
 }
-
-interface RawHandle {
-  fd: number;
-  getsockname?(out: { address?: string; port?: number; family?: string }): number;
-  listen?(backlog: number): number;
-  readStart?(): number;
-  readStop?(): number;
-  close(): void;
-}
-
-// Node's bind-without-listen: the same call node:cluster uses to make the handles it shares.
-const createServerHandle = (net as unknown as { _createServerHandle: (...args: unknown[]) => RawHandle | number })
-  ._createServerHandle;
 
 function check(result: RawHandle | number, what: string): RawHandle {
   if (typeof result === 'number') {
@@ -149,7 +137,7 @@ function describeInherited(handle: RawHandle, fallback: string, scheme: string):
 
 async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
   const listener = await bindOnly(address, opts);
-  const raw = listener.handle as RawHandle;
+  const raw = listener.handle;
   try {
     if (address.kind === 'fd') checkInheritedIsBound(raw, formatAddress(address));
     listener.listening = listenWithoutAccepting(raw, opts.backlog ?? DEFAULT_BACKLOG, listener.url);

@@ -4,6 +4,7 @@ import { captureOutput } from '../log/capture.js';
 import type { LogTarget } from '../log/logger.js';
 import { ControlServer, controlSocketPath, type Controllable } from './control.js';
 import { WorkerStatsBook } from './worker-stats.js';
+import { serverFd } from './node-handles.js';
 
 /**
  * The master's observability and control, attached to the arbiter from outside: the arbiter only
@@ -89,7 +90,7 @@ export async function startObservability(
       control?.close(unlink);
       stopMetrics();
     },
-    inheritable: () => ({ control: control?.fd ?? null, metrics: fdOf(metrics) }),
+    inheritable: () => ({ control: control?.fd ?? null, metrics: serverFd(metrics) }),
     handOver() {
       control?.handOver();
       control = null;
@@ -100,9 +101,4 @@ export async function startObservability(
       if (!metrics) await startMetrics().catch((err) => log.error('Metrics not served any more: %s', String(err)));
     },
   };
-}
-
-function fdOf(server: Server | null): number | null {
-  const fd = (server as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }

@@ -43,7 +43,7 @@ export class WorkerProcess {
   readonly ready: Promise<boolean>;
   private killTimer: NodeJS.Timeout | null = null;
 
-  /** node:cluster's id for this worker (1, 2, …, never reused), as the app sees in cluster.worker.id. */
+  /** node:cluster's id for this worker (1, 2, …, never reused), which the app sees in cluster.worker.id. */
   readonly clusterId: number;
 
   constructor(
@@ -95,7 +95,7 @@ export class WorkerProcess {
       } else if (m.t === 'boot-error') this.#bootError = m;
       onMessage(this, m);
     });
-    // A worker that dies mid-send closes the channel; that is reported by 'exit', not as an error.
+    // A worker that dies mid-send closes the channel; that is reported by 'exit', not by an error.
     // A fork that fails (EMFILE, EAGAIN) is reported by 'error' on the child, which the arbiter
     // watches; cluster re-emits it on its Worker, where nobody must throw it.
     this.child.on('error', () => {});
