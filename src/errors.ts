@@ -15,6 +15,11 @@ export const ExitCode = Object.freeze({
 });
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** Whether a process's exit code is one gserve defines. */
+export function isExitCode(code: number | null): code is ExitCode {
+  return Object.values(ExitCode).some((known) => known === code);
+}
+
 export class GserveError extends Error {
   override name = 'GserveError';
   constructor(

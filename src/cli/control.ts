@@ -1,9 +1,8 @@
-import { connect } from 'node:net';
 import { Command, CommanderError } from 'commander';
 import { choices, isOneOf } from '../choices.js';
 import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '../errors.js';
 import type { ControlRequest, StatusReport } from '../master/control.js';
-import { ControlReply } from './control-reply.js';
+import { ask, type ControlReply } from './control-client.js';
 import { ControlSocketError, findControlSocket } from './find-master.js';
 import { PREFIXED_ERRORS } from './program.js';
 
@@ -132,35 +131,6 @@ export async function runControl(argv: string[]): Promise<number> {
 function fail(message: string, code: number): number {
   process.stderr.write(`gserve: error: ${message}\n`);
   return code;
-}
-
-/** Sends one request line; resolves with the one reply line. */
-export function ask(path: string, request: ControlRequest): Promise<ControlReply> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(path);
-    let buffer = '';
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      const nl = buffer.indexOf('\n');
-      if (nl < 0) return;
-      socket.destroy();
-      try {
-        resolve(ControlReply.parse(buffer.slice(0, nl)));
-      } catch {
-        reject(new Error('a reply that is not JSON'));
-      }
-    });
-    socket.on('error', reject);
-    socket.on('close', () =>
-      reject(
-        Object.assign(new Error('closed'), {
-          code: 'the master closed the connection without answering; is it stopping?',
-        }),
-      ),
-    );
-  });
 }
 
 /** The master has no socket to tell us it is gone once it has exited: watch its pid. */

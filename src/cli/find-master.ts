@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { resolveSettings } from '../config/resolve.js';
 import { ExitCode, GserveError } from '../errors.js';
-import { ControlReply } from './control-reply.js';
+import { ControlReply } from './control-client.js';
 import { bindKey, controlDir, explicitControlPath, folderKey } from '../master/control-path.js';
 
 /**

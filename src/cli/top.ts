@@ -3,7 +3,8 @@ import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '.
 import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';
 import { DURATION_BUCKETS } from '../worker/stats.js';
-import { ask, duration, type ControlOptions } from './control.js';
+import { ask } from './control-client.js';
+import { duration, type ControlOptions } from './control.js';
 import { ControlSocketError, findControlSocket } from './find-master.js';
 
 /**

@@ -105,7 +105,7 @@ function atomFor(name: string): Atom {
     const envName = name.slice(1, name.indexOf('}'));
     return () => dash(process.env[envName]);
   }
-  // Gunicorn prints unknown atoms as `-` rather than failing a request.
+  // Gunicorn prints `-` for unknown atoms rather than failing a request.
   return ATOMS[name] ?? (() => '-');
 }
 

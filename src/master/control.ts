@@ -223,12 +223,14 @@ export class ControlServer {
   }
 
   private async answer(line: string): Promise<Record<string, unknown>> {
-    let request: ControlRequest;
+    let parsed: unknown;
     try {
-      request = JSON.parse(line);
+      parsed = JSON.parse(line);
     } catch {
       return { ok: false, error: 'not a JSON line' };
     }
+    // From another process: each field is read as unknown and checked (see ControlRequest).
+    const request: Record<string, unknown> = typeof parsed === 'object' && parsed !== null ? { ...parsed } : {};
     try {
       switch (request.cmd) {
         case 'status':
@@ -245,7 +247,7 @@ export class ControlServer {
         default:
           return {
             ok: false,
-            error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}; try status, reload, scale or stop`,
+            error: `unknown command ${JSON.stringify(request.cmd)}; try status, reload, scale or stop`,
           };
       }
     } catch (err) {

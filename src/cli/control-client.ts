@@ -1,4 +1,36 @@
-import type { StatusReport } from '../master/control.js';
+import { connect } from 'node:net';
+import type { ControlRequest, StatusReport } from '../master/control.js';
+
+// The client side of the control socket: one request line out, one reply line back.
+
+/** Sends one request line; resolves with the one reply line. */
+export function ask(path: string, request: ControlRequest): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    let buffer = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
+    socket.on('data', (chunk: string) => {
+      buffer += chunk;
+      const nl = buffer.indexOf('\n');
+      if (nl < 0) return;
+      socket.destroy();
+      try {
+        resolve(ControlReply.parse(buffer.slice(0, nl)));
+      } catch {
+        reject(new Error('a reply that is not JSON'));
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', () =>
+      reject(
+        Object.assign(new Error('closed'), {
+          code: 'the master closed the connection without answering; is it stopping?',
+        }),
+      ),
+    );
+  });
+}
 
 /**
  * The master's reply line on the control socket (`{"ok":true,...}` or `{"ok":false,"error":"..."}`),
@@ -24,7 +56,7 @@ export class ControlReply {
     return String(this.fields.error);
   }
 
-  /** A field as the master sent it, for --json. */
+  /** A field the way the master sent it, for --json. */
   raw(name: string): unknown {
     return this.fields[name];
   }
