@@ -73,14 +73,16 @@ export function argsFor(settings: StartSettings & { app?: string }): string[] {
     if (!spec) {
       const guess = closestName(name, SETTINGS_BY_NAME.keys());
       throw new SettingError(
-        `Unknown setting "${name}" given to start().${guess ? ` Did you mean "${guess}"?` : ''} See docs/settings.md for the settings.`,
+        `Unknown setting "${name}" given to start().${guess ? ` Did you mean "${guess}"?` : ''} ` +
+          'See docs/settings.md for the settings.',
         'GSERVE_E_UNKNOWN_SETTING',
       );
     }
     const flag = flagOf(spec);
     if (!flag)
       throw new SettingError(
-        `Setting "${name}" cannot be given to start() (it is a server hook): put it in a config file and pass config: 'gserve.config.js'.`,
+        `Setting "${name}" cannot be given to start() (it is a server hook): put it in a config file and pass ` +
+          `config: 'gserve.config.js'.`,
       );
     let parsed: unknown;
     try {
@@ -189,7 +191,8 @@ async function whenServing(
     } else {
       throw new GserveError(
         'GSERVE_E_START',
-        'start() needs the control socket to know when the workers serve: leave controlSocket unset, or give it a path.',
+        'start() needs the control socket to know when the workers serve: leave controlSocket unset, or give it ' +
+          'a path.',
         ExitCode.USAGE,
       );
     }

@@ -51,7 +51,10 @@ export class AppLoadError extends GserveError {
   constructor(
     code: string,
     message: string,
-    /** `file:line:column`, the offending source line and a caret under the column, the way node shows them; shown below the one-line message. */
+    /**
+     * `file:line:column`, the offending source line and a caret under the column, the way node
+     * shows them; shown below the one-line message.
+     */
     readonly excerpt?: string,
   ) {
     super(code, message, ExitCode.APP_LOAD);

@@ -137,7 +137,8 @@ function fish(): string {
     lines.push(`complete -c gserve -n ${single(`__fish_use_subcommand`)} -a ${c.name} -d ${single(c.summary)}`);
   lines.push(`complete -c gserve -n ${single('__fish_seen_subcommand_from completion')} -a 'bash zsh fish'`);
   lines.push(
-    `complete -c gserve -n ${single('__fish_seen_subcommand_from help')} -a ${single(COMMANDS.map((c) => c.name).join(' '))}`,
+    `complete -c gserve -n ${single('__fish_seen_subcommand_from help')} ` +
+      `-a ${single(COMMANDS.map((c) => c.name).join(' '))}`,
   );
   lines.push(`complete -c gserve -n ${single(noCommand)} -F`);
   for (const f of flags()) {

@@ -68,7 +68,8 @@ export async function runControl(argv: string[]): Promise<number> {
   const opts = cmd.opts<ControlOptions>();
   if (name === 'scale' && !/^[+-]?\d+$/.test(cmd.args[0]!.trim())) {
     return fail(
-      `scale takes N, +N or -N, got ${JSON.stringify(cmd.args[0])}: a number of workers, like gserve scale 4 or gserve scale +2.`,
+      `scale takes N, +N or -N, got ${JSON.stringify(cmd.args[0])}: a number of workers, like gserve scale 4 or ` +
+        `gserve scale +2.`,
       ExitCode.USAGE,
     );
   }
@@ -108,7 +109,8 @@ export async function runControl(argv: string[]): Promise<number> {
       break;
     case 'reload':
       process.stdout.write(
-        `Reloaded: generation ${reply.number('generation')} serving, workers ${reply.pids('workers').join(', ')} (${took} s)\n`,
+        `Reloaded: generation ${reply.number('generation')} serving, workers ${reply.pids('workers').join(', ')} ` +
+          `(${took} s)\n`,
       );
       break;
     case 'scale': {

@@ -60,7 +60,8 @@ export async function findControlSocket(
   if (live.length === 0) {
     throw new ControlSocketError(
       'GSERVE_E_NO_MASTER',
-      `no gserve master started in ${cwd} answers (looked in ${dir}). Is it running? Point to it with --control-socket, --pid or -c.`,
+      `no gserve master started in ${cwd} answers (looked in ${dir}). Is it running? Point to it with ` +
+        `--control-socket, --pid or -c.`,
       FAILED,
     );
   }

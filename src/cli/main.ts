@@ -54,7 +54,8 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof parsed.cli.app === 'string' && isCommandWord(parsed.cli.app)) {
     const word = parsed.cli.app;
     return fail(
-      `"${word}" is a gserve command, not an app: run \`gserve ${word}\` on its own. An app module with that name is given as a path: ./${word}`,
+      `"${word}" is a gserve command, not an app: run \`gserve ${word}\` on its own. An app module with that ` +
+        `name is given as a path: ./${word}`,
       ExitCode.USAGE,
     );
   }
@@ -101,7 +102,8 @@ export async function run(argv: string[]): Promise<number> {
       const app = await loadHostedApp(settings.app, settings.interface, process.cwd());
       if (parsed.checkConfig) {
         process.stdout.write(
-          `Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; app ${settings.app} loads as a ${app.kind} app.\n`,
+          `Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; ` +
+            `app ${settings.app} loads as a ${app.kind} app.\n`,
         );
         return ExitCode.OK;
       }
@@ -131,7 +133,8 @@ export function main(): void {
     (code) => process.exit(code),
     (err) => {
       process.stderr.write(
-        `gserve: internal error: ${describeError(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\nPlease report this.\n`,
+        `gserve: internal error: ${describeError(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n` +
+          'Please report this.\n',
       );
       process.exit(ExitCode.INTERNAL);
     },

@@ -35,7 +35,10 @@ export async function runCommand(argv: string[]): Promise<number> {
       if (topic === 'top') return runTop(['--help']);
       if (topic === 'completion') {
         process.stdout.write(
-          'Usage: gserve completion bash|zsh|fish\n\nPrint a completion script for the shell. Load it with:\n  bash: source <(gserve completion bash)   (or save it in /etc/bash_completion.d/gserve)\n  zsh:  source <(gserve completion zsh)    (or save it in a file _gserve in a folder of $fpath)\n  fish: gserve completion fish > ~/.config/fish/completions/gserve.fish\n',
+          'Usage: gserve completion bash|zsh|fish\n\nPrint a completion script for the shell. Load it with:\n' +
+            '  bash: source <(gserve completion bash)   (or save it in /etc/bash_completion.d/gserve)\n' +
+            '  zsh:  source <(gserve completion zsh)    (or save it in a file _gserve in a folder of $fpath)\n' +
+            '  fish: gserve completion fish > ~/.config/fish/completions/gserve.fish\n',
         );
         return ExitCode.OK;
       }

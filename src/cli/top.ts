@@ -23,7 +23,10 @@ interface Sample {
 /** How far back rates look: a few of the workers' one-second reports, so the numbers do not flicker. */
 const WINDOW_MS = 3000;
 
-/** The q-th quantile (0..1) of a per-bucket histogram, interpolated inside its bucket; seconds, or null with no data. */
+/**
+ * The q-th quantile (0..1) of a per-bucket histogram, interpolated inside its bucket; seconds, or
+ * null with no data.
+ */
 export function quantile(buckets: number[], q: number): number | null {
   const total = buckets.reduce((a, b) => a + b, 0);
   if (total <= 0) return null;
@@ -141,7 +144,8 @@ export function renderFrame(status: StatusReport, book: RateBook, path: string, 
     .join(', ');
   const lines = [
     `gserve top - master ${m.pid}  gserve ${m.version}  up ${duration(m.uptime)}  generation ${m.generation}`,
-    `workers ${status.workers.length}/${m.workers} (${m.workerClass})  ${totalReqs.toFixed(1)} req/s  restarts: ${restarts || 'none'}`,
+    `workers ${status.workers.length}/${m.workers} (${m.workerClass})  ${totalReqs.toFixed(1)} req/s  ` +
+      `restarts: ${restarts || 'none'}`,
     `bind: ${m.bind.join(', ')}`,
     '',
     ...table([head, ...body]),

@@ -37,7 +37,10 @@ export interface HookMaster {
   readonly settings: Record<string, unknown>;
 }
 
-/** A request the way `preRequest`/`postRequest` get it: node's `IncomingMessage`, or the engine's request for fetch/WSGI/ASGI apps. */
+/**
+ * A request the way `preRequest`/`postRequest` get it: node's `IncomingMessage`, or the engine's
+ * request for fetch/WSGI/ASGI apps.
+ */
 export type HookRequest = IncomingMessage | (Record<string, unknown> & { method?: string; url?: string });
 export type HookResponse = ServerResponse | Record<string, unknown>;
 

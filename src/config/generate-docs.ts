@@ -13,7 +13,8 @@ export function settingsMarkdown(): string {
   out +=
     'Each setting comes, from lowest to highest precedence, from a built-in default, a config file ' +
     '(`gserve.config.{js,mjs,cjs,json,yaml}`, `.gservrc*`, the `gserve` key of `package.json`, or `-c FILE`), ' +
-    'an environment variable, or the command line. `gserve --print-config` shows the merged values and where each came from. ' +
+    'an environment variable, or the command line. ' +
+    '`gserve --print-config` shows the merged values and where each came from. ' +
     "Config files use the camelCase names below (Gunicorn's snake_case spellings are accepted too). " +
     '`PORT` and `WEB_CONCURRENCY` are honoured below their `GSERVE_` variables.\n\n' +
     '"Reload" says whether `kill -HUP` applies a new value; the others need a restart.\n';

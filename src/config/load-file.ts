@@ -33,7 +33,11 @@ const ESM_SYNTAX = /^\s*(export\s+(default|const|let|var|function|class|async|\{
 
 /** The one line that says how to load TypeScript on this Node, for configs and apps alike. */
 export function typeScriptHint(file: string): string {
-  return `Node ${process.version} cannot load TypeScript (${file}) by itself: use Node 22.18+ or 23.6+ (Node 22.6+ with NODE_OPTIONS=--experimental-strip-types), or run gserve with NODE_OPTIONS="--import tsx" (npm i -D tsx).`;
+  return (
+    `Node ${process.version} cannot load TypeScript (${file}) by itself: use Node 22.18+ or 23.6+ ` +
+    '(Node 22.6+ with NODE_OPTIONS=--experimental-strip-types), ' +
+    'or run gserve with NODE_OPTIONS="--import tsx" (npm i -D tsx).'
+  );
 }
 
 /** The config object a module holds: its default export, also when a compiler or require(esm) wrapped it. */
@@ -66,7 +70,9 @@ const loadJs: Loader = async (filepath) => {
         return await withoutEsmWarning(() => importFresh(filepath));
       } catch {
         throw new ConfigFileError(
-          `Config file ${filepath} uses export/import, but its package.json has no "type": "module", so Node reads it in CommonJS mode. Rename it to ${filepath.replace(/\.js$/, '.mjs')}, or write module.exports = { ... }.`,
+          `Config file ${filepath} uses export/import, but its package.json has no "type": "module", so Node ` +
+            `reads it in CommonJS mode. Rename it to ${filepath.replace(/\.js$/, '.mjs')}, or write ` +
+            `module.exports = { ... }.`,
         );
       }
     }
@@ -158,7 +164,8 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
   if (typeof values === 'function') values = await values();
   if (!isRecord(values)) {
     throw new ConfigFileError(
-      `Config file ${result.filepath} must export an object of settings, got ${Array.isArray(values) ? 'an array' : typeof values}.`,
+      `Config file ${result.filepath} must export an object of settings, ` +
+        `got ${Array.isArray(values) ? 'an array' : typeof values}.`,
     );
   }
   return { path: result.filepath, values };

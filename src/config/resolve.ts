@@ -121,7 +121,8 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
       if (!spec) {
         const guess = closestName(camel(key), SETTINGS_BY_NAME.keys());
         throw new SettingError(
-          `Unknown setting "${key}" in config file ${file.path}.${guess ? ` Did you mean "${guess}"?` : ''} See docs/settings.md for the settings.`,
+          `Unknown setting "${key}" in config file ${file.path}.${guess ? ` Did you mean "${guess}"?` : ''} ` +
+            'See docs/settings.md for the settings.',
           'GSERVE_E_UNKNOWN_SETTING',
         );
       }

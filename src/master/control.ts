@@ -109,15 +109,15 @@ export class ControlServer {
     if (existsSync(this.path)) {
       if (!lstatSync(this.path).isSocket()) {
         this.log.warn(
-          'Control socket %s: a file that is not a socket is in the way; gserve status will not reach this master. Set --control-socket.',
-          this.path,
+          `Control socket ${this.path}: a file that is not a socket is in the way; ` +
+            'gserve status will not reach this master. Set --control-socket.',
         );
         return false;
       }
       if (await answers(this.path)) {
         this.log.warn(
-          'Control socket %s belongs to another running gserve; this master has none. Give each master its own --pid or --control-socket.',
-          this.path,
+          `Control socket ${this.path} belongs to another running gserve; this master has none. ` +
+            'Give each master its own --pid or --control-socket.',
         );
         return false;
       }
@@ -348,7 +348,9 @@ export class ControlServer {
     if (!done)
       return {
         ok: false,
-        error: `scale not finished after ${deadline} s: ${after.workers.length} workers, ${target} wanted (see the error log)`,
+        error:
+          `scale not finished after ${deadline} s: ${after.workers.length} workers, ${target} wanted ` +
+          '(see the error log)',
       };
     return { ok: true, workers: after.workers.map((w) => w.pid) };
   }

@@ -81,7 +81,8 @@ function listenWithoutAccepting(bound: RawHandle, backlog: number, shown: string
   opened.readStop!();
   if (reading < 0)
     throw new BindError(
-      `Cannot listen at ${shown}: this Node.js cannot listen without accepting (${getSystemErrorName(reading)}). Please report it.`,
+      `Cannot listen at ${shown}: this Node.js cannot listen without accepting (${getSystemErrorName(reading)}). ` +
+        `Please report it.`,
     );
   // The socket must still be where it was bound: a listen on an unbound socket picks a random port.
   const after: { port?: number } = {};
@@ -155,7 +156,8 @@ function checkInheritedIsBound(handle: RawHandle, shown: string): void {
   const out: { address?: string; port?: number } = {};
   if (handle.getsockname?.(out) === 0 && out.port === 0) {
     throw new BindError(
-      `Cannot listen at ${shown}: the inherited socket is not bound to an address. Bind it before passing it to gserve.`,
+      `Cannot listen at ${shown}: the inherited socket is not bound to an address. ` +
+        'Bind it before passing it to gserve.',
     );
   }
 }
@@ -171,7 +173,8 @@ async function bindOnly(address: Address, opts: BindOptions): Promise<Listener> 
         host = (await lookup(host)).address;
       } catch {
         throw new BindError(
-          `Cannot listen at ${shown}: the host name ${JSON.stringify(address.host)} does not resolve. Use an IP address or a known host name.`,
+          `Cannot listen at ${shown}: the host name ${JSON.stringify(address.host)} does not resolve. Use an IP ` +
+            `address or a known host name.`,
         );
       }
     }

@@ -33,7 +33,10 @@ export interface WorkerRow {
   rss: number;
   uptime: number;
   restarts: number;
-  /** For `gserve top`: CPU seconds and the request-duration histogram (DURATION_BUCKETS), both since the worker started. */
+  /**
+   * For `gserve top`: CPU seconds and the request-duration histogram (DURATION_BUCKETS), both since
+   * the worker started.
+   */
   cpu: number;
   buckets: number[];
   /** The worker's slot (GSERVE_WORKER_INDEX), when the master numbers its workers. */
