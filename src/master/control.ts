@@ -229,7 +229,7 @@ export class ControlServer {
     } catch {
       return { ok: false, error: 'not a JSON line' };
     }
-    // From another process: each field is read as unknown and checked (see ControlRequest).
+    // From another process: each field is read unknown-typed and checked (see ControlRequest).
     const request: Record<string, unknown> = typeof parsed === 'object' && parsed !== null ? { ...parsed } : {};
     try {
       switch (request.cmd) {
