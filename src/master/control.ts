@@ -279,34 +279,30 @@ export class ControlServer {
    */
   private async reload(): Promise<Record<string, unknown>> {
     const { events } = this.arbiter;
-    let began: number | null = null;
-    let outcome: ReloadOutcome | null = null;
-    let ticket = 0;
-    const onStart = (t: number, generation: number) => {
-      if (t === ticket) began = generation;
-    };
-    const onOutcome = (o: ReloadOutcome) => {
-      if (o.ticket === ticket) outcome = o;
-    };
+    // Recorded by ticket: the arbiter may announce this reload before reload() has returned its ticket.
+    const starts = new Map<number, number>();
+    const outcomes = new Map<number, ReloadOutcome>();
+    const onStart = (ticket: number, generation: number) => starts.set(ticket, generation);
+    const onOutcome = (outcome: ReloadOutcome) => outcomes.set(outcome.ticket, outcome);
     events.on('reload-start', onStart);
     events.on('reload', onOutcome);
     try {
       this.book.lastBootError = null;
       this.log.info('Control socket: reload');
-      ticket = this.arbiter.reload();
+      const ticket = this.arbiter.reload();
       const started = await this.waitFor(
-        () => (began !== null ? true : outcome ? false : undefined),
+        () => (starts.has(ticket) ? true : outcomes.has(ticket) ? false : undefined),
         RELOAD_START_SECONDS,
       );
-      if (!started || began === null)
+      const generation = starts.get(ticket);
+      if (!started || generation === undefined)
         return {
           ok: false,
           error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)`,
         };
-      const generation: number = began;
       const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
       const done = await this.waitFor(() => {
-        if (outcome && !outcome.ok) return false; // rolled back
+        if (outcomes.get(ticket)?.ok === false) return false; // rolled back
         const s = this.arbiter.snapshot();
         const fresh = s.workers.filter((w) => w.generation >= generation);
         if (fresh.length === s.target && s.workers.length === s.target && fresh.every((w) => w.state === 'ready'))
