@@ -1,5 +1,6 @@
 import type { ResolvedSettings } from '../config/resolve.js';
 import type { Settings } from '../config/settings/index.js';
+import { choices } from '../choices.js';
 import { ExitCode, describeError, exitCodeOf } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
@@ -32,17 +33,7 @@ import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_M
 const FAST_STOP_GRACE_SECONDS = 1;
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
 /** The signals the master acts on, each by its handler in Arbiter.signalHandlers. */
-type HandledSignal =
-  | 'SIGTERM'
-  | 'SIGINT'
-  | 'SIGQUIT'
-  | 'SIGHUP'
-  | 'SIGTTIN'
-  | 'SIGTTOU'
-  | 'SIGUSR1'
-  | 'SIGUSR2'
-  | 'SIGWINCH';
-const HANDLED_SIGNALS: readonly HandledSignal[] = [
+const HANDLED_SIGNALS = choices(
   'SIGTERM',
   'SIGINT',
   'SIGQUIT',
@@ -52,7 +43,8 @@ const HANDLED_SIGNALS: readonly HandledSignal[] = [
   'SIGUSR1',
   'SIGUSR2',
   'SIGWINCH',
-];
+);
+type HandledSignal = (typeof HANDLED_SIGNALS)[number];
 
 export interface ArbiterOptions {
   /** Resolves the settings again from the same command line and environment (HUP). */
