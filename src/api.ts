@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,23 +8,28 @@ import { closestName } from './config/resolve.js';
 import { SETTINGS_BY_NAME } from './config/settings/index.js';
 import { flagOf } from './config/spec.js';
 import { TypeMismatch } from './config/types.js';
-import { ExitCode, GserveError, SettingError } from './errors.js';
+import { ExitCode, GserveError, SettingError, isExitCode } from './errors.js';
+import { ask } from './cli/control-client.js';
+import type { StatusReport } from './master/control.js';
 
 /**
- * Starting gserve from code (a test suite, a dev script): the real `gserve` binary as a child
- * process, so the app runs exactly as in production (a master and its workers), never inside the
+ * Starting gserve from code (a test suite, a dev script): the real `gserve` binary in a child
+ * process, so the app runs exactly like in production (a master and its workers), never inside the
  * caller's process. `start()` resolves once every worker serves.
  */
 
 const BIN = fileURLToPath(new URL('../bin/gserve', import.meta.url));
 
 /** Settings that can be given from code: the config file's, without the hooks (functions stay in a config file). */
-export type StartSettings = {
-  [K in keyof Config as NonNullable<Config[K]> extends (...args: never[]) => unknown ? never : K]?: Config[K];
-};
+export type StartSettings = { [K in ValueKeys]?: Config[K] };
+
+/** The config-file keys whose values are data, not functions. */
+type ValueKeys = {
+  [K in keyof Config]-?: NonNullable<Config[K]> extends (...args: never[]) => unknown ? never : K;
+}[keyof Config];
 
 export interface StartOptions {
-  /** The app, `MODULE[:ATTR]`, as on the command line (or `app` in the config file). */
+  /** The app, `MODULE[:ATTR]`, like on the command line (or `app` in the config file). */
   app?: string;
   /** Settings by their config-file names: `{ workers: 2, bind: ['127.0.0.1:0'] }`. */
   settings?: StartSettings;
@@ -43,11 +47,11 @@ export interface StartOptions {
 export interface RunningServer {
   /** The master's pid. */
   readonly pid: number;
-  /** Where it listens, as in its `Listening at` lines (`http://127.0.0.1:41234`, `unix:/run/app.sock`). */
+  /** Where it listens, the way its `Listening at` lines say it (`http://127.0.0.1:41234`, `unix:/run/app.sock`). */
   readonly urls: string[];
   /** The first of `urls`. */
   readonly url: string;
-  /** Reloads config and code, as HUP does. */
+  /** Reloads config and code, like HUP does. */
   reload(): void;
   /** Stops gracefully (TERM), or at once with `{ fast: true }` (QUIT); resolves with the exit code. */
   stop(opts?: { fast?: boolean }): Promise<number | null>;
@@ -69,14 +73,16 @@ export function argsFor(settings: StartSettings & { app?: string }): string[] {
     if (!spec) {
       const guess = closestName(name, SETTINGS_BY_NAME.keys());
       throw new SettingError(
-        `Unknown setting "${name}" given to start().${guess ? ` Did you mean "${guess}"?` : ''} See docs/settings.md for the settings.`,
+        `Unknown setting "${name}" given to start().${guess ? ` Did you mean "${guess}"?` : ''} ` +
+          'See docs/settings.md for the settings.',
         'GSERVE_E_UNKNOWN_SETTING',
       );
     }
     const flag = flagOf(spec);
     if (!flag)
       throw new SettingError(
-        `Setting "${name}" cannot be given to start() (it is a server hook): put it in a config file and pass config: 'gserve.config.js'.`,
+        `Setting "${name}" cannot be given to start() (it is a server hook): put it in a config file and pass ` +
+          `config: 'gserve.config.js'.`,
       );
     let parsed: unknown;
     try {
@@ -151,11 +157,6 @@ export async function start(opts: StartOptions): Promise<RunningServer> {
   };
 }
 
-interface Status {
-  master: { bind: string[]; workers: number };
-  workers: Array<{ state: string }>;
-}
-
 /** Polls the master's status until all its workers are ready; rejects if it exits first. */
 async function whenServing(
   child: ChildProcess,
@@ -164,17 +165,17 @@ async function whenServing(
   timeoutMs: number,
   lastError: () => string,
 ): Promise<string[]> {
-  let gone: { code: number | null } | null = null;
-  void exited.then((e) => (gone = e));
+  const master: { exit: { code: number | null } | null } = { exit: null };
+  void exited.then((e) => (master.exit = e));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (gone) {
-      const code = (gone as { code: number | null }).code;
+    if (master.exit) {
+      const { code } = master.exit;
       const why = lastError().replace(/^gserve: error: /, '');
       throw new GserveError(
         'GSERVE_E_START',
         `gserve exited with code ${code} before serving${why ? `: ${why}` : ''}`,
-        (code ?? ExitCode.INTERNAL) as ExitCode,
+        isExitCode(code) ? code : ExitCode.INTERNAL,
       );
     }
     if (Date.now() > deadline)
@@ -190,7 +191,8 @@ async function whenServing(
     } else {
       throw new GserveError(
         'GSERVE_E_START',
-        'start() needs the control socket to know when the workers serve: leave controlSocket unset, or give it a path.',
+        'start() needs the control socket to know when the workers serve: leave controlSocket unset, or give it ' +
+          'a path.',
         ExitCode.USAGE,
       );
     }
@@ -198,26 +200,9 @@ async function whenServing(
   }
 }
 
-function askStatus(path: string): Promise<Status> {
-  return new Promise((resolve, reject) => {
-    const conn = connect(path);
-    let buffer = '';
-    conn.setEncoding('utf8');
-    conn.on('connect', () => conn.write(JSON.stringify({ cmd: 'status' }) + '\n'));
-    conn.on('data', (chunk: string) => {
-      buffer += chunk;
-      const nl = buffer.indexOf('\n');
-      if (nl < 0) return;
-      conn.destroy();
-      try {
-        const reply = JSON.parse(buffer.slice(0, nl)) as { ok: boolean; status: Status };
-        if (reply.ok) resolve(reply.status);
-        else reject(new Error('status refused'));
-      } catch (err) {
-        reject(err as Error);
-      }
-    });
-    conn.on('error', reject);
-    conn.on('close', () => reject(new Error('closed')));
-  });
+/** The master's status, or a rejection while it cannot tell (not listening yet, refusing). */
+async function askStatus(path: string): Promise<StatusReport> {
+  const reply = await ask(path, { cmd: 'status' });
+  if (!reply.ok) throw new Error('status refused');
+  return reply.status();
 }

@@ -1,8 +1,8 @@
 /**
  * Typed errors with stable codes. Every message says what went wrong and how to fix it,
- * because these reach operators as a single line, never as a stack trace.
+ * because these reach operators in a single line, never in a stack trace.
  */
-export const ExitCode = {
+export const ExitCode = Object.freeze({
   OK: 0,
   /** An unexpected internal failure: a bug in gserve. */
   INTERNAL: 1,
@@ -12,8 +12,13 @@ export const ExitCode = {
   WORKER_BOOT: 3,
   /** The app module could not be loaded. Gunicorn's APP_LOAD_ERROR. */
   APP_LOAD: 4,
-} as const;
+});
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Whether a process's exit code is one gserve defines. */
+export function isExitCode(code: number | null): code is ExitCode {
+  return Object.values(ExitCode).some((known) => known === code);
+}
 
 export class GserveError extends Error {
   override name = 'GserveError';
@@ -46,7 +51,10 @@ export class AppLoadError extends GserveError {
   constructor(
     code: string,
     message: string,
-    /** `file:line:column`, the offending source line and a caret under the column, as node shows them; shown below the one-line message. */
+    /**
+     * `file:line:column`, the offending source line and a caret under the column, the way node
+     * shows them; shown below the one-line message.
+     */
     readonly excerpt?: string,
   ) {
     super(code, message, ExitCode.APP_LOAD);
@@ -65,4 +73,21 @@ export function describeError(err: unknown): string {
   if (err instanceof GserveError) return `${err.message} [${err.code}]`;
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** A system error's `code` (ENOENT, EADDRINUSE, …), or undefined for anything without one. */
+export function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'string' ? err.code : undefined;
+}
+
+/** What went wrong, in the thrower's words: an Error's message, or the thrown value itself. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The exit code a thrown error asks for (GserveError and anything else carrying a numeric `exitCode`). */
+export function exitCodeOf(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null || !('exitCode' in err)) return undefined;
+  return typeof err.exitCode === 'number' ? err.exitCode : undefined;
 }

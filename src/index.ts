@@ -22,10 +22,12 @@ export type { StartOptions, StartSettings, RunningServer } from './api.js';
 export { GserveError, SettingError, ConfigFileError, AppLoadError, BindError, ExitCode } from './errors.js';
 
 // The app interfaces (docs/interfaces.md).
-export type { NodeListener as NodeApp, FetchHandler } from './interfaces/detect.js';
+export type { FetchHandler } from './interfaces/detect.js';
 export type { WsgiApp, WsgiStartResponse, WsgiWrite, WsgiBody } from './interfaces/wsgi.js';
 export type { AsgiApp, AsgiScope, AsgiReceive, AsgiSend, AsgiEvent } from './interfaces/asgi.js';
 
-import type { FetchHandler } from './interfaces/detect.js';
+import type { FetchHandler, NodeListener } from './interfaces/detect.js';
+/** A node:http request listener: `(req, res) => void`. */
+export type NodeApp = NodeListener;
 /** A fetch app: a `(request) => Response` function, or an object with a `fetch` method (Hono, itty-router, …). */
 export type FetchApp = FetchHandler | { fetch: FetchHandler };

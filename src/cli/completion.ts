@@ -1,11 +1,12 @@
+import { choices } from '../choices.js';
 import { SETTINGS } from '../config/settings/index.js';
-import { flagOf, type SettingSpec } from '../config/spec.js';
+import { flagOf } from '../config/spec.js';
 import { COMMANDS } from './commands.js';
 import { GENERAL_FLAGS, firstSentence } from './help.js';
 
 /** `gserve completion bash|zsh|fish`: scripts generated from the settings table and the commands. */
 
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
+export const SHELLS = choices('bash', 'zsh', 'fish');
 export type Shell = (typeof SHELLS)[number];
 
 interface FlagInfo {
@@ -23,7 +24,7 @@ function flags(): FlagInfo[] {
     const m = /(?:-(\w), )?--([\w-]+)/.exec(f.flags)!;
     return { long: m[2]!, short: m[1], takesValue: false, choices: [], summary: f.summary, file: false };
   });
-  for (const spec of SETTINGS as readonly SettingSpec[]) {
+  for (const spec of SETTINGS) {
     const flag = flagOf(spec);
     if (!flag) continue;
     const expected = spec.type.expected;
@@ -136,7 +137,8 @@ function fish(): string {
     lines.push(`complete -c gserve -n ${single(`__fish_use_subcommand`)} -a ${c.name} -d ${single(c.summary)}`);
   lines.push(`complete -c gserve -n ${single('__fish_seen_subcommand_from completion')} -a 'bash zsh fish'`);
   lines.push(
-    `complete -c gserve -n ${single('__fish_seen_subcommand_from help')} -a ${single(COMMANDS.map((c) => c.name).join(' '))}`,
+    `complete -c gserve -n ${single('__fish_seen_subcommand_from help')} ` +
+      `-a ${single(COMMANDS.map((c) => c.name).join(' '))}`,
   );
   lines.push(`complete -c gserve -n ${single(noCommand)} -F`);
   for (const f of flags()) {

@@ -1,7 +1,8 @@
-import { connect } from 'node:net';
 import { Command, CommanderError } from 'commander';
-import { ExitCode, GserveError, describeError } from '../errors.js';
+import { choices, isOneOf } from '../choices.js';
+import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '../errors.js';
 import type { ControlRequest, StatusReport } from '../master/control.js';
+import { ask, type ControlReply } from './control-client.js';
 import { ControlSocketError, findControlSocket } from './find-master.js';
 import { PREFIXED_ERRORS } from './program.js';
 
@@ -11,14 +12,14 @@ import { PREFIXED_ERRORS } from './program.js';
  * config file, env), else the master started in this folder.
  */
 
-export const CONTROL_COMMANDS = ['status', 'reload', 'scale', 'stop'] as const;
+export const CONTROL_COMMANDS = choices('status', 'reload', 'scale', 'stop');
 type ControlCommand = (typeof CONTROL_COMMANDS)[number];
 
 /** A control command that could not be done (no master, or the master said no). */
 const FAILED = 1;
 
 export function isControlCommand(word: string | undefined): word is ControlCommand {
-  return (CONTROL_COMMANDS as readonly string[]).includes(word ?? '');
+  return isOneOf(CONTROL_COMMANDS, word);
 }
 
 export interface ControlOptions {
@@ -33,13 +34,13 @@ export interface ControlOptions {
 function program(name: ControlCommand): Command {
   const descriptions: Record<ControlCommand, string> = {
     status: 'Show the master and its workers.',
-    reload: 'Reload the config and the code, as HUP does; returns once the new workers serve.',
+    reload: 'Reload the config and the code, like HUP does; returns once the new workers serve.',
     scale: 'Set the number of workers: N, +N or -N; returns once they serve.',
     stop: 'Stop the master gracefully (or at once with --fast); returns once it has exited.',
   };
   const cmd = new Command(`gserve ${name}`)
     .description(descriptions[name])
-    .option('--control-socket <PATH>', "The master's control socket (default: as the master computes it).")
+    .option('--control-socket <PATH>', "The master's control socket (default: the one the master computes).")
     .option('-p, --pid <FILE>', "The master's pidfile; the socket is next to it.")
     .option('-c, --config <PATH>', 'The config file whose settings locate the socket.')
     .option('--chdir <DIR>', 'The directory the master ran in.')
@@ -48,13 +49,14 @@ function program(name: ControlCommand): Command {
     .configureOutput(PREFIXED_ERRORS)
     .exitOverride();
   if (name === 'status') cmd.option('--json', 'Print JSON, for machines.');
-  if (name === 'stop') cmd.option('--fast', 'Stop at once, as QUIT does, instead of finishing requests in flight.');
+  if (name === 'stop') cmd.option('--fast', 'Stop at once, like QUIT does, instead of finishing requests in flight.');
   if (name === 'scale') cmd.argument('<N>', 'workers: N, +N or -N');
   return cmd;
 }
 
 export async function runControl(argv: string[]): Promise<number> {
-  const name = argv[0] as ControlCommand;
+  const name = argv[0];
+  if (!isControlCommand(name)) throw new Error(`not a control command: ${name}`);
   const cmd = program(name);
   try {
     cmd.parse(argv.slice(1), { from: 'user' });
@@ -66,7 +68,8 @@ export async function runControl(argv: string[]): Promise<number> {
   const opts = cmd.opts<ControlOptions>();
   if (name === 'scale' && !/^[+-]?\d+$/.test(cmd.args[0]!.trim())) {
     return fail(
-      `scale takes N, +N or -N, got ${JSON.stringify(cmd.args[0])}: a number of workers, as in gserve scale 4 or gserve scale +2.`,
+      `scale takes N, +N or -N, got ${JSON.stringify(cmd.args[0])}: a number of workers, like gserve scale 4 or ` +
+        `gserve scale +2.`,
       ExitCode.USAGE,
     );
   }
@@ -86,38 +89,39 @@ export async function runControl(argv: string[]): Promise<number> {
         ? { cmd: 'stop', fast: Boolean(opts.fast) }
         : { cmd: name };
   const started = Date.now();
-  let reply: Record<string, unknown>;
+  let reply: ControlReply;
   try {
     reply = await ask(path, request);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const code = errorCode(err) ?? errorMessage(err);
     return fail(
       `no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`,
       FAILED,
     );
   }
-  if (!reply.ok) return fail(String(reply.error), FAILED);
+  if (!reply.ok) return fail(reply.error, FAILED);
   const took = ((Date.now() - started) / 1000).toFixed(1);
   switch (name) {
     case 'status':
       process.stdout.write(
-        opts.json ? JSON.stringify(reply.status, null, 2) + '\n' : formatStatus(reply.status as StatusReport),
+        opts.json ? JSON.stringify(reply.raw('status'), null, 2) + '\n' : formatStatus(reply.status()),
       );
       break;
     case 'reload':
       process.stdout.write(
-        `Reloaded: generation ${reply.generation} serving, workers ${(reply.workers as number[]).join(', ')} (${took} s)\n`,
+        `Reloaded: generation ${reply.number('generation')} serving, workers ${reply.pids('workers').join(', ')} ` +
+          `(${took} s)\n`,
       );
       break;
     case 'scale': {
-      const workers = reply.workers as number[];
+      const workers = reply.pids('workers');
       process.stdout.write(
         `Scaled to ${workers.length} worker${workers.length === 1 ? '' : 's'}: ${workers.join(', ')} (${took} s)\n`,
       );
       break;
     }
     case 'stop': {
-      const pid = reply.pid as number;
+      const pid = reply.number('pid');
       await waitForExit(pid);
       process.stdout.write(`Stopped master ${pid} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
       break;
@@ -129,35 +133,6 @@ export async function runControl(argv: string[]): Promise<number> {
 function fail(message: string, code: number): number {
   process.stderr.write(`gserve: error: ${message}\n`);
   return code;
-}
-
-/** Sends one request line; resolves with the one reply line. */
-export function ask(path: string, request: ControlRequest): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(path);
-    let buffer = '';
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      const nl = buffer.indexOf('\n');
-      if (nl < 0) return;
-      socket.destroy();
-      try {
-        resolve(JSON.parse(buffer.slice(0, nl)));
-      } catch {
-        reject(new Error('a reply that is not JSON'));
-      }
-    });
-    socket.on('error', reject);
-    socket.on('close', () =>
-      reject(
-        Object.assign(new Error('closed'), {
-          code: 'the master closed the connection without answering; is it stopping?',
-        }),
-      ),
-    );
-  });
 }
 
 /** The master has no socket to tell us it is gone once it has exited: watch its pid. */

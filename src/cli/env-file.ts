@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import * as util from 'node:util';
-import { GserveError } from '../errors.js';
+import util from 'node:util';
+import { GserveError, errorCode } from '../errors.js';
 
 /**
  * `--env-file FILE`: dotenv files loaded into the master's environment (which the workers inherit),
@@ -18,7 +18,14 @@ export class EnvFileError extends GserveError {
 type Parse = (content: string) => Record<string, string>;
 
 /** Node ≥ 20.12 parses dotenv itself; older ones get the same basic rules here. */
-const parse: Parse = (util as unknown as { parseEnv?: Parse }).parseEnv ?? parseDotenv;
+const parse: Parse =
+  typeof util.parseEnv === 'function' ? (content) => definedOnly(util.parseEnv(content)) : parseDotenv;
+
+function definedOnly(vars: NodeJS.Dict<string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(vars)) if (value !== undefined) out[name] = value;
+  return out;
+}
 
 export function parseDotenv(content: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -44,7 +51,7 @@ export function loadEnvFiles(files: readonly string[], cwd: string, env: NodeJS.
     try {
       content = readFileSync(path, 'utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errorCode(err);
       const why =
         code === 'ENOENT'
           ? 'no such file'

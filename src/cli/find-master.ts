@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { resolveSettings } from '../config/resolve.js';
 import { ExitCode, GserveError } from '../errors.js';
+import { ControlReply } from './control-client.js';
 import { bindKey, controlDir, explicitControlPath, folderKey } from '../master/control-path.js';
 
 /**
@@ -18,6 +19,9 @@ export interface FindOptions {
   chdir?: string;
 }
 
+/** The options above, which are settings too: resolved the way the master resolved them. */
+const LOCATING_OPTIONS: ReadonlyArray<keyof FindOptions> = ['controlSocket', 'pid', 'config', 'chdir'];
+
 export class ControlSocketError extends GserveError {
   override name = 'ControlSocketError';
 }
@@ -29,8 +33,7 @@ export async function findControlSocket(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
   const cli: Record<string, unknown> = {};
-  for (const key of ['controlSocket', 'pid', 'config', 'chdir'] as const)
-    if (opts[key] !== undefined) cli[key] = opts[key];
+  for (const key of LOCATING_OPTIONS) if (opts[key] !== undefined) cli[key] = opts[key];
   const { settings, sources } = await resolveSettings({ cli, env, cwd });
   const explicit = explicitControlPath(settings, cwd);
   if (explicit === null)
@@ -57,7 +60,8 @@ export async function findControlSocket(
   if (live.length === 0) {
     throw new ControlSocketError(
       'GSERVE_E_NO_MASTER',
-      `no gserve master started in ${cwd} answers (looked in ${dir}). Is it running? Point to it with --control-socket, --pid or -c.`,
+      `no gserve master started in ${cwd} answers (looked in ${dir}). Is it running? Point to it with ` +
+        `--control-socket, --pid or -c.`,
       FAILED,
     );
   }
@@ -110,7 +114,7 @@ function describeMaster(path: string): Promise<string> {
       buffer += chunk;
       if (!buffer.includes('\n')) return;
       try {
-        const m = JSON.parse(buffer.slice(0, buffer.indexOf('\n'))).status.master as { pid: number; bind: string[] };
+        const m = ControlReply.parse(buffer.slice(0, buffer.indexOf('\n'))).status().master;
         done(`master ${m.pid}, bind ${m.bind.join(', ')}`);
       } catch {
         done('(an answer that is not a status)');

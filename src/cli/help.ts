@@ -94,7 +94,7 @@ export function helpText(columns = 100): string {
     'Usage: gserve [options] APP          serve APP (MODULE[:ATTR], e.g. app:app)',
     '       gserve COMMAND [options]      talk to a running master, or another command below',
     '',
-    'A prefork HTTP server and process manager for Node.js apps, as Gunicorn is for Python.',
+    'A prefork HTTP server and process manager for Node.js apps: what Gunicorn is for Python.',
     '',
     'Commands:',
     ...rows(
@@ -114,7 +114,7 @@ export function helpText(columns = 100): string {
     if (pairs.length) out.push('', `${section}:`, ...rows(pairs, cols));
     pairs = [];
   };
-  for (const spec of SETTINGS as readonly SettingSpec[]) {
+  for (const spec of SETTINGS) {
     const flags = flagText(spec);
     if (!flags) continue;
     if (spec.section !== section) {

@@ -1,5 +1,6 @@
 import { dirname } from 'node:path';
 import { resolveSettings, type ResolvedSettings } from '../config/resolve.js';
+import { SETTINGS } from '../config/settings/index.js';
 import { AppLoadError, ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
@@ -10,7 +11,11 @@ import { isCommandWord } from './commands.js';
 import { loadEnvFiles } from './env-file.js';
 import { CommanderError, parseCommandLine } from './program.js';
 import { resolveOwner } from '../worker/privileges.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../version.js';
+
+/** A repeatable flag's values (commander collects them in a list); none when it was not given. */
+const stringList = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 
 const fail = (message: string, code: number): number => {
   process.stderr.write(`gserve: error: ${message}\n`);
@@ -18,9 +23,10 @@ const fail = (message: string, code: number): number => {
 };
 
 function printConfig(resolved: ResolvedSettings): void {
-  const rows = Object.entries(resolved.settings).map(([name, value]) => {
+  const rows = SETTINGS.map(({ name }): [string, string, string] => {
+    const value = resolved.settings[name];
     const shown = typeof value === 'function' ? '<function>' : JSON.stringify(value);
-    return [name, shown, resolved.sources[name as keyof typeof resolved.sources]] as const;
+    return [name, shown, resolved.sources[name]];
   });
   const width = Math.max(...rows.map(([n]) => n.length));
   for (const [name, value, source] of rows) process.stdout.write(`${name.padEnd(width)} = ${value}  # ${source}\n`);
@@ -48,7 +54,8 @@ export async function run(argv: string[]): Promise<number> {
   if (typeof parsed.cli.app === 'string' && isCommandWord(parsed.cli.app)) {
     const word = parsed.cli.app;
     return fail(
-      `"${word}" is a gserve command, not an app: run \`gserve ${word}\` on its own. An app module with that name is given as a path: ./${word}`,
+      `"${word}" is a gserve command, not an app: run \`gserve ${word}\` on its own. An app module with that ` +
+        `name is given as a path: ./${word}`,
       ExitCode.USAGE,
     );
   }
@@ -57,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   const launch = currentLaunch(); // before --chdir: HUP and USR2 resolve and start from here
   try {
     // Before the settings: GSERVE_* variables in the files count.
-    loadEnvFiles((parsed.cli.envFile as string[] | undefined) ?? [], launch.cwd);
+    loadEnvFiles(stringList(parsed.cli.envFile), launch.cwd);
     resolved = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd });
     // From a config file they still reach the app (the workers inherit this environment).
     if (!resolved.sources.envFile.startsWith('command line'))
@@ -74,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
   const { settings } = resolved;
   if (!settings.app)
     return fail(
-      'No app given: name the app to serve, as in `gserve app:app`, or set "app" in the config file.',
+      'No app given: name the app to serve, e.g. `gserve app:app`, or set "app" in the config file.',
       ExitCode.USAGE,
     );
   if (settings.chdir) {
@@ -95,7 +102,8 @@ export async function run(argv: string[]): Promise<number> {
       const app = await loadHostedApp(settings.app, settings.interface, process.cwd());
       if (parsed.checkConfig) {
         process.stdout.write(
-          `Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; app ${settings.app} loads as a ${app.kind} app.\n`,
+          `Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; ` +
+            `app ${settings.app} loads as a ${app.kind} app.\n`,
         );
         return ExitCode.OK;
       }
@@ -125,7 +133,8 @@ export function main(): void {
     (code) => process.exit(code),
     (err) => {
       process.stderr.write(
-        `gserve: internal error: ${describeError(err)}\n${(err as Error)?.stack ?? ''}\nPlease report this.\n`,
+        `gserve: internal error: ${describeError(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n` +
+          'Please report this.\n',
       );
       process.exit(ExitCode.INTERNAL);
     },

@@ -42,7 +42,7 @@ export function buildProgram(version: string): { program: Command; names: Map<st
   // Grouped by the settings table's sections, with defaults and accepted values (help.ts).
   program.helpInformation = () => helpText(process.stdout.columns);
   const names = new Map<string, string>(); // commander attribute name -> setting name
-  for (const spec of SETTINGS as readonly SettingSpec[]) {
+  for (const spec of SETTINGS) {
     const flag = flagOf(spec);
     if (!flag) continue;
     for (const option of optionFor(spec, flag)) {

@@ -1,15 +1,16 @@
+import { choices, isOneOf } from '../choices.js';
 import { ExitCode } from '../errors.js';
 import { COMMAND_NAMES } from './commands.js';
-import { SHELLS, completionScript, type Shell } from './completion.js';
-import { CONTROL_COMMANDS, runControl } from './control.js';
+import { SHELLS, completionScript } from './completion.js';
+import { isControlCommand, runControl } from './control.js';
 import { helpText } from './help.js';
 import { runTop } from './top.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../version.js';
 
 /** `gserve help|version|completion|top`: the commands that are not about the control socket's verbs. */
-const OTHER = ['help', 'version', 'completion', 'top'] as const;
+const OTHER = choices('help', 'version', 'completion', 'top');
 
-export const isOtherCommand = (word: string | undefined): boolean => (OTHER as readonly string[]).includes(word ?? '');
+export const isOtherCommand = (word: string | undefined): boolean => isOneOf(OTHER, word);
 
 const usage = (message: string): number => {
   process.stderr.write(`gserve: error: ${message}\n`);
@@ -30,11 +31,14 @@ export async function runCommand(argv: string[]): Promise<number> {
         process.stdout.write(helpText(process.stdout.columns));
         return ExitCode.OK;
       }
-      if ((CONTROL_COMMANDS as readonly string[]).includes(topic)) return runControl([topic, '--help']);
+      if (isControlCommand(topic)) return runControl([topic, '--help']);
       if (topic === 'top') return runTop(['--help']);
       if (topic === 'completion') {
         process.stdout.write(
-          'Usage: gserve completion bash|zsh|fish\n\nPrint a completion script for the shell. Load it with:\n  bash: source <(gserve completion bash)   (or save it in /etc/bash_completion.d/gserve)\n  zsh:  source <(gserve completion zsh)    (or save it as _gserve in a folder of $fpath)\n  fish: gserve completion fish > ~/.config/fish/completions/gserve.fish\n',
+          'Usage: gserve completion bash|zsh|fish\n\nPrint a completion script for the shell. Load it with:\n' +
+            '  bash: source <(gserve completion bash)   (or save it in /etc/bash_completion.d/gserve)\n' +
+            '  zsh:  source <(gserve completion zsh)    (or save it in a file _gserve in a folder of $fpath)\n' +
+            '  fish: gserve completion fish > ~/.config/fish/completions/gserve.fish\n',
         );
         return ExitCode.OK;
       }
@@ -46,11 +50,11 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
     case 'completion': {
       const shell = rest[0];
-      if (rest.length !== 1 || !(SHELLS as readonly string[]).includes(shell!))
+      if (rest.length !== 1 || !isOneOf(SHELLS, shell))
         return usage(
           `gserve completion needs one shell: ${SHELLS.join(', ')}${shell ? ` (got ${rest.join(' ')})` : ''}.`,
         );
-      process.stdout.write(completionScript(shell as Shell));
+      process.stdout.write(completionScript(shell));
       return ExitCode.OK;
     }
     case 'top':

@@ -1,9 +1,10 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode, GserveError, describeError } from '../errors.js';
+import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '../errors.js';
 import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';
 import { DURATION_BUCKETS } from '../worker/stats.js';
-import { ask, duration, type ControlOptions } from './control.js';
+import { ask } from './control-client.js';
+import { duration, type ControlOptions } from './control.js';
 import { ControlSocketError, findControlSocket } from './find-master.js';
 
 /**
@@ -22,7 +23,10 @@ interface Sample {
 /** How far back rates look: a few of the workers' one-second reports, so the numbers do not flicker. */
 const WINDOW_MS = 3000;
 
-/** The q-th quantile (0..1) of a per-bucket histogram, interpolated inside its bucket; seconds, or null with no data. */
+/**
+ * The q-th quantile (0..1) of a per-bucket histogram, interpolated inside its bucket; seconds, or
+ * null with no data.
+ */
 export function quantile(buckets: number[], q: number): number | null {
   const total = buckets.reduce((a, b) => a + b, 0);
   if (total <= 0) return null;
@@ -140,7 +144,8 @@ export function renderFrame(status: StatusReport, book: RateBook, path: string, 
     .join(', ');
   const lines = [
     `gserve top - master ${m.pid}  gserve ${m.version}  up ${duration(m.uptime)}  generation ${m.generation}`,
-    `workers ${status.workers.length}/${m.workers} (${m.workerClass})  ${totalReqs.toFixed(1)} req/s  restarts: ${restarts || 'none'}`,
+    `workers ${status.workers.length}/${m.workers} (${m.workerClass})  ${totalReqs.toFixed(1)} req/s  ` +
+      `restarts: ${restarts || 'none'}`,
     `bind: ${m.bind.join(', ')}`,
     '',
     ...table([head, ...body]),
@@ -162,7 +167,7 @@ const screen = {
 export async function runTop(argv: string[]): Promise<number> {
   const cmd = new Command('gserve top')
     .description('A live view of the workers of a running master, refreshed every second; q quits.')
-    .option('--control-socket <PATH>', "The master's control socket (default: as the master computes it).")
+    .option('--control-socket <PATH>', "The master's control socket (default: the one the master computes).")
     .option('-p, --pid <FILE>', "The master's pidfile; the socket is next to it.")
     .option('-c, --config <PATH>', 'The config file whose settings locate the socket.')
     .option('--chdir <DIR>', 'The directory the master ran in.')
@@ -193,8 +198,8 @@ export async function runTop(argv: string[]): Promise<number> {
   const book = new RateBook();
   const poll = async (): Promise<StatusReport> => {
     const reply = await ask(path!, { cmd: 'status' });
-    if (!reply.ok) throw new Error(String(reply.error));
-    const status = reply.status as StatusReport;
+    if (!reply.ok) throw new Error(reply.error);
+    const status = reply.status();
     book.add(status.workers, Date.now());
     return status;
   };
@@ -202,7 +207,7 @@ export async function runTop(argv: string[]): Promise<number> {
   try {
     status = await poll();
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const code = errorCode(err) ?? errorMessage(err);
     return fail(
       `no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`,
       1,
@@ -211,7 +216,7 @@ export async function runTop(argv: string[]): Promise<number> {
 
   const out = process.stdout;
   const live = out.isTTY === true;
-  // Not a terminal (a pipe, a file): plain frames one after another, as `top -b` prints.
+  // Not a terminal (a pipe, a file): plain frames one after another, like `top -b` prints.
   const draw = (lines: string[]) => {
     if (live) out.write(screen.home + lines.map((l) => l + screen.clearLine).join('\n') + '\n' + screen.clearBelow);
     else out.write(lines.join('\n') + '\n\n');
@@ -253,7 +258,7 @@ export async function runTop(argv: string[]): Promise<number> {
         status = await poll();
         lastError = null;
       } catch (err) {
-        lastError = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        lastError = errorCode(err) ?? errorMessage(err);
       }
       if (done) return;
       const lines = renderFrame(status, book, path!, columns());

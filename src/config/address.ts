@@ -11,13 +11,13 @@ export function parseAddress(raw: string): Address {
   const s = raw.trim();
   if (s.startsWith('unix:')) {
     const path = s.slice(5);
-    if (!path) throw new Error('a unix socket needs a path, as in unix:/run/gserve.sock');
+    if (!path) throw new Error('a unix socket needs a path, e.g. unix:/run/gserve.sock');
     return { kind: 'unix', path };
   }
   if (s.startsWith('fd://')) {
     const fd = Number(s.slice(5));
     if (!Number.isInteger(fd) || fd < 0)
-      throw new Error('an inherited socket is fd://N with N a file descriptor number, as in fd://3');
+      throw new Error('an inherited socket is fd://N with N a file descriptor number, e.g. fd://3');
     return { kind: 'fd', fd };
   }
   let host: string;
@@ -30,7 +30,7 @@ export function parseAddress(raw: string): Address {
     const at = s.lastIndexOf(':');
     host = s.slice(0, at);
     portText = s.slice(at + 1);
-    if (host.includes(':')) throw new Error('put an IPv6 address in brackets, as in [::1]:8000');
+    if (host.includes(':')) throw new Error('put an IPv6 address in brackets, e.g. [::1]:8000');
   } else if (/^\d+$/.test(s)) {
     host = '';
     portText = s;

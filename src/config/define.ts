@@ -8,7 +8,7 @@ import type { Settings } from './settings/index.js';
  * its value type, and the server hooks with the arguments gserve passes them.
  */
 
-/** The master, as master-side hooks see it. */
+/** The master, the way master-side hooks see it. */
 export interface HookServer {
   readonly pid: number;
   readonly settings: Settings;
@@ -17,7 +17,7 @@ export interface HookServer {
   readonly numWorkers: number;
 }
 
-/** A worker, as master-side hooks see it (`pid` is null before it is started). */
+/** A worker, the way master-side hooks see it (`pid` is null before it is started). */
 export interface HookWorkerRef {
   readonly pid: number | null;
   readonly generation: number;
@@ -37,7 +37,10 @@ export interface HookMaster {
   readonly settings: Record<string, unknown>;
 }
 
-/** A request as `preRequest`/`postRequest` get it: node's `IncomingMessage`, or the engine's request for fetch/WSGI/ASGI apps. */
+/**
+ * A request the way `preRequest`/`postRequest` get it: node's `IncomingMessage`, or the engine's
+ * request for fetch/WSGI/ASGI apps.
+ */
 export type HookRequest = IncomingMessage | (Record<string, unknown> & { method?: string; url?: string });
 export type HookResponse = ServerResponse | Record<string, unknown>;
 
@@ -78,7 +81,7 @@ export type Config = Partial<Omit<Settings, keyof Hooks>> & Partial<Hooks> & { $
  * export default defineConfig({ app: 'src/server:app', workers: 4, onStarting: (server) => server.log.info('up') });
  * ```
  *
- * A function (sync or async) is accepted too, as the config file may export one.
+ * A function (sync or async) is accepted too, since the config file may export one.
  */
 export function defineConfig(config: Config): Config;
 export function defineConfig(config: () => Config | Promise<Config>): () => Config | Promise<Config>;

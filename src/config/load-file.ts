@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { cosmiconfig, type Loader } from 'cosmiconfig';
-import { ConfigFileError } from '../errors.js';
+import { ConfigFileError, errorCode, errorMessage } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 
@@ -33,7 +33,11 @@ const ESM_SYNTAX = /^\s*(export\s+(default|const|let|var|function|class|async|\{
 
 /** The one line that says how to load TypeScript on this Node, for configs and apps alike. */
 export function typeScriptHint(file: string): string {
-  return `Node ${process.version} cannot load TypeScript (${file}) by itself: use Node 22.18+ or 23.6+ (Node 22.6+ with NODE_OPTIONS=--experimental-strip-types), or run gserve with NODE_OPTIONS="--import tsx" (npm i -D tsx).`;
+  return (
+    `Node ${process.version} cannot load TypeScript (${file}) by itself: use Node 22.18+ or 23.6+ ` +
+    '(Node 22.6+ with NODE_OPTIONS=--experimental-strip-types), ' +
+    'or run gserve with NODE_OPTIONS="--import tsx" (npm i -D tsx).'
+  );
 }
 
 /** The config object a module holds: its default export, also when a compiler or require(esm) wrapped it. */
@@ -60,13 +64,15 @@ const loadJs: Loader = async (filepath) => {
       return configOf(await withoutEsmWarning(() => require(filepath)));
     } catch (err) {
       // `export default` in a package without "type": "module": Node 20.19+ and 22.12+ load it
-      // through require(esm); older ones throw here, so try it as a module before giving up.
+      // through require(esm); older ones throw here, so try import() before giving up.
       if (!(err instanceof SyntaxError) || !ESM_SYNTAX.test(readFileSync(filepath, 'utf8'))) throw err;
       try {
         return await withoutEsmWarning(() => importFresh(filepath));
       } catch {
         throw new ConfigFileError(
-          `Config file ${filepath} uses export/import, but its package.json has no "type": "module", so Node reads it as CommonJS. Rename it to ${filepath.replace(/\.js$/, '.mjs')}, or write module.exports = { ... }.`,
+          `Config file ${filepath} uses export/import, but its package.json has no "type": "module", so Node ` +
+            `reads it in CommonJS mode. Rename it to ${filepath.replace(/\.js$/, '.mjs')}, or write ` +
+            `module.exports = { ... }.`,
         );
       }
     }
@@ -74,7 +80,7 @@ const loadJs: Loader = async (filepath) => {
   try {
     return await importFresh(filepath);
   } catch (err) {
-    if (TS_FILE.test(filepath) && (err as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION')
+    if (TS_FILE.test(filepath) && errorCode(err) === 'ERR_UNKNOWN_FILE_EXTENSION')
       throw new ConfigFileError(typeScriptHint(filepath));
     throw err;
   }
@@ -92,7 +98,7 @@ async function withoutEsmWarning<T>(load: () => T | Promise<T>): Promise<T> {
     const expected =
       warning.message.startsWith('To load an ES module') || // Node 20 and 22
       warning.message.startsWith('Failed to load the ES module') || // Node 24
-      (warning as NodeJS.ErrnoException).code === 'MODULE_TYPELESS_PACKAGE_JSON';
+      errorCode(warning) === 'MODULE_TYPELESS_PACKAGE_JSON';
     if (!expected) for (const l of listeners) l(warning);
   };
   process.on('warning', pass);
@@ -142,25 +148,34 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
     result = explicitPath ? await explorer.load(explicitPath) : await explorer.search(cwd);
   } catch (err) {
     if (err instanceof ConfigFileError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    if (explicitPath && e.code === 'ENOENT') {
+    if (explicitPath && errorCode(err) === 'ENOENT') {
       throw new ConfigFileError(
         `Config file not found: ${explicitPath}. Check the path given to -c/--config or GSERVE_CONFIG.`,
       );
     }
-    const where = explicitPath ?? (e as { filepath?: string }).filepath ?? 'the config file';
-    const firstLine = String(e.message ?? e).split('\n')[0];
+    const where = explicitPath ?? failedFile(err) ?? 'the config file';
+    const firstLine = errorMessage(err).split('\n')[0];
     throw new ConfigFileError(
       `Could not read config file ${where}: ${firstLine}. Fix the file's syntax, or point -c at another file.`,
     );
   }
   if (!result || result.isEmpty) return result ? { path: result.filepath, values: {} } : null;
-  let values = result.config;
+  let values: unknown = result.config;
   if (typeof values === 'function') values = await values();
-  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+  if (!isRecord(values)) {
     throw new ConfigFileError(
-      `Config file ${result.filepath} must export an object of settings, got ${Array.isArray(values) ? 'an array' : typeof values}.`,
+      `Config file ${result.filepath} must export an object of settings, ` +
+        `got ${Array.isArray(values) ? 'an array' : typeof values}.`,
     );
   }
-  return { path: result.filepath, values: values as Record<string, unknown> };
+  return { path: result.filepath, values };
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The file cosmiconfig was reading when it failed (its errors carry `filepath`). */
+function failedFile(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || !('filepath' in err)) return undefined;
+  return typeof err.filepath === 'string' ? err.filepath : undefined;
 }

@@ -67,9 +67,9 @@ function editDistance(a: string, b: string): number {
 }
 
 /**
- * The app named in a config file is a path from the config file's folder, as a path in any file
+ * The app named in a config file is a path from the config file's folder, like a path in any file
  * is: a config found in a parent folder must not depend on where gserve was started. It becomes
- * absolute; a package name, or a path that exists only from the working directory, stays as it is.
+ * absolute; a package name, or a path that exists only from the working directory, stays unchanged.
  */
 function appFromConfigFolder(app: string, configDir: string, cwd: string): string {
   if (resolve(configDir) === resolve(cwd)) return app;
@@ -111,7 +111,8 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
     sources[spec.name] = 'default';
   }
 
-  const explicitConfig = (input.cli.config as string | undefined) ?? input.env.GSERVE_CONFIG ?? null;
+  const explicitConfig =
+    (typeof input.cli.config === 'string' ? input.cli.config : undefined) ?? input.env.GSERVE_CONFIG ?? null;
   const file = await loadConfigFile(input.cwd, explicitConfig || null);
   if (file) {
     for (const [key, raw] of Object.entries(file.values)) {
@@ -120,7 +121,8 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
       if (!spec) {
         const guess = closestName(camel(key), SETTINGS_BY_NAME.keys());
         throw new SettingError(
-          `Unknown setting "${key}" in config file ${file.path}.${guess ? ` Did you mean "${guess}"?` : ''} See docs/settings.md for the settings.`,
+          `Unknown setting "${key}" in config file ${file.path}.${guess ? ` Did you mean "${guess}"?` : ''} ` +
+            'See docs/settings.md for the settings.',
           'GSERVE_E_UNKNOWN_SETTING',
         );
       }
@@ -143,10 +145,23 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
     set(spec, raw, flag ? `command line --${flag}` : 'command line');
   }
 
-  if (file && sources.app?.startsWith('config file') && !settings.chdir)
-    settings.app = appFromConfigFolder(settings.app as string, dirname(file.path), input.cwd);
+  if (file && sources.app?.startsWith('config file') && !settings.chdir && typeof settings.app === 'string')
+    settings.app = appFromConfigFolder(settings.app, dirname(file.path), input.cwd);
 
-  const resolved = { settings: settings as Settings, sources: sources as Sources, configFile: file?.path ?? null };
+  if (!isComplete(settings) || !hasEverySource(sources)) throw new Error('a setting was left without a value');
+  const resolved = { settings, sources, configFile: file?.path ?? null };
   applyImpliedWorkerClass(resolved);
   return resolved;
+}
+
+/**
+ * Every setting has its parsed value (defaults first, each later value through its spec's parser):
+ * the record is a Settings. Checked by name, since the values were checked on the way in.
+ */
+function isComplete(settings: Record<string, unknown>): settings is Settings {
+  return SETTINGS.every((spec) => spec.name in settings);
+}
+
+function hasEverySource(sources: Record<string, string>): sources is Sources {
+  return SETTINGS.every((spec) => typeof sources[spec.name] === 'string');
 }

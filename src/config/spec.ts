@@ -33,5 +33,5 @@ export const envOf = (s: SettingSpec): string | false =>
   s.env === false ? false : (s.env ?? 'GSERVE_' + s.name.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase());
 
 export type SettingsOf<A extends readonly SettingSpec[]> = {
-  -readonly [S in A[number] as S['name']]: S extends SettingSpec<string, infer T> ? T : never;
+  -readonly [N in A[number]['name']]: Extract<A[number], { name: N }> extends SettingSpec<string, infer T> ? T : never;
 };

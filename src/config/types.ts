@@ -131,7 +131,7 @@ export function string(check?: (s: string) => string | undefined): ValueType<str
   };
 }
 
-/** true, false, or null (also `auto`) for "decided at run time", as the setting's doc says. */
+/** true, false, or null (also `auto`) for "decided at run time", the way the setting's doc says. */
 export function optionalBoolean(): ValueType<boolean | null> {
   const expected = 'true, false or auto';
   const yesNo = boolean();
@@ -175,7 +175,8 @@ export function oneOf<const C extends string>(
     parse(raw) {
       if (typeof raw === 'string') {
         const s = raw.trim().toLowerCase();
-        if ((choices as readonly string[]).includes(s)) return s as C;
+        const match = choices.find((c) => c === s);
+        if (match !== undefined) return match;
         if (s in aliases) return aliases[s]!;
       }
       return fail(expected, raw);
@@ -207,6 +208,9 @@ export function list<T>(item: ValueType<T>, opts: { split?: boolean } = {}): Val
   };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a hook's arguments are typed by defineConfig(), not by the table
+const isFunction = (raw: unknown): raw is (...args: any[]) => unknown => typeof raw === 'function';
+
 /** A function, given only in a JS config file (server hooks). */
 // biome-ignore lint/suspicious/noExplicitAny: a hook's arguments are typed by defineConfig(), not by the table
 export function func(): ValueType<((...args: any[]) => unknown) | null> {
@@ -215,8 +219,7 @@ export function func(): ValueType<((...args: any[]) => unknown) | null> {
     expected,
     schema: {},
     parse(raw) {
-      // biome-ignore lint/suspicious/noExplicitAny: as above
-      if (raw === null || typeof raw === 'function') return raw as ((...args: any[]) => unknown) | null;
+      if (raw === null || isFunction(raw)) return raw;
       return fail(expected, raw);
     },
   };

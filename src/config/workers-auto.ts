@@ -1,9 +1,9 @@
-import { cpuLimit } from '../master/cpus.js';
+import { cpuLimit } from './cpus.js';
 import { integer, TypeMismatch, type ValueType } from './types.js';
 
 /**
- * A worker count, or `auto`: as many workers as CPUs this process may use (cgroup quota and CPU
- * affinity, see src/master/cpus.ts). `auto` becomes a number here, when the settings are resolved
+ * A worker count, or `auto`: one worker per CPU this process may use (cgroup quota and CPU
+ * affinity, see src/config/cpus.ts). `auto` becomes a number here, when the settings are resolved
  * (and again on each reload), so everything downstream sees an integer.
  */
 export function workerCount(opts: { min: number; max: number }): ValueType<number> {

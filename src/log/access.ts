@@ -24,7 +24,8 @@ function clfDate(): string {
     const offset = -d.getTimezoneOffset();
     const sign = offset >= 0 ? '+' : '-';
     const zone = `${sign}${pad(Math.floor(Math.abs(offset) / 60))}${pad(Math.abs(offset) % 60)}`;
-    stampText = `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone}]`;
+    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    stampText = `[${pad(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${time} ${zone}]`;
     stampSecond = second;
   }
   return stampText;
@@ -108,7 +109,7 @@ function atomFor(name: string): Atom {
     const envName = name.slice(1, name.indexOf('}'));
     return () => dash(process.env[envName]);
   }
-  // Gunicorn prints unknown atoms as `-` rather than failing a request.
+  // Gunicorn prints `-` for unknown atoms rather than failing a request.
   return ATOMS[name] ?? (() => '-');
 }
 

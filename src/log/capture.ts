@@ -4,7 +4,7 @@ import type { LogTarget } from './logger.js';
 /**
  * `--capture-output`: a worker's stdout and stderr are pipes to the master, read here line by
  * line. A line that is already one of gserve's JSON log lines (the worker's own pino output)
- * passes through as it is; anything else (console.log, a crash's stack) becomes one log event
+ * passes through unchanged; anything else (console.log, a crash's stack) becomes one log event
  * per line, tagged with the worker's pid and the stream. Nothing in the worker is patched, so
  * no writer (pino, console, process.stdout) is missed.
  */

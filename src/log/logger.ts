@@ -3,7 +3,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-const PINO_LEVEL = { debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'fatal' } as const;
+const PINO_LEVEL = Object.freeze({ debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'fatal' });
 export type LogLevel = keyof typeof PINO_LEVEL;
 
 const LABEL: Record<number, string> = {
@@ -23,7 +23,7 @@ export function gunicornLine(json: string): string {
       .toISOString()
       .replace('T', ' ')
       .replace(/\.\d+Z$/, ' +0000');
-    // An error's stack reads as lines below the record, as Python's tracebacks do, not as one escaped string.
+    // An error's stack reads in lines below the record, like Python's tracebacks do, not in one escaped string.
     let stack = '';
     if (rest.err && typeof rest.err === 'object' && typeof rest.err.stack === 'string') {
       const { stack: text, ...err } = rest.err;
@@ -41,7 +41,7 @@ export interface LogTarget {
   logger: Logger;
   /** Reopen the file (USR1, after logrotate moved it); a no-op for stderr. */
   reopen(): void;
-  /** Writes a JSON log line made elsewhere (a worker's, captured from its stderr) as this log would. */
+  /** Writes a JSON log line made elsewhere (a worker's, captured from its stderr) the way this log would. */
   writeLine(json: string): void;
   flush(): void;
 }

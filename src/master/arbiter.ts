@@ -1,10 +1,12 @@
 import type { ResolvedSettings } from '../config/resolve.js';
 import type { Settings } from '../config/settings/index.js';
-import { ExitCode, describeError } from '../errors.js';
+import { choices } from '../choices.js';
+import { ExitCode, describeError, exitCodeOf } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/protocol.js';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from '../version.js';
 import { EventEmitter } from 'node:events';
+import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervision.js';
 import type { ArbiterSnapshot } from './control.js';
 import { SyncDispatcher } from './dispatch.js';
@@ -30,7 +32,20 @@ import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
 import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_MARGIN_SECONDS } from './deadline.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
-const STOP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
+/** The signals the master acts on, each by its handler in Arbiter.signalHandlers. */
+const HANDLED_SIGNALS = choices(
+  'SIGTERM',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGHUP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGWINCH',
+);
+type HandledSignal = (typeof HANDLED_SIGNALS)[number];
 
 export interface ArbiterOptions {
   /** Resolves the settings again from the same command line and environment (HUP). */
@@ -52,10 +67,10 @@ export class Arbiter {
   private generation = 0;
   /** The highest generation ever started: a failed HUP's number is not reused. */
   private lastGeneration = 0;
-  /** Gunicorn's num_workers: starts as `workers`; TTIN/TTOU/WINCH change it, HUP resets it. */
+  /** Gunicorn's num_workers: starts at `workers`; TTIN/TTOU/WINCH change it, HUP resets it. */
   private numWorkers: number;
   private stopping = false;
-  /** While HUP waits for new workers, old ones are not culled as "extra". */
+  /** While HUP waits for new workers, old ones are not culled for being "extra". */
   private reloading = false;
   private readonly launch: LaunchContext;
   /** The master started by USR2, while it runs. */
@@ -64,7 +79,7 @@ export class Arbiter {
   private oldMasterPid: number | null = null;
   private readonly server: ServerView;
   private announcedReady = false;
-  private readonly signalQueue: NodeJS.Signals[] = [];
+  private readonly signalQueue: HandledSignal[] = [];
   private handlingSignals = false;
   /** Each worker's slot (src/master/backoff.ts): its replacement inherits the slot's crash strikes. */
   private readonly slotOf = new Map<WorkerProcess, Slot>();
@@ -74,12 +89,41 @@ export class Arbiter {
   private readonly waitingSlots = new Set<Slot>();
   private stopDeadline: NodeJS.Timeout | null = null;
   private timeoutCheck: NodeJS.Timeout | null = null;
-  /** spawn (worker), message (worker, message), exit (worker, stopping): for observability.ts. */
-  readonly events = new EventEmitter();
+  /** What observability.ts and the control socket watch: workers coming and going, reload outcomes. */
+  readonly events: ArbiterEvents = new EventEmitter<ArbiterEventMap>();
+  /** How many HUPs the master has begun handling: each reload's ticket (see ReloadOutcome). */
+  private reloadsBegun = 0;
   private observability: Observability | null = null;
   private readonly startedAt = Date.now();
   private finish!: (code: number) => void;
   private readonly finished = new Promise<number>((resolve) => (this.finish = resolve));
+  /** Why the master halted, for the one line the CLI prints. */
+  failure: string | null = null;
+  private exitCode: number = ExitCode.OK;
+  private finishing = false;
+  /** TERM's --shutdown-delay, while it runs. */
+  private readonly shutdownDelay = new ShutdownDelay();
+  /** The app opened its own server: --bind is closed (appListensItself). */
+  private selfListening = false;
+
+  private readonly signalHandlers: Record<HandledSignal, () => Promise<void> | void> = {
+    SIGTERM: () => this.terminate(),
+    SIGINT: () => this.stop(false),
+    SIGQUIT: () => this.stop(false),
+    SIGHUP: () => this.reload(),
+    SIGTTIN: () => this.setNumWorkers(this.numWorkers + 1),
+    SIGTTOU: () => {
+      if (this.numWorkers <= 1)
+        this.log.info('TTOU ignored: there is %d worker, and never fewer than 1', this.numWorkers);
+      else this.setNumWorkers(this.numWorkers - 1);
+    },
+    SIGUSR1: () => this.reopenLogs(),
+    SIGUSR2: () => this.reexec(),
+    SIGWINCH: () => {
+      this.log.info('Gracefully stopping the workers; the master stays (TTIN or HUP starts workers again)');
+      this.setNumWorkers(0);
+    },
+  };
 
   constructor(
     private resolved: ResolvedSettings,
@@ -133,7 +177,7 @@ export class Arbiter {
     } catch (err) {
       this.failure = describeError(err);
       this.closeListeners();
-      return (err as { exitCode?: number }).exitCode ?? ExitCode.INTERNAL;
+      return exitCodeOf(err) ?? ExitCode.INTERNAL;
     }
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
@@ -171,7 +215,13 @@ export class Arbiter {
         gracefulTimeout: this.settings.gracefulTimeout,
         workers: [...this.workers.values()],
       }),
-      reload: () => this.enqueueSignal('SIGHUP'),
+      reload: () => {
+        // HUPs run one at a time and a queued one absorbs the next: whichever handles this request
+        // is the next to begin (and it may begin before enqueueSignal returns).
+        const ticket = this.reloadsBegun + 1;
+        this.enqueueSignal('SIGHUP');
+        return ticket;
+      },
       scale: (n: number) => this.setNumWorkers(n),
       stop: (graceful: boolean) => this.enqueueSignal(graceful ? 'SIGTERM' : 'SIGQUIT'),
     };
@@ -179,36 +229,15 @@ export class Arbiter {
 
   // ---- signals -------------------------------------------------------------------------------
 
-  private readonly signalHandlers: Partial<Record<NodeJS.Signals, () => Promise<void> | void>> = {
-    SIGTERM: () => this.terminate(),
-    SIGINT: () => this.stop(false),
-    SIGQUIT: () => this.stop(false),
-    SIGHUP: () => this.reload(),
-    SIGTTIN: () => this.setNumWorkers(this.numWorkers + 1),
-    SIGTTOU: () => {
-      if (this.numWorkers <= 1)
-        this.log.info('TTOU ignored: there is %d worker, and never fewer than 1', this.numWorkers);
-      else this.setNumWorkers(this.numWorkers - 1);
-    },
-    SIGUSR1: () => this.reopenLogs(),
-    SIGUSR2: () => this.reexec(),
-    SIGWINCH: () => {
-      this.log.info('Gracefully stopping the workers; the master stays (TTIN or HUP starts workers again)');
-      this.setNumWorkers(0);
-    },
-  };
-
   private installSignals(): void {
-    for (const sig of Object.keys(this.signalHandlers) as NodeJS.Signals[]) {
-      process.on(sig, () => this.enqueueSignal(sig));
-    }
+    for (const sig of HANDLED_SIGNALS) process.on(sig, () => this.enqueueSignal(sig));
   }
 
-  private enqueueSignal(sig: NodeJS.Signals): void {
+  private enqueueSignal(sig: HandledSignal): void {
     // A stop never waits behind another signal: a HUP waiting for its workers or its config, a hook
     // that never returns. Whatever those were doing is abandoned (they check `stopping`).
     if (STOP_SIGNALS.includes(sig)) return void this.handleSignal(sig);
-    // A HUP still waiting in the queue will read the config as it is then: a second one adds nothing.
+    // A HUP still waiting in the queue will read the config the way it is then: a second one adds nothing.
     if (sig === 'SIGHUP' && this.signalQueue.includes(sig))
       return void this.log.info('HUP coalesced: a reload is already queued');
     this.signalQueue.push(sig);
@@ -223,10 +252,10 @@ export class Arbiter {
     this.handlingSignals = false;
   }
 
-  private async handleSignal(sig: NodeJS.Signals): Promise<void> {
+  private async handleSignal(sig: HandledSignal): Promise<void> {
     this.log.info('Handling signal: %s', sig.slice(3).toLowerCase());
     try {
-      await this.signalHandlers[sig]?.();
+      await this.signalHandlers[sig]();
     } catch (err) {
       this.log.error({ err: describeError(err) }, 'Error while handling %s', sig);
     }
@@ -238,7 +267,7 @@ export class Arbiter {
     return [...this.workers.values()].filter((w) => w.state !== 'stopping');
   }
 
-  /** Start or stop workers until as many run as the settings ask. */
+  /** Start or stop workers until the number the settings ask for run. */
   private manageWorkers(): void {
     if (this.stopping) return;
     const live = this.liveWorkers();
@@ -255,7 +284,7 @@ export class Arbiter {
     }
   }
 
-  /** Refills `slot` after `ms` (at once for 0); meanwhile it counts as taken. */
+  /** Refills `slot` after `ms` (at once for 0); meanwhile it counts for taken. */
   private refillAfter(slot: Slot, ms: number): void {
     if (this.stopping) return;
     if (ms <= 0) {
@@ -307,7 +336,7 @@ export class Arbiter {
       return null;
     }
     if (w.pid === undefined) {
-      // EMFILE/EAGAIN come as an 'error' event on the next tick; hold the slot until then.
+      // EMFILE/EAGAIN come in an 'error' event on the next tick; hold the slot until then.
       if (retry) this.waitingSlots.add(slot);
       w.child.once('error', (err) => {
         this.waitingSlots.delete(slot);
@@ -335,7 +364,7 @@ export class Arbiter {
     this.events.emit('message', w, message);
     if (message.t === 'ready') {
       this.log.debug('Worker ready (pid: %d)', w.pid);
-      // whenReady: the first time as many workers serve as asked for.
+      // whenReady: the first time the number of workers asked for serve.
       if (!this.announcedReady && this.liveWorkers().filter((l) => l.state === 'ready').length >= this.numWorkers) {
         this.announcedReady = true;
         void this.hook('whenReady');
@@ -392,8 +421,6 @@ export class Arbiter {
     this.refillAfter(slot, delay);
   }
 
-  private selfListening = false;
-
   /**
    * The app opened its own server (worker/self-listen.ts): its workers share that socket through
    * node:cluster. gserve's --bind would queue connections nobody answers, so it is closed (refused).
@@ -416,10 +443,7 @@ export class Arbiter {
   private murderUnresponsiveWorker(w: WorkerProcess): void {
     const timeout = this.settings.timeout;
     this.log.error('WORKER TIMEOUT (pid: %d): no heartbeat for %d s, the event loop is blocked', w.pid, timeout);
-    w.state = 'stopping';
-    w.endReason = `timed out after ${timeout} s`;
-    w.signal('SIGABRT');
-    w.killAfter(FAST_STOP_GRACE_SECONDS);
+    w.abort(`timed out after ${timeout} s`, FAST_STOP_GRACE_SECONDS);
   }
 
   // ---- reload, logs, upgrade -----------------------------------------------------------------
@@ -430,7 +454,19 @@ export class Arbiter {
    * ones cannot boot, the old ones keep serving with the old settings.
    */
   private async reload(): Promise<void> {
-    if (this.stopping) return;
+    const ticket = ++this.reloadsBegun;
+    let outcome: ReloadOutcome = { ticket, ok: false, started: false, generation: this.generation };
+    try {
+      outcome = await this.reloadGeneration(ticket);
+    } finally {
+      this.events.emit('reload', outcome);
+    }
+  }
+
+  /** The HUP itself; its outcome is announced by reload(). */
+  private async reloadGeneration(ticket: number): Promise<ReloadOutcome> {
+    const refused: ReloadOutcome = { ticket, ok: false, started: false, generation: this.generation };
+    if (this.stopping) return refused;
     // A config file whose top-level await never settles must not wedge the master: bounded.
     const bound = this.settings.timeout > 0 ? this.settings.timeout : RELOAD_LOAD_SECONDS;
     let fresh;
@@ -445,14 +481,14 @@ export class Arbiter {
             'Reload failed: loading the config did not finish within %d s; keeping the running settings and workers',
             bound,
           );
-        return;
+        return refused;
       }
       fresh = loaded.value;
     } catch (err) {
       this.log.error('Reload failed, keeping the running settings and workers: %s', describeError(err));
-      return;
+      return refused;
     }
-    if (this.stopping) return;
+    if (this.stopping) return refused;
     const previous = { resolved: this.resolved, generation: this.generation };
     const { resolved, needsRestart } = mergeReloaded(this.resolved, fresh);
     for (const c of needsRestart) {
@@ -464,8 +500,9 @@ export class Arbiter {
     this.resolved = resolved;
     if (!(await settleWithin(this.hook('onReload'), bound * 1000)).done)
       this.log.error('The onReload hook did not return within %d s; reloading anyway', bound);
-    if (this.stopping) return;
+    if (this.stopping) return refused;
     this.generation = ++this.lastGeneration;
+    this.events.emit('reload-start', ticket, this.generation);
     const old = this.liveWorkers();
     this.reloading = true;
     const spawned = Array.from({ length: this.settings.workers }, () => this.spawnWorker(new Slot(), false));
@@ -474,7 +511,8 @@ export class Arbiter {
       fresher.length === spawned.length &&
       (await allReadyWithin(fresher, this.settings.timeout > 0 ? this.settings.timeout : RELOAD_READY_SECONDS));
     this.reloading = false;
-    if (this.stopping) return;
+    const rolledBack = (): ReloadOutcome => ({ ticket, ok: false, started: true, generation: this.generation });
+    if (this.stopping) return rolledBack();
     if (!allReady) {
       const why =
         fresher.length < spawned.length
@@ -489,8 +527,9 @@ export class Arbiter {
       );
       // Gracefully: those that did become ready may already hold connections.
       for (const w of fresher) w.stop(true, this.settings.gracefulTimeout, 'reload failed');
-      Object.assign(this, previous);
-      return;
+      this.resolved = previous.resolved;
+      this.generation = previous.generation;
+      return rolledBack();
     }
     this.log.info(
       'Reloaded: generation %d is serving; gracefully stopping %d old workers',
@@ -500,6 +539,7 @@ export class Arbiter {
     for (const w of old) w.stop(true, this.settings.gracefulTimeout, 'reloaded');
     this.setNumWorkers(this.settings.workers);
     this.manageWorkers();
+    return { ticket, ok: true, generation: this.generation };
   }
 
   /** USR1: reopen the master's log file and tell the workers to reopen theirs (logrotate). */
@@ -547,8 +587,6 @@ export class Arbiter {
 
   // ---- stopping ------------------------------------------------------------------------------
 
-  private readonly shutdownDelay = new ShutdownDelay();
-
   /** TERM: workers fail their health check at once; after --shutdown-delay, the graceful stop. */
   private terminate(): void {
     if (this.stopping || this.shutdownDelay.pending) return;
@@ -564,7 +602,7 @@ export class Arbiter {
     this.shutdownDelay.cancel();
     if (this.stopping && graceful) return;
     this.stopping = true;
-    // Like Gunicorn: the master lets go of the sockets first, and each worker closes its copy as it
+    // Like Gunicorn: the master lets go of the sockets first, and each worker closes its copy when it
     // starts draining, so new connections are refused at once instead of waiting in a backlog
     // nobody will accept from and being reset when the last worker exits (docs/listening.md).
     this.dispatcher?.stop(!this.otherMasterAlive());
@@ -603,9 +641,6 @@ export class Arbiter {
     );
   }
 
-  /** Why the master halted, for the one line the CLI prints. */
-  failure: string | null = null;
-
   private halt(message: string, exitCode: number): void {
     if (this.stopping) return;
     this.failure = message;
@@ -618,10 +653,6 @@ export class Arbiter {
     this.exitCode = exitCode;
     if (this.workers.size === 0) this.finishStop();
   }
-
-  private exitCode: number = ExitCode.OK;
-
-  private finishing = false;
 
   private finishStop(): void {
     if (this.finishing) return;

@@ -3,6 +3,7 @@ import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Settings } from '../config/settings/index.js';
+import { errorCode } from '../errors.js';
 
 /**
  * Where a master's control socket lives, so that `gserve status|reload|scale|stop` typed in an
@@ -63,6 +64,6 @@ export function ensureControlDir(dir: string): string | null {
       return `${dir} is open to other users (mode ${(stat.mode & 0o777).toString(8)}); make it 0700`;
     return null;
   } catch (err) {
-    return `cannot create ${dir} (${(err as NodeJS.ErrnoException).code})`;
+    return `cannot create ${dir} (${errorCode(err)})`;
   }
 }

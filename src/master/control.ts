@@ -8,10 +8,13 @@ import {
   explicitControlPath,
   type ControlSettings,
 } from './control-path.js';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from '../version.js';
+import { errorCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
+import { serverFd } from './node-handles.js';
+import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 
 /**
  * The control socket: a Unix socket (mode 0600) where `gserve status|reload|scale|stop` talk to
@@ -41,8 +44,10 @@ export interface ArbiterSnapshot {
 /** What the control socket may ask of the arbiter: the same handlers the signals use. */
 export interface Controllable {
   snapshot(): ArbiterSnapshot;
-  /** HUP. */
-  reload(): void;
+  /** Workers coming and going, and each reload's outcome: what the control socket waits on. */
+  readonly events: ArbiterEvents;
+  /** HUP; returns the ticket its ReloadOutcome will carry. */
+  reload(): number;
   /** Sets the number of workers (TTIN/TTOU by more than one). */
   scale(workers: number): void;
   /** TERM (graceful) or QUIT (fast). */
@@ -72,7 +77,8 @@ export function controlSocketPath(settings: ControlSettings, cwd = process.cwd()
   return explicit === undefined ? defaultControlPath(settings, folder) : explicit;
 }
 
-const POLL_MS = 100;
+/** The arbiter's events after which a wait checks its condition again. */
+const PROGRESS_EVENTS: ReadonlyArray<keyof ArbiterEventMap> = ['spawn', 'message', 'exit', 'reload-start', 'reload'];
 /** HUP re-reads the config file first; a new generation starts soon after, or the reload was refused. */
 const RELOAD_START_SECONDS = 15;
 
@@ -103,15 +109,15 @@ export class ControlServer {
     if (existsSync(this.path)) {
       if (!lstatSync(this.path).isSocket()) {
         this.log.warn(
-          'Control socket %s: a file that is not a socket is in the way; gserve status will not reach this master. Set --control-socket.',
-          this.path,
+          `Control socket ${this.path}: a file that is not a socket is in the way; ` +
+            'gserve status will not reach this master. Set --control-socket.',
         );
         return false;
       }
       if (await answers(this.path)) {
         this.log.warn(
-          'Control socket %s belongs to another running gserve; this master has none. Give each master its own --pid or --control-socket.',
-          this.path,
+          `Control socket ${this.path} belongs to another running gserve; this master has none. ` +
+            'Give each master its own --pid or --control-socket.',
         );
         return false;
       }
@@ -129,7 +135,7 @@ export class ControlServer {
       this.log.warn(
         'Control socket %s: cannot listen (%s); gserve status will not reach this master.',
         this.path,
-        (err as NodeJS.ErrnoException).code,
+        errorCode(err),
       );
       return false;
     } finally {
@@ -149,11 +155,7 @@ export class ControlServer {
         server.listen({ fd }, () => ok());
       });
     } catch (err) {
-      this.log.warn(
-        'Control socket %s: cannot take it over from the old master (%s).',
-        this.path,
-        (err as NodeJS.ErrnoException).code,
-      );
+      this.log.warn('Control socket %s: cannot take it over from the old master (%s).', this.path, errorCode(err));
       return false;
     }
     this.server = server;
@@ -163,8 +165,7 @@ export class ControlServer {
 
   /** The listening descriptor, for a USR2 successor to inherit. */
   get fd(): number | null {
-    const fd = (this.server as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
-    return typeof fd === 'number' && fd >= 0 ? fd : null;
+    return serverFd(this.server);
   }
 
   /**
@@ -222,12 +223,14 @@ export class ControlServer {
   }
 
   private async answer(line: string): Promise<Record<string, unknown>> {
-    let request: ControlRequest;
+    let parsed: unknown;
     try {
-      request = JSON.parse(line);
+      parsed = JSON.parse(line);
     } catch {
       return { ok: false, error: 'not a JSON line' };
     }
+    // From another process: each field is read unknown-typed and checked (see ControlRequest).
+    const request: Record<string, unknown> = typeof parsed === 'object' && parsed !== null ? { ...parsed } : {};
     try {
       switch (request.cmd) {
         case 'status':
@@ -244,11 +247,11 @@ export class ControlServer {
         default:
           return {
             ok: false,
-            error: `unknown command ${JSON.stringify((request as { cmd?: unknown }).cmd)}; try status, reload, scale or stop`,
+            error: `unknown command ${JSON.stringify(request.cmd)}; try status, reload, scale or stop`,
           };
       }
     } catch (err) {
-      return { ok: false, error: (err as Error).message };
+      return { ok: false, error: errorMessage(err) };
     }
   }
 
@@ -275,36 +278,51 @@ export class ControlServer {
    * code does not load) goes back to the old generation: that is reported at once.
    */
   private async reload(): Promise<Record<string, unknown>> {
-    const before = this.arbiter.snapshot();
-    this.book.lastBootError = null;
-    this.log.info('Control socket: reload');
-    this.arbiter.reload();
-    const started = await this.waitFor((s) => s.generation > before.generation, RELOAD_START_SECONDS);
-    if (!started)
-      return {
-        ok: false,
-        error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)`,
-      };
-    const deadline = 30 + before.gracefulTimeout;
-    let outcome: 'done' | 'failed' = 'failed';
-    await this.waitFor((s) => {
-      if (s.generation <= before.generation) return true; // rolled back
-      const fresh = s.workers.filter((w) => w.generation > before.generation);
-      const done =
-        fresh.length === s.target && s.workers.length === s.target && fresh.every((w) => w.state === 'ready');
-      if (done) outcome = 'done';
-      return done;
-    }, deadline);
-    const after = this.arbiter.snapshot();
-    if (outcome === 'failed') {
-      const fresh = after.workers.filter((w) => w.generation > before.generation && w.state === 'ready').length;
-      const why = this.book.lastBootError ?? 'see the error log';
-      return {
-        ok: false,
-        error: `reload failed, the old workers keep serving (${fresh} of ${after.target} new workers ready): ${why}`,
-      };
+    const { events } = this.arbiter;
+    // Recorded by ticket: the arbiter may announce this reload before reload() has returned its ticket.
+    const starts = new Map<number, number>();
+    const outcomes = new Map<number, ReloadOutcome>();
+    const onStart = (ticket: number, generation: number) => starts.set(ticket, generation);
+    const onOutcome = (outcome: ReloadOutcome) => outcomes.set(outcome.ticket, outcome);
+    events.on('reload-start', onStart);
+    events.on('reload', onOutcome);
+    try {
+      this.book.lastBootError = null;
+      this.log.info('Control socket: reload');
+      const ticket = this.arbiter.reload();
+      const started = await this.waitFor(
+        () => (starts.has(ticket) ? true : outcomes.has(ticket) ? false : undefined),
+        RELOAD_START_SECONDS,
+      );
+      const generation = starts.get(ticket);
+      if (!started || generation === undefined)
+        return {
+          ok: false,
+          error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)`,
+        };
+      const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
+      const done = await this.waitFor(() => {
+        if (outcomes.get(ticket)?.ok === false) return false; // rolled back
+        const s = this.arbiter.snapshot();
+        const fresh = s.workers.filter((w) => w.generation >= generation);
+        if (fresh.length === s.target && s.workers.length === s.target && fresh.every((w) => w.state === 'ready'))
+          return true;
+        return undefined;
+      }, deadline);
+      const after = this.arbiter.snapshot();
+      if (!done) {
+        const fresh = after.workers.filter((w) => w.generation >= generation && w.state === 'ready').length;
+        const why = this.book.lastBootError ?? 'see the error log';
+        return {
+          ok: false,
+          error: `reload failed, the old workers keep serving (${fresh} of ${after.target} new workers ready): ${why}`,
+        };
+      }
+      return { ok: true, generation: after.generation, workers: after.workers.map((w) => w.pid) };
+    } finally {
+      events.off('reload-start', onStart);
+      events.off('reload', onOutcome);
     }
-    return { ok: true, generation: after.generation, workers: after.workers.map((w) => w.pid) };
   }
 
   private async scale(text: string): Promise<Record<string, unknown>> {
@@ -318,28 +336,42 @@ export class ControlServer {
     this.log.info('Control socket: scale from %d to %d workers', current, target);
     this.arbiter.scale(target);
     const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
-    const done = await this.waitFor(
-      (s) => s.workers.length === target && s.workers.every((w) => w.state === 'ready'),
-      deadline,
-    );
+    const done = await this.waitFor(() => {
+      const s = this.arbiter.snapshot();
+      return s.workers.length === target && s.workers.every((w) => w.state === 'ready') ? true : undefined;
+    }, deadline);
     const after = this.arbiter.snapshot();
     if (!done)
       return {
         ok: false,
-        error: `scale not finished after ${deadline} s: ${after.workers.length} workers, ${target} wanted (see the error log)`,
+        error:
+          `scale not finished after ${deadline} s: ${after.workers.length} workers, ${target} wanted ` +
+          '(see the error log)',
       };
     return { ok: true, workers: after.workers.map((w) => w.pid) };
   }
 
-  /** The master's state changes through many events; checking it a few times a second is simplest. */
-  private async waitFor(done: (s: ArbiterSnapshot) => boolean, seconds: number): Promise<boolean> {
-    const deadline = Date.now() + seconds * 1000;
-    for (;;) {
-      const s = this.arbiter.snapshot();
-      if (done(s)) return true;
-      if (s.stopping || Date.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, POLL_MS));
-    }
+  /**
+   * Checks `settled` now and after each of the arbiter's events until it returns a verdict; false
+   * once the master is stopping or `seconds` have passed.
+   */
+  private waitFor(settled: () => boolean | undefined, seconds: number): Promise<boolean> {
+    const { events } = this.arbiter;
+    return new Promise((resolve) => {
+      const check = () => {
+        const verdict = settled();
+        if (verdict !== undefined) finish(verdict);
+        else if (this.arbiter.snapshot().stopping) finish(false);
+      };
+      const timer = setTimeout(() => finish(false), seconds * 1000);
+      const finish = (verdict: boolean) => {
+        clearTimeout(timer);
+        for (const name of PROGRESS_EVENTS) events.off(name, check);
+        resolve(verdict);
+      };
+      for (const name of PROGRESS_EVENTS) events.on(name, check);
+      check();
+    });
   }
 }
 

@@ -1,3 +1,5 @@
+import { errorCode, errorMessage } from '../errors.js';
+
 /**
  * Bounds for what the master awaits (a config load on HUP, a hook): a promise that never settles
  * must not wedge the master. The abandoned promise is left to settle (or not) on its own.
@@ -10,7 +12,7 @@ export function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settle
     // Not unref'd: the master must live to log the overrun and exit with its own code.
     timer = setTimeout(() => resolve({ done: false }), ms);
   });
-  return Promise.race([promise.then((value) => ({ done: true as const, value })), late]).finally(() =>
+  return Promise.race([promise.then((value): Settled<T> => ({ done: true, value })), late]).finally(() =>
     clearTimeout(timer),
   );
 }
@@ -22,14 +24,14 @@ export const EXIT_HOOK_SECONDS = 3;
 /** After --graceful-timeout, how long TERM waits for killed workers to be reaped before exiting anyway. */
 export const STOP_MARGIN_SECONDS = 3;
 
-/** A fork's error code, as one readable cause. */
+/** A fork's error code, in one readable cause. */
 export function forkCause(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException)?.code;
+  const code = errorCode(err);
   const why: Record<string, string> = {
     EMFILE: 'too many open files in the master (raise `ulimit -n`, or cap idle connections)',
     ENFILE: 'too many open files on the system',
     EAGAIN: 'the process limit was reached (`ulimit -u`)',
     ENOMEM: 'out of memory',
   };
-  return code ? `${code}: ${why[code] ?? (err as Error).message}` : String((err as Error)?.message ?? err);
+  return code ? `${code}: ${why[code] ?? errorMessage(err)}` : errorMessage(err);
 }

@@ -1,6 +1,7 @@
 import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Settings } from '../config/settings/index.js';
+import { errorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
 /**
@@ -14,7 +15,7 @@ const DEBOUNCE_MS = 250;
 /** Never watched: dependencies and VCS folders would cost thousands of watches and change on install. */
 const SKIPPED_FOLDERS = new Set(['node_modules', '.git', '.hg', '.svn']);
 
-/** A glob as a RegExp: `*` within a name, `**` across folders, `?` one character, `{a,b}` either. */
+/** A glob turned into a RegExp: `*` within a name, `**` across folders, `?` one character, `{a,b}` either. */
 export function globToRegExp(glob: string): RegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
@@ -98,7 +99,7 @@ export class DevReloader {
         (_event, name) => name && this.changed(root, join(dir, name.toString())),
       );
     } catch (err) {
-      this.log.warn('Reload: cannot watch %s (%s)', dir, (err as NodeJS.ErrnoException).code);
+      this.log.warn('Reload: cannot watch %s (%s)', dir, errorCode(err));
       return;
     }
     watcher.on('error', () => {

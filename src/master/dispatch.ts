@@ -29,7 +29,7 @@ export class SyncDispatcher {
     listeners.forEach((listener, index) => {
       const server = net.createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket, index));
       server.on('error', (err) => this.log.error({ err: err.message }, 'Accept failed on %s', listener.url));
-      // A raw bound handle: listen() uses it as it is, so the port the workers know stays the same.
+      // A raw bound handle: listen() uses it unchanged, so the port the workers know stays the same.
       server.listen(listener.handle, backlog);
       this.servers.push(server);
     });
@@ -71,7 +71,7 @@ export class SyncDispatcher {
       }
       try {
         w.child.send({ t: 'conn', listener: next.listener }, next.socket, (err) => {
-          // The worker died with the connection in flight: it is lost, as with a crash mid-request.
+          // The worker died with the connection in flight: it is lost, like with a crash mid-request.
           if (err) next.socket.destroy();
         });
       } catch {

@@ -3,7 +3,7 @@ import type { Settings } from '../config/settings/index.js';
 import { ExitCode, GserveError, describeError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
-/** What a master-side hook receives as `server`: a read-only view of the arbiter. */
+/** What a master-side hook receives in `server`: a read-only view of the arbiter. */
 export interface ServerView {
   readonly pid: number;
   readonly settings: Settings;
@@ -12,7 +12,7 @@ export interface ServerView {
   readonly numWorkers: number;
 }
 
-/** What a master-side hook receives as `worker`. */
+/** What a master-side hook receives in `worker`. */
 export interface WorkerView {
   readonly pid: number | null;
   readonly generation: number;
@@ -27,7 +27,7 @@ export class HookError extends GserveError {
 
 /**
  * Runs a server hook from the config file. A hook that throws (or rejects) is logged with its
- * name and the server goes on, as in Gunicorn; only `onStarting` may abort, through `required`.
+ * name and the server goes on, like in Gunicorn; only `onStarting` may abort, through `required`.
  */
 export async function runMasterHook(
   settings: Settings,
@@ -43,6 +43,9 @@ export async function runMasterHook(
   } catch (err) {
     const message = `The ${name} hook failed: ${describeError(err)}`;
     if (required) throw new HookError(`${message}. Fix the hook in the config file; gserve did not start.`);
-    log.error({ hook: name, err: { message: describeError(err), stack: (err as Error)?.stack } }, message);
+    log.error(
+      { hook: name, err: { message: describeError(err), stack: err instanceof Error ? err.stack : undefined } },
+      message,
+    );
   }
 }

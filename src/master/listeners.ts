@@ -4,6 +4,7 @@ import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from '../config/address.js';
 import { BindError } from '../errors.js';
+import { createServerHandle, type RawHandle } from './node-handles.js';
 
 /**
  * The listening sockets, owned by the master for its whole life so that workers come and go (HUP,
@@ -20,7 +21,7 @@ export interface Listener {
   url: string;
   scheme: 'http' | 'https';
   /** The raw bound handle, for the sync class, where the master accepts itself (master/dispatch.ts). */
-  handle: object;
+  handle: RawHandle;
   /** A TCP socket's port, which the workers check they listen on. */
   port?: number;
   /** The handle that made the socket listen; kept so that it is never collected and closed. */
@@ -31,19 +32,6 @@ export interface Listener {
    */
   close(unlink?: boolean): void;
 }
-
-interface RawHandle {
-  fd: number;
-  getsockname?(out: { address?: string; port?: number; family?: string }): number;
-  listen?(backlog: number): number;
-  readStart?(): number;
-  readStop?(): number;
-  close(): void;
-}
-
-// Node's bind-without-listen: the same call node:cluster uses to make the handles it shares.
-const createServerHandle = (net as unknown as { _createServerHandle: (...args: unknown[]) => RawHandle | number })
-  ._createServerHandle;
 
 function check(result: RawHandle | number, what: string): RawHandle {
   if (typeof result === 'number') {
@@ -93,7 +81,8 @@ function listenWithoutAccepting(bound: RawHandle, backlog: number, shown: string
   opened.readStop!();
   if (reading < 0)
     throw new BindError(
-      `Cannot listen at ${shown}: this Node.js cannot listen without accepting (${getSystemErrorName(reading)}). Please report it.`,
+      `Cannot listen at ${shown}: this Node.js cannot listen without accepting (${getSystemErrorName(reading)}). ` +
+        `Please report it.`,
     );
   // The socket must still be where it was bound: a listen on an unbound socket picks a random port.
   const after: { port?: number } = {};
@@ -149,7 +138,7 @@ function describeInherited(handle: RawHandle, fallback: string, scheme: string):
 
 async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
   const listener = await bindOnly(address, opts);
-  const raw = listener.handle as RawHandle;
+  const raw = listener.handle;
   try {
     if (address.kind === 'fd') checkInheritedIsBound(raw, formatAddress(address));
     listener.listening = listenWithoutAccepting(raw, opts.backlog ?? DEFAULT_BACKLOG, listener.url);
@@ -167,7 +156,8 @@ function checkInheritedIsBound(handle: RawHandle, shown: string): void {
   const out: { address?: string; port?: number } = {};
   if (handle.getsockname?.(out) === 0 && out.port === 0) {
     throw new BindError(
-      `Cannot listen at ${shown}: the inherited socket is not bound to an address. Bind it before passing it to gserve.`,
+      `Cannot listen at ${shown}: the inherited socket is not bound to an address. ` +
+        'Bind it before passing it to gserve.',
     );
   }
 }
@@ -183,7 +173,8 @@ async function bindOnly(address: Address, opts: BindOptions): Promise<Listener> 
         host = (await lookup(host)).address;
       } catch {
         throw new BindError(
-          `Cannot listen at ${shown}: the host name ${JSON.stringify(address.host)} does not resolve. Use an IP address or a known host name.`,
+          `Cannot listen at ${shown}: the host name ${JSON.stringify(address.host)} does not resolve. Use an IP ` +
+            `address or a known host name.`,
         );
       }
     }

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 /**
  * The metrics endpoint lives in the master, so its descriptors are the master's: a crowd of idle
  * or slow connections there could leave the master unable to fork a worker (EMFILE). Connections
- * past the cap are closed as soon as they are accepted; a client that does not send its request
+ * past the cap are closed once they are accepted; a client that does not send its request
  * head in time, or idles between scrapes, is cut.
  */
 export const METRICS_MAX_CONNECTIONS = 16;

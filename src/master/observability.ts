@@ -1,21 +1,15 @@
-import type { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { Settings } from '../config/settings/index.js';
 import { captureOutput } from '../log/capture.js';
 import type { LogTarget } from '../log/logger.js';
-import type { WorkerMessage } from '../worker/protocol.js';
 import { ControlServer, controlSocketPath, type Controllable } from './control.js';
 import { WorkerStatsBook } from './worker-stats.js';
-import type { WorkerProcess } from './worker-process.js';
+import { serverFd } from './node-handles.js';
 
 /**
  * The master's observability and control, attached to the arbiter from outside: the arbiter only
- * emits `spawn` (worker), `message` (worker, message) and `exit` (worker, masterStopping), and
- * offers the Controllable handlers; everything else lives here.
+ * emits its events (arbiter-events.ts) and offers the Controllable handlers; everything else lives here.
  */
-export interface Observable extends Controllable {
-  readonly events: EventEmitter;
-}
 
 export interface Observability {
   /** `unlink`: false while another master (USR2) shares the control socket's path. */
@@ -42,21 +36,21 @@ export interface ObservabilityOptions {
 }
 
 export async function startObservability(
-  arbiter: Observable,
+  arbiter: Controllable,
   settings: Settings,
   logTarget: LogTarget,
   options: ObservabilityOptions = {},
 ): Promise<Observability> {
   const log = logTarget.logger;
   const book = new WorkerStatsBook();
-  arbiter.events.on('spawn', (w: WorkerProcess) => {
+  arbiter.events.on('spawn', (w) => {
     book.spawned(w);
     if (settings.captureOutput) captureOutput(w.pid, w.child, logTarget);
   });
-  arbiter.events.on('message', (w: WorkerProcess, m: WorkerMessage) => {
+  arbiter.events.on('message', (w, m) => {
     if (m.t === 'stats') book.reported(w, m);
   });
-  arbiter.events.on('exit', (w: WorkerProcess, stopping: boolean) => book.exited(w, stopping));
+  arbiter.events.on('exit', (w, stopping) => book.exited(w, stopping));
 
   let metrics: Server | null = null;
   /** Where the metrics were served, so that a rollback serves them on the same port (even for :0). */
@@ -96,7 +90,7 @@ export async function startObservability(
       control?.close(unlink);
       stopMetrics();
     },
-    inheritable: () => ({ control: control?.fd ?? null, metrics: fdOf(metrics) }),
+    inheritable: () => ({ control: control?.fd ?? null, metrics: serverFd(metrics) }),
     handOver() {
       control?.handOver();
       control = null;
@@ -107,9 +101,4 @@ export async function startObservability(
       if (!metrics) await startMetrics().catch((err) => log.error('Metrics not served any more: %s', String(err)));
     },
   };
-}
-
-function fdOf(server: Server | null): number | null {
-  const fd = (server as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : null;
 }

@@ -1,12 +1,12 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { GserveError, ExitCode } from '../errors.js';
+import { GserveError, ExitCode, errorCode } from '../errors.js';
 
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return errorCode(err) === 'EPERM';
   }
 }
 

@@ -1,6 +1,5 @@
 import type { ResolvedSettings } from '../config/resolve.js';
-import { SETTINGS, type Settings } from '../config/settings/index.js';
-import type { SettingSpec } from '../config/spec.js';
+import { SETTINGS, type SettingName } from '../config/settings/index.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /** How long HUP waits for the new workers to be ready when `timeout` is 0 (disabled). */
@@ -23,25 +22,26 @@ export function mergeReloaded(
   running: ResolvedSettings,
   fresh: ResolvedSettings,
 ): { resolved: ResolvedSettings; needsRestart: NeedsRestart[] } {
-  const settings = { ...fresh.settings } as Record<string, unknown>;
-  const sources = { ...fresh.sources } as Record<string, string>;
-  const needsRestart: NeedsRestart[] = [];
-  for (const spec of SETTINGS as readonly SettingSpec[]) {
-    if (spec.reloadable !== false) continue;
-    const was = (running.settings as Record<string, unknown>)[spec.name];
-    const now = settings[spec.name];
-    if (!same(was, now)) needsRestart.push({ name: spec.name, running: was, wanted: now });
-    settings[spec.name] = was;
-    sources[spec.name] = (running.sources as Record<string, string>)[spec.name]!;
-  }
-  return {
-    resolved: {
-      settings: settings as Settings,
-      sources: sources as ResolvedSettings['sources'],
-      configFile: fresh.configFile,
-    },
-    needsRestart,
+  const resolved: ResolvedSettings = {
+    settings: { ...fresh.settings },
+    sources: { ...fresh.sources },
+    configFile: fresh.configFile,
   };
+  const needsRestart: NeedsRestart[] = [];
+  for (const spec of SETTINGS) {
+    if (spec.reloadable !== false) continue;
+    const was = running.settings[spec.name];
+    const now = resolved.settings[spec.name];
+    if (!same(was, now)) needsRestart.push({ name: spec.name, running: was, wanted: now });
+    keepRunning(resolved, running, spec.name);
+  }
+  return { resolved, needsRestart };
+}
+
+/** Puts the running value of setting `name`, and where it came from, back into `into`. */
+function keepRunning<N extends SettingName>(into: ResolvedSettings, running: ResolvedSettings, name: N): void {
+  into.settings[name] = running.settings[name];
+  into.sources[name] = running.sources[name];
 }
 
 /** True once every new worker reports ready; false if one exits first or `seconds` pass. */

@@ -61,10 +61,11 @@ export function spawnNewMaster(
   const fds = listeners.map((_, i) => FIRST_FD + i).join(',');
   const passed = listeners.map((l) => l.fd);
   const extra: Record<string, string> = {};
-  for (const [name, fd] of [
+  const named: Array<[variable: string, fd: number | null | undefined]> = [
     [CONTROL_FD_ENV, sockets.control],
     [METRICS_FD_ENV, sockets.metrics],
-  ] as const) {
+  ];
+  for (const [name, fd] of named) {
     if (typeof fd !== 'number') continue;
     extra[name] = String(FIRST_FD + passed.length);
     passed.push(fd);

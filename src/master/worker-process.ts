@@ -34,16 +34,16 @@ export class WorkerProcess {
   readonly child: ChildProcess;
   readonly pid: number;
   readonly bornAt = Date.now();
-  state: WorkerState = 'booting';
-  lastBeat = Date.now();
-  /** Why the master is ending this worker, for the exit log line. */
-  endReason: string | null = null;
-  bootError: Extract<WorkerMessage, { t: 'boot-error' }> | null = null;
+  // Changed only by this class: by the worker's messages and the master's stop/abort below.
+  #state: WorkerState = 'booting';
+  #lastBeat = Date.now();
+  #endReason: string | null = null;
+  #bootError: Extract<WorkerMessage, { t: 'boot-error' }> | null = null;
   /** Resolves true when the worker reports ready, false if it exits first (HUP waits on it). */
   readonly ready: Promise<boolean>;
   private killTimer: NodeJS.Timeout | null = null;
 
-  /** node:cluster's id for this worker (1, 2, …, never reused), as the app sees in cluster.worker.id. */
+  /** node:cluster's id for this worker (1, 2, …, never reused), which the app sees in cluster.worker.id. */
   readonly clusterId: number;
 
   constructor(
@@ -87,18 +87,37 @@ export class WorkerProcess {
     });
     this.child.on('message', (m: unknown) => {
       if (!isWorkerMessage(m)) return;
-      if (m.t === 'beat') this.lastBeat = Date.now();
+      if (m.t === 'beat') this.#lastBeat = Date.now();
       else if (m.t === 'ready') {
-        this.state = 'ready';
-        this.lastBeat = Date.now();
-      } else if (m.t === 'boot-error') this.bootError = m;
+        this.#state = 'ready';
+        this.#lastBeat = Date.now();
+      } else if (m.t === 'boot-error') this.#bootError = m;
       onMessage(this, m);
     });
-    // A worker that dies mid-send closes the channel; that is reported by 'exit', not as an error.
+    // A worker that dies mid-send closes the channel; that is reported by 'exit', not by an error.
     // A fork that fails (EMFILE, EAGAIN) is reported by 'error' on the child, which the arbiter
     // watches; cluster re-emits it on its Worker, where nobody must throw it.
     this.child.on('error', () => {});
     worker.on('error', () => {});
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** When the worker last showed its event loop turns: a heartbeat, or becoming ready. */
+  get lastBeat(): number {
+    return this.#lastBeat;
+  }
+
+  /** Why the master is ending this worker, for the exit log line; null when it ended on its own. */
+  get endReason(): string | null {
+    return this.#endReason;
+  }
+
+  /** What the worker reported when its app failed to load. */
+  get bootError(): Extract<WorkerMessage, { t: 'boot-error' }> | null {
+    return this.#bootError;
   }
 
   send(message: MasterMessage): void {
@@ -115,12 +134,20 @@ export class WorkerProcess {
 
   /** Ask the worker to stop; kill it if it has not exited after `graceSeconds`. */
   stop(graceful: boolean, graceSeconds: number, reason: string): void {
-    if (this.state !== 'stopping') {
-      this.state = 'stopping';
-      this.endReason = reason;
+    if (this.#state !== 'stopping') {
+      this.#state = 'stopping';
+      this.#endReason = reason;
     }
     this.send({ t: 'stop', graceful });
     if (!graceful) this.signal('SIGQUIT');
+    this.killAfter(graceSeconds);
+  }
+
+  /** A worker whose event loop is blocked: SIGABRT (a core dump or a report), SIGKILL after `graceSeconds`. */
+  abort(reason: string, graceSeconds: number): void {
+    this.#state = 'stopping';
+    this.#endReason = reason;
+    this.signal('SIGABRT');
     this.killAfter(graceSeconds);
   }
 

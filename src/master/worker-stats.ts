@@ -1,3 +1,4 @@
+import { choices } from '../choices.js';
 import { DURATION_BUCKETS, METHODS, STATUS_CLASSES, type StatsReport } from '../worker/stats.js';
 import type { WorkerProcess } from './worker-process.js';
 
@@ -7,7 +8,7 @@ import type { WorkerProcess } from './worker-process.js';
  * totals so that Prometheus counters never go down.
  */
 
-export const RESTART_REASONS = ['crash', 'timeout', 'max-requests', 'memory', 'reload'] as const;
+export const RESTART_REASONS = choices('crash', 'timeout', 'max-requests', 'memory', 'reload');
 export type RestartReason = (typeof RESTART_REASONS)[number];
 
 /** Why a worker ended, from the arbiter's reason text; null when it was not a restart (shutdown, scale-down). */
@@ -32,7 +33,10 @@ export interface WorkerRow {
   rss: number;
   uptime: number;
   restarts: number;
-  /** For `gserve top`: CPU seconds and the request-duration histogram (DURATION_BUCKETS), both since the worker started. */
+  /**
+   * For `gserve top`: CPU seconds and the request-duration histogram (DURATION_BUCKETS), both since
+   * the worker started.
+   */
   cpu: number;
   buckets: number[];
   /** The worker's slot (GSERVE_WORKER_INDEX), when the master numbers its workers. */

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { describe, expect, it } from 'vitest';
-import { cgroupQuota, combineLimits, affinityCpus } from '../../src/master/cpus.js';
+import { cgroupQuota, combineLimits, affinityCpus } from '../../src/config/cpus.js';
 import { deployApp } from '../helpers/deploy.js';
 import { ROOT, runGserve, startGserve, tempDir } from '../helpers/gserve.js';
 

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { affinityCpus } from '../../src/master/cpus.js';
+import { affinityCpus } from '../../src/config/cpus.js';
 import { deployApp } from '../helpers/deploy.js';
 import { ROOT, startGserve, tempDir } from '../helpers/gserve.js';
 

@@ -11,7 +11,7 @@ import {
   parseCfsQuota,
   parseCpuMax,
   parseProcCgroup,
-} from '../../src/master/cpus.js';
+} from '../../src/config/cpus.js';
 
 const roots: string[] = [];
 /** A fake cgroup file system: relative path -> content. */

@@ -50,7 +50,7 @@ export function parseProcCgroup(text: string): { v2: string | null; v1cpu: { mou
   for (const line of text.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
     if (!m) continue;
-    const [, id, controllers, path] = m as unknown as [string, string, string, string];
+    const [, id, controllers = '', path = ''] = m;
     if (id === '0' && controllers === '') v2 = path;
     else if (controllers.split(',').includes('cpu')) v1cpu = { mount: controllers, path };
   }
@@ -107,8 +107,7 @@ export function cgroupQuota(root: string, procCgroup: string): { quota: number; 
 
 /** CPUs in this process's affinity mask; os.availableParallelism (Node >= 18.14) honours it. */
 export function affinityCpus(): number {
-  const available = (os as { availableParallelism?: () => number }).availableParallelism;
-  return Math.max(1, typeof available === 'function' ? available() : os.cpus().length);
+  return Math.max(1, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
 }
 
 /**

@@ -1,0 +1,42 @@
+import net from 'node:net';
+
+/**
+ * The few private parts of node:net the master relies on, in one place. Each is read through
+ * Reflect (an `unknown`) and checked at run time, so a Node that renames one fails here, with a
+ * message, instead of somewhere downstream.
+ */
+
+/** A libuv TCP or pipe handle, which node:net keeps at `server._handle`. */
+export interface RawHandle {
+  fd: number;
+  getsockname?(out: { address?: string; port?: number; family?: string }): number;
+  listen?(backlog: number): number;
+  readStart?(): number;
+  readStop?(): number;
+  close(): void;
+}
+
+const isRawHandle = (value: unknown): value is RawHandle =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof Reflect.get(value, 'fd') === 'number' &&
+  typeof Reflect.get(value, 'close') === 'function';
+
+/**
+ * Node's bind-without-listen, `net._createServerHandle(address, port, addressType, fd)`: the call
+ * node:cluster uses to make the handles it shares. A negative number is a libuv error code.
+ */
+export function createServerHandle(...args: Array<string | number | null>): RawHandle | number {
+  const create: unknown = Reflect.get(net, '_createServerHandle');
+  if (typeof create !== 'function') throw new Error('this Node.js has no net._createServerHandle');
+  const result: unknown = Reflect.apply(create, net, args);
+  if (typeof result === 'number' || isRawHandle(result)) return result;
+  throw new Error('net._createServerHandle returned neither a handle nor an error code');
+}
+
+/** The listening descriptor of a net.Server (`server._handle.fd`), or null when it has none. */
+export function serverFd(server: net.Server | null): number | null {
+  const handle: unknown = server ? Reflect.get(server, '_handle') : null;
+  const fd: unknown = typeof handle === 'object' && handle !== null ? Reflect.get(handle, 'fd') : null;
+  return typeof fd === 'number' && fd >= 0 ? fd : null;
+}
