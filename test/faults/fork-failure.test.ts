@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, startGserve, tempDir, waitForExit, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { pollUntil } from '../helpers/signals.js';
+import { pollUntil } from '../helpers/poll.js';
 
 /**
  * A fork can fail. With the master out of descriptors (`ulimit -n` in a child shell, idle

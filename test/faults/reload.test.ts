@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
-import { pollUntil } from '../helpers/signals.js';
+import { pollUntil } from '../helpers/poll.js';
 import { descendants } from './proc.js';
 
 /**

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
+import { pollUntil } from './poll.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/gserve');
@@ -217,9 +218,5 @@ export function isAlive(pid: number): boolean {
 
 /** Waits for a process (not our child) to be gone, polling its existence. */
 export async function waitForExit(pid: number, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} still alive`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await pollUntil(() => !isAlive(pid), `process ${pid} to exit`, { timeoutMs });
 }

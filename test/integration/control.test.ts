@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, isAlive, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { eventually } from '../helpers/files.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const app = join(FIXTURES, 'apps', 'observe') + ':app';
 
@@ -62,7 +62,7 @@ describe('control socket', () => {
       expect(table.stdout).toMatch(new RegExp(`^${w} +(ready|busy) +\\d+ +\\d+ +[\\d.]+ MiB +\\d+s +0$`, 'm'));
 
     // Counters arrive in the workers' next report.
-    const s = await eventually(async () => {
+    const s = await pollUntil(async () => {
       const s = await statusJson(['--pid', pid]);
       return s.workers.reduce((n, w) => n + w.served, 0) >= 1 && s;
     }, 'the served request in status');
@@ -84,14 +84,14 @@ describe('control socket', () => {
         .on('error', reject)
         .end();
     });
-    const busy = await eventually(async () => {
+    const busy = await pollUntil(async () => {
       const s = await statusJson(['--control-socket', sock]);
       return s.workers.find((w) => w.state === 'busy' && w.inFlight === 1);
     }, 'a busy worker');
     expect(g.workerPids.has(busy.pid)).toBe(true);
     await get(g.url + '/release');
     expect(await held).toBe('released\n');
-    await eventually(
+    await pollUntil(
       async () => (await statusJson(['--control-socket', sock])).workers.every((w) => w.state === 'ready'),
       'the worker ready again',
     );
@@ -188,7 +188,7 @@ describe('status and the access log with every worker class', () => {
         app,
       ]);
       for (let i = 0; i < 3; i++) expect((await get(g.url + '/k?i=' + i)).status).toBe(200);
-      const s = await eventually(async () => {
+      const s = await pollUntil(async () => {
         const s = await statusJson(['--control-socket', sock]);
         return s.workers[0]!.served === 3 && s;
       }, 'three requests in status');

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, startGserve, tempDir } from '../helpers/gserve.js';
-import { eventually } from '../helpers/files.js';
+import { pollUntil } from '../helpers/poll.js';
 import { get } from '../helpers/http.js';
 import { parseResponses, sendRaw } from '../helpers/raw.js';
 
@@ -63,7 +63,7 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
     const seen = JSON.parse((await get(`${g.url}/__seen`)).body) as string[];
     expect(seen.filter((s) => s.includes('te10') || s.includes('example.com'))).toEqual([]);
     // The trailer's request reached the app (its head was sound) but is not left in flight.
-    await eventually(async () => (await inFlight(sock)) === 0, 'no request in flight');
+    await pollUntil(async () => (await inFlight(sock)) === 0, 'no request in flight');
     await g.waitForLog(/^Refused request: 400 /, { count: 3 });
   });
 });

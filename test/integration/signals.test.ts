@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, isAlive, startGserve, tempDir, waitForExit, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { killQuietly, pollUntil, usr2 } from '../helpers/signals.js';
+import { pollUntil } from '../helpers/poll.js';
+import { killQuietly, usr2 } from '../helpers/signals.js';
 
 /**
  * docs/signals.md, row by row: the real signal to the real master. Supervision rules

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FIXTURES, runGserve, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get, type SimpleResponse } from '../helpers/http.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const probe = join(FIXTURES, 'classes', 'probe.js') + ':app';
 
@@ -21,27 +22,16 @@ const json = (r: SimpleResponse): Probe => {
   return JSON.parse(r.body) as Probe;
 };
 
-/** Polls `predicate` (for state outside the log, such as files the app writes); fails after a generous deadline. */
-async function pollUntil<T>(g: Gserve, predicate: () => T | undefined, what: string): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = predicate();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline || g.exitCode !== undefined) throw new Error(`gave up waiting for ${what}\n${g.stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** Waits until `n` /block handlers have written their start line. */
 function blockedHandlers(g: Gserve, dir: string, n: number): Promise<string[]> {
   const file = join(dir, 'started');
   return pollUntil(
-    g,
     () => {
       const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-      return lines.length >= n ? lines : undefined;
+      return lines.length >= n && lines;
     },
-    `${n} blocked handler(s)`,
+    () => `${n} blocked handler(s)\n${g.stderr}`,
+    { everyMs: 20 },
   );
 }
 
@@ -265,7 +255,11 @@ describe('thread worker class', () => {
     const socket = connect(g.port, '127.0.0.1');
     socket.pause(); // a client that reads nothing for now
     socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    await pollUntil(g, () => (progress() >= 1 << 20 ? true : undefined), 'the app to start writing');
+    await pollUntil(
+      () => progress() >= 1 << 20,
+      () => `the app to start writing\n${g.stderr}`,
+      { everyMs: 20 },
+    );
     // Ahead of what the client has read, the app may only be by what the buffers between hold
     // (a few MiB of socket buffers, plus what flows while the pause message travels).
     let received = 0;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { runLoad } from '../helpers/load.js';
-import { killQuietly, pollUntil, usr2 } from '../helpers/signals.js';
+import { pollUntil } from '../helpers/poll.js';
+import { killQuietly, usr2 } from '../helpers/signals.js';
 
 /**
  * The acceptance runs of issue 4: a bounded client (5,000 requests over 20 keep-alive connections,
