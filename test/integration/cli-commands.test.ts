@@ -43,7 +43,7 @@ describe('gserve --help', () => {
       '--log-level LEVEL The least severe level written to the error log. [default: info; values: debug, info, warning, error, critical]',
     );
     expect(text).toContain(
-      '--lifespan VALUE ASGI lifespan events, as in Uvicorn. [default: auto; values: auto, on, off]',
+      "--lifespan VALUE ASGI lifespan events, like Uvicorn's. [default: auto; values: auto, on, off]",
     );
     expect(text).toMatch(
       /--max-worker-memory SIZE A worker whose resident memory \(RSS\) passes this size, e\.g\. 512MB, is replaced gracefully\. \[default: 0 \(no limit\)/,
