@@ -155,7 +155,8 @@ async function floodTwice(
     const { statuses, peak } = await during(g, worker, (polite) => attack(g, polite, round));
     after.push(await comesBack(worker, idleRss));
     console.log(
-      `${name}, round ${round}: idle ${(idleRss / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, after ${(after.at(-1)! / MB).toFixed(0)} MB; polite requests served: ${statuses.length}`,
+      `${name}, round ${round}: idle ${(idleRss / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, ` +
+        `after ${(after.at(-1)! / MB).toFixed(0)} MB; polite requests served: ${statuses.length}`,
     );
     expect(statuses.length).toBeGreaterThanOrEqual(20);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);

@@ -42,7 +42,7 @@ describe('metrics endpoint', () => {
       expect((await get(`http://127.0.0.1:${port}${path}`)).status, path).toBe(404);
   });
 
-  it(`caps connections at ${CAP}: the rest are closed as they come, and a scrape works once they are gone`, async () => {
+  it(`caps connections at ${CAP}: the rest are closed as they come; a scrape works once they are gone`, async () => {
     const g = await startGserve(['--metrics-bind', '127.0.0.1:0', join(apps, 'crashes.js')]);
     const port = await metricsPort(g);
     const conns = await Promise.all(Array.from({ length: 60 }, () => open(port)));

@@ -152,7 +152,7 @@ describe('control socket', () => {
     }
   });
 
-  it('finds the default socket in $XDG_RUNTIME_DIR, replaces a stale one, and says clearly when no master answers', async () => {
+  it('finds the default socket in $XDG_RUNTIME_DIR, replaces a stale one, says when no master answers', async () => {
     const runtime = tempDir();
     const first = await startGserve([app], { env: { XDG_RUNTIME_DIR: runtime } });
     first.child.kill('SIGKILL'); // leaves its socket behind

@@ -40,7 +40,10 @@ describe('--reload', () => {
     });
     expect(reload.code).toBe(1);
     expect(reload.stderr).toMatch(
-      /^gserve: error: reload failed, the old workers keep serving \(0 of 1 new workers ready\): Failed to load app module .*app\.mjs: SyntaxError/,
+      new RegExp(
+        String.raw`^gserve: error: reload failed, the old workers keep serving \(0 of 1 new workers ready\): ` +
+          String.raw`Failed to load app module .*app\.mjs: SyntaxError`,
+      ),
     );
     expect((await get(g.url)).body).toBe('v2');
 

@@ -112,7 +112,7 @@ describe.skipIf(NO_OPENSSL)('the TLS handshake is timed by --header-timeout', ()
     expect(await metric(g, 'gserve_tls_handshake_failures_total{reason="error"}')).toBeGreaterThanOrEqual(1);
   });
 
-  it('--http2: a connection that sends no request head (no preface, or only the preface and SETTINGS) is closed', async () => {
+  it('--http2: a connection sending no request head (no preface, or only preface and SETTINGS) is closed', async () => {
     const certs = testCerts();
     const g = await startGserve([...tlsArgs(), '--http2', '--header-timeout', '1', app('fetch-echo')]);
     const quiet = await tlsOpen(g.port, certs, ['h2']);
@@ -186,28 +186,32 @@ describe.skipIf(NO_OPENSSL)('WebSocket on an --http2 listener', () => {
 });
 
 describe.skipIf(NO_OPENSSL)("HTTP/2 has gserve's limits", () => {
-  it('advertises --http2-max-concurrent-streams (default 100) and a header-list size derived from the request limits', async () => {
-    const certs = testCerts();
-    const g = await startGserve([...tlsArgs(), '--http2', app('fetch-echo')]);
-    const session = await h2Session(g.port, certs);
-    expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
-    // --limit-request-line + (--limit-request-fields + 4 pseudo-headers) × (--limit-request-field-size + 32)
-    expect(session.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * (8190 + 32));
-    session.close();
-    const seven = await startGserve([
-      ...tlsArgs(),
-      '--http2',
-      '--http2-max-concurrent-streams',
-      '7',
-      '--limit-request-field-size',
-      '1000',
-      app('fetch-echo'),
-    ]);
-    const s7 = await h2Session(seven.port, certs);
-    expect(s7.remoteSettings.maxConcurrentStreams).toBe(7);
-    expect(s7.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * 1032);
-    s7.close();
-  });
+  it(
+    'advertises --http2-max-concurrent-streams (default 100) and a header-list size derived from the request ' +
+      'limits',
+    async () => {
+      const certs = testCerts();
+      const g = await startGserve([...tlsArgs(), '--http2', app('fetch-echo')]);
+      const session = await h2Session(g.port, certs);
+      expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
+      // --limit-request-line + (--limit-request-fields + 4 pseudo-headers) × (--limit-request-field-size + 32)
+      expect(session.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * (8190 + 32));
+      session.close();
+      const seven = await startGserve([
+        ...tlsArgs(),
+        '--http2',
+        '--http2-max-concurrent-streams',
+        '7',
+        '--limit-request-field-size',
+        '1000',
+        app('fetch-echo'),
+      ]);
+      const s7 = await h2Session(seven.port, certs);
+      expect(s7.remoteSettings.maxConcurrentStreams).toBe(7);
+      expect(s7.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * 1032);
+      s7.close();
+    },
+  );
 
   it('refuses over-limit h2 requests with the statuses HTTP/1.1 gets; the connection serves on', async () => {
     const certs = testCerts();
@@ -287,18 +291,22 @@ describe("ws.send() with Bun's meaning: -1 queued, 0 dropped", () => {
       `the app's ${key} for run ${run}`,
     );
 
-  it('a client that does not read: sends return bytes, then -1, then 0 at the limit; every message not reported 0 arrives once, in order', async () => {
-    const g = await startGserve(['--ws-ping-interval', '0', app('ws-backpressure.js')]);
-    const client = await openPlain(g.port, '/?mode=flood&run=f1');
-    const { results } = (await runLine(g, 'f1', 'results')) as { results: number[] };
-    expect(results.at(-1)).toBe(0);
-    expect(results.filter((r) => r === 0)).toHaveLength(1);
-    expect(results).toContain(-1);
-    const accepted = results.length - 1;
-    const seqs = await readAll(client);
-    expect(seqs).toEqual(Array.from({ length: accepted }, (_, i) => i));
-    client.ws.close();
-  });
+  it(
+    'a client that does not read: sends return bytes, then -1, then 0 at the limit; ' +
+      'every message not reported 0 arrives once, in order',
+    async () => {
+      const g = await startGserve(['--ws-ping-interval', '0', app('ws-backpressure.js')]);
+      const client = await openPlain(g.port, '/?mode=flood&run=f1');
+      const { results } = (await runLine(g, 'f1', 'results')) as { results: number[] };
+      expect(results.at(-1)).toBe(0);
+      expect(results.filter((r) => r === 0)).toHaveLength(1);
+      expect(results).toContain(-1);
+      const accepted = results.length - 1;
+      const seqs = await readAll(client);
+      expect(seqs).toEqual(Array.from({ length: accepted }, (_, i) => i));
+      client.ws.close();
+    },
+  );
 
   it('an app that waits for drain after -1 gets every message delivered', async () => {
     const g = await startGserve(['--ws-ping-interval', '0', app('ws-backpressure.js')]);

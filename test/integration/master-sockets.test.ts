@@ -118,7 +118,7 @@ async function slowInFlight(port: number): Promise<{ done: Promise<string>; fini
 
 describe('TERM and the backlog', () => {
   for (const workerClass of ['async', 'sync'] as const) {
-    it(`${workerClass}: once the stop has begun, new connections are refused at once, not queued and reset`, async () => {
+    it(`${workerClass}: once the stop began, new connections are refused at once, not queued and reset`, async () => {
       const g = await startGserve(['-k', workerClass, '--graceful-timeout', '60', app('node-pid.js')]);
       const slow = await slowInFlight(g.port);
       g.signal('SIGTERM');

@@ -39,13 +39,15 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
       {
         what: 'HTTP/1.0 + TE',
         bytes:
-          'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+          'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\n' +
+          'Host: x\r\n\r\n',
         status: 400,
       },
       {
         what: 'trailer',
         bytes:
-          'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n',
+          'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n' +
+          'Content-Length: 5\r\n\r\n',
         status: 400,
       },
       { what: 'CONNECT', bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', status: 400 },

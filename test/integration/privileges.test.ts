@@ -25,7 +25,8 @@ function worldReadableApp(): string {
   const file = join(dir, 'whoami.mjs');
   writeFileSync(
     file,
-    'export const app = (req, res) => res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), pid: process.pid }));\n',
+    'export const app = (req, res) => res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), ' +
+      'groups: process.getgroups(), pid: process.pid }));\n',
   );
   chmodSync(file, 0o644);
   return file;
@@ -84,11 +85,13 @@ describe('--user and --group', () => {
   it.each([
     [
       ['--user', 'no-such-user-15b'],
-      'Unknown user "no-such-user-15b" (--user): no such user on this system. Give an existing user name or a numeric uid.',
+      'Unknown user "no-such-user-15b" (--user): no such user on this system. ' +
+        'Give an existing user name or a numeric uid.',
     ],
     [
       ['--group', 'no-such-group-15b'],
-      'Unknown group "no-such-group-15b" (--group): no such group on this system. Give an existing group name or a numeric gid.',
+      'Unknown group "no-such-group-15b" (--group): no such group on this system. ' +
+        'Give an existing group name or a numeric gid.',
     ],
   ])('%j: one clear line, exit 2, nothing bound', async (flags, message) => {
     const dir = tempDir();

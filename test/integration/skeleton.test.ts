@@ -87,7 +87,8 @@ describe('settings sources', () => {
     const r = await runGserve([app('node-pid')], { env: { GSERVE_WORKERS: 'lots' } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
-      'Invalid value for setting "workers" from environment variable GSERVE_WORKERS: expected an integer from 1 to 1024, or auto (one per CPU this process may use), got "lots"',
+      'Invalid value for setting "workers" from environment variable GSERVE_WORKERS: ' +
+        'expected an integer from 1 to 1024, or auto (one per CPU this process may use), got "lots"',
     );
     const flag = await runGserve(['--timeout', '-3', app('node-pid')]);
     expect(flag.code).toBe(2);

@@ -25,7 +25,7 @@ function statusJson(
 }
 
 describe('USR2 passes the control socket and the metrics listener to the new master', () => {
-  it('after WINCH and TERM of the old master, /metrics and gserve status answer from the new one; no request fails', async () => {
+  it('after WINCH and TERM of the old master, /metrics and status answer from the new one; none fails', async () => {
     const dir = tempDir();
     const pidfile = join(dir, 'g.pid');
     const socket = join(dir, 'g.ctl');

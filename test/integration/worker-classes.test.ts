@@ -113,7 +113,7 @@ describe('async worker class', () => {
     expect(overlapAll(probes)).toBe(true);
   });
 
-  it('--worker-connections: a connection over the cap gets a fast 503 with Retry-After, and the server stays up', async () => {
+  it('--worker-connections: a connection over the cap gets a fast 503, Retry-After; the server stays up', async () => {
     const g = await startGserve(['-w', '1', '--worker-connections', '2', probe]);
     // Two idle connections fill the cap; the worker accepts in arrival order, so the third is over it.
     const held = await Promise.all([0, 1].map(() => openConnection(g.port)));
@@ -154,45 +154,53 @@ function rawExchange(port: number, bytes: string, onData?: (soFar: string) => vo
 }
 
 describe('thread worker class', () => {
-  it('-w 1 --threads 4: four blocking handlers overlap in four threads of one process; a fifth request waits for a free thread', async () => {
-    const dir = tempDir();
-    const g = await startGserve(['-w', '1', '--threads', '4', probe], { env: { GSERVE_TEST_DIR: dir } });
-    expect(g.lines.some((l) => l.msg === 'Using worker: thread')).toBe(true);
-    const blocked = Array.from({ length: 4 }, () => get(g.url + '/block'));
-    await blockedHandlers(g, dir, 4);
-    const fifth = get(g.url + '/fast');
-    // Every app thread is blocked, yet the main thread still reads, frames and answers.
-    const bad = await within(
-      rawExchange(g.port, 'NOT HTTP AT ALL\r\n\r\n'),
-      30_000,
-      'a bad request while every thread blocks',
-    );
-    expect(bad).toMatch(/^HTTP\/1\.1 400 /);
-    writeFileSync(join(dir, 'release'), '');
-    const probes = (await Promise.all(blocked)).map(json);
-    const last = json(await fifth);
-    expect(overlapAll(probes)).toBe(true);
-    expect(new Set(probes.map((p) => p.threadId)).size).toBe(4);
-    expect(new Set([...probes, last].map((p) => p.pid)).size).toBe(1);
-    expect(last.start).toBeGreaterThan(Math.min(...probes.map((p) => p.end)));
-  });
+  it(
+    '-w 1 --threads 4: four blocking handlers overlap in four threads of one process; ' +
+      'a fifth request waits for a free thread',
+    async () => {
+      const dir = tempDir();
+      const g = await startGserve(['-w', '1', '--threads', '4', probe], { env: { GSERVE_TEST_DIR: dir } });
+      expect(g.lines.some((l) => l.msg === 'Using worker: thread')).toBe(true);
+      const blocked = Array.from({ length: 4 }, () => get(g.url + '/block'));
+      await blockedHandlers(g, dir, 4);
+      const fifth = get(g.url + '/fast');
+      // Every app thread is blocked, yet the main thread still reads, frames and answers.
+      const bad = await within(
+        rawExchange(g.port, 'NOT HTTP AT ALL\r\n\r\n'),
+        30_000,
+        'a bad request while every thread blocks',
+      );
+      expect(bad).toMatch(/^HTTP\/1\.1 400 /);
+      writeFileSync(join(dir, 'release'), '');
+      const probes = (await Promise.all(blocked)).map(json);
+      const last = json(await fifth);
+      expect(overlapAll(probes)).toBe(true);
+      expect(new Set(probes.map((p) => p.threadId)).size).toBe(4);
+      expect(new Set([...probes, last].map((p) => p.pid)).size).toBe(1);
+      expect(last.start).toBeGreaterThan(Math.min(...probes.map((p) => p.end)));
+    },
+  );
 
-  it('a keep-alive connection stuck behind a blocked request does not hold up other connections; its responses keep their order', async () => {
-    const dir = tempDir();
-    const g = await startGserve(['--threads', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
-    const pipelined = rawExchange(
-      g.port,
-      'GET /block HTTP/1.1\r\nHost: x\r\n\r\nGET /after-block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-    );
-    await blockedHandlers(g, dir, 1);
-    const other = json(await within(get(g.url + '/other'), 30_000, 'another connection while one is stuck'));
-    writeFileSync(join(dir, 'release'), '');
-    const text = await pipelined;
-    const routes = [...text.matchAll(/"route":"([^"]+)"/g)].map((m) => m[1]);
-    expect(routes).toEqual(['/block', '/after-block']);
-    const first = JSON.parse(/\{"route":"\/block".*?\}/.exec(text)![0]) as Probe;
-    expect(other.end).toBeLessThan(first.end);
-  });
+  it(
+    'a keep-alive connection stuck behind a blocked request does not hold up other connections; ' +
+      'its responses keep their order',
+    async () => {
+      const dir = tempDir();
+      const g = await startGserve(['--threads', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
+      const pipelined = rawExchange(
+        g.port,
+        'GET /block HTTP/1.1\r\nHost: x\r\n\r\nGET /after-block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      );
+      await blockedHandlers(g, dir, 1);
+      const other = json(await within(get(g.url + '/other'), 30_000, 'another connection while one is stuck'));
+      writeFileSync(join(dir, 'release'), '');
+      const text = await pipelined;
+      const routes = [...text.matchAll(/"route":"([^"]+)"/g)].map((m) => m[1]);
+      expect(routes).toEqual(['/block', '/after-block']);
+      const first = JSON.parse(/\{"route":"\/block".*?\}/.exec(text)![0]) as Probe;
+      expect(other.end).toBeLessThan(first.end);
+    },
+  );
 
   it('replaces a thread whose app throws at load, and one that dies, keeping the process up', async () => {
     const dir = tempDir();
@@ -245,7 +253,7 @@ describe('thread worker class', () => {
       /Setting "threads" is 2 .* but the async worker class .* Use --worker-class thread, or drop --threads\./,
     );
   });
-  it('streams a large response from an app thread to a client that starts reading late, the app never far ahead', async () => {
+  it('streams a large response from an app thread to a client reading late, the app never far ahead', async () => {
     const dir = tempDir();
     const progressFile = join(dir, 'progress');
     const progress = () => (existsSync(progressFile) ? Number(readFileSync(progressFile, 'utf8')) : 0);
@@ -341,7 +349,7 @@ describe('every class with every interface', () => {
 
 describe('reload', () => {
   for (const workerClass of ['sync', 'thread']) {
-    it(`${workerClass}: after HUP the new generation serves while an old worker finishes a blocked request`, async () => {
+    it(`${workerClass}: after HUP the new generation serves while an old worker ends a blocked request`, async () => {
       const dir = tempDir();
       const g = await startGserve(['-k', workerClass, '-w', '1', probe], { env: { GSERVE_TEST_DIR: dir } });
       const [old] = [...g.workerPids];
