@@ -21,7 +21,7 @@ export function testCerts(): TestCerts {
 
 /**
  * A self-signed certificate for localhost and 127.0.0.1, made at test time with the openssl CLI.
- * Being self-signed, it is its own CA, which also makes it usable as a client certificate checked
+ * Being self-signed, it is its own CA, which also makes it a client certificate that passes a check
  * against --ca-certs.
  */
 function makeCerts(): TestCerts {

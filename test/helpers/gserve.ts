@@ -16,7 +16,7 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-/** A gserve master started as a child process, with its log lines parsed as they arrive. */
+/** A gserve master started in a child process, its log lines parsed on arrival. */
 export class Gserve {
   readonly lines: LogLine[] = [];
   stdout = '';
@@ -35,7 +35,7 @@ export class Gserve {
       partial = parts.pop()!;
       for (const text of parts) {
         try {
-          const line = JSON.parse(text) as LogLine;
+          const line: LogLine = JSON.parse(text);
           this.lines.push(line);
           const booted = /^Booting worker with pid: (\d+)/.exec(line.msg);
           if (booted) this.workerPids.add(Number(booted[1]));
@@ -155,7 +155,7 @@ export interface StartOptions {
   noBind?: boolean;
   /** A command that runs gserve (e.g. systemd-socket-activate and its options), instead of node itself. */
   wrapper?: string[];
-  /** File descriptors of this process handed to gserve as its fd 3, 4, … */
+  /** File descriptors of this process handed to gserve: its fd 3, 4, … */
   fds?: number[];
 }
 
@@ -176,7 +176,7 @@ export async function startGserve(args: string[], opts: StartOptions = {}): Prom
   const [command, ...prefix] = [...(opts.wrapper ?? []), process.execPath];
   const child = spawn(command!, [...prefix, BIN, ...full], {
     cwd: opts.cwd ?? ROOT,
-    env: env as NodeJS.ProcessEnv,
+    env,
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.fds ?? [])],
   });
   const g = new Gserve(child);

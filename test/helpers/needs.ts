@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 /**
  * Tests that need something this machine may lack (a tool, a permission) are skipped with
  * `it.skipIf(missing('openssl'))` or `describe.skipIf(...)`, so that vitest reports them skipped
- * instead of counting a test that returned early as passed. The reason is printed once per file.
+ * instead of counting a test that returned early among the passed ones. The reason is printed once per file.
  */
 
 interface Need {

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, runGserve, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { missing, missingIpv6 } from '../helpers/needs.js';
+import { freePort } from '../helpers/ports.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
 const NO_IPV6 = await missingIpv6();
@@ -44,14 +45,6 @@ function boundSocket(): { fd: number; port: number } {
   handle.getsockname(out);
   return { fd: handle.fd, port: out.port! };
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 
 describe('unix sockets', () => {
   it('serves on unix:PATH and on TCP at once, with --umask, and removes the file at exit', async () => {

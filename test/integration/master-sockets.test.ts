@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, runGserve, startGserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { portOf } from '../helpers/ports.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
 const CLASSES = ['async', 'sync', 'thread'] as const;
@@ -14,9 +15,7 @@ afterEach(async () => {
 
 function occupy(): Promise<number> {
   return new Promise((resolve) => {
-    const s = net
-      .createServer((c) => c.destroy())
-      .listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port));
+    const s = net.createServer((c) => c.destroy()).listen(0, '127.0.0.1', () => resolve(portOf(s)));
     others.push(s);
   });
 }

@@ -1,12 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deployApp, getWith } from '../helpers/deploy.js';
 import { ROOT, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { missing, skipping } from '../helpers/needs.js';
 import { pollUntil } from '../helpers/poll.js';
+import { freePort } from '../helpers/ports.js';
 
 /** The test's requests come from 127.0.0.2, so that the client's address differs from nginx's. */
 const CLIENT_ADDRESS = '127.0.0.2';
@@ -47,15 +48,6 @@ afterEach(async () => {
     await waitForExit(pid);
   }
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Resolves once something accepts connections on the port (nginx has started). */
 async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {

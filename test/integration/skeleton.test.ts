@@ -1,21 +1,12 @@
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, isAlive, runGserve, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
 
 const app = (name: string) => `${join(FIXTURES, 'apps', name)}`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('serving', () => {
   it('serves a node app from every worker of -w 2', async () => {

@@ -9,6 +9,7 @@ import { NodeProtocolServer } from '../../src/http/node-server.js';
 import { Rejection } from '../../src/http/reject.js';
 import { ROOT } from '../helpers/gserve.js';
 import { parseResponses, sendRaw } from '../helpers/raw.js';
+import { portOf } from '../helpers/ports.js';
 
 /**
  * The node:http path in this process: a NodeProtocolServer fed by a loopback net.Server, with the
@@ -61,7 +62,7 @@ async function start(limits: Partial<HttpLimits> = {}): Promise<Harness> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    port: (server.address() as { port: number }).port,
+    port: portOf(server),
     seen,
     rejected,
     protocol,
