@@ -2,15 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SETTINGS } from '../../src/config/settings/index.js';
-import { flagOf, type SettingSpec } from '../../src/config/spec.js';
+import { SETTING_SPECS } from '../../src/config/settings/index.js';
+import { flagOf } from '../../src/config/spec.js';
 import { firstSentence } from '../../src/cli/help.js';
 import { runCli } from '../helpers/cli.js';
 import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 
 const collapse = (s: string) => s.replace(/\s+/g, ' ');
-const flagged = (SETTINGS as readonly SettingSpec[]).filter((s) => flagOf(s));
+const flagged = SETTING_SPECS.filter((s) => flagOf(s));
 
 describe('gserve --help', () => {
   it('lists the commands first, then the flags grouped by the settings sections, in the table order', async () => {

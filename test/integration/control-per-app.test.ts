@@ -15,7 +15,7 @@ function cli(
     const full = { ...process.env, PORT: '', ...env } as NodeJS.ProcessEnv;
     delete full.PORT;
     execFile(process.execPath, [BIN, ...args], { cwd, env: full, timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }

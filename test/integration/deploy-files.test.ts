@@ -185,7 +185,7 @@ describe('Dockerfile', () => {
   });
 
   it('has a HEALTHCHECK command that passes against a serving gserve and fails without one', async () => {
-    const command = JSON.parse(one('HEALTHCHECK').replace(/^.*?CMD /, '')) as string[];
+    const command: string[] = JSON.parse(one('HEALTHCHECK').replace(/^.*?CMD /, ''));
     expect(command[0]).toBe('node');
     const g = await startGserve(['--health-path', '/healthz', deployApp('node')]);
     const runCheck = (port: number) =>

@@ -24,7 +24,7 @@ function inFlight(sock: string): Promise<number> {
       { cwd: ROOT, timeout: 60_000 },
       (err, stdout) => {
         if (err) return reject(err);
-        const s = JSON.parse(stdout) as { workers: Array<{ inFlight: number }> };
+        const s: { workers: Array<{ inFlight: number }> } = JSON.parse(stdout);
         resolve(s.workers.reduce((n, w) => n + w.inFlight, 0));
       },
     ),
@@ -62,7 +62,7 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
       expect(responses[0]!.headers.connection, c.what).toBe('close');
       expect(closed, c.what).toBe(true);
     }
-    const seen = JSON.parse((await get(`${g.url}/__seen`)).body) as string[];
+    const seen: string[] = JSON.parse((await get(`${g.url}/__seen`)).body);
     expect(seen.filter((s) => s.includes('te10') || s.includes('example.com'))).toEqual([]);
     // The trailer's request reached the app (its head was sound) but is not left in flight.
     await pollUntil(async () => (await inFlight(sock)) === 0, 'no request in flight');

@@ -16,7 +16,7 @@ describe('serving', () => {
       const responses = await Promise.all(Array.from({ length: 8 }, () => get(g.url + '/')));
       for (const r of responses) {
         expect(r.status).toBe(200);
-        pids.add(r.headers['x-worker-pid'] as string);
+        pids.add(String(r.headers['x-worker-pid']));
       }
     }
     expect(pids.size).toBe(2);

@@ -26,7 +26,7 @@ describe('supervision', () => {
       for (let i = 0; i < 40; i++) {
         const r = await get(g.url);
         expect(r.status).toBe(200);
-        served.add(r.headers['x-worker-pid'] as string);
+        served.add(String(r.headers['x-worker-pid']));
       }
       expect(served.has(String(victim))).toBe(false);
       expect(isAlive(g.pid)).toBe(true);
@@ -39,7 +39,7 @@ describe('supervision', () => {
     for (let i = 0; i < 20; i++) {
       const r = await get(g.url);
       expect(r.status).toBe(200);
-      pids.add(r.headers['x-worker-pid'] as string);
+      pids.add(String(r.headers['x-worker-pid']));
     }
     expect(pids.size).toBeGreaterThanOrEqual(2);
     const [first] = await g.waitForLog(/^Recycling worker \(pid: \d+\): served \d+ requests \(maxRequests\)/);

@@ -16,7 +16,7 @@ function statusJson(
       { cwd: ROOT, timeout: 60_000 },
       (err, stdout, stderr) =>
         resolve({
-          code: err ? ((err as { code?: number }).code ?? 1) : 0,
+          code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
           status: err ? undefined : JSON.parse(stdout),
           stderr,
         }),

@@ -197,7 +197,7 @@ describe('thread worker class', () => {
       const text = await pipelined;
       const routes = [...text.matchAll(/"route":"([^"]+)"/g)].map((m) => m[1]);
       expect(routes).toEqual(['/block', '/after-block']);
-      const first = JSON.parse(/\{"route":"\/block".*?\}/.exec(text)![0]) as Probe;
+      const first: Probe = JSON.parse(/\{"route":"\/block".*?\}/.exec(text)![0]);
       expect(other.end).toBeLessThan(first.end);
     },
   );
