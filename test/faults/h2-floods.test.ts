@@ -36,8 +36,8 @@ const FLOOD_TEST_TIMEOUT = 180_000;
 const PEAK_BOUND = 128 * MB;
 const AFTER_BOUND = 96 * MB;
 /**
- * WebSocket floods: 4 sockets × Bun's 16 MiB back-pressure limit, queued as plaintext and again
- * as TLS records on the way out; measured peaks are 145-165 MB over idle.
+ * WebSocket floods: 4 sockets × Bun's 16 MiB back-pressure limit, queued in plaintext and again
+ * in TLS records on the way out; measured peaks are 145-165 MB over idle.
  */
 const WS_PEAK_BOUND = 4 * 56 * MB;
 

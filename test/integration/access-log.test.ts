@@ -75,7 +75,7 @@ describe('access log', () => {
     expect(Math.floor(Number(first!.D) / 1000)).toBe(Number(first!.M));
     expect(Math.floor(Number(first!.M) / 1000)).toBe(Number(first!.T));
     expect(Math.abs(Number(first!.L) * 1e6 - Number(first!.D))).toBeLessThanOrEqual(1);
-    // Absent values are "-" (an empty query stays empty, as in Gunicorn).
+    // Absent values are "-" (an empty query stays empty, like in Gunicorn).
     expect(missing).toMatchObject({
       s: '404',
       u: '-',
@@ -228,7 +228,7 @@ describe('error log', () => {
     expect(captured('stdout part one, part two')).toMatchObject({ pid: worker, stream: 'stdout' });
     expect(captured('first error line')).toMatchObject({ pid: worker, stream: 'stderr', level: 40 });
     expect(captured('second error line')).toMatchObject({ pid: worker, stream: 'stderr' });
-    // The worker's own log lines pass through untouched (not wrapped as captured text).
+    // The worker's own log lines pass through untouched (not wrapped in captured text).
     g.signal('SIGTERM');
     const [exiting] = await g.waitForLog(/^Worker exiting/);
     expect(exiting).toMatchObject({ pid: worker });

@@ -20,7 +20,7 @@ function cli(
   });
 }
 
-/** A folder holding an app, as a user's project would. */
+/** A folder holding an app, like a user's project. */
 function project(): string {
   const dir = tempDir();
   copyFileSync(join(FIXTURES, 'apps', 'node-pid.js'), join(dir, 'app.js'));

@@ -298,7 +298,7 @@ describe('docker compose example', () => {
 
 // ---- systemd ------------------------------------------------------------------------------------
 
-/** A unit file as section -> key -> values (a key may repeat). */
+/** A unit file in the shape section -> key -> values (a key may repeat). */
 function parseUnit(text: string): Record<string, Record<string, string[]>> {
   const out: Record<string, Record<string, string[]>> = {};
   let section = '';

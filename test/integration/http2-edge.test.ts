@@ -98,7 +98,7 @@ describe.skipIf(NO_OPENSSL)('the TLS handshake is timed by --header-timeout', ()
     } finally {
       clearInterval(drip);
     }
-    // A client that is not speaking TLS at all fails its handshake: counted as an error.
+    // A client that is not speaking TLS at all fails its handshake: counted among the errors.
     const plain = netConnect(g.port, '127.0.0.1', () => plain.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
     plain.on('error', () => {});
     await closed(plain);

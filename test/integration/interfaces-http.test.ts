@@ -13,7 +13,7 @@ const KINDS = [
   // WSGI's natural homes: one request per worker, or per thread.
   ['wsgi', ['-k', 'sync']],
   ['wsgi', ['-k', 'thread', '--threads', '2']],
-  // Every interface in app threads: requests and answers travel between threads as messages.
+  // Every interface in app threads: requests and answers travel between threads in messages.
   ['node', ['-k', 'thread', '--threads', '2']],
   ['fetch', ['-k', 'thread', '--threads', '2']],
   ['asgi', ['-k', 'thread', '--threads', '2']],

@@ -36,7 +36,7 @@ afterEach(() => {
   for (const h of handles.splice(0)) h.close();
 });
 
-/** A bound (not yet listening) TCP socket in this process, as a parent process or systemd would pass it. */
+/** A bound (not yet listening) TCP socket in this process, the way a parent process or systemd would pass it. */
 function boundSocket(): { fd: number; port: number } {
   const handle = createServerHandle('127.0.0.1', 0, 4);
   if (typeof handle === 'number') throw new Error(`bind failed: ${handle}`);
@@ -158,7 +158,7 @@ describe('backlog', () => {
   it.skipIf(missing('ss'))('gives the listen queue the --backlog length', async () => {
     const g = await startGserve(['--backlog', '37', app('fetch-url')]);
     const out = execFileSync('ss', ['-ltnH', `sport = :${g.port}`], { encoding: 'utf8' });
-    // For a listening socket, ss shows the backlog as Send-Q.
+    // For a listening socket, ss shows the backlog in Send-Q.
     expect(out.trim().split(/\s+/).slice(0, 3)).toEqual(['LISTEN', '0', '37']);
   });
 });

@@ -123,7 +123,7 @@ describe.skipIf(NO_NGINX)('nginx in front of gserve (examples/deploy/nginx)', ()
       const socketPath = join(tempDir(), 'gserve.sock');
       await startGserve(['--bind', `unix:${socketPath}`, '--health-path', '/healthz', deployApp(kind)]);
       const port = await freePort();
-      // The example as shipped; only the socket path and the listen address change.
+      // The example unchanged; only the socket path and the listen address change.
       const text = readFileSync(join(EXAMPLES, 'gserve.conf'), 'utf8')
         .replaceAll('unix:/run/gserve/gserve.sock', `unix:${socketPath}`)
         .replace(/listen 80;/, `listen 127.0.0.1:${port};`);

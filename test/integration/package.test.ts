@@ -7,7 +7,7 @@ import { get } from '../helpers/http.js';
 import { Gserve, ROOT, tempDir } from '../helpers/gserve.js';
 
 /**
- * The package as a user gets it: `npm pack`, installed from the tarball into an empty project, then
+ * The package the way a user gets it: `npm pack`, installed from the tarball into an empty project, then
  * the README's first run, a config file typed with defineConfig, and start() from code, all through
  * the installed copy (nothing from this checkout but the tarball).
  */

@@ -6,13 +6,13 @@ import { BIN, Gserve, isAlive, ROOT, waitForExit } from '../helpers/gserve.js';
 import { missing, UNSHARE_PID } from '../helpers/needs.js';
 
 /**
- * gserve as PID 1 of a new PID namespace, as in a container without an init: the kernel gives
+ * gserve in PID 1 of a new PID namespace, like in a container without an init: the kernel gives
  * PID 1 no default signal actions, so TERM and INT do nothing unless gserve handles them itself.
  */
 
 interface Namespaced {
   g: Gserve;
-  /** gserve's PID as seen from here (it is 1 inside its namespace). */
+  /** gserve's PID seen from here (it is 1 inside its namespace). */
   hostPid: number;
   /** Every process in the namespace, by host PID. */
   members(): number[];

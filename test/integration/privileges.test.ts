@@ -32,7 +32,7 @@ function worldReadableApp(): string {
   return file;
 }
 
-/** A free port below 1024: only root may bind it, so a worker running as nobody serving it got it from the master. */
+/** A free port below 1024: only root may bind it, so a worker under nobody serving it got it from the master. */
 async function freePrivilegedPort(): Promise<number> {
   for (let port = 1023; port > 800; port--) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -45,7 +45,7 @@ async function freePrivilegedPort(): Promise<number> {
   throw new Error('no free port in 801..1023');
 }
 
-/** Tests run as root on the project machine; elsewhere the refusal itself is what can be checked. */
+/** Tests run under root on the project machine; elsewhere the refusal itself is what can be checked. */
 async function expectRootNeeded(): Promise<void> {
   const r = await runCli(['--user', 'nobody', '-b', '127.0.0.1:0', worldReadableApp()]);
   expect(r.code).toBe(2);

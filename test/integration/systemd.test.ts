@@ -8,7 +8,7 @@ import { missing } from '../helpers/needs.js';
 
 /**
  * examples/deploy/systemd, run with systemd-socket-activate (Debian's systemd package): it owns
- * the socket and starts the unit's ExecStart command on the first connection, as systemd does.
+ * the socket and starts the unit's ExecStart command on the first connection, like systemd.
  */
 
 const unitValue = (file: string, key: string) => {
@@ -46,7 +46,7 @@ describe.skipIf(missing('systemd-socket-activate'))('systemd socket activation (
     const first = await getOverSocket(socketPath, '/first');
     expect(first.status).toBe(200);
     expect(JSON.parse(first.body).path).toBe('/first');
-    // gserve found the socket through LISTEN_FDS, as file descriptor 3.
+    // gserve found the socket through LISTEN_FDS: file descriptor 3.
     expect(g.lines.some((l) => l.msg.startsWith('Listening at: systemd fd 3') && l.msg.endsWith(`(${g.pid})`))).toBe(
       true,
     );

@@ -81,7 +81,7 @@ describe.skipIf(missing('tmux'))('gserve top', () => {
     expect(busy.P99).toMatch(/ms$/);
     expect(Number(busy['CPU%'])).toBeGreaterThanOrEqual(0);
 
-    // A request held open shows as in flight (node-pid's /slow answers after ?ms=).
+    // A request held open shows in flight (node-pid's /slow answers after ?ms=).
     const slow = get(`${g.url}/slow?ms=60000`).catch(() => null);
     await screenShows((t) => [a, b].some((pid) => row(t, pid!)?.['IN-FLIGHT'] === '1'), 'a request in flight');
 

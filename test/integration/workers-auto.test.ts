@@ -7,7 +7,7 @@ import { deployApp } from '../helpers/deploy.js';
 import { ROOT, startGserve, tempDir } from '../helpers/gserve.js';
 import { missing } from '../helpers/needs.js';
 
-/** A cgroup root with only cpu.max, as a container with a CPU limit sees it. */
+/** A cgroup root with only cpu.max, the way a container with a CPU limit sees it. */
 function fakeCgroup(cpuMax: string): string {
   const root = tempDir();
   writeFileSync(join(root, 'cpu.max'), cpuMax);
