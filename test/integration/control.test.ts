@@ -25,22 +25,25 @@ function cli(
   });
 }
 
-async function statusJson(args: string[]) {
+/** What `gserve status --json` prints. */
+interface Status {
+  master: { pid: number; bind: string[]; workerClass: string; workers: number; uptime: number; generation: number };
+  workers: Array<{
+    pid: number;
+    state: string;
+    served: number;
+    inFlight: number;
+    rss: number;
+    uptime: number;
+    restarts: number;
+  }>;
+  restarts: Record<string, number>;
+}
+
+async function statusJson(args: string[]): Promise<Status> {
   const r = await cli(['status', '--json', ...args]);
   expect(r.stderr).toBe('');
-  return JSON.parse(r.stdout) as {
-    master: { pid: number; bind: string[]; workerClass: string; workers: number; uptime: number; generation: number };
-    workers: Array<{
-      pid: number;
-      state: string;
-      served: number;
-      inFlight: number;
-      rss: number;
-      uptime: number;
-      restarts: number;
-    }>;
-    restarts: Record<string, number>;
-  };
+  return JSON.parse(r.stdout);
 }
 
 describe('control socket', () => {

@@ -14,7 +14,7 @@ const RECORDER = join(FIXTURES, 'apps/recorder-fetch.js');
 const URL_APP = join(FIXTURES, 'apps/fetch-url.js');
 const CLASSES = ['async', 'sync', 'thread'];
 
-const seenBy = async (url: string) => JSON.parse((await get(`${url}/__seen`)).body) as string[];
+const seenBy = async (url: string): Promise<string[]> => JSON.parse((await get(`${url}/__seen`)).body);
 const statuses = (data: Buffer) => parseResponses(data).map((r) => r.status);
 
 describe.each(CLASSES)('the engine on the %s class', (cls) => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve } from '../helpers/gserve.js';
 
 /**
- * Worker memory is bounded by a window whatever the client does (issue 14): a body sent as
+ * Worker memory is bounded by a window whatever the client does (issue 14): a body sent in
  * 1-byte chunks, a large upload to an app that reads slowly, a client that reads the response
  * slowly. Each is measured on the worker process itself (its app threads included): the growth of
  * its peak RSS (VmHWM, reset before each case) over its RSS before the case.

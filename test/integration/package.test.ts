@@ -28,9 +28,8 @@ beforeAll(async () => {
     cwd: ROOT,
     maxBuffer: 1 << 24,
   });
-  const { filename, files } = (
-    JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
-  )[0]!;
+  const packs: Array<{ filename: string; files: Array<{ path: string }> }> = JSON.parse(packed.stdout);
+  const { filename, files } = packs[0]!;
   const paths = new Set(files.map((f) => f.path));
   for (const needed of [
     'bin/gserve',

@@ -19,7 +19,7 @@ interface Probe {
 
 const json = (r: SimpleResponse): Probe => {
   expect(r.status).toBe(200);
-  return JSON.parse(r.body) as Probe;
+  return JSON.parse(r.body);
 };
 
 /** Waits until `n` /block handlers have written their start line. */
