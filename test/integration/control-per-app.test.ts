@@ -12,7 +12,7 @@ function cli(
   env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const full = { ...process.env, PORT: '', ...env } as NodeJS.ProcessEnv;
+    const full: NodeJS.ProcessEnv = { ...process.env, PORT: '', ...env };
     delete full.PORT;
     execFile(process.execPath, [BIN, ...args], { cwd, env: full, timeout: 120_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
