@@ -21,7 +21,6 @@ export const UNSHARE_PID = ['--pid', '--fork', '--mount-proc'];
 
 const NEEDS = {
   openssl: { probe: ['openssl', 'version'], from: 'Debian package openssl' },
-  curl: { probe: ['curl', '-V'], from: 'Debian package curl' },
   'curl with HTTP/2': { probe: ['curl', '-V'], from: 'Debian package curl', shows: /^Features:.*\bHTTP2\b/m },
   nginx: { probe: ['nginx', '-v'], from: 'Debian package nginx-light' },
   'systemd-socket-activate': { probe: ['systemd-socket-activate', '--help'], from: 'Debian package systemd' },
