@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SETTINGS } from './settings/index.js';
+import { SETTING_SPECS } from './settings/index.js';
 import { envOf, flagOf, type SettingSpec } from './spec.js';
 
 /** docs/settings.md and config/gserve.schema.json, both made from the settings table. */
@@ -11,15 +11,15 @@ const shownDefault = (s: SettingSpec) =>
 export function settingsMarkdown(): string {
   let out = '# Settings\n\n<!-- Generated from src/config/settings/ by `npm run docs`; do not edit by hand. -->\n\n';
   out +=
-    'Each setting comes, from lowest to highest precedence, from a built-in default, a config file ' +
-    '(`gserve.config.{js,mjs,cjs,json,yaml}`, `.gservrc*`, the `gserve` key of `package.json`, or `-c FILE`), ' +
-    'an environment variable, or the command line. ' +
+    'Each setting comes, from lowest to highest precedence, from a built-in default, ' +
+    'a config file (`gserve.config.{js,mjs,cjs,json,yaml}`, `.gservrc*`, the `gserve` key of `package.json`, ' +
+    'or `-c FILE`), an environment variable, or the command line. ' +
     '`gserve --print-config` shows the merged values and where each came from. ' +
     "Config files use the camelCase names below (Gunicorn's snake_case spellings are accepted too). " +
     '`PORT` and `WEB_CONCURRENCY` are honoured below their `GSERVE_` variables.\n\n' +
     '"Reload" says whether `kill -HUP` applies a new value; the others need a restart.\n';
   let section = '';
-  for (const s of SETTINGS) {
+  for (const s of SETTING_SPECS) {
     if (s.section !== section) {
       section = s.section;
       out += `\n## ${section}\n`;
@@ -44,7 +44,7 @@ export function settingsMarkdown(): string {
 
 export function settingsSchema(): string {
   const properties: Record<string, unknown> = {};
-  for (const s of SETTINGS) {
+  for (const s of SETTING_SPECS) {
     properties[s.name] = {
       description: s.doc,
       ...JSON.parse(JSON.stringify(s.type.schema)),

@@ -7,7 +7,7 @@ import { get } from '../helpers/http.js';
 const apps = join(import.meta.dirname, 'apps');
 
 describe('worker crashes are legible', () => {
-  it('an uncaught exception is logged once, with the worker pid, the message and the stack; the worker is replaced', async () => {
+  it('an uncaught exception is logged once with the pid, message and stack; the worker is replaced', async () => {
     const g = await startGserve(['-w', '1', join(apps, 'crashes.js')]);
     const victim = [...g.workerPids][0]!;
     await get(g.url + '/throw').catch(() => null);
@@ -27,7 +27,7 @@ describe('worker crashes are legible', () => {
     expect(g.stderr.split('\n').filter((t) => t.includes('kaboom') && !t.startsWith('{'))).toEqual([]);
   });
 
-  it('an unhandled rejection is logged once with the worker pid and the stack; the worker goes on serving', async () => {
+  it('an unhandled rejection is logged once with the worker pid and stack; the worker goes on serving', async () => {
     const g = await startGserve(['-w', '1', join(apps, 'crashes.js')]);
     const pid = [...g.workerPids][0]!;
     expect((await get(g.url + '/reject')).status).toBe(200);

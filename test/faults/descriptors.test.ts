@@ -15,7 +15,7 @@ const ulimit = (n: number) => ['sh', '-c', `ulimit -n ${n} && exec "$@"`, 'sh'];
 
 describe('descriptor exhaustion during load', () => {
   for (const klass of ['async', 'sync']) {
-    it(`-k ${klass} under ulimit -n 100 with 150 concurrent connections: the server survives and recovers`, async () => {
+    it(`-k ${klass} under ulimit -n 100 with 150 concurrent connections: the server survives, recovers`, async () => {
       const g = await startGserve(['-k', klass, '-w', '2', '--graceful-timeout', '2', join(apps, 'crashes.js')], {
         wrapper: ulimit(100),
       });

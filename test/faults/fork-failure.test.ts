@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, startGserve, tempDir, waitForExit, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { pollUntil } from '../helpers/signals.js';
+import { pollUntil } from '../helpers/poll.js';
 
 /**
  * A fork can fail. With the master out of descriptors (`ulimit -n` in a child shell, idle
@@ -62,7 +62,7 @@ async function termWithin(g: Gserve, ms: number): Promise<number | null> {
 }
 
 describe('a fork that fails', () => {
-  it('-k sync out of descriptors: EMFILE is logged and retried, never a pid-less worker, and TERM finishes', async () => {
+  it('-k sync out of descriptors: EMFILE is logged and retried, never a pid-less worker; TERM finishes', async () => {
     const sock = join(tempDir(), 'ctl.sock');
     const g = await startGserve(
       ['-k', 'sync', '-w', '2', '--graceful-timeout', '2', '--control-socket', sock, join(apps, 'crashes.js')],

@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { ClientHttp2Session } from 'node:http2';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { makeCerts, type TestCerts } from '../helpers/certs.js';
-import { eventually } from '../helpers/files.js';
+import { testCerts } from '../helpers/certs.js';
+import { pollUntil } from '../helpers/poll.js';
+import { missing } from '../helpers/needs.js';
 import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
 import {
   FLAG,
@@ -35,22 +36,21 @@ const FLOOD_TEST_TIMEOUT = 180_000;
 const PEAK_BOUND = 128 * MB;
 const AFTER_BOUND = 96 * MB;
 /**
- * WebSocket floods: 4 sockets × Bun's 16 MiB back-pressure limit, queued as plaintext and again
- * as TLS records on the way out; measured peaks are 145-165 MB over idle.
+ * WebSocket floods: 4 sockets × Bun's 16 MiB back-pressure limit, queued in plaintext and again
+ * in TLS records on the way out; measured peaks are 145-165 MB over idle.
  */
 const WS_PEAK_BOUND = 4 * 56 * MB;
 
-let certs: TestCerts | null = null;
-beforeAll(() => {
-  certs = makeCerts();
-});
+/** The TLS listeners here serve a certificate made by openssl. */
+const NO_OPENSSL = missing('openssl');
 
 async function target(): Promise<{ g: Gserve; worker: number; idleRss: number }> {
+  const certs = testCerts();
   const g = await startGserve([
     '--certfile',
-    certs!.cert,
+    certs.cert,
     '--keyfile',
-    certs!.key,
+    certs.key,
     '--http2',
     '--ws-ping-interval',
     '0',
@@ -58,7 +58,7 @@ async function target(): Promise<{ g: Gserve; worker: number; idleRss: number }>
   ]);
   const worker = [...g.workerPids][0]!;
   // Warm the worker up (both protocols) before taking its idle size.
-  const s = await h2Session(g.port, certs!);
+  const s = await h2Session(g.port, certs);
   for (let i = 0; i < 50; i++) await h2Request(s, { ':path': '/warm' });
   s.close();
   return { g, worker, idleRss: rssOf(worker) };
@@ -84,7 +84,7 @@ async function during(
   const statuses: number[] = [];
   let attacking = true;
   const polite = (async () => {
-    const session: ClientHttp2Session = await h2Session(g.port, certs!);
+    const session: ClientHttp2Session = await h2Session(g.port, testCerts());
     try {
       while (attacking || statuses.length < 20)
         statuses.push((await h2Request(session, { ':path': '/polite' })).status);
@@ -106,7 +106,7 @@ async function during(
 
 /** A raw h2 connection: TLS with ALPN h2, the preface and an empty SETTINGS sent. */
 async function rawH2(port: number): Promise<TLSSocket> {
-  const socket = await tlsOpen(port, certs!, ['h2']);
+  const socket = await tlsOpen(port, testCerts(), ['h2']);
   socket.on('error', () => {});
   socket.resume(); // read (and drop) what the server sends, so its writes never stall on us
   socket.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0), frame(FRAME.SETTINGS, FLAG.ACK, 0)]));
@@ -127,13 +127,12 @@ async function pour(socket: TLSSocket, next: (i: number) => Buffer | null): Prom
 }
 
 async function comesBack(worker: number, idleRss: number): Promise<number> {
-  return eventually(
+  return pollUntil(
     () => {
       const rss = rssOf(worker);
       return rss < idleRss + AFTER_BOUND ? rss : false;
     },
     `the worker's RSS back within ${AFTER_BOUND / MB} MB of idle`,
-    30_000,
   );
 }
 
@@ -156,7 +155,8 @@ async function floodTwice(
     const { statuses, peak } = await during(g, worker, (polite) => attack(g, polite, round));
     after.push(await comesBack(worker, idleRss));
     console.log(
-      `${name}, round ${round}: idle ${(idleRss / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, after ${(after.at(-1)! / MB).toFixed(0)} MB; polite requests served: ${statuses.length}`,
+      `${name}, round ${round}: idle ${(idleRss / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, ` +
+        `after ${(after.at(-1)! / MB).toFixed(0)} MB; polite requests served: ${statuses.length}`,
     );
     expect(statuses.length).toBeGreaterThanOrEqual(20);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
@@ -166,11 +166,10 @@ async function floodTwice(
   expect(g.workerPids.size).toBe(1); // the worker never crashed
 }
 
-describe('HTTP/2 and WebSocket floods (fault suite)', () => {
+describe.skipIf(NO_OPENSSL)('HTTP/2 and WebSocket floods (fault suite)', () => {
   it(
     'rapid reset: 20,000 streams opened and cancelled at once, over 4 connections',
     async () => {
-      if (!certs) return;
       const block = getHeaderBlock();
       await floodTwice('rapid reset', async (g) => {
         await Promise.all(
@@ -194,7 +193,6 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
   it(
     'CONTINUATION flood: header blocks that never end, 1 KB at a time, over 4 connections',
     async () => {
-      if (!certs) return;
       // A literal header field (new name, no indexing) of ~1 KB, repeated in CONTINUATION frames.
       const name = 'x-flood';
       const value = 'v'.repeat(1000);
@@ -225,10 +223,9 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
   it(
     '10,000 streams sent at once on one connection that never reads its responses',
     async () => {
-      if (!certs) return;
       const block = getHeaderBlock();
       await floodTwice('10,000 streams', async (g, polite) => {
-        const socket = await tlsOpen(g.port, certs!, ['h2']);
+        const socket = await tlsOpen(g.port, testCerts(), ['h2']);
         socket.on('error', () => {});
         // Never reads: the server's responses pile up against TCP and the stream windows.
         socket.pause();
@@ -238,7 +235,9 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
         socket.write(Buffer.concat(frames));
         // The flood is in the server's hands; meanwhile the polite client is served.
         const before = polite.length;
-        await eventually(() => polite.length >= before + 50, 'the polite client served during the flood', 90_000);
+        await pollUntil(() => polite.length >= before + 50, 'the polite client served during the flood', {
+          timeoutMs: 90_000,
+        });
         socket.destroy();
       });
     },
@@ -248,13 +247,12 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
   it(
     'WebSocket clients that never read, sent to until send() drops: queues stop at the back-pressure limit',
     async () => {
-      if (!certs) return;
       await floodTwice(
         'WebSocket never reads',
         async (g, polite, round) => {
           const clients: WebSocket[] = [];
           for (let i = 0; i < 4; i++) {
-            const ws = new WebSocket(`wss://localhost:${g.port}/ws`, { ca: readFileSync(certs!.cert) });
+            const ws = new WebSocket(`wss://localhost:${g.port}/ws`, { ca: readFileSync(testCerts().cert) });
             await new Promise<void>((resolve, reject) => {
               ws.once('open', () => {
                 ws.pause(); // never reads
@@ -267,7 +265,9 @@ describe('HTTP/2 and WebSocket floods (fault suite)', () => {
           // The app sees send() return 0 once a socket's queue is at the limit.
           await g.until(() => g.stdout.split('queue full').length - 1 >= 4 * round, 'every queue full', 90_000);
           const before = polite.length;
-          await eventually(() => polite.length >= before + 20, 'the polite client served with the queues full', 90_000);
+          await pollUntil(() => polite.length >= before + 20, 'the polite client served with the queues full', {
+            timeoutMs: 90_000,
+          });
           for (const ws of clients) ws.terminate();
         },
         WS_PEAK_BOUND,

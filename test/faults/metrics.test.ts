@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGserve, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { eventually } from '../helpers/files.js';
+import { pollUntil } from '../helpers/poll.js';
 
 /** The metrics endpoint in the master: /metrics only, a connection cap, a header timeout. */
 const apps = join(import.meta.dirname, 'apps');
@@ -42,7 +42,7 @@ describe('metrics endpoint', () => {
       expect((await get(`http://127.0.0.1:${port}${path}`)).status, path).toBe(404);
   });
 
-  it(`caps connections at ${CAP}: the rest are closed as they come, and a scrape works once they are gone`, async () => {
+  it(`caps connections at ${CAP}: the rest are closed as they come; a scrape works once they are gone`, async () => {
     const g = await startGserve(['--metrics-bind', '127.0.0.1:0', join(apps, 'crashes.js')]);
     const port = await metricsPort(g);
     const conns = await Promise.all(Array.from({ length: 60 }, () => open(port)));
@@ -73,7 +73,7 @@ describe('metrics endpoint', () => {
     expect(answers).toEqual(Array(CAP).fill('HTTP/1.1 200 OK'));
     for (const s of sockets) s.destroy();
     // The server frees a place once it has seen a close; until then a new scrape is over the cap.
-    await eventually(
+    await pollUntil(
       async () => (await get(`http://127.0.0.1:${port}/metrics`).catch(() => null))?.status === 200,
       'a scrape once the connections closed',
     );

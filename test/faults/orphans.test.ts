@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startGserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
+import { pollUntil } from '../helpers/poll.js';
 import { descendants, killAll, orphansAfter, type Proc } from './proc.js';
 
 /**
@@ -64,12 +65,9 @@ async function waitForBusyLoop(procs: Proc[], klass: string): Promise<void> {
       return 0;
     }
   };
-  const deadline = Date.now() + 20_000;
   const base = new Map(procs.map((p) => [p.pid, cpu(p.pid)]));
-  for (;;) {
-    // 50 clock ticks (0.5 s of CPU) past the start: that is the loop, not the boot.
-    if (procs.some((p) => cpu(p.pid) - base.get(p.pid)! >= 50)) return;
-    if (Date.now() > deadline) throw new Error(`no worker of -k ${klass} got busy`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // 50 clock ticks (0.5 s of CPU) past the start: that is the loop, not the boot.
+  await pollUntil(() => procs.some((p) => cpu(p.pid) - base.get(p.pid)! >= 50), `a busy worker of -k ${klass}`, {
+    timeoutMs: 20_000,
+  });
 }

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
-/** Processes as /proc shows them: a pid with its start time, so a reused pid is not mistaken for it. */
+/** Processes the way /proc shows them: a pid with its start time, so a reused pid is not mistaken for it. */
 export interface Proc {
   pid: number;
   ppid: number;
@@ -40,7 +40,7 @@ export function descendants(root: number): Proc[] {
   return out;
 }
 
-/** Those of `procs` still alive (same pid and start time; a zombie counts as gone). */
+/** Those of `procs` still alive (same pid and start time; a zombie is gone too). */
 export function survivors(procs: Proc[]): Proc[] {
   return procs.filter((p) => {
     const now = readStat(p.pid);

@@ -27,7 +27,8 @@ describe('recycling under load', () => {
   }, 180_000);
 
   for (const klass of ['async', 'sync']) {
-    it(`--max-worker-memory 120MB, -k ${klass}, a leaking app under load: the peak RSS stays within 1.25x, 0 failed requests`, async () => {
+    it(`--max-worker-memory 120MB, -k ${klass}, a leaking app under load: the peak RSS stays within 1.25x, ` +
+      `0 failed requests`, async () => {
       // Low, so that the ~50 MB a worker can grow per second on a busy 2-core machine is a large share of it.
       const ceiling = 120 * MB;
       const g = await startGserve(['-k', klass, '-w', '1', '--max-worker-memory', '120MB', join(apps, 'leak.js')], {
@@ -66,7 +67,8 @@ describe('recycling under load', () => {
       expect(peak).toBeGreaterThan(ceiling); // it did get there
       expect(peak / ceiling).toBeLessThanOrEqual(1.25);
       console.log(
-        `-k ${klass}: peak RSS ${(peak / MB).toFixed(0)} MB against a 120 MB ceiling (${(peak / ceiling).toFixed(2)}x), ${served} requests`,
+        `-k ${klass}: peak RSS ${(peak / MB).toFixed(0)} MB against a 120 MB ceiling ` +
+          `(${(peak / ceiling).toFixed(2)}x), ${served} requests`,
       );
     }, 180_000);
   }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
-import { pollUntil } from '../helpers/signals.js';
+import { pollUntil } from '../helpers/poll.js';
 import { descendants } from './proc.js';
 
 /**
@@ -32,7 +32,8 @@ async function exitWithin(g: Gserve, ms: number): Promise<number | null | 'hung'
 }
 
 describe('config errors on HUP', () => {
-  it('a syntax error, an invalid value, a throw and a never-settling await: each is logged, the old config and workers stay', async () => {
+  it('a syntax error, an invalid value, a throw and a never-settling await: each is logged, ' +
+    'the old config and workers stay', async () => {
     const { config } = configDir('export default { workers: 2 };\n');
     const g = await startGserve(['-c', config, '--timeout', '10', generation], { workers: 2 });
     const bad = [

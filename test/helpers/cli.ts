@@ -8,7 +8,7 @@ export interface CliResult {
 }
 
 /**
- * Runs `gserve ARGS` exactly as given (no -b or --log-level added, unlike startGserve), for commands
+ * Runs `gserve ARGS` unchanged (no -b or --log-level added, unlike startGserve), for commands
  * that exit by themselves. A command that boots a server instead is killed at the deadline and the
  * result says so, so a regression fails instead of hanging.
  */
@@ -20,7 +20,7 @@ export function runCli(
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
-    env: env as NodeJS.ProcessEnv,
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach } from 'vitest';
+import { pollUntil } from './poll.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/gserve');
@@ -15,7 +16,7 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-/** A gserve master started as a child process, with its log lines parsed as they arrive. */
+/** A gserve master started in a child process, its log lines parsed on arrival. */
 export class Gserve {
   readonly lines: LogLine[] = [];
   stdout = '';
@@ -34,7 +35,7 @@ export class Gserve {
       partial = parts.pop()!;
       for (const text of parts) {
         try {
-          const line = JSON.parse(text) as LogLine;
+          const line: LogLine = JSON.parse(text);
           this.lines.push(line);
           const booted = /^Booting worker with pid: (\d+)/.exec(line.msg);
           if (booted) this.workerPids.add(Number(booted[1]));
@@ -154,7 +155,7 @@ export interface StartOptions {
   noBind?: boolean;
   /** A command that runs gserve (e.g. systemd-socket-activate and its options), instead of node itself. */
   wrapper?: string[];
-  /** File descriptors of this process handed to gserve as its fd 3, 4, … */
+  /** File descriptors of this process handed to gserve: its fd 3, 4, … */
   fds?: number[];
 }
 
@@ -175,7 +176,7 @@ export async function startGserve(args: string[], opts: StartOptions = {}): Prom
   const [command, ...prefix] = [...(opts.wrapper ?? []), process.execPath];
   const child = spawn(command!, [...prefix, BIN, ...full], {
     cwd: opts.cwd ?? ROOT,
-    env: env as NodeJS.ProcessEnv,
+    env,
     stdio: ['ignore', 'pipe', 'pipe', ...(opts.fds ?? [])],
   });
   const g = new Gserve(child);
@@ -217,9 +218,5 @@ export function isAlive(pid: number): boolean {
 
 /** Waits for a process (not our child) to be gone, polling its existence. */
 export async function waitForExit(pid: number, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} still alive`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await pollUntil(() => !isAlive(pid), `process ${pid} to exit`, { timeoutMs });
 }

@@ -60,8 +60,8 @@ export function tlsOpen(port: number, certs: TestCerts, alpn: string[]): Promise
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-export const FRAME = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, CONTINUATION: 9 } as const;
-export const FLAG = { END_STREAM: 0x1, END_HEADERS: 0x4, ACK: 0x1 } as const;
+export const FRAME = Object.freeze({ DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, CONTINUATION: 9 });
+export const FLAG = Object.freeze({ END_STREAM: 0x1, END_HEADERS: 0x4, ACK: 0x1 });
 
 export function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
   const head = Buffer.alloc(9);
@@ -74,7 +74,7 @@ export function frame(type: number, flags: number, streamId: number, payload: Bu
 
 /**
  * A GET / request head in HPACK without Huffman or the dynamic table: static-table entries for
- * :method GET (2), :scheme https (7), :path / (4), then :authority as a literal (name index 1).
+ * :method GET (2), :scheme https (7), :path / (4), then :authority in a literal (name index 1).
  */
 export function getHeaderBlock(authority = 'localhost'): Buffer {
   return Buffer.concat([Buffer.from([0x82, 0x87, 0x84, 0x01, authority.length]), Buffer.from(authority, 'latin1')]);

@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { type IncomingMessage, request } from 'node:http';
 
 export interface SimpleResponse {
   status: number;
@@ -12,7 +12,7 @@ export function get(
   opts: { method?: string; body?: string; headers?: Record<string, string> } = {},
 ): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+    const req = request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c) => (body += c));

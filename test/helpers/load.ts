@@ -44,7 +44,7 @@ export async function runLoad(opts: {
         });
       });
       req.on('error', (err) => {
-        result.errors.push(`request ${i}: ${(err as NodeJS.ErrnoException).code ?? err.message}`);
+        result.errors.push(`request ${i}: ${('code' in err && err.code) || err.message}`);
         resolve();
       });
       req.end();

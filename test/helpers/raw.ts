@@ -1,4 +1,5 @@
 import { connect, createServer, type Socket } from 'node:net';
+import { portOf } from './ports.js';
 
 /** Sends raw bytes on a new connection and collects everything until the server closes it. */
 export function rawExchange(
@@ -43,7 +44,7 @@ export function parseResponse(text: string): { status: number; body: string; hea
 
 /**
  * A connection to `port` that behaves like one forwarded by HAProxy: `header` goes out in the same
- * write as the client's first bytes (the hardest case for the server: the header and the TLS
+ * write with the client's first bytes (the hardest case for the server: the header and the TLS
  * ClientHello arrive in one read). Returns the client's end, through a one-shot local relay.
  */
 export function connectBehindProxy(port: number, header: Buffer | string): Promise<Socket> {
@@ -63,7 +64,7 @@ export function connectBehindProxy(port: number, header: Buffer | string): Promi
       upstream.on('error', () => client.destroy());
     });
     relay.listen(0, '127.0.0.1', () => {
-      const socket = connect((relay.address() as { port: number }).port, '127.0.0.1', () => resolve(socket));
+      const socket = connect(portOf(relay), '127.0.0.1', () => resolve(socket));
       socket.on('error', reject);
     });
   });

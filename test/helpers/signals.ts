@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Gserve } from './gserve.js';
+import { pollUntil } from './poll.js';
 
 /** Sends USR2 and waits for the new master's worker; returns the new master's pid. */
 export async function usr2(g: Gserve, pidfile: string): Promise<number> {
@@ -19,14 +20,5 @@ export function killQuietly(pid: number): void {
     process.kill(pid, 'SIGKILL');
   } catch {
     // already gone
-  }
-}
-
-/** For state outside gserve's stderr (files): re-check on a short poll, with a generous deadline. */
-export async function pollUntil(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }

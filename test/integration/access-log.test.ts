@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { connect as http2Connect } from 'node:http2';
-import { makeCerts } from '../helpers/certs.js';
+import { testCerts } from '../helpers/certs.js';
+import { missing } from '../helpers/needs.js';
 import { BIN, FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
-import { eventually, linesOf, waitForFile } from '../helpers/files.js';
+import { linesOf, waitForFile } from '../helpers/files.js';
+import { pollUntil } from '../helpers/poll.js';
 import { get } from '../helpers/http.js';
 
 const readText = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '');
@@ -73,7 +75,7 @@ describe('access log', () => {
     expect(Math.floor(Number(first!.D) / 1000)).toBe(Number(first!.M));
     expect(Math.floor(Number(first!.M) / 1000)).toBe(Number(first!.T));
     expect(Math.abs(Number(first!.L) * 1e6 - Number(first!.D))).toBeLessThanOrEqual(1);
-    // Absent values are "-" (an empty query stays empty, as in Gunicorn).
+    // Absent values are "-" (an empty query stays empty, like in Gunicorn).
     expect(missing).toMatchObject({
       s: '404',
       u: '-',
@@ -169,7 +171,7 @@ describe('access log', () => {
     g.signal('SIGUSR1');
     // The master writes a line once it has reopened its own file and told the workers.
     await waitForFile(errors, (t) => /Reopen/i.test(t), 'the master to reopen the error log');
-    await eventually(async () => {
+    await pollUntil(async () => {
       await get(`http://127.0.0.1:${port}/after`);
       return /\/after/.test(readText(access));
     }, 'an access line in the new file');
@@ -180,9 +182,8 @@ describe('access log', () => {
 });
 
 describe('access log over TLS and HTTP/2', () => {
-  it('logs HTTP/2 requests like HTTP/1.1 ones', async () => {
-    const certs = makeCerts();
-    if (!certs) return;
+  it.skipIf(missing('openssl'))('logs HTTP/2 requests like HTTP/1.1 ones', async () => {
+    const certs = testCerts();
     const g = await startGserve([
       '--certfile',
       certs.cert,
@@ -227,33 +228,34 @@ describe('error log', () => {
     expect(captured('stdout part one, part two')).toMatchObject({ pid: worker, stream: 'stdout' });
     expect(captured('first error line')).toMatchObject({ pid: worker, stream: 'stderr', level: 40 });
     expect(captured('second error line')).toMatchObject({ pid: worker, stream: 'stderr' });
-    // The worker's own log lines pass through untouched (not wrapped as captured text).
+    // The worker's own log lines pass through untouched (not wrapped in captured text).
     g.signal('SIGTERM');
     const [exiting] = await g.waitForLog(/^Worker exiting/);
     expect(exiting).toMatchObject({ pid: worker });
     expect(exiting!.stream).toBeUndefined();
   });
 
-  it('is readable in a terminal, and JSON there with --log-json', async () => {
-    if (!existsSync('/usr/bin/script'))
-      return console.log('skipped: needs script(1) from util-linux for a pseudo-terminal');
-    const dir = tempDir();
-    for (const [flags, expected] of [
-      ['', /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+0000\] \[\d+\] \[INFO\] Booting worker with pid: \d+/m],
-      ['--log-json', /^\{"level":30,"time":\d+,"pid":\d+,"msg":"Booting worker with pid: \d+"\}/m],
-    ] as const) {
-      const out = join(dir, `tty${flags}.txt`);
-      const command = `${process.execPath} ${BIN} -b 127.0.0.1:0 --control-socket off ${flags} ${app('observe')}:app`;
-      const child = spawn('/usr/bin/script', ['-qfec', command, out], { stdio: 'ignore' });
-      try {
-        const text = await waitForFile(out, (t) => /Booting worker/.test(t), 'the boot lines');
-        expect(text.replace(/\r/g, '')).toMatch(expected);
-      } finally {
-        const master = /\[(\d+)\] \[INFO\] Starting gserve|"pid":(\d+),"msg":"Starting gserve/.exec(readText(out));
-        if (master) process.kill(Number(master[1] ?? master[2]), 'SIGTERM');
-        child.kill('SIGKILL');
-        if (master) await waitForExit(Number(master[1] ?? master[2]));
+  it.skipIf(missing('script (a pseudo-terminal)'))(
+    'is readable in a terminal, and JSON there with --log-json',
+    async () => {
+      const dir = tempDir();
+      for (const [flags, expected] of [
+        ['', /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+0000\] \[\d+\] \[INFO\] Booting worker with pid: \d+/m],
+        ['--log-json', /^\{"level":30,"time":\d+,"pid":\d+,"msg":"Booting worker with pid: \d+"\}/m],
+      ] as const) {
+        const out = join(dir, `tty${flags}.txt`);
+        const command = `${process.execPath} ${BIN} -b 127.0.0.1:0 --control-socket off ${flags} ${app('observe')}:app`;
+        const child = spawn('script', ['-qfec', command, out], { stdio: 'ignore' });
+        try {
+          const text = await waitForFile(out, (t) => /Booting worker/.test(t), 'the boot lines');
+          expect(text.replace(/\r/g, '')).toMatch(expected);
+        } finally {
+          const master = /\[(\d+)\] \[INFO\] Starting gserve|"pid":(\d+),"msg":"Starting gserve/.exec(readText(out));
+          if (master) process.kill(Number(master[1] ?? master[2]), 'SIGTERM');
+          child.kill('SIGKILL');
+          if (master) await waitForExit(Number(master[1] ?? master[2]));
+        }
       }
-    }
-  });
+    },
+  );
 });

@@ -17,7 +17,7 @@ function project(files: Record<string, string>): string {
 const HELLO = 'export const app = (req, res) => res.end("hi");\n';
 
 describe('an app that fails to load points at the line', () => {
-  it('a syntax error in an imported ES module: file:line:column and the line with a caret, as node shows it', async () => {
+  it('a syntax error in an imported ES module: file:line:column and the line with a caret, like node', async () => {
     const dir = project({
       'app.js': 'import { helper } from "./lib/helper.js";\nexport const app = (req, res) => res.end(helper());\n',
       'lib/helper.js': 'export function helper() {\n  return String((1 + 2);\n}\n',
@@ -69,7 +69,9 @@ describe('an app that fails to load points at the line', () => {
     const last = g.stderr.trim().split('\n').pop()!;
     expect(last).toMatch(
       new RegExp(
-        `^gserve: error: Failed to load app module .*SyntaxError: missing \\) after argument list at ${join(dir, 'app.js')}:2:\\d+\\. Fix the error in the app module\\.$`,
+        `^gserve: error: Failed to load app module .*SyntaxError: ` +
+          `missing \\) after argument list at ${join(dir, 'app.js')}:2:\\d+\\. ` +
+          `Fix the error in the app module\\.$`,
       ),
     );
     // The worker's log line shows the source line and the caret under it.

@@ -65,17 +65,21 @@ describe('the app closes its resources after its requests drain', () => {
     },
   );
 
-  it('a TERM sent to the worker itself (systemd KillMode=control-group) does not run the app handler before the drain', async () => {
-    const marks = join(tempDir(), 'marks');
-    const g = await startGserve([SIGNAL_APP], { env: { MARK_FILE: marks } });
-    const pid = [...g.workerPids][0]!;
-    const inFlight = get(`${g.url}/?ms=${HOLD_MS}`);
-    await waitForEvent(marks, `${pid} start`);
-    process.kill(pid, 'SIGTERM');
-    expect((await inFlight).body).toBe('done\n');
-    await waitForExit(pid);
-    expect(of(pid, events(marks)).slice(0, 3)).toEqual(['start', 'end', 'cleanup SIGTERM']);
-  });
+  it(
+    'a TERM sent to the worker itself (systemd KillMode=control-group) does not run the app handler before the ' +
+      'drain',
+    async () => {
+      const marks = join(tempDir(), 'marks');
+      const g = await startGserve([SIGNAL_APP], { env: { MARK_FILE: marks } });
+      const pid = [...g.workerPids][0]!;
+      const inFlight = get(`${g.url}/?ms=${HOLD_MS}`);
+      await waitForEvent(marks, `${pid} start`);
+      process.kill(pid, 'SIGTERM');
+      expect((await inFlight).body).toBe('done\n');
+      await waitForExit(pid);
+      expect(of(pid, events(marks)).slice(0, 3)).toEqual(['start', 'end', 'cleanup SIGTERM']);
+    },
+  );
 
   it('a close() that never finishes is cut off at --graceful-timeout with an error line', async () => {
     const dir = tempDir();

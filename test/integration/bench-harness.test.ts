@@ -42,9 +42,9 @@ describe('bench harness', () => {
     ]);
     expect(code, output).toBe(0);
 
-    const report = JSON.parse(readFileSync(json, 'utf8')) as {
+    const report: {
       results: Array<{ id: string; reference: string; rows: Row[]; targets: Array<{ status: string }> }>;
-    };
+    } = JSON.parse(readFileSync(json, 'utf8'));
     expect(report.results.map((r) => r.id)).toEqual(['hello-keepalive']);
     const scenario = report.results[0]!;
     const rows = new Map(scenario.rows.map((r) => [r.id, r]));

@@ -2,15 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SETTINGS } from '../../src/config/settings/index.js';
-import { flagOf, type SettingSpec } from '../../src/config/spec.js';
+import { SETTING_SPECS } from '../../src/config/settings/index.js';
+import { flagOf } from '../../src/config/spec.js';
 import { firstSentence } from '../../src/cli/help.js';
 import { runCli } from '../helpers/cli.js';
 import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 
 const collapse = (s: string) => s.replace(/\s+/g, ' ');
-const flagged = (SETTINGS as readonly SettingSpec[]).filter((s) => flagOf(s));
+const flagged = SETTING_SPECS.filter((s) => flagOf(s));
 
 describe('gserve --help', () => {
   it('lists the commands first, then the flags grouped by the settings sections, in the table order', async () => {
@@ -40,13 +40,15 @@ describe('gserve --help', () => {
   it('shows defaults and accepted values, and never cuts a description short', async () => {
     const text = collapse((await runCli(['--help'])).stdout);
     expect(text).toContain(
-      '--log-level LEVEL The least severe level written to the error log. [default: info; values: debug, info, warning, error, critical]',
+      '--log-level LEVEL The least severe level written to the error log. [default: info; values: debug, info, ' +
+        'warning, error, critical]',
     );
     expect(text).toContain(
-      '--lifespan VALUE ASGI lifespan events, as in Uvicorn. [default: auto; values: auto, on, off]',
+      "--lifespan VALUE ASGI lifespan events, like Uvicorn's. [default: auto; values: auto, on, off]",
     );
-    expect(text).toMatch(
-      /--max-worker-memory SIZE A worker whose resident memory \(RSS\) passes this size, e\.g\. 512MB, is replaced gracefully\. \[default: 0 \(no limit\)/,
+    expect(text).toContain(
+      '--max-worker-memory SIZE A worker whose resident memory (RSS) passes this size, e.g. 512MB, ' +
+        'is replaced gracefully. [default: 0 (no limit)',
     );
     for (const s of flagged) {
       const sentence = collapse(firstSentence(s.doc).replace(/`/g, ''));
@@ -76,7 +78,8 @@ describe('command words are never taken as app names', () => {
     for (const word of ['help', 'version', 'top', 'completion']) {
       writeFileSync(
         join(dir, `${word}.js`),
-        `require('node:fs').writeFileSync(${JSON.stringify(marker)}, ${JSON.stringify(word)});\nexports.app = (req, res) => res.end('${word}');\n`,
+        `require('node:fs').writeFileSync(${JSON.stringify(marker)}, ${JSON.stringify(word)});\n` +
+          `exports.app = (req, res) => res.end('${word}');\n`,
       );
     }
     return { dir, marker };
@@ -102,7 +105,8 @@ describe('command words are never taken as app names', () => {
     expect(r.killed).toBe(false);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      `gserve: error: no gserve master started in ${dir} answers (looked in ${join(dir, 'gserve')}). Is it running? Point to it with --control-socket, --pid or -c.\n`,
+      `gserve: error: no gserve master started in ${dir} answers (looked in ${join(dir, 'gserve')}). ` +
+        `Is it running? Point to it with --control-socket, --pid or -c.\n`,
     );
     expect(existsSync(marker)).toBe(false);
   });
@@ -112,7 +116,8 @@ describe('command words are never taken as app names', () => {
     const r = await runCli(['-w', '2', 'top'], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      'gserve: error: "top" is a gserve command, not an app: run `gserve top` on its own. An app module with that name is given as a path: ./top\n',
+      'gserve: error: "top" is a gserve command, not an app: run `gserve top` on its own. ' +
+        'An app module with that name is given as a path: ./top\n',
     );
     expect(existsSync(marker)).toBe(false);
   });
@@ -141,7 +146,8 @@ describe('gserve completion', () => {
         'bash',
         [
           '-c',
-          `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _gserve; printf '%s\\n' "\${COMPREPLY[@]}"`,
+          `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); ` +
+            `COMP_CWORD=${words.length - 1}; _gserve; printf '%s\\n' "\${COMPREPLY[@]}"`,
         ],
         { encoding: 'utf8', cwd: tempDir() },
       );
@@ -195,7 +201,8 @@ describe('--env-file', () => {
     writeFileSync(join(dir, 'b.env'), "GREETING='from-b'\n");
     writeFileSync(
       join(dir, 'app.mjs'),
-      'export const app = (req, res) => res.end([process.env.GREETING, process.env.KEPT, process.env.OVERRIDE].join("|"));\n',
+      'export const app = (req, res) => res.end([process.env.GREETING, process.env.KEPT, ' +
+        'process.env.OVERRIDE].join("|"));\n',
     );
     const g = await startGserve(['--env-file', 'a.env', '--env-file', 'b.env', 'app.mjs'], {
       cwd: dir,
@@ -217,12 +224,13 @@ describe('--env-file', () => {
     // Node 20 reads --env-file even after the script path and stops first (nodejs/node#54232).
     expect(r.stderr).toMatch(
       new RegExp(
-        `^(gserve: error: Cannot read env file ${join(dir, 'missing.env')} \\(no such file\\)\\. Check --env-file\\. \\[GSERVE_E_ENV_FILE\\]|\\S*node: missing\\.env: not found)\\n$`,
+        `^(gserve: error: Cannot read env file ${join(dir, 'missing.env')} \\(no such file\\)\\. ` +
+          `Check --env-file\\. \\[GSERVE_E_ENV_FILE\\]|\\S*node: missing\\.env: not found)\\n$`,
       ),
     );
   });
 
-  it("gserve's own reader: a missing file named in one line (node -- keeps Node 20 from reading the flag itself)", async () => {
+  it("gserve's own reader: a missing file named in one line (node -- stops Node 20 reading the flag)", async () => {
     const dir = tempDir();
     const r = await runCli(['--env-file', 'missing.env', join(FIXTURES, 'apps/node-pid.js')], {
       cwd: dir,
@@ -231,7 +239,8 @@ describe('--env-file', () => {
     });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      `gserve: error: Cannot read env file ${join(dir, 'missing.env')} (no such file). Check --env-file. [GSERVE_E_ENV_FILE]\n`,
+      `gserve: error: Cannot read env file ${join(dir, 'missing.env')} (no such file). Check --env-file. ` +
+        `[GSERVE_E_ENV_FILE]\n`,
     );
   });
 

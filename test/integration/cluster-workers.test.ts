@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve, waitForExit, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const app = join(FIXTURES, 'apps', 'cluster-info.js');
 
@@ -17,14 +18,15 @@ interface Info {
 /** Asks until every one of `n` worker pids (and no other) has answered; returns them by pid. */
 async function everyWorker(g: Gserve, n: number, exclude: Set<number> = new Set()): Promise<Map<number, Info>> {
   const seen = new Map<number, Info>();
-  const deadline = Date.now() + 30_000;
-  while (seen.size < n) {
-    if (Date.now() > deadline)
-      throw new Error(`only ${seen.size} of ${n} workers answered: ${JSON.stringify([...seen.values()])}`);
-    const info = JSON.parse((await get(`${g.url}/`)).body) as Info;
-    if (!exclude.has(info.pid)) seen.set(info.pid, info);
-  }
-  return seen;
+  return pollUntil(
+    async () => {
+      const info: Info = JSON.parse((await get(`${g.url}/`)).body);
+      if (!exclude.has(info.pid)) seen.set(info.pid, info);
+      return seen.size >= n && seen;
+    },
+    () => `${n} workers to answer; only these did: ${JSON.stringify([...seen.values()])}`,
+    { everyMs: 0 },
+  );
 }
 
 describe('workers are node:cluster workers', () => {

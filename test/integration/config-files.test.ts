@@ -34,7 +34,8 @@ describe('config files in every kind of project', () => {
   it('a compiled config (exports.__esModule and exports.default) is read as its default export', async () => {
     const dir = folder({
       'gserve.config.js':
-        '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\nexports.default = { workers: 3 };\n',
+        '"use strict";\nObject.defineProperty(exports, "__esModule", { value: true });\n' +
+        'exports.default = { workers: 3 };\n',
     });
     const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir });
     expect(code, stderr).toBe(0);
@@ -61,7 +62,11 @@ describe('config files in every kind of project', () => {
     });
     expect(code).toBe(2);
     expect(stderr.trim()).toMatch(
-      /^gserve: error: Config file .*gserve\.config\.js uses export\/import, but its package.json has no "type": "module".* Rename it to .*gserve\.config\.mjs, or write module\.exports = \{ \.\.\. \}\. \[GSERVE_E_CONFIG_FILE\]$/,
+      new RegExp(
+        String.raw`^gserve: error: Config file .*gserve\.config\.js uses export/import, ` +
+          String.raw`but its package.json has no "type": "module".* Rename it to .*gserve\.config\.mjs, ` +
+          String.raw`or write module\.exports = \{ \.\.\. \}\. \[GSERVE_E_CONFIG_FILE\]$`,
+      ),
     );
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
@@ -79,7 +84,7 @@ describe('config files in every kind of project', () => {
     expect(stdout).not.toContain('$schema');
   });
 
-  it('gserve.config.ts is found, not silently skipped: loaded where Node strips types, else a one-line hint', async () => {
+  it('gserve.config.ts is found, not skipped: loaded where Node strips types, else a one-line hint', async () => {
     const dir = folder({
       'package.json': '{"type":"module"}',
       'gserve.config.ts': 'const workers: number = 3;\nexport default { workers };\n',
@@ -98,14 +103,16 @@ describe('config files in every kind of project', () => {
     }
   });
 
-  it('with a TypeScript loader (as NODE_OPTIONS="--import tsx" gives), gserve.config.ts and app.ts load and serve', async () => {
+  it('with a TypeScript loader (NODE_OPTIONS="--import tsx"), gserve.config.ts and app.ts load and serve', async () => {
     // A stand-in for tsx: these .ts files hold no types, so the hook only has to say "ES module".
     const dir = folder({
       'ts-loader/register.mjs': "import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n",
       'ts-loader/hooks.mjs':
         "import { readFileSync } from 'node:fs';\nimport { fileURLToPath } from 'node:url';\n" +
-        "export async function load(url, context, next) {\n  if (!url.split('?')[0].endsWith('.ts')) return next(url, context);\n" +
-        "  return { format: 'module', source: readFileSync(fileURLToPath(url.split('?')[0]), 'utf8'), shortCircuit: true };\n}\n",
+        "export async function load(url, context, next) {\n  if (!url.split('?')[0].endsWith('.ts')) return " +
+        'next(url, context);\n' +
+        "  return { format: 'module', source: readFileSync(fileURLToPath(url.split('?')[0]), 'utf8'), " +
+        'shortCircuit: true };\n}\n',
       'gserve.config.ts': "export default { app: 'server.ts:app', workers: 2 };\n",
       'server.ts': 'export const app = (req, res) => res.end("typed " + process.pid);\n',
     });
@@ -119,7 +126,7 @@ describe('config files in every kind of project', () => {
     expect(res.body).toMatch(/^typed \d+$/);
   });
 
-  it("a config found in a parent folder resolves the app from the config file's folder, not the current one", async () => {
+  it("a config in a parent folder resolves the app from the config file's folder, not the current one", async () => {
     const dir = folder({
       'gserve.config.cjs': "module.exports = { app: 'src/server:app' };\n",
       'src/server.js': CJS_APP,

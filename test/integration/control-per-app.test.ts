@@ -12,15 +12,15 @@ function cli(
   env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const full = { ...process.env, PORT: '', ...env } as NodeJS.ProcessEnv;
+    const full: NodeJS.ProcessEnv = { ...process.env, PORT: '', ...env };
     delete full.PORT;
     execFile(process.execPath, [BIN, ...args], { cwd, env: full, timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }
 
-/** A folder holding an app, as a user's project would. */
+/** A folder holding an app, like a user's project. */
 function project(): string {
   const dir = tempDir();
   copyFileSync(join(FIXTURES, 'apps', 'node-pid.js'), join(dir, 'app.js'));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, isAlive, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { eventually } from '../helpers/files.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const app = join(FIXTURES, 'apps', 'observe') + ':app';
 
@@ -19,27 +19,31 @@ function cli(
       process.execPath,
       [BIN, ...args],
       { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 },
-      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }
 
-async function statusJson(args: string[]) {
+/** What `gserve status --json` prints. */
+interface Status {
+  master: { pid: number; bind: string[]; workerClass: string; workers: number; uptime: number; generation: number };
+  workers: Array<{
+    pid: number;
+    state: string;
+    served: number;
+    inFlight: number;
+    rss: number;
+    uptime: number;
+    restarts: number;
+  }>;
+  restarts: Record<string, number>;
+}
+
+async function statusJson(args: string[]): Promise<Status> {
   const r = await cli(['status', '--json', ...args]);
   expect(r.stderr).toBe('');
-  return JSON.parse(r.stdout) as {
-    master: { pid: number; bind: string[]; workerClass: string; workers: number; uptime: number; generation: number };
-    workers: Array<{
-      pid: number;
-      state: string;
-      served: number;
-      inFlight: number;
-      rss: number;
-      uptime: number;
-      restarts: number;
-    }>;
-    restarts: Record<string, number>;
-  };
+  return JSON.parse(r.stdout);
 }
 
 describe('control socket', () => {
@@ -62,7 +66,7 @@ describe('control socket', () => {
       expect(table.stdout).toMatch(new RegExp(`^${w} +(ready|busy) +\\d+ +\\d+ +[\\d.]+ MiB +\\d+s +0$`, 'm'));
 
     // Counters arrive in the workers' next report.
-    const s = await eventually(async () => {
+    const s = await pollUntil(async () => {
       const s = await statusJson(['--pid', pid]);
       return s.workers.reduce((n, w) => n + w.served, 0) >= 1 && s;
     }, 'the served request in status');
@@ -84,14 +88,14 @@ describe('control socket', () => {
         .on('error', reject)
         .end();
     });
-    const busy = await eventually(async () => {
+    const busy = await pollUntil(async () => {
       const s = await statusJson(['--control-socket', sock]);
       return s.workers.find((w) => w.state === 'busy' && w.inFlight === 1);
     }, 'a busy worker');
     expect(g.workerPids.has(busy.pid)).toBe(true);
     await get(g.url + '/release');
     expect(await held).toBe('released\n');
-    await eventually(
+    await pollUntil(
       async () => (await statusJson(['--control-socket', sock])).workers.every((w) => w.state === 'ready'),
       'the worker ready again',
     );
@@ -152,7 +156,7 @@ describe('control socket', () => {
     }
   });
 
-  it('finds the default socket in $XDG_RUNTIME_DIR, replaces a stale one, and says clearly when no master answers', async () => {
+  it('finds the default socket in $XDG_RUNTIME_DIR, replaces a stale one, says when no master answers', async () => {
     const runtime = tempDir();
     const first = await startGserve([app], { env: { XDG_RUNTIME_DIR: runtime } });
     first.child.kill('SIGKILL'); // leaves its socket behind
@@ -188,7 +192,7 @@ describe('status and the access log with every worker class', () => {
         app,
       ]);
       for (let i = 0; i < 3; i++) expect((await get(g.url + '/k?i=' + i)).status).toBe(200);
-      const s = await eventually(async () => {
+      const s = await pollUntil(async () => {
         const s = await statusJson(['--control-socket', sock]);
         return s.workers[0]!.served === 3 && s;
       }, 'three requests in status');

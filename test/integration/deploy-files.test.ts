@@ -120,24 +120,28 @@ describe('Dockerfile', () => {
   const imageEnv: Record<string, string> = {};
   for (const i of inFinal('ENV')) for (const [, k, v] of i.args.matchAll(/(\w+)=(\S+)/g)) imageEnv[k!] = v!;
 
-  it('is multi-stage on the official Node 24 slim image, building in one stage and installing production dependencies in the other', () => {
-    expect(stages.length).toBeGreaterThanOrEqual(2);
-    for (const s of stages) expect(s.image).toBe('node:24-slim');
-    const build = stages.findIndex((s) => s.name !== null);
-    const buildRuns = instructions
-      .filter((i) => i.op === 'RUN' && i.stage === build)
-      .map((i) => i.args)
-      .join('\n');
-    expect(buildRuns).toMatch(/npm ci/);
-    expect(buildRuns).toMatch(/npm run build/);
-    // `prepare` runs tsc, a dev dependency: the runtime install must not run it.
-    expect(
-      inFinal('RUN')
+  it(
+    'is multi-stage on the official Node 24 slim image, building in one stage and installing production ' +
+      'dependencies in the other',
+    () => {
+      expect(stages.length).toBeGreaterThanOrEqual(2);
+      for (const s of stages) expect(s.image).toBe('node:24-slim');
+      const build = stages.findIndex((s) => s.name !== null);
+      const buildRuns = instructions
+        .filter((i) => i.op === 'RUN' && i.stage === build)
         .map((i) => i.args)
-        .join('\n'),
-    ).toMatch(/npm ci (?=.*--omit=dev)(?=.*--ignore-scripts)/);
-    expect(inFinal('COPY').map((i) => i.args)).toContain(`--from=${stages[build]!.name} /src/dist ./dist`);
-  });
+        .join('\n');
+      expect(buildRuns).toMatch(/npm ci/);
+      expect(buildRuns).toMatch(/npm run build/);
+      // `prepare` runs tsc, a dev dependency: the runtime install must not run it.
+      expect(
+        inFinal('RUN')
+          .map((i) => i.args)
+          .join('\n'),
+      ).toMatch(/npm ci (?=.*--omit=dev)(?=.*--ignore-scripts)/);
+      expect(inFinal('COPY').map((i) => i.args)).toContain(`--from=${stages[build]!.name} /src/dist ./dist`);
+    },
+  );
 
   it('runs gserve as a non-root user, as the entrypoint, stopped by TERM, with a health check', () => {
     expect(one('USER')).not.toMatch(/^(root|0)(:|$)/);
@@ -181,7 +185,7 @@ describe('Dockerfile', () => {
   });
 
   it('has a HEALTHCHECK command that passes against a serving gserve and fails without one', async () => {
-    const command = JSON.parse(one('HEALTHCHECK').replace(/^.*?CMD /, '')) as string[];
+    const command: string[] = JSON.parse(one('HEALTHCHECK').replace(/^.*?CMD /, ''));
     expect(command[0]).toBe('node');
     const g = await startGserve(['--health-path', '/healthz', deployApp('node')]);
     const runCheck = (port: number) =>
@@ -219,7 +223,7 @@ describe('Kubernetes example', () => {
     (container.env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]),
   );
 
-  it('gives gserve settings it accepts, and a grace period above the shutdown delay plus the graceful timeout', async () => {
+  it('gives gserve settings it accepts, and a grace period above shutdown delay plus graceful timeout', async () => {
     const { values } = await printConfig(container.args, env);
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(
       (values.gracefulTimeout as number) + (values.shutdownDelay as number),
@@ -294,7 +298,7 @@ describe('docker compose example', () => {
 
 // ---- systemd ------------------------------------------------------------------------------------
 
-/** A unit file as section -> key -> values (a key may repeat). */
+/** A unit file in the shape section -> key -> values (a key may repeat). */
 function parseUnit(text: string): Record<string, Record<string, string[]>> {
   const out: Record<string, Record<string, string[]>> = {};
   let section = '';
@@ -318,7 +322,7 @@ describe('systemd units', () => {
   const socket = parseUnit(readFileSync(join(DEPLOY, 'systemd/gserve.socket'), 'utf8'));
   const service = parseUnit(readFileSync(join(DEPLOY, 'systemd/gserve.service'), 'utf8'));
 
-  it('pass the activated socket to gserve, which accepts the command line and stops within TimeoutStopSec', async () => {
+  it('pass the activated socket to gserve, which accepts the command line, stops within TimeoutStopSec', async () => {
     expect(socket.Socket!.ListenStream).toEqual(['/run/gserve/gserve.sock']);
     expect(service.Unit!.Requires).toEqual(['gserve.socket']);
     const [exec, ...args] = service.Service!.ExecStart![0]!.split(' ');

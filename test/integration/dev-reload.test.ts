@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { BIN, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { eventually } from '../helpers/files.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const appSource = (text: string) => `export const app = (req, res) => res.end(${JSON.stringify(text)});\n`;
 
@@ -22,7 +22,7 @@ describe('--reload', () => {
     writeFileSync(join(dir, 'app.mjs'), appSource('v2'));
     const [first] = await g.waitForLog(/^Reload: .* changed; reloading the workers$/);
     expect(first!.msg).toBe('Reload: app.mjs changed; reloading the workers'); // neither node_modules nor notes.txt
-    await eventually(async () => (await get(g.url)).body === 'v2', 'the new code to serve');
+    await pollUntil(async () => (await get(g.url)).body === 'v2', 'the new code to serve');
 
     writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => {\n  res.end("broken"\n');
     const [failure] = await g.waitForLog(/Reload failed/);
@@ -40,12 +40,15 @@ describe('--reload', () => {
     });
     expect(reload.code).toBe(1);
     expect(reload.stderr).toMatch(
-      /^gserve: error: reload failed, the old workers keep serving \(0 of 1 new workers ready\): Failed to load app module .*app\.mjs: SyntaxError/,
+      new RegExp(
+        String.raw`^gserve: error: reload failed, the old workers keep serving \(0 of 1 new workers ready\): ` +
+          String.raw`Failed to load app module .*app\.mjs: SyntaxError`,
+      ),
     );
     expect((await get(g.url)).body).toBe('v2');
 
     writeFileSync(join(dir, 'app.mjs'), appSource('v3'));
-    await eventually(async () => (await get(g.url)).body === 'v3', 'the fixed code to serve');
+    await pollUntil(async () => (await get(g.url)).body === 'v3', 'the fixed code to serve');
   });
 
   it('watches --reload-dir folders only, with --reload-include and --reload-exclude globs', async () => {

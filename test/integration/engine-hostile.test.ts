@@ -14,7 +14,7 @@ const RECORDER = join(FIXTURES, 'apps/recorder-fetch.js');
 const URL_APP = join(FIXTURES, 'apps/fetch-url.js');
 const CLASSES = ['async', 'sync', 'thread'];
 
-const seenBy = async (url: string) => JSON.parse((await get(`${url}/__seen`)).body) as string[];
+const seenBy = async (url: string): Promise<string[]> => JSON.parse((await get(`${url}/__seen`)).body);
 const statuses = (data: Buffer) => parseResponses(data).map((r) => r.status);
 
 describe.each(CLASSES)('the engine on the %s class', (cls) => {
@@ -35,7 +35,8 @@ describe.each(CLASSES)('the engine on the %s class', (cls) => {
   it('refuses a forbidden trailer field (Content-Length after the last chunk) with 400 and closes', async () => {
     const g = await startGserve(['-k', cls, RECORDER]);
     const bytes =
-      'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n' +
+      'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n' +
+      'Content-Length: 5\r\n\r\n' +
       'GET /after-trailer HTTP/1.1\r\nHost: x\r\n\r\n';
     const { data, closed } = await sendRaw(g.port, bytes);
     expect(closed).toBe(true);
@@ -81,7 +82,7 @@ describe.each(CLASSES)('the engine on the %s class', (cls) => {
 // dispatched); now it is not even parsed. The node interface on -k sync still runs the second
 // request (node:http emits 'request' for it): that is the node path's to fix.
 describe('pipelining on one-request-per-connection classes', () => {
-  it('-k sync answers the first of two pipelined requests with Connection: close and never runs the second', async () => {
+  it('-k sync answers the first of two pipelined requests with Connection: close, never runs the second', async () => {
     const g = await startGserve(['-k', 'sync', RECORDER]);
     const two = 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n';
     const { data, closed } = await sendRaw(g.port, two);

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve } from '../helpers/gserve.js';
 
 /**
- * Worker memory is bounded by a window whatever the client does (issue 14): a body sent as
+ * Worker memory is bounded by a window whatever the client does (issue 14): a body sent in
  * 1-byte chunks, a large upload to an app that reads slowly, a client that reads the response
- * slowly. Each is measured on the worker process itself (its app threads included), as the growth of
+ * slowly. Each is measured on the worker process itself (its app threads included): the growth of
  * its peak RSS (VmHWM, reset before each case) over its RSS before the case.
  *
  * The bound is far below what buffering would cost: -k thread used to take 10 GB for 1 MiB sent in
@@ -115,7 +115,7 @@ describe('worker memory stays bounded by a window, whatever the client does', ()
       const g = await startGserve(['-w', '1', ...args]);
       const pid = [...g.workerPids][0]!;
 
-      // A body sent as 1-byte chunks (chunked framing).
+      // A body sent in 1-byte chunks (chunked framing).
       let answer = await measured(pid, 'POST /count, 1-byte chunks', SMALL_CHUNKS_BOUND, () =>
         exchange(
           g.port,

@@ -29,7 +29,8 @@ function rng(seed: number): () => number {
 const TEMPLATES = [
   'GET /a/b?c=d HTTP/1.1\r\nHost: example.com\r\nUser-Agent: fuzz\r\nAccept: */*\r\n\r\n',
   'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nhello world',
-  'POST /chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n',
+  'POST /chunks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n' +
+    '0\r\nX-Trailer: t\r\n\r\n',
   'GET /keep HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
   'PUT /p HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc',
   'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n',
@@ -126,7 +127,7 @@ const ENGINES = [
 ];
 
 describe.each(ENGINES)('fuzzing, $name', ({ app, offset, args = [] }) => {
-  it(`ends each of ${PER_ENGINE} mutated requests in a response or a close, and keeps serving (seed ${SEED})`, async () => {
+  it(`ends each of ${PER_ENGINE} mutated requests in a response or a close, keeps serving (seed ${SEED})`, async () => {
     const g = await startGserve([
       ...args,
       '--limit-request-body',
@@ -157,7 +158,8 @@ describe.each(ENGINES)('fuzzing, $name', ({ app, offset, args = [] }) => {
           for (const r of parseResponses(data)) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         } catch (err) {
           problems.push(
-            `#${index}: ${(err as Error).message} in ${JSON.stringify(data.toString('latin1').slice(0, 200))} for ${JSON.stringify(input.slice(0, 120))}`,
+            `#${index}: ${(err as Error).message} in ${JSON.stringify(data.toString('latin1').slice(0, 200))} ` +
+              `for ${JSON.stringify(input.slice(0, 120))}`,
           );
         }
       }

@@ -1,6 +1,7 @@
 import { connect } from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeCerts } from '../helpers/certs.js';
+import { testCerts } from '../helpers/certs.js';
+import { missing } from '../helpers/needs.js';
 import { startGserve } from '../helpers/gserve.js';
 import { deployApp, heldRequest, KeptAliveClient } from '../helpers/deploy.js';
 import { get } from '../helpers/http.js';
@@ -130,13 +131,13 @@ function getH2(port: number, path: string): Promise<{ status: number; body: stri
 }
 
 describe('the health path over HTTP/2', () => {
-  const certs = makeCerts();
-  it.skipIf(certs === null)('is answered by gserve, and fails during the shutdown delay', async () => {
+  it.skipIf(missing('openssl'))('is answered by gserve, and fails during the shutdown delay', async () => {
+    const certs = testCerts();
     const g = await startGserve([
       '--certfile',
-      certs!.cert,
+      certs.cert,
       '--keyfile',
-      certs!.key,
+      certs.key,
       '--http2',
       '--health-path',
       '/healthz',

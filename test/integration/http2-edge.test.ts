@@ -2,21 +2,20 @@ import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { makeCerts, type TestCerts } from '../helpers/certs.js';
-import { eventually } from '../helpers/files.js';
+import { testCerts } from '../helpers/certs.js';
+import { pollUntil } from '../helpers/poll.js';
+import { missing } from '../helpers/needs.js';
 import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { FLAG, FRAME, PREFACE, frame, h2Request, h2Session, tlsOpen } from '../helpers/h2.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
 
-let certs: TestCerts | null = null;
-beforeAll(() => {
-  certs = makeCerts();
-});
-const tlsArgs = () => ['--certfile', certs!.cert, '--keyfile', certs!.key];
+/** The TLS listeners here serve a certificate made by openssl. */
+const NO_OPENSSL = missing('openssl');
+const tlsArgs = () => ['--certfile', testCerts().cert, '--keyfile', testCerts().key];
 
 const closed = (s: Socket) =>
   new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
@@ -31,7 +30,15 @@ async function metric(g: Gserve, name: string): Promise<number> {
 function httpsStatus(port: number, path: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: '127.0.0.1', servername: 'localhost', port, path, headers, ca: readFileSync(certs!.cert), agent: false },
+      {
+        host: '127.0.0.1',
+        servername: 'localhost',
+        port,
+        path,
+        headers,
+        ca: readFileSync(testCerts().cert),
+        agent: false,
+      },
       (res) => {
         res.resume().on('end', () => resolve(res.statusCode!));
       },
@@ -44,7 +51,7 @@ function httpsStatus(port: number, path: string, headers: Record<string, string>
 function wssOpen(port: number, path: string, alpn?: string[]): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`wss://localhost:${port}${path}`, {
-      ca: readFileSync(certs!.cert),
+      ca: readFileSync(testCerts().cert),
       ...(alpn ? { ALPNProtocols: alpn } : {}),
     });
     ws.once('open', () => resolve(ws));
@@ -59,9 +66,8 @@ const echo = (ws: WebSocket, text: string) =>
     ws.send(text);
   });
 
-describe('the TLS handshake is timed by --header-timeout', () => {
+describe.skipIf(NO_OPENSSL)('the TLS handshake is timed by --header-timeout', () => {
   it('closes connections that never send a ClientHello, or stall in the middle of one, and counts them', async () => {
-    if (!certs) return;
     const g = await startGserve([
       ...tlsArgs(),
       '--header-timeout',
@@ -92,22 +98,22 @@ describe('the TLS handshake is timed by --header-timeout', () => {
     } finally {
       clearInterval(drip);
     }
-    // A client that is not speaking TLS at all fails its handshake: counted as an error.
+    // A client that is not speaking TLS at all fails its handshake: counted among the errors.
     const plain = netConnect(g.port, '127.0.0.1', () => plain.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
     plain.on('error', () => {});
     await closed(plain);
     expect(await httpsStatus(g.port, '/still')).toBe(200);
     await g.waitForLog(/^TLS handshake timed out$/, { count: 21 });
     await g.waitForLog(/^TLS handshake failed$/);
-    await eventually(
+    await pollUntil(
       async () => (await metric(g, 'gserve_tls_handshake_failures_total{reason="timeout"}')) >= 21,
       'the timeouts in the metrics',
     );
     expect(await metric(g, 'gserve_tls_handshake_failures_total{reason="error"}')).toBeGreaterThanOrEqual(1);
   });
 
-  it('--http2: a connection that sends no request head (no preface, or only the preface and SETTINGS) is closed', async () => {
-    if (!certs) return;
+  it('--http2: a connection sending no request head (no preface, or only preface and SETTINGS) is closed', async () => {
+    const certs = testCerts();
     const g = await startGserve([...tlsArgs(), '--http2', '--header-timeout', '1', app('fetch-echo')]);
     const quiet = await tlsOpen(g.port, certs, ['h2']);
     expect(quiet.alpnProtocol).toBe('h2');
@@ -134,7 +140,7 @@ describe('the TLS handshake is timed by --header-timeout', () => {
   });
 });
 
-describe('WebSocket on an --http2 listener', () => {
+describe.skipIf(NO_OPENSSL)('WebSocket on an --http2 listener', () => {
   const CASES = [
     ['node (websocket handlers)', 'ws-node.js:app'],
     ['node (upgrade export)', 'ws-node-upgrade.js:app'],
@@ -144,7 +150,7 @@ describe('WebSocket on an --http2 listener', () => {
   it.each(CASES)(
     '%s: upgrades over HTTP/1.1 (ALPN http/1.1 or none) while h2 serves the same app',
     async (_name, spec) => {
-      if (!certs) return;
+      const certs = testCerts();
       const g = await startGserve([...tlsArgs(), '--http2', app(spec)]);
       for (const alpn of [['http/1.1'], undefined]) {
         const ws = await wssOpen(g.port, '/chat', alpn);
@@ -160,7 +166,7 @@ describe('WebSocket on an --http2 listener', () => {
   );
 
   it('asgi with --http2: h2 is not offered in ALPN (it is not served to asgi apps), WebSocket works', async () => {
-    if (!certs) return;
+    const certs = testCerts();
     const g = await startGserve([...tlsArgs(), '--http2', app('ws-asgi.js:app')]);
     const socket = await tlsOpen(g.port, certs, ['h2', 'http/1.1']);
     expect(socket.alpnProtocol).toBe('http/1.1');
@@ -171,7 +177,7 @@ describe('WebSocket on an --http2 listener', () => {
   });
 
   it('does not offer WebSocket over HTTP/2 (RFC 8441): SETTINGS_ENABLE_CONNECT_PROTOCOL stays off', async () => {
-    if (!certs) return;
+    const certs = testCerts();
     const g = await startGserve([...tlsArgs(), '--http2', app('ws-fetch.js')]);
     const session = await h2Session(g.port, certs);
     expect(session.remoteSettings.enableConnectProtocol).toBe(false);
@@ -179,32 +185,36 @@ describe('WebSocket on an --http2 listener', () => {
   });
 });
 
-describe("HTTP/2 has gserve's limits", () => {
-  it('advertises --http2-max-concurrent-streams (default 100) and a header-list size derived from the request limits', async () => {
-    if (!certs) return;
-    const g = await startGserve([...tlsArgs(), '--http2', app('fetch-echo')]);
-    const session = await h2Session(g.port, certs);
-    expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
-    // --limit-request-line + (--limit-request-fields + 4 pseudo-headers) × (--limit-request-field-size + 32)
-    expect(session.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * (8190 + 32));
-    session.close();
-    const seven = await startGserve([
-      ...tlsArgs(),
-      '--http2',
-      '--http2-max-concurrent-streams',
-      '7',
-      '--limit-request-field-size',
-      '1000',
-      app('fetch-echo'),
-    ]);
-    const s7 = await h2Session(seven.port, certs);
-    expect(s7.remoteSettings.maxConcurrentStreams).toBe(7);
-    expect(s7.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * 1032);
-    s7.close();
-  });
+describe.skipIf(NO_OPENSSL)("HTTP/2 has gserve's limits", () => {
+  it(
+    'advertises --http2-max-concurrent-streams (default 100) and a header-list size derived from the request ' +
+      'limits',
+    async () => {
+      const certs = testCerts();
+      const g = await startGserve([...tlsArgs(), '--http2', app('fetch-echo')]);
+      const session = await h2Session(g.port, certs);
+      expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
+      // --limit-request-line + (--limit-request-fields + 4 pseudo-headers) × (--limit-request-field-size + 32)
+      expect(session.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * (8190 + 32));
+      session.close();
+      const seven = await startGserve([
+        ...tlsArgs(),
+        '--http2',
+        '--http2-max-concurrent-streams',
+        '7',
+        '--limit-request-field-size',
+        '1000',
+        app('fetch-echo'),
+      ]);
+      const s7 = await h2Session(seven.port, certs);
+      expect(s7.remoteSettings.maxConcurrentStreams).toBe(7);
+      expect(s7.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * 1032);
+      s7.close();
+    },
+  );
 
   it('refuses over-limit h2 requests with the statuses HTTP/1.1 gets; the connection serves on', async () => {
-    if (!certs) return;
+    const certs = testCerts();
     const g = await startGserve([...tlsArgs(), '--http2', '--limit-request-body', '1000', app('iface-node.js:app')]);
     const big = 'v'.repeat(20 * 1024);
     // HTTP/1.1 on the same listener, for reference.
@@ -281,18 +291,22 @@ describe("ws.send() with Bun's meaning: -1 queued, 0 dropped", () => {
       `the app's ${key} for run ${run}`,
     );
 
-  it('a client that does not read: sends return bytes, then -1, then 0 at the limit; every message not reported 0 arrives once, in order', async () => {
-    const g = await startGserve(['--ws-ping-interval', '0', app('ws-backpressure.js')]);
-    const client = await openPlain(g.port, '/?mode=flood&run=f1');
-    const { results } = (await runLine(g, 'f1', 'results')) as { results: number[] };
-    expect(results.at(-1)).toBe(0);
-    expect(results.filter((r) => r === 0)).toHaveLength(1);
-    expect(results).toContain(-1);
-    const accepted = results.length - 1;
-    const seqs = await readAll(client);
-    expect(seqs).toEqual(Array.from({ length: accepted }, (_, i) => i));
-    client.ws.close();
-  });
+  it(
+    'a client that does not read: sends return bytes, then -1, then 0 at the limit; ' +
+      'every message not reported 0 arrives once, in order',
+    async () => {
+      const g = await startGserve(['--ws-ping-interval', '0', app('ws-backpressure.js')]);
+      const client = await openPlain(g.port, '/?mode=flood&run=f1');
+      const { results } = (await runLine(g, 'f1', 'results')) as { results: number[] };
+      expect(results.at(-1)).toBe(0);
+      expect(results.filter((r) => r === 0)).toHaveLength(1);
+      expect(results).toContain(-1);
+      const accepted = results.length - 1;
+      const seqs = await readAll(client);
+      expect(seqs).toEqual(Array.from({ length: accepted }, (_, i) => i));
+      client.ws.close();
+    },
+  );
 
   it('an app that waits for drain after -1 gets every message delivered', async () => {
     const g = await startGserve(['--ws-ping-interval', '0', app('ws-backpressure.js')]);

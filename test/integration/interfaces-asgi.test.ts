@@ -52,7 +52,7 @@ describe('the asgi interface', () => {
     expect(stderr).toContain('ASGI lifespan startup failed');
   });
 
-  it('goes on without lifespan in auto mode when the app raises on it, and refuses to start with --lifespan on', async () => {
+  it('goes on without lifespan in auto mode when the app raises on it; fails to start with --lifespan on', async () => {
     const app = `${join(FIXTURES, 'apps', 'asgi-no-lifespan.js')}:app`;
     const g = await startGserve([app]);
     expect((await get(g.url)).body).toBe('plain');

@@ -13,7 +13,7 @@ const KINDS = [
   // WSGI's natural homes: one request per worker, or per thread.
   ['wsgi', ['-k', 'sync']],
   ['wsgi', ['-k', 'thread', '--threads', '2']],
-  // Every interface in app threads: requests and answers travel between threads as messages.
+  // Every interface in app threads: requests and answers travel between threads in messages.
   ['node', ['-k', 'thread', '--threads', '2']],
   ['fetch', ['-k', 'thread', '--threads', '2']],
   ['asgi', ['-k', 'thread', '--threads', '2']],
@@ -64,7 +64,8 @@ describe.each(KINDS)('the %s interface %j', (kind, extra) => {
     expect(JSON.parse((await get(g.url + '/echo', { method: 'POST', body: '' })).body).body).toBe('');
     const chunked = await rawExchange(
       g.port,
-      'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n',
+      'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n' +
+        '6\r\n world\r\n0\r\n\r\n',
     );
     const [chunkedReply] = responses(chunked);
     expect(chunkedReply!.head).toMatch(/^HTTP\/1\.1 200 /);

@@ -37,7 +37,7 @@ describe('the wsgi interface', () => {
       hasInput: true,
       version: [1, 0],
     });
-    // As Gunicorn: a header name with an underscore is dropped, and Content-Type is not repeated as HTTP_.
+    // As Gunicorn: a header name with an underscore is dropped, and Content-Type is not repeated in HTTP_.
     expect(env.HTTP_X_SNEAKY).toBeUndefined();
     expect(env.HTTP_CONTENT_TYPE).toBeUndefined();
     await g.waitForLog(/^a line for the error log$/);
@@ -58,7 +58,7 @@ describe('the wsgi interface', () => {
       firstLine: 'first line\n',
       contentLength: String(body.length),
     });
-    // Nothing left behind: the spool file (named after the worker's pid) is unlinked as soon as it is opened.
+    // Nothing left behind: the spool file (named after the worker's pid) is unlinked once it is opened.
     const [worker] = [...g.workerPids];
     expect(readdirSync(tmpdir()).filter((f) => f.startsWith(`gserve-wsgi-${worker}-`))).toEqual([]);
     // A small body stays in memory and reads the same way.

@@ -6,8 +6,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, runGserve, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { missing, missingIpv6 } from '../helpers/needs.js';
+import { freePort } from '../helpers/ports.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
+const NO_IPV6 = await missingIpv6();
 
 function getUnix(socketPath: string, path = '/'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -33,7 +36,7 @@ afterEach(() => {
   for (const h of handles.splice(0)) h.close();
 });
 
-/** A bound (not yet listening) TCP socket in this process, as a parent process or systemd would pass it. */
+/** A bound (not yet listening) TCP socket in this process, the way a parent process or systemd would pass it. */
 function boundSocket(): { fd: number; port: number } {
   const handle = createServerHandle('127.0.0.1', 0, 4);
   if (typeof handle === 'number') throw new Error(`bind failed: ${handle}`);
@@ -42,14 +45,6 @@ function boundSocket(): { fd: number; port: number } {
   handle.getsockname(out);
   return { fd: handle.fd, port: out.port! };
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 
 describe('unix sockets', () => {
   it('serves on unix:PATH and on TCP at once, with --umask, and removes the file at exit', async () => {
@@ -128,49 +123,30 @@ describe('inherited sockets', () => {
     expect(g.workerPids.has(JSON.parse(r.body).pid)).toBe(true);
   });
 
-  it('uses systemd socket activation (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES) instead of --bind', async () => {
-    if (!existsSync('/usr/bin/systemd-socket-activate')) {
-      console.log('SKIP: systemd-socket-activate is missing (Debian package systemd)');
-      return;
-    }
-    const port = await freePort();
-    // systemd-socket-activate listens, then execs gserve at the first connection.
-    const g = await startGserve([app('node-peer')], {
-      noBind: true,
-      workers: 0,
-      wrapper: [
-        '/usr/bin/systemd-socket-activate',
-        '-l',
-        `127.0.0.1:${port}`,
-        '--fdname=web',
-        '-E',
-        'PATH',
-        '-E',
-        'HOME',
-      ],
-    });
-    await g.until(() => g.stderr.includes(`Listening on 127.0.0.1:${port}`), 'systemd-socket-activate to listen');
-    const r = await get(`http://127.0.0.1:${port}/activated`);
-    expect(r.status).toBe(200);
-    expect(JSON.parse(r.body).url).toBe('/activated');
-    const listening = await g.waitForLog(/^Listening at: /);
-    expect(listening[0]!.msg).toBe(`Listening at: systemd fd 3 "web": http://127.0.0.1:${port} (${g.pid})`);
-    // --bind's default (127.0.0.1:8000) was not used: only the one listener.
-    expect(g.lines.filter((l) => l.msg.startsWith('Listening at: '))).toHaveLength(1);
-  });
+  it.skipIf(missing('systemd-socket-activate'))(
+    'uses systemd socket activation (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES) instead of --bind',
+    async () => {
+      const port = await freePort();
+      // systemd-socket-activate listens, then execs gserve at the first connection.
+      const g = await startGserve([app('node-peer')], {
+        noBind: true,
+        workers: 0,
+        wrapper: ['systemd-socket-activate', '-l', `127.0.0.1:${port}`, '--fdname=web', '-E', 'PATH', '-E', 'HOME'],
+      });
+      await g.until(() => g.stderr.includes(`Listening on 127.0.0.1:${port}`), 'systemd-socket-activate to listen');
+      const r = await get(`http://127.0.0.1:${port}/activated`);
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body).url).toBe('/activated');
+      const listening = await g.waitForLog(/^Listening at: /);
+      expect(listening[0]!.msg).toBe(`Listening at: systemd fd 3 "web": http://127.0.0.1:${port} (${g.pid})`);
+      // --bind's default (127.0.0.1:8000) was not used: only the one listener.
+      expect(g.lines.filter((l) => l.msg.startsWith('Listening at: '))).toHaveLength(1);
+    },
+  );
 });
 
 describe('IPv6', () => {
-  it('listens on [::1]:PORT', async () => {
-    const probe = net.createServer();
-    const hasV6 = await new Promise<boolean>((resolve) => {
-      probe.once('error', () => resolve(false));
-      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
-    });
-    if (!hasV6) {
-      console.log('SKIP: no IPv6 loopback on this machine');
-      return;
-    }
+  it.skipIf(NO_IPV6)('listens on [::1]:PORT', async () => {
     const g = await startGserve(['-b', '[::1]:0', app('node-peer')]);
     expect(g.lines.some((l) => /^Listening at: http:\/\/\[::1\]:\d+ /.test(l.msg))).toBe(true);
     const r = await get(`http://[::1]:${g.port}/six`);
@@ -179,18 +155,10 @@ describe('IPv6', () => {
 });
 
 describe('backlog', () => {
-  it('gives the listen queue the --backlog length', async () => {
-    let ss = '';
-    try {
-      ss = execFileSync('ss', ['-V'], { encoding: 'utf8' });
-    } catch {
-      console.log('SKIP: ss is missing (Debian package iproute2)');
-      return;
-    }
-    expect(ss).toMatch(/ss/);
+  it.skipIf(missing('ss'))('gives the listen queue the --backlog length', async () => {
     const g = await startGserve(['--backlog', '37', app('fetch-url')]);
     const out = execFileSync('ss', ['-ltnH', `sport = :${g.port}`], { encoding: 'utf8' });
-    // For a listening socket, ss shows the backlog as Send-Q.
+    // For a listening socket, ss shows the backlog in Send-Q.
     expect(out.trim().split(/\s+/).slice(0, 3)).toEqual(['LISTEN', '0', '37']);
   });
 });

@@ -42,7 +42,7 @@ describe('error log format in a pipe (as under Docker and systemd)', () => {
     });
   }
 
-  it('stays JSON by default, with the access log on stdout in JSON too, so one stream never mixes the two', async () => {
+  it('stays JSON by default, with the access log on stdout in JSON too: one stream never mixes the two', async () => {
     const g = await startGserve(['--access-logfile', '-', observe]);
     await get(g.url + '/mixed?q=1', { headers: { 'user-agent': 'mix/1' } });
     await g.until(() => linesOf(g.stdout).length >= 1, 'an access line');

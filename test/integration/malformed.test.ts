@@ -100,7 +100,7 @@ describe('the malformed-request corpus', () => {
         }),
       );
       expect(failures).toEqual([]);
-      const seen = JSON.parse((await get(`${g.url}/__seen`)).body) as string[];
+      const seen: string[] = JSON.parse((await get(`${g.url}/__seen`)).body);
       expect(seen.filter((s) => s.includes('smuggled'))).toEqual([]);
       expect(seen.filter((s) => s.startsWith('GET /after-')).length).toBe(CASES.length);
       // One info line per refusal, naming the status and the reason.

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, runGserve, startGserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { portOf } from '../helpers/ports.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
 const CLASSES = ['async', 'sync', 'thread'] as const;
@@ -14,9 +15,7 @@ afterEach(async () => {
 
 function occupy(): Promise<number> {
   return new Promise((resolve) => {
-    const s = net
-      .createServer((c) => c.destroy())
-      .listen(0, '127.0.0.1', () => resolve((s.address() as net.AddressInfo).port));
+    const s = net.createServer((c) => c.destroy()).listen(0, '127.0.0.1', () => resolve(portOf(s)));
     others.push(s);
   });
 }
@@ -118,7 +117,7 @@ async function slowInFlight(port: number): Promise<{ done: Promise<string>; fini
 
 describe('TERM and the backlog', () => {
   for (const workerClass of ['async', 'sync'] as const) {
-    it(`${workerClass}: once the stop has begun, new connections are refused at once, not queued and reset`, async () => {
+    it(`${workerClass}: once the stop began, new connections are refused at once, not queued and reset`, async () => {
       const g = await startGserve(['-k', workerClass, '--graceful-timeout', '60', app('node-pid.js')]);
       const slow = await slowInFlight(g.port);
       g.signal('SIGTERM');

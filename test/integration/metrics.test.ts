@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, isAlive, startGserve, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { eventually } from '../helpers/files.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const app = join(FIXTURES, 'apps', 'observe') + ':app';
 
@@ -41,7 +41,7 @@ describe('Prometheus metrics', () => {
     for (let i = 0; i < 3; i++) expect((await get(g.url + '/')).status).toBe(200);
     for (let i = 0; i < 2; i++) expect((await get(g.url + '/missing', { method: 'POST', body: 'x' })).status).toBe(404);
     await get(g.url + '/', { method: 'HEAD' });
-    const m = await eventually(async () => {
+    const m = await pollUntil(async () => {
       const m = await scrape(url);
       return m.get('gserve_http_request_duration_seconds_count') === 6 && m;
     }, 'six requests in the metrics');
@@ -66,7 +66,7 @@ describe('Prometheus metrics', () => {
     }
 
     const held = sendHeld(g.url);
-    await eventually(
+    await pollUntil(
       async () => (await scrape(url)).get('gserve_http_requests_in_flight') === 1,
       'one request in flight',
     );
@@ -74,7 +74,7 @@ describe('Prometheus metrics', () => {
     // /release frees held requests of the worker that gets it: ask until the right one has.
     let released = false;
     void held.then(() => (released = true));
-    await eventually(async () => {
+    await pollUntil(async () => {
       await get(g.url + '/release');
       return released;
     }, 'the held request released');
@@ -85,13 +85,13 @@ describe('Prometheus metrics', () => {
     const g = await startGserve(['-w', '2', '--timeout', '3', '--metrics-bind', '127.0.0.1:0', app]);
     const url = await metricsUrl(g);
     for (let i = 0; i < 4; i++) await get(g.url + '/');
-    await eventually(
+    await pollUntil(
       async () => (await scrape(url)).get('gserve_http_requests_total{method="GET",status="2xx"}') === 4,
       'four requests counted',
     );
     const victim = [...g.workerPids].find(isAlive);
     process.kill(victim!, 'SIGKILL');
-    let m = await eventually(async () => {
+    let m = await pollUntil(async () => {
       const m = await scrape(url);
       return m.get('gserve_worker_restarts_total{reason="crash"}') === 1 && m;
     }, 'a crash restart');
@@ -101,7 +101,7 @@ describe('Prometheus metrics', () => {
     request(g.url + '/block', { agent: false })
       .on('error', () => {})
       .end();
-    m = await eventually(async () => {
+    m = await pollUntil(async () => {
       const m = await scrape(url);
       return m.get('gserve_worker_restarts_total{reason="timeout"}')! >= 1 && m;
     }, 'a timeout restart');

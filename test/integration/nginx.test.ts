@@ -1,10 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deployApp, getWith } from '../helpers/deploy.js';
 import { ROOT, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
+import { missing, skipping } from '../helpers/needs.js';
+import { pollUntil } from '../helpers/poll.js';
+import { freePort } from '../helpers/ports.js';
 
 /** The test's requests come from 127.0.0.2, so that the client's address differs from nginx's. */
 const CLIENT_ADDRESS = '127.0.0.2';
@@ -16,21 +19,20 @@ const getFromClient = (url: string, headers: Record<string, string> = {}) =>
  * examples/deploy/nginx/gserve.conf, run for real: nginx on 127.0.0.1 proxying to gserve on a Unix
  * socket. Only the socket path and the listen address are rewritten for the test.
  */
-const probe = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
-const unavailable = probe.error ? `nginx is not installed (apt-get install nginx-light)` : null;
-if (unavailable) console.warn(`nginx.test.ts skipped: ${unavailable}`);
+const NO_NGINX = missing('nginx');
 
 const EXAMPLES = join(ROOT, 'examples/deploy/nginx');
 const STREAM_MODULE = '/usr/lib/nginx/modules/ngx_stream_module.so';
 const help = spawnSync(process.execPath, [join(ROOT, 'bin/gserve'), '--help'], { encoding: 'utf8' }).stdout;
-const noStream = unavailable
-  ? unavailable
-  : !existsSync(STREAM_MODULE)
-    ? `nginx's stream module is not installed (apt-get install libnginx-mod-stream)`
-    : !help.includes('--proxy-protocol')
-      ? 'this gserve has no --proxy-protocol yet'
-      : null;
-if (noStream && !unavailable) console.warn(`nginx.test.ts: the PROXY protocol case is skipped: ${noStream}`);
+const NO_STREAM =
+  NO_NGINX ??
+  skipping(
+    !existsSync(STREAM_MODULE)
+      ? `nginx's stream module is not installed (Debian package libnginx-mod-stream)`
+      : !help.includes('--proxy-protocol')
+        ? 'this gserve has no --proxy-protocol yet'
+        : null,
+  );
 let nginx: ChildProcess | null = null;
 let nginxLog = () => '';
 
@@ -47,31 +49,21 @@ afterEach(async () => {
   }
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Resolves once something accepts connections on the port (nginx has started). */
 async function waitForPort(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}):\n${log()}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
+  await pollUntil(
+    () => {
+      if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}):\n${log()}`);
+      return new Promise<boolean>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.on('error', () => resolve(false));
       });
-      s.on('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nginx did not open port ${port}:\n${log()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    },
+    () => `nginx to open port ${port}:\n${log()}`,
+  );
 }
 
 /**
@@ -124,14 +116,14 @@ ${around}
   await waitForPort(port, child, log);
 }
 
-describe.skipIf(unavailable !== null)('nginx in front of gserve (examples/deploy/nginx)', () => {
+describe.skipIf(NO_NGINX)('nginx in front of gserve (examples/deploy/nginx)', () => {
   it.each(['node', 'fetch'] as const)(
     'proxies to a %s app on a Unix socket, which sees the forwarded client address and scheme',
     async (kind) => {
       const socketPath = join(tempDir(), 'gserve.sock');
       await startGserve(['--bind', `unix:${socketPath}`, '--health-path', '/healthz', deployApp(kind)]);
       const port = await freePort();
-      // The example as shipped; only the socket path and the listen address change.
+      // The example unchanged; only the socket path and the listen address change.
       const text = readFileSync(join(EXAMPLES, 'gserve.conf'), 'utf8')
         .replaceAll('unix:/run/gserve/gserve.sock', `unix:${socketPath}`)
         .replace(/listen 80;/, `listen 127.0.0.1:${port};`);
@@ -152,7 +144,7 @@ describe.skipIf(unavailable !== null)('nginx in front of gserve (examples/deploy
   );
 });
 
-describe.skipIf(noStream !== null)(
+describe.skipIf(NO_STREAM)(
   'nginx as a TCP proxy speaking the PROXY protocol (examples/deploy/nginx/gserve-stream.conf)',
   () => {
     it('passes the client address to gserve --proxy-protocol', async () => {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, startGserve, tempDir } from '../helpers/gserve.js';
-import { eventually } from '../helpers/files.js';
+import { pollUntil } from '../helpers/poll.js';
 import { get } from '../helpers/http.js';
 import { parseResponses, sendRaw } from '../helpers/raw.js';
 
@@ -24,7 +24,7 @@ function inFlight(sock: string): Promise<number> {
       { cwd: ROOT, timeout: 60_000 },
       (err, stdout) => {
         if (err) return reject(err);
-        const s = JSON.parse(stdout) as { workers: Array<{ inFlight: number }> };
+        const s: { workers: Array<{ inFlight: number }> } = JSON.parse(stdout);
         resolve(s.workers.reduce((n, w) => n + w.inFlight, 0));
       },
     ),
@@ -39,13 +39,15 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
       {
         what: 'HTTP/1.0 + TE',
         bytes:
-          'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+          'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\n' +
+          'Host: x\r\n\r\n',
         status: 400,
       },
       {
         what: 'trailer',
         bytes:
-          'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n',
+          'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n' +
+          'Content-Length: 5\r\n\r\n',
         status: 400,
       },
       { what: 'CONNECT', bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', status: 400 },
@@ -60,10 +62,10 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
       expect(responses[0]!.headers.connection, c.what).toBe('close');
       expect(closed, c.what).toBe(true);
     }
-    const seen = JSON.parse((await get(`${g.url}/__seen`)).body) as string[];
+    const seen: string[] = JSON.parse((await get(`${g.url}/__seen`)).body);
     expect(seen.filter((s) => s.includes('te10') || s.includes('example.com'))).toEqual([]);
     // The trailer's request reached the app (its head was sound) but is not left in flight.
-    await eventually(async () => (await inFlight(sock)) === 0, 'no request in flight');
+    await pollUntil(async () => (await inFlight(sock)) === 0, 'no request in flight');
     await g.waitForLog(/^Refused request: 400 /, { count: 3 });
   });
 });

@@ -7,7 +7,7 @@ import { get } from '../helpers/http.js';
 import { Gserve, ROOT, tempDir } from '../helpers/gserve.js';
 
 /**
- * The package as a user gets it: `npm pack`, installed from the tarball into an empty project, then
+ * The package the way a user gets it: `npm pack`, installed from the tarball into an empty project, then
  * the README's first run, a config file typed with defineConfig, and start() from code, all through
  * the installed copy (nothing from this checkout but the tarball).
  */
@@ -28,9 +28,8 @@ beforeAll(async () => {
     cwd: ROOT,
     maxBuffer: 1 << 24,
   });
-  const { filename, files } = (
-    JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
-  )[0]!;
+  const packs: Array<{ filename: string; files: Array<{ path: string }> }> = JSON.parse(packed.stdout);
+  const { filename, files } = packs[0]!;
   const paths = new Set(files.map((f) => f.path));
   for (const needed of [
     'bin/gserve',
@@ -123,8 +122,10 @@ describe('the published package', () => {
       `import { defineConfig, type FetchApp, type NodeApp } from '${pkg.name}';\n` +
         `export const app: NodeApp = (req, res) => { res.end(req.url); };\n` +
         `export const fetchApp: FetchApp = { fetch: (request) => new Response(request.url) };\n` +
-        `export default defineConfig({ $schema: './x.json', app: 'app:app', workers: 4, bind: ['0.0.0.0:8000'], logLevel: 'warning',\n` +
-        `  whenReady: (server) => server.log.info('ready %d', server.numWorkers), preFork: (server, worker) => void worker.generation });\n`,
+        `export default defineConfig({ $schema: './x.json', app: 'app:app', workers: 4, ` +
+        `bind: ['0.0.0.0:8000'], logLevel: 'warning',\n` +
+        `  whenReady: (server) => server.log.info('ready %d', server.numWorkers), ` +
+        `preFork: (server, worker) => void worker.generation });\n`,
     );
     const mistakes = {
       'bad-workers.ts': "workers: 'four'",
@@ -171,7 +172,8 @@ describe('the published package', () => {
     writeFileSync(
       join(dir, 'gserve.config.mjs'),
       `import { defineConfig } from '${pkg.name}';\n` +
-        `export default defineConfig({ app: 'app:app', workers: 1, whenReady: (server) => server.log.info('whenReady from a typed config: %d', server.numWorkers) });\n`,
+        `export default defineConfig({ app: 'app:app', workers: 1, whenReady: ` +
+        `(server) => server.log.info('whenReady from a typed config: %d', server.numWorkers) });\n`,
     );
     const g = startInstalled([], dir);
     await g.waitForLog(/^whenReady from a typed config: 1$/);
@@ -183,7 +185,8 @@ describe('the published package', () => {
     writeFileSync(
       join(project, 'script.mjs'),
       `import { start } from '${pkg.name}';\n` +
-        `const server = await start({ app: 'hello:app', settings: { bind: ['127.0.0.1:0'], workers: 2 }, output: 'ignore' });\n` +
+        `const server = await start({ app: 'hello:app', settings: { bind: ['127.0.0.1:0'], workers: 2 }, ` +
+        `output: 'ignore' });\n` +
         `const body = await (await fetch(server.url)).text();\n` +
         `const code = await server.stop();\n` +
         `console.log(JSON.stringify({ body, code, pid: server.pid, urls: server.urls }));\n`,
@@ -199,8 +202,10 @@ describe('the published package', () => {
     writeFileSync(
       join(project, 'fails.mjs'),
       `import { start } from '${pkg.name}';\n` +
-        `try { await start({ app: 'missing:app', settings: { bind: ['127.0.0.1:0'] }, output: 'ignore' }); console.log('started?'); }\n` +
-        `catch (err) { console.log(JSON.stringify({ code: err.code, exitCode: err.exitCode, message: err.message })); }\n`,
+        `try { await start({ app: 'missing:app', settings: { bind: ['127.0.0.1:0'] }, output: 'ignore' }); ` +
+        `console.log('started?'); }\n` +
+        `catch (err) { console.log(JSON.stringify({ ` +
+        `code: err.code, exitCode: err.exitCode, message: err.message })); }\n`,
     );
     const out = await run(process.execPath, ['fails.mjs'], { cwd: project, timeout: 60_000 });
     const result = JSON.parse(out.stdout);

@@ -1,25 +1,18 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deployApp, heldRequest } from '../helpers/deploy.js';
 import { BIN, Gserve, isAlive, ROOT, waitForExit } from '../helpers/gserve.js';
+import { missing, UNSHARE_PID } from '../helpers/needs.js';
 
 /**
- * gserve as PID 1 of a new PID namespace, as in a container without an init: the kernel gives
+ * gserve in PID 1 of a new PID namespace, like in a container without an init: the kernel gives
  * PID 1 no default signal actions, so TERM and INT do nothing unless gserve handles them itself.
  */
-const UNSHARE = ['--pid', '--fork', '--mount-proc'];
-const probe = spawnSync('unshare', [...UNSHARE, 'true'], { encoding: 'utf8' });
-const unavailable = probe.error
-  ? `unshare is not installed (${probe.error.message})`
-  : probe.status !== 0
-    ? `unshare --pid is not permitted here: ${probe.stderr.trim()}`
-    : null;
-if (unavailable) console.warn(`pid1.test.ts skipped: ${unavailable}`);
 
 interface Namespaced {
   g: Gserve;
-  /** gserve's PID as seen from here (it is 1 inside its namespace). */
+  /** gserve's PID seen from here (it is 1 inside its namespace). */
   hostPid: number;
   /** Every process in the namespace, by host PID. */
   members(): number[];
@@ -48,7 +41,7 @@ const pidNamespace = (pid: number): string | null => {
 async function startAsPid1(args: string[], workers: number): Promise<Namespaced> {
   const child = spawn(
     'unshare',
-    [...UNSHARE, process.execPath, BIN, '-b', '127.0.0.1:0', '--log-level', 'debug', ...args],
+    [...UNSHARE_PID, process.execPath, BIN, '-b', '127.0.0.1:0', '--log-level', 'debug', ...args],
     {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,7 +61,7 @@ async function startAsPid1(args: string[], workers: number): Promise<Namespaced>
   return entry;
 }
 
-describe.skipIf(unavailable !== null)('gserve as PID 1 (unshare --pid)', () => {
+describe.skipIf(missing('unshare --pid'))('gserve as PID 1 (unshare --pid)', () => {
   it('stops gracefully on TERM: the in-flight request completes, every worker exits, exit code 0', async () => {
     const { g, hostPid, members } = await startAsPid1(['-w', '2', '--graceful-timeout', '120', deployApp('node')], 2);
     expect(g.lines.find((l) => /^Starting gserve/.test(l.msg))?.pid).toBe(1);

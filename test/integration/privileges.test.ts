@@ -25,13 +25,14 @@ function worldReadableApp(): string {
   const file = join(dir, 'whoami.mjs');
   writeFileSync(
     file,
-    'export const app = (req, res) => res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), pid: process.pid }));\n',
+    'export const app = (req, res) => res.end(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), ' +
+      'groups: process.getgroups(), pid: process.pid }));\n',
   );
   chmodSync(file, 0o644);
   return file;
 }
 
-/** A free port below 1024: only root may bind it, so a worker running as nobody serving it got it from the master. */
+/** A free port below 1024: only root may bind it, so a worker under nobody serving it got it from the master. */
 async function freePrivilegedPort(): Promise<number> {
   for (let port = 1023; port > 800; port--) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -44,7 +45,7 @@ async function freePrivilegedPort(): Promise<number> {
   throw new Error('no free port in 801..1023');
 }
 
-/** Tests run as root on the project machine; elsewhere the refusal itself is what can be checked. */
+/** Tests run under root on the project machine; elsewhere the refusal itself is what can be checked. */
 async function expectRootNeeded(): Promise<void> {
   const r = await runCli(['--user', 'nobody', '-b', '127.0.0.1:0', worldReadableApp()]);
   expect(r.code).toBe(2);
@@ -84,11 +85,13 @@ describe('--user and --group', () => {
   it.each([
     [
       ['--user', 'no-such-user-15b'],
-      'Unknown user "no-such-user-15b" (--user): no such user on this system. Give an existing user name or a numeric uid.',
+      'Unknown user "no-such-user-15b" (--user): no such user on this system. ' +
+        'Give an existing user name or a numeric uid.',
     ],
     [
       ['--group', 'no-such-group-15b'],
-      'Unknown group "no-such-group-15b" (--group): no such group on this system. Give an existing group name or a numeric gid.',
+      'Unknown group "no-such-group-15b" (--group): no such group on this system. ' +
+        'Give an existing group name or a numeric gid.',
     ],
   ])('%j: one clear line, exit 2, nothing bound', async (flags, message) => {
     const dir = tempDir();

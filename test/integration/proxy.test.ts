@@ -152,11 +152,11 @@ describe('forwarded client in every gateway interface', () => {
 describe('PROXY protocol', () => {
   it('takes the client address from a v1 header of a trusted peer, for node and fetch apps', async () => {
     const g = await startGserve(['--proxy-protocol', app('node-peer')]);
-    // Header and request in one write, as HAProxy sends them.
+    // Header and request in one write, the way HAProxy sends them.
     const r = parseResponse(await rawExchange({ port: g.port }, `PROXY TCP4 203.0.113.7 10.0.0.1 4242 80\r\n${GET}`));
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toMatchObject({ remoteAddress: '203.0.113.7', remotePort: 4242, url: '/x?y=1' });
-    // Without a header the connection is served as usual, with the real peer.
+    // Without a header the connection is served normally, with the real peer.
     const direct = JSON.parse((await get(g.url + '/')).body);
     expect(direct.remoteAddress).toMatch(/127\.0\.0\.1$/);
 

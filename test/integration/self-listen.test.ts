@@ -4,16 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
+import { freePort } from '../helpers/ports.js';
 
 const app = join(FIXTURES, 'apps', 'express-self-listen.js');
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 
 function refused(port: number): Promise<string> {
   return new Promise((resolve) => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, isAlive, startGserve, tempDir, waitForExit, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { killQuietly, pollUntil, usr2 } from '../helpers/signals.js';
+import { pollUntil } from '../helpers/poll.js';
+import { killQuietly, usr2 } from '../helpers/signals.js';
 
 /**
  * docs/signals.md, row by row: the real signal to the real master. Supervision rules
@@ -58,40 +59,46 @@ describe('signals', () => {
     for (const pid of g.workerPids) await waitForExit(pid);
   });
 
-  it('HUP: new workers serve the edited app with the new config; bind changes are reported; old workers stop gracefully', async () => {
-    const dir = tempDir();
-    const writeApp = (text: string) =>
-      writeFileSync(
-        join(dir, 'app.mjs'),
-        `export const app = (req, res) => res.end(${JSON.stringify(text)} + ' ' + process.env.GSERVE_WORKER_GENERATION);\n`,
-      );
-    const writeConfig = (values: object) =>
-      writeFileSync(
-        join(dir, 'gserve.config.json'),
-        JSON.stringify({ app: 'app.mjs', bind: ['127.0.0.1:0'], ...values }),
-      );
-    writeApp('v1');
-    writeConfig({ workers: 1 });
-    const g = await startGserve([], { cwd: dir, noBind: true });
-    const url = g.url;
-    expect((await get(url)).body).toBe('v1 0');
+  it(
+    'HUP: new workers serve the edited app with the new config; bind changes are reported; ' +
+      'old workers stop gracefully',
+    async () => {
+      const dir = tempDir();
+      const writeApp = (text: string) =>
+        writeFileSync(
+          join(dir, 'app.mjs'),
+          `export const app = (req, res) => res.end(${JSON.stringify(text)} + ' ' + ` +
+            `process.env.GSERVE_WORKER_GENERATION);\n`,
+        );
+      const writeConfig = (values: object) =>
+        writeFileSync(
+          join(dir, 'gserve.config.json'),
+          JSON.stringify({ app: 'app.mjs', bind: ['127.0.0.1:0'], ...values }),
+        );
+      writeApp('v1');
+      writeConfig({ workers: 1 });
+      const g = await startGserve([], { cwd: dir, noBind: true });
+      const url = g.url;
+      expect((await get(url)).body).toBe('v1 0');
 
-    writeApp('v2');
-    writeConfig({ workers: 2, bind: ['127.0.0.1:1'] });
-    g.signal('SIGHUP');
-    await g.waitForLog(/^Reloaded: generation 1 is serving/);
-    await g.until(() => exitsOf(g) >= 1, 'the old worker to exit');
-    expect(
-      g.lines.some((l) =>
-        /^Setting "bind" changed \(\["127.0.0.1:0"\] -> \["127.0.0.1:1"\]\) but needs a stop and start to apply; still using/.test(
-          l.msg,
+      writeApp('v2');
+      writeConfig({ workers: 2, bind: ['127.0.0.1:1'] });
+      g.signal('SIGHUP');
+      await g.waitForLog(/^Reloaded: generation 1 is serving/);
+      await g.until(() => exitsOf(g) >= 1, 'the old worker to exit');
+      expect(
+        g.lines.some((l) =>
+          l.msg.startsWith(
+            'Setting "bind" changed (["127.0.0.1:0"] -> ["127.0.0.1:1"]) ' +
+              'but needs a stop and start to apply; still using',
+          ),
         ),
-      ),
-    ).toBe(true);
-    expect(g.lines.filter((l) => /^Worker exited .*: reloaded$/.test(l.msg))).toHaveLength(1);
-    expect(workersReady(g)).toBe(3); // one of generation 0, two of generation 1
-    expect((await get(url)).body).toBe('v2 1'); // same port: the listener never closed
-  });
+      ).toBe(true);
+      expect(g.lines.filter((l) => /^Worker exited .*: reloaded$/.test(l.msg))).toHaveLength(1);
+      expect(workersReady(g)).toBe(3); // one of generation 0, two of generation 1
+      expect((await get(url)).body).toBe('v2 1'); // same port: the listener never closed
+    },
+  );
 
   it('HUP with an app that no longer loads keeps the old workers serving', async () => {
     const dir = tempDir();
@@ -171,13 +178,15 @@ describe('signals', () => {
     expect((await get(g.url)).status).toBe(200);
   });
 
-  it('USR2 starts a new master on the same sockets; the pidfile moves to .oldbin; stopping the new one rolls back', async () => {
+  it('USR2 starts a new master on the same sockets, the pidfile moves to .oldbin; stopping it rolls back', async () => {
     const dir = tempDir();
     const pidfile = join(dir, 'g.pid');
     const config = join(dir, 'gserve.config.cjs');
     writeFileSync(
       config,
-      `module.exports = { preExec: (server) => require('fs').writeFileSync(${JSON.stringify(join(dir, 'pre-exec'))}, String(server.pid)) };\n`,
+      `module.exports = { preExec: ` +
+        `(server) => require('fs').writeFileSync(${JSON.stringify(join(dir, 'pre-exec'))}, ` +
+        `String(server.pid)) };\n`,
     );
     const g = await startGserve(['-c', config, '-p', pidfile, app('generation')]);
     const newMaster = await usr2(g, pidfile);

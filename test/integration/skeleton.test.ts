@@ -1,21 +1,12 @@
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, isAlive, runGserve, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { freePort } from '../helpers/ports.js';
 
 const app = (name: string) => `${join(FIXTURES, 'apps', name)}`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('serving', () => {
   it('serves a node app from every worker of -w 2', async () => {
@@ -25,7 +16,7 @@ describe('serving', () => {
       const responses = await Promise.all(Array.from({ length: 8 }, () => get(g.url + '/')));
       for (const r of responses) {
         expect(r.status).toBe(200);
-        pids.add(r.headers['x-worker-pid'] as string);
+        pids.add(String(r.headers['x-worker-pid']));
       }
     }
     expect(pids.size).toBe(2);
@@ -87,7 +78,8 @@ describe('settings sources', () => {
     const r = await runGserve([app('node-pid')], { env: { GSERVE_WORKERS: 'lots' } });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
-      'Invalid value for setting "workers" from environment variable GSERVE_WORKERS: expected an integer from 1 to 1024, or auto (one per CPU this process may use), got "lots"',
+      'Invalid value for setting "workers" from environment variable GSERVE_WORKERS: ' +
+        'expected an integer from 1 to 1024, or auto (one per CPU this process may use), got "lots"',
     );
     const flag = await runGserve(['--timeout', '-3', app('node-pid')]);
     expect(flag.code).toBe(2);

@@ -21,86 +21,90 @@ const ENGINES = [
 const HEAD = 'GET / HTTP/1.1\r\nHost: x\r\n';
 
 describe.each(ENGINES)('slow clients, $name', ({ app, args = [] }) => {
-  it('cuts off a slowloris, a silent client, a stalled body and an idle keep-alive; ends a connection after --max-keepalive-requests', async () => {
-    const g = await startGserve([
-      ...args,
-      '--header-timeout',
-      '1',
-      '--request-timeout',
-      '1',
-      '--keep-alive',
-      '2',
-      '--max-keepalive-requests',
-      '3',
-      app,
-    ]);
+  it(
+    'cuts off a slowloris, a silent client, a stalled body and an idle keep-alive; ' +
+      'ends a connection after --max-keepalive-requests',
+    async () => {
+      const g = await startGserve([
+        ...args,
+        '--header-timeout',
+        '1',
+        '--request-timeout',
+        '1',
+        '--keep-alive',
+        '2',
+        '--max-keepalive-requests',
+        '3',
+        app,
+      ]);
 
-    // A slowloris trickles its head a byte at a time: 408 once --header-timeout has passed since its
-    // first byte, although every byte came well within any idle time.
-    const slowloris = async () => {
-      const trickle = `${HEAD}X-Slow: ${'s'.repeat(400)}\r\n\r\n`;
-      const socket = connect(g.port, '127.0.0.1');
-      let sent = 0;
-      let received = '';
-      socket.on('data', (d) => (received += d.toString('latin1')));
-      socket.on('error', () => {});
-      const ticker = setInterval(() => {
-        if (sent < trickle.length && !socket.destroyed) socket.write(trickle[sent++]!);
-      }, 50);
-      await new Promise((resolve) => socket.on('close', resolve));
-      clearInterval(ticker);
-      expect(sent).toBeLessThan(trickle.length);
-      const [response] = parseResponses(Buffer.from(received, 'latin1'));
-      expect(response!.status).toBe(408);
-      expect(response!.headers.connection).toBe('close');
-      expect(response!.body).toMatch(/--header-timeout/);
-    };
+      // A slowloris trickles its head a byte at a time: 408 once --header-timeout has passed since its
+      // first byte, although every byte came well within any idle time.
+      const slowloris = async () => {
+        const trickle = `${HEAD}X-Slow: ${'s'.repeat(400)}\r\n\r\n`;
+        const socket = connect(g.port, '127.0.0.1');
+        let sent = 0;
+        let received = '';
+        socket.on('data', (d) => (received += d.toString('latin1')));
+        socket.on('error', () => {});
+        const ticker = setInterval(() => {
+          if (sent < trickle.length && !socket.destroyed) socket.write(trickle[sent++]!);
+        }, 50);
+        await new Promise((resolve) => socket.on('close', resolve));
+        clearInterval(ticker);
+        expect(sent).toBeLessThan(trickle.length);
+        const [response] = parseResponses(Buffer.from(received, 'latin1'));
+        expect(response!.status).toBe(408);
+        expect(response!.headers.connection).toBe('close');
+        expect(response!.body).toMatch(/--header-timeout/);
+      };
 
-    // A connection that never sends a byte is closed without an answer.
-    const silent = async () => {
-      const { data, closed } = await sendRaw(g.port, '');
-      expect(closed).toBe(true);
-      expect(data.length).toBe(0);
-    };
+      // A connection that never sends a byte is closed without an answer.
+      const silent = async () => {
+        const { data, closed } = await sendRaw(g.port, '');
+        expect(closed).toBe(true);
+        expect(data.length).toBe(0);
+      };
 
-    // A body that stops arriving gets 408 (--request-timeout).
-    const stalledBody = async () => {
-      const { data, closed } = await sendRaw(
-        g.port,
-        `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'b'.repeat(10)}`,
-      );
-      expect(closed).toBe(true);
-      const [response] = parseResponses(data);
-      expect(response!.status).toBe(408);
-      expect(response!.body).toMatch(/--request-timeout/);
-    };
+      // A body that stops arriving gets 408 (--request-timeout).
+      const stalledBody = async () => {
+        const { data, closed } = await sendRaw(
+          g.port,
+          `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${'b'.repeat(10)}`,
+        );
+        expect(closed).toBe(true);
+        const [response] = parseResponses(data);
+        expect(response!.status).toBe(408);
+        expect(response!.body).toMatch(/--request-timeout/);
+      };
 
-    // An idle keep-alive connection is closed after --keep-alive, not before answering.
-    const idleKeepAlive = async () => {
-      const conn = await RawConnection.open(g.port);
-      const first = await conn.request(`${HEAD}\r\n`);
-      expect(first.status).toBe(200);
-      expect(first.headers.connection).not.toBe('close');
-      await conn.closed;
-      await expect(conn.nextResponse()).rejects.toThrow(/closed/);
-    };
+      // An idle keep-alive connection is closed after --keep-alive, not before answering.
+      const idleKeepAlive = async () => {
+        const conn = await RawConnection.open(g.port);
+        const first = await conn.request(`${HEAD}\r\n`);
+        expect(first.status).toBe(200);
+        expect(first.headers.connection).not.toBe('close');
+        await conn.closed;
+        await expect(conn.nextResponse()).rejects.toThrow(/closed/);
+      };
 
-    // The third request on a connection is the last: Connection: close, then the close.
-    const maxRequests = async () => {
-      const conn = await RawConnection.open(g.port);
-      for (let i = 1; i <= 3; i++) {
-        const r = await conn.request(`GET /k${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
-        expect(r.status).toBe(200);
-        expect(r.headers.connection === 'close').toBe(i === 3);
-      }
-      await conn.closed;
-    };
+      // The third request on a connection is the last: Connection: close, then the close.
+      const maxRequests = async () => {
+        const conn = await RawConnection.open(g.port);
+        for (let i = 1; i <= 3; i++) {
+          const r = await conn.request(`GET /k${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+          expect(r.status).toBe(200);
+          expect(r.headers.connection === 'close').toBe(i === 3);
+        }
+        await conn.closed;
+      };
 
-    await Promise.all([slowloris(), silent(), stalledBody(), idleKeepAlive(), maxRequests()]);
-    expect((await get(g.url)).status).toBe(200);
-    // The slowloris and the stalled body, each on one info line.
-    await g.waitForLog(/^Refused request: 408 /, { count: 2 });
-  });
+      await Promise.all([slowloris(), silent(), stalledBody(), idleKeepAlive(), maxRequests()]);
+      expect((await get(g.url)).status).toBe(200);
+      // The slowloris and the stalled body, each on one info line.
+      await g.waitForLog(/^Refused request: 408 /, { count: 2 });
+    },
+  );
 
   it('serves normal requests while 500 slow connections are held open, then times them all out', async () => {
     const g = await startGserve([...args, '--header-timeout', '5', app]);

@@ -3,31 +3,35 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, isAlive, runGserve, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { pollUntil } from '../helpers/signals.js';
+import { pollUntil } from '../helpers/poll.js';
 
 /** The master's supervision rules from docs/signals.md, each against the real binary. */
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
 
 describe('supervision', () => {
-  it('a handler that blocks its event loop forever gets its worker aborted after --timeout and replaced; the other keeps serving', async () => {
-    const g = await startGserve(['-w', '2', '--timeout', '2', app('generation')]);
-    const blocked = get(g.url + '/block').catch((err: Error) => err);
-    const [line] = await g.waitForLog(/^WORKER TIMEOUT \(pid: \d+\): no heartbeat for 2 s/);
-    const victim = Number(/pid: (\d+)/.exec(line!.msg)![1]);
-    expect(await blocked).toBeInstanceOf(Error); // its connection died with it
-    await waitForExit(victim);
-    await g.waitForLog(new RegExp(`^Worker exited \\(pid: ${victim}\\): timed out after 2 s`));
-    await g.waitForWorkers(3); // the replacement
-    const served = new Set<string>();
-    for (let i = 0; i < 40; i++) {
-      const r = await get(g.url);
-      expect(r.status).toBe(200);
-      served.add(r.headers['x-worker-pid'] as string);
-    }
-    expect(served.has(String(victim))).toBe(false);
-    expect(isAlive(g.pid)).toBe(true);
-  });
+  it(
+    'a handler that blocks its event loop forever gets its worker aborted after --timeout and replaced; ' +
+      'the other keeps serving',
+    async () => {
+      const g = await startGserve(['-w', '2', '--timeout', '2', app('generation')]);
+      const blocked = get(g.url + '/block').catch((err: Error) => err);
+      const [line] = await g.waitForLog(/^WORKER TIMEOUT \(pid: \d+\): no heartbeat for 2 s/);
+      const victim = Number(/pid: (\d+)/.exec(line!.msg)![1]);
+      expect(await blocked).toBeInstanceOf(Error); // its connection died with it
+      await waitForExit(victim);
+      await g.waitForLog(new RegExp(`^Worker exited \\(pid: ${victim}\\): timed out after 2 s`));
+      await g.waitForWorkers(3); // the replacement
+      const served = new Set<string>();
+      for (let i = 0; i < 40; i++) {
+        const r = await get(g.url);
+        expect(r.status).toBe(200);
+        served.add(String(r.headers['x-worker-pid']));
+      }
+      expect(served.has(String(victim))).toBe(false);
+      expect(isAlive(g.pid)).toBe(true);
+    },
+  );
 
   it('--max-requests with jitter recycles a worker gracefully, and every request is answered', async () => {
     const g = await startGserve(['--max-requests', '5', '--max-requests-jitter', '2', app('generation')]);
@@ -35,7 +39,7 @@ describe('supervision', () => {
     for (let i = 0; i < 20; i++) {
       const r = await get(g.url);
       expect(r.status).toBe(200);
-      pids.add(r.headers['x-worker-pid'] as string);
+      pids.add(String(r.headers['x-worker-pid']));
     }
     expect(pids.size).toBeGreaterThanOrEqual(2);
     const [first] = await g.waitForLog(/^Recycling worker \(pid: \d+\): served \d+ requests \(maxRequests\)/);
@@ -61,7 +65,7 @@ describe('supervision', () => {
     expect(r.stderr).toMatch(/gserve: error: Failed to load app module .*database URL is not set/);
   });
 
-  it('workers that crash soon after boot are respawned with growing delays, and TERM still stops the master', async () => {
+  it('workers crashing soon after boot are respawned with growing delays; TERM still stops the master', async () => {
     const g = await startGserve([app('crash-soon')], { workers: 0 });
     const lines = await g.waitForLog(/^Workers are dying soon after boot/, { count: 4 });
     const delays = lines.map((l) => Number(/next respawn in (\d+) ms/.exec(l.msg)![1]));
@@ -94,7 +98,8 @@ describe('server hooks', () => {
     const events = join(dir, 'events.log');
     const config = join(dir, 'gserve.config.cjs');
     const record = (name: string, extra = '') =>
-      `${name}: (...a) => require('fs').appendFileSync(${JSON.stringify(events)}, '${name} ' + process.pid + ${extra || "''"} + '\\n')`;
+      `${name}: (...a) => require('fs').appendFileSync(${JSON.stringify(events)}, ` +
+      `'${name} ' + process.pid + ${extra || "''"} + '\\n')`;
     writeFileSync(
       config,
       `module.exports = {
@@ -152,7 +157,8 @@ describe('server hooks', () => {
     const r = await runGserve([app('node-pid')], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
-      'gserve: error: The onStarting hook failed: vault is sealed. Fix the hook in the config file; gserve did not start. [GSERVE_E_HOOK]',
+      'gserve: error: The onStarting hook failed: vault is sealed. Fix the hook in the config file; ' +
+        'gserve did not start. [GSERVE_E_HOOK]',
     );
     expect(r.g.lines.some((l) => /^Booting worker/.test(l.msg))).toBe(false);
   });

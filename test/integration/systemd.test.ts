@@ -1,17 +1,15 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deployApp, getWith } from '../helpers/deploy.js';
 import { BIN, Gserve, ROOT, tempDir } from '../helpers/gserve.js';
+import { missing } from '../helpers/needs.js';
 
 /**
  * examples/deploy/systemd, run with systemd-socket-activate (Debian's systemd package): it owns
- * the socket and starts the unit's ExecStart command on the first connection, as systemd does.
+ * the socket and starts the unit's ExecStart command on the first connection, like systemd.
  */
-const probe = spawnSync('systemd-socket-activate', ['--help'], { encoding: 'utf8' });
-const unavailable = probe.error ? 'systemd-socket-activate is not installed (apt-get install systemd)' : null;
-if (unavailable) console.warn(`systemd.test.ts skipped: ${unavailable}`);
 
 const unitValue = (file: string, key: string) => {
   const m = new RegExp(`^${key}=(.*)$`, 'm').exec(readFileSync(join(ROOT, 'examples/deploy/systemd', file), 'utf8'));
@@ -26,7 +24,7 @@ afterEach(async () => {
 
 const getOverSocket = (socketPath: string, path: string) => getWith({ socketPath, path });
 
-describe.skipIf(unavailable !== null)('systemd socket activation (examples/deploy/systemd)', () => {
+describe.skipIf(missing('systemd-socket-activate'))('systemd socket activation (examples/deploy/systemd)', () => {
   it('starts gserve with the unit command line on the first connection, which waits and is served', async () => {
     expect(unitValue('gserve.socket', 'ListenStream')).toBe('/run/gserve/gserve.sock');
     const socketPath = join(tempDir(), 'gserve.sock');
@@ -48,7 +46,7 @@ describe.skipIf(unavailable !== null)('systemd socket activation (examples/deplo
     const first = await getOverSocket(socketPath, '/first');
     expect(first.status).toBe(200);
     expect(JSON.parse(first.body).path).toBe('/first');
-    // gserve found the socket through LISTEN_FDS, as file descriptor 3.
+    // gserve found the socket through LISTEN_FDS: file descriptor 3.
     expect(g.lines.some((l) => l.msg.startsWith('Listening at: systemd fd 3') && l.msg.endsWith(`(${g.pid})`))).toBe(
       true,
     );

@@ -5,19 +5,17 @@ import { connect as http2Connect } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { makeCerts, type TestCerts } from '../helpers/certs.js';
+import { describe, expect, it } from 'vitest';
+import { testCerts } from '../helpers/certs.js';
+import { missing } from '../helpers/needs.js';
 import { connectBehindProxy } from '../helpers/raw.js';
 import { FIXTURES, runGserve, startGserve } from '../helpers/gserve.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
 
-let certs: TestCerts | null = null;
-beforeAll(() => {
-  certs = makeCerts();
-});
-
-const tlsArgs = () => ['--certfile', certs!.cert, '--keyfile', certs!.key];
+/** Every test here serves TLS with a certificate made by openssl. */
+const NO_OPENSSL = missing('openssl');
+const tlsArgs = () => ['--certfile', testCerts().cert, '--keyfile', testCerts().key];
 
 function httpsGet(
   port: number,
@@ -26,7 +24,15 @@ function httpsGet(
 ): Promise<{ status: number; body: string; alpn: string | false | null }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: '127.0.0.1', servername: 'localhost', port, path, ca: readFileSync(certs!.cert), agent: false, ...extra },
+      {
+        host: '127.0.0.1',
+        servername: 'localhost',
+        port,
+        path,
+        ca: readFileSync(testCerts().cert),
+        agent: false,
+        ...extra,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8').on('data', (c) => (body += c));
@@ -43,7 +49,7 @@ function httpsGet(
 /** One HTTP/1.1 request over TLS on an already connected socket; the response body. */
 function tlsGetOver(raw: Socket, path: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const tls = tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert) }, () =>
+    const tls = tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(testCerts().cert) }, () =>
       tls.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`),
     );
     let out = '';
@@ -58,7 +64,7 @@ function h2Get(
   path: string,
 ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const session = http2Connect(`https://localhost:${port}`, { ca: readFileSync(certs!.cert) });
+    const session = http2Connect(`https://localhost:${port}`, { ca: readFileSync(testCerts().cert) });
     session.on('error', reject);
     const stream = session.request({ ':path': path });
     let body = '';
@@ -77,19 +83,13 @@ function h2Get(
 function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile('curl', ['-sS', '--max-time', '30', ...args], (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
 }
 
-async function curlHasHttp2(): Promise<boolean> {
-  const { code, stdout } = await curl(['-V']);
-  return code === 0 && /^Features:.*\bHTTP2\b/m.test(stdout);
-}
-
-describe('TLS', () => {
+describe.skipIf(NO_OPENSSL)('TLS', () => {
   it('serves HTTPS to node and fetch apps; the scheme is https', async () => {
-    if (!certs) return;
     const g = await startGserve([...tlsArgs(), app('node-peer')]);
     expect(g.lines.some((l) => /^Listening at: https:\/\/127\.0\.0\.1:\d+ /.test(l.msg))).toBe(true);
     const r = await httpsGet(g.port, '/n');
@@ -112,7 +112,7 @@ describe('TLS', () => {
   });
 
   it('asks for client certificates with --cert-reqs required and --ca-certs', async () => {
-    if (!certs) return;
+    const certs = testCerts();
     const g = await startGserve([...tlsArgs(), '--ca-certs', certs.cert, '--cert-reqs', 'required', app('node-peer')]);
     const withCert = await httpsGet(g.port, '/', { cert: readFileSync(certs.cert), key: readFileSync(certs.key) });
     expect(withCert.status).toBe(200);
@@ -120,7 +120,6 @@ describe('TLS', () => {
   });
 
   it('reads a PROXY protocol header before the TLS handshake, sent apart or with the ClientHello', async () => {
-    if (!certs) return;
     const g = await startGserve([...tlsArgs(), '--proxy-protocol', app('node-peer')]);
     const header = 'PROXY TCP6 2001:db8::5 2001:db8::1 6000 443\r\n';
     const apart = netConnect(g.port, '127.0.0.1');
@@ -133,10 +132,10 @@ describe('TLS', () => {
   });
 
   it('stops at startup with one line for an unreadable or mismatched certificate', async () => {
-    if (!certs) return;
-    const missing = await runGserve(['--certfile', join(certs.dir, 'nope.pem'), app('fetch-url')]);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/Cannot read --certfile .*nope\.pem: ENOENT.*GSERVE_E_TLS/);
+    const certs = testCerts();
+    const unreadable = await runGserve(['--certfile', join(certs.dir, 'nope.pem'), app('fetch-url')]);
+    expect(unreadable.code).toBe(2);
+    expect(unreadable.stderr).toMatch(/Cannot read --certfile .*nope\.pem: ENOENT.*GSERVE_E_TLS/);
     const garbage = join(certs.dir, 'garbage.pem');
     writeFileSync(garbage, 'not a pem\n');
     const bad = await runGserve(['--certfile', certs.cert, '--keyfile', garbage, app('fetch-url')]);
@@ -148,14 +147,13 @@ describe('TLS', () => {
     const noTls = await runGserve(['--http2', app('fetch-url')]);
     expect(noTls.code).toBe(2);
     expect(noTls.stderr).toMatch(/--http2 needs TLS/);
-    for (const r of [missing, bad, ciphers, noTls]) expect(r.stderr).not.toMatch(/\n\s+at /);
+    for (const r of [unreadable, bad, ciphers, noTls]) expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
 
-describe('TLS and the PROXY protocol in every worker class', () => {
+describe.skipIf(NO_OPENSSL)('TLS and the PROXY protocol in every worker class', () => {
   for (const workerClass of ['sync', 'thread']) {
     it(`-k ${workerClass}: reads the PROXY header, then TLS, for a node app`, async () => {
-      if (!certs) return;
       const g = await startGserve(['-k', workerClass, ...tlsArgs(), '--proxy-protocol', app('node-peer')]);
       const raw = await connectBehindProxy(g.port, 'PROXY TCP4 198.51.100.9 10.0.0.1 8123 443\r\n');
       const body = await tlsGetOver(raw, '/k');
@@ -169,10 +167,9 @@ describe('TLS and the PROXY protocol in every worker class', () => {
   }
 });
 
-describe('HTTP/2', () => {
+describe.skipIf(NO_OPENSSL)('HTTP/2', () => {
   for (const fixture of ['node-peer', 'fetch-url']) {
     it(`serves h2 with ALPN and falls back to HTTP/1.1 (${fixture} app)`, async () => {
-      if (!certs) return;
       const g = await startGserve([...tlsArgs(), '--http2', app(fixture)]);
       const h2 = await h2Get(g.port, '/two?x=1');
       expect(h2.status).toBe(200);
@@ -186,11 +183,11 @@ describe('HTTP/2', () => {
       expect(h1.status).toBe(200);
       expect(h1.alpn).toBe('http/1.1');
       if (fixture === 'node-peer') expect(JSON.parse(h1.body).httpVersion).toBe('1.1');
+    });
 
-      if (!(await curlHasHttp2())) {
-        console.log('SKIP: curl with HTTP/2 is missing (Debian package curl)');
-        return;
-      }
+    it.skipIf(missing('curl with HTTP/2'))(`serves curl --http2, GET and POST (${fixture} app)`, async () => {
+      const certs = testCerts();
+      const g = await startGserve([...tlsArgs(), '--http2', app(fixture)]);
       const c = await curl([
         '--http2',
         '--cacert',
@@ -218,9 +215,8 @@ describe('HTTP/2', () => {
   }
 });
 
-describe('HTTP/2 behind a PROXY protocol balancer', () => {
+describe.skipIf(NO_OPENSSL)('HTTP/2 behind a PROXY protocol balancer', () => {
   it('reads the PROXY header, then negotiates h2 (header sent apart or with the ClientHello)', async () => {
-    if (!certs) return;
     const g = await startGserve([...tlsArgs(), '--http2', '--proxy-protocol', app('node-peer')]);
     const header = 'PROXY TCP4 192.0.2.44 10.0.0.1 7777 443\r\n';
     const apart = netConnect(g.port, '127.0.0.1');
@@ -229,7 +225,12 @@ describe('HTTP/2 behind a PROXY protocol balancer', () => {
     for (const raw of [apart, await connectBehindProxy(g.port, header)]) {
       const session = http2Connect(`https://localhost:${g.port}`, {
         createConnection: () =>
-          tlsConnect({ socket: raw, servername: 'localhost', ca: readFileSync(certs!.cert), ALPNProtocols: ['h2'] }),
+          tlsConnect({
+            socket: raw,
+            servername: 'localhost',
+            ca: readFileSync(testCerts().cert),
+            ALPNProtocols: ['h2'],
+          }),
       });
       const stream = session.request({ ':path': '/behind' });
       let body = '';
@@ -250,9 +251,9 @@ describe('HTTP/2 behind a PROXY protocol balancer', () => {
   });
 });
 
-describe('HTTP/2 graceful stop', () => {
+describe.skipIf(NO_OPENSSL)('HTTP/2 graceful stop', () => {
   it('answers the stream in flight, sends GOAWAY to idle sessions, and exits on TERM', async () => {
-    if (!certs) return;
+    const certs = testCerts();
     const g = await startGserve([...tlsArgs(), '--http2', app('node-pid')]);
     const session = http2Connect(`https://localhost:${g.port}`, { ca: readFileSync(certs.cert) });
     session.on('error', () => {});
@@ -271,9 +272,9 @@ describe('HTTP/2 graceful stop', () => {
   });
 });
 
-describe('HTTP/2 idle sessions', () => {
+describe.skipIf(NO_OPENSSL)('HTTP/2 idle sessions', () => {
   it('closes a session idle for --keep-alive, but not one whose stream waits on a slow app', async () => {
-    if (!certs) return;
+    const certs = testCerts();
     const g = await startGserve([...tlsArgs(), '--http2', '--keep-alive', '1', app('node-pid')]);
     const session = http2Connect(`https://localhost:${g.port}`, { ca: readFileSync(certs.cert) });
     session.on('error', () => {});

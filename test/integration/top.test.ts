@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { missing } from '../helpers/needs.js';
+import { pollUntil } from '../helpers/poll.js';
 
 /**
  * `gserve top` in a real terminal: tmux (its own server socket, so other tmux users are untouched)
@@ -28,14 +30,16 @@ async function screenShows(
   act?: () => Promise<unknown>,
   timeoutMs = 30_000,
 ): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const text = screen();
-    if (test(text)) return text;
-    if (Date.now() > deadline) throw new Error(`the screen never showed ${what}:\n${text}`);
-    if (act) await act();
-    else await new Promise((r) => setTimeout(r, 50));
-  }
+  return pollUntil(
+    async () => {
+      const text = screen();
+      if (test(text)) return text;
+      await act?.();
+      return false;
+    },
+    () => `the screen to show ${what}:\n${screen()}`,
+    { timeoutMs },
+  );
 }
 
 /** The row of a worker on the screen, split into its columns, keyed by the header. */
@@ -49,7 +53,7 @@ function row(text: string, pid: number): Record<string, string> | null {
   return Object.fromEntries(names.map((n, i) => [n, cells[i]!]));
 }
 
-describe('gserve top', () => {
+describe.skipIf(missing('tmux'))('gserve top', () => {
   it('shows every worker live (state, req/s, in flight, p50/p99, RSS, CPU %, restarts) and quits on q', async () => {
     const control = join(tempDir(), 'gserve.ctl');
     const g = await startGserve(['--control-socket', control, '-w', '2', join(FIXTURES, 'apps/node-pid.js')]);
@@ -77,7 +81,7 @@ describe('gserve top', () => {
     expect(busy.P99).toMatch(/ms$/);
     expect(Number(busy['CPU%'])).toBeGreaterThanOrEqual(0);
 
-    // A request held open shows as in flight (node-pid's /slow answers after ?ms=).
+    // A request held open shows in flight (node-pid's /slow answers after ?ms=).
     const slow = get(`${g.url}/slow?ms=60000`).catch(() => null);
     await screenShows((t) => [a, b].some((pid) => row(t, pid!)?.['IN-FLIGHT'] === '1'), 'a request in flight');
 

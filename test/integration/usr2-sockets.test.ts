@@ -16,7 +16,7 @@ function statusJson(
       { cwd: ROOT, timeout: 60_000 },
       (err, stdout, stderr) =>
         resolve({
-          code: err ? ((err as { code?: number }).code ?? 1) : 0,
+          code: err ? (typeof err.code === 'number' ? err.code : 1) : 0,
           status: err ? undefined : JSON.parse(stdout),
           stderr,
         }),
@@ -25,7 +25,7 @@ function statusJson(
 }
 
 describe('USR2 passes the control socket and the metrics listener to the new master', () => {
-  it('after WINCH and TERM of the old master, /metrics and gserve status answer from the new one; no request fails', async () => {
+  it('after WINCH and TERM of the old master, /metrics and status answer from the new one; none fails', async () => {
     const dir = tempDir();
     const pidfile = join(dir, 'g.pid');
     const socket = join(dir, 'g.ctl');

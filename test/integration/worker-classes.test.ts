@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { FIXTURES, runGserve, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get, type SimpleResponse } from '../helpers/http.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const probe = join(FIXTURES, 'classes', 'probe.js') + ':app';
 
@@ -18,30 +19,19 @@ interface Probe {
 
 const json = (r: SimpleResponse): Probe => {
   expect(r.status).toBe(200);
-  return JSON.parse(r.body) as Probe;
+  return JSON.parse(r.body);
 };
-
-/** Polls `predicate` (for state outside the log, such as files the app writes); fails after a generous deadline. */
-async function pollUntil<T>(g: Gserve, predicate: () => T | undefined, what: string): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = predicate();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline || g.exitCode !== undefined) throw new Error(`gave up waiting for ${what}\n${g.stderr}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Waits until `n` /block handlers have written their start line. */
 function blockedHandlers(g: Gserve, dir: string, n: number): Promise<string[]> {
   const file = join(dir, 'started');
   return pollUntil(
-    g,
     () => {
       const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-      return lines.length >= n ? lines : undefined;
+      return lines.length >= n && lines;
     },
-    `${n} blocked handler(s)`,
+    () => `${n} blocked handler(s)\n${g.stderr}`,
+    { everyMs: 20 },
   );
 }
 
@@ -123,7 +113,7 @@ describe('async worker class', () => {
     expect(overlapAll(probes)).toBe(true);
   });
 
-  it('--worker-connections: a connection over the cap gets a fast 503 with Retry-After, and the server stays up', async () => {
+  it('--worker-connections: a connection over the cap gets a fast 503, Retry-After; the server stays up', async () => {
     const g = await startGserve(['-w', '1', '--worker-connections', '2', probe]);
     // Two idle connections fill the cap; the worker accepts in arrival order, so the third is over it.
     const held = await Promise.all([0, 1].map(() => openConnection(g.port)));
@@ -164,45 +154,53 @@ function rawExchange(port: number, bytes: string, onData?: (soFar: string) => vo
 }
 
 describe('thread worker class', () => {
-  it('-w 1 --threads 4: four blocking handlers overlap in four threads of one process; a fifth request waits for a free thread', async () => {
-    const dir = tempDir();
-    const g = await startGserve(['-w', '1', '--threads', '4', probe], { env: { GSERVE_TEST_DIR: dir } });
-    expect(g.lines.some((l) => l.msg === 'Using worker: thread')).toBe(true);
-    const blocked = Array.from({ length: 4 }, () => get(g.url + '/block'));
-    await blockedHandlers(g, dir, 4);
-    const fifth = get(g.url + '/fast');
-    // Every app thread is blocked, yet the main thread still reads, frames and answers.
-    const bad = await within(
-      rawExchange(g.port, 'NOT HTTP AT ALL\r\n\r\n'),
-      30_000,
-      'a bad request while every thread blocks',
-    );
-    expect(bad).toMatch(/^HTTP\/1\.1 400 /);
-    writeFileSync(join(dir, 'release'), '');
-    const probes = (await Promise.all(blocked)).map(json);
-    const last = json(await fifth);
-    expect(overlapAll(probes)).toBe(true);
-    expect(new Set(probes.map((p) => p.threadId)).size).toBe(4);
-    expect(new Set([...probes, last].map((p) => p.pid)).size).toBe(1);
-    expect(last.start).toBeGreaterThan(Math.min(...probes.map((p) => p.end)));
-  });
+  it(
+    '-w 1 --threads 4: four blocking handlers overlap in four threads of one process; ' +
+      'a fifth request waits for a free thread',
+    async () => {
+      const dir = tempDir();
+      const g = await startGserve(['-w', '1', '--threads', '4', probe], { env: { GSERVE_TEST_DIR: dir } });
+      expect(g.lines.some((l) => l.msg === 'Using worker: thread')).toBe(true);
+      const blocked = Array.from({ length: 4 }, () => get(g.url + '/block'));
+      await blockedHandlers(g, dir, 4);
+      const fifth = get(g.url + '/fast');
+      // Every app thread is blocked, yet the main thread still reads, frames and answers.
+      const bad = await within(
+        rawExchange(g.port, 'NOT HTTP AT ALL\r\n\r\n'),
+        30_000,
+        'a bad request while every thread blocks',
+      );
+      expect(bad).toMatch(/^HTTP\/1\.1 400 /);
+      writeFileSync(join(dir, 'release'), '');
+      const probes = (await Promise.all(blocked)).map(json);
+      const last = json(await fifth);
+      expect(overlapAll(probes)).toBe(true);
+      expect(new Set(probes.map((p) => p.threadId)).size).toBe(4);
+      expect(new Set([...probes, last].map((p) => p.pid)).size).toBe(1);
+      expect(last.start).toBeGreaterThan(Math.min(...probes.map((p) => p.end)));
+    },
+  );
 
-  it('a keep-alive connection stuck behind a blocked request does not hold up other connections; its responses keep their order', async () => {
-    const dir = tempDir();
-    const g = await startGserve(['--threads', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
-    const pipelined = rawExchange(
-      g.port,
-      'GET /block HTTP/1.1\r\nHost: x\r\n\r\nGET /after-block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-    );
-    await blockedHandlers(g, dir, 1);
-    const other = json(await within(get(g.url + '/other'), 30_000, 'another connection while one is stuck'));
-    writeFileSync(join(dir, 'release'), '');
-    const text = await pipelined;
-    const routes = [...text.matchAll(/"route":"([^"]+)"/g)].map((m) => m[1]);
-    expect(routes).toEqual(['/block', '/after-block']);
-    const first = JSON.parse(/\{"route":"\/block".*?\}/.exec(text)![0]) as Probe;
-    expect(other.end).toBeLessThan(first.end);
-  });
+  it(
+    'a keep-alive connection stuck behind a blocked request does not hold up other connections; ' +
+      'its responses keep their order',
+    async () => {
+      const dir = tempDir();
+      const g = await startGserve(['--threads', '2', probe], { env: { GSERVE_TEST_DIR: dir } });
+      const pipelined = rawExchange(
+        g.port,
+        'GET /block HTTP/1.1\r\nHost: x\r\n\r\nGET /after-block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      );
+      await blockedHandlers(g, dir, 1);
+      const other = json(await within(get(g.url + '/other'), 30_000, 'another connection while one is stuck'));
+      writeFileSync(join(dir, 'release'), '');
+      const text = await pipelined;
+      const routes = [...text.matchAll(/"route":"([^"]+)"/g)].map((m) => m[1]);
+      expect(routes).toEqual(['/block', '/after-block']);
+      const first: Probe = JSON.parse(/\{"route":"\/block".*?\}/.exec(text)![0]);
+      expect(other.end).toBeLessThan(first.end);
+    },
+  );
 
   it('replaces a thread whose app throws at load, and one that dies, keeping the process up', async () => {
     const dir = tempDir();
@@ -255,7 +253,7 @@ describe('thread worker class', () => {
       /Setting "threads" is 2 .* but the async worker class .* Use --worker-class thread, or drop --threads\./,
     );
   });
-  it('streams a large response from an app thread to a client that starts reading late, the app never far ahead', async () => {
+  it('streams a large response from an app thread to a client reading late, the app never far ahead', async () => {
     const dir = tempDir();
     const progressFile = join(dir, 'progress');
     const progress = () => (existsSync(progressFile) ? Number(readFileSync(progressFile, 'utf8')) : 0);
@@ -265,7 +263,11 @@ describe('thread worker class', () => {
     const socket = connect(g.port, '127.0.0.1');
     socket.pause(); // a client that reads nothing for now
     socket.write('GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-    await pollUntil(g, () => (progress() >= 1 << 20 ? true : undefined), 'the app to start writing');
+    await pollUntil(
+      () => progress() >= 1 << 20,
+      () => `the app to start writing\n${g.stderr}`,
+      { everyMs: 20 },
+    );
     // Ahead of what the client has read, the app may only be by what the buffers between hold
     // (a few MiB of socket buffers, plus what flows while the pause message travels).
     let received = 0;
@@ -347,7 +349,7 @@ describe('every class with every interface', () => {
 
 describe('reload', () => {
   for (const workerClass of ['sync', 'thread']) {
-    it(`${workerClass}: after HUP the new generation serves while an old worker finishes a blocked request`, async () => {
+    it(`${workerClass}: after HUP the new generation serves while an old worker ends a blocked request`, async () => {
       const dir = tempDir();
       const g = await startGserve(['-k', workerClass, '-w', '1', probe], { env: { GSERVE_TEST_DIR: dir } });
       const [old] = [...g.workerPids];

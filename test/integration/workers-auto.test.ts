@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { affinityCpus } from '../../src/config/cpus.js';
 import { deployApp } from '../helpers/deploy.js';
 import { ROOT, startGserve, tempDir } from '../helpers/gserve.js';
+import { missing } from '../helpers/needs.js';
 
-/** A cgroup root with only cpu.max, as a container with a CPU limit sees it. */
+/** A cgroup root with only cpu.max, the way a container with a CPU limit sees it. */
 function fakeCgroup(cpuMax: string): string {
   const root = tempDir();
   writeFileSync(join(root, 'cpu.max'), cpuMax);
@@ -31,10 +32,7 @@ describe('--workers auto', () => {
     expect(await bootedWorkers([], { GSERVE_CGROUP_ROOT: root, WEB_CONCURRENCY: 'auto' }, n)).toBe(n);
   });
 
-  const taskset = spawnSync('taskset', ['-c', '0', 'true']);
-  if (taskset.status !== 0)
-    console.warn('workers-auto.test.ts: the taskset case is skipped: taskset (util-linux) is missing or not permitted');
-  it.skipIf(taskset.status !== 0)('follows a narrowed CPU affinity (taskset)', async () => {
+  it.skipIf(missing('taskset'))('follows a narrowed CPU affinity (taskset)', async () => {
     const root = fakeCgroup('800000 100000\n');
     const r = spawnSync('taskset', ['-c', '0', process.execPath, 'bin/gserve', '--workers', 'auto', '--print-config'], {
       cwd: ROOT,

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { runLoad } from '../helpers/load.js';
-import { killQuietly, pollUntil, usr2 } from '../helpers/signals.js';
+import { pollUntil } from '../helpers/poll.js';
+import { killQuietly, usr2 } from '../helpers/signals.js';
 
 /**
  * The acceptance runs of issue 4: a bounded client (5,000 requests over 20 keep-alive connections,
@@ -65,32 +66,36 @@ describe.each(Object.entries(apps))('no request dropped (%s)', (_path, app) => {
 });
 
 describe('graceful stop of a keep-alive connection (gserve engine)', () => {
-  it('a response the app finishes after the stop began says Connection: close, so the client does not reuse the connection', async () => {
-    const mark = join(tempDir(), 'started');
-    const g = await startGserve(['-e', `MARK_FILE=${mark}`, join(FIXTURES, 'apps', 'wait-fetch')]);
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const send = (path: string) =>
-      new Promise<{ headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-        request(g.url + path, { agent }, (res) => {
-          let body = '';
-          res.setEncoding('utf8').on('data', (c) => (body += c));
-          res.on('end', () => resolve({ headers: res.headers, body }));
-        })
-          .on('error', reject)
-          .end();
-      });
-    try {
-      const inFlight = send('/?ms=3000');
-      await pollUntil(() => existsSync(mark) && readFileSync(mark, 'utf8').length > 0, 'the app to get the request');
-      g.signal('SIGWINCH'); // the worker drains while the app is still working on the request
-      const first = await inFlight;
-      expect(first.body).toBe('done 0\n');
-      expect(first.headers.connection).toBe('close');
-      g.signal('SIGTTIN');
-      await g.waitForWorkers(2);
-      expect((await send('/')).body).toBe('done 0\n'); // on a new connection, not a reset of the old one
-    } finally {
-      agent.destroy();
-    }
-  });
+  it(
+    'a response the app finishes after the stop began says Connection: close, ' +
+      'so the client does not reuse the connection',
+    async () => {
+      const mark = join(tempDir(), 'started');
+      const g = await startGserve(['-e', `MARK_FILE=${mark}`, join(FIXTURES, 'apps', 'wait-fetch')]);
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const send = (path: string) =>
+        new Promise<{ headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+          request(g.url + path, { agent }, (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (c) => (body += c));
+            res.on('end', () => resolve({ headers: res.headers, body }));
+          })
+            .on('error', reject)
+            .end();
+        });
+      try {
+        const inFlight = send('/?ms=3000');
+        await pollUntil(() => existsSync(mark) && readFileSync(mark, 'utf8').length > 0, 'the app to get the request');
+        g.signal('SIGWINCH'); // the worker drains while the app is still working on the request
+        const first = await inFlight;
+        expect(first.body).toBe('done 0\n');
+        expect(first.headers.connection).toBe('close');
+        g.signal('SIGTTIN');
+        await g.waitForWorkers(2);
+        expect((await send('/')).body).toBe('done 0\n'); // on a new connection, not a reset of the old one
+      } finally {
+        agent.destroy();
+      }
+    },
+  );
 });

@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 describe('AppShutdown', () => {
-  it("keeps the app's SIGTERM/SIGINT listeners off process and runs them once, in order, after the close functions", async () => {
+  it("keeps the app's SIGTERM/SIGINT listeners off process; runs them once, in order, after the closers", async () => {
     const before = process.listenerCount('SIGTERM');
     shutdown = new AppShutdown();
     shutdown.holdSignalListeners();

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- the bench is plain JavaScript, run by node without a build
 import { runScenarios, runSettings } from '../../bench/lib/harness.js';
-// @ts-expect-error -- as above
+// @ts-expect-error -- same reason
 import { adaptStandalone } from '../../bench/lib/standalone.js';
-// @ts-expect-error -- as above
+// @ts-expect-error -- same reason
 import { markdown, environment } from '../../bench/lib/report.js';
 
 /** A stand-in for bench/scenarios/head-of-line.js's runner (issue #3's script): its result shape, no servers. */

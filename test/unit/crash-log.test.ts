@@ -31,7 +31,8 @@ describe('crash records', () => {
       err: { type: 'Error', message: 'boom', stack: 'Error: boom\n    at f (app.js:1:1)' },
     });
     expect(gunicornLine(json)).toBe(
-      '[1970-01-01 00:00:00 +0000] [42] [CRITICAL] Worker (pid: 42) crashed: uncaught exception: boom {"index":1,"err":{"type":"Error","message":"boom"}}\n' +
+      '[1970-01-01 00:00:00 +0000] [42] [CRITICAL] Worker (pid: 42) crashed: uncaught exception: ' +
+        'boom {"index":1,"err":{"type":"Error","message":"boom"}}\n' +
         '    Error: boom\n        at f (app.js:1:1)\n',
     );
   });

@@ -109,7 +109,8 @@ describe('the engine on in-memory sockets', () => {
     const { connect } = serve();
     const socket = connect();
     socket.send(
-      'POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\n\r\n',
+      'POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n' +
+        '0\r\nX-Checksum: abc\r\n\r\n',
     );
     await until(() => socket.responses.length === 1, 'a response');
     expect(socket.responses[0]!.body).toBe('POST /c hello world');
@@ -119,7 +120,8 @@ describe('the engine on in-memory sockets', () => {
     const { connect, seen, rejected } = serve();
     const socket = connect();
     socket.send(
-      'POST /te HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /next HTTP/1.0\r\n\r\n',
+      'POST /te HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' +
+        'GET /next HTTP/1.0\r\n\r\n',
     );
     await until(() => socket.ended, 'the connection to close');
     expect(socket.responses.map((r) => [r.status, r.headers.connection])).toEqual([[400, 'close']]);
@@ -131,7 +133,8 @@ describe('the engine on in-memory sockets', () => {
     const { connect, rejected, engine } = serve();
     const socket = connect();
     socket.send(
-      'POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n',
+      'POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n' +
+        'Content-Length: 5\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n',
     );
     await until(() => socket.ended, 'the connection to close');
     expect(socket.responses.map((r) => [r.status, r.headers.connection])).toEqual([[400, 'close']]);
@@ -146,7 +149,8 @@ describe('the engine on in-memory sockets', () => {
     const { connect, seen } = serve();
     const socket = connect();
     socket.send(
-      'GET http://evil.example/admin?x=1 HTTP/1.1\r\nHost: good.example\r\n\r\nGET http://[::1]:81 HTTP/1.1\r\nHost: good.example\r\n\r\n',
+      'GET http://evil.example/admin?x=1 HTTP/1.1\r\nHost: good.example\r\n\r\nGET http://[::1]:81 HTTP/1.1\r\n' +
+        'Host: good.example\r\n\r\n',
     );
     await until(() => socket.responses.length === 2, 'two responses');
     expect(seen).toEqual(['GET /admin?x=1 host=evil.example', 'GET / host=[::1]:81']);
@@ -169,7 +173,7 @@ describe('the engine on in-memory sockets', () => {
     expect(seen).toEqual([]);
   });
 
-  it('while draining (as -k sync is), answers one request with Connection: close and never parses the next', async () => {
+  it('while draining (like -k sync), answers one request with Connection: close, never parses the next', async () => {
     const { connect, seen } = serve({ draining: true });
     const socket = connect();
     socket.send('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n');

@@ -9,6 +9,7 @@ import { NodeProtocolServer } from '../../src/http/node-server.js';
 import { Rejection } from '../../src/http/reject.js';
 import { ROOT } from '../helpers/gserve.js';
 import { parseResponses, sendRaw } from '../helpers/raw.js';
+import { portOf } from '../helpers/ports.js';
 
 /**
  * The node:http path in this process: a NodeProtocolServer fed by a loopback net.Server, with the
@@ -61,7 +62,7 @@ async function start(limits: Partial<HttpLimits> = {}): Promise<Harness> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    port: (server.address() as { port: number }).port,
+    port: portOf(server),
     seen,
     rejected,
     protocol,
@@ -117,7 +118,8 @@ describe('node:http path, in process: the hostile requests of issue 14', () => {
   it('refuses HTTP/1.0 with Transfer-Encoding with 400 and a close, and the app never runs it', async () => {
     const r = await appSaw(
       '/te10',
-      'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\nHost: x\r\n\r\n',
+      'POST /te10 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /te10-smuggled HTTP/1.1\r\n' +
+        'Host: x\r\n\r\n',
     );
     expect(r.responses.map((x) => x.status)).toEqual([400]);
     expect(r.responses[0]!.body).toMatch(/HTTP\/1\.0/);
@@ -125,16 +127,21 @@ describe('node:http path, in process: the hostile requests of issue 14', () => {
     expect(r.seen).toEqual([]);
   });
 
-  it('answers a forbidden trailer field (Content-Length after the last chunk) with 400 and a close; nothing stays in flight', async () => {
-    const r = await appSaw(
-      '/trailer',
-      'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n',
-    );
-    expect(r.responses.map((x) => x.status)).toEqual([400]);
-    expect(r.responses[0]!.headers.connection).toBe('close');
-    expect(r.closed).toBe(true);
-    await expect.poll(() => h.protocol.inFlight, { timeout: 10_000 }).toBe(0);
-  });
+  it(
+    'answers a forbidden trailer field (Content-Length after the last chunk) with 400 and a close; ' +
+      'nothing stays in flight',
+    async () => {
+      const r = await appSaw(
+        '/trailer',
+        'POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n' +
+          'Content-Length: 5\r\n\r\n',
+      );
+      expect(r.responses.map((x) => x.status)).toEqual([400]);
+      expect(r.responses[0]!.headers.connection).toBe('close');
+      expect(r.closed).toBe(true);
+      await expect.poll(() => h.protocol.inFlight, { timeout: 10_000 }).toBe(0);
+    },
+  );
 
   it('answers CONNECT host:port with a 4xx, not a silent close', async () => {
     const r = await appSaw('example.com', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');

@@ -9,7 +9,7 @@ import { StrictParser } from '../../src/http/strict-parser.js';
  * The malformed-request corpus (test/corpus/NAME.STATUS.http) run straight through gserve's own
  * parser, in process: every case must end in its status, whether its bytes arrive in one chunk,
  * one byte at a time, or cut at every point in two. A request smuggled behind an ambiguous one
- * (`/smuggled`) must never come out as a head. The end-to-end run is test/integration/malformed.test.ts.
+ * (`/smuggled`) must never come out parsed into a head. The end-to-end run is test/integration/malformed.test.ts.
  */
 
 const CORPUS = join(import.meta.dirname, '../corpus');

@@ -2,6 +2,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { acceptProxyProtocol } from '../../src/http/proxy-protocol.js';
 import { TrustedPeers } from '../../src/http/proxy.js';
+import { portOf } from '../helpers/ports.js';
 
 const LOCAL = new TrustedPeers(['127.0.0.1', '::1']);
 
@@ -38,7 +39,7 @@ async function through(bytes: Buffer | string, trusted = LOCAL): Promise<Outcome
     ),
   );
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  const client = connect((server.address() as { port: number }).port, '127.0.0.1', () => client.end(bytes));
+  const client = connect(portOf(server), '127.0.0.1', () => client.end(bytes));
   client.on('error', () => {});
   client.resume();
   return outcome;

@@ -11,7 +11,9 @@ export const httpSettings = [
     meta: 'BYTES',
     type: integer({ min: 0 }),
     default: 4094,
-    doc: 'Longest request line (method, target and version) accepted, in bytes; longer gets `414 URI Too Long`. 0 means unlimited.',
+    doc:
+      'Longest request line (method, target and version) accepted, in bytes; longer gets `414 URI Too Long`. ' +
+      '0 means unlimited.',
   }),
   defineSetting({
     name: 'limitRequestFields',
@@ -19,7 +21,9 @@ export const httpSettings = [
     meta: 'INT',
     type: integer({ min: 0, max: 32768 }),
     default: 100,
-    doc: 'Most header fields in a request (trailer fields count too); more gets `431 Request Header Fields Too Large`. 0 means the maximum, 32768.',
+    doc:
+      'Most header fields in a request (trailer fields count too); more gets `431 Request Header Fields Too Large`. ' +
+      '0 means the maximum, 32768.',
   }),
   defineSetting({
     name: 'limitRequestFieldSize',
@@ -27,7 +31,9 @@ export const httpSettings = [
     meta: 'BYTES',
     type: integer({ min: 0 }),
     default: 8190,
-    doc: 'Longest header field line (`Name: value`) accepted, in bytes; longer gets `431 Request Header Fields Too Large`. 0 means unlimited.',
+    doc:
+      'Longest header field line (`Name: value`) accepted, in bytes; ' +
+      'longer gets `431 Request Header Fields Too Large`. 0 means unlimited.',
   }),
   defineSetting({
     name: 'limitRequestBody',
@@ -36,7 +42,10 @@ export const httpSettings = [
     type: bytes(),
     default: 0,
     defaultDoc: '`0` (unlimited)',
-    doc: 'Largest request body accepted (`1048576`, `10MB`, `1GiB`); a larger one gets `413 Content Too Large`: at once when `Content-Length` says so, or as soon as a chunked body goes past it, before the app reads further. 0 means unlimited.',
+    doc:
+      'Largest request body accepted (`1048576`, `10MB`, `1GiB`); a larger one gets `413 Content Too Large`: ' +
+      'at once when `Content-Length` says so, or once a chunked body goes past it, before the app reads further. ' +
+      '0 means unlimited.',
   }),
   defineSetting({
     name: 'headerTimeout',
@@ -44,7 +53,12 @@ export const httpSettings = [
     meta: 'SECONDS',
     type: seconds(),
     default: 20,
-    doc: 'Time for a client to send a whole request head, counted from its first byte (or from the connection being accepted). A client still sending gets `408 Request Timeout`; one that sent nothing is closed. On TLS listeners the handshake must also end within it, counted from the accept; on HTTP/2 the clock runs from the accept to the first complete request head. Stops slowloris clients that trickle a header byte at a time. 0 disables.',
+    doc:
+      'Time for a client to send a whole request head, counted from its first byte (or from the connection being ' +
+      'accepted). A client still sending gets `408 Request Timeout`; one that sent nothing is closed. ' +
+      'On TLS listeners the handshake must also end within it, counted from the accept; ' +
+      'on HTTP/2 the clock runs from the accept to the first complete request head. ' +
+      'Stops slowloris clients that trickle a header byte at a time. 0 disables.',
   }),
   defineSetting({
     name: 'requestTimeout',
@@ -52,7 +66,10 @@ export const httpSettings = [
     meta: 'SECONDS',
     type: seconds(),
     default: 300,
-    doc: 'Time for a client to send a whole request body, counted from the end of its head. Past it the request gets `408 Request Timeout` if no response has started, else the connection is closed. Time the app spends not reading does not count. 0 disables.',
+    doc:
+      'Time for a client to send a whole request body, counted from the end of its head. ' +
+      'Past it the request gets `408 Request Timeout` if no response has started, else the connection is closed. ' +
+      'Time the app spends not reading does not count. 0 disables.',
   }),
   defineSetting({
     name: 'maxKeepaliveRequests',
@@ -60,6 +77,8 @@ export const httpSettings = [
     meta: 'INT',
     type: integer({ min: 0 }),
     default: 1000,
-    doc: 'Most requests served on one keep-alive connection; the last one is answered with `Connection: close`, so long-lived clients reconnect and spread over the workers. 0 means unlimited.',
+    doc:
+      'Most requests served on one keep-alive connection; the last one is answered with `Connection: ' +
+      'close`, so long-lived clients reconnect and spread over the workers. 0 means unlimited.',
   }),
-] as const;
+];

@@ -24,11 +24,12 @@ export const SETTINGS = [
   ...loggingSettings,
   ...observabilitySettings,
   ...deploymentSettings,
-] as const;
+];
 
 export type Settings = SettingsOf<typeof SETTINGS>;
 export type SettingName = keyof Settings;
 
-export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec> = new Map(
-  SETTINGS.map((s) => [s.name, s as SettingSpec]),
-);
+/** The same rows, typed `readonly SettingSpec[]`: for code that treats every setting alike. */
+export const SETTING_SPECS: readonly SettingSpec[] = SETTINGS;
+
+export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec> = new Map(SETTING_SPECS.map((s) => [s.name, s]));

@@ -8,7 +8,7 @@ export const loggingSettings = [
     name: 'logLevel',
     section: SECTION,
     meta: 'LEVEL',
-    type: oneOf(['debug', 'info', 'warning', 'error', 'critical'] as const, {
+    type: oneOf(['debug', 'info', 'warning', 'error', 'critical'], {
       warn: 'warning',
       fatal: 'critical',
       trace: 'debug',
@@ -33,4 +33,4 @@ export const loggingSettings = [
     defaultDoc: 'off',
     doc: 'Where the access log goes; `-` is stdout.',
   }),
-] as const;
+];

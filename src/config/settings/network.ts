@@ -4,9 +4,9 @@ import { TypeMismatch, boolean, integer, list, oneOf, optionalString, string, ty
 
 const SECTION = 'Network edge';
 
-/** A file mode mask: `0o022`, `022`, `"0"` or a number (octal digits in strings, as in a shell). */
+/** A file mode mask: `0o022`, `022`, `"0"` or a number (octal digits in strings, like a shell's). */
 function octalMask(): ValueType<number> {
-  const expected = 'an octal mask such as 022 or 0o077';
+  const expected = 'an octal mask like 022 or 0o077';
   return {
     expected,
     schema: {
@@ -36,12 +36,12 @@ const trustedPeer = string((s) => {
   const family = isIP(ip ?? '');
   const max = family === 6 ? 128 : 32;
   if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
-    return `expected an IP address, a CIDR block such as 10.0.0.0/8, or *, got ${JSON.stringify(s)}`;
+    return `expected an IP address, a CIDR block like 10.0.0.0/8, or *, got ${JSON.stringify(s)}`;
   }
   return undefined;
 });
 
-/** A list given as `a,b,c`, as repeated flags, or as an array (whose items may hold commas too). */
+/** A list: `a,b,c` in one string, repeated flags, or an array (whose items may hold commas too). */
 function commaList<T>(item: ValueType<T>): ValueType<T[]> {
   const inner = list(item);
   return {
@@ -78,8 +78,11 @@ export const networkSettings = [
     meta: 'MASK',
     type: octalMask(),
     default: 0,
-    defaultDoc: '`0` (a `unix:` socket is then usable by every local user, as in Gunicorn)',
-    doc: 'The mask applied when gserve creates a `unix:` socket file: `--umask 007` keeps it to the owner and group. A stale socket file left by a dead server is removed first; a path a live server still answers on is refused.',
+    defaultDoc: "`0` (a `unix:` socket is then usable by every local user; Gunicorn's default too)",
+    doc:
+      'The mask applied when gserve creates a `unix:` socket file: `--umask 007` keeps it to the owner and group. ' +
+      'A stale socket file left by a dead server is removed first; ' +
+      'a path a live server still answers on is refused.',
     reloadable: false,
   }),
   defineSetting({
@@ -89,14 +92,22 @@ export const networkSettings = [
     type: commaList(trustedPeer),
     default: ['127.0.0.1', '::1'],
     defaultDoc: '`127.0.0.1,::1`',
-    doc: "The peers (IP addresses or CIDR blocks, comma-separated; `*` for any) whose `Forwarded`, `X-Forwarded-For` and `X-Forwarded-Proto` headers, and PROXY protocol headers, are believed. Peers on a `unix:` listener are trusted too (as in Gunicorn). Only for trusted peers do the client address and scheme the app sees change; other peers' headers are ignored. Use `*` only when no client can reach gserve except through the proxy.",
+    doc:
+      'The peers (IP addresses or CIDR blocks, comma-separated; `*` for any) whose `Forwarded`, ' +
+      '`X-Forwarded-For` and `X-Forwarded-Proto` headers, and PROXY protocol headers, are believed. ' +
+      'Peers on a `unix:` listener are trusted too (as in Gunicorn). ' +
+      'Only for trusted peers do the client address and scheme the app sees change; ' +
+      "other peers' headers are ignored. Use `*` only when no client can reach gserve except through the proxy.",
   }),
   defineSetting({
     name: 'proxyProtocol',
     section: SECTION,
     type: boolean(),
     default: false,
-    doc: 'Accept a PROXY protocol header (v1 text or v2 binary, as HAProxy or an AWS NLB send it) at the start of connections from peers in `--forwarded-allow-ips`; the address it carries becomes the client address. Connections without the header are served as usual.',
+    doc:
+      'Accept a PROXY protocol header (v1 text or v2 binary, the way HAProxy or an AWS NLB send it) at the start of ' +
+      'connections from peers in `--forwarded-allow-ips`; the address it carries becomes the client address. ' +
+      'Connections without the header are served normally.',
   }),
   defineSetting({
     name: 'certfile',
@@ -104,7 +115,9 @@ export const networkSettings = [
     meta: 'FILE',
     type: optionalString(),
     default: null,
-    doc: 'TLS certificate chain (PEM). With it, every listener speaks HTTPS and the URL scheme apps see is `https`. Workers read the files when they start, so a HUP picks up renewed certificates.',
+    doc:
+      'TLS certificate chain (PEM). With it, every listener speaks HTTPS and the URL scheme apps see is `https`. ' +
+      'Workers read the files when they start, so a HUP picks up renewed certificates.',
     reloadable: false,
   }),
   defineSetting({
@@ -129,9 +142,12 @@ export const networkSettings = [
   defineSetting({
     name: 'certReqs',
     section: SECTION,
-    type: oneOf(['none', 'optional', 'required'] as const, { '0': 'none', '1': 'optional', '2': 'required' }),
+    type: oneOf(['none', 'optional', 'required'], { '0': 'none', '1': 'optional', '2': 'required' }),
     default: 'none',
-    doc: "Whether clients must show a certificate signed by `--ca-certs`: `none`, `optional` (asked for; the app reads the verdict in `req.socket.authorized`) or `required` (the handshake fails without one). Gunicorn's 0/1/2 are accepted.",
+    doc:
+      'Whether clients must show a certificate signed by `--ca-certs`: `none`, `optional` (asked for; the app reads ' +
+      "the verdict in `req.socket.authorized`) or `required` (the handshake fails without one). Gunicorn's 0/1/2 " +
+      'are accepted.',
     reloadable: false,
   }),
   defineSetting({
@@ -149,7 +165,9 @@ export const networkSettings = [
     section: SECTION,
     type: boolean(),
     default: false,
-    doc: 'Serve HTTP/2 over TLS (negotiated with ALPN, falling back to HTTP/1.1 for clients that do not offer it), for `node` and `fetch` apps. Needs `--certfile`. WebSocket stays on HTTP/1.1 (RFC 8441 is not offered).',
+    doc:
+      'Serve HTTP/2 over TLS (negotiated with ALPN, falling back to HTTP/1.1 for clients that do not offer it), ' +
+      'for `node` and `fetch` apps. Needs `--certfile`. WebSocket stays on HTTP/1.1 (RFC 8441 is not offered).',
     reloadable: false,
   }),
   defineSetting({
@@ -158,7 +176,9 @@ export const networkSettings = [
     meta: 'INT',
     type: integer({ min: 1, max: 4294967295 }),
     default: 100,
-    doc: 'Most streams (requests) one HTTP/2 connection may have open at once, advertised in SETTINGS; more are refused with `RST_STREAM` (`REFUSED_STREAM`). 100 is what nginx and h2o use.',
+    doc:
+      'Most streams (requests) one HTTP/2 connection may have open at once, advertised in SETTINGS; ' +
+      'more are refused with `RST_STREAM` (`REFUSED_STREAM`). 100 is what nginx and h2o use.',
     reloadable: false,
   }),
-] as const;
+];

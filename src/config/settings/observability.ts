@@ -13,10 +13,15 @@ export const observabilitySettings = [
     section: SECTION,
     meta: 'FORMAT',
     type: string((s) =>
-      s.includes('%(') ? undefined : 'expected a format with at least one %(atom)s, as in "%(h)s %(r)s %(s)s"',
+      s.includes('%(') ? undefined : 'expected a format with at least one %(atom)s, e.g. "%(h)s %(r)s %(s)s"',
     ),
     default: DEFAULT_ACCESS_LOG_FORMAT,
-    doc: "The access log line, with Gunicorn's atoms: `h` remote address, `l` `-`, `u` user (basic auth), `t` date, `r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, `b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, `L` decimal seconds, `p` worker pid, `{name}i` request header, `{name}o` response header, `{name}e` environment variable. See docs/operations.md.",
+    doc:
+      "The access log line, with Gunicorn's atoms: `h` remote address, `l` `-`, `u` user (basic auth), `t` date, " +
+      '`r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, ' +
+      '`b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, ' +
+      '`L` decimal seconds, `p` worker pid, `{name}i` request header, `{name}o` response header, ' +
+      '`{name}e` environment variable. See docs/operations.md.',
   }),
   defineSetting({
     name: 'accessLogJson',
@@ -24,8 +29,12 @@ export const observabilitySettings = [
     type: optionalBoolean(),
     default: null,
     defaultDoc:
-      'auto: JSON when the access log goes to stdout (`-`) and the error log is JSON, so one stream never mixes the two; else `--access-logformat` lines',
-    doc: 'Write the access log as one JSON object per request (method, path, status, bytes, duration, remote, user agent, worker pid, request id, and the `--access-logformat` line as `msg`) instead of `--access-logformat` lines. `--no-access-log-json` keeps the lines.',
+      'auto: JSON when the access log goes to stdout (`-`) and the error log is JSON, ' +
+      'so one stream never mixes the two; else `--access-logformat` lines',
+    doc:
+      'Write one JSON object per request to the access log (method, path, status, bytes, duration, remote, ' +
+      'user agent, worker pid, request id, and the `--access-logformat` line in `msg`) instead of ' +
+      '`--access-logformat` lines. `--no-access-log-json` keeps the lines.',
   }),
   defineSetting({
     name: 'logJson',
@@ -33,14 +42,19 @@ export const observabilitySettings = [
     type: optionalBoolean(),
     default: null,
     defaultDoc: 'auto: readable lines in a terminal, JSON lines in a pipe or a file',
-    doc: "Write the error log as JSON lines (pino's, one object per event), also in a terminal; `--no-log-json` (or `GSERVE_LOG_JSON=false`) writes readable lines with level names, as Gunicorn does, also in a pipe (Docker, systemd) or a file.",
+    doc:
+      "Write the error log in JSON lines (pino's, one object per event), also in a terminal; `--no-log-json` (or " +
+      '`GSERVE_LOG_JSON=false`) writes readable lines with level names, like Gunicorn, also in a pipe (Docker, ' +
+      'systemd) or a file.',
   }),
   defineSetting({
     name: 'captureOutput',
     section: SECTION,
     type: boolean(),
     default: false,
-    doc: 'Send what workers (and the app) write to stdout and stderr into the error log, one line per log event, tagged with the worker pid.',
+    doc:
+      'Send what workers (and the app) write to stdout and stderr into the error log, one line per log event, ' +
+      'tagged with the worker pid.',
     reloadable: false,
   }),
   defineSetting({
@@ -50,8 +64,11 @@ export const observabilitySettings = [
     type: optionalString(),
     default: null,
     defaultDoc:
-      'next to `--pid` (`NAME.ctl`), else one per app: `$XDG_RUNTIME_DIR/gserve/FOLDER-BIND.ctl` or `$TMPDIR/gserve-$UID/FOLDER-BIND.ctl` (hashes of the start folder and first bind)',
-    doc: 'The Unix socket (mode 0600) where the master takes commands from `gserve status`, `reload`, `scale` and `stop`. `off` disables it.',
+      'next to `--pid` (`NAME.ctl`), else one per app: `$XDG_RUNTIME_DIR/gserve/FOLDER-BIND.ctl` or ' +
+      '`$TMPDIR/gserve-$UID/FOLDER-BIND.ctl` (hashes of the start folder and first bind)',
+    doc:
+      'The Unix socket (mode 0600) where the master takes commands from `gserve status`, `reload`, ' +
+      '`scale` and `stop`. `off` disables it.',
     reloadable: false,
   }),
   defineSetting({
@@ -69,7 +86,9 @@ export const observabilitySettings = [
     section: SECTION,
     type: boolean(),
     default: false,
-    doc: 'Development: restart the workers when source files change (new workers first; the old ones keep serving if the new code fails to load).',
+    doc:
+      'Development: restart the workers when source files change (new workers first; ' +
+      'the old ones keep serving if the new code fails to load).',
     reloadable: false,
   }),
   defineSetting({
@@ -77,7 +96,7 @@ export const observabilitySettings = [
     section: SECTION,
     meta: 'DIR',
     type: list(string(), { split: false }),
-    default: [] as string[],
+    default: [],
     defaultDoc: 'the working directory',
     doc: 'A directory to watch with `--reload`. Repeatable. `node_modules` is never watched.',
     reloadable: false,
@@ -88,7 +107,9 @@ export const observabilitySettings = [
     meta: 'GLOB',
     type: list(string()),
     default: ['*.js', '*.mjs', '*.cjs', '*.ts', '*.mts', '*.cts', '*.json'],
-    doc: 'With `--reload`, only changes to files matching one of these globs count. A glob without `/` matches the file name; `**` spans folders. Repeatable.',
+    doc:
+      'With `--reload`, only changes to files matching one of these globs count. ' +
+      'A glob without `/` matches the file name; `**` spans folders. Repeatable.',
     reloadable: false,
   }),
   defineSetting({
@@ -97,10 +118,12 @@ export const observabilitySettings = [
     meta: 'GLOB',
     type: list(string()),
     default: ['.*', '*~'],
-    doc: 'With `--reload`, changes to files matching one of these globs are ignored (dotfiles and editor backups by default). Repeatable.',
+    doc:
+      'With `--reload`, changes to files matching one of these globs are ignored (dotfiles and editor backups by ' +
+      'default). Repeatable.',
     reloadable: false,
   }),
-] as const;
+];
 
 /** `--metrics-bind` takes a TCP address only. */
 export function parseMetricsBind(raw: string): { host: string; port: number } {
@@ -120,7 +143,7 @@ function tcpAddressOrNull(): ValueType<string | null> {
       try {
         parseMetricsBind(value);
       } catch (err) {
-        throw new TypeMismatch((err as Error).message);
+        throw new TypeMismatch(err instanceof Error ? err.message : String(err));
       }
       return value;
     },

@@ -23,8 +23,13 @@ export const serverProcessSettings = [
     section: SECTION,
     meta: 'FILE',
     type: list(string(), { split: false }),
-    default: [] as string[],
-    doc: "Load environment variables from this dotenv file (`KEY=value` lines) before the settings are resolved, so `GSERVE_*` variables in it count. Repeatable; a later file wins over an earlier one, and a variable already in the environment wins over every file, as with Node's own `--env-file`. Given in a config file, the variables reach the app but not gserve's settings.",
+    default: [],
+    doc:
+      'Load environment variables from this dotenv file (`KEY=value` lines) before the settings are resolved, ' +
+      'so `GSERVE_*` variables in it count. Repeatable; a later file wins over an earlier one, ' +
+      'and a variable already ' +
+      "in the environment wins over every file, like Node's own `--env-file`. " +
+      "Given in a config file, the variables reach the app but not gserve's settings.",
     env: false,
     reloadable: false,
   }),
@@ -36,7 +41,10 @@ export const serverProcessSettings = [
     type: account('user'),
     default: null,
     defaultDoc: "the master's user",
-    doc: 'Run the workers as this user (a name or a numeric uid), as Gunicorn does: the master keeps its user, binds first (port 80 as root, say), then each worker drops to this user and its groups before it loads the app. Needs a root master.',
+    doc:
+      'Run the workers under this user (a name or a numeric uid), like Gunicorn: ' +
+      'the master keeps its user, binds first (port 80 when root, say), ' +
+      'then each worker drops to this user and its groups before it loads the app. Needs a root master.',
   }),
   defineSetting({
     name: 'group',
@@ -48,4 +56,4 @@ export const serverProcessSettings = [
     defaultDoc: "the primary group of `--user`, else the master's group",
     doc: 'Run the workers with this group (a name or a numeric gid).',
   }),
-] as const;
+];

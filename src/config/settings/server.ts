@@ -12,7 +12,11 @@ export const serverSettings = [
     type: optionalString(),
     default: null,
     defaultDoc: 'none (the APP argument)',
-    doc: 'The app to serve, `MODULE[:ATTR]`: a path relative to the working directory (with or without `.js`/`.mjs`/`.cjs`; a folder means its `index`) or a package name, and an export (default `app`, then the default export). `ATTR` may be a call such as `create()` or `create("prod", 3)` with JSON arguments: a factory called once per worker. Usually given as the positional argument.',
+    doc:
+      'The app to serve, `MODULE[:ATTR]`: a path relative to the working directory (with or without ' +
+      '`.js`/`.mjs`/`.cjs`; a folder means its `index`) or a package name, and an export (default `app`, ' +
+      'then the default export). `ATTR` may be a call like `create()` or `create("prod", 3)` with JSON arguments: ' +
+      'a factory called once per worker. Usually given by the positional argument.',
   }),
   defineSetting({
     name: 'config',
@@ -22,7 +26,8 @@ export const serverSettings = [
     type: optionalString(),
     default: null,
     defaultDoc:
-      'searched from the working directory up: `gserve.config.{js,mjs,cjs,ts,json,yaml}`, `.gservrc*`, `package.json` key `gserve`',
+      'searched from the working directory up: `gserve.config.{js,mjs,cjs,ts,json,yaml}`, `.gservrc*`, ' +
+      '`package.json` key `gserve`',
     doc: 'The config file to read. Without it, gserve searches the working directory and its parents.',
     reloadable: false,
   }),
@@ -37,13 +42,15 @@ export const serverSettings = [
           parseAddress(s);
           return undefined;
         } catch (e) {
-          return `${(e as Error).message} (in ${JSON.stringify(s)})`;
+          return `${e instanceof Error ? e.message : String(e)} (in ${JSON.stringify(s)})`;
         }
       }),
     ),
     default: ['127.0.0.1:8000'],
     defaultDoc: '`127.0.0.1:8000`, or `0.0.0.0:$PORT` when `PORT` is set',
-    doc: 'Where to listen: `HOST:PORT`, `[IPv6]:PORT`, `:PORT` (all IPv4 addresses), `unix:PATH` or `fd://N`. Repeat the flag to listen on several. Port 0 picks a free port, shown in the `Listening at` line.',
+    doc:
+      'Where to listen: `HOST:PORT`, `[IPv6]:PORT`, `:PORT` (all IPv4 addresses), `unix:PATH` or `fd://N`. ' +
+      'Repeat the flag to listen on several. Port 0 picks a free port, shown in the `Listening at` line.',
     reloadable: false,
   }),
   defineSetting({
@@ -65,7 +72,7 @@ export const serverSettings = [
       string((s) => (/^[A-Za-z_][A-Za-z0-9_]*=/.test(s) ? undefined : `expected KEY=VALUE, got ${JSON.stringify(s)}`)),
       { split: false },
     ),
-    default: [] as string[],
+    default: [],
     doc: 'Set an environment variable in the workers. Repeatable.',
   }),
   defineSetting({
@@ -83,15 +90,21 @@ export const serverSettings = [
     section: SECTION,
     type: boolean(),
     default: false,
-    doc: "Load the app in the master before starting workers, so a broken app stops gserve (exit code 4) before any worker starts. Unlike Gunicorn's fork(2) workers, gserve's workers are fresh Node processes that load the app themselves, so memory is not shared and HUP still reloads the code.",
+    doc:
+      'Load the app in the master before starting workers, so a broken app stops gserve (exit code 4) before any ' +
+      "worker starts. Unlike Gunicorn's fork(2) workers, gserve's workers are fresh Node processes that load the " +
+      'app themselves, so memory is not shared and HUP still reloads the code.',
     reloadable: false,
   }),
   defineSetting({
     name: 'interface',
     section: SECTION,
     short: '-i',
-    type: oneOf(['auto', 'node', 'fetch', 'wsgi', 'asgi'] as const),
+    type: oneOf(['auto', 'node', 'fetch', 'wsgi', 'asgi']),
     default: 'auto',
-    doc: "The app's interface: `node` (`(req, res)` listener), `fetch` (`(Request) => Response`, or an object with a `fetch` method), `wsgi` (`(environ, startResponse) => Iterable`), `asgi` (`async (scope, receive, send)`). `auto` detects it: see docs/interfaces.md.",
+    doc:
+      "The app's interface: `node` (`(req, res)` listener), `fetch` (`(Request) => Response`, or an object with a " +
+      '`fetch` method), `wsgi` (`(environ, startResponse) => Iterable`), `asgi` (`async (scope, receive, send)`). ' +
+      '`auto` detects it: see docs/interfaces.md.',
   }),
-] as const;
+];

@@ -40,7 +40,9 @@ export const supervisionSettings = [
     type: bytes(),
     default: 0,
     defaultDoc: '0 (no limit)',
-    doc: 'A worker whose resident memory (RSS) passes this size, e.g. `512MB`, is replaced gracefully. Checked every second. 0 disables.',
+    doc:
+      'A worker whose resident memory (RSS) passes this size, e.g. `512MB`, is replaced gracefully. ' +
+      'Checked every second. 0 disables.',
   }),
   hook('onStarting', '`(server)`, in the master before the listeners are bound. If it throws, gserve does not start.'),
   hook(
@@ -49,7 +51,7 @@ export const supervisionSettings = [
   ),
   hook('whenReady', '`(server)`, in the master once the first workers are all ready to serve.'),
   hook('preFork', '`(server, worker)`, in the master just before a worker is started.'),
-  hook('postFork', '`(server, worker)`, in the worker as it starts, before the app is loaded.'),
+  hook('postFork', '`(server, worker)`, in the worker when it starts, before the app is loaded.'),
   hook('postWorkerInit', '`(worker)`, in the worker after the app is loaded, before it takes connections.'),
   hook('workerInt', '`(worker)`, in the worker on a fast stop (INT or QUIT).'),
   hook(
@@ -60,16 +62,19 @@ export const supervisionSettings = [
   hook('preRequest', '`(worker, req)`, in the worker before the app handles a request.'),
   hook('postRequest', '`(worker, req, res)`, in the worker after a response was sent.'),
   hook('childExit', '`(server, worker)`, in the master after a worker exited.'),
-  hook('workerExit', '`(server, worker)`, in the worker as it exits after a graceful stop.'),
+  hook('workerExit', '`(server, worker)`, in the worker when it exits after a graceful stop.'),
   hook(
     'nworkersChanged',
     '`(server, newValue, oldValue)`, in the master when the number of workers changes (TTIN, TTOU, WINCH, HUP).',
   ),
   hook('onExit', '`(server)`, in the master just before it exits.'),
-] as const;
+];
+
+/** A list of hook names, typed by the union of exactly those names (not widened to string). */
+const hookNames = <const N extends string>(...names: N[]): readonly N[] => names;
 
 /** Hooks that run in the master process. */
-export const MASTER_HOOKS = [
+export const MASTER_HOOKS = hookNames(
   'onStarting',
   'onReload',
   'whenReady',
@@ -78,9 +83,9 @@ export const MASTER_HOOKS = [
   'childExit',
   'nworkersChanged',
   'onExit',
-] as const;
+);
 /** Hooks that run in each worker process, which loads the config file itself (functions do not travel over IPC). */
-export const WORKER_HOOKS = [
+export const WORKER_HOOKS = hookNames(
   'postFork',
   'postWorkerInit',
   'workerInt',
@@ -88,6 +93,6 @@ export const WORKER_HOOKS = [
   'preRequest',
   'postRequest',
   'workerExit',
-] as const;
+);
 export type MasterHookName = (typeof MASTER_HOOKS)[number];
 export type WorkerHookName = (typeof WORKER_HOOKS)[number];

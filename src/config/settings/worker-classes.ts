@@ -11,7 +11,9 @@ export const workerClassSettings = [
     meta: 'INT',
     type: integer({ min: 1, max: 256 }),
     default: 1,
-    doc: 'Threads per worker process for the `thread` class: each thread hosts its own instance of the app. More than 1 without `--worker-class` (or with `sync`) selects the `thread` class, as in Gunicorn.',
+    doc:
+      'Threads per worker process for the `thread` class: each thread hosts its own instance of the app. ' +
+      'More than 1 without `--worker-class` (or with `sync`) selects the `thread` class, like Gunicorn.',
   }),
   defineSetting({
     name: 'workerConnections',
@@ -19,9 +21,12 @@ export const workerClassSettings = [
     meta: 'INT',
     type: integer({ min: 1, max: 1_000_000 }),
     default: 1000,
-    doc: 'Most concurrent connections per worker process, for the `async` and `thread` classes. A connection beyond it gets an immediate `503 Service Unavailable` with `Retry-After: 1` and is closed, so clients retry elsewhere instead of hanging.',
+    doc:
+      'Most concurrent connections per worker process, for the `async` and `thread` classes. ' +
+      'A connection beyond it gets an immediate `503 Service Unavailable` with `Retry-After: ' +
+      '1` and is closed, so clients retry elsewhere instead of hanging.',
   }),
-] as const;
+];
 
 interface ClassChoice {
   settings: { workerClass: string; threads: number };
@@ -31,7 +36,7 @@ interface ClassChoice {
 /**
  * Gunicorn's rule: `--threads` above 1 turns the default (or `sync`) class into the threaded one.
  * Applied once, after every source is merged, so a config-file `threads` and a command-line `-k`
- * combine the same way as two flags would.
+ * combine the way two flags would.
  */
 export function applyImpliedWorkerClass(resolved: ClassChoice): void {
   const { settings, sources } = resolved;
@@ -42,6 +47,8 @@ export function applyImpliedWorkerClass(resolved: ClassChoice): void {
     return;
   }
   throw new SettingError(
-    `Setting "threads" is ${settings.threads} (from ${sources.threads}), but the ${settings.workerClass} worker class (from ${sources.workerClass}) runs the app on one thread. Use --worker-class thread, or drop --threads.`,
+    `Setting "threads" is ${settings.threads} (from ${sources.threads}), ` +
+      `but the ${settings.workerClass} worker class (from ${sources.workerClass}) runs the app on one thread. ` +
+      'Use --worker-class thread, or drop --threads.',
   );
 }

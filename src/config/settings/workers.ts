@@ -13,16 +13,23 @@ export const workerSettings = [
     type: workerCount({ min: 1, max: 1024 }),
     default: 1,
     defaultDoc: '1, or `$WEB_CONCURRENCY` when set',
-    doc: 'How many worker processes to run. `auto` runs one per CPU this process may use: the CPU affinity, lowered to the cgroup CPU quota (`cpu.max`; a Kubernetes CPU limit), rounded down, at least 1. See docs/deployment.md.',
+    doc:
+      'How many worker processes to run. `auto` runs one per CPU this process may use: ' +
+      'the CPU affinity, lowered to the cgroup CPU quota (`cpu.max`; ' +
+      'a Kubernetes CPU limit), rounded down, at least 1. See docs/deployment.md.',
   }),
   defineSetting({
     name: 'workerClass',
     section: SECTION,
     short: '-k',
     meta: 'CLASS',
-    type: oneOf(['async', 'sync', 'thread'] as const, { gthread: 'thread' }),
+    type: oneOf(['async', 'sync', 'thread'], { gthread: 'thread' }),
     default: 'async',
-    doc: 'The worker class: `async`, many connections on one event loop; `sync`, one request at a time, handed only to an idle worker (for blocking code); `thread`, a pool of `--threads` worker threads per process (`gthread` is accepted). See docs/worker-classes.md.',
+    doc:
+      'The worker class: `async`, many connections on one event loop; ' +
+      '`sync`, one request at a time, handed only to an idle worker (for blocking code); ' +
+      '`thread`, a pool of `--threads` worker threads per process (`gthread` is accepted). ' +
+      'See docs/worker-classes.md.',
     // The sync class changes who accepts (the master), which a reload cannot switch under running workers.
     reloadable: false,
   }),
@@ -51,4 +58,4 @@ export const workerSettings = [
     default: 2,
     doc: 'How long an idle keep-alive connection is kept open between requests.',
   }),
-] as const;
+];
