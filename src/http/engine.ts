@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
-import type { FinishedExchange, ProtocolServer } from './protocol.js';
+import type { FinishedExchange, ProtocolServer } from './protocol-server.js';
 import { Rejection, refuseAndClose } from './reject.js';
 import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
 import { absoluteTarget, connectNotServed } from './validate.js';

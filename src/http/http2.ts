@@ -7,7 +7,7 @@ import { isCatchable } from './app-values.js';
 import { checkHttp2Head, maxHeaderListPairs, maxHeaderListSize } from './h2-limits.js';
 import type { HttpLimits } from './limits.js';
 import { NodeExchange } from './node-server.js';
-import type { ProtocolServer } from './protocol.js';
+import type { ProtocolServer } from './protocol-server.js';
 import type { Rejection } from './reject.js';
 import { reasonPhrase } from './status.js';
 import { timeLeft } from './tls.js';

@@ -6,7 +6,7 @@ import { checkParsedHead, connectRefused, rejectionForParserError } from './node
 import { isCatchable } from './app-values.js';
 import { HeadWatch } from './node-head-watch.js';
 import { socketParser, writtenHead } from './node-internals.js';
-import type { FinishedExchange, ProtocolServer } from './protocol.js';
+import type { FinishedExchange, ProtocolServer } from './protocol-server.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
 import { bodyTooLarge } from './validate.js';

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { isCatchable } from '../http/app-values.js';
 import type { EngineHandler } from '../http/engine.js';
-import type { ProtocolServer } from '../http/protocol.js';
+import type { ProtocolServer } from '../http/protocol-server.js';
 import type { HostedApp } from './detect.js';
 import type { WorkerRuntime } from './runtime.js';
 import type { WebSocketHub } from './websocket.js';

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { FinishedExchange } from '../http/protocol.js';
+import type { FinishedExchange } from '../http/protocol-server.js';
 import { clientInfo, type TrustedPeers } from '../http/proxy.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { WorkerMessage } from '../worker/protocol.js';
+import type { WorkerMessage } from '../worker/ipc-messages.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /**

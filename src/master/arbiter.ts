@@ -3,7 +3,7 @@ import type { Settings } from '../config/settings/index.js';
 import { choices } from '../choices.js';
 import { ExitCode, describeError, exitCodeOf } from '../errors.js';
 import type { LogTarget } from '../log/logger.js';
-import type { WorkerMessage } from '../worker/protocol.js';
+import type { WorkerMessage } from '../worker/ipc-messages.js';
 import { VERSION } from '../version.js';
 import { EventEmitter } from 'node:events';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';

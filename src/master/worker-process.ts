@@ -7,7 +7,7 @@ import {
   type MasterMessage,
   type WorkerBoot,
   type WorkerMessage,
-} from '../worker/protocol.js';
+} from '../worker/ipc-messages.js';
 
 const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 /** fd 3 is the IPC channel; listening sockets follow from fd 4. */

@@ -4,7 +4,7 @@ import { protocolFor, type ProtocolOptions } from './hosted.js';
 import { ConnectionCap } from './connection-cap.js';
 import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
 import { closeServer, listenOnFd } from './listen.js';
-import type { ProtocolServer } from '../http/protocol.js';
+import type { ProtocolServer } from '../http/protocol-server.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
 import type { Logger } from '../log/logger.js';

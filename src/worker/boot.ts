@@ -1,7 +1,7 @@
 import type { Settings } from '../config/settings/index.js';
 import { isRecord } from './guards.js';
-import type { WorkerBoot } from './protocol.js';
-import type { ThreadBoot } from './thread-protocol.js';
+import type { WorkerBoot } from './ipc-messages.js';
+import type { ThreadBoot } from './thread-messages.js';
 
 /** What survives JSON.stringify unchanged. */
 type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };

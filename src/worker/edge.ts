@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import { Http2ProtocolServer } from '../http/http2.js';
 import { withHealthCheckNode } from '../http/health.js';
-import type { ProtocolServer } from '../http/protocol.js';
+import type { ProtocolServer } from '../http/protocol-server.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
 import { httpLimits, type HttpLimits } from '../http/limits.js';
 import { markUnixPeer, type TrustedPeers } from '../http/proxy.js';

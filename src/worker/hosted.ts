@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { EngineRequest } from '../http/engine.js';
 import { withHealthCheckEngine, withHealthCheckNode } from '../http/health.js';
 import type { HttpLimits } from '../http/limits.js';
-import type { ProtocolServer } from '../http/protocol.js';
+import type { ProtocolServer } from '../http/protocol-server.js';
 import { type Rejection, rejectionLogFields } from '../http/reject.js';
 import { detectInterface, type HostedApp, type InterfaceChoice } from '../interfaces/detect.js';
 import { attachNodeUpgrade, closeWebSocketsOnDrain, engineHandlerFor, prepareGateway } from '../interfaces/gateway.js';

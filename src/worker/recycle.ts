@@ -1,5 +1,5 @@
 import type { BootSettings } from './boot.js';
-import type { WorkerMessage } from './protocol.js';
+import type { WorkerMessage } from './ipc-messages.js';
 import { residentMemory } from './rss.js';
 
 /**

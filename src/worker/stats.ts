@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
-import type { FinishedExchange, ProtocolServer } from '../http/protocol.js';
+import type { FinishedExchange, ProtocolServer } from '../http/protocol-server.js';
 import type { AccessLog } from '../log/access.js';
-import type { WorkerMessage } from './protocol.js';
+import type { WorkerMessage } from './ipc-messages.js';
 import { residentMemory } from './rss.js';
 
 /**

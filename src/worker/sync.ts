@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { protocolFor } from './hosted.js';
-import type { ProtocolServer } from '../http/protocol.js';
-import type { MasterMessage, WorkerMessage } from './protocol.js';
+import type { ProtocolServer } from '../http/protocol-server.js';
+import type { MasterMessage, WorkerMessage } from './ipc-messages.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 import { protocolOptions, waitForNoConnections } from './async.js';
 import { edgeFor, edgeSettings } from './edge.js';

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import { markUnixPeer } from '../http/proxy.js';
-import { Batcher, WINDOW_BYTES, transferOf, type FromThread, type Peer, type RequestHead } from './thread-protocol.js';
+import { Batcher, WINDOW_BYTES, transferOf, type FromThread, type Peer, type RequestHead } from './thread-messages.js';
 import { engineSocket } from './stand-ins.js';
 
 /**

@@ -3,7 +3,7 @@ import type { EngineHandler, EngineRequest, EngineResponse } from '../http/engin
 import { isUnixPeer } from '../http/proxy.js';
 import type { UnixPaths } from '../interfaces/scope.js';
 import type { Exchange, ThreadPool } from './thread-pool.js';
-import { Batcher, WINDOW_BYTES, transferOf, type FromThread, type Peer, type RequestHead } from './thread-protocol.js';
+import { Batcher, WINDOW_BYTES, transferOf, type FromThread, type Peer, type RequestHead } from './thread-messages.js';
 
 const EMPTY = new Uint8Array(0);
 

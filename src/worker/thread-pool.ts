@@ -9,7 +9,7 @@ import {
   type FromThreadWire,
   type ThreadBoot,
   type ToThread,
-} from './thread-protocol.js';
+} from './thread-messages.js';
 import { CrashBackoff, type BackoffPolicy } from '../supervision/backoff.js';
 import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
 

@@ -8,7 +8,7 @@ import { attachNodeUpgrade, type ErrorReporter } from '../interfaces/gateway.js'
 import type { WorkerRuntime } from '../interfaces/runtime.js';
 import { isPromiseLike } from './guards.js';
 import { CreditMeter, type Post, type ThreadResponse } from './thread-exchange.js';
-import { Batcher, WINDOW_BYTES, transferOf, type Peer, type RequestHead } from './thread-protocol.js';
+import { Batcher, WINDOW_BYTES, transferOf, type Peer, type RequestHead } from './thread-messages.js';
 
 /**
  * Where an app thread still speaks bytes: a `(req, res)` app needs node:http's own request and

@@ -16,7 +16,7 @@ import {
   type FromThread,
   type ToThread,
   type ToThreadWire,
-} from './thread-protocol.js';
+} from './thread-messages.js';
 import { startHeartbeat } from '../supervision/heartbeat.js';
 import { logUnhandledRejections } from '../supervision/unhandled.js';
 import { ExchangeSocket, ReplayedRequest, Tunnel, nodeServerFor } from './thread-replay.js';

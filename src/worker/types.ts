@@ -1,7 +1,7 @@
 import type { Logger } from '../log/logger.js';
-import type { WorkerBoot } from './protocol.js';
+import type { WorkerBoot } from './ipc-messages.js';
 import type { HostedApp } from '../interfaces/detect.js';
-import type { ProtocolServer } from '../http/protocol.js';
+import type { ProtocolServer } from '../http/protocol-server.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
 
 export interface WorkerContext {

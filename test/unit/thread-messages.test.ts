@@ -11,7 +11,7 @@ import {
   encodeToThread,
   type FromThread,
   type ToThread,
-} from '../../src/worker/thread-protocol.js';
+} from '../../src/worker/thread-messages.js';
 
 const HEAD = {
   method: 'POST',
