@@ -3,7 +3,6 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppLoadError } from '../errors.js';
-import { typeScriptHint } from '../config/load-file.js';
 import { locateLoadError } from './load-error.js';
 import type { AppSpec } from './spec.js';
 
@@ -60,8 +59,11 @@ export async function loadAppValue(
     mod = await import(pathToFileURL(file).href);
   } catch (err) {
     const code = err instanceof Error && 'code' in err ? err.code : undefined;
-    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(file))
+    if (code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[cm]?ts$/.test(file)) {
+      // The config loader (and cosmiconfig with it) is imported only for this message.
+      const { typeScriptHint } = await import('../config/load-file.js');
       throw new AppLoadError('GSERVE_E_APP_TYPESCRIPT', typeScriptHint(file));
+    }
     const hint =
       code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
         ? ' Install the missing package or fix the import.'

@@ -1,7 +1,8 @@
 import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { createRequire } from 'node:module';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { isCatchable } from '../http/app-values.js';
 import { webSocketTransport } from '../http/node-internals.js';
 
@@ -33,6 +34,14 @@ export const toBytes = (data: RawData): Buffer =>
   Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
 export const toText = (data: RawData): string => toBytes(data).toString('utf8');
 
+/**
+ * `ws`, loaded by the first hub: it pulls in node's https, tls and zlib (about 15 MB of a worker's
+ * memory), which a worker whose app never upgrades a connection should not pay for.
+ */
+function loadWs(): typeof import('ws') {
+  return createRequire(import.meta.url)('ws');
+}
+
 export class WebSocketHub {
   private readonly wss: WebSocketServer;
   private readonly open = new Set<WebSocket>();
@@ -41,7 +50,7 @@ export class WebSocketHub {
   private closing = false;
 
   constructor(private readonly options: WebSocketOptions) {
-    this.wss = new WebSocketServer({
+    this.wss = new (loadWs().WebSocketServer)({
       noServer: true,
       clientTracking: false,
       maxPayload: options.maxPayload,
@@ -221,7 +230,7 @@ export class BunSocket<T = unknown> {
     return this.ws.bufferedAmount;
   }
   send(message: string | Uint8Array | ArrayBuffer, compress?: boolean): number {
-    if (this.ws.readyState !== WebSocket.OPEN) return SEND_DROPPED;
+    if (this.ws.readyState !== this.ws.OPEN) return SEND_DROPPED;
     if (this.ws.bufferedAmount >= this.limits.backpressureLimit) {
       this.wantsDrain = true;
       if (this.limits.closeOnBackpressureLimit) this.ws.terminate();
@@ -238,7 +247,7 @@ export class BunSocket<T = unknown> {
   }
   /** Called on the transport's 'drain': true once per back-pressure episode the app saw. */
   takeDrain(): boolean {
-    if (!this.wantsDrain || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (!this.wantsDrain || this.ws.readyState !== this.ws.OPEN) return false;
     this.wantsDrain = false;
     return true;
   }

@@ -47,7 +47,7 @@ export class AsyncWorker implements WorkerClass {
       const http1 = this.makeProtocol(options, index);
       const protocol =
         edge.http2 && h2App
-          ? http2Protocol(h2App, http1, { ...options, maxConcurrentStreams: edge.maxConcurrentStreams })
+          ? await http2Protocol(h2App, http1, { ...options, maxConcurrentStreams: edge.maxConcurrentStreams })
           : http1;
       protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);

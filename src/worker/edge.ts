@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import type { TlsOptions } from 'node:tls';
-import { Http2ProtocolServer } from '../http/http2.js';
 import { withHealthCheckNode } from '../http/health.js';
 import type { ProtocolServer } from '../http/protocol-server.js';
 import { acceptProxyProtocol } from '../http/proxy-protocol.js';
@@ -8,7 +7,6 @@ import { httpLimits, type HttpLimits } from '../http/limits.js';
 import { markUnixPeer, type TrustedPeers } from '../http/proxy.js';
 import { markAccepted, tlsLayer, tlsOptions } from '../http/tls.js';
 import type { HostedApp } from '../interfaces/detect.js';
-import { fetchOnCompat } from '../interfaces/fetch-compat.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
 import type { Logger } from '../log/logger.js';
 import { logRefusals } from './hosted.js';
@@ -137,7 +135,7 @@ export function edgeFor(
  * The protocol server of an --http2 listener: h2 for connections whose ALPN chose it, `http1`
  * (the listener's ordinary HTTP/1.1 server, with its upgrades and limits) for the others.
  */
-export function http2Protocol(
+export async function http2Protocol(
   app: Extract<HostedApp, { kind: 'node' | 'fetch' }>,
   http1: ProtocolServer,
   opts: {
@@ -147,12 +145,16 @@ export function http2Protocol(
     maxConcurrentStreams: number;
     runtime: WorkerRuntime;
   },
-): ProtocolServer {
-  const { health } = opts.runtime;
+): Promise<ProtocolServer> {
+  // Imported here, not at the top: only a worker with an --http2 listener loads HTTP/2 (and, for a
+  // node app, the fetch bridge is never loaded at all).
+  const { Http2ProtocolServer } = await import('../http/http2.js');
+  const appListener =
+    app.kind === 'node'
+      ? app.listener
+      : (await import('../interfaces/fetch-compat.js')).fetchOnCompat(app, opts.runtime);
   // The health check answers h2 requests too: its wrapper only reads the URL and writes a head and a body.
-  const listener = compatListener(
-    withHealthCheckNode(health, app.kind === 'node' ? app.listener : fetchOnCompat(app, opts.runtime)),
-  );
+  const listener = compatListener(withHealthCheckNode(opts.runtime.health, appListener));
   const server = new Http2ProtocolServer(listener, http1, {
     keepAliveTimeout: opts.keepAliveTimeout,
     limits: opts.limits,

@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
+
+/**
+ * A worker loads only what its app and settings use (issue 14: start-up and memory). `ws` alone is
+ * about 15 MB of a worker's RSS; HTTP/2, the fetch bridge and the config-file loader a few more
+ * each. The ES modules a worker loads are traced by module hooks (NODE_OPTIONS reaches the workers);
+ * the CommonJS ones (`ws`, loaded with require) are read from the app's require cache.
+ */
+const REGISTER = pathToFileURL(join(FIXTURES, 'trace-imports', 'register.mjs')).href;
+const APP = join(FIXTURES, 'apps', 'loaded-modules.js');
+
+async function loadedBy(attr: string): Promise<{ esm: string[]; cjs: string[] }> {
+  const trace = join(tempDir(), 'trace.txt');
+  const g = await startGserve(['-w', '1', `${APP}:${attr}`], {
+    env: { NODE_OPTIONS: `--import=${REGISTER}`, GSERVE_TRACE_FILE: trace },
+  });
+  const res = await fetch(`http://127.0.0.1:${g.port}/`);
+  const body: unknown = await res.json();
+  const cjs = Array.isArray(body) ? body.map(String) : [];
+  const pid = [...g.workerPids][0];
+  const esm = readFileSync(trace, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith(`${pid} `))
+    .map((line) => line.slice(line.indexOf(' ') + 1));
+  return { esm, cjs };
+}
+
+const matching = (list: string[], part: string) => list.filter((entry) => entry.includes(part));
+
+describe('a worker loads only what its app uses', () => {
+  it('a node app: no WebSocket, HTTP/2, fetch bridge or config-file loader', async () => {
+    const { esm, cjs } = await loadedBy('app');
+    // The trace works: the node path itself is in it.
+    expect(matching(esm, '/dist/http/node-server.js')).toHaveLength(1);
+    for (const lazy of [
+      '/dist/interfaces/websocket.js',
+      '/dist/http/http2.js',
+      '/dist/interfaces/fetch.js',
+      '/dist/interfaces/fetch-compat.js',
+      '/dist/config/load-file.js',
+      '/node_modules/cosmiconfig/',
+    ])
+      expect(matching(esm, lazy), lazy).toEqual([]);
+    expect(matching(cjs, '/node_modules/ws/')).toEqual([]);
+  });
+
+  it('a fetch app without WebSocket handlers: no ws', async () => {
+    const { esm, cjs } = await loadedBy('fetchApp');
+    expect(matching(esm, '/dist/interfaces/fetch.js')).toHaveLength(1);
+    expect(matching(esm, '/dist/http/http2.js')).toEqual([]);
+    expect(matching(cjs, '/node_modules/ws/')).toEqual([]);
+  });
+});
