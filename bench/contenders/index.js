@@ -51,7 +51,7 @@ function readable(path) {
 }
 
 /** gserve with its own flags: a contender skipped (with gserve's own message) when this build refuses the flags. */
-function gserve(id, label, flags, app, procs = WORKERS + 1) {
+function gserve(id, label, flags, app, procs = WORKERS + 1, env = {}) {
   return {
     id,
     label,
@@ -63,6 +63,7 @@ function gserve(id, label, flags, app, procs = WORKERS + 1) {
         args: [GSERVE, '-b', `127.0.0.1:${port}`, '--log-level', 'warning', ...flags, join(APPS, app)],
         port,
         expectProcs: procs,
+        env,
         timeoutMs: 15_000,
       }).then((server) =>
         Object.assign(server, {
@@ -239,6 +240,15 @@ export const CONTENDERS = Object.fromEntries(
       'gserve -k async, node interface',
       ['-w', String(WORKERS), '-k', 'async'],
       'handler:app',
+    ),
+    // The same build with gserve's node-path checks off (src/http/node-server.ts): what the hardening costs.
+    gserve(
+      'gserve-async-node-unhardened',
+      'gserve -k async, node interface, hardening off (GSERVE_BENCH_UNHARDENED=1)',
+      ['-w', String(WORKERS), '-k', 'async'],
+      'handler:app',
+      WORKERS + 1,
+      { GSERVE_BENCH_UNHARDENED: '1' },
     ),
     gserve(
       'gserve-async-fetch',

@@ -27,6 +27,7 @@ export const scenario = {
   contenders: [
     'node-cluster',
     'gserve-async-node',
+    'gserve-async-node-unhardened',
     'gserve-async-fetch',
     'gserve-async-asgi',
     'gserve-thread-wsgi',
@@ -35,7 +36,15 @@ export const scenario = {
     'hono-node-server',
     'nginx',
   ],
-  quickContenders: ['node-cluster', 'gserve-async-node', 'gserve-async-fetch', 'gserve-async-asgi', 'pm2', 'nginx'],
+  quickContenders: [
+    'node-cluster',
+    'gserve-async-node',
+    'gserve-async-node-unhardened',
+    'gserve-async-fetch',
+    'gserve-async-asgi',
+    'pm2',
+    'nginx',
+  ],
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/' }),
   targets: [
@@ -48,6 +57,16 @@ export const scenario = {
         "gserve's `node` interface runs node:http in each worker as node:cluster does, so parity is the floor; a shortfall " +
         "beyond the rounds' spread points at per-request work in gserve's node path (logging, counters, heartbeats): " +
         'profile one worker with `--cpu-prof`.',
+    },
+    {
+      text: 'async, `node` interface, keep-alive ≥ 0.97× the same build with hardening off (the checks cost ≤ 3%)',
+      contender: 'gserve-async-node',
+      against: 'gserve-async-node-unhardened',
+      atLeast: 0.97,
+      ifMissed:
+        "The hardening on the node path is gserve's checks on what llhttp parsed (node-checks.ts) and the watch on " +
+        "heads still arriving (node-head-watch.ts, llhttp's kOnExecute hook on every read): profile one worker " +
+        'with `--cpu-prof` and compare the two rows.',
     },
     {
       text: 'async, `node` interface, keep-alive ≥ 1.1× PM2',

@@ -15,7 +15,15 @@ export interface NodeServerOptions {
   keepAliveTimeout: number;
   limits: HttpLimits;
   onError(err: unknown, req: IncomingMessage): void;
+  /**
+   * false: node:http alone, without gserve's checks and refusals (llhttp stays strict). Only for
+   * measuring what the hardening costs: GSERVE_BENCH_UNHARDENED=1 (bench/, hello-keepalive).
+   */
+  hardened?: boolean;
 }
+
+/** The environment switch behind NodeServerOptions.hardened, read by the worker (worker/hosted.ts). */
+export const UNHARDENED_ENV = 'GSERVE_BENCH_UNHARDENED';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -110,6 +118,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       this.sockets.delete(socket);
       this.emit('connection-closed');
     });
+    // Without a NodeConnection, handle() passes every request straight to the app.
+    if (this.options.hardened === false) return void this.server.emit('connection', socket);
     const conn = new NodeConnection(socket, this.options.limits, this.refuse, this.refuseBody);
     this.connections.set(socket, conn);
     this.server.emit('connection', socket);

@@ -73,11 +73,15 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   const reportError = (err: unknown, what: string) => opts.log.error(describe(err), `Error in ${what}`);
   if (app.kind === 'node') {
     protocols.node ??= missing('node-server');
+    const hardened = process.env[protocols.node.UNHARDENED_ENV] !== '1';
+    if (!hardened)
+      opts.log.warn(`${protocols.node.UNHARDENED_ENV}=1: gserve's request checks are off (for benchmarks only)`);
     const server = new protocols.node.NodeProtocolServer(withHealthCheckNode(runtime.health, app.listener), {
       keepAliveTimeout: opts.keepAliveTimeout,
       limits: opts.limits,
       onError: (err, req: IncomingMessage) =>
         opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
+      hardened,
     });
     attachNodeUpgrade(runtime, server.server, app, reportError);
     closeWebSocketsOnDrain(runtime, server);
