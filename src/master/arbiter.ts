@@ -26,7 +26,8 @@ import {
   type LaunchContext,
 } from './upgrade.js';
 import { freeIndex, toRetire } from './worker-index.js';
-import { WorkerProcess } from './worker-process.js';
+import { WORKER_ENTRY, WorkerProcess } from './worker-process.js';
+import { OrphanReaper } from './orphan-reaper.js';
 import { Slot } from './backoff.js';
 import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
 import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_MARGIN_SECONDS } from './deadline.js';
@@ -64,6 +65,8 @@ export class Arbiter {
   /** sync class only: the master accepts and hands connections to idle workers. */
   private dispatcher: SyncDispatcher | null = null;
   private pidfile: Pidfile | null = null;
+  /** Kills the workers if this master dies without stopping them; null where it cannot run. */
+  private reaper: OrphanReaper | null = null;
   private generation = 0;
   /** The highest generation ever started: a failed HUP's number is not reused. */
   private lastGeneration = 0;
@@ -179,6 +182,7 @@ export class Arbiter {
       this.closeListeners();
       return exitCodeOf(err) ?? ExitCode.INTERNAL;
     }
+    this.reaper = await OrphanReaper.start(WORKER_ENTRY, () => this.reaperLost());
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
     if (this.settings.workerClass === 'sync') {
@@ -326,6 +330,7 @@ export class Arbiter {
           generation: this.generation,
           cwd: process.cwd(),
           configFile: hasWorkerHooks ? this.resolved.configFile : null,
+          orphanReaper: this.reaper !== null,
         },
         this.generation,
         (worker, message) => this.onWorkerMessage(worker, message),
@@ -346,11 +351,19 @@ export class Arbiter {
     }
     this.slotOf.set(w, slot);
     this.workers.set(w.pid, w);
+    this.reaper?.watch(this.workers.keys());
     if (this.shutdownDelay.pending) w.send({ t: 'shutdown-pending' });
     w.child.on('exit', (code, signal) => this.onWorkerExit(w, code, signal));
     this.events.emit('spawn', w);
     this.log.info('Booting worker with pid: %d', w.pid);
     return w;
+  }
+
+  /** Someone killed the reaper: workers forked from now on watch for the master's death themselves. */
+  private reaperLost(): void {
+    if (!this.reaper) return;
+    this.reaper = null;
+    this.log.warn('The orphan reaper exited; new workers will run their own watchdog threads');
   }
 
   private forkFailed(slot: Slot, err: unknown, retry: boolean): void {
@@ -386,6 +399,7 @@ export class Arbiter {
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
+    this.reaper?.watch(this.workers.keys());
     const slot = this.slotOf.get(w) ?? new Slot();
     this.slotOf.delete(w);
     this.events.emit('exit', w, this.stopping);
@@ -662,6 +676,7 @@ export class Arbiter {
     this.observability?.close(!this.otherMasterAlive());
     this.closeListeners();
     this.pidfile?.remove();
+    this.reaper?.stop();
     if (this.exitCode === ExitCode.OK) this.log.info('Shutting down: Master');
     // An onExit hook that never returns does not keep the master alive.
     void settleWithin(this.hook('onExit'), EXIT_HOOK_SECONDS * 1000).then((r) => {

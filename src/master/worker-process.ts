@@ -9,7 +9,7 @@ import {
   type WorkerMessage,
 } from '../worker/ipc-messages.js';
 
-const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
+export const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.meta.url));
 /** fd 3 is the IPC channel; listening sockets follow from fd 4. */
 export const FIRST_LISTENER_FD = 4;
 /** The worker's index, 0..N-1, stable across replacements (see master/worker-index.ts). */

@@ -25,6 +25,11 @@ export interface WorkerBoot {
   cwd: string;
   /** The config file, named only when it holds worker-side server hooks: the worker loads them itself. */
   configFile?: string | null;
+  /**
+   * The master runs an orphan reaper (master/orphan-reaper.ts) that kills this worker if the master
+   * dies: the worker needs no watchdog thread of its own (worker/watchdog.ts).
+   */
+  orphanReaper?: boolean;
 }
 
 export type WorkerMessage =

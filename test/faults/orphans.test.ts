@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGserve } from '../helpers/gserve.js';
@@ -51,11 +52,41 @@ describe('no orphans after kill -9 of the master', () => {
       expect(await blocked).toBeInstanceOf(Error);
     });
   }
+
+  it('the master runs one reaper shell for its workers, not a watchdog thread in each', async () => {
+    const g = await startGserve(['-w', '2', join(apps, 'crashes.js')]);
+    tree = descendants(g.pid);
+    const shells = tree.filter((p) => commandLine(p.pid).startsWith('/bin/sh -c'));
+    expect(shells).toHaveLength(1);
+    // The reaper knows the workers by the entry script the master forks.
+    expect(commandLine(shells[0]!.pid)).toContain('dist/worker/main.js');
+  });
+
+  it('without the reaper (GSERVE_NO_ORPHAN_REAPER=1), a blocked worker still exits: its own watchdog thread', async () => {
+    const g = await startGserve(['-k', 'async', '-w', '1', '--timeout', '0', join(apps, 'crashes.js')], {
+      env: { GSERVE_NO_ORPHAN_REAPER: '1' },
+    });
+    tree = descendants(g.pid);
+    expect(tree.filter((p) => commandLine(p.pid).startsWith('/bin/sh'))).toEqual([]);
+    const blocked = get(g.url + '/block').catch((err: Error) => err);
+    await waitForBusyLoop(tree, 'async');
+    g.child.kill('SIGKILL');
+    await g.exited;
+    expect((await orphansAfter(tree, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
+    expect(await blocked).toBeInstanceOf(Error);
+  });
 });
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
 
 /** Waits until a worker process spends CPU steadily (the blocked handler is running). */
 async function waitForBusyLoop(procs: Proc[], klass: string): Promise<void> {
-  const { readFileSync } = await import('node:fs');
   const cpu = (pid: number) => {
     try {
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -1,0 +1,77 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Socket } from 'node:net';
+
+/**
+ * Kills the workers a master leaves behind when it dies without stopping them (kill -9, the OOM
+ * killer), including a worker whose event loop is blocked forever and so never sees its IPC channel
+ * close. It is one small shell per master, blocked reading a pipe from the master: the kernel closes
+ * the pipe when the master dies, however it dies, and the shell then waits a second (a worker that
+ * noticed by itself exits meanwhile) and SIGKILLs the workers the master last told it about.
+ *
+ * One shell for every worker costs about 1 MB; the thread each worker would otherwise run for the
+ * same purpose (worker/watchdog.ts, the fallback where there is no /bin/sh or /proc) costs about 8 MB
+ * each. A pid is killed only while its command line still names the worker entry script, so a pid
+ * reused by another program is left alone.
+ */
+const SHELL = '/bin/sh';
+const GRACE_SECONDS = 1;
+/** Set to 1 to run without the reaper (the workers then start their watchdog threads): for tests. */
+export const NO_REAPER_ENV = 'GSERVE_NO_ORPHAN_REAPER';
+
+// $0 is the worker entry script. Each line from the master is the whole current list of worker pids.
+const SCRIPT = `
+pids=
+while IFS= read -r line; do pids=$line; done
+[ -n "$pids" ] || exit 0
+sleep ${GRACE_SECONDS}
+for pid in $pids; do
+  case "$(tr '\\000' ' ' < /proc/$pid/cmdline 2>/dev/null)" in
+    *"$0"*) kill -9 "$pid" 2>/dev/null ;;
+  esac
+done
+`;
+
+export class OrphanReaper {
+  private constructor(private readonly child: ChildProcess) {}
+
+  /**
+   * Starts the reaper for workers running `workerEntry`; null where it cannot run (no shell, no
+   * /proc, no descriptor left to spawn it). Resolves once the shell runs, so no worker is forked
+   * on the promise of a reaper that failed to start.
+   */
+  static async start(workerEntry: string, onLost: () => void): Promise<OrphanReaper | null> {
+    if (process.env[NO_REAPER_ENV] === '1' || !existsSync(SHELL) || !existsSync('/proc/self/cmdline')) return null;
+    let child: ChildProcess;
+    try {
+      // Detached: a Ctrl-C or a signal to the master's process group must not end it first.
+      child = spawn(SHELL, ['-c', SCRIPT, workerEntry], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    } catch {
+      return null;
+    }
+    const started = await new Promise<boolean>((resolve) => {
+      child.once('spawn', () => resolve(true));
+      child.once('error', () => resolve(false));
+    });
+    if (!started || !(child.stdin instanceof Socket)) return null;
+    // Neither the shell nor its pipe keeps the master's event loop alive.
+    child.unref();
+    child.stdin.unref();
+    child.stdin.on('error', () => {});
+    // While the master lives, the shell only ends if someone kills it.
+    child.on('error', onLost);
+    child.on('exit', onLost);
+    return new OrphanReaper(child);
+  }
+
+  /** The master's workers now: the list the reaper acts on if the master dies. */
+  watch(pids: Iterable<number>): void {
+    this.child.stdin?.write(`${[...pids].join(' ')}\n`);
+  }
+
+  /** The master is exiting in order, its workers stopped: nothing is left to reap. */
+  stop(): void {
+    this.child.removeAllListeners('exit');
+    this.child.kill('SIGKILL');
+  }
+}
