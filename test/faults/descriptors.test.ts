@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { startGserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
-import { descendants } from './proc.js';
+import { workerProcesses } from './proc.js';
 
 /**
  * Descriptors run out during load (`ulimit -n` in a child shell, for the master and its workers):
@@ -19,7 +19,7 @@ describe('descriptor exhaustion during load', () => {
       const g = await startGserve(['-k', klass, '-w', '2', '--graceful-timeout', '2', join(apps, 'crashes.js')], {
         wrapper: ulimit(100),
       });
-      const workers = descendants(g.pid)
+      const workers = workerProcesses(g.pid)
         .map((p) => p.pid)
         .sort();
       expect(workers).toHaveLength(2);
@@ -35,7 +35,7 @@ describe('descriptor exhaustion during load', () => {
         .map((l) => l.msg);
       expect(exits).toEqual([]);
       expect(
-        descendants(g.pid)
+        workerProcesses(g.pid)
           .map((p) => p.pid)
           .sort(),
       ).toEqual(workers);

@@ -5,7 +5,7 @@ import { startGserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
 import { pollUntil } from '../helpers/poll.js';
-import { descendants, killAll, orphansAfter, type Proc } from './proc.js';
+import { commandLine, descendants, killAll, orphansAfter, type Proc } from './proc.js';
 
 /**
  * kill -9 of the master: every worker (and every thread in it) must go, even one whose event loop
@@ -76,14 +76,6 @@ describe('no orphans after kill -9 of the master', () => {
     expect(await blocked).toBeInstanceOf(Error);
   });
 });
-
-function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-  } catch {
-    return '';
-  }
-}
 
 /** Waits until a worker process spends CPU steadily (the blocked handler is running). */
 async function waitForBusyLoop(procs: Proc[], klass: string): Promise<void> {

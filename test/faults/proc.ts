@@ -67,3 +67,20 @@ export function killAll(procs: Proc[]): void {
     }
   }
 }
+
+/** A process's command line, its arguments joined by spaces ('' once it is gone). */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The gserve workers below `root`: its descendants that node runs the worker script in (not the orphan reaper). */
+export function workerProcesses(root: number): Proc[] {
+  return descendants(root).filter((p) => {
+    const [program = '', ...args] = commandLine(p.pid).split(' ');
+    return !program.endsWith('/sh') && args.some((arg) => arg.endsWith('/worker/main.js'));
+  });
+}

@@ -6,7 +6,7 @@ import { BIN, FIXTURES, ROOT, startGserve, tempDir, type Gserve } from '../helpe
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
 import { pollUntil } from '../helpers/poll.js';
-import { descendants } from './proc.js';
+import { workerProcesses } from './proc.js';
 
 /**
  * HUP under faults: a config that cannot load keeps the running settings and workers; a load that
@@ -65,7 +65,7 @@ describe('config errors on HUP', () => {
       expect(lines[i]!.msg, what).toMatch(expected);
       expect(await servedGeneration(g), what).toBe('0');
     }
-    expect(descendants(g.pid)).toHaveLength(2);
+    expect(workerProcesses(g.pid)).toHaveLength(2);
     // A good config after all that still reloads.
     writeFileSync(config, 'export default { workers: 2 };\n');
     g.signal('SIGHUP');
@@ -147,7 +147,7 @@ describe('30 HUPs 100 ms apart under load', () => {
     expect([...load.statuses.keys()]).toEqual([200]);
     expect(g.lines.filter((l) => /^Reload failed/.test(l.msg))).toEqual([]);
     // The old generations drain and exit; exactly 2 workers remain.
-    await pollUntil(() => descendants(g.pid).length === 2, 'exactly 2 workers');
+    await pollUntil(() => workerProcesses(g.pid).length === 2, 'exactly 2 workers');
     const last = g.lines.filter((l) => /^Reloaded: generation/.test(l.msg)).at(-1)!;
     const gen = /generation (\d+)/.exec(last.msg)![1];
     for (let i = 0; i < 10; i++) expect(await servedGeneration(g)).toBe(gen);
