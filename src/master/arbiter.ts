@@ -182,7 +182,9 @@ export class Arbiter {
       this.closeListeners();
       return exitCodeOf(err) ?? ExitCode.INTERNAL;
     }
-    this.reaper = await OrphanReaper.start(WORKER_ENTRY, () => this.reaperLost());
+    // As PID 1 (a container without an init), the master's death ends every process in its
+    // namespace: there is nothing to reap.
+    if (process.pid !== 1) this.reaper = await OrphanReaper.start(WORKER_ENTRY, () => this.reaperLost());
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
     if (this.settings.workerClass === 'sync') {
@@ -330,7 +332,7 @@ export class Arbiter {
           generation: this.generation,
           cwd: process.cwd(),
           configFile: hasWorkerHooks ? this.resolved.configFile : null,
-          orphanReaper: this.reaper !== null,
+          orphanWatchdog: this.reaper === null && process.pid !== 1,
         },
         this.generation,
         (worker, message) => this.onWorkerMessage(worker, message),

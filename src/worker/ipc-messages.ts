@@ -26,10 +26,10 @@ export interface WorkerBoot {
   /** The config file, named only when it holds worker-side server hooks: the worker loads them itself. */
   configFile?: string | null;
   /**
-   * The master runs an orphan reaper (master/orphan-reaper.ts) that kills this worker if the master
-   * dies: the worker needs no watchdog thread of its own (worker/watchdog.ts).
+   * The worker must start its own orphan watchdog thread (worker/watchdog.ts): the master has no
+   * orphan reaper (master/orphan-reaper.ts) and is not PID 1, whose death ends its whole namespace.
    */
-  orphanReaper?: boolean;
+  orphanWatchdog?: boolean;
 }
 
 export type WorkerMessage =

@@ -99,7 +99,7 @@ export function runWorker(boot: WorkerBoot): void {
   // The thread class runs no app code on its main thread, so its 'disconnect' always runs, and its
   // exit ends the app threads however blocked; a watchdog thread there would also take a threadId,
   // the name its app threads go by in the logs.
-  if (process.connected && !boot.orphanReaper && settings.workerClass !== 'thread') startOrphanWatchdog();
+  if (process.connected && boot.orphanWatchdog && settings.workerClass !== 'thread') startOrphanWatchdog();
   // The app's own SIGTERM/SIGINT listeners wait for the drain instead (app-shutdown.ts).
   state.appShutdown.holdSignalListeners();
 
