@@ -111,6 +111,11 @@ export async function main(argv, preloaded = {}) {
       process.exitCode = 2;
       return;
     }
+    // A scenario that sets no target is left out of a quick run (named with --scenarios, it runs).
+    if (opts.quick && scenario.quick === false && !opts.scenarios) {
+      console.log(`bench: skip ${id} in a quick run (it sets no target)`);
+      continue;
+    }
     scenarios.push(scenario);
   }
   const settings = runSettings(opts);

@@ -155,6 +155,7 @@ const ADAPTERS = {
     description:
       'One worker, hello over keep-alive; counters off, then on with a scrape every second (`bench/scenarios/metrics-overhead.js`).',
     reference: 'off',
+    quick: false,
     metrics: [{ key: 'rps', label: 'req/s', better: 'higher' }],
     async collect(mod, settings) {
       const seconds = Math.max(1, Math.round(settings.durationMs / 1000));

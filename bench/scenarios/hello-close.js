@@ -17,7 +17,7 @@ export const scenario = {
     'nginx',
     'gunicorn-sync',
   ],
-  quickContenders: ['node-cluster', 'gserve-async-node', 'gserve-sync-node'],
+  quickContenders: ['node-cluster', 'gserve-async-node'],
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/', close: true }),
   targets: [

@@ -42,8 +42,6 @@ export const scenario = {
     'gserve-async-node-unhardened',
     'gserve-async-fetch',
     'gserve-async-asgi',
-    'pm2',
-    'nginx',
   ],
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/' }),

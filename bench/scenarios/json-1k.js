@@ -8,7 +8,7 @@ export const scenario = {
   description: '`GET /json` → 1024-byte JSON document, 50 keep-alive connections.',
   reference: 'node-cluster',
   contenders: ['node-cluster', 'gserve-async-node', 'gserve-async-fetch', 'pm2', 'nginx'],
-  quickContenders: ['node-cluster', 'gserve-async-node', 'gserve-async-fetch'],
+  quick: false,
   metrics: THROUGHPUT,
   measure: (server, ctx) => throughput(server, ctx, { path: '/json' }),
 };
