@@ -62,7 +62,7 @@ describe('no orphans after kill -9 of the master', () => {
     expect(commandLine(shells[0]!.pid)).toContain('dist/worker/main.js');
   });
 
-  it('without the reaper (GSERVE_NO_ORPHAN_REAPER=1), a blocked worker still exits: its own watchdog thread', async () => {
+  it('GSERVE_NO_ORPHAN_REAPER=1: a blocked worker still exits, by its own watchdog thread', async () => {
     const g = await startGserve(['-k', 'async', '-w', '1', '--timeout', '0', join(apps, 'crashes.js')], {
       env: { GSERVE_NO_ORPHAN_REAPER: '1' },
     });
