@@ -73,14 +73,8 @@ export async function runControl(argv: string[]): Promise<number> {
       ExitCode.USAGE,
     );
   }
-  let path: string;
-  try {
-    path = await findControlSocket(opts);
-  } catch (err) {
-    if (err instanceof GserveError)
-      return fail(err instanceof ControlSocketError ? err.message : describeError(err), err.exitCode);
-    throw err;
-  }
+  const path = await controlSocketOrExitCode(opts);
+  if (typeof path === 'number') return path;
 
   const request: ControlRequest =
     name === 'scale'
@@ -130,9 +124,24 @@ export async function runControl(argv: string[]): Promise<number> {
   return ExitCode.OK;
 }
 
-function fail(message: string, code: number): number {
+/** Prints gserve's one-line error and returns the exit code to end with. */
+export function fail(message: string, code: number): number {
   process.stderr.write(`gserve: error: ${message}\n`);
   return code;
+}
+
+/**
+ * The control socket of the master a command talks to, or, when there is none to talk to, the exit
+ * code to end with, its reason already printed (control commands and `gserve top`).
+ */
+export async function controlSocketOrExitCode(opts: ControlOptions): Promise<string | number> {
+  try {
+    return await findControlSocket(opts);
+  } catch (err) {
+    if (err instanceof GserveError)
+      return fail(err instanceof ControlSocketError ? err.message : describeError(err), err.exitCode);
+    throw err;
+  }
 }
 
 /** The master has no socket to tell us it is gone once it has exited: watch its pid. */

@@ -1,11 +1,10 @@
 import { Command, CommanderError } from 'commander';
-import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '../errors.js';
+import { ExitCode, errorCode, errorMessage } from '../errors.js';
 import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';
 import { DURATION_BUCKETS } from '../worker/stats.js';
 import { ask } from './control-client.js';
-import { duration, type ControlOptions } from './control.js';
-import { ControlSocketError, findControlSocket } from './find-master.js';
+import { controlSocketOrExitCode, duration, fail, type ControlOptions } from './control.js';
 
 /**
  * `gserve top`: a live view of the workers over the control socket, like `pm2 monit` or uwsgitop.
@@ -186,18 +185,12 @@ export async function runTop(argv: string[]): Promise<number> {
   const iterations = opts.iterations === undefined ? Infinity : Number(opts.iterations);
   if (!(iterations >= 1) || !Number.isInteger(iterations === Infinity ? 1 : iterations))
     return fail(`--iterations expects a whole number ≥ 1, got ${JSON.stringify(opts.iterations)}.`, ExitCode.USAGE);
-  let path: string;
-  try {
-    path = await findControlSocket(opts);
-  } catch (err) {
-    if (err instanceof GserveError)
-      return fail(err instanceof ControlSocketError ? err.message : describeError(err), err.exitCode);
-    throw err;
-  }
+  const path = await controlSocketOrExitCode(opts);
+  if (typeof path === 'number') return path;
 
   const book = new RateBook();
   const poll = async (): Promise<StatusReport> => {
-    const reply = await ask(path!, { cmd: 'status' });
+    const reply = await ask(path, { cmd: 'status' });
     if (!reply.ok) throw new Error(reply.error);
     const status = reply.status();
     book.add(status.workers, Date.now());
@@ -250,7 +243,7 @@ export async function runTop(argv: string[]): Promise<number> {
     if (live) out.write(screen.enter);
     process.once('SIGINT', () => finish(ExitCode.OK));
     process.once('SIGTERM', () => finish(ExitCode.OK));
-    out.on('resize', () => draw(renderFrame(status, book, path!, columns())));
+    out.on('resize', () => draw(renderFrame(status, book, path, columns())));
     let lastError: string | null = null;
     const tick = async () => {
       if (done) return;
@@ -261,7 +254,7 @@ export async function runTop(argv: string[]): Promise<number> {
         lastError = errorCode(err) ?? errorMessage(err);
       }
       if (done) return;
-      const lines = renderFrame(status, book, path!, columns());
+      const lines = renderFrame(status, book, path, columns());
       if (lastError)
         lines.splice(3, 0, `!! the master does not answer (${lastError}); showing the last data, retrying`);
       draw(lines);
@@ -269,14 +262,9 @@ export async function runTop(argv: string[]): Promise<number> {
       if (count >= iterations) return finish(ExitCode.OK);
       timer = setTimeout(() => void tick(), 1000);
     };
-    draw(renderFrame(status, book, path!, columns()));
+    draw(renderFrame(status, book, path, columns()));
     count++;
     if (count >= iterations) return finish(ExitCode.OK);
     timer = setTimeout(() => void tick(), 1000);
   });
-}
-
-function fail(message: string, code: number): number {
-  process.stderr.write(`gserve: error: ${message}\n`);
-  return code;
 }
