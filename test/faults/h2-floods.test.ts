@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { testCerts } from '../helpers/certs.js';
+import { testCerts, tlsArgs } from '../helpers/certs.js';
 import { pollUntil } from '../helpers/poll.js';
 import { missing } from '../helpers/needs.js';
 import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
@@ -47,10 +47,7 @@ const NO_OPENSSL = missing('openssl');
 async function target(): Promise<{ g: Gserve; worker: number; idleRss: number }> {
   const certs = testCerts();
   const g = await startGserve([
-    '--certfile',
-    certs.cert,
-    '--keyfile',
-    certs.key,
+    ...tlsArgs(),
     '--http2',
     '--ws-ping-interval',
     '0',

@@ -19,6 +19,12 @@ export function testCerts(): TestCerts {
   return shared;
 }
 
+/** The flags that serve HTTPS with the test certificate (testCerts()). */
+export function tlsArgs(): string[] {
+  const { cert, key } = testCerts();
+  return ['--certfile', cert, '--keyfile', key];
+}
+
 /**
  * A self-signed certificate for localhost and 127.0.0.1, made at test time with the openssl CLI.
  * Being self-signed, it is its own CA, which also makes it a client certificate that passes a check

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { connect as http2Connect } from 'node:http2';
-import { testCerts } from '../helpers/certs.js';
+import { testCerts, tlsArgs } from '../helpers/certs.js';
 import { missing } from '../helpers/needs.js';
 import { BIN, FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { linesOf, waitForFile } from '../helpers/files.js';
@@ -185,10 +185,7 @@ describe('access log over TLS and HTTP/2', () => {
   it.skipIf(missing('openssl'))('logs HTTP/2 requests like HTTP/1.1 ones', async () => {
     const certs = testCerts();
     const g = await startGserve([
-      '--certfile',
-      certs.cert,
-      '--keyfile',
-      certs.key,
+      ...tlsArgs(),
       '--http2',
       '--access-logfile',
       '-',

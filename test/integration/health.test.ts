@@ -1,6 +1,6 @@
 import { connect } from 'node:http2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { testCerts } from '../helpers/certs.js';
+import { tlsArgs } from '../helpers/certs.js';
 import { missing } from '../helpers/needs.js';
 import { startGserve } from '../helpers/gserve.js';
 import { deployApp, heldRequest, KeptAliveClient } from '../helpers/deploy.js';
@@ -132,12 +132,8 @@ function getH2(port: number, path: string): Promise<{ status: number; body: stri
 
 describe('the health path over HTTP/2', () => {
   it.skipIf(missing('openssl'))('is answered by gserve, and fails during the shutdown delay', async () => {
-    const certs = testCerts();
     const g = await startGserve([
-      '--certfile',
-      certs.cert,
-      '--keyfile',
-      certs.key,
+      ...tlsArgs(),
       '--http2',
       '--health-path',
       '/healthz',

@@ -4,7 +4,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { testCerts } from '../helpers/certs.js';
+import { testCerts, tlsArgs } from '../helpers/certs.js';
 import { pollUntil } from '../helpers/poll.js';
 import { missing } from '../helpers/needs.js';
 import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
@@ -15,8 +15,6 @@ const app = (name: string) => join(FIXTURES, 'apps', name);
 
 /** The TLS listeners here serve a certificate made by openssl. */
 const NO_OPENSSL = missing('openssl');
-const tlsArgs = () => ['--certfile', testCerts().cert, '--keyfile', testCerts().key];
-
 const closed = (s: Socket) =>
   new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve())));
 

@@ -6,7 +6,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { testCerts } from '../helpers/certs.js';
+import { testCerts, tlsArgs } from '../helpers/certs.js';
 import { missing } from '../helpers/needs.js';
 import { connectBehindProxy } from '../helpers/raw.js';
 import { FIXTURES, runGserve, startGserve } from '../helpers/gserve.js';
@@ -15,8 +15,6 @@ const app = (name: string) => join(FIXTURES, 'apps', name);
 
 /** Every test here serves TLS with a certificate made by openssl. */
 const NO_OPENSSL = missing('openssl');
-const tlsArgs = () => ['--certfile', testCerts().cert, '--keyfile', testCerts().key];
-
 function httpsGet(
   port: number,
   path: string,
