@@ -74,45 +74,30 @@ function treeCpuSeconds(pid) {
   return total;
 }
 
+/** gserve with one worker serving `app` (a file of bench/apps). */
+const gserveOneWorker = (app) => (port) => [
+  join(ROOT, 'bin/gserve'),
+  '-w',
+  '1',
+  '-b',
+  `127.0.0.1:${port}`,
+  '--log-level',
+  'warning',
+  `${APPS}/${app}:app`,
+];
+
 const TARGETS = [
   {
     name: 'gserve node interface',
-    args: (port) => [
-      join(ROOT, 'bin/gserve'),
-      '-w',
-      '1',
-      '-b',
-      `127.0.0.1:${port}`,
-      '--log-level',
-      'warning',
-      `${APPS}/hello-node.js:app`,
-    ],
+    args: gserveOneWorker('hello-node.js'),
   },
   {
     name: 'gserve fetch interface',
-    args: (port) => [
-      join(ROOT, 'bin/gserve'),
-      '-w',
-      '1',
-      '-b',
-      `127.0.0.1:${port}`,
-      '--log-level',
-      'warning',
-      `${APPS}/hello-fetch.js:app`,
-    ],
+    args: gserveOneWorker('hello-fetch.js'),
   },
   {
     name: 'gserve fetch, Hono app',
-    args: (port) => [
-      join(ROOT, 'bin/gserve'),
-      '-w',
-      '1',
-      '-b',
-      `127.0.0.1:${port}`,
-      '--log-level',
-      'warning',
-      `${APPS}/hello-hono.js:app`,
-    ],
+    args: gserveOneWorker('hello-hono.js'),
   },
   { name: '@hono/node-server, Hono app', args: () => [join(APPS, 'hono-node-server.js')] },
 ];
