@@ -62,6 +62,24 @@ describe('no orphans after kill -9 of the master', () => {
     expect(commandLine(shells[0]!.pid)).toContain('dist/worker/main.js');
   });
 
+  it('a killed reaper is logged; a worker started after it still exits with a blocked master gone', async () => {
+    const g = await startGserve(['-k', 'async', '-w', '1', '--timeout', '0', join(apps, 'crashes.js')]);
+    const reaper = descendants(g.pid).find((p) => commandLine(p.pid).startsWith('/bin/sh -c'))!;
+    process.kill(reaper.pid, 'SIGKILL');
+    await g.waitForLog(/^The orphan reaper exited/);
+    // The replacement of a killed worker boots with its own watchdog thread.
+    const [first] = [...g.workerPids];
+    process.kill(first!, 'SIGKILL');
+    await g.waitForLog(/^Worker ready/, { count: 2 });
+    tree = descendants(g.pid);
+    const blocked = get(g.url + '/block').catch((err: Error) => err);
+    await waitForBusyLoop(tree, 'async');
+    g.child.kill('SIGKILL');
+    await g.exited;
+    expect((await orphansAfter(tree, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
+    expect(await blocked).toBeInstanceOf(Error);
+  });
+
   it('GSERVE_NO_ORPHAN_REAPER=1: a blocked worker still exits, by its own watchdog thread', async () => {
     const g = await startGserve(['-k', 'async', '-w', '1', '--timeout', '0', join(apps, 'crashes.js')], {
       env: { GSERVE_NO_ORPHAN_REAPER: '1' },
