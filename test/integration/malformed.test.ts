@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, ROOT, startGserve } from '../helpers/gserve.js';
+import { FIXTURES, startGserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { parseResponses, sendRaw } from '../helpers/raw.js';
+import { CORPUS_CASES } from '../helpers/corpus.js';
 
 /**
  * The malformed-request corpus (test/corpus/NAME.STATUS.http, raw bytes) against both HTTP paths
@@ -12,13 +12,7 @@ import { parseResponses, sendRaw } from '../helpers/raw.js';
  * must be served; and no request smuggled behind an ambiguous one (`/smuggled`) may reach the app.
  */
 
-const CORPUS = join(ROOT, 'test/corpus');
-const CASES = readdirSync(CORPUS)
-  .filter((f) => f.endsWith('.http'))
-  .map((file) => {
-    const m = /^(.+)\.(\d{3}(?:-\d{3})*)\.http$/.exec(file)!;
-    return { name: m[1]!, statuses: m[2]!.split('-').map(Number), bytes: readFileSync(join(CORPUS, file)) };
-  });
+const CASES = CORPUS_CASES;
 
 /** Both HTTP paths: a fetch app runs on gserve's engine, a node app on node:http. */
 const ENGINES = [

@@ -1,15 +1,14 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, type HttpLimits } from '../../src/http/limits.js';
 import { checkParsedHead } from '../../src/http/node-checks.js';
 import { NodeProtocolServer } from '../../src/http/node-server.js';
 import { Rejection } from '../../src/http/reject.js';
-import { ROOT } from '../helpers/gserve.js';
+
 import { parseResponses, sendRaw } from '../helpers/raw.js';
 import { portOf } from '../helpers/ports.js';
+import { CORPUS_CASES } from '../helpers/corpus.js';
 
 /**
  * The node:http path in this process: a NodeProtocolServer fed by a loopback net.Server, with the
@@ -17,13 +16,7 @@ import { portOf } from '../helpers/ports.js';
  * hostile requests issue 14 found, each asserting what the app saw.
  */
 
-const CORPUS = join(ROOT, 'test/corpus');
-const CASES = readdirSync(CORPUS)
-  .filter((f) => f.endsWith('.http'))
-  .map((file) => {
-    const m = /^(.+)\.(\d{3}(?:-\d{3})*)\.http$/.exec(file)!;
-    return { name: m[1]!, statuses: m[2]!.split('-').map(Number), bytes: readFileSync(join(CORPUS, file)) };
-  });
+const CASES = CORPUS_CASES;
 
 interface Harness {
   port: number;

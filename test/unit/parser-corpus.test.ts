@@ -1,9 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, type HttpLimits } from '../../src/http/limits.js';
 import { Rejection } from '../../src/http/reject.js';
 import { StrictParser } from '../../src/http/strict-parser.js';
+import { CORPUS_CASES } from '../helpers/corpus.js';
 
 /**
  * The malformed-request corpus (test/corpus/NAME.STATUS.http) run straight through gserve's own
@@ -12,13 +11,7 @@ import { StrictParser } from '../../src/http/strict-parser.js';
  * (`/smuggled`) must never come out parsed into a head. The end-to-end run is test/integration/malformed.test.ts.
  */
 
-const CORPUS = join(import.meta.dirname, '../corpus');
-const CASES = readdirSync(CORPUS)
-  .filter((f) => f.endsWith('.http'))
-  .map((file) => {
-    const m = /^(.+)\.(\d{3}(?:-\d{3})*)\.http$/.exec(file)!;
-    return { name: m[1]!, statuses: m[2]!.split('-').map(Number), bytes: readFileSync(join(CORPUS, file)) };
-  });
+const CASES = CORPUS_CASES;
 
 /** The corpus runs with --limit-request-body 1024. */
 const LIMITS: HttpLimits = { ...DEFAULT_LIMITS, requestBody: 1024 };
