@@ -1,6 +1,6 @@
-import pino from 'pino';
 import type { FinishedExchange } from '../http/protocol-server.js';
 import { clientInfo, type TrustedPeers } from '../http/proxy.js';
+import { openDestination } from './destination.js';
 
 /**
  * The access log, written by each worker: Gunicorn's `%(atom)s` format, or one JSON object per
@@ -138,12 +138,11 @@ function requestId(x: FinishedExchange): string {
 export function createAccessLog(opts: AccessLogOptions): AccessLog {
   const toStdout = opts.file === '-';
   // Not sync: a worker writes many lines; they are flushed within milliseconds and at exit.
-  const dest = pino.destination({ dest: toStdout ? 1 : opts.file, sync: false, mkdir: !toStdout, append: true });
+  const dest = openDestination(opts.file, 1, false);
   let write: (x: FinishedExchange) => void;
   const line = compileAccessFormat(opts.format, opts.trustedPeers);
   if (opts.json) {
-    // A flat object per line, written to pino's destination: a pino logger would add a level that
-    // means nothing here.
+    // A flat object per line: a logger would add a level that means nothing here.
     write = (x) => {
       const now = performance.now();
       const record = {

@@ -1,4 +1,4 @@
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../log/error-log.js';
 
 /**
  * Unhandled promise rejections in the app, in a worker process or an app thread: logged once, with

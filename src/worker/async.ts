@@ -7,7 +7,7 @@ import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol-server.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../log/error-log.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 import type { BootSettings } from './boot.js';
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../log/error-log.js';
 import { errorFields, loggable, logUnhandledRejections } from '../supervision/unhandled.js';
 
 export { errorFields };

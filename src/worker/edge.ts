@@ -8,7 +8,7 @@ import { markUnixPeer, type TrustedPeers } from '../http/proxy.js';
 import { markAccepted, tlsLayer, tlsOptions } from '../http/tls.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../log/error-log.js';
 import { logRefusals } from './hosted.js';
 import type { BootSettings } from './boot.js';
 import { compatListener } from './stand-ins.js';

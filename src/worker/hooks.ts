@@ -1,7 +1,7 @@
 import type { WorkerHookName } from '../config/settings/supervision.js';
 import { WORKER_HOOKS } from '../config/settings/supervision.js';
 import { describeError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../log/error-log.js';
 import type { WorkerBoot } from './ipc-messages.js';
 import type { BootSettings } from './boot.js';
 import { isPromiseLike } from './guards.js';

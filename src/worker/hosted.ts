@@ -10,7 +10,7 @@ import { attachNodeUpgrade, closeWebSocketsOnDrain, engineHandlerFor, prepareGat
 import { loadAppValue } from '../interfaces/load.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
 import { parseAppSpec } from '../interfaces/spec.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../log/error-log.js';
 
 export interface ProtocolOptions {
   keepAliveTimeout: number;

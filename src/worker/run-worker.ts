@@ -3,7 +3,8 @@ import { dropPrivileges, resolveOwner } from './privileges.js';
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
 import { startLifespan, type Lifespan } from '../interfaces/lifespan.js';
-import { createLogger, type Logger, type LogTarget } from '../log/logger.js';
+import type { Logger, LogTarget } from '../log/error-log.js';
+import { createLineLogger } from '../log/line-logger.js';
 import { createAccessLog } from '../log/access.js';
 import { createWorkerClass } from './classes.js';
 import { WorkerHooks } from './hooks.js';
@@ -43,7 +44,7 @@ export function runWorker(boot: WorkerBoot): void {
   // Which reload generation this worker belongs to, for the app and its logs (HUP increments it).
   process.env.GSERVE_WORKER_GENERATION = String(boot.generation);
   const settings = boot.settings;
-  const logTarget = createLogger(workerLogOptions(settings));
+  const logTarget = createLineLogger(workerLogOptions(settings));
   const log = logTarget.logger;
   const runtime = new WorkerRuntime(settings, boot.listeners);
   const announceStop = () => {

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { AppLoadError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../log/error-log.js';
 import {
   decodeFromThread,
   encodeToThread,

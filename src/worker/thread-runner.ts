@@ -2,7 +2,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { AppLoadError, describeError } from '../errors.js';
 import type { EngineHandler } from '../http/engine.js';
 import type { HostedApp } from '../interfaces/detect.js';
-import { createLogger } from '../log/logger.js';
+import { createLineLogger } from '../log/line-logger.js';
 import { protocolOptions } from './async.js';
 import { engineHandlerFor } from '../interfaces/gateway.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
@@ -33,7 +33,7 @@ import { workerLogOptions } from './worker-log.js';
 const boot = threadBoot(workerData);
 const port = parentPort!;
 const settings = boot.settings;
-const log = createLogger(workerLogOptions(settings)).logger.child({ thread: threadId });
+const log = createLineLogger(workerLogOptions(settings)).logger.child({ thread: threadId });
 const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) =>
   port.postMessage(encodeFromThread(message), transfer);
 

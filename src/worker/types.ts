@@ -1,4 +1,4 @@
-import type { Logger } from '../log/logger.js';
+import type { Logger } from '../log/error-log.js';
 import type { WorkerBoot } from './ipc-messages.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import type { ProtocolServer } from '../http/protocol-server.js';

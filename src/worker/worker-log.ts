@@ -1,4 +1,4 @@
-import type { LoggerOptions } from '../log/logger.js';
+import type { LoggerOptions } from '../log/error-log.js';
 import type { BootSettings } from './boot.js';
 
 /**

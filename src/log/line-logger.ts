@@ -1,0 +1,85 @@
+import { format } from 'node:util';
+import {
+  LEVEL_NUMBER,
+  type Logger,
+  type LoggerOptions,
+  type LogTarget,
+  lineWriter,
+  openErrorLog,
+} from './error-log.js';
+
+/**
+ * The error log of a worker process and of its app threads: the same JSON records the master's pino
+ * writes (`{"level":30,"time":…,"pid":…,…,"msg":…}`), from a few lines of code. pino's modules cost
+ * each process about 6 MB of memory, and a server runs one worker per core, each with its threads.
+ * test/unit/line-logger.test.ts holds it to pino's output.
+ */
+export function createLineLogger(opts: LoggerOptions): LogTarget {
+  const stream = openErrorLog(opts);
+  const threshold = LEVEL_NUMBER[opts.level];
+
+  function make(bindings: Record<string, unknown>): Logger {
+    const at =
+      (level: number) =>
+      (first: unknown, ...rest: unknown[]): void => {
+        if (level < threshold) return;
+        stream.write(record(level, bindings, first, rest) + '\n');
+      };
+    return {
+      debug: at(20),
+      info: at(30),
+      warn: at(40),
+      error: at(50),
+      fatal: at(60),
+      child: (more) => make({ ...bindings, ...more }),
+    };
+  }
+
+  return { logger: make({}), reopen: stream.reopen, writeLine: lineWriter(stream), flush: stream.flush };
+}
+
+/** One log record as pino lays it out: level, time, pid, the bindings, the fields, then the message. */
+function record(level: number, bindings: Record<string, unknown>, first: unknown, rest: unknown[]): string {
+  let fields: Record<string, unknown> = {};
+  let msg: unknown;
+  if (first instanceof Error) {
+    fields = { err: serializeError(first) };
+    msg = rest.length ? message(rest[0], rest.slice(1)) : first.message;
+  } else if (typeof first === 'object' && first !== null) {
+    for (const [key, value] of Object.entries(first))
+      fields[key] = value instanceof Error ? serializeError(value) : value;
+    if (rest.length) msg = message(rest[0], rest.slice(1));
+  } else {
+    msg = message(first, rest);
+  }
+  const entry = { level, time: Date.now(), pid: process.pid, ...bindings, ...fields, msg };
+  try {
+    return JSON.stringify(entry);
+  } catch {
+    return JSON.stringify(entry, safeValue());
+  }
+}
+
+const message = (template: unknown, args: unknown[]): unknown =>
+  args.length && typeof template === 'string' ? format(template, ...args) : template;
+
+/** pino's `err` serializer: the type, message and stack, and the error's own fields (code, errno…). */
+function serializeError(err: Error): Record<string, unknown> {
+  const out: Record<string, unknown> = { type: err.constructor?.name ?? err.name, message: err.message };
+  for (const [key, value] of Object.entries(err)) out[key] = value instanceof Error ? serializeError(value) : value;
+  out.stack = err.stack;
+  return out;
+}
+
+/** For what JSON.stringify refuses: a cycle becomes "[Circular]", a BigInt its digits. */
+function safeValue(): (key: string, value: unknown) => unknown {
+  const seen = new WeakSet<object>();
+  return (_key, value) => {
+    if (typeof value === 'bigint') return value.toString();
+    if (typeof value === 'object' && value !== null) {
+      if (seen.has(value)) return '[Circular]';
+      seen.add(value);
+    }
+    return value;
+  };
+}

@@ -1,0 +1,61 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Logger, LoggerOptions } from '../../src/log/error-log.js';
+import { createLineLogger } from '../../src/log/line-logger.js';
+import { createLogger } from '../../src/log/logger.js';
+import { linesOf } from '../helpers/files.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gserve-line-logger-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The same calls, the way gserve's own code makes them, on one logger. */
+function logSome(log: Logger, err: Error): void {
+  log.info('Booting worker with pid: %d', 1234);
+  log.debug('below the level: not written');
+  log.info({ listeners: ['127.0.0.1:8000'], workers: 2 }, 'Listening');
+  log.child({ thread: 3 }).warn('Thread %d exited with code %d; replacing it', 3, 1);
+  log.error({ err }, 'Error in the app');
+  log.error(err);
+  log.fatal({ index: 1, reason: 'uncaught exception' }, 'Worker crashed: %s', 'boom');
+  log.info({ n: 1 });
+}
+
+/** A line without its timestamp, which differs by the milliseconds between the two runs. */
+const untimed = (line: string) => {
+  const { time, ...rest } = JSON.parse(line);
+  expect(typeof time).toBe('number');
+  return rest;
+};
+
+describe('the line logger of workers and app threads', () => {
+  it('writes the records pino writes in the master, field for field and in the same order', () => {
+    const err = Object.assign(new TypeError('bad value'), { code: 'E_BAD' });
+    const written = (create: (opts: LoggerOptions) => { logger: Logger; flush(): void }, name: string) => {
+      const file = join(dir, name);
+      const target = create({ level: 'info', file, json: true });
+      logSome(target.logger, err);
+      target.flush();
+      return linesOf(readFileSync(file, 'utf8')).map(untimed);
+    };
+    const ours = written(createLineLogger, 'line.log');
+    const pinos = written(createLogger, 'pino.log');
+    expect(ours).toHaveLength(7);
+    expect(ours).toEqual(pinos);
+    expect(ours.map((r) => Object.keys(r).join())).toEqual(pinos.map((r) => Object.keys(r).join()));
+    expect(ours[2]).toMatchObject({ level: 40, thread: 3, msg: 'Thread 3 exited with code 1; replacing it' });
+  });
+
+  it('writes a record with a cycle in it instead of throwing', () => {
+    const file = join(dir, 'cycle.log');
+    const target = createLineLogger({ level: 'debug', file, json: true });
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    target.logger.debug({ cyclic, big: 10n }, 'odd values');
+    target.flush();
+    const lines = linesOf(readFileSync(file, 'utf8'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ level: 20, big: '10', cyclic: { a: 1, self: '[Circular]' } });
+  });
+});
