@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cosmiconfig, type Loader } from 'cosmiconfig';
+import type { Loader } from 'cosmiconfig';
 import { ConfigFileError, errorCode, errorMessage } from '../errors.js';
 
 const require = createRequire(import.meta.url);
@@ -137,14 +138,17 @@ export interface LoadedConfigFile {
 
 /** Loads the named config file, or searches for one from `cwd` upward; null when none is found. */
 export async function loadConfigFile(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
-  const explorer = cosmiconfig('gserve', {
-    searchPlaces: SEARCH_PLACES,
-    searchStrategy: 'project',
-    cache: false,
-    loaders: { '.js': loadJs, '.mjs': loadJs, '.cjs': loadJs, '.ts': loadJs, '.mts': loadJs, '.cts': loadJs },
-  });
+  if (!explicitPath && !mayFindConfig(cwd)) return null;
+  const { cosmiconfig } = await import('cosmiconfig');
   let result;
   try {
+    // Inside the try: cosmiconfig reads package.json for options of its own as it is created.
+    const explorer = cosmiconfig('gserve', {
+      searchPlaces: SEARCH_PLACES,
+      searchStrategy: 'project',
+      cache: false,
+      loaders: { '.js': loadJs, '.mjs': loadJs, '.cjs': loadJs, '.ts': loadJs, '.mts': loadJs, '.cts': loadJs },
+    });
     result = explicitPath ? await explorer.load(explicitPath) : await explorer.search(cwd);
   } catch (err) {
     if (err instanceof ConfigFileError) throw err;
@@ -154,9 +158,8 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
       );
     }
     const where = explicitPath ?? failedFile(err) ?? 'the config file';
-    const firstLine = errorMessage(err).split('\n')[0];
     throw new ConfigFileError(
-      `Could not read config file ${where}: ${firstLine}. Fix the file's syntax, or point -c at another file.`,
+      `Could not read config file ${where}: ${parseFailure(err)}. Fix the file's syntax, or point -c at another file.`,
     );
   }
   if (!result || result.isEmpty) return result ? { path: result.filepath, values: {} } : null;
@@ -171,8 +174,45 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
   return { path: result.filepath, values };
 }
 
+/**
+ * Whether cosmiconfig's project search from `cwd` could find anything: a search place exists, or a
+ * package.json with a "gserve" key, in `cwd` or above it up to the project's root (the first folder
+ * with a package.json, as cosmiconfig stops there). Most servers run without a config file, and
+ * this spares their start the time and memory of loading cosmiconfig and its parsers.
+ */
+function mayFindConfig(cwd: string): boolean {
+  for (let dir = cwd; ; dir = dirname(dir)) {
+    if (SEARCH_PLACES.some((place) => place !== 'package.json' && existsSync(join(dir, place)))) return true;
+    const packageJson = join(dir, 'package.json');
+    if (existsSync(packageJson)) return packageHasConfig(packageJson);
+    if (existsSync(join(dir, 'package.yaml'))) return false;
+    if (dirname(dir) === dir) return false;
+  }
+}
+
+function packageHasConfig(file: string): boolean {
+  try {
+    const json: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    return isRecord(json) && Object.hasOwn(json, 'gserve');
+  } catch {
+    return true; // unreadable: cosmiconfig will say so, with the file's name
+  }
+}
+
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The line of a parser's error that says what is wrong: JSON errors come as a heading, the cause
+ * (with the whole text after "while parsing") and a code frame, and only the cause is worth a line.
+ */
+function parseFailure(err: unknown): string {
+  const lines = errorMessage(err)
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !/^(>|\||\d+ *\|)/.test(line) && !line.startsWith('JSON Error in '));
+  return (lines[0] ?? errorMessage(err)).replace(/ while parsing .*$/, '');
+}
 
 /** The file cosmiconfig was reading when it failed (its errors carry `filepath`). */
 function failedFile(err: unknown): string | undefined {

@@ -138,6 +138,31 @@ describe('config files in every kind of project', () => {
     expect(res.body).toBe('from ' + join(dir, 'src/server.js'));
   });
 
+  it('package.json\'s "gserve" key is found from a subfolder; the search stops at the project\'s own package.json', async () => {
+    const dir = folder({
+      'package.json': '{"name":"p","gserve":{"workers":3}}',
+      'src/.keep': '',
+      'inner/package.json': '{"name":"inner"}',
+    });
+    const found = await runGserve(['--print-config'], { cwd: join(dir, 'src') });
+    expect(found.code, found.stderr).toBe(0);
+    expect(found.stdout).toMatch(/^workers +=\s+3 +# config file .*package\.json/m);
+    // inner/ is a project of its own without a "gserve" key: the parent's config is not its config.
+    const inner = await runGserve(['--print-config'], { cwd: join(dir, 'inner') });
+    expect(inner.code, inner.stderr).toBe(0);
+    expect(inner.stdout).not.toMatch(/config file/);
+  });
+
+  it('a broken package.json is named in one line, exit 2', async () => {
+    const dir = folder({ 'package.json': '{"name": "p", "gserve": {"workers": 3,}}' });
+    const { code, stderr } = await runGserve(['--print-config'], { cwd: dir });
+    expect(code).toBe(2);
+    // The parser's cause, without its code frame or a copy of the whole file.
+    expect(stderr).toMatch(/Could not read config file .*package\.json: [^:]*JSON[^:]*\. Fix the file's syntax/);
+    expect(stderr).not.toMatch(/while parsing|internal error/);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('a misspelled hook gets a "did you mean"', async () => {
     const dir = folder({ 'gserve.config.mjs': 'export default { onStart() {} };\n' });
     const { code, stderr } = await runGserve(['--print-config'], { cwd: dir });

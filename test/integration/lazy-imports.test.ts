@@ -13,7 +13,7 @@ import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 const REGISTER = pathToFileURL(join(FIXTURES, 'trace-imports', 'register.mjs')).href;
 const APP = join(FIXTURES, 'apps', 'loaded-modules.js');
 
-async function loadedBy(attr: string): Promise<{ esm: string[]; cjs: string[] }> {
+async function loadedBy(attr: string): Promise<{ esm: string[]; cjs: string[]; master: string[] }> {
   const trace = join(tempDir(), 'trace.txt');
   const g = await startGserve(['-w', '1', `${APP}:${attr}`], {
     env: { NODE_OPTIONS: `--import=${REGISTER}`, GSERVE_TRACE_FILE: trace },
@@ -21,19 +21,19 @@ async function loadedBy(attr: string): Promise<{ esm: string[]; cjs: string[] }>
   const res = await fetch(`http://127.0.0.1:${g.port}/`);
   const body: unknown = await res.json();
   const cjs = Array.isArray(body) ? body.map(String) : [];
-  const pid = [...g.workerPids][0];
-  const esm = readFileSync(trace, 'utf8')
-    .split('\n')
-    .filter((line) => line.startsWith(`${pid} `))
-    .map((line) => line.slice(line.indexOf(' ') + 1));
-  return { esm, cjs };
+  const traced = (pid: number | undefined) =>
+    readFileSync(trace, 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith(`${pid} `))
+      .map((line) => line.slice(line.indexOf(' ') + 1));
+  return { esm: traced([...g.workerPids][0]), cjs, master: traced(g.pid) };
 }
 
 const matching = (list: string[], part: string) => list.filter((entry) => entry.includes(part));
 
 describe('a worker loads only what its app uses', () => {
-  it('a node app: no WebSocket, HTTP/2, fetch bridge or config-file loader', async () => {
-    const { esm, cjs } = await loadedBy('app');
+  it('a node app: no WebSocket, HTTP/2, fetch bridge, config-file loader or pino', async () => {
+    const { esm, cjs, master } = await loadedBy('app');
     // The trace works: the node path itself is in it.
     expect(matching(esm, '/dist/http/node-server.js')).toHaveLength(1);
     for (const lazy of [
@@ -43,9 +43,14 @@ describe('a worker loads only what its app uses', () => {
       '/dist/interfaces/fetch-compat.js',
       '/dist/config/load-file.js',
       '/node_modules/cosmiconfig/',
+      '/node_modules/pino/',
     ])
       expect(matching(esm, lazy), lazy).toEqual([]);
     expect(matching(cjs, '/node_modules/ws/')).toEqual([]);
+    // The master: pino is its logger; cosmiconfig is not loaded when no config file can be found
+    // (the checkout's package.json has no "gserve" key).
+    expect(matching(master, '/node_modules/pino/')).toHaveLength(1);
+    expect(matching(master, '/node_modules/cosmiconfig/')).toEqual([]);
   });
 
   it('a fetch app without WebSocket handlers: no ws', async () => {
