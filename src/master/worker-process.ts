@@ -134,12 +134,17 @@ export class WorkerProcess {
 
   /** Ask the worker to stop; kill it if it has not exited after `graceSeconds`. */
   stop(graceful: boolean, graceSeconds: number, reason: string): void {
+    const booting = this.#state === 'booting';
     if (this.#state !== 'stopping') {
       this.#state = 'stopping';
       this.#endReason = reason;
     }
     this.send({ t: 'stop', graceful });
+    // A booting worker may not listen for messages yet (one that arrives before node or the worker
+    // attached a listener is dropped); a signal reaches it either way, and ends it at once if it
+    // comes before the worker's handlers exist, which is harmless as nothing is in flight yet.
     if (!graceful) this.signal('SIGQUIT');
+    else if (booting) this.signal('SIGTERM');
     this.killAfter(graceSeconds);
   }
 

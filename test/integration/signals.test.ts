@@ -136,6 +136,22 @@ describe('signals', () => {
     for (const pid of g.workerPids) await waitForExit(pid);
   });
 
+  it('TERM the moment the first worker is forked stops it and the master, long before --graceful-timeout', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'await new Promise((r) => setTimeout(r, 1e9));\nexport const app = (req, res) => res.end("never");\n',
+    );
+    // The worker may still be starting node or importing gserve, before any message listener exists:
+    // a stop sent over IPC alone was dropped, and the master waited out the graceful timeout.
+    const g = await startGserve(['--graceful-timeout', '600', 'app.mjs'], { cwd: dir, workers: 0 });
+    await g.waitForLog(/^Booting worker/);
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+    expect(g.lines.some((l) => /Stop deadline passed/.test(l.msg))).toBe(false);
+    for (const pid of g.workerPids) await waitForExit(pid);
+  });
+
   it('TTIN adds a worker, TTOU removes one, never below 1', async () => {
     const g = await startGserve(['-w', '1', app('node-pid')]);
     g.signal('SIGTTIN');
