@@ -458,7 +458,14 @@ export class Arbiter {
   /** A worker whose event loop is blocked stops beating: abort it, then kill it, and replace it. */
   private murderUnresponsiveWorker(w: WorkerProcess): void {
     const timeout = this.settings.timeout;
-    this.log.error('WORKER TIMEOUT (pid: %d): no heartbeat for %d s, the event loop is blocked', w.pid, timeout);
+    if (w.state === 'booting')
+      this.log.error(
+        'WORKER TIMEOUT (pid: %d): not ready after %d s (--timeout): loading the app, its lifespan startup ' +
+          'or a boot hook has not finished',
+        w.pid,
+        timeout,
+      );
+    else this.log.error('WORKER TIMEOUT (pid: %d): no heartbeat for %d s, the event loop is blocked', w.pid, timeout);
     w.abort(`timed out after ${timeout} s`, FAST_STOP_GRACE_SECONDS);
   }
 

@@ -33,6 +33,20 @@ describe('supervision', () => {
     },
   );
 
+  it('a worker whose app never finishes loading is replaced after --timeout, and the log says it never got ready', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'await new Promise((r) => setTimeout(r, 1e9));\nexport const app = (req, res) => res.end("never");\n',
+    );
+    const g = await startGserve(['--timeout', '2', 'app.mjs'], { cwd: dir, workers: 0 });
+    const [line] = await g.waitForLog(/^WORKER TIMEOUT \(pid: \d+\): not ready after 2 s \(--timeout\)/);
+    const victim = Number(/pid: (\d+)/.exec(line!.msg)![1]);
+    await waitForExit(victim);
+    await g.waitForLog(/^Booting worker/, { count: 2 }); // its replacement
+    expect(isAlive(g.pid)).toBe(true);
+  });
+
   it('--max-requests with jitter recycles a worker gracefully, and every request is answered', async () => {
     const g = await startGserve(['--max-requests', '5', '--max-requests-jitter', '2', app('generation')]);
     const pids = new Set<string>();
