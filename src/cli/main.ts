@@ -4,6 +4,7 @@ import { SETTINGS } from '../config/settings/index.js';
 import { AppLoadError, ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
+import { checkLogFile } from '../log/destination.js';
 import { createLogger, settleLogFormats } from '../log/logger.js';
 import { isControlCommand, runControl } from './control.js';
 import { runCommand, isOtherCommand } from './run-command.js';
@@ -116,6 +117,13 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   settleLogFormats(settings);
+  try {
+    checkLogFile(settings.errorLogfile, '--error-logfile');
+    checkLogFile(settings.accessLogfile, '--access-logfile');
+  } catch (err) {
+    if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
+    throw err;
+  }
   const log = createLogger({ level: settings.logLevel, file: settings.errorLogfile, json: settings.logJson });
   const reresolve = async () => {
     const again = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd });

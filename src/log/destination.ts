@@ -1,4 +1,7 @@
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import sonicBoom from 'sonic-boom';
+import { errorCode, ExitCode, GserveError } from '../errors.js';
 
 // A CommonJS module: Node's ESM import sees only its default export, which carries the class.
 const { SonicBoom } = sonicBoom;
@@ -21,4 +24,34 @@ export function openDestination(file: string, standardFd: 1 | 2, sync: boolean):
     dest.end = noop;
   });
   return dest;
+}
+
+/**
+ * Refuses, at start, a log file that cannot be opened for appending (its folder cannot be made, no
+ * permission): since a failing destination is given up, the server would otherwise run without a
+ * log and nobody would know. The master checks; the workers open the same file after it.
+ */
+export function checkLogFile(file: string | null, flag: string): void {
+  if (file === null || file === '-') return;
+  try {
+    makeFolders(dirname(file));
+    closeSync(openSync(file, 'a'));
+  } catch (err) {
+    throw new GserveError(
+      'GSERVE_E_LOGFILE',
+      `Cannot open ${flag} ${file}: ${errorCode(err) ?? err}. Make its folder writable, or choose another file ` +
+        "('-' for the standard stream).",
+      ExitCode.USAGE,
+    );
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node 20's recursive mkdirSync loops forever where a folder cannot
+ * be made under an existing one that refuses it with ENOENT (anywhere under /proc).
+ */
+function makeFolders(dir: string): void {
+  const missing: string[] = [];
+  for (let at = dir; !existsSync(at); at = dirname(at)) missing.unshift(at);
+  for (const folder of missing) mkdirSync(folder);
 }

@@ -28,7 +28,16 @@ export class Pidfile {
         ExitCode.USAGE,
       );
     }
-    writeFileSync(this.path, `${pid}\n`);
+    try {
+      writeFileSync(this.path, `${pid}\n`);
+    } catch (err) {
+      throw new GserveError(
+        'GSERVE_E_PIDFILE',
+        `Cannot write the pidfile ${this.path}: ${errorCode(err) ?? err}. Create its folder or make it writable, ` +
+          'or give another --pid.',
+        ExitCode.USAGE,
+      );
+    }
   }
 
   remove(pid = process.pid): void {

@@ -177,4 +177,21 @@ describe("the command line's small things", () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/^gserve: error: unknown option '--no-such-flag'/);
   });
+
+  it('a log file or pidfile that cannot be written stops the start with one line, exit 2, and no worker', async () => {
+    // A folder that is a file: root (these tests' user) may write anywhere else.
+    const dir = folder({ 'plain-file': 'not a folder\n' });
+    const cases: Array<[string[], RegExp]> = [
+      [['--error-logfile', join(dir, 'plain-file', 'error.log')], /Cannot open --error-logfile .*: ENOTDIR\./],
+      [['--access-logfile', join(dir, 'plain-file', 'access.log')], /Cannot open --access-logfile .*: ENOTDIR\./],
+      [['--pid', join(dir, 'no-such-folder', 'gserve.pid')], /Cannot write the pidfile .*: ENOENT\./],
+    ];
+    for (const [flags, message] of cases) {
+      const { code, stderr, g } = await runGserve([...flags, 'examples/hello/app.js'], { cwd: ROOT });
+      expect(code, stderr).toBe(2);
+      expect(stderr).toMatch(message);
+      expect(stderr).not.toMatch(/internal error|\n\s+at /);
+      expect(g.workerPids.size).toBe(0);
+    }
+  });
 });
