@@ -1,10 +1,11 @@
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import sonicBoom from 'sonic-boom';
+import { createRequire } from 'node:module';
 import { errorCode, ExitCode, GserveError } from '../errors.js';
 
-// A CommonJS module: Node's ESM import sees only its default export, which carries the class.
-const { SonicBoom } = sonicBoom;
+// require(), not import: Node's ESM loader reads a CommonJS package through a translator of its
+// own, and doing so cost the master 4-5 MB of RSS (measured on Node 20, master + 2 workers idle).
+const { SonicBoom }: typeof import('sonic-boom') = createRequire(import.meta.url)('sonic-boom');
 
 /**
  * A log file (appended to, its folder made) or a standard stream, written through sonic-boom, the
