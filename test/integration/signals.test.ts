@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -125,10 +125,7 @@ describe('signals', () => {
     writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fine");\n');
     // With a long --timeout the HUP would wait minutes for its workers: TERM must not queue behind it.
     const g = await startGserve(['--timeout', '600', 'app.mjs'], { cwd: dir });
-    writeFileSync(
-      join(dir, 'app.mjs'),
-      'await new Promise((r) => setTimeout(r, 1e9));\nexport const app = (req, res) => res.end("never");\n',
-    );
+    copyFileSync(app('never-loads.mjs'), join(dir, 'app.mjs'));
     g.signal('SIGHUP');
     await g.waitForLog(/^Booting worker/, { count: 2 });
     g.signal('SIGTERM');
@@ -137,14 +134,9 @@ describe('signals', () => {
   });
 
   it('TERM the moment the first worker is forked stops it and the master, long before --graceful-timeout', async () => {
-    const dir = tempDir();
-    writeFileSync(
-      join(dir, 'app.mjs'),
-      'await new Promise((r) => setTimeout(r, 1e9));\nexport const app = (req, res) => res.end("never");\n',
-    );
     // The worker may still be starting node or importing gserve, before any message listener exists:
     // a stop sent over IPC alone was dropped, and the master waited out the graceful timeout.
-    const g = await startGserve(['--graceful-timeout', '600', 'app.mjs'], { cwd: dir, workers: 0 });
+    const g = await startGserve(['--graceful-timeout', '600', app('never-loads.mjs')], { workers: 0 });
     await g.waitForLog(/^Booting worker/);
     g.signal('SIGTERM');
     expect((await g.exited).code).toBe(0);

@@ -34,12 +34,7 @@ describe('supervision', () => {
   );
 
   it('a worker whose app never finishes loading is replaced after --timeout, and the log says it never got ready', async () => {
-    const dir = tempDir();
-    writeFileSync(
-      join(dir, 'app.mjs'),
-      'await new Promise((r) => setTimeout(r, 1e9));\nexport const app = (req, res) => res.end("never");\n',
-    );
-    const g = await startGserve(['--timeout', '2', 'app.mjs'], { cwd: dir, workers: 0 });
+    const g = await startGserve(['--timeout', '2', app('never-loads.mjs')], { workers: 0 });
     const [line] = await g.waitForLog(/^WORKER TIMEOUT \(pid: \d+\): not ready after 2 s \(--timeout\)/);
     const victim = Number(/pid: (\d+)/.exec(line!.msg)![1]);
     await waitForExit(victim);
