@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 import type { Loader } from 'cosmiconfig';
 import { ConfigFileError, errorCode, errorMessage } from '../errors.js';
 
@@ -207,7 +208,8 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
  * (with the whole text after "while parsing") and a code frame, and only the cause is worth a line.
  */
 function parseFailure(err: unknown): string {
-  const lines = errorMessage(err)
+  // The code frame is coloured where the terminal, or CI=true, says colours work.
+  const lines = stripVTControlCharacters(errorMessage(err))
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line && !/^(>|\||\d+ *\|)/.test(line) && !line.startsWith('JSON Error in '));
