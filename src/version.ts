@@ -1,3 +1,4 @@
 import { readFileSync } from 'node:fs';
+import { PACKAGE_JSON } from './package-root.js';
 
-export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+export const VERSION: string = JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')).version;

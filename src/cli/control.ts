@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './commander.js';
 import { choices, isOneOf } from '../choices.js';
 import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '../errors.js';
 import type { ControlRequest, StatusReport } from '../master/control.js';

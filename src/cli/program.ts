@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Option } from './commander.js';
 import { SETTINGS } from '../config/settings/index.js';
 import { flagOf, type SettingSpec } from '../config/spec.js';
 import { helpText } from './help.js';

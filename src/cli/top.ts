@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './commander.js';
 import { ExitCode, errorCode, errorMessage } from '../errors.js';
 import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';

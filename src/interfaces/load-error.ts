@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../package-root.js';
 
 /**
  * Where an app failed to load, the way `node` itself shows it: `file:line:column`, then the line and a
@@ -16,7 +17,6 @@ export interface LoadErrorSite {
   excerpt: string;
 }
 
-const GSERVE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** At most this many of the app's own files are checked for a syntax error (each is one `node --check`). */
 const MAX_CHECKED = 40;
 
@@ -39,7 +39,7 @@ function arrowSite(text: string): LoadErrorSite | null {
 function throwSite(stack: string): LoadErrorSite | null {
   for (const m of stack.matchAll(/^\s+at (?:.*?\()?(file:\/\/\/[^\s)]+|\/[^\s)]+):(\d+):(\d+)\)?$/gm)) {
     const file = m[1]!.startsWith('file:') ? fileURLToPath(m[1]!.replace(/\?.*$/, '')) : m[1]!;
-    if (file.startsWith(GSERVE_ROOT + '/dist/') || file.startsWith(GSERVE_ROOT + '/src/')) continue;
+    if (file.startsWith(PACKAGE_ROOT + '/dist/') || file.startsWith(PACKAGE_ROOT + '/src/')) continue;
     const line = Number(m[2]);
     const column = Number(m[3]);
     let source = '';

@@ -1,8 +1,11 @@
+import { createRequire } from 'node:module';
 import { isatty } from 'node:tty';
-import pino from 'pino';
 import { type LoggerOptions, type LogTarget, lineWriter, openErrorLog } from './error-log.js';
 
 export { gunicornLine, type Logger, type LoggerOptions, type LogLevel, type LogTarget } from './error-log.js';
+
+// require(), as for commander (cli/commander.ts): imported as an ES module it costs the master memory.
+const pino: typeof import('pino').default = createRequire(import.meta.url)('pino');
 
 const PINO_LEVEL = Object.freeze({ debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'fatal' });
 

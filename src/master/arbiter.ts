@@ -15,6 +15,7 @@ import { tlsOptions } from '../http/tls.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
+import { optimizeFromNowOn } from './start-up-compiler.js';
 import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
 import {
@@ -199,6 +200,7 @@ export class Arbiter {
       onBlocked: (w) => this.murderUnresponsiveWorker(w),
     });
     this.manageWorkers();
+    optimizeFromNowOn();
     return this.finished;
   }
 

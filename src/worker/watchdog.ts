@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { Worker } from 'node:worker_threads';
 
 /**
  * The orphan watchdog: a tiny thread that notices the master is gone even when the worker's own
@@ -27,6 +28,9 @@ const timer = setInterval(() => {
  */
 export function startOrphanWatchdog(ppid = process.ppid): Worker | null {
   try {
+    // Loaded here: only a worker without the master's reaper runs a watchdog, and node's thread
+    // modules cost every other worker memory for nothing.
+    const { Worker }: typeof import('node:worker_threads') = createRequire(import.meta.url)('node:worker_threads');
     const thread = new Worker(WATCHDOG_SOURCE, {
       eval: true,
       workerData: { ppid, pollMs: POLL_MS, graceMs: GRACE_MS },

@@ -59,7 +59,7 @@ describe('no orphans after kill -9 of the master', () => {
     const shells = tree.filter((p) => commandLine(p.pid).startsWith('/bin/sh -c'));
     expect(shells).toHaveLength(1);
     // The reaper knows the workers by the entry script the master forks.
-    expect(commandLine(shells[0]!.pid)).toContain('dist/worker/main.js');
+    expect(commandLine(shells[0]!.pid)).toContain('dist/bundle/worker/main.js');
   });
 
   it('a killed reaper is logged; a worker started after it still exits with a blocked master gone', async () => {

@@ -36,7 +36,9 @@ beforeAll(async () => {
     'dist/index.js',
     'dist/index.d.ts',
     'dist/cli/main.js',
-    'dist/worker/main.js',
+    'dist/bundle/cli/main.js',
+    'dist/bundle/worker/main.js',
+    'dist/bundle/worker/thread-runner.js',
     'config/gserve.schema.json',
     'README.md',
   ]) {
@@ -98,7 +100,7 @@ describe('the published package', () => {
     // The installed copy runs, not this checkout: look at what a worker process executes.
     const [worker] = [...g.workerPids];
     expect(readFileSync(`/proc/${worker}/cmdline`, 'utf8')).toContain(
-      join(project, 'node_modules', pkg.name, 'dist/worker/main.js'),
+      join(project, 'node_modules', pkg.name, 'dist/bundle/worker/main.js'),
     );
     g.signal('SIGTERM');
     expect((await g.exited).code).toBe(0);
