@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGserve } from '../helpers/gserve.js';
+import { startGserve, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -43,13 +43,7 @@ describe('no orphans after kill -9 of the master', () => {
     it(`-k ${klass}, a handler blocked forever (while (true) {}): its worker still exits`, async () => {
       const g = await startGserve(['-k', klass, '-w', '1', '--timeout', '0', join(apps, 'crashes.js')]);
       tree = descendants(g.pid);
-      const blocked = get(g.url + '/block').catch((err: Error) => err);
-      // The handler is spinning once a process burns CPU steadily (for -k thread, in an app thread).
-      await waitForBusyLoop(tree, klass);
-      g.child.kill('SIGKILL');
-      await g.exited;
-      expect((await orphansAfter(tree, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
-      expect(await blocked).toBeInstanceOf(Error);
+      await blockThenKillMaster(g, tree, klass);
     });
   }
 
@@ -72,12 +66,7 @@ describe('no orphans after kill -9 of the master', () => {
     process.kill(first!, 'SIGKILL');
     await g.waitForLog(/^Worker ready/, { count: 2 });
     tree = descendants(g.pid);
-    const blocked = get(g.url + '/block').catch((err: Error) => err);
-    await waitForBusyLoop(tree, 'async');
-    g.child.kill('SIGKILL');
-    await g.exited;
-    expect((await orphansAfter(tree, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
-    expect(await blocked).toBeInstanceOf(Error);
+    await blockThenKillMaster(g, tree, 'async');
   });
 
   it('GSERVE_NO_ORPHAN_REAPER=1: a blocked worker still exits, by its own watchdog thread', async () => {
@@ -86,14 +75,23 @@ describe('no orphans after kill -9 of the master', () => {
     });
     tree = descendants(g.pid);
     expect(tree.filter((p) => commandLine(p.pid).startsWith('/bin/sh'))).toEqual([]);
-    const blocked = get(g.url + '/block').catch((err: Error) => err);
-    await waitForBusyLoop(tree, 'async');
-    g.child.kill('SIGKILL');
-    await g.exited;
-    expect((await orphansAfter(tree, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
-    expect(await blocked).toBeInstanceOf(Error);
+    await blockThenKillMaster(g, tree, 'async');
   });
 });
+
+/**
+ * Sends a request whose handler spins forever (while (true) {}), kills the master with -9 once it
+ * spins, and expects every process of `procs` gone within the deadline and the request failed.
+ */
+async function blockThenKillMaster(g: Gserve, procs: Proc[], klass: string): Promise<void> {
+  const blocked = get(g.url + '/block').catch((err: Error) => err);
+  // The handler is spinning once a process burns CPU steadily (for -k thread, in an app thread).
+  await waitForBusyLoop(procs, klass);
+  g.child.kill('SIGKILL');
+  await g.exited;
+  expect((await orphansAfter(procs, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
+  expect(await blocked).toBeInstanceOf(Error);
+}
 
 /** Waits until a worker process spends CPU steadily (the blocked handler is running). */
 async function waitForBusyLoop(procs: Proc[], klass: string): Promise<void> {
