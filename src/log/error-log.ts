@@ -48,10 +48,13 @@ export interface LoggerOptions {
   level: LogLevel;
   /** `-` for stderr, else a path (appended to). */
   file: string;
-  /** Readable lines instead of JSON; by default only when writing to a terminal. */
-  pretty?: boolean;
   /** JSON lines (`--log-json`) or readable ones (`--no-log-json`); unset or null: JSON unless stderr is a terminal. */
   json?: boolean | null;
+}
+
+/** Whether the error log is JSON: `--log-json`/`--no-log-json`, else JSON unless it goes to a terminal. */
+export function errorLogIsJson(settings: { logJson: boolean | null; errorLogfile: string }): boolean {
+  return settings.logJson ?? !(settings.errorLogfile === '-' && isatty(2));
 }
 
 /** Gunicorn's look for a terminal: `[2026-11-24 11:00:00 +0000] [1234] [INFO] Booting worker`. */
@@ -87,7 +90,7 @@ export function openErrorLog(opts: LoggerOptions): ErrorLogStream {
   const toStderr = opts.file === '-';
   // sync: the master and workers often exit right after logging why; nothing may be lost.
   const dest = openDestination(opts.file, 2, true);
-  const pretty = opts.pretty ?? (opts.json == null ? toStderr && isatty(2) : !opts.json);
+  const pretty = !errorLogIsJson({ logJson: opts.json ?? null, errorLogfile: opts.file });
   return {
     write: pretty ? (line) => dest.write(gunicornLine(line)) : (line) => dest.write(line),
     reopen: () => {

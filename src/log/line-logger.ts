@@ -26,11 +26,11 @@ export function createLineLogger(opts: LoggerOptions): LogTarget {
         stream.write(record(level, bindings, first, rest) + '\n');
       };
     return {
-      debug: at(20),
-      info: at(30),
-      warn: at(40),
-      error: at(50),
-      fatal: at(60),
+      debug: at(LEVEL_NUMBER.debug),
+      info: at(LEVEL_NUMBER.info),
+      warn: at(LEVEL_NUMBER.warning),
+      error: at(LEVEL_NUMBER.error),
+      fatal: at(LEVEL_NUMBER.critical),
       child: (more) => make({ ...bindings, ...more }),
     };
   }

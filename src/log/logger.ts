@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
-import { isatty } from 'node:tty';
-import { type LoggerOptions, type LogTarget, lineWriter, openErrorLog } from './error-log.js';
+import { errorLogIsJson, type LoggerOptions, type LogTarget, lineWriter, openErrorLog } from './error-log.js';
 
 export { gunicornLine, type Logger, type LoggerOptions, type LogLevel, type LogTarget } from './error-log.js';
 
@@ -8,11 +7,6 @@ export { gunicornLine, type Logger, type LoggerOptions, type LogLevel, type LogT
 const pino: typeof import('pino').default = createRequire(import.meta.url)('pino');
 
 const PINO_LEVEL = Object.freeze({ debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'fatal' });
-
-/** Whether the error log is JSON: `--log-json`/`--no-log-json`, else JSON unless it goes to a terminal. */
-export function errorLogIsJson(settings: { logJson: boolean | null; errorLogfile: string }): boolean {
-  return settings.logJson ?? !(settings.errorLogfile === '-' && isatty(2));
-}
 
 /**
  * Decides the `auto` log formats once, in the master, where the terminal is: workers may have a
