@@ -1,4 +1,5 @@
 import { Command, CommanderError } from './commander.js';
+import { fail } from './fail.js';
 import { choices, isOneOf } from '../choices.js';
 import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '../errors.js';
 import type { ControlRequest, StatusReport } from '../master/control.js';
@@ -122,12 +123,6 @@ export async function runControl(argv: string[]): Promise<number> {
     }
   }
   return ExitCode.OK;
-}
-
-/** Prints gserve's one-line error and returns the exit code to end with. */
-export function fail(message: string, code: number): number {
-  process.stderr.write(`gserve: error: ${message}\n`);
-  return code;
 }
 
 /**

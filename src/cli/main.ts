@@ -7,6 +7,7 @@ import { currentLaunch } from '../master/upgrade.js';
 import { checkLogFile } from '../log/destination.js';
 import { createLogger, settleLogFormats } from '../log/logger.js';
 import { isControlCommand, runControl } from './control.js';
+import { fail } from './fail.js';
 import { runCommand, isOtherCommand } from './run-command.js';
 import { isCommandWord } from './commands.js';
 import { loadEnvFiles } from './env-file.js';
@@ -17,11 +18,6 @@ import { VERSION } from '../version.js';
 /** A repeatable flag's values (commander collects them in a list); none when it was not given. */
 const stringList = (value: unknown): string[] =>
   Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-
-const fail = (message: string, code: number): number => {
-  process.stderr.write(`gserve: error: ${message}\n`);
-  return code;
-};
 
 function printConfig(resolved: ResolvedSettings): void {
   const rows = SETTINGS.map(({ name }): [string, string, string] => {

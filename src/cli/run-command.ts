@@ -3,6 +3,7 @@ import { ExitCode } from '../errors.js';
 import { COMMAND_NAMES } from './commands.js';
 import { SHELLS, completionScript } from './completion.js';
 import { isControlCommand, runControl } from './control.js';
+import { fail } from './fail.js';
 import { helpText } from './help.js';
 import { runTop } from './top.js';
 import { VERSION } from '../version.js';
@@ -12,10 +13,7 @@ const OTHER = choices('help', 'version', 'completion', 'top');
 
 export const isOtherCommand = (word: string | undefined): boolean => isOneOf(OTHER, word);
 
-const usage = (message: string): number => {
-  process.stderr.write(`gserve: error: ${message}\n`);
-  return ExitCode.USAGE;
-};
+const usage = (message: string): number => fail(message, ExitCode.USAGE);
 
 export async function runCommand(argv: string[]): Promise<number> {
   const [word, ...rest] = argv;

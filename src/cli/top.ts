@@ -4,7 +4,8 @@ import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';
 import { DURATION_BUCKETS } from '../worker/stats.js';
 import { ask } from './control-client.js';
-import { controlSocketOrExitCode, duration, fail, type ControlOptions } from './control.js';
+import { controlSocketOrExitCode, duration, type ControlOptions } from './control.js';
+import { fail } from './fail.js';
 
 /**
  * `gserve top`: a live view of the workers over the control socket, like `pm2 monit` or uwsgitop.
