@@ -1,7 +1,7 @@
 import type { Settings } from '../config/settings/index.js';
 import { isRecord } from './guards.js';
 import type { WorkerBoot } from './ipc-messages.js';
-import type { ThreadBoot } from './thread-messages.js';
+import type { ThreadStart } from './thread-messages.js';
 
 /** What survives JSON.stringify unchanged. */
 type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
@@ -37,13 +37,19 @@ export function takeBoot(env: NodeJS.ProcessEnv = process.env): WorkerBoot {
   return boot;
 }
 
-function isThreadBoot(v: unknown): v is ThreadBoot {
-  return isRecord(v) && isRecord(v.settings) && typeof v.cwd === 'string' && Array.isArray(v.schemes);
+function isThreadStart(v: unknown): v is ThreadStart {
+  return (
+    isRecord(v) &&
+    isRecord(v.settings) &&
+    typeof v.cwd === 'string' &&
+    Array.isArray(v.schemes) &&
+    v.claim instanceof SharedArrayBuffer
+  );
 }
 
 /** An app thread's workerData: what its worker's thread pool started it with. */
-export function threadBoot(data: unknown): ThreadBoot {
-  if (!isThreadBoot(data))
+export function threadBoot(data: unknown): ThreadStart {
+  if (!isThreadStart(data))
     throw new Error('An app thread is started by a gserve thread worker, with its boot in workerData');
   return data;
 }

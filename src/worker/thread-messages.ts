@@ -19,6 +19,11 @@ export interface ThreadBoot {
   schemes: Array<'http' | 'https'>;
 }
 
+/** One thread's workerData: the pool's boot, and the cells for requests handed to it ahead of time (thread-claim.ts). */
+export interface ThreadStart extends ThreadBoot {
+  claim: SharedArrayBuffer;
+}
+
 export interface Peer {
   remoteAddress?: string;
   remotePort?: number;
@@ -56,8 +61,20 @@ export const WINDOW_BYTES = 256 * 1024;
 export const BATCH_BYTES = 64 * 1024;
 
 export type ToThread =
-  /** A new request. `end`: no body follows (or all of it is in `chunk`). */
-  | { t: 'open'; id: number; listener: number; head: RequestHead; peer: Peer; chunk?: Uint8Array; end?: boolean }
+  /**
+   * A new request. `end`: no body follows (or all of it is in `chunk`). `ahead`: handed over while
+   * the thread is busy, with the claim cell to take it by once the thread is free (thread-claim.ts).
+   */
+  | {
+      t: 'open';
+      id: number;
+      listener: number;
+      head: RequestHead;
+      peer: Peer;
+      chunk?: Uint8Array;
+      end?: boolean;
+      ahead?: number;
+    }
   /** Request body bytes (for a tunnel: the client's raw bytes); `end`: the body is complete. */
   | { t: 'body'; id: number; chunk?: Uint8Array; end?: boolean }
   /** The client went away (`refused`: gserve refused the rest of the body): drop the request. */
@@ -194,7 +211,7 @@ type OpenWire = [
   kind: typeof OPEN,
   id: number,
   listener: number,
-  /** 1: end, 2: keep-alive, 4: upgrade, 8: encrypted, 16: unix peer. */
+  /** 1: end, 2: keep-alive, 4: upgrade, 8: encrypted, 16: unix peer; above those, 1 + the `ahead` cell. */
   flags: number,
   chunk: Chunk,
   method: string,
@@ -232,7 +249,8 @@ export function encodeToThread(m: ToThread): ToThreadWire {
         (head.keepAlive ? 2 : 0) |
         (head.upgrade ? 4 : 0) |
         (peer.encrypted ? 8 : 0) |
-        (peer.unixPeer ? 16 : 0);
+        (peer.unixPeer ? 16 : 0) |
+        ((m.ahead === undefined ? 0 : m.ahead + 1) << 5);
       const out: OpenWire = [
         OPEN,
         m.id,
@@ -285,6 +303,7 @@ function decodeOpen(w: OpenWire): ToThread {
   const open: ToThread = { t: 'open', id, listener, head, peer };
   if (chunk !== undefined) open.chunk = chunk;
   if (flags & 1) open.end = true;
+  if (flags >> 5) open.ahead = (flags >> 5) - 1;
   return open;
 }
 

@@ -8,12 +8,21 @@ import {
   type FromThread,
   type FromThreadWire,
   type ThreadBoot,
+  type ThreadStart,
   type ToThread,
+  type ToThreadWire,
 } from './thread-messages.js';
 import { CrashBackoff, type BackoffPolicy } from '../supervision/backoff.js';
+import { ClaimCells, nextRequestId } from './thread-claim.js';
+import { Outbox } from './thread-outbox.js';
 import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
 
 const RUNNER = new URL('./thread-runner.js', import.meta.url);
+/**
+ * Requests a busy thread may hold ahead of time (thread-claim.ts). More makes fewer, larger messages
+ * under load; a thread that stays busy long has them taken back by the first thread that frees up.
+ */
+const AHEAD_PER_THREAD = 8;
 /** Threads respawn faster than worker processes: a thread that lived 5 s proved itself. */
 const THREAD_BACKOFF: BackoffPolicy = { provenAfterMs: 5_000, firstDelayMs: 100, maxDelayMs: 10_000 };
 
@@ -27,6 +36,7 @@ export interface Exchange {
 }
 
 type Outgoing = { message: ToThread; transfer: ArrayBuffer[] };
+type Open = Extract<ToThread, { t: 'open' }>;
 
 interface Slot {
   worker: Worker;
@@ -38,6 +48,16 @@ interface Slot {
   lastBeat: number;
   /** The exchange in hand: a thread runs one request at a time, like a Gunicorn gthread thread. */
   current: Exchange | null;
+  /** Requests handed to the thread ahead of time, to start in turn once `current` ends (thread-claim.ts). */
+  ahead: Ahead[];
+  claims: ClaimCells;
+  outbox: Outbox<ToThreadWire>;
+}
+
+interface Ahead {
+  exchange: Exchange;
+  open: Open;
+  cell: number;
 }
 
 interface Waiting {
@@ -48,8 +68,10 @@ interface Waiting {
 
 /**
  * The worker_threads of one `thread` worker process. Each request goes to an idle thread; while
- * every thread is busy, requests wait here in arrival order and go to the first thread that frees
- * up. A thread that dies, or whose app fails to load, is replaced; the process stays up.
+ * every thread is busy, a request with no body to follow is handed to one of them ahead of time
+ * (a few per thread), and the rest wait here in arrival order for the first thread that frees up. A
+ * thread that frees up with nothing waiting takes back another's request handed ahead, if that one
+ * has not started it. A thread that dies, or whose app fails to load, is replaced; the process stays up.
  */
 export class ThreadPool {
   private readonly slots = new Set<Slot>();
@@ -89,14 +111,20 @@ export class ThreadPool {
   }
 
   newId(): number {
-    return this.nextId++;
+    const id = this.nextId;
+    this.nextId = nextRequestId(id);
+    return id;
   }
 
-  /** A new request (an `open` message): to an idle thread now, or queued. Body chunks follow through `send`. */
-  open(exchange: Exchange, message: Extract<ToThread, { t: 'open' }>, transfer: ArrayBuffer[] = []): void {
+  /**
+   * A new request (an `open` message): to an idle thread now, ahead of time to a busy one, or
+   * queued. Body chunks follow through `send`.
+   */
+  open(exchange: Exchange, message: Open, transfer: ArrayBuffer[] = []): void {
     const slot = this.idleSlot();
     const out = { message, transfer };
     if (slot) this.assign(slot, exchange, [out]);
+    else if (!this.waiting.length && goesAhead(message) && this.handAhead(exchange, message)) return;
     else this.waiting.push({ exchange, messages: [out] });
   }
 
@@ -104,7 +132,13 @@ export class ThreadPool {
   send(exchange: Exchange, message: ToThread, transfer: ArrayBuffer[] = []): void {
     const running = this.active.get(exchange.id);
     if (running) {
-      running.slot.worker.postMessage(encodeToThread(message), transfer);
+      const { slot } = running;
+      // The client left before the thread started it: it never needs to.
+      if (message.t === 'abort' && this.takeBack(slot, exchange)) {
+        this.log.debug('Request %d dropped before it started: its client left', exchange.id);
+        return;
+      }
+      this.post(slot, message, transfer);
       return;
     }
     const queued = this.waiting.find((w) => w.exchange === exchange);
@@ -122,16 +156,78 @@ export class ThreadPool {
   private assign(slot: Slot, exchange: Exchange, messages: Outgoing[]): void {
     slot.current = exchange;
     this.active.set(exchange.id, { exchange, slot });
-    for (const m of messages) slot.worker.postMessage(encodeToThread(m.message), m.transfer);
+    for (const m of messages) this.post(slot, m.message, m.transfer);
   }
 
+  private post(slot: Slot, message: ToThread, transfer: ArrayBuffer[] = []): void {
+    slot.outbox.add(encodeToThread(message), transfer);
+  }
+
+  /** Hands a bodiless request to the busy thread with the fewest ahead; false when every one is full. */
+  private handAhead(exchange: Exchange, open: Open): boolean {
+    let slot: Slot | undefined;
+    for (const s of this.slots)
+      if (s.ready && s.current && s.ahead.length < AHEAD_PER_THREAD && (!slot || s.ahead.length < slot.ahead.length))
+        slot = s;
+    const cell = slot ? slot.claims.offer(exchange.id) : -1;
+    if (!slot || cell < 0) return false;
+    slot.ahead.push({ exchange, open, cell });
+    this.active.set(exchange.id, { exchange, slot });
+    this.log.debug('Request %d handed ahead to busy thread %d', exchange.id, slot.threadId);
+    this.post(slot, { ...open, ahead: cell });
+    return true;
+  }
+
+  /** Takes `exchange` back from `slot`'s requests ahead, unless the thread has started it. */
+  private takeBack(slot: Slot, exchange: Exchange): boolean {
+    const i = slot.ahead.findIndex((a) => a.exchange === exchange);
+    if (i < 0 || !slot.claims.take(slot.ahead[i]!.cell, exchange.id)) return false;
+    slot.ahead.splice(i, 1);
+    this.active.delete(exchange.id);
+    return true;
+  }
+
+  /** `slot`'s thread ended its exchange: it goes on with the next it holds ahead, or takes one. */
+  private onExchangeEnd(slot: Slot): void {
+    slot.current = slot.ahead.shift()?.exchange ?? null;
+    if (!slot.current) {
+      this.takeNext(slot);
+      return;
+    }
+    // Keep it supplied, in arrival order: only while the longest-waiting request can go ahead.
+    for (let next = this.waiting[0]; next && next.messages.length === 1; next = this.waiting[0]) {
+      const open = next.messages[0]!.message;
+      if (!goesAhead(open) || !this.handAhead(next.exchange, open as Open)) break;
+      this.waiting.shift();
+    }
+  }
+
+  /** An idle thread: the longest-waiting request, or one handed ahead to a busy thread that has not started it. */
   private takeNext(slot: Slot): void {
     const next = this.waiting.shift();
-    if (next) this.assign(slot, next.exchange, next.messages);
+    if (next) {
+      this.assign(slot, next.exchange, next.messages);
+      return;
+    }
+    for (const busy of this.slots) {
+      // The last one handed ahead: the one its thread would have started last.
+      const last = busy.ahead.at(-1);
+      if (!last || !this.takeBack(busy, last.exchange)) continue;
+      this.log.debug(
+        'Request %d taken back from thread %d for thread %d',
+        last.exchange.id,
+        busy.threadId,
+        slot.threadId,
+      );
+      this.assign(slot, last.exchange, [{ message: last.open, transfer: [] }]);
+      return;
+    }
   }
 
   private spawn(): void {
-    const worker = new Worker(RUNNER, { workerData: this.boot });
+    const claims = new ClaimCells(AHEAD_PER_THREAD);
+    const workerData: ThreadStart = { ...this.boot, claim: claims.buffer };
+    const worker = new Worker(RUNNER, { workerData });
     const slot: Slot = {
       worker,
       threadId: worker.threadId,
@@ -139,9 +235,14 @@ export class ThreadPool {
       bornAt: Date.now(),
       lastBeat: Date.now(),
       current: null,
+      ahead: [],
+      claims,
+      outbox: new Outbox<ToThreadWire>((wires, transfer) => worker.postMessage(wires, transfer)),
     };
     this.slots.add(slot);
-    worker.on('message', (m: FromThreadWire) => this.onMessage(slot, decodeFromThread(m)));
+    worker.on('message', (wires: FromThreadWire[]) => {
+      for (const wire of wires) this.onMessage(slot, decodeFromThread(wire));
+    });
     worker.on('error', (err) =>
       this.log.error(
         { err: { message: err.message, stack: err.stack } },
@@ -159,9 +260,8 @@ export class ThreadPool {
       if (!running) return;
       if (endsExchange(m)) {
         this.active.delete(m.id);
-        slot.current = null;
         running.exchange.onMessage(m);
-        this.takeNext(slot);
+        this.onExchangeEnd(slot);
       } else running.exchange.onMessage(m);
     } else if (m.t === 'ready') {
       slot.ready = true;
@@ -181,6 +281,13 @@ export class ThreadPool {
     if (lost) {
       this.active.delete(lost.id);
       lost.onFail();
+    }
+    // Those it had not started wait for another thread, first in line.
+    for (const { exchange, open, cell } of slot.ahead.splice(0).reverse()) {
+      this.active.delete(exchange.id);
+      if (!this.stopping && slot.claims.take(cell, exchange.id))
+        this.waiting.unshift({ exchange, messages: [{ message: open, transfer: [] }] });
+      else exchange.onFail();
     }
     if (this.stopping || (!this.hasBooted && this.bootFailures >= this.size)) return;
     this.log.warn('Thread %d exited with code %d; replacing it', slot.threadId, code);
@@ -218,3 +325,6 @@ export class ThreadPool {
     await Promise.all([...this.slots].map((s) => s.worker.terminate()));
   }
 }
+
+/** Only a request whose every message is its `open` can be handed ahead: taken back, it is posted again unchanged. */
+const goesAhead = (m: ToThread): boolean => m.t === 'open' && m.end === true && !m.chunk && !m.head.upgrade;

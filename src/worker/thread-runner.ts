@@ -15,6 +15,7 @@ import {
   endsExchange,
   type FromThread,
   type ToThread,
+  type FromThreadWire,
   type ToThreadWire,
 } from './thread-messages.js';
 import { startHeartbeat } from '../supervision/heartbeat.js';
@@ -23,6 +24,8 @@ import { ExchangeSocket, ReplayedRequest, Tunnel, nodeServerFor } from './thread
 import { threadBoot } from './boot.js';
 import { engineExchange, engineSocket } from './stand-ins.js';
 import { workerLogOptions } from './worker-log.js';
+import { ClaimCells } from './thread-claim.js';
+import { Outbox } from './thread-outbox.js';
 
 /**
  * One app thread of a `thread` worker. It loads its own instance of the app and serves the requests
@@ -34,8 +37,8 @@ const boot = threadBoot(workerData);
 const port = parentPort!;
 const settings = boot.settings;
 const log = createLineLogger(workerLogOptions(settings)).logger.child({ thread: threadId });
-const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) =>
-  port.postMessage(encodeFromThread(message), transfer);
+const outbox = new Outbox<FromThreadWire>((wires, transfer) => port.postMessage(wires, transfer));
+const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) => outbox.add(encodeFromThread(message), transfer);
 
 /** What the thread does with the messages about one exchange. */
 interface Running {
@@ -78,6 +81,7 @@ async function main(): Promise<void> {
       code,
       message: err instanceof AppLoadError ? err.message : `Failed to load the app in a thread: ${describeError(err)}`,
     });
+    outbox.flush();
     process.exit(1);
   }
   const hosted = app;
@@ -96,6 +100,31 @@ async function main(): Promise<void> {
           return engine;
         });
   const running = new Map<number, Running>();
+  /** Requests handed ahead while this thread was busy (thread-claim.ts): started in turn, unless taken back. */
+  const ahead: Array<Extract<ToThread, { t: 'open' }>> = [];
+  const claims = new ClaimCells(boot.claim);
+
+  function start(m: Extract<ToThread, { t: 'open' }>): void {
+    const exchange = serve(m.id, m.listener, m);
+    running.set(m.id, exchange);
+    if (m.chunk || m.end) exchange.receive(m.chunk, m.end === true);
+  }
+
+  function startAhead(): void {
+    // The answers so far go now: the next request may run long, or block this thread's loop.
+    outbox.flush();
+    while (running.size === 0 && ahead.length > 0) {
+      const m = ahead.shift()!;
+      if (claims.take(m.ahead!, m.id)) start(m);
+    }
+  }
+
+  /** The thread's part in exchange `id` is over: it is free for the next. */
+  function ended(id: number): void {
+    running.delete(id);
+    // After the app's current call returns, not inside it.
+    if (ahead.length > 0) queueMicrotask(startAhead);
+  }
 
   function serve(id: number, listener: number, m: Extract<ToThread, { t: 'open' }>): Running {
     const { head, peer } = m;
@@ -105,7 +134,7 @@ async function main(): Promise<void> {
         ? (s: ExchangeSocket) => nodeServer.emit('connection', s)
         : (s: ExchangeSocket) => engines[listener]!.accept(engineSocket(s));
       const tunnel = new Tunnel(id, head, peer, accept, (message, transfer) => {
-        if (endsExchange(message)) running.delete(id);
+        if (endsExchange(message)) ended(id);
         post(message, transfer);
       });
       return {
@@ -117,7 +146,7 @@ async function main(): Promise<void> {
     let res: ThreadResponse;
     const req = new ThreadRequest(head, new PeerSocket(peer, () => res.abandon()), boot.schemes[listener]!, credit);
     res = new ThreadResponse(req, id, (message, transfer) => {
-      if (endsExchange(message)) running.delete(id);
+      if (endsExchange(message)) ended(id);
       post(message, transfer);
     });
     if (nodeServer) {
@@ -154,12 +183,17 @@ async function main(): Promise<void> {
     };
   }
 
-  port.on('message', (wire: ToThreadWire) => {
-    const m = decodeToThread(wire);
+  port.on('message', (wires: ToThreadWire[]) => {
+    for (const wire of wires) receive(decodeToThread(wire));
+  });
+
+  function receive(m: ToThread): void {
     if (m.t === 'open') {
-      const exchange = serve(m.id, m.listener, m);
-      running.set(m.id, exchange);
-      if (m.chunk || m.end) exchange.receive(m.chunk, m.end === true);
+      if (m.ahead === undefined) start(m);
+      else {
+        ahead.push(m);
+        startAhead();
+      }
       return;
     }
     const exchange = running.get(m.id);
@@ -167,10 +201,10 @@ async function main(): Promise<void> {
     if (m.t === 'body') exchange.receive(m.chunk, m.end === true);
     else if (m.t === 'credit') exchange.credit(m.bytes);
     else if (m.t === 'abort') {
-      if (!m.refused) running.delete(m.id);
+      if (!m.refused) ended(m.id);
       exchange.abort(m.refused === true);
     }
-  });
+  }
   post({ t: 'ready' });
   startHeartbeat(settings.timeout * 1000, () => post({ t: 'beat' }));
 }

@@ -202,6 +202,102 @@ describe('thread worker class', () => {
     },
   );
 
+  /**
+   * `-w 1 --threads 2`, both threads ready, then each blocked in a /block request: `first` (until
+   * `a`, plus `then`) in thread 1, `second` (until `b`) in thread 2.
+   */
+  async function twoBlockedThreads(dir: string, then = '') {
+    const g = await startGserve(['-w', '1', '--threads', '2', '--log-level', 'debug', probe], {
+      env: { GSERVE_TEST_DIR: dir },
+    });
+    await pollUntil(
+      () => g.lines.filter((l) => /^Thread \d+ ready/.test(l.msg)).length >= 2,
+      () => `two threads ready\n${g.stderr}`,
+    );
+    const first = get(g.url + '/block?until=a' + then);
+    await blockedHandlers(g, dir, 1);
+    const second = get(g.url + '/block?until=b');
+    await blockedHandlers(g, dir, 2);
+    return { g, first, second };
+  }
+
+  /** Waits until `n` requests were handed ahead (to thread `thread`, if given). */
+  const handedAhead = (g: Gserve, n: number, thread = '\\d+') =>
+    pollUntil(
+      () =>
+        g.lines.filter((l) => new RegExp(`^Request \\d+ handed ahead to busy thread ${thread}$`).test(l.msg)).length >=
+        n,
+      () => `${n} request(s) handed ahead\n${g.stderr}`,
+    );
+
+  it('a request handed ahead to a thread that stays blocked is taken back by the thread that frees up', async () => {
+    const dir = tempDir();
+    const { g, first, second } = await twoBlockedThreads(dir);
+    // Both threads busy: this one is handed ahead to the first thread, whose handler stays blocked.
+    const fast = get(g.url + '/fast');
+    await handedAhead(g, 1, '1');
+    writeFileSync(join(dir, 'b'), '');
+    const freed = json(await second);
+    const served = json(await within(fast, 30_000, 'a request behind a blocked thread'));
+    expect(served.threadId).toBe(freed.threadId);
+    await g.waitForLog(new RegExp(`^Request \\d+ taken back from thread 1 for thread ${freed.threadId}$`));
+    writeFileSync(join(dir, 'a'), '');
+    expect(json(await first).threadId).not.toBe(freed.threadId);
+  });
+
+  it('an answer is not held back by the request its thread starts next, which blocks', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['-w', '1', '-k', 'thread', '--threads', '1', '--log-level', 'debug', probe], {
+      env: { GSERVE_TEST_DIR: dir },
+    });
+    const first = get(g.url + '/block?until=a');
+    await blockedHandlers(g, dir, 1);
+    const fast = get(g.url + '/fast');
+    await handedAhead(g, 1);
+    const blocking = get(g.url + '/block?until=b');
+    await handedAhead(g, 2);
+    writeFileSync(join(dir, 'a'), '');
+    expect((await first).status).toBe(200);
+    // The thread runs /fast, then /block, which blocks its event loop until b exists.
+    expect(json(await within(fast, 30_000, 'the answer before a blocking request')).route).toBe('/fast');
+    await blockedHandlers(g, dir, 2);
+    writeFileSync(join(dir, 'b'), '');
+    expect((await blocking).status).toBe(200);
+  });
+
+  it('a request handed ahead whose client leaves before it starts never runs', async () => {
+    const dir = tempDir();
+    const { g, first, second } = await twoBlockedThreads(dir);
+    const client = connect(g.port, '127.0.0.1');
+    client.on('error', () => {});
+    client.write('GET /block?until=never HTTP/1.1\r\nHost: x\r\n\r\n');
+    await handedAhead(g, 1, '1');
+    client.destroy();
+    await g.waitForLog(/^Request \d+ dropped before it started: its client left$/);
+    writeFileSync(join(dir, 'a'), '');
+    writeFileSync(join(dir, 'b'), '');
+    await Promise.all([first, second]);
+    // Thread 1 would have started it next; both threads serve on.
+    const after = await Promise.all(Array.from({ length: 4 }, () => get(g.url + '/fast')));
+    expect(after.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(readFileSync(join(dir, 'started'), 'utf8').trim().split('\n')).toHaveLength(2);
+  });
+
+  it('requests handed ahead to a thread that dies go to another thread, not to a 500', async () => {
+    const dir = tempDir();
+    const { g, first: dying, second: held } = await twoBlockedThreads(dir, '&then=die');
+    const fast = Array.from({ length: 3 }, () => get(g.url + '/fast'));
+    await handedAhead(g, 2, '1');
+    writeFileSync(join(dir, 'a'), '');
+    expect((await dying).status).toBe(500);
+    await g.waitForLog(/^Thread \d+ exited with code 7; replacing it/);
+    // Served by the replacement thread while the other one still blocks.
+    const served = (await within(Promise.all(fast), 30_000, 'requests of a thread that died')).map(json);
+    expect(new Set(served.map((p) => p.route))).toEqual(new Set(['/fast']));
+    writeFileSync(join(dir, 'b'), '');
+    expect((await held).status).toBe(200);
+  });
+
   it('replaces a thread whose app throws at load, and one that dies, keeping the process up', async () => {
     const dir = tempDir();
     const g = await startGserve(['--threads', '2', join(FIXTURES, 'classes', 'throws-in-thread-2.js') + ':app'], {

@@ -146,6 +146,18 @@ describe('the messages between a thread worker and its app threads', () => {
         head: { method: 'POST', url: '/', httpVersion: '1.1', rawHeaders: [], keepAlive: true, upgrade: false },
         peer: { encrypted: false, unixPeer: true, unixPath: '/run/g.sock' },
       },
+      // Handed ahead, in cell 0 and in cell 3 (thread-claim.ts).
+      ...[0, 3].map(
+        (ahead): ToThread => ({
+          t: 'open',
+          id: 4 + ahead,
+          listener: 0,
+          head: { method: 'GET', url: '/', httpVersion: '1.1', rawHeaders: [], keepAlive: true, upgrade: false },
+          peer: { encrypted: false, unixPeer: false },
+          end: true,
+          ahead,
+        }),
+      ),
       { t: 'body', id: 1, chunk, end: false },
       { t: 'abort', id: 1, refused: true },
       { t: 'credit', id: 1, bytes: 9 },
