@@ -56,7 +56,7 @@ const ADAPTERS = {
       { key: 'failed', label: 'failed', better: 'lower', ratio: false },
     ],
     async collect(mod, settings) {
-      const r = await mod.run({ rounds: roundsFor(settings), duration: settings.durationMs });
+      const r = await mod.run({ rounds: roundsFor(settings), duration: settings.durationMs, loader: settings.loader });
       return Object.entries(r.servers).map(([name, s]) =>
         row(name, `gserve ${name}`, { rps: s.rps, totalMB: s.rssMiB, p99: s.p99, failed: s.errors }),
       );

@@ -2,22 +2,32 @@
 // and on `-w 2` (two processes, async class): throughput, latency and the memory of the whole
 // process tree (master + workers + threads), measured at the end of the load.
 //
-//   node bench/scenarios/cpu-bound.js [--concurrency 8] [--duration 5000] [--rounds 3] [--json]
+//   node bench/scenarios/cpu-bound.js [--concurrency 8] [--duration 5000] [--rounds 3] [--loader wrk|builtin] [--json]
 // Each round measures every setup for --duration ms, setups interleaved; results are pooled, memory is the rounds' median.
 //
 // Exports run(options) -> { scenario, params, servers: { name: { rps, p50, p99, rssMiB, errors } }, summary }
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { APPS, interleaved, load, ms, percentile, runIfMain, startGserve, treeRss } from './support.js';
+import { WRK, runWrk } from '../lib/wrk.js';
 
-export const defaults = { concurrency: 8, duration: 5_000, rounds: 3 };
+// wrk when installed, like the other scenarios: a Node client would take CPU from the servers it compares.
+export const defaults = { concurrency: 8, duration: 5_000, rounds: 3, loader: WRK ? 'wrk' : 'builtin' };
 
 const pick = () => '/';
+
+const rssAnd = (server, latency) => ({ rss: treeRss(server.child.pid), p50: latency.p50, p99: latency.p99 });
 
 async function measure(flags, params) {
   const server = await startGserve(flags, join(APPS, 'cpu.js') + ':app');
   try {
     await load({ port: server.port, concurrency: 2, durationMs: 500, pick, keepAlive: true });
+    if (params.loader === 'wrk') {
+      const r = await runWrk({ port: server.port, durationMs: params.duration, connections: params.concurrency });
+      // wrk reports percentiles, not latencies: one round's p50 and p99 travel in `extra`.
+      const seconds = r.requests / r.rps;
+      return { requests: r.requests, errors: r.failed, seconds, latencies: new Map(), extra: rssAnd(server, r) };
+    }
     const result = await load({
       port: server.port,
       concurrency: params.concurrency,
@@ -25,7 +35,7 @@ async function measure(flags, params) {
       pick,
       keepAlive: true,
     });
-    return { ...result, extra: treeRss(server.child.pid) };
+    return { ...result, extra: rssAnd(server, {}) };
   } finally {
     await server.stop();
   }
@@ -43,13 +53,26 @@ export async function run(options = {}) {
   const servers = Object.fromEntries(
     Object.entries(pooled).map(([name, r]) => {
       const latencies = [...r.latencies.values()].flat();
-      const rssMiB = percentile(r.extra, 50) / 2 ** 20;
+      const rssMiB =
+        percentile(
+          r.extra.map((e) => e.rss),
+          50,
+        ) /
+        2 ** 20;
+      // The built-in client's latencies pooled over the rounds, or the median of wrk's per-round figures.
+      const latency = (p) =>
+        latencies.length > 0
+          ? percentile(latencies, p)
+          : percentile(
+              r.extra.map((e) => e[`p${p}`]),
+              50,
+            );
       return [
         name,
         {
           rps: r.rps,
-          p50: percentile(latencies, 50),
-          p99: percentile(latencies, 99),
+          p50: latency(50),
+          p99: latency(99),
           rssMiB,
           requests: r.requests,
           errors: r.errors,
@@ -72,7 +95,7 @@ export async function run(options = {}) {
 export function print(result) {
   const { params } = result;
   console.log(
-    `cpu-bound: ${params.concurrency} keep-alive clients, ${params.rounds} x ${params.duration} ms, sha256 over 2.5 MB per request`,
+    `cpu-bound: ${params.concurrency} keep-alive clients (${params.loader}), ${params.rounds} x ${params.duration} ms, sha256 over 2.5 MB per request`,
   );
   console.log('server                 req/s       p50       p99   tree RSS MiB  errors');
   for (const [name, s] of Object.entries(result.servers)) {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor200 } from '../lib/proc.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 export const APPS = join(ROOT, 'bench/scenarios/apps');
@@ -22,16 +23,19 @@ function startServer(args, { readyLines, readyPattern }) {
     };
     const early = (code) => fail(new Error(`server exited (${code}) at start: ${args.join(' ')}\n${text}`));
     child.on('exit', early);
-    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    const watch = (chunk) => {
       text += chunk;
       const port = /Listening at: http:\/\/[\d.]+:(\d+)/.exec(text)?.[1];
       const ready = (text.match(readyPattern) ?? []).length;
       if (port && ready >= readyLines) {
         clearTimeout(timer);
         child.off('exit', early);
+        // Read on, but keep nothing: the log must not grow in this process during the load.
+        child.stderr.off('data', watch).resume();
         resolve({ child, port: Number(port), stop: () => stopServer(child) });
       }
-    });
+    };
+    child.stderr.setEncoding('utf8').on('data', watch);
   });
 }
 
@@ -44,14 +48,19 @@ function stopServer(child) {
   });
 }
 
-/** gserve with the given flags; waits for every worker (`-w`) to be ready. */
-export function startGserve(flags, app) {
+/**
+ * gserve with the given flags, at its default log level (debug logs lines per request in some
+ * classes, which would be measured too); waits for every worker (`-w`) to have booted and for a 200.
+ */
+export async function startGserve(flags, app) {
   const w = flags.indexOf('-w');
   const workers = w >= 0 ? Number(flags[w + 1]) : 1;
-  return startServer([join(ROOT, 'bin/gserve'), '-b', '127.0.0.1:0', '--log-level', 'debug', ...flags, app], {
+  const server = await startServer([join(ROOT, 'bin/gserve'), '-b', '127.0.0.1:0', ...flags, app], {
     readyLines: workers,
-    readyPattern: /Worker ready/g,
+    readyPattern: /Booting worker with pid/g,
   });
+  await waitFor200(server.port);
+  return server;
 }
 
 /** The hand-written node:cluster baseline (round-robin scheduling, Node's default on Linux). */
@@ -157,7 +166,7 @@ export function flagsOver(defaults, argv = process.argv.slice(2)) {
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
     if (name === 'json') out.json = true;
-    else if (name in defaults) out[name] = Number(argv[++i]);
+    else if (name in defaults) out[name] = typeof defaults[name] === 'string' ? argv[++i] : Number(argv[++i]);
   }
   return out;
 }

@@ -3,7 +3,15 @@ import type { EngineHandler, EngineRequest, EngineResponse } from '../http/engin
 import { isUnixPeer } from '../http/proxy.js';
 import type { UnixPaths } from '../interfaces/scope.js';
 import type { Exchange, ThreadPool } from './thread-pool.js';
-import { Batcher, WINDOW_BYTES, transferOf, type FromThread, type Peer, type RequestHead } from './thread-messages.js';
+import {
+  Batcher,
+  WINDOW_BYTES,
+  transferOf,
+  type FromThread,
+  type HeaderList,
+  type Peer,
+  type RequestHead,
+} from './thread-messages.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -130,8 +138,11 @@ class ForwardedExchange implements Exchange {
     if (m.t === 'res') {
       if (m.headers) res.writeHead(m.status!, m.headers);
       if (m.end) {
-        if (m.stream && m.chunk) res.write(m.chunk);
-        res.end(m.stream ? undefined : m.chunk);
+        // A streamed answer is framed as one (chunked when it has no length), but one whose head,
+        // length and whole body are all here is the same bytes either way: one write(2) instead of two.
+        const streams = m.stream === true && !(m.headers && hasContentLength(m.headers));
+        if (streams && m.chunk) res.write(m.chunk);
+        res.end(streams ? undefined : m.chunk);
         this.settle();
         return;
       }
@@ -220,6 +231,9 @@ class Tunnel implements Exchange {
     this.socket.destroy();
   }
 }
+
+const hasContentLength = (headers: HeaderList): boolean =>
+  headers.some(([name]) => name.length === 14 && name.toLowerCase() === 'content-length');
 
 /** The engine handler of a `thread` worker: every request goes to the pool, and back. */
 export function forwardToThreads(pool: ThreadPool, listener: number, unixPaths: UnixPaths): EngineHandler {
