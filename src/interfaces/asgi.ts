@@ -24,7 +24,12 @@ export const ASGI_VERSION: Readonly<{ version: string; spec_version: string }> =
   spec_version: '2.4',
 });
 const EMPTY = new Uint8Array(0);
-const latin1 = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
+/** A header or target string as bytes, in an array of its own (apps may keep it); a loop beats Buffer.from for short strings. */
+function latin1(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
 const fromBytes = (value: unknown): string =>
   typeof value === 'string'
     ? value
@@ -93,16 +98,24 @@ function connectionScope(
 // ---- http ----
 
 function httpReceive(req: EngineRequest, responseDone: Promise<void>): AsgiReceive {
-  const chunks = req.body[Symbol.asyncIterator]();
+  // Made on first need: most requests have no body, and most apps never wait for the disconnect.
+  let chunks: AsyncIterator<Buffer> | null = null;
   let bodyDone = false;
-  const disconnect = new Promise<AsgiEvent>((resolve) => {
-    const event = { type: 'http.disconnect' };
-    req.onAbort(() => resolve(event));
-    void responseDone.then(() => resolve(event));
-  });
+  let disconnect: Promise<AsgiEvent> | null = null;
+  const disconnected = () =>
+    (disconnect ??= new Promise<AsgiEvent>((resolve) => {
+      const event = { type: 'http.disconnect' };
+      req.onAbort(() => resolve(event));
+      void responseDone.then(() => resolve(event));
+    }));
   return async () => {
     // After the body, receive() waits for the client to leave or the response to finish (as Uvicorn).
-    if (bodyDone || req.aborted) return disconnect;
+    if (bodyDone || req.aborted) return disconnected();
+    if (!req.hasBody) {
+      bodyDone = true;
+      return { type: 'http.request', body: EMPTY, more_body: false };
+    }
+    chunks ??= req.body[Symbol.asyncIterator]();
     let step: IteratorResult<Buffer>;
     try {
       step = await chunks.next();

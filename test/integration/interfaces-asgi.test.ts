@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, runGserve, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { events, waitForEvent } from '../helpers/events.js';
 import { get } from '../helpers/http.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const probe = join(FIXTURES, 'apps', 'asgi-probe.js');
 
@@ -69,6 +70,12 @@ describe('the asgi interface', () => {
     expect(r.body).toBe('http.request abc more=false');
     await waitForEvent(file, 'after response: http.disconnect');
     expect(events(file)).not.toContain('lifespan.startup');
+    // No body announced: one empty http.request at once, then the same disconnect.
+    expect((await get(g.url + '/order')).body).toBe('http.request  more=false');
+    await pollUntil(
+      () => events(file).filter((e) => e === 'after response: http.disconnect').length === 2,
+      () => `a second http.disconnect\n${events(file).join('\n')}`,
+    );
   });
 
   it('sends http.disconnect when the client leaves mid-response, and the app stops producing', async () => {
