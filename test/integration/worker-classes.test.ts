@@ -283,6 +283,20 @@ describe('thread worker class', () => {
     expect(readFileSync(join(dir, 'started'), 'utf8').trim().split('\n')).toHaveLength(2);
   });
 
+  it('TERM with requests handed ahead: each is answered before the worker exits 0', async () => {
+    const dir = tempDir();
+    const { g, first, second } = await twoBlockedThreads(dir);
+    const ahead = Array.from({ length: 4 }, () => get(g.url + '/fast'));
+    await handedAhead(g, 4);
+    g.signal('SIGTERM');
+    await g.waitForLog(/^Handling signal: term/);
+    writeFileSync(join(dir, 'a'), '');
+    writeFileSync(join(dir, 'b'), '');
+    const answers = await Promise.all([first, second, ...ahead]);
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect((await g.exited).code).toBe(0);
+  });
+
   it('requests handed ahead to a thread that dies go to another thread, not to a 500', async () => {
     const dir = tempDir();
     const { g, first: dying, second: held } = await twoBlockedThreads(dir, '&then=die');
