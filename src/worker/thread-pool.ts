@@ -174,7 +174,9 @@ export class ThreadPool {
     slot.ahead.push({ exchange, open, cell });
     this.active.set(exchange.id, { exchange, slot });
     this.log.debug('Request %d handed ahead to busy thread %d', exchange.id, slot.threadId);
-    this.post(slot, { ...open, ahead: cell });
+    open.ahead = cell;
+    this.post(slot, open);
+    open.ahead = undefined; // taken back, it is posted again as an ordinary open
     return true;
   }
 
@@ -282,13 +284,14 @@ export class ThreadPool {
       this.active.delete(lost.id);
       lost.onFail();
     }
-    // Those it had not started wait for another thread, first in line.
+    // Those it had not started wait for another thread, first in line; an idle one takes them now.
     for (const { exchange, open, cell } of slot.ahead.splice(0).reverse()) {
       this.active.delete(exchange.id);
       if (!this.stopping && slot.claims.take(cell, exchange.id))
         this.waiting.unshift({ exchange, messages: [{ message: open, transfer: [] }] });
       else exchange.onFail();
     }
+    for (let idle = this.idleSlot(); idle && this.waiting.length > 0; idle = this.idleSlot()) this.takeNext(idle);
     if (this.stopping || (!this.hasBooted && this.bootFailures >= this.size)) return;
     this.log.warn('Thread %d exited with code %d; replacing it', slot.threadId, code);
     const delay = this.backoff.afterDeath(Date.now() - slot.bornAt);
