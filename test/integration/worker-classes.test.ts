@@ -319,6 +319,8 @@ describe('thread worker class', () => {
     });
     await g.waitForLog(/^Thread 2 could not load the app: .*thread 2 cannot load this app/);
     await g.waitForLog(/^Thread 3 ready/);
+    // Thread 1 too (a loaded machine may load it last): the first request goes to the first thread ready.
+    await g.waitForLog(/^Thread 1 ready/);
     const [workerPid] = [...g.workerPids];
     // Hold one thread: the other one (the replacement) must answer.
     const blocked = get(g.url + '/block');
