@@ -50,7 +50,9 @@ function stopServer(child) {
 
 /**
  * gserve with the given flags, at its default log level (debug logs lines per request in some
- * classes, which would be measured too); waits for every worker (`-w`) to have booted and for a 200.
+ * classes, which would be measured too); waits for every worker (`-w`) to be forked and for a first
+ * 200. The default level does not log each worker's readiness, and need not: a worker takes
+ * connections only once its app has loaded (async and thread listen then, sync is dispatched to then).
  */
 export async function startGserve(flags, app) {
   const w = flags.indexOf('-w');

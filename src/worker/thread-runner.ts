@@ -111,11 +111,12 @@ async function main(): Promise<void> {
   }
 
   function startAhead(): void {
-    // The answers so far go now: the next request may run long, or block this thread's loop.
-    outbox.flush();
     while (running.size === 0 && ahead.length > 0) {
       const m = ahead.shift()!;
-      if (claims.take(m.ahead!, m.id)) start(m);
+      if (!claims.take(m.ahead!, m.id)) continue; // taken back by the main thread
+      // The answers so far go first: this request may run long, or block this thread's loop.
+      outbox.flush();
+      start(m);
     }
   }
 
