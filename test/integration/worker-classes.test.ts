@@ -297,6 +297,27 @@ describe('thread worker class', () => {
     expect((await g.exited).code).toBe(0);
   });
 
+  it('--timeout ends both threads blocked for good; the requests handed ahead to them are served, not 500s', async () => {
+    const dir = tempDir();
+    const g = await startGserve(['-w', '1', '--threads', '2', '--timeout', '4', '--log-level', 'debug', probe], {
+      env: { GSERVE_TEST_DIR: dir },
+    });
+    await pollUntil(
+      () => g.lines.filter((l) => /^Thread \d+ ready/.test(l.msg)).length >= 2,
+      () => `two threads ready\n${g.stderr}`,
+    );
+    const stuck = [get(g.url + '/block?until=never')];
+    await blockedHandlers(g, dir, 1);
+    stuck.push(get(g.url + '/block?until=never'));
+    await blockedHandlers(g, dir, 2);
+    const fast = Array.from({ length: 3 }, () => get(g.url + '/fast'));
+    await handedAhead(g, 3);
+    expect((await Promise.all(stuck)).map((r) => r.status)).toEqual([500, 500]);
+    const served = (await within(Promise.all(fast), 30_000, 'requests ahead of two ended threads')).map(json);
+    expect(served.map((p) => p.route)).toEqual(['/fast', '/fast', '/fast']);
+    expect(g.workerPids.size).toBe(1);
+  });
+
   it('requests handed ahead to a thread that dies go to another thread, not to a 500', async () => {
     const dir = tempDir();
     const { g, first: dying, second: held } = await twoBlockedThreads(dir, '&then=die');
