@@ -47,7 +47,7 @@ const ADAPTERS = {
   'cpu-bound': {
     title: 'CPU-bound: `-w 1 --threads 2` against `-w 2`',
     description:
-      'A CPU-heavy handler (sha256 per request), 8 keep-alive clients; RSS of the whole process tree at the end of the load (`bench/scenarios/cpu-bound.js`).',
+      'A CPU-heavy handler (sha256 per request), 8 keep-alive clients after 2 s of warm-up at the same load; RSS of the whole process tree at the end of the load (`bench/scenarios/cpu-bound.js`).',
     reference: '-w 2',
     metrics: [
       { key: 'rps', label: 'req/s', better: 'higher' },
@@ -56,7 +56,12 @@ const ADAPTERS = {
       { key: 'failed', label: 'failed', better: 'lower', ratio: false },
     ],
     async collect(mod, settings) {
-      const r = await mod.run({ rounds: roundsFor(settings), duration: settings.durationMs, loader: settings.loader });
+      const r = await mod.run({
+        rounds: roundsFor(settings),
+        duration: settings.durationMs,
+        warmup: settings.quick ? 500 : 2_000,
+        loader: settings.loader,
+      });
       return Object.entries(r.servers).map(([name, s]) =>
         row(name, `gserve ${name}`, { rps: s.rps, totalMB: s.rssMiB, p99: s.p99, failed: s.errors }),
       );

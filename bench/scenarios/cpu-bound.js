@@ -2,7 +2,7 @@
 // and on `-w 2` (two processes, async class): throughput, latency and the memory of the whole
 // process tree (master + workers + threads), measured at the end of the load.
 //
-//   node bench/scenarios/cpu-bound.js [--concurrency 8] [--duration 5000] [--rounds 3] [--loader wrk|builtin] [--json]
+//   node bench/scenarios/cpu-bound.js [--concurrency 8] [--duration 5000] [--warmup 2000] [--rounds 3] [--loader wrk|builtin] [--json]
 // Each round measures every setup for --duration ms, setups interleaved; results are pooled, memory is the rounds' median.
 //
 // Exports run(options) -> { scenario, params, servers: { name: { rps, p50, p99, rssMiB, errors } }, summary }
@@ -12,7 +12,7 @@ import { APPS, interleaved, load, ms, percentile, runIfMain, startGserve, treeRs
 import { WRK, runWrk } from '../lib/wrk.js';
 
 // wrk when installed, like the other scenarios: a Node client would take CPU from the servers it compares.
-export const defaults = { concurrency: 8, duration: 5_000, rounds: 3, loader: WRK ? 'wrk' : 'builtin' };
+export const defaults = { concurrency: 8, duration: 5_000, warmup: 2_000, rounds: 3, loader: WRK ? 'wrk' : 'builtin' };
 
 const pick = () => '/';
 
@@ -21,7 +21,12 @@ const rssAnd = (server, latency) => ({ rss: treeRss(server.child.pid), p50: late
 async function measure(flags, params) {
   const server = await startGserve(flags, join(APPS, 'cpu.js') + ':app');
   try {
-    await load({ port: server.port, concurrency: 2, durationMs: 500, pick, keepAlive: true });
+    // Warmed at full load for as long as fetch-vs-hono does: each app thread is a V8 isolate of its own,
+    // so `-w 1 --threads 2` has three to warm up (JIT) where `-w 2` has two, and steady state is
+    // what this compares.
+    const warmup = { port: server.port, durationMs: params.warmup };
+    if (params.loader === 'wrk') await runWrk({ ...warmup, connections: params.concurrency });
+    else await load({ ...warmup, concurrency: params.concurrency, pick, keepAlive: true });
     if (params.loader === 'wrk') {
       const r = await runWrk({ port: server.port, durationMs: params.duration, connections: params.concurrency });
       // wrk reports percentiles, not latencies: one round's p50 and p99 travel in `extra`.

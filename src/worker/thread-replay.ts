@@ -35,7 +35,7 @@ export class ExchangeSocket extends Duplex {
   /** Set from the peer: true when the client's connection is TLS. */
   encrypted = false;
   sink!: Sink;
-  private readonly meter: CreditMeter;
+  private meter: CreditMeter;
   /** Called when the thread's HTTP implementation finished a plain response on this socket. */
   onResponse: (() => void) | null = null;
 
@@ -46,6 +46,16 @@ export class ExchangeSocket extends Duplex {
     if (unixPeer) markUnixPeer(this);
     this.meter = new CreditMeter(this, credit);
     this.on('error', () => this.destroy());
+  }
+
+  /** The next request on this connection: the window it counts toward is its own. */
+  nextExchange(credit: (bytes: number) => void): void {
+    this.meter = new CreditMeter(this, credit);
+  }
+
+  /** Still open both ways: node:http may take another request on it. */
+  get reusable(): boolean {
+    return !this.destroyed && this.readable && this.writable;
   }
 
   /** Bytes from the main thread; `counted`: how many of them count toward the window (framing does not). */
@@ -119,6 +129,7 @@ export function serializeHead(head: RequestHead): { bytes: Buffer; chunked: bool
 interface ResponseHead {
   statusCode: number;
   headers: string[];
+  shouldKeepAlive: boolean;
 }
 
 /** Reads node:http's answer and passes it on: status, headers and body chunks. */
@@ -127,10 +138,12 @@ class ResponseReader implements Sink {
   private complete = false;
   /** The message being parsed is an interim (1xx) answer, not the response. */
   private interim = false;
+  /** node:http keeps the connection open after this answer. */
+  private keepAlive = false;
 
   constructor(
     private readonly res: ThreadResponse,
-    private readonly onComplete: () => void,
+    private readonly onComplete: (keepAlive: boolean) => void,
   ) {
     const head = res.req.method === 'HEAD';
     this.parser[HTTPParser.kOnHeadersComplete] = (info: ResponseHead) => this.onHead(info, head);
@@ -145,6 +158,7 @@ class ResponseReader implements Sink {
       this.interim = true;
       return 1;
     }
+    this.keepAlive = info.shouldKeepAlive;
     const headers: HeaderList = [];
     for (let i = 0; i < info.headers.length; i += 2) {
       if (!HOP_BY_HOP.has(info.headers[i]!.toLowerCase())) headers.push([info.headers[i]!, info.headers[i + 1]!]);
@@ -160,7 +174,7 @@ class ResponseReader implements Sink {
     }
     this.complete = true;
     this.res.end();
-    this.onComplete();
+    this.onComplete(this.keepAlive);
   }
 
   write(chunk: Buffer, done: () => void): void {
@@ -184,22 +198,79 @@ class ResponseReader implements Sink {
   }
 }
 
-/** Feeds one request to node:http on an in-memory socket and reads its answer. */
+/** How many idle in-memory connections an app thread keeps for the client connections it served last. */
+const KEPT_CONNECTIONS = 32;
+
+/**
+ * The app thread's in-memory connections to its node:http server, one per client connection, kept
+ * open between requests the way the client's own connection is. node:http then keeps its parser and
+ * socket set-up for the next request instead of making them anew each time; and since a connection
+ * only ever carries one client's requests, `req.socket` says the same peer for as long as the app
+ * holds it, like on a real socket.
+ */
+export class ReplayConnections {
+  /** Idle connections by their client's peer, least recently used first. */
+  private readonly idle = new Map<string, ExchangeSocket>();
+
+  constructor(private readonly server: Server) {}
+
+  /** The idle connection for `peer`'s client connection, or a new one. */
+  take(key: string, peer: Peer, credit: (bytes: number) => void): ExchangeSocket {
+    const kept = this.idle.get(key);
+    if (kept) {
+      this.idle.delete(key);
+      if (kept.reusable) {
+        kept.nextExchange(credit);
+        return kept;
+      }
+    }
+    const socket = new ExchangeSocket(peer, credit);
+    this.server.emit('connection', socket);
+    return socket;
+  }
+
+  /** `socket` is idle again: kept for its client's next request, the oldest let go past the limit. */
+  keep(key: string, socket: ExchangeSocket): void {
+    this.idle.set(key, socket);
+    if (this.idle.size > KEPT_CONNECTIONS) {
+      const [oldestKey, oldest] = this.idle.entries().next().value!;
+      this.idle.delete(oldestKey);
+      oldest.destroy();
+    }
+  }
+}
+
+/** Which client connection a request came on: one in-memory connection serves only that one. */
+const peerKey = (peer: Peer): string =>
+  `${peer.remoteAddress}|${peer.remotePort}|${peer.localAddress}|${peer.localPort}|${peer.encrypted}|${peer.unixPath}`;
+
+/** Feeds one request to node:http on an in-memory connection and reads its answer. */
 export class ReplayedRequest {
   private readonly socket: ExchangeSocket;
   private readonly chunked: boolean;
+  /** The whole request is in node's hands: once answered, the connection is ready for the next one. */
+  private fedEnd: boolean;
 
+  /**
+   * `whole`: the request's message has all of it, fed right after the head; known here because node
+   * may answer as soon as it has the head.
+   */
   constructor(
-    server: Server,
+    connections: ReplayConnections,
     head: RequestHead,
     peer: Peer,
     private readonly res: ThreadResponse,
     credit: (bytes: number) => void,
+    whole: boolean,
   ) {
-    const socket = (this.socket = new ExchangeSocket(peer, credit));
-    // Once the answer is complete, the socket is let go (node would wait on it for a next request).
-    socket.sink = new ResponseReader(res, () => setImmediate(() => socket.destroy()));
-    server.emit('connection', socket);
+    const key = peerKey(peer);
+    const socket = (this.socket = connections.take(key, peer, credit));
+    this.fedEnd = whole;
+    socket.sink = new ResponseReader(res, (keepAlive) => {
+      // A request whose body node has not had in full cannot be followed by another on its connection.
+      if (keepAlive && this.fedEnd && socket.reusable) connections.keep(key, socket);
+      else setImmediate(() => socket.destroy());
+    });
     const { bytes, chunked } = serializeHead(head);
     this.chunked = chunked;
     socket.feed(bytes, 0);
@@ -214,7 +285,10 @@ export class ReplayedRequest {
         this.socket.feed(Buffer.from(CRLF, 'latin1'), 0);
       } else this.socket.feed(chunk);
     }
-    if (end && this.chunked) this.socket.feed(LAST_CHUNK, 0);
+    if (end) {
+      this.fedEnd = true;
+      if (this.chunked) this.socket.feed(LAST_CHUNK, 0);
+    }
   }
 
   /** The client left: node's request sees the socket close. */

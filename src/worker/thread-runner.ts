@@ -20,7 +20,7 @@ import {
 } from './thread-messages.js';
 import { startHeartbeat } from '../supervision/heartbeat.js';
 import { logUnhandledRejections } from '../supervision/unhandled.js';
-import { ExchangeSocket, ReplayedRequest, Tunnel, nodeServerFor } from './thread-replay.js';
+import { ExchangeSocket, ReplayConnections, ReplayedRequest, Tunnel, nodeServerFor } from './thread-replay.js';
 import { threadBoot } from './boot.js';
 import { engineExchange, engineSocket } from './stand-ins.js';
 import { workerLogOptions } from './worker-log.js';
@@ -46,6 +46,9 @@ interface Running {
   abort(refused: boolean): void;
   credit(bytes: number): void;
 }
+
+/** An exchange whose `serve` has not returned yet. */
+const STARTING: Running = { receive() {}, abort() {}, credit() {} };
 
 function describe(err: unknown): Record<string, unknown> {
   return err instanceof Error
@@ -86,6 +89,7 @@ async function main(): Promise<void> {
   }
   const hosted = app;
   const nodeServer = hosted.kind === 'node' ? nodeServerFor(runtime, hosted, reportError) : null;
+  const connections = nodeServer ? new ReplayConnections(nodeServer) : null;
   const handler: EngineHandler | null =
     hosted.kind === 'node' ? null : engineHandlerFor(runtime, hosted, reportError, (line) => log.error(line));
   // Upgrade requests to a gateway app: the engine in this thread answers them on a tunnel.
@@ -105,8 +109,11 @@ async function main(): Promise<void> {
   const claims = new ClaimCells(boot.claim);
 
   function start(m: Extract<ToThread, { t: 'open' }>): void {
+    // The app may answer while `serve` runs (node:http on a kept connection does): `ended` then
+    // removes the exchange before it would have been added.
+    running.set(m.id, STARTING);
     const exchange = serve(m.id, m.listener, m);
-    running.set(m.id, exchange);
+    if (running.has(m.id)) running.set(m.id, exchange);
     if (m.chunk || m.end) exchange.receive(m.chunk, m.end === true);
   }
 
@@ -150,8 +157,8 @@ async function main(): Promise<void> {
       if (endsExchange(message)) ended(id);
       post(message, transfer);
     });
-    if (nodeServer) {
-      const replay = new ReplayedRequest(nodeServer, head, peer, res, credit);
+    if (connections) {
+      const replay = new ReplayedRequest(connections, head, peer, res, credit, m.end === true);
       return {
         receive: (chunk, end) => replay.receive(chunk, end),
         abort: () => replay.abort(),
