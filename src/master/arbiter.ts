@@ -10,6 +10,8 @@ import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-ev
 import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervision.js';
 import type { ArbiterSnapshot } from './control.js';
 import { SyncDispatcher } from './dispatch.js';
+import { type ConnectionBalancer, startBalancer } from './balancer.js';
+import { Socket } from 'node:net';
 import { runMasterHook, type ServerView, type WorkerView } from './hooks.js';
 import { tlsOptions } from '../http/tls.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
@@ -65,6 +67,7 @@ export class Arbiter {
   private listeners: Listener[] = [];
   /** sync class only: the master accepts and hands connections to idle workers. */
   private dispatcher: SyncDispatcher | null = null;
+  private balancer: ConnectionBalancer | null = null;
   private pidfile: Pidfile | null = null;
   /** Kills the workers if this master dies without stopping them; null where it cannot run. */
   private reaper: OrphanReaper | null = null;
@@ -191,7 +194,7 @@ export class Arbiter {
     if (this.settings.workerClass === 'sync') {
       this.dispatcher = new SyncDispatcher(this.log);
       this.dispatcher.start(this.listeners, this.settings.backlog);
-    }
+    } else this.balancer = startBalancer(this.log);
     this.installSignals();
     this.timeoutCheck = watchForBlockedLoops({
       everyMs: 1000,
@@ -324,6 +327,7 @@ export class Arbiter {
   private spawnWorker(slot: Slot, retry = true): WorkerProcess | null {
     void this.hook('preFork', { pid: null, generation: this.generation } satisfies WorkerView);
     const hasWorkerHooks = WORKER_HOOKS.some((name) => typeof this.settings[name] === 'function');
+    const boardSlot = this.balancer?.claim() ?? null;
     let w: WorkerProcess;
     try {
       w = new WorkerProcess(
@@ -335,16 +339,19 @@ export class Arbiter {
           cwd: process.cwd(),
           configFile: hasWorkerHooks ? this.resolved.configFile : null,
           orphanWatchdog: this.reaper === null && process.pid !== 1,
+          board: boardSlot === null ? undefined : { fd: this.balancer!.fd, slot: boardSlot },
         },
         this.generation,
-        (worker, message) => this.onWorkerMessage(worker, message),
+        (worker, message, handle) => this.onWorkerMessage(worker, message, handle),
         freeIndex(this.liveWorkers(), this.generation),
       );
     } catch (err) {
+      if (boardSlot !== null) this.balancer!.release(boardSlot);
       this.forkFailed(slot, err, retry);
       return null;
     }
     if (w.pid === undefined) {
+      if (boardSlot !== null) this.balancer!.release(boardSlot);
       // EMFILE/EAGAIN come in an 'error' event on the next tick; hold the slot until then.
       if (retry) this.waitingSlots.add(slot);
       w.child.once('error', (err) => {
@@ -352,6 +359,10 @@ export class Arbiter {
         this.forkFailed(slot, err, retry);
       });
       return null;
+    }
+    if (boardSlot !== null) {
+      this.balancer!.hold(w, boardSlot);
+      w.child.once('exit', () => this.balancer?.release(boardSlot, w));
     }
     this.slotOf.set(w, slot);
     this.workers.set(w.pid, w);
@@ -377,7 +388,11 @@ export class Arbiter {
     this.refillAfter(slot, delay);
   }
 
-  private onWorkerMessage(w: WorkerProcess, message: WorkerMessage): void {
+  private onWorkerMessage(w: WorkerProcess, message: WorkerMessage, handle: unknown): void {
+    if (message.t === 'surplus') {
+      if (handle instanceof Socket) this.balancer?.route(w, handle, message.listener, this.workers.values());
+      return;
+    }
     this.events.emit('message', w, message);
     if (message.t === 'ready') {
       this.log.debug('Worker ready (pid: %d)', w.pid);

@@ -40,3 +40,16 @@ export function serverFd(server: net.Server | null): number | null {
   const fd: unknown = typeof handle === 'object' && handle !== null ? Reflect.get(handle, 'fd') : null;
   return typeof fd === 'number' && fd >= 0 ? fd : null;
 }
+
+/**
+ * Stops node from reading a socket that arrived over IPC (node starts reading any socket it makes
+ * from a received handle): the master only passes such a socket on, and a byte read here would be
+ * lost to the worker that gets it. False if this Node has no such handle.
+ */
+export function stopReading(socket: net.Socket): boolean {
+  const handle: unknown = Reflect.get(socket, '_handle');
+  const readStop: unknown = typeof handle === 'object' && handle !== null ? Reflect.get(handle, 'readStop') : null;
+  if (typeof readStop !== 'function') return false;
+  Reflect.apply(readStop, handle, []);
+  return true;
+}

@@ -50,17 +50,22 @@ export class WorkerProcess {
     /** The boot message, with the master's own descriptors: the child's are numbered from FIRST_LISTENER_FD. */
     boot: WorkerBoot,
     readonly generation: number,
-    onMessage: (w: WorkerProcess, m: WorkerMessage) => void,
+    /** `handle`: a socket that came with the message. */
+    onMessage: (w: WorkerProcess, m: WorkerMessage, handle: unknown) => void,
     /** The worker's slot, 0..N-1: a replacement takes the index of the worker it replaces. */
     readonly index: number = 0,
   ) {
     // A sync worker never accepts (the master hands it connections): it gets no listening socket,
     // whose copy would otherwise keep the port open after the master has closed it (TERM).
     const accepts = boot.settings.workerClass !== 'sync';
+    const board = accepts ? boot.board : undefined;
     const inherited = accepts ? boot.listeners.map((l) => l.fd) : [];
+    if (board) inherited.push(board.fd);
     const childBoot: WorkerBoot = {
       ...boot,
       listeners: boot.listeners.map((l, i) => ({ ...l, fd: accepts ? FIRST_LISTENER_FD + i : -1 })),
+      // After the listeners.
+      board: board && { fd: FIRST_LISTENER_FD + boot.listeners.length, slot: board.slot },
     };
     // --capture-output: stdout and stderr become pipes the master reads (src/log/capture.ts).
     const output = boot.settings.captureOutput ? 'pipe' : 'inherit';
@@ -85,14 +90,14 @@ export class WorkerProcess {
       this.child.once('exit', () => resolve(false));
       this.child.on('message', (m: unknown) => isWorkerMessage(m) && m.t === 'ready' && resolve(true));
     });
-    this.child.on('message', (m: unknown) => {
+    this.child.on('message', (m: unknown, handle: unknown) => {
       if (!isWorkerMessage(m)) return;
       if (m.t === 'beat') this.#lastBeat = Date.now();
       else if (m.t === 'ready') {
         this.#state = 'ready';
         this.#lastBeat = Date.now();
       } else if (m.t === 'boot-error') this.#bootError = m;
-      onMessage(this, m);
+      onMessage(this, m, handle);
     });
     // A worker that dies mid-send closes the channel; that is reported by 'exit', not by an error.
     // A fork that fails (EMFILE, EAGAIN) is reported by 'error' on the child, which the arbiter

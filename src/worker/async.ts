@@ -1,7 +1,10 @@
-import type { Server } from 'node:net';
+import { Socket, type Server } from 'node:net';
 import { httpLimits } from '../http/limits.js';
 import { protocolFor, type ProtocolOptions } from './hosted.js';
 import { ConnectionCap } from './connection-cap.js';
+import { ConnectionBalance } from './balance.js';
+import { ConnectionBoard } from '../supervision/connection-board.js';
+import type { MasterMessage } from './ipc-messages.js';
 import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
 import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol-server.js';
@@ -28,6 +31,7 @@ export type ProtocolFactory = (options: ProtocolOptions, listener: number) => Pr
 export class AsyncWorker implements WorkerClass {
   private readonly servers: Server[] = [];
   private readonly protocols: ProtocolServer[] = [];
+  private balance: ConnectionBalance | null = null;
 
   constructor(
     private readonly ctx: Omit<WorkerContext, 'app'> & { app?: HostedApp },
@@ -38,7 +42,10 @@ export class AsyncWorker implements WorkerClass {
   async start(): Promise<void> {
     const { settings } = this.ctx.boot;
     const edge = edgeSettings(settings, this.ctx.log, this.ctx.app, this.ctx.runtime);
-    const cap = new ConnectionCap(settings.workerConnections);
+    const { board } = this.ctx.boot;
+    this.balance = board ? new ConnectionBalance(ConnectionBoard.open(board.fd), board.slot) : null;
+    const cap = new ConnectionCap(settings.workerConnections, this.balance);
+    const accepts: Array<(socket: Socket) => void> = [];
     // edgeSettings() offers HTTP/2 only to these two kinds of app.
     const { app } = this.ctx;
     const h2App = app?.kind === 'node' || app?.kind === 'fetch' ? app : null;
@@ -53,13 +60,20 @@ export class AsyncWorker implements WorkerClass {
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.ctx.observe?.(protocol);
       this.protocols.push(protocol);
+      const accept = edgeFor(protocol, edge, listener);
+      accepts.push(accept);
       this.servers.push(
-        await listenOnFd(listener.fd, cap.guard(edgeFor(protocol, edge, listener)), settings.backlog, listener.port),
+        await listenOnFd(listener.fd, cap.guard(accept, index), settings.backlog, listener.port, this.balance !== null),
       );
     }
+    process.on('message', (message: MasterMessage, handle: unknown) => {
+      const accept = message?.t === 'conn' ? accepts[message.listener] : undefined;
+      if (accept && handle instanceof Socket) cap.take(handle, accept);
+    });
   }
 
   async stop(): Promise<void> {
+    this.balance?.withdraw();
     const closing = this.servers.map(closeServer);
     for (const protocol of this.protocols) protocol.drain();
     // Idle keep-alive clients get one keep-alive period to send a last request (answered with

@@ -1,26 +1,50 @@
 import type { Socket } from 'node:net';
 import { refuseOverloaded } from '../http/overload.js';
+import type { ConnectionBalance } from './balance.js';
 
 /**
  * `--worker-connections`: the most connections one worker process holds at once. One beyond it is
  * refused at once with 503 and Retry-After (http/overload.ts) rather than queued: a client is
  * better served by a fast, retryable answer than by hanging behind a full worker.
+ *
+ * It counts every connection the worker holds, so it is also where the worker takes part in
+ * balancing (balance.ts): a new connection may go on to a less loaded worker instead.
  */
 export class ConnectionCap {
   private open = 0;
 
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    private readonly balance: ConnectionBalance | null = null,
+  ) {}
 
-  /** Wraps an accept callback: counts connections and refuses the ones over the cap. */
-  guard(accept: (socket: Socket) => void): (socket: Socket) => void {
+  /** Wraps the accept callback of listener `listener`: counts connections, refuses the ones over the cap. */
+  guard(accept: (socket: Socket) => void, listener: number): (socket: Socket) => void {
     return (socket) => {
-      if (this.open >= this.max) {
-        refuseOverloaded(socket);
-        return;
-      }
-      this.open++;
-      socket.once('close', () => this.open--);
-      accept(socket);
+      if (this.balance?.shouldPass(this.open) && this.balance.pass(socket, listener)) return;
+      this.take(socket, accept);
     };
+  }
+
+  /** A connection another worker passed on (through the master): taken here, never passed again. */
+  take(socket: Socket, accept: (socket: Socket) => void): void {
+    // Listeners accept paused when balancing, so that a connection passed on was never read here.
+    if (socket.isPaused()) socket.resume();
+    if (this.open >= this.max) {
+      refuseOverloaded(socket);
+      return;
+    }
+    this.open++;
+    const { balance } = this;
+    if (balance) {
+      balance.publish(this.open);
+      const since = performance.now();
+      socket.once('close', () => {
+        this.open--;
+        balance.publish(this.open);
+        balance.closed(performance.now() - since);
+      });
+    } else socket.once('close', () => this.open--);
+    accept(socket);
   }
 }

@@ -26,6 +26,11 @@ export interface WorkerBoot {
   /** The config file, named only when it holds worker-side server hooks: the worker loads them itself. */
   configFile?: string | null;
   /**
+   * The connection board (supervision/connection-board.ts), an inherited descriptor, and this
+   * worker's slot on it; absent when the worker takes no part in balancing.
+   */
+  board?: { fd: number; slot: number };
+  /**
    * The worker must start its own orphan watchdog thread (worker/watchdog.ts): the master has no
    * orphan reaper (master/orphan-reaper.ts) and is not PID 1, whose death ends its whole namespace.
    */
@@ -45,13 +50,21 @@ export type WorkerMessage =
   | { t: 'self-listen'; addresses: string[] }
   /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
   | { t: 'retire'; reason: string }
+  /**
+   * Balancing (master/balancer.ts): a new connection, not read from, travels with this message (its
+   * handle) for the master to pass to a less loaded worker; `listener` indexes boot.listeners.
+   */
+  | { t: 'surplus'; listener: number }
   /** The app could not be loaded: the master halts instead of respawning. */
   | { t: 'boot-error'; code: string; message: string; exitCode: number };
 
 export type MasterMessage =
   | { t: 'stop'; graceful: boolean }
   | { t: 'reopen-logs' }
-  /** sync class: the accepted socket travels with this message (its handle); `listener` indexes boot.listeners. */
+  /**
+   * An accepted socket travels with this message (its handle); `listener` indexes boot.listeners.
+   * sync class: every connection comes this way; async and thread: one another worker passed on.
+   */
   | { t: 'conn'; listener: number }
   /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
   | { t: 'shutdown-pending' };

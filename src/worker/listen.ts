@@ -14,9 +14,11 @@ export function listenOnFd(
   onConnection: (socket: Socket) => void,
   backlog?: number,
   expectedPort?: number,
+  /** Connections arrive paused: nothing is read from them until `onConnection` resumes them. */
+  pauseOnConnect = false,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer(onConnection);
+    const server = createServer({ pauseOnConnect }, onConnection);
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);

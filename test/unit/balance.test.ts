@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { ConnectionBoard, NOT_ACCEPTING } from '../../src/supervision/connection-board.js';
+import { ConnectionBalance } from '../../src/worker/balance.js';
+
+describe('connection balance (worker side)', () => {
+  it('passes a connection on only when this worker holds clearly more than the least loaded one', () => {
+    const board = ConnectionBoard.create();
+    const mine = new ConnectionBalance(board, 0);
+    const other = new ConnectionBalance(board, 1);
+    expect(board.read()(0)).toBe(0);
+    other.publish(10);
+    expect(mine.shouldPass(3)).toBe(false); // a few are always kept
+    expect(mine.shouldPass(11)).toBe(false); // about even
+    expect(mine.shouldPass(20)).toBe(true);
+    other.withdraw();
+    expect(board.read()(1)).toBe(NOT_ACCEPTING);
+    expect(mine.shouldPass(50)).toBe(false); // nobody else accepts
+  });
+
+  it('counts the connections it passed on until the board shows them, so a burst is not all passed on', () => {
+    const board = ConnectionBoard.create();
+    const mine = new ConnectionBalance(board, 0);
+    new ConnectionBalance(board, 1); // accepting, holding none
+    // A burst accepted in one go: the board does not change while it lasts.
+    const passed = Array.from({ length: 20 }, () => mine.shouldPass(4)).filter(Boolean).length;
+    expect(passed).toBeGreaterThan(0);
+    expect(passed).toBeLessThan(5);
+  });
+
+  it('stops passing on once its connections turn out short-lived (Connection: close)', () => {
+    const board = ConnectionBoard.create();
+    const mine = new ConnectionBalance(board, 0);
+    new ConnectionBalance(board, 1);
+    for (let i = 0; i < 100; i++) mine.closed(3);
+    expect(mine.shouldPass(40)).toBe(false);
+    for (let i = 0; i < 100; i++) mine.closed(5_000);
+    expect(mine.shouldPass(40)).toBe(true);
+  });
+
+  it('posts its count when it moved by two or more, and nothing once withdrawn', () => {
+    const board = ConnectionBoard.create();
+    const mine = new ConnectionBalance(board, 3);
+    mine.publish(1);
+    expect(board.read()(3)).toBe(0);
+    mine.publish(2);
+    expect(board.read()(3)).toBe(2);
+    mine.withdraw();
+    mine.publish(7);
+    expect(board.read()(3)).toBe(NOT_ACCEPTING);
+  });
+});
