@@ -72,6 +72,10 @@ const ADAPTERS = {
         contender: '-w 1 --threads 2',
         against: '-w 2',
         atLeast: 0.9,
+        ifMissed:
+          'Each app thread is a V8 isolate of its own: three warm up their JIT where `-w 2` has two, and the ' +
+          "worker's main thread spends about 0.13 ms of CPU per request (half of it in write(2)) on the cores " +
+          'the app threads want. Per-thread CPU from /proc/<pid>/task shows which (docs/worker-classes.md).',
       },
       {
         text: 'CPU-bound: `-w 1 --threads 2` uses less RSS than `-w 2`',

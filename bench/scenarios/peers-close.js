@@ -25,6 +25,10 @@ export const scenario = {
       contender: 'gserve-async-asgi',
       against: 'uvicorn-fast',
       atLeast: 1.0,
+      ifMissed:
+        'Every request costs an accept, a handshake and a close in both servers, and uvloop does those in C; ' +
+        "gserve runs each connection's set-up in JavaScript: profile one worker with `--cpu-prof` under `wrk " +
+        "-H 'Connection: close'`.",
     },
   ],
 };

@@ -5,12 +5,6 @@ import type { WorkerMessage } from './ipc-messages.js';
 /** A worker keeps every new connection while it holds fewer than this: a skew that small is not worth a hand-over. */
 const KEEP_BELOW = 4;
 
-/**
- * A worker's part in keeping connections even over the workers that accept on one socket
- * (master/balancer.ts says why): it posts how many connections it holds on the board, and a new
- * connection that would leave it clearly above the least loaded worker goes to the master, which
- * passes it on, before anything was read from it.
- */
 /** How long a connection passed on may take to show on the board (an IPC hop to the master; it writes it). */
 const SHOWS_WITHIN_MS = 5;
 /**
@@ -20,6 +14,12 @@ const SHOWS_WITHIN_MS = 5;
  */
 const LONG_LIVED_MS = 100;
 
+/**
+ * A worker's part in keeping connections even over the workers that accept on one socket
+ * (master/balancer.ts says why): it posts how many connections it holds on the board, and a new
+ * connection that would leave it clearly above the least loaded worker goes to the master, which
+ * passes it on, before anything was read from it.
+ */
 export class ConnectionBalance {
   private withdrawn = false;
   private posted = 0;
@@ -63,9 +63,9 @@ export class ConnectionBalance {
   }
 
   /**
-   * Whether a new connection, with `open` held here already, belongs to a less loaded worker. By a
-   * margin (a quarter, plus two) that connections coming and going at random (`Connection: close`)
-   * do not reach, so only a real skew costs hand-overs.
+   * Whether a new connection, with `open` held here already, belongs to a less loaded worker: when
+   * this worker holds more than the least loaded one (counting what was lent to it), plus one, plus
+   * an eighth.
    */
   shouldPass(open: number): boolean {
     if (open < KEEP_BELOW || this.withdrawn || this.typicalLifeMs < LONG_LIVED_MS) return false;
