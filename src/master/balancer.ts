@@ -61,12 +61,18 @@ export class ConnectionBalancer {
     // Within the tick it arrived in, before node's first read of it: the client's first bytes stay in
     // the kernel for the worker that gets the socket.
     if (!stopReading(socket)) return void socket.destroy();
+    const all = [...workers];
+    this.send(socket, listener, this.leastLoaded(from, all), all);
+  }
+
+  private leastLoaded(from: WorkerProcess, workers: WorkerProcess[], except?: WorkerProcess): WorkerProcess | null {
     const count = this.board.read();
-    let to = from;
+    let to: WorkerProcess | null = null;
     let least = Number.POSITIVE_INFINITY;
     for (const w of workers) {
       const slot = this.slots.get(w);
-      if (w === from || slot === undefined || w.state !== 'ready' || w.generation !== from.generation) continue;
+      if (w === from || w === except || slot === undefined || w.state !== 'ready') continue;
+      if (w.generation !== from.generation || !w.child.connected) continue;
       const n = count(slot);
       if (n !== NOT_ACCEPTING && n < least) {
         least = n;
@@ -74,15 +80,25 @@ export class ConnectionBalancer {
       }
     }
     // Counted at once, so that the next connection of the same burst sees it before the worker does.
-    if (to !== from) this.board.write(this.slots.get(to)!, least + 1);
-    this.log.debug('Connection passed on from worker %d to worker %d', from.pid, to.pid);
+    if (to) this.board.credit(this.slots.get(to)!, least + 1);
+    this.log.debug('Connection passed on from worker %d to worker %d', from.pid, (to ?? from).pid);
+    return to ?? (from !== except && from.child.connected ? from : null);
+  }
+
+  /**
+   * Sends `socket` to `to`. This process keeps its copy until the send is done, so that a worker that
+   * died meanwhile does not lose the connection: it goes to the next least loaded worker instead.
+   */
+  private send(socket: Socket, listener: number, to: WorkerProcess | null, workers: WorkerProcess[], tries = 2): void {
+    if (!to || tries === 0) return void socket.destroy();
     const message: MasterMessage = { t: 'conn', listener };
+    const failed = () => this.send(socket, listener, this.leastLoaded(to, workers, to), workers, tries - 1);
     try {
       // Once sent, this process's copy is ended: node then tells the worker that accepted it (whose
       // server.close() waits on that) that the socket is gone from here.
-      to.child.send(message, socket, {}, () => socket.destroy());
+      to.child.send(message, socket, { keepOpen: true }, (err) => (err ? failed() : socket.destroy()));
     } catch {
-      socket.destroy(); // the worker's channel closed: the client retries, like after a crash
+      failed();
     }
   }
 }

@@ -8,17 +8,25 @@ export const BOARD_SLOTS = 64;
 /** A slot nobody holds, or whose worker no longer accepts. */
 export const NOT_ACCEPTING = -1;
 
+/** A worker shows its event loop turns at least this often (balance.ts)… */
+export const BEAT_MS = 50;
+/** …and one that has not for this long is left out: its loop is blocked, a connection given to it would wait. */
+const STALE_MS = 250;
+const SLOT_BYTES = 8;
+/** Milliseconds, as a 31-bit number every process reads alike (it wraps every 24 days; differences stay right). */
+const clock = () => Date.now() & 0x7fffffff;
+
 /**
- * How many connections each accepting worker holds: one 32-bit number per slot in a small file
- * that the master and its workers share by an inherited descriptor (unlinked at once, so nothing
- * is left on disk, and a worker that dropped its privileges still writes through the open
- * descriptor). Node has no memory shared between processes; a 4-byte pwrite and a 256-byte pread
- * cost about 2 µs each from JavaScript. Writes are whole numbers at fixed offsets, so a reader sees either
- * the old count or the new one.
+ * How many connections each accepting worker holds, and when its event loop last turned: two
+ * 32-bit numbers per slot in a small file that the master and its workers share by an inherited
+ * descriptor (unlinked at once, so nothing is left on disk, and a worker that dropped its
+ * privileges still writes through the open descriptor). Node has no memory shared between
+ * processes; a pwrite of a few bytes and a pread of the board cost about 2 µs each from JavaScript.
+ * Writes are whole numbers at fixed offsets, so a reader sees either the old value or the new one.
  */
 export class ConnectionBoard {
-  private readonly all = Buffer.alloc(BOARD_SLOTS * 4);
-  private readonly one = Buffer.alloc(4);
+  private readonly all = Buffer.alloc(BOARD_SLOTS * SLOT_BYTES);
+  private readonly one = Buffer.alloc(SLOT_BYTES);
 
   private constructor(readonly fd: number) {}
 
@@ -40,14 +48,35 @@ export class ConnectionBoard {
     return new ConnectionBoard(fd);
   }
 
+  /** The worker in `slot` holds `connections`, and its loop turns now. */
   write(slot: number, connections: number): void {
     this.one.writeInt32LE(connections, 0);
-    writeSync(this.fd, this.one, 0, 4, slot * 4);
+    this.one.writeInt32LE(clock(), 4);
+    writeSync(this.fd, this.one, 0, SLOT_BYTES, slot * SLOT_BYTES);
   }
 
-  /** Every slot's count, as of now (NOT_ACCEPTING for free ones). */
+  /** The worker in `slot`'s loop turns now. */
+  beat(slot: number): void {
+    this.one.writeInt32LE(clock(), 4);
+    writeSync(this.fd, this.one, 4, 4, slot * SLOT_BYTES + 4);
+  }
+
+  /** Someone else (the master) counts one more connection for `slot`, without vouching for its loop. */
+  credit(slot: number, connections: number): void {
+    this.one.writeInt32LE(connections, 0);
+    writeSync(this.fd, this.one, 0, 4, slot * SLOT_BYTES);
+  }
+
+  /** Every slot's count, as of now: NOT_ACCEPTING for a free slot, and for a worker whose loop stalls. */
   read(): (slot: number) => number {
     readSync(this.fd, this.all, 0, this.all.length, 0);
-    return (slot) => this.all.readInt32LE(slot * 4);
+    const now = clock();
+    return (slot) => {
+      const at = slot * SLOT_BYTES;
+      const count = this.all.readInt32LE(at);
+      return count !== NOT_ACCEPTING && ((now - this.all.readInt32LE(at + 4)) & 0x7fffffff) < STALE_MS
+        ? count
+        : NOT_ACCEPTING;
+    };
   }
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { BOARD_SLOTS, NOT_ACCEPTING, type ConnectionBoard } from '../supervision/connection-board.js';
+import { BEAT_MS, BOARD_SLOTS, NOT_ACCEPTING, type ConnectionBoard } from '../supervision/connection-board.js';
 import type { WorkerMessage } from './ipc-messages.js';
 
 /** A worker keeps every new connection while it holds fewer than this: a skew that small is not worth a hand-over. */
@@ -33,12 +33,15 @@ export class ConnectionBalance {
   private lent = 0;
   private lentAt = 0;
   private lastLeast = 0;
+  private readonly beat: NodeJS.Timeout;
 
   constructor(
     private readonly board: ConnectionBoard,
     private readonly slot: number,
   ) {
     board.write(slot, 0); // accepting, and holding nothing yet
+    // Shows that this worker's loop turns: a worker whose loop is blocked is given nothing.
+    this.beat = setInterval(() => board.beat(slot), BEAT_MS).unref();
   }
 
   /**
@@ -58,6 +61,7 @@ export class ConnectionBalance {
 
   /** This worker stopped accepting: it is no longer compared with, nor given connections. */
   withdraw(): void {
+    clearInterval(this.beat);
     this.board.write(this.slot, NOT_ACCEPTING);
     this.withdrawn = true;
   }

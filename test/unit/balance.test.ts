@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConnectionBoard, NOT_ACCEPTING } from '../../src/supervision/connection-board.js';
 import { ConnectionBalance } from '../../src/worker/balance.js';
 
@@ -47,5 +47,25 @@ describe('connection balance (worker side)', () => {
     mine.withdraw();
     mine.publish(7);
     expect(board.read()(3)).toBe(NOT_ACCEPTING);
+  });
+});
+
+describe('connection board', () => {
+  it('leaves out a worker whose loop has not turned for a while: it is given nothing, and compared with nothing', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const board = ConnectionBoard.create();
+      board.write(0, 5);
+      expect(board.read()(0)).toBe(5);
+      vi.setSystemTime(Date.now() + 1_000);
+      expect(board.read()(0)).toBe(NOT_ACCEPTING);
+      board.beat(0);
+      expect(board.read()(0)).toBe(5);
+      board.credit(0, 6); // the master's count vouches for no loop
+      vi.setSystemTime(Date.now() + 1_000);
+      expect(board.read()(0)).toBe(NOT_ACCEPTING);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
