@@ -42,7 +42,9 @@ describe.each(['node', 'fetch'] as const)('the health path (%s interface)', (kin
 
     g.signal('SIGTERM');
     await g.waitForLog(/^Health check failing from now/);
-    // The worker's listener is closed now; the probe's kept-alive connection still reaches it.
+    // The stop comes in a message of its own after the health flip; once the worker says it is
+    // exiting, it is draining and its listener is closed. The probe's kept-alive connection still reaches it.
+    await g.waitForLog(/^Worker exiting/);
     const failing = await probe.get('/healthz');
     expect(failing).toMatchObject({ status: 503, body: 'shutting down\n', reused: true });
     expect(failing.headers.connection).toBe('close');
