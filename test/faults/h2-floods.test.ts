@@ -123,14 +123,12 @@ async function pour(socket: TLSSocket, next: (i: number) => Buffer | null): Prom
   await closed;
 }
 
-async function comesBack(worker: number, idleRss: number): Promise<number> {
-  return pollUntil(
-    () => {
-      const rss = rssOf(worker);
-      return rss < idleRss + AFTER_BOUND ? rss : false;
-    },
-    `the worker's RSS back within ${AFTER_BOUND / MB} MB of idle`,
-  );
+/** Waits until the worker's RSS is below `bound` (memory the allocator hands back comes back; a leak never does). */
+async function comesBack(worker: number, bound: number, what: string): Promise<number> {
+  return pollUntil(() => {
+    const rss = rssOf(worker);
+    return rss < bound ? rss : false;
+  }, `the worker's RSS back within ${what}`);
 }
 
 /** A second flood may leave at most this much more behind than the first: memory does not ratchet. */
@@ -150,7 +148,7 @@ async function floodTwice(
   const after: number[] = [];
   for (let round = 1; round <= 2; round++) {
     const { statuses, peak } = await during(g, worker, (polite) => attack(g, polite, round));
-    after.push(await comesBack(worker, idleRss));
+    after.push(await comesBack(worker, idleRss + AFTER_BOUND, `${AFTER_BOUND / MB} MB of idle`));
     console.log(
       `${name}, round ${round}: idle ${(idleRss / MB).toFixed(0)} MB, peak ${(peak / MB).toFixed(0)} MB, ` +
         `after ${(after.at(-1)! / MB).toFixed(0)} MB; polite requests served: ${statuses.length}`,
@@ -159,7 +157,9 @@ async function floodTwice(
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     expect(peak - idleRss).toBeLessThan(peakBound);
   }
-  expect(after[1]! - after[0]!).toBeLessThan(RATCHET_BOUND);
+  // The first sample under the bound can land anywhere below it: the second round passes once the
+  // RSS settles within RATCHET_BOUND of the first round's.
+  await comesBack(worker, after[0]! + RATCHET_BOUND, `${RATCHET_BOUND / MB} MB of the first round's`);
   expect(g.workerPids.size).toBe(1); // the worker never crashed
 }
 
