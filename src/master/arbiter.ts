@@ -360,10 +360,7 @@ export class Arbiter {
       });
       return null;
     }
-    if (boardSlot !== null) {
-      this.balancer!.hold(w, boardSlot);
-      w.child.once('exit', () => this.balancer?.release(boardSlot, w));
-    }
+    if (boardSlot !== null) this.balancer!.hold(w, boardSlot);
     this.slotOf.set(w, slot);
     this.workers.set(w.pid, w);
     this.reaper?.watch(this.workers.keys());
@@ -423,6 +420,7 @@ export class Arbiter {
     this.slotOf.delete(w);
     this.events.emit('exit', w, this.stopping);
     this.dispatcher?.workerGone(w);
+    this.balancer?.workerGone(w);
     void this.hook('childExit', { pid: w.pid, generation: w.generation } satisfies WorkerView);
     if (w.bootError && !this.stopping) {
       // A new generation that cannot boot fails its HUP, which keeps the old workers serving.

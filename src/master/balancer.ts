@@ -45,11 +45,17 @@ export class ConnectionBalancer {
     this.slots.set(w, slot);
   }
 
-  /** The worker exited, or its fork failed: its slot counts for nobody. */
-  release(slot: number, w?: WorkerProcess): void {
-    if (w) this.slots.delete(w);
+  /** A claimed slot whose fork failed, or whose worker exited: it counts for nobody. */
+  release(slot: number): void {
     this.board.write(slot, NOT_ACCEPTING);
     this.claimed.delete(slot);
+  }
+
+  workerGone(w: WorkerProcess): void {
+    const slot = this.slots.get(w);
+    if (slot === undefined) return;
+    this.slots.delete(w);
+    this.release(slot);
   }
 
   /**

@@ -35,7 +35,7 @@ export class ExchangeSocket extends Duplex {
   /** Set from the peer: true when the client's connection is TLS. */
   encrypted = false;
   sink!: Sink;
-  private meter: CreditMeter;
+  private meter!: CreditMeter;
   /** Called when the thread's HTTP implementation finished a plain response on this socket. */
   onResponse: (() => void) | null = null;
 
@@ -44,11 +44,11 @@ export class ExchangeSocket extends Duplex {
     const { unixPeer, unixPath: _path, ...address } = peer;
     Object.assign(this, address);
     if (unixPeer) markUnixPeer(this);
-    this.meter = new CreditMeter(this, credit);
+    this.nextExchange(credit);
     this.on('error', () => this.destroy());
   }
 
-  /** The next request on this connection: the window it counts toward is its own. */
+  /** The (next) request on this connection: the window it counts toward is its own. */
   nextExchange(credit: (bytes: number) => void): void {
     this.meter = new CreditMeter(this, credit);
   }
