@@ -30,12 +30,13 @@ function latin1(s: string): Uint8Array {
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
   return out;
 }
-const fromBytes = (value: unknown): string =>
-  typeof value === 'string'
-    ? value
-    : value instanceof Uint8Array
-      ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1')
-      : String(value);
+/** Header bytes as a latin1 string: fromCharCode over the bytes beats a Buffer view and its native call up to a few KB. */
+function fromBytes(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (!(value instanceof Uint8Array)) return String(value);
+  if (value.byteLength > 4096) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1');
+  return String.fromCharCode.apply(null, value as unknown as number[]);
+}
 
 export class AsgiProtocolError extends Error {
   override name = 'AsgiProtocolError';
@@ -79,7 +80,7 @@ function connectionScope(
   const secure = client.scheme === 'https';
   return {
     type,
-    asgi: { ...ASGI_VERSION },
+    asgi: { version: ASGI_VERSION.version, spec_version: ASGI_VERSION.spec_version },
     http_version: req.httpVersion,
     ...(type === 'http' ? { method: req.method } : {}),
     scheme: type === 'http' ? client.scheme : secure ? 'wss' : 'ws',
@@ -97,7 +98,27 @@ function connectionScope(
 
 // ---- http ----
 
-function httpReceive(req: EngineRequest, responseDone: Promise<void>): AsgiReceive {
+/**
+ * When the response is complete, for receive()'s `http.disconnect`: a list of waiters made on first
+ * need, not a promise per request (most apps never wait for the disconnect).
+ */
+class ResponseEnd {
+  done = false;
+  private waiters: Array<() => void> | null = null;
+  finish(): void {
+    this.done = true;
+    for (const waiter of this.waiters?.splice(0) ?? []) waiter();
+  }
+  whenDone(waiter: () => void): void {
+    if (this.done) waiter();
+    else (this.waiters ??= []).push(waiter);
+  }
+}
+
+const RESOLVED = Promise.resolve();
+const lastBody = (): AsgiEvent => ({ type: 'http.request', body: EMPTY, more_body: false });
+
+function httpReceive(req: EngineRequest, responseEnd: ResponseEnd): AsgiReceive {
   // Made on first need: most requests have no body, and most apps never wait for the disconnect.
   let chunks: AsyncIterator<Buffer> | null = null;
   let bodyDone = false;
@@ -106,15 +127,9 @@ function httpReceive(req: EngineRequest, responseDone: Promise<void>): AsgiRecei
     (disconnect ??= new Promise<AsgiEvent>((resolve) => {
       const event = { type: 'http.disconnect' };
       req.onAbort(() => resolve(event));
-      void responseDone.then(() => resolve(event));
+      responseEnd.whenDone(() => resolve(event));
     }));
-  return async () => {
-    // After the body, receive() waits for the client to leave or the response to finish (as Uvicorn).
-    if (bodyDone || req.aborted) return disconnected();
-    if (!req.hasBody) {
-      bodyDone = true;
-      return { type: 'http.request', body: EMPTY, more_body: false };
-    }
+  const nextChunk = async (): Promise<AsgiEvent> => {
     chunks ??= req.body[Symbol.asyncIterator]();
     let step: IteratorResult<Buffer>;
     try {
@@ -124,7 +139,7 @@ function httpReceive(req: EngineRequest, responseDone: Promise<void>): AsgiRecei
     }
     if (step.done) {
       bodyDone = true;
-      return { type: 'http.request', body: EMPTY, more_body: false };
+      return lastBody();
     }
     const last = req.complete && req.body.readableLength === 0;
     if (last) bodyDone = true;
@@ -135,50 +150,66 @@ function httpReceive(req: EngineRequest, responseDone: Promise<void>): AsgiRecei
       more_body: !last,
     };
   };
+  return () => {
+    // After the body, receive() waits for the client to leave or the response to finish (as Uvicorn).
+    if (bodyDone || req.aborted) return disconnected();
+    if (req.hasBody) return nextChunk();
+    bodyDone = true;
+    return Promise.resolve(lastBody());
+  };
 }
 
-function httpSend(
-  req: EngineRequest,
-  res: EngineResponse,
-  finished: () => void,
-): { send: AsgiSend; state: () => 'none' | 'started' | 'complete' } {
-  let start: { status: number; headers: HeaderList } | null = null;
-  let state: 'none' | 'started' | 'complete' = 'none';
-  const send: AsgiSend = async (event) => {
-    if (req.aborted) return; // the client left: sends are dropped, `http.disconnect` tells the app
+type SendState = 'none' | 'started' | 'complete';
+
+/** The http send(): sends that need no waiting return a settled promise, not an async function's. */
+class HttpSend {
+  state: SendState = 'none';
+  private start: { status: number; headers: HeaderList } | null = null;
+  readonly send: AsgiSend = (event) => {
+    if (this.req.aborted) return RESOLVED; // the client left: sends are dropped, `http.disconnect` tells the app
+    try {
+      return this.handle(event) ?? RESOLVED;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+
+  constructor(
+    private readonly req: EngineRequest,
+    private readonly res: EngineResponse,
+    private readonly responseEnd: ResponseEnd,
+  ) {}
+
+  /** Returns a promise only when the socket asks to wait (back-pressure). */
+  private handle(event: AsgiEvent): Promise<void> | undefined {
     switch (event?.type) {
       case 'http.response.start': {
-        if (state !== 'none') throw new AsgiProtocolError('http.response.start sent twice');
+        if (this.state !== 'none') throw new AsgiProtocolError('http.response.start sent twice');
         const status = event.status;
         if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999)
           throw new AsgiProtocolError(`"status" must be an integer status code, got ${String(status)}`);
-        start = { status, headers: responseHeaders(event.headers) };
-        state = 'started';
+        this.start = { status, headers: responseHeaders(event.headers) };
+        this.state = 'started';
         return;
       }
       case 'http.response.body': {
-        if (state === 'none') throw new AsgiProtocolError('http.response.body sent before http.response.start');
-        if (state === 'complete')
+        if (this.state === 'none') throw new AsgiProtocolError('http.response.body sent before http.response.start');
+        if (this.state === 'complete')
           throw new AsgiProtocolError('http.response.body sent after the response was complete');
         const body = asBytes(event.body, 'body', event.type);
         const more = Boolean(event.more_body);
+        const { res, start } = this;
         if (start) {
           res.writeHead(start.status, start.headers);
-          start = null;
-          if (!more) {
-            // The whole body in one event: sent with Content-Length.
-            state = 'complete';
-            res.end(body);
-            finished();
-            return;
-          }
+          this.start = null;
+          // The whole body in one event: sent with Content-Length.
+          if (!more) return this.complete(body);
         }
-        if (body.byteLength > 0 && !res.write(body)) await res.drained();
-        if (!more) {
-          state = 'complete';
-          res.end();
-          finished();
+        if (body.byteLength > 0 && !res.write(body)) {
+          if (more) return res.drained();
+          return res.drained().then(() => this.complete());
         }
+        if (!more) this.complete();
         return;
       }
       default:
@@ -187,8 +218,14 @@ function httpSend(
             'expected http.response.start or http.response.body',
         );
     }
-  };
-  return { send, state: () => state };
+  }
+
+  private complete(body?: Uint8Array): undefined {
+    this.state = 'complete';
+    this.res.end(body);
+    this.responseEnd.finish();
+    return undefined;
+  }
 }
 
 async function serveHttp(
@@ -197,13 +234,12 @@ async function serveHttp(
   res: EngineResponse,
   runtime: WorkerRuntime,
 ): Promise<void> {
-  let finished!: () => void;
-  const responseDone = new Promise<void>((resolve) => (finished = resolve));
-  const { send, state } = httpSend(req, res, finished);
-  await app.app(connectionScope('http', req, app.state, runtime), httpReceive(req, responseDone), send);
+  const responseEnd = new ResponseEnd();
+  const sender = new HttpSend(req, res, responseEnd);
+  await app.app(connectionScope('http', req, app.state, runtime), httpReceive(req, responseEnd), sender.send);
   if (req.aborted) return;
-  if (state() === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
-  if (state() === 'started') {
+  if (sender.state === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
+  if (sender.state === 'started') {
     if (!res.headersSent) throw new AsgiProtocolError('the ASGI app returned without sending http.response.body');
     res.req.socket.destroy(); // a response cut short: the client must not take it for complete
   }

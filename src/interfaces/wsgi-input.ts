@@ -10,6 +10,8 @@ import type { Readable } from 'node:stream';
  * (unlinked once it is opened, so nothing is left behind even after a crash) and `read(n)`
  * becomes a synchronous `readSync` at the current offset. Memory stays flat for any body size.
  */
+const EMPTY = Buffer.alloc(0);
+
 export class WsgiInput {
   private position = 0;
   private constructor(
@@ -17,6 +19,11 @@ export class WsgiInput {
     private readonly file: FileHandle | null,
     readonly length: number,
   ) {}
+
+  /** A request without a body: its stream is never made. */
+  static empty(): WsgiInput {
+    return new WsgiInput(EMPTY, null, 0);
+  }
 
   static async receive(body: Readable, spoolSize: number): Promise<WsgiInput> {
     const chunks: Buffer[] = [];
@@ -106,6 +113,11 @@ export class WsgiInput {
 
   *[Symbol.iterator](): Iterator<Buffer> {
     for (let line = this.readline(); line.length > 0; line = this.readline()) yield line;
+  }
+
+  /** Whether the body went to a spool file, which dispose() closes. */
+  get spooled(): boolean {
+    return this.file !== null;
   }
 
   /** Frees the spool file, if any. */

@@ -186,7 +186,7 @@ export function wsgiAdapter(app: WsgiHosted, runtime: WorkerRuntime, opts: WsgiO
   return async (req, res) => {
     let input: WsgiInput;
     try {
-      input = await WsgiInput.receive(req.body, opts.spoolSize);
+      input = req.hasBody ? await WsgiInput.receive(req.body, opts.spoolSize) : WsgiInput.empty();
     } catch (err) {
       if (req.aborted) return; // the client left mid-upload: nobody to answer, nothing to log
       throw err;
@@ -195,7 +195,7 @@ export function wsgiAdapter(app: WsgiHosted, runtime: WorkerRuntime, opts: WsgiO
       if (req.aborted) return;
       await respond(app.app, buildEnviron(req, input, opts, runtime), res);
     } finally {
-      await input.dispose();
+      if (input.spooled) await input.dispose();
     }
   };
 }

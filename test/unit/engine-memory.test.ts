@@ -1,62 +1,15 @@
 import type { Socket } from 'node:net';
-import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { HttpEngine, type EngineHandler, type EngineRequest, type EngineResponse } from '../../src/http/engine.js';
 import { DEFAULT_LIMITS, type HttpLimits } from '../../src/http/limits.js';
 import type { Rejection } from '../../src/http/reject.js';
-import { parseResponses } from '../helpers/raw.js';
+import { MemorySocket, tick, until } from '../helpers/memory-socket.js';
 
 /**
  * gserve's engine on in-memory sockets: no process, no port, every byte and every close under the
  * test's control. What matters here is the connection's behaviour (framing, order, refusal,
  * closing), so each test reads exactly what the client would read.
  */
-
-/** The server's end of an in-memory connection: what the engine writes is collected in `sent`. */
-class MemorySocket extends Duplex {
-  readonly sent: Buffer[] = [];
-  remoteAddress = '127.0.0.1';
-  remotePort = 50000;
-  localAddress = '127.0.0.1';
-  localPort = 8000;
-  ended = false;
-  constructor() {
-    super({ allowHalfOpen: true });
-    this.on('finish', () => (this.ended = true));
-  }
-  setNoDelay(): this {
-    return this;
-  }
-  override _read(): void {}
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.sent.push(Buffer.from(chunk));
-    done();
-  }
-  override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
-    for (const { chunk } of chunks) this.sent.push(Buffer.from(chunk));
-    done();
-  }
-  /** The client sends bytes (latin1 text). */
-  send(text: string): void {
-    this.push(Buffer.from(text, 'latin1'));
-  }
-  get text(): string {
-    return Buffer.concat(this.sent).toString('latin1');
-  }
-  get responses() {
-    return parseResponses(Buffer.concat(this.sent));
-  }
-}
-
-const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-/** Waits until `predicate` holds, a turn of the event loop at a time (the sockets are in memory). */
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (predicate()) return;
-    await tick();
-  }
-  throw new Error(`never happened: ${what}`);
-}
 
 interface Setup {
   handler?: EngineHandler;

@@ -17,6 +17,13 @@ export function wsgi(environ, startResponse) {
 }
 
 const encoder = new TextEncoder();
+// Bytes made once, as asgi_app.py's b"..." literals are: per request, like it, only the length is encoded.
+const ASGI_ROUTES = {
+  hello: { body: encoder.encode(HELLO), type: encoder.encode('text/plain') },
+  json: { body: encoder.encode(JSON_1K), type: encoder.encode('application/json') },
+};
+const CONTENT_TYPE = encoder.encode('content-type');
+const CONTENT_LENGTH = encoder.encode('content-length');
 
 /** ASGI 3: `async (scope, receive, send)`; run with `--interface asgi`. */
 export async function asgi(scope, receive, send) {
@@ -30,15 +37,14 @@ export async function asgi(scope, receive, send) {
   if (scope.type !== 'http') return;
   // Read the request first, as asgi_app.py does for Hypercorn's sake: the same work on every ASGI server.
   await receive();
-  const { body, type } = route(scope.path);
-  const bytes = encoder.encode(body);
+  const { body, type } = scope.path === '/json' ? ASGI_ROUTES.json : ASGI_ROUTES.hello;
   await send({
     type: 'http.response.start',
     status: 200,
     headers: [
-      [encoder.encode('content-type'), encoder.encode(type)],
-      [encoder.encode('content-length'), encoder.encode(String(bytes.length))],
+      [CONTENT_TYPE, type],
+      [CONTENT_LENGTH, encoder.encode(String(body.length))],
     ],
   });
-  await send({ type: 'http.response.body', body: bytes });
+  await send({ type: 'http.response.body', body });
 }
