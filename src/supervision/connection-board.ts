@@ -1,5 +1,4 @@
 import { existsSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,8 +33,7 @@ export class ConnectionBoard {
   static create(): ConnectionBoard {
     // Memory-backed where there is one: a write to a disk file's page also dirties its inode.
     const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-    const path = join(dir, `gserve-board-${process.pid}-${randomBytes(6).toString('hex')}`);
-    const fd = openSync(path, 'wx+', 0o600);
+    const { fd, path } = createExclusive((n) => join(dir, `gserve-board-${process.pid}-${n}`));
     unlinkSync(path);
     const board = new ConnectionBoard(fd);
     board.all.fill(0xff); // NOT_ACCEPTING in every slot
@@ -78,5 +76,20 @@ export class ConnectionBoard {
         ? count
         : NOT_ACCEPTING;
     };
+  }
+}
+
+/**
+ * Opens a new file that no one else has: 'wx' refuses a name that exists, so a name only needs to
+ * be unlikely, not secret. (node:crypto would cost every worker about 15 ms of start-up to load.)
+ */
+function createExclusive(name: (n: string) => string): { fd: number; path: string } {
+  for (let attempt = 0; ; attempt++) {
+    const path = name(Math.random().toString(36).slice(2, 12));
+    try {
+      return { fd: openSync(path, 'wx+', 0o600), path };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 8) throw err;
+    }
   }
 }
