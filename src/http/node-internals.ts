@@ -29,6 +29,31 @@ export function listeningServer(socket: object): ListeningServer | undefined {
   return { address: () => Reflect.apply(address, server, []), fd: typeof fd === 'number' ? fd : undefined };
 }
 
+/** Each listener's own address when it is bound to one host (not a wildcard), as [host, port]; null otherwise. */
+const boundAddresses = new WeakMap<object, [string, number] | null>();
+
+/**
+ * The local address of a TCP connection accepted by a listener bound to one host: the listener's
+ * address, asked once per listener instead of one getsockname(2) per connection. Undefined for a
+ * wildcard listener (0.0.0.0, ::), a Unix socket, or a socket that came without its server.
+ */
+export function boundServerAddress(socket: object): [string, number] | undefined {
+  const server = field(socket, 'server');
+  if (!isObject(server)) return undefined;
+  let bound = boundAddresses.get(server);
+  if (bound === undefined) {
+    const address = field(server, 'address');
+    const info: unknown = typeof address === 'function' ? Reflect.apply(address, server, []) : null;
+    const host = isObject(info) ? field(info, 'address') : undefined;
+    const port = isObject(info) ? field(info, 'port') : undefined;
+    bound =
+      typeof host === 'string' && typeof port === 'number' && host !== '0.0.0.0' && host !== '::' ? [host, port] : null;
+    // A listener not yet listening tells nothing; it is asked again next time.
+    if (info !== null) boundAddresses.set(server, bound);
+  }
+  return bound ?? undefined;
+}
+
 /** node:http's llhttp parser on a socket it serves (`socket.parser`): the bytes of the current read. */
 export interface SocketParser {
   getCurrentBuffer(): Buffer;

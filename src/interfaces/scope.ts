@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { listeningServer } from '../http/node-internals.js';
+import { boundServerAddress, listeningServer } from '../http/node-internals.js';
 
 /**
  * Request facts shared by the WSGI environ and the ASGI scope: the path split from the query,
@@ -35,6 +35,8 @@ export class UnixPaths {
 
   /** The listening end: [host, port] for TCP, [path, null] for a Unix socket. */
   serverAddress(socket: Pick<Socket, 'localAddress' | 'localPort'>): [string, number | null] {
+    const tcp = boundServerAddress(socket);
+    if (tcp) return [tcp[0], tcp[1]];
     if (socket.localPort !== undefined && socket.localAddress) return [socket.localAddress, socket.localPort];
     const server = listeningServer(socket);
     const fd = server?.fd;
