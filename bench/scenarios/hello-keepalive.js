@@ -1,6 +1,6 @@
 // Hello, keep-alive: the plain request rate of each server, 50 connections reused for every request.
 import { runIfMain } from '../lib/harness.js';
-import { FETCH_PATH_NOTE } from '../lib/notes.js';
+import { ASGI_PATH_NOTE, FETCH_PATH_NOTE } from '../lib/notes.js';
 
 export const THROUGHPUT = [
   { key: 'rps', label: 'req/s', better: 'higher' },
@@ -86,7 +86,7 @@ export const scenario = {
       contender: 'gserve-async-asgi',
       against: 'node-cluster',
       atLeast: 1.0,
-      ifMissed: GATEWAY_NOTE,
+      ifMissed: ASGI_PATH_NOTE,
     },
     {
       text: "gateway interface (`fetch`) on the own engine ≥ 0.8× nginx's ceiling",
