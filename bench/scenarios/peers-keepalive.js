@@ -46,7 +46,7 @@ export const scenario = {
       ifMissed:
         "uWSGI's threads each parse, call Python and write on their own connections. gserve's thread class keeps every " +
         "socket on the worker's main thread, so that a blocking handler never stalls I/O, and hands each request to " +
-        "an app thread and back: in a `--cpu-prof` of `-w 1 --threads 2` under wrk, the main thread spends about 13 µs " +
+        'an app thread and back: in a `--cpu-prof` of `-w 1 --threads 2` under wrk, the main thread spends about 13 µs ' +
         'per request in postMessage (the copy and the wake-up of the app thread) on top of the write(2), while the app ' +
         'threads mostly wait.',
     },
