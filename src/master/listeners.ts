@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
@@ -170,6 +169,8 @@ async function bindOnly(address: Address, opts: BindOptions): Promise<Listener> 
     let host = address.host;
     if (net.isIP(host) === 0) {
       try {
+        // Loaded for a host name only: node:dns costs the master about 1 MB of RSS.
+        const { lookup } = await import('node:dns/promises');
         host = (await lookup(host)).address;
       } catch {
         throw new BindError(

@@ -154,6 +154,17 @@ describe('IPv6', () => {
   });
 });
 
+describe('host names', () => {
+  it('resolves a host name when it binds (node:dns is loaded for it alone), and says which address it took', async () => {
+    const g = await startGserve(['-b', 'localhost:0', app('node-peer')]);
+    const line = g.lines.find((l) => l.msg.startsWith('Listening at: '))!.msg;
+    const address = /^Listening at: http:\/\/(\[[^\]]+\]|[^:]+):\d+ /.exec(line)?.[1];
+    expect(['127.0.0.1', '[::1]']).toContain(address);
+    const r = await get(`http://${address}:${g.port}/named`);
+    expect(JSON.parse(r.body)).toMatchObject({ url: '/named' });
+  });
+});
+
 describe('backlog', () => {
   it.skipIf(missing('ss'))('gives the listen queue the --backlog length', async () => {
     const g = await startGserve(['--backlog', '37', app('fetch-url')]);
