@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * `wsgi.input`: WSGI apps read the body synchronously, so the body is received before the app
  * runs. Up to `spoolSize` bytes stay in memory; past that the body goes to a temporary file
  * (unlinked once it is opened, so nothing is left behind even after a crash) and `read(n)`
  * becomes a synchronous `readSync` at the current offset. Memory stays flat for any body size.
  */
-const EMPTY = Buffer.alloc(0);
-
 export class WsgiInput {
   private position = 0;
   private constructor(
