@@ -85,10 +85,15 @@ export class ConnectionBalancer {
         to = w;
       }
     }
-    // Counted at once, so that the next connection of the same burst sees it before the worker does.
-    if (to) this.board.credit(this.slots.get(to)!, least + 1);
-    this.log.debug('Connection passed on from worker %d to worker %d', from.pid, (to ?? from).pid);
-    return to ?? (from !== except && from.child.connected ? from : null);
+    if (to) {
+      // Counted at once, so that the next connection of the same burst sees it before the worker does.
+      this.board.credit(this.slots.get(to)!, least + 1);
+      this.log.debug('Connection passed on from worker %d to worker %d', from.pid, to.pid);
+      return to;
+    }
+    if (from === except || !from.child.connected) return null;
+    this.log.debug('Connection given back to worker %d: no other worker can take it', from.pid);
+    return from;
   }
 
   /**

@@ -40,9 +40,8 @@ export class AsyncWorker implements WorkerClass {
   ) {}
 
   async start(): Promise<void> {
-    const { settings } = this.ctx.boot;
+    const { settings, board } = this.ctx.boot;
     const edge = edgeSettings(settings, this.ctx.log, this.ctx.app, this.ctx.runtime);
-    const { board } = this.ctx.boot;
     this.balance = board ? new ConnectionBalance(ConnectionBoard.open(board.fd), board.slot) : null;
     const cap = new ConnectionCap(settings.workerConnections, this.balance);
     const accepts: Array<(socket: Socket) => void> = [];
