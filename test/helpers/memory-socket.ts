@@ -22,13 +22,29 @@ export class MemorySocket extends Duplex {
     return this;
   }
   override _read(): void {}
+  /** While set, the client reads nothing: each write stays unfinished until release(). */
+  private held: Array<() => void> | null = null;
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     this.sent.push(Buffer.from(chunk));
-    done();
+    this.finishWrite(done);
   }
   override _writev(chunks: Array<{ chunk: Buffer }>, done: (err?: Error | null) => void): void {
     for (const { chunk } of chunks) this.sent.push(Buffer.from(chunk));
-    done();
+    this.finishWrite(done);
+  }
+  private finishWrite(done: () => void): void {
+    if (this.held) this.held.push(done);
+    else done();
+  }
+  /** The client stops reading. */
+  stall(): void {
+    this.held ??= [];
+  }
+  /** The client reads again, everything held first. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const done of held) done();
   }
   /** The client sends bytes (latin1 text). */
   send(text: string): void {

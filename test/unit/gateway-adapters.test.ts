@@ -5,7 +5,7 @@ import { DEFAULT_LIMITS } from '../../src/http/limits.js';
 import { asgiAdapter, type AsgiApp, type AsgiEvent } from '../../src/interfaces/asgi.js';
 import { WorkerRuntime, type RuntimeSettings } from '../../src/interfaces/runtime.js';
 import { wsgiAdapter, type WsgiApp } from '../../src/interfaces/wsgi.js';
-import { MemorySocket, until } from '../helpers/memory-socket.js';
+import { MemorySocket, tick, until } from '../helpers/memory-socket.js';
 
 /**
  * The ASGI and WSGI adapters on the engine, in process: the paths that skip work for the common
@@ -111,6 +111,31 @@ describe('the ASGI adapter', () => {
     expect(socket.responses[0]).toMatchObject({ status: 201, body: 'abc' });
     expect(socket.responses[0]!.headers['transfer-encoding']).toBe('chunked');
     expect(returned.every((p) => p instanceof Promise)).toBe(true);
+  });
+
+  it('a client that stops reading holds the app at its next send; it finishes once the client reads again', async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x61);
+    let sendsDone = 0;
+    let finished = false;
+    const { socket } = asgi(async (_scope, _receive, send) => {
+      await send({ type: 'http.response.start', status: 200 });
+      for (let i = 0; i < 8; i++) {
+        await send({ type: 'http.response.body', body: chunk, more_body: true });
+        sendsDone++;
+      }
+      await send({ type: 'http.response.body', body: chunk }); // the last one waits for the socket too
+      finished = true;
+    });
+    socket.stall();
+    socket.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => socket.sent.length > 0, 'the first chunk written');
+    for (let i = 0; i < 20; i++) await tick();
+    expect(sendsDone).toBe(0); // the first 64 KB fill the socket's buffer: the app waits
+    expect(socket.sent.length).toBe(1);
+    socket.release();
+    await until(() => finished && socket.responses.length === 1, 'the whole response');
+    expect(sendsDone).toBe(8);
+    expect(socket.responses[0]!.body.length).toBe(9 * 64 * 1024);
   });
 
   it('an event out of order rejects the promise send() returned (it does not throw), and the client gets a 500', async () => {
