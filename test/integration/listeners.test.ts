@@ -163,6 +163,17 @@ describe('host names', () => {
     const r = await get(`http://${address}:${g.port}/named`);
     expect(JSON.parse(r.body)).toMatchObject({ url: '/named' });
   });
+
+  it('a host name that does not resolve: a message naming it and the fix, exit 3, no stack trace', async () => {
+    // .invalid never resolves (RFC 6761).
+    const { code, stderr } = await runGserve(['-b', 'nowhere.invalid:0', app('node-peer')]);
+    expect(code).toBe(3);
+    expect(stderr).toContain(
+      'the host name "nowhere.invalid" does not resolve. Use an IP address or a known host name.',
+    );
+    expect(stderr).toContain('[GSERVE_E_BIND]');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
 });
 
 describe('backlog', () => {
