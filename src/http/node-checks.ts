@@ -27,7 +27,6 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
     const url = req.url ?? '';
     const major = req.httpVersionMajor;
     const minor = req.httpVersionMinor;
-    const version = `${major}.${minor}`;
     // The common head (a known method, an origin-form target, HTTP/1.x within the line limit) needs
     // no more; anything else goes through the engine's request-line check for the precise reason.
     const lineLength = method.length + url.length + 10;
@@ -38,7 +37,7 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
       !METHODS.has(method) ||
       (limits.requestLine > 0 && lineLength > limits.requestLine)
     ) {
-      checkRequestLine(`${method} ${url} HTTP/${version}`, limits);
+      checkRequestLine(`${method} ${url} HTTP/${major}.${minor}`, limits);
     }
     const raw = req.rawHeaders;
     checkFieldCount(raw.length / 2, limits);
@@ -50,7 +49,7 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
           checkFieldLine(`${raw[i]}: ${raw[i + 1]}`, limits);
       }
     }
-    const framing = plainHead(raw) ? PLAIN : checkHead(version, raw, limits);
+    const framing = plainHead(raw) ? PLAIN : checkHead(`${major}.${minor}`, raw, limits);
     if (framing !== PLAIN) rememberHost(raw);
     // RFC 9112 §6.1: a Transfer-Encoding in an HTTP/1.0 message means its framing is faulty (an
     // HTTP/1.0 peer cannot have meant chunked); what follows it cannot be trusted.

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { MAX_CHUNK_LINE, type HttpLimits } from './limits.js';
-import { isParserCallback, parserSlots } from './node-internals.js';
+import { isParserCallback, parserSlots, socketParser, type SocketParser } from './node-internals.js';
 import { Rejection, badRequest } from './reject.js';
 import { checkChunkLine } from './validate.js';
 
@@ -61,6 +61,10 @@ export class HeadWatch {
   private socket: Socket | null = null;
   /** socket.bytesRead when the current read began. */
   private bytesBeforeRead = NaN;
+  /** node:http's parser of the socket, once attached. */
+  private parser: SocketParser | undefined;
+  /** The read llhttp is parsing now (a copy: called only when a head must be looked at). */
+  readonly currentRead = (): Buffer => this.parser?.getCurrentBuffer() ?? NO_READ;
 
   /** A head is being read (its first byte arrived, its end has not). */
   get headOpen(): boolean {
@@ -75,6 +79,7 @@ export class HeadWatch {
   attach(socket: Socket): boolean {
     this.socket = socket;
     this.bytesBeforeRead = socket.bytesRead;
+    this.parser = socketParser(socket);
     const slots = parserSlots(socket);
     if (!slots) return false;
     const { parser, kOnMessageBegin, kOnExecute } = slots;
@@ -97,14 +102,12 @@ export class HeadWatch {
   }
 
   /** A head is complete. `buffer` gives the read it completed in; returns a refusal or null. */
-  headComplete(req: ParsedRequest, buffer: () => Buffer): Rejection | null {
+  headComplete(req: ParsedRequest, buffer = this.currentRead): Rejection | null {
     let refusal: Rejection | null = null;
-    const method = req.method ?? '';
-    const url = req.url ?? '';
     // The request line must read `METHOD SP TARGET SP HTTP/`: where this head's first bytes are
     // known, compare them.
-    const expected = `${method} ${url} HTTP/`;
     if (this.partial !== null) {
+      const expected = lineStart(req);
       // It began in an earlier read; its start may still be short of a whole request line.
       let start = this.partial.slice(skipEmptyLines(this.partial));
       if (start.length < expected.length) start += buffer().toString('latin1', 0, expected.length - start.length);
@@ -112,6 +115,7 @@ export class HeadWatch {
     } else if (this.readStartedIdle && this.headsThisRead === 0 && !this.readIsCanonical(req)) {
       const b = buffer();
       const at = skipEmptyLinesBuffer(b);
+      const expected = lineStart(req);
       if (b.toString('latin1', at, at + expected.length) !== expected) refusal = singleSpaces();
     }
     this.headPrefix = this.partial;
@@ -126,7 +130,7 @@ export class HeadWatch {
    * The head just completed announced a chunked body: follow its chunk-size lines from the rest of
    * this read on. Returns a refusal for a bad line already in this read (the app has not run yet).
    */
-  followChunkedBody(buffer: () => Buffer): Rejection | null {
+  followChunkedBody(buffer = this.currentRead): Rejection | null {
     this.chunks = null;
     if (this.headPrefix === null && !this.headAtReadStart) return null; // where it starts is not known
     const b = buffer();
@@ -264,6 +268,12 @@ class ChunkLineWatch {
     return null;
   }
 }
+
+/** How a request line with single spaces begins. */
+const lineStart = (req: ParsedRequest) => `${req.method ?? ''} ${req.url ?? ''} HTTP/`;
+
+/** What a head that left the parser (CONNECT, a request node:http drops) has of its read: nothing. */
+export const NO_READ = Buffer.alloc(0);
 
 const singleSpaces = () => badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
 

@@ -4,8 +4,8 @@ import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
 import { isCatchable } from './app-values.js';
-import { HeadWatch } from './node-head-watch.js';
-import { socketParser, writtenHead } from './node-internals.js';
+import { HeadWatch, NO_READ } from './node-head-watch.js';
+import { writtenHead } from './node-internals.js';
 import type { FinishedExchange, ProtocolServer } from './protocol-server.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
@@ -26,6 +26,10 @@ export interface NodeServerOptions {
 export const UNHARDENED_ENV = 'GSERVE_BENCH_UNHARDENED';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** A response being served keeps its exchange (for the access log and the counters) under gserve's own key. */
+const kExchange = Symbol('gserve.exchange');
+type ServedResponse = ServerResponse & { [kExchange]?: NodeExchange };
 
 /** What gserve keeps about one connection on the node:http path. */
 class NodeConnection {
@@ -101,7 +105,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, true));
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
     this.server.on('dropRequest', (req: IncomingMessage) =>
-      this.connections.get(req.socket)?.watch.headComplete(req, () => Buffer.alloc(0)),
+      this.connections.get(req.socket)?.watch.headComplete(req, noRead),
     );
     this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.connect(req, socket));
     this.server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) =>
@@ -113,6 +117,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   }
 
   accept(socket: Socket): void {
+    // As node:http's own listeners do: without it, a response written in two parts (a write, then
+    // the end) waits for the client's delayed ACK, about 40 ms, on every keep-alive request after the
+    // first few. A no-op where the listener already set it at accept.
+    socket.setNoDelay(true);
     this.sockets.add(socket);
     socket.on('close', () => {
       this.sockets.delete(socket);
@@ -131,11 +139,9 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (!conn) return void this.serve(req, res, expectsContinue);
     // A request parsed behind a refused one: the connection is closing; it is never answered.
     if (conn.refused) return;
-    const parser = socketParser(req.socket);
-    const buffer = () => parser?.getCurrentBuffer() ?? Buffer.alloc(0);
-    const spacing = conn.watch.headComplete(req, buffer);
+    const spacing = conn.watch.headComplete(req);
     let framing = spacing ?? checkParsedHead(req, this.options.limits);
-    if (!(framing instanceof Rejection) && framing.chunked) framing = conn.watch.followChunkedBody(buffer) ?? framing;
+    if (!(framing instanceof Rejection) && framing.chunked) framing = conn.watch.followChunkedBody() ?? framing;
     conn.open++;
     if (framing instanceof Rejection) {
       res.on('close', () => this.responseClosed(conn));
@@ -153,6 +159,18 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.serve(req, res, expectsContinue, conn);
   }
 
+  /**
+   * Every served response's 'close' listener, one function for all (`this` is the response): a
+   * closure per request would cost its creation and a lazy compile on its one call.
+   */
+  private readonly responseEnded = ((server: NodeProtocolServer) =>
+    function (this: ServedResponse) {
+      const exchange = this[kExchange]!;
+      server.active.delete(this);
+      if (exchange.conn) server.responseClosed(exchange.conn);
+      server.emit('response', this.req, this, exchange);
+    })(this);
+
   /** node:http finished a response on this connection: a refusal queued behind it may go out. */
   private responseClosed(conn: NodeConnection): void {
     if (--conn.open === 0 && conn.pending) this.answerAndClose(conn, conn.pending);
@@ -161,13 +179,9 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, conn?: NodeConnection): void {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
-    const exchange = new NodeExchange(req, res);
+    (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn);
     this.emit('request', req, res);
-    res.on('close', () => {
-      this.active.delete(res);
-      if (conn) this.responseClosed(conn);
-      this.emit('response', req, res, exchange);
-    });
+    res.on('close', this.responseEnded);
     if (expectsContinue) res.writeContinue();
     try {
       const result = this.listener(req, res);
@@ -234,7 +248,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       this.emit('rejected', r, socket);
       return void socket.end(rejectionResponse(r));
     }
-    conn.watch.headComplete(req, () => Buffer.alloc(0));
+    conn.watch.headComplete(req, noRead);
     this.refuseOpen(conn, r);
   }
 
@@ -328,6 +342,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   }
 }
 
+const noRead = () => NO_READ;
+
 /**
  * Node's cap on a whole head (request line and fields, without line endings): what the line limits
  * allow. Lines are judged one by one first, with the precise reason; this bounds the rest.
@@ -363,6 +379,8 @@ export class NodeExchange implements FinishedExchange {
   constructor(
     private readonly req: ExchangeRequest,
     private readonly res: ExchangeResponse,
+    /** The HTTP/1 connection it came on, where gserve keeps one. */
+    readonly conn?: NodeConnection,
   ) {
     this.writtenBefore = req.socket.bytesWritten;
   }

@@ -27,7 +27,10 @@ export class SyncDispatcher {
 
   start(listeners: Listener[], backlog?: number): void {
     listeners.forEach((listener, index) => {
-      const server = net.createServer({ pauseOnConnect: true }, (socket) => this.onConnection(socket, index));
+      // noDelay here too: the option stays on the socket the worker receives.
+      const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) =>
+        this.onConnection(socket, index),
+      );
       server.on('error', (err) => this.log.error({ err: err.message }, 'Accept failed on %s', listener.url));
       // A raw bound handle: listen() uses it unchanged, so the port the workers know stays the same.
       server.listen(listener.handle, backlog);

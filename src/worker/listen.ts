@@ -18,7 +18,8 @@ export function listenOnFd(
   pauseOnConnect = false,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer({ pauseOnConnect }, onConnection);
+    // noDelay, as node:http's servers have it: every protocol answers in small writes (node-server.ts).
+    const server = createServer({ pauseOnConnect, noDelay: true }, onConnection);
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);
