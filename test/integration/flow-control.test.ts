@@ -44,8 +44,12 @@ async function writeAll(socket: Socket, chunks: Iterable<Buffer>): Promise<void>
   for (const chunk of chunks) {
     if (!socket.write(chunk))
       await new Promise<void>((resolve, reject) => {
-        socket.once('drain', resolve);
-        socket.once('close', () => reject(new Error('the server closed the connection while the body was being sent')));
+        const closed = () => reject(new Error('the server closed the connection while the body was being sent'));
+        socket.once('close', closed);
+        socket.once('drain', () => {
+          socket.off('close', closed);
+          resolve();
+        });
       });
   }
 }
