@@ -27,6 +27,7 @@ export const SCENARIOS = [
   'hello-keepalive',
   'hello-close',
   'json-1k',
+  'stream',
   'express',
   'peers-keepalive',
   'peers-close',

@@ -1,6 +1,7 @@
 // The one behaviour every contender serves, so that rows differ only in the server around it.
 //   /          13-byte "Hello, world!" text
 //   /json      a 1 KB JSON document
+//   /stream    the hello text in two writes, one event-loop turn apart (node `(req, res)` handlers only: handler.js)
 // The Python apps (wsgi_app.py, asgi_app.py) and nginx.conf mirror these bytes.
 
 export const HELLO = 'Hello, world!';
