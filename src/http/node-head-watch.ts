@@ -91,7 +91,7 @@ export class HeadWatch {
       // llhttp reads the socket itself and reports each read here.
       parser[kOnExecute] = (ret: unknown) => {
         onExecute(ret);
-        this.afterRead(() => parser.getCurrentBuffer());
+        this.afterRead(this.currentRead);
       };
     } else {
       // A socket without a native handle (a stream): node:http reads 'data' events, and so can we,

@@ -55,7 +55,7 @@ export class AsyncWorker implements WorkerClass {
         edge.http2 && h2App
           ? await http2Protocol(h2App, http1, { ...options, maxConcurrentStreams: edge.maxConcurrentStreams })
           : http1;
-      protocol.on('response', (...reqRes: unknown[]) => this.ctx.onResponse(...reqRes));
+      protocol.on('response', this.ctx.onResponse);
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.ctx.observe?.(protocol);
       this.protocols.push(protocol);

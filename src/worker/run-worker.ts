@@ -194,10 +194,13 @@ async function bootWorker(
     boot,
     log,
     runtime,
-    onResponse: (...reqRes: unknown[]) => {
-      recycler.onResponse();
-      h.run('postRequest', h.worker, ...reqRes);
-    },
+    // Without a postRequest hook, a response costs the recycler's count alone (no argument arrays).
+    onResponse: h.has('postRequest')
+      ? (...reqRes: unknown[]) => {
+          recycler.onResponse();
+          h.run('postRequest', h.worker, ...reqRes);
+        }
+      : () => recycler.onResponse(),
     onRequest: h.has('preRequest')
       ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes)
       : undefined,

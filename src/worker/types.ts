@@ -10,8 +10,11 @@ export interface WorkerContext {
   log: Logger;
   /** The worker's shared state: health check, trusted proxies, Unix listener paths, WebSocket hub. */
   runtime: WorkerRuntime;
-  /** Called after every finished response (max-requests counting, postRequest hook), with the protocol's (req, res). */
-  onResponse(...reqRes: unknown[]): void;
+  /**
+   * Called after every finished response (max-requests counting, postRequest hook), with the
+   * protocol's (req, res); it is the 'response' listener itself, so it is called without `this`.
+   */
+  readonly onResponse: (...reqRes: unknown[]) => void;
   /** Called before the app gets a request (preRequest hook), with the protocol's (req, res). */
   onRequest?(...reqRes: unknown[]): void;
   /** Called with each protocol server the class creates, so the access log and metrics see its responses. */
