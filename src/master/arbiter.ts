@@ -628,10 +628,11 @@ export class Arbiter {
   /** TERM: workers fail their health check at once; after --shutdown-delay, the graceful stop. */
   private terminate(): void {
     if (this.stopping || this.shutdownDelay.pending) return;
-    for (const w of this.workers.values()) w.send({ t: 'shutdown-pending' });
     const delay = this.settings.shutdownDelay;
+    // Logged (synchronously) before the workers hear of it, so the log tells the cause before their answer.
     if (delay > 0)
       this.log.info('Shutdown delay: serving %d s more with the health check failing, then stopping gracefully', delay);
+    for (const w of this.workers.values()) w.send({ t: 'shutdown-pending' });
     this.shutdownDelay.start(delay, () => this.stop(true));
   }
 
