@@ -272,8 +272,9 @@ class ChunkLineWatch {
 /** How a request line with single spaces begins. */
 const lineStart = (req: ParsedRequest) => `${req.method ?? ''} ${req.url ?? ''} HTTP/`;
 
-/** What a head that left the parser (CONNECT, a request node:http drops) has of its read: nothing. */
-export const NO_READ = Buffer.alloc(0);
+const NO_READ = Buffer.alloc(0);
+/** The read of a head that left the parser (CONNECT, a request node:http drops): nothing. */
+export const noRead = (): Buffer => NO_READ;
 
 const singleSpaces = () => badRequest('the request line must be METHOD, TARGET and VERSION separated by single spaces');
 

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
 import { isCatchable } from './app-values.js';
-import { HeadWatch, NO_READ } from './node-head-watch.js';
+import { HeadWatch, noRead } from './node-head-watch.js';
 import { writtenHead } from './node-internals.js';
 import type { FinishedExchange, ProtocolServer } from './protocol-server.js';
 import { Rejection, rejectionResponse } from './reject.js';
@@ -341,8 +341,6 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     return this.active.size;
   }
 }
-
-const noRead = () => NO_READ;
 
 /**
  * Node's cap on a whole head (request line and fields, without line endings): what the line limits
