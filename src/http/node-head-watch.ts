@@ -78,7 +78,8 @@ export class HeadWatch {
    */
   attach(socket: Socket): boolean {
     this.socket = socket;
-    this.bytesBeforeRead = socket.bytesRead;
+    // Bytes read before node:http took the socket (put back into it) belong to the first read.
+    this.bytesBeforeRead = socket.bytesRead - socket.readableLength;
     this.parser = socketParser(socket);
     const slots = parserSlots(socket);
     if (!slots) return false;
@@ -93,6 +94,9 @@ export class HeadWatch {
         onExecute(ret);
         this.afterRead(this.currentRead);
       };
+      // Those bytes (read by the sync class's master, or past a PROXY header) reach llhttp as one
+      // 'data' event, which kOnExecute does not report.
+      if (socket.readableLength > 0) socket.once('data', (chunk: Buffer) => this.afterRead(() => chunk));
     } else {
       // A socket without a native handle (a stream): node:http reads 'data' events, and so can we,
       // after node:http's own listener has parsed the chunk.

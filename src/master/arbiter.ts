@@ -14,6 +14,7 @@ import { type ConnectionBalancer, startBalancer } from './balancer.js';
 import { Socket } from 'node:net';
 import { runMasterHook, type ServerView, type WorkerView } from './hooks.js';
 import { tlsOptions } from '../http/tls.js';
+import { httpLimits } from '../http/limits.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
@@ -192,7 +193,7 @@ export class Arbiter {
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
     if (this.settings.workerClass === 'sync') {
-      this.dispatcher = new SyncDispatcher(this.log);
+      this.dispatcher = new SyncDispatcher(this.log, httpLimits(this.settings));
       this.dispatcher.start(this.listeners, this.settings.backlog);
     } else this.balancer = startBalancer(this.log);
     this.installSignals();

@@ -13,7 +13,7 @@ import { errorCode, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
-import { serverFd } from './node-handles.js';
+import { handleFd } from './node-handles.js';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 
 /**
@@ -165,7 +165,7 @@ export class ControlServer {
 
   /** The listening descriptor, for a USR2 successor to inherit. */
   get fd(): number | null {
-    return serverFd(this.server);
+    return handleFd(this.server);
   }
 
   /**

@@ -1,34 +1,48 @@
 import net, { type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
+import type { HttpLimits } from '../http/limits.js';
 import { refuseOverloaded } from '../http/overload.js';
+import { type HeadWaitOptions, waitForHead } from './head-wait.js';
 import type { Listener } from './listeners.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /**
  * The sync class's hand-off: the master accepts on the listeners itself and passes each new
- * connection to a worker that has said it is idle. While every worker is busy, connections wait
- * here, in arrival order, and go to the first worker that becomes idle. Neither the kernel's shared
- * accept queue (an event-loop worker accepts, in batches, whenever its loop turns, even in the
- * middle of other requests) nor node:cluster's round-robin (in turn, busy or not) does that.
+ * connection, once its request head has arrived (head-wait.ts), to a worker that has said it is
+ * idle. While every worker is busy, connections wait here, in arrival order, and go to the first
+ * worker that becomes idle. Neither the kernel's shared accept queue (an event-loop worker accepts,
+ * in batches, whenever its loop turns, even in the middle of other requests) nor node:cluster's
+ * round-robin (in turn, busy or not) does that.
  */
 export class SyncDispatcher {
   private readonly servers: Server[] = [];
-  /** Accepted connections no worker has taken yet; paused, so nothing is read from them here. */
-  private readonly waiting: Array<{ socket: Socket; listener: number }> = [];
+  /** Per listener: how long and how far a new connection's head is waited for. */
+  private readonly headWaits: HeadWaitOptions[] = [];
+  /** Accepted connections whose head is still arriving. */
+  private readonly reading = new Set<Socket>();
+  /** Connections whose head arrived that no worker has taken yet; nothing more is read from them here. */
+  private readonly waiting: Array<{ socket: Socket; listener: number; head: Buffer }> = [];
   /** Workers that said they are idle, longest idle first. */
   private readonly idle: WorkerProcess[] = [];
   private stopped = false;
 
   constructor(
     private readonly log: Logger,
-    /** Beyond this many waiting connections, new ones get a fast 503 (Gunicorn's default backlog). */
+    private readonly limits: HttpLimits,
+    /** Beyond this many held connections, new ones get a fast 503 (Gunicorn's default backlog). */
     private readonly maxWaiting = 2048,
   ) {}
 
   start(listeners: Listener[], backlog?: number): void {
     listeners.forEach((listener, index) => {
-      // noDelay here too: the option stays on the socket the worker receives.
-      const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) =>
+      this.headWaits.push({
+        wholeHead: listener.scheme === 'http',
+        limits: this.limits,
+        timeoutMs: this.limits.headerTimeout,
+      });
+      // noDelay here too: the option stays on the socket the worker receives. A client's FIN must
+      // not close our side: the worker still answers what came before it.
+      const server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, (socket) =>
         this.onConnection(socket, index),
       );
       server.on('error', (err) => this.log.error({ err: err.message }, 'Accept failed on %s', listener.url));
@@ -44,12 +58,31 @@ export class SyncDispatcher {
       return;
     }
     socket.on('error', () => socket.destroy());
-    if (this.waiting.length >= this.maxWaiting) {
+    if (this.reading.size + this.waiting.length >= this.maxWaiting) {
       refuseOverloaded(socket);
       return;
     }
-    this.waiting.push({ socket, listener });
-    this.handOut();
+    this.reading.add(socket);
+    waitForHead(socket, this.headWaits[listener]!, (outcome) => {
+      if (!this.reading.delete(socket)) return; // stopped meanwhile
+      if (outcome.kind === 'arrived') {
+        this.waiting.push({ socket, listener, head: outcome.bytes });
+        this.handOut();
+      } else if (outcome.kind === 'timeout' && outcome.sentAny) void this.refuseSlowHead(socket);
+      else socket.destroy();
+    });
+  }
+
+  /** A head still incomplete after --header-timeout: 408, as a worker would answer it. */
+  private async refuseSlowHead(socket: Socket): Promise<void> {
+    // Loaded on the first such client: the master has no other use for the HTTP modules.
+    const [{ headerTimedOut }, { refuseAndClose, rejectionLogFields }] = await Promise.all([
+      import('../http/timeouts.js'),
+      import('../http/reject.js'),
+    ]);
+    const r = headerTimedOut(this.limits.headerTimeout);
+    this.log.info(rejectionLogFields(r, socket), `Refused request: ${r.status} ${r.reason}`);
+    refuseAndClose(socket, r);
   }
 
   /** The worker finished its connection (or just booted) and can take the next one. */
@@ -73,7 +106,8 @@ export class SyncDispatcher {
         continue;
       }
       try {
-        w.child.send({ t: 'conn', listener: next.listener }, next.socket, (err) => {
+        const message = { t: 'conn', listener: next.listener, head: next.head.toString('latin1') } as const;
+        w.child.send(message, next.socket, (err) => {
           // The worker died with the connection in flight: it is lost, like with a crash mid-request.
           if (err) next.socket.destroy();
         });
@@ -92,6 +126,8 @@ export class SyncDispatcher {
     this.stopped = true;
     if (closeSockets) for (const server of this.servers.splice(0)) server.close();
     for (const { socket } of this.waiting.splice(0)) socket.destroy();
+    for (const socket of this.reading) socket.destroy();
+    this.reading.clear();
     this.idle.length = 0;
   }
 }

@@ -34,9 +34,9 @@ export function createServerHandle(...args: Array<string | number | null>): RawH
   throw new Error('net._createServerHandle returned neither a handle nor an error code');
 }
 
-/** The listening descriptor of a net.Server (`server._handle.fd`), or null when it has none. */
-export function serverFd(server: net.Server | null): number | null {
-  const handle: unknown = server ? Reflect.get(server, '_handle') : null;
+/** The descriptor of a net.Server or net.Socket (`._handle.fd`), or null when it has none. */
+export function handleFd(owner: net.Server | net.Socket | null): number | null {
+  const handle: unknown = owner ? Reflect.get(owner, '_handle') : null;
   const fd: unknown = typeof handle === 'object' && handle !== null ? Reflect.get(handle, 'fd') : null;
   return typeof fd === 'number' && fd >= 0 ? fd : null;
 }

@@ -4,7 +4,7 @@ import { captureOutput } from '../log/capture.js';
 import type { LogTarget } from '../log/logger.js';
 import { ControlServer, controlSocketPath, type Controllable } from './control.js';
 import { WorkerStatsBook } from './worker-stats.js';
-import { serverFd } from './node-handles.js';
+import { handleFd } from './node-handles.js';
 
 /**
  * The master's observability and control, attached to the arbiter from outside: the arbiter only
@@ -90,7 +90,7 @@ export async function startObservability(
       control?.close(unlink);
       stopMetrics();
     },
-    inheritable: () => ({ control: control?.fd ?? null, metrics: serverFd(metrics) }),
+    inheritable: () => ({ control: control?.fd ?? null, metrics: handleFd(metrics) }),
     handOver() {
       control?.handOver();
       control = null;

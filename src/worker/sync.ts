@@ -41,7 +41,10 @@ export class SyncWorker implements WorkerClass {
       this.edges.push(edgeFor(protocol, edge, listener));
     }
     process.on('message', (message: MasterMessage, handle: unknown) => {
-      if (message?.t === 'conn' && handle instanceof Socket) this.take(handle, message.listener);
+      if (message?.t !== 'conn' || !(handle instanceof Socket)) return;
+      // What the master read of the connection goes first, as if it had been read here.
+      if (message.head) handle.unshift(Buffer.from(message.head, 'latin1'));
+      this.take(handle, message.listener);
     });
     this.send({ t: 'idle' });
   }

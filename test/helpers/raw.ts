@@ -211,3 +211,24 @@ export class RawConnection {
     this.socket.destroy();
   }
 }
+
+/** A connection left open after sending `bytes` (maybe none); what comes back is kept. */
+export interface HeldConnection {
+  socket: Socket;
+  received(): string;
+}
+
+/** Opens `count` such connections and resolves once all are connected. */
+export function holdConnections(port: number, count: number, bytes = ''): Promise<HeldConnection[]> {
+  return Promise.all(
+    Array.from({ length: count }, async () => {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      socket.on('data', (d) => (received += d.toString('latin1')));
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      if (bytes) socket.write(bytes);
+      return { socket, received: () => received };
+    }),
+  );
+}

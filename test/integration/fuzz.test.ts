@@ -124,6 +124,14 @@ const ENGINES = [
     offset: 3,
     args: ['-k', 'thread', '--threads', '2'],
   },
+  // The sync class: the master holds each connection until its head is whole (or plainly bad).
+  { name: 'sync class (fetch app)', app: join(FIXTURES, 'apps/recorder-fetch.js'), offset: 4, args: ['-k', 'sync'] },
+  {
+    name: 'sync class (node app)',
+    app: join(FIXTURES, 'apps/recorder-node.js') + ':app',
+    offset: 5,
+    args: ['-k', 'sync'],
+  },
 ];
 
 describe.each(ENGINES)('fuzzing, $name', ({ app, offset, args = [] }) => {

@@ -9,6 +9,7 @@ import { pollUntil } from '../helpers/poll.js';
 import { missing } from '../helpers/needs.js';
 import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { holdConnections } from '../helpers/raw.js';
 import { FLAG, FRAME, PREFACE, frame, h2Request, h2Session, tlsOpen } from '../helpers/h2.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
@@ -74,16 +75,7 @@ describe.skipIf(NO_OPENSSL)('the TLS handshake is timed by --header-timeout', ()
       '127.0.0.1:0',
       app('fetch-echo'),
     ]);
-    const silent = await Promise.all(
-      Array.from(
-        { length: 20 },
-        () =>
-          new Promise<Socket>((resolve) => {
-            const s = netConnect(g.port, '127.0.0.1', () => resolve(s));
-            s.on('error', () => {});
-          }),
-      ),
-    );
+    const silent = (await holdConnections(g.port, 20)).map((h) => h.socket);
     // A TLS record header announcing a 512-byte ClientHello, then a byte now and then: Node's own
     // handshake timer is an idle timer this would keep resetting.
     const trickler = netConnect(g.port, '127.0.0.1', () =>

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { RawConnection, parseResponses, sendRaw } from '../helpers/raw.js';
+import { RawConnection, holdConnections, parseResponses, sendRaw } from '../helpers/raw.js';
 
 /** Slow and idle clients: header, body and keep-alive timeouts, and max requests per connection. */
 
@@ -134,6 +134,51 @@ describe.each(ENGINES)('slow clients, $name', ({ app, args = [] }) => {
     } finally {
       for (const s of slow) s.destroy();
     }
+    expect((await get(g.url)).status).toBe(200);
+  });
+});
+
+// A sync worker serves one connection at a time: a client that sends nothing, or trickles its head,
+// must not be given one (master/head-wait.ts), or a few such clients stop the whole server.
+describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({ app }) => {
+  it('serves a normal client while 40 others hold connections without a whole head, on one worker', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', '--header-timeout', '120', app]);
+    const held = [
+      ...(await holdConnections(g.port, 20)),
+      ...(await holdConnections(g.port, 20, `${HEAD}X-Slow: trick`)),
+    ];
+    try {
+      for (let i = 0; i < 5; i++) expect((await get(`${g.url}/normal-${i}`)).status).toBe(200);
+      // A head that arrives in pieces is served once it is whole, its body read by the worker.
+      const pieces = (await holdConnections(g.port, 1, 'POST /pieces HTTP/1.1\r\nHost: x\r\n'))[0]!;
+      pieces.socket.write('Content-Length: 5\r\n');
+      pieces.socket.write('\r\nhel');
+      pieces.socket.write('lo');
+      await new Promise((resolve) => pieces.socket.on('close', resolve));
+      expect(parseResponses(Buffer.from(pieces.received(), 'latin1'))[0]).toMatchObject({
+        status: 200,
+        body: 'ok 5 /pieces\n',
+      });
+      expect(held.filter((h) => h.socket.destroyed || h.received() !== '').length).toBe(0);
+    } finally {
+      for (const h of held) h.socket.destroy();
+    }
+  });
+
+  it('answers 408 to a head still incomplete after --header-timeout, closes a silent one, 400 to a head cut short', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', '--header-timeout', '1', app]);
+    const slow = (await holdConnections(g.port, 1, `${HEAD}X-Slow: trick`))[0]!;
+    const silent = (await holdConnections(g.port, 1))[0]!;
+    await Promise.all([slow, silent].map(({ socket }) => new Promise((resolve) => socket.on('close', resolve))));
+    const [timedOut] = parseResponses(Buffer.from(slow.received(), 'latin1'));
+    expect(timedOut).toMatchObject({ status: 408, headers: { connection: 'close' } });
+    expect(timedOut!.body).toMatch(/--header-timeout/);
+    expect(silent.received()).toBe('');
+    await g.waitForLog(/^Refused request: 408 /);
+    // The client closes its side within a head: the worker reads the end itself and refuses it.
+    const { data, closed } = await sendRaw(g.port, `${HEAD}X-Cut: sh`, { halfClose: true });
+    expect(closed).toBe(true);
+    expect(parseResponses(data)[0]!.status).toBe(400);
     expect((await get(g.url)).status).toBe(200);
   });
 });

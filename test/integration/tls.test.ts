@@ -8,7 +8,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { testCerts, tlsArgs } from '../helpers/certs.js';
 import { missing } from '../helpers/needs.js';
-import { connectBehindProxy } from '../helpers/raw.js';
+import { connectBehindProxy, holdConnections } from '../helpers/raw.js';
 import { FIXTURES, runGserve, startGserve } from '../helpers/gserve.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
@@ -163,6 +163,19 @@ describe.skipIf(NO_OPENSSL)('TLS and the PROXY protocol in every worker class', 
       });
     });
   }
+
+  it('-k sync -w 1: connections that have not begun a handshake hold no worker', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', '--header-timeout', '120', ...tlsArgs(), app('node-peer')]);
+    const silent = (await holdConnections(g.port, 5)).map((h) => h.socket);
+    try {
+      const { status, body } = await httpsGet(g.port, '/served');
+      expect(status).toBe(200);
+      expect(JSON.parse(body)).toMatchObject({ encrypted: true, url: '/served' });
+      expect(silent.filter((s) => s.destroyed).length).toBe(0);
+    } finally {
+      for (const s of silent) s.destroy();
+    }
+  });
 });
 
 describe.skipIf(NO_OPENSSL)('HTTP/2', () => {

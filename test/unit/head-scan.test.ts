@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { HeadScan } from '../../src/master/head-wait.js';
+
+const LIMITS = { requestLine: 40, requestFieldSize: 30, requestFields: 3 };
+
+/** The byte offset at which the scan says "hand it on", fed one byte at a time; -1 if never. */
+function handOnAt(text: string, limits = LIMITS): number {
+  const scan = new HeadScan(limits);
+  const bytes = Buffer.from(text, 'latin1');
+  for (let i = 0; i < bytes.length; i++) if (scan.feed(bytes.subarray(i, i + 1))) return i;
+  return -1;
+}
+
+describe('the sync master’s head scan', () => {
+  it('waits for the empty line that ends a head, however it is cut into reads', () => {
+    const head = 'GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\r\n';
+    expect(handOnAt(head)).toBe(head.length - 1);
+    expect(handOnAt(head.slice(0, -1))).toBe(-1);
+    // Empty lines before the request line are allowed, and end nothing.
+    expect(handOnAt(`\r\n\r\n${head}`)).toBe(head.length + 3);
+    const whole = new HeadScan(LIMITS);
+    expect(whole.feed(Buffer.from(head.slice(0, 20)))).toBe(false);
+    expect(whole.feed(Buffer.from(head.slice(20)))).toBe(true);
+    // A value may hold tabs and obs-text.
+    const odd = 'GET / HTTP/1.1\r\nX: a\tb\xe9\r\n\r\n';
+    expect(handOnAt(odd)).toBe(odd.length - 1);
+  });
+
+  it('hands a head on at the first byte no sound head holds there, for the worker to refuse at once', () => {
+    expect(handOnAt('XYZ@')).toBe(3);
+    expect(handOnAt('GET / HTTQ')).toBe(9);
+    expect(handOnAt('GET / HTTP/1.1\r\nHo st')).toBe(18);
+    expect(handOnAt('GET / HTTP/1.1\r\nHost : x')).toBe(20);
+    expect(handOnAt('GET / HTTP/1.1\r\n Host: x')).toBe(16); // obs-fold
+    expect(handOnAt('GET / HTTP/1.1\nHost: x')).toBe(14); // bare LF
+    expect(handOnAt('GET / HTTP/1.1\r\nX: a\x00')).toBe(20);
+    expect(handOnAt('GET /\xff HTTP/1.1')).toBe(5);
+    expect(handOnAt('\x16\x03\x01')).toBe(0); // a TLS ClientHello on a plain port
+  });
+
+  it('hands a head on once a line or the field count goes past the limits', () => {
+    expect(handOnAt(`GET /${'a'.repeat(100)}`)).toBe(40);
+    expect(handOnAt(`GET / HTTP/1.1\r\nX: ${'v'.repeat(100)}`)).toBe(16 + 30);
+    expect(handOnAt('GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD')).toBe(34); // the fourth field's first byte
+    expect(handOnAt(`GET /${'a'.repeat(100)}`, { requestLine: 0, requestFieldSize: 0, requestFields: 0 })).toBe(-1);
+  });
+});
