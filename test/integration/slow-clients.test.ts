@@ -16,6 +16,11 @@ const ENGINES = [
     app: join(FIXTURES, 'apps/recorder-node.js') + ':app',
     args: ['-k', 'thread', '--threads', '2'],
   },
+  {
+    name: 'thread class (fetch app)',
+    app: join(FIXTURES, 'apps/recorder-fetch.js'),
+    args: ['-k', 'thread', '--threads', '2'],
+  },
 ];
 
 const HEAD = 'GET / HTTP/1.1\r\nHost: x\r\n';
