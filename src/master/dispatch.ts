@@ -2,13 +2,13 @@ import net, { type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { HttpLimits } from '../http/limits.js';
 import { refuseOverloaded } from '../http/overload.js';
-import { type HeadWaitOptions, waitForHead } from './head-wait.js';
+import { type RequestWaitOptions, waitForRequest } from './request-wait.js';
 import type { Listener } from './listeners.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /**
  * The sync class's hand-off: the master accepts on the listeners itself and passes each new
- * connection, once its request head has arrived (head-wait.ts), to a worker that has said it is
+ * connection, once its request has arrived (request-wait.ts), to a worker that has said it is
  * idle. While every worker is busy, connections wait here, in arrival order, and go to the first
  * worker that becomes idle. Neither the kernel's shared accept queue (an event-loop worker accepts,
  * in batches, whenever its loop turns, even in the middle of other requests) nor node:cluster's
@@ -16,11 +16,11 @@ import type { WorkerProcess } from './worker-process.js';
  */
 export class SyncDispatcher {
   private readonly servers: Server[] = [];
-  /** Per listener: how long and how far a new connection's head is waited for. */
-  private readonly headWaits: HeadWaitOptions[] = [];
-  /** Accepted connections whose head is still arriving. */
+  /** Per listener: how long and how far a new connection's request is waited for. */
+  private readonly requestWaits: RequestWaitOptions[] = [];
+  /** Accepted connections whose request is still arriving. */
   private readonly reading = new Set<Socket>();
-  /** Connections whose head arrived that no worker has taken yet; nothing more is read from them here. */
+  /** Connections whose request arrived that no worker has taken yet; nothing more is read from them here. */
   private readonly waiting: Array<{ socket: Socket; listener: number; head: Buffer }> = [];
   /** Workers that said they are idle, longest idle first. */
   private readonly idle: WorkerProcess[] = [];
@@ -35,10 +35,11 @@ export class SyncDispatcher {
 
   start(listeners: Listener[], backlog?: number): void {
     listeners.forEach((listener, index) => {
-      this.headWaits.push({
+      this.requestWaits.push({
         wholeHead: listener.scheme === 'http',
         limits: this.limits,
         timeoutMs: this.limits.headerTimeout,
+        bodyTimeoutMs: this.limits.requestTimeout,
       });
       // noDelay here too: the option stays on the socket the worker receives. A client's FIN must
       // not close our side: the worker still answers what came before it.
@@ -63,24 +64,24 @@ export class SyncDispatcher {
       return;
     }
     this.reading.add(socket);
-    waitForHead(socket, this.headWaits[listener]!, (outcome) => {
+    waitForRequest(socket, this.requestWaits[listener]!, (outcome) => {
       if (!this.reading.delete(socket)) return; // stopped meanwhile
       if (outcome.kind === 'arrived') {
         this.waiting.push({ socket, listener, head: outcome.bytes });
         this.handOut();
-      } else if (outcome.kind === 'timeout' && outcome.sentAny) void this.refuseSlowHead(socket);
+      } else if (outcome.kind === 'timeout' && outcome.sentAny) void this.refuseSlow(socket, outcome.part);
       else socket.destroy();
     });
   }
 
-  /** A head still incomplete after --header-timeout: 408, as a worker would answer it. */
-  private async refuseSlowHead(socket: Socket): Promise<void> {
+  /** A head or a body still incomplete after its timeout: 408, as a worker would answer it. */
+  private async refuseSlow(socket: Socket, part: 'head' | 'body'): Promise<void> {
     // Loaded on the first such client: the master has no other use for the HTTP modules.
-    const [{ headerTimedOut }, { refuseAndClose, rejectionLogFields }] = await Promise.all([
+    const [{ headerTimedOut, bodyTimedOut }, { refuseAndClose, rejectionLogFields }] = await Promise.all([
       import('../http/timeouts.js'),
       import('../http/reject.js'),
     ]);
-    const r = headerTimedOut(this.limits.headerTimeout);
+    const r = part === 'head' ? headerTimedOut(this.limits.headerTimeout) : bodyTimedOut(this.limits.requestTimeout);
     this.log.info(rejectionLogFields(r, socket), `Refused request: ${r.status} ${r.reason}`);
     refuseAndClose(socket, r);
   }

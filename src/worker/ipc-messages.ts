@@ -64,7 +64,7 @@ export type MasterMessage =
   /**
    * An accepted socket travels with this message (its handle); `listener` indexes boot.listeners.
    * sync class: every connection comes this way, with `head`, the bytes the master read of it
-   * (latin1; master/head-wait.ts); async and thread: one another worker passed on, never read from.
+   * (latin1; master/request-wait.ts); async and thread: one another worker passed on, never read from.
    */
   | { t: 'conn'; listener: number; head?: string }
   /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */

@@ -143,43 +143,76 @@ describe.each(ENGINES)('slow clients, $name', ({ app, args = [] }) => {
   });
 });
 
-// A sync worker serves one connection at a time: a client that sends nothing, or trickles its head,
-// must not be given one (master/head-wait.ts), or a few such clients stop the whole server.
+// A sync worker serves one connection at a time: a client that sends nothing, or trickles its
+// request, must not be given one (master/request-wait.ts), or a few such clients stop the server.
 describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({ app }) => {
-  it('serves a normal client while 40 others hold connections without a whole head, on one worker', async () => {
+  const SLOW_POST = 'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789';
+
+  /** One request on a new connection, read until the server closes it; its first response. */
+  const exchange = async (port: number, ...writes: string[]) => {
+    const held = (await holdConnections(port, 1, writes[0]))[0]!;
+    for (const bytes of writes.slice(1)) held.socket.write(bytes);
+    await new Promise((resolve) => held.socket.on('close', resolve));
+    return parseResponses(Buffer.from(held.received(), 'latin1'))[0];
+  };
+
+  it('serves normal clients while 60 others hold connections without a whole request, on one worker', async () => {
     const g = await startGserve(['-k', 'sync', '-w', '1', '--header-timeout', '120', app]);
     const held = [
       ...(await holdConnections(g.port, 20)),
       ...(await holdConnections(g.port, 20, `${HEAD}X-Slow: trick`)),
+      ...(await holdConnections(g.port, 20, SLOW_POST)),
     ];
     try {
       for (let i = 0; i < 5; i++) expect((await get(`${g.url}/normal-${i}`)).status).toBe(200);
-      // A head that arrives in pieces is served once it is whole, its body read by the worker.
-      const pieces = (await holdConnections(g.port, 1, 'POST /pieces HTTP/1.1\r\nHost: x\r\n'))[0]!;
-      pieces.socket.write('Content-Length: 5\r\n');
-      pieces.socket.write('\r\nhel');
-      pieces.socket.write('lo');
-      await new Promise((resolve) => pieces.socket.on('close', resolve));
-      expect(parseResponses(Buffer.from(pieces.received(), 'latin1'))[0]).toMatchObject({
+      // A request that arrives in pieces is served once it is whole.
+      const post = 'POST /pieces HTTP/1.1\r\nHost: x\r\n';
+      expect(await exchange(g.port, post, 'Content-Length: 5\r\n', '\r\nhel', 'lo')).toMatchObject({
         status: 200,
         body: 'ok 5 /pieces\n',
       });
+      // What the master hands on at the end of the head: a body too large to hold, a chunked one, and
+      // one whose client waits for 100 Continue. The worker reads each from the socket.
+      const big = 'x'.repeat(100_000);
+      expect(await exchange(g.port, `${post}Content-Length: ${big.length}\r\n\r\n`, big)).toMatchObject({
+        status: 200,
+        body: `ok ${big.length} /pieces\n`,
+      });
+      const chunked = `${post}Transfer-Encoding: chunked\r\n\r\n`;
+      expect(await exchange(g.port, chunked, '3\r\nabc\r\n', '0\r\n\r\n')).toMatchObject({ body: 'ok 3 /pieces\n' });
+      const expects = (
+        await holdConnections(g.port, 1, `${post}Expect: 100-continue\r\nContent-Length: 2\r\n\r\n`)
+      )[0]!;
+      await new Promise<void>((resolve) => {
+        const check = () => expects.received().startsWith('HTTP/1.1 100 Continue') && resolve();
+        expects.socket.on('data', check);
+        check();
+      });
+      expects.socket.write('ok');
+      await new Promise((resolve) => expects.socket.on('close', resolve));
+      expect(expects.received()).toMatch(/\r\n\r\nok 2 \/pieces\n$/);
       expect(held.filter((h) => h.socket.destroyed || h.received() !== '').length).toBe(0);
     } finally {
       for (const h of held) h.socket.destroy();
     }
   });
 
-  it('answers 408 to a head still incomplete after --header-timeout, closes a silent one, 400 to a head cut short', async () => {
-    const g = await startGserve(['-k', 'sync', '-w', '1', '--header-timeout', '1', app]);
+  it('408 for a head or a held body past its timeout, a silent client closed, 400 for a head cut short', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', '--header-timeout', '1', '--request-timeout', '1', app]);
     const slow = (await holdConnections(g.port, 1, `${HEAD}X-Slow: trick`))[0]!;
+    const slowBody = (await holdConnections(g.port, 1, SLOW_POST))[0]!;
     const silent = (await holdConnections(g.port, 1))[0]!;
-    await Promise.all([slow, silent].map(({ socket }) => new Promise((resolve) => socket.on('close', resolve))));
-    const [timedOut] = parseResponses(Buffer.from(slow.received(), 'latin1'));
-    expect(timedOut).toMatchObject({ status: 408, headers: { connection: 'close' } });
-    expect(timedOut!.body).toMatch(/--header-timeout/);
+    await Promise.all(
+      [slow, slowBody, silent].map(({ socket }) => new Promise((resolve) => socket.on('close', resolve))),
+    );
+    const [headLate] = parseResponses(Buffer.from(slow.received(), 'latin1'));
+    expect(headLate).toMatchObject({ status: 408, headers: { connection: 'close' } });
+    expect(headLate!.body).toMatch(/--header-timeout/);
+    const [bodyLate] = parseResponses(Buffer.from(slowBody.received(), 'latin1'));
+    expect(bodyLate).toMatchObject({ status: 408, headers: { connection: 'close' } });
+    expect(bodyLate!.body).toMatch(/--request-timeout/);
     expect(silent.received()).toBe('');
-    await g.waitForLog(/^Refused request: 408 /);
+    await g.waitForLog(/^Refused request: 408 /, { count: 2 });
     // The client closes its side within a head: the worker reads the end itself and refuses it.
     const { data, closed } = await sendRaw(g.port, `${HEAD}X-Cut: sh`, { halfClose: true });
     expect(closed).toBe(true);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HeadScan } from '../../src/master/head-wait.js';
+import { HeadScan } from '../../src/master/request-wait.js';
 
 const LIMITS = { requestLine: 40, requestFieldSize: 30, requestFields: 3 };
 
@@ -43,5 +43,40 @@ describe('the sync master’s head scan', () => {
     expect(handOnAt(`GET / HTTP/1.1\r\nX: ${'v'.repeat(100)}`)).toBe(16 + 30);
     expect(handOnAt('GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD')).toBe(34); // the fourth field's first byte
     expect(handOnAt(`GET /${'a'.repeat(100)}`, { requestLine: 0, requestFieldSize: 0, requestFields: 0 })).toBe(-1);
+  });
+});
+
+describe('what the head scan tells of the body', () => {
+  const scanned = (head: string) => {
+    const scan = new HeadScan(LIMITS);
+    const bytes = Buffer.from(head, 'latin1');
+    // In two reads, split inside the framing field.
+    const ended = scan.feed(bytes.subarray(0, 25)) || scan.feed(bytes.subarray(25));
+    return { ended, headLength: scan.headLength, body: scan.bodyLength() };
+  };
+  const head = (fields: string) => `POST /p HTTP/1.1\r\nHost: x\r\n${fields}\r\n`;
+
+  it('waits for a Content-Length body, and for none without one', () => {
+    const h = head('Content-Length: 5\r\n');
+    expect(scanned(h)).toEqual({ ended: true, headLength: h.length, body: 5 });
+    expect(scanned(head('content-LENGTH:  12 \r\n')).body).toBe(12);
+    expect(scanned(head('X-Content-Length: 9\r\n')).body).toBe(0);
+    expect(scanned(head('')).body).toBe(0);
+  });
+
+  it('leaves to the worker what only it can judge, and a client waiting for its answer', () => {
+    for (const fields of [
+      'Transfer-Encoding: chunked\r\n',
+      'Expect: 100-continue\r\nContent-Length: 5\r\n',
+      'Content-Length: 5\r\nContent-Length: 5\r\n',
+      'Content-Length: 5, 5\r\n',
+      'Content-Length: 5 5\r\n',
+      'Content-Length: \r\n',
+      'Content-Length: +5\r\n',
+      'Content-Length: 99999999999999999999\r\n',
+    ])
+      expect(scanned(head(fields)).body, fields).toBeNull();
+    // A head handed on early is not whole: nothing is known of its body.
+    expect(scanned('GET / HTTP/1.1\r\nHo st: x\r\n\r\n')).toMatchObject({ ended: true, headLength: 0, body: null });
   });
 });

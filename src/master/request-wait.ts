@@ -2,48 +2,74 @@ import { readSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { handleFd, stopReading } from './node-handles.js';
 
-/** How far a head is read here at most: a larger one is the worker's to read on, and to judge. */
-const MAX_HEAD_BYTES = 64 * 1024;
+/**
+ * How far a request is read here at most: a larger head is the worker's to read on, and to judge;
+ * a body that would end past it is the worker's to read (uploads, which stream).
+ */
+const MAX_HELD_BYTES = 64 * 1024;
 /** The first read, made at the accept; its bytes are copied out. */
 const firstRead = Buffer.allocUnsafe(16 * 1024);
 const LF = 0x0a;
 const CR = 0x0d;
 
-export interface HeadWaitOptions {
+export interface RequestWaitOptions {
   /** Until the empty line that ends the head; false (a TLS listener, whose bytes are sealed): the first bytes. */
   wholeHead: boolean;
   /** The line and field limits: a head past one is handed on at once, for the worker to refuse. */
   limits: HeadScanLimits;
   /** --header-timeout in ms, from the accept; 0 waits as long as the client stays. */
   timeoutMs: number;
+  /** --request-timeout in ms, for a body from the end of its head; 0: as long as the client stays. */
+  bodyTimeoutMs: number;
 }
 
-export type HeadOutcome =
+export type RequestOutcome =
   /** What was read; the socket no longer reads, and the rest waits in the kernel for the worker. */
   | { kind: 'arrived'; bytes: Buffer }
-  /** --header-timeout passed; `sentAny`: some of a head came (it is owed a 408), or nothing did. */
-  | { kind: 'timeout'; sentAny: boolean }
+  /**
+   * A timeout passed: --header-timeout while the head arrived (`sentAny`: some of it came, and is
+   * owed a 408, or nothing did), or --request-timeout while its body did.
+   */
+  | { kind: 'timeout'; part: 'head' | 'body'; sentAny: boolean }
   /** The client left (or closed its side before sending anything): nothing to answer. */
   | { kind: 'gone' };
 
 /**
- * The sync class's master holds each new connection here until its request head has arrived: a
- * sync worker serves one connection at a time, so a client that connects and sends nothing, or
- * trickles its head a byte at a time, would hold a worker for the whole --header-timeout, and a
- * handful of them would stop every request behind them. Gunicorn leaves that to a buffering proxy
- * in front; this is the part of one that the sync class needs. The worker gets these bytes with the
- * connection and parses them as if it had read them itself.
+ * The sync class's master holds each new connection here until its request has arrived: its head,
+ * and its body when `Content-Length` announces one that ends within MAX_HELD_BYTES. A sync worker
+ * serves one connection at a time, so a client that connects and sends nothing, or trickles its
+ * head or its body a byte at a time, would hold a worker for the whole --header-timeout or
+ * --request-timeout, and a handful of them would stop every request behind them. Gunicorn leaves
+ * that to a buffering proxy in front; this is the part of one that the sync class needs. The worker
+ * gets these bytes with the connection and parses them as if it had read them itself.
  */
-export function waitForHead(socket: Socket, opts: HeadWaitOptions, done: (outcome: HeadOutcome) => void): void {
+export function waitForRequest(
+  socket: Socket,
+  opts: RequestWaitOptions,
+  done: (outcome: RequestOutcome) => void,
+): void {
   const parts: Buffer[] = [];
   let length = 0;
   let settled = false;
   let timer: NodeJS.Timeout | undefined;
+  /** Where the request ends, once its head is whole and its body is held here too. */
+  let requestEnd = -1;
   const scan = new HeadScan(opts.limits);
+  const startTimer = (ms: number, part: 'head' | 'body') =>
+    ms > 0 ? setTimeout(() => finish({ kind: 'timeout', part, sentAny: length > 0 }), ms) : undefined;
   const onData = (chunk: Buffer) => {
     parts.push(chunk);
     length += chunk.length;
-    if (!opts.wholeHead || length >= MAX_HEAD_BYTES || scan.feed(chunk)) arrived();
+    if (requestEnd < 0) {
+      if (opts.wholeHead && length < MAX_HELD_BYTES && !scan.feed(chunk)) return;
+      const body = opts.wholeHead ? scan.bodyLength() : null;
+      // Handed on early (a TLS listener, a bad byte, a limit, a large head), or nothing to wait for.
+      if (!body || scan.headLength + body > MAX_HELD_BYTES) return arrived();
+      requestEnd = scan.headLength + body;
+      clearTimeout(timer);
+      timer = startTimer(opts.bodyTimeoutMs, 'body');
+    }
+    if (length >= requestEnd) arrived();
   };
   // The client closed its side: a part of a head goes on to the worker, which reads the end of the
   // stream again and answers as it does to any truncated head.
@@ -55,7 +81,7 @@ export function waitForHead(socket: Socket, opts: HeadWaitOptions, done: (outcom
     stopReading(socket);
     finish({ kind: 'arrived', bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts, length) });
   }
-  function finish(outcome: HeadOutcome): void {
+  function finish(outcome: RequestOutcome): void {
     settled = true;
     clearTimeout(timer);
     socket.off('data', onData);
@@ -69,7 +95,7 @@ export function waitForHead(socket: Socket, opts: HeadWaitOptions, done: (outcom
   if (first === 'end') return finish({ kind: 'gone' });
   if (first) onData(first);
   if (settled) return;
-  if (opts.timeoutMs > 0) timer = setTimeout(() => finish({ kind: 'timeout', sentAny: length > 0 }), opts.timeoutMs);
+  timer ??= startTimer(opts.timeoutMs, 'head');
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('close', onClose);
@@ -114,7 +140,16 @@ enum At {
   Name,
   Value,
   EndCR,
+  /** The empty line came: the head is whole. */
+  End,
 }
+
+enum Field {
+  Other,
+  ContentLength,
+}
+/** `transfer-encoding`: no longer name needs telling apart. */
+const LONGEST_FRAMING_NAME = 17;
 
 export interface HeadScanLimits {
   /** --limit-request-line, --limit-request-field-size, --limit-request-fields; 0 for none. */
@@ -135,13 +170,39 @@ export class HeadScan {
   private lineLength = 0;
   private fields = 0;
   private versionAt = 0;
+  /** Bytes fed before the current chunk. */
+  private fed = 0;
+  /** The whole head's length, once its empty line came; 0 before, and when handed on early. */
+  headLength = 0;
+  /** The name of the field being read, lower-cased (as far as a framing field's name goes). */
+  private name = '';
+  private field = Field.Other;
+  private contentLength = -1;
+  /** Space came after the `Content-Length` digits: nothing else may follow. */
+  private lengthEnded = false;
+  /** Framing only the worker can judge (`Transfer-Encoding`, a second or odd `Content-Length`), or `Expect`. */
+  private framingUnclear = false;
 
   constructor(private readonly limits: HeadScanLimits) {}
 
   /** Whether this chunk ends the head, or holds what only the worker can answer. */
   feed(chunk: Buffer): boolean {
-    for (let i = 0; i < chunk.length; i++) if (this.step(chunk[i]!)) return true;
+    for (let i = 0; i < chunk.length; i++) {
+      if (!this.step(chunk[i]!)) continue;
+      if (this.at === At.End) this.headLength = this.fed + i + 1;
+      return true;
+    }
+    this.fed += chunk.length;
     return false;
+  }
+
+  /**
+   * The body to wait for after a whole head: `Content-Length`'s, or 0; null when only the worker can
+   * tell (chunked, an odd length) or when the client waits for an answer first (`Expect`).
+   */
+  bodyLength(): number | null {
+    if (this.headLength === 0 || this.framingUnclear) return null;
+    return Math.max(0, this.contentLength);
   }
 
   private step(byte: number): boolean {
@@ -178,17 +239,54 @@ export class HeadScan {
         if (!TCHAR[byte]) return true; // obs-fold, a bare LF, a stray byte
         this.fields++;
         if (this.limits.requestFields > 0 && this.fields > this.limits.requestFields) return true;
+        this.name = String.fromCharCode(byte | 0x20);
         return this.go(At.Name);
       case At.Name:
-        if (byte === COLON) return this.go(At.Value);
+        if (byte === COLON) {
+          this.beginValue();
+          return this.go(At.Value);
+        }
+        if (this.name.length <= LONGEST_FRAMING_NAME) this.name += String.fromCharCode(byte | 0x20);
         return !TCHAR[byte] || this.tooLong(this.limits.requestFieldSize);
       case At.Value:
-        if (byte === CR) return this.go(At.LineCR);
+        if (byte === CR) {
+          if (this.field === Field.ContentLength && this.contentLength < 0) this.framingUnclear = true;
+          return this.go(At.LineCR);
+        }
         if (byte < 0x20 ? byte !== HTAB : byte === 0x7f) return true;
+        if (this.field === Field.ContentLength) this.lengthByte(byte);
         return this.tooLong(this.limits.requestFieldSize);
       case At.EndCR:
-        return true; // the head's end, or a CR without its LF: the worker's either way
+        // The head's end, or a CR without its LF: the worker's either way.
+        if (byte === LF) this.at = At.End;
+        return true;
+      case At.End:
+        return true;
     }
+  }
+
+  private beginValue(): void {
+    const name = this.name;
+    this.name = '';
+    this.field = Field.Other;
+    if (name === 'content-length') {
+      if (this.contentLength >= 0) this.framingUnclear = true; // a second one
+      this.field = Field.ContentLength;
+    } else if (name === 'transfer-encoding' || name === 'expect') this.framingUnclear = true;
+  }
+
+  /** A byte of a `Content-Length` value: digits, maybe with spaces around them. */
+  private lengthByte(byte: number): void {
+    if (byte === SP || byte === HTAB) {
+      this.lengthEnded = this.contentLength >= 0;
+      return;
+    }
+    if (byte < 0x30 || byte > 0x39 || this.lengthEnded || this.contentLength > MAX_HELD_BYTES) {
+      this.framingUnclear = true;
+      this.field = Field.Other;
+      return;
+    }
+    this.contentLength = Math.max(0, this.contentLength) * 10 + (byte - 0x30);
   }
 
   private go(at: At): false {
