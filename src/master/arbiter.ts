@@ -193,7 +193,7 @@ export class Arbiter {
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
     if (this.settings.workerClass === 'sync') {
-      this.dispatcher = new SyncDispatcher(this.log, httpLimits(this.settings));
+      this.dispatcher = new SyncDispatcher(this.log, httpLimits(this.settings), this.settings.proxyProtocol);
       this.dispatcher.start(this.listeners, this.settings.backlog);
     } else this.balancer = startBalancer(this.log);
     this.installSignals();

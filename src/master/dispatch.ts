@@ -21,7 +21,7 @@ export class SyncDispatcher {
   /** Accepted connections whose request is still arriving. */
   private readonly reading = new Set<Socket>();
   /** Connections whose request arrived that no worker has taken yet; nothing more is read from them here. */
-  private readonly waiting: Array<{ socket: Socket; listener: number; head: Buffer }> = [];
+  private readonly waiting: Array<{ socket: Socket; listener: number; bytes: Buffer }> = [];
   /** Workers that said they are idle, longest idle first. */
   private readonly idle: WorkerProcess[] = [];
   private stopped = false;
@@ -29,6 +29,8 @@ export class SyncDispatcher {
   constructor(
     private readonly log: Logger,
     private readonly limits: HttpLimits,
+    /** --proxy-protocol. */
+    private readonly proxyProtocol: boolean,
     /** Beyond this many held connections, new ones get a fast 503 (Gunicorn's default backlog). */
     private readonly maxWaiting = 2048,
   ) {}
@@ -36,7 +38,8 @@ export class SyncDispatcher {
   start(listeners: Listener[], backlog?: number): void {
     listeners.forEach((listener, index) => {
       this.requestWaits.push({
-        wholeHead: listener.scheme === 'http',
+        plainHttp: listener.scheme === 'http',
+        proxyHeader: this.proxyProtocol,
         limits: this.limits,
         timeoutMs: this.limits.headerTimeout,
         bodyTimeoutMs: this.limits.requestTimeout,
@@ -67,7 +70,7 @@ export class SyncDispatcher {
     waitForRequest(socket, this.requestWaits[listener]!, (outcome) => {
       if (!this.reading.delete(socket)) return; // stopped meanwhile
       if (outcome.kind === 'arrived') {
-        this.waiting.push({ socket, listener, head: outcome.bytes });
+        this.waiting.push({ socket, listener, bytes: outcome.bytes });
         this.handOut();
       } else if (outcome.kind === 'timeout' && outcome.sentAny) void this.refuseSlow(socket, outcome.part);
       else socket.destroy();
@@ -107,7 +110,7 @@ export class SyncDispatcher {
         continue;
       }
       try {
-        const message = { t: 'conn', listener: next.listener, head: next.head.toString('latin1') } as const;
+        const message = { t: 'conn', listener: next.listener, bytes: next.bytes.toString('latin1') } as const;
         w.child.send(message, next.socket, (err) => {
           // The worker died with the connection in flight: it is lost, like with a crash mid-request.
           if (err) next.socket.destroy();

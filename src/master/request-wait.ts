@@ -13,8 +13,10 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 export interface RequestWaitOptions {
-  /** Until the empty line that ends the head; false (a TLS listener, whose bytes are sealed): the first bytes. */
-  wholeHead: boolean;
+  /** The listener speaks plain HTTP, so the request is read; false (TLS, sealed): only its first bytes. */
+  plainHttp: boolean;
+  /** --proxy-protocol: a PROXY v1 line may come first, and is skipped (v2, binary, is handed on at once). */
+  proxyHeader: boolean;
   /** The line and field limits: a head past one is handed on at once, for the worker to refuse. */
   limits: HeadScanLimits;
   /** --header-timeout in ms, from the accept; 0 waits as long as the client stays. */
@@ -54,15 +56,15 @@ export function waitForRequest(
   let timer: NodeJS.Timeout | undefined;
   /** Where the request ends, once its head is whole and its body is held here too. */
   let requestEnd = -1;
-  const scan = new HeadScan(opts.limits);
+  const scan = new HeadScan(opts.limits, opts.proxyHeader);
   const startTimer = (ms: number, part: 'head' | 'body') =>
     ms > 0 ? setTimeout(() => finish({ kind: 'timeout', part, sentAny: length > 0 }), ms) : undefined;
   const onData = (chunk: Buffer) => {
     parts.push(chunk);
     length += chunk.length;
     if (requestEnd < 0) {
-      if (opts.wholeHead && length < MAX_HELD_BYTES && !scan.feed(chunk)) return;
-      const body = opts.wholeHead ? scan.bodyLength() : null;
+      if (opts.plainHttp && length < MAX_HELD_BYTES && !scan.feed(chunk)) return;
+      const body = opts.plainHttp ? scan.bodyLength() : null;
       // Handed on early (a TLS listener, a bad byte, a limit, a large head), or nothing to wait for.
       if (!body || scan.headLength + body > MAX_HELD_BYTES) return arrived();
       requestEnd = scan.headLength + body;
@@ -133,6 +135,8 @@ enum At {
   Start,
   StartCR,
   Method,
+  /** The rest of a PROXY protocol v1 line. */
+  ProxyLine,
   Target,
   Version,
   LineCR,
@@ -148,6 +152,8 @@ enum Field {
   Other,
   ContentLength,
 }
+/** A PROXY protocol v1 line's most bytes, CRLF included. */
+const MAX_PROXY_LINE = 107;
 /** `transfer-encoding`: no longer name needs telling apart. */
 const LONGEST_FRAMING_NAME = 17;
 
@@ -182,8 +188,14 @@ export class HeadScan {
   private lengthEnded = false;
   /** Framing only the worker can judge (`Transfer-Encoding`, a second or odd `Content-Length`), or `Expect`. */
   private framingUnclear = false;
+  /** The first bytes of the request line, as far as `PROXY` goes. */
+  private method = '';
 
-  constructor(private readonly limits: HeadScanLimits) {}
+  constructor(
+    private readonly limits: HeadScanLimits,
+    /** A PROXY protocol v1 line may come before the request line. */
+    private proxyLine = false,
+  ) {}
 
   /** Whether this chunk ends the head, or holds what only the worker can answer. */
   feed(chunk: Buffer): boolean {
@@ -212,13 +224,22 @@ export class HeadScan {
         if (byte === CR) return this.go(At.StartCR);
         this.lineLength = 1;
         if (!TCHAR[byte]) return true;
+        this.method = String.fromCharCode(byte);
         return this.go(At.Method);
       case At.StartCR:
         if (byte !== LF) return true;
         return this.go(At.Start);
       case At.Method:
-        if (byte === SP) return this.go(At.Target);
+        if (byte === SP) {
+          if (!this.proxyLine || this.method !== 'PROXY') return this.go(At.Target);
+          this.proxyLine = false; // one, before the first request line
+          return this.go(At.ProxyLine);
+        }
+        if (this.method.length < 5) this.method += String.fromCharCode(byte);
         return !TCHAR[byte] || this.tooLong(this.limits.requestLine);
+      case At.ProxyLine:
+        if (byte === LF) return this.go(At.Start);
+        return byte < 0x20 ? byte !== CR : byte > 0x7e || this.lineLength > MAX_PROXY_LINE;
       case At.Target:
         if (byte === SP) {
           this.versionAt = 0;

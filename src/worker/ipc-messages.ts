@@ -63,10 +63,10 @@ export type MasterMessage =
   | { t: 'reopen-logs' }
   /**
    * An accepted socket travels with this message (its handle); `listener` indexes boot.listeners.
-   * sync class: every connection comes this way, with `head`, the bytes the master read of it
-   * (latin1; master/request-wait.ts); async and thread: one another worker passed on, never read from.
+   * sync class: every connection comes this way, with `bytes`, what the master read of it (latin1;
+   * master/request-wait.ts); async and thread: one another worker passed on, never read from.
    */
-  | { t: 'conn'; listener: number; head?: string }
+  | { t: 'conn'; listener: number; bytes?: string }
   /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
   | { t: 'shutdown-pending' };
 

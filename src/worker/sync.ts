@@ -43,7 +43,7 @@ export class SyncWorker implements WorkerClass {
     process.on('message', (message: MasterMessage, handle: unknown) => {
       if (message?.t !== 'conn' || !(handle instanceof Socket)) return;
       // What the master read of the connection goes first, as if it had been read here.
-      if (message.head) handle.unshift(Buffer.from(message.head, 'latin1'));
+      if (message.bytes) handle.unshift(Buffer.from(message.bytes, 'latin1'));
       this.take(handle, message.listener);
     });
     this.send({ t: 'idle' });

@@ -197,6 +197,24 @@ describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({
     }
   });
 
+  it('behind --proxy-protocol: clients whose request has not followed their PROXY line hold no worker', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', '--proxy-protocol', '--header-timeout', '120', app]);
+    const proxy = 'PROXY TCP4 198.51.100.9 10.0.0.1 8123 80\r\n';
+    const held = [
+      ...(await holdConnections(g.port, 10, proxy)),
+      ...(await holdConnections(g.port, 10, `${proxy}${HEAD}X-Slow: trick`)),
+    ];
+    try {
+      expect(await exchange(g.port, proxy, 'GET /through HTTP/1.1\r\nHost: x\r\n\r\n')).toMatchObject({
+        status: 200,
+        body: 'ok 0 /through\n',
+      });
+      expect(held.filter((h) => h.socket.destroyed || h.received() !== '').length).toBe(0);
+    } finally {
+      for (const h of held) h.socket.destroy();
+    }
+  });
+
   it('408 for a head or a held body past its timeout, a silent client closed, 400 for a head cut short', async () => {
     const g = await startGserve(['-k', 'sync', '-w', '1', '--header-timeout', '1', '--request-timeout', '1', app]);
     const slow = (await holdConnections(g.port, 1, `${HEAD}X-Slow: trick`))[0]!;

@@ -80,3 +80,26 @@ describe('what the head scan tells of the body', () => {
     expect(scanned('GET / HTTP/1.1\r\nHo st: x\r\n\r\n')).toMatchObject({ ended: true, headLength: 0, body: null });
   });
 });
+
+describe('the head scan behind --proxy-protocol', () => {
+  const line = 'PROXY TCP4 198.51.100.9 10.0.0.1 8123 443\r\n';
+  const request = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+  const at = (text: string, proxyLine: boolean) => {
+    const scan = new HeadScan(LIMITS, proxyLine);
+    const bytes = Buffer.from(text, 'latin1');
+    for (let i = 0; i < bytes.length; i++) if (scan.feed(bytes.subarray(i, i + 1))) return [i, scan.headLength];
+    return [-1, 0];
+  };
+
+  it('skips one PROXY v1 line and waits for the request after it', () => {
+    const whole = line + request;
+    expect(at(whole, true)).toEqual([whole.length - 1, whole.length]);
+    // Without --proxy-protocol it is no request line: handed on, for the worker to refuse.
+    expect(at(whole, false)[0]).toBe(line.indexOf('198'));
+    // Only one, and only a sound one.
+    expect(at(line + line, true)[0]).toBe(line.length + line.indexOf('198'));
+    expect(at(`PROXY TCP4 \x00`, true)[0]).toBe(11);
+    // v2 is binary: handed on at once.
+    expect(at('\r\n\r\n\x00\r\nQUIT\n', true)[0]).toBe(4);
+  });
+});
