@@ -73,8 +73,8 @@ export function waitForRequest(
     }
     if (length >= requestEnd) arrived();
   };
-  // The client closed its side: a part of a head goes on to the worker, which reads the end of the
-  // stream again and answers as it does to any truncated head.
+  // The client closed its side: a part of a request goes on to the worker, which reads the end of
+  // the stream again and answers as it does to any truncated request.
   const onEnd = () => (length > 0 ? arrived() : finish({ kind: 'gone' }));
   const onClose = () => finish({ kind: 'gone' });
   function arrived(): void {
@@ -97,7 +97,7 @@ export function waitForRequest(
   if (first === 'end') return finish({ kind: 'gone' });
   if (first) onData(first);
   if (settled) return;
-  timer ??= startTimer(opts.timeoutMs, 'head');
+  if (requestEnd < 0) timer = startTimer(opts.timeoutMs, 'head');
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('close', onClose);
