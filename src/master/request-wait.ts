@@ -169,7 +169,8 @@ export interface HeadScanLimits {
  * ends it, or at the first byte that a head written to RFC 9112 cannot hold there, or at a line or
  * a field count past the limits. The worker's parser then judges it all again, with the precise
  * answer, at once: a client that sent something wrong is refused without waiting for a head that
- * never ends. Handing on early only costs the protection; it never lets anything through.
+ * never ends. Handing on early only costs the protection; it never lets anything through. Of the
+ * fields it reads only what says how long the body is, to hold a small body too.
  */
 export class HeadScan {
   private at = At.Start;
@@ -188,7 +189,7 @@ export class HeadScan {
   private lengthEnded = false;
   /** Framing only the worker can judge (`Transfer-Encoding`, a second or odd `Content-Length`), or `Expect`. */
   private framingUnclear = false;
-  /** The first bytes of the request line, as far as `PROXY` goes. */
+  /** The first bytes of the request line, as far as telling `PROXY` apart goes. */
   private method = '';
 
   constructor(
@@ -235,7 +236,7 @@ export class HeadScan {
           this.proxyLine = false; // one, before the first request line
           return this.go(At.ProxyLine);
         }
-        if (this.method.length < 5) this.method += String.fromCharCode(byte);
+        if (this.method.length <= 5) this.method += String.fromCharCode(byte);
         return !TCHAR[byte] || this.tooLong(this.limits.requestLine);
       case At.ProxyLine:
         if (byte === LF) return this.go(At.Start);

@@ -96,6 +96,7 @@ describe('the head scan behind --proxy-protocol', () => {
     expect(at(whole, true)).toEqual([whole.length - 1, whole.length]);
     // Without --proxy-protocol it is no request line: handed on, for the worker to refuse.
     expect(at(whole, false)[0]).toBe(line.indexOf('198'));
+    expect(at(`PROXYX${line.slice(5)}`, true)[0]).toBe(line.indexOf('198') + 1);
     // Only one, and only a sound one.
     expect(at(line + line, true)[0]).toBe(line.length + line.indexOf('198'));
     expect(at(`PROXY TCP4 \x00`, true)[0]).toBe(11);
