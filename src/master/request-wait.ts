@@ -1,5 +1,6 @@
 import { readSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import type { HttpLimits } from '../http/limits.js';
 import { handleFd, stopReading } from './node-handles.js';
 
 /**
@@ -157,12 +158,8 @@ const MAX_PROXY_LINE = 107;
 /** `transfer-encoding`: no longer name needs telling apart. */
 const LONGEST_FRAMING_NAME = 17;
 
-export interface HeadScanLimits {
-  /** --limit-request-line, --limit-request-field-size, --limit-request-fields; 0 for none. */
-  requestLine: number;
-  requestFieldSize: number;
-  requestFields: number;
-}
+/** --limit-request-line, --limit-request-field-size, --limit-request-fields; 0 for none. */
+export type HeadScanLimits = Pick<HttpLimits, 'requestLine' | 'requestFieldSize' | 'requestFields'>;
 
 /**
  * Follows a head as it arrives, byte by byte, and says when to hand it on: at the empty line that
