@@ -1,6 +1,8 @@
 import { format } from 'node:util';
 import {
+  type ErrorLogStream,
   LEVEL_NUMBER,
+  type LogLevel,
   type Logger,
   type LoggerOptions,
   type LogTarget,
@@ -18,7 +20,17 @@ const ignore = (): void => {};
 
 export function createLineLogger(opts: LoggerOptions): LogTarget {
   const stream = openErrorLog(opts);
-  const threshold = LEVEL_NUMBER[opts.level];
+  return {
+    logger: lineLogger(stream, opts.level),
+    reopen: stream.reopen,
+    writeLine: lineWriter(stream),
+    flush: stream.flush,
+  };
+}
+
+/** A line logger writing to an error log already open (the master's, until it loads pino: logger.ts). */
+export function lineLogger(stream: ErrorLogStream, level: LogLevel): Logger {
+  const threshold = LEVEL_NUMBER[level];
 
   function make(bindings: Record<string, unknown>): Logger {
     // A level below the threshold is a function that does nothing: a debug call on a hot path costs no arguments array.
@@ -38,7 +50,7 @@ export function createLineLogger(opts: LoggerOptions): LogTarget {
     };
   }
 
-  return { logger: make({}), reopen: stream.reopen, writeLine: lineWriter(stream), flush: stream.flush };
+  return make({});
 }
 
 /** One log record as pino lays it out: level, time, pid, the bindings, the fields, then the message. */

@@ -1,10 +1,17 @@
 import { createRequire } from 'node:module';
-import { errorLogIsJson, type LoggerOptions, type LogTarget, lineWriter, openErrorLog } from './error-log.js';
+import {
+  type ErrorLogStream,
+  errorLogIsJson,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  type LogTarget,
+  lineWriter,
+  openErrorLog,
+} from './error-log.js';
+import { lineLogger } from './line-logger.js';
 
 export { gunicornLine, type Logger, type LoggerOptions, type LogLevel, type LogTarget } from './error-log.js';
-
-// require(), as for commander (cli/commander.ts): imported as an ES module it costs the master memory.
-const pino: typeof import('pino').default = createRequire(import.meta.url)('pino');
 
 const PINO_LEVEL = Object.freeze({ debug: 'debug', info: 'info', warning: 'warn', error: 'error', critical: 'fatal' });
 
@@ -26,19 +33,78 @@ export function settleLogFormats<
   return settings;
 }
 
+/** The master's error log; `usePino()` moves it from its first logger to pino. */
+export interface MasterLogTarget extends LogTarget {
+  usePino(): void;
+}
+
+type Pino = typeof import('pino').default;
+
+// require(), as for commander (cli/commander.ts): imported as an ES module it costs the master memory.
+const requirePino = (): Pino => createRequire(import.meta.url)('pino');
+
 /**
- * The master's error log: pino. Workers and app threads write the same lines with the line logger
- * (`line-logger.ts`), which spares each of them the memory pino's modules take.
+ * The master's error log: pino. It starts on the line logger (`line-logger.ts`), which writes the
+ * same records, and moves to pino once the arbiter calls `usePino()` (when its first worker is
+ * ready): loading pino's modules takes the master 15-25 ms, which would otherwise come before the
+ * first fork, on every start's way to its first answer. Loggers handed out before the move, and
+ * their children, follow it. Workers and app threads keep the line logger, which spares each of them
+ * the memory pino's modules take.
  */
-export function createLogger(opts: LoggerOptions): LogTarget {
+export function createLogger(opts: LoggerOptions, loadPino = requirePino): MasterLogTarget {
   const stream = openErrorLog(opts);
-  const logger = pino(
+  let current = lineLogger(stream, opts.level);
+  let onPino = false;
+  return {
+    logger: following(() => current),
+    usePino() {
+      if (onPino) return;
+      onPino = true;
+      current = pinoLogger(loadPino(), stream, opts.level);
+    },
+    reopen: stream.reopen,
+    writeLine: lineWriter(stream),
+    flush: stream.flush,
+  };
+}
+
+function pinoLogger(pino: Pino, stream: ErrorLogStream, level: LogLevel): Logger {
+  return pino(
     {
-      level: PINO_LEVEL[opts.level],
+      level: PINO_LEVEL[level],
       base: { pid: process.pid },
       formatters: { level: (_label, number) => ({ level: number }) },
     },
     stream,
   );
-  return { logger, reopen: stream.reopen, writeLine: lineWriter(stream), flush: stream.flush };
+}
+
+/** A logger that calls whichever logger `current()` returns at the time of each call. */
+function following(current: () => Logger): Logger {
+  type Level = Exclude<keyof Logger, 'child'>;
+  const to = (level: Level) =>
+    ((...args: unknown[]) => {
+      const logger = current();
+      (logger[level] as (...a: unknown[]) => void).apply(logger, args); // pino's methods need their logger as `this`
+    }) as Logger[Level];
+  return {
+    debug: to('debug'),
+    info: to('info'),
+    warn: to('warn'),
+    error: to('error'),
+    fatal: to('fatal'),
+    child(bindings) {
+      // The child of the logger current now, made again after a move.
+      let parent: Logger | null = null;
+      let child: Logger | null = null;
+      return following(() => {
+        const now = current();
+        if (now !== parent) {
+          parent = now;
+          child = now.child(bindings);
+        }
+        return child!;
+      });
+    },
+  };
 }

@@ -2,7 +2,7 @@ import type { ResolvedSettings } from '../config/resolve.js';
 import type { Settings } from '../config/settings/index.js';
 import { choices } from '../choices.js';
 import { ExitCode, describeError, exitCodeOf } from '../errors.js';
-import type { LogTarget } from '../log/logger.js';
+import type { LogTarget, MasterLogTarget } from '../log/logger.js';
 import type { WorkerMessage } from '../worker/ipc-messages.js';
 import { VERSION } from '../version.js';
 import { EventEmitter } from 'node:events';
@@ -135,7 +135,7 @@ export class Arbiter {
 
   constructor(
     private resolved: ResolvedSettings,
-    private readonly logTarget: LogTarget,
+    private readonly logTarget: LogTarget & Partial<Pick<MasterLogTarget, 'usePino'>>,
     private readonly options: ArbiterOptions = {},
   ) {
     this.numWorkers = resolved.settings.workers;
@@ -399,6 +399,8 @@ export class Arbiter {
         this.announcedReady = true;
         void this.hook('whenReady');
       }
+      // Off the way to the first answer: that worker is serving now (logger.ts).
+      this.logTarget.usePino?.();
     } else if (message.t === 'idle') {
       this.dispatcher?.workerIdle(w);
     } else if (message.t === 'serving') {

@@ -30,7 +30,7 @@ async function loadedBy(attr: string): Promise<{ esm: string[]; cjs: string[]; m
 }
 
 const matching = (list: string[], part: string) => list.filter((entry) => entry.includes(part));
-/** The chunk of the bundle (rolldown.config.js) that a lazily imported module starts, named after it. */
+/** The chunk of the bundle (bundle.js) that a lazily imported module starts, named after it. */
 const bundled = (module: string) => `/dist/bundle/worker/${module}.js`;
 
 describe('a worker loads only what its app uses', () => {

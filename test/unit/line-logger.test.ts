@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -40,11 +41,41 @@ describe('the line logger of workers and app threads', () => {
       return linesOf(readFileSync(file, 'utf8')).map(untimed);
     };
     const ours = written(createLineLogger, 'line.log');
-    const pinos = written(createLogger, 'pino.log');
+    const pinos = written((opts) => {
+      const target = createLogger(opts);
+      target.usePino();
+      return target;
+    }, 'pino.log');
     expect(ours).toHaveLength(7);
     expect(ours).toEqual(pinos);
     expect(ours.map((r) => Object.keys(r).join())).toEqual(pinos.map((r) => Object.keys(r).join()));
     expect(ours[2]).toMatchObject({ level: 40, thread: 3, msg: 'Thread 3 exited with code 1; replacing it' });
+  });
+
+  it("is the master's first logger, until it moves to pino; loggers made before the move follow it", () => {
+    const file = join(dir, 'moving.log');
+    const require = createRequire(import.meta.url);
+    let loads = 0;
+    const target = createLogger({ level: 'info', file, json: true }, () => {
+      loads++;
+      return require('pino');
+    });
+    const err = Object.assign(new TypeError('bad value'), { code: 'E_BAD' });
+    const early = target.logger.child({ worker: 1 });
+    logSome(target.logger, err);
+    early.info('before the move');
+    expect(loads).toBe(0);
+    target.usePino();
+    target.usePino();
+    expect(loads).toBe(1);
+    logSome(target.logger, err);
+    early.info('after the move');
+    target.flush();
+    const lines = linesOf(readFileSync(file, 'utf8')).map(untimed);
+    expect(lines).toHaveLength(16);
+    expect(lines.slice(8, 15)).toEqual(lines.slice(0, 7));
+    expect(lines[7]).toEqual({ ...lines[15], msg: 'before the move' });
+    expect(lines[15]).toMatchObject({ level: 30, worker: 1, msg: 'after the move' });
   });
 
   it('writes a record with a cycle in it instead of throwing', () => {
