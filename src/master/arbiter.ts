@@ -87,6 +87,8 @@ export class Arbiter {
   private oldMasterPid: number | null = null;
   private readonly server: ServerView;
   private announcedReady = false;
+  /** A worker said it is ready (startedServing). */
+  private serving = false;
   private readonly signalQueue: HandledSignal[] = [];
   private handlingSignals = false;
   /** Each worker's slot (src/master/backoff.ts): its replacement inherits the slot's crash strikes. */
@@ -204,7 +206,6 @@ export class Arbiter {
       onBlocked: (w) => this.murderUnresponsiveWorker(w),
     });
     this.manageWorkers();
-    optimizeFromNowOn();
     return this.finished;
   }
 
@@ -386,6 +387,16 @@ export class Arbiter {
     this.refillAfter(slot, delay);
   }
 
+  /**
+   * The first worker is ready: what the master put off so as to fork sooner comes now, off the way
+   * to the first answer. pino is loaded while TurboFan is still off (start-up-compiler.ts says why).
+   */
+  private startedServing(): void {
+    this.serving = true;
+    this.logTarget.usePino?.();
+    optimizeFromNowOn();
+  }
+
   private onWorkerMessage(w: WorkerProcess, message: WorkerMessage, handle: unknown): void {
     if (message.t === 'surplus') {
       if (handle instanceof Socket) this.balancer?.route(w, handle, message.listener, this.workers.values());
@@ -399,8 +410,7 @@ export class Arbiter {
         this.announcedReady = true;
         void this.hook('whenReady');
       }
-      // Off the way to the first answer: that worker is serving now (logger.ts).
-      this.logTarget.usePino?.();
+      if (!this.serving) this.startedServing();
     } else if (message.t === 'idle') {
       this.dispatcher?.workerIdle(w);
     } else if (message.t === 'serving') {
