@@ -60,7 +60,16 @@ export function createLogger(opts: LoggerOptions, loadPino = requirePino): Maste
     usePino() {
       if (onPino) return;
       onPino = true;
-      current = pinoLogger(loadPino(), stream, opts.level);
+      try {
+        current = pinoLogger(loadPino(), stream, opts.level);
+      } catch (err) {
+        // Called from the arbiter's message handler, with workers serving: a broken install must
+        // not end the master there. The line logger writes the same records.
+        current.warn(
+          { err },
+          'Cannot load pino; the master goes on logging without it. Reinstall the dependencies (npm ci).',
+        );
+      }
     },
     reopen: stream.reopen,
     writeLine: lineWriter(stream),

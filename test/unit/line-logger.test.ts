@@ -78,6 +78,27 @@ describe('the line logger of workers and app threads', () => {
     expect(lines[15]).toMatchObject({ level: 30, worker: 1, msg: 'after the move' });
   });
 
+  it('stays on the line logger, with a warning, when pino cannot be loaded', () => {
+    const file = join(dir, 'no-pino.log');
+    const target = createLogger({ level: 'info', file, json: true }, () => {
+      throw Object.assign(new Error("Cannot find module 'pino'"), { code: 'MODULE_NOT_FOUND' });
+    });
+    const early = target.logger.child({ worker: 1 });
+    expect(() => target.usePino()).not.toThrow();
+    target.logger.info('still logging');
+    early.info('and the child too');
+    target.flush();
+    const lines = linesOf(readFileSync(file, 'utf8')).map(untimed);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({
+      level: 40,
+      msg: expect.stringContaining('Cannot load pino'),
+      err: { code: 'MODULE_NOT_FOUND' },
+    });
+    expect(lines[1]).toMatchObject({ level: 30, msg: 'still logging' });
+    expect(lines[2]).toMatchObject({ level: 30, worker: 1, msg: 'and the child too' });
+  });
+
   it('writes a record with a cycle in it instead of throwing', () => {
     const file = join(dir, 'cycle.log');
     const target = createLineLogger({ level: 'debug', file, json: true });
