@@ -5,7 +5,7 @@ import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
 import { isCatchable } from './app-values.js';
 import { HeadWatch, noRead } from './node-head-watch.js';
-import { writtenHead } from './node-internals.js';
+import { bytesWritten, writtenHead } from './node-internals.js';
 import type { FinishedExchange, ProtocolServer } from './protocol-server.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
@@ -371,16 +371,21 @@ interface ExchangeResponse {
 }
 
 export class NodeExchange implements FinishedExchange {
-  readonly startedAt = performance.now();
+  // Assigned in the constructor, not as class fields: one made per request, and field initializers
+  // cost a call of their own.
+  readonly startedAt: number;
   private readonly writtenBefore: number;
+  private readonly req: ExchangeRequest;
+  private readonly res: ExchangeResponse;
+  /** The HTTP/1 connection it came on, where gserve keeps one. */
+  readonly conn: NodeConnection | undefined;
 
-  constructor(
-    private readonly req: ExchangeRequest,
-    private readonly res: ExchangeResponse,
-    /** The HTTP/1 connection it came on, where gserve keeps one. */
-    readonly conn?: NodeConnection,
-  ) {
-    this.writtenBefore = req.socket.bytesWritten;
+  constructor(req: ExchangeRequest, res: ExchangeResponse, conn?: NodeConnection) {
+    this.startedAt = performance.now();
+    this.req = req;
+    this.res = res;
+    this.conn = conn;
+    this.writtenBefore = bytesWritten(req.socket);
   }
 
   get method(): string {
@@ -404,7 +409,7 @@ export class NodeExchange implements FinishedExchange {
     if (length !== undefined) return Number(length);
     const head = writtenHead(this.res);
     const bytes =
-      this.req.socket.bytesWritten -
+      bytesWritten(this.req.socket) -
       this.writtenBefore -
       (typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0);
     // An HTTP/2 stream shares its socket, whose counters say nothing of one stream: unknown, so 0.

@@ -3,6 +3,7 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { FinishedExchange, ProtocolServer } from '../http/protocol-server.js';
 import type { AccessLog } from '../log/access.js';
 import type { WorkerMessage } from './ipc-messages.js';
+import { bytesWritten } from '../http/node-internals.js';
 import { residentMemory } from './rss.js';
 
 /**
@@ -103,7 +104,7 @@ export class WorkerStats {
     this.buckets[b]!++;
     const socket = x.socket;
     const read = socket.bytesRead;
-    const written = socket.bytesWritten;
+    const written = bytesWritten(socket);
     if (typeof read === 'number' && typeof written === 'number') this.countBytes(socket, read, written);
     this.accessLog?.write(x);
   }

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -152,6 +153,36 @@ describe('access log', () => {
     expect(Date.parse(one.time)).not.toBeNaN();
     expect(two).toMatchObject({ path: '/missing', status: 404, pid: worker });
     expect(two.requestId).toMatch(new RegExp(`^${worker}-\\d+$`));
+  });
+
+  it('counts the body bytes of each response on a keep-alive connection, chunked ones included', async () => {
+    // Without a Content-Length, a response's size is what went on the wire after its head: the
+    // socket's write count at its end minus the count at its start, which the one before it moved.
+    const dir = tempDir();
+    const appFile = join(dir, 'chunked.js');
+    writeFileSync(appFile, "export function app(req, res) { res.write('abc'); res.end('defg'); }\n");
+    const g = await startGserve(['--access-logfile', '-', '--access-log-json', appFile + ':app']);
+    const socket = connect(g.port, '127.0.0.1');
+    socket.on('error', () => {});
+    let wire = '';
+    socket.setEncoding('latin1').on('data', (c: string) => (wire += c));
+    const request = 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n';
+    const answers = () => wire.split(/HTTP\/1\.1 200/).length - 1;
+    socket.write(request);
+    await pollUntil(() => answers() === 1 && wire.endsWith('0\r\n\r\n'), 'the first answer');
+    socket.write(request);
+    await pollUntil(() => answers() === 2 && wire.endsWith('0\r\n\r\n'), 'the second answer');
+    socket.destroy();
+    // Each answer's chunked body as sent (node frames `abc` and `defg` as one chunk or two, by version).
+    const bodies = wire.split(/(?=HTTP\/1\.1 200)/).map((answer) => answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    expect(bodies).toHaveLength(2);
+    for (const body of bodies) {
+      expect(body).toMatch(/^(?:[0-9a-f]+\r\n[a-g]+\r\n)+0\r\n\r\n$/);
+      expect(body.replace(/[0-9a-f]+\r\n([a-g]*)\r\n/g, '$1')).toBe('abcdefg');
+    }
+    await g.until(() => linesOf(g.stdout).length >= 2, 'two access lines');
+    const bytes = linesOf(g.stdout).map((l) => JSON.parse(l).bytes);
+    expect(bytes).toEqual(bodies.map((body) => body.length));
   });
 
   it('USR1 reopens the access log and the error log after they are renamed', async () => {
