@@ -208,9 +208,18 @@ export function absoluteTarget(target: string): AbsoluteTarget | null {
 /** A CONNECT request: gserve serves origin requests and is not a tunnel or a forward proxy. */
 export const connectNotServed = () => badRequest('CONNECT is for proxies; this server is not one');
 
+/**
+ * The last Host value found sound: a connection (and most clients) sends the same one with every
+ * request. The answer depends on the string alone, so a match skips the expression and nothing else.
+ */
+let soundHost = '';
+
 function checkHostValue(value: string): boolean {
+  if (value === soundHost) return true;
   const m = HOST.exec(value);
-  return m !== null && (m[1] === undefined || m[1] === '' || Number(m[1]) <= 65535);
+  const sound = m !== null && (m[1] === undefined || m[1] === '' || Number(m[1]) <= 65535);
+  if (sound) soundHost = value;
+  return sound;
 }
 
 /** One header (or trailer) field line. */

@@ -70,6 +70,19 @@ describe('header checks', () => {
     ).toMatch(/^413 .*--limit-request-body/);
   });
 
+  it('judges each Host value by itself, whatever came before it (the last sound one is remembered)', () => {
+    const host = (value: string) => refusal(() => checkHead('1.1', ['Host', value], L));
+    for (let round = 0; round < 2; round++) {
+      expect(host('example.com:8080')).toBe('accepted');
+      expect(host('example.com:8080')).toBe('accepted');
+      expect(host('example.com:99999')).toBe('400 an invalid Host header');
+      expect(host('exa mple.com')).toBe('400 an invalid Host header');
+      expect(host('example.com:8080')).toBe('accepted');
+      expect(host('example.com:8080 ')).toBe('400 an invalid Host header');
+      expect(host('')).toBe('accepted');
+    }
+  });
+
   it('reads chunk sizes strictly', () => {
     expect(checkChunkLine('1F')).toBe(31);
     expect(checkChunkLine('5;name=value;flag;q="a \\"b\\""')).toBe(5);
