@@ -1,6 +1,14 @@
 import type { HttpLimits } from './limits.js';
 import { Rejection, badRequest } from './reject.js';
-import { checkFieldCount, checkFieldLine, checkHead, checkRequestLine, METHODS, type BodyFraming } from './validate.js';
+import {
+  checkFieldCount,
+  checkFieldLine,
+  checkHead,
+  checkRequestLine,
+  isLastSoundHost,
+  METHODS,
+  type BodyFraming,
+} from './validate.js';
 
 /**
  * The checks the node:http path runs on a head llhttp has already parsed, before the app sees it:
@@ -50,7 +58,6 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
       }
     }
     const framing = plainHead(raw) ? PLAIN : checkHead(`${major}.${minor}`, raw, limits);
-    if (framing !== PLAIN) rememberHost(raw);
     // RFC 9112 §6.1: a Transfer-Encoding in an HTTP/1.0 message means its framing is faulty (an
     // HTTP/1.0 peer cannot have meant chunked); what follows it cannot be trusted.
     if (framing.chunked && minor === 0)
@@ -64,22 +71,17 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
 
 const PLAIN: BodyFraming = Object.freeze({ contentLength: null, chunked: false, connection: '', upgrade: false });
 /**
- * A one-entry cache: the last Host value checkHead() passed, since most connections repeat it on
- * every request. A miss costs only the full check, so it holds no state that changes an answer.
- */
-let knownHost = '';
-
-/**
- * A head with one Host equal to the last one checked, and no field that frames a body or expects
- * anything: checkHead() would pass it with no body, so its regular expressions are skipped. Any
- * other head goes through checkHead().
+ * A head with one Host equal to the last one found sound (validate.ts remembers it: most connections
+ * repeat it on every request), and no field that frames a body or expects anything: checkHead()
+ * would pass it with no body, so its regular expressions are skipped. Any other head goes through
+ * checkHead(); a miss costs only that.
  */
 function plainHead(raw: string[]): boolean {
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.length === 4 && name.toLowerCase() === 'host') {
-      if (++hosts > 1 || raw[i + 1] !== knownHost) return false;
+      if (++hosts > 1 || !isLastSoundHost(raw[i + 1]!)) return false;
     } else if (
       (name.length === 6 || name.length === 14 || name.length === 17) &&
       /^(?:expect|content-length|transfer-encoding)$/i.test(name)
@@ -87,12 +89,6 @@ function plainHead(raw: string[]): boolean {
       return false;
   }
   return hosts === 1;
-}
-
-/** Remembers a Host value checkHead() accepted (an HTTP/1.1 head, so Host was checked). */
-function rememberHost(raw: string[]): void {
-  for (let i = 0; i < raw.length; i += 2)
-    if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') knownHost = raw[i + 1]!;
 }
 
 /** A CONNECT whose head is sound: gserve serves resources, it does not open tunnels. */

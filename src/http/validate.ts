@@ -214,6 +214,9 @@ export const connectNotServed = () => badRequest('CONNECT is for proxies; this s
  */
 let soundHost = '';
 
+/** Whether `value` is the Host value last found sound (so any check of it would pass). */
+export const isLastSoundHost = (value: string): boolean => value === soundHost;
+
 function checkHostValue(value: string): boolean {
   if (value === soundHost) return true;
   const m = HOST.exec(value);

@@ -190,6 +190,26 @@ describe('checkParsedHead', () => {
     ).toMatchObject({ contentLength: 5, chunked: false });
   });
 
+  it('judges each Host by itself, whatever the heads before it (the last sound one skips the full check)', () => {
+    const status = (host: string, rawHeaders = ['Host', host]) => {
+      const r = checkParsedHead(head({ rawHeaders }), DEFAULT_LIMITS);
+      return r instanceof Rejection ? r.status : 'passed';
+    };
+    for (let round = 0; round < 2; round++) {
+      expect(status('good.example:8080')).toBe('passed');
+      expect(status('good.example:8080')).toBe('passed');
+      expect(status('bad host')).toBe(400);
+      expect(status('good.example:99999')).toBe(400);
+      expect(status('good.example:8080')).toBe('passed');
+      // The remembered value in a second Host field, or beside a framing field, still gets the full check.
+      expect(status('', ['Host', 'good.example:8080', 'Host', 'good.example:8080'])).toBe(400);
+      expect(status('', ['Host', 'good.example:8080', 'Expect', 'magic'])).toBe(417);
+    }
+    // An absolute-form target's sound authority is remembered too; a bad Host after it is still refused.
+    expect(checkParsedHead(head({ url: 'http://other.example/x' }), DEFAULT_LIMITS)).not.toBeInstanceOf(Rejection);
+    expect(status('other.example/')).toBe(400);
+  });
+
   it.each([
     ['HTTP/2.0', head({ httpVersionMajor: 2, httpVersionMinor: 0 }), 400],
     ['HTTP/0.9', head({ httpVersionMajor: 0, httpVersionMinor: 9 }), 400],
