@@ -100,6 +100,13 @@ export function openErrorLog(opts: LoggerOptions): ErrorLogStream {
   };
 }
 
-/** A JSON line made elsewhere, written the way this log writes its own. */
-export const lineWriter = (stream: ErrorLogStream) => (json: string) =>
-  stream.write(json.endsWith('\n') ? json : json + '\n');
+/** The error log open on `stream`, written by `logger`. */
+export function logTargetOn(stream: ErrorLogStream, logger: Logger): LogTarget {
+  return {
+    logger,
+    reopen: stream.reopen,
+    // A JSON line made elsewhere, written the way this log writes its own.
+    writeLine: (json) => stream.write(json.endsWith('\n') ? json : json + '\n'),
+    flush: stream.flush,
+  };
+}

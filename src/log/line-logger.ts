@@ -6,7 +6,7 @@ import {
   type Logger,
   type LoggerOptions,
   type LogTarget,
-  lineWriter,
+  logTargetOn,
   openErrorLog,
 } from './error-log.js';
 
@@ -20,12 +20,7 @@ const ignore = (): void => {};
 
 export function createLineLogger(opts: LoggerOptions): LogTarget {
   const stream = openErrorLog(opts);
-  return {
-    logger: lineLogger(stream, opts.level),
-    reopen: stream.reopen,
-    writeLine: lineWriter(stream),
-    flush: stream.flush,
-  };
+  return logTargetOn(stream, lineLogger(stream, opts.level));
 }
 
 /** A line logger writing to an error log already open (the master's, until it loads pino: logger.ts). */

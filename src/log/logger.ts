@@ -6,7 +6,7 @@ import {
   type LoggerOptions,
   type LogLevel,
   type LogTarget,
-  lineWriter,
+  logTargetOn,
   openErrorLog,
 } from './error-log.js';
 import { lineLogger } from './line-logger.js';
@@ -56,7 +56,10 @@ export function createLogger(opts: LoggerOptions, loadPino = requirePino): Maste
   let current = lineLogger(stream, opts.level);
   let onPino = false;
   return {
-    logger: following(() => current),
+    ...logTargetOn(
+      stream,
+      following(() => current),
+    ),
     usePino() {
       if (onPino) return;
       onPino = true;
@@ -71,9 +74,6 @@ export function createLogger(opts: LoggerOptions, loadPino = requirePino): Maste
         );
       }
     },
-    reopen: stream.reopen,
-    writeLine: lineWriter(stream),
-    flush: stream.flush,
   };
 }
 
