@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { GserveError } from '../errors.js';
 import { errnoCode } from './guards.js';
 import './node-internals.js';
@@ -93,4 +93,24 @@ export function dropPrivileges(owner: Owner): void {
   else process.setgroups!([owner.gid]);
   process.setgid!(owner.gid);
   process.setuid!(owner.uid);
+}
+
+/**
+ * After the switch, the folders the worker still loads code from (gserve's own, the app's) must be
+ * readable by the new user. Node would otherwise report each file there as missing ("Cannot find
+ * module"), though it is there and only out of that user's reach (a checkout under /root, a 0700
+ * temporary folder).
+ */
+export function checkStillReadable(owner: Owner, folders: readonly string[]): void {
+  for (const folder of folders) {
+    try {
+      accessSync(folder, constants.R_OK | constants.X_OK);
+    } catch (err) {
+      throw new PrivilegeError(
+        `the worker now runs as uid ${owner.uid} and cannot read ${folder} (${errnoCode(err) ?? String(err)}). ` +
+          'Make that folder, and every folder above it, readable and searchable by that user (chmod o+rx), ' +
+          'or install gserve and the app where that user can read them.',
+      );
+    }
+  }
 }

@@ -1,5 +1,6 @@
+import { fileURLToPath } from 'node:url';
 import { AppShutdown } from './app-shutdown.js';
-import { dropPrivileges, resolveOwner } from './privileges.js';
+import { checkStillReadable, dropPrivileges, resolveOwner } from './privileges.js';
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
 import { startLifespan, type Lifespan } from '../interfaces/lifespan.js';
@@ -180,6 +181,7 @@ async function bootWorker(
     if (owner) {
       dropPrivileges(owner);
       log.debug('Worker %d runs with uid %d, gid %d', process.pid, owner.uid, owner.gid);
+      checkStillReadable(owner, [fileURLToPath(new URL('.', import.meta.url)), boot.cwd]);
     }
   } catch (err) {
     return fatal({

@@ -1,9 +1,10 @@
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { startGserve, tempDir } from '../helpers/gserve.js';
+import { ROOT, startGserve, tempDir } from '../helpers/gserve.js';
+import { skipping } from '../helpers/needs.js';
 import { get } from '../helpers/http.js';
 
 // --user/--group (Gunicorn's -u/-g): the master binds and stays root; each worker drops first.
@@ -32,6 +33,20 @@ function worldReadableApp(): string {
   return file;
 }
 
+/**
+ * Why workers running as nobody cannot load gserve from this checkout (a folder above it that
+ * others cannot search, such as a 0700 temporary folder), or null when they can.
+ */
+function checkoutOutOfReach(): string | null {
+  for (let dir = ROOT; ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0)
+      return skipping(`nobody cannot search ${dir}, above this checkout: clone it where others can (chmod o+x)`);
+    if (dirname(dir) === dir) return null;
+  }
+}
+/** Serving as nobody needs the checkout within nobody's reach; the refusal without root does not. */
+const servingAsNobodyImpossible = root && checkoutOutOfReach() !== null;
+
 /** A free port below 1024: only root may bind it, so a worker under nobody serving it got it from the master. */
 async function freePrivilegedPort(): Promise<number> {
   for (let port = 1023; port > 800; port--) {
@@ -53,33 +68,56 @@ async function expectRootNeeded(): Promise<void> {
 }
 
 describe('--user and --group', () => {
-  it('workers run as nobody on a privileged port the root master bound; the master stays root', async () => {
-    if (!root) return expectRootNeeded();
-    const port = await freePrivilegedPort();
-    const g = await startGserve(['-b', `127.0.0.1:${port}`, '--user', 'nobody', '-w', '2', worldReadableApp()]);
-    const answer = JSON.parse((await get(`http://127.0.0.1:${port}/`)).body);
-    expect(answer).toMatchObject({ uid: nobody.uid, gid: nobody.gid, groups: [nobody.gid] });
-    for (const pid of g.workerPids) {
-      const w = ids(pid);
-      expect(w.uid).toEqual([nobody.uid, nobody.uid, nobody.uid, nobody.uid]);
-      expect(w.gid).toEqual([nobody.gid, nobody.gid, nobody.gid, nobody.gid]);
-      expect(w.groups).toEqual([nobody.gid]); // root's supplementary groups are gone
-    }
-    expect(ids(g.pid).uid).toEqual([0, 0, 0, 0]);
-    // Replaced workers drop too (HUP starts new ones).
-    g.signal('SIGHUP');
-    await g.waitForLog(/^Reloaded: generation 1 is serving/);
-    const booted = g.lines
-      .filter((l) => /^Booting worker with pid/.test(l.msg))
-      .map((l) => Number(/(\d+)$/.exec(l.msg)![1]));
-    expect(booted).toHaveLength(4);
-    expect(ids(booted[3]!).uid[0]).toBe(nobody.uid);
-  }, 120_000); // boots four workers
+  it.skipIf(servingAsNobodyImpossible)(
+    'workers run as nobody on a privileged port the root master bound; the master stays root',
+    async () => {
+      if (!root) return expectRootNeeded();
+      const port = await freePrivilegedPort();
+      const g = await startGserve(['-b', `127.0.0.1:${port}`, '--user', 'nobody', '-w', '2', worldReadableApp()]);
+      const answer = JSON.parse((await get(`http://127.0.0.1:${port}/`)).body);
+      expect(answer).toMatchObject({ uid: nobody.uid, gid: nobody.gid, groups: [nobody.gid] });
+      for (const pid of g.workerPids) {
+        const w = ids(pid);
+        expect(w.uid).toEqual([nobody.uid, nobody.uid, nobody.uid, nobody.uid]);
+        expect(w.gid).toEqual([nobody.gid, nobody.gid, nobody.gid, nobody.gid]);
+        expect(w.groups).toEqual([nobody.gid]); // root's supplementary groups are gone
+      }
+      expect(ids(g.pid).uid).toEqual([0, 0, 0, 0]);
+      // Replaced workers drop too (HUP starts new ones).
+      g.signal('SIGHUP');
+      await g.waitForLog(/^Reloaded: generation 1 is serving/);
+      const booted = g.lines
+        .filter((l) => /^Booting worker with pid/.test(l.msg))
+        .map((l) => Number(/(\d+)$/.exec(l.msg)![1]));
+      expect(booted).toHaveLength(4);
+      expect(ids(booted[3]!).uid[0]).toBe(nobody.uid);
+    },
+    120_000,
+  ); // boots four workers
 
-  it('--group picks the group: nobody with group 0 by number', async () => {
+  it.skipIf(servingAsNobodyImpossible)('--group picks the group: nobody with group 0 by number', async () => {
     if (!root) return expectRootNeeded();
     const g = await startGserve(['-u', 'nobody', '-g', '0', worldReadableApp()]);
     expect(JSON.parse((await get(g.url)).body)).toMatchObject({ uid: nobody.uid, gid: 0 });
+  });
+
+  it('a worker that cannot read its folders as --user says which folder and how to fix it, not "Cannot find module"', async () => {
+    if (!root) return expectRootNeeded();
+    // tempDir() is 0700 and root's: nobody cannot even look inside it.
+    const dir = tempDir();
+    const app = join(dir, 'app.mjs');
+    writeFileSync(app, 'export const app = (req, res) => res.end("unreachable");\n');
+    const r = await runCli(['--user', 'nobody', '-b', '127.0.0.1:0', app], {
+      cwd: dir,
+      env: { XDG_RUNTIME_DIR: dir },
+    });
+    expect(r.killed).toBe(false);
+    expect(r.code).toBe(3);
+    // The app's folder, or gserve's own where the checkout itself is out of nobody's reach.
+    const folder = new RegExp(`cannot read (${dir}|\\S+/dist/\\S*) \\(EACCES\\)`);
+    expect(r.stderr).toMatch(folder);
+    expect(r.stderr).toMatch(/chmod o\+rx.*\[GSERVE_E_PRIVILEGES\]\n$/);
+    expect(r.stderr).not.toMatch(/Cannot find module/);
   });
 
   it.each([
