@@ -14,7 +14,7 @@ import { loadHostedApp } from './hosted.js';
 import type { MasterMessage, WorkerBoot, WorkerMessage } from './ipc-messages.js';
 import { Recycler } from './recycle.js';
 import type { WorkerClass } from './types.js';
-import type { ProtocolServer } from '../http/protocol-server.js';
+import type { FinishedExchange, ProtocolServer } from '../http/protocol-server.js';
 import { startOrphanWatchdog } from './watchdog.js';
 import { installCrashLog } from './crash-log.js';
 import { startHeartbeat } from '../supervision/heartbeat.js';
@@ -196,13 +196,18 @@ async function bootWorker(
     boot,
     log,
     runtime,
-    // Without a postRequest hook, a response costs the recycler's count alone (no argument arrays).
+    // The one 'response' listener of every protocol server: an event with one listener is called
+    // without copying the listener list. Without a postRequest hook, it makes no argument arrays.
     onResponse: h.has('postRequest')
       ? (...reqRes: unknown[]) => {
           recycler.onResponse();
+          stats.finished(reqRes[2] as FinishedExchange | undefined);
           h.run('postRequest', h.worker, ...reqRes);
         }
-      : () => recycler.onResponse(),
+      : (_req: unknown, _res: unknown, exchange?: unknown) => {
+          recycler.onResponse();
+          stats.finished(exchange as FinishedExchange | undefined);
+        },
     onRequest: h.has('preRequest')
       ? (...reqRes: unknown[]) => void h.run('preRequest', h.worker, ...reqRes)
       : undefined,

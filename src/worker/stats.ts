@@ -8,7 +8,8 @@ import { residentMemory } from './rss.js';
 
 /**
  * The worker's counters for `gserve status` and the metrics. A response costs a few array
- * increments; the totals go to the master over IPC once a second, not per request.
+ * increments and a note of its socket; the sockets' byte counters are read, and the totals go to
+ * the master over IPC, once a second, not per request.
  */
 
 export const METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'other'];
@@ -19,6 +20,13 @@ export const DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.
 export const REPORT_INTERVAL_MS = 1000;
 /** The delay histogram samples with a timer this often (ms); it records whole intervals, so this is subtracted. */
 const LOOP_RESOLUTION_MS = 10;
+
+/**
+ * The most sockets kept for the next count of bytes. Past it they are counted at once: clients
+ * that reconnect for each request (`Connection: close`) would otherwise keep a second's worth of
+ * closed sockets alive, thousands of them, for the garbage collector to carry.
+ */
+const MAX_UNCOUNTED_SOCKETS = 64;
 
 const METHOD_INDEX: Record<string, number> = Object.fromEntries(METHODS.slice(0, -1).map((m, i) => [m, i]));
 
@@ -53,8 +61,10 @@ export class WorkerStats {
   private bytesOut = 0;
   private tlsHandshakeErrors = 0;
   private tlsHandshakeTimeouts = 0;
-  /** Socket byte counters at the previous response on that socket. */
+  /** Socket byte counters when they were last counted. */
   private readonly seen = new WeakMap<Socket, { read: number; written: number }>();
+  /** Sockets that finished a response since the bytes were last counted. */
+  private readonly touched = new Set<Socket>();
   private readonly protocols: ProtocolServer[] = [];
   private readonly loop: IntervalHistogram;
   private timer: NodeJS.Timeout | null = null;
@@ -71,27 +81,26 @@ export class WorkerStats {
     if (counting) this.loop.enable();
   }
 
-  /** Counts every response of this protocol server (and logs it, when there is an access log). */
+  /**
+   * Counts this protocol server's in-flight requests and failed TLS handshakes. Its responses come
+   * through finished(), which the worker calls from its one 'response' listener.
+   */
   observe(protocol: ProtocolServer): void {
     this.protocols.push(protocol);
     protocol.on('tls-handshake-failed', (kind: 'timeout' | 'error') => {
       if (kind === 'timeout') this.tlsHandshakeTimeouts++;
       else this.tlsHandshakeErrors++;
     });
-    if (!this.counting) {
-      if (this.accessLog)
-        protocol.on(
-          'response',
-          (_req: unknown, _res: unknown, x: FinishedExchange | undefined) => x && this.accessLog!.write(x),
-        );
-      return;
-    }
-    protocol.on('response', (_req: unknown, _res: unknown, x: FinishedExchange | undefined) => {
-      if (x) this.record(x);
-    });
   }
 
-  record(x: FinishedExchange): void {
+  /** A response is over: count it (when anyone reads the counters) and log it (when there is an access log). */
+  finished(x: FinishedExchange | undefined): void {
+    if (!x) return;
+    if (this.counting) this.record(x);
+    else this.accessLog?.write(x);
+  }
+
+  private record(x: FinishedExchange): void {
     const now = performance.now();
     this.served++;
     const method = METHOD_INDEX[x.method] ?? METHODS.length - 1;
@@ -102,15 +111,21 @@ export class WorkerStats {
     let b = 0;
     while (b < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[b]!) b++;
     this.buckets[b]!++;
-    const socket = x.socket;
-    const read = socket.bytesRead;
-    const written = bytesWritten(socket);
-    if (typeof read === 'number' && typeof written === 'number') this.countBytes(socket, read, written);
+    if (this.touched.add(x.socket).size >= MAX_UNCOUNTED_SOCKETS) this.countBytes();
     this.accessLog?.write(x);
   }
 
-  /** Bytes on the wire since this socket's previous response (heads and bodies, both ways). */
-  private countBytes(socket: Socket, read: number, written: number): void {
+  /** Bytes on the wire, both ways, since they were last counted on the sockets that served responses. */
+  private countBytes(): void {
+    for (const socket of this.touched) {
+      const read = socket.bytesRead;
+      const written = bytesWritten(socket);
+      if (typeof read === 'number' && typeof written === 'number') this.countSocket(socket, read, written);
+    }
+    this.touched.clear();
+  }
+
+  private countSocket(socket: Socket, read: number, written: number): void {
     const before = this.seen.get(socket);
     this.bytesIn += read - (before?.read ?? 0);
     this.bytesOut += written - (before?.written ?? 0);
@@ -134,6 +149,7 @@ export class WorkerStats {
       max: seconds(this.loop.max),
     };
     this.loop.reset();
+    this.countBytes();
     return {
       t: 'stats',
       served: this.served,

@@ -11,13 +11,14 @@ export interface WorkerContext {
   /** The worker's shared state: health check, trusted proxies, Unix listener paths, WebSocket hub. */
   runtime: WorkerRuntime;
   /**
-   * Called after every finished response (max-requests counting, postRequest hook), with the
-   * protocol's (req, res); it is the 'response' listener itself, so it is called without `this`.
+   * Called after every finished response (max-requests counting, the counters and access log, the
+   * postRequest hook), with the protocol's (req, res, exchange); it is the 'response' listener
+   * itself, so it is called without `this`.
    */
   readonly onResponse: (...reqRes: unknown[]) => void;
   /** Called before the app gets a request (preRequest hook), with the protocol's (req, res). */
   onRequest?(...reqRes: unknown[]): void;
-  /** Called with each protocol server the class creates, so the access log and metrics see its responses. */
+  /** Called with each protocol server the class creates, so the metrics see its in-flight requests. */
   observe?(protocol: ProtocolServer): void;
 }
 
