@@ -22,9 +22,10 @@ export const REPORT_INTERVAL_MS = 1000;
 const LOOP_RESOLUTION_MS = 10;
 
 /**
- * The most sockets kept for the next count of bytes. Past it they are counted at once: clients
- * that reconnect for each request (`Connection: close`) would otherwise keep a second's worth of
- * closed sockets alive, thousands of them, for the garbage collector to carry.
+ * How many sockets may wait for the next count of bytes; when that many wait, they are counted at
+ * once, not at the next report. Clients that reconnect for each request (`Connection: close`)
+ * would otherwise keep a second's worth of closed sockets alive, thousands of them, for the
+ * garbage collector to carry.
  */
 const MAX_UNCOUNTED_SOCKETS = 64;
 
