@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
@@ -20,6 +20,12 @@ export interface NodeServerOptions {
    * measuring what the hardening costs: GSERVE_BENCH_UNHARDENED=1 (bench/, hello-keepalive).
    */
   hardened?: boolean;
+  /**
+   * Whether finished exchanges must tell the body bytes of a response without a Content-Length
+   * (the access log's `B`): then each response notes its socket's byte count as it begins, a call
+   * into node's C++ per request that nothing else needs.
+   */
+  bodyBytes?: boolean;
 }
 
 /** The environment switch behind NodeServerOptions.hardened, read by the worker (worker/hosted.ts). */
@@ -27,9 +33,28 @@ export const UNHARDENED_ENV = 'GSERVE_BENCH_UNHARDENED';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-/** A response being served keeps its exchange (for the access log and the counters) under gserve's own key. */
-const kExchange = Symbol('gserve.exchange');
-type ServedResponse = ServerResponse & { [kExchange]?: NodeExchange };
+/**
+ * node:http's response, made by node:http itself (createServer's `ServerResponse` option) with what
+ * the access log and the counters need of it as fields of its own: set as node:http makes it, they
+ * cost no property added later (a new shape for every response node:http's code then handles), nor
+ * an object of their own per request.
+ */
+class ServedResponse extends ServerResponse {
+  /** `performance.now()` when node:http parsed the head. */
+  readonly startedAt: number;
+  /** The socket's byte count before this response, for the body bytes of one without a length; NaN when not asked for. */
+  writtenBefore: number;
+  /** The HTTP/1 connection it came on, where gserve keeps one. */
+  conn: NodeConnection | undefined;
+
+  constructor(req: IncomingMessage, options?: object) {
+    // node:http passes options (the socket's highWaterMark, ...) that @types/node does not declare.
+    super(...([req, options] as unknown as [IncomingMessage]));
+    this.startedAt = performance.now();
+    this.writtenBefore = Number.NaN;
+    this.conn = undefined;
+  }
+}
 
 /** What gserve keeps about one connection on the node:http path. */
 class NodeConnection {
@@ -68,7 +93,7 @@ class NodeConnection {
  */
 export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   /** The node:http server; the gateway layer listens to its 'upgrade' event for WebSocket. */
-  readonly server;
+  readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Set<ServerResponse>();
   private readonly connections = new WeakMap<Socket, NodeConnection>();
@@ -95,6 +120,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       // Host is checked with the engine's rules and answer (node-checks.ts).
       requireHostHeader: false,
       maxHeaderSize: headBound(limits),
+      ServerResponse: ServedResponse as unknown as typeof ServerResponse,
     });
     this.server.keepAliveTimeout = options.keepAliveTimeout;
     this.server.maxHeadersCount = 0; // no silent truncation; the checks count fields
@@ -165,10 +191,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
    */
   private readonly responseEnded = ((server: NodeProtocolServer) =>
     function (this: ServedResponse) {
-      const exchange = this[kExchange]!;
       server.active.delete(this);
-      if (exchange.conn) server.responseClosed(exchange.conn);
-      server.emit('response', this.req, this, exchange);
+      if (this.conn) server.responseClosed(this.conn);
+      const req = this.req;
+      server.emit('response', req, this, new NodeExchange(req, this, this.startedAt, this.writtenBefore));
     })(this);
 
   /** node:http finished a response on this connection: a refusal queued behind it may go out. */
@@ -179,7 +205,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, conn?: NodeConnection): void {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
-    (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn);
+    (res as ServedResponse).conn = conn;
+    if (this.options.bodyBytes) (res as ServedResponse).writtenBefore = bytesWritten(req.socket);
     this.emit('request', req, res);
     res.on('close', this.responseEnded);
     if (expectsContinue) res.writeContinue();
@@ -377,15 +404,12 @@ export class NodeExchange implements FinishedExchange {
   private readonly writtenBefore: number;
   private readonly req: ExchangeRequest;
   private readonly res: ExchangeResponse;
-  /** The HTTP/1 connection it came on, where gserve keeps one. */
-  readonly conn: NodeConnection | undefined;
 
-  constructor(req: ExchangeRequest, res: ExchangeResponse, conn?: NodeConnection) {
-    this.startedAt = performance.now();
+  constructor(req: ExchangeRequest, res: ExchangeResponse, startedAt: number, writtenBefore: number) {
+    this.startedAt = startedAt;
     this.req = req;
     this.res = res;
-    this.conn = conn;
-    this.writtenBefore = bytesWritten(req.socket);
+    this.writtenBefore = writtenBefore;
   }
 
   get method(): string {

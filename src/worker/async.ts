@@ -21,7 +21,14 @@ export function protocolOptions(
   scheme: 'http' | 'https',
   runtime: WorkerRuntime,
 ): ProtocolOptions {
-  return { keepAliveTimeout: settings.keepAlive * 1000, limits: httpLimits(settings), scheme, log, runtime };
+  return {
+    keepAliveTimeout: settings.keepAlive * 1000,
+    limits: httpLimits(settings),
+    scheme,
+    log,
+    runtime,
+    bodyBytes: Boolean(settings.accessLogfile),
+  };
 }
 
 /** Makes the HTTP implementation for one listener (by its index in boot.listeners). */

@@ -18,6 +18,8 @@ export interface ProtocolOptions {
   scheme: 'http' | 'https';
   log: Logger;
   runtime: WorkerRuntime;
+  /** An access log is written: exchanges must tell their body bytes (NodeServerOptions.bodyBytes). */
+  bodyBytes?: boolean;
 }
 
 /** Loads the app named by the APP spec and tells which interface it speaks. */
@@ -82,6 +84,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
       onError: (err, req: IncomingMessage) =>
         opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
       hardened,
+      bodyBytes: opts.bodyBytes,
     });
     attachNodeUpgrade(runtime, server.server, app, reportError);
     closeWebSocketsOnDrain(runtime, server);

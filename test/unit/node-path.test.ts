@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, type HttpLimits } from '../../src/http/limits.js';
 import { checkParsedHead } from '../../src/http/node-checks.js';
 import { NodeProtocolServer } from '../../src/http/node-server.js';
+import type { FinishedExchange } from '../../src/http/protocol-server.js';
 import { Rejection } from '../../src/http/reject.js';
 
 import { parseResponses, sendRaw } from '../helpers/raw.js';
@@ -235,5 +236,66 @@ describe('checkParsedHead', () => {
     const r = checkParsedHead(input, DEFAULT_LIMITS);
     expect(r).toBeInstanceOf(Rejection);
     expect((r as Rejection).status).toBe(status);
+  });
+});
+
+describe('node:http path, in process: what a finished response reports', () => {
+  /** Two keep-alive requests, each answered in two writes (chunked), and the exchanges reported for them. */
+  async function exchanges(bodyBytes: boolean) {
+    const protocol = new NodeProtocolServer(
+      (req, res) => {
+        res.write(`${req.url}:`);
+        res.end('done');
+      },
+      { keepAliveTimeout: 5000, limits: DEFAULT_LIMITS, onError: () => {}, bodyBytes },
+    );
+    // Read as the access log does, when the response is reported: body bytes are counted off the socket.
+    const reported: Omit<FinishedExchange, 'socket' | 'requestHeader' | 'responseHeader'>[] = [];
+    protocol.on('response', (_req, _res, x: FinishedExchange) => {
+      const { method, url, status, httpVersion, startedAt, bodyBytes } = x;
+      reported.push({ method, url, status, httpVersion, startedAt, bodyBytes });
+    });
+    const server: Server = createServer((socket) => protocol.accept(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      // One after the other on one connection: a pipelined answer would share the first one's count.
+      const socket = connect(portOf(server), '127.0.0.1');
+      let wire = '';
+      socket.on('data', (chunk: Buffer) => (wire += chunk.toString('latin1')));
+      const answered = (n: number) =>
+        new Promise<void>((resolve) => {
+          const check = () => (wire.split('0\r\n\r\n').length > n ? resolve() : socket.once('data', check));
+          check();
+        });
+      socket.write('GET /first HTTP/1.1\r\nHost: x\r\n\r\n');
+      await answered(1);
+      socket.write('GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await answered(2);
+      socket.destroy();
+      expect(parseResponses(Buffer.from(wire, 'latin1')).map((r) => r.status)).toEqual([200, 200]);
+      // The 'close' listener runs on the tick after each response ends.
+      await new Promise((resolve) => setImmediate(resolve));
+      return reported;
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  it('gives method, target, status, start time and, when asked, the body bytes of a chunked answer', async () => {
+    const [first, second] = await exchanges(true);
+    expect([first?.method, first?.url, first?.status, first?.httpVersion]).toEqual(['GET', '/first', 200, '1.1']);
+    // As sent: `7\r\n/first:\r\n4\r\ndone\r\n0\r\n\r\n`, the chunk framing included (as Gunicorn counts).
+    expect(first?.bodyBytes).toBe('7\r\n/first:\r\n4\r\ndone\r\n0\r\n\r\n'.length);
+    expect(second?.url).toBe('/second');
+    expect(second?.startedAt).toBeGreaterThanOrEqual(first?.startedAt ?? Infinity);
+    expect(first?.startedAt).toBeLessThanOrEqual(performance.now());
+  });
+
+  it('skips counting the body bytes when nothing asks for them, and still reports every response', async () => {
+    const reported = await exchanges(false);
+    expect(reported.map((x) => [x.url, x.status, x.bodyBytes])).toEqual([
+      ['/first', 200, 0],
+      ['/second', 200, 0],
+    ]);
   });
 });
