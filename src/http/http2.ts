@@ -7,7 +7,6 @@ import { isCatchable } from './app-values.js';
 import { checkHttp2Head, maxHeaderListPairs, maxHeaderListSize } from './h2-limits.js';
 import type { HttpLimits } from './limits.js';
 import { NodeExchange } from './node-server.js';
-import { bytesWritten } from './node-internals.js';
 import type { ProtocolServer } from './protocol-server.js';
 import type { Rejection } from './reject.js';
 import { reasonPhrase } from './status.js';
@@ -124,7 +123,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
     const refusal = checkHttp2Head(req.rawHeaders, this.options.limits);
     if (refusal) return this.refuse(req, res, refusal);
     this.h2InFlight++;
-    const exchange = new NodeExchange(req, res, performance.now(), bytesWritten(req.socket));
+    const exchange = new NodeExchange(req, res);
     this.emit('request', req, res);
     res.on('close', () => {
       this.h2InFlight--;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
@@ -23,7 +23,7 @@ export interface NodeServerOptions {
   /**
    * Whether finished exchanges must tell the body bytes of a response without a Content-Length
    * (the access log's `B`): then each response notes its socket's byte count as it begins, a call
-   * into node's C++ per request that nothing else needs.
+   * into node's C++ per request that nothing else needs. Default: true.
    */
   bodyBytes?: boolean;
 }
@@ -33,28 +33,9 @@ export const UNHARDENED_ENV = 'GSERVE_BENCH_UNHARDENED';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-/**
- * node:http's response, made by node:http itself (createServer's `ServerResponse` option) with what
- * the access log and the counters need of it as fields of its own: set as node:http makes it, they
- * cost no property added later (a new shape for every response node:http's code then handles), nor
- * an object of their own per request.
- */
-class ServedResponse extends ServerResponse {
-  /** `performance.now()` when node:http parsed the head. */
-  readonly startedAt: number;
-  /** The socket's byte count before this response, for the body bytes of one without a length; NaN when not asked for. */
-  writtenBefore: number;
-  /** The HTTP/1 connection it came on, where gserve keeps one. */
-  conn: NodeConnection | undefined;
-
-  constructor(req: IncomingMessage, options?: object) {
-    // node:http passes options (the socket's highWaterMark, ...) that @types/node does not declare.
-    super(...([req, options] as unknown as [IncomingMessage]));
-    this.startedAt = performance.now();
-    this.writtenBefore = Number.NaN;
-    this.conn = undefined;
-  }
-}
+/** A response being served keeps its exchange (for the access log and the counters) under gserve's own key. */
+const kExchange = Symbol('gserve.exchange');
+type ServedResponse = ServerResponse & { [kExchange]?: NodeExchange };
 
 /** What gserve keeps about one connection on the node:http path. */
 class NodeConnection {
@@ -93,7 +74,7 @@ class NodeConnection {
  */
 export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   /** The node:http server; the gateway layer listens to its 'upgrade' event for WebSocket. */
-  readonly server: Server;
+  readonly server;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Set<ServerResponse>();
   private readonly connections = new WeakMap<Socket, NodeConnection>();
@@ -120,7 +101,6 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       // Host is checked with the engine's rules and answer (node-checks.ts).
       requireHostHeader: false,
       maxHeaderSize: headBound(limits),
-      ServerResponse: ServedResponse as unknown as typeof ServerResponse,
     });
     this.server.keepAliveTimeout = options.keepAliveTimeout;
     this.server.maxHeadersCount = 0; // no silent truncation; the checks count fields
@@ -191,10 +171,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
    */
   private readonly responseEnded = ((server: NodeProtocolServer) =>
     function (this: ServedResponse) {
+      const exchange = this[kExchange]!;
       server.active.delete(this);
-      if (this.conn) server.responseClosed(this.conn);
-      const req = this.req;
-      server.emit('response', req, this, new NodeExchange(req, this, this.startedAt, this.writtenBefore));
+      if (exchange.conn) server.responseClosed(exchange.conn);
+      server.emit('response', this.req, this, exchange);
     })(this);
 
   /** node:http finished a response on this connection: a refusal queued behind it may go out. */
@@ -205,8 +185,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, conn?: NodeConnection): void {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
-    (res as ServedResponse).conn = conn;
-    if (this.options.bodyBytes) (res as ServedResponse).writtenBefore = bytesWritten(req.socket);
+    (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn, this.options.bodyBytes);
     this.emit('request', req, res);
     res.on('close', this.responseEnded);
     if (expectsContinue) res.writeContinue();
@@ -404,12 +383,16 @@ export class NodeExchange implements FinishedExchange {
   private readonly writtenBefore: number;
   private readonly req: ExchangeRequest;
   private readonly res: ExchangeResponse;
+  /** The HTTP/1 connection it came on, where gserve keeps one. */
+  readonly conn: NodeConnection | undefined;
 
-  constructor(req: ExchangeRequest, res: ExchangeResponse, startedAt: number, writtenBefore: number) {
-    this.startedAt = startedAt;
+  /** `bodyBytes`: whether `bodyBytes` will be asked for a response without a Content-Length (NodeServerOptions). */
+  constructor(req: ExchangeRequest, res: ExchangeResponse, conn?: NodeConnection, bodyBytes = true) {
+    this.startedAt = performance.now();
     this.req = req;
     this.res = res;
-    this.writtenBefore = writtenBefore;
+    this.conn = conn;
+    this.writtenBefore = bodyBytes ? bytesWritten(req.socket) : Number.NaN;
   }
 
   get method(): string {
