@@ -697,7 +697,9 @@ export class Arbiter {
     if (this.stopping) return;
     this.failure = message;
     this.log.error(message);
-    this.log.info('Shutting down: Master (reason: the app failed to load)');
+    // Gunicorn's two reasons: its APP_LOAD_ERROR and WORKER_BOOT_ERROR.
+    const reason = exitCode === ExitCode.APP_LOAD ? 'the app failed to load' : 'a worker failed to boot';
+    this.log.info('Shutting down: Master (reason: %s)', reason);
     this.stopping = true;
     this.cancelWaitingSlots();
     for (const w of this.workers.values()) w.stop(false, FAST_STOP_GRACE_SECONDS, 'halt');

@@ -1,5 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { resolveAppModule } from '../interfaces/load.js';
+import { parseAppSpec } from '../interfaces/spec.js';
 import { GserveError } from '../errors.js';
 import { errnoCode } from './guards.js';
 import './node-internals.js';
@@ -93,6 +96,19 @@ export function dropPrivileges(owner: Owner): void {
   else process.setgroups!([owner.gid]);
   process.setgid!(owner.gid);
   process.setuid!(owner.uid);
+}
+
+/**
+ * The folder holding the app module that APP names, where it can be found: checked after the drop
+ * like the working folder, so an app elsewhere that the user cannot read gets that said of it, not
+ * node's "Cannot find module". Null where it cannot be found (the loader then says so).
+ */
+export function appFolder(appText: string, cwd: string): string | null {
+  try {
+    return dirname(resolveAppModule(parseAppSpec(appText).module, cwd));
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { AppShutdown } from './app-shutdown.js';
-import { checkStillReadable, dropPrivileges, resolveOwner } from './privileges.js';
+import { appFolder, checkStillReadable, dropPrivileges, resolveOwner } from './privileges.js';
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
 import { startLifespan, type Lifespan } from '../interfaces/lifespan.js';
@@ -179,9 +179,11 @@ async function bootWorker(
   try {
     const owner = resolveOwner(settings.user, settings.group);
     if (owner) {
+      // Found while the worker can still see it: an app given by a path outside the working folder.
+      const app = appFolder(settings.app ?? '', boot.cwd);
       dropPrivileges(owner);
       log.debug('Worker %d runs with uid %d, gid %d', process.pid, owner.uid, owner.gid);
-      checkStillReadable(owner, [fileURLToPath(new URL('.', import.meta.url)), boot.cwd]);
+      checkStillReadable(owner, [fileURLToPath(new URL('.', import.meta.url)), boot.cwd, ...(app ? [app] : [])]);
     }
   } catch (err) {
     return fatal({

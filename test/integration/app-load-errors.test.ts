@@ -77,6 +77,7 @@ describe('an app that fails to load points at the line', () => {
     // The worker's log line shows the source line and the caret under it.
     const shown = g.lines.find((l) => l.level === 50 && l.msg.includes('  res.end("x"\n'));
     expect(shown?.msg).toMatch(/app\.js:2:\d+\n {2}res\.end\("x"\n +\^$/);
+    expect(g.lines.map((l) => l.msg)).toContain('Shutting down: Master (reason: the app failed to load)');
   });
 });
 

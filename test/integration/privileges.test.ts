@@ -118,7 +118,31 @@ describe('--user and --group', () => {
     expect(r.stderr).toMatch(folder);
     expect(r.stderr).toMatch(/chmod o\+rx.*\[GSERVE_E_PRIVILEGES\]\n$/);
     expect(r.stderr).not.toMatch(/Cannot find module/);
+    // The app is not to blame: the master's last info line says what failed.
+    expect(r.stderr).toContain('reason: a worker failed to boot');
+    expect(r.stderr).not.toContain('the app failed to load');
   });
+
+  it.skipIf(servingAsNobodyImpossible)(
+    'an app given by path in a folder --user cannot read is named, though the working folder is readable',
+    async () => {
+      if (!root) return expectRootNeeded();
+      const hidden = tempDir(); // 0700 and root's
+      const app = join(hidden, 'app.mjs');
+      writeFileSync(app, 'export const app = (req, res) => res.end("unreachable");\n');
+      const cwd = tempDir();
+      chmodSync(cwd, 0o755);
+      const r = await runCli(['--user', 'nobody', '-b', '127.0.0.1:0', `${app}:app`], {
+        cwd,
+        env: { XDG_RUNTIME_DIR: cwd },
+      });
+      expect(r.killed).toBe(false);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toContain(`cannot read ${hidden} (EACCES)`);
+      expect(r.stderr).toMatch(/chmod o\+rx.*\[GSERVE_E_PRIVILEGES\]\n$/);
+      expect(r.stderr).not.toMatch(/Cannot find module/);
+    },
+  );
 
   it.each([
     [
