@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
-import type { FinishedExchange, ProtocolServer } from './protocol-server.js';
+import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
 import { Rejection, refuseAndClose } from './reject.js';
 import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
 import { absoluteTarget, connectNotServed } from './validate.js';
@@ -22,6 +22,8 @@ export interface EngineOptions {
   /** Request limits and the header and body timeouts (limits.ts). */
   limits: HttpLimits;
   scheme: 'http' | 'https';
+  /** Whether an access log is written (default: true): then each connection notes its peer at once (rememberPeer). */
+  accessLog?: boolean;
 }
 
 export type EngineHandler = (req: EngineRequest, res: EngineResponse) => void | Promise<void>;
@@ -382,6 +384,7 @@ class Connection {
       onComplete: () => this.onComplete(),
     });
     socket.setNoDelay(true);
+    if (engine.options.accessLog !== false) rememberPeer(socket);
     socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('end', () => this.onEnd());
     socket.on('error', () => socket.destroy());
@@ -420,6 +423,7 @@ class Connection {
   /** The socket now belongs to someone else (a WebSocket); it still counts until it closes. */
   detach(): void {
     this.detached = true;
+    this.current = null; // the upgrade's request is not a response to log when the socket closes
     this.timer.clear();
     this.socket.removeAllListeners('end');
     if (this.queue.length > 0) this.engine.inFlight--;
@@ -606,6 +610,11 @@ class Connection {
       if (!req.complete) req.body.destroy();
       req.markAborted();
     }
+    // The response the app was giving when the client left is over too: it is logged and counted,
+    // as node:http's are, with what it had sent.
+    const cut = this.current;
+    this.current = null;
+    if (cut) this.engine.emit('response', cut.req, cut, cut);
     if (this.queue.length > 0) this.engine.inFlight -= 1;
     this.queue.length = 0;
     this.engine.connections.delete(this);

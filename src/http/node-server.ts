@@ -6,7 +6,7 @@ import { checkParsedHead, connectRefused, rejectionForParserError } from './node
 import { isCatchable } from './app-values.js';
 import { HeadWatch, noRead } from './node-head-watch.js';
 import { bytesWritten, writtenHead } from './node-internals.js';
-import type { FinishedExchange, ProtocolServer } from './protocol-server.js';
+import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
 import { bodyTooLarge } from './validate.js';
@@ -21,11 +21,11 @@ export interface NodeServerOptions {
    */
   hardened?: boolean;
   /**
-   * Whether finished exchanges must tell the body bytes of a response without a Content-Length
-   * (the access log's `B`): then each response notes its socket's byte count as it begins, a call
-   * into node's C++ per request that nothing else needs. Default: true.
+   * Whether an access log is written (default: true). Then each response notes its socket's byte
+   * count as it begins, for the body bytes of one without a Content-Length (the log's `B`), a call
+   * into node's C++ per request that nothing else needs; and each connection its peer (rememberPeer).
    */
-  bodyBytes?: boolean;
+  accessLog?: boolean;
 }
 
 /** The environment switch behind NodeServerOptions.hardened, read by the worker (worker/hosted.ts). */
@@ -127,6 +127,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     // the end) waits for the client's delayed ACK, about 40 ms, on every keep-alive request after the
     // first few. A no-op where the listener already set it at accept.
     socket.setNoDelay(true);
+    if (this.options.accessLog !== false) rememberPeer(socket);
     this.sockets.add(socket);
     socket.on('close', () => {
       this.sockets.delete(socket);
@@ -185,7 +186,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, conn?: NodeConnection): void {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
-    (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn, this.options.bodyBytes);
+    (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn, this.options.accessLog);
     this.emit('request', req, res);
     res.on('close', this.responseEnded);
     if (expectsContinue) res.writeContinue();
@@ -386,7 +387,7 @@ export class NodeExchange implements FinishedExchange {
   /** The HTTP/1 connection it came on, where gserve keeps one. */
   readonly conn: NodeConnection | undefined;
 
-  /** `bodyBytes`: whether `bodyBytes` will be asked for a response without a Content-Length (NodeServerOptions). */
+  /** `bodyBytes`: whether `bodyBytes` will be asked for a response without a Content-Length (an access log). */
   constructor(req: ExchangeRequest, res: ExchangeResponse, conn?: NodeConnection, bodyBytes = true) {
     this.startedAt = performance.now();
     this.req = req;

@@ -36,3 +36,12 @@ export interface ProtocolServer extends EventEmitter {
   readonly connectionCount: number;
   readonly inFlight: number;
 }
+
+/**
+ * Asks a new connection for its peer's address while it can tell: node asks the kernel only on the
+ * first read of `remoteAddress` and keeps the answer, and a socket destroyed before that has none.
+ * With an access log on, a response the client cut short is still logged with its `remote`.
+ */
+export function rememberPeer(socket: Socket): void {
+  void socket.remoteAddress;
+}

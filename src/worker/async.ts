@@ -27,7 +27,7 @@ export function protocolOptions(
     scheme,
     log,
     runtime,
-    bodyBytes: Boolean(settings.accessLogfile),
+    accessLog: Boolean(settings.accessLogfile),
   };
 }
 

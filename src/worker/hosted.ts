@@ -18,8 +18,8 @@ export interface ProtocolOptions {
   scheme: 'http' | 'https';
   log: Logger;
   runtime: WorkerRuntime;
-  /** An access log is written: exchanges must tell their body bytes (NodeServerOptions.bodyBytes). */
-  bodyBytes?: boolean;
+  /** Whether an access log is written (NodeServerOptions.accessLog, EngineOptions.accessLog). */
+  accessLog?: boolean;
 }
 
 /** Loads the app named by the APP spec and tells which interface it speaks. */
@@ -84,7 +84,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
       onError: (err, req: IncomingMessage) =>
         opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
       hardened,
-      bodyBytes: opts.bodyBytes,
+      accessLog: opts.accessLog,
     });
     attachNodeUpgrade(runtime, server.server, app, reportError);
     closeWebSocketsOnDrain(runtime, server);
@@ -99,6 +99,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
     keepAliveTimeout: opts.keepAliveTimeout,
     limits: opts.limits,
     scheme: opts.scheme,
+    accessLog: opts.accessLog,
   });
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
     // A body cut short by a refusal (already logged) surfaces in the app: a failed read.

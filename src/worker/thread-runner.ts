@@ -98,8 +98,9 @@ async function main(): Promise<void> {
       ? []
       : boot.schemes.map((scheme) => {
           const engine = protocolFor(hosted, protocolOptions(settings, log, scheme, runtime));
-          engine.on('response', (req: { socket?: unknown }) => {
-            if (req?.socket instanceof ExchangeSocket) req.socket.onResponse?.();
+          engine.on('response', (req: { socket?: unknown; aborted?: boolean }) => {
+            // A response the client cut short ends with its tunnel, which is gone already.
+            if (req?.socket instanceof ExchangeSocket && !req.aborted) req.socket.onResponse?.();
           });
           return engine;
         });

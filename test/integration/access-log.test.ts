@@ -185,6 +185,31 @@ describe('access log', () => {
     expect(bytes).toEqual(bodies.map((body) => body.length));
   });
 
+  it.each([
+    [
+      'node',
+      'export function app(req, res) { res.write("partial"); setTimeout(() => res.end("rest"), 60_000).unref(); }\n',
+    ],
+    [
+      'fetch',
+      'export default { fetch() { return new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("partial")); } })); } };\n',
+    ],
+  ])('logs a %s response the client cut short, with its remote address', async (_kind, text) => {
+    const dir = tempDir();
+    const appFile = join(dir, 'cut.mjs');
+    writeFileSync(appFile, text);
+    const g = await startGserve(['--access-logfile', '-', '--access-log-json', appFile]);
+    const socket = connect(g.port, '127.0.0.1', () => socket.write('GET /cut HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.on('error', () => {});
+    // The first bytes of the body arrive; the client leaves before the rest.
+    await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    socket.destroy();
+    await g.until(() => linesOf(g.stdout).length >= 1, 'the access line of the cut response');
+    const line = JSON.parse(linesOf(g.stdout)[0]!);
+    expect(line).toMatchObject({ method: 'GET', path: '/cut', status: 200, remote: '127.0.0.1' });
+    expect(line.msg).toMatch(/^127\.0\.0\.1 - - \[/);
+  });
+
   it('USR1 reopens the access log and the error log after they are renamed', async () => {
     const dir = tempDir();
     const [access, errors] = [join(dir, 'access.log'), join(dir, 'error.log')];

@@ -241,13 +241,13 @@ describe('checkParsedHead', () => {
 
 describe('node:http path, in process: what a finished response reports', () => {
   /** Two keep-alive requests, each answered in two writes (chunked), and the exchanges reported for them. */
-  async function exchanges(bodyBytes: boolean) {
+  async function exchanges(accessLog: boolean) {
     const protocol = new NodeProtocolServer(
       (req, res) => {
         res.write(`${req.url}:`);
         res.end('done');
       },
-      { keepAliveTimeout: 5000, limits: DEFAULT_LIMITS, onError: () => {}, bodyBytes },
+      { keepAliveTimeout: 5000, limits: DEFAULT_LIMITS, onError: () => {}, accessLog },
     );
     // Read as the access log does, when the response is reported: body bytes are counted off the socket.
     const reported: Omit<FinishedExchange, 'socket' | 'requestHeader' | 'responseHeader'>[] = [];
