@@ -185,20 +185,22 @@ describe('access log', () => {
     expect(bytes).toEqual(bodies.map((body) => body.length));
   });
 
-  it.each([
-    [
-      'node',
-      'export function app(req, res) { res.write("partial"); setTimeout(() => res.end("rest"), 60_000).unref(); }\n',
-    ],
-    [
-      'fetch',
+  const CUT_APPS = {
+    node: 'export function app(req, res) { res.write("partial"); setTimeout(() => res.end("rest"), 60_000).unref(); }\n',
+    fetch:
       'export default { fetch() { return new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("partial")); } })); } };\n',
-    ],
-  ])('logs a %s response the client cut short, with its remote address', async (_kind, text) => {
+  };
+  it.each([
+    ['node', 'async'],
+    ['fetch', 'async'],
+    // The thread class logs from the app thread, which hears of the cut from the main thread.
+    ['node', 'thread'],
+    ['fetch', 'thread'],
+  ] as const)('logs a %s response the client cut short (-k %s), with its remote address', async (kind, workerClass) => {
     const dir = tempDir();
     const appFile = join(dir, 'cut.mjs');
-    writeFileSync(appFile, text);
-    const g = await startGserve(['--access-logfile', '-', '--access-log-json', appFile]);
+    writeFileSync(appFile, CUT_APPS[kind]);
+    const g = await startGserve(['-k', workerClass, '--access-logfile', '-', '--access-log-json', appFile]);
     const socket = connect(g.port, '127.0.0.1', () => socket.write('GET /cut HTTP/1.1\r\nHost: x\r\n\r\n'));
     socket.on('error', () => {});
     // The first bytes of the body arrive; the client leaves before the rest.
