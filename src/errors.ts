@@ -61,6 +61,18 @@ export class AppLoadError extends GserveError {
   }
 }
 
+/**
+ * An app's response would break HTTP's framing: a header that would split the response, or a body
+ * that is not the length its Content-Length says. Raised in the app's own call (its writeHead,
+ * write or end), so it fails like any app error: a 500 if nothing went out yet, else a cut connection.
+ */
+export class ResponseError extends GserveError {
+  override name = 'ResponseError';
+  constructor(code: 'GSERVE_E_RESPONSE_HEADER' | 'GSERVE_E_RESPONSE_LENGTH', message: string) {
+    super(code, message, ExitCode.INTERNAL);
+  }
+}
+
 export class BindError extends GserveError {
   override name = 'BindError';
   constructor(message: string) {
@@ -84,6 +96,13 @@ export function errorCode(err: unknown): string | undefined {
 /** What went wrong, in the thrower's words: an Error's message, or the thrown value itself. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** An app's error as a log line's fields: `err` with its type, message, code (where it has one: gserve's, node's) and stack. */
+export function appErrorFields(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { err: String(err) };
+  const code = errorCode(err);
+  return { err: { type: err.name, message: err.message, ...(code ? { code } : {}), stack: err.stack } };
 }
 
 /** The exit code a thrown error asks for (GserveError and anything else carrying a numeric `exitCode`). */

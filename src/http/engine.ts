@@ -5,6 +5,7 @@ import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
 import { Rejection, refuseAndClose } from './reject.js';
+import { checkBodyLength, checkResponseField } from './response-framing.js';
 import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
 import { absoluteTarget, connectNotServed } from './validate.js';
 import { ConnectionTimer, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
@@ -171,6 +172,8 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
   private chunked = false;
   private readonly noBody: boolean;
   private closeAfter: boolean;
+  /** The body length the app's Content-Length declares (response-framing.ts holds it to it). */
+  private declared: number | null = null;
 
   constructor(
     private readonly conn: Connection,
@@ -189,21 +192,31 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     return this;
   }
 
+  /** Whether body bytes go out at all: not for HEAD, nor after a status that has no body. */
+  private get bodyAllowed(): boolean {
+    return !this.noBody && !statusHasNoBody(this.statusCode);
+  }
+
+  /**
+   * The head as it will go out, its fields checked on the way (response-framing.ts: it throws, and
+   * then nothing was sent); `declared` is set from the app's Content-Length.
+   */
   private serializeHead(bodyLength: number | null): string {
     const { status, headers } = this.head ?? { status: 200, headers: [] };
     let out = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
-    let hasLength = false;
+    let declared: number | null = null;
     let hasDate = false;
     for (const [name, value] of headers) {
       const lower = name.toLowerCase();
-      if (lower === 'content-length') hasLength = true;
-      else if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive')
-        continue; // framing is ours
-      else if (lower === 'date') hasDate = true;
+      declared = checkResponseField(name, lower, value, declared);
+      if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive') continue; // framing is ours
+      if (lower === 'date') hasDate = true;
       out += `${name}: ${value}\r\n`;
     }
+    // A length the body cannot have (HEAD, 204, 304) is the app's to state, and is not held to.
+    this.declared = this.bodyAllowed ? declared : null;
     if (!hasDate) out += `date: ${httpDate()}\r\n`;
-    if (!statusHasNoBody(status) && !hasLength) {
+    if (!statusHasNoBody(status) && declared === null) {
       if (bodyLength !== null) out += `content-length: ${bodyLength}\r\n`;
       else if (this.req.httpVersion === '1.1') {
         this.chunked = true;
@@ -227,12 +240,15 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     if (this.finished) throw new Error('write after end');
     if (this.conn.closing) return false; // the connection already answered (a refusal) and is closing
     const socket = this.conn.socket;
-    if (!this.headersSent) {
-      this.headersSent = true;
-      socket.write(this.serializeHead(null), 'latin1');
-    }
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
-    if (size === 0 || this.noBody || statusHasNoBody(this.statusCode)) return !socket.writableNeedDrain;
+    const head = this.headersSent ? null : this.serializeHead(null);
+    const counts = size > 0 && this.bodyAllowed;
+    if (counts && this.declared !== null) checkBodyLength(this.declared, this.bodyBytes, size, false);
+    if (head !== null) {
+      this.headersSent = true;
+      socket.write(head, 'latin1');
+    }
+    if (!counts) return !socket.writableNeedDrain;
     this.bodyBytes += size;
     if (!this.chunked) return socket.write(chunk);
     // One packet per chunk: corked, the size line, the data and the CRLF leave in one writev.
@@ -267,11 +283,13 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
       this.conn.responseDone(true, this);
       return;
     }
-    if (!this.headersSent) {
+    const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    const head = this.headersSent ? null : this.serializeHead(size);
+    // Short of its length, the response cannot end: the app's failure then cuts the connection.
+    if (this.declared !== null) checkBodyLength(this.declared, this.bodyBytes, size, true);
+    if (head !== null) {
       this.headersSent = true;
-      const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
-      const head = this.serializeHead(size);
-      if (size && !this.noBody && !statusHasNoBody(this.statusCode)) {
+      if (size && this.bodyAllowed) {
         this.bodyBytes = size;
         if (size <= SINGLE_WRITE_MAX) {
           // Head and a small body in one buffer, one write(2): a corked pair costs a writev per response.

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { appErrorFields } from '../errors.js';
 import type { EngineRequest } from '../http/engine.js';
 import { withHealthCheckEngine, withHealthCheckNode } from '../http/health.js';
 import type { HttpLimits } from '../http/limits.js';
@@ -51,12 +52,6 @@ async function prepareProtocol(app: HostedApp): Promise<void> {
 
 const requestLine = (method?: string, url?: string) => `${method ?? '?'} ${url ?? '?'}`;
 
-function describe(err: unknown): Record<string, unknown> {
-  return err instanceof Error
-    ? { err: { type: err.name, message: err.message, stack: err.stack } }
-    : { err: String(err) };
-}
-
 /** The HTTP implementation for an app: node:http for `(req, res)` apps, gserve's engine for the rest. */
 export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   return logRefusals(makeProtocol(app, opts), opts.log);
@@ -72,7 +67,7 @@ export function logRefusals<P extends ProtocolServer>(protocol: P, log: Logger):
 
 function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   const { runtime } = opts;
-  const reportError = (err: unknown, what: string) => opts.log.error(describe(err), `Error in ${what}`);
+  const reportError = (err: unknown, what: string) => opts.log.error(appErrorFields(err), `Error in ${what}`);
   if (app.kind === 'node') {
     protocols.node ??= missing('node-server');
     const hardened = process.env[protocols.node.UNHARDENED_ENV] !== '1';
@@ -82,7 +77,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
       keepAliveTimeout: opts.keepAliveTimeout,
       limits: opts.limits,
       onError: (err, req: IncomingMessage) =>
-        opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`),
+        opts.log.error(appErrorFields(err), `Error handling request ${requestLine(req.method, req.url)}`),
       hardened,
       accessLog: opts.accessLog,
     });
@@ -104,7 +99,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
     // A body cut short by a refusal (already logged) surfaces in the app: a failed read.
     if (err instanceof Error && err.name === 'Rejection') return;
-    opts.log.error(describe(err), `Error handling request ${requestLine(req.method, req.url)}`);
+    opts.log.error(appErrorFields(err), `Error handling request ${requestLine(req.method, req.url)}`);
   });
   closeWebSocketsOnDrain(runtime, engine);
   return engine;

@@ -2,6 +2,8 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import { markUnixPeer } from '../http/proxy.js';
+import { checkBodyLength, checkResponseHead } from '../http/response-framing.js';
+import { statusHasNoBody } from '../http/status.js';
 import { Batcher, WINDOW_BYTES, transferOf, type FromThread, type Peer, type RequestHead } from './thread-messages.js';
 import { engineSocket } from './stand-ins.js';
 
@@ -182,6 +184,11 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
   /** The app wrote before it ended: the answer streams. */
   private streamed = false;
   private head: { status: number; headers: HeaderList } | null = null;
+  /**
+   * The body length the app's Content-Length declares: checked here, in the app's own call, as the
+   * engine checks it, so the app fails the same way on every class.
+   */
+  private declared: number | null = null;
   /** Body bytes posted that the main thread has not yet written out to the client. */
   private unacked = 0;
   private waiters: Array<() => void> = [];
@@ -195,15 +202,25 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
 
   writeHead(status: number, headers: HeaderList = []): this {
     if (this.head || this.headersSent) throw new Error('writeHead called twice');
+    this.declared = checkResponseHead(headers);
     this.statusCode = status;
     this.head = { status, headers };
     return this;
+  }
+
+  /** The body length to hold the app to, where its body goes out at all (not for HEAD, 204, 304). */
+  private get declaredBody(): number | null {
+    return this.declared !== null && this.req.method !== 'HEAD' && !statusHasNoBody(this.statusCode)
+      ? this.declared
+      : null;
   }
 
   write(chunk: Uint8Array | string): boolean {
     if (this.finished) throw new Error('write after end');
     if (this.closed) return false;
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const declared = this.declaredBody;
+    if (declared !== null) checkBodyLength(declared, this.bodyBytes, bytes.byteLength, false);
     this.bodyBytes += bytes.byteLength;
     this.streamed = true;
     if (!this.headersSent) {
@@ -222,10 +239,12 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
 
   end(chunk?: Uint8Array | string): void {
     if (this.finished) return;
+    const bytes = chunk === undefined ? undefined : typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const declared = this.closed ? null : this.declaredBody;
+    if (declared !== null) checkBodyLength(declared, this.bodyBytes, bytes?.byteLength ?? 0, true);
     this.finished = true;
     if (this.closed) return;
-    if (chunk !== undefined) {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (bytes !== undefined) {
       this.bodyBytes += bytes.byteLength;
       this.batcher.append(bytes);
     }
@@ -251,12 +270,12 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
     this.out({ t: 'abandon', id: this.id });
   }
 
-  /** An app error: a 500 if nothing was sent yet, else the response is cut short. */
+  /**
+   * An app error: the main thread answers it as it answers any app failure (app-failure.ts): a 500
+   * and a close if nothing went out yet, else a cut connection.
+   */
   fail(): void {
-    if (this.closed || this.finished) return this.abandon();
-    if (this.headersSent) return this.abandon();
-    this.head = null;
-    this.writeHead(500, [['content-type', 'text/plain']]).end('Internal Server Error\n');
+    this.abandon();
   }
 
   get willClose(): boolean {

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { answerAppFailure } from '../http/app-failure.js';
 import type { EngineHandler, EngineRequest, EngineResponse } from '../http/engine.js';
 import { isUnixPeer } from '../http/proxy.js';
 import type { UnixPaths } from '../interfaces/scope.js';
@@ -134,24 +135,35 @@ class ForwardedExchange implements Exchange {
 
   onMessage(m: FromThread): void {
     if (this.settled) return;
-    const { res } = this;
     if (m.t === 'res') {
-      if (m.headers) res.writeHead(m.status!, m.headers);
-      if (m.end) {
-        // A streamed answer is framed as one (chunked when it has no length), but one whose head,
-        // length and whole body are all here is the same bytes either way: one write(2) instead of two.
-        const streams = m.stream === true && !(m.headers && hasContentLength(m.headers));
-        if (streams && m.chunk) res.write(m.chunk);
-        res.end(streams ? undefined : m.chunk);
-        this.settle();
-        return;
+      try {
+        this.forward(m);
+      } catch {
+        // The engine refused what the thread's own checks let through (response-framing.ts runs on
+        // both sides, so this is a safety net): the same answer as an app failure.
+        this.pool.send(this, { t: 'abort', id: this.id });
+        this.onFail();
       }
-      const bytes = m.chunk?.byteLength ?? 0;
-      // A client slower than the app: the credit waits until the socket has drained, which holds the app.
-      if (res.write(m.chunk ?? EMPTY)) this.credit(bytes);
-      else void res.drained().then(() => this.credit(bytes));
     } else if (m.t === 'credit') this.body?.credit(m.bytes);
     else if (m.t === 'abandon') this.onFail();
+  }
+
+  private forward(m: Extract<FromThread, { t: 'res' }>): void {
+    const { res } = this;
+    if (m.headers) res.writeHead(m.status!, m.headers);
+    if (m.end) {
+      // A streamed answer is framed as one (chunked when it has no length), but one whose head,
+      // length and whole body are all here is the same bytes either way: one write(2) instead of two.
+      const streams = m.stream === true && !(m.headers && hasContentLength(m.headers));
+      if (streams && m.chunk) res.write(m.chunk);
+      res.end(streams ? undefined : m.chunk);
+      this.settle();
+      return;
+    }
+    const bytes = m.chunk?.byteLength ?? 0;
+    // A client slower than the app: the credit waits until the socket has drained, which holds the app.
+    if (res.write(m.chunk ?? EMPTY)) this.credit(bytes);
+    else void res.drained().then(() => this.credit(bytes));
   }
 
   private credit(bytes: number): void {
@@ -161,10 +173,7 @@ class ForwardedExchange implements Exchange {
   /** The thread died with this request, or gave up on its response. */
   onFail(): void {
     if (this.settled) return;
-    const { res } = this;
-    if (!res.headersSent && !res.finished)
-      res.writeHead(500, [['content-type', 'text/plain']]).end('Internal Server Error\n');
-    else res.req.socket.destroy();
+    answerAppFailure(this.res);
     this.settle();
   }
 

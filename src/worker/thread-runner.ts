@@ -1,5 +1,5 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { AppLoadError, describeError } from '../errors.js';
+import { AppLoadError, appErrorFields, describeError } from '../errors.js';
 import type { EngineHandler } from '../http/engine.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import { createLineLogger } from '../log/line-logger.js';
@@ -50,12 +50,7 @@ interface Running {
 /** An exchange whose `serve` has not returned yet. */
 const STARTING: Running = { receive() {}, abort() {}, credit() {} };
 
-function describe(err: unknown): Record<string, unknown> {
-  return err instanceof Error
-    ? { err: { type: err.name, message: err.message, stack: err.stack } }
-    : { err: String(err) };
-}
-const reportError = (err: unknown, what: string) => log.error(describe(err), `Error in ${what}`);
+const reportError = (err: unknown, what: string) => log.error(appErrorFields(err), `Error in ${what}`);
 
 /**
  * Why a body stopped short when gserve refused the rest of it: the app's read fails with it, and it
@@ -168,7 +163,7 @@ async function main(): Promise<void> {
     }
     const fail = (err: unknown) => {
       if (!(err instanceof Error && err.name === 'Rejection'))
-        log.error(describe(err), `Error handling request ${req.method} ${req.url}`);
+        log.error(appErrorFields(err), `Error handling request ${req.method} ${req.url}`);
       res.fail();
     };
     try {

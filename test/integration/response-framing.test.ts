@@ -1,0 +1,56 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { parseResponses, sendRaw } from '../helpers/raw.js';
+
+/**
+ * An app's response that would break HTTP's framing on gserve's own engine (response-framing.ts):
+ * a line break in a header would let text from the request write a response of its own, and a body
+ * of another length than its Content-Length would make the client misread every later answer on the
+ * connection. Each is the app's failure: a 500 and a close when nothing went out yet, a cut
+ * connection when the head already had, and never a second response on that connection.
+ */
+
+const app = (kind: string) => join(FIXTURES, `apps/bad-response-${kind}.js`);
+const NEXT = 'GET /next HTTP/1.1\r\nHost: x\r\n\r\n';
+const ask = (port: number, path: string) => sendRaw(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n${NEXT}`);
+
+describe.each(['async', 'thread'])('a response that breaks the framing, -k %s', (cls) => {
+  it.each(['asgi', 'wsgi', 'fetch'])(
+    '%s app: a 500 that closes, or a cut, and the error names the fix',
+    async (kind) => {
+      const g = await startGserve(['-k', cls, app(kind)]);
+      for (const path of ['/crlf', '/name', '/long', '/short']) {
+        const { data, closed } = await ask(g.port, path);
+        expect(closed, path).toBe(true);
+        const responses = parseResponses(data);
+        expect(
+          responses.map((r) => r.status),
+          path,
+        ).toEqual([500]);
+        expect(responses[0]!.headers.connection, path).toBe('close');
+        expect(data.toString('latin1'), path).not.toMatch(/evil|hello world/);
+      }
+      // A body written in parts that ends short. Where the head went out with the first part, the
+      // connection is cut under it; where the parts were still gathered when the body ended (an app
+      // thread sends one turn's writes together), nothing went out yet and the answer is the 500.
+      const { data, closed } = await ask(g.port, '/short-streamed');
+      expect(closed).toBe(true);
+      const text = data.toString('latin1');
+      if (text.startsWith('HTTP/1.1 500 ')) expect(text).toMatch(/\r\nconnection: close\r\n/);
+      else {
+        expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+        expect(text).toMatch(/\r\ncontent-length: 100\r\n/i);
+        expect(text.slice(text.indexOf('\r\n\r\n') + 4).length).toBeLessThan(100);
+      }
+      expect(text).not.toMatch(/fine/);
+      const logged = (pattern: RegExp) => g.lines.filter((l) => pattern.test(JSON.stringify(l))).length;
+      await g.until(() => logged(/GSERVE_E_RESPONSE_LENGTH/) >= 3, 'the three length errors in the log');
+      expect(logged(/GSERVE_E_RESPONSE_HEADER/)).toBe(2);
+      expect(logged(/line break or another control character; remove CR, LF and NUL/)).toBe(1);
+      // The worker keeps serving.
+      expect((await get(`${g.url}/`)).body).toBe('fine');
+    },
+  );
+});
