@@ -16,7 +16,7 @@ const app = (kind: string) => join(FIXTURES, `apps/bad-response-${kind}.js`);
 const NEXT = 'GET /next HTTP/1.1\r\nHost: x\r\n\r\n';
 const ask = (port: number, path: string) => sendRaw(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n${NEXT}`);
 
-describe.each(['async', 'thread'])('a response that breaks the framing, -k %s', (cls) => {
+describe.each(['async', 'sync', 'thread'])('a response that breaks the framing, -k %s', (cls) => {
   it.each(['asgi', 'wsgi', 'fetch'])(
     '%s app: a 500 that closes, or a cut, and the error names the fix',
     async (kind) => {
