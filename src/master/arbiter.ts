@@ -373,11 +373,15 @@ export class Arbiter {
     return w;
   }
 
-  /** Someone killed the reaper: workers forked from now on watch for the master's death themselves. */
+  /**
+   * Someone killed the reaper: every worker watches for the master's death itself from now on, the
+   * running ones told so, the ones forked later by their boot settings.
+   */
   private reaperLost(): void {
     if (!this.reaper) return;
     this.reaper = null;
-    this.log.warn('The orphan reaper exited; new workers will run their own watchdog threads');
+    this.log.warn('The orphan reaper exited; workers will run their own watchdog threads');
+    for (const w of this.workers.values()) w.send({ t: 'watch-orphans' });
   }
 
   private forkFailed(slot: Slot, err: unknown, retry: boolean): void {

@@ -68,7 +68,9 @@ export type MasterMessage =
    */
   | { t: 'conn'; listener: number; bytes?: string }
   /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
-  | { t: 'shutdown-pending' };
+  | { t: 'shutdown-pending' }
+  /** The master's orphan reaper is gone: watch for the master's death with a thread of its own. */
+  | { t: 'watch-orphans' };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage =>
   typeof m === 'object' && m !== null && 't' in m && typeof m.t === 'string';

@@ -89,19 +89,26 @@ export function runWorker(boot: WorkerBoot): void {
   process.on('disconnect', () => void stop(false));
   // A master that died while this worker was still importing closed the channel before anyone listened.
   if (!process.connected) void stop(false);
+  // 'disconnect' needs a running event loop; the watchdog thread does not (src/worker/watchdog.ts).
+  // The thread class runs no app code on its main thread, so its 'disconnect' always runs, and its
+  // exit ends the app threads however blocked; a watchdog thread there would also take a threadId,
+  // the name its app threads go by in the logs.
+  let watching = false;
+  const watchOrphans = (why: string) => {
+    if (watching || settings.workerClass === 'thread') return;
+    watching = true;
+    if (startOrphanWatchdog()) log.debug("Watching for the master's death with a thread of its own (%s)", why);
+  };
   process.on('message', (message: MasterMessage) => {
     if (message.t === 'stop') void stop(message.graceful);
     else if (message.t === 'reopen-logs') {
       logTarget.reopen();
       stats.reopenLogs();
     } else if (message.t === 'shutdown-pending') announceStop();
+    else if (message.t === 'watch-orphans') watchOrphans('the orphan reaper exited');
   });
   installCrashLog(log, () => logTarget.flush());
-  // 'disconnect' needs a running event loop; the watchdog thread does not (src/worker/watchdog.ts).
-  // The thread class runs no app code on its main thread, so its 'disconnect' always runs, and its
-  // exit ends the app threads however blocked; a watchdog thread there would also take a threadId,
-  // the name its app threads go by in the logs.
-  if (process.connected && boot.orphanWatchdog && settings.workerClass !== 'thread') startOrphanWatchdog();
+  if (process.connected && boot.orphanWatchdog) watchOrphans('no orphan reaper');
   // The app's own SIGTERM/SIGINT listeners wait for the drain instead (app-shutdown.ts).
   state.appShutdown.holdSignalListeners();
 

@@ -56,17 +56,27 @@ describe('no orphans after kill -9 of the master', () => {
     expect(commandLine(shells[0]!.pid)).toContain('dist/bundle/worker/main.js');
   });
 
-  it('a killed reaper is logged; a worker started after it still exits with a blocked master gone', async () => {
+  it('a killed reaper: the running worker watches by itself, and still exits with a blocked master gone', async () => {
     const g = await startGserve(['-k', 'async', '-w', '1', '--timeout', '0', join(apps, 'crashes.js')]);
+    await g.waitForLog(/^Worker ready/);
     const reaper = descendants(g.pid).find((p) => commandLine(p.pid).startsWith('/bin/sh -c'))!;
     process.kill(reaper.pid, 'SIGKILL');
     await g.waitForLog(/^The orphan reaper exited/);
-    // The replacement of a killed worker boots with its own watchdog thread.
-    const [first] = [...g.workerPids];
-    process.kill(first!, 'SIGKILL');
-    await g.waitForLog(/^Worker ready/, { count: 2 });
+    // The worker forked before the reaper died starts its own watchdog thread when told.
+    await g.waitForLog(/^Watching for the master's death with a thread of its own \(the orphan reaper exited\)/);
     tree = descendants(g.pid);
     await blockThenKillMaster(g, tree, 'async');
+  });
+
+  it('a killed reaper: a worker forked after it boots with its own watchdog thread', async () => {
+    const g = await startGserve(['-k', 'async', '-w', '1', join(apps, 'crashes.js')]);
+    await g.waitForLog(/^Worker ready/);
+    const reaper = descendants(g.pid).find((p) => commandLine(p.pid).startsWith('/bin/sh -c'))!;
+    process.kill(reaper.pid, 'SIGKILL');
+    await g.waitForLog(/^The orphan reaper exited/);
+    const [first] = [...g.workerPids];
+    process.kill(first!, 'SIGKILL');
+    await g.waitForLog(/^Watching for the master's death with a thread of its own \(no orphan reaper\)/);
   });
 
   it('GSERVE_NO_ORPHAN_REAPER=1: a blocked worker still exits, by its own watchdog thread', async () => {
