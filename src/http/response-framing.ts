@@ -1,4 +1,5 @@
 import { ResponseError } from '../errors.js';
+import { TOKEN, quote } from './validate.js';
 
 /**
  * What an app may not do to a response on gserve's own engine, where gserve writes the framing: put
@@ -9,20 +10,6 @@ import { ResponseError } from '../errors.js';
  * bytes the same way; h11 (Uvicorn) and Gunicorn refuse both.
  */
 
-/** The characters of a token (RFC 9110 §5.6.2), by char code. */
-const TCHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-  TCHAR[c.charCodeAt(0)] = 1;
-
-function isToken(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 127 || TCHAR[c] === 0) return false;
-  }
-  return true;
-}
-
 /** node:http's rule for a value: HTAB, visible ASCII, space and obs-text; no CR, LF, NUL or other controls. */
 function isFieldValue(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
@@ -31,8 +18,6 @@ function isFieldValue(s: string): boolean {
   }
   return true;
 }
-
-const shown = (s: string) => JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
 
 /**
  * Names and values already found sound, each kind apart. Most of an app's header text is the same
@@ -62,10 +47,10 @@ const soundValues = new SoundStrings();
  */
 export function checkResponseField(name: string, lower: string, value: string, declared: number | null): number | null {
   if (!soundNames.has(name)) {
-    if (!isToken(name))
+    if (!TOKEN.test(name))
       throw new ResponseError(
         'GSERVE_E_RESPONSE_HEADER',
-        `the response header name ${shown(name)} is not an HTTP token: use letters, digits and !#$%&'*+-.^_\`|~ only`,
+        `the response header name ${quote(name)} is not an HTTP token: use letters, digits and !#$%&'*+-.^_\`|~ only`,
       );
     soundNames.add(name);
   }
@@ -73,7 +58,7 @@ export function checkResponseField(name: string, lower: string, value: string, d
     if (!isFieldValue(value))
       throw new ResponseError(
         'GSERVE_E_RESPONSE_HEADER',
-        `the value of the response header ${shown(name)} holds a line break or another control character; ` +
+        `the value of the response header ${quote(name)} holds a line break or another control character; ` +
           'remove CR, LF and NUL from header values (text taken from a request must be checked first)',
       );
     soundValues.add(value);
@@ -86,7 +71,7 @@ function declaredLength(value: string, declared: number | null): number {
   if (Number.isNaN(length) || (declared !== null && declared !== length))
     throw new ResponseError(
       'GSERVE_E_RESPONSE_HEADER',
-      `the response's Content-Length ${shown(value)} is not one decimal number of bytes` +
+      `the response's Content-Length ${quote(value)} is not one decimal number of bytes` +
         (declared !== null ? ` (another Content-Length said ${declared})` : ''),
     );
   return length;

@@ -49,7 +49,8 @@ export const METHODS: ReadonlySet<string> = new Set([
   'QUERY',
 ]);
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A token (RFC 9110 §5.6.2): a method, a field name; response-framing.ts checks response field names by it too. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Request target: visible ASCII only (RFC 3986 has no raw bytes above 0x7e; Node refuses them too). */
 const TARGET = /^[\x21-\x7e]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
@@ -67,7 +68,7 @@ const TOKEN_CHARS = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const CHUNK_LINE = new RegExp(`^([0-9A-Fa-f]+)((?:;${TOKEN_CHARS}(?:=(?:${TOKEN_CHARS}|${QUOTED}))?)*)$`);
 
 /** The client's bytes, quoted and cut short for a reason text. */
-const quote = (s: string) => JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
+export const quote = (s: string) => JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
 
 const lineTooLong = (limit: number) =>
   new Rejection(414, `the request line is longer than ${limit} bytes (--limit-request-line)`);
