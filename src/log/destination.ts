@@ -3,9 +3,13 @@ import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { errorCode, ExitCode, GserveError } from '../errors.js';
 
+type SonicBoom = import('sonic-boom').SonicBoom;
+
 // require(), not import: Node's ESM loader reads a CommonJS package through a translator of its
 // own, and doing so cost the master 4-5 MB of RSS (measured on Node 20, master + 2 workers idle).
-const { SonicBoom }: typeof import('sonic-boom') = createRequire(import.meta.url)('sonic-boom');
+// Loaded at the first destination opened, not with this module: a worker that logs nothing on its
+// way to its first answer never pays for it.
+let sonicBoom: typeof import('sonic-boom').SonicBoom | null = null;
 
 /**
  * A log file (appended to, its folder made) or a standard stream, written through sonic-boom, the
@@ -14,9 +18,10 @@ const { SonicBoom }: typeof import('sonic-boom') = createRequire(import.meta.url
  * at the next flush, or throw the error where nothing catches it. Losing log lines must never stop a
  * server, nor a graceful shutdown.
  */
-export function openDestination(file: string, standardFd: 1 | 2, sync: boolean): InstanceType<typeof SonicBoom> {
+export function openDestination(file: string, standardFd: 1 | 2, sync: boolean): SonicBoom {
   const toStandard = file === '-';
-  const dest = new SonicBoom({ dest: toStandard ? standardFd : file, sync, mkdir: !toStandard, append: true });
+  sonicBoom ??= (createRequire(import.meta.url)('sonic-boom') as typeof import('sonic-boom')).SonicBoom;
+  const dest = new sonicBoom({ dest: toStandard ? standardFd : file, sync, mkdir: !toStandard, append: true });
   dest.on('error', () => {
     const noop = () => true;
     dest.write = noop;

@@ -89,14 +89,18 @@ export interface ErrorLogStream {
 export function openErrorLog(opts: LoggerOptions): ErrorLogStream {
   const toStderr = opts.file === '-';
   // sync: the master and workers often exit right after logging why; nothing may be lost.
-  const dest = openDestination(opts.file, 2, true);
+  const open = () => openDestination(opts.file, 2, true);
+  // A file opens now, while the process may still (before --user drops privileges); stderr is open
+  // already, so its writer waits for the first line: most workers write none on their way up.
+  let dest: ReturnType<typeof openDestination> | null = toStderr ? null : open();
   const pretty = !errorLogIsJson({ logJson: opts.json ?? null, errorLogfile: opts.file });
+  const write = (line: string) => (dest ??= open()).write(line);
   return {
-    write: pretty ? (line) => dest.write(gunicornLine(line)) : (line) => dest.write(line),
+    write: pretty ? (line) => write(gunicornLine(line)) : write,
     reopen: () => {
-      if (!toStderr) dest.reopen();
+      if (!toStderr) dest!.reopen();
     },
-    flush: () => dest.flushSync(),
+    flush: () => dest?.flushSync(),
   };
 }
 

@@ -45,9 +45,9 @@ const requirePino = (): Pino => createRequire(import.meta.url)('pino');
 
 /**
  * The master's error log: pino. It starts on the line logger (`line-logger.ts`), which writes the
- * same records, and moves to pino once the arbiter calls `usePino()` (when its first worker is
- * ready): loading pino's modules takes the master 15-25 ms, which would otherwise come before the
- * first fork, on every start's way to its first answer. Loggers handed out before the move, and
+ * same records, and moves to pino once the arbiter calls `usePino()` (when its workers are ready):
+ * loading pino's modules takes the master 20-30 ms, which would otherwise come before the first
+ * fork, or beside the workers' boot, on every start's way to its first answer. Loggers handed out before the move, and
  * their children, follow it. Workers and app threads keep the line logger, which spares each of them
  * the memory pino's modules take.
  */

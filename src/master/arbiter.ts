@@ -37,6 +37,8 @@ import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
 import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_MARGIN_SECONDS } from './deadline.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
+/** How long after its first worker is ready a master whose other workers are not yet ready settles anyway. */
+const SETTLE_AFTER_FIRST_READY_MS = 1000;
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT'];
 /** The signals the master acts on, each by its handler in Arbiter.signalHandlers. */
 const HANDLED_SIGNALS = choices(
@@ -72,6 +74,12 @@ export class Arbiter {
   private pidfile: Pidfile | null = null;
   /** Kills the workers if this master dies without stopping them; null where it cannot run. */
   private reaper: OrphanReaper | null = null;
+  /**
+   * Whether the workers leave the master's death to the reaper (it runs, or is about to start)
+   * rather than each watching with a thread of its own. As PID 1 (a container without an init),
+   * the master's death ends every process in its namespace: there is nothing to reap.
+   */
+  private reaperExpected = process.pid !== 1 && OrphanReaper.available();
   private generation = 0;
   /** The highest generation ever started: a failed HUP's number is not reused. */
   private lastGeneration = 0;
@@ -87,8 +95,9 @@ export class Arbiter {
   private oldMasterPid: number | null = null;
   private readonly server: ServerView;
   private announcedReady = false;
-  /** A worker said it is ready (startedServing). */
-  private serving = false;
+  /** What start-up put off has been done (settleAfterStart), or is due by this timer. */
+  private settled = false;
+  private settleTimer: NodeJS.Timeout | undefined;
   private readonly signalQueue: HandledSignal[] = [];
   private handlingSignals = false;
   /** Each worker's slot (src/master/backoff.ts): its replacement inherits the slot's crash strikes. */
@@ -189,9 +198,6 @@ export class Arbiter {
       this.closeListeners();
       return exitCodeOf(err) ?? ExitCode.INTERNAL;
     }
-    // As PID 1 (a container without an init), the master's death ends every process in its
-    // namespace: there is nothing to reap.
-    if (process.pid !== 1) this.reaper = await OrphanReaper.start(WORKER_ENTRY, () => this.reaperLost());
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
     if (this.settings.workerClass === 'sync') {
@@ -206,6 +212,10 @@ export class Arbiter {
       onBlocked: (w) => this.murderUnresponsiveWorker(w),
     });
     this.manageWorkers();
+    if (this.reaperExpected) {
+      this.reaper = OrphanReaper.start(WORKER_ENTRY, (why) => this.reaperLost(why));
+      this.reaper?.watch(this.workers.keys());
+    }
     return this.finished;
   }
 
@@ -340,7 +350,7 @@ export class Arbiter {
           generation: this.generation,
           cwd: process.cwd(),
           configFile: hasWorkerHooks ? this.resolved.configFile : null,
-          orphanWatchdog: this.reaper === null && process.pid !== 1,
+          orphanWatchdog: !this.reaperExpected && process.pid !== 1,
           board: boardSlot === null ? undefined : { fd: this.balancer!.fd, slot: boardSlot },
         },
         this.generation,
@@ -374,14 +384,15 @@ export class Arbiter {
   }
 
   /**
-   * Someone killed the reaper: every worker watches for the master's death itself from now on, the
-   * running ones told so, the ones forked later by their boot settings.
+   * The reaper could not start, or someone killed it: every worker watches for the master's death
+   * itself from now on, the running ones told so, the ones forked later by their boot settings.
    */
-  private reaperLost(): void {
-    if (!this.reaper) return;
+  private reaperLost(why: string): void {
+    if (!this.reaperExpected) return;
+    this.reaperExpected = false;
     this.reaper = null;
-    this.log.warn('The orphan reaper exited; workers will run their own watchdog threads');
-    for (const w of this.workers.values()) w.send({ t: 'watch-orphans' });
+    this.log.warn('%s; workers will run their own watchdog threads', why[0]!.toUpperCase() + why.slice(1));
+    for (const w of this.workers.values()) w.send({ t: 'watch-orphans', why });
   }
 
   private forkFailed(slot: Slot, err: unknown, retry: boolean): void {
@@ -392,11 +403,15 @@ export class Arbiter {
   }
 
   /**
-   * The first worker is ready: what the master put off so as to fork sooner comes now, off the way
-   * to the first answer. pino is loaded while TurboFan is still off (start-up-compiler.ts says why).
+   * The workers asked for are ready (or the first has served a while): what the master put off so as
+   * to fork sooner comes now, off the way to the first answers. pino's modules take the master 20-30 ms
+   * to load, which would otherwise take a core from a worker still booting on a small machine. pino is
+   * loaded while TurboFan is still off (start-up-compiler.ts says why).
    */
-  private startedServing(): void {
-    this.serving = true;
+  private settleAfterStart(): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.settleTimer) clearTimeout(this.settleTimer);
     this.logTarget.usePino?.();
     optimizeFromNowOn();
   }
@@ -412,9 +427,11 @@ export class Arbiter {
       // whenReady: the first time the number of workers asked for serve.
       if (!this.announcedReady && this.liveWorkers().filter((l) => l.state === 'ready').length >= this.numWorkers) {
         this.announcedReady = true;
+        this.settleAfterStart();
         void this.hook('whenReady');
       }
-      if (!this.serving) this.startedServing();
+      // Some of the workers may never boot: the master settles a second after the first one did.
+      this.settleTimer ??= setTimeout(() => this.settleAfterStart(), SETTLE_AFTER_FIRST_READY_MS).unref();
     } else if (message.t === 'idle') {
       this.dispatcher?.workerIdle(w);
     } else if (message.t === 'serving') {

@@ -35,32 +35,37 @@ done
 export class OrphanReaper {
   private constructor(private readonly child: ChildProcess) {}
 
+  /** Whether a reaper can run here at all: a shell, /proc, and the tests' switch not set. */
+  static available(): boolean {
+    return process.env[NO_REAPER_ENV] !== '1' && existsSync(SHELL) && existsSync('/proc/self/cmdline');
+  }
+
   /**
-   * Starts the reaper for workers running `workerEntry`; null where it cannot run (no shell, no
-   * /proc, no descriptor left to spawn it). Resolves once the shell runs, so no worker is forked
-   * on the promise of a reaper that failed to start.
+   * Starts the reaper for workers running `workerEntry`. It is started after the first workers are
+   * forked, not before: spawning the shell takes the master 5-10 ms that each worker would otherwise
+   * wait for. `onLost` runs, with why, if the shell cannot start (no descriptor left) or ends later.
    */
-  static async start(workerEntry: string, onLost: () => void): Promise<OrphanReaper | null> {
-    if (process.env[NO_REAPER_ENV] === '1' || !existsSync(SHELL) || !existsSync('/proc/self/cmdline')) return null;
+  static start(workerEntry: string, onLost: (why: string) => void, shell = SHELL): OrphanReaper | null {
+    const failed = () => onLost('the orphan reaper could not start');
     let child: ChildProcess;
     try {
       // Detached: a Ctrl-C or a signal to the master's process group must not end it first.
-      child = spawn(SHELL, ['-c', SCRIPT, workerEntry], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+      child = spawn(shell, ['-c', SCRIPT, workerEntry], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
     } catch {
+      failed();
       return null;
     }
-    const started = await new Promise<boolean>((resolve) => {
-      child.once('spawn', () => resolve(true));
-      child.once('error', () => resolve(false));
-    });
-    if (!started || !(child.stdin instanceof Socket)) return null;
+    // While the master lives, the shell only ends if someone kills it.
+    child.on('error', failed);
+    child.on('exit', () => onLost('the orphan reaper exited'));
+    if (!(child.stdin instanceof Socket)) {
+      failed();
+      return null;
+    }
     // Neither the shell nor its pipe keeps the master's event loop alive.
     child.unref();
     child.stdin.unref();
     child.stdin.on('error', () => {});
-    // While the master lives, the shell only ends if someone kills it.
-    child.on('error', onLost);
-    child.on('exit', onLost);
     return new OrphanReaper(child);
   }
 
@@ -72,6 +77,8 @@ export class OrphanReaper {
   /** The master is exiting in order, its workers stopped: nothing is left to reap. */
   stop(): void {
     this.child.removeAllListeners('exit');
+    this.child.removeAllListeners('error');
+    this.child.on('error', () => {});
     this.child.kill('SIGKILL');
   }
 }

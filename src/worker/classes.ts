@@ -15,6 +15,12 @@ export async function createWorkerClass(
 ): Promise<WorkerClass> {
   // Only the class in use is loaded: the thread class brings the engine and the thread pool.
   if (name === 'thread') return new (await import('./thread.js')).ThreadWorker(base);
+  // The class's module loads while the app's do: both wait on file reads, which then overlap.
+  const classLoading: Promise<(context: WorkerContext) => WorkerClass> =
+    name === 'sync'
+      ? import('./sync.js').then((m) => (context) => new m.SyncWorker(context))
+      : import('./async.js').then((m) => (context) => new m.AsyncWorker(context));
+  classLoading.catch(() => {}); // a failure surfaces where it is awaited, if the app loaded
   watchAppListens();
   let app: HostedApp;
   try {
@@ -24,8 +30,7 @@ export async function createWorkerClass(
     if (err instanceof AppLoadError && NO_APP_CODES.has(err.code) && appListensItself()) return selfListening(base);
     throw err;
   }
-  if (name === 'sync') return new (await import('./sync.js')).SyncWorker({ ...base, app });
-  return new (await import('./async.js')).AsyncWorker({ ...base, app });
+  return (await classLoading)({ ...base, app });
 }
 
 const NO_APP_CODES = new Set(['GSERVE_E_APP_ATTR', 'GSERVE_E_NOT_AN_APP']);

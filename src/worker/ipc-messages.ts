@@ -70,7 +70,7 @@ export type MasterMessage =
   /** A stop is coming after --shutdown-delay: fail the health check, keep serving. */
   | { t: 'shutdown-pending' }
   /** The master's orphan reaper is gone: watch for the master's death with a thread of its own. */
-  | { t: 'watch-orphans' };
+  | { t: 'watch-orphans'; why: string };
 
 export const isWorkerMessage = (m: unknown): m is WorkerMessage =>
   typeof m === 'object' && m !== null && 't' in m && typeof m.t === 'string';

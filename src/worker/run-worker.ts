@@ -105,7 +105,7 @@ export function runWorker(boot: WorkerBoot): void {
       logTarget.reopen();
       stats.reopenLogs();
     } else if (message.t === 'shutdown-pending') announceStop();
-    else if (message.t === 'watch-orphans') watchOrphans('the orphan reaper exited');
+    else if (message.t === 'watch-orphans') watchOrphans(message.why);
   });
   installCrashLog(log, () => logTarget.flush());
   if (process.connected && boot.orphanWatchdog) watchOrphans('no orphan reaper');

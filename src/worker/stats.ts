@@ -171,7 +171,8 @@ export class WorkerStats {
   /** Sends a report now and then every second, while the worker lives. */
   startReporting(send: (m: WorkerMessage) => void): void {
     if (!this.counting) return;
-    send(this.report());
+    // After the connections already waiting are taken: the first report is no one's first answer.
+    setImmediate(() => send(this.report()));
     this.timer = setInterval(() => send(this.report()), REPORT_INTERVAL_MS);
     this.timer.unref();
   }
