@@ -88,7 +88,7 @@ function scenarioTable(s) {
   }
   const better = s.metrics.map((m) => `${m.label}: ${m.better} is better`).join('; ');
   return (
-    `${lines.join('\n')}\n\nMedians of the rounds; (n×) is the median over the reference's median. ${better}. ` +
+    `${lines.join('\n')}\n\nMedians of the ${s.rounds ? `${s.rounds} ` : ''}rounds; (n×) is the median over the reference's median. ${better}. ` +
     `Spread: (highest − lowest round) / median, for ${first.label}: a ratio closer to 1 than the spreads is within the noise.`
   );
 }

@@ -3,6 +3,9 @@
 import { runIfMain } from '../lib/harness.js';
 import { sleep } from '../lib/proc.js';
 
+/** Rounds of a full run (bench/README.md): each round starts every contender afresh, a few seconds each. */
+const COLD_START_ROUNDS = 7;
+
 const MEMORY_NOTE =
   "A Node process's floor is about 40 MB RSS (node:cluster's bare primary shows it); what the master adds above it is " +
   'the modules it imports. Importing lazily what only workers or rare commands need (the HTTP engine, interface ' +
@@ -18,6 +21,9 @@ export const scenario = {
   contenders: ['node-cluster', 'gserve-async-node', 'pm2', 'nginx', 'gunicorn-sync', 'uvicorn'],
   quickContenders: ['node-cluster', 'gserve-async-node'],
   fresh: true,
+  // A cold start is one sample per start, and one start varies by ±15% on a shared 2-core machine: more rounds than a
+  // throughput figure (which averages thousands of requests) needs, for a median that holds from run to run.
+  rounds: (settings) => (settings.quick ? settings.rounds : Math.max(settings.rounds, COLD_START_ROUNDS)),
   metrics: [
     { key: 'coldMs', label: 'cold start', unit: 'ms', better: 'lower' },
     { key: 'totalMB', label: 'idle RSS, all', unit: 'MB', better: 'lower' },
