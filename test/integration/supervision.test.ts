@@ -45,12 +45,14 @@ describe('supervision', () => {
   it('--max-requests with jitter recycles a worker gracefully, and every request is answered', async () => {
     const g = await startGserve(['--max-requests', '5', '--max-requests-jitter', '2', app('generation')]);
     const pids = new Set<string>();
-    for (let i = 0; i < 20; i++) {
+    // Until the replacement answers: the worker goes on serving until the master's stop reaches it,
+    // which on a loaded machine can take more than the few requests the limit allows.
+    for (let i = 0; i < 500 && pids.size < 2; i++) {
       const r = await get(g.url);
       expect(r.status).toBe(200);
       pids.add(String(r.headers['x-worker-pid']));
     }
-    expect(pids.size).toBeGreaterThanOrEqual(2);
+    expect(pids.size).toBe(2);
     const [first] = await g.waitForLog(/^Recycling worker \(pid: \d+\): served \d+ requests \(maxRequests\)/);
     expect(Number(/served (\d+)/.exec(first!.msg)![1])).toBeGreaterThanOrEqual(5);
     expect(Number(/served (\d+)/.exec(first!.msg)![1])).toBeLessThanOrEqual(7);
