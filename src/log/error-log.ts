@@ -90,7 +90,7 @@ export function openErrorLog(opts: LoggerOptions): ErrorLogStream {
   const toStderr = opts.file === '-';
   // sync: the master and workers often exit right after logging why; nothing may be lost.
   const open = () => openDestination(opts.file, 2, true);
-  // A file opens now, while the process may still (before --user drops privileges); stderr is open
+  // A file opens now, while the process still can (before --user drops its privileges); stderr is open
   // already, so its writer waits for the first line: most workers write none on their way up.
   let dest: ReturnType<typeof openDestination> | null = toStderr ? null : open();
   const pretty = !errorLogIsJson({ logJson: opts.json ?? null, errorLogfile: opts.file });

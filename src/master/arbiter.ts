@@ -431,7 +431,8 @@ export class Arbiter {
         void this.hook('whenReady');
       }
       // Some of the workers may never boot: the master settles a second after the first one did.
-      this.settleTimer ??= setTimeout(() => this.settleAfterStart(), SETTLE_AFTER_FIRST_READY_MS).unref();
+      if (!this.settled)
+        this.settleTimer ??= setTimeout(() => this.settleAfterStart(), SETTLE_AFTER_FIRST_READY_MS).unref();
     } else if (message.t === 'idle') {
       this.dispatcher?.workerIdle(w);
     } else if (message.t === 'serving') {
