@@ -56,6 +56,20 @@ describe('no orphans after kill -9 of the master', () => {
     expect(commandLine(shells[0]!.pid)).toContain('dist/bundle/worker/main.js');
   });
 
+  it("a worker stuck in its app's import (while (true) {} at the top level) is reaped too: the reaper, started after the fork, knows it", async () => {
+    const g = await startGserve(['-w', '1', '--timeout', '0', join(apps, 'spins-at-load.js')], { workers: 0 });
+    await g.waitForLog(/^Booting worker/);
+    await pollUntil(
+      () => descendants(g.pid).some((p) => commandLine(p.pid).startsWith('/bin/sh -c')),
+      'the orphan reaper',
+    );
+    tree = descendants(g.pid);
+    await waitForBusyLoop(tree, 'async');
+    g.child.kill('SIGKILL');
+    await g.exited;
+    expect((await orphansAfter(tree, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
+  });
+
   it('a killed reaper: the running worker watches by itself, and still exits with a blocked master gone', async () => {
     const g = await startGserve(['-k', 'async', '-w', '1', '--timeout', '0', join(apps, 'crashes.js')]);
     await g.waitForLog(/^Worker ready/);
