@@ -21,6 +21,8 @@ export class ConnectionBalancer {
   private readonly board = ConnectionBoard.create();
   private readonly slots = new Map<WorkerProcess, number>();
   private readonly claimed = new Set<number>();
+  /** How many connections the master has sent each slot's worker so far (the board shows it). */
+  private readonly sent = new Map<number, number>();
 
   constructor(private readonly log: Logger) {}
 
@@ -47,7 +49,8 @@ export class ConnectionBalancer {
 
   /** A claimed slot whose fork failed, or whose worker exited: it counts for nobody. */
   release(slot: number): void {
-    this.board.write(slot, NOT_ACCEPTING);
+    this.board.clear(slot);
+    this.sent.delete(slot);
     this.claimed.delete(slot);
   }
 
@@ -85,15 +88,28 @@ export class ConnectionBalancer {
         to = w;
       }
     }
+    // The board may have moved since `from` looked: the other workers took a burst of their own.
+    const fromSlot = this.slots.get(from);
+    const fromHolds = fromSlot === undefined ? NOT_ACCEPTING : count(fromSlot);
+    if (to && from !== except && from.child.connected && fromHolds !== NOT_ACCEPTING && fromHolds < least) {
+      this.log.debug('Connection given back to worker %d: it now holds the fewest', from.pid);
+      return from;
+    }
     if (to) {
-      // Counted at once, so that the next connection of the same burst sees it before the worker does.
-      this.board.credit(this.slots.get(to)!, least + 1);
       this.log.debug('Connection passed on from worker %d to worker %d', from.pid, to.pid);
       return to;
     }
     if (from === except || !from.child.connected) return null;
     this.log.debug('Connection given back to worker %d: no other worker can take it', from.pid);
     return from;
+  }
+
+  private countSent(to: WorkerProcess, n: number): void {
+    const slot = this.slots.get(to);
+    if (slot === undefined) return;
+    const sent = ((this.sent.get(slot) ?? 0) + n) | 0;
+    this.sent.set(slot, sent);
+    this.board.credit(slot, sent);
   }
 
   /**
@@ -103,7 +119,12 @@ export class ConnectionBalancer {
   private send(socket: Socket, listener: number, to: WorkerProcess | null, workers: WorkerProcess[], tries = 2): void {
     if (!to || tries === 0) return void socket.destroy();
     const message: MasterMessage = { t: 'conn', listener };
-    const failed = () => this.send(socket, listener, this.leastLoaded(to, workers, to), workers, tries - 1);
+    // Counted at once, so that the next connection of the same burst sees it before the worker does.
+    this.countSent(to, 1);
+    const failed = () => {
+      this.countSent(to, -1);
+      this.send(socket, listener, this.leastLoaded(to, workers, to), workers, tries - 1);
+    };
     try {
       // Once sent, this process's copy is ended: node then tells the worker that accepted it (whose
       // server.close() waits on that) that the socket is gone from here.

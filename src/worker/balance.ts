@@ -5,8 +5,12 @@ import type { WorkerMessage } from './ipc-messages.js';
 /** A worker keeps every new connection while it holds fewer than this: a skew that small is not worth a hand-over. */
 const KEEP_BELOW = 4;
 
-/** How long a connection passed on may take to show on the board (an IPC hop to the master; it writes it). */
-const SHOWS_WITHIN_MS = 5;
+/**
+ * How long a connection passed on may take to show on the board: an IPC hop to the master, which
+ * counts it there. 5 ms was too short on a loaded machine: the burst's later connections were then
+ * passed on again before the first ones showed.
+ */
+const SHOWS_WITHIN_MS = 50;
 /**
  * Connections that typically live shorter than this are not worth a hand-over (about 0.5 ms of the
  * master's CPU): clients that reconnect for each request (`Connection: close`) even out by
@@ -23,6 +27,8 @@ const LONG_LIVED_MS = 100;
 export class ConnectionBalance {
   private withdrawn = false;
   private posted = 0;
+  /** Connections the master passed to this worker so far; the board counts the rest as on their way. */
+  private received = 0;
   /** How long this worker's connections have lived lately (a moving average); long until seen otherwise. */
   private typicalLifeMs = 10 * LONG_LIVED_MS;
   /**
@@ -51,7 +57,12 @@ export class ConnectionBalance {
   publish(open: number): void {
     if (this.withdrawn || Math.abs(open - this.posted) < 2) return;
     this.posted = open;
-    this.board.write(this.slot, open);
+    this.board.write(this.slot, open, this.received);
+  }
+
+  /** A connection passed on by the master arrived here (before it is counted in what this worker holds). */
+  arrived(): void {
+    this.received = (this.received + 1) | 0;
   }
 
   /** A connection closed after `livedMs`. */
@@ -62,7 +73,7 @@ export class ConnectionBalance {
   /** This worker stopped accepting: it is no longer compared with, nor given connections. */
   withdraw(): void {
     clearInterval(this.beat);
-    this.board.write(this.slot, NOT_ACCEPTING);
+    this.board.write(this.slot, NOT_ACCEPTING, this.received);
     this.withdrawn = true;
   }
 

@@ -22,12 +22,17 @@ export class ConnectionCap {
   guard(accept: (socket: Socket) => void, listener: number): (socket: Socket) => void {
     return (socket) => {
       if (this.balance?.shouldPass(this.open) && this.balance.pass(socket, listener)) return;
-      this.take(socket, accept);
+      this.hold(socket, accept);
     };
   }
 
   /** A connection another worker passed on (through the master): taken here, never passed again. */
   take(socket: Socket, accept: (socket: Socket) => void): void {
+    this.balance?.arrived();
+    this.hold(socket, accept);
+  }
+
+  private hold(socket: Socket, accept: (socket: Socket) => void): void {
     // Listeners accept paused when balancing, so that a connection passed on was never read here.
     if (socket.isPaused()) socket.resume();
     if (this.open >= this.max) {
