@@ -91,7 +91,8 @@ export class ConnectionBalancer {
     // The board may have moved since `from` looked: the other workers took a burst of their own.
     const fromSlot = this.slots.get(from);
     const fromHolds = fromSlot === undefined ? NOT_ACCEPTING : count(fromSlot);
-    if (to && from !== except && from.child.connected && fromHolds !== NOT_ACCEPTING && fromHolds < least) {
+    const fromTakes = from !== except && from.state === 'ready' && from.child.connected;
+    if (to && fromTakes && fromHolds !== NOT_ACCEPTING && fromHolds < least) {
       this.log.debug('Connection given back to worker %d: it now holds the fewest', from.pid);
       return from;
     }
