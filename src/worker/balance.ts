@@ -29,6 +29,7 @@ export class ConnectionBalance {
   private posted = 0;
   /** Connections the master passed to this worker so far; the board counts the rest as on their way. */
   private received = 0;
+  private postedReceived = 0;
   /** How long this worker's connections have lived lately (a moving average); long until seen otherwise. */
   private typicalLifeMs = 10 * LONG_LIVED_MS;
   /**
@@ -51,12 +52,16 @@ export class ConnectionBalance {
   }
 
   /**
-   * This worker holds `open` connections. Posted when it moved by two or more since the last post:
-   * connections that come and go (`Connection: close`) would otherwise cost two writes each.
+   * This worker holds `open` connections. Posted when it moved by two or more since the last post, or
+   * two more passed-on ones arrived: connections that come and go (`Connection: close`) would
+   * otherwise cost two writes each, and passed-on ones that arrived and closed between two posts
+   * would go on counting as on their way here.
    */
   publish(open: number): void {
-    if (this.withdrawn || Math.abs(open - this.posted) < 2) return;
+    if (this.withdrawn) return;
+    if (Math.abs(open - this.posted) < 2 && ((this.received - this.postedReceived) | 0) < 2) return;
     this.posted = open;
+    this.postedReceived = this.received;
     this.board.write(this.slot, open, this.received);
   }
 

@@ -74,6 +74,14 @@ describe('connection board', () => {
     worker.arrived();
     worker.publish(4);
     expect(board.read()(2)).toBe(4);
+    // Two more sent, arriving and closing between posts (the count stays about 4): not on their way.
+    master.credit(2, 5);
+    worker.arrived();
+    worker.publish(5);
+    worker.publish(4);
+    worker.arrived();
+    worker.publish(5);
+    expect(board.read()(2)).toBe(5); // not 6: the two that arrived are posted as arrived
     board.clear(2); // its worker exited: the next one in the slot starts from nothing
     expect(board.read()(2)).toBe(NOT_ACCEPTING);
     new ConnectionBalance(board, 2);
