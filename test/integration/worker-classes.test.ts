@@ -46,6 +46,33 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
+const FAST = 'GET /fast HTTP/1.1\r\nHost: x\r\n\r\n';
+
+/** Opens 40 keep-alive connections at once and asks once on each: the connections, and the pid that answered each. */
+async function openBurst(port: number): Promise<{ connections: RawConnection[]; pids: number[]; close(): void }> {
+  const connections = await Promise.all(Array.from({ length: 40 }, () => RawConnection.open(port)));
+  const close = () => {
+    for (const c of connections) c.close();
+  };
+  try {
+    const answers = await within(
+      Promise.all(connections.map((c) => c.request(FAST))),
+      30_000,
+      'an answer on each of 40 connections',
+    );
+    return { connections, pids: answers.map((r) => (JSON.parse(r.body) as Probe).pid), close };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+function countPids(pids: number[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const pid of pids) counts.set(pid, (counts.get(pid) ?? 0) + 1);
+  return counts;
+}
+
 const overlapAll = (ps: Probe[]) => Math.max(...ps.map((p) => p.start)) < Math.min(...ps.map((p) => p.end));
 
 describe('sync worker class', () => {
@@ -116,20 +143,43 @@ describe('async worker class', () => {
     );
     // The kernel hands a burst to whichever worker accepts first (often most of it to one); a worker
     // holding clearly more than the other passes new ones on through the master (src/worker/balance.ts).
-    const connections = await Promise.all(Array.from({ length: 40 }, () => RawConnection.open(g.port)));
+    const burst = await openBurst(g.port);
+    burst.close();
+    const perWorker = countPids(burst.pids);
+    expect(perWorker.size).toBe(2);
+    expect(Math.min(...perWorker.values())).toBeGreaterThanOrEqual(12);
+  });
+
+  it('-w 2: a worker killed with -9 while holding its share: the other serves on, the replacement gets its share of the next burst', async () => {
+    const g = await startGserve(['-w', '2', '--log-level', 'debug', probe]);
+    await g.waitForWorkers(2);
+    const first = await openBurst(g.port);
+    // The victim is the one the master passed connections to, if it passed any: its replacement takes
+    // over its place on the connection board, where those were counted.
+    const passedTo = g.lines.map((l) => /^Connection passed on from worker \d+ to worker (\d+)/.exec(l.msg)?.[1]);
+    const victim = Number(passedTo.findLast((pid) => pid !== undefined) ?? first.pids[0]);
     try {
-      const answers = await within(
-        Promise.all(connections.map((c) => c.request('GET /fast HTTP/1.1\r\nHost: x\r\n\r\n'))),
+      process.kill(victim, 'SIGKILL');
+      await g.waitForWorkers(3);
+      // The survivor's keep-alive connections are answered on; the victim's were cut, not left hanging.
+      const again = await within(
+        Promise.allSettled(first.connections.map((c) => c.request(FAST))),
         30_000,
-        'an answer on each of 40 connections',
+        'an answer or a close on each of the 40 connections',
       );
-      const pids = answers.map((r) => (JSON.parse(r.body) as Probe).pid);
-      const perWorker = [...new Set(pids)].map((pid) => pids.filter((p) => p === pid).length);
-      expect(perWorker).toHaveLength(2);
-      expect(Math.min(...perWorker)).toBeGreaterThanOrEqual(12);
+      again.forEach((r, i) => {
+        if (first.pids[i] === victim) expect(r.status).toBe('rejected');
+        else expect(r.status === 'fulfilled' && (JSON.parse(r.value.body) as Probe).pid).toBe(first.pids[i]);
+      });
     } finally {
-      for (const c of connections) c.close();
+      first.close();
     }
+    const next = await openBurst(g.port);
+    next.close();
+    const perWorker = countPids(next.pids);
+    expect(perWorker.size).toBe(2);
+    expect(perWorker.has(victim)).toBe(false);
+    expect(Math.min(...perWorker.values())).toBeGreaterThanOrEqual(12);
   });
 
   it('-w 1: 200 concurrent requests to a handler awaiting a timer all overlap in one process', async () => {
