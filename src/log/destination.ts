@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { errorCode, ExitCode, GserveError } from '../errors.js';
@@ -30,6 +30,39 @@ export function openDestination(file: string, standardFd: 1 | 2, sync: boolean):
     dest.end = noop;
   });
   return dest;
+}
+
+/** A synchronous writer of whole lines. */
+export interface LineWriter {
+  write(line: string): void;
+  flush(): void;
+}
+
+/**
+ * A standard stream written synchronously, as openDestination's sync writer would, without loading
+ * sonic-boom: that takes about 6 ms, and the master's first lines ("Starting gserve", "Listening at")
+ * are on its way to forking the workers. sonic-boom is loaded only once the stream would block
+ * (EAGAIN: a non-blocking pipe), which it waits out. A stream that fails otherwise (EPIPE when a
+ * piped reader went away, EIO when the terminal closed) is given up, as openDestination's are.
+ */
+export function standardStreamWriter(fd: 1 | 2): LineWriter {
+  let blocked: SonicBoom | null = null;
+  let failed = false;
+  return {
+    write(line) {
+      if (failed) return;
+      if (blocked) return void blocked.write(line);
+      let rest = Buffer.from(line);
+      try {
+        while (rest.length > 0) rest = rest.subarray(writeSync(fd, rest));
+      } catch (err) {
+        if (errorCode(err) !== 'EAGAIN') return void (failed = true);
+        blocked = openDestination('-', fd, true);
+        blocked.write(rest.toString());
+      }
+    },
+    flush: () => blocked?.flushSync(),
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isatty } from 'node:tty';
-import { openDestination } from './destination.js';
+import { openDestination, standardStreamWriter } from './destination.js';
 
 /**
  * The error log's lines, whoever writes them: pino in the master, the line logger in workers and
@@ -87,21 +87,17 @@ export interface ErrorLogStream {
 }
 
 export function openErrorLog(opts: LoggerOptions): ErrorLogStream {
-  const toStderr = opts.file === '-';
-  // sync: the master and workers often exit right after logging why; nothing may be lost.
-  const open = () => openDestination(opts.file, 2, true);
-  // A file opens now, while the process still can (before --user drops its privileges); stderr is open
-  // already, so its writer waits for the first line: most workers write none on their way up.
-  let dest: ReturnType<typeof openDestination> | null = toStderr ? null : open();
   const pretty = !errorLogIsJson({ logJson: opts.json ?? null, errorLogfile: opts.file });
-  const write = (line: string) => (dest ??= open()).write(line);
-  return {
-    write: pretty ? (line) => write(gunicornLine(line)) : write,
-    reopen: () => {
-      if (!toStderr) dest!.reopen();
-    },
-    flush: () => dest?.flushSync(),
-  };
+  const format = (write: (line: string) => unknown) =>
+    pretty ? (line: string) => void write(gunicornLine(line)) : (line: string) => void write(line);
+  // sync: the master and workers often exit right after logging why; nothing may be lost.
+  if (opts.file === '-') {
+    const stderr = standardStreamWriter(2);
+    return { write: format(stderr.write), reopen: () => {}, flush: stderr.flush };
+  }
+  // A file opens now, while the process still can (before --user drops its privileges).
+  const file = openDestination(opts.file, 2, true);
+  return { write: format((line) => file.write(line)), reopen: () => file.reopen(), flush: () => file.flushSync() };
 }
 
 /** The error log open on `stream`, written by `logger`. */

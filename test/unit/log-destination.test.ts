@@ -1,0 +1,72 @@
+import * as fs from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { standardStreamWriter } from '../../src/log/destination.js';
+
+// The writer's own writes go through this mock; sonic-boom, loaded with require(), keeps the real fs.
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  return { ...real, writeSync: vi.fn(real.writeSync) };
+});
+const { writeSync } = vi.mocked(fs);
+const realWrite = (await vi.importActual<typeof import('node:fs')>('node:fs')).writeSync;
+
+const dir = fs.mkdtempSync(join(tmpdir(), 'gserve-log-destination-'));
+const fds: number[] = [];
+beforeEach(() => {
+  writeSync.mockClear();
+});
+afterAll(() => {
+  for (const fd of fds) fs.closeSync(fd);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const errno = (code: string) => Object.assign(new Error(code), { code });
+
+/** A file opened for appending, standing in for the standard stream: its fd, and what it holds. */
+function stream(name: string) {
+  const path = join(dir, name);
+  const fd = fs.openSync(path, 'a');
+  fds.push(fd);
+  return { fd, read: () => fs.readFileSync(path, 'utf8') };
+}
+
+describe('standardStreamWriter', () => {
+  it('writes whole lines, looping over partial writes', () => {
+    const out = stream('partial');
+    writeSync.mockImplementationOnce(((fd: number, buf: Uint8Array) => realWrite(fd, buf.subarray(0, 4))) as never);
+    standardStreamWriter(out.fd as 2).write('Starting gserve\n');
+    expect(out.read()).toBe('Starting gserve\n');
+  });
+
+  it('hands what a would-block stream (EAGAIN) left unwritten to sonic-boom, in order', () => {
+    const out = stream('eagain');
+    const writer = standardStreamWriter(out.fd as 2);
+    writeSync
+      .mockImplementationOnce(((fd: number, buf: Uint8Array) => realWrite(fd, buf.subarray(0, 6))) as never)
+      .mockImplementationOnce(() => {
+        throw errno('EAGAIN');
+      });
+    writer.write('first line\n');
+    writer.write('second line\n');
+    writer.flush();
+    expect(out.read()).toBe('first line\nsecond line\n');
+    // The rest of the first line and all of the second went through sonic-boom: the writer's own
+    // writes stopped at the EAGAIN.
+    expect(writeSync).toHaveBeenCalledTimes(2);
+  });
+
+  it('gives up a stream that failed otherwise (EPIPE): later lines are dropped, nothing throws', () => {
+    const out = stream('epipe');
+    const writer = standardStreamWriter(out.fd as 2);
+    writeSync.mockImplementationOnce(() => {
+      throw errno('EPIPE');
+    });
+    writer.write('lost\n');
+    writer.write('dropped too\n');
+    writer.flush();
+    expect(out.read()).toBe('');
+    expect(writeSync).toHaveBeenCalledTimes(1);
+  });
+});
