@@ -6,7 +6,8 @@
 //   --rounds N --duration S    override the rounds and the seconds per measurement
 //   --load wrk|builtin         the load generator for throughput (default: wrk when installed)
 //   --out FILE --json FILE     where to write (default docs/benchmarks.md and docs/benchmarks.json; a run narrowed
-//                              by --scenarios or --contenders writes to $TMPDIR/gserve-bench/ instead)
+//                              by --scenarios or --contenders writes to $TMPDIR/gserve-bench/ instead; --out alone
+//                              puts the JSON beside it, FILE with .json for .md)
 //   --nodes 24                 also run everything on these Node majors, side by side in the doc (default: 24 in a
 //                              full run, none with --quick); `--nodes none` for this Node only
 import { spawn } from 'node:child_process';
@@ -137,7 +138,8 @@ export async function main(argv, preloaded = {}) {
   const partial = Boolean(opts.scenarios || opts.contenders);
   const outDir = partial ? join(tmpdir(), 'gserve-bench') : join(ROOT, 'docs');
   const out = opts.out ?? join(outDir, 'benchmarks.md');
-  const json = opts.json ?? join(outDir, 'benchmarks.json');
+  // Never the committed JSON beside a doc written elsewhere.
+  const json = opts.json ?? (opts.out ? opts.out.replace(/(\.md)?$/, '.json') : join(outDir, 'benchmarks.json'));
   const command = `npm run bench${argv.length ? ' -- ' + argv.join(' ') : ''}`;
   mkdirSync(dirname(out), { recursive: true });
   mkdirSync(dirname(json), { recursive: true });
