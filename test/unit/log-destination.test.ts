@@ -22,7 +22,13 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-const errno = (code: string) => Object.assign(new Error(code), { code });
+/** A write(2) that takes only the first `bytes` of what it is given. */
+const writesOnly = (bytes: number) =>
+  ((fd: number, buf: Uint8Array) => realWrite(fd, buf.subarray(0, bytes))) as unknown as typeof fs.writeSync;
+/** A write(2) that fails with `code`. */
+const failsWith = (code: string) => () => {
+  throw Object.assign(new Error(code), { code });
+};
 
 /** A file opened for appending, standing in for the standard stream: its fd, and what it holds. */
 function stream(name: string) {
@@ -35,7 +41,7 @@ function stream(name: string) {
 describe('standardStreamWriter', () => {
   it('writes whole lines, looping over partial writes', () => {
     const out = stream('partial');
-    writeSync.mockImplementationOnce(((fd: number, buf: Uint8Array) => realWrite(fd, buf.subarray(0, 4))) as never);
+    writeSync.mockImplementationOnce(writesOnly(4));
     standardStreamWriter(out.fd as 2).write('Starting gserve\n');
     expect(out.read()).toBe('Starting gserve\n');
   });
@@ -43,11 +49,7 @@ describe('standardStreamWriter', () => {
   it('hands what a would-block stream (EAGAIN) left unwritten to sonic-boom, in order', () => {
     const out = stream('eagain');
     const writer = standardStreamWriter(out.fd as 2);
-    writeSync
-      .mockImplementationOnce(((fd: number, buf: Uint8Array) => realWrite(fd, buf.subarray(0, 6))) as never)
-      .mockImplementationOnce(() => {
-        throw errno('EAGAIN');
-      });
+    writeSync.mockImplementationOnce(writesOnly(6)).mockImplementationOnce(failsWith('EAGAIN'));
     writer.write('first line\n');
     writer.write('second line\n');
     writer.flush();
@@ -60,9 +62,7 @@ describe('standardStreamWriter', () => {
   it('gives up a stream that failed otherwise (EPIPE): later lines are dropped, nothing throws', () => {
     const out = stream('epipe');
     const writer = standardStreamWriter(out.fd as 2);
-    writeSync.mockImplementationOnce(() => {
-      throw errno('EPIPE');
-    });
+    writeSync.mockImplementationOnce(failsWith('EPIPE'));
     writer.write('lost\n');
     writer.write('dropped too\n');
     writer.flush();
