@@ -155,6 +155,7 @@ async function load({ port, requests, connections, until }) {
   };
 }
 
+/** options.only: the servers to run, by name (gserve, pm2); the others are reported as skipped. */
 export async function run(options = {}) {
   const params = { ...defaults, ...options };
   const servers = {};
@@ -167,6 +168,10 @@ export async function run(options = {}) {
   process.once('SIGTERM', interrupted);
   try {
     for (const start of [gserve, pm2]) {
+      if (params.only && !params.only.includes(start.name)) {
+        servers[start.name] = { id: start.name, skipped: `not run: only ${params.only.join(', ')} asked for` };
+        continue;
+      }
       try {
         current = await start();
       } catch (err) {

@@ -38,6 +38,25 @@ describe('bench: standalone scenario scripts', () => {
     expect(doc).toContain('| gserve sync | 10 (0.25×) |');
   });
 
+  it('runs gserve alone in a quick reload run, its target judged with PM2 skipped', async () => {
+    const calls: Array<{ only: string[] | null }> = [];
+    const fakeReload = {
+      async reloadUnderLoad(options: { only: string[] | null }) {
+        calls.push(options);
+        return [
+          { id: 'gserve', label: 'gserve', failed: 0, requests: 1000, p99Ms: 20, maxMs: 40, errors: {} },
+          { id: 'pm2', label: 'pm2', skipped: 'not run: only gserve asked for' },
+        ];
+      },
+    };
+    const scenario = adaptStandalone('reload-under-load', fakeReload);
+    const [quick] = await runScenarios([scenario], runSettings({ quick: true }), { log: () => {} });
+    expect(calls[0]?.only).toEqual(['gserve']);
+    expect(quick.targets).toEqual([expect.objectContaining({ status: 'met', measured: 0 })]);
+    await runScenarios([scenario], runSettings({ quick: false }), { log: () => {} });
+    expect(calls[1]?.only).toBeNull();
+  });
+
   it('knows no adapter for an unknown script', () => {
     expect(adaptStandalone('no-such-scenario', {})).toBeNull();
   });
