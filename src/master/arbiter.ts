@@ -18,6 +18,7 @@ import { httpLimits } from '../http/limits.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
+import { descriptorShortage, openFileLimit } from './open-file-limit.js';
 import { optimizeFromNowOn } from './start-up-compiler.js';
 import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
@@ -203,7 +204,11 @@ export class Arbiter {
     if (this.settings.workerClass === 'sync') {
       this.dispatcher = new SyncDispatcher(this.log, httpLimits(this.settings), this.settings.proxyProtocol);
       this.dispatcher.start(this.listeners, this.settings.backlog);
-    } else this.balancer = startBalancer(this.log);
+    } else {
+      this.balancer = startBalancer(this.log);
+      const shortage = descriptorShortage(this.settings.workerConnections, openFileLimit());
+      if (shortage) this.log.warn(shortage);
+    }
     this.installSignals();
     this.timeoutCheck = watchForBlockedLoops({
       everyMs: 1000,

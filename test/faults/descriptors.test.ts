@@ -23,6 +23,10 @@ describe('descriptor exhaustion during load', () => {
         .map((p) => p.pid)
         .sort();
       expect(workers).toHaveLength(2);
+      // Said at start, as nginx does: the default --worker-connections (1000) cannot fit in 100 descriptors.
+      // The sync class holds one connection per worker, so it has nothing to say.
+      const shortage = g.lines.filter((l) => l.msg.includes('open-file limit (100)'));
+      expect(shortage.map((l) => l.level)).toEqual(klass === 'sync' ? [] : [40]);
       const load = await runLoad({ url: g.url, total: 600, connections: 150, freshEvery: 3 });
       // Some connections were refused or cut while descriptors were out: expected. The rest were answered.
       expect(load.statuses.get(200) ?? 0).toBeGreaterThan(0);
@@ -47,4 +51,12 @@ describe('descriptor exhaustion during load', () => {
       );
     }, 120_000);
   }
+
+  it('says nothing of the limit when --worker-connections fits under it', async () => {
+    const g = await startGserve(['--worker-connections', '20', join(apps, 'crashes.js')], { wrapper: ulimit(100) });
+    expect((await get(g.url)).status).toBe(200);
+    expect(g.lines.filter((l) => l.msg.includes('open-file limit'))).toEqual([]);
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+  }, 60_000);
 });

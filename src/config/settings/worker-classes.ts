@@ -24,7 +24,8 @@ export const workerClassSettings = [
     doc:
       'Most concurrent connections per worker process, for the `async` and `thread` classes. ' +
       'A connection beyond it gets an immediate `503 Service Unavailable` with `Retry-After: ' +
-      '1` and is closed, so clients retry elsewhere instead of hanging.',
+      '1` and is closed, so clients retry elsewhere instead of hanging. The master warns at start when the ' +
+      'open-file limit (`ulimit -n`) cannot hold this many plus 64 per worker.',
   }),
 ];
 
