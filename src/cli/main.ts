@@ -29,6 +29,18 @@ function printConfig(resolved: ResolvedSettings): void {
   for (const [name, value, source] of rows) process.stdout.write(`${name.padEnd(width)} = ${value}  # ${source}\n`);
 }
 
+/**
+ * What start-up awaits now, named for the one wait that cannot end: user code (the config file, the
+ * app under --preload or --check-config, the onStarting hook) awaiting a promise that nothing will
+ * settle, a top-level await on nothing. No timer or socket is open yet to keep Node running, so it
+ * would exit with code 0 and not a word: a container's entrypoint "succeeding" at once.
+ */
+const startUp: { waitingFor: string; exitCode: ExitCode } = { waitingFor: 'start-up', exitCode: ExitCode.INTERNAL };
+const awaiting = (waitingFor: string, exitCode: ExitCode = ExitCode.USAGE) => {
+  startUp.waitingFor = waitingFor;
+  startUp.exitCode = exitCode;
+};
+
 /** Runs the gserve command; resolves to the process exit code. */
 export async function run(argv: string[]): Promise<number> {
   if (isControlCommand(argv[0])) return runControl(argv);
@@ -62,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     // Before the settings: GSERVE_* variables in the files count.
     loadEnvFiles(stringList(parsed.cli.envFile), launch.cwd);
+    awaiting('the config file (or a module it imports)');
     resolved = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd });
     // From a config file they still reach the app (the workers inherit this environment).
     if (!resolved.sources.envFile.startsWith('command line'))
@@ -95,6 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   if (parsed.checkConfig || settings.preload) {
     try {
       // Imported here only: otherwise the master never loads the interface adapters (ws, the engine).
+      awaiting(`the app ${settings.app} (loaded in the master by --preload or --check-config)`, ExitCode.APP_LOAD);
       const { loadHostedApp } = await import('../worker/hosted.js');
       const app = await loadHostedApp(settings.app, settings.interface, process.cwd());
       if (parsed.checkConfig) {
@@ -127,12 +141,24 @@ export async function run(argv: string[]): Promise<number> {
     return again;
   };
   const arbiter = new Arbiter(resolved, log, { launch, reresolve });
+  // Once bound, the listeners keep Node running.
+  awaiting("the config file's onStarting hook");
   const code = await arbiter.run();
   if (arbiter.failure) fail(arbiter.failure, code);
   return code;
 }
 
 export function main(): void {
+  // Emitted only when nothing is left to run and run() has not ended (its end calls process.exit).
+  process.once('beforeExit', () => {
+    const stalled = new GserveError(
+      'GSERVE_E_STALLED',
+      `Start-up stopped: ${startUp.waitingFor} awaits a promise that nothing is left to settle, such as a ` +
+        'top-level await on something that never happens. Make that code finish.',
+      startUp.exitCode,
+    );
+    process.exit(fail(describeError(stalled), stalled.exitCode));
+  });
   run(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err) => {

@@ -163,6 +163,29 @@ describe('config files in every kind of project', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  // Node exits with code 0 and no word when nothing is left to run: a container would count that a success.
+  it('a config whose top-level await never settles ends the start with one line and exit 2, not a silent 0', async () => {
+    const dir = folder({ 'gserve.config.mjs': 'await new Promise(() => {});\nexport default { workers: 1 };\n' });
+    const { code, stderr } = await runGserve(['app:app'], { cwd: dir });
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^gserve: error: Start-up stopped: the config file \(or a module it imports\) awaits a promise .* \[GSERVE_E_STALLED\]$/,
+      ),
+    ]);
+  });
+
+  it('so does an onStarting hook that never settles (exit 2), and an app loaded by --check-config (exit 4)', async () => {
+    const hook = folder({ 'gserve.config.mjs': 'export default { onStarting: () => new Promise(() => {}) };\n' });
+    const stalledHook = await runGserve(['app:app'], { cwd: hook });
+    expect(stalledHook.code).toBe(2);
+    expect(stalledHook.stderr).toMatch(/Start-up stopped: the config file's onStarting hook awaits/);
+    const app = folder({ 'package.json': '{"type": "module"}', 'app.js': 'await new Promise(() => {});\n' });
+    const stalledApp = await runGserve(['--check-config', 'app.js:app'], { cwd: app });
+    expect(stalledApp.code).toBe(4);
+    expect(stalledApp.stderr).toMatch(/Start-up stopped: the app app\.js:app \(loaded in the master by --preload/);
+  });
+
   it('a misspelled hook gets a "did you mean"', async () => {
     const dir = folder({ 'gserve.config.mjs': 'export default { onStart() {} };\n' });
     const { code, stderr } = await runGserve(['--print-config'], { cwd: dir });
