@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { monotonicNow } from '../supervision/blocked-loop.js';
 import {
   BOOT_ENV,
   isWorkerMessage,
@@ -36,7 +37,7 @@ export class WorkerProcess {
   readonly bornAt = Date.now();
   // Changed only by this class: by the worker's messages and the master's stop/abort below.
   #state: WorkerState = 'booting';
-  #lastBeat = Date.now();
+  #lastBeat = monotonicNow();
   #endReason: string | null = null;
   #bootError: Extract<WorkerMessage, { t: 'boot-error' }> | null = null;
   /** Resolves true when the worker reports ready, false if it exits first (HUP waits on it). */
@@ -92,10 +93,10 @@ export class WorkerProcess {
     });
     this.child.on('message', (m: unknown, handle: unknown) => {
       if (!isWorkerMessage(m)) return;
-      if (m.t === 'beat') this.#lastBeat = Date.now();
+      if (m.t === 'beat') this.#lastBeat = monotonicNow();
       else if (m.t === 'ready') {
         this.#state = 'ready';
-        this.#lastBeat = Date.now();
+        this.#lastBeat = monotonicNow();
       } else if (m.t === 'boot-error') this.#bootError = m;
       onMessage(this, m, handle);
     });

@@ -15,7 +15,7 @@ import {
 import { CrashBackoff, type BackoffPolicy } from '../supervision/backoff.js';
 import { ClaimCells, nextRequestId } from './thread-claim.js';
 import { Outbox } from './thread-outbox.js';
-import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
+import { monotonicNow, watchForBlockedLoops } from '../supervision/blocked-loop.js';
 
 const RUNNER = new URL('./thread-runner.js', import.meta.url);
 /**
@@ -245,7 +245,7 @@ export class ThreadPool {
       threadId: worker.threadId,
       ready: false,
       bornAt: Date.now(),
-      lastBeat: Date.now(),
+      lastBeat: monotonicNow(),
       current: null,
       ahead: [],
       claims,
@@ -266,7 +266,7 @@ export class ThreadPool {
   }
 
   private onMessage(slot: Slot, m: FromThread): void {
-    slot.lastBeat = Date.now();
+    slot.lastBeat = monotonicNow();
     if ('id' in m) {
       const running = this.active.get(m.id);
       if (!running) return;

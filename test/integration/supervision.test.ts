@@ -33,6 +33,32 @@ describe('supervision', () => {
     },
   );
 
+  it(
+    'a master stopped for longer than --timeout (SIGSTOP, a paused container) kills, once it runs again, ' +
+      'only the worker that is really blocked: the beats it missed meanwhile are read before it judges',
+    async () => {
+      const g = await startGserve(['-w', '2', '--timeout', '2', app('generation')]);
+      const booted = g.lines.flatMap((l) => /^Worker ready \(pid: (\d+)\)/.exec(l.msg)?.[1] ?? []).map(Number);
+      expect(booted).toHaveLength(2);
+      const blocked = get(g.url + '/block').catch((err: Error) => err);
+      process.kill(g.pid, 'SIGSTOP');
+      try {
+        // The fault itself: the master does not run for twice the timeout (not a wait for an outcome).
+        await new Promise((resolve) => setTimeout(resolve, 4_000));
+      } finally {
+        process.kill(g.pid, 'SIGCONT');
+      }
+      const [line] = await g.waitForLog(/^WORKER TIMEOUT \(pid: \d+\): no heartbeat for 2 s/);
+      const victim = Number(/pid: (\d+)/.exec(line!.msg)![1]);
+      expect(await blocked).toBeInstanceOf(Error);
+      await g.waitForWorkers(3); // the victim's replacement: the master has moved past that check
+      expect(g.lines.filter((l) => /^WORKER TIMEOUT/.test(l.msg))).toHaveLength(1);
+      const [healthy] = booted.filter((pid) => pid !== victim);
+      expect(isAlive(healthy!)).toBe(true);
+      expect(g.lines.some((l) => l.msg.includes(`(pid: ${healthy}): timed out`))).toBe(false);
+    },
+  );
+
   it('a worker whose app never finishes loading is replaced after --timeout, and the log says it never got ready', async () => {
     const g = await startGserve(['--timeout', '2', app('never-loads.mjs')], { workers: 0 });
     const [line] = await g.waitForLog(/^WORKER TIMEOUT \(pid: \d+\): not ready after 2 s \(--timeout\)/);

@@ -29,12 +29,53 @@ describe('the shared supervisor parts', () => {
         timeoutMs: () => timeout,
         watched: () => [{ lastBeat: 0 }],
         onBlocked,
+        now: () => Date.now(),
       });
       vi.advanceTimersByTime(5_000);
       expect(onBlocked).not.toHaveBeenCalled();
       timeout = 2_000;
       vi.advanceTimersByTime(1_000);
       expect(onBlocked).toHaveBeenCalledWith({ lastBeat: 0 }, 2_000);
+      clearInterval(timer);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("a check more than an interval late passes once (the watcher's own loop was stopped); the next judges", () => {
+    vi.useFakeTimers();
+    try {
+      let clock = 0;
+      const healthy = { lastBeat: 0 };
+      const stuck = { lastBeat: 0 };
+      const onBlocked = vi.fn();
+      const timer = watchForBlockedLoops({
+        everyMs: 1000,
+        timeoutMs: () => 2_000,
+        watched: () => [healthy, stuck],
+        onBlocked,
+        now: () => clock,
+      });
+      const tickAt = (at: number) => {
+        clock = at;
+        vi.advanceTimersByTime(1000);
+      };
+      tickAt(1_000);
+      healthy.lastBeat = 1_000;
+      // Stopped for 10 s: both beats look 10 s old, but the healthy one's are still unread.
+      tickAt(11_000);
+      expect(onBlocked).not.toHaveBeenCalled();
+      healthy.lastBeat = 11_000; // read after the timers
+      tickAt(12_000);
+      expect(onBlocked.mock.calls).toEqual([[stuck, 2_000]]);
+      // Late twice in a row: the second late check judges.
+      onBlocked.mockClear();
+      healthy.lastBeat = 19_500;
+      tickAt(20_000);
+      expect(onBlocked).not.toHaveBeenCalled();
+      healthy.lastBeat = 29_500;
+      tickAt(30_000);
+      expect(onBlocked.mock.calls).toEqual([[stuck, 2_000]]);
       clearInterval(timer);
     } finally {
       vi.useRealTimers();
