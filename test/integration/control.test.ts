@@ -88,6 +88,7 @@ describe('control socket', () => {
         .on('error', reject)
         .end();
     });
+    held.catch(() => {}); // awaited below; if the test fails before that, its rejection must not surface twice
     const busy = await pollUntil(async () => {
       const s = await statusJson(['--control-socket', sock]);
       return s.workers.find((w) => w.state === 'busy' && w.inFlight === 1);
