@@ -363,6 +363,11 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 /** Pipelined requests parsed ahead of their answers; past this, reading waits, so memory stays bounded. */
 const MAX_PIPELINED = 64;
+/**
+ * How long a reader may take no byte of an answer before its connection is cut: nginx's
+ * send_timeout. A slower one is still served, however slow, as long as it takes something.
+ */
+export const SEND_TIMEOUT_MS = 60_000;
 
 class Connection {
   private readonly parser: StrictParser;
@@ -383,6 +388,9 @@ class Connection {
   private pending: Rejection | null = null;
   /** Parsing stopped (a refusal): later bytes are read and dropped. */
   private stopped = false;
+  /** Bytes not yet taken by the client when the idle timer last ran, and since when no fewer. */
+  private unsent = Number.POSITIVE_INFINITY;
+  private unsentSince = 0;
   /** gserve wrote the connection's last bytes itself (a refusal): the app's writes are dropped. */
   closing = false;
   draining = false;
@@ -423,9 +431,12 @@ class Connection {
     if (result instanceof Rejection) return this.reject(result);
     if (this.upgrading) return this.stopForUpgrade(data.subarray(result));
     if (this.queue.length >= MAX_PIPELINED) this.pauseReading();
+    const phase = this.parser.phase;
     // The first bytes of a head start its clock; later bytes do not reset it (slowloris).
-    if (this.parser.phase === 'head' && this.timer.kind !== 'header')
-      this.timer.arm('header', this.limits.headerTimeout);
+    if (phase === 'head' && this.timer.kind !== 'header') this.timer.arm('header', this.limits.headerTimeout);
+    // A synchronous app (WSGI, a fetch handler returning its Response) answered inside this chunk's
+    // parsing, where responseDone() found the parser still in the message: the idle time starts here.
+    else if (phase === 'idle' && this.queue.length === 0 && this.timer.kind === null && !this.stopped) this.armIdle();
   }
 
   /** The rest of the stream is not HTTP any more: stop parsing, keep the bytes for the new protocol. */
@@ -548,11 +559,37 @@ class Connection {
       this.socket.end();
       return;
     }
+    // A client that does not read its answers (it pipelines requests, or a slow reader) is given no
+    // further one, and nothing more is read from it, until its socket's buffer drains: what waits for
+    // it stays about one answer, not one per request it sent. The idle timer watches it meanwhile.
+    if (this.socket.writableNeedDrain) {
+      this.pauseReading();
+      this.armIdle();
+      this.socket.once('drain', this.afterDrain);
+      return;
+    }
+    this.next();
+  }
+
+  private readonly afterDrain = (): void => {
+    if (this.closed || this.stopped) return;
+    this.timer.clear();
+    this.next();
+  };
+
+  /** After a response: the next request in line, a refusal waiting for its turn, or the idle time. */
+  private next(): void {
     if (this.paused && !this.parsing && this.queue.length < MAX_PIPELINED) this.resumeReading();
     const next = this.queue[0];
     if (next) this.dispatch(next);
     else if (this.pending) this.answerAndClose(this.pending);
-    else if (this.parser.phase === 'idle') this.timer.arm('idle', this.engine.options.keepAliveTimeout);
+    else if (this.parser.phase === 'idle') this.armIdle();
+  }
+
+  /** The keep-alive time starts; whatever is still unsent is watched from here (onTimer). */
+  private armIdle(): void {
+    this.unsent = Number.POSITIVE_INFINITY;
+    this.timer.arm('idle', this.engine.options.keepAliveTimeout);
   }
 
   pauseReading(): void {
@@ -570,7 +607,22 @@ class Connection {
   }
 
   private onTimer(kind: TimerKind): void {
-    if (kind === 'idle') return void this.socket.destroy();
+    if (kind === 'idle') {
+      // An answer still on its way to a slow reader is not idleness: destroying the socket would cut
+      // it short. The connection waits while the reader takes bytes, and for SEND_TIMEOUT_MS when it
+      // takes none; the idle time then runs from after the last byte.
+      const unsent = this.socket.writableLength;
+      if (unsent > 0) {
+        const now = performance.now();
+        if (unsent < this.unsent) {
+          this.unsent = unsent;
+          this.unsentSince = now;
+        }
+        if (now - this.unsentSince < SEND_TIMEOUT_MS)
+          return this.timer.arm('idle', this.engine.options.keepAliveTimeout);
+      }
+      return void this.socket.destroy();
+    }
     // While gserve itself holds the client back (the app is not reading the body), the client is not slow.
     if (this.paused)
       return this.timer.arm(kind, kind === 'header' ? this.limits.headerTimeout : this.limits.requestTimeout);
@@ -613,8 +665,7 @@ class Connection {
   /** A graceful stop began: no new requests after the one in hand; idle connections close. */
   drain(): void {
     this.draining = true;
-    if (this.queue.length === 0 && !this.detached && this.parser.phase === 'idle')
-      this.timer.arm('idle', this.engine.options.keepAliveTimeout);
+    if (this.queue.length === 0 && !this.detached && this.parser.phase === 'idle') this.armIdle();
   }
 
   closeIfIdle(): void {

@@ -47,6 +47,11 @@ class NodeConnection {
   pending: Rejection | null = null;
   /** The request whose body is being read, and its response. */
   current: { req: IncomingMessage; res: ServerResponse } | null = null;
+  /** Pipelined requests waiting for their turn with the app (serveNext). */
+  readonly waiting: Array<() => void> = [];
+  /** A request is with the app and its response has not closed. */
+  serving = false;
+  awaitingDrain = false;
   readonly watch: HeadWatch;
 
   constructor(
@@ -174,8 +179,13 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     function (this: ServedResponse) {
       const exchange = this[kExchange]!;
       server.active.delete(this);
-      if (exchange.conn) server.responseClosed(exchange.conn);
+      const { conn } = exchange;
+      if (conn) server.responseClosed(conn);
       server.emit('response', this.req, this, exchange);
+      if (conn) {
+        conn.serving = false;
+        server.serveNext(conn);
+      }
     })(this);
 
   /** node:http finished a response on this connection: a refusal queued behind it may go out. */
@@ -187,8 +197,40 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.active.add(res);
     if (this.draining) res.shouldKeepAlive = false;
     (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn, this.options.accessLog);
-    this.emit('request', req, res);
     res.on('close', this.responseEnded);
+    if (!conn) return this.callApp(req, res, expectsContinue);
+    conn.waiting.push(() => {
+      if (!res.closed) return this.callApp(req, res, expectsContinue);
+      // The client left while this request waited for its turn.
+      conn.serving = false;
+      this.serveNext(conn);
+    });
+    this.serveNext(conn);
+  }
+
+  /**
+   * One request of a connection with the app at a time, as on the engine, and the next one only
+   * once the answers before it have left the socket's buffer. node:http alone runs every pipelined
+   * request it has parsed at once and buffers their answers: a client that pipelines requests for
+   * large answers and reads none of them grew a worker by their sum (411 MB for 400 of 1 MiB).
+   */
+  serveNext(conn: NodeConnection): void {
+    if (conn.serving || conn.awaitingDrain || conn.waiting.length === 0) return;
+    const { socket } = conn;
+    if (socket.writableNeedDrain) {
+      conn.awaitingDrain = true;
+      socket.once('drain', () => {
+        conn.awaitingDrain = false;
+        this.serveNext(conn);
+      });
+      return;
+    }
+    conn.serving = true;
+    conn.waiting.shift()!();
+  }
+
+  private callApp(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
+    this.emit('request', req, res);
     if (expectsContinue) res.writeContinue();
     try {
       const result = this.listener(req, res);

@@ -161,6 +161,60 @@ describe('worker memory stays bounded by a window, whatever the client does', ()
   );
 });
 
+/**
+ * GETs `paths` on one keep-alive connection, all at once, and reads nothing for `pauseMs` (the
+ * fault: a client that does not read its answers); then reads until the server closes the idle
+ * connection. Counts the answers' heads (their bodies are all 'x') and every byte.
+ */
+function readLater(port: number, paths: string[], pauseMs: number): Promise<{ heads: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.pause();
+    let heads = 0;
+    let bytes = 0;
+    let tail = '';
+    socket.on('data', (data: Buffer) => {
+      bytes += data.length;
+      const text = tail + data.toString('latin1');
+      heads += text.split('\r\n\r\n').length - 1;
+      tail = text.slice(-3);
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ heads, bytes }));
+    socket.write(paths.map((path) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+    setTimeout(() => socket.resume(), pauseMs);
+  });
+}
+
+describe('a client that does not read its answers is held back, and still gets all of them', () => {
+  // -k sync answers one request per connection: there is nothing pipelined to hold back.
+  it.each(cases.filter(([name]) => !name.startsWith('sync')))(
+    '-k %s: 150 pipelined 1 MiB answers unread for 2 s; a 16 MiB one unread for longer than --keep-alive',
+    async (name, args) => {
+      const g = await startGserve(['-w', '1', '--keep-alive', '1', '--max-keepalive-requests', '0', ...args]);
+      const pid = [...g.workerPids][0]!;
+      // Each answer waits for the one before it to be taken, not in the worker's memory all at once.
+      // A (req, res) app on -k thread is held to a window of answers instead, 64 (the requests the
+      // main thread parses ahead): +117 MiB for these, too near the bound to tell.
+      const bound = name === 'thread' ? 2 * BOUND : BOUND;
+      const pipelined = await measured(pid, 'GET /blob x 150, pipelined, unread for 2 s', bound, () =>
+        readLater(
+          g.port,
+          Array.from({ length: 150 }, () => '/blob?kb=1024'),
+          2000,
+        ),
+      );
+      expect(pipelined.heads).toBe(150);
+      expect(pipelined.bytes).toBeGreaterThan(150 * MiB);
+      // Unread bytes are not idleness: the keep-alive time does not cut the answer short.
+      const large = await readLater(g.port, ['/blob?kb=16384'], 3000);
+      expect(large.heads).toBe(1);
+      expect(large.bytes).toBeGreaterThan(16 * MiB);
+    },
+    120_000,
+  );
+});
+
 /** Runs one case; fails it if the worker's peak RSS rose more than `bound` above its RSS before it. */
 async function measured<T>(pid: number, what: string, bound: number, run: () => Promise<T>): Promise<T> {
   writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS

@@ -238,3 +238,27 @@ describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({
     expect((await get(g.url)).status).toBe(200);
   });
 });
+
+// A synchronous app answers inside the parse of its own request's bytes. The idle time of the
+// keep-alive connection must start all the same, or an idle client holds its connection for ever.
+describe.each([
+  {
+    name: 'WSGI (a synchronous app)',
+    app: `${join(FIXTURES, 'apps/iface-wsgi.js')}:app`,
+    args: ['--interface', 'wsgi'],
+  },
+  { name: 'a fetch handler that returns its Response', app: join(FIXTURES, 'apps/sync-fetch.js'), args: [] },
+])('idle keep-alive after an answer given at once, $name', ({ app, args }) => {
+  it('is closed after --keep-alive', async () => {
+    const g = await startGserve([...args, '--keep-alive', '1', app]);
+    const conn = await RawConnection.open(g.port);
+    const first = await conn.request(`${HEAD}\r\n`);
+    expect(first.status).toBeLessThan(500);
+    expect(first.headers.connection).not.toBe('close');
+    const outcome = await Promise.race([
+      conn.closed.then(() => 'closed'),
+      new Promise((resolve) => setTimeout(() => resolve('still open after 15 s'), 15_000).unref()),
+    ]);
+    expect(outcome).toBe('closed');
+  }, 30_000);
+});
