@@ -199,6 +199,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn, this.options.accessLog);
     res.on('close', this.responseEnded);
     if (!conn) return this.callApp(req, res, expectsContinue);
+    if (!conn.serving && !conn.awaitingDrain && conn.waiting.length === 0 && !conn.socket.writableNeedDrain) {
+      conn.serving = true; // the common case, without a closure: nothing before it on this connection
+      return this.callApp(req, res, expectsContinue);
+    }
     conn.waiting.push(() => {
       if (!res.closed) return this.callApp(req, res, expectsContinue);
       // The client left while this request waited for its turn.
