@@ -391,6 +391,8 @@ class Connection {
   /** Bytes not yet taken by the client when the idle timer last ran, and since when no fewer. */
   private unsent = Number.POSITIVE_INFINITY;
   private unsentSince = 0;
+  /** The next request waits for the socket's buffer to drain (responseDone). */
+  private waitingForDrain = false;
   /** gserve wrote the connection's last bytes itself (a refusal): the app's writes are dropped. */
   closing = false;
   draining = false;
@@ -563,6 +565,7 @@ class Connection {
     // further one, and nothing more is read from it, until its socket's buffer drains: what waits for
     // it stays about one answer, not one per request it sent. The idle timer watches it meanwhile.
     if (this.socket.writableNeedDrain) {
+      this.waitingForDrain = true;
       this.pauseReading();
       this.armIdle();
       this.socket.once('drain', this.afterDrain);
@@ -572,7 +575,8 @@ class Connection {
   }
 
   private readonly afterDrain = (): void => {
-    if (this.closed || this.stopped) return;
+    this.waitingForDrain = false;
+    if (this.closed) return;
     this.timer.clear();
     this.next();
   };
@@ -612,6 +616,8 @@ class Connection {
       // it short. The connection waits while the reader takes bytes, and for SEND_TIMEOUT_MS when it
       // takes none; the idle time then runs from after the last byte.
       const unsent = this.socket.writableLength;
+      // Drained but not yet told ('drain' comes on a later tick), with requests still in line: not idle.
+      if (unsent === 0 && this.waitingForDrain) return this.timer.arm('idle', this.engine.options.keepAliveTimeout);
       if (unsent > 0) {
         const now = performance.now();
         if (unsent < this.unsent) {
