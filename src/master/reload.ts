@@ -44,10 +44,15 @@ function keepRunning<N extends SettingName>(into: ResolvedSettings, running: Res
   into.sources[name] = running.sources[name];
 }
 
-/** True once every new worker reports ready; false if one exits first or `seconds` pass. */
+/**
+ * True once every new worker reports ready; false if one exits first or `seconds` pass. The time-out
+ * gives way to the messages already waiting: a master that did not run for a while (SIGSTOP, a paused
+ * container) runs its expired timers before it reads its channels, and would roll back a reload
+ * whose workers had long said they were ready. setImmediate comes after that read.
+ */
 export function allReadyWithin(workers: WorkerProcess[], seconds: number): Promise<boolean> {
   return Promise.race([
     Promise.all(workers.map((w) => w.ready)).then((r) => r.every(Boolean)),
-    new Promise<false>((resolve) => setTimeout(() => resolve(false), seconds * 1000).unref()),
+    new Promise<false>((resolve) => setTimeout(() => setImmediate(() => resolve(false)), seconds * 1000).unref()),
   ]);
 }

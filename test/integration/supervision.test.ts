@@ -59,6 +59,21 @@ describe('supervision', () => {
     },
   );
 
+  it('a master stopped in the middle of a HUP for longer than --timeout completes the reload: its new worker said it was ready meanwhile', async () => {
+    const g = await startGserve(['-w', '1', '--timeout', '2', app('generation')]);
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Booting worker/, { count: 2 }); // the new generation's worker
+    process.kill(g.pid, 'SIGSTOP');
+    try {
+      // The fault itself: the master does not run for twice the timeout (not a wait for an outcome).
+      await new Promise((resolve) => setTimeout(resolve, 4_000));
+    } finally {
+      process.kill(g.pid, 'SIGCONT');
+    }
+    const [outcome] = await g.waitForLog(/^(Reloaded|Reload failed)/);
+    expect(outcome!.msg).toMatch(/^Reloaded: generation 1 is serving/);
+  });
+
   it('a worker whose app never finishes loading is replaced after --timeout, and the log says it never got ready', async () => {
     const g = await startGserve(['--timeout', '2', app('never-loads.mjs')], { workers: 0 });
     const [line] = await g.waitForLog(/^WORKER TIMEOUT \(pid: \d+\): not ready after 2 s \(--timeout\)/);
