@@ -14,6 +14,7 @@ import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
 import { handleFd } from './node-handles.js';
+import { socketPathTooLong } from './socket-path.js';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 
 /**
@@ -99,6 +100,15 @@ export class ControlServer {
    */
   async start(inheritedFd?: number): Promise<boolean> {
     if (inheritedFd !== undefined) return this.adopt(inheritedFd);
+    const tooLong = socketPathTooLong(this.path);
+    if (tooLong) {
+      this.log.warn(
+        'Control socket %s: %s; gserve status will not reach this master. Set a shorter --control-socket.',
+        this.path,
+        tooLong,
+      );
+      return false;
+    }
     if (dirname(this.path) === controlDir()) {
       const problem = ensureControlDir(dirname(this.path));
       if (problem) {

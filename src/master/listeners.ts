@@ -1,9 +1,11 @@
-import { lstatSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from '../config/address.js';
 import { BindError } from '../errors.js';
 import { createServerHandle, type RawHandle } from './node-handles.js';
+import { socketPathTooLong } from './socket-path.js';
 
 /**
  * The listening sockets, owned by the master for its whole life so that workers come and go (HUP,
@@ -32,18 +34,28 @@ export interface Listener {
   close(unlink?: boolean): void;
 }
 
-function check(result: RawHandle | number, what: string): RawHandle {
+/** `socketPath`: the file of a unix socket, whose folder is the usual culprit, not a port. */
+function check(result: RawHandle | number, what: string, socketPath?: string): RawHandle {
   if (typeof result === 'number') {
     const name = getSystemErrorName(result);
-    const hint =
-      name === 'EADDRINUSE'
-        ? 'Stop the other server using it, or choose another --bind.'
-        : name === 'EACCES'
-          ? 'Use a port above 1023, or run with the needed privilege.'
-          : 'Check the --bind value.';
-    throw new BindError(`Cannot listen at ${what}: ${name}. ${hint}`);
+    throw new BindError(`Cannot listen at ${what}: ${name}. ${bindHint(name, socketPath)}`);
   }
   return result;
+}
+
+function bindHint(name: string, socketPath: string | undefined): string {
+  if (socketPath !== undefined) {
+    // libuv reports a missing folder as EACCES as well as ENOENT.
+    if (name === 'EACCES' || name === 'ENOENT' || name === 'ENOTDIR') {
+      const folder = dirname(socketPath);
+      return existsSync(folder)
+        ? `Make ${folder} writable by this user, or choose another socket path.`
+        : `The folder ${folder} does not exist: create it, or choose another socket path.`;
+    }
+  }
+  if (name === 'EADDRINUSE') return 'Stop the other server using it, or choose another --bind.';
+  if (name === 'EACCES') return 'Use a port above 1023, or run with the needed privilege.';
+  return 'Check the --bind value.';
 }
 
 export interface BindOptions {
@@ -117,10 +129,13 @@ async function clearStaleSocket(path: string, shown: string): Promise<void> {
   unlinkSync(path);
 }
 
-function bindUnix(path: string, shown: string, umask: number): RawHandle {
+async function bindUnix(path: string, shown: string, umask: number): Promise<RawHandle> {
+  const tooLong = socketPathTooLong(path);
+  if (tooLong) throw new BindError(`Cannot listen at ${shown}: ${tooLong}. Choose a shorter path.`);
+  await clearStaleSocket(path, shown);
   const previous = process.umask(umask);
   try {
-    return check(createServerHandle(path, -1, -1), shown);
+    return check(createServerHandle(path, -1, -1), shown, path);
   } finally {
     process.umask(previous);
   }
@@ -188,8 +203,7 @@ async function bindOnly(address: Address, opts: BindOptions): Promise<Listener> 
     }
     shown = formatAddress({ kind: 'tcp', host, port: out.port ?? address.port });
   } else if (address.kind === 'unix') {
-    await clearStaleSocket(address.path, shown);
-    handle = bindUnix(address.path, shown, opts.umask);
+    handle = await bindUnix(address.path, shown, opts.umask);
   } else {
     handle = check(createServerHandle(null, null, null, address.fd), shown);
     shown = describeInherited(handle, shown, scheme);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -155,6 +155,15 @@ describe('control socket', () => {
       expect((await g.exited).code).toBe(0);
       expect(g.lines.some((l) => l.msg === `Handling signal: ${fast ? 'quit' : 'term'}`)).toBe(true);
     }
+  });
+
+  it('serves without a control socket whose path is too long, and says so (no socket at a cut path)', async () => {
+    const dir = tempDir();
+    const sock = join(dir, `${'c'.repeat(120 - dir.length)}.ctl`);
+    const g = await startGserve(['--control-socket', sock, app]);
+    await g.waitForLog(/^Control socket .*: the path is 1\d\d bytes long, .*Set a shorter --control-socket\.$/);
+    expect((await get(`${g.url}/`)).status).toBe(200);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('finds the default socket in $XDG_RUNTIME_DIR, replaces a stale one, says when no master answers', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -110,6 +110,21 @@ describe('unix sockets', () => {
     const { code, stderr } = await runGserve(['-b', `unix:${file}`, app('fetch-url')]);
     expect(code).toBe(3);
     expect(stderr).toMatch(/exists and is not a socket/);
+  });
+
+  it('names a missing folder, and refuses a path too long for a socket instead of listening at a cut one', async () => {
+    const dir = tempDir();
+    const missingFolder = await runGserve(['-b', `unix:${join(dir, 'nope', 'app.sock')}`, app('fetch-url')]);
+    expect(missingFolder.code).toBe(3);
+    expect(missingFolder.stderr).toContain(`The folder ${join(dir, 'nope')} does not exist`);
+    expect(missingFolder.stderr).not.toMatch(/port above 1023/);
+
+    // Node 20 cut such a path at 107 bytes and listened at the cut file, which it then left behind.
+    const long = join(dir, `${'x'.repeat(120 - dir.length)}.sock`);
+    const { code, stderr } = await runGserve(['-b', `unix:${long}`, app('fetch-url')]);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(/the path is 1\d\d bytes long, and a unix socket's path may have at most 10[37]/);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
 

@@ -1,0 +1,14 @@
+/**
+ * The longest path a unix socket can have: sun_path holds 108 bytes on Linux (104 on macOS), the
+ * last a NUL. Node 20's libuv cuts a longer path short without a word, so the server would listen
+ * at a file nobody asked for (and leave it behind); Node 24 fails with EINVAL. Checked first, then.
+ */
+export const UNIX_SOCKET_PATH_MAX = process.platform === 'linux' ? 107 : 103;
+
+/** Why `path` cannot name a unix socket, or null when it can. */
+export function socketPathTooLong(path: string): string | null {
+  const bytes = Buffer.byteLength(path);
+  return bytes > UNIX_SOCKET_PATH_MAX
+    ? `the path is ${bytes} bytes long, and a unix socket's path may have at most ${UNIX_SOCKET_PATH_MAX}`
+    : null;
+}
