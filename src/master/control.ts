@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import {
   controlDir,
@@ -15,6 +15,7 @@ import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
 import { handleFd } from './node-handles.js';
 import { socketPathTooLong } from './socket-path.js';
+import { connectError, sweepDeadControlSockets } from './control-sweep.js';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 
 /**
@@ -124,7 +125,7 @@ export class ControlServer {
         );
         return false;
       }
-      if (await answers(this.path)) {
+      if ((await connectError(this.path)) === null) {
         this.log.warn(
           `Control socket ${this.path} belongs to another running gserve; this master has none. ` +
             'Give each master its own --pid or --control-socket.',
@@ -154,6 +155,10 @@ export class ControlServer {
     chmodSync(this.path, 0o600);
     this.server = server;
     this.log.info('Control socket at: %s', this.path);
+    if (dirname(this.path) === controlDir())
+      void sweepDeadControlSockets(dirname(this.path), this.path).then((removed) => {
+        if (removed > 0) this.log.info('Removed %d control socket(s) left by masters that are gone', removed);
+      });
     return true;
   }
 
@@ -383,16 +388,4 @@ export class ControlServer {
       check();
     });
   }
-}
-
-/** Whether something accepts connections on this Unix socket. */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -164,6 +164,27 @@ describe('control socket', () => {
     await g.waitForLog(/^Control socket .*: the path is 1\d\d bytes long, .*Set a shorter --control-socket\.$/);
     expect((await get(`${g.url}/`)).status).toBe(200);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('removes the default sockets that masters killed with -9 left, and keeps a live one', async () => {
+    const env = { XDG_RUNTIME_DIR: tempDir() };
+    const socketOf = async (g: Awaited<ReturnType<typeof startGserve>>) =>
+      (await g.waitForLog(/^Control socket at: /))[0]!.msg.slice('Control socket at: '.length);
+    // Started in other folders, so each has a socket of its own name.
+    const dead = await startGserve([app], { env, cwd: tempDir() });
+    const live = await startGserve([app], { env, cwd: tempDir() });
+    const [deadSocket, liveSocket] = [await socketOf(dead), await socketOf(live)];
+    dead.child.kill('SIGKILL');
+    await dead.exited;
+    // Sockets younger than 10 s are left alone (a master may be between bind and listen): age them.
+    const old = new Date(Date.now() - 60_000);
+    for (const path of [deadSocket, liveSocket]) utimesSync(path, old, old);
+
+    const third = await startGserve([app], { env });
+    await third.waitForLog(/^Removed 1 control socket\(s\) left by masters that are gone$/);
+    expect(existsSync(deadSocket)).toBe(false);
+    expect(existsSync(liveSocket)).toBe(true);
+    expect(isAlive(live.pid)).toBe(true);
   });
 
   it('finds the default socket in $XDG_RUNTIME_DIR, replaces a stale one, says when no master answers', async () => {
