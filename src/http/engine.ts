@@ -6,6 +6,7 @@ import type { HttpLimits } from './limits.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
 import { Rejection, refuseAndClose } from './reject.js';
 import { checkBodyLength, checkResponseField } from './response-framing.js';
+import { type SharedReads, readShared } from './shared-reads.js';
 import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
 import { absoluteTarget, connectNotServed } from './validate.js';
 import { ConnectionTimer, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
@@ -377,6 +378,10 @@ class Connection {
   private parsing: EngineRequest | null = null;
   /** The response to queue[0], once dispatched. */
   private current: EngineResponse | null = null;
+  /** The socket is read into the worker's shared buffer (shared-reads.ts); null: its 'data' events. */
+  private readonly sharedReads: SharedReads | null;
+  /** The bytes being parsed are a view of the shared buffer: what is kept of them must be copied. */
+  private parsingView = false;
   private readonly timer = new ConnectionTimer((kind) => this.onTimer(kind));
   private paused = false;
   private closed = false;
@@ -413,7 +418,15 @@ class Connection {
     });
     socket.setNoDelay(true);
     if (engine.options.accessLog !== false) rememberPeer(socket);
-    socket.on('data', (data: Buffer) => this.onData(data));
+    this.sharedReads = readShared(socket, (view) => {
+      this.parsingView = true;
+      try {
+        this.onData(view);
+      } finally {
+        this.parsingView = false;
+      }
+    });
+    if (!this.sharedReads) socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('end', () => this.onEnd());
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onClose());
@@ -445,7 +458,8 @@ class Connection {
   private stopForUpgrade(head: Buffer): void {
     const req = this.upgrading!;
     this.upgrading = null;
-    req.upgradeHead = head;
+    req.upgradeHead = this.parsingView ? Buffer.from(head) : head;
+    this.sharedReads?.handOver();
     this.socket.removeAllListeners('data');
     this.socket.pause();
     if (this.queue[0] === req) this.dispatch(req);
@@ -511,7 +525,7 @@ class Connection {
 
   private onBody(chunk: Buffer): void {
     const req = this.parsing;
-    if (req && !req.pushBody(chunk)) this.pauseReading();
+    if (req && !req.pushBody(this.parsingView ? Buffer.from(chunk) : chunk)) this.pauseReading();
   }
 
   private onComplete(): void {

@@ -145,3 +145,31 @@ export function latin1Decoder(): (buf: Buffer, start: number, end: number) => st
   if (isLatin1Slice(slice)) return (buf, start, end) => slice.call(buf, start, end);
   return (buf, start, end) => buf.toString('latin1', start, end);
 }
+
+/**
+ * The `onread` option of `net.connect()` (public since Node 12: the handle reads into one buffer
+ * the caller gives, and hands each read to a callback), which an accepted socket cannot be given
+ * at creation. It is stored in the socket's own `kBuffer` and `kBufferCb` symbol fields, and the
+ * handle is told with `useUserBuffer()`; this sets the same. Undefined where any part is missing:
+ * a TLS socket, a stream, a Node that changed them.
+ */
+export function userBufferReads(
+  socket: Socket,
+): ((buffer: Buffer, onRead: (bytes: number, buffer: Buffer) => unknown) => void) | undefined {
+  const handle = field(socket, '_handle');
+  const useUserBuffer = isObject(handle) ? field(handle, 'useUserBuffer') : undefined;
+  if (typeof useUserBuffer !== 'function') return undefined;
+  let kBuffer: symbol | undefined;
+  let kBufferCb: symbol | undefined;
+  for (const key of Object.getOwnPropertySymbols(socket)) {
+    if (key.description === 'kBuffer') kBuffer = key;
+    else if (key.description === 'kBufferCb') kBufferCb = key;
+  }
+  if (kBuffer === undefined || kBufferCb === undefined) return undefined;
+  const [bufferKey, callbackKey] = [kBuffer, kBufferCb];
+  return (buffer, onRead) => {
+    Reflect.set(socket, bufferKey, buffer);
+    Reflect.set(socket, callbackKey, onRead);
+    Reflect.apply(useUserBuffer, handle, [buffer]);
+  };
+}
