@@ -5,6 +5,7 @@ import { resolveSettings } from '../config/resolve.js';
 import { ExitCode, GserveError } from '../errors.js';
 import { ControlReply } from './control-client.js';
 import { bindKey, controlDir, explicitControlPath, folderKey } from '../master/control-path.js';
+import { connectError } from '../master/socket-path.js';
 
 /**
  * Which master a control command (`gserve status|reload|scale|stop|top`) talks to: the one whose
@@ -53,7 +54,7 @@ export async function findControlSocket(
     // no master ever ran here
   }
   const sockets = names.map((n) => join(dir, n)).filter((p) => isSocket(p));
-  const live = (await Promise.all(sockets.map(async (p) => ((await answers(p)) ? p : null)))).filter(
+  const live = (await Promise.all(sockets.map(async (p) => ((await connectError(p)) === null ? p : null)))).filter(
     (p): p is string => p !== null,
   );
   if (live.length === 1) return live[0]!;
@@ -87,16 +88,6 @@ function isSocket(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-  });
 }
 
 /** "master 1234, bind http://127.0.0.1:8000", from the master's own status. */

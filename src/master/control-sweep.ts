@@ -1,7 +1,6 @@
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { errorCode } from '../errors.js';
+import { connectError } from './socket-path.js';
 
 /** A socket younger than this may belong to a master between its bind and its listen. */
 const MIN_AGE_MS = 10_000;
@@ -37,16 +36,4 @@ async function removeIfDead(path: string, own: string, now: number): Promise<boo
   } catch {
     return false; // gone meanwhile, or not this user's to remove
   }
-}
-
-/** The error code a connection to `path` fails with, or null when it connects. */
-export function connectError(path: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(null);
-    });
-    socket.once('error', (err) => resolve(errorCode(err) ?? 'error'));
-  });
 }

@@ -15,7 +15,8 @@ import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
 import { handleFd } from './node-handles.js';
 import { socketPathTooLong } from './socket-path.js';
-import { connectError, sweepDeadControlSockets } from './control-sweep.js';
+import { sweepDeadControlSockets } from './control-sweep.js';
+import { connectError } from './socket-path.js';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 
 /**
@@ -110,8 +111,10 @@ export class ControlServer {
       );
       return false;
     }
-    if (dirname(this.path) === controlDir()) {
-      const problem = ensureControlDir(dirname(this.path));
+    const folder = dirname(this.path);
+    const inDefaultFolder = folder === controlDir();
+    if (inDefaultFolder) {
+      const problem = ensureControlDir(folder);
       if (problem) {
         this.log.warn('Control socket: %s; gserve status will not reach this master. Set --control-socket.', problem);
         return false;
@@ -155,8 +158,8 @@ export class ControlServer {
     chmodSync(this.path, 0o600);
     this.server = server;
     this.log.info('Control socket at: %s', this.path);
-    if (dirname(this.path) === controlDir())
-      void sweepDeadControlSockets(dirname(this.path), this.path).then((removed) => {
+    if (inDefaultFolder)
+      void sweepDeadControlSockets(folder, this.path).then((removed) => {
         if (removed > 0) this.log.info('Removed %d control socket(s) left by masters that are gone', removed);
       });
     return true;

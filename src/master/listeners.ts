@@ -5,7 +5,7 @@ import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from '../config/address.js';
 import { BindError } from '../errors.js';
 import { createServerHandle, type RawHandle } from './node-handles.js';
-import { socketPathTooLong } from './socket-path.js';
+import { connectError, socketPathTooLong } from './socket-path.js';
 
 /**
  * The listening sockets, owned by the master for its whole life so that workers come and go (HUP,
@@ -115,14 +115,7 @@ async function clearStaleSocket(path: string, shown: string): Promise<void> {
     throw new BindError(
       `Cannot listen at ${shown}: the path exists and is not a socket. Remove it or choose another path.`,
     );
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(path, () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.on('error', () => resolve(false));
-  });
-  if (live)
+  if ((await connectError(path)) === null)
     throw new BindError(
       `Cannot listen at ${shown}: another server is listening on this socket. Stop it, or choose another path.`,
     );

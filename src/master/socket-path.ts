@@ -1,3 +1,6 @@
+import { connect } from 'node:net';
+import { errorCode } from '../errors.js';
+
 /**
  * The longest path a unix socket can have: sun_path holds 108 bytes on Linux (104 on macOS), the
  * last a NUL. Node 20's libuv cuts a longer path short without a word, so the server would listen
@@ -11,4 +14,16 @@ export function socketPathTooLong(path: string): string | null {
   return bytes > UNIX_SOCKET_PATH_MAX
     ? `the path is ${bytes} bytes long, and a unix socket's path may have at most ${UNIX_SOCKET_PATH_MAX}`
     : null;
+}
+
+/** The error code a connection to the unix socket `path` fails with, or null when something answers. */
+export function connectError(path: string): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(null);
+    });
+    socket.once('error', (err) => resolve(errorCode(err) ?? 'error'));
+  });
 }
