@@ -66,8 +66,12 @@ const loadJs: Loader = async (filepath) => {
       return configOf(await withoutEsmWarning(() => require(filepath)));
     } catch (err) {
       // `export default` in a package without "type": "module": Node 20.19+ and 22.12+ load it
-      // through require(esm); older ones throw here, so try import() before giving up.
-      if (!(err instanceof SyntaxError) || !ESM_SYNTAX.test(readFileSync(filepath, 'utf8'))) throw err;
+      // through require(esm); older ones throw here, so try import() before giving up. require(esm)
+      // refuses a module with top-level await (`await loadSecrets()`), which import() takes.
+      const esm =
+        errorCode(err) === 'ERR_REQUIRE_ASYNC_MODULE' ||
+        (err instanceof SyntaxError && ESM_SYNTAX.test(readFileSync(filepath, 'utf8')));
+      if (!esm) throw err;
       try {
         return await withoutEsmWarning(() => importFresh(filepath));
       } catch {

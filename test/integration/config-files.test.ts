@@ -42,6 +42,17 @@ describe('config files in every kind of project', () => {
     expect(stdout).toMatch(/^workers +=\s+3 /m);
   });
 
+  it('an `export default` config with top-level await works in a CommonJS project (require(esm) refuses it)', async () => {
+    const dir = folder({
+      'package.json': '{"name":"legacy"}',
+      'gserve.config.js': 'const workers = await Promise.resolve(3);\nexport default { workers };\n',
+    });
+    const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir });
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^workers +=\s+3 +# config file /m);
+    expect(stderr).not.toMatch(/Warning|require\(\)/);
+  });
+
   it('where Node cannot require() an ES module it is imported instead, without warnings', async () => {
     const dir = folder({ 'package.json': '{"name":"legacy"}', 'gserve.config.js': 'export default { workers: 2 };\n' });
     // Node before 20.19 / 22.12 has no require(esm): this flag gives today's Node the same behaviour.
