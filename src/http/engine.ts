@@ -82,10 +82,13 @@ export class EngineRequest {
     return this.bodyStream;
   }
 
-  /** Body bytes from the parser; false when the app's buffer is full. */
-  pushBody(chunk: Buffer): boolean {
+  /**
+   * Body bytes from the parser; false when the app's buffer is full. `transient`: `chunk` is a view
+   * of a read that will be overwritten (shared-reads.ts), so what is kept is a copy.
+   */
+  pushBody(chunk: Buffer, transient = false): boolean {
     if (this.discarding) return true;
-    return this.body.push(chunk);
+    return this.body.push(transient ? Buffer.from(chunk) : chunk);
   }
 
   /** The response is done: whatever of the body the app did not read is dropped when it arrives. */
@@ -525,7 +528,7 @@ class Connection {
 
   private onBody(chunk: Buffer): void {
     const req = this.parsing;
-    if (req && !req.pushBody(this.parsingView ? Buffer.from(chunk) : chunk)) this.pauseReading();
+    if (req && !req.pushBody(chunk, this.parsingView)) this.pauseReading();
   }
 
   private onComplete(): void {

@@ -159,17 +159,21 @@ export function userBufferReads(
   const handle = field(socket, '_handle');
   const useUserBuffer = isObject(handle) ? field(handle, 'useUserBuffer') : undefined;
   if (typeof useUserBuffer !== 'function') return undefined;
-  let kBuffer: symbol | undefined;
-  let kBufferCb: symbol | undefined;
-  for (const key of Object.getOwnPropertySymbols(socket)) {
-    if (key.description === 'kBuffer') kBuffer = key;
-    else if (key.description === 'kBufferCb') kBufferCb = key;
-  }
-  if (kBuffer === undefined || kBufferCb === undefined) return undefined;
-  const [bufferKey, callbackKey] = [kBuffer, kBufferCb];
+  const keys = (onreadKeys ??= findOnreadKeys(socket));
+  if (!keys || !Object.hasOwn(socket, keys.buffer) || !Object.hasOwn(socket, keys.callback)) return undefined;
   return (buffer, onRead) => {
-    Reflect.set(socket, bufferKey, buffer);
-    Reflect.set(socket, callbackKey, onRead);
+    Reflect.set(socket, keys.buffer, buffer);
+    Reflect.set(socket, keys.callback, onRead);
     Reflect.apply(useUserBuffer, handle, [buffer]);
   };
+}
+
+/** net.js's `kBuffer` and `kBufferCb`, the same symbols on every socket: looked up on the first one. */
+let onreadKeys: { buffer: symbol; callback: symbol } | null | undefined;
+
+function findOnreadKeys(socket: Socket): { buffer: symbol; callback: symbol } | null {
+  const keys = Object.getOwnPropertySymbols(socket);
+  const buffer = keys.find((key) => key.description === 'kBuffer');
+  const callback = keys.find((key) => key.description === 'kBufferCb');
+  return buffer && callback ? { buffer, callback } : null;
 }
