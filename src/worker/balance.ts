@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
-import { BEAT_MS, BOARD_SLOTS, NOT_ACCEPTING, type ConnectionBoard } from '../supervision/connection-board.js';
+import { BOARD_SLOTS, NOT_ACCEPTING, type ConnectionBoard } from '../supervision/connection-board.js';
 import type { WorkerMessage } from './ipc-messages.js';
+import { onPulse } from './pulse.js';
 
 /** A worker keeps every new connection while it holds fewer than this: a skew that small is not worth a hand-over. */
 const KEEP_BELOW = 4;
@@ -40,7 +41,7 @@ export class ConnectionBalance {
   private lent = 0;
   private lentAt = 0;
   private lastLeast = 0;
-  private readonly beat: NodeJS.Timeout;
+  private readonly stopBeating: () => void;
 
   constructor(
     private readonly board: ConnectionBoard,
@@ -48,7 +49,7 @@ export class ConnectionBalance {
   ) {
     board.write(slot, 0); // accepting, and holding nothing yet
     // Shows that this worker's loop turns: a worker whose loop is blocked is given nothing.
-    this.beat = setInterval(() => board.beat(slot), BEAT_MS).unref();
+    this.stopBeating = onPulse(() => board.beat(slot));
   }
 
   /**
@@ -77,7 +78,7 @@ export class ConnectionBalance {
 
   /** This worker stopped accepting: it is no longer compared with, nor given connections. */
   withdraw(): void {
-    clearInterval(this.beat);
+    this.stopBeating();
     this.board.write(this.slot, NOT_ACCEPTING, this.received);
     this.withdrawn = true;
   }

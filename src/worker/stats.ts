@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { FinishedExchange, ProtocolServer } from '../http/protocol-server.js';
 import type { AccessLog } from '../log/access.js';
 import type { WorkerMessage } from './ipc-messages.js';
 import { bytesWritten } from '../http/node-internals.js';
+import { onPulse } from './pulse.js';
 import { residentMemory } from './rss.js';
 
 /**
@@ -18,8 +19,6 @@ export const STATUS_CLASSES: readonly string[] = ['1xx', '2xx', '3xx', '4xx', '5
 export const DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export const REPORT_INTERVAL_MS = 1000;
-/** The delay histogram samples with a timer this often (ms); it records whole intervals, so this is subtracted. */
-const LOOP_RESOLUTION_MS = 10;
 
 /**
  * How many sockets may wait for the next count of bytes; when that many wait, they are counted at
@@ -67,7 +66,9 @@ export class WorkerStats {
   /** Sockets that finished a response since the bytes were last counted. */
   private readonly touched = new Set<Socket>();
   private readonly protocols: ProtocolServer[] = [];
-  private readonly loop: IntervalHistogram;
+  /** How late the worker's pulse came, in ns: the event loop's delay, sampled (pulse.ts). */
+  private readonly loop: RecordableHistogram = createHistogram();
+  private stopSampling: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   /**
@@ -78,8 +79,7 @@ export class WorkerStats {
     private readonly accessLog: AccessLog | null,
     private readonly counting = true,
   ) {
-    this.loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-    if (counting) this.loop.enable();
+    if (counting) this.stopSampling = onPulse((lateMs) => this.loop.record(Math.max(1, Math.round(lateMs * 1e6))));
   }
 
   /**
@@ -143,7 +143,7 @@ export class WorkerStats {
   }
 
   report(): StatsReport {
-    const seconds = (ns: number) => Math.max(0, (ns || 0) / 1e9 - LOOP_RESOLUTION_MS / 1000);
+    const seconds = (ns: number) => (ns || 0) / 1e9;
     const loopDelay = {
       mean: seconds(this.loop.mean),
       p99: seconds(this.loop.percentile(99)),
@@ -183,7 +183,7 @@ export class WorkerStats {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    this.loop.disable();
+    this.stopSampling?.();
     this.accessLog?.flush();
   }
 }

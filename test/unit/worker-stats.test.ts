@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { FinishedExchange } from '../../src/http/protocol-server.js';
 import type { AccessLog } from '../../src/log/access.js';
+import { onPulse } from '../../src/worker/pulse.js';
 import { WorkerStats } from '../../src/worker/stats.js';
 
 /** A socket's byte counters, as node:net shows them (nothing queued: bytesWritten() reads _bytesDispatched). */
@@ -89,5 +90,31 @@ describe('WorkerStats', () => {
     s.finished(undefined); // a protocol that has no exchange for a response
     expect(written).toEqual([x]);
     expect(s.report().served).toBe(0);
+  });
+
+  it("samples the event loop's delay on the worker's one pulse, and stops it with the last user", () => {
+    // Fake timers, a real clock: the pulse fires when the test says, and its lateness is real.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const s = stats();
+      const beats: number[] = [];
+      const stopBeats = onPulse((late) => beats.push(late));
+      // The board's beat and the delay sample share one timer: an idle worker wakes for it alone.
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(500);
+      expect(beats).toHaveLength(10);
+      expect(s.report().loopDelay.max).toBeLessThan(0.04);
+      // A loop blocked for 150 ms (a synchronous handler): the next pulse comes about 100 ms late.
+      const blockedUntil = performance.now() + 150;
+      while (performance.now() < blockedUntil);
+      vi.advanceTimersByTime(50);
+      expect(beats.at(-1)).toBeGreaterThanOrEqual(99);
+      expect(s.report().loopDelay.max).toBeGreaterThan(0.099);
+      stopBeats();
+      s.stop();
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
