@@ -7,7 +7,7 @@ import { type FinishedExchange, type ProtocolServer, rememberPeer } from './prot
 import { Rejection, refuseAndClose } from './reject.js';
 import { checkBodyLength, checkResponseField } from './response-framing.js';
 import { type SharedReads, readShared } from './shared-reads.js';
-import { type HeadInfo, HeadVerdict, StrictParser } from './strict-parser.js';
+import { type HeadInfo, HeadVerdict, StrictParser, listHas } from './strict-parser.js';
 import { absoluteTarget, connectNotServed } from './validate.js';
 import { ConnectionTimer, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
 import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
@@ -213,7 +213,11 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     for (const [name, value] of headers) {
       const lower = name.toLowerCase();
       declared = checkResponseField(name, lower, value, declared);
-      if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive') continue; // framing is ours
+      if (lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive') {
+        // Framing is ours, but an app's Connection: close is honoured, as node:http and Gunicorn do.
+        if (lower === 'connection' && listHas(value, 'close')) this.closeAfter = true;
+        continue;
+      }
       if (lower === 'date') hasDate = true;
       out += `${name}: ${value}\r\n`;
     }
@@ -399,6 +403,8 @@ class Connection {
   /** Bytes not yet taken by the client when the idle timer last ran, and since when no fewer. */
   private unsent = Number.POSITIVE_INFINITY;
   private unsentSince = 0;
+  /** The client half-closed with requests still to answer: the connection ends after their answers. */
+  private clientEnded = false;
   /** The next request waits for the socket's buffer to drain (responseDone). */
   private waitingForDrain = false;
   /** gserve wrote the connection's last bytes itself (a refusal): the app's writes are dropped. */
@@ -420,6 +426,9 @@ class Connection {
       onComplete: () => this.onComplete(),
     });
     socket.setNoDelay(true);
+    // The engine ends its side itself (onEnd): node's own end on the client's FIN would come before
+    // an answer that is not written in the same turn, an app thread's, and that answer was lost.
+    socket.allowHalfOpen = true;
     if (engine.options.accessLog !== false) rememberPeer(socket);
     this.sharedReads = readShared(socket, (view) => {
       this.parsingView = true;
@@ -474,6 +483,7 @@ class Connection {
     this.current = null; // the upgrade's request is not a response to log when the socket closes
     this.timer.clear();
     this.socket.removeAllListeners('end');
+    this.socket.allowHalfOpen = false; // its new owner hears the client's FIN the usual way
     if (this.queue.length > 0) this.engine.inFlight--;
     this.queue.length = 0;
   }
@@ -482,9 +492,9 @@ class Connection {
     if (this.closing || this.stopped) return; // our own answer is on its way; the close follows
     // A request cut off by the client's FIN can never complete.
     if (this.parser.phase !== 'idle') return this.reject(truncatedByClient());
-    // The client half-closed: answer what it sent, then close.
+    // The client half-closed: answer what it sent, then close (next()).
     if (this.queue.length === 0) this.socket.destroy();
-    else this.socket.once('finish', () => this.socket.destroy());
+    else this.clientEnded = true;
   }
 
   private onHead(info: HeadInfo): HeadVerdict {
@@ -604,6 +614,7 @@ class Connection {
     const next = this.queue[0];
     if (next) this.dispatch(next);
     else if (this.pending) this.answerAndClose(this.pending);
+    else if (this.clientEnded) this.socket.end();
     else if (this.parser.phase === 'idle') this.armIdle();
   }
 

@@ -97,7 +97,7 @@ function trimOws(value: string): string {
 }
 
 /** Whether a comma-separated field value lists `token` (lower-case), case-insensitively. */
-function listHas(value: string, token: string): boolean {
+export function listHas(value: string, token: string): boolean {
   const lower = value.toLowerCase();
   if (lower === token) return true;
   if (!lower.includes(',')) return lower.trim() === token;
@@ -312,7 +312,13 @@ export class StrictParser {
       this.versionMinor === 1
         ? connection === '' || !listHas(connection, 'close')
         : connection !== '' && listHas(connection, 'keep-alive');
-    const upgrade = this.method === 'CONNECT' || (hasUpgrade && connection !== '' && listHas(connection, 'upgrade'));
+    const hasBody = framing.chunked || !!framing.contentLength;
+    // A request with a body is served as an ordinary one, its Upgrade ignored (RFC 9110 §7.8 allows
+    // it): the switch could only come after the body, and WebSocket, the one protocol gserve's own
+    // interfaces switch to, sends none. Taken as an upgrade, its body was never read, and an app
+    // waiting for it held its worker until the client left.
+    const upgrade =
+      this.method === 'CONNECT' || (hasUpgrade && !hasBody && connection !== '' && listHas(connection, 'upgrade'));
     this.heads++;
     this.last = !shouldKeepAlive;
     const verdict = this.events.onHead({
@@ -323,7 +329,7 @@ export class StrictParser {
       headers,
       upgrade,
       shouldKeepAlive,
-      hasBody: framing.chunked || !!framing.contentLength,
+      hasBody,
     });
     if (this.ended) return true; // stopped from inside onHead
     if (verdict === true || verdict === HeadVerdict.Upgrade) {

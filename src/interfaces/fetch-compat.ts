@@ -36,7 +36,7 @@ export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>, runtim
     const headers = new Headers();
     const raw = req.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) if (!raw[i]!.startsWith(':')) headers.append(raw[i]!, raw[i + 1]!);
-    const authority = ('authority' in req ? req.authority : undefined) ?? req.headers.host ?? 'localhost';
+    const authority = ('authority' in req ? req.authority : undefined) || req.headers.host || 'localhost';
     const client = clientInfo(req.socket, (name) => headers.get(name) ?? undefined, 'https', runtime.trustedPeers);
     const { scheme } = client;
     const method = req.method ?? 'GET';

@@ -31,8 +31,10 @@ type FetchApp = Extract<HostedApp, { kind: 'fetch' }>;
  */
 export function requestUrl(req: EngineRequest, trusted: TrustedPeers): string {
   let host = req.header('host');
-  if (host === undefined) {
-    // HTTP/1.0 may omit Host: name the listening address (bracketed when IPv6; a Unix socket has none).
+  // HTTP/1.0 may omit Host, and HTTP/1.1 may send it empty (RFC 9112 §3.2): name the listening address
+  // (bracketed when IPv6; a Unix socket has none). An empty one kept would make `http:///a/b`, whose
+  // path's first segment a URL parser reads as the host.
+  if (!host) {
     const address = req.socket.localAddress;
     host = address ? `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}` : 'localhost';
   }

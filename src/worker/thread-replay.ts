@@ -107,8 +107,11 @@ export class ExchangeSocket extends Duplex {
 // ---- (req, res) apps: the request replayed in bytes, the answer parsed back into a structured one ----
 
 const CRLF = '\r\n';
-/** Framing is the main thread's engine's business; these headers of node's answer are dropped. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
+/**
+ * Framing is the main thread's engine's business; these headers of node's answer are dropped.
+ * Connection goes through: the engine drops it too, but honours a `close` in it (the app's).
+ */
+const HOP_BY_HOP = new Set(['keep-alive', 'transfer-encoding']);
 const LAST_CHUNK = Buffer.from(`0${CRLF}${CRLF}`, 'latin1');
 
 /** The request head the way node:http will read it; `chunked`: the body must get its chunked framing back. */

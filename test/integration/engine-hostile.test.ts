@@ -81,6 +81,54 @@ describe.each(CLASSES)('the engine on the %s class', (cls) => {
 // On the engine this held before the new parser too (the queued second request was never
 // dispatched); now it is not even parsed. The node interface on -k sync still runs the second
 // request (node:http emits 'request' for it): that is the node path's to fix.
+describe.each(CLASSES)('found by hostile probing, on the %s class', (cls) => {
+  it('serves an Upgrade request that has a body as an ordinary request: the app reads the body', async () => {
+    const g = await startGserve(['-k', cls, URL_APP]);
+    for (const framing of [
+      'Content-Length: 5\r\n\r\nhello',
+      'Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+    ]) {
+      const { data, closed } = await sendRaw(
+        g.port,
+        `POST /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: foo\r\n${framing}`,
+      );
+      expect(closed).toBe(true);
+      const [res] = parseResponses(data);
+      expect(res!.status).toBe(200);
+      expect(JSON.parse(res!.body)).toMatchObject({ method: 'POST', body: 'hello' });
+    }
+  });
+
+  it('answers the requests of a client that half-closes right after sending them, then closes', async () => {
+    const g = await startGserve(['-k', cls, RECORDER]);
+    const { data, closed } = await sendRaw(g.port, 'GET /half HTTP/1.1\r\nHost: x\r\n\r\n', { halfClose: true });
+    expect(closed).toBe(true);
+    expect(parseResponses(data).map((r) => [r.status, r.body])).toEqual([[200, 'ok 0 /half\n']]);
+  });
+
+  it("an empty Host does not turn the path's first segment into the URL's host", async () => {
+    const g = await startGserve(['-k', cls, URL_APP]);
+    const { data } = await sendRaw(g.port, 'GET /evil.example/secret HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n');
+    const [res] = parseResponses(data);
+    expect(res!.status).toBe(200);
+    const url = new URL((JSON.parse(res!.body) as { url: string }).url);
+    expect([url.host, url.pathname]).toEqual([`127.0.0.1:${g.port}`, '/evil.example/secret']);
+  });
+
+  it("honours the app's Connection: close: the connection ends, a pipelined request is not run", async () => {
+    const g = await startGserve(['-k', cls, RECORDER]);
+    const { data, closed } = await sendRaw(
+      g.port,
+      'GET /close HTTP/1.1\r\nHost: x\r\n\r\nGET /after-close HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    expect(closed).toBe(true);
+    const [only, ...rest] = parseResponses(data);
+    expect(rest).toEqual([]);
+    expect(only).toMatchObject({ status: 200, headers: { connection: 'close' } });
+    expect(await seenBy(g.url)).not.toContain('GET /after-close');
+  });
+});
+
 describe('pipelining on one-request-per-connection classes', () => {
   it('-k sync answers the first of two pipelined requests with Connection: close, never runs the second', async () => {
     const g = await startGserve(['-k', 'sync', RECORDER]);
