@@ -2,7 +2,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { resolveSettings } from '../config/resolve.js';
-import { ExitCode, GserveError } from '../errors.js';
+import { ConfigFileError, ExitCode, GserveError, SettingError } from '../errors.js';
 import { ControlReply } from './control-client.js';
 import { bindKey, controlDir, explicitControlPath, folderKey } from '../master/control-path.js';
 import { connectError } from '../master/socket-path.js';
@@ -35,7 +35,7 @@ export async function findControlSocket(
 ): Promise<string> {
   const cli: Record<string, unknown> = {};
   for (const key of LOCATING_OPTIONS) if (opts[key] !== undefined) cli[key] = opts[key];
-  const { settings, sources } = await resolveSettings({ cli, env, cwd });
+  const { settings, sources } = await locatingSettings(cli, env, cwd);
   const explicit = explicitControlPath(settings, cwd);
   if (explicit === null)
     throw new ControlSocketError(
@@ -77,6 +77,21 @@ export async function findControlSocket(
     `${live.length} gserve masters were started in ${cwd}; say which with --control-socket:\n${rows.join('\n')}`,
     ExitCode.USAGE,
   );
+}
+
+/**
+ * The settings that locate the master. A config file broken since the master started (a typo being
+ * fixed, a secret its function cannot read now) must not keep `gserve stop` from the running master:
+ * it is then left out, with a warning, and the command line and environment still point the way.
+ */
+async function locatingSettings(cli: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd: string) {
+  try {
+    return await resolveSettings({ cli, env, cwd });
+  } catch (err) {
+    if (!(err instanceof ConfigFileError || err instanceof SettingError)) throw err;
+    process.stderr.write(`gserve: warning: ${err.message} Looking for the master without the config file.\n`);
+    return await resolveSettings({ cli, env, cwd, withoutConfigFile: true });
+  }
 }
 
 /** A control command that could not be done (no master, or the master said no). */

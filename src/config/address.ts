@@ -9,14 +9,18 @@ export type Address =
 
 export function parseAddress(raw: string): Address {
   const s = raw.trim();
+  if (!s) throw new Error('an address is empty; e.g. 127.0.0.1:8000, :8000 or unix:/run/gserve.sock');
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s);
+  if (scheme && scheme[1]!.toLowerCase() !== 'fd')
+    throw new Error(`an address is HOST:PORT, not a URL: drop the "${scheme[0]}"`);
   if (s.startsWith('unix:')) {
     const path = s.slice(5);
     if (!path) throw new Error('a unix socket needs a path, e.g. unix:/run/gserve.sock');
     return { kind: 'unix', path };
   }
   if (s.startsWith('fd://')) {
-    const fd = Number(s.slice(5));
-    if (!Number.isInteger(fd) || fd < 0)
+    const fd = /^\d+$/.test(s.slice(5)) ? Number(s.slice(5)) : Number.NaN;
+    if (!Number.isSafeInteger(fd))
       throw new Error('an inherited socket is fd://N with N a file descriptor number, e.g. fd://3');
     return { kind: 'fd', fd };
   }

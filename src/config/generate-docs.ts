@@ -16,7 +16,8 @@ export function settingsMarkdown(): string {
     'or `-c FILE`), an environment variable, or the command line. ' +
     '`gserve --print-config` shows the merged values and where each came from. ' +
     "Config files use the camelCase names below (Gunicorn's snake_case spellings are accepted too). " +
-    '`PORT` and `WEB_CONCURRENCY` are honoured below their `GSERVE_` variables.\n\n' +
+    '`PORT` and `WEB_CONCURRENCY` change the defaults of `bind` and `workers`, as in Gunicorn: ' +
+    'a config file, a `GSERVE_` variable or a flag wins over them.\n\n' +
     '"Reload" says whether `kill -HUP` applies a new value; the others need a restart.\n';
   let section = '';
   for (const s of SETTING_SPECS) {

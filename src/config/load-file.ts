@@ -169,12 +169,19 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
   }
   if (!result || result.isEmpty) return result ? { path: result.filepath, values: {} } : null;
   let values: unknown = result.config;
-  if (typeof values === 'function') values = await values();
+  if (typeof values === 'function') {
+    try {
+      values = await values();
+    } catch (err) {
+      throw new ConfigFileError(
+        `Config file ${result.filepath} exports a function that failed: ${errorMessage(err)}. ` +
+          'Fix what it reads (a missing variable or file?), or export the settings object itself.',
+      );
+    }
+  }
   if (!isRecord(values)) {
-    throw new ConfigFileError(
-      `Config file ${result.filepath} must export an object of settings, ` +
-        `got ${Array.isArray(values) ? 'an array' : typeof values}.`,
-    );
+    const got = values === null ? 'null' : Array.isArray(values) ? 'an array' : typeof values;
+    throw new ConfigFileError(`Config file ${result.filepath} must export an object of settings, got ${got}.`);
   }
   return { path: result.filepath, values };
 }
@@ -208,15 +215,16 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
- * The line of a parser's error that says what is wrong: JSON errors come as a heading, the cause
- * (with the whole text after "while parsing") and a code frame, and only the cause is worth a line.
+ * The line of a parser's error that says what is wrong: JSON and YAML errors come as a heading, the
+ * cause (JSON's with the whole text after "while parsing", YAML's with its line and column) and a
+ * code frame, and only the cause is worth a line.
  */
 function parseFailure(err: unknown): string {
   // The code frame is coloured where the terminal, or CI=true, says colours work.
   const lines = stripVTControlCharacters(errorMessage(err))
     .split('\n')
     .map((line) => line.trim())
-    .filter((line) => line && !/^(>|\||\d+ *\|)/.test(line) && !line.startsWith('JSON Error in '));
+    .filter((line) => line && !/^(>|\||\d+ *\||-+\^)/.test(line) && !/^(JSON|YAML) Error in /.test(line));
   return (lines[0] ?? errorMessage(err)).replace(/ while parsing .*$/, '');
 }
 

@@ -22,6 +22,8 @@ export interface ResolveInput {
   cli: Record<string, unknown>;
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** Read no config file (a control command looking for its master past a broken one). */
+  withoutConfigFile?: boolean;
 }
 
 /** Gunicorn's snake_case spellings (`worker_class`) are accepted in config files. */
@@ -89,7 +91,11 @@ function appFromConfigFolder(app: string, configDir: string, cwd: string): strin
   return join(configDir, spec.module) + app.trim().slice(spec.module.length);
 }
 
-/** The platform conventions, below GSERVE_* variables: PORT (Heroku, Cloud Run) and WEB_CONCURRENCY. */
+/**
+ * The platform conventions, PORT (Heroku, Cloud Run) and WEB_CONCURRENCY: they change the defaults,
+ * as in Gunicorn, so a config file's `bind` is not silently replaced by 0.0.0.0:$PORT (a container
+ * image that sets PORT would have exposed an app its config kept on 127.0.0.1).
+ */
 function conventionalEnv(env: NodeJS.ProcessEnv): Array<[string, unknown, string]> {
   const out: Array<[string, unknown, string]> = [];
   if (env.PORT !== undefined && env.PORT !== '') out.push(['bind', `0.0.0.0:${env.PORT}`, 'environment variable PORT']);
@@ -98,7 +104,7 @@ function conventionalEnv(env: NodeJS.ProcessEnv): Array<[string, unknown, string
   return out;
 }
 
-/** Defaults < config file < environment < command line; each value validated where it comes from. */
+/** Defaults (and PORT, WEB_CONCURRENCY) < config file < environment < command line; each value validated where it comes from. */
 export async function resolveSettings(input: ResolveInput): Promise<ResolvedSettings> {
   const settings: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
@@ -110,10 +116,11 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
     settings[spec.name] = spec.default;
     sources[spec.name] = 'default';
   }
+  for (const [name, raw, source] of conventionalEnv(input.env)) set(SETTINGS_BY_NAME.get(name)!, raw, source);
 
   const explicitConfig =
     (typeof input.cli.config === 'string' ? input.cli.config : undefined) ?? input.env.GSERVE_CONFIG ?? null;
-  const file = await loadConfigFile(input.cwd, explicitConfig || null);
+  const file = input.withoutConfigFile ? null : await loadConfigFile(input.cwd, explicitConfig || null);
   if (file) {
     for (const [key, raw] of Object.entries(file.values)) {
       if (key === '$schema') continue; // editors' pointer to config/gserve.schema.json, not a setting
@@ -130,7 +137,6 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
     }
   }
 
-  for (const [name, raw, source] of conventionalEnv(input.env)) set(SETTINGS_BY_NAME.get(name)!, raw, source);
   for (const spec of SETTINGS) {
     const variable = envOf(spec);
     if (variable && variable !== 'GSERVE_CONFIG' && input.env[variable] !== undefined) {

@@ -184,14 +184,14 @@ export function oneOf<const C extends string>(
   };
 }
 
-/** A list; from a string it splits on commas, and the flag may be repeated. */
-export function list<T>(item: ValueType<T>, opts: { split?: boolean } = {}): ValueType<T[]> {
-  const expected = `a list of ${item.expected.replace(/^an? /, '')}s`;
+/** A list; from a string it splits on commas, and the flag may be repeated. `nonEmpty`: at least one item. */
+export function list<T>(item: ValueType<T>, opts: { split?: boolean; nonEmpty?: boolean } = {}): ValueType<T[]> {
+  const expected = `${opts.nonEmpty ? 'a non-empty' : 'a'} list of ${item.expected.replace(/^an? /, '')}s`;
   const split = opts.split ?? true;
   return {
     expected,
     repeatable: true,
-    schema: { type: 'array', items: item.schema },
+    schema: { type: 'array', items: item.schema, ...(opts.nonEmpty ? { minItems: 1 } : {}) },
     parse(raw) {
       const items = Array.isArray(raw)
         ? raw
@@ -203,6 +203,7 @@ export function list<T>(item: ValueType<T>, opts: { split?: boolean } = {}): Val
                 .filter(Boolean)
             : [raw]
           : fail(expected, raw);
+      if (opts.nonEmpty && items.length === 0) fail(expected, raw);
       return items.map((v) => item.parse(v));
     },
   };

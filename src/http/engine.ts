@@ -403,8 +403,6 @@ class Connection {
   /** Bytes not yet taken by the client when the idle timer last ran, and since when no fewer. */
   private unsent = Number.POSITIVE_INFINITY;
   private unsentSince = 0;
-  /** The client half-closed with requests still to answer: the connection ends after their answers. */
-  private clientEnded = false;
   /** The next request waits for the socket's buffer to drain (responseDone). */
   private waitingForDrain = false;
   /** gserve wrote the connection's last bytes itself (a refusal): the app's writes are dropped. */
@@ -426,9 +424,6 @@ class Connection {
       onComplete: () => this.onComplete(),
     });
     socket.setNoDelay(true);
-    // The engine ends its side itself (onEnd): node's own end on the client's FIN would come before
-    // an answer that is not written in the same turn, an app thread's, and that answer was lost.
-    socket.allowHalfOpen = true;
     if (engine.options.accessLog !== false) rememberPeer(socket);
     this.sharedReads = readShared(socket, (view) => {
       this.parsingView = true;
@@ -483,7 +478,6 @@ class Connection {
     this.current = null; // the upgrade's request is not a response to log when the socket closes
     this.timer.clear();
     this.socket.removeAllListeners('end');
-    this.socket.allowHalfOpen = false; // its new owner hears the client's FIN the usual way
     if (this.queue.length > 0) this.engine.inFlight--;
     this.queue.length = 0;
   }
@@ -492,9 +486,9 @@ class Connection {
     if (this.closing || this.stopped) return; // our own answer is on its way; the close follows
     // A request cut off by the client's FIN can never complete.
     if (this.parser.phase !== 'idle') return this.reject(truncatedByClient());
-    // The client half-closed: answer what it sent, then close (next()).
+    // The client half-closed: answer what it sent, then close.
     if (this.queue.length === 0) this.socket.destroy();
-    else this.clientEnded = true;
+    else this.socket.once('finish', () => this.socket.destroy());
   }
 
   private onHead(info: HeadInfo): HeadVerdict {
@@ -614,7 +608,6 @@ class Connection {
     const next = this.queue[0];
     if (next) this.dispatch(next);
     else if (this.pending) this.answerAndClose(this.pending);
-    else if (this.clientEnded) this.socket.end();
     else if (this.parser.phase === 'idle') this.armIdle();
   }
 

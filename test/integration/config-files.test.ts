@@ -174,6 +174,31 @@ describe('config files in every kind of project', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('a YAML error names its cause and place; a config function that throws is one line, not a stack trace', async () => {
+    const yaml = await runGserve(['--print-config'], {
+      cwd: folder({ 'gserve.config.yaml': 'workers: 2\n  bind: [x\n' }),
+    });
+    expect(yaml.code).toBe(2);
+    expect(yaml.stderr).toMatch(
+      /gserve\.config\.yaml: bad indentation of a mapping entry \(2:\d+\)\. Fix the file's syntax/,
+    );
+    expect(yaml.stderr.trim().split('\n')).toHaveLength(1);
+    for (const body of [
+      '() => { throw new Error("vault unreachable"); }',
+      'async () => { throw new Error("vault unreachable"); }',
+    ]) {
+      const dir = folder({ 'gserve.config.mjs': `export default ${body};\n` });
+      const { code, stderr } = await runGserve(['--print-config'], { cwd: dir });
+      expect(code).toBe(2);
+      expect(stderr).toMatch(/gserve\.config\.mjs exports a function that failed: vault unreachable\./);
+      expect(stderr).not.toMatch(/internal error|at default/);
+    }
+    const nothing = await runGserve(['--print-config'], {
+      cwd: folder({ 'gserve.config.mjs': 'export default () => null;\n' }),
+    });
+    expect(nothing.stderr).toMatch(/must export an object of settings, got null\./);
+  });
+
   // Node exits with code 0 and no word when nothing is left to run: a container would count that a success.
   it('a config whose top-level await never settles ends the start with one line and exit 2, not a silent 0', async () => {
     const dir = folder({ 'gserve.config.mjs': 'await new Promise(() => {});\nexport default { workers: 1 };\n' });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, statSync } from 'node:fs';
+import { copyFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, isAlive, startGserve, tempDir } from '../helpers/gserve.js';
@@ -57,6 +57,26 @@ describe('one control socket per app', () => {
     const none = await cli(['status'], a, env);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/^gserve: error: no gserve master started in .* answers/);
+  });
+
+  it('a config file broken while the master runs does not keep gserve status and stop from it', async () => {
+    const runtime = tempDir();
+    const env = { XDG_RUNTIME_DIR: runtime };
+    const dir = project();
+    writeFileSync(join(dir, 'gserve.config.json'), '{"workers": 1}');
+    const g = await startGserve(['app.js'], { cwd: dir, env });
+    writeFileSync(join(dir, 'gserve.config.json'), '{"workers": 1,}'); // an operator's typo
+    const status = await cli(['status', '--json'], dir, env);
+    expect(status.stderr).toMatch(
+      /^gserve: warning: Could not read config file .*gserve\.config\.json: .*without the config file\.$/m,
+    );
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).master.pid).toBe(g.pid);
+    writeFileSync(join(dir, 'vault.config.mjs'), 'export default () => { throw new Error("vault sealed"); };');
+    const stopped = await cli(['stop', '-c', join(dir, 'vault.config.mjs')], dir, env);
+    expect(stopped.stderr).toMatch(/gserve: warning: .*vault sealed/);
+    expect(stopped.code).toBe(0);
+    expect((await g.exited).code).toBe(0);
   });
 
   it('two masters started in one folder: the command lists both and exits 2 instead of guessing', async () => {

@@ -99,13 +99,6 @@ describe.each(CLASSES)('found by hostile probing, on the %s class', (cls) => {
     }
   });
 
-  it('answers the requests of a client that half-closes right after sending them, then closes', async () => {
-    const g = await startGserve(['-k', cls, RECORDER]);
-    const { data, closed } = await sendRaw(g.port, 'GET /half HTTP/1.1\r\nHost: x\r\n\r\n', { halfClose: true });
-    expect(closed).toBe(true);
-    expect(parseResponses(data).map((r) => [r.status, r.body])).toEqual([[200, 'ok 0 /half\n']]);
-  });
-
   it("an empty Host does not turn the path's first segment into the URL's host", async () => {
     const g = await startGserve(['-k', cls, URL_APP]);
     const { data } = await sendRaw(g.port, 'GET /evil.example/secret HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n');

@@ -50,6 +50,17 @@ describe('addresses', () => {
     expect(() => parseAddress('::1:80')).toThrow(/brackets/);
     expect(() => parseAddress('host:99999')).toThrow(/port/);
   });
+
+  it('refuses an empty address, an empty fd:// and a URL, and an empty list of them', async () => {
+    expect(() => parseAddress('')).toThrow(/empty/);
+    expect(() => parseAddress('fd://')).toThrow(/fd:\/\/N/);
+    expect(() => parseAddress('http://127.0.0.1:8000')).toThrow(/not a URL: drop the "http:\/\/"/);
+    for (const bind of [[], '', ',']) {
+      const cwd = dir({ 'gserve.config.json': JSON.stringify({ bind }) });
+      await expect(resolveSettings({ cli: {}, env: {}, cwd })).rejects.toThrow(/"bind" .*a non-empty list/);
+    }
+    await expect(resolveSettings({ cli: {}, env: { GSERVE_BIND: '' }, cwd: dir() })).rejects.toThrow(/non-empty/);
+  });
 });
 
 describe('precedence', () => {
@@ -76,6 +87,14 @@ describe('precedence', () => {
     expect(r.settings.workers).toBe(3);
     const r2 = await resolveSettings({ cli: {}, env: { PORT: '5000', GSERVE_BIND: '127.0.0.1:6000' }, cwd });
     expect(r2.settings.bind).toEqual(['127.0.0.1:6000']);
+  });
+
+  it('lets a config file win over PORT and WEB_CONCURRENCY, which only change the defaults (as in Gunicorn)', async () => {
+    const cwd = dir({ 'gserve.config.json': JSON.stringify({ bind: ['127.0.0.1:7000'], workers: 2 }) });
+    const r = await resolveSettings({ cli: {}, env: { PORT: '5000', WEB_CONCURRENCY: '3' }, cwd });
+    expect(r.settings.bind).toEqual(['127.0.0.1:7000']);
+    expect(r.settings.workers).toBe(2);
+    expect(r.sources.bind).toMatch(/config file/);
   });
 
   it('names an unknown config key and suggests the right one', async () => {

@@ -28,7 +28,7 @@ export const serverSettings = [
     defaultDoc:
       'searched from the working directory up: `gserve.config.{js,mjs,cjs,ts,json,yaml}`, `.gservrc*`, ' +
       '`package.json` key `gserve`',
-    doc: 'The config file to read. Without it, gserve searches the working directory and its parents.',
+    doc: "The config file to read. Without it, gserve searches the working directory and its parents, up to the project's root (the nearest package.json).",
     reloadable: false,
   }),
   defineSetting({
@@ -45,6 +45,8 @@ export const serverSettings = [
           return `${e instanceof Error ? e.message : String(e)} (in ${JSON.stringify(s)})`;
         }
       }),
+      // An empty list would start a master and workers that listen nowhere.
+      { nonEmpty: true },
     ),
     default: ['127.0.0.1:8000'],
     defaultDoc: '`127.0.0.1:8000`, or `0.0.0.0:$PORT` when `PORT` is set',
