@@ -8,7 +8,7 @@ import { Rejection, refuseAndClose } from './reject.js';
 import { checkBodyLength, checkResponseField } from './response-framing.js';
 import { type SharedReads, readShared } from './shared-reads.js';
 import { type HeadInfo, HeadVerdict, StrictParser, listHas } from './strict-parser.js';
-import { absoluteTarget, connectNotServed } from './validate.js';
+import { absoluteTarget, connectNotServed, replaceHost } from './validate.js';
 import { ConnectionTimer, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
 import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
 
@@ -149,18 +149,6 @@ export class EngineRequest {
 }
 
 export type HeaderList = Array<[string, string]>;
-
-/** Sets Host (in raw alternating names and values) to `authority`, adding it when the request had none. */
-function replaceHost(headers: string[], authority: string): void {
-  let found = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') {
-      headers[i + 1] = authority;
-      found = true;
-    }
-  }
-  if (!found) headers.push('Host', authority);
-}
 
 const EMPTY = Buffer.alloc(0);
 /** Bodies up to this size leave in the head's buffer. */

@@ -9,7 +9,7 @@ import { bytesWritten, writtenHead } from './node-internals.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
-import { bodyTooLarge } from './validate.js';
+import { absoluteTarget, bodyTooLarge, replaceHost } from './validate.js';
 
 export interface NodeServerOptions {
   keepAliveTimeout: number;
@@ -159,6 +159,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       res.on('close', () => this.responseClosed(conn));
       return this.refuseWithResponse(conn, res, framing);
     }
+    if (req.url!.charCodeAt(0) !== 0x2f) takeTargetAuthority(req);
     if (framing.chunked || (framing.contentLength ?? 0) > 0) {
       conn.current = { req, res };
       conn.watch.bodyOf = req;
@@ -477,4 +478,17 @@ export class NodeExchange implements FinishedExchange {
     const value = this.res.getHeader(name);
     return value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : String(value);
   }
+}
+
+/**
+ * RFC 9112 §3.2.2, as the engine does it: an absolute-form target's authority replaces Host, so the
+ * app sees one authority (node:http would pass `http://evil.example/x` with `Host: good.example`).
+ * The checks have already refused a bad one; `*` (OPTIONS) stays as it is.
+ */
+function takeTargetAuthority(req: IncomingMessage): void {
+  const absolute = absoluteTarget(req.url!);
+  if (!absolute) return;
+  req.url = absolute.path;
+  replaceHost(req.rawHeaders, absolute.authority);
+  req.headers.host = absolute.authority;
 }

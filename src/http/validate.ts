@@ -206,6 +206,18 @@ export function absoluteTarget(target: string): AbsoluteTarget | null {
   return { authority, path: rest.charCodeAt(0) === 0x2f ? rest : `/${rest}` };
 }
 
+/** Sets Host in a raw header list to `authority` (an absolute-form target's: RFC 9112 §3.2.2), adding it when missing. */
+export function replaceHost(headers: string[], authority: string): void {
+  let found = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length === 4 && headers[i]!.toLowerCase() === 'host') {
+      headers[i + 1] = authority;
+      found = true;
+    }
+  }
+  if (!found) headers.push('Host', authority);
+}
+
 /** A CONNECT request: gserve serves origin requests and is not a tunnel or a forward proxy. */
 export const connectNotServed = () => badRequest('CONNECT is for proxies; this server is not one');
 

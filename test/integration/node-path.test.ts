@@ -70,6 +70,29 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
   });
 });
 
+describe.each(['async', 'sync', 'thread'])('node app, %s worker: an absolute-form target', (cls) => {
+  it("gives the target's authority to the app in place of Host (RFC 9112 3.2.2), HTTP/1.0 without Host too", async () => {
+    const g = await startGserve(['-k', cls, join(FIXTURES, 'apps/node-peer.js') + ':app']);
+    const ask = async (head: string) => {
+      const { data } = await sendRaw(g.port, `${head}\r\nConnection: close\r\n\r\n`);
+      const [res] = parseResponses(data);
+      expect(res!.status).toBe(200);
+      const { url, host, rawHosts } = JSON.parse(res!.body);
+      return { url, host, rawHosts };
+    };
+    expect(await ask('GET http://evil.example/admin?q HTTP/1.1\r\nHost: good.example')).toEqual({
+      url: '/admin?q',
+      host: 'evil.example',
+      rawHosts: ['evil.example'],
+    });
+    expect(await ask('GET http://[::1]:8080 HTTP/1.0')).toEqual({
+      url: '/',
+      host: '[::1]:8080',
+      rawHosts: ['[::1]:8080'],
+    });
+  });
+});
+
 describe.each(['async', 'sync'])('node app, %s worker: TCP_NODELAY', (cls) => {
   // Without it, a response written in two parts (a write, then the end) waits on a keep-alive
   // connection for the client's delayed ACK, about 40 ms, once per request: a node app that
