@@ -4,9 +4,23 @@ import type { ControlRequest, StatusReport } from '../master/control.js';
 // The client side of the control socket: one request line out, one reply line back.
 
 /** Sends one request line; resolves with the one reply line. */
-export function ask(path: string, request: ControlRequest): Promise<ControlReply> {
+/**
+ * Sends `request` and resolves to the master's one-line reply. `timeoutMs`: for a command the master
+ * answers at once (status, stop), how long a master that does not answer (stopped by SIGSTOP, its
+ * loop blocked) is waited for; reload and scale answer when done, within the master's own deadlines.
+ */
+export function ask(path: string, request: ControlRequest, timeoutMs = 0): Promise<ControlReply> {
   return new Promise((resolve, reject) => {
     const socket = connect(path);
+    if (timeoutMs > 0)
+      socket.setTimeout(timeoutMs, () => {
+        reject(
+          Object.assign(new Error('timeout'), {
+            code: `no answer within ${timeoutMs / 1000} s; is the master stopped or blocked?`,
+          }),
+        );
+        socket.destroy();
+      });
     let buffer = '';
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write(JSON.stringify(request) + '\n'));

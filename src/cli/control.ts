@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from './commander.js';
 import { fail } from './fail.js';
 import { choices, isOneOf } from '../choices.js';
@@ -86,7 +87,7 @@ export async function runControl(argv: string[]): Promise<number> {
   const started = Date.now();
   let reply: ControlReply;
   try {
-    reply = await ask(path, request);
+    reply = await ask(path, request, name === 'status' || name === 'stop' ? ANSWER_AT_ONCE_MS : 0);
   } catch (err) {
     const code = errorCode(err) ?? errorMessage(err);
     return fail(
@@ -125,6 +126,9 @@ export async function runControl(argv: string[]): Promise<number> {
   return ExitCode.OK;
 }
 
+/** How long `status` and `stop`, which the master answers at once, wait for a master that does not. */
+export const ANSWER_AT_ONCE_MS = 10_000;
+
 /**
  * The control socket of the master a command talks to, or, when there is none to talk to, the exit
  * code to end with, its reason already printed (control commands and `gserve top`).
@@ -139,7 +143,10 @@ export async function controlSocketOrExitCode(opts: ControlOptions): Promise<str
   }
 }
 
-/** The master has no socket to tell us it is gone once it has exited: watch its pid. */
+/**
+ * The master has no socket to tell us it is gone once it has exited: watch its pid. A zombie (exited,
+ * not yet reaped by a parent that has not called wait(), a Python Popen say) has exited too.
+ */
 async function waitForExit(pid: number): Promise<void> {
   for (;;) {
     try {
@@ -147,7 +154,17 @@ async function waitForExit(pid: number): Promise<void> {
     } catch {
       return;
     }
+    if (isZombie(pid)) return;
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false; // no /proc: kill(pid, 0) alone decides
   }
 }
 

@@ -4,7 +4,7 @@ import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';
 import { DURATION_BUCKETS } from '../worker/stats.js';
 import { ask } from './control-client.js';
-import { controlSocketOrExitCode, duration, type ControlOptions } from './control.js';
+import { ANSWER_AT_ONCE_MS, controlSocketOrExitCode, duration, type ControlOptions } from './control.js';
 import { fail } from './fail.js';
 
 /**
@@ -191,7 +191,7 @@ export async function runTop(argv: string[]): Promise<number> {
 
   const book = new RateBook();
   const poll = async (): Promise<StatusReport> => {
-    const reply = await ask(path, { cmd: 'status' });
+    const reply = await ask(path, { cmd: 'status' }, ANSWER_AT_ONCE_MS);
     if (!reply.ok) throw new Error(reply.error);
     const status = reply.status();
     book.add(status.workers, Date.now());
@@ -245,6 +245,8 @@ export async function runTop(argv: string[]): Promise<number> {
     process.once('SIGINT', () => finish(ExitCode.OK));
     process.once('SIGTERM', () => finish(ExitCode.OK));
     out.on('resize', () => draw(renderFrame(status, book, path, columns())));
+    // The reader went away (`gserve top | head -1`: EPIPE): done, like `top -b | head`, not a crash.
+    out.on('error', () => finish(ExitCode.OK));
     let lastError: string | null = null;
     const tick = async () => {
       if (done) return;

@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { EventEmitter } from 'node:events';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 import { WORKER_HOOKS, type MasterHookName } from '../config/settings/supervision.js';
+import { MAX_WORKERS } from '../config/settings/workers.js';
 import type { ArbiterSnapshot } from './control.js';
 import { SyncDispatcher } from './dispatch.js';
 import { type ConnectionBalancer, startBalancer } from './balancer.js';
@@ -329,6 +330,7 @@ export class Arbiter {
 
   private setNumWorkers(n: number): void {
     const old = this.numWorkers;
+    if (n > MAX_WORKERS) return void this.log.warn('Staying at %d workers: %d is the most one master runs', old, MAX_WORKERS);
     if (n === old) return;
     this.numWorkers = n;
     this.log.info('Number of workers: %d (was %d)', n, old);
@@ -633,6 +635,8 @@ export class Arbiter {
    * be rolled back by stopping the new master.
    */
   private async reexec(): Promise<void> {
+    // A stop that has begun is final: a new master started now would outlive it, on its sockets.
+    if (this.stopping) return void this.log.warn('USR2 ignored: this master is stopping');
     if (this.newMasterPid !== null)
       return void this.log.warn('USR2 ignored: a new master (pid: %d) is already running', this.newMasterPid);
     if (this.oldMasterPid !== null && isAlive(this.oldMasterPid)) {
@@ -759,7 +763,9 @@ export class Arbiter {
   }
 
   private closeListeners(): void {
-    const unlink = this.newMasterPid === null && this.oldMasterPid === null;
+    // After a USR2 upgrade the old master is gone once WINCH/TERM took it: its pid no longer holds
+    // the paths, and the last master out removes a unix: socket file.
+    const unlink = !this.otherMasterAlive();
     for (const l of this.listeners) l.close(unlink);
     this.listeners = [];
   }

@@ -14,9 +14,9 @@ import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
 import { handleFd } from './node-handles.js';
-import { socketPathTooLong } from './socket-path.js';
+import { connectError, socketPathTooLong } from './socket-path.js';
 import { sweepDeadControlSockets } from './control-sweep.js';
-import { connectError } from './socket-path.js';
+import { MAX_WORKERS } from '../config/settings/workers.js';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 
 /**
@@ -351,6 +351,8 @@ export class ControlServer {
     const target = m[1] === '+' ? current + n : m[1] === '-' ? current - n : n;
     if (target < 1)
       return { ok: false, error: `cannot scale to ${target} workers; at least 1 must run (use gserve stop to stop)` };
+    if (target > MAX_WORKERS)
+      return { ok: false, error: `cannot scale to ${target} workers; ${MAX_WORKERS} is the most one master runs` };
     this.log.info('Control socket: scale from %d to %d workers', current, target);
     this.arbiter.scale(target);
     const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;

@@ -10,6 +10,22 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether `pid` may be the master that wrote the pidfile: a live process other than init, and,
+ * where /proc tells, one running gserve. A pidfile kept on a volume across a container restart
+ * names a pid some unrelated process (or PID 1) has now; that must not block the start forever.
+ */
+function mayBeMaster(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 1 || !isAlive(pid)) return false;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+  } catch {
+    return true; // no /proc (or not ours to read): alive is all that is known
+  }
+  return cmdline.includes('gserve');
+}
+
 /** The master's pidfile: refused while another live master holds it; removed only if still ours. */
 export class Pidfile {
   constructor(readonly path: string) {}
@@ -21,7 +37,7 @@ export class Pidfile {
     } catch {
       // no pidfile yet
     }
-    if (other && other !== pid && isAlive(other)) {
+    if (other && other !== pid && mayBeMaster(other)) {
       throw new GserveError(
         'GSERVE_E_PIDFILE',
         `Pidfile ${this.path} is held by a running master (pid ${other}). Stop it first, or give another --pid.`,

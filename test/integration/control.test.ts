@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -122,6 +123,9 @@ describe('control socket', () => {
     const bad = await cli(['scale', '-5', '--control-socket', sock]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^gserve: error: cannot scale to -4 workers; at least 1 must run/);
+    const huge = await cli(['scale', '100000', '--control-socket', sock]);
+    expect(huge.code).toBe(1);
+    expect(huge.stderr).toMatch(/cannot scale to 100000 workers; 1024 is the most one master runs/);
     const junk = await cli(['scale', 'many', '--control-socket', sock]);
     expect(junk.stderr).toMatch(/scale takes N, \+N or -N, got "many"/);
     expect(junk.code).toBe(2); // a usage error, like every wrong argument; 1 is for a master that said no
@@ -155,6 +159,28 @@ describe('control socket', () => {
       expect((await g.exited).code).toBe(0);
       expect(g.lines.some((l) => l.msg === `Handling signal: ${fast ? 'quit' : 'term'}`)).toBe(true);
     }
+  });
+
+  it('status gives up on a master that does not answer (SIGSTOP); top ends quietly when its reader leaves', async () => {
+    const sock = join(tempDir(), 'c.sock');
+    const g = await startGserve(['--control-socket', sock, app]);
+    process.kill(g.pid, 'SIGSTOP');
+    try {
+      const r = await cli(['status', '--control-socket', sock]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/no answer within 10 s; is the master stopped or blocked\?/);
+    } finally {
+      process.kill(g.pid, 'SIGCONT');
+    }
+    // `gserve top | head -1`: the pipe closes after the first frame; EPIPE is the end, not a crash.
+    const top = spawn(process.execPath, [BIN, 'top', '--control-socket', sock], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    top.stderr.on('data', (d: Buffer) => (stderr += d));
+    await once(top.stdout, 'data');
+    top.stdout.destroy();
+    const [code] = await once(top, 'exit');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('serves without a control socket whose path is too long, and says so (no socket at a cut path)', async () => {

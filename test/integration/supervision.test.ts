@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -141,6 +142,23 @@ describe('supervision', () => {
     await first.exited;
     const third = await startGserve(['-p', pidfile, app('node-pid')]);
     expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(third.pid));
+  });
+
+  it('takes over a pidfile naming init, -1 or a live process that is not gserve (a pid reused after a restart)', async () => {
+    const pidfile = join(tempDir(), 'g.pid');
+    const unrelated = spawn('sleep', ['120'], { stdio: 'ignore' });
+    try {
+      for (const held of ['1', '-1', String(unrelated.pid)]) {
+        writeFileSync(pidfile, `${held}\n`);
+        const g = await startGserve(['-p', pidfile, app('node-pid')]);
+        expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(g.pid));
+        g.signal('SIGTERM');
+        expect((await g.exited).code).toBe(0);
+      }
+      expect(isAlive(unrelated.pid!)).toBe(true); // named in the pidfile, never signalled
+    } finally {
+      unrelated.kill('SIGKILL');
+    }
   });
 });
 

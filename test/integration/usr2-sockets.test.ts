@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { type IncomingMessage, get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
@@ -94,5 +96,25 @@ describe('USR2 passes the control socket and the metrics listener to the new mas
     );
     expect((await statusJson(socket)).status!.master.pid).toBe(g.pid);
     expect((await get(metricsUrl)).status).toBe(200);
+  });
+
+  it('USR2 during a graceful stop is ignored: no new master outlives the stop', async () => {
+    const pidfile = join(tempDir(), 'g.pid');
+    const g = await startGserve(['-p', pidfile, join(FIXTURES, 'apps', 'node-pid')]);
+    // A request in flight (its head is out, its body comes in 1.5 s) keeps the stop graceful a while.
+    const slow = await new Promise<IncomingMessage>((resolve, reject) =>
+      httpGet(`${g.url}/slow?ms=1500`, resolve).on('error', reject),
+    );
+    let body = '';
+    slow.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+    const slowEnded = once(slow, 'end');
+    g.signal('SIGTERM');
+    await g.waitForLog(/^Handling signal: term/);
+    g.signal('SIGUSR2');
+    await g.waitForLog(/^USR2 ignored: this master is stopping$/);
+    await slowEnded;
+    expect(body).toMatch(/^slow done/);
+    expect((await g.exited).code).toBe(0);
+    expect(g.lines.some((l) => l.msg.startsWith('Started a new master'))).toBe(false);
   });
 });

@@ -3,6 +3,8 @@ import { oneOf, seconds } from '../types.js';
 import { workerCount } from '../workers-auto.js';
 
 const SECTION = 'Workers';
+/** The most workers one master runs: `-w`, `gserve scale` and TTIN all stop here. */
+export const MAX_WORKERS = 1024;
 
 export const workerSettings = [
   defineSetting({
@@ -10,7 +12,7 @@ export const workerSettings = [
     section: SECTION,
     short: '-w',
     meta: 'INT|auto',
-    type: workerCount({ min: 1, max: 1024 }),
+    type: workerCount({ min: 1, max: MAX_WORKERS }),
     default: 1,
     defaultDoc: '1, or `$WEB_CONCURRENCY` when set',
     doc:
