@@ -330,7 +330,8 @@ export class Arbiter {
 
   private setNumWorkers(n: number): void {
     const old = this.numWorkers;
-    if (n > MAX_WORKERS) return void this.log.warn('Staying at %d workers: %d is the most one master runs', old, MAX_WORKERS);
+    if (n > MAX_WORKERS)
+      return void this.log.warn('Staying at %d workers: %d is the most one master runs', old, MAX_WORKERS);
     if (n === old) return;
     this.numWorkers = n;
     this.log.info('Number of workers: %d (was %d)', n, old);
