@@ -5,7 +5,7 @@ import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
 import { Rejection, refuseAndClose } from './reject.js';
-import { checkBodyLength, checkResponseField } from './response-framing.js';
+import { checkBodyLength, checkFinalStatus, checkResponseField } from './response-framing.js';
 import { type SharedReads, readShared } from './shared-reads.js';
 import { type HeadInfo, HeadVerdict, StrictParser, listHas } from './strict-parser.js';
 import { absoluteTarget, connectNotServed, replaceHost } from './validate.js';
@@ -195,6 +195,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
    */
   private serializeHead(bodyLength: number | null): string {
     const { status, headers } = this.head ?? { status: 200, headers: [] };
+    checkFinalStatus(status);
     let out = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
     let declared: number | null = null;
     let hasDate = false;

@@ -42,6 +42,7 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
       major !== 1 ||
       minor > 1 ||
       url.charCodeAt(0) !== 0x2f ||
+      url.includes('#') || // llhttp takes a fragment in; the engine does not
       !METHODS.has(method) ||
       (limits.requestLine > 0 && lineLength > limits.requestLine)
     ) {
@@ -112,7 +113,7 @@ export function rejectionForParserError(code: string | undefined, reason: string
     case 'HPE_INVALID_CONSTANT':
       return badRequest('malformed HTTP version in the request line');
     case 'HPE_INVALID_URL':
-      return badRequest('a control character, a space or a non-ASCII byte in the request target, or none');
+      return badRequest('a control character, a space, a # or a non-ASCII byte in the request target, or none');
     case 'HPE_INVALID_HEADER_TOKEN':
       return badRequest(`a malformed header line (${reason})`);
     case 'HPE_INVALID_CONTENT_LENGTH':

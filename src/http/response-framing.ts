@@ -41,6 +41,20 @@ const soundNames = new SoundStrings();
 const soundValues = new SoundStrings();
 
 /**
+ * An app's status must be a final one. A 1xx sent as the answer (WSGI's "101 Switching Protocols",
+ * ASGI's status 100) left the client waiting for the real answer, and it then took the next
+ * pipelined request's answer for this one's.
+ */
+export function checkFinalStatus(status: number): void {
+  if (!Number.isInteger(status) || status < 200 || status > 999)
+    throw new ResponseError(
+      'GSERVE_E_RESPONSE_STATUS',
+      `the response status ${status} is not a final status: use 200 to 999 (1xx answers are interim; ` +
+        'gserve sends 100 Continue itself, and a WebSocket accept sends 101)',
+    );
+}
+
+/**
  * Checks one field of a response head (`lower`: its name in lower case, which the caller has at
  * hand). Returns the body length a Content-Length declares, given the one an earlier copy declared
  * (every copy must say the same); else `declared` unchanged.

@@ -51,8 +51,12 @@ export const METHODS: ReadonlySet<string> = new Set([
 
 /** A token (RFC 9110 §5.6.2): a method, a field name; response-framing.ts checks response field names by it too. */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Request target: visible ASCII only (RFC 3986 has no raw bytes above 0x7e; Node refuses them too). */
-const TARGET = /^[\x21-\x7e]+$/;
+/**
+ * Request target: visible ASCII only (RFC 3986 has no raw bytes above 0x7e; Node refuses them too),
+ * and no `#`: a fragment is the client's own (RFC 9112 §3.2.1), and sent anyway each interface read
+ * it differently (a fetch app's pathname dropped it, a WSGI PATH_INFO kept it).
+ */
+const TARGET = /^[\x21\x22\x24-\x7e]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 /** Field value: visible chars, SP, HTAB and obs-text; any other control char is refused. */
 const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
@@ -160,7 +164,7 @@ export function checkRequestLine(line: string, limits: HttpLimits): RequestLine 
   if (!TOKEN.test(method)) throw badRequest('invalid method token in the request line');
   if (!METHODS.has(method)) throw badRequest(`unknown method ${quote(method)}`);
   if (!TARGET.test(target))
-    throw badRequest('a control character, a space or a non-ASCII byte in the request target, or none');
+    throw badRequest('a control character, a space, a # or a non-ASCII byte in the request target, or none');
   checkTargetForm(method, target);
   const v = VERSION.exec(version);
   if (!v) throw badRequest('malformed HTTP version in the request line');

@@ -107,6 +107,7 @@ const cases = {
   'trailer-bad-name.400': post('Transfer-Encoding: chunked\r\n', '5\r\nhello\r\n0\r\nX(T): a\r\n\r\n'),
   'target-non-ascii.400': 'GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n',
   'target-no-slash.400': 'GET index.html HTTP/1.1\r\nHost: x\r\n\r\n',
+  'target-fragment.400': 'GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n',
   'target-asterisk-not-options.400': 'GET * HTTP/1.1\r\nHost: x\r\n\r\n',
   'connect-no-port.400': 'CONNECT example.com HTTP/1.1\r\nHost: example.com\r\n\r\n',
   'host-port-too-large.400': 'GET / HTTP/1.1\r\nHost: x:99999\r\n\r\n',
