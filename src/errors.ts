@@ -68,7 +68,10 @@ export class AppLoadError extends GserveError {
  */
 export class ResponseError extends GserveError {
   override name = 'ResponseError';
-  constructor(code: 'GSERVE_E_RESPONSE_HEADER' | 'GSERVE_E_RESPONSE_LENGTH' | 'GSERVE_E_RESPONSE_STATUS', message: string) {
+  constructor(
+    code: 'GSERVE_E_RESPONSE_HEADER' | 'GSERVE_E_RESPONSE_LENGTH' | 'GSERVE_E_RESPONSE_STATUS',
+    message: string,
+  ) {
     super(code, message, ExitCode.INTERNAL);
   }
 }
