@@ -107,6 +107,8 @@ export async function run(argv: string[]): Promise<number> {
   // --check-config, and --preload (a broken app stops gserve before any worker starts).
   if (parsed.checkConfig || settings.preload) {
     try {
+      // The TLS files as the master will read them at its start: a check that passed them would be a false OK.
+      if (parsed.checkConfig) (await import('../http/tls.js')).tlsOptions(settings);
       // Imported here only: otherwise the master never loads the interface adapters (ws, the engine).
       awaiting(`the app ${settings.app} (loaded in the master by --preload or --check-config)`, ExitCode.APP_LOAD);
       const { loadHostedApp } = await import('../worker/hosted.js');

@@ -79,8 +79,15 @@ const UNITS: Record<string, number> = {
 };
 
 /** A size: a number of bytes, or `512MB`, `1GiB`, `64k`. 0 means "no limit" where the doc says so. */
-export function bytes(): ValueType<number> {
-  const expected = 'a size in bytes (e.g. 1048576, 512MB, 1GiB)';
+/**
+ * A size in bytes, with an optional unit. `zeroOrAtLeast`: 0, or no less than this; a size meant in
+ * megabytes but given without its unit (`512`) is then refused, not taken as 512 bytes.
+ */
+export function bytes(opts: { zeroOrAtLeast?: number } = {}): ValueType<number> {
+  const floor = opts.zeroOrAtLeast ?? 0;
+  const expected =
+    'a size in bytes (e.g. 1048576, 512MB, 1GiB)' +
+    (floor > 0 ? `: 0, or at least ${floor / 2 ** 20} MiB (a number without a unit is bytes)` : '');
   return {
     expected,
     schema: {
@@ -90,11 +97,15 @@ export function bytes(): ValueType<number> {
       ],
     },
     parse(raw) {
-      if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) return raw;
-      const m = typeof raw === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw) : null;
-      const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-      if (!m || unit === undefined) return fail(expected, raw);
-      return Math.round(Number(m[1]) * unit);
+      let size: number;
+      if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0) size = raw;
+      else {
+        const m = typeof raw === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw) : null;
+        const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+        if (!m || unit === undefined) return fail(expected, raw);
+        size = Math.round(Number(m[1]) * unit);
+      }
+      return size > 0 && size < floor ? fail(expected, raw) : size;
     },
   };
 }

@@ -174,6 +174,16 @@ describe('config files in every kind of project', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('--check-config reads the TLS files as the start would: a missing one is exit 2, not "Config OK"', async () => {
+    const dir = folder({ 'app.js': CJS_APP });
+    const missing = await runGserve(['--check-config', '--certfile', 'nope.pem', 'app:app'], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/Cannot read --certfile nope\.pem: ENOENT/);
+    const lone = await runGserve(['--check-config', '--keyfile', 'nope.pem', 'app:app'], { cwd: dir });
+    expect(lone.code).toBe(2);
+    expect(lone.stderr).toMatch(/--keyfile and --ca-certs need --certfile too/);
+  });
+
   it('a YAML error names its cause and place; a config function that throws is one line, not a stack trace', async () => {
     const yaml = await runGserve(['--print-config'], {
       cwd: folder({ 'gserve.config.yaml': 'workers: 2\n  bind: [x\n' }),

@@ -102,9 +102,10 @@ describe('supervision', () => {
   });
 
   it('--max-worker-memory recycles a worker whose RSS passes the ceiling', async () => {
-    const g = await startGserve(['--max-worker-memory', '1MB', app('generation')]);
+    // The least allowed: below any Node worker's own RSS, so the first sample passes it.
+    const g = await startGserve(['--max-worker-memory', '32MiB', app('generation')]);
     const [line] = await g.waitForLog(
-      /^Recycling worker \(pid: \d+\): memory [\d.]+ MB passed the ceiling of 1\.0 MB \(maxWorkerMemory\)/,
+      /^Recycling worker \(pid: \d+\): memory [\d.]+ MB passed the ceiling of 33\.6 MB \(maxWorkerMemory\)/,
     );
     const pid = Number(/pid: (\d+)/.exec(line!.msg)![1]);
     await g.waitForLog(new RegExp(`^Worker exited \\(pid: ${pid}\\): recycled`));

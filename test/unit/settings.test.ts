@@ -51,6 +51,13 @@ describe('addresses', () => {
     expect(() => parseAddress('host:99999')).toThrow(/port/);
   });
 
+  it('refuses a memory ceiling given without its unit (512 bytes), and takes 0 and 32MiB', async () => {
+    const memory = (v: string) => resolveSettings({ cli: { maxWorkerMemory: v }, env: {}, cwd: dir() });
+    await expect(memory('512')).rejects.toThrow(/at least 32 MiB \(a number without a unit is bytes\)/);
+    expect((await memory('0')).settings.maxWorkerMemory).toBe(0);
+    expect((await memory('32MiB')).settings.maxWorkerMemory).toBe(32 * 2 ** 20);
+  });
+
   it('refuses an empty address, an empty fd:// and a URL, and an empty list of them', async () => {
     expect(() => parseAddress('')).toThrow(/empty/);
     expect(() => parseAddress('fd://')).toThrow(/fd:\/\/N/);

@@ -37,12 +37,13 @@ export const supervisionSettings = [
     name: 'maxWorkerMemory',
     section: SECTION,
     meta: 'SIZE',
-    type: bytes(),
+    // A Node worker alone holds 40-60 MB: a ceiling below 32 MiB is a unit left out, and recycled forever.
+    type: bytes({ zeroOrAtLeast: 32 * 2 ** 20 }),
     default: 0,
     defaultDoc: '0 (no limit)',
     doc:
       'A worker whose resident memory (RSS) passes this size, e.g. `512MB`, is replaced gracefully. ' +
-      'Checked every second. 0 disables.',
+      'Checked ten times a second, and after responses under load. 0 disables; otherwise at least 32 MiB.',
   }),
   hook('onStarting', '`(server)`, in the master before the listeners are bound. If it throws, gserve does not start.'),
   hook(
