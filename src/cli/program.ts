@@ -45,7 +45,10 @@ export function buildProgram(version: string): { program: Command; names: Map<st
   for (const spec of SETTINGS) {
     const flag = flagOf(spec);
     if (!flag) continue;
-    for (const option of optionFor(spec, flag)) {
+    const gunicornFlag = spec.gunicorn?.flag;
+    const options = optionFor(spec, flag);
+    if (gunicornFlag) options.push(...optionFor(spec, gunicornFlag).map((o) => o.hideHelp()));
+    for (const option of options) {
       program.addOption(option);
       names.set(option.attributeName(), spec.name);
     }

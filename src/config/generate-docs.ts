@@ -15,7 +15,7 @@ export function settingsMarkdown(): string {
     'a config file (`gserve.config.{js,mjs,cjs,json,yaml}`, `.gservrc*`, the `gserve` key of `package.json`, ' +
     'or `-c FILE`), an environment variable, or the command line. ' +
     '`gserve --print-config` shows the merged values and where each came from. ' +
-    "Config files use the camelCase names below (Gunicorn's snake_case spellings are accepted too). " +
+    "Config files use the camelCase names below (Gunicorn's snake_case spellings are accepted too, and its other names where a setting lists them). " +
     '`PORT` and `WEB_CONCURRENCY` change the defaults of `bind` and `workers`, as in Gunicorn: ' +
     'a config file, a `GSERVE_` variable or a flag wins over them.\n\n' +
     '"Reload" says whether `kill -HUP` applies a new value; the others need a restart.\n';
@@ -39,6 +39,9 @@ export function settingsMarkdown(): string {
     out += `- Type: ${s.type.expected}${s.type.repeatable ? ' (repeat the flag for several)' : ''}\n`;
     out += `- Default: ${shownDefault(s)}\n`;
     out += `- Reload: ${s.reloadable === false ? 'restart needed' : 'applied on HUP'}\n`;
+    const { key, flag: gunicornFlag } = s.gunicorn ?? {};
+    if (key || gunicornFlag)
+      out += `- Gunicorn's name, accepted too: ${[key && `\`${key}\``, gunicornFlag && `\`--${gunicornFlag}\``].filter(Boolean).join(', ')}\n`;
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { SettingError } from '../errors.js';
 import { resolveAppModule } from '../interfaces/load.js';
 import { parseAppSpec } from '../interfaces/spec.js';
 import { loadConfigFile } from './load-file.js';
-import { SETTINGS, SETTINGS_BY_NAME, type Settings } from './settings/index.js';
+import { SETTINGS, SETTINGS_BY_GUNICORN_KEY, SETTINGS_BY_NAME, type Settings } from './settings/index.js';
 import { applyImpliedWorkerClass } from './settings/worker-classes.js';
 import { envOf, flagOf, type SettingSpec } from './spec.js';
 import { TypeMismatch } from './types.js';
@@ -26,7 +26,7 @@ export interface ResolveInput {
   withoutConfigFile?: boolean;
 }
 
-/** Gunicorn's snake_case spellings (`worker_class`) are accepted in config files. */
+/** Gunicorn's snake_case spellings (`worker_class`) are accepted in config files; its other names through SETTINGS_BY_GUNICORN_KEY. */
 const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
 function parseInto(spec: SettingSpec, raw: unknown, source: string): unknown {
@@ -124,7 +124,7 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
   if (file) {
     for (const [key, raw] of Object.entries(file.values)) {
       if (key === '$schema') continue; // editors' pointer to config/gserve.schema.json, not a setting
-      const spec = SETTINGS_BY_NAME.get(key) ?? SETTINGS_BY_NAME.get(camel(key));
+      const spec = SETTINGS_BY_NAME.get(key) ?? SETTINGS_BY_NAME.get(camel(key)) ?? SETTINGS_BY_GUNICORN_KEY.get(key);
       if (!spec) {
         const guess = closestName(camel(key), SETTINGS_BY_NAME.keys());
         throw new SettingError(

@@ -22,6 +22,11 @@ export interface SettingSpec<N extends string = string, T = unknown> {
   readonly env?: string | false;
   /** Whether HUP applies a new value without restarting the master. */
   readonly reloadable?: boolean;
+  /**
+   * Gunicorn's names for this setting where they are not our name in snake_case (`errorlog`):
+   * `key` is accepted in config files, `flag` (without dashes) on the command line, unlisted in --help.
+   */
+  readonly gunicorn?: { readonly key?: string; readonly flag?: string };
 }
 
 export const defineSetting = <const N extends string, T>(spec: SettingSpec<N, T>): SettingSpec<N, T> => spec;

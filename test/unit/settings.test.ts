@@ -6,6 +6,7 @@ import { parseAddress } from '../../src/config/address.js';
 import { resolveSettings } from '../../src/config/resolve.js';
 import { bytes, integer, list, oneOf } from '../../src/config/types.js';
 import { SettingError } from '../../src/errors.js';
+import { parseCommandLine } from '../../src/cli/program.js';
 
 const dirs: string[] = [];
 const dir = (files: Record<string, string> = {}) => {
@@ -102,6 +103,35 @@ describe('precedence', () => {
     expect(r.settings.bind).toEqual(['127.0.0.1:7000']);
     expect(r.settings.workers).toBe(2);
     expect(r.sources.bind).toMatch(/config file/);
+  });
+
+  it("accepts Gunicorn's own names for settings whose snake_case is not ours (errorlog, pidfile, --log-file)", async () => {
+    const gunicorn = {
+      errorlog: '/var/log/e.log',
+      accesslog: '-',
+      loglevel: 'debug',
+      keepalive: 5,
+      access_log_format: '%(h)s',
+      pidfile: 'g.pid',
+      raw_env: ['A=1'],
+      preload_app: true,
+    };
+    const r = await resolveSettings({ cli: {}, env: {}, cwd: dir({ 'gserve.config.json': JSON.stringify(gunicorn) }) });
+    expect(r.settings).toMatchObject({
+      errorLogfile: '/var/log/e.log',
+      accessLogfile: '-',
+      logLevel: 'debug',
+      keepAlive: 5,
+      accessLogformat: '%(h)s',
+      pid: 'g.pid',
+      env: ['A=1'],
+      preload: true,
+    });
+    expect(r.sources.pid).toMatch(/\(key "pidfile"\)$/);
+    expect(parseCommandLine(['--log-file', 'x.log', 'app:app'], '0').cli).toEqual({
+      errorLogfile: 'x.log',
+      app: 'app:app',
+    });
   });
 
   it('names an unknown config key and suggests the right one', async () => {

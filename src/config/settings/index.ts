@@ -33,3 +33,7 @@ export type SettingName = keyof Settings;
 export const SETTING_SPECS: readonly SettingSpec[] = SETTINGS;
 
 export const SETTINGS_BY_NAME: ReadonlyMap<string, SettingSpec> = new Map(SETTING_SPECS.map((s) => [s.name, s]));
+/** Settings by Gunicorn's config-file name, where it differs (`errorlog`, `pidfile`, `raw_env`). */
+export const SETTINGS_BY_GUNICORN_KEY: ReadonlyMap<string, SettingSpec> = new Map(
+  SETTING_SPECS.flatMap((s) => (s.gunicorn?.key ? [[s.gunicorn.key, s] as const] : [])),
+);

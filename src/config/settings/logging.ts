@@ -6,6 +6,7 @@ const SECTION = 'Logging';
 export const loggingSettings = [
   defineSetting({
     name: 'logLevel',
+    gunicorn: { key: 'loglevel' },
     section: SECTION,
     meta: 'LEVEL',
     type: oneOf(['debug', 'info', 'warning', 'error', 'critical'], {
@@ -18,6 +19,7 @@ export const loggingSettings = [
   }),
   defineSetting({
     name: 'errorLogfile',
+    gunicorn: { key: 'errorlog', flag: 'log-file' },
     section: SECTION,
     meta: 'FILE',
     type: string(),
@@ -26,6 +28,7 @@ export const loggingSettings = [
   }),
   defineSetting({
     name: 'accessLogfile',
+    gunicorn: { key: 'accesslog' },
     section: SECTION,
     meta: 'FILE',
     type: optionalString(),

@@ -10,6 +10,7 @@ export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s 
 export const observabilitySettings = [
   defineSetting({
     name: 'accessLogformat',
+    gunicorn: { key: 'access_log_format' },
     section: SECTION,
     meta: 'FORMAT',
     type: string((s) =>

@@ -67,6 +67,7 @@ export const serverSettings = [
   }),
   defineSetting({
     name: 'env',
+    gunicorn: { key: 'raw_env' },
     section: SECTION,
     short: '-e',
     meta: 'KEY=VALUE',
@@ -79,6 +80,7 @@ export const serverSettings = [
   }),
   defineSetting({
     name: 'pid',
+    gunicorn: { key: 'pidfile' },
     section: SECTION,
     short: '-p',
     meta: 'FILE',
@@ -89,6 +91,7 @@ export const serverSettings = [
   }),
   defineSetting({
     name: 'preload',
+    gunicorn: { key: 'preload_app' },
     section: SECTION,
     type: boolean(),
     default: false,

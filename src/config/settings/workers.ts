@@ -54,6 +54,7 @@ export const workerSettings = [
   }),
   defineSetting({
     name: 'keepAlive',
+    gunicorn: { key: 'keepalive' },
     section: SECTION,
     meta: 'SECONDS',
     type: seconds(),
