@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { ResolvedSettings } from '../config/resolve.js';
 import type { Settings } from '../config/settings/index.js';
 import { choices } from '../choices.js';
@@ -356,7 +357,8 @@ export class Arbiter {
           settings: this.settings,
           listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme, port: l.port })),
           generation: this.generation,
-          cwd: process.cwd(),
+          // By name: a `current` symlink that now points at a new release is followed.
+          cwd: this.settings.chdir ? resolve(this.launch.namedCwd, this.settings.chdir) : this.launch.namedCwd,
           configFile: hasWorkerHooks ? this.resolved.configFile : null,
           orphanWatchdog: !this.reaperExpected && process.pid !== 1,
           board: boardSlot === null ? undefined : { fd: this.balancer!.fd, slot: boardSlot },

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, renameSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import type { Listener } from './listeners.js';
 import type { InheritedSockets } from './observability.js';
 
@@ -15,13 +16,34 @@ const FIRST_FD = 3;
 /** How this master was started, so USR2 can start the same command again (with the new code). */
 export interface LaunchContext {
   cwd: string;
+  /**
+   * The same folder as the operator named it (namedFolder): workers and a USR2 master start there,
+   * so a `current` symlink moved to a new release is followed by HUP and USR2, as with Gunicorn.
+   */
+  namedCwd: string;
   execPath: string;
   execArgv: string[];
   argv: string[];
 }
 
+/**
+ * The working folder by the name the shell gave it: $PWD when it is the very folder the process is
+ * in (a shell keeps symlinks in $PWD; the kernel resolves them away), else the real path. Gunicorn's
+ * getcwd() does the same.
+ */
+export function namedFolder(real = process.cwd(), pwd = process.env.PWD): string {
+  if (!pwd || !isAbsolute(pwd)) return real;
+  try {
+    const [a, b] = [statSync(pwd), statSync(real)];
+    return a.ino === b.ino && a.dev === b.dev ? pwd : real;
+  } catch {
+    return real;
+  }
+}
+
 export const currentLaunch = (): LaunchContext => ({
   cwd: process.cwd(),
+  namedCwd: namedFolder(),
   execPath: process.execPath,
   execArgv: process.execArgv,
   argv: process.argv.slice(1),
@@ -71,7 +93,7 @@ export function spawnNewMaster(
     passed.push(fd);
   }
   const child = spawn(launch.execPath, [...launch.execArgv, ...launch.argv], {
-    cwd: launch.cwd,
+    cwd: launch.namedCwd,
     stdio: ['inherit', 'inherit', 'inherit', ...passed],
     env: { ...process.env, [FDS_ENV]: fds, [OLD_MASTER_ENV]: String(process.pid), ...extra },
   });

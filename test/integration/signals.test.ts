@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -118,6 +118,25 @@ describe('signals', () => {
     await g.waitForLog(/^Worker exited .*: reloaded$/);
     expect((await get(g.url)).body).toBe('fixed 2');
     expect(isAlive(g.pid)).toBe(true);
+  });
+
+  it('HUP after a `current` symlink moved to a new release serves the new release (started in current/)', async () => {
+    const dir = tempDir();
+    for (const n of [1, 2]) {
+      mkdirSync(join(dir, `rel${n}`));
+      writeFileSync(join(dir, `rel${n}`, 'app.mjs'), `export const app = (req, res) => res.end("release ${n}");\n`);
+    }
+    symlinkSync('rel1', join(dir, 'current'));
+    const current = join(dir, 'current');
+    // As a shell started in current/ would: the kernel resolves the link, $PWD keeps its name.
+    const g = await startGserve(['app.mjs'], { cwd: current, env: { PWD: current } });
+    expect((await get(g.url)).body).toBe('release 1');
+    symlinkSync('rel2', join(dir, 'next'));
+    renameSync(join(dir, 'next'), current); // ln -sfn rel2 current, atomically
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Reloaded: generation 1 is serving/);
+    await g.waitForLog(/^Worker exited .*: reloaded$/);
+    expect((await get(g.url)).body).toBe('release 2');
   });
 
   it('TERM during a HUP whose new workers never become ready still stops the master', async () => {
