@@ -1,5 +1,6 @@
 import { dirname } from 'node:path';
-import { resolveSettings, type ResolvedSettings } from '../config/resolve.js';
+import { closestName, resolveSettings, type ResolvedSettings } from '../config/resolve.js';
+import { resolveAppModule } from '../interfaces/load.js';
 import { SETTINGS } from '../config/settings/index.js';
 import { AppLoadError, ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
@@ -9,7 +10,7 @@ import { createLogger, settleLogFormats } from '../log/logger.js';
 import { isControlCommand, runControl } from './control.js';
 import { fail } from './fail.js';
 import { runCommand, isOtherCommand } from './run-command.js';
-import { isCommandWord } from './commands.js';
+import { COMMAND_NAMES, isCommandWord } from './commands.js';
 import { loadEnvFiles } from './env-file.js';
 import { CommanderError, parseCommandLine } from './program.js';
 import { resolveOwner } from '../worker/privileges.js';
@@ -68,6 +69,9 @@ export async function run(argv: string[]): Promise<number> {
       ExitCode.USAGE,
     );
   }
+
+  const misspelled = parsed.cli.chdir === undefined ? misspelledCommand(parsed.cli.app) : null;
+  if (misspelled) return fail(misspelled, ExitCode.USAGE);
 
   let resolved: ResolvedSettings;
   const launch = currentLaunch(); // before --chdir: HUP and USR2 resolve and start from here
@@ -171,4 +175,20 @@ export function main(): void {
       process.exit(ExitCode.INTERNAL);
     },
   );
+}
+
+/**
+ * `gserve statsu`: a bare word near a command's name, with no module of that name to load, is a
+ * command mistyped; said before a master boots workers to fail on an app that does not exist.
+ */
+function misspelledCommand(app: unknown): string | null {
+  if (typeof app !== 'string' || !/^[a-z]{4,}$/.test(app)) return null;
+  const command = closestName(app, COMMAND_NAMES);
+  if (!command || command[0] !== app[0]) return null;
+  try {
+    resolveAppModule(app, process.cwd());
+    return null; // an app of that name exists: serve it
+  } catch {
+    return `"${app}" is neither a gserve command nor an app module here. Did you mean \`gserve ${command}\`?`;
+  }
 }

@@ -13,7 +13,7 @@ export type ReloadOutcome =
    * The old generation keeps serving. `started`: false when no new generation was forked (the
    * config could not be loaded, or the master is stopping), true when the new workers failed.
    */
-  | { ticket: number; ok: false; started: boolean; generation: number };
+  | { ticket: number; ok: false; started: boolean; generation: number; reason?: string };
 
 /** What the arbiter tells its observers (observability.ts, control.ts), and with which arguments. */
 export interface ArbiterEventMap {

@@ -548,8 +548,14 @@ export class Arbiter {
 
   /** The HUP itself; its outcome is announced by reload(). */
   private async reloadGeneration(ticket: number): Promise<ReloadOutcome> {
-    const refused: ReloadOutcome = { ticket, ok: false, started: false, generation: this.generation };
-    if (this.stopping) return refused;
+    const refused = (reason = 'the master is stopping'): ReloadOutcome => ({
+      ticket,
+      ok: false,
+      started: false,
+      generation: this.generation,
+      reason,
+    });
+    if (this.stopping) return refused();
     // A config file whose top-level await never settles must not wedge the master: bounded.
     const bound = this.settings.timeout > 0 ? this.settings.timeout : RELOAD_LOAD_SECONDS;
     let fresh;
@@ -559,19 +565,18 @@ export class Arbiter {
         bound * 1000,
       );
       if (!loaded.done) {
-        if (!this.stopping)
-          this.log.error(
-            'Reload failed: loading the config did not finish within %d s; keeping the running settings and workers',
-            bound,
-          );
-        return refused;
+        if (this.stopping) return refused();
+        const reason = `loading the config did not finish within ${bound} s`;
+        this.log.error('Reload failed: %s; keeping the running settings and workers', reason);
+        return refused(reason);
       }
       fresh = loaded.value;
     } catch (err) {
-      this.log.error('Reload failed, keeping the running settings and workers: %s', describeError(err));
-      return refused;
+      const reason = describeError(err);
+      this.log.error('Reload failed, keeping the running settings and workers: %s', reason);
+      return refused(reason);
     }
-    if (this.stopping) return refused;
+    if (this.stopping) return refused();
     const previous = { resolved: this.resolved, generation: this.generation };
     const { resolved, needsRestart } = mergeReloaded(this.resolved, fresh);
     for (const c of needsRestart) {
@@ -583,7 +588,7 @@ export class Arbiter {
     this.resolved = resolved;
     if (!(await settleWithin(this.hook('onReload'), bound * 1000)).done)
       this.log.error('The onReload hook did not return within %d s; reloading anyway', bound);
-    if (this.stopping) return refused;
+    if (this.stopping) return refused();
     this.generation = ++this.lastGeneration;
     this.events.emit('reload-start', ticket, this.generation);
     const old = this.liveWorkers();

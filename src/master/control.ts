@@ -313,11 +313,16 @@ export class ControlServer {
         RELOAD_START_SECONDS,
       );
       const generation = starts.get(ticket);
-      if (!started || generation === undefined)
+      if (!started || generation === undefined) {
+        const outcome = outcomes.get(ticket);
+        // Refused before any worker was forked (a broken config file): its reason, at once.
+        if (outcome && !outcome.ok && outcome.reason)
+          return { ok: false, error: `reload failed, keeping the running settings and workers: ${outcome.reason}` };
         return {
           ok: false,
           error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)`,
         };
+      }
       const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
       const done = await this.waitFor(() => {
         if (outcomes.get(ticket)?.ok === false) return false; // rolled back

@@ -122,6 +122,15 @@ describe('command words are never taken as app names', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('a mistyped command with no app of that name is said at once, exit 2, no master started', async () => {
+    const { dir } = appsNamedLikeCommands();
+    const r = await runCli(['statsu'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'gserve: error: "statsu" is neither a gserve command nor an app module here. Did you mean `gserve status`?\n',
+    );
+  });
+
   it('./top is served as an app', async () => {
     const { dir } = appsNamedLikeCommands();
     const g = await startGserve(['./top'], { cwd: dir });

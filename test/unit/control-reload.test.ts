@@ -109,4 +109,21 @@ describe('control socket reload, driven by the arbiter events', () => {
     expect(reply.ok).toBe(false);
     expect(reply.error).toMatch(/^the master did not start a reload within 15 s/);
   });
+
+  it('names the reason of a reload refused before any worker was forked (a broken config file)', async () => {
+    const arbiter = new FakeArbiter();
+    arbiter.onReload = () => {
+      const ticket = ++arbiter.reloadsBegun;
+      const reason = 'Could not read config file /x/gserve.config.mjs: Unexpected end of input.';
+      arbiter.events.emit('reload', { ticket, ok: false, started: false, generation: 0, reason });
+    };
+    const { path, server } = await serve(arbiter);
+    const reply = await ask(path, { cmd: 'reload' });
+    server.close();
+    expect(reply.ok).toBe(false);
+    expect(reply.error).toBe(
+      'reload failed, keeping the running settings and workers: Could not read config file /x/gserve.config.mjs: ' +
+        'Unexpected end of input.',
+    );
+  });
 });
