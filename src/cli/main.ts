@@ -7,6 +7,7 @@ import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
 import { checkLogFile } from '../log/destination.js';
 import { createLogger, settleLogFormats } from '../log/logger.js';
+import { logNodeWarnings } from '../log/node-warnings.js';
 import { isControlCommand, runControl } from './control.js';
 import { fail } from './fail.js';
 import { runCommand, isOtherCommand } from './run-command.js';
@@ -141,6 +142,7 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger({ level: settings.logLevel, file: settings.errorLogfile, json: settings.logJson });
+  logNodeWarnings(log.logger);
   const reresolve = async () => {
     const again = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd });
     settleLogFormats(again.settings);

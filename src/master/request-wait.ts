@@ -246,6 +246,8 @@ export class HeadScan {
         return byte < 0x21 || byte > 0x7e || this.tooLong(this.limits.requestLine);
       case At.Version: {
         if (this.versionAt === VERSION.length) return byte !== CR || this.go(At.LineCR);
+        // A line that passes the limit inside its version is refused there too, not at its CR.
+        if (this.tooLong(this.limits.requestLine)) return true;
         const expected = VERSION.charCodeAt(this.versionAt++);
         return expected === 0x64 /* d */ ? byte < 0x30 || byte > 0x39 : byte !== expected;
       }

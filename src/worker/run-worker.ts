@@ -6,6 +6,7 @@ import { WorkerRuntime } from '../interfaces/runtime.js';
 import { startLifespan, type Lifespan } from '../interfaces/lifespan.js';
 import type { Logger, LogTarget } from '../log/error-log.js';
 import { createLineLogger } from '../log/line-logger.js';
+import { logNodeWarnings } from '../log/node-warnings.js';
 import { createAccessLog } from '../log/access.js';
 import { createWorkerClass } from './classes.js';
 import { WorkerHooks } from './hooks.js';
@@ -47,6 +48,7 @@ export function runWorker(boot: WorkerBoot): void {
   const settings = boot.settings;
   const logTarget = createLineLogger(workerLogOptions(settings));
   const log = logTarget.logger;
+  logNodeWarnings(log);
   const runtime = new WorkerRuntime(settings, boot.listeners);
   const announceStop = () => {
     if (runtime.health?.fail()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);

@@ -37,6 +37,8 @@ const cases = {
   'target-del.400': 'GET /a\x7fb HTTP/1.1\r\nHost: x\r\n\r\n',
   'request-line-too-long.414': `GET /${'a'.repeat(5000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
   'request-line-too-long-unterminated.414': `GET /${'a'.repeat(6000)}`,
+  // The limit (4 094) passed inside " HTTP/1.1", with no CRLF to wait for.
+  'request-line-too-long-in-version.414': `GET /${'a'.repeat(4083)} HTTP/1.1`,
   'binary-garbage.400': '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n',
   // --- header lines
   'obs-fold-space.400': get('X-A: a\r\n b\r\n'),

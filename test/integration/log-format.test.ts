@@ -1,7 +1,8 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { get } from '../helpers/http.js';
-import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
+import { FIXTURES, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 
 const observe = join(FIXTURES, 'apps', 'observe') + ':app';
 const TEXT_LINE = /^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \+0000\] \[\d+\] \[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] /;
@@ -51,6 +52,17 @@ describe('error log format in a pipe (as under Docker and systemd)', () => {
     // The Gunicorn-format line travels along, so --access-logformat still shapes what people read.
     expect(record.msg).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/mixed\?q=1 HTTP\/1\.1" 200 \d+ "-" "mix\/1"$/);
     for (const line of linesOf(g.stderr)) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
+  it('Node\'s own warnings are one log line each (an ES module in a package without "type"), not stderr text', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'package.json'), '{"name":"typeless"}');
+    writeFileSync(join(dir, 'app.js'), 'export const app = (req, res) => res.end("ok");\n');
+    const g = await startGserve(['-w', '2', 'app.js'], { cwd: dir });
+    expect((await get(g.url)).body).toBe('ok');
+    await g.waitForLog(/^Node Warning \(MODULE_TYPELESS_PACKAGE_JSON\): Module type of file:/, { count: 2 });
+    const notJson = g.stderr.split('\n').filter((line) => line.trim() && !line.startsWith('{'));
+    expect(notJson).toEqual([]);
   });
 
   it('with --no-log-json the access log on stdout is the text format too', async () => {
