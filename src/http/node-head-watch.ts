@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { MAX_CHUNK_LINE, type HttpLimits } from './limits.js';
 import { isParserCallback, parserSlots, socketParser, type SocketParser } from './node-internals.js';
 import { Rejection, badRequest } from './reject.js';
-import { checkChunkLine } from './validate.js';
+import { checkChunkLine, checkFieldCount, checkFieldLine, checkTrailerField } from './validate.js';
 
 /**
  * What llhttp cannot tell gserve while a head is still arriving: how long the request line and
@@ -147,7 +147,7 @@ export class HeadWatch {
       start = end === -1 ? -1 : end + 4;
     }
     if (start < 0) return null;
-    this.chunks = new ChunkLineWatch();
+    this.chunks = new ChunkLineWatch(this.limits);
     return this.feedChunks(b, start);
   }
 
@@ -233,13 +233,20 @@ export class HeadWatch {
 
 /**
  * Reads a chunked body's framing, skipping the data: each chunk-size line must pass the engine's
- * check (validate.ts). llhttp checks the rest (the CRLF after each chunk, the trailers).
+ * check (validate.ts), and so must each trailer field after the last chunk: its size, the field
+ * count, and no field a trailer may not carry (`Host`, `Cookie`, …), which llhttp lets through
+ * (it refuses only `Content-Length`). llhttp checks the rest (the CRLF after each chunk).
  */
 class ChunkLineWatch {
   private line = '';
   /** Bytes of chunk data (and its CRLF) still to skip. */
   private remaining = 0;
+  /** Past the last chunk: the lines are trailer fields, up to an empty one. */
+  private trailers = false;
+  private trailerCount = 0;
   done = false;
+
+  constructor(private readonly limits: HttpLimits) {}
 
   feed(b: Buffer, from: number): Rejection | null {
     let i = from;
@@ -258,18 +265,30 @@ class ChunkLineWatch {
       i = lf + 1;
       const line = this.line.endsWith('\r') ? this.line.slice(0, -1) : this.line;
       this.line = '';
-      let size: number;
       try {
-        size = checkChunkLine(line);
+        if (this.trailers) this.trailer(line);
+        else {
+          const size = checkChunkLine(line);
+          if (size === 0) this.trailers = true;
+          else this.remaining = size + 2;
+        }
       } catch (err) {
         if (err instanceof Rejection) return err;
         throw err;
       }
-      if (size === 0)
-        this.done = true; // the trailers are llhttp's
-      else this.remaining = size + 2;
     }
     return null;
+  }
+
+  /** A line after the last chunk, with the engine's rules; the empty one ends the message. */
+  private trailer(line: string): void {
+    if (line === '') {
+      this.done = true;
+      return;
+    }
+    checkFieldLine(line, this.limits);
+    checkFieldCount(++this.trailerCount, this.limits);
+    checkTrailerField(line.slice(0, line.indexOf(':')));
   }
 }
 

@@ -50,6 +50,13 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
           'Content-Length: 5\r\n\r\n',
         status: 400,
       },
+      {
+        what: 'Host trailer',
+        bytes:
+          'POST /trailer-host HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n' +
+          'Host: evil.example\r\n\r\n',
+        status: 400,
+      },
       { what: 'CONNECT', bytes: 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', status: 400 },
     ];
     for (const c of cases) {
@@ -66,7 +73,7 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
     expect(seen.filter((s) => s.includes('te10') || s.includes('example.com'))).toEqual([]);
     // The trailer's request reached the app (its head was sound) but is not left in flight.
     await pollUntil(async () => (await inFlight(sock)) === 0, 'no request in flight');
-    await g.waitForLog(/^Refused request: 400 /, { count: 3 });
+    await g.waitForLog(/^Refused request: 400 /, { count: 4 });
   });
 });
 
