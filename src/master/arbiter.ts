@@ -470,9 +470,20 @@ export class Arbiter {
     if (w.bootError && !this.stopping) {
       // A new generation that cannot boot fails its HUP, which keeps the old workers serving.
       if (this.reloading || w.endReason) return;
-      // The app cannot load: every new worker would fail the same way, so stop instead of looping.
-      this.halt(w.bootError.message, w.bootError.exitCode);
-      return;
+      const serving = [...this.workers.values()].filter((o) => o.state === 'ready').length;
+      if (serving === 0) {
+        // The app cannot load: every new worker would fail the same way, so stop instead of looping.
+        this.halt(w.bootError.message, w.bootError.exitCode);
+        return;
+      }
+      // A replacement (for a recycled or crashed worker) found the code on disk changed under a running
+      // server, a deploy half done: the workers that serve go on, and this slot retries with the
+      // crash-loop backoff below until the code loads again (or a HUP brings code that does).
+      this.log.error(
+        'A new worker cannot load the app; the %d serving worker(s) go on, and it is retried: %s',
+        serving,
+        w.bootError.message,
+      );
     }
     if (this.stopping) {
       if (this.workers.size === 0) this.finishStop();

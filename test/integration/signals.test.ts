@@ -120,6 +120,24 @@ describe('signals', () => {
     expect(isAlive(g.pid)).toBe(true);
   });
 
+  it('a replacement worker that cannot load the app (a deploy half done) leaves the serving worker serving', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fine");\n');
+    const g = await startGserve(['-w', '2', 'app.mjs'], { cwd: dir });
+    writeFileSync(join(dir, 'app.mjs'), 'throw new Error("half-deployed");\n');
+    const [crashed] = [...g.workerPids];
+    process.kill(crashed!, 'SIGKILL');
+    await g.waitForLog(
+      /^A new worker cannot load the app; the 1 serving worker\(s\) go on, and it is retried: .*half-deployed/,
+    );
+    expect((await get(g.url)).body).toBe('fine');
+    expect(isAlive(g.pid)).toBe(true);
+    // The code is fixed: the slot's next retry loads it.
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fixed");\n');
+    await g.waitForLog(/^Booting worker/, { count: 4 });
+    expect(isAlive(g.pid)).toBe(true);
+  });
+
   it('HUP after a `current` symlink moved to a new release serves the new release (started in current/)', async () => {
     const dir = tempDir();
     for (const n of [1, 2]) {
