@@ -1,13 +1,19 @@
 import type { Socket } from 'node:net';
 
-const BODY = 'Service Unavailable: too many connections, retry shortly\n';
-const RESPONSE =
-  'HTTP/1.1 503 Service Unavailable\r\n' +
-  'retry-after: 1\r\n' +
-  'content-type: text/plain\r\n' +
-  `content-length: ${BODY.length}\r\n` +
-  'connection: close\r\n\r\n' +
-  BODY;
+/** A 503 with Retry-After: 1 that closes the connection, saying why in its body. */
+const unavailable = (why: string): string => {
+  const body = `Service Unavailable: ${why}\n`;
+  return (
+    'HTTP/1.1 503 Service Unavailable\r\n' +
+    'retry-after: 1\r\n' +
+    'content-type: text/plain\r\n' +
+    `content-length: ${body.length}\r\n` +
+    'connection: close\r\n\r\n' +
+    body
+  );
+};
+const OVERLOADED = unavailable('too many connections, retry shortly');
+const SHUTTING_DOWN = unavailable('the server is shutting down; the request was not run, retry it');
 /** How long a refused client may take to close its side before the socket is destroyed. */
 const LINGER_MS = 2_000;
 
@@ -17,8 +23,21 @@ const LINGER_MS = 2_000;
  * read and dropped, so that closing does not turn into a reset that could eat the response.
  */
 export function refuseOverloaded(socket: Socket): void {
+  refuse(socket, OVERLOADED);
+}
+
+/**
+ * Refuses a connection whose request arrived but was never handed to a worker, because the server
+ * began to stop (-k sync's waiting line): a 503 that says the request did not run is something a
+ * client or a proxy can act on (retry it, even a POST); a bare close is not.
+ */
+export function refuseShuttingDown(socket: Socket): void {
+  refuse(socket, SHUTTING_DOWN);
+}
+
+function refuse(socket: Socket, response: string): void {
   socket.on('error', () => socket.destroy());
   socket.resume();
-  socket.end(RESPONSE, 'latin1');
+  socket.end(response, 'latin1');
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }

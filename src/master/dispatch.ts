@@ -1,7 +1,7 @@
 import net, { type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { HttpLimits } from '../http/limits.js';
-import { refuseOverloaded } from '../http/overload.js';
+import { refuseOverloaded, refuseShuttingDown } from '../http/overload.js';
 import { type RequestWaitOptions, waitForRequest } from './request-wait.js';
 import type { Listener } from './listeners.js';
 import type { WorkerProcess } from './worker-process.js';
@@ -72,6 +72,7 @@ export class SyncDispatcher {
       if (outcome.kind === 'arrived') {
         this.waiting.push({ socket, listener, bytes: outcome.bytes });
         this.handOut();
+        if (this.waiting.length > 0) this.log.debug('%d request(s) wait for an idle worker', this.waiting.length);
       } else if (outcome.kind === 'timeout' && outcome.sentAny) void this.refuseSlow(socket, outcome.part);
       else socket.destroy();
     });
@@ -122,14 +123,15 @@ export class SyncDispatcher {
   }
 
   /**
-   * Stop handing out: connections still waiting are closed. `closeSockets`: stop accepting too, so
+   * Stop handing out: connections still waiting are answered 503 (their requests never ran), those
+   * whose request is still arriving are closed. `closeSockets`: stop accepting too, so
    * that new connections are refused (false while a USR2 successor shares a unix socket's path,
    * which closing would remove).
    */
   stop(closeSockets = true): void {
     this.stopped = true;
     if (closeSockets) for (const server of this.servers.splice(0)) server.close();
-    for (const { socket } of this.waiting.splice(0)) socket.destroy();
+    for (const { socket } of this.waiting.splice(0)) refuseShuttingDown(socket);
     for (const socket of this.reading) socket.destroy();
     this.reading.clear();
     this.idle.length = 0;

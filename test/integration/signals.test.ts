@@ -6,6 +6,7 @@ import { FIXTURES, isAlive, startGserve, tempDir, waitForExit, type Gserve } fro
 import { get } from '../helpers/http.js';
 import { pollUntil } from '../helpers/poll.js';
 import { killQuietly, usr2 } from '../helpers/signals.js';
+import { parseResponses, sendRaw } from '../helpers/raw.js';
 
 /**
  * docs/signals.md, row by row: the real signal to the real master. Supervision rules
@@ -118,6 +119,22 @@ describe('signals', () => {
     await g.waitForLog(/^Worker exited .*: reloaded$/);
     expect((await get(g.url)).body).toBe('fixed 2');
     expect(isAlive(g.pid)).toBe(true);
+  });
+
+  it('TERM on -k sync answers the requests still waiting for a worker with 503 (never run), not a silent close', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', '--log-level', 'debug', app('node-pid')]);
+    const slow = await slowRequest(g.url, 1500); // the one worker is busy
+    const waiting = [1, 2].map(() => sendRaw(g.port, 'POST /w HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi'));
+    await g.waitForLog(/^2 request\(s\) wait for an idle worker$/);
+    g.signal('SIGTERM');
+    for (const { data, closed } of await Promise.all(waiting)) {
+      expect(closed).toBe(true);
+      const [res] = parseResponses(data);
+      expect(res).toMatchObject({ status: 503, headers: { connection: 'close', 'retry-after': '1' } });
+      expect(res!.body).toMatch(/shutting down; the request was not run/);
+    }
+    expect(await slow.body).toMatch(/^slow done/);
+    expect((await g.exited).code).toBe(0);
   });
 
   it('a replacement worker that cannot load the app (a deploy half done) leaves the serving worker serving', async () => {
