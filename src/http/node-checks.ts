@@ -73,7 +73,8 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
 const PLAIN: BodyFraming = Object.freeze({ contentLength: null, chunked: false, connection: '', upgrade: false });
 /**
  * A head with one Host equal to the last one found sound (validate.ts remembers it: most connections
- * repeat it on every request), and no field that frames a body or expects anything: checkHead()
+ * repeat it on every request), and no field that frames a body, expects anything or asks to
+ * upgrade: checkHead()
  * would pass it with no body, so its regular expressions are skipped. Any other head goes through
  * checkHead(); a miss costs only that.
  */
@@ -84,8 +85,8 @@ function plainHead(raw: string[]): boolean {
     if (name.length === 4 && name.toLowerCase() === 'host') {
       if (++hosts > 1 || !isLastSoundHost(raw[i + 1]!)) return false;
     } else if (
-      (name.length === 6 || name.length === 14 || name.length === 17) &&
-      /^(?:expect|content-length|transfer-encoding)$/i.test(name)
+      (name.length === 6 || name.length === 7 || name.length === 14 || name.length === 17) &&
+      /^(?:expect|upgrade|content-length|transfer-encoding)$/i.test(name)
     )
       return false;
   }

@@ -160,6 +160,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       return this.refuseWithResponse(conn, res, framing);
     }
     if (req.url!.charCodeAt(0) !== 0x2f) takeTargetAuthority(req);
+    // An Upgrade no one takes (the app listens for none, or asks for h2c): served as a plain request,
+    // then closed, as on the engine. llhttp stops parsing after an upgrade head, so a request
+    // pipelined behind it would never be answered on a connection left open.
+    if (framing.upgrade) res.setHeader('connection', 'close');
     if (framing.chunked || (framing.contentLength ?? 0) > 0) {
       conn.current = { req, res };
       conn.watch.bodyOf = req;

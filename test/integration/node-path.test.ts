@@ -77,6 +77,21 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
   });
 });
 
+describe.each(['async', 'sync'])('node app, %s worker: an Upgrade nobody takes', (cls) => {
+  it('is served as a plain request and the connection closes, as on the engine (nothing pipelined is lost)', async () => {
+    const g = await startGserve(['-k', cls, APP]);
+    const { data, closed } = await sendRaw(
+      g.port,
+      'GET /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n' +
+        'GET /after-h2c HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    expect(closed).toBe(true);
+    const responses = parseResponses(data);
+    expect(responses.map((r) => [r.status, r.headers.connection])).toEqual([[200, 'close']]);
+    expect(JSON.parse((await get(`${g.url}/__seen`)).body)).toEqual(['GET /h2c']);
+  });
+});
+
 describe.each(['async', 'sync', 'thread'])('node app, %s worker: an absolute-form target', (cls) => {
   it("gives the target's authority to the app in place of Host (RFC 9112 3.2.2), HTTP/1.0 without Host too", async () => {
     const g = await startGserve(['-k', cls, join(FIXTURES, 'apps/node-peer.js') + ':app']);
