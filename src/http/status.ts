@@ -1,6 +1,8 @@
 import { STATUS_CODES } from 'node:http';
 
-export const reasonPhrase = (status: number): string => STATUS_CODES[status] ?? 'Unknown';
+/** RFC 9110's names where Node's table keeps RFC 7231's (`Payload Too Large`); docs/security.md uses these. */
+const RFC_9110_NAMES: Readonly<Record<number, string>> = { 413: 'Content Too Large', 422: 'Unprocessable Content' };
+export const reasonPhrase = (status: number): string => RFC_9110_NAMES[status] ?? STATUS_CODES[status] ?? 'Unknown';
 
 /** Responses that never carry a body (RFC 9110 §6.4.1). */
 export const statusHasNoBody = (status: number): boolean => status < 200 || status === 204 || status === 304;
