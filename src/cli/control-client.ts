@@ -3,9 +3,8 @@ import type { ControlRequest, StatusReport } from '../master/control.js';
 
 // The client side of the control socket: one request line out, one reply line back.
 
-/** Sends one request line; resolves with the one reply line. */
 /**
- * Sends `request` and resolves to the master's one-line reply. `timeoutMs`: for a command the master
+ * Sends one request line and resolves with the master's one reply line. `timeoutMs`: for a command the master
  * answers at once (status, stop), how long a master that does not answer (stopped by SIGSTOP, its
  * loop blocked) is waited for; reload and scale answer when done, within the master's own deadlines.
  */

@@ -78,10 +78,10 @@ const UNITS: Record<string, number> = {
   g: 1024 ** 3,
 };
 
-/** A size: a number of bytes, or `512MB`, `1GiB`, `64k`. 0 means "no limit" where the doc says so. */
 /**
- * A size in bytes, with an optional unit. `zeroOrAtLeast`: 0, or no less than this; a size meant in
- * megabytes but given without its unit (`512`) is then refused, not taken as 512 bytes.
+ * A size: a number of bytes, or `512MB`, `1GiB`, `64k`. 0 means "no limit" where the doc says so.
+ * `zeroOrAtLeast`: 0, or no less than this; a size meant in megabytes but given without its unit
+ * (`512`) is then refused, not taken as 512 bytes.
  */
 export function bytes(opts: { zeroOrAtLeast?: number } = {}): ValueType<number> {
   const floor = opts.zeroOrAtLeast ?? 0;

@@ -73,10 +73,9 @@ export function checkParsedHead(req: ParsedHead, limits: HttpLimits): BodyFramin
 const PLAIN: BodyFraming = Object.freeze({ contentLength: null, chunked: false, connection: '', upgrade: false });
 /**
  * A head with one Host equal to the last one found sound (validate.ts remembers it: most connections
- * repeat it on every request), and no field that frames a body, expects anything or asks to
- * upgrade: checkHead()
- * would pass it with no body, so its regular expressions are skipped. Any other head goes through
- * checkHead(); a miss costs only that.
+ * repeat it on every request), and no field that frames a body, expects anything or asks to upgrade:
+ * checkHead() would pass it with no body, so its regular expressions are skipped. Any other head goes
+ * through checkHead(); a miss costs only that.
  */
 function plainHead(raw: string[]): boolean {
   let hosts = 0;
