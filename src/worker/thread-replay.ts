@@ -139,6 +139,8 @@ interface ResponseHead {
 class ResponseReader implements Sink {
   private readonly parser = new HTTPParser(HTTPParser.RESPONSE);
   private complete = false;
+  /** The answer could not be read to its end: the app's failure was reported instead. */
+  private failed = false;
   /** The message being parsed is an interim (1xx) answer, not the response. */
   private interim = false;
   /** node:http keeps the connection open after this answer. */
@@ -184,6 +186,7 @@ class ResponseReader implements Sink {
     if (this.complete) return done();
     if (this.parser.execute(chunk) instanceof Error) {
       this.complete = true;
+      this.failed = true;
       this.res.fail();
       return done();
     }
@@ -192,12 +195,24 @@ class ResponseReader implements Sink {
   }
 
   close(): void {
-    if (this.complete) return;
-    // A body that ends with the connection (an HTTP/1.0 answer without a length) ends here.
+    this.end();
+  }
+
+  /**
+   * The answer can get no more bytes: the connection ended, or node:http finished the app's response
+   * (everything it wrote has been read here by then). A body that ends with the connection (HTTP/1.0
+   * without a length, or framed by the app's own Transfer-Encoding) ends here; an answer still
+   * unfinished never will be (a 1xx set as the final status) and fails, instead of holding the
+   * client and the app thread until the client leaves. Returns whether the answer ended well.
+   */
+  end(): boolean {
+    if (this.complete) return !this.failed;
     this.parser.finish();
-    if (this.complete) return;
+    if (this.complete) return true;
     this.complete = true;
+    this.failed = true;
     this.res.fail();
+    return false;
   }
 }
 
@@ -269,11 +284,16 @@ export class ReplayedRequest {
     const key = peerKey(peer);
     const socket = (this.socket = connections.take(key, peer, credit));
     this.fedEnd = whole;
-    socket.sink = new ResponseReader(res, (keepAlive) => {
+    const reader = new ResponseReader(res, (keepAlive) => {
       // A request whose body node has not had in full cannot be followed by another on its connection.
       if (keepAlive && this.fedEnd && socket.reusable) connections.keep(key, socket);
       else setImmediate(() => socket.destroy());
     });
+    socket.sink = reader;
+    // An answer node finished that could not end well leaves this connection unusable.
+    socket.onResponse = () => {
+      if (!reader.end()) setImmediate(() => socket.destroy());
+    };
     const { bytes, chunked } = serializeHead(head);
     this.chunked = chunked;
     socket.feed(bytes, 0);

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, startGserve, tempDir } from '../helpers/gserve.js';
@@ -89,6 +90,40 @@ describe.each(['async', 'sync'])('node app, %s worker: an Upgrade nobody takes',
     const responses = parseResponses(data);
     expect(responses.map((r) => [r.status, r.headers.connection])).toEqual([[200, 'close']]);
     expect(JSON.parse((await get(`${g.url}/__seen`)).body)).toEqual(['GET /h2c']);
+  });
+});
+
+describe('node app, thread worker: an answer node:http finished but never ended', () => {
+  it('a 1xx set as the status is a 500, a body framed by the app ends with the response; no thread is held', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'export function app(req, res) {\n' +
+        "  if (req.url === '/interim') { res.statusCode = 101; return res.end(); }\n" +
+        "  if (req.url === '/gzip') { res.setHeader('transfer-encoding', 'gzip'); return res.end('zz'); }\n" +
+        "  res.end('fine');\n}\n",
+    );
+    const g = await startGserve(['-k', 'thread', '--threads', '2', join(dir, 'app.mjs') + ':app']);
+    // Each on a keep-alive connection, with a last request that closes it: an answer that never ends
+    // leaves the connection, and its app thread, waiting.
+    const ask = async (path: string) => {
+      const { data, closed } = await sendRaw(
+        g.port,
+        `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\nGET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+        { deadlineMs: 15_000 },
+      );
+      expect(closed, path).toBe(true);
+      return parseResponses(data).map((r) => [r.status, r.body]);
+    };
+    // More of each than there are threads: a held thread would leave the last ones unanswered.
+    for (let i = 0; i < 3; i++) {
+      expect(await ask('/interim')).toEqual([[500, 'Internal Server Error\n']]);
+      expect(await ask('/gzip')).toEqual([
+        [200, 'zz'],
+        [200, 'fine'],
+      ]);
+    }
+    expect((await get(`${g.url}/`)).body).toBe('fine');
   });
 });
 
