@@ -185,9 +185,7 @@ class ResponseReader implements Sink {
   write(chunk: Buffer, done: () => void): void {
     if (this.complete) return done();
     if (this.parser.execute(chunk) instanceof Error) {
-      this.complete = true;
-      this.failed = true;
-      this.res.fail();
+      this.fail();
       return done();
     }
     // The client is slower than the app: node's writes wait (its stream fills and says so).
@@ -209,10 +207,15 @@ class ResponseReader implements Sink {
     if (this.complete) return !this.failed;
     this.parser.finish();
     if (this.complete) return true;
+    this.fail();
+    return false;
+  }
+
+  /** The answer cannot be read to its end: the app's failure is reported instead. */
+  private fail(): void {
     this.complete = true;
     this.failed = true;
     this.res.fail();
-    return false;
   }
 }
 
