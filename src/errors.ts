@@ -76,6 +76,22 @@ export class ResponseError extends GserveError {
   }
 }
 
+/**
+ * An app answered a request with an app: APP names a factory that was not called (`mod:create`
+ * for `mod:create()`), so every request made a new app and none was answered.
+ */
+export class UncalledFactoryError extends GserveError {
+  override name = 'UncalledFactoryError';
+  constructor(returned: string, instead: string) {
+    super(
+      'GSERVE_E_APP_UNCALLED_FACTORY',
+      `The app returned ${returned} instead of ${instead}: APP names a factory that gserve did not call. ` +
+        'Call it in APP with parentheses, e.g. app:create() for app:create.',
+      ExitCode.INTERNAL,
+    );
+  }
+}
+
 export class BindError extends GserveError {
   override name = 'BindError';
   constructor(message: string) {

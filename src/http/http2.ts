@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import { isCatchable } from './app-values.js';
+import { settleListenerResult } from './app-values.js';
 import { checkHttp2Head, maxHeaderListPairs, maxHeaderListSize } from './h2-limits.js';
 import type { HttpLimits } from './limits.js';
 import { NodeExchange } from './node-server.js';
@@ -138,8 +138,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       } else res.stream.close(http2().constants.NGHTTP2_INTERNAL_ERROR);
     };
     try {
-      const result = listener(req, res);
-      if (isCatchable(result)) result.catch(fail);
+      settleListenerResult(listener(req, res), res, fail);
     } catch (err) {
       fail(err);
     }

@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { Socket } from 'node:net';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
-import { isCatchable } from './app-values.js';
+import { settleListenerResult } from './app-values.js';
 import { HeadWatch, noRead } from './node-head-watch.js';
 import { bytesWritten, writtenHead } from './node-internals.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
@@ -243,9 +243,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (expectsContinue) res.writeContinue();
     try {
       const result = this.listener(req, res);
-      if (isCatchable(result)) {
-        result.catch((err) => this.fail(err, req, res));
-      }
+      if (result !== undefined) settleListenerResult(result, res, (err) => this.fail(err, req, res));
     } catch (err) {
       this.fail(err, req, res);
     }

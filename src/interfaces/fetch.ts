@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
-import { isThenable } from '../http/app-values.js';
+import { UncalledFactoryError } from '../errors.js';
+import { appLike, isThenable } from '../http/app-values.js';
 import { requestClient, type TrustedPeers } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
@@ -149,7 +150,9 @@ export async function sendWebResponse(response: Response, res: EngineResponse): 
   if (!req.aborted) res.end();
 }
 
-function notAResponse(value: unknown): TypeError {
+function notAResponse(value: unknown): Error {
+  const app = appLike(value);
+  if (app) return new UncalledFactoryError(app, 'a Response');
   return new TypeError(`the fetch handler returned ${value === null ? 'null' : typeof value}, not a Response`);
 }
 

@@ -6,7 +6,7 @@ import { markUnixPeer } from '../http/proxy.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import { attachNodeUpgrade, type ErrorReporter } from '../interfaces/gateway.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
-import { isPromiseLike } from './guards.js';
+import { settleListenerResult } from '../http/app-values.js';
 import { CreditMeter, type Post, type ThreadResponse } from './thread-exchange.js';
 import { Batcher, WINDOW_BYTES, transferOf, type Peer, type RequestHead } from './thread-messages.js';
 
@@ -354,8 +354,7 @@ export function nodeServerFor(
         } else res.destroy();
       };
       try {
-        const result = app.listener(req, res);
-        if (isPromiseLike(result)) Promise.resolve(result).catch(fail);
+        settleListenerResult(app.listener(req, res), res, fail);
       } catch (err) {
         fail(err);
       }

@@ -46,6 +46,32 @@ describe('serving', () => {
     const folder = await startGserve([join(FIXTURES, 'pkg-dir')]);
     expect((await get(folder.url)).body).toBe('from index\n');
   });
+
+  // `create(greeting, times)` declares two parameters, so uncalled it passes for a (req, res)
+  // listener; a one-parameter factory passes for a fetch handler. Each request then made a new app,
+  // and on the node interface the client waited until it gave up.
+  it.each(['async', 'sync', 'thread'])('answers 500 and says to call a factory named without () (-k %s)', async (k) => {
+    const g = await startGserve(['-k', k, `${app('factory.cjs')}:create`]);
+    expect((await get(g.url)).status).toBe(500);
+    // An app thread names the request its own way.
+    const [line] = await g.waitForLog(/^Error (handling|in) request GET \//);
+    expect(line!.err).toMatchObject({
+      code: 'GSERVE_E_APP_UNCALLED_FACTORY',
+      message: expect.stringContaining('Call it in APP with parentheses'),
+    });
+  });
+
+  it('says the same of a fetch app factory named without ()', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'make.mjs'), 'export const make = (options) => ({ fetch: () => new Response("hi") });\n');
+    const g = await startGserve([`${join(dir, 'make.mjs')}:make`]);
+    expect((await get(g.url)).status).toBe(500);
+    const [line] = await g.waitForLog(/^Error handling request GET \//);
+    expect(line!.err).toMatchObject({
+      code: 'GSERVE_E_APP_UNCALLED_FACTORY',
+      message: expect.stringContaining('returned an object with a fetch method instead of a Response'),
+    });
+  });
 });
 
 describe('settings sources', () => {

@@ -16,7 +16,8 @@ export const serverSettings = [
       'The app to serve, `MODULE[:ATTR]`: a path relative to the working directory (with or without ' +
       '`.js`/`.mjs`/`.cjs`; a folder means its `index`) or a package name, and an export (default `app`, ' +
       'then the default export). `ATTR` may be a call like `create()` or `create("prod", 3)` with JSON arguments: ' +
-      'a factory called once per worker. Usually given by the positional argument.',
+      'a factory called once per worker. A factory named without `()` is taken for the app itself: its ' +
+      'requests get a 500 that says so (GSERVE_E_APP_UNCALLED_FACTORY). Usually given by the positional argument.',
   }),
   defineSetting({
     name: 'config',
