@@ -4,7 +4,7 @@
  */
 export const ExitCode = Object.freeze({
   OK: 0,
-  /** An unexpected internal failure: a bug in gserve. */
+  /** An unexpected internal failure (a bug in gserve), or output that could not be written. */
   INTERNAL: 1,
   /** A wrong flag, setting or config file. */
   USAGE: 2,

@@ -167,8 +167,17 @@ export function main(): void {
     );
     process.exit(fail(describeError(stalled), stalled.exitCode));
   });
+  // A write to stdout that fails (`--print-config > /dev/full`) is reported on a later tick; without
+  // a listener it would be a crash, and after process.exit() a silent success.
+  let outputFailed: NodeJS.ErrnoException | null = null;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => (outputFailed ??= err));
   run(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) =>
+      setImmediate(() => {
+        // A reader that went away (`gserve --print-config | head -1`) is done, as with other tools.
+        if (code !== ExitCode.OK || !outputFailed || outputFailed.code === 'EPIPE') return process.exit(code);
+        process.exit(fail(`cannot write the output: ${describeError(outputFailed)}`, ExitCode.INTERNAL));
+      }),
     (err) => {
       process.stderr.write(
         `gserve: internal error: ${describeError(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n` +

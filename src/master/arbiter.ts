@@ -349,6 +349,8 @@ export class Arbiter {
     void this.hook('preFork', { pid: null, generation: this.generation } satisfies WorkerView);
     const hasWorkerHooks = WORKER_HOOKS.some((name) => typeof this.settings[name] === 'function');
     const boardSlot = this.balancer?.claim() ?? null;
+    // By name: a `current` symlink that now points at a new release is followed.
+    const cwd = this.settings.chdir ? resolve(this.launch.namedCwd, this.settings.chdir) : this.launch.namedCwd;
     let w: WorkerProcess;
     try {
       w = new WorkerProcess(
@@ -357,8 +359,7 @@ export class Arbiter {
           settings: this.settings,
           listeners: this.listeners.map((l) => ({ fd: l.fd, address: l.url, scheme: l.scheme, port: l.port })),
           generation: this.generation,
-          // By name: a `current` symlink that now points at a new release is followed.
-          cwd: this.settings.chdir ? resolve(this.launch.namedCwd, this.settings.chdir) : this.launch.namedCwd,
+          cwd,
           configFile: hasWorkerHooks ? this.resolved.configFile : null,
           orphanWatchdog: !this.reaperExpected && process.pid !== 1,
           board: boardSlot === null ? undefined : { fd: this.balancer!.fd, slot: boardSlot },
@@ -369,7 +370,7 @@ export class Arbiter {
       );
     } catch (err) {
       if (boardSlot !== null) this.balancer!.release(boardSlot);
-      this.forkFailed(slot, err, retry);
+      this.forkFailed(slot, err, retry, cwd);
       return null;
     }
     if (w.pid === undefined) {
@@ -378,7 +379,7 @@ export class Arbiter {
       if (retry) this.waitingSlots.add(slot);
       w.child.once('error', (err) => {
         this.waitingSlots.delete(slot);
-        this.forkFailed(slot, err, retry);
+        this.forkFailed(slot, err, retry, cwd);
       });
       return null;
     }
@@ -405,10 +406,11 @@ export class Arbiter {
     for (const w of this.workers.values()) w.send({ t: 'watch-orphans', why });
   }
 
-  private forkFailed(slot: Slot, err: unknown, retry: boolean): void {
-    if (!retry || this.stopping) return void this.log.error('Cannot start a worker: %s', forkCause(err));
+  private forkFailed(slot: Slot, err: unknown, retry: boolean, cwd: string): void {
+    const cause = forkCause(err, cwd);
+    if (!retry || this.stopping) return void this.log.error('Cannot start a worker: %s', cause);
     const delay = slot.afterForkFailure();
-    this.log.error('Cannot start a worker: %s; retrying in %d ms', forkCause(err), delay);
+    this.log.error('Cannot start a worker: %s; retrying in %d ms', cause, delay);
     this.refillAfter(slot, delay);
   }
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { errorCode, errorMessage } from '../errors.js';
 
 /**
@@ -24,9 +25,14 @@ export const EXIT_HOOK_SECONDS = 3;
 /** After --graceful-timeout, how long TERM waits for killed workers to be reaped before exiting anyway. */
 export const STOP_MARGIN_SECONDS = 3;
 
-/** A fork's error code, in one readable cause. */
-export function forkCause(err: unknown): string {
+/**
+ * A fork's error code, in one readable cause. spawn() says ENOENT, naming node, for a working folder
+ * that is gone (a deleted release that `current` pointed at): `cwd` is checked to say which.
+ */
+export function forkCause(err: unknown, cwd?: string): string {
   const code = errorCode(err);
+  if (code === 'ENOENT' && cwd !== undefined && !existsSync(cwd))
+    return `ENOENT: the working folder ${cwd} no longer exists; restore it (or the link to it), or restart gserve from a folder that exists`;
   const why: Record<string, string> = {
     EMFILE: 'too many open files in the master (raise `ulimit -n`, or cap idle connections)',
     ENFILE: 'too many open files on the system',

@@ -28,11 +28,18 @@ export function openFileLimit(limits: () => string = () => readFileSync('/proc/s
  * telling the worker, so nothing would be logged when it happens. Said once, at start.
  */
 export function descriptorShortage(workerConnections: number, limit: number | null): string | null {
-  if (limit === null || workerConnections + WORKER_DESCRIPTOR_RESERVE <= limit) return null;
-  const usable = Math.max(0, limit - WORKER_DESCRIPTOR_RESERVE);
+  const needed = workerConnections + WORKER_DESCRIPTOR_RESERVE;
+  if (limit === null || needed <= limit) return null;
+  const usable = limit - WORKER_DESCRIPTOR_RESERVE;
+  // Below the reserve no count of connections is honest: it depends on what the app itself opens.
+  const when =
+    usable > 0
+      ? `past about ${usable} connections its accepts fail`
+      : 'it has few or no descriptors left for connections once its own are open (listeners, logs, ' +
+        "the app's files and sockets), and then its accepts fail";
   return (
     `--worker-connections ${workerConnections} is more than the open-file limit (${limit}) leaves a worker: ` +
-    `past about ${usable} connections its accepts fail and the clients waiting are reset. Raise the limit ` +
+    `${when} and the clients waiting are reset. Raise the limit to at least ${needed} ` +
     '(`ulimit -n`, systemd LimitNOFILE=, docker run --ulimit nofile=) or lower --worker-connections.'
   );
 }

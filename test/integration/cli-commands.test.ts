@@ -6,7 +6,7 @@ import { SETTING_SPECS } from '../../src/config/settings/index.js';
 import { flagOf } from '../../src/config/spec.js';
 import { firstSentence } from '../../src/cli/help.js';
 import { runCli } from '../helpers/cli.js';
-import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
+import { BIN, FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 
 const collapse = (s: string) => s.replace(/\s+/g, ' ');
@@ -135,6 +135,23 @@ describe('command words are never taken as app names', () => {
     const { dir } = appsNamedLikeCommands();
     const g = await startGserve(['./top'], { cwd: dir });
     expect((await get(g.url)).body).toBe('top');
+  });
+});
+
+describe('output that cannot be written', () => {
+  const run = (pipeline: string) =>
+    spawnSync('bash', ['-o', 'pipefail', '-c', pipeline], { encoding: 'utf8', cwd: tempDir(), timeout: 20_000 });
+  const gserve = `'${process.execPath}' '${BIN}'`;
+
+  it('a full disk fails the command with one line (it exited 0); a reader that left is no failure', () => {
+    const full = run(`${gserve} --print-config app:app > /dev/full`);
+    expect(full.status).toBe(1);
+    expect(full.stderr.trim()).toBe('gserve: error: cannot write the output: ENOSPC: no space left on device, write');
+    expect(run(`${gserve} version > /dev/full`).status).toBe(1);
+    const head = run(`${gserve} --print-config app:app | head -1`);
+    expect(head.stdout).toMatch(/^app\s+= "app:app"/);
+    expect(head.stderr).toBe('');
+    expect(head.status).toBe(0);
   });
 });
 

@@ -1,4 +1,13 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -172,6 +181,22 @@ describe('signals', () => {
     await g.waitForLog(/^Reloaded: generation 1 is serving/);
     await g.waitForLog(/^Worker exited .*: reloaded$/);
     expect((await get(g.url)).body).toBe('release 2');
+  });
+
+  it('HUP after the `current` symlink was removed keeps the old workers and names the missing folder', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'rel1'));
+    writeFileSync(join(dir, 'rel1', 'app.mjs'), 'export const app = (req, res) => res.end("release 1");\n');
+    const current = join(dir, 'current');
+    symlinkSync('rel1', current);
+    const g = await startGserve(['app.mjs'], { cwd: current, env: { PWD: current } });
+    unlinkSync(current);
+    g.signal('SIGHUP');
+    // It said "ENOENT: spawn /usr/bin/node ENOENT", blaming node.
+    const [line] = await g.waitForLog(/^Cannot start a worker/);
+    expect(line!.msg).toContain(`ENOENT: the working folder ${current} no longer exists`);
+    await g.waitForLog(/^Reload failed, keeping the 1 workers of generation 0/);
+    expect((await get(g.url)).body).toBe('release 1');
   });
 
   it('TERM during a HUP whose new workers never become ready still stops the master', async () => {
