@@ -213,7 +213,9 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     // A length the body cannot have (HEAD, 204, 304) is the app's to state, and is not held to.
     this.declared = this.bodyAllowed ? declared : null;
     if (!hasDate) out += `date: ${httpDate()}\r\n`;
-    if (!statusHasNoBody(status) && declared === null) {
+    // HEAD of a body of unknown length gets no framing, as from node:http: a chunked one would end
+    // with a last chunk that a HEAD answer must not carry, bytes the client reads as the next answer.
+    if (!statusHasNoBody(status) && declared === null && (bodyLength !== null || !this.noBody)) {
       if (bodyLength !== null) out += `content-length: ${bodyLength}\r\n`;
       else if (this.req.httpVersion === '1.1') {
         this.chunked = true;

@@ -165,10 +165,16 @@ class ResponseReader implements Sink {
     }
     this.keepAlive = info.shouldKeepAlive;
     const headers: HeaderList = [];
+    let length = false;
     for (let i = 0; i < info.headers.length; i += 2) {
-      if (!HOP_BY_HOP.has(info.headers[i]!.toLowerCase())) headers.push([info.headers[i]!, info.headers[i + 1]!]);
+      const lower = info.headers[i]!.toLowerCase();
+      if (lower === 'content-length') length = true;
+      if (!HOP_BY_HOP.has(lower)) headers.push([info.headers[i]!, info.headers[i + 1]!]);
     }
     this.res.writeHead(info.statusCode, headers);
+    // node:http answers HEAD without the body it did not send, and without its length unless the app
+    // set one: the head goes now, as a body of unknown length, or it would say `content-length: 0`.
+    if (head && !length) this.res.write('');
     return head ? 1 : 0;
   }
 

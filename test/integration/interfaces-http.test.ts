@@ -102,6 +102,21 @@ describe.each(KINDS)('the %s interface %j', (kind, extra) => {
     expect(notModified!.head).not.toMatch(/transfer-encoding|content-length: [1-9]/i);
     expect(JSON.parse(last!.body).query).toBe('last');
 
+    // HEAD of a streamed body: nothing after its head (a chunked HEAD answer ended with a last chunk,
+    // read as the next answer); and no `content-length: 0` for a body that GET sends (-k thread said so).
+    const heads = ['HEAD /stream HTTP/1.1\r\nHost: x\r\n\r\n', 'HEAD /echo HTTP/1.1\r\nHost: x\r\n\r\n'];
+    const headRaw = oneRequestPerConnection
+      ? await Promise.all(heads.map((r) => rawExchange(g.port, r.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'))))
+      : (await rawExchange(g.port, `${heads.join('')}GET /echo?after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`))
+          .split(/(?=HTTP\/1\.1 )/)
+          .slice(0, 2);
+    expect(headRaw).toHaveLength(2);
+    for (const answer of headRaw) {
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer.indexOf('\r\n\r\n')).toBe(answer.length - 4);
+      expect(answer).not.toMatch(/\r\ncontent-length: 0\r\n/i);
+    }
+
     if (kind === 'fetch') {
       const redirect = await get(g.url + '/redirect');
       expect([redirect.status, redirect.headers.location]).toEqual([302, 'http://example.test/there']);
