@@ -22,7 +22,8 @@ export const httpSettings = [
     type: integer({ min: 0, max: 32768 }),
     default: 100,
     doc:
-      'Most header fields in a request (trailer fields count too); more gets `431 Request Header Fields Too Large`. ' +
+      'Most header fields in a request head, and most trailer fields after a chunked body (counted on their own); ' +
+      'more gets `431 Request Header Fields Too Large`. ' +
       '0 means the maximum, 32768.',
   }),
   defineSetting({
