@@ -363,9 +363,16 @@ export class ControlServer {
     const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
     const done = await this.waitFor(() => {
       const s = this.arbiter.snapshot();
+      // A reload that ends meanwhile sets the count from the settings again, as Gunicorn's HUP does.
+      if (s.target !== target) return false;
       return s.workers.length === target && s.workers.every((w) => w.state === 'ready') ? true : undefined;
     }, deadline);
     const after = this.arbiter.snapshot();
+    if (after.target !== target)
+      return {
+        ok: false,
+        error: `a reload set the worker count back to ${after.target} (the workers setting) while scaling; scale again`,
+      };
     if (!done)
       return {
         ok: false,

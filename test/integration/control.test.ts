@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -129,6 +129,31 @@ describe('control socket', () => {
     const junk = await cli(['scale', 'many', '--control-socket', sock]);
     expect(junk.stderr).toMatch(/scale takes N, \+N or -N, got "many"/);
     expect(junk.code).toBe(2); // a usage error, like every wrong argument; 1 is for a master that said no
+  });
+
+  it('a scale that a reload overtakes says so at once (it waited 60 s, then said "not finished")', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'c.sock');
+    const gate = join(dir, 'gate');
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("v1");\n');
+    const g = await startGserve(['--control-socket', sock, 'app.mjs'], { cwd: dir });
+    // The reloaded app loads only once the gate file exists: the reload is under way until then.
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'import { existsSync } from "node:fs";\n' +
+        `while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));\n` +
+        'export const app = (req, res) => res.end("v2");\n',
+    );
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Booting worker/, { count: 2 });
+    const scaling = cli(['scale', '3', '--control-socket', sock]);
+    await g.waitForLog(/^Control socket: scale from 1 to 3 workers/);
+    writeFileSync(gate, '');
+    await g.waitForLog(/^Reloaded: generation 1 is serving/);
+    const scaled = await scaling;
+    expect(scaled.code).toBe(1);
+    expect(scaled.stderr).toMatch(/a reload set the worker count back to 1 \(the workers setting\) while scaling/);
+    expect((await get(g.url)).body).toBe('v2');
   });
 
   it('reloads: new workers serve, the old ones are gone, and the reply comes when done', async () => {
