@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import { HTTPParser } from 'http-parser-js';
+import { settleListenerResult } from '../http/app-values.js';
 import type { HeaderList } from '../http/engine.js';
 import { markUnixPeer } from '../http/proxy.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import { attachNodeUpgrade, type ErrorReporter } from '../interfaces/gateway.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
-import { settleListenerResult } from '../http/app-values.js';
 import { CreditMeter, type Post, type ThreadResponse } from './thread-exchange.js';
 import { Batcher, WINDOW_BYTES, transferOf, type Peer, type RequestHead } from './thread-messages.js';
 
