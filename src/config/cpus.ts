@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, posix } from 'node:path';
+import { OWN_VARIABLES } from './own-variables.js';
 
 /**
  * How many CPUs this process may really use, for `--workers auto`. In a container the host's core
@@ -10,7 +11,7 @@ import { join, posix } from 'node:path';
  */
 
 /** Where the cgroup file systems are mounted; GSERVE_CGROUP_ROOT replaces it (tests fake one). */
-export const CGROUP_ROOT_ENV = 'GSERVE_CGROUP_ROOT';
+export const CGROUP_ROOT_ENV = OWN_VARIABLES.cgroupRoot;
 
 export interface CpuLimit {
   /** Whole CPUs to use: at least 1. */

@@ -17,7 +17,8 @@ export function settingsMarkdown(): string {
     '`gserve --print-config` shows the merged values and where each came from. ' +
     "Config files use the camelCase names below (Gunicorn's snake_case spellings are accepted too, and its other names where a setting lists them). " +
     '`PORT` and `WEB_CONCURRENCY` change the defaults of `bind` and `workers`, as in Gunicorn: ' +
-    'a config file, a `GSERVE_` variable or a flag wins over them.\n\n' +
+    'a config file, a `GSERVE_` variable or a flag wins over them. ' +
+    'A `GSERVE_` variable that names no setting is ignored, with a warning at start.\n\n' +
     '"Reload" says whether `kill -HUP` applies a new value; the others need a restart.\n';
   let section = '';
   for (const s of SETTING_SPECS) {

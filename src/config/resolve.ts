@@ -3,6 +3,7 @@ import { SettingError } from '../errors.js';
 import { resolveAppModule } from '../interfaces/load.js';
 import { parseAppSpec } from '../interfaces/spec.js';
 import { loadConfigFile } from './load-file.js';
+import { OWN_VARIABLES } from './own-variables.js';
 import { SETTINGS, SETTINGS_BY_GUNICORN_KEY, SETTINGS_BY_NAME, type Settings } from './settings/index.js';
 import { applyImpliedWorkerClass } from './settings/worker-classes.js';
 import { envOf, flagOf, type SettingSpec } from './spec.js';
@@ -170,4 +171,29 @@ function isComplete(settings: Record<string, unknown>): settings is Settings {
 
 function hasEverySource(sources: Record<string, string>): sources is Sources {
   return SETTINGS.every((spec) => typeof sources[spec.name] === 'string');
+}
+
+const PREFIX = 'GSERVE_';
+
+/**
+ * One warning for each GSERVE_ variable in `env` that is neither a setting's nor gserve's own: a
+ * misspelled one (`GSERVE_WORKER=4`) is otherwise ignored without a word.
+ */
+export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
+  const settingVariables = SETTINGS.map(envOf).filter((v): v is string => v !== false);
+  const known = new Set<string>([...settingVariables, ...Object.values(OWN_VARIABLES)]);
+  return Object.keys(env)
+    .filter((name) => name.startsWith(PREFIX) && !known.has(name))
+    .sort()
+    .map((name) => {
+      const guess = closestName(
+        name.slice(PREFIX.length),
+        settingVariables.map((v) => v.slice(PREFIX.length)),
+      );
+      return (
+        `Environment variable ${name} is not a gserve setting and is ignored.` +
+        (guess ? ` Did you mean ${PREFIX}${guess}?` : '') +
+        " docs/settings.md names each setting's variable."
+      );
+    });
 }

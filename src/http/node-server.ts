@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { OWN_VARIABLES } from '../config/own-variables.js';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
 import { settleListenerResult } from './app-values.js';
@@ -29,7 +30,7 @@ export interface NodeServerOptions {
 }
 
 /** The environment switch behind NodeServerOptions.hardened, read by the worker (worker/hosted.ts). */
-export const UNHARDENED_ENV = 'GSERVE_BENCH_UNHARDENED';
+export const UNHARDENED_ENV = OWN_VARIABLES.benchUnhardened;
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 

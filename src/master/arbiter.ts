@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { ResolvedSettings } from '../config/resolve.js';
+import { type ResolvedSettings, unknownVariables } from '../config/resolve.js';
 import type { Settings } from '../config/settings/index.js';
 import { choices } from '../choices.js';
 import { ExitCode, describeError, exitCodeOf } from '../errors.js';
@@ -203,6 +203,7 @@ export class Arbiter {
     }
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
+    for (const warning of unknownVariables(process.env)) this.log.warn(warning);
     if (this.settings.workerClass === 'sync') {
       this.dispatcher = new SyncDispatcher(this.log, httpLimits(this.settings), this.settings.proxyProtocol);
       this.dispatcher.start(this.listeners, this.settings.backlog);

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { OWN_VARIABLES } from '../config/own-variables.js';
 
 /**
  * Kills the workers a master leaves behind when it dies without stopping them (kill -9, the OOM
@@ -17,7 +18,7 @@ import { Socket } from 'node:net';
 const SHELL = '/bin/sh';
 const GRACE_SECONDS = 1;
 /** Set to 1 to run without the reaper (the workers then start their watchdog threads): for tests. */
-export const NO_REAPER_ENV = 'GSERVE_NO_ORPHAN_REAPER';
+export const NO_REAPER_ENV = OWN_VARIABLES.noOrphanReaper;
 
 // $0 is the worker entry script. Each line from the master is the whole current list of worker pids.
 const SCRIPT = `

@@ -1,16 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, renameSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
+import { OWN_VARIABLES } from '../config/own-variables.js';
 import type { Listener } from './listeners.js';
 import type { InheritedSockets } from './observability.js';
 
 /** The listening fds a new master inherits on USR2, like Gunicorn's GUNICORN_FD: "3,4". */
-export const FDS_ENV = 'GSERVE_FDS';
+export const FDS_ENV = OWN_VARIABLES.fds;
 /** The old master's pid, so the new one can refuse its own USR2 while the old one still runs. */
-export const OLD_MASTER_ENV = 'GSERVE_OLD_MASTER';
+export const OLD_MASTER_ENV = OWN_VARIABLES.oldMaster;
 /** The control socket's and the metrics listener's fds, passed on like the HTTP listeners. */
-export const CONTROL_FD_ENV = 'GSERVE_CONTROL_FD';
-export const METRICS_FD_ENV = 'GSERVE_METRICS_FD';
+export const CONTROL_FD_ENV = OWN_VARIABLES.controlFd;
+export const METRICS_FD_ENV = OWN_VARIABLES.metricsFd;
 const FIRST_FD = 3;
 
 /** How this master was started, so USR2 can start the same command again (with the new code). */

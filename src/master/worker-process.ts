@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { OWN_VARIABLES } from '../config/own-variables.js';
 import { monotonicNow } from '../supervision/blocked-loop.js';
 import {
   BOOT_ENV,
@@ -14,7 +15,7 @@ export const WORKER_ENTRY = fileURLToPath(new URL('../worker/main.js', import.me
 /** fd 3 is the IPC channel; listening sockets follow from fd 4. */
 export const FIRST_LISTENER_FD = 4;
 /** The worker's index, 0..N-1, stable across replacements (see master/worker-index.ts). */
-export const INDEX_ENV = 'GSERVE_WORKER_INDEX';
+export const INDEX_ENV = OWN_VARIABLES.workerIndex;
 /** The same index under PM2's name, for apps written for PM2's cluster mode. */
 export const PM2_INDEX_ENV = 'NODE_APP_INSTANCE';
 

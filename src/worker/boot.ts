@@ -1,3 +1,4 @@
+import { OWN_VARIABLES } from '../config/own-variables.js';
 import type { Settings } from '../config/settings/index.js';
 import { isRecord } from './guards.js';
 import type { WorkerBoot } from './ipc-messages.js';
@@ -13,7 +14,7 @@ type JsonValue = string | number | boolean | null | readonly JsonValue[] | { rea
 export type BootSettings = Pick<Settings, JsonSafeName>;
 type JsonSafeName = { [K in keyof Settings]: Settings[K] extends JsonValue ? K : never }[keyof Settings];
 
-export const BOOT_ENV = 'GSERVE_WORKER_BOOT';
+export const BOOT_ENV = OWN_VARIABLES.workerBoot;
 
 function isBoot(v: unknown): v is WorkerBoot {
   return (

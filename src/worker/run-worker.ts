@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { OWN_VARIABLES } from '../config/own-variables.js';
 import { AppShutdown } from './app-shutdown.js';
 import { appFolder, checkStillReadable, dropPrivileges, resolveOwner } from './privileges.js';
 import { AppLoadError, ExitCode, describeError } from '../errors.js';
@@ -44,7 +45,7 @@ const GROUP_SIGNALS: NodeJS.Signals[] = ['SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTO
  */
 export function runWorker(boot: WorkerBoot): void {
   // Which reload generation this worker belongs to, for the app and its logs (HUP increments it).
-  process.env.GSERVE_WORKER_GENERATION = String(boot.generation);
+  process.env[OWN_VARIABLES.workerGeneration] = String(boot.generation);
   const settings = boot.settings;
   const logTarget = createLineLogger(workerLogOptions(settings));
   const log = logTarget.logger;

@@ -100,6 +100,18 @@ describe('settings sources', () => {
     expect((await get(`http://127.0.0.1:${port}/`)).status).toBe(200);
   });
 
+  it('warns of a GSERVE_ variable that is no setting (it was ignored without a word), not of its own', async () => {
+    const g = await startGserve([app('node-pid')], {
+      env: { GSERVE_WORKER: '3', GSERVE_WORKER_INDEX: '0', GSERVE_KEEP_ALIVE: '4' },
+    });
+    const warned = g.lines.filter((l) => /^Environment variable GSERVE_/.test(l.msg)).map((l) => l.msg);
+    expect(warned).toEqual([
+      'Environment variable GSERVE_WORKER is not a gserve setting and is ignored. Did you mean GSERVE_WORKERS? ' +
+        "docs/settings.md names each setting's variable.",
+    ]);
+    expect(g.workerPids.size).toBe(1);
+  });
+
   it('rejects a bad setting, naming the setting and its source', async () => {
     const r = await runGserve([app('node-pid')], { env: { GSERVE_WORKERS: 'lots' } });
     expect(r.code).toBe(2);
