@@ -182,14 +182,12 @@ const PREFIX = 'GSERVE_';
 export function unknownVariables(env: NodeJS.ProcessEnv): string[] {
   const settingVariables = SETTINGS.map(envOf).filter((v): v is string => v !== false);
   const known = new Set<string>([...settingVariables, ...Object.values(OWN_VARIABLES)]);
+  const settingWords = settingVariables.map((v) => v.slice(PREFIX.length));
   return Object.keys(env)
     .filter((name) => name.startsWith(PREFIX) && !known.has(name))
     .sort()
     .map((name) => {
-      const guess = closestName(
-        name.slice(PREFIX.length),
-        settingVariables.map((v) => v.slice(PREFIX.length)),
-      );
+      const guess = closestName(name.slice(PREFIX.length), settingWords);
       return (
         `Environment variable ${name} is not a gserve setting and is ignored.` +
         (guess ? ` Did you mean ${PREFIX}${guess}?` : '') +

@@ -244,6 +244,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (expectsContinue) res.writeContinue();
     try {
       const result = this.listener(req, res);
+      // Checked here too, so a listener that returns nothing (most) costs no closure per request.
       if (result !== undefined) settleListenerResult(result, res, (err) => this.fail(err, req, res));
     } catch (err) {
       this.fail(err, req, res);

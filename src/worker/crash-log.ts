@@ -1,3 +1,4 @@
+import { OWN_VARIABLES } from '../config/own-variables.js';
 import type { Logger } from '../log/error-log.js';
 import { errorFields, loggable, logUnhandledRejections } from '../supervision/unhandled.js';
 
@@ -9,7 +10,7 @@ export { errorFields };
  * with the error's message and stack; the text log prints the stack on the lines below.
  */
 export function workerIdentity(env: NodeJS.ProcessEnv = process.env): { pid: number; index?: number } {
-  const index = env.GSERVE_WORKER_INDEX;
+  const index = env[OWN_VARIABLES.workerIndex];
   return index !== undefined && /^\d+$/.test(index) ? { pid: process.pid, index: Number(index) } : { pid: process.pid };
 }
 

@@ -1,10 +1,10 @@
 import type { WorkerHookName } from '../config/settings/supervision.js';
 import { WORKER_HOOKS } from '../config/settings/supervision.js';
 import { describeError } from '../errors.js';
+import { isThenable } from '../http/app-values.js';
 import type { Logger } from '../log/error-log.js';
 import type { WorkerBoot } from './ipc-messages.js';
 import type { BootSettings } from './boot.js';
-import { isPromiseLike } from './guards.js';
 
 type Hook = (...args: unknown[]) => unknown;
 const isHook = (v: unknown): v is Hook => typeof v === 'function';
@@ -64,7 +64,7 @@ export class WorkerHooks {
       );
     try {
       const result = fn(...args);
-      if (isPromiseLike(result)) return Promise.resolve(result).then(() => undefined, fail);
+      if (isThenable(result)) return Promise.resolve(result).then(() => undefined, fail);
     } catch (err) {
       fail(err);
     }
