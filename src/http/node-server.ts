@@ -44,6 +44,8 @@ class NodeConnection {
   open = 0;
   /** A request was refused: nothing more on this connection reaches the app. */
   refused = false;
+  /** Requests this connection brought to the app, for --max-keepalive-requests. */
+  requests = 0;
   /** A refusal waiting for the responses before it to finish. */
   pending: Rejection | null = null;
   /** The request whose body is being read, and its response. */
@@ -110,15 +112,15 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     });
     this.server.keepAliveTimeout = options.keepAliveTimeout;
     this.server.maxHeadersCount = 0; // no silent truncation; the checks count fields
-    this.server.maxRequestsPerSocket = limits.maxKeepaliveRequests;
+    // --max-keepalive-requests is counted by handle(), as on the engine: node's own count writes
+    // `max=` into every response's Keep-Alive field and answers 503 to a request pipelined past it,
+    // where the engine reads nothing more. node:http alone (unhardened) keeps node's.
+    this.server.maxRequestsPerSocket = options.hardened === false ? limits.maxKeepaliveRequests : 0;
     // Every head node:http completes comes through handle(): a request, a 100-continue, another
-    // expectation (refused 417 by the checks), a request over the per-socket limit (node answers 503).
+    // expectation (refused 417 by the checks).
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, true));
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res, false));
-    this.server.on('dropRequest', (req: IncomingMessage) =>
-      this.connections.get(req.socket)?.watch.headComplete(req, noRead),
-    );
     this.server.on('connect', (req: IncomingMessage, socket: Socket) => this.connect(req, socket));
     this.server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket: Socket) =>
       this.clientError(err, socket),
@@ -152,10 +154,14 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (!conn) return void this.serve(req, res, expectsContinue);
     // A request parsed behind a refused one: the connection is closing; it is never answered.
     if (conn.refused) return;
+    const max = this.options.limits.maxKeepaliveRequests;
+    // Pipelined behind the last one allowed: the connection closes after that one's answer.
+    if (max > 0 && conn.requests >= max) return void conn.watch.headComplete(req, noRead);
     const spacing = conn.watch.headComplete(req);
     let framing = spacing ?? checkParsedHead(req, this.options.limits);
     if (!(framing instanceof Rejection) && framing.chunked) framing = conn.watch.followChunkedBody() ?? framing;
     conn.open++;
+    if (++conn.requests === max) res.shouldKeepAlive = false;
     if (framing instanceof Rejection) {
       res.on('close', () => this.responseClosed(conn));
       return this.refuseWithResponse(conn, res, framing);
