@@ -50,7 +50,8 @@ async function prepareProtocol(app: HostedApp): Promise<void> {
   await prepareGateway(app);
 }
 
-const requestLine = (method?: string, url?: string) => `${method ?? '?'} ${url ?? '?'}`;
+/** How an app's failure to answer a request is logged, on every class and interface. */
+export const requestFailed = (method?: string, url?: string) => `Error handling request ${method ?? '?'} ${url ?? '?'}`;
 
 /** The HTTP implementation for an app: node:http for `(req, res)` apps, gserve's engine for the rest. */
 export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
@@ -76,8 +77,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
     const server = new protocols.node.NodeProtocolServer(withHealthCheckNode(runtime.health, app.listener), {
       keepAliveTimeout: opts.keepAliveTimeout,
       limits: opts.limits,
-      onError: (err, req: IncomingMessage) =>
-        opts.log.error(appErrorFields(err), `Error handling request ${requestLine(req.method, req.url)}`),
+      onError: (err, req: IncomingMessage) => opts.log.error(appErrorFields(err), requestFailed(req.method, req.url)),
       hardened,
       accessLog: opts.accessLog,
     });
@@ -99,7 +99,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
     // A body cut short by a refusal (already logged) surfaces in the app: a failed read.
     if (err instanceof Error && err.name === 'Rejection') return;
-    opts.log.error(appErrorFields(err), `Error handling request ${requestLine(req.method, req.url)}`);
+    opts.log.error(appErrorFields(err), requestFailed(req.method, req.url));
   });
   closeWebSocketsOnDrain(runtime, engine);
   return engine;

@@ -343,6 +343,8 @@ export function nodeServerFor(
   runtime: WorkerRuntime,
   app: Extract<HostedApp, { kind: 'node' }>,
   reportError: ErrorReporter,
+  /** An app's failure to answer a request (hosted.ts words it, as on the other classes). */
+  reportRequestError: (err: unknown, req: IncomingMessage) => void,
 ): Server {
   const server = createServer(
     { headersTimeout: 0, requestTimeout: 0, requireHostHeader: false, maxHeaderSize: 2 ** 30, keepAliveTimeout: 0 },
@@ -352,7 +354,7 @@ export function nodeServerFor(
         if (req.socket instanceof ExchangeSocket) req.socket.onResponse?.();
       });
       const fail = (err: unknown) => {
-        reportError(err, `request ${req.method} ${req.url}`);
+        reportRequestError(err, req);
         if (!res.headersSent) {
           res.statusCode = 500;
           res.setHeader('content-type', 'text/plain');

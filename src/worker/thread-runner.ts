@@ -7,7 +7,7 @@ import { protocolOptions } from './async.js';
 import { engineHandlerFor } from '../interfaces/gateway.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
 import { startLifespan } from '../interfaces/lifespan.js';
-import { loadHostedApp, protocolFor } from './hosted.js';
+import { loadHostedApp, protocolFor, requestFailed } from './hosted.js';
 import { PeerSocket, ThreadRequest, ThreadResponse, type Post } from './thread-exchange.js';
 import {
   decodeToThread,
@@ -83,7 +83,12 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const hosted = app;
-  const nodeServer = hosted.kind === 'node' ? nodeServerFor(runtime, hosted, reportError) : null;
+  const nodeServer =
+    hosted.kind === 'node'
+      ? nodeServerFor(runtime, hosted, reportError, (err, req) =>
+          log.error(appErrorFields(err), requestFailed(req.method, req.url)),
+        )
+      : null;
   const connections = nodeServer ? new ReplayConnections(nodeServer) : null;
   const handler: EngineHandler | null =
     hosted.kind === 'node' ? null : engineHandlerFor(runtime, hosted, reportError, (line) => log.error(line));
