@@ -18,10 +18,21 @@ let sonicBoom: typeof import('sonic-boom').SonicBoom | null = null;
  * at the next flush, or throw the error where nothing catches it. Losing log lines must never stop a
  * server, nor a graceful shutdown.
  */
-export function openDestination(file: string, standardFd: 1 | 2, sync: boolean): SonicBoom {
+export function openDestination(
+  file: string,
+  standardFd: 1 | 2,
+  sync: boolean,
+  contentMode: 'utf8' | 'buffer' = 'utf8',
+): SonicBoom {
   const toStandard = file === '-';
   sonicBoom ??= (createRequire(import.meta.url)('sonic-boom') as typeof import('sonic-boom')).SonicBoom;
-  const dest = new sonicBoom({ dest: toStandard ? standardFd : file, sync, mkdir: !toStandard, append: true });
+  const dest = new sonicBoom({
+    dest: toStandard ? standardFd : file,
+    sync,
+    mkdir: !toStandard,
+    append: true,
+    contentMode,
+  });
   dest.on('error', () => {
     const noop = () => true;
     dest.write = noop;
@@ -30,6 +41,12 @@ export function openDestination(file: string, standardFd: 1 | 2, sync: boolean):
     dest.end = noop;
   });
   return dest;
+}
+
+/** sonic-boom in buffer mode. */
+interface ByteWriter {
+  write(bytes: Buffer): boolean;
+  flushSync(): void;
 }
 
 /** A synchronous writer of whole lines. */
@@ -46,19 +63,23 @@ export interface LineWriter {
  * piped reader went away, EIO when the terminal closed) is given up, as openDestination's are.
  */
 export function standardStreamWriter(fd: 1 | 2): LineWriter {
-  let blocked: SonicBoom | null = null;
+  // In buffer mode: the bytes left at the EAGAIN may begin inside a UTF-8 character, which a string
+  // cannot carry (it became U+FFFD).
+  let blocked: ByteWriter | null = null;
   let failed = false;
   return {
     write(line) {
       if (failed) return;
-      if (blocked) return void blocked.write(line);
+      if (blocked) return void blocked.write(Buffer.from(line));
       let rest = Buffer.from(line);
       try {
         while (rest.length > 0) rest = rest.subarray(writeSync(fd, rest));
       } catch (err) {
         if (errorCode(err) !== 'EAGAIN') return void (failed = true);
-        blocked = openDestination('-', fd, true);
-        blocked.write(rest.toString());
+        // sonic-boom's types know only its default mode, where it takes strings.
+        const bytes = openDestination('-', fd, true, 'buffer') as unknown as ByteWriter;
+        bytes.write(rest);
+        blocked = bytes;
       }
     },
     flush: () => blocked?.flushSync(),

@@ -59,6 +59,17 @@ describe('standardStreamWriter', () => {
     expect(writeSync).toHaveBeenCalledTimes(2);
   });
 
+  it('keeps a character whole when the write before the EAGAIN ended inside it', () => {
+    const out = stream('eagain-utf8');
+    const writer = standardStreamWriter(out.fd as 2);
+    // "Café" : the é is two bytes, and the first write takes only the first of them.
+    writeSync.mockImplementationOnce(writesOnly(4)).mockImplementationOnce(failsWith('EAGAIN'));
+    writer.write('Café ☕ served\n');
+    writer.write('next\n');
+    writer.flush();
+    expect(out.read()).toBe('Café ☕ served\nnext\n');
+  });
+
   it('gives up a stream that failed otherwise (EPIPE): later lines are dropped, nothing throws', () => {
     const out = stream('epipe');
     const writer = standardStreamWriter(out.fd as 2);
