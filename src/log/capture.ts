@@ -25,8 +25,16 @@ function captured(pid: number, stream: 'stdout' | 'stderr', text: string): strin
   return JSON.stringify({ level, time: Date.now(), pid, stream, msg: text });
 }
 
+/**
+ * The longest line kept whole, in UTF-16 code units: past it, the text so far is delivered as a line
+ * of its own. The master holds at most this much of each worker stream: an app that writes without
+ * ever writing a newline (a binary dump, a progress bar) grew the master by all of it (200 MB
+ * written, 215 MB of RSS). A pino line this long is cut too, and logged as plain text.
+ */
+export const MAX_CAPTURED_LINE = 1024 * 1024;
+
 /** Calls `onLine` for each complete line; a last unterminated line is delivered at the end. */
-function readLines(stream: Readable, onLine: (line: string) => void): void {
+export function readLines(stream: Readable, onLine: (line: string) => void): void {
   let partial = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
@@ -36,6 +44,14 @@ function readLines(stream: Readable, onLine: (line: string) => void): void {
       const line = part.endsWith('\r') ? part.slice(0, -1) : part;
       if (line) onLine(line);
     }
+    while (partial.length > MAX_CAPTURED_LINE) {
+      // Not between the two halves of a surrogate pair.
+      const cut = isHighSurrogate(partial.charCodeAt(MAX_CAPTURED_LINE - 1))
+        ? MAX_CAPTURED_LINE - 1
+        : MAX_CAPTURED_LINE;
+      onLine(partial.slice(0, cut));
+      partial = partial.slice(cut);
+    }
   });
   stream.on('end', () => {
     if (partial) onLine(partial);
@@ -43,3 +59,5 @@ function readLines(stream: Readable, onLine: (line: string) => void): void {
   });
   stream.on('error', () => {});
 }
+
+const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
