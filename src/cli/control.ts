@@ -6,6 +6,7 @@ import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '.
 import type { ControlRequest, StatusReport } from '../master/control.js';
 import { ask, type ControlReply } from './control-client.js';
 import { ControlSocketError, findControlSocket } from './find-master.js';
+import { processExists } from '../supervision/process-alive.js';
 import { PREFIXED_ERRORS } from './program.js';
 
 /**
@@ -149,12 +150,7 @@ export async function controlSocketOrExitCode(opts: ControlOptions): Promise<str
  */
 async function waitForExit(pid: number): Promise<void> {
   for (;;) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    if (isZombie(pid)) return;
+    if (!processExists(pid) || isZombie(pid)) return;
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -20,6 +20,7 @@ import { httpLimits } from '../http/limits.js';
 import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
+import { processExists } from '../supervision/process-alive.js';
 import { descriptorShortage, openFileLimit } from './open-file-limit.js';
 import { optimizeFromNowOn } from './start-up-compiler.js';
 import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js';
@@ -661,7 +662,7 @@ export class Arbiter {
     if (this.stopping) return void this.log.warn('USR2 ignored: this master is stopping');
     if (this.newMasterPid !== null)
       return void this.log.warn('USR2 ignored: a new master (pid: %d) is already running', this.newMasterPid);
-    if (this.oldMasterPid !== null && isAlive(this.oldMasterPid)) {
+    if (this.oldMasterPid !== null && processExists(this.oldMasterPid)) {
       return void this.log.warn('USR2 ignored: the old master (pid: %d) has not exited yet', this.oldMasterPid);
     }
     const pidPath = this.settings.pid;
@@ -781,7 +782,7 @@ export class Arbiter {
 
   /** A USR2 successor or predecessor that still runs shares the sockets' paths. */
   private otherMasterAlive(): boolean {
-    return [this.newMasterPid, this.oldMasterPid].some((pid) => pid !== null && isAlive(pid));
+    return [this.newMasterPid, this.oldMasterPid].some((pid) => pid !== null && processExists(pid));
   }
 
   private closeListeners(): void {
@@ -790,14 +791,5 @@ export class Arbiter {
     const unlink = !this.otherMasterAlive();
     for (const l of this.listeners) l.close(unlink);
     this.listeners = [];
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,14 +1,6 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { GserveError, ExitCode, errorCode } from '../errors.js';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errorCode(err) === 'EPERM';
-  }
-}
+import { processExists } from '../supervision/process-alive.js';
 
 /**
  * Whether `pid` may be the master that wrote the pidfile: a live process other than init, and,
@@ -16,7 +8,7 @@ function isAlive(pid: number): boolean {
  * names a pid some unrelated process (or PID 1) has now; that must not block the start forever.
  */
 function mayBeMaster(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 1 || !isAlive(pid)) return false;
+  if (!Number.isSafeInteger(pid) || pid <= 1 || !processExists(pid)) return false;
   let cmdline: string;
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
