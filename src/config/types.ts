@@ -49,7 +49,13 @@ export function integer(opts: { min?: number; max?: number } = {}): ValueType<nu
   };
 }
 
-export function seconds(opts: { min?: number; max?: number } = { min: 0 }): ValueType<number> {
+/**
+ * The longest time a setting may give, in seconds: Node's timers hold at most 2^31 - 1 ms (about
+ * 24.8 days), and a longer one warns and is cut short. 0 turns a timeout off, where it can be off.
+ */
+export const MAX_SECONDS = 2_000_000;
+
+export function seconds(opts: { min?: number; max?: number } = { min: 0, max: MAX_SECONDS }): ValueType<number> {
   const expected = `a number of seconds${range(opts.min, opts.max)}`;
   return {
     expected,

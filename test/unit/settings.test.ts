@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAddress } from '../../src/config/address.js';
 import { resolveSettings } from '../../src/config/resolve.js';
-import { bytes, integer, list, oneOf } from '../../src/config/types.js';
+import { MAX_SECONDS, bytes, integer, list, oneOf, seconds } from '../../src/config/types.js';
 import { SettingError } from '../../src/errors.js';
 import { parseCommandLine } from '../../src/cli/program.js';
 
@@ -24,6 +24,12 @@ describe('value types', () => {
     expect(t.parse(7)).toBe(7);
     expect(() => t.parse('0')).toThrow(/from 1 to 10, got "0"/);
     expect(() => t.parse('4.5')).toThrow(/an integer/);
+  });
+  it('takes seconds up to what a Node timer holds: a longer one would warn and be cut short', () => {
+    expect(seconds().parse('2.5')).toBe(2.5);
+    expect(seconds().parse(MAX_SECONDS)).toBe(MAX_SECONDS);
+    expect(MAX_SECONDS * 1000 + 1000).toBeLessThan(2 ** 31 - 1); // with the second some timers add
+    expect(() => seconds().parse('3000000')).toThrow(/from 0 to 2000000, got "3000000"/);
   });
   it('parses sizes with units', () => {
     expect(bytes().parse('512MB')).toBe(512e6);
