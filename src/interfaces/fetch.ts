@@ -199,6 +199,12 @@ export function fetchServerFor(runtime: WorkerRuntime, hub: WebSocketHub | null)
   return runtime.fetchServer;
 }
 
+const TRACE_BODY = 'TRACE is not served to a fetch app: the fetch API has no Request for it.\n';
+const TRACE_HEADERS: HeaderList = [
+  ['content-type', 'text/plain; charset=utf-8'],
+  ['content-length', String(Buffer.byteLength(TRACE_BODY))],
+];
+
 export interface FetchAdapterOptions {
   hub: WebSocketHub | null;
   onError(err: unknown, what: string): void;
@@ -246,6 +252,10 @@ export function fetchAdapter(app: FetchApp, runtime: WorkerRuntime, opts: FetchA
   };
 
   return (req, res) => {
+    // The fetch standard has no Request for TRACE (node's constructor throws "unsupported"), so no
+    // fetch app can be handed one: answered here, not as each app's error. TRACE echoes a request's
+    // credentials back (cross-site tracing); nginx refuses it too.
+    if (req.method === 'TRACE') return void res.writeHead(501, TRACE_HEADERS).end(TRACE_BODY);
     const result = app.fetch(webRequest(req), server);
     // A handler that answers synchronously (Hono's, for sync routes) is finished without a promise turn.
     if (isThenable(result)) return Promise.resolve(result).then((response) => finish(response, req, res));

@@ -108,6 +108,15 @@ describe.each(CLASSES)('found by hostile probing, on the %s class', (cls) => {
     expect([url.host, url.pathname]).toEqual([`127.0.0.1:${g.port}`, '/evil.example/secret']);
   });
 
+  it('answers TRACE to a fetch app with 501, for the fetch API has no Request for it, and logs no app error', async () => {
+    const g = await startGserve(['-k', cls, RECORDER]);
+    const { data } = await sendRaw(g.port, 'TRACE /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const [res] = parseResponses(data);
+    expect(res).toMatchObject({ status: 501, body: expect.stringContaining('no Request for it') });
+    expect((await get(g.url)).status).toBe(200);
+    expect(g.lines.filter((line) => /^Error handling request/.test(line.msg))).toEqual([]);
+  });
+
   it("honours the app's Connection: close: the connection ends, a pipelined request is not run", async () => {
     const g = await startGserve(['-k', cls, RECORDER]);
     const { data, closed } = await sendRaw(
