@@ -3,7 +3,7 @@ import type { CompatListener } from '../http/http2.js';
 import { clientInfo } from '../http/proxy.js';
 import type { HostedApp } from './detect.js';
 import type { WorkerRuntime } from './runtime.js';
-import { fetchServerFor } from './fetch.js';
+import { TRACE_BODY, fetchServerFor } from './fetch.js';
 
 /** HTTP/2 forbids the connection-specific headers of HTTP/1.1. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
@@ -40,6 +40,10 @@ export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>, runtim
     const client = clientInfo(req.socket, (name) => headers.get(name) ?? undefined, 'https', runtime.trustedPeers);
     const { scheme } = client;
     const method = req.method ?? 'GET';
+    if (method === 'TRACE') {
+      res.writeHead(501, { 'content-type': 'text/plain; charset=utf-8' });
+      return void res.end(TRACE_BODY);
+    }
     const withBody = method !== 'GET' && method !== 'HEAD';
     const request = new Request(`${scheme}://${authority}${req.url}`, {
       method,

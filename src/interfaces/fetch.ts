@@ -199,7 +199,8 @@ export function fetchServerFor(runtime: WorkerRuntime, hub: WebSocketHub | null)
   return runtime.fetchServer;
 }
 
-const TRACE_BODY = 'TRACE is not served to a fetch app: the fetch API has no Request for it.\n';
+/** The answer to TRACE, which no fetch app can be handed (see fetchAdapter), on HTTP/1 and HTTP/2. */
+export const TRACE_BODY = 'TRACE is not served to a fetch app: the fetch API has no Request for it.\n';
 const TRACE_HEADERS: HeaderList = [
   ['content-type', 'text/plain; charset=utf-8'],
   ['content-length', String(Buffer.byteLength(TRACE_BODY))],

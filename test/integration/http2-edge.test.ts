@@ -237,6 +237,18 @@ describe.skipIf(NO_OPENSSL)("HTTP/2 has gserve's limits", () => {
   });
 });
 
+describe.skipIf(NO_OPENSSL)('a fetch app on HTTP/2', () => {
+  it('gets no TRACE (the fetch API has no Request for it): 501 over h2 as over HTTP/1.1', async () => {
+    const g = await startGserve([...tlsArgs(), '--http2', app('fetch-echo')]);
+    const session = await h2Session(g.port, testCerts());
+    const r = await h2Request(session, { ':path': '/t', ':method': 'TRACE' });
+    expect(r).toMatchObject({ status: 501, body: expect.stringContaining('no Request for it') });
+    expect((await h2Request(session, { ':path': '/t' })).status).toBe(200);
+    session.close();
+    expect(g.lines.filter((line) => /^Error handling request/.test(line.msg))).toEqual([]);
+  });
+});
+
 describe("ws.send() with Bun's meaning: -1 queued, 0 dropped", () => {
   /** A client that reads nothing until `readAll`: the messages are kept from the first one on. */
   function openPlain(port: number, path: string): Promise<{ ws: WebSocket; texts: string[] }> {
