@@ -18,8 +18,10 @@ function candidates(base: string): string[] {
 export function resolveAppModule(module: string, cwd: string): string {
   const base = isAbsolute(module) ? module : resolve(cwd, module);
   for (const file of candidates(base)) {
-    if (existsSync(file) && statSync(file).isFile()) return file;
+    if (isFile(file)) return file.endsWith('.py') ? notJavaScript(file) : file;
   }
+  // Gunicorn's `app:app` names app.py: said plainly, not as a module that is missing.
+  if (isFile(`${base}.py`)) notJavaScript(`${base}.py`);
   if (!module.startsWith('.') && !isAbsolute(module)) {
     try {
       return createRequire(join(cwd, 'noop.js')).resolve(module);
@@ -33,6 +35,17 @@ export function resolveAppModule(module: string, cwd: string): string {
       `${base}{${EXTENSIONS.filter(Boolean).join(',')},${INDEXES.map((i) => '/' + i).join(',')}}` +
       `${module.startsWith('.') || isAbsolute(module) ? '' : ' and a package of that name'} from ${cwd}. ` +
       'Check the MODULE part of APP, or --chdir.',
+  );
+}
+
+const isFile = (file: string) => existsSync(file) && statSync(file).isFile();
+
+function notJavaScript(file: string): never {
+  throw new AppLoadError(
+    'GSERVE_E_APP_PYTHON',
+    `${file} is a Python module, and gserve runs JavaScript apps: its wsgi and asgi interfaces are ` +
+      'JavaScript forms of those protocols. Serve a Python app with Gunicorn or Uvicorn, or name a ' +
+      '.js, .mjs, .cjs or .ts module in APP.',
   );
 }
 

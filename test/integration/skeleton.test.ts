@@ -142,6 +142,16 @@ describe('failing apps', () => {
     for (const pid of r.g.workerPids) await waitForExit(pid);
   });
 
+  it("says a Python module is not served (Gunicorn's app:app, or app.py), not that it is missing", async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, 'app.py'), 'def app(environ, start_response):\n    pass\n');
+    for (const spec of ['app:app', 'app.py']) {
+      const r = await runGserve([spec], { cwd });
+      expect(r.code).toBe(4);
+      expect(r.stderr).toMatch(/app\.py is a Python module, and gserve runs JavaScript apps.*Gunicorn or Uvicorn/);
+    }
+  });
+
   it('names a missing attribute and a value that is not an app', async () => {
     const missing = await runGserve([app('node-pid') + ':nope']);
     expect(missing.code).toBe(4);
