@@ -623,8 +623,8 @@ export class Arbiter {
           : (fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready');
       // The reason goes last: an app's load error ends with the offending source line, on lines of its own.
       this.log.error(
-        'Reload failed, keeping the %d workers of generation %d: %s',
-        old.length,
+        'Reload failed, keeping the %s of generation %d: %s',
+        countOf(old.length, 'worker'),
         previous.generation,
         why,
       );
@@ -635,9 +635,9 @@ export class Arbiter {
       return rolledBack();
     }
     this.log.info(
-      'Reloaded: generation %d is serving; gracefully stopping %d old workers',
+      'Reloaded: generation %d is serving; gracefully stopping %s',
       this.generation,
-      old.length,
+      countOf(old.length, 'old worker'),
     );
     for (const w of old) w.stop(true, this.settings.gracefulTimeout, 'reloaded');
     this.setNumWorkers(this.settings.workers);
@@ -793,3 +793,6 @@ export class Arbiter {
     this.listeners = [];
   }
 }
+
+/** "1 worker", "2 workers": log lines read as sentences, with -w 1 too. */
+const countOf = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;

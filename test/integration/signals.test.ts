@@ -116,7 +116,7 @@ describe('signals', () => {
     const g = await startGserve(['app.mjs'], { cwd: dir });
     writeFileSync(join(dir, 'app.mjs'), 'throw new Error("broken deploy");\n');
     g.signal('SIGHUP');
-    await g.waitForLog(/^Reload failed, keeping the 1 workers of generation 0: .*broken deploy/);
+    await g.waitForLog(/^Reload failed, keeping the 1 worker of generation 0: .*broken deploy/);
     expect((await get(g.url)).body).toBe('fine');
     writeFileSync(
       join(dir, 'app.mjs'),
@@ -195,7 +195,7 @@ describe('signals', () => {
     // It said "ENOENT: spawn /usr/bin/node ENOENT", blaming node.
     const [line] = await g.waitForLog(/^Cannot start a worker/);
     expect(line!.msg).toContain(`ENOENT: the working folder ${current} no longer exists`);
-    await g.waitForLog(/^Reload failed, keeping the 1 workers of generation 0/);
+    await g.waitForLog(/^Reload failed, keeping the 1 worker of generation 0/);
     expect((await get(g.url)).body).toBe('release 1');
   });
 
