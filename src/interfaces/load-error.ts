@@ -64,6 +64,9 @@ const IMPORT = new RegExp(
 );
 const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '/index.js', '/index.mjs', '/index.cjs'];
 
+/** A regular file (not a folder) at this path. */
+export const isFile = (file: string) => existsSync(file) && statSync(file).isFile();
+
 /** Checks the entry file, then the files it imports by relative path, breadth first. */
 function findSyntaxError(entryFile: string): LoadErrorSite | null {
   const queue = [entryFile];
@@ -82,7 +85,7 @@ function findSyntaxError(entryFile: string): LoadErrorSite | null {
       const specifier = m[1] ?? m[2] ?? m[3]!;
       if (!specifier.startsWith('.') && !specifier.startsWith('/')) continue;
       const base = resolve(dirname(file), specifier);
-      const found = EXTENSIONS.map((ext) => base + ext).find((f) => existsSync(f) && statSync(f).isFile());
+      const found = EXTENSIONS.map((ext) => base + ext).find(isFile);
       if (found && !seen.has(found) && !found.includes(join('/', 'node_modules', '/'))) {
         seen.add(found);
         queue.push(found);

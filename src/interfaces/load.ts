@@ -1,9 +1,8 @@
-import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppLoadError } from '../errors.js';
-import { locateLoadError } from './load-error.js';
+import { isFile, locateLoadError } from './load-error.js';
 import type { AppSpec } from './spec.js';
 
 // TypeScript files load where Node strips types (22.18+, 23.6+) or through a loader (--import tsx).
@@ -37,8 +36,6 @@ export function resolveAppModule(module: string, cwd: string): string {
       'Check the MODULE part of APP, or --chdir.',
   );
 }
-
-const isFile = (file: string) => existsSync(file) && statSync(file).isFile();
 
 function notJavaScript(file: string): never {
   throw new AppLoadError(
