@@ -2,11 +2,11 @@
 // `node` interface costs beyond node:http, with less noise than req/s (time the machine's other
 // tenants take is not counted). Hello, keep-alive, 50 connections, rounds in turn.
 //   node bench/cpu-per-request.js [--rounds 8] [--seconds 3]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseWrk, WRK } from './lib/wrk.js';
+import { runWrk, WRK } from './lib/wrk.js';
 import { freePort, killPids, processTree, spawnServer, waitFor200, waitGone, which } from './lib/proc.js';
 import { median } from './lib/stats.js';
 
@@ -66,16 +66,7 @@ function workerOf(root) {
   });
 }
 
-function wrk(port) {
-  const [cmd, args] = onCpu(1, WRK, ['-t1', '-c50', `-d${seconds}s`, `http://127.0.0.1:${port}/`]);
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
-    child.on('error', reject);
-    child.on('exit', () => resolve(parseWrk(out)));
-  });
-}
+const wrk = (port) => runWrk({ port, durationMs: seconds * 1000, connections: 50, ...(pin ? { cpu: 1 } : {}) });
 
 async function main() {
   if (!WRK) throw new Error('wrk is not installed (apt-get install -y wrk)');

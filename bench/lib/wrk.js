@@ -33,8 +33,8 @@ export function parseWrk(out) {
   };
 }
 
-/** Runs wrk with one thread against 127.0.0.1:port. */
-export function runWrk({ port, path = '/', durationMs, connections, close = false }) {
+/** Runs wrk with one thread against 127.0.0.1:port; `cpu`: pinned to that CPU with taskset. */
+export function runWrk({ port, path = '/', durationMs, connections, close = false, cpu }) {
   const args = [
     '-t1',
     `-c${connections}`,
@@ -46,7 +46,8 @@ export function runWrk({ port, path = '/', durationMs, connections, close = fals
   if (close) args.push('-H', 'Connection: close');
   args.push(`http://127.0.0.1:${port}${path}`);
   return new Promise((resolve, reject) => {
-    const child = spawn(WRK, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = cpu === undefined ? [WRK, args] : ['taskset', ['-c', String(cpu), WRK, ...args]];
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
     child.stderr.setEncoding('utf8').on('data', (c) => (out += c));
