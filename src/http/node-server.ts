@@ -161,7 +161,12 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     let framing = spacing ?? checkParsedHead(req, this.options.limits);
     if (!(framing instanceof Rejection) && framing.chunked) framing = conn.watch.followChunkedBody() ?? framing;
     conn.open++;
-    if (++conn.requests === max) res.shouldKeepAlive = false;
+    if (++conn.requests === max) {
+      res.shouldKeepAlive = false;
+      // An app's own `Connection: keep-alive` wins over shouldKeepAlive in node:http: the connection
+      // still ends after this answer, or the next request on it, never served, would wait for ever.
+      res.once('close', () => closeAfterLinger(conn.socket));
+    }
     if (framing instanceof Rejection) {
       res.on('close', () => this.responseClosed(conn));
       return this.refuseWithResponse(conn, res, framing);
@@ -333,8 +338,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     } else r = rejectionForParserError(err.code, err.reason ?? err.message);
     if (!conn) {
       this.emit('rejected', r, socket);
-      socket.end(rejectionResponse(r));
-      return void setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      return closeAfterLinger(socket, rejectionResponse(r));
     }
     // llhttp refused bytes of a body whose head the app already has.
     if (conn.current && !conn.current.req.complete && !conn.watch.headOpen)
@@ -381,10 +385,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 
   private answerAndClose(conn: NodeConnection, r: Rejection): void {
     conn.pending = null;
-    const socket = conn.socket;
-    if (socket.destroyed) return;
-    socket.end(rejectionResponse(r));
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    if (!conn.socket.destroyed) closeAfterLinger(conn.socket, rejectionResponse(r));
   }
 
   drain(): void {
@@ -404,6 +405,13 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   get inFlight(): number {
     return this.active.size;
   }
+}
+
+/** Ends the socket (after `last`), and destroys it if the client has not closed within the linger time. */
+function closeAfterLinger(socket: Socket, last?: Buffer): void {
+  if (last) socket.end(last);
+  else socket.end();
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 /**

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, startGserve, tempDir } from '../helpers/gserve.js';
 import { pollUntil } from '../helpers/poll.js';
 import { get } from '../helpers/http.js';
-import { parseResponses, sendRaw } from '../helpers/raw.js';
+import { RawConnection, parseResponses, sendRaw } from '../helpers/raw.js';
 
 /**
  * The hostile requests of issue 14 against a node app on a real gserve, in each worker class:
@@ -90,6 +90,38 @@ describe.each(['async', 'sync'])('node app, %s worker: an Upgrade nobody takes',
     const responses = parseResponses(data);
     expect(responses.map((r) => [r.status, r.headers.connection])).toEqual([[200, 'close']]);
     expect(JSON.parse((await get(`${g.url}/__seen`)).body)).toEqual(['GET /h2c']);
+  });
+});
+
+describe.each(['async', 'thread'])('node app, %s worker: --max-keepalive-requests', (cls) => {
+  it("ends the connection after the last answer allowed, even when the app's answer says keep-alive", async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'keep.cjs'),
+      "exports.app = (req, res) => { res.setHeader('Connection', 'keep-alive'); res.end('ok ' + req.url); };\n",
+    );
+    const g = await startGserve([
+      '-k',
+      cls,
+      '--max-keepalive-requests',
+      '2',
+      '--keep-alive',
+      '60',
+      `${join(dir, 'keep.cjs')}:app`,
+    ]);
+    // One request after another: the third on the connection is never served, so it must not wait
+    // on an open connection (it hung until the client gave up).
+    const conn = await RawConnection.open(g.port);
+    for (const path of ['/a', '/b'])
+      expect((await conn.request(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)).body).toBe(`ok ${path}`);
+    await conn.closed;
+    // Pipelined: two answers, then the close; the third request never ran.
+    const { data, closed } = await sendRaw(
+      g.port,
+      ['/p1', '/p2', '/p3'].map((p) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''),
+    );
+    expect(closed).toBe(true);
+    expect(parseResponses(data).map((r) => r.body)).toEqual(['ok /p1', 'ok /p2']);
   });
 });
 
