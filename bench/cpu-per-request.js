@@ -1,7 +1,7 @@
 // CPU time per request of one worker process, each server pinned to CPU 0 and wrk to CPU 1: what the
 // `node` interface costs beyond node:http, with less noise than req/s (time the machine's other
 // tenants take is not counted). Hello, keep-alive, 50 connections, rounds in turn.
-//   node bench/cpu-per-request.js [--rounds 8] [--seconds 3]
+//   node bench/cpu-per-request.js [--rounds 8] [--seconds 3] [--only node,fetch,asgi,self]
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -17,6 +17,9 @@ const arg = (name, fallback) => {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const rounds = arg('--rounds', 8);
+const onlyAt = process.argv.indexOf('--only');
+// node:cluster, the reference, is always run; --only picks which of gserve's contenders run beside it.
+const only = new Set(onlyAt > 0 ? process.argv[onlyAt + 1].split(',') : ['node', 'self']);
 const seconds = arg('--seconds', 3);
 const pin = which('taskset') && availableParallelism() >= 2;
 const onCpu = (cpu, cmd, args) => (pin ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
@@ -37,15 +40,23 @@ const CONTENDERS = [
     id: 'node:cluster (1 worker)',
     args: (p) => [join(ROOT, 'bench/contenders/node-cluster.js'), String(p), '1', 'rr', 'node'],
   },
-  { id: 'gserve, node interface', args: (p) => gserve(p, [join(APPS, 'handler:app')]) },
+  { id: 'gserve, node interface', only: 'node', args: (p) => gserve(p, [join(APPS, 'handler:app')]) },
   {
     id: 'gserve, node interface, hardening off',
+    only: 'node',
     args: (p) => gserve(p, [join(APPS, 'handler:app')]),
     env: { GSERVE_BENCH_UNHARDENED: '1' },
+  },
+  { id: 'gserve, fetch interface', only: 'fetch', args: (p) => gserve(p, [join(APPS, 'fetch-app:app')]) },
+  {
+    id: 'gserve, asgi interface',
+    only: 'asgi',
+    args: (p) => gserve(p, ['--interface', 'asgi', join(APPS, 'gateway-apps:asgi')]),
   },
   // gserve's worker without gserve's HTTP layer: the app opens its own node:http server.
   {
     id: 'gserve, app listening itself',
+    only: 'self',
     args: () => gserve(0, [join(APPS, 'self-listen.js')]),
     env: (p) => ({ SELF_PORT: String(p) }),
   },
@@ -75,7 +86,7 @@ async function main() {
   );
   const servers = [];
   try {
-    for (const c of CONTENDERS) {
+    for (const c of CONTENDERS.filter((c) => !c.only || only.has(c.only))) {
       const port = await freePort();
       const [cmd, args] = onCpu(0, process.execPath, c.args(port));
       const env = { ...process.env, ...(typeof c.env === 'function' ? c.env(port) : c.env) };
