@@ -1,7 +1,7 @@
 // CPU time per request of one worker process, each server pinned to CPU 0 and wrk to CPU 1: what the
 // `node` interface costs beyond node:http, with less noise than req/s (time the machine's other
 // tenants take is not counted). Hello, keep-alive, 50 connections, rounds in turn.
-//   node bench/cpu-per-request.js [--rounds 8] [--seconds 3] [--only node,fetch,asgi,self]
+//   node bench/cpu-per-request.js [--rounds 8] [--seconds 3] [--only node,fetch,asgi,self] [--path /json]
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -21,6 +21,9 @@ const onlyAt = process.argv.indexOf('--only');
 // node:cluster, the reference, is always run; --only picks which of gserve's contenders run beside it.
 const only = new Set(onlyAt > 0 ? process.argv[onlyAt + 1].split(',') : ['node', 'self']);
 const seconds = arg('--seconds', 3);
+const pathAt = process.argv.indexOf('--path');
+/** `/` answers 13 bytes, `/json` 1 KB (contenders/apps/routes.js). */
+const path = pathAt > 0 ? process.argv[pathAt + 1] : '/';
 const pin = which('taskset') && availableParallelism() >= 2;
 const onCpu = (cpu, cmd, args) => (pin ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -77,7 +80,7 @@ function workerOf(root) {
   });
 }
 
-const wrk = (port) => runWrk({ port, durationMs: seconds * 1000, connections: 50, ...(pin ? { cpu: 1 } : {}) });
+const wrk = (port) => runWrk({ port, path, durationMs: seconds * 1000, connections: 50, ...(pin ? { cpu: 1 } : {}) });
 
 async function main() {
   if (!WRK) throw new Error('wrk is not installed (apt-get install -y wrk)');

@@ -242,4 +242,23 @@ describe('the engine on in-memory sockets', () => {
     await until(() => socket.responses.length === 1, 'a response');
     expect(socket.responses[0]!.body).toBe(String(total));
   });
+  it('sends a whole body exactly, whatever its form: ASCII or UTF-8 text, bytes, a view into a larger buffer', async () => {
+    const every = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const backing = new Uint8Array(4096).fill(42);
+    backing.set([1, 200, 255], 1000);
+    const bodies: Record<string, string | Uint8Array> = {
+      '/ascii': 'hello',
+      '/utf8': 'héllo €',
+      '/bytes': every,
+      '/view': backing.subarray(1000, 1003),
+      '/large': new Uint8Array(3000).fill(0xe9),
+    };
+    const { connect } = serve({ handler: (req, res) => void res.writeHead(200).end(bodies[req.url]) });
+    const socket = connect();
+    for (const path of Object.keys(bodies)) socket.send(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    await until(() => socket.responses.length === 5, 'five responses');
+    const expected = Object.values(bodies).map((b) => Buffer.from(b as string).toString('latin1'));
+    expect(socket.responses.map((r) => r.body)).toEqual(expected);
+    expect(socket.responses.map((r) => Number(r.headers['content-length']))).toEqual(expected.map((b) => b.length));
+  });
 });
