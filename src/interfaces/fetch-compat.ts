@@ -3,7 +3,7 @@ import type { CompatListener } from '../http/http2.js';
 import { clientInfo } from '../http/proxy.js';
 import type { HostedApp } from './detect.js';
 import type { WorkerRuntime } from './runtime.js';
-import { TRACE_BODY, fetchServerFor } from './fetch.js';
+import { TRACE_BODY, fetchServerFor, urlPath } from './fetch.js';
 
 /** HTTP/2 forbids the connection-specific headers of HTTP/1.1. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
@@ -45,7 +45,7 @@ export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>, runtim
       return void res.end(TRACE_BODY);
     }
     const withBody = method !== 'GET' && method !== 'HEAD';
-    const request = new Request(`${scheme}://${authority}${req.url}`, {
+    const request = new Request(`${scheme}://${authority}${urlPath(req.url ?? '/')}`, {
       method,
       headers,
       body: withBody ? Readable.toWeb(req) : null,

@@ -40,8 +40,15 @@ export function requestUrl(req: EngineRequest, trusted: TrustedPeers): string {
     host = address ? `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}` : 'localhost';
   }
   const { scheme } = requestClient(req, trusted);
-  return `${scheme}://${host}${req.url}`;
+  return `${scheme}://${host}${urlPath(req.url)}`;
 }
+
+/**
+ * A request target as the path of an absolute URL. `OPTIONS *` (the server as a whole) has no path:
+ * joined as it is, `http://host:8000*` is no URL, and the app's first touch of the request threw.
+ * It becomes `/*`, what `new URL('*', origin)` makes of it, as Node's docs build a URL from req.url.
+ */
+export const urlPath = (target: string): string => (target === '*' ? '/*' : target);
 
 function requestHeaders(req: EngineRequest): Headers {
   const headers = new Headers();

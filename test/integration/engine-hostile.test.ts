@@ -99,6 +99,18 @@ describe.each(CLASSES)('found by hostile probing, on the %s class', (cls) => {
     }
   });
 
+  it('OPTIONS * reaches a fetch app as the URL `origin/*`, not as a URL that cannot be parsed', async () => {
+    const g = await startGserve(['-k', cls, URL_APP]);
+    const { data } = await sendRaw(
+      g.port,
+      'OPTIONS * HTTP/1.1\r\nHost: good.example:8000\r\nConnection: close\r\n\r\n',
+    );
+    const [res] = parseResponses(data);
+    expect(res!.status).toBe(200);
+    expect(JSON.parse(res!.body)).toMatchObject({ method: 'OPTIONS', url: 'http://good.example:8000/*' });
+    expect(g.lines.filter((line) => /^Error handling request/.test(line.msg))).toEqual([]);
+  });
+
   it("an empty Host does not turn the path's first segment into the URL's host", async () => {
     const g = await startGserve(['-k', cls, URL_APP]);
     const { data } = await sendRaw(g.port, 'GET /evil.example/secret HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n');

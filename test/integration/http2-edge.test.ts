@@ -238,12 +238,16 @@ describe.skipIf(NO_OPENSSL)("HTTP/2 has gserve's limits", () => {
 });
 
 describe.skipIf(NO_OPENSSL)('a fetch app on HTTP/2', () => {
-  it('gets no TRACE (the fetch API has no Request for it): 501 over h2 as over HTTP/1.1', async () => {
+  it('gets no TRACE (the fetch API has no Request for it): 501 over h2 as over HTTP/1.1; OPTIONS * as `/*`', async () => {
     const g = await startGserve([...tlsArgs(), '--http2', app('fetch-echo')]);
     const session = await h2Session(g.port, testCerts());
     const r = await h2Request(session, { ':path': '/t', ':method': 'TRACE' });
     expect(r).toMatchObject({ status: 501, body: expect.stringContaining('no Request for it') });
     expect((await h2Request(session, { ':path': '/t' })).status).toBe(200);
+    // OPTIONS * (RFC 9113 §8.3.1): the path the app sees is `/*`, as over HTTP/1.1.
+    const star = await h2Request(session, { ':path': '*', ':method': 'OPTIONS' });
+    expect(star.status).toBe(200);
+    expect(JSON.parse(star.body)).toMatchObject({ method: 'OPTIONS', path: '/*' });
     session.close();
     expect(g.lines.filter((line) => /^Error handling request/.test(line.msg))).toEqual([]);
   });
