@@ -1,12 +1,12 @@
 import type { HttpLimits } from './limits.js';
 import { Rejection } from './reject.js';
-import { bodyTooLarge, checkFieldCount, checkFieldLine } from './validate.js';
+import { bodyTooLarge, checkFieldCount, checkFieldLine, checkHost } from './validate.js';
 
 /**
  * gserve's request limits applied to an HTTP/2 request head, with the statuses HTTP/1.1 gets:
  * the request line is measured the way `METHOD PATH HTTP/1.1` would be (414), each field by its
- * `name: value` line (431), the field count without pseudo-headers (431), and a declared
- * Content-Length over --limit-request-body (413).
+ * `name: value` line (431), the field count without pseudo-headers (431), a declared
+ * Content-Length over --limit-request-body (413), and the authority as a Host header (400).
  */
 export function checkHttp2Head(rawHeaders: readonly string[], limits: HttpLimits): Rejection | null {
   let method = '';
@@ -19,6 +19,8 @@ export function checkHttp2Head(rawHeaders: readonly string[], limits: HttpLimits
       const value = rawHeaders[i + 1] ?? '';
       if (name === ':method') method = value;
       else if (name === ':path') path = value;
+      // The authority becomes a fetch app's request.url, as the Host header does over HTTP/1.1.
+      if (name === ':authority' || name === 'host') checkHost(value);
       if (name.startsWith(':')) continue;
       fields++;
       checkFieldLine(`${name}: ${value}`, limits);

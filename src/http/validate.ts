@@ -64,6 +64,10 @@ const BAD_VALUE_CHAR = /[\x00-\x08\x0a-\x1f\x7f]/;
 const FIELD_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*$/;
 /** Host: a reg-name or IPv4 address, or an [IPv6] literal, and an optional port (RFC 3986, without %-escapes). */
 const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=]*)(?::(\d{0,5}))?$/;
+/** A last host label that a URL parser reads as a number, making the host an IPv4 address. */
+const NUMERIC_LABEL = /^(?:\d+|0x[0-9a-f]*)$/i;
+/** An IPv4 address in its one plain form: four decimal octets without leading zeros. */
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.?$/;
 /** The four forms of request target (RFC 9112 §3.2). */
 const ORIGIN_FORM = /^\//;
 const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
@@ -234,12 +238,34 @@ let soundHost = '';
 /** Whether `value` is the Host value last found sound (so any check of it would pass). */
 export const isLastSoundHost = (value: string): boolean => value === soundHost;
 
+/** A Host field's value (or HTTP/2's :authority), refused with a 400 unless it is sound. */
+export function checkHost(value: string): void {
+  if (!checkHostValue(value)) throw badRequest('an invalid Host header');
+}
+
 function checkHostValue(value: string): boolean {
   if (value === soundHost) return true;
   const m = HOST.exec(value);
-  const sound = m !== null && (m[1] === undefined || m[1] === '' || Number(m[1]) <= 65535);
+  const sound =
+    m !== null &&
+    (m[1] === undefined || m[1] === '' || Number(m[1]) <= 65535) &&
+    urlCanHoldHost(m[1] === undefined ? value : value.slice(0, value.length - m[1].length - 1));
   if (sound) soundHost = value;
   return sound;
+}
+
+/**
+ * Whether a URL can name this host as it is. The Host grammar (RFC 3986's reg-name) admits names
+ * that the URL parser, which builds a fetch app's `request.url` and which apps run on the Host
+ * header, refuses or reads as another host: a last label of digits (or `0x…`) makes the whole an
+ * IPv4 address, so `1.2.3.4.5` and `999.1.1.1` throw, and `1.2.3` or `010.0.0.1` name 1.2.0.3 and
+ * 8.0.0.1; an IPv6 literal or a punycode (`xn--`) label may not parse. No server has such a name,
+ * and each was a 500 at the app's first `new URL()`.
+ */
+function urlCanHoldHost(host: string): boolean {
+  if (host.charCodeAt(0) === 0x5b || /xn--/i.test(host)) return URL.canParse(`http://${host}/`);
+  const end = host.endsWith('.') ? host.length - 1 : host.length;
+  return !NUMERIC_LABEL.test(host.slice(host.lastIndexOf('.', end - 1) + 1, end)) || DOTTED_QUAD.test(host);
 }
 
 /** One header (or trailer) field line. */
@@ -294,7 +320,7 @@ export function checkHead(version: string, headers: readonly string[], limits: H
     else if (lower === 'upgrade') upgrade = true;
     else if (lower === 'host') {
       hosts++;
-      if (!checkHostValue(value)) throw badRequest('an invalid Host header');
+      checkHost(value);
     } else if (lower === 'content-length') {
       if (contentLength !== null) throw badRequest('more than one Content-Length header');
       if (!/^\d+$/.test(value)) throw badRequest('Content-Length is not a non-negative decimal integer');

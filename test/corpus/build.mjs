@@ -62,6 +62,8 @@ const cases = {
   'host-twice.400': 'GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n',
   'host-space-inside.400': 'GET / HTTP/1.1\r\nHost: a b\r\n\r\n',
   'host-slash.400': 'GET / HTTP/1.1\r\nHost: a/b\r\n\r\n',
+  // A name that RFC 3986 admits but no URL can hold: its last label makes it an IPv4 address.
+  'host-not-an-address.400': 'GET / HTTP/1.1\r\nHost: 1.2.3.4.5\r\n\r\n',
   'field-too-large.431': get(`X-Big: ${'v'.repeat(9000)}\r\n`),
   'field-too-large-unterminated.431': `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'v'.repeat(9000)}`,
   'too-many-fields.431': get(Array.from({ length: 101 }, (_, i) => `X-F${i}: ${i}\r\n`).join('')),

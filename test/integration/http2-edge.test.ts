@@ -248,6 +248,8 @@ describe.skipIf(NO_OPENSSL)('a fetch app on HTTP/2', () => {
     const star = await h2Request(session, { ':path': '*', ':method': 'OPTIONS' });
     expect(star.status).toBe(200);
     expect(JSON.parse(star.body)).toMatchObject({ method: 'OPTIONS', path: '/*' });
+    // An authority no URL can hold is refused, as a Host header over HTTP/1.1 is.
+    expect((await h2Request(session, { ':path': '/', ':authority': '1.2.3.4.5' })).status).toBe(400);
     session.close();
     expect(g.lines.filter((line) => /^Error handling request/.test(line.msg))).toEqual([]);
   });

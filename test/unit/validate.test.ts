@@ -83,6 +83,25 @@ describe('header checks', () => {
     }
   });
 
+  it('refuses a Host that no URL can name as it is, and accepts every form a URL keeps', () => {
+    const host = (value: string) => refusal(() => checkHead('1.1', ['Host', value], L));
+    for (const sound of ['example.com', 'a.0x1g', 'foo.1a', '127.0.0.1:8080', '255.255.255.255', '1.2.3.4.', '', 'a:'])
+      expect([sound, host(sound)]).toEqual([sound, 'accepted']);
+    for (const unsound of [
+      '1.2.3.4.5',
+      '999.1.1.1',
+      'a.1',
+      'a.09:80',
+      '1.2.3',
+      '010.0.0.1',
+      '0',
+      'a.0x',
+      '[:::::]',
+      'xn--zz',
+    ])
+      expect([unsound, host(unsound)]).toEqual([unsound, '400 an invalid Host header']);
+  });
+
   it('reads chunk sizes strictly', () => {
     expect(checkChunkLine('1F')).toBe(31);
     expect(checkChunkLine('5;name=value;flag;q="a \\"b\\""')).toBe(5);
