@@ -14,6 +14,8 @@ export interface ValueType<T> {
   readonly repeatable?: boolean;
   /** A flag without an argument (`--preload`). */
   readonly isFlag?: boolean;
+  /** Whether a value that is not a string is of this type (a list takes it alone as a list of one). */
+  takes?(raw: unknown): boolean;
   parse(raw: unknown): T;
 }
 
@@ -202,15 +204,22 @@ export function oneOf<const C extends string>(
 }
 
 /** A list; from a string it splits on commas, and the flag may be repeated. `nonEmpty`: at least one item. */
-export function list<T>(item: ValueType<T>, opts: { split?: boolean; nonEmpty?: boolean } = {}): ValueType<T[]> {
-  const expected = `${opts.nonEmpty ? 'a non-empty' : 'a'} list of ${item.expected.replace(/^an? /, '')}s`;
+export function list<T>(
+  item: ValueType<T>,
+  opts: { split?: boolean; nonEmpty?: boolean; items?: string } = {},
+): ValueType<T[]> {
+  const items = opts.items ?? `${item.expected.replace(/^an? /, '')}s`;
+  const expected = `${opts.nonEmpty ? 'a non-empty' : 'a'} list of ${items}`;
   const split = opts.split ?? true;
   return {
     expected,
     repeatable: true,
-    schema: { type: 'array', items: item.schema, ...(opts.nonEmpty ? { minItems: 1 } : {}) },
+    // A single value is a list of one (a string is split on commas), so the schema admits it too.
+    schema: { anyOf: [{ type: 'array', items: item.schema, ...(opts.nonEmpty ? { minItems: 1 } : {}) }, item.schema] },
     parse(raw) {
-      const items = Array.isArray(raw)
+      // One value that the item's type takes by itself (a port number for bind) is a list of one.
+      if (!Array.isArray(raw) && typeof raw !== 'string' && item.takes?.(raw)) return [item.parse(raw)];
+      const values = Array.isArray(raw)
         ? raw
         : typeof raw === 'string'
           ? split
@@ -220,8 +229,8 @@ export function list<T>(item: ValueType<T>, opts: { split?: boolean; nonEmpty?: 
                 .filter(Boolean)
             : [raw]
           : fail(expected, raw);
-      if (opts.nonEmpty && items.length === 0) fail(expected, raw);
-      return items.map((v) => item.parse(v));
+      if (opts.nonEmpty && values.length === 0) fail(expected, raw);
+      return values.map((v) => item.parse(v));
     },
   };
 }

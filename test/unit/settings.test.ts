@@ -75,6 +75,21 @@ describe('addresses', () => {
     }
     await expect(resolveSettings({ cli: {}, env: { GSERVE_BIND: '' }, cwd: dir() })).rejects.toThrow(/non-empty/);
   });
+
+  it('takes a port number alone in a config file, as listen(8000) does, and refuses other numbers', async () => {
+    const bindFrom = (bind: unknown) =>
+      resolveSettings({ cli: {}, env: {}, cwd: dir({ 'gserve.config.json': JSON.stringify({ bind }) }) });
+    expect((await bindFrom(8000)).settings.bind).toEqual(['8000']);
+    expect((await bindFrom([8000, '127.0.0.1:9000'])).settings.bind).toEqual(['8000', '127.0.0.1:9000']);
+    expect(parseAddress('8000')).toEqual({ kind: 'tcp', host: '0.0.0.0', port: 8000 });
+    await expect(bindFrom(70000)).rejects.toThrow(/port must be a number from 0 to 65535/);
+    await expect(bindFrom(80.5)).rejects.toThrow(
+      /expected a non-empty list of addresses \(strings\) or port numbers, got 80.5/,
+    );
+    await expect(bindFrom(true)).rejects.toThrow(
+      /expected a non-empty list of addresses \(strings\) or port numbers, got true/,
+    );
+  });
 });
 
 describe('precedence', () => {

@@ -1,8 +1,30 @@
 import { parseAddress } from '../address.js';
 import { defineSetting } from '../spec.js';
-import { boolean, list, oneOf, optionalString, string } from '../types.js';
+import { boolean, list, oneOf, optionalString, string, type ValueType } from '../types.js';
 
 const SECTION = 'Server';
+
+/**
+ * A listening address, or a port alone: a JS config says `bind: 8000` as it would call
+ * `listen(8000)`, and means what `-b 8000` does, port 8000 on every IPv4 address (address.ts).
+ */
+function address(): ValueType<string> {
+  const text = string((s) => {
+    try {
+      parseAddress(s);
+      return undefined;
+    } catch (e) {
+      return `${e instanceof Error ? e.message : String(e)} (in ${JSON.stringify(s)})`;
+    }
+  });
+  const isPort = (raw: unknown): raw is number => typeof raw === 'number' && Number.isInteger(raw);
+  return {
+    expected: 'an address (a string) or a port number',
+    schema: { oneOf: [{ type: 'string' }, { type: 'integer', minimum: 0, maximum: 65535 }] },
+    takes: isPort,
+    parse: (raw) => text.parse(isPort(raw) ? String(raw) : raw),
+  };
+}
 
 export const serverSettings = [
   defineSetting({
@@ -37,23 +59,14 @@ export const serverSettings = [
     section: SECTION,
     short: '-b',
     meta: 'ADDRESS',
-    type: list(
-      string((s) => {
-        try {
-          parseAddress(s);
-          return undefined;
-        } catch (e) {
-          return `${e instanceof Error ? e.message : String(e)} (in ${JSON.stringify(s)})`;
-        }
-      }),
-      // An empty list would start a master and workers that listen nowhere.
-      { nonEmpty: true },
-    ),
+    // An empty list would start a master and workers that listen nowhere.
+    type: list(address(), { nonEmpty: true, items: 'addresses (strings) or port numbers' }),
     default: ['127.0.0.1:8000'],
     defaultDoc: '`127.0.0.1:8000`, or `0.0.0.0:$PORT` when `PORT` is set',
     doc:
       'Where to listen: `HOST:PORT`, `[IPv6]:PORT`, `:PORT` (all IPv4 addresses), `unix:PATH` or `fd://N`. ' +
-      'Repeat the flag to listen on several. Port 0 picks a free port, shown in the `Listening at` line.',
+      'Repeat the flag to listen on several. A port alone (`-b 8000`, or the number `bind: 8000` in a config file) ' +
+      'is `:PORT`. Port 0 picks a free port, shown in the `Listening at` line.',
     reloadable: false,
   }),
   defineSetting({
