@@ -333,6 +333,8 @@ export class Arbiter {
 
   private setNumWorkers(n: number): void {
     const old = this.numWorkers;
+    // A TTIN or TTOU queued behind a TERM: the workers are leaving, and the hook would hear of a change that never comes.
+    if (this.stopping) return void this.log.info('Staying at %s: the master is stopping', countOf(old, 'worker'));
     if (n > MAX_WORKERS)
       return void this.log.warn('Staying at %d workers: %d is the most one master runs', old, MAX_WORKERS);
     if (n === old) return;

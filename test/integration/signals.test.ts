@@ -237,6 +237,18 @@ describe('signals', () => {
     expect((await get(g.url)).status).toBe(200);
   });
 
+  it('TTIN while a TERM drains the workers changes nothing: no new worker, no scaling line or hook', async () => {
+    const g = await startGserve(['-w', '1', app('node-pid')]);
+    const slow = await slowRequest(g.url, 1500);
+    g.signal('SIGTERM');
+    await g.waitForLog(/^Handling signal: term$/);
+    g.signal('SIGTTIN');
+    await g.waitForLog(/^Staying at 1 worker: the master is stopping$/);
+    expect(await slow.body).toMatch(/^slow done \d+/);
+    expect((await g.exited).code).toBe(0);
+    expect(g.lines.filter((l) => /^Number of workers|^Booting worker/.test(l.msg))).toHaveLength(1);
+  });
+
   it('USR1 reopens the log file of the master and of the workers (logrotate)', async () => {
     const dir = tempDir();
     const logfile = join(dir, 'error.log');
