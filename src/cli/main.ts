@@ -117,11 +117,21 @@ export async function run(argv: string[]): Promise<number> {
       // Imported here only: otherwise the master never loads the interface adapters (ws, the engine).
       awaiting(`the app ${settings.app} (loaded in the master by --preload or --check-config)`, ExitCode.APP_LOAD);
       const { loadHostedApp } = await import('../worker/hosted.js');
-      const app = await loadHostedApp(settings.app, settings.interface, process.cwd());
+      const selfListen = await import('../worker/self-listen.js');
+      selfListen.watchAppListens();
+      let loaded: string;
+      try {
+        loaded = `loads as a ${(await loadHostedApp(settings.app, settings.interface, process.cwd())).kind} app`;
+      } catch (err) {
+        // An app that listens itself runs in the workers as it does without these flags.
+        if (!selfListen.listensInsteadOfExporting(err)) throw err;
+        loaded = 'loads and opens a server of its own, which each worker will run (PM2 style)';
+      } finally {
+        await selfListen.closeAppServers();
+      }
       if (parsed.checkConfig) {
         process.stdout.write(
-          `Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; ` +
-            `app ${settings.app} loads as a ${app.kind} app.\n`,
+          `Config OK${resolved.configFile ? ` (${resolved.configFile})` : ''}; app ${settings.app} ${loaded}.\n`,
         );
         return ExitCode.OK;
       }

@@ -1,7 +1,6 @@
 import type { HostedApp } from '../interfaces/detect.js';
 import { closeSync } from 'node:fs';
-import { AppLoadError } from '../errors.js';
-import { appListensItself, SelfListeningWorker, watchAppListens } from './self-listen.js';
+import { listensInsteadOfExporting, SelfListeningWorker, watchAppListens } from './self-listen.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 
 /**
@@ -26,14 +25,11 @@ export async function createWorkerClass(
   try {
     app = await loadApp();
   } catch (err) {
-    // A module that exports no app but opened a server of its own: the PM2 cluster-mode style.
-    if (err instanceof AppLoadError && NO_APP_CODES.has(err.code) && appListensItself()) return selfListening(base);
+    if (listensInsteadOfExporting(err)) return selfListening(base);
     throw err;
   }
   return (await classLoading)({ ...base, app });
 }
-
-const NO_APP_CODES = new Set(['GSERVE_E_APP_ATTR', 'GSERVE_E_NOT_AN_APP']);
 
 function selfListening(base: Omit<WorkerContext, 'app'>): WorkerClass {
   // gserve's own sockets are not served: this worker's copies close, so only the master holds them.

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { AppLoadError } from '../errors.js';
 import type { WorkerClass } from './types.js';
 
 /**
@@ -10,23 +11,52 @@ import type { WorkerClass } from './types.js';
  */
 
 const appServers = new Set<net.Server>();
-let watching = false;
+const nodeListen = net.Server.prototype.listen;
 
 /** From now on, note every server that starts listening (gserve's own listen through _listen2, not here). */
 export function watchAppListens(): void {
-  if (watching) return;
-  watching = true;
-  const listen = net.Server.prototype.listen;
+  if (net.Server.prototype.listen !== nodeListen) return;
   // listen() is overloaded: the replacement takes and passes on whatever arguments it gets.
   Reflect.set(net.Server.prototype, 'listen', function (this: net.Server, ...args: unknown[]): unknown {
     appServers.add(this);
     this.once('close', () => appServers.delete(this));
-    return Reflect.apply(listen, this, args);
+    return Reflect.apply(nodeListen, this, args);
   });
 }
 
 /** The app opened servers of its own. */
 export const appListensItself = (): boolean => appServers.size > 0;
+
+const NO_APP_CODES = new Set(['GSERVE_E_APP_ATTR', 'GSERVE_E_NOT_AN_APP']);
+
+/** A module that exports no app but opened a server of its own: the PM2 cluster-mode style. */
+export const listensInsteadOfExporting = (loadError: unknown): boolean =>
+  loadError instanceof AppLoadError && NO_APP_CODES.has(loadError.code) && appListensItself();
+
+/**
+ * Closes the servers the app opened where it was loaded only to be checked (the master, for
+ * --check-config and --preload), and stops watching: the port is each worker's to open, through
+ * node:cluster.
+ */
+export async function closeAppServers(): Promise<void> {
+  net.Server.prototype.listen = nodeListen; // the master's own servers are not the app's
+  const servers = [...appServers];
+  appServers.clear();
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          const close = () => s.close(() => resolve());
+          // A listen still looking up its host binds later: closed once it has.
+          if (s.listening) close();
+          else {
+            s.once('listening', close);
+            s.once('error', () => resolve());
+          }
+        }),
+    ),
+  );
+}
 
 /** Where the app's servers listen, once they do: ":3000", "/run/app.sock". */
 async function addresses(): Promise<string[]> {

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
@@ -24,9 +25,12 @@ async function pidsAnswering(port: number, n: number): Promise<Set<number>> {
   return pids;
 }
 
-async function start(workers: number): Promise<{ g: Gserve; port: number }> {
+async function start(workers: number, extra: string[] = []): Promise<{ g: Gserve; port: number }> {
   const port = await freePort();
-  const g = await startGserve(['-w', String(workers), '-e', `APP_PORT=${port}`, app], { workers });
+  const g = await startGserve(['-w', String(workers), '-e', `APP_PORT=${port}`, ...extra, app], {
+    workers,
+    env: { APP_PORT: String(port) },
+  });
   return { g, port };
 }
 
@@ -40,6 +44,15 @@ describe('an app that listens itself (PM2 style)', () => {
     expect(said[0]!.msg).toContain(`127.0.0.1:${port}`);
     expect(said[0]!.pid).toBe(g.pid);
     expect(await refused(g.port)).toBe('ECONNREFUSED');
+  });
+
+  it('passes --check-config, and runs under --preload: the master closes the server the check opened', async () => {
+    const port = await freePort();
+    const check = await runCli(['--check-config', app], { env: { APP_PORT: String(port) } });
+    expect(check).toMatchObject({ code: 0, killed: false });
+    expect(check.stdout).toMatch(/loads and opens a server of its own, which each worker will run/);
+    const { g, port: served } = await start(2, ['--preload']);
+    expect(await pidsAnswering(served, 2)).toEqual(new Set(g.workerPids));
   });
 
   it('survives HUP under load with no failed request, and TERM drains it', async () => {
