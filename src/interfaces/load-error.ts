@@ -63,6 +63,8 @@ const IMPORT = new RegExp(
   'g',
 );
 const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '/index.js', '/index.mjs', '/index.cjs'];
+/** A line that starts with `import` or `export`: what makes node load a typeless .js as an ES module. */
+const MODULE_SYNTAX = /^\s*(?:import|export)\b/m;
 
 /** A regular file (not a folder) at this path. */
 export const isFile = (file: string) => existsSync(file) && statSync(file).isFile();
@@ -80,6 +82,16 @@ function findSyntaxError(entryFile: string): LoadErrorSite | null {
       source = readFileSync(file, 'utf8');
     } catch {
       continue;
+    }
+    // Node 20's --check passes a .js with ES module syntax in a project that names no "type"
+    // (node loads it as a module all the same): such a file is checked again as a module, from stdin.
+    if (file.endsWith('.js') && MODULE_SYNTAX.test(source)) {
+      const asModule = spawnSync(process.execPath, ['--input-type=module', '--check'], {
+        input: source,
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      if (asModule.status !== 0) return arrowSite((asModule.stderr ?? '').replace(/^\[stdin\]/, file));
     }
     for (const m of source.matchAll(IMPORT)) {
       const specifier = m[1] ?? m[2] ?? m[3]!;

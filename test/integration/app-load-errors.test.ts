@@ -35,6 +35,15 @@ describe('an app that fails to load points at the line', () => {
     expect(stderr).not.toContain('..');
   });
 
+  it('a syntax error in an ES module of a project that names no "type" names its line too (Node 20 as 24)', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.js'), 'const x = 1;\nexport const app = (req, res) => { res.end(x; };\n');
+    const { code, stderr } = await runGserve(['--check-config', 'app:app'], { cwd: dir });
+    expect(code).toBe(4);
+    expect(stderr).toContain(`SyntaxError: missing ) after argument list at ${join(dir, 'app.js')}:2:`);
+    expect(stderr).toContain('export const app = (req, res) => { res.end(x; };');
+  });
+
   it('a syntax error in a CommonJS app names its line too', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'app.cjs'), 'const x = 1;\nexports.app = (req, res) => { res.end(x; };\n');
