@@ -87,19 +87,11 @@ describe('header checks', () => {
     const host = (value: string) => refusal(() => checkHead('1.1', ['Host', value], L));
     for (const sound of ['example.com', 'a.0x1g', 'foo.1a', '127.0.0.1:8080', '255.255.255.255', '1.2.3.4.', '', 'a:'])
       expect([sound, host(sound)]).toEqual([sound, 'accepted']);
-    for (const unsound of [
-      '1.2.3.4.5',
-      '999.1.1.1',
-      'a.1',
-      'a.09:80',
-      '1.2.3',
-      '010.0.0.1',
-      '0',
-      'a.0x',
-      '[:::::]',
-      'xn--zz',
-    ])
+    for (const unsound of ['1.2.3.4.5', '999.1.1.1', 'a.1', 'a.09:80', '1.2.3', '010.0.0.1', '0', 'a.0x', '[:::::]'])
       expect([unsound, host(unsound)]).toEqual([unsound, '400 an invalid Host header']);
+    // A punycode label is judged by node's own URL parser, whose verdict on a bad one differs
+    // between Node versions (20 refuses `xn--zz`, 24 takes it): the Host check agrees with it.
+    expect(host('xn--zz') === 'accepted').toBe(URL.canParse('http://xn--zz/'));
   });
 
   it('reads chunk sizes strictly', () => {
