@@ -70,13 +70,19 @@ const MODULE_SYNTAX = /^\s*(?:import|export)\b/m;
 export const isFile = (file: string) => existsSync(file) && statSync(file).isFile();
 
 /** Checks the entry file, then the files it imports by relative path, breadth first. */
+/** `node --check` on a file (or on `input`, from stdin): its complaint, or null when it parses. */
+function nodeCheck(args: string[], input?: string): string | null {
+  const check = spawnSync(process.execPath, ['--check', ...args], { input, encoding: 'utf8', timeout: 10_000 });
+  return check.status === 0 ? null : (check.stderr ?? '');
+}
+
 function findSyntaxError(entryFile: string): LoadErrorSite | null {
   const queue = [entryFile];
   const seen = new Set(queue);
   for (let i = 0; i < queue.length && i < MAX_CHECKED; i++) {
     const file = queue[i]!;
-    const check = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 10_000 });
-    if (check.status !== 0) return arrowSite(check.stderr ?? '');
+    const failed = nodeCheck([file]);
+    if (failed !== null) return arrowSite(failed);
     let source: string;
     try {
       source = readFileSync(file, 'utf8');
@@ -86,12 +92,8 @@ function findSyntaxError(entryFile: string): LoadErrorSite | null {
     // Node 20's --check passes a .js with ES module syntax in a project that names no "type"
     // (node loads it as a module all the same): such a file is checked again as a module, from stdin.
     if (file.endsWith('.js') && MODULE_SYNTAX.test(source)) {
-      const asModule = spawnSync(process.execPath, ['--input-type=module', '--check'], {
-        input: source,
-        encoding: 'utf8',
-        timeout: 10_000,
-      });
-      if (asModule.status !== 0) return arrowSite((asModule.stderr ?? '').replace(/^\[stdin\]/, file));
+      const failed = nodeCheck(['--input-type=module'], source);
+      if (failed !== null) return arrowSite(failed.replace(/^\[stdin\]/, file));
     }
     for (const m of source.matchAll(IMPORT)) {
       const specifier = m[1] ?? m[2] ?? m[3]!;

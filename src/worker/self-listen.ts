@@ -43,34 +43,26 @@ export async function closeAppServers(): Promise<void> {
   const servers = [...appServers];
   appServers.clear();
   await Promise.all(
-    servers.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          const close = () => s.close(() => resolve());
-          // A listen still looking up its host binds later: closed once it has.
-          if (s.listening) close();
-          else {
-            s.once('listening', close);
-            s.once('error', () => resolve());
-          }
-        }),
-    ),
+    servers.map(async (s) => {
+      // A listen still looking up its host binds later: closed once it has.
+      if (await whenBound(s)) await new Promise<void>((resolve) => s.close(() => resolve()));
+    }),
   );
+}
+
+/** Resolves once a server listens (true) or its listen failed (false). */
+function whenBound(s: net.Server): Promise<boolean> {
+  if (s.listening) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    s.once('listening', () => resolve(true));
+    s.once('error', () => resolve(false));
+  });
 }
 
 /** Where the app's servers listen, once they do: ":3000", "/run/app.sock". */
 async function addresses(): Promise<string[]> {
   const servers = [...appServers];
-  await Promise.all(
-    servers.map((s) =>
-      s.listening
-        ? null
-        : new Promise<void>((resolve) => {
-            s.once('listening', resolve);
-            s.once('error', () => resolve());
-          }),
-    ),
-  );
+  await Promise.all(servers.map(whenBound));
   return servers
     .map((s) => s.address())
     .filter((a) => a !== null)
