@@ -4,7 +4,13 @@ import { isIterable } from '../http/app-values.js';
 import { requestClient } from '../http/proxy.js';
 import type { WorkerRuntime } from './runtime.js';
 import { decodePath, splitTarget } from './scope.js';
-import { engineUpgradeRequest, type WebSocketHub } from './websocket.js';
+import {
+  checkAcceptOptions,
+  engineUpgradeRequest,
+  offeredSubprotocols,
+  toBytes,
+  type WebSocketHub,
+} from './websocket.js';
 import type { WebSocket } from 'ws';
 
 /**
@@ -33,7 +39,10 @@ function latin1(s: string): Uint8Array {
 /** Header bytes as a latin1 string: fromCharCode over the bytes beats a Buffer view and its native call up to a few KB. */
 function fromBytes(value: unknown): string {
   if (typeof value === 'string') return value;
-  if (!(value instanceof Uint8Array)) return String(value);
+  if (!(value instanceof Uint8Array))
+    throw new AsgiProtocolError(
+      `a header name or value is ${value === null ? 'null' : typeof value}: give each as a Uint8Array (or a string)`,
+    );
   if (value.byteLength > 4096) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1');
   return String.fromCharCode.apply(null, value as unknown as number[]);
 }
@@ -54,7 +63,8 @@ function responseHeaders(headers: unknown): HeaderList {
   if (!isIterable(headers)) throw new AsgiProtocolError('"headers" must be an iterable of [name, value] pairs');
   const out: HeaderList = [];
   for (const pair of headers) {
-    if (!Array.isArray(pair)) throw new AsgiProtocolError('each of "headers" must be a [name, value] pair');
+    if (!Array.isArray(pair) || pair.length !== 2)
+      throw new AsgiProtocolError('each of "headers" must be a [name, value] pair');
     out.push([fromBytes(pair[0]), fromBytes(pair[1])]);
   }
   return out;
@@ -237,28 +247,93 @@ async function serveHttp(
   const responseEnd = new ResponseEnd();
   const sender = new HttpSend(req, res, responseEnd);
   await app.app(connectionScope('http', req, app.state, runtime), httpReceive(req, responseEnd), sender.send);
-  if (req.aborted) return;
+  // The client left, or its body was refused (the 400 is on its way, logged): the app was told
+  // http.disconnect, and whatever it sent or not is moot.
+  if (req.aborted || req.body.errored) return;
   if (sender.state === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
   if (sender.state === 'started') {
     if (!res.headersSent) throw new AsgiProtocolError('the ASGI app returned without sending http.response.body');
-    res.req.socket.destroy(); // a response cut short: the client must not take it for complete
+    // Logged, and the connection is cut: the client must not take the response for complete.
+    throw new AsgiProtocolError(
+      'the ASGI app returned before its response was complete: its last http.response.body said more_body: true',
+    );
   }
 }
 
 // ---- websocket ----
 
-class AsyncQueue<T> {
-  private readonly items: T[] = [];
-  private readonly waiters: Array<(item: T) => void> = [];
-  push(item: T): void {
+/**
+ * Messages for a WebSocket app's `receive()`. Past a bound (as websockets' max_queue under Uvicorn)
+ * the socket stops reading, so a client can send no faster than the app takes its messages in; it
+ * reads again once the app has taken half of them. After the disconnect, every `receive()` returns
+ * it again, as `http.disconnect` is on HTTP: an app that asks once more is not left waiting.
+ */
+export class WebSocketInbox {
+  private readonly items: AsgiEvent[] = [];
+  private readonly waiters: Array<(item: AsgiEvent) => void> = [];
+  private bytes = 0;
+  private last: AsgiEvent | null = null;
+  socket: Pick<WebSocket, 'pause' | 'resume'> | null = null;
+  private paused = false;
+
+  push(item: AsgiEvent): void {
+    if (this.last) return;
+    if (item.type === 'websocket.disconnect') this.last = item;
     const waiter = this.waiters.shift();
-    if (waiter) waiter(item);
-    else this.items.push(item);
+    if (waiter) return waiter(item);
+    this.items.push(item);
+    this.bytes += eventSize(item);
+    if (!this.paused && this.socket && (this.items.length >= INBOX_MESSAGES || this.bytes >= INBOX_BYTES)) {
+      this.paused = true;
+      this.socket.pause();
+    }
   }
-  next(): Promise<T> {
+
+  next(): Promise<AsgiEvent> {
     const item = this.items.shift();
-    return item !== undefined ? Promise.resolve(item) : new Promise((resolve) => this.waiters.push(resolve));
+    if (item === undefined)
+      return this.last ? Promise.resolve(this.last) : new Promise((resolve) => this.waiters.push(resolve));
+    this.bytes -= eventSize(item);
+    if (this.paused && this.items.length <= INBOX_MESSAGES / 2 && this.bytes <= INBOX_BYTES / 2) {
+      this.paused = false;
+      this.socket?.resume();
+    }
+    return Promise.resolve(item);
   }
+}
+
+/** Messages, and bytes, a WebSocket app may leave unread before its socket stops reading. */
+const INBOX_MESSAGES = 32;
+const INBOX_BYTES = 4 * 1024 * 1024;
+/** A message's size as the inbox counts it: bytes, or a text's UTF-16 units. */
+const eventSize = (event: AsgiEvent): number =>
+  event.bytes instanceof Uint8Array ? event.bytes.byteLength : typeof event.text === 'string' ? event.text.length : 0;
+
+/**
+ * The close code an app sees for a connection `ws` failed: its 'close' then says 1006 (no close
+ * frame came back), though it sent the peer the code of the fault.
+ */
+const FAULT_CODES: Record<string, number> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: 1009,
+  WS_ERR_INVALID_UTF8: 1007,
+};
+
+/** What an app may send in `websocket.close` (RFC 6455 §7.4): else `ws` throws, and the socket would stay open. */
+function checkClose(code: unknown, reason: string): void {
+  const valid =
+    typeof code === 'number' &&
+    Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+      (code >= 3000 && code <= 4999));
+  if (!valid)
+    throw new AsgiProtocolError(
+      `websocket.close code ${JSON.stringify(code)} cannot be sent: use 1000 (normal), another code from 1001 to 1014 ` +
+        'other than 1004, 1005 and 1006, or one from 3000 to 4999',
+    );
+  if (Buffer.byteLength(reason) > 123)
+    throw new AsgiProtocolError(
+      `websocket.close reason is ${Buffer.byteLength(reason)} bytes long: a close frame holds at most 123 bytes of reason`,
+    );
 }
 
 async function serveWebSocket(
@@ -270,14 +345,9 @@ async function serveWebSocket(
   onError: (err: unknown) => void,
 ): Promise<void> {
   const scope = connectionScope('websocket', req, app.state, runtime);
-  const offered = req.header('sec-websocket-protocol');
-  scope.subprotocols = offered
-    ? offered
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : [];
-  const inbox = new AsyncQueue<AsgiEvent>();
+  const offered = offeredSubprotocols(req.header('sec-websocket-protocol'));
+  scope.subprotocols = offered;
+  const inbox = new WebSocketInbox();
   inbox.push({ type: 'websocket.connect' });
   let phase: 'connecting' | 'open' | 'closed' = 'connecting';
   let ws: WebSocket | null = null;
@@ -303,31 +373,35 @@ async function serveWebSocket(
     switch (event?.type) {
       case 'websocket.accept': {
         if (phase !== 'connecting') throw new AsgiProtocolError('websocket.accept sent twice');
+        const choices = {
+          protocol: typeof event.subprotocol === 'string' ? event.subprotocol : null,
+          headers: responseHeaders(event.headers),
+        };
+        checkAcceptOptions(choices, offered);
         const { socket, head } = req.takeSocket();
         phase = 'open';
-        const subprotocol = typeof event.subprotocol === 'string' ? event.subprotocol : null;
-        ws = await hub.accept(engineUpgradeRequest(req), socket, head, {
-          protocol: subprotocol,
-          headers: responseHeaders(event.headers),
-        });
+        ws = await hub.accept(engineUpgradeRequest(req), socket, head, choices);
         if (!ws) {
           phase = 'closed';
           inbox.push({ type: 'websocket.disconnect', code: 1006, reason: '' });
           return;
         }
+        inbox.socket = ws;
         ws.on('message', (data, isBinary) => {
-          const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+          const buf = toBytes(data);
           inbox.push(
             isBinary
               ? { type: 'websocket.receive', bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) }
               : { type: 'websocket.receive', text: buf.toString('utf8') },
           );
         });
+        let fault: number | undefined;
         ws.on('close', (code, reason) => {
           phase = 'closed';
-          inbox.push({ type: 'websocket.disconnect', code, reason: reason.toString('utf8') });
+          inbox.push({ type: 'websocket.disconnect', code: fault ?? code, reason: reason.toString('utf8') });
         });
-        ws.on('error', () => {}); // 'close' follows, with 1006 or 1009
+        // 'close' follows, with 1006: the app is told the code ws sent the peer for the fault.
+        ws.on('error', (err: Error & { code?: string }) => (fault ??= FAULT_CODES[err.code ?? '']));
         return;
       }
       case 'websocket.send': {
@@ -340,10 +414,12 @@ async function serveWebSocket(
         return;
       }
       case 'websocket.close': {
-        const code = typeof event.code === 'number' ? event.code : 1000;
         if (phase === 'connecting') return deny(403);
+        const code = event.code ?? 1000;
+        const reason = typeof event.reason === 'string' ? event.reason : '';
+        checkClose(code, reason);
         phase = 'closed';
-        ws?.close(code, typeof event.reason === 'string' ? event.reason : '');
+        ws?.close(code as number, reason);
         return;
       }
       default:

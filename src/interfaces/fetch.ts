@@ -19,7 +19,9 @@ import {
   BunSocket,
   DEFAULT_BACKPRESSURE_LIMIT,
   Topics,
+  checkAcceptOptions,
   engineUpgradeRequest,
+  offeredSubprotocols,
   runBunHandlers,
   type WebSocketHub,
 } from './websocket.js';
@@ -149,6 +151,11 @@ export async function sendWebResponse(response: Response, res: EngineResponse): 
     for (;;) {
       const { done, value } = await reader.read();
       if (done || req.aborted) break;
+      if (!(value instanceof Uint8Array) && typeof value !== 'string')
+        throw new TypeError(
+          `the response's body stream gave ${value === null ? 'null' : typeof value}: ` +
+            'a ReadableStream body must enqueue Uint8Arrays (or strings)',
+        );
       if (!res.write(value)) await res.drained();
     }
   } finally {
@@ -234,9 +241,14 @@ export function fetchAdapter(app: FetchApp, runtime: WorkerRuntime, opts: FetchA
   };
 
   const upgrade = async (req: EngineRequest, data: unknown, headers: HeadersInit | undefined): Promise<void> => {
+    // Checked while the request is still HTTP's: an app's bad header is then answered with a 500. A
+    // Sec-WebSocket-Protocol among them is Bun's way to choose the subprotocol.
+    const list = headers ? headerList(new Headers(headers)) : [];
+    const chosen = list.find(([name]) => name === 'sec-websocket-protocol');
+    const choices = { protocol: chosen?.[1] ?? null, headers: list.filter((field) => field !== chosen) };
+    checkAcceptOptions(choices, offeredSubprotocols(req.header('sec-websocket-protocol')));
     const { socket, head } = req.takeSocket();
-    const extra = headers ? headerList(new Headers(headers)) : [];
-    const ws = await opts.hub!.accept(engineUpgradeRequest(req), socket, head, { headers: extra });
+    const ws = await opts.hub!.accept(engineUpgradeRequest(req), socket, head, choices);
     if (!ws) return;
     const { backpressureLimit, closeOnBackpressureLimit } = app.websocket!;
     const bun = new BunSocket(ws, data, req.socket.remoteAddress ?? '', server.topics, {

@@ -31,6 +31,8 @@ export class Lifespan {
   private settle: ((o: Outcome) => void) | null = null;
   private running: Promise<void> | null = null;
   private supported = false;
+  /** The app's lifespan call has ended: there is no one left to tell of the shutdown. */
+  private ended = false;
 
   private constructor(
     private readonly app: AppCall<AsgiApp>,
@@ -67,14 +69,21 @@ export class Lifespan {
     }
   }
 
-  /** Sends `lifespan.shutdown` and waits for the answer, at most `timeoutMs`. */
+  /**
+   * Sends `lifespan.shutdown` and waits for the answer, at most `timeoutMs` (what is left of
+   * --graceful-timeout, so that an overrun is logged before the master's SIGKILL).
+   */
   async shutdown(timeoutMs: number): Promise<void> {
-    if (!this.supported) return;
+    if (!this.supported || this.ended) return;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<Outcome>((resolve) => {
       timer = setTimeout(
-        () => resolve({ kind: 'failed', message: `no lifespan.shutdown.complete within ${timeoutMs / 1000}s` }),
-        timeoutMs,
+        () =>
+          resolve({
+            kind: 'failed',
+            message: `no lifespan.shutdown.complete within --graceful-timeout (${(Math.max(0, timeoutMs) / 1000).toFixed(1)} s left); exiting anyway`,
+          }),
+        Math.max(0, timeoutMs),
       );
     });
     const outcome = await Promise.race([this.exchange('lifespan.shutdown'), timeout]);
@@ -95,7 +104,12 @@ export class Lifespan {
   private answer(outcome: Outcome): void {
     const settle = this.settle;
     this.settle = null;
-    settle?.(outcome);
+    if (settle) return settle(outcome);
+    // No exchange is waiting: the app's lifespan ended on its own, after its startup.
+    if (outcome.kind === 'raised')
+      this.log.error(
+        `ASGI lifespan raised after its startup completed: ${describe(outcome.err)}; its shutdown will not run`,
+      );
   }
 
   private async run(): Promise<void> {
@@ -118,12 +132,15 @@ export class Lifespan {
           throw new Error(`unexpected event ${JSON.stringify(event?.type)} in the lifespan scope`);
       }
     };
+    let outcome: Outcome;
     try {
       await this.app(scope, receive, send);
-      this.answer({ kind: 'returned' });
+      outcome = { kind: 'returned' };
     } catch (err) {
-      this.answer({ kind: 'raised', err });
+      outcome = { kind: 'raised', err };
     }
+    this.ended = true;
+    this.answer(outcome);
   }
 }
 

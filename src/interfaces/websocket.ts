@@ -3,8 +3,10 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { ResponseError } from '../errors.js';
 import { isCatchable } from '../http/app-values.js';
 import { webSocketTransport } from '../http/node-internals.js';
+import { checkResponseHead } from '../http/response-framing.js';
 
 /**
  * WebSocket for every interface, on `ws` in noServer mode: the HTTP side (gserve's engine or
@@ -27,6 +29,52 @@ export interface WebSocketOptions {
 export interface AcceptOptions {
   protocol?: string | null;
   headers?: Array<[string, string]>;
+}
+
+/** Fields of the 101 that `ws` writes itself: an app's copy would make a second, conflicting one. */
+const HANDSHAKE_FIELDS = new Set([
+  'connection',
+  'upgrade',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]);
+
+/**
+ * An app's handshake choices, checked before the socket leaves HTTP (the app's failure is then
+ * still answered with a 500): its extra headers as any response's are (a line break in a value
+ * would put fields of a client's making into the 101), and the subprotocol against those the
+ * client offered, since a client fails a connection whose subprotocol it did not ask for (RFC 6455
+ * §4.1). Throws a ResponseError naming the problem.
+ */
+export function checkAcceptOptions(opts: AcceptOptions, offered: readonly string[]): void {
+  const headers = opts.headers ?? [];
+  checkResponseHead(headers);
+  for (const [name] of headers)
+    if (HANDSHAKE_FIELDS.has(name.toLowerCase()))
+      throw new ResponseError(
+        'GSERVE_E_RESPONSE_HEADER',
+        `the WebSocket handshake's own field ${JSON.stringify(name)} cannot be set by the app: ` +
+          "choose a subprotocol with the accept's subprotocol instead, and leave the others to the server",
+      );
+  const { protocol } = opts;
+  if (protocol != null && !offered.includes(protocol))
+    throw new ResponseError(
+      'GSERVE_E_RESPONSE_HEADER',
+      `the WebSocket subprotocol ${JSON.stringify(protocol)} was not offered by the client ` +
+        `(${offered.length ? `it offered ${offered.map((p) => JSON.stringify(p)).join(', ')}` : 'it offered none'}): ` +
+        'accept with one of those, or with none',
+    );
+}
+
+/** The subprotocols a WebSocket request offers, in its order. */
+export function offeredSubprotocols(header: string | undefined): string[] {
+  return header
+    ? header
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 }
 
 export const decodeReason = (reason: Buffer): string => reason.toString('utf8');

@@ -118,7 +118,29 @@ const isEmpty = (chunk: Uint8Array | string) =>
 
 function chunkOf(value: unknown): Uint8Array | string {
   if (typeof value === 'string' || value instanceof Uint8Array) return value;
-  throw new WsgiError(`the WSGI body yielded ${value === null ? 'null' : typeof value}, not a Uint8Array or string`);
+  throw new WsgiError(`the WSGI body yielded ${kindOf(value)}, not a Uint8Array or string`);
+}
+
+const kindOf = (value: unknown): string => (value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
+
+/**
+ * startResponse's headers, as PEP 3333 has them: [name, value] pairs of strings (a number value is
+ * taken as its digits, as Gunicorn's str() takes it); anything else is the app's mistake, named.
+ */
+function wsgiHeaders(headers: unknown): HeaderList {
+  if (!Array.isArray(headers)) throw new WsgiError('startResponse headers must be an array of [name, value] pairs');
+  return headers.map((pair: unknown) => {
+    if (!Array.isArray(pair) || pair.length !== 2)
+      throw new WsgiError(
+        `startResponse headers must be [name, value] pairs, got ${typeof pair === 'string' ? JSON.stringify(pair) : kindOf(pair)}`,
+      );
+    const [name, value] = pair;
+    if (typeof name !== 'string' || (typeof value !== 'string' && typeof value !== 'number'))
+      throw new WsgiError(
+        `startResponse header ${JSON.stringify(String(name))} must be a pair of strings, got ${kindOf(name)} and ${kindOf(value)}`,
+      );
+    return [name, String(value)];
+  });
 }
 
 /** PEP 3333: the server calls the iterable's close(), where it has one, however the response ended. */
@@ -138,9 +160,10 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
   const startResponse: WsgiStartResponse = (status, headers, excInfo) => {
     if (head && !excInfo) throw new WsgiError('startResponse called a second time without excInfo');
     if (excInfo && res.headersSent) throw excInfo; // too late to change the response: PEP 3333 says re-raise
-    if (!Array.isArray(headers)) throw new WsgiError('startResponse headers must be an array of [name, value] pairs');
-    head = { status: parseStatus(status), headers: headers.map(([n, v]) => [String(n), String(v)]) };
+    head = { status: parseStatus(status), headers: wsgiHeaders(headers) };
     return (data) => {
+      if (typeof data !== 'string' && !(data instanceof Uint8Array))
+        throw new WsgiError(`the WSGI write() callable was given ${kindOf(data)}, not a Uint8Array or string`);
       sendHead();
       res.write(data);
     };

@@ -157,7 +157,7 @@ async function stopWorker(
   await drained;
   // After the last in-flight request: the app closes its pools and queues (docs/interfaces.md).
   await state.appShutdown.run(deadline - Date.now(), { info: (m) => log.info(m), error: (m) => log.error(m) });
-  await state.lifespan?.shutdown(graceMs);
+  await state.lifespan?.shutdown(deadline - Date.now());
   await hooks?.run('workerExit', hooks.server, hooks.worker);
   logTarget.flush();
   process.exit(0);

@@ -63,6 +63,15 @@ describe('the asgi interface', () => {
     expect(strict.stderr).toContain('unsupported scope lifespan');
   });
 
+  it('logs a lifespan that raises after its startup, and stops without waiting on it', async () => {
+    // A graceful timeout far longer than any test: a stop that waited on the dead lifespan would show.
+    const g = await startGserve([join(FIXTURES, 'apps', 'asgi-lifespan-dies.js:app'), '--graceful-timeout', '600']);
+    expect((await get(g.url)).body).toBe('ok');
+    await g.waitForLog(/ASGI lifespan raised after its startup completed: Error: the lifespan task died after startup/);
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+  });
+
   it('delivers the body, then http.disconnect after the response', async () => {
     const file = eventsFile();
     const g = await startGserve([`${probe}:app`, '-e', `EVENTS_FILE=${file}`, '--lifespan', 'off']);

@@ -53,4 +53,49 @@ describe.each(['async', 'sync', 'thread'])('a response that breaks the framing, 
       expect((await get(`${g.url}/`)).body).toBe('fine');
     },
   );
+
+  /** Paths of each fixture whose app hands over a value of the wrong type, and what the log says of it. */
+  const WRONG_TYPES: Record<string, Array<[string, RegExp]>> = {
+    asgi: [
+      ['/pair-short', /each of \\"headers\\" must be a \[name, value\] pair/],
+      ['/pair-numbers', /a header name or value is number: give each as a Uint8Array/],
+    ],
+    wsgi: [
+      ['/hdr-string', /startResponse headers must be \[name, value\] pairs, got \\"Content-Type: text\/plain\\"/],
+      ['/hdr-one', /startResponse headers must be \[name, value\] pairs, got an array/],
+      ['/write-number', /the WSGI write\(\) callable was given number/],
+    ],
+    fetch: [['/stream-number', /the response's body stream gave number/]],
+  };
+
+  it.each(['asgi', 'wsgi', 'fetch'])(
+    '%s app: a value of the wrong type is a 500 with its own message, never a 200 with what is left',
+    async (kind) => {
+      const g = await startGserve(['-k', cls, app(kind)]);
+      for (const [path, said] of WRONG_TYPES[kind]!) {
+        const { data, closed } = await ask(g.port, path);
+        expect(closed, path).toBe(true);
+        expect(
+          parseResponses(data).map((r) => r.status),
+          path,
+        ).toEqual([500]);
+        await g.until(() => g.lines.some((l) => said.test(JSON.stringify(l))), `the log line for ${path}`);
+      }
+      expect((await get(`${g.url}/`)).body).toBe('fine');
+    },
+  );
+
+  it('asgi app: returning before the body is complete is logged, and the client never takes it for whole', async () => {
+    const g = await startGserve(['-k', cls, app('asgi')]);
+    const { data, closed } = await ask(g.port, '/unfinished');
+    expect(closed).toBe(true);
+    const text = data.toString('latin1');
+    // Cut under a head that went out, or (an app thread sends one turn's writes together) a 500.
+    if (!text.startsWith('HTTP/1.1 500 '))
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n[0-9a-f]+\r\npart\r\n$/);
+    await g.until(
+      () => g.lines.some((l) => /returned before its response was complete/.test(JSON.stringify(l))),
+      'the log line',
+    );
+  });
 });
