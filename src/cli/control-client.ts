@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { errorCode, errorMessage } from '../errors.js';
 import type { ControlRequest, StatusReport } from '../master/control.js';
 
 // The client side of the control socket: one request line out, one reply line back.
@@ -13,11 +14,8 @@ export function ask(path: string, request: ControlRequest, timeoutMs = 0): Promi
     const socket = connect(path);
     if (timeoutMs > 0)
       socket.setTimeout(timeoutMs, () => {
-        reject(
-          Object.assign(new Error('timeout'), {
-            code: `no answer within ${timeoutMs / 1000} s; is the master stopped or blocked?`,
-          }),
-        );
+        // The request went out: a master that is only paused still reads it, and acts, once it runs.
+        reject(Object.assign(new Error('timeout'), { unanswered: timeoutMs / 1000 }));
         socket.destroy();
       });
     let buffer = '';
@@ -43,6 +41,19 @@ export function ask(path: string, request: ControlRequest, timeoutMs = 0): Promi
       ),
     );
   });
+}
+
+/** Why `ask()` got no answer, said the way an operator can act on it. */
+export function noAnswer(path: string, err: unknown): string {
+  const unanswered = (err as { unanswered?: number }).unanswered;
+  if (unanswered !== undefined)
+    return (
+      `the master on ${path} took the request but has not answered within ${unanswered} s: it is stopped ` +
+      '(SIGSTOP) or its loop is blocked. It will still act on the request once it runs again: check with ' +
+      '`gserve status` before sending it again, or before a kill -9.'
+    );
+  const code = errorCode(err) ?? errorMessage(err);
+  return `no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`;
 }
 
 /**

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from './commander.js';
 import { fail } from './fail.js';
 import { choices, isOneOf } from '../choices.js';
-import { ExitCode, GserveError, describeError, errorCode, errorMessage } from '../errors.js';
+import { ExitCode, GserveError, describeError } from '../errors.js';
 import type { ControlRequest, StatusReport } from '../master/control.js';
-import { ask, type ControlReply } from './control-client.js';
+import { ask, noAnswer, type ControlReply } from './control-client.js';
 import { ControlSocketError, findControlSocket } from './find-master.js';
 import { processExists } from '../supervision/process-alive.js';
 import { PREFIXED_ERRORS } from './program.js';
@@ -90,11 +90,7 @@ export async function runControl(argv: string[]): Promise<number> {
   try {
     reply = await ask(path, request, name === 'status' || name === 'stop' ? ANSWER_AT_ONCE_MS : 0);
   } catch (err) {
-    const code = errorCode(err) ?? errorMessage(err);
-    return fail(
-      `no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`,
-      FAILED,
-    );
+    return fail(noAnswer(path, err), FAILED);
   }
   if (!reply.ok) return fail(reply.error, FAILED);
   const took = ((Date.now() - started) / 1000).toFixed(1);

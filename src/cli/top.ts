@@ -3,7 +3,7 @@ import { ExitCode, errorCode, errorMessage } from '../errors.js';
 import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';
 import { DURATION_BUCKETS } from '../worker/stats.js';
-import { ask } from './control-client.js';
+import { ask, noAnswer } from './control-client.js';
 import { ANSWER_AT_ONCE_MS, controlSocketOrExitCode, duration, type ControlOptions } from './control.js';
 import { fail } from './fail.js';
 
@@ -201,11 +201,7 @@ export async function runTop(argv: string[]): Promise<number> {
   try {
     status = await poll();
   } catch (err) {
-    const code = errorCode(err) ?? errorMessage(err);
-    return fail(
-      `no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`,
-      1,
-    );
+    return fail(noAnswer(path, err), 1);
   }
 
   const out = process.stdout;

@@ -11,36 +11,90 @@ type SonicBoom = import('sonic-boom').SonicBoom;
 // way to its first answer never pays for it.
 let sonicBoom: typeof import('sonic-boom').SonicBoom | null = null;
 
+/** An open log: sonic-boom's own calls that gserve makes, on a file it can open again. */
+export interface LogDestination {
+  write(data: string): boolean;
+  flushSync(): void;
+  /** USR1: the file again, a new one where it was moved away, or one that had failed. */
+  reopen(): void;
+}
+
 /**
  * A log file (appended to, its folder made) or a standard stream, written through sonic-boom, the
- * writer pino itself uses. A destination that fails (EPIPE when a piped reader went away, EIO when
- * the terminal closed, ENOSPC) is given up: sonic-boom would otherwise retry the failed write forever
- * at the next flush, or throw the error where nothing catches it. Losing log lines must never stop a
- * server, nor a graceful shutdown.
+ * writer pino itself uses. A destination that fails (ENOSPC, EIO, a folder gone, EPIPE when a piped
+ * reader went away) is dropped: sonic-boom would otherwise retry the failed write forever at the
+ * next flush, or throw the error where nothing catches it. Losing log lines must never stop a
+ * server, nor a graceful shutdown. A failed file is said once on stderr, and the next USR1 (or
+ * `reopen()`) opens it afresh, as it opens a file that logrotate moved away: the log comes back
+ * once the disk has room or the folder is back.
  */
 export function openDestination(
   file: string,
   standardFd: 1 | 2,
   sync: boolean,
   contentMode: 'utf8' | 'buffer' = 'utf8',
-): SonicBoom {
+): LogDestination {
   const toStandard = file === '-';
   sonicBoom ??= (createRequire(import.meta.url)('sonic-boom') as typeof import('sonic-boom')).SonicBoom;
-  const dest = new sonicBoom({
-    dest: toStandard ? standardFd : file,
-    sync,
-    mkdir: !toStandard,
-    append: true,
-    contentMode,
-  });
-  dest.on('error', () => {
-    const noop = () => true;
-    dest.write = noop;
-    dest.flushSync = noop;
-    dest.reopen = noop;
-    dest.end = noop;
-  });
-  return dest;
+  const Writer = sonicBoom;
+  let dest: SonicBoom | null = null;
+  let saidFailure = false;
+  const say = (err: unknown) => {
+    if (toStandard || saidFailure) return;
+    saidFailure = true;
+    try {
+      writeSync(
+        2,
+        `gserve: cannot write the log file ${file} (${errorCode(err) ?? String(err)}); its lines are dropped ` +
+          'until it can be written again: free the space or restore the folder, then send USR1 to reopen it\n',
+      );
+    } catch {
+      // stderr is gone too
+    }
+  };
+  const fail = (failed: SonicBoom, err: unknown) => {
+    if (failed !== dest) return;
+    dest = null;
+    try {
+      failed.destroy();
+    } catch {
+      // already closed
+    }
+    say(err);
+  };
+  const open = () => {
+    const opened = new Writer({
+      dest: toStandard ? standardFd : file,
+      sync,
+      mkdir: !toStandard,
+      append: true,
+      contentMode,
+    });
+    dest = opened;
+    opened.on('error', (err) => fail(opened, err));
+  };
+  open();
+  return {
+    write: (data) => (dest ? dest.write(data) : true),
+    flushSync: () => {
+      const current = dest;
+      try {
+        current?.flushSync();
+      } catch (err) {
+        if (current) fail(current, err);
+      }
+    },
+    reopen: () => {
+      if (toStandard) return;
+      if (dest) return void dest.reopen();
+      saidFailure = false; // a reopen asked for: its own failure is said again
+      try {
+        open();
+      } catch (err) {
+        say(err);
+      }
+    },
+  };
 }
 
 /** sonic-boom in buffer mode. */

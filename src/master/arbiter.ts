@@ -572,7 +572,10 @@ export class Arbiter {
       generation: this.generation,
       reason,
     });
-    if (this.stopping) return refused();
+    if (this.stopping) {
+      this.log.warn('HUP ignored: this master is stopping');
+      return refused();
+    }
     // A config file whose top-level await never settles must not wedge the master: bounded.
     const bound = this.settings.timeout > 0 ? this.settings.timeout : RELOAD_LOAD_SECONDS;
     let fresh;

@@ -351,6 +351,8 @@ export class ControlServer {
   private async scale(text: string): Promise<Record<string, unknown>> {
     const m = /^([+-]?)(\d+)$/.exec(text.trim());
     if (!m) return { ok: false, error: `scale takes N, +N or -N, got ${JSON.stringify(text)}` };
+    if (this.arbiter.snapshot().stopping)
+      return { ok: false, error: 'cannot scale: the master is stopping (its workers are finishing their requests)' };
     const current = this.arbiter.snapshot().target;
     const n = Number(m[2]);
     const target = m[1] === '+' ? current + n : m[1] === '-' ? current - n : n;

@@ -73,7 +73,10 @@ export async function startObservability(
   };
   await startMetrics(options.inherited?.metrics ?? undefined);
   let control: ControlServer | null = null;
-  const path = controlSocketPath(settings, process.cwd(), options.folder ?? process.cwd());
+  // Relative paths (--pid, --control-socket) are the launch folder's, with --chdir applied once:
+  // the master's own working folder already is the --chdir one.
+  const folder = options.folder ?? process.cwd();
+  const path = controlSocketPath(settings, folder, folder);
   const startControl = async (inheritedFd?: number) => {
     if (!path) return;
     control = new ControlServer(path, arbiter, book, log);

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -156,6 +156,47 @@ describe('control socket', () => {
     expect((await get(g.url)).body).toBe('v2');
   });
 
+  it('during a graceful stop, a scale says the master is stopping, and a HUP is logged as ignored', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'c.sock');
+    const gate = join(dir, 'gate');
+    // A request that lasts until the gate file exists holds the stop open for as long as the test needs.
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'import { existsSync } from "node:fs";\n' +
+        'export const app = async (req, res) => {\n' +
+        `  while (!existsSync(${JSON.stringify(gate)})) await new Promise((r) => setTimeout(r, 20));\n` +
+        '  res.end("done");\n};\n',
+    );
+    const g = await startGserve(['--control-socket', sock, 'app.mjs'], { cwd: dir });
+    const held = get(g.url);
+    await g.until(() => existsSync(sock), 'the control socket');
+    const busy = () => statusJson(['--control-socket', sock]).then((s) => s.workers.some((w) => w.inFlight === 1));
+    await pollUntil(busy, 'the request in flight');
+    g.signal('SIGTERM');
+    await g.waitForLog(/^Handling signal: term$/);
+    const scaled = await cli(['scale', '3', '--control-socket', sock]);
+    expect(scaled.code).toBe(1);
+    expect(scaled.stderr).toMatch(/cannot scale: the master is stopping/);
+    g.signal('SIGHUP');
+    await g.waitForLog(/^HUP ignored: this master is stopping$/);
+    writeFileSync(gate, '');
+    expect((await held).body).toBe('done');
+    expect((await g.exited).code).toBe(0);
+  });
+
+  it('a relative --pid under --chdir puts the control socket beside the pidfile, where the CLI looks', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'sub', 'app.mjs'), 'export const app = (req, res) => res.end("ok");\n');
+    const g = await startGserve(['--chdir', 'sub', '-p', 'rel.pid', 'app.mjs'], { cwd: dir });
+    expect(existsSync(join(dir, 'sub', 'rel.pid'))).toBe(true);
+    const status = await cli(['status', '--json', '-p', join(dir, 'sub', 'rel.pid')]);
+    expect(status.stderr).toBe('');
+    expect(JSON.parse(status.stdout).master.pid).toBe(g.pid);
+    expect(g.stderr).not.toMatch(/cannot listen/);
+  });
+
   it('reloads: new workers serve, the old ones are gone, and the reply comes when done', async () => {
     const dir = tempDir();
     const sock = join(dir, 'c.sock');
@@ -193,7 +234,7 @@ describe('control socket', () => {
     try {
       const r = await cli(['status', '--control-socket', sock]);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/no answer within 10 s; is the master stopped or blocked\?/);
+      expect(r.stderr).toMatch(/took the request but has not answered within 10 s: it is stopped \(SIGSTOP\)/);
     } finally {
       process.kill(g.pid, 'SIGCONT');
     }

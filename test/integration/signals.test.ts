@@ -4,6 +4,7 @@ import {
   mkdirSync,
   readFileSync,
   renameSync,
+  rmSync,
   symlinkSync,
   unlinkSync,
   writeFileSync,
@@ -264,6 +265,28 @@ describe('signals', () => {
     expect(fresh).toMatch(/"msg":"Worker exiting/); // written by the worker after the reopen
     expect(fresh).toMatch(/"msg":"Shutting down: Master"/);
     expect(readFileSync(logfile + '.1', 'utf8')).not.toMatch(/Shutting down/);
+  });
+
+  it('a log file that cannot be written is said once on stderr, and USR1 brings it back once it can be', async () => {
+    const dir = tempDir();
+    const folder = join(dir, 'logs');
+    const logfile = join(folder, 'error.log');
+    const g = await startGserve(['--error-logfile', logfile, app('node-pid')], { workers: 0 });
+    const fileHas = (pattern: RegExp) => existsSync(logfile) && pattern.test(readFileSync(logfile, 'utf8'));
+    await pollUntil(() => fileHas(/Worker ready/), 'the worker to be ready');
+    // The folder moves away and a file takes its name: the log cannot be opened where it was.
+    renameSync(folder, `${folder}.old`);
+    writeFileSync(folder, '');
+    g.signal('SIGUSR1');
+    await g.until(() => /cannot write the log file .*error\.log .*send USR1 to reopen it/.test(g.stderr), 'the notice');
+    expect(isAlive(g.pid)).toBe(true);
+    // The folder is back: the next USR1 opens the log again, and the master writes to it.
+    rmSync(folder);
+    mkdirSync(folder);
+    g.signal('SIGUSR1');
+    await pollUntil(() => fileHas(/Reopened the log files/), 'the master to write to the log again');
+    g.signal('SIGTTIN');
+    await pollUntil(() => fileHas(/Number of workers: 2/), 'a later line of the master in the log');
   });
 
   it('WINCH stops the workers gracefully and keeps the master; TTIN brings one back', async () => {
