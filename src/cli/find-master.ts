@@ -35,7 +35,7 @@ export async function findControlSocket(
 ): Promise<string> {
   const cli: Record<string, unknown> = {};
   for (const key of LOCATING_OPTIONS) if (opts[key] !== undefined) cli[key] = opts[key];
-  const { settings, sources } = await locatingSettings(cli, env, cwd);
+  const { settings, sources, skipped } = await locatingSettings(cli, env, cwd);
   const explicit = explicitControlPath(settings, cwd);
   if (explicit === null)
     throw new ControlSocketError(
@@ -62,7 +62,7 @@ export async function findControlSocket(
     throw new ControlSocketError(
       'GSERVE_E_NO_MASTER',
       `no gserve master started in ${cwd} answers (looked in ${dir}). Is it running? Point to it with ` +
-        `--control-socket, --pid or -c.`,
+        `--control-socket, --pid or -c${skipped ? ' (the config file was left out, and with it any pid or control-socket it sets)' : ''}.`,
       FAILED,
     );
   }
@@ -85,12 +85,16 @@ export async function findControlSocket(
  * it is then left out, with a warning, and the command line and environment still point the way.
  */
 async function locatingSettings(cli: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd: string) {
+  // A socket or pidfile named on the command line is the way to the master: a config file found in
+  // this folder (one that never finishes loading, say) is not needed, unless -c names it.
+  if ((cli.controlSocket !== undefined || cli.pid !== undefined) && cli.config === undefined)
+    return { ...(await resolveSettings({ cli, env, cwd, withoutConfigFile: true })), skipped: false };
   try {
-    return await resolveSettings({ cli, env, cwd });
+    return { ...(await resolveSettings({ cli, env, cwd })), skipped: false };
   } catch (err) {
     if (!(err instanceof ConfigFileError || err instanceof SettingError)) throw err;
     process.stderr.write(`gserve: warning: ${err.message} Looking for the master without the config file.\n`);
-    return await resolveSettings({ cli, env, cwd, withoutConfigFile: true });
+    return { ...(await resolveSettings({ cli, env, cwd, withoutConfigFile: true })), skipped: true };
   }
 }
 

@@ -171,6 +171,11 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
 
   const body = app(environ, startResponse);
   if (!isIterable(body)) {
+    if (body instanceof Promise)
+      throw new WsgiError(
+        'the WSGI app returned a Promise: a WSGI app is synchronous (it returns the body). For an async app, ' +
+          'export it as ASGI, `async (scope, receive, send)`, or as a fetch handler, `async (request) => Response`',
+      );
     throw new WsgiError(
       `the WSGI app returned ${body === null ? 'null' : typeof body}, not an iterable of Uint8Array or string`,
     );

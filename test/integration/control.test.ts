@@ -197,6 +197,25 @@ describe('control socket', () => {
     expect(g.stderr).not.toMatch(/cannot listen/);
   });
 
+  it('a socket or pidfile named on the command line reaches the master past a config file that never loads', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'c.sock');
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("ok");\n');
+    const g = await startGserve(['--control-socket', sock, 'app.mjs'], { cwd: dir });
+    // Written after the start: the master never read it. Its top-level await never settles.
+    writeFileSync(join(dir, 'gserve.config.mjs'), 'await new Promise(() => {});\nexport default {};\n');
+    const status = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [BIN, 'status', '--json', '--control-socket', sock],
+        { cwd: dir },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
+      ),
+    );
+    expect(status.stderr).toBe('');
+    expect(JSON.parse(status.stdout).master.pid).toBe(g.pid);
+  });
+
   it('reloads: new workers serve, the old ones are gone, and the reply comes when done', async () => {
     const dir = tempDir();
     const sock = join(dir, 'c.sock');

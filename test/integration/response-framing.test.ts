@@ -64,6 +64,7 @@ describe.each(['async', 'sync', 'thread'])('a response that breaks the framing, 
       ['/hdr-string', /startResponse headers must be \[name, value\] pairs, got \\"Content-Type: text\/plain\\"/],
       ['/hdr-one', /startResponse headers must be \[name, value\] pairs, got an array/],
       ['/write-number', /the WSGI write\(\) callable was given number/],
+      ['/async', /the WSGI app returned a Promise: a WSGI app is synchronous/],
     ],
     fetch: [['/stream-number', /the response's body stream gave number/]],
   };
