@@ -210,6 +210,23 @@ describe('config files in every kind of project', () => {
   });
 
   // Node exits with code 0 and no word when nothing is left to run: a container would count that a success.
+  it('a HUP to a config whose log file cannot be opened is refused as the start would be, and the workers stay', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("ok");\n');
+    const config = join(dir, 'gserve.config.cjs');
+    writeFileSync(config, 'module.exports = { accessLogfile: "access.log" };\n');
+    const g = await startGserve(['app.mjs'], { cwd: dir });
+    const before = [...g.workerPids];
+    writeFileSync(join(dir, 'a-file'), '');
+    writeFileSync(config, 'module.exports = { accessLogfile: "a-file/access.log" };\n');
+    g.signal('SIGHUP');
+    await g.waitForLog(
+      /^Reload failed, keeping the running settings and workers: Cannot open --access-logfile a-file\/access\.log/,
+    );
+    expect((await get(g.url)).body).toBe('ok');
+    expect([...g.workerPids]).toEqual(before);
+  });
+
   it('a config whose top-level await never settles ends the start with one line and exit 2, not a silent 0', async () => {
     const dir = folder({ 'gserve.config.mjs': 'await new Promise(() => {});\nexport default { workers: 1 };\n' });
     const { code, stderr } = await runGserve(['app:app'], { cwd: dir });
