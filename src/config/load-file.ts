@@ -163,8 +163,21 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
       );
     }
     const where = explicitPath ?? failedFile(err) ?? 'the config file';
+    if (/\.[cm]?[jt]s$/.test(where) && !(err instanceof SyntaxError)) {
+      // Code that ran and failed (a throw, a bad call, an import not found): not a matter of syntax.
+      const site = (await import('../interfaces/load-error.js')).locateLoadError(err, where);
+      throw new ConfigFileError(
+        `Config file ${where} failed while loading: ${describeThrow(err)}${site ? ` (at ${site.where})` : ''}. ` +
+          'Fix the code it runs or imports, or point -c at another file.',
+      );
+    }
+    const site = /\.[cm]?[jt]s$/.test(where)
+      ? (await import('../interfaces/load-error.js')).locateLoadError(err, where)?.where
+      : jsonPosition(err, where);
     throw new ConfigFileError(
-      `Could not read config file ${where}: ${parseFailure(err)}. Fix the file's syntax, or point -c at another file.`,
+      `Could not read config file ${where}: ${parseFailure(err)}${site ? ` (at ${site})` : ''}. ` +
+        `Fix the file's syntax${/gserve[^/]*\.json$/.test(where) ? ' (JSON allows no comments nor trailing commas; a gserve.config.js does)' : ''}, ` +
+        'or point -c at another file.',
     );
   }
   if (!result || result.isEmpty) return result ? { path: result.filepath, values: {} } : null;
@@ -226,6 +239,24 @@ function parseFailure(err: unknown): string {
     .map((line) => line.trim())
     .filter((line) => line && !/^(>|\||\d+ *\||-+\^)/.test(line) && !/^(JSON|YAML) Error in /.test(line));
   return (lines[0] ?? errorMessage(err)).replace(/ while parsing .*$/, '');
+}
+
+/** An error thrown by a config module, as its name and message. */
+function describeThrow(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]}` : String(err);
+}
+
+/** `file:line:column` of a JSON.parse failure, which says only "at position N". */
+function jsonPosition(err: unknown, file: string): string | null {
+  const at = /at position (\d+)/.exec(errorMessage(err));
+  if (!at) return null;
+  try {
+    const before = readFileSync(file, 'utf8').slice(0, Number(at[1]));
+    const lines = before.split('\n');
+    return `${file}:${lines.length}:${lines.at(-1)!.length + 1}`;
+  } catch {
+    return null;
+  }
 }
 
 /** The file cosmiconfig was reading when it failed (its errors carry `filepath`). */

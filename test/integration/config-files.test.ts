@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { get } from '../helpers/http.js';
@@ -169,7 +169,9 @@ describe('config files in every kind of project', () => {
     const { code, stderr } = await runGserve(['--print-config'], { cwd: dir });
     expect(code).toBe(2);
     // The parser's cause, without its code frame or a copy of the whole file.
-    expect(stderr).toMatch(/Could not read config file .*package\.json: [^:]*JSON[^:]*\. Fix the file's syntax/);
+    expect(stderr).toMatch(
+      /Could not read config file .*package\.json: [^:]*JSON[^:]* \(at .*package\.json:\d+:\d+\)\. Fix the file's syntax, /,
+    );
     expect(stderr).not.toMatch(/while parsing|internal error/);
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
@@ -182,6 +184,36 @@ describe('config files in every kind of project', () => {
     const lone = await runGserve(['--check-config', '--keyfile', 'nope.pem', 'app:app'], { cwd: dir });
     expect(lone.code).toBe(2);
     expect(lone.stderr).toMatch(/--keyfile and --ca-certs need --certfile too/);
+  });
+
+  it('a JS or JSON config that fails says where, and only a syntax error is called one', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("ok");\n');
+    const cases: Array<[string, string, RegExp]> = [
+      [
+        'gserve.config.mjs',
+        'export default { workers: 1 bind: ":0" };\n',
+        /Could not read config file .*gserve\.config\.mjs: Unexpected identifier 'bind' \(at .*gserve\.config\.mjs:1:29\)\. Fix the file's syntax/,
+      ],
+      [
+        'gserve.config.mjs',
+        'const secrets = undefined;\nexport default { workers: secrets.workers };\n',
+        /Config file .*gserve\.config\.mjs failed while loading: TypeError: .* \(at .*gserve\.config\.mjs:2:\d+\)\. Fix the code it runs or imports/,
+      ],
+      [
+        'gserve.config.json',
+        '{\n  // a comment\n  "workers": 1\n}\n',
+        /gserve\.config\.json: .*JSON.* \(at .*gserve\.config\.json:2:3\)\. Fix the file's syntax \(JSON allows no comments/,
+      ],
+    ];
+    for (const [name, text, said] of cases) {
+      writeFileSync(join(dir, name), text);
+      const { code, stderr } = await runGserve(['--check-config', 'app.mjs'], { cwd: dir });
+      expect(code, text).toBe(2);
+      expect(stderr, text).toMatch(said);
+      expect(stderr.trim().split('\n'), text).toHaveLength(1);
+      rmSync(join(dir, name));
+    }
   });
 
   it('a YAML error names its cause and place; a config function that throws is one line, not a stack trace', async () => {
