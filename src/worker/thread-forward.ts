@@ -209,9 +209,15 @@ class Tunnel implements Exchange {
       { t: 'open', id, listener, head: headOf(req), peer: peerOf(socket, unixPaths), chunk: first },
       transferOf(first),
     );
-    const sender = new BodySender((chunk) => pool.send(this, { t: 'body', id, chunk }, transferOf(chunk)), socket);
+    const sender = new BodySender(
+      (chunk, end) => pool.send(this, { t: 'body', id, chunk, end }, transferOf(chunk)),
+      socket,
+    );
     this.sender = sender;
     socket.on('data', (data: Buffer) => sender.add(data));
+    // The client's FIN goes through too: a WebSocket closing handshake ends on it (ws waits for the
+    // end of the socket, up to its 30 s close timeout).
+    socket.once('end', () => sender.end());
     socket.resume(); // the engine paused it when it stopped parsing
     socket.on('error', () => socket.destroy());
     socket.once('close', () => {

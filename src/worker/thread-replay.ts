@@ -385,6 +385,8 @@ class TunnelSink implements Sink {
   constructor(
     private readonly id: number,
     private readonly post: Post,
+    /** After the end went out: the main thread forgets the tunnel, and sends nothing more on it. */
+    private readonly onClosed: () => void,
   ) {
     this.batcher = new Batcher((chunk) => {
       this.unacked += chunk.byteLength;
@@ -410,6 +412,7 @@ class TunnelSink implements Sink {
     this.held.length = 0;
     const chunk = this.batcher.take();
     this.post({ t: 'raw', id: this.id, chunk, end: true }, transferOf(chunk));
+    this.onClosed();
   }
 }
 
@@ -420,7 +423,11 @@ export class Tunnel {
 
   constructor(id: number, head: RequestHead, peer: Peer, accept: (socket: ExchangeSocket) => void, post: Post) {
     const socket = (this.socket = new ExchangeSocket(peer, (bytes) => post({ t: 'credit', id, bytes })));
-    this.sink = socket.sink = new TunnelSink(id, post);
+    // Once this side has ended, no byte or FIN of the client's will follow: the socket's readable
+    // side ends too, so it closes, and ws emits 'close' at once instead of after its 30 s timeout.
+    this.sink = socket.sink = new TunnelSink(id, post, () => {
+      if (!socket.destroyed) socket.push(null);
+    });
     // Answered like a plain request (no upgrade handler): the connection ends with that answer.
     socket.onResponse = () => {
       this.sink.close();
@@ -430,8 +437,10 @@ export class Tunnel {
     socket.feed(serializeHead(head).bytes, 0);
   }
 
-  receive(chunk: Uint8Array | undefined): void {
+  /** The client's bytes; `end`: its FIN, which ends the socket's readable side (it is half-open). */
+  receive(chunk: Uint8Array | undefined, end: boolean): void {
     if (chunk) this.socket.feed(chunk);
+    if (end && !this.socket.destroyed) this.socket.push(null);
   }
 
   abort(): void {

@@ -147,7 +147,7 @@ async function main(): Promise<void> {
         post(message, transfer);
       });
       return {
-        receive: (chunk) => tunnel.receive(chunk),
+        receive: (chunk, end) => tunnel.receive(chunk, end),
         abort: () => tunnel.abort(),
         credit: (bytes) => tunnel.credit(bytes),
       };
