@@ -176,8 +176,9 @@ export function formatStatus(status: StatusReport): string {
     .map(([reason, n]) => `${reason} ${n}`)
     .join(', ');
   const head = [
-    `master ${m.pid}  gserve ${m.version}  up ${duration(m.uptime)}  generation ${m.generation}`,
-    `bind: ${m.bind.join(', ')}`,
+    `master ${m.pid}  gserve ${m.version}  up ${duration(m.uptime)}  generation ${m.generation}` +
+      (m.stopping ? '  STOPPING' : ''),
+    `bind: ${m.stopping ? '(closed: the master is stopping; its workers finish their requests)' : m.bind.join(', ')}`,
     `worker class: ${m.workerClass}  workers: ${m.workers}`,
     `restarts: ${restarts}`,
     '',

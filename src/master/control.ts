@@ -66,6 +66,8 @@ export interface StatusReport {
     workerClass: string;
     workers: number;
     generation: number;
+    /** A stop has begun: the listeners are closed, the workers finish what they hold. */
+    stopping?: boolean;
   };
   workers: WorkerRow[];
   restarts: Record<string, number>;
@@ -285,6 +287,7 @@ export class ControlServer {
         workerClass: snap.workerClass,
         workers: snap.target,
         generation: snap.generation,
+        stopping: snap.stopping,
       },
       workers: [...snap.workers].sort((a, b) => a.bornAt - b.bornAt).map((w) => this.book.row(w, now)),
       restarts: { ...this.book.restarts },

@@ -28,7 +28,15 @@ function cli(
 
 /** What `gserve status --json` prints. */
 interface Status {
-  master: { pid: number; bind: string[]; workerClass: string; workers: number; uptime: number; generation: number };
+  master: {
+    pid: number;
+    bind: string[];
+    workerClass: string;
+    workers: number;
+    uptime: number;
+    generation: number;
+    stopping: boolean;
+  };
   workers: Array<{
     pid: number;
     state: string;
@@ -178,6 +186,9 @@ describe('control socket', () => {
     const scaled = await cli(['scale', '3', '--control-socket', sock]);
     expect(scaled.code).toBe(1);
     expect(scaled.stderr).toMatch(/cannot scale: the master is stopping/);
+    const status = await cli(['status', '--control-socket', sock]);
+    expect(status.stdout).toMatch(/^master \d+ .* STOPPING\nbind: \(closed: the master is stopping/);
+    expect((await statusJson(['--control-socket', sock])).master).toMatchObject({ stopping: true });
     g.signal('SIGHUP');
     await g.waitForLog(/^HUP ignored: this master is stopping$/);
     writeFileSync(gate, '');
