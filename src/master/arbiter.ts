@@ -245,6 +245,7 @@ export class Arbiter {
         target: this.numWorkers,
         generation: this.generation,
         stopping: this.stopping,
+        reloading: this.reloading,
         gracefulTimeout: this.settings.gracefulTimeout,
         workers: [...this.workers.values()],
       }),

@@ -40,6 +40,8 @@ export interface ArbiterSnapshot {
   target: number;
   generation: number;
   stopping: boolean;
+  /** A HUP's new generation is booting; when it serves, the worker count goes back to the setting. */
+  reloading: boolean;
   gracefulTimeout: number;
   workers: readonly WorkerProcess[];
 }
@@ -368,8 +370,10 @@ export class ControlServer {
     const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;
     const done = await this.waitFor(() => {
       const s = this.arbiter.snapshot();
-      // A reload that ends meanwhile sets the count from the settings again, as Gunicorn's HUP does.
+      // A reload that ends meanwhile sets the count from the settings again, as Gunicorn's HUP does:
+      // while one is under way, the count reached is not yet the one that stays.
       if (s.target !== target) return false;
+      if (s.reloading) return undefined;
       return s.workers.length === target && s.workers.every((w) => w.state === 'ready') ? true : undefined;
     }, deadline);
     const after = this.arbiter.snapshot();

@@ -27,6 +27,7 @@ class FakeArbiter implements Controllable {
       target: 1,
       generation: this.generation,
       stopping: false,
+      reloading: false,
       gracefulTimeout: 1,
       workers: this.workers as unknown as WorkerProcess[],
     };
