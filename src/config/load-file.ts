@@ -163,19 +163,19 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
       );
     }
     const where = explicitPath ?? failedFile(err) ?? 'the config file';
-    if (/\.[cm]?[jt]s$/.test(where) && !(err instanceof SyntaxError)) {
-      // Code that ran and failed (a throw, a bad call, an import not found): not a matter of syntax.
-      const site = (await import('../interfaces/load-error.js')).locateLoadError(err, where);
-      throw new ConfigFileError(
-        `Config file ${where} failed while loading: ${describeThrow(err)}${site ? ` (at ${site.where})` : ''}. ` +
-          'Fix the code it runs or imports, or point -c at another file.',
-      );
-    }
-    const site = /\.[cm]?[jt]s$/.test(where)
+    const isModule = /\.[cm]?[jt]s$/.test(where);
+    const site = isModule
       ? (await import('../interfaces/load-error.js')).locateLoadError(err, where)?.where
       : jsonPosition(err, where);
+    const at = site ? ` (at ${site})` : '';
+    // Code that ran and failed (a throw, a bad call, an import not found) is not a matter of syntax.
+    if (isModule && !(err instanceof SyntaxError))
+      throw new ConfigFileError(
+        `Config file ${where} failed while loading: ${describeThrow(err)}${at}. ` +
+          'Fix the code it runs or imports, or point -c at another file.',
+      );
     throw new ConfigFileError(
-      `Could not read config file ${where}: ${parseFailure(err)}${site ? ` (at ${site})` : ''}. ` +
+      `Could not read config file ${where}: ${parseFailure(err)}${at}. ` +
         `Fix the file's syntax${/gserve[^/]*\.json$/.test(where) ? ' (JSON allows no comments nor trailing commas; a gserve.config.js does)' : ''}, ` +
         'or point -c at another file.',
     );

@@ -52,3 +52,7 @@ export const isThenable = (value: unknown): value is PromiseLike<unknown> =>
 /** Anything `for...of` can walk (strings included). */
 export const isIterable = (value: unknown): value is Iterable<unknown> =>
   Boolean(value) && typeof Reflect.get(Object(value), Symbol.iterator) === 'function';
+
+/** What an app handed over, in an error message: `null`, `an array`, or its typeof (`number`, `object`…). */
+export const kindOf = (value: unknown): string =>
+  value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;

@@ -1,6 +1,6 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
-import { isIterable } from '../http/app-values.js';
+import { isIterable, kindOf } from '../http/app-values.js';
 import { requestClient } from '../http/proxy.js';
 import type { WorkerRuntime } from './runtime.js';
 import { decodePath, splitTarget } from './scope.js';
@@ -40,9 +40,7 @@ function latin1(s: string): Uint8Array {
 function fromBytes(value: unknown): string {
   if (typeof value === 'string') return value;
   if (!(value instanceof Uint8Array))
-    throw new AsgiProtocolError(
-      `a header name or value is ${value === null ? 'null' : typeof value}: give each as a Uint8Array (or a string)`,
-    );
+    throw new AsgiProtocolError(`a header name or value is ${kindOf(value)}: give each as a Uint8Array (or a string)`);
   if (value.byteLength > 4096) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1');
   return String.fromCharCode.apply(null, value as unknown as number[]);
 }

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { UncalledFactoryError } from '../errors.js';
-import { appLike, isThenable } from '../http/app-values.js';
+import { appLike, isThenable, kindOf } from '../http/app-values.js';
 import { requestClient, type TrustedPeers } from '../http/proxy.js';
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { HostedApp } from './detect.js';
@@ -153,7 +153,7 @@ export async function sendWebResponse(response: Response, res: EngineResponse): 
       if (done || req.aborted) break;
       if (!(value instanceof Uint8Array) && typeof value !== 'string')
         throw new TypeError(
-          `the response's body stream gave ${value === null ? 'null' : typeof value}: ` +
+          `the response's body stream gave ${kindOf(value)}: ` +
             'a ReadableStream body must enqueue Uint8Arrays (or strings)',
         );
       if (!res.write(value)) await res.drained();
@@ -167,7 +167,7 @@ export async function sendWebResponse(response: Response, res: EngineResponse): 
 function notAResponse(value: unknown): Error {
   const app = appLike(value);
   if (app) return new UncalledFactoryError(app, 'a Response');
-  return new TypeError(`the fetch handler returned ${value === null ? 'null' : typeof value}, not a Response`);
+  return new TypeError(`the fetch handler returned ${kindOf(value)}, not a Response`);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { AppCall, HostedApp } from './detect.js';
-import { isIterable } from '../http/app-values.js';
+import { isIterable, kindOf } from '../http/app-values.js';
 import { requestClient } from '../http/proxy.js';
 import type { WorkerRuntime } from './runtime.js';
 import { decodePath, splitTarget } from './scope.js';
@@ -121,8 +121,6 @@ function chunkOf(value: unknown): Uint8Array | string {
   throw new WsgiError(`the WSGI body yielded ${kindOf(value)}, not a Uint8Array or string`);
 }
 
-const kindOf = (value: unknown): string => (value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
-
 /**
  * startResponse's headers, as PEP 3333 has them: [name, value] pairs of strings (a number value is
  * taken as its digits, as Gunicorn's str() takes it); anything else is the app's mistake, named.
@@ -176,9 +174,7 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
         'the WSGI app returned a Promise: a WSGI app is synchronous (it returns the body). For an async app, ' +
           'export it as ASGI, `async (scope, receive, send)`, or as a fetch handler, `async (request) => Response`',
       );
-    throw new WsgiError(
-      `the WSGI app returned ${body === null ? 'null' : typeof body}, not an iterable of Uint8Array or string`,
-    );
+    throw new WsgiError(`the WSGI app returned ${kindOf(body)}, not an iterable of Uint8Array or string`);
   }
   try {
     const it = body[Symbol.iterator]();
