@@ -121,7 +121,10 @@ export function errorMessage(err: unknown): string {
 export function appErrorFields(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) return { err: String(err) };
   const code = errorCode(err);
-  return { err: { type: err.name, message: err.message, ...(code ? { code } : {}), stack: err.stack } };
+  // The cause's own stack: an error wrapping another (ES2022 `cause`) often points at the wrapper.
+  const { cause: c } = err;
+  const cause = c instanceof Error && c !== err ? { cause: { type: c.name, message: c.message, stack: c.stack } } : {};
+  return { err: { type: err.name, message: err.message, ...(code ? { code } : {}), stack: err.stack, ...cause } };
 }
 
 /** The exit code a thrown error asks for (GserveError and anything else carrying a numeric `exitCode`). */

@@ -195,7 +195,7 @@ class HttpSend {
         if (this.state !== 'none') throw new AsgiProtocolError('http.response.start sent twice');
         const status = event.status;
         if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999)
-          throw new AsgiProtocolError(`"status" must be an integer status code, got ${String(status)}`);
+          throw new AsgiProtocolError(`"status" must be an integer status code, got ${shownStatus(status)}`);
         this.start = { status, headers: responseHeaders(event.headers) };
         this.state = 'started';
         return;
@@ -457,4 +457,11 @@ export function asgiAdapter(app: AsgiHosted, runtime: WorkerRuntime, opts: AsgiA
     }
     return serveHttp(app, req, res, runtime);
   };
+}
+
+/** A wrong status as the app gave it: `the string "200"` says what `200` would hide. */
+function shownStatus(status: unknown): string {
+  if (typeof status === 'number') return String(status);
+  if (typeof status === 'string') return `the string ${JSON.stringify(status.slice(0, 40))}`;
+  return kindOf(status);
 }

@@ -1,5 +1,6 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { AppCall, HostedApp } from './detect.js';
+import { errorMessage } from '../errors.js';
 import { isIterable, kindOf } from '../http/app-values.js';
 import { requestClient } from '../http/proxy.js';
 import type { WorkerRuntime } from './runtime.js';
@@ -141,10 +142,23 @@ function wsgiHeaders(headers: unknown): HeaderList {
   });
 }
 
-/** PEP 3333: the server calls the iterable's close(), where it has one, however the response ended. */
-function closeBody(body: object): void {
+/**
+ * PEP 3333: the server calls the iterable's close(), where it has one, however the response ended.
+ * A close() that fails after the body failed is reported with the body's failure as its cause, not
+ * in its place: the first failure is usually the one to fix.
+ */
+function closeBody(body: object, failure: { err: unknown } | null): void {
   const close: unknown = Reflect.get(body, 'close');
-  if (typeof close === 'function') Reflect.apply(close, body, []);
+  if (typeof close !== 'function') return;
+  try {
+    Reflect.apply(close, body, []);
+  } catch (closeErr) {
+    if (!failure) throw closeErr;
+    throw new WsgiError(
+      `the WSGI body failed (${errorMessage(failure.err)}), and then its close() failed too (${errorMessage(closeErr)})`,
+      { cause: failure.err },
+    );
+  }
 }
 
 /** Runs the app and writes what it returns; the iterable's close() is always called. */
@@ -176,6 +190,7 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
       );
     throw new WsgiError(`the WSGI app returned ${kindOf(body)}, not an iterable of Uint8Array or string`);
   }
+  let failure: { err: unknown } | null = null;
   try {
     const it = body[Symbol.iterator]();
     const pull = (): Uint8Array | string | null => {
@@ -201,8 +216,11 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
       if (!res.write(chunk)) await res.drained();
     }
     res.end();
+  } catch (err) {
+    failure = { err };
+    throw err;
   } finally {
-    closeBody(Object(body));
+    closeBody(Object(body), failure);
   }
 }
 

@@ -14,7 +14,7 @@ import type { Logger } from '../log/logger.js';
 import type { WorkerRow, WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
 import { handleFd } from './node-handles.js';
-import { connectError, socketPathTooLong } from './socket-path.js';
+import { connectError, socketPathTooLong, unixSocketHint } from './socket-path.js';
 import { sweepDeadControlSockets } from './control-sweep.js';
 import { MAX_WORKERS } from '../config/settings/workers.js';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
@@ -150,10 +150,11 @@ export class ControlServer {
         server.listen(this.path, () => ok());
       });
     } catch (err) {
+      const code = errorCode(err);
+      const hint = code ? unixSocketHint(code, this.path) : null;
       this.log.warn(
-        'Control socket %s: cannot listen (%s); gserve status will not reach this master.',
-        this.path,
-        errorCode(err),
+        `Control socket ${this.path}: cannot listen (${hint ? hint.replace(/\.$/, '') : (code ?? errorMessage(err))}); ` +
+          'gserve status will not reach this master.',
       );
       return false;
     } finally {

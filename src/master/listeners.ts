@@ -1,11 +1,10 @@
-import { existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from '../config/address.js';
 import { BindError } from '../errors.js';
 import { createServerHandle, type RawHandle } from './node-handles.js';
-import { connectError, socketPathTooLong } from './socket-path.js';
+import { connectError, socketPathTooLong, unixSocketHint } from './socket-path.js';
 
 /**
  * The listening sockets, owned by the master for its whole life so that workers come and go (HUP,
@@ -44,15 +43,8 @@ function check(result: RawHandle | number, what: string, socketPath?: string): R
 }
 
 function bindHint(name: string, socketPath: string | undefined): string {
-  if (socketPath !== undefined) {
-    // libuv reports a missing folder as EACCES as well as ENOENT.
-    if (name === 'EACCES' || name === 'ENOENT' || name === 'ENOTDIR') {
-      const folder = dirname(socketPath);
-      return existsSync(folder)
-        ? `Make ${folder} writable by this user, or choose another socket path.`
-        : `The folder ${folder} does not exist: create it, or choose another socket path.`;
-    }
-  }
+  const hint = socketPath === undefined ? null : unixSocketHint(name, socketPath);
+  if (hint) return hint;
   if (name === 'EADDRINUSE') return 'Stop the other server using it, or choose another --bind.';
   if (name === 'EACCES') return 'Use a port above 1023, or run with the needed privilege.';
   return 'Check the --bind value.';

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { dirname } from 'node:path';
 import { errorCode } from '../errors.js';
 
 /**
@@ -26,4 +28,14 @@ export function connectError(path: string): Promise<string | null> {
     });
     socket.once('error', (err) => resolve(errorCode(err) ?? 'error'));
   });
+}
+
+/** The fix for a unix socket that cannot be made at `socketPath` (also the control socket's); null if not its folder's fault. */
+export function unixSocketHint(name: string, socketPath: string): string | null {
+  // libuv reports a missing folder as EACCES as well as ENOENT.
+  if (name !== 'EACCES' && name !== 'ENOENT' && name !== 'ENOTDIR') return null;
+  const folder = dirname(socketPath);
+  return existsSync(folder)
+    ? `Make ${folder} writable by this user, or choose another socket path.`
+    : `The folder ${folder} does not exist: create it, or choose another socket path.`;
 }

@@ -288,6 +288,15 @@ describe('control socket', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('serves without a control socket whose folder is missing, and names the folder (not EACCES)', async () => {
+    const missing = join(tempDir(), 'gone');
+    const g = await startGserve(['--control-socket', join(missing, 'x.ctl'), app]);
+    await g.waitForLog(
+      new RegExp(`^Control socket .*: cannot listen \\(The folder ${missing} does not exist: create it, or choose`),
+    );
+    expect((await get(`${g.url}/`)).status).toBe(200);
+  });
+
   it('removes the default sockets that masters killed with -9 left, and keeps a live one', async () => {
     const env = { XDG_RUNTIME_DIR: tempDir() };
     const socketOf = async (g: Awaited<ReturnType<typeof startGserve>>) =>

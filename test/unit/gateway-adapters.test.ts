@@ -162,6 +162,16 @@ describe('the ASGI adapter', () => {
     expect(socket.responses[0]!.status).toBe(500);
     expect(errors).toHaveLength(1);
   });
+
+  it('a status given as a string is named as one, not shown as the number it looks like', async () => {
+    const { socket, errors } = asgi(async (_scope, _receive, send) => {
+      await send({ type: 'http.response.start', status: '200' as unknown as number, headers: [] });
+    });
+    socket.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => socket.responses.length === 1, 'a response');
+    expect(socket.responses[0]!.status).toBe(500);
+    expect(String(errors[0])).toMatch(/"status" must be an integer status code, got the string "200"/);
+  });
 });
 
 describe('the WSGI adapter', () => {
@@ -190,5 +200,28 @@ describe('the WSGI adapter', () => {
     await until(() => socket.responses.length === 2, 'two responses');
     expect(socket.responses[0]!.body).toBe('length=9 line="ab\\n" rest="cd\\nef\\n"');
     expect(socket.responses[1]!.body).toBe(`length=3001 line="\\n" rest="${big}"`);
+  });
+
+  it("a body that fails and then a close() that fails too: both are reported, the body's failure as the cause", async () => {
+    const { socket, errors } = wsgi((_environ, startResponse) => {
+      startResponse('200 OK', [['content-type', 'text/plain']]);
+      const body = (function* () {
+        yield 'one';
+        yield 'two';
+        throw new Error('the body broke');
+      })();
+      return Object.assign(body, {
+        close() {
+          throw new Error('close broke');
+        },
+      });
+    });
+    socket.send('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => errors.length === 1, 'an error');
+    const err = errors[0] as Error;
+    expect(err.message).toMatch(
+      /the WSGI body failed \(the body broke\), and then its close\(\) failed too \(close broke\)/,
+    );
+    expect((err.cause as Error).message).toBe('the body broke');
   });
 });
