@@ -117,7 +117,7 @@ export class WebSocketHub {
       // ws answers a bad handshake itself (400/426) and destroys the socket without calling back.
       socket.once('close', () => resolve(null));
       this.wss.handleUpgrade(req, socket, head, (ws) => {
-        this.track(ws);
+        this.track(ws, socket);
         resolve(ws);
       });
       // gserve's engine paused the socket when it stopped parsing HTTP; ws has its listener now.
@@ -125,22 +125,35 @@ export class WebSocketHub {
     });
   }
 
-  private track(ws: WebSocket): void {
+  private track(ws: WebSocket, socket: Duplex): void {
     this.open.add(ws);
     ws.on('close', () => this.open.delete(ws));
     if (this.closing) ws.close(1001, 'Server shutting down');
-    else this.keepAlive(ws);
+    else this.keepAlive(ws, socket);
   }
 
-  /** Pings every interval; a peer that has not answered within the timeout is dropped. */
-  private keepAlive(ws: WebSocket): void {
+  /**
+   * Pings every interval; a peer that has not answered within the timeout is dropped. A pong is
+   * only the last proof of life, and it can wait behind others: behind the rest of a large message
+   * the peer is still sending (any byte from it counts), or unread while the socket is paused, for an
+   * ASGI app that has stopped taking messages (WebSocketInbox). Then the next interval pings again.
+   */
+  private keepAlive(ws: WebSocket, socket: Duplex): void {
     const { pingInterval, pingTimeout } = this.options;
     if (pingInterval <= 0) return;
     let deadline: NodeJS.Timeout | null = null;
+    let heard = false;
+    socket.on('data', () => {
+      heard = true;
+    });
     const ticker = setInterval(() => {
       if (deadline) return; // still waiting for the last pong
+      heard = false;
       ws.ping();
-      deadline = setTimeout(() => ws.terminate(), pingTimeout);
+      deadline = setTimeout(() => {
+        deadline = null;
+        if (!heard && !ws.isPaused) ws.terminate();
+      }, pingTimeout);
     }, pingInterval);
     ws.on('pong', () => {
       if (deadline) clearTimeout(deadline);

@@ -153,8 +153,17 @@ describe.each(['async', 'thread'])('-k %s: what an app chooses for a handshake, 
     },
   );
 
-  it('asgi: an app that reads nothing holds its client back, and every message arrives once it reads', async () => {
-    const g = await startGserve(['-k', cls, fixture('ws-asgi-mistakes.js:app')]);
+  it('asgi: an app that reads nothing holds its client back, keeps it past ping deadlines, and every message arrives once it reads', async () => {
+    // Pings on a short period: the pongs wait unread behind the messages, which must not drop the client.
+    const g = await startGserve([
+      '-k',
+      cls,
+      '--ws-ping-interval',
+      '0.2',
+      '--ws-ping-timeout',
+      '0.3',
+      fixture('ws-asgi-mistakes.js:app'),
+    ]);
     const go = join(tempDir(), 'read-now');
     const ws = await open(`ws://127.0.0.1:${g.port}/hold?${encodeURIComponent(go)}`);
     const MESSAGES = 96;
@@ -173,6 +182,12 @@ describe.each(['async', 'thread'])('-k %s: what an app chooses for a handshake, 
       'the client to send all it can',
       { everyMs: 250, timeoutMs: 60_000 },
     );
+    // Pings go on while the app reads nothing, each past the last one's deadline (the pongs wait
+    // unread), and once it reads (they wait behind the client's megabytes): the client is kept.
+    let pings = 0;
+    ws.on('ping', () => pings++);
+    await pollUntil(() => pings >= 3, 'three pings while the app reads nothing', { everyMs: 100, timeoutMs: 30_000 });
+    expect(ws.readyState).toBe(ws.OPEN);
     const answer = nextMessage(ws);
     writeFileSync(go, '');
     const m = /^got (\d+) bytes (\d+) held (\d+)$/.exec((await answer).data.toString());

@@ -52,7 +52,8 @@ export const interfaceSettings = [
     default: 20,
     doc:
       'A WebSocket peer that has not answered a ping with a pong within this time is considered dead and its ' +
-      'connection is dropped.',
+      'connection is dropped. A peer still sending (the pong waits behind its data), or held back by an ASGI app ' +
+      'that is not taking its messages, is kept.',
   }),
   defineSetting({
     name: 'wsPerMessageDeflate',
