@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { OWN_VARIABLES } from '../config/own-variables.js';
 import { AppShutdown } from './app-shutdown.js';
 import { appFolder, checkStillReadable, dropPrivileges, resolveOwner } from './privileges.js';
-import { AppLoadError, ExitCode, describeError } from '../errors.js';
+import { AppLoadError, BindError, ExitCode, describeError } from '../errors.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
 import { startLifespan, type Lifespan } from '../interfaces/lifespan.js';
 import type { Logger, LogTarget } from '../log/error-log.js';
@@ -244,9 +244,10 @@ async function bootWorker(
     // The thread class loads the app in its threads, so a load error can surface here too.
     await state.worker.start();
   } catch (err) {
-    if (err instanceof AppLoadError) {
+    // An app that cannot load, or whose own server cannot listen: every worker would fail the same way.
+    if (err instanceof AppLoadError || err instanceof BindError) {
       // The master reports the one line; the source line under it is shown from here, like node would.
-      if (err.excerpt) log.error('%s\n%s', err.message, err.excerpt);
+      if (err instanceof AppLoadError && err.excerpt) log.error('%s\n%s', err.message, err.excerpt);
       return fatal({ t: 'boot-error', code: err.code, message: err.message, exitCode: err.exitCode });
     }
     throw err;

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { AppLoadError } from '../errors.js';
+import { AppLoadError, BindError } from '../errors.js';
 import type { WorkerClass } from './types.js';
 
 /**
@@ -51,18 +51,28 @@ export async function closeAppServers(): Promise<void> {
 }
 
 /** Resolves once a server listens (true) or its listen failed (false). */
-function whenBound(s: net.Server): Promise<boolean> {
-  if (s.listening) return Promise.resolve(true);
+async function whenBound(s: net.Server): Promise<boolean> {
+  return (await listenOutcome(s)) === null;
+}
+
+/** Resolves once a server listens (null) or its listen failed (the error). */
+function listenOutcome(s: net.Server): Promise<Error | null> {
+  if (s.listening) return Promise.resolve(null);
   return new Promise((resolve) => {
-    s.once('listening', () => resolve(true));
-    s.once('error', () => resolve(false));
+    s.once('listening', () => resolve(null));
+    s.once('error', (err) => resolve(err));
   });
 }
 
-/** Where the app's servers listen, once they do: ":3000", "/run/app.sock". */
+/**
+ * Where the app's servers listen, once they do: ":3000", "/run/app.sock". A server whose listen
+ * failed (its port taken) fails the boot, as a taken --bind does: gserve catching that error must
+ * not turn the crash it would have been into a worker that serves nothing.
+ */
 async function addresses(): Promise<string[]> {
   const servers = [...appServers];
-  await Promise.all(servers.map(whenBound));
+  const failures = (await Promise.all(servers.map(listenOutcome))).filter((e) => e !== null);
+  if (failures.length > 0) throw listenFailed(failures[0]!);
   return servers
     .map((s) => s.address())
     .filter((a) => a !== null)
@@ -108,4 +118,17 @@ export class SelfListeningWorker implements WorkerClass {
     // net.Server's close, not http.Server's: that one would close idle connections right away.
     return new Promise((resolve) => net.Server.prototype.close.call(server, () => resolve()));
   }
+}
+
+function listenFailed(err: NodeJS.ErrnoException & { address?: string | null; port?: number }): BindError {
+  // A port on every address comes with no address (null), as `:3000`; a unix socket with no port.
+  const host = err.address && err.address !== '::' && err.address !== '0.0.0.0' ? err.address : '';
+  const where = err.port ? ` at ${host}:${err.port}` : err.address ? ` at ${err.address}` : '';
+  const fix =
+    err.code === 'EADDRINUSE'
+      ? 'Stop the other server using it, or change the port the app listens on'
+      : err.code === 'EACCES'
+        ? 'Use a port above 1023, or run with the needed privilege'
+        : "Check the address the app's listen() is given";
+  return new BindError(`The app's own server cannot listen${where}: ${err.code ?? err.message}. ${fix}.`);
 }

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -44,6 +45,23 @@ describe('an app that listens itself (PM2 style)', () => {
     expect(said[0]!.msg).toContain(`127.0.0.1:${port}`);
     expect(said[0]!.pid).toBe(g.pid);
     expect(await refused(g.port)).toBe('ECONNREFUSED');
+  });
+
+  it('exits 3 naming the port when the port the app listens on is taken, instead of serving nothing', async () => {
+    const taken = net.createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const r = await runCli(['-b', '127.0.0.1:0', '-w', '2', app], { env: { APP_PORT: String(port) } });
+      expect(r).toMatchObject({ code: 3, killed: false });
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `The app's own server cannot listen at 127\\.0\\.0\\.1:${port}: EADDRINUSE\\. Stop the other server`,
+        ),
+      );
+    } finally {
+      taken.close();
+    }
   });
 
   it('passes --check-config, and runs under --preload: the master closes the server the check opened', async () => {
