@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { MAX_CHUNK_LINE, type HttpLimits } from './limits.js';
 import { isParserCallback, parserSlots, socketParser, type SocketParser } from './node-internals.js';
 import { Rejection, badRequest } from './reject.js';
-import { checkChunkLine, checkFieldCount, checkFieldLine, checkTrailerField } from './validate.js';
+import { checkChunkLine, checkFieldCount, checkFieldLine, checkRequestLine, checkTrailerField } from './validate.js';
 
 /**
  * What llhttp cannot tell gserve while a head is still arriving: how long the request line and
@@ -222,6 +222,12 @@ export class HeadWatch {
         );
       }
       if (lf === -1) return;
+      // A request line that has ended is judged now: llhttp would wait out --header-timeout on one
+      // that can never become valid (`GET /`, no version), holding a sync worker all that time.
+      if (this.lines === 0) {
+        const refusal = requestLineRefusal(partial.slice(this.lineStart, this.lineStart + length), this.limits);
+        if (refusal) return this.refuse(refusal);
+      }
       if (this.lines > 0 && length > 0 && this.lines > requestFields) {
         return this.refuse(new Rejection(431, `more than ${requestFields} header fields (--limit-request-fields)`));
       }
@@ -289,6 +295,16 @@ class ChunkLineWatch {
     checkFieldLine(line, this.limits);
     checkFieldCount(++this.trailerCount, this.limits);
     checkTrailerField(line.slice(0, line.indexOf(':')));
+  }
+}
+
+function requestLineRefusal(line: string, limits: HttpLimits): Rejection | null {
+  try {
+    checkRequestLine(line, limits);
+    return null;
+  } catch (err) {
+    if (err instanceof Rejection) return err;
+    throw err;
   }
 }
 

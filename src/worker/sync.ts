@@ -36,6 +36,12 @@ export class SyncWorker implements WorkerClass {
         this.ctx.onResponse(...reqRes);
         this.finished(this.current);
       });
+      // A refusal ends the connection's business here: its answer lingers for the client to close
+      // (up to LINGER_MS), which must not keep this worker from the next connection. Unless a request
+      // is still with the app (a body refused under it): that one still finishes first.
+      protocol.on('rejected', () => {
+        if (protocol.inFlight === 0) this.finished(this.current);
+      });
       if (this.ctx.onRequest) protocol.on('request', this.ctx.onRequest);
       this.protocols.push(protocol);
       this.edges.push(edgeFor(protocol, edge, listener));

@@ -24,6 +24,8 @@ const cases = {
   'line-tab-separator.400': 'GET\t/\tHTTP/1.1\r\nHost: x\r\n\r\n',
   'line-space-in-target.400': 'GET /a b HTTP/1.1\r\nHost: x\r\n\r\n',
   'line-no-version.400': 'GET /\r\nHost: x\r\n\r\n',
+  // The line has ended and can never become a request: refused then, not after --header-timeout.
+  'line-no-version-unterminated.400': 'GET /\r\n',
   'line-bare-cr.400': 'GET / HTTP/1.1\rHost: x\r\n\r\n',
   'version-1.2.400': 'GET / HTTP/1.2\r\nHost: x\r\n\r\n',
   'version-2.0.400': 'GET / HTTP/2.0\r\nHost: x\r\n\r\n',

@@ -215,6 +215,40 @@ describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({
     }
   });
 
+  it('a refused request frees the worker at once, while its answer lingers for a client that never closes', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', app]);
+    const open = (bytes: string) => {
+      const socket = connect({ port: g.port, host: '127.0.0.1', allowHalfOpen: true });
+      socket.on('error', () => {});
+      let received = '';
+      socket.on('data', (d) => (received += d.toString('latin1')));
+      socket.write(bytes);
+      return { socket, received: () => received, ended: new Promise((resolve) => socket.once('end', resolve)) };
+    };
+    // `GET /` with no version can never become a request: refused as soon as its line ends.
+    const first = open('GET /\r\n');
+    await first.ended;
+    // The first refusal's linger ends when the server drops the connection: a byte written then is
+    // reset, which closes the client's socket.
+    const lingerEnded = new Promise((resolve) => first.socket.once('close', () => resolve('the linger ended')));
+    const writer = setInterval(() => first.socket.write('x'), 100);
+    const others = ['XYZ@ / HTTP/1.1\r\n', `${HEAD}Bad Header: x\r\n\r\n`].map(open);
+    try {
+      // Each refusal held the only worker for its linger (2 s): the next one, and a normal request
+      // behind them, came only after the first connection was dropped. Now all are answered first.
+      const served = (async () => {
+        await Promise.all(others.map((o) => o.ended));
+        expect((await get(`${g.url}/after`)).status).toBe(200);
+        return 'served';
+      })();
+      expect(await Promise.race([served, lingerEnded])).toBe('served');
+      for (const r of [first, ...others]) expect(r.received()).toMatch(/^HTTP\/1\.1 400 /);
+    } finally {
+      clearInterval(writer);
+      for (const r of [first, ...others]) r.socket.destroy();
+    }
+  });
+
   it('behind --proxy-protocol: clients whose request has not followed their PROXY line hold no worker', async () => {
     const g = await startGserve(['-k', 'sync', '-w', '1', '--proxy-protocol', '--header-timeout', '120', app]);
     const proxy = 'PROXY TCP4 198.51.100.9 10.0.0.1 8123 80\r\n';
