@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { errorCode, ExitCode, GserveError } from '../errors.js';
@@ -10,6 +10,18 @@ type SonicBoom = import('sonic-boom').SonicBoom;
 // Loaded at the first destination opened, not with this module: a worker that logs nothing on its
 // way to its first answer never pays for it.
 let sonicBoom: typeof import('sonic-boom').SonicBoom | null = null;
+
+/**
+ * What a log holds in memory for a reader that does not keep up (a pipe to a stalled log shipper, a
+ * paused `| less`): beyond it, lines are dropped. A server must never stop, nor grow without bound,
+ * because its log is not read.
+ */
+export const LOG_BUFFER_MAX = 16 * 1024 * 1024;
+/**
+ * How long a flush (at exit, or for a line that must be out first) waits for a blocked reader:
+ * the lines still held after it are lost, so that a process can always exit.
+ */
+export const LOG_FLUSH_WAIT_MS = 2000;
 
 /** An open log: sonic-boom's own calls that gserve makes, on a file it can open again. */
 export interface LogDestination {
@@ -26,7 +38,8 @@ export interface LogDestination {
  * next flush, or throw the error where nothing catches it. Losing log lines must never stop a
  * server, nor a graceful shutdown. A failed file is said once on stderr, and the next USR1 (or
  * `reopen()`) opens it afresh, as it opens a file that logrotate moved away: the log comes back
- * once the disk has room or the folder is back.
+ * once the disk has room or the folder is back. A reader that does not keep up costs at most
+ * LOG_BUFFER_MAX of memory (asynchronous destinations) and LOG_FLUSH_WAIT_MS per flush.
  */
 export function openDestination(
   file: string,
@@ -62,13 +75,19 @@ export function openDestination(
     }
     say(err);
   };
+  // A blocked reader is waited for without end by the writes made in the background, and until
+  // this deadline by a flush.
+  let flushDeadline = Number.POSITIVE_INFINITY;
   const open = () => {
     const opened = new Writer({
-      dest: toStandard ? standardFd : file,
+      // A descriptor of its own for a pipe (privateStandardFd), which sonic-boom closes with it.
+      dest: toStandard ? privateStandardFd(standardFd) : file,
       sync,
       mkdir: !toStandard,
       append: true,
       contentMode,
+      maxLength: LOG_BUFFER_MAX,
+      retryEAGAIN: () => Date.now() < flushDeadline,
     });
     dest = opened;
     opened.on('error', (err) => fail(opened, err));
@@ -78,10 +97,13 @@ export function openDestination(
     write: (data) => (dest ? dest.write(data) : true),
     flushSync: () => {
       const current = dest;
+      flushDeadline = Date.now() + LOG_FLUSH_WAIT_MS;
       try {
         current?.flushSync();
       } catch (err) {
         if (current) fail(current, err);
+      } finally {
+        flushDeadline = Number.POSITIVE_INFINITY;
       }
     },
     reopen: () => {
@@ -113,31 +135,54 @@ export interface LineWriter {
  * A standard stream written synchronously, as openDestination's sync writer would, without loading
  * sonic-boom: that takes about 6 ms, and the master's first lines ("Starting gserve", "Listening at")
  * are on its way to forking the workers. sonic-boom is loaded only once the stream would block
- * (EAGAIN: a non-blocking pipe), which it waits out. A stream that fails otherwise (EPIPE when a
- * piped reader went away, EIO when the terminal closed) is given up, as openDestination's are.
+ * (EAGAIN: a non-blocking pipe), and takes the lines from then on in the background, within
+ * openDestination's bounds. A stream that fails otherwise (EPIPE when a piped reader went away, EIO
+ * when the terminal closed) is given up, as openDestination's are.
  */
 export function standardStreamWriter(fd: 1 | 2): LineWriter {
   // In buffer mode: the bytes left at the EAGAIN may begin inside a UTF-8 character, which a string
   // cannot carry (it became U+FFFD).
   let blocked: ByteWriter | null = null;
   let failed = false;
+  let out = -1;
   return {
     write(line) {
       if (failed) return;
       if (blocked) return void blocked.write(Buffer.from(line));
+      if (out < 0) out = privateStandardFd(fd);
       let rest = Buffer.from(line);
       try {
-        while (rest.length > 0) rest = rest.subarray(writeSync(fd, rest));
+        while (rest.length > 0) rest = rest.subarray(writeSync(out, rest));
       } catch (err) {
         if (errorCode(err) !== 'EAGAIN') return void (failed = true);
+        if (out !== fd) closeSync(out); // sonic-boom opens its own
         // sonic-boom's types know only its default mode, where it takes strings.
-        const bytes = openDestination('-', fd, true, 'buffer') as unknown as ByteWriter;
+        // Asynchronous from here: a process waiting on its log stops serving, and a master that
+        // waits stops hearing signals (TERM did nothing while a pipe's reader was paused).
+        const bytes = openDestination('-', fd, false, 'buffer') as unknown as ByteWriter;
         bytes.write(rest);
         blocked = bytes;
       }
     },
     flush: () => blocked?.flushSync(),
   };
+}
+
+/**
+ * The descriptor to write standard stream `fd` through. A pipe's O_NONBLOCK flag belongs to its open
+ * file description, which the master, its workers and their apps all share, and an app's
+ * process.stderr (synchronous on a Linux pipe) makes it blocking: a full pipe then stopped the
+ * master inside write(2), deaf to signals. Opened again through /proc/self/fd, the pipe gets a
+ * description of gserve's own, non-blocking whatever the others do. Anything else (a terminal, a
+ * file, a socket, another system) is written through `fd` itself.
+ */
+function privateStandardFd(fd: 1 | 2): number {
+  try {
+    if (process.platform !== 'linux' || !fstatSync(fd).isFIFO()) return fd;
+    return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
+  } catch {
+    return fd; // ENXIO: the pipe has no reader left; the writes will say EPIPE
+  }
 }
 
 /**
