@@ -7,7 +7,7 @@ import type * as commander from 'commander';
  */
 const loaded: typeof commander = createRequire(import.meta.url)('commander');
 
-export const { Command, CommanderError, Option } = loaded;
+export const { Command, CommanderError, InvalidArgumentError, Option } = loaded;
 export type Command = commander.Command;
 export type CommanderError = commander.CommanderError;
 export type Option = commander.Option;

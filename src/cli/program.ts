@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from './commander.js';
+import { Command, CommanderError, InvalidArgumentError, Option } from './commander.js';
 import { SETTINGS } from '../config/settings/index.js';
 import { flagOf, type SettingSpec } from '../config/spec.js';
 import { helpText } from './help.js';
@@ -20,9 +20,24 @@ function optionFor(spec: SettingSpec, flag: string): Option[] {
     return [new Option(`${short}--${flag}`, help), new Option(`--no-${flag}`, `Turn off --${flag}.`).hideHelp()];
   }
   const option = new Option(`${short}--${flag} <${spec.meta ?? 'VALUE'}>`, help);
-  if (spec.type.repeatable)
-    option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+  option.argParser<string | string[]>((value: string, previous: string | string[] | undefined) => {
+    notAFlag(value, spec.meta ?? 'VALUE');
+    return spec.type.repeatable ? [...((previous as string[] | undefined) ?? []), value] : value;
+  });
   return [option];
+}
+
+/**
+ * An option's value that looks like a flag is a forgotten value: `--access-logfile --check-config`
+ * would log to a file named `--check-config` and start a server where a check was asked for.
+ * Refused as argparse (Gunicorn) refuses it. `-` alone (a standard stream) and `-1` are values.
+ */
+function notAFlag(value: string, meta: string): void {
+  if (/^--?[A-Za-z]/.test(value))
+    throw new InvalidArgumentError(
+      `${value} is a flag, not a ${meta}: the value is missing. Give it right after the option (a value that ` +
+        'starts with - can be written ./-name for a file).',
+    );
 }
 
 /** The commander program, generated from the settings table. */

@@ -19,8 +19,8 @@ export function appLike(value: unknown): string | null {
 
 /**
  * Settles what a `(req, res)` listener returned: a promise that rejects fails the request, and so
- * does an app returned in place of an answer (an uncalled factory, which would hold the client until
- * it left), unless the listener answered anyway.
+ * does an app returned, or resolved, in place of an answer (an uncalled factory, sync or async,
+ * which would hold the client until it left), unless the listener answered anyway.
  */
 export function settleListenerResult(
   result: unknown,
@@ -28,7 +28,10 @@ export function settleListenerResult(
   fail: (err: unknown) => void,
 ): void {
   if (result === undefined) return;
-  if (isThenable(result)) return void Promise.resolve(result).catch(fail);
+  if (isThenable(result)) {
+    Promise.resolve(result).then((value) => value !== undefined && settleListenerResult(value, res, fail), fail);
+    return;
+  }
   const returned = appLike(result);
   if (returned && !res.headersSent && !res.writableEnded)
     fail(new UncalledFactoryError(returned, 'answering the request'));

@@ -54,6 +54,11 @@ class NodeConnection {
   readonly waiting: Array<() => void> = [];
   /** A request is with the app and its response has not closed. */
   serving = false;
+  /**
+   * A response ended the connection (`Connection: close`, HTTP/1.0, a drain): node:http closes it
+   * after that answer, so the requests pipelined behind it would run and never be answered.
+   */
+  ending = false;
   awaitingDrain = false;
   readonly watch: HeadWatch;
 
@@ -201,6 +206,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       server.emit('response', this.req, this, exchange);
       if (conn) {
         conn.serving = false;
+        if (conn.waiting.length > 0 && endsConnection(this)) conn.ending = true;
         server.serveNext(conn);
       }
     })(this);
@@ -216,6 +222,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn, this.options.accessLog);
     res.on('close', this.responseEnded);
     if (!conn) return this.callApp(req, res, expectsContinue);
+    if (conn.ending) return; // closes with the connection, never run
     if (!conn.serving && !conn.awaitingDrain && conn.waiting.length === 0 && !conn.socket.writableNeedDrain) {
       conn.serving = true; // the common case, without a closure: nothing before it on this connection
       return this.callApp(req, res, expectsContinue);
@@ -236,6 +243,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
    * large answers and reads none of them grew a worker by their sum (411 MB for 400 of 1 MiB).
    */
   serveNext(conn: NodeConnection): void {
+    if (conn.ending) conn.waiting.length = 0;
     if (conn.serving || conn.awaitingDrain || conn.waiting.length === 0) return;
     const { socket } = conn;
     if (socket.writableNeedDrain) {
@@ -405,6 +413,16 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   get inFlight(): number {
     return this.active.size;
   }
+}
+
+/**
+ * A response after which node:http closes the connection: one it decided not to keep alive
+ * (HTTP/1.0, a drain), or one whose app wrote its own `Connection: close`.
+ */
+function endsConnection(res: ServerResponse): boolean {
+  if (!res.shouldKeepAlive) return true;
+  const connection = res.getHeader('connection');
+  return typeof connection === 'string' && /(?:^|,)\s*close\s*(?:,|$)/i.test(connection);
 }
 
 /** Ends the socket (after `last`), and destroys it if the client has not closed within the linger time. */

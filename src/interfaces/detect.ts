@@ -128,8 +128,9 @@ export function detectInterface(
     if (!hosted) {
       throw new AppLoadError(
         'GSERVE_E_INTERFACE',
-        `${where} is a function that declares no parameters, so its interface cannot be told: ` +
-          'pass --interface node for (req, res), fetch for (request) => Response, ' +
+        `${where} is a function that declares no parameters, so its interface cannot be told. ` +
+          'If it makes the app (a factory), call it in APP with parentheses, e.g. app:create(). ' +
+          'If it is the app, pass --interface node for (req, res), fetch for (request) => Response, ' +
           'wsgi for (environ, startResponse) or asgi for async (scope, receive, send).',
       );
     }
@@ -146,8 +147,25 @@ export function detectInterface(
     }[choice];
     throw new AppLoadError(
       'GSERVE_E_NOT_AN_APP',
-      `${where} is ${describeValue(value)}, not an app: expected ${wanted}.`,
+      `${where} is ${describeValue(value)}, not an app: expected ${wanted}.${servedHow(value)}`,
     );
   }
   return hosted;
+}
+
+/** The fix for an app object that owns its server, which a newcomer exports as it is. */
+function servedHow(value: unknown): string {
+  if (!isObject(value)) return '';
+  if (isFn(value.routing) && isFn(value.ready))
+    return (
+      ' It is a Fastify instance, which owns its server: export a factory that awaits fastify.ready() and ' +
+      'returns (req, res) => fastify.routing(req, res), and name it with parentheses, e.g. app:create() ' +
+      '(docs/interfaces.md, Fastify).'
+    );
+  if (isFn(value.listen) && isFn(value.listeners) && isFn(value.close))
+    return (
+      ' It is a server (http.createServer): export its request listener instead, the function given to ' +
+      'createServer, or let the module listen itself and export nothing.'
+    );
+  return '';
 }

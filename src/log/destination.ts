@@ -41,12 +41,7 @@ export interface LogDestination {
  * once the disk has room or the folder is back. A reader that does not keep up costs at most
  * LOG_BUFFER_MAX of memory (asynchronous destinations) and LOG_FLUSH_WAIT_MS per flush.
  */
-export function openDestination(
-  file: string,
-  standardFd: 1 | 2,
-  sync: boolean,
-  contentMode: 'utf8' | 'buffer' = 'utf8',
-): LogDestination {
+export function openDestination(file: string, standardFd: 1 | 2, sync: boolean): LogDestination {
   const toStandard = file === '-';
   sonicBoom ??= (createRequire(import.meta.url)('sonic-boom') as typeof import('sonic-boom')).SonicBoom;
   const Writer = sonicBoom;
@@ -85,7 +80,6 @@ export function openDestination(
       sync,
       mkdir: !toStandard,
       append: true,
-      contentMode,
       maxLength: LOG_BUFFER_MAX,
       retryEAGAIN: () => Date.now() < flushDeadline,
     });
@@ -119,12 +113,6 @@ export function openDestination(
   };
 }
 
-/** sonic-boom in buffer mode. */
-interface ByteWriter {
-  write(bytes: Buffer): boolean;
-  flushSync(): void;
-}
-
 /** A synchronous writer of whole lines. */
 export interface LineWriter {
   write(line: string): void;
@@ -134,39 +122,64 @@ export interface LineWriter {
 /**
  * A standard stream written synchronously, as openDestination's sync writer would, without loading
  * sonic-boom: that takes about 6 ms, and the master's first lines ("Starting gserve", "Listening at")
- * are on its way to forking the workers. sonic-boom is loaded only once the stream would block
- * (EAGAIN: a non-blocking pipe), and takes the lines from then on in the background, within
- * openDestination's bounds. A stream that fails otherwise (EPIPE when a piped reader went away, EIO
- * when the terminal closed) is given up, as openDestination's are.
+ * are on its way to forking the workers. What a would-block stream (EAGAIN: a pipe whose reader
+ * is slow) does not take is held, in order and within LOG_BUFFER_MAX, and tried again every few
+ * milliseconds and at flush(), which waits at most LOG_FLUSH_WAIT_MS: the process never waits on
+ * its log. A stream that fails otherwise (EPIPE when a piped reader went away, EIO when the terminal
+ * closed) is given up, as openDestination's are.
  */
 export function standardStreamWriter(fd: 1 | 2): LineWriter {
-  // In buffer mode: the bytes left at the EAGAIN may begin inside a UTF-8 character, which a string
-  // cannot carry (it became U+FFFD).
-  let blocked: ByteWriter | null = null;
   let failed = false;
   let out = -1;
+  // Bytes a would-block stream (EAGAIN) did not take yet, in order; as bytes, since the first may
+  // begin inside a UTF-8 character, which a string cannot carry (it became U+FFFD).
+  const held: Buffer[] = [];
+  let heldBytes = 0;
+  let retry: NodeJS.Timeout | null = null;
+  /** Writes what is held until the stream would block; false once it has failed. */
+  const writeHeld = (): boolean => {
+    try {
+      while (held.length > 0) {
+        const first = held[0]!;
+        const n = writeSync(out, first);
+        heldBytes -= n;
+        if (n === first.length) held.shift();
+        else held[0] = first.subarray(n);
+      }
+    } catch (err) {
+      if (errorCode(err) !== 'EAGAIN') {
+        failed = true;
+        held.length = 0;
+        heldBytes = 0;
+      }
+    }
+    return !failed;
+  };
+  const later = () => {
+    retry = null;
+    if (writeHeld() && held.length > 0) retry = setTimeout(later, RETRY_MS).unref();
+  };
   return {
     write(line) {
       if (failed) return;
-      if (blocked) return void blocked.write(Buffer.from(line));
       if (out < 0) out = privateStandardFd(fd);
-      let rest = Buffer.from(line);
-      try {
-        while (rest.length > 0) rest = rest.subarray(writeSync(out, rest));
-      } catch (err) {
-        if (errorCode(err) !== 'EAGAIN') return void (failed = true);
-        if (out !== fd) closeSync(out); // sonic-boom opens its own
-        // sonic-boom's types know only its default mode, where it takes strings.
-        // Asynchronous from here: a process waiting on its log stops serving, and a master that
-        // waits stops hearing signals (TERM did nothing while a pipe's reader was paused).
-        const bytes = openDestination('-', fd, false, 'buffer') as unknown as ByteWriter;
-        bytes.write(rest);
-        blocked = bytes;
-      }
+      const bytes = Buffer.from(line);
+      // A reader that does not keep up: the process goes on, holding at most LOG_BUFFER_MAX for it.
+      if (heldBytes + bytes.length > LOG_BUFFER_MAX) return;
+      held.push(bytes);
+      heldBytes += bytes.length;
+      if (retry === null && writeHeld() && held.length > 0) retry = setTimeout(later, RETRY_MS).unref();
     },
-    flush: () => blocked?.flushSync(),
+    flush() {
+      const deadline = Date.now() + LOG_FLUSH_WAIT_MS;
+      while (writeHeld() && held.length > 0 && Date.now() < deadline) Atomics.wait(PAUSE, 0, 0, RETRY_MS);
+    },
   };
 }
+
+/** How often a would-block stream is tried again. */
+const RETRY_MS = 10;
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * The descriptor to write standard stream `fd` through. A pipe's O_NONBLOCK flag belongs to its open

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { get } from '../helpers/http.js';
@@ -294,6 +294,21 @@ describe("the command line's small things", () => {
     const { code, stderr } = await runGserve(['--no-such-flag', 'app:app'], { cwd: ROOT });
     expect(code).toBe(2);
     expect(stderr).toMatch(/^gserve: error: unknown option '--no-such-flag'/);
+  });
+
+  it('an option whose value is missing does not take the next flag for it (no server starts), exit 2', async () => {
+    const dir = folder({});
+    for (const args of [
+      ['--access-logfile', '--check-config', 'app:app'],
+      ['-b', '-w', '2', 'app:app'],
+    ]) {
+      const { code, stderr } = await runGserve(args, { cwd: dir });
+      expect(code, args.join(' ')).toBe(2);
+      expect(stderr).toMatch(
+        new RegExp(`^gserve: error: option .* argument '${args[1]}' is invalid\\. ${args[1]} is a flag`),
+      );
+      expect(readdirSync(dir)).toEqual([]); // no access log named --check-config
+    }
   });
 
   it('a log file or pidfile that cannot be written stops the start with one line, exit 2, and no worker', async () => {

@@ -52,6 +52,22 @@ describe('pipelining', () => {
   );
 });
 
+describe.each(['async', 'sync'])('-k %s, node:http (node app): behind an answer that ends the connection', (cls) => {
+  it('nothing pipelined runs: it could never be answered', async () => {
+    const g = await startGserve(['-k', cls, ENGINES[1]!.app]);
+    const behind = (name: string) => `POST /${name} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`;
+    // The app's own `Connection: close`; under -k sync every answer ends its connection.
+    const first = await sendRaw(g.port, `GET /close HTTP/1.1\r\nHost: x\r\n\r\n${behind('after-close')}`);
+    expect(parseResponses(first.data).map((r) => r.body)).toEqual(['ok 0 /close\n']);
+    const second = await sendRaw(g.port, `GET /first HTTP/1.1\r\nHost: x\r\n\r\n${behind('after-first')}`);
+    expect(parseResponses(second.data).length).toBe(cls === 'sync' ? 1 : 2);
+    const seen: string[] = JSON.parse((await get(`${g.url}/__seen`)).body);
+    expect(seen).not.toContain('POST /after-close');
+    if (cls === 'sync') expect(seen).not.toContain('POST /after-first');
+    else expect(seen).toContain('POST /after-first');
+  });
+});
+
 describe('the malformed-request corpus', () => {
   it('holds at least 60 cases', () => {
     expect(CASES.length).toBeGreaterThanOrEqual(60);

@@ -61,6 +61,24 @@ describe('serving', () => {
     });
   });
 
+  it('says the same of an async factory named without () (the Fastify recipe), which held every client', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'make.mjs'),
+      'export async function create(env, options) {\n' +
+        '  await new Promise((resolve) => setImmediate(resolve));\n' +
+        '  return (req, res) => res.end("made\\n");\n' +
+        '}\n',
+    );
+    const g = await startGserve([`${join(dir, 'make.mjs')}:create`]);
+    expect((await get(g.url)).status).toBe(500);
+    const [line] = await g.waitForLog(/^Error handling request GET \//);
+    expect(line!.err).toMatchObject({
+      code: 'GSERVE_E_APP_UNCALLED_FACTORY',
+      message: expect.stringContaining('returned a function instead of answering the request'),
+    });
+  });
+
   it('says the same of a fetch app factory named without ()', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'make.mjs'), 'export const make = (options) => ({ fetch: () => new Response("hi") });\n');

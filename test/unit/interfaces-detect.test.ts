@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { detectInterface, firstParameterName } from '../../src/interfaces/detect.js';
 
@@ -74,8 +75,23 @@ describe('interface detection', () => {
     expect(nodeApp.kind === 'node' && nodeApp.websocket).toBe(websocket);
   });
 
+  it('says how to serve an app object that owns its server: a Fastify instance, an http.Server', () => {
+    const fastify = { routing() {}, ready() {}, get() {}, post() {} };
+    expect(() => detectInterface(fastify, 'auto', where)).toThrow(
+      /It is a Fastify instance, .*returns \(req, res\) => fastify\.routing\(req, res\).*app:create\(\)/,
+    );
+    const server = createServer();
+    expect(() => detectInterface(server, 'auto', where)).toThrow(
+      /It is a server \(http\.createServer\): export its request listener/,
+    );
+  });
+
   it('names every interface when a function declares no parameters', () => {
     expect(() => detectInterface(() => {}, 'auto', where)).toThrow(/--interface node .* wsgi .* asgi/);
+    // Most often a factory named without its parentheses: that fix comes first.
+    expect(() => detectInterface(() => {}, 'auto', where)).toThrow(
+      /call it in APP with parentheses, e\.g\. app:create\(\)/,
+    );
     expect(() => detectInterface(42, 'wsgi', where)).toThrow(/\(environ, startResponse\)/);
   });
 });
