@@ -2,7 +2,15 @@ import type { Socket } from 'node:net';
 import { MAX_CHUNK_LINE, type HttpLimits } from './limits.js';
 import { isParserCallback, parserSlots, socketParser, type SocketParser } from './node-internals.js';
 import { Rejection, badRequest } from './reject.js';
-import { checkChunkLine, checkFieldCount, checkFieldLine, checkRequestLine, checkTrailerField } from './validate.js';
+import {
+  checkChunkLine,
+  checkFieldCount,
+  checkFieldLine,
+  checkRequestLine,
+  checkTrailerField,
+  fieldTooLarge,
+  lineTooLong,
+} from './validate.js';
 
 /**
  * What llhttp cannot tell gserve while a head is still arriving: how long the request line and
@@ -121,6 +129,8 @@ export class HeadWatch {
       const at = skipEmptyLinesBuffer(b);
       const expected = lineStart(req);
       if (b.toString('latin1', at, at + expected.length) !== expected) refusal = singleSpaces();
+      // llhttp's values are trimmed: a line padded with whitespace is judged by its bytes, as on the engine.
+      else refusal = overlongLine(b, at, this.limits);
     }
     this.headPrefix = this.partial;
     this.headAtReadStart = this.partial === null && this.readStartedIdle && this.headsThisRead === 0;
@@ -212,14 +222,9 @@ export class HeadWatch {
       const end = lf === -1 ? partial.length : lf;
       const length = end - this.lineStart - (lf !== -1 && partial.charCodeAt(end - 1) === 0x0d ? 1 : 0);
       if (this.lines === 0) {
-        if (requestLine > 0 && length > requestLine)
-          return this.refuse(
-            new Rejection(414, `the request line is longer than ${requestLine} bytes (--limit-request-line)`),
-          );
+        if (requestLine > 0 && length > requestLine) return this.refuse(lineTooLong(requestLine));
       } else if (requestFieldSize > 0 && length > requestFieldSize) {
-        return this.refuse(
-          new Rejection(431, `a header field is longer than ${requestFieldSize} bytes (--limit-request-field-size)`),
-        );
+        return this.refuse(fieldTooLarge(requestFieldSize));
       }
       if (lf === -1) return;
       // A request line that has ended is judged now: llhttp would wait out --header-timeout on one
@@ -265,7 +270,11 @@ class ChunkLineWatch {
       }
       const lf = b.indexOf(0x0a, i);
       this.line += b.toString('latin1', i, lf === -1 ? b.length : lf);
-      if (this.line.length > MAX_CHUNK_LINE + 1)
+      // A trailer field is held to the field size, as in a head; a chunk-size line to its own bound.
+      const { requestFieldSize } = this.limits;
+      if (this.trailers) {
+        if (requestFieldSize > 0 && this.line.length > requestFieldSize + 1) return fieldTooLarge(requestFieldSize);
+      } else if (this.line.length > MAX_CHUNK_LINE + 1)
         return badRequest(`a chunk-size line is longer than ${MAX_CHUNK_LINE} bytes`);
       if (lf === -1) return null;
       i = lf + 1;
@@ -295,6 +304,20 @@ class ChunkLineWatch {
     checkFieldLine(line, this.limits);
     checkFieldCount(++this.trailerCount, this.limits);
     checkTrailerField(line.slice(0, line.indexOf(':')));
+  }
+}
+
+/** The first line of the head at `at` in `b` that is longer than its limit, refused; null if none is. */
+function overlongLine(b: Buffer, at: number, limits: HttpLimits): Rejection | null {
+  for (let start = at, first = true; ; first = false) {
+    const lf = b.indexOf(0x0a, start);
+    if (lf === -1) return null;
+    const length = (lf > start && b[lf - 1] === 0x0d ? lf - 1 : lf) - start;
+    if (length === 0) return null; // the head's end
+    if (first && limits.requestLine > 0 && length > limits.requestLine) return lineTooLong(limits.requestLine);
+    if (!first && limits.requestFieldSize > 0 && length > limits.requestFieldSize)
+      return fieldTooLarge(limits.requestFieldSize);
+    start = lf + 1;
   }
 }
 

@@ -181,7 +181,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     // then closed, as on the engine. llhttp stops parsing after an upgrade head, so a request
     // pipelined behind it would never be answered on a connection left open.
     if (framing.upgrade) res.setHeader('connection', 'close');
-    if (framing.chunked || (framing.contentLength ?? 0) > 0) {
+    const hasBody = framing.chunked || (framing.contentLength ?? 0) > 0;
+    if (hasBody) {
       conn.current = { req, res };
       conn.watch.bodyOf = req;
       req.once('end', () => {
@@ -190,7 +191,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       this.armBody(conn, req, res);
       if (framing.chunked && this.options.limits.requestBody > 0) this.limitChunkedBody(conn, req, res);
     }
-    this.serve(req, res, expectsContinue, conn);
+    // 100 Continue only where a body is to come, as on the engine: none is owed to a request without one.
+    this.serve(req, res, expectsContinue && hasBody, conn);
   }
 
   /**

@@ -78,9 +78,9 @@ const CHUNK_LINE = new RegExp(`^([0-9A-Fa-f]+)((?:;${TOKEN_CHARS}(?:=(?:${TOKEN_
 /** The client's bytes, quoted and cut short for a reason text. */
 export const quote = (s: string) => JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}...` : s);
 
-const lineTooLong = (limit: number) =>
+export const lineTooLong = (limit: number) =>
   new Rejection(414, `the request line is longer than ${limit} bytes (--limit-request-line)`);
-const fieldTooLarge = (limit: number) =>
+export const fieldTooLarge = (limit: number) =>
   new Rejection(431, `a header field is longer than ${limit} bytes (--limit-request-field-size)`);
 
 /** Every prefix of a known method, so a partial request line can be judged before it ends. */

@@ -67,6 +67,8 @@ const cases = {
   // A name that RFC 3986 admits but no URL can hold: its last label makes it an IPv4 address.
   'host-not-an-address.400': 'GET / HTTP/1.1\r\nHost: 1.2.3.4.5\r\n\r\n',
   'field-too-large.431': get(`X-Big: ${'v'.repeat(9000)}\r\n`),
+  // llhttp trims a value's whitespace; the line's bytes are what the limit counts.
+  'field-too-large-padded.431': get(`X-Big: ${'v'.repeat(100)}${' '.repeat(9000)}\r\n`),
   'field-too-large-unterminated.431': `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'v'.repeat(9000)}`,
   'too-many-fields.431': get(Array.from({ length: 101 }, (_, i) => `X-F${i}: ${i}\r\n`).join('')),
   // --- message framing
@@ -110,6 +112,11 @@ const cases = {
   'te-http10-with-cl.400': 'POST /upload HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n' + SMUGGLED,
   'target-userinfo.400': 'GET http://good.example@evil.example/ HTTP/1.1\r\nHost: good.example\r\n\r\n',
   'target-absolute-bad-scheme.400': 'GET ftp://x/ HTTP/1.1\r\nHost: x\r\n\r\n',
+  // A trailer field is held to the field size (8190), not to a chunk-size line's 4096.
+  'trailer-long-field.200': post('Transfer-Encoding: chunked\r\n', `5\r\nhello\r\n0\r\nX-T: ${'t'.repeat(6000)}\r\n\r\n`),
+  'trailer-field-too-large.431': post('Transfer-Encoding: chunked\r\n', `5\r\nhello\r\n0\r\nX-T: ${'t'.repeat(9000)}\r\n\r\n`),
+  // 100 Continue is owed only where a body is to come.
+  'expect-continue-no-body.200': get('Expect: 100-continue\r\n'),
   'trailer-bad-name.400': post('Transfer-Encoding: chunked\r\n', '5\r\nhello\r\n0\r\nX(T): a\r\n\r\n'),
   'target-non-ascii.400': 'GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n',
   'target-no-slash.400': 'GET index.html HTTP/1.1\r\nHost: x\r\n\r\n',
