@@ -58,6 +58,15 @@ function firstLine(err: unknown): string {
   return text.split('\n')[0]!.replace(/\.+$/, '');
 }
 
+/** Node read an ES module as CommonJS: a .js or .ts file that uses import/export in a CommonJS package. */
+function esmReadAsCommonJs(err: unknown, file: string): boolean {
+  return (
+    err instanceof SyntaxError &&
+    /\.[jt]s$/.test(file) &&
+    /Cannot use import statement outside a module|Unexpected token 'export'/.test(err.message)
+  );
+}
+
 /** The value an APP spec names, after calling it when it is a factory. */
 export async function loadAppValue(
   spec: AppSpec,
@@ -77,7 +86,11 @@ export async function loadAppValue(
     const hint =
       code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
         ? ' Install the missing package or fix the import.'
-        : ' Fix the error in the app module.';
+        : esmReadAsCommonJs(err, file)
+          ? ' It uses import/export, but its package.json makes it CommonJS (no "type": "module"; `npm init -y` ' +
+            `writes "type": "commonjs"). Set "type": "module" in package.json, or rename it to ` +
+            `${file.replace(/\.([jt])s$/, '.m$1s')}.`
+          : ' Fix the error in the app module.';
     // Point at the line, like node does: where the syntax error is, or which module threw.
     const site = locateLoadError(err, file);
     const at = site ? (err instanceof SyntaxError ? ` at ${site.where}` : ` (thrown at ${site.where})`) : '';

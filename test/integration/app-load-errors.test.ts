@@ -44,6 +44,19 @@ describe('an app that fails to load points at the line', () => {
     expect(stderr).toContain('export const app = (req, res) => { res.end(x; };');
   });
 
+  it('an ES module in a "type": "commonjs" package (npm init -y) is told to set the type or rename it', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'package.json'), '{"name":"x","type":"commonjs"}');
+    writeFileSync(join(dir, 'app.js'), `import http from "node:http";\n${HELLO}`);
+    const { code, stderr } = await runGserve(['--check-config', 'app:app'], { cwd: dir });
+    expect(code).toBe(4);
+    expect(stderr).toContain(
+      'It uses import/export, but its package.json makes it CommonJS (no "type": "module"; `npm init -y` writes ' +
+        `"type": "commonjs"). Set "type": "module" in package.json, or rename it to ${join(dir, 'app.mjs')}.`,
+    );
+    expect(stderr).not.toContain('Fix the error in the app module');
+  });
+
   it('a syntax error in a CommonJS app names its line too', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'app.cjs'), 'const x = 1;\nexports.app = (req, res) => { res.end(x; };\n');
