@@ -58,6 +58,12 @@ function firstLine(err: unknown): string {
   return text.split('\n')[0]!.replace(/\.+$/, '');
 }
 
+const isEmptyObject = (value: unknown): boolean =>
+  typeof value === 'object' &&
+  value !== null &&
+  Object.getPrototypeOf(value) === Object.prototype &&
+  Object.keys(value).length === 0;
+
 /** Node read an ES module as CommonJS: a .js or .ts file that uses import/export in a CommonJS package. */
 function esmReadAsCommonJs(err: unknown, file: string): boolean {
   return (
@@ -118,13 +124,21 @@ export async function loadAppValue(
     name = value === undefined ? 'default' : 'app';
     if (value === undefined) value = mod.default;
   }
-  if (value === undefined) {
-    const exported = Object.keys(mod).filter((k) => k !== 'module.exports');
+  // A CommonJS module that never set module.exports (`const app = express()` and nothing more).
+  const exportsNothing = name === 'default' && isEmptyObject(value) && Object.keys(mod).length <= 2;
+  if (value === undefined || exportsNothing) {
+    const exported = exportsNothing ? [] : Object.keys(mod).filter((k) => k !== 'module.exports');
+    const named = exported.find((k) => k !== 'default');
+    // The fix names an export it has: never the spec that just failed.
+    const fix = named
+      ? `Name the export after the colon, e.g. ${spec.module}:${named}.`
+      : exported.includes('default')
+        ? `Serve its default export: ${spec.module} (without a colon).`
+        : 'Export the app: module.exports = app, export default app, or export const app.';
     throw new AppLoadError(
       'GSERVE_E_APP_ATTR',
       `App module ${file} has no export "${spec.attr ?? 'app'}"${spec.attr ? '' : ' and no default export'}; ` +
-        `it exports: ${exported.join(', ') || '(nothing)'}. ` +
-        `Name the export after the colon, e.g. ${spec.module}:${exported.find((k) => k !== 'default') ?? 'app'}.`,
+        `it exports: ${exported.join(', ') || '(nothing)'}. ${fix}`,
     );
   }
   if (spec.args) {

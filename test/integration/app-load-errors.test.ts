@@ -57,6 +57,22 @@ describe('an app that fails to load points at the line', () => {
     expect(stderr).not.toContain('Fix the error in the app module');
   });
 
+  it('a module without the export named, or exporting nothing, is told a fix that names what it has', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'only-default.cjs'), 'module.exports = (req, res) => res.end("hi");\n');
+    writeFileSync(join(dir, 'nothing.cjs'), 'const app = (req, res) => res.end("hi");\n');
+    const onlyDefault = await runGserve(['--check-config', 'only-default.cjs:app'], { cwd: dir });
+    expect(onlyDefault.code).toBe(4);
+    expect(onlyDefault.stderr).toContain(
+      'it exports: default. Serve its default export: only-default.cjs (without a colon).',
+    );
+    const nothing = await runGserve(['--check-config', 'nothing.cjs'], { cwd: dir });
+    expect(nothing.code).toBe(4);
+    expect(nothing.stderr).toContain(
+      'it exports: (nothing). Export the app: module.exports = app, export default app, or export const app.',
+    );
+  });
+
   it('a syntax error in a CommonJS app names its line too', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'app.cjs'), 'const x = 1;\nexports.app = (req, res) => { res.end(x; };\n');
