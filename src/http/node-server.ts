@@ -36,7 +36,9 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 /** A response being served keeps its exchange (for the access log and the counters) under gserve's own key. */
 const kExchange = Symbol('gserve.exchange');
-type ServedResponse = ServerResponse & { [kExchange]?: NodeExchange };
+/** Marks a pipelined request waiting for its turn with the app (serveNext), not yet handed to it. */
+const kQueued = Symbol('gserve.queued');
+type ServedResponse = ServerResponse & { [kExchange]?: NodeExchange; [kQueued]?: boolean };
 
 /** What gserve keeps about one connection on the node:http path. */
 class NodeConnection {
@@ -48,6 +50,8 @@ class NodeConnection {
   requests = 0;
   /** A refusal waiting for the responses before it to finish. */
   pending: Rejection | null = null;
+  /** The queued request that refusal is for: it never runs. */
+  refusedQueued: ServerResponse | null = null;
   /** The request whose body is being read, and its response. */
   current: { req: IncomingMessage; res: ServerResponse } | null = null;
   /** Pipelined requests waiting for their turn with the app (serveNext). */
@@ -229,8 +233,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       conn.serving = true; // the common case, without a closure: nothing before it on this connection
       return this.callApp(req, res, expectsContinue);
     }
+    (res as ServedResponse)[kQueued] = true;
     conn.waiting.push(() => {
-      if (!res.closed) return this.callApp(req, res, expectsContinue);
+      (res as ServedResponse)[kQueued] = false;
+      if (!res.closed && conn.refusedQueued !== res) return this.callApp(req, res, expectsContinue);
       // The client left while this request waited for its turn.
       conn.serving = false;
       this.serveNext(conn);
@@ -389,6 +395,16 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (conn.refused) return;
     conn.refused = true;
     this.emit('rejected', r, conn.socket);
+    if ((res as ServedResponse)[kQueued]) {
+      // Pipelined behind requests still being answered, and not yet with the app: it never runs,
+      // and is refused in its turn, once the answers before it are out (cutting the connection now
+      // lost them).
+      conn.refusedQueued = res;
+      conn.open--;
+      if (conn.open === 0) this.answerAndClose(conn, r);
+      else conn.pending = r;
+      return;
+    }
     if (conn.open <= 1 && !res.headersSent) this.answerAndClose(conn, r);
     else conn.socket.destroy();
   }

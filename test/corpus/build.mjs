@@ -140,6 +140,8 @@ const cases = {
   'body-too-large-chunked.413': post('Transfer-Encoding: chunked\r\n', `800\r\n${'x'.repeat(2048)}\r\n0\r\n\r\n`),
   // --- a good request first: it is answered, then the bad one is refused
   'pipelined-good-then-bad.200-400': get() + 'GET / HTTP/1.1\r\nHost : x\r\n\r\n',
+  // The bad part is in the second request's body: the first is still answered before the refusal.
+  'pipelined-good-then-bad-chunk.200-400': get() + post('Transfer-Encoding: chunked\r\n', 'zz\r\n'),
   'pipelined-good-then-smuggle.200-400': get() + post('Content-Length: 5\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n' + SMUGGLED),
 };
 
