@@ -5,7 +5,7 @@ import { SETTINGS } from '../config/settings/index.js';
 import { AppLoadError, ExitCode, GserveError, describeError } from '../errors.js';
 import { Arbiter } from '../master/arbiter.js';
 import { currentLaunch } from '../master/upgrade.js';
-import { checkLogFile } from '../log/destination.js';
+import { checkLogFiles } from '../log/destination.js';
 import { createLogger, settleLogFormats } from '../log/logger.js';
 import { logNodeWarnings } from '../log/node-warnings.js';
 import { isControlCommand, runControl } from './control.js';
@@ -145,8 +145,7 @@ export async function run(argv: string[]): Promise<number> {
 
   settleLogFormats(settings);
   try {
-    checkLogFile(settings.errorLogfile, '--error-logfile');
-    checkLogFile(settings.accessLogfile, '--access-logfile');
+    checkLogFiles(settings);
   } catch (err) {
     if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
     throw err;

@@ -1,6 +1,6 @@
 import type { HttpLimits } from './limits.js';
 import { Rejection } from './reject.js';
-import { bodyTooLarge, checkFieldCount, checkFieldLine, checkHost } from './validate.js';
+import { bodyTooLarge, checkFieldCount, checkFieldLine, checkHost, lineTooLong } from './validate.js';
 
 /**
  * gserve's request limits applied to an HTTP/2 request head, with the statuses HTTP/1.1 gets:
@@ -27,8 +27,7 @@ export function checkHttp2Head(rawHeaders: readonly string[], limits: HttpLimits
       if (name === 'content-length') contentLength = value;
     }
     const lineLength = method.length + 1 + path.length + ' HTTP/1.1'.length;
-    if (limits.requestLine && lineLength > limits.requestLine)
-      return new Rejection(414, `the request line is longer than ${limits.requestLine} bytes (--limit-request-line)`);
+    if (limits.requestLine && lineLength > limits.requestLine) return lineTooLong(limits.requestLine);
     checkFieldCount(fields, limits);
     if (limits.requestBody && contentLength !== undefined && Number(contentLength) > limits.requestBody)
       return bodyTooLarge(limits.requestBody);

@@ -1,7 +1,7 @@
 import type { EngineHandler, EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
 import type { AppCall, HostedApp } from './detect.js';
 import { errorMessage } from '../errors.js';
-import { isIterable, kindOf } from '../http/app-values.js';
+import { isIterable, isThenable, kindOf } from '../http/app-values.js';
 import { requestClient } from '../http/proxy.js';
 import type { WorkerRuntime } from './runtime.js';
 import { decodePath, splitTarget } from './scope.js';
@@ -117,9 +117,10 @@ function parseStatus(status: unknown): number {
 const isEmpty = (chunk: Uint8Array | string) =>
   typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0;
 
-function chunkOf(value: unknown): Uint8Array | string {
+/** A chunk of the body, from the iterable or given to write() (`from` says which, for the message). */
+function chunkOf(value: unknown, from = 'the WSGI body yielded'): Uint8Array | string {
   if (typeof value === 'string' || value instanceof Uint8Array) return value;
-  throw new WsgiError(`the WSGI body yielded ${kindOf(value)}, not a Uint8Array or string`);
+  throw new WsgiError(`${from} ${kindOf(value)}, not a Uint8Array or string`);
 }
 
 /**
@@ -174,16 +175,15 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
     if (excInfo && res.headersSent) throw excInfo; // too late to change the response: PEP 3333 says re-raise
     head = { status: parseStatus(status), headers: wsgiHeaders(headers) };
     return (data) => {
-      if (typeof data !== 'string' && !(data instanceof Uint8Array))
-        throw new WsgiError(`the WSGI write() callable was given ${kindOf(data)}, not a Uint8Array or string`);
+      const chunk = chunkOf(data, 'the WSGI write() callable was given');
       sendHead();
-      res.write(data);
+      res.write(chunk);
     };
   };
 
   const body = app(environ, startResponse);
   if (!isIterable(body)) {
-    if (body instanceof Promise)
+    if (isThenable(body))
       throw new WsgiError(
         'the WSGI app returned a Promise: a WSGI app is synchronous (it returns the body). For an async app, ' +
           'export it as ASGI, `async (scope, receive, send)`, or as a fetch handler, `async (request) => Response`',

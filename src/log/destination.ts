@@ -203,7 +203,12 @@ function privateStandardFd(fd: 1 | 2): number {
  * permission): since a failing destination is given up, the server would otherwise run without a
  * log and nobody would know. The master checks; the workers open the same file after it.
  */
-export function checkLogFile(file: string | null, flag: string): void {
+export function checkLogFiles(settings: { errorLogfile: string | null; accessLogfile: string | null }): void {
+  checkLogFile(settings.errorLogfile, '--error-logfile');
+  checkLogFile(settings.accessLogfile, '--access-logfile');
+}
+
+function checkLogFile(file: string | null, flag: string): void {
   if (file === null || file === '-') return;
   try {
     makeFolders(dirname(file));

@@ -4,7 +4,7 @@ import type { Settings } from '../config/settings/index.js';
 import { choices } from '../choices.js';
 import { ExitCode, describeError, exitCodeOf } from '../errors.js';
 import type { LogTarget, MasterLogTarget } from '../log/logger.js';
-import { checkLogFile } from '../log/destination.js';
+import { checkLogFiles } from '../log/destination.js';
 import type { WorkerMessage } from '../worker/ipc-messages.js';
 import { VERSION } from '../version.js';
 import { EventEmitter } from 'node:events';
@@ -594,8 +594,7 @@ export class Arbiter {
       }
       fresh = loaded.value;
       // As at start: new workers that cannot open their logs would fail to boot, or log nowhere.
-      checkLogFile(fresh.settings.errorLogfile, '--error-logfile');
-      checkLogFile(fresh.settings.accessLogfile, '--access-logfile');
+      checkLogFiles(fresh.settings);
     } catch (err) {
       const reason = describeError(err);
       this.log.error('Reload failed, keeping the running settings and workers: %s', reason);
