@@ -439,7 +439,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
  */
 function endsConnection(res: ServerResponse): boolean {
   if (!res.shouldKeepAlive) return true;
-  const connection = res.getHeader('connection');
+  const value = res.getHeader('connection');
+  const connection = Array.isArray(value) ? value.join(',') : value;
   return typeof connection === 'string' && /(?:^|,)\s*close\s*(?:,|$)/i.test(connection);
 }
 

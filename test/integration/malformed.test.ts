@@ -63,6 +63,10 @@ describe.each(['async', 'sync'])('-k %s, node:http (node app): behind an answer 
     expect(parseResponses(second.data).length).toBe(cls === 'sync' ? 1 : 2);
     const seen: string[] = JSON.parse((await get(`${g.url}/__seen`)).body);
     expect(seen).not.toContain('POST /after-close');
+    // The same close given among a list of values, as setHeader takes them.
+    const listed = await sendRaw(g.port, `GET /close-list HTTP/1.1\r\nHost: x\r\n\r\n${behind('after-list')}`);
+    expect(parseResponses(listed.data).map((r) => r.body)).toEqual(['ok 0 /close-list\n']);
+    expect(JSON.parse((await get(`${g.url}/__seen`)).body)).not.toContain('POST /after-list');
     if (cls === 'sync') expect(seen).not.toContain('POST /after-first');
     else expect(seen).toContain('POST /after-first');
   });
