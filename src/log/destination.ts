@@ -164,8 +164,9 @@ export function standardStreamWriter(fd: 1 | 2): LineWriter {
       if (failed) return;
       if (out < 0) out = privateStandardFd(fd);
       const bytes = Buffer.from(line);
-      // A reader that does not keep up: the process goes on, holding at most LOG_BUFFER_MAX for it.
-      if (heldBytes + bytes.length > LOG_BUFFER_MAX) return;
+      // A reader that does not keep up: the process goes on, holding at most LOG_BUFFER_MAX for it
+      // (or what is left of one line longer than that, which a reader that keeps up gets whole).
+      if (held.length > 0 && heldBytes + bytes.length > LOG_BUFFER_MAX) return;
       held.push(bytes);
       heldBytes += bytes.length;
       if (retry === null && writeHeld() && held.length > 0) retry = setTimeout(later, RETRY_MS).unref();

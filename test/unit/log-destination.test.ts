@@ -71,6 +71,13 @@ describe('standardStreamWriter', () => {
     expect(fs.statSync(join(dir, 'stalled')).size).toBe(LOG_BUFFER_MAX);
   });
 
+  it('writes a line longer than LOG_BUFFER_MAX whole to a reader that keeps up', () => {
+    const out = stream('long-line');
+    const line = `${'y'.repeat(LOG_BUFFER_MAX + 1024)}\n`;
+    standardStreamWriter(out.fd as 2).write(line);
+    expect(fs.statSync(join(dir, 'long-line')).size).toBe(line.length);
+  });
+
   it('gives up a stream that failed otherwise (EPIPE): later lines are dropped, nothing throws', () => {
     const out = stream('epipe');
     const writer = standardStreamWriter(out.fd as 2);
