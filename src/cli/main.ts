@@ -43,6 +43,9 @@ const awaiting = (waitingFor: string, exitCode: ExitCode = ExitCode.USAGE) => {
   startUp.exitCode = exitCode;
 };
 
+/** What PM2's users type first (`pm2 start app.js`): a hint where they meet "too many arguments". */
+const PM2_VERBS = new Set(['start', 'restart', 'run', 'serve']);
+
 /** Runs the gserve command; resolves to the process exit code. */
 export async function run(argv: string[]): Promise<number> {
   if (isControlCommand(argv[0])) return runControl(argv);
@@ -55,7 +58,13 @@ export async function run(argv: string[]): Promise<number> {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
         return ExitCode.OK;
       // commander has printed what was wrong; add where to look.
-      process.stderr.write('Run gserve --help to see the flags.\n');
+      process.stderr.write(
+        err.code === 'commander.excessArguments' && PM2_VERBS.has(argv[0]!)
+          ? `gserve has no "${argv[0]}" command: it serves in the foreground, as Gunicorn does. Run ` +
+              `\`gserve ${argv.slice(1).join(' ')}\` under your init system or container, and \`gserve reload\` ` +
+              'or `gserve stop` from another shell.\n'
+          : 'Run gserve --help to see the flags.\n',
+      );
       return ExitCode.USAGE;
     }
     throw err;

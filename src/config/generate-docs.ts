@@ -12,7 +12,7 @@ export function settingsMarkdown(): string {
   let out = '# Settings\n\n<!-- Generated from src/config/settings/ by `npm run docs`; do not edit by hand. -->\n\n';
   out +=
     'Each setting comes, from lowest to highest precedence, from a built-in default, ' +
-    'a config file (`gserve.config.{js,mjs,cjs,json,yaml}`, `.gservrc*`, the `gserve` key of `package.json`, ' +
+    'a config file (`gserve.config.{js,mjs,cjs,json,yaml}`, `.gserverc*`, the `gserve` key of `package.json`, ' +
     'or `-c FILE`), an environment variable, or the command line. ' +
     '`gserve --print-config` shows the merged values and where each came from. ' +
     "Config files use the camelCase names below (Gunicorn's snake_case spellings are accepted too, and its other names where a setting lists them). " +

@@ -16,6 +16,14 @@ export const SEARCH_PLACES = [
   'gserve.config.json',
   'gserve.config.yaml',
   'gserve.config.yml',
+  '.gserverc',
+  '.gserverc.json',
+  '.gserverc.yaml',
+  '.gserverc.yml',
+  '.gserverc.js',
+  '.gserverc.mjs',
+  '.gserverc.cjs',
+  // The first spelling gserve documented; still read.
   '.gservrc',
   '.gservrc.json',
   '.gservrc.yaml',
@@ -163,6 +171,16 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
       );
     }
     const where = explicitPath ?? failedFile(err) ?? 'the config file';
+    if (explicitPath && errorCode(err) === 'EISDIR')
+      throw new ConfigFileError(
+        `Config file ${explicitPath} is a folder. Point -c at the config file in it (gserve.config.js, for one).`,
+      );
+    const extension = /No loader specified for extension "([^"]*)"/.exec(errorMessage(err));
+    if (extension)
+      throw new ConfigFileError(
+        `Config file ${where}: gserve cannot read a "${extension[1]}" file. A config file ends in .js, .mjs, .cjs, ` +
+          '.ts, .json, .yaml or .yml, or has no extension (JSON or YAML). Rename it, or point -c at another file.',
+      );
     const isModule = /\.[cm]?[jt]s$/.test(where);
     const site = isModule
       ? (await import('../interfaces/load-error.js')).locateLoadError(err, where)?.where

@@ -131,6 +131,14 @@ describe('command words are never taken as app names', () => {
     );
   });
 
+  it("PM2's `start APP` is told that gserve serves in the foreground, and how, exit 2", async () => {
+    const r = await runCli(['start', 'app.js', '-w', '2'], { cwd: tempDir() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /^gserve: error: too many arguments.*\ngserve has no "start" command: .* Run `gserve app\.js -w 2` /,
+    );
+  });
+
   it('./top is served as an app', async () => {
     const { dir } = appsNamedLikeCommands();
     const g = await startGserve(['./top'], { cwd: dir });

@@ -176,6 +176,22 @@ describe('config files in every kind of project', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('-c naming a folder or a file of no config type says what to point it at, exit 2; .gserverc.json is found', async () => {
+    const dir = folder({ 'settings.txt': 'workers: 3\n', '.gserverc.json': '{"workers": 3}' });
+    const asFolder = await runGserve(['-c', '.', '--print-config'], { cwd: dir });
+    expect(asFolder.code).toBe(2);
+    expect(asFolder.stderr.trim()).toMatch(
+      /^gserve: error: Config file \. is a folder\. Point -c at the config file in it/,
+    );
+    const asText = await runGserve(['-c', 'settings.txt', '--print-config'], { cwd: dir });
+    expect(asText.code).toBe(2);
+    expect(asText.stderr.trim()).toMatch(/Config file settings\.txt: gserve cannot read a "\.txt" file\. .* Rename it/);
+    expect(asText.stderr).not.toMatch(/syntax/);
+    // The name cosmiconfig users expect: .<name>rc.
+    const found = await runGserve(['--print-config'], { cwd: dir });
+    expect(found.stdout).toMatch(/^workers +=\s+3 +# config file .*\.gserverc\.json/m);
+  });
+
   it('--check-config reads the TLS files as the start would: a missing one is exit 2, not "Config OK"', async () => {
     const dir = folder({ 'app.js': CJS_APP });
     const missing = await runGserve(['--check-config', '--certfile', 'nope.pem', 'app:app'], { cwd: dir });

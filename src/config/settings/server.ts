@@ -49,7 +49,7 @@ export const serverSettings = [
     type: optionalString(),
     default: null,
     defaultDoc:
-      'searched from the working directory up: `gserve.config.{js,mjs,cjs,ts,json,yaml}`, `.gservrc*`, ' +
+      'searched from the working directory up: `gserve.config.{js,mjs,cjs,ts,json,yaml}`, `.gserverc*`, ' +
       '`package.json` key `gserve`',
     doc: "The config file to read. Without it, gserve searches the working directory and its parents, up to the project's root (the nearest package.json).",
     reloadable: false,
