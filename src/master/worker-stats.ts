@@ -80,6 +80,8 @@ function addInto(into: Totals, r: Omit<Totals, 'tlsHandshakeErrors' | 'tlsHandsh
   r.buckets.forEach((n, i) => (into.buckets[i]! += n));
 }
 
+const slotOf = (w: WorkerProcess): string => `${w.generation}:${w.index}`;
+
 export class WorkerStatsBook {
   private readonly tracked = new Map<number, Tracked>();
   /** Totals of workers that have exited. */
@@ -87,14 +89,20 @@ export class WorkerStatsBook {
   readonly restarts: Record<RestartReason, number> = { crash: 0, timeout: 0, 'max-requests': 0, memory: 0, reload: 0 };
   /** Why the last worker that could not boot failed (a reload of broken code), for the control socket. */
   lastBootError: string | null = null;
-  /** Restart counts of ended workers whose replacement has not started yet. */
-  private readonly owed: number[] = [];
+  /**
+   * Restart counts of ended workers whose replacement has not started yet, by slot: a replacement
+   * takes the slot of the worker it replaces (worker-index.ts), and a worker added meanwhile (TTIN)
+   * or another slot's replacement must not inherit its count.
+   */
+  private readonly owed = new Map<string, number>();
 
   spawned(w: WorkerProcess): void {
     let restarts = 0;
-    const owed = this.owed.shift();
-    if (owed !== undefined) restarts = owed + 1;
-    else {
+    const owed = this.owed.get(slotOf(w));
+    if (owed !== undefined) {
+      this.owed.delete(slotOf(w));
+      restarts = owed + 1;
+    } else {
       // A reload starts new workers before the old ones end: each new one takes an old one's place.
       const predecessor = [...this.tracked.values()].find((t) => t.generation < w.generation && !t.succeeded);
       if (predecessor) {
@@ -119,7 +127,7 @@ export class WorkerStatsBook {
     const reason = restartReason(w.endReason);
     if (!reason) return;
     this.restarts[reason]++;
-    if (reason !== 'reload' && t) this.owed.push(t.restarts);
+    if (reason !== 'reload' && t) this.owed.set(slotOf(w), t.restarts);
   }
 
   /** Running totals over every worker, living and ended. */
