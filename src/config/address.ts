@@ -2,6 +2,8 @@
  * Parsing of `--bind` values. Kept beside the settings (not in master/) so that a wrong address is
  * rejected while the config is validated, before any process starts.
  */
+import { isIPv6 } from 'node:net';
+
 export type Address =
   | { kind: 'tcp'; host: string; port: number }
   | { kind: 'unix'; path: string }
@@ -30,6 +32,12 @@ export function parseAddress(raw: string): Address {
   if (v6) {
     host = v6[1]!;
     portText = v6[2] ?? '8000';
+    // Brackets hold an IPv6 address. `[]` (a JSON list, perhaps) must not fall through to "every address".
+    if (!isIPv6(host))
+      throw new Error(
+        `brackets hold an IPv6 address, got ${JSON.stringify(s)}: write [::1]:8000 (this machine), ` +
+          '[::]:8000 (every IPv6 address) or HOST:PORT; several addresses are several binds',
+      );
   } else if (s.includes(':')) {
     const at = s.lastIndexOf(':');
     host = s.slice(0, at);

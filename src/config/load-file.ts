@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import type { Loader } from 'cosmiconfig';
 import { ConfigFileError, errorCode, errorMessage } from '../errors.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 
 const require = createRequire(import.meta.url);
 
@@ -69,7 +70,9 @@ function configOf(mod: Record<string, unknown>): unknown {
 const loadJs: Loader = async (filepath) => {
   const isCjs = filepath.endsWith('.cjs') || (filepath.endsWith('.js') && !isEsmPackageFile(filepath));
   if (isCjs) {
-    delete require.cache[require.resolve(filepath)];
+    // And what it requires of the project's own (a shared settings file): a HUP must see their edits
+    // too. Packages stay cached: gserve's own dependencies live in require's cache as well.
+    for (const file of Object.keys(require.cache)) if (!file.includes('/node_modules/')) delete require.cache[file];
     try {
       return configOf(await withoutEsmWarning(() => require(filepath)));
     } catch (err) {
@@ -126,6 +129,11 @@ async function withoutEsmWarning<T>(load: () => T | Promise<T>): Promise<T> {
   }
 }
 
+/** The query that makes each import() of a config file a fresh module, kept out of messages. */
+const FRESH_QUERY = /\?load=[\d.-]+/g;
+/** A SyntaxError thrown while linking modules, not while parsing one: the import names what is not there. */
+const LINK_ERROR = /does not provide an export named/;
+
 async function importFresh(filepath: string): Promise<unknown> {
   return configOf(await import(`${pathToFileURL(filepath).href}?load=${Date.now()}-${Math.random()}`));
 }
@@ -149,9 +157,43 @@ export interface LoadedConfigFile {
   values: Record<string, unknown>;
 }
 
+const OWN_CODE = pathToFileURL(join(PACKAGE_ROOT, 'dist')).href;
+
+/**
+ * A config that calls process.exit() while it loads (`if (!secret) process.exit(1)`) would end the
+ * master in the middle of a HUP, its workers with it, and say nothing. While a config loads, such a
+ * call throws instead, and the start or the reload fails with the reason. gserve's own exits (a TERM
+ * meanwhile) are made by gserve's code, and still exit.
+ */
+async function refusingExit<T>(load: () => Promise<T>): Promise<T> {
+  const exit = process.exit;
+  const guard = (code?: number | string | null): never => {
+    // The frame below this one: what called process.exit().
+    const caller = new Error().stack?.split('\n')[2] ?? '';
+    if (caller.includes(OWN_CODE) || caller.includes(join(PACKAGE_ROOT, 'dist'))) return exit.call(process, code);
+    throw new ConfigExit(code);
+  };
+  process.exit = guard as typeof process.exit;
+  try {
+    return await load();
+  } finally {
+    if (process.exit === guard) process.exit = exit;
+  }
+}
+
+class ConfigExit extends Error {
+  constructor(readonly exitCode: number | string | null | undefined) {
+    super(`process.exit(${exitCode ?? ''})`);
+  }
+}
+
 /** Loads the named config file, or searches for one from `cwd` upward; null when none is found. */
 export async function loadConfigFile(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
   if (!explicitPath && !mayFindConfig(cwd)) return null;
+  return refusingExit(() => loadFound(cwd, explicitPath));
+}
+
+async function loadFound(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
   const { cosmiconfig } = await import('cosmiconfig');
   let result;
   try {
@@ -165,6 +207,12 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
     result = explicitPath ? await explorer.load(explicitPath) : await explorer.search(cwd);
   } catch (err) {
     if (err instanceof ConfigFileError) throw err;
+    if (err instanceof ConfigExit)
+      throw new ConfigFileError(
+        `Config file ${explicitPath ?? failedFile(err) ?? 'the config file'} called ${err.message} while loading; ` +
+          'gserve does not stop for it (a HUP would have ended the server). Throw an Error instead: gserve ' +
+          'shows its message and refuses the start or the reload.',
+      );
     if (explicitPath && errorCode(err) === 'ENOENT') {
       throw new ConfigFileError(
         `Config file not found: ${explicitPath}. Check the path given to -c/--config or GSERVE_CONFIG.`,
@@ -182,16 +230,24 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
           '.ts, .json, .yaml or .yml, or has no extension (JSON or YAML). Rename it, or point -c at another file.',
       );
     const isModule = /\.[cm]?[jt]s$/.test(where);
-    const site = isModule
-      ? (await import('../interfaces/load-error.js')).locateLoadError(err, where)?.where
-      : jsonPosition(err, where);
+    const site = (
+      isModule
+        ? (await import('../interfaces/load-error.js')).locateLoadError(err, where)?.where
+        : jsonPosition(err, where)
+    )?.replace(FRESH_QUERY, '');
     const at = site ? ` (at ${site})` : '';
     // Code that ran and failed (a throw, a bad call, an import not found) is not a matter of syntax.
-    if (isModule && !(err instanceof SyntaxError))
+    if (isModule && (!(err instanceof SyntaxError) || LINK_ERROR.test(errorMessage(err)))) {
+      const other = site && !site.startsWith(`${where}:`) ? site.replace(/(:\d+)+$/, '') : null;
       throw new ConfigFileError(
-        `Config file ${where} failed while loading: ${describeThrow(err)}${at}. ` +
-          'Fix the code it runs or imports, or point -c at another file.',
+        `Config file ${where} failed while loading: ${describeThrow(err).replace(FRESH_QUERY, '')}${at}. ` +
+          'Fix the code it runs or imports, or point -c at another file.' +
+          (other && !/\.c[jt]s$/.test(other)
+            ? ` Node keeps an ES module a config imports, failed or not, for the life of the process: a fix to ${other} ` +
+              'applies when gserve restarts (or upgrades with USR2), not on HUP.'
+            : ''),
       );
+    }
     throw new ConfigFileError(
       `Could not read config file ${where}: ${parseFailure(err)}${at}. ` +
         `Fix the file's syntax${/gserve[^/]*\.json$/.test(where) ? ' (JSON allows no comments nor trailing commas; a gserve.config.js does)' : ''}, ` +

@@ -1,5 +1,5 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { SettingError } from '../errors.js';
+import { ConfigFileError, SettingError } from '../errors.js';
 import { resolveAppModule } from '../interfaces/load.js';
 import { parseAppSpec } from '../interfaces/spec.js';
 import { loadConfigFile } from './load-file.js';
@@ -103,6 +103,23 @@ function conventionalEnv(env: NodeJS.ProcessEnv): Array<[string, unknown, string
   if (env.WEB_CONCURRENCY !== undefined && env.WEB_CONCURRENCY !== '')
     out.push(['workers', env.WEB_CONCURRENCY, 'environment variable WEB_CONCURRENCY']);
   return out;
+}
+
+const fromConfigFile = (r: ResolvedSettings): boolean =>
+  Object.values(r.sources).some((source) => source.startsWith('config file '));
+
+/**
+ * Why a reload must not apply `next`: the config file the running settings came from is gone, or
+ * holds nothing now (deleted or emptied by a deploy gone wrong). Applying it would put every setting
+ * it held back to its default without a word.
+ */
+export function lostConfigFile(running: ResolvedSettings, next: ResolvedSettings): ConfigFileError | null {
+  if (!running.configFile || !fromConfigFile(running) || fromConfigFile(next)) return null;
+  const what = next.configFile === null ? 'is gone or empty' : 'holds no settings now';
+  return new ConfigFileError(
+    `The config file ${running.configFile} ${what}; applying that would reset its settings to their defaults. ` +
+      'Restore it, or restart gserve to run without it.',
+  );
 }
 
 /** Defaults (and PORT, WEB_CONCURRENCY) < config file < environment < command line; each value validated where it comes from. */

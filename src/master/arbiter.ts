@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { type ResolvedSettings, unknownVariables } from '../config/resolve.js';
+import { lostConfigFile, type ResolvedSettings, unknownVariables } from '../config/resolve.js';
 import type { Settings } from '../config/settings/index.js';
 import { choices } from '../choices.js';
 import { ExitCode, describeError, exitCodeOf } from '../errors.js';
@@ -595,6 +595,8 @@ export class Arbiter {
       fresh = loaded.value;
       // As at start: new workers that cannot open their logs would fail to boot, or log nowhere.
       checkLogFiles(fresh.settings);
+      const lost = lostConfigFile(this.resolved, fresh);
+      if (lost) throw lost;
     } catch (err) {
       const reason = describeError(err);
       this.log.error('Reload failed, keeping the running settings and workers: %s', reason);

@@ -275,6 +275,58 @@ describe('config files in every kind of project', () => {
     expect([...g.workerPids]).toEqual(before);
   });
 
+  it('a config that calls process.exit() while loading: the start is refused (exit 2), a HUP keeps the server', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("ok");\n');
+    const secret = join(dir, 'secret.txt');
+    // The common guard: stop when a secret is missing.
+    const config =
+      'const fs = require("node:fs");\n' +
+      `if (!fs.existsSync(${JSON.stringify(secret)})) { console.error("secret.txt missing"); process.exit(0); }\n` +
+      'module.exports = { workers: 1 };\n';
+    writeFileSync(join(dir, 'gserve.config.cjs'), config);
+    const refused = await runGserve(['app.mjs', '--check-config'], { cwd: dir });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /gserve\.config\.cjs called process\.exit\(0\) while loading; .* Throw an Error instead/,
+    );
+    writeFileSync(secret, 'x');
+    const g = await startGserve(['app.mjs'], { cwd: dir });
+    const before = [...g.workerPids];
+    rmSync(secret);
+    g.signal('SIGHUP');
+    await g.waitForLog(
+      /^Reload failed, keeping the running settings and workers: .*called process\.exit\(0\) while loading/,
+    );
+    expect((await get(g.url)).body).toBe('ok');
+    expect([...g.workerPids]).toEqual(before);
+    // Its own exits are gserve's: TERM still stops it, with code 0.
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+  });
+
+  it('a HUP after the config file was deleted or emptied keeps its settings instead of resetting them', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end(process.env.TAG ?? "none");\n');
+    const config = join(dir, 'gserve.config.json');
+    writeFileSync(config, JSON.stringify({ workers: 2, env: ['TAG=set'] }));
+    const g = await startGserve(['app.mjs'], { cwd: dir });
+    const before = [...g.workerPids];
+    writeFileSync(config, '');
+    g.signal('SIGHUP');
+    await g.waitForLog(
+      /^Reload failed, keeping the running settings and workers: The config file .*gserve\.config\.json is gone or empty; /,
+    );
+    rmSync(config);
+    g.signal('SIGHUP');
+    await g.waitForLog(
+      /^Reload failed, keeping the running settings and workers: The config file .*gserve\.config\.json is gone or empty; .* Restore it/,
+      { count: 2 },
+    );
+    expect((await get(g.url)).body).toBe('set');
+    expect([...g.workerPids]).toEqual(before);
+  });
+
   it('a config whose top-level await never settles ends the start with one line and exit 2, not a silent 0', async () => {
     const dir = folder({ 'gserve.config.mjs': 'await new Promise(() => {});\nexport default { workers: 1 };\n' });
     const { code, stderr } = await runGserve(['app:app'], { cwd: dir });

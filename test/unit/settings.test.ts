@@ -56,6 +56,10 @@ describe('addresses', () => {
     expect(parseAddress('fd://3')).toEqual({ kind: 'fd', fd: 3 });
     expect(() => parseAddress('::1:80')).toThrow(/brackets/);
     expect(() => parseAddress('host:99999')).toThrow(/port/);
+    expect(parseAddress('[fe80::1%lo]:80')).toEqual({ kind: 'tcp', host: 'fe80::1%lo', port: 80 });
+    // Never "every address" by accident: empty brackets, or a JSON list in GSERVE_BIND.
+    for (const bad of ['[]', '[]:8000', '["x"]', '[127.0.0.1]:80'])
+      expect(() => parseAddress(bad), bad).toThrow(/brackets hold an IPv6 address/);
   });
 
   it('refuses a memory ceiling given without its unit (512 bytes), and takes 0 and 32MiB', async () => {
