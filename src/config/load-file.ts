@@ -63,6 +63,18 @@ function configOf(mod: Record<string, unknown>): unknown {
   return mod;
 }
 
+/** The project's CommonJS files a config file's load required first (packages aside). */
+const requiredByConfig = new Set<string>();
+
+function requireRecorded(filepath: string, before: Set<string>): Record<string, unknown> {
+  try {
+    return require(filepath);
+  } finally {
+    for (const file of Object.keys(require.cache))
+      if (!before.has(file) && !file.includes('/node_modules/') && file !== filepath) requiredByConfig.add(file);
+  }
+}
+
 /**
  * JS config files are loaded fresh every time: HUP must see the edited file, and both
  * `import()` and `require()` would otherwise hand back the first version from their caches.
@@ -70,11 +82,13 @@ function configOf(mod: Record<string, unknown>): unknown {
 const loadJs: Loader = async (filepath) => {
   const isCjs = filepath.endsWith('.cjs') || (filepath.endsWith('.js') && !isEsmPackageFile(filepath));
   if (isCjs) {
-    // And what it requires of the project's own (a shared settings file): a HUP must see their edits
-    // too. Packages stay cached: gserve's own dependencies live in require's cache as well.
-    for (const file of Object.keys(require.cache)) if (!file.includes('/node_modules/')) delete require.cache[file];
+    delete require.cache[require.resolve(filepath)];
+    // And the project's files it required first (a shared settings file): a HUP must see their edits
+    // too. Only those: a module an app loaded stays the one instance the app holds.
+    for (const file of requiredByConfig) delete require.cache[file];
+    const before = new Set(Object.keys(require.cache));
     try {
-      return configOf(await withoutEsmWarning(() => require(filepath)));
+      return configOf(await withoutEsmWarning(() => requireRecorded(filepath, before)));
     } catch (err) {
       // `export default` in a package without "type": "module": Node 20.19+ and 22.12+ load it
       // through require(esm); older ones throw here, so try import() before giving up. require(esm)

@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { get } from '../helpers/http.js';
+import { pollUntil } from '../helpers/poll.js';
 import { ROOT, runGserve, startGserve, tempDir } from '../helpers/gserve.js';
 
 /** A folder holding `files` (no package.json unless given: a CommonJS project). */
@@ -325,6 +326,23 @@ describe('config files in every kind of project', () => {
     );
     expect((await get(g.url)).body).toBe('set');
     expect([...g.workerPids]).toEqual(before);
+  });
+
+  it("a HUP sees the edits of the project's CommonJS files that the config requires", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end(process.env.TAG ?? "none");\n');
+    writeFileSync(join(dir, 'base.cjs'), 'module.exports = { tag: "one" };\n');
+    writeFileSync(
+      join(dir, 'gserve.config.cjs'),
+      'const base = require("./base.cjs");\nmodule.exports = { env: ["TAG=" + base.tag] };\n',
+    );
+    const g = await startGserve(['app.mjs'], { cwd: dir });
+    expect((await get(g.url)).body).toBe('one');
+    writeFileSync(join(dir, 'base.cjs'), 'module.exports = { tag: "two" };\n');
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Reloaded: generation/);
+    // The old worker may take a last connection while it stops: the new one answers from then on.
+    await pollUntil(async () => (await get(g.url)).body === 'two', 'the reloaded config to be served');
   });
 
   it('a config whose top-level await never settles ends the start with one line and exit 2, not a silent 0', async () => {
