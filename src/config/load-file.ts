@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { stripVTControlCharacters } from 'node:util';
+import { inspect, stripVTControlCharacters } from 'node:util';
 import type { Loader } from 'cosmiconfig';
 import { ConfigFileError, errorCode, errorMessage } from '../errors.js';
 import { PACKAGE_ROOT } from '../package-root.js';
@@ -80,6 +80,22 @@ function requireRecorded(filepath: string, before: Set<string>): Record<string, 
  * `import()` and `require()` would otherwise hand back the first version from their caches.
  */
 const loadJs: Loader = async (filepath) => {
+  try {
+    return await loadJsModule(filepath);
+  } catch (err) {
+    // cosmiconfig adds the file's path to what was thrown, which fails on `throw undefined`.
+    throw typeof err === 'object' && err !== null ? err : new ThrownValue(err);
+  }
+};
+
+/** Something thrown that is not an object (`throw undefined`, `throw "no"`), carried as an Error. */
+class ThrownValue extends Error {
+  constructor(readonly value: unknown) {
+    super(`it threw ${inspect(value)}`);
+  }
+}
+
+const loadJsModule = async (filepath: string): Promise<unknown> => {
   const isCjs = filepath.endsWith('.cjs') || (filepath.endsWith('.js') && !isEsmPackageFile(filepath));
   if (isCjs) {
     delete require.cache[require.resolve(filepath)];
@@ -109,7 +125,9 @@ const loadJs: Loader = async (filepath) => {
     }
   }
   try {
-    return await importFresh(filepath);
+    // Node 24 warns that a gserve.config.ts in a package without "type" is parsed twice; that is
+    // the user's package, and the config loads all the same.
+    return await withoutEsmWarning(() => importFresh(filepath));
   } catch (err) {
     if (TS_FILE.test(filepath) && errorCode(err) === 'ERR_UNKNOWN_FILE_EXTENSION')
       throw new ConfigFileError(typeScriptHint(filepath));
@@ -208,7 +226,9 @@ export async function loadConfigFile(cwd: string, explicitPath: string | null): 
 }
 
 async function loadFound(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
-  const { cosmiconfig } = await import('cosmiconfig');
+  const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
+  // Editors on Windows save JSON with a byte-order mark, which JSON.parse refuses as a character.
+  const loadJson: Loader = (filepath, content) => defaultLoaders['.json'](filepath, content.replace(/^\uFEFF/, ''));
   let result;
   try {
     // Inside the try: cosmiconfig reads package.json for options of its own as it is created.
@@ -216,7 +236,15 @@ async function loadFound(cwd: string, explicitPath: string | null): Promise<Load
       searchPlaces: SEARCH_PLACES,
       searchStrategy: 'project',
       cache: false,
-      loaders: { '.js': loadJs, '.mjs': loadJs, '.cjs': loadJs, '.ts': loadJs, '.mts': loadJs, '.cts': loadJs },
+      loaders: {
+        '.js': loadJs,
+        '.mjs': loadJs,
+        '.cjs': loadJs,
+        '.ts': loadJs,
+        '.mts': loadJs,
+        '.cts': loadJs,
+        '.json': loadJson,
+      },
     });
     result = explicitPath ? await explorer.load(explicitPath) : await explorer.search(cwd);
   } catch (err) {
@@ -244,10 +272,13 @@ async function loadFound(cwd: string, explicitPath: string | null): Promise<Load
           '.ts, .json, .yaml or .yml, or has no extension (JSON or YAML). Rename it, or point -c at another file.',
       );
     const isModule = /\.[cm]?[jt]s$/.test(where);
+    // A thrown non-Error has no stack of its own: the ThrownValue's would point into cosmiconfig.
     const site = (
-      isModule
-        ? (await import('../interfaces/load-error.js')).locateLoadError(err, where)?.where
-        : jsonPosition(err, where)
+      err instanceof ThrownValue
+        ? null
+        : isModule
+          ? (await import('../interfaces/load-error.js')).locateLoadError(err, where)?.where
+          : jsonPosition(err, where)
     )?.replace(FRESH_QUERY, '');
     const at = site ? ` (at ${site})` : '';
     // Code that ran and failed (a throw, a bad call, an import not found) is not a matter of syntax.
@@ -284,7 +315,15 @@ async function loadFound(cwd: string, explicitPath: string | null): Promise<Load
     const got = values === null ? 'null' : Array.isArray(values) ? 'an array' : typeof values;
     throw new ConfigFileError(`Config file ${result.filepath} must export an object of settings, got ${got}.`);
   }
-  return { path: result.filepath, values };
+  try {
+    // Read once, here: a getter or a Proxy that throws fails as the config file, not as gserve.
+    return { path: result.filepath, values: { ...values } };
+  } catch (err) {
+    throw new ConfigFileError(
+      `Config file ${result.filepath} failed while its settings were read: ${describeThrow(err)}. ` +
+        'Fix the getter (or Proxy) that threw, or export plain values.',
+    );
+  }
 }
 
 /**
@@ -331,7 +370,8 @@ function parseFailure(err: unknown): string {
 
 /** An error thrown by a config module, as its name and message. */
 function describeThrow(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]}` : String(err);
+  if (err instanceof ThrownValue) return err.message;
+  return err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]}` : `it threw ${inspect(err)}`;
 }
 
 /** `file:line:column` of a JSON.parse failure, which says only "at position N". */

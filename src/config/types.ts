@@ -25,7 +25,9 @@ const fail = (expected: string, raw: unknown): never => {
       ? JSON.stringify(raw)
       : typeof raw === 'function'
         ? 'a function'
-        : (JSON.stringify(raw) ?? String(raw));
+        : typeof raw === 'number'
+          ? String(raw) // NaN and Infinity, which JSON shows as null
+          : (JSON.stringify(raw) ?? String(raw));
   throw new TypeMismatch(`expected ${expected}, got ${shown}`);
 };
 

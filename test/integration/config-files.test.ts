@@ -345,6 +345,25 @@ describe('config files in every kind of project', () => {
     await pollUntil(async () => (await get(g.url)).body === 'two', 'the reloaded config to be served');
   });
 
+  it('odd configs get one line naming the problem: a throwing getter, a thrown non-Error, NaN; a JSON BOM loads', async () => {
+    const cases: Array<[string, RegExp]> = [
+      [
+        'export default { get workers() { throw new Error("vault down"); } };',
+        /failed while its settings were read: Error: vault down\. Fix the getter/,
+      ],
+      ['throw undefined;', /failed while loading: it threw undefined\. Fix the code/],
+      ['export default { workers: NaN };', /expected an integer .*, got NaN\./],
+    ];
+    for (const [text, message] of cases) {
+      const { code, stderr } = await runGserve(['--print-config'], { cwd: folder({ 'gserve.config.mjs': text }) });
+      expect(code, text).toBe(2);
+      expect(stderr, text).toMatch(message);
+      expect(stderr.trim().split('\n'), text).toHaveLength(1);
+    }
+    const bom = await runGserve(['--print-config'], { cwd: folder({ 'gserve.config.json': '\uFEFF{"workers": 3}' }) });
+    expect(bom.stdout).toMatch(/^workers +=\s+3 /m);
+  });
+
   it('a config whose top-level await never settles ends the start with one line and exit 2, not a silent 0', async () => {
     const dir = folder({ 'gserve.config.mjs': 'await new Promise(() => {});\nexport default { workers: 1 };\n' });
     const { code, stderr } = await runGserve(['app:app'], { cwd: dir });
