@@ -493,7 +493,9 @@ class Connection {
     if (this.closing || this.stopped) return; // our own answer is on its way; the close follows
     // A request cut off by the client's FIN can never complete.
     if (this.parser.phase !== 'idle') return this.reject(truncatedByClient());
-    // The client half-closed: answer what it sent, then close.
+    // A FIN is the client leaving, as node:http, nginx and Uvicorn take it (`printf | nc -N` gets only
+    // answers given at once): Node ends our side too, and the close aborts what is still running
+    // (a fetch app's request.signal, ASGI's http.disconnect).
     if (this.queue.length === 0) this.socket.destroy();
     else this.socket.once('finish', () => this.socket.destroy());
   }
