@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { closestName, resolveSettings, type ResolvedSettings } from '../config/resolve.js';
+import { closestName, resolveSettings, type ResolvedSettings, unknownVariables } from '../config/resolve.js';
 import { resolveAppModule } from '../interfaces/load.js';
 import { SETTINGS } from '../config/settings/index.js';
 import { AppLoadError, ExitCode, GserveError, describeError } from '../errors.js';
@@ -122,7 +122,11 @@ export async function run(argv: string[]): Promise<number> {
   if (parsed.checkConfig || settings.preload) {
     try {
       // The TLS files as the master will read them at its start: a check that passed them would be a false OK.
-      if (parsed.checkConfig) (await import('../http/tls.js')).tlsOptions(settings);
+      if (parsed.checkConfig) {
+        (await import('../http/tls.js')).tlsOptions(settings);
+        checkLogFiles(settings, true);
+        for (const warning of unknownVariables(process.env)) process.stderr.write(`gserve: warning: ${warning}\n`);
+      }
       // Imported here only: otherwise the master never loads the interface adapters (ws, the engine).
       awaiting(`the app ${settings.app} (loaded in the master by --preload or --check-config)`, ExitCode.APP_LOAD);
       const { loadHostedApp } = await import('../worker/hosted.js');

@@ -1,4 +1,14 @@
-import { closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { errorCode, ExitCode, GserveError } from '../errors.js';
@@ -204,16 +214,28 @@ function privateStandardFd(fd: 1 | 2): number {
  * permission): since a failing destination is given up, the server would otherwise run without a
  * log and nobody would know. The master checks; the workers open the same file after it.
  */
-export function checkLogFiles(settings: { errorLogfile: string | null; accessLogfile: string | null }): void {
-  checkLogFile(settings.errorLogfile, '--error-logfile');
-  checkLogFile(settings.accessLogfile, '--access-logfile');
+export function checkLogFiles(
+  settings: { errorLogfile: string | null; accessLogfile: string | null },
+  /** --check-config: whether they could be made, without making them. */
+  dryRun = false,
+): void {
+  checkLogFile(settings.errorLogfile, '--error-logfile', dryRun);
+  checkLogFile(settings.accessLogfile, '--access-logfile', dryRun);
 }
 
-function checkLogFile(file: string | null, flag: string): void {
+function checkLogFile(file: string | null, flag: string, dryRun: boolean): void {
   if (file === null || file === '-') return;
   try {
-    makeFolders(dirname(file));
-    closeSync(openSync(file, 'a'));
+    if (dryRun) {
+      // The file if it is there, else the nearest folder that is: gserve writes, or makes, below it.
+      let at = file;
+      while (!existsSync(at)) at = dirname(at);
+      if (at !== file && !statSync(at).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
+      accessSync(at, at === file ? constants.W_OK : constants.W_OK | constants.X_OK);
+    } else {
+      makeFolders(dirname(file));
+      closeSync(openSync(file, 'a'));
+    }
   } catch (err) {
     throw new GserveError(
       'GSERVE_E_LOGFILE',

@@ -203,6 +203,22 @@ describe('config files in every kind of project', () => {
     expect(lone.stderr).toMatch(/--keyfile and --ca-certs need --certfile too/);
   });
 
+  it('--check-config refuses a log file the start could not open, makes none, and warns of GSERVE_ typos', async () => {
+    const dir = folder({ 'app.js': CJS_APP, 'a-file': '' });
+    const refused = await runGserve(['--check-config', '--access-logfile', 'a-file/access.log', 'app:app'], {
+      cwd: dir,
+    });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/Cannot open --access-logfile a-file\/access\.log: ENOTDIR/);
+    const ok = await runGserve(['--check-config', '--error-logfile', 'logs/new/error.log', 'app:app'], {
+      cwd: dir,
+      env: { GSERVE_WORKRES: '2' },
+    });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readdirSync(dir)).not.toContain('logs');
+    expect(ok.stderr).toMatch(/^gserve: warning: Environment variable GSERVE_WORKRES .* Did you mean GSERVE_WORKERS\?/);
+  });
+
   it('a JS or JSON config that fails says where, and only a syntax error is called one', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("ok");\n');
