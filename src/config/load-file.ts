@@ -189,7 +189,8 @@ export interface LoadedConfigFile {
   values: Record<string, unknown>;
 }
 
-const OWN_CODE = pathToFileURL(join(PACKAGE_ROOT, 'dist')).href;
+/** gserve's own code, as a stack frame names it: a path (CommonJS) or a file URL (ES modules). */
+const OWN_CODE = [join(PACKAGE_ROOT, 'dist'), pathToFileURL(join(PACKAGE_ROOT, 'dist')).href];
 
 /**
  * A config that calls process.exit() while it loads (`if (!secret) process.exit(1)`) would end the
@@ -202,7 +203,7 @@ async function refusingExit<T>(load: () => Promise<T>): Promise<T> {
   const guard = (code?: number | string | null): never => {
     // The frame below this one: what called process.exit().
     const caller = new Error().stack?.split('\n')[2] ?? '';
-    if (caller.includes(OWN_CODE) || caller.includes(join(PACKAGE_ROOT, 'dist'))) return exit.call(process, code);
+    if (OWN_CODE.some((own) => caller.includes(own))) return exit.call(process, code);
     throw new ConfigExit(code);
   };
   process.exit = guard as typeof process.exit;
