@@ -147,7 +147,9 @@ export function requestClient(
 /**
  * The client address, port and scheme of a request: the socket's peer (already the real client
  * when a PROXY protocol header was read), unless that peer is a trusted proxy that says otherwise.
- * `Forwarded` wins over the `X-Forwarded-*` pair when both are present.
+ * The `X-Forwarded-*` pair wins over `Forwarded` when both are present: a proxy that sets the pair
+ * (nginx, HAProxy, cloud load balancers) passes a client's own `Forwarded` on untouched, and
+ * believing it let any client choose its address and scheme through such a proxy.
  */
 export function clientInfo(
   socket: Pick<Socket, 'remoteAddress' | 'remotePort'>,
@@ -157,9 +159,9 @@ export function clientInfo(
 ): ClientInfo {
   const peer: ClientInfo = { clientAddress: socket.remoteAddress ?? '', clientPort: socket.remotePort ?? 0, scheme };
   // Headers first: most requests carry none, and then the peer need not be checked.
-  const forwarded = header('forwarded');
-  const xff = forwarded ? undefined : header('x-forwarded-for');
-  const xfp = forwarded ? undefined : header('x-forwarded-proto');
+  const xff = header('x-forwarded-for');
+  const xfp = header('x-forwarded-proto');
+  const forwarded = xff || xfp ? undefined : header('forwarded');
   if (!(forwarded || xff || xfp) || !isTrustedPeer(socket, trusted)) return peer;
   return pick(forwarded ? forwardedHops(forwarded) : xForwardedHops(xff, xfp), peer, trusted);
 }

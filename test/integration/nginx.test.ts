@@ -130,13 +130,18 @@ describe.skipIf(NO_NGINX)('nginx in front of gserve (examples/deploy/nginx)', ()
       expect(text).toContain(`server unix:${socketPath}`);
       await startNginx({ text, context: 'http' }, port);
 
-      const r = await getFromClient(`http://127.0.0.1:${port}/through/nginx?x=1`, { 'x-forwarded-for': '203.0.113.7' });
+      const r = await getFromClient(`http://127.0.0.1:${port}/through/nginx?x=1`, {
+        'x-forwarded-for': '203.0.113.7',
+        forwarded: 'for=6.6.6.6;proto=https',
+      });
       expect(r.status, nginxLog()).toBe(200);
       const seen = JSON.parse(r.body);
       expect(seen.path).toBe('/through/nginx?x=1');
       // nginx appends the client's address to what the client sent.
       expect(seen.forwardedFor).toBe(`203.0.113.7, ${CLIENT_ADDRESS}`);
       expect(seen.forwardedProto).toBe('http');
+      // The client's own Forwarded never reaches gserve, which would otherwise take it from nginx.
+      expect(seen.forwarded).toBeNull();
       expect(seen.host).toBe('127.0.0.1');
 
       expect(await getFromClient(`http://127.0.0.1:${port}/healthz`)).toEqual({ status: 200, body: 'ok\n' });
