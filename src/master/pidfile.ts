@@ -1,4 +1,4 @@
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { GserveError, ExitCode, errorCode } from '../errors.js';
 import { processExists } from '../supervision/process-alive.js';
 
@@ -36,9 +36,14 @@ export class Pidfile {
         ExitCode.USAGE,
       );
     }
+    // Written beside it and renamed over it, as Gunicorn does: a symlink planted at the path (by
+    // whoever may write in its folder) is replaced, never written through, by a master run as root.
+    const temporary = `${this.path}.${pid}.tmp`;
     try {
-      writeFileSync(this.path, `${pid}\n`);
+      writeFileSync(temporary, `${pid}\n`, { flag: 'wx', mode: 0o644 });
+      renameSync(temporary, this.path);
     } catch (err) {
+      rmSync(temporary, { force: true });
       throw new GserveError(
         'GSERVE_E_PIDFILE',
         `Cannot write the pidfile ${this.path}: ${errorCode(err) ?? err}. Create its folder or make it writable, ` +

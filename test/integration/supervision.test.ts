@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, isAlive, runGserve, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
@@ -143,6 +143,19 @@ describe('supervision', () => {
     await first.exited;
     const third = await startGserve(['-p', pidfile, app('node-pid')]);
     expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(third.pid));
+  });
+
+  it('replaces a symlink planted at the pidfile path instead of writing through it', async () => {
+    const dir = tempDir();
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'precious\n');
+    const pidfile = join(dir, 'g.pid');
+    symlinkSync(victim, pidfile);
+    const g = await startGserve(['-p', pidfile, app('node-pid')]);
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(lstatSync(pidfile).isSymbolicLink()).toBe(false);
+    expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(g.pid));
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
   it('takes over a pidfile naming init, -1 or a live process that is not gserve (a pid reused after a restart)', async () => {
