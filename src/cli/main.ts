@@ -124,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
       // The TLS files as the master will read them at its start: a check that passed them would be a false OK.
       if (parsed.checkConfig) {
         (await import('../http/tls.js')).tlsOptions(settings);
-        checkLogFiles(settings, true);
+        checkLogFiles(settings, { dryRun: true });
         for (const warning of unknownVariables(process.env)) process.stderr.write(`gserve: warning: ${warning}\n`);
       }
       // Imported here only: otherwise the master never loads the interface adapters (ws, the engine).
@@ -158,7 +158,7 @@ export async function run(argv: string[]): Promise<number> {
 
   settleLogFormats(settings);
   try {
-    checkLogFiles(settings);
+    checkLogFiles(settings, { owner: resolveOwner(settings.user, settings.group) });
   } catch (err) {
     if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
     throw err;

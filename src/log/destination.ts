@@ -12,6 +12,7 @@ import {
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { errorCode, ExitCode, GserveError } from '../errors.js';
+import { handOver, type Owner } from '../worker/privileges.js';
 
 type SonicBoom = import('sonic-boom').SonicBoom;
 
@@ -216,14 +217,22 @@ function privateStandardFd(fd: 1 | 2): number {
  */
 export function checkLogFiles(
   settings: { errorLogfile: string | null; accessLogfile: string | null },
-  /** --check-config: whether they could be made, without making them. */
-  dryRun = false,
+  options: {
+    /** --check-config: whether they could be made, without making them. */
+    dryRun?: boolean;
+    /** --user: the workers open (and on USR1 reopen) the files as that user, after the drop. */
+    owner?: Owner | null;
+  } = {},
 ): void {
-  checkLogFile(settings.errorLogfile, '--error-logfile', dryRun);
-  checkLogFile(settings.accessLogfile, '--access-logfile', dryRun);
+  checkLogFile(settings.errorLogfile, '--error-logfile', options);
+  checkLogFile(settings.accessLogfile, '--access-logfile', options);
 }
 
-function checkLogFile(file: string | null, flag: string, dryRun: boolean): void {
+function checkLogFile(
+  file: string | null,
+  flag: string,
+  { dryRun = false, owner = null }: { dryRun?: boolean; owner?: Owner | null },
+): void {
   if (file === null || file === '-') return;
   try {
     if (dryRun) {
@@ -235,6 +244,7 @@ function checkLogFile(file: string | null, flag: string, dryRun: boolean): void 
     } else {
       makeFolders(dirname(file));
       closeSync(openSync(file, 'a'));
+      handOver(owner, file);
     }
   } catch (err) {
     throw new GserveError(

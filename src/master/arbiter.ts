@@ -5,6 +5,7 @@ import { choices } from '../choices.js';
 import { ExitCode, describeError, exitCodeOf } from '../errors.js';
 import type { LogTarget, MasterLogTarget } from '../log/logger.js';
 import { checkLogFiles } from '../log/destination.js';
+import { resolveOwner } from '../worker/privileges.js';
 import type { WorkerMessage } from '../worker/ipc-messages.js';
 import { VERSION } from '../version.js';
 import { EventEmitter } from 'node:events';
@@ -230,7 +231,12 @@ export class Arbiter {
   }
 
   private bindOptions() {
-    return { umask: this.settings.umask, tls: tlsOptions(this.settings) !== null, backlog: this.settings.backlog };
+    return {
+      umask: this.settings.umask,
+      tls: tlsOptions(this.settings) !== null,
+      backlog: this.settings.backlog,
+      owner: resolveOwner(this.settings.user, this.settings.group),
+    };
   }
 
   /** What the control socket, the metrics and --reload may see and do: the signals' own handlers. */
@@ -594,7 +600,7 @@ export class Arbiter {
       }
       fresh = loaded.value;
       // As at start: new workers that cannot open their logs would fail to boot, or log nowhere.
-      checkLogFiles(fresh.settings);
+      checkLogFiles(fresh.settings, { owner: resolveOwner(fresh.settings.user, fresh.settings.group) });
       const lost = lostConfigFile(this.resolved, fresh);
       if (lost) throw lost;
     } catch (err) {
@@ -659,6 +665,15 @@ export class Arbiter {
   /** USR1: reopen the master's log file and tell the workers to reopen theirs (logrotate). */
   private reopenLogs(): void {
     this.logTarget.reopen();
+    // Workers under --user reopen their files as that user, who may not create one in the folder:
+    // the master makes the moved-away files again, theirs, as at start.
+    const owner = resolveOwner(this.settings.user, this.settings.group);
+    if (owner)
+      try {
+        checkLogFiles(this.settings, { owner });
+      } catch (err) {
+        this.log.error('Reopening the logs: %s', describeError(err));
+      }
     for (const w of this.workers.values()) w.send({ t: 'reopen-logs' });
     this.log.info('Reopened the log files');
   }

@@ -5,6 +5,7 @@ import { formatAddress, parseAddress, type Address } from '../config/address.js'
 import { BindError } from '../errors.js';
 import { createServerHandle, type RawHandle } from './node-handles.js';
 import { connectError, socketPathTooLong, unixSocketHint } from './socket-path.js';
+import { handOver, type Owner } from '../worker/privileges.js';
 
 /**
  * The listening sockets, owned by the master for its whole life so that workers come and go (HUP,
@@ -57,6 +58,8 @@ export interface BindOptions {
   tls: boolean;
   /** listen(2)'s queue length (--backlog). */
   backlog?: number;
+  /** --user: `unix:` socket files go to the workers' user, as Gunicorn gives them. */
+  owner?: Owner | null;
 }
 
 const DEFAULT_BACKLOG = 2048;
@@ -114,13 +117,15 @@ async function clearStaleSocket(path: string, shown: string): Promise<void> {
   unlinkSync(path);
 }
 
-async function bindUnix(path: string, shown: string, umask: number): Promise<RawHandle> {
+async function bindUnix(path: string, shown: string, umask: number, owner: Owner | null): Promise<RawHandle> {
   const tooLong = socketPathTooLong(path);
   if (tooLong) throw new BindError(`Cannot listen at ${shown}: ${tooLong}. Choose a shorter path.`);
   await clearStaleSocket(path, shown);
   const previous = process.umask(umask);
   try {
-    return check(createServerHandle(path, -1, -1), shown, path);
+    const handle = check(createServerHandle(path, -1, -1), shown, path);
+    handOver(owner, path);
+    return handle;
   } finally {
     process.umask(previous);
   }
@@ -188,7 +193,7 @@ async function bindOnly(address: Address, opts: BindOptions): Promise<Listener> 
     }
     shown = formatAddress({ kind: 'tcp', host, port: out.port ?? address.port });
   } else if (address.kind === 'unix') {
-    handle = await bindUnix(address.path, shown, opts.umask);
+    handle = await bindUnix(address.path, shown, opts.umask, opts.owner ?? null);
   } else {
     handle = check(createServerHandle(null, null, null, address.fd), shown);
     shown = describeInherited(handle, shown, scheme);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, chownSync, constants, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { resolveAppModule } from '../interfaces/load.js';
 import { parseAppSpec } from '../interfaces/spec.js';
@@ -86,6 +86,20 @@ export function resolveOwner(user: string | null, group: string | null): Owner |
     );
   }
   return { uid, gid, user: name };
+}
+
+/**
+ * In the root master: gives a file the workers use after they drop to `owner` (a log file they
+ * reopen on USR1, a unix socket nginx must reach), as Gunicorn chowns them. Best effort: where it
+ * cannot, the worker's own error names the file.
+ */
+export function handOver(owner: Owner | null, path: string): void {
+  if (!owner || process.getuid?.() !== 0) return;
+  try {
+    chownSync(path, owner.uid, owner.gid);
+  } catch {
+    // a filesystem without owners; the worker says what it cannot open
+  }
 }
 
 /** In the worker: take on the owner, groups first (they cannot be changed once the uid is not root). */

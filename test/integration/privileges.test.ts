@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { runCli } from '../helpers/cli.js';
 import { ROOT, startGserve, tempDir } from '../helpers/gserve.js';
 import { skipping } from '../helpers/needs.js';
 import { get } from '../helpers/http.js';
+import { pollUntil } from '../helpers/poll.js';
 
 // --user/--group (Gunicorn's -u/-g): the master binds and stays root; each worker drops first.
 const root = process.getuid?.() === 0;
@@ -100,6 +101,34 @@ describe('--user and --group', () => {
     const g = await startGserve(['-u', 'nobody', '-g', '0', worldReadableApp()]);
     expect(JSON.parse((await get(g.url)).body)).toMatchObject({ uid: nobody.uid, gid: 0 });
   });
+
+  it.skipIf(servingAsNobodyImpossible)(
+    "the log files and a unix socket are given to the workers' user: access lines are written, also after USR1",
+    async () => {
+      if (!root) return expectRootNeeded();
+      const dir = tempDir();
+      chmodSync(dir, 0o755); // nobody opens its log by path, below this folder
+      const socket = join(dir, 'app.sock');
+      const access = join(dir, 'logs', 'access.log');
+      const g = await startGserve([
+        ...['-b', '127.0.0.1:0', '-b', `unix:${socket}`, '--user', 'nobody', '--access-logfile', access],
+        worldReadableApp(),
+      ]);
+      // As Gunicorn chowns them: nginx reaches the socket through the workers' group, and a worker
+      // opens (and on USR1 reopens) its log after it dropped to nobody.
+      expect(statSync(socket)).toMatchObject({ uid: nobody.uid, gid: nobody.gid });
+      expect(statSync(access)).toMatchObject({ uid: nobody.uid, gid: nobody.gid });
+      expect((await get(g.url + '/first')).status).toBe(200);
+      await pollUntil(() => readFileSync(access, 'utf8').includes('GET /first '), 'the access line as nobody');
+      renameSync(access, `${access}.1`);
+      g.signal('SIGUSR1');
+      await pollUntil(async () => {
+        await get(g.url + '/second');
+        return existsSync(access) && readFileSync(access, 'utf8').includes('GET /second ');
+      }, 'the access line in the reopened file');
+      expect(g.stderr).not.toMatch(/cannot write the log file/);
+    },
+  );
 
   it('a worker that cannot read its folders as --user says which folder and how to fix it, not "Cannot find module"', async () => {
     if (!root) return expectRootNeeded();
