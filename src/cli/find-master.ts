@@ -6,6 +6,7 @@ import { ConfigFileError, ExitCode, GserveError, SettingError } from '../errors.
 import { ControlReply } from './control-client.js';
 import { bindKey, controlDir, explicitControlPath, folderKey } from '../master/control-path.js';
 import { connectError } from '../master/socket-path.js';
+import { namedFolder } from '../master/upgrade.js';
 
 /**
  * Which master a control command (`gserve status|reload|scale|stop|top`) talks to: the one whose
@@ -46,10 +47,12 @@ export async function findControlSocket(
   if (explicit !== undefined) return explicit;
 
   const dir = controlDir(env);
-  const prefix = `${folderKey(cwd)}-`;
+  // A master keys its socket by the folder's name as its shell gave it ($PWD: a `current` symlink),
+  // else by its real path (started by systemd, which sets no $PWD): either may be this folder's.
+  const prefixes = [...new Set([namedFolder(cwd, env.PWD), cwd])].map((folder) => `${folderKey(folder)}-`);
   let names: string[] = [];
   try {
-    names = readdirSync(dir).filter((n) => n.startsWith(prefix) && n.endsWith('.ctl'));
+    names = readdirSync(dir).filter((n) => prefixes.some((p) => n.startsWith(p)) && n.endsWith('.ctl'));
   } catch {
     // no master ever ran here
   }
@@ -68,8 +71,10 @@ export async function findControlSocket(
   }
   // Several masters were started in this folder: a bind named by the config or environment picks one.
   if (sources.bind !== 'default') {
-    const wanted = join(dir, `${prefix}${bindKey(settings.bind[0])}.ctl`);
-    if (live.includes(wanted)) return wanted;
+    const wanted = live.find((p) =>
+      prefixes.some((prefix) => p === join(dir, `${prefix}${bindKey(settings.bind[0])}.ctl`)),
+    );
+    if (wanted) return wanted;
   }
   const rows = await Promise.all(live.map(async (p) => `  ${p}  ${await describeMaster(p)}`));
   throw new ControlSocketError(

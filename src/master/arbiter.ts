@@ -197,6 +197,7 @@ export class Arbiter {
       }
       this.observability = await startObservability(this.controls(), this.settings, this.logTarget, {
         folder: this.launch.cwd,
+        namedFolder: this.launch.namedCwd,
         inherited: inherited?.sockets,
       });
     } catch (err) {

@@ -29,8 +29,14 @@ export interface InheritedSockets {
 }
 
 export interface ObservabilityOptions {
-  /** The folder gserve was started in: it names the default control socket (control-path.ts). */
+  /** The folder gserve was started in: relative --pid and --control-socket paths are its. */
   folder?: string;
+  /**
+   * The same folder by the name the shell gave it (upgrade.ts namedFolder): it names the default
+   * control socket, so `gserve reload` run in a `current` symlink still finds the master once a
+   * deploy has pointed the link at a new release.
+   */
+  namedFolder?: string;
   /** Set in a master started by USR2: its predecessor's sockets. */
   inherited?: InheritedSockets;
 }
@@ -76,7 +82,7 @@ export async function startObservability(
   // Relative paths (--pid, --control-socket) are the launch folder's, with --chdir applied once:
   // the master's own working folder already is the --chdir one.
   const folder = options.folder ?? process.cwd();
-  const path = controlSocketPath(settings, folder, folder);
+  const path = controlSocketPath(settings, folder, options.namedFolder ?? folder);
   const startControl = async (inheritedFd?: number) => {
     if (!path) return;
     control = new ControlServer(path, arbiter, book, log);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, isAlive, startGserve, tempDir } from '../helpers/gserve.js';
@@ -57,6 +57,26 @@ describe('one control socket per app', () => {
     const none = await cli(['status'], a, env);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/^gserve: error: no gserve master started in .* answers/);
+  });
+
+  it('started in a `current` symlink: gserve status there finds the master after a deploy switched the link', async () => {
+    const runtime = tempDir();
+    const root = tempDir();
+    for (const release of ['1', '2']) mkdirSync(join(root, release));
+    copyFileSync(join(FIXTURES, 'apps', 'node-pid.js'), join(root, '1', 'app.js'));
+    const current = join(root, 'current');
+    symlinkSync(join(root, '1'), current);
+    // A shell started in the link: $PWD names it, the kernel's working folder is releases/1.
+    const env = { XDG_RUNTIME_DIR: runtime, PWD: current };
+    const g = await startGserve(['app.js'], { cwd: current, env });
+    rmSync(current);
+    symlinkSync(join(root, '2'), current);
+    const status = await cli(['status', '--json'], current, env);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout).master.pid).toBe(g.pid);
+    // The master is known by the link's name: from the release folder itself, it is not found.
+    const real = await cli(['status', '--json'], join(root, '1'), { XDG_RUNTIME_DIR: runtime, PWD: join(root, '1') });
+    expect(real.code, real.stderr).toBe(1);
   });
 
   it('a config file broken while the master runs does not keep gserve status and stop from it', async () => {
