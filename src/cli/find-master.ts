@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { resolveSettings } from '../config/resolve.js';
@@ -28,6 +28,29 @@ export class ControlSocketError extends GserveError {
   override name = 'ControlSocketError';
 }
 
+/**
+ * A socket named by --control-socket or beside --pid may sit in a folder others can write to: one
+ * that another user made answers as if it were the master (`gserve stop` said "Stopped" to a stand-in
+ * while the master ran on). Only the caller's own sockets, or root's, are talked to. The default
+ * folder is checked as a whole (control-path.ts ensureControlDir).
+ */
+function ownSocket(path: string): string {
+  let owner: number;
+  try {
+    owner = lstatSync(path).uid;
+  } catch {
+    return path; // not there: the connection says so
+  }
+  const me = process.geteuid?.();
+  if (me === undefined || owner === me || owner === 0) return path;
+  throw new ControlSocketError(
+    'GSERVE_E_CONTROL_OWNER',
+    `the control socket ${path} belongs to uid ${owner}, not to you (uid ${me}): a master of yours made no ` +
+      'such socket. Remove it if it is stale, or point to yours with --control-socket.',
+    ExitCode.USAGE,
+  );
+}
+
 /** Resolves to the socket path, or throws a ControlSocketError with the exit code to use. */
 export async function findControlSocket(
   opts: FindOptions,
@@ -44,7 +67,7 @@ export async function findControlSocket(
       'the control socket is off (--control-socket off); use signals instead.',
       ExitCode.USAGE,
     );
-  if (explicit !== undefined) return explicit;
+  if (explicit !== undefined) return ownSocket(explicit);
 
   const dir = controlDir(env);
   // A master keys its socket by the folder's name as its shell gave it ($PWD: a `current` symlink),

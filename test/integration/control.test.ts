@@ -1,7 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, isAlive, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
@@ -296,6 +297,28 @@ describe('control socket', () => {
     );
     expect((await get(`${g.url}/`)).status).toBe(200);
   });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'a socket another user made beside the pidfile is not talked to: stop is refused, exit 2, the stand-in hears nothing',
+    async () => {
+      const dir = tempDir();
+      const path = join(dir, 'app.ctl');
+      const heard: string[] = [];
+      const standIn = createServer((s) => s.on('data', (d) => heard.push(String(d))));
+      await new Promise<void>((resolve) => standIn.listen(path, resolve));
+      try {
+        chownSync(path, 65534, 65534); // as if nobody had made it first
+        const r = await cli(['stop', '--pid', join(dir, 'app.pid')]);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(
+          /^gserve: error: the control socket .*app\.ctl belongs to uid 65534, not to you \(uid 0\)/,
+        );
+        expect(heard).toEqual([]);
+      } finally {
+        standIn.close();
+      }
+    },
+  );
 
   it('removes the default sockets that masters killed with -9 left, and keeps a live one', async () => {
     const env = { XDG_RUNTIME_DIR: tempDir() };
