@@ -53,6 +53,11 @@ export function noAnswer(path: string, err: unknown): string {
       '`gserve status` before sending it again, or before a kill -9.'
     );
   const code = errorCode(err) ?? errorMessage(err);
+  if (code === 'EACCES' || code === 'EPERM')
+    return (
+      `the control socket ${path} is not yours to use (${code}): a master lets only its own user in. ` +
+      "Run the command as the master's user (or root)."
+    );
   return `no gserve master answers on ${path} (${code}). Is it running? Point to it with --control-socket, --pid or -c.`;
 }
 
