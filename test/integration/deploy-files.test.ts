@@ -254,6 +254,13 @@ describe('Kubernetes example', () => {
     expect(combineLimits(affinityCpus(), found!.quota)).toBeLessThanOrEqual(affinityCpus());
   });
 
+  it('gives the read-only root a writable /tmp, where the control socket for `gserve status` lives', () => {
+    expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
+    const mount = container.volumeMounts.find((m: Obj) => m.mountPath === '/tmp');
+    const volume = pod.volumes.find((v: Obj) => v.name === mount.name);
+    expect(volume.emptyDir).toBeDefined();
+  });
+
   it('routes the Service to the pods and scales the Deployment with the autoscaler', () => {
     const service = byKind('Service');
     const hpa = byKind('HorizontalPodAutoscaler');
