@@ -215,6 +215,8 @@ function privateStandardFd(fd: 1 | 2): number {
  * permission): since a failing destination is given up, the server would otherwise run without a
  * log and nobody would know. The master checks; the workers open the same file after it.
  */
+const APPEND_NOT_THROUGH_LINK = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
 export function checkLogFiles(
   settings: { errorLogfile: string | null; accessLogfile: string | null },
   options: {
@@ -243,14 +245,24 @@ function checkLogFile(
       accessSync(at, at === file ? constants.W_OK : constants.W_OK | constants.X_OK);
     } else {
       makeFolders(dirname(file));
-      closeSync(openSync(file, 'a'));
-      handOver(owner, file);
+      // Under --user the file becomes the workers' user's, who may write its folder: a symlink
+      // planted there is not followed, or root would make, and give away, whatever it points to.
+      const fd = openSync(file, owner ? APPEND_NOT_THROUGH_LINK : 'a', 0o644);
+      try {
+        handOver(owner, fd);
+      } finally {
+        closeSync(fd);
+      }
     }
   } catch (err) {
+    const code = errorCode(err);
     throw new GserveError(
       'GSERVE_E_LOGFILE',
-      `Cannot open ${flag} ${file}: ${errorCode(err) ?? err}. Make its folder writable, or choose another file ` +
-        "('-' for the standard stream).",
+      code === 'ELOOP' && owner
+        ? `Cannot open ${flag} ${file}: it is a symlink, which gserve does not follow for a file it gives to ` +
+            '--user. Name the file it points to.'
+        : `Cannot open ${flag} ${file}: ${code ?? err}. Make its folder writable, or choose another file ` +
+            "('-' for the standard stream).",
       ExitCode.USAGE,
     );
   }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, chownSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, fchownSync, lchownSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { resolveAppModule } from '../interfaces/load.js';
 import { parseAppSpec } from '../interfaces/spec.js';
@@ -90,13 +90,15 @@ export function resolveOwner(user: string | null, group: string | null): Owner |
 
 /**
  * In the root master: gives a file the workers use after they drop to `owner` (a log file they
- * reopen on USR1, a unix socket nginx must reach), as Gunicorn chowns them. Best effort: where it
- * cannot, the worker's own error names the file.
+ * reopen on USR1, by its open descriptor; a unix socket nginx must reach), as Gunicorn chowns them.
+ * Best effort: where it cannot, the worker's own error names the file.
  */
-export function handOver(owner: Owner | null, path: string): void {
+export function handOver(owner: Owner | null, file: string | number): void {
   if (!owner || process.getuid?.() !== 0) return;
   try {
-    chownSync(path, owner.uid, owner.gid);
+    // Never through a symlink: the workers' user may write the folder, and plant one to any file.
+    if (typeof file === 'number') fchownSync(file, owner.uid, owner.gid);
+    else lchownSync(file, owner.uid, owner.gid);
   } catch {
     // a filesystem without owners; the worker says what it cannot open
   }

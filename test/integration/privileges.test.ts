@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -127,6 +127,16 @@ describe('--user and --group', () => {
         return existsSync(access) && readFileSync(access, 'utf8').includes('GET /second ');
       }, 'the access line in the reopened file');
       expect(g.stderr).not.toMatch(/cannot write the log file/);
+      // nobody may write the log folder: a symlink it plants there is not followed by the root master.
+      const rootFile = join(dir, 'root-only');
+      writeFileSync(rootFile, 'root\n', { mode: 0o600 });
+      renameSync(access, `${access}.2`);
+      symlinkSync(rootFile, access);
+      g.signal('SIGUSR1');
+      await g.waitForLog(
+        /^Reopening the logs: Cannot open --access-logfile .*: it is a symlink, which gserve does not follow/,
+      );
+      expect(statSync(rootFile)).toMatchObject({ uid: 0, gid: 0 });
     },
   );
 
