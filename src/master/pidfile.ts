@@ -40,6 +40,7 @@ export class Pidfile {
     // whoever may write in its folder) is replaced, never written through, by a master run as root.
     const temporary = `${this.path}.${pid}.tmp`;
     try {
+      rmSync(temporary, { force: true }); // one left by a master killed right here, or planted
       writeFileSync(temporary, `${pid}\n`, { flag: 'wx', mode: 0o644 });
       renameSync(temporary, this.path);
     } catch (err) {
