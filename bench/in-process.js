@@ -60,6 +60,7 @@ function memorySocket() {
 const runtime = new WorkerRuntime({
   healthPath: null,
   forwardedAllowIps: ['127.0.0.1', '::1'],
+  forwardedHeaders: 'x-forwarded',
   wsMaxSize: 1 << 20,
   wsPingInterval: 20,
   wsPingTimeout: 20,

@@ -18,7 +18,11 @@ export class TrustedPeers {
   private readonly all: boolean;
   private readonly list = new BlockList();
 
-  constructor(entries: readonly string[]) {
+  constructor(
+    entries: readonly string[],
+    /** The one header family read (--forwarded-headers): a proxy passes the other on as the client wrote it. */
+    readonly headers: 'x-forwarded' | 'forwarded' = 'x-forwarded',
+  ) {
     this.all = entries.includes('*');
     for (const entry of entries) {
       if (entry === '*') continue;
@@ -147,9 +151,8 @@ export function requestClient(
 /**
  * The client address, port and scheme of a request: the socket's peer (already the real client
  * when a PROXY protocol header was read), unless that peer is a trusted proxy that says otherwise.
- * The `X-Forwarded-*` pair wins over `Forwarded` when both are present: a proxy that sets the pair
- * (nginx, HAProxy, cloud load balancers) passes a client's own `Forwarded` on untouched, and
- * believing it let any client choose its address and scheme through such a proxy.
+ * Only one header family is read (--forwarded-headers): a proxy that sets one passes the other on
+ * as the client wrote it, and reading both let any client choose its address and scheme.
  */
 export function clientInfo(
   socket: Pick<Socket, 'remoteAddress' | 'remotePort'>,
@@ -159,9 +162,13 @@ export function clientInfo(
 ): ClientInfo {
   const peer: ClientInfo = { clientAddress: socket.remoteAddress ?? '', clientPort: socket.remotePort ?? 0, scheme };
   // Headers first: most requests carry none, and then the peer need not be checked.
+  if (trusted.headers === 'forwarded') {
+    const forwarded = header('forwarded');
+    if (!forwarded || !isTrustedPeer(socket, trusted)) return peer;
+    return pick(forwardedHops(forwarded), peer, trusted);
+  }
   const xff = header('x-forwarded-for');
   const xfp = header('x-forwarded-proto');
-  const forwarded = xff || xfp ? undefined : header('forwarded');
-  if (!(forwarded || xff || xfp) || !isTrustedPeer(socket, trusted)) return peer;
-  return pick(forwarded ? forwardedHops(forwarded) : xForwardedHops(xff, xfp), peer, trusted);
+  if (!(xff || xfp) || !isTrustedPeer(socket, trusted)) return peer;
+  return pick(xForwardedHops(xff, xfp), peer, trusted);
 }

@@ -10,6 +10,7 @@ export type RuntimeSettings = Pick<
   Settings,
   | 'healthPath'
   | 'forwardedAllowIps'
+  | 'forwardedHeaders'
   | 'wsMaxSize'
   | 'wsPingInterval'
   | 'wsPingTimeout'
@@ -42,7 +43,7 @@ export class WorkerRuntime {
   constructor(settings: RuntimeSettings, listeners: readonly ListenerAddress[] = []) {
     this.settings = settings;
     this.health = settings.healthPath ? new HealthCheck(settings.healthPath) : null;
-    this.trustedPeers = new TrustedPeers(settings.forwardedAllowIps);
+    this.trustedPeers = new TrustedPeers(settings.forwardedAllowIps, settings.forwardedHeaders);
     this.unixPaths = new UnixPaths(listeners);
   }
 

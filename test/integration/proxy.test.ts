@@ -65,7 +65,7 @@ function getUnix(
 }
 
 describe('forwarded headers', () => {
-  it('believes X-Forwarded-Proto and Forwarded from a trusted peer (the default 127.0.0.1)', async () => {
+  it('believes X-Forwarded-Proto from a trusted peer (the default 127.0.0.1), and Forwarded only when told to', async () => {
     const g = await startGserve([app('fetch-url')]);
     const plain = JSON.parse((await get(g.url + '/a')).body);
     expect(plain.url).toBe(`http://127.0.0.1:${g.port}/a`);
@@ -73,10 +73,18 @@ describe('forwarded headers', () => {
       (await get(g.url + '/a', { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '198.51.100.4' } })).body,
     );
     expect(xfp.url).toBe(`https://127.0.0.1:${g.port}/a`);
+    // A proxy that sets X-Forwarded-* passes a client's own Forwarded on: it is not read.
+    const spoofed = JSON.parse((await get(g.url + '/b', { headers: { forwarded: 'proto=https' } })).body);
+    expect(spoofed.url).toBe(`http://127.0.0.1:${g.port}/b`);
+    const f = await startGserve(['--forwarded-headers', 'forwarded', app('fetch-url')]);
     const fwd = JSON.parse(
-      (await get(g.url + '/b', { headers: { forwarded: 'for="[2001:db8::7]:4711";proto=https' } })).body,
+      (
+        await get(f.url + '/b', {
+          headers: { forwarded: 'for="[2001:db8::7]:4711";proto=https', 'x-forwarded-proto': 'http' },
+        })
+      ).body,
     );
-    expect(fwd.url).toBe(`https://127.0.0.1:${g.port}/b`);
+    expect(fwd.url).toBe(`https://127.0.0.1:${f.port}/b`);
   });
 
   it("ignores an untrusted peer's forwarded headers", async () => {
@@ -114,7 +122,13 @@ describe('forwarded client in every gateway interface', () => {
     const w = await startGserve(['--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8', `${app('wsgi-probe')}:app`]);
     const env = JSON.parse((await get(w.url + '/environ', { headers })).body);
     expect(env).toMatchObject({ REMOTE_ADDR: '203.0.113.50', 'wsgi.url_scheme': 'https' });
-    const a = await startGserve(['--forwarded-allow-ips', '127.0.0.1,10.0.0.0/8', `${app('asgi-probe')}:app`]);
+    const a = await startGserve([
+      '--forwarded-allow-ips',
+      '127.0.0.1,10.0.0.0/8',
+      '--forwarded-headers',
+      'forwarded',
+      `${app('asgi-probe')}:app`,
+    ]);
     const scope = JSON.parse(
       (await get(a.url + '/scope', { headers: { forwarded: 'for="[2001:db8::9]:4000";proto=https' } })).body,
     );

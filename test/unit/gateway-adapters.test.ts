@@ -15,6 +15,7 @@ import { MemorySocket, tick, until } from '../helpers/memory-socket.js';
 const settings: RuntimeSettings = {
   healthPath: null,
   forwardedAllowIps: ['127.0.0.1'],
+  forwardedHeaders: 'x-forwarded',
   wsMaxSize: 1 << 20,
   wsPingInterval: 20,
   wsPingTimeout: 20,

@@ -40,17 +40,28 @@ describe('clientInfo', () => {
     expect(info).toEqual({ clientAddress: '198.51.100.1', clientPort: 0, scheme: 'https' });
   });
 
-  it('reads Forwarded, with quoted IPv6 and ports; ignores unknown schemes', () => {
-    const info = clientInfo(peer('::1'), headers({ forwarded: 'for="[2001:db8::7]:4711";proto=https' }), 'http', LOCAL);
-    expect(info).toEqual({ clientAddress: '2001:db8::7', clientPort: 4711, scheme: 'https' });
-    // A proxy that sets X-Forwarded-* (nginx) passes the client's own Forwarded on: the pair wins.
-    const spoofed = clientInfo(
-      peer('::1'),
-      headers({ forwarded: 'for=6.6.6.6;proto=https', 'x-forwarded-for': '9.9.9.9', 'x-forwarded-proto': 'http' }),
-      'http',
-      LOCAL,
-    );
-    expect(spoofed).toEqual({ clientAddress: '9.9.9.9', clientPort: 0, scheme: 'http' });
+  it('reads the one header family it is told to, with quoted IPv6 and ports; ignores unknown schemes', () => {
+    const both = headers({
+      forwarded: 'for="[2001:db8::7]:4711";proto=https',
+      'x-forwarded-for': '9.9.9.9',
+      'x-forwarded-proto': 'http',
+    });
+    // A proxy passes on the family it does not set as the client wrote it: never read, whichever it is.
+    expect(clientInfo(peer('::1'), both, 'http', LOCAL)).toEqual({
+      clientAddress: '9.9.9.9',
+      clientPort: 0,
+      scheme: 'http',
+    });
+    const forwardedOnly = new TrustedPeers(['::1'], 'forwarded');
+    expect(clientInfo(peer('::1'), both, 'http', forwardedOnly)).toEqual({
+      clientAddress: '2001:db8::7',
+      clientPort: 4711,
+      scheme: 'https',
+    });
+    expect(clientInfo(peer('::1'), headers({ 'x-forwarded-for': '6.6.6.6' }), 'http', forwardedOnly)).toMatchObject({
+      clientAddress: '::1',
+      scheme: 'http',
+    });
     const odd = clientInfo(peer('127.0.0.1'), headers({ 'x-forwarded-proto': 'javascript' }), 'http', LOCAL);
     expect(odd.scheme).toBe('http');
   });

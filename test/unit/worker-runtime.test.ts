@@ -4,6 +4,7 @@ import { type RuntimeSettings, WorkerRuntime } from '../../src/interfaces/runtim
 const SETTINGS: RuntimeSettings = {
   healthPath: null,
   forwardedAllowIps: ['127.0.0.1', '::1'],
+  forwardedHeaders: 'x-forwarded',
   wsMaxSize: 16 * 1024 * 1024,
   wsPingInterval: 20,
   wsPingTimeout: 20,

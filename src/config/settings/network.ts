@@ -93,11 +93,22 @@ export const networkSettings = [
     default: ['127.0.0.1', '::1'],
     defaultDoc: '`127.0.0.1,::1`',
     doc:
-      'The peers (IP addresses or CIDR blocks, comma-separated; `*` for any) whose `Forwarded`, ' +
-      '`X-Forwarded-For` and `X-Forwarded-Proto` headers, and PROXY protocol headers, are believed. ' +
+      'The peers (IP addresses or CIDR blocks, comma-separated; `*` for any) whose forwarded headers ' +
+      '(`--forwarded-headers`) and PROXY protocol headers are believed. ' +
       'Peers on a `unix:` listener are trusted too (as in Gunicorn). ' +
       'Only for trusted peers do the client address and scheme the app sees change; ' +
       "other peers' headers are ignored. Use `*` only when no client can reach gserve except through the proxy.",
+  }),
+  defineSetting({
+    name: 'forwardedHeaders',
+    section: SECTION,
+    type: oneOf(['x-forwarded', 'forwarded']),
+    default: 'x-forwarded',
+    doc:
+      'Which headers of a trusted peer name the client: `X-Forwarded-For` and `X-Forwarded-Proto` (what nginx, ' +
+      'HAProxy and most load balancers set, and all that Gunicorn and Uvicorn read), or RFC 7239 `Forwarded` ' +
+      "(HAProxy's `option forwarded`). Only the family your proxy sets may be read: it passes the other on " +
+      'as the client wrote it.',
   }),
   defineSetting({
     name: 'proxyProtocol',
