@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { resolveSettings } from '../config/resolve.js';
 import { ConfigFileError, ExitCode, GserveError, SettingError } from '../errors.js';
 import { ControlReply } from './control-client.js';
@@ -31,22 +31,28 @@ export class ControlSocketError extends GserveError {
 /**
  * A socket named by --control-socket or beside --pid may sit in a folder others can write to: one
  * that another user made answers as if it were the master (`gserve stop` said "Stopped" to a stand-in
- * while the master ran on). Only the caller's own sockets, or root's, are talked to. The default
- * folder is checked as a whole (control-path.ts ensureControlDir).
+ * while the master ran on). It is talked to when it is the caller's own or root's; beside a pidfile,
+ * also when the pidfile's owner made it (a master run as another user, reached with sudo); named by
+ * --control-socket, by root. The default folder is checked as a whole (control-path.ts ensureControlDir).
  */
-function ownSocket(path: string): string {
-  let owner: number;
-  try {
-    owner = lstatSync(path).uid;
-  } catch {
-    return path; // not there: the connection says so
-  }
+function ownSocket(path: string, pidfile: string | null): string {
+  const ownerOf = (file: string): number | null => {
+    try {
+      return lstatSync(file).uid;
+    } catch {
+      return null;
+    }
+  };
+  const owner = ownerOf(path);
   const me = process.geteuid?.();
-  if (me === undefined || owner === me || owner === 0) return path;
+  if (owner === null || me === undefined || owner === me || owner === 0) return path;
+  if (pidfile === null ? me === 0 : ownerOf(pidfile) === owner) return path;
   throw new ControlSocketError(
     'GSERVE_E_CONTROL_OWNER',
-    `the control socket ${path} belongs to uid ${owner}, not to you (uid ${me}): a master of yours made no ` +
-      'such socket. Remove it if it is stale, or point to yours with --control-socket.',
+    `the control socket ${path} belongs to uid ${owner}, not to you (uid ${me})` +
+      (pidfile === null ? '' : ` nor to the pidfile's owner`) +
+      ': a master of yours made no such socket. Run the command as its owner if that master is yours; ' +
+      'otherwise remove it, or point to yours with --control-socket.',
     ExitCode.USAGE,
   );
 }
@@ -67,7 +73,11 @@ export async function findControlSocket(
       'the control socket is off (--control-socket off); use signals instead.',
       ExitCode.USAGE,
     );
-  if (explicit !== undefined) return ownSocket(explicit);
+  if (explicit !== undefined)
+    return ownSocket(
+      explicit,
+      settings.controlSocket ? null : resolve(settings.chdir ? resolve(cwd, settings.chdir) : cwd, settings.pid!),
+    );
 
   const dir = controlDir(env);
   // A master keys its socket by the folder's name as its shell gave it ($PWD: a `current` symlink),
