@@ -80,6 +80,7 @@ function requireRecorded(filepath: string, before: Set<string>): Record<string, 
  * `import()` and `require()` would otherwise hand back the first version from their caches.
  */
 const loadJs: Loader = async (filepath) => {
+  evaluating = filepath;
   try {
     return await loadJsModule(filepath);
   } catch (err) {
@@ -192,41 +193,72 @@ export interface LoadedConfigFile {
 /** gserve's own code, as a stack frame names it: a path (CommonJS) or a file URL (ES modules). */
 const OWN_CODE = [join(PACKAGE_ROOT, 'dist'), pathToFileURL(join(PACKAGE_ROOT, 'dist')).href];
 
+/** A config load in progress, and the process.exit() it called, if it did. */
+type LoadRecord = { exit?: string; file?: string };
+/** The JS config file being evaluated now, for the record of an exit it calls. */
+let evaluating: string | undefined;
+/** The config loads in progress (a HUP's may outlive its deadline and overlap the next one's). */
+const loadsInProgress = new Set<LoadRecord>();
+let nodeExit: typeof process.exit = process.exit;
+
+/**
+ * process.exit() while configs load: gserve's own calls (a TERM meanwhile) exit; any other is
+ * recorded against each load and returns, as throwing would from a timer crash the master instead.
+ */
+const exitWhileLoading = (code?: number | string | null): never => {
+  // The frame below this one: what called process.exit().
+  const caller = new Error().stack?.split('\n')[2] ?? '';
+  if (OWN_CODE.some((own) => caller.includes(own))) return nodeExit.call(process, code);
+  for (const load of loadsInProgress) {
+    load.exit ??= `process.exit(${code ?? ''})`;
+    load.file ??= evaluating;
+  }
+  return undefined as never;
+};
+
 /**
  * A config that calls process.exit() while it loads (`if (!secret) process.exit(1)`) would end the
  * master in the middle of a HUP, its workers with it, and say nothing. While a config loads, such a
- * call throws instead, and the start or the reload fails with the reason. gserve's own exits (a TERM
- * meanwhile) are made by gserve's code, and still exit.
+ * call does not exit (synchronously or from a timer or promise of the load), and the start or the
+ * reload fails with the reason, whatever the config did after it.
  */
-async function refusingExit<T>(load: () => Promise<T>): Promise<T> {
-  const exit = process.exit;
-  const guard = (code?: number | string | null): never => {
-    // The frame below this one: what called process.exit().
-    const caller = new Error().stack?.split('\n')[2] ?? '';
-    if (OWN_CODE.some((own) => caller.includes(own))) return exit.call(process, code);
-    throw new ConfigExit(code);
-  };
-  process.exit = guard as typeof process.exit;
+async function refusingExit<T>(load: (record: LoadRecord) => Promise<T>, fileOf: (loaded: T) => string): Promise<T> {
+  const record: LoadRecord = {};
+  if (loadsInProgress.size === 0) {
+    nodeExit = process.exit;
+    process.exit = exitWhileLoading;
+  }
+  loadsInProgress.add(record);
   try {
-    return await load();
+    const loaded = await load(record);
+    if (record.exit) throw exitRefused(record.exit, record.file ?? fileOf(loaded));
+    return loaded;
   } finally {
-    if (process.exit === guard) process.exit = exit;
+    loadsInProgress.delete(record);
+    if (loadsInProgress.size === 0 && process.exit === exitWhileLoading) process.exit = nodeExit;
   }
 }
 
-class ConfigExit extends Error {
-  constructor(readonly exitCode: number | string | null | undefined) {
-    super(`process.exit(${exitCode ?? ''})`);
-  }
-}
+const exitRefused = (call: string, file: string) =>
+  new ConfigFileError(
+    `Config file ${file} called ${call} while loading; gserve does not stop for it (a HUP would have ended the ` +
+      'server). Throw an Error instead: gserve shows its message and refuses the start or the reload.',
+  );
 
 /** Loads the named config file, or searches for one from `cwd` upward; null when none is found. */
 export async function loadConfigFile(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
   if (!explicitPath && !mayFindConfig(cwd)) return null;
-  return refusingExit(() => loadFound(cwd, explicitPath));
+  return refusingExit(
+    (record) => loadFound(cwd, explicitPath, record),
+    (loaded) => explicitPath ?? loaded?.path ?? 'the config file',
+  );
 }
 
-async function loadFound(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
+async function loadFound(
+  cwd: string,
+  explicitPath: string | null,
+  record: LoadRecord,
+): Promise<LoadedConfigFile | null> {
   const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
   // Editors on Windows save JSON with a byte-order mark, which JSON.parse refuses as a character.
   const loadJson: Loader = (filepath, content) => defaultLoaders['.json'](filepath, content.replace(/^\uFEFF/, ''));
@@ -249,13 +281,10 @@ async function loadFound(cwd: string, explicitPath: string | null): Promise<Load
     });
     result = explicitPath ? await explorer.load(explicitPath) : await explorer.search(cwd);
   } catch (err) {
+    // What the config did after its process.exit() failed it: the exit is the reason.
+    if (record.exit)
+      throw exitRefused(record.exit, record.file ?? explicitPath ?? failedFile(err) ?? 'the config file');
     if (err instanceof ConfigFileError) throw err;
-    if (err instanceof ConfigExit)
-      throw new ConfigFileError(
-        `Config file ${explicitPath ?? failedFile(err) ?? 'the config file'} called ${err.message} while loading; ` +
-          'gserve does not stop for it (a HUP would have ended the server). Throw an Error instead: gserve ' +
-          'shows its message and refuses the start or the reload.',
-      );
     if (explicitPath && errorCode(err) === 'ENOENT') {
       throw new ConfigFileError(
         `Config file not found: ${explicitPath}. Check the path given to -c/--config or GSERVE_CONFIG.`,
@@ -306,6 +335,7 @@ async function loadFound(cwd: string, explicitPath: string | null): Promise<Load
     try {
       values = await values();
     } catch (err) {
+      if (record.exit) throw exitRefused(record.exit, result.filepath);
       throw new ConfigFileError(
         `Config file ${result.filepath} exports a function that failed: ${errorMessage(err)}. ` +
           'Fix what it reads (a missing variable or file?), or export the settings object itself.',

@@ -241,7 +241,9 @@ function checkLogFile(
       // The file if it is there, else the nearest folder that is: gserve writes, or makes, below it.
       let at = file;
       while (!existsSync(at)) at = dirname(at);
-      if (at !== file && !statSync(at).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
+      const isFolder = statSync(at).isDirectory();
+      if (at === file && isFolder) throw Object.assign(new Error(), { code: 'EISDIR' });
+      if (at !== file && !isFolder) throw Object.assign(new Error(), { code: 'ENOTDIR' });
       accessSync(at, at === file ? constants.W_OK : constants.W_OK | constants.X_OK);
     } else {
       makeFolders(dirname(file));

@@ -210,6 +210,9 @@ describe('config files in every kind of project', () => {
     });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/Cannot open --access-logfile a-file\/access\.log: ENOTDIR/);
+    const folderAsLog = await runGserve(['--check-config', '--access-logfile', '.', 'app:app'], { cwd: dir });
+    expect(folderAsLog.code).toBe(2);
+    expect(folderAsLog.stderr).toMatch(/Cannot open --access-logfile \.: EISDIR/);
     const ok = await runGserve(['--check-config', '--error-logfile', 'logs/new/error.log', 'app:app'], {
       cwd: dir,
       env: { GSERVE_WORKRES: '2' },
@@ -317,6 +320,17 @@ describe('config files in every kind of project', () => {
     );
     expect((await get(g.url)).body).toBe('ok');
     expect([...g.workerPids]).toEqual(before);
+    // From a timer while the load awaits: no exit either (a throw there would crash the master).
+    writeFileSync(
+      join(dir, 'gserve.config.cjs'),
+      'module.exports = async () => { setTimeout(() => process.exit(3), 10); ' +
+        'await new Promise((r) => setTimeout(r, 200)); return { workers: 1 }; };\n',
+    );
+    g.signal('SIGHUP');
+    await g.waitForLog(
+      /^Reload failed, keeping the running settings and workers: .*called process\.exit\(3\) while loading/,
+    );
+    expect((await get(g.url)).body).toBe('ok');
     // Its own exits are gserve's: TERM still stops it, with code 0.
     g.signal('SIGTERM');
     expect((await g.exited).code).toBe(0);
