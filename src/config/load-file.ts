@@ -193,7 +193,7 @@ export interface LoadedConfigFile {
 /** gserve's own code, as a stack frame names it: a path (CommonJS) or a file URL (ES modules). */
 const OWN_CODE = [join(PACKAGE_ROOT, 'dist'), pathToFileURL(join(PACKAGE_ROOT, 'dist')).href];
 
-/** A config load in progress, and the process.exit() it called, if it did. */
+/** A config load in progress, and the process.exit() it called (and from which file), if it did. */
 type LoadRecord = { exit?: string; file?: string };
 /** The JS config file being evaluated now, for the record of an exit it calls. */
 let evaluating: string | undefined;
@@ -222,7 +222,7 @@ const exitWhileLoading = (code?: number | string | null): never => {
  * call does not exit (synchronously or from a timer or promise of the load), and the start or the
  * reload fails with the reason, whatever the config did after it.
  */
-async function refusingExit<T>(load: (record: LoadRecord) => Promise<T>, fileOf: (loaded: T) => string): Promise<T> {
+async function refusingExit<T>(load: () => Promise<T>, fallbackFile: string): Promise<T> {
   const record: LoadRecord = {};
   if (loadsInProgress.size === 0) {
     nodeExit = process.exit;
@@ -230,35 +230,32 @@ async function refusingExit<T>(load: (record: LoadRecord) => Promise<T>, fileOf:
   }
   loadsInProgress.add(record);
   try {
-    const loaded = await load(record);
-    if (record.exit) throw exitRefused(record.exit, record.file ?? fileOf(loaded));
-    return loaded;
+    const outcome = await load().then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    );
+    // Whatever the config did after its process.exit(), failing or not, the exit is the reason.
+    if (record.exit)
+      throw new ConfigFileError(
+        `Config file ${record.file ?? fallbackFile} called ${record.exit} while loading; gserve does not stop for ` +
+          'it (a HUP would have ended the server). Throw an Error instead: gserve shows its message and refuses ' +
+          'the start or the reload.',
+      );
+    if ('error' in outcome) throw outcome.error;
+    return outcome.value;
   } finally {
     loadsInProgress.delete(record);
     if (loadsInProgress.size === 0 && process.exit === exitWhileLoading) process.exit = nodeExit;
   }
 }
 
-const exitRefused = (call: string, file: string) =>
-  new ConfigFileError(
-    `Config file ${file} called ${call} while loading; gserve does not stop for it (a HUP would have ended the ` +
-      'server). Throw an Error instead: gserve shows its message and refuses the start or the reload.',
-  );
-
 /** Loads the named config file, or searches for one from `cwd` upward; null when none is found. */
 export async function loadConfigFile(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
   if (!explicitPath && !mayFindConfig(cwd)) return null;
-  return refusingExit(
-    (record) => loadFound(cwd, explicitPath, record),
-    (loaded) => explicitPath ?? loaded?.path ?? 'the config file',
-  );
+  return refusingExit(() => loadFound(cwd, explicitPath), explicitPath ?? 'the config file');
 }
 
-async function loadFound(
-  cwd: string,
-  explicitPath: string | null,
-  record: LoadRecord,
-): Promise<LoadedConfigFile | null> {
+async function loadFound(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
   const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
   // Editors on Windows save JSON with a byte-order mark, which JSON.parse refuses as a character.
   const loadJson: Loader = (filepath, content) => defaultLoaders['.json'](filepath, content.replace(/^\uFEFF/, ''));
@@ -281,9 +278,6 @@ async function loadFound(
     });
     result = explicitPath ? await explorer.load(explicitPath) : await explorer.search(cwd);
   } catch (err) {
-    // What the config did after its process.exit() failed it: the exit is the reason.
-    if (record.exit)
-      throw exitRefused(record.exit, record.file ?? explicitPath ?? failedFile(err) ?? 'the config file');
     if (err instanceof ConfigFileError) throw err;
     if (explicitPath && errorCode(err) === 'ENOENT') {
       throw new ConfigFileError(
@@ -335,7 +329,6 @@ async function loadFound(
     try {
       values = await values();
     } catch (err) {
-      if (record.exit) throw exitRefused(record.exit, result.filepath);
       throw new ConfigFileError(
         `Config file ${result.filepath} exports a function that failed: ${errorMessage(err)}. ` +
           'Fix what it reads (a missing variable or file?), or export the settings object itself.',
