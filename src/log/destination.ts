@@ -210,13 +210,13 @@ function privateStandardFd(fd: 1 | 2): number {
   }
 }
 
+const APPEND_NOT_THROUGH_LINK = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
+
 /**
  * Refuses, at start, a log file that cannot be opened for appending (its folder cannot be made, no
  * permission): since a failing destination is given up, the server would otherwise run without a
- * log and nobody would know. The master checks; the workers open the same file after it.
+ * log and nobody would know. The master checks (and makes the files); the workers open them after it.
  */
-const APPEND_NOT_THROUGH_LINK = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
-
 export function checkLogFiles(
   settings: { errorLogfile: string | null; accessLogfile: string | null },
   options: {
@@ -237,25 +237,8 @@ function checkLogFile(
 ): void {
   if (file === null || file === '-') return;
   try {
-    if (dryRun) {
-      // The file if it is there, else the nearest folder that is: gserve writes, or makes, below it.
-      let at = file;
-      while (!existsSync(at)) at = dirname(at);
-      const isFolder = statSync(at).isDirectory();
-      if (at === file && isFolder) throw Object.assign(new Error(), { code: 'EISDIR' });
-      if (at !== file && !isFolder) throw Object.assign(new Error(), { code: 'ENOTDIR' });
-      accessSync(at, at === file ? constants.W_OK : constants.W_OK | constants.X_OK);
-    } else {
-      makeFolders(dirname(file));
-      // Under --user the file becomes the workers' user's, who may write its folder: a symlink
-      // planted there is not followed, or root would make, and give away, whatever it points to.
-      const fd = openSync(file, owner ? APPEND_NOT_THROUGH_LINK : 'a', 0o644);
-      try {
-        handOver(owner, fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
+    if (dryRun) checkCouldOpen(file);
+    else openLogFile(file, owner);
   } catch (err) {
     const code = errorCode(err);
     throw new GserveError(
@@ -267,6 +250,30 @@ function checkLogFile(
             "('-' for the standard stream).",
       ExitCode.USAGE,
     );
+  }
+}
+
+/** Throws what opening `file` for appending would, without making it or its folders. */
+function checkCouldOpen(file: string): void {
+  // The file if it is there, else the nearest folder that is: gserve writes, or makes, below it.
+  let at = file;
+  while (!existsSync(at)) at = dirname(at);
+  const isFolder = statSync(at).isDirectory();
+  if (at === file && isFolder) throw Object.assign(new Error(), { code: 'EISDIR' });
+  if (at !== file && !isFolder) throw Object.assign(new Error(), { code: 'ENOTDIR' });
+  accessSync(at, at === file ? constants.W_OK : constants.W_OK | constants.X_OK);
+}
+
+/** Makes `file` (and its folders) if missing, and gives it to `owner` (--user). */
+function openLogFile(file: string, owner: Owner | null): void {
+  makeFolders(dirname(file));
+  // Under --user the file becomes the workers' user's, who may write its folder: a symlink planted
+  // there is not followed, or root would make, and give away, whatever it points to.
+  const fd = openSync(file, owner ? APPEND_NOT_THROUGH_LINK : 'a', 0o644);
+  try {
+    handOver(owner, fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
