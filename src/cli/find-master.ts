@@ -1,10 +1,10 @@
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { resolveSettings } from '../config/resolve.js';
 import { ConfigFileError, ExitCode, GserveError, SettingError } from '../errors.js';
 import { ControlReply } from './control-client.js';
-import { bindKey, controlDir, explicitControlPath, folderKey } from '../master/control-path.js';
+import { bindKey, controlDir, explicitControlPath, folderKey, pidfilePath } from '../master/control-path.js';
 import { connectError } from '../master/socket-path.js';
 import { namedFolder } from '../master/upgrade.js';
 
@@ -73,11 +73,7 @@ export async function findControlSocket(
       'the control socket is off (--control-socket off); use signals instead.',
       ExitCode.USAGE,
     );
-  if (explicit !== undefined)
-    return ownSocket(
-      explicit,
-      settings.controlSocket ? null : resolve(settings.chdir ? resolve(cwd, settings.chdir) : cwd, settings.pid!),
-    );
+  if (explicit !== undefined) return ownSocket(explicit, settings.controlSocket ? null : pidfilePath(settings, cwd));
 
   const dir = controlDir(env);
   // A master keys its socket by the folder's name as its shell gave it ($PWD: a `current` symlink),

@@ -14,7 +14,7 @@ import { runCommand, isOtherCommand } from './run-command.js';
 import { COMMAND_NAMES, isCommandWord } from './commands.js';
 import { loadEnvFiles } from './env-file.js';
 import { CommanderError, parseCommandLine } from './program.js';
-import { resolveOwner } from '../worker/privileges.js';
+import { type Owner, resolveOwner } from '../worker/privileges.js';
 import { VERSION } from '../version.js';
 
 /** A repeatable flag's values (commander collects them in a list); none when it was not given. */
@@ -84,6 +84,8 @@ export async function run(argv: string[]): Promise<number> {
   if (misspelled) return fail(misspelled, ExitCode.USAGE);
 
   let resolved: ResolvedSettings;
+  // --user/--group, looked up once (getent): checked here, and the log files are given to it.
+  let owner: Owner | null;
   const launch = currentLaunch(); // before --chdir: HUP and USR2 resolve and start from here
   try {
     // Before the settings: GSERVE_* variables in the files count.
@@ -93,7 +95,7 @@ export async function run(argv: string[]): Promise<number> {
     // From a config file they still reach the app (the workers inherit this environment).
     if (!resolved.sources.envFile.startsWith('command line'))
       loadEnvFiles(resolved.settings.envFile, resolved.configFile ? dirname(resolved.configFile) : launch.cwd);
-    resolveOwner(resolved.settings.user, resolved.settings.group);
+    owner = resolveOwner(resolved.settings.user, resolved.settings.group);
   } catch (err) {
     if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
     throw err;
@@ -158,7 +160,7 @@ export async function run(argv: string[]): Promise<number> {
 
   settleLogFormats(settings);
   try {
-    checkLogFiles(settings, { owner: resolveOwner(settings.user, settings.group) });
+    checkLogFiles(settings, { owner });
   } catch (err) {
     if (err instanceof GserveError) return fail(describeError(err), err.exitCode);
     throw err;

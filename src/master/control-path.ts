@@ -45,12 +45,19 @@ export function explicitControlPath(
   settings: Omit<ControlSettings, 'bind'>,
   cwd = process.cwd(),
 ): string | null | undefined {
-  const base = settings.chdir ? resolve(cwd, settings.chdir) : cwd;
   if (settings.controlSocket === 'off') return null;
-  if (settings.controlSocket) return resolve(base, settings.controlSocket);
-  if (settings.pid) return resolve(base, settings.pid.replace(/\.pid$/, '') + '.ctl');
-  return undefined;
+  if (settings.controlSocket) return resolve(launchBase(settings, cwd), settings.controlSocket);
+  const pidfile = pidfilePath(settings, cwd);
+  return pidfile === null ? undefined : pidfile.replace(/\.pid$/, '') + '.ctl';
 }
+
+/** The pidfile --pid names, as the master resolves it (relative to --chdir); null without one. */
+export function pidfilePath(settings: Pick<ControlSettings, 'pid' | 'chdir'>, cwd = process.cwd()): string | null {
+  return settings.pid ? resolve(launchBase(settings, cwd), settings.pid) : null;
+}
+
+const launchBase = (settings: Pick<ControlSettings, 'chdir'>, cwd: string): string =>
+  settings.chdir ? resolve(cwd, settings.chdir) : cwd;
 
 /** The socket path for a master started in `folder` with these settings. */
 export function defaultControlPath(
