@@ -39,6 +39,12 @@ const kExchange = Symbol('gserve.exchange');
 /** Marks a pipelined request waiting for its turn with the app (serveNext), not yet handed to it. */
 const kQueued = Symbol('gserve.queued');
 type ServedResponse = ServerResponse & { [kExchange]?: NodeExchange; [kQueued]?: boolean };
+/**
+ * A socket keeps its NodeConnection under gserve's own key: read for every request, where a WeakMap
+ * lookup cost more than the property.
+ */
+const kConnection = Symbol('gserve.connection');
+type WatchedSocket = Socket & { [kConnection]?: NodeConnection };
 
 /** What gserve keeps about one connection on the node:http path. */
 class NodeConnection {
@@ -94,7 +100,6 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   readonly server;
   private readonly sockets = new Set<Socket>();
   private readonly active = new Set<ServerResponse>();
-  private readonly connections = new WeakMap<Socket, NodeConnection>();
   private draining = false;
   private readonly refuse = (conn: NodeConnection, r: Rejection) => this.refuseOpen(conn, r);
   private readonly refuseBody = (conn: NodeConnection, r: Rejection) => {
@@ -153,13 +158,13 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     // Without a NodeConnection, handle() passes every request straight to the app.
     if (this.options.hardened === false) return void this.server.emit('connection', socket);
     const conn = new NodeConnection(socket, this.options.limits, this.refuse, this.refuseBody);
-    this.connections.set(socket, conn);
+    (socket as WatchedSocket)[kConnection] = conn;
     this.server.emit('connection', socket);
     conn.watch.attach(socket);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
-    const conn = this.connections.get(req.socket);
+    const conn = (req.socket as WatchedSocket)[kConnection];
     if (!conn) return void this.serve(req, res, expectsContinue);
     // A request parsed behind a refused one: the connection is closing; it is never answered.
     if (conn.refused) return;
@@ -326,7 +331,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   /** CONNECT: a 4xx, never a silent close. The socket has left node:http. */
   private connect(req: IncomingMessage, socket: Socket): void {
     socket.on('error', () => socket.destroy());
-    const conn = this.connections.get(socket);
+    const conn = (socket as WatchedSocket)[kConnection];
     const checked = checkParsedHead(req, this.options.limits);
     const r = checked instanceof Rejection ? checked : connectRefused();
     if (!conn) {
@@ -338,7 +343,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   }
 
   private clientError(err: NodeJS.ErrnoException & { reason?: string }, socket: Socket): void {
-    const conn = this.connections.get(socket);
+    const conn = (socket as WatchedSocket)[kConnection];
     // After a refusal, node:http may still complain (its parser at EOF, a write after the answer):
     // the refusal is on its way and the socket closes after it.
     if (conn?.refused) return;
