@@ -34,6 +34,15 @@ export interface ControlOptions {
   fast?: boolean;
 }
 
+/** The options that say which master a command talks to (find-master.ts), for it and `gserve top`. */
+export function withLocatingOptions(cmd: Command): Command {
+  return cmd
+    .option('--control-socket <PATH>', "The master's control socket (default: the one the master computes).")
+    .option('-p, --pid <FILE>', "The master's pidfile; the socket is next to it.")
+    .option('-c, --config <PATH>', 'The config file whose settings locate the socket.')
+    .option('--chdir <DIR>', 'Look for the master as if from DIR: the folder it was started in.');
+}
+
 function program(name: ControlCommand): Command {
   const descriptions: Record<ControlCommand, string> = {
     status: 'Show the master and its workers.',
@@ -41,12 +50,7 @@ function program(name: ControlCommand): Command {
     scale: 'Set the number of workers: N, +N or -N; returns once they serve.',
     stop: 'Stop the master gracefully (or at once with --fast); returns once it has exited.',
   };
-  const cmd = new Command(`gserve ${name}`)
-    .description(descriptions[name])
-    .option('--control-socket <PATH>', "The master's control socket (default: the one the master computes).")
-    .option('-p, --pid <FILE>', "The master's pidfile; the socket is next to it.")
-    .option('-c, --config <PATH>', 'The config file whose settings locate the socket.')
-    .option('--chdir <DIR>', 'The directory the master ran in.')
+  const cmd = withLocatingOptions(new Command(`gserve ${name}`).description(descriptions[name]))
     .helpOption('-h, --help', 'Show this help.')
     .allowExcessArguments(false)
     .configureOutput(PREFIXED_ERRORS)

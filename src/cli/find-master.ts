@@ -1,6 +1,6 @@
-import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { resolveSettings } from '../config/resolve.js';
 import { ConfigFileError, ExitCode, GserveError, SettingError } from '../errors.js';
 import { ControlReply } from './control-client.js';
@@ -21,8 +21,11 @@ export interface FindOptions {
   chdir?: string;
 }
 
-/** The options above, which are settings too: resolved the way the master resolved them. */
-const LOCATING_OPTIONS: ReadonlyArray<keyof FindOptions> = ['controlSocket', 'pid', 'config', 'chdir'];
+/**
+ * The options above, which are settings too: resolved the way the master resolved them. --chdir is
+ * not among them: it says where the command runs (see findControlSocket).
+ */
+const LOCATING_OPTIONS: ReadonlyArray<keyof FindOptions> = ['controlSocket', 'pid', 'config'];
 
 export class ControlSocketError extends GserveError {
   override name = 'ControlSocketError';
@@ -57,12 +60,19 @@ function ownSocket(path: string, pidfile: string | null): string {
   );
 }
 
-/** Resolves to the socket path, or throws a ControlSocketError with the exit code to use. */
+/**
+ * Resolves to the socket path, or throws a ControlSocketError with the exit code to use. `--chdir DIR`
+ * runs the search as if from DIR, as `make -C` does: the config file found there, a relative --pid
+ * under it, the default sockets of masters started there.
+ */
 export async function findControlSocket(
   opts: FindOptions,
-  cwd = process.cwd(),
+  here = process.cwd(),
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
+  const cwd = opts.chdir === undefined ? here : folderOf(resolve(here, opts.chdir));
+  // $PWD names the shell's folder, not DIR: DIR as typed is the name a master started there keyed.
+  const named = opts.chdir === undefined ? namedFolder(cwd, env.PWD) : resolve(here, opts.chdir);
   const cli: Record<string, unknown> = {};
   for (const key of LOCATING_OPTIONS) if (opts[key] !== undefined) cli[key] = opts[key];
   const { settings, sources, skipped } = await locatingSettings(cli, env, cwd);
@@ -78,7 +88,7 @@ export async function findControlSocket(
   const dir = controlDir(env);
   // A master keys its socket by the folder's name as its shell gave it ($PWD: a `current` symlink),
   // else by its real path (started by systemd, which sets no $PWD): either may be this folder's.
-  const prefixes = [...new Set([namedFolder(cwd, env.PWD), cwd])].map((folder) => `${folderKey(folder)}-`);
+  const prefixes = [...new Set([named, cwd])].map((folder) => `${folderKey(folder)}-`);
   let names: string[] = [];
   try {
     names = readdirSync(dir).filter((n) => prefixes.some((p) => n.startsWith(p)) && n.endsWith('.ctl'));
@@ -130,6 +140,20 @@ async function locatingSettings(cli: Record<string, unknown>, env: NodeJS.Proces
     process.stderr.write(`gserve: warning: ${err.message} Looking for the master without the config file.\n`);
     return { ...(await resolveSettings({ cli, env, cwd, withoutConfigFile: true })), skipped: true };
   }
+}
+
+/** The real path of the folder --chdir names; it must be one. */
+function folderOf(dir: string): string {
+  try {
+    if (statSync(dir).isDirectory()) return realpathSync(dir);
+  } catch {
+    // said below
+  }
+  throw new ControlSocketError(
+    'GSERVE_E_CONTROL_CHDIR',
+    `--chdir ${dir} is not a folder. Name the folder the master was started in.`,
+    ExitCode.USAGE,
+  );
 }
 
 /** A control command that could not be done (no master, or the master said no). */

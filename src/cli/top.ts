@@ -4,7 +4,13 @@ import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';
 import { DURATION_BUCKETS } from '../worker/stats.js';
 import { ask, noAnswer } from './control-client.js';
-import { ANSWER_AT_ONCE_MS, controlSocketOrExitCode, duration, type ControlOptions } from './control.js';
+import {
+  ANSWER_AT_ONCE_MS,
+  controlSocketOrExitCode,
+  duration,
+  withLocatingOptions,
+  type ControlOptions,
+} from './control.js';
 import { fail } from './fail.js';
 
 /**
@@ -165,12 +171,11 @@ const screen = {
 };
 
 export async function runTop(argv: string[]): Promise<number> {
-  const cmd = new Command('gserve top')
-    .description('A live view of the workers of a running master, refreshed every second; q quits.')
-    .option('--control-socket <PATH>', "The master's control socket (default: the one the master computes).")
-    .option('-p, --pid <FILE>', "The master's pidfile; the socket is next to it.")
-    .option('-c, --config <PATH>', 'The config file whose settings locate the socket.')
-    .option('--chdir <DIR>', 'The directory the master ran in.')
+  const cmd = withLocatingOptions(
+    new Command('gserve top').description(
+      'A live view of the workers of a running master, refreshed every second; q quits.',
+    ),
+  )
     .option('-n, --iterations <N>', 'Stop after N refreshes (default: until q).')
     .helpOption('-h, --help', 'Show this help.')
     .allowExcessArguments(false)

@@ -59,6 +59,26 @@ describe('one control socket per app', () => {
     expect(none.stderr).toMatch(/^gserve: error: no gserve master started in .* answers/);
   });
 
+  it('--chdir DIR finds the master started in DIR from another folder; a DIR that is no folder is refused', async () => {
+    const runtime = tempDir();
+    const env = { XDG_RUNTIME_DIR: runtime };
+    const dir = project();
+    const g = await startGserve(['app.js'], { cwd: dir, env });
+    const elsewhere = tempDir();
+    const status = await cli(['status', '--json', '--chdir', dir], elsewhere, env);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout).master.pid).toBe(g.pid);
+    // Without it, nothing was started in that other folder.
+    expect((await cli(['status'], elsewhere, env)).code).toBe(1);
+    const missing = await cli(['stop', '--chdir', join(dir, 'nope')], elsewhere, env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--chdir .*nope is not a folder/);
+    expect(isAlive(g.pid)).toBe(true);
+    const stopped = await cli(['stop', '--chdir', dir], elsewhere, env);
+    expect(stopped.stdout).toContain(`Stopped master ${g.pid}`);
+    expect((await g.exited).code).toBe(0);
+  });
+
   it('started in a `current` symlink: gserve status there finds the master after a deploy switched the link', async () => {
     const runtime = tempDir();
     const root = tempDir();
