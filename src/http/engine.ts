@@ -9,7 +9,14 @@ import { checkBodyLength, checkFinalStatus, checkResponseField } from './respons
 import { type SharedReads, readShared } from './shared-reads.js';
 import { type HeadInfo, HeadVerdict, StrictParser, listHas } from './strict-parser.js';
 import { absoluteTarget, connectNotServed, replaceHost } from './validate.js';
-import { ConnectionTimer, bodyTimedOut, headerTimedOut, truncatedByClient, type TimerKind } from './timeouts.js';
+import {
+  ConnectionTimer,
+  SendWatch,
+  bodyTimedOut,
+  headerTimedOut,
+  truncatedByClient,
+  type TimerKind,
+} from './timeouts.js';
 import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
 
 /**
@@ -273,6 +280,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
   drained(): Promise<void> {
     const socket = this.conn.socket;
     if (!socket.writableNeedDrain || socket.destroyed) return Promise.resolve();
+    this.conn.sendWatch.start();
     return new Promise((resolve) => {
       const done = () => {
         socket.off('drain', done);
@@ -378,12 +386,6 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 /** Pipelined requests parsed ahead of their answers; past this, reading waits, so memory stays bounded. */
 const MAX_PIPELINED = 64;
-/**
- * How long a reader may take no byte of an answer before its connection is cut: nginx's
- * send_timeout. A slower one is still served, however slow, as long as it takes something.
- */
-export const SEND_TIMEOUT_MS = 60_000;
-
 class Connection {
   private readonly parser: StrictParser;
   /** Requests parsed but not yet answered; the first is the one the app is handling. */
@@ -407,9 +409,8 @@ class Connection {
   private pending: Rejection | null = null;
   /** Parsing stopped (a refusal): later bytes are read and dropped. */
   private stopped = false;
-  /** Bytes not yet taken by the client when the idle timer last ran, and since when no fewer. */
-  private unsent = Number.POSITIVE_INFINITY;
-  private unsentSince = 0;
+  /** --send-timeout: a client that takes no byte of what waits for it is cut. */
+  readonly sendWatch: SendWatch;
   /** The next request waits for the socket's buffer to drain (responseDone). */
   private waitingForDrain = false;
   /** gserve wrote the connection's last bytes itself (a refusal): the app's writes are dropped. */
@@ -445,6 +446,7 @@ class Connection {
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onClose());
     this.draining = engine.draining;
+    this.sendWatch = new SendWatch(socket, engine.options.limits.sendTimeout, () => socket.destroy());
     // A new connection has the header timeout to send its first request.
     this.timer.arm('header', engine.options.limits.headerTimeout);
   }
@@ -579,6 +581,8 @@ class Connection {
     const req = this.queue.shift()!;
     req.discardBody();
     this.engine.emit('response', req, res, res);
+    // What is still unsent must reach a client that takes it, whatever comes next.
+    if (this.socket.writableLength > 0) this.sendWatch.start();
     // Only a response that said Connection: close may end the connection. One that promised
     // keep-alive before a graceful stop began leaves it open like an idle one: its next request
     // (perhaps already on the wire) is answered with Connection: close, or the keep-alive period
@@ -622,7 +626,6 @@ class Connection {
 
   /** The keep-alive time starts; whatever is still unsent is watched from here (onTimer). */
   private armIdle(): void {
-    this.unsent = Number.POSITIVE_INFINITY;
     this.timer.arm('idle', this.engine.options.keepAliveTimeout);
   }
 
@@ -643,20 +646,11 @@ class Connection {
   private onTimer(kind: TimerKind): void {
     if (kind === 'idle') {
       // An answer still on its way to a slow reader is not idleness: destroying the socket would cut
-      // it short. The connection waits while the reader takes bytes, and for SEND_TIMEOUT_MS when it
-      // takes none; the idle time then runs from after the last byte.
-      const unsent = this.socket.writableLength;
+      // it short. The connection waits while the reader takes bytes (the send watch, started when
+      // the answer ended, cuts one that takes none); the idle time then runs from after the last byte.
       // Drained but not yet told ('drain' comes on a later tick), with requests still in line: not idle.
-      if (unsent === 0 && this.waitingForDrain) return this.timer.arm('idle', this.engine.options.keepAliveTimeout);
-      if (unsent > 0) {
-        const now = performance.now();
-        if (unsent < this.unsent) {
-          this.unsent = unsent;
-          this.unsentSince = now;
-        }
-        if (now - this.unsentSince < SEND_TIMEOUT_MS)
-          return this.timer.arm('idle', this.engine.options.keepAliveTimeout);
-      }
+      if (this.socket.writableLength > 0 || this.waitingForDrain)
+        return this.timer.arm('idle', this.engine.options.keepAliveTimeout);
       return void this.socket.destroy();
     }
     // While gserve itself holds the client back (the app is not reading the body), the client is not slow.
@@ -711,6 +705,7 @@ class Connection {
   private onClose(): void {
     this.closed = true;
     this.timer.clear();
+    this.sendWatch.stop();
     for (const req of this.queue) {
       if (!req.complete) req.body.destroy();
       req.markAborted();

@@ -11,6 +11,8 @@ export interface HttpLimits {
   headerTimeout: number;
   /** From the end of a request's head to the end of its body. */
   requestTimeout: number;
+  /** Longest a client may take no byte of an answer waiting for it (0: for ever). */
+  sendTimeout: number;
   maxKeepaliveRequests: number;
 }
 
@@ -26,6 +28,7 @@ export const DEFAULT_LIMITS: HttpLimits = {
   requestBody: 0,
   headerTimeout: 20_000,
   requestTimeout: 300_000,
+  sendTimeout: 60_000,
   maxKeepaliveRequests: 1000,
 };
 
@@ -42,6 +45,7 @@ export function httpLimits(settings: Record<string, unknown>): HttpLimits {
     requestBody: num('limitRequestBody', DEFAULT_LIMITS.requestBody),
     headerTimeout: Math.round(num('headerTimeout', DEFAULT_LIMITS.headerTimeout / 1000) * 1000),
     requestTimeout: Math.round(num('requestTimeout', DEFAULT_LIMITS.requestTimeout / 1000) * 1000),
+    sendTimeout: Math.round(num('sendTimeout', DEFAULT_LIMITS.sendTimeout / 1000) * 1000),
     maxKeepaliveRequests: num('maxKeepaliveRequests', DEFAULT_LIMITS.maxKeepaliveRequests),
   };
 }

@@ -121,6 +121,21 @@ export function bytesWritten(socket: Socket): number {
   return socket.bytesWritten;
 }
 
+/**
+ * How far the client has taken a socket's answers, as two counts that move only when it reads: the
+ * bytes of node's completed writes (written less still buffered or in flight), which only grows,
+ * and the bytes waiting in libuv's queue (`_handle.writeQueueSize`, which falls as the kernel takes
+ * a large write piece by piece; for TLS, the queue of the TCP socket beneath), NaN where unknown.
+ */
+export function sendProgress(socket: Socket): { done: number; queued: number } {
+  const handle = field(tlsParent(socket) ?? socket, '_handle');
+  const queued = isObject(handle) ? field(handle, 'writeQueueSize') : undefined;
+  return {
+    done: (socket.bytesWritten ?? 0) - socket.writableLength,
+    queued: typeof queued === 'number' ? queued : Number.NaN,
+  };
+}
+
 /** The TCP socket a TLS server wrapped (`tlsSocket._parent`): the one gserve accepted. */
 export function tlsParent(socket: object): Socket | undefined {
   const parent = field(socket, '_parent');

@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+import { sendProgress } from './node-internals.js';
 import { REFUSAL_LINGER_MS, Rejection, badRequest } from './reject.js';
 
 /**
@@ -43,3 +45,55 @@ export const truncatedByClient = () => badRequest('the client closed its side in
 
 /** After a refusal, how long the client may take to read it and close before the socket is destroyed. */
 export const LINGER_MS = REFUSAL_LINGER_MS;
+
+/** How often a stalled send is looked at: its cut comes at most this late. */
+const SEND_CHECK_MS = 1000;
+
+/**
+ * --send-timeout, nginx's send_timeout: while bytes of an answer wait for the client, it must take
+ * some within `ms`, or `onStalled` runs (the connection is cut). `start()` when a write found the
+ * buffer full; the watch ends by itself once the buffer drains or the socket closes.
+ */
+export class SendWatch {
+  private timer: NodeJS.Timeout | null = null;
+  private last = { done: 0, queued: 0 };
+  private since = 0;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ms: number,
+    private readonly onStalled: () => void,
+  ) {}
+
+  start(): void {
+    if (this.ms <= 0 || this.timer) return;
+    this.last = sendProgress(this.socket);
+    this.since = performance.now();
+    this.schedule();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => this.check(), Math.min(this.ms, SEND_CHECK_MS));
+    this.timer.unref();
+  }
+
+  private check(): void {
+    this.timer = null;
+    if (this.socket.destroyed || this.socket.writableLength === 0) return;
+    const now = sendProgress(this.socket);
+    // A new write can raise the queue: only completed bytes growing, or the queue falling, is the reader's doing.
+    if (now.done > this.last.done || now.queued < this.last.queued) {
+      this.last = now;
+      this.since = performance.now();
+    } else {
+      this.last.queued = Math.min(this.last.queued, now.queued);
+      if (performance.now() - this.since >= this.ms) return this.onStalled();
+    }
+    this.schedule();
+  }
+}

@@ -82,6 +82,16 @@ export class CreditMeter {
 
 class ThreadBody extends Readable {
   meter: CreditMeter | null = null;
+  /**
+   * Readable calls _read before it takes the bytes a read returns, and not again until the next
+   * push: counted only there, the credit for a window the app emptied was never sent, and the
+   * request waited for ever (an app pausing between reads of a body larger than the window).
+   */
+  override read(size?: number): unknown {
+    const chunk: unknown = super.read(size);
+    this.meter?.update();
+    return chunk;
+  }
   override _read(): void {
     this.meter?.update();
   }

@@ -226,3 +226,35 @@ async function measured<T>(pid: number, what: string, bound: number, run: () => 
   expect(growth, `${what}: growth of the worker's peak RSS`).toBeLessThan(bound);
   return result;
 }
+
+/** `size` bytes, in 64 KiB blocks and the rest. */
+function* exactly(size: number): Generator<Buffer> {
+  const block = Buffer.alloc(64 * 1024, 122);
+  let left = size;
+  for (; left >= block.length; left -= block.length) yield block;
+  if (left > 0) yield block.subarray(0, left);
+}
+
+describe('-k thread: an app that pauses between reads of a body larger than the window gets all of it', () => {
+  const SLOW = join(FIXTURES, 'classes', 'slow-reader.js');
+  it.each([
+    ['asgi', ['--interface', 'asgi', '--lifespan', 'off', `${SLOW}:asgi`]],
+    ['wsgi', ['--interface', 'wsgi', `${SLOW}:wsgi`]],
+  ])(
+    '%s',
+    async (_name, args) => {
+      const g = await startGserve(['-k', 'thread', '--threads', '2', ...args]);
+      for (let i = 0; i < 3; i++) {
+        const size = 5 * MiB + i;
+        const r = await exchange(
+          g.port,
+          `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\nConnection: close\r\n\r\n`,
+          (socket) => writeAll(socket, exactly(size)),
+        );
+        expect(r.status).toBe(200);
+        expect(r.body.toString()).toBe(String(size));
+      }
+    },
+    120_000,
+  );
+});

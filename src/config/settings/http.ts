@@ -70,7 +70,18 @@ export const httpSettings = [
     doc:
       'Time for a client to send a whole request body, counted from the end of its head. ' +
       'Past it the request gets `408 Request Timeout` if no response has started, else the connection is closed. ' +
-      'Time the app spends not reading does not count. 0 disables.',
+      'Time the app spends not reading does not count. On HTTP/2 it is counted for each stream. 0 disables.',
+  }),
+  defineSetting({
+    name: 'sendTimeout',
+    section: SECTION,
+    meta: 'SECONDS',
+    type: seconds(),
+    default: 60,
+    doc:
+      'Longest a client may go without taking a byte of an answer waiting for it; then its connection ' +
+      "(on HTTP/2, its stream) is closed, like nginx's `send_timeout`. A slow reader is served as long as it " +
+      "reads. On gserve's engine (every interface but `node`) and HTTP/2; 0 disables.",
   }),
   defineSetting({
     name: 'maxKeepaliveRequests',
