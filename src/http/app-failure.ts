@@ -38,6 +38,10 @@ export function answerNodeAppFailure(res: ServerResponse | Http2ServerResponse):
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.statusCode = APP_FAILURE_STATUS;
   res.setHeader('content-type', APP_FAILURE_TYPE);
-  if ('shouldKeepAlive' in res) res.shouldKeepAlive = false;
+  if ('shouldKeepAlive' in res) {
+    // HTTP/1 (HTTP/2 has no reason phrase): one the app set, or its failed writeHead() did, went out as `500 OK`.
+    res.statusMessage = '';
+    res.shouldKeepAlive = false;
+  }
   res.end(APP_FAILURE_BODY);
 }

@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { OWN_VARIABLES } from '../config/own-variables.js';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
+import { answerNodeAppFailure } from './app-failure.js';
 import { settleListenerResult } from './app-values.js';
 import { HeadWatch, noRead } from './node-head-watch.js';
 import { bytesWritten, writtenHead } from './node-internals.js';
@@ -285,12 +286,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 
   private fail(err: unknown, req: IncomingMessage, res: ServerResponse): void {
     this.options.onError(err, req);
-    if (!res.headersSent) {
-      res.statusCode = 500;
-      res.setHeader('content-type', 'text/plain');
-      res.setHeader('connection', 'close');
-      res.end('Internal Server Error\n');
-    } else res.destroy();
+    answerNodeAppFailure(res);
   }
 
   /**

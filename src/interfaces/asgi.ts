@@ -124,6 +124,12 @@ class ResponseEnd {
 }
 
 const RESOLVED = Promise.resolve();
+/**
+ * What a send after the client left returns: dropped, but settled on the next turn of the event
+ * loop. A settled promise would let an app that streams for ever without reading `receive()` spin in
+ * microtasks, and no other request of the worker would be served until --timeout killed it.
+ */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const lastBody = (): AsgiEvent => ({ type: 'http.request', body: EMPTY, more_body: false });
 
 function httpReceive(req: EngineRequest, responseEnd: ResponseEnd): AsgiReceive {
@@ -174,7 +180,7 @@ class HttpSend {
   state: SendState = 'none';
   private start: { status: number; headers: HeaderList } | null = null;
   readonly send: AsgiSend = (event) => {
-    if (this.req.aborted) return RESOLVED; // the client left: sends are dropped, `http.disconnect` tells the app
+    if (this.req.aborted) return nextTurn(); // the client left: sends are dropped, `http.disconnect` tells the app
     try {
       return this.handle(event) ?? RESOLVED;
     } catch (err) {
@@ -367,7 +373,7 @@ async function serveWebSocket(
   };
 
   const send: AsgiSend = async (event) => {
-    if (phase === 'closed') return;
+    if (phase === 'closed') return nextTurn();
     switch (event?.type) {
       case 'websocket.accept': {
         if (phase !== 'connecting') throw new AsgiProtocolError('websocket.accept sent twice');

@@ -148,11 +148,14 @@ function wsgiHeaders(headers: unknown): HeaderList {
  * A close() that fails after the body failed is reported with the body's failure as its cause, not
  * in its place: the first failure is usually the one to fix.
  */
-function closeBody(body: object, failure: { err: unknown } | null): void {
-  const close: unknown = Reflect.get(body, 'close');
-  if (typeof close !== 'function') return;
+function closeBody(body: object, it: Iterator<unknown> | null, failure: { err: unknown } | null): void {
+  // A generator has no close() but return(), which runs its `finally` (what Python's close() does):
+  // left unfinished (the client went away, a write failed), the files it holds open would leak.
+  const [target, close]: [object | null, unknown] =
+    typeof Reflect.get(body, 'close') === 'function' ? [body, Reflect.get(body, 'close')] : [it, it?.return];
+  if (target === null || typeof close !== 'function') return;
   try {
-    Reflect.apply(close, body, []);
+    Reflect.apply(close, target, []);
   } catch (closeErr) {
     if (!failure) throw closeErr;
     throw new WsgiError(
@@ -191,11 +194,12 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
     throw new WsgiError(`the WSGI app returned ${kindOf(body)}, not an iterable of Uint8Array or string`);
   }
   let failure: { err: unknown } | null = null;
+  let it: Iterator<unknown> | null = null;
   try {
-    const it = body[Symbol.iterator]();
+    it = body[Symbol.iterator]();
     const pull = (): Uint8Array | string | null => {
       for (;;) {
-        const step = it.next();
+        const step = it!.next();
         if (step.done) return null;
         const chunk = chunkOf(step.value);
         if (!isEmpty(chunk)) return chunk;
@@ -220,7 +224,7 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
     failure = { err };
     throw err;
   } finally {
-    closeBody(Object(body), failure);
+    closeBody(Object(body), it, failure);
   }
 }
 

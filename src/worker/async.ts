@@ -69,12 +69,19 @@ export class AsyncWorker implements WorkerClass {
       const accept = edgeFor(protocol, edge, listener);
       accepts.push(accept);
       this.servers.push(
-        await listenOnFd(listener.fd, cap.guard(accept, index), settings.backlog, listener.port, this.balance !== null),
+        await listenOnFd(
+          listener.fd,
+          cap.guard(accept, index, listener.scheme === 'https'),
+          settings.backlog,
+          listener.port,
+          this.balance !== null,
+        ),
       );
     }
     process.on('message', (message: MasterMessage, handle: unknown) => {
-      const accept = message?.t === 'conn' ? accepts[message.listener] : undefined;
-      if (accept && handle instanceof Socket) cap.take(handle, accept);
+      if (message?.t !== 'conn' || !(handle instanceof Socket)) return;
+      const accept = accepts[message.listener];
+      if (accept) cap.take(handle, accept, this.ctx.boot.listeners[message.listener]?.scheme === 'https');
     });
   }
 

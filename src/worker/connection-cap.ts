@@ -18,25 +18,30 @@ export class ConnectionCap {
     private readonly balance: ConnectionBalance | null = null,
   ) {}
 
-  /** Wraps the accept callback of listener `listener`: counts connections, refuses the ones over the cap. */
-  guard(accept: (socket: Socket) => void, listener: number): (socket: Socket) => void {
+  /**
+   * Wraps the accept callback of listener `listener`: counts connections, refuses the ones over the
+   * cap. `tls`: the listener speaks TLS, so a refusal is a close (a plain-text 503 written into a
+   * TLS handshake reads as garbage: `wrong version number`).
+   */
+  guard(accept: (socket: Socket) => void, listener: number, tls = false): (socket: Socket) => void {
     return (socket) => {
       if (this.balance?.shouldPass(this.open) && this.balance.pass(socket, listener)) return;
-      this.hold(socket, accept);
+      this.hold(socket, accept, tls);
     };
   }
 
   /** A connection another worker passed on (through the master): taken here, never passed again. */
-  take(socket: Socket, accept: (socket: Socket) => void): void {
+  take(socket: Socket, accept: (socket: Socket) => void, tls = false): void {
     this.balance?.arrived();
-    this.hold(socket, accept);
+    this.hold(socket, accept, tls);
   }
 
-  private hold(socket: Socket, accept: (socket: Socket) => void): void {
+  private hold(socket: Socket, accept: (socket: Socket) => void, tls: boolean): void {
     // Listeners accept paused when balancing, so that a connection passed on was never read here.
     if (socket.isPaused()) socket.resume();
     if (this.open >= this.max) {
-      refuseOverloaded(socket);
+      if (tls) socket.destroy();
+      else refuseOverloaded(socket);
       return;
     }
     this.open++;

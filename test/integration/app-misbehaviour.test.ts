@@ -1,0 +1,95 @@
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { testCerts } from '../helpers/certs.js';
+import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
+import { pollUntil } from '../helpers/poll.js';
+
+const APPS = join(FIXTURES, 'apps', 'after-the-client.js');
+
+/** GETs `path`, reads `bytes` of the answer, then leaves. */
+function readSomeAndLeave(port: number, path: string, bytes: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let got = 0;
+    socket.on('data', (data: Buffer) => {
+      got += data.length;
+      if (got >= bytes) socket.destroy();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve());
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  });
+}
+
+describe('an app that goes on after its client left', () => {
+  it.each([['async'], ['sync'], ['thread']])(
+    '-k %s: an ASGI app streaming for ever without reading receive() leaves the worker serving',
+    async (klass) => {
+      const g = await startGserve(['-w', '1', '-k', klass, '--interface', 'asgi', '--lifespan', 'off', `${APPS}:asgi`]);
+      await readSomeAndLeave(g.port, '/forever', 256 * 1024);
+      // Its sends are dropped, settled on a later turn of the event loop: other requests are served.
+      for (let i = 0; i < 3; i++) expect((await get(`${g.url}/ok`)).body).toBe('ok');
+      expect(g.stderr).not.toMatch(/TIMEOUT/);
+    },
+  );
+
+  it.each([['async'], ['thread']])(
+    "-k %s: a WSGI generator body's finally runs when the client leaves mid-answer",
+    async (klass) => {
+      const marker = join(tempDir(), 'closed');
+      const g = await startGserve(['-w', '1', '-k', klass, '--interface', 'wsgi', `${APPS}:wsgi`]);
+      await readSomeAndLeave(g.port, `/?marker=${encodeURIComponent(marker)}`, 256 * 1024);
+      await pollUntil(() => existsSync(marker), 'the generator closed');
+    },
+  );
+});
+
+describe('odd failures get the usual answer', () => {
+  it('a node app whose writeHead() failed gets `500 Internal Server Error`, not `500 OK`', async () => {
+    const g = await startGserve([`${APPS}:node`]);
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = connect(g.port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(text));
+      socket.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
+  });
+
+  it('--worker-connections full on a TLS listener: the connection over the cap is closed, not sent a plain-text 503', async () => {
+    const certs = testCerts();
+    const g = await startGserve([
+      '-w',
+      '1',
+      '--worker-connections',
+      '1',
+      '--certfile',
+      certs.cert,
+      '--keyfile',
+      certs.key,
+      join(FIXTURES, 'apps', 'observe') + ':app',
+    ]);
+    const held = tlsConnect({ port: g.port, host: '127.0.0.1', rejectUnauthorized: false });
+    await new Promise((resolve, reject) => held.once('secureConnect', resolve).once('error', reject));
+    // A raw TCP client sees what the worker writes to the connection over the cap.
+    const written = await new Promise<string>((resolve, reject) => {
+      const socket = connect(g.port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+      });
+      socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? undefined : reject(err)));
+      socket.on('close', () => resolve(text));
+    });
+    expect(written).not.toMatch(/^HTTP\//);
+    held.destroy();
+  });
+});
