@@ -10,6 +10,7 @@ import { NodeExchange } from './node-server.js';
 import type { ProtocolServer } from './protocol-server.js';
 import type { Rejection } from './reject.js';
 import { reasonPhrase } from './status.js';
+import { bodyTimedOut } from './timeouts.js';
 import { timeLeft } from './tls.js';
 import { bodyTooLarge } from './validate.js';
 
@@ -130,6 +131,8 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       this.emit('response', req, res, exchange);
     });
     this.limitBody(req, res);
+    this.timeBody(req, res);
+    this.watchSend(res);
     const fail = (err: unknown) => {
       this.options.onError(err, req);
       if (!res.headersSent) {
@@ -170,6 +173,46 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       }
       return push.call(stream, chunk, encoding);
     };
+  }
+
+  /**
+   * --request-timeout for each stream: its body must end within it while the app reads it (time the
+   * app spends not reading what came holds the client back by flow control, and does not count). A stream
+   * that stalls its body is refused (408) and reset, as an HTTP/1.1 connection would be closed;
+   * its session's other streams go on.
+   */
+  private timeBody(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    const ms = this.options.limits.requestTimeout;
+    if (ms <= 0 || req.complete) return;
+    const fire = () => {
+      if (req.complete || res.stream.destroyed) return;
+      // Bytes the app has not read yet: it, not the client, holds the body up.
+      if (req.readableLength > 0 || req.stream.readableLength > 0) return void (timer = setTimeout(fire, ms).unref());
+      this.refuse(req, res, bodyTimedOut(ms));
+    };
+    let timer = setTimeout(fire, ms).unref();
+    const stop = () => clearTimeout(timer);
+    req.once('end', stop);
+    res.once('close', stop);
+  }
+
+  /**
+   * --send-timeout for each stream: a client that lets a stream's flow-control window stay shut
+   * (it reads nothing of it) while the answer waits is reset (CANCEL), freeing what the answer
+   * holds. Node's stream timeout counts the time without a frame on the stream, and does not fire
+   * while queued data is still going out; it is only heeded while data waits, not while the app
+   * is slow.
+   */
+  private watchSend(res: Http2ServerResponse): void {
+    const ms = this.options.limits.sendTimeout;
+    if (ms <= 0) return;
+    const stream = res.stream;
+    const onTimeout = () => {
+      if (stream.destroyed) return;
+      if (stream.writableLength > 0) return void stream.close(http2().constants.NGHTTP2_CANCEL);
+      stream.setTimeout(ms, onTimeout); // nothing waits: the app is working, which is not the client's doing
+    };
+    stream.setTimeout(ms, onTimeout);
   }
 
   /**

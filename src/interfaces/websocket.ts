@@ -114,18 +114,26 @@ export class WebSocketHub {
   accept(req: IncomingMessage, socket: Duplex, head: Buffer, opts: AcceptOptions = {}): Promise<WebSocket | null> {
     this.choices.set(req, opts);
     return new Promise((resolve) => {
+      // Paused (node:http leaves an upgraded socket unpaused): ws's 'data' listener would otherwise
+      // start the flow on the next tick, before the caller attached the app's handlers.
+      socket.pause();
       // ws answers a bad handshake itself (400/426) and destroys the socket without calling back.
       socket.once('close', () => resolve(null));
       this.wss.handleUpgrade(req, socket, head, (ws) => {
         this.track(ws, socket);
         resolve(ws);
       });
-      // gserve's engine paused the socket when it stopped parsing HTTP; ws has its listener now.
-      socket.resume();
+      // ws has its listener now. The app's handlers attach once this promise settles: bytes the
+      // client sent with its handshake wait until then, or a message was dropped and a bad frame's
+      // error had no listener (on -k thread it killed the app thread).
+      setImmediate(() => socket.resume());
     });
   }
 
   private track(ws: WebSocket, socket: Duplex): void {
+    // ws closes the connection on a protocol error itself (1002, 1009); an 'error' nobody listens to
+    // would throw, for a handler that does not listen to it.
+    ws.on('error', () => {});
     this.open.add(ws);
     ws.on('close', () => this.open.delete(ws));
     if (this.closing) ws.close(1001, 'Server shutting down');

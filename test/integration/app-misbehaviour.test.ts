@@ -93,3 +93,43 @@ describe('odd failures get the usual answer', () => {
     held.destroy();
   });
 });
+
+describe('bytes a WebSocket client sends with its handshake', () => {
+  const HANDSHAKE =
+    'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+  /** A masked text frame from a client: FIN, opcode 1 (`rsv1` sets RSV1, which no extension allows here). */
+  const frame = (text: string, rsv1 = false) => {
+    const mask = Buffer.from([1, 2, 3, 4]);
+    const payload = Buffer.from(text).map((b, i) => b ^ mask[i % 4]!);
+    return Buffer.concat([Buffer.from([rsv1 ? 0xc1 : 0x81, 0x80 | payload.length]), mask, payload]);
+  };
+  /** Sends the handshake and `then` in one write; resolves with what the server sent once `done(it)` holds. */
+  const exchangeRaw = (port: number, then: Buffer, done: (got: Buffer) => boolean) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let got = Buffer.alloc(0);
+      socket.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        if (done(got)) {
+          socket.destroy();
+          resolve(got);
+        }
+      });
+      socket.on('error', reject);
+      socket.on('close', () => reject(new Error(`closed first, after: ${got.toString('latin1')}`)));
+      socket.write(Buffer.concat([Buffer.from(HANDSHAKE), then]));
+    });
+  /** A close frame with status 1002 (protocol error). */
+  const CLOSE_1002 = Buffer.from([0x88, 0x02, 0x03, 0xea]);
+
+  it.each([['async'], ['thread']])('-k %s: a message is answered and a bad frame is refused (1002)', async (klass) => {
+    const g = await startGserve(['-w', '1', '-k', klass, '--threads', '1', join(FIXTURES, 'apps', 'ws-node.js:app')]);
+    const echoed = await exchangeRaw(g.port, frame('hello'), (got) => got.includes('hello'));
+    expect(echoed.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+    const refused = await exchangeRaw(g.port, frame('hi', true), (got) => got.includes(CLOSE_1002));
+    expect(refused.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+    expect((await get(`${g.url}/`)).body).toBe('http');
+    expect(g.stderr).not.toMatch(/died|uncaught/i);
+  });
+});

@@ -328,3 +328,38 @@ describe("ws.send() with Bun's meaning: -1 queued, 0 dropped", () => {
     client.ws.close();
   });
 });
+
+describe.skipIf(NO_OPENSSL)('HTTP/2 streams a client stalls', () => {
+  const FLOW = `${join(FIXTURES, 'classes', 'flow.js')}:app`;
+
+  it('--request-timeout: a body that stops arriving gets 408 on its stream; the session serves on', async () => {
+    const certs = testCerts();
+    const g = await startGserve([...tlsArgs(), '--http2', '--request-timeout', '1', FLOW]);
+    const session = await h2Session(g.port, certs);
+    const stalled = session.request(
+      { ':method': 'POST', ':path': '/count', 'content-length': '100' },
+      { endStream: false },
+    );
+    stalled.write('a');
+    const status = await new Promise<number>((resolve, reject) => {
+      stalled.on('response', (h) => resolve(Number(h[':status'])));
+      stalled.on('error', reject);
+    });
+    expect(status).toBe(408);
+    expect((await h2Request(session, { ':method': 'POST', ':path': '/count' }, 'abc')).body).toBe('3');
+    session.close();
+  });
+
+  it('--send-timeout: a stream whose answer the client never reads is reset (CANCEL); the session serves on', async () => {
+    const certs = testCerts();
+    const g = await startGserve([...tlsArgs(), '--http2', '--send-timeout', '1', FLOW]);
+    const session = await h2Session(g.port, certs);
+    const unread = session.request({ ':path': '/stream?mb=64' });
+    unread.on('response', () => unread.pause());
+    unread.on('error', () => {});
+    await new Promise((resolve) => unread.once('close', resolve));
+    expect(unread.rstCode).toBe(8); // NGHTTP2_CANCEL
+    expect((await h2Request(session, { ':method': 'POST', ':path': '/count' }, 'abcd')).body).toBe('4');
+    session.close();
+  });
+});
