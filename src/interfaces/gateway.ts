@@ -96,6 +96,10 @@ export function attachNodeUpgrade(
 ): void {
   const { upgrade, websocket } = app;
   if ((!upgrade && !websocket) || !runtime.webSocketCapable) return;
+  // WebSocket handlers take WebSocket upgrades only: any other (`Upgrade: h2c`, which `curl --http2`
+  // sends) is served as a plain request, as on gserve's engine, where node:http lets the server say
+  // so (Node 24.9+; before, ws refuses it with 400).
+  if (!upgrade) Object.assign(server, { shouldUpgradeCallback: isWebSocketUpgrade });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     try {
@@ -119,3 +123,6 @@ export function attachNodeUpgrade(
     }
   });
 }
+
+const isWebSocketUpgrade = (req: IncomingMessage): boolean =>
+  /(?:^|,)\s*websocket\s*(?:,|$)/i.test(req.headers.upgrade ?? '');

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { createServer } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -131,5 +132,20 @@ describe('bytes a WebSocket client sends with its handshake', () => {
     expect(refused.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
     expect((await get(`${g.url}/`)).body).toBe('http');
     expect(g.stderr).not.toMatch(/died|uncaught/i);
+  });
+});
+
+describe('an Upgrade that is not a WebSocket, to a node app with websocket handlers', () => {
+  it('`Upgrade: h2c` (curl --http2) is served as a plain request where node:http lets gserve say so', async () => {
+    const g = await startGserve([join(FIXTURES, 'apps', 'ws-node.js:app')]);
+    const r = await get(`${g.url}/`, {
+      headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': '' },
+    });
+    // node:http asks the server which upgrades it takes from Node 24.9 on (shouldUpgradeCallback);
+    // before, every Upgrade goes to ws, which refuses what is not a WebSocket.
+    const nodeAsks =
+      typeof (createServer() as { shouldUpgradeCallback?: unknown }).shouldUpgradeCallback === 'function';
+    if (nodeAsks) expect([r.status, r.body]).toEqual([200, 'http']);
+    else expect(r.status).toBe(400);
   });
 });
