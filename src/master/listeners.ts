@@ -275,7 +275,17 @@ export async function adoptListeners(fds: number[], binds: string[], opts: BindO
     const bind = binds[i];
     const address = bind ? parseAddress(bind) : null;
     // A TCP socket tells its own address; a unix socket's is only known from the bind list.
-    if (address?.kind === 'unix') listener.url = formatAddress(address);
+    if (address?.kind === 'unix') {
+      listener.url = formatAddress(address);
+      // The file is this master's to remove now, as the master that bound it would have: closing an
+      // adopted handle does not unlink it (libuv knows no path for it).
+      const closeHandle = listener.close;
+      listener.close = (unlink = true) => {
+        if (!unlink) return;
+        closeHandle();
+        removeSocketFile(address.path);
+      };
+    }
     listeners.push({ ...listener, address: address ?? listener.address });
   }
   return listeners;

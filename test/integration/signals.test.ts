@@ -5,6 +5,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   unlinkSync,
   writeFileSync,
@@ -298,6 +299,24 @@ describe('signals', () => {
     g.signal('SIGTTIN');
     await g.waitForWorkers(3);
     expect((await get(g.url)).status).toBe(200);
+  });
+
+  it('after USR2 and TERM of the old master, the new master removes the unix: socket file when it stops', async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, 'g.pid');
+    const sock = join(dir, 'app.sock');
+    const g = await startGserve(['-b', `unix:${sock}`, '-p', pidfile, app('generation')]);
+    const newMaster = await usr2(g, pidfile);
+    try {
+      g.signal('SIGTERM');
+      expect((await g.exited).code).toBe(0);
+      expect(statSync(sock).isSocket()).toBe(true); // the new master serves on it
+      process.kill(newMaster, 'SIGTERM');
+      await waitForExit(newMaster);
+      expect(existsSync(sock)).toBe(false);
+    } finally {
+      killQuietly(newMaster);
+    }
   });
 
   it('USR2 starts a new master on the same sockets, the pidfile moves to .oldbin; stopping it rolls back', async () => {
