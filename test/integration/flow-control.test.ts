@@ -258,3 +258,57 @@ describe('-k thread: an app that pauses between reads of a body larger than the 
     120_000,
   );
 });
+
+/**
+ * GETs `path` (Connection: close). `stall`: reads 1 MiB, then nothing until resume(); otherwise
+ * reads in bursts of 50 ms with 300 ms pauses. `done` resolves with the bytes read once the server
+ * closed the connection.
+ */
+function download(port: number, path: string, stall: boolean) {
+  const socket = connect(port, '127.0.0.1');
+  let bytes = 0;
+  let reading = true;
+  const done = new Promise<number>((resolve, reject) => {
+    socket.on('data', (data: Buffer) => {
+      bytes += data.length;
+      if (stall && reading && bytes >= MiB) {
+        reading = false;
+        socket.pause();
+      }
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? undefined : reject(err)));
+    socket.on('close', () => resolve(bytes));
+  });
+  if (!stall) {
+    const burst = () => {
+      if (socket.destroyed) return;
+      socket.resume();
+      setTimeout(() => {
+        socket.pause();
+        setTimeout(burst, 300);
+      }, 50);
+    };
+    burst();
+  }
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  return { done, resume: () => socket.resume() };
+}
+
+describe('--send-timeout on the engine: a client that stops taking an answer is cut; one that pauses shorter is served', () => {
+  it.each(cases.filter(([name]) => name.endsWith('fetch') || name === 'thread'))(
+    '-k %s',
+    async (_name, args) => {
+      const g = await startGserve(['-w', '1', '--send-timeout', '2', '--access-logfile', '-', ...args]);
+      const logged = (path: string) => g.stdout.split('\n').filter((line) => line.includes(`GET ${path} `)).length;
+      // An answer written as the client takes it (the app waits for drain): logged once it is cut.
+      const stalled = download(g.port, '/stream?mb=64', true);
+      await g.until(() => logged('/stream?mb=64') >= 1, 'the access line of the cut answer');
+      stalled.resume();
+      expect(await stalled.done, 'cut, not served').toBeLessThan(64 * MiB);
+      // That one, and one written whole, reach a reader that pauses shorter than the timeout.
+      for (const path of ['/stream?mb=64', '/blob?kb=65536'])
+        expect(await download(g.port, path, false).done, `${path}: served whole`).toBeGreaterThan(64 * MiB);
+    },
+    120_000,
+  );
+});
