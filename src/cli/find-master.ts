@@ -70,9 +70,10 @@ export async function findControlSocket(
   here = process.cwd(),
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
-  const cwd = opts.chdir === undefined ? here : folderOf(resolve(here, opts.chdir));
+  const chdir = opts.chdir === undefined ? null : resolve(here, opts.chdir);
+  const cwd = chdir === null ? here : folderOf(chdir);
   // $PWD names the shell's folder, not DIR: DIR as typed is the name a master started there keyed.
-  const named = opts.chdir === undefined ? namedFolder(cwd, env.PWD) : resolve(here, opts.chdir);
+  const named = chdir ?? namedFolder(cwd, env.PWD);
   const cli: Record<string, unknown> = {};
   for (const key of LOCATING_OPTIONS) if (opts[key] !== undefined) cli[key] = opts[key];
   const { settings, sources, skipped } = await locatingSettings(cli, env, cwd);

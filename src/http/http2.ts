@@ -10,7 +10,7 @@ import { NodeExchange } from './node-server.js';
 import type { ProtocolServer } from './protocol-server.js';
 import type { Rejection } from './reject.js';
 import { reasonPhrase } from './status.js';
-import { bodyTimedOut } from './timeouts.js';
+import { bodyTimedOut, timeBody } from './timeouts.js';
 import { timeLeft } from './tls.js';
 import { bodyTooLarge } from './validate.js';
 
@@ -131,7 +131,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
       this.emit('response', req, res, exchange);
     });
     this.limitBody(req, res);
-    this.timeBody(req, res);
+    this.armBody(req, res);
     this.watchSend(res);
     const fail = (err: unknown) => {
       this.options.onError(err, req);
@@ -181,19 +181,19 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
    * that stalls its body is refused (408) and reset, as an HTTP/1.1 connection would be closed;
    * its session's other streams go on.
    */
-  private timeBody(req: Http2ServerRequest, res: Http2ServerResponse): void {
+  private armBody(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    if (req.complete) return;
     const ms = this.options.limits.requestTimeout;
-    if (ms <= 0 || req.complete) return;
-    const fire = () => {
-      if (req.complete || res.stream.destroyed) return;
-      // Bytes the app has not read yet: it, not the client, holds the body up.
-      if (req.readableLength > 0 || req.stream.readableLength > 0) return void (timer = setTimeout(fire, ms).unref());
-      this.refuse(req, res, bodyTimedOut(ms));
-    };
-    let timer = setTimeout(fire, ms).unref();
-    const stop = () => clearTimeout(timer);
-    req.once('end', stop);
-    res.once('close', stop);
+    timeBody(
+      req,
+      ms,
+      {
+        over: () => req.complete || res.stream.destroyed,
+        // Bytes the app has not read yet: it, not the client, holds the body up.
+        appHolding: () => req.readableLength > 0 || req.stream.readableLength > 0,
+      },
+      () => this.refuse(req, res, bodyTimedOut(ms)),
+    );
   }
 
   /**

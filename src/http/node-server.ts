@@ -10,7 +10,7 @@ import { HeadWatch, noRead } from './node-head-watch.js';
 import { bytesWritten, writtenHead } from './node-internals.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
 import { Rejection, rejectionResponse } from './reject.js';
-import { LINGER_MS, bodyTimedOut, headerTimedOut } from './timeouts.js';
+import { LINGER_MS, bodyTimedOut, headerTimedOut, timeBody } from './timeouts.js';
 import { absoluteTarget, bodyTooLarge, replaceHost } from './validate.js';
 
 export interface NodeServerOptions {
@@ -295,16 +295,15 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
    */
   private armBody(conn: NodeConnection, req: IncomingMessage, res: ServerResponse): void {
     const ms = this.options.limits.requestTimeout;
-    if (ms <= 0) return;
-    const fire = () => {
-      if (req.complete || conn.refused || req.socket.destroyed) return;
-      if (req.isPaused() || req.readableLength > 0 || req.socket.isPaused())
-        return void (timer = setTimeout(fire, ms).unref());
-      this.refuseDelivered(conn, res, bodyTimedOut(ms));
-    };
-    let timer = setTimeout(fire, ms).unref();
-    req.once('end', () => clearTimeout(timer));
-    req.once('close', () => clearTimeout(timer));
+    timeBody(
+      req,
+      ms,
+      {
+        over: () => req.complete || conn.refused || req.socket.destroyed,
+        appHolding: () => req.isPaused() || req.readableLength > 0 || req.socket.isPaused(),
+      },
+      () => this.refuseDelivered(conn, res, bodyTimedOut(ms)),
+    );
   }
 
   /** --limit-request-body for a chunked body, counted while llhttp hands the bytes over. */

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { sendProgress } from './node-internals.js';
 import { REFUSAL_LINGER_MS, Rejection, badRequest } from './reject.js';
@@ -45,6 +46,29 @@ export const truncatedByClient = () => badRequest('the client closed its side in
 
 /** After a refusal, how long the client may take to read it and close before the socket is destroyed. */
 export const LINGER_MS = REFUSAL_LINGER_MS;
+
+/**
+ * --request-timeout on a body node delivers (node:http, HTTP/2): `onTimeout` runs once it has not
+ * ended within `ms`, unless it is over by then (`over`) or the app is the one holding it up by not
+ * reading (`appHolding`), which restarts the clock.
+ */
+export function timeBody(
+  body: EventEmitter,
+  ms: number,
+  checks: { over: () => boolean; appHolding: () => boolean },
+  onTimeout: () => void,
+): void {
+  if (ms <= 0) return;
+  const fire = () => {
+    if (checks.over()) return;
+    if (checks.appHolding()) return void (timer = setTimeout(fire, ms).unref());
+    onTimeout();
+  };
+  let timer = setTimeout(fire, ms).unref();
+  const stop = () => clearTimeout(timer);
+  body.once('end', stop);
+  body.once('close', stop);
+}
 
 /** How often a stalled send is looked at: its cut comes at most this late. */
 const SEND_CHECK_MS = 1000;

@@ -151,8 +151,8 @@ function wsgiHeaders(headers: unknown): HeaderList {
 function closeBody(body: object, it: Iterator<unknown> | null, failure: { err: unknown } | null): void {
   // A generator has no close() but return(), which runs its `finally` (what Python's close() does):
   // left unfinished (the client went away, a write failed), the files it holds open would leak.
-  const [target, close]: [object | null, unknown] =
-    typeof Reflect.get(body, 'close') === 'function' ? [body, Reflect.get(body, 'close')] : [it, it?.return];
+  const own: unknown = Reflect.get(body, 'close');
+  const [target, close]: [object | null, unknown] = typeof own === 'function' ? [body, own] : [it, it?.return];
   if (target === null || typeof close !== 'function') return;
   try {
     Reflect.apply(close, target, []);
