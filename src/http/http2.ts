@@ -182,13 +182,16 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
    * its session's other streams go on.
    */
   private armBody(req: Http2ServerRequest, res: Http2ServerResponse): void {
-    if (req.complete) return;
+    // No body (END_STREAM on the HEADERS). `complete` alone is no guide: it waits for the app to read
+    // the body's end, which an app answering a GET never does (a slow one got a 408).
+    if (req.complete || req.stream.endAfterHeaders) return;
     const ms = this.options.limits.requestTimeout;
     timeBody(
       req,
       ms,
       {
-        over: () => req.complete || res.stream.destroyed,
+        // The body has all arrived (the client closed its side), or the stream is gone.
+        over: () => req.complete || res.stream.destroyed || res.stream.state.remoteClose === 1,
         // Bytes the app has not read yet: it, not the client, holds the body up.
         appHolding: () => req.readableLength > 0 || req.stream.readableLength > 0,
       },

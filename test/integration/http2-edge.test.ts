@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { testCerts, tlsArgs } from '../helpers/certs.js';
 import { pollUntil } from '../helpers/poll.js';
 import { missing } from '../helpers/needs.js';
-import { FIXTURES, startGserve, type Gserve } from '../helpers/gserve.js';
+import { FIXTURES, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { holdConnections } from '../helpers/raw.js';
 import { FLAG, FRAME, PREFACE, frame, h2Request, h2Session, tlsOpen } from '../helpers/h2.js';
@@ -347,6 +347,33 @@ describe.skipIf(NO_OPENSSL)('HTTP/2 streams a client stalls', () => {
     });
     expect(status).toBe(408);
     expect((await h2Request(session, { ':method': 'POST', ':path': '/count' }, 'abc')).body).toBe('3');
+    session.close();
+  });
+
+  it('a slow app is no stalling client: its GET, and a POST whose body it never reads, get their answers', async () => {
+    const certs = testCerts();
+    const dir = tempDir();
+    // Answers after two pauses longer than both timeouts, in two writes.
+    writeFileSync(
+      join(dir, 'slow.mjs'),
+      'export const app = (req, res) => setTimeout(() => { res.write("a"); setTimeout(() => res.end("b"), 1500); }, 1500);\n',
+    );
+    const g = await startGserve([
+      ...tlsArgs(),
+      '--http2',
+      '--request-timeout',
+      '1',
+      '--send-timeout',
+      '1',
+      `${dir}/slow.mjs:app`,
+    ]);
+    const session = await h2Session(g.port, certs);
+    const [got, posted] = await Promise.all([
+      h2Request(session, { ':path': '/' }),
+      h2Request(session, { ':method': 'POST', ':path': '/' }, 'unread'),
+    ]);
+    expect([got.status, got.body]).toEqual([200, 'ab']);
+    expect([posted.status, posted.body]).toEqual([200, 'ab']);
     session.close();
   });
 
