@@ -350,6 +350,11 @@ export class Arbiter {
     this.numWorkers = n;
     this.log.info('Number of workers: %d (was %d)', n, old);
     void this.hook('nworkersChanged', n, old);
+    // -k sync: with no workers to come, connections are left in the kernel's queue, for a USR2
+    // successor on the same sockets or this master's next workers; what was accepted goes to the
+    // leaving workers, before their stop.
+    if (n === 0) this.dispatcher?.handOff(this.liveWorkers());
+    else this.dispatcher?.resume();
     this.manageWorkers();
   }
 
@@ -536,8 +541,6 @@ export class Arbiter {
       addresses.join(', ') || '(no address yet)',
       bind ? `; not serving --bind ${bind}` : '',
     );
-    this.dispatcher?.stop(!this.otherMasterAlive());
-    this.dispatcher = null;
     this.closeListeners();
   }
 
@@ -737,8 +740,9 @@ export class Arbiter {
     this.stopping = true;
     // Like Gunicorn: the master lets go of the sockets first, and each worker closes its copy when it
     // starts draining, so new connections are refused at once instead of waiting in a backlog
-    // nobody will accept from and being reset when the last worker exits (docs/listening.md).
-    this.dispatcher?.stop(!this.otherMasterAlive());
+    // nobody will accept from and being reset when the last worker exits (docs/listening.md). With
+    // a USR2 successor serving on the same sockets, what -k sync accepted is still ours to answer.
+    if (graceful && this.otherMasterAlive()) this.dispatcher?.handOff(this.liveWorkers());
     this.cancelWaitingSlots();
     this.closeListeners();
     const grace = graceful ? this.settings.gracefulTimeout : FAST_STOP_GRACE_SECONDS;
@@ -813,6 +817,8 @@ export class Arbiter {
   }
 
   private closeListeners(): void {
+    this.dispatcher?.stop();
+    this.dispatcher = null;
     // After a USR2 upgrade the old master is gone once WINCH/TERM took it: its pid no longer holds
     // the paths, and the last master out removes a unix: socket file.
     const unlink = !this.otherMasterAlive();

@@ -1,8 +1,9 @@
-import net, { type Server, type Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { HttpLimits } from '../http/limits.js';
 import { refuseOverloaded, refuseShuttingDown } from '../http/overload.js';
-import { type RequestWaitOptions, waitForRequest } from './request-wait.js';
+import { type HandOnNow, type RequestWaitOptions, waitForRequest } from './request-wait.js';
+import { type RawHandle, serverHandle, setAccepting } from './node-handles.js';
 import type { Listener } from './listeners.js';
 import type { WorkerProcess } from './worker-process.js';
 
@@ -15,11 +16,12 @@ import type { WorkerProcess } from './worker-process.js';
  * round-robin (in turn, busy or not) does that.
  */
 export class SyncDispatcher {
-  private readonly servers: Server[] = [];
+  /** The handles accepted on, one per listener, which can stop accepting without closing. */
+  private readonly handles: RawHandle[] = [];
   /** Per listener: how long and how far a new connection's request is waited for. */
   private readonly requestWaits: RequestWaitOptions[] = [];
-  /** Accepted connections whose request is still arriving. */
-  private readonly reading = new Set<Socket>();
+  /** Accepted connections whose request is still arriving, each with the way to stop waiting for it. */
+  private readonly reading = new Map<Socket, HandOnNow>();
   /** Connections whose request arrived that no worker has taken yet; nothing more is read from them here. */
   private readonly waiting: Array<{ socket: Socket; listener: number; bytes: Buffer }> = [];
   /** Workers that said they are idle, longest idle first. */
@@ -50,10 +52,29 @@ export class SyncDispatcher {
         this.onConnection(socket, index),
       );
       server.on('error', (err) => this.log.error({ err: err.message }, 'Accept failed on %s', listener.url));
-      // A raw bound handle: listen() uses it unchanged, so the port the workers know stays the same.
-      server.listen(listener.handle, backlog);
-      this.servers.push(server);
+      // The listener's descriptor, through a handle opened on it, which can pause (node-handles.ts):
+      // the one the listener made listen (TCP), or one node:net opens on its fd (a unix socket). The
+      // server is never closed: the listener closes the descriptor (listeners.ts).
+      server.listen(listener.listening, backlog);
+      const handle = serverHandle(server);
+      if (handle) this.handles.push(handle);
     });
+  }
+
+  /**
+   * Stops accepting, leaving the sockets open and listening: new connections wait in the kernel's
+   * queue for the next to accept, a USR2 successor sharing the sockets or this master's next workers.
+   */
+  pause(): void {
+    for (const handle of this.handles) {
+      if (!setAccepting(handle, false)) this.log.warn('This Node.js cannot pause accepting; connections may wait');
+    }
+  }
+
+  /** Accepts again after pause(), unless stopped. */
+  resume(): void {
+    if (this.stopped) return;
+    for (const handle of this.handles) setAccepting(handle, true);
   }
 
   private onConnection(socket: Socket, listener: number): void {
@@ -66,8 +87,8 @@ export class SyncDispatcher {
       refuseOverloaded(socket);
       return;
     }
-    this.reading.add(socket);
-    waitForRequest(socket, this.requestWaits[listener]!, (outcome) => {
+    this.reading.set(socket, () => {}); // replaced below, unless the whole request came with the connection
+    const handOnNow = waitForRequest(socket, this.requestWaits[listener]!, (outcome) => {
       if (!this.reading.delete(socket)) return; // stopped meanwhile
       if (outcome.kind === 'arrived') {
         this.waiting.push({ socket, listener, bytes: outcome.bytes });
@@ -76,6 +97,7 @@ export class SyncDispatcher {
       } else if (outcome.kind === 'timeout' && outcome.sentAny) void this.refuseSlow(socket, outcome.part);
       else socket.destroy();
     });
+    if (this.reading.has(socket)) this.reading.set(socket, handOnNow);
   }
 
   /** A head or a body still incomplete after its timeout: 408, as a worker would answer it. */
@@ -105,34 +127,54 @@ export class SyncDispatcher {
     while (this.waiting.length > 0 && this.idle.length > 0) {
       const w = this.idle.shift()!;
       if (w.state === 'stopping' || !w.child.connected) continue;
-      const next = this.waiting.shift()!;
-      if (next.socket.destroyed) {
-        this.idle.unshift(w);
-        continue;
-      }
-      try {
-        const message = { t: 'conn', listener: next.listener, bytes: next.bytes.toString('latin1') } as const;
-        w.child.send(message, next.socket, (err) => {
-          // The worker died with the connection in flight: it is lost, like with a crash mid-request.
-          if (err) next.socket.destroy();
-        });
-      } catch {
-        this.waiting.unshift(next); // the channel closed under us: another worker takes it
-      }
+      this.send(w, this.waiting.shift()!, () => this.idle.unshift(w));
+    }
+  }
+
+  /** `notSent`: the connection was already gone, so `w` can take another. */
+  private send(w: WorkerProcess, next: SyncDispatcher['waiting'][number], notSent: () => void): void {
+    if (next.socket.destroyed) return notSent();
+    try {
+      const message = { t: 'conn', listener: next.listener, bytes: next.bytes.toString('latin1') } as const;
+      w.child.send(message, next.socket, (err) => {
+        // The worker died with the connection in flight: it is lost, like with a crash mid-request.
+        if (err) next.socket.destroy();
+      });
+    } catch {
+      this.waiting.unshift(next); // the channel closed under us: another worker takes it
     }
   }
 
   /**
-   * Stop handing out: connections still waiting are answered 503 (their requests never ran), those
-   * whose request is still arriving are closed. `closeSockets`: stop accepting too, so
-   * that new connections are refused (false while a USR2 successor shares a unix socket's path,
-   * which closing would remove).
+   * These workers are about to be told to stop (WINCH, or a TERM while a USR2 successor serves):
+   * accepting pauses, and every connection held here goes to them at once, busy or not. A sync
+   * worker queues what it gets while busy and serves it before it stops (the stop comes after, on
+   * the same channel), so these requests are answered instead of refused.
    */
-  stop(closeSockets = true): void {
+  handOff(workers: WorkerProcess[]): void {
+    this.pause();
+    for (const handOnNow of [...this.reading.values()]) handOnNow();
+    const to = workers.filter((w) => w.state === 'ready' && w.child.connected);
+    // Idle ones first: they start at once.
+    to.sort((a, b) => Number(this.idle.includes(b)) - Number(this.idle.includes(a)));
+    for (let i = 0; this.waiting.length > 0 && to.length > 0; i++) {
+      const next = this.waiting.shift()!;
+      this.send(to[i % to.length]!, next, () => {});
+      if (this.waiting[0] === next) break; // the channels closed: stop() refuses the rest
+    }
+    this.idle.length = 0;
+  }
+
+  /**
+   * Stop for good: accepting stops (the listeners close the descriptors), connections still
+   * waiting are answered 503 (their requests never ran), those whose request is still arriving
+   * are closed.
+   */
+  stop(): void {
+    this.pause();
     this.stopped = true;
-    if (closeSockets) for (const server of this.servers.splice(0)) server.close();
     for (const { socket } of this.waiting.splice(0)) refuseShuttingDown(socket);
-    for (const socket of this.reading) socket.destroy();
+    for (const socket of this.reading.keys()) socket.destroy();
     this.reading.clear();
     this.idle.length = 0;
   }

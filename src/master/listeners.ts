@@ -21,12 +21,16 @@ export interface Listener {
   /** What the `Listening at` line shows: the real port when 0 was asked. */
   url: string;
   scheme: 'http' | 'https';
-  /** The raw bound handle, for the sync class, where the master accepts itself (master/dispatch.ts). */
+  /** The raw bound handle, which closes the descriptor. */
   handle: RawHandle;
   /** A TCP socket's port, which the workers check they listen on. */
   port?: number;
-  /** The handle that made the socket listen; kept so that it is never collected and closed. */
-  listening?: object;
+  /**
+   * The handle opened on the same descriptor that made the socket listen, never closed (that would
+   * close the descriptor twice). The sync class's master accepts through it (master/dispatch.ts),
+   * because it can stop accepting without closing.
+   */
+  listening: RawHandle;
   /**
    * Closes this process's copy. `unlink` removes a unix socket's file; a master that handed its
    * sockets to a USR2 successor, or got them from a predecessor, must leave it to the other.
@@ -141,18 +145,17 @@ function describeInherited(handle: RawHandle, fallback: string, scheme: string):
 }
 
 async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
-  const listener = await bindOnly(address, opts);
-  const raw = listener.handle;
+  const bound = await bindOnly(address, opts);
+  const raw = bound.handle;
   try {
     if (address.kind === 'fd') checkInheritedIsBound(raw, formatAddress(address));
-    listener.listening = listenWithoutAccepting(raw, opts.backlog ?? DEFAULT_BACKLOG, listener.url);
+    const listening = listenWithoutAccepting(raw, opts.backlog ?? DEFAULT_BACKLOG, bound.url);
     const out: { port?: number } = {};
-    if (raw.getsockname?.(out) === 0 && out.port !== undefined) listener.port = out.port;
+    return { ...bound, listening, port: raw.getsockname?.(out) === 0 ? out.port : undefined };
   } catch (err) {
-    listener.close();
+    bound.close();
     throw err;
   }
-  return listener;
 }
 
 /** An inherited TCP socket on port 0 is not bound: listening on it would pick a random port. */
@@ -166,7 +169,7 @@ function checkInheritedIsBound(handle: RawHandle, shown: string): void {
   }
 }
 
-async function bindOnly(address: Address, opts: BindOptions): Promise<Listener> {
+async function bindOnly(address: Address, opts: BindOptions): Promise<Omit<Listener, 'listening'>> {
   const scheme = opts.tls ? 'https' : 'http';
   let handle: RawHandle;
   let shown = formatAddress(address);

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { constants } from 'node:os';
 
 /**
  * The few private parts of node:net the master relies on, in one place. Each is read through
@@ -32,6 +33,30 @@ export function createServerHandle(...args: Array<string | number | null>): RawH
   const result: unknown = Reflect.apply(create, net, args);
   if (typeof result === 'number' || isRawHandle(result)) return result;
   throw new Error('net._createServerHandle returned neither a handle nor an error code');
+}
+
+/**
+ * Starts or stops accepting on a listening handle without closing it: the socket stays listening
+ * (another process may share it), and new connections wait in its queue for whoever accepts next.
+ * Works on a handle *opened* on a descriptor (`createServerHandle(null, null, null, fd)`): libuv lets
+ * only those "read", and on a listening socket the read watch is the accept watch. Pausing starts
+ * the read (EALREADY if it runs) only to stop it, which stops the watch. False if this Node has no
+ * such handle methods or refuses.
+ */
+export function setAccepting(handle: RawHandle, accepting: boolean): boolean {
+  if (typeof handle.readStart !== 'function' || typeof handle.readStop !== 'function') return false;
+  const started = handle.readStart();
+  if (accepting) return started === 0 || started === EALREADY;
+  return handle.readStop() === 0;
+}
+
+/** libuv's error codes are the negated errno values on Unix. */
+const EALREADY = -constants.errno.EALREADY;
+
+/** The libuv handle a listening net.Server accepts on, or null. */
+export function serverHandle(server: net.Server): RawHandle | null {
+  const handle: unknown = Reflect.get(server, '_handle');
+  return isRawHandle(handle) ? handle : null;
 }
 
 /** The descriptor of a net.Server or net.Socket (`._handle.fd`), or null when it has none. */

@@ -38,6 +38,12 @@ export type RequestOutcome =
   | { kind: 'gone' };
 
 /**
+ * Ends the wait at once, as if the request had arrived, with what has come of it so far: for a
+ * master whose workers are about to stop, which hands them every connection it holds.
+ */
+export type HandOnNow = () => void;
+
+/**
  * The sync class's master holds each new connection here until its request has arrived: its head,
  * and its body when `Content-Length` announces one that ends within MAX_HELD_BYTES. A sync worker
  * serves one connection at a time, so a client that connects and sends nothing, or trickles its
@@ -50,7 +56,7 @@ export function waitForRequest(
   socket: Socket,
   opts: RequestWaitOptions,
   done: (outcome: RequestOutcome) => void,
-): void {
+): HandOnNow {
   const parts: Buffer[] = [];
   let length = 0;
   let settled = false;
@@ -94,15 +100,22 @@ export function waitForRequest(
   }
   // Nearly every client sends its head with the connection: it is read at once, without waiting
   // for a turn of the event loop (libuv has not started reading a socket accepted paused).
+  const handOnNow = () => {
+    if (!settled) arrived();
+  };
   const first = readAtOnce(socket);
-  if (first === 'end') return finish({ kind: 'gone' });
+  if (first === 'end') {
+    finish({ kind: 'gone' });
+    return handOnNow;
+  }
   if (first) onData(first);
-  if (settled) return;
+  if (settled) return handOnNow;
   if (requestEnd < 0) timer = startTimer(opts.timeoutMs, 'head');
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('close', onClose);
   socket.resume();
+  return handOnNow;
 }
 
 /**

@@ -16,8 +16,13 @@ export class SyncWorker implements WorkerClass {
   /** Per listener: PROXY protocol and TLS, then the protocol server. */
   private readonly edges: Array<(socket: Socket) => void> = [];
   private current: Socket | null = null;
-  /** Only filled if the master sends while we are busy, which its bookkeeping should prevent. */
+  /**
+   * Connections the master sent while this worker was busy: those it held when this worker was
+   * about to stop (master/dispatch.ts handOff), served before the stop.
+   */
   private readonly backlog: Array<{ socket: Socket; listener: number }> = [];
+  /** Set by stop(): told once the current connection and the backlog are done. */
+  private onDone: (() => void) | null = null;
 
   constructor(private readonly ctx: WorkerContext) {}
 
@@ -75,10 +80,12 @@ export class SyncWorker implements WorkerClass {
     this.current = null;
     const next = this.backlog.shift();
     if (next) this.take(next.socket, next.listener);
+    else if (this.onDone) this.onDone();
     else this.send({ t: 'idle' });
   }
 
   async stop(): Promise<void> {
+    if (this.current) await new Promise<void>((resolve) => (this.onDone = resolve));
     await Promise.all(this.protocols.map(waitForNoConnections));
   }
 }

@@ -19,6 +19,8 @@ export async function runLoad(opts: {
   connections: number;
   freshEvery?: number;
   header?: string;
+  /** A unix socket to send to, with `url` giving the path and Host. */
+  socketPath?: string;
   /** Keep going past `total` until this settles (the signals a test sends during the load). */
   until?: Promise<unknown>;
 }): Promise<LoadResult> {
@@ -30,7 +32,7 @@ export async function runLoad(opts: {
   const one = (i: number) =>
     new Promise<void>((resolve) => {
       const fresh = opts.freshEvery !== undefined && i % opts.freshEvery === 0;
-      const req = request(opts.url, { agent: fresh ? false : agent }, (res) => {
+      const req = request(opts.url, { agent: fresh ? false : agent, socketPath: opts.socketPath }, (res) => {
         res.resume();
         res.on('end', () => {
           result.statuses.set(res.statusCode!, (result.statuses.get(res.statusCode!) ?? 0) + 1);

@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
-import { runLoad } from '../helpers/load.js';
+import { type LoadResult, runLoad } from '../helpers/load.js';
 import { pollUntil } from '../helpers/poll.js';
 import { killQuietly, usr2 } from '../helpers/signals.js';
 
@@ -62,6 +62,58 @@ describe.each(Object.entries(apps))('no request dropped (%s)', (_path, app) => {
     } finally {
       if (newMaster) killQuietly(newMaster);
     }
+  });
+});
+
+describe('-k sync: no request dropped through USR2, where the master itself accepts', () => {
+  // The old master must stop accepting once it has no workers to hand connections to (WINCH), or
+  // when it stops while the new master serves (TERM), without closing the socket both share.
+  const upgradeUnderLoad = async (bind: string[], socketPath: string | undefined, winch: boolean) => {
+    const dir = tempDir();
+    const pidfile = join(dir, 'g.pid');
+    const g = await startGserve(['-k', 'sync', '-w', '2', '-p', pidfile, ...bind, apps['gserve engine']], {
+      workers: 2,
+    });
+    const url = socketPath ? 'http://localhost/' : g.url;
+    const servedBy = (r: LoadResult) => new Set([...r.seen.keys()].map((s) => Number(s.split('/')[0])));
+    let newMaster = 0;
+    let betweenWinchAndTerm: LoadResult | null = null;
+    const upgrade = (async () => {
+      newMaster = await usr2(g, pidfile);
+      if (winch) {
+        g.signal('SIGWINCH');
+        await g.waitForLog(/^Worker exited .*: scaled down$/, { count: 2, timeoutMs: 60_000 });
+        // The old master, with no workers now, must leave every new connection to the new one.
+        betweenWinchAndTerm = await runLoad({ url, socketPath, ...LOAD, total: 300 });
+      }
+      g.signal('SIGTERM');
+      await g.exited;
+    })();
+    try {
+      const result = await runLoad({ url, socketPath, ...LOAD, total: 2000, until: upgrade });
+      await upgrade;
+      expect(result.errors).toEqual([]);
+      expect([...result.statuses.keys()]).toEqual([200]);
+      expect(servedBy(result)).toEqual(new Set([g.pid, newMaster]));
+      expect(g.exitCode).toBe(0);
+      if (winch) {
+        expect(betweenWinchAndTerm!.errors).toEqual([]);
+        expect(servedBy(betweenWinchAndTerm!)).toEqual(new Set([newMaster]));
+      }
+      // Served by the new master alone now.
+      const after = await runLoad({ url, socketPath, ...LOAD, total: 100 });
+      expect(after.errors).toEqual([]);
+      expect(servedBy(after)).toEqual(new Set([newMaster]));
+    } finally {
+      if (newMaster) killQuietly(newMaster);
+    }
+  };
+
+  it('USR2, WINCH, then TERM of the old master (TCP)', () => upgradeUnderLoad([], undefined, true));
+
+  it('USR2, then TERM of the old master at once (unix: socket)', async () => {
+    const sock = join(tempDir(), 'app.sock');
+    await upgradeUnderLoad(['-b', `unix:${sock}`], sock, false);
   });
 });
 
