@@ -11,6 +11,8 @@ export const OWN_VARIABLES = {
   workerGeneration: 'GSERVE_WORKER_GENERATION',
   /** What a master started by USR2 inherits (upgrade.ts). */
   fds: 'GSERVE_FDS',
+  /** The --bind value each of those sockets was made from, as JSON. */
+  binds: 'GSERVE_BINDS',
   oldMaster: 'GSERVE_OLD_MASTER',
   controlFd: 'GSERVE_CONTROL_FD',
   metricsFd: 'GSERVE_METRICS_FD',

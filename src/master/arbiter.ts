@@ -189,7 +189,15 @@ export class Arbiter {
       await runMasterHook(this.settings, this.log, 'onStarting', [this.server], true);
       if (inherited) {
         this.oldMasterPid = inherited.oldMaster;
-        this.listeners = await adoptListeners(inherited.fds, this.settings.bind, this.bindOptions());
+        // Like Gunicorn, the sockets passed down are served whatever --bind now says.
+        const binds = inherited.binds ?? this.settings.bind;
+        this.listeners = await adoptListeners(inherited.fds, binds, this.bindOptions());
+        if (inherited.binds && JSON.stringify(binds) !== JSON.stringify(this.settings.bind))
+          this.log.warn(
+            `Setting "bind" changed (${JSON.stringify(binds)} -> ${JSON.stringify(this.settings.bind)}) but needs ` +
+              `a stop and start to apply: a USR2 master serves the sockets the old one passed on; still using ` +
+              JSON.stringify(binds),
+          );
       } else this.listeners = await bindListeners(this.settings.bind, this.bindOptions());
       if (this.settings.pid) {
         this.pidfile = new Pidfile(this.settings.pid);

@@ -16,6 +16,8 @@ import { handOver, type Owner } from '../worker/privileges.js';
  */
 export interface Listener {
   address: Address;
+  /** The --bind value it was made from (none for a systemd socket), passed on to a USR2 master. */
+  bind?: string;
   /** The file descriptor in this process. */
   fd: number;
   /** What the `Listening at` line shows: the real port when 0 was asked. */
@@ -259,7 +261,7 @@ export async function bindListeners(
       }
       return listeners;
     }
-    for (const bind of binds) listeners.push(await bindOne(parseAddress(bind), opts));
+    for (const bind of binds) listeners.push({ ...(await bindOne(parseAddress(bind), opts)), bind });
   } catch (err) {
     for (const l of listeners) l.close();
     throw err;
@@ -269,7 +271,8 @@ export async function bindListeners(
 
 /**
  * USR2: the new master adopts the listening sockets its parent passed down (GSERVE_FDS, like
- * Gunicorn's GUNICORN_FD) instead of binding, so the port never closes during an upgrade.
+ * Gunicorn's GUNICORN_FD) instead of binding, so the port never closes during an upgrade. `binds`:
+ * the --bind value each was made from, as the old master passed them on.
  */
 export async function adoptListeners(fds: number[], binds: string[], opts: BindOptions): Promise<Listener[]> {
   const listeners: Listener[] = [];
@@ -289,7 +292,7 @@ export async function adoptListeners(fds: number[], binds: string[], opts: BindO
         removeSocketFile(address.path);
       };
     }
-    listeners.push({ ...listener, address: address ?? listener.address });
+    listeners.push({ ...listener, address: address ?? listener.address, bind });
   }
   return listeners;
 }

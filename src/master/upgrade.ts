@@ -7,6 +7,8 @@ import type { InheritedSockets } from './observability.js';
 
 /** The listening fds a new master inherits on USR2, like Gunicorn's GUNICORN_FD: "3,4". */
 export const FDS_ENV = OWN_VARIABLES.fds;
+/** What the sockets are, by the --bind values they were made from (JSON), for the new master's log. */
+export const BINDS_ENV = OWN_VARIABLES.binds;
 /** The old master's pid, so the new one can refuse its own USR2 while the old one still runs. */
 export const OLD_MASTER_ENV = OWN_VARIABLES.oldMaster;
 /** The control socket's and the metrics listener's fds, passed on like the HTTP listeners. */
@@ -53,8 +55,10 @@ export const currentLaunch = (): LaunchContext => ({
 /** Reads (and removes from the environment) what an old master passed down, if this is a new one. */
 export function takeInheritance(
   env: NodeJS.ProcessEnv,
-): { fds: number[]; oldMaster: number | null; sockets: InheritedSockets } | null {
+): { fds: number[]; binds: string[] | null; oldMaster: number | null; sockets: InheritedSockets } | null {
   const raw = env[FDS_ENV];
+  const binds = parseBinds(env[BINDS_ENV]);
+  delete env[BINDS_ENV];
   const oldMaster = Number(env[OLD_MASTER_ENV]) || null;
   const fdIn = (name: string) => {
     const n = env[name] === undefined || env[name] === '' ? NaN : Number(env[name]);
@@ -69,7 +73,16 @@ export function takeInheritance(
     .split(',')
     .map(Number)
     .filter((n) => Number.isInteger(n) && n >= 0);
-  return fds.length ? { fds, oldMaster, sockets } : null;
+  return fds.length ? { fds, binds: binds?.length === fds.length ? binds : null, oldMaster, sockets } : null;
+}
+
+function parseBinds(raw: string | undefined): string[] | null {
+  try {
+    const value: unknown = raw ? JSON.parse(raw) : null;
+    return Array.isArray(value) && value.every((b) => typeof b === 'string') ? value : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -93,6 +106,8 @@ export function spawnNewMaster(
     extra[name] = String(FIRST_FD + passed.length);
     passed.push(fd);
   }
+  const binds = listeners.map((l) => l.bind);
+  if (binds.every((b) => b !== undefined)) extra[BINDS_ENV] = JSON.stringify(binds);
   const child = spawn(launch.execPath, [...launch.execArgv, ...launch.argv], {
     cwd: launch.namedCwd,
     stdio: ['inherit', 'inherit', 'inherit', ...passed],

@@ -319,6 +319,25 @@ describe('signals', () => {
     }
   });
 
+  it('USR2 after the config changed its bind: the new master says so and serves the sockets passed on, by their names', async () => {
+    const dir = tempDir();
+    const pidfile = join(dir, 'g.pid');
+    const config = join(dir, 'gserve.config.cjs');
+    const bindIn = (sock: string) => `module.exports = { bind: ['unix:${join(dir, sock)}'] };\n`;
+    writeFileSync(config, bindIn('a.sock'));
+    const g = await startGserve(['-c', config, '-p', pidfile, app('generation')], { noBind: true });
+    writeFileSync(config, bindIn('b.sock'));
+    const newMaster = await usr2(g, pidfile);
+    try {
+      const mine = (re: RegExp) => g.lines.find((l) => l.pid === newMaster && re.test(l.msg))?.msg;
+      expect(mine(/^Setting "bind" changed/)).toContain('needs a stop and start to apply');
+      expect(mine(/^Listening at/)).toBe(`Listening at: unix:${join(dir, 'a.sock')} (${newMaster})`);
+      expect(existsSync(join(dir, 'b.sock'))).toBe(false);
+    } finally {
+      killQuietly(newMaster);
+    }
+  });
+
   it('USR2 starts a new master on the same sockets, the pidfile moves to .oldbin; stopping it rolls back', async () => {
     const dir = tempDir();
     const pidfile = join(dir, 'g.pid');
