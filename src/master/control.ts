@@ -319,7 +319,13 @@ export class ControlServer {
         RELOAD_START_SECONDS,
       );
       const generation = starts.get(ticket);
+      // A TERM, INT or QUIT during the reload: no generation serves on, old or new.
+      const abandoned = {
+        ok: false,
+        error: 'reload abandoned: the master is stopping (a stop came during the reload)',
+      };
       if (!started || generation === undefined) {
+        if (this.arbiter.snapshot().stopping) return abandoned;
         const outcome = outcomes.get(ticket);
         // Refused before any worker was forked (a broken config file): its reason, at once.
         if (outcome && !outcome.ok && outcome.reason)
@@ -339,6 +345,7 @@ export class ControlServer {
         return undefined;
       }, deadline);
       const after = this.arbiter.snapshot();
+      if (!done && after.stopping) return abandoned;
       if (!done) {
         const fresh = after.workers.filter((w) => w.generation >= generation && w.state === 'ready').length;
         const why = this.book.lastBootError ?? 'see the error log';

@@ -165,6 +165,22 @@ describe('control socket', () => {
     expect((await get(g.url)).body).toBe('v2');
   });
 
+  it('a reload that a TERM interrupts says the master is stopping, not that the old workers keep serving', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'c.sock');
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("v1");\n');
+    const g = await startGserve(['--control-socket', sock, 'app.mjs'], { cwd: dir });
+    // The reloaded app never finishes loading: the reload is under way until the TERM.
+    writeFileSync(join(dir, 'app.mjs'), 'await new Promise(() => setInterval(() => {}, 1000));\n');
+    const reloading = cli(['reload', '--control-socket', sock]);
+    await g.waitForLog(/^Booting worker/, { count: 2 });
+    g.signal('SIGTERM');
+    const r = await reloading;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/reload abandoned: the master is stopping/);
+    expect((await g.exited).code).toBe(0);
+  });
+
   it('during a graceful stop, a scale says the master is stopping, and a HUP is logged as ignored', async () => {
     const dir = tempDir();
     const sock = join(dir, 'c.sock');
