@@ -24,7 +24,10 @@ export type CompatListener = (req: AnyRequest, res: AnyResponse) => unknown;
 export interface Http2Options {
   keepAliveTimeout: number;
   limits: HttpLimits;
-  /** SETTINGS_MAX_CONCURRENT_STREAMS: streams beyond it are refused (RST_STREAM REFUSED_STREAM). */
+  /**
+   * SETTINGS_MAX_CONCURRENT_STREAMS: nghttp2 refuses streams beyond it (RST_STREAM REFUSED_STREAM)
+   * until the client acknowledged it, and closes the connection of a client that opens more after.
+   */
   maxConcurrentStreams: number;
   onError(err: unknown, req: AnyRequest): void;
   /** A connection that sent no complete request head within --header-timeout of its accept. */

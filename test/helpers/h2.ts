@@ -60,7 +60,7 @@ export function tlsOpen(port: number, certs: TestCerts, alpn: string[]): Promise
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-export const FRAME = Object.freeze({ DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, CONTINUATION: 9 });
+export const FRAME = Object.freeze({ DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, PING: 6, CONTINUATION: 9 });
 export const FLAG = Object.freeze({ END_STREAM: 0x1, END_HEADERS: 0x4, ACK: 0x1 });
 
 export function frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
@@ -78,6 +78,24 @@ export function frame(type: number, flags: number, streamId: number, payload: Bu
  */
 export function getHeaderBlock(authority = 'localhost'): Buffer {
   return Buffer.concat([Buffer.from([0x82, 0x87, 0x84, 0x01, authority.length]), Buffer.from(authority, 'latin1')]);
+}
+
+/** The frames a raw client reads: type, flags, stream and payload of each, as they complete. */
+export function readFrames(
+  socket: { on(event: 'data', listener: (chunk: Buffer) => void): unknown },
+  onFrame: (f: { type: number; flags: number; streamId: number; payload: Buffer }) => void,
+): void {
+  let buffered = Buffer.alloc(0);
+  socket.on('data', (chunk) => {
+    buffered = Buffer.concat([buffered, chunk]);
+    while (buffered.length >= 9) {
+      const length = buffered.readUIntBE(0, 3);
+      if (buffered.length < 9 + length) break;
+      const streamId = buffered.readUInt32BE(5) & 0x7fffffff;
+      onFrame({ type: buffered[3]!, flags: buffered[4]!, streamId, payload: buffered.subarray(9, 9 + length) });
+      buffered = buffered.subarray(9 + length);
+    }
+  });
 }
 
 /** RST_STREAM with CANCEL (8). */

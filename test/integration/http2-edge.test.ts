@@ -10,7 +10,17 @@ import { missing } from '../helpers/needs.js';
 import { FIXTURES, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { holdConnections } from '../helpers/raw.js';
-import { FLAG, FRAME, PREFACE, frame, h2Request, h2Session, tlsOpen } from '../helpers/h2.js';
+import {
+  FLAG,
+  FRAME,
+  PREFACE,
+  frame,
+  getHeaderBlock,
+  h2Request,
+  h2Session,
+  readFrames,
+  tlsOpen,
+} from '../helpers/h2.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
 
@@ -200,6 +210,49 @@ describe.skipIf(NO_OPENSSL)("HTTP/2 has gserve's limits", () => {
       expect(s7.remoteSettings.maxConcurrentStreams).toBe(7);
       expect(s7.remoteSettings.maxHeaderListSize).toBe(4094 + 104 * 1032);
       s7.close();
+    },
+  );
+
+  it(
+    'streams over --http2-max-concurrent-streams: REFUSED_STREAM before the client acknowledged the limit, ' +
+      'the connection closed after (RFC 9113 §5.1.2)',
+    async () => {
+      const certs = testCerts();
+      const g = await startGserve([...tlsArgs(), '--http2', '--http2-max-concurrent-streams', '2', app('fetch-echo')]);
+      // Three requests whose bodies never start, so that each stream stays open.
+      const threeStreams = async (acknowledge: boolean) => {
+        const socket = await tlsOpen(g.port, certs, ['h2']);
+        const seen: string[] = [];
+        let opened = false;
+        const open = () => {
+          opened = true;
+          for (const id of [1, 3, 5]) socket.write(frame(FRAME.HEADERS, FLAG.END_HEADERS, id, getHeaderBlock()));
+        };
+        readFrames(socket, (f) => {
+          if (f.type === FRAME.HEADERS) seen.push(`HEADERS ${f.streamId}`);
+          if (f.type === FRAME.RST_STREAM) seen.push(`RST_STREAM ${f.streamId} ${f.payload.readUInt32BE(0)}`);
+          if (acknowledge && f.type === FRAME.SETTINGS && !(f.flags & FLAG.ACK) && !opened) {
+            socket.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));
+            // The server's settings apply once it has read the ACK; a PING's answer says it has.
+            socket.write(frame(FRAME.PING, 0, 0, Buffer.alloc(8)));
+          }
+          if (acknowledge && f.type === FRAME.PING && f.flags & FLAG.ACK && !opened) open();
+        });
+        socket.write(Buffer.concat([PREFACE, frame(FRAME.SETTINGS, 0, 0)]));
+        if (!acknowledge) open();
+        return { socket, seen };
+      };
+      const early = await threeStreams(false);
+      await pollUntil(() => early.seen.includes('RST_STREAM 5 7'), 'stream 5 refused (REFUSED_STREAM is 7)');
+      expect(early.seen).toEqual(expect.arrayContaining(['HEADERS 1', 'HEADERS 3']));
+      expect(early.socket.destroyed).toBe(false);
+      early.socket.destroy();
+      const late = await threeStreams(true);
+      await closed(late.socket);
+      expect(late.seen).not.toContain('HEADERS 5');
+      const session = await h2Session(g.port, certs); // the worker serves on
+      expect((await h2Request(session, { ':path': '/' })).status).toBe(200);
+      session.close();
     },
   );
 

@@ -178,7 +178,9 @@ export const networkSettings = [
     default: false,
     doc:
       'Serve HTTP/2 over TLS (negotiated with ALPN, falling back to HTTP/1.1 for clients that do not offer it), ' +
-      'for `node` and `fetch` apps. Needs `--certfile`. WebSocket stays on HTTP/1.1 (RFC 8441 is not offered).',
+      'for `node` and `fetch` apps on the `async` and `thread` classes (the `sync` class serves one request per ' +
+      'connection, which HTTP/2 multiplexing defeats). Needs `--certfile`. WebSocket stays on HTTP/1.1 ' +
+      '(RFC 8441 is not offered).',
     reloadable: false,
   }),
   defineSetting({
@@ -188,8 +190,10 @@ export const networkSettings = [
     type: integer({ min: 1, max: 4294967295 }),
     default: 100,
     doc:
-      'Most streams (requests) one HTTP/2 connection may have open at once, advertised in SETTINGS; ' +
-      'more are refused with `RST_STREAM` (`REFUSED_STREAM`). 100 is what nginx and h2o use.',
+      'Most streams (requests) one HTTP/2 connection may have open at once, advertised in SETTINGS. ' +
+      'Streams over it that a client opens before it has acknowledged the SETTINGS are refused with ' +
+      '`RST_STREAM` (`REFUSED_STREAM`); a client that opens more after that breaks the protocol ' +
+      '(RFC 9113 §5.1.2), and its connection is closed. 100 is what nginx and h2o use.',
     reloadable: false,
   }),
 ];
