@@ -29,6 +29,8 @@ export class Lifespan {
   private readonly inbox: AsgiEvent[] = [];
   private wake: (() => void) | null = null;
   private settle: ((o: Outcome) => void) | null = null;
+  /** The event whose answer is awaited, which names the answers the app may send now. */
+  private awaiting: 'lifespan.startup' | 'lifespan.shutdown' | null = null;
   private running: Promise<void> | null = null;
   private supported = false;
   /** The app's lifespan call has ended: there is no one left to tell of the shutdown. */
@@ -95,6 +97,7 @@ export class Lifespan {
   /** Puts `type` in the app's inbox and waits for its answer (or for the app to end). */
   private exchange(type: 'lifespan.startup' | 'lifespan.shutdown'): Promise<Outcome> {
     const answer = new Promise<Outcome>((resolve) => (this.settle = resolve));
+    this.awaiting = type;
     this.inbox.push({ type });
     this.wake?.();
     if (!this.running) this.running = this.run();
@@ -104,6 +107,7 @@ export class Lifespan {
   private answer(outcome: Outcome): void {
     const settle = this.settle;
     this.settle = null;
+    this.awaiting = null;
     if (settle) return settle(outcome);
     // No exchange is waiting: the app's lifespan ended on its own, after its startup.
     if (outcome.kind === 'raised')
@@ -121,6 +125,14 @@ export class Lifespan {
       return this.inbox.shift()!;
     };
     const send = async (event: AsgiEvent): Promise<void> => {
+      // Like Uvicorn: an answer to an event that was not sent (shutdown.complete for the startup,
+      // a second startup.complete) is an error raised in the app, not taken for the awaited one.
+      const type = String(event?.type);
+      const phase = /^(lifespan\.(?:startup|shutdown))\.(?:complete|failed)$/.exec(type)?.[1];
+      if (phase && phase !== this.awaiting)
+        throw new Error(
+          `${type} sent ${this.awaiting ? `while ${this.awaiting} awaits its answer` : 'with no event awaiting an answer'}`,
+        );
       switch (event?.type) {
         case 'lifespan.startup.complete':
         case 'lifespan.shutdown.complete':

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -51,6 +52,20 @@ describe('the asgi interface', () => {
     expect(code).toBe(4);
     expect(stderr).toContain('database unreachable at db:5432');
     expect(stderr).toContain('ASGI lifespan startup failed');
+  });
+
+  it('a lifespan that answers the startup with lifespan.shutdown.complete gets an error, as with Uvicorn', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'export const app = async (scope, receive, send) => {\n' +
+        '  await receive();\n' +
+        "  await send({ type: 'lifespan.shutdown.complete' });\n" +
+        '};\n',
+    );
+    const { code, stderr } = await runGserve(['app.mjs', '--lifespan', 'on'], { cwd: dir });
+    expect(code).toBe(4);
+    expect(stderr).toContain('lifespan.shutdown.complete sent while lifespan.startup awaits its answer');
   });
 
   it('goes on without lifespan in auto mode when the app raises on it; fails to start with --lifespan on', async () => {
