@@ -29,7 +29,10 @@ export const serverProcessSettings = [
       'so `GSERVE_*` variables in it count. Repeatable; a later file wins over an earlier one, ' +
       'and a variable already ' +
       "in the environment wins over every file, like Node's own `--env-file`. " +
-      "Given in a config file, the variables reach the app but not gserve's settings.",
+      "Given in a config file, the variables reach the app but not gserve's settings. " +
+      'Node itself also reads a `--env-file` it finds anywhere on the command line, before gserve starts ' +
+      '(the same rules, so the outcome is the same), and stops at once on a file that is missing, with its own ' +
+      '`node: FILE: not found` and exit code 9.',
     env: false,
     reloadable: false,
   }),
