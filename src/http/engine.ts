@@ -177,7 +177,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
   bodyBytes = 0;
   headersSent = false;
   finished = false;
-  private head: { status: number; headers: HeaderList } | null = null;
+  private head: { status: number; headers: HeaderList; reason?: string } | null = null;
   private chunked = false;
   private readonly noBody: boolean;
   private closeAfter: boolean;
@@ -193,11 +193,14 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     this.closeAfter = !req.keepAlive || conn.draining || req.upgrade;
   }
 
-  /** Records the status and headers; they leave with the first body bytes, or at end(). */
-  writeHead(status: number, headers: HeaderList = []): this {
+  /**
+   * Records the status and headers; they leave with the first body bytes, or at end(). `reason`: the
+   * app's own reason phrase (a WSGI status line), checked by the caller; the standard one otherwise.
+   */
+  writeHead(status: number, headers: HeaderList = [], reason?: string): this {
     if (this.head || this.headersSent) throw new Error('writeHead called twice');
     this.statusCode = status;
-    this.head = { status, headers };
+    this.head = { status, headers, reason };
     return this;
   }
 
@@ -211,9 +214,9 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
    * then nothing was sent); `declared` is set from the app's Content-Length.
    */
   private serializeHead(bodyLength: number | null): string {
-    const { status, headers } = this.head ?? { status: 200, headers: [] };
+    const { status, headers, reason } = this.head ?? { status: 200, headers: [] };
     checkFinalStatus(status);
-    let out = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+    let out = `HTTP/1.1 ${status} ${reason || reasonPhrase(status)}\r\n`;
     let declared: number | null = null;
     let hasDate = false;
     for (const [name, value] of headers) {

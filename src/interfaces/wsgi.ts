@@ -108,10 +108,20 @@ export function buildEnviron(
   return environ;
 }
 
-function parseStatus(status: unknown): number {
-  const m = typeof status === 'string' ? /^(\d{3}) /.exec(status + ' ') : null;
+/**
+ * "299 Custom" → 299 and its reason phrase, which goes out as the app wrote it, as Gunicorn sends
+ * it (RFC 9112 §4: tabs, spaces, visible and obs-text bytes only: a CR or LF would split the head).
+ */
+function parseStatus(status: unknown): { code: number; reason: string } {
+  const m = typeof status === 'string' ? /^(\d{3})(?: (.*))?$/s.exec(status) : null;
   if (!m) throw new WsgiError(`startResponse status must be a string like "200 OK", got ${JSON.stringify(status)}`);
-  return Number(m[1]);
+  const reason = m[2] ?? '';
+  if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(reason))
+    throw new WsgiError(
+      `startResponse status ${JSON.stringify(status)} has a character a reason phrase cannot hold (a control ` +
+        'character or one past U+00FF)',
+    );
+  return { code: Number(m[1]), reason };
 }
 
 const isEmpty = (chunk: Uint8Array | string) =>
@@ -167,11 +177,11 @@ function closeBody(body: object, it: Iterator<unknown> | null, failure: { err: u
 
 /** Runs the app and writes what it returns; the iterable's close() is always called. */
 async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, res: EngineResponse): Promise<void> {
-  let head: { status: number; headers: HeaderList } | null = null;
+  let head: { status: { code: number; reason: string }; headers: HeaderList } | null = null;
   const sendHead = () => {
     if (res.headersSent || res.finished) return;
     if (!head) throw new WsgiError('the WSGI app produced a body before calling startResponse');
-    res.writeHead(head.status, head.headers);
+    res.writeHead(head.status.code, head.headers, head.status.reason);
   };
   const startResponse: WsgiStartResponse = (status, headers, excInfo) => {
     if (head && !excInfo) throw new WsgiError('startResponse called a second time without excInfo');

@@ -193,7 +193,7 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
   private closed = false;
   /** The app wrote before it ended: the answer streams. */
   private streamed = false;
-  private head: { status: number; headers: HeaderList } | null = null;
+  private head: { status: number; headers: HeaderList; reason?: string } | null = null;
   /**
    * The body length the app's Content-Length declares: checked here, in the app's own call, as the
    * engine checks it, so the app fails the same way on every class.
@@ -210,11 +210,11 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
     private readonly out: Post,
   ) {}
 
-  writeHead(status: number, headers: HeaderList = []): this {
+  writeHead(status: number, headers: HeaderList = [], reason?: string): this {
     if (this.head || this.headersSent) throw new Error('writeHead called twice');
     this.declared = checkResponseHead(headers);
     this.statusCode = status;
-    this.head = { status, headers };
+    this.head = { status, headers, reason };
     return this;
   }
 
@@ -305,7 +305,7 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
       this.release();
     } else if (chunk) this.unacked += chunk.byteLength;
     const message: Extract<FromThread, { t: 'res' }> = head
-      ? { t: 'res', id: this.id, status: head.status, headers: head.headers }
+      ? { t: 'res', id: this.id, status: head.status, headers: head.headers, reason: head.reason }
       : { t: 'res', id: this.id };
     if (chunk) message.chunk = chunk;
     if (end) message.end = true;

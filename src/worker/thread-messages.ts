@@ -97,6 +97,8 @@ export type FromThread =
       id: number;
       status?: number;
       headers?: HeaderList;
+      /** A reason phrase of the app's own (WSGI), with the head. */
+      reason?: string;
       chunk?: Uint8Array;
       end?: boolean;
       /**
@@ -228,8 +230,19 @@ type OpenWire = [
 type BodyWire = [kind: typeof BODY, id: number, chunk: Chunk, end: boolean];
 type AbortWire = [kind: typeof ABORT, id: number, refused: boolean];
 type CreditWire = [kind: typeof CREDIT, id: number, bytes: number];
-/** `headers`: names and values, alternating; null when this part carries no head. `flags`: 1 end, 2 stream. */
-type ResWire = [kind: typeof RES, id: number, status: number, headers: string[] | null, chunk: Chunk, flags: number];
+/**
+ * `headers`: names and values, alternating; null when this part carries no head. `flags`: 1 end, 2
+ * stream. `reason`: only when the app gave its own.
+ */
+type ResWire = [
+  kind: typeof RES,
+  id: number,
+  status: number,
+  headers: string[] | null,
+  chunk: Chunk,
+  flags: number,
+  reason?: string,
+];
 type AbandonWire = [kind: typeof ABANDON, id: number];
 type RawWire = [kind: typeof RAW, id: number, chunk: Chunk, end: boolean];
 /** The rare messages from a thread, which travel unchanged, objects. */
@@ -328,7 +341,10 @@ export function encodeFromThread(m: FromThread): FromThreadWire {
         headers = [];
         for (const [name, value] of m.headers) headers.push(name, value);
       }
-      return [RES, m.id, m.status ?? 0, m.headers ? headers : null, m.chunk, (m.end ? 1 : 0) | (m.stream ? 2 : 0)];
+      const flags = (m.end ? 1 : 0) | (m.stream ? 2 : 0);
+      const wire: ResWire = [RES, m.id, m.status ?? 0, m.headers ? headers : null, m.chunk, flags];
+      if (m.reason) wire.push(m.reason);
+      return wire;
     }
     case 'abandon':
       return [ABANDON, m.id];
@@ -342,13 +358,14 @@ export function encodeFromThread(m: FromThread): FromThreadWire {
 }
 
 function decodeRes(w: ResWire): FromThread {
-  const [, id, status, flat, chunk, flags] = w;
+  const [, id, status, flat, chunk, flags, reason] = w;
   const m: Extract<FromThread, { t: 'res' }> = { t: 'res', id };
   if (flat) {
     const headers: HeaderList = [];
     for (let i = 0; i + 1 < flat.length; i += 2) headers.push([flat[i] ?? '', flat[i + 1] ?? '']);
     m.status = status;
     m.headers = headers;
+    if (reason) m.reason = reason;
   }
   if (chunk !== undefined) m.chunk = chunk;
   if (flags & 1) m.end = true;

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { waitForEvent } from '../helpers/events.js';
 import { get } from '../helpers/http.js';
+import { rawExchange } from '../helpers/raw.js';
 
 const probe = `${join(FIXTURES, 'apps', 'wsgi-probe.js')}:app`;
 
@@ -76,4 +77,26 @@ describe('the wsgi interface', () => {
     expect(exc.status).toBe(503);
     expect(exc.body).toBe('replaced before anything was sent');
   });
+
+  it.each(['async', 'sync', 'thread'])(
+    "sends the app's own reason phrase (-k %s), and refuses one that would split the head",
+    async (workerClass) => {
+      const dir = tempDir();
+      writeFileSync(
+        join(dir, 'app.cjs'),
+        'exports.app = (environ, startResponse) => {\n' +
+          "  const status = environ.PATH_INFO === '/split' ? '200 OK\\r\\nX-Injected: 1' : '299 Custom Thing';\n" +
+          "  startResponse(status, [['Content-Type', 'text/plain']]);\n" +
+          "  return ['ok'];\n" +
+          '};\n',
+      );
+      const g = await startGserve(['-k', workerClass, '--interface', 'wsgi', 'app.cjs:app'], { cwd: dir });
+      const ask = (path: string) => rawExchange(g.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      expect(await ask('/')).toMatch(/^HTTP\/1\.1 299 Custom Thing\r\n/);
+      const split = await ask('/split');
+      expect(split).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n/);
+      expect(split).not.toContain('X-Injected');
+      await g.until(() => g.lines.some((l) => /reason phrase cannot hold/.test(JSON.stringify(l))), 'the error logged');
+    },
+  );
 });
