@@ -39,6 +39,8 @@ export function answerNodeAppFailure(res: ServerResponse | Http2ServerResponse):
   res.statusCode = APP_FAILURE_STATUS;
   res.setHeader('content-type', APP_FAILURE_TYPE);
   if ('shouldKeepAlive' in res) {
+    // The length a failed end() noted for the app's body would hold our 500 to it (node-response.ts).
+    res.strictContentLength = false;
     // HTTP/1 (HTTP/2 has no reason phrase): one the app set, or its failed writeHead() did, went out as `500 OK`.
     res.statusMessage = '';
     res.shouldKeepAlive = false;

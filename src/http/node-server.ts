@@ -6,6 +6,7 @@ import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
 import { answerNodeAppFailure } from './app-failure.js';
 import { settleListenerResult } from './app-values.js';
+import { checkedResponse } from './node-response.js';
 import { HeadWatch, noRead } from './node-head-watch.js';
 import { bytesWritten, writtenHead } from './node-internals.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
@@ -114,6 +115,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     super();
     const { limits } = options;
     this.server = createServer({
+      // The app's answer is held to one that frames (node-response.ts), unless unhardened.
+      ...(options.hardened === false ? {} : { ServerResponse: checkedResponse(options.onError) }),
       keepAliveTimeout: options.keepAliveTimeout,
       insecureHTTPParser: false,
       // Heads are timed by node:http itself (from a message's first byte, or the accept), checked on

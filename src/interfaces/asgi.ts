@@ -12,6 +12,7 @@ import {
   type WebSocketHub,
 } from './websocket.js';
 import type { WebSocket } from 'ws';
+import { errorMessage } from '../errors.js';
 
 /**
  * ASGI 3 for JavaScript: `async (scope, receive, send)`, with ASGI's event names and keys, bytes
@@ -173,11 +174,14 @@ function httpReceive(req: EngineRequest, responseEnd: ResponseEnd): AsgiReceive 
   };
 }
 
-type SendState = 'none' | 'started' | 'complete';
+/** `failed`: the engine refused what the app sent to end its response (a length that does not match, a 1xx status). */
+type SendState = 'none' | 'started' | 'complete' | 'failed';
 
 /** The http send(): sends that need no waiting return a settled promise, not an async function's. */
 class HttpSend {
   state: SendState = 'none';
+  /** Why the response could not be completed (state `failed`). */
+  failure: unknown = null;
   private start: { status: number; headers: HeaderList } | null = null;
   readonly send: AsgiSend = (event) => {
     if (this.req.aborted) return nextTurn(); // the client left: sends are dropped, `http.disconnect` tells the app
@@ -236,7 +240,14 @@ class HttpSend {
 
   private complete(body?: Uint8Array): undefined {
     this.state = 'complete';
-    this.res.end(body);
+    try {
+      this.res.end(body);
+    } catch (err) {
+      // The app may catch this; the response is still not complete, and serveHttp() says so.
+      this.state = 'failed';
+      this.failure = err;
+      throw err;
+    }
     this.responseEnd.finish();
     return undefined;
   }
@@ -255,6 +266,11 @@ async function serveHttp(
   // http.disconnect, and whatever it sent or not is moot.
   if (req.aborted || req.body.errored) return;
   if (sender.state === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
+  // Uvicorn's "ASGI callable returned without completing response": a 500, or a cut connection.
+  if (sender.state === 'failed')
+    throw new AsgiProtocolError(
+      `the ASGI app returned after the send() that ended its response failed: ${errorMessage(sender.failure)}`,
+    );
   if (sender.state === 'started') {
     if (!res.headersSent) throw new AsgiProtocolError('the ASGI app returned without sending http.response.body');
     // Logged, and the connection is cut: the client must not take the response for complete.

@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import { HTTPParser } from 'http-parser-js';
+import { checkedResponse } from '../http/node-response.js';
+import { answerNodeAppFailure } from '../http/app-failure.js';
 import { settleListenerResult } from '../http/app-values.js';
 import type { HeaderList } from '../http/engine.js';
 import { markUnixPeer } from '../http/proxy.js';
@@ -134,6 +136,10 @@ interface ResponseHead {
   headers: string[];
   shouldKeepAlive: boolean;
 }
+
+// Header text as bytes, one character each (node writes a string header value as UTF-8 bytes): the
+// parser's default, 'ascii', dropped each byte's top bit (`café` went out as `cafC)`).
+HTTPParser.encoding = 'latin1';
 
 /** Reads node:http's answer and passes it on: status, headers and body chunks. */
 class ResponseReader implements Sink {
@@ -347,7 +353,14 @@ export function nodeServerFor(
   reportRequestError: (err: unknown, req: IncomingMessage) => void,
 ): Server {
   const server = createServer(
-    { headersTimeout: 0, requestTimeout: 0, requireHostHeader: false, maxHeaderSize: 2 ** 30, keepAliveTimeout: 0 },
+    {
+      headersTimeout: 0,
+      requestTimeout: 0,
+      requireHostHeader: false,
+      maxHeaderSize: 2 ** 30,
+      keepAliveTimeout: 0,
+      ServerResponse: checkedResponse(reportRequestError),
+    },
     (req: IncomingMessage, res: ServerResponse) => {
       // A tunnelled request that node answered like a plain one (no upgrade handler): the tunnel ends with it.
       res.once('finish', () => {
@@ -355,11 +368,7 @@ export function nodeServerFor(
       });
       const fail = (err: unknown) => {
         reportRequestError(err, req);
-        if (!res.headersSent) {
-          res.statusCode = 500;
-          res.setHeader('content-type', 'text/plain');
-          res.end('Internal Server Error\n');
-        } else res.destroy();
+        answerNodeAppFailure(res);
       };
       try {
         settleListenerResult(app.listener(req, res), res, fail);

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { testCerts } from '../helpers/certs.js';
 import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { parseResponses, sendRaw } from '../helpers/raw.js';
 import { pollUntil } from '../helpers/poll.js';
 
 const APPS = join(FIXTURES, 'apps', 'after-the-client.js');
@@ -148,4 +149,65 @@ describe('an Upgrade that is not a WebSocket, to a node app with websocket handl
     if (nodeAsks) expect([r.status, r.body]).toEqual([200, 'http']);
     else expect(r.status).toBe(400);
   });
+});
+
+describe('an answer that would not frame on the wire is refused, and the connection stays in step', () => {
+  const UNFRAMED = join(FIXTURES, 'apps', 'unframed-answers.js');
+  /** The slip, then /ok on the same connection: answers read strictly by their framing. */
+  const slipThenOk = async (port: number, path: string) => {
+    const ask = (p: string, last = false) =>
+      `GET ${p} HTTP/1.1\r\nHost: x\r\n${last ? 'Connection: close\r\n' : ''}\r\n`;
+    const { data, closed } = await sendRaw(port, ask(path) + ask('/ok', true));
+    expect(closed).toBe(true);
+    return parseResponses(data); // throws on bytes out of step
+  };
+
+  it.each([['async'], ['sync'], ['thread']])(
+    '-k %s, node app: a wrong or doubled length, a 1xx as the answer, a write after end',
+    async (klass) => {
+      const g = await startGserve(['-w', '1', '-k', klass, `${UNFRAMED}:node`]);
+      for (const path of ['/short', '/long', '/two-lengths', '/coding-and-length', '/interim']) {
+        const answers = await slipThenOk(g.port, path);
+        // A 500 where nothing had gone out yet, else a cut connection; never a head that does not frame.
+        for (const a of answers) expect([500, 200], path).toContain(a.status);
+        if (answers[0]?.status === 200) expect(answers[0].body, path).toBe('ok');
+      }
+      // A write after the answer ended is logged, and the worker (its other requests) serves on.
+      const late = await slipThenOk(g.port, '/double-end');
+      expect(late[0]).toMatchObject({ status: 200, body: 'a\n' });
+      await g.until(() => g.lines.some((l) => /write after end/i.test(JSON.stringify(l))), 'the late write logged');
+      expect((await get(`${g.url}/ok`)).body).toBe('ok');
+      expect(g.lines.some((l) => /crashed|exited unexpectedly|died/i.test(l.msg))).toBe(false);
+    },
+  );
+
+  it("a node app's header value beyond ASCII goes out as the same bytes on -k thread as on -k async", async () => {
+    const bytesOf = async (klass: string) => {
+      const g = await startGserve(['-w', '1', '-k', klass, `${UNFRAMED}:node`]);
+      const { data } = await sendRaw(g.port, 'GET /non-ascii HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      return /\r\nx-a: ([^\r]*)\r\n/i.exec(data.toString('latin1'))?.[1];
+    };
+    const [async, thread] = [await bytesOf('async'), await bytesOf('thread')];
+    expect(Buffer.from(async!, 'latin1')).toEqual(Buffer.from('café', 'utf8'));
+    expect(thread).toBe(async);
+  });
+
+  it.each([['async'], ['sync'], ['thread']])(
+    '-k %s, ASGI app that swallows the error of the send() ending its response: a 500, not a hang',
+    async (klass) => {
+      const g = await startGserve([
+        '-w',
+        '1',
+        '-k',
+        klass,
+        '--interface',
+        'asgi',
+        '--lifespan',
+        'off',
+        `${UNFRAMED}:asgi`,
+      ]);
+      const answers = await slipThenOk(g.port, '/caught');
+      expect(answers[0]?.status).toBe(500);
+    },
+  );
 });
