@@ -149,7 +149,9 @@ export class SyncDispatcher {
    * These workers are about to be told to stop (WINCH, or a TERM while a USR2 successor serves):
    * accepting pauses, and every connection held here goes to them at once, busy or not. A sync
    * worker queues what it gets while busy and serves it before it stops (the stop comes after, on
-   * the same channel), so these requests are answered instead of refused.
+   * the same channel), so these requests are answered instead of refused; what it has not started
+   * when its --graceful-timeout runs out it answers 503 (worker/sync.ts). With no worker ready to
+   * take them (one still booting), they are answered 503 here.
    */
   handOff(workers: WorkerProcess[]): void {
     this.pause();
@@ -160,8 +162,9 @@ export class SyncDispatcher {
     for (let i = 0; this.waiting.length > 0 && to.length > 0; i++) {
       const next = this.waiting.shift()!;
       this.send(to[i % to.length]!, next, () => {});
-      if (this.waiting[0] === next) break; // the channels closed: stop() refuses the rest
+      if (this.waiting[0] === next) break; // the channels closed
     }
+    for (const { socket } of this.waiting.splice(0)) refuseShuttingDown(socket);
     this.idle.length = 0;
   }
 

@@ -172,7 +172,7 @@ const MAX_PROXY_LINE = 107;
 const LONGEST_FRAMING_NAME = 17;
 
 /** --limit-request-line, --limit-request-field-size, --limit-request-fields; 0 for none. */
-export type HeadScanLimits = Pick<HttpLimits, 'requestLine' | 'requestFieldSize' | 'requestFields'>;
+export type HeadScanLimits = Pick<HttpLimits, 'requestLine' | 'requestFieldSize' | 'requestFields' | 'requestBody'>;
 
 /**
  * Follows a head as it arrives, byte by byte, and says when to hand it on: at the empty line that
@@ -199,6 +199,7 @@ export class HeadScan {
   private lengthEnded = false;
   /** Framing only the worker can judge (`Transfer-Encoding`, a second or odd `Content-Length`), or `Expect`. */
   private framingUnclear = false;
+  private hostSeen = false;
   /** The first bytes of the request line, as far as telling `PROXY` apart goes. */
   private method = '';
 
@@ -221,10 +222,14 @@ export class HeadScan {
 
   /**
    * The body to wait for after a whole head: `Content-Length`'s, or 0; null when only the worker can
-   * tell (chunked, an odd length) or when the client waits for an answer first (`Expect`).
+   * tell (chunked, an odd length), when the client waits for an answer first (`Expect`), or when the
+   * head alone is refused (a body past --limit-request-body, no Host): 413 or 400 at once, not a 408
+   * once the body never came.
    */
   bodyLength(): number | null {
-    if (this.headLength === 0 || this.framingUnclear) return null;
+    if (this.headLength === 0 || this.framingUnclear || !this.hostSeen) return null;
+    const limit = this.limits.requestBody;
+    if (limit > 0 && this.contentLength > limit) return null;
     return Math.max(0, this.contentLength);
   }
 
@@ -307,6 +312,7 @@ export class HeadScan {
       if (this.contentLength >= 0) this.framingUnclear = true; // a second one
       this.field = Field.ContentLength;
     } else if (name === 'transfer-encoding' || name === 'expect') this.framingUnclear = true;
+    else if (name === 'host') this.hostSeen = true;
   }
 
   /** A byte of a `Content-Length` value: digits, maybe with spaces around them. */

@@ -150,10 +150,10 @@ async function stopWorker(
   state.stopping = true;
   // The class closes its listeners before its first await, so once this line is out the worker
   // accepts nothing more: new connections are refused, never queued and reset.
-  const drained = state.worker?.stop();
-  log.info('Worker exiting (pid: %d)', process.pid);
   // A little before the master's SIGKILL at --graceful-timeout, so the app's overrun is logged.
   const deadline = Date.now() + graceMs - Math.min(500, graceMs / 10);
+  const drained = state.worker?.stop(deadline);
+  log.info('Worker exiting (pid: %d)', process.pid);
   await drained;
   // After the last in-flight request: the app closes its pools and queues (docs/interfaces.md).
   await state.appShutdown.run(deadline - Date.now(), { info: (m) => log.info(m), error: (m) => log.error(m) });

@@ -5,6 +5,7 @@ import type { MasterMessage, WorkerMessage } from './ipc-messages.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 import { protocolOptions, waitForNoConnections } from './async.js';
 import { edgeFor, edgeSettings } from './edge.js';
+import { refuseShuttingDown } from '../http/overload.js';
 
 /**
  * One connection at a time, one request per connection (answered with `Connection: close`), like
@@ -84,8 +85,17 @@ export class SyncWorker implements WorkerClass {
     else this.send({ t: 'idle' });
   }
 
-  async stop(): Promise<void> {
+  async stop(deadline?: number): Promise<void> {
+    // Connections not started when the time is out are answered 503 (never run, so safe to retry)
+    // before the master's SIGKILL would close them without a word.
+    const timer =
+      deadline === undefined
+        ? undefined
+        : setTimeout(() => {
+            for (const { socket } of this.backlog.splice(0)) refuseShuttingDown(socket);
+          }, deadline - Date.now());
     if (this.current) await new Promise<void>((resolve) => (this.onDone = resolve));
+    clearTimeout(timer);
     await Promise.all(this.protocols.map(waitForNoConnections));
   }
 }

@@ -26,6 +26,9 @@ export interface WorkerContext {
 export interface WorkerClass {
   /** Start taking connections. */
   start(): Promise<void>;
-  /** Stop taking connections; resolve once in-flight requests have finished and connections closed. */
-  stop(): Promise<void>;
+  /**
+   * Stop taking connections; resolve once in-flight requests have finished and connections closed.
+   * `deadline` (epoch ms): when the graceful stop's time is nearly out.
+   */
+  stop(deadline?: number): Promise<void>;
 }

@@ -148,6 +148,55 @@ describe('signals', () => {
     expect((await g.exited).code).toBe(0);
   });
 
+  describe('-k sync: WINCH hands the requests the master holds to the leaving workers', () => {
+    /** A fetch app: /hold answers once the file `go` exists (marking `held` when it starts), the rest at once. */
+    const gatedApp = (dir: string, slowBoot = false) => {
+      writeFileSync(
+        join(dir, 'app.mjs'),
+        "import { existsSync, writeFileSync } from 'node:fs';\n" +
+          'const until = async (f) => { while (!existsSync(f)) await new Promise((r) => setTimeout(r, 20)); };\n' +
+          (slowBoot ? "if (existsSync('slow-boot')) await until('go');\n" : '') +
+          'export const app = async (request) => {\n' +
+          "  if (new URL(request.url).pathname === '/hold') { writeFileSync('held', ''); await until('go'); }\n" +
+          "  return new Response('done');\n" +
+          '};\n',
+      );
+    };
+    const notRun = (r: { data: Buffer; closed: boolean }) => {
+      expect(r.closed).toBe(true);
+      const [res] = parseResponses(r.data);
+      expect(res).toMatchObject({ status: 503, headers: { 'retry-after': '1' } });
+      expect(res!.body).toMatch(/the request was not run/);
+    };
+
+    it('one a busy worker has not started when its --graceful-timeout runs out gets 503, not a silent close', async () => {
+      const dir = tempDir();
+      gatedApp(dir);
+      const g = await startGserve(['-k', 'sync', '-w', '1', '--graceful-timeout', '2', 'app.mjs'], { cwd: dir });
+      const held = sendRaw(g.port, 'GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
+      await pollUntil(() => existsSync(join(dir, 'held')), 'the app to hold its request');
+      const queued = sendRaw(g.port, 'GET /queued HTTP/1.1\r\nHost: x\r\n\r\n');
+      await g.waitForLog(/^1 request\(s\) wait for an idle worker$/);
+      g.signal('SIGWINCH');
+      notRun(await queued);
+      expect((await held).data.length).toBe(0); // cut at the graceful timeout, as ever
+      expect(isAlive(g.pid)).toBe(true);
+    });
+
+    it('with no worker ready to take them (the only one still booting), they get 503 at once', async () => {
+      const dir = tempDir();
+      gatedApp(dir, true);
+      const g = await startGserve(['-k', 'sync', '-w', '1', 'app.mjs'], { cwd: dir });
+      writeFileSync(join(dir, 'slow-boot'), '');
+      process.kill([...g.workerPids][0]!, 'SIGKILL');
+      await g.waitForLog(/^Booting worker/, { count: 2 });
+      const queued = sendRaw(g.port, 'GET /queued HTTP/1.1\r\nHost: x\r\n\r\n');
+      await g.waitForLog(/^1 request\(s\) wait for an idle worker$/);
+      g.signal('SIGWINCH');
+      notRun(await queued);
+    });
+  });
+
   it('a replacement worker that cannot load the app (a deploy half done) leaves the serving worker serving', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => res.end("fine");\n');

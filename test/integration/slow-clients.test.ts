@@ -289,6 +289,25 @@ describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({
     expect(parseResponses(data)[0]!.status).toBe(400);
     expect((await get(g.url)).status).toBe(200);
   });
+
+  it('a head refused by itself (a body past --limit-request-body, no Host) is answered at once, not held for its body', async () => {
+    // A --request-timeout far past the test's: a body waited for would end in a 408 it never sees.
+    const g = await startGserve([
+      '-k',
+      'sync',
+      '-w',
+      '1',
+      '--limit-request-body',
+      '100',
+      '--request-timeout',
+      '600',
+      app,
+    ]);
+    const tooLarge = await sendRaw(g.port, 'POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 50000\r\n\r\n');
+    expect(parseResponses(tooLarge.data)[0]!.status).toBe(413);
+    const noHost = await sendRaw(g.port, 'POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n');
+    expect(parseResponses(noHost.data)[0]!.status).toBe(400);
+  });
 });
 
 // A synchronous app answers inside the parse of its own request's bytes. The idle time of the

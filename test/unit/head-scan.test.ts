@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HeadScan } from '../../src/master/request-wait.js';
 
-const LIMITS = { requestLine: 40, requestFieldSize: 30, requestFields: 3 };
+const LIMITS = { requestLine: 40, requestFieldSize: 30, requestFields: 3, requestBody: 0 };
 
 /** The byte offset at which the scan says "hand it on", fed one byte at a time; -1 if never. */
 function handOnAt(text: string, limits = LIMITS): number {
@@ -42,7 +42,9 @@ describe('the sync master’s head scan', () => {
     expect(handOnAt(`GET /${'a'.repeat(100)}`)).toBe(40);
     expect(handOnAt(`GET / HTTP/1.1\r\nX: ${'v'.repeat(100)}`)).toBe(16 + 30);
     expect(handOnAt('GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD')).toBe(34); // the fourth field's first byte
-    expect(handOnAt(`GET /${'a'.repeat(100)}`, { requestLine: 0, requestFieldSize: 0, requestFields: 0 })).toBe(-1);
+    expect(
+      handOnAt(`GET /${'a'.repeat(100)}`, { ...LIMITS, requestLine: 0, requestFieldSize: 0, requestFields: 0 }),
+    ).toBe(-1);
   });
 });
 
@@ -76,6 +78,11 @@ describe('what the head scan tells of the body', () => {
       'Content-Length: 99999999999999999999\r\n',
     ])
       expect(scanned(head(fields)).body, fields).toBeNull();
+    // Refused from the head alone, at once: no Host, or a body past --limit-request-body.
+    expect(scanned('POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\n').body).toBeNull();
+    const limited = new HeadScan({ ...LIMITS, requestBody: 4 });
+    expect(limited.feed(Buffer.from(head('Content-Length: 5\r\n')))).toBe(true);
+    expect(limited.bodyLength()).toBeNull();
     // A head handed on early is not whole: nothing is known of its body.
     expect(scanned('GET / HTTP/1.1\r\nHo st: x\r\n\r\n')).toMatchObject({ ended: true, headLength: 0, body: null });
   });
