@@ -115,6 +115,23 @@ Object.setPrototypeOf(LazyRequest.prototype, GserveRequest.prototype);
 const isFastBody = (body: unknown): body is FastBody | undefined =>
   body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 
+/**
+ * An init the fast path reads as the native Response would: a number status, no body beside a status
+ * that has none (the native throws), headers as a Headers, an array of pairs or a plain object.
+ * Anything else (a status of '201', a Map of headers) goes to the native Response, which converts
+ * or refuses it by the spec; the fast path read a Map as no headers at all.
+ */
+function isFastInit(body: FastBody | undefined, init: unknown): init is ResponseInit | undefined {
+  if (init === undefined) return true;
+  if (typeof init !== 'object' || init === null) return false;
+  const { status, headers } = init as ResponseInit;
+  if (status !== undefined && typeof status !== 'number') return false;
+  if (body != null && (status === 204 || status === 205 || status === 304)) return false;
+  if (headers === undefined || headers instanceof Headers || Array.isArray(headers)) return true;
+  const proto: unknown = Object.getPrototypeOf(headers);
+  return proto === Object.prototype || proto === null;
+}
+
 /** The type says what the prototype chain does, like for LazyRequest. */
 export interface FastResponse extends Response {}
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the Request/Response members come from delegateAll()
@@ -127,7 +144,7 @@ export class FastResponse {
   private [kReal]: Response | undefined;
   private readonly [kInit]: KeptResponse | undefined;
   constructor(body?: BodyInit | null, init?: ResponseInit) {
-    if (isFastBody(body) && (init === undefined || (typeof init === 'object' && init !== null))) {
+    if (isFastBody(body) && isFastInit(body, init)) {
       const status = init?.status ?? 200;
       if (!Number.isInteger(status) || status < 200 || status > 599)
         throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive.`);

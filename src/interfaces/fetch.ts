@@ -105,18 +105,27 @@ function headerList(headers: Headers): HeaderList {
 }
 
 /** Headers in the form given to `new Response(body, { headers })`, without building a Headers object. */
+/** As the Headers class keeps a value: a string, without the spaces, tabs, CRs and LFs around it. */
+function headerValue(value: unknown): string {
+  const text = String(value);
+  const last = text.length - 1;
+  return last >= 0 && (text.charCodeAt(0) <= 0x20 || text.charCodeAt(last) <= 0x20)
+    ? text.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '')
+    : text;
+}
+
 function initHeaderList(init: HeadersInit | undefined, body: FastBody): HeaderList {
   let out: HeaderList;
   if (init === undefined) out = [];
   else if (init instanceof Headers) out = headerList(init);
-  else if (Array.isArray(init)) out = init.map(([name, value]) => [name!, String(value)]);
+  else if (Array.isArray(init)) out = init.map(([name, value]) => [name!, headerValue(value)]);
   else {
     out = [];
     for (const name in init) {
       // A JavaScript app may give numbers too: each value becomes a string, like in the Headers class.
       const value: unknown = init[name];
-      if (Array.isArray(value)) for (const v of value) out.push([name, String(v)]);
-      else out.push([name, String(value)]);
+      if (Array.isArray(value)) for (const v of value) out.push([name, headerValue(v)]);
+      else out.push([name, headerValue(value)]);
     }
   }
   // What the native Response would add for a string body.

@@ -25,3 +25,21 @@ describe('--override-global-objects', () => {
     });
   });
 });
+
+describe('the fast Response answers as node’s own', () => {
+  it('for inits of every shape: a Map of headers, a status string, a body with 205, padded values', async () => {
+    const app = join(FIXTURES, 'apps', 'fetch-init-shapes.js');
+    const [fast, native] = [await startGserve([app]), await startGserve(['--no-override-global-objects', app])];
+    for (const path of ['/map', '/status-string', '/205-body', '/padded']) {
+      const [a, b] = [await get(fast.url + path), await get(native.url + path)];
+      expect({ status: a.status, map: a.headers['x-from-map'], padded: a.headers['x-a'] }, path).toEqual({
+        status: b.status,
+        map: b.headers['x-from-map'],
+        padded: b.headers['x-a'],
+      });
+    }
+    expect((await get(`${fast.url}/map`)).headers['x-from-map']).toBe('1');
+    expect((await get(`${fast.url}/status-string`)).status).toBe(201);
+    expect((await get(`${fast.url}/205-body`)).status).toBe(500); // the native Response refuses a body with 205
+  });
+});
