@@ -233,7 +233,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 
   private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, conn?: NodeConnection): void {
     this.active.add(res);
-    if (this.draining) res.shouldKeepAlive = false;
+    if (this.draining) endsAfterAnswer(res);
     (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn, this.options.accessLog);
     res.on('close', this.responseEnded);
     if (!conn) return this.callApp(req, res, expectsContinue);
@@ -419,7 +419,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 
   drain(): void {
     this.draining = true;
-    for (const res of this.active) if (!res.headersSent) res.shouldKeepAlive = false;
+    for (const res of this.active) if (!res.headersSent) endsAfterAnswer(res);
     this.emit('draining'); // WebSocket hub: close open sockets with 1001
   }
 
@@ -448,6 +448,20 @@ function endsConnection(res: ServerResponse): boolean {
 }
 
 /** Ends the socket (after `last`), and destroys it if the client has not closed within the linger time. */
+/**
+ * The connection ends after this answer (draining, and every answer of -k sync): an app's own
+ * `Connection: keep-alive` wins over shouldKeepAlive in node:http, and the connection would stay
+ * open, a sync worker serving on it requests the master never held.
+ */
+function endsAfterAnswer(res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  res.once('close', closeItsConnection);
+}
+
+const closeItsConnection = function (this: ServerResponse) {
+  closeAfterLinger(this.req.socket);
+};
+
 function closeAfterLinger(socket: Socket, last?: Buffer): void {
   if (last) socket.end(last);
   else socket.end();

@@ -181,6 +181,14 @@ describe('an answer that would not frame on the wire is refused, and the connect
     },
   );
 
+  it('-k sync: a node app that says Connection: keep-alive still gets one request per connection', async () => {
+    const g = await startGserve(['-w', '1', '-k', 'sync', `${UNFRAMED}:node`]);
+    const ask = (p: string) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const { data, closed } = await sendRaw(g.port, ask('/keep-alive') + ask('/ok'));
+    expect(closed).toBe(true);
+    expect(parseResponses(data).map((r) => r.body)).toEqual(['kept?']);
+  });
+
   it("a node app's header value beyond ASCII goes out as the same bytes on -k thread as on -k async", async () => {
     const bytesOf = async (klass: string) => {
       const g = await startGserve(['-w', '1', '-k', klass, `${UNFRAMED}:node`]);
