@@ -6,7 +6,7 @@ import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
 import { answerNodeAppFailure } from './app-failure.js';
 import { settleListenerResult } from './app-values.js';
-import { checkedResponse } from './node-response.js';
+import { callListener, checkedResponse } from './node-response.js';
 import { HeadWatch, noRead } from './node-head-watch.js';
 import { bytesWritten, writtenHead } from './node-internals.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
@@ -279,7 +279,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.emit('request', req, res);
     if (expectsContinue) res.writeContinue();
     try {
-      const result = this.listener(req, res);
+      const result = this.options.hardened === false ? this.listener(req, res) : callListener(this.listener, req, res);
       // Checked here too, so a listener that returns nothing (most) costs no closure per request.
       if (result !== undefined) settleListenerResult(result, res, (err) => this.fail(err, req, res));
     } catch (err) {

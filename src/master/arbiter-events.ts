@@ -11,9 +11,9 @@ export type ReloadOutcome =
   | { ticket: number; ok: true; generation: number }
   /**
    * The old generation keeps serving. `started`: false when no new generation was forked (the
-   * config could not be loaded, or the master is stopping), true when the new workers failed.
+   * config could not be loaded, or the master is stopping: `stopping`), true when the new workers failed.
    */
-  | { ticket: number; ok: false; started: boolean; generation: number; reason?: string };
+  | { ticket: number; ok: false; started: boolean; generation: number; reason?: string; stopping?: boolean };
 
 /** What the arbiter tells its observers (observability.ts, control.ts), and with which arguments. */
 export interface ArbiterEventMap {

@@ -223,6 +223,7 @@ export class Arbiter {
     if (this.settings.workerClass === 'sync') {
       this.dispatcher = new SyncDispatcher(this.log, httpLimits(this.settings), this.settings.proxyProtocol);
       this.dispatcher.start(this.listeners, this.settings.backlog);
+      if (this.oldMasterPid !== null && processExists(this.oldMasterPid)) this.dispatcher.holdUntilWorker();
     } else {
       this.balancer = startBalancer(this.log);
       const shortage = descriptorShortage(this.settings.workerConnections, openFileLimit());
@@ -589,12 +590,13 @@ export class Arbiter {
 
   /** The HUP itself; its outcome is announced by reload(). */
   private async reloadGeneration(ticket: number): Promise<ReloadOutcome> {
-    const refused = (reason = 'the master is stopping'): ReloadOutcome => ({
+    const refused = (reason?: string): ReloadOutcome => ({
       ticket,
       ok: false,
       started: false,
       generation: this.generation,
-      reason,
+      reason: reason ?? 'the master is stopping',
+      stopping: reason === undefined,
     });
     if (this.stopping) {
       this.log.warn('HUP ignored: this master is stopping');
@@ -798,6 +800,8 @@ export class Arbiter {
     const reason = exitCode === ExitCode.APP_LOAD ? 'the app failed to load' : 'a worker failed to boot';
     this.log.info('Shutting down: Master (reason: %s)', reason);
     this.stopping = true;
+    // The other master's workers take what comes from now on.
+    if (this.otherMasterAlive()) this.dispatcher?.pause();
     this.cancelWaitingSlots();
     for (const w of this.workers.values()) w.stop(false, FAST_STOP_GRACE_SECONDS, 'halt');
     this.armStopDeadline(FAST_STOP_GRACE_SECONDS);

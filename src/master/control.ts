@@ -319,17 +319,14 @@ export class ControlServer {
         RELOAD_START_SECONDS,
       );
       const generation = starts.get(ticket);
-      // A TERM, INT or QUIT during the reload: no generation serves on, old or new.
-      const abandoned = {
-        ok: false,
-        error: 'reload abandoned: the master is stopping (a stop came during the reload)',
-      };
+      // A TERM, INT or QUIT before or during the reload: no generation serves on, old or new.
+      const abandoned = { ok: false, error: 'reload abandoned: the master is stopping' };
       if (!started || generation === undefined) {
-        if (this.arbiter.snapshot().stopping) return abandoned;
         const outcome = outcomes.get(ticket);
         // Refused before any worker was forked (a broken config file): its reason, at once.
-        if (outcome && !outcome.ok && outcome.reason)
+        if (outcome && !outcome.ok && outcome.reason && !outcome.stopping)
           return { ok: false, error: `reload failed, keeping the running settings and workers: ${outcome.reason}` };
+        if ((outcome?.ok === false && outcome.stopping) || this.arbiter.snapshot().stopping) return abandoned;
         return {
           ok: false,
           error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)`,

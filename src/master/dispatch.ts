@@ -27,6 +27,8 @@ export class SyncDispatcher {
   /** Workers that said they are idle, longest idle first. */
   private readonly idle: WorkerProcess[] = [];
   private stopped = false;
+  /** Paused until a worker first says it is idle (holdUntilWorker). */
+  private heldForWorker = false;
 
   constructor(
     private readonly log: Logger,
@@ -69,6 +71,16 @@ export class SyncDispatcher {
     for (const handle of this.handles) {
       if (!setAccepting(handle, false)) this.log.warn('This Node.js cannot pause accepting; connections may wait');
     }
+  }
+
+  /**
+   * A USR2 master beside its predecessor: connections stay in the kernel's queue for the old
+   * master's ready workers until one of this master's own is ready, instead of waiting here through
+   * its boot (and getting 503 if its new code never loads).
+   */
+  holdUntilWorker(): void {
+    this.heldForWorker = true;
+    this.pause();
   }
 
   /** Accepts again after pause(), unless stopped. */
@@ -114,6 +126,10 @@ export class SyncDispatcher {
 
   /** The worker finished its connection (or just booted) and can take the next one. */
   workerIdle(w: WorkerProcess): void {
+    if (this.heldForWorker && w.state !== 'stopping') {
+      this.heldForWorker = false;
+      this.resume();
+    }
     if (!this.idle.includes(w)) this.idle.push(w);
     this.handOut();
   }
@@ -164,8 +180,14 @@ export class SyncDispatcher {
       this.send(to[i % to.length]!, next, () => {});
       if (this.waiting[0] === next) break; // the channels closed
     }
-    for (const { socket } of this.waiting.splice(0)) refuseShuttingDown(socket);
+    for (const held of this.waiting.splice(0)) this.refuse(held);
     this.idle.length = 0;
+  }
+
+  /** 503, never run; a TLS client, which cannot read a plain-text answer, is closed. */
+  private refuse({ socket, listener }: { socket: Socket; listener: number }): void {
+    if (this.requestWaits[listener]?.plainHttp) refuseShuttingDown(socket);
+    else socket.destroy();
   }
 
   /**
@@ -176,7 +198,7 @@ export class SyncDispatcher {
   stop(): void {
     this.pause();
     this.stopped = true;
-    for (const { socket } of this.waiting.splice(0)) refuseShuttingDown(socket);
+    for (const held of this.waiting.splice(0)) this.refuse(held);
     for (const socket of this.reading.keys()) socket.destroy();
     this.reading.clear();
     this.idle.length = 0;

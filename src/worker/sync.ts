@@ -54,6 +54,9 @@ export class SyncWorker implements WorkerClass {
     }
     process.on('message', (message: MasterMessage, handle: unknown) => {
       if (message?.t !== 'conn' || !(handle instanceof Socket)) return;
+      // node reads a received socket at once: a client's reset while it waits in the backlog would
+      // be an 'error' nobody listens to, and end the worker.
+      handle.on('error', () => handle.destroy());
       // What the master read of the connection goes first, as if it had been read here.
       if (message.bytes) handle.unshift(Buffer.from(message.bytes, 'latin1'));
       this.take(handle, message.listener);
@@ -70,6 +73,8 @@ export class SyncWorker implements WorkerClass {
       this.backlog.push({ socket, listener });
       return;
     }
+    // Gone while it waited: its 'close' has passed, and would never say it is done.
+    if (socket.destroyed) return this.next();
     this.current = socket;
     socket.once('close', () => this.finished(socket));
     this.edges[listener]!(socket);
@@ -79,6 +84,10 @@ export class SyncWorker implements WorkerClass {
   private finished(socket: Socket | null): void {
     if (!socket || socket !== this.current) return;
     this.current = null;
+    this.next();
+  }
+
+  private next(): void {
     const next = this.backlog.shift();
     if (next) this.take(next.socket, next.listener);
     else if (this.onDone) this.onDone();
@@ -92,7 +101,11 @@ export class SyncWorker implements WorkerClass {
       deadline === undefined
         ? undefined
         : setTimeout(() => {
-            for (const { socket } of this.backlog.splice(0)) refuseShuttingDown(socket);
+            for (const { socket, listener } of this.backlog.splice(0)) {
+              // A TLS client cannot read a plain-text answer.
+              if (this.ctx.boot.listeners[listener]?.scheme === 'https') socket.destroy();
+              else refuseShuttingDown(socket);
+            }
           }, deadline - Date.now());
     if (this.current) await new Promise<void>((resolve) => (this.onDone = resolve));
     clearTimeout(timer);

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Duplex } from 'node:stream';
 import { HTTPParser } from 'http-parser-js';
-import { checkedResponse } from '../http/node-response.js';
+import { callListener, checkedResponse } from '../http/node-response.js';
 import { answerNodeAppFailure } from '../http/app-failure.js';
 import { settleListenerResult } from '../http/app-values.js';
 import type { HeaderList } from '../http/engine.js';
@@ -371,7 +371,7 @@ export function nodeServerFor(
         answerNodeAppFailure(res);
       };
       try {
-        settleListenerResult(app.listener(req, res), res, fail);
+        settleListenerResult(callListener(app.listener, req, res), res, fail);
       } catch (err) {
         fail(err);
       }

@@ -181,6 +181,21 @@ describe('an answer that would not frame on the wire is refused, and the connect
     },
   );
 
+  it.each([['async'], ['thread']])(
+    '-k %s, node app writing from callbacks: a client leaving mid-download, a short body ended later: the worker lives',
+    async (klass) => {
+      const g = await startGserve(['-w', '1', '-k', klass, `${UNFRAMED}:node`]);
+      for (let i = 0; i < 3; i++) await readSomeAndLeave(g.port, '/download', 100_000);
+      // Out of the app's own call, a body short of its length can only be cut: no 500 can go out by then.
+      const { data, closed } = await sendRaw(g.port, 'GET /late-short HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(closed).toBe(true);
+      expect(data.toString('latin1')).not.toMatch(/hello/);
+      await g.until(() => g.lines.some((l) => /does not match/.test(JSON.stringify(l))), 'the short body logged');
+      expect((await get(`${g.url}/ok`)).body).toBe('ok');
+      expect(g.lines.some((l) => /crashed|exited/i.test(l.msg))).toBe(false);
+    },
+  );
+
   it('-k sync: a node app that says Connection: keep-alive still gets one request per connection', async () => {
     const g = await startGserve(['-w', '1', '-k', 'sync', `${UNFRAMED}:node`]);
     const ask = (p: string) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`;

@@ -11,6 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, isAlive, startGserve, tempDir, waitForExit, type Gserve } from '../helpers/gserve.js';
@@ -181,6 +182,56 @@ describe('signals', () => {
       notRun(await queued);
       expect((await held).data.length).toBe(0); // cut at the graceful timeout, as ever
       expect(isAlive(g.pid)).toBe(true);
+    });
+
+    it("a client that resets while it waits in a leaving worker's queue costs nothing else", async () => {
+      const dir = tempDir();
+      gatedApp(dir);
+      const g = await startGserve(['-k', 'sync', '-w', '1', 'app.mjs'], { cwd: dir });
+      const held = sendRaw(g.port, 'GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
+      await pollUntil(() => existsSync(join(dir, 'held')), 'the app to hold its request');
+      const queued = connect(g.port, '127.0.0.1');
+      queued.on('error', () => {});
+      queued.write('GET /queued HTTP/1.1\r\nHost: x\r\n\r\n');
+      await g.waitForLog(/^1 request\(s\) wait for an idle worker$/);
+      g.signal('SIGWINCH');
+      await g.waitForLog(/^Worker exiting/);
+      queued.resetAndDestroy();
+      writeFileSync(join(dir, 'go'), '');
+      expect(parseResponses((await held).data)[0]!.body).toBe('done');
+      await g.waitForLog(/^Worker exited .*: scaled down$/);
+      expect(g.lines.some((l) => /crashed/.test(l.msg))).toBe(false);
+    });
+
+    it('a USR2 master accepts nothing before a worker of its own is ready: a broken deploy costs no request', async () => {
+      const dir = tempDir();
+      const pidfile = join(dir, 'g.pid');
+      writeFileSync(join(dir, 'app.mjs'), "export const app = async (request) => new Response('old');\n");
+      const g = await startGserve(['-k', 'sync', '-w', '1', '-p', pidfile, 'app.mjs'], { cwd: dir });
+      // The new code loads until the file `go` exists, then fails.
+      writeFileSync(
+        join(dir, 'app.mjs'),
+        "import { existsSync } from 'node:fs';\n" +
+          "while (!existsSync('go')) await new Promise((r) => setTimeout(r, 20));\n" +
+          "throw new Error('the new release is broken');\n",
+      );
+      g.signal('SIGUSR2');
+      const started = await g.waitForLog(/^Starting gserve/, { count: 2 });
+      const newMaster = started[1]!.pid;
+      try {
+        await g.until(() => g.lines.some((l) => l.pid === newMaster && /^Booting worker/.test(l.msg)), 'its worker');
+        for (let i = 0; i < 20; i++) {
+          const { data } = await sendRaw(g.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', {
+            deadlineMs: 10_000,
+          });
+          expect(parseResponses(data)[0]?.body, `request ${i}`).toBe('old');
+        }
+        writeFileSync(join(dir, 'go'), '');
+        await g.waitForLog(/^The new master \(pid: \d+\) exited/);
+        expect((await get(g.url)).body).toBe('old');
+      } finally {
+        killQuietly(newMaster);
+      }
     });
 
     it('with no worker ready to take them (the only one still booting), they get 503 at once', async () => {
