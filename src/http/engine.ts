@@ -105,6 +105,11 @@ export class EngineRequest {
     else if (!this.bodyStream.destroyed) this.bodyStream.resume();
   }
 
+  /** The body was refused or cut under the app (its stream errored); false, without making one, when never asked for. */
+  get bodyFailed(): boolean {
+    return this.bodyStream !== null && this.bodyStream.errored !== null;
+  }
+
   /** Called by the connection when the whole body has arrived. */
   bodyComplete(): void {
     this.complete = true;

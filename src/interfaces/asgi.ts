@@ -264,7 +264,7 @@ async function serveHttp(
   await app.app(connectionScope('http', req, app.state, runtime), httpReceive(req, responseEnd), sender.send);
   // The client left, or its body was refused (the 400 is on its way, logged): the app was told
   // http.disconnect, and whatever it sent or not is moot.
-  if (req.aborted || req.body.errored) return;
+  if (req.aborted || req.bodyFailed) return;
   if (sender.state === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
   // Uvicorn's "ASGI callable returned without completing response": a 500, or a cut connection.
   if (sender.state === 'failed')

@@ -173,6 +173,10 @@ export class ThreadRequest
     return undefined;
   }
 
+  get bodyFailed(): boolean {
+    return this.body.errored !== null;
+  }
+
   get hasBody(): boolean {
     const length = this.header('content-length');
     return (length !== undefined && length !== '0') || this.header('transfer-encoding') !== undefined;
