@@ -123,7 +123,11 @@ export class Gserve {
       this.child.kill('SIGKILL');
       await this.exited;
     }
-    for (const pid of this.workerPids) {
+    // A master started by USR2 writes to the same output, and is no child of ours: a test that failed
+    // before it stopped it would leave it running, refilling its workers.
+    const masters = new Set(this.lines.filter((l) => /^Starting gserve/.test(l.msg)).map((l) => l.pid));
+    masters.delete(this.pid);
+    for (const pid of [...masters, ...this.workerPids]) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
