@@ -215,9 +215,9 @@ export class Arbiter {
     }
     for (const l of this.listeners) this.log.info('Listening at: %s (%d)', l.url, process.pid);
     this.log.info('Using worker: %s', this.settings.workerClass);
-    if (this.settings.http2 && this.settings.workerClass === 'sync')
+    if (this.settings.http2 && this.settings.workerClass !== 'async')
       this.log.warn(
-        '--http2 is not served by -k sync (one request per connection); clients get HTTP/1.1. Use -k async or -k thread for HTTP/2.',
+        `--http2 is not served by -k ${this.settings.workerClass}; clients get HTTP/1.1. Use -k async for HTTP/2.`,
       );
     for (const warning of unknownVariables(process.env)) this.log.warn(warning);
     if (this.settings.workerClass === 'sync') {

@@ -80,7 +80,9 @@ export type ToThread =
   /** The client went away (`refused`: gserve refused the rest of the body): drop the request. */
   | { t: 'abort'; id: number; refused?: boolean }
   /** `bytes` of the response have been written out to the client: the thread may send that much more. */
-  | { t: 'credit'; id: number; bytes: number };
+  | { t: 'credit'; id: number; bytes: number }
+  /** The worker stops gracefully: the thread closes its WebSockets with 1001, as the engine does. */
+  | { t: 'drain' };
 
 export type FromThread =
   | { t: 'ready' }
@@ -249,7 +251,7 @@ type RawWire = [kind: typeof RAW, id: number, chunk: Chunk, end: boolean];
 type RareFromThread = Extract<FromThread, { t: 'ready' | 'beat' | 'load-error' }>;
 
 /** What the main thread posts to an app thread. */
-export type ToThreadWire = OpenWire | BodyWire | AbortWire | CreditWire;
+export type ToThreadWire = OpenWire | BodyWire | AbortWire | CreditWire | Extract<ToThread, { t: 'drain' }>;
 /** What an app thread posts to the main thread. */
 export type FromThreadWire = ResWire | AbandonWire | CreditWire | RawWire | RareFromThread;
 
@@ -289,6 +291,8 @@ export function encodeToThread(m: ToThread): ToThreadWire {
       return [ABORT, m.id, m.refused === true];
     case 'credit':
       return [CREDIT, m.id, m.bytes];
+    case 'drain':
+      return m; // once per stop: sent unchanged
   }
 }
 
@@ -321,6 +325,7 @@ function decodeOpen(w: OpenWire): ToThread {
 }
 
 export function decodeToThread(w: ToThreadWire): ToThread {
+  if (!Array.isArray(w)) return w;
   switch (w[0]) {
     case OPEN:
       return decodeOpen(w);

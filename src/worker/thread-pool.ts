@@ -329,6 +329,11 @@ export class ThreadPool {
     void slot.worker.terminate();
   }
 
+  /** A graceful stop begins: every thread closes its WebSockets (1001) and keep-alive tunnels. */
+  drain(): void {
+    for (const slot of this.slots) this.post(slot, { t: 'drain' });
+  }
+
   /** Once no request is left: end every thread. */
   async stop(): Promise<void> {
     this.stopping = true;

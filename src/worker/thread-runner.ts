@@ -197,6 +197,11 @@ async function main(): Promise<void> {
   });
 
   function receive(m: ToThread): void {
+    if (m.t === 'drain') {
+      runtime.hub?.closeAll();
+      for (const engine of engines) engine.drain();
+      return;
+    }
     if (m.t === 'open') {
       if (m.ahead === undefined) start(m);
       else {

@@ -41,6 +41,9 @@ export class ThreadWorker implements WorkerClass {
   }
 
   async stop(): Promise<void> {
+    // Upgraded connections are tunnels to the threads, which hold their WebSockets: told first, or
+    // they stay open until the graceful timeout's SIGKILL, closed without a frame.
+    this.pool.drain();
     await this.connections.stop();
     await this.pool.stop();
   }

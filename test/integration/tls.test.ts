@@ -179,12 +179,15 @@ describe.skipIf(NO_OPENSSL)('TLS and the PROXY protocol in every worker class', 
 });
 
 describe.skipIf(NO_OPENSSL)('HTTP/2', () => {
-  it('-k sync --http2 says at start that it serves HTTP/1.1 only, and ALPN offers no h2', async () => {
-    const g = await startGserve(['-k', 'sync', ...tlsArgs(), '--http2', app('fetch-url')]);
-    expect(g.lines.some((l) => /^--http2 is not served by -k sync/.test(l.msg))).toBe(true);
-    const h1 = await httpsGet(g.port, '/one', { ALPNProtocols: ['h2', 'http/1.1'] });
-    expect(h1.alpn).toBe('http/1.1');
-  });
+  it.each([['sync'], ['thread']])(
+    '-k %s --http2 says at start that it serves HTTP/1.1 only, and ALPN offers no h2',
+    async (klass) => {
+      const g = await startGserve(['-k', klass, ...tlsArgs(), '--http2', app('fetch-url')]);
+      expect(g.lines.some((l) => l.msg.startsWith(`--http2 is not served by -k ${klass}`))).toBe(true);
+      const h1 = await httpsGet(g.port, '/one', { ALPNProtocols: ['h2', 'http/1.1'] });
+      expect(h1.alpn).toBe('http/1.1');
+    },
+  );
 
   for (const fixture of ['node-peer', 'fetch-url']) {
     it(`serves h2 with ALPN and falls back to HTTP/1.1 (${fixture} app)`, async () => {

@@ -83,20 +83,24 @@ describe('WebSocket', () => {
     expect((await done).code).toBe(1006); // dropped without a close frame
   });
 
-  it.each(['ws-asgi.js:app', 'ws-node.js:app'])(
-    'closes open sockets with 1001 at a graceful stop (%s)',
-    async (app) => {
-      const g = await startGserve([fixture(app)]);
-      const ws = await open(`ws://127.0.0.1:${g.port}/`);
-      ws.send('ping');
-      await nextMessage(ws);
-      const done = closed(ws);
-      g.signal('SIGTERM');
-      expect((await done).code).toBe(1001);
-      const exit = await g.exited;
-      expect(exit.code).toBe(0);
-    },
-  );
+  it.each([
+    ['ws-asgi.js:app', 'async'],
+    ['ws-node.js:app', 'async'],
+    ['ws-asgi.js:app', 'thread'],
+    ['ws-node.js:app', 'thread'],
+    ['ws-fetch.js', 'thread'],
+  ])('closes open sockets with 1001 at a graceful stop (%s, -k %s)', async (app, klass) => {
+    // A graceful timeout far past the test's: a socket left open until the SIGKILL would show.
+    const g = await startGserve(['-k', klass, '--graceful-timeout', '600', fixture(app)]);
+    const ws = await open(`ws://127.0.0.1:${g.port}/`);
+    ws.send('ping');
+    await nextMessage(ws);
+    const done = closed(ws);
+    g.signal('SIGTERM');
+    expect((await done).code).toBe(1001);
+    const exit = await g.exited;
+    expect(exit.code).toBe(0);
+  });
 });
 
 const HANDSHAKE = (path: string, extra = '') =>

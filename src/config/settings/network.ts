@@ -178,9 +178,9 @@ export const networkSettings = [
     default: false,
     doc:
       'Serve HTTP/2 over TLS (negotiated with ALPN, falling back to HTTP/1.1 for clients that do not offer it), ' +
-      'for `node` and `fetch` apps on the `async` and `thread` classes (the `sync` class serves one request per ' +
-      'connection, which HTTP/2 multiplexing defeats). Needs `--certfile`. WebSocket stays on HTTP/1.1 ' +
-      '(RFC 8441 is not offered).',
+      'for `node` and `fetch` apps on the `async` class (the `sync` class serves one request per connection, ' +
+      'which HTTP/2 multiplexing defeats; the `thread` class passes HTTP/1.1 requests to its threads only). ' +
+      'Needs `--certfile`. WebSocket stays on HTTP/1.1 (RFC 8441 is not offered).',
     reloadable: false,
   }),
   defineSetting({
