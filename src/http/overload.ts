@@ -22,8 +22,8 @@ const LINGER_MS = 2_000;
  * fast, explicit answer beats a connection that hangs in a full worker. What the client sends is
  * read and dropped, so that closing does not turn into a reset that could eat the response.
  */
-export function refuseOverloaded(socket: Socket): void {
-  refuse(socket, OVERLOADED);
+export function refuseOverloaded(socket: Socket, tls = false): void {
+  refuse(socket, OVERLOADED, tls);
 }
 
 /**
@@ -31,11 +31,13 @@ export function refuseOverloaded(socket: Socket): void {
  * began to stop (-k sync's waiting line): a 503 that says the request did not run is something a
  * client or a proxy can act on (retry it, even a POST); a bare close is not.
  */
-export function refuseShuttingDown(socket: Socket): void {
-  refuse(socket, SHUTTING_DOWN);
+export function refuseShuttingDown(socket: Socket, tls = false): void {
+  refuse(socket, SHUTTING_DOWN, tls);
 }
 
-function refuse(socket: Socket, response: string): void {
+/** `tls`: the listener speaks TLS, so the refusal is a close: a plain-text 503 written into a handshake only breaks it. */
+function refuse(socket: Socket, response: string, tls: boolean): void {
+  if (tls) return void socket.destroy();
   socket.on('error', () => socket.destroy());
   socket.resume();
   socket.end(response, 'latin1');

@@ -96,7 +96,7 @@ export class SyncDispatcher {
     }
     socket.on('error', () => socket.destroy());
     if (this.reading.size + this.waiting.length >= this.maxWaiting) {
-      refuseOverloaded(socket);
+      refuseOverloaded(socket, !this.requestWaits[listener]!.plainHttp);
       return;
     }
     this.reading.set(socket, () => {}); // replaced below, unless the whole request came with the connection
@@ -186,8 +186,7 @@ export class SyncDispatcher {
 
   /** 503, never run; a TLS client, which cannot read a plain-text answer, is closed. */
   private refuse({ socket, listener }: { socket: Socket; listener: number }): void {
-    if (this.requestWaits[listener]?.plainHttp) refuseShuttingDown(socket);
-    else socket.destroy();
+    refuseShuttingDown(socket, !this.requestWaits[listener]!.plainHttp);
   }
 
   /**

@@ -40,8 +40,7 @@ export class ConnectionCap {
     // Listeners accept paused when balancing, so that a connection passed on was never read here.
     if (socket.isPaused()) socket.resume();
     if (this.open >= this.max) {
-      if (tls) socket.destroy();
-      else refuseOverloaded(socket);
+      refuseOverloaded(socket, tls);
       return;
     }
     this.open++;

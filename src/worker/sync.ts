@@ -101,11 +101,8 @@ export class SyncWorker implements WorkerClass {
       deadline === undefined
         ? undefined
         : setTimeout(() => {
-            for (const { socket, listener } of this.backlog.splice(0)) {
-              // A TLS client cannot read a plain-text answer.
-              if (this.ctx.boot.listeners[listener]?.scheme === 'https') socket.destroy();
-              else refuseShuttingDown(socket);
-            }
+            for (const { socket, listener } of this.backlog.splice(0))
+              refuseShuttingDown(socket, this.ctx.boot.listeners[listener]?.scheme === 'https');
           }, deadline - Date.now());
     if (this.current) await new Promise<void>((resolve) => (this.onDone = resolve));
     clearTimeout(timer);
