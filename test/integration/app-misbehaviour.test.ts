@@ -166,12 +166,17 @@ describe('an answer that would not frame on the wire is refused, and the connect
     '-k %s, node app: a wrong or doubled length, a 1xx as the answer, a write after end',
     async (klass) => {
       const g = await startGserve(['-w', '1', '-k', klass, `${UNFRAMED}:node`]);
-      for (const path of ['/short', '/long', '/two-lengths', '/coding-and-length', '/interim']) {
+      const slips = ['/short', '/long', '/head-then-long', '/written-then-long', '/two-lengths', '/coding-and-length'];
+      for (const path of [...slips, '/interim']) {
         const answers = await slipThenOk(g.port, path);
         // A 500 where nothing had gone out yet, else a cut connection; never a head that does not frame.
         for (const a of answers) expect([500, 200], path).toContain(a.status);
         if (answers[0]?.status === 200) expect(answers[0].body, path).toBe('ok');
       }
+      // A whole body in end() that is not the length set, with nothing written before: nothing has
+      // gone out, so the client is told.
+      for (const path of ['/short', '/long', '/head-then-long'])
+        expect((await slipThenOk(g.port, path))[0]?.status, path).toBe(500);
       // A write after the answer ended is logged, and the worker (its other requests) serves on.
       const late = await slipThenOk(g.port, '/double-end');
       expect(late[0]).toMatchObject({ status: 200, body: 'a\n' });
