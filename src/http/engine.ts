@@ -751,6 +751,9 @@ export class HttpEngine extends EventEmitter implements ProtocolServer {
     return this.connections.size;
   }
 
+  /** The engine's WebSockets are gserve's own (closed with 1001 at a drain): none is the app's. */
+  readonly appOwnedCount = 0;
+
   drain(): void {
     this.draining = true;
     for (const conn of this.connections) conn.drain();

@@ -269,6 +269,10 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
     return this.sockets.size + this.http1.connectionCount;
   }
 
+  get appOwnedCount(): number {
+    return this.http1.appOwnedCount;
+  }
+
   get inFlight(): number {
     return this.h2InFlight + this.http1.inFlight;
   }

@@ -101,6 +101,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   /** The node:http server; the gateway layer listens to its 'upgrade' event for WebSocket. */
   readonly server;
   private readonly sockets = new Set<Socket>();
+  /** Taken over by the app's own `upgrade` export (releaseToApp). */
+  private readonly appOwned = new Set<Socket>();
   private readonly active = new Set<ServerResponse>();
   private draining = false;
   private readonly refuse = (conn: NodeConnection, r: Rejection) => this.refuseOpen(conn, r);
@@ -157,6 +159,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.sockets.add(socket);
     socket.on('close', () => {
       this.sockets.delete(socket);
+      this.appOwned.delete(socket);
       this.emit('connection-closed');
     });
     // Without a NodeConnection, handle() passes every request straight to the app.
@@ -427,8 +430,22 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.server.closeIdleConnections();
   }
 
+  /**
+   * `socket` was upgraded and the app's own `upgrade` export took it: from now on it no longer
+   * holds a graceful stop before the app's close(), which is what ends it (appOwnedCount).
+   */
+  releaseToApp(socket: Socket): void {
+    if (!this.sockets.delete(socket)) return;
+    this.appOwned.add(socket);
+    this.emit('connection-closed');
+  }
+
   get connectionCount(): number {
     return this.sockets.size;
+  }
+
+  get appOwnedCount(): number {
+    return this.appOwned.size;
   }
 
   get inFlight(): number {

@@ -33,7 +33,13 @@ export interface ProtocolServer extends EventEmitter {
   /** A graceful stop began: answer requests in hand with `Connection: close`, keep no connection alive. */
   drain(): void;
   closeIdleConnections(): void;
+  /** Open connections, but for those an app's own `upgrade` export took over (appOwnedCount). */
   readonly connectionCount: number;
+  /**
+   * Connections an app's own `upgrade` export took over: only the app ends them, from its close()
+   * at a graceful stop, so that stop waits for them after the app's close(), not before it.
+   */
+  readonly appOwnedCount: number;
   readonly inFlight: number;
 }
 

@@ -87,12 +87,14 @@ export function closeWebSocketsOnDrain(runtime: WorkerRuntime, protocol: Protoco
 /**
  * WebSocket for node apps, on node:http's 'upgrade' event: the app's own `upgrade(req, socket, head)`
  * export, else its `websocket` handlers through `ws`. Without either, upgrade requests are refused.
+ * `takenByApp`: told of each socket the app's own `upgrade` takes over.
  */
 export function attachNodeUpgrade(
   runtime: WorkerRuntime,
   server: Server,
   app: Extract<HostedApp, { kind: 'node' }>,
   onError: ErrorReporter,
+  takenByApp?: (socket: Duplex) => void,
 ): void {
   const { upgrade, websocket } = app;
   if ((!upgrade && !websocket) || !runtime.webSocketCapable) return;
@@ -104,6 +106,7 @@ export function attachNodeUpgrade(
     socket.on('error', () => socket.destroy());
     try {
       if (upgrade) {
+        takenByApp?.(socket);
         const out = upgrade(req, socket, head);
         if (isCatchable(out)) out.catch((err) => onError(err, `upgrade ${req.url}`));
         return;

@@ -6,7 +6,7 @@ import { ConnectionBalance } from './balance.js';
 import { ConnectionBoard } from '../supervision/connection-board.js';
 import type { MasterMessage } from './ipc-messages.js';
 import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
-import { closeServer, listenOnFd } from './listen.js';
+import { listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol-server.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
@@ -87,7 +87,7 @@ export class AsyncWorker implements WorkerClass {
 
   async stop(): Promise<void> {
     this.balance?.withdraw();
-    const closing = this.servers.map(closeServer);
+    const closing = this.servers.map((server, i) => closeListener(server, this.protocols[i]!));
     for (const protocol of this.protocols) protocol.drain();
     // Idle keep-alive clients get one keep-alive period to send a last request (answered with
     // Connection: close); closing them at once would race with requests already on the wire.
@@ -97,13 +97,49 @@ export class AsyncWorker implements WorkerClass {
     await Promise.all(this.protocols.map(waitForNoConnections));
     clearTimeout(idleTimer);
   }
+
+  async afterAppShutdown(deadline: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    });
+    await Promise.race([late, Promise.all(this.protocols.map((p) => untilNone(p, 'appOwnedCount')))]);
+    clearTimeout(timer);
+  }
 }
 
-export function waitForNoConnections(protocol: ProtocolServer): Promise<void> {
-  if (protocol.connectionCount === 0) return Promise.resolve();
+/**
+ * Stops `server` listening; resolves once its connections have closed, but for those the app's own
+ * `upgrade` took: the app's close() is what ends those, and it runs after this (afterAppShutdown).
+ * A connection still in its TLS handshake is counted by the listener alone, so the listener's count
+ * decides.
+ */
+function closeListener(server: Server, protocol: ProtocolServer): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      protocol.off('connection-closed', onlyTheAppsLeft);
+      resolve();
+    };
+    const onlyTheAppsLeft = () => {
+      if (protocol.appOwnedCount === 0 || protocol.connectionCount > 0) return;
+      server.getConnections((err, open) => {
+        if (!err && open === protocol.appOwnedCount) done();
+      });
+    };
+    server.close(done);
+    protocol.on('connection-closed', onlyTheAppsLeft);
+    onlyTheAppsLeft();
+  });
+}
+
+export const waitForNoConnections = (protocol: ProtocolServer) => untilNone(protocol, 'connectionCount');
+
+/** Resolves once `protocol` has no connection left of the kind `count` counts. */
+function untilNone(protocol: ProtocolServer, count: 'connectionCount' | 'appOwnedCount'): Promise<void> {
+  if (protocol[count] === 0) return Promise.resolve();
   return new Promise((resolve) => {
     const check = () => {
-      if (protocol.connectionCount === 0) {
+      if (protocol[count] === 0) {
         protocol.off('connection-closed', check);
         resolve();
       }

@@ -81,7 +81,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
       hardened,
       accessLog: opts.accessLog,
     });
-    attachNodeUpgrade(runtime, server.server, app, reportError);
+    attachNodeUpgrade(runtime, server.server, app, reportError, (socket) => server.releaseToApp(socket as Socket));
     closeWebSocketsOnDrain(runtime, server);
     return server;
   }

@@ -158,6 +158,8 @@ async function stopWorker(
   // After the last in-flight request: the app closes its pools and queues (docs/interfaces.md).
   await state.appShutdown.run(deadline - Date.now(), { info: (m) => log.info(m), error: (m) => log.error(m) });
   await state.lifespan?.shutdown(deadline - Date.now());
+  // WebSockets the app's own `upgrade` took: its close() above is what ends them.
+  await state.worker?.afterAppShutdown?.(deadline);
   await hooks?.run('workerExit', hooks.server, hooks.worker);
   logTarget.flush();
   process.exit(0);

@@ -31,4 +31,9 @@ export interface WorkerClass {
    * `deadline` (epoch ms): when the graceful stop's time is nearly out.
    */
   stop(deadline?: number): Promise<void>;
+  /**
+   * After the app's own shutdown ran: resolve once the connections only the app could end (those
+   * its own `upgrade` export took) have closed, or at `deadline`.
+   */
+  afterAppShutdown?(deadline: number): Promise<void>;
 }

@@ -101,6 +101,28 @@ describe('WebSocket', () => {
     const exit = await g.exited;
     expect(exit.code).toBe(0);
   });
+
+  it("a node app's own `upgrade` sockets do not hold back its close(), which ends them at a graceful stop", async () => {
+    // They waited for the app's close(), which waited for them: 1006 at the graceful timeout's kill.
+    const g = await startGserve(['--graceful-timeout', '600', fixture('ws-node-own-close.js:app')]);
+    const ws = await open(`ws://127.0.0.1:${g.port}/`);
+    const done = closed(ws);
+    g.signal('SIGTERM');
+    expect(await done).toEqual({ code: 1001, reason: 'server stopping' });
+    expect((await g.exited).code).toBe(0);
+  });
+
+  it("a node app's own `upgrade` sockets that its shutdown leaves open keep working until the graceful timeout", async () => {
+    const g = await startGserve(['--graceful-timeout', '5', fixture('ws-node-upgrade.js:app')]);
+    const ws = await open(`ws://127.0.0.1:${g.port}/`);
+    const done = closed(ws);
+    g.signal('SIGTERM');
+    await g.until(() => /Worker exiting/.test(g.stdout + g.stderr), 'the worker stopping');
+    ws.send('still here');
+    expect((await nextMessage(ws)).data.toString()).toBe('still here');
+    expect((await done).code).toBe(1006);
+    await g.exited;
+  });
 });
 
 const HANDSHAKE = (path: string, extra = '') =>
