@@ -44,6 +44,8 @@ export class WorkerProcess {
   /** Resolves true when the worker reports ready, false if it exits first (HUP waits on it). */
   readonly ready: Promise<boolean>;
   private killTimer: NodeJS.Timeout | null = null;
+  /** When killTimer fires (epoch ms). */
+  private killAt = Number.POSITIVE_INFINITY;
 
   /** node:cluster's id for this worker (1, 2, …, never reused), which the app sees in cluster.worker.id. */
   readonly clusterId: number;
@@ -163,8 +165,15 @@ export class WorkerProcess {
     this.killAfter(graceSeconds);
   }
 
+  /**
+   * SIGKILL in `seconds`, unless an earlier stop set it sooner: a later one never postpones it (TERM
+   * after WINCH or a reload left workers stopping; QUIT after TERM brings it closer).
+   */
   killAfter(seconds: number): void {
+    const at = Date.now() + seconds * 1000;
+    if (this.killTimer && at >= this.killAt) return;
     if (this.killTimer) clearTimeout(this.killTimer);
+    this.killAt = at;
     this.killTimer = setTimeout(() => this.signal('SIGKILL'), seconds * 1000);
     this.killTimer.unref();
   }

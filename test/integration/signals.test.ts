@@ -401,6 +401,19 @@ describe('signals', () => {
     expect((await get(g.url)).status).toBe(200);
   });
 
+  it("TERM after WINCH keeps the leaving workers' graceful timeout; it used to start again", async () => {
+    const g = await startGserve(['-w', '1', '--graceful-timeout', '8', `${app('stop-clock')}:app`]);
+    const hung = request(`${g.url}/hang`, { agent: false });
+    hung.on('error', () => {});
+    hung.end();
+    await g.until(() => g.stdout.includes('hang received'), 'the request that never ends');
+    g.signal('SIGWINCH');
+    await g.until(() => g.stdout.includes('half'), 'half of the graceful timeout');
+    g.signal('SIGTERM');
+    await g.exited;
+    expect(g.stdout).not.toContain('late');
+  });
+
   it('after USR2 and TERM of the old master, the new master removes the unix: socket file when it stops', async () => {
     const dir = tempDir();
     const pidfile = join(dir, 'g.pid');
