@@ -16,8 +16,62 @@ import { checkFinalStatus } from './response-framing.js';
  * which the client cannot take for a whole answer, and the error is logged.
  *
  * `onError`: told of each slip that is not thrown, and of a write after the end (then ignored).
+ * `reframed`: the answer's bytes are read and framed again on their way out (-k thread's engine), so
+ * a body that ends with the connection needs no close.
  */
-export function checkedResponse(onError: (err: Error, req: IncomingMessage) => void): typeof ServerResponse {
+export function checkedResponse(
+  onError: (err: Error, req: IncomingMessage) => void,
+  reframed = false,
+): typeof ServerResponse {
+  const { writeHead, write, end } = ServerResponse.prototype;
+  /** A slip the app's own call does not get: never thrown (the head, if any, is already out of its hands). */
+  const cut = (res: ServerResponse, err: unknown): false => {
+    // A client that left mid-answer: what was not written was not counted, and there is no one to tell.
+    if (!res.destroyed && err instanceof Error) onError(err, res.req);
+    res.destroy();
+    return false;
+  };
+  // Every head passes here: node's implicit one (the first write or end()) calls writeHead too.
+  const checkedWriteHead = function (this: ServerResponse, status: number, reason?: unknown, fields?: unknown) {
+    try {
+      if (!(status >= 200)) checkFinalStatus(Number(status));
+      checkFraming(this, typeof reason === 'string' ? fields : reason, reframed);
+      return Reflect.apply(writeHead, this, [status, reason, fields]) as ServerResponse;
+    } catch (err) {
+      // node's own refusals too (a status past 999, a bad header byte), which from a timer ended the worker.
+      if (isAppsOwn(this)) throw err;
+      cut(this, err);
+      return this;
+    }
+  } as ServerResponse['writeHead'];
+  const checkedWrite = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+    if (typeof encoding === 'string' && typeof chunk === 'string' && isEstimated(encoding)) {
+      chunk = Buffer.from(chunk, encoding as BufferEncoding);
+      encoding = undefined;
+    }
+    try {
+      return Reflect.apply(write, this, [chunk, encoding, callback]) as boolean;
+    } catch (err) {
+      if (!isLengthMismatch(err) || isAppsOwn(this)) throw err;
+      return cut(this, err);
+    }
+  } as ServerResponse['write'];
+  const checkedEnd = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    if (typeof encoding === 'string' && typeof chunk === 'string' && isEstimated(encoding)) {
+      chunk = Buffer.from(chunk, encoding as BufferEncoding);
+      encoding = undefined;
+    }
+    try {
+      if (this.strictContentLength && !(this as unknown as NodeOutgoing)._headerSent) {
+        if (!checkWholeBody(this, chunk, encoding)) return this;
+      }
+      return Reflect.apply(end, this, [chunk, encoding, callback]) as ServerResponse;
+    } catch (err) {
+      if (!isLengthMismatch(err) || isAppsOwn(this)) throw err;
+      cut(this, err);
+      return this;
+    }
+  } as ServerResponse['end'];
   // One function for every response: `this` is the response.
   const lateWrite = function (this: ServerResponse, err: Error) {
     onError(err, this.req);
@@ -26,70 +80,20 @@ export function checkedResponse(onError: (err: Error, req: IncomingMessage) => v
     // node passes options too (highWaterMark, …), which its types leave out: all go on to node's.
     constructor(...args: [IncomingMessage]) {
       super(...args);
-      // node's own count of the body against the Content-Length; its throw is caught below.
+      // node's own count of the body against the Content-Length; its throw is caught above.
       this.strictContentLength = true;
+      // On the response itself, not its prototype: Express gives each response a prototype of its
+      // own (built on node's), which would leave these out.
+      const own = this as { writeHead: unknown; write: unknown; end: unknown };
+      own.writeHead = checkedWriteHead;
+      own.write = checkedWrite;
+      own.end = checkedEnd;
+      // A write after the end: node raises an 'error', which with nothing listening ends the worker.
+      this.on('error', lateWrite);
     }
   }
-  const proto = CheckedResponse.prototype;
-  const { writeHead, write, end, pipe } = ServerResponse.prototype;
-  /** A slip in a write or the end: never thrown (the head, if any, is already out of the app's hands). */
-  const cut = (res: ServerResponse, err: unknown): false => {
-    // A client that left mid-answer: what was not written was not counted, and there is no one to tell.
-    if (!res.destroyed && err instanceof Error) onError(err, res.req);
-    res.destroy();
-    return false;
-  };
-  // Every head passes here: node's implicit one (the first write or end()) calls writeHead too.
-  proto.writeHead = function (this: ServerResponse, status: number, reason?: unknown, fields?: unknown) {
-    try {
-      if (!(status >= 200)) checkFinalStatus(Number(status));
-      checkFraming(this, typeof reason === 'string' ? fields : reason);
-    } catch (err) {
-      if (appCalls > 0) throw err;
-      cut(this, err);
-      return this;
-    }
-    return Reflect.apply(writeHead, this, [status, reason, fields]) as ServerResponse;
-  } as ServerResponse['writeHead'];
-  // node's old name for it, on its prototype.
-  Reflect.set(proto, 'writeHeader', proto.writeHead);
-  /**
-   * A write after the end (or a pipe() from a response): node raises an 'error' for it, which would
-   * end the worker with nothing listening. Listened for where it is made, not on every response.
-   */
-  const listenForLateWrite = (res: ServerResponse) => {
-    if (res.listenerCount('error') === 0) res.on('error', lateWrite);
-  };
-  proto.pipe = function (this: ServerResponse, ...args: unknown[]) {
-    listenForLateWrite(this);
-    return Reflect.apply(pipe, this, args);
-  } as ServerResponse['pipe'];
-  proto.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-    if (this.writableEnded) listenForLateWrite(this);
-    try {
-      return Reflect.apply(write, this, [chunk, encoding, callback]) as boolean;
-    } catch (err) {
-      if (!isLengthMismatch(err) || appCalls > 0) throw err;
-      return cut(this, err);
-    }
-  } as ServerResponse['write'];
-  proto.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
-    if (this.writableEnded) listenForLateWrite(this);
-    try {
-      if (
-        this.strictContentLength &&
-        !(this as unknown as NodeOutgoing)._headerSent &&
-        (chunk as { length?: number })?.length
-      ) {
-        if (!checkWholeBody(this, chunk, encoding)) return this;
-      }
-      return Reflect.apply(end, this, [chunk, encoding, callback]) as ServerResponse;
-    } catch (err) {
-      if (!isLengthMismatch(err) || appCalls > 0) throw err;
-      cut(this, err);
-      return this;
-    }
-  } as ServerResponse['end'];
+  // node's old name for writeHead, on its prototype.
+  Reflect.set(CheckedResponse.prototype, 'writeHeader', checkedWriteHead);
   return CheckedResponse as unknown as typeof ServerResponse;
 }
 
@@ -105,21 +109,30 @@ interface NodeOutgoing {
 }
 
 /**
- * end(chunk) with no body written before it, the common answer: its length is checked here, once,
- * and node's own count is turned off for the call. With strictContentLength on, Node ≥ 22 gives up
- * its one-write path for a whole body (head and body in one string) and queues an empty write
- * after it: a writev through JavaScript on every such answer, 9% of the hello rate on Node 24.
- * As node does for end(chunk): a head not yet made is made now, with the chunk's length unless the
- * app set its own.
+ * Encodings whose length Buffer.byteLength() only estimates, where node counts a body and sizes a
+ * chunk with it: such a chunk is decoded first, or its Content-Length or chunk size would be wrong
+ * (and, on Node 20, a bad hex string aborted the process when written).
+ */
+const isEstimated = (encoding: string) => ESTIMATED.has(encoding) || ESTIMATED.has(encoding.toLowerCase());
+const ESTIMATED = new Set(['base64', 'base64url', 'hex']);
+
+/**
+ * end() with no body written before it, the common answer: its length is checked here, once, and
+ * node's own count is turned off for the call. With strictContentLength on, Node ≥ 22 gives up its
+ * one-write path for a whole body (head and body in one string) and queues an empty write after it:
+ * a writev through JavaScript on every such answer, 9% of the hello rate on Node 24. As node does
+ * for end(): a head not yet made is made now, with the body's length unless the app set its own.
+ * A mismatch un-makes the head (nothing has gone out), so that the app's call is answered 500.
  */
 function checkWholeBody(res: ServerResponse, chunk: unknown, encoding: unknown): boolean {
-  // node's end() answers these: a chunk of the wrong type, a second end, a response already gone.
-  if ((typeof chunk !== 'string' && !(chunk instanceof Uint8Array)) || res.writableEnded || res.destroyed) return true;
+  if (res.writableEnded || res.destroyed) return true; // node's end() answers these
+  let length: number;
+  if (chunk === undefined || chunk === null || typeof chunk === 'function') length = 0;
+  else if (typeof chunk === 'string')
+    length = Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  else if (chunk instanceof Uint8Array) length = chunk.byteLength;
+  else return true; // node's end() refuses it
   const out = res as unknown as NodeOutgoing;
-  const length =
-    typeof chunk === 'string'
-      ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-      : chunk.byteLength;
   if (out._header === null) {
     out._contentLength = length;
     out._implicitHeader();
@@ -127,8 +140,9 @@ function checkWholeBody(res: ServerResponse, chunk: unknown, encoding: unknown):
   }
   const declared = out._contentLength;
   if (declared !== null && out._hasBody && !out.chunkedEncoding && !out._removedContLen && declared !== length) {
-    // Nothing has gone out: the head is un-made, so that a slip in the app's own call is answered 500.
     out._header = null;
+    // The reason phrase of the head un-made, or the app's next head would keep it (`500 OK`).
+    res.statusMessage = undefined as unknown as string;
     throw Object.assign(
       new Error(
         `Response body's content-length of ${length} byte(s) does not match the content-length of ${declared} byte(s) set in header`,
@@ -143,42 +157,64 @@ function checkWholeBody(res: ServerResponse, chunk: unknown, encoding: unknown):
 const isLengthMismatch = (err: unknown) =>
   err instanceof Error && (err as NodeJS.ErrnoException).code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH';
 
-/** How many calls of an app's listener are on the stack: 0 in the app's callbacks. */
-let appCalls = 0;
+/**
+ * The responses whose app listener is running (a stack, for a listener that runs another's):
+ * a slip on one of them is thrown, for gserve to answer 500; a slip on any other response (ended
+ * from a callback, or from another request's listener) is not that call's to answer.
+ */
+const appCalls: ServerResponse[] = [];
+const isAppsOwn = (res: ServerResponse) => appCalls.length > 0 && appCalls.includes(res);
 
-/** Calls a node app's listener; within it, a response's slip throws, for gserve to answer 500. */
+/** Calls a node app's listener; within it, a slip on its response throws, for gserve to answer 500. */
 export function callListener(
   listener: (req: IncomingMessage, res: ServerResponse) => unknown,
   req: IncomingMessage,
   res: ServerResponse,
 ): unknown {
-  appCalls++;
+  appCalls.push(res);
   try {
     return listener(req, res);
   } finally {
-    appCalls--;
+    appCalls.pop();
   }
 }
 
-/** Two different Content-Lengths, or one beside Transfer-Encoding (RFC 9112 §6.1, §6.3). */
-function checkFraming(res: ServerResponse, given: unknown): void {
+/**
+ * A Content-Length that is one decimal number, and not beside Transfer-Encoding (RFC 9112 §6.1,
+ * §6.3); node writes whatever it is given, and compares the body with `+value` ('0x5' is 5).
+ * A Transfer-Encoding whose last coding is not chunked leaves the body's end to the connection's
+ * close (§6.3), so the connection closes after it, unless the answer is framed again.
+ */
+function checkFraming(res: ServerResponse, given: unknown, reframed: boolean): void {
   // Fields given to writeHead() replace those of the same name set before.
   let length = given ? fieldIn(given, 'content-length') : undefined;
   length ??= res.getHeader('content-length');
-  if (Array.isArray(length) && new Set(length.map((v) => String(v).trim())).size > 1)
-    throw new ResponseError(
-      'GSERVE_E_RESPONSE_HEADER',
-      `the response has two different Content-Lengths (${length.join(', ')}); set one, from the body as sent`,
-    );
-  if (length === undefined) return;
-  const coding = (given ? fieldIn(given, 'transfer-encoding') : undefined) ?? res.getHeader('transfer-encoding');
-  if (coding !== undefined)
-    throw new ResponseError(
-      'GSERVE_E_RESPONSE_HEADER',
-      'the response has both Transfer-Encoding and Content-Length (RFC 9112 §6.1 forbids it); leave ' +
-        'Content-Length out of a chunked response',
-    );
+  let coding = given ? fieldIn(given, 'transfer-encoding') : undefined;
+  coding ??= res.getHeader('transfer-encoding');
+  if (length !== undefined) {
+    if (Array.isArray(length) && length.length !== 1)
+      throw new ResponseError(
+        'GSERVE_E_RESPONSE_HEADER',
+        `the response has ${length.length} Content-Lengths (${length.join(', ')}); set one, from the body as sent`,
+      );
+    const value: unknown = Array.isArray(length) ? length[0] : length;
+    if (typeof value === 'number' ? !(Number.isSafeInteger(value) && value >= 0) : !DECIMAL.test(String(value)))
+      throw new ResponseError(
+        'GSERVE_E_RESPONSE_HEADER',
+        `the response's Content-Length ${JSON.stringify(value)} is not a number of bytes; set the body's length in decimal digits`,
+      );
+    if (coding !== undefined)
+      throw new ResponseError(
+        'GSERVE_E_RESPONSE_HEADER',
+        'the response has both Transfer-Encoding and Content-Length (RFC 9112 §6.1 forbids it); leave ' +
+          'Content-Length out of a chunked response',
+      );
+  }
+  if (!reframed && coding !== undefined && !LAST_CODING_CHUNKED.test(String(coding))) res.shouldKeepAlive = false;
 }
+
+const DECIMAL = /^[ \t]*\d+[ \t]*$/;
+const LAST_CODING_CHUNKED = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 
 /** A field's value in writeHead()'s fields: an object, [[name, value], …] or [name, value, …]. */
 function fieldIn(fields: unknown, lower: string): unknown {

@@ -359,7 +359,7 @@ export function nodeServerFor(
       requireHostHeader: false,
       maxHeaderSize: 2 ** 30,
       keepAliveTimeout: 0,
-      ServerResponse: checkedResponse(reportRequestError),
+      ServerResponse: checkedResponse(reportRequestError, true),
     },
     (req: IncomingMessage, res: ServerResponse) => {
       // A tunnelled request that node answered like a plain one (no upgrade handler): the tunnel ends with it.

@@ -166,7 +166,16 @@ describe('an answer that would not frame on the wire is refused, and the connect
     '-k %s, node app: a wrong or doubled length, a 1xx as the answer, a write after end',
     async (klass) => {
       const g = await startGserve(['-w', '1', '-k', klass, `${UNFRAMED}:node`]);
-      const slips = ['/short', '/long', '/head-then-long', '/written-then-long', '/two-lengths', '/coding-and-length'];
+      const slips = [
+        '/short',
+        '/long',
+        '/head-then-long',
+        '/written-then-long',
+        '/empty-declared',
+        '/not-decimal',
+        '/two-lengths',
+        '/coding-and-length',
+      ];
       for (const path of [...slips, '/interim']) {
         const answers = await slipThenOk(g.port, path);
         // A 500 where nothing had gone out yet, else a cut connection; never a head that does not frame.
@@ -175,8 +184,19 @@ describe('an answer that would not frame on the wire is refused, and the connect
       }
       // A whole body in end() that is not the length set, with nothing written before: nothing has
       // gone out, so the client is told.
-      for (const path of ['/short', '/long', '/head-then-long'])
+      for (const path of ['/short', '/long', '/head-then-long', '/empty-declared', '/not-decimal'])
         expect((await slipThenOk(g.port, path))[0]?.status, path).toBe(500);
+      const retry = await sendRaw(g.port, 'GET /retry HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(retry.data.toString('latin1')).toMatch(/^HTTP\/1\.1 500 Internal Server Error\r\n[^]*\r\n\r\noops!$/);
+      // Bodies in an encoding whose length node only estimates: sent at their decoded length.
+      expect((await slipThenOk(g.port, '/base64'))[0]).toMatchObject({ status: 200, body: 'hello' });
+      expect((await slipThenOk(g.port, '/base64-declared'))[0]).toMatchObject({ status: 200, body: 'hello' });
+      expect((await slipThenOk(g.port, '/bad-hex'))[0]).toMatchObject({ status: 200, body: 'hi' });
+      // A body that ends with the connection: the connection ends after it (the thread class's
+      // engine frames it again, and keeps the connection).
+      const gzip = await slipThenOk(g.port, '/te-gzip');
+      expect(gzip[0]).toMatchObject({ status: 200, body: 'hello' });
+      expect(gzip).toHaveLength(klass === 'thread' ? 2 : 1);
       // A write after the answer ended is logged, and the worker (its other requests) serves on.
       const late = await slipThenOk(g.port, '/double-end');
       expect(late[0]).toMatchObject({ status: 200, body: 'a\n' });
@@ -196,6 +216,45 @@ describe('an answer that would not frame on the wire is refused, and the connect
       expect(closed).toBe(true);
       expect(data.toString('latin1')).not.toMatch(/hello/);
       await g.until(() => g.lines.some((l) => /does not match/.test(JSON.stringify(l))), 'the short body logged');
+      expect((await get(`${g.url}/ok`)).body).toBe('ok');
+      expect(g.lines.some((l) => /crashed|exited/i.test(l.msg))).toBe(false);
+    },
+  );
+
+  it.each([['async'], ['sync'], ['thread']])(
+    '-k %s, node app: a status out of range from a timer, a write after end into a piped response: the worker lives',
+    async (klass) => {
+      const g = await startGserve(['-w', '1', '-k', klass, `${UNFRAMED}:node`]);
+      // From a timer, nothing is the app's call to answer: cut (the thread class's engine, which
+      // re-frames the thread's answer, can still send a 500).
+      const late = await sendRaw(g.port, 'GET /late-status HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(late.closed).toBe(true);
+      if (late.data.length > 0) expect(parseResponses(late.data)[0]?.status).toBe(500);
+      expect((await slipThenOk(g.port, '/pipe-late'))[0]).toMatchObject({ status: 200, body: 'done\n' });
+      await g.until(() => g.lines.some((l) => /write after end/i.test(JSON.stringify(l))), 'the late write logged');
+      expect((await get(`${g.url}/ok`)).body).toBe('ok');
+      expect(g.lines.some((l) => /crashed|exited/i.test(l.msg))).toBe(false);
+    },
+  );
+
+  it("-k async, node app: a slip on another request's response is not the running call's to answer", async () => {
+    const g = await startGserve(['-w', '1', `${UNFRAMED}:node`]);
+    const parked = sendRaw(g.port, 'GET /park HTTP/1.1\r\nHost: x\r\n\r\n');
+    await g.until(() => g.stdout.includes('parked'), 'the first request parked');
+    // /other-slip's call ends /park's response with the wrong length: /other-slip is answered, /park cut.
+    expect((await get(`${g.url}/other-slip`)).body).toBe('ok');
+    const { data, closed } = await parked;
+    expect(closed).toBe(true);
+    expect(data.length).toBe(0);
+  });
+
+  it.each([['async'], ['sync'], ['thread']])(
+    '-k %s, Express app: the same checks hold on the prototype Express gives each response',
+    async (klass) => {
+      const g = await startGserve(['-w', '1', '-k', klass, `${join(FIXTURES, 'apps', 'unframed-express.js')}:app`]);
+      for (const path of ['/short', '/interim']) expect((await slipThenOk(g.port, path))[0]?.status, path).toBe(500);
+      expect((await slipThenOk(g.port, '/double-end'))[0]).toMatchObject({ status: 200, body: 'a\n' });
+      await g.until(() => g.lines.some((l) => /write after end/i.test(JSON.stringify(l))), 'the late write logged');
       expect((await get(`${g.url}/ok`)).body).toBe('ok');
       expect(g.lines.some((l) => /crashed|exited/i.test(l.msg))).toBe(false);
     },
