@@ -39,6 +39,7 @@ export class AsyncWorker implements WorkerClass {
   private readonly servers: Server[] = [];
   private readonly protocols: ProtocolServer[] = [];
   private balance: ConnectionBalance | null = null;
+  private cap: ConnectionCap | null = null;
 
   constructor(
     private readonly ctx: Omit<WorkerContext, 'app'> & { app?: HostedApp },
@@ -51,6 +52,7 @@ export class AsyncWorker implements WorkerClass {
     const edge = edgeSettings(settings, this.ctx.log, this.ctx.app, this.ctx.runtime);
     this.balance = board ? new ConnectionBalance(ConnectionBoard.open(board.fd), board.slot) : null;
     const cap = new ConnectionCap(settings.workerConnections, this.balance);
+    this.cap = cap;
     const accepts: Array<(socket: Socket) => void> = [];
     // edgeSettings() offers HTTP/2 only to these two kinds of app.
     const { app } = this.ctx;
@@ -87,14 +89,14 @@ export class AsyncWorker implements WorkerClass {
 
   async stop(): Promise<void> {
     this.balance?.withdraw();
-    const closing = this.servers.map((server, i) => closeListener(server, this.protocols[i]!));
+    for (const server of this.servers) server.close();
+    const closing = this.cap ? onlyTheAppsLeft(this.cap, this.protocols) : Promise.resolve();
     for (const protocol of this.protocols) protocol.drain();
     // Idle keep-alive clients get one keep-alive period to send a last request (answered with
     // Connection: close); closing them at once would race with requests already on the wire.
     const keepAlive = this.ctx.boot.settings.keepAlive * 1000;
     const idleTimer = setTimeout(() => this.protocols.forEach((p) => p.closeIdleConnections()), keepAlive);
-    await Promise.all(closing);
-    await Promise.all(this.protocols.map(waitForNoConnections));
+    await closing;
     clearTimeout(idleTimer);
   }
 
@@ -109,26 +111,23 @@ export class AsyncWorker implements WorkerClass {
 }
 
 /**
- * Stops `server` listening; resolves once its connections have closed, but for those the app's own
- * `upgrade` took: the app's close() is what ends those, and it runs after this (afterAppShutdown).
- * A connection still in its TLS handshake is counted by the listener alone, so the listener's count
- * decides.
+ * Resolves once the worker holds no connection but those the app's own `upgrade` took: the app's
+ * close() is what ends those, and it runs after this (afterAppShutdown). Counted on the raw sockets
+ * (ConnectionCap), which include those still in their TLS handshake or PROXY header and those the
+ * master passed on, which no protocol, and no listener, counts.
  */
-function closeListener(server: Server, protocol: ProtocolServer): Promise<void> {
+function onlyTheAppsLeft(cap: ConnectionCap, protocols: ProtocolServer[]): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => {
-      protocol.off('connection-closed', onlyTheAppsLeft);
+    const check = () => {
+      if (protocols.some((p) => p.connectionCount > 0)) return;
+      if (cap.held !== protocols.reduce((n, p) => n + p.appOwnedCount, 0)) return;
+      for (const p of protocols) p.off('connection-closed', check);
+      cap.onClosed = null;
       resolve();
     };
-    const onlyTheAppsLeft = () => {
-      if (protocol.appOwnedCount === 0 || protocol.connectionCount > 0) return;
-      server.getConnections((err, open) => {
-        if (!err && open === protocol.appOwnedCount) done();
-      });
-    };
-    server.close(done);
-    protocol.on('connection-closed', onlyTheAppsLeft);
-    onlyTheAppsLeft();
+    for (const p of protocols) p.on('connection-closed', check);
+    cap.onClosed = check;
+    check();
   });
 }
 

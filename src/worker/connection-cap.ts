@@ -12,6 +12,13 @@ import type { ConnectionBalance } from './balance.js';
  */
 export class ConnectionCap {
   private open = 0;
+  /** Told after each connection held here closed (its raw socket, whatever the layers above it did). */
+  onClosed: (() => void) | null = null;
+
+  /** Connections this worker holds: accepted here or passed on to it, on every listener, in any layer. */
+  get held(): number {
+    return this.open;
+  }
 
   constructor(
     private readonly max: number,
@@ -52,8 +59,13 @@ export class ConnectionCap {
         this.open--;
         balance.publish(this.open);
         balance.closed(performance.now() - since);
+        this.onClosed?.();
       });
-    } else socket.once('close', () => this.open--);
+    } else
+      socket.once('close', () => {
+        this.open--;
+        this.onClosed?.();
+      });
     accept(socket);
   }
 }

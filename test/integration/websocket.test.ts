@@ -1,7 +1,10 @@
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { testCerts } from '../helpers/certs.js';
 import { FIXTURES, type Gserve, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -108,6 +111,31 @@ describe('WebSocket', () => {
     const ws = await open(`ws://127.0.0.1:${g.port}/`);
     const done = closed(ws);
     g.signal('SIGTERM');
+    expect(await done).toEqual({ code: 1001, reason: 'server stopping' });
+    expect((await g.exited).code).toBe(0);
+  });
+
+  it("a client stuck in its TLS handshake does not keep a node app's close() from running once it leaves", async () => {
+    // Such a connection is no protocol's yet: its leaving went unnoticed, and the stop waited for the kill.
+    const certs = testCerts();
+    const g = await startGserve([
+      '--graceful-timeout',
+      '600',
+      '--certfile',
+      certs.cert,
+      '--keyfile',
+      certs.key,
+      fixture('ws-node-own-close.js:app'),
+    ]);
+    const ws = await open(`wss://127.0.0.1:${g.port}/`, { rejectUnauthorized: false });
+    const stuck = connect(g.port, '127.0.0.1');
+    await once(stuck, 'connect');
+    ws.send('ping'); // a round trip: the worker has taken the stuck connection by its answer
+    await nextMessage(ws);
+    const done = closed(ws);
+    g.signal('SIGTERM');
+    await g.until(() => /Worker exiting/.test(g.stdout + g.stderr), 'the worker stopping');
+    stuck.destroy();
     expect(await done).toEqual({ code: 1001, reason: 'server stopping' });
     expect((await g.exited).code).toBe(0);
   });
