@@ -6,7 +6,7 @@ import { ConnectionBalance } from './balance.js';
 import { ConnectionBoard } from '../supervision/connection-board.js';
 import type { MasterMessage } from './ipc-messages.js';
 import { edgeFor, edgeSettings, http2Protocol } from './edge.js';
-import { listenOnFd } from './listen.js';
+import { closeServer, listenOnFd } from './listen.js';
 import type { ProtocolServer } from '../http/protocol-server.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
@@ -89,8 +89,14 @@ export class AsyncWorker implements WorkerClass {
 
   async stop(): Promise<void> {
     this.balance?.withdraw();
-    for (const server of this.servers) server.close();
-    const closing = this.cap ? onlyTheAppsLeft(this.cap, this.protocols) : Promise.resolve();
+    // Every connection closed, as each listener and protocol count them; or, where the app's own
+    // `upgrade` took some (which those counts include), every other one.
+    const everyConnection = Promise.all(this.servers.map(closeServer)).then(() =>
+      Promise.all(this.protocols.map(waitForNoConnections)),
+    );
+    const closing = this.cap
+      ? Promise.race([everyConnection, onlyTheAppsLeft(this.cap, this.protocols)])
+      : everyConnection;
     for (const protocol of this.protocols) protocol.drain();
     // Idle keep-alive clients get one keep-alive period to send a last request (answered with
     // Connection: close); closing them at once would race with requests already on the wire.
@@ -111,16 +117,18 @@ export class AsyncWorker implements WorkerClass {
 }
 
 /**
- * Resolves once the worker holds no connection but those the app's own `upgrade` took: the app's
- * close() is what ends those, and it runs after this (afterAppShutdown). Counted on the raw sockets
- * (ConnectionCap), which include those still in their TLS handshake or PROXY header and those the
- * master passed on, which no protocol, and no listener, counts.
+ * Resolves once the worker holds connections the app's own `upgrade` took, and no other: the app's
+ * close() is what ends those, and it runs after this (afterAppShutdown), so a listener's own count,
+ * which includes them, would never come to 0. Counted on the raw sockets (ConnectionCap), which
+ * include those still in their TLS handshake or PROXY header and those the master passed on, which
+ * no protocol counts. Without such connections it never resolves: the listeners' count decides.
  */
 function onlyTheAppsLeft(cap: ConnectionCap, protocols: ProtocolServer[]): Promise<void> {
   return new Promise((resolve) => {
     const check = () => {
       if (protocols.some((p) => p.connectionCount > 0)) return;
-      if (cap.held !== protocols.reduce((n, p) => n + p.appOwnedCount, 0)) return;
+      const appOwned = protocols.reduce((n, p) => n + p.appOwnedCount, 0);
+      if (appOwned === 0 || cap.held !== appOwned) return;
       for (const p of protocols) p.off('connection-closed', check);
       cap.onClosed = null;
       resolve();

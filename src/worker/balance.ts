@@ -109,12 +109,15 @@ export class ConnectionBalance {
   }
 
   /** Hands `socket` (not read from yet) to the master; false if the master cannot take it. */
-  pass(socket: Socket, listener: number): boolean {
+  pass(socket: Socket, listener: number, sent: () => void): boolean {
     if (!process.connected) return false;
     const message: WorkerMessage = { t: 'surplus', listener };
     try {
       // The handle leaves with the message and this process's copy is closed once it is sent.
-      process.send!(message, socket, {}, (err: Error | null) => err && socket.destroy());
+      process.send!(message, socket, {}, (err: Error | null) => {
+        if (err) socket.destroy();
+        sent();
+      });
       return true;
     } catch {
       return false;

@@ -12,12 +12,17 @@ import type { ConnectionBalance } from './balance.js';
  */
 export class ConnectionCap {
   private open = 0;
+  /** Connections being passed on to another worker, not yet sent: a stop must not end the worker under them. */
+  private passing = 0;
   /** Told after each connection held here closed (its raw socket, whatever the layers above it did). */
   onClosed: (() => void) | null = null;
 
-  /** Connections this worker holds: accepted here or passed on to it, on every listener, in any layer. */
+  /**
+   * Connections this worker holds: accepted here or passed on to it, on every listener, in any layer,
+   * and those it is passing on until they have left.
+   */
   get held(): number {
-    return this.open;
+    return this.open + this.passing;
   }
 
   constructor(
@@ -32,10 +37,19 @@ export class ConnectionCap {
    */
   guard(accept: (socket: Socket) => void, listener: number, tls = false): (socket: Socket) => void {
     return (socket) => {
-      if (this.balance?.shouldPass(this.open) && this.balance.pass(socket, listener)) return;
+      if (this.balance?.shouldPass(this.open)) {
+        this.passing++;
+        if (this.balance.pass(socket, listener, this.passed)) return;
+        this.passing--;
+      }
       this.hold(socket, accept, tls);
     };
   }
+
+  private readonly passed = () => {
+    this.passing--;
+    this.onClosed?.();
+  };
 
   /** A connection another worker passed on (through the master): taken here, never passed again. */
   take(socket: Socket, accept: (socket: Socket) => void, tls = false): void {

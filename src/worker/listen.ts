@@ -43,3 +43,7 @@ export function listenOnFd(
     else server.listen({ fd, exclusive: true }, backlog);
   });
 }
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
