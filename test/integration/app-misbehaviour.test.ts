@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { testCerts } from '../helpers/certs.js';
+import { tlsArgs } from '../helpers/certs.js';
 import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { parseResponses, sendRaw } from '../helpers/raw.js';
@@ -67,16 +67,12 @@ describe('odd failures get the usual answer', () => {
   });
 
   it('--worker-connections full on a TLS listener: the connection over the cap is closed, not sent a plain-text 503', async () => {
-    const certs = testCerts();
     const g = await startGserve([
       '-w',
       '1',
       '--worker-connections',
       '1',
-      '--certfile',
-      certs.cert,
-      '--keyfile',
-      certs.key,
+      ...tlsArgs(),
       join(FIXTURES, 'apps', 'observe') + ':app',
     ]);
     const held = tlsConnect({ port: g.port, host: '127.0.0.1', rejectUnauthorized: false });

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { testCerts } from '../helpers/certs.js';
+import { tlsArgs } from '../helpers/certs.js';
 import { FIXTURES, type Gserve, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -117,16 +117,7 @@ describe('WebSocket', () => {
 
   it("a client stuck in its TLS handshake does not keep a node app's close() from running once it leaves", async () => {
     // Such a connection is no protocol's yet: its leaving went unnoticed, and the stop waited for the kill.
-    const certs = testCerts();
-    const g = await startGserve([
-      '--graceful-timeout',
-      '600',
-      '--certfile',
-      certs.cert,
-      '--keyfile',
-      certs.key,
-      fixture('ws-node-own-close.js:app'),
-    ]);
+    const g = await startGserve(['--graceful-timeout', '600', ...tlsArgs(), fixture('ws-node-own-close.js:app')]);
     const ws = await open(`wss://127.0.0.1:${g.port}/`, { rejectUnauthorized: false });
     const stuck = connect(g.port, '127.0.0.1');
     await once(stuck, 'connect');
