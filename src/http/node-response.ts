@@ -64,6 +64,7 @@ export function checkedResponse(
     try {
       if (this.strictContentLength && !(this as unknown as NodeOutgoing)._headerSent) {
         if (!checkWholeBody(this, chunk, encoding)) return this;
+        if (END_WRITES_TWICE && endInOneWrite(this, chunk, encoding, callback)) return this;
       }
       return Reflect.apply(end, this, [chunk, encoding, callback]) as ServerResponse;
     } catch (err) {
@@ -134,8 +135,7 @@ function checkWholeBody(res: ServerResponse, chunk: unknown, encoding: unknown):
   else return true; // node's end() refuses it
   const out = res as unknown as NodeOutgoing;
   if (out._header === null) {
-    out._contentLength = length;
-    out._implicitHeader();
+    makeHead(out, length);
     if (res.destroyed) return false; // the head broke a rule outside the app's call: cut
   }
   const declared = out._contentLength;
@@ -152,6 +152,69 @@ function checkWholeBody(res: ServerResponse, chunk: unknown, encoding: unknown):
   }
   res.strictContentLength = false;
   return true;
+}
+
+/** As node's end(body) makes a head not yet made: with the body's length unless the app set its own. */
+function makeHead(out: NodeOutgoing, length: number): void {
+  out._contentLength = length;
+  out._implicitHeader();
+}
+
+/**
+ * Node 20's end(body) sends the answer as a writev(2) of it and an empty chunk that carries its
+ * 'finish', through JavaScript that gathers the two; Node ≥ 22 writes it once (its end() attaches
+ * 'finish' to the last chunk). On Node 20, then, an answer whose whole body comes with end() goes out
+ * through write() (head and body in one string), flushed at once; end() then finds nothing left to
+ * send and finishes on the next tick, as node's own end() does after a flushed write. Measured with
+ * one node:http process on Node 20 (pinned, wrk -c50 on the other core): 40.4k req/s before, 44.3k after.
+ */
+export const END_WRITES_TWICE = Number(process.versions.node.split('.', 1)[0]) < 22;
+
+/**
+ * end(chunk, encoding, callback) in one write, when nothing has been written before it and the
+ * answer is a plain body of known length; false, having done nothing, when node's end() should do it.
+ */
+function endInOneWrite(res: ServerResponse, chunk: unknown, encoding: unknown, callback: unknown): boolean {
+  const { socket } = res;
+  // A socket corked by someone else would be flushed early by this uncork; a queued pipelined answer has none yet.
+  if (!socket || socket.destroyed || socket.writableCorked > 0 || res.writableEnded || res.destroyed) return false;
+  if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
+  if (typeof chunk === 'string' ? chunk.length === 0 : !(chunk instanceof Uint8Array) || chunk.byteLength === 0)
+    return false;
+  const out = res as unknown as NodeOutgoing;
+  if (out._header === null)
+    makeHead(
+      out,
+      typeof chunk === 'string'
+        ? Buffer.byteLength(chunk, encoding as BufferEncoding)
+        : (chunk as Uint8Array).byteLength,
+    );
+  if (!out._hasBody || out.chunkedEncoding || res.destroyed) return false;
+  // write() corks the socket until the next tick; the answer goes now, and end() has nothing to add.
+  Reflect.apply(ServerResponse.prototype.write, res, [chunk, encoding]);
+  socket.uncork();
+  Reflect.apply(ServerResponse.prototype.end, res, typeof callback === 'function' ? [callback] : []);
+  return true;
+}
+
+/**
+ * node:http's own response, but for end(body) on Node 20 (END_WRITES_TWICE): what the unhardened
+ * path (NodeServerOptions.hardened) serves with, so that it differs from the hardened one only by the checks.
+ */
+export function oneWriteResponse(): typeof ServerResponse {
+  const { end } = ServerResponse.prototype;
+  class OneWriteResponse extends ServerResponse {}
+  OneWriteResponse.prototype.end = function (
+    this: ServerResponse,
+    chunk?: unknown,
+    encoding?: unknown,
+    callback?: unknown,
+  ) {
+    if ((this as unknown as NodeOutgoing)._headerSent || !endInOneWrite(this, chunk, encoding, callback))
+      Reflect.apply(end, this, [chunk, encoding, callback]);
+    return this;
+  } as ServerResponse['end'];
+  return OneWriteResponse as unknown as typeof ServerResponse;
 }
 
 const isLengthMismatch = (err: unknown) =>

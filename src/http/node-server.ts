@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { OWN_VARIABLES } from '../config/own-variables.js';
 import type { HttpLimits } from './limits.js';
 import { checkParsedHead, connectRefused, rejectionForParserError } from './node-checks.js';
 import { answerNodeAppFailure } from './app-failure.js';
 import { settleListenerResult } from './app-values.js';
-import { callListener, checkedResponse } from './node-response.js';
+import { END_WRITES_TWICE, callListener, checkedResponse, oneWriteResponse } from './node-response.js';
 import { HeadWatch, noRead } from './node-head-watch.js';
 import { bytesWritten, writtenHead } from './node-internals.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
@@ -118,7 +118,12 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     const { limits } = options;
     this.server = createServer({
       // The app's answer is held to one that frames (node-response.ts), unless unhardened.
-      ...(options.hardened === false ? {} : { ServerResponse: checkedResponse(options.onError) }),
+      ServerResponse:
+        options.hardened !== false
+          ? checkedResponse(options.onError)
+          : END_WRITES_TWICE
+            ? oneWriteResponse()
+            : ServerResponse,
       keepAliveTimeout: options.keepAliveTimeout,
       insecureHTTPParser: false,
       // Heads are timed by node:http itself (from a message's first byte, or the accept), checked on

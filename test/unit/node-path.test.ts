@@ -306,3 +306,69 @@ describe('node:http path, in process: what a finished response reports', () => {
     ]);
   });
 });
+
+describe('node:http path, in process: an answer whose whole body comes with end() goes out in one write', () => {
+  /** What each keep-alive request brought to the socket: `write` for one chunk, `writev N` for N at once. */
+  async function writesFor(hardened: boolean, requests: string[]) {
+    const protocol = new NodeProtocolServer(
+      (req, res) => {
+        if (req.url === '/implicit') return void res.end('Hello, world!');
+        if (req.url === '/buffer') return void res.end(Buffer.from('Hello, world!'));
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 13 });
+        res.end('Hello, world!');
+      },
+      { keepAliveTimeout: 5000, limits: DEFAULT_LIMITS, onError: () => {}, hardened },
+    );
+    const writes: string[] = [];
+    const server: Server = createServer((socket) => {
+      const counted = socket as Socket & { _write: Socket['_write']; _writev: NonNullable<Socket['_writev']> };
+      const { _write: write, _writev: writev } = counted;
+      counted._write = function (...args) {
+        writes.push('write');
+        return write.apply(this, args);
+      };
+      counted._writev = function (...args) {
+        writes.push(`writev ${args[0].length}`);
+        return writev!.apply(this, args);
+      };
+      protocol.accept(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const socket = connect(portOf(server), '127.0.0.1');
+    try {
+      let wire = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => (wire = Buffer.concat([wire, chunk])));
+      const perRequest: string[][] = [];
+      for (const [i, target] of requests.entries()) {
+        const before = writes.length;
+        socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        await new Promise<void>((resolve) => {
+          const check = () => (parseResponses(wire).length > i ? resolve() : socket.once('data', check));
+          check();
+        });
+        perRequest.push(writes.slice(before));
+      }
+      return { perRequest, responses: parseResponses(wire) };
+    } finally {
+      socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  it.each([
+    ['hardened', true],
+    ['unhardened', false],
+  ])('%s: one write per answer, head and body together, on every Node version', async (_name, hardened) => {
+    const { perRequest, responses } = await writesFor(hardened, ['/', '/implicit', '/buffer', '/']);
+    expect(responses.map((r) => [r.status, r.body])).toEqual([
+      [200, 'Hello, world!'],
+      [200, 'Hello, world!'],
+      [200, 'Hello, world!'],
+      [200, 'Hello, world!'],
+    ]);
+    // A string body joins its head; a Buffer goes beside it, in the same writev(2). Node 20's own
+    // end() added an empty chunk to each (writev 2 for a string body, writev 3 for a Buffer).
+    expect(perRequest).toEqual([['write'], ['write'], ['writev 2'], ['write']]);
+    expect(responses[1]?.headers['content-length']).toBe('13');
+  });
+});
