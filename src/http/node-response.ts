@@ -45,10 +45,8 @@ export function checkedResponse(
     }
   } as ServerResponse['writeHead'];
   const checkedWrite = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-    if (typeof encoding === 'string' && typeof chunk === 'string' && isEstimated(encoding)) {
-      chunk = Buffer.from(chunk, encoding as BufferEncoding);
-      encoding = undefined;
-    }
+    const exact = decodedIfEstimated(chunk, encoding);
+    if (exact) [chunk, encoding] = [exact, undefined];
     try {
       return Reflect.apply(write, this, [chunk, encoding, callback]) as boolean;
     } catch (err) {
@@ -57,10 +55,8 @@ export function checkedResponse(
     }
   } as ServerResponse['write'];
   const checkedEnd = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
-    if (typeof encoding === 'string' && typeof chunk === 'string' && isEstimated(encoding)) {
-      chunk = Buffer.from(chunk, encoding as BufferEncoding);
-      encoding = undefined;
-    }
+    const exact = decodedIfEstimated(chunk, encoding);
+    if (exact) [chunk, encoding] = [exact, undefined];
     try {
       if (this.strictContentLength && !(this as unknown as NodeOutgoing)._headerSent) {
         if (!checkWholeBody(this, chunk, encoding)) return this;
@@ -110,11 +106,15 @@ interface NodeOutgoing {
 }
 
 /**
- * Encodings whose length Buffer.byteLength() only estimates, where node counts a body and sizes a
- * chunk with it: such a chunk is decoded first, or its Content-Length or chunk size would be wrong
- * (and, on Node 20, a bad hex string aborted the process when written).
+ * A string chunk in an encoding whose length Buffer.byteLength() only estimates (where node counts a
+ * body and sizes a chunk with it), decoded; null for any other chunk. Written as given, its
+ * Content-Length or chunk size would be wrong (and, on Node 20, a bad hex string aborted the process).
  */
-const isEstimated = (encoding: string) => ESTIMATED.has(encoding) || ESTIMATED.has(encoding.toLowerCase());
+function decodedIfEstimated(chunk: unknown, encoding: unknown): Buffer | null {
+  if (typeof encoding !== 'string' || typeof chunk !== 'string') return null;
+  if (!ESTIMATED.has(encoding) && !ESTIMATED.has(encoding.toLowerCase())) return null;
+  return Buffer.from(chunk, encoding as BufferEncoding);
+}
 const ESTIMATED = new Set(['base64', 'base64url', 'hex']);
 
 /**
@@ -226,7 +226,7 @@ const isLengthMismatch = (err: unknown) =>
  * from a callback, or from another request's listener) is not that call's to answer.
  */
 const appCalls: ServerResponse[] = [];
-const isAppsOwn = (res: ServerResponse) => appCalls.length > 0 && appCalls.includes(res);
+const isAppsOwn = (res: ServerResponse) => appCalls.includes(res);
 
 /** Calls a node app's listener; within it, a slip on its response throws, for gserve to answer 500. */
 export function callListener(

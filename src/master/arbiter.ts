@@ -40,7 +40,8 @@ import { WORKER_ENTRY, WorkerProcess } from './worker-process.js';
 import { OrphanReaper } from './orphan-reaper.js';
 import { Slot } from './backoff.js';
 import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
-import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, settleWithin, STOP_MARGIN_SECONDS } from './deadline.js';
+import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, STOP_MARGIN_SECONDS } from './deadline.js';
+import { settleWithin } from '../supervision/settle-within.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
 /** How long after its first worker is ready a master whose other workers are not yet ready settles anyway. */

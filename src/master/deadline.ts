@@ -1,23 +1,6 @@
 import { existsSync } from 'node:fs';
 import { errorCode, errorMessage } from '../errors.js';
 
-/**
- * Bounds for what the master awaits (a config load on HUP, a hook): a promise that never settles
- * must not wedge the master. The abandoned promise is left to settle (or not) on its own.
- */
-export type Settled<T> = { done: true; value: T } | { done: false };
-
-export function settleWithin<T>(promise: Promise<T>, ms: number): Promise<Settled<T>> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<Settled<T>>((resolve) => {
-    // Not unref'd: the master must live to log the overrun and exit with its own code.
-    timer = setTimeout(() => resolve({ done: false }), ms);
-  });
-  return Promise.race([promise.then((value): Settled<T> => ({ done: true, value })), late]).finally(() =>
-    clearTimeout(timer),
-  );
-}
-
 /** How long a config load on HUP may take when --timeout is 0 (off). */
 export const RELOAD_LOAD_SECONDS = 30;
 /** How long TERM waits for the onExit hook before the master exits anyway. */

@@ -8,6 +8,8 @@
  * sent to the worker itself must not let the app exit before its requests drain. So the app's
  * listeners for these two signals are kept aside here instead of on `process`.
  */
+import { settleWithin } from '../supervision/settle-within.js';
+
 type Listener = (...args: unknown[]) => unknown;
 type Signal = 'SIGTERM' | 'SIGINT';
 const SIGNALS: readonly Signal[] = ['SIGTERM', 'SIGINT'];
@@ -131,13 +133,7 @@ export class AppShutdown {
     const steps = this.describe();
     if (steps.length === 0) return;
     log.info(`Closing the app: ${steps.join(', ')}`);
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), Math.max(0, timeoutMs));
-    });
-    const outcome = await Promise.race([this.runSteps(log).then((): 'done' => 'done'), expired]);
-    clearTimeout(timer);
-    if (outcome === 'timeout')
+    if (!(await settleWithin(this.runSteps(log), timeoutMs)).done)
       log.error(
         `The app's shutdown did not finish within --graceful-timeout (${(timeoutMs / 1000).toFixed(1)} s left); ` +
           'exiting anyway',

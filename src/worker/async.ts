@@ -13,6 +13,7 @@ import type { WorkerRuntime } from '../interfaces/runtime.js';
 import type { Logger } from '../log/error-log.js';
 import type { WorkerClass, WorkerContext } from './types.js';
 import type { BootSettings } from './boot.js';
+import { settleWithin } from '../supervision/settle-within.js';
 
 /** The HTTP settings every class gives its HTTP implementation. */
 export function protocolOptions(
@@ -107,12 +108,7 @@ export class AsyncWorker implements WorkerClass {
   }
 
   async afterAppShutdown(deadline: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
-    });
-    await Promise.race([late, Promise.all(this.protocols.map((p) => untilNone(p, 'appOwnedCount')))]);
-    clearTimeout(timer);
+    await settleWithin(Promise.all(this.protocols.map((p) => untilNone(p, 'appOwnedCount'))), deadline - Date.now());
   }
 }
 
