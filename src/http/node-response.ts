@@ -176,8 +176,11 @@ export const END_WRITES_TWICE = Number(process.versions.node.split('.', 1)[0]) <
  */
 function endInOneWrite(res: ServerResponse, chunk: unknown, encoding: unknown, callback: unknown): boolean {
   const { socket } = res;
-  // A socket corked by someone else would be flushed early by this uncork; a queued pipelined answer has none yet.
+  // A socket corked by someone else would be flushed early by this uncork; a queued pipelined answer
+  // has none yet. Node's own count of the body (an app's strictContentLength; the checks turn it off
+  // once they have counted) judges the whole body only in end(), after write() had sent it.
   if (!socket || socket.destroyed || socket.writableCorked > 0 || res.writableEnded || res.destroyed) return false;
+  if (res.strictContentLength) return false;
   if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
   if (typeof chunk === 'string' ? chunk.length === 0 : !(chunk instanceof Uint8Array) || chunk.byteLength === 0)
     return false;
@@ -190,7 +193,9 @@ function endInOneWrite(res: ServerResponse, chunk: unknown, encoding: unknown, c
         : (chunk as Uint8Array).byteLength,
     );
   if (!out._hasBody || out.chunkedEncoding || res.destroyed) return false;
-  // write() corks the socket until the next tick; the answer goes now, and end() has nothing to add.
+  // Corked here, write() leaves the cork alone (it would take one until the next tick, and then undo
+  // a cork the app takes meanwhile); the answer goes at the uncork, and end() has nothing to add.
+  socket.cork();
   Reflect.apply(ServerResponse.prototype.write, res, [chunk, encoding]);
   socket.uncork();
   Reflect.apply(ServerResponse.prototype.end, res, typeof callback === 'function' ? [callback] : []);

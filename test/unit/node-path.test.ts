@@ -371,4 +371,25 @@ describe('node:http path, in process: an answer whose whole body comes with end(
     expect(perRequest).toEqual([['write'], ['write'], ['writev 2'], ['write']]);
     expect(responses[1]?.headers['content-length']).toBe('13');
   });
+
+  it("unhardened: an app's own strictContentLength still stops a body short of its length before any of it goes out", async () => {
+    const protocol = new NodeProtocolServer(
+      (_req, res) => {
+        res.strictContentLength = true;
+        res.setHeader('content-length', '20');
+        res.end('hello');
+      },
+      { keepAliveTimeout: 5000, limits: DEFAULT_LIMITS, onError: () => {}, hardened: false },
+    );
+    const server: Server = createServer((socket) => protocol.accept(socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      // As node:http alone: its end() throws on the short body, and nothing of the answer is sent.
+      const { data, closed } = await sendRaw(portOf(server), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(closed).toBe(true);
+      expect(data.toString('latin1')).toBe('');
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 });
