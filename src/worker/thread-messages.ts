@@ -82,7 +82,12 @@ export type ToThread =
   /** `bytes` of the response have been written out to the client: the thread may send that much more. */
   | { t: 'credit'; id: number; bytes: number }
   /** The worker stops gracefully: the thread closes its WebSockets with 1001, as the engine does. */
-  | { t: 'drain' };
+  | { t: 'drain' }
+  /**
+   * No request is left: the thread runs its app's shutdown (close(), its SIGTERM listeners, the ASGI
+   * lifespan shutdown) within `ms`, as a worker process does, then exits.
+   */
+  | { t: 'shutdown'; ms: number };
 
 export type FromThread =
   | { t: 'ready' }
@@ -251,7 +256,12 @@ type RawWire = [kind: typeof RAW, id: number, chunk: Chunk, end: boolean];
 type RareFromThread = Extract<FromThread, { t: 'ready' | 'beat' | 'load-error' }>;
 
 /** What the main thread posts to an app thread. */
-export type ToThreadWire = OpenWire | BodyWire | AbortWire | CreditWire | Extract<ToThread, { t: 'drain' }>;
+export type ToThreadWire =
+  | OpenWire
+  | BodyWire
+  | AbortWire
+  | CreditWire
+  | Extract<ToThread, { t: 'drain' | 'shutdown' }>;
 /** What an app thread posts to the main thread. */
 export type FromThreadWire = ResWire | AbandonWire | CreditWire | RawWire | RareFromThread;
 
@@ -292,6 +302,7 @@ export function encodeToThread(m: ToThread): ToThreadWire {
     case 'credit':
       return [CREDIT, m.id, m.bytes];
     case 'drain':
+    case 'shutdown':
       return m; // once per stop: sent unchanged
   }
 }

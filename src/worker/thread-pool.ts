@@ -16,6 +16,7 @@ import { CrashBackoff, type BackoffPolicy } from '../supervision/backoff.js';
 import { ClaimCells, nextRequestId } from './thread-claim.js';
 import { Outbox } from './thread-outbox.js';
 import { monotonicNow, watchForBlockedLoops } from '../supervision/blocked-loop.js';
+import { settleWithin } from '../supervision/settle-within.js';
 
 const RUNNER = new URL('./thread-runner.js', import.meta.url);
 /**
@@ -334,13 +335,30 @@ export class ThreadPool {
     for (const slot of this.slots) this.post(slot, { t: 'drain' });
   }
 
-  /** Once no request is left: end every thread. */
-  async stop(): Promise<void> {
+  /**
+   * Once no request is left: each thread runs its app's shutdown and exits, by `deadline` (epoch ms),
+   * when every thread still running is ended.
+   */
+  async stop(deadline: number): Promise<void> {
     this.stopping = true;
     if (this.timeoutCheck) clearInterval(this.timeoutCheck);
     if (this.respawnTimer) clearTimeout(this.respawnTimer);
     for (const w of this.waiting.splice(0)) w.exchange.onFail();
-    await Promise.all([...this.slots].map((s) => s.worker.terminate()));
+    const slots = [...this.slots];
+    const exited = slots.map((slot) => new Promise((resolve) => slot.worker.once('exit', resolve)));
+    // A thread's own bound ends a little before this one, so that it logs its app's overrun itself.
+    const left = deadline - Date.now();
+    const ms = Math.max(0, left - Math.min(200, left / 10));
+    for (const slot of slots) {
+      // A thread still loading its app has no shutdown to run yet.
+      if (!slot.ready) void slot.worker.terminate();
+      else {
+        this.post(slot, { t: 'shutdown', ms });
+        slot.outbox.flush();
+      }
+    }
+    await settleWithin(Promise.all(exited), deadline - Date.now());
+    await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }
 

@@ -6,7 +6,8 @@ import { createLineLogger } from '../log/line-logger.js';
 import { protocolOptions } from './async.js';
 import { engineHandlerFor } from '../interfaces/gateway.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
-import { startLifespan } from '../interfaces/lifespan.js';
+import { type Lifespan, startLifespan } from '../interfaces/lifespan.js';
+import { AppShutdown } from './app-shutdown.js';
 import { loadHostedApp, protocolFor, requestFailed } from './hosted.js';
 import { PeerSocket, ThreadRequest, ThreadResponse, type Post } from './thread-exchange.js';
 import {
@@ -51,6 +52,7 @@ interface Running {
 const STARTING: Running = { receive() {}, abort() {}, credit() {} };
 
 const reportError = (err: unknown, what: string) => log.error(appErrorFields(err), `Error in ${what}`);
+const shutdownLog = { info: (m: string) => log.info(m), error: (m: string) => log.error(m) };
 
 /**
  * Why a body stopped short when gserve refused the rest of it: the app's read fails with it, and it
@@ -64,14 +66,16 @@ function refusal(): Error {
 
 async function main(): Promise<void> {
   let app: HostedApp;
-  // Each thread is its own module world: its runtime and ASGI lifespan are its own.
+  // Each thread is its own module world: its runtime, ASGI lifespan and app shutdown are its own.
   const runtime = new WorkerRuntime(settings);
+  const appShutdown = new AppShutdown();
+  appShutdown.holdSignalListeners();
+  let lifespan: Lifespan | null = null;
   try {
-    app = await loadHostedApp(settings.app ?? '', settings.interface, boot.cwd);
-    await startLifespan(app, settings.lifespan, {
-      info: (m) => log.info(m),
-      error: (m) => log.error(m),
-    });
+    let loaded: Parameters<AppShutdown['addApp']> = [undefined, {}];
+    app = await loadHostedApp(settings.app ?? '', settings.interface, boot.cwd, (...v) => (loaded = v));
+    if (app.kind === 'node' || app.kind === 'fetch') appShutdown.addApp(...loaded);
+    lifespan = await startLifespan(app, settings.lifespan, shutdownLog);
   } catch (err) {
     const code = err instanceof AppLoadError ? err.code : 'GSERVE_E_APP_LOAD';
     post({
@@ -196,7 +200,17 @@ async function main(): Promise<void> {
     for (const wire of wires) receive(decodeToThread(wire));
   });
 
+  /** After the last request: the app's shutdown, as in a worker process (run-worker.ts), then the thread ends. */
+  async function shutDown(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    await appShutdown.run(ms, shutdownLog);
+    await lifespan?.shutdown(deadline - Date.now());
+    outbox.flush();
+    process.exit(0);
+  }
+
   function receive(m: ToThread): void {
+    if (m.t === 'shutdown') return void shutDown(m.ms);
     if (m.t === 'drain') {
       runtime.hub?.closeAll();
       for (const engine of engines) engine.drain();

@@ -17,8 +17,11 @@ export class ThreadWorker implements WorkerClass {
   private readonly pool: ThreadPool;
   private readonly connections: AsyncWorker;
 
+  private readonly gracefulMs: number;
+
   constructor(ctx: Omit<WorkerContext, 'app'>) {
     const { settings, cwd, listeners } = ctx.boot;
+    this.gracefulMs = settings.gracefulTimeout * 1000;
     this.pool = new ThreadPool(settings.threads, { settings, cwd, schemes: listeners.map((l) => l.scheme) }, ctx.log);
     this.connections = new AsyncWorker(ctx, (options, listener) => {
       const engine = logRefusals(
@@ -40,11 +43,12 @@ export class ThreadWorker implements WorkerClass {
     await this.connections.start();
   }
 
-  async stop(): Promise<void> {
+  async stop(deadline = Date.now() + this.gracefulMs): Promise<void> {
     // Upgraded connections are tunnels to the threads, which hold their WebSockets: told first, or
     // they stay open until the graceful timeout's SIGKILL, closed without a frame.
     this.pool.drain();
     await this.connections.stop();
-    await this.pool.stop();
+    // The app lives in the threads: each runs its shutdown once the last request is done.
+    await this.pool.stop(deadline);
   }
 }

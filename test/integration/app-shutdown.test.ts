@@ -15,21 +15,29 @@ const of = (pid: number, lines: string[]) =>
   lines.filter((l) => l.startsWith(`${pid} `)).map((l) => l.slice(String(pid).length + 1));
 
 describe('the app closes its resources after its requests drain', () => {
-  it.each(['async', 'sync'])(
+  // -k thread: each app thread holds an instance of the app, and closes it: the one that served, and the idle one.
+  it.each([
+    ['async', [], ['closed after 1 requests']],
+    ['sync', [], ['closed after 1 requests']],
+    ['thread', ['--threads', '2'], ['closed after 0 requests', 'closed after 1 requests']],
+  ])(
     'TERM (-k %s): the exported close() runs after the in-flight request ends, and the request gets its answer',
-    async (workerClass) => {
+    async (workerClass, flags, closed) => {
       const log = join(tempDir(), 'audit.log');
-      const g = await startGserve(['-k', workerClass, EXAMPLE], { env: { AUDIT_LOG: log } });
+      const g = await startGserve(['-k', workerClass, ...flags, EXAMPLE], { env: { AUDIT_LOG: log } });
       const pid = [...g.workerPids][0]!;
       const inFlight = get(`${g.url}/?ms=${HOLD_MS}`);
       await waitForEvent(log, `${pid} start ${HOLD_MS}`);
       g.signal('SIGTERM');
       expect((await inFlight).body).toBe(`done after ${HOLD_MS} ms\n`);
       expect((await g.exited).code).toBe(0);
-      expect(of(pid, events(log))).toEqual([`start ${HOLD_MS}`, `end ${HOLD_MS}`, 'closed after 1 requests']);
-      expect(g.lines.some((l) => l.pid === pid && /^Closing the app: the app module\.close\(\)$/.test(l.msg))).toBe(
-        true,
+      const seen = of(pid, events(log));
+      expect(seen.slice(0, 2)).toEqual([`start ${HOLD_MS}`, `end ${HOLD_MS}`]);
+      expect(seen.slice(2).sort()).toEqual(closed);
+      const closing = g.lines.filter(
+        (l) => l.pid === pid && /^Closing the app: the app module\.close\(\)$/.test(l.msg),
       );
+      expect(closing).toHaveLength(closed.length);
     },
   );
 
@@ -81,17 +89,29 @@ describe('the app closes its resources after its requests drain', () => {
     },
   );
 
-  it('a close() that never finishes is cut off at --graceful-timeout with an error line', async () => {
+  it.each([
+    ['a close() that never finishes', 'async', 'new Promise(() => {})'],
+    ['a close() that never finishes', 'thread', 'new Promise(() => {})'],
+    // A thread whose loop is blocked cannot even say so: it is ended at the deadline.
+    ['a close() that blocks its thread', 'thread', '{ for (;;); }'],
+  ])('%s (-k %s) is cut off at --graceful-timeout, and the worker exits 0', async (_what, workerClass, body) => {
     const dir = tempDir();
     const app = join(dir, 'app.mjs');
+    const marks = join(dir, 'marks');
+    writeFileSync(app, `export const app = (req, res) => res.end("ok");\nexport const close = () => ${body};\n`);
+    // The workerExit hook runs last in a worker that ends by itself, never in one the master kills.
+    const config = join(dir, 'gserve.config.cjs');
     writeFileSync(
-      app,
-      'export const app = (req, res) => res.end("ok");\nexport const close = () => new Promise(() => {});\n',
+      config,
+      `module.exports = { workerExit: () => require('fs').appendFileSync(${JSON.stringify(marks)}, process.pid + ' exit\\n') };\n`,
     );
     // The worker gives up a little before the master's SIGKILL at 3 s, and says so.
-    const g = await startGserve([app, '--graceful-timeout', '3']);
+    const g = await startGserve(['-c', config, '-k', workerClass, app, '--graceful-timeout', '3']);
+    const pid = [...g.workerPids][0]!;
+    expect((await get(g.url)).body).toBe('ok');
     g.signal('SIGTERM');
-    await g.waitForLog(/^The app's shutdown did not finish within --graceful-timeout/);
+    if (!body.includes('for')) await g.waitForLog(/^The app's shutdown did not finish within --graceful-timeout/);
     expect((await g.exited).code).toBe(0);
+    expect(events(marks)).toEqual([`${pid} exit`]);
   });
 });

@@ -47,6 +47,18 @@ describe('the asgi interface', () => {
     expect(events(file).at(-1)).toBe('lifespan.shutdown');
   });
 
+  it('-k thread: each app thread runs its lifespan startup, and its shutdown at stop', async () => {
+    const file = eventsFile();
+    const g = await startGserve(['-k', 'thread', '--threads', '2', `${probe}:app`, '-e', `EVENTS_FILE=${file}`]);
+    expect(JSON.parse((await get(g.url + '/scope')).body).state).toEqual({ db: 'connected' });
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+    const seen = events(file);
+    expect(seen.filter((e) => e === 'lifespan.startup')).toHaveLength(2);
+    expect(seen.filter((e) => e === 'lifespan.shutdown')).toHaveLength(2);
+    expect(seen.at(-1)).toBe('lifespan.shutdown');
+  });
+
   it('stops the server with the app message when lifespan.startup.failed', async () => {
     const { code, stderr } = await runGserve([`${probe}:app`, '-e', 'LIFESPAN_FAIL=database unreachable at db:5432']);
     expect(code).toBe(4);
