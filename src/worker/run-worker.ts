@@ -20,6 +20,7 @@ import type { FinishedExchange, ProtocolServer } from '../http/protocol-server.j
 import { startOrphanWatchdog } from './watchdog.js';
 import { installCrashLog } from './crash-log.js';
 import { startHeartbeat } from '../supervision/heartbeat.js';
+import { settleWithin } from '../supervision/settle-within.js';
 import { workerLogOptions } from './worker-log.js';
 
 type BootError = Extract<WorkerMessage, { t: 'boot-error' }>;
@@ -134,6 +135,9 @@ interface WorkerState {
   readonly appShutdown: AppShutdown;
 }
 
+/** The last part of --graceful-timeout kept for the app's shutdown (at most a fifth of it). */
+const APP_SHUTDOWN_RESERVE_MS = 1000;
+
 async function stopWorker(
   state: WorkerState,
   graceful: boolean,
@@ -154,7 +158,12 @@ async function stopWorker(
   const deadline = Date.now() + graceMs - Math.min(500, graceMs / 10);
   const drained = state.worker?.stop(deadline);
   log.info('Worker exiting (pid: %d)', process.pid);
-  await drained;
+  // The app's shutdown gets the end of the time whatever the requests do: a client that never
+  // finishes its upload, or a WebSocket peer that never answers the close, would otherwise keep it
+  // from running at all (the master's SIGKILL comes first). Uvicorn's timeout_graceful_shutdown does the same.
+  const appShutdownAt = deadline - Math.min(APP_SHUTDOWN_RESERVE_MS, graceMs / 5);
+  if (drained && !(await settleWithin(drained, appShutdownAt - Date.now())).done)
+    log.warn("Connections still open near --graceful-timeout (requests, WebSockets): the app's shutdown runs now");
   // After the last in-flight request: the app closes its pools and queues (docs/interfaces.md).
   await state.appShutdown.run(deadline - Date.now(), { info: (m) => log.info(m), error: (m) => log.error(m) });
   await state.lifespan?.shutdown(deadline - Date.now());

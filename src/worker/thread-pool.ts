@@ -357,7 +357,13 @@ export class ThreadPool {
         slot.outbox.flush();
       }
     }
-    await settleWithin(Promise.all(exited), deadline - Date.now());
+    if (!(await settleWithin(Promise.all(exited), deadline - Date.now())).done)
+      for (const slot of slots)
+        if (slot.worker.threadId !== -1)
+          this.log.warn(
+            "Thread %d has not ended by --graceful-timeout (its app's shutdown overran, or its event loop is blocked); ending it",
+            slot.threadId,
+          );
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }

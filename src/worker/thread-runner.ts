@@ -27,6 +27,7 @@ import { engineExchange, engineSocket } from './stand-ins.js';
 import { workerLogOptions } from './worker-log.js';
 import { ClaimCells } from './thread-claim.js';
 import { Outbox } from './thread-outbox.js';
+import { settleWithin } from '../supervision/settle-within.js';
 
 /**
  * One app thread of a `thread` worker. It loads its own instance of the app and serves the requests
@@ -135,6 +136,7 @@ async function main(): Promise<void> {
   /** The thread's part in exchange `id` is over: it is free for the next. */
   function ended(id: number): void {
     running.delete(id);
+    if (running.size === 0) whenIdle?.();
     // After the app's current call returns, not inside it.
     if (ahead.length > 0) queueMicrotask(startAhead);
   }
@@ -200,11 +202,17 @@ async function main(): Promise<void> {
     for (const wire of wires) receive(decodeToThread(wire));
   });
 
+  let whenIdle: (() => void) | null = null;
+  const idle = () => (running.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (whenIdle = resolve)));
+
   /** After the last request: the app's shutdown, as in a worker process (run-worker.ts), then the thread ends. */
   async function shutDown(ms: number): Promise<void> {
     const deadline = Date.now() + ms;
     await appShutdown.run(ms, shutdownLog);
     await lifespan?.shutdown(deadline - Date.now());
+    // The WebSockets the app's own `upgrade` took end with its close(): their closing handshake
+    // travels through the tunnels first, or the clients would see them cut (1006).
+    await settleWithin(idle(), deadline - Date.now());
     outbox.flush();
     process.exit(0);
   }

@@ -17,11 +17,8 @@ export class ThreadWorker implements WorkerClass {
   private readonly pool: ThreadPool;
   private readonly connections: AsyncWorker;
 
-  private readonly gracefulMs: number;
-
   constructor(ctx: Omit<WorkerContext, 'app'>) {
     const { settings, cwd, listeners } = ctx.boot;
-    this.gracefulMs = settings.gracefulTimeout * 1000;
     this.pool = new ThreadPool(settings.threads, { settings, cwd, schemes: listeners.map((l) => l.scheme) }, ctx.log);
     this.connections = new AsyncWorker(ctx, (options, listener) => {
       const engine = logRefusals(
@@ -43,12 +40,15 @@ export class ThreadWorker implements WorkerClass {
     await this.connections.start();
   }
 
-  async stop(deadline = Date.now() + this.gracefulMs): Promise<void> {
+  async stop(): Promise<void> {
     // Upgraded connections are tunnels to the threads, which hold their WebSockets: told first, or
     // they stay open until the graceful timeout's SIGKILL, closed without a frame.
     this.pool.drain();
     await this.connections.stop();
-    // The app lives in the threads: each runs its shutdown once the last request is done.
+  }
+
+  /** The app lives in the threads: each runs its shutdown now (run-worker.ts), then ends. */
+  async afterAppShutdown(deadline: number): Promise<void> {
     await this.pool.stop(deadline);
   }
 }

@@ -32,8 +32,9 @@ export interface WorkerClass {
    */
   stop(deadline?: number): Promise<void>;
   /**
-   * After the app's own shutdown ran: resolve once the connections only the app could end (those
-   * its own `upgrade` export took) have closed, or at `deadline`.
+   * After the app's shutdown ran in this process: resolve once the connections only the app could
+   * end (those its own `upgrade` export took) have closed, or, where the app lives in threads, once
+   * each has run its own; at `deadline` at the latest.
    */
   afterAppShutdown?(deadline: number): Promise<void>;
 }

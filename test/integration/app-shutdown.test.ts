@@ -89,6 +89,37 @@ describe('the app closes its resources after its requests drain', () => {
     },
   );
 
+  it.each(['async', 'thread'])(
+    "-k %s: a request that never ends no longer keeps the app's close() from running before the timeout",
+    async (workerClass) => {
+      const dir = tempDir();
+      const marks = join(dir, 'marks');
+      const app = join(dir, 'app.mjs');
+      const mark = (what: string) => `appendFileSync(${JSON.stringify(marks)}, '${what}\\n')`;
+      writeFileSync(
+        app,
+        "import { appendFileSync } from 'node:fs';\n" +
+          `export const app = (req, res) => { ${mark('hang')}; };\n` +
+          `export const close = () => ${mark('closed')};\n`,
+      );
+      // It waited for the request, and the master's SIGKILL at the timeout came first.
+      const g = await startGserve(['-k', workerClass, '--threads', '1', app, '--graceful-timeout', '3']);
+      const hanging = get(g.url).then(
+        (r) => r.status,
+        () => 'cut',
+      );
+      await waitForEvent(marks, 'hang');
+      g.signal('SIGTERM');
+      await g.waitForLog(
+        /^Connections still open near --graceful-timeout \(requests, WebSockets\): the app's shutdown runs now$/,
+      );
+      expect((await g.exited).code).toBe(0);
+      expect(events(marks)).toEqual(['hang', 'closed']);
+      // Cut with its worker; on -k thread, answered 500 when its thread ends, as when a thread dies.
+      expect(await hanging).toBe(workerClass === 'thread' ? 500 : 'cut');
+    },
+  );
+
   it.each([
     ['a close() that never finishes', 'async', 'new Promise(() => {})'],
     ['a close() that never finishes', 'thread', 'new Promise(() => {})'],

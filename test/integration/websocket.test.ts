@@ -115,6 +115,17 @@ describe('WebSocket', () => {
     expect((await g.exited).code).toBe(0);
   });
 
+  it("-k thread: a node app's own `upgrade` sockets are ended by its close(), which runs near the graceful timeout", async () => {
+    // An app thread's tunnels stay open until then (the main thread cannot tell them from requests);
+    // the threads' close() never ran, and the master's kill cut them (1006).
+    const g = await startGserve(['-k', 'thread', '--graceful-timeout', '4', fixture('ws-node-own-close.js:app')]);
+    const ws = await open(`ws://127.0.0.1:${g.port}/`);
+    const done = closed(ws);
+    g.signal('SIGTERM');
+    expect(await done).toEqual({ code: 1001, reason: 'server stopping' });
+    expect((await g.exited).code).toBe(0);
+  });
+
   it("a client stuck in its TLS handshake does not keep a node app's close() from running once it leaves", async () => {
     // Such a connection is no protocol's yet: its leaving went unnoticed, and the stop waited for the kill.
     const g = await startGserve(['--graceful-timeout', '600', ...tlsArgs(), fixture('ws-node-own-close.js:app')]);
