@@ -152,23 +152,27 @@ async function stopWorker(
   }
   if (state.stopping) return;
   state.stopping = true;
-  // The class closes its listeners before its first await, so once this line is out the worker
-  // accepts nothing more: new connections are refused, never queued and reset.
   // A little before the master's SIGKILL at --graceful-timeout, so the app's overrun is logged.
   const deadline = Date.now() + graceMs - Math.min(500, graceMs / 10);
-  const drained = state.worker?.stop(deadline);
-  log.info('Worker exiting (pid: %d)', process.pid);
   // The app's shutdown gets the end of the time whatever the requests do: a client that never
   // finishes its upload, or a WebSocket peer that never answers the close, would otherwise keep it
-  // from running at all (the master's SIGKILL comes first). Uvicorn's timeout_graceful_shutdown does the same.
+  // from running at all (the master's SIGKILL comes first). Uvicorn's timeout_graceful_shutdown does
+  // the same. No request starts after it (the class's own deadline: -k sync answers 503 to those queued).
   const appShutdownAt = deadline - Math.min(APP_SHUTDOWN_RESERVE_MS, graceMs / 5);
-  if (drained && !(await settleWithin(drained, appShutdownAt - Date.now())).done)
+  // The class closes its listeners before its first await, so once this line is out the worker
+  // accepts nothing more: new connections are refused, never queued and reset.
+  const drained = state.worker?.stop(appShutdownAt);
+  log.info('Worker exiting (pid: %d)', process.pid);
+  const late = drained !== undefined && !(await settleWithin(drained, appShutdownAt - Date.now())).done;
+  if (late)
     log.warn("Connections still open near --graceful-timeout (requests, WebSockets): the app's shutdown runs now");
   // After the last in-flight request: the app closes its pools and queues (docs/interfaces.md).
   await state.appShutdown.run(deadline - Date.now(), { info: (m) => log.info(m), error: (m) => log.error(m) });
   await state.lifespan?.shutdown(deadline - Date.now());
   // WebSockets the app's own `upgrade` took: its close() above is what ends them.
   await state.worker?.afterAppShutdown?.(deadline);
+  // Requests still running keep the rest of their time, the app's resources closed under them or not.
+  if (late) await settleWithin(drained, deadline - Date.now());
   await hooks?.run('workerExit', hooks.server, hooks.worker);
   logTarget.flush();
   process.exit(0);

@@ -28,7 +28,8 @@ export interface WorkerClass {
   start(): Promise<void>;
   /**
    * Stop taking connections; resolve once in-flight requests have finished and connections closed.
-   * `deadline` (epoch ms): when the graceful stop's time is nearly out.
+   * `deadline` (epoch ms): when no request may start any more, the graceful stop's time nearly out
+   * (the app's shutdown runs then, whatever is still open).
    */
   stop(deadline?: number): Promise<void>;
   /**
