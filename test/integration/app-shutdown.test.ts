@@ -25,6 +25,8 @@ describe('the app closes its resources after its requests drain', () => {
     async (workerClass, flags, closed) => {
       const log = join(tempDir(), 'audit.log');
       const g = await startGserve(['-k', workerClass, ...flags, EXAMPLE], { env: { AUDIT_LOG: log } });
+      // The worker is ready with its first thread; a thread still loading at the stop has nothing to close.
+      if (workerClass === 'thread') await g.waitForLog(/^Thread \d+ ready$/, { count: 2 });
       const pid = [...g.workerPids][0]!;
       const inFlight = get(`${g.url}/?ms=${HOLD_MS}`);
       await waitForEvent(log, `${pid} start ${HOLD_MS}`);

@@ -50,6 +50,8 @@ describe('the asgi interface', () => {
   it('-k thread: each app thread runs its lifespan startup, and its shutdown at stop', async () => {
     const file = eventsFile();
     const g = await startGserve(['-k', 'thread', '--threads', '2', `${probe}:app`, '-e', `EVENTS_FILE=${file}`]);
+    // The worker is ready with its first thread; a thread still loading at the stop has nothing to shut down.
+    await g.waitForLog(/^Thread \d+ ready$/, { count: 2 });
     expect(JSON.parse((await get(g.url + '/scope')).body).state).toEqual({ db: 'connected' });
     g.signal('SIGTERM');
     expect((await g.exited).code).toBe(0);
