@@ -127,12 +127,8 @@ const ESTIMATED = new Set(['base64', 'base64url', 'hex']);
  */
 function checkWholeBody(res: ServerResponse, chunk: unknown, encoding: unknown): boolean {
   if (res.writableEnded || res.destroyed) return true; // node's end() answers these
-  let length: number;
-  if (chunk === undefined || chunk === null || typeof chunk === 'function') length = 0;
-  else if (typeof chunk === 'string')
-    length = Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-  else if (chunk instanceof Uint8Array) length = chunk.byteLength;
-  else return true; // node's end() refuses it
+  const length = wholeLength(chunk, encoding);
+  if (length === null) return true; // node's end() refuses it
   const out = res as unknown as NodeOutgoing;
   if (out._header === null) {
     makeHead(out, length);
@@ -152,6 +148,14 @@ function checkWholeBody(res: ServerResponse, chunk: unknown, encoding: unknown):
   }
   res.strictContentLength = false;
   return true;
+}
+
+/** The length in bytes of the body given to end(chunk, encoding); null for a chunk node refuses. */
+function wholeLength(chunk: unknown, encoding: unknown): number | null {
+  if (chunk === undefined || chunk === null || typeof chunk === 'function') return 0;
+  if (typeof chunk === 'string')
+    return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return chunk instanceof Uint8Array ? chunk.byteLength : null;
 }
 
 /** As node's end(body) makes a head not yet made: with the body's length unless the app set its own. */
@@ -182,16 +186,11 @@ function endInOneWrite(res: ServerResponse, chunk: unknown, encoding: unknown, c
   if (!socket || socket.destroyed || socket.writableCorked > 0 || res.writableEnded || res.destroyed) return false;
   if (res.strictContentLength) return false;
   if (typeof encoding === 'function') [callback, encoding] = [encoding, undefined];
-  if (typeof chunk === 'string' ? chunk.length === 0 : !(chunk instanceof Uint8Array) || chunk.byteLength === 0)
-    return false;
+  // No body (node's end() sends the head in one write already), or one node refuses.
+  const length = wholeLength(chunk, encoding);
+  if (!length) return false;
   const out = res as unknown as NodeOutgoing;
-  if (out._header === null)
-    makeHead(
-      out,
-      typeof chunk === 'string'
-        ? Buffer.byteLength(chunk, encoding as BufferEncoding)
-        : (chunk as Uint8Array).byteLength,
-    );
+  if (out._header === null) makeHead(out, length);
   if (!out._hasBody || out.chunkedEncoding || res.destroyed) return false;
   // Corked here, write() leaves the cork alone (it would take one until the next tick, and then undo
   // a cork the app takes meanwhile); the answer goes at the uncork, and end() has nothing to add.

@@ -12,6 +12,9 @@ import { loadAppValue } from '../interfaces/load.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
 import { parseAppSpec } from '../interfaces/spec.js';
 import type { Logger } from '../log/error-log.js';
+import { type Lifespan, type LifespanLog, startLifespan } from '../interfaces/lifespan.js';
+import type { AppShutdown } from './app-shutdown.js';
+import type { BootSettings } from './boot.js';
 
 export interface ProtocolOptions {
   keepAliveTimeout: number;
@@ -36,6 +39,24 @@ export async function loadHostedApp(
   const app = detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`, module);
   await prepareProtocol(app);
   return app;
+}
+
+/**
+ * Loads the app and readies its shutdown, as a worker process and each app thread do: a node or fetch
+ * app's close()/shutdown() go to `appShutdown` (ASGI apps close in their lifespan shutdown; WSGI has
+ * no such thing), and an ASGI lifespan startup completes before the app serves.
+ */
+export async function startHostedApp(
+  settings: BootSettings,
+  cwd: string,
+  appShutdown: AppShutdown,
+  log: LifespanLog,
+): Promise<{ app: HostedApp; lifespan: Lifespan | null }> {
+  let loaded: Parameters<AppShutdown['addApp']> = [undefined, {}];
+  // The master refuses to start without an app, so `app` is always set here.
+  const app = await loadHostedApp(settings.app ?? '', settings.interface, cwd, (...v) => (loaded = v));
+  if (app.kind === 'node' || app.kind === 'fetch') appShutdown.addApp(...loaded);
+  return { app, lifespan: await startLifespan(app, settings.lifespan, log) };
 }
 
 /**

@@ -4,7 +4,7 @@ import { AppShutdown } from './app-shutdown.js';
 import { appFolder, checkStillReadable, dropPrivileges, resolveOwner } from './privileges.js';
 import { AppLoadError, BindError, ExitCode, describeError } from '../errors.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
-import { startLifespan, type Lifespan } from '../interfaces/lifespan.js';
+import type { Lifespan } from '../interfaces/lifespan.js';
 import type { Logger, LogTarget } from '../log/error-log.js';
 import { createLineLogger } from '../log/line-logger.js';
 import { logNodeWarnings } from '../log/node-warnings.js';
@@ -12,7 +12,7 @@ import { createAccessLog } from '../log/access.js';
 import { createWorkerClass } from './classes.js';
 import { WorkerHooks } from './hooks.js';
 import { WorkerStats } from './stats.js';
-import { loadHostedApp } from './hosted.js';
+import { startHostedApp } from './hosted.js';
 import type { MasterMessage, WorkerBoot, WorkerMessage } from './ipc-messages.js';
 import { Recycler } from './recycle.js';
 import type { WorkerClass } from './types.js';
@@ -241,18 +241,14 @@ async function bootWorker(
     observe: (p: ProtocolServer) => stats.observe(p),
   };
   try {
+    // ASGI lifespan startup completes before the worker takes its first connection.
     const loadApp = async () => {
-      let loaded: [unknown, Record<string, unknown>] = [undefined, {}];
-      // The master refuses to start without an app, so `app` is always set here.
-      const app = await loadHostedApp(settings.app ?? '', settings.interface, boot.cwd, (...v) => (loaded = v));
-      // ASGI apps close in their lifespan shutdown; WSGI has no such thing.
-      if (app.kind === 'node' || app.kind === 'fetch') state.appShutdown.addApp(...loaded);
-      // ASGI lifespan startup completes before the worker takes its first connection.
-      state.lifespan = await startLifespan(app, settings.lifespan, {
+      const started = await startHostedApp(settings, boot.cwd, state.appShutdown, {
         info: (m) => log.info(m),
         error: (m) => log.error(m),
       });
-      return app;
+      state.lifespan = started.lifespan;
+      return started.app;
     };
     state.worker = await createWorkerClass(settings.workerClass, context, loadApp);
     await h.run('postWorkerInit', h.worker);

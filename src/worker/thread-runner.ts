@@ -6,9 +6,9 @@ import { createLineLogger } from '../log/line-logger.js';
 import { protocolOptions } from './async.js';
 import { engineHandlerFor } from '../interfaces/gateway.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
-import { type Lifespan, startLifespan } from '../interfaces/lifespan.js';
+import type { Lifespan } from '../interfaces/lifespan.js';
 import { AppShutdown } from './app-shutdown.js';
-import { loadHostedApp, protocolFor, requestFailed } from './hosted.js';
+import { protocolFor, requestFailed, startHostedApp } from './hosted.js';
 import { PeerSocket, ThreadRequest, ThreadResponse, type Post } from './thread-exchange.js';
 import {
   decodeToThread,
@@ -73,10 +73,7 @@ async function main(): Promise<void> {
   appShutdown.holdSignalListeners();
   let lifespan: Lifespan | null = null;
   try {
-    let loaded: Parameters<AppShutdown['addApp']> = [undefined, {}];
-    app = await loadHostedApp(settings.app ?? '', settings.interface, boot.cwd, (...v) => (loaded = v));
-    if (app.kind === 'node' || app.kind === 'fetch') appShutdown.addApp(...loaded);
-    lifespan = await startLifespan(app, settings.lifespan, shutdownLog);
+    ({ app, lifespan } = await startHostedApp(settings, boot.cwd, appShutdown, shutdownLog));
   } catch (err) {
     const code = err instanceof AppLoadError ? err.code : 'GSERVE_E_APP_LOAD';
     post({
