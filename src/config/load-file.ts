@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { inspect, stripVTControlCharacters } from 'node:util';
 import type { Loader } from 'cosmiconfig';
 import { ConfigFileError, errorCode, errorMessage } from '../errors.js';
-import { PACKAGE_ROOT } from '../package-root.js';
+import { type ExitCall, refusingExit } from '../supervision/exit-while-loading.js';
 
 const require = createRequire(import.meta.url);
 
@@ -190,69 +190,23 @@ export interface LoadedConfigFile {
   values: Record<string, unknown>;
 }
 
-/** gserve's own code, as a stack frame names it: a path (CommonJS) or a file URL (ES modules). */
-const OWN_CODE = [join(PACKAGE_ROOT, 'dist'), pathToFileURL(join(PACKAGE_ROOT, 'dist')).href];
-
-/** A config load in progress, and the process.exit() it called (and from which file), if it did. */
-type LoadRecord = { exit?: string; file?: string };
-/** The JS config file being evaluated now, for the record of an exit it calls. */
+/** The JS config file being evaluated now, named by a refusal of the process.exit() it calls. */
 let evaluating: string | undefined;
-/** The config loads in progress (a HUP's may outlive its deadline and overlap the next one's). */
-const loadsInProgress = new Set<LoadRecord>();
-let nodeExit: typeof process.exit = process.exit;
 
-/**
- * process.exit() while configs load: gserve's own calls (a TERM meanwhile) exit; any other is
- * recorded against each load and returns, as throwing would from a timer crash the master instead.
- */
-const exitWhileLoading = (code?: number | string | null): never => {
-  // The frame below this one: what called process.exit().
-  const caller = new Error().stack?.split('\n')[2] ?? '';
-  if (OWN_CODE.some((own) => caller.includes(own))) return nodeExit.call(process, code);
-  for (const load of loadsInProgress) {
-    load.exit ??= `process.exit(${code ?? ''})`;
-    load.file ??= evaluating;
-  }
-  return undefined as never;
-};
-
-/**
- * A config that calls process.exit() while it loads (`if (!secret) process.exit(1)`) would end the
- * master in the middle of a HUP, its workers with it, and say nothing. While a config loads, such a
- * call does not exit (synchronously or from a timer or promise of the load), and the start or the
- * reload fails with the reason, whatever the config did after it.
- */
-async function refusingExit<T>(load: () => Promise<T>, fallbackFile: string): Promise<T> {
-  const record: LoadRecord = {};
-  if (loadsInProgress.size === 0) {
-    nodeExit = process.exit;
-    process.exit = exitWhileLoading;
-  }
-  loadsInProgress.add(record);
-  try {
-    const outcome = await load().then(
-      (value) => ({ value }),
-      (error: unknown) => ({ error }),
+/** A config that calls process.exit() while it loads: the start or the reload fails with the reason. */
+const configExit =
+  (fallbackFile: string) =>
+  ({ call }: ExitCall): Error =>
+    new ConfigFileError(
+      `Config file ${evaluating ?? fallbackFile} called ${call} while loading; gserve does not stop for ` +
+        'it (a HUP would have ended the server). Throw an Error instead: gserve shows its message and refuses ' +
+        'the start or the reload.',
     );
-    // Whatever the config did after its process.exit(), failing or not, the exit is the reason.
-    if (record.exit)
-      throw new ConfigFileError(
-        `Config file ${record.file ?? fallbackFile} called ${record.exit} while loading; gserve does not stop for ` +
-          'it (a HUP would have ended the server). Throw an Error instead: gserve shows its message and refuses ' +
-          'the start or the reload.',
-      );
-    if ('error' in outcome) throw outcome.error;
-    return outcome.value;
-  } finally {
-    loadsInProgress.delete(record);
-    if (loadsInProgress.size === 0 && process.exit === exitWhileLoading) process.exit = nodeExit;
-  }
-}
 
 /** Loads the named config file, or searches for one from `cwd` upward; null when none is found. */
 export async function loadConfigFile(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
   if (!explicitPath && !mayFindConfig(cwd)) return null;
-  return refusingExit(() => loadFound(cwd, explicitPath), explicitPath ?? 'the config file');
+  return refusingExit(() => loadFound(cwd, explicitPath), configExit(explicitPath ?? 'the config file'));
 }
 
 async function loadFound(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {

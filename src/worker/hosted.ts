@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { appErrorFields } from '../errors.js';
+import { AppLoadError, appErrorFields } from '../errors.js';
 import type { EngineRequest } from '../http/engine.js';
 import { withHealthCheckEngine, withHealthCheckNode } from '../http/health.js';
 import type { HttpLimits } from '../http/limits.js';
@@ -13,6 +13,7 @@ import type { WorkerRuntime } from '../interfaces/runtime.js';
 import { parseAppSpec } from '../interfaces/spec.js';
 import type { Logger } from '../log/error-log.js';
 import { type Lifespan, type LifespanLog, startLifespan } from '../interfaces/lifespan.js';
+import { type ExitCall, refusingExit } from '../supervision/exit-while-loading.js';
 import type { AppShutdown } from './app-shutdown.js';
 import type { BootSettings } from './boot.js';
 
@@ -26,6 +27,21 @@ export interface ProtocolOptions {
   accessLog?: boolean;
 }
 
+/**
+ * An app that stops itself while it loads (`if (!process.env.DB_URL) process.exit(1)`) cannot load:
+ * gserve stops with exit code 4, as for a thrown error, where a worker's exit would be booted again and
+ * again (and the master, under --preload or --check-config, would end with the app's code and no word).
+ */
+const appExit =
+  (appText: string) =>
+  ({ call, at }: ExitCall): AppLoadError =>
+    new AppLoadError(
+      'GSERVE_E_APP_EXIT',
+      `The app ${appText} called ${call} while loading${at ? ` (at ${at})` : ''}; its own output, if any, ` +
+        'is above. gserve stops with exit code 4, as for any app that cannot load. To say why, throw an ' +
+        'Error instead: gserve shows its message.',
+    );
+
 /** Loads the app named by the APP spec and tells which interface it speaks. */
 export async function loadHostedApp(
   appText: string,
@@ -34,7 +50,7 @@ export async function loadHostedApp(
   onLoaded?: (value: unknown, module: Record<string, unknown>) => void,
 ): Promise<HostedApp> {
   const spec = parseAppSpec(appText);
-  const { value, file, module } = await loadAppValue(spec, cwd);
+  const { value, file, module } = await refusingExit(() => loadAppValue(spec, cwd), appExit(appText));
   onLoaded?.(value, module);
   const app = detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`, module);
   await prepareProtocol(app);

@@ -97,6 +97,35 @@ describe('an app that fails to load points at the line', () => {
     expect(stderr).not.toContain('..'); // the app's own period is not doubled
   });
 
+  it('an app that calls process.exit() while loading stops gserve with exit 4 and says where, on every path', async () => {
+    const dir = project({
+      // The common guard: print why, then exit, here with 0.
+      'app.js': 'if (!process.env.NOPE) { console.error("NOPE is not set"); process.exit(0); }\n' + HELLO,
+      // From a timer while a top-level await holds the load.
+      'later.js': 'setTimeout(() => process.exit(1), 10);\nawait new Promise((r) => setTimeout(r, 60_000));\n' + HELLO,
+    });
+    const said = (app: string, code: number, line: number) =>
+      `The app ${app}:app called process.exit(${code}) while loading (at ${join(dir, `${app}.js`)}:${line}); ` +
+      'its own output, if any, is above.';
+    for (const flags of [['--check-config'], ['--preload', '-b', '127.0.0.1:0']]) {
+      const { code, stderr } = await runGserve([...flags, 'app:app'], { cwd: dir });
+      expect(code).toBe(4);
+      expect(stderr).toContain('NOPE is not set');
+      expect(stderr).toContain(said('app', 0, 1));
+      expect(stderr).not.toContain('Config OK');
+    }
+    const later = await runGserve(['--check-config', 'later:app'], { cwd: dir });
+    expect(later.code).toBe(4);
+    expect(later.stderr).toContain(said('later', 1, 1));
+    // Booted by the master: the worker's exit halts gserve instead of being booted again and again.
+    for (const workerClass of ['async', 'thread']) {
+      const g = await startGserve(['-k', workerClass, 'app:app'], { cwd: dir, workers: 0 });
+      expect((await g.exited).code).toBe(4);
+      expect(g.lines.map((l) => l.msg)).toContain('Shutting down: Master (reason: the app failed to load)');
+      expect(g.lines.some((l) => l.level === 50 && l.msg.startsWith(said('app', 0, 1)))).toBe(true);
+    }
+  });
+
   it('the workers report the same location when the master boots them', async () => {
     const dir = project({ 'app.js': 'export const app = (req, res) => {\n  res.end("x"\n};\n' });
     const g = await startGserve(['app:app'], { cwd: dir, workers: 0 });
