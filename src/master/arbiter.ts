@@ -580,6 +580,7 @@ export class Arbiter {
    * ones cannot boot, the old ones keep serving with the old settings.
    */
   private async reload(): Promise<void> {
+    this.observability?.restore();
     const ticket = ++this.reloadsBegun;
     let outcome: ReloadOutcome = { ticket, ok: false, started: false, generation: this.generation };
     try {
@@ -684,6 +685,7 @@ export class Arbiter {
   /** USR1: reopen the master's log file and tell the workers to reopen theirs (logrotate). */
   private reopenLogs(): void {
     this.logTarget.reopen();
+    this.observability?.restore();
     // Workers under --user reopen their files as that user, who may not create one in the folder:
     // the master makes the moved-away files again, theirs, as at start.
     const owner = resolveOwner(this.settings.user, this.settings.group);

@@ -89,9 +89,16 @@ const PROGRESS_EVENTS: ReadonlyArray<keyof ArbiterEventMap> = ['spawn', 'message
 /** HUP re-reads the config file first; a new generation starts soon after, or the reload was refused. */
 const RELOAD_START_SECONDS = 15;
 
+/** How often a master looks for its control socket's file. */
+const PATH_CHECK_MS = 5000;
+
 export class ControlServer {
   private server: Server | null = null;
   private readonly clients = new Set<Socket>();
+  private pathCheck: NodeJS.Timeout | null = null;
+  private restoring = false;
+  /** The file was removed and listening anew failed: USR1 and HUP try again. */
+  private lost = false;
 
   constructor(
     private readonly path: string,
@@ -162,6 +169,7 @@ export class ControlServer {
     }
     chmodSync(this.path, 0o600);
     this.server = server;
+    this.watchPath();
     this.log.info('Control socket at: %s', this.path);
     if (inDefaultFolder)
       void sweepDeadControlSockets(folder, this.path).then((removed) => {
@@ -182,6 +190,7 @@ export class ControlServer {
       return false;
     }
     this.server = server;
+    this.watchPath();
     this.log.info('Control socket at: %s (taken over from the old master)', this.path);
     return true;
   }
@@ -191,38 +200,78 @@ export class ControlServer {
     return handleFd(this.server);
   }
 
-  /**
-   * A USR2 successor inherited this socket and answers on it now: stop answering here. Closing a
-   * Unix socket server makes libuv unlink its path, which would take the successor's socket off the
-   * file system; so the file is moved aside for the close and put back at once.
-   */
+  /** A USR2 successor inherited this socket and answers on it now: stop answering here. */
   handOver(): void {
-    if (!this.server) return;
-    const aside = `${this.path}.handover-${process.pid}`;
-    try {
-      renameSync(this.path, aside);
-    } catch {
-      return this.close(false); // no file to keep
-    }
-    try {
-      this.close(false);
-    } finally {
-      renameSync(aside, this.path);
-    }
+    this.close(false);
   }
 
   /** `unlink`: false when another master (a USR2 successor or predecessor) answers on the same path. */
   close(unlink = true): void {
+    this.stopWatching();
     if (!this.server) return;
     for (const c of this.clients) c.end(); // flushes a reply still being written
-    this.server.close();
+    if (unlink) {
+      this.server.close();
+      try {
+        unlinkSync(this.path);
+      } catch {
+        // already gone
+      }
+    } else this.closeKeepingPath(this.server);
     this.server = null;
-    if (!unlink) return;
+  }
+
+  /**
+   * Closing a Unix socket server that listened on a path makes libuv unlink that path, which is
+   * another master's socket by then (a USR2 successor's or predecessor's): so the file is moved aside
+   * for the close and put back at once.
+   */
+  private closeKeepingPath(server: Server): void {
+    const aside = `${this.path}.handover-${process.pid}`;
+    let moved = true;
     try {
-      unlinkSync(this.path);
+      renameSync(this.path, aside);
     } catch {
-      // already gone
+      moved = false; // no file to keep
     }
+    try {
+      server.close();
+    } finally {
+      if (moved) renameSync(aside, this.path);
+    }
+  }
+
+  /**
+   * Listens at the path again when its file is gone (a /tmp cleaner, a stray rm): the master would
+   * answer no `gserve` command any more, and a `gserve stop` in its folder would find only another
+   * master started there, and stop that one. Checked every few seconds, and on USR1 and HUP. A path
+   * that something else took meanwhile is left to it; one where it cannot listen is logged once, and
+   * tried again on the next USR1 or HUP only.
+   */
+  async restore(): Promise<void> {
+    if ((!this.server && !this.lost) || this.restoring || existsSync(this.path)) return;
+    this.restoring = true;
+    try {
+      if (this.server) {
+        this.log.warn('Control socket %s was removed; listening there again', this.path);
+        // Its file is gone, so libuv's unlink at the close finds nothing to remove.
+        this.server.close();
+        this.server = null;
+      }
+      this.lost = !(await this.start());
+      if (this.lost) this.stopWatching();
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  private watchPath(): void {
+    this.pathCheck ??= setInterval(() => void this.restore(), PATH_CHECK_MS).unref();
+  }
+
+  private stopWatching(): void {
+    if (this.pathCheck) clearInterval(this.pathCheck);
+    this.pathCheck = null;
   }
 
   private accept(socket: Socket): void {

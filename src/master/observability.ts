@@ -20,6 +20,8 @@ export interface Observability {
   handOver(): void;
   /** The successor is gone (rolled back): answer here again. */
   takeBack(): Promise<void>;
+  /** USR1 or HUP: the control socket's file is put back if it was removed. */
+  restore(): void;
 }
 
 /** The control socket and the metrics listener, passed across USR2 like the HTTP listeners. */
@@ -104,6 +106,9 @@ export async function startObservability(
       control?.handOver();
       control = null;
       stopMetrics();
+    },
+    restore() {
+      void control?.restore();
     },
     async takeBack() {
       if (!control) await startControl().catch((err) => log.warn('Control socket: %s', String(err)));

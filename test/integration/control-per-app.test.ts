@@ -132,4 +132,31 @@ describe('one control socket per app', () => {
     expect(r.stderr).toContain(`master ${second.pid}, bind unix:${join(dir, 'app.sock')}`);
     expect(isAlive(first.pid) && isAlive(second.pid)).toBe(true);
   });
+
+  it('a control socket removed (a /tmp cleaner) comes back: on USR1 at once, else within seconds', async () => {
+    const runtime = tempDir();
+    const env = { XDG_RUNTIME_DIR: runtime };
+    const dir = project();
+    const first = await startGserve(['-b', '127.0.0.1:0', 'app.js'], { cwd: dir, env });
+    const second = await startGserve(['-b', `unix:${join(dir, 'app.sock')}`, 'app.js'], { cwd: dir, env });
+    const socketOf = (g: typeof first) =>
+      g.lines.find((l) => l.msg.startsWith('Control socket at: '))!.msg.slice('Control socket at: '.length);
+    const path = socketOf(first);
+    rmSync(path);
+    // Without it, a bare `gserve stop` here would find only the second master, and stop it.
+    first.signal('SIGUSR1');
+    await first.waitForLog(/^Control socket at: /, { count: 2 });
+    expect(first.lines.some((l) => l.msg === `Control socket ${path} was removed; listening there again`)).toBe(true);
+    expect(statSync(path).isSocket()).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const both = await cli(['stop'], dir, env);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/2 gserve masters were started in /);
+    // No signal: the master's own check puts it back.
+    rmSync(path);
+    await first.waitForLog(/^Control socket at: /, { count: 3 });
+    const status = await cli(['status', '--json', '--control-socket', path], dir, env);
+    expect(JSON.parse(status.stdout).master.pid).toBe(first.pid);
+    expect(isAlive(first.pid) && isAlive(second.pid)).toBe(true);
+  });
 });
