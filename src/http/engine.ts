@@ -95,14 +95,25 @@ export class EngineRequest {
    */
   pushBody(chunk: Buffer, transient = false): boolean {
     if (this.discarding) return true;
-    return this.body.push(transient ? Buffer.from(chunk) : chunk);
+    const body = this.body;
+    // The app cancelled its body (a fetch app's request.body): what still comes is dropped. A push
+    // refused by a destroyed stream would stop reading for good, and the next request with it.
+    if (body.destroyed) return true;
+    return body.push(transient ? Buffer.from(chunk) : chunk);
   }
 
-  /** The response is done: whatever of the body the app did not read is dropped when it arrives. */
+  /**
+   * The response is done: whatever of the body the app did not read is dropped as it arrives, and
+   * reading goes on, or the connection's next request would never be read. The body stream ends
+   * here: a reader of it (a fetch app's request.body wrapper, which pauses it whenever its own
+   * queue is full) would otherwise hold reading paused; an ASGI app's receive() now says
+   * http.disconnect, as the spec has it once the response is sent.
+   */
   discardBody(): void {
     if (this.complete) return;
-    if (this.bodyStream === null) this.discarding = true;
-    else if (!this.bodyStream.destroyed) this.bodyStream.resume();
+    this.discarding = true;
+    this.bodyStream?.destroy();
+    this.conn.resumeReading();
   }
 
   /** The body was refused or cut under the app (its stream errored); false, without making one, when never asked for. */

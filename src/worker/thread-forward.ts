@@ -53,6 +53,8 @@ function peerOf(s: Socket, unixPaths: UnixPaths): Peer {
 class BodySender {
   private unacked = 0;
   private paused = false;
+  /** The exchange is over: the engine drops the rest of the body, and reading must not be paused again. */
+  private cleared = false;
   private readonly batcher: Batcher;
 
   constructor(
@@ -63,6 +65,7 @@ class BodySender {
   }
 
   add(chunk: Uint8Array): void {
+    if (this.cleared) return;
     this.batcher.add(chunk);
     this.unacked += chunk.byteLength;
     if (this.unacked >= WINDOW_BYTES && !this.paused) {
@@ -84,6 +87,7 @@ class BodySender {
   }
 
   clear(): void {
+    this.cleared = true;
     this.batcher.clear();
   }
 }

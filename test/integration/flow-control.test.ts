@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -258,6 +259,84 @@ describe('-k thread: an app that pauses between reads of a body larger than the 
     120_000,
   );
 });
+
+describe('an answer that leaves a large body unread: the body is dropped and the next request on the connection is served', () => {
+  it.each([
+    ...cases.filter(([name]) => !name.startsWith('sync')),
+    ['async, asgi', ['-k', 'async', '--interface', 'asgi', '--lifespan', 'off', `${FLOW}:asgiApp`]],
+    ['thread, asgi', ['-k', 'thread', '--interface', 'asgi', '--lifespan', 'off', `${FLOW}:asgiApp`]],
+  ])(
+    '-k %s',
+    async (_name, args) => {
+      const g = await startGserve(['-w', '1', ...args]);
+      // Far past every window and socket buffer: reading paused for the body, and never resumed
+      // after the answer, held this upload, and the GET behind it, for ever.
+      const size = 16 * MiB;
+      const socket = connect(g.port, '127.0.0.1');
+      let received = '';
+      const answers = (n: number) =>
+        new Promise<void>((resolve, reject) => {
+          const check = () => {
+            if (received.split('HTTP/1.1 200 ').length - 1 >= n) resolve();
+          };
+          socket.on('data', (data: Buffer) => {
+            received += data.toString('latin1');
+            check();
+          });
+          socket.once('close', () => reject(new Error(`closed after: ${JSON.stringify(received)}`)));
+          check();
+        });
+      // The head and a first part of the body; the rest once the answer is in, so that the body comes
+      // after the answer, whatever the timing.
+      const part = 64 * 1024;
+      socket.write(`POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+      socket.write(Buffer.alloc(part, 120));
+      await answers(1);
+      await writeAll(socket, exactly(size - part));
+      expect(received).toContain('ignored');
+      expect(received).not.toMatch(/connection: close/i);
+      socket.write('GET /ignore HTTP/1.1\r\nHost: x\r\n\r\n');
+      await answers(2);
+      socket.destroy();
+      // node's own keep-alive Agent, as a client app posts: one write of head and body, whose end comes
+      // in after the answer. The GET after it, on the same socket, was cut at --keep-alive unread.
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        for (let i = 0; i < 3; i++) {
+          const post = await agentRequest(agent, g.port, Buffer.alloc(5 * MiB, 120));
+          const next = await agentRequest(agent, g.port);
+          expect([post.status, next.status]).toEqual([200, 200]);
+          expect(next.localPort).toBe(post.localPort);
+        }
+      } finally {
+        agent.destroy();
+      }
+    },
+    120_000,
+  );
+});
+
+/** POST /ignore with `body` (else GET /ignore) through `agent`; its status and the socket's local port. */
+function agentRequest(agent: Agent, port: number, body?: Buffer): Promise<{ status: number; localPort: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/ignore',
+        method: body ? 'POST' : 'GET',
+        agent,
+        headers: body ? { 'content-length': body.length } : {},
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, localPort: req.socket!.localPort! }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /**
  * GETs `path` (Connection: close). `stall`: reads 1 MiB, then nothing until resume(); otherwise
