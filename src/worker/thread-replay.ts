@@ -7,6 +7,7 @@ import { settleListenerResult } from '../http/app-values.js';
 import type { HeaderList } from '../http/engine.js';
 import { markUnixPeer } from '../http/proxy.js';
 import type { HostedApp } from '../interfaces/detect.js';
+import { statusHasNoBody } from '../http/status.js';
 import { attachNodeUpgrade, type ErrorReporter } from '../interfaces/gateway.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
 import { CreditMeter, type Post, type ThreadResponse } from './thread-exchange.js';
@@ -133,6 +134,7 @@ export function serializeHead(head: RequestHead): { bytes: Buffer; chunked: bool
 
 interface ResponseHead {
   statusCode: number;
+  statusMessage: string;
   headers: string[];
   shouldKeepAlive: boolean;
 }
@@ -177,11 +179,14 @@ class ResponseReader implements Sink {
       if (lower === 'content-length') length = true;
       if (!HOP_BY_HOP.has(lower)) headers.push([info.headers[i]!, info.headers[i + 1]!]);
     }
-    this.res.writeHead(info.statusCode, headers);
+    // The app's own reason phrase (`res.statusMessage`) goes through, as node would send it.
+    this.res.writeHead(info.statusCode, headers, info.statusMessage);
     // node:http answers HEAD without the body it did not send, and without its length unless the app
     // set one: the head goes now, as a body of unknown length, or it would say `content-length: 0`.
     if (head && !length) this.res.write('');
-    return head ? 1 : 0;
+    // No body follows a HEAD's answer, a 204 or a 304, whatever Content-Length says (a 304 may carry
+    // the length of what a 200 would have sent): waiting for one failed the answer as a 500.
+    return head || statusHasNoBody(info.statusCode) ? 1 : 0;
   }
 
   private onMessageComplete(): void {
