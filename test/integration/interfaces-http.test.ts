@@ -50,25 +50,28 @@ function responses(raw: string): Array<{ head: string; body: string }> {
   return out;
 }
 
-describe.each([[[]], [['-k', 'thread', '--threads', '2']]] as const)('node apps %j: the answer node:http sends', (extra) => {
-  it('a 304 or 204 with a Content-Length has no body; a reason phrase of its own goes out', async () => {
-    const g = await startGserve([`${join(FIXTURES, 'apps', 'iface-node.js')}:app`, ...extra]);
-    const raw = await rawExchange(
-      g.port,
-      'GET /status/304?length=1234 HTTP/1.1\r\nHost: x\r\n\r\n' +
-        'GET /status/204?length=5 HTTP/1.1\r\nHost: x\r\n\r\n' +
-        'GET /status/200?reason=Fine%20Thanks&length=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-    );
-    // -k thread waited for 1234 body bytes after the 304, and answered 500 instead.
-    const heads = raw.split('\r\n\r\n').filter(Boolean);
-    expect(heads.map((h) => h.split('\r\n')[0])).toEqual([
-      'HTTP/1.1 304 Not Modified',
-      'HTTP/1.1 204 No Content',
-      'HTTP/1.1 200 Fine Thanks',
-    ]);
-    expect(heads[0]).toMatch(/\r\ncontent-length: 1234(\r\n|$)/i);
-  });
-});
+describe.each([[[]], [['-k', 'thread', '--threads', '2']]] as const)(
+  'node apps %j: the answer node:http sends',
+  (extra) => {
+    it('a 304 or 204 with a Content-Length has no body; a reason phrase of its own goes out', async () => {
+      const g = await startGserve([`${join(FIXTURES, 'apps', 'iface-node.js')}:app`, ...extra]);
+      const raw = await rawExchange(
+        g.port,
+        'GET /status/304?length=1234 HTTP/1.1\r\nHost: x\r\n\r\n' +
+          'GET /status/204?length=5 HTTP/1.1\r\nHost: x\r\n\r\n' +
+          'GET /status/200?reason=Fine%20Thanks&length=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      );
+      // -k thread waited for 1234 body bytes after the 304, and answered 500 instead.
+      const heads = raw.split('\r\n\r\n').filter(Boolean);
+      expect(heads.map((h) => h.split('\r\n')[0])).toEqual([
+        'HTTP/1.1 304 Not Modified',
+        'HTTP/1.1 204 No Content',
+        'HTTP/1.1 200 Fine Thanks',
+      ]);
+      expect(heads[0]).toMatch(/\r\ncontent-length: 1234(\r\n|$)/i);
+    });
+  },
+);
 
 describe.each(KINDS)('the %s interface %j', (kind, extra) => {
   it('serves status, headers, queries, bodies, streams, HEAD, 204/304, unicode paths and app errors', async () => {
