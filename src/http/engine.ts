@@ -275,6 +275,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     if (this.finished) throw new Error('write after end');
     if (this.conn.closing) return false; // the connection already answered (a refusal) and is closing
     const socket = this.conn.socket;
+    if (gone(socket)) return false;
     const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     const head = this.headersSent ? null : this.serializeHead(null);
     const counts = size > 0 && this.bodyAllowed;
@@ -298,7 +299,8 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
   /** Resolves when the socket can take more, or when it has closed. */
   drained(): Promise<void> {
     const socket = this.conn.socket;
-    if (!socket.writableNeedDrain || socket.destroyed) return Promise.resolve();
+    if (gone(socket)) return new Promise((resolve) => setImmediate(resolve));
+    if (!socket.writableNeedDrain) return Promise.resolve();
     this.conn.sendWatch.start();
     return new Promise((resolve) => {
       const done = () => {
@@ -401,6 +403,14 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     return undefined;
   }
 }
+
+/**
+ * The client is gone: a write failed (EPIPE), or the socket is destroyed. A failed write marks the
+ * socket errored at once, but destroys it on the next tick: a writer that loops on writes that all
+ * "succeed" (an ASGI app's sends, a stream's pump) would never let that tick, nor the 'close' that
+ * tells the app, come. So write() says false and drained() waits a turn of the event loop.
+ */
+const gone = (socket: Socket): boolean => socket.destroyed || socket.errored !== null;
 
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 /** Pipelined requests parsed ahead of their answers; past this, reading waits, so memory stays bounded. */

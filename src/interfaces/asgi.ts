@@ -50,6 +50,19 @@ export class AsgiProtocolError extends Error {
   override name = 'AsgiProtocolError';
 }
 
+/**
+ * An http send() after the client left: ASGI 2.4's "server-specific subclass of OSError" (Uvicorn's
+ * ClientDisconnected), so a streaming loop that never calls receive() ends instead of producing for
+ * no one. Like an OSError, it carries an errno-style `code`.
+ */
+export class ClientDisconnected extends Error {
+  override name = 'ClientDisconnected';
+  readonly code = 'ECONNRESET';
+  constructor() {
+    super('The client disconnected: the response cannot be sent');
+  }
+}
+
 function scopeHeaders(req: EngineRequest): Array<[Uint8Array, Uint8Array]> {
   const raw = req.rawHeaders;
   const out: Array<[Uint8Array, Uint8Array]> = [];
@@ -184,7 +197,7 @@ class HttpSend {
   failure: unknown = null;
   private start: { status: number; headers: HeaderList } | null = null;
   readonly send: AsgiSend = (event) => {
-    if (this.req.aborted) return nextTurn(); // the client left: sends are dropped, `http.disconnect` tells the app
+    if (this.req.aborted) return this.refused();
     try {
       return this.handle(event) ?? RESOLVED;
     } catch (err) {
@@ -197,6 +210,21 @@ class HttpSend {
     private readonly res: EngineResponse,
     private readonly responseEnd: ResponseEnd,
   ) {}
+
+  /** The error that serveHttp() does not log: the app let the refusal of a send of its own through. */
+  disconnected: ClientDisconnected | null = null;
+
+  /**
+   * The client left: the send fails, a turn of the event loop later, so an app that catches the error
+   * and sends again in a loop still yields to the rest of the worker. An app that does not await the
+   * send is not reported for an unhandled rejection.
+   */
+  private refused(): Promise<void> {
+    const err = (this.disconnected ??= new ClientDisconnected());
+    const failed = nextTurn().then(() => Promise.reject(err));
+    failed.catch(() => {});
+    return failed;
+  }
 
   /** Returns a promise only when the socket asks to wait (back-pressure). */
   private handle(event: AsgiEvent): Promise<void> | undefined {
@@ -261,7 +289,13 @@ async function serveHttp(
 ): Promise<void> {
   const responseEnd = new ResponseEnd();
   const sender = new HttpSend(req, res, responseEnd);
-  await app.app(connectionScope('http', req, app.state, runtime), httpReceive(req, responseEnd), sender.send);
+  try {
+    await app.app(connectionScope('http', req, app.state, runtime), httpReceive(req, responseEnd), sender.send);
+  } catch (err) {
+    // The refusal of a send after the client left, let through: the app stopped, as it should.
+    if (err !== null && err === sender.disconnected) return;
+    throw err;
+  }
   // The client left, or its body was refused (the 400 is on its way, logged): the app was told
   // http.disconnect, and whatever it sent or not is moot.
   if (req.aborted || req.bodyFailed) return;

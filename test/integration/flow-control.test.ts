@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
 
 /**
  * Worker memory is bounded by a window whatever the client does (issue 14): a body sent in
@@ -311,6 +312,33 @@ describe('an answer that leaves a large body unread: the body is dropped and the
       } finally {
         agent.destroy();
       }
+    },
+    120_000,
+  );
+});
+
+describe('a client that leaves an endless answer: the worker serves on', () => {
+  const ENDLESS = join(FIXTURES, 'apps', 'endless.js');
+  it.each([
+    ['async, fetch', ['-k', 'async', `${ENDLESS}:fetchApp`]],
+    ['async, wsgi', ['-k', 'async', '--interface', 'wsgi', `${ENDLESS}:wsgi`]],
+    ['sync, wsgi', ['-k', 'sync', '--interface', 'wsgi', `${ENDLESS}:wsgi`]],
+    ['thread, wsgi', ['-k', 'thread', '--interface', 'wsgi', `${ENDLESS}:wsgi`]],
+  ])(
+    '-k %s',
+    async (_name, args) => {
+      const g = await startGserve(['-w', '1', ...args]);
+      // Writes to a socket whose client left fail at once, and the socket is destroyed a tick later:
+      // the app's loop, taking every write as done, never let that tick come, and the worker served
+      // nothing more until the master killed it at --timeout.
+      await new Promise<void>((resolve) => {
+        const req = request(`${g.url}/endless`, { agent: false }, (res) => res.once('data', () => req.destroy()));
+        req.on('error', () => {});
+        req.on('close', resolve);
+        req.end();
+      });
+      for (let i = 0; i < 3; i++) expect((await get(`${g.url}/ok`)).body).toBe('ok');
+      expect(g.lines.some((l) => /WORKER TIMEOUT/.test(l.msg))).toBe(false);
     },
     120_000,
   );

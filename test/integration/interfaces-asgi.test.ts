@@ -136,6 +136,28 @@ describe('the asgi interface', () => {
     expect((await get(g.url + '/order', { method: 'POST', body: 'z' })).status).toBe(200);
   });
 
+  it('a send after the client left fails (ASGI 2.4), so an app that never calls receive() stops too', async () => {
+    const file = eventsFile();
+    const g = await startGserve([`${probe}:app`, '-e', `EVENTS_FILE=${file}`, '--lifespan', 'off']);
+    const leaveAfterFirstBytes = (path: string) =>
+      new Promise<void>((resolve) => {
+        const req = request(g.url + path, { agent: false }, (res) => res.once('data', () => req.destroy()));
+        req.on('error', () => {});
+        req.on('close', resolve);
+        req.end();
+      });
+    await leaveAfterFirstBytes('/no-receive');
+    await waitForEvent(file, 'send failed: ClientDisconnected ECONNRESET');
+    // Let through by the app, the error is the client's leaving, not the app's failure: not logged.
+    await leaveAfterFirstBytes('/no-receive-uncaught');
+    await pollUntil(
+      () => events(file).filter((e) => e === 'send failed: ClientDisconnected ECONNRESET').length === 2,
+      () => `a second failed send\n${events(file).join('\n')}`,
+    );
+    expect((await get(g.url + '/order', { method: 'POST', body: 'z' })).status).toBe(200);
+    expect(g.lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
+  });
+
   it('fills scope.server with the socket path on a Unix socket', async () => {
     const path = join(tempDir(), 'g.sock');
     const g = await startGserve([`${probe}:app`, '-b', `unix:${path}`]);
