@@ -483,6 +483,8 @@ export class Arbiter {
       this.served.add(w);
     } else if (message.t === 'self-listen') {
       this.appListensItself(message.addresses);
+    } else if (message.t === 'signalled') {
+      w.stoppedBy(message.signal, this.settings.gracefulTimeout);
     } else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
       // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
       this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);

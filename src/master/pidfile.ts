@@ -1,11 +1,14 @@
 import { readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { GserveError, ExitCode, errorCode } from '../errors.js';
 import { processExists } from '../supervision/process-alive.js';
 
 /**
  * Whether `pid` may be the master that wrote the pidfile: a live process other than init, and,
- * where /proc tells, one running gserve. A pidfile kept on a volume across a container restart
- * names a pid some unrelated process (or PID 1) has now; that must not block the start forever.
+ * where /proc tells, one running gserve: the program or the script node runs is named `gserve` (the
+ * npm bin, `npx gserve`, `node bin/gserve`). A pidfile kept on a volume across a container restart
+ * names a pid some unrelated process (or PID 1) has now; that must not block the start forever, nor
+ * must `tail -f gserve.log` holding it.
  */
 function mayBeMaster(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 1 || !processExists(pid)) return false;
@@ -15,7 +18,10 @@ function mayBeMaster(pid: number): boolean {
   } catch {
     return true; // no /proc (or not ours to read): alive is all that is known
   }
-  return cmdline.includes('gserve');
+  return cmdline
+    .split('\0')
+    .slice(0, 2)
+    .some((arg) => basename(arg) === 'gserve');
 }
 
 /** The master's pidfile: refused while another live master holds it; removed only if still ours. */

@@ -157,6 +157,17 @@ export class WorkerProcess {
     this.killAfter(graceSeconds);
   }
 
+  /**
+   * Someone sent the worker itself a stop signal (`kill -TERM <worker>`): it stops as it would for
+   * the master, and is replaced once gone, like a recycled worker, not counted as a crash.
+   */
+  stoppedBy(signal: string, graceSeconds: number): void {
+    if (this.#state === 'stopping') return;
+    this.#state = 'stopping';
+    this.#endReason = `stopped on a ${signal} sent to it`;
+    this.killAfter(graceSeconds);
+  }
+
   /** A worker whose event loop is blocked: SIGABRT (a core dump or a report), SIGKILL after `graceSeconds`. */
   abort(reason: string, graceSeconds: number): void {
     this.#state = 'stopping';

@@ -48,6 +48,8 @@ export type WorkerMessage =
   | { t: 'serving' }
   /** The app opened its own servers (self-listen.ts), on these addresses; gserve's --bind is not served. */
   | { t: 'self-listen'; addresses: string[] }
+  /** A stop signal was sent to this worker itself (not by its master): it is stopping. */
+  | { t: 'signalled'; signal: 'SIGTERM' | 'SIGQUIT' }
   /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
   | { t: 'retire'; reason: string }
   /**

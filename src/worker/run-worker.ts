@@ -84,11 +84,18 @@ export function runWorker(boot: WorkerBoot): void {
   process.on('SIGUSR1', () => logTarget.reopen());
   // A TERM sent to the worker itself (systemd's default KillMode signals every process) means the
   // whole server is going away; a stop over IPC may be a reload, where the health check stays green.
+  // The master stops its workers by message, and by signal only one still booting or in its fast
+  // stop, which it then knows of. A signal from anyone else is told to it: it replaces the worker
+  // once gone, and counts no crash.
   process.on('SIGTERM', () => {
     announceStop();
+    if (!state.stopping) send({ t: 'signalled', signal: 'SIGTERM' });
     void stop(true);
   });
-  process.on('SIGQUIT', () => void stop(false));
+  process.on('SIGQUIT', () => {
+    if (!state.stopping) send({ t: 'signalled', signal: 'SIGQUIT' });
+    void stop(false);
+  });
   // The master is gone (even by kill -9): nobody supervises this worker any more.
   process.on('disconnect', () => void stop(false));
   // A master that died while this worker was still importing closed the channel before anyone listened.

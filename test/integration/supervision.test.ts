@@ -84,6 +84,23 @@ describe('supervision', () => {
     expect(isAlive(g.pid)).toBe(true);
   });
 
+  it('a worker sent a TERM or QUIT by someone else stops and is replaced, with no crash counted', async () => {
+    const g = await startGserve(['-w', '1', app('generation')]);
+    for (const [signal, count] of [
+      ['SIGTERM', 2],
+      ['SIGQUIT', 3],
+    ] as const) {
+      const victim = [...g.workerPids].at(-1)!;
+      process.kill(victim, signal);
+      await waitForExit(victim);
+      await g.waitForLog(new RegExp(`^Worker exited \\(pid: ${victim}\\): stopped on a ${signal} sent to it$`));
+      await g.waitForWorkers(count);
+      expect((await get(g.url)).status).toBe(200);
+    }
+    // Gunicorn's arbiter replaces such a worker quietly: no warning, no crash-loop backoff.
+    expect(g.lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([]);
+  });
+
   it('--max-requests with jitter recycles a worker gracefully, and every request is answered', async () => {
     const g = await startGserve(['--max-requests', '5', '--max-requests-jitter', '2', app('generation')]);
     const pids = new Set<string>();
@@ -158,11 +175,13 @@ describe('supervision', () => {
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
-  it('takes over a pidfile naming init, -1 or a live process that is not gserve (a pid reused after a restart)', async () => {
+  it('takes over a pidfile naming init, -1 or a live process that is not gserve (a pid reused after a restart), even one whose command line names gserve', async () => {
     const pidfile = join(tempDir(), 'g.pid');
     const unrelated = spawn('sleep', ['120'], { stdio: 'ignore' });
+    // Its command line says gserve, but it runs no gserve: `tail -f gserve.log` refused the start.
+    const mentions = spawn('tail', ['-f', '/dev/null', 'gserve'], { stdio: 'ignore' });
     try {
-      for (const held of ['1', '-1', String(unrelated.pid)]) {
+      for (const held of ['1', '-1', String(unrelated.pid), String(mentions.pid)]) {
         writeFileSync(pidfile, `${held}\n`);
         const g = await startGserve(['-p', pidfile, app('node-pid')]);
         expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(g.pid));
@@ -172,6 +191,7 @@ describe('supervision', () => {
       expect(isAlive(unrelated.pid!)).toBe(true); // named in the pidfile, never signalled
     } finally {
       unrelated.kill('SIGKILL');
+      mentions.kill('SIGKILL');
     }
   });
 });
