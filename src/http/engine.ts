@@ -5,7 +5,7 @@ import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
 import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
 import { Rejection, refuseAndClose } from './reject.js';
-import { checkBodyLength, checkFinalStatus, checkResponseField } from './response-framing.js';
+import { checkBodyLength, checkFinalStatus, checkResponseField, checkResponseHead } from './response-framing.js';
 import { type SharedReads, readShared } from './shared-reads.js';
 import { type HeadInfo, HeadVerdict, StrictParser, listHas } from './strict-parser.js';
 import { absoluteTarget, connectNotServed, replaceHost } from './validate.js';
@@ -268,6 +268,19 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
       out += `keep-alive: timeout=${this.conn.keepAliveSeconds}\r\n`;
     }
     return out + '\r\n';
+  }
+
+  /**
+   * A 1xx answer before the response (103 Early Hints), written at once. Not to an HTTP/1.0 client,
+   * which knows none (RFC 9110 §15.2), nor once the response has begun.
+   */
+  writeInterim(status: number, headers: HeaderList): void {
+    const socket = this.conn.socket;
+    if (this.headersSent || this.finished || this.req.httpVersion === '1.0' || gone(socket)) return;
+    checkResponseHead(headers);
+    let out = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+    for (const [name, value] of headers) out += `${name}: ${value}\r\n`;
+    socket.write(`${out}\r\n`, 'latin1');
   }
 
   /** Sends a body chunk; returns false when the socket's buffer is full (wait for drained()). */

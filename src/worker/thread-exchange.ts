@@ -222,6 +222,13 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
     return this;
   }
 
+  /** A 1xx answer before the response (a node app's 103 Early Hints): passed on as it comes. */
+  writeInterim(status: number, headers: HeaderList): void {
+    if (this.closed || this.headersSent || this.head) return;
+    checkResponseHead(headers);
+    this.out({ t: 'res', id: this.id, status, headers, interim: true });
+  }
+
   /** The body length to hold the app to, where its body goes out at all (not for HEAD, 204, 304). */
   private get declaredBody(): number | null {
     return this.declared !== null && this.req.method !== 'HEAD' && !statusHasNoBody(this.statusCode)

@@ -154,6 +154,7 @@ class ForwardedExchange implements Exchange {
 
   private forward(m: Extract<FromThread, { t: 'res' }>): void {
     const { res } = this;
+    if (m.interim) return res.writeInterim(m.status!, m.headers!);
     if (m.headers) res.writeHead(m.status!, m.headers, m.reason);
     if (m.end) {
       // A streamed answer is framed as one (chunked when it has no length), but one whose head,

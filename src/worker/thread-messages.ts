@@ -113,6 +113,8 @@ export type FromThread =
        * on the engine.
        */
       stream?: boolean;
+      /** `status` and `headers` are a 1xx answer before the response (a node app's 103 Early Hints). */
+      interim?: boolean;
     }
   /** The thread gave up on the response (an error after the head, or the client left): the request is over. */
   | { t: 'abandon'; id: number }
@@ -239,7 +241,7 @@ type AbortWire = [kind: typeof ABORT, id: number, refused: boolean];
 type CreditWire = [kind: typeof CREDIT, id: number, bytes: number];
 /**
  * `headers`: names and values, alternating; null when this part carries no head. `flags`: 1 end, 2
- * stream. `reason`: only when the app gave its own.
+ * stream, 4 interim. `reason`: only when the app gave its own.
  */
 type ResWire = [
   kind: typeof RES,
@@ -357,7 +359,7 @@ export function encodeFromThread(m: FromThread): FromThreadWire {
         headers = [];
         for (const [name, value] of m.headers) headers.push(name, value);
       }
-      const flags = (m.end ? 1 : 0) | (m.stream ? 2 : 0);
+      const flags = (m.end ? 1 : 0) | (m.stream ? 2 : 0) | (m.interim ? 4 : 0);
       const wire: ResWire = [RES, m.id, m.status ?? 0, m.headers ? headers : null, m.chunk, flags];
       if (m.reason) wire.push(m.reason);
       return wire;
@@ -386,6 +388,7 @@ function decodeRes(w: ResWire): FromThread {
   if (chunk !== undefined) m.chunk = chunk;
   if (flags & 1) m.end = true;
   if (flags & 2) m.stream = true;
+  if (flags & 4) m.interim = true;
   return m;
 }
 

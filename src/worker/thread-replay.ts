@@ -166,12 +166,6 @@ class ResponseReader implements Sink {
   }
 
   private onHead(info: ResponseHead, head: boolean): number {
-    // An interim answer (100 Continue): the engine speaks for itself to the client.
-    if (info.statusCode < 200) {
-      this.interim = true;
-      return 1;
-    }
-    this.keepAlive = info.shouldKeepAlive;
     const headers: HeaderList = [];
     let length = false;
     for (let i = 0; i < info.headers.length; i += 2) {
@@ -179,6 +173,14 @@ class ResponseReader implements Sink {
       if (lower === 'content-length') length = true;
       if (!HOP_BY_HOP.has(lower)) headers.push([info.headers[i]!, info.headers[i + 1]!]);
     }
+    // An interim answer the app wrote (res.writeEarlyHints(), writeProcessing()): passed on before
+    // the response. A 100 Continue is the engine's own to send, when the client asked for one.
+    if (info.statusCode < 200) {
+      this.interim = true;
+      if (info.statusCode !== 100) this.res.writeInterim(info.statusCode, headers);
+      return 1;
+    }
+    this.keepAlive = info.shouldKeepAlive;
     // The app's own reason phrase (`res.statusMessage`) goes through, as node would send it.
     this.res.writeHead(info.statusCode, headers, info.statusMessage);
     // node:http answers HEAD without the body it did not send, and without its length unless the app

@@ -70,6 +70,16 @@ describe.each([[[]], [['-k', 'thread', '--threads', '2']]] as const)(
       ]);
       expect(heads[0]).toMatch(/\r\ncontent-length: 1234(\r\n|$)/i);
     });
+
+    it('a 103 Early Hints goes out before the answer', async () => {
+      const g = await startGserve([`${join(FIXTURES, 'apps', 'iface-node.js')}:app`, ...extra]);
+      const raw = await rawExchange(g.port, 'GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      // -k thread dropped it.
+      expect(raw).toMatch(
+        /^HTTP\/1\.1 103 Early Hints\r\nlink: <\/a\.css>; rel=preload; as=style\r\n\r\nHTTP\/1\.1 200 /i,
+      );
+      expect(raw.endsWith('\r\n\r\nhinted')).toBe(true);
+    });
   },
 );
 
