@@ -1,4 +1,5 @@
-import { lstatSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, parseAddress, type Address } from '../config/address.js';
@@ -44,7 +45,9 @@ export interface Listener {
 function check(result: RawHandle | number, what: string, socketPath?: string): RawHandle {
   if (typeof result === 'number') {
     const name = getSystemErrorName(result);
-    throw new BindError(`Cannot listen at ${what}: ${name}. ${bindHint(name, socketPath)}`);
+    // libuv may call a missing folder EACCES: the hint says what is wrong, the code would mislead.
+    const folderMissing = socketPath !== undefined && !existsSync(dirname(socketPath));
+    throw new BindError(`Cannot listen at ${what}: ${folderMissing ? '' : `${name}. `}${bindHint(name, socketPath)}`);
   }
   return result;
 }

@@ -1,7 +1,7 @@
 import net from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, runGserve, startGserve } from '../helpers/gserve.js';
+import { FIXTURES, runGserve, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { portOf } from '../helpers/ports.js';
 
@@ -52,6 +52,15 @@ describe('a taken port', () => {
       expect(stderr).not.toMatch(/\n\s+at /);
     });
   }
+
+  it('a unix socket in a folder that does not exist: exits 3 naming the folder, without a misleading EACCES', async () => {
+    const path = join(tempDir(), 'missing', 'app.sock');
+    const { code, stderr } = await runGserve(['-b', `unix:${path}`, app('node-pid.js')]);
+    expect(code).toBe(3);
+    expect(stderr).toContain(
+      `Cannot listen at unix:${path}: The folder ${dirname(path)} does not exist: create it, or choose another socket path.`,
+    );
+  });
 
   it('a second gserve on the same port exits 3 and the first keeps serving on it', async () => {
     const first = await startGserve([app('node-pid.js')]);
