@@ -484,7 +484,7 @@ export class Arbiter {
     } else if (message.t === 'self-listen') {
       this.appListensItself(message.addresses);
     } else if (message.t === 'signalled') {
-      w.stoppedBy(message.signal, this.settings.gracefulTimeout);
+      if (w.state !== 'stopping') w.signalled = message.signal;
     } else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
       // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
       this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);
@@ -531,8 +531,10 @@ export class Arbiter {
       this.manageWorkers();
       return;
     }
-    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    this.log.warn('Worker (pid: %d) %s', w.pid, how);
+    // Stopped by a signal sent to it, not by this master: as Gunicorn's arbiter, a quiet replacement,
+    // but through the backoff below, as the app may send it to itself right after each boot.
+    if (w.signalled) this.log.info('Worker exited (pid: %d): stopped on a %s sent to it', w.pid, w.signalled);
+    else this.log.warn('Worker (pid: %d) %s', w.pid, signal ? `was killed by ${signal}` : `exited with code ${code}`);
     // Only this slot backs off, and only while its workers die before proving themselves.
     const delay = slot.afterDeath(Date.now() - w.bornAt, this.served.has(w));
     if (delay > 0)

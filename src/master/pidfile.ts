@@ -5,8 +5,8 @@ import { processExists } from '../supervision/process-alive.js';
 
 /**
  * Whether `pid` may be the master that wrote the pidfile: a live process other than init, and,
- * where /proc tells, one running gserve: the program or the script node runs is named `gserve` (the
- * npm bin, `npx gserve`, `node bin/gserve`). A pidfile kept on a volume across a container restart
+ * where /proc tells, one running gserve: an argument of its command line is a file named `gserve`
+ * (the npm bin, `npx gserve`, `node --import tsx bin/gserve`). A pidfile kept on a volume across a container restart
  * names a pid some unrelated process (or PID 1) has now; that must not block the start forever, nor
  * must `tail -f gserve.log` holding it.
  */
@@ -18,10 +18,7 @@ function mayBeMaster(pid: number): boolean {
   } catch {
     return true; // no /proc (or not ours to read): alive is all that is known
   }
-  return cmdline
-    .split('\0')
-    .slice(0, 2)
-    .some((arg) => basename(arg) === 'gserve');
+  return cmdline.split('\0').some((arg) => basename(arg) === 'gserve');
 }
 
 /** The master's pidfile: refused while another live master holds it; removed only if still ours. */

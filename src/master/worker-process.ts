@@ -158,15 +158,11 @@ export class WorkerProcess {
   }
 
   /**
-   * Someone sent the worker itself a stop signal (`kill -TERM <worker>`): it stops as it would for
-   * the master, and is replaced once gone, like a recycled worker, not counted as a crash.
+   * A stop signal sent to the worker itself, not by this master (`kill -TERM <worker>`, or the app's
+   * own): it stops as it would for the master. Its place stays counted until it is gone, so no
+   * replacement starts early (nor at all, when the master's own TERM follows, as systemd sends both).
    */
-  stoppedBy(signal: string, graceSeconds: number): void {
-    if (this.#state === 'stopping') return;
-    this.#state = 'stopping';
-    this.#endReason = `stopped on a ${signal} sent to it`;
-    this.killAfter(graceSeconds);
-  }
+  signalled: string | null = null;
 
   /** A worker whose event loop is blocked: SIGABRT (a core dump or a report), SIGKILL after `graceSeconds`. */
   abort(reason: string, graceSeconds: number): void {

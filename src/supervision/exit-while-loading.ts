@@ -14,7 +14,8 @@ const OWN_CODE = [join(PACKAGE_ROOT, 'dist'), pathToFileURL(join(PACKAGE_ROOT, '
 
 /** The loads in progress, each told of an exit (a HUP's config load may overlap the next one's). */
 const loads = new Set<(exit: ExitCall) => void>();
-let nodeExit: typeof process.exit = process.exit;
+/** Node's process.exit, once the guard is in its place. */
+let nodeExit: typeof process.exit | null = null;
 
 /** `file:line` from a stack frame such as `at f (/app/x.js:3:9)` or `at file:///app/x.mjs:3:9`. */
 function locationOf(frame: string): string | undefined {
@@ -23,13 +24,17 @@ function locationOf(frame: string): string | undefined {
 }
 
 /**
- * process.exit() while user code loads: gserve's own calls (a TERM meanwhile) exit; any other is
- * told to each load and returns, as throwing would, from a timer, crash the process instead.
+ * process.exit() once the guard is in place: outside loads, node's own. While user code loads,
+ * gserve's own calls (a TERM meanwhile) exit; any other is told to each load and returns, as
+ * throwing would, from a timer, crash the process instead. It stays in place for good: user code
+ * may keep a reference to it (`const { exit } = process`) or wrap it (an APM agent's flush before
+ * exit), and either must exit normally once the load is over.
  */
 const exitWhileLoading = (code?: number | string | null): never => {
+  if (loads.size === 0) return nodeExit!.call(process, code);
   // The frame below this one: what called process.exit().
   const frame = new Error().stack?.split('\n')[2] ?? '';
-  if (OWN_CODE.some((own) => frame.includes(own))) return nodeExit.call(process, code);
+  if (OWN_CODE.some((own) => frame.includes(own))) return nodeExit!.call(process, code);
   const exit: ExitCall = { call: `process.exit(${code ?? ''})`, at: locationOf(frame) };
   for (const tell of loads) tell(exit);
   return undefined as never;
@@ -45,11 +50,8 @@ const exitWhileLoading = (code?: number | string | null): never => {
 export function refusingExit<T>(load: () => Promise<T>, refusal: (exit: ExitCall) => Error): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const tell = (exit: ExitCall) => reject(refusal(exit));
-    const settle = () => {
-      loads.delete(tell);
-      if (loads.size === 0 && process.exit === exitWhileLoading) process.exit = nodeExit;
-    };
-    if (loads.size === 0) {
+    const settle = () => loads.delete(tell);
+    if (nodeExit === null) {
       nodeExit = process.exit;
       process.exit = exitWhileLoading;
     }

@@ -38,8 +38,8 @@ const appExit =
     new AppLoadError(
       'GSERVE_E_APP_EXIT',
       `The app ${appText} called ${call} while loading${at ? ` (at ${at})` : ''}; its own output, if any, ` +
-        'is above. gserve stops with exit code 4, as for any app that cannot load. To say why, throw an ' +
-        'Error instead: gserve shows its message.',
+        'is above. It counts as an app that cannot load: to say why, throw an Error instead, and gserve ' +
+        'shows its message.',
     );
 
 /** Loads the app named by the APP spec and tells which interface it speaks. */

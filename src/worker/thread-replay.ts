@@ -41,6 +41,8 @@ export class ExchangeSocket extends Duplex {
   private meter!: CreditMeter;
   /** Called when the thread's HTTP implementation finished a plain response on this socket. */
   onResponse: (() => void) | null = null;
+  /** The app's request now being served on this socket. */
+  request: IncomingMessage | null = null;
 
   constructor(peer: Peer, credit: (bytes: number) => void) {
     super({ allowHalfOpen: true });
@@ -54,6 +56,16 @@ export class ExchangeSocket extends Duplex {
   /** The (next) request on this connection: the window it counts toward is its own. */
   nextExchange(credit: (bytes: number) => void): void {
     this.meter = new CreditMeter(this, credit);
+  }
+
+  /**
+   * The app's request can get no more of its body: its answer ended first, and the main thread
+   * dropped the rest. It ends as aborted, as node:http ends one whose client left, so that the app's
+   * readers and pipes of it close instead of waiting for ever.
+   */
+  abortRequest(): void {
+    const req = this.request;
+    if (req && !req.complete) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
   }
 
   /** Still open both ways: node:http may take another request on it. */
@@ -309,7 +321,11 @@ export class ReplayedRequest {
     const reader = new ResponseReader(res, (keepAlive) => {
       // A request whose body node has not had in full cannot be followed by another on its connection.
       if (keepAlive && this.fedEnd && socket.reusable) connections.keep(key, socket);
-      else setImmediate(() => socket.destroy());
+      else
+        setImmediate(() => {
+          if (!this.fedEnd) socket.abortRequest();
+          socket.destroy();
+        });
     });
     socket.sink = reader;
     // An answer node finished that could not end well leaves this connection unusable.
@@ -370,6 +386,7 @@ export function nodeServerFor(
     },
     (req: IncomingMessage, res: ServerResponse) => {
       // A tunnelled request that node answered like a plain one (no upgrade handler): the tunnel ends with it.
+      if (req.socket instanceof ExchangeSocket) req.socket.request = req;
       res.once('finish', () => {
         if (req.socket instanceof ExchangeSocket) req.socket.onResponse?.();
       });

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runGserve, startGserve, tempDir } from '../helpers/gserve.js';
+import { get } from '../helpers/http.js';
 
 /** An app folder (an ES module package) holding `files`. */
 function project(files: Record<string, string>): string {
@@ -125,6 +126,25 @@ describe('an app that fails to load points at the line', () => {
       expect(g.lines.some((l) => l.level === 50 && l.msg.startsWith(said('app', 0, 1)))).toBe(true);
     }
   });
+
+  it('an app that keeps or wraps process.exit while loading exits with it later, and stops promptly', async () => {
+    const dir = project({
+      // An APM agent's flush before exit, and a reference taken at import: both outlive the load.
+      'app.js':
+        'const original = process.exit;\n' +
+        'process.exit = (code) => { console.error(`flushing before exit ${code}`); return original.call(process, code); };\n' +
+        'const { exit } = process;\n' +
+        'export const app = (req, res) => { res.end("bye"); setTimeout(() => exit(5), 10); };\n',
+    });
+    // A worker that hung in its stop would hold the TERM below for the whole graceful timeout.
+    const g = await startGserve(['-w', '1', '--graceful-timeout', '600', 'app:app'], { cwd: dir });
+    const first = [...g.workerPids][0]!;
+    expect((await get(g.url)).body).toBe('bye');
+    await g.waitForLog(new RegExp(`^Worker \\(pid: ${first}\\) exited with code 5$`));
+    await g.waitForWorkers(2);
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+  }, 60_000);
 
   it('the workers report the same location when the master boots them', async () => {
     const dir = project({ 'app.js': 'export const app = (req, res) => {\n  res.end("x"\n};\n' });

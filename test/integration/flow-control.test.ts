@@ -1,10 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
+import { pollUntil } from '../helpers/poll.js';
 
 /**
  * Worker memory is bounded by a window whatever the client does (issue 14): a body sent in
@@ -315,6 +316,46 @@ describe('an answer that leaves a large body unread: the body is dropped and the
     },
     120_000,
   );
+});
+
+describe('-k thread: a node app still reading the body when its answer ends', () => {
+  it('sees its request end as aborted (node:http would end it so when the client left), not hang', async () => {
+    const dir = tempDir();
+    const events = join(dir, 'events.log');
+    writeFileSync(
+      join(dir, 'app.cjs'),
+      'const { appendFileSync } = require("node:fs");\n' +
+        `const note = (line) => appendFileSync(${JSON.stringify(events)}, line + "\\n");\n` +
+        'module.exports = (req, res) => {\n' +
+        '  if (req.url !== "/up") return res.end("plain");\n' +
+        '  req.once("data", () => { res.writeHead(202, { "content-length": "8" }); res.end("accepted"); });\n' +
+        '  req.on("aborted", () => note("aborted"));\n' +
+        '  req.on("close", () => note("close"));\n' +
+        '};\n',
+    );
+    const g = await startGserve(['-w', '1', '-k', 'thread', 'app.cjs'], { cwd: dir });
+    const size = 16 * MiB;
+    const socket = connect(g.port, '127.0.0.1');
+    socket.on('error', () => {});
+    let received = '';
+    const accepted = new Promise<void>((resolve) =>
+      socket.on('data', (data: Buffer) => {
+        received += data.toString('latin1');
+        if (received.includes('accepted')) resolve();
+      }),
+    );
+    socket.write(`POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+    socket.write(Buffer.alloc(64 * 1024, 120));
+    await accepted;
+    // The rest of the body is dropped on its way: the app's request could never end on its own.
+    await writeAll(socket, exactly(size - 64 * 1024));
+    await pollUntil(
+      () => existsSync(events) && readFileSync(events, 'utf8').split('\n').includes('close'),
+      () => `the request's close (events: ${existsSync(events) ? readFileSync(events, 'utf8') : 'none'})`,
+    );
+    expect(readFileSync(events, 'utf8')).toContain('aborted');
+    socket.destroy();
+  }, 120_000);
 });
 
 describe('a client that leaves an endless answer: the worker serves on', () => {

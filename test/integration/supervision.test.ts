@@ -91,6 +91,7 @@ describe('supervision', () => {
       ['SIGQUIT', 3],
     ] as const) {
       const victim = [...g.workerPids].at(-1)!;
+      expect((await get(g.url)).status).toBe(200); // it served: a healthy worker, not one dying at boot
       process.kill(victim, signal);
       await waitForExit(victim);
       await g.waitForLog(new RegExp(`^Worker exited \\(pid: ${victim}\\): stopped on a ${signal} sent to it$`));
@@ -99,6 +100,17 @@ describe('supervision', () => {
     }
     // Gunicorn's arbiter replaces such a worker quietly: no warning, no crash-loop backoff.
     expect(g.lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([]);
+  });
+
+  it('an app that sends its worker a TERM right after each boot still gets the crash-loop backoff', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      'setTimeout(() => process.kill(process.pid, "SIGTERM"), 50);\nexport const app = (req, res) => res.end("x");\n',
+    );
+    const g = await startGserve(['-w', '1', 'app.mjs'], { cwd: dir });
+    await g.waitForLog(/^Workers are dying soon after boot \(\d+ in a row in this slot\); next respawn in \d+ ms$/);
+    expect(g.lines.some((l) => /stopped on a SIGTERM sent to it$/.test(l.msg))).toBe(true);
   });
 
   it('--max-requests with jitter recycles a worker gracefully, and every request is answered', async () => {
@@ -179,7 +191,9 @@ describe('supervision', () => {
     const pidfile = join(tempDir(), 'g.pid');
     const unrelated = spawn('sleep', ['120'], { stdio: 'ignore' });
     // Its command line says gserve, but it runs no gserve: `tail -f gserve.log` refused the start.
-    const mentions = spawn('tail', ['-f', '/dev/null', 'gserve'], { stdio: 'ignore' });
+    const log = join(tempDir(), 'gserve.log');
+    writeFileSync(log, '');
+    const mentions = spawn('tail', ['-f', log], { stdio: 'ignore' });
     try {
       for (const held of ['1', '-1', String(unrelated.pid), String(mentions.pid)]) {
         writeFileSync(pidfile, `${held}\n`);
