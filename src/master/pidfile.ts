@@ -6,9 +6,9 @@ import { processExists } from '../supervision/process-alive.js';
 /**
  * Whether `pid` may be the master that wrote the pidfile: a live process other than init, and,
  * where /proc tells, one running gserve: an argument of its command line is a file named `gserve`
- * (the npm bin, `npx gserve`, `node --import tsx bin/gserve`). A pidfile kept on a volume across a container restart
- * names a pid some unrelated process (or PID 1) has now; that must not block the start forever, nor
- * must `tail -f gserve.log` holding it.
+ * (the npm bin, `npx gserve`, `node --import tsx bin/gserve`). A pidfile kept on a volume across a
+ * container restart names a pid some unrelated process (or PID 1) has now; that must not block the
+ * start forever, nor must `tail -f gserve.log` holding it.
  */
 function mayBeMaster(pid: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 1 || !processExists(pid)) return false;

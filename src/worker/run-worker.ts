@@ -87,15 +87,15 @@ export function runWorker(boot: WorkerBoot): void {
   // The master stops its workers by message, and by signal only one still booting or in its fast
   // stop, which it then knows of. A signal from anyone else is told to it: it replaces the worker
   // once gone, and counts no crash.
+  const stopOnSignal = (signal: 'SIGTERM' | 'SIGQUIT') => {
+    if (!state.stopping) send({ t: 'signalled', signal });
+    void stop(signal === 'SIGTERM');
+  };
   process.on('SIGTERM', () => {
     announceStop();
-    if (!state.stopping) send({ t: 'signalled', signal: 'SIGTERM' });
-    void stop(true);
+    stopOnSignal('SIGTERM');
   });
-  process.on('SIGQUIT', () => {
-    if (!state.stopping) send({ t: 'signalled', signal: 'SIGQUIT' });
-    void stop(false);
-  });
+  process.on('SIGQUIT', () => stopOnSignal('SIGQUIT'));
   // The master is gone (even by kill -9): nobody supervises this worker any more.
   process.on('disconnect', () => void stop(false));
   // A master that died while this worker was still importing closed the channel before anyone listened.

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, FIXTURES, isAlive, startGserve, tempDir } from '../helpers/gserve.js';
+import { BIN, FIXTURES, type Gserve, isAlive, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 
 /** Runs `gserve <args>` in `cwd` to completion. */
@@ -27,6 +27,19 @@ function project(): string {
   return dir;
 }
 
+/** The control socket a master logged at its start. */
+const controlSocketOf = (g: Gserve): string =>
+  g.lines.find((l) => l.msg.startsWith('Control socket at: '))!.msg.slice('Control socket at: '.length);
+
+/** Two masters started in one project folder (two binds), with default control sockets. */
+async function twoMastersInOneFolder() {
+  const env = { XDG_RUNTIME_DIR: tempDir() };
+  const dir = project();
+  const first = await startGserve(['-b', '127.0.0.1:0', 'app.js'], { cwd: dir, env });
+  const second = await startGserve(['-b', `unix:${join(dir, 'app.sock')}`, 'app.js'], { cwd: dir, env });
+  return { env, dir, first, second };
+}
+
 describe('one control socket per app', () => {
   it('two apps in two folders with default settings: gserve stop in one leaves the other serving', async () => {
     const runtime = tempDir();
@@ -34,9 +47,7 @@ describe('one control socket per app', () => {
     const [a, b] = [project(), project()];
     const ga = await startGserve(['app.js'], { cwd: a, env });
     const gb = await startGserve(['app.js'], { cwd: b, env });
-    const paths = [ga, gb].map((g) =>
-      g.lines.find((l) => l.msg.startsWith('Control socket at: '))!.msg.slice('Control socket at: '.length),
-    );
+    const paths = [ga, gb].map(controlSocketOf);
     expect(paths[0]).not.toBe(paths[1]);
     for (const p of paths) expect(statSync(p).isSocket()).toBe(true);
     expect(statSync(join(runtime, 'gserve')).mode & 0o777).toBe(0o700);
@@ -120,11 +131,7 @@ describe('one control socket per app', () => {
   });
 
   it('two masters started in one folder: the command lists both and exits 2 instead of guessing', async () => {
-    const runtime = tempDir();
-    const env = { XDG_RUNTIME_DIR: runtime };
-    const dir = project();
-    const first = await startGserve(['-b', '127.0.0.1:0', 'app.js'], { cwd: dir, env });
-    const second = await startGserve(['-b', `unix:${join(dir, 'app.sock')}`, 'app.js'], { cwd: dir, env });
+    const { env, dir, first, second } = await twoMastersInOneFolder();
     const r = await cli(['stop'], dir, env);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/2 gserve masters were started in .*; say which with --control-socket/);
@@ -134,14 +141,8 @@ describe('one control socket per app', () => {
   });
 
   it('a control socket removed (a /tmp cleaner) comes back: on USR1 at once, else within seconds', async () => {
-    const runtime = tempDir();
-    const env = { XDG_RUNTIME_DIR: runtime };
-    const dir = project();
-    const first = await startGserve(['-b', '127.0.0.1:0', 'app.js'], { cwd: dir, env });
-    const second = await startGserve(['-b', `unix:${join(dir, 'app.sock')}`, 'app.js'], { cwd: dir, env });
-    const socketOf = (g: typeof first) =>
-      g.lines.find((l) => l.msg.startsWith('Control socket at: '))!.msg.slice('Control socket at: '.length);
-    const path = socketOf(first);
+    const { env, dir, first, second } = await twoMastersInOneFolder();
+    const path = controlSocketOf(first);
     rmSync(path);
     // Without it, a bare `gserve stop` here would find only the second master, and stop it.
     first.signal('SIGUSR1');
