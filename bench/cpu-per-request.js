@@ -1,7 +1,9 @@
 // CPU time per request of one worker process, each server pinned to CPU 0 and wrk to CPU 1: what the
 // `node` interface costs beyond node:http, with less noise than req/s (time the machine's other
 // tenants take is not counted). Hello, keep-alive, 50 connections, rounds in turn.
-//   node bench/cpu-per-request.js [--rounds 8] [--seconds 3] [--only node,fetch,asgi,self] [--path /json]
+//   node bench/cpu-per-request.js [--rounds 8] [--seconds 3] [--only node,fetch,asgi,self] [--path /json] [--express]
+// --express: node:cluster and the `node` interface host the Express app of bench/scenarios/express.js instead of the
+// hand-written handler, on its route `/users/42`.
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -21,9 +23,11 @@ const onlyAt = process.argv.indexOf('--only');
 // node:cluster, the reference, is always run; --only picks which of gserve's contenders run beside it.
 const only = new Set(onlyAt > 0 ? process.argv[onlyAt + 1].split(',') : ['node', 'self']);
 const seconds = arg('--seconds', 3);
+const express = process.argv.includes('--express');
 const pathAt = process.argv.indexOf('--path');
 /** `/` answers 13 bytes, `/json` 1 KB (contenders/apps/routes.js). */
-const path = pathAt > 0 ? process.argv[pathAt + 1] : '/';
+const path = pathAt > 0 ? process.argv[pathAt + 1] : express ? '/users/42' : '/';
+const nodeApp = join(APPS, express ? 'express-app:app' : 'handler:app');
 const pin = which('taskset') && availableParallelism() >= 2;
 const onCpu = (cpu, cmd, args) => (pin ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -41,13 +45,13 @@ const gserve = (port, extra = []) => [
 const CONTENDERS = [
   {
     id: 'node:cluster (1 worker)',
-    args: (p) => [join(ROOT, 'bench/contenders/node-cluster.js'), String(p), '1', 'rr', 'node'],
+    args: (p) => [join(ROOT, 'bench/contenders/node-cluster.js'), String(p), '1', 'rr', express ? 'express' : 'node'],
   },
-  { id: 'gserve, node interface', only: 'node', args: (p) => gserve(p, [join(APPS, 'handler:app')]) },
+  { id: 'gserve, node interface', only: 'node', args: (p) => gserve(p, [nodeApp]) },
   {
     id: 'gserve, node interface, hardening off',
     only: 'node',
-    args: (p) => gserve(p, [join(APPS, 'handler:app')]),
+    args: (p) => gserve(p, [nodeApp]),
     env: { GSERVE_BENCH_UNHARDENED: '1' },
   },
   { id: 'gserve, fetch interface', only: 'fetch', args: (p) => gserve(p, [join(APPS, 'fetch-app:app')]) },

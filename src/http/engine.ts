@@ -702,7 +702,7 @@ class Connection {
       // A connection that never sent a byte is simply closed, like an idle one would be.
       if (this.parser.phase === 'idle' && this.queue.length === 0) return void this.socket.destroy();
       if (this.parser.phase === 'head') this.reject(headerTimedOut(this.limits.headerTimeout));
-    } else if (this.parser.phase === 'body') this.reject(bodyTimedOut(this.limits.requestTimeout));
+    } else if (this.parser.phase === 'body') this.reject(bodyTimedOut(this.limits));
   }
 
   /**

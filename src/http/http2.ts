@@ -198,7 +198,7 @@ export class Http2ProtocolServer extends EventEmitter implements ProtocolServer 
         // Bytes the app has not read yet: it, not the client, holds the body up.
         appHolding: () => req.readableLength > 0 || req.stream.readableLength > 0,
       },
-      () => this.refuse(req, res, bodyTimedOut(ms)),
+      () => this.refuse(req, res, bodyTimedOut(this.options.limits)),
     );
   }
 

@@ -11,6 +11,8 @@ export interface HttpLimits {
   headerTimeout: number;
   /** From the end of a request's head to the end of its body. */
   requestTimeout: number;
+  /** The setting requestTimeout comes from, named in the 408: the sync class caps it at --timeout. */
+  requestTimeoutSetting?: '--request-timeout' | '--timeout';
   /** Longest a client may take no byte of an answer waiting for it (0: for ever). */
   sendTimeout: number;
   maxKeepaliveRequests: number;

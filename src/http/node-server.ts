@@ -313,7 +313,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
         over: () => req.complete || conn.refused || req.socket.destroyed,
         appHolding: () => req.isPaused() || req.readableLength > 0 || req.socket.isPaused(),
       },
-      () => this.refuseDelivered(conn, res, bodyTimedOut(ms)),
+      () => this.refuseDelivered(conn, res, bodyTimedOut(this.options.limits)),
     );
   }
 

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import type { HttpLimits } from './limits.js';
 import { sendProgress } from './node-internals.js';
 import { REFUSAL_LINGER_MS, Rejection, badRequest } from './reject.js';
 
@@ -40,8 +41,11 @@ const secondsText = (ms: number) => `${+(ms / 1000).toFixed(3)} s`;
 
 export const headerTimedOut = (ms: number) =>
   new Rejection(408, `the request head did not arrive within ${secondsText(ms)} (--header-timeout)`);
-export const bodyTimedOut = (ms: number) =>
-  new Rejection(408, `the request body did not arrive within ${secondsText(ms)} (--request-timeout)`);
+export const bodyTimedOut = ({ requestTimeout, requestTimeoutSetting }: HttpLimits) =>
+  new Rejection(
+    408,
+    `the request body did not arrive within ${secondsText(requestTimeout)} (${requestTimeoutSetting ?? '--request-timeout'})`,
+  );
 export const truncatedByClient = () => badRequest('the client closed its side in the middle of a request');
 
 /** After a refusal, how long the client may take to read it and close before the socket is destroyed. */

@@ -7,6 +7,8 @@ import { type RawHandle, serverHandle, setAccepting } from './node-handles.js';
 import type { Listener } from './listeners.js';
 import type { WorkerProcess } from './worker-process.js';
 
+const CROWDED_WARNING_MS = 60_000;
+
 /**
  * The sync class's hand-off: the master accepts on the listeners itself and passes each new
  * connection, once its request has arrived (request-wait.ts), to a worker that has said it is
@@ -27,6 +29,8 @@ export class SyncDispatcher {
   /** Workers that said they are idle, longest idle first. */
   private readonly idle: WorkerProcess[] = [];
   private stopped = false;
+  /** When closeOldestReading() last said so: once a minute, not for every connection of a flood. */
+  private crowdedWarnedAt = Number.NEGATIVE_INFINITY;
   /** Paused until a worker first says it is idle (holdUntilWorker). */
   private heldForWorker = false;
 
@@ -35,8 +39,11 @@ export class SyncDispatcher {
     private readonly limits: HttpLimits,
     /** --proxy-protocol. */
     private readonly proxyProtocol: boolean,
-    /** Beyond this many held connections, new ones get a fast 503 (Gunicorn's default backlog). */
-    private readonly maxWaiting = 2048,
+    /**
+     * --backlog: the most connections held here, still sending their request or waiting for a
+     * worker, as the kernel holds that many for the workers of the other classes.
+     */
+    private readonly maxWaiting: number,
   ) {}
 
   start(listeners: Listener[], backlog?: number): void {
@@ -95,7 +102,7 @@ export class SyncDispatcher {
       return;
     }
     socket.on('error', () => socket.destroy());
-    if (this.reading.size + this.waiting.length >= this.maxWaiting) {
+    if (this.reading.size + this.waiting.length >= this.maxWaiting && !this.closeOldestReading()) {
       refuseOverloaded(socket, !this.requestWaits[listener]!.plainHttp);
       return;
     }
@@ -112,6 +119,28 @@ export class SyncDispatcher {
     if (this.reading.has(socket)) this.reading.set(socket, handOnNow);
   }
 
+  /**
+   * Makes room by closing the connection that has waited longest for its request. Without it, one
+   * client holding --backlog connections open without a byte sent got every other client a 503 for
+   * as long as it liked (each for --header-timeout, then again); a client with a request to send
+   * sends it at once, long before a full house of newer connections pushes it out. Connections whose
+   * request has arrived are never dropped: they wait for a worker, in order. False: none to close.
+   */
+  private closeOldestReading(): boolean {
+    const oldest = this.reading.keys().next();
+    if (oldest.done) return false;
+    this.reading.delete(oldest.value);
+    oldest.value.destroy();
+    if (Date.now() - this.crowdedWarnedAt > CROWDED_WARNING_MS) {
+      this.crowdedWarnedAt = Date.now();
+      this.log.warn(
+        'Holding --backlog (%d) connections: closing the oldest still sending its request, to take a new one',
+        this.maxWaiting,
+      );
+    }
+    return true;
+  }
+
   /** A head or a body still incomplete after its timeout: 408, as a worker would answer it. */
   private async refuseSlow(socket: Socket, part: 'head' | 'body'): Promise<void> {
     // Loaded on the first such client: the master has no other use for the HTTP modules.
@@ -119,7 +148,7 @@ export class SyncDispatcher {
       import('../http/timeouts.js'),
       import('../http/reject.js'),
     ]);
-    const r = part === 'head' ? headerTimedOut(this.limits.headerTimeout) : bodyTimedOut(this.limits.requestTimeout);
+    const r = part === 'head' ? headerTimedOut(this.limits.headerTimeout) : bodyTimedOut(this.limits);
     this.log.info(rejectionLogFields(r, socket), `Refused request: ${r.status} ${r.reason}`);
     refuseAndClose(socket, r);
   }

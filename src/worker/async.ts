@@ -1,5 +1,5 @@
 import { Socket, type Server } from 'node:net';
-import { httpLimits } from '../http/limits.js';
+import { type HttpLimits, httpLimits } from '../http/limits.js';
 import { protocolFor, type ProtocolOptions } from './hosted.js';
 import { ConnectionCap } from './connection-cap.js';
 import { ConnectionBalance } from './balance.js';
@@ -24,12 +24,26 @@ export function protocolOptions(
 ): ProtocolOptions {
   return {
     keepAliveTimeout: settings.keepAlive * 1000,
-    limits: httpLimits(settings),
+    limits: settings.workerClass === 'sync' ? syncWorkerLimits(settings) : httpLimits(settings),
     scheme,
     log,
     runtime,
     accessLog: Boolean(settings.accessLogfile),
   };
+}
+
+/**
+ * A sync worker waiting for a body serves no one else, as it does while its app blocks: the wait is
+ * held to --timeout too, as Gunicorn's sync worker, blocked in recv(), is killed at its timeout. With
+ * --request-timeout alone (300 s), a few clients that sent a head with a large or chunked body (the
+ * master hands those on at once) and then nothing stopped the server for five minutes.
+ */
+function syncWorkerLimits(settings: BootSettings): HttpLimits {
+  const limits = httpLimits(settings);
+  const timeout = Math.round(settings.timeout * 1000);
+  if (timeout > 0 && (limits.requestTimeout === 0 || timeout < limits.requestTimeout))
+    return { ...limits, requestTimeout: timeout, requestTimeoutSetting: '--timeout' };
+  return limits;
 }
 
 /** Makes the HTTP implementation for one listener (by its index in boot.listeners). */

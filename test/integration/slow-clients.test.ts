@@ -290,6 +290,22 @@ describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({
     expect((await get(g.url)).status).toBe(200);
   });
 
+  it('a body handed on with its head and then stalled holds the worker no longer than --timeout: 408', async () => {
+    // --request-timeout stays at its 300 s: the sync worker's wait is held to --timeout, as Gunicorn's.
+    const g = await startGserve(['-k', 'sync', '-w', '1', '--timeout', '2', app]);
+    const post = 'POST /stalled HTTP/1.1\r\nHost: x\r\n';
+    // Too large for the master to hold, and chunked: both go to the worker at the end of the head.
+    const stalled = await holdConnections(g.port, 1, `${post}Content-Length: 100000\r\n\r\nab`);
+    const chunked = await holdConnections(g.port, 1, `${post}Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`);
+    for (const { socket, received } of [...stalled, ...chunked]) {
+      await new Promise((resolve) => socket.on('close', resolve));
+      const [answer] = parseResponses(Buffer.from(received(), 'latin1'));
+      expect(answer).toMatchObject({ status: 408, headers: { connection: 'close' } });
+      expect(answer!.body).toMatch(/within 2 s \(--timeout\)/);
+    }
+    expect((await get(g.url)).status).toBe(200);
+  }, 60_000);
+
   it('a head refused by itself (a body past --limit-request-body, no Host) is answered at once, not held for its body', async () => {
     // A --request-timeout far past the test's: a body waited for would end in a 408 it never sees.
     const g = await startGserve([
@@ -308,6 +324,37 @@ describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({
     const noHost = await sendRaw(g.port, 'POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n');
     expect(parseResponses(noHost.data)[0]!.status).toBe(400);
   });
+});
+
+// The sync master holds at most --backlog connections while their requests arrive (master/dispatch.ts).
+describe('the sync class under a flood of silent connections', () => {
+  it('takes a normal client past --backlog connections that send nothing: the oldest silent ones are closed', async () => {
+    const g = await startGserve([
+      '-k',
+      'sync',
+      '-w',
+      '1',
+      '--header-timeout',
+      '120',
+      join(FIXTURES, 'apps/recorder-node.js') + ':app',
+    ]);
+    const FLOOD = 2100; // past the default --backlog of 2048
+    const held = await holdConnections(g.port, FLOOD);
+    const closed: typeof held = [];
+    const allClosed = new Promise<void>((resolve) => {
+      for (const h of held) h.socket.once('close', () => closed.push(h) === FLOOD - 2048 && resolve());
+    });
+    try {
+      await g.waitForLog(/^Holding --backlog \(2048\) connections: closing the oldest/);
+      await allClosed;
+      // Before, every new client got `503 too many connections` for as long as the flood stayed.
+      const res = await get(`${g.url}/after-flood`);
+      expect(res.status).toBe(200);
+      expect(closed.every((h) => h.received() === '')).toBe(true);
+    } finally {
+      for (const h of held) h.socket.destroy();
+    }
+  }, 60_000);
 });
 
 // A synchronous app answers inside the parse of its own request's bytes. The idle time of the

@@ -70,7 +70,8 @@ export const httpSettings = [
     doc:
       'Time for a client to send a whole request body, counted from the end of its head. ' +
       'Past it the request gets `408 Request Timeout` if no response has started, else the connection is closed. ' +
-      'Time the app spends not reading does not count. On HTTP/2 it is counted for each stream. 0 disables.',
+      'Time the app spends not reading does not count. On HTTP/2 it is counted for each stream. ' +
+      'A `sync` worker waits no longer than `--timeout`: it serves no one else meanwhile. 0 disables.',
   }),
   defineSetting({
     name: 'sendTimeout',
