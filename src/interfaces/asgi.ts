@@ -51,16 +51,27 @@ export class AsgiProtocolError extends Error {
 }
 
 /**
- * An http send() after the client left: ASGI 2.4's "server-specific subclass of OSError" (Uvicorn's
+ * A send() after the client left: ASGI 2.4's "server-specific subclass of OSError" (Uvicorn's
  * ClientDisconnected), so a streaming loop that never calls receive() ends instead of producing for
  * no one. Like an OSError, it carries an errno-style `code`.
  */
 export class ClientDisconnected extends Error {
   override name = 'ClientDisconnected';
   readonly code = 'ECONNRESET';
-  constructor() {
-    super('The client disconnected: the response cannot be sent');
+  constructor(what = 'the response') {
+    super(`The client disconnected: ${what} cannot be sent`);
   }
+}
+
+/**
+ * `err`, a turn of the event loop later: an app that catches it and sends again in a loop still
+ * yields to the rest of the worker (its close events, heartbeats, other requests). An app that does
+ * not await the send is not reported for an unhandled rejection.
+ */
+function failNextTurn(err: Error): Promise<void> {
+  const failed = nextTurn().then(() => Promise.reject(err));
+  failed.catch(() => {});
+  return failed;
 }
 
 function scopeHeaders(req: EngineRequest): Array<[Uint8Array, Uint8Array]> {
@@ -214,16 +225,9 @@ class HttpSend {
   /** The error that serveHttp() does not log: the app let the refusal of a send of its own through. */
   disconnected: ClientDisconnected | null = null;
 
-  /**
-   * The client left: the send fails, a turn of the event loop later, so an app that catches the error
-   * and sends again in a loop still yields to the rest of the worker. An app that does not await the
-   * send is not reported for an unhandled rejection.
-   */
+  /** The client left: the send fails (failNextTurn). */
   private refused(): Promise<void> {
-    const err = (this.disconnected ??= new ClientDisconnected());
-    const failed = nextTurn().then(() => Promise.reject(err));
-    failed.catch(() => {});
-    return failed;
+    return failNextTurn((this.disconnected ??= new ClientDisconnected()));
   }
 
   /** Returns a promise only when the socket asks to wait (back-pressure). */
@@ -422,8 +426,17 @@ async function serveWebSocket(
         .end(status === 403 ? 'Forbidden\n' : 'Internal Server Error\n');
   };
 
+  /** The error that serveWebSocket() does not log: the app let the refusal of a send of its own through. */
+  let disconnected: ClientDisconnected | null = null;
+  /**
+   * A message for a connection that has closed, or is closing: ws would take it, buffer it for no
+   * one and call back on the same tick, so a loop of sends that never calls receive() ran on without
+   * a turn of the event loop, blind to the close and starving the worker.
+   */
+  const refused = () => failNextTurn((disconnected ??= new ClientDisconnected('the message')));
+
   const send: AsgiSend = async (event) => {
-    if (phase === 'closed') return nextTurn();
+    if (phase === 'closed') return ws !== null && event?.type === 'websocket.send' ? refused() : nextTurn();
     switch (event?.type) {
       case 'websocket.accept': {
         if (phase !== 'connecting') throw new AsgiProtocolError('websocket.accept sent twice');
@@ -462,9 +475,10 @@ async function serveWebSocket(
         if (phase !== 'open' || !ws) throw new AsgiProtocolError('websocket.send before websocket.accept');
         const socket: WebSocket = ws;
         const data = typeof event.text === 'string' ? event.text : asBytes(event.bytes, 'bytes', event.type);
+        if (socket.readyState !== socket.OPEN) return refused();
         // Back-pressure: wait for the write only when the socket's buffer is already large.
         if (socket.bufferedAmount < 1024 * 1024) socket.send(data);
-        else await new Promise<void>((resolve) => socket.send(data, () => resolve()));
+        else if (await new Promise<Error | undefined>((resolve) => socket.send(data, resolve))) return refused();
         return;
       }
       case 'websocket.close': {
@@ -485,6 +499,7 @@ async function serveWebSocket(
     await app.app(scope, () => inbox.next(), send);
   } catch (err) {
     if (phase === 'connecting') throw err; // the engine answers 500
+    if (err !== null && err === disconnected) return;
     onError(err);
     if (phase === 'open') openSocket()?.close(1011, 'Internal error');
     return;

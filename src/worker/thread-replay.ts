@@ -442,7 +442,10 @@ class TunnelSink implements Sink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.held.length = 0;
+    // Writes the window held back complete now, as a real socket's do when it is destroyed: ws calls
+    // its send()s back from them, and an ASGI app awaiting one would wait for ever once the client
+    // left (the credit for them never comes).
+    for (const done of this.held.splice(0)) done();
     const chunk = this.batcher.take();
     this.post({ t: 'raw', id: this.id, chunk, end: true }, transferOf(chunk));
     this.onClosed();

@@ -270,4 +270,21 @@ describe.each(['async', 'thread'])('-k %s: what an app chooses for a handshake, 
     await g.until(() => /again websocket\.disconnect 1009/.test(output(g)), 'the second receive() answered', 20_000);
     expect(output(g)).toMatch(/disconnect 1009/);
   });
+
+  it('asgi: a send loop that never calls receive() ends with ClientDisconnected once the client leaves', async () => {
+    const g = await startGserve(['-k', cls, '-w', '1', fixture('ws-asgi.js:app')]);
+    // A client that takes the 101 and reads nothing more, then leaves while the app is held back.
+    const client = connect(g.port, '127.0.0.1');
+    client.on('error', () => {});
+    client.write(HANDSHAKE('/flood'));
+    const [first] = (await once(client, 'data')) as [Buffer];
+    expect(first.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+    client.pause();
+    await pollUntil(() => client.readableLength > 0 || client.bytesRead > 64 * 1024, 'the flood reaching the client');
+    client.destroy();
+    // Its sends went on resolving at once on a socket that was gone, without a turn of the event
+    // loop, so the worker heard of nothing else: no close, no heartbeat, no HTTP request.
+    await g.until(() => /flood ended: ClientDisconnected ECONNRESET/.test(output(g)), 'the failed send', 20_000);
+    expect((await get(g.url + '/')).body).toBe('http');
+  });
 });
