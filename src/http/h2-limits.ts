@@ -50,5 +50,10 @@ export function maxHeaderListSize(limits: HttpLimits): number {
   return Math.min(UNBOUNDED, limits.requestLine + (limits.requestFields + 4) * (limits.requestFieldSize + 32));
 }
 
-/** Node's cap on header pairs (default 128) must stay above --limit-request-fields, pseudo-headers included. */
-export const maxHeaderListPairs = (limits: HttpLimits): number => limits.requestFields + 8;
+/**
+ * Node's cap on header pairs (default 128), past which it resets the stream (ENHANCE_YOUR_CALM)
+ * before the limits above can answer: twice --limit-request-fields, pseudo-headers aside, so that a
+ * client a few fields over the limit gets the 431 that names it (at the limit plus 8, 105 fields got a
+ * reset where HTTP/1.1 gets 431), and only a flood of fields the reset.
+ */
+export const maxHeaderListPairs = (limits: HttpLimits): number => limits.requestFields * 2 + 8;
