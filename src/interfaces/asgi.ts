@@ -7,7 +7,9 @@ import { decodePath, splitTarget } from './scope.js';
 import {
   checkAcceptOptions,
   engineUpgradeRequest,
+  handshakeFault,
   offeredSubprotocols,
+  refuseHandshake,
   toBytes,
   type WebSocketHub,
 } from './websocket.js';
@@ -518,6 +520,8 @@ export interface AsgiAdapterOptions {
 export function asgiAdapter(app: AsgiHosted, runtime: WorkerRuntime, opts: AsgiAdapterOptions): EngineHandler {
   return (req, res) => {
     if (req.upgrade && req.header('upgrade')?.toLowerCase() === 'websocket') {
+      const fault = handshakeFault(req);
+      if (fault) return refuseHandshake(res, fault);
       const { hub } = opts;
       if (hub) return serveWebSocket(app, req, res, hub, runtime, (err) => opts.onError(err, `WebSocket ${req.url}`));
       // No hub: the sync class, which serves one connection at a time (interfaces/gateway.ts).

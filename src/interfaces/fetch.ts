@@ -21,6 +21,7 @@ import {
   Topics,
   checkAcceptOptions,
   engineUpgradeRequest,
+  handshakeFault,
   offeredSubprotocols,
   runBunHandlers,
   type WebSocketHub,
@@ -198,6 +199,8 @@ export class FetchServer {
   upgrade(request: Request, options: { data?: unknown; headers?: HeadersInit } = {}): boolean {
     const req = this.engineRequestOf(request);
     if (!this.hub || !req?.upgrade || req.header('upgrade')?.toLowerCase() !== 'websocket') return false;
+    // As Bun: false for a handshake that cannot open, which the app answers as it answers a refusal.
+    if (handshakeFault(req)) return false;
     this.pending.set(req, { data: options.data, headers: options.headers });
     return true;
   }

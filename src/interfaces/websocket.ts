@@ -25,6 +25,47 @@ export interface WebSocketOptions {
   perMessageDeflate: boolean;
 }
 
+/** What a WebSocket handshake is read from: gserve's engine request. */
+interface HandshakeRequest {
+  readonly method: string;
+  readonly httpVersion: string;
+  header(name: string): string | undefined;
+}
+
+/** Why a request that asks for a WebSocket cannot have one, answered before any app code runs. */
+export interface HandshakeFault {
+  status: 400 | 426;
+  reason: string;
+}
+
+const HANDSHAKE_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+/**
+ * RFC 6455 §4.2.1: an HTTP/1.1 GET with a Sec-WebSocket-Key of 16 bytes in base64 and version 13.
+ * `ws` checks these too, but only when the app accepts: an ASGI app was called with
+ * `websocket.connect` for a handshake that could never open, its accept resolved, and the client got
+ * `ws`'s own HTML refusal (Uvicorn refuses it before the app runs). HTTP/1.0 and version 8 passed.
+ */
+export function handshakeFault(req: HandshakeRequest): HandshakeFault | null {
+  if (req.httpVersion === '1.0') return { status: 400, reason: 'a WebSocket handshake needs HTTP/1.1' };
+  if (req.method !== 'GET') return { status: 400, reason: `a WebSocket handshake is a GET, not ${req.method}` };
+  if (!HANDSHAKE_KEY.test(req.header('sec-websocket-key')?.trim() ?? ''))
+    return { status: 400, reason: 'Sec-WebSocket-Key must be 16 bytes in base64' };
+  if (req.header('sec-websocket-version')?.trim() !== '13')
+    return { status: 426, reason: 'only WebSocket version 13 is served (Sec-WebSocket-Version: 13)' };
+  return null;
+}
+
+/** Answers a handshake that cannot open (handshakeFault), as plain text naming the rule. */
+export function refuseHandshake(
+  res: { writeHead(status: number, headers: Array<[string, string]>): { end(body: string): void } },
+  fault: HandshakeFault,
+): void {
+  const headers: Array<[string, string]> = [['content-type', 'text/plain; charset=utf-8']];
+  if (fault.status === 426) headers.push(['sec-websocket-version', '13']);
+  res.writeHead(fault.status, headers).end(`${fault.reason}\n`);
+}
+
 /** Per-handshake choices: the subprotocol to answer with, and extra response headers. */
 export interface AcceptOptions {
   protocol?: string | null;

@@ -8,7 +8,7 @@ import { tlsArgs } from '../helpers/certs.js';
 import { FIXTURES, type Gserve, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { pollUntil } from '../helpers/poll.js';
-import { sendRaw } from '../helpers/raw.js';
+import { parseResponses, sendRaw } from '../helpers/raw.js';
 
 const fixture = (name: string) => `${join(FIXTURES, 'apps', name)}`;
 
@@ -286,5 +286,35 @@ describe.each(['async', 'thread'])('-k %s: what an app chooses for a handshake, 
     // loop, so the worker heard of nothing else: no close, no heartbeat, no HTTP request.
     await g.until(() => /flood ended: ClientDisconnected ECONNRESET/.test(output(g)), 'the failed send', 20_000);
     expect((await get(g.url + '/')).body).toBe('http');
+  });
+
+  it('a handshake that cannot open is refused before the app runs (asgi), or not upgraded (fetch)', async () => {
+    const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+    const UPGRADE = 'Upgrade: websocket\r\nConnection: Upgrade\r\nHost: x\r\n';
+    const faulty: Array<[string, string, number]> = [
+      ['/post', `POST /post HTTP/1.1\r\n${UPGRADE}${KEY}Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n`, 400],
+      ['/http10', `GET /http10 HTTP/1.0\r\n${UPGRADE}${KEY}Sec-WebSocket-Version: 13\r\n\r\n`, 400],
+      ['/no-key', `GET /no-key HTTP/1.1\r\n${UPGRADE}Sec-WebSocket-Version: 13\r\n\r\n`, 400],
+      [
+        '/bad-key',
+        `GET /bad-key HTTP/1.1\r\n${UPGRADE}Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        400,
+      ],
+      ['/version-8', `GET /version-8 HTTP/1.1\r\n${UPGRADE}${KEY}Sec-WebSocket-Version: 8\r\n\r\n`, 426],
+    ];
+    const asgi = await startGserve(['-k', cls, fixture('ws-asgi.js:app')]);
+    const fetchApp = await startGserve(['-k', cls, fixture('ws-fetch.js')]);
+    for (const [path, bytes, status] of faulty) {
+      const [refused] = parseResponses((await sendRaw(asgi.port, bytes)).data);
+      expect(refused, path).toMatchObject({ status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+      if (status === 426) expect(refused!.headers['sec-websocket-version']).toBe('13');
+      const [plain] = parseResponses((await sendRaw(fetchApp.port, bytes)).data);
+      expect(plain, path).toMatchObject({ status: 200, body: 'http' });
+    }
+    // A sound handshake reaches the app: what it printed for the others would be there too.
+    const ws = await open(`ws://127.0.0.1:${asgi.port}/sound`);
+    await asgi.until(() => /websocket scope \/sound/.test(output(asgi)), 'the sound handshake reaching the app');
+    ws.terminate();
+    expect(output(asgi)).not.toMatch(/websocket scope \/(post|http10|no-key|bad-key|version-8)/);
   });
 });
