@@ -405,6 +405,8 @@ async function serveWebSocket(
   onError: (err: unknown) => void,
 ): Promise<void> {
   const scope = connectionScope('websocket', req, app.state, runtime);
+  // The denial response: an HTTP answer in the handshake's place (401, 403 with a body, a redirect).
+  scope.extensions = { 'websocket.http.response': {} };
   const offered = offeredSubprotocols(req.header('sec-websocket-protocol'));
   scope.subprotocols = offered;
   const inbox = new WebSocketInbox();
@@ -437,11 +439,22 @@ async function serveWebSocket(
    */
   const refused = () => failNextTurn((disconnected ??= new ClientDisconnected('the message')));
 
+  /** The denial response under way, sent as an http response is (HttpSend). */
+  let denial: HttpSend | null = null;
+
   const send: AsgiSend = async (event) => {
     if (phase === 'closed') return ws !== null && event?.type === 'websocket.send' ? refused() : nextTurn();
     switch (event?.type) {
+      case 'websocket.http.response.start':
+      case 'websocket.http.response.body': {
+        if (phase !== 'connecting')
+          throw new AsgiProtocolError(`${event.type} after websocket.accept: a denial response replaces the handshake`);
+        denial ??= new HttpSend(req, res, new ResponseEnd());
+        return denial.send({ ...event, type: event.type.slice('websocket.'.length) });
+      }
       case 'websocket.accept': {
         if (phase !== 'connecting') throw new AsgiProtocolError('websocket.accept sent twice');
+        if (denial) throw new AsgiProtocolError('websocket.accept after websocket.http.response.start');
         const choices = {
           protocol: typeof event.subprotocol === 'string' ? event.subprotocol : null,
           headers: responseHeaders(event.headers),
@@ -484,6 +497,7 @@ async function serveWebSocket(
         return;
       }
       case 'websocket.close': {
+        if (phase === 'connecting' && denial) throw new AsgiProtocolError('websocket.close during a denial response');
         if (phase === 'connecting') return deny(403);
         const code = event.code ?? 1000;
         const reason = typeof event.reason === 'string' ? event.reason : '';
@@ -507,9 +521,27 @@ async function serveWebSocket(
     return;
   }
   if (phase === 'connecting') {
-    onError(new AsgiProtocolError('the ASGI app returned without accepting or closing the websocket'));
+    if (denial) return finishDenial(denial, res);
+    onError(
+      new AsgiProtocolError(
+        'the ASGI app returned without accepting or closing the websocket: send websocket.accept, or ' +
+          'websocket.close to refuse it (403)',
+      ),
+    );
     deny(500);
   } else if (phase === 'open') openSocket()?.close(1000);
+}
+
+/** After the app returned from a denial response: as serveHttp() judges an http response. */
+function finishDenial(denial: HttpSend, res: EngineResponse): void {
+  if (denial.state === 'complete') return;
+  if (denial.state === 'failed')
+    throw new AsgiProtocolError(`the ASGI app's denial response failed: ${errorMessage(denial.failure)}`);
+  if (!res.headersSent)
+    throw new AsgiProtocolError('the ASGI app returned without sending websocket.http.response.body');
+  throw new AsgiProtocolError(
+    'the ASGI app returned before its denial response was complete: its last websocket.http.response.body said more_body: true',
+  );
 }
 
 export interface AsgiAdapterOptions {

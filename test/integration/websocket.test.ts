@@ -317,4 +317,11 @@ describe.each(['async', 'thread'])('-k %s: what an app chooses for a handshake, 
     ws.terminate();
     expect(output(asgi)).not.toMatch(/websocket scope \/(post|http10|no-key|bad-key|version-8)/);
   });
+
+  it('asgi: a denial response (websocket.http.response) goes out in place of the handshake', async () => {
+    const g = await startGserve(['-k', cls, fixture('ws-asgi.js:app')]);
+    const [denied] = parseResponses((await sendRaw(g.port, HANDSHAKE('/denied'))).data);
+    expect(denied).toMatchObject({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: 'no token' });
+    expect(g.lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
+  });
 });
