@@ -9,9 +9,14 @@ export type Address =
   | { kind: 'unix'; path: string }
   | { kind: 'fd'; fd: number };
 
+/** The schemes Gunicorn's `--bind` takes: `tcp://HOST:PORT` is HOST:PORT, `unix://PATH` is unix:PATH. */
+const GUNICORN_SCHEMES = /^(?:tcp|unix):\/\//i;
+
 export function parseAddress(raw: string): Address {
-  const s = raw.trim();
+  let s = raw.trim();
   if (!s) throw new Error('an address is empty; e.g. 127.0.0.1:8000, :8000 or unix:/run/gserve.sock');
+  const gunicorn = GUNICORN_SCHEMES.exec(s);
+  if (gunicorn) s = gunicorn[0].toLowerCase() === 'tcp://' ? s.slice(6) : `unix:${s.slice(7)}`;
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s);
   if (scheme && scheme[1]!.toLowerCase() !== 'fd')
     throw new Error(`an address is HOST:PORT, not a URL: drop the "${scheme[0]}"`);

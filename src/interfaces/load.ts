@@ -77,7 +77,7 @@ function esmReadAsCommonJs(err: unknown, file: string): boolean {
 export async function loadAppValue(
   spec: AppSpec,
   cwd: string,
-): Promise<{ value: unknown; file: string; module: Record<string, unknown> }> {
+): Promise<{ value: unknown; file: string; module: Record<string, unknown>; name: string }> {
   const file = resolveAppModule(spec.module, cwd);
   let mod: Record<string, unknown>;
   try {
@@ -96,7 +96,12 @@ export async function loadAppValue(
           ? ' It uses import/export, but its package.json makes it CommonJS (no "type": "module"; `npm init -y` ' +
             `writes "type": "commonjs"). Set "type": "module" in package.json, or rename it to ` +
             `${file.replace(/\.([jt])s$/, '.m$1s')}.`
-          : ' Fix the error in the app module.';
+          : code === 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX'
+            ? // Node strips types only: what needs code generated (enum, namespace, parameter properties) fails.
+              ' Node runs TypeScript by stripping types, which this syntax cannot be: run gserve with ' +
+              'NODE_OPTIONS=--experimental-transform-types (Node 22.7+), or NODE_OPTIONS="--import tsx" (npm i -D tsx), ' +
+              'or write it without (a const object for an enum).'
+            : ' Fix the error in the app module.';
     // Point at the line, like node does: where the syntax error is, or which module threw.
     const site = locateLoadError(err, file);
     const at = site ? (err instanceof SyntaxError ? ` at ${site.where}` : ` (thrown at ${site.where})`) : '';
@@ -158,7 +163,7 @@ export async function loadAppValue(
       );
     }
   }
-  return { value, file, module: mod };
+  return { value, file, module: mod, name };
 }
 
 export { describeValue };

@@ -736,8 +736,13 @@ export class Arbiter {
       // Roll back: this master is in charge again, under the usual pidfile name.
       if (pidPath && !this.stopping && movePidfile(pidPath + OLDBIN_SUFFIX, pidPath))
         this.pidfile = new Pidfile(pidPath);
+      // After WINCH this master has no workers: its listeners take connections that no one answers.
       this.log.warn(
-        'The new master (pid: %s) exited (%s); this master stays in charge',
+        `The new master (pid: %s) exited (%s); this master stays in charge${
+          this.numWorkers === 0 && !this.stopping
+            ? ' with no workers (WINCH stopped them): send HUP or TTIN to serve again, or TERM to stop'
+            : ''
+        }`,
         this.newMasterPid,
         signal ?? `code ${code}`,
       );

@@ -163,6 +163,16 @@ async function bindOne(address: Address, opts: BindOptions): Promise<Listener> {
   }
 }
 
+/** The handle on an inherited descriptor, or why there is none: the number is the culprit, not a port. */
+function inherited(result: RawHandle | number, fd: number, shown: string): RawHandle {
+  if (typeof result !== 'number') return result;
+  throw new BindError(
+    `Cannot listen at ${shown}: descriptor ${fd} is not a socket gserve inherited (${getSystemErrorName(result)}). ` +
+      `Start gserve from the process that opened it (systemd's socket activation, a supervisor) with the socket ` +
+      `on descriptor ${fd}, or give HOST:PORT for gserve to bind.`,
+  );
+}
+
 /** An inherited TCP socket on port 0 is not bound: listening on it would pick a random port. */
 function checkInheritedIsBound(handle: RawHandle, shown: string): void {
   const out: { address?: string; port?: number } = {};
@@ -203,7 +213,7 @@ async function bindOnly(address: Address, opts: BindOptions): Promise<Omit<Liste
   } else if (address.kind === 'unix') {
     handle = await bindUnix(address.path, shown, opts.umask, opts.owner ?? null);
   } else {
-    handle = check(createServerHandle(null, null, null, address.fd), shown);
+    handle = inherited(createServerHandle(null, null, null, address.fd), address.fd, shown);
     shown = describeInherited(handle, shown, scheme);
   }
   return {

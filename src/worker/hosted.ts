@@ -50,9 +50,11 @@ export async function loadHostedApp(
   onLoaded?: (value: unknown, module: Record<string, unknown>) => void,
 ): Promise<HostedApp> {
   const spec = parseAppSpec(appText);
-  const { value, file, module } = await refusingExit(() => loadAppValue(spec, cwd), appExit(appText));
+  const { value, file, module, name } = await refusingExit(() => loadAppValue(spec, cwd), appExit(appText));
   onLoaded?.(value, module);
-  const app = detectInterface(value, choice, `"${spec.attr ?? 'app'}" in ${file}`, module);
+  // Named as it was found: a module without an `app` export was served its default export.
+  const what = name === 'default' && !spec.attr ? 'the default export' : `"${name}"`;
+  const app = detectInterface(value, choice, `${what} in ${file}`, module);
   await prepareProtocol(app);
   return app;
 }

@@ -185,4 +185,19 @@ describe('TypeScript apps', () => {
       );
     }
   });
+
+  it.runIf((process.features as { typescript?: unknown }).typescript === 'strip')(
+    'an enum, which stripping types cannot run, is told the flag that transforms them',
+    async () => {
+      const dir = project({
+        'app.ts':
+          'enum Greeting { Hi = "hi" }\nexport const app = (req: unknown, res: { end(s: string): void }) => res.end(Greeting.Hi);\n',
+      });
+      const { code, stderr } = await runGserve(['--check-config', 'app.ts:app'], { cwd: dir });
+      expect(code).toBe(4);
+      expect(stderr).toMatch(
+        /TypeScript enum is not supported in strip-only mode.*NODE_OPTIONS=--experimental-transform-types/,
+      );
+    },
+  );
 });

@@ -87,6 +87,14 @@ describe('a taken port', () => {
     }
   });
 
+  it('fd://N with no socket on that descriptor says so, and how to pass one', async () => {
+    const { code, stderr } = await runGserve(['-b', 'fd://9', app('node-pid.js')]);
+    expect(code).toBe(3);
+    expect(stderr).toMatch(
+      /Cannot listen at fd:\/\/9: descriptor 9 is not a socket gserve inherited \(E[A-Z]+\)\. Start gserve from/,
+    );
+  });
+
   it('one taken port among several binds fails the whole start', async () => {
     const port = await occupy();
     const { code, stderr } = await runGserve(['-b', '127.0.0.1:0', '-b', `127.0.0.1:${port}`, app('node-pid.js')]);

@@ -176,7 +176,13 @@ describe('failing apps', () => {
     expect(missing.stderr).toMatch(/has no export "nope"; it exports: app/);
     const notApp = await runGserve([app('not-an-app')]);
     expect(notApp.code).toBe(4);
-    expect(notApp.stderr).toMatch(/is a number, not an app/);
+    expect(notApp.stderr).toMatch(/"app" in .*not-an-app\.js is a number, not an app/);
+    // Served its default export, it names that, not an `app` the module does not have.
+    const dir = tempDir();
+    writeFileSync(join(dir, 'server.mjs'), 'export default { routes: [] };\n');
+    const notDefault = await runGserve([join(dir, 'server.mjs')]);
+    expect(notDefault.code).toBe(4);
+    expect(notDefault.stderr).toMatch(/the default export in .*server\.mjs is an object with keys routes, not an app/);
     const throws = await runGserve([app('throws-at-load')]);
     expect(throws.code).toBe(4);
     expect(throws.stderr).toMatch(/Failed to load app module .*throws-at-load\.js: database URL is not set/);

@@ -79,6 +79,25 @@ describe('USR2 passes the control socket and the metrics listener to the new mas
     }
   });
 
+  it("a new master that exits after WINCH took the old one's workers: the old one says it has none, and HUP serves again", async () => {
+    const pidfile = join(tempDir(), 'g.pid');
+    const g = await startGserve(['-p', pidfile, join(FIXTURES, 'apps', 'generation')]);
+    const newMaster = await usr2(g, pidfile);
+    try {
+      g.signal('SIGWINCH');
+      await g.waitForLog(/^Worker exited .*: scaled down$/);
+      process.kill(newMaster, 'SIGTERM');
+      // Its listeners still take connections, and no one answers them: the log must say so, and the fix.
+      await g.waitForLog(
+        /^The new master \(pid: \d+\) exited \(.*\); this master stays in charge with no workers \(WINCH stopped them\): send HUP or TTIN to serve again, or TERM to stop$/,
+      );
+      g.signal('SIGHUP');
+      expect((await get(g.url)).status).toBe(200);
+    } finally {
+      killQuietly(newMaster);
+    }
+  });
+
   it('a new master that exits hands the control socket and the metrics back to the old one', async () => {
     const dir = tempDir();
     const pidfile = join(dir, 'g.pid');

@@ -54,6 +54,11 @@ describe('addresses', () => {
     expect(parseAddress(':9000')).toEqual({ kind: 'tcp', host: '0.0.0.0', port: 9000 });
     expect(parseAddress('unix:/tmp/x.sock')).toEqual({ kind: 'unix', path: '/tmp/x.sock' });
     expect(parseAddress('fd://3')).toEqual({ kind: 'fd', fd: 3 });
+    // Gunicorn's schemes for the same.
+    expect(parseAddress('tcp://127.0.0.1:80')).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 80 });
+    expect(parseAddress('tcp://[::1]:8080')).toEqual({ kind: 'tcp', host: '::1', port: 8080 });
+    expect(parseAddress('unix:///tmp/x.sock')).toEqual({ kind: 'unix', path: '/tmp/x.sock' });
+    expect(parseAddress('unix://run/x.sock')).toEqual({ kind: 'unix', path: 'run/x.sock' });
     expect(() => parseAddress('::1:80')).toThrow(/brackets/);
     expect(() => parseAddress('host:99999')).toThrow(/port/);
     expect(parseAddress('[fe80::1%lo]:80')).toEqual({ kind: 'tcp', host: 'fe80::1%lo', port: 80 });

@@ -66,7 +66,8 @@ export const serverSettings = [
     doc:
       'Where to listen: `HOST:PORT`, `[IPv6]:PORT`, `:PORT` (all IPv4 addresses), `unix:PATH` or `fd://N`. ' +
       'Repeat the flag to listen on several. A port alone (`-b 8000`, or the number `bind: 8000` in a config file) ' +
-      'is `:PORT`. Port 0 picks a free port, shown in the `Listening at` line.',
+      'is `:PORT`. Port 0 picks a free port, shown in the `Listening at` line. ' +
+      "Gunicorn's `tcp://HOST:PORT` and `unix://PATH` are taken too.",
     reloadable: false,
   }),
   defineSetting({
