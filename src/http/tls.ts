@@ -2,19 +2,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
-import { GserveError, ExitCode } from '../errors.js';
 import { tlsParent } from './node-internals.js';
 import { inheritPeer } from './proxy-protocol.js';
+import { TlsSetupError, checkCaCerts, checkKeyMatches, diagnoseTlsFailure } from './tls-check.js';
 
 /** node:tls, loaded on first use: a master or worker without --certfile never needs it. */
 const tls = (): typeof import('node:tls') => createRequire(import.meta.url)('node:tls');
-
-export class TlsSetupError extends GserveError {
-  override name = 'TlsSetupError';
-  constructor(message: string) {
-    super('GSERVE_E_TLS', message, ExitCode.USAGE);
-  }
-}
 
 export interface TlsSettings {
   certfile: string | null;
@@ -60,14 +53,21 @@ export function tlsOptions(s: TlsSettings): TlsOptions | null {
     ciphers: s.ciphers ?? undefined,
     ALPNProtocols: s.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
   };
+  const sources = { certfile: s.certfile, keyfile: s.keyfile, ciphers: s.ciphers };
+  if (s.caCerts) checkCaCerts(options.ca as Buffer, s.caCerts);
+  const create = (o: TlsOptions) => tls().createSecureContext(o);
   try {
-    tls().createSecureContext(options);
+    create(options);
   } catch (err) {
-    throw new TlsSetupError(
-      `The TLS certificate, key or ciphers are not usable: ${messageOf(err)}. ` +
-        'Check that --keyfile matches --certfile and that both are PEM.',
+    throw (
+      diagnoseTlsFailure(create, options, sources) ??
+      new TlsSetupError(
+        `The TLS certificate, key or ciphers are not usable: ${messageOf(err)}. ` +
+          'Check that --keyfile matches --certfile and that both are PEM.',
+      )
     );
   }
+  checkKeyMatches(options, sources);
   return options;
 }
 

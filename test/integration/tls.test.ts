@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as http2Connect } from 'node:http2';
@@ -78,6 +78,29 @@ function h2Get(
   });
 }
 
+/** The one error line of a gserve that stopped at startup: there must be exactly one, and no stack. */
+function oneLineError(stderr: string): string {
+  const errors = stderr.split('\n').filter((l) => l.startsWith('gserve: error:'));
+  expect(errors).toHaveLength(1);
+  expect(stderr).not.toMatch(/\n\s+at /);
+  return errors[0]!;
+}
+
+/**
+ * A start that must be refused. One that listens instead fails the test at once, rather than at
+ * the test's timeout (afterEach stops it).
+ */
+async function refusedStart(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const g = await startGserve(args, { workers: 0 });
+  const listening = () => g.lines.some((l) => l.msg.startsWith('Listening at: '));
+  await g.until(() => g.exitCode !== undefined || listening(), 'gserve to exit or listen');
+  expect(listening(), 'gserve accepted the settings and listens').toBe(false);
+  const { code } = await g.exited;
+  const stderr = g.child.stderr!;
+  if (!stderr.readableEnded) await new Promise((resolve) => stderr.once('end', resolve));
+  return { code, stderr: g.stderr };
+}
+
 function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile('curl', ['-sS', '--max-time', '30', ...args], (err, stdout, stderr) =>
@@ -138,14 +161,82 @@ describe.skipIf(NO_OPENSSL)('TLS', () => {
     writeFileSync(garbage, 'not a pem\n');
     const bad = await runGserve(['--certfile', certs.cert, '--keyfile', garbage, app('fetch-url')]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/not usable.*GSERVE_E_TLS/);
-    const ciphers = await runGserve([...tlsArgs(), '--ciphers', 'NO-SUCH-CIPHER', app('fetch-url')]);
-    expect(ciphers.code).toBe(2);
-    expect(ciphers.stderr).toMatch(/not usable.*cipher/i);
+    expect(bad.stderr).toMatch(/--keyfile .*garbage\.pem holds no PEM private key\..*GSERVE_E_TLS/);
+    const notCert = await runGserve(['--certfile', garbage, '--keyfile', certs.key, app('fetch-url')]);
+    expect(notCert.code).toBe(2);
+    expect(notCert.stderr).toMatch(/--certfile .*garbage\.pem holds no PEM certificate\..*GSERVE_E_TLS/);
     const noTls = await runGserve(['--http2', app('fetch-url')]);
     expect(noTls.code).toBe(2);
     expect(noTls.stderr).toMatch(/--http2 needs TLS/);
-    for (const r of [unreadable, bad, ciphers, noTls]) expect(r.stderr).not.toMatch(/\n\s+at /);
+    for (const r of [unreadable, bad, notCert, noTls]) expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('names --ciphers when the cipher list matches no cipher', async () => {
+    const r = await runGserve([...tlsArgs(), '--ciphers', 'NOPE', app('fetch-url')]);
+    expect(r.code).toBe(2);
+    expect(oneLineError(r.stderr)).toBe(
+      'gserve: error: --ciphers "NOPE" matches no cipher OpenSSL knows. List the names with `openssl ciphers`, ' +
+        "or drop --ciphers for Node's defaults. [GSERVE_E_TLS]",
+    );
+  });
+
+  it('says that a --certfile without its key needs --keyfile', async () => {
+    const { cert } = testCerts();
+    const r = await runGserve(['--certfile', cert, app('fetch-url')]);
+    expect(r.code).toBe(2);
+    expect(oneLineError(r.stderr)).toBe(
+      `gserve: error: --certfile ${cert} holds no private key, and no --keyfile was given. Give the key with ` +
+        '--keyfile, or a --certfile PEM holding both the certificate and its key. [GSERVE_E_TLS]',
+    );
+  });
+
+  it('refuses a --ca-certs file that holds no certificate', async () => {
+    const certs = testCerts();
+    const garbage = join(certs.dir, 'ca-garbage.pem');
+    writeFileSync(garbage, 'garbage\n');
+    for (const ca of [garbage, certs.key]) {
+      const r = await refusedStart([...tlsArgs(), '--ca-certs', ca, '--cert-reqs', 'required', app('fetch-url')]);
+      expect(r.code).toBe(2);
+      expect(oneLineError(r.stderr)).toBe(
+        `gserve: error: --ca-certs ${ca} holds no PEM certificate, so no client certificate could verify. Give the ` +
+          'CA certificates that sign the client certificates, in PEM ("-----BEGIN CERTIFICATE-----"). [GSERVE_E_TLS]',
+      );
+    }
+  });
+
+  it('refuses a --ca-certs file with a broken certificate, which Node skips with all after it', async () => {
+    const certs = testCerts();
+    const pem = readFileSync(certs.cert, 'latin1');
+    const broken = pem.replace(/\n([A-Za-z0-9+/]{16})/, '\n!!!!!!!!!!!!!!!!');
+    const ca = join(certs.dir, 'ca-broken.pem');
+    writeFileSync(ca, broken + pem);
+    const r = await refusedStart([...tlsArgs(), '--ca-certs', ca, '--cert-reqs', 'optional', app('fetch-url')]);
+    expect(r.code).toBe(2);
+    expect(oneLineError(r.stderr)).toMatch(
+      /^gserve: error: --ca-certs .*ca-broken\.pem: certificate 1 of 2 cannot be read \(.+\), .*Replace or remove it\. \[GSERVE_E_TLS\]$/,
+    );
+  });
+
+  it('keeps the --keyfile/--certfile hint for a key of another certificate, even of another type', async () => {
+    const certs = testCerts();
+    const keys = { ec: join(certs.dir, 'other-ec.pem'), rsa: join(certs.dir, 'other-rsa.pem') };
+    execFileSync(
+      'openssl',
+      ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-out', keys.ec],
+      {
+        stdio: 'pipe',
+      },
+    );
+    execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', keys.rsa], {
+      stdio: 'pipe',
+    });
+    for (const key of [keys.ec, keys.rsa]) {
+      const r = await runGserve(['--certfile', certs.cert, '--keyfile', key, app('fetch-url')]);
+      expect(r.code).toBe(2);
+      expect(oneLineError(r.stderr)).toMatch(
+        /^gserve: error: --keyfile .* does not match --certfile .*\. Check that --keyfile matches --certfile and that both are PEM\. \[GSERVE_E_TLS\]$/,
+      );
+    }
   });
 });
 
