@@ -16,7 +16,16 @@ export function parseAddress(raw: string): Address {
   let s = raw.trim();
   if (!s) throw new Error('an address is empty; e.g. 127.0.0.1:8000, :8000 or unix:/run/gserve.sock');
   const gunicorn = GUNICORN_SCHEMES.exec(s);
-  if (gunicorn) s = gunicorn[0].toLowerCase() === 'tcp://' ? s.slice(6) : `unix:${s.slice(7)}`;
+  if (gunicorn) {
+    const rest = s.slice(gunicorn[0].length);
+    const tcp = gunicorn[0].toLowerCase() === 'tcp://';
+    // What follows is one address of that kind, never empty (every address) nor another form.
+    if (!rest || (tcp && /^(?:unix:|[a-z][a-z0-9+.-]*:\/\/)/i.test(rest)))
+      throw new Error(
+        `${gunicorn[0]} takes ${tcp ? 'HOST:PORT, e.g. tcp://127.0.0.1:8000' : 'a path, e.g. unix:///run/gserve.sock'}`,
+      );
+    s = tcp ? rest : `unix:${rest}`;
+  }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(s);
   if (scheme && scheme[1]!.toLowerCase() !== 'fd')
     throw new Error(`an address is HOST:PORT, not a URL: drop the "${scheme[0]}"`);

@@ -445,6 +445,8 @@ class Connection {
   private closed = false;
   /** An upgrade request whose head was just parsed; dispatched once its trailing bytes are known. */
   private upgrading: EngineRequest | null = null;
+  /** An upgrade request's head is parsed and its socket not yet taken: see stopForUpgrade(). */
+  private awaitingUpgrade = false;
   /** Handed over to a WebSocket: no HTTP timers, and a graceful stop is the WebSocket hub's to do (1001). */
   private detached = false;
   /** A refusal waiting for the requests before it to be answered. */
@@ -519,13 +521,24 @@ class Connection {
     req.upgradeHead = this.parsingView ? Buffer.from(head) : head;
     this.sharedReads?.handOver();
     this.socket.removeAllListeners('data');
-    this.socket.pause();
+    // Until the app takes the socket (or answers), its bytes are kept for the new protocol, and it is
+    // read on: a paused socket hears no FIN nor reset, and an ASGI app that awaits receive() before
+    // its accept was never told of a client that left. Past UPGRADE_HOLD_BYTES it waits unread.
+    this.awaitingUpgrade = true;
+    this.socket.on('data', (chunk: Buffer) => {
+      req.upgradeHead = req.upgradeHead.length > 0 ? Buffer.concat([req.upgradeHead, chunk]) : chunk;
+      if (req.upgradeHead.length >= UPGRADE_HOLD_BYTES) this.socket.pause();
+    });
+    if (req.upgradeHead.length >= UPGRADE_HOLD_BYTES) this.socket.pause();
     if (this.queue[0] === req) this.dispatch(req);
   }
 
   /** The socket now belongs to someone else (a WebSocket); it still counts until it closes. */
   detach(): void {
     this.detached = true;
+    this.awaitingUpgrade = false;
+    this.socket.removeAllListeners('data');
+    this.socket.pause();
     this.current = null; // the upgrade's request is not a response to log when the socket closes
     this.timer.clear();
     this.socket.removeAllListeners('end');
@@ -534,6 +547,8 @@ class Connection {
   }
 
   private onEnd(): void {
+    // A client that leaves before its WebSocket opens: no one is left to answer.
+    if (this.awaitingUpgrade) return void this.socket.destroy();
     if (this.closing || this.stopped) return; // our own answer is on its way; the close follows
     // A request cut off by the client's FIN can never complete.
     if (this.parser.phase !== 'idle') return this.reject(truncatedByClient());
@@ -763,6 +778,9 @@ class Connection {
     this.engine.emit('connection-closed');
   }
 }
+
+/** The most bytes kept from a client after its upgrade request's head, before its socket is taken. */
+const UPGRADE_HOLD_BYTES = 64 * 1024;
 
 export class HttpEngine extends EventEmitter implements ProtocolServer {
   readonly connections = new Set<Connection>();

@@ -44,7 +44,7 @@ export const headerTimedOut = (ms: number) =>
 export const bodyTimedOut = ({ requestTimeout, requestTimeoutSetting }: HttpLimits) =>
   new Rejection(
     408,
-    `the request body did not arrive within ${secondsText(requestTimeout)} (${requestTimeoutSetting ?? '--request-timeout'})`,
+    `the request body was not complete within ${secondsText(requestTimeout)} (${requestTimeoutSetting ?? '--request-timeout'})`,
   );
 export const truncatedByClient = () => badRequest('the client closed its side in the middle of a request');
 

@@ -433,17 +433,30 @@ async function serveWebSocket(
   /** The error that serveWebSocket() does not log: the app let the refusal of a send of its own through. */
   let disconnected: ClientDisconnected | null = null;
   /**
-   * A message for a connection that has closed, or is closing: ws would take it, buffer it for no
+   * A message for a connection the client closed, or is closing: ws would take it, buffer it for no
    * one and call back on the same tick, so a loop of sends that never calls receive() ran on without
-   * a turn of the event loop, blind to the close and starving the worker.
+   * a turn of the event loop, blind to the close and starving the worker. Returned to the app as it
+   * is (send() is no async function), so that a send the app does not await is not reported.
    */
   const refused = () => failNextTurn((disconnected ??= new ClientDisconnected('the message')));
+  /** The app sent websocket.close (or refused the handshake): what it sends next is its own mistake. */
+  let closedByApp = false;
 
   /** The denial response under way, sent as an http response is (HttpSend). */
   let denial: HttpSend | null = null;
 
-  const send: AsgiSend = async (event) => {
-    if (phase === 'closed') return ws !== null && event?.type === 'websocket.send' ? refused() : nextTurn();
+  const send: AsgiSend = (event) => {
+    if (phase === 'closed') {
+      if (event?.type === 'websocket.close') return nextTurn(); // closing twice costs nothing
+      if (closedByApp) return Promise.reject(new AsgiProtocolError(`${event?.type} sent after websocket.close`));
+      return refused();
+    }
+    const socket = openSocket();
+    if (event?.type === 'websocket.send' && socket && socket.readyState !== socket.OPEN) return refused();
+    return handle(event);
+  };
+
+  const handle = async (event: AsgiEvent): Promise<void> => {
     switch (event?.type) {
       case 'websocket.http.response.start':
       case 'websocket.http.response.body': {
@@ -490,18 +503,22 @@ async function serveWebSocket(
         if (phase !== 'open' || !ws) throw new AsgiProtocolError('websocket.send before websocket.accept');
         const socket: WebSocket = ws;
         const data = typeof event.text === 'string' ? event.text : asBytes(event.bytes, 'bytes', event.type);
-        if (socket.readyState !== socket.OPEN) return refused();
-        // Back-pressure: wait for the write only when the socket's buffer is already large.
+        // Back-pressure: wait for the write only when the socket's buffer is already large. A write
+        // that failed waits a turn, for the close to be seen: the next send is refused (send()).
         if (socket.bufferedAmount < 1024 * 1024) socket.send(data);
-        else if (await new Promise<Error | undefined>((resolve) => socket.send(data, resolve))) return refused();
+        else if (await new Promise<Error | undefined>((resolve) => socket.send(data, resolve))) await nextTurn();
         return;
       }
       case 'websocket.close': {
         if (phase === 'connecting' && denial) throw new AsgiProtocolError('websocket.close during a denial response');
-        if (phase === 'connecting') return deny(403);
+        if (phase === 'connecting') {
+          closedByApp = true;
+          return deny(403);
+        }
         const code = event.code ?? 1000;
         const reason = typeof event.reason === 'string' ? event.reason : '';
         checkClose(code, reason);
+        closedByApp = true;
         phase = 'closed';
         ws?.close(code as number, reason);
         return;

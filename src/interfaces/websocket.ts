@@ -29,7 +29,19 @@ export interface WebSocketOptions {
 interface HandshakeRequest {
   readonly method: string;
   readonly httpVersion: string;
-  header(name: string): string | undefined;
+  readonly rawHeaders: readonly string[];
+}
+
+/** A field's value when the head has it exactly once: `ws` refuses a repeated key or version. */
+function onlyValue(req: HandshakeRequest, lower: string): string | undefined {
+  let found: string | undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length !== lower.length || raw[i]!.toLowerCase() !== lower) continue;
+    if (found !== undefined) return undefined;
+    found = raw[i + 1]!.trim();
+  }
+  return found;
 }
 
 /** Why a request that asks for a WebSocket cannot have one, answered before any app code runs. */
@@ -49,9 +61,9 @@ const HANDSHAKE_KEY = /^[+/0-9A-Za-z]{22}==$/;
 export function handshakeFault(req: HandshakeRequest): HandshakeFault | null {
   if (req.httpVersion === '1.0') return { status: 400, reason: 'a WebSocket handshake needs HTTP/1.1' };
   if (req.method !== 'GET') return { status: 400, reason: `a WebSocket handshake is a GET, not ${req.method}` };
-  if (!HANDSHAKE_KEY.test(req.header('sec-websocket-key')?.trim() ?? ''))
-    return { status: 400, reason: 'Sec-WebSocket-Key must be 16 bytes in base64' };
-  if (req.header('sec-websocket-version')?.trim() !== '13')
+  if (!HANDSHAKE_KEY.test(onlyValue(req, 'sec-websocket-key') ?? ''))
+    return { status: 400, reason: 'Sec-WebSocket-Key must be one field of 16 bytes in base64' };
+  if (onlyValue(req, 'sec-websocket-version') !== '13')
     return { status: 426, reason: 'only WebSocket version 13 is served (Sec-WebSocket-Version: 13)' };
   return null;
 }

@@ -222,12 +222,7 @@ export class Arbiter {
       );
     for (const warning of unknownVariables(process.env)) this.log.warn(warning);
     if (this.settings.workerClass === 'sync') {
-      this.dispatcher = new SyncDispatcher(
-        this.log,
-        httpLimits(this.settings),
-        this.settings.proxyProtocol,
-        this.settings.backlog,
-      );
+      this.dispatcher = new SyncDispatcher(this.log, httpLimits(this.settings), this.settings.proxyProtocol);
       this.dispatcher.start(this.listeners, this.settings.backlog);
       if (this.oldMasterPid !== null && processExists(this.oldMasterPid)) this.dispatcher.holdUntilWorker();
     } else {

@@ -2,12 +2,14 @@ import net, { type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { HttpLimits } from '../http/limits.js';
 import { refuseOverloaded, refuseShuttingDown } from '../http/overload.js';
-import { type HandOnNow, type RequestWaitOptions, waitForRequest } from './request-wait.js';
+import { type RequestWait, type RequestWaitOptions, waitForRequest } from './request-wait.js';
 import { type RawHandle, serverHandle, setAccepting } from './node-handles.js';
 import type { Listener } from './listeners.js';
 import type { WorkerProcess } from './worker-process.js';
 
 const CROWDED_WARNING_MS = 60_000;
+/** The hold of a connection whose request came whole with it: settled before it is looked at. */
+const PLACEHOLDER: RequestWait = { handOnNow: () => {}, sentAny: () => true };
 
 /**
  * The sync class's hand-off: the master accepts on the listeners itself and passes each new
@@ -23,7 +25,7 @@ export class SyncDispatcher {
   /** Per listener: how long and how far a new connection's request is waited for. */
   private readonly requestWaits: RequestWaitOptions[] = [];
   /** Accepted connections whose request is still arriving, each with the way to stop waiting for it. */
-  private readonly reading = new Map<Socket, HandOnNow>();
+  private readonly reading = new Map<Socket, RequestWait>();
   /** Connections whose request arrived that no worker has taken yet; nothing more is read from them here. */
   private readonly waiting: Array<{ socket: Socket; listener: number; bytes: Buffer }> = [];
   /** Workers that said they are idle, longest idle first. */
@@ -40,10 +42,11 @@ export class SyncDispatcher {
     /** --proxy-protocol. */
     private readonly proxyProtocol: boolean,
     /**
-     * --backlog: the most connections held here, still sending their request or waiting for a
-     * worker, as the kernel holds that many for the workers of the other classes.
+     * The most connections held here, still sending their request or waiting for a worker; a new
+     * one past it takes the place of a silent one, else gets a fast 503. Gunicorn's default backlog,
+     * and not --backlog itself: that is the kernel's queue, where connections past it wait, not refused.
      */
-    private readonly maxWaiting: number,
+    private readonly maxWaiting = 2048,
   ) {}
 
   start(listeners: Listener[], backlog?: number): void {
@@ -102,12 +105,12 @@ export class SyncDispatcher {
       return;
     }
     socket.on('error', () => socket.destroy());
-    if (this.reading.size + this.waiting.length >= this.maxWaiting && !this.closeOldestReading()) {
+    if (this.reading.size + this.waiting.length >= this.maxWaiting && !this.closeOldestSilent()) {
       refuseOverloaded(socket, !this.requestWaits[listener]!.plainHttp);
       return;
     }
-    this.reading.set(socket, () => {}); // replaced below, unless the whole request came with the connection
-    const handOnNow = waitForRequest(socket, this.requestWaits[listener]!, (outcome) => {
+    this.reading.set(socket, PLACEHOLDER); // replaced below, unless the whole request came with the connection
+    const wait = waitForRequest(socket, this.requestWaits[listener]!, (outcome) => {
       if (!this.reading.delete(socket)) return; // stopped meanwhile
       if (outcome.kind === 'arrived') {
         this.waiting.push({ socket, listener, bytes: outcome.bytes });
@@ -116,29 +119,32 @@ export class SyncDispatcher {
       } else if (outcome.kind === 'timeout' && outcome.sentAny) void this.refuseSlow(socket, outcome.part);
       else socket.destroy();
     });
-    if (this.reading.has(socket)) this.reading.set(socket, handOnNow);
+    if (this.reading.has(socket)) this.reading.set(socket, wait);
   }
 
   /**
-   * Makes room by closing the connection that has waited longest for its request. Without it, one
-   * client holding --backlog connections open without a byte sent got every other client a 503 for
-   * as long as it liked (each for --header-timeout, then again); a client with a request to send
-   * sends it at once, long before a full house of newer connections pushes it out. Connections whose
-   * request has arrived are never dropped: they wait for a worker, in order. False: none to close.
+   * Makes room by closing the oldest connection that has sent nothing yet. Without it, one client
+   * holding 2048 connections open without a byte sent got every other client a 503 for as long as it
+   * liked (each for --header-timeout, then again). Only a silent one goes: a client part-way through
+   * its head or a held body (a slow upload, a PROXY line before its request) is sending, and the
+   * newest silent ones (whose bytes may simply not have been read yet) are the last to go. False:
+   * none is silent, and the new connection gets the 503.
    */
-  private closeOldestReading(): boolean {
-    const oldest = this.reading.keys().next();
-    if (oldest.done) return false;
-    this.reading.delete(oldest.value);
-    oldest.value.destroy();
-    if (Date.now() - this.crowdedWarnedAt > CROWDED_WARNING_MS) {
-      this.crowdedWarnedAt = Date.now();
-      this.log.warn(
-        'Holding --backlog (%d) connections: closing the oldest still sending its request, to take a new one',
-        this.maxWaiting,
-      );
+  private closeOldestSilent(): boolean {
+    for (const [socket, wait] of this.reading) {
+      if (wait.sentAny()) continue;
+      this.reading.delete(socket);
+      socket.destroy();
+      if (Date.now() - this.crowdedWarnedAt > CROWDED_WARNING_MS) {
+        this.crowdedWarnedAt = Date.now();
+        this.log.warn(
+          'Holding %d connections: closing the oldest that has sent nothing, to take a new one',
+          this.maxWaiting,
+        );
+      }
+      return true;
     }
-    return true;
+    return false;
   }
 
   /** A head or a body still incomplete after its timeout: 408, as a worker would answer it. */
@@ -200,7 +206,7 @@ export class SyncDispatcher {
    */
   handOff(workers: WorkerProcess[]): void {
     this.pause();
-    for (const handOnNow of [...this.reading.values()]) handOnNow();
+    for (const wait of [...this.reading.values()]) wait.handOnNow();
     const to = workers.filter((w) => w.state === 'ready' && w.child.connected);
     // Idle ones first: they start at once.
     to.sort((a, b) => Number(this.idle.includes(b)) - Number(this.idle.includes(a)));

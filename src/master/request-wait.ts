@@ -37,11 +37,16 @@ export type RequestOutcome =
   /** The client left (or closed its side before sending anything): nothing to answer. */
   | { kind: 'gone' };
 
-/**
- * Ends the wait at once, as if the request had arrived, with what has come of it so far: for a
- * master whose workers are about to stop, which hands them every connection it holds.
- */
-export type HandOnNow = () => void;
+/** The master's hold on a connection whose request is still arriving. */
+export interface RequestWait {
+  /**
+   * Ends the wait at once, as if the request had arrived, with what has come of it so far: for a
+   * master whose workers are about to stop, which hands them every connection it holds.
+   */
+  handOnNow(): void;
+  /** Whether the client has sent a byte yet. */
+  sentAny(): boolean;
+}
 
 /**
  * The sync class's master holds each new connection here until its request has arrived: its head,
@@ -56,7 +61,7 @@ export function waitForRequest(
   socket: Socket,
   opts: RequestWaitOptions,
   done: (outcome: RequestOutcome) => void,
-): HandOnNow {
+): RequestWait {
   const parts: Buffer[] = [];
   let length = 0;
   let settled = false;
@@ -100,22 +105,25 @@ export function waitForRequest(
   }
   // Nearly every client sends its head with the connection: it is read at once, without waiting
   // for a turn of the event loop (libuv has not started reading a socket accepted paused).
-  const handOnNow = () => {
-    if (!settled) arrived();
+  const wait: RequestWait = {
+    handOnNow: () => {
+      if (!settled) arrived();
+    },
+    sentAny: () => length > 0,
   };
   const first = readAtOnce(socket);
   if (first === 'end') {
     finish({ kind: 'gone' });
-    return handOnNow;
+    return wait;
   }
   if (first) onData(first);
-  if (settled) return handOnNow;
+  if (settled) return wait;
   if (requestEnd < 0) timer = startTimer(opts.timeoutMs, 'head');
   socket.on('data', onData);
   socket.on('end', onEnd);
   socket.on('close', onClose);
   socket.resume();
-  return handOnNow;
+  return wait;
 }
 
 /**

@@ -326,9 +326,9 @@ describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({
   });
 });
 
-// The sync master holds at most --backlog connections while their requests arrive (master/dispatch.ts).
+// The sync master holds at most 2048 connections while their requests arrive (master/dispatch.ts).
 describe('the sync class under a flood of silent connections', () => {
-  it('takes a normal client past --backlog connections that send nothing: the oldest silent ones are closed', async () => {
+  it('takes a normal client past 2048 connections that send nothing: the oldest silent ones go, a client part-way through its request stays', async () => {
     const g = await startGserve([
       '-k',
       'sync',
@@ -338,20 +338,31 @@ describe('the sync class under a flood of silent connections', () => {
       '120',
       join(FIXTURES, 'apps/recorder-node.js') + ':app',
     ]);
-    const FLOOD = 2100; // past the default --backlog of 2048
+    const FLOOD = 2100; // past the 2048 connections the master holds
+    // A client part-way through its request when the flood comes: sending, so it keeps its place.
+    const upload = (
+      await holdConnections(g.port, 1, 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\nfour')
+    )[0]!;
     const held = await holdConnections(g.port, FLOOD);
     const closed: typeof held = [];
     const allClosed = new Promise<void>((resolve) => {
-      for (const h of held) h.socket.once('close', () => closed.push(h) === FLOOD - 2048 && resolve());
+      for (const h of held) h.socket.once('close', () => closed.push(h) === FLOOD - 2048 + 1 && resolve());
     });
     try {
-      await g.waitForLog(/^Holding --backlog \(2048\) connections: closing the oldest/);
+      await g.waitForLog(/^Holding 2048 connections: closing the oldest that has sent nothing/);
       await allClosed;
       // Before, every new client got `503 too many connections` for as long as the flood stayed.
       const res = await get(`${g.url}/after-flood`);
       expect(res.status).toBe(200);
       expect(closed.every((h) => h.received() === '')).toBe(true);
+      upload.socket.write('more');
+      await new Promise((resolve) => upload.socket.on('close', resolve));
+      expect(parseResponses(Buffer.from(upload.received(), 'latin1'))[0]).toMatchObject({
+        status: 200,
+        body: 'ok 8 /upload\n',
+      });
     } finally {
+      upload.socket.destroy();
       for (const h of held) h.socket.destroy();
     }
   }, 60_000);

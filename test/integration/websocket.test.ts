@@ -301,6 +301,12 @@ describe.each(['async', 'thread'])('-k %s: what an app chooses for a handshake, 
         400,
       ],
       ['/version-8', `GET /version-8 HTTP/1.1\r\n${UPGRADE}${KEY}Sec-WebSocket-Version: 8\r\n\r\n`, 426],
+      ['/two-keys', `GET /two-keys HTTP/1.1\r\n${UPGRADE}${KEY}${KEY}Sec-WebSocket-Version: 13\r\n\r\n`, 400],
+      [
+        '/two-versions',
+        `GET /two-versions HTTP/1.1\r\n${UPGRADE}${KEY}Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        426,
+      ],
     ];
     const asgi = await startGserve(['-k', cls, fixture('ws-asgi.js:app')]);
     const fetchApp = await startGserve(['-k', cls, fixture('ws-fetch.js')]);
@@ -315,13 +321,41 @@ describe.each(['async', 'thread'])('-k %s: what an app chooses for a handshake, 
     const ws = await open(`ws://127.0.0.1:${asgi.port}/sound`);
     await asgi.until(() => /websocket scope \/sound/.test(output(asgi)), 'the sound handshake reaching the app');
     ws.terminate();
-    expect(output(asgi)).not.toMatch(/websocket scope \/(post|http10|no-key|bad-key|version-8)/);
+    expect(output(asgi)).not.toMatch(/websocket scope \/(post|http10|no-key|bad-key|version-8|two-keys|two-versions)/);
   });
 
   it('asgi: a denial response (websocket.http.response) goes out in place of the handshake', async () => {
     const g = await startGserve(['-k', cls, fixture('ws-asgi.js:app')]);
     const [denied] = parseResponses((await sendRaw(g.port, HANDSHAKE('/denied'))).data);
     expect(denied).toMatchObject({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: 'no token' });
+    expect(g.lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
+  });
+
+  it('asgi: after the client left, an accept and sends fail, none reported when not awaited; after the app closed, a send is its mistake', async () => {
+    const g = await startGserve(['-k', cls, '-w', '1', fixture('ws-asgi.js:app')]);
+    const leave = async (path: string) => {
+      const client = connect(g.port, '127.0.0.1');
+      client.on('error', () => {});
+      client.write(HANDSHAKE(path));
+      if (path === '/unawaited')
+        await once(client, 'data'); // accepted, then left
+      else await g.until(() => output(g).includes(`websocket scope ${path}`), 'the app holding the handshake');
+      client.destroy();
+    };
+    await leave('/late-accept');
+    await g.until(() => /late accept: websocket\.send failed/.test(output(g)), 'the late accept to end');
+    expect(output(g)).toMatch(/late accept: waited for websocket\.disconnect/);
+    expect(output(g)).toMatch(/late accept: websocket\.accept failed: ClientDisconnected ECONNRESET/);
+    expect(output(g)).toMatch(/late accept: websocket\.send failed: ClientDisconnected ECONNRESET/);
+    await leave('/unawaited');
+    await g.until(() => output(g).includes('unawaited: done'), 'the unawaited sends');
+    const ws = await open(`ws://127.0.0.1:${g.port}/after-close`);
+    await closed(ws);
+    await g.until(
+      () => /after close: AsgiProtocolError: websocket\.send sent after websocket\.close/.test(output(g)),
+      'the send after close',
+    );
+    expect((await get(g.url + '/')).body).toBe('http');
     expect(g.lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
   });
 });

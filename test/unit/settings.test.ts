@@ -59,6 +59,8 @@ describe('addresses', () => {
     expect(parseAddress('tcp://[::1]:8080')).toEqual({ kind: 'tcp', host: '::1', port: 8080 });
     expect(parseAddress('unix:///tmp/x.sock')).toEqual({ kind: 'unix', path: '/tmp/x.sock' });
     expect(parseAddress('unix://run/x.sock')).toEqual({ kind: 'unix', path: 'run/x.sock' });
+    for (const bad of ['tcp://', 'unix://', 'tcp://unix:/tmp/a', 'tcp://fd://3'])
+      expect(() => parseAddress(bad), bad).toThrow(/^(tcp|unix):\/\/ takes /);
     expect(() => parseAddress('::1:80')).toThrow(/brackets/);
     expect(() => parseAddress('host:99999')).toThrow(/port/);
     expect(parseAddress('[fe80::1%lo]:80')).toEqual({ kind: 'tcp', host: 'fe80::1%lo', port: 80 });

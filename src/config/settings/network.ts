@@ -69,10 +69,7 @@ export const networkSettings = [
     meta: 'INT',
     type: integer({ min: 1, max: 65535 }),
     default: 2048,
-    doc:
-      'The most connections the kernel queues before a worker accepts them (capped by `net.core.somaxconn`). ' +
-      'With `-k sync`, also the most the master holds while their requests arrive or wait for an idle worker: ' +
-      'past it, the oldest connection still sending its request is closed to take a new one.',
+    doc: 'The most connections the kernel queues before a worker accepts them (capped by `net.core.somaxconn`).',
     reloadable: false,
   }),
   defineSetting({
