@@ -1,5 +1,6 @@
 import type { FinishedExchange } from '../http/protocol-server.js';
 import { clientInfo, type TrustedPeers } from '../http/proxy.js';
+import { applySpec, isPlain, parseAccessFormat } from './access-format.js';
 import { openDestination } from './destination.js';
 
 /**
@@ -79,20 +80,19 @@ export const ATOMS: Record<string, Atom> = {
   p: () => `<${process.pid}>`,
 };
 
-/** Turns `%(h)s "%(r)s" %({x-request-id}i)s` into a function of one exchange. */
+/**
+ * Turns `%(h)s "%(r)s" %({x-request-id}i)s %(T)d` into a function of one exchange. The format was
+ * checked at start (accessFormatProblem), so parsing it cannot throw here.
+ */
 export function compileAccessFormat(
   format: string,
   trusted: TrustedPeers,
 ): (x: FinishedExchange, now: number) => string {
-  const parts: Array<string | Atom> = [];
-  const pattern = /%\((\{[^}]*\}[ioe]|[A-Za-z])\)s/g;
-  let last = 0;
-  for (let m = pattern.exec(format); m; m = pattern.exec(format)) {
-    if (m.index > last) parts.push(format.slice(last, m.index));
-    parts.push(atomFor(m[1]!));
-    last = m.index + m[0].length;
-  }
-  if (last < format.length) parts.push(format.slice(last));
+  const parts: Array<string | Atom> = parseAccessFormat(format).map((part) => {
+    if (typeof part === 'string') return part;
+    const atom = atomFor(part.name);
+    return isPlain(part) ? atom : (x, now, t) => applySpec(part, atom(x, now, t));
+  });
   return (x, now) => {
     let out = '';
     for (const part of parts) out += typeof part === 'string' ? part : part(x, now, trusted);
@@ -101,13 +101,13 @@ export function compileAccessFormat(
 }
 
 function atomFor(name: string): Atom {
-  if (name.startsWith('{')) {
-    const key = name.slice(1, name.indexOf('}')).toLowerCase();
-    const kind = name[name.length - 1];
+  const variable = /^\{([^}]*)\}([ioe])$/.exec(name);
+  if (variable) {
+    const [, inBraces = '', kind] = variable;
+    const key = inBraces.toLowerCase();
     if (kind === 'i') return (x) => dash(x.requestHeader(key));
     if (kind === 'o') return (x) => dash(x.responseHeader(key));
-    const envName = name.slice(1, name.indexOf('}'));
-    return () => dash(process.env[envName]);
+    return () => dash(process.env[inBraces]);
   }
   // Gunicorn prints `-` for unknown atoms rather than failing a request.
   return ATOMS[name] ?? (() => '-');

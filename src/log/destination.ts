@@ -13,6 +13,7 @@ import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { errorCode, ExitCode, GserveError } from '../errors.js';
 import { handOver, type Owner } from '../worker/privileges.js';
+import { diagnoseOpenFailure, type OpenFailure, openProblem, reopenFix, startFix } from './open-failure.js';
 
 type SonicBoom = import('sonic-boom').SonicBoom;
 
@@ -62,11 +63,7 @@ export function openDestination(file: string, standardFd: 1 | 2, sync: boolean):
     if (toStandard || saidFailure) return;
     saidFailure = true;
     try {
-      writeSync(
-        2,
-        `gserve: cannot write the log file ${file} (${errorCode(err) ?? String(err)}); its lines are dropped ` +
-          'until it can be written again: free the space or restore the folder, then send USR1 to reopen it\n',
-      );
+      writeSync(2, cannotWrite(file, errorCode(err) ?? String(err), diagnoseOpenFailure(file, errorCode(err))));
     } catch {
       // stderr is gone too
     }
@@ -246,11 +243,26 @@ function checkLogFile(
       code === 'ELOOP' && owner
         ? `Cannot open ${flag} ${file}: it is a symlink, which gserve does not follow for a file it gives to ` +
             '--user. Name the file it points to.'
-        : `Cannot open ${flag} ${file}: ${code ?? err}. Make its folder writable, or choose another file ` +
-            "('-' for the standard stream).",
+        : cannotOpen(flag, file, code ?? String(err), diagnoseOpenFailure(file, code)),
       ExitCode.USAGE,
     );
   }
+}
+
+/** The line that refuses a log file at start: what is in the way, and what to do instead. */
+export function cannotOpen(flag: string, file: string, code: string, failure: OpenFailure): string {
+  const problem = openProblem(failure);
+  const example = flag === '--error-logfile' ? 'error.log' : 'access.log';
+  return `Cannot open ${flag} ${file}: ${code}${problem ? `, ${problem}` : ''}. ${startFix(file, failure, example)}`;
+}
+
+/** The line a running server says once when it loses a log file (at a write, or at a USR1 reopen). */
+export function cannotWrite(file: string, code: string, failure: OpenFailure): string {
+  const problem = openProblem(failure);
+  return (
+    `gserve: cannot write the log file ${file} (${code}${problem ? `, ${problem}` : ''}); its lines are dropped ` +
+    `until it can be written again: ${reopenFix(failure)}, then send USR1 to reopen it\n`
+  );
 }
 
 /** Throws what opening `file` for appending would, without making it or its folders. */

@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { connect as http2Connect } from 'node:http2';
 import { testCerts, tlsArgs } from '../helpers/certs.js';
 import { missing } from '../helpers/needs.js';
-import { BIN, FIXTURES, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
+import { BIN, FIXTURES, runGserve, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { linesOf, waitForFile } from '../helpers/files.js';
 import { pollUntil } from '../helpers/poll.js';
 import { get } from '../helpers/http.js';
@@ -238,6 +239,83 @@ describe('access log', () => {
     expect(readText(access + '.1')).toMatch(/\/before/);
     expect(readText(access + '.1')).not.toMatch(/\/after/);
     expect(readText(errors + '.1')).toMatch(/Worker ready/);
+  });
+});
+
+/** One request to a server on a Unix socket (these tests use no TCP port), its body read to the end. */
+function getUnix(socketPath: string, path: string, method = 'GET', headers: Record<string, string> = {}) {
+  return new Promise<string>((resolve, reject) => {
+    const req = request({ socketPath, path, method, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => (body += c));
+      res.on('end', () => resolve(body)).on('error', reject);
+    });
+    req.on('error', reject).end();
+  });
+}
+
+describe('access log format conversions and log files refused', () => {
+  it("writes %(T)d, widths, %(a)r and %% as Gunicorn's Python % does", async () => {
+    const sock = join(tempDir(), 'g.sock');
+    const g = await startGserve([
+      '-b',
+      `unix:${sock}`,
+      '--access-logfile',
+      '-',
+      '--no-access-log-json',
+      '--access-logformat',
+      '%(T)d|%(M)05d|[%(s)5s]|%(b)d|%(B)d|%(a)r|%({user-agent}i).4s|%(m)-4s|100%%|%(zz)s',
+      app('observe') + ':app',
+    ]);
+    expect(await getUnix(sock, '/a', 'GET', { 'user-agent': 'atom-test/1.0' })).toBe('hello body\n');
+    await getUnix(sock, '/', 'HEAD', { 'user-agent': "it's" });
+    await g.until(() => linesOf(g.stdout).length >= 2, 'two access log lines');
+    const [first, head] = linesOf(g.stdout);
+    expect(first).toMatch(/^\d+\|\d{5}\|\[ {2}200\]\|11\|11\|'atom-test\/1\.0'\|atom\|GET \|100%\|-$/);
+    // No body: `b` is `-`, which `d` writes as it is (Python would raise, and Gunicorn drop the line).
+    expect(head).toMatch(/^\d+\|\d{5}\|\[ {2}200\]\|-\|0\|"it's"\|it's\|HEAD\|100%\|-$/);
+  });
+
+  it('refuses at start a conversion it cannot honour, in one line naming the atom and the fix', async () => {
+    const sock = join(tempDir(), 'g.sock');
+    for (const [format, said] of [
+      ['%(h)s %(T)x', '%(T)x: gserve formats atoms with s, r, d or i only, not x; write %(T)s or %(T)d.'],
+      ['%(h)d %(s)s', '%(h)d: the h atom is text, not a number; write %(h)s.'],
+    ] as const) {
+      const r = await runGserve(['-b', `unix:${sock}`, '--access-logformat', format, app('observe') + ':app']);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(
+        'gserve: error: Invalid value for setting "accessLogformat" from command line --access-logformat: ' +
+          `${said} [GSERVE_E_SETTING]\n`,
+      );
+    }
+  });
+
+  it('a folder given as --access-logfile: says it is a folder and to name a file inside it', async () => {
+    const dir = tempDir();
+    const r = await runGserve(['-b', `unix:${join(dir, 'g.sock')}`, '--access-logfile', dir, app('observe') + ':app']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `gserve: error: Cannot open --access-logfile ${dir}: EISDIR, it is a folder. Give the path of a file inside ` +
+        `it, e.g. ${dir}/access.log ('-' for the standard stream). [GSERVE_E_LOGFILE]\n`,
+    );
+  });
+
+  it('a log file that became a folder is said as such at USR1, with what to do before the next USR1', async () => {
+    const dir = tempDir();
+    const [sock, access] = [join(dir, 'g.sock'), join(dir, 'access.log')];
+    const g = await startGserve(['-b', `unix:${sock}`, '--access-logfile', access, app('observe') + ':app']);
+    await getUnix(sock, '/before');
+    await waitForFile(access, (t) => t.includes('/before'), 'the first access line');
+    renameSync(access, `${access}.1`);
+    mkdirSync(access);
+    g.signal('SIGUSR1');
+    await g.until(() => g.stderr.includes('cannot write the log file'), "the worker's notice");
+    expect(g.stderr).toContain(
+      `gserve: cannot write the log file ${access} (EISDIR, it is a folder); its lines are dropped until it can ` +
+        'be written again: move the folder away, then send USR1 to reopen it\n',
+    );
+    expect(await getUnix(sock, '/after')).toBe('hello body\n'); // the server goes on without its log
   });
 });
 

@@ -450,8 +450,14 @@ describe("the command line's small things", () => {
     // A folder that is a file: root (these tests' user) may write anywhere else.
     const dir = folder({ 'plain-file': 'not a folder\n' });
     const cases: Array<[string[], RegExp]> = [
-      [['--error-logfile', join(dir, 'plain-file', 'error.log')], /Cannot open --error-logfile .*: ENOTDIR\./],
-      [['--access-logfile', join(dir, 'plain-file', 'access.log')], /Cannot open --access-logfile .*: ENOTDIR\./],
+      [
+        ['--error-logfile', join(dir, 'plain-file', 'error.log')],
+        /Cannot open --error-logfile .*: ENOTDIR, a part of its path is a file, not a folder\. Choose another file/,
+      ],
+      [
+        ['--access-logfile', join(dir, 'plain-file', 'access.log')],
+        /Cannot open --access-logfile .*: ENOTDIR, a part of its path is a file, not a folder\. Choose another file/,
+      ],
       [['--pid', join(dir, 'no-such-folder', 'gserve.pid')], /Cannot write the pidfile .*: ENOENT\./],
     ];
     for (const [flags, message] of cases) {

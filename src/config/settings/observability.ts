@@ -1,3 +1,4 @@
+import { accessFormatProblem } from '../../log/access-format.js';
 import { parseAddress } from '../address.js';
 import { defineSetting } from '../spec.js';
 import { TypeMismatch, boolean, list, optionalBoolean, optionalString, string, type ValueType } from '../types.js';
@@ -14,7 +15,9 @@ export const observabilitySettings = [
     section: SECTION,
     meta: 'FORMAT',
     type: string((s) =>
-      s.includes('%(') ? undefined : 'expected a format with at least one %(atom)s, e.g. "%(h)s %(r)s %(s)s"',
+      s.includes('%(')
+        ? accessFormatProblem(s)
+        : 'expected a format with at least one %(atom)s, e.g. "%(h)s %(r)s %(s)s"',
     ),
     default: DEFAULT_ACCESS_LOG_FORMAT,
     doc:
@@ -22,7 +25,9 @@ export const observabilitySettings = [
       '`r` request line, `m` method, `U` path, `q` query, `H` protocol, `s` status, `B` body bytes, ' +
       '`b` body bytes or `-`, `f` referer, `a` user agent, `T` seconds, `M` milliseconds, `D` microseconds, ' +
       '`L` decimal seconds, `p` worker pid, `{name}i` request header, `{name}o` response header, ' +
-      '`{name}e` environment variable. See docs/operations.md.',
+      "`{name}e` environment variable. Written as Python's `%` operator would: `%(T)d`, `%(a)r`, `%(h)-15s`, " +
+      '`%%` for `%`; only the `s`, `r`, `d` and `i` conversions, `d`/`i` only on atoms that can be numbers. ' +
+      'See docs/operations.md.',
   }),
   defineSetting({
     name: 'accessLogJson',
