@@ -31,7 +31,7 @@ export class SyncDispatcher {
   /** Workers that said they are idle, longest idle first. */
   private readonly idle: WorkerProcess[] = [];
   private stopped = false;
-  /** When closeOldestReading() last said so: once a minute, not for every connection of a flood. */
+  /** When closeOldestSilent() last said so: once a minute, not for every connection of a flood. */
   private crowdedWarnedAt = Number.NEGATIVE_INFINITY;
   /** Paused until a worker first says it is idle (holdUntilWorker). */
   private heldForWorker = false;
