@@ -305,18 +305,30 @@ async function serveHttp(
   // The client left, or its body was refused (the 400 is on its way, logged): the app was told
   // http.disconnect, and whatever it sent or not is moot.
   if (req.aborted || req.bodyFailed) return;
-  if (sender.state === 'none') throw new AsgiProtocolError('the ASGI app returned without sending http.response.start');
-  // Uvicorn's "ASGI callable returned without completing response": a 500, or a cut connection.
-  if (sender.state === 'failed')
-    throw new AsgiProtocolError(
-      `the ASGI app returned after the send() that ended its response failed: ${errorMessage(sender.failure)}`,
-    );
-  if (sender.state === 'started') {
-    if (!res.headersSent) throw new AsgiProtocolError('the ASGI app returned without sending http.response.body');
-    // Logged, and the connection is cut: the client must not take the response for complete.
-    throw new AsgiProtocolError(
-      'the ASGI app returned before its response was complete: its last http.response.body said more_body: true',
-    );
+  checkComplete(sender, res, 'http');
+}
+
+/**
+ * Uvicorn's "ASGI callable returned without completing response", for a response the app has
+ * returned from: an http one, or a WebSocket's denial response, named by its events' prefix. Thrown:
+ * a 500, or, once the head is out, a cut connection, so the client cannot take a partial body for whole.
+ */
+function checkComplete(sender: HttpSend, res: EngineResponse, events: 'http' | 'websocket.http'): void {
+  switch (sender.state) {
+    case 'complete':
+      return;
+    case 'none':
+      throw new AsgiProtocolError(`the ASGI app returned without sending ${events}.response.start`);
+    case 'failed':
+      throw new AsgiProtocolError(
+        `the ASGI app returned after the send() that ended its response failed: ${errorMessage(sender.failure)}`,
+      );
+    case 'started':
+      if (!res.headersSent)
+        throw new AsgiProtocolError(`the ASGI app returned without sending ${events}.response.body`);
+      throw new AsgiProtocolError(
+        `the ASGI app returned before its response was complete: its last ${events}.response.body said more_body: true`,
+      );
   }
 }
 
@@ -538,7 +550,7 @@ async function serveWebSocket(
     return;
   }
   if (phase === 'connecting') {
-    if (denial) return finishDenial(denial, res);
+    if (denial) return checkComplete(denial, res, 'websocket.http');
     onError(
       new AsgiProtocolError(
         'the ASGI app returned without accepting or closing the websocket: send websocket.accept, or ' +
@@ -547,18 +559,6 @@ async function serveWebSocket(
     );
     deny(500);
   } else if (phase === 'open') openSocket()?.close(1000);
-}
-
-/** After the app returned from a denial response: as serveHttp() judges an http response. */
-function finishDenial(denial: HttpSend, res: EngineResponse): void {
-  if (denial.state === 'complete') return;
-  if (denial.state === 'failed')
-    throw new AsgiProtocolError(`the ASGI app's denial response failed: ${errorMessage(denial.failure)}`);
-  if (!res.headersSent)
-    throw new AsgiProtocolError('the ASGI app returned without sending websocket.http.response.body');
-  throw new AsgiProtocolError(
-    'the ASGI app returned before its denial response was complete: its last websocket.http.response.body said more_body: true',
-  );
 }
 
 export interface AsgiAdapterOptions {

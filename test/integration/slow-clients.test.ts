@@ -329,15 +329,8 @@ describe.each(ENGINES.slice(0, 2))('the sync class with slow clients, $name', ({
 // The sync master holds at most 2048 connections while their requests arrive (master/dispatch.ts).
 describe('the sync class under a flood of silent connections', () => {
   it('takes a normal client past 2048 connections that send nothing: the oldest silent ones go, a client part-way through its request stays', async () => {
-    const g = await startGserve([
-      '-k',
-      'sync',
-      '-w',
-      '1',
-      '--header-timeout',
-      '120',
-      join(FIXTURES, 'apps/recorder-node.js') + ':app',
-    ]);
+    const { app } = ENGINES[1]!; // the node app, whose answer says what it read
+    const g = await startGserve(['-k', 'sync', '-w', '1', '--header-timeout', '120', app]);
     const FLOOD = 2100; // past the 2048 connections the master holds
     // A client part-way through its request when the flood comes: sending, so it keeps its place.
     const upload = (
