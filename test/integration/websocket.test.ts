@@ -329,6 +329,18 @@ describe.each(['async', 'thread'])('-k %s: what an app chooses for a handshake, 
     const [denied] = parseResponses((await sendRaw(g.port, HANDSHAKE('/denied'))).data);
     expect(denied).toMatchObject({ status: 401, headers: { 'www-authenticate': 'Bearer' }, body: 'no token' });
     expect(g.lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
+    // Left unfinished, as an http response would be: a 500 before the head, a cut connection after it.
+    const [noBody] = parseResponses((await sendRaw(g.port, HANDSHAKE('/denied-no-body'))).data);
+    expect(noBody!.status).toBe(500);
+    const partial = await sendRaw(g.port, HANDSHAKE('/denied-partial'));
+    expect(partial.data.toString('latin1')).toMatch(/^HTTP\/1\.1 401 /);
+    expect(partial.data.toString('latin1')).not.toMatch(/\r\n0\r\n\r\n$/); // no last chunk: not whole
+    await g.until(
+      () =>
+        /returned without sending websocket\.http\.response\.body/.test(output(g)) &&
+        /its last websocket\.http\.response\.body said more_body: true/.test(output(g)),
+      'both logged',
+    );
   });
 
   it('asgi: after the client left, an accept and sends fail, none reported when not awaited; after the app closed, a send is its mistake', async () => {
