@@ -23,7 +23,7 @@ import { adoptListeners, bindListeners, type Listener } from './listeners.js';
 import { startObservability, type Observability } from './observability.js';
 import { Pidfile } from './pidfile.js';
 import { processExists } from '../supervision/process-alive.js';
-import { descriptorShortage, openFileLimit } from './open-file-limit.js';
+import { descriptorShortage, openFileLimit, syncHoldLimit } from './open-file-limit.js';
 import { optimizeFromNowOn } from './start-up-compiler.js';
 import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
@@ -222,7 +222,12 @@ export class Arbiter {
       );
     for (const warning of unknownVariables(process.env)) this.log.warn(warning);
     if (this.settings.workerClass === 'sync') {
-      this.dispatcher = new SyncDispatcher(this.log, httpLimits(this.settings), this.settings.proxyProtocol);
+      this.dispatcher = new SyncDispatcher(
+        this.log,
+        httpLimits(this.settings),
+        this.settings.proxyProtocol,
+        syncHoldLimit(openFileLimit(), this.settings.workers),
+      );
       this.dispatcher.start(this.listeners, this.settings.backlog);
       if (this.oldMasterPid !== null && processExists(this.oldMasterPid)) this.dispatcher.holdUntilWorker();
     } else {

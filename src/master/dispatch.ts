@@ -6,6 +6,7 @@ import { type RequestWait, type RequestWaitOptions, waitForRequest } from './req
 import { type RawHandle, serverHandle, setAccepting } from './node-handles.js';
 import type { Listener } from './listeners.js';
 import type { WorkerProcess } from './worker-process.js';
+import { SYNC_HOLD } from './open-file-limit.js';
 
 const CROWDED_WARNING_MS = 60_000;
 /** The hold of a connection whose request came whole with it: settled before it is looked at. */
@@ -43,10 +44,10 @@ export class SyncDispatcher {
     private readonly proxyProtocol: boolean,
     /**
      * The most connections held here, still sending their request or waiting for a worker; a new
-     * one past it takes the place of a silent one, else gets a fast 503. Gunicorn's default backlog,
-     * and not --backlog itself: that is the kernel's queue, where connections past it wait, not refused.
+     * one past it takes the place of a silent one, else gets a fast 503 (syncHoldLimit()). Not
+     * --backlog: that is the kernel's queue, where connections past it wait, not refused.
      */
-    private readonly maxWaiting = 2048,
+    private readonly maxWaiting = SYNC_HOLD,
   ) {}
 
   start(listeners: Listener[], backlog?: number): void {
@@ -124,7 +125,7 @@ export class SyncDispatcher {
 
   /**
    * Makes room by closing the oldest connection that has sent nothing yet. Without it, one client
-   * holding 2048 connections open without a byte sent got every other client a 503 for as long as it
+   * holding maxWaiting connections open without a byte sent got every other client a 503 for as long as it
    * liked (each for --header-timeout, then again). Only a silent one goes: a client part-way through
    * its head or a held body (a slow upload, a PROXY line before its request) is sending, and the
    * newest silent ones (whose bytes may simply not have been read yet) are the last to go. False:

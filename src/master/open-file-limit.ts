@@ -22,6 +22,21 @@ export function openFileLimit(limits: () => string = () => readFileSync('/proc/s
   return soft !== undefined && /^\d+$/.test(soft) ? Number(soft) : null;
 }
 
+/** The most connections the sync class's master holds while their requests arrive (Gunicorn's default backlog). */
+export const SYNC_HOLD = 2048;
+
+/**
+ * How many connections the sync class's master may hold: SYNC_HOLD, or fewer where the open-file
+ * limit would run out first. Past that many, a new connection takes the place of a silent one
+ * (master/dispatch.ts); but past the limit it is libuv that fails the accept and drops new clients,
+ * so under `ulimit -n 256` 400 silent connections shut everyone else out, the hold never full.
+ * Besides the listeners, logs and control socket, the master keeps a channel or two per worker.
+ */
+export function syncHoldLimit(limit: number | null, workers: number): number {
+  if (limit === null) return SYNC_HOLD;
+  return Math.max(1, Math.min(SYNC_HOLD, limit - WORKER_DESCRIPTOR_RESERVE - 4 * workers));
+}
+
 /**
  * nginx's "worker_connections exceed open file resource limit", for gserve: a worker past its
  * descriptors fails to accept, and libuv then resets the clients waiting in the queue without

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { startGserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
+import { holdConnections } from '../helpers/raw.js';
 import { workerProcesses } from './proc.js';
 
 /**
@@ -58,5 +59,20 @@ describe('descriptor exhaustion during load', () => {
     expect(g.lines.filter((l) => l.msg.includes('open-file limit'))).toEqual([]);
     g.signal('SIGTERM');
     expect((await g.exited).code).toBe(0);
+  }, 60_000);
+
+  it('-k sync under ulimit -n 256: 400 silent connections shut no one out, the master holding what its descriptors allow', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', '--header-timeout', '120', join(apps, 'crashes.js')], {
+      wrapper: ulimit(256),
+    });
+    // Before, the hold (2048) was never full: libuv failed the accepts past the limit and dropped
+    // every new client, this request too, for as long as the silent ones stayed.
+    const silent = await holdConnections(g.port, 400);
+    try {
+      await g.waitForLog(/^Holding \d+ connections: closing the oldest that has sent nothing/);
+      expect((await get(g.url)).status).toBe(200);
+    } finally {
+      for (const h of silent) h.socket.destroy();
+    }
   }, 60_000);
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { WORKER_DESCRIPTOR_RESERVE, descriptorShortage, openFileLimit } from '../../src/master/open-file-limit.js';
+import {
+  SYNC_HOLD,
+  WORKER_DESCRIPTOR_RESERVE,
+  descriptorShortage,
+  openFileLimit,
+  syncHoldLimit,
+} from '../../src/master/open-file-limit.js';
 
 /** The lines of /proc/self/limits around the one that matters, as Linux prints them. */
 const limits = (soft: string, hard: string) =>
@@ -36,5 +42,12 @@ describe('open-file limit', () => {
     const tiny = descriptorShortage(1000, WORKER_DESCRIPTOR_RESERVE);
     expect(tiny).toContain('few or no descriptors left for connections');
     expect(tiny).not.toContain('past about');
+  });
+
+  it("holds as many connections in the sync master as its descriptors allow, at most Gunicorn's backlog", () => {
+    expect(syncHoldLimit(null, 2)).toBe(SYNC_HOLD);
+    expect(syncHoldLimit(20_000, 2)).toBe(2048);
+    expect(syncHoldLimit(256, 1)).toBe(256 - WORKER_DESCRIPTOR_RESERVE - 4);
+    expect(syncHoldLimit(64, 8)).toBe(1);
   });
 });
