@@ -523,13 +523,15 @@ class Connection {
     this.socket.removeAllListeners('data');
     // Until the app takes the socket (or answers), its bytes are kept for the new protocol, and it is
     // read on: a paused socket hears no FIN nor reset, and an ASGI app that awaits receive() before
-    // its accept was never told of a client that left. Past UPGRADE_HOLD_BYTES it waits unread.
+    // its accept was never told of a client that left. A client must wait for the 101 before it
+    // sends more (RFC 6455 §4.1): one past UPGRADE_HOLD_BYTES is not waiting, and is cut off.
     this.awaitingUpgrade = true;
+    const overHold = () => req.upgradeHead.length > UPGRADE_HOLD_BYTES && this.socket.destroy();
     this.socket.on('data', (chunk: Buffer) => {
       req.upgradeHead = req.upgradeHead.length > 0 ? Buffer.concat([req.upgradeHead, chunk]) : chunk;
-      if (req.upgradeHead.length >= UPGRADE_HOLD_BYTES) this.socket.pause();
+      overHold();
     });
-    if (req.upgradeHead.length >= UPGRADE_HOLD_BYTES) this.socket.pause();
+    overHold();
     if (this.queue[0] === req) this.dispatch(req);
   }
 

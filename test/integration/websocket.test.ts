@@ -370,4 +370,18 @@ describe.each(['async', 'thread'])('-k %s: what an app chooses for a handshake, 
     expect((await get(g.url + '/')).body).toBe('http');
     expect(g.lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
   });
+
+  it('asgi: a client that sends on past its handshake without waiting for the 101 is cut off, and the app told', async () => {
+    const g = await startGserve(['-k', cls, '-w', '1', fixture('ws-asgi.js:app')]);
+    const client = connect(g.port, '127.0.0.1');
+    client.on('error', () => {});
+    client.write(HANDSHAKE('/late-accept'));
+    await g.until(() => output(g).includes('websocket scope /late-accept'), 'the app holding the handshake');
+    // RFC 6455 §4.1: the client waits for the answer; one that sends a megabyte meanwhile is not
+    // waiting. Held unread, it kept its socket and the app's wait for ever.
+    client.write(Buffer.alloc(1024 * 1024));
+    await new Promise((resolve) => client.on('close', resolve)); // reset, as it is still sending
+    await g.until(() => /late accept: waited for websocket\.disconnect/.test(output(g)), 'the app told');
+    expect((await get(g.url + '/')).body).toBe('http');
+  });
 });
