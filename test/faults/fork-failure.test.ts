@@ -9,7 +9,8 @@ import { pollUntil } from '../helpers/poll.js';
 
 /**
  * A fork can fail. With the master out of descriptors (`ulimit -n` in a child shell, idle
- * connections holding the rest), a worker killed with -9 cannot be replaced at once: the cause is
+ * connections to its control socket holding the rest: the sync master holds no more HTTP
+ * connections than its limit leaves it, syncHoldLimit()), a worker killed with -9 cannot be replaced at once: the cause is
  * logged and the fork retried; no slot holds a worker without a pid; TERM still finishes.
  */
 const apps = join(import.meta.dirname, 'apps');
@@ -28,14 +29,14 @@ afterEach(() => {
   sockets = [];
 });
 
-/** Opens `n` idle connections (they send nothing); resolves once each connected or failed. */
-async function idle(port: number, n: number): Promise<void> {
+/** Opens `n` idle connections (they send nothing) to a port or a unix socket; resolves once each connected or failed. */
+async function idle(to: number | string, n: number): Promise<void> {
   await Promise.all(
     Array.from(
       { length: n },
       () =>
         new Promise<void>((resolve) => {
-          const s = connect(port, '127.0.0.1', () => resolve());
+          const s = typeof to === 'number' ? connect(to, '127.0.0.1', () => resolve()) : connect(to, () => resolve());
           s.on('error', () => resolve());
           s.on('close', () => resolve());
           sockets.push(s);
@@ -68,7 +69,7 @@ describe('a fork that fails', () => {
       ['-k', 'sync', '-w', '2', '--graceful-timeout', '2', '--control-socket', sock, join(apps, 'crashes.js')],
       { wrapper: ulimit(160) },
     );
-    await idle(g.port, 220); // the sync master accepts and holds them: its descriptors run out
+    await idle(sock, 220); // the master accepts and holds them: its descriptors run out
     await pollUntil(() => openFds(g.pid) >= 150, 'the master near its descriptor limit');
     const victim = [...g.workerPids][0]!;
     process.kill(victim, 'SIGKILL');
@@ -86,10 +87,12 @@ describe('a fork that fails', () => {
   }, 120_000);
 
   it('-k sync, fork failing while TERM arrives: the master still exits', async () => {
-    const g = await startGserve(['-k', 'sync', '-w', '2', '--graceful-timeout', '2', join(apps, 'crashes.js')], {
-      wrapper: ulimit(160),
-    });
-    await idle(g.port, 220);
+    const sock = join(tempDir(), 'ctl.sock');
+    const g = await startGserve(
+      ['-k', 'sync', '-w', '2', '--graceful-timeout', '2', '--control-socket', sock, join(apps, 'crashes.js')],
+      { wrapper: ulimit(160) },
+    );
+    await idle(sock, 220);
     await pollUntil(() => openFds(g.pid) >= 150, 'the master near its descriptor limit');
     for (const pid of g.workerPids) process.kill(pid, 'SIGKILL');
     await g.waitForLog(/^Cannot start a worker: EMFILE/, { count: 2 });
