@@ -81,6 +81,22 @@ export const ATOMS: Record<string, Atom> = {
 };
 
 /**
+ * Control characters (C0, DEL, C1, and the Unicode line and paragraph separators) written as
+ * `\\xHH` / `\\uHHHH`, as Apache's mod_log_config does: a value the client chose (a Basic user
+ * name is any bytes once decoded) must never end a line early, forge another one, or send escape
+ * sequences to the terminal of whoever reads the log.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const HAS_CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+export const escapeControls = (v: string): string =>
+  HAS_CONTROL.test(v)
+    ? v.replace(CONTROL, (c) => {
+        const code = c.charCodeAt(0);
+        return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+      })
+    : v;
+
+/**
  * Turns `%(h)s "%(r)s" %({x-request-id}i)s %(T)d` into a function of one exchange. The format was
  * checked at start (accessFormatProblem), so parsing it cannot throw here.
  */
@@ -95,7 +111,7 @@ export function compileAccessFormat(
   });
   return (x, now) => {
     let out = '';
-    for (const part of parts) out += typeof part === 'string' ? part : part(x, now, trusted);
+    for (const part of parts) out += typeof part === 'string' ? part : escapeControls(part(x, now, trusted));
     return out;
   };
 }

@@ -116,7 +116,8 @@ export class Arbiter {
   private stopDeadline: NodeJS.Timeout | null = null;
   private timeoutCheck: NodeJS.Timeout | null = null;
   /** What observability.ts and the control socket watch: workers coming and going, reload outcomes. */
-  readonly events: ArbiterEvents = new EventEmitter<ArbiterEventMap>();
+  // One listener per waiting control client (control.ts caps them): not a leak past 10.
+  readonly events: ArbiterEvents = new EventEmitter<ArbiterEventMap>().setMaxListeners(0);
   /** How many HUPs the master has begun handling: each reload's ticket (see ReloadOutcome). */
   private reloadsBegun = 0;
   private observability: Observability | null = null;
@@ -273,6 +274,7 @@ export class Arbiter {
         stopping: this.stopping,
         reloading: this.reloading,
         gracefulTimeout: this.settings.gracefulTimeout,
+        reloadBound: this.settings.timeout > 0 ? this.settings.timeout : RELOAD_LOAD_SECONDS,
         workers: [...this.workers.values()],
       }),
       reload: () => {
@@ -399,6 +401,7 @@ export class Arbiter {
           cwd,
           configFile: hasWorkerHooks ? this.resolved.configFile : null,
           orphanWatchdog: !this.reaperExpected && process.pid !== 1,
+          shutdownPending: this.shutdownDelay.pending,
           board: boardSlot === null ? undefined : { fd: this.balancer!.fd, slot: boardSlot },
         },
         this.generation,
@@ -424,7 +427,6 @@ export class Arbiter {
     this.slotOf.set(w, slot);
     this.workers.set(w.pid, w);
     this.reaper?.watch(this.workers.keys());
-    if (this.shutdownDelay.pending) w.send({ t: 'shutdown-pending' });
     w.child.on('exit', (code, signal) => this.onWorkerExit(w, code, signal));
     this.events.emit('spawn', w);
     this.log.info('Booting worker with pid: %d', w.pid);
@@ -473,6 +475,10 @@ export class Arbiter {
     this.events.emit('message', w, message);
     if (message.t === 'ready') {
       this.log.debug('Worker ready (pid: %d)', w.pid);
+      // A worker still loading when --shutdown-delay began was not listening for messages yet when
+      // it was told (a message with no listener is lost): told again, or its health check would
+      // answer 200 in the middle of the stop.
+      if (this.shutdownDelay.pending) w.send({ t: 'shutdown-pending' });
       // whenReady: the first time the number of workers asked for serve.
       if (!this.announcedReady && this.liveWorkers().filter((l) => l.state === 'ready').length >= this.numWorkers) {
         this.announcedReady = true;
@@ -513,6 +519,8 @@ export class Arbiter {
       if (this.reloading || w.endReason) return;
       const serving = [...this.workers.values()].filter((o) => o.state === 'ready').length;
       if (serving === 0) {
+        // In development, the next save may fix it: --reload's reload starts the workers again.
+        if (this.settings.reload) return this.waitForFix(w.bootError.message);
         // The app cannot load: every new worker would fail the same way, so stop instead of looping.
         this.halt(w.bootError.message, w.bootError.exitCode);
         return;
@@ -651,6 +659,7 @@ export class Arbiter {
       this.log.error('The onReload hook did not return within %d s; reloading anyway', bound);
     if (this.stopping) return refused();
     this.generation = ++this.lastGeneration;
+    this.lastUnfixed = null;
     this.events.emit('reload-start', ticket, this.generation);
     const old = this.liveWorkers();
     this.reloading = true;
@@ -668,12 +677,14 @@ export class Arbiter {
           ? 'a new worker could not be started'
           : (fresher.find((w) => w.bootError)?.bootError?.message ?? 'the new workers did not become ready');
       // The reason goes last: an app's load error ends with the offending source line, on lines of its own.
-      this.log.error(
-        'Reload failed, keeping the %s of generation %d: %s',
-        countOf(old.length, 'worker'),
-        previous.generation,
-        why,
-      );
+      if (old.length === 0) this.log.error('Reload failed, and no worker serves: %s', why);
+      else
+        this.log.error(
+          'Reload failed, keeping the %s of generation %d: %s',
+          countOf(old.length, 'worker'),
+          previous.generation,
+          why,
+        );
       // Gracefully: those that did become ready may already hold connections.
       for (const w of fresher) w.stop(true, this.settings.gracefulTimeout, 'reload failed');
       this.resolved = previous.resolved;
@@ -807,6 +818,16 @@ export class Arbiter {
       },
       (graceSeconds + STOP_MARGIN_SECONDS) * 1000,
     );
+  }
+
+  /** The same failure of each worker of a generation is told once. */
+  private lastUnfixed: string | null = null;
+
+  /** --reload, and no worker can load the app: nothing is forked until a change brings a reload. */
+  private waitForFix(message: string): void {
+    if (message === this.lastUnfixed) return;
+    this.lastUnfixed = message;
+    this.log.error('No worker can load the app; --reload starts them again when a file changes: %s', message);
   }
 
   private halt(message: string, exitCode: number): void {

@@ -43,6 +43,11 @@ export interface ArbiterSnapshot {
   /** A HUP's new generation is booting; when it serves, the worker count goes back to the setting. */
   reloading: boolean;
   gracefulTimeout: number;
+  /**
+   * Seconds a HUP may spend on each of its bounded steps (loading the config, the onReload hook,
+   * the new workers' boot): --timeout, or 30 s when it is 0.
+   */
+  reloadBound?: number;
   workers: readonly WorkerProcess[];
 }
 
@@ -86,8 +91,21 @@ export function controlSocketPath(settings: ControlSettings, cwd = process.cwd()
 
 /** The arbiter's events after which a wait checks its condition again. */
 const PROGRESS_EVENTS: ReadonlyArray<keyof ArbiterEventMap> = ['spawn', 'message', 'exit', 'reload-start', 'reload'];
-/** HUP re-reads the config file first; a new generation starts soon after, or the reload was refused. */
-const RELOAD_START_SECONDS = 15;
+/**
+ * HUP re-reads the config file first (bounded by --timeout, 30 s when 0), runs onReload (the same
+ * bound), and may wait behind a reload under way (whose workers get that bound to boot): a new
+ * generation starts within that, or the reload was refused and says why.
+ */
+const reloadStartSeconds = (bound = 30) => 4 * bound + 5;
+
+/** Control clients at once; each waiting one holds a descriptor and listeners on the arbiter's events. */
+const MAX_CONTROL_CLIENTS = 64;
+/** Requests of one client not yet answered: more, and it does not read its replies. */
+const MAX_PENDING_PER_CLIENT = 16;
+/** Reply bytes waiting for a client that does not read them. */
+const MAX_UNREAD_REPLY_BYTES = 1024 * 1024;
+/** A client that neither sends a whole line nor waits for an answer this long is dropped. */
+const IDLE_CLIENT_MS = 30_000;
 
 /** How often a master looks for its control socket's file. */
 const PATH_CHECK_MS = 5000;
@@ -275,9 +293,19 @@ export class ControlServer {
   }
 
   private accept(socket: Socket): void {
+    socket.on('error', () => socket.destroy());
+    // Every client holds a descriptor of the master's, which it also needs to fork workers.
+    if (this.clients.size >= MAX_CONTROL_CLIENTS) {
+      socket.end(JSON.stringify({ ok: false, error: 'too many control clients at once; try again' }) + '\n');
+      return;
+    }
     this.clients.add(socket);
     socket.on('close', () => this.clients.delete(socket));
-    socket.on('error', () => socket.destroy());
+    let pending = 0;
+    // A line that never ends, or a connection left open and silent: dropped, unless it waits for an answer.
+    socket.setTimeout(IDLE_CLIENT_MS, () => {
+      if (pending === 0) socket.destroy();
+    });
     let buffer = '';
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
@@ -287,8 +315,14 @@ export class ControlServer {
       while ((nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
+        // A client that sends requests without reading the replies would grow the master's memory.
+        if (++pending > MAX_PENDING_PER_CLIENT || socket.writableLength > MAX_UNREAD_REPLY_BYTES)
+          return socket.destroy();
         void this.answer(line).then((reply) => {
-          if (!socket.destroyed) socket.write(JSON.stringify(reply) + '\n');
+          pending--;
+          if (socket.destroyed) return;
+          socket.write(JSON.stringify(reply) + '\n');
+          if (socket.writableLength > MAX_UNREAD_REPLY_BYTES) socket.destroy();
         });
       }
     });
@@ -363,9 +397,10 @@ export class ControlServer {
       this.book.lastBootError = null;
       this.log.info('Control socket: reload');
       const ticket = this.arbiter.reload();
+      const startSeconds = reloadStartSeconds(this.arbiter.snapshot().reloadBound);
       const started = await this.waitFor(
         () => (starts.has(ticket) ? true : outcomes.has(ticket) ? false : undefined),
-        RELOAD_START_SECONDS,
+        startSeconds,
       );
       const generation = starts.get(ticket);
       // A TERM, INT or QUIT before or during the reload: no generation serves on, old or new.
@@ -378,7 +413,7 @@ export class ControlServer {
         if ((outcome?.ok === false && outcome.stopping) || this.arbiter.snapshot().stopping) return abandoned;
         return {
           ok: false,
-          error: `the master did not start a reload within ${RELOAD_START_SECONDS} s (see its error log)`,
+          error: `the master did not start a reload within ${startSeconds} s (see its error log)`,
         };
       }
       const deadline = 30 + this.arbiter.snapshot().gracefulTimeout;

@@ -1,7 +1,7 @@
-import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import type { Settings } from '../config/settings/index.js';
-import { errorCode } from '../errors.js';
+import { SettingError, errorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 
 /**
@@ -58,6 +58,15 @@ export function globMatcher(globs: readonly string[]): (relPath: string) => bool
   };
 }
 
+/** stat, or null when the path cannot be looked at (gone, ELOOP, ENOTDIR, EACCES, ...). */
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 export class DevReloader {
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly pending = new Set<string>();
@@ -77,8 +86,16 @@ export class DevReloader {
     this.excluded = globMatcher(settings.reloadExclude);
   }
 
+  /** Throws a SettingError for a --reload-dir that is not a folder: watching nothing would look like working. */
   start(): void {
-    for (const dir of this.dirs) this.watchTree(dir, dir);
+    for (const dir of this.dirs) {
+      const kind = statOrNull(dir);
+      if (!kind?.isDirectory())
+        throw new SettingError(
+          `--reload-dir ${dir} ${kind ? 'is not a folder: give the folder that holds it' : 'does not exist: give a folder that does, or leave --reload-dir out to watch the working directory'}`,
+        );
+      this.watchTree(dir, dir);
+    }
     this.log.info('Reload: watching %d folder(s) under %s', this.watchers.size, this.dirs.join(', '));
   }
 
@@ -93,18 +110,18 @@ export class DevReloader {
     if (this.watchers.has(dir)) return;
     let watcher: FSWatcher;
     try {
-      watcher = watch(
-        dir,
-        { persistent: false },
-        (_event, name) => name && this.changed(root, join(dir, name.toString())),
-      );
+      watcher = watch(dir, { persistent: false }, (_event, name) => {
+        // The folder itself went (inotify names it in its own watch's event).
+        if (name === basename(dir) && !statOrNull(dir)) this.forget(dir);
+        else if (name) this.changed(root, join(dir, name.toString()));
+      });
     } catch (err) {
       this.log.warn('Reload: cannot watch %s (%s)', dir, errorCode(err));
       return;
     }
     watcher.on('error', () => {
       watcher.close();
-      this.watchers.delete(dir);
+      if (this.watchers.get(dir) === watcher) this.watchers.delete(dir);
     });
     this.watchers.set(dir, watcher);
     let entries;
@@ -118,11 +135,24 @@ export class DevReloader {
         this.watchTree(root, join(dir, e.name));
   }
 
+  /**
+   * A watched folder was removed (`rm -rf src`, a checkout that replaces it): its watches end, so
+   * that the folder made again in its place, which its parent's watch reports, is watched anew.
+   */
+  private forget(dir: string): void {
+    for (const [watched, watcher] of this.watchers)
+      if (watched === dir || watched.startsWith(dir + sep)) {
+        watcher.close();
+        this.watchers.delete(watched);
+      }
+  }
+
   private changed(root: string, path: string): void {
     const rel = relative(root, path);
     if (rel.split(sep).some((part) => SKIPPED_FOLDERS.has(part))) return;
-    // A new folder: watch it too (its files count from now on).
-    if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+    // A new folder: watch it too (its files count from now on). A symlink loop (ELOOP) or a
+    // path that cannot be looked at is no folder: this runs in the master, and must never throw.
+    if (statOrNull(path)?.isDirectory()) {
       if (!basename(path).startsWith('.')) this.watchTree(root, path);
       return;
     }

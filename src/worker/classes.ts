@@ -39,6 +39,8 @@ function selfListening(base: Omit<WorkerContext, 'app'>): WorkerClass {
     } catch {
       // not open
     }
+    // Its number may be reused by the app's own files and sockets from now on: never close it again.
+    l.fd = -1;
   }
   const announce = (addresses: string[]) => process.connected && process.send!({ t: 'self-listen', addresses });
   return new SelfListeningWorker(announce, base.boot.settings.keepAlive * 1000);

@@ -35,6 +35,11 @@ export interface WorkerBoot {
    * orphan reaper (master/orphan-reaper.ts) and is not PID 1, whose death ends its whole namespace.
    */
   orphanWatchdog?: boolean;
+  /**
+   * Forked during --shutdown-delay (a crashed worker's replacement): its health check fails from
+   * the start. Told here, as a message sent before the worker listens for messages is lost.
+   */
+  shutdownPending?: boolean;
 }
 
 export type WorkerMessage =

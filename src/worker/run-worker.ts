@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { OWN_VARIABLES } from '../config/own-variables.js';
 import { AppShutdown } from './app-shutdown.js';
@@ -55,6 +56,7 @@ export function runWorker(boot: WorkerBoot): void {
   const announceStop = () => {
     if (runtime.health?.fail()) log.info('Health check failing from now: shutting down (pid: %d)', process.pid);
   };
+  if (boot.shutdownPending) announceStop();
 
   const access = settings.accessLogfile
     ? {
@@ -74,9 +76,13 @@ export function runWorker(boot: WorkerBoot): void {
     hooks: null,
     lifespan: null,
     stopping: false,
+    listenState: 'idle',
     appShutdown: new AppShutdown(),
   };
-  const stop = (graceful: boolean) => stopWorker(state, graceful, settings.gracefulTimeout * 1000, log, logTarget);
+  const stop = (graceful: boolean) => {
+    releaseUnusedListeners(state, boot);
+    return stopWorker(state, graceful, settings.gracefulTimeout * 1000, log, logTarget);
+  };
 
   // Ctrl-C in a terminal reaches the whole process group; the master decides what happens.
   process.on('SIGINT', () => {});
@@ -139,7 +145,34 @@ interface WorkerState {
   hooks: WorkerHooks | null;
   lifespan: Lifespan | null;
   stopping: boolean;
+  /**
+   * The inherited listening descriptors: not yet touched ('idle'), being or been listened on
+   * ('started'), or closed unused because a stop came first ('released').
+   */
+  listenState: 'idle' | 'started' | 'released';
   readonly appShutdown: AppShutdown;
+}
+
+/**
+ * A worker stopped before it listens (still loading its app: a HUP's new generation, a replacement
+ * after a crash or a recycle) still holds its copies of the listening sockets. Once the master and
+ * the serving workers have closed theirs, the kernel would go on queueing new connections on them
+ * until this worker exits, and then reset them all: new connections must be refused at once instead
+ * (docs/signals.md, TERM). Done synchronously on the stop, before anything else is awaited.
+ */
+function releaseUnusedListeners(state: WorkerState, boot: WorkerBoot): void {
+  if (state.listenState !== 'idle') return;
+  state.listenState = 'released';
+  for (const listener of boot.listeners) {
+    if (listener.fd < 0) continue;
+    try {
+      closeSync(listener.fd);
+    } catch {
+      // not inherited, or already closed
+    }
+    // The app may open files and sockets under that number from now on: nothing may close it again.
+    listener.fd = -1;
+  }
 }
 
 /** The last part of --graceful-timeout kept for the app's shutdown (at most a fifth of it). */
@@ -259,6 +292,9 @@ async function bootWorker(
     };
     state.worker = await createWorkerClass(settings.workerClass, context, loadApp);
     await h.run('postWorkerInit', h.worker);
+    // Stopped while it booted: its listeners are closed (releaseUnusedListeners), and the stop exits.
+    if (state.listenState !== 'idle') return;
+    state.listenState = 'started';
     // The thread class loads the app in its threads, so a load error can surface here too.
     await state.worker.start();
   } catch (err) {

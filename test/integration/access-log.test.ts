@@ -128,6 +128,21 @@ describe('access log', () => {
     expect(linesOf(plain.stdout)[0]).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/x HTTP\/1\.1" 200 11 "-" "curl\/8"$/);
   });
 
+  it('escapes the control characters of a value the client chose: a Basic user name cannot forge a line', async () => {
+    const g = await startGserve(['--access-logfile', '-', '--no-access-log-json', app('observe') + ':app']);
+    const user = 'bob\n10.6.6.6 - root "GET /admin HTTP/1.1" 200\u001b[2J'; // no colon: it would end the name
+    const auth = 'Basic ' + Buffer.from(`${user}:pw`).toString('base64');
+    await get(g.url + '/x', { headers: { authorization: auth, 'user-agent': 'ua' } });
+    await get(g.url + '/after');
+    await g.until(() => linesOf(g.stdout).length >= 2, 'two access lines');
+    const lines = linesOf(g.stdout);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      /^127\.0\.0\.1 - bob\\x0a10\.6\.6\.6 - root "GET \/admin HTTP\/1\.1" 200\\x1b\[2J \[[^\]]+\] "GET \/x /,
+    );
+    expect(g.stdout).not.toContain('\u001b');
+  });
+
   it('--access-log-json writes one JSON object per request', async () => {
     const g = await startGserve(['--access-logfile', '-', '--access-log-json', app('observe') + ':app']);
     await get(g.url + '/j?k=v', { headers: { 'user-agent': 'json-test', 'x-request-id': 'client-id-7' } });

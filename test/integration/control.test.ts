@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chownSync, existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { type Socket, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, isAlive, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
@@ -258,6 +258,32 @@ describe('control socket', () => {
     for (const pid of old) await waitForExit(pid);
     expect(s.workers.every((w) => w.restarts === 1)).toBe(true);
     expect(s.restarts.reload).toBe(2);
+  });
+
+  it('bounds what clients can make the master hold: replies left unread, and connections at once', async () => {
+    const dir = tempDir();
+    const sock = join(dir, 'c.sock');
+    await startGserve(['--control-socket', sock, app]);
+    const opened = async (): Promise<Socket> => {
+      const socket = connect(sock);
+      await once(socket, 'connect');
+      return socket;
+    };
+    // 1000 requests in one write, faster than any reply: each reply (a kilobyte of status) was kept
+    // until read, about 18 MB/s of the master's memory for a client that never reads.
+    const flood = await opened();
+    let replies = 0;
+    flood.setEncoding('utf8').on('data', (chunk: string) => (replies += chunk.split('\n').length - 1));
+    flood.write('{"cmd":"status"}\n'.repeat(1000));
+    await once(flood, 'close');
+    expect(replies).toBeLessThan(1000);
+    // Each client holds a descriptor the master also needs to fork workers: 64 at once, then a refusal.
+    const held = await Promise.all(Array.from({ length: 64 }, opened));
+    const extra = await opened();
+    const [refusal] = (await once(extra.setEncoding('utf8'), 'data')) as [string];
+    expect(JSON.parse(refusal)).toEqual({ ok: false, error: 'too many control clients at once; try again' });
+    for (const socket of held) socket.destroy();
+    await pollUntil(async () => (await cli(['status', '--control-socket', sock])).code === 0, 'status to answer again');
   });
 
   it('stop waits for the master to exit; stop --fast too', async () => {

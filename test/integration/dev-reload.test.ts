@@ -1,8 +1,8 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { BIN, startGserve, tempDir } from '../helpers/gserve.js';
+import { BIN, runGserve, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { pollUntil } from '../helpers/poll.js';
 
@@ -67,5 +67,55 @@ describe('--reload', () => {
     writeFileSync(join(dir, 'src', 'deep', 'util.mjs'), 'export const x = 1;\n');
     const [line] = await g.waitForLog(/^Reload: .* changed/);
     expect(line!.msg).toBe('Reload: deep/util.mjs changed; reloading the workers');
+  });
+
+  it('stays up when the app cannot load at start, and serves once a change fixes it', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), 'export const app = (req, res) => {\n');
+    const g = await startGserve(['--reload', '-w', '2', 'app.mjs:app'], { cwd: dir, workers: 0 });
+    await g.waitForLog(/^Reload: watching/);
+    const [line] = await g.waitForLog(/^No worker can load the app; --reload starts them again when a file changes/);
+    expect(line!.msg).toMatch(/app\.mjs: SyntaxError/);
+    writeFileSync(join(dir, 'app.mjs'), appSource('fixed'));
+    await g.waitForWorkers(2);
+    expect((await get(g.url)).body).toBe('fixed');
+    // Told once for the two workers that failed alike.
+    expect(g.lines.filter((l) => l.msg.startsWith('No worker can load the app')).length).toBe(1);
+  });
+
+  it('survives a symlink loop, and follows a folder removed and made again', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'app.mjs'), appSource('v1'));
+    const g = await startGserve(['--reload', 'app.mjs:app'], { cwd: dir });
+    await g.waitForLog(/^Reload: watching 2 folder/);
+    // The master stats each new entry: a symlink loop (ELOOP) ended it.
+    symlinkSync('loop', join(dir, 'loop'));
+    writeFileSync(join(dir, 'app.mjs'), appSource('v2'));
+    await pollUntil(async () => (await get(g.url)).body === 'v2', 'the new code to serve');
+    rmSync(join(dir, 'src'), { recursive: true });
+    mkdirSync(join(dir, 'src'));
+    // The folder made again is watched again; the folder it replaced held the watch before.
+    await pollUntil(
+      () => {
+        writeFileSync(join(dir, 'src', 'util.mjs'), `export const x = ${Date.now()};\n`);
+        return g.lines.some((l) => l.msg === 'Reload: src/util.mjs changed; reloading the workers');
+      },
+      'a change in the folder made again to be seen',
+      { everyMs: 1000 }, // past the debounce, or each write would put the reload off again
+    );
+    expect(g.exitCode).toBeUndefined();
+  });
+
+  it('refuses a --reload-dir that is missing or not a folder, naming it', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'app.mjs'), appSource('v1'));
+    const missing = await runGserve(['--reload', '--reload-dir', 'nope', 'app.mjs:app'], { cwd: dir });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--reload-dir \S*nope does not exist: give a folder that does/);
+    const file = await runGserve(['--reload', '--reload-dir', 'app.mjs', 'app.mjs:app'], { cwd: dir });
+    expect(file.code).toBe(2);
+    expect(file.stderr).toMatch(/--reload-dir \S*app\.mjs is not a folder: give the folder that holds it/);
+    expect(`${missing.stderr}${file.stderr}`).not.toMatch(/\n\s+at /); // no stack trace
   });
 });

@@ -90,6 +90,20 @@ describe('--shutdown-delay', () => {
     expect((await g.exited).code).toBe(0);
   });
 
+  it("fails the health check of a crashed worker's replacement forked during the delay", async () => {
+    const g = await startGserve(['--health-path', '/healthz', '--shutdown-delay', '120', deployApp('node')]);
+    g.signal('SIGTERM');
+    await g.waitForLog(/^Health check failing from now/);
+    const [crashed] = [...g.workerPids];
+    process.kill(crashed!, 'SIGKILL');
+    await g.waitForLog(/^Worker ready/, { count: 2 });
+    // Its first answers already: a message sent while it was still loading would have been lost.
+    expect((await get(g.url + '/healthz')).status).toBe(503);
+    expect((await get(g.url + '/app')).status).toBe(200);
+    g.signal('SIGINT');
+    expect((await g.exited).code).toBe(0);
+  });
+
   it('stops gracefully once the delay is over, finishing the request in flight', async () => {
     const g = await startGserve([
       '--health-path',

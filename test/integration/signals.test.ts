@@ -314,6 +314,44 @@ describe('signals', () => {
     for (const pid of g.workerPids) await waitForExit(pid);
   });
 
+  it("TERM during a HUP refuses new connections at once, though a new worker still loading holds the app's shutdown", async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      [
+        "import { existsSync, writeFileSync } from 'node:fs';",
+        "if (existsSync(new URL('./slow', import.meta.url))) {",
+        '  // Loads slowly (a service to reach), and has a shutdown of its own that takes its time.',
+        "  process.on('SIGTERM', () => new Promise(() => {}));",
+        "  writeFileSync(new URL('./loading', import.meta.url), '');",
+        '  await new Promise((resolve) => setTimeout(resolve, 1e9));',
+        '}',
+        "export const app = (req, res) => res.end('fine');",
+        '',
+      ].join('\n'),
+    );
+    const g = await startGserve(['--graceful-timeout', '120', 'app.mjs:app'], { cwd: dir });
+    const [serving] = [...g.workerPids];
+    writeFileSync(join(dir, 'slow'), '');
+    g.signal('SIGHUP');
+    await pollUntil(() => existsSync(join(dir, 'loading')), 'the new worker to be loading the app');
+    g.signal('SIGTERM');
+    await waitForExit(serving!);
+    // The master and the serving worker have closed their sockets. The loading worker's copy, which it
+    // never listened on, queued new connections until its exit, minutes later, and then reset them.
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = connect(g.port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve('accepted');
+      });
+      socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    expect(outcome).toBe('ECONNREFUSED');
+    g.signal('SIGINT');
+    expect((await g.exited).code).toBe(0);
+  });
+
   it('TERM the moment the first worker is forked stops it and the master, long before --graceful-timeout', async () => {
     // The worker may still be starting node or importing gserve, before any message listener exists:
     // a stop sent over IPC alone was dropped, and the master waited out the graceful timeout.

@@ -1,3 +1,4 @@
+import { escapeControls } from '../../src/log/access.js';
 import { describe, expect, it } from 'vitest';
 import { accessFormatProblem, applySpec, parseAccessFormat, pythonRepr } from '../../src/log/access-format.js';
 
@@ -64,5 +65,16 @@ describe('access log format (Python % conversions, as Gunicorn applies them)', (
     expect(accessFormatProblem('%(h)d')).toBe('%(h)d: the h atom is text, not a number; write %(h)s');
     expect(accessFormatProblem('[%(T)]')).toBe('%(T) has no conversion letter after the parenthesis; write %(T)s');
     expect(accessFormatProblem('%(h)s %(T')).toBe('%(T has no closing parenthesis; write %(NAME)s');
+  });
+});
+
+describe('access log values a client chose', () => {
+  it('cannot end a line or carry terminal escapes', () => {
+    expect(escapeControls('bob\n10.6.6.6 - root')).toBe('bob\\x0a10.6.6.6 - root');
+    expect(escapeControls('\u001b[2Jx\r\u0085\u2028')).toBe('\\x1b[2Jx\\x0d\\x85\\u2028');
+    expect(escapeControls('plain é')).toBe('plain é');
+    // The same answer twice: no state kept between calls.
+    expect(escapeControls('a\nb')).toBe('a\\x0ab');
+    expect(escapeControls('a\nb')).toBe('a\\x0ab');
   });
 });
