@@ -274,12 +274,35 @@ export async function bindListeners(
       }
       return listeners;
     }
-    for (const bind of binds) listeners.push({ ...(await bindOne(parseAddress(bind), opts)), bind });
+    for (const bind of binds) {
+      const address = parseAddress(bind);
+      listeners.push({
+        ...(await bindOne(address, opts).catch((err) => inUseByOwn(err, bind, address, listeners))),
+        bind,
+      });
+    }
   } catch (err) {
     for (const l of listeners) l.close();
     throw err;
   }
   return listeners;
+}
+
+/**
+ * EADDRINUSE for a port an earlier --bind of this master already took (the same address twice, or
+ * an address that 0.0.0.0 or localhost already covers): the "other server" is gserve itself.
+ */
+function inUseByOwn(err: unknown, bind: string, address: Address, earlier: Listener[]): never {
+  const port = address.kind === 'tcp' ? address.port : 0;
+  const own =
+    port !== 0 && err instanceof BindError && err.message.includes('EADDRINUSE')
+      ? earlier.find((l) => l.address.kind === 'tcp' && l.address.port === port)
+      : undefined;
+  if (!own) throw err;
+  throw new BindError(
+    `Cannot listen at ${bind}: the --bind ${own.bind ?? own.url} given before it already takes port ${port}. ` +
+      'Give each address once (0.0.0.0 covers every IPv4 address).',
+  );
 }
 
 /**

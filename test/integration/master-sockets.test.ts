@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, runGserve, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { portOf } from '../helpers/ports.js';
+import { freePort, portOf } from '../helpers/ports.js';
 
 const app = (name: string) => join(FIXTURES, 'apps', name);
 const CLASSES = ['async', 'sync', 'thread'] as const;
@@ -100,6 +100,20 @@ describe('a taken port', () => {
     const { code, stderr } = await runGserve(['-b', '127.0.0.1:0', '-b', `127.0.0.1:${port}`, app('node-pid.js')]);
     expect(code).toBe(3);
     expect(stderr).toContain(`127.0.0.1:${port}`);
+  });
+
+  it('a port an earlier --bind already takes names that bind, not "the other server"', async () => {
+    const port = await freePort();
+    for (const [first, second] of [
+      [`127.0.0.1:${port}`, `127.0.0.1:${port}`],
+      [`0.0.0.0:${port}`, `localhost:${port}`],
+    ]) {
+      const { code, stderr } = await runGserve(['-b', first!, '-b', second!, app('node-pid.js')]);
+      expect(code).toBe(3);
+      expect(stderr).toContain(
+        `Cannot listen at ${second}: the --bind ${first} given before it already takes port ${port}. Give each address once`,
+      );
+    }
   });
 });
 
