@@ -774,7 +774,9 @@ class Connection {
     const cut = this.current;
     this.current = null;
     if (cut) this.engine.emit('response', cut.req, cut, cut);
-    if (this.queue.length > 0) this.engine.inFlight -= 1;
+    // Only a dispatched request was counted in: one pipelined behind a closing answer (or behind
+    // one waiting for the client to drain) never reached the app.
+    if (cut) this.engine.inFlight -= 1;
     this.queue.length = 0;
     this.engine.connections.delete(this);
     this.engine.emit('connection-closed');

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, ROOT, isAlive, startGserve, tempDir, waitForExit } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { pollUntil } from '../helpers/poll.js';
+import { sendRaw } from '../helpers/raw.js';
 
 const app = join(FIXTURES, 'apps', 'observe') + ':app';
 
@@ -111,6 +112,38 @@ describe('control socket', () => {
       'the worker ready again',
     );
   });
+
+  const THROWS = {
+    fetch:
+      "export default { fetch(req) { if (req.url.endsWith('/throw')) throw new Error('boom'); return new Response('ok'); } };\n",
+    node: "export const app = (req, res) => { if (req.url === '/throw') throw new Error('boom'); res.end('ok'); };\n",
+  };
+  it.each([
+    ['async', 'fetch'],
+    ['thread', 'node'],
+  ] as const)(
+    'counts a request pipelined behind a closing answer out (-k %s, %s app): in flight back to 0, not -1',
+    async (workerClass, kind) => {
+      const dir = tempDir();
+      const sock = join(dir, 'c.sock');
+      writeFileSync(join(dir, 'app.mjs'), THROWS[kind]);
+      const g = await startGserve(['-k', workerClass, '--control-socket', sock, join(dir, 'app.mjs')]);
+      for (let i = 0; i < 2; i++) {
+        // The 500 closes the connection; the request behind it was read, and never reaches the app.
+        const { data } = await sendRaw(
+          g.port,
+          'GET /throw HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n',
+        );
+        expect(data.toString('latin1')).toMatch(/^HTTP\/1\.1 500 /);
+      }
+      expect((await get(g.url + '/c')).body).toBe('ok');
+      const worker = await pollUntil(async () => {
+        const [w] = (await statusJson(['--control-socket', sock])).workers;
+        return w!.served >= 3 && w;
+      }, 'the three answers counted');
+      expect(worker).toMatchObject({ inFlight: 0, state: 'ready' });
+    },
+  );
 
   it('scales to N, +N and -N, reporting when the workers serve', async () => {
     const dir = tempDir();
