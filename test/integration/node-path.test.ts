@@ -78,6 +78,44 @@ describe.each(['async', 'sync'])('node app, %s worker: hostile requests', (cls) 
   });
 });
 
+describe('node app, async worker: the head after another on a kept-alive connection', () => {
+  // llhttp takes `GET  /` and waits for a request line that never ends; gserve judges a head from
+  // its first byte where it knows where that is: after a request that ended its read, after a body
+  // that ended it (Content-Length or chunked), after empty lines.
+  const LONG = `GET /${'a'.repeat(9000)}`; // past --limit-request-line, and never ended
+  const GET = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n';
+  const cases: Array<[string, string[], number]> = [
+    ['a GET', [GET], 400],
+    ['a GET with a padded field', ['GET / HTTP/1.1\r\nHost:   x  \r\n\r\n'], 400],
+    ['a POST with its body', ['POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc'], 400],
+    ['a chunked POST', ['POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'], 400],
+  ];
+  it.each(cases)(
+    'after %s: a double space in the request line is a 400, a line that never ends a 414',
+    async (_, before, status) => {
+      const g = await startGserve([APP]);
+      for (const [next, expected] of [
+        ['GET  / HTTP/1.1\r\nHost: x\r\n\r\n', status],
+        [LONG, 414],
+      ] as const) {
+        const c = await RawConnection.open(g.port);
+        for (const bytes of before) expect((await c.request(bytes)).status).toBe(200);
+        expect((await c.request(next)).status).toBe(expected);
+        c.close();
+      }
+    },
+  );
+
+  it('after a POST whose body came in a read of its own', async () => {
+    const g = await startGserve([APP]);
+    const c = await RawConnection.open(g.port);
+    c.socket.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n');
+    expect((await c.request('abc')).status).toBe(200);
+    expect((await c.request(LONG)).status).toBe(414);
+    c.close();
+  });
+});
+
 describe.each(['async', 'sync'])('node app, %s worker: an Upgrade nobody takes', (cls) => {
   it('is served as a plain request and the connection closes, as on the engine (nothing pipelined is lost)', async () => {
     const g = await startGserve(['-k', cls, APP]);
