@@ -51,6 +51,12 @@ export class EngineRequest {
   private bodyStream: RequestBody | null = null;
   /** Whether the whole body has arrived. */
   complete = false;
+  /**
+   * The trailer fields after a chunked body, names and values alternating like rawHeaders; known
+   * once the body is complete. The gateway interfaces have no notion of them; a node app in an app
+   * thread gets them as `req.trailers` (thread-replay.ts).
+   */
+  rawTrailers: string[] = NO_FIELDS;
   /** The response went out before the body was read, and no one asked for it: drop it. */
   private discarding = false;
   /** Whether the head announced a body (set by the engine from the parser's framing). */
@@ -121,8 +127,9 @@ export class EngineRequest {
     return this.bodyStream !== null && this.bodyStream.errored !== null;
   }
 
-  /** Called by the connection when the whole body has arrived. */
-  bodyComplete(): void {
+  /** Called by the connection when the whole body has arrived, with its trailers. */
+  bodyComplete(trailers: string[] = NO_FIELDS): void {
+    this.rawTrailers = trailers;
     this.complete = true;
     this.bodyStream?.push(null);
   }
@@ -174,6 +181,7 @@ export class EngineRequest {
 export type HeaderList = Array<[string, string]>;
 
 const EMPTY = Buffer.alloc(0);
+const NO_FIELDS: string[] = [];
 /** Bodies up to this size leave with the head, in one write(2). */
 const SINGLE_WRITE_MAX = 16 * 1024;
 /**
@@ -199,6 +207,8 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
   private closeAfter: boolean;
   /** The body length the app's Content-Length declares (response-framing.ts holds it to it). */
   private declared: number | null = null;
+  /** Fields to send after the last chunk (addTrailers). */
+  private trailers: HeaderList | null = null;
 
   constructor(
     private readonly conn: Connection,
@@ -283,6 +293,23 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     socket.write(`${out}\r\n`, 'latin1');
   }
 
+  /**
+   * Fields to send after the body, as node's `res.addTrailers()` does: only a chunked body can
+   * carry them (without one, as from node:http, they are dropped). Checked like header fields, so a
+   * line break in one cannot write a response of its own.
+   */
+  addTrailers(trailers: HeaderList): void {
+    checkResponseHead(trailers);
+    this.trailers = this.trailers ? [...this.trailers, ...trailers] : trailers;
+  }
+
+  /** The last chunk of a chunked body, with the trailers after it. */
+  private lastChunk(): string {
+    let out = '0\r\n';
+    for (const [name, value] of this.trailers ?? []) out += `${name}: ${value}\r\n`;
+    return out + '\r\n';
+  }
+
   /** Sends a body chunk; returns false when the socket's buffer is full (wait for drained()). */
   write(chunk: Uint8Array | string): boolean {
     if (this.finished) throw new Error('write after end');
@@ -334,6 +361,9 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
       this.conn.responseDone(true, this);
       return;
     }
+    // Trailers need a chunked body: the head goes first as one of unknown length, as node:http
+    // frames an answer that has them (whose length it knew) too.
+    if (this.trailers !== null && !this.headersSent) this.write(EMPTY);
     const size = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     const head = this.headersSent ? null : this.serializeHead(size);
     // Short of its length, the response cannot end: the app's failure then cuts the connection.
@@ -364,7 +394,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
       } else socket.write(head, 'latin1');
     } else {
       if (chunk !== undefined) this.write(chunk);
-      if (this.chunked) socket.write('0\r\n\r\n', 'latin1');
+      if (this.chunked) socket.write(this.trailers === null ? '0\r\n\r\n' : this.lastChunk(), 'latin1');
     }
     this.finished = true;
     this.conn.responseDone(this.closeAfter, this);
@@ -473,7 +503,7 @@ class Connection {
     this.parser = new StrictParser(engine.options.limits, {
       onHead: (info) => this.onHead(info),
       onBody: (chunk) => this.onBody(chunk),
-      onComplete: () => this.onComplete(),
+      onComplete: (trailers) => this.onComplete(trailers),
     });
     socket.setNoDelay(true);
     if (engine.options.accessLog !== false) rememberPeer(socket);
@@ -605,11 +635,11 @@ class Connection {
     if (req && !req.pushBody(chunk, this.parsingView)) this.pauseReading();
   }
 
-  private onComplete(): void {
+  private onComplete(trailers: string[]): void {
     if (this.timer.kind === 'body') this.timer.clear();
     const req = this.parsing;
     if (!req) return;
-    req.bodyComplete();
+    req.bodyComplete(trailers);
     this.parsing = null;
   }
 

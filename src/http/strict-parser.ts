@@ -58,7 +58,8 @@ export interface StrictParserEvents {
    */
   onHead(info: HeadInfo): HeadVerdict | boolean;
   onBody(chunk: Buffer): void;
-  onComplete(): void;
+  /** The message ended; `trailers`: the fields after a chunked body's last chunk, names and values alternating. */
+  onComplete(trailers: string[]): void;
 }
 
 export type ParsePhase = 'idle' | 'head' | 'body';
@@ -86,6 +87,8 @@ const LF = 0x0a;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const latin1 = latin1Decoder();
 const CR = 0x0d;
+/** The trailers of a message that has none (most): shared, never written to. */
+const NO_TRAILERS: string[] = [];
 
 /** Leading and trailing optional whitespace (SP / HTAB) around a field value. */
 function trimOws(value: string): string {
@@ -117,6 +120,8 @@ export class StrictParser {
   private url = '';
   private versionMinor = 1;
   private headers: string[] = [];
+  /** The trailer fields of the message being parsed, like `headers`; NO_TRAILERS until one comes. */
+  private trailers: string[] = NO_TRAILERS;
   private last = false;
   /** Where, in the chunk being parsed, the current (unfinished) message began. */
   messageStart = 0;
@@ -289,12 +294,20 @@ export class StrictParser {
         return false;
       case BODY_CHUNKTRAILERS:
         if (line === '') return this.complete(chunk, offset);
-        this.field(line);
-        checkTrailerField(line.slice(0, line.indexOf(':')));
+        this.trailer(line);
         return false;
       default:
         return false;
     }
+  }
+
+  /** A trailer field, kept for the app (node's `req.trailers`) once it passed the same checks as a header. */
+  private trailer(line: string): void {
+    this.field(line);
+    const colon = line.indexOf(':');
+    checkTrailerField(line.slice(0, colon));
+    if (this.trailers === NO_TRAILERS) this.trailers = [];
+    this.trailers.push(line.slice(0, colon), trimOws(line.slice(colon + 1)));
   }
 
   private field(line: string): void {
@@ -358,7 +371,9 @@ export class StrictParser {
     this.headers = [];
     this.messageStart = offset;
     this.state = REQUEST_LINE;
-    this.events.onComplete();
+    const trailers = this.trailers;
+    this.trailers = NO_TRAILERS;
+    this.events.onComplete(trailers);
     // Bytes after a request that closes the connection are never read for another request.
     if (this.last || this.ended) {
       this.ended = true;

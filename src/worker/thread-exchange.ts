@@ -110,6 +110,8 @@ export class ThreadRequest
 {
   readonly body: ThreadBody = new ThreadBody();
   complete = false;
+  /** The trailer fields after a chunked body, as the engine's request has them (known at its end). */
+  rawTrailers: string[] = [];
   readonly startedAt = performance.now();
   upgrade = false;
   upgradeHead: Buffer = EMPTY;
@@ -137,9 +139,10 @@ export class ThreadRequest
     this.body.meter = new CreditMeter(this.body, credit);
   }
 
-  /** Body bytes from the main thread; `end`: the body is complete. */
-  receive(chunk: Uint8Array | undefined, end: boolean): void {
+  /** Body bytes from the main thread; `end`: the body is complete, followed by `trailers` (if any). */
+  receive(chunk: Uint8Array | undefined, end: boolean, trailers?: string[]): void {
     if (this.body.destroyed) return;
+    if (trailers) this.rawTrailers = trailers;
     if (chunk && chunk.byteLength > 0) {
       this.body.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       this.body.meter!.pushed(chunk.byteLength);
@@ -207,6 +210,8 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
   private unacked = 0;
   private waiters: Array<() => void> = [];
   private readonly batcher = new Batcher((chunk) => this.post(chunk, false));
+  /** Fields to send after the body (addTrailers): they travel with the end. */
+  private trailers: HeaderList | null = null;
 
   constructor(
     readonly req: ThreadRequest,
@@ -227,6 +232,12 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
     if (this.closed || this.headersSent || this.head) return;
     checkResponseHead(headers);
     this.out({ t: 'res', id: this.id, status, headers, interim: true });
+  }
+
+  /** As the engine's: checked here, in the app's own call, and sent with the end. */
+  addTrailers(trailers: HeaderList): void {
+    checkResponseHead(trailers);
+    this.trailers = this.trailers ? [...this.trailers, ...trailers] : trailers;
   }
 
   /** The body length to hold the app to, where its body goes out at all (not for HEAD, 204, 304). */
@@ -321,6 +332,7 @@ export class ThreadResponse implements PublicShape<EngineResponse, 'writeHead' |
     if (chunk) message.chunk = chunk;
     if (end) message.end = true;
     if (end && this.streamed) message.stream = true;
+    if (end && this.trailers) message.trailers = this.trailers;
     this.out(message, transferOf(chunk));
   }
 

@@ -58,7 +58,7 @@ class BodySender {
   private readonly batcher: Batcher;
 
   constructor(
-    private readonly send: (chunk: Uint8Array | undefined, end: boolean) => void,
+    private readonly send: (chunk: Uint8Array | undefined, end: boolean, trailers?: string[]) => void,
     private readonly source: { pause(): unknown; resume(): unknown },
   ) {
     this.batcher = new Batcher((chunk) => this.send(chunk, false));
@@ -74,8 +74,9 @@ class BodySender {
     }
   }
 
-  end(): void {
-    this.send(this.batcher.take(), true);
+  /** `trailers`: the fields after a chunked body, which go with its end (none: an empty list). */
+  end(trailers?: string[]): void {
+    this.send(this.batcher.take(), true, trailers?.length ? trailers : undefined);
   }
 
   credit(bytes: number): void {
@@ -124,11 +125,12 @@ class ForwardedExchange implements Exchange {
     });
     if (!hasBody) return;
     const body = (this.body = new BodySender(
-      (chunk, end) => pool.send(this, { t: 'body', id, chunk, end }, transferOf(chunk)),
+      (chunk, end, trailers) => pool.send(this, { t: 'body', id, chunk, end, trailers }, transferOf(chunk)),
       req.body,
     ));
     req.body.on('data', (chunk: Buffer) => body.add(chunk));
-    req.body.on('end', () => body.end());
+    // The engine knows the trailers when the body ends, before its stream does.
+    req.body.on('end', () => body.end(req.rawTrailers));
     // The engine refused the rest of the body (a limit, a framing error); it answers the client itself.
     req.body.on('error', () => {
       if (this.settled) return;
@@ -156,6 +158,7 @@ class ForwardedExchange implements Exchange {
     const { res } = this;
     if (m.interim) return res.writeInterim(m.status!, m.headers!);
     if (m.headers) res.writeHead(m.status!, m.headers, m.reason);
+    if (m.trailers) res.addTrailers(m.trailers);
     if (m.end) {
       // A streamed answer is framed as one (chunked when it has no length), but one whose head,
       // length and whole body are all here is the same bytes either way: one write(2) instead of two.

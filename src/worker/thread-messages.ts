@@ -75,8 +75,11 @@ export type ToThread =
       end?: boolean;
       ahead?: number;
     }
-  /** Request body bytes (for a tunnel: the client's raw bytes); `end`: the body is complete. */
-  | { t: 'body'; id: number; chunk?: Uint8Array; end?: boolean }
+  /**
+   * Request body bytes (for a tunnel: the client's raw bytes); `end`: the body is complete.
+   * `trailers`: with `end`, the fields after a chunked body, names and values alternating.
+   */
+  | { t: 'body'; id: number; chunk?: Uint8Array; end?: boolean; trailers?: string[] }
   /** The client went away (`refused`: gserve refused the rest of the body): drop the request. */
   | { t: 'abort'; id: number; refused?: boolean }
   /** `bytes` of the response have been written out to the client: the thread may send that much more. */
@@ -115,6 +118,8 @@ export type FromThread =
       stream?: boolean;
       /** `status` and `headers` are a 1xx answer before the response (a node app's 103 Early Hints). */
       interim?: boolean;
+      /** With `end`: fields to send after the body (a node app's `res.addTrailers()`). */
+      trailers?: HeaderList;
     }
   /** The thread gave up on the response (an error after the head, or the client left): the request is over. */
   | { t: 'abandon'; id: number }
@@ -236,12 +241,14 @@ type OpenWire = [
   unixPath: string | undefined,
   ...rawHeaders: string[],
 ];
-type BodyWire = [kind: typeof BODY, id: number, chunk: Chunk, end: boolean];
+/** `trailers`: only when the body had some. */
+type BodyWire = [kind: typeof BODY, id: number, chunk: Chunk, end: boolean, trailers?: string[]];
 type AbortWire = [kind: typeof ABORT, id: number, refused: boolean];
 type CreditWire = [kind: typeof CREDIT, id: number, bytes: number];
 /**
  * `headers`: names and values, alternating; null when this part carries no head. `flags`: 1 end, 2
- * stream, 4 interim. `reason`: only when the app gave its own.
+ * stream, 4 interim. `reason`: only when the app gave its own (else '' before trailers). `trailers`:
+ * like `headers`, only when the app added some.
  */
 type ResWire = [
   kind: typeof RES,
@@ -251,6 +258,7 @@ type ResWire = [
   chunk: Chunk,
   flags: number,
   reason?: string,
+  trailers?: string[],
 ];
 type AbandonWire = [kind: typeof ABANDON, id: number];
 type RawWire = [kind: typeof RAW, id: number, chunk: Chunk, end: boolean];
@@ -298,7 +306,9 @@ export function encodeToThread(m: ToThread): ToThreadWire {
       return out;
     }
     case 'body':
-      return [BODY, m.id, m.chunk, m.end === true];
+      return m.trailers?.length
+        ? [BODY, m.id, m.chunk, m.end === true, m.trailers]
+        : [BODY, m.id, m.chunk, m.end === true];
     case 'abort':
       return [ABORT, m.id, m.refused === true];
     case 'credit':
@@ -343,7 +353,9 @@ export function decodeToThread(w: ToThreadWire): ToThread {
     case OPEN:
       return decodeOpen(w);
     case BODY:
-      return { t: 'body', id: w[1], chunk: w[2], end: w[3] };
+      return w[4]
+        ? { t: 'body', id: w[1], chunk: w[2], end: w[3], trailers: w[4] }
+        : { t: 'body', id: w[1], chunk: w[2], end: w[3] };
     case ABORT:
       return { t: 'abort', id: w[1], refused: w[2] };
     case CREDIT:
@@ -354,14 +366,10 @@ export function decodeToThread(w: ToThreadWire): ToThread {
 export function encodeFromThread(m: FromThread): FromThreadWire {
   switch (m.t) {
     case 'res': {
-      let headers = EMPTY_HEADERS;
-      if (m.headers) {
-        headers = [];
-        for (const [name, value] of m.headers) headers.push(name, value);
-      }
       const flags = (m.end ? 1 : 0) | (m.stream ? 2 : 0) | (m.interim ? 4 : 0);
-      const wire: ResWire = [RES, m.id, m.status ?? 0, m.headers ? headers : null, m.chunk, flags];
-      if (m.reason) wire.push(m.reason);
+      const wire: ResWire = [RES, m.id, m.status ?? 0, m.headers ? flatten(m.headers) : null, m.chunk, flags];
+      if (m.reason || m.trailers) wire.push(m.reason ?? '');
+      if (m.trailers) wire.push(flatten(m.trailers));
       return wire;
     }
     case 'abandon':
@@ -375,16 +383,29 @@ export function encodeFromThread(m: FromThread): FromThreadWire {
   }
 }
 
+/** Header fields as names and values, alternating: what travels. */
+function flatten(headers: HeaderList): string[] {
+  if (headers.length === 0) return EMPTY_HEADERS;
+  const flat: string[] = [];
+  for (const [name, value] of headers) flat.push(name, value);
+  return flat;
+}
+
+function pairs(flat: string[]): HeaderList {
+  const headers: HeaderList = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) headers.push([flat[i] ?? '', flat[i + 1] ?? '']);
+  return headers;
+}
+
 function decodeRes(w: ResWire): FromThread {
-  const [, id, status, flat, chunk, flags, reason] = w;
+  const [, id, status, flat, chunk, flags, reason, trailers] = w;
   const m: Extract<FromThread, { t: 'res' }> = { t: 'res', id };
   if (flat) {
-    const headers: HeaderList = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) headers.push([flat[i] ?? '', flat[i + 1] ?? '']);
     m.status = status;
-    m.headers = headers;
+    m.headers = pairs(flat);
     if (reason) m.reason = reason;
   }
+  if (trailers) m.trailers = pairs(trailers);
   if (chunk !== undefined) m.chunk = chunk;
   if (flags & 1) m.end = true;
   if (flags & 2) m.stream = true;

@@ -129,6 +129,13 @@ const CRLF = '\r\n';
 const HOP_BY_HOP = new Set(['keep-alive', 'transfer-encoding']);
 const LAST_CHUNK = Buffer.from(`0${CRLF}${CRLF}`, 'latin1');
 
+/** The last chunk with the client's trailers after it, which node:http gives the app as `req.trailers`. */
+function lastChunk(trailers: string[]): Buffer {
+  let text = `0${CRLF}`;
+  for (let i = 0; i + 1 < trailers.length; i += 2) text += `${trailers[i]}: ${trailers[i + 1]}${CRLF}`;
+  return Buffer.from(text + CRLF, 'latin1');
+}
+
 /** The request head the way node:http will read it; `chunked`: the body must get its chunked framing back. */
 export function serializeHead(head: RequestHead): { bytes: Buffer; chunked: boolean } {
   let chunked = false;
@@ -142,6 +149,13 @@ export function serializeHead(head: RequestHead): { bytes: Buffer; chunked: bool
     text += `${raw[i]}: ${raw[i + 1]}${CRLF}`;
   }
   return { bytes: Buffer.from(text + CRLF, 'latin1'), chunked };
+}
+
+/** Names and values, alternating, as pairs. */
+function pairsOf(flat: string[]): HeaderList {
+  const pairs: HeaderList = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i]!, flat[i + 1]!]);
+  return pairs;
 }
 
 interface ResponseHead {
@@ -174,6 +188,8 @@ class ResponseReader implements Sink {
     this.parser[HTTPParser.kOnHeadersComplete] = (info: ResponseHead) => this.onHead(info, head);
     this.parser[HTTPParser.kOnBody] = (chunk: Buffer, offset: number, length: number) =>
       void this.res.write(chunk.subarray(offset, offset + length));
+    // http-parser-js reports a chunked answer's trailers (res.addTrailers()) here, just before its end.
+    this.parser[HTTPParser.kOnHeaders] = (trailers: string[]) => this.res.addTrailers(pairsOf(trailers));
     this.parser[HTTPParser.kOnMessageComplete] = () => this.onMessageComplete();
   }
 
@@ -337,7 +353,8 @@ export class ReplayedRequest {
     socket.feed(bytes, 0);
   }
 
-  receive(chunk: Uint8Array | undefined, end: boolean): void {
+  /** `trailers`: with `end`, the fields the client sent after its chunked body. */
+  receive(chunk: Uint8Array | undefined, end: boolean, trailers?: string[]): void {
     if (chunk && chunk.byteLength > 0) {
       if (this.chunked) {
         // The engine removed the client's chunked framing; node's parser needs it back.
@@ -348,7 +365,7 @@ export class ReplayedRequest {
     }
     if (end) {
       this.fedEnd = true;
-      if (this.chunked) this.socket.feed(LAST_CHUNK, 0);
+      if (this.chunked) this.socket.feed(trailers ? lastChunk(trailers) : LAST_CHUNK, 0);
     }
   }
 

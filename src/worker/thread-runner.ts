@@ -44,7 +44,8 @@ const post: Post = (message: FromThread, transfer?: ArrayBuffer[]) => outbox.add
 
 /** What the thread does with the messages about one exchange. */
 interface Running {
-  receive(chunk: Uint8Array | undefined, end: boolean): void;
+  /** `trailers`: with `end`, the fields after a chunked request body. */
+  receive(chunk: Uint8Array | undefined, end: boolean, trailers?: string[]): void;
   abort(refused: boolean): void;
   credit(bytes: number): void;
 }
@@ -164,7 +165,7 @@ async function main(): Promise<void> {
     if (connections) {
       const replay = new ReplayedRequest(connections, head, peer, res, credit, m.end === true);
       return {
-        receive: (chunk, end) => replay.receive(chunk, end),
+        receive: (chunk, end, trailers) => replay.receive(chunk, end, trailers),
         abort: () => replay.abort(),
         credit: (bytes) => replay.credit(bytes),
       };
@@ -181,7 +182,7 @@ async function main(): Promise<void> {
       fail(err);
     }
     return {
-      receive: (chunk, end) => req.receive(chunk, end),
+      receive: (chunk, end, trailers) => req.receive(chunk, end, trailers),
       abort: (refused) => {
         if (refused) {
           req.body.destroy(refusal());
@@ -231,7 +232,7 @@ async function main(): Promise<void> {
     }
     const exchange = running.get(m.id);
     if (!exchange) return;
-    if (m.t === 'body') exchange.receive(m.chunk, m.end === true);
+    if (m.t === 'body') exchange.receive(m.chunk, m.end === true, m.trailers);
     else if (m.t === 'credit') exchange.credit(m.bytes);
     else if (m.t === 'abort') {
       if (!m.refused) ended(m.id);

@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { FIXTURES, runGserve, startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get, type SimpleResponse } from '../helpers/http.js';
 import { pollUntil } from '../helpers/poll.js';
-import { RawConnection } from '../helpers/raw.js';
+import { RawConnection, parseResponse } from '../helpers/raw.js';
 
 const probe = join(FIXTURES, 'classes', 'probe.js') + ':app';
 const connectionsApp = join(FIXTURES, 'classes', 'connections.js') + ':app';
@@ -624,6 +624,40 @@ describe('every class with every interface', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/Failed to load app module .*throws-at-load\.js: database URL is not set/);
   });
+});
+
+describe('HTTP trailers on every class', () => {
+  const trailersApp = join(FIXTURES, 'classes', 'trailers.js') + ':app';
+  const chunkedPost =
+    'POST /trailers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n' +
+    '3\r\nabc\r\n0\r\nX-Trail: yes\r\n\r\n';
+  const askFor = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n`;
+
+  const start = (workerClass: string) =>
+    startGserve(['-k', workerClass, '-w', '1', ...(workerClass === 'thread' ? ['--threads', '2'] : []), trailersApp]);
+
+  for (const workerClass of ['async', 'sync', 'thread']) {
+    it(`${workerClass}: a node app reads the trailers after a chunked request body`, async () => {
+      const g = await start(workerClass);
+      const request = parseResponse(await rawExchange(g.port, chunkedPost));
+      expect(request.status).toBe(200);
+      expect(JSON.parse(request.body)).toEqual({ 'x-trail': 'yes' });
+    });
+
+    it(`${workerClass}: the trailers a node app adds close its chunked answer`, async () => {
+      const g = await start(workerClass);
+      for (const [path, body] of [
+        ['/respond', '1\r\nx\r\n'],
+        ['/empty', ''],
+      ] as const) {
+        const text = await rawExchange(g.port, askFor(path));
+        const at = text.indexOf('\r\n\r\n') + 2;
+        expect(text.slice(0, at)).toMatch(/\r\ntransfer-encoding: chunked\r\n/i);
+        // The trailer that the `Trailer` field promised, after the last chunk.
+        expect(text.slice(at + 2)).toBe(`${body}0\r\nX-T: v\r\n\r\n`);
+      }
+    });
+  }
 });
 
 describe('reload', () => {

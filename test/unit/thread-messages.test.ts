@@ -159,6 +159,8 @@ describe('the messages between a thread worker and its app threads', () => {
         }),
       ),
       { t: 'body', id: 1, chunk, end: false },
+      // The last of a chunked body, with the client's trailers.
+      { t: 'body', id: 1, end: true, trailers: ['X-Trail', 'yes', 'X-Two', ''] },
       { t: 'abort', id: 1, refused: true },
       { t: 'credit', id: 1, bytes: 9 },
     ];
@@ -178,6 +180,17 @@ describe('the messages between a thread worker and its app threads', () => {
         stream: true,
       },
       { t: 'res', id: 4, chunk },
+      // The end of a streamed answer, with the app's trailers; with and without a head of its own.
+      { t: 'res', id: 4, end: true, stream: true, trailers: [['X-T', 'v']] },
+      {
+        t: 'res',
+        id: 4,
+        status: 200,
+        headers: [['trailer', 'X-T']],
+        reason: 'Fine',
+        end: true,
+        trailers: [['X-T', 'v']],
+      },
       { t: 'abandon', id: 4 },
       { t: 'credit', id: 4, bytes: 1 },
       { t: 'raw', id: 4, chunk, end: true },

@@ -129,6 +129,18 @@ describe('the strict parser', () => {
     );
   });
 
+  it("reports each message's trailer fields, trimmed, when it completes", () => {
+    const trailers: string[][] = [];
+    const parser = new StrictParser(L, {
+      onHead: () => false,
+      onBody: () => {},
+      onComplete: (fields) => trailers.push(fields),
+    });
+    const chunked = 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n';
+    parser.execute(Buffer.from(`${chunked}X-Trail:  yes \r\nX-Two:\r\n\r\n${chunked}\r\n`, 'latin1'));
+    expect(trailers).toEqual([['X-Trail', 'yes', 'X-Two', ''], []]);
+  });
+
   it('parses pipelined requests, but nothing after one that closes the connection', () => {
     const two = 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n';
     expect(parse(two).heads).toEqual(['GET /a', 'GET /b']);
