@@ -81,16 +81,25 @@ function plainHead(raw: string[]): boolean {
   let hosts = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') {
-      if (++hosts > 1 || !isLastSoundHost(raw[i + 1]!)) return false;
-    } else if (
-      (name.length === 6 || name.length === 7 || name.length === 14 || name.length === 17) &&
-      /^(?:expect|upgrade|content-length|transfer-encoding)$/i.test(name)
-    )
-      return false;
+    // By length and first letter before any lowercasing: most names are none of these.
+    const first = name.charCodeAt(0) | 0x20;
+    switch (name.length) {
+      case 4:
+        if (first === 0x68 && (name === 'Host' || name.toLowerCase() === 'host')) {
+          if (++hosts > 1 || !isLastSoundHost(raw[i + 1]!)) return false;
+        }
+        break;
+      case 6: // expect
+      case 7: // upgrade
+      case 14: // content-length
+      case 17: // transfer-encoding
+        if ((first === 0x65 || first === 0x75 || first === 0x63 || first === 0x74) && FRAMING_NAMES.test(name))
+          return false;
+    }
   }
   return hosts === 1;
 }
+const FRAMING_NAMES = /^(?:expect|upgrade|content-length|transfer-encoding)$/i;
 
 /** A CONNECT whose head is sound: gserve serves resources, it does not open tunnels. */
 export const connectRefused = () => badRequest('CONNECT is not served here: gserve is an origin server, not a proxy');

@@ -58,6 +58,18 @@ export class HeadWatch {
   private headsThisRead = 0;
   /** The current read began at a message boundary (or on empty lines before one). */
   private readStartedIdle = true;
+  /** `begun` when the current read began. */
+  private begunBeforeRead = 0;
+
+  /**
+   * The current read began at a message boundary (or on empty lines before one): known so when it
+   * began, or shown by a begin heard in it before any head, after a read that ended with heads whose
+   * begins went unheard (a message begun unheard there would complete in this read before another
+   * could begin).
+   */
+  private get readStartKnown(): boolean {
+    return this.readStartedIdle || (this.beginMissed && this.begun > this.begunBeforeRead);
+  }
   /** The text so far of the head still open, when it is known from its start; else null. */
   private partial: string | null = null;
   private lineStart = 0;
@@ -152,7 +164,8 @@ export class HeadWatch {
       if (!start.startsWith(expected)) refusal = singleSpaces();
     }
     let endedRead = false;
-    if (this.partial === null && this.readStartedIdle && this.headsThisRead === 0) {
+    const atReadStart = this.partial === null && this.headsThisRead === 0 && this.readStartKnown;
+    if (atReadStart) {
       if (this.readIsCanonical(req)) endedRead = true;
       else {
         const b = buffer();
@@ -168,7 +181,7 @@ export class HeadWatch {
     }
     this.headEndedRead = endedRead;
     this.headPrefix = this.partial;
-    this.headAtReadStart = this.partial === null && this.readStartedIdle && this.headsThisRead === 0;
+    this.headAtReadStart = atReadStart;
     this.heads++;
     if (this.begun < this.heads) this.begun = this.heads; // its begin went unheard
     this.beginMissed = false;
@@ -234,7 +247,7 @@ export class HeadWatch {
     if (headsThisRead > 0)
       this.partial = null; // a head behind those completed is not followed
     else if (this.partial !== null) this.append(buffer().toString('latin1'));
-    else if (this.readStartedIdle && !this.inBody && (!heard || this.begun > this.heads)) {
+    else if (this.readStartKnown && !this.inBody && (!heard || this.begun > this.heads)) {
       this.partial = '';
       this.lineStart = 0;
       this.lines = 0;
@@ -252,6 +265,7 @@ export class HeadWatch {
     }
     this.setBeginHook(!this.readStartedIdle);
     this.bytesBeforeRead = this.socket?.bytesRead ?? NaN;
+    this.begunBeforeRead = this.begun;
   }
 
   private append(text: string): void {

@@ -73,10 +73,10 @@ export function checkedResponse(
   const lateWrite = function (this: ServerResponse, err: Error) {
     onError(err, this.req);
   };
-  class CheckedResponse extends ServerResponse {
-    // node passes options too (highWaterMark, …), which its types leave out: all go on to node's.
-    constructor(...args: [IncomingMessage]) {
-      super(...args);
+  class CheckedResponse extends NodeServerResponse {
+    // Named parameters, not a rest parameter, which cost an array per response.
+    constructor(req: IncomingMessage, options?: unknown) {
+      super(req, options);
       // node's own count of the body against the Content-Length; its throw is caught above.
       this.strictContentLength = true;
       // On the response itself, not its prototype: Express gives each response a prototype of its
@@ -93,6 +93,9 @@ export function checkedResponse(
   Reflect.set(CheckedResponse.prototype, 'writeHeader', checkedWriteHead);
   return CheckedResponse as unknown as typeof ServerResponse;
 }
+
+/** node:http's ServerResponse as node calls it: with options too (highWaterMark, …), which its types leave out. */
+const NodeServerResponse = ServerResponse as unknown as new (req: IncomingMessage, options?: unknown) => ServerResponse;
 
 /** node:http's fields that the whole-body check reads and sets (node's own names, not in its types). */
 interface NodeOutgoing {
@@ -254,10 +257,9 @@ export function callListener(
  */
 function checkFraming(res: ServerResponse, given: unknown, reframed: boolean): void {
   // Fields given to writeHead() replace those of the same name set before.
-  let length = given ? fieldIn(given, 'content-length') : undefined;
-  length ??= res.getHeader('content-length');
-  let coding = given ? fieldIn(given, 'transfer-encoding') : undefined;
-  coding ??= res.getHeader('transfer-encoding');
+  const found = given ? framingFieldsIn(given) : NONE_GIVEN;
+  const length = found.length ?? res.getHeader('content-length');
+  const coding = found.coding ?? res.getHeader('transfer-encoding');
   if (length !== undefined) {
     if (Array.isArray(length) && length.length !== 1)
       throw new ResponseError(
@@ -283,23 +285,42 @@ function checkFraming(res: ServerResponse, given: unknown, reframed: boolean): v
 const DECIMAL = /^[ \t]*\d+[ \t]*$/;
 const LAST_CODING_CHUNKED = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 
-/** A field's value in writeHead()'s fields: an object, [[name, value], …] or [name, value, …]. */
-function fieldIn(fields: unknown, lower: string): unknown {
+interface FramingFields {
+  length?: unknown;
+  coding?: unknown;
+}
+const NONE_GIVEN: FramingFields = Object.freeze({});
+
+/**
+ * Content-Length and Transfer-Encoding in writeHead()'s fields (an object, [[name, value], …] or
+ * [name, value, …]), in one pass: a name given more than once in an array gives all its values.
+ */
+function framingFieldsIn(fields: unknown): FramingFields {
+  const found: FramingFields = {};
+  const add = (key: keyof FramingFields, value: unknown) => {
+    const had = found[key];
+    found[key] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
+  };
   if (Array.isArray(fields)) {
     const pairs = Array.isArray(fields[0]);
-    const found: unknown[] = [];
     for (let i = 0; i < fields.length; i += pairs ? 1 : 2) {
       const [name, value] = pairs ? (fields[i] as unknown[]) : [fields[i], fields[i + 1]];
-      if (sameName(String(name), lower)) found.push(value);
+      const key = framingKey(String(name));
+      if (key) add(key, value);
     }
-    return found.length === 0 ? undefined : found.length === 1 ? found[0] : found;
+  } else if (typeof fields === 'object' && fields !== null) {
+    for (const name in fields) {
+      if (!Object.hasOwn(fields, name)) continue;
+      const key = framingKey(name);
+      if (key) found[key] ??= (fields as Record<string, unknown>)[name];
+    }
   }
-  if (typeof fields !== 'object' || fields === null) return undefined;
-  for (const name of Object.keys(fields)) {
-    if (sameName(name, lower)) return (fields as Record<string, unknown>)[name];
-  }
-  return undefined;
+  return found;
 }
 
-/** Compared by length first: most names are not the one looked for, and lowercasing costs more. */
-const sameName = (name: string, lower: string) => name.length === lower.length && name.toLowerCase() === lower;
+/** Which framing field a name is: by length first, as most names are neither and lowercasing costs more. */
+function framingKey(name: string): keyof FramingFields | null {
+  if (name.length === 14) return name.toLowerCase() === 'content-length' ? 'length' : null;
+  if (name.length === 17) return name.toLowerCase() === 'transfer-encoding' ? 'coding' : null;
+  return null;
+}

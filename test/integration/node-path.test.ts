@@ -106,6 +106,25 @@ describe('node app, async worker: the head after another on a kept-alive connect
     },
   );
 
+  // A read that ends with heads whose begins went unheard (the hook was off) leaves the next read's
+  // start unknown until it shows: a begin heard there, before any head, is at a message boundary.
+  it.each([
+    ['two GETs pipelined in one read', GET + GET, 2],
+    ['a GET and an empty line in one read', `${GET}\r\n`, 1],
+  ] as const)('after %s: a double space is a 400, a line that never ends a 414', async (_, before, answers) => {
+    const g = await startGserve([APP]);
+    for (const [next, expected] of [
+      ['GET  / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+      [LONG, 414],
+    ] as const) {
+      const c = await RawConnection.open(g.port);
+      c.socket.write(before);
+      for (let i = 0; i < answers; i++) expect((await c.nextResponse()).status).toBe(200);
+      expect((await c.request(next)).status).toBe(expected);
+      c.close();
+    }
+  });
+
   it('after a POST whose body came in a read of its own', async () => {
     const g = await startGserve([APP]);
     const c = await RawConnection.open(g.port);
