@@ -11,18 +11,14 @@ import { join } from 'node:path';
 import { runWrk, WRK } from './lib/wrk.js';
 import { freePort, killPids, processTree, spawnServer, waitFor200, waitGone, which } from './lib/proc.js';
 import { median } from './lib/stats.js';
+import { numberArg, oneWorkerGserve, setArg } from './lib/args.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const APPS = join(ROOT, 'bench/contenders/apps');
-const arg = (name, fallback) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const rounds = arg('--rounds', 8);
-const onlyAt = process.argv.indexOf('--only');
+const rounds = numberArg('--rounds', 8);
 // node:cluster, the reference, is always run; --only picks which of gserve's contenders run beside it.
-const only = new Set(onlyAt > 0 ? process.argv[onlyAt + 1].split(',') : ['node', 'self']);
-const seconds = arg('--seconds', 3);
+const only = setArg('--only', ['node', 'self']);
+const seconds = numberArg('--seconds', 3);
 const express = process.argv.includes('--express');
 const pathAt = process.argv.indexOf('--path');
 /** `/` answers 13 bytes, `/json` 1 KB (contenders/apps/routes.js). */
@@ -32,16 +28,7 @@ const pin = which('taskset') && availableParallelism() >= 2;
 const onCpu = (cpu, cmd, args) => (pin ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
 const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-const gserve = (port, extra = []) => [
-  join(ROOT, 'bin/gserve'),
-  '-b',
-  `127.0.0.1:${port}`,
-  '--log-level',
-  'warning',
-  '-w',
-  '1',
-  ...extra,
-];
+const gserve = oneWorkerGserve;
 const CONTENDERS = [
   {
     id: 'node:cluster (1 worker)',

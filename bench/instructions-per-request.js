@@ -1,0 +1,152 @@
+// Instructions per request of one worker process, counted by valgrind's callgrind: the same figure for the same
+// build whatever else the machine is doing, so a change of 1% shows where req/s and CPU time drown it in noise.
+// Hello, keep-alive, 10 connections sending one request at a time, samples taken after a warm-up.
+//   node bench/instructions-per-request.js [--only node,unhardened,fetch] [--requests 10000] [--samples 3] [--warm 30000]
+// Needs valgrind (apt-get install -y valgrind). Each server runs 30 to 50 times slower under it: a run takes minutes.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, killPids, processTree, spawnServer, waitFor200, waitGone, which } from './lib/proc.js';
+import { median } from './lib/stats.js';
+import { numberArg, oneWorkerGserve, setArg } from './lib/args.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const APPS = join(ROOT, 'bench/contenders/apps');
+const requests = numberArg('--requests', 10_000);
+const samples = numberArg('--samples', 3);
+const warm = numberArg('--warm', 30_000);
+const only = setArg('--only', ['node', 'unhardened']);
+
+// --keep-alive 60: a dump stops the worker for seconds, longer than the 2 s default an idle connection is kept.
+const gserve = (port, app) => oneWorkerGserve(port, ['--keep-alive', '60', app]);
+const CONTENDERS = [
+  { id: 'node:cluster (1 worker)', args: (p) => [join(ROOT, 'bench/contenders/node-cluster.js'), String(p), '1'] },
+  { id: 'gserve, node interface', only: 'node', args: (p) => gserve(p, join(APPS, 'handler:app')) },
+  {
+    id: 'gserve, node interface, hardening off',
+    only: 'unhardened',
+    args: (p) => gserve(p, join(APPS, 'handler:app')),
+    env: { GSERVE_BENCH_UNHARDENED: '1' },
+  },
+  { id: 'gserve, fetch interface', only: 'fetch', args: (p) => gserve(p, join(APPS, 'fetch-app:app')) },
+];
+
+/**
+ * `count` keep-alive requests over 10 connections, one at a time on each; resolves when all are answered. A
+ * connection the server closes (its keep-alive timeout, while a dump stopped it) is opened again.
+ */
+function load(port, count) {
+  const head = Buffer.from(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n`);
+  let left = count;
+  const one = () =>
+    new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let text = '';
+      let done = false;
+      const next = () => {
+        if (left-- <= 0) {
+          done = true;
+          return void socket.end(resolve);
+        }
+        socket.write(head);
+      };
+      socket.on('connect', next);
+      socket.on('error', (err) => (err.code === 'ECONNRESET' ? undefined : reject(err)));
+      // The request on its way when the server closed is sent again.
+      socket.on('close', () => {
+        if (done) return;
+        left++;
+        one().then(resolve, reject);
+      });
+      socket.setEncoding('latin1').on('data', (chunk) => {
+        text += chunk;
+        for (let end; (end = text.indexOf('\r\n\r\n')) >= 0; ) {
+          const length = Number(/content-length: *(\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
+          if (text.length < end + 4 + length) break;
+          text = text.slice(end + 4 + length);
+          next();
+        }
+      });
+    });
+  return Promise.all(Array.from({ length: 10 }, one));
+}
+
+/**
+ * What the worker ran for the requests of one dump: its total, less the garbage collector and the other threads
+ * (V8's compiler and GC helpers), whose share depends on when they happen to run more than on the request path.
+ */
+function mutatorInstructions(file) {
+  const total = Number(/^totals: (\d+)/m.exec(readFileSync(file, 'latin1'))[1]);
+  const annotated = execFileSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', file], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  let aside = 0;
+  for (const line of annotated.split('\n'))
+    if (/start_thread \[|Heap::CollectGarbage\(/.test(line))
+      aside += Number(line.trim().split(' ')[0].replaceAll(',', ''));
+  return total - aside;
+}
+
+async function measure(contender, dir) {
+  const port = await freePort();
+  const out = join(dir, contender.only ?? 'reference');
+  const server = spawnServer(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--smc-check=all-non-file', // V8 writes the code it runs
+      '--trace-children=yes',
+      `--callgrind-out-file=${out}.%p`,
+      process.execPath,
+      ...contender.args(port),
+    ],
+    { env: { ...process.env, ...contender.env } },
+  );
+  try {
+    await waitFor200(port, { timeoutMs: 300_000, alive: () => !server.exited });
+    const worker = processTree(server.child.pid)
+      .slice(1)
+      .find((pid) => /worker\/main\.js|node-cluster\.js/.test(readFileSync(`/proc/${pid}/cmdline`, 'latin1')));
+    await load(port, warm);
+    const perRequest = [];
+    // Sample 0 is thrown away: the first after the warm-up reads several percent high, on every contender.
+    for (let i = 0; i <= samples; i++) {
+      spawnSync('callgrind_control', ['-d', String(worker)]); // counts from here
+      await load(port, requests);
+      spawnSync('callgrind_control', ['-d', String(worker)]);
+      if (i > 0) perRequest.push(mutatorInstructions(`${out}.${worker}.${2 * i + 2}`) / requests);
+    }
+    return perRequest;
+  } finally {
+    const pids = processTree(server.child.pid);
+    killPids(pids);
+    await waitGone(pids);
+  }
+}
+
+async function main() {
+  for (const tool of ['valgrind', 'callgrind_control', 'callgrind_annotate'])
+    if (!which(tool)) throw new Error(`${tool} is not installed (apt-get install -y valgrind)`);
+  console.log(`${samples} samples of ${requests} requests after ${warm}, per contender; instructions per request:`);
+  const dir = mkdtempSync(join(tmpdir(), 'gserve-instructions-'));
+  try {
+    const rows = [];
+    for (const c of CONTENDERS.filter((c) => !c.only || only.has(c.only))) {
+      const perRequest = await measure(c, dir);
+      rows.push({ id: c.id, value: median(perRequest) });
+      console.log(`  ${c.id.padEnd(40)} ${perRequest.map((n) => Math.round(n)).join(', ')}`);
+    }
+    console.log('\nMedian, and its ratio to node:cluster:');
+    for (const r of rows)
+      console.log(
+        `  ${r.id.padEnd(40)} ${String(Math.round(r.value)).padStart(7)}  ${(r.value / rows[0].value).toFixed(3)}×`,
+      );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
