@@ -16,13 +16,12 @@ import {
  * What llhttp cannot tell gserve while a head is still arriving: how long the request line and
  * each field line are. Node reads the socket natively (llhttp consumes the handle, no 'data'
  * events), so this watch hears of each read only after llhttp parsed it, through the parser's
- * `kOnExecute` callback, and copies the read (`getCurrentBuffer()`, as small as the read) when a
- * head is still open at its end or completes at its start.
+ * `kOnExecute` callback, and only copies the read (`getCurrentBuffer()`) when a head is still
+ * open at its end: a head that arrives in one read (nearly all of them) costs two counters.
  *
  * It also answers, when a head completes, whether its request line was written with single spaces:
- * llhttp accepts `GET  / HTTP/1.1`, and nothing parsed shows it; and whether the head ended its
- * read, so that the next read begins a message. And it reads the chunk-size lines of a chunked
- * body, whose extensions node:http never shows (llhttp accepts `5;=b`).
+ * llhttp accepts `GET  / HTTP/1.1`, and nothing parsed shows it. And it reads the chunk-size lines
+ * of a chunked body, whose extensions node:http never shows (llhttp accepts `5;=b`).
  *
  * It knows where a head starts only when a read began at a message boundary; a head that begins
  * behind another message in the same read (pipelining) is not followed, and falls back on the
@@ -93,6 +92,9 @@ export class HeadWatch {
     private readonly refuseBody: (r: Rejection) => void,
   ) {}
 
+  private socket: Socket | null = null;
+  /** socket.bytesRead when the current read began. */
+  private bytesBeforeRead = NaN;
   /** node:http's parser of the socket, once attached. */
   private parser: SocketParser | undefined;
   /** The read llhttp is parsing now (a copy: called only when a head must be looked at). */
@@ -121,6 +123,9 @@ export class HeadWatch {
    * hold, only the early refusal of an over-long line that never ends is lost.
    */
   attach(socket: Socket): boolean {
+    this.socket = socket;
+    // Bytes read before node:http took the socket (put back into it) belong to the first read.
+    this.bytesBeforeRead = socket.bytesRead - socket.readableLength;
     this.parser = socketParser(socket);
     const slots = parserSlots(socket);
     if (!slots) return false;
@@ -161,17 +166,18 @@ export class HeadWatch {
     let endedRead = false;
     const atReadStart = this.partial === null && this.headsThisRead === 0 && this.readStartKnown;
     if (atReadStart) {
-      // The read's own bytes (a copy, as small as the read): judging by lengths instead let an
-      // extra space in the request line pass when a field left out the one after its colon.
-      const b = buffer();
-      const at = skipEmptyLinesBuffer(b);
-      const expected = lineStart(req);
-      if (b.toString('latin1', at, at + expected.length) !== expected) refusal = singleSpaces();
-      // llhttp's values are trimmed: a line padded with whitespace is judged by its bytes, as on the engine.
-      else refusal = overlongLine(b, at, this.limits);
-      const end = b.indexOf('\r\n\r\n', at) + 4;
-      const body = Number(req.headers['content-length']) || 0;
-      endedRead = end > 3 && (b.length === end || b.length === end + body);
+      if (this.readIsCanonical(req)) endedRead = true;
+      else {
+        const b = buffer();
+        const at = skipEmptyLinesBuffer(b);
+        const expected = lineStart(req);
+        if (b.toString('latin1', at, at + expected.length) !== expected) refusal = singleSpaces();
+        // llhttp's values are trimmed: a line padded with whitespace is judged by its bytes, as on the engine.
+        else refusal = overlongLine(b, at, this.limits);
+        const end = b.indexOf('\r\n\r\n', at) + 4;
+        const body = Number(req.headers['content-length']) || 0;
+        endedRead = end > 3 && (b.length === end || b.length === end + body);
+      }
     }
     this.headEndedRead = endedRead;
     this.headPrefix = this.partial;
@@ -214,6 +220,21 @@ export class HeadWatch {
     return r;
   }
 
+  /**
+   * Whether the read so far is exactly this request written the usual way (`METHOD SP TARGET SP
+   * HTTP/1.x`, `Name: value` lines), by its length: then its request line has single spaces, and
+   * the read need not be copied to be looked at. Nearly every client writes heads so.
+   */
+  private readIsCanonical(req: ParsedRequest): boolean {
+    const read = (this.socket?.bytesRead ?? NaN) - this.bytesBeforeRead;
+    const raw = req.rawHeaders;
+    let length = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 14; // 2 SP, HTTP/1.x, 2 CRLF
+    for (let i = 0; i < raw.length; i += 2) length += raw[i]!.length + raw[i + 1]!.length + 4;
+    if (read === length) return true;
+    const contentLength = Number(req.headers['content-length']);
+    return contentLength > 0 && read === length + contentLength;
+  }
+
   /** After llhttp parsed a read: follow a head that is still open, and judge its lines so far. */
   private afterRead(buffer: () => Buffer): void {
     if (this.chunks && this.headsThisRead === 0) {
@@ -243,6 +264,7 @@ export class HeadWatch {
       this.readStartedIdle = this.headEndedRead && !this.inBody;
     }
     this.setBeginHook(!this.readStartedIdle);
+    this.bytesBeforeRead = this.socket?.bytesRead ?? NaN;
     this.begunBeforeRead = this.begun;
   }
 

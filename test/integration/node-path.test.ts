@@ -125,26 +125,6 @@ describe('node app, async worker: the head after another on a kept-alive connect
     }
   });
 
-  it('judges a request line by its bytes, not by the lengths llhttp parsed', async () => {
-    const g = await startGserve([APP]);
-    // An extra space in the request line, and one missing after a colon (or a body byte short):
-    // the same length as the usual form, which was taken for it.
-    for (const bytes of [
-      'GET  /a HTTP/1.1\r\nHost:a\r\n\r\n',
-      'GET  /a HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nx',
-    ]) {
-      const c = await RawConnection.open(g.port);
-      expect((await c.request(bytes)).status).toBe(400);
-      c.close();
-    }
-    // A head without the space after its colon, and the next request's first byte behind it: that
-    // read was taken to end with the head, and the next one to begin a request.
-    const c = await RawConnection.open(g.port);
-    expect((await c.request('GET /a HTTP/1.1\r\nHost:a\r\n\r\nG')).status).toBe(200);
-    expect((await c.request('ET /b HTTP/1.1\r\nHost: a\r\n\r\n')).status).toBe(200);
-    c.close();
-  });
-
   it('after a POST whose body came in a read of its own', async () => {
     const g = await startGserve([APP]);
     const c = await RawConnection.open(g.port);
