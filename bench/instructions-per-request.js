@@ -90,6 +90,9 @@ function mutatorInstructions(file) {
   return total - aside;
 }
 
+/** Has the worker write its counts so far to a file of their own, and start again from 0. */
+const control = (dir, pid) => spawnSync('callgrind_control', [`--vgdb-prefix=${join(dir, 'vgdb')}`, '-d', String(pid)]);
+
 async function measure(contender, dir) {
   const port = await freePort();
   const out = join(dir, contender.only ?? 'reference');
@@ -100,6 +103,8 @@ async function measure(contender, dir) {
       '--smc-check=all-non-file', // V8 writes the code it runs
       '--trace-children=yes',
       `--callgrind-out-file=${out}.%p`,
+      // Its pipes (callgrind_control talks through them) go into the run's folder, removed at the end.
+      `--vgdb-prefix=${join(dir, 'vgdb')}`,
       process.execPath,
       ...contender.args(port),
     ],
@@ -114,9 +119,9 @@ async function measure(contender, dir) {
     const perRequest = [];
     // Sample 0 is thrown away: the first after the warm-up reads several percent high, on every contender.
     for (let i = 0; i <= samples; i++) {
-      spawnSync('callgrind_control', ['-d', String(worker)]); // counts from here
+      control(dir, worker); // counts from here
       await load(port, requests);
-      spawnSync('callgrind_control', ['-d', String(worker)]);
+      control(dir, worker);
       if (i > 0) perRequest.push(mutatorInstructions(`${out}.${worker}.${2 * i + 2}`) / requests);
     }
     return perRequest;
