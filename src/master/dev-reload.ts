@@ -111,9 +111,11 @@ export class DevReloader {
     let watcher: FSWatcher;
     try {
       watcher = watch(dir, { persistent: false }, (_event, name) => {
-        // The folder itself went (inotify names it in its own watch's event).
-        if (name === basename(dir) && !statOrNull(dir)) this.forget(dir);
-        else if (name) this.changed(root, join(dir, name.toString()));
+        // The folder itself went (inotify names it in its own watch's event), unless this watch
+        // was already replaced by one of the folder made again.
+        if (name === basename(dir) && !statOrNull(dir)) {
+          if (this.watchers.get(dir) === watcher) this.forget(dir);
+        } else if (name) this.changed(root, join(dir, name.toString()));
       });
     } catch (err) {
       this.log.warn('Reload: cannot watch %s (%s)', dir, errorCode(err));
@@ -153,7 +155,12 @@ export class DevReloader {
     // A new folder: watch it too (its files count from now on). A symlink loop (ELOOP) or a
     // path that cannot be looked at is no folder: this runs in the master, and must never throw.
     if (statOrNull(path)?.isDirectory()) {
-      if (!basename(path).startsWith('.')) this.watchTree(root, path);
+      // Watched anew: it may be a folder made again in place of one watched, whose removal its own
+      // watch may report only after this (the order of two watches' events is not fixed).
+      if (!basename(path).startsWith('.')) {
+        this.forget(path);
+        this.watchTree(root, path);
+      }
       return;
     }
     if (!this.included(rel) || this.excluded(rel)) return;
