@@ -107,7 +107,8 @@ export class HeadWatch {
 
   /**
    * llhttp calls back into JavaScript at each message's begin only while a function sits in that
-   * slot: a call from C++ that cost about 1,600 instructions per request, 3% of a keep-alive hello.
+   * slot: a call from C++ per request (about 1,600 instructions outside the garbage collector's
+   * work; bench/instructions-per-request.js, which counts that work too, shows it within its noise).
    * It is heard only where a read may not begin at a message boundary (a head or a body still open,
    * or a head pipelined behind another); after a read known to end at one, it is off.
    */
