@@ -7,6 +7,7 @@ import { ControlReply } from './control-client.js';
 import { bindKey, controlDir, explicitControlPath, folderKey, pidfilePath } from '../master/control-path.js';
 import { connectError } from '../master/socket-path.js';
 import { namedFolder } from '../master/upgrade.js';
+import { settleWithin } from '../supervision/settle-within.js';
 
 /**
  * Which master a control command (`gserve status|reload|scale|stop|top`) talks to: the one whose
@@ -69,6 +70,7 @@ export async function findControlSocket(
   opts: FindOptions,
   here = process.cwd(),
   env: NodeJS.ProcessEnv = process.env,
+  configWaitMs = CONFIG_WAIT_MS,
 ): Promise<string> {
   const chdir = opts.chdir === undefined ? null : resolve(here, opts.chdir);
   const cwd = chdir === null ? here : folderOf(chdir);
@@ -76,7 +78,7 @@ export async function findControlSocket(
   const named = chdir ?? namedFolder(cwd, env.PWD);
   const cli: Record<string, unknown> = {};
   for (const key of LOCATING_OPTIONS) if (opts[key] !== undefined) cli[key] = opts[key];
-  const { settings, sources, skipped } = await locatingSettings(cli, env, cwd);
+  const { settings, sources, skipped } = await locatingSettings(cli, env, cwd, configWaitMs);
   const explicit = explicitControlPath(settings, cwd);
   if (explicit === null)
     throw new ControlSocketError(
@@ -125,22 +127,39 @@ export async function findControlSocket(
 }
 
 /**
- * The settings that locate the master. A config file broken since the master started (a typo being
- * fixed, a secret its function cannot read now) must not keep `gserve stop` from the running master:
- * it is then left out, with a warning, and the command line and environment still point the way.
+ * How long a control command waits for the config file to load. One whose function awaits a secret
+ * store or an API that does not answer would otherwise keep `gserve stop` and `gserve status` from a
+ * running master for as long as that wait lasts, forever for a promise nothing settles.
  */
-async function locatingSettings(cli: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd: string) {
+export const CONFIG_WAIT_MS = 5000;
+
+/**
+ * The settings that locate the master. A config file broken since the master started (a typo being
+ * fixed, a secret its function cannot read now), or one that does not finish loading, must not keep
+ * `gserve stop` from the running master: it is then left out, with a warning, and the command line
+ * and environment still point the way.
+ */
+async function locatingSettings(cli: Record<string, unknown>, env: NodeJS.ProcessEnv, cwd: string, waitMs: number) {
+  const withoutConfig = async () => ({
+    ...(await resolveSettings({ cli, env, cwd, withoutConfigFile: true })),
+    skipped: true,
+  });
   // A socket or pidfile named on the command line is the way to the master: a config file found in
   // this folder (one that never finishes loading, say) is not needed, unless -c names it.
   if ((cli.controlSocket !== undefined || cli.pid !== undefined) && cli.config === undefined)
-    return { ...(await resolveSettings({ cli, env, cwd, withoutConfigFile: true })), skipped: false };
+    return { ...(await withoutConfig()), skipped: false };
   try {
-    return { ...(await resolveSettings({ cli, env, cwd })), skipped: false };
+    const loaded = await settleWithin(resolveSettings({ cli, env, cwd }), waitMs);
+    if (loaded.done) return { ...loaded.value, skipped: false };
+    process.stderr.write(
+      `gserve: warning: the config file did not finish loading within ${waitMs / 1000} s (does it await a ` +
+        'secret store or a network call that does not answer?). Looking for the master without the config file.\n',
+    );
   } catch (err) {
     if (!(err instanceof ConfigFileError || err instanceof SettingError)) throw err;
     process.stderr.write(`gserve: warning: ${err.message} Looking for the master without the config file.\n`);
-    return { ...(await resolveSettings({ cli, env, cwd, withoutConfigFile: true })), skipped: true };
   }
+  return withoutConfig();
 }
 
 /** The real path of the folder --chdir names; it must be one. */

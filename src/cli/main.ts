@@ -1,5 +1,11 @@
 import { dirname } from 'node:path';
-import { closestName, resolveSettings, type ResolvedSettings, unknownVariables } from '../config/resolve.js';
+import {
+  closestName,
+  resolveSettings,
+  type ResolvedSettings,
+  shadowedConfigWarning,
+  unknownVariables,
+} from '../config/resolve.js';
 import { resolveAppModule } from '../interfaces/load.js';
 import { SETTINGS } from '../config/settings/index.js';
 import { AppLoadError, ExitCode, GserveError, describeError } from '../errors.js';
@@ -25,6 +31,9 @@ function printConfig(resolved: ResolvedSettings): void {
   const rows = SETTINGS.map(({ name }): [string, string, string] => {
     const value = resolved.settings[name];
     const shown = typeof value === 'function' ? '<function>' : JSON.stringify(value);
+    // The file the search found is the config in use, though no one named it.
+    if (name === 'config' && value === null && resolved.configFile)
+      return [name, JSON.stringify(resolved.configFile), 'found by the search from the working directory'];
     return [name, shown, resolved.sources[name]];
   });
   const width = Math.max(...rows.map(([n]) => n.length));
@@ -92,6 +101,8 @@ export async function run(argv: string[]): Promise<number> {
     loadEnvFiles(stringList(parsed.cli.envFile), launch.cwd);
     awaiting('the config file (or a module it imports)');
     resolved = await resolveSettings({ cli: parsed.cli, env: process.env, cwd: launch.cwd });
+    const shadowed = shadowedConfigWarning(resolved);
+    if (shadowed) process.stderr.write(`gserve: warning: ${shadowed}\n`);
     // From a config file they still reach the app (the workers inherit this environment).
     if (!resolved.sources.envFile.startsWith('command line'))
       loadEnvFiles(resolved.settings.envFile, resolved.configFile ? dirname(resolved.configFile) : launch.cwd);

@@ -188,6 +188,8 @@ function isEsmPackageFile(filepath: string): boolean {
 export interface LoadedConfigFile {
   path: string;
   values: Record<string, unknown>;
+  /** Other config files in the same folder, which the search passed over for `path` (none with -c). */
+  shadowed?: string[];
 }
 
 /** The JS config file being evaluated now, named by a refusal of the process.exit() it calls. */
@@ -277,7 +279,9 @@ async function loadFound(cwd: string, explicitPath: string | null): Promise<Load
         'or point -c at another file.',
     );
   }
-  if (!result || result.isEmpty) return result ? { path: result.filepath, values: {} } : null;
+  if (!result) return null;
+  const shadowed = explicitPath ? [] : shadowedBy(result.filepath);
+  if (result.isEmpty) return { path: result.filepath, values: {}, shadowed };
   let values: unknown = result.config;
   if (typeof values === 'function') {
     try {
@@ -295,13 +299,25 @@ async function loadFound(cwd: string, explicitPath: string | null): Promise<Load
   }
   try {
     // Read once, here: a getter or a Proxy that throws fails as the config file, not as gserve.
-    return { path: result.filepath, values: { ...values } };
+    return { path: result.filepath, values: { ...values }, shadowed };
   } catch (err) {
     throw new ConfigFileError(
       `Config file ${result.filepath} failed while its settings were read: ${describeThrow(err)}. ` +
         'Fix the getter (or Proxy) that threw, or export plain values.',
     );
   }
+}
+
+/**
+ * The other config files in the folder of the one the search found: only the first in SEARCH_PLACES
+ * is read, and a gserve.config.js added beside a package.json that still has a "gserve" key (or a
+ * .gserverc left from before) would otherwise be ignored without a word.
+ */
+function shadowedBy(found: string): string[] {
+  const dir = dirname(found);
+  return SEARCH_PLACES.map((place) => join(dir, place)).filter(
+    (file) => file !== found && existsSync(file) && (!file.endsWith('/package.json') || packageHasConfig(file)),
+  );
 }
 
 /**

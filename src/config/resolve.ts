@@ -16,6 +16,8 @@ export interface ResolvedSettings {
   /** Where each value came from, in words: "default", "config file /x/gserve.config.js", … */
   sources: Sources;
   configFile: string | null;
+  /** Config files beside `configFile` that were not read (see shadowedConfigWarning). */
+  shadowedConfigFiles?: string[];
 }
 
 export interface ResolveInput {
@@ -173,7 +175,7 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
     settings.app = appFromConfigFolder(settings.app, dirname(file.path), input.cwd);
 
   if (!isComplete(settings) || !hasEverySource(sources)) throw new Error('a setting was left without a value');
-  const resolved = { settings, sources, configFile: file?.path ?? null };
+  const resolved = { settings, sources, configFile: file?.path ?? null, shadowedConfigFiles: file?.shadowed ?? [] };
   applyImpliedWorkerClass(resolved);
   return resolved;
 }
@@ -188,6 +190,17 @@ function isComplete(settings: Record<string, unknown>): settings is Settings {
 
 function hasEverySource(sources: Record<string, string>): sources is Sources {
   return SETTINGS.every((spec) => typeof sources[spec.name] === 'string');
+}
+
+/** The warning for config files the search passed over, or null when there were none. */
+export function shadowedConfigWarning(resolved: Pick<ResolvedSettings, 'configFile' | 'shadowedConfigFiles'>) {
+  const others = resolved.shadowedConfigFiles ?? [];
+  if (!resolved.configFile || others.length === 0) return null;
+  const what = (file: string) => (file.endsWith('/package.json') ? `${file} (its "gserve" key)` : file);
+  return (
+    `Several config files in one folder: using ${what(resolved.configFile)}, and ignoring ` +
+    `${others.map(what).join(', ')}. Keep one, or name it with -c.`
+  );
 }
 
 const PREFIX = 'GSERVE_';

@@ -168,6 +168,12 @@ export async function sendWebResponse(response: Response, res: EngineResponse): 
         );
       if (!res.write(value)) await res.drained();
     }
+  } catch (err) {
+    // The response failed (a chunk that is not bytes, a body longer than its Content-Length, the
+    // stream's own error): the stream is cancelled, as at a disconnect, so that its source (a file,
+    // a cursor) is told to let go rather than left waiting for a reader that will never come back.
+    void reader.cancel(err).catch(() => {});
+    throw err;
   } finally {
     reader.releaseLock();
   }

@@ -178,6 +178,12 @@ function closeBody(body: object, it: Iterator<unknown> | null, failure: { err: u
 /** Runs the app and writes what it returns; the iterable's close() is always called. */
 async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, res: EngineResponse): Promise<void> {
   let head: { status: { code: number; reason: string }; headers: HeaderList } | null = null;
+  /**
+   * A non-empty chunk came from the iterable: for PEP 3333 the headers are sent from then on, though
+   * gserve may still hold them (it looks one chunk ahead for a Content-Length). A later startResponse
+   * with excInfo must re-raise, not swap the status under a chunk the app made for the old one.
+   */
+  let yielded = false;
   const sendHead = () => {
     if (res.headersSent || res.finished) return;
     if (!head) throw new WsgiError('the WSGI app produced a body before calling startResponse');
@@ -185,7 +191,7 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
   };
   const startResponse: WsgiStartResponse = (status, headers, excInfo) => {
     if (head && !excInfo) throw new WsgiError('startResponse called a second time without excInfo');
-    if (excInfo && res.headersSent) throw excInfo; // too late to change the response: PEP 3333 says re-raise
+    if (excInfo && (res.headersSent || yielded)) throw excInfo; // too late to change the response: PEP 3333 says re-raise
     head = { status: parseStatus(status), headers: wsgiHeaders(headers) };
     return (data) => {
       const chunk = chunkOf(data, 'the WSGI write() callable was given');
@@ -194,7 +200,10 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
     };
   };
 
-  const body = app(environ, startResponse);
+  const returned = app(environ, startResponse);
+  // A bare string (or bytes) is one chunk: iterated, a string gives one character per chunk, each
+  // sent as a chunk of its own (a 1 MB body took 6 MB on the wire and seconds of the worker's CPU).
+  const body: unknown = typeof returned === 'string' || returned instanceof Uint8Array ? [returned] : returned;
   if (!isIterable(body)) {
     if (isThenable(body))
       throw new WsgiError(
@@ -212,7 +221,9 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
         const step = it!.next();
         if (step.done) return null;
         const chunk = chunkOf(step.value);
-        if (!isEmpty(chunk)) return chunk;
+        if (isEmpty(chunk)) continue;
+        yielded = true;
+        return chunk;
       }
     };
     const first = pull();
@@ -234,7 +245,7 @@ async function respond(app: AppCall<WsgiApp>, environ: Record<string, unknown>, 
     failure = { err };
     throw err;
   } finally {
-    closeBody(Object(body), it, failure);
+    closeBody(Object(returned), it, failure);
   }
 }
 

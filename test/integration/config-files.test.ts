@@ -469,3 +469,26 @@ describe("the command line's small things", () => {
     }
   });
 });
+
+describe('several config files in one folder', () => {
+  it('says which one is read and which are ignored, and --print-config names the file in use', async () => {
+    const dir = folder({
+      'package.json': '{"name":"app","gserve":{"workers":3}}',
+      'gserve.config.js': 'module.exports = { workers: 5 };\n',
+      '.gserverc.yaml': 'workers: 4\n',
+    });
+    const { code, stdout, stderr } = await runGserve(['--print-config'], { cwd: dir });
+    expect(code, stderr).toBe(0);
+    expect(stdout).toMatch(/^workers +=\s+3 +# config file .*package\.json/m);
+    expect(stdout).toMatch(/^config +=\s+".*\/package\.json" +# found by the search/m);
+    expect(stderr).toContain(
+      `gserve: warning: Several config files in one folder: using ${join(dir, 'package.json')} (its "gserve" key), ` +
+        `and ignoring ${join(dir, 'gserve.config.js')}, ${join(dir, '.gserverc.yaml')}. Keep one, or name it with -c.`,
+    );
+
+    // Named with -c, the choice is the user's: no warning.
+    const named = await runGserve(['-c', 'gserve.config.js', '--print-config'], { cwd: dir });
+    expect(named.stdout).toMatch(/^workers +=\s+5 /m);
+    expect(named.stderr).not.toContain('Several config files');
+  });
+});
