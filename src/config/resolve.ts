@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ConfigFileError, SettingError } from '../errors.js';
 import { resolveAppModule } from '../interfaces/load.js';
 import { parseAppSpec } from '../interfaces/spec.js';
@@ -147,9 +147,14 @@ export async function resolveSettings(input: ResolveInput): Promise<ResolvedSett
       const spec = SETTINGS_BY_NAME.get(key) ?? SETTINGS_BY_NAME.get(camel(key)) ?? SETTINGS_BY_GUNICORN_KEY.get(key);
       if (!spec) {
         const guess = closestName(camel(key), SETTINGS_BY_NAME.keys());
+        // YAML reads `module.exports = {workers: 3}` as one odd key: JavaScript in a file read as data.
+        const script = /[=(;]|\bexport\b/.test(key) && !/\.(?:[cm]?js|ts)$/.test(file.path);
         throw new SettingError(
-          `Unknown setting "${key}" in config file ${file.path}.${guess ? ` Did you mean "${guess}"?` : ''} ` +
-            'See docs/settings.md for the settings.',
+          `Unknown setting "${key}" in config file ${file.path}.${guess && !script ? ` Did you mean "${guess}"?` : ''} ` +
+            (script
+              ? `It looks like JavaScript, but ${basename(file.path)} is read as JSON or YAML: write the settings ` +
+                'as data (`workers: 3`), or move the code into gserve.config.js.'
+              : 'See docs/settings.md for the settings.'),
           'GSERVE_E_UNKNOWN_SETTING',
         );
       }

@@ -173,6 +173,13 @@ describe('precedence', () => {
     );
   });
 
+  it('says that a .gserverc holding JavaScript is read as data', async () => {
+    const cwd = dir({ '.gserverc': 'module.exports = { workers: 3 };\n' });
+    await expect(resolveSettings({ cli: {}, env: {}, cwd })).rejects.toThrow(
+      /Unknown setting "module\.exports = \{ workers" in config file .*\.gserverc\. It looks like JavaScript, but \.gserverc is read as JSON or YAML/,
+    );
+  });
+
   it('names the file and key of a bad value', async () => {
     const cwd = dir({ '.gservrc.json': JSON.stringify({ workers: 'many' }) });
     const err = await resolveSettings({ cli: {}, env: {}, cwd }).catch((e) => e);
