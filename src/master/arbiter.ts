@@ -109,6 +109,8 @@ export class Arbiter {
   private handlingSignals = false;
   /** Each worker's slot (src/master/backoff.ts): its replacement inherits the slot's crash strikes. */
   private readonly slotOf = new Map<WorkerProcess, Slot>();
+  /** Workers past --max-worker-memory that serve on while their slot backs off (onWorkerMessage). */
+  private readonly pendingRecycles = new Map<WorkerProcess, { slot: Slot; at: number; timer: NodeJS.Timeout }>();
   /** Workers that served at least one request: their death is no crash-loop strike. */
   private readonly served = new WeakSet<WorkerProcess>();
   /** Slots waiting out their backoff (a crash loop, or a fork that failed) before a worker refills them. */
@@ -496,17 +498,70 @@ export class Arbiter {
       this.appListensItself(message.addresses);
     } else if (message.t === 'signalled') {
       if (w.state !== 'stopping') w.signalled = message.signal;
+    } else if (message.t === 'retire' && message.now) {
+      // Past the memory ceiling and still growing after it asked to retire: draining would let it
+      // grow until --graceful-timeout (or its slot's backoff), so it stops at once.
+      this.log.error('Stopping worker (pid: %d) at once: %s; its requests in flight are cut', w.pid, message.reason);
+      const pending = this.pendingRecycles.get(w);
+      w.stop(false, FAST_STOP_GRACE_SECONDS, `recycled: ${message.reason}`);
+      if (pending && !this.stopping) {
+        // It was serving on while its slot backed off: the slot waits out the rest of it.
+        this.pendingRecycles.delete(w);
+        clearTimeout(pending.timer);
+        this.slotOf.delete(w);
+        this.refillAfter(pending.slot, Math.max(0, pending.at - Date.now()));
+      }
     } else if (message.t === 'retire' && w.state !== 'stopping' && !this.stopping) {
-      // Recycling: stop it gracefully; manageWorkers starts its replacement at once.
-      this.log.info('Recycling worker (pid: %d): %s', w.pid, message.reason);
-      w.stop(true, this.settings.gracefulTimeout, `recycled: ${message.reason}`);
-      this.manageWorkers();
+      const slot = this.slotOf.get(w);
+      if (message.memory && slot) {
+        // Past the ceiling before its second response, the ceiling is about the app's own size:
+        // replacing it at once, each time, burned a core in a fork loop. Such a slot backs off as
+        // a crash loop does, and its worker serves on meanwhile (MEMORY_HARD_FACTOR still bounds
+        // it), so capacity is not lost to the wait. A worker that got there by serving (a leak)
+        // proves its slot and is replaced at once.
+        const delay = slot.afterDeath(Date.now() - w.bornAt, !message.early);
+        if (delay > 0) {
+          this.log.warn(
+            "Workers pass --max-worker-memory as soon as they boot (%d in a row in this slot): is the ceiling below the app's own size? Worker (pid: %d) serves on and is recycled in %d ms",
+            slot.strikes,
+            w.pid,
+            delay,
+          );
+          const timer = setTimeout(() => {
+            this.pendingRecycles.delete(w);
+            if (this.workers.get(w.pid) === w && w.state !== 'stopping' && !this.stopping)
+              this.recycle(w, message.reason, true);
+          }, delay);
+          timer.unref();
+          this.pendingRecycles.set(w, { slot, at: Date.now() + delay, timer });
+          return;
+        }
+      }
+      this.recycle(w, message.reason, message.memory);
     }
+  }
+
+  /**
+   * Recycling: stop the worker gracefully and start its replacement at once; for the memory
+   * ceiling, in its slot, which keeps its strikes (see onWorkerMessage).
+   */
+  private recycle(w: WorkerProcess, reason: string, memory = false): void {
+    this.log.info('Recycling worker (pid: %d): %s', w.pid, reason);
+    w.stop(true, this.settings.gracefulTimeout, `recycled: ${reason}`);
+    const slot = memory ? this.slotOf.get(w) : undefined;
+    if (!slot) return this.manageWorkers();
+    this.slotOf.delete(w);
+    this.refillAfter(slot, 0);
   }
 
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
+    const pending = this.pendingRecycles.get(w);
+    if (pending) {
+      this.pendingRecycles.delete(w);
+      clearTimeout(pending.timer);
+    }
     this.reaper?.watch(this.workers.keys());
     const slot = this.slotOf.get(w) ?? new Slot();
     this.slotOf.delete(w);

@@ -55,8 +55,13 @@ export type WorkerMessage =
   | { t: 'self-listen'; addresses: string[] }
   /** A stop signal was sent to this worker itself (not by its master): it is stopping. */
   | { t: 'signalled'; signal: 'SIGTERM' | 'SIGQUIT' }
-  /** Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. */
-  | { t: 'retire'; reason: string }
+  /**
+   * Recycling: the worker passed maxRequests or maxWorkerMemory and asks to be replaced. `memory`:
+   * it was the ceiling. `now`: it went on growing past MEMORY_HARD_FACTOR × the ceiling after that
+   * (or while it was stopping for another reason), and must stop at once rather than drain.
+   * `early`: it passed the ceiling before its second response, at the app's own size.
+   */
+  | { t: 'retire'; reason: string; memory?: boolean; now?: boolean; early?: boolean }
   /**
    * Balancing (master/balancer.ts): a new connection, not read from, travels with this message (its
    * handle) for the master to pass to a less loaded worker; `listener` indexes boot.listeners.
