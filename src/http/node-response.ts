@@ -45,6 +45,7 @@ export function checkedResponse(
     }
   } as ServerResponse['writeHead'];
   const checkedWrite = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
+    if ((this as unknown as NodeOutgoing).finished) hearLateWrite(this);
     const exact = decodedIfEstimated(chunk, encoding);
     if (exact) [chunk, encoding] = [exact, undefined];
     try {
@@ -55,6 +56,7 @@ export function checkedResponse(
     }
   } as ServerResponse['write'];
   const checkedEnd = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
+    if ((this as unknown as NodeOutgoing).finished) hearLateWrite(this);
     const exact = decodedIfEstimated(chunk, encoding);
     if (exact) [chunk, encoding] = [exact, undefined];
     try {
@@ -73,6 +75,16 @@ export function checkedResponse(
   const lateWrite = function (this: ServerResponse, err: Error) {
     onError(err, this.req);
   };
+  /**
+   * A write after the end: node raises an 'error' on the next tick, which with nothing listening
+   * ends the worker. Listened for only then, not on every response: adding a listener to each cost
+   * more than any other single check of the node path (bench/instructions-per-request.js).
+   */
+  const hearLateWrite = (res: ServerResponse) => {
+    // Beside the app's own listeners: a stream piped into the response drops its listener on the
+    // error, then raises it again when no other is left.
+    if (res.listenerCount('error', lateWrite) === 0) res.on('error', lateWrite);
+  };
   class CheckedResponse extends NodeServerResponse {
     // Named parameters, not a rest parameter, which cost an array per response.
     constructor(req: IncomingMessage, options?: unknown) {
@@ -85,8 +97,6 @@ export function checkedResponse(
       own.writeHead = checkedWriteHead;
       own.write = checkedWrite;
       own.end = checkedEnd;
-      // A write after the end: node raises an 'error', which with nothing listening ends the worker.
-      this.on('error', lateWrite);
     }
   }
   // node's old name for writeHead, on its prototype.
@@ -99,6 +109,8 @@ const NodeServerResponse = ServerResponse as unknown as new (req: IncomingMessag
 
 /** node:http's fields that the whole-body check reads and sets (node's own names, not in its types). */
 interface NodeOutgoing {
+  /** end() was called (node's own field; writableEnded reads it). */
+  finished: boolean;
   _header: string | null;
   _headerSent: boolean;
   _hasBody: boolean;

@@ -103,7 +103,13 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private readonly sockets = new Set<Socket>();
   /** Taken over by the app's own `upgrade` export (releaseToApp). */
   private readonly appOwned = new Set<Socket>();
-  private readonly active = new Set<ServerResponse>();
+  /**
+   * The responses in flight, a list threaded through their exchanges (track, untrack). A Set's
+   * delete shrank its table and the next add grew it again as the count rose and fell, a call into
+   * V8's runtime on many requests (bench/instructions-per-request.js).
+   */
+  private firstActive: NodeExchange | null = null;
+  private activeCount = 0;
   private draining = false;
   private readonly refuse = (conn: NodeConnection, r: Rejection) => this.refuseOpen(conn, r);
   private readonly refuseBody = (conn: NodeConnection, r: Rejection) => {
@@ -223,7 +229,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private readonly responseEnded = ((server: NodeProtocolServer) =>
     function (this: ServedResponse) {
       const exchange = this[kExchange]!;
-      server.active.delete(this);
+      server.untrack(exchange);
       const { conn } = exchange;
       if (conn) server.responseClosed(conn);
       server.emit('response', this.req, this, exchange);
@@ -240,9 +246,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   }
 
   private serve(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean, conn?: NodeConnection): void {
-    this.active.add(res);
+    const exchange = new NodeExchange(req, res, conn, this.options.accessLog);
+    (res as ServedResponse)[kExchange] = exchange;
+    this.track(exchange);
     if (this.draining) endsAfterAnswer(res);
-    (res as ServedResponse)[kExchange] = new NodeExchange(req, res, conn, this.options.accessLog);
     res.on('close', this.responseEnded);
     if (!conn) return this.callApp(req, res, expectsContinue);
     if (conn.ending) return; // closes with the connection, never run
@@ -259,6 +266,22 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       this.serveNext(conn);
     });
     this.serveNext(conn);
+  }
+
+  private track(x: NodeExchange): void {
+    x.next = this.firstActive;
+    if (x.next) x.next.prev = x;
+    this.firstActive = x;
+    this.activeCount++;
+  }
+
+  private untrack(x: NodeExchange): void {
+    if (x.prev) x.prev.next = x.next;
+    else if (this.firstActive === x) this.firstActive = x.next;
+    else return; // not in the list
+    if (x.next) x.next.prev = x.prev;
+    x.prev = x.next = null;
+    this.activeCount--;
   }
 
   /**
@@ -427,7 +450,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 
   drain(): void {
     this.draining = true;
-    for (const res of this.active) if (!res.headersSent) endsAfterAnswer(res);
+    for (let x = this.firstActive; x; x = x.next) {
+      const res = x.response as ServerResponse; // on this path, always node:http's
+      if (!res.headersSent) endsAfterAnswer(res);
+    }
     this.emit('draining'); // WebSocket hub: close open sockets with 1001
   }
 
@@ -454,7 +480,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   }
 
   get inFlight(): number {
-    return this.active.size;
+    return this.activeCount;
   }
 }
 
@@ -524,16 +550,21 @@ export class NodeExchange implements FinishedExchange {
   readonly startedAt: number;
   private readonly writtenBefore: number;
   private readonly req: ExchangeRequest;
-  private readonly res: ExchangeResponse;
+  readonly response: ExchangeResponse;
   /** The HTTP/1 connection it came on, where gserve keeps one. */
   readonly conn: NodeConnection | undefined;
+  /** Its neighbours in its server's list of responses in flight (NodeProtocolServer.track). */
+  prev: NodeExchange | null;
+  next: NodeExchange | null;
 
   /** `bodyBytes`: whether `bodyBytes` will be asked for a response without a Content-Length (an access log). */
   constructor(req: ExchangeRequest, res: ExchangeResponse, conn?: NodeConnection, bodyBytes = true) {
     this.startedAt = performance.now();
     this.req = req;
-    this.res = res;
+    this.response = res;
     this.conn = conn;
+    this.prev = null;
+    this.next = null;
     this.writtenBefore = bodyBytes ? bytesWritten(req.socket) : Number.NaN;
   }
 
@@ -547,16 +578,16 @@ export class NodeExchange implements FinishedExchange {
     return this.req.httpVersion;
   }
   get status(): number {
-    return this.res.statusCode;
+    return this.response.statusCode;
   }
   get socket(): Socket {
     return this.req.socket;
   }
   get bodyBytes(): number {
     if (this.req.method === 'HEAD') return 0;
-    const length = this.res.getHeader('content-length');
+    const length = this.response.getHeader('content-length');
     if (length !== undefined) return Number(length);
-    const head = writtenHead(this.res);
+    const head = writtenHead(this.response);
     const bytes =
       bytesWritten(this.req.socket) -
       this.writtenBefore -
@@ -569,7 +600,7 @@ export class NodeExchange implements FinishedExchange {
     return Array.isArray(value) ? value.join(', ') : value;
   }
   responseHeader(name: string): string | undefined {
-    const value = this.res.getHeader(name);
+    const value = this.response.getHeader(name);
     return value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : String(value);
   }
 }
