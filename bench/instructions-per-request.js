@@ -87,9 +87,10 @@ function mutatorInstructions(file) {
     maxBuffer: 256 * 1024 * 1024,
   });
   let aside = 0;
-  for (const line of annotated.split('\n'))
-    if (/start_thread \[|Heap::CollectGarbage\(/.test(line))
-      aside += Number(line.trim().split(' ')[0].replaceAll(',', ''));
+  for (const line of annotated.split('\n')) {
+    const count = /^\s*([\d,]+) /.exec(line);
+    if (count && /start_thread \[|Heap::CollectGarbage\(/.test(line)) aside += Number(count[1].replaceAll(',', ''));
+  }
   return total - aside;
 }
 

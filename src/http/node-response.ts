@@ -309,16 +309,12 @@ const NONE_GIVEN: FramingFields = Object.freeze({});
  */
 function framingFieldsIn(fields: unknown): FramingFields {
   const found: FramingFields = {};
-  const add = (key: keyof FramingFields, value: unknown) => {
-    const had = found[key];
-    found[key] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
-  };
   if (Array.isArray(fields)) {
     const pairs = Array.isArray(fields[0]);
     for (let i = 0; i < fields.length; i += pairs ? 1 : 2) {
       const [name, value] = pairs ? (fields[i] as unknown[]) : [fields[i], fields[i + 1]];
       const key = framingKey(String(name));
-      if (key) add(key, value);
+      if (key) addFramingValue(found, key, value);
     }
   } else if (typeof fields === 'object' && fields !== null) {
     for (const name in fields) {
@@ -328,6 +324,12 @@ function framingFieldsIn(fields: unknown): FramingFields {
     }
   }
   return found;
+}
+
+/** A framing field's value, beside those of the same name found before it. */
+function addFramingValue(found: FramingFields, key: keyof FramingFields, value: unknown): void {
+  const had = found[key];
+  found[key] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
 }
 
 /** Which framing field a name is: by length first, as most names are neither and lowercasing costs more. */
