@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.js';
 import type { HttpLimits } from '../http/limits.js';
 import { refuseOverloaded, refuseShuttingDown } from '../http/overload.js';
 import { type RequestWait, type RequestWaitOptions, waitForRequest } from './request-wait.js';
-import { type RawHandle, serverHandle, setAccepting } from './node-handles.js';
+import { type RawHandle, closeUnacknowledged, serverHandle, setAccepting } from './node-handles.js';
 import type { Listener } from './listeners.js';
 import type { WorkerProcess } from './worker-process.js';
 import { SYNC_HOLD } from './open-file-limit.js';
@@ -173,6 +173,9 @@ export class SyncDispatcher {
   workerGone(w: WorkerProcess): void {
     const at = this.idle.indexOf(w);
     if (at >= 0) this.idle.splice(at, 1);
+    const lost = closeUnacknowledged(w.child);
+    if (lost > 0)
+      this.log.warn('Closed %d connection(s) sent to worker %d, which exited before taking them', lost, w.pid);
   }
 
   private handOut(): void {

@@ -78,3 +78,28 @@ export function stopReading(socket: net.Socket): boolean {
   Reflect.apply(readStop, handle, []);
   return true;
 }
+
+/**
+ * Closes the connections `child` was sent (without keepOpen) that it never acknowledged. node's
+ * child_process holds a sent handle until the receiver's NODE_HANDLE_ACK, and queues the next ones
+ * behind it; a receiver that dies first (kill -9, a crash, --timeout) leaves them open here for good,
+ * since its channel's end closes them only when no handle is queued. Each was then a client waiting
+ * with no answer and no close, and a descriptor lost in the master. The worker never saw them (its
+ * ACK goes out before it reads the message), so closing them is what its crash would have done.
+ * Returns how many were closed.
+ */
+export function closeUnacknowledged(child: object): number {
+  let closed = 0;
+  const close = (entry: unknown) => {
+    const handle: unknown = typeof entry === 'object' && entry !== null ? Reflect.get(entry, 'handle') : null;
+    if (!isRawHandle(handle)) return;
+    handle.close();
+    closed++;
+  };
+  close(Reflect.get(child, '_pendingMessage'));
+  Reflect.set(child, '_pendingMessage', null);
+  const queue: unknown = Reflect.get(child, '_handleQueue');
+  // Left an (empty) array: an ACK still unread on the channel expects one.
+  if (Array.isArray(queue)) for (const entry of queue.splice(0)) close(entry);
+  return closed;
+}

@@ -38,11 +38,15 @@ export function protocolOptions(
  * --request-timeout alone (300 s), a few clients that sent a head with a large or chunked body (the
  * master hands those on at once) and then nothing stopped the server for five minutes.
  */
-function syncWorkerLimits(settings: BootSettings): HttpLimits {
-  const limits = httpLimits(settings);
+export function syncWorkerLimits(settings: BootSettings): HttpLimits {
+  let limits = httpLimits(settings);
   const timeout = Math.round(settings.timeout * 1000);
   if (timeout > 0 && (limits.requestTimeout === 0 || timeout < limits.requestTimeout))
-    return { ...limits, requestTimeout: timeout, requestTimeoutSetting: '--timeout' };
+    limits = { ...limits, requestTimeout: timeout, requestTimeoutSetting: '--timeout' };
+  // So is an answer the client does not take (Gunicorn's worker, blocked in send(), is killed at its
+  // timeout): the worker serves no one else while it waits (worker/sync.ts watches every interface).
+  if (timeout > 0 && (limits.sendTimeout === 0 || timeout < limits.sendTimeout))
+    limits = { ...limits, sendTimeout: timeout };
   return limits;
 }
 

@@ -3,7 +3,8 @@ import { protocolFor } from './hosted.js';
 import type { ProtocolServer } from '../http/protocol-server.js';
 import type { MasterMessage, WorkerMessage } from './ipc-messages.js';
 import type { WorkerClass, WorkerContext } from './types.js';
-import { protocolOptions, waitForNoConnections } from './async.js';
+import { protocolOptions, syncWorkerLimits, waitForNoConnections } from './async.js';
+import { SendWatch } from '../http/timeouts.js';
 import { edgeFor, edgeSettings } from './edge.js';
 import { refuseShuttingDown } from '../http/overload.js';
 
@@ -18,6 +19,15 @@ export class SyncWorker implements WorkerClass {
   private readonly edges: Array<(socket: Socket) => void> = [];
   private current: Socket | null = null;
   /**
+   * While the current connection's answer waits for its client: --send-timeout (at most --timeout,
+   * async.ts syncWorkerLimits) on every interface, node's included. A client that never reads its
+   * answer held this worker, the server's whole capacity for `-w` such clients, for ever: node:http
+   * ends a response only once its last byte is with the kernel, and the loop stays free, so
+   * --timeout never fired. Gunicorn's worker, blocked in send(), is killed at its timeout.
+   */
+  private sendCheck: NodeJS.Timeout | null = null;
+  private sendTimeout = 0;
+  /**
    * Connections the master sent while this worker was busy: those it held when this worker was
    * about to stop (master/dispatch.ts handOff), served before the stop.
    */
@@ -28,6 +38,7 @@ export class SyncWorker implements WorkerClass {
   constructor(private readonly ctx: WorkerContext) {}
 
   async start(): Promise<void> {
+    this.sendTimeout = syncWorkerLimits(this.ctx.boot.settings).sendTimeout;
     // HTTP/2 multiplexes many requests on one connection, which is not what a sync worker is for.
     const edge = { ...edgeSettings(this.ctx.boot.settings, this.ctx.log, undefined, this.ctx.runtime), http2: false };
     for (const listener of this.ctx.boot.listeners) {
@@ -77,13 +88,30 @@ export class SyncWorker implements WorkerClass {
     if (socket.destroyed) return this.next();
     this.current = socket;
     socket.once('close', () => this.finished(socket));
+    this.watchSends(socket);
     this.edges[listener]!(socket);
+  }
+
+  /** Cuts `socket` once bytes of its answer have waited --send-timeout for the client (SendWatch). */
+  private watchSends(socket: Socket): void {
+    if (this.sendTimeout <= 0) return;
+    const watch = new SendWatch(socket, this.sendTimeout, () => socket.destroy());
+    // On the raw socket, under TLS too: what waits there is the answer, encrypted.
+    this.sendCheck = setInterval(
+      () => {
+        if (socket.writableLength > 0) watch.start();
+      },
+      Math.min(this.sendTimeout, 1000),
+    );
+    this.sendCheck.unref();
   }
 
   /** The response is out (or the client left): this worker can take the next connection. */
   private finished(socket: Socket | null): void {
     if (!socket || socket !== this.current) return;
     this.current = null;
+    if (this.sendCheck) clearInterval(this.sendCheck);
+    this.sendCheck = null;
     this.next();
   }
 

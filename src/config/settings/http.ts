@@ -82,7 +82,8 @@ export const httpSettings = [
     doc:
       'Longest a client may go without taking a byte of an answer waiting for it; then its connection ' +
       "(on HTTP/2, its stream) is closed, like nginx's `send_timeout`. A slow reader is served as long as it " +
-      "reads. On gserve's engine (every interface but `node`) and HTTP/2; 0 disables.",
+      "reads. On gserve's engine (every interface but `node`) and HTTP/2; on `-k sync`, every interface, and at " +
+      'most `--timeout` (the worker serves no one else meanwhile). 0 disables.',
   }),
   defineSetting({
     name: 'maxKeepaliveRequests',
