@@ -45,7 +45,6 @@ export function checkedResponse(
     }
   } as ServerResponse['writeHead'];
   const checkedWrite = function (this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-    if ((this as unknown as NodeOutgoing).finished) hearLateWrite(this);
     const exact = decodedIfEstimated(chunk, encoding);
     if (exact) [chunk, encoding] = [exact, undefined];
     try {
@@ -56,7 +55,6 @@ export function checkedResponse(
     }
   } as ServerResponse['write'];
   const checkedEnd = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
-    if ((this as unknown as NodeOutgoing).finished) hearLateWrite(this);
     const exact = decodedIfEstimated(chunk, encoding);
     if (exact) [chunk, encoding] = [exact, undefined];
     try {
@@ -77,13 +75,19 @@ export function checkedResponse(
   };
   /**
    * A write after the end: node raises an 'error' on the next tick, which with nothing listening
-   * ends the worker. Listened for only then, not on every response: adding a listener to each cost
-   * more than any other single check of the node path (bench/instructions-per-request.js).
+   * ends the worker, whichever write it was (ours, or node's own called on the prototype, which
+   * gserve's checks never see). Heard here only when no listener of the app's (or
+   * of a stream piped in, which re-raises it when none is left) takes it: a listener added to each
+   * response cost more than any other single check of the node path (bench/instructions-per-request.js).
    */
-  const hearLateWrite = (res: ServerResponse) => {
-    // Beside the app's own listeners: a stream piped into the response drops its listener on the
-    // error, then raises it again when no other is left.
-    if (res.listenerCount('error', lateWrite) === 0) res.on('error', lateWrite);
+  const nodeEmit = ServerResponse.prototype.emit;
+  const checkedEmit = function (this: ServerResponse, event: unknown, err?: unknown) {
+    if (event === 'error' && this.listenerCount('error') === 0) {
+      Reflect.apply(lateWrite, this, [err]);
+      return false;
+    }
+    // biome-ignore lint/complexity/noArguments: forwards every argument, without an array per event
+    return Reflect.apply(nodeEmit, this, arguments) as boolean;
   };
   class CheckedResponse extends NodeServerResponse {
     // Named parameters, not a rest parameter, which cost an array per response.
@@ -93,10 +97,11 @@ export function checkedResponse(
       this.strictContentLength = true;
       // On the response itself, not its prototype: Express gives each response a prototype of its
       // own (built on node's), which would leave these out.
-      const own = this as { writeHead: unknown; write: unknown; end: unknown };
+      const own = this as { writeHead: unknown; write: unknown; end: unknown; emit: unknown };
       own.writeHead = checkedWriteHead;
       own.write = checkedWrite;
       own.end = checkedEnd;
+      own.emit = checkedEmit;
     }
   }
   // node's old name for writeHead, on its prototype.

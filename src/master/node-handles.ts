@@ -92,9 +92,14 @@ export function closeUnacknowledged(child: object): number {
   let closed = 0;
   const close = (entry: unknown) => {
     const handle: unknown = typeof entry === 'object' && entry !== null ? Reflect.get(entry, 'handle') : null;
-    if (!isRawHandle(handle)) return;
-    handle.close();
-    closed++;
+    if (isRawHandle(handle)) {
+      handle.close();
+      closed++;
+    } else if (handle instanceof net.Socket && !handle.destroyed) {
+      // A queued entry still holds what was given to send(): the net.Socket, not yet its handle.
+      handle.destroy();
+      closed++;
+    }
   };
   close(Reflect.get(child, '_pendingMessage'));
   Reflect.set(child, '_pendingMessage', null);

@@ -229,6 +229,9 @@ describe('an answer that would not frame on the wire is refused, and the connect
       expect((await slipThenOk(g.port, '/pipe-late'))[0]).toMatchObject({ status: 200, body: 'done\n' });
       await g.until(() => g.lines.some((l) => /write after end/i.test(JSON.stringify(l))), 'the late write logged');
       expect((await get(`${g.url}/ok`)).body).toBe('ok');
+      // node's prototype write, past gserve's own: the 'error' it raises has no listener of the app's.
+      expect((await slipThenOk(g.port, '/proto-late'))[0]).toMatchObject({ status: 200, body: 'done\n' });
+      expect((await get(`${g.url}/ok`)).body).toBe('ok');
       expect(g.lines.some((l) => /crashed|exited/i.test(l.msg))).toBe(false);
     },
   );

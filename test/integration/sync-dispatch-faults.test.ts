@@ -74,4 +74,29 @@ describe('sync class: faults at the hand-off', () => {
     expect((await get(g.url + '/after')).status).toBe(200);
     await pollUntil(() => descriptors(g.pid) === idleFds, 'the master back to its idle descriptors');
   });
+
+  it('connections queued behind an unacknowledged one (a hand-off to a stopped worker) are closed too when it dies', async () => {
+    const g = await startGserve(['-k', 'sync', '-w', '1', bigAnswer]);
+    const [victim] = [...g.workerPids];
+    process.kill(victim!, 'SIGSTOP'); // idle, then never reads again: nothing it is sent is acknowledged
+    const clients = await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        const client = connect(g.port, '127.0.0.1');
+        client.on('error', () => {});
+        const closed = new Promise((resolve) => client.once('close', resolve));
+        await opened(client);
+        client.write(`GET /held${i} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        await pollUntil(() => serverHasRead(g.port, client.localPort!), 'the master to read the request');
+        return { client, closed };
+      }),
+    );
+    // The first went to the worker (unacknowledged); WINCH hands the two held ones to it
+    // too, where node queues them behind the first until an ACK that never comes.
+    g.signal('SIGWINCH');
+    await g.waitForLog(/^Number of workers: 0/);
+    process.kill(victim!, 'SIGKILL');
+    await g.waitForLog(/^Closed 3 connection\(s\) sent to worker/);
+    // Before: the queued ones were dropped from node's queue but left open in the master, for ever.
+    await Promise.all(clients.map((c) => c.closed));
+  });
 });
