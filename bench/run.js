@@ -17,7 +17,7 @@ import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from './contenders/index.js';
 import { runScenarios, runSettings } from './lib/harness.js';
-import { environment, markdown } from './lib/report.js';
+import { environment, markdown, noteLateInstalls } from './lib/report.js';
 import { nodeBinary } from './lib/node-versions.js';
 import { prepareBench } from './lib/setup.js';
 import { adaptStandalone } from './lib/standalone.js';
@@ -130,6 +130,7 @@ export async function main(argv, preloaded = {}) {
   );
   const t0 = Date.now();
   const results = await runScenarios(scenarios, settings, { only: opts.contenders });
+  noteLateInstalls(env);
   const runs = [{ environment: env, results }];
   const here = Number(process.versions.node.split('.')[0]);
   const others = opts.single ? [] : (opts.nodes ?? (settings.quick ? [] : [24])).filter((n) => n !== here);

@@ -46,9 +46,16 @@ export function environment(settings) {
       nginx: toolVersion('/usr/sbin/nginx', ['-v'], /nginx\/(\S+)/),
       python: toolVersion('/usr/bin/python3', ['--version'], /Python (\S+)/),
       ...Object.fromEntries(DEBIAN_PEERS.map((pkg) => [pkg, debVersion(pkg)])),
-      bun: bunBinary() ? runSync(bunBinary(), ['--version']).stdout.trim() : null,
+      bun: installedBunVersion(),
     },
   };
+}
+
+const installedBunVersion = () => (bunBinary() ? runSync(bunBinary(), ['--version']).stdout.trim() : null);
+
+/** Versions of peers installed during the run (Bun, by its scenario), which environment() found missing. */
+export function noteLateInstalls(env) {
+  env.versions.bun ??= installedBunVersion();
 }
 
 const cell = (s) => String(s).replace(/\|/g, '\\|').replace(/\n/g, ' ');

@@ -40,7 +40,7 @@ import { WORKER_ENTRY, WorkerProcess } from './worker-process.js';
 import { OrphanReaper } from './orphan-reaper.js';
 import { Slot } from './backoff.js';
 import { watchForBlockedLoops } from '../supervision/blocked-loop.js';
-import { EXIT_HOOK_SECONDS, forkCause, RELOAD_LOAD_SECONDS, STOP_MARGIN_SECONDS } from './deadline.js';
+import { EXIT_HOOK_SECONDS, forkCause, reloadStepSeconds, STOP_MARGIN_SECONDS } from './deadline.js';
 import { settleWithin } from '../supervision/settle-within.js';
 
 const FAST_STOP_GRACE_SECONDS = 1;
@@ -276,7 +276,7 @@ export class Arbiter {
         stopping: this.stopping,
         reloading: this.reloading,
         gracefulTimeout: this.settings.gracefulTimeout,
-        reloadBound: this.settings.timeout > 0 ? this.settings.timeout : RELOAD_LOAD_SECONDS,
+        reloadBound: reloadStepSeconds(this.settings.timeout),
         workers: [...this.workers.values()],
       }),
       reload: () => {
@@ -677,7 +677,7 @@ export class Arbiter {
       return refused();
     }
     // A config file whose top-level await never settles must not wedge the master: bounded.
-    const bound = this.settings.timeout > 0 ? this.settings.timeout : RELOAD_LOAD_SECONDS;
+    const bound = reloadStepSeconds(this.settings.timeout);
     let fresh;
     try {
       const loaded = await settleWithin(

@@ -16,6 +16,7 @@ import type { WorkerProcess } from './worker-process.js';
 import { handleFd } from './node-handles.js';
 import { connectError, socketPathTooLong, unixSocketHint } from './socket-path.js';
 import { sweepDeadControlSockets } from './control-sweep.js';
+import { RELOAD_LOAD_SECONDS } from './deadline.js';
 import { MAX_WORKERS } from '../config/settings/workers.js';
 import type { ArbiterEventMap, ArbiterEvents, ReloadOutcome } from './arbiter-events.js';
 
@@ -96,7 +97,7 @@ const PROGRESS_EVENTS: ReadonlyArray<keyof ArbiterEventMap> = ['spawn', 'message
  * bound), and may wait behind a reload under way (whose workers get that bound to boot): a new
  * generation starts within that, or the reload was refused and says why.
  */
-const reloadStartSeconds = (bound = 30) => 4 * bound + 5;
+const reloadStartSeconds = (bound = RELOAD_LOAD_SECONDS) => 4 * bound + 5;
 
 /** Control clients at once; each waiting one holds a descriptor and listeners on the arbiter's events. */
 const MAX_CONTROL_CLIENTS = 64;

@@ -3,6 +3,8 @@ import { errorCode, errorMessage } from '../errors.js';
 
 /** How long a config load on HUP may take when --timeout is 0 (off). */
 export const RELOAD_LOAD_SECONDS = 30;
+/** How long each bounded step of a reload may take: --timeout, or RELOAD_LOAD_SECONDS when it is 0. */
+export const reloadStepSeconds = (timeout: number): number => (timeout > 0 ? timeout : RELOAD_LOAD_SECONDS);
 /** How long TERM waits for the onExit hook before the master exits anyway. */
 export const EXIT_HOOK_SECONDS = 3;
 /** After --graceful-timeout, how long TERM waits for killed workers to be reaped before exiting anyway. */
