@@ -76,9 +76,9 @@ export function checkedResponse(
   /**
    * A write after the end: node raises an 'error' on the next tick, which with nothing listening
    * ends the worker, whichever write it was (ours, or node's own called on the prototype, which
-   * gserve's checks never see). Heard here only when no listener of the app's (or
-   * of a stream piped in, which re-raises it when none is left) takes it: a listener added to each
-   * response cost more than any other single check of the node path (bench/instructions-per-request.js).
+   * gserve's checks never see). Heard here only when no listener of the app's (or of a stream piped
+   * in, which re-raises it when none is left) takes it, rather than by a listener added to every
+   * response: an insertion into its table of events on each request, for a slip that is rare.
    */
   const nodeEmit = ServerResponse.prototype.emit;
   const checkedEmit = function (this: ServerResponse, event: unknown, err?: unknown) {
