@@ -69,15 +69,27 @@ export function checkResponseField(name: string, lower: string, value: string, d
     soundNames.add(name);
   }
   if (!soundValues.has(value)) {
-    if (!isFieldValue(value))
-      throw new ResponseError(
-        'GSERVE_E_RESPONSE_HEADER',
-        `the value of the response header ${quote(name)} holds a line break or another control character; ` +
-          'remove CR, LF and NUL from header values (text taken from a request must be checked first)',
-      );
+    if (!isFieldValue(value)) throw badFieldValue(name, value);
     soundValues.add(value);
   }
   return lower === 'content-length' ? declaredLength(value, declared) : declared;
+}
+
+/** Why a header value cannot go on the wire: a control character, or one past Latin-1 (a byte of its own). */
+function badFieldValue(name: string, value: string): ResponseError {
+  const wide = /[^\u0000-\u00ff]/.exec(value);
+  if (wide)
+    return new ResponseError(
+      'GSERVE_E_RESPONSE_HEADER',
+      `the value of the response header ${quote(name)} holds ${quote(wide[0])} ` +
+        `(U+${wide[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}), past the one byte per ` +
+        "character a header carries; percent-encode it (RFC 8187 for a filename: filename*=UTF-8''…)",
+    );
+  return new ResponseError(
+    'GSERVE_E_RESPONSE_HEADER',
+    `the value of the response header ${quote(name)} holds a line break or another control character; ` +
+      'remove CR, LF and NUL from header values (text taken from a request must be checked first)',
+  );
 }
 
 function declaredLength(value: string, declared: number | null): number {

@@ -12,6 +12,13 @@ const outcome = (fn: () => unknown) => {
 };
 
 describe('response head checks (response-framing.ts)', () => {
+  it('names a character past Latin-1 in a value for what it is, not as a control character', () => {
+    expect(() => checkResponseHead([['x-price', '5 \u20ac']])).toThrow(
+      /"x-price" holds "€" \(U\+20AC\), past the one byte per character a header carries; percent-encode it/,
+    );
+    expect(() => checkResponseHead([['x-bad', 'a\r\nb']])).toThrow(/holds a line break or another control character/);
+  });
+
   it('accepts ordinary heads and returns the declared length', () => {
     expect(checkResponseHead([['Content-Type', 'text/plain; charset=utf-8']])).toBeNull();
     expect(checkResponseHead([['content-length', '13']])).toBe(13);
