@@ -502,12 +502,10 @@ export class Arbiter {
       // Past the memory ceiling and still growing after it asked to retire: draining would let it
       // grow until --graceful-timeout (or its slot's backoff), so it stops at once.
       this.log.error('Stopping worker (pid: %d) at once: %s; its requests in flight are cut', w.pid, message.reason);
-      const pending = this.pendingRecycles.get(w);
       w.stop(false, FAST_STOP_GRACE_SECONDS, `recycled: ${message.reason}`);
-      if (pending && !this.stopping) {
+      const pending = this.stopping ? undefined : this.dropPendingRecycle(w);
+      if (pending) {
         // It was serving on while its slot backed off: the slot waits out the rest of it.
-        this.pendingRecycles.delete(w);
-        clearTimeout(pending.timer);
         this.slotOf.delete(w);
         this.refillAfter(pending.slot, Math.max(0, pending.at - Date.now()));
       }
@@ -554,14 +552,20 @@ export class Arbiter {
     this.refillAfter(slot, 0);
   }
 
-  private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    w.exited();
-    this.workers.delete(w.pid);
+  /** Ends `w`'s wait to be recycled (onWorkerMessage), if it has one, and returns it. */
+  private dropPendingRecycle(w: WorkerProcess) {
     const pending = this.pendingRecycles.get(w);
     if (pending) {
       this.pendingRecycles.delete(w);
       clearTimeout(pending.timer);
     }
+    return pending;
+  }
+
+  private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    w.exited();
+    this.workers.delete(w.pid);
+    this.dropPendingRecycle(w);
     this.reaper?.watch(this.workers.keys());
     const slot = this.slotOf.get(w) ?? new Slot();
     this.slotOf.delete(w);
