@@ -72,7 +72,9 @@ describe('sync class: faults at the hand-off', () => {
       'the master to say it closed the connection',
     );
     expect((await get(g.url + '/after')).status).toBe(200);
-    await pollUntil(() => descriptors(g.pid) === idleFds, 'the master back to its idle descriptors');
+    // No more than at start: a descriptor the master held only while it started (seen under a loaded
+    // full run) may be gone by now; the lost connection's stayed open for good.
+    await pollUntil(() => descriptors(g.pid) <= idleFds, 'the master back to its idle descriptors');
   });
 
   it('connections queued behind an unacknowledged one (a hand-off to a stopped worker) are closed too when it dies', async () => {
