@@ -19,6 +19,8 @@ export const OWN_VARIABLES = {
   noOrphanReaper: 'GSERVE_NO_ORPHAN_REAPER',
   /** Tests: where the cgroup files are read (cpus.ts). */
   cgroupRoot: 'GSERVE_CGROUP_ROOT',
+  /** The master set the worker's NODE_COMPILE_CACHE (compile-cache.ts), which the worker takes out again. */
+  compileCacheHandedOn: 'GSERVE_COMPILE_CACHE_HANDED_ON',
   /** bench/: the node path without its checks (node-server.ts). */
   benchUnhardened: 'GSERVE_BENCH_UNHARDENED',
 } as const;

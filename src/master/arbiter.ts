@@ -25,6 +25,7 @@ import { Pidfile } from './pidfile.js';
 import { processExists } from '../supervision/process-alive.js';
 import { descriptorShortage, openFileLimit, syncHoldLimit } from './open-file-limit.js';
 import { optimizeFromNowOn } from './start-up-compiler.js';
+import { flushCompileCache } from '../compile-cache.js';
 import { allReadyWithin, mergeReloaded, RELOAD_READY_SECONDS } from './reload.js';
 import { ShutdownDelay } from './shutdown-delay.js';
 import {
@@ -467,6 +468,7 @@ export class Arbiter {
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.logTarget.usePino?.();
     optimizeFromNowOn();
+    flushCompileCache();
   }
 
   private onWorkerMessage(w: WorkerProcess, message: WorkerMessage, handle: unknown): void {

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { compileCacheEnv } from '../compile-cache.js';
 import { OWN_VARIABLES } from '../config/own-variables.js';
 import { monotonicNow } from '../supervision/blocked-loop.js';
 import {
@@ -86,6 +87,7 @@ export class WorkerProcess {
       [BOOT_ENV]: JSON.stringify(childBoot),
       [INDEX_ENV]: String(index),
       [PM2_INDEX_ENV]: String(index),
+      ...compileCacheEnv(),
     });
     this.clusterId = worker.id;
     this.child = worker.process;

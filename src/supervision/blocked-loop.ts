@@ -3,15 +3,20 @@
  * worker processes, a `thread` worker watches its app threads. One whose last beat is older than
  * the timeout has an event loop that does not turn (a busy loop, a synchronous wait).
  *
- * Times are monotonic (performance.now()): a wall clock stepped forward (NTP, `date -s`) would make
+ * Times are monotonic (monotonicNow()): a wall clock stepped forward (NTP, `date -s`) would make
  * every beat look old at once.
  */
 export interface Beating {
-  /** When it last showed its event loop turning (performance.now()). */
+  /** When it last showed its event loop turning (monotonicNow()). */
   readonly lastBeat: number;
 }
 
-export const monotonicNow = (): number => performance.now();
+/**
+ * Milliseconds on a clock that never steps back. process.hrtime rather than performance.now(): the
+ * `performance` global loads node's perf_hooks on first use, 2-4 ms of a master's way to its first
+ * fork, and the master needs nothing else from it.
+ */
+export const monotonicNow = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** The ones among `watched` that have not beaten for more than `timeoutMs`. */
 export function blockedLoops<T extends Beating>(watched: Iterable<T>, timeoutMs: number, now = monotonicNow()): T[] {

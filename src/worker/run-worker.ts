@@ -1,4 +1,5 @@
 import { closeSync } from 'node:fs';
+import { flushCompileCache } from '../compile-cache.js';
 import { fileURLToPath } from 'node:url';
 import { OWN_VARIABLES } from '../config/own-variables.js';
 import { AppShutdown } from './app-shutdown.js';
@@ -309,4 +310,9 @@ async function bootWorker(
   send({ t: 'ready' });
   stats.startReporting(send);
   startHeartbeat(settings.timeout * 1000, () => send({ t: 'beat' }));
+  // Once the first requests have had their turn: the write blocks the loop for a few milliseconds.
+  setTimeout(flushCompileCache, COMPILE_CACHE_FLUSH_MS).unref();
 }
+
+/** How long after it is ready a worker writes its compiled code to disk (compile-cache.ts). */
+const COMPILE_CACHE_FLUSH_MS = 1000;

@@ -1,0 +1,58 @@
+import { readdirSync } from 'node:fs';
+import module from 'node:module';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
+
+/**
+ * Node's module compile cache (src/compile-cache.ts): on in the master and its workers where Node
+ * has it (≥ 22.8 tells a process its folder), without gserve's own variables reaching the app.
+ */
+const APP = `${join(FIXTURES, 'apps', 'compile-cache.js')}:app`;
+const nodeHasIt = typeof (module as { getCompileCacheDir?: unknown }).getCompileCacheDir === 'function';
+
+interface Seen {
+  folder: string | null;
+  variable: string | null;
+  handedOn: string | null;
+}
+
+async function startSeeing(env: Record<string, string | undefined>) {
+  const g = await startGserve(['-w', '1', APP], { env });
+  const seen = (await (await fetch(`http://127.0.0.1:${g.port}/`)).json()) as Seen;
+  return { g, seen };
+}
+
+describe('the module compile cache', () => {
+  it("is on in a worker, in os.tmpdir() by default, and the app's environment holds none of it", async () => {
+    const tmp = tempDir();
+    // The suite names a folder of its own (test/global-setup.ts): taken away here, as an operator has none.
+    const { g, seen } = await startSeeing({ NODE_COMPILE_CACHE: undefined, TMPDIR: tmp });
+    expect(seen.variable).toBeNull();
+    expect(seen.handedOn).toBeNull();
+    if (!nodeHasIt) {
+      console.log(`Node ${process.version} has no module compile cache: only the environment is checked`);
+      return expect(seen.folder).toBeNull();
+    }
+    // Node keeps each version's code (and each set of V8 flags') in a subfolder of its own.
+    const folder = join(tmp, 'node-compile-cache');
+    expect(seen.folder).toMatch(new RegExp(`^${folder}/v\\d`));
+    await g.stop();
+    // What the master and the worker compiled is on disk by the time they have exited.
+    expect(readdirSync(folder, { recursive: true }).length).toBeGreaterThan(1);
+  });
+
+  it('NODE_DISABLE_COMPILE_CACHE=1 turns it off', async () => {
+    const { seen } = await startSeeing({ NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: '1' });
+    expect(seen).toEqual({ folder: null, variable: null, handedOn: null });
+  });
+
+  it("a folder the operator names is used, and stays in the app's environment", async () => {
+    const folder = tempDir();
+    const { seen } = await startSeeing({ NODE_COMPILE_CACHE: folder });
+    expect(seen.variable).toBe(folder);
+    expect(seen.handedOn).toBeNull();
+    if (nodeHasIt) expect(seen.folder).toMatch(new RegExp(`^${folder}/v\\d`));
+    else expect(seen.folder).toBeNull();
+  });
+});
