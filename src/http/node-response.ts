@@ -322,8 +322,8 @@ function framingFieldsIn(fields: unknown): FramingFields {
       if (key) addFramingValue(found, key, value);
     }
   } else if (typeof fields === 'object' && fields !== null) {
-    for (const name in fields) {
-      if (!Object.hasOwn(fields, name)) continue;
+    // Its own keys, as node's writeHead() reads them.
+    for (const name of Object.keys(fields)) {
       const key = framingKey(name);
       if (key) found[key] ??= (fields as Record<string, unknown>)[name];
     }
@@ -337,9 +337,18 @@ function addFramingValue(found: FramingFields, key: keyof FramingFields, value: 
   found[key] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
 }
 
-/** Which framing field a name is: by length first, as most names are neither and lowercasing costs more. */
+/**
+ * Which framing field a name is: by length first, as most names are neither, then as apps write it,
+ * as lowercasing makes a string of its own.
+ */
 function framingKey(name: string): keyof FramingFields | null {
-  if (name.length === 14) return name.toLowerCase() === 'content-length' ? 'length' : null;
-  if (name.length === 17) return name.toLowerCase() === 'transfer-encoding' ? 'coding' : null;
+  if (name.length === 14)
+    return name === 'content-length' || name === 'Content-Length' || name.toLowerCase() === 'content-length'
+      ? 'length'
+      : null;
+  if (name.length === 17)
+    return name === 'transfer-encoding' || name === 'Transfer-Encoding' || name.toLowerCase() === 'transfer-encoding'
+      ? 'coding'
+      : null;
   return null;
 }

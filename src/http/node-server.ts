@@ -1,3 +1,5 @@
+// Imported rather than the global, which Node 24 defines as a lazy getter: a call on every read.
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';

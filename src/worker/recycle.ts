@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { BootSettings } from './boot.js';
 import type { WorkerMessage } from './ipc-messages.js';
 import { residentMemory } from './rss.js';

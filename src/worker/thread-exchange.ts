@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { EngineRequest, EngineResponse, HeaderList } from '../http/engine.js';
