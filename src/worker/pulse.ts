@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { BEAT_MS } from '../supervision/connection-board.js';
 
 /**

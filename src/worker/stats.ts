@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { createHistogram, type RecordableHistogram, performance } from 'node:perf_hooks';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { FinishedExchange, ProtocolServer } from '../http/protocol-server.js';
 import type { AccessLog } from '../log/access.js';
 import type { WorkerMessage } from './ipc-messages.js';

@@ -62,6 +62,8 @@ describe('a worker loads only what its app uses', () => {
     // About 4 MB of the master's RSS on Node 24 and 1 MB: the control socket's name and a bind to an IP need neither.
     expect(matching(master, 'node:crypto')).toEqual([]);
     expect(matching(master, 'node:dns')).toEqual([]);
+    // 2-4 ms of the master's way to its first fork (supervision/blocked-loop.ts).
+    expect(matching(master, 'node:perf_hooks')).toEqual([]);
   });
 
   it('a fetch app without WebSocket handlers: no ws', async () => {
