@@ -1,6 +1,7 @@
+import { lstatSync, mkdirSync } from 'node:fs';
 import module from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { OWN_VARIABLES } from './config/own-variables.js';
 
 /**
@@ -14,6 +15,7 @@ import { OWN_VARIABLES } from './config/own-variables.js';
  * switch) turns it off; Node 20 has none of this, and none of it is needed to serve.
  */
 const cacheApi = module as unknown as {
+  enableCompileCache?: (directory?: string) => unknown;
   getCompileCacheDir?: () => string | undefined;
   flushCompileCache?: () => void;
 };
@@ -21,14 +23,59 @@ const cacheApi = module as unknown as {
 const HANDED_ON = OWN_VARIABLES.compileCacheHandedOn;
 
 /**
+ * In the master, from bin/gserve: turns the cache on. Node's default folder is os.tmpdir()/node-compile-cache,
+ * which in a shared /tmp any local user can make first: Node would then read V8 code from a folder
+ * they can write to and run it in this process (a master run as root included), without checking
+ * who wrote it. So the default folder is used only if it is this user's and no one else can write to
+ * it; a folder the operator names (NODE_COMPILE_CACHE) is their choice and used as it is.
+ */
+export function enableCompileCache(
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (line: string) => void = (line) => process.stderr.write(line),
+): void {
+  if (!cacheApi.enableCompileCache || env.NODE_DISABLE_COMPILE_CACHE) return;
+  if (env.NODE_COMPILE_CACHE) {
+    cacheApi.enableCompileCache();
+    return;
+  }
+  const folder = join(tmpdir(), 'node-compile-cache');
+  const problem = unsafeFolder(folder);
+  if (problem === undefined) cacheApi.enableCompileCache(folder);
+  else if (problem)
+    warn(
+      `gserve: warning: the module compile cache is off: ${folder} ${problem}, and code compiled there would run ` +
+        'in gserve. Remove it, or set NODE_COMPILE_CACHE to a folder only this user can write to.\n',
+    );
+}
+
+/** Why `folder` is no place to read compiled code from; null where it cannot be made (a read-only disk: no cache, nothing to tell). */
+function unsafeFolder(folder: string): string | null | undefined {
+  try {
+    mkdirSync(folder, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return null;
+  }
+  // lstat: a symbolic link would lead to a folder whose owner is not checked here.
+  const stat = lstatSync(folder, { throwIfNoEntry: false });
+  if (!stat) return null;
+  if (!stat.isDirectory()) return 'is not a folder';
+  const uid = process.getuid?.();
+  if (uid !== undefined && stat.uid !== uid) return `belongs to another user (uid ${stat.uid})`;
+  if (uid !== undefined && (stat.mode & 0o022) !== 0) return 'can be written to by other users';
+  return undefined;
+}
+
+/**
  * The variables a worker's environment gets from its master: the folder the master's cache is in,
- * where the operator named none (then the worker inherits theirs). Node's default folder, as Node
- * documents it: getCompileCacheDir() names the subfolder of one Node version and set of V8 flags,
- * in which a worker would make a subfolder of its own.
+ * where the operator named none (then the worker inherits theirs). getCompileCacheDir() names the
+ * subfolder of one Node version, set of V8 flags and user, inside the folder the master enabled, in
+ * which a worker makes a subfolder of its own; none where the master left the cache off.
  */
 export function compileCacheEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  if (!cacheApi.getCompileCacheDir?.() || env.NODE_COMPILE_CACHE !== undefined) return {};
-  return { NODE_COMPILE_CACHE: join(tmpdir(), 'node-compile-cache'), [HANDED_ON]: '1' };
+  const versioned = cacheApi.getCompileCacheDir?.();
+  // An empty NODE_COMPILE_CACHE names no folder: Node's own default was taken instead.
+  if (!versioned || env.NODE_COMPILE_CACHE) return {};
+  return { NODE_COMPILE_CACHE: dirname(versioned), [HANDED_ON]: '1' };
 }
 
 /** In a worker: takes out of its environment what compileCacheEnv() put there (the cache stays on). */

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync } from 'node:fs';
 import module from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -40,6 +40,32 @@ describe('the module compile cache', () => {
     await g.stop();
     // What the master and the worker compiled is on disk by the time they have exited.
     expect(readdirSync(folder, { recursive: true }).length).toBeGreaterThan(1);
+  });
+
+  // Node reads V8 code from its default folder without asking who wrote it: a folder another local
+  // user made first in a shared /tmp would have their code run in gserve's master and workers.
+  it.skipIf(!nodeHasIt)('is off, with a warning, where others can write to the default folder', async () => {
+    const tmp = tempDir();
+    const folder = join(tmp, 'node-compile-cache');
+    mkdirSync(folder);
+    chmodSync(folder, 0o777);
+    const { g, seen } = await startSeeing({ NODE_COMPILE_CACHE: undefined, TMPDIR: tmp });
+    expect(seen).toEqual({ folder: null, variable: null, handedOn: null });
+    expect(g.stderr).toContain(`the module compile cache is off: ${folder} can be written to by other users`);
+    await g.stop();
+    expect(readdirSync(folder)).toEqual([]);
+  });
+
+  it.skipIf(!nodeHasIt || process.getuid?.() !== 0)('is off where the default folder is another user’s', async () => {
+    const tmp = tempDir();
+    const folder = join(tmp, 'node-compile-cache');
+    mkdirSync(folder, { mode: 0o755 });
+    chownSync(folder, 65534, 65534);
+    const { g, seen } = await startSeeing({ NODE_COMPILE_CACHE: undefined, TMPDIR: tmp });
+    expect(seen.folder).toBeNull();
+    expect(g.stderr).toContain(`${folder} belongs to another user (uid 65534)`);
+    await g.stop();
+    expect(readdirSync(folder)).toEqual([]);
   });
 
   it('NODE_DISABLE_COMPILE_CACHE=1 turns it off', async () => {
