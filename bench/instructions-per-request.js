@@ -5,6 +5,10 @@
 // over an idle spell, and taken out: under valgrind a request takes 40 times as long, so per request that work
 // weighed 40 times what it does at full speed (about 1,900 instructions per request, against 45 there).
 //   node bench/instructions-per-request.js [--only node,unhardened,fetch] [--requests 10000] [--samples 3] [--warm 30000]
+//     [--functions 40]
+// --functions N: where the instructions go, by function (JavaScript ones named from V8's perf map), the N largest per
+// contender and the N largest differences from node:cluster. V8 then writes its map and keeps frames for interpreted
+// code, which adds a few percent to every count: compare the totals of runs without it.
 // Needs valgrind (apt-get install -y valgrind). Each server runs 30 to 50 times slower under it: a run takes minutes.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,6 +25,9 @@ const requests = numberArg('--requests', 10_000);
 const samples = numberArg('--samples', 3);
 const warm = numberArg('--warm', 30_000);
 const only = setArg('--only', ['node', 'unhardened']);
+const functions = numberArg('--functions', 0);
+/** V8 writes /tmp/perf-PID.map, naming the code it compiles (valgrind sees only its addresses). */
+const PERF_MAP_FLAGS = '--perf-basic-prof --interpreted-frames-native-stack';
 
 // --keep-alive 60: a dump stops the worker for seconds, longer than the 2 s default an idle connection is kept.
 const gserve = (port, app) => oneWorkerGserve(port, ['--keep-alive', '60', app]);
@@ -112,8 +119,15 @@ async function measure(contender, dir) {
       process.execPath,
       ...contender.args(port),
     ],
-    { env: { ...process.env, ...contender.env } },
+    {
+      env: {
+        ...process.env,
+        ...contender.env,
+        ...(functions > 0 ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${PERF_MAP_FLAGS}` } : {}),
+      },
+    },
   );
+  let pids = [];
   try {
     await waitFor200(port, { timeoutMs: 300_000, alive: () => !server.exited });
     const worker = processTree(server.child.pid)
@@ -137,14 +151,81 @@ async function measure(contender, dir) {
     const idleMs = performance.now() - started;
     control(dir, worker);
     const perMs = mutatorInstructions(`${out}.${worker}.${2 * samples + 4}`) / idleMs;
+    pids = processTree(server.child.pid);
     return {
       perRequest: taken.map((t) => (t.instructions - perMs * t.ms) / requests),
       clockShare: median(taken.map((t) => (perMs * t.ms) / requests)),
+      byFunction: functions > 0 ? byFunction(`${out}.${worker}.${2 * samples + 2}`, `/tmp/perf-${worker}.map`) : null,
     };
   } finally {
-    const pids = processTree(server.child.pid);
+    pids = [...new Set([...pids, ...processTree(server.child.pid)])];
     killPids(pids);
     await waitGone(pids);
+    for (const pid of pids) rmSync(`/tmp/perf-${pid}.map`, { force: true });
+  }
+}
+
+/**
+ * Each function's own instructions per request in one sample's dump (the last), its JavaScript code named from the
+ * perf map. Unlike the totals, this counts the functions of every thread (V8's compiler and GC helpers among them).
+ */
+function byFunction(file, mapFile) {
+  const map = readFileSync(mapFile, 'latin1')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [start, size, ...name] = line.split(' ');
+      return {
+        start: Number.parseInt(start, 16),
+        end: Number.parseInt(start, 16) + Number.parseInt(size, 16),
+        name: name.join(' '),
+      };
+    })
+    .sort((a, b) => a.start - b.start);
+  const named = (address) => {
+    let lo = 0;
+    let hi = map.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (map[mid].start <= address) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    const hit = map[hi];
+    // `JS:*'name file:line`: the marks before the name say which tier compiled it; the tiers of one function add up.
+    return hit && address < hit.end ? hit.name.replace(/^JS:[*~^+]?'?/, '') : 'JIT code without a name';
+  };
+  const annotated = execFileSync('callgrind_annotate', ['--threshold=100', file], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const total = Number(/^\s*([\d,]+) \(100\.0%\)\s+PROGRAM TOTALS/m.exec(annotated)?.[1].replaceAll(',', '') ?? 0);
+  const self = new Map();
+  for (const line of annotated.split('\n')) {
+    const m = /^\s*([\d,]+) \([^)]*\)\s+(.*)$/.exec(line);
+    if (!m || /PROGRAM TOTALS/.test(m[2])) continue;
+    const count = Number(m[1].replaceAll(',', ''));
+    // A dump taken mid-run charges the frames still on the stack with all below them: not a function's own.
+    if (count > total / 2 || /start_thread|[ :]clone /.test(m[2])) continue;
+    const address = /\?\?\?:0x([0-9a-f]+) \[\?\?\?\]/.exec(m[2]);
+    const name = address ? named(Number.parseInt(address[1], 16)) : m[2].replace(/ \[.*\]$/, '').replace(/^.*?:/, '');
+    self.set(name, (self.get(name) ?? 0) + count / requests);
+  }
+  return self;
+}
+
+function printFunctions(rows) {
+  const top = (entries) => entries.slice(0, functions);
+  const line = (n, name) => `  ${String(Math.round(n)).padStart(7)}  ${name.slice(0, 120)}`;
+  for (const r of rows) {
+    console.log(`\n${r.id}: the ${functions} functions that run the most instructions per request, their own`);
+    for (const [name, n] of top([...r.byFunction].sort((a, b) => b[1] - a[1]))) console.log(line(n, name));
+  }
+  const reference = rows[0].byFunction;
+  for (const r of rows.slice(1)) {
+    const names = new Set([...reference.keys(), ...r.byFunction.keys()]);
+    const diff = [...names].map((name) => [name, (r.byFunction.get(name) ?? 0) - (reference.get(name) ?? 0)]);
+    console.log(`\n${r.id} against ${rows[0].id}: the ${functions} largest differences`);
+    for (const [name, n] of top(diff.sort((a, b) => Math.abs(b[1]) - Math.abs(a[1])))) console.log(line(n, name));
   }
 }
 
@@ -156,8 +237,8 @@ async function main() {
   try {
     const rows = [];
     for (const c of CONTENDERS.filter((c) => !c.only || only.has(c.only))) {
-      const { perRequest, clockShare } = await measure(c, dir);
-      rows.push({ id: c.id, value: median(perRequest) });
+      const { perRequest, clockShare, byFunction } = await measure(c, dir);
+      rows.push({ id: c.id, value: median(perRequest), byFunction });
       console.log(
         `  ${c.id.padEnd(40)} ${perRequest.map((n) => Math.round(n)).join(', ')} (clock's share taken out: ${Math.round(clockShare)})`,
       );
@@ -167,6 +248,7 @@ async function main() {
       console.log(
         `  ${r.id.padEnd(40)} ${String(Math.round(r.value)).padStart(7)}  ${(r.value / rows[0].value).toFixed(3)}×`,
       );
+    if (functions > 0) printFunctions(rows);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
