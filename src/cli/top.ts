@@ -2,7 +2,7 @@ import { Command, CommanderError } from './commander.js';
 import { ExitCode, errorCode, errorMessage } from '../errors.js';
 import type { StatusReport } from '../master/control.js';
 import type { WorkerRow } from '../master/worker-stats.js';
-import { DURATION_BUCKETS } from '../worker/stats.js';
+import { DURATION_BUCKETS } from '../worker/stats-report.js';
 import { ask, noAnswer } from './control-client.js';
 import {
   ANSWER_AT_ONCE_MS,

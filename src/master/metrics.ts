@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { BindError } from '../errors.js';
 import { parseMetricsBind } from '../config/settings/observability.js';
-import { DURATION_BUCKETS, METHODS, STATUS_CLASSES } from '../worker/stats.js';
+import { DURATION_BUCKETS, METHODS, STATUS_CLASSES } from '../worker/stats-report.js';
 import { RESTART_REASONS, type WorkerStatsBook } from './worker-stats.js';
 import type { WorkerProcess } from './worker-process.js';
 import { guardMetricsServer } from './metrics-guard.js';

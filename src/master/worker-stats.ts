@@ -1,5 +1,5 @@
 import { choices } from '../choices.js';
-import { DURATION_BUCKETS, METHODS, STATUS_CLASSES, type StatsReport } from '../worker/stats.js';
+import { DURATION_BUCKETS, METHODS, STATUS_CLASSES, type StatsReport } from '../worker/stats-report.js';
 import type { WorkerProcess } from './worker-process.js';
 
 /**

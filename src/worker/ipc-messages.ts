@@ -4,7 +4,7 @@
  */
 
 import type { BootSettings } from './boot.js';
-import type { StatsReport } from './stats.js';
+import type { StatsReport } from './stats-report.js';
 
 export { BOOT_ENV } from './boot.js';
 

@@ -1,22 +1,18 @@
 import type { Socket } from 'node:net';
-import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { createHistogram, type RecordableHistogram, performance } from 'node:perf_hooks';
 import type { FinishedExchange, ProtocolServer } from '../http/protocol-server.js';
 import type { AccessLog } from '../log/access.js';
 import type { WorkerMessage } from './ipc-messages.js';
 import { bytesWritten } from '../http/node-internals.js';
 import { onPulse } from './pulse.js';
 import { residentMemory } from './rss.js';
+import { DURATION_BUCKETS, METHODS, STATUS_CLASSES, type StatsReport } from './stats-report.js';
 
 /**
  * The worker's counters for `gserve status` and the metrics. A response costs a few array
  * increments and a note of its socket; the sockets' byte counters are read, and the totals go to
  * the master over IPC, once a second, not per request.
  */
-
-export const METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'other'];
-export const STATUS_CLASSES: readonly string[] = ['1xx', '2xx', '3xx', '4xx', '5xx'];
-/** Upper bounds of the request-duration histogram, in seconds (Prometheus' defaults). */
-export const DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export const REPORT_INTERVAL_MS = 1000;
 
@@ -29,28 +25,6 @@ export const REPORT_INTERVAL_MS = 1000;
 const MAX_UNCOUNTED_SOCKETS = 64;
 
 const METHOD_INDEX: Record<string, number> = Object.fromEntries(METHODS.slice(0, -1).map((m, i) => [m, i]));
-
-/** Running totals since the worker started (the master keeps them monotonic across workers). */
-export interface StatsReport {
-  t: 'stats';
-  served: number;
-  inFlight: number;
-  /** Response counts, index `method * STATUS_CLASSES.length + statusClass`. */
-  counts: number[];
-  /** Per-bucket (not cumulative) counts; the last is +Inf. */
-  buckets: number[];
-  durationSum: number;
-  bytesIn: number;
-  bytesOut: number;
-  /** TLS handshakes that failed or did not end within --header-timeout (optional: older workers). */
-  tlsHandshakeErrors?: number;
-  tlsHandshakeTimeouts?: number;
-  rss: number;
-  /** CPU time (user + system) since the worker started, in seconds: `gserve top` shows its rate. */
-  cpu?: number;
-  /** Event-loop delay since the last report, in seconds. */
-  loopDelay: { mean: number; p99: number; max: number };
-}
 
 const LOOP_DELAY_MAX_US = 3600e6;
 
