@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { compileCacheEnv } from '../compile-cache.js';
 import { AppLoadError } from '../errors.js';
 import type { Logger } from '../log/error-log.js';
 import {
@@ -240,7 +241,9 @@ export class ThreadPool {
   private spawn(): void {
     const claims = new ClaimCells(AHEAD_PER_THREAD);
     const workerData: ThreadStart = { ...this.boot, claim: claims.buffer };
-    const worker = new Worker(RUNNER, { workerData, resourceLimits: THREAD_LIMITS });
+    // The worker's compile cache reaches a thread only through the thread's own environment (compile-cache.ts).
+    const env = { ...process.env, ...compileCacheEnv() };
+    const worker = new Worker(RUNNER, { workerData, resourceLimits: THREAD_LIMITS, env });
     const slot: Slot = {
       worker,
       threadId: worker.threadId,

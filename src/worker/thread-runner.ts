@@ -23,6 +23,7 @@ import { startHeartbeat } from '../supervision/heartbeat.js';
 import { logUnhandledRejections } from '../supervision/unhandled.js';
 import { ExchangeSocket, ReplayConnections, ReplayedRequest, Tunnel, nodeServerFor } from './thread-replay.js';
 import { threadBoot } from './boot.js';
+import { takeCompileCacheEnv } from '../compile-cache.js';
 import { engineExchange, engineSocket } from './stand-ins.js';
 import { workerLogOptions } from './worker-log.js';
 import { ClaimCells } from './thread-claim.js';
@@ -35,6 +36,7 @@ import { settleWithin } from '../supervision/settle-within.js';
  * engine uses, in request and response objects built from messages; a `(req, res)` app gets them
  * through node:http on an in-memory socket. Upgraded connections are byte tunnels.
  */
+takeCompileCacheEnv();
 const boot = threadBoot(workerData);
 const port = parentPort!;
 const settings = boot.settings;

@@ -17,8 +17,8 @@ interface Seen {
   handedOn: string | null;
 }
 
-async function startSeeing(env: Record<string, string | undefined>) {
-  const g = await startGserve(['-w', '1', APP], { env });
+async function startSeeing(env: Record<string, string | undefined>, flags: string[] = []) {
+  const g = await startGserve(['-w', '1', ...flags, APP], { env });
   const seen = (await (await fetch(`http://127.0.0.1:${g.port}/`)).json()) as Seen;
   return { g, seen };
 }
@@ -66,6 +66,15 @@ describe('the module compile cache', () => {
     expect(g.stderr).toContain(`${folder} belongs to another user (uid 65534)`);
     await g.stop();
     expect(readdirSync(folder)).toEqual([]);
+  });
+
+  it('is on in an app thread (-k thread) too, whose environment holds none of it either', async () => {
+    const tmp = tempDir();
+    const { seen } = await startSeeing({ NODE_COMPILE_CACHE: undefined, TMPDIR: tmp }, ['-k', 'thread']);
+    expect(seen.variable).toBeNull();
+    expect(seen.handedOn).toBeNull();
+    if (nodeHasIt) expect(seen.folder).toMatch(new RegExp(`^${join(tmp, 'node-compile-cache')}/v\\d`));
+    else expect(seen.folder).toBeNull();
   });
 
   it('NODE_DISABLE_COMPILE_CACHE=1 turns it off', async () => {
