@@ -29,10 +29,8 @@ const HANDED_ON = OWN_VARIABLES.compileCacheHandedOn;
  * who wrote it. So the default folder is used only if it is this user's and no one else can write to
  * it; a folder the operator names (NODE_COMPILE_CACHE) is their choice and used as it is.
  */
-export function enableCompileCache(
-  env: NodeJS.ProcessEnv = process.env,
-  warn: (line: string) => void = (line) => process.stderr.write(line),
-): void {
+export function enableCompileCache(): void {
+  const env = process.env;
   if (!cacheApi.enableCompileCache || env.NODE_DISABLE_COMPILE_CACHE) return;
   if (env.NODE_COMPILE_CACHE) {
     cacheApi.enableCompileCache();
@@ -42,7 +40,7 @@ export function enableCompileCache(
   const problem = unsafeFolder(folder);
   if (problem === undefined) cacheApi.enableCompileCache(folder);
   else if (problem)
-    warn(
+    process.stderr.write(
       `gserve: warning: the module compile cache is off: ${folder} ${problem}, and code compiled there would run ` +
         'in gserve. Remove it, or set NODE_COMPILE_CACHE to a folder only this user can write to.\n',
     );
@@ -60,8 +58,9 @@ function unsafeFolder(folder: string): string | null | undefined {
   if (!stat) return null;
   if (!stat.isDirectory()) return 'is not a folder';
   const uid = process.getuid?.();
-  if (uid !== undefined && stat.uid !== uid) return `belongs to another user (uid ${stat.uid})`;
-  if (uid !== undefined && (stat.mode & 0o022) !== 0) return 'can be written to by other users';
+  if (uid === undefined) return undefined; // no users to tell apart (Windows)
+  if (stat.uid !== uid) return `belongs to another user (uid ${stat.uid})`;
+  if ((stat.mode & 0o022) !== 0) return 'can be written to by other users';
   return undefined;
 }
 

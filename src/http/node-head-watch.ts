@@ -1,6 +1,14 @@
 import type { Socket } from 'node:net';
 import { MAX_CHUNK_LINE, type HttpLimits } from './limits.js';
-import { isParserCallback, parserSlots, socketParser, type LlhttpParser, type SocketParser } from './node-internals.js';
+import {
+  isParserCallback,
+  parserSlots,
+  readCounter,
+  socketParser,
+  type LlhttpParser,
+  type ReadCounter,
+  type SocketParser,
+} from './node-internals.js';
 import { Rejection, badRequest } from './reject.js';
 import {
   checkChunkLine,
@@ -92,7 +100,8 @@ export class HeadWatch {
     private readonly refuseBody: (r: Rejection) => void,
   ) {}
 
-  private socket: Socket | null = null;
+  /** What counts the socket's bytes read (node-internals.ts), once attached. */
+  private reads: ReadCounter | null = null;
   /** socket.bytesRead when the current read began. */
   private bytesBeforeRead = NaN;
   /** node:http's parser of the socket, once attached. */
@@ -124,7 +133,7 @@ export class HeadWatch {
    * hold, only the early refusal of an over-long line that never ends is lost.
    */
   attach(socket: Socket): boolean {
-    this.socket = socket;
+    this.reads = readCounter(socket);
     // Bytes read before node:http took the socket (put back into it) belong to the first read.
     this.bytesBeforeRead = socket.bytesRead - socket.readableLength;
     this.parser = socketParser(socket);
@@ -227,7 +236,7 @@ export class HeadWatch {
    * the read need not be copied to be looked at. Nearly every client writes heads so.
    */
   private readIsCanonical(req: ParsedRequest): boolean {
-    const read = (this.socket?.bytesRead ?? NaN) - this.bytesBeforeRead;
+    const read = (this.reads?.bytesRead ?? NaN) - this.bytesBeforeRead;
     const raw = req.rawHeaders;
     let length = (req.method?.length ?? 0) + (req.url?.length ?? 0) + 14; // 2 SP, HTTP/1.x, 2 CRLF
     for (let i = 0; i < raw.length; i += 2) length += raw[i]!.length + raw[i + 1]!.length + 4;
@@ -265,7 +274,7 @@ export class HeadWatch {
       this.readStartedIdle = this.headEndedRead && !this.inBody;
     }
     this.setBeginHook(!this.readStartedIdle);
-    this.bytesBeforeRead = this.socket?.bytesRead ?? NaN;
+    this.bytesBeforeRead = this.reads?.bytesRead ?? NaN;
     this.begunBeforeRead = this.begun;
   }
 

@@ -99,6 +99,24 @@ export function socketParser(socket: object): SocketParser | undefined {
   return isSocketParser(parser) ? parser : undefined;
 }
 
+/** What counts the bytes a socket has read: `bytesRead`. */
+export interface ReadCounter {
+  readonly bytesRead: number;
+}
+
+/**
+ * The counter behind `socket.bytesRead`, to read once per read and per head: its libuv handle
+ * (`socket._handle`, as node's own getter reads it), else the socket. node's getter reads `_handle`
+ * through another getter, whose symbol-keyed load sees every kind of socket in the process and
+ * goes megamorphic: two such loads cost about 470 instructions per call in a worker
+ * (bench/instructions-per-request.js), where the handle's own counter costs one native call. A
+ * destroyed handle counts 0, which the head watch reads as a read it cannot judge by its length.
+ */
+export function readCounter(socket: Socket): ReadCounter {
+  const handle = field(socket, '_handle');
+  return isObject(handle) && typeof field(handle, 'bytesRead') === 'number' ? (handle as ReadCounter) : socket;
+}
+
 /** The head node:http serialized for a response (`res._header`, stable since Node 0.x), once written. */
 export function writtenHead(res: object): string | undefined {
   const head = field(res, '_header');

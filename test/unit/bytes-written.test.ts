@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bytesWritten } from '../../src/http/node-internals.js';
+import { bytesWritten, readCounter } from '../../src/http/node-internals.js';
 
 /**
  * The access log's body bytes and the counters' bytes out read a socket's write count twice per
@@ -58,5 +58,26 @@ describe('bytesWritten(socket)', () => {
   it('falls back on the getter for a stream that is not a net.Socket', () => {
     const stream = new Duplex({ read() {}, write: (_c, _e, done) => done() });
     expect(bytesWritten(stream as unknown as Socket)).toBeUndefined();
+  });
+});
+
+describe('readCounter(socket)', () => {
+  it("counts what socket.bytesRead counts, read after read, from the socket's handle", async () => {
+    const { server, client } = await connection();
+    const counter = readCounter(server);
+    expect(counter).not.toBe(server);
+    expect(counter.bytesRead).toBe(0);
+    for (const text of ['GET / HTTP/1.1\r\n', 'Host: x\r\n\r\n']) {
+      const read = once(server, 'data');
+      client.write(text);
+      await read;
+      expect(counter.bytesRead).toBe(server.bytesRead);
+    }
+    expect(counter.bytesRead).toBe(27);
+  });
+
+  it('is the socket itself for a stream without a handle', () => {
+    const stream = new Duplex({ read() {}, write: (_c, _e, done) => done() });
+    expect(readCounter(stream as unknown as Socket)).toBe(stream);
   });
 });
