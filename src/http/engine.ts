@@ -471,7 +471,10 @@ class Connection {
   private readonly sharedReads: SharedReads | null;
   /** The bytes being parsed are a view of the shared buffer: what is kept of them must be copied. */
   private parsingView = false;
-  private readonly timer = new ConnectionTimer((kind) => this.onTimer(kind));
+  private readonly timer = new ConnectionTimer(
+    (kind) => this.onTimer(kind),
+    () => performance.now(),
+  );
   private paused = false;
   private closed = false;
   /** An upgrade request whose head was just parsed; dispatched once its trailing bytes are known. */
@@ -573,7 +576,7 @@ class Connection {
     this.socket.removeAllListeners('data');
     this.socket.pause();
     this.current = null; // the upgrade's request is not a response to log when the socket closes
-    this.timer.clear();
+    this.timer.stop();
     this.socket.removeAllListeners('end');
     if (this.queue.length > 0) this.engine.inFlight--;
     this.queue.length = 0;
@@ -759,7 +762,7 @@ class Connection {
    */
   private reject(r: Rejection): void {
     this.stopped = true;
-    this.timer.clear();
+    this.timer.stop();
     this.resumeReading(); // keep draining what the client sends, so closing does not reset the connection
     this.engine.emit('rejected', r, this.socket);
     const req = this.parsing;
@@ -778,7 +781,7 @@ class Connection {
 
   private answerAndClose(r: Rejection): void {
     this.closing = true;
-    this.timer.clear();
+    this.timer.stop();
     refuseAndClose(this.socket, r);
   }
 
@@ -794,7 +797,7 @@ class Connection {
 
   private onClose(): void {
     this.closed = true;
-    this.timer.clear();
+    this.timer.stop();
     this.sendWatch.stop();
     for (const req of this.queue) {
       if (!req.complete) req.body.destroy();

@@ -12,29 +12,63 @@ import { REFUSAL_LINGER_MS, Rejection, badRequest } from './reject.js';
 export type TimerKind = 'idle' | 'header' | 'body';
 
 export class ConnectionTimer {
+  /** Node's timer, when one is set; it may fire before `deadline`, and then sets itself for the rest. */
   private timer: NodeJS.Timeout | null = null;
+  /** When `timer` fires (this clock's milliseconds). */
+  private firesAt = 0;
+  private deadline = 0;
   kind: TimerKind | null = null;
 
-  constructor(private readonly onFire: (kind: TimerKind) => void) {}
+  /**
+   * `clock`: a monotonic clock in milliseconds. A keep-alive connection arms and clears its timer on
+   * every request: a new Node timer each time was a Timeout, a closure and two list operations per
+   * request, 2.6% of the fetch engine's time on Node 24 (--cpu-prof). So a timer set to fire no later
+   * than a new deadline is kept, and when it fires early it sets itself again for the time left; a
+   * cleared one is left to fire with nothing to do. One Node timer per keep-alive period, not per request.
+   */
+  constructor(
+    private readonly onFire: (kind: TimerKind) => void,
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
 
   /** Starts (or restarts) the timer; a 0 duration means no timer. */
   arm(kind: TimerKind, ms: number): void {
-    this.clear();
-    if (ms <= 0) return;
+    if (ms <= 0) return this.clear();
+    const now = this.clock();
     this.kind = kind;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.kind = null;
-      this.onFire(kind);
-    }, ms);
-    this.timer.unref();
+    this.deadline = now + ms;
+    if (this.timer === null || this.firesAt > this.deadline) this.schedule(now, ms);
   }
 
   clear(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
     this.kind = null;
   }
+
+  /** The connection is over: its Node timer goes too. */
+  stop(): void {
+    this.kind = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(now: number, ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.firesAt = now + ms;
+    this.timer = setTimeout(this.fire, ms);
+    this.timer.unref();
+  }
+
+  private readonly fire = (): void => {
+    this.timer = null;
+    const kind = this.kind;
+    if (kind === null) return;
+    const now = this.clock();
+    // Node's timers count from the event loop's cached time, which can trail this clock by a
+    // millisecond or so: earlier than that is a deadline moved on since.
+    if (this.deadline - now > 1) return this.schedule(now, this.deadline - now);
+    this.kind = null;
+    this.onFire(kind);
+  };
 }
 
 const secondsText = (ms: number) => `${+(ms / 1000).toFixed(3)} s`;
