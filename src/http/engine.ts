@@ -18,7 +18,7 @@ import {
   truncatedByClient,
   type TimerKind,
 } from './timeouts.js';
-import { httpDate, reasonPhrase, statusHasNoBody } from './status.js';
+import { httpDateLine, statusHasNoBody, statusLine } from './status.js';
 
 /**
  * gserve's own HTTP/1.1 engine on its own parser (strict-parser.ts), for the gateway interfaces (fetch, wsgi, asgi).
@@ -196,6 +196,17 @@ const BYTES_AS_TEXT_MAX = 1024;
 const latin1Text = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 
+/** The Keep-Alive line for a keep-alive period (ms): one string per period, not one per response. */
+let keepAliveFor = Number.NaN;
+let keepAliveText = '';
+function keepAliveLine(ms: number): string {
+  if (ms !== keepAliveFor) {
+    keepAliveFor = ms;
+    keepAliveText = `keep-alive: timeout=${Math.floor(ms / 1000)}\r\n`;
+  }
+  return keepAliveText;
+}
+
 export class EngineResponse implements FinishedExchange, FailableResponse {
   statusCode = 200;
   /** Body bytes written, for the access log. */
@@ -243,7 +254,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
   private serializeHead(bodyLength: number | null): string {
     const { status, headers, reason } = this.head ?? { status: 200, headers: [] };
     checkFinalStatus(status);
-    let out = `HTTP/1.1 ${status} ${reason || reasonPhrase(status)}\r\n`;
+    let out = reason ? `HTTP/1.1 ${status} ${reason}\r\n` : statusLine(status);
     let declared: number | null = null;
     let hasDate = false;
     for (const [name, value] of headers) {
@@ -259,7 +270,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     }
     // A length the body cannot have (HEAD, 204, 304) is the app's to state, and is not held to.
     this.declared = this.bodyAllowed ? declared : null;
-    if (!hasDate) out += `date: ${httpDate()}\r\n`;
+    if (!hasDate) out += httpDateLine();
     // HEAD of a body of unknown length gets no framing, as from node:http: a chunked one would end
     // with a last chunk that a HEAD answer must not carry, bytes the client reads as the next answer.
     if (!statusHasNoBody(status) && declared === null && (bodyLength !== null || !this.noBody)) {
@@ -276,7 +287,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
       if (this.req.httpVersion === '1.0') out += 'connection: keep-alive\r\n';
       // As node:http does: clients that honour the hint (Node's Agent among them) stop reusing an
       // idle connection before we close it, instead of racing a request against our close.
-      out += `keep-alive: timeout=${this.conn.keepAliveSeconds}\r\n`;
+      out += this.conn.keepAliveLine;
     }
     return out + '\r\n';
   }
@@ -289,7 +300,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
     const socket = this.conn.socket;
     if (this.headersSent || this.finished || this.req.httpVersion === '1.0' || gone(socket)) return;
     checkResponseHead(headers);
-    let out = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+    let out = statusLine(status);
     for (const [name, value] of headers) out += `${name}: ${value}\r\n`;
     socket.write(`${out}\r\n`, 'latin1');
   }
@@ -495,9 +506,9 @@ class Connection {
   closing = false;
   draining = false;
 
-  /** The keep-alive period in whole seconds, for the Keep-Alive header. */
-  get keepAliveSeconds(): number {
-    return Math.floor(this.engine.options.keepAliveTimeout / 1000);
+  /** The Keep-Alive line of a head, CRLF included: the keep-alive period in whole seconds. */
+  get keepAliveLine(): string {
+    return keepAliveLine(this.engine.options.keepAliveTimeout);
   }
 
   constructor(

@@ -7,16 +7,38 @@ export const reasonPhrase = (status: number): string => RFC_9110_NAMES[status] ?
 /** Responses that never carry a body (RFC 9110 §6.4.1). */
 export const statusHasNoBody = (status: number): boolean => status < 200 || status === 204 || status === 304;
 
-/** A cache of the Date header for the current second: shared by every response, never configured. */
+/** A cache of the Date field for the current second: shared by every response, never configured. */
 let dateSecond = 0;
 let dateValue = '';
-/** The Date header, formatted once per second rather than once per response. */
-export function httpDate(): string {
+let dateLine = '';
+function updateDate(): void {
   const now = Date.now();
   const second = Math.floor(now / 1000);
   if (second !== dateSecond) {
     dateSecond = second;
     dateValue = new Date(now).toUTCString();
+    dateLine = `date: ${dateValue}\r\n`;
   }
+}
+
+/** The Date header, formatted once per second rather than once per response. */
+export function httpDate(): string {
+  updateDate();
   return dateValue;
+}
+
+/** The whole `date: …` line of a head, CRLF included, made once per second. */
+export function httpDateLine(): string {
+  updateDate();
+  return dateLine;
+}
+
+/**
+ * `HTTP/1.1 <status> <reason>` and its CRLF, for a status (100 to 999) with its standard reason:
+ * made once per status, where each head built it from three parts, and read Node's table of
+ * reasons (a dictionary, so a lookup off V8's fast path) every time.
+ */
+const statusLines: string[] = [];
+export function statusLine(status: number): string {
+  return (statusLines[status] ??= `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`);
 }

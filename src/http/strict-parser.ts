@@ -8,6 +8,7 @@ import {
   checkFieldCount,
   checkFieldLine,
   checkHead,
+  bareCrIn,
   checkLineEnding,
   checkPartialLine,
   checkRequestLine,
@@ -90,13 +91,13 @@ const CR = 0x0d;
 /** The trailers of a message that has none (most): shared, never written to. */
 const NO_TRAILERS: string[] = [];
 
-/** Leading and trailing optional whitespace (SP / HTAB) around a field value. */
-function trimOws(value: string): string {
-  let start = 0;
-  let end = value.length;
-  while (start < end && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) start++;
-  while (end > start && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--;
-  return start === 0 && end === value.length ? value : value.slice(start, end);
+/** The value of a field line (after its colon at `colon`), without the whitespace around it: one slice. */
+function fieldValue(line: string, colon: number): string {
+  let start = colon + 1;
+  let end = line.length;
+  while (start < end && (line.charCodeAt(start) === 0x20 || line.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (line.charCodeAt(end - 1) === 0x20 || line.charCodeAt(end - 1) === 0x09)) end--;
+  return line.slice(start, end);
 }
 
 /** Whether a comma-separated field value lists `token` (lower-case), case-insensitively. */
@@ -226,7 +227,7 @@ export class StrictParser {
         if (hadCR) line = line.slice(0, -1);
       }
       offset = lf + 1;
-      checkLineEnding(hadCR, line);
+      checkLineEnding(hadCR);
       if (this.line(line, chunk, offset)) return offset;
     }
     return end;
@@ -244,7 +245,7 @@ export class StrictParser {
       const hadCR = lf > pos && text.charCodeAt(lf - 1) === CR;
       const line = text.slice(pos, hadCR ? lf - 1 : lf);
       pos = lf + 1;
-      checkLineEnding(hadCR, line);
+      checkLineEnding(hadCR);
       if (this.line(line, chunk, base + pos)) return base + pos;
     }
     return -1;
@@ -252,6 +253,14 @@ export class StrictParser {
 
   /** One whole line, without its CRLF, in the state the parser is in. Returns true when parsing stops here. */
   private line(line: string, chunk: Buffer, offset: number): boolean {
+    try {
+      return this.lineIn(line, chunk, offset);
+    } catch (err) {
+      throw (err instanceof Rejection && bareCrIn(line)) || err;
+    }
+  }
+
+  private lineIn(line: string, chunk: Buffer, offset: number): boolean {
     switch (this.state) {
       case REQUEST_LINE: {
         // Empty lines before a request line are allowed (RFC 9112 §2.2).
@@ -269,7 +278,7 @@ export class StrictParser {
         if (line !== '') {
           this.field(line);
           const colon = line.indexOf(':');
-          this.headers.push(line.slice(0, colon), trimOws(line.slice(colon + 1)));
+          this.headers.push(line.slice(0, colon), fieldValue(line, colon));
           return false;
         }
         return this.headComplete(chunk, offset);
@@ -307,7 +316,7 @@ export class StrictParser {
     const colon = line.indexOf(':');
     checkTrailerField(line.slice(0, colon));
     if (this.trailers === NO_TRAILERS) this.trailers = [];
-    this.trailers.push(line.slice(0, colon), trimOws(line.slice(colon + 1)));
+    this.trailers.push(line.slice(0, colon), fieldValue(line, colon));
   }
 
   private field(line: string): void {

@@ -131,11 +131,18 @@ export function checkPartialLine(state: string, line: string, limits: HttpLimits
   }
 }
 
-/** Any line: CRLF endings only, and no CR anywhere else. */
-export function checkLineEnding(hadCR: boolean, line: string): void {
+/** Any line ends with CRLF. */
+export function checkLineEnding(hadCR: boolean): void {
   if (!hadCR) throw badRequest('a line ends with a bare LF (CRLF is required)');
-  if (line.includes('\r')) throw badRequest('a bare CR (not followed by LF)');
 }
+
+/**
+ * A CR inside a line, not before its LF. No line with one passes the checks of its kind (every
+ * expression above refuses control characters), so it is looked for only when a line was refused:
+ * then its reason is this one.
+ */
+export const bareCrIn = (line: string): Rejection | null =>
+  line.includes('\r') ? badRequest('a bare CR (not followed by LF)') : null;
 
 export interface RequestLine {
   method: string;
@@ -156,7 +163,8 @@ export function checkRequestLine(line: string, limits: HttpLimits): RequestLine 
     line.startsWith('HTTP/1.', sp2 + 1)
   ) {
     const minor = line.charCodeAt(line.length - 1);
-    const method = line.slice(0, sp1);
+    // GET as a literal, not a slice: no new string, and the set below finds it by its kept hash.
+    const method = sp1 === 3 && line.startsWith('GET') ? 'GET' : line.slice(0, sp1);
     const target = line.slice(sp1 + 1, sp2);
     if ((minor === 0x31 || minor === 0x30) && METHODS.has(method) && TARGET.test(target) && method !== 'CONNECT')
       return { method, target, version: minor === 0x31 ? '1.1' : '1.0' };
@@ -302,6 +310,16 @@ export interface BodyFraming {
 }
 
 /** The whole head: framing headers and Host (RFC 9112 §6.3 and §3.2). `headers` alternate name, value. */
+/** The first letter, lowercase, of the one name of each length that checkHead() reads. */
+const FIRST_LETTER_BY_LENGTH: readonly number[] = Object.assign(Array<number>(18).fill(0), {
+  4: 0x68, // host
+  6: 0x65, // expect
+  7: 0x75, // upgrade
+  10: 0x63, // connection
+  14: 0x63, // content-length
+  17: 0x74, // transfer-encoding
+});
+
 export function checkHead(version: string, headers: readonly string[], limits: HttpLimits): BodyFraming {
   let hosts = 0;
   let contentLength: number | null = null;
@@ -312,9 +330,10 @@ export function checkHead(version: string, headers: readonly string[], limits: H
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     const length = name.length;
-    // Cheap skip: only these names (4, 6, 7, 10, 14 and 17 letters) matter here.
-    if (length !== 4 && length !== 6 && length !== 7 && length !== 10 && length !== 14 && length !== 17) continue;
-    const lower = name.toLowerCase();
+    // Only six names matter here: the rest are passed over by length and first letter before any
+    // lowercase copy is made (User-Agent, Accept and the like). Host, in nearly every head, as clients write it.
+    if (length > 17 || (name.charCodeAt(0) | 0x20) !== FIRST_LETTER_BY_LENGTH[length]) continue;
+    const lower = name === 'Host' ? 'host' : name.toLowerCase();
     const value = headers[i + 1]!;
     if (lower === 'connection') connection = connection === '' ? value : `${connection},${value}`;
     else if (lower === 'upgrade') upgrade = true;

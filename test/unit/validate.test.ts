@@ -47,6 +47,23 @@ describe('header checks', () => {
     expect(refusal(() => checkFieldLine('X: caf\xe9\tau lait', L))).toBe('accepted'); // obs-text and HTAB are allowed
   });
 
+  it('reads the framing names in any case, and no other name for them', () => {
+    expect(checkHead('1.1', ['hOST', 'x', 'CONTENT-LENGTH', '5', 'Hxyz', 'y', 'Contents-Length', '9'], L)).toEqual({
+      contentLength: 5,
+      chunked: false,
+      connection: '',
+      upgrade: false,
+    });
+    const framing = checkHead(
+      '1.1',
+      ['host', 'x', 'TRANSFER-encoding', 'chunked', 'CONNECTION', 'Upgrade', 'uPgRaDe', 'ws', 'Uxxxxxx', 'z'],
+      L,
+    );
+    expect(framing).toEqual({ contentLength: null, chunked: true, connection: 'Upgrade', upgrade: true });
+    expect(refusal(() => checkHead('1.1', ['Host', 'x', 'EXPECT', 'nothing'], L))).toMatch(/^417 /);
+    expect(refusal(() => checkHead('1.1', ['Host', 'x', 'HOST', 'y'], L))).toBe('400 more than one Host header');
+  });
+
   it('refuses ambiguous framing and a missing or doubled Host', () => {
     expect(
       refusal(() => checkHead('1.1', ['Host', 'x', 'Content-Length', '5', 'Transfer-Encoding', 'chunked'], L)),
