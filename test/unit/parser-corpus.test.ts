@@ -63,7 +63,10 @@ describe('the reason given for a bare CR', () => {
   it.each([
     ['in the request line', 'GET / HTTP/1.1\rHost: x\r\n\r\n'],
     ['in a header value', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n'],
-    ['in a chunk extension', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\rc\r\nhello\r\n0\r\n\r\n'],
+    [
+      'in a chunk extension',
+      'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\rc\r\nhello\r\n0\r\n\r\n',
+    ],
   ])('%s', (_where, text) => {
     const parser = new StrictParser(LIMITS, { onHead: () => false, onBody: () => {}, onComplete: () => {} });
     const result = parser.execute(Buffer.from(text, 'latin1'));
