@@ -208,8 +208,26 @@ const configExit =
 /** Loads the named config file, or searches for one from `cwd` upward; null when none is found. */
 export async function loadConfigFile(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
   if (!explicitPath && !mayFindConfig(cwd)) return null;
-  return refusingExit(() => loadFound(cwd, explicitPath), configExit(explicitPath ?? 'the config file'));
+  evaluating = undefined;
+  // A load that never ends would otherwise say nothing: a named pipe no one writes to (`-c fifo`)
+  // blocks its read for ever, as does a config awaiting a server that never answers.
+  const slow = setTimeout(() => {
+    process.stderr.write(
+      `gserve: warning: config file ${evaluating ?? explicitPath ?? 'the config file'} has not finished loading after ` +
+        `${SLOW_CONFIG_MS / 1000} s: a named pipe that nothing writes to, or code in it (or in a module it imports) ` +
+        'that waits for something that does not come. gserve goes on waiting; TERM or Ctrl-C stops it.\n',
+    );
+  }, SLOW_CONFIG_MS);
+  slow.unref();
+  try {
+    return await refusingExit(() => loadFound(cwd, explicitPath), configExit(explicitPath ?? 'the config file'));
+  } finally {
+    clearTimeout(slow);
+  }
 }
+
+/** How long a config file may take to load before gserve says that it is still waiting. */
+const SLOW_CONFIG_MS = 5000;
 
 async function loadFound(cwd: string, explicitPath: string | null): Promise<LoadedConfigFile | null> {
   const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { get } from '../helpers/http.js';
@@ -490,5 +492,22 @@ describe('several config files in one folder', () => {
     const named = await runGserve(['-c', 'gserve.config.js', '--print-config'], { cwd: dir });
     expect(named.stdout).toMatch(/^workers +=\s+5 /m);
     expect(named.stderr).not.toContain('Several config files');
+  });
+});
+
+describe('a config file that does not finish loading', () => {
+  it('is named on stderr after 5 s, and still read once something writes it (a named pipe)', async () => {
+    const dir = tempDir();
+    const fifo = join(dir, 'settings.json');
+    execFileSync('mkfifo', [fifo]);
+    const g = await startGserve(['-c', fifo, join(ROOT, 'test/fixtures/apps/node-pid.js')], { workers: 0 });
+    await pollUntil(
+      () => /config file .*settings\.json has not finished loading after 5 s: a named pipe/.test(g.stderr),
+      'the warning on stderr',
+    );
+    expect(g.lines.some((l) => /^Booting worker/.test(l.msg))).toBe(false);
+    await writeFile(fifo, JSON.stringify({ workers: 1 }));
+    await g.waitForWorkers(1);
+    expect((await get(`${g.url}/`)).status).toBe(200);
   });
 });
