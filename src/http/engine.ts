@@ -546,7 +546,9 @@ class Connection {
 
   private onData(data: Buffer): void {
     if (this.stopped) return;
-    if (this.timer.kind === 'idle') this.timer.clear();
+    const wasIdle = this.timer.kind === 'idle';
+    const heads = this.parser.heads;
+    if (wasIdle) this.timer.clear();
     const result = this.parser.execute(data);
     if (result instanceof Rejection) return this.reject(result);
     if (this.upgrading) return this.stopForUpgrade(data.subarray(result));
@@ -556,7 +558,11 @@ class Connection {
     if (phase === 'head' && this.timer.kind !== 'header') this.timer.arm('header', this.limits.headerTimeout);
     // A synchronous app (WSGI, a fetch handler returning its Response) answered inside this chunk's
     // parsing, where responseDone() found the parser still in the message: the idle time starts here.
-    else if (phase === 'idle' && this.queue.length === 0 && this.timer.kind === null && !this.stopped) this.armIdle();
+    else if (phase === 'idle' && this.queue.length === 0 && this.timer.kind === null && !this.stopped) {
+      // Empty lines between requests (RFC 9112 §2.2 lets a client send some) are no request: the idle
+      // time runs on from the last answer, or two bytes a second would hold a connection for ever.
+      if (!(wasIdle && this.parser.heads === heads && this.timer.restore('idle'))) this.armIdle();
+    }
   }
 
   /** The rest of the stream is not HTTP any more: stop parsing, keep the bytes for the new protocol. */

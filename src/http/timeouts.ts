@@ -44,6 +44,16 @@ export class ConnectionTimer {
     this.kind = null;
   }
 
+  /**
+   * Takes back a clear() made since the timer was last armed: its deadline stands, as if the bytes
+   * that came in between had not. False when there is no such deadline to go back to.
+   */
+  restore(kind: TimerKind): boolean {
+    if (this.timer === null || this.kind !== null) return false;
+    this.kind = kind;
+    return true;
+  }
+
   /** The connection is over: its Node timer goes too. */
   stop(): void {
     this.kind = null;

@@ -309,7 +309,6 @@ export interface BodyFraming {
   upgrade: boolean;
 }
 
-/** The whole head: framing headers and Host (RFC 9112 §6.3 and §3.2). `headers` alternate name, value. */
 /** The first letter, lowercase, of the one name of each length that checkHead() reads. */
 const FIRST_LETTER_BY_LENGTH: readonly number[] = Object.assign(Array<number>(18).fill(0), {
   4: 0x68, // host
@@ -320,6 +319,7 @@ const FIRST_LETTER_BY_LENGTH: readonly number[] = Object.assign(Array<number>(18
   17: 0x74, // transfer-encoding
 });
 
+/** The whole head: framing headers and Host (RFC 9112 §6.3 and §3.2). `headers` alternate name, value. */
 export function checkHead(version: string, headers: readonly string[], limits: HttpLimits): BodyFraming {
   let hosts = 0;
   let contentLength: number | null = null;

@@ -384,3 +384,33 @@ describe.each([
     expect(outcome).toBe('closed');
   }, 30_000);
 });
+
+// RFC 9112 §2.2 lets a client send empty lines before a request line; they are not a request, and
+// must not restart the keep-alive time, or two bytes a second hold a connection open for ever.
+describe('empty lines on an idle keep-alive connection', () => {
+  it('do not keep it open past --keep-alive (own engine)', async () => {
+    const g = await startGserve(['--keep-alive', '1', join(FIXTURES, 'apps/sync-fetch.js')]);
+    const conn = await RawConnection.open(g.port);
+    const first = await conn.request(`${HEAD}\r\n`);
+    expect(first.headers.connection).not.toBe('close');
+    // A CRLF every 200 ms, for at most 15 s: the server must close before the client gives up.
+    let sent = 0;
+    const tick = setInterval(() => {
+      if (!conn.socket.destroyed && sent < 75) {
+        conn.socket.write('\r\n');
+        sent++;
+      }
+    }, 200);
+    try {
+      const outcome = await Promise.race([
+        conn.closed.then(() => 'closed'),
+        new Promise((resolve) => setTimeout(() => resolve('still open after 15 s'), 15_000).unref()),
+      ]);
+      expect(outcome).toBe('closed');
+      expect(sent).toBeLessThan(75);
+    } finally {
+      clearInterval(tick);
+      conn.socket.destroy();
+    }
+  }, 30_000);
+});

@@ -67,6 +67,16 @@ describe('ConnectionTimer', () => {
     expect(timer.kind).toBeNull();
   });
 
+  it('restored after a clear, keeps the deadline it had', () => {
+    timer.arm('idle', 1000);
+    vi.advanceTimersByTime(700);
+    timer.clear();
+    expect(timer.restore('idle')).toBe(true);
+    vi.advanceTimersByTime(300);
+    expect(fired).toEqual(['idle']);
+    expect(timer.restore('idle')).toBe(false); // fired: there is no deadline to go back to
+  });
+
   it('stopped, leaves no Node timer behind', () => {
     timer.arm('idle', 1000);
     timer.clear();
