@@ -5,13 +5,16 @@
 // over an idle spell, and taken out: under valgrind a request takes 40 times as long, so per request that work
 // weighed 40 times what it does at full speed (about 1,900 instructions per request, against 45 there).
 //   node bench/instructions-per-request.js [--only node,unhardened,fetch] [--requests 10000] [--samples 3] [--warm 30000]
-//     [--functions 40]
+//     [--functions 40] [--keep]
 // --functions N: where the instructions go, by function (JavaScript ones named from V8's perf map), the N largest per
 // contender and the N largest differences from node:cluster. V8 then writes its map and keeps frames for interpreted
 // code, which adds a few percent to every count: compare the totals of runs without it.
+// --keep: the run's folder stays, with every dump (NAME.PID.N) and, with --functions, V8's perf maps (perf-PID.map), and
+// its path is printed: `callgrind_annotate --tree=caller DUMP` then says which functions call a hot one (a megamorphic
+// load, a builtin), their addresses named by the map of the same PID.
 // Needs valgrind (apt-get install -y valgrind). Each server runs 30 to 50 times slower under it: a run takes minutes.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +29,7 @@ const samples = numberArg('--samples', 3);
 const warm = numberArg('--warm', 30_000);
 const only = setArg('--only', ['node', 'unhardened']);
 const functions = numberArg('--functions', 0);
+const keep = process.argv.includes('--keep');
 /** V8 writes /tmp/perf-PID.map, naming the code it compiles (valgrind sees only its addresses). */
 const PERF_MAP_FLAGS = '--perf-basic-prof --interpreted-frames-native-stack';
 
@@ -104,6 +108,14 @@ function mutatorInstructions(file) {
 /** Has the worker write its counts so far to a file of their own, and start again from 0. */
 const control = (dir, pid) => spawnSync('callgrind_control', [`--vgdb-prefix=${join(dir, 'vgdb')}`, '-d', String(pid)]);
 
+function copyIfThere(from, to) {
+  try {
+    copyFileSync(from, to);
+  } catch {
+    // no map: V8 wrote none for that process (run without --functions)
+  }
+}
+
 async function measure(contender, dir) {
   const port = await freePort();
   const out = join(dir, contender.only ?? 'reference');
@@ -161,7 +173,11 @@ async function measure(contender, dir) {
     pids = [...new Set([...pids, ...processTree(server.child.pid)])];
     killPids(pids);
     await waitGone(pids);
-    for (const pid of pids) rmSync(`/tmp/perf-${pid}.map`, { force: true });
+    for (const pid of pids) {
+      const map = `/tmp/perf-${pid}.map`;
+      if (keep) copyIfThere(map, join(dir, `perf-${pid}.map`));
+      rmSync(map, { force: true });
+    }
   }
 }
 
@@ -250,7 +266,8 @@ async function main() {
       );
     if (functions > 0) printFunctions(rows);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (keep) console.log(`\nKept: ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
