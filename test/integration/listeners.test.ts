@@ -146,7 +146,18 @@ describe('inherited sockets', () => {
       const g = await startGserve([app('node-peer')], {
         noBind: true,
         workers: 0,
-        wrapper: ['systemd-socket-activate', '-l', `127.0.0.1:${port}`, '--fdname=web', '-E', 'PATH', '-E', 'HOME'],
+        wrapper: [
+          'systemd-socket-activate',
+          '-l',
+          `127.0.0.1:${port}`,
+          '--fdname=web',
+          '-E',
+          'PATH',
+          '-E',
+          'HOME',
+          '-E',
+          'NODE_COMPILE_CACHE',
+        ],
       });
       await g.until(() => g.stderr.includes(`Listening on 127.0.0.1:${port}`), 'systemd-socket-activate to listen');
       const r = await get(`http://127.0.0.1:${port}/activated`);

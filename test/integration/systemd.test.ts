@@ -32,7 +32,9 @@ describe.skipIf(missing('systemd-socket-activate'))('systemd socket activation (
     expect(args.pop()).toBe('app:app');
     const child = spawn(
       'systemd-socket-activate',
-      ['-l', socketPath, process.execPath, BIN, ...args, deployApp('node')],
+      // It passes on no variable it is not told to: the suite's compile cache folder (test/global-setup.ts)
+      // keeps gserve from writing to os.tmpdir()'s.
+      ['-l', socketPath, '-E', 'NODE_COMPILE_CACHE', process.execPath, BIN, ...args, deployApp('node')],
       {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
