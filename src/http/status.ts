@@ -35,8 +35,8 @@ export function httpDateLine(): string {
 
 /**
  * `HTTP/1.1 <status> <reason>` and its CRLF, for a status (100 to 999) with its standard reason:
- * made once per status, where each head built it from three parts, and read Node's table of
- * reasons (a dictionary, so a lookup off V8's fast path) every time.
+ * made once per status, where each head built it from three parts and looked its reason up in two
+ * tables keyed by sparse numbers.
  */
 const statusLines: string[] = [];
 export function statusLine(status: number): string {
