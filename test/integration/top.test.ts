@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { BIN, FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { missing } from '../helpers/needs.js';
@@ -13,16 +12,15 @@ import { pollUntil } from '../helpers/poll.js';
  * waiting on what the screen shows, with deadlines.
  */
 const socket = `gserve-top-test-${process.pid}`;
-const tmux = (...args: string[]) => spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+// tmux keeps its server sockets in $TMUX_TMPDIR/tmux-UID, and kill-server leaves them there: a temp
+// folder of this file's own, removed with it, rather than /tmp/tmux-0.
+const env = { ...process.env, TMUX_TMPDIR: tempDir() };
+const tmux = (...args: string[]) => spawnSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', env });
 const screen = () => tmux('capture-pane', '-p', '-t', 'top').stdout;
 
 afterEach(() => {
   tmux('kill-server');
 });
-// kill-server leaves the socket file behind.
-afterAll(() =>
-  rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, socket), { force: true }),
-);
 
 async function screenShows(
   test: (text: string) => boolean,
