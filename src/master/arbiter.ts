@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { lostConfigFile, type ResolvedSettings, unknownVariables } from '../config/resolve.js';
 import type { Settings } from '../config/settings/index.js';
@@ -682,6 +683,11 @@ export class Arbiter {
       this.log.warn('HUP ignored: this master is stopping');
       return refused();
     }
+    const pipe = namedPipeConfig(this.resolved.configFile);
+    if (pipe) {
+      this.log.error('Reload failed, keeping the running settings and workers: %s', pipe);
+      return refused(pipe);
+    }
     // A config file whose top-level await never settles must not wedge the master: bounded.
     const bound = reloadStepSeconds(this.settings.timeout);
     let fresh;
@@ -944,3 +950,17 @@ export class Arbiter {
 
 /** "1 worker", "2 workers": log lines read as sentences, with -w 1 too. */
 const countOf = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/**
+ * Why the config file cannot be read again on HUP: it is a named pipe now. Reading one that nothing
+ * writes to holds a thread of Node's pool in open(2) for ever, and a process's exit waits for that
+ * pool: the master could not even stop, TERM or not. A pipe is read at start only (`-c <(…)`).
+ */
+function namedPipeConfig(file: string | null): string | null {
+  try {
+    if (!file || !statSync(file).isFIFO()) return null;
+  } catch {
+    return null; // gone or unreadable: the reload itself says so
+  }
+  return `the config file ${file} is a named pipe, which gserve reads at start only; make it a regular file and send HUP again`;
+}

@@ -510,4 +510,18 @@ describe('a config file that does not finish loading', () => {
     await g.waitForWorkers(1);
     expect((await get(`${g.url}/`)).status).toBe(200);
   });
+
+  it('made a named pipe after start, refuses the HUP and lets the master stop (reading it would hold the master for ever)', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'gserve.json');
+    writeFileSync(file, JSON.stringify({ workers: 1 }));
+    const g = await startGserve(['-c', file, join(ROOT, 'test/fixtures/apps/node-pid.js')]);
+    rmSync(file);
+    execFileSync('mkfifo', [file]);
+    g.signal('SIGHUP');
+    await g.waitForLog(/^Reload failed, keeping the running settings and workers: the config file .* is a named pipe/);
+    expect((await get(`${g.url}/`)).status).toBe(200);
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+  });
 });
