@@ -196,17 +196,6 @@ const BYTES_AS_TEXT_MAX = 1024;
 const latin1Text = (bytes: Uint8Array): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 
-/** The Keep-Alive line for a keep-alive period (ms): one string per period, not one per response. */
-let keepAliveFor = Number.NaN;
-let keepAliveText = '';
-function keepAliveLine(ms: number): string {
-  if (ms !== keepAliveFor) {
-    keepAliveFor = ms;
-    keepAliveText = `keep-alive: timeout=${Math.floor(ms / 1000)}\r\n`;
-  }
-  return keepAliveText;
-}
-
 export class EngineResponse implements FinishedExchange, FailableResponse {
   statusCode = 200;
   /** Body bytes written, for the access log. */
@@ -287,7 +276,7 @@ export class EngineResponse implements FinishedExchange, FailableResponse {
       if (this.req.httpVersion === '1.0') out += 'connection: keep-alive\r\n';
       // As node:http does: clients that honour the hint (Node's Agent among them) stop reusing an
       // idle connection before we close it, instead of racing a request against our close.
-      out += this.conn.keepAliveLine;
+      out += this.conn.engine.keepAliveLine;
     }
     return out + '\r\n';
   }
@@ -506,14 +495,9 @@ class Connection {
   closing = false;
   draining = false;
 
-  /** The Keep-Alive line of a head, CRLF included: the keep-alive period in whole seconds. */
-  get keepAliveLine(): string {
-    return keepAliveLine(this.engine.options.keepAliveTimeout);
-  }
-
   constructor(
     readonly socket: Socket,
-    private readonly engine: HttpEngine,
+    readonly engine: HttpEngine,
   ) {
     this.parser = new StrictParser(engine.options.limits, {
       onHead: (info) => this.onHead(info),
@@ -841,12 +825,15 @@ export class HttpEngine extends EventEmitter implements ProtocolServer {
   readonly connections = new Set<Connection>();
   inFlight = 0;
   draining = false;
+  /** The Keep-Alive line of a keep-alive head, CRLF included (whole seconds): made once, not per response. */
+  readonly keepAliveLine: string;
 
   constructor(
     readonly handler: EngineHandler,
     readonly options: EngineOptions,
   ) {
     super();
+    this.keepAliveLine = `keep-alive: timeout=${Math.floor(options.keepAliveTimeout / 1000)}\r\n`;
     this.on('handler-error', (_err: unknown, _req: EngineRequest, res: EngineResponse) => answerAppFailure(res));
   }
 

@@ -28,7 +28,7 @@ export class ConnectionTimer {
    */
   constructor(
     private readonly onFire: (kind: TimerKind) => void,
-    private readonly clock: () => number = () => performance.now(),
+    private readonly clock: () => number,
   ) {}
 
   /** Starts (or restarts) the timer; a 0 duration means no timer. */

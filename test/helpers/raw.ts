@@ -207,6 +207,17 @@ export class RawConnection {
     }
   }
 
+  /**
+   * 'closed' once the server closes the connection, or 'still open after N s' when `ms` pass first: a
+   * deadline for a close that must come, without leaving a timer behind to hold the test run.
+   */
+  closedWithin(ms: number): Promise<string> {
+    return Promise.race([
+      this.closed.then(() => 'closed'),
+      new Promise<string>((resolve) => setTimeout(() => resolve(`still open after ${ms / 1000} s`), ms).unref()),
+    ]);
+  }
+
   close(): void {
     this.socket.destroy();
   }

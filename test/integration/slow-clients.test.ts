@@ -377,11 +377,7 @@ describe.each([
     const first = await conn.request(`${HEAD}\r\n`);
     expect(first.status).toBeLessThan(500);
     expect(first.headers.connection).not.toBe('close');
-    const outcome = await Promise.race([
-      conn.closed.then(() => 'closed'),
-      new Promise((resolve) => setTimeout(() => resolve('still open after 15 s'), 15_000).unref()),
-    ]);
-    expect(outcome).toBe('closed');
+    expect(await conn.closedWithin(15_000)).toBe('closed');
   }, 30_000);
 });
 
@@ -402,11 +398,7 @@ describe('empty lines on an idle keep-alive connection', () => {
       }
     }, 200);
     try {
-      const outcome = await Promise.race([
-        conn.closed.then(() => 'closed'),
-        new Promise((resolve) => setTimeout(() => resolve('still open after 15 s'), 15_000).unref()),
-      ]);
-      expect(outcome).toBe('closed');
+      expect(await conn.closedWithin(15_000)).toBe('closed');
       expect(sent).toBeLessThan(75);
     } finally {
       clearInterval(tick);
