@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { answerAppFailure, type FailableResponse } from './app-failure.js';
 import type { HttpLimits } from './limits.js';
-import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
+import { type FinishedExchange, type ProtocolServer, rememberPeer, whenListened } from './protocol-server.js';
 import { Rejection, refuseAndClose } from './reject.js';
 import { checkBodyLength, checkFinalStatus, checkResponseField, checkResponseHead } from './response-framing.js';
 import { type SharedReads, readShared } from './shared-reads.js';
@@ -655,7 +655,7 @@ class Connection {
     const res = new EngineResponse(this, req);
     this.current = res;
     this.engine.inFlight++;
-    this.engine.emit('request', req, res);
+    if (this.engine.hearsRequests) this.engine.emit('request', req, res);
     let outcome: void | Promise<void>;
     try {
       outcome = this.engine.handler(req, res);
@@ -827,6 +827,8 @@ export class HttpEngine extends EventEmitter implements ProtocolServer {
   draining = false;
   /** The Keep-Alive line of a keep-alive head, CRLF included (whole seconds): made once, not per response. */
   readonly keepAliveLine: string;
+  /** Whether anything listens for 'request' (whenListened). */
+  hearsRequests = false;
 
   constructor(
     readonly handler: EngineHandler,
@@ -834,6 +836,7 @@ export class HttpEngine extends EventEmitter implements ProtocolServer {
   ) {
     super();
     this.keepAliveLine = `keep-alive: timeout=${Math.floor(options.keepAliveTimeout / 1000)}\r\n`;
+    whenListened(this, 'request', () => (this.hearsRequests = true));
     this.on('handler-error', (_err: unknown, _req: EngineRequest, res: EngineResponse) => answerAppFailure(res));
   }
 

@@ -18,10 +18,13 @@ import { checkFinalStatus } from './response-framing.js';
  * `onError`: told of each slip that is not thrown, and of a write after the end (then ignored).
  * `reframed`: the answer's bytes are read and framed again on their way out (-k thread's engine), so
  * a body that ends with the connection needs no close.
+ * `onClose`: told of each response's 'close' before its listeners are, from the response's own
+ * emit(): a listener added to every response cost an insertion into its table of events per request.
  */
 export function checkedResponse(
   onError: (err: Error, req: IncomingMessage) => void,
   reframed = false,
+  onClose?: (this: ServerResponse) => void,
 ): typeof ServerResponse {
   const { writeHead, write, end } = ServerResponse.prototype;
   /** A slip the app's own call does not get: never thrown (the head, if any, is already out of its hands). */
@@ -82,7 +85,8 @@ export function checkedResponse(
    */
   const nodeEmit = ServerResponse.prototype.emit;
   const checkedEmit = function (this: ServerResponse, event: unknown, err?: unknown) {
-    if (event === 'error' && this.listenerCount('error') === 0) {
+    if (event === 'close' && onClose) onClose.call(this);
+    else if (event === 'error' && this.listenerCount('error') === 0) {
       Reflect.apply(lateWrite, this, [err]);
       return false;
     }

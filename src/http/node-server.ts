@@ -11,7 +11,7 @@ import { settleListenerResult } from './app-values.js';
 import { END_WRITES_TWICE, callListener, checkedResponse, oneWriteResponse } from './node-response.js';
 import { HeadWatch, noRead } from './node-head-watch.js';
 import { bytesWritten, writtenHead } from './node-internals.js';
-import { type FinishedExchange, type ProtocolServer, rememberPeer } from './protocol-server.js';
+import { type FinishedExchange, type ProtocolServer, rememberPeer, whenListened } from './protocol-server.js';
 import { Rejection, rejectionResponse } from './reject.js';
 import { LINGER_MS, bodyTimedOut, headerTimedOut, timeBody } from './timeouts.js';
 import { absoluteTarget, bodyTooLarge, replaceHost } from './validate.js';
@@ -113,6 +113,8 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private firstActive: NodeExchange | null = null;
   private activeCount = 0;
   private draining = false;
+  /** Whether anything listens for 'request' (whenListened). */
+  private hearsRequests = false;
   private readonly refuse = (conn: NodeConnection, r: Rejection) => this.refuseOpen(conn, r);
   private readonly refuseBody = (conn: NodeConnection, r: Rejection) => {
     if (conn.current) this.refuseDelivered(conn, conn.current.res, r);
@@ -123,12 +125,13 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     private readonly options: NodeServerOptions,
   ) {
     super();
+    whenListened(this, 'request', () => (this.hearsRequests = true));
     const { limits } = options;
     this.server = createServer({
       // The app's answer is held to one that frames (node-response.ts), unless unhardened.
       ServerResponse:
         options.hardened !== false
-          ? checkedResponse(options.onError)
+          ? checkedResponse(options.onError, false, this.responseEnded)
           : END_WRITES_TWICE
             ? oneWriteResponse()
             : ServerResponse,
@@ -225,12 +228,14 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   }
 
   /**
-   * Every served response's 'close' listener, one function for all (`this` is the response): a
-   * closure per request would cost its creation and a lazy compile on its one call.
+   * Heard at every served response's 'close', one function for all (`this` is the response): a
+   * closure per request would cost its creation and a lazy compile on its one call. The checked
+   * response tells it from its emit(); node:http's own (unhardened) from a listener.
    */
   private readonly responseEnded = ((server: NodeProtocolServer) =>
     function (this: ServedResponse) {
-      const exchange = this[kExchange]!;
+      const exchange = this[kExchange];
+      if (!exchange) return; // refused before the app saw it (refuseWithResponse)
       server.untrack(exchange);
       const { conn } = exchange;
       if (conn) server.responseClosed(conn);
@@ -252,7 +257,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     (res as ServedResponse)[kExchange] = exchange;
     this.track(exchange);
     if (this.draining) endsAfterAnswer(res);
-    res.on('close', this.responseEnded);
+    if (this.options.hardened === false) res.on('close', this.responseEnded);
     if (!conn) return this.callApp(req, res, expectsContinue);
     if (conn.ending) return; // closes with the connection, never run
     if (!conn.serving && !conn.awaitingDrain && conn.waiting.length === 0 && !conn.socket.writableNeedDrain) {
@@ -309,7 +314,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   }
 
   private callApp(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): void {
-    this.emit('request', req, res);
+    if (this.hearsRequests) this.emit('request', req, res);
     if (expectsContinue) res.writeContinue();
     try {
       const result = this.options.hardened === false ? this.listener(req, res) : callListener(this.listener, req, res);
@@ -487,11 +492,13 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
 }
 
 /**
- * A response after which node:http closes the connection: one it decided not to keep alive
- * (HTTP/1.0, a drain), or one whose app wrote its own `Connection: close`.
+ * A response after which the connection closes: one node:http decided not to keep alive (HTTP/1.0),
+ * one whose app wrote its own `Connection: close`, or one that gserve ends (endsAfterAnswer), whose
+ * app's own `Connection: keep-alive` made node:http keep it alive (read only behind a pipelined
+ * request).
  */
 function endsConnection(res: ServerResponse): boolean {
-  if (!res.shouldKeepAlive) return true;
+  if (!res.shouldKeepAlive || res.listeners('close').includes(closeItsConnection)) return true;
   const value = res.getHeader('connection');
   const connection = Array.isArray(value) ? value.join(',') : value;
   return typeof connection === 'string' && /(?:^|,)\s*close\s*(?:,|$)/i.test(connection);

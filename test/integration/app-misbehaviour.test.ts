@@ -267,6 +267,16 @@ describe('an answer that would not frame on the wire is refused, and the connect
     expect(parseResponses(data).map((r) => r.body)).toEqual(['kept?']);
   });
 
+  it('-k sync: the request pipelined behind an answer that says Connection: keep-alive never reaches the app', async () => {
+    const g = await startGserve(['-w', '1', '-k', 'sync', join(FIXTURES, 'apps/recorder-node.js')]);
+    const ask = (p: string) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const { data, closed } = await sendRaw(g.port, ask('/keep-alive') + ask('/behind'));
+    expect(closed).toBe(true);
+    expect(parseResponses(data)).toHaveLength(1);
+    const seen = await sendRaw(g.port, `${ask('/__seen').slice(0, -2)}Connection: close\r\n\r\n`);
+    expect(JSON.parse(parseResponses(seen.data)[0]!.body)).toEqual(['GET /keep-alive']);
+  });
+
   it("a node app's header value beyond ASCII goes out as the same bytes on -k thread as on -k async", async () => {
     const bytesOf = async (klass: string) => {
       const g = await startGserve(['-w', '1', '-k', klass, `${UNFRAMED}:node`]);

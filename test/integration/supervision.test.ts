@@ -266,6 +266,32 @@ describe('server hooks', () => {
     expect(seen.at(-1)![0]).toBe('onExit');
   });
 
+  // The servers emit 'request' only once something listens (whenListened): a preRequest hook must
+  // still be called for every request, on node:http's path and on the engine's.
+  it.each([
+    ['node', app('generation.js')],
+    ['fetch', app('generation-fetch.js')],
+  ])('calls preRequest and postRequest for every request (%s interface)', async (_kind, appPath) => {
+    const dir = tempDir();
+    const events = join(dir, 'events.log');
+    const config = join(dir, 'gserve.config.cjs');
+    const record = (name: string) =>
+      `${name}: (w, req) => require('fs').appendFileSync(${JSON.stringify(events)}, '${name} ' + req.url + '\\n')`;
+    writeFileSync(
+      config,
+      `module.exports = { app: ${JSON.stringify(appPath)}, workers: 1, ${record('preRequest')}, ${record('postRequest')} };\n`,
+    );
+    const g = await startGserve(['-c', config]);
+    for (const path of ['/one', '/two']) expect((await get(g.url + path)).status).toBe(200);
+    await pollUntil(() => readFileSync(events, 'utf8').split('\n').length > 4, 'four hook calls');
+    expect(readFileSync(events, 'utf8').trim().split('\n')).toEqual([
+      'preRequest /one',
+      'postRequest /one',
+      'preRequest /two',
+      'postRequest /two',
+    ]);
+  });
+
   it('onStarting that throws aborts start-up with one clear line', async () => {
     const dir = tempDir();
     writeFileSync(
