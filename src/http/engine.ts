@@ -73,6 +73,12 @@ export class EngineRequest {
   private abortListeners: Array<() => void> | null = null;
   private readonly conn: Connection;
   // --- end upgrade and disconnect ---
+  /**
+   * The request target as the client sent it, where `url` is not it: an absolute-form target,
+   * whose authority became Host and whose path and query became `url` (RFC 9112 §3.2.2). WSGI's
+   * RAW_URI is the target as sent (as Gunicorn's is); an origin-form request leaves this unset.
+   */
+  rawTarget: string | undefined = undefined;
   constructor(
     readonly method: string,
     readonly url: string,
@@ -602,16 +608,10 @@ class Connection {
     const version = info.versionMinor === 1 ? '1.1' : '1.0';
     const max = this.limits.maxKeepaliveRequests;
     const keepAlive = info.shouldKeepAlive && !this.draining && !(max > 0 && this.parser.heads >= max);
-    let url = info.url;
-    const absolute = absoluteTarget(url);
-    if (absolute) {
-      // RFC 9112 §3.2.2: the target's authority replaces Host, so the app sees one authority only.
-      url = absolute.path;
-      replaceHost(info.headers, absolute.authority);
-    }
+    const absolute = absoluteTarget(info.url);
     const req = new EngineRequest(
       info.method,
-      url,
+      absolute?.path ?? info.url,
       version,
       info.headers,
       keepAlive,
@@ -619,6 +619,11 @@ class Connection {
       this.engine.options.scheme,
       this,
     );
+    if (absolute) {
+      // RFC 9112 §3.2.2: the target's authority replaces Host, so the app sees one authority only.
+      replaceHost(info.headers, absolute.authority);
+      req.rawTarget = info.url;
+    }
     req.announceBody(info.hasBody);
     if (this.timer.kind === 'header') this.timer.clear();
     if (info.hasBody) this.timer.arm('body', this.limits.requestTimeout);

@@ -66,13 +66,14 @@ export function buildEnviron(
   const client = requestClient(req, runtime.trustedPeers);
   const host = req.header('host');
   const hostMatch = host ? /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host) : null;
+  const target = req.rawTarget ?? req.url;
   const environ: Record<string, unknown> = {
     REQUEST_METHOD: req.method,
     SCRIPT_NAME: '',
     PATH_INFO: decodePath(rawPath),
     QUERY_STRING: query,
-    RAW_URI: req.url,
-    REQUEST_URI: req.url,
+    RAW_URI: target,
+    REQUEST_URI: target,
     SERVER_NAME: hostMatch?.[1] || localHost,
     SERVER_PORT:
       hostMatch?.[2] ??

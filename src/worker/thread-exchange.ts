@@ -121,6 +121,7 @@ export class ThreadRequest
   readonly url: string;
   readonly httpVersion: string;
   readonly rawHeaders: string[];
+  readonly rawTarget: string | undefined;
   readonly keepAlive: boolean;
   readonly socket: Socket;
   private abortListeners: Array<() => void> | null = null;
@@ -135,6 +136,7 @@ export class ThreadRequest
     this.url = head.url;
     this.httpVersion = head.httpVersion;
     this.rawHeaders = head.rawHeaders;
+    this.rawTarget = head.rawTarget;
     this.keepAlive = head.keepAlive;
     this.socket = engineSocket(socket);
     this.body.meter = new CreditMeter(this.body, credit);

@@ -21,6 +21,7 @@ const headOf = (req: EngineRequest): RequestHead => ({
   url: req.url,
   httpVersion: req.httpVersion,
   rawHeaders: req.rawHeaders,
+  rawTarget: req.rawTarget,
   keepAlive: req.keepAlive,
   upgrade: req.upgrade,
 });

@@ -45,6 +45,8 @@ export interface RequestHead {
   httpVersion: string;
   /** Names and values, alternating, in the order received. */
   rawHeaders: string[];
+  /** The target as sent, when `url` is not it (an absolute form: EngineRequest.rawTarget). */
+  rawTarget?: string;
   keepAlive: boolean;
   /** An upgrade request: the connection becomes a byte tunnel to the thread (`raw` messages). */
   upgrade: boolean;
@@ -239,6 +241,7 @@ type OpenWire = [
   localAddress: string | undefined,
   localPort: number | undefined,
   unixPath: string | undefined,
+  rawTarget: string | undefined,
   ...rawHeaders: string[],
 ];
 /** `trailers`: only when the body had some. */
@@ -301,6 +304,7 @@ export function encodeToThread(m: ToThread): ToThreadWire {
         peer.localAddress,
         peer.localPort,
         peer.unixPath,
+        head.rawTarget,
       ];
       for (const value of head.rawHeaders) out.push(value);
       return out;
@@ -321,7 +325,7 @@ export function encodeToThread(m: ToThread): ToThreadWire {
 
 function decodeOpen(w: OpenWire): ToThread {
   const [, id, listener, flags, chunk, method, url, httpVersion, remoteAddress, remotePort, remoteFamily] = w;
-  const [, , , , , , , , , , , localAddress, localPort, unixPath, ...rawHeaders] = w;
+  const [, , , , , , , , , , , localAddress, localPort, unixPath, rawTarget, ...rawHeaders] = w;
   const peer: Peer = {
     remoteAddress,
     remotePort,
@@ -340,6 +344,7 @@ function decodeOpen(w: OpenWire): ToThread {
     keepAlive: (flags & 2) !== 0,
     upgrade: (flags & 4) !== 0,
   };
+  if (rawTarget !== undefined) head.rawTarget = rawTarget;
   const open: ToThread = { t: 'open', id, listener, head, peer };
   if (chunk !== undefined) open.chunk = chunk;
   if (flags & 1) open.end = true;

@@ -6,9 +6,18 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { waitForEvent } from '../helpers/events.js';
 import { get } from '../helpers/http.js';
-import { rawExchange } from '../helpers/raw.js';
+import { parseResponse, rawExchange } from '../helpers/raw.js';
 
 const probe = `${join(FIXTURES, 'apps', 'wsgi-probe.js')}:app`;
+
+/** The environ keys that say where the request went, for `head` (a request line and its fields) sent to `port`. */
+async function addressed(to: number | { port: number; host: string }, head: string) {
+  const { status, body } = parseResponse(await rawExchange(to, `${head}\r\nConnection: close\r\n\r\n`));
+  expect(status, head).toBe(200);
+  const env = JSON.parse(body) as Record<string, string | undefined>;
+  const keys = ['RAW_URI', 'REQUEST_URI', 'PATH_INFO', 'QUERY_STRING', 'HTTP_HOST', 'SERVER_NAME', 'SERVER_PORT'];
+  return Object.fromEntries(keys.map((k) => [k, env[k]]));
+}
 
 describe('the wsgi interface', () => {
   it('fills the PEP 3333 environ', async () => {
@@ -77,6 +86,37 @@ describe('the wsgi interface', () => {
     expect(exc.status).toBe(503);
     expect(exc.body).toBe('replaced before anything was sent');
   });
+
+  it.each(['async', 'sync', 'thread'])(
+    'RAW_URI and REQUEST_URI are the target as sent, an absolute one too, whose authority is Host (-k %s)',
+    async (workerClass) => {
+      const g = await startGserve([probe, '-k', workerClass]);
+      expect(await addressed(g.port, 'GET /environ?x=%20y HTTP/1.1\r\nHost: example.com')).toEqual({
+        RAW_URI: '/environ?x=%20y',
+        REQUEST_URI: '/environ?x=%20y',
+        PATH_INFO: '/environ',
+        QUERY_STRING: 'x=%20y',
+        HTTP_HOST: 'example.com',
+        SERVER_NAME: 'example.com',
+        SERVER_PORT: '80',
+      });
+      // RFC 9112 §3.2.2: the target's authority replaces Host; the app still gets the path in PATH_INFO.
+      expect(await addressed(g.port, 'GET http://example.com:81/environ?x=%20y HTTP/1.1\r\nHost: other')).toEqual({
+        RAW_URI: 'http://example.com:81/environ?x=%20y',
+        REQUEST_URI: 'http://example.com:81/environ?x=%20y',
+        PATH_INFO: '/environ',
+        QUERY_STRING: 'x=%20y',
+        HTTP_HOST: 'example.com:81',
+        SERVER_NAME: 'example.com',
+        SERVER_PORT: '81',
+      });
+      expect(await addressed(g.port, 'GET HTTP://[::1]:8000/environ HTTP/1.0')).toMatchObject({
+        RAW_URI: 'HTTP://[::1]:8000/environ',
+        PATH_INFO: '/environ',
+        HTTP_HOST: '[::1]:8000',
+      });
+    },
+  );
 
   it.each(['async', 'sync', 'thread'])(
     "sends the app's own reason phrase (-k %s), and refuses one that would split the head",

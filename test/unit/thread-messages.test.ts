@@ -124,6 +124,7 @@ describe('the messages between a thread worker and its app threads', () => {
           url: '/a?b',
           httpVersion: '1.0',
           rawHeaders: ['Host', 'x', 'X-Two', 'y'],
+          rawTarget: 'http://x/a?b',
           keepAlive: false,
           upgrade: true,
         },
