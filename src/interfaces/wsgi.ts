@@ -54,6 +54,30 @@ function errorsStream(sink: (line: string) => void) {
   };
 }
 
+/**
+ * SERVER_NAME and SERVER_PORT: the Host's name and port, the scheme's default port when Host names
+ * none (RFC 3986 allows `host:` with an empty one), else the listening address (a Unix socket: its
+ * path, port ''). An IPv6 name keeps its brackets from either source, as RFC 3875 §4.1.14 writes it
+ * and Apache sets it: PEP 3333 rebuilds a URL as SERVER_NAME + ':' + SERVER_PORT, which a bare `::1`
+ * would make unreadable. (Gunicorn names the listening socket over TCP, and on a Unix socket splits
+ * Host at every ':', which makes `[` of `[::1]:8000`.) `host` has passed the engine's checks.
+ */
+export function serverNameAndPort(
+  host: string | undefined,
+  scheme: 'http' | 'https',
+  [localHost, localPort]: [string, number | null],
+): [name: string, port: string] {
+  if (host) {
+    // The port follows the last ':', once past an IPv6 literal's brackets; a reg-name or IPv4 has no other.
+    const colon = host.lastIndexOf(':');
+    const portAt = colon > host.lastIndexOf(']') ? colon : -1;
+    const port = portAt < 0 ? '' : host.slice(portAt + 1);
+    return [portAt < 0 ? host : host.slice(0, portAt), port || (scheme === 'https' ? '443' : '80')];
+  }
+  if (localPort === null) return [localHost, ''];
+  return [localHost.includes(':') ? `[${localHost}]` : localHost, String(localPort)];
+}
+
 export function buildEnviron(
   req: EngineRequest,
   input: WsgiInput,
@@ -61,11 +85,13 @@ export function buildEnviron(
   runtime: WorkerRuntime,
 ): Record<string, unknown> {
   const { rawPath, query } = splitTarget(req.url);
-  const [localHost, localPort] = runtime.unixPaths.serverAddress(req.socket);
   // The client and scheme a trusted proxy tells (--forwarded-allow-ips), else the socket's.
   const client = requestClient(req, runtime.trustedPeers);
-  const host = req.header('host');
-  const hostMatch = host ? /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host) : null;
+  const [serverName, serverPort] = serverNameAndPort(
+    req.header('host'),
+    client.scheme,
+    runtime.unixPaths.serverAddress(req.socket),
+  );
   const target = req.rawTarget ?? req.url;
   const environ: Record<string, unknown> = {
     REQUEST_METHOD: req.method,
@@ -74,10 +100,8 @@ export function buildEnviron(
     QUERY_STRING: query,
     RAW_URI: target,
     REQUEST_URI: target,
-    SERVER_NAME: hostMatch?.[1] || localHost,
-    SERVER_PORT:
-      hostMatch?.[2] ??
-      (localPort === null ? '' : hostMatch ? (client.scheme === 'https' ? '443' : '80') : String(localPort)),
+    SERVER_NAME: serverName,
+    SERVER_PORT: serverPort,
     SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
     REMOTE_ADDR: client.clientAddress,
     REMOTE_PORT: client.clientAddress ? String(client.clientPort) : '',

@@ -6,9 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { waitForEvent } from '../helpers/events.js';
 import { get } from '../helpers/http.js';
+import { missingIpv6 } from '../helpers/needs.js';
 import { parseResponse, rawExchange } from '../helpers/raw.js';
 
 const probe = `${join(FIXTURES, 'apps', 'wsgi-probe.js')}:app`;
+const NO_IPV6 = await missingIpv6();
 
 /** The environ keys that say where the request went, for `head` (a request line and its fields) sent to `port`. */
 async function addressed(to: number | { port: number; host: string }, head: string) {
@@ -115,6 +117,31 @@ describe('the wsgi interface', () => {
         PATH_INFO: '/environ',
         HTTP_HOST: '[::1]:8000',
       });
+    },
+  );
+
+  it("SERVER_NAME and SERVER_PORT: from Host, its port or the scheme's, else the listening address", async () => {
+    const g = await startGserve([probe]);
+    const server = async (host: string | null) => {
+      const env = await addressed(g.port, `GET /environ HTTP/1.${host === null ? '0' : `1\r\nHost: ${host}`}`);
+      return [env.SERVER_NAME, env.SERVER_PORT];
+    };
+    expect(await server('example.com')).toEqual(['example.com', '80']);
+    expect(await server('example.com:81')).toEqual(['example.com', '81']);
+    // RFC 3986 §3.2.3 allows an empty port: the scheme's default, as for none (not the listening address).
+    expect(await server('example.com:')).toEqual(['example.com', '80']);
+    // An IPv6 name keeps its brackets (RFC 3875 §4.1.14), its port split after them.
+    expect(await server('[::1]')).toEqual(['[::1]', '80']);
+    expect(await server('[::1]:8000')).toEqual(['[::1]', '8000']);
+    expect(await server(null)).toEqual(['127.0.0.1', String(g.port)]);
+  });
+
+  it.skipIf(NO_IPV6).each(['async', 'sync', 'thread'])(
+    'SERVER_NAME without Host on an IPv6 listener is its bracketed address, as from Host (-k %s)',
+    async (workerClass) => {
+      const g = await startGserve([probe, '-k', workerClass, '-b', '[::1]:0']);
+      const env = await addressed({ port: g.port, host: '::1' }, 'GET /environ HTTP/1.0');
+      expect([env.SERVER_NAME, env.SERVER_PORT]).toEqual(['[::1]', String(g.port)]);
     },
   );
 
