@@ -3,7 +3,7 @@ import type { CompatListener } from '../http/http2.js';
 import { clientInfo } from '../http/proxy.js';
 import type { HostedApp } from './detect.js';
 import type { WorkerRuntime } from './runtime.js';
-import { TRACE_BODY, fetchServerFor, urlPath } from './fetch.js';
+import { TRACE_BODY, bodyChunk, fetchServerFor, streamedHead, urlPath } from './fetch.js';
 
 /** HTTP/2 forbids the connection-specific headers of HTTP/1.1. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
@@ -58,10 +58,11 @@ export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>, runtim
         `the fetch handler returned ${response === undefined ? 'undefined' : typeof response}, not a Response`,
       );
     const out: Record<string, string | string[]> = {};
-    response.headers.forEach((value, name) => {
-      if (!HOP_BY_HOP.has(name) && name !== 'set-cookie') out[name] = value;
-    });
-    const cookies = response.headers.getSetCookie();
+    const cookies: string[] = [];
+    for (const [name, value] of streamedHead(response)) {
+      if (name === 'set-cookie') cookies.push(value);
+      else if (!HOP_BY_HOP.has(name)) out[name] = value;
+    }
     if (cookies.length) out['set-cookie'] = cookies;
     res.writeHead(response.status, out);
     if (!response.body) {
@@ -72,7 +73,8 @@ export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>, runtim
     const body: { write(chunk: Uint8Array): boolean } = res;
     for await (const chunk of response.body) {
       if (res.destroyed) break;
-      if (!body.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      if (!body.write(bodyChunk(chunk)))
+        await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
     }
     res.end();
   };

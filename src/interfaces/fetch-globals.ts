@@ -22,6 +22,7 @@ export const NativeResponse: typeof Response = globalThis.Response;
 
 const kReal = Symbol('gserve.real');
 const kInit = Symbol('gserve.init');
+const kSize = Symbol('gserve.size');
 
 export type FastBody = string | Uint8Array | null;
 export interface KeptResponse {
@@ -116,6 +117,18 @@ const isFastBody = (body: unknown): body is FastBody | undefined =>
   body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 
 /**
+ * The byte length of a body the native Response streams though it knows its size (undici's
+ * extractBody does, and keeps it to itself): a Blob (a File, `fs.openAsBlob()`), an ArrayBuffer
+ * or a view of one. Told, the engine sends it with a Content-Length, as @hono/node-server does.
+ */
+const sizeOf = (body: unknown): number | undefined =>
+  body instanceof Blob
+    ? body.size
+    : body instanceof ArrayBuffer || ArrayBuffer.isView(body)
+      ? body.byteLength
+      : undefined;
+
+/**
  * An init the fast path reads as the native Response would: a number status, no body beside a status
  * that has none (the native throws), headers as a Headers, an array of pairs or a plain object.
  * Anything else (a status of '201', a Map of headers) goes to the native Response, which converts
@@ -143,6 +156,7 @@ export class FastResponse {
   }
   private [kReal]: Response | undefined;
   private readonly [kInit]: KeptResponse | undefined;
+  private readonly [kSize]: number | undefined;
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     if (isFastBody(body) && isFastInit(body, init)) {
       const status = init?.status ?? 200;
@@ -151,6 +165,7 @@ export class FastResponse {
       this[kInit] = { body: body ?? null, status, headers: init?.headers, statusText: init?.statusText };
     } else {
       this[kReal] = new NativeResponse(body, init);
+      this[kSize] = sizeOf(body);
     }
   }
   get status(): number {
@@ -180,6 +195,10 @@ export class FastResponse {
     const real = this[kReal];
     if (!kept || real?.bodyUsed) return null;
     return { body: kept.body, status: real?.status ?? kept.status, headers: real ? real.headers : kept.headers, real };
+  }
+  /** The length of a streamed body whose size its init told (sizeOf), while none of it has been read. */
+  streamedSize(): number | undefined {
+    return this[kReal]?.bodyUsed ? undefined : this[kSize];
   }
   static json(data: unknown, init: ResponseInit = {}): Response {
     const headers = new Headers(init.headers);

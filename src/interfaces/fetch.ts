@@ -145,10 +145,38 @@ function writeKept(response: FastResponse, res: EngineResponse): boolean {
   return true;
 }
 
+/**
+ * The head of a streamed Response: its headers, and a Content-Length where the body's size was known
+ * from its init (a Blob, an ArrayBuffer) and the app gave none, so that it is not sent chunked.
+ */
+export function streamedHead(response: Response): HeaderList {
+  const headers = headerList(response.headers);
+  const size = FastResponse.isFast(response) ? response.streamedSize() : undefined;
+  if (size !== undefined && !headers.some(([name]) => name === 'content-length'))
+    headers.push(['content-length', String(size)]);
+  return headers;
+}
+
+/**
+ * A chunk read from a Response's body stream, refused unless it is bytes. A string too: the fetch
+ * standard's body is a stream of Uint8Arrays, and node's own Response (undici), Deno and Workers
+ * refuse a string (`await response.text()` throws), so an app that enqueues one works nowhere else.
+ */
+export function bodyChunk(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  throw new TypeError(
+    typeof value === 'string'
+      ? "the response's body stream gave a string: a ReadableStream body must enqueue Uint8Arrays, as " +
+          "node's own Response requires; enqueue new TextEncoder().encode(text), or pipe the stream " +
+          'through a TextEncoderStream'
+      : `the response's body stream gave ${kindOf(value)}: a ReadableStream body must enqueue Uint8Arrays`,
+  );
+}
+
 /** Writes a web Response to the engine: kept string/bytes bodies at once, streams with back-pressure. */
 export async function sendWebResponse(response: Response, res: EngineResponse): Promise<void> {
   if (FastResponse.isFast(response) && writeKept(response, res)) return;
-  res.writeHead(response.status, headerList(response.headers));
+  res.writeHead(response.status, streamedHead(response));
   if (!response.body) {
     res.end();
     return;
@@ -161,12 +189,7 @@ export async function sendWebResponse(response: Response, res: EngineResponse): 
     for (;;) {
       const { done, value } = await reader.read();
       if (done || req.aborted) break;
-      if (!(value instanceof Uint8Array) && typeof value !== 'string')
-        throw new TypeError(
-          `the response's body stream gave ${kindOf(value)}: ` +
-            'a ReadableStream body must enqueue Uint8Arrays (or strings)',
-        );
-      if (!res.write(value)) await res.drained();
+      if (!res.write(bodyChunk(value))) await res.drained();
     }
   } catch (err) {
     // The response failed (a chunk that is not bytes, a body longer than its Content-Length, the

@@ -153,6 +153,16 @@ describe.each(KINDS)('the %s interface %j', (kind, extra) => {
     if (kind === 'fetch') {
       const redirect = await get(g.url + '/redirect');
       expect([redirect.status, redirect.headers.location]).toEqual([302, 'http://example.test/there']);
+      // A Blob or ArrayBuffer body goes out with its size as Content-Length, as from @hono/node-server, not chunked.
+      for (const [path, body] of [
+        ['/blob', 'blob body'],
+        ['/array-buffer', 'buffer body'],
+      ] as const) {
+        const sized = await rawExchange(g.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        expect(sized, path).toMatch(new RegExp(`\r\ncontent-length: ${body.length}\r\n`, 'i'));
+        expect(sized, path).not.toMatch(/transfer-encoding/i);
+        expect(responses(sized)[0]!.body, path).toBe(body);
+      }
     }
 
     // An app error: a bare 500, the detail only in the log with the request line, the worker still serving.

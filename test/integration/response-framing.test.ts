@@ -66,7 +66,10 @@ describe.each(['async', 'sync', 'thread'])('a response that breaks the framing, 
       ['/write-number', /the WSGI write\(\) callable was given number/],
       ['/async', /the WSGI app returned a Promise: a WSGI app is synchronous/],
     ],
-    fetch: [['/stream-number', /the response's body stream gave number/]],
+    fetch: [
+      ['/stream-number', /the response's body stream gave number/],
+      ['/stream-string', /the response's body stream gave a string: .*TextEncoderStream/],
+    ],
   };
 
   it.each(['asgi', 'wsgi', 'fetch'])(
@@ -85,6 +88,21 @@ describe.each(['async', 'sync', 'thread'])('a response that breaks the framing, 
       expect((await get(`${g.url}/`)).body).toBe('fine');
     },
   );
+
+  it('fetch app: a string from its body stream after bytes went out cuts the connection, and is logged', async () => {
+    const g = await startGserve(['-k', cls, app('fetch')]);
+    const { data, closed } = await ask(g.port, '/stream-string-late');
+    expect(closed).toBe(true);
+    const text = data.toString('latin1');
+    // Cut under the head and the first part, or (an app thread sends one turn's writes together) a 500.
+    if (!text.startsWith('HTTP/1.1 500 '))
+      expect(text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n[0-9a-f]+\r\npart\r\n$/);
+    expect(text).not.toMatch(/\r\ntext\r\n|fine/); // the string never reaches the client
+    await g.until(
+      () => g.lines.some((l) => /the response's body stream gave a string/.test(JSON.stringify(l))),
+      'the log line',
+    );
+  });
 
   it('asgi app: returning before the body is complete is logged, and the client never takes it for whole', async () => {
     const g = await startGserve(['-k', cls, app('asgi')]);
