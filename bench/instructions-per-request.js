@@ -4,7 +4,7 @@
 // What a worker does by the clock (timers: gserve's heartbeat and its once-a-second stats report) is counted apart,
 // over an idle spell, and taken out: under valgrind a request takes 40 times as long, so per request that work
 // weighed 40 times what it does at full speed (about 1,900 instructions per request, against 45 there).
-//   node bench/instructions-per-request.js [--only node,unhardened,fetch] [--requests 10000] [--samples 3] [--warm 30000]
+//   node bench/instructions-per-request.js [--only node,unhardened,fetch,asgi] [--requests 10000] [--samples 3] [--warm 30000]
 //     [--functions 40] [--keep]
 // --functions N: where the instructions go, by function (JavaScript ones named from V8's perf map), the N largest per
 // contender and the N largest differences from node:cluster. V8 then writes its map and keeps frames for interpreted
@@ -34,7 +34,7 @@ const keep = process.argv.includes('--keep');
 const PERF_MAP_FLAGS = '--perf-basic-prof --interpreted-frames-native-stack';
 
 // --keep-alive 60: a dump stops the worker for seconds, longer than the 2 s default an idle connection is kept.
-const gserve = (port, app) => oneWorkerGserve(port, ['--keep-alive', '60', app]);
+const gserve = (port, app, ...flags) => oneWorkerGserve(port, ['--keep-alive', '60', ...flags, app]);
 const CONTENDERS = [
   { id: 'node:cluster (1 worker)', args: (p) => [join(ROOT, 'bench/contenders/node-cluster.js'), String(p), '1'] },
   { id: 'gserve, node interface', only: 'node', args: (p) => gserve(p, join(APPS, 'handler:app')) },
@@ -45,6 +45,11 @@ const CONTENDERS = [
     env: { GSERVE_BENCH_UNHARDENED: '1' },
   },
   { id: 'gserve, fetch interface', only: 'fetch', args: (p) => gserve(p, join(APPS, 'fetch-app:app')) },
+  {
+    id: 'gserve, asgi interface',
+    only: 'asgi',
+    args: (p) => gserve(p, join(APPS, 'gateway-apps:asgi'), '--interface', 'asgi'),
+  },
 ];
 
 /**
