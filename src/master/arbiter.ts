@@ -568,7 +568,7 @@ export class Arbiter {
   private onWorkerExit(w: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited();
     this.workers.delete(w.pid);
-    this.dropPendingRecycle(w);
+    const pendingRecycle = this.dropPendingRecycle(w);
     this.reaper?.watch(this.workers.keys());
     const slot = this.slotOf.get(w) ?? new Slot();
     this.slotOf.delete(w);
@@ -610,6 +610,9 @@ export class Arbiter {
     // but through the backoff below, as the app may send it to itself right after each boot.
     if (w.signalled) this.log.info('Worker exited (pid: %d): stopped on a %s sent to it', w.pid, w.signalled);
     else this.log.warn('Worker (pid: %d) %s', w.pid, signal ? `was killed by ${signal}` : `exited with code ${code}`);
+    // Its slot was struck when it passed the ceiling at boot, and was waiting that strike out: this
+    // boot is not struck twice, and the replacement comes when the wait would have ended.
+    if (pendingRecycle) return this.refillAfter(slot, Math.max(0, pendingRecycle.at - Date.now()));
     // Only this slot backs off, and only while its workers die before proving themselves.
     const delay = slot.afterDeath(Date.now() - w.bornAt, this.served.has(w));
     if (delay > 0)

@@ -48,4 +48,21 @@ describe('--max-worker-memory', () => {
     g.signal('SIGTERM');
     expect((await g.exited).code).toBe(0);
   }, 60_000);
+
+  it('a worker that dies while its slot backs off for the ceiling: the same boot is not struck twice', async () => {
+    const g = await startGserve(['-w', '1', '--max-worker-memory', '100MiB', HOG], { env: { HOLD_MB: '80' } });
+    // The slot's second strike is the first with a delay: its worker serves on, to be recycled after it.
+    const strikes = /^Workers pass --max-worker-memory as soon as they boot \((\d+) in a row/;
+    const [struck] = await g.waitForLog(/^Workers pass --max-worker-memory as soon as they boot \(2 in a row/);
+    const pid = Number(/pid: (\d+)/.exec(struck!.msg)![1]);
+    process.kill(pid, 'SIGKILL');
+    await g.waitForLog(new RegExp(`^Worker \\(pid: ${pid}\\) was killed by SIGKILL`));
+    // Its replacement, once what was left of that delay is over, passes the ceiling too: the third
+    // strike, not the fourth (the death itself was struck again).
+    const [next] = await g.waitForLog(/^Workers pass --max-worker-memory as soon as they boot \([3-9] in a row/);
+    expect(strikes.exec(next!.msg)![1]).toBe('3');
+    expect(g.lines.filter((l) => /^Workers are dying soon after boot/.test(l.msg))).toEqual([]);
+    g.signal('SIGTERM');
+    expect((await g.exited).code).toBe(0);
+  }, 60_000);
 });
