@@ -64,8 +64,11 @@ class NodeConnection {
   refusedQueued: ServerResponse | null = null;
   /** The request whose body is being read, and its response. */
   current: { req: IncomingMessage; res: ServerResponse } | null = null;
-  /** Pipelined requests waiting for their turn with the app (serveNext). */
-  readonly waiting: Array<() => void> = [];
+  /**
+   * Pipelined requests waiting for their turn with the app (serveNext): each is called with `drop`
+   * true when it never will have it (the connection ends first).
+   */
+  readonly waiting: Array<(drop?: boolean) => void> = [];
   /** A request is with the app and its response has not closed. */
   serving = false;
   /**
@@ -176,6 +179,9 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     socket.on('close', () => {
       this.sockets.delete(socket);
       this.appOwned.delete(socket);
+      // The requests still waiting for their turn never run: no one is left to answer.
+      const conn = (socket as WatchedSocket)[kConnection];
+      if (conn) this.serveNext(conn);
       this.emit('connection-closed');
     });
     // Without a NodeConnection, handle() passes every request straight to the app.
@@ -202,7 +208,7 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
       res.shouldKeepAlive = false;
       // An app's own `Connection: keep-alive` wins over shouldKeepAlive in node:http: the connection
       // still ends after this answer, or the next request on it, never served, would wait for ever.
-      res.once('close', () => closeAfterLinger(conn.socket));
+      res.on('close', () => res.closed && closeAfterLinger(conn.socket));
     }
     if (framing instanceof Rejection) {
       res.on('close', () => this.responseClosed(conn));
@@ -235,8 +241,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
   private readonly responseEnded = ((server: NodeProtocolServer) =>
     function (this: ServedResponse) {
       const exchange = this[kExchange];
-      if (!exchange) return; // refused before the app saw it (refuseWithResponse)
-      server.untrack(exchange);
+      // Refused before the app saw it (refuseWithResponse); an app's own emit('close') (node's sets
+      // `closed` first: the answer is not over before it); or heard already, or never run (a request
+      // dropped from the line of a connection that ends first).
+      if (!exchange || !this.closed || !server.untrack(exchange)) return;
       const { conn } = exchange;
       if (conn) server.responseClosed(conn);
       server.emit('response', this.req, this, exchange);
@@ -259,14 +267,15 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     if (this.draining) endsAfterAnswer(res);
     if (this.options.hardened === false) res.on('close', this.responseEnded);
     if (!conn) return this.callApp(req, res, expectsContinue);
-    if (conn.ending) return; // closes with the connection, never run
+    if (conn.ending) return void this.untrack(exchange); // closes with the connection, never run
     if (!conn.serving && !conn.awaitingDrain && conn.waiting.length === 0 && !conn.socket.writableNeedDrain) {
       conn.serving = true; // the common case, without a closure: nothing before it on this connection
       return this.callApp(req, res, expectsContinue);
     }
     (res as ServedResponse)[kQueued] = true;
-    conn.waiting.push(() => {
+    conn.waiting.push((drop?: boolean) => {
       (res as ServedResponse)[kQueued] = false;
+      if (drop) return void this.untrack(exchange);
       if (!res.closed && conn.refusedQueued !== res) return this.callApp(req, res, expectsContinue);
       // The client left while this request waited for its turn.
       conn.serving = false;
@@ -282,13 +291,15 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     this.activeCount++;
   }
 
-  private untrack(x: NodeExchange): void {
+  /** Whether `x` was in the list (a response is untracked once). */
+  private untrack(x: NodeExchange): boolean {
     if (x.prev) x.prev.next = x.next;
     else if (this.firstActive === x) this.firstActive = x.next;
-    else return; // not in the list
+    else return false; // not in the list
     if (x.next) x.next.prev = x.prev;
     x.prev = x.next = null;
     this.activeCount--;
+    return true;
   }
 
   /**
@@ -298,7 +309,9 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
    * large answers and reads none of them grew a worker by their sum (411 MB for 400 of 1 MiB).
    */
   serveNext(conn: NodeConnection): void {
-    if (conn.ending) conn.waiting.length = 0;
+    if ((conn.ending || conn.socket.destroyed) && conn.waiting.length > 0) {
+      for (const dropped of conn.waiting.splice(0)) dropped(true);
+    }
     if (conn.serving || conn.awaitingDrain || conn.waiting.length === 0) return;
     const { socket } = conn;
     if (socket.writableNeedDrain) {
@@ -512,11 +525,12 @@ function endsConnection(res: ServerResponse): boolean {
  */
 function endsAfterAnswer(res: ServerResponse): void {
   res.shouldKeepAlive = false;
-  res.once('close', closeItsConnection);
+  res.on('close', closeItsConnection);
 }
 
+/** Not at an app's own emit('close') before its answer is out (node sets `closed` before its own). */
 const closeItsConnection = function (this: ServerResponse) {
-  closeAfterLinger(this.req.socket);
+  if (this.closed) closeAfterLinger(this.req.socket);
 };
 
 function closeAfterLinger(socket: Socket, last?: Buffer): void {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createServer } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { tlsArgs } from '../helpers/certs.js';
 import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
-import { parseResponses, sendRaw } from '../helpers/raw.js';
+import { parseResponses, RawConnection, sendRaw } from '../helpers/raw.js';
 import { pollUntil } from '../helpers/poll.js';
 
 const APPS = join(FIXTURES, 'apps', 'after-the-client.js');
@@ -276,6 +276,65 @@ describe('an answer that would not frame on the wire is refused, and the connect
     const seen = await sendRaw(g.port, `${ask('/__seen').slice(0, -2)}Connection: close\r\n\r\n`);
     expect(JSON.parse(parseResponses(seen.data)[0]!.body)).toEqual(['GET /keep-alive']);
   });
+
+  // A request that never reaches the app (pipelined behind an answer that ends its connection, or
+  // behind one whose client left) is no request in flight, and gets no postRequest nor access-log line;
+  // a response whose 'close' the app emits too is heard once.
+  it.each(['async', 'sync'])(
+    '-k %s, node app: requests that never run leave nothing in flight; one postRequest per request',
+    async (klass) => {
+      const dir = tempDir();
+      const events = join(dir, 'events.log');
+      const record = (name: string) =>
+        `${name}: (w, req) => require('fs').appendFileSync(${JSON.stringify(events)}, '${name} ' + req.url + '\\n')`;
+      const config = join(dir, 'gserve.config.cjs');
+      writeFileSync(config, `module.exports = { ${record('preRequest')}, ${record('postRequest')} };\n`);
+      const g = await startGserve([
+        ...['-c', config, '-w', '1', '-k', klass, '--metrics-bind', '127.0.0.1:0', '--access-logfile', '-'],
+        join(FIXTURES, 'apps/recorder-node.js'),
+      ]);
+      const [metricsLine] = await g.waitForLog(/^Metrics at: /);
+      const metrics = metricsLine!.msg.slice('Metrics at: '.length);
+      const ask = (p: string, last = false) =>
+        `GET ${p} HTTP/1.1\r\nHost: x\r\n${last ? 'Connection: close\r\n' : ''}\r\n`;
+      const ended = await sendRaw(g.port, ask('/close') + ask('/behind-close') + ask('/behind-close'));
+      expect(parseResponses(ended.data)).toHaveLength(1);
+      const kept = await sendRaw(g.port, ask('/keep-alive') + ask('/behind-keep-alive'), { deadlineMs: 3000 });
+      expect(parseResponses(kept.data).length).toBeGreaterThanOrEqual(1);
+      const left = await RawConnection.open(g.port);
+      left.socket.write(ask('/slow') + ask('/behind-left') + ask('/behind-left'));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      left.socket.resetAndDestroy();
+      await new Promise((resolve) => setTimeout(resolve, 500)); // /slow's answer was due at 300 ms
+      const twice = await sendRaw(g.port, ask('/emit-close') + ask('/after', true));
+      expect(parseResponses(twice.data).length).toBe(klass === 'sync' ? 1 : 2);
+      const expected = ['/close', '/keep-alive', ...(klass === 'async' ? ['/behind-keep-alive'] : [])];
+      expected.push('/slow', '/emit-close', ...(klass === 'async' ? ['/after'] : []));
+      await pollUntil(
+        async () => {
+          const text = (await get(metrics)).body;
+          return /^gserve_http_requests_in_flight 0$/m.test(text) && /^gserve_workers\{state="ready"\} 1$/m.test(text);
+        },
+        () => `no request in flight\n${g.stderr}`,
+        { timeoutMs: 5000 },
+      );
+      await pollUntil(
+        () => existsSync(events) && readFileSync(events, 'utf8').trim().split('\n').length >= 2 * expected.length,
+        'the hooks',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300)); // nothing more comes
+      expect(readFileSync(events, 'utf8').trim().split('\n')).toEqual(
+        expected.flatMap((p) => [`preRequest ${p}`, `postRequest ${p}`]),
+      );
+      expect(
+        g.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l).path),
+        g.stdout,
+      ).toEqual(expected);
+    },
+  );
 
   it("a node app's header value beyond ASCII goes out as the same bytes on -k thread as on -k async", async () => {
     const bytesOf = async (klass: string) => {
