@@ -59,7 +59,7 @@ export function fetchOnCompat(app: Extract<HostedApp, { kind: 'fetch' }>, runtim
       );
     const out: Record<string, string | string[]> = {};
     const cookies: string[] = [];
-    for (const [name, value] of streamedHead(response)) {
+    for (const [name, value] of streamedHead(response, method === 'HEAD')) {
       if (name === 'set-cookie') cookies.push(value);
       else if (!HOP_BY_HOP.has(name)) out[name] = value;
     }

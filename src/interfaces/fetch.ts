@@ -147,13 +147,20 @@ function writeKept(response: FastResponse, res: EngineResponse): boolean {
 
 /**
  * The head of a streamed Response: its headers, and a Content-Length where the body's size was known
- * from its init (a Blob, an ArrayBuffer) and the app gave none, so that it is not sent chunked.
+ * from its init (a Blob, an ArrayBuffer) and the app gave none, so that it is not sent chunked. One
+ * the app gave that is not that size is its error, refused before the head: a longer one was a head
+ * sent with the body cut short under it (an answer to HEAD, which sends no body, keeps the app's).
  */
-export function streamedHead(response: Response): HeaderList {
+export function streamedHead(response: Response, head = false): HeaderList {
   const headers = headerList(response.headers);
   const size = FastResponse.isFast(response) ? response.streamedSize() : undefined;
-  if (size !== undefined && !headers.some(([name]) => name === 'content-length'))
-    headers.push(['content-length', String(size)]);
+  if (size === undefined) return headers;
+  const own = headers.find(([name]) => name === 'content-length');
+  if (!own) headers.push(['content-length', String(size)]);
+  else if (!head && own[1].trim() !== String(size))
+    throw new TypeError(
+      `the response's Content-Length (${own[1]}) is not the size of its body (${size} bytes): leave it out, gserve sets it`,
+    );
   return headers;
 }
 
@@ -176,7 +183,7 @@ export function bodyChunk(value: unknown): Uint8Array {
 /** Writes a web Response to the engine: kept string/bytes bodies at once, streams with back-pressure. */
 export async function sendWebResponse(response: Response, res: EngineResponse): Promise<void> {
   if (FastResponse.isFast(response) && writeKept(response, res)) return;
-  res.writeHead(response.status, streamedHead(response));
+  res.writeHead(response.status, streamedHead(response, res.req.method === 'HEAD'));
   if (!response.body) {
     res.end();
     return;

@@ -104,6 +104,23 @@ describe.each(['async', 'sync', 'thread'])('a response that breaks the framing, 
     );
   });
 
+  it("fetch app: a Blob body with the app's own Content-Length that is not its size is a 500, never a head over a cut body", async () => {
+    const g = await startGserve(['-k', cls, app('fetch')]);
+    for (const path of ['/blob-long-length', '/blob-short-length']) {
+      const { data, closed } = await ask(g.port, path);
+      expect(closed, path).toBe(true);
+      expect(data.toString('latin1'), path).toMatch(/^HTTP\/1\.1 500 [\s\S]*\r\nconnection: close\r\n/);
+    }
+    // HEAD sends no body: the app's Content-Length stands.
+    const head = await sendRaw(g.port, `HEAD /blob-long-length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(head.data.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*content-length: 20\r\n/i);
+    await g.until(
+      () => g.lines.some((l) => /is not the size of its body \(11 bytes\)/.test(JSON.stringify(l))),
+      'the log line',
+    );
+    expect((await get(`${g.url}/`)).body).toBe('fine');
+  });
+
   it('asgi app: returning before the body is complete is logged, and the client never takes it for whole', async () => {
     const g = await startGserve(['-k', cls, app('asgi')]);
     const { data, closed } = await ask(g.port, '/unfinished');
