@@ -508,10 +508,13 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
  * A response after which the connection closes: one node:http decided not to keep alive (HTTP/1.0),
  * one whose app wrote its own `Connection: close`, or one that gserve ends (endsAfterAnswer), whose
  * app's own `Connection: keep-alive` made node:http keep it alive (read only behind a pipelined
- * request).
+ * request). node's `_last` is its own decision, made with the head: an HTTP/1.0 keep-alive request
+ * whose answer has no Content-Length of the app's is answered `Connection: close`, shouldKeepAlive
+ * left true.
  */
 function endsConnection(res: ServerResponse): boolean {
-  if (!res.shouldKeepAlive || res.listeners('close').includes(closeItsConnection)) return true;
+  if (!res.shouldKeepAlive || (res as unknown as { _last: boolean })._last) return true;
+  if (res.listeners('close').includes(closeItsConnection)) return true;
   const value = res.getHeader('connection');
   const connection = Array.isArray(value) ? value.join(',') : value;
   return typeof connection === 'string' && /(?:^|,)\s*close\s*(?:,|$)/i.test(connection);

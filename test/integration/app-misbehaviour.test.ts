@@ -310,6 +310,11 @@ describe('an answer that would not frame on the wire is refused, and the connect
       expect(parseResponses(twice.data).length).toBe(klass === 'sync' ? 1 : 2);
       const expected = ['/close', '/keep-alive', ...(klass === 'async' ? ['/behind-keep-alive'] : [])];
       expected.push('/slow', '/emit-close', ...(klass === 'async' ? ['/after'] : []));
+      // HTTP/1.0 keep-alive, answered without a Content-Length of the app's: node:http closes after it.
+      const old = (p: string) => `GET ${p} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`;
+      const http10 = await sendRaw(g.port, old('/http10') + old('/behind-http10'));
+      expect(parseResponses(http10.data)).toHaveLength(1);
+      expected.push('/http10');
       await pollUntil(
         async () => {
           const text = (await get(metrics)).body;
