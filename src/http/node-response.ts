@@ -36,6 +36,9 @@ export function checkedResponse(
   };
   // Every head passes here: node's implicit one (the first write or end()) calls writeHead too.
   const checkedWriteHead = function (this: ServerResponse, status: number, reason?: unknown, fields?: unknown) {
+    // An app that put an emit() of its own on the response, one that calls node's prototype rather
+    // than the one it replaced, would leave 'close' unheard: then it is heard as any listener is.
+    if (onClose && this.emit !== checkedEmit && !this.listeners('close').includes(onClose)) this.on('close', onClose);
     try {
       if (!(status >= 200)) checkFinalStatus(Number(status));
       checkFraming(this, typeof reason === 'string' ? fields : reason, reframed);
