@@ -465,6 +465,8 @@ const gone = (socket: Socket): boolean => socket.destroyed || socket.errored !==
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 /** Pipelined requests parsed ahead of their answers; past this, reading waits, so memory stays bounded. */
 const MAX_PIPELINED = 64;
+/** How often a connection whose reading is paused is asked whether its client reset it (probePaused). */
+const PAUSED_PROBE_MS = 1000;
 class Connection {
   private readonly parser: StrictParser;
   /** Requests parsed but not yet answered; the first is the one the app is handling. */
@@ -482,6 +484,8 @@ class Connection {
     () => performance.now(),
   );
   private paused = false;
+  /** The next probePaused(), while one is due. */
+  private probe: NodeJS.Timeout | null = null;
   private closed = false;
   /** An upgrade request whose head was just parsed; dispatched once its trailing bytes are known. */
   private upgrading: EngineRequest | null = null;
@@ -732,8 +736,28 @@ class Connection {
     if (!this.paused) {
       this.paused = true;
       this.socket.pause();
+      // Left to fire when reading resumes meanwhile, with nothing to do: a body read in windows pauses
+      // at each one, and a timer per pause would cost more than the probe.
+      this.probe ??= setTimeout(this.probePaused, PAUSED_PROBE_MS).unref();
     }
   }
+
+  /**
+   * A paused socket hears no FIN nor reset: a client that reset its connection while gserve held its
+   * body back (its app not reading it) went unnoticed and its request was never aborted, so an app
+   * waiting for the client to leave (request.signal, req 'close') waited for ever, and under
+   * -k thread so did the app thread the request held. An empty write asks the kernel without
+   * reading: it puts nothing on the wire, and fails once the connection is reset, which closes the
+   * socket and aborts the request as a read would have. Where bytes wait to be sent, their write
+   * fails already. Not seen this way: a FIN behind unread bytes (only reading them shows it, as
+   * with node:http and Gunicorn), and a reset under TLS (an empty TLS write reaches no socket).
+   */
+  private readonly probePaused = (): void => {
+    this.probe = null;
+    if (!this.paused || this.closed || this.detached) return;
+    if (this.socket.writable && this.socket.writableLength === 0) this.socket.write(EMPTY);
+    this.probe = setTimeout(this.probePaused, PAUSED_PROBE_MS).unref();
+  };
 
   resumeReading(): void {
     if (this.paused) {
@@ -804,6 +828,7 @@ class Connection {
   private onClose(): void {
     this.closed = true;
     this.timer.stop();
+    if (this.probe) clearTimeout(this.probe);
     this.sendWatch.stop();
     for (const req of this.queue) {
       if (!req.complete) req.body.destroy();

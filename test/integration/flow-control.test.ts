@@ -4,6 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, startGserve, tempDir } from '../helpers/gserve.js';
+import { waitForEvent } from '../helpers/events.js';
 import { get } from '../helpers/http.js';
 import { pollUntil } from '../helpers/poll.js';
 
@@ -356,6 +357,51 @@ describe('-k thread: a node app still reading the body when its answer ends', ()
     expect(readFileSync(events, 'utf8')).toContain('aborted');
     socket.destroy();
   }, 120_000);
+});
+
+describe('a client that resets its upload while gserve holds the body back: its request is aborted', () => {
+  const ABANDONED = join(FIXTURES, 'apps', 'abandoned-upload.js');
+  it.each([
+    // The app ignores the disconnect and never answers: the worker's one app thread is free all the same.
+    ['thread, node', ['-k', 'thread', '--threads', '1', `${ABANDONED}:app`], 'aborted'],
+    ['thread, fetch', ['-k', 'thread', '--threads', '1', `${ABANDONED}:fetchApp`], 'signal'],
+    ['async, fetch', ['-k', 'async', `${ABANDONED}:fetchApp`], 'signal'],
+  ])(
+    '-k %s',
+    async (_name, args, heard) => {
+      const events = join(tempDir(), 'events.log');
+      const g = await startGserve(['-w', '1', ...args], { env: { EVENTS_FILE: events } });
+      const socket = connect(g.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write(`POST /wait HTTP/1.1\r\nHost: x\r\nContent-Length: ${64 * MiB}\r\n\r\n`);
+      // Far past the window and the socket buffers, one block at a time (each once the kernel took the
+      // last, so that `taken` tells when gserve stops reading): the app reads none of it.
+      const block = Buffer.alloc(64 * 1024, 120);
+      let taken = 0;
+      const more = (err?: Error | null) => {
+        if (err || taken >= 32 * MiB) return;
+        socket.write(block, (e) => {
+          taken += block.length;
+          more(e);
+        });
+      };
+      more();
+      await waitForEvent(events, 'started');
+      // Reset once gserve has stopped reading, not while the first window still moves: a paused socket
+      // never heard it, and the request (and the app thread it held) waited for ever.
+      let last = -1;
+      let still = 0;
+      await pollUntil(() => {
+        still = taken > 0 && taken === last ? still + 1 : 0;
+        last = taken;
+        return still >= 2;
+      }, 'the upload to stall');
+      socket.resetAndDestroy();
+      await waitForEvent(events, heard);
+      expect((await get(`${g.url}/ok`)).body).toBe('ok');
+    },
+    60_000,
+  );
 });
 
 describe('a client that leaves an endless answer: the worker serves on', () => {
