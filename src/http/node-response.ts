@@ -36,9 +36,7 @@ export function checkedResponse(
   };
   // Every head passes here: node's implicit one (the first write or end()) calls writeHead too.
   const checkedWriteHead = function (this: ServerResponse, status: number, reason?: unknown, fields?: unknown) {
-    // An app that put an emit() of its own on the response, one that calls node's prototype rather
-    // than the one it replaced, would leave 'close' unheard: then it is heard as any listener is.
-    if (onClose && this.emit !== checkedEmit && !this.listeners('close').includes(onClose)) this.on('close', onClose);
+    if (onClose && this.emit !== checkedEmit) listenForClose(this);
     try {
       if (!(status >= 200)) checkFinalStatus(Number(status));
       checkFraming(this, typeof reason === 'string' ? fields : reason, reframed);
@@ -75,6 +73,13 @@ export function checkedResponse(
       return this;
     }
   } as ServerResponse['end'];
+  /**
+   * An app that put an emit() of its own on the response, one that calls node's prototype rather
+   * than the one it replaced, would leave 'close' unheard: then it is heard as any listener is.
+   */
+  const listenForClose = (res: ServerResponse) => {
+    if (onClose && !res.listeners('close').includes(onClose)) res.on('close', onClose);
+  };
   // One function for every response: `this` is the response.
   const lateWrite = function (this: ServerResponse, err: Error) {
     onError(err, this.req);
