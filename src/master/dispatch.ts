@@ -2,8 +2,21 @@ import net, { type Socket } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { HttpLimits } from '../http/limits.js';
 import { refuseOverloaded, refuseShuttingDown } from '../http/overload.js';
-import { type RequestWait, type RequestWaitOptions, waitForRequest } from './request-wait.js';
-import { type RawHandle, closeUnacknowledged, serverHandle, setAccepting } from './node-handles.js';
+import {
+  MAX_HELD_BYTES,
+  type RequestWait,
+  type RequestWaitOptions,
+  readAtOnce,
+  waitForRequest,
+} from './request-wait.js';
+import {
+  type RawHandle,
+  closeUnacknowledged,
+  serverHandle,
+  setAccepting,
+  startReading,
+  stopReading,
+} from './node-handles.js';
 import type { Listener } from './listeners.js';
 import type { WorkerProcess } from './worker-process.js';
 import { SYNC_HOLD } from './open-file-limit.js';
@@ -11,6 +24,16 @@ import { SYNC_HOLD } from './open-file-limit.js';
 const CROWDED_WARNING_MS = 60_000;
 /** The hold of a connection whose request came whole with it: settled before it is looked at. */
 const PLACEHOLDER: RequestWait = { handOnNow: () => {}, sentAny: () => true };
+
+/** A connection whose request arrived, waiting for a worker. */
+interface Held {
+  socket: Socket;
+  listener: number;
+  /** What was read of it, handed to the worker with it. */
+  bytes: Buffer;
+  /** Stops watching it for its client leaving (watchWhileWaiting); nothing more is read here after. */
+  unwatch: () => void;
+}
 
 /**
  * The sync class's hand-off: the master accepts on the listeners itself and passes each new
@@ -27,8 +50,8 @@ export class SyncDispatcher {
   private readonly requestWaits: RequestWaitOptions[] = [];
   /** Accepted connections whose request is still arriving, each with the way to stop waiting for it. */
   private readonly reading = new Map<Socket, RequestWait>();
-  /** Connections whose request arrived that no worker has taken yet; nothing more is read from them here. */
-  private readonly waiting: Array<{ socket: Socket; listener: number; bytes: Buffer }> = [];
+  /** Connections whose request arrived that no worker has taken yet, read only to see a client leave. */
+  private readonly waiting: Held[] = [];
   /** Workers that said they are idle, longest idle first. */
   private readonly idle: WorkerProcess[] = [];
   private stopped = false;
@@ -114,9 +137,11 @@ export class SyncDispatcher {
     const wait = waitForRequest(socket, this.requestWaits[listener]!, (outcome) => {
       if (!this.reading.delete(socket)) return; // stopped meanwhile
       if (outcome.kind === 'arrived') {
-        this.waiting.push({ socket, listener, bytes: outcome.bytes });
+        const held: Held = { socket, listener, bytes: outcome.bytes, unwatch: () => {} };
+        this.waiting.push(held);
         this.handOut();
         if (this.waiting.length > 0) this.log.debug('%d request(s) wait for an idle worker', this.waiting.length);
+        if (this.waiting.at(-1) === held) this.watchWhileWaiting(held);
       } else if (outcome.kind === 'timeout' && outcome.sentAny) void this.refuseSlow(socket, outcome.part);
       else socket.destroy();
     });
@@ -146,6 +171,58 @@ export class SyncDispatcher {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Reads a waiting connection again, only to see its client leave: unread, one that sent its
+   * request and reset at once counted toward maxWaiting until a worker took it (a burst of 2,000
+   * got 677 of the next 2,000 clients a 503) and cost that worker a hand-off. What else arrives goes
+   * to the worker with its bytes, up to MAX_HELD_BYTES; the rest waits in the kernel, unwatched.
+   * An end is no leaving: the client closed only its side, after its request, and waits for the
+   * answer, which Gunicorn gives it (the worker reads the end again).
+   */
+  private watchWhileWaiting(held: Held): void {
+    const { socket } = held;
+    const onGone = () => {
+      const at = this.waiting.indexOf(held);
+      if (at >= 0) this.waiting.splice(at, 1);
+    };
+    // At once after each read, and at the end node reports: a reset right behind the bytes read
+    // shows only to the next read, which node makes a turn of the loop later, or not at all when
+    // libuv takes the hang-up for the end. False: nothing more to watch for.
+    const readOn = (): boolean => {
+      const more = readAtOnce(socket);
+      if (more === 'reset') {
+        onGone();
+        socket.destroy();
+        return false;
+      }
+      if (more instanceof Buffer) held.bytes = Buffer.concat([held.bytes, more]);
+      return more !== 'end' && held.bytes.length < MAX_HELD_BYTES;
+    };
+    // Its end came with its request, or it holds all it may already.
+    if (socket.readableEnded || held.bytes.length >= MAX_HELD_BYTES || !readOn()) return;
+    const onData = (chunk: Buffer) => {
+      held.bytes = Buffer.concat([held.bytes, chunk]);
+      if (!readOn()) unwatch();
+    };
+    const onEnd = () => void readOn();
+    const unwatch = () => {
+      held.unwatch = () => {};
+      socket.off('data', onData);
+      socket.off('end', onEnd).off('error', onGone).off('close', onGone);
+      socket.pause();
+      stopReading(socket);
+      // Read but not yet given out: the worker's too.
+      const rest: Buffer | null = socket.read();
+      if (rest) held.bytes = Buffer.concat([held.bytes, rest]);
+    };
+    held.unwatch = unwatch;
+    socket.on('data', onData);
+    // 'error' too, in the turn of the read that saw the reset: 'close' comes once the handle has
+    // closed, after that turn's other events, an accept among them.
+    socket.on('end', onEnd).on('error', onGone).on('close', onGone);
+    if (!startReading(socket)) unwatch();
   }
 
   /** A head or a body still incomplete after its timeout: 408, as a worker would answer it. */
@@ -187,8 +264,9 @@ export class SyncDispatcher {
   }
 
   /** `notSent`: the connection was already gone, so `w` can take another. */
-  private send(w: WorkerProcess, next: SyncDispatcher['waiting'][number], notSent: () => void): void {
+  private send(w: WorkerProcess, next: Held, notSent: () => void): void {
     if (next.socket.destroyed) return notSent();
+    next.unwatch();
     try {
       const message = { t: 'conn', listener: next.listener, bytes: next.bytes.toString('latin1') } as const;
       w.child.send(message, next.socket, (err) => {
@@ -224,7 +302,8 @@ export class SyncDispatcher {
   }
 
   /** 503, never run; a TLS client, which cannot read a plain-text answer, is closed. */
-  private refuse({ socket, listener }: { socket: Socket; listener: number }): void {
+  private refuse({ socket, listener, unwatch }: Held): void {
+    unwatch();
     refuseShuttingDown(socket, !this.requestWaits[listener]!.plainHttp);
   }
 

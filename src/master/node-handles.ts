@@ -80,6 +80,21 @@ export function stopReading(socket: net.Socket): boolean {
 }
 
 /**
+ * Starts node reading again a socket that stopReading() stopped: libuv's read, and the socket's flow
+ * (resume). node's own flag says it reads too, else node, seeing it clear, would start libuv's read a
+ * second time, which fails and destroys the socket. False if this Node has no such handle, or libuv
+ * cannot read it (the client's side already ended).
+ */
+export function startReading(socket: net.Socket): boolean {
+  const handle: unknown = Reflect.get(socket, '_handle');
+  const readStart: unknown = typeof handle === 'object' && handle !== null ? Reflect.get(handle, 'readStart') : null;
+  if (typeof readStart !== 'function' || Reflect.apply(readStart, handle, []) !== 0) return false;
+  Reflect.set(handle as object, 'reading', true);
+  socket.resume();
+  return true;
+}
+
+/**
  * Closes the connections `child` was sent (without keepOpen) that it never acknowledged. node's
  * child_process holds a sent handle until the receiver's NODE_HANDLE_ACK, and queues the next ones
  * behind it; a receiver that dies first (kill -9, a crash, --timeout) leaves them open here for good,

@@ -7,7 +7,7 @@ import { handleFd, stopReading } from './node-handles.js';
  * How far a request is read here at most: a larger head is the worker's to read on, and to judge;
  * a body that would end past it is the worker's to read (uploads, which stream).
  */
-const MAX_HELD_BYTES = 64 * 1024;
+export const MAX_HELD_BYTES = 64 * 1024;
 /** The first read, made at the accept; its bytes are copied out. */
 const firstRead = Buffer.allocUnsafe(16 * 1024);
 const LF = 0x0a;
@@ -71,7 +71,7 @@ export function waitForRequest(
   const scan = new HeadScan(opts.limits, opts.proxyHeader);
   const startTimer = (ms: number, part: 'head' | 'body') =>
     ms > 0 ? setTimeout(() => finish({ kind: 'timeout', part, sentAny: length > 0 }), ms) : undefined;
-  const onData = (chunk: Buffer) => {
+  const take = (chunk: Buffer) => {
     parts.push(chunk);
     length += chunk.length;
     if (requestEnd < 0) {
@@ -85,9 +85,20 @@ export function waitForRequest(
     }
     if (length >= requestEnd) arrived();
   };
+  const onData = (chunk: Buffer) => {
+    take(chunk);
+    if (settled) return;
+    // A reset right behind these bytes shows only to the next read, which node makes a turn of the
+    // loop later (or not at all, when libuv takes the hang-up for the end, onEnd): the connection
+    // would count toward the master's hold meanwhile, and a burst of them fills it.
+    const more = readAtOnce(socket);
+    if (more === 'reset') finish({ kind: 'gone' });
+    else if (more instanceof Buffer) onData(more);
+  };
   // The client closed its side: a part of a request goes on to the worker, which reads the end of
-  // the stream again and answers as it does to any truncated request.
-  const onEnd = () => (length > 0 ? arrived() : finish({ kind: 'gone' }));
+  // the stream again and answers as it does to any truncated request. A reset libuv took for the
+  // end has no one to answer.
+  const onEnd = () => (length > 0 && readAtOnce(socket) !== 'reset' ? arrived() : finish({ kind: 'gone' }));
   const onClose = () => finish({ kind: 'gone' });
   function arrived(): void {
     // Nothing more is read here: a byte read after this would be lost to the worker.
@@ -112,7 +123,7 @@ export function waitForRequest(
     sentAny: () => length > 0,
   };
   const first = readAtOnce(socket);
-  if (first === 'end') {
+  if (first === 'end' || first === 'reset') {
     finish({ kind: 'gone' });
     return wait;
   }
@@ -127,17 +138,19 @@ export function waitForRequest(
 }
 
 /**
- * What has already arrived on a socket that node has not started reading: a copy of the bytes,
- * null when nothing has (or the descriptor is out of reach), 'end' when the client closed it.
+ * What has arrived on a socket that node is not reading, or has just read up to here: a copy of the
+ * bytes, null when nothing has (or the descriptor is out of reach), 'end' when the client closed its
+ * side, 'reset' when it reset the connection.
  */
-function readAtOnce(socket: Socket): Buffer | null | 'end' {
+export function readAtOnce(socket: Socket): Buffer | null | 'end' | 'reset' {
   const fd = handleFd(socket);
   if (fd === null) return null;
   try {
     const n = readSync(fd, firstRead, 0, firstRead.length, null);
     return n === 0 ? 'end' : Buffer.from(firstRead.subarray(0, n));
-  } catch {
-    return null; // EAGAIN: nothing yet; anything else shows again on node's own read
+  } catch (err) {
+    // EAGAIN: nothing yet. A reset is told to one read only: node's own next would see the end.
+    return (err as NodeJS.ErrnoException).code === 'EAGAIN' ? null : 'reset';
   }
 }
 

@@ -2,25 +2,34 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, startGserve } from '../helpers/gserve.js';
+import { syncHoldLimit } from '../../src/master/open-file-limit.js';
+import { FIXTURES, isAlive, startGserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { pollUntil } from '../helpers/poll.js';
+import { holdConnections, parseResponses } from '../helpers/raw.js';
 
 /** The sync class's hand-off under clients and workers that misbehave (master/dispatch.ts, worker/sync.ts). */
 
 const bigAnswer = join(FIXTURES, 'apps/big-answer-node.js') + ':app';
+const ulimit = (n: number) => ['sh', '-c', `ulimit -n ${n} && exec "$@"`, 'sh'];
 
 const descriptors = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
-/** Whether the server side of the connection from local `clientPort` has no unread bytes in the kernel. */
-function serverHasRead(port: number, clientPort: number): boolean {
+/** SIGSTOP, once the process has stopped (the signal lands when it is next scheduled). */
+async function pause(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  await pollUntil(() => /^\d+ \(.*\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')), `process ${pid} to stop`);
+}
+
+/** Whether the server side of each connection from local `clientPorts` has no unread bytes in the kernel. */
+function serverHasRead(port: number, ...clientPorts: number[]): boolean {
   const hex = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
+  const read = new Set<string>();
   for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const [, local, remote, , queues] = line.trim().split(/\s+/);
-    if (local?.endsWith(`:${hex(port)}`) && remote?.endsWith(`:${hex(clientPort)}`))
-      return queues!.split(':')[1] === '00000000';
+    if (local?.endsWith(`:${hex(port)}`) && queues!.split(':')[1] === '00000000') read.add(remote!.slice(-4));
   }
-  return false;
+  return clientPorts.every((p) => read.has(hex(p)));
 }
 
 function opened(socket: Socket): Promise<void> {
@@ -100,5 +109,59 @@ describe('sync class: faults at the hand-off', () => {
     await g.waitForLog(/^Closed 3 connection\(s\) sent to worker/);
     // Before: the queued ones were dropped from node's queue but left open in the master, for ever.
     await Promise.all(clients.map((c) => c.closed));
+  });
+
+  // Clients that send a request and reset at once, as many as the master holds, then good ones, while
+  // the one worker takes nothing: each way a reset can reach the master. Before, the resets filled
+  // the hold until a worker took them, and the good clients got 503s.
+  it.each([
+    ['after the master read the request', 'read', 'GET /reset HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['with the request, on a connection the master holds silent', 'silent', 'GET /reset HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['with a part of a head, on a connection the master holds silent', 'silent', 'GET /reset HTTP/1.1\r\nHo'],
+  ] as const)('clients that send a request and reset it leave the hold at once: reset %s', async (_, way, sent) => {
+    // The hold follows the open-file limit: a small one fills with a few dozen connections.
+    const files = 128;
+    const hold = syncHoldLimit(files, 1);
+    const g = await startGserve(['-k', 'sync', '-w', '1', bigAnswer], { wrapper: ulimit(files) });
+    const [worker] = [...g.workerPids];
+    const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const open = async (count: number, bytes: string) =>
+      (await holdConnections(g.port, count, bytes)).map((h) => ({ ...h, port: h.socket.localPort! }));
+    // Read by the master, or already answered and closed (a 503).
+    const readAll = (conns: Array<{ socket: Socket; port: number }>) =>
+      serverHasRead(g.port, ...conns.filter((c) => !c.socket.destroyed).map((c) => c.port));
+    // Stopped once idle: it is sent the first connection and takes nothing, so the rest wait in the master.
+    await pause(worker!);
+    const answered: Awaited<ReturnType<typeof open>> = [];
+    try {
+      answered.push(...(await open(1, request('/first'))));
+      await pollUntil(() => readAll(answered), 'the master to read the first request');
+      const idleFds = descriptors(g.pid);
+      const resets = await open(hold, way === 'read' ? sent : '');
+      try {
+        if (way === 'read') await pollUntil(() => readAll(resets), 'the master to read the requests to reset');
+        else {
+          await pollUntil(() => descriptors(g.pid) >= idleFds + hold, 'the master to accept the silent connections');
+          await pause(g.pid); // the bytes and the reset arrive together
+          for (const { socket } of resets) socket.write(sent);
+        }
+      } finally {
+        for (const { socket } of resets) socket.resetAndDestroy();
+      }
+      g.signal('SIGCONT');
+      const good = await open(12, request('/good'));
+      answered.push(...good);
+      await pollUntil(() => readAll(good), 'the master to read the good requests');
+      // A client that closes its side after its request is still answered, as by Gunicorn.
+      for (const { socket } of good.slice(0, 4)) socket.end();
+      const closed = answered.map(({ socket }) => socket.closed || new Promise((r) => socket.once('close', r)));
+      process.kill(worker!, 'SIGCONT');
+      await Promise.all(closed);
+      const statuses = answered.map((c) => parseResponses(Buffer.from(c.received(), 'latin1'))[0]?.status);
+      expect(statuses).toEqual(answered.map(() => 200));
+    } finally {
+      for (const pid of [g.pid, worker!]) if (isAlive(pid)) process.kill(pid, 'SIGCONT');
+      for (const { socket } of answered) socket.destroy();
+    }
   });
 });
