@@ -520,7 +520,6 @@ function endsConnection(res: ServerResponse): boolean {
   return typeof connection === 'string' && /(?:^|,)\s*close\s*(?:,|$)/i.test(connection);
 }
 
-/** Ends the socket (after `last`), and destroys it if the client has not closed within the linger time. */
 /**
  * The connection ends after this answer (draining, and every answer of -k sync): an app's own
  * `Connection: keep-alive` wins over shouldKeepAlive in node:http, and the connection would stay
@@ -536,6 +535,7 @@ const closeItsConnection = function (this: ServerResponse) {
   if (this.closed) closeAfterLinger(this.req.socket);
 };
 
+/** Ends the socket (after `last`), and destroys it if the client has not closed within the linger time. */
 function closeAfterLinger(socket: Socket, last?: Buffer): void {
   if (last) socket.end(last);
   else socket.end();
