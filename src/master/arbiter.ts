@@ -250,7 +250,7 @@ export class Arbiter {
     this.manageWorkers();
     if (this.reaperExpected) {
       this.reaper = OrphanReaper.start(WORKER_ENTRY, (why) => this.reaperLost(why));
-      this.reaper?.watch(this.workers.keys());
+      this.tellReaper();
     }
     return this.finished;
   }
@@ -430,11 +430,16 @@ export class Arbiter {
     if (boardSlot !== null) this.balancer!.hold(w, boardSlot);
     this.slotOf.set(w, slot);
     this.workers.set(w.pid, w);
-    this.reaper?.watch(this.workers.keys());
+    this.tellReaper();
     w.child.on('exit', (code, signal) => this.onWorkerExit(w, code, signal));
     this.events.emit('spawn', w);
     this.log.info('Booting worker with pid: %d', w.pid);
     return w;
+  }
+
+  /** Who the reaper kills if this master dies, and when: the workers' graceful stop, as the master gives it. */
+  private tellReaper(): void {
+    this.reaper?.watch(this.workers.keys(), this.settings.gracefulTimeout);
   }
 
   /**
@@ -569,7 +574,7 @@ export class Arbiter {
     w.exited();
     this.workers.delete(w.pid);
     const pendingRecycle = this.dropPendingRecycle(w);
-    this.reaper?.watch(this.workers.keys());
+    this.tellReaper();
     const slot = this.slotOf.get(w) ?? new Slot();
     this.slotOf.delete(w);
     this.events.emit('exit', w, this.stopping);

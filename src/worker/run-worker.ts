@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { closeSync } from 'node:fs';
 import { flushCompileCache } from '../compile-cache.js';
 import { fileURLToPath } from 'node:url';
@@ -103,8 +104,20 @@ export function runWorker(boot: WorkerBoot): void {
     stopOnSignal('SIGTERM');
   });
   process.on('SIGQUIT', () => stopOnSignal('SIGQUIT'));
-  // The master is gone (even by kill -9): nobody supervises this worker any more.
-  process.on('disconnect', () => void stop(false));
+  // The master is gone (even by kill -9): nobody supervises this worker any more. It stops as on a
+  // TERM, as Gunicorn's workers do when their parent changes: it accepts nothing more, and the
+  // requests in flight finish within --graceful-timeout. The master's orphan reaper (or the
+  // watchdog thread) kills it at that time if its event loop never gets there.
+  // node:cluster's own listener, first in line, would exit at once ("unexpected disconnect") unless
+  // the worker counts as leaving on purpose: it is told so just before.
+  process.prependOnceListener('disconnect', () => {
+    if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
+  });
+  process.on('disconnect', () => {
+    if (!state.stopping) log.warn('The master is gone: stopping gracefully (pid: %d)', process.pid);
+    announceStop();
+    void stop(true);
+  });
   // A master that died while this worker was still importing closed the channel before anyone listened.
   if (!process.connected) void stop(false);
   // 'disconnect' needs a running event loop; the watchdog thread does not (src/worker/watchdog.ts).
@@ -115,7 +128,8 @@ export function runWorker(boot: WorkerBoot): void {
   const watchOrphans = (why: string) => {
     if (watching || settings.workerClass === 'thread') return;
     watching = true;
-    if (startOrphanWatchdog()) log.debug("Watching for the master's death with a thread of its own (%s)", why);
+    if (startOrphanWatchdog(settings.gracefulTimeout * 1000 + 1000))
+      log.debug("Watching for the master's death with a thread of its own (%s)", why);
   };
   process.on('message', (message: MasterMessage) => {
     if (message.t === 'stop') void stop(message.graceful);

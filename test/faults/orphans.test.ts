@@ -1,18 +1,21 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startGserve, type Gserve } from '../helpers/gserve.js';
+import { startGserve, tempDir, type Gserve } from '../helpers/gserve.js';
 import { get } from '../helpers/http.js';
 import { runLoad } from '../helpers/load.js';
 import { pollUntil } from '../helpers/poll.js';
-import { commandLine, descendants, killAll, orphansAfter, type Proc } from './proc.js';
+import { commandLine, descendants, killAll, orphansAfter, survivors, type Proc } from './proc.js';
 
 /**
- * kill -9 of the master: every worker (and every thread in it) must go, even one whose event loop
- * is blocked forever and so never sees the IPC channel close. Orphans are counted from /proc.
+ * kill -9 of the master: its workers stop as on a TERM, the requests in flight finishing, and every
+ * worker (and every thread in it) must be gone by the end of its --graceful-timeout, even one whose
+ * event loop is blocked forever and so never sees the IPC channel close. Orphans are counted from /proc.
  */
 const apps = join(import.meta.dirname, 'apps');
-/** "Within a couple of seconds" of the master's death, with room for a loaded machine. */
+/** The grace of the tests whose workers are blocked, so that they are reaped soon. */
+const SHORT_GRACE = ['--graceful-timeout', '1'];
+/** "Within a couple of seconds" of the end of that grace, with room for a loaded machine. */
 const ORPHAN_DEADLINE_MS = 8_000;
 
 let tree: Proc[] = [];
@@ -41,9 +44,34 @@ describe('no orphans after kill -9 of the master', () => {
     });
 
     it(`-k ${klass}, a handler blocked forever (while (true) {}): its worker still exits`, async () => {
-      const g = await startGserve(['-k', klass, '-w', '1', '--timeout', '0', join(apps, 'crashes.js')]);
+      const g = await startGserve(['-k', klass, '-w', '1', '--timeout', '0', ...SHORT_GRACE, join(apps, 'crashes.js')]);
       tree = descendants(g.pid);
       await blockThenKillMaster(g, tree, klass);
+    });
+  }
+
+  for (const klass of ['sync', 'async', 'thread']) {
+    it(`-k ${klass}: the request in flight is answered, nothing new is accepted, and the worker exits after it`, async () => {
+      const release = join(tempDir(), 'release');
+      const g = await startGserve(['-k', klass, '-w', '1', join(apps, 'holds.js')], { env: { RELEASE_FILE: release } });
+      tree = descendants(g.pid);
+      const worker = tree.find((p) => g.workerPids.has(p.pid))!;
+      const held = get(`${g.url}/hold`);
+      await g.until(() => g.stdout.includes('held /hold'), 'the request with the app');
+      const url = g.url;
+      g.child.kill('SIGKILL');
+      await g.exited;
+      // The worker's log still reaches the pipe it inherited.
+      await pollUntil(() => g.lines.some((l) => /^Worker exiting/.test(l.msg)), 'the worker to stop');
+      expect(g.lines.some((l) => l.pid === worker.pid && /^The master is gone: stopping gracefully/.test(l.msg))).toBe(
+        true,
+      );
+      expect(survivors([worker])).toEqual([worker]);
+      // Its listeners are closed: a new client is refused, never queued for a worker that is leaving.
+      await expect(get(`${url}/`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      writeFileSync(release, '');
+      expect(await held).toMatchObject({ status: 200, body: 'released\n' });
+      expect((await orphansAfter(tree, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
     });
   }
 
@@ -57,7 +85,9 @@ describe('no orphans after kill -9 of the master', () => {
   });
 
   it("a worker stuck in its app's import (while (true) {} at the top level) is reaped too: the reaper, started after the fork, knows it", async () => {
-    const g = await startGserve(['-w', '1', '--timeout', '0', join(apps, 'spins-at-load.js')], { workers: 0 });
+    const g = await startGserve(['-w', '1', '--timeout', '0', ...SHORT_GRACE, join(apps, 'spins-at-load.js')], {
+      workers: 0,
+    });
     await g.waitForLog(/^Booting worker/);
     await pollUntil(
       () => descendants(g.pid).some((p) => commandLine(p.pid).startsWith('/bin/sh -c')),
@@ -71,7 +101,7 @@ describe('no orphans after kill -9 of the master', () => {
   });
 
   it('a killed reaper: the running worker watches by itself, and still exits with a blocked master gone', async () => {
-    const g = await startGserve(['-k', 'async', '-w', '1', '--timeout', '0', join(apps, 'crashes.js')]);
+    const g = await startGserve(['-k', 'async', '-w', '1', '--timeout', '0', ...SHORT_GRACE, join(apps, 'crashes.js')]);
     await g.waitForLog(/^Worker ready/);
     const reaper = descendants(g.pid).find((p) => commandLine(p.pid).startsWith('/bin/sh -c'))!;
     process.kill(reaper.pid, 'SIGKILL');
@@ -94,9 +124,12 @@ describe('no orphans after kill -9 of the master', () => {
   });
 
   it('GSERVE_NO_ORPHAN_REAPER=1: a blocked worker still exits, by its own watchdog thread', async () => {
-    const g = await startGserve(['-k', 'async', '-w', '1', '--timeout', '0', join(apps, 'crashes.js')], {
-      env: { GSERVE_NO_ORPHAN_REAPER: '1' },
-    });
+    const g = await startGserve(
+      ['-k', 'async', '-w', '1', '--timeout', '0', ...SHORT_GRACE, join(apps, 'crashes.js')],
+      {
+        env: { GSERVE_NO_ORPHAN_REAPER: '1' },
+      },
+    );
     tree = descendants(g.pid);
     expect(tree.filter((p) => commandLine(p.pid).startsWith('/bin/sh'))).toEqual([]);
     await blockThenKillMaster(g, tree, 'async');
@@ -105,7 +138,7 @@ describe('no orphans after kill -9 of the master', () => {
 
 /**
  * Sends a request whose handler spins forever (while (true) {}), kills the master with -9 once it
- * spins, and expects every process of `procs` gone within the deadline and the request failed.
+ * spins, and expects every process of `procs` gone within the deadline and the request not answered 200.
  */
 async function blockThenKillMaster(g: Gserve, procs: Proc[], klass: string): Promise<void> {
   const blocked = get(g.url + '/block').catch((err: Error) => err);
@@ -114,7 +147,10 @@ async function blockThenKillMaster(g: Gserve, procs: Proc[], klass: string): Pro
   g.child.kill('SIGKILL');
   await g.exited;
   expect((await orphansAfter(procs, ORPHAN_DEADLINE_MS)).map((p) => p.pid)).toEqual([]);
-  expect(await blocked).toBeInstanceOf(Error);
+  // The thread class's main thread still runs: at --graceful-timeout it ends the blocked app thread
+  // and answers the request 500, as on any graceful stop. Elsewhere the SIGKILL cuts it.
+  if (klass === 'thread') expect(await blocked).toMatchObject({ status: 500 });
+  else expect(await blocked).toBeInstanceOf(Error);
 }
 
 /** Waits until a worker process spends CPU steadily (the blocked handler is running). */
