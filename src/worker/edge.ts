@@ -9,7 +9,7 @@ import { markAccepted, tlsLayer, tlsOptions } from '../http/tls.js';
 import type { HostedApp } from '../interfaces/detect.js';
 import type { WorkerRuntime } from '../interfaces/runtime.js';
 import type { Logger } from '../log/error-log.js';
-import { logRefusals } from './hosted.js';
+import { logRefusals, logRequestFailure } from './hosted.js';
 import type { BootSettings } from './boot.js';
 import { compatListener } from './stand-ins.js';
 
@@ -159,11 +159,7 @@ export async function http2Protocol(
     keepAliveTimeout: opts.keepAliveTimeout,
     limits: opts.limits,
     maxConcurrentStreams: opts.maxConcurrentStreams,
-    onError: (err, req) =>
-      opts.log.error(
-        { err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) },
-        `Error handling request ${req.method} ${req.url}`,
-      ),
+    onError: (err, req) => logRequestFailure(opts.log, err, req),
     onHeadTimeout: (socket) =>
       opts.log.debug(
         { peer: socket.remoteAddress },

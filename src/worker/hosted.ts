@@ -89,8 +89,35 @@ async function prepareProtocol(app: HostedApp): Promise<void> {
   await prepareGateway(app);
 }
 
-/** How an app's failure to answer a request is logged, on every class and interface. */
-export const requestFailed = (method?: string, url?: string) => `Error handling request ${method ?? '?'} ${url ?? '?'}`;
+/** What logRequestFailure reads of a request, of any interface and protocol. */
+interface FailedRequest {
+  readonly method?: string;
+  readonly url?: string;
+  /** The client left (a reset or a close) before its answer was done. */
+  readonly aborted?: boolean;
+}
+
+/**
+ * How an app's failure to answer a request is logged, on every class and interface: an error, with
+ * its stack. A failure that is only the client leaving (a read of its body aborted by its reset or
+ * close) is no fault of the app, and nobody is left to answer: a debug line, as Gunicorn logs a
+ * connection reset, and as WSGI apps' are (interfaces/wsgi.ts).
+ */
+export function logRequestFailure(log: Logger, err: unknown, req: FailedRequest): void {
+  const what = `${req.method ?? '?'} ${req.url ?? '?'}`;
+  if (req.aborted && isClientGone(err))
+    log.debug(`Request ${what} not answered: the client left before its answer (${(err as Error).message})`);
+  else log.error(appErrorFields(err), `Error handling request ${what}`);
+}
+
+/** The errors a request's body and send calls fail with once its client is gone. */
+function isClientGone(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const { code } = err as NodeJS.ErrnoException;
+  return (
+    err.name === 'AbortError' || code === 'ABORT_ERR' || code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE'
+  );
+}
 
 /** The HTTP implementation for an app: node:http for `(req, res)` apps, gserve's engine for the rest. */
 export function protocolFor(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
@@ -116,7 +143,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
     const server = new protocols.node.NodeProtocolServer(withHealthCheckNode(runtime.health, app.listener), {
       keepAliveTimeout: opts.keepAliveTimeout,
       limits: opts.limits,
-      onError: (err, req: IncomingMessage) => opts.log.error(appErrorFields(err), requestFailed(req.method, req.url)),
+      onError: (err, req: IncomingMessage) => logRequestFailure(opts.log, err, req),
       hardened,
       accessLog: opts.accessLog,
     });
@@ -138,7 +165,7 @@ function makeProtocol(app: HostedApp, opts: ProtocolOptions): ProtocolServer {
   engine.prependListener('handler-error', (err: unknown, req: EngineRequest) => {
     // A body cut short by a refusal (already logged) surfaces in the app: a failed read.
     if (err instanceof Error && err.name === 'Rejection') return;
-    opts.log.error(appErrorFields(err), requestFailed(req.method, req.url));
+    logRequestFailure(opts.log, err, req);
   });
   closeWebSocketsOnDrain(runtime, engine);
   return engine;

@@ -8,7 +8,7 @@ import { engineHandlerFor } from '../interfaces/gateway.js';
 import { WorkerRuntime } from '../interfaces/runtime.js';
 import type { Lifespan } from '../interfaces/lifespan.js';
 import { AppShutdown } from './app-shutdown.js';
-import { protocolFor, requestFailed, startHostedApp } from './hosted.js';
+import { logRequestFailure, protocolFor, startHostedApp } from './hosted.js';
 import { PeerSocket, ThreadRequest, ThreadResponse, type Post } from './thread-exchange.js';
 import {
   decodeToThread,
@@ -90,9 +90,7 @@ async function main(): Promise<void> {
   const hosted = app;
   const nodeServer =
     hosted.kind === 'node'
-      ? nodeServerFor(runtime, hosted, reportError, (err, req) =>
-          log.error(appErrorFields(err), requestFailed(req.method, req.url)),
-        )
+      ? nodeServerFor(runtime, hosted, reportError, (err, req) => logRequestFailure(log, err, req))
       : null;
   const connections = nodeServer ? new ReplayConnections(nodeServer) : null;
   const handler: EngineHandler | null =
@@ -173,8 +171,7 @@ async function main(): Promise<void> {
       };
     }
     const fail = (err: unknown) => {
-      if (!(err instanceof Error && err.name === 'Rejection'))
-        log.error(appErrorFields(err), `Error handling request ${req.method} ${req.url}`);
+      if (!(err instanceof Error && err.name === 'Rejection')) logRequestFailure(log, err, req);
       res.fail();
     };
     try {

@@ -50,6 +50,23 @@ describe('an app that goes on after its client left', () => {
   );
 });
 
+describe('a client that leaves while its app reads the body', () => {
+  it.each([['async'], ['thread']])(
+    '-k %s, fetch app: the failed read is a debug line, not an error with a stack',
+    async (klass) => {
+      const g = await startGserve(['-w', '1', '-k', klass, `${join(FIXTURES, 'apps', 'reads-body-fetch.js')}:app`]);
+      const socket = connect(g.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc');
+      await g.until(() => g.stdout.includes('reading body'), 'the app reading the body');
+      socket.resetAndDestroy();
+      await g.waitForLog(/^Request POST \/upload not answered: the client left before its answer/);
+      expect(g.lines.filter((l) => l.level >= 50)).toEqual([]);
+      expect((await get(`${g.url}/`)).body).toBe('got 0\n');
+    },
+  );
+});
+
 describe('odd failures get the usual answer', () => {
   it('a node app whose writeHead() failed gets `500 Internal Server Error`, not `500 OK`', async () => {
     const g = await startGserve([`${APPS}:node`]);
