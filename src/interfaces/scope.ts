@@ -29,8 +29,16 @@ export interface ListenerAddress {
 /** Unix socket paths by listening fd: an inherited fd does not tell its path, the master's boot message does. */
 export class UnixPaths {
   private readonly byFd = new Map<number, string>();
-  constructor(listeners: readonly ListenerAddress[]) {
+  /** Connections that came over IPC (-k sync's dispatcher, a balanced one): no listener of this process took them. */
+  private readonly bySocket = new WeakMap<object, string>();
+  constructor(private readonly listeners: readonly ListenerAddress[]) {
     for (const { fd, address } of listeners) if (address.startsWith('unix:')) this.byFd.set(fd, address.slice(5));
+  }
+
+  /** `socket` was accepted on boot.listeners[`listener`] by another process, which handed it here. */
+  handedOver(socket: object, listener: number): void {
+    const address = this.listeners[listener]?.address;
+    if (address?.startsWith('unix:')) this.bySocket.set(socket, address.slice(5));
   }
 
   /** The listening end: [host, port] for TCP, [path, null] for a Unix socket. */
@@ -38,6 +46,8 @@ export class UnixPaths {
     const tcp = boundServerAddress(socket);
     if (tcp) return [tcp[0], tcp[1]];
     if (socket.localPort !== undefined && socket.localAddress) return [socket.localAddress, socket.localPort];
+    const handed = this.bySocket.get(socket);
+    if (handed !== undefined) return [handed, null];
     const server = listeningServer(socket);
     const fd = server?.fd;
     const bound = server?.address();

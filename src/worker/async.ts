@@ -102,6 +102,7 @@ export class AsyncWorker implements WorkerClass {
     process.on('message', (message: MasterMessage, handle: unknown) => {
       if (message?.t !== 'conn' || !(handle instanceof Socket)) return;
       const accept = accepts[message.listener];
+      this.ctx.runtime.unixPaths.handedOver(handle, message.listener);
       if (accept) cap.take(handle, accept, this.ctx.boot.listeners[message.listener]?.scheme === 'https');
     });
   }

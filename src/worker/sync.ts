@@ -70,6 +70,7 @@ export class SyncWorker implements WorkerClass {
       handle.on('error', () => handle.destroy());
       // What the master read of the connection goes first, as if it had been read here.
       if (message.bytes) handle.unshift(Buffer.from(message.bytes, 'latin1'));
+      this.ctx.runtime.unixPaths.handedOver(handle, message.listener);
       this.take(handle, message.listener);
     });
     this.send({ t: 'idle' });

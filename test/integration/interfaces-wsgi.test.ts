@@ -13,7 +13,7 @@ const probe = `${join(FIXTURES, 'apps', 'wsgi-probe.js')}:app`;
 const NO_IPV6 = await missingIpv6();
 
 /** The environ keys that say where the request went, for `head` (a request line and its fields) sent to `port`. */
-async function addressed(to: number | { port: number; host: string }, head: string) {
+async function addressed(to: number | { port: number; host: string } | { path: string }, head: string) {
   const { status, body } = parseResponse(await rawExchange(to, `${head}\r\nConnection: close\r\n\r\n`));
   expect(status, head).toBe(200);
   const env = JSON.parse(body) as Record<string, string | undefined>;
@@ -142,6 +142,17 @@ describe('the wsgi interface', () => {
       const g = await startGserve([probe, '-k', workerClass, '-b', '[::1]:0']);
       const env = await addressed({ port: g.port, host: '::1' }, 'GET /environ HTTP/1.0');
       expect([env.SERVER_NAME, env.SERVER_PORT]).toEqual(['[::1]', String(g.port)]);
+    },
+  );
+
+  it.each(['async', 'sync', 'thread'])(
+    "SERVER_NAME without Host on a Unix socket is the socket's path, SERVER_PORT empty, as Gunicorn's (-k %s)",
+    async (workerClass) => {
+      const path = join(tempDir(), 'g.sock');
+      await startGserve([probe, '-k', workerClass, '-b', `unix:${path}`]);
+      // -k sync's master accepts and hands the connection over: the worker's own listener never saw it.
+      const env = await addressed({ path }, 'GET /environ HTTP/1.0');
+      expect([env.SERVER_NAME, env.SERVER_PORT]).toEqual([path, '']);
     },
   );
 
