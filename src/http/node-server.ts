@@ -276,7 +276,10 @@ export class NodeProtocolServer extends EventEmitter implements ProtocolServer {
     conn.waiting.push((drop?: boolean) => {
       (res as ServedResponse)[kQueued] = false;
       if (drop) return void this.untrack(exchange);
-      if (!res.closed && conn.refusedQueued !== res) return this.callApp(req, res, expectsContinue);
+      if (!res.closed && conn.refusedQueued !== res) {
+        exchange.countBytesFromHere();
+        return this.callApp(req, res, expectsContinue);
+      }
       // The client left while this request waited for its turn.
       conn.serving = false;
       this.serveNext(conn);
@@ -574,7 +577,7 @@ export class NodeExchange implements FinishedExchange {
   // Assigned in the constructor, not as class fields: one made per request, and field initializers
   // cost a call of their own.
   readonly startedAt: number;
-  private readonly writtenBefore: number;
+  private writtenBefore: number;
   private readonly req: ExchangeRequest;
   readonly response: ExchangeResponse;
   /** The HTTP/1 connection it came on, where gserve keeps one. */
@@ -592,6 +595,14 @@ export class NodeExchange implements FinishedExchange {
     this.prev = null;
     this.next = null;
     this.writtenBefore = bodyBytes ? bytesWritten(req.socket) : Number.NaN;
+  }
+
+  /**
+   * Its app is called only now (a pipelined request waits for the answers before it): those went out
+   * since it was made, and are not its body's bytes.
+   */
+  countBytesFromHere(): void {
+    if (!Number.isNaN(this.writtenBefore)) this.writtenBefore = bytesWritten(this.req.socket);
   }
 
   get method(): string {

@@ -11,6 +11,7 @@ import { BIN, FIXTURES, runGserve, startGserve, tempDir, waitForExit } from '../
 import { linesOf, waitForFile } from '../helpers/files.js';
 import { pollUntil } from '../helpers/poll.js';
 import { get } from '../helpers/http.js';
+import { rawExchange } from '../helpers/raw.js';
 
 const readText = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '');
 const app = (name: string) => join(FIXTURES, 'apps', name);
@@ -196,6 +197,23 @@ describe('access log', () => {
       expect(body).toMatch(/^(?:[0-9a-f]+\r\n[a-g]+\r\n)+0\r\n\r\n$/);
       expect(body.replace(/[0-9a-f]+\r\n([a-g]*)\r\n/g, '$1')).toBe('abcdefg');
     }
+    await g.until(() => linesOf(g.stdout).length >= 2, 'two access lines');
+    const bytes = linesOf(g.stdout).map((l) => JSON.parse(l).bytes);
+    expect(bytes).toEqual(bodies.map((body) => body.length));
+  });
+
+  it('counts the body bytes of each of two pipelined chunked responses, not those of the answer before it', async () => {
+    const dir = tempDir();
+    const appFile = join(dir, 'chunked.js');
+    writeFileSync(
+      appFile,
+      "export function app(req, res) { res.write('abc'); setImmediate(() => res.end('defg')); }\n",
+    );
+    const g = await startGserve(['--access-logfile', '-', '--access-log-json', appFile + ':app']);
+    const request = 'GET /c HTTP/1.1\r\nHost: x\r\n\r\n';
+    const wire = await rawExchange(g.port, request + request.replace('Host: x', 'Host: x\r\nConnection: close'));
+    const bodies = wire.split(/(?=HTTP\/1\.1 200)/).map((answer) => answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    expect(bodies).toHaveLength(2);
     await g.until(() => linesOf(g.stdout).length >= 2, 'two access lines');
     const bytes = linesOf(g.stdout).map((l) => JSON.parse(l).bytes);
     expect(bytes).toEqual(bodies.map((body) => body.length));
