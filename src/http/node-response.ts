@@ -98,8 +98,12 @@ export function checkedResponse(
       Reflect.apply(lateWrite, this, [err]);
       return false;
     }
+    // node's own events carry at most one argument: passed as they came, without the arguments
+    // object, which is made only for a call with more.
+    if (arguments.length < 2) return nodeEmit.call(this, event as string);
     // biome-ignore lint/complexity/noArguments: forwards every argument, without an array per event
-    return Reflect.apply(nodeEmit, this, arguments) as boolean;
+    if (arguments.length > 2) return Reflect.apply(nodeEmit, this, arguments) as boolean;
+    return nodeEmit.call(this, event as string, err);
   };
   class CheckedResponse extends NodeServerResponse {
     // Named parameters, not a rest parameter, which cost an array per response.
