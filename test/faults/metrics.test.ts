@@ -28,6 +28,10 @@ function open(port: number): Promise<{ socket: Socket; closed: Promise<void> }> 
     sockets.push(socket);
     const closed = new Promise<void>((r) => socket.on('close', () => r()));
     socket.on('error', () => {});
+    // Read (and drop) what the server sends: a timed-out head may get node's 408 before the close,
+    // and an unread answer would hold back the 'end', and so the 'close', for ever. The guard's idle
+    // timeout usually cuts first, without one; node's sweep of late heads, on a loaded machine.
+    socket.resume();
     socket.once('connect', () => resolve({ socket, closed }));
   });
 }
