@@ -11,7 +11,8 @@
 // Every chunk sits one folder deep under dist/bundle/ (cli/ or worker/), as every module does under
 // dist/, so the paths the code finds from import.meta.url still hold: the master forks
 // ../worker/main.js, the thread pool starts ./thread-runner.js.
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { build } from 'rolldown';
 
 // The last build's chunks must not linger beside this one's.
@@ -38,4 +39,23 @@ for (const { entry, chunks } of ENTRIES) {
     checks: { ineffectiveDynamicImport: false },
     output: { dir: 'dist/bundle', format: 'esm', entryFileNames: '[name].js', chunkFileNames: chunks },
   });
+}
+
+// node:fs loaded with require(), not `import`: an ES module import of a builtin makes its ES facade,
+// which reads every export, and node:fs's stream classes are lazy getters that then load node's
+// stream modules. That cost each master and worker about 3.5 ms of their start on Node 24, before
+// the first fork and before the first accept (measured on an entry that imports readFileSync alone:
+// 37.5 ms against 34.0 ms for the same entry requiring it). Only named imports are written here.
+const FS_IMPORT = /^import \{([^}]*)\} from "node:fs";$/gm;
+const REQUIRE =
+  'import { createRequire as __gserveCreateRequire } from "node:module";\nconst __gserveRequire = __gserveCreateRequire(import.meta.url);\n';
+for (const folder of ['cli', 'worker']) {
+  for (const name of readdirSync(join('dist/bundle', folder)).filter((f) => f.endsWith('.js'))) {
+    const file = join('dist/bundle', folder, name);
+    const code = readFileSync(file, 'utf8');
+    const rewritten = code
+      .replace(FS_IMPORT, (_, names) => `const {${names.replaceAll(' as ', ': ')}} = __gserveRequire("node:fs");`)
+      .replace(/^import "node:fs";\n/gm, ''); // left by tree-shaking; a builtin has no side effects to keep
+    if (rewritten !== code) writeFileSync(file, REQUIRE + rewritten);
+  }
 }

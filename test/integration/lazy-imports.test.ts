@@ -64,6 +64,8 @@ describe('a worker loads only what its app uses', () => {
     expect(matching(master, 'node:dns')).toEqual([]);
     // 2-4 ms of the master's way to its first fork (supervision/blocked-loop.ts).
     expect(matching(master, 'node:perf_hooks')).toEqual([]);
+    // node:fs is required, not imported: its ES facade loads node's stream modules (bundle.js says why).
+    expect([...master, ...esm].filter((url) => url === 'node:fs')).toEqual([]);
   });
 
   it('a fetch app without WebSocket handlers: no ws', async () => {
