@@ -41,21 +41,34 @@ for (const { entry, chunks } of ENTRIES) {
   });
 }
 
-// node:fs loaded with require(), not `import`: an ES module import of a builtin makes its ES facade,
-// which reads every export, and node:fs's stream classes are lazy getters that then load node's
-// stream modules. That cost each master and worker about 3.5 ms of their start on Node 24, before
-// the first fork and before the first accept (measured on an entry that imports readFileSync alone:
-// 37.5 ms against 34.0 ms for the same entry requiring it). Only named imports are written here.
-const FS_IMPORT = /^import \{([^}]*)\} from "node:fs";$/gm;
+// Node's builtins loaded with require(), not `import`: an ES module import of a builtin makes its
+// ES facade, which reads every export, and some exports are lazy getters that load much more. On
+// Node 24, `import { STATUS_CODES } from 'node:http'` loads undici for http's WebSocket getter:
+// 90 ms for a script that does only that, against 45 ms for one that requires it; node:fs's stream
+// classes cost 3.5 ms the same way. A master and a worker each paid them on the way to their first
+// fork and first accept. node:module stays imported: it gives createRequire. Every form rolldown
+// writes is handled; lazy-imports.test.ts checks that no process imports a builtin but node:module.
+const BUILTIN_IMPORT =
+  /^import (?:(\*\s+as\s+)?([\w$]+)(?:,\s*)?)?(?:\{([^}]*)\})? from "(node:(?!module")[\w/]+)";$/gm;
 const REQUIRE =
   'import { createRequire as __gserveCreateRequire } from "node:module";\nconst __gserveRequire = __gserveCreateRequire(import.meta.url);\n';
+
+function requireBuiltins(code) {
+  return code
+    .replace(BUILTIN_IMPORT, (_, _namespace, whole, names, id) => {
+      const required = `__gserveRequire("${id}")`;
+      const destructured = names ? `{${names.replaceAll(/\s+as\s+/g, ': ')}}` : null;
+      if (whole && destructured) return `const ${whole} = ${required};\nconst ${destructured} = ${whole};`;
+      return `const ${whole ?? destructured} = ${required};`;
+    })
+    .replace(/^import "node:(?!module")[\w/]+";\n/gm, ''); // left by tree-shaking: a builtin has no side effects to keep
+}
+
 for (const folder of ['cli', 'worker']) {
   for (const name of readdirSync(join('dist/bundle', folder)).filter((f) => f.endsWith('.js'))) {
     const file = join('dist/bundle', folder, name);
     const code = readFileSync(file, 'utf8');
-    const rewritten = code
-      .replace(FS_IMPORT, (_, names) => `const {${names.replaceAll(' as ', ': ')}} = __gserveRequire("node:fs");`)
-      .replace(/^import "node:fs";\n/gm, ''); // left by tree-shaking; a builtin has no side effects to keep
+    const rewritten = requireBuiltins(code);
     if (rewritten !== code) writeFileSync(file, REQUIRE + rewritten);
   }
 }

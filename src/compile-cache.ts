@@ -1,8 +1,12 @@
-import { lstatSync, mkdirSync } from 'node:fs';
 import module from 'node:module';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { OWN_VARIABLES } from './config/own-variables.js';
+
+// Required, not imported: bin/gserve loads this file itself, before the bundle, and an import of a
+// builtin builds its ES facade, which reads every export (node:fs's lazy stream getters; bundle.js).
+const require = module.createRequire(import.meta.url);
+const { lstatSync, mkdirSync }: typeof import('node:fs') = require('node:fs');
+const { tmpdir }: typeof import('node:os') = require('node:os');
+const { dirname, join }: typeof import('node:path') = require('node:path');
 
 /**
  * Node ≥ 22.1 can keep V8's compiled code of each module it loads on disk (its module compile cache,
