@@ -49,13 +49,13 @@ for (const { entry, chunks } of ENTRIES) {
 // fork and first accept. node:module stays imported: it gives createRequire. Every form rolldown
 // writes is handled; lazy-imports.test.ts checks that no process imports a builtin but node:module.
 const BUILTIN_IMPORT =
-  /^import (?:(\*\s+as\s+)?([\w$]+)(?:,\s*)?)?(?:\{([^}]*)\})? from "(node:(?!module")[\w/]+)";$/gm;
+  /^import (?:(?:\*\s+as\s+)?([\w$]+)(?:,\s*)?)?(?:\{([^}]*)\})? from "(node:(?!module")[\w/]+)";$/gm;
 const REQUIRE =
   'import { createRequire as __gserveCreateRequire } from "node:module";\nconst __gserveRequire = __gserveCreateRequire(import.meta.url);\n';
 
 function requireBuiltins(code) {
   return code
-    .replace(BUILTIN_IMPORT, (_, _namespace, whole, names, id) => {
+    .replace(BUILTIN_IMPORT, (_, whole, names, id) => {
       const required = `__gserveRequire("${id}")`;
       const destructured = names ? `{${names.replaceAll(/\s+as\s+/g, ': ')}}` : null;
       if (whole && destructured) return `const ${whole} = ${required};\nconst ${destructured} = ${whole};`;

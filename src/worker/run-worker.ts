@@ -128,7 +128,7 @@ export function runWorker(boot: WorkerBoot): void {
   const watchOrphans = (why: string) => {
     if (watching || settings.workerClass === 'thread') return;
     watching = true;
-    if (startOrphanWatchdog(settings.gracefulTimeout * 1000 + 1000))
+    if (startOrphanWatchdog(settings.gracefulTimeout))
       log.debug("Watching for the master's death with a thread of its own (%s)", why);
   };
   process.on('message', (message: MasterMessage) => {
